@@ -1,0 +1,26 @@
+# Thin driver over CMake. `make run` runs the demo; `make test` runs every test under
+# AddressSanitizer and UndefinedBehaviorSanitizer. Both install missing Debian packages first.
+MAKEFLAGS += --no-print-directory
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build run test clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDT_TESTS=OFF >/dev/null
+	@cmake --build build -j $(JOBS)
+
+run: build
+	./build/dtask demo
+
+test: deps
+	@cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DDT_SANITIZE=ON >/dev/null
+	@cmake --build build-test -j $(JOBS)
+	cd build-test && ctest --output-on-failure -j 2
+
+clean:
+	rm -rf build build-test

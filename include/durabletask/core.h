@@ -1,0 +1,287 @@
+/* durabletask/core.h — the data model every layer shares: status codes and errors, runtime
+ * statuses, instance ids, time, arenas, failure details, history events and orchestrator actions.
+ * Nothing here does I/O. Handles elsewhere are opaque; the records here (dt_event, dt_failure,
+ * dt_action) are plain data because every layer reads their fields. Their strings live in an
+ * arena, never owned by the record itself. */
+#ifndef DURABLETASK_CORE_H
+#define DURABLETASK_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ---------------------------------------------------------------------- */
+
+typedef enum dt_status {
+    DT_OK = 0,
+    DT_ERR_INVALID_ARG,     /* a caller-supplied value breaks a rule (id, JSON, option) */
+    DT_ERR_NOT_FOUND,       /* no such instance, orchestrator, activity, ... */
+    DT_ERR_ALREADY_EXISTS,  /* an instance with that id exists and may not be replaced */
+    DT_ERR_NOMEM,           /* allocation failed */
+    DT_ERR_IO,              /* the store could not read or write (disk, permissions) */
+    DT_ERR_CORRUPT,         /* stored data or a message could not be decoded */
+    DT_ERR_TIMEOUT,         /* a wait ran out of time */
+    DT_ERR_STATE,           /* the operation does not fit the instance's current state */
+    DT_ERR_LEASE_LOST,      /* the work item's lease expired or was taken by another worker */
+    DT_ERR_NONDETERMINISM,  /* replay found code that no longer matches history */
+    DT_ERR_TASK_FAILED,     /* an activity or orchestration failed; details in a dt_failure */
+    DT_ERR_SHUTDOWN,        /* the hub or worker is stopping */
+    DT_ERR_UNIMPLEMENTED,   /* the operation is not supported (yet) by this build or backend */
+    DT_ERR_INTERNAL         /* a broken invariant; a bug */
+} dt_status;
+
+/* dt_strerror: a static sentence for STATUS. Never NULL. */
+const char *dt_strerror(dt_status status);
+
+/* A status with a message naming what was wrong. Fixed size so error paths never allocate. */
+typedef struct dt_error {
+    dt_status code;
+    char message[512];
+} dt_error;
+
+/* dt_error_set: record CODE and a printf-style message in ERR (ERR may be NULL); returns CODE so
+ * callers can write `return dt_error_set(err, DT_ERR_INVALID_ARG, "bad id '%s'", id);`. */
+dt_status dt_error_set(dt_error *err, dt_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* dt_error_clear: reset ERR to DT_OK with an empty message (ERR may be NULL). */
+void dt_error_clear(dt_error *err);
+
+/* ---- runtime status (numbers match the Durable Task protocol's OrchestrationStatus) ---- */
+
+typedef enum dt_runtime_status {
+    DT_STATUS_RUNNING = 0,
+    DT_STATUS_COMPLETED = 1,
+    DT_STATUS_CONTINUED_AS_NEW = 2,
+    DT_STATUS_FAILED = 3,
+    DT_STATUS_CANCELED = 4,
+    DT_STATUS_TERMINATED = 5,
+    DT_STATUS_PENDING = 6,
+    DT_STATUS_SUSPENDED = 7
+} dt_runtime_status;
+
+/* dt_runtime_status_name: "Running", "Completed", ... as the Durable Task SDKs print them. */
+const char *dt_runtime_status_name(dt_runtime_status s);
+
+/* dt_runtime_status_parse: the inverse of dt_runtime_status_name (case-insensitive). */
+dt_status dt_runtime_status_parse(const char *name, dt_runtime_status *out);
+
+/* dt_runtime_status_is_terminal: Completed, Failed, Terminated or Canceled. */
+bool dt_runtime_status_is_terminal(dt_runtime_status s);
+
+/* ---- time --------------------------------------------------------------------------- */
+
+/* Wall-clock time in microseconds since the Unix epoch, UTC. */
+typedef int64_t dt_time;
+
+/* dt_now: the current wall-clock time. */
+dt_time dt_now(void);
+
+/* dt_time_format: ISO 8601 UTC with milliseconds ("2026-11-25T15:22:53.123Z") into BUF. */
+void dt_time_format(dt_time t, char buf[32]);
+
+/* ---- instance ids ------------------------------------------------------------------- */
+
+#define DT_INSTANCE_ID_MAX 100
+
+/* dt_instance_id_validate: the Durable Task rules: 1 to 100 characters, not starting with '@',
+ * none of '/', '\\', '#', '?', and no control characters. On failure ERR names the rule. */
+dt_status dt_instance_id_validate(const char *id, dt_error *err);
+
+/* dt_instance_id_generate: a new random id (a UUID v4 in canonical form) into OUT. */
+void dt_instance_id_generate(char out[37]);
+
+/* ---- JSON payloads -------------------------------------------------------------------- */
+
+/* dt_json_validate: DT_OK if TEXT is one complete JSON value (NULL counts as "no payload" and
+ * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload. */
+dt_status dt_json_validate(const char *text, const char *what, dt_error *err);
+
+/* ---- arenas ------------------------------------------------------------------------------ */
+
+/* A bump allocator: many allocations, one free. Replay code allocates only from the episode's
+ * arena, so a dt_await that ends the episode early leaks nothing. Not thread-safe. */
+typedef struct dt_arena dt_arena;
+
+/* dt_arena_new: a new empty arena; NULL when out of memory. Free with dt_arena_free. */
+dt_arena *dt_arena_new(void);
+
+/* dt_arena_free: release the arena and every allocation from it. ARENA may be NULL. */
+void dt_arena_free(dt_arena *arena);
+
+/* dt_arena_alloc: N zeroed bytes aligned for any type, owned by ARENA; NULL when out of memory. */
+void *dt_arena_alloc(dt_arena *arena, size_t n);
+
+/* dt_arena_strdup / dt_arena_strndup: a copy of S in ARENA (NULL in gives NULL out). */
+char *dt_arena_strdup(dt_arena *arena, const char *s);
+char *dt_arena_strndup(dt_arena *arena, const char *s, size_t n);
+
+/* dt_arena_memdup: a copy of N bytes in ARENA. */
+void *dt_arena_memdup(dt_arena *arena, const void *p, size_t n);
+
+/* dt_arena_printf / dt_arena_vprintf: a formatted string in ARENA; NULL when out of memory. */
+char *dt_arena_printf(dt_arena *arena, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *dt_arena_vprintf(dt_arena *arena, const char *fmt, va_list ap);
+
+/* ---- failure details (TaskFailureDetails) -------------------------------------------- */
+
+typedef struct dt_failure {
+    const char *error_type;      /* e.g. "ActivityNotRegistered", "TaskFailed" */
+    const char *message;
+    const char *stack_trace;     /* optional, may be NULL */
+    struct dt_failure *inner;    /* optional cause, may be NULL */
+    bool non_retriable;
+} dt_failure;
+
+/* dt_failure_new: a failure in ARENA with copies of TYPE and the formatted message. */
+dt_failure *dt_failure_new(dt_arena *arena, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* dt_failure_copy: a deep copy of F (and its inner chain) in ARENA; NULL in gives NULL out. */
+dt_failure *dt_failure_copy(dt_arena *arena, const dt_failure *f);
+
+/* ---- history events -------------------------------------------------------------------- */
+
+/* Event types: the values are the field numbers of HistoryEvent's eventType oneof in the
+ * Durable Task protocol, so the codec maps them one to one. */
+typedef enum dt_event_type {
+    DT_EVENT_NONE = 0,
+    DT_EVENT_EXECUTION_STARTED = 3,
+    DT_EVENT_EXECUTION_COMPLETED = 4,
+    DT_EVENT_EXECUTION_TERMINATED = 5,
+    DT_EVENT_TASK_SCHEDULED = 6,
+    DT_EVENT_TASK_COMPLETED = 7,
+    DT_EVENT_TASK_FAILED = 8,
+    DT_EVENT_SUB_ORCHESTRATION_CREATED = 9,
+    DT_EVENT_SUB_ORCHESTRATION_COMPLETED = 10,
+    DT_EVENT_SUB_ORCHESTRATION_FAILED = 11,
+    DT_EVENT_TIMER_CREATED = 12,
+    DT_EVENT_TIMER_FIRED = 13,
+    DT_EVENT_ORCHESTRATOR_STARTED = 14,
+    DT_EVENT_ORCHESTRATOR_COMPLETED = 15,
+    DT_EVENT_EVENT_SENT = 16,
+    DT_EVENT_EVENT_RAISED = 17,
+    DT_EVENT_GENERIC = 18,
+    DT_EVENT_HISTORY_STATE = 19,
+    DT_EVENT_CONTINUE_AS_NEW = 20,
+    DT_EVENT_EXECUTION_SUSPENDED = 21,
+    DT_EVENT_EXECUTION_RESUMED = 22
+} dt_event_type;
+
+/* dt_event_type_name: "ExecutionStarted", "TaskScheduled", ... (the protocol's names). */
+const char *dt_event_type_name(dt_event_type t);
+
+/* One history event. A flat record: each type uses the fields its protocol message has, the
+ * rest stay zero/NULL. Strings are JSON payloads or names, owned by the arena the event came
+ * from.
+ *
+ *  type                      fields used
+ *  ExecutionStarted          name, version, input, instance_id, execution_id, scheduled_start,
+ *                            parent_* (sub-orchestrations)
+ *  ExecutionCompleted        status, result, failure
+ *  ExecutionTerminated       input (reason/output), recurse
+ *  TaskScheduled             event_id, name, version, input
+ *  TaskCompleted             task_id (the TaskScheduled event_id), result
+ *  TaskFailed                task_id, failure
+ *  SubOrchestrationCreated   event_id, instance_id, name, version, input
+ *  SubOrchestrationCompleted task_id, result
+ *  SubOrchestrationFailed    task_id, failure
+ *  TimerCreated              event_id, fire_at
+ *  TimerFired                task_id (the TimerCreated event_id), fire_at
+ *  EventSent                 event_id, instance_id, name, input
+ *  EventRaised               name, input
+ *  GenericEvent              input (data)
+ *  ContinueAsNew             input
+ *  ExecutionSuspended/Resumed input (reason)
+ */
+typedef struct dt_event {
+    dt_event_type type;
+    int32_t event_id;           /* sequence number of a scheduling event, else -1 */
+    dt_time timestamp;
+    const char *name;
+    const char *version;
+    const char *input;
+    const char *result;
+    const char *instance_id;
+    const char *execution_id;
+    int32_t task_id;
+    dt_time fire_at;
+    dt_time scheduled_start;
+    dt_runtime_status status;
+    const dt_failure *failure;
+    bool recurse;
+    /* parent of a sub-orchestration (ExecutionStarted only); parent_instance_id NULL if none */
+    const char *parent_instance_id;
+    const char *parent_execution_id;
+    const char *parent_name;
+    int32_t parent_task_id;
+} dt_event;
+
+/* dt_event_init: zero E and set TYPE, event_id -1 and TIMESTAMP. */
+void dt_event_init(dt_event *e, dt_event_type type, dt_time timestamp);
+
+/* dt_event_copy: a deep copy of SRC into DST with all strings in ARENA. */
+dt_status dt_event_copy(dt_arena *arena, const dt_event *src, dt_event *dst);
+
+/* ---- orchestrator actions ------------------------------------------------------------- */
+
+/* What one episode of an orchestrator asks for. Values match OrchestratorAction's oneof. */
+typedef enum dt_action_type {
+    DT_ACTION_SCHEDULE_TASK = 2,
+    DT_ACTION_CREATE_SUB_ORCHESTRATION = 3,
+    DT_ACTION_CREATE_TIMER = 4,
+    DT_ACTION_SEND_EVENT = 5,
+    DT_ACTION_COMPLETE_ORCHESTRATION = 6,
+    DT_ACTION_TERMINATE_ORCHESTRATION = 7
+} dt_action_type;
+
+typedef struct dt_action {
+    dt_action_type type;
+    int32_t id;                 /* sequence number (the event_id of the scheduling event) */
+    const char *name;           /* activity, sub-orchestrator or event name */
+    const char *version;
+    const char *input;          /* JSON input / event data / terminate reason */
+    const char *instance_id;    /* sub-orchestration or event target */
+    dt_time fire_at;            /* timer */
+    /* complete: */
+    dt_runtime_status status;
+    const char *result;
+    const dt_failure *failure;
+    bool recurse;
+    /* continue-as-new (status ContinuedAsNew, result = the new input): events to carry over */
+    const dt_event *carryover;
+    size_t n_carryover;
+} dt_action;
+
+/* ---- instance state --------------------------------------------------------------------- */
+
+/* What a client sees of one instance. Strings live in the arena the state was read into. */
+typedef struct dt_instance_state {
+    const char *instance_id;
+    const char *execution_id;
+    const char *name;
+    const char *version;
+    dt_runtime_status status;
+    const char *input;           /* JSON, NULL if none */
+    const char *output;          /* JSON, NULL if none */
+    const char *custom_status;   /* JSON, NULL if none */
+    const dt_failure *failure;   /* set when status is Failed */
+    dt_time created_at;
+    dt_time last_updated_at;
+    dt_time completed_at;        /* 0 while not finished */
+    dt_time scheduled_start;     /* 0 if started at once */
+    const char *parent_instance_id;
+} dt_instance_state;
+
+/* dt_instance_state_copy: a deep copy of S in ARENA; NULL when out of memory. */
+dt_instance_state *dt_instance_state_copy(dt_arena *arena, const dt_instance_state *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

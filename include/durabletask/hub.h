@@ -1,0 +1,168 @@
+/* durabletask/hub.h — the engine. The hub takes client commands, leases work items to
+ * workers (pulled through this API, or run in-process by its dispatch loops with an executor),
+ * turns an orchestrator's actions into new history and messages, and commits each episode in
+ * one store transaction, many episodes per transaction when busy (group commit). It renews the
+ * leases of work in flight so that only a dead worker's work is redelivered. */
+#ifndef DURABLETASK_HUB_H
+#define DURABLETASK_HUB_H
+
+#include "durabletask/core.h"
+#include "durabletask/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dt_hub dt_hub;
+
+typedef struct dt_hub_options {
+    const char *db_path;        /* SQLite file; NULL: "./dtask-data/dtask.db" */
+    dt_store *store;            /* or an open store, which the hub then owns; overrides db_path */
+    dt_sync_mode sync;          /* SQLite durability; default DT_SYNC_FULL */
+    int64_t lease_ms;           /* work item lease; 0: 30000 */
+    size_t max_batch;           /* most entries per group commit; 0: 256 */
+    const char *owner;          /* lease owner name; NULL: "<hostname>:<pid>" */
+} dt_hub_options;
+
+/* dt_hub_open: open the store and start the committer and lease renewer. OPTS may be NULL for
+ * the defaults. Close with dt_hub_close. */
+dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err);
+
+/* dt_hub_close: stop dispatch loops (work in flight is abandoned for redelivery), flush
+ * pending commits, close the store and free the hub. HUB may be NULL. */
+void dt_hub_close(dt_hub *hub);
+
+/* dt_hub_store: the hub's store (owned by the hub). */
+dt_store *dt_hub_store(dt_hub *hub);
+
+/* ---- client operations ------------------------------------------------------------------ */
+
+typedef struct dt_start_request {
+    const char *name;                 /* orchestrator name; required */
+    const char *instance_id;          /* NULL: a new id is generated */
+    const char *input;                /* JSON or NULL */
+    const char *version;              /* may be NULL */
+    dt_time start_at;                 /* 0: at once */
+    const dt_runtime_status *replaceable;   /* reuse policy, see dt_new_instance */
+    size_t n_replaceable;
+} dt_start_request;
+
+/* dt_hub_start: create an instance. The id (given or generated) is written to ID_OUT.
+ * DT_ERR_INVALID_ARG for a bad id, name or non-JSON input; DT_ERR_ALREADY_EXISTS for a live
+ * instance with that id. Nothing is stored when it fails. */
+dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
+                       char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err);
+
+/* dt_hub_get: the state of ID, in ARENA. DT_ERR_NOT_FOUND if none. */
+dt_status dt_hub_get(dt_hub *hub, const char *id, dt_arena *arena, dt_instance_state **out,
+                     dt_error *err);
+
+/* dt_hub_get_history: the history of ID, in ARENA. */
+dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_event **out,
+                             size_t *n_out, dt_error *err);
+
+typedef enum dt_wait_for {
+    DT_WAIT_START = 1,      /* any status but Pending */
+    DT_WAIT_COMPLETION = 2  /* a terminal status (or ContinuedAsNew's successor finishing) */
+} dt_wait_for;
+
+/* dt_hub_wait: block until ID reaches WHAT or TIMEOUT_MS passes (negative: no limit). Returns
+ * the state read at that moment into ARENA; DT_ERR_TIMEOUT with the last state seen. */
+dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t timeout_ms,
+                      dt_arena *arena, dt_instance_state **out, dt_error *err);
+
+/* dt_hub_raise_event: send event NAME with JSON DATA (NULL for none) to ID. DT_ERR_NOT_FOUND
+ * if no such instance, DT_ERR_STATE if it has finished, DT_ERR_INVALID_ARG for an empty name
+ * or data that is not JSON. */
+dt_status dt_hub_raise_event(dt_hub *hub, const char *id, const char *name, const char *data,
+                             dt_error *err);
+
+/* dt_hub_terminate: end ID as Terminated with OUTPUT (JSON or NULL) as its output; with
+ * RECURSE, its running sub-orchestrations too. DT_ERR_NOT_FOUND / DT_ERR_STATE (finished). */
+dt_status dt_hub_terminate(dt_hub *hub, const char *id, const char *output, bool recurse,
+                           dt_error *err);
+
+/* dt_hub_suspend / dt_hub_resume: pause and continue ID; REASON (JSON or NULL) is recorded.
+ * Events that arrive while suspended are kept and processed after resume. DT_ERR_NOT_FOUND /
+ * DT_ERR_STATE (finished). */
+dt_status dt_hub_suspend(dt_hub *hub, const char *id, const char *reason, dt_error *err);
+dt_status dt_hub_resume(dt_hub *hub, const char *id, const char *reason, dt_error *err);
+
+/* dt_hub_restart: run ID's orchestrator again with its original input, under the same id
+ * (which must have finished; DT_ERR_STATE otherwise) or, with NEW_ID, a generated one. The
+ * id of the new run is written to ID_OUT. */
+dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
+                         char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err);
+
+/* dt_hub_purge: delete finished instance ID and its history. DT_ERR_NOT_FOUND / DT_ERR_STATE
+ * (not finished; nothing deleted). */
+dt_status dt_hub_purge(dt_hub *hub, const char *id, dt_error *err);
+
+/* dt_hub_purge_where: purge every finished instance matching FILTER; *N_PURGED says how many. */
+dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purged,
+                             dt_error *err);
+
+/* dt_hub_query: a page of instances matching Q, in ARENA; *NEXT is the continuation token or
+ * NULL after the last page. */
+dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_instance_state **out,
+                       size_t *n_out, const char **next, dt_error *err);
+
+/* ---- worker operations (pull) ----------------------------------------------------------- */
+
+/* What one orchestration episode produced. */
+typedef struct dt_orch_result {
+    const dt_action *actions;
+    size_t n_actions;
+    const char *custom_status;        /* JSON or NULL */
+} dt_orch_result;
+
+/* dt_hub_next_orchestration: wait up to TIMEOUT_MS for an orchestration work item and lease it.
+ * *OUT is NULL on timeout (status DT_OK). The lease is renewed by the hub until the item is
+ * completed or abandoned; the caller then frees it with dt_orch_item_free. */
+dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_item **out,
+                                    dt_error *err);
+
+/* dt_hub_complete_orchestration: turn RESULT's actions into history, messages and work items
+ * and commit them atomically with the consumed inbox messages. DT_ERR_LEASE_LOST (nothing
+ * applied) if another worker holds the instance now. ITEM stays the caller's. */
+dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
+                                        const dt_orch_result *result, dt_error *err);
+
+/* dt_hub_abandon_orchestration: release ITEM unprocessed, for redelivery. */
+dt_status dt_hub_abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_error *err);
+
+/* dt_hub_next_activity / dt_hub_complete_activity / dt_hub_abandon_activity: the same for
+ * activities. Completing sends TaskCompleted (FAILURE NULL) or TaskFailed to the orchestration
+ * and deletes the work item, in one transaction. */
+dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item **out,
+                               dt_error *err);
+dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
+                                   const char *result, const dt_failure *failure,
+                                   dt_error *err);
+dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err);
+
+/* ---- in-process dispatch ------------------------------------------------------------------ */
+
+/* How the dispatch loops run work. Both callbacks are called from several threads at once.
+ * Memory they return lives in ARENA, which the hub frees after the commit. */
+typedef struct dt_executor {
+    void *data;
+    dt_status (*run_orchestration)(void *data, const dt_orch_item *item, dt_arena *arena,
+                                   dt_orch_result *out);
+    /* Sets *RESULT (JSON or NULL) on success, or *FAILURE. */
+    dt_status (*run_activity)(void *data, const dt_activity_item *item, dt_arena *arena,
+                              const char **result, const dt_failure **failure);
+} dt_executor;
+
+/* dt_hub_run: start ORCH_THREADS orchestration and ACT_THREADS activity dispatch loops that
+ * pull work and run it with EX (copied). Stopped by dt_hub_stop or dt_hub_close. */
+dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, int orch_threads, int act_threads,
+                     dt_error *err);
+
+/* dt_hub_stop: stop the dispatch loops and wait for them. Work in flight is finished first. */
+void dt_hub_stop(dt_hub *hub);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

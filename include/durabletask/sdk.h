@@ -1,0 +1,215 @@
+/* durabletask/sdk.h — the C programming model. Register orchestrators and activities on a
+ * worker, then run it in-process against a hub. An orchestrator is re-run from its start on
+ * every episode and must be deterministic: it schedules work with dt_call_activity, waits with
+ * dt_await (which ends the episode when the result is not in history yet), and allocates only
+ * from its context's arena (dt_alloc, dt_printf), freed when the episode ends. */
+#ifndef DURABLETASK_SDK_H
+#define DURABLETASK_SDK_H
+
+#include "durabletask/core.h"
+#include "durabletask/hub.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dt_worker dt_worker;
+typedef struct dt_octx dt_octx;   /* orchestration context, one per episode */
+typedef struct dt_actx dt_actx;   /* activity context, one per execution */
+typedef struct dt_task dt_task;   /* something an orchestrator can await; arena-owned */
+
+/* An orchestrator: returns DT_OK with *OUTPUT (JSON or NULL, arena memory) to complete, or the
+ * status of dt_fail to fail. */
+typedef dt_status (*dt_orchestrator_fn)(dt_octx *ctx, const char *input, const char **output);
+
+/* An activity: the real work. Returns DT_OK with *OUTPUT (JSON or NULL, from dt_activity_printf
+ * or dt_activity_alloc, or static), or the status of dt_activity_fail. Runs at least once. */
+typedef dt_status (*dt_activity_fn)(dt_actx *ctx, const char *input, const char **output);
+
+/* ---- worker ---------------------------------------------------------------------------- */
+
+/* dt_worker_new: an empty registry. Free with dt_worker_free. */
+dt_status dt_worker_new(dt_worker **out);
+
+/* dt_worker_free: stop the worker if running and free it. W may be NULL. */
+void dt_worker_free(dt_worker *w);
+
+/* dt_worker_add_orchestrator / dt_worker_add_activity: register FN under NAME (copied) with
+ * USER data (see dt_octx_user). DT_ERR_ALREADY_EXISTS if NAME is taken, DT_ERR_INVALID_ARG if
+ * NAME is empty. Register everything before dt_worker_start. */
+dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestrator_fn fn,
+                                     void *user);
+dt_status dt_worker_add_activity(dt_worker *w, const char *name, dt_activity_fn fn, void *user);
+
+typedef struct dt_worker_options {
+    int orchestration_threads;   /* 0: 2 */
+    int activity_threads;        /* 0: 4 */
+} dt_worker_options;
+
+/* dt_worker_start: run W's orchestrators and activities in this process on HUB's dispatch
+ * loops. OPTS may be NULL. Stop with dt_worker_stop (or dt_hub_close). */
+dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *opts,
+                          dt_error *err);
+
+/* dt_worker_stop: stop the dispatch loops started by dt_worker_start. */
+void dt_worker_stop(dt_worker *w);
+
+/* dt_worker_executor: W as a dt_executor, for hosts that drive work themselves. */
+dt_executor dt_worker_executor(dt_worker *w);
+
+/* ---- orchestration context ---------------------------------------------------------------- */
+
+/* A retry policy: a failed attempt is retried after a durable timer, so retries survive
+ * restarts and history shows every attempt. The delay before attempt n+1 is
+ * first_interval_ms * backoff_coefficient^(n-1), capped at max_interval_ms. */
+typedef struct dt_retry_policy {
+    int max_attempts;              /* attempts in all, first included; >= 1 */
+    int64_t first_interval_ms;     /* > 0 */
+    double backoff_coefficient;    /* >= 1; 0 means 1 */
+    int64_t max_interval_ms;       /* 0: no cap; else >= first_interval_ms */
+    int64_t retry_timeout_ms;      /* 0: none; no new attempt starts after this long */
+    /* optional: retry only failures this returns true for (called during replay too, so it
+     * must be deterministic) */
+    bool (*handle)(const dt_failure *failure, void *user);
+    void *handle_user;
+} dt_retry_policy;
+
+/* Limits that make a policy absurd rather than merely long: more than a year between
+ * attempts, or more than 10,000 attempts. */
+#define DT_RETRY_MAX_INTERVAL_MS (366LL * 24 * 3600 * 1000)
+#define DT_RETRY_MAX_ATTEMPTS 10000
+
+/* Options for a scheduled activity or sub-orchestration. */
+typedef struct dt_task_options {
+    const char *version;
+    const char *instance_id;         /* sub-orchestrations: NULL derives "<parent id>:<seq>" */
+    const dt_retry_policy *retry;    /* NULL: no retries */
+} dt_task_options;
+
+/* dt_retry_policy_validate: DT_OK, or DT_ERR_INVALID_ARG with ERR naming the bad field. */
+dt_status dt_retry_policy_validate(const dt_retry_policy *p, dt_error *err);
+
+/* dt_call_activity: schedule activity NAME with JSON INPUT (NULL for none). OPTS may be NULL.
+ * The task is owned by the episode's arena. */
+dt_task *dt_call_activity(dt_octx *ctx, const char *name, const char *input,
+                          const dt_task_options *opts);
+
+/* dt_call_sub_orchestrator: start orchestrator NAME as a child instance with JSON INPUT and
+ * await its output like an activity's. OPTS->instance_id names the child (validated as any
+ * id); NULL gives "<parent id>:<sequence>" in hex. The child's failure fails this task. */
+dt_task *dt_call_sub_orchestrator(dt_octx *ctx, const char *name, const char *input,
+                                  const dt_task_options *opts);
+
+/* dt_create_timer: a durable timer that fires at FIRE_AT (a time in the past fires at once).
+ * Times outside years 1..9999 fail the orchestration with InvalidTimer. */
+dt_task *dt_create_timer(dt_octx *ctx, dt_time fire_at);
+
+/* dt_wait_for_event: a task done when event NAME (case-insensitive) is raised to this
+ * instance; its result is the event's data. Events raised before the wait are kept: the n-th
+ * wait for a name receives the n-th event of that name, in arrival order. */
+dt_task *dt_wait_for_event(dt_octx *ctx, const char *name);
+
+/* dt_send_event: raise event NAME with JSON DATA on instance INSTANCE_ID (fire and forget; an
+ * event for a missing or finished instance is dropped). */
+void dt_send_event(dt_octx *ctx, const char *instance_id, const char *name, const char *data);
+
+/* dt_cancel: stop waiting for T. An event waiter gives up its place, so a later event goes to
+ * the next waiter (or is kept); a timer's firing is ignored. The losing branch of a timeout
+ * race is cancelled this way. Activities and sub-orchestrations run on regardless (this only
+ * affects timers and event waiters). Awaiting a cancelled task fails with TaskCanceled. */
+void dt_cancel(dt_octx *ctx, dt_task *t);
+
+/* dt_continue_as_new: end this execution and start the orchestrator afresh with INPUT and an
+ * empty history. With KEEP_EVENTS, events raised but not yet received are carried over to
+ * the new execution. Use as `return dt_continue_as_new(ctx, input, true);`. */
+dt_status dt_continue_as_new(dt_octx *ctx, const char *input, bool keep_events);
+
+/* dt_await: the task's result (JSON or NULL) once history has it. If it is not done yet the
+ * episode ends here and this call does not return; the orchestrator is re-run when something
+ * new arrives. If the task failed, the orchestration fails with that failure (as inner
+ * failure) and this call does not return: use dt_try_await to handle failures. */
+const char *dt_await(dt_octx *ctx, dt_task *task);
+
+/* dt_try_await: like dt_await, but a failed task returns DT_ERR_TASK_FAILED with *FAILURE set
+ * (arena memory) instead of failing the orchestration. RESULT and FAILURE may be NULL. */
+dt_status dt_try_await(dt_octx *ctx, dt_task *task, const char **result,
+                       const dt_failure **failure);
+
+/* dt_when_all: a task done when all N tasks are done; its result is a JSON array of their
+ * results in order ("null" for none). It fails with the first failure in history order. */
+dt_task *dt_when_all(dt_octx *ctx, dt_task *const *tasks, size_t n);
+
+/* dt_when_any: a task done when the first of N tasks is done (in history order); its result
+ * is that task's result. Failures count as done; see dt_task_winner. */
+dt_task *dt_when_any(dt_octx *ctx, dt_task *const *tasks, size_t n);
+
+/* dt_task_winner: for a done when-any task, the index of the task that finished first. */
+size_t dt_task_winner(const dt_task *any);
+
+/* dt_task_is_done / dt_task_result / dt_task_failure: a task's state as history has it so far. */
+bool dt_task_is_done(const dt_task *t);
+const char *dt_task_result(const dt_task *t);
+const dt_failure *dt_task_failure(const dt_task *t);
+
+/* dt_fail: record a failure of the orchestration (ERROR_TYPE and the formatted message) and
+ * return DT_ERR_TASK_FAILED, so `return dt_fail(ctx, "InvalidInput", "no city");` fails it. */
+dt_status dt_fail(dt_octx *ctx, const char *error_type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* dt_fail_with: fail the orchestration with F as the inner failure of a new failure. */
+dt_status dt_fail_with(dt_octx *ctx, const dt_failure *inner, const char *error_type,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* dt_alloc / dt_printf: memory from the episode's arena, freed when the episode ends. */
+void *dt_alloc(dt_octx *ctx, size_t n);
+char *dt_printf(dt_octx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* dt_octx_now: orchestration time, the same on every replay (the timestamp of the episode in
+ * which the code reached this point). */
+dt_time dt_octx_now(dt_octx *ctx);
+
+/* dt_octx_new_guid: a GUID that is the same on every replay (derived from the instance id,
+ * orchestration time and a counter), as arena memory. */
+const char *dt_octx_new_guid(dt_octx *ctx);
+
+/* dt_octx_is_replaying: true while the code is re-running steps already in history. */
+bool dt_octx_is_replaying(dt_octx *ctx);
+
+/* dt_octx_log: print a line to stderr ("[instance] message") unless replaying, so each line is
+ * printed once however often the code is replayed. */
+void dt_octx_log(dt_octx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* dt_octx_set_custom_status: JSON shown to clients (copied). NULL clears it. */
+void dt_octx_set_custom_status(dt_octx *ctx, const char *json);
+
+const char *dt_octx_instance_id(const dt_octx *ctx);
+const char *dt_octx_name(const dt_octx *ctx);
+void *dt_octx_user(const dt_octx *ctx);
+
+/* ---- activity context ----------------------------------------------------------------------- */
+
+const char *dt_activity_instance_id(const dt_actx *ctx);
+const char *dt_activity_name(const dt_actx *ctx);
+int32_t dt_activity_task_id(const dt_actx *ctx);
+void *dt_activity_user(const dt_actx *ctx);
+
+/* dt_activity_alloc / dt_activity_printf: memory freed after the result is committed. */
+void *dt_activity_alloc(dt_actx *ctx, size_t n);
+char *dt_activity_printf(dt_actx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* dt_activity_fail: record the activity's failure and return DT_ERR_TASK_FAILED. */
+dt_status dt_activity_fail(dt_actx *ctx, const char *error_type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- the executor (shared by in-process and remote workers) ------------------------------- */
+
+/* dt_replay_run: run orchestrator FN for one episode over PAST and NEW_EVENTS, producing the
+ * actions of this episode in RESULT (arena memory). Exposed for remote workers and tests. */
+dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const char *instance_id,
+                        const dt_event *past, size_t n_past, const dt_event *new_events,
+                        size_t n_new, dt_arena *arena, dt_orch_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,278 @@
+/* durabletask/store.h — the store contract. A store keeps instances, their histories, their
+ * inboxes (messages waiting to be processed: ExecutionStarted, TaskCompleted, TimerFired, ...)
+ * and activity work items, and hands work out under leases. It owns durability; it knows
+ * nothing of orchestrator code. Every backend implements dt_store_ops and passes the same
+ * contract suite (tests/store/). Callers use the dt_store_* wrappers below.
+ *
+ * Thread safety: a store may be called from many threads at once; each backend serializes
+ * internally as it needs. Leases make it safe for several processes to share one store. */
+#ifndef DURABLETASK_STORE_H
+#define DURABLETASK_STORE_H
+
+#include "durabletask/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dt_store dt_store;
+
+/* ---- records exchanged with a store ----------------------------------------------------- */
+
+/* A new instance (start, or a sub-orchestration created by an episode). The store writes the
+ * instance row as Pending and an ExecutionStarted message into its inbox, visible at
+ * scheduled_start (or at once). */
+typedef struct dt_new_instance {
+    const char *instance_id;
+    const char *execution_id;
+    const char *name;
+    const char *version;              /* may be NULL */
+    const char *input;                /* JSON or NULL */
+    dt_time created_at;
+    dt_time scheduled_start;          /* 0: at once */
+    const char *parent_instance_id;   /* sub-orchestrations; NULL otherwise */
+    const char *parent_execution_id;
+    const char *parent_name;
+    int32_t parent_task_id;
+    /* Reuse policy: an existing instance with this id is replaced only if its status is one of
+     * these; otherwise DT_ERR_ALREADY_EXISTS. With none given (n_replaceable == 0) the default
+     * applies: a finished instance (terminal status) is replaced, a live one is refused. */
+    const dt_runtime_status *replaceable;
+    size_t n_replaceable;
+} dt_new_instance;
+
+/* A message into an instance's inbox. The event is stored as HistoryEvent bytes. */
+typedef struct dt_message {
+    const char *instance_id;
+    /* The execution the message belongs to (timer firings, task and sub-orchestration
+     * results), or NULL for whichever execution is current (events, terminate, suspend...).
+     * A leased item's incoming events carry it in event.execution_id, so the hub can drop
+     * what a previous execution (before continue-as-new) left behind. */
+    const char *execution_id;
+    dt_time visible_at;               /* 0: at once; timers use their fire time */
+    dt_event event;
+} dt_message;
+
+/* A filter over instances, for queries and purges. Zero/NULL fields match everything. */
+typedef struct dt_query {
+    const dt_runtime_status *statuses;   /* any of these */
+    size_t n_statuses;
+    dt_time created_from;                /* created_at >= this (0: open) */
+    dt_time created_to;                  /* created_at <= this (0: open) */
+    const char *name;                    /* exact orchestrator name */
+    const char *id_prefix;               /* instance id starts with this */
+    size_t page_size;                    /* queries: 0 means 100; at most 1000 */
+    const char *continuation;            /* queries: from the previous page; NULL: first */
+    bool with_payloads;                  /* queries: read input, output, custom status too */
+} dt_query;
+
+/* One orchestration work item: the instance's whole history and its visible inbox messages,
+ * leased to one owner. All memory is in ARENA; free the item with dt_orch_item_free. */
+typedef struct dt_orch_item {
+    dt_arena *arena;
+    const char *instance_id;
+    const char *lock_token;           /* proves the lease at commit */
+    dt_time locked_until;
+    dt_instance_state state;          /* the row as it was when leased */
+    const dt_event *past;             /* history, in order */
+    size_t n_past;
+    const dt_event *incoming;         /* new inbox messages, in arrival order */
+    size_t n_incoming;
+    const int64_t *message_ids;       /* store-private ids of INCOMING, deleted at commit */
+    size_t n_message_ids;
+} dt_orch_item;
+
+/* One activity work item, leased to one owner. Free with dt_activity_item_free. */
+typedef struct dt_activity_item {
+    dt_arena *arena;
+    int64_t id;                       /* store-private key */
+    const char *instance_id;          /* the orchestration that scheduled it */
+    const char *execution_id;
+    int32_t task_id;                  /* the TaskScheduled event_id */
+    const char *name;
+    const char *version;
+    const char *input;
+    const char *lock_token;
+    dt_time locked_until;
+    int32_t delivery_count;           /* 1 on first delivery, more after lease expiry */
+} dt_activity_item;
+
+/* An activity to enqueue: the TaskScheduled event of an episode. */
+typedef struct dt_new_activity {
+    const char *instance_id;
+    const char *execution_id;
+    const dt_event *scheduled;        /* type TaskScheduled: event_id, name, version, input */
+    dt_time visible_at;               /* 0: at once */
+} dt_new_activity;
+
+/* The result of one orchestration episode, committed atomically: history appended, the row
+ * updated, activities and messages enqueued, consumed messages deleted, lease released. */
+typedef struct dt_episode {
+    const dt_orch_item *item;
+    bool reset_history;               /* continue-as-new: APPEND replaces the history */
+    const dt_event *append;
+    size_t n_append;
+    /* instance row after the episode */
+    const char *name;                 /* set from ExecutionStarted when first seen; NULL: keep */
+    const char *input;                /* likewise */
+    const char *execution_id;         /* NULL: keep */
+    dt_runtime_status status;
+    const char *output;               /* NULL: none */
+    const char *custom_status;        /* NULL: none */
+    const dt_failure *failure;        /* NULL: none */
+    dt_time completed_at;             /* 0 while not finished */
+    const dt_new_activity *activities;
+    size_t n_activities;
+    const dt_message *messages;       /* to this or other instances (timers, events) */
+    size_t n_messages;
+    const dt_new_instance *instances; /* sub-orchestrations to create */
+    size_t n_instances;
+} dt_episode;
+
+/* The result of one activity: a TaskCompleted/TaskFailed message to the orchestration, and the
+ * activity work item deleted, in one transaction. */
+typedef struct dt_activity_done {
+    const dt_activity_item *item;
+    dt_message message;
+} dt_activity_done;
+
+/* One entry of a group commit. */
+typedef enum dt_commit_kind { DT_COMMIT_EPISODE = 1, DT_COMMIT_ACTIVITY = 2 } dt_commit_kind;
+
+typedef struct dt_commit {
+    dt_commit_kind kind;
+    union {
+        dt_episode episode;
+        dt_activity_done activity;
+    } u;
+    dt_status result;                 /* set by the store: DT_OK or DT_ERR_LEASE_LOST, ... */
+} dt_commit;
+
+/* ---- the contract ----------------------------------------------------------------------- */
+
+typedef struct dt_store_ops {
+    const char *name;
+    void (*close)(dt_store *s);
+    dt_status (*create_instance)(dt_store *s, const dt_new_instance *ni, dt_error *err);
+    dt_status (*send_message)(dt_store *s, const dt_message *m, dt_error *err);
+    dt_status (*get_instance)(dt_store *s, const char *id, dt_arena *arena,
+                              dt_instance_state **out, dt_error *err);
+    dt_status (*get_history)(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
+                             size_t *n_out, dt_error *err);
+    dt_status (*lease_orchestrations)(dt_store *s, const char *owner, dt_time now,
+                                      int64_t lease_us, size_t max, dt_orch_item **out,
+                                      size_t *n_out, dt_error *err);
+    dt_status (*lease_activities)(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
+                                  size_t max, dt_activity_item **out, size_t *n_out,
+                                  dt_error *err);
+    dt_status (*renew_orchestration)(dt_store *s, const dt_orch_item *item, dt_time until,
+                                     dt_error *err);
+    dt_status (*renew_activity)(dt_store *s, const dt_activity_item *item, dt_time until,
+                                dt_error *err);
+    dt_status (*abandon_orchestration)(dt_store *s, const dt_orch_item *item, dt_error *err);
+    dt_status (*abandon_activity)(dt_store *s, const dt_activity_item *item, dt_error *err);
+    dt_status (*commit)(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
+    dt_status (*query_instances)(dt_store *s, const dt_query *q, dt_arena *arena,
+                                 dt_instance_state **out, size_t *n_out, const char **next,
+                                 dt_error *err);
+    dt_status (*purge_instance)(dt_store *s, const char *id, dt_error *err);
+    dt_status (*purge_instances)(dt_store *s, const dt_query *filter, size_t *n_purged,
+                                 dt_error *err);
+} dt_store_ops;
+
+/* Every backend's handle starts with this header. */
+struct dt_store {
+    const dt_store_ops *ops;
+};
+
+/* ---- opening backends ------------------------------------------------------------------- */
+
+typedef enum dt_sync_mode {
+    DT_SYNC_FULL = 0,   /* default: fsync on every commit; durable against power loss */
+    DT_SYNC_NORMAL = 1, /* WAL fsync at checkpoints only: survives process crashes, not power loss */
+    DT_SYNC_OFF = 2     /* no fsync at all; for throw-away data */
+} dt_sync_mode;
+
+/* dt_store_open_sqlite: open (creating if needed) the SQLite store at PATH, with the parent
+ * directory created if missing. WAL, synchronous per SYNC. DT_ERR_IO if the file cannot be
+ * created or opened, DT_ERR_CORRUPT if it is not a durabletask database; ERR names the path.
+ * Close with dt_store_close. */
+dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,
+                               dt_error *err);
+
+/* ---- calling a store -------------------------------------------------------------------- */
+
+/* dt_store_close: close S and free it. S may be NULL. */
+void dt_store_close(dt_store *s);
+
+/* dt_store_create_instance: DT_ERR_ALREADY_EXISTS if the id is taken and the reuse policy
+ * refuses; nothing is changed then. */
+dt_status dt_store_create_instance(dt_store *s, const dt_new_instance *ni, dt_error *err);
+
+/* dt_store_send_message: append M to its instance's inbox. DT_ERR_NOT_FOUND if no instance. */
+dt_status dt_store_send_message(dt_store *s, const dt_message *m, dt_error *err);
+
+/* dt_store_get_instance: the row of ID, read into ARENA. DT_ERR_NOT_FOUND if none. */
+dt_status dt_store_get_instance(dt_store *s, const char *id, dt_arena *arena,
+                                dt_instance_state **out, dt_error *err);
+
+/* dt_store_get_history: the history of ID in order, read into ARENA. DT_ERR_NOT_FOUND if no
+ * such instance; an instance that has not run yet has an empty history. */
+dt_status dt_store_get_history(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
+                               size_t *n_out, dt_error *err);
+
+/* dt_store_lease_orchestrations: lease up to MAX instances that have visible inbox messages and
+ * no live lease, until NOW + LEASE_US. OUT receives *N_OUT items (0 when there is no work);
+ * each is freed by the caller with dt_orch_item_free. */
+dt_status dt_store_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
+                                        int64_t lease_us, size_t max, dt_orch_item **out,
+                                        size_t *n_out, dt_error *err);
+
+/* dt_store_lease_activities: likewise for activity work items; free each with
+ * dt_activity_item_free. */
+dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
+                                    int64_t lease_us, size_t max, dt_activity_item **out,
+                                    size_t *n_out, dt_error *err);
+
+/* dt_store_renew_*: extend a lease still held to UNTIL. DT_ERR_LEASE_LOST if it is not held. */
+dt_status dt_store_renew_orchestration(dt_store *s, const dt_orch_item *item, dt_time until,
+                                       dt_error *err);
+dt_status dt_store_renew_activity(dt_store *s, const dt_activity_item *item, dt_time until,
+                                  dt_error *err);
+
+/* dt_store_abandon_*: give the lease up at once so the work is redelivered; nothing else
+ * changes. DT_ERR_LEASE_LOST if it was not held. */
+dt_status dt_store_abandon_orchestration(dt_store *s, const dt_orch_item *item, dt_error *err);
+dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, dt_error *err);
+
+/* dt_store_commit: commit BATCH in one transaction (group commit). Each entry whose lease is
+ * no longer held gets result DT_ERR_LEASE_LOST and changes nothing; the others are applied.
+ * Returns an error only if the transaction as a whole failed, in which case nothing of the
+ * batch was applied and every entry's result is that error. */
+dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
+
+/* dt_store_query_instances: instances matching Q, ordered by instance id, at most a page.
+ * *OUT is an array of *N_OUT states in ARENA; *NEXT is the continuation token for the next
+ * page (ARENA memory) or NULL when this was the last. Without with_payloads, input, output
+ * and custom status are NULL. DT_ERR_INVALID_ARG for a page size over 1000. */
+dt_status dt_store_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
+                                   dt_instance_state **out, size_t *n_out, const char **next,
+                                   dt_error *err);
+
+/* dt_store_purge_instance: delete instance ID with its history, inbox and activities.
+ * DT_ERR_NOT_FOUND if none; DT_ERR_STATE (nothing deleted) if it has not finished. */
+dt_status dt_store_purge_instance(dt_store *s, const char *id, dt_error *err);
+
+/* dt_store_purge_instances: purge every finished instance matching FILTER (its statuses, if
+ * given, are intersected with the terminal ones; paging fields are ignored). */
+dt_status dt_store_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
+                                   dt_error *err);
+
+/* dt_orch_item_free / dt_activity_item_free: free an item and everything in its arena. */
+void dt_orch_item_free(dt_orch_item *item);
+void dt_activity_item_free(dt_activity_item *item);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,165 @@
+/* demo.c — `dtask demo`: an embedded hub on a SQLite file runs the hello_cities orchestration
+ * (three chained calls of say_hello) and prints its output and its history as a table. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "durabletask/client.h"
+#include "durabletask/sdk.h"
+
+/* say_hello: "Tokyo" -> "Hello Tokyo!". The input is a JSON string; a non-string fails. */
+static dt_status say_hello(dt_actx *ctx, const char *input, const char **output)
+{
+    size_t n = input ? strlen(input) : 0;
+    if (n < 2 || input[0] != '"' || input[n - 1] != '"')
+        return dt_activity_fail(ctx, "InvalidInput", "say_hello wants a JSON string, got %s",
+                                input ? input : "nothing");
+    *output = dt_activity_printf(ctx, "\"Hello %.*s!\"", (int)(n - 2), input + 1);
+    return DT_OK;
+}
+
+static dt_status hello_cities(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    const char *a = dt_await(ctx, dt_call_activity(ctx, "say_hello", "\"Tokyo\"", NULL));
+    const char *b = dt_await(ctx, dt_call_activity(ctx, "say_hello", "\"Seattle\"", NULL));
+    const char *c = dt_await(ctx, dt_call_activity(ctx, "say_hello", "\"London\"", NULL));
+    *output = dt_printf(ctx, "[%s,%s,%s]", a, b, c);
+    return DT_OK;
+}
+
+dt_status cli_register_demo(dt_worker *w)
+{
+    dt_status st = dt_worker_add_orchestrator(w, "hello_cities", hello_cities, NULL);
+    if (st == DT_OK)
+        st = dt_worker_add_activity(w, "say_hello", say_hello, NULL);
+    return st;
+}
+
+/* payload_of: the text worth showing for an event: its input, result or failure. */
+static const char *payload_of(const dt_event *e)
+{
+    if (e->failure)
+        return e->failure->message;
+    if (e->result)
+        return e->result;
+    return e->input;
+}
+
+static bool answers_a_schedule(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
+           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
+}
+
+/* format_name: "name#seq" for scheduling events and for the completions that answer them
+ * (whose own record has no name: it is found on the scheduling event), else the name. */
+static void format_name(const dt_event *ev, size_t i, char *buf, size_t n)
+{
+    const dt_event *e = &ev[i];
+    if (e->event_id >= 0) {
+        snprintf(buf, n, "%s#%d", e->name ? e->name : "", e->event_id);
+        return;
+    }
+    if (answers_a_schedule(e->type)) {
+        const char *sname = "";
+        for (size_t j = i; j-- > 0;)
+            if (ev[j].event_id == e->task_id && ev[j].name) {
+                sname = ev[j].name;
+                break;
+            }
+        snprintf(buf, n, "%s#%d", sname, e->task_id);
+        return;
+    }
+    snprintf(buf, n, "%s", e->name ? e->name : "");
+}
+
+void cli_print_history(FILE *out, const dt_event *ev, size_t n)
+{
+    fprintf(out, "%4s  %-34s  %-24s  %-14s  %s\n", "seq", "event", "timestamp", "name",
+            "payload");
+    for (size_t i = 0; i < n; i++) {
+        char ts[32];
+        dt_time_format(ev[i].timestamp, ts);
+        const char *p = payload_of(&ev[i]);
+        char shown[72];
+        snprintf(shown, sizeof shown, "%s", p ? p : "");
+        if (p && strlen(p) >= sizeof shown)
+            memcpy(shown + sizeof shown - 4, "...", 4);
+        char name[64];
+        format_name(ev, i, name, sizeof name);
+        fprintf(out, "%4zu  %-34s  %-24s  %-14s  %s\n", i, dt_event_type_name(ev[i].type), ts,
+                name, shown);
+    }
+}
+
+int cli_demo(int argc, char **argv)
+{
+    const char *db = "./dtask-data/dtask.db";
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            db = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: dtask demo [--db PATH]\n\n"
+                   "Runs the hello_cities orchestration on an embedded hub and prints its\n"
+                   "output and history. PATH defaults to ./dtask-data/dtask.db.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "dtask demo: unknown argument '%s' (try --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    dt_error err = {0};
+    dt_hub *hub = NULL;
+    dt_worker *w = NULL;
+    dt_client *c = NULL;
+    dt_arena *arena = NULL;
+    int rc = 1;
+    dt_hub_options ho = {.db_path = db};
+    if (dt_hub_open(&ho, &hub, &err) != DT_OK) {
+        fprintf(stderr, "dtask demo: %s\n", err.message);
+        return 1;
+    }
+    char abs[PATH_MAX];
+    printf("database: %s (SQLite, WAL, synchronous=FULL)\n", realpath(db, abs) ? abs : db);
+    if (dt_worker_new(&w) != DT_OK || cli_register_demo(w) != DT_OK ||
+        dt_worker_start(w, hub, NULL, &err) != DT_OK || dt_client_new(hub, &c) != DT_OK ||
+        (arena = dt_arena_new()) == NULL) {
+        fprintf(stderr, "dtask demo: cannot start the worker: %s\n", err.message);
+        goto out;
+    }
+    char id[DT_INSTANCE_ID_MAX + 1];
+    if (dt_client_start(c, "hello_cities", NULL, id, &err) != DT_OK) {
+        fprintf(stderr, "dtask demo: start failed: %s\n", err.message);
+        goto out;
+    }
+    printf("started instance %s of hello_cities\n", id);
+    dt_instance_state *s = NULL;
+    if (dt_client_wait_completion(c, id, 60000, arena, &s, &err) != DT_OK) {
+        fprintf(stderr, "dtask demo: %s\n", err.message);
+        goto out;
+    }
+    printf("status: %s\n", dt_runtime_status_name(s->status));
+    if (s->status != DT_STATUS_COMPLETED) {
+        fprintf(stderr, "dtask demo: failed: %s\n", s->failure ? s->failure->message : "");
+        goto out;
+    }
+    printf("output: %s\n\nhistory:\n", s->output ? s->output : "null");
+    dt_event *ev = NULL;
+    size_t n = 0;
+    if (dt_client_get_history(c, id, arena, &ev, &n, &err) != DT_OK) {
+        fprintf(stderr, "dtask demo: history: %s\n", err.message);
+        goto out;
+    }
+    cli_print_history(stdout, ev, n);
+    rc = 0;
+out:
+    dt_arena_free(arena);
+    dt_client_free(c);
+    dt_worker_free(w);
+    dt_hub_close(hub);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* client.c — the C client API: instance management through the hub's client operations. */
+#include <stdlib.h>
+
+#include "durabletask/client.h"
+
+struct dt_client {
+    dt_hub *hub;
+};
+
+dt_status dt_client_new(dt_hub *hub, dt_client **out)
+{
+    *out = NULL;
+    if (hub == NULL)
+        return DT_ERR_INVALID_ARG;
+    dt_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return DT_ERR_NOMEM;
+    c->hub = hub;
+    *out = c;
+    return DT_OK;
+}
+
+void dt_client_free(dt_client *c)
+{
+    free(c);
+}
+
+dt_status dt_client_start(dt_client *c, const char *name, const dt_start_options *opts,
+                          char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
+{
+    dt_start_request req = {.name = name};
+    if (opts) {
+        req.instance_id = opts->instance_id;
+        req.input = opts->input;
+        req.version = opts->version;
+        req.start_at = opts->start_at;
+    }
+    return dt_hub_start(c->hub, &req, id_out, err);
+}
+
+dt_status dt_client_get(dt_client *c, const char *id, dt_arena *arena,
+                        dt_instance_state **out, dt_error *err)
+{
+    return dt_hub_get(c->hub, id, arena, out, err);
+}
+
+dt_status dt_client_wait_start(dt_client *c, const char *id, int64_t timeout_ms,
+                               dt_arena *arena, dt_instance_state **out, dt_error *err)
+{
+    return dt_hub_wait(c->hub, id, DT_WAIT_START, timeout_ms, arena, out, err);
+}
+
+dt_status dt_client_wait_completion(dt_client *c, const char *id, int64_t timeout_ms,
+                                    dt_arena *arena, dt_instance_state **out, dt_error *err)
+{
+    return dt_hub_wait(c->hub, id, DT_WAIT_COMPLETION, timeout_ms, arena, out, err);
+}
+
+dt_status dt_client_get_history(dt_client *c, const char *id, dt_arena *arena,
+                                dt_event **out, size_t *n_out, dt_error *err)
+{
+    return dt_hub_get_history(c->hub, id, arena, out, n_out, err);
+}

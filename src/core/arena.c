@@ -1,0 +1,134 @@
+/* arena.c — bump allocation in chunks; one free releases everything. Big requests get a chunk
+ * of their own so a 1 MB payload does not waste the rest of a small chunk. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "durabletask/core.h"
+
+#define CHUNK_SIZE (16 * 1024)
+#define ALIGN 16
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    _Alignas(ALIGN) unsigned char data[];
+} chunk;
+
+struct dt_arena {
+    chunk *head;     /* the chunk being filled; older chunks follow */
+};
+
+dt_arena *dt_arena_new(void)
+{
+    return calloc(1, sizeof(dt_arena));
+}
+
+void dt_arena_free(dt_arena *arena)
+{
+    if (arena == NULL)
+        return;
+    chunk *c = arena->head;
+    while (c) {
+        chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    free(arena);
+}
+
+static chunk *chunk_new(size_t cap)
+{
+    chunk *c = malloc(sizeof(chunk) + cap);
+    if (c == NULL)
+        return NULL;
+    c->next = NULL;
+    c->used = 0;
+    c->cap = cap;
+    return c;
+}
+
+void *dt_arena_alloc(dt_arena *arena, size_t n)
+{
+    size_t need = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    if (need < n)
+        return NULL;   /* overflow */
+    if (need == 0)
+        need = ALIGN;
+    chunk *c = arena->head;
+    if (c == NULL || c->cap - c->used < need) {
+        if (need > CHUNK_SIZE / 4) {
+            /* a big block: its own chunk, linked behind the current one so the current
+             * chunk's free space stays usable */
+            chunk *big = chunk_new(need);
+            if (big == NULL)
+                return NULL;
+            big->used = need;
+            if (c) {
+                big->next = c->next;
+                c->next = big;
+            } else {
+                arena->head = big;
+            }
+            memset(big->data, 0, need);
+            return big->data;
+        }
+        c = chunk_new(CHUNK_SIZE);
+        if (c == NULL)
+            return NULL;
+        c->next = arena->head;
+        arena->head = c;
+    }
+    void *p = c->data + c->used;
+    c->used += need;
+    memset(p, 0, need);
+    return p;
+}
+
+void *dt_arena_memdup(dt_arena *arena, const void *p, size_t n)
+{
+    void *q = dt_arena_alloc(arena, n);
+    if (q && n)
+        memcpy(q, p, n);
+    return q;
+}
+
+char *dt_arena_strndup(dt_arena *arena, const char *s, size_t n)
+{
+    if (s == NULL)
+        return NULL;
+    char *q = dt_arena_alloc(arena, n + 1);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, s, n);
+    q[n] = '\0';
+    return q;
+}
+
+char *dt_arena_strdup(dt_arena *arena, const char *s)
+{
+    return s ? dt_arena_strndup(arena, s, strlen(s)) : NULL;
+}
+
+char *dt_arena_vprintf(dt_arena *arena, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return NULL;
+    char *s = dt_arena_alloc(arena, (size_t)n + 1);
+    if (s)
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+char *dt_arena_printf(dt_arena *arena, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = dt_arena_vprintf(arena, fmt, ap);
+    va_end(ap);
+    return s;
+}

@@ -1,0 +1,114 @@
+/* event.c — history event names, failure details, and deep copies of events, failures and
+ * instance states into an arena. */
+#include <string.h>
+
+#include "durabletask/core.h"
+
+const char *dt_event_type_name(dt_event_type t)
+{
+    switch (t) {
+    case DT_EVENT_NONE: return "None";
+    case DT_EVENT_EXECUTION_STARTED: return "ExecutionStarted";
+    case DT_EVENT_EXECUTION_COMPLETED: return "ExecutionCompleted";
+    case DT_EVENT_EXECUTION_TERMINATED: return "ExecutionTerminated";
+    case DT_EVENT_TASK_SCHEDULED: return "TaskScheduled";
+    case DT_EVENT_TASK_COMPLETED: return "TaskCompleted";
+    case DT_EVENT_TASK_FAILED: return "TaskFailed";
+    case DT_EVENT_SUB_ORCHESTRATION_CREATED: return "SubOrchestrationInstanceCreated";
+    case DT_EVENT_SUB_ORCHESTRATION_COMPLETED: return "SubOrchestrationInstanceCompleted";
+    case DT_EVENT_SUB_ORCHESTRATION_FAILED: return "SubOrchestrationInstanceFailed";
+    case DT_EVENT_TIMER_CREATED: return "TimerCreated";
+    case DT_EVENT_TIMER_FIRED: return "TimerFired";
+    case DT_EVENT_ORCHESTRATOR_STARTED: return "OrchestratorStarted";
+    case DT_EVENT_ORCHESTRATOR_COMPLETED: return "OrchestratorCompleted";
+    case DT_EVENT_EVENT_SENT: return "EventSent";
+    case DT_EVENT_EVENT_RAISED: return "EventRaised";
+    case DT_EVENT_GENERIC: return "GenericEvent";
+    case DT_EVENT_HISTORY_STATE: return "HistoryState";
+    case DT_EVENT_CONTINUE_AS_NEW: return "ContinueAsNew";
+    case DT_EVENT_EXECUTION_SUSPENDED: return "ExecutionSuspended";
+    case DT_EVENT_EXECUTION_RESUMED: return "ExecutionResumed";
+    }
+    return "Unknown";
+}
+
+void dt_event_init(dt_event *e, dt_event_type type, dt_time timestamp)
+{
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    e->event_id = -1;
+    e->timestamp = timestamp;
+}
+
+dt_failure *dt_failure_new(dt_arena *arena, const char *type, const char *fmt, ...)
+{
+    dt_failure *f = dt_arena_alloc(arena, sizeof *f);
+    if (f == NULL)
+        return NULL;
+    f->error_type = dt_arena_strdup(arena, type);
+    va_list ap;
+    va_start(ap, fmt);
+    f->message = dt_arena_vprintf(arena, fmt, ap);
+    va_end(ap);
+    return f;
+}
+
+dt_failure *dt_failure_copy(dt_arena *arena, const dt_failure *f)
+{
+    if (f == NULL)
+        return NULL;
+    dt_failure *c = dt_arena_alloc(arena, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->error_type = dt_arena_strdup(arena, f->error_type);
+    c->message = dt_arena_strdup(arena, f->message);
+    c->stack_trace = dt_arena_strdup(arena, f->stack_trace);
+    c->non_retriable = f->non_retriable;
+    if (f->inner) {
+        c->inner = dt_failure_copy(arena, f->inner);
+        if (c->inner == NULL)
+            return NULL;
+    }
+    return c;
+}
+
+/* copy one string field, failing on allocation failure of a non-NULL source */
+#define COPY_STR(field)                                                                     \
+    do {                                                                                    \
+        if (src->field && (dst->field = dt_arena_strdup(arena, src->field)) == NULL)        \
+            return DT_ERR_NOMEM;                                                            \
+    } while (0)
+
+dt_status dt_event_copy(dt_arena *arena, const dt_event *src, dt_event *dst)
+{
+    *dst = *src;
+    COPY_STR(name);
+    COPY_STR(version);
+    COPY_STR(input);
+    COPY_STR(result);
+    COPY_STR(instance_id);
+    COPY_STR(execution_id);
+    COPY_STR(parent_instance_id);
+    COPY_STR(parent_execution_id);
+    COPY_STR(parent_name);
+    if (src->failure && (dst->failure = dt_failure_copy(arena, src->failure)) == NULL)
+        return DT_ERR_NOMEM;
+    return DT_OK;
+}
+
+dt_instance_state *dt_instance_state_copy(dt_arena *arena, const dt_instance_state *s)
+{
+    dt_instance_state *c = dt_arena_alloc(arena, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    *c = *s;
+    const char **strs[] = {&c->instance_id, &c->execution_id, &c->name,
+                           &c->version,     &c->input,        &c->output,
+                           &c->custom_status, &c->parent_instance_id};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (*strs[i] && (*strs[i] = dt_arena_strdup(arena, *strs[i])) == NULL)
+            return NULL;
+    if (s->failure && (c->failure = dt_failure_copy(arena, s->failure)) == NULL)
+        return NULL;
+    return c;
+}

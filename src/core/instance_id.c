@@ -1,0 +1,47 @@
+/* instance_id.c — the Durable Task instance id rules, and random ids (UUID v4). */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "durabletask/core.h"
+
+dt_status dt_instance_id_validate(const char *id, dt_error *err)
+{
+    if (id == NULL || id[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
+    size_t len = strlen(id);
+    if (len > DT_INSTANCE_ID_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "instance id is %zu characters long; at most %d are allowed", len,
+                            DT_INSTANCE_ID_MAX);
+    if (id[0] == '@')
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "instance id '%s' starts with '@', which is reserved for entities", id);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (c < 0x20 || c == 0x7f)
+            return dt_error_set(err, DT_ERR_INVALID_ARG,
+                                "instance id has a control character (0x%02x) at position %zu", c,
+                                i);
+        if (c == '/' || c == '\\' || c == '#' || c == '?')
+            return dt_error_set(err, DT_ERR_INVALID_ARG,
+                                "instance id '%s' contains '%c', which is not allowed", id, c);
+    }
+    return DT_OK;
+}
+
+void dt_instance_id_generate(char out[37])
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);   /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}

@@ -1,0 +1,442 @@
+/* dispatch.c — handing out work. Leasing (with a wait for new work that wakes on local
+ * changes and polls for changes made by other processes), completing and abandoning work
+ * items, the renewer that keeps the leases of work in flight alive, and the dispatch loops
+ * that run work in-process with an executor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/hub_internal.h"
+
+#define POLL_MS 50
+
+/* ---- leases in flight ------------------------------------------------------------------ */
+
+dt_status lease_track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_item *act)
+{
+    lease_entry *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return DT_ERR_NOMEM;
+    e->is_orch = orch != NULL;
+    e->orch = orch;
+    e->act = act;
+    pthread_mutex_lock(&hub->ls_mu);
+    e->next = hub->leases;
+    hub->leases = e;
+    pthread_mutex_unlock(&hub->ls_mu);
+    return DT_OK;
+}
+
+void lease_untrack(dt_hub *hub, const void *item)
+{
+    pthread_mutex_lock(&hub->ls_mu);
+    for (lease_entry **p = &hub->leases; *p; p = &(*p)->next) {
+        lease_entry *e = *p;
+        if ((const void *)e->orch == item || (const void *)e->act == item) {
+            *p = e->next;
+            free(e);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&hub->ls_mu);
+}
+
+/* What the renewer needs of one lease, copied so no lock is held during store I/O. */
+typedef struct renewal {
+    bool is_orch;
+    int64_t act_id;
+    char instance_id[DT_INSTANCE_ID_MAX + 1];
+    char token[160];
+} renewal;
+
+static void renew_all(dt_hub *hub, renewal *r, size_t n)
+{
+    dt_time until = dt_now() + hub->lease_us;
+    for (size_t i = 0; i < n; i++) {
+        dt_error err;
+        if (r[i].is_orch) {
+            dt_orch_item it = {0};
+            it.instance_id = r[i].instance_id;
+            it.lock_token = r[i].token;
+            dt_store_renew_orchestration(hub->store, &it, until, &err);
+        } else {
+            dt_activity_item it = {0};
+            it.id = r[i].act_id;
+            it.instance_id = r[i].instance_id;
+            it.lock_token = r[i].token;
+            dt_store_renew_activity(hub->store, &it, until, &err);
+        }
+        /* a renewal that fails means the lease is gone; the commit will say so */
+    }
+}
+
+static void *renewer_main(void *arg)
+{
+    dt_hub *hub = arg;
+    int64_t period_ms = hub->lease_us / 3000;
+    if (period_ms < 10)
+        period_ms = 10;
+    pthread_mutex_lock(&hub->ls_mu);
+    while (!hub->renew_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += period_ms / 1000;
+        until.tv_nsec += (period_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&hub->ls_wake, &hub->ls_mu, &until);
+        if (hub->renew_stop)
+            break;
+        size_t n = 0;
+        for (lease_entry *e = hub->leases; e; e = e->next)
+            n++;
+        if (n == 0)
+            continue;
+        renewal *r = calloc(n, sizeof *r);
+        if (r == NULL)
+            continue;
+        size_t i = 0;
+        for (lease_entry *e = hub->leases; e; e = e->next, i++) {
+            r[i].is_orch = e->is_orch;
+            const char *id = e->is_orch ? e->orch->instance_id : e->act->instance_id;
+            const char *tok = e->is_orch ? e->orch->lock_token : e->act->lock_token;
+            r[i].act_id = e->is_orch ? 0 : e->act->id;
+            snprintf(r[i].instance_id, sizeof r[i].instance_id, "%s", id ? id : "");
+            snprintf(r[i].token, sizeof r[i].token, "%s", tok ? tok : "");
+        }
+        pthread_mutex_unlock(&hub->ls_mu);
+        renew_all(hub, r, n);
+        free(r);
+        pthread_mutex_lock(&hub->ls_mu);
+    }
+    pthread_mutex_unlock(&hub->ls_mu);
+    return NULL;
+}
+
+dt_status renewer_start(dt_hub *hub)
+{
+    return pthread_create(&hub->renewer, NULL, renewer_main, hub) == 0 ? DT_OK : DT_ERR_NOMEM;
+}
+
+void renewer_stop(dt_hub *hub)
+{
+    pthread_mutex_lock(&hub->ls_mu);
+    hub->renew_stop = true;
+    pthread_cond_signal(&hub->ls_wake);
+    pthread_mutex_unlock(&hub->ls_mu);
+    pthread_join(hub->renewer, NULL);
+    while (hub->leases) {
+        lease_entry *e = hub->leases;
+        hub->leases = e->next;
+        free(e);
+    }
+}
+
+/* ---- orchestration work items ------------------------------------------------------------ */
+
+static bool has_started(const dt_orch_item *item)
+{
+    for (size_t i = 0; i < item->n_past; i++)
+        if (item->past[i].type == DT_EVENT_EXECUTION_STARTED)
+            return true;
+    for (size_t i = 0; i < item->n_incoming; i++)
+        if (item->incoming[i].type == DT_EVENT_EXECUTION_STARTED)
+            return true;
+    return false;
+}
+
+/* discard: consume the messages of an instance that cannot take them (it has finished, or
+ * never started) without running any code. Messages to a finished instance are dropped, as
+ * in the Durable Task Framework. */
+static dt_status discard(dt_hub *hub, dt_orch_item *item, dt_error *err)
+{
+    dt_commit c = {.kind = DT_COMMIT_EPISODE};
+    dt_episode *ep = &c.u.episode;
+    ep->item = item;
+    ep->status = item->state.status;
+    ep->output = item->state.output;
+    ep->custom_status = item->state.custom_status;
+    ep->failure = item->state.failure;
+    ep->completed_at = item->state.completed_at;
+    return hub_commit(hub, &c, err);
+}
+
+/* current_execution: the execution the new events are for: a new ExecutionStarted's (the
+ * first run, or after continue-as-new), else the row's. */
+static const char *current_execution(const dt_orch_item *item)
+{
+    for (size_t i = item->n_incoming; i-- > 0;)
+        if (item->incoming[i].type == DT_EVENT_EXECUTION_STARTED)
+            return item->incoming[i].execution_id;
+    return item->state.execution_id;
+}
+
+/* begin_episode: drop what earlier executions left behind (results and timers of the run
+ * before a continue-as-new; their messages are still consumed at commit), and put the
+ * episode's OrchestratorStarted in front of the new events. Its time is the orchestration
+ * time of the episode, and it is committed as it is. */
+static dt_status begin_episode(dt_orch_item *item)
+{
+    dt_event *in = dt_arena_alloc(item->arena, (item->n_incoming + 1) * sizeof *in);
+    if (in == NULL)
+        return DT_ERR_NOMEM;
+    const char *exec = current_execution(item);
+    size_t n = 0;
+    dt_event_init(&in[n++], DT_EVENT_ORCHESTRATOR_STARTED, dt_now());
+    for (size_t i = 0; i < item->n_incoming; i++) {
+        const dt_event *e = &item->incoming[i];
+        bool stale = e->type != DT_EVENT_EXECUTION_STARTED && e->execution_id && exec &&
+                     strcmp(e->execution_id, exec) != 0;
+        if (!stale)
+            in[n++] = *e;
+    }
+    item->incoming = in;
+    item->n_incoming = n;
+    return DT_OK;
+}
+
+static const dt_event *find_incoming(const dt_orch_item *item, dt_event_type type)
+{
+    for (size_t i = 0; i < item->n_incoming; i++)
+        if (item->incoming[i].type == type)
+            return &item->incoming[i];
+    return NULL;
+}
+
+/* terminate: an ExecutionTerminated ends the instance without running its code. */
+static dt_status terminate(dt_hub *hub, dt_orch_item *item, const dt_event *t, dt_error *err)
+{
+    dt_action a = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_TERMINATED,
+                   .result = t->input, .recurse = t->recurse};
+    dt_orch_result res = {.actions = &a, .n_actions = 1, .custom_status = item->state.custom_status};
+    return dt_hub_complete_orchestration(hub, item, &res, err);
+}
+
+dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_item **out,
+                                    dt_error *err)
+{
+    *out = NULL;
+    dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    for (;;) {
+        uint64_t seen = hub_version(hub);
+        dt_orch_item *items[1];
+        size_t n = 0;
+        dt_status st = dt_store_lease_orchestrations(hub->store, hub->owner, dt_now(),
+                                                     hub->lease_us, 1, items, &n, err);
+        if (st != DT_OK)
+            return st;
+        if (n == 1) {
+            dt_orch_item *item = items[0];
+            if ((st = begin_episode(item)) != DT_OK ||
+                (st = lease_track(hub, item, NULL)) != DT_OK) {
+                dt_store_abandon_orchestration(hub->store, item, NULL);
+                dt_orch_item_free(item);
+                return dt_error_set(err, st, "out of memory");
+            }
+            const dt_event *term = find_incoming(item, DT_EVENT_EXECUTION_TERMINATED);
+            bool finished = dt_runtime_status_is_terminal(item->state.status);
+            if (finished || (term == NULL && !has_started(item))) {
+                lease_untrack(hub, item);
+                st = discard(hub, item, err);
+            } else if (term) {
+                st = terminate(hub, item, term, err);
+            } else {
+                *out = item;
+                return DT_OK;
+            }
+            dt_orch_item_free(item);
+            if (st != DT_OK && st != DT_ERR_LEASE_LOST)
+                return st;
+            continue;
+        }
+        dt_time now = dt_now();
+        if (now >= deadline)
+            return DT_OK;
+        int64_t left_ms = (deadline - now) / 1000 + 1;
+        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+    }
+}
+
+dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
+                                        const dt_orch_result *result, dt_error *err)
+{
+    dt_arena *arena = dt_arena_new();
+    if (arena == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    dt_commit c = {.kind = DT_COMMIT_EPISODE};
+    dt_status st = episode_build(hub, item, result, arena, &c.u.episode, err);
+    if (st == DT_OK)
+        st = hub_commit(hub, &c, err);
+    lease_untrack(hub, item);
+    dt_arena_free(arena);
+    return st;
+}
+
+dt_status dt_hub_abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_error *err)
+{
+    lease_untrack(hub, item);
+    dt_status st = dt_store_abandon_orchestration(hub->store, item, err);
+    hub_notify(hub);
+    return st;
+}
+
+/* ---- activity work items -------------------------------------------------------------------- */
+
+dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item **out,
+                               dt_error *err)
+{
+    *out = NULL;
+    dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    for (;;) {
+        uint64_t seen = hub_version(hub);
+        dt_activity_item *items[1];
+        size_t n = 0;
+        dt_status st = dt_store_lease_activities(hub->store, hub->owner, dt_now(),
+                                                 hub->lease_us, 1, items, &n, err);
+        if (st != DT_OK)
+            return st;
+        if (n == 1) {
+            if ((st = lease_track(hub, NULL, items[0])) != DT_OK) {
+                dt_store_abandon_activity(hub->store, items[0], NULL);
+                dt_activity_item_free(items[0]);
+                return dt_error_set(err, st, "out of memory");
+            }
+            *out = items[0];
+            return DT_OK;
+        }
+        dt_time now = dt_now();
+        if (now >= deadline)
+            return DT_OK;
+        int64_t left_ms = (deadline - now) / 1000 + 1;
+        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+    }
+}
+
+dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
+                                   const char *result, const dt_failure *failure,
+                                   dt_error *err)
+{
+    dt_commit c = {.kind = DT_COMMIT_ACTIVITY};
+    dt_activity_done *d = &c.u.activity;
+    d->item = item;
+    d->message.instance_id = item->instance_id;
+    d->message.execution_id = item->execution_id;
+    dt_event_init(&d->message.event,
+                  failure ? DT_EVENT_TASK_FAILED : DT_EVENT_TASK_COMPLETED, dt_now());
+    d->message.event.task_id = item->task_id;
+    d->message.event.result = failure ? NULL : result;
+    d->message.event.failure = failure;
+    dt_status st = hub_commit(hub, &c, err);
+    lease_untrack(hub, item);
+    return st;
+}
+
+dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err)
+{
+    lease_untrack(hub, item);
+    dt_status st = dt_store_abandon_activity(hub->store, item, err);
+    hub_notify(hub);
+    return st;
+}
+
+/* ---- in-process dispatch loops ---------------------------------------------------------------- */
+
+static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)
+{
+    dt_arena *arena = dt_arena_new();
+    dt_orch_result res = {0};
+    dt_error err;
+    dt_status st = arena ? hub->ex.run_orchestration(hub->ex.data, item, arena, &res)
+                         : DT_ERR_NOMEM;
+    if (st == DT_OK)
+        dt_hub_complete_orchestration(hub, item, &res, &err);
+    else
+        dt_hub_abandon_orchestration(hub, item, &err);
+    dt_arena_free(arena);
+    dt_orch_item_free(item);
+}
+
+static void *orchestration_loop(void *arg)
+{
+    dt_hub *hub = arg;
+    while (atomic_load(&hub->running)) {
+        dt_orch_item *item = NULL;
+        dt_error err;
+        if (dt_hub_next_orchestration(hub, 100, &item, &err) != DT_OK) {
+            hub_wait_change(hub, hub_version(hub), POLL_MS);   /* store trouble: back off */
+            continue;
+        }
+        if (item)
+            run_one_orchestration(hub, item);
+    }
+    return NULL;
+}
+
+static void run_one_activity(dt_hub *hub, dt_activity_item *item)
+{
+    dt_arena *arena = dt_arena_new();
+    const char *result = NULL;
+    const dt_failure *failure = NULL;
+    dt_error err;
+    dt_status st = arena ? hub->ex.run_activity(hub->ex.data, item, arena, &result, &failure)
+                         : DT_ERR_NOMEM;
+    if (st == DT_OK)
+        dt_hub_complete_activity(hub, item, result, failure, &err);
+    else
+        dt_hub_abandon_activity(hub, item, &err);
+    dt_arena_free(arena);
+    dt_activity_item_free(item);
+}
+
+static void *activity_loop(void *arg)
+{
+    dt_hub *hub = arg;
+    while (atomic_load(&hub->running)) {
+        dt_activity_item *item = NULL;
+        dt_error err;
+        if (dt_hub_next_activity(hub, 100, &item, &err) != DT_OK) {
+            hub_wait_change(hub, hub_version(hub), POLL_MS);
+            continue;
+        }
+        if (item)
+            run_one_activity(hub, item);
+    }
+    return NULL;
+}
+
+dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, int orch_threads, int act_threads,
+                     dt_error *err)
+{
+    if (atomic_load(&hub->running) || hub->threads)
+        return dt_error_set(err, DT_ERR_STATE, "the hub's dispatch loops are already running");
+    if (orch_threads < 0 || act_threads < 0 || orch_threads + act_threads == 0)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "need at least one dispatch thread (got %d orchestration, %d "
+                            "activity)", orch_threads, act_threads);
+    hub->ex = *ex;
+    hub->threads = calloc((size_t)(orch_threads + act_threads), sizeof *hub->threads);
+    if (hub->threads == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    atomic_store(&hub->running, true);
+    for (int i = 0; i < orch_threads + act_threads; i++) {
+        void *(*loop)(void *) = i < orch_threads ? orchestration_loop : activity_loop;
+        if (pthread_create(&hub->threads[i], NULL, loop, hub) != 0) {
+            dt_hub_stop(hub);
+            return dt_error_set(err, DT_ERR_NOMEM, "cannot start dispatch thread %d", i);
+        }
+        hub->n_threads++;
+    }
+    return DT_OK;
+}
+
+void dt_hub_stop(dt_hub *hub)
+{
+    atomic_store(&hub->running, false);
+    for (int i = 0; i < hub->n_threads; i++)
+        pthread_join(hub->threads[i], NULL);
+    free(hub->threads);
+    hub->threads = NULL;
+    hub->n_threads = 0;
+}

@@ -1,0 +1,324 @@
+/* episode.c — from an orchestrator's actions to what the store commits. The history of an
+ * episode is: the new events (led by the OrchestratorStarted the hub added), one scheduling
+ * event per new action, ExecutionCompleted if the orchestration finished, then
+ * OrchestratorCompleted. Alongside: activity work items, timer messages, messages to other
+ * instances, sub-orchestrations to create, and the instance row's new state. */
+#include <string.h>
+
+#include "hub/hub_internal.h"
+
+typedef struct builder {
+    dt_arena *arena;
+    const dt_orch_item *item;
+    dt_time now;
+    dt_event *events;
+    size_t n_events;
+    dt_new_activity *acts;
+    size_t n_acts;
+    dt_message *msgs;
+    size_t n_msgs;
+    dt_new_instance *insts;
+    size_t n_insts;
+} builder;
+
+static dt_event *add_event(builder *b, dt_event_type type)
+{
+    dt_event *e = &b->events[b->n_events++];
+    dt_event_init(e, type, b->now);
+    return e;
+}
+
+static dt_message *add_message(builder *b, const char *to, dt_event_type type, dt_time visible)
+{
+    dt_message *m = &b->msgs[b->n_msgs++];
+    memset(m, 0, sizeof *m);
+    m->instance_id = to;
+    m->visible_at = visible;
+    dt_event_init(&m->event, type, b->now);
+    return m;
+}
+
+static bool is_completion(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
+           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
+}
+
+/* already_completed: a completion for TASK_ID is in history or earlier in this episode.
+ * Activities run at least once, so a second result can arrive; history keeps the first. */
+static bool already_completed(const builder *b, int32_t task_id)
+{
+    for (size_t i = 0; i < b->item->n_past; i++)
+        if (is_completion(b->item->past[i].type) && b->item->past[i].task_id == task_id)
+            return true;
+    for (size_t i = 0; i < b->n_events; i++)
+        if (is_completion(b->events[i].type) && b->events[i].task_id == task_id)
+            return true;
+    return false;
+}
+
+static const dt_event *find_started(const dt_orch_item *item)
+{
+    for (size_t i = 0; i < item->n_past; i++)
+        if (item->past[i].type == DT_EVENT_EXECUTION_STARTED)
+            return &item->past[i];
+    for (size_t i = 0; i < item->n_incoming; i++)
+        if (item->incoming[i].type == DT_EVENT_EXECUTION_STARTED)
+            return &item->incoming[i];
+    return NULL;
+}
+
+/* notify_parent: a finished sub-orchestration reports to its parent's inbox. */
+static void notify_parent(builder *b, const dt_action *a)
+{
+    const dt_event *started = find_started(b->item);
+    if (started == NULL || started->parent_instance_id == NULL)
+        return;
+    bool ok = a->status == DT_STATUS_COMPLETED;
+    dt_message *m = add_message(b, started->parent_instance_id,
+                                ok ? DT_EVENT_SUB_ORCHESTRATION_COMPLETED
+                                   : DT_EVENT_SUB_ORCHESTRATION_FAILED,
+                                0);
+    m->execution_id = started->parent_execution_id;
+    m->event.task_id = started->parent_task_id;
+    m->event.result = ok ? a->result : NULL;
+    m->event.failure = ok ? NULL : a->failure;
+    if (!ok && a->failure == NULL)
+        m->event.failure = dt_failure_new(b->arena, "OrchestrationTerminated",
+                                          "sub-orchestration '%s' was terminated%s%s",
+                                          b->item->instance_id, a->result ? ": " : "",
+                                          a->result ? a->result : "");
+}
+
+/* terminate_children: with a recursive terminate, every sub-orchestration this instance
+ * started that has not reported back is terminated too. */
+static void terminate_children(builder *b, const dt_action *a)
+{
+    const dt_orch_item *it = b->item;
+    for (size_t i = 0; i < it->n_past + it->n_incoming; i++) {
+        const dt_event *e = i < it->n_past ? &it->past[i] : &it->incoming[i - it->n_past];
+        if (e->type != DT_EVENT_SUB_ORCHESTRATION_CREATED || already_completed(b, e->event_id))
+            continue;
+        dt_message *m = add_message(b, e->instance_id, DT_EVENT_EXECUTION_TERMINATED, 0);
+        m->event.input = a->result;
+        m->event.recurse = true;
+    }
+}
+
+static size_t count_children(const dt_orch_item *it)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < it->n_past; i++)
+        n += it->past[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED;
+    for (size_t i = 0; i < it->n_incoming; i++)
+        n += it->incoming[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED;
+    return n;
+}
+
+/* continue_as_new: this execution ends; a new one starts from an empty history with the new
+ * input and a new execution id, followed by the events carried over. */
+static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
+{
+    const dt_event *started = find_started(b->item);
+    char *exec = dt_arena_alloc(b->arena, 37);
+    if (exec)
+        dt_instance_id_generate(exec);
+    ep->reset_history = true;
+    b->n_events = 0;                 /* the old history goes; nothing of it is kept */
+    ep->status = DT_STATUS_CONTINUED_AS_NEW;
+    ep->output = NULL;
+    ep->failure = NULL;
+    ep->completed_at = 0;
+    ep->input = a->result;
+    ep->execution_id = exec;
+    dt_message *m = add_message(b, b->item->instance_id, DT_EVENT_EXECUTION_STARTED, 0);
+    dt_event *e = &m->event;
+    e->name = b->item->state.name;
+    e->version = b->item->state.version;
+    e->input = a->result;
+    e->instance_id = b->item->instance_id;
+    e->execution_id = exec;
+    if (started) {
+        e->parent_instance_id = started->parent_instance_id;
+        e->parent_execution_id = started->parent_execution_id;
+        e->parent_name = started->parent_name;
+        e->parent_task_id = started->parent_task_id;
+    }
+    for (size_t i = 0; i < a->n_carryover; i++) {
+        const dt_event *c = &a->carryover[i];
+        if (c->type != DT_EVENT_EVENT_RAISED)
+            continue;
+        m = add_message(b, b->item->instance_id, DT_EVENT_EVENT_RAISED, 0);
+        m->event.name = c->name;
+        m->event.input = c->input;
+    }
+}
+
+static void complete(builder *b, const dt_action *a, dt_episode *ep)
+{
+    if (a->status == DT_STATUS_CONTINUED_AS_NEW) {
+        continue_as_new(b, a, ep);
+        return;
+    }
+    if (a->status == DT_STATUS_TERMINATED && a->recurse)
+        terminate_children(b, a);
+    dt_event *e = add_event(b, DT_EVENT_EXECUTION_COMPLETED);
+    e->status = a->status;
+    e->result = a->result;
+    e->failure = a->failure;
+    ep->status = a->status;
+    ep->output = a->result;
+    ep->failure = a->failure;
+    ep->completed_at = b->now;
+    notify_parent(b, a);
+}
+
+/* fail_unsupported: an action this hub cannot apply ends the instance as Failed, naming it,
+ * rather than being redelivered forever. */
+static void fail_unsupported(builder *b, const dt_action *a, dt_episode *ep)
+{
+    dt_action f = {0};
+    f.status = DT_STATUS_FAILED;
+    f.failure = dt_failure_new(b->arena, "UnsupportedAction",
+                               "the orchestrator asked for action type %d (%s), which this "
+                               "version of the hub does not support",
+                               (int)a->type,
+                               a->type == DT_ACTION_COMPLETE_ORCHESTRATION
+                                   ? dt_runtime_status_name(a->status)
+                                   : "unknown");
+    complete(b, &f, ep);
+}
+
+static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
+{
+    const char *self = b->item->instance_id;
+    dt_event *e;
+    dt_message *m;
+    switch (a->type) {
+    case DT_ACTION_SCHEDULE_TASK:
+        e = add_event(b, DT_EVENT_TASK_SCHEDULED);
+        e->event_id = a->id;
+        e->name = a->name;
+        e->version = a->version;
+        e->input = a->input;
+        b->acts[b->n_acts++] =
+            (dt_new_activity){self, b->item->state.execution_id, e, 0};
+        return;
+    case DT_ACTION_CREATE_TIMER:
+        e = add_event(b, DT_EVENT_TIMER_CREATED);
+        e->event_id = a->id;
+        e->fire_at = a->fire_at;
+        m = add_message(b, self, DT_EVENT_TIMER_FIRED, a->fire_at);
+        m->execution_id = b->item->state.execution_id;
+        m->event.task_id = a->id;
+        m->event.fire_at = a->fire_at;
+        return;
+    case DT_ACTION_SEND_EVENT:
+        e = add_event(b, DT_EVENT_EVENT_SENT);
+        e->event_id = a->id;
+        e->instance_id = a->instance_id;
+        e->name = a->name;
+        e->input = a->input;
+        m = add_message(b, a->instance_id, DT_EVENT_EVENT_RAISED, 0);
+        m->event.name = a->name;
+        m->event.input = a->input;
+        return;
+    case DT_ACTION_CREATE_SUB_ORCHESTRATION: {
+        e = add_event(b, DT_EVENT_SUB_ORCHESTRATION_CREATED);
+        e->event_id = a->id;
+        e->instance_id = a->instance_id;
+        e->name = a->name;
+        e->version = a->version;
+        e->input = a->input;
+        dt_new_instance *ni = &b->insts[b->n_insts++];
+        memset(ni, 0, sizeof *ni);
+        ni->instance_id = a->instance_id;
+        char *exec = dt_arena_alloc(b->arena, 37);
+        if (exec)
+            dt_instance_id_generate(exec);
+        ni->execution_id = exec;
+        ni->name = a->name;
+        ni->version = a->version;
+        ni->input = a->input;
+        ni->created_at = b->now;
+        ni->parent_instance_id = self;
+        ni->parent_execution_id = b->item->state.execution_id;
+        ni->parent_name = b->item->state.name;
+        ni->parent_task_id = a->id;
+        return;
+    }
+    case DT_ACTION_COMPLETE_ORCHESTRATION:
+        if (a->status == DT_STATUS_COMPLETED || a->status == DT_STATUS_FAILED ||
+            a->status == DT_STATUS_TERMINATED || a->status == DT_STATUS_CONTINUED_AS_NEW)
+            complete(b, a, ep);
+        else
+            fail_unsupported(b, a, ep);
+        return;
+    default:
+        fail_unsupported(b, a, ep);
+        return;
+    }
+}
+
+dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_result *result,
+                        dt_arena *arena, dt_episode *ep, dt_error *err)
+{
+    (void)hub;
+    builder b = {.arena = arena, .item = item};
+    b.now = item->n_incoming ? item->incoming[0].timestamp : dt_now();
+    size_t na = result->n_actions;
+    /* each action makes at most one event and one message; a completion may add a message
+     * to the parent, one per child (recursive terminate), one per carried-over event, and
+     * an ExecutionCompleted; plus OrchestratorCompleted */
+    size_t extra = 2 + count_children(item);
+    for (size_t i = 0; i < na; i++)
+        extra += result->actions[i].n_carryover;
+    b.events = dt_arena_alloc(arena, (item->n_incoming + na + 3) * sizeof *b.events);
+    b.acts = dt_arena_alloc(arena, (na + 1) * sizeof *b.acts);
+    b.msgs = dt_arena_alloc(arena, (na + extra) * sizeof *b.msgs);
+    b.insts = dt_arena_alloc(arena, (na + 1) * sizeof *b.insts);
+    if (!b.events || !b.acts || !b.msgs || !b.insts)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory building an episode");
+
+    memset(ep, 0, sizeof *ep);
+    ep->item = item;
+    ep->status = item->state.status;
+    ep->output = item->state.output;
+    ep->failure = item->state.failure;
+    ep->completed_at = item->state.completed_at;
+    for (size_t i = 0; i < item->n_incoming; i++) {
+        const dt_event *in = &item->incoming[i];
+        if (is_completion(in->type) && already_completed(&b, in->task_id))
+            continue;
+        b.events[b.n_events++] = *in;
+        if (in->type == DT_EVENT_EXECUTION_STARTED) {
+            ep->name = in->name;
+            ep->input = in->input;
+            ep->execution_id = in->execution_id;
+            if (ep->status == DT_STATUS_PENDING || ep->status == DT_STATUS_CONTINUED_AS_NEW)
+                ep->status = DT_STATUS_RUNNING;
+        } else if (in->type == DT_EVENT_EXECUTION_SUSPENDED && ep->status == DT_STATUS_RUNNING) {
+            ep->status = DT_STATUS_SUSPENDED;
+        } else if (in->type == DT_EVENT_EXECUTION_RESUMED && ep->status == DT_STATUS_SUSPENDED) {
+            ep->status = DT_STATUS_RUNNING;
+        }
+    }
+    bool finished = false;
+    for (size_t i = 0; i < na && !finished; i++) {
+        apply_action(&b, &result->actions[i], ep);
+        finished = dt_runtime_status_is_terminal(ep->status);
+    }
+    if (!ep->reset_history)
+        add_event(&b, DT_EVENT_ORCHESTRATOR_COMPLETED);
+    ep->custom_status = result->custom_status;
+    ep->append = b.events;
+    ep->n_append = b.n_events;
+    ep->activities = b.acts;
+    ep->n_activities = b.n_acts;
+    ep->messages = b.msgs;
+    ep->n_messages = b.n_msgs;
+    ep->instances = b.insts;
+    ep->n_instances = b.n_insts;
+    return DT_OK;
+}

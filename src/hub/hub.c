@@ -1,0 +1,237 @@
+/* hub.c — opening and closing the hub, change notification, and the client operations:
+ * start, get, history, wait. Client operations validate their input here, before anything
+ * reaches the store, so bad input is refused with nothing stored. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hub/hub_internal.h"
+
+#define DEFAULT_DB "./dtask-data/dtask.db"
+#define POLL_MS 50   /* how often waiters look at the store for changes made elsewhere */
+
+dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
+{
+    dt_hub_options o = {0};
+    if (opts)
+        o = *opts;
+    *out = NULL;
+    dt_hub *hub = calloc(1, sizeof *hub);
+    if (hub == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    hub->lease_us = (o.lease_ms > 0 ? o.lease_ms : 30000) * 1000;
+    hub->max_batch = o.max_batch > 0 ? o.max_batch : 256;
+    if (o.owner) {
+        snprintf(hub->owner, sizeof hub->owner, "%s", o.owner);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        snprintf(hub->owner, sizeof hub->owner, "%s:%d", host, (int)getpid());
+    }
+    pthread_mutex_init(&hub->cq_mu, NULL);
+    pthread_cond_init(&hub->cq_work, NULL);
+    pthread_cond_init(&hub->cq_done, NULL);
+    pthread_mutex_init(&hub->ch_mu, NULL);
+    pthread_cond_init(&hub->changed, NULL);
+    pthread_mutex_init(&hub->ls_mu, NULL);
+    pthread_cond_init(&hub->ls_wake, NULL);
+    atomic_init(&hub->running, false);
+
+    dt_status st;
+    if (o.store) {
+        hub->store = o.store;
+    } else {
+        st = dt_store_open_sqlite(o.db_path ? o.db_path : DEFAULT_DB, o.sync, &hub->store,
+                                  err);
+        if (st != DT_OK)
+            goto fail;
+    }
+    if ((st = commit_start(hub)) != DT_OK) {
+        dt_error_set(err, st, "cannot start the committer thread");
+        goto fail;
+    }
+    if ((st = renewer_start(hub)) != DT_OK) {
+        commit_stop(hub);
+        dt_error_set(err, st, "cannot start the lease renewer thread");
+        goto fail;
+    }
+    *out = hub;
+    return DT_OK;
+fail:
+    dt_store_close(hub->store);
+    pthread_mutex_destroy(&hub->cq_mu);
+    pthread_cond_destroy(&hub->cq_work);
+    pthread_cond_destroy(&hub->cq_done);
+    pthread_mutex_destroy(&hub->ch_mu);
+    pthread_cond_destroy(&hub->changed);
+    pthread_mutex_destroy(&hub->ls_mu);
+    pthread_cond_destroy(&hub->ls_wake);
+    free(hub);
+    return st;
+}
+
+void dt_hub_close(dt_hub *hub)
+{
+    if (hub == NULL)
+        return;
+    dt_hub_stop(hub);
+    renewer_stop(hub);
+    commit_stop(hub);
+    dt_store_close(hub->store);
+    pthread_mutex_destroy(&hub->cq_mu);
+    pthread_cond_destroy(&hub->cq_work);
+    pthread_cond_destroy(&hub->cq_done);
+    pthread_mutex_destroy(&hub->ch_mu);
+    pthread_cond_destroy(&hub->changed);
+    pthread_mutex_destroy(&hub->ls_mu);
+    pthread_cond_destroy(&hub->ls_wake);
+    free(hub);
+}
+
+dt_store *dt_hub_store(dt_hub *hub)
+{
+    return hub->store;
+}
+
+/* ---- change notification -------------------------------------------------------------- */
+
+void hub_notify(dt_hub *hub)
+{
+    pthread_mutex_lock(&hub->ch_mu);
+    hub->version++;
+    pthread_cond_broadcast(&hub->changed);
+    pthread_mutex_unlock(&hub->ch_mu);
+}
+
+uint64_t hub_version(dt_hub *hub)
+{
+    pthread_mutex_lock(&hub->ch_mu);
+    uint64_t v = hub->version;
+    pthread_mutex_unlock(&hub->ch_mu);
+    return v;
+}
+
+void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&hub->ch_mu);
+    while (hub->version == seen) {
+        if (pthread_cond_timedwait(&hub->changed, &hub->ch_mu, &until) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&hub->ch_mu);
+}
+
+/* ---- client operations ------------------------------------------------------------------ */
+
+dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
+                       char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
+{
+    if (req == NULL || req->name == NULL || req->name[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "orchestrator name is empty");
+    char id[DT_INSTANCE_ID_MAX + 1];
+    if (req->instance_id) {
+        dt_status st = dt_instance_id_validate(req->instance_id, err);
+        if (st != DT_OK)
+            return st;
+        snprintf(id, sizeof id, "%s", req->instance_id);
+    } else {
+        dt_instance_id_generate(id);
+    }
+    dt_status st = dt_json_validate(req->input, "input", err);
+    if (st != DT_OK)
+        return st;
+    if (req->start_at < 0)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "scheduled start time is negative");
+    char exec[37];
+    dt_instance_id_generate(exec);
+    dt_new_instance ni = {
+        .instance_id = id,
+        .execution_id = exec,
+        .name = req->name,
+        .version = req->version,
+        .input = req->input,
+        .created_at = dt_now(),
+        .scheduled_start = req->start_at,
+        .replaceable = req->replaceable,
+        .n_replaceable = req->n_replaceable,
+    };
+    st = dt_store_create_instance(hub->store, &ni, err);
+    if (st != DT_OK)
+        return st;
+    if (id_out)
+        memcpy(id_out, id, strlen(id) + 1);
+    hub_notify(hub);
+    return DT_OK;
+}
+
+dt_status dt_hub_get(dt_hub *hub, const char *id, dt_arena *arena, dt_instance_state **out,
+                     dt_error *err)
+{
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
+    return dt_store_get_instance(hub->store, id, arena, out, err);
+}
+
+dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_event **out,
+                             size_t *n_out, dt_error *err)
+{
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
+    return dt_store_get_history(hub->store, id, arena, out, n_out, err);
+}
+
+static bool reached(const dt_instance_state *s, dt_wait_for what)
+{
+    if (what == DT_WAIT_START)
+        return s->status != DT_STATUS_PENDING;
+    return dt_runtime_status_is_terminal(s->status);
+}
+
+dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t timeout_ms,
+                      dt_arena *arena, dt_instance_state **out, dt_error *err)
+{
+    dt_time deadline = timeout_ms < 0 ? INT64_MAX : dt_now() + timeout_ms * 1000;
+    for (;;) {
+        uint64_t seen = hub_version(hub);
+        /* each read goes into a scratch arena so a long wait does not grow the caller's */
+        dt_arena *scratch = dt_arena_new();
+        if (scratch == NULL)
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        dt_instance_state *s = NULL;
+        dt_status st = dt_hub_get(hub, id, scratch, &s, err);
+        bool done = st == DT_OK && reached(s, what);
+        dt_time now = dt_now();
+        if (st != DT_OK || done || now >= deadline) {
+            if (st == DT_OK) {
+                /* copy the final state into the caller's arena */
+                dt_instance_state *c = dt_instance_state_copy(arena, s);
+                if (c == NULL) {
+                    dt_arena_free(scratch);
+                    return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+                }
+                *out = c;
+                if (!done)
+                    st = dt_error_set(err, DT_ERR_TIMEOUT,
+                                      "instance '%s' is still %s after %lld ms", id,
+                                      dt_runtime_status_name(s->status),
+                                      (long long)timeout_ms);
+            }
+            dt_arena_free(scratch);
+            return st;
+        }
+        dt_arena_free(scratch);
+        int64_t left_ms = (deadline - now) / 1000 + 1;
+        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+    }
+}

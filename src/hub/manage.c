@@ -1,0 +1,168 @@
+/* manage.c — instance management: raise event, terminate, suspend, resume, restart, purge,
+ * query. Commands that change a running instance are inbox messages, so they take effect in
+ * the instance's next episode, in order with everything else that reaches it. Each checks
+ * what it can up front (the instance exists and has not finished) and says what was wrong. */
+#include <stdio.h>
+#include <string.h>
+
+#include "hub/hub_internal.h"
+
+/* live_instance: DT_OK if ID exists and has not finished; else the error, naming it.
+ * *NOT_BEFORE is when the instance starts if that is still ahead (a scheduled start), else 0:
+ * messages for it wait until then, so nothing reaches an orchestration before its start. */
+static dt_status live_instance(dt_hub *hub, const char *id, const char *op, dt_time *not_before,
+                               dt_error *err)
+{
+    *not_before = 0;
+    if (id == NULL || id[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s: instance id is empty", op);
+    dt_arena *a = dt_arena_new();
+    if (a == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    dt_instance_state *s = NULL;
+    dt_status st = dt_store_get_instance(hub->store, id, a, &s, err);
+    if (st == DT_ERR_NOT_FOUND)
+        st = dt_error_set(err, DT_ERR_NOT_FOUND, "%s: no instance '%s'", op, id);
+    else if (st == DT_OK && dt_runtime_status_is_terminal(s->status))
+        st = dt_error_set(err, DT_ERR_STATE, "%s: instance '%s' has already finished (%s)", op,
+                          id, dt_runtime_status_name(s->status));
+    else if (st == DT_OK && s->status == DT_STATUS_PENDING && s->scheduled_start > dt_now())
+        *not_before = s->scheduled_start;
+    dt_arena_free(a);
+    return st;
+}
+
+static dt_status send_control(dt_hub *hub, const char *id, dt_time visible, dt_event *e,
+                              dt_error *err)
+{
+    dt_message m = {.instance_id = id, .visible_at = visible, .event = *e};
+    dt_status st = dt_store_send_message(hub->store, &m, err);
+    if (st == DT_OK)
+        hub_notify(hub);
+    return st;
+}
+
+dt_status dt_hub_raise_event(dt_hub *hub, const char *id, const char *name, const char *data,
+                             dt_error *err)
+{
+    if (name == NULL || name[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "raise event: event name is empty");
+    dt_time visible;
+    dt_status st = dt_json_validate(data, "event data", err);
+    if (st == DT_OK)
+        st = live_instance(hub, id, "raise event", &visible, err);
+    if (st != DT_OK)
+        return st;
+    dt_event e;
+    dt_event_init(&e, DT_EVENT_EVENT_RAISED, dt_now());
+    e.name = name;
+    e.input = data;
+    return send_control(hub, id, visible, &e, err);
+}
+
+dt_status dt_hub_terminate(dt_hub *hub, const char *id, const char *output, bool recurse,
+                           dt_error *err)
+{
+    dt_time visible;
+    dt_status st = dt_json_validate(output, "terminate output", err);
+    if (st == DT_OK)
+        st = live_instance(hub, id, "terminate", &visible, err);
+    if (st != DT_OK)
+        return st;
+    dt_event e;
+    dt_event_init(&e, DT_EVENT_EXECUTION_TERMINATED, dt_now());
+    e.input = output;
+    e.recurse = recurse;
+    return send_control(hub, id, 0, &e, err);   /* terminate acts at once, started or not */
+}
+
+static dt_status suspend_or_resume(dt_hub *hub, const char *id, const char *reason,
+                                   dt_event_type type, const char *op, dt_error *err)
+{
+    dt_time visible;
+    dt_status st = dt_json_validate(reason, "reason", err);
+    if (st == DT_OK)
+        st = live_instance(hub, id, op, &visible, err);
+    if (st != DT_OK)
+        return st;
+    dt_event e;
+    dt_event_init(&e, type, dt_now());
+    e.input = reason;
+    return send_control(hub, id, visible, &e, err);
+}
+
+dt_status dt_hub_suspend(dt_hub *hub, const char *id, const char *reason, dt_error *err)
+{
+    return suspend_or_resume(hub, id, reason, DT_EVENT_EXECUTION_SUSPENDED, "suspend", err);
+}
+
+dt_status dt_hub_resume(dt_hub *hub, const char *id, const char *reason, dt_error *err)
+{
+    return suspend_or_resume(hub, id, reason, DT_EVENT_EXECUTION_RESUMED, "resume", err);
+}
+
+dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
+                         char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
+{
+    if (id == NULL || id[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "restart: instance id is empty");
+    dt_arena *a = dt_arena_new();
+    if (a == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    dt_instance_state *s = NULL;
+    dt_status st = dt_store_get_instance(hub->store, id, a, &s, err);
+    if (st == DT_ERR_NOT_FOUND)
+        st = dt_error_set(err, DT_ERR_NOT_FOUND, "restart: no instance '%s'", id);
+    if (st == DT_OK && !new_id && !dt_runtime_status_is_terminal(s->status))
+        st = dt_error_set(err, DT_ERR_STATE,
+                          "restart: instance '%s' is still %s; terminate it first or restart "
+                          "under a new id", id, dt_runtime_status_name(s->status));
+    if (st == DT_OK) {
+        static const dt_runtime_status finished[] = {DT_STATUS_COMPLETED, DT_STATUS_FAILED,
+                                                     DT_STATUS_TERMINATED, DT_STATUS_CANCELED};
+        dt_start_request req = {
+            .name = s->name,
+            .instance_id = new_id ? NULL : id,
+            .input = s->input,
+            .version = s->version,
+            .replaceable = finished,
+            .n_replaceable = 4,
+        };
+        st = dt_hub_start(hub, &req, id_out, err);
+    }
+    dt_arena_free(a);
+    return st;
+}
+
+dt_status dt_hub_purge(dt_hub *hub, const char *id, dt_error *err)
+{
+    if (id == NULL || id[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "purge: instance id is empty");
+    return dt_store_purge_instance(hub->store, id, err);
+}
+
+dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purged,
+                             dt_error *err)
+{
+    *n_purged = 0;
+    if (filter && filter->created_to && filter->created_from > filter->created_to)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "purge: the created-time range ends before it begins");
+    dt_query all = {0};
+    return dt_store_purge_instances(hub->store, filter ? filter : &all, n_purged, err);
+}
+
+dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_instance_state **out,
+                       size_t *n_out, const char **next, dt_error *err)
+{
+    *n_out = 0;
+    *next = NULL;
+    if (q && q->created_to && q->created_from > q->created_to)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "query: the created-time range ends before it begins");
+    if (q && q->page_size > 1000)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "query: page size %zu is over the limit of 1000", q->page_size);
+    dt_query all = {0};
+    return dt_store_query_instances(hub->store, q ? q : &all, arena, out, n_out, next, err);
+}

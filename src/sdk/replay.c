@@ -1,0 +1,393 @@
+/* replay.c — the replay executor. One episode runs the orchestrator once from its start over
+ * the whole history (past events, then the new ones). Each scheduling call takes the next
+ * sequence number and must match the history's scheduling event of that number (else the
+ * code is non-deterministic); each await is answered from history, or ends the episode with a
+ * longjmp back here when the answer is not there yet. The actions not yet in history are the
+ * episode's result. Cost is linear in history length: history is indexed once, up front. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sdk/sdk_internal.h"
+
+static bool is_scheduling(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_SCHEDULED || t == DT_EVENT_TIMER_CREATED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_CREATED || t == DT_EVENT_EVENT_SENT;
+}
+
+static bool is_completion(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
+           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
+}
+
+/* defer_suspended: events that arrive while the instance is suspended take effect where it
+ * is resumed (or never, if it is not resumed yet), so code does not see them before. */
+static void defer_suspended(dt_octx *c)
+{
+    size_t first_held = POS_NEVER;
+    for (size_t i = 0; i < c->n_events; i++) {
+        const dt_event *e = &c->events[i];
+        c->eff_pos[i] = i;
+        if (e->type == DT_EVENT_EXECUTION_SUSPENDED) {
+            if (first_held == POS_NEVER)
+                first_held = i + 1;
+        } else if (e->type == DT_EVENT_EXECUTION_RESUMED) {
+            for (size_t j = first_held; first_held != POS_NEVER && j < i; j++)
+                c->eff_pos[j] = i;
+            first_held = POS_NEVER;
+        }
+    }
+    for (size_t j = first_held; first_held != POS_NEVER && j < c->n_events; j++)
+        if (c->events[j].type != DT_EVENT_ORCHESTRATOR_STARTED &&
+            c->events[j].type != DT_EVENT_ORCHESTRATOR_COMPLETED)
+            c->eff_pos[j] = POS_NEVER;
+}
+
+/* index_history: one pass over the events to find, by sequence number, what was scheduled and
+ * what completed, the raised events, and the orchestration time at every position. */
+static dt_status index_history(dt_octx *c)
+{
+    int32_t max_seq = -1;
+    size_t n_raised = 0;
+    for (size_t i = 0; i < c->n_events; i++) {
+        const dt_event *e = &c->events[i];
+        if (is_scheduling(e->type) && e->event_id > max_seq)
+            max_seq = e->event_id;
+        if (is_completion(e->type) && e->task_id > max_seq)
+            max_seq = e->task_id;
+        n_raised += e->type == DT_EVENT_EVENT_RAISED;
+    }
+    c->n_seq = (size_t)(max_seq + 1);
+    size_t ne = c->n_events + 1;
+    c->time_at = dt_arena_alloc(c->arena, ne * sizeof *c->time_at);
+    c->eff_pos = dt_arena_alloc(c->arena, ne * sizeof *c->eff_pos);
+    c->raised = dt_arena_alloc(c->arena, (n_raised + 1) * sizeof *c->raised);
+    c->scheduled = dt_arena_alloc(c->arena, (c->n_seq + 1) * sizeof *c->scheduled);
+    c->completed = dt_arena_alloc(c->arena, (c->n_seq + 1) * sizeof *c->completed);
+    c->completed_pos = dt_arena_alloc(c->arena, (c->n_seq + 1) * sizeof *c->completed_pos);
+    if (!c->time_at || !c->eff_pos || !c->raised || !c->scheduled || !c->completed ||
+        !c->completed_pos)
+        return DT_ERR_NOMEM;
+    defer_suspended(c);
+    dt_time now = 0;
+    for (size_t i = 0; i < c->n_events; i++) {
+        const dt_event *e = &c->events[i];
+        if (e->type == DT_EVENT_ORCHESTRATOR_STARTED || (now == 0 && e->timestamp))
+            now = e->timestamp;
+        c->time_at[i] = now;
+        if (is_scheduling(e->type) && e->event_id >= 0)
+            c->scheduled[e->event_id] = e;
+        if (c->eff_pos[i] == POS_NEVER)
+            continue;
+        /* the first completion of a sequence number counts; later ones are duplicates */
+        if (is_completion(e->type) && e->task_id >= 0 && c->completed[e->task_id] == NULL) {
+            c->completed[e->task_id] = e;
+            c->completed_pos[e->task_id] = c->eff_pos[i];
+        }
+        if (e->type == DT_EVENT_EVENT_RAISED)
+            c->raised[c->n_raised++] = i;
+    }
+    return DT_OK;
+}
+
+static const dt_event *find_started(const dt_octx *c)
+{
+    for (size_t i = 0; i < c->n_events; i++)
+        if (c->events[i].type == DT_EVENT_EXECUTION_STARTED)
+            return &c->events[i];
+    return NULL;
+}
+
+_Noreturn void replay_abort(dt_octx *c)
+{
+    longjmp(c->jmp, 1);
+}
+
+_Noreturn void replay_fail(dt_octx *c, const char *type, const char *fmt, ...)
+{
+    dt_failure *f = dt_arena_alloc(c->arena, sizeof *f);
+    if (f == NULL) {
+        c->nomem = true;
+        replay_abort(c);
+    }
+    f->error_type = dt_arena_strdup(c->arena, type);
+    va_list ap;
+    va_start(ap, fmt);
+    f->message = dt_arena_vprintf(c->arena, fmt, ap);
+    va_end(ap);
+    c->failure = f;
+    replay_abort(c);
+}
+
+static dt_action *push_action(dt_octx *c)
+{
+    if (c->n_actions == c->cap_actions) {
+        size_t cap = c->cap_actions ? c->cap_actions * 2 : 16;
+        dt_action *a = dt_arena_alloc(c->arena, cap * sizeof *a);
+        if (a == NULL) {
+            c->nomem = true;
+            replay_abort(c);
+        }
+        if (c->n_actions)
+            memcpy(a, c->actions, c->n_actions * sizeof *a);
+        c->actions = a;
+        c->cap_actions = cap;
+    }
+    dt_action *a = &c->actions[c->n_actions++];
+    memset(a, 0, sizeof *a);
+    return a;
+}
+
+static dt_event_type scheduling_event_of(dt_action_type t)
+{
+    switch (t) {
+    case DT_ACTION_SCHEDULE_TASK: return DT_EVENT_TASK_SCHEDULED;
+    case DT_ACTION_CREATE_TIMER: return DT_EVENT_TIMER_CREATED;
+    case DT_ACTION_CREATE_SUB_ORCHESTRATION: return DT_EVENT_SUB_ORCHESTRATION_CREATED;
+    case DT_ACTION_SEND_EVENT: return DT_EVENT_EVENT_SENT;
+    default: return DT_EVENT_NONE;
+    }
+}
+
+static bool same_name(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_action *action)
+{
+    int32_t seq = c->next_seq++;
+    dt_event_type want = scheduling_event_of(type);
+    const dt_event *h = (size_t)seq < c->n_seq ? c->scheduled[seq] : NULL;
+    if (h != NULL) {
+        bool named = type != DT_ACTION_CREATE_TIMER;
+        if (h->type != want || (named && !same_name(h->name, name)))
+            replay_fail(c, "NonDeterminismError",
+                        "non-deterministic orchestrator '%s': history has %s '%s' at sequence "
+                        "%d, but the code now schedules %s '%s' there; orchestrator code must "
+                        "not change the order or names of the steps of instances in flight",
+                        c->name ? c->name : "", dt_event_type_name(h->type),
+                        h->name ? h->name : "", seq, dt_event_type_name(want),
+                        name ? name : "");
+        return seq;   /* already in history: replaying, nothing new to do */
+    }
+    dt_action *a = push_action(c);
+    *a = *action;
+    a->type = type;
+    a->id = seq;
+    if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION && a->instance_id == NULL)
+        a->instance_id = dt_printf(c, "%s:%04x", c->instance_id ? c->instance_id : "",
+                                   (unsigned)seq);
+    return seq;
+}
+
+/* finish: the orchestrator returned or failed; add the completing action. */
+static void finish(dt_octx *c, dt_status st, const char *output)
+{
+    dt_action *a;
+    if (st == DT_OK && c->continue_as_new) {
+        a = push_action(c);
+        a->status = DT_STATUS_CONTINUED_AS_NEW;
+        a->result = c->can_input;
+        if (c->can_keep_events)
+            a->carryover = events_unconsumed(c, &a->n_carryover);
+    } else if (st == DT_OK) {
+        a = push_action(c);
+        a->status = DT_STATUS_COMPLETED;
+        a->result = output;
+    } else {
+        /* work scheduled in a failing episode would only run for a dead instance */
+        c->n_actions = 0;
+        a = push_action(c);
+        a->status = DT_STATUS_FAILED;
+        a->failure = c->failure ? c->failure
+                                : dt_failure_new(c->arena, "OrchestratorError",
+                                                 "orchestrator '%s' returned '%s'",
+                                                 c->name ? c->name : "", dt_strerror(st));
+    }
+    a->type = DT_ACTION_COMPLETE_ORCHESTRATION;
+    a->id = c->next_seq++;
+}
+
+dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const char *instance_id,
+                        const dt_event *past, size_t n_past, const dt_event *new_events,
+                        size_t n_new, dt_arena *arena, dt_orch_result *result)
+{
+    dt_octx *c = dt_arena_alloc(arena, sizeof *c);
+    dt_event *all = dt_arena_alloc(arena, (n_past + n_new + 1) * sizeof *all);
+    if (c == NULL || all == NULL)
+        return DT_ERR_NOMEM;
+    if (n_past)
+        memcpy(all, past, n_past * sizeof *all);
+    if (n_new)
+        memcpy(all + n_past, new_events, n_new * sizeof *all);
+    c->arena = arena;
+    c->user = user;
+    c->instance_id = instance_id;
+    c->events = all;
+    c->n_events = n_past + n_new;
+    c->n_past = n_past;
+    dt_status st = index_history(c);
+    if (st != DT_OK)
+        return st;
+    const dt_event *started = find_started(c);
+    c->name = started ? started->name : NULL;
+    const char *input = started ? started->input : NULL;
+
+    /* everything read after the longjmp lives in *c, not in locals */
+    if (setjmp(c->jmp) == 0) {
+        const char *output = NULL;
+        st = fn(c, input, &output);
+        if (st == DT_OK && output != NULL) {
+            dt_error err;
+            if (dt_json_validate(output, "orchestrator output", &err) != DT_OK) {
+                c->failure = dt_failure_new(arena, "InvalidOutput", "orchestrator '%s': %s",
+                                            c->name ? c->name : "", err.message);
+                st = DT_ERR_INVALID_ARG;
+            }
+        }
+        finish(c, st, output);
+    } else if (c->nomem) {
+        return DT_ERR_NOMEM;
+    } else if (c->failure) {
+        finish(c, DT_ERR_TASK_FAILED, NULL);
+    }
+    /* else: blocked on something not in history yet; the actions so far are the result */
+    result->actions = c->actions;
+    result->n_actions = c->n_actions;
+    result->custom_status = c->custom_status;
+    return DT_OK;
+}
+
+dt_status dt_continue_as_new(dt_octx *c, const char *input, bool keep_events)
+{
+    dt_error err;
+    if (dt_json_validate(input, "continue-as-new input", &err) != DT_OK)
+        return dt_fail(c, "InvalidInput", "orchestrator '%s': %s", c->name ? c->name : "",
+                       err.message);
+    c->continue_as_new = true;
+    c->can_input = input ? dt_printf(c, "%s", input) : NULL;
+    c->can_keep_events = keep_events;
+    return DT_OK;
+}
+
+/* ---- context accessors ---------------------------------------------------------------- */
+
+void *dt_alloc(dt_octx *c, size_t n)
+{
+    void *p = dt_arena_alloc(c->arena, n);
+    if (p == NULL) {
+        c->nomem = true;
+        replay_abort(c);
+    }
+    return p;
+}
+
+char *dt_printf(dt_octx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = dt_arena_vprintf(c->arena, fmt, ap);
+    va_end(ap);
+    if (s == NULL) {
+        c->nomem = true;
+        replay_abort(c);
+    }
+    return s;
+}
+
+dt_time dt_octx_now(dt_octx *c)
+{
+    if (c->n_events == 0)
+        return 0;
+    size_t p = c->pos < c->n_events ? c->pos : c->n_events - 1;
+    return c->time_at[p];
+}
+
+bool dt_octx_is_replaying(dt_octx *c)
+{
+    return c->pos < c->n_past;
+}
+
+/* A deterministic GUID: FNV-1a over instance id, orchestration time and a counter, spread
+ * over 128 bits and formatted as a UUID (version 5 layout, name-based). */
+const char *dt_octx_new_guid(dt_octx *c)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s_%lld_%u", c->instance_id ? c->instance_id : "",
+             (long long)dt_octx_now(c), c->guid_counter++);
+    uint64_t h1 = 1469598103934665603ULL, h2 = 0x9E3779B97F4A7C15ULL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h1 = (h1 ^ *p) * 1099511628211ULL;
+        h2 = (h2 ^ *p) * 0x100000001b3ULL + (h2 >> 29);
+    }
+    unsigned char b[16];
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)(h1 >> (i * 8));
+        b[8 + i] = (unsigned char)(h2 >> (i * 8));
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x50);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    return dt_printf(c,
+                     "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+                     b[12], b[13], b[14], b[15]);
+}
+
+void dt_octx_log(dt_octx *c, const char *fmt, ...)
+{
+    if (dt_octx_is_replaying(c))
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "[%s] %s\n", c->instance_id ? c->instance_id : "", line);
+}
+
+void dt_octx_set_custom_status(dt_octx *c, const char *json)
+{
+    c->custom_status = json ? dt_printf(c, "%s", json) : NULL;
+}
+
+const char *dt_octx_instance_id(const dt_octx *c) { return c->instance_id; }
+const char *dt_octx_name(const dt_octx *c) { return c->name; }
+void *dt_octx_user(const dt_octx *c) { return c->user; }
+
+static dt_status fail_v(dt_octx *c, const dt_failure *inner, const char *type, const char *fmt,
+                        va_list ap)
+{
+    dt_failure *f = dt_arena_alloc(c->arena, sizeof *f);
+    if (f == NULL) {
+        c->nomem = true;
+        return DT_ERR_NOMEM;
+    }
+    f->error_type = dt_arena_strdup(c->arena, type ? type : "OrchestrationFailed");
+    f->message = dt_arena_vprintf(c->arena, fmt, ap);
+    f->inner = (dt_failure *)inner;
+    c->failure = f;
+    return DT_ERR_TASK_FAILED;
+}
+
+dt_status dt_fail(dt_octx *c, const char *error_type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dt_status st = fail_v(c, NULL, error_type, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+dt_status dt_fail_with(dt_octx *c, const dt_failure *inner, const char *error_type,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dt_status st = fail_v(c, inner, error_type, fmt, ap);
+    va_end(ap);
+    return st;
+}

@@ -1,0 +1,624 @@
+/* sqlite.c — the SQLite backend: opening a store file (parent directory, identity check, WAL,
+ * synchronous mode, schema), the prepared-statement cache, the helpers the other backend files
+ * share (binding, errors, transactions, event blobs), and close. The operations themselves are
+ * in sqlite_instance.c, sqlite_lease.c and sqlite_commit.c.
+ *
+ * Schema (user_version 1, application_id 'DTSK'): instances (one row per instance, with its
+ * lease), history (instance_id, seq, event blob), inbox (messages with a visibility time),
+ * activities (activity work items with their lease). Events are HistoryEvent bytes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/sqlite_internal.h"
+
+#define SCHEMA_VERSION 1
+#define APPLICATION_ID 0x4454534B /* 'DTSK' */
+#define BUSY_TIMEOUT_MS 5000
+
+static const char *const schema_sql =
+    "CREATE TABLE instances ("
+    " instance_id TEXT PRIMARY KEY NOT NULL,"
+    " execution_id TEXT,"
+    " name TEXT,"
+    " version TEXT,"
+    " status INTEGER NOT NULL,"
+    " input TEXT,"
+    " output TEXT,"
+    " custom_status TEXT,"
+    " failure BLOB,"
+    " created_at INTEGER NOT NULL,"
+    " last_updated_at INTEGER NOT NULL,"
+    " completed_at INTEGER NOT NULL DEFAULT 0,"
+    " scheduled_start INTEGER NOT NULL DEFAULT 0,"
+    " parent_instance_id TEXT,"
+    " parent_execution_id TEXT,"
+    " parent_name TEXT,"
+    " parent_task_id INTEGER,"
+    " lock_owner TEXT,"
+    " lock_expires INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE history ("
+    " instance_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " event BLOB NOT NULL,"
+    " PRIMARY KEY (instance_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE inbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " instance_id TEXT NOT NULL,"
+    " visible_at INTEGER NOT NULL,"
+    " event BLOB NOT NULL);"
+    "CREATE INDEX inbox_by_instance ON inbox (instance_id, id);"
+    "CREATE INDEX inbox_by_visible ON inbox (visible_at);"
+    "CREATE TABLE activities ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " instance_id TEXT NOT NULL,"
+    " execution_id TEXT,"
+    " task_id INTEGER NOT NULL,"
+    " name TEXT,"
+    " version TEXT,"
+    " input TEXT,"
+    " visible_at INTEGER NOT NULL,"
+    " lock_owner TEXT,"
+    " lock_expires INTEGER NOT NULL DEFAULT 0,"
+    " delivery_count INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX activities_by_visible ON activities (visible_at);"
+    "CREATE INDEX activities_by_instance ON activities (instance_id);";
+
+/* Tables and indexes of ours; a foreign database that has any of these names conflicts. */
+static const char *const schema_names[] = {
+    "instances", "history", "inbox", "activities", "inbox_by_instance", "inbox_by_visible",
+    "activities_by_visible", "activities_by_instance",
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT dt_entry",
+    [ST_RELEASE] = "RELEASE dt_entry",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO dt_entry",
+
+    [ST_INSTANCE_STATUS] = "SELECT status FROM instances WHERE instance_id = ?1",
+    [ST_INSTANCE_GET] = "SELECT " STORE_INSTANCE_COLUMNS " FROM instances WHERE instance_id = ?1",
+    [ST_INSTANCE_INSERT] =
+        "INSERT INTO instances (instance_id, execution_id, name, version, status, input,"
+        " created_at, last_updated_at, scheduled_start, parent_instance_id,"
+        " parent_execution_id, parent_name, parent_task_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_INSTANCE_DELETE] = "DELETE FROM instances WHERE instance_id = ?1",
+    [ST_INSTANCE_LOCK_OWNER] = "SELECT lock_owner FROM instances WHERE instance_id = ?1",
+    [ST_INSTANCE_LEASE] = "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
+                          " WHERE instance_id = ?1 RETURNING " STORE_INSTANCE_COLUMNS,
+    [ST_INSTANCE_RENEW] = "UPDATE instances SET lock_expires = ?3"
+                          " WHERE instance_id = ?1 AND lock_owner = ?2",
+    [ST_INSTANCE_ABANDON] = "UPDATE instances SET lock_owner = NULL, lock_expires = 0"
+                            " WHERE instance_id = ?1 AND lock_owner = ?2",
+    [ST_INSTANCE_EPISODE_UPDATE] =
+        "UPDATE instances SET status = ?2, output = ?3, custom_status = ?4, failure = ?5,"
+        " completed_at = ?6, last_updated_at = ?7, name = COALESCE(?8, name),"
+        " input = COALESCE(?9, input), execution_id = COALESCE(?10, execution_id),"
+        " lock_owner = NULL, lock_expires = 0"
+        " WHERE instance_id = ?1",
+
+    [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 ORDER BY seq",
+    [ST_HISTORY_NEXT_SEQ] =
+        "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE instance_id = ?1",
+    [ST_HISTORY_INSERT] = "INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)",
+    [ST_HISTORY_DELETE] = "DELETE FROM history WHERE instance_id = ?1",
+
+    [ST_INBOX_INSERT] = "INSERT INTO inbox (instance_id, visible_at, event)"
+                        " SELECT ?1, ?2, ?3"
+                        " WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1)",
+    [ST_INBOX_LOAD_VISIBLE] = "SELECT id, event FROM inbox"
+                              " WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
+    [ST_INBOX_DELETE_ONE] = "DELETE FROM inbox WHERE id = ?1 AND instance_id = ?2",
+    [ST_INBOX_DELETE_ALL] = "DELETE FROM inbox WHERE instance_id = ?1",
+    /* instances with a visible message and no live lease, oldest waiting message first */
+    [ST_ORCH_CANDIDATES] =
+        "SELECT i.instance_id FROM inbox m JOIN instances i ON i.instance_id = m.instance_id"
+        " WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires < ?1)"
+        " GROUP BY i.instance_id ORDER BY MIN(m.id) LIMIT ?2",
+
+    [ST_ACTIVITY_INSERT] =
+        "INSERT INTO activities (instance_id, execution_id, task_id, name, version, input,"
+        " visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_ACTIVITY_CANDIDATES] =
+        "SELECT id FROM activities WHERE visible_at <= ?1"
+        " AND (lock_owner IS NULL OR lock_expires < ?1) ORDER BY id LIMIT ?2",
+    [ST_ACTIVITY_LEASE] =
+        "UPDATE activities SET lock_owner = ?2, lock_expires = ?3,"
+        " delivery_count = delivery_count + 1 WHERE id = ?1"
+        " RETURNING instance_id, execution_id, task_id, name, version, input, delivery_count",
+    [ST_ACTIVITY_LOCK_OWNER] = "SELECT lock_owner FROM activities WHERE id = ?1",
+    [ST_ACTIVITY_RENEW] =
+        "UPDATE activities SET lock_expires = ?3 WHERE id = ?1 AND lock_owner = ?2",
+    [ST_ACTIVITY_ABANDON] = "UPDATE activities SET lock_owner = NULL, lock_expires = 0"
+                            " WHERE id = ?1 AND lock_owner = ?2",
+    [ST_ACTIVITY_DELETE_ONE] = "DELETE FROM activities WHERE id = ?1",
+    [ST_ACTIVITY_DELETE_ALL] = "DELETE FROM activities WHERE instance_id = ?1",
+};
+
+/* ---- shared helpers -------------------------------------------------------------------- */
+
+static dt_status map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE: return DT_OK;
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+    case SQLITE_PROTOCOL: return DT_ERR_IO;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_FORMAT: return DT_ERR_CORRUPT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return DT_ERR_TIMEOUT;
+    case SQLITE_NOMEM: return DT_ERR_NOMEM;
+    case SQLITE_TOOBIG: return DT_ERR_INVALID_ARG;
+    default: return DT_ERR_INTERNAL;
+    }
+}
+
+dt_status store_sql_error(sqlite_store *s, int rc, dt_error *err, const char *what)
+{
+    dt_status st = map_rc(rc);
+    if (st == DT_OK)
+        st = DT_ERR_INTERNAL;   /* a caller saw an unexpected ROW/DONE */
+    const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    return dt_error_set(err, st, "sqlite store '%s': %s: %s", s->path, what, msg);
+}
+
+sqlite3_stmt *store_stmt(sqlite_store *s, store_stmt_id id)
+{
+    sqlite3_stmt *st = s->stmts[id];
+    sqlite3_reset(st);   /* its result was seen when it last ran */
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+void store_bind_text(sqlite3_stmt *st, int i, const char *v, int *rc)
+{
+    if (*rc == SQLITE_OK)
+        *rc = v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+void store_bind_int64(sqlite3_stmt *st, int i, int64_t v, int *rc)
+{
+    if (*rc == SQLITE_OK)
+        *rc = sqlite3_bind_int64(st, i, v);
+}
+
+void store_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n, int *rc)
+{
+    static const uint8_t empty[1];
+    if (*rc != SQLITE_OK)
+        return;
+    /* a NULL pointer would bind SQL NULL; an empty blob is still a blob */
+    *rc = sqlite3_bind_blob64(st, i, p ? p : empty, n, SQLITE_STATIC);
+}
+
+const char *store_col_text(dt_arena *arena, sqlite3_stmt *stmt, int col, dt_status *st)
+{
+    if (*st != DT_OK || sqlite3_column_type(stmt, col) == SQLITE_NULL)
+        return NULL;
+    const unsigned char *t = sqlite3_column_text(stmt, col);
+    int n = sqlite3_column_bytes(stmt, col);
+    char *c = t ? dt_arena_strndup(arena, (const char *)t, (size_t)n) : NULL;
+    if (c == NULL)
+        *st = DT_ERR_NOMEM;
+    return c;
+}
+
+dt_status store_step_done(sqlite_store *s, sqlite3_stmt *stmt, dt_error *err, const char *what)
+{
+    int rc = sqlite3_step(stmt);
+    dt_status st = DT_OK;
+    if (rc != SQLITE_DONE)
+        st = store_sql_error(s, rc, err, what);
+    sqlite3_reset(stmt);
+    return st;
+}
+
+dt_status store_exec(sqlite_store *s, store_stmt_id id, dt_error *err, const char *what)
+{
+    return store_step_done(s, store_stmt(s, id), err, what);
+}
+
+dt_status store_begin_write(sqlite_store *s, dt_error *err)
+{
+    return store_exec(s, ST_BEGIN_IMMEDIATE, err, "begin write transaction");
+}
+
+dt_status store_begin_read(sqlite_store *s, dt_error *err)
+{
+    return store_exec(s, ST_BEGIN_READ, err, "begin read transaction");
+}
+
+dt_status store_commit_tx(sqlite_store *s, dt_error *err)
+{
+    return store_exec(s, ST_COMMIT, err, "commit");
+}
+
+void store_rollback(sqlite_store *s)
+{
+    /* After some errors (IOERR, FULL, ...) SQLite has already rolled back on its own. */
+    if (!sqlite3_get_autocommit(s->db))
+        store_exec(s, ST_ROLLBACK, NULL, "rollback");
+}
+
+dt_status store_encode_event(const dt_event *e, uint8_t **out, size_t *out_len, dt_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    dt_status st = dt_event_encode(e, out, out_len);
+    if (st != DT_OK)
+        return dt_error_set(err, st, "cannot encode %s event: %s", dt_event_type_name(e->type),
+                            dt_strerror(st));
+    return DT_OK;
+}
+
+dt_status store_decode_column(sqlite3_stmt *stmt, int col, dt_arena *arena, dt_event *out,
+                              dt_error *err, const char *what)
+{
+    const void *p = sqlite3_column_blob(stmt, col);
+    size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+    dt_error derr;
+    dt_error_clear(&derr);
+    dt_status st = dt_event_decode(p, n, arena, out, &derr);
+    if (st != DT_OK)
+        return dt_error_set(err, st, "%s: %s", what, derr.message[0] ? derr.message
+                                                                     : dt_strerror(st));
+    return DT_OK;
+}
+
+dt_status store_encode_failure(const dt_failure *f, uint8_t **out, size_t *out_len,
+                               dt_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (f == NULL)
+        return DT_OK;
+    dt_event e;
+    dt_event_init(&e, DT_EVENT_TASK_FAILED, 0);
+    e.failure = f;
+    return store_encode_event(&e, out, out_len, err);
+}
+
+dt_status store_read_instance(sqlite3_stmt *stmt, dt_arena *arena, dt_instance_state *state,
+                              dt_error *err)
+{
+    dt_status st = DT_OK;
+    memset(state, 0, sizeof *state);
+    state->instance_id = store_col_text(arena, stmt, 0, &st);
+    state->execution_id = store_col_text(arena, stmt, 1, &st);
+    state->name = store_col_text(arena, stmt, 2, &st);
+    state->version = store_col_text(arena, stmt, 3, &st);
+    state->status = (dt_runtime_status)sqlite3_column_int(stmt, 4);
+    state->input = store_col_text(arena, stmt, 5, &st);
+    state->output = store_col_text(arena, stmt, 6, &st);
+    state->custom_status = store_col_text(arena, stmt, 7, &st);
+    state->created_at = sqlite3_column_int64(stmt, 9);
+    state->last_updated_at = sqlite3_column_int64(stmt, 10);
+    state->completed_at = sqlite3_column_int64(stmt, 11);
+    state->scheduled_start = sqlite3_column_int64(stmt, 12);
+    state->parent_instance_id = store_col_text(arena, stmt, 13, &st);
+    if (st != DT_OK)
+        return dt_error_set(err, st, "out of memory reading an instance row");
+    if (sqlite3_column_type(stmt, 8) != SQLITE_NULL) {
+        dt_event fe;
+        st = store_decode_column(stmt, 8, arena, &fe, err, "instance failure details");
+        if (st != DT_OK)
+            return st;
+        state->failure = fe.failure;
+    }
+    return DT_OK;
+}
+
+/* ---- opening ------------------------------------------------------------------------- */
+
+/* make_parent_dirs: mkdir -p of PATH's directory part. */
+static dt_status make_parent_dirs(const char *path, dt_error *err)
+{
+    size_t len = strlen(path);
+    char *buf = malloc(len + 1);
+    if (buf == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening '%s'", path);
+    memcpy(buf, path, len + 1);
+    char *slash = strrchr(buf, '/');
+    dt_status st = DT_OK;
+    if (slash == NULL || slash == buf)
+        goto done;   /* in the current directory or directly under / */
+    *slash = '\0';
+    for (char *p = buf + 1;; p++) {
+        bool end = (*p == '\0');
+        if (*p != '/' && !end)
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0) {
+            int e = errno;
+            struct stat sb;
+            if (e != EEXIST) {
+                st = dt_error_set(err, DT_ERR_IO, "cannot create directory '%s' for store '%s': %s",
+                                  buf, path, strerror(e));
+                goto done;
+            }
+            if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                st = dt_error_set(err, DT_ERR_IO,
+                                  "cannot create store '%s': '%s' exists and is not a directory",
+                                  path, buf);
+                goto done;
+            }
+        }
+        if (end)
+            break;
+        *p = '/';
+    }
+done:
+    free(buf);
+    return st;
+}
+
+/* Run a pragma (or other one-row query) once and read its first column. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            *out = 0;
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *t = sqlite3_column_text(st, 0);
+            snprintf(out, cap, "%s", t ? (const char *)t : "");
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static dt_status open_error(sqlite_store *s, int rc, dt_error *err, const char *what)
+{
+    dt_status st = map_rc(rc);
+    if (st == DT_OK || st == DT_ERR_INTERNAL)
+        st = DT_ERR_IO;
+    if (st == DT_ERR_CORRUPT)
+        return dt_error_set(err, st, "'%s' is not a durabletask database: %s (%s)", s->path,
+                            sqlite3_errmsg(s->db), what);
+    return dt_error_set(err, st, "cannot open store '%s': %s: %s", s->path, what,
+                        sqlite3_errmsg(s->db));
+}
+
+/* check_identity: is the file ours (*CREATE false), empty of our names (*CREATE true), or
+ * something else (DT_ERR_CORRUPT)? Only reads. */
+static dt_status check_identity(sqlite_store *s, bool *create, dt_error *err)
+{
+    int64_t app_id = 0, version = 0;
+    int rc = query_int(s->db, "PRAGMA application_id", &app_id);
+    if (rc == SQLITE_OK)
+        rc = query_int(s->db, "PRAGMA user_version", &version);
+    if (rc != SQLITE_OK)
+        return open_error(s, rc, err, "reading the schema version");
+    if (app_id == APPLICATION_ID) {
+        if (version != SCHEMA_VERSION)
+            return dt_error_set(err, DT_ERR_CORRUPT,
+                                "store '%s' has schema version %lld; this build knows %d",
+                                s->path, (long long)version, SCHEMA_VERSION);
+        *create = false;
+        return DT_OK;
+    }
+    if (app_id != 0 || version != 0)
+        return dt_error_set(err, DT_ERR_CORRUPT,
+                            "'%s' is not a durabletask database (application_id %lld, "
+                            "user_version %lld)",
+                            s->path, (long long)app_id, (long long)version);
+    /* A plain SQLite database: ours to initialise unless it already uses our names. */
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE name = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return open_error(s, rc, err, "reading the schema");
+    dt_status result = DT_OK;
+    for (size_t i = 0; i < sizeof schema_names / sizeof schema_names[0]; i++) {
+        sqlite3_reset(st);
+        rc = sqlite3_bind_text(st, 1, schema_names[i], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            result = dt_error_set(err, DT_ERR_CORRUPT,
+                                  "'%s' is not a durabletask database: it has a '%s' of its "
+                                  "own",
+                                  s->path, schema_names[i]);
+            break;
+        }
+        if (rc != SQLITE_DONE) {
+            result = open_error(s, rc, err, "reading the schema");
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    *create = true;
+    return result;
+}
+
+static dt_status create_schema(sqlite_store *s, dt_error *err)
+{
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return open_error(s, rc, err, "begin schema transaction");
+    bool create = false;
+    /* again under the write lock: another process may have created it meanwhile */
+    dt_status st = check_identity(s, &create, err);
+    if (st == DT_OK && create) {
+        char pragmas[128];
+        snprintf(pragmas, sizeof pragmas, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+                 APPLICATION_ID, SCHEMA_VERSION);
+        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            st = open_error(s, rc, err, "creating the schema");
+    } else if (st == DT_OK) {
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            st = open_error(s, rc, err, "end schema transaction");
+    }
+    if (st != DT_OK && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+static void sqlite_close(dt_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s->path);
+    free(s);
+}
+
+static const dt_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sqlite_close,
+    .create_instance = store_sqlite_create_instance,
+    .send_message = store_sqlite_send_message,
+    .get_instance = store_sqlite_get_instance,
+    .get_history = store_sqlite_get_history,
+    .lease_orchestrations = store_sqlite_lease_orchestrations,
+    .lease_activities = store_sqlite_lease_activities,
+    .renew_orchestration = store_sqlite_renew_orchestration,
+    .renew_activity = store_sqlite_renew_activity,
+    .abandon_orchestration = store_sqlite_abandon_orchestration,
+    .abandon_activity = store_sqlite_abandon_activity,
+    .commit = store_sqlite_commit,
+};
+
+dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,
+                               dt_error *err)
+{
+    if (out == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "dt_store_open_sqlite: OUT is NULL");
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "store path is empty");
+    const char *sync_sql;
+    switch (sync) {
+    case DT_SYNC_FULL: sync_sql = "PRAGMA synchronous = FULL"; break;
+    case DT_SYNC_NORMAL: sync_sql = "PRAGMA synchronous = NORMAL"; break;
+    case DT_SYNC_OFF: sync_sql = "PRAGMA synchronous = OFF"; break;
+    default:
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "unknown sync mode %d for store '%s'",
+                            (int)sync, path);
+    }
+    dt_status st = make_parent_dirs(path, err);
+    if (st != DT_OK)
+        return st;
+
+    sqlite_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening '%s'", path);
+    s->base.ops = &sqlite_ops;
+    s->path = strdup(path);
+    if (s->path == NULL) {
+        free(s);
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening '%s'", path);
+    }
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s->path);
+        free(s);
+        return dt_error_set(err, DT_ERR_INTERNAL, "cannot create a mutex for store '%s'", path);
+    }
+
+    /* NOMUTEX: s->mu already serializes every use of the connection. */
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        st = dt_error_set(err, DT_ERR_IO, "cannot open store '%s': %s", path,
+                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+
+    /* Identify the file before writing anything to it: a file that is not ours (garbage or
+     * someone else's database) must be left exactly as it was. */
+    bool create = false;
+    st = check_identity(s, &create, err);
+    if (st != DT_OK)
+        goto fail;
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        st = dt_error_set(err, DT_ERR_IO, "cannot open store '%s': the file is read-only", path);
+        goto fail;
+    }
+
+    char mode[32];
+    rc = query_text(s->db, "PRAGMA journal_mode = WAL", mode, sizeof mode);
+    if (rc != SQLITE_OK) {
+        st = open_error(s, rc, err, "switching to WAL");
+        goto fail;
+    }
+    if (strcmp(mode, "wal") != 0) {
+        st = dt_error_set(err, DT_ERR_IO,
+                          "cannot open store '%s': journal mode stays '%s', WAL is required",
+                          path, mode);
+        goto fail;
+    }
+    rc = sqlite3_exec(s->db, sync_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        st = open_error(s, rc, err, "setting pragmas");
+        goto fail;
+    }
+    if (create) {
+        st = create_schema(s, err);
+        if (st != DT_OK)
+            goto fail;
+    }
+
+    for (int i = 0; i < ST_COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i],
+                                NULL);
+        if (rc != SQLITE_OK) {
+            st = open_error(s, rc, err, "preparing statements");
+            goto fail;
+        }
+    }
+    dt_error_clear(err);
+    *out = &s->base;
+    return DT_OK;
+
+fail:
+    sqlite_close(&s->base);
+    return st;
+}

@@ -1,0 +1,309 @@
+/* sqlite_instance.c — the SQLite backend's instance operations: create (with the reuse
+ * policy), send a message, read an instance row, read a history. Creation and message inserts
+ * also run inside group commits (sub-orchestrations, timers, events), so their bodies take the
+ * caller's transaction; the dt_store ops wrap them in their own. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_internal.h"
+
+/* may_replace: the reuse policy of dt_new_instance. */
+static bool may_replace(const dt_new_instance *ni, dt_runtime_status existing)
+{
+    if (ni->n_replaceable == 0 || ni->replaceable == NULL)
+        return dt_runtime_status_is_terminal(existing);
+    for (size_t i = 0; i < ni->n_replaceable; i++)
+        if (ni->replaceable[i] == existing)
+            return true;
+    return false;
+}
+
+/* delete_instance_tx: the row and everything hanging off it. */
+static dt_status delete_instance_tx(sqlite_store *s, const char *id, dt_error *err)
+{
+    static const struct {
+        store_stmt_id stmt;
+        const char *what;
+    } steps[] = {
+        {ST_HISTORY_DELETE, "delete old history"},
+        {ST_INBOX_DELETE_ALL, "delete old inbox"},
+        {ST_ACTIVITY_DELETE_ALL, "delete old activities"},
+        {ST_INSTANCE_DELETE, "delete old instance"},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        sqlite3_stmt *st = store_stmt(s, steps[i].stmt);
+        int rc = SQLITE_OK;
+        store_bind_text(st, 1, id, &rc);
+        if (rc != SQLITE_OK)
+            return store_sql_error(s, rc, err, steps[i].what);
+        dt_status r = store_step_done(s, st, err, steps[i].what);
+        if (r != DT_OK)
+            return r;
+    }
+    return DT_OK;
+}
+
+dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, dt_error *err)
+{
+    if (ni == NULL || ni->instance_id == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "create instance: no instance id");
+    const char *id = ni->instance_id;
+    dt_time created = ni->created_at ? ni->created_at : dt_now();
+
+    /* the reuse policy */
+    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_STATUS);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        dt_runtime_status existing = (dt_runtime_status)sqlite3_column_int(st, 0);
+        sqlite3_reset(st);
+        if (!may_replace(ni, existing))
+            return dt_error_set(err, DT_ERR_ALREADY_EXISTS,
+                                "instance '%s' already exists with status %s", id,
+                                dt_runtime_status_name(existing));
+        dt_status r = delete_instance_tx(s, id, err);
+        if (r != DT_OK)
+            return r;
+    } else if (rc != SQLITE_DONE) {
+        dt_status r = store_sql_error(s, rc, err, "read instance status");
+        sqlite3_reset(st);
+        return r;
+    } else {
+        sqlite3_reset(st);
+    }
+
+    /* the row, Pending */
+    st = store_stmt(s, ST_INSTANCE_INSERT);
+    rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    store_bind_text(st, 2, ni->execution_id, &rc);
+    store_bind_text(st, 3, ni->name, &rc);
+    store_bind_text(st, 4, ni->version, &rc);
+    store_bind_int64(st, 5, DT_STATUS_PENDING, &rc);
+    store_bind_text(st, 6, ni->input, &rc);
+    store_bind_int64(st, 7, created, &rc);
+    store_bind_int64(st, 8, ni->scheduled_start, &rc);
+    store_bind_text(st, 9, ni->parent_instance_id, &rc);
+    store_bind_text(st, 10, ni->parent_execution_id, &rc);
+    store_bind_text(st, 11, ni->parent_name, &rc);
+    store_bind_int64(st, 12, ni->parent_task_id, &rc);
+    if (rc != SQLITE_OK)
+        return store_sql_error(s, rc, err, "insert instance");
+    dt_status r = store_step_done(s, st, err, "insert instance");
+    if (r != DT_OK)
+        return r;
+
+    /* and its ExecutionStarted message */
+    dt_message m;
+    memset(&m, 0, sizeof m);
+    m.instance_id = id;
+    m.visible_at = ni->scheduled_start ? ni->scheduled_start : created;
+    dt_event_init(&m.event, DT_EVENT_EXECUTION_STARTED, created);
+    m.event.name = ni->name;
+    m.event.version = ni->version;
+    m.event.input = ni->input;
+    m.event.instance_id = id;
+    m.event.execution_id = ni->execution_id;
+    m.event.scheduled_start = ni->scheduled_start;
+    m.event.parent_instance_id = ni->parent_instance_id;
+    m.event.parent_execution_id = ni->parent_execution_id;
+    m.event.parent_name = ni->parent_name;
+    m.event.parent_task_id = ni->parent_task_id;
+    bool delivered = false;
+    r = store_insert_message_tx(s, &m, id, &delivered, err);
+    if (r == DT_OK && !delivered)
+        r = dt_error_set(err, DT_ERR_INTERNAL, "instance '%s' vanished while being created", id);
+    return r;
+}
+
+dt_status store_insert_message_tx(sqlite_store *s, const dt_message *m, const char *default_id,
+                                  bool *delivered, dt_error *err)
+{
+    *delivered = false;
+    const char *id = m->instance_id ? m->instance_id : default_id;
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "message has no target instance");
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    dt_status r = store_encode_event(&m->event, &blob, &len, err);
+    if (r != DT_OK)
+        return r;
+    sqlite3_stmt *st = store_stmt(s, ST_INBOX_INSERT);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    store_bind_int64(st, 2, m->visible_at, &rc);
+    store_bind_blob(st, 3, blob, len, &rc);
+    if (rc != SQLITE_OK)
+        r = store_sql_error(s, rc, err, "insert inbox message");
+    else
+        r = store_step_done(s, st, err, "insert inbox message");
+    /* the statement held BLOB by SQLITE_STATIC: drop the binding before freeing it */
+    sqlite3_clear_bindings(st);
+    free(blob);
+    if (r == DT_OK)
+        *delivered = sqlite3_changes(s->db) > 0;
+    return r;
+}
+
+dt_status store_sqlite_create_instance(dt_store *base, const dt_new_instance *ni, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    pthread_mutex_lock(&s->mu);
+    dt_status r = store_begin_write(s, err);
+    if (r == DT_OK) {
+        r = store_create_instance_tx(s, ni, err);
+        if (r == DT_OK)
+            r = store_commit_tx(s, err);
+        if (r != DT_OK)
+            store_rollback(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+dt_status store_sqlite_send_message(dt_store *base, const dt_message *m, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (m == NULL || m->instance_id == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "send message: no target instance");
+    pthread_mutex_lock(&s->mu);
+    bool delivered = false;
+    dt_status r = store_begin_write(s, err);
+    if (r == DT_OK) {
+        r = store_insert_message_tx(s, m, NULL, &delivered, err);
+        if (r == DT_OK && !delivered)
+            r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", m->instance_id);
+        if (r == DT_OK)
+            r = store_commit_tx(s, err);
+        if (r != DT_OK)
+            store_rollback(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* get_instance_locked: the row of ID into a new dt_instance_state in ARENA. */
+static dt_status get_instance_locked(sqlite_store *s, const char *id, dt_arena *arena,
+                                     dt_instance_state **out, dt_error *err)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_GET);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    dt_status r;
+    if (rc == SQLITE_ROW) {
+        dt_instance_state *state = dt_arena_alloc(arena, sizeof *state);
+        if (state == NULL)
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading instance '%s'", id);
+        else
+            r = store_read_instance(st, arena, state, err);
+        if (r == DT_OK)
+            *out = state;
+    } else if (rc == SQLITE_DONE) {
+        r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
+    } else {
+        r = store_sql_error(s, rc, err, "read instance");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+dt_status store_sqlite_get_instance(dt_store *base, const char *id, dt_arena *arena,
+                                    dt_instance_state **out, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_NOT_FOUND, "no instance id given");
+    pthread_mutex_lock(&s->mu);
+    dt_status r = get_instance_locked(s, id, arena, out, err);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+dt_status store_load_history_tx(sqlite_store *s, const char *id, dt_arena *arena,
+                                dt_event **out, size_t *n_out, dt_error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    sqlite3_stmt *st = store_stmt(s, ST_HISTORY_LOAD);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    if (rc != SQLITE_OK)
+        return store_sql_error(s, rc, err, "read history");
+    size_t n = 0, cap = 0;
+    dt_event *v = NULL;
+    dt_status r = DT_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            /* Arenas cannot grow a block: collect in the heap, copy into ARENA at the end. */
+            size_t ncap = cap ? cap * 2 : 16;
+            dt_event *nv = realloc(v, ncap * sizeof *nv);
+            if (nv == NULL) {
+                r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading history of '%s'", id);
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        char what[160];
+        snprintf(what, sizeof what, "history event %lld of instance '%.100s'",
+                 (long long)sqlite3_column_int64(st, 0), id);
+        r = store_decode_column(st, 1, arena, &v[n], err, what);
+        if (r != DT_OK)
+            break;
+        n++;
+    }
+    if (r == DT_OK && rc != SQLITE_DONE)
+        r = store_sql_error(s, rc, err, "read history");
+    sqlite3_reset(st);
+    if (r == DT_OK && n > 0) {
+        *out = dt_arena_memdup(arena, v, n * sizeof *v);
+        if (*out == NULL)
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading history of '%s'", id);
+        else
+            *n_out = n;
+    }
+    free(v);
+    return r;
+}
+
+dt_status store_sqlite_get_history(dt_store *base, const char *id, dt_arena *arena,
+                                   dt_event **out, size_t *n_out, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    *n_out = 0;
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_NOT_FOUND, "no instance id given");
+    pthread_mutex_lock(&s->mu);
+    /* one read transaction: the row check and the history come from the same snapshot */
+    dt_status r = store_begin_read(s, err);
+    if (r == DT_OK) {
+        sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_STATUS);
+        int rc = SQLITE_OK;
+        store_bind_text(st, 1, id, &rc);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
+        else if (rc != SQLITE_ROW)
+            r = store_sql_error(s, rc, err, "read instance");
+        sqlite3_reset(st);
+        if (r == DT_OK)
+            r = store_load_history_tx(s, id, arena, out, n_out, err);
+        if (r == DT_OK)
+            r = store_commit_tx(s, err);
+        if (r != DT_OK) {
+            store_rollback(s);
+            *out = NULL;
+            *n_out = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}

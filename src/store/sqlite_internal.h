@@ -1,0 +1,165 @@
+/* sqlite_internal.h — what the SQLite backend's files share: the store handle with its one
+ * connection and cache of prepared statements, the SQL of every statement, and small helpers
+ * for binding, reading columns, transactions and error mapping. Not a public header.
+ *
+ * Files: sqlite.c (open, schema, helpers, close), sqlite_instance.c (create, send, get),
+ * sqlite_lease.c (lease, renew, abandon), sqlite_commit.c (group commit). */
+#ifndef DT_STORE_SQLITE_INTERNAL_H
+#define DT_STORE_SQLITE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "durabletask/codec.h"
+#include "durabletask/store.h"
+
+/* Every statement the backend runs, prepared once at open and reused. */
+typedef enum store_stmt_id {
+    ST_BEGIN_IMMEDIATE,
+    ST_BEGIN_READ,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    /* instances */
+    ST_INSTANCE_STATUS,
+    ST_INSTANCE_GET,
+    ST_INSTANCE_INSERT,
+    ST_INSTANCE_DELETE,
+    ST_INSTANCE_LOCK_OWNER,
+    ST_INSTANCE_LEASE,
+    ST_INSTANCE_RENEW,
+    ST_INSTANCE_ABANDON,
+    ST_INSTANCE_EPISODE_UPDATE,
+    /* history */
+    ST_HISTORY_LOAD,
+    ST_HISTORY_NEXT_SEQ,
+    ST_HISTORY_INSERT,
+    ST_HISTORY_DELETE,
+    /* inbox */
+    ST_INBOX_INSERT,
+    ST_INBOX_LOAD_VISIBLE,
+    ST_INBOX_DELETE_ONE,
+    ST_INBOX_DELETE_ALL,
+    ST_ORCH_CANDIDATES,
+    /* activities */
+    ST_ACTIVITY_INSERT,
+    ST_ACTIVITY_CANDIDATES,
+    ST_ACTIVITY_LEASE,
+    ST_ACTIVITY_LOCK_OWNER,
+    ST_ACTIVITY_RENEW,
+    ST_ACTIVITY_ABANDON,
+    ST_ACTIVITY_DELETE_ONE,
+    ST_ACTIVITY_DELETE_ALL,
+    ST_COUNT
+} store_stmt_id;
+
+/* The columns of an instance row as store_read_instance reads them, in this order. */
+#define STORE_INSTANCE_COLUMNS                                                              \
+    "instance_id, execution_id, name, version, status, input, output, custom_status, "      \
+    "failure, created_at, last_updated_at, completed_at, scheduled_start, "                 \
+    "parent_instance_id"
+
+typedef struct sqlite_store {
+    dt_store base;
+    char *path;                         /* as given to open; named in error messages */
+    /* mu guards db and stmts. One connection serves all threads of this process: SQLite
+     * writes one transaction at a time per file anyway, and several processes sharing the
+     * file coordinate through SQLite's own file locks (busy_timeout) and our leases. */
+    pthread_mutex_t mu;
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST_COUNT];
+} sqlite_store;
+
+/* store_stmt: statement ID, reset with its bindings cleared, ready to bind and step. */
+sqlite3_stmt *store_stmt(sqlite_store *s, store_stmt_id id);
+
+/* store_sql_error: map sqlite result RC to a dt_status (FULL/IOERR/CANTOPEN/READONLY/PERM:
+ * DT_ERR_IO; CORRUPT/NOTADB: DT_ERR_CORRUPT; BUSY/LOCKED: DT_ERR_TIMEOUT; NOMEM: DT_ERR_NOMEM;
+ * TOOBIG: DT_ERR_INVALID_ARG; anything else DT_ERR_INTERNAL) and record WHAT, sqlite's message
+ * and the database path in ERR. Returns the status. */
+dt_status store_sql_error(sqlite_store *s, int rc, dt_error *err, const char *what);
+
+/* Sticky binders: each does nothing once *RC is not SQLITE_OK, so a run of binds is checked
+ * once. NULL strings bind SQL NULL. */
+void store_bind_text(sqlite3_stmt *st, int i, const char *v, int *rc);
+void store_bind_int64(sqlite3_stmt *st, int i, int64_t v, int *rc);
+void store_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n, int *rc);
+
+/* store_col_text: column COL as a string in ARENA, NULL for SQL NULL. On allocation failure
+ * sets *ST to DT_ERR_NOMEM (sticky, like the binders) and returns NULL. */
+const char *store_col_text(dt_arena *arena, sqlite3_stmt *stmt, int col, dt_status *st);
+
+/* store_step_done: step STMT, expecting no rows; resets it. WHAT names it for errors. */
+dt_status store_step_done(sqlite_store *s, sqlite3_stmt *stmt, dt_error *err,
+                          const char *what);
+
+/* store_exec: run the parameterless statement ID to completion. */
+dt_status store_exec(sqlite_store *s, store_stmt_id id, dt_error *err, const char *what);
+
+/* Transactions. store_rollback is for error paths: it never fails visibly (a failed rollback
+ * means SQLite already rolled back), and leaves the connection in autocommit mode. */
+dt_status store_begin_write(sqlite_store *s, dt_error *err);
+dt_status store_begin_read(sqlite_store *s, dt_error *err);
+dt_status store_commit_tx(sqlite_store *s, dt_error *err);
+void store_rollback(sqlite_store *s);
+
+/* store_encode_event: dt_event_encode with the failure named in ERR. *OUT is malloc'd. */
+dt_status store_encode_event(const dt_event *e, uint8_t **out, size_t *out_len, dt_error *err);
+
+/* store_decode_column: decode the event blob in column COL into *OUT (strings in ARENA). WHAT
+ * names the row for errors. */
+dt_status store_decode_column(sqlite3_stmt *stmt, int col, dt_arena *arena, dt_event *out,
+                              dt_error *err, const char *what);
+
+/* store_encode_failure / store_read_instance: the instance row's failure column holds the
+ * failure as a TaskFailed HistoryEvent (only its failureDetails set), so one codec serves
+ * every blob. NULL failure gives *OUT NULL. */
+dt_status store_encode_failure(const dt_failure *f, uint8_t **out, size_t *out_len,
+                               dt_error *err);
+
+/* store_read_instance: the current row of STMT (columns STORE_INSTANCE_COLUMNS starting at 0)
+ * into STATE, strings in ARENA. */
+dt_status store_read_instance(sqlite3_stmt *stmt, dt_arena *arena, dt_instance_state *state,
+                              dt_error *err);
+
+/* store_create_instance_tx: create NI inside the caller's write transaction, following the
+ * reuse policy (see dt_new_instance). DT_ERR_ALREADY_EXISTS changes nothing. */
+dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, dt_error *err);
+
+/* store_insert_message_tx: append M to its instance's inbox (target DEFAULT_ID when
+ * m->instance_id is NULL) inside the caller's write transaction. *DELIVERED says whether the
+ * instance existed; a message to a missing instance is not stored. */
+dt_status store_insert_message_tx(sqlite_store *s, const dt_message *m, const char *default_id,
+                                  bool *delivered, dt_error *err);
+
+/* store_load_history_tx: the whole history of ID in seq order, the events and their strings in
+ * ARENA (*OUT NULL and *N_OUT 0 when empty). Inside the caller's transaction. */
+dt_status store_load_history_tx(sqlite_store *s, const char *id, dt_arena *arena,
+                                dt_event **out, size_t *n_out, dt_error *err);
+
+/* The ops entries implemented in the other files. */
+dt_status store_sqlite_create_instance(dt_store *s, const dt_new_instance *ni, dt_error *err);
+dt_status store_sqlite_send_message(dt_store *s, const dt_message *m, dt_error *err);
+dt_status store_sqlite_get_instance(dt_store *s, const char *id, dt_arena *arena,
+                                    dt_instance_state **out, dt_error *err);
+dt_status store_sqlite_get_history(dt_store *s, const char *id, dt_arena *arena,
+                                   dt_event **out, size_t *n_out, dt_error *err);
+dt_status store_sqlite_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
+                                            int64_t lease_us, size_t max, dt_orch_item **out,
+                                            size_t *n_out, dt_error *err);
+dt_status store_sqlite_lease_activities(dt_store *s, const char *owner, dt_time now,
+                                        int64_t lease_us, size_t max, dt_activity_item **out,
+                                        size_t *n_out, dt_error *err);
+dt_status store_sqlite_renew_orchestration(dt_store *s, const dt_orch_item *item, dt_time until,
+                                           dt_error *err);
+dt_status store_sqlite_renew_activity(dt_store *s, const dt_activity_item *item, dt_time until,
+                                      dt_error *err);
+dt_status store_sqlite_abandon_orchestration(dt_store *s, const dt_orch_item *item,
+                                             dt_error *err);
+dt_status store_sqlite_abandon_activity(dt_store *s, const dt_activity_item *item,
+                                        dt_error *err);
+dt_status store_sqlite_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
+
+#endif

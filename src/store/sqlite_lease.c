@@ -1,0 +1,389 @@
+/* sqlite_lease.c — the SQLite backend's leases: handing out orchestration and activity work
+ * items, renewing and abandoning them. A lease is a random token in the row's lock_owner plus
+ * an expiry in lock_expires; a row is free when lock_owner is NULL or the expiry has passed.
+ * Renew, abandon and commit prove the lease by the token alone, so a lease that expired but
+ * was not taken by anyone else is still good. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "store/sqlite_internal.h"
+
+/* new_token: OWNER ":" 16 random hex digits, in ARENA. */
+static const char *new_token(dt_arena *arena, const char *owner)
+{
+    uint8_t b[8];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    return dt_arena_printf(arena, "%s:%02x%02x%02x%02x%02x%02x%02x%02x",
+                           owner && owner[0] ? owner : "worker", b[0], b[1], b[2], b[3], b[4],
+                           b[5], b[6], b[7]);
+}
+
+static dt_time lease_end(dt_time now, int64_t lease_us)
+{
+    if (lease_us < 0)
+        lease_us = 0;
+    return now > INT64_MAX - lease_us ? INT64_MAX : now + lease_us;
+}
+
+static int64_t clamp_max(size_t max)
+{
+    return max > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max;
+}
+
+/* ---- orchestrations ----------------------------------------------------------------------- */
+
+/* load_inbox_tx: the visible messages of ITEM, in arrival order, with their ids. */
+static dt_status load_inbox_tx(sqlite_store *s, dt_orch_item *item, dt_time now, dt_error *err)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_INBOX_LOAD_VISIBLE);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, item->instance_id, &rc);
+    store_bind_int64(st, 2, now, &rc);
+    if (rc != SQLITE_OK)
+        return store_sql_error(s, rc, err, "read inbox");
+    size_t n = 0, cap = 0;
+    dt_event *ev = NULL;
+    int64_t *ids = NULL;
+    dt_status r = DT_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            dt_event *nev = realloc(ev, ncap * sizeof *nev);
+            if (nev != NULL)
+                ev = nev;
+            int64_t *nids = nev ? realloc(ids, ncap * sizeof *nids) : NULL;
+            if (nids == NULL) {
+                r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading inbox of '%s'",
+                                 item->instance_id);
+                break;
+            }
+            ids = nids;
+            cap = ncap;
+        }
+        ids[n] = sqlite3_column_int64(st, 0);
+        char what[160];
+        snprintf(what, sizeof what, "inbox message %lld of instance '%.100s'",
+                 (long long)ids[n], item->instance_id);
+        r = store_decode_column(st, 1, item->arena, &ev[n], err, what);
+        if (r != DT_OK)
+            break;
+        n++;
+    }
+    if (r == DT_OK && rc != SQLITE_DONE)
+        r = store_sql_error(s, rc, err, "read inbox");
+    sqlite3_reset(st);
+    if (r == DT_OK && n > 0) {
+        item->incoming = dt_arena_memdup(item->arena, ev, n * sizeof *ev);
+        item->message_ids = dt_arena_memdup(item->arena, ids, n * sizeof *ids);
+        if (item->incoming == NULL || item->message_ids == NULL)
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading inbox of '%s'",
+                             item->instance_id);
+        item->n_incoming = item->n_message_ids = n;
+    }
+    free(ev);
+    free(ids);
+    return r;
+}
+
+/* lease_one_tx: lock ITEM's instance (its instance_id is set) and load row, history, inbox. */
+static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *owner,
+                              dt_time now, dt_time until, dt_error *err)
+{
+    const char *token = new_token(item->arena, owner);
+    if (token == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing '%s'", item->instance_id);
+    item->lock_token = token;
+    item->locked_until = until;
+
+    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_LEASE);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, item->instance_id, &rc);
+    store_bind_text(st, 2, token, &rc);
+    store_bind_int64(st, 3, until, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    dt_status r;
+    if (rc == SQLITE_ROW) {
+        r = store_read_instance(st, item->arena, &item->state, err);
+        if (r == DT_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+            r = store_sql_error(s, rc, err, "lease instance");
+    } else if (rc == SQLITE_DONE) {
+        r = dt_error_set(err, DT_ERR_INTERNAL, "instance '%s' vanished while being leased",
+                         item->instance_id);
+    } else {
+        r = store_sql_error(s, rc, err, "lease instance");
+    }
+    sqlite3_reset(st);
+    if (r != DT_OK)
+        return r;
+
+    dt_event *past = NULL;
+    size_t n_past = 0;
+    r = store_load_history_tx(s, item->instance_id, item->arena, &past, &n_past, err);
+    if (r != DT_OK)
+        return r;
+    item->past = past;
+    item->n_past = n_past;
+    return load_inbox_tx(s, item, now, err);
+}
+
+dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, dt_time now,
+                                            int64_t lease_us, size_t max, dt_orch_item **out,
+                                            size_t *n_out, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *n_out = 0;
+    if (max == 0)
+        return DT_OK;
+    dt_time until = lease_end(now, lease_us);
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    dt_status r = store_begin_write(s, err);
+    if (r != DT_OK)
+        goto done;
+
+    /* Collect the candidates first; the lease updates run after this statement is reset. */
+    sqlite3_stmt *st = store_stmt(s, ST_ORCH_CANDIDATES);
+    int rc = SQLITE_OK;
+    store_bind_int64(st, 1, now, &rc);
+    store_bind_int64(st, 2, clamp_max(max), &rc);
+    if (rc != SQLITE_OK) {
+        r = store_sql_error(s, rc, err, "find orchestration work");
+        goto fail;
+    }
+    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dt_arena *arena = dt_arena_new();
+        dt_orch_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
+        dt_status cst = DT_OK;
+        if (item) {
+            item->arena = arena;
+            item->instance_id = store_col_text(arena, st, 0, &cst);
+        }
+        if (item == NULL || cst != DT_OK || item->instance_id == NULL) {
+            dt_arena_free(arena);
+            sqlite3_reset(st);
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
+            goto fail;
+        }
+        out[n++] = item;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        r = store_sql_error(s, rc, err, "find orchestration work");
+        sqlite3_reset(st);
+        goto fail;
+    }
+    sqlite3_reset(st);
+
+    for (size_t i = 0; i < n; i++) {
+        r = lease_one_tx(s, out[i], owner, now, until, err);
+        if (r != DT_OK)
+            goto fail;
+    }
+    r = store_commit_tx(s, err);
+    if (r != DT_OK)
+        goto fail;
+    *n_out = n;
+    goto done;
+
+fail:
+    store_rollback(s);
+    for (size_t i = 0; i < n; i++) {
+        dt_orch_item_free(out[i]);
+        out[i] = NULL;
+    }
+done:
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* ---- activities --------------------------------------------------------------------------- */
+
+static dt_status lease_activity_tx(sqlite_store *s, dt_activity_item *item, const char *owner,
+                                   dt_time until, dt_error *err)
+{
+    const char *token = new_token(item->arena, owner);
+    if (token == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activity %lld",
+                            (long long)item->id);
+    item->lock_token = token;
+    item->locked_until = until;
+    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_LEASE);
+    int rc = SQLITE_OK;
+    store_bind_int64(st, 1, item->id, &rc);
+    store_bind_text(st, 2, token, &rc);
+    store_bind_int64(st, 3, until, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    dt_status r = DT_OK;
+    if (rc == SQLITE_ROW) {
+        dt_status cst = DT_OK;
+        item->instance_id = store_col_text(item->arena, st, 0, &cst);
+        item->execution_id = store_col_text(item->arena, st, 1, &cst);
+        item->task_id = sqlite3_column_int(st, 2);
+        item->name = store_col_text(item->arena, st, 3, &cst);
+        item->version = store_col_text(item->arena, st, 4, &cst);
+        item->input = store_col_text(item->arena, st, 5, &cst);
+        item->delivery_count = sqlite3_column_int(st, 6);
+        if (cst != DT_OK)
+            r = dt_error_set(err, cst, "out of memory leasing activity %lld",
+                             (long long)item->id);
+        else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+            r = store_sql_error(s, rc, err, "lease activity");
+    } else if (rc == SQLITE_DONE) {
+        r = dt_error_set(err, DT_ERR_INTERNAL, "activity %lld vanished while being leased",
+                         (long long)item->id);
+    } else {
+        r = store_sql_error(s, rc, err, "lease activity");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_time now,
+                                        int64_t lease_us, size_t max, dt_activity_item **out,
+                                        size_t *n_out, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *n_out = 0;
+    if (max == 0)
+        return DT_OK;
+    dt_time until = lease_end(now, lease_us);
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    dt_status r = store_begin_write(s, err);
+    if (r != DT_OK)
+        goto done;
+
+    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_CANDIDATES);
+    int rc = SQLITE_OK;
+    store_bind_int64(st, 1, now, &rc);
+    store_bind_int64(st, 2, clamp_max(max), &rc);
+    if (rc != SQLITE_OK) {
+        r = store_sql_error(s, rc, err, "find activity work");
+        goto fail;
+    }
+    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dt_arena *arena = dt_arena_new();
+        dt_activity_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
+        if (item == NULL) {
+            dt_arena_free(arena);
+            sqlite3_reset(st);
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
+            goto fail;
+        }
+        item->arena = arena;
+        item->id = sqlite3_column_int64(st, 0);
+        out[n++] = item;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        r = store_sql_error(s, rc, err, "find activity work");
+        sqlite3_reset(st);
+        goto fail;
+    }
+    sqlite3_reset(st);
+
+    for (size_t i = 0; i < n; i++) {
+        r = lease_activity_tx(s, out[i], owner, until, err);
+        if (r != DT_OK)
+            goto fail;
+    }
+    r = store_commit_tx(s, err);
+    if (r != DT_OK)
+        goto fail;
+    *n_out = n;
+    goto done;
+
+fail:
+    store_rollback(s);
+    for (size_t i = 0; i < n; i++) {
+        dt_activity_item_free(out[i]);
+        out[i] = NULL;
+    }
+done:
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* ---- renew and abandon -------------------------------------------------------------------- */
+
+/* token_update: run STMT (?1 key, ?2 token, ?3 until when HAS_UNTIL) in its own write
+ * transaction; DT_ERR_LEASE_LOST when no row matched the token. */
+static dt_status token_update(sqlite_store *s, store_stmt_id id, const char *text_key,
+                              int64_t int_key, const char *token, bool has_until, dt_time until,
+                              dt_error *err, const char *what)
+{
+    pthread_mutex_lock(&s->mu);
+    dt_status r = store_begin_write(s, err);
+    if (r != DT_OK)
+        goto done;
+    sqlite3_stmt *st = store_stmt(s, id);
+    int rc = SQLITE_OK;
+    if (text_key)
+        store_bind_text(st, 1, text_key, &rc);
+    else
+        store_bind_int64(st, 1, int_key, &rc);
+    store_bind_text(st, 2, token, &rc);
+    if (has_until)
+        store_bind_int64(st, 3, until, &rc);
+    r = rc == SQLITE_OK ? store_step_done(s, st, err, what) : store_sql_error(s, rc, err, what);
+    if (r == DT_OK && sqlite3_changes(s->db) == 0) {
+        if (text_key)
+            r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on instance '%s' is no "
+                             "longer held", what, text_key);
+        else
+            r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on activity %lld is no "
+                             "longer held", what, (long long)int_key);
+    }
+    if (r == DT_OK)
+        r = store_commit_tx(s, err);
+    if (r != DT_OK)
+        store_rollback(s);
+done:
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+dt_status store_sqlite_renew_orchestration(dt_store *base, const dt_orch_item *item,
+                                           dt_time until, dt_error *err)
+{
+    if (item == NULL || item->instance_id == NULL || item->lock_token == NULL)
+        return dt_error_set(err, DT_ERR_LEASE_LOST, "renew: not a leased work item");
+    return token_update((sqlite_store *)base, ST_INSTANCE_RENEW, item->instance_id, 0,
+                        item->lock_token, true, until, err, "renew");
+}
+
+dt_status store_sqlite_renew_activity(dt_store *base, const dt_activity_item *item,
+                                      dt_time until, dt_error *err)
+{
+    if (item == NULL || item->lock_token == NULL)
+        return dt_error_set(err, DT_ERR_LEASE_LOST, "renew: not a leased activity");
+    return token_update((sqlite_store *)base, ST_ACTIVITY_RENEW, NULL, item->id,
+                        item->lock_token, true, until, err, "renew");
+}
+
+dt_status store_sqlite_abandon_orchestration(dt_store *base, const dt_orch_item *item,
+                                             dt_error *err)
+{
+    if (item == NULL || item->instance_id == NULL || item->lock_token == NULL)
+        return dt_error_set(err, DT_ERR_LEASE_LOST, "abandon: not a leased work item");
+    return token_update((sqlite_store *)base, ST_INSTANCE_ABANDON, item->instance_id, 0,
+                        item->lock_token, false, 0, err, "abandon");
+}
+
+dt_status store_sqlite_abandon_activity(dt_store *base, const dt_activity_item *item,
+                                        dt_error *err)
+{
+    if (item == NULL || item->lock_token == NULL)
+        return dt_error_set(err, DT_ERR_LEASE_LOST, "abandon: not a leased activity");
+    /* the row stays: the activity is delivered again, to whoever leases next */
+    return token_update((sqlite_store *)base, ST_ACTIVITY_ABANDON, NULL, item->id,
+                        item->lock_token, false, 0, err, "abandon");
+}

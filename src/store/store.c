@@ -1,0 +1,89 @@
+/* store.c — the dt_store_* calls: each forwards to the backend's table of operations, so
+ * callers never see which backend they use. Work items live inside their own arena, so
+ * freeing one is freeing its arena. */
+#include <stddef.h>
+
+#include "durabletask/store.h"
+
+void dt_store_close(dt_store *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+dt_status dt_store_create_instance(dt_store *s, const dt_new_instance *ni, dt_error *err)
+{
+    return s->ops->create_instance(s, ni, err);
+}
+
+dt_status dt_store_send_message(dt_store *s, const dt_message *m, dt_error *err)
+{
+    return s->ops->send_message(s, m, err);
+}
+
+dt_status dt_store_get_instance(dt_store *s, const char *id, dt_arena *arena,
+                                dt_instance_state **out, dt_error *err)
+{
+    return s->ops->get_instance(s, id, arena, out, err);
+}
+
+dt_status dt_store_get_history(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
+                               size_t *n_out, dt_error *err)
+{
+    return s->ops->get_history(s, id, arena, out, n_out, err);
+}
+
+/* OUT is an array of at least MAX pointers supplied by the caller; the store fills the first
+ * *N_OUT with items, each allocated inside its own arena. */
+dt_status dt_store_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
+                                        int64_t lease_us, size_t max, dt_orch_item **out,
+                                        size_t *n_out, dt_error *err)
+{
+    return s->ops->lease_orchestrations(s, owner, now, lease_us, max, out, n_out, err);
+}
+
+dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
+                                    int64_t lease_us, size_t max, dt_activity_item **out,
+                                    size_t *n_out, dt_error *err)
+{
+    return s->ops->lease_activities(s, owner, now, lease_us, max, out, n_out, err);
+}
+
+dt_status dt_store_renew_orchestration(dt_store *s, const dt_orch_item *item, dt_time until,
+                                       dt_error *err)
+{
+    return s->ops->renew_orchestration(s, item, until, err);
+}
+
+dt_status dt_store_renew_activity(dt_store *s, const dt_activity_item *item, dt_time until,
+                                  dt_error *err)
+{
+    return s->ops->renew_activity(s, item, until, err);
+}
+
+dt_status dt_store_abandon_orchestration(dt_store *s, const dt_orch_item *item, dt_error *err)
+{
+    return s->ops->abandon_orchestration(s, item, err);
+}
+
+dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, dt_error *err)
+{
+    return s->ops->abandon_activity(s, item, err);
+}
+
+dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err)
+{
+    return s->ops->commit(s, batch, n, err);
+}
+
+void dt_orch_item_free(dt_orch_item *item)
+{
+    if (item != NULL)
+        dt_arena_free(item->arena);   /* the item itself is inside its arena */
+}
+
+void dt_activity_item_free(dt_activity_item *item)
+{
+    if (item != NULL)
+        dt_arena_free(item->arena);
+}

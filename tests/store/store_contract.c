@@ -1,0 +1,1143 @@
+/* store_contract.c — the store conformance suite. Every test talks to a store only through
+ * durabletask/store.h, so each backend (SQLite, PostgreSQL, ...) runs it unchanged through
+ * store_contract_run with its own factory. Times are explicit (a fixed T0 plus offsets), so
+ * lease expiry is tested without sleeping. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_contract.h"
+#include "testutil.h"
+
+#define T0 ((dt_time)1700000000000000LL)
+#define SEC ((int64_t)1000000)
+#define LEASE (30 * SEC)
+
+static store_contract_open_fn g_open;
+
+typedef struct fixture {
+    char dir[1024];
+    dt_store *store;
+    dt_arena *arena;   /* for what the test reads; freed at teardown */
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    if (fx == NULL)
+        return -1;
+    snprintf(fx->dir, sizeof fx->dir, "%s", test_tmpdir("store"));
+    dt_error err;
+    dt_error_clear(&err);
+    dt_status st = g_open(fx->dir, &fx->store, &err);
+    fx->arena = dt_arena_new();
+    if (st != DT_OK || fx->arena == NULL) {
+        fprintf(stderr, "cannot open store in %s: %s: %s\n", fx->dir, dt_strerror(st),
+                err.message);
+        dt_store_close(fx->store);
+        dt_arena_free(fx->arena);
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    dt_store_close(fx->store);
+    dt_arena_free(fx->arena);
+    free(fx);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static void assert_str(const char *got, const char *want)
+{
+    if (got == NULL && want == NULL)
+        return;
+    if (got == NULL || want == NULL || strcmp(got, want) != 0)
+        fail_msg("got '%s', want '%s'", got ? got : "(null)", want ? want : "(null)");
+}
+
+static void assert_contains(const char *text, const char *needle)
+{
+    if (strstr(text, needle) == NULL)
+        fail_msg("'%s' does not mention '%s'", text, needle);
+}
+
+static dt_new_instance new_instance(const char *id, const char *input)
+{
+    dt_new_instance ni;
+    memset(&ni, 0, sizeof ni);
+    ni.instance_id = id;
+    ni.execution_id = "exec-1";
+    ni.name = "orch";
+    ni.input = input;
+    ni.created_at = T0;
+    return ni;
+}
+
+static void create(fixture *fx, const char *id, const char *input)
+{
+    dt_new_instance ni = new_instance(id, input);
+    dt_error err;
+    assert_ok(dt_store_create_instance(fx->store, &ni, &err), &err);
+}
+
+static dt_event ev(dt_event_type t)
+{
+    dt_event e;
+    dt_event_init(&e, t, T0);
+    return e;
+}
+
+static dt_instance_state *get(fixture *fx, const char *id)
+{
+    dt_instance_state *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_get_instance(fx->store, id, fx->arena, &s, &err), &err);
+    assert_non_null(s);
+    return s;
+}
+
+static dt_event *history(fixture *fx, const char *id, size_t *n)
+{
+    dt_event *h = NULL;
+    dt_error err;
+    assert_ok(dt_store_get_history(fx->store, id, fx->arena, &h, n, &err), &err);
+    return h;
+}
+
+/* lease_orch: lease at most MAX work items; returns how many (into ITEMS). */
+static size_t lease_orch(fixture *fx, const char *owner, dt_time now, int64_t lease_us,
+                         size_t max, dt_orch_item **items)
+{
+    size_t n = 99;
+    dt_error err;
+    assert_ok(dt_store_lease_orchestrations(fx->store, owner, now, lease_us, max, items, &n,
+                                            &err),
+              &err);
+    assert_true(n <= max);
+    return n;
+}
+
+/* lease_one: the one work item that should be there (fails the test if none). */
+static dt_orch_item *lease_one(fixture *fx, const char *owner, dt_time now, int64_t lease_us)
+{
+    dt_orch_item *items[1] = {NULL};
+    if (lease_orch(fx, owner, now, lease_us, 1, items) != 1)
+        fail_msg("expected a work item for %s at T0%+llds", owner,
+                 (long long)((now - T0) / SEC));
+    return items[0];
+}
+
+/* expect_no_orch_work: a lease at NOW finds nothing. */
+static void expect_no_orch_work(fixture *fx, dt_time now)
+{
+    dt_orch_item *items[8];
+    size_t n = lease_orch(fx, "nobody", now, LEASE, 8, items);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(stderr, "unexpected work item for '%s'\n", items[i]->instance_id);
+        dt_orch_item_free(items[i]);
+    }
+    assert_int_equal(n, 0);
+}
+
+static size_t lease_acts(fixture *fx, const char *owner, dt_time now, int64_t lease_us,
+                         size_t max, dt_activity_item **items)
+{
+    size_t n = 99;
+    dt_error err;
+    assert_ok(dt_store_lease_activities(fx->store, owner, now, lease_us, max, items, &n, &err),
+              &err);
+    assert_true(n <= max);
+    return n;
+}
+
+static void expect_no_activity_work(fixture *fx, dt_time now)
+{
+    dt_activity_item *items[8];
+    size_t n = lease_acts(fx, "nobody", now, LEASE, 8, items);
+    for (size_t i = 0; i < n; i++)
+        dt_activity_item_free(items[i]);
+    assert_int_equal(n, 0);
+}
+
+static dt_commit episode_commit(const dt_orch_item *item, const dt_event *append, size_t n,
+                                dt_runtime_status status)
+{
+    dt_commit c;
+    memset(&c, 0, sizeof c);
+    c.kind = DT_COMMIT_EPISODE;
+    c.u.episode.item = item;
+    c.u.episode.append = append;
+    c.u.episode.n_append = n;
+    c.u.episode.status = status;
+    c.result = DT_ERR_INTERNAL;   /* the store must set it */
+    return c;
+}
+
+static void commit_expect(fixture *fx, dt_commit *c, dt_status want)
+{
+    dt_error err;
+    assert_ok(dt_store_commit(fx->store, c, 1, &err), &err);
+    if (c->result != want)
+        fail_msg("commit entry result %s, want %s (%s)", dt_strerror(c->result),
+                 dt_strerror(want), err.message);
+}
+
+/* run_first_episode: lease ID, commit OrchestratorStarted + ExecutionStarted + (if ACTIVITY)
+ * TaskScheduled 0 "act" with its activity work item; status Running. */
+static void run_first_episode(fixture *fx, const char *id, const char *activity)
+{
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_string_equal(item->instance_id, id);
+    dt_event app[3] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), item->incoming[0],
+                       ev(DT_EVENT_TASK_SCHEDULED)};
+    app[2].event_id = 0;
+    app[2].name = activity;
+    app[2].input = "\"x\"";
+    dt_new_activity act = {.instance_id = id, .execution_id = item->state.execution_id,
+                           .scheduled = &app[2], .visible_at = 0};
+    dt_commit c = episode_commit(item, app, activity ? 3 : 2, DT_STATUS_RUNNING);
+    c.u.episode.name = item->incoming[0].name;
+    c.u.episode.input = item->incoming[0].input;
+    if (activity) {
+        c.u.episode.activities = &act;
+        c.u.episode.n_activities = 1;
+    }
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+}
+
+/* ---- instances ------------------------------------------------------------------------------ */
+
+static void test_created_instance_is_pending_with_its_fields(void **state)
+{
+    fixture *fx = *state;
+    dt_new_instance ni = new_instance("order-1", "{\"n\":1}");
+    ni.version = "v2";
+    dt_error err;
+    assert_ok(dt_store_create_instance(fx->store, &ni, &err), &err);
+
+    dt_instance_state *s = get(fx, "order-1");
+    assert_str(s->instance_id, "order-1");
+    assert_str(s->execution_id, "exec-1");
+    assert_str(s->name, "orch");
+    assert_str(s->version, "v2");
+    assert_str(s->input, "{\"n\":1}");
+    assert_int_equal(s->status, DT_STATUS_PENDING);
+    assert_null(s->output);
+    assert_null(s->custom_status);
+    assert_null(s->failure);
+    assert_null(s->parent_instance_id);
+    assert_int_equal(s->created_at, T0);
+    assert_int_equal(s->last_updated_at, T0);
+    assert_int_equal(s->completed_at, 0);
+    assert_int_equal(s->scheduled_start, 0);
+
+    size_t n = 99;
+    history(fx, "order-1", &n);
+    assert_int_equal(n, 0);   /* has not run yet */
+}
+
+static void test_missing_instance_is_not_found(void **state)
+{
+    fixture *fx = *state;
+    dt_instance_state *s = NULL;
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_get_instance(fx->store, "nope", fx->arena, &s, &err),
+                     DT_ERR_NOT_FOUND);
+    assert_contains(err.message, "nope");
+    dt_event *h = NULL;
+    size_t n = 0;
+    assert_int_equal(dt_store_get_history(fx->store, "nope", fx->arena, &h, &n, &err),
+                     DT_ERR_NOT_FOUND);
+}
+
+static void test_duplicate_live_id_is_refused_and_nothing_changes(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "dup", "1");
+    dt_new_instance again = new_instance("dup", "2");
+    again.execution_id = "exec-2";
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_create_instance(fx->store, &again, &err), DT_ERR_ALREADY_EXISTS);
+    assert_contains(err.message, "dup");
+    assert_contains(err.message, "Pending");
+
+    dt_instance_state *s = get(fx, "dup");
+    assert_str(s->input, "1");
+    assert_str(s->execution_id, "exec-1");
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->n_incoming, 1);   /* no second ExecutionStarted */
+    assert_str(item->incoming[0].input, "1");
+    dt_orch_item_free(item);
+
+    /* an explicit policy that does not list Pending refuses too */
+    dt_runtime_status only_done[] = {DT_STATUS_COMPLETED};
+    again.replaceable = only_done;
+    again.n_replaceable = 1;
+    assert_int_equal(dt_store_create_instance(fx->store, &again, &err), DT_ERR_ALREADY_EXISTS);
+    assert_str(get(fx, "dup")->input, "1");
+}
+
+static void test_finished_instance_is_replaced_with_nothing_left_over(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "again", "\"first\"");
+    run_first_episode(fx, "again", "act");   /* leaves an activity outstanding */
+
+    dt_message m = {.instance_id = "again"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "first-event";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    /* a second message arrives during the episode and stays in the inbox */
+    m.event.name = "second-event";
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_event app[1] = {ev(DT_EVENT_EXECUTION_COMPLETED)};
+    dt_commit c = episode_commit(item, app, 1, DT_STATUS_COMPLETED);
+    c.u.episode.output = "\"out\"";
+    c.u.episode.custom_status = "\"cs\"";
+    c.u.episode.completed_at = T0 + SEC;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    assert_int_equal(get(fx, "again")->status, DT_STATUS_COMPLETED);
+
+    dt_new_instance again = new_instance("again", "\"second\"");
+    again.execution_id = "exec-2";
+    again.created_at = T0 + 2 * SEC;
+    assert_ok(dt_store_create_instance(fx->store, &again, &err), &err);
+
+    dt_instance_state *s = get(fx, "again");
+    assert_int_equal(s->status, DT_STATUS_PENDING);
+    assert_str(s->input, "\"second\"");
+    assert_str(s->execution_id, "exec-2");
+    assert_null(s->output);
+    assert_null(s->custom_status);
+    assert_int_equal(s->completed_at, 0);
+    assert_int_equal(s->created_at, T0 + 2 * SEC);
+    size_t n = 99;
+    history(fx, "again", &n);
+    assert_int_equal(n, 0);
+    expect_no_activity_work(fx, T0 + 2 * SEC);   /* the old activity went too */
+    item = lease_one(fx, "w", T0 + 2 * SEC, LEASE);
+    assert_int_equal(item->n_incoming, 1);   /* the old inbox went too */
+    assert_int_equal(item->incoming[0].type, DT_EVENT_EXECUTION_STARTED);
+    assert_str(item->incoming[0].input, "\"second\"");
+    dt_orch_item_free(item);
+}
+
+static void test_explicit_reuse_policy_replaces_a_live_instance(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "live", "1");
+    dt_orch_item *stale = lease_one(fx, "w", T0, LEASE);
+    dt_new_instance again = new_instance("live", "2");
+    again.execution_id = "exec-2";
+    dt_runtime_status pending[] = {DT_STATUS_PENDING, DT_STATUS_RUNNING};
+    again.replaceable = pending;
+    again.n_replaceable = 2;
+    dt_error err;
+    assert_ok(dt_store_create_instance(fx->store, &again, &err), &err);
+    assert_str(get(fx, "live")->input, "2");
+
+    /* the old lease went with the old instance */
+    dt_event started = stale->incoming[0];
+    dt_commit c = episode_commit(stale, &started, 1, DT_STATUS_RUNNING);
+    commit_expect(fx, &c, DT_ERR_LEASE_LOST);
+    dt_orch_item_free(stale);
+
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->n_incoming, 1);
+    assert_str(item->incoming[0].input, "2");
+    assert_str(item->incoming[0].execution_id, "exec-2");
+    dt_orch_item_free(item);
+}
+
+/* ---- leases ------------------------------------------------------------------------------- */
+
+static void test_lease_delivers_execution_started(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", "\"in\"");
+    dt_orch_item *item = lease_one(fx, "worker-a", T0 + SEC, LEASE);
+    assert_string_equal(item->instance_id, "i1");
+    assert_non_null(item->lock_token);
+    assert_int_equal(item->locked_until, T0 + SEC + LEASE);
+    assert_int_equal(item->state.status, DT_STATUS_PENDING);
+    assert_str(item->state.name, "orch");
+    assert_int_equal(item->n_past, 0);
+    assert_int_equal(item->n_incoming, 1);
+    assert_int_equal(item->n_message_ids, 1);
+    const dt_event *e = &item->incoming[0];
+    assert_int_equal(e->type, DT_EVENT_EXECUTION_STARTED);
+    assert_str(e->name, "orch");
+    assert_str(e->input, "\"in\"");
+    assert_str(e->instance_id, "i1");
+    assert_str(e->execution_id, "exec-1");
+    assert_int_equal(e->timestamp, T0);
+    dt_orch_item_free(item);
+}
+
+static void test_second_lease_while_held_gets_nothing(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    dt_orch_item *item = lease_one(fx, "a", T0, LEASE);
+    expect_no_orch_work(fx, T0 + LEASE - SEC);
+    dt_orch_item_free(item);
+}
+
+static void test_expired_lease_is_redelivered_to_another_owner(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    dt_orch_item *a = lease_one(fx, "a", T0, SEC);
+    dt_orch_item *b = lease_one(fx, "b", T0 + 2 * SEC, LEASE);
+    assert_string_equal(b->instance_id, "i1");
+    assert_string_not_equal(a->lock_token, b->lock_token);
+    assert_int_equal(b->n_incoming, 1);
+
+    dt_error err;
+    assert_int_equal(dt_store_renew_orchestration(fx->store, a, T0 + 100 * SEC, &err),
+                     DT_ERR_LEASE_LOST);
+    assert_int_equal(dt_store_abandon_orchestration(fx->store, a, &err), DT_ERR_LEASE_LOST);
+    dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), a->incoming[0]};
+    dt_commit ca = episode_commit(a, app, 2, DT_STATUS_RUNNING);
+    commit_expect(fx, &ca, DT_ERR_LEASE_LOST);
+    dt_commit cb = episode_commit(b, app, 2, DT_STATUS_RUNNING);
+    commit_expect(fx, &cb, DT_OK);
+    size_t n = 0;
+    history(fx, "i1", &n);
+    assert_int_equal(n, 2);
+    dt_orch_item_free(a);
+    dt_orch_item_free(b);
+}
+
+static void test_renewed_lease_is_kept(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    dt_orch_item *a = lease_one(fx, "a", T0, SEC);
+    dt_error err;
+    assert_ok(dt_store_renew_orchestration(fx->store, a, T0 + 10 * SEC, &err), &err);
+    expect_no_orch_work(fx, T0 + 5 * SEC);
+    dt_orch_item *b = lease_one(fx, "b", T0 + 11 * SEC, LEASE);
+    dt_orch_item_free(a);
+    dt_orch_item_free(b);
+}
+
+static void test_abandoned_work_is_redelivered_at_once(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", "7");
+    dt_orch_item *a = lease_one(fx, "a", T0, LEASE);
+    dt_error err;
+    assert_ok(dt_store_abandon_orchestration(fx->store, a, &err), &err);
+    dt_orch_item *b = lease_one(fx, "b", T0, LEASE);
+    assert_int_equal(b->n_incoming, 1);
+    assert_str(b->incoming[0].input, "7");
+    assert_int_equal(dt_store_abandon_orchestration(fx->store, a, &err), DT_ERR_LEASE_LOST);
+    assert_int_equal(get(fx, "i1")->status, DT_STATUS_PENDING);   /* nothing else changed */
+    dt_orch_item_free(a);
+    dt_orch_item_free(b);
+}
+
+static void test_lease_takes_at_most_max(void **state)
+{
+    fixture *fx = *state;
+    const char *ids[] = {"m1", "m2", "m3", "m4", "m5"};
+    for (int i = 0; i < 5; i++)
+        create(fx, ids[i], NULL);
+    dt_orch_item *items[5];
+    size_t got = 0;
+    int seen[5] = {0};
+    for (int round = 0; round < 3; round++) {
+        size_t n = lease_orch(fx, "w", T0, LEASE, 2, items);
+        assert_int_equal(n, round < 2 ? 2 : 1);
+        for (size_t i = 0; i < n; i++) {
+            for (int k = 0; k < 5; k++)
+                if (strcmp(items[i]->instance_id, ids[k]) == 0)
+                    seen[k]++;
+            dt_orch_item_free(items[i]);
+        }
+        got += n;
+    }
+    assert_int_equal(got, 5);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(seen[k], 1);
+    expect_no_orch_work(fx, T0);
+}
+
+/* ---- commits ------------------------------------------------------------------------------ */
+
+static void test_commit_appends_history_updates_row_and_enqueues_activity(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", "\"in\"");
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_event app[3] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), item->incoming[0],
+                       ev(DT_EVENT_TASK_SCHEDULED)};
+    app[2].event_id = 0;
+    app[2].name = "act";
+    app[2].version = "1";
+    app[2].input = "\"x\"";
+    dt_new_activity act = {.instance_id = "i1", .execution_id = "exec-1", .scheduled = &app[2]};
+    dt_commit c = episode_commit(item, app, 3, DT_STATUS_RUNNING);
+    c.u.episode.custom_status = "\"working\"";
+    c.u.episode.activities = &act;
+    c.u.episode.n_activities = 1;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    dt_instance_state *s = get(fx, "i1");
+    assert_int_equal(s->status, DT_STATUS_RUNNING);
+    assert_str(s->custom_status, "\"working\"");
+    assert_str(s->name, "orch");     /* NULL in the episode: kept */
+    assert_str(s->input, "\"in\"");
+    assert_true(s->last_updated_at >= s->created_at);
+    size_t n = 0;
+    dt_event *h = history(fx, "i1", &n);
+    assert_int_equal(n, 3);
+    assert_int_equal(h[0].type, DT_EVENT_ORCHESTRATOR_STARTED);
+    assert_int_equal(h[1].type, DT_EVENT_EXECUTION_STARTED);
+    assert_int_equal(h[2].type, DT_EVENT_TASK_SCHEDULED);
+    assert_str(h[2].name, "act");
+
+    /* the consumed ExecutionStarted is gone and the lease released */
+    expect_no_orch_work(fx, T0 + SEC);
+
+    dt_activity_item *acts[2];
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 2, acts), 1);
+    assert_str(acts[0]->instance_id, "i1");
+    assert_str(acts[0]->execution_id, "exec-1");
+    assert_str(acts[0]->name, "act");
+    assert_str(acts[0]->version, "1");
+    assert_str(acts[0]->input, "\"x\"");
+    assert_int_equal(acts[0]->task_id, 0);
+    assert_int_equal(acts[0]->delivery_count, 1);
+    assert_non_null(acts[0]->lock_token);
+    dt_activity_item_free(acts[0]);
+}
+
+static void test_message_arriving_during_episode_is_kept_for_the_next(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+
+    dt_message m = {.instance_id = "i1"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "approval";
+    m.event.input = "true";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    expect_no_orch_work(fx, T0);   /* still leased */
+
+    dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), item->incoming[0]};
+    dt_commit c = episode_commit(item, app, 2, DT_STATUS_RUNNING);
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->n_past, 2);
+    assert_int_equal(item->past[1].type, DT_EVENT_EXECUTION_STARTED);
+    assert_int_equal(item->n_incoming, 1);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_EVENT_RAISED);
+    assert_str(item->incoming[0].name, "approval");
+    assert_str(item->incoming[0].input, "true");
+    assert_int_equal(item->state.status, DT_STATUS_RUNNING);
+    dt_orch_item_free(item);
+}
+
+static void test_stale_commit_changes_nothing(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    dt_orch_item *a = lease_one(fx, "a", T0, SEC);
+    dt_orch_item *b = lease_one(fx, "b", T0 + 2 * SEC, LEASE);
+
+    dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), a->incoming[0]};
+    dt_event sched = ev(DT_EVENT_TASK_SCHEDULED);
+    sched.event_id = 0;
+    sched.name = "act";
+    dt_new_activity act = {.instance_id = "i1", .scheduled = &sched};
+    dt_message timer = {.instance_id = "i1"};
+    timer.event = ev(DT_EVENT_TIMER_FIRED);
+    dt_commit c = episode_commit(a, app, 2, DT_STATUS_COMPLETED);
+    c.u.episode.output = "\"done\"";
+    c.u.episode.completed_at = T0 + SEC;
+    c.u.episode.activities = &act;
+    c.u.episode.n_activities = 1;
+    c.u.episode.messages = &timer;
+    c.u.episode.n_messages = 1;
+    commit_expect(fx, &c, DT_ERR_LEASE_LOST);
+
+    dt_instance_state *s = get(fx, "i1");
+    assert_int_equal(s->status, DT_STATUS_PENDING);
+    assert_null(s->output);
+    size_t n = 99;
+    history(fx, "i1", &n);
+    assert_int_equal(n, 0);
+    expect_no_activity_work(fx, T0 + 2 * SEC);
+
+    /* B's lease is untouched: its episode sees only the ExecutionStarted, and commits */
+    dt_commit cb = episode_commit(b, app, 2, DT_STATUS_RUNNING);
+    commit_expect(fx, &cb, DT_OK);
+    expect_no_orch_work(fx, T0 + 3 * SEC);   /* no timer message was left behind */
+    dt_orch_item_free(a);
+    dt_orch_item_free(b);
+}
+
+static dt_orch_item *find_item(dt_orch_item **items, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(items[i]->instance_id, id) == 0)
+            return items[i];
+    fail_msg("no work item for '%s'", id);
+    return NULL;
+}
+
+static void test_group_commit_applies_the_entries_whose_lease_is_held(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "x", NULL);
+    create(fx, "y", NULL);
+    create(fx, "z", NULL);
+    dt_orch_item *items[4];
+    assert_int_equal(lease_orch(fx, "a", T0, LEASE, 4, items), 3);
+    dt_orch_item *x = find_item(items, 3, "x");
+    dt_orch_item *y = find_item(items, 3, "y");
+    dt_orch_item *z = find_item(items, 3, "z");
+    /* y's lease moves to B */
+    dt_error err;
+    assert_ok(dt_store_abandon_orchestration(fx->store, y, &err), &err);
+    dt_orch_item *yb = lease_one(fx, "b", T0, LEASE);
+    assert_string_equal(yb->instance_id, "y");
+
+    dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), ev(DT_EVENT_ORCHESTRATOR_COMPLETED)};
+    dt_commit batch[3] = {
+        episode_commit(x, app, 2, DT_STATUS_RUNNING),
+        episode_commit(y, app, 2, DT_STATUS_RUNNING),
+        episode_commit(z, app, 2, DT_STATUS_RUNNING),
+    };
+    assert_ok(dt_store_commit(fx->store, batch, 3, &err), &err);
+    assert_int_equal(batch[0].result, DT_OK);
+    assert_int_equal(batch[1].result, DT_ERR_LEASE_LOST);
+    assert_int_equal(batch[2].result, DT_OK);
+
+    size_t n = 0;
+    assert_int_equal(get(fx, "x")->status, DT_STATUS_RUNNING);
+    history(fx, "x", &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(get(fx, "z")->status, DT_STATUS_RUNNING);
+    history(fx, "z", &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(get(fx, "y")->status, DT_STATUS_PENDING);
+    history(fx, "y", &n);
+    assert_int_equal(n, 0);
+
+    dt_commit cy = episode_commit(yb, app, 2, DT_STATUS_RUNNING);
+    commit_expect(fx, &cy, DT_OK);
+    for (size_t i = 0; i < 3; i++)
+        dt_orch_item_free(items[i]);
+    dt_orch_item_free(yb);
+}
+
+static void test_entry_that_cannot_be_stored_changes_nothing_and_others_apply(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "good", NULL);
+    create(fx, "bad", NULL);
+    dt_orch_item *items[2];
+    assert_int_equal(lease_orch(fx, "w", T0, LEASE, 2, items), 2);
+    dt_orch_item *good = find_item(items, 2, "good");
+    dt_orch_item *bad = find_item(items, 2, "bad");
+    /* the first event is stored before the second turns out not to be encodable */
+    dt_event bad_app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), ev(DT_EVENT_NONE)};
+    dt_event good_app[1] = {ev(DT_EVENT_ORCHESTRATOR_STARTED)};
+    dt_commit batch[2] = {episode_commit(bad, bad_app, 2, DT_STATUS_RUNNING),
+                          episode_commit(good, good_app, 1, DT_STATUS_RUNNING)};
+    dt_error err;
+    assert_ok(dt_store_commit(fx->store, batch, 2, &err), &err);
+    assert_int_equal(batch[0].result, DT_ERR_INVALID_ARG);
+    assert_int_equal(batch[1].result, DT_OK);
+
+    size_t n = 99;
+    history(fx, "bad", &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(get(fx, "bad")->status, DT_STATUS_PENDING);
+    history(fx, "good", &n);
+    assert_int_equal(n, 1);
+    /* the failed entry kept its lease and its message */
+    assert_ok(dt_store_abandon_orchestration(fx->store, bad, &err), &err);
+    dt_orch_item *again = lease_one(fx, "w", T0, LEASE);
+    assert_string_equal(again->instance_id, "bad");
+    assert_int_equal(again->n_incoming, 1);
+    dt_orch_item_free(again);
+    dt_orch_item_free(good);
+    dt_orch_item_free(bad);
+}
+
+static void test_reset_history_replaces_it_for_continue_as_new(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "loop", "0");
+    run_first_episode(fx, "loop", "act");   /* 3 events, one outstanding activity */
+
+    dt_message m = {.instance_id = "loop"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "go";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->n_past, 3);
+
+    dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), ev(DT_EVENT_EXECUTION_STARTED)};
+    app[1].name = "orch";
+    app[1].input = "1";
+    app[1].instance_id = "loop";
+    app[1].execution_id = "exec-2";
+    dt_commit c = episode_commit(item, app, 2, DT_STATUS_RUNNING);
+    c.u.episode.reset_history = true;
+    c.u.episode.execution_id = "exec-2";
+    c.u.episode.input = "1";
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    size_t n = 0;
+    dt_event *h = history(fx, "loop", &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(h[0].type, DT_EVENT_ORCHESTRATOR_STARTED);
+    assert_int_equal(h[1].type, DT_EVENT_EXECUTION_STARTED);
+    assert_str(h[1].input, "1");
+    dt_instance_state *s = get(fx, "loop");
+    assert_str(s->execution_id, "exec-2");
+    assert_str(s->input, "1");
+    assert_int_equal(s->status, DT_STATUS_RUNNING);
+    /* the old execution's outstanding activity does not reach the new one */
+    expect_no_activity_work(fx, T0);
+}
+
+static void test_failure_details_are_kept(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "bad", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_failure inner = {.error_type = "IOError", .message = "disk"};
+    dt_failure f = {.error_type = "Boom", .message = "it broke", .stack_trace = "at orch()",
+                    .inner = &inner, .non_retriable = true};
+    dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), ev(DT_EVENT_EXECUTION_COMPLETED)};
+    app[1].status = DT_STATUS_FAILED;
+    app[1].failure = &f;
+    dt_commit c = episode_commit(item, app, 2, DT_STATUS_FAILED);
+    c.u.episode.failure = &f;
+    c.u.episode.completed_at = T0 + 5 * SEC;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    dt_instance_state *s = get(fx, "bad");
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_int_equal(s->completed_at, T0 + 5 * SEC);
+    assert_non_null(s->failure);
+    assert_str(s->failure->error_type, "Boom");
+    assert_str(s->failure->message, "it broke");
+    assert_str(s->failure->stack_trace, "at orch()");
+    assert_true(s->failure->non_retriable);
+    assert_non_null(s->failure->inner);
+    assert_str(s->failure->inner->error_type, "IOError");
+    size_t n = 0;
+    dt_event *h = history(fx, "bad", &n);
+    assert_int_equal(n, 2);
+    assert_non_null(h[1].failure);
+    assert_str(h[1].failure->message, "it broke");
+}
+
+/* ---- activities ---------------------------------------------------------------------------- */
+
+static dt_commit activity_done(const dt_activity_item *a, const char *result)
+{
+    dt_commit c;
+    memset(&c, 0, sizeof c);
+    c.kind = DT_COMMIT_ACTIVITY;
+    c.u.activity.item = a;
+    c.u.activity.message.instance_id = a->instance_id;
+    c.u.activity.message.event = ev(DT_EVENT_TASK_COMPLETED);
+    c.u.activity.message.event.task_id = a->task_id;
+    c.u.activity.message.event.result = result;
+    c.result = DT_ERR_INTERNAL;
+    return c;
+}
+
+static void test_activity_result_reaches_the_inbox_and_the_work_item_goes(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    run_first_episode(fx, "i1", "act");
+    dt_activity_item *acts[2];
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 2, acts), 1);
+    dt_activity_item *a = acts[0];
+    expect_no_activity_work(fx, T0 + SEC);   /* leased */
+    dt_error err;
+    assert_ok(dt_store_renew_activity(fx->store, a, T0 + 2 * LEASE, &err), &err);
+    expect_no_activity_work(fx, T0 + LEASE + SEC);
+
+    dt_commit c = activity_done(a, "\"r\"");
+    commit_expect(fx, &c, DT_OK);
+    dt_activity_item_free(a);
+    expect_no_activity_work(fx, T0 + 1000 * SEC);   /* deleted, not just leased */
+
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->n_past, 3);
+    assert_int_equal(item->n_incoming, 1);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_TASK_COMPLETED);
+    assert_int_equal(item->incoming[0].task_id, 0);
+    assert_str(item->incoming[0].result, "\"r\"");
+    dt_orch_item_free(item);
+}
+
+static void test_activity_lease_expiry_and_abandon_redeliver(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    run_first_episode(fx, "i1", "act");
+    dt_activity_item *a, *b, *c;
+    assert_int_equal(lease_acts(fx, "a", T0, SEC, 1, &a), 1);
+    assert_int_equal(lease_acts(fx, "b", T0 + 2 * SEC, LEASE, 1, &b), 1);
+    assert_int_equal(b->id, a->id);
+    assert_int_equal(b->delivery_count, 2);
+    assert_string_not_equal(a->lock_token, b->lock_token);
+
+    dt_error err;
+    assert_int_equal(dt_store_renew_activity(fx->store, a, T0 + LEASE, &err), DT_ERR_LEASE_LOST);
+    dt_commit stale = activity_done(a, "\"late\"");
+    commit_expect(fx, &stale, DT_ERR_LEASE_LOST);
+    expect_no_orch_work(fx, T0 + 3 * SEC);   /* no TaskCompleted was delivered */
+
+    assert_ok(dt_store_abandon_activity(fx->store, b, &err), &err);
+    assert_int_equal(dt_store_abandon_activity(fx->store, b, &err), DT_ERR_LEASE_LOST);
+    assert_int_equal(lease_acts(fx, "c", T0 + 3 * SEC, LEASE, 1, &c), 1);
+    assert_int_equal(c->delivery_count, 3);
+    assert_str(c->name, "act");
+    dt_activity_item_free(a);
+    dt_activity_item_free(b);
+    dt_activity_item_free(c);
+}
+
+static void test_mixed_group_commit(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "p", NULL);
+    run_first_episode(fx, "p", "act");
+    create(fx, "q", NULL);
+    dt_activity_item *a;
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 1, &a), 1);
+    dt_orch_item *q = lease_one(fx, "w", T0, LEASE);
+    assert_string_equal(q->instance_id, "q");
+    dt_event app[1] = {ev(DT_EVENT_ORCHESTRATOR_STARTED)};
+    dt_commit batch[2] = {activity_done(a, "1"), episode_commit(q, app, 1, DT_STATUS_RUNNING)};
+    dt_error err;
+    assert_ok(dt_store_commit(fx->store, batch, 2, &err), &err);
+    assert_int_equal(batch[0].result, DT_OK);
+    assert_int_equal(batch[1].result, DT_OK);
+    assert_int_equal(get(fx, "q")->status, DT_STATUS_RUNNING);
+    dt_orch_item *p = lease_one(fx, "w", T0, LEASE);
+    assert_string_equal(p->instance_id, "p");
+    assert_int_equal(p->incoming[0].type, DT_EVENT_TASK_COMPLETED);
+    dt_orch_item_free(p);
+    dt_orch_item_free(q);
+    dt_activity_item_free(a);
+}
+
+/* ---- visibility, messages, sub-orchestrations ------------------------------------------------ */
+
+static void test_scheduled_start_is_not_leased_before_its_time(void **state)
+{
+    fixture *fx = *state;
+    dt_new_instance ni = new_instance("later", NULL);
+    ni.scheduled_start = T0 + 60 * SEC;
+    dt_error err;
+    assert_ok(dt_store_create_instance(fx->store, &ni, &err), &err);
+    assert_int_equal(get(fx, "later")->scheduled_start, T0 + 60 * SEC);
+    expect_no_orch_work(fx, T0);
+    expect_no_orch_work(fx, T0 + 59 * SEC);
+    dt_orch_item *item = lease_one(fx, "w", T0 + 60 * SEC, LEASE);
+    assert_int_equal(item->incoming[0].scheduled_start, T0 + 60 * SEC);
+    dt_orch_item_free(item);
+}
+
+static void test_timer_message_is_leased_at_its_time(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "t", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_event app[3] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), item->incoming[0],
+                       ev(DT_EVENT_TIMER_CREATED)};
+    app[2].event_id = 0;
+    app[2].fire_at = T0 + 30 * SEC;
+    dt_message timer = {.instance_id = "t", .visible_at = T0 + 30 * SEC};
+    timer.event = ev(DT_EVENT_TIMER_FIRED);
+    timer.event.task_id = 0;
+    timer.event.fire_at = T0 + 30 * SEC;
+    dt_commit c = episode_commit(item, app, 3, DT_STATUS_RUNNING);
+    c.u.episode.messages = &timer;
+    c.u.episode.n_messages = 1;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    expect_no_orch_work(fx, T0 + 10 * SEC);
+
+    /* an event now: delivered alone, the timer stays for its time */
+    dt_message m = {.instance_id = "t"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "now";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    item = lease_one(fx, "w", T0 + 10 * SEC, LEASE);
+    assert_int_equal(item->n_incoming, 1);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_EVENT_RAISED);
+    dt_event more[1] = {ev(DT_EVENT_ORCHESTRATOR_STARTED)};
+    c = episode_commit(item, more, 1, DT_STATUS_RUNNING);
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    expect_no_orch_work(fx, T0 + 29 * SEC);
+    item = lease_one(fx, "w", T0 + 30 * SEC, LEASE);
+    assert_int_equal(item->n_incoming, 1);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_TIMER_FIRED);
+    assert_int_equal(item->incoming[0].fire_at, T0 + 30 * SEC);
+    assert_int_equal(item->n_past, 4);
+    dt_orch_item_free(item);
+}
+
+static void test_send_message_to_missing_instance_is_not_found(void **state)
+{
+    fixture *fx = *state;
+    dt_message m = {.instance_id = "ghost"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "e";
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_send_message(fx->store, &m, &err), DT_ERR_NOT_FOUND);
+    assert_contains(err.message, "ghost");
+    expect_no_orch_work(fx, T0);
+}
+
+static void test_episode_message_to_missing_instance_is_dropped(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "sender", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_message m = {.instance_id = "ghost"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "hello";
+    dt_event app[1] = {item->incoming[0]};
+    dt_commit c = episode_commit(item, app, 1, DT_STATUS_RUNNING);
+    c.u.episode.messages = &m;
+    c.u.episode.n_messages = 1;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    dt_instance_state *s = NULL;
+    dt_error err;
+    assert_int_equal(dt_store_get_instance(fx->store, "ghost", fx->arena, &s, &err),
+                     DT_ERR_NOT_FOUND);
+    assert_int_equal(get(fx, "sender")->status, DT_STATUS_RUNNING);
+    expect_no_orch_work(fx, T0);
+}
+
+static void test_episode_creates_sub_orchestration(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "parent", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_event app[2] = {item->incoming[0], ev(DT_EVENT_SUB_ORCHESTRATION_CREATED)};
+    app[1].event_id = 0;
+    app[1].instance_id = "child";
+    app[1].name = "sub";
+    dt_new_instance child = new_instance("child", "\"ci\"");
+    child.name = "sub";
+    child.execution_id = "c-1";
+    child.parent_instance_id = "parent";
+    child.parent_execution_id = "exec-1";
+    child.parent_name = "orch";
+    child.parent_task_id = 0;
+    dt_message hello = {.instance_id = "child"};
+    hello.event = ev(DT_EVENT_EVENT_RAISED);
+    hello.event.name = "hi";
+    dt_commit c = episode_commit(item, app, 2, DT_STATUS_RUNNING);
+    c.u.episode.instances = &child;
+    c.u.episode.n_instances = 1;
+    c.u.episode.messages = &hello;   /* reaches the child created in the same commit */
+    c.u.episode.n_messages = 1;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    dt_instance_state *s = get(fx, "child");
+    assert_int_equal(s->status, DT_STATUS_PENDING);
+    assert_str(s->name, "sub");
+    assert_str(s->parent_instance_id, "parent");
+    item = lease_one(fx, "w", T0, LEASE);
+    assert_string_equal(item->instance_id, "child");
+    assert_int_equal(item->n_incoming, 2);
+    const dt_event *e = &item->incoming[0];
+    assert_int_equal(e->type, DT_EVENT_EXECUTION_STARTED);
+    assert_str(e->input, "\"ci\"");
+    assert_str(e->parent_instance_id, "parent");
+    assert_str(e->parent_execution_id, "exec-1");
+    assert_str(e->parent_name, "orch");
+    assert_int_equal(item->incoming[1].type, DT_EVENT_EVENT_RAISED);
+    dt_orch_item_free(item);
+}
+
+/* ---- durability and concurrency ------------------------------------------------------------ */
+
+static void test_state_survives_close_and_reopen(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "keep", "\"k\"");
+    run_first_episode(fx, "keep", "act");
+    dt_message m = {.instance_id = "keep"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "later";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+
+    dt_store_close(fx->store);
+    fx->store = NULL;
+    assert_ok(g_open(fx->dir, &fx->store, &err), &err);
+
+    dt_instance_state *s = get(fx, "keep");
+    assert_int_equal(s->status, DT_STATUS_RUNNING);
+    assert_str(s->input, "\"k\"");
+    size_t n = 0;
+    history(fx, "keep", &n);
+    assert_int_equal(n, 3);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->n_incoming, 1);
+    assert_str(item->incoming[0].name, "later");
+    dt_orch_item_free(item);
+    dt_activity_item *a;
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 1, &a), 1);
+    assert_str(a->name, "act");
+    dt_activity_item_free(a);
+}
+
+#define CONC_INSTANCES 40
+#define CONC_THREADS 4
+
+typedef struct conc_state {
+    fixture *fx;
+    pthread_mutex_t mu;
+    int seen[CONC_INSTANCES];   /* guarded by mu */
+    int errors;                 /* guarded by mu */
+} conc_state;
+
+typedef struct conc_worker {
+    conc_state *cs;
+    char owner[16];
+} conc_worker;
+
+static void *conc_run(void *arg)
+{
+    conc_worker *w = arg;
+    /* bounded: a store that hands out the same instance twice must fail, not spin */
+    for (int round = 0; round < CONC_INSTANCES; round++) {
+        dt_orch_item *items[3];
+        size_t n = 0;
+        dt_error err;
+        dt_status st = dt_store_lease_orchestrations(w->cs->fx->store, w->owner, T0, LEASE, 3,
+                                                     items, &n, &err);
+        pthread_mutex_lock(&w->cs->mu);
+        if (st != DT_OK)
+            w->cs->errors++;
+        for (size_t i = 0; i < n; i++) {
+            int k = atoi(items[i]->instance_id + 1);
+            if (k >= 0 && k < CONC_INSTANCES)
+                w->cs->seen[k]++;
+            else
+                w->cs->errors++;
+        }
+        pthread_mutex_unlock(&w->cs->mu);
+        for (size_t i = 0; i < n; i++)
+            dt_orch_item_free(items[i]);
+        if (st != DT_OK || n == 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+static void test_concurrent_leases_never_share_an_instance(void **state)
+{
+    fixture *fx = *state;
+    char id[16];
+    for (int i = 0; i < CONC_INSTANCES; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        create(fx, id, NULL);
+    }
+    conc_state cs = {.fx = fx};
+    pthread_mutex_init(&cs.mu, NULL);
+    pthread_t th[CONC_THREADS];
+    conc_worker w[CONC_THREADS];
+    for (int i = 0; i < CONC_THREADS; i++) {
+        w[i].cs = &cs;
+        snprintf(w[i].owner, sizeof w[i].owner, "t%d", i);
+        assert_int_equal(pthread_create(&th[i], NULL, conc_run, &w[i]), 0);
+    }
+    for (int i = 0; i < CONC_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&cs.mu);
+    assert_int_equal(cs.errors, 0);
+    for (int i = 0; i < CONC_INSTANCES; i++)
+        assert_int_equal(cs.seen[i], 1);
+}
+
+/* ---- the suite ------------------------------------------------------------------------------ */
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int store_contract_run(const char *backend, store_contract_open_fn open)
+{
+    g_open = open;
+    const struct CMUnitTest tests[] = {
+        T(test_created_instance_is_pending_with_its_fields),
+        T(test_missing_instance_is_not_found),
+        T(test_duplicate_live_id_is_refused_and_nothing_changes),
+        T(test_finished_instance_is_replaced_with_nothing_left_over),
+        T(test_explicit_reuse_policy_replaces_a_live_instance),
+        T(test_lease_delivers_execution_started),
+        T(test_second_lease_while_held_gets_nothing),
+        T(test_expired_lease_is_redelivered_to_another_owner),
+        T(test_renewed_lease_is_kept),
+        T(test_abandoned_work_is_redelivered_at_once),
+        T(test_lease_takes_at_most_max),
+        T(test_commit_appends_history_updates_row_and_enqueues_activity),
+        T(test_message_arriving_during_episode_is_kept_for_the_next),
+        T(test_stale_commit_changes_nothing),
+        T(test_group_commit_applies_the_entries_whose_lease_is_held),
+        T(test_entry_that_cannot_be_stored_changes_nothing_and_others_apply),
+        T(test_reset_history_replaces_it_for_continue_as_new),
+        T(test_failure_details_are_kept),
+        T(test_activity_result_reaches_the_inbox_and_the_work_item_goes),
+        T(test_activity_lease_expiry_and_abandon_redeliver),
+        T(test_mixed_group_commit),
+        T(test_scheduled_start_is_not_leased_before_its_time),
+        T(test_timer_message_is_leased_at_its_time),
+        T(test_send_message_to_missing_instance_is_not_found),
+        T(test_episode_message_to_missing_instance_is_dropped),
+        T(test_episode_creates_sub_orchestration),
+        T(test_state_survives_close_and_reopen),
+        T(test_concurrent_leases_never_share_an_instance),
+    };
+    char name[128];
+    snprintf(name, sizeof name, "store contract (%s)", backend);
+    return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+}

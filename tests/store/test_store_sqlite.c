@@ -1,0 +1,438 @@
+/* test_store_sqlite.c — the SQLite backend: the shared store contract suite, then what only
+ * SQLite has: file paths and their errors, refusing files that are not ours (and leaving them
+ * untouched), WAL mode, and several connections sharing one file as worker processes do. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_contract.h"
+#include "testutil.h"
+
+#define T0 ((dt_time)1700000000000000LL)
+
+static dt_status open_sqlite(const char *dir, dt_store **out, dt_error *err)
+{
+    return dt_store_open_sqlite(test_path(dir, "store.db"), DT_SYNC_FULL, out, err);
+}
+
+static void assert_contains(const char *text, const char *needle)
+{
+    if (strstr(text, needle) == NULL)
+        fail_msg("'%s' does not mention '%s'", text, needle);
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void sql(const char *path, const char *text)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", text, msg);
+    sqlite3_close(db);
+}
+
+static void expect_open_fails(const char *path, dt_status want)
+{
+    dt_store *s = NULL;
+    dt_error err;
+    dt_error_clear(&err);
+    dt_status got = dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err);
+    if (got != want)
+        fail_msg("opening '%s' gave %s (%s), want %s", path, dt_strerror(got), err.message,
+                 dt_strerror(want));
+    assert_null(s);
+    assert_int_equal(err.code, want);
+    assert_contains(err.message, path);
+}
+
+static void test_missing_parent_directories_are_created(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-mkdir");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/a/b/c/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_store_close(s);
+    assert_true(file_exists(path));
+    /* and it opens again */
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_NORMAL, &s, &err), &err);
+    dt_store_close(s);
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_OFF, &s, &err), &err);
+    dt_store_close(s);
+}
+
+static void test_unwritable_path_is_an_io_error_naming_it(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-unwritable");
+    char file[1200], under_file[1300], deeper[1300];
+    snprintf(file, sizeof file, "%s/plain-file", dir);
+    write_file(file, "x", 1);
+    snprintf(under_file, sizeof under_file, "%s/store.db", file);
+    expect_open_fails(under_file, DT_ERR_IO);   /* parent is a regular file */
+    snprintf(deeper, sizeof deeper, "%s/sub/store.db", file);
+    expect_open_fails(deeper, DT_ERR_IO);       /* a directory would have to go under it */
+    expect_open_fails(dir, DT_ERR_IO);          /* the path is a directory */
+    expect_open_fails("/proc/dt-no-such-dir/store.db", DT_ERR_IO);
+}
+
+static void test_garbage_file_is_corrupt_and_left_unchanged(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-garbage");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    static unsigned char garbage[8192];
+    for (size_t i = 0; i < sizeof garbage; i++)
+        garbage[i] = (unsigned char)((i * 7919u + 13u) >> 3);
+    memcpy(garbage, "not a database at all", 21);
+    write_file(path, garbage, sizeof garbage);
+
+    expect_open_fails(path, DT_ERR_CORRUPT);
+
+    static unsigned char back[sizeof garbage + 1];
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(back, 1, sizeof back, f), sizeof garbage);
+    fclose(f);
+    assert_memory_equal(back, garbage, sizeof garbage);
+    char wal[1300];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    assert_false(file_exists(wal));
+}
+
+static void test_foreign_database_with_our_table_names_is_corrupt(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-foreign");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/other.db", dir);
+    sql(path, "CREATE TABLE instances (x INTEGER); INSERT INTO instances VALUES (42);");
+    expect_open_fails(path, DT_ERR_CORRUPT);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT x FROM instances", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 42);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* a database of another application (application_id set) */
+    snprintf(path, sizeof path, "%s/app.db", dir);
+    sql(path, "PRAGMA application_id = 1234; CREATE TABLE t (x);");
+    expect_open_fails(path, DT_ERR_CORRUPT);
+}
+
+static void test_newer_schema_version_is_refused(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-version");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_store_close(s);
+    sql(path, "PRAGMA user_version = 99;");
+    expect_open_fails(path, DT_ERR_CORRUPT);
+}
+
+static void test_plain_empty_database_is_initialised(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-plain");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/plain.db", dir);
+    sql(path, "CREATE TABLE notes (t TEXT);");   /* no name of ours: we move in alongside */
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_store_close(s);
+}
+
+static void test_journal_mode_is_wal_with_our_schema_version(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-wal");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    dt_store_close(s);
+}
+
+/* Two handles on one file stand for two processes: a lease taken through one is seen by the
+ * other, and work created through one is leased through the other. */
+static void test_two_connections_share_leases(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-shared");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *a = NULL, *b = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &a, &err), &err);
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &b, &err), &err);
+
+    dt_new_instance ni = {.instance_id = "shared", .execution_id = "e", .name = "orch",
+                          .created_at = T0};
+    assert_ok(dt_store_create_instance(a, &ni, &err), &err);
+    dt_orch_item *items[2];
+    size_t n = 0;
+    assert_ok(dt_store_lease_orchestrations(b, "b", T0, 30000000, 2, items, &n, &err), &err);
+    assert_int_equal(n, 1);
+    dt_orch_item *held = items[0];
+    assert_ok(dt_store_lease_orchestrations(a, "a", T0, 30000000, 2, items, &n, &err), &err);
+    assert_int_equal(n, 0);
+
+    dt_event started = held->incoming[0];
+    dt_commit c = {.kind = DT_COMMIT_EPISODE};
+    c.u.episode.item = held;
+    c.u.episode.append = &started;
+    c.u.episode.n_append = 1;
+    c.u.episode.status = DT_STATUS_RUNNING;
+    assert_ok(dt_store_commit(b, &c, 1, &err), &err);
+    assert_int_equal(c.result, DT_OK);
+    dt_orch_item_free(held);
+
+    dt_arena *arena = dt_arena_new();
+    dt_instance_state *st = NULL;
+    assert_ok(dt_store_get_instance(a, "shared", arena, &st, &err), &err);
+    assert_int_equal(st->status, DT_STATUS_RUNNING);
+    dt_arena_free(arena);
+    dt_store_close(a);
+    dt_store_close(b);
+}
+
+/* A database failure inside a group commit (here a trigger that aborts history inserts for
+ * one instance) rolls back the whole batch: every entry gets the error, nothing is applied. */
+static void test_database_failure_rolls_back_the_whole_batch(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-batch-fail");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    const char *ids[2] = {"fine", "boom"};
+    for (int i = 0; i < 2; i++) {
+        dt_new_instance ni = {.instance_id = ids[i], .execution_id = "e", .name = "o",
+                              .created_at = T0};
+        assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+    }
+    dt_orch_item *items[2];
+    size_t n = 0;
+    assert_ok(dt_store_lease_orchestrations(s, "w", T0, 30000000, 2, items, &n, &err), &err);
+    assert_int_equal(n, 2);
+    sql(path, "CREATE TRIGGER fail_boom BEFORE INSERT ON history WHEN NEW.instance_id = 'boom'"
+              " BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+
+    dt_commit batch[2];
+    dt_event started[2];
+    for (int i = 0; i < 2; i++) {
+        /* "fine" first, so its changes are made before "boom" fails */
+        dt_orch_item *item = strcmp(items[0]->instance_id, ids[i]) == 0 ? items[0] : items[1];
+        started[i] = item->incoming[0];
+        memset(&batch[i], 0, sizeof batch[i]);
+        batch[i].kind = DT_COMMIT_EPISODE;
+        batch[i].u.episode.item = item;
+        batch[i].u.episode.append = &started[i];
+        batch[i].u.episode.n_append = 1;
+        batch[i].u.episode.status = DT_STATUS_RUNNING;
+    }
+    dt_status st = dt_store_commit(s, batch, 2, &err);
+    assert_int_not_equal(st, DT_OK);
+    assert_contains(err.message, "injected failure");
+    assert_int_equal(batch[0].result, st);
+    assert_int_equal(batch[1].result, st);
+
+    dt_arena *arena = dt_arena_new();
+    dt_event *h = NULL;
+    size_t nh = 99;
+    assert_ok(dt_store_get_history(s, "fine", arena, &h, &nh, &err), &err);
+    assert_int_equal(nh, 0);
+    dt_instance_state *is = NULL;
+    assert_ok(dt_store_get_instance(s, "fine", arena, &is, &err), &err);
+    assert_int_equal(is->status, DT_STATUS_PENDING);
+    dt_arena_free(arena);
+
+    /* the leases are still held: once the fault is gone the same batch commits */
+    sql(path, "DROP TRIGGER fail_boom;");
+    assert_ok(dt_store_commit(s, batch, 2, &err), &err);
+    assert_int_equal(batch[0].result, DT_OK);
+    assert_int_equal(batch[1].result, DT_OK);
+    dt_orch_item_free(items[0]);
+    dt_orch_item_free(items[1]);
+    dt_store_close(s);
+}
+
+typedef struct holder {
+    const char *path;
+    int hold_ms;
+    int rc;
+} holder;
+
+static void *hold_write_lock(void *arg)
+{
+    holder *h = arg;
+    sqlite3 *db = NULL;
+    h->rc = sqlite3_open(h->path, &db);
+    if (h->rc == SQLITE_OK)
+        h->rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    test_sleep_ms(h->hold_ms);
+    if (h->rc == SQLITE_OK)
+        h->rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* Another process holding the write lock briefly makes us wait, not fail. */
+static void test_writer_in_another_connection_is_waited_for(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-busy");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    holder h = {.path = path, .hold_ms = 300};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, hold_write_lock, &h), 0);
+    test_sleep_ms(100);
+    dt_new_instance ni = {.instance_id = "waited", .execution_id = "e", .name = "o",
+                          .created_at = T0};
+    assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+    pthread_join(th, NULL);
+    assert_int_equal(h.rc, SQLITE_OK);
+    dt_store_close(s);
+}
+
+#define SH_INSTANCES 30
+
+typedef struct shared_run {
+    dt_store *store;
+    char owner[8];
+    int *seen;
+    pthread_mutex_t *mu;
+    int errors;
+} shared_run;
+
+static void *shared_lease_loop(void *arg)
+{
+    shared_run *r = arg;
+    for (int round = 0; round < SH_INSTANCES; round++) {   /* bounded, as in the suite */
+        dt_orch_item *items[2];
+        size_t n = 0;
+        dt_error err;
+        if (dt_store_lease_orchestrations(r->store, r->owner, T0, 30000000, 2, items, &n,
+                                          &err) != DT_OK) {
+            fprintf(stderr, "%s: %s\n", r->owner, err.message);
+            r->errors++;
+            return NULL;
+        }
+        if (n == 0)
+            return NULL;
+        pthread_mutex_lock(r->mu);
+        for (size_t i = 0; i < n; i++)
+            r->seen[atoi(items[i]->instance_id + 1)]++;
+        pthread_mutex_unlock(r->mu);
+        for (size_t i = 0; i < n; i++)
+            dt_orch_item_free(items[i]);
+    }
+    return NULL;
+}
+
+static void test_connections_leasing_at_once_never_share_an_instance(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-race");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *stores[3];
+    dt_error err;
+    for (int i = 0; i < 3; i++)
+        assert_ok(dt_store_open_sqlite(path, DT_SYNC_OFF, &stores[i], &err), &err);
+    for (int i = 0; i < SH_INSTANCES; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s%d", i);
+        dt_new_instance ni = {.instance_id = id, .execution_id = "e", .name = "o",
+                              .created_at = T0};
+        assert_ok(dt_store_create_instance(stores[i % 3], &ni, &err), &err);
+    }
+    int seen[SH_INSTANCES] = {0};
+    pthread_mutex_t mu;
+    pthread_mutex_init(&mu, NULL);
+    shared_run runs[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        runs[i] = (shared_run){.store = stores[i], .seen = seen, .mu = &mu};
+        snprintf(runs[i].owner, sizeof runs[i].owner, "c%d", i);
+        assert_int_equal(pthread_create(&th[i], NULL, shared_lease_loop, &runs[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(runs[i].errors, 0);
+        dt_store_close(stores[i]);
+    }
+    pthread_mutex_destroy(&mu);
+    for (int i = 0; i < SH_INSTANCES; i++)
+        assert_int_equal(seen[i], 1);
+}
+
+int main(void)
+{
+    int failed = store_contract_run("sqlite", open_sqlite);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_missing_parent_directories_are_created),
+        cmocka_unit_test(test_unwritable_path_is_an_io_error_naming_it),
+        cmocka_unit_test(test_garbage_file_is_corrupt_and_left_unchanged),
+        cmocka_unit_test(test_foreign_database_with_our_table_names_is_corrupt),
+        cmocka_unit_test(test_newer_schema_version_is_refused),
+        cmocka_unit_test(test_plain_empty_database_is_initialised),
+        cmocka_unit_test(test_journal_mode_is_wal_with_our_schema_version),
+        cmocka_unit_test(test_two_connections_share_leases),
+        cmocka_unit_test(test_database_failure_rolls_back_the_whole_batch),
+        cmocka_unit_test(test_writer_in_another_connection_is_waited_for),
+        cmocka_unit_test(test_connections_leasing_at_once_never_share_an_instance),
+    };
+    failed += cmocka_run_group_tests_name("sqlite store", tests, NULL, NULL);
+    return failed ? 1 : 0;
+}

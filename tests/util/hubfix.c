@@ -1,0 +1,66 @@
+/* hubfix.c — see hubfix.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "hubfix.h"
+
+void hubfix_open(hubfix *f, const char *name, const dt_hub_options *opts)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "%s", test_tmpdir(name));
+    snprintf(f->db, sizeof f->db, "%s/dt.db", f->dir);
+    dt_hub_options o = {0};
+    if (opts)
+        o = *opts;
+    o.db_path = f->db;
+    dt_error err = {0};
+    assert_ok(dt_hub_open(&o, &f->hub, &err), &err);
+    assert_ok(dt_worker_new(&f->worker), NULL);
+    assert_ok(dt_client_new(f->hub, &f->client), NULL);
+    f->arena = dt_arena_new();
+    assert_non_null(f->arena);
+}
+
+void hubfix_start(hubfix *f)
+{
+    dt_error err = {0};
+    dt_worker_options wo = {.orchestration_threads = 2, .activity_threads = 4};
+    assert_ok(dt_worker_start(f->worker, f->hub, &wo, &err), &err);
+}
+
+dt_instance_state *hubfix_run(hubfix *f, const char *name, const char *input,
+                              char id[DT_INSTANCE_ID_MAX + 1])
+{
+    dt_error err = {0};
+    char local[DT_INSTANCE_ID_MAX + 1];
+    char *out = id ? id : local;
+    dt_start_options so = {.input = input};
+    assert_ok(dt_client_start(f->client, name, &so, out, &err), &err);
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_completion(f->client, out, 60000, f->arena, &s, &err), &err);
+    return s;
+}
+
+dt_event *hubfix_history(hubfix *f, const char *id, size_t *n)
+{
+    dt_error err = {0};
+    dt_event *ev = NULL;
+    assert_ok(dt_client_get_history(f->client, id, f->arena, &ev, n, &err), &err);
+    return ev;
+}
+
+size_t hubfix_count(const dt_event *ev, size_t n, dt_event_type type)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ev[i].type == type;
+    return c;
+}
+
+void hubfix_close(hubfix *f)
+{
+    dt_worker_free(f->worker);
+    dt_client_free(f->client);
+    dt_hub_close(f->hub);
+    dt_arena_free(f->arena);
+}

@@ -1,0 +1,36 @@
+/* hubfix.h — a hub, worker and client on a fresh SQLite file, for end-to-end tests. */
+#ifndef DT_HUBFIX_H
+#define DT_HUBFIX_H
+
+#include "durabletask/client.h"
+#include "durabletask/sdk.h"
+#include "testutil.h"
+
+typedef struct hubfix {
+    char dir[512];
+    char db[600];
+    dt_hub *hub;
+    dt_worker *worker;
+    dt_client *client;
+    dt_arena *arena;     /* for results read by the test; freed by hubfix_close */
+} hubfix;
+
+/* hubfix_open: everything but the worker's registrations and start. */
+void hubfix_open(hubfix *f, const char *name, const dt_hub_options *opts);
+
+/* hubfix_start: start the worker's dispatch loops. */
+void hubfix_start(hubfix *f);
+
+/* hubfix_run: start NAME with INPUT and wait for it to finish (60 s); returns its state. */
+dt_instance_state *hubfix_run(hubfix *f, const char *name, const char *input,
+                              char id[DT_INSTANCE_ID_MAX + 1]);
+
+/* hubfix_history: the history of ID. */
+dt_event *hubfix_history(hubfix *f, const char *id, size_t *n);
+
+/* hubfix_count: how many events of TYPE the history has. */
+size_t hubfix_count(const dt_event *ev, size_t n, dt_event_type type);
+
+void hubfix_close(hubfix *f);
+
+#endif
