@@ -22,6 +22,11 @@ typedef struct dt_start_options {
     const char *input;           /* JSON or NULL */
     const char *version;
     dt_time start_at;            /* 0: at once; else the scheduled start time */
+    /* Id reuse policy: an existing instance with this id is replaced if its status is one of
+     * these (a running one is then abandoned), else refused. None given: a finished instance
+     * is replaced and a live one refused. */
+    const dt_runtime_status *replaceable;
+    size_t n_replaceable;
 } dt_start_options;
 
 /* dt_client_start: start orchestrator NAME. OPTS may be NULL. The instance id is written to
@@ -45,6 +50,39 @@ dt_status dt_client_wait_completion(dt_client *c, const char *id, int64_t timeou
 /* dt_client_get_history: the history events of ID in order, in ARENA. */
 dt_status dt_client_get_history(dt_client *c, const char *id, dt_arena *arena,
                                 dt_event **out, size_t *n_out, dt_error *err);
+
+/* The lifecycle. Each says DT_ERR_NOT_FOUND for an unknown id and DT_ERR_STATE when the
+ * instance's state does not allow it (see the dt_hub_* functions of the same name). */
+
+/* dt_client_raise_event: deliver event NAME with JSON DATA to ID. */
+dt_status dt_client_raise_event(dt_client *c, const char *id, const char *name,
+                                const char *data, dt_error *err);
+
+/* dt_client_terminate: end ID as Terminated with OUTPUT; RECURSE: its children too. */
+dt_status dt_client_terminate(dt_client *c, const char *id, const char *output, bool recurse,
+                              dt_error *err);
+
+/* dt_client_suspend / dt_client_resume: pause / continue ID, recording REASON (JSON). */
+dt_status dt_client_suspend(dt_client *c, const char *id, const char *reason, dt_error *err);
+dt_status dt_client_resume(dt_client *c, const char *id, const char *reason, dt_error *err);
+
+/* dt_client_restart: a new run of ID's orchestrator with the same input, under the same id
+ * or (NEW_ID) a generated one, written to ID_OUT. */
+dt_status dt_client_restart(dt_client *c, const char *id, bool new_id,
+                            char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err);
+
+/* dt_client_purge: delete finished instance ID and its history. */
+dt_status dt_client_purge(dt_client *c, const char *id, dt_error *err);
+
+/* dt_client_purge_where: delete every finished instance FILTER matches; counts in *N. */
+dt_status dt_client_purge_where(dt_client *c, const dt_query *filter, size_t *n,
+                                dt_error *err);
+
+/* dt_client_query: a page of instances matching Q into ARENA; pass *NEXT back as
+ * Q->continuation for the next page; it is NULL after the last. */
+dt_status dt_client_query(dt_client *c, const dt_query *q, dt_arena *arena,
+                          dt_instance_state **out, size_t *n_out, const char **next,
+                          dt_error *err);
 
 #ifdef __cplusplus
 }

@@ -124,7 +124,8 @@ dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_ite
 
 /* dt_hub_complete_orchestration: turn RESULT's actions into history, messages and work items
  * and commit them atomically with the consumed inbox messages. DT_ERR_LEASE_LOST (nothing
- * applied) if another worker holds the instance now. ITEM stays the caller's. */
+ * applied) if another worker holds the instance now. ITEM stays the caller's to free, but its
+ * past events (which the hub's history cache owns) are not valid after this call. */
 dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
                                         const dt_orch_result *result, dt_error *err);
 

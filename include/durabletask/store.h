@@ -66,17 +66,28 @@ typedef struct dt_query {
     bool with_payloads;                  /* queries: read input, output, custom status too */
 } dt_query;
 
-/* One orchestration work item: the instance's whole history and its visible inbox messages,
- * leased to one owner. All memory is in ARENA; free the item with dt_orch_item_free. */
+/* One orchestration work item: the instance's row and its visible inbox messages, leased to
+ * one owner. The lease does not read the history (a hub keeps recent histories in memory);
+ * it says how long the history is, and the holder reads what it lacks with
+ * dt_store_load_history. All memory is in ARENA; free the item with dt_orch_item_free. */
 typedef struct dt_orch_item {
     dt_arena *arena;
     const char *instance_id;
     const char *lock_token;           /* proves the lease at commit */
     dt_time locked_until;
     dt_instance_state state;          /* the row as it was when leased */
-    const dt_event *past;             /* history, in order */
+    /* The number of history events the instance has. History events are numbered (seq) from
+     * 0 without gaps, so these are seqs 0 .. history_len-1; continue-as-new (reset_history)
+     * starts again at 0. Nothing is appended while the lease is held. */
+    size_t history_len;
+    /* The history, in order: left NULL/0 by the store. The lease holder may point them at the
+     * history it loaded or cached (memory it keeps alive as long as the item). */
+    const dt_event *past;
     size_t n_past;
-    const dt_event *incoming;         /* new inbox messages, in arrival order */
+    const dt_event *incoming;         /* new inbox messages, in arrival order. Each carries the
+                                       * execution_id of its message (dt_message), if it had
+                                       * one, in event.execution_id; an ExecutionStarted keeps
+                                       * its own. */
     size_t n_incoming;
     const int64_t *message_ids;       /* store-private ids of INCOMING, deleted at commit */
     size_t n_message_ids;
@@ -130,7 +141,8 @@ typedef struct dt_episode {
 } dt_episode;
 
 /* The result of one activity: a TaskCompleted/TaskFailed message to the orchestration, and the
- * activity work item deleted, in one transaction. */
+ * activity work item deleted, in one transaction. A message without an execution_id belongs to
+ * the execution that scheduled the activity (item->execution_id). */
 typedef struct dt_activity_done {
     const dt_activity_item *item;
     dt_message message;
@@ -159,6 +171,8 @@ typedef struct dt_store_ops {
                               dt_instance_state **out, dt_error *err);
     dt_status (*get_history)(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
                              size_t *n_out, dt_error *err);
+    dt_status (*load_history)(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
+                              dt_event **out, size_t *n_out, dt_error *err);
     dt_status (*lease_orchestrations)(dt_store *s, const char *owner, dt_time now,
                                       int64_t lease_us, size_t max, dt_orch_item **out,
                                       size_t *n_out, dt_error *err);
@@ -221,15 +235,25 @@ dt_status dt_store_get_instance(dt_store *s, const char *id, dt_arena *arena,
 dt_status dt_store_get_history(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
                                size_t *n_out, dt_error *err);
 
+/* dt_store_load_history: the history events of ID with seq >= FROM_SEQ, in order, decoded into
+ * ARENA: *N_OUT events (*OUT NULL and *N_OUT 0 when there are none, e.g. FROM_SEQ at or past
+ * the end). Meant for the holder of ID's lease, which knows the length (item->history_len)
+ * and may have the first FROM_SEQ events already; under the lease nothing is appended
+ * meanwhile. DT_ERR_NOT_FOUND if no such instance. */
+dt_status dt_store_load_history(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
+                                dt_event **out, size_t *n_out, dt_error *err);
+
 /* dt_store_lease_orchestrations: lease up to MAX instances that have visible inbox messages and
- * no live lease, until NOW + LEASE_US. OUT receives *N_OUT items (0 when there is no work);
- * each is freed by the caller with dt_orch_item_free. */
+ * no live lease, until NOW + LEASE_US. OUT is a caller-supplied array of MAX pointers; the
+ * store fills the first *N_OUT (0 when there is no work), each item allocated inside its own
+ * arena and freed by the caller with dt_orch_item_free. Items carry history_len, not the
+ * history itself (past is NULL): see dt_orch_item and dt_store_load_history. */
 dt_status dt_store_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
                                         int64_t lease_us, size_t max, dt_orch_item **out,
                                         size_t *n_out, dt_error *err);
 
-/* dt_store_lease_activities: likewise for activity work items; free each with
- * dt_activity_item_free. */
+/* dt_store_lease_activities: likewise for activity work items (OUT again a caller-supplied
+ * array of MAX pointers); free each with dt_activity_item_free. */
 dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
                                     int64_t lease_us, size_t max, dt_activity_item **out,
                                     size_t *n_out, dt_error *err);
@@ -251,20 +275,25 @@ dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, d
  * batch was applied and every entry's result is that error. */
 dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
 
-/* dt_store_query_instances: instances matching Q, ordered by instance id, at most a page.
- * *OUT is an array of *N_OUT states in ARENA; *NEXT is the continuation token for the next
- * page (ARENA memory) or NULL when this was the last. Without with_payloads, input, output
- * and custom status are NULL. DT_ERR_INVALID_ARG for a page size over 1000. */
+/* dt_store_query_instances: instances matching Q, ordered by instance id (bytewise), at most a
+ * page. *OUT is an array of *N_OUT states in ARENA (NULL when none); *NEXT is the continuation
+ * token for the next page (ARENA memory; the last instance id of this page) or NULL when no
+ * more match. The id prefix is literal: no character in it is a wildcard. Without
+ * with_payloads, input, output and custom status are NULL. DT_ERR_INVALID_ARG for a page size
+ * over 1000 or a status that is not a dt_runtime_status. */
 dt_status dt_store_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
                                    dt_instance_state **out, size_t *n_out, const char **next,
                                    dt_error *err);
 
 /* dt_store_purge_instance: delete instance ID with its history, inbox and activities.
- * DT_ERR_NOT_FOUND if none; DT_ERR_STATE (nothing deleted) if it has not finished. */
+ * DT_ERR_NOT_FOUND if none; DT_ERR_STATE (nothing deleted, ERR names the id and status) if it
+ * has not finished (its status is not terminal). */
 dt_status dt_store_purge_instance(dt_store *s, const char *id, dt_error *err);
 
 /* dt_store_purge_instances: purge every finished instance matching FILTER (its statuses, if
- * given, are intersected with the terminal ones; paging fields are ignored). */
+ * given, are intersected with the terminal ones; paging fields are ignored), all in one
+ * transaction; *N_PURGED says how many. A live instance is never purged.
+ * DT_ERR_INVALID_ARG for a status that is not a dt_runtime_status. */
 dt_status dt_store_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
                                    dt_error *err);
 

@@ -34,6 +34,8 @@ dt_status dt_client_start(dt_client *c, const char *name, const dt_start_options
         req.input = opts->input;
         req.version = opts->version;
         req.start_at = opts->start_at;
+        req.replaceable = opts->replaceable;
+        req.n_replaceable = opts->n_replaceable;
     }
     return dt_hub_start(c->hub, &req, id_out, err);
 }
@@ -60,4 +62,50 @@ dt_status dt_client_get_history(dt_client *c, const char *id, dt_arena *arena,
                                 dt_event **out, size_t *n_out, dt_error *err)
 {
     return dt_hub_get_history(c->hub, id, arena, out, n_out, err);
+}
+
+dt_status dt_client_raise_event(dt_client *c, const char *id, const char *name,
+                                const char *data, dt_error *err)
+{
+    return dt_hub_raise_event(c->hub, id, name, data, err);
+}
+
+dt_status dt_client_terminate(dt_client *c, const char *id, const char *output, bool recurse,
+                              dt_error *err)
+{
+    return dt_hub_terminate(c->hub, id, output, recurse, err);
+}
+
+dt_status dt_client_suspend(dt_client *c, const char *id, const char *reason, dt_error *err)
+{
+    return dt_hub_suspend(c->hub, id, reason, err);
+}
+
+dt_status dt_client_resume(dt_client *c, const char *id, const char *reason, dt_error *err)
+{
+    return dt_hub_resume(c->hub, id, reason, err);
+}
+
+dt_status dt_client_restart(dt_client *c, const char *id, bool new_id,
+                            char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
+{
+    return dt_hub_restart(c->hub, id, new_id, id_out, err);
+}
+
+dt_status dt_client_purge(dt_client *c, const char *id, dt_error *err)
+{
+    return dt_hub_purge(c->hub, id, err);
+}
+
+dt_status dt_client_purge_where(dt_client *c, const dt_query *filter, size_t *n,
+                                dt_error *err)
+{
+    return dt_hub_purge_where(c->hub, filter, n, err);
+}
+
+dt_status dt_client_query(dt_client *c, const dt_query *q, dt_arena *arena,
+                          dt_instance_state **out, size_t *n_out, const char **next,
+                          dt_error *err)
+{
+    return dt_hub_query(c->hub, q, arena, out, n_out, next, err);
 }

@@ -160,7 +160,9 @@ static dt_status discard(dt_hub *hub, dt_orch_item *item, dt_error *err)
     ep->custom_status = item->state.custom_status;
     ep->failure = item->state.failure;
     ep->completed_at = item->state.completed_at;
-    return hub_commit(hub, &c, err);
+    dt_status st = hub_commit(hub, &c, err);
+    cache_detach(hub, item, st == DT_OK ? ep : NULL);
+    return st;
 }
 
 /* current_execution: the execution the new events are for: a new ExecutionStarted's (the
@@ -229,8 +231,14 @@ dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_ite
             return st;
         if (n == 1) {
             dt_orch_item *item = items[0];
+            if ((st = cache_attach(hub, item, err)) != DT_OK) {
+                dt_store_abandon_orchestration(hub->store, item, NULL);
+                dt_orch_item_free(item);
+                return st;
+            }
             if ((st = begin_episode(item)) != DT_OK ||
                 (st = lease_track(hub, item, NULL)) != DT_OK) {
+                cache_detach(hub, item, NULL);
                 dt_store_abandon_orchestration(hub->store, item, NULL);
                 dt_orch_item_free(item);
                 return dt_error_set(err, st, "out of memory");
@@ -270,6 +278,7 @@ dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
     if (st == DT_OK)
         st = hub_commit(hub, &c, err);
     lease_untrack(hub, item);
+    cache_detach(hub, item, st == DT_OK ? &c.u.episode : NULL);
     dt_arena_free(arena);
     return st;
 }
@@ -277,6 +286,7 @@ dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
 dt_status dt_hub_abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_error *err)
 {
     lease_untrack(hub, item);
+    cache_detach(hub, item, NULL);
     dt_status st = dt_store_abandon_orchestration(hub->store, item, err);
     hub_notify(hub);
     return st;

@@ -49,6 +49,10 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         if (st != DT_OK)
             goto fail;
     }
+    if ((hub->cache = cache_new()) == NULL) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if ((st = commit_start(hub)) != DT_OK) {
         dt_error_set(err, st, "cannot start the committer thread");
         goto fail;
@@ -61,6 +65,7 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
     *out = hub;
     return DT_OK;
 fail:
+    cache_free(hub->cache);
     dt_store_close(hub->store);
     pthread_mutex_destroy(&hub->cq_mu);
     pthread_cond_destroy(&hub->cq_work);
@@ -80,6 +85,7 @@ void dt_hub_close(dt_hub *hub)
     dt_hub_stop(hub);
     renewer_stop(hub);
     commit_stop(hub);
+    cache_free(hub->cache);
     dt_store_close(hub->store);
     pthread_mutex_destroy(&hub->cq_mu);
     pthread_cond_destroy(&hub->cq_work);

@@ -24,8 +24,11 @@ typedef struct lease_entry {
     struct lease_entry *next;
 } lease_entry;
 
+typedef struct hub_cache hub_cache;
+
 struct dt_hub {
     dt_store *store;
+    hub_cache *cache;             /* decoded histories between episodes (cache.c) */
     int64_t lease_us;
     size_t max_batch;
     char owner[128];
@@ -82,6 +85,18 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
 /* lease_track / lease_untrack: start and stop renewing an item's lease. */
 dt_status lease_track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_item *act);
 void lease_untrack(dt_hub *hub, const void *item);
+
+/* cache_new / cache_free: the history cache. */
+hub_cache *cache_new(void);
+void cache_free(hub_cache *c);
+
+/* cache_attach: fill ITEM's past events (item->past, item->n_past) from the cache plus what
+ * the store has beyond it. The events stay valid until cache_detach. */
+dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err);
+
+/* cache_detach: ITEM's episode is over. COMMITTED is the episode if it was committed (its
+ * events join the cached history), NULL if not (the entry is dropped). */
+void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *committed);
 
 /* renewer_start / renewer_stop: the lease renewer thread. */
 dt_status renewer_start(dt_hub *hub);

@@ -22,7 +22,7 @@ static void match_name(dt_octx *c, const char *name, bool *seen)
             seen[i] = true;
     for (size_t r = 0; r < c->n_raised; r++) {
         size_t at = c->raised[r];
-        if (!same_event_name(c->events[at].name, name))
+        if (!same_event_name(event_at(c, at)->name, name))
             continue;
         size_t ep = c->eff_pos[at];
         for (; w < c->n_waiters; w++) {
@@ -60,7 +60,7 @@ void events_resolve(dt_octx *c, dt_task *t)
         match_all(c);
     if (t->event_index == POS_NEVER)
         return;
-    const dt_event *e = &c->events[t->event_index];
+    const dt_event *e = event_at(c, t->event_index);
     size_t ep = c->eff_pos[t->event_index];
     t->done = true;
     t->done_pos = ep > t->created_pos ? ep : t->created_pos;
@@ -79,6 +79,6 @@ dt_event *events_unconsumed(dt_octx *c, size_t *n)
     *n = 0;
     for (size_t r = 0; r < c->n_raised; r++)
         if (!taken[c->raised[r]])
-            out[(*n)++] = c->events[c->raised[r]];
+            out[(*n)++] = *event_at(c, c->raised[r]);
     return out;
 }

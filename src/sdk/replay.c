@@ -29,7 +29,7 @@ static void defer_suspended(dt_octx *c)
 {
     size_t first_held = POS_NEVER;
     for (size_t i = 0; i < c->n_events; i++) {
-        const dt_event *e = &c->events[i];
+        const dt_event *e = event_at(c, i);
         c->eff_pos[i] = i;
         if (e->type == DT_EVENT_EXECUTION_SUSPENDED) {
             if (first_held == POS_NEVER)
@@ -41,8 +41,8 @@ static void defer_suspended(dt_octx *c)
         }
     }
     for (size_t j = first_held; first_held != POS_NEVER && j < c->n_events; j++)
-        if (c->events[j].type != DT_EVENT_ORCHESTRATOR_STARTED &&
-            c->events[j].type != DT_EVENT_ORCHESTRATOR_COMPLETED)
+        if (event_at(c, j)->type != DT_EVENT_ORCHESTRATOR_STARTED &&
+            event_at(c, j)->type != DT_EVENT_ORCHESTRATOR_COMPLETED)
             c->eff_pos[j] = POS_NEVER;
 }
 
@@ -53,7 +53,7 @@ static dt_status index_history(dt_octx *c)
     int32_t max_seq = -1;
     size_t n_raised = 0;
     for (size_t i = 0; i < c->n_events; i++) {
-        const dt_event *e = &c->events[i];
+        const dt_event *e = event_at(c, i);
         if (is_scheduling(e->type) && e->event_id > max_seq)
             max_seq = e->event_id;
         if (is_completion(e->type) && e->task_id > max_seq)
@@ -74,7 +74,7 @@ static dt_status index_history(dt_octx *c)
     defer_suspended(c);
     dt_time now = 0;
     for (size_t i = 0; i < c->n_events; i++) {
-        const dt_event *e = &c->events[i];
+        const dt_event *e = event_at(c, i);
         if (e->type == DT_EVENT_ORCHESTRATOR_STARTED || (now == 0 && e->timestamp))
             now = e->timestamp;
         c->time_at[i] = now;
@@ -96,8 +96,8 @@ static dt_status index_history(dt_octx *c)
 static const dt_event *find_started(const dt_octx *c)
 {
     for (size_t i = 0; i < c->n_events; i++)
-        if (c->events[i].type == DT_EVENT_EXECUTION_STARTED)
-            return &c->events[i];
+        if (event_at(c, i)->type == DT_EVENT_EXECUTION_STARTED)
+            return event_at(c, i);
     return NULL;
 }
 
@@ -174,11 +174,23 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
                         name ? name : "");
         return seq;   /* already in history: replaying, nothing new to do */
     }
+    /* a new action: its strings may be the caller's (stack, say), so copy them now */
+    if (action->input) {
+        dt_error err;
+        if (dt_json_validate(action->input, "input", &err) != DT_OK)
+            replay_fail(c, "InvalidInput", "%s '%s': %s", dt_event_type_name(want),
+                        name ? name : "", err.message);
+    }
     dt_action *a = push_action(c);
     *a = *action;
     a->type = type;
     a->id = seq;
-    if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION && a->instance_id == NULL)
+    a->name = action->name ? dt_printf(c, "%s", action->name) : NULL;
+    a->input = action->input ? dt_printf(c, "%s", action->input) : NULL;
+    a->version = action->version ? dt_printf(c, "%s", action->version) : NULL;
+    if (action->instance_id)
+        a->instance_id = dt_printf(c, "%s", action->instance_id);
+    else if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION)
         a->instance_id = dt_printf(c, "%s:%04x", c->instance_id ? c->instance_id : "",
                                    (unsigned)seq);
     return seq;
@@ -217,17 +229,13 @@ dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const char *instance_
                         size_t n_new, dt_arena *arena, dt_orch_result *result)
 {
     dt_octx *c = dt_arena_alloc(arena, sizeof *c);
-    dt_event *all = dt_arena_alloc(arena, (n_past + n_new + 1) * sizeof *all);
-    if (c == NULL || all == NULL)
+    if (c == NULL)
         return DT_ERR_NOMEM;
-    if (n_past)
-        memcpy(all, past, n_past * sizeof *all);
-    if (n_new)
-        memcpy(all + n_past, new_events, n_new * sizeof *all);
     c->arena = arena;
     c->user = user;
     c->instance_id = instance_id;
-    c->events = all;
+    c->past = past;
+    c->fresh = new_events;
     c->n_events = n_past + n_new;
     c->n_past = n_past;
     dt_status st = index_history(c);

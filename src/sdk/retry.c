@@ -44,6 +44,11 @@ void retry_start(dt_octx *c, dt_task *t, const dt_retry_policy *p, const dt_acti
     retry_state *rs = dt_alloc(c, sizeof *rs);
     rs->policy = *p;
     rs->action = *a;
+    /* later attempts are scheduled from here, when the caller's strings may be gone */
+    rs->action.name = a->name ? dt_printf(c, "%s", a->name) : NULL;
+    rs->action.input = a->input ? dt_printf(c, "%s", a->input) : NULL;
+    rs->action.version = a->version ? dt_printf(c, "%s", a->version) : NULL;
+    rs->action.instance_id = a->instance_id ? dt_printf(c, "%s", a->instance_id) : NULL;
     rs->first_time = dt_octx_now(c);
     rs->attempts = 1;
     dt_action copy = *a;

@@ -60,7 +60,8 @@ struct dt_octx {
     void *user;
     jmp_buf jmp;                 /* dt_await's way out when the episode must end */
 
-    const dt_event *events;      /* past then new, one array */
+    const dt_event *past;        /* positions 0 .. n_past-1 */
+    const dt_event *fresh;       /* positions n_past .. n_events-1: this episode's new events */
     size_t n_events, n_past;
     size_t *eff_pos;             /* per event: where it takes effect (suspension defers) */
     const dt_event **scheduled;  /* by sequence number: the scheduling event in history */
@@ -89,6 +90,13 @@ struct dt_octx {
     const char *can_input;
     bool can_keep_events;
 };
+
+/* event_at: the event at position I of the history (past, then new). Two arrays rather than a
+ * copy into one: copying a long history every episode would cost more than replaying it. */
+static inline const dt_event *event_at(const dt_octx *c, size_t i)
+{
+    return i < c->n_past ? &c->past[i] : &c->fresh[i - c->n_past];
+}
 
 /* replay_schedule: register a scheduling call of TYPE and NAME with the next sequence number;
  * checks it against history, or adds ACTION as a new action. Returns the sequence. */

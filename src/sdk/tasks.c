@@ -26,7 +26,7 @@ static dt_task *schedule(dt_octx *c, task_kind kind, dt_action_type type, dt_act
                          const dt_task_options *opts)
 {
     dt_task *t = task_new(c, kind);
-    t->name = a->name;
+    t->name = dt_printf(c, "%s", a->name);   /* the caller's string may not last */
     if (opts && opts->retry) {
         dt_error err;
         if (dt_retry_policy_validate(opts->retry, &err) != DT_OK)
@@ -41,23 +41,15 @@ static dt_task *schedule(dt_octx *c, task_kind kind, dt_action_type type, dt_act
     return t;
 }
 
-static const char *copy_json(dt_octx *c, const char *json, const char *what)
-{
-    if (json == NULL)
-        return NULL;
-    dt_error err;
-    if (dt_json_validate(json, what, &err) != DT_OK)
-        replay_fail(c, "InvalidInput", "%s", err.message);
-    return dt_printf(c, "%s", json);
-}
-
 dt_task *dt_call_activity(dt_octx *c, const char *name, const char *input,
                           const dt_task_options *opts)
 {
+    /* strings are copied (and the input checked) only if the action is new: replayed steps
+     * cost a comparison, not an allocation */
     dt_action a = {0};
-    a.name = dt_printf(c, "%s", name ? name : "");
-    a.input = copy_json(c, input, "activity input");
-    a.version = opts && opts->version ? dt_printf(c, "%s", opts->version) : NULL;
+    a.name = name ? name : "";
+    a.input = input;
+    a.version = opts ? opts->version : NULL;
     return schedule(c, TASK_ACTIVITY, DT_ACTION_SCHEDULE_TASK, &a, opts);
 }
 
@@ -65,15 +57,15 @@ dt_task *dt_call_sub_orchestrator(dt_octx *c, const char *name, const char *inpu
                                   const dt_task_options *opts)
 {
     dt_action a = {0};
-    a.name = dt_printf(c, "%s", name ? name : "");
-    a.input = copy_json(c, input, "sub-orchestration input");
-    a.version = opts && opts->version ? dt_printf(c, "%s", opts->version) : NULL;
+    a.name = name ? name : "";
+    a.input = input;
+    a.version = opts ? opts->version : NULL;
     if (opts && opts->instance_id) {
         dt_error err;
         if (dt_instance_id_validate(opts->instance_id, &err) != DT_OK)
             replay_fail(c, "InvalidInstanceId", "sub-orchestration '%s': %s", a.name,
                         err.message);
-        a.instance_id = dt_printf(c, "%s", opts->instance_id);
+        a.instance_id = opts->instance_id;
     }
     /* without an id, retry.c and replay_schedule's caller derive one per attempt */
     return schedule(c, TASK_SUB_ORCHESTRATION, DT_ACTION_CREATE_SUB_ORCHESTRATION, &a, opts);
@@ -112,9 +104,9 @@ dt_task *dt_wait_for_event(dt_octx *c, const char *name)
 void dt_send_event(dt_octx *c, const char *instance_id, const char *name, const char *data)
 {
     dt_action a = {0};
-    a.instance_id = dt_printf(c, "%s", instance_id ? instance_id : "");
-    a.name = dt_printf(c, "%s", name ? name : "");
-    a.input = copy_json(c, data, "event data");
+    a.instance_id = instance_id ? instance_id : "";
+    a.name = name ? name : "";
+    a.input = data;
     replay_schedule(c, DT_ACTION_SEND_EVENT, a.name, &a);
 }
 

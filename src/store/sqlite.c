@@ -1,11 +1,13 @@
 /* sqlite.c — the SQLite backend: opening a store file (parent directory, identity check, WAL,
  * synchronous mode, schema), the prepared-statement cache, the helpers the other backend files
  * share (binding, errors, transactions, event blobs), and close. The operations themselves are
- * in sqlite_instance.c, sqlite_lease.c and sqlite_commit.c.
+ * in sqlite_instance.c, sqlite_lease.c, sqlite_commit.c and sqlite_query.c.
  *
- * Schema (user_version 1, application_id 'DTSK'): instances (one row per instance, with its
- * lease), history (instance_id, seq, event blob), inbox (messages with a visibility time),
- * activities (activity work items with their lease). Events are HistoryEvent bytes. */
+ * Schema (user_version 2, application_id 'DTSK'): instances (one row per instance, with its
+ * lease), history (instance_id, seq, event blob), inbox (messages with a visibility time and
+ * the execution they belong to), activities (activity work items with their lease). Events
+ * are HistoryEvent bytes. Version 2 added inbox.execution_id; no release had version 1, so
+ * older files are refused rather than migrated. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 
 #include "store/sqlite_internal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -47,6 +49,7 @@ static const char *const schema_sql =
     "CREATE TABLE inbox ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " instance_id TEXT NOT NULL,"
+    " execution_id TEXT,"
     " visible_at INTEGER NOT NULL,"
     " event BLOB NOT NULL);"
     "CREATE INDEX inbox_by_instance ON inbox (instance_id, id);"
@@ -103,16 +106,17 @@ static const char *const stmt_sql[ST_COUNT] = {
         " lock_owner = NULL, lock_expires = 0"
         " WHERE instance_id = ?1",
 
-    [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 ORDER BY seq",
+    [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 AND seq >= ?2"
+                        " ORDER BY seq",
     [ST_HISTORY_NEXT_SEQ] =
         "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE instance_id = ?1",
     [ST_HISTORY_INSERT] = "INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)",
     [ST_HISTORY_DELETE] = "DELETE FROM history WHERE instance_id = ?1",
 
-    [ST_INBOX_INSERT] = "INSERT INTO inbox (instance_id, visible_at, event)"
-                        " SELECT ?1, ?2, ?3"
+    [ST_INBOX_INSERT] = "INSERT INTO inbox (instance_id, visible_at, event, execution_id)"
+                        " SELECT ?1, ?2, ?3, ?4"
                         " WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1)",
-    [ST_INBOX_LOAD_VISIBLE] = "SELECT id, event FROM inbox"
+    [ST_INBOX_LOAD_VISIBLE] = "SELECT id, event, execution_id FROM inbox"
                               " WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
     [ST_INBOX_DELETE_ONE] = "DELETE FROM inbox WHERE id = ?1 AND instance_id = ?2",
     [ST_INBOX_DELETE_ALL] = "DELETE FROM inbox WHERE instance_id = ?1",
@@ -139,6 +143,23 @@ static const char *const stmt_sql[ST_COUNT] = {
                             " WHERE id = ?1 AND lock_owner = ?2",
     [ST_ACTIVITY_DELETE_ONE] = "DELETE FROM activities WHERE id = ?1",
     [ST_ACTIVITY_DELETE_ALL] = "DELETE FROM activities WHERE instance_id = ?1",
+
+    /* one row past the page (?8 is page size + 1) tells whether there is a next page */
+    [ST_QUERY_FULL] = "SELECT " STORE_INSTANCE_COLUMNS " FROM instances" STORE_FILTER_WHERE
+                      " ORDER BY instance_id LIMIT ?8",
+    /* without payloads: the same columns, with NULL for input, output and custom status */
+    [ST_QUERY_BRIEF] =
+        "SELECT instance_id, execution_id, name, version, status, NULL, NULL, NULL, failure,"
+        " created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id"
+        " FROM instances" STORE_FILTER_WHERE " ORDER BY instance_id LIMIT ?8",
+    /* a purge deletes what hangs off the matching rows first, then the rows */
+    [ST_PURGE_HISTORY] = "DELETE FROM history WHERE instance_id IN"
+                         " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
+    [ST_PURGE_INBOX] = "DELETE FROM inbox WHERE instance_id IN"
+                       " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
+    [ST_PURGE_ACTIVITIES] = "DELETE FROM activities WHERE instance_id IN"
+                            " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
+    [ST_PURGE_INSTANCES] = "DELETE FROM instances" STORE_FILTER_WHERE,
 };
 
 /* ---- shared helpers -------------------------------------------------------------------- */
@@ -427,6 +448,12 @@ static dt_status check_identity(sqlite_store *s, bool *create, dt_error *err)
     if (rc != SQLITE_OK)
         return open_error(s, rc, err, "reading the schema version");
     if (app_id == APPLICATION_ID) {
+        if (version < SCHEMA_VERSION)
+            return dt_error_set(err, DT_ERR_CORRUPT,
+                                "store '%s' has schema version %lld, from an older development "
+                                "build; this build needs version %d and does not migrate it "
+                                "(delete the file to start afresh)",
+                                s->path, (long long)version, SCHEMA_VERSION);
         if (version != SCHEMA_VERSION)
             return dt_error_set(err, DT_ERR_CORRUPT,
                                 "store '%s' has schema version %lld; this build knows %d",
@@ -514,6 +541,7 @@ static const dt_store_ops sqlite_ops = {
     .send_message = store_sqlite_send_message,
     .get_instance = store_sqlite_get_instance,
     .get_history = store_sqlite_get_history,
+    .load_history = store_sqlite_load_history,
     .lease_orchestrations = store_sqlite_lease_orchestrations,
     .lease_activities = store_sqlite_lease_activities,
     .renew_orchestration = store_sqlite_renew_orchestration,
@@ -521,6 +549,9 @@ static const dt_store_ops sqlite_ops = {
     .abandon_orchestration = store_sqlite_abandon_orchestration,
     .abandon_activity = store_sqlite_abandon_activity,
     .commit = store_sqlite_commit,
+    .query_instances = store_sqlite_query_instances,
+    .purge_instance = store_sqlite_purge_instance,
+    .purge_instances = store_sqlite_purge_instances,
 };
 
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,

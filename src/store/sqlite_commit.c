@@ -28,27 +28,20 @@ static dt_status check_lock(sqlite_store *s, sqlite3_stmt *st, const char *token
 static dt_status append_history_tx(sqlite_store *s, const char *id, const dt_episode *ep,
                                    dt_error *err)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_HISTORY_NEXT_SEQ);
-    int rc = SQLITE_OK;
-    store_bind_text(st, 1, id, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        dt_status r = store_sql_error(s, rc, err, "read history length");
-        sqlite3_reset(st);
+    /* seqs stay dense from 0 (after a reset too): item->history_len relies on it */
+    int64_t seq = 0;
+    dt_status r = store_history_len_tx(s, id, &seq, err);
+    if (r != DT_OK)
         return r;
-    }
-    int64_t seq = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
 
     for (size_t i = 0; i < ep->n_append; i++) {
         uint8_t *blob = NULL;
         size_t len = 0;
-        dt_status r = store_encode_event(&ep->append[i], &blob, &len, err);
+        r = store_encode_event(&ep->append[i], &blob, &len, err);
         if (r != DT_OK)
             return r;
-        st = store_stmt(s, ST_HISTORY_INSERT);
-        rc = SQLITE_OK;
+        sqlite3_stmt *st = store_stmt(s, ST_HISTORY_INSERT);
+        int rc = SQLITE_OK;
         store_bind_text(st, 1, id, &rc);
         store_bind_int64(st, 2, seq + (int64_t)i, &rc);
         store_bind_blob(st, 3, blob, len, &rc);
@@ -206,8 +199,12 @@ static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done
                             (long long)item->id, item->name ? item->name : "",
                             item->instance_id ? item->instance_id : "");
     bool delivered;
+    /* the result belongs to the execution that scheduled the activity, unless told otherwise */
+    dt_message m = done->message;
+    if (m.execution_id == NULL)
+        m.execution_id = item->execution_id;
     /* dropped if the orchestration is gone (purged or replaced meanwhile) */
-    r = store_insert_message_tx(s, &done->message, item->instance_id, &delivered, err);
+    r = store_insert_message_tx(s, &m, item->instance_id, &delivered, err);
     if (r != DT_OK)
         return r;
     st = store_stmt(s, ST_ACTIVITY_DELETE_ONE);

@@ -1,5 +1,5 @@
 /* sqlite_instance.c — the SQLite backend's instance operations: create (with the reuse
- * policy), send a message, read an instance row, read a history. Creation and message inserts
+ * policy), send a message, read an instance row, read a history (whole or from a seq). Creation and message inserts
  * also run inside group commits (sub-orchestrations, timers, events), so their bodies take the
  * caller's transaction; the dt_store ops wrap them in their own. */
 #include <stdio.h>
@@ -19,8 +19,7 @@ static bool may_replace(const dt_new_instance *ni, dt_runtime_status existing)
     return false;
 }
 
-/* delete_instance_tx: the row and everything hanging off it. */
-static dt_status delete_instance_tx(sqlite_store *s, const char *id, dt_error *err)
+dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *err)
 {
     static const struct {
         store_stmt_id stmt;
@@ -64,7 +63,7 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
             return dt_error_set(err, DT_ERR_ALREADY_EXISTS,
                                 "instance '%s' already exists with status %s", id,
                                 dt_runtime_status_name(existing));
-        dt_status r = delete_instance_tx(s, id, err);
+        dt_status r = store_delete_instance_tx(s, id, err);
         if (r != DT_OK)
             return r;
     } else if (rc != SQLITE_DONE) {
@@ -100,6 +99,7 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
     dt_message m;
     memset(&m, 0, sizeof m);
     m.instance_id = id;
+    m.execution_id = ni->execution_id;
     m.visible_at = ni->scheduled_start ? ni->scheduled_start : created;
     dt_event_init(&m.event, DT_EVENT_EXECUTION_STARTED, created);
     m.event.name = ni->name;
@@ -136,6 +136,7 @@ dt_status store_insert_message_tx(sqlite_store *s, const dt_message *m, const ch
     store_bind_text(st, 1, id, &rc);
     store_bind_int64(st, 2, m->visible_at, &rc);
     store_bind_blob(st, 3, blob, len, &rc);
+    store_bind_text(st, 4, m->execution_id, &rc);
     if (rc != SQLITE_OK)
         r = store_sql_error(s, rc, err, "insert inbox message");
     else
@@ -225,14 +226,32 @@ dt_status store_sqlite_get_instance(dt_store *base, const char *id, dt_arena *ar
     return r;
 }
 
-dt_status store_load_history_tx(sqlite_store *s, const char *id, dt_arena *arena,
-                                dt_event **out, size_t *n_out, dt_error *err)
+dt_status store_history_len_tx(sqlite_store *s, const char *id, int64_t *len, dt_error *err)
+{
+    /* seqs are dense from 0, so the next seq is the length; one seek on the primary key */
+    sqlite3_stmt *st = store_stmt(s, ST_HISTORY_NEXT_SEQ);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    dt_status r = DT_OK;
+    if (rc == SQLITE_ROW)
+        *len = sqlite3_column_int64(st, 0);
+    else
+        r = store_sql_error(s, rc, err, "read history length");
+    sqlite3_reset(st);
+    return r;
+}
+
+dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_seq,
+                                dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err)
 {
     *out = NULL;
     *n_out = 0;
     sqlite3_stmt *st = store_stmt(s, ST_HISTORY_LOAD);
     int rc = SQLITE_OK;
     store_bind_text(st, 1, id, &rc);
+    store_bind_int64(st, 2, from_seq, &rc);
     if (rc != SQLITE_OK)
         return store_sql_error(s, rc, err, "read history");
     size_t n = 0, cap = 0;
@@ -272,16 +291,16 @@ dt_status store_load_history_tx(sqlite_store *s, const char *id, dt_arena *arena
     return r;
 }
 
-dt_status store_sqlite_get_history(dt_store *base, const char *id, dt_arena *arena,
-                                   dt_event **out, size_t *n_out, dt_error *err)
+/* read_history: ID's history from FROM_SEQ in one read transaction, so the row check and the
+ * events come from the same snapshot. */
+static dt_status read_history(sqlite_store *s, const char *id, int64_t from_seq,
+                              dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err)
 {
-    sqlite_store *s = (sqlite_store *)base;
     *out = NULL;
     *n_out = 0;
     if (id == NULL)
         return dt_error_set(err, DT_ERR_NOT_FOUND, "no instance id given");
     pthread_mutex_lock(&s->mu);
-    /* one read transaction: the row check and the history come from the same snapshot */
     dt_status r = store_begin_read(s, err);
     if (r == DT_OK) {
         sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_STATUS);
@@ -295,7 +314,7 @@ dt_status store_sqlite_get_history(dt_store *base, const char *id, dt_arena *are
             r = store_sql_error(s, rc, err, "read instance");
         sqlite3_reset(st);
         if (r == DT_OK)
-            r = store_load_history_tx(s, id, arena, out, n_out, err);
+            r = store_load_history_tx(s, id, from_seq, arena, out, n_out, err);
         if (r == DT_OK)
             r = store_commit_tx(s, err);
         if (r != DT_OK) {
@@ -306,4 +325,18 @@ dt_status store_sqlite_get_history(dt_store *base, const char *id, dt_arena *are
     }
     pthread_mutex_unlock(&s->mu);
     return r;
+}
+
+dt_status store_sqlite_get_history(dt_store *base, const char *id, dt_arena *arena,
+                                   dt_event **out, size_t *n_out, dt_error *err)
+{
+    return read_history((sqlite_store *)base, id, 0, arena, out, n_out, err);
+}
+
+dt_status store_sqlite_load_history(dt_store *base, const char *id, size_t from_seq,
+                                    dt_arena *arena, dt_event **out, size_t *n_out,
+                                    dt_error *err)
+{
+    int64_t from = from_seq > (size_t)INT64_MAX ? INT64_MAX : (int64_t)from_seq;
+    return read_history((sqlite_store *)base, id, from, arena, out, n_out, err);
 }

@@ -2,8 +2,9 @@
  * connection and cache of prepared statements, the SQL of every statement, and small helpers
  * for binding, reading columns, transactions and error mapping. Not a public header.
  *
- * Files: sqlite.c (open, schema, helpers, close), sqlite_instance.c (create, send, get),
- * sqlite_lease.c (lease, renew, abandon), sqlite_commit.c (group commit). */
+ * Files: sqlite.c (open, schema, helpers, close), sqlite_instance.c (create, send, get, load
+ * history), sqlite_lease.c (lease, renew, abandon), sqlite_commit.c (group commit),
+ * sqlite_query.c (query, purge). */
 #ifndef DT_STORE_SQLITE_INTERNAL_H
 #define DT_STORE_SQLITE_INTERNAL_H
 
@@ -52,8 +53,29 @@ typedef enum store_stmt_id {
     ST_ACTIVITY_ABANDON,
     ST_ACTIVITY_DELETE_ONE,
     ST_ACTIVITY_DELETE_ALL,
+    /* queries and purges over a filter (see STORE_FILTER_WHERE) */
+    ST_QUERY_FULL,
+    ST_QUERY_BRIEF,
+    ST_PURGE_HISTORY,
+    ST_PURGE_INBOX,
+    ST_PURGE_ACTIVITIES,
+    ST_PURGE_INSTANCES,
     ST_COUNT
 } store_stmt_id;
+
+/* The filter of queries and purges (dt_query), all bound, never spliced:
+ *   ?1 a bit mask of the statuses wanted (bit N: status N);
+ *   ?2, ?3 the created_at range, inclusive (INT64_MIN / INT64_MAX when open);
+ *   ?4 the exact name or NULL;
+ *   ?5, ?6 an instance id range [?5, ?6): the id prefix P as [P, P with its last byte
+ *          incremented), so no character of P is a wildcard. Open ends are '' (no text sorts
+ *          below it) and an empty blob (every text sorts below any blob in SQLite), so the
+ *          range is always there and always a seek on the primary key;
+ *   ?7 an id to skip (the continuation token, the last id of the previous page) or NULL. */
+#define STORE_FILTER_WHERE                                                                  \
+    " WHERE ((?1 >> status) & 1) = 1 AND created_at >= ?2 AND created_at <= ?3"             \
+    " AND (?4 IS NULL OR name = ?4) AND instance_id >= ?5 AND instance_id < ?6"             \
+    " AND instance_id IS NOT ?7"
 
 /* The columns of an instance row as store_read_instance reads them, in this order. */
 #define STORE_INSTANCE_COLUMNS                                                              \
@@ -134,10 +156,18 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
 dt_status store_insert_message_tx(sqlite_store *s, const dt_message *m, const char *default_id,
                                   bool *delivered, dt_error *err);
 
-/* store_load_history_tx: the whole history of ID in seq order, the events and their strings in
- * ARENA (*OUT NULL and *N_OUT 0 when empty). Inside the caller's transaction. */
-dt_status store_load_history_tx(sqlite_store *s, const char *id, dt_arena *arena,
-                                dt_event **out, size_t *n_out, dt_error *err);
+/* store_load_history_tx: the history events of ID with seq >= FROM_SEQ in seq order, the
+ * events and their strings in ARENA (*OUT NULL and *N_OUT 0 when none). Inside the caller's
+ * transaction. */
+dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_seq,
+                                dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err);
+
+/* store_history_len_tx: the number of history events of ID (seqs are dense from 0). */
+dt_status store_history_len_tx(sqlite_store *s, const char *id, int64_t *len, dt_error *err);
+
+/* store_delete_instance_tx: delete the row of ID and everything hanging off it (history,
+ * inbox, activities) inside the caller's write transaction. */
+dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *err);
 
 /* The ops entries implemented in the other files. */
 dt_status store_sqlite_create_instance(dt_store *s, const dt_new_instance *ni, dt_error *err);
@@ -146,6 +176,9 @@ dt_status store_sqlite_get_instance(dt_store *s, const char *id, dt_arena *arena
                                     dt_instance_state **out, dt_error *err);
 dt_status store_sqlite_get_history(dt_store *s, const char *id, dt_arena *arena,
                                    dt_event **out, size_t *n_out, dt_error *err);
+dt_status store_sqlite_load_history(dt_store *s, const char *id, size_t from_seq,
+                                    dt_arena *arena, dt_event **out, size_t *n_out,
+                                    dt_error *err);
 dt_status store_sqlite_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
                                             int64_t lease_us, size_t max, dt_orch_item **out,
                                             size_t *n_out, dt_error *err);
@@ -161,5 +194,11 @@ dt_status store_sqlite_abandon_orchestration(dt_store *s, const dt_orch_item *it
 dt_status store_sqlite_abandon_activity(dt_store *s, const dt_activity_item *item,
                                         dt_error *err);
 dt_status store_sqlite_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
+dt_status store_sqlite_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
+                                       dt_instance_state **out, size_t *n_out,
+                                       const char **next, dt_error *err);
+dt_status store_sqlite_purge_instance(dt_store *s, const char *id, dt_error *err);
+dt_status store_sqlite_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
+                                       dt_error *err);
 
 #endif

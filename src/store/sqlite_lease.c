@@ -40,7 +40,8 @@ static int64_t clamp_max(size_t max)
 
 /* ---- orchestrations ----------------------------------------------------------------------- */
 
-/* load_inbox_tx: the visible messages of ITEM, in arrival order, with their ids. */
+/* load_inbox_tx: the visible messages of ITEM, in arrival order, with their ids. A message
+ * stored with an execution id hands it to its event (ExecutionStarted keeps its own). */
 static dt_status load_inbox_tx(sqlite_store *s, dt_orch_item *item, dt_time now, dt_error *err)
 {
     sqlite3_stmt *st = store_stmt(s, ST_INBOX_LOAD_VISIBLE);
@@ -75,6 +76,15 @@ static dt_status load_inbox_tx(sqlite_store *s, dt_orch_item *item, dt_time now,
         r = store_decode_column(st, 1, item->arena, &ev[n], err, what);
         if (r != DT_OK)
             break;
+        if (ev[n].type != DT_EVENT_EXECUTION_STARTED &&
+            sqlite3_column_type(st, 2) != SQLITE_NULL) {
+            ev[n].execution_id = store_col_text(item->arena, st, 2, &r);
+            if (r != DT_OK) {
+                r = dt_error_set(err, r, "out of memory reading inbox of '%s'",
+                                 item->instance_id);
+                break;
+            }
+        }
         n++;
     }
     if (r == DT_OK && rc != SQLITE_DONE)
@@ -93,7 +103,8 @@ static dt_status load_inbox_tx(sqlite_store *s, dt_orch_item *item, dt_time now,
     return r;
 }
 
-/* lease_one_tx: lock ITEM's instance (its instance_id is set) and load row, history, inbox. */
+/* lease_one_tx: lock ITEM's instance (its instance_id is set) and load its row, history length
+ * and inbox. The history itself is not read: the holder loads what it lacks. */
 static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *owner,
                               dt_time now, dt_time until, dt_error *err)
 {
@@ -125,13 +136,13 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
     if (r != DT_OK)
         return r;
 
-    dt_event *past = NULL;
-    size_t n_past = 0;
-    r = store_load_history_tx(s, item->instance_id, item->arena, &past, &n_past, err);
+    int64_t len = 0;
+    r = store_history_len_tx(s, item->instance_id, &len, err);
     if (r != DT_OK)
         return r;
-    item->past = past;
-    item->n_past = n_past;
+    item->history_len = (size_t)len;
+    item->past = NULL;
+    item->n_past = 0;
     return load_inbox_tx(s, item, now, err);
 }
 

@@ -33,6 +33,12 @@ dt_status dt_store_get_history(dt_store *s, const char *id, dt_arena *arena, dt_
     return s->ops->get_history(s, id, arena, out, n_out, err);
 }
 
+dt_status dt_store_load_history(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
+                                dt_event **out, size_t *n_out, dt_error *err)
+{
+    return s->ops->load_history(s, id, from_seq, arena, out, n_out, err);
+}
+
 /* OUT is an array of at least MAX pointers supplied by the caller; the store fills the first
  * *N_OUT with items, each allocated inside its own arena. */
 dt_status dt_store_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
@@ -74,6 +80,24 @@ dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, d
 dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err)
 {
     return s->ops->commit(s, batch, n, err);
+}
+
+dt_status dt_store_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
+                                   dt_instance_state **out, size_t *n_out, const char **next,
+                                   dt_error *err)
+{
+    return s->ops->query_instances(s, q, arena, out, n_out, next, err);
+}
+
+dt_status dt_store_purge_instance(dt_store *s, const char *id, dt_error *err)
+{
+    return s->ops->purge_instance(s, id, err);
+}
+
+dt_status dt_store_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
+                                   dt_error *err)
+{
+    return s->ops->purge_instances(s, filter, n_purged, err);
 }
 
 void dt_orch_item_free(dt_orch_item *item)

@@ -1,19 +1,20 @@
-/* helper_crash_worker.c — a worker process for test_crash: runs the crash orchestration on
- * the database given as argv[1] until every instance has finished, then exits 0. The test
- * kills it with SIGKILL part way. */
+/* helper_crash_worker.c — a worker process for test_crash: runs the crash orchestrations on
+ * the database given as argv[1] until the instances PREFIX-000 .. PREFIX-(COUNT-1) (argv[2],
+ * argv[3]) have all finished, then exits 0. The test kills it with SIGKILL part way. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "crash_common.h"
 #include "durabletask/client.h"
 
-static int all_done(dt_client *c)
+static int all_done(dt_client *c, const char *prefix, int count)
 {
     dt_arena *a = dt_arena_new();
     int done = a != NULL;
-    for (int i = 0; i < CRASH_INSTANCES && done; i++) {
-        char id[32];
-        crash_instance_id(i, id, sizeof id);
+    for (int i = 0; i < count && done; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "%s-%03d", prefix, i);
         dt_instance_state *s = NULL;
         done = dt_client_get(c, id, a, &s, NULL) == DT_OK &&
                dt_runtime_status_is_terminal(s->status);
@@ -24,8 +25,8 @@ static int all_done(dt_client *c)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: helper_crash_worker DB\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: helper_crash_worker DB PREFIX COUNT\n");
         return 2;
     }
     dt_hub_options o = {.db_path = argv[1], .lease_ms = CRASH_LEASE_MS};
@@ -38,14 +39,12 @@ int main(int argc, char **argv)
         return 1;
     }
     dt_worker_options wo = {.orchestration_threads = 2, .activity_threads = 4};
-    if (dt_worker_new(&w) != DT_OK ||
-        dt_worker_add_orchestrator(w, "chain", crash_chain, NULL) != DT_OK ||
-        dt_worker_add_activity(w, "add_step", crash_add_step, NULL) != DT_OK ||
+    if (dt_worker_new(&w) != DT_OK || crash_register(w) != DT_OK ||
         dt_worker_start(w, hub, &wo, &err) != DT_OK || dt_client_new(hub, &c) != DT_OK) {
         fprintf(stderr, "helper: cannot start: %s\n", err.message);
         return 1;
     }
-    while (!all_done(c)) {
+    while (!all_done(c, argv[2], atoi(argv[3]))) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }

@@ -13,13 +13,6 @@ static dt_status wait_for_go(dt_octx *ctx, const char *input, const char **outpu
     return DT_OK;
 }
 
-static dt_status echo(dt_actx *ctx, const char *input, const char **output)
-{
-    (void)ctx;
-    *output = input;
-    return DT_OK;
-}
-
 static void expect_error(dt_status got, dt_status want, const dt_error *err, const char *needle)
 {
     if (got != want)
@@ -70,7 +63,7 @@ static void test_duplicate_id_of_a_live_instance_is_refused_and_it_runs_on(void 
     hubfix f;
     hubfix_open(&f, "dup", NULL);
     assert_ok(dt_worker_add_orchestrator(f.worker, "o", wait_for_go, NULL), NULL);
-    assert_ok(dt_worker_add_activity(f.worker, "echo", echo, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f.worker, "echo", hubfix_echo, NULL), NULL);
     dt_error err = {0};
     char id[DT_INSTANCE_ID_MAX + 1];
     dt_start_options so = {.instance_id = "dup-1", .input = "\"first\""};

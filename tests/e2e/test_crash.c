@@ -2,7 +2,8 @@
  * on a SQLite file and is killed with SIGKILL mid-work; a second worker process finishes the
  * batch. Every instance must complete with the right output, and no history may hold a step
  * twice: one ExecutionStarted, one ExecutionCompleted, each sequence number scheduled once and
- * completed once. */
+ * answered once. One batch chains activities; the other mixes sub-orchestrations, durable
+ * timers, external events and retries. */
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -13,11 +14,12 @@
 
 extern char **environ;
 
-static pid_t spawn_worker(const char *db)
+static pid_t spawn_worker(const char *db, const char *prefix, int count)
 {
-    char path[1024];
+    char path[1024], n[16];
     snprintf(path, sizeof path, "%s/helper_crash_worker", DT_TEST_BINARY_DIR);
-    char *argv[] = {path, (char *)db, NULL};
+    snprintf(n, sizeof n, "%d", count);
+    char *argv[] = {path, (char *)db, (char *)prefix, n, NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, path, NULL, NULL, argv, environ);
     if (rc != 0)
@@ -25,13 +27,13 @@ static pid_t spawn_worker(const char *db)
     return pid;
 }
 
-static int count_completed(dt_client *c)
+static int count_completed(dt_client *c, const char *prefix, int count)
 {
     dt_arena *a = dt_arena_new();
     int n = 0;
-    for (int i = 0; i < CRASH_INSTANCES; i++) {
-        char id[32];
-        crash_instance_id(i, id, sizeof id);
+    for (int i = 0; i < count; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "%s-%03d", prefix, i);
         dt_instance_state *s = NULL;
         if (dt_client_get(c, id, a, &s, NULL) == DT_OK && s->status == DT_STATUS_COMPLETED)
             n++;
@@ -40,31 +42,71 @@ static int count_completed(dt_client *c)
     return n;
 }
 
-static void check_history_once(const dt_event *ev, size_t n, const char *id)
+static bool is_scheduling(dt_event_type t)
 {
-    int scheduled[CRASH_STEPS] = {0}, completed[CRASH_STEPS] = {0};
-    int started = 0, finished = 0;
+    return t == DT_EVENT_TASK_SCHEDULED || t == DT_EVENT_TIMER_CREATED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_CREATED;
+}
+
+static bool is_completion(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
+           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
+}
+
+/* check_history_once: one ExecutionStarted and one ExecutionCompleted; STEPS steps, each
+ * scheduled exactly once and answered exactly once; EVENTS external events. */
+static void check_history_once(const dt_event *ev, size_t n, const char *id, int steps,
+                               int events)
+{
+    int scheduled[16] = {0}, completed[16] = {0};
+    int started = 0, finished = 0, raised = 0;
     for (size_t i = 0; i < n; i++) {
-        switch (ev[i].type) {
-        case DT_EVENT_EXECUTION_STARTED: started++; break;
-        case DT_EVENT_EXECUTION_COMPLETED: finished++; break;
-        case DT_EVENT_TASK_SCHEDULED:
-            assert_in_range(ev[i].event_id, 0, CRASH_STEPS - 1);
+        if (ev[i].type == DT_EVENT_EXECUTION_STARTED)
+            started++;
+        else if (ev[i].type == DT_EVENT_EXECUTION_COMPLETED)
+            finished++;
+        else if (ev[i].type == DT_EVENT_EVENT_RAISED)
+            raised++;
+        else if (is_scheduling(ev[i].type)) {
+            assert_in_range(ev[i].event_id, 0, steps - 1);
             scheduled[ev[i].event_id]++;
-            break;
-        case DT_EVENT_TASK_COMPLETED:
-            assert_in_range(ev[i].task_id, 0, CRASH_STEPS - 1);
+        } else if (is_completion(ev[i].type)) {
+            assert_in_range(ev[i].task_id, 0, steps - 1);
             completed[ev[i].task_id]++;
-            break;
-        default: break;
         }
     }
-    if (started != 1 || finished != 1)
-        fail_msg("%s: %d ExecutionStarted, %d ExecutionCompleted", id, started, finished);
-    for (int k = 0; k < CRASH_STEPS; k++)
+    if (started != 1 || finished != 1 || raised != events)
+        fail_msg("%s: %d ExecutionStarted, %d ExecutionCompleted, %d EventRaised", id, started,
+                 finished, raised);
+    for (int k = 0; k < steps; k++)
         if (scheduled[k] != 1 || completed[k] != 1)
-            fail_msg("%s: step %d scheduled %d times, completed %d times", id, k, scheduled[k],
+            fail_msg("%s: step %d scheduled %d times, answered %d times", id, k, scheduled[k],
                      completed[k]);
+}
+
+/* kill_mid_work: run a worker until DONE_AT of COUNT instances under PREFIX completed, kill
+ * it with SIGKILL, then run a second worker to the end. */
+static void kill_mid_work(hubfix *f, const char *prefix, int count, int done_at)
+{
+    pid_t pid = spawn_worker(f->db, prefix, count);
+    for (int waited = 0; waited < 60000; waited += 5) {
+        if (count_completed(f->client, prefix, count) >= done_at)
+            break;
+        test_sleep_ms(5);
+    }
+    kill(pid, SIGKILL);
+    int wst;
+    waitpid(pid, &wst, 0);
+    assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
+    int at_kill = count_completed(f->client, prefix, count);
+    print_message("killed the worker with %d of %d instances completed\n", at_kill, count);
+    assert_true(at_kill < count);   /* it really died mid-work */
+
+    pid = spawn_worker(f->db, prefix, count);
+    waitpid(pid, &wst, 0);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
 }
 
 static void test_kill_9_mid_work_loses_and_doubles_nothing(void **state)
@@ -81,26 +123,7 @@ static void test_kill_9_mid_work_loses_and_doubles_nothing(void **state)
         assert_ok(dt_client_start(f.client, "chain", &so, out, &err), &err);
     }
 
-    pid_t pid = spawn_worker(f.db);
-    int done = 0;
-    for (int waited = 0; waited < 60000; waited += 5) {
-        done = count_completed(f.client);
-        if (done >= CRASH_INSTANCES / 5)
-            break;
-        test_sleep_ms(5);
-    }
-    kill(pid, SIGKILL);
-    int wst;
-    waitpid(pid, &wst, 0);
-    assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
-    int at_kill = count_completed(f.client);
-    print_message("killed the worker with %d of %d instances completed\n", at_kill,
-                  CRASH_INSTANCES);
-    assert_true(at_kill < CRASH_INSTANCES);   /* it really died mid-work */
-
-    pid = spawn_worker(f.db);
-    waitpid(pid, &wst, 0);
-    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    kill_mid_work(&f, "crash", CRASH_INSTANCES, CRASH_INSTANCES / 5);
 
     for (int i = 0; i < CRASH_INSTANCES; i++) {
         char id[32], want[16];
@@ -113,7 +136,42 @@ static void test_kill_9_mid_work_loses_and_doubles_nothing(void **state)
                      dt_runtime_status_name(s->status), s->output ? s->output : "null", want);
         size_t n;
         dt_event *ev = hubfix_history(&f, id, &n);
-        check_history_once(ev, n, id);
+        check_history_once(ev, n, id, CRASH_STEPS, 0);
+    }
+    hubfix_close(&f);
+}
+
+static void test_kill_9_with_timers_events_retries_and_children(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "crashmixed", NULL);
+    dt_error err = {0};
+    for (int i = 0; i < MIXED_INSTANCES; i++) {
+        char id[32], in[16], out[DT_INSTANCE_ID_MAX + 1];
+        mixed_instance_id(i, id, sizeof id);
+        snprintf(in, sizeof in, "%d", i * 10);
+        dt_start_options so = {.instance_id = id, .input = in};
+        assert_ok(dt_client_start(f.client, "mixed", &so, out, &err), &err);
+        assert_ok(dt_client_raise_event(f.client, id, "go", "\"go\"", &err), &err);
+    }
+    kill_mid_work(&f, "mixed", MIXED_INSTANCES, MIXED_INSTANCES / 5);
+    for (int i = 0; i < MIXED_INSTANCES; i++) {
+        char id[32], want[32], kid[48];
+        mixed_instance_id(i, id, sizeof id);
+        /* the child adds one, the retried activity adds one more */
+        snprintf(want, sizeof want, "[%d,\"go\"]", i * 10 + 2);
+        dt_instance_state *s = NULL;
+        assert_ok(dt_client_get(f.client, id, f.arena, &s, &err), &err);
+        if (s->status != DT_STATUS_COMPLETED || strcmp(s->output ? s->output : "", want) != 0)
+            fail_msg("%s: status %s output %s, want Completed %s", id,
+                     dt_runtime_status_name(s->status), s->output ? s->output : "null", want);
+        size_t n;
+        dt_event *ev = hubfix_history(&f, id, &n);
+        check_history_once(ev, n, id, 5, 1);
+        snprintf(kid, sizeof kid, "%s:0000", id);
+        ev = hubfix_history(&f, kid, &n);
+        check_history_once(ev, n, kid, 1, 0);
     }
     hubfix_close(&f);
 }
@@ -122,6 +180,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_9_mid_work_loses_and_doubles_nothing),
+        cmocka_unit_test(test_kill_9_with_timers_events_retries_and_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

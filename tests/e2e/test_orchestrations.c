@@ -26,20 +26,6 @@ static dt_status square(dt_actx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
-static dt_status echo(dt_actx *ctx, const char *input, const char **output)
-{
-    (void)ctx;
-    *output = input;
-    return DT_OK;
-}
-
-static dt_status sleepy(dt_actx *ctx, const char *input, const char **output)
-{
-    test_sleep_ms(atoi(input));
-    *output = dt_activity_printf(ctx, "%s", input);
-    return DT_OK;
-}
-
 static dt_status broken(dt_actx *ctx, const char *input, const char **output)
 {
     (void)output;
@@ -50,8 +36,8 @@ static void register_activities(hubfix *f)
 {
     assert_ok(dt_worker_add_activity(f->worker, "say_hello", say_hello, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "square", square, NULL), NULL);
-    assert_ok(dt_worker_add_activity(f->worker, "echo", echo, NULL), NULL);
-    assert_ok(dt_worker_add_activity(f->worker, "sleepy", sleepy, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f->worker, "echo", hubfix_echo, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f->worker, "sleepy", hubfix_sleepy, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "broken", broken, NULL), NULL);
 }
 

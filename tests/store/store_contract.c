@@ -112,6 +112,18 @@ static dt_event *history(fixture *fx, const char *id, size_t *n)
     return h;
 }
 
+/* load: dt_store_load_history of ID from FROM_SEQ (into the fixture's arena). */
+static dt_event *load(fixture *fx, const char *id, size_t from_seq, size_t *n)
+{
+    dt_event *h = NULL;
+    *n = 99;
+    dt_error err;
+    assert_ok(dt_store_load_history(fx->store, id, from_seq, fx->arena, &h, n, &err), &err);
+    if (*n == 0)
+        assert_null(h);
+    return h;
+}
+
 /* lease_orch: lease at most MAX work items; returns how many (into ITEMS). */
 static size_t lease_orch(fixture *fx, const char *owner, dt_time now, int64_t lease_us,
                          size_t max, dt_orch_item **items)
@@ -375,6 +387,8 @@ static void test_lease_delivers_execution_started(void **state)
     assert_int_equal(item->locked_until, T0 + SEC + LEASE);
     assert_int_equal(item->state.status, DT_STATUS_PENDING);
     assert_str(item->state.name, "orch");
+    assert_int_equal(item->history_len, 0);
+    assert_null(item->past);   /* the lease does not read the history */
     assert_int_equal(item->n_past, 0);
     assert_int_equal(item->n_incoming, 1);
     assert_int_equal(item->n_message_ids, 1);
@@ -549,8 +563,11 @@ static void test_message_arriving_during_episode_is_kept_for_the_next(void **sta
     dt_orch_item_free(item);
 
     item = lease_one(fx, "w", T0, LEASE);
-    assert_int_equal(item->n_past, 2);
-    assert_int_equal(item->past[1].type, DT_EVENT_EXECUTION_STARTED);
+    assert_int_equal(item->history_len, 2);
+    size_t n = 0;
+    dt_event *past = load(fx, "i1", 0, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(past[1].type, DT_EVENT_EXECUTION_STARTED);
     assert_int_equal(item->n_incoming, 1);
     assert_int_equal(item->incoming[0].type, DT_EVENT_EVENT_RAISED);
     assert_str(item->incoming[0].name, "approval");
@@ -700,7 +717,7 @@ static void test_reset_history_replaces_it_for_continue_as_new(void **state)
     dt_error err;
     assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
     dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
-    assert_int_equal(item->n_past, 3);
+    assert_int_equal(item->history_len, 3);
 
     dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), ev(DT_EVENT_EXECUTION_STARTED)};
     app[1].name = "orch";
@@ -797,7 +814,7 @@ static void test_activity_result_reaches_the_inbox_and_the_work_item_goes(void *
     expect_no_activity_work(fx, T0 + 1000 * SEC);   /* deleted, not just leased */
 
     dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
-    assert_int_equal(item->n_past, 3);
+    assert_int_equal(item->history_len, 3);
     assert_int_equal(item->n_incoming, 1);
     assert_int_equal(item->incoming[0].type, DT_EVENT_TASK_COMPLETED);
     assert_int_equal(item->incoming[0].task_id, 0);
@@ -915,7 +932,7 @@ static void test_timer_message_is_leased_at_its_time(void **state)
     assert_int_equal(item->n_incoming, 1);
     assert_int_equal(item->incoming[0].type, DT_EVENT_TIMER_FIRED);
     assert_int_equal(item->incoming[0].fire_at, T0 + 30 * SEC);
-    assert_int_equal(item->n_past, 4);
+    assert_int_equal(item->history_len, 4);
     dt_orch_item_free(item);
 }
 
@@ -1100,6 +1117,619 @@ static void test_concurrent_leases_never_share_an_instance(void **state)
         assert_int_equal(cs.seen[i], 1);
 }
 
+/* ---- execution-scoped messages ------------------------------------------------------------- */
+
+static void test_message_execution_id_reaches_the_incoming_event(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "x", NULL);
+    run_first_episode(fx, "x", "act");   /* its activity belongs to exec-1 */
+    dt_message with = {.instance_id = "x", .execution_id = "exec-1"};
+    with.event = ev(DT_EVENT_EVENT_RAISED);
+    with.event.name = "with";
+    dt_message without = {.instance_id = "x"};
+    without.event = ev(DT_EVENT_EVENT_RAISED);
+    without.event.name = "without";
+    /* an ExecutionStarted keeps its own execution id, whatever its message says */
+    dt_message started = {.instance_id = "x", .execution_id = "other"};
+    started.event = ev(DT_EVENT_EXECUTION_STARTED);
+    started.event.name = "orch";
+    started.event.instance_id = "x";
+    started.event.execution_id = "own";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &with, &err), &err);
+    assert_ok(dt_store_send_message(fx->store, &without, &err), &err);
+    assert_ok(dt_store_send_message(fx->store, &started, &err), &err);
+    /* an activity result without one belongs to the execution that scheduled the activity */
+    dt_activity_item *a;
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 1, &a), 1);
+    dt_commit done = activity_done(a, "1");
+    commit_expect(fx, &done, DT_OK);
+    dt_activity_item_free(a);
+
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->n_incoming, 4);
+    assert_str(item->incoming[0].name, "with");
+    assert_str(item->incoming[0].execution_id, "exec-1");
+    assert_str(item->incoming[1].name, "without");
+    assert_null(item->incoming[1].execution_id);
+    assert_int_equal(item->incoming[2].type, DT_EVENT_EXECUTION_STARTED);
+    assert_str(item->incoming[2].execution_id, "own");
+    assert_int_equal(item->incoming[3].type, DT_EVENT_TASK_COMPLETED);
+    assert_str(item->incoming[3].execution_id, "exec-1");
+
+    /* an episode's messages keep theirs too */
+    dt_message timer = {.instance_id = "x", .execution_id = "exec-1",
+                        .visible_at = T0 + 10 * SEC};
+    timer.event = ev(DT_EVENT_TIMER_FIRED);
+    timer.event.task_id = 1;
+    timer.event.fire_at = T0 + 10 * SEC;
+    dt_message nudge = {.instance_id = "x", .visible_at = T0 + 10 * SEC};
+    nudge.event = ev(DT_EVENT_EVENT_RAISED);
+    nudge.event.name = "nudge";
+    dt_message msgs[2] = {timer, nudge};
+    dt_event app[1] = {ev(DT_EVENT_ORCHESTRATOR_STARTED)};
+    dt_commit c = episode_commit(item, app, 1, DT_STATUS_RUNNING);
+    c.u.episode.messages = msgs;
+    c.u.episode.n_messages = 2;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    item = lease_one(fx, "w", T0 + 10 * SEC, LEASE);
+    assert_int_equal(item->n_incoming, 2);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_TIMER_FIRED);
+    assert_str(item->incoming[0].execution_id, "exec-1");
+    assert_null(item->incoming[1].execution_id);
+    dt_orch_item_free(item);
+}
+
+/* ---- history out of the lease ---------------------------------------------------------------- */
+
+static void test_history_len_counts_commits_and_loads_from_the_middle(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "h", NULL);
+    run_first_episode(fx, "h", "act");   /* 3 events */
+    dt_message m = {.instance_id = "h"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "e1";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->history_len, 3);
+    assert_null(item->past);
+    dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), item->incoming[0]};
+    dt_commit c = episode_commit(item, app, 2, DT_STATUS_RUNNING);
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    m.event.name = "e2";
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->history_len, 5);
+
+    size_t n = 0, n_all = 0;
+    dt_event *all = load(fx, "h", 0, &n);
+    history(fx, "h", &n_all);
+    assert_int_equal(n, 5);
+    assert_int_equal(n_all, 5);
+    static const dt_event_type want[5] = {
+        DT_EVENT_ORCHESTRATOR_STARTED, DT_EVENT_EXECUTION_STARTED, DT_EVENT_TASK_SCHEDULED,
+        DT_EVENT_ORCHESTRATOR_STARTED, DT_EVENT_EVENT_RAISED};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(all[i].type, want[i]);
+    dt_event *tail = load(fx, "h", 3, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(tail[0].type, DT_EVENT_ORCHESTRATOR_STARTED);
+    assert_int_equal(tail[1].type, DT_EVENT_EVENT_RAISED);
+    assert_str(tail[1].name, "e1");
+    tail = load(fx, "h", 4, &n);
+    assert_int_equal(n, 1);
+    assert_str(tail[0].name, "e1");
+    load(fx, "h", 5, &n);
+    assert_int_equal(n, 0);
+    load(fx, "h", 99, &n);
+    assert_int_equal(n, 0);
+    dt_orch_item_free(item);
+
+    dt_event *h = NULL;
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_load_history(fx->store, "nope", 0, fx->arena, &h, &n, &err),
+                     DT_ERR_NOT_FOUND);
+    assert_contains(err.message, "nope");
+}
+
+static void test_history_len_after_continue_as_new_counts_only_the_new_history(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "loop", "0");
+    run_first_episode(fx, "loop", "act");   /* 3 events */
+    dt_message m = {.instance_id = "loop"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "go";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->history_len, 3);
+    dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), ev(DT_EVENT_EXECUTION_STARTED)};
+    app[1].name = "orch";
+    app[1].input = "1";
+    app[1].instance_id = "loop";
+    app[1].execution_id = "exec-2";
+    dt_commit c = episode_commit(item, app, 2, DT_STATUS_RUNNING);
+    c.u.episode.reset_history = true;
+    c.u.episode.execution_id = "exec-2";
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->history_len, 2);
+    size_t n = 0;
+    dt_event *h = load(fx, "loop", 1, &n);   /* seqs start again at 0 */
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].type, DT_EVENT_EXECUTION_STARTED);
+    assert_str(h[0].execution_id, "exec-2");
+    dt_event more[1] = {ev(DT_EVENT_TIMER_CREATED)};
+    more[0].event_id = 0;
+    c = episode_commit(item, more, 1, DT_STATUS_RUNNING);
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->history_len, 3);
+    h = load(fx, "loop", 2, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].type, DT_EVENT_TIMER_CREATED);
+    load(fx, "loop", 0, &n);
+    assert_int_equal(n, 3);
+    dt_orch_item_free(item);
+}
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+#define LATER (T0 + 1000 * SEC)   /* after every created_at the query tests use */
+
+/* make_instance: ID created at CREATED with NAME; unless STATUS is Pending, one episode (at
+ * LATER) takes it to STATUS, scheduling activity ID and setting output and custom status. */
+static void make_instance(fixture *fx, const char *id, const char *name, dt_time created,
+                          dt_runtime_status status)
+{
+    dt_new_instance ni = new_instance(id, "\"in\"");
+    ni.name = name;
+    ni.created_at = created;
+    dt_error err;
+    assert_ok(dt_store_create_instance(fx->store, &ni, &err), &err);
+    if (status == DT_STATUS_PENDING)
+        return;
+    dt_orch_item *items[16];
+    size_t n = lease_orch(fx, "w", LATER, LEASE, 16, items);
+    dt_orch_item *item = find_item(items, n, id);
+    dt_event app[2] = {item->incoming[0], ev(DT_EVENT_TASK_SCHEDULED)};
+    app[1].event_id = 0;
+    app[1].name = id;
+    dt_new_activity act = {.instance_id = id, .execution_id = "exec-1", .scheduled = &app[1]};
+    dt_commit c = episode_commit(item, app, 2, status);
+    c.u.episode.output = "\"out\"";
+    c.u.episode.custom_status = "\"cs\"";
+    c.u.episode.completed_at = dt_runtime_status_is_terminal(status) ? LATER : 0;
+    c.u.episode.activities = &act;
+    c.u.episode.n_activities = 1;
+    commit_expect(fx, &c, DT_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i] != item)
+            assert_ok(dt_store_abandon_orchestration(fx->store, items[i], &err), &err);
+        dt_orch_item_free(items[i]);
+    }
+}
+
+/* query_page: run Q; the page's ids joined by ',' (in the arena), *NEXT the token. */
+static const char *query_page(fixture *fx, const dt_query *q, const char **next)
+{
+    dt_instance_state *out = NULL;
+    size_t n = 99;
+    const char *token = "unset";
+    dt_error err;
+    assert_ok(dt_store_query_instances(fx->store, q, fx->arena, &out, &n, &token, &err), &err);
+    char buf[2048] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? "," : "",
+                                out[i].instance_id);
+        assert_true(len < sizeof buf);
+    }
+    if (n > 0)
+        assert_string_equal(token ? token : out[n - 1].instance_id, out[n - 1].instance_id);
+    if (next)
+        *next = token;
+    else
+        assert_null(token);
+    return dt_arena_strdup(fx->arena, buf);
+}
+
+static void test_query_pages_through_every_instance_once(void **state)
+{
+    fixture *fx = *state;
+    char id[16];
+    for (int i = 0; i < 25; i++) {   /* not created in id order */
+        snprintf(id, sizeof id, "q%02d", (i * 7) % 25);
+        create(fx, id, NULL);
+    }
+    dt_query q = {.page_size = 10};
+    int seen[25] = {0};
+    size_t sizes[3] = {0};
+    const char *tokens[3] = {NULL};
+    size_t pages = 0;
+    const char *token = NULL;
+    do {
+        q.continuation = token;
+        dt_instance_state *out = NULL;
+        size_t n = 0;
+        dt_error err;
+        assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &token, &err),
+                  &err);
+        assert_true(pages < 3);
+        sizes[pages] = n;
+        tokens[pages++] = token;
+        for (size_t i = 0; i < n; i++) {
+            seen[atoi(out[i].instance_id + 1)]++;
+            if (i > 0)
+                assert_true(strcmp(out[i - 1].instance_id, out[i].instance_id) < 0);
+            assert_int_equal(out[i].status, DT_STATUS_PENDING);
+        }
+    } while (token != NULL);
+    assert_int_equal(pages, 3);
+    assert_int_equal(sizes[0], 10);
+    assert_int_equal(sizes[1], 10);
+    assert_int_equal(sizes[2], 5);
+    assert_str(tokens[0], "q09");
+    assert_str(tokens[1], "q19");
+    assert_null(tokens[2]);
+    for (int i = 0; i < 25; i++)
+        assert_int_equal(seen[i], 1);
+
+    /* exactly a page left: no token, since nothing more matches */
+    const char *next = NULL;
+    q.continuation = "q19";
+    q.page_size = 5;
+    assert_str(query_page(fx, &q, &next), "q20,q21,q22,q23,q24");
+    assert_null(next);
+    q.continuation = NULL;
+    q.page_size = 25;
+    query_page(fx, &q, &next);
+    assert_null(next);
+    q.continuation = "q24";   /* past the end: an empty page */
+    assert_str(query_page(fx, &q, NULL), "");
+}
+
+static void test_query_page_size_defaults_to_100_and_over_1000_is_refused(void **state)
+{
+    fixture *fx = *state;
+    char id[16];
+    for (int i = 0; i < 101; i++) {
+        snprintf(id, sizeof id, "d%03d", i);
+        create(fx, id, NULL);
+    }
+    dt_query q = {.page_size = 0};
+    dt_instance_state *out = NULL;
+    size_t n = 0;
+    const char *next = NULL;
+    dt_error err;
+    assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &next, &err), &err);
+    assert_int_equal(n, 100);
+    assert_str(next, "d099");
+    q.page_size = 1000;
+    assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &next, &err), &err);
+    assert_int_equal(n, 101);
+    assert_null(next);
+
+    q.page_size = 1001;
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &next, &err),
+                     DT_ERR_INVALID_ARG);
+    assert_contains(err.message, "1001");
+    assert_int_equal(n, 0);
+    q.page_size = 10;
+    dt_runtime_status bogus[] = {DT_STATUS_RUNNING, (dt_runtime_status)42};
+    q.statuses = bogus;
+    q.n_statuses = 2;
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &next, &err),
+                     DT_ERR_INVALID_ARG);
+    assert_contains(err.message, "42");
+}
+
+static void test_query_filters_alone_and_combined(void **state)
+{
+    fixture *fx = *state;
+    make_instance(fx, "a-1", "alpha", T0, DT_STATUS_COMPLETED);
+    make_instance(fx, "a-2", "alpha", T0 + 10 * SEC, DT_STATUS_RUNNING);
+    make_instance(fx, "a-3", "beta", T0 + 20 * SEC, DT_STATUS_FAILED);
+    make_instance(fx, "b-1", "alpha", T0 + 30 * SEC, DT_STATUS_TERMINATED);
+    make_instance(fx, "b-2", "beta", T0 + 40 * SEC, DT_STATUS_PENDING);
+
+    dt_query q = {0};
+    assert_str(query_page(fx, &q, NULL), "a-1,a-2,a-3,b-1,b-2");
+
+    dt_runtime_status done_or_failed[] = {DT_STATUS_COMPLETED, DT_STATUS_FAILED};
+    q = (dt_query){.statuses = done_or_failed, .n_statuses = 2};
+    assert_str(query_page(fx, &q, NULL), "a-1,a-3");
+    dt_runtime_status pending[] = {DT_STATUS_PENDING, DT_STATUS_PENDING};   /* repeats are fine */
+    q = (dt_query){.statuses = pending, .n_statuses = 2};
+    assert_str(query_page(fx, &q, NULL), "b-2");
+    dt_runtime_status suspended[] = {DT_STATUS_SUSPENDED};
+    q = (dt_query){.statuses = suspended, .n_statuses = 1};
+    assert_str(query_page(fx, &q, NULL), "");
+
+    q = (dt_query){.created_from = T0 + 10 * SEC, .created_to = T0 + 30 * SEC};   /* inclusive */
+    assert_str(query_page(fx, &q, NULL), "a-2,a-3,b-1");
+    q = (dt_query){.created_from = T0 + 30 * SEC};
+    assert_str(query_page(fx, &q, NULL), "b-1,b-2");
+    q = (dt_query){.created_to = T0 + 10 * SEC};
+    assert_str(query_page(fx, &q, NULL), "a-1,a-2");
+
+    q = (dt_query){.name = "alpha"};
+    assert_str(query_page(fx, &q, NULL), "a-1,a-2,b-1");
+    q = (dt_query){.name = "alph"};   /* exact, not a prefix */
+    assert_str(query_page(fx, &q, NULL), "");
+
+    q = (dt_query){.id_prefix = "a-"};
+    assert_str(query_page(fx, &q, NULL), "a-1,a-2,a-3");
+    q = (dt_query){.id_prefix = "b-2"};   /* a whole id is a prefix of itself */
+    assert_str(query_page(fx, &q, NULL), "b-2");
+
+    dt_runtime_status some[] = {DT_STATUS_RUNNING, DT_STATUS_TERMINATED, DT_STATUS_COMPLETED};
+    q = (dt_query){.statuses = some, .n_statuses = 3, .name = "alpha",
+                   .created_from = T0 + 5 * SEC};
+    assert_str(query_page(fx, &q, NULL), "a-2,b-1");
+    q.id_prefix = "a-";
+    assert_str(query_page(fx, &q, NULL), "a-2");
+    q.created_to = T0 + 9 * SEC;
+    assert_str(query_page(fx, &q, NULL), "");
+
+    /* payloads only when asked for; the rest of the row always */
+    q = (dt_query){.id_prefix = "a-1", .with_payloads = true};
+    dt_instance_state *out = NULL;
+    size_t n = 0;
+    const char *next = NULL;
+    dt_error err;
+    assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &next, &err), &err);
+    assert_int_equal(n, 1);
+    assert_str(out[0].input, "\"in\"");
+    assert_str(out[0].output, "\"out\"");
+    assert_str(out[0].custom_status, "\"cs\"");
+    q.with_payloads = false;
+    assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &next, &err), &err);
+    assert_int_equal(n, 1);
+    assert_null(out[0].input);
+    assert_null(out[0].output);
+    assert_null(out[0].custom_status);
+    assert_str(out[0].instance_id, "a-1");
+    assert_str(out[0].execution_id, "exec-1");
+    assert_str(out[0].name, "alpha");
+    assert_int_equal(out[0].status, DT_STATUS_COMPLETED);
+    assert_int_equal(out[0].created_at, T0);
+    assert_int_equal(out[0].completed_at, LATER);
+}
+
+static void test_query_id_prefix_is_literal(void **state)
+{
+    fixture *fx = *state;
+    const char *ids[] = {"x%1", "x_1", "xa1", "xb%", "x", "y%", "\xc3\xa9" "1",
+                         "\xc3\xa9" "a", "\xc3\xaa"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        create(fx, ids[i], NULL);
+    dt_query q = {.id_prefix = "x%"};
+    assert_str(query_page(fx, &q, NULL), "x%1");
+    q.id_prefix = "x_";
+    assert_str(query_page(fx, &q, NULL), "x_1");
+    q.id_prefix = "%";
+    assert_str(query_page(fx, &q, NULL), "");
+    q.id_prefix = "_";
+    assert_str(query_page(fx, &q, NULL), "");
+    q.id_prefix = "y%";
+    assert_str(query_page(fx, &q, NULL), "y%");
+    q.id_prefix = "x";   /* bytewise order */
+    assert_str(query_page(fx, &q, NULL), "x,x%1,x_1,xa1,xb%");
+    q.id_prefix = "\xc3\xa9";   /* a multi-byte character */
+    assert_str(query_page(fx, &q, NULL), "\xc3\xa9" "1,\xc3\xa9" "a");
+
+    /* paging within a prefix */
+    const char *next = NULL;
+    q = (dt_query){.id_prefix = "x", .page_size = 2};
+    assert_str(query_page(fx, &q, &next), "x,x%1");
+    q.continuation = next;
+    assert_str(query_page(fx, &q, &next), "x_1,xa1");
+    q.continuation = next;
+    assert_str(query_page(fx, &q, &next), "xb%");
+    assert_null(next);
+    /* a token below the prefix range starts at the range */
+    q = (dt_query){.id_prefix = "y", .continuation = "a"};
+    assert_str(query_page(fx, &q, NULL), "y%");
+}
+
+/* ---- purges ------------------------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* waiting_work: the sorted ids of the instances with orchestration work, and (after '|') the
+ * names of the activities waiting, all leased and at once abandoned. */
+static const char *waiting_work(fixture *fx)
+{
+    dt_orch_item *items[16];
+    dt_activity_item *acts[16];
+    size_t n = lease_orch(fx, "look", LATER, LEASE, 16, items);
+    size_t na = lease_acts(fx, "look", LATER, LEASE, 16, acts);
+    const char *names[32];
+    for (size_t i = 0; i < n; i++)
+        names[i] = items[i]->instance_id;
+    for (size_t i = 0; i < na; i++)
+        names[n + i] = acts[i]->name;
+    qsort(names, n, sizeof names[0], cmp_str);
+    qsort(names + n, na, sizeof names[0], cmp_str);
+    char buf[1024] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < n + na; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
+                                i == n ? "|" : (i ? "," : ""), names[i]);
+    if (na == 0)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "|");
+    assert_true(len < sizeof buf);
+    dt_error err;
+    for (size_t i = 0; i < n; i++) {
+        assert_ok(dt_store_abandon_orchestration(fx->store, items[i], &err), &err);
+        dt_orch_item_free(items[i]);
+    }
+    for (size_t i = 0; i < na; i++) {
+        assert_ok(dt_store_abandon_activity(fx->store, acts[i], &err), &err);
+        dt_activity_item_free(acts[i]);
+    }
+    return dt_arena_strdup(fx->arena, buf);
+}
+
+static void expect_gone(fixture *fx, const char *id)
+{
+    dt_instance_state *s = NULL;
+    dt_event *h = NULL;
+    size_t n = 0;
+    dt_error err;
+    assert_int_equal(dt_store_get_instance(fx->store, id, fx->arena, &s, &err),
+                     DT_ERR_NOT_FOUND);
+    assert_int_equal(dt_store_get_history(fx->store, id, fx->arena, &h, &n, &err),
+                     DT_ERR_NOT_FOUND);
+    assert_int_equal(dt_store_load_history(fx->store, id, 0, fx->arena, &h, &n, &err),
+                     DT_ERR_NOT_FOUND);
+}
+
+static void poke(fixture *fx, const char *id)
+{
+    dt_message m = {.instance_id = id};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "poke";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+}
+
+static void test_purge_of_a_live_instance_is_refused_and_nothing_is_lost(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "live", "\"in\"");
+    dt_error err;
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_purge_instance(fx->store, "live", &err), DT_ERR_STATE);
+    assert_contains(err.message, "live");
+    assert_contains(err.message, "Pending");
+
+    run_first_episode(fx, "live", "act");
+    poke(fx, "live");
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_purge_instance(fx->store, "live", &err), DT_ERR_STATE);
+    assert_contains(err.message, "live");
+    assert_contains(err.message, "Running");
+
+    assert_int_equal(get(fx, "live")->status, DT_STATUS_RUNNING);
+    size_t n = 0;
+    history(fx, "live", &n);
+    assert_int_equal(n, 3);
+    assert_str(waiting_work(fx), "live|act");
+
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_purge_instance(fx->store, "ghost", &err), DT_ERR_NOT_FOUND);
+    assert_contains(err.message, "ghost");
+}
+
+static void test_purge_of_a_finished_instance_removes_its_history_and_all(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "other", NULL);
+    run_first_episode(fx, "other", NULL);
+    create(fx, "done", "\"in\"");
+    run_first_episode(fx, "done", "act");   /* its activity stays outstanding */
+    poke(fx, "done");
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_event app[1] = {ev(DT_EVENT_EXECUTION_COMPLETED)};
+    dt_commit c = episode_commit(item, app, 1, DT_STATUS_COMPLETED);
+    c.u.episode.completed_at = T0 + SEC;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    poke(fx, "done");   /* a message after the end waits in the inbox */
+    assert_str(waiting_work(fx), "done|act");
+
+    dt_error err;
+    assert_ok(dt_store_purge_instance(fx->store, "done", &err), &err);
+    expect_gone(fx, "done");
+    assert_str(waiting_work(fx), "|");   /* its inbox and activity went too */
+    assert_int_equal(dt_store_purge_instance(fx->store, "done", &err), DT_ERR_NOT_FOUND);
+    size_t n = 0;
+    history(fx, "other", &n);   /* another instance is untouched */
+    assert_int_equal(n, 2);
+
+    /* the id is free for a new instance, which starts from nothing */
+    create(fx, "done", "\"again\"");
+    history(fx, "done", &n);
+    assert_int_equal(n, 0);
+    item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->history_len, 0);
+    assert_int_equal(item->n_incoming, 1);
+    assert_str(item->incoming[0].input, "\"again\"");
+    dt_orch_item_free(item);
+}
+
+static void test_purge_by_filter_takes_only_matching_finished_instances(void **state)
+{
+    fixture *fx = *state;
+    make_instance(fx, "p1", "o", T0 + 1 * SEC, DT_STATUS_COMPLETED);
+    make_instance(fx, "p2", "o", T0 + 2 * SEC, DT_STATUS_FAILED);
+    make_instance(fx, "p3", "o", T0 + 3 * SEC, DT_STATUS_COMPLETED);
+    make_instance(fx, "p4", "o", T0 + 2 * SEC, DT_STATUS_RUNNING);
+    make_instance(fx, "p5", "o", T0 + 20 * SEC, DT_STATUS_TERMINATED);
+    make_instance(fx, "p6", "o", T0 + 2 * SEC, DT_STATUS_PENDING);
+    poke(fx, "p3");
+    poke(fx, "p5");
+    assert_str(waiting_work(fx), "p3,p5,p6|p1,p2,p3,p4,p5");
+
+    /* Running and Pending are asked for but never purged; Failed is not asked for; p5 is
+     * out of the time range */
+    dt_runtime_status statuses[] = {DT_STATUS_COMPLETED, DT_STATUS_RUNNING, DT_STATUS_PENDING};
+    dt_query f = {.statuses = statuses, .n_statuses = 3, .created_from = T0 + 1 * SEC,
+                  .created_to = T0 + 10 * SEC};
+    size_t purged = 99;
+    dt_error err;
+    assert_ok(dt_store_purge_instances(fx->store, &f, &purged, &err), &err);
+    assert_int_equal(purged, 2);
+    expect_gone(fx, "p1");
+    expect_gone(fx, "p3");
+    dt_query all = {0};
+    assert_str(query_page(fx, &all, NULL), "p2,p4,p5,p6");
+    assert_str(waiting_work(fx), "p5,p6|p2,p4,p5");
+    size_t n = 0;
+    history(fx, "p4", &n);
+    assert_int_equal(n, 2);
+
+    /* only live statuses asked for: nothing */
+    dt_runtime_status live[] = {DT_STATUS_RUNNING, DT_STATUS_PENDING};
+    f = (dt_query){.statuses = live, .n_statuses = 2};
+    assert_ok(dt_store_purge_instances(fx->store, &f, &purged, &err), &err);
+    assert_int_equal(purged, 0);
+
+    /* a name that matches nothing, then a prefix */
+    f = (dt_query){.name = "other"};
+    assert_ok(dt_store_purge_instances(fx->store, &f, &purged, &err), &err);
+    assert_int_equal(purged, 0);
+    f = (dt_query){.id_prefix = "p5"};
+    assert_ok(dt_store_purge_instances(fx->store, &f, &purged, &err), &err);
+    assert_int_equal(purged, 1);
+
+    /* no filter: every finished instance */
+    assert_ok(dt_store_purge_instances(fx->store, &all, &purged, &err), &err);
+    assert_int_equal(purged, 1);
+    assert_str(query_page(fx, &all, NULL), "p4,p6");
+    assert_str(waiting_work(fx), "p6|p4");
+}
+
 /* ---- the suite ------------------------------------------------------------------------------ */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1136,6 +1766,16 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_episode_creates_sub_orchestration),
         T(test_state_survives_close_and_reopen),
         T(test_concurrent_leases_never_share_an_instance),
+        T(test_message_execution_id_reaches_the_incoming_event),
+        T(test_history_len_counts_commits_and_loads_from_the_middle),
+        T(test_history_len_after_continue_as_new_counts_only_the_new_history),
+        T(test_query_pages_through_every_instance_once),
+        T(test_query_page_size_defaults_to_100_and_over_1000_is_refused),
+        T(test_query_filters_alone_and_combined),
+        T(test_query_id_prefix_is_literal),
+        T(test_purge_of_a_live_instance_is_refused_and_nothing_is_lost),
+        T(test_purge_of_a_finished_instance_removes_its_history_and_all),
+        T(test_purge_by_filter_takes_only_matching_finished_instances),
     };
     char name[128];
     snprintf(name, sizeof name, "store contract (%s)", backend);

@@ -159,6 +159,44 @@ static void test_newer_schema_version_is_refused(void **state)
     expect_open_fails(path, DT_ERR_CORRUPT);
 }
 
+/* A database from an older development build (schema version 1, whose inbox had no
+ * execution_id) is refused with the version named, not used and not changed. */
+static void test_older_schema_version_is_refused_naming_it(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-old-version");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_new_instance ni = {.instance_id = "old", .execution_id = "e", .name = "o",
+                          .created_at = T0};
+    assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+    dt_store_close(s);
+    sql(path, "PRAGMA user_version = 1; ALTER TABLE inbox DROP COLUMN execution_id;");
+    expect_open_fails(path, DT_ERR_CORRUPT);
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), DT_ERR_CORRUPT);
+    assert_contains(err.message, "schema version 1");
+    assert_contains(err.message, "version 2");
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT instance_id FROM instances", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "old");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void test_plain_empty_database_is_initialised(void **state)
 {
     (void)state;
@@ -191,7 +229,7 @@ static void test_journal_mode_is_wal_with_our_schema_version(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     sqlite3_close(db);
     dt_store_close(s);
@@ -426,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_garbage_file_is_corrupt_and_left_unchanged),
         cmocka_unit_test(test_foreign_database_with_our_table_names_is_corrupt),
         cmocka_unit_test(test_newer_schema_version_is_refused),
+        cmocka_unit_test(test_older_schema_version_is_refused_naming_it),
         cmocka_unit_test(test_plain_empty_database_is_initialised),
         cmocka_unit_test(test_journal_mode_is_wal_with_our_schema_version),
         cmocka_unit_test(test_two_connections_share_leases),

@@ -1,5 +1,6 @@
 /* hubfix.c — see hubfix.h. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hubfix.h"
@@ -63,4 +64,18 @@ void hubfix_close(hubfix *f)
     dt_client_free(f->client);
     dt_hub_close(f->hub);
     dt_arena_free(f->arena);
+}
+
+dt_status hubfix_echo(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)ctx;
+    *output = input;
+    return DT_OK;
+}
+
+dt_status hubfix_sleepy(dt_actx *ctx, const char *input, const char **output)
+{
+    test_sleep_ms(atoi(input));
+    *output = dt_activity_printf(ctx, "%s", input);
+    return DT_OK;
 }

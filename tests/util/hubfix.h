@@ -33,4 +33,9 @@ size_t hubfix_count(const dt_event *ev, size_t n, dt_event_type type);
 
 void hubfix_close(hubfix *f);
 
+/* Activities several tests share: echo returns its input; sleepy sleeps for its input in
+ * milliseconds and returns it. */
+dt_status hubfix_echo(dt_actx *ctx, const char *input, const char **output);
+dt_status hubfix_sleepy(dt_actx *ctx, const char *input, const char **output);
+
 #endif

@@ -1,0 +1,245 @@
+/* cache.c — decoded histories kept in memory between episodes, so an episode reads only the
+ * events it has not seen instead of the whole history: with it, leasing the 10,000th step of
+ * a long orchestration costs what leasing the first did. An entry belongs to one execution of
+ * one instance; it is used only by the holder of that instance's lease, so its events need no
+ * lock. The table and the LRU order are guarded by cache_mu. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/hub_internal.h"
+
+#define CACHE_BUCKETS 4096
+#define CACHE_MAX_EVENTS 500000   /* evict least recently used entries beyond this */
+
+typedef struct cache_entry {
+    char *instance_id;
+    char *execution_id;
+    dt_arena *arena;              /* strings of the events */
+    dt_event *events;             /* malloc'd, grows */
+    size_t n, cap;
+    bool in_use;
+    char *token;                  /* the lease that uses it, while in use */
+    uint64_t last_used;
+    struct cache_entry *next;     /* bucket chain */
+} cache_entry;
+
+struct hub_cache {
+    pthread_mutex_t mu;
+    cache_entry *buckets[CACHE_BUCKETS];
+    size_t n_events;              /* over all entries, for the eviction bound */
+    uint64_t tick;
+};
+
+static size_t bucket_of(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h % CACHE_BUCKETS);
+}
+
+static void entry_free(cache_entry *e)
+{
+    free(e->instance_id);
+    free(e->execution_id);
+    free(e->token);
+    dt_arena_free(e->arena);
+    free(e->events);
+    free(e);
+}
+
+hub_cache *cache_new(void)
+{
+    hub_cache *c = calloc(1, sizeof *c);
+    if (c)
+        pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+void cache_free(hub_cache *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+        while (c->buckets[i]) {
+            cache_entry *e = c->buckets[i];
+            c->buckets[i] = e->next;
+            entry_free(e);
+        }
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* unlink: remove E from its bucket (cache_mu held). */
+static void unlink_entry(hub_cache *c, cache_entry *e)
+{
+    for (cache_entry **p = &c->buckets[bucket_of(e->instance_id)]; *p; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            c->n_events -= e->n;
+            return;
+        }
+    }
+}
+
+/* evict: drop least recently used idle entries until under the bound (cache_mu held). A full
+ * scan per eviction: evictions are rare next to episodes. */
+static void evict(hub_cache *c)
+{
+    while (c->n_events > CACHE_MAX_EVENTS) {
+        cache_entry *lru = NULL;
+        for (size_t i = 0; i < CACHE_BUCKETS; i++)
+            for (cache_entry *e = c->buckets[i]; e; e = e->next)
+                if (!e->in_use && (lru == NULL || e->last_used < lru->last_used))
+                    lru = e;
+        if (lru == NULL)
+            return;
+        unlink_entry(c, lru);
+        entry_free(lru);
+    }
+}
+
+static cache_entry *entry_new(const char *id, const char *exec)
+{
+    cache_entry *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    e->instance_id = strdup(id);
+    e->execution_id = exec ? strdup(exec) : NULL;
+    e->arena = dt_arena_new();
+    if (e->instance_id == NULL || (exec && e->execution_id == NULL) || e->arena == NULL) {
+        entry_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static dt_status entry_append(cache_entry *e, const dt_event *ev, size_t n)
+{
+    if (e->n + n > e->cap) {
+        size_t cap = e->cap ? e->cap : 16;
+        while (cap < e->n + n)
+            cap *= 2;
+        dt_event *v = realloc(e->events, cap * sizeof *v);
+        if (v == NULL)
+            return DT_ERR_NOMEM;
+        e->events = v;
+        e->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dt_status st = dt_event_copy(e->arena, &ev[i], &e->events[e->n]);
+        if (st != DT_OK)
+            return st;
+        e->n++;
+    }
+    return DT_OK;
+}
+
+/* take: the entry for ITEM's execution, marked in use, or a fresh one. NULL if the instance
+ * is somehow in use already (then the caller loads without the cache) or memory is short. */
+static cache_entry *take(hub_cache *c, const dt_orch_item *item)
+{
+    const char *exec = item->state.execution_id;
+    pthread_mutex_lock(&c->mu);
+    cache_entry *e = c->buckets[bucket_of(item->instance_id)];
+    while (e && strcmp(e->instance_id, item->instance_id) != 0)
+        e = e->next;
+    if (e && e->in_use) {
+        pthread_mutex_unlock(&c->mu);
+        return NULL;
+    }
+    bool same = e && ((exec == NULL && e->execution_id == NULL) ||
+                      (exec && e->execution_id && strcmp(exec, e->execution_id) == 0));
+    if (e && (!same || e->n > item->history_len)) {
+        unlink_entry(c, e);   /* another execution, or rewritten elsewhere: start over */
+        entry_free(e);
+        e = NULL;
+    }
+    if (e == NULL && (e = entry_new(item->instance_id, exec)) != NULL) {
+        size_t b = bucket_of(item->instance_id);
+        e->next = c->buckets[b];
+        c->buckets[b] = e;
+    }
+    if (e && (e->token = strdup(item->lock_token ? item->lock_token : "")) == NULL) {
+        unlink_entry(c, e);
+        entry_free(e);
+        e = NULL;
+    }
+    if (e)
+        e->in_use = true;
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
+dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err)
+{
+    hub_cache *c = hub->cache;
+    cache_entry *e = take(c, item);
+    size_t from = e ? e->n : 0;
+    dt_event *tail = NULL;
+    size_t n_tail = 0;
+    dt_status st = DT_OK;
+    if (from < item->history_len)
+        st = dt_store_load_history(hub->store, item->instance_id, from, item->arena, &tail,
+                                   &n_tail, err);
+    if (st == DT_OK && e) {
+        st = entry_append(e, tail, n_tail);
+        pthread_mutex_lock(&c->mu);
+        c->n_events += n_tail;
+        pthread_mutex_unlock(&c->mu);
+    }
+    if (st != DT_OK) {
+        if (e)
+            cache_detach(hub, item, NULL);
+        return st;
+    }
+    if (e) {
+        item->past = e->events;
+        item->n_past = e->n;
+    } else {
+        item->past = tail;
+        item->n_past = n_tail;
+    }
+    return DT_OK;
+}
+
+void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *committed)
+{
+    hub_cache *c = hub->cache;
+    pthread_mutex_lock(&c->mu);
+    cache_entry *e = c->buckets[bucket_of(item->instance_id)];
+    while (e && strcmp(e->instance_id, item->instance_id) != 0)
+        e = e->next;
+    if (e == NULL || !e->in_use || e->token == NULL || item->lock_token == NULL ||
+        strcmp(e->token, item->lock_token) != 0) {
+        pthread_mutex_unlock(&c->mu);
+        return;   /* this item did not use the cache */
+    }
+    pthread_mutex_unlock(&c->mu);
+
+    bool keep = committed != NULL;
+    if (keep && committed->reset_history) {
+        /* continue-as-new: a new execution with a new history */
+        keep = false;
+    } else if (keep) {
+        size_t before = e->n;
+        keep = entry_append(e, committed->append, committed->n_append) == DT_OK;
+        pthread_mutex_lock(&c->mu);
+        c->n_events += e->n - before;
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_lock(&c->mu);
+    if (keep) {
+        e->in_use = false;
+        free(e->token);
+        e->token = NULL;
+        e->last_used = ++c->tick;
+        evict(c);
+    } else {
+        /* unknown outcome (lease lost, abandoned, failed) or a new execution: forget it */
+        unlink_entry(c, e);
+        entry_free(e);
+    }
+    pthread_mutex_unlock(&c->mu);
+}

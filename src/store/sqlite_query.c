@@ -1,0 +1,253 @@
+/* sqlite_query.c — the SQLite backend's queries and purges over instances. Both run one
+ * filter (STORE_FILTER_WHERE in sqlite_internal.h) whose values are worked out here from a
+ * dt_query and always bound, never spliced into the SQL. Queries page by instance id: the
+ * continuation token is the last id of a page. Purges delete finished instances only, with
+ * their history, inbox and activities, in one transaction. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_internal.h"
+
+#define PAGE_DEFAULT 100
+#define PAGE_MAX 1000
+#define STATUS_BITS 8                              /* dt_runtime_status is 0 .. 7 */
+#define ALL_STATUSES ((INT64_C(1) << STATUS_BITS) - 1)
+
+/* The values bound to STORE_FILTER_WHERE's ?1 .. ?7. */
+typedef struct filter {
+    int64_t mask;        /* ?1 */
+    dt_time from, to;    /* ?2, ?3 */
+    const char *name;    /* ?4 */
+    const char *lo;      /* ?5: ids >= this */
+    char *hi;            /* ?6: ids < this (malloc'd); NULL: no upper end */
+    const char *skip;    /* ?7 */
+} filter;
+
+static int64_t terminal_mask(void)
+{
+    int64_t m = 0;
+    for (int i = 0; i < STATUS_BITS; i++)
+        if (dt_runtime_status_is_terminal((dt_runtime_status)i))
+            m |= INT64_C(1) << i;
+    return m;
+}
+
+/* prefix_end: the least string above every string that starts with PREFIX (bytewise, as
+ * SQLite's BINARY collation compares): PREFIX with trailing 0xFF bytes dropped and its last
+ * byte incremented. NULL in *OUT when there is none (PREFIX all 0xFF). *OUT is malloc'd. */
+static dt_status prefix_end(const char *prefix, char **out, dt_error *err)
+{
+    *out = NULL;
+    size_t n = strlen(prefix);
+    while (n > 0 && (unsigned char)prefix[n - 1] == 0xFF)
+        n--;
+    if (n == 0)
+        return DT_OK;
+    char *hi = malloc(n + 1);
+    if (hi == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory for the id prefix '%.100s'",
+                            prefix);
+    memcpy(hi, prefix, n);
+    hi[n - 1] = (char)((unsigned char)hi[n - 1] + 1);
+    hi[n] = '\0';
+    *out = hi;
+    return DT_OK;
+}
+
+/* make_filter: the bound values for Q (NULL: everything), its statuses limited to ALLOWED (a
+ * mask). PAGING: honour the continuation token. Free F->hi afterwards. */
+static dt_status make_filter(const dt_query *q, int64_t allowed, bool paging, filter *f,
+                             dt_error *err)
+{
+    static const dt_query all;
+    if (q == NULL)
+        q = &all;
+    memset(f, 0, sizeof *f);
+    if (q->n_statuses > 0 && q->statuses == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "query: %zu statuses given but the list is NULL", q->n_statuses);
+    int64_t mask = q->n_statuses ? 0 : ALL_STATUSES;
+    for (size_t i = 0; i < q->n_statuses; i++) {
+        int v = (int)q->statuses[i];
+        if (v < 0 || v >= STATUS_BITS)
+            return dt_error_set(err, DT_ERR_INVALID_ARG,
+                                "query: status %d is not a runtime status", v);
+        mask |= INT64_C(1) << v;
+    }
+    f->mask = mask & allowed;
+    f->from = q->created_from ? q->created_from : INT64_MIN;
+    f->to = q->created_to ? q->created_to : INT64_MAX;
+    f->name = q->name;
+    f->lo = "";   /* no text sorts below the empty string */
+    if (q->id_prefix != NULL && q->id_prefix[0] != '\0') {
+        f->lo = q->id_prefix;
+        dt_status r = prefix_end(q->id_prefix, &f->hi, err);
+        if (r != DT_OK)
+            return r;
+    }
+    if (paging && q->continuation != NULL) {
+        /* the next page starts after the token; when the token sorts below the prefix range
+         * the range's own start is the later one */
+        if (strcmp(q->continuation, f->lo) >= 0)
+            f->lo = q->continuation;
+        f->skip = q->continuation;
+    }
+    return DT_OK;
+}
+
+static void bind_filter(sqlite3_stmt *st, const filter *f, int *rc)
+{
+    store_bind_int64(st, 1, f->mask, rc);
+    store_bind_int64(st, 2, f->from, rc);
+    store_bind_int64(st, 3, f->to, rc);
+    store_bind_text(st, 4, f->name, rc);
+    store_bind_text(st, 5, f->lo, rc);
+    if (f->hi != NULL)
+        store_bind_text(st, 6, f->hi, rc);
+    else
+        store_bind_blob(st, 6, NULL, 0, rc);   /* an empty blob sorts above every text */
+    store_bind_text(st, 7, f->skip, rc);
+}
+
+dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
+                                       dt_instance_state **out, size_t *n_out,
+                                       const char **next, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    *n_out = 0;
+    *next = NULL;
+    size_t page = q && q->page_size ? q->page_size : PAGE_DEFAULT;
+    if (page > PAGE_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "query: page size %zu is over the maximum of %d", page, PAGE_MAX);
+    filter f;
+    dt_status r = make_filter(q, ALL_STATUSES, true, &f, err);
+    if (r != DT_OK) {
+        free(f.hi);
+        return r;
+    }
+    dt_instance_state *states = dt_arena_alloc(arena, page * sizeof *states);
+    if (states == NULL) {
+        free(f.hi);
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory for a page of %zu instances",
+                            page);
+    }
+
+    pthread_mutex_lock(&s->mu);
+    /* one statement, so one snapshot: no transaction needed */
+    sqlite3_stmt *st = store_stmt(s, q && q->with_payloads ? ST_QUERY_FULL : ST_QUERY_BRIEF);
+    int rc = SQLITE_OK;
+    bind_filter(st, &f, &rc);
+    store_bind_int64(st, 8, (int64_t)page + 1, &rc);   /* one more row: is there a next page? */
+    if (rc != SQLITE_OK)
+        r = store_sql_error(s, rc, err, "query instances");
+    size_t n = 0;
+    bool more = false;
+    while (r == DT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == page) {
+            more = true;
+            break;
+        }
+        r = store_read_instance(st, arena, &states[n], err);
+        if (r == DT_OK)
+            n++;
+    }
+    if (r == DT_OK && !more && rc != SQLITE_DONE)
+        r = store_sql_error(s, rc, err, "query instances");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);   /* f.hi is bound SQLITE_STATIC and freed below */
+    pthread_mutex_unlock(&s->mu);
+    free(f.hi);
+    if (r != DT_OK)
+        return r;
+    *out = n ? states : NULL;
+    *n_out = n;
+    if (more)
+        *next = states[n - 1].instance_id;   /* already ARENA memory */
+    return DT_OK;
+}
+
+dt_status store_sqlite_purge_instance(dt_store *base, const char *id, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_NOT_FOUND, "purge: no instance id given");
+    pthread_mutex_lock(&s->mu);
+    dt_status r = store_begin_write(s, err);
+    if (r != DT_OK)
+        goto done;
+    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_STATUS);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        dt_runtime_status status = (dt_runtime_status)sqlite3_column_int(st, 0);
+        if (!dt_runtime_status_is_terminal(status))
+            r = dt_error_set(err, DT_ERR_STATE,
+                             "cannot purge instance '%s': it is %s, and only a finished "
+                             "instance can be purged",
+                             id, dt_runtime_status_name(status));
+    } else if (rc == SQLITE_DONE) {
+        r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
+    } else {
+        r = store_sql_error(s, rc, err, "read instance status");
+    }
+    sqlite3_reset(st);
+    if (r == DT_OK)
+        r = store_delete_instance_tx(s, id, err);
+    if (r == DT_OK)
+        r = store_commit_tx(s, err);
+    if (r != DT_OK)
+        store_rollback(s);
+done:
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+dt_status store_sqlite_purge_instances(dt_store *base, const dt_query *q, size_t *n_purged,
+                                       dt_error *err)
+{
+    /* what hangs off the rows first: the row filter must still find them */
+    static const struct {
+        store_stmt_id stmt;
+        const char *what;
+    } steps[] = {
+        {ST_PURGE_HISTORY, "purge history"},
+        {ST_PURGE_INBOX, "purge inbox"},
+        {ST_PURGE_ACTIVITIES, "purge activities"},
+        {ST_PURGE_INSTANCES, "purge instances"},
+    };
+    sqlite_store *s = (sqlite_store *)base;
+    *n_purged = 0;
+    filter f;
+    dt_status r = make_filter(q, terminal_mask(), false, &f, err);
+    if (r != DT_OK || f.mask == 0) {   /* no terminal status asked for: nothing to purge */
+        free(f.hi);
+        return r;
+    }
+    pthread_mutex_lock(&s->mu);
+    r = store_begin_write(s, err);
+    int64_t purged = 0;
+    for (size_t i = 0; r == DT_OK && i < sizeof steps / sizeof steps[0]; i++) {
+        sqlite3_stmt *st = store_stmt(s, steps[i].stmt);
+        int rc = SQLITE_OK;
+        bind_filter(st, &f, &rc);
+        r = rc == SQLITE_OK ? store_step_done(s, st, err, steps[i].what)
+                            : store_sql_error(s, rc, err, steps[i].what);
+        sqlite3_clear_bindings(st);   /* f.hi is bound SQLITE_STATIC and freed below */
+        if (r == DT_OK && steps[i].stmt == ST_PURGE_INSTANCES)
+            purged = sqlite3_changes64(s->db);
+    }
+    if (r == DT_OK)
+        r = store_commit_tx(s, err);
+    if (r != DT_OK)
+        store_rollback(s);
+    pthread_mutex_unlock(&s->mu);
+    free(f.hi);
+    if (r == DT_OK)
+        *n_purged = (size_t)purged;
+    return r;
+}
