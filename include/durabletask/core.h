@@ -96,6 +96,10 @@ dt_status dt_instance_id_validate(const char *id, dt_error *err);
 /* dt_instance_id_generate: a new random id (a UUID v4 in canonical form) into OUT. */
 void dt_instance_id_generate(char out[37]);
 
+/* dt_execution_id_generate: a new execution id, 32 lowercase hex digits (the form the Durable
+ * Task SDKs expect, e.g. in the JavaScript SDK's default sub-orchestration ids). */
+void dt_execution_id_generate(char out[33]);
+
 /* ---- JSON payloads -------------------------------------------------------------------- */
 
 /* dt_json_validate: DT_OK if TEXT is one complete JSON value (NULL counts as "no payload" and

@@ -142,6 +142,12 @@ dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
                                    dt_error *err);
 dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err);
 
+/* dt_hub_next_work: wait up to TIMEOUT_MS for either kind of work item and lease it: sets *ORCH
+ * or *ACT (the other stays NULL; both NULL on timeout). ACTIVITY_FIRST says which kind to look
+ * for first, so a caller can alternate for fairness. */
+dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
+                           dt_orch_item **orch, dt_activity_item **act, dt_error *err);
+
 /* ---- in-process dispatch ------------------------------------------------------------------ */
 
 /* How the dispatch loops run work. Both callbacks are called from several threads at once.

@@ -54,6 +54,13 @@ dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *op
 /* dt_worker_stop: stop the dispatch loops started by dt_worker_start. */
 void dt_worker_stop(dt_worker *w);
 
+/* dt_worker_connect: run W's orchestrators and activities for the Durable Task gRPC server at
+ * TARGET ("127.0.0.1:4001": dtask serve, or any TaskHubSidecarService), on
+ * OPTS->activity_threads + orchestration_threads threads. Returns at once; the worker
+ * connects, and reconnects with backoff whenever the stream ends. Stop with dt_worker_stop. */
+dt_status dt_worker_connect(dt_worker *w, const char *target, const dt_worker_options *opts,
+                            dt_error *err);
+
 /* dt_worker_executor: W as a dt_executor, for hosts that drive work themselves. */
 dt_executor dt_worker_executor(dt_worker *w);
 

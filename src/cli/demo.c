@@ -30,11 +30,34 @@ static dt_status hello_cities(dt_octx *ctx, const char *input, const char **outp
     return DT_OK;
 }
 
+/* c_greet: "Ada" -> "Hello Ada from C!"; called by other languages' orchestrators. */
+static dt_status c_greet(dt_actx *ctx, const char *input, const char **output)
+{
+    size_t n = input ? strlen(input) : 0;
+    if (n < 2 || input[0] != '"' || input[n - 1] != '"')
+        return dt_activity_fail(ctx, "InvalidInput", "c_greet wants a JSON string, got %s",
+                                input ? input : "nothing");
+    *output = dt_activity_printf(ctx, "\"Hello %.*s from C!\"", (int)(n - 2), input + 1);
+    return DT_OK;
+}
+
+/* c_calls_js: a C orchestrator calling js_shout, an activity another language provides. */
+static dt_status c_calls_js(dt_octx *ctx, const char *input, const char **output)
+{
+    const char *shouted = dt_await(ctx, dt_call_activity(ctx, "js_shout", input, NULL));
+    *output = dt_printf(ctx, "{\"from\":\"C\",\"got\":%s}", shouted ? shouted : "null");
+    return DT_OK;
+}
+
 dt_status cli_register_demo(dt_worker *w)
 {
     dt_status st = dt_worker_add_orchestrator(w, "hello_cities", hello_cities, NULL);
     if (st == DT_OK)
+        st = dt_worker_add_orchestrator(w, "c_calls_js", c_calls_js, NULL);
+    if (st == DT_OK)
         st = dt_worker_add_activity(w, "say_hello", say_hello, NULL);
+    if (st == DT_OK)
+        st = dt_worker_add_activity(w, "c_greet", c_greet, NULL);
     return st;
 }
 

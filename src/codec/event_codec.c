@@ -1,19 +1,22 @@
-/* event_codec.c — dt_event to and from the protocol's HistoryEvent bytes. This file owns the
- * mapping between the flat dt_event record (see the table in core.h) and the generated dtpb
- * messages; nothing outside src/codec/ sees protobuf-c. Encoding builds a message tree in a
- * scratch arena that borrows the event's strings and is freed right after packing. Decoding
- * unpacks with protobuf-c's allocator, copies what it keeps into the caller's arena, and frees
- * the unpacked tree before returning, whatever happened. */
+/* event_codec.c — dt_event to and from the protocol's HistoryEvent, and the pieces every
+ * conversion shares: times, string values, failure details, runtime statuses. This file owns
+ * the mapping between the flat dt_event record (see the table in core.h) and the generated
+ * dtpb messages; pb_convert.c builds the service's messages on the pb_* functions defined
+ * here (see pb.h for who owns what). Encoding builds a message tree in an arena that borrows
+ * the event's strings. Decoding copies what it keeps into the caller's arena.
+ * dt_event_encode/dt_event_decode, the byte-level API the store uses, are thin wrappers:
+ * pack/unpack around the same mapping. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "codec/pb.h"
 #include "durabletask.pb-c.h"
 #include "durabletask/codec.h"
 
 /* Failure chains deeper than this are refused both ways: on encode it catches a cycle, on
  * decode it keeps what we accept equal to what we would write. */
-#define FAILURE_DEPTH_MAX 64
+#define FAILURE_DEPTH_MAX PB_FAILURE_DEPTH_MAX
 
 /* The protocol's Timestamp range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z. Other SDKs
  * reject times outside it, so we never write one and treat one we read as corrupt. */
@@ -379,43 +382,86 @@ static dt_status enc_history_event(encoder *enc, const dt_event *e, Dtpb__Histor
     return DT_OK;
 }
 
-/* pack: H as malloc'd bytes. */
-static dt_status pack(const Dtpb__HistoryEvent *h, uint8_t **out, size_t *out_len)
+dt_status pb_event_to_msg(dt_arena *a, const dt_event *e, Dtpb__HistoryEvent **out)
 {
-    size_t len = dtpb__history_event__get_packed_size(h);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL)
-        return DT_ERR_NOMEM;
-    dtpb__history_event__pack(h, buf);
-    *out = buf;
-    *out_len = len;
+    if (a == NULL || e == NULL || out == NULL)
+        return DT_ERR_INVALID_ARG;
+    encoder enc = { a, DT_OK };
+    Dtpb__HistoryEvent *h = enc_msg(&enc, &dtpb__history_event__descriptor);
+    if (h == NULL || enc_history_event(&enc, e, h) != DT_OK)
+        return enc.status;
+    *out = h;
     return DT_OK;
 }
 
+dt_status pb_timestamp_to_msg(dt_arena *a, dt_time t, Dtpb__Timestamp **out)
+{
+    encoder enc = { a, DT_OK };
+    Dtpb__Timestamp *m = enc_time(&enc, t);
+    if (enc.status == DT_OK)
+        *out = m;
+    return enc.status;
+}
+
+dt_status pb_string_value_to_msg(dt_arena *a, const char *s, Dtpb__StringValue **out)
+{
+    encoder enc = { a, DT_OK };
+    Dtpb__StringValue *m = enc_sv(&enc, s);
+    if (enc.status == DT_OK)
+        *out = m;
+    return enc.status;
+}
+
+dt_status pb_failure_to_msg(dt_arena *a, const dt_failure *f, Dtpb__TaskFailureDetails **out)
+{
+    encoder enc = { a, DT_OK };
+    Dtpb__TaskFailureDetails *m = enc_failure(&enc, f, 0);
+    if (enc.status == DT_OK)
+        *out = m;
+    return enc.status;
+}
+
+/* dt_event_encode: pb_event_to_msg in a scratch arena, packed into malloc'd bytes. */
 dt_status dt_event_encode(const dt_event *event, uint8_t **out, size_t *out_len)
 {
     if (event == NULL || out == NULL || out_len == NULL)
         return DT_ERR_INVALID_ARG;
-    encoder enc = { dt_arena_new(), DT_OK };
-    if (enc.arena == NULL)
+    dt_arena *arena = dt_arena_new();
+    if (arena == NULL)
         return DT_ERR_NOMEM;
-    Dtpb__HistoryEvent h = DTPB__HISTORY_EVENT__INIT;
-    dt_status st = enc_history_event(&enc, event, &h);
-    if (st == DT_OK)
-        st = pack(&h, out, out_len);
-    dt_arena_free(enc.arena);
+    Dtpb__HistoryEvent *h = NULL;
+    dt_status st = pb_event_to_msg(arena, event, &h);
+    if (st == DT_OK) {
+        size_t len = dtpb__history_event__get_packed_size(h);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf == NULL) {
+            st = DT_ERR_NOMEM;
+        } else {
+            dtpb__history_event__pack(h, buf);
+            *out = buf;
+            *out_len = len;
+        }
+    }
+    dt_arena_free(arena);
     return st;
 }
 
 /* ==== decoding ============================================================================ */
 
 /* Strings go into ARENA. STATUS keeps the first failure, with its message in ERR (may be
- * NULL); after a failure the helpers return NULL/0 and the result is thrown away. */
+ * NULL); after a failure the helpers return NULL/0 and the result is thrown away.
+ *
+ * WIRE says where the message came from. From a peer (the pb_*_from_msg functions) every
+ * string must be UTF-8, bad data is DT_ERR_INVALID_ARG and what the protocol has but we do
+ * not is DT_ERR_UNIMPLEMENTED. From our own store (dt_event_decode) any refusal means the
+ * bytes are DT_ERR_CORRUPT, and UTF-8 is not checked: that would turn a stray byte an
+ * embedding program once passed us into an instance whose history can never load again. */
 typedef struct decoder {
     dt_arena *arena;
     dt_error *err;
     dt_status status;
-    const char *what;    /* the event type being decoded, for messages */
+    const char *what;    /* the message being decoded ("TimerCreated"), or NULL, for errors */
+    bool wire;
 } decoder;
 
 static void dec_fail(decoder *d, dt_status code, const char *fmt, ...)
@@ -435,25 +481,42 @@ static void dec_fail(decoder *d, dt_status code, const char *fmt, ...)
     va_end(ap);
 }
 
-/* dec_copy: S (not NULL) copied into the arena. */
-static char *dec_copy(decoder *d, const char *s)
+/* dec_bad: the data breaks a rule of the protocol. */
+#define dec_bad(d, ...) \
+    dec_fail((d), (d)->wire ? DT_ERR_INVALID_ARG : DT_ERR_CORRUPT, __VA_ARGS__)
+
+/* dec_unsupported: the protocol has it, this codec does not. */
+#define dec_unsupported(d, ...) \
+    dec_fail((d), (d)->wire ? DT_ERR_UNIMPLEMENTED : DT_ERR_CORRUPT, __VA_ARGS__)
+
+/* The WHAT prefix of a field name in messages: "TimerCreated." or nothing. */
+#define WHAT(d) ((d)->what ? (d)->what : ""), ((d)->what ? "." : "")
+
+/* dec_copy: S (not NULL) copied into the arena; FIELD names it if it is not UTF-8. */
+static char *dec_copy(decoder *d, const char *s, const char *field)
 {
+    if (d->status != DT_OK)
+        return NULL;
+    if (d->wire && !pb_utf8_valid(s)) {
+        dec_bad(d, "%s%s%s is not valid UTF-8", WHAT(d), field);
+        return NULL;
+    }
     char *c = dt_arena_strdup(d->arena, s);
     if (c == NULL)
-        dec_fail(d, DT_ERR_NOMEM, "out of memory copying a %s event into the arena", d->what);
+        dec_fail(d, DT_ERR_NOMEM, "out of memory copying %s%s%s into the arena", WHAT(d), field);
     return c;
 }
 
 /* dec_str: a plain proto3 string. An absent one reads as "", so the result is never NULL. */
-static const char *dec_str(decoder *d, const char *s)
+static const char *dec_str(decoder *d, const char *s, const char *field)
 {
-    return dec_copy(d, s ? s : "");
+    return dec_copy(d, s ? s : "", field);
 }
 
 /* dec_sv: an absent StringValue is NULL, a present one a copy of its value ("" included). */
-static const char *dec_sv(decoder *d, const Dtpb__StringValue *v)
+static const char *dec_sv(decoder *d, const Dtpb__StringValue *v, const char *field)
 {
-    return v ? dec_str(d, v->value) : NULL;
+    return v ? dec_str(d, v->value, field) : NULL;
 }
 
 /* dec_time: seconds + nanos to microseconds (sub-microsecond digits are dropped); absent is 0.
@@ -464,31 +527,49 @@ static dt_time dec_time(decoder *d, const Dtpb__Timestamp *ts, const char *field
         return 0;
     if (ts->seconds < TIMESTAMP_SECONDS_MIN || ts->seconds > TIMESTAMP_SECONDS_MAX ||
         ts->nanos < 0 || ts->nanos > 999999999) {
-        dec_fail(d, DT_ERR_CORRUPT, "%s.%s is not a valid timestamp (seconds %lld, nanos %d)",
-                 d->what, field, (long long)ts->seconds, (int)ts->nanos);
+        dec_bad(d, "%s%s%s is not a valid timestamp (seconds %lld, nanos %d)", WHAT(d), field,
+                (long long)ts->seconds, (int)ts->nanos);
         return 0;
     }
     return ts->seconds * USEC_PER_SEC + ts->nanos / 1000;
 }
 
-static dt_failure *dec_failure(decoder *d, const Dtpb__TaskFailureDetails *m, int depth)
+/* failure_field: "FIELD.MEMBER", or "FIELD.MEMBER (inner failure DEPTH)" below the top, in
+ * BUF, naming a failure's string in messages. */
+static const char *failure_field(char *buf, size_t size, const char *field, int depth,
+                                 const char *member)
 {
-    if (m == NULL)
+    if (depth == 0)
+        snprintf(buf, size, "%s.%s", field, member);
+    else
+        snprintf(buf, size, "%s.%s (inner failure %d)", field, member, depth);
+    return buf;
+}
+
+/* dec_failure: M and its chain; FIELD names the top one in messages ("failureDetails"). */
+static dt_failure *dec_failure(decoder *d, const Dtpb__TaskFailureDetails *m, const char *field,
+                               int depth)
+{
+    if (m == NULL || d->status != DT_OK)
         return NULL;
     if (depth >= FAILURE_DEPTH_MAX) {
-        dec_fail(d, DT_ERR_CORRUPT, "%s: failure details nest deeper than %d inner failures",
-                 d->what, FAILURE_DEPTH_MAX);
+        dec_bad(d, "%s%s%s: failure details nest deeper than %d inner failures", WHAT(d), field,
+                FAILURE_DEPTH_MAX);
         return NULL;
     }
     dt_failure *f = dt_arena_alloc(d->arena, sizeof *f);
     if (f == NULL) {
-        dec_fail(d, DT_ERR_NOMEM, "out of memory decoding a %s event", d->what);
+        dec_fail(d, DT_ERR_NOMEM, "out of memory decoding %s%s%s", WHAT(d), field);
         return NULL;
     }
-    f->error_type = dec_str(d, m->errortype);
-    f->message = dec_str(d, m->errormessage);
-    f->stack_trace = dec_sv(d, m->stacktrace);
-    f->inner = dec_failure(d, m->innerfailure, depth + 1);
+    char name[160];
+    f->error_type = dec_str(d, m->errortype, failure_field(name, sizeof name, field, depth,
+                                                           "errorType"));
+    f->message = dec_str(d, m->errormessage, failure_field(name, sizeof name, field, depth,
+                                                           "errorMessage"));
+    f->stack_trace = dec_sv(d, m->stacktrace, failure_field(name, sizeof name, field, depth,
+                                                            "stackTrace"));
+    f->inner = dec_failure(d, m->innerfailure, field, depth + 1);
     f->non_retriable = m->isnonretriable;
     return f;
 }
@@ -501,19 +582,24 @@ static void dec_parent(decoder *d, const Dtpb__ParentInstanceInfo *m, dt_event *
         return;
     const Dtpb__OrchestrationInstance *inst = m->orchestrationinstance;
     e->parent_task_id = m->taskscheduledid;
-    e->parent_name = dec_sv(d, m->name);
-    e->parent_instance_id = dec_str(d, inst ? inst->instanceid : NULL);
-    e->parent_execution_id = inst ? dec_sv(d, inst->executionid) : NULL;
+    e->parent_name = dec_sv(d, m->name, "parentInstance.name");
+    e->parent_instance_id = dec_str(d, inst ? inst->instanceid : NULL,
+                                    "parentInstance.orchestrationInstance.instanceId");
+    e->parent_execution_id =
+        inst ? dec_sv(d, inst->executionid, "parentInstance.orchestrationInstance.executionId")
+             : NULL;
 }
 
 static void dec_execution_started(decoder *d, const Dtpb__ExecutionStartedEvent *m, dt_event *e)
 {
-    e->name = dec_str(d, m->name);
-    e->version = dec_sv(d, m->version);
-    e->input = dec_sv(d, m->input);
+    e->name = dec_str(d, m->name, "name");
+    e->version = dec_sv(d, m->version, "version");
+    e->input = dec_sv(d, m->input, "input");
     if (m->orchestrationinstance) {
-        e->instance_id = dec_str(d, m->orchestrationinstance->instanceid);
-        e->execution_id = dec_sv(d, m->orchestrationinstance->executionid);
+        e->instance_id = dec_str(d, m->orchestrationinstance->instanceid,
+                                 "orchestrationInstance.instanceId");
+        e->execution_id = dec_sv(d, m->orchestrationinstance->executionid,
+                                 "orchestrationInstance.executionId");
     }
     dec_parent(d, m->parentinstance, e);
     e->scheduled_start = dec_time(d, m->scheduledstarttimestamp, "scheduledStartTimestamp");
@@ -525,95 +611,111 @@ static void dec_execution_completed(decoder *d, const Dtpb__ExecutionCompletedEv
     /* proto3 enums are open: a newer peer may send a status we do not know */
     int s = (int)m->orchestrationstatus;
     if (s < DT_STATUS_RUNNING || s > DT_STATUS_SUSPENDED) {
-        dec_fail(d, DT_ERR_CORRUPT, "%s.orchestrationStatus %d is not a known status", d->what, s);
+        dec_bad(d, "%s%sorchestrationStatus %d is not a known status", WHAT(d), s);
         return;
     }
     e->status = (dt_runtime_status)s;
-    e->result = dec_sv(d, m->result);
-    e->failure = dec_failure(d, m->failuredetails, 0);
+    e->result = dec_sv(d, m->result, "result");
+    e->failure = dec_failure(d, m->failuredetails, "failureDetails", 0);
 }
 
 static void dec_execution_terminated(decoder *d, const Dtpb__ExecutionTerminatedEvent *m,
                                      dt_event *e)
 {
-    e->input = dec_sv(d, m->input);
+    e->input = dec_sv(d, m->input, "input");
     e->recurse = m->recurse;
 }
 
 static void dec_task_scheduled(decoder *d, const Dtpb__TaskScheduledEvent *m, dt_event *e)
 {
-    e->name = dec_str(d, m->name);
-    e->version = dec_sv(d, m->version);
-    e->input = dec_sv(d, m->input);
+    e->name = dec_str(d, m->name, "name");
+    e->version = dec_sv(d, m->version, "version");
+    e->input = dec_sv(d, m->input, "input");
 }
 
 static void dec_task_completed(decoder *d, const Dtpb__TaskCompletedEvent *m, dt_event *e)
 {
     e->task_id = m->taskscheduledid;
-    e->result = dec_sv(d, m->result);
+    e->result = dec_sv(d, m->result, "result");
 }
 
 static void dec_task_failed(decoder *d, const Dtpb__TaskFailedEvent *m, dt_event *e)
 {
     e->task_id = m->taskscheduledid;
-    e->failure = dec_failure(d, m->failuredetails, 0);
+    e->failure = dec_failure(d, m->failuredetails, "failureDetails", 0);
 }
 
 static void dec_sub_created(decoder *d, const Dtpb__SubOrchestrationInstanceCreatedEvent *m,
                             dt_event *e)
 {
-    e->instance_id = dec_str(d, m->instanceid);
-    e->name = dec_str(d, m->name);
-    e->version = dec_sv(d, m->version);
-    e->input = dec_sv(d, m->input);
+    e->instance_id = dec_str(d, m->instanceid, "instanceId");
+    e->name = dec_str(d, m->name, "name");
+    e->version = dec_sv(d, m->version, "version");
+    e->input = dec_sv(d, m->input, "input");
 }
 
 static void dec_sub_completed(decoder *d, const Dtpb__SubOrchestrationInstanceCompletedEvent *m,
                               dt_event *e)
 {
     e->task_id = m->taskscheduledid;
-    e->result = dec_sv(d, m->result);
+    e->result = dec_sv(d, m->result, "result");
 }
 
 static void dec_sub_failed(decoder *d, const Dtpb__SubOrchestrationInstanceFailedEvent *m,
                            dt_event *e)
 {
     e->task_id = m->taskscheduledid;
-    e->failure = dec_failure(d, m->failuredetails, 0);
+    e->failure = dec_failure(d, m->failuredetails, "failureDetails", 0);
 }
 
 static void dec_event_sent(decoder *d, const Dtpb__EventSentEvent *m, dt_event *e)
 {
-    e->instance_id = dec_str(d, m->instanceid);
-    e->name = dec_str(d, m->name);
-    e->input = dec_sv(d, m->input);
+    e->instance_id = dec_str(d, m->instanceid, "instanceId");
+    e->name = dec_str(d, m->name, "name");
+    e->input = dec_sv(d, m->input, "input");
 }
 
 static void dec_event_raised(decoder *d, const Dtpb__EventRaisedEvent *m, dt_event *e)
 {
-    e->name = dec_str(d, m->name);
-    e->input = dec_sv(d, m->input);
+    e->name = dec_str(d, m->name, "name");
+    e->input = dec_sv(d, m->input, "input");
 }
 
-/* dec_unknown_type: explain a HistoryEvent whose eventType is none of 3..22. protobuf-c keeps
- * members it has no definition for (23.. the entity events) as unknown fields. */
+/* dec_unknown_type: explain a HistoryEvent whose eventType is none of 3..22. The entity
+ * events and ExecutionRewound (23..30) are members we define but do not carry; protobuf-c keeps
+ * members newer than our .proto as unknown fields. */
 static void dec_unknown_type(decoder *d, const Dtpb__HistoryEvent *h)
 {
+    if (h->event_type_case != DTPB__HISTORY_EVENT__EVENT_TYPE__NOT_SET) {
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+            &dtpb__history_event__descriptor, (unsigned)h->event_type_case);
+        dec_unsupported(d, "HistoryEvent field %d (%s) is not an event type this codec "
+                           "supports (3..22)",
+                        (int)h->event_type_case, f ? f->name : "?");
+        return;
+    }
     for (unsigned i = 0; i < h->base.n_unknown_fields; i++) {
         uint32_t tag = h->base.unknown_fields[i].tag;
         if (tag > 2) {
-            dec_fail(d, DT_ERR_CORRUPT,
-                     "HistoryEvent field %u is not an event type this codec knows (3..22)",
-                     (unsigned)tag);
+            dec_unsupported(d, "HistoryEvent field %u is not an event type this codec knows "
+                               "(3..22)",
+                            (unsigned)tag);
             return;
         }
     }
-    dec_fail(d, DT_ERR_CORRUPT, "HistoryEvent has no event type set");
+    dec_bad(d, "HistoryEvent has no event type set");
 }
 
 /* dec_body: the oneof member into E, by type. */
 static void dec_body(decoder *d, const Dtpb__HistoryEvent *h, dt_event *e)
 {
+    /* unpacking never leaves a member set without its message; a tree built by hand might.
+     * The union's members are all message pointers, so executionstarted reads any of them. */
+    if (h->event_type_case != DTPB__HISTORY_EVENT__EVENT_TYPE__NOT_SET &&
+        h->executionstarted == NULL) {
+        dec_bad(d, "HistoryEvent member %d is set but holds no message", (int)h->event_type_case);
+        return;
+    }
     switch (h->event_type_case) {
     case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED:
         dec_execution_started(d, h->executionstarted, e); break;
@@ -644,13 +746,13 @@ static void dec_body(decoder *d, const Dtpb__HistoryEvent *h, dt_event *e)
     case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
         dec_event_raised(d, h->eventraised, e); break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_GENERIC_EVENT:
-        e->input = dec_sv(d, h->genericevent->data); break;
+        e->input = dec_sv(d, h->genericevent->data, "data"); break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_CONTINUE_AS_NEW:
-        e->input = dec_sv(d, h->continueasnew->input); break;
+        e->input = dec_sv(d, h->continueasnew->input, "input"); break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED:
-        e->input = dec_sv(d, h->executionsuspended->input); break;
+        e->input = dec_sv(d, h->executionsuspended->input, "input"); break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
-        e->input = dec_sv(d, h->executionresumed->input); break;
+        e->input = dec_sv(d, h->executionresumed->input, "input"); break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED:
     case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_COMPLETED:
     case DTPB__HISTORY_EVENT__EVENT_TYPE_HISTORY_STATE:
@@ -661,6 +763,33 @@ static void dec_body(decoder *d, const Dtpb__HistoryEvent *h, dt_event *e)
     }
 }
 
+/* dec_history_event: H into *OUT (untouched on failure); the result is D's status. */
+static dt_status dec_history_event(decoder *d, const Dtpb__HistoryEvent *h, dt_event *out)
+{
+    dt_event e;
+    dt_event_init(&e, (dt_event_type)h->event_type_case, 0);
+    d->what = dt_event_type_name(e.type);
+    e.event_id = h->eventid;
+    e.timestamp = dec_time(d, h->timestamp, "timestamp");
+    dec_body(d, h, &e);
+    if (d->status != DT_OK)
+        return d->status;
+    *out = e;
+    return DT_OK;
+}
+
+dt_status pb_event_from_msg(dt_arena *a, const Dtpb__HistoryEvent *m, dt_event *out,
+                            dt_error *err)
+{
+    if (a == NULL || m == NULL || out == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "pb_event_from_msg needs an arena, a message and an event to fill");
+    decoder d = { a, err, DT_OK, NULL, true };
+    return dec_history_event(&d, m, out);
+}
+
+/* dt_event_decode: unpack with protobuf-c's own allocator, map in store mode (see decoder),
+ * and free the unpacked tree before returning, whatever happened. */
 dt_status dt_event_decode(const uint8_t *buf, size_t len, dt_arena *arena, dt_event *out,
                           dt_error *err)
 {
@@ -671,16 +800,60 @@ dt_status dt_event_decode(const uint8_t *buf, size_t len, dt_arena *arena, dt_ev
     if (h == NULL)
         return dt_error_set(err, DT_ERR_CORRUPT,
                             "%zu bytes do not parse as a protobuf HistoryEvent", len);
-
-    dt_event e;
-    dt_event_init(&e, (dt_event_type)h->event_type_case, 0);
-    decoder d = { arena, err, DT_OK, dt_event_type_name(e.type) };
-    e.event_id = h->eventid;
-    e.timestamp = dec_time(&d, h->timestamp, "timestamp");
-    dec_body(&d, h, &e);
+    decoder d = { arena, err, DT_OK, NULL, false };
+    dt_status st = dec_history_event(&d, h, out);
     dtpb__history_event__free_unpacked(h, NULL);
-    if (d.status != DT_OK)
-        return d.status;
-    *out = e;
+    return st;
+}
+
+/* ---- the shared decoding pieces, one field at a time (wire mode) ------------------------- */
+
+dt_status pb_timestamp_from_msg(const Dtpb__Timestamp *m, const char *field, dt_time *out,
+                                dt_error *err)
+{
+    decoder d = { NULL, err, DT_OK, NULL, true };
+    dt_time t = dec_time(&d, m, field);
+    if (d.status == DT_OK)
+        *out = t;
+    return d.status;
+}
+
+dt_status pb_string_value_from_msg(dt_arena *a, const Dtpb__StringValue *v, const char *field,
+                                   const char **out, dt_error *err)
+{
+    decoder d = { a, err, DT_OK, NULL, true };
+    const char *s = dec_sv(&d, v, field);
+    if (d.status == DT_OK)
+        *out = s;
+    return d.status;
+}
+
+dt_status pb_string_from_msg(dt_arena *a, const char *s, const char *field, const char **out,
+                             dt_error *err)
+{
+    decoder d = { a, err, DT_OK, NULL, true };
+    const char *c = dec_str(&d, s, field);
+    if (d.status == DT_OK)
+        *out = c;
+    return d.status;
+}
+
+dt_status pb_failure_from_msg(dt_arena *a, const Dtpb__TaskFailureDetails *m, const char *field,
+                              const dt_failure **out, dt_error *err)
+{
+    decoder d = { a, err, DT_OK, NULL, true };
+    const dt_failure *f = dec_failure(&d, m, field, 0);
+    if (d.status == DT_OK)
+        *out = f;
+    return d.status;
+}
+
+dt_status pb_status_from_msg(int status, const char *field, dt_runtime_status *out,
+                             dt_error *err)
+{
+    if (status < DT_STATUS_RUNNING || status > DT_STATUS_SUSPENDED)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s %d is not a known status", field,
+                            status);
+    *out = (dt_runtime_status)status;
     return DT_OK;
 }

@@ -1,4 +1,5 @@
-/* instance_id.c — the Durable Task instance id rules, and random ids (UUID v4). */
+/* instance_id.c — the Durable Task instance id rules, random instance ids (UUID v4) and
+ * execution ids. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -30,15 +31,28 @@ dt_status dt_instance_id_validate(const char *id, dt_error *err)
     return DT_OK;
 }
 
-void dt_instance_id_generate(char out[37])
+static void random_bytes(unsigned char *b, size_t len)
 {
-    unsigned char b[16];
     size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+    while (got < len) {
+        ssize_t n = getrandom(b + got, len - got, 0);
         if (n > 0)
             got += (size_t)n;
     }
+}
+
+void dt_execution_id_generate(char out[33])
+{
+    unsigned char b[16];
+    random_bytes(b, sizeof b);
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+void dt_instance_id_generate(char out[37])
+{
+    unsigned char b[16];
+    random_bytes(b, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);   /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",

@@ -351,6 +351,30 @@ dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_
     return st;
 }
 
+dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
+                           dt_orch_item **orch, dt_activity_item **act, dt_error *err)
+{
+    *orch = NULL;
+    *act = NULL;
+    dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    for (;;) {
+        uint64_t seen = hub_version(hub);
+        dt_status st;
+        for (int k = 0; k < 2; k++) {
+            bool want_act = (k == 0) == activity_first;
+            st = want_act ? dt_hub_next_activity(hub, 0, act, err)
+                          : dt_hub_next_orchestration(hub, 0, orch, err);
+            if (st != DT_OK || *act || *orch)
+                return st;
+        }
+        dt_time now = dt_now();
+        if (now >= deadline)
+            return DT_OK;
+        int64_t left_ms = (deadline - now) / 1000 + 1;
+        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+    }
+}
+
 /* ---- in-process dispatch loops ---------------------------------------------------------------- */
 
 static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)

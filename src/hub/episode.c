@@ -1,7 +1,6 @@
 /* episode.c — from an orchestrator's actions to what the store commits. The history of an
  * episode is: the new events (led by the OrchestratorStarted the hub added), one scheduling
- * event per new action, ExecutionCompleted if the orchestration finished, then
- * OrchestratorCompleted. Alongside: activity work items, timer messages, messages to other
+ * event per new action, and ExecutionCompleted if the orchestration finished. Alongside: activity work items, timer messages, messages to other
  * instances, sub-orchestrations to create, and the instance row's new state. */
 #include <string.h>
 
@@ -121,9 +120,9 @@ static size_t count_children(const dt_orch_item *it)
 static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
 {
     const dt_event *started = find_started(b->item);
-    char *exec = dt_arena_alloc(b->arena, 37);
+    char *exec = dt_arena_alloc(b->arena, 33);
     if (exec)
-        dt_instance_id_generate(exec);
+        dt_execution_id_generate(exec);
     ep->reset_history = true;
     b->n_events = 0;                 /* the old history goes; nothing of it is kept */
     ep->status = DT_STATUS_CONTINUED_AS_NEW;
@@ -234,9 +233,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         dt_new_instance *ni = &b->insts[b->n_insts++];
         memset(ni, 0, sizeof *ni);
         ni->instance_id = a->instance_id;
-        char *exec = dt_arena_alloc(b->arena, 37);
+        char *exec = dt_arena_alloc(b->arena, 33);
         if (exec)
-            dt_instance_id_generate(exec);
+            dt_execution_id_generate(exec);
         ni->execution_id = exec;
         ni->name = a->name;
         ni->version = a->version;
@@ -270,7 +269,7 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     size_t na = result->n_actions;
     /* each action makes at most one event and one message; a completion may add a message
      * to the parent, one per child (recursive terminate), one per carried-over event, and
-     * an ExecutionCompleted; plus OrchestratorCompleted */
+     * an ExecutionCompleted */
     size_t extra = 2 + count_children(item);
     for (size_t i = 0; i < na; i++)
         extra += result->actions[i].n_carryover;
@@ -309,8 +308,8 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
         apply_action(&b, &result->actions[i], ep);
         finished = dt_runtime_status_is_terminal(ep->status);
     }
-    if (!ep->reset_history)
-        add_event(&b, DT_EVENT_ORCHESTRATOR_COMPLETED);
+    /* No OrchestratorCompleted: the Durable Task Scheduler's histories have none, and the
+     * SDKs' own tests expect exactly that shape. */
     ep->custom_status = result->custom_status;
     ep->append = b.events;
     ep->n_append = b.n_events;

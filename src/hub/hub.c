@@ -140,6 +140,27 @@ void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms)
 
 /* ---- client operations ------------------------------------------------------------------ */
 
+/* check_reuse_policy: replacing a live instance terminates it, so a policy that allows that
+ * but keeps a Terminated instance from being replaced contradicts itself (the Durable Task
+ * Scheduler refuses it with these words). */
+static dt_status check_reuse_policy(const dt_runtime_status *r, size_t n, dt_error *err)
+{
+    bool live = false, terminated = false;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i] > DT_STATUS_SUSPENDED)
+            return dt_error_set(err, DT_ERR_INVALID_ARG,
+                                "reuse policy names an unknown runtime status %d", (int)r[i]);
+        live |= r[i] == DT_STATUS_RUNNING || r[i] == DT_STATUS_PENDING ||
+                r[i] == DT_STATUS_SUSPENDED;
+        terminated |= r[i] == DT_STATUS_TERMINATED;
+    }
+    if (live && !terminated)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "Invalid reusable statuses: cannot exclude 'Terminated' while also "
+                            "allowing reuse of running instances");
+    return DT_OK;
+}
+
 dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
                        char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
 {
@@ -159,8 +180,11 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         return st;
     if (req->start_at < 0)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "scheduled start time is negative");
-    char exec[37];
-    dt_instance_id_generate(exec);
+    st = check_reuse_policy(req->replaceable, req->n_replaceable, err);
+    if (st != DT_OK)
+        return st;
+    char exec[33];
+    dt_execution_id_generate(exec);
     dt_new_instance ni = {
         .instance_id = id,
         .execution_id = exec,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "durabletask/sdk.h"
+#include "sdk/remote.h"
 
 typedef struct entry {
     char *name;
@@ -20,7 +21,8 @@ typedef struct registry {
 
 struct dt_worker {
     registry orchestrators, activities;   /* written before start, read-only after */
-    dt_hub *hub;                         /* while running */
+    dt_hub *hub;                         /* while running in-process */
+    remote *remote;                      /* while running against a server */
 };
 
 struct dt_actx {
@@ -159,7 +161,7 @@ dt_executor dt_worker_executor(dt_worker *w)
 dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *opts,
                           dt_error *err)
 {
-    if (w->hub)
+    if (w->hub || w->remote)
         return dt_error_set(err, DT_ERR_STATE, "worker is already running");
     int ot = opts && opts->orchestration_threads > 0 ? opts->orchestration_threads : 2;
     int at = opts && opts->activity_threads > 0 ? opts->activity_threads : 4;
@@ -170,11 +172,28 @@ dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *op
     return st;
 }
 
+dt_status dt_worker_connect(dt_worker *w, const char *target, const dt_worker_options *opts,
+                            dt_error *err)
+{
+    if (w->hub || w->remote)
+        return dt_error_set(err, DT_ERR_STATE, "worker is already running");
+    if (target == NULL || target[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "no server address given");
+    int ot = opts && opts->orchestration_threads > 0 ? opts->orchestration_threads : 2;
+    int at = opts && opts->activity_threads > 0 ? opts->activity_threads : 4;
+    dt_executor ex = dt_worker_executor(w);
+    return remote_start(&ex, target, ot + at, &w->remote, err);
+}
+
 void dt_worker_stop(dt_worker *w)
 {
     if (w && w->hub) {
         dt_hub_stop(w->hub);
         w->hub = NULL;
+    }
+    if (w && w->remote) {
+        remote_stop(w->remote);
+        w->remote = NULL;
     }
 }
 

@@ -215,12 +215,12 @@ static void test_terminate_running_instance_ends_it_with_the_given_output(void *
 
     size_t n;
     dt_event *ev = hubfix_history(&f, "t-1", &n);
-    assert_true(n >= 3);
-    assert_int_equal(ev[n - 3].type, DT_EVENT_EXECUTION_TERMINATED);
-    assert_string_equal(ev[n - 3].input, "{\"reason\":\"stop\"}");
-    assert_int_equal(ev[n - 2].type, DT_EVENT_EXECUTION_COMPLETED);
-    assert_int_equal(ev[n - 2].status, DT_STATUS_TERMINATED);
-    assert_int_equal(ev[n - 1].type, DT_EVENT_ORCHESTRATOR_COMPLETED);
+    assert_true(n >= 2);
+    assert_int_equal(ev[n - 2].type, DT_EVENT_EXECUTION_TERMINATED);
+    assert_string_equal(ev[n - 2].input, "{\"reason\":\"stop\"}");
+    assert_int_equal(ev[n - 1].type, DT_EVENT_EXECUTION_COMPLETED);
+    assert_int_equal(ev[n - 1].status, DT_STATUS_TERMINATED);
+    assert_int_equal(hubfix_count(ev, n, DT_EVENT_ORCHESTRATOR_COMPLETED), 0);
     assert_int_equal(hubfix_count(ev, n, DT_EVENT_EXECUTION_COMPLETED), 1);
     hubfix_close(&f);
 }
@@ -651,9 +651,10 @@ static void test_replaceable_running_instance_is_replaced_by_the_new_start(void 
     wait_status(&f, "i-2", DT_STATUS_RUNNING);
     dt_error err = {0};
     char id[DT_INSTANCE_ID_MAX + 1];
-    const dt_runtime_status live[] = {DT_STATUS_RUNNING, DT_STATUS_PENDING};
+    const dt_runtime_status live[] = {DT_STATUS_RUNNING, DT_STATUS_PENDING,
+                                      DT_STATUS_TERMINATED};
     dt_start_options so = {.instance_id = "i-2", .input = "\"new\"", .replaceable = live,
-                           .n_replaceable = 2};
+                           .n_replaceable = 3};
     assert_ok(dt_client_start(f.client, "waiter", &so, id, &err), &err);
     assert_string_equal(id, "i-2");
     wait_status(&f, "i-2", DT_STATUS_RUNNING);
@@ -699,11 +700,18 @@ static void test_replaceable_list_without_finished_statuses_refuses_a_finished_o
     wait_done(&f, "i-4");
     dt_error err = {0};
     char id[DT_INSTANCE_ID_MAX + 1];
-    const dt_runtime_status live[] = {DT_STATUS_RUNNING, DT_STATUS_PENDING};
+    const dt_runtime_status live[] = {DT_STATUS_RUNNING, DT_STATUS_PENDING,
+                                      DT_STATUS_TERMINATED};
     dt_start_options so = {.instance_id = "i-4", .input = "2", .replaceable = live,
-                           .n_replaceable = 2};
+                           .n_replaceable = 3};
     expect_error(dt_client_start(f.client, "echo_orch", &so, id, &err), DT_ERR_ALREADY_EXISTS,
                  &err, "i-4");
+    /* replacing live instances but not terminated ones contradicts itself: refused */
+    const dt_runtime_status contradictory[] = {DT_STATUS_RUNNING, DT_STATUS_COMPLETED};
+    so.replaceable = contradictory;
+    so.n_replaceable = 2;
+    expect_error(dt_client_start(f.client, "echo_orch", &so, id, &err), DT_ERR_INVALID_ARG,
+                 &err, "cannot exclude 'Terminated'");
     dt_instance_state *s = get(&f, "i-4");
     assert_string_equal(s->input, "1");
     assert_string_equal(s->output, "1");

@@ -1,0 +1,36 @@
+/* durabletask/grpc.h — the Durable Task gRPC service (TaskHubSidecarService) over a hub, so
+ * that the official Durable Task SDKs (.NET, Java, Python, JavaScript, Go) can use the hub as
+ * their backend, as clients and as remote workers. Built on gRPC's C core. */
+#ifndef DURABLETASK_GRPC_H
+#define DURABLETASK_GRPC_H
+
+#include "durabletask/hub.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dt_grpc_server dt_grpc_server;
+
+typedef struct dt_grpc_options {
+    const char *listen;          /* "ADDR:PORT"; NULL: "127.0.0.1:4001" (loopback) */
+    size_t max_message;          /* largest message accepted, bytes; 0: 16 MiB */
+} dt_grpc_options;
+
+/* dt_grpc_server_start: serve HUB (which must outlive the server) on OPTS->listen. Returns
+ * once the port is bound. DT_ERR_IO naming the address if it cannot be bound. Stop with
+ * dt_grpc_server_stop. */
+dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc_server **out,
+                               dt_error *err);
+
+/* dt_grpc_server_port: the port actually bound (useful with port 0). */
+int dt_grpc_server_port(const dt_grpc_server *s);
+
+/* dt_grpc_server_stop: cancel every call, give work items handed to remote workers back to
+ * the hub for redelivery, wait for the handlers, and free the server. S may be NULL. */
+void dt_grpc_server_stop(dt_grpc_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+/* durabletask/grpc_client.h — a small blocking gRPC client for TaskHubSidecarService, used
+ * by the C SDK's remote worker and by tools and tests. It moves serialized messages; what is
+ * in them is the caller's business (see codec.h). */
+#ifndef DURABLETASK_GRPC_CLIENT_H
+#define DURABLETASK_GRPC_CLIENT_H
+
+#include "durabletask/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dt_grpc_conn dt_grpc_conn;
+typedef struct dt_grpc_stream dt_grpc_stream;
+
+/* The outcome of a call: a gRPC status code (0 is OK) and its details text. */
+typedef struct dt_grpc_result {
+    int code;
+    char details[512];
+} dt_grpc_result;
+
+/* dt_grpc_conn_open: a channel to TARGET ("127.0.0.1:4001"), plaintext. Close with
+ * dt_grpc_conn_close. Connecting happens on the first call. */
+dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *err);
+void dt_grpc_conn_close(dt_grpc_conn *c);
+
+/* dt_grpc_unary: call METHOD ("StartInstance") with REQ; on status OK, *RESP (malloc'd; free
+ * with free()) holds the response. Returns DT_OK when the call completed (whatever its gRPC
+ * status, in RES), DT_ERR_TIMEOUT / DT_ERR_IO when it could not. */
+dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req, size_t len,
+                        int64_t timeout_ms, uint8_t **resp, size_t *resp_len,
+                        dt_grpc_result *res);
+
+/* dt_grpc_stream_open: start server-streaming METHOD with REQ. */
+dt_status dt_grpc_stream_open(dt_grpc_conn *c, const char *method, const uint8_t *req,
+                              size_t len, dt_grpc_stream **out, dt_error *err);
+
+/* dt_grpc_stream_next: the next message (malloc'd) within TIMEOUT_MS. DT_ERR_TIMEOUT if none
+ * came yet (the stream stays usable); DT_ERR_NOT_FOUND when the stream ended, with its status
+ * in RES. */
+dt_status dt_grpc_stream_next(dt_grpc_stream *s, int64_t timeout_ms, uint8_t **msg,
+                              size_t *len, dt_grpc_result *res);
+
+/* dt_grpc_stream_close: cancel the stream if still open and free it. */
+void dt_grpc_stream_close(dt_grpc_stream *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,275 @@
+/* client_conn.c — the blocking gRPC client: one channel, a completion queue per call that
+ * the calling thread plucks its own tags from, so calls from many threads never wait on one
+ * another. */
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "durabletask/grpc_client.h"
+
+#define PATH_PREFIX "/TaskHubSidecarService/"
+
+struct dt_grpc_conn {
+    grpc_channel *channel;
+};
+
+struct dt_grpc_stream {
+    grpc_call *call;
+    grpc_completion_queue *cq;
+    grpc_byte_buffer *recv;
+    bool recv_pending;          /* a RECV_MESSAGE batch is out */
+    bool got_initial;           /* initial metadata asked for (with the first message) */
+    grpc_metadata_array initial;
+    bool ended;
+    grpc_metadata_array trailing;
+    grpc_status_code status;
+    grpc_slice details;
+};
+
+dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *err)
+{
+    grpc_init();
+    dt_grpc_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        grpc_shutdown();
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
+    grpc_arg args[1] = {{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+                         .value.integer = 64 << 20}};
+    grpc_channel_args cargs = {1, args};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    c->channel = grpc_channel_create(target, creds, &cargs);
+    grpc_channel_credentials_release(creds);
+    if (c->channel == NULL) {
+        free(c);
+        grpc_shutdown();
+        return dt_error_set(err, DT_ERR_IO, "cannot create a gRPC channel to %s", target);
+    }
+    *out = c;
+    return DT_OK;
+}
+
+void dt_grpc_conn_close(dt_grpc_conn *c)
+{
+    if (c == NULL)
+        return;
+    grpc_channel_destroy(c->channel);
+    free(c);
+    grpc_shutdown();
+}
+
+static gpr_timespec deadline_in(int64_t ms)
+{
+    if (ms < 0)
+        return gpr_inf_future(GPR_CLOCK_REALTIME);
+    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+static grpc_call *new_call(dt_grpc_conn *c, grpc_completion_queue *cq, const char *method,
+                           gpr_timespec deadline)
+{
+    char path[256];
+    snprintf(path, sizeof path, PATH_PREFIX "%s", method);
+    grpc_slice m = grpc_slice_from_copied_string(path);
+    grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m,
+                                               NULL, deadline, NULL);
+    grpc_slice_unref(m);
+    return call;
+}
+
+static grpc_byte_buffer *to_buffer(const uint8_t *data, size_t len)
+{
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+static bool from_buffer(grpc_byte_buffer *bb, uint8_t **out, size_t *len)
+{
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, bb))
+        return false;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    *len = GRPC_SLICE_LENGTH(all);
+    *out = malloc(*len ? *len : 1);
+    if (*out)
+        memcpy(*out, GRPC_SLICE_START_PTR(all), *len);
+    grpc_slice_unref(all);
+    return *out != NULL;
+}
+
+static void set_result(dt_grpc_result *res, grpc_status_code code, grpc_slice details)
+{
+    if (res == NULL)
+        return;
+    res->code = (int)code;
+    snprintf(res->details, sizeof res->details, "%.*s", (int)GRPC_SLICE_LENGTH(details),
+             (const char *)GRPC_SLICE_START_PTR(details));
+}
+
+dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req, size_t len,
+                        int64_t timeout_ms, uint8_t **resp, size_t *resp_len,
+                        dt_grpc_result *res)
+{
+    *resp = NULL;
+    *resp_len = 0;
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_call *call = new_call(c, cq, method, deadline_in(timeout_ms));
+    grpc_byte_buffer *send = to_buffer(req, len), *recv = NULL;
+    grpc_metadata_array initial, trailing;
+    grpc_metadata_array_init(&initial);
+    grpc_metadata_array_init(&trailing);
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    dt_status st = DT_OK;
+    if (call == NULL || grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
+        st = DT_ERR_IO;
+    } else {
+        grpc_event ev = grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                                    NULL);
+        if (ev.type != GRPC_OP_COMPLETE)
+            st = DT_ERR_IO;
+    }
+    if (st == DT_OK) {
+        set_result(res, status, details);
+        if (status == GRPC_STATUS_OK && recv && !from_buffer(recv, resp, resp_len))
+            st = DT_ERR_NOMEM;
+        if (status == GRPC_STATUS_DEADLINE_EXCEEDED)
+            st = DT_ERR_TIMEOUT;
+    }
+    if (recv)
+        grpc_byte_buffer_destroy(recv);
+    grpc_byte_buffer_destroy(send);
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&initial);
+    grpc_metadata_array_destroy(&trailing);
+    if (call)
+        grpc_call_unref(call);
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(cq);
+    return st;
+}
+
+dt_status dt_grpc_stream_open(dt_grpc_conn *c, const char *method, const uint8_t *req,
+                              size_t len, dt_grpc_stream **out, dt_error *err)
+{
+    dt_grpc_stream *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    s->cq = grpc_completion_queue_create_for_pluck(NULL);
+    s->call = new_call(c, s->cq, method, gpr_inf_future(GPR_CLOCK_REALTIME));
+    grpc_metadata_array_init(&s->trailing);
+    grpc_metadata_array_init(&s->initial);
+    s->details = grpc_empty_slice();
+    grpc_byte_buffer *send = to_buffer(req, len);
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[3].data.recv_status_on_client.trailing_metadata = &s->trailing;
+    ops[3].data.recv_status_on_client.status = &s->status;
+    ops[3].data.recv_status_on_client.status_details = &s->details;
+    /* the status batch completes when the stream ends; its tag is the stream's cq itself */
+    bool ok = s->call && grpc_call_start_batch(s->call, ops, 4, s->cq, NULL) == GRPC_CALL_OK;
+    grpc_byte_buffer_destroy(send);
+    if (!ok) {
+        dt_grpc_stream_close(s);
+        return dt_error_set(err, DT_ERR_IO, "cannot start %s", method);
+    }
+    *out = s;
+    return DT_OK;
+}
+
+dt_status dt_grpc_stream_next(dt_grpc_stream *s, int64_t timeout_ms, uint8_t **msg,
+                              size_t *len, dt_grpc_result *res)
+{
+    *msg = NULL;
+    *len = 0;
+    if (s->ended)
+        goto ended;
+    if (!s->recv_pending) {
+        grpc_op ops[2];
+        memset(ops, 0, sizeof ops);
+        size_t n = 0;
+        if (!s->got_initial) {
+            ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+            ops[n++].data.recv_initial_metadata.recv_initial_metadata = &s->initial;
+            s->got_initial = true;
+        }
+        ops[n].op = GRPC_OP_RECV_MESSAGE;
+        ops[n++].data.recv_message.recv_message = &s->recv;
+        if (grpc_call_start_batch(s->call, ops, n, &s->recv, NULL) != GRPC_CALL_OK)
+            return DT_ERR_IO;
+        s->recv_pending = true;
+    }
+    grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->recv, deadline_in(timeout_ms), NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT)
+        return DT_ERR_TIMEOUT;
+    s->recv_pending = false;
+    if (ev.type == GRPC_OP_COMPLETE && ev.success && s->recv) {
+        bool ok = from_buffer(s->recv, msg, len);
+        grpc_byte_buffer_destroy(s->recv);
+        s->recv = NULL;
+        return ok ? DT_OK : DT_ERR_NOMEM;
+    }
+    /* no message: the stream is over; collect its status */
+    grpc_completion_queue_pluck(s->cq, s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    s->ended = true;
+ended:
+    set_result(res, s->status, s->details);
+    return DT_ERR_NOT_FOUND;
+}
+
+void dt_grpc_stream_close(dt_grpc_stream *s)
+{
+    if (s == NULL)
+        return;
+    if (s->call) {
+        if (!s->ended) {
+            grpc_call_cancel(s->call, NULL);
+            if (s->recv_pending)
+                grpc_completion_queue_pluck(s->cq, &s->recv, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                            NULL);
+            grpc_completion_queue_pluck(s->cq, s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        }
+        grpc_call_unref(s->call);
+    }
+    if (s->recv)
+        grpc_byte_buffer_destroy(s->recv);
+    grpc_metadata_array_destroy(&s->trailing);
+    grpc_metadata_array_destroy(&s->initial);
+    grpc_slice_unref(s->details);
+    grpc_completion_queue_shutdown(s->cq);
+    while (grpc_completion_queue_pluck(s->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(s->cq);
+    free(s);
+}

@@ -1,0 +1,310 @@
+/* client_rpcs.c — the client side of TaskHubSidecarService: starting, reading, waiting for
+ * and managing instances, each through the hub's client operations. Requests are checked
+ * before anything is done (pb_unpack: they must parse, their text must be UTF-8), so a bad
+ * request is refused with INVALID_ARGUMENT naming the field, and nothing changes. Each
+ * handler works in one arena, freed when the call is over. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/pb.h"
+#include "grpc/rpc.h"
+
+#define WAIT_SLICE_MS 250   /* long waits look at the client between slices */
+#define HISTORY_CHUNK 500   /* events per StreamInstanceHistory message */
+
+static const char *sv(const Dtpb__StringValue *v)
+{
+    return v ? v->value : NULL;
+}
+
+/* payload: the SDKs send "" for "no payload" (a StringValue that is present but empty); we
+ * keep payloads as JSON or NULL. */
+static const char *payload(const Dtpb__StringValue *v)
+{
+    return v && v->value && v->value[0] ? v->value : NULL;
+}
+
+/* json_text: free text (a suspend reason) as a JSON string, in ARENA. */
+static const char *json_text(dt_arena *a, const char *text)
+{
+    if (text == NULL || text[0] == '\0')
+        return NULL;
+    json_t *s = json_string(text);
+    char *dumped = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+    const char *out = dumped ? dt_arena_strdup(a, dumped) : NULL;
+    free(dumped);
+    json_decref(s);
+    return out;
+}
+
+/* The handler skeleton: an arena, the request parsed into it, then the body. */
+#define HANDLER(fn, type, desc)                                                              \
+    static void fn##_body(rpc_call *c, dt_arena *a, type *r);                                \
+    static void fn(rpc_call *c)                                                              \
+    {                                                                                        \
+        dt_arena *a = dt_arena_new();                                                        \
+        void *r = NULL;                                                                      \
+        if (a == NULL)                                                                       \
+            rpc_fail(c, DT_ERR_NOMEM, "out of memory");                                      \
+        else if (rpc_recv_msg(c, a, &desc, &r))                                              \
+            fn##_body(c, a, r);                                                              \
+        dt_arena_free(a);                                                                    \
+    }                                                                                        \
+    static void fn##_body(rpc_call *c, dt_arena *a, type *r)
+
+HANDLER(hello, Dtpb__Empty, dtpb__empty__descriptor)
+{
+    (void)a;
+    (void)r;
+    Dtpb__Empty e = DTPB__EMPTY__INIT;
+    rpc_reply(c, &e.base);
+}
+
+HANDLER(start_instance, Dtpb__CreateInstanceRequest, dtpb__create_instance_request__descriptor)
+{
+    dt_start_request req;
+    dt_error err = {0};
+    dt_status st = pb_start_from_msg(a, r, &req, &err);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    if (st == DT_OK) {
+        if (req.input && req.input[0] == '\0')
+            req.input = NULL;
+        st = dt_hub_start(rpc_hub(c), &req, id, &err);
+    }
+    if (st != DT_OK) {
+        rpc_fail_err(c, st, &err);
+        return;
+    }
+    Dtpb__CreateInstanceResponse resp = DTPB__CREATE_INSTANCE_RESPONSE__INIT;
+    resp.instanceid = id;
+    rpc_reply(c, &resp.base);
+}
+
+/* reply_state: GetInstanceResponse for S, or exists=false for none (S NULL): the SDKs read a
+ * missing instance as "no state", not as an error. */
+static void reply_state(rpc_call *c, dt_arena *a, const dt_instance_state *s, bool payloads)
+{
+    Dtpb__GetInstanceResponse resp = DTPB__GET_INSTANCE_RESPONSE__INIT;
+    if (s) {
+        dt_status st = pb_state_to_msg(a, s, payloads, &resp.orchestrationstate);
+        if (st != DT_OK) {
+            rpc_fail(c, st, "cannot encode the instance's state");
+            return;
+        }
+        resp.exists = true;
+    }
+    rpc_reply(c, &resp.base);
+}
+
+HANDLER(get_instance, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
+{
+    dt_instance_state *s = NULL;
+    dt_error err = {0};
+    dt_status st = dt_hub_get(rpc_hub(c), r->instanceid, a, &s, &err);
+    if (st == DT_OK || st == DT_ERR_NOT_FOUND)
+        reply_state(c, a, st == DT_OK ? s : NULL, r->getinputsandoutputs);
+    else
+        rpc_fail_err(c, st, &err);
+}
+
+/* wait_for: block, here on the server, until the instance reaches WHAT or the client gives up
+ * (its deadline or a cancel closes the call); answers like GetInstance. */
+static void wait_for(rpc_call *c, dt_arena *a, Dtpb__GetInstanceRequest *r, dt_wait_for what)
+{
+    for (;;) {
+        dt_instance_state *s = NULL;
+        dt_error err = {0};
+        dt_status st =
+            dt_hub_wait(rpc_hub(c), r->instanceid, what, WAIT_SLICE_MS, a, &s, &err);
+        if (st == DT_ERR_TIMEOUT && !rpc_closed(c))
+            continue;
+        if (st == DT_OK || st == DT_ERR_NOT_FOUND)
+            reply_state(c, a, st == DT_OK ? s : NULL, r->getinputsandoutputs);
+        else
+            rpc_fail_err(c, st, &err);
+        return;
+    }
+}
+
+HANDLER(wait_start, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
+{
+    wait_for(c, a, r, DT_WAIT_START);
+}
+
+HANDLER(wait_completion, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
+{
+    wait_for(c, a, r, DT_WAIT_COMPLETION);
+}
+
+static void reply_empty(rpc_call *c, const ProtobufCMessageDescriptor *d)
+{
+    /* every response of these calls is an empty message: its bytes are empty */
+    (void)d;
+    rpc_finish(c, (const uint8_t *)"", 0, GRPC_STATUS_OK, "");
+}
+
+static void done(rpc_call *c, dt_status st, const dt_error *err,
+                 const ProtobufCMessageDescriptor *d)
+{
+    if (st == DT_OK)
+        reply_empty(c, d);
+    else
+        rpc_fail_err(c, st, err);
+}
+
+HANDLER(raise_event, Dtpb__RaiseEventRequest, dtpb__raise_event_request__descriptor)
+{
+    (void)a;
+    dt_error err = {0};
+    dt_status st =
+        dt_hub_raise_event(rpc_hub(c), r->instanceid, r->name, payload(r->input), &err);
+    done(c, st, &err, &dtpb__raise_event_response__descriptor);
+}
+
+HANDLER(terminate, Dtpb__TerminateRequest, dtpb__terminate_request__descriptor)
+{
+    (void)a;
+    dt_error err = {0};
+    dt_status st = dt_hub_terminate(rpc_hub(c), r->instanceid, payload(r->output),
+                                    r->recursive, &err);
+    done(c, st, &err, &dtpb__terminate_response__descriptor);
+}
+
+HANDLER(suspend, Dtpb__SuspendRequest, dtpb__suspend_request__descriptor)
+{
+    dt_error err = {0};
+    dt_status st =
+        dt_hub_suspend(rpc_hub(c), r->instanceid, json_text(a, sv(r->reason)), &err);
+    done(c, st, &err, &dtpb__suspend_response__descriptor);
+}
+
+HANDLER(resume, Dtpb__ResumeRequest, dtpb__resume_request__descriptor)
+{
+    dt_error err = {0};
+    dt_status st = dt_hub_resume(rpc_hub(c), r->instanceid, json_text(a, sv(r->reason)), &err);
+    done(c, st, &err, &dtpb__resume_response__descriptor);
+}
+
+HANDLER(query_instances, Dtpb__QueryInstancesRequest, dtpb__query_instances_request__descriptor)
+{
+    dt_query q;
+    dt_error err = {0};
+    dt_instance_state *states = NULL;
+    size_t n = 0;
+    const char *next = NULL;
+    Dtpb__QueryInstancesResponse *resp = NULL;
+    dt_status st = pb_query_from_msg(a, r->query, &q, &err);
+    if (st == DT_OK && q.continuation && q.continuation[0] == '\0')
+        q.continuation = NULL;
+    if (st == DT_OK)
+        st = dt_hub_query(rpc_hub(c), &q, a, &states, &n, &next, &err);
+    if (st == DT_OK)
+        st = pb_query_response(a, states, n, next, q.with_payloads, &resp);
+    if (st == DT_OK)
+        rpc_reply(c, &resp->base);
+    else
+        rpc_fail_err(c, st, &err);
+}
+
+HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_request__descriptor)
+{
+    dt_error err = {0};
+    dt_status st;
+    size_t n = 0;
+    if (r->request_case == DTPB__PURGE_INSTANCES_REQUEST__REQUEST_INSTANCE_ID) {
+        st = dt_hub_purge(rpc_hub(c), r->instanceid, &err);
+        if (st == DT_OK)
+            n = 1;
+        else if (st == DT_ERR_NOT_FOUND)
+            st = DT_OK;   /* nothing there: zero purged, as the other backends answer */
+    } else if (r->request_case == DTPB__PURGE_INSTANCES_REQUEST__REQUEST_PURGE_INSTANCE_FILTER) {
+        dt_query q;
+        st = pb_purge_filter_from_msg(a, r->purgeinstancefilter, &q, &err);
+        if (st == DT_OK)
+            st = dt_hub_purge_where(rpc_hub(c), &q, &n, &err);
+    } else {
+        st = dt_error_set(&err, DT_ERR_UNIMPLEMENTED,
+                          "PurgeInstances: only purging by instance id or by filter is "
+                          "supported");
+    }
+    if (st != DT_OK) {
+        rpc_fail_err(c, st, &err);
+        return;
+    }
+    Dtpb__PurgeInstancesResponse resp = DTPB__PURGE_INSTANCES_RESPONSE__INIT;
+    Dtpb__BoolValue complete = DTPB__BOOL_VALUE__INIT;
+    complete.value = true;
+    resp.deletedinstancecount = (int32_t)n;
+    resp.iscomplete = &complete;
+    rpc_reply(c, &resp.base);
+}
+
+HANDLER(restart_instance, Dtpb__RestartInstanceRequest,
+        dtpb__restart_instance_request__descriptor)
+{
+    (void)a;
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_error err = {0};
+    dt_status st =
+        dt_hub_restart(rpc_hub(c), r->instanceid, r->restartwithnewinstanceid, id, &err);
+    if (st != DT_OK) {
+        rpc_fail_err(c, st, &err);
+        return;
+    }
+    Dtpb__RestartInstanceResponse resp = DTPB__RESTART_INSTANCE_RESPONSE__INIT;
+    resp.instanceid = id;
+    rpc_reply(c, &resp.base);
+}
+
+HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
+        dtpb__stream_instance_history_request__descriptor)
+{
+    dt_event *ev = NULL;
+    size_t n = 0;
+    dt_error err = {0};
+    dt_status st = dt_hub_get_history(rpc_hub(c), r->instanceid, a, &ev, &n, &err);
+    for (size_t at = 0; st == DT_OK && at < n; at += HISTORY_CHUNK) {
+        size_t k = n - at < HISTORY_CHUNK ? n - at : HISTORY_CHUNK;
+        Dtpb__HistoryChunk *chunk = NULL;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        st = pb_history_chunk(a, ev + at, k, &chunk);
+        if (st == DT_OK)
+            st = pb_pack(a, &chunk->base, &buf, &len);
+        if (st == DT_OK && !rpc_send(c, buf, len))
+            st = dt_error_set(&err, DT_ERR_SHUTDOWN, "the client went away");
+    }
+    if (st == DT_OK)
+        rpc_finish(c, NULL, 0, GRPC_STATUS_OK, "");
+    else
+        rpc_fail_err(c, st, &err);
+}
+
+/* What we serve; the rest of the service answers UNIMPLEMENTED, naming the method. */
+const rpc_method rpc_client_methods[] = {
+    {"Hello", hello},
+    {"StartInstance", start_instance},
+    {"GetInstance", get_instance},
+    {"WaitForInstanceStart", wait_start},
+    {"WaitForInstanceCompletion", wait_completion},
+    {"RaiseEvent", raise_event},
+    {"TerminateInstance", terminate},
+    {"SuspendInstance", suspend},
+    {"ResumeInstance", resume},
+    {"QueryInstances", query_instances},
+    {"PurgeInstances", purge_instances},
+    {"RestartInstance", restart_instance},
+    {"StreamInstanceHistory", stream_history},
+    {"RewindInstance", NULL},
+    {"ListInstanceIds", NULL},
+    {"CreateTaskHub", NULL},
+    {"DeleteTaskHub", NULL},
+    {"SignalEntity", NULL},
+    {"GetEntity", NULL},
+    {"QueryEntities", NULL},
+    {"CleanEntityStorage", NULL},
+    {"SkipGracefulOrchestrationTerminations", NULL},
+    {NULL, NULL},
+};

@@ -1,0 +1,82 @@
+/* rpc.h — the gRPC layer's internals. server.c owns the gRPC server, its completion queue and
+ * the poller thread; every call runs on a thread of its own and talks to gRPC through the
+ * blocking helpers here (rpc_recv, rpc_send, rpc_finish), which start a batch and wait for
+ * the poller to report it done. client_rpcs.c and worker_rpcs.c hold the handlers. */
+#ifndef DT_GRPC_RPC_H
+#define DT_GRPC_RPC_H
+
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "durabletask/grpc.h"
+
+typedef struct rpc_call rpc_call;
+typedef struct worker_registry worker_registry;
+
+/* One request's bytes, owned by the handler (free with free()). */
+typedef struct rpc_bytes {
+    uint8_t *data;
+    size_t len;
+} rpc_bytes;
+
+/* A handler serves one call from start to finish and returns; the call is freed after. */
+typedef void (*rpc_handler)(rpc_call *call);
+
+typedef struct rpc_method {
+    const char *name;           /* "StartInstance": the path is "/TaskHubSidecarService/<name>" */
+    rpc_handler handler;        /* NULL: answered UNIMPLEMENTED, naming the method */
+} rpc_method;
+
+/* The tables, one per handler file. */
+extern const rpc_method rpc_client_methods[];
+extern const rpc_method rpc_worker_methods[];
+
+/* rpc_hub / rpc_server: what a handler works on. */
+dt_hub *rpc_hub(rpc_call *call);
+worker_registry *rpc_workers(rpc_call *call);
+const char *rpc_method_name(const rpc_call *call);
+
+/* rpc_recv: read the request message. false if the client went away or sent none. */
+bool rpc_recv(rpc_call *call, rpc_bytes *out);
+
+/* rpc_send: send one message of a server stream. false if the client went away. */
+bool rpc_send(rpc_call *call, const uint8_t *data, size_t len);
+
+/* rpc_finish: send the response (DATA may be NULL for none) and the status, and wait until
+ * gRPC is done with the call. MESSAGE goes to the client as the status details. */
+void rpc_finish(rpc_call *call, const uint8_t *data, size_t len, grpc_status_code code,
+                const char *message);
+
+/* rpc_recv_msg: read the request and parse it as DESC into ARENA (pb_unpack: UTF-8 and depth
+ * checked). false, with the call finished (INVALID_ARGUMENT naming what was wrong, or
+ * CANCELLED), if there is none or it is refused. */
+struct ProtobufCMessageDescriptor;
+struct ProtobufCMessage;
+bool rpc_recv_msg(rpc_call *call, dt_arena *arena, const struct ProtobufCMessageDescriptor *desc,
+                  void **out);
+
+/* rpc_reply: pack M and finish the call with it, status OK. */
+void rpc_reply(rpc_call *call, const struct ProtobufCMessage *m);
+
+/* rpc_fail_err: finish with the gRPC status for ST and ERR's message (or ST's sentence). */
+void rpc_fail_err(rpc_call *call, dt_status st, const dt_error *err);
+
+/* rpc_fail_status: the gRPC status for a dt_status, and rpc_fail: finish with it. */
+grpc_status_code rpc_status_of(dt_status st);
+void rpc_fail(rpc_call *call, dt_status st, const char *message);
+
+/* rpc_closed: true once the client cancelled or went away (deadline, disconnect). */
+bool rpc_closed(rpc_call *call);
+
+/* rpc_wait_closed: sleep until the call closes or MS milliseconds pass; true if closed. */
+bool rpc_wait_closed(rpc_call *call, int64_t ms);
+
+/* rpc_stopping: true once the server is stopping. */
+bool rpc_stopping(rpc_call *call);
+
+/* worker_registry: the work items handed to remote workers (worker_rpcs.c). */
+worker_registry *workers_new(dt_hub *hub);
+void workers_free(worker_registry *w);
+
+#endif

@@ -1,0 +1,532 @@
+/* server.c — the gRPC server: binding, the completion queue and its poller thread, taking
+ * new calls and giving each a thread, and the blocking helpers handlers use. A call's
+ * thread starts a batch and sleeps; the poller wakes it when gRPC reports the batch done.
+ * Every call also has a RECV_CLOSE_ON_SERVER batch from the start, so a client that goes
+ * away (cancel, deadline, disconnect) is noticed by long waits and streams at once. */
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec/pb.h"
+#include "grpc/rpc.h"
+
+#define PATH_PREFIX "/TaskHubSidecarService/"
+#define PENDING_REQUESTS 8     /* calls requested from gRPC ahead of arrival */
+
+typedef enum tag_kind { TAG_NEW_CALL, TAG_BATCH, TAG_CLOSE, TAG_SHUTDOWN } tag_kind;
+
+/* What the completion queue hands back: which call, and which of its operations. */
+typedef struct rpc_tag {
+    tag_kind kind;
+    rpc_call *call;
+} rpc_tag;
+
+struct dt_grpc_server {
+    dt_hub *hub;
+    worker_registry *workers;
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    pthread_t poller;
+    int port;
+    atomic_bool stopping;
+    /* live call threads; mu guards n_threads */
+    pthread_mutex_t mu;
+    pthread_cond_t idle;
+    int n_threads;
+};
+
+struct rpc_call {
+    dt_grpc_server *srv;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array metadata;
+    char method[128];
+    rpc_tag new_tag, batch_tag, close_tag;
+    /* mu guards everything below; the poller sets the flags, the call's thread waits */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool batch_done, batch_ok;
+    bool closed;                /* RECV_CLOSE_ON_SERVER completed */
+    int cancelled;
+    bool close_started;
+    bool orphan;                /* no thread could be had: the poller frees it when closed */
+    bool md_sent;               /* initial metadata is out */
+    grpc_byte_buffer *recv_buf;
+};
+
+/* ---- tags and batches --------------------------------------------------------------------- */
+
+static rpc_call *call_new(dt_grpc_server *srv)
+{
+    rpc_call *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->srv = srv;
+    grpc_call_details_init(&c->details);
+    grpc_metadata_array_init(&c->metadata);
+    c->new_tag = (rpc_tag){TAG_NEW_CALL, c};
+    c->batch_tag = (rpc_tag){TAG_BATCH, c};
+    c->close_tag = (rpc_tag){TAG_CLOSE, c};
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    return c;
+}
+
+static void call_free(rpc_call *c)
+{
+    if (c->call)
+        grpc_call_unref(c->call);
+    grpc_call_details_destroy(&c->details);
+    grpc_metadata_array_destroy(&c->metadata);
+    if (c->recv_buf)
+        grpc_byte_buffer_destroy(c->recv_buf);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}
+
+static bool request_call(dt_grpc_server *srv)
+{
+    rpc_call *c = call_new(srv);
+    if (c == NULL)
+        return false;
+    grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->details,
+                                                 &c->metadata, srv->cq, srv->cq, &c->new_tag);
+    if (e != GRPC_CALL_OK) {
+        call_free(c);
+        return false;
+    }
+    return true;
+}
+
+/* run_batch: start OPS on the call and wait for the poller to report them done. */
+static bool run_batch(rpc_call *c, const grpc_op *ops, size_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    c->batch_done = false;
+    pthread_mutex_unlock(&c->mu);
+    if (grpc_call_start_batch(c->call, ops, n, &c->batch_tag, NULL) != GRPC_CALL_OK)
+        return false;
+    pthread_mutex_lock(&c->mu);
+    while (!c->batch_done)
+        pthread_cond_wait(&c->cv, &c->mu);
+    bool ok = c->batch_ok;
+    pthread_mutex_unlock(&c->mu);
+    return ok;
+}
+
+static void start_close_watch(rpc_call *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->cancelled;
+    c->close_started = grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) ==
+                       GRPC_CALL_OK;
+}
+
+/* ---- the helpers handlers use ------------------------------------------------------------- */
+
+dt_hub *rpc_hub(rpc_call *c) { return c->srv->hub; }
+worker_registry *rpc_workers(rpc_call *c) { return c->srv->workers; }
+const char *rpc_method_name(const rpc_call *c) { return c->method; }
+bool rpc_stopping(rpc_call *c) { return atomic_load(&c->srv->stopping); }
+
+bool rpc_recv(rpc_call *c, rpc_bytes *out)
+{
+    out->data = NULL;
+    out->len = 0;
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &c->recv_buf;
+    size_t first = c->md_sent ? 1 : 0;
+    c->md_sent = true;
+    if (!run_batch(c, ops + first, 2 - first) || c->recv_buf == NULL)
+        return false;
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, c->recv_buf))
+        return false;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    size_t len = GRPC_SLICE_LENGTH(all);
+    out->data = malloc(len ? len : 1);
+    if (out->data)
+        memcpy(out->data, GRPC_SLICE_START_PTR(all), len);
+    out->len = len;
+    grpc_slice_unref(all);
+    grpc_byte_buffer_destroy(c->recv_buf);
+    c->recv_buf = NULL;
+    return out->data != NULL;
+}
+
+bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
+{
+    if (rpc_closed(c))
+        return false;
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    bool ok = run_batch(c, &op, 1);
+    grpc_byte_buffer_destroy(bb);
+    return ok;
+}
+
+void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code code,
+                const char *message)
+{
+    grpc_op ops[3];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    grpc_byte_buffer *bb = NULL;
+    if (!c->md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->md_sent = true;
+    }
+    if (data && code == GRPC_STATUS_OK) {
+        grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
+        bb = grpc_raw_byte_buffer_create(&s, 1);
+        grpc_slice_unref(s);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = bb;
+        n++;
+    }
+    grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = code;
+    ops[n].data.send_status_from_server.status_details = &details;
+    n++;
+    run_batch(c, ops, n);
+    grpc_slice_unref(details);
+    if (bb)
+        grpc_byte_buffer_destroy(bb);
+}
+
+bool rpc_closed(rpc_call *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool closed = c->closed;
+    pthread_mutex_unlock(&c->mu);
+    return closed || rpc_stopping(c);
+}
+
+bool rpc_wait_closed(rpc_call *c, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->mu);
+    while (!c->closed && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+        ;
+    bool closed = c->closed;
+    pthread_mutex_unlock(&c->mu);
+    return closed || rpc_stopping(c);
+}
+
+grpc_status_code rpc_status_of(dt_status st)
+{
+    switch (st) {
+    case DT_OK: return GRPC_STATUS_OK;
+    case DT_ERR_INVALID_ARG: return GRPC_STATUS_INVALID_ARGUMENT;
+    case DT_ERR_NOT_FOUND: return GRPC_STATUS_NOT_FOUND;
+    case DT_ERR_ALREADY_EXISTS: return GRPC_STATUS_ALREADY_EXISTS;
+    case DT_ERR_STATE: return GRPC_STATUS_FAILED_PRECONDITION;
+    case DT_ERR_LEASE_LOST: return GRPC_STATUS_FAILED_PRECONDITION;
+    case DT_ERR_TIMEOUT: return GRPC_STATUS_DEADLINE_EXCEEDED;
+    case DT_ERR_UNIMPLEMENTED: return GRPC_STATUS_UNIMPLEMENTED;
+    case DT_ERR_SHUTDOWN: return GRPC_STATUS_UNAVAILABLE;
+    case DT_ERR_NOMEM: return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    case DT_ERR_CORRUPT: return GRPC_STATUS_DATA_LOSS;
+    default: return GRPC_STATUS_INTERNAL;
+    }
+}
+
+void rpc_fail(rpc_call *c, dt_status st, const char *message)
+{
+    rpc_finish(c, NULL, 0, rpc_status_of(st), message ? message : dt_strerror(st));
+}
+
+bool rpc_recv_msg(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor *desc,
+                  void **out)
+{
+    rpc_bytes b;
+    if (!rpc_recv(c, &b)) {
+        rpc_finish(c, NULL, 0, GRPC_STATUS_CANCELLED, "no request message");
+        return false;
+    }
+    dt_error err = {0};
+    dt_status st = pb_unpack(arena, desc, b.data, b.len, out, &err);
+    free(b.data);
+    if (st != DT_OK) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s: %.512s", c->method,
+                 err.message[0] ? err.message : dt_strerror(st));
+        rpc_finish(c, NULL, 0, rpc_status_of(st), msg);
+        return false;
+    }
+    return true;
+}
+
+void rpc_reply(rpc_call *c, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL) {
+        rpc_fail(c, DT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    protobuf_c_message_pack(m, buf);
+    rpc_finish(c, buf, n, GRPC_STATUS_OK, "");
+    free(buf);
+}
+
+void rpc_fail_err(rpc_call *c, dt_status st, const dt_error *err)
+{
+    rpc_fail(c, st, err && err->message[0] ? err->message : dt_strerror(st));
+}
+
+/* ---- dispatch -------------------------------------------------------------------------------- */
+
+static rpc_handler find_handler(const char *method, bool *known)
+{
+    const rpc_method *tables[] = {rpc_client_methods, rpc_worker_methods};
+    *known = false;
+    for (size_t t = 0; t < 2; t++)
+        for (const rpc_method *m = tables[t]; m->name; m++)
+            if (strcmp(m->name, method) == 0) {
+                *known = true;
+                return m->handler;
+            }
+    return NULL;
+}
+
+static void *call_thread(void *arg)
+{
+    rpc_call *c = arg;
+    bool known;
+    rpc_handler h = find_handler(c->method, &known);
+    if (h) {
+        h(c);
+    } else {
+        rpc_bytes ignored;
+        if (rpc_recv(c, &ignored))
+            free(ignored.data);
+        char msg[256];
+        if (known)
+            snprintf(msg, sizeof msg, "%s is not supported by this server (dtask serve)",
+                     c->method);
+        else
+            snprintf(msg, sizeof msg, "unknown method %.*s",
+                     (int)GRPC_SLICE_LENGTH(c->details.method),
+                     (const char *)GRPC_SLICE_START_PTR(c->details.method));
+        rpc_finish(c, NULL, 0, GRPC_STATUS_UNIMPLEMENTED, msg);
+    }
+    /* the close watch completes once the status is out; wait for it before freeing */
+    pthread_mutex_lock(&c->mu);
+    while (c->close_started && !c->closed)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    dt_grpc_server *srv = c->srv;
+    call_free(c);
+    pthread_mutex_lock(&srv->mu);
+    if (--srv->n_threads == 0)
+        pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->mu);
+    return NULL;
+}
+
+static void start_call(dt_grpc_server *srv, rpc_call *c)
+{
+    size_t len = GRPC_SLICE_LENGTH(c->details.method);
+    const char *path = (const char *)GRPC_SLICE_START_PTR(c->details.method);
+    size_t plen = strlen(PATH_PREFIX);
+    if (len > plen && len - plen < sizeof c->method && memcmp(path, PATH_PREFIX, plen) == 0) {
+        memcpy(c->method, path + plen, len - plen);
+        c->method[len - plen] = '\0';
+    }
+    start_close_watch(c);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 512 * 1024);
+    pthread_mutex_lock(&srv->mu);
+    srv->n_threads++;
+    pthread_mutex_unlock(&srv->mu);
+    pthread_t t;
+    if (pthread_create(&t, &attr, call_thread, c) != 0) {
+        /* no thread: refuse the call here; the poller must not block, so cancel it */
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                     "server out of threads", NULL);
+        pthread_mutex_lock(&srv->mu);
+        srv->n_threads--;
+        pthread_mutex_unlock(&srv->mu);
+        /* the close watch still completes; the poller frees the call then */
+        pthread_mutex_lock(&c->mu);
+        bool free_now = !c->close_started;
+        c->orphan = true;
+        pthread_mutex_unlock(&c->mu);
+        if (free_now)
+            call_free(c);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static void *poller_main(void *arg)
+{
+    dt_grpc_server *srv = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                                   NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        rpc_tag *tag = ev.tag;
+        rpc_call *c = tag->call;
+        switch (tag->kind) {
+        case TAG_NEW_CALL:
+            if (!ev.success) {      /* the server is shutting down */
+                call_free(c);
+                break;
+            }
+            if (!atomic_load(&srv->stopping))
+                request_call(srv);
+            start_call(srv, c);
+            break;
+        case TAG_BATCH:
+            pthread_mutex_lock(&c->mu);
+            c->batch_done = true;
+            c->batch_ok = ev.success;
+            pthread_cond_broadcast(&c->cv);
+            pthread_mutex_unlock(&c->mu);
+            break;
+        case TAG_CLOSE: {
+            pthread_mutex_lock(&c->mu);
+            c->closed = true;
+            bool orphan = c->orphan;
+            pthread_cond_broadcast(&c->cv);
+            pthread_mutex_unlock(&c->mu);
+            if (orphan)
+                call_free(c);
+            break;
+        }
+        case TAG_SHUTDOWN:
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc_server **out,
+                               dt_error *err)
+{
+    *out = NULL;
+    const char *listen = opts && opts->listen ? opts->listen : "127.0.0.1:4001";
+    int max_msg = (int)(opts && opts->max_message ? opts->max_message : 16u << 20);
+    grpc_init();
+    dt_grpc_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        grpc_shutdown();
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
+    srv->hub = hub;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->idle, NULL);
+    grpc_arg args[2] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = max_msg},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+         .value.integer = max_msg},
+    };
+    grpc_channel_args cargs = {2, args};
+    srv->workers = workers_new(hub);
+    srv->cq = grpc_completion_queue_create_for_next(NULL);
+    srv->server = grpc_server_create(&cargs, NULL);
+    dt_status st = DT_OK;
+    if (srv->workers == NULL || srv->cq == NULL || srv->server == NULL) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    srv->port = grpc_server_add_http2_port(srv->server, listen, creds);
+    grpc_server_credentials_release(creds);
+    if (srv->port == 0) {
+        st = dt_error_set(err, DT_ERR_IO, "cannot listen on %s for gRPC (in use, or not a "
+                                          "local address?)", listen);
+        goto fail;
+    }
+    grpc_server_start(srv->server);
+    for (int i = 0; i < PENDING_REQUESTS; i++)
+        request_call(srv);
+    if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "cannot start the gRPC poller thread");
+        grpc_server_shutdown_and_notify(srv->server, srv->cq, NULL);
+        goto fail;
+    }
+    *out = srv;
+    return DT_OK;
+fail:
+    if (srv->server)
+        grpc_server_destroy(srv->server);
+    if (srv->cq) {
+        grpc_completion_queue_shutdown(srv->cq);
+        while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                   .type != GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(srv->cq);
+    }
+    workers_free(srv->workers);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->idle);
+    free(srv);
+    grpc_shutdown();
+    return st;
+}
+
+int dt_grpc_server_port(const dt_grpc_server *s)
+{
+    return s->port;
+}
+
+void dt_grpc_server_stop(dt_grpc_server *srv)
+{
+    if (srv == NULL)
+        return;
+    atomic_store(&srv->stopping, true);
+    rpc_tag shutdown_tag = {TAG_SHUTDOWN, NULL};
+    grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
+    grpc_server_cancel_all_calls(srv->server);
+    /* call threads see their calls closed and finish; their streams give work back */
+    pthread_mutex_lock(&srv->mu);
+    while (srv->n_threads > 0)
+        pthread_cond_wait(&srv->idle, &srv->mu);
+    pthread_mutex_unlock(&srv->mu);
+    grpc_completion_queue_shutdown(srv->cq);
+    pthread_join(srv->poller, NULL);
+    grpc_server_destroy(srv->server);
+    grpc_completion_queue_destroy(srv->cq);
+    workers_free(srv->workers);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->idle);
+    free(srv);
+    grpc_shutdown();
+}

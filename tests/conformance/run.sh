@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# run.sh — the conformance suite: starts `dtask serve` on a free loopback port with a fresh
+# database, runs every tests/conformance/*.test.js against it with the official Durable Task
+# JavaScript SDK, stops the server with SIGTERM and exits with the test runner's status.
+#
+#   tests/conformance/run.sh [DTASK] [node --test options...]
+#
+# DTASK is the dtask binary: the first argument if it does not start with '-', else $DTASK,
+# else the repo's build-test/dtask, else build/dtask. Other arguments go to `node --test`
+# (e.g. --test-name-pattern='purge'). SPECS='crash history' limits the run to those files.
+# CONFORMANCE_VERBOSE=1 shows the SDK's info logs.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+dtask="${DTASK:-}"
+if [[ $# -gt 0 && "$1" != -* ]]; then
+    dtask="$1"
+    shift
+fi
+if [[ -z "$dtask" ]]; then
+    if [[ -x "$repo/build-test/dtask" ]]; then
+        dtask="$repo/build-test/dtask"
+    else
+        dtask="$repo/build/dtask"
+    fi
+fi
+if [[ ! -x "$dtask" ]]; then
+    echo "run.sh: no dtask binary at $dtask (build it, or pass its path)" >&2
+    exit 2
+fi
+dtask="$(cd "$(dirname "$dtask")" && pwd)/$(basename "$dtask")"
+if ! "$dtask" serve --help >/dev/null 2>&1; then
+    echo "run.sh: $dtask has no 'serve' command (rebuild it)" >&2
+    exit 2
+fi
+
+# --- dependencies: npm ci when node_modules is missing or was installed from another lock ---
+lock_sum="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
+stamp="$here/node_modules/.conformance-lock-sha256"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
+    echo "run.sh: installing the SDK (npm ci)" >&2
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_sum" >"$stamp"
+fi
+
+# --- the server ---
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-conformance.XXXXXX")"
+server_pid=""
+runner_pid=""
+
+cleanup() {
+    local rc=$?
+    if [[ -n "$runner_pid" ]] && kill -0 "$runner_pid" 2>/dev/null; then
+        kill -TERM "$runner_pid" 2>/dev/null || true
+        wait "$runner_pid" 2>/dev/null || true
+    fi
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port="$(node -e '
+const s = require("net").createServer();
+s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')"
+endpoint="127.0.0.1:$port"
+log="$tmp/server.log"
+
+"$dtask" serve --grpc-listen "$endpoint" --db "$tmp/dt.db" >"$log" 2>&1 &
+server_pid=$!
+
+show_server_log() {
+    echo "--- dtask serve output (last 100 lines) ---" >&2
+    tail -n 100 "$log" >&2 || true
+    echo "--- end of dtask serve output ---" >&2
+}
+
+deadline=$((SECONDS + 15))
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "run.sh: dtask serve exited before accepting connections" >&2
+        show_server_log
+        exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+        echo "run.sh: dtask serve does not accept connections on $endpoint after 15 s" >&2
+        show_server_log
+        exit 1
+    fi
+    sleep 0.1
+done
+echo "run.sh: dtask serve ($dtask) on $endpoint, pid $server_pid" >&2
+
+# --- the specs ---
+specs=()
+if [[ -n "${SPECS:-}" ]]; then
+    for s in $SPECS; do specs+=("$here/$s.test.js"); done
+else
+    specs=("$here"/*.test.js)
+fi
+
+# in the background, so that a signal to this script is handled at once
+(cd "$here" && exec env ENDPOINT="$endpoint" node --test --test-concurrency=1 --test-force-exit \
+    --test-reporter=spec "$@" "${specs[@]}") &
+runner_pid=$!
+status=0
+wait "$runner_pid" || status=$?
+runner_pid=""
+
+# --- stop the server: SIGTERM, then it must exit 0 within 5 s ---
+kill -TERM "$server_pid"
+deadline=$((SECONDS + 5))
+while kill -0 "$server_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+if kill -0 "$server_pid" 2>/dev/null; then
+    echo "run.sh: dtask serve did not exit within 5 s of SIGTERM" >&2
+    show_server_log
+    exit 1
+fi
+server_rc=0
+wait "$server_pid" || server_rc=$?
+server_pid=""
+if [[ $server_rc -ne 0 ]]; then
+    echo "run.sh: dtask serve exited with status $server_rc after SIGTERM" >&2
+    show_server_log
+    [[ $status -ne 0 ]] || status=1
+elif [[ $status -ne 0 ]]; then
+    show_server_log
+fi
+exit "$status"

@@ -1,0 +1,366 @@
+/* test_grpc_server.c — the gRPC service as any client sees it: what it answers for methods we
+ * do not serve, malformed, oversized and non-UTF-8 messages, invalid and unknown instances,
+ * stale completion tokens — each refused with the fitting status and a clear message, the
+ * server serving on and nothing stored — plus the C SDK's remote worker running real work
+ * through it. (The official JavaScript SDK's view is tests/conformance/.) */
+#include <grpc/status.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "durabletask.pb-c.h"
+#include "durabletask/grpc.h"
+#include "durabletask/grpc_client.h"
+#include "hubfix.h"
+
+typedef struct server_fix {
+    hubfix f;
+    dt_grpc_server *srv;
+    dt_grpc_conn *conn;
+    char target[64];
+} server_fix;
+
+static void server_open(server_fix *s, const char *name)
+{
+    hubfix_open(&s->f, name, NULL);
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = "127.0.0.1:0", .max_message = 1 << 20};
+    assert_ok(dt_grpc_server_start(s->f.hub, &o, &s->srv, &err), &err);
+    snprintf(s->target, sizeof s->target, "127.0.0.1:%d", dt_grpc_server_port(s->srv));
+    assert_ok(dt_grpc_conn_open(s->target, &s->conn, &err), &err);
+}
+
+static void server_close(server_fix *s)
+{
+    dt_grpc_conn_close(s->conn);
+    dt_grpc_server_stop(s->srv);
+    hubfix_close(&s->f);
+}
+
+/* call: a unary call with raw bytes; the response (if any) in *RESP (malloc'd) */
+static dt_grpc_result call_raw(server_fix *s, const char *method, const uint8_t *req, size_t len,
+                               uint8_t **resp, size_t *resp_len)
+{
+    dt_grpc_result res = {0};
+    uint8_t *r = NULL;
+    size_t n = 0;
+    assert_ok(dt_grpc_unary(s->conn, method, req, len, 30000, &r, &n, &res), NULL);
+    if (resp) {
+        *resp = r;
+        *resp_len = n;
+    } else {
+        free(r);
+    }
+    return res;
+}
+
+static dt_grpc_result call_msg(server_fix *s, const char *method, const ProtobufCMessage *m,
+                               uint8_t **resp, size_t *resp_len)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len + 1);
+    protobuf_c_message_pack(m, buf);
+    dt_grpc_result r = call_raw(s, method, buf, len, resp, resp_len);
+    free(buf);
+    return r;
+}
+
+static void expect(dt_grpc_result r, int code, const char *needle)
+{
+    if (r.code != code)
+        fail_msg("status %d (%s), want %d", r.code, r.details, code);
+    if (needle && strstr(r.details, needle) == NULL)
+        fail_msg("details '%s' do not mention '%s'", r.details, needle);
+}
+
+/* still_serving: Hello answers OK */
+static void still_serving(server_fix *s)
+{
+    expect(call_raw(s, "Hello", (const uint8_t *)"", 0, NULL, NULL), GRPC_STATUS_OK, NULL);
+}
+
+static dt_grpc_result start(server_fix *s, const char *name, const char *id, const char *input)
+{
+    Dtpb__CreateInstanceRequest r = DTPB__CREATE_INSTANCE_REQUEST__INIT;
+    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
+    r.name = (char *)name;
+    r.instanceid = (char *)id;
+    if (input) {
+        in.value = (char *)input;
+        r.input = &in;
+    }
+    return call_msg(s, "StartInstance", &r.base, NULL, NULL);
+}
+
+/* ---- refusals ------------------------------------------------------------------------------ */
+
+static void test_unknown_and_unsupported_methods_are_unimplemented_and_named(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-unknown");
+    expect(call_raw(&s, "NoSuchMethod", (const uint8_t *)"", 0, NULL, NULL),
+           GRPC_STATUS_UNIMPLEMENTED, "NoSuchMethod");
+    expect(call_raw(&s, "SignalEntity", (const uint8_t *)"", 0, NULL, NULL),
+           GRPC_STATUS_UNIMPLEMENTED, "SignalEntity");
+    expect(call_raw(&s, "RewindInstance", (const uint8_t *)"", 0, NULL, NULL),
+           GRPC_STATUS_UNIMPLEMENTED, "RewindInstance");
+    still_serving(&s);
+    server_close(&s);
+}
+
+static void test_malformed_and_oversized_messages_are_refused(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-malformed");
+    /* a field 1 length that runs past the end */
+    const uint8_t junk[] = {0x0a, 0x7f, 'a', 'b'};
+    expect(call_raw(&s, "StartInstance", junk, sizeof junk, NULL, NULL),
+           GRPC_STATUS_INVALID_ARGUMENT, "StartInstance");
+    /* over the 1 MiB limit this server was started with */
+    size_t big = (1 << 20) + 100;
+    uint8_t *huge = calloc(1, big);
+    dt_grpc_result r = call_raw(&s, "StartInstance", huge, big, NULL, NULL);
+    free(huge);
+    assert_int_equal(r.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    still_serving(&s);
+    /* nothing was stored */
+    dt_instance_state *st;
+    size_t n = 0;
+    const char *next = NULL;
+    dt_query q = {0};
+    assert_ok(dt_client_query(s.f.client, &q, s.f.arena, &st, &n, &next, NULL), NULL);
+    assert_int_equal(n, 0);
+    server_close(&s);
+}
+
+static void test_bad_ids_and_text_get_invalid_argument_and_nothing_is_stored(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-badinput");
+    expect(start(&s, "o", "a/b", NULL), GRPC_STATUS_INVALID_ARGUMENT, "'/'");
+    char long_id[120];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    expect(start(&s, "o", long_id, NULL), GRPC_STATUS_INVALID_ARGUMENT, "100");
+    expect(start(&s, "o", "j1", "{not json"), GRPC_STATUS_INVALID_ARGUMENT, "JSON");
+    expect(start(&s, "o", "u1", "\"\xff\xfe\""), GRPC_STATUS_INVALID_ARGUMENT, "UTF-8");
+    still_serving(&s);
+    dt_instance_state *st;
+    assert_int_equal(dt_client_get(s.f.client, "j1", s.f.arena, &st, NULL), DT_ERR_NOT_FOUND);
+    assert_int_equal(dt_client_get(s.f.client, "u1", s.f.arena, &st, NULL), DT_ERR_NOT_FOUND);
+    /* a good start still works, and a second one with the same id is ALREADY_EXISTS */
+    expect(start(&s, "o", "ok-1", "1"), GRPC_STATUS_OK, NULL);
+    expect(start(&s, "o", "ok-1", "2"), GRPC_STATUS_ALREADY_EXISTS, "ok-1");
+    server_close(&s);
+}
+
+static void test_unknown_instances_read_as_absent_and_commands_as_not_found(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-unknowninst");
+    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
+    g.instanceid = "nope";
+    uint8_t *resp = NULL;
+    size_t n = 0;
+    expect(call_msg(&s, "GetInstance", &g.base, &resp, &n), GRPC_STATUS_OK, NULL);
+    Dtpb__GetInstanceResponse *gr = dtpb__get_instance_response__unpack(NULL, n, resp);
+    assert_non_null(gr);
+    assert_false(gr->exists);
+    dtpb__get_instance_response__free_unpacked(gr, NULL);
+    free(resp);
+    Dtpb__RaiseEventRequest re = DTPB__RAISE_EVENT_REQUEST__INIT;
+    re.instanceid = "nope";
+    re.name = "x";
+    expect(call_msg(&s, "RaiseEvent", &re.base, NULL, NULL), GRPC_STATUS_NOT_FOUND, "nope");
+    Dtpb__TerminateRequest t = DTPB__TERMINATE_REQUEST__INIT;
+    t.instanceid = "nope";
+    expect(call_msg(&s, "TerminateInstance", &t.base, NULL, NULL), GRPC_STATUS_NOT_FOUND, "nope");
+    server_close(&s);
+}
+
+static void test_completion_with_unknown_token_is_refused_and_changes_nothing(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-token");
+    expect(start(&s, "o", "tok-1", NULL), GRPC_STATUS_OK, NULL);
+    Dtpb__OrchestratorResponse r = DTPB__ORCHESTRATOR_RESPONSE__INIT;
+    Dtpb__OrchestratorAction act = DTPB__ORCHESTRATOR_ACTION__INIT;
+    Dtpb__CompleteOrchestrationAction done = DTPB__COMPLETE_ORCHESTRATION_ACTION__INIT;
+    Dtpb__OrchestratorAction *acts[1] = {&act};
+    done.orchestrationstatus = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+    act.orchestrator_action_type_case = DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
+    act.completeorchestration = &done;
+    r.instanceid = "tok-1";
+    r.completiontoken = "o999-999";
+    r.actions = acts;
+    r.n_actions = 1;
+    expect(call_msg(&s, "CompleteOrchestratorTask", &r.base, NULL, NULL),
+           GRPC_STATUS_NOT_FOUND, "o999-999");
+    Dtpb__ActivityResponse ar = DTPB__ACTIVITY_RESPONSE__INIT;
+    ar.instanceid = "tok-1";
+    ar.completiontoken = "a1-1";
+    expect(call_msg(&s, "CompleteActivityTask", &ar.base, NULL, NULL), GRPC_STATUS_NOT_FOUND,
+           "a1-1");
+    dt_instance_state *st;
+    assert_ok(dt_client_get(s.f.client, "tok-1", s.f.arena, &st, NULL), NULL);
+    assert_int_equal(st->status, DT_STATUS_PENDING);
+    server_close(&s);
+}
+
+/* ---- the C SDK as a remote worker ---------------------------------------------------------- */
+
+static dt_status say_hello(dt_actx *ctx, const char *input, const char **output)
+{
+    size_t n = strlen(input);
+    *output = dt_activity_printf(ctx, "\"Hello %.*s!\"", (int)(n - 2), input + 1);
+    return DT_OK;
+}
+
+static dt_status hello_cities(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    const char *a = dt_await(ctx, dt_call_activity(ctx, "say_hello", "\"Tokyo\"", NULL));
+    dt_await(ctx, dt_create_timer(ctx, dt_octx_now(ctx) + 50 * 1000));
+    const char *b = dt_await(ctx, dt_wait_for_event(ctx, "next"));
+    const char *c = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child", "\"London\"", NULL));
+    *output = dt_printf(ctx, "[%s,%s,%s]", a, b, c);
+    return DT_OK;
+}
+
+static dt_status child(dt_octx *ctx, const char *input, const char **output)
+{
+    *output = dt_await(ctx, dt_call_activity(ctx, "say_hello", input, NULL));
+    return DT_OK;
+}
+
+static dt_worker *remote_worker(server_fix *s)
+{
+    dt_worker *w;
+    dt_error err = {0};
+    assert_ok(dt_worker_new(&w), NULL);
+    assert_ok(dt_worker_add_orchestrator(w, "hello_cities", hello_cities, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(w, "child", child, NULL), NULL);
+    assert_ok(dt_worker_add_activity(w, "say_hello", say_hello, NULL), NULL);
+    dt_worker_options o = {.orchestration_threads = 2, .activity_threads = 2};
+    assert_ok(dt_worker_connect(w, s->target, &o, &err), &err);
+    return w;
+}
+
+static void test_remote_c_worker_runs_activities_timers_events_and_children(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-remote");
+    dt_worker *w = remote_worker(&s);
+    expect(start(&s, "hello_cities", "r-1", NULL), GRPC_STATUS_OK, NULL);
+    dt_error err = {0};
+    assert_ok(dt_client_raise_event(s.f.client, "r-1", "next", "\"Seattle\"", &err), &err);
+    dt_instance_state *st;
+    assert_ok(dt_client_wait_completion(s.f.client, "r-1", 60000, s.f.arena, &st, &err), &err);
+    assert_int_equal(st->status, DT_STATUS_COMPLETED);
+    assert_string_equal(st->output, "[\"Hello Tokyo!\",\"Seattle\",\"Hello London!\"]");
+    dt_worker_free(w);
+    server_close(&s);
+}
+
+static dt_status short_chain(dt_octx *ctx, const char *input, const char **output)
+{
+    const char *a = dt_await(ctx, dt_call_activity(ctx, "say_hello", input, NULL));
+    *output = dt_await(ctx, dt_call_activity(ctx, "say_hello", a, NULL));
+    return DT_OK;
+}
+
+static void test_8_workers_and_1000_instances_complete_each_exactly_once(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-many");
+    dt_worker *w[8];
+    dt_error err = {0};
+    for (int i = 0; i < 8; i++) {
+        assert_ok(dt_worker_new(&w[i]), NULL);
+        assert_ok(dt_worker_add_orchestrator(w[i], "short_chain", short_chain, NULL), NULL);
+        assert_ok(dt_worker_add_activity(w[i], "say_hello", say_hello, NULL), NULL);
+        dt_worker_options o = {.orchestration_threads = 1, .activity_threads = 1};
+        assert_ok(dt_worker_connect(w[i], s.target, &o, &err), &err);
+    }
+    enum { N = 1000 };
+    for (int i = 0; i < N; i++) {
+        char id[32], in[32];
+        snprintf(id, sizeof id, "m-%04d", i);
+        snprintf(in, sizeof in, "\"%d\"", i);
+        expect(start(&s, "short_chain", id, in), GRPC_STATUS_OK, NULL);
+    }
+    for (int i = 0; i < N; i++) {
+        char id[32], want[64];
+        snprintf(id, sizeof id, "m-%04d", i);
+        snprintf(want, sizeof want, "\"Hello Hello %d!!\"", i);
+        dt_arena *a = dt_arena_new();
+        dt_instance_state *st;
+        assert_ok(dt_client_wait_completion(s.f.client, id, 120000, a, &st, &err), &err);
+        if (st->status != DT_STATUS_COMPLETED || strcmp(st->output, want) != 0)
+            fail_msg("%s: %s %s", id, dt_runtime_status_name(st->status), st->output);
+        dt_event *ev;
+        size_t n;
+        assert_ok(dt_client_get_history(s.f.client, id, a, &ev, &n, &err), &err);
+        assert_int_equal(hubfix_count(ev, n, DT_EVENT_EXECUTION_COMPLETED), 1);
+        assert_int_equal(hubfix_count(ev, n, DT_EVENT_TASK_SCHEDULED), 2);
+        assert_int_equal(hubfix_count(ev, n, DT_EVENT_TASK_COMPLETED), 2);
+        dt_arena_free(a);
+    }
+    for (int i = 0; i < 8; i++)
+        dt_worker_free(w[i]);
+    server_close(&s);
+}
+
+static void test_work_of_a_worker_that_goes_away_is_redelivered(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-redeliver");
+    /* a worker that takes the work and vanishes: a raw stream, closed without answering */
+    dt_grpc_stream *st = NULL;
+    dt_error err = {0};
+    expect(start(&s, "hello_cities", "g-1", NULL), GRPC_STATUS_OK, NULL);
+    assert_ok(dt_grpc_stream_open(s.conn, "GetWorkItems", (const uint8_t *)"", 0, &st, &err),
+              &err);
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    dt_grpc_result res = {0};
+    assert_ok(dt_grpc_stream_next(st, 30000, &msg, &len, &res), NULL);
+    Dtpb__WorkItem *wi = dtpb__work_item__unpack(NULL, len, msg);
+    assert_non_null(wi);
+    assert_int_equal(wi->request_case, DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
+    assert_string_equal(wi->orchestratorrequest->instanceid, "g-1");
+    dtpb__work_item__free_unpacked(wi, NULL);
+    free(msg);
+    dt_grpc_stream_close(st);
+    /* a real worker now gets it and finishes the instance */
+    dt_worker *w = remote_worker(&s);
+    assert_ok(dt_client_raise_event(s.f.client, "g-1", "next", "\"Seattle\"", &err), &err);
+    dt_instance_state *is;
+    assert_ok(dt_client_wait_completion(s.f.client, "g-1", 60000, s.f.arena, &is, &err), &err);
+    assert_int_equal(is->status, DT_STATUS_COMPLETED);
+    dt_worker_free(w);
+    server_close(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unknown_and_unsupported_methods_are_unimplemented_and_named),
+        cmocka_unit_test(test_malformed_and_oversized_messages_are_refused),
+        cmocka_unit_test(test_bad_ids_and_text_get_invalid_argument_and_nothing_is_stored),
+        cmocka_unit_test(test_unknown_instances_read_as_absent_and_commands_as_not_found),
+        cmocka_unit_test(test_completion_with_unknown_token_is_refused_and_changes_nothing),
+        cmocka_unit_test(test_remote_c_worker_runs_activities_timers_events_and_children),
+        cmocka_unit_test(test_work_of_a_worker_that_goes_away_is_redelivered),
+        cmocka_unit_test(test_8_workers_and_1000_instances_complete_each_exactly_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
