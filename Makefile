@@ -1,5 +1,6 @@
 # Thin driver over CMake. `make run` runs the demo; `make test` runs every test under
-# AddressSanitizer and UndefinedBehaviorSanitizer. Both install missing Debian packages first.
+# AddressSanitizer and UndefinedBehaviorSanitizer, then the conformance suite (the official
+# JavaScript SDK against `dtask serve`). Both install missing Debian packages first.
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -21,6 +22,7 @@ test: deps
 	@cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DDT_SANITIZE=ON >/dev/null
 	@cmake --build build-test -j $(JOBS)
 	cd build-test && ctest --output-on-failure -j 2
+	bash tests/conformance/run.sh build-test/dtask
 
 clean:
 	rm -rf build build-test

@@ -142,10 +142,19 @@ dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
                                    dt_error *err);
 dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err);
 
-/* dt_hub_next_work: wait up to TIMEOUT_MS for either kind of work item and lease it: sets *ORCH
- * or *ACT (the other stays NULL; both NULL on timeout). ACTIVITY_FIRST says which kind to look
- * for first, so a caller can alternate for fairness. */
+/* Which work a worker takes: orchestrations and activities of these names only (NULL: any;
+ * a filter with no names: none of that kind). */
+typedef struct dt_work_filter {
+    const dt_name_filter *orchestrations;
+    const dt_name_filter *activities;
+} dt_work_filter;
+
+/* dt_hub_next_work: wait up to TIMEOUT_MS for either kind of work item that FILTER (NULL: any)
+ * allows, and lease it: sets *ORCH or *ACT (the other stays NULL; both NULL on timeout).
+ * ACTIVITY_FIRST says which kind to look for first, so a caller can alternate for fairness;
+ * WANT_ORCH / WANT_ACT false skip a kind (a worker holding as many as it takes). */
 dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
+                           bool want_orch, bool want_act, const dt_work_filter *filter,
                            dt_orch_item **orch, dt_activity_item **act, dt_error *err);
 
 /* ---- in-process dispatch ------------------------------------------------------------------ */

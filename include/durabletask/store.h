@@ -59,6 +59,9 @@ typedef struct dt_query {
     size_t n_statuses;
     dt_time created_from;                /* created_at >= this (0: open) */
     dt_time created_to;                  /* created_at <= this (0: open) */
+    dt_time completed_from;              /* completed_at >= this (0: open); a bound on it
+                                          * matches only finished instances */
+    dt_time completed_to;                /* completed_at <= this (0: open) */
     const char *name;                    /* exact orchestrator name */
     const char *id_prefix;               /* instance id starts with this */
     size_t page_size;                    /* queries: 0 means 100; at most 1000 */
@@ -160,6 +163,13 @@ typedef struct dt_commit {
     dt_status result;                 /* set by the store: DT_OK or DT_ERR_LEASE_LOST, ... */
 } dt_commit;
 
+/* Which work a lease may take, by orchestrator or activity name (a worker that handles only
+ * some names, as the Durable Task protocol's work item filters say). NULL: any name. */
+typedef struct dt_name_filter {
+    const char *const *names;
+    size_t n;                         /* 0: matches nothing */
+} dt_name_filter;
+
 /* ---- the contract ----------------------------------------------------------------------- */
 
 typedef struct dt_store_ops {
@@ -174,10 +184,12 @@ typedef struct dt_store_ops {
     dt_status (*load_history)(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
                               dt_event **out, size_t *n_out, dt_error *err);
     dt_status (*lease_orchestrations)(dt_store *s, const char *owner, dt_time now,
-                                      int64_t lease_us, size_t max, dt_orch_item **out,
+                                      int64_t lease_us, size_t max,
+                                      const dt_name_filter *names, dt_orch_item **out,
                                       size_t *n_out, dt_error *err);
     dt_status (*lease_activities)(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
-                                  size_t max, dt_activity_item **out, size_t *n_out,
+                                  size_t max, const dt_name_filter *names,
+                                  dt_activity_item **out, size_t *n_out,
                                   dt_error *err);
     dt_status (*renew_orchestration)(dt_store *s, const dt_orch_item *item, dt_time until,
                                      dt_error *err);
@@ -249,13 +261,16 @@ dt_status dt_store_load_history(dt_store *s, const char *id, size_t from_seq, dt
  * arena and freed by the caller with dt_orch_item_free. Items carry history_len, not the
  * history itself (past is NULL): see dt_orch_item and dt_store_load_history. */
 dt_status dt_store_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
-                                        int64_t lease_us, size_t max, dt_orch_item **out,
+                                        int64_t lease_us, size_t max,
+                                        const dt_name_filter *names, dt_orch_item **out,
                                         size_t *n_out, dt_error *err);
 
 /* dt_store_lease_activities: likewise for activity work items (OUT again a caller-supplied
- * array of MAX pointers); free each with dt_activity_item_free. */
+ * array of MAX pointers); free each with dt_activity_item_free. With NAMES, both lease only
+ * work of those orchestrator / activity names. */
 dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
-                                    int64_t lease_us, size_t max, dt_activity_item **out,
+                                    int64_t lease_us, size_t max,
+                                    const dt_name_filter *names, dt_activity_item **out,
                                     size_t *n_out, dt_error *err);
 
 /* dt_store_renew_*: extend a lease still held to UNTIL. DT_ERR_LEASE_LOST if it is not held. */

@@ -208,6 +208,49 @@ HANDLER(query_instances, Dtpb__QueryInstancesRequest, dtpb__query_instances_requ
         rpc_fail_err(c, st, &err);
 }
 
+HANDLER(list_instance_ids, Dtpb__ListInstanceIdsRequest,
+        dtpb__list_instance_ids_request__descriptor)
+{
+    dt_error err = {0};
+    dt_runtime_status statuses[8];
+    dt_query q = {0};
+    dt_status st = DT_OK;
+    for (size_t i = 0; st == DT_OK && i < r->n_runtimestatus && q.n_statuses < 8; i++)
+        st = pb_status_from_msg(r->runtimestatus[i], "runtimeStatus",
+                                &statuses[q.n_statuses++], &err);
+    q.statuses = q.n_statuses ? statuses : NULL;
+    if (st == DT_OK)
+        st = pb_timestamp_from_msg(r->completedtimefrom, "completedTimeFrom", &q.completed_from,
+                                   &err);
+    if (st == DT_OK)
+        st = pb_timestamp_from_msg(r->completedtimeto, "completedTimeTo", &q.completed_to, &err);
+    if (st == DT_OK && r->pagesize < 0)
+        st = dt_error_set(&err, DT_ERR_INVALID_ARG, "ListInstanceIds: pageSize is negative");
+    q.page_size = r->pagesize > PB_QUERY_PAGE_MAX ? PB_QUERY_PAGE_MAX : (size_t)r->pagesize;
+    const char *key = sv(r->lastinstancekey);
+    q.continuation = key && key[0] ? key : NULL;
+    dt_instance_state *states = NULL;
+    size_t n = 0;
+    const char *next = NULL;
+    if (st == DT_OK)
+        st = dt_hub_query(rpc_hub(c), &q, a, &states, &n, &next, &err);
+    if (st != DT_OK) {
+        rpc_fail_err(c, st, &err);
+        return;
+    }
+    Dtpb__ListInstanceIdsResponse resp = DTPB__LIST_INSTANCE_IDS_RESPONSE__INIT;
+    Dtpb__StringValue last = DTPB__STRING_VALUE__INIT;
+    resp.instanceids = dt_arena_alloc(a, (n + 1) * sizeof *resp.instanceids);
+    for (size_t i = 0; resp.instanceids && i < n; i++)
+        resp.instanceids[i] = (char *)states[i].instance_id;
+    resp.n_instanceids = resp.instanceids ? n : 0;
+    if (next) {
+        last.value = (char *)next;
+        resp.lastinstancekey = &last;
+    }
+    rpc_reply(c, &resp.base);
+}
+
 HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_request__descriptor)
 {
     dt_error err = {0};
@@ -298,7 +341,7 @@ const rpc_method rpc_client_methods[] = {
     {"RestartInstance", restart_instance},
     {"StreamInstanceHistory", stream_history},
     {"RewindInstance", NULL},
-    {"ListInstanceIds", NULL},
+    {"ListInstanceIds", list_instance_ids},
     {"CreateTaskHub", NULL},
     {"DeleteTaskHub", NULL},
     {"SignalEntity", NULL},

@@ -190,21 +190,45 @@ static dt_status pack_work_item(dt_arena *a, const inflight *f, uint8_t **buf, s
     return st == DT_OK ? pb_pack(a, &wi.base, buf, len) : st;
 }
 
-/* lease_next: the next work item this stream may take, within POLL_MS. */
-static dt_status lease_next(rpc_call *c, int n_o, int n_a, int max_o, int max_a, bool *act_first,
-                            dt_orch_item **o, dt_activity_item **a, dt_error *err)
+/* The stream's work item filters, when the worker sent some: only work it registered. */
+typedef struct stream_filter {
+    dt_name_filter orch, act;
+    dt_work_filter work;
+} stream_filter;
+
+/* read_filters: the request's workItemFilters (names borrowed from the request, in its
+ * arena); NULL when none were sent, meaning any work. */
+static const dt_work_filter *read_filters(dt_arena *a, const Dtpb__GetWorkItemsRequest *r,
+                                          stream_filter *f)
 {
-    dt_hub *hub = rpc_hub(c);
-    if (n_o >= max_o && n_a >= max_a) {
+    const Dtpb__WorkItemFilters *w = r->workitemfilters;
+    if (w == NULL)
+        return NULL;
+    const char **on = dt_arena_alloc(a, (w->n_orchestrations + 1) * sizeof *on);
+    const char **an = dt_arena_alloc(a, (w->n_activities + 1) * sizeof *an);
+    if (on == NULL || an == NULL)
+        return NULL;
+    for (size_t i = 0; i < w->n_orchestrations; i++)
+        on[i] = w->orchestrations[i]->name;
+    for (size_t i = 0; i < w->n_activities; i++)
+        an[i] = w->activities[i]->name;
+    f->orch = (dt_name_filter){on, w->n_orchestrations};
+    f->act = (dt_name_filter){an, w->n_activities};
+    f->work = (dt_work_filter){&f->orch, &f->act};
+    return &f->work;
+}
+
+/* lease_next: the next work item this stream may take, within POLL_MS. */
+static dt_status lease_next(rpc_call *c, bool want_o, bool want_a, bool *act_first,
+                            const dt_work_filter *filter, dt_orch_item **o,
+                            dt_activity_item **a, dt_error *err)
+{
+    if (!want_o && !want_a) {
         rpc_wait_closed(c, 20);
         return DT_OK;
     }
-    if (n_o >= max_o)
-        return dt_hub_next_activity(hub, POLL_MS, a, err);
-    if (n_a >= max_a)
-        return dt_hub_next_orchestration(hub, POLL_MS, o, err);
     *act_first = !*act_first;   /* alternate, so neither kind starves the other */
-    return dt_hub_next_work(hub, POLL_MS, *act_first, o, a, err);
+    return dt_hub_next_work(rpc_hub(c), POLL_MS, *act_first, want_o, want_a, filter, o, a, err);
 }
 
 static void get_work_items(rpc_call *c)
@@ -223,7 +247,8 @@ static void get_work_items(rpc_call *c)
                                                           : DEFAULT_MAX_IN_FLIGHT;
     int max_a = r->maxconcurrentactivityworkitems > 0 ? r->maxconcurrentactivityworkitems
                                                       : DEFAULT_MAX_IN_FLIGHT;
-    dt_arena_free(ra);
+    stream_filter sf;
+    const dt_work_filter *filter = read_filters(ra, r, &sf);   /* lives in RA until the end */
 
     worker_registry *w = rpc_workers(c);
     uint64_t stream = new_stream(w);
@@ -234,7 +259,7 @@ static void get_work_items(rpc_call *c)
         dt_orch_item *o = NULL;
         dt_activity_item *a = NULL;
         dt_error err = {0};
-        if (lease_next(c, n_o, n_a, max_o, max_a, &act_first, &o, &a, &err) != DT_OK) {
+        if (lease_next(c, n_o < max_o, n_a < max_a, &act_first, filter, &o, &a, &err) != DT_OK) {
             rpc_wait_closed(c, POLL_MS);   /* store trouble: back off, keep the stream */
             continue;
         }
@@ -266,6 +291,7 @@ static void get_work_items(rpc_call *c)
         }
     }
     give_back_stream(w, stream);
+    dt_arena_free(ra);
     rpc_finish(c, NULL, 0, rpc_stopping(c) ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_OK,
                rpc_stopping(c) ? "the server is stopping" : "");
 }

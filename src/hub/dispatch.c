@@ -216,7 +216,8 @@ static dt_status terminate(dt_hub *hub, dt_orch_item *item, const dt_event *t, d
     return dt_hub_complete_orchestration(hub, item, &res, err);
 }
 
-dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_item **out,
+static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
+                                    const dt_name_filter *names, dt_orch_item **out,
                                     dt_error *err)
 {
     *out = NULL;
@@ -226,7 +227,7 @@ dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_ite
         dt_orch_item *items[1];
         size_t n = 0;
         dt_status st = dt_store_lease_orchestrations(hub->store, hub->owner, dt_now(),
-                                                     hub->lease_us, 1, items, &n, err);
+                                                     hub->lease_us, 1, names, items, &n, err);
         if (st != DT_OK)
             return st;
         if (n == 1) {
@@ -267,6 +268,12 @@ dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_ite
     }
 }
 
+dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_item **out,
+                                    dt_error *err)
+{
+    return next_orchestration(hub, timeout_ms, NULL, out, err);
+}
+
 dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
                                         const dt_orch_result *result, dt_error *err)
 {
@@ -294,8 +301,8 @@ dt_status dt_hub_abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt
 
 /* ---- activity work items -------------------------------------------------------------------- */
 
-dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item **out,
-                               dt_error *err)
+static dt_status next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_filter *names,
+                               dt_activity_item **out, dt_error *err)
 {
     *out = NULL;
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
@@ -304,7 +311,7 @@ dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item
         dt_activity_item *items[1];
         size_t n = 0;
         dt_status st = dt_store_lease_activities(hub->store, hub->owner, dt_now(),
-                                                 hub->lease_us, 1, items, &n, err);
+                                                 hub->lease_us, 1, names, items, &n, err);
         if (st != DT_OK)
             return st;
         if (n == 1) {
@@ -322,6 +329,12 @@ dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item
         int64_t left_ms = (deadline - now) / 1000 + 1;
         hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
     }
+}
+
+dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item **out,
+                               dt_error *err)
+{
+    return next_activity(hub, timeout_ms, NULL, out, err);
 }
 
 dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
@@ -352,18 +365,23 @@ dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_
 }
 
 dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
+                           bool want_orch, bool want_act, const dt_work_filter *filter,
                            dt_orch_item **orch, dt_activity_item **act, dt_error *err)
 {
     *orch = NULL;
     *act = NULL;
+    const dt_name_filter *on = filter ? filter->orchestrations : NULL;
+    const dt_name_filter *an = filter ? filter->activities : NULL;
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
     for (;;) {
         uint64_t seen = hub_version(hub);
-        dt_status st;
+        dt_status st = DT_OK;
         for (int k = 0; k < 2; k++) {
-            bool want_act = (k == 0) == activity_first;
-            st = want_act ? dt_hub_next_activity(hub, 0, act, err)
-                          : dt_hub_next_orchestration(hub, 0, orch, err);
+            bool activity = (k == 0) == activity_first;
+            if (activity ? !want_act : !want_orch)
+                continue;
+            st = activity ? next_activity(hub, 0, an, act, err)
+                          : next_orchestration(hub, 0, on, orch, err);
             if (st != DT_OK || *act || *orch)
                 return st;
         }

@@ -21,6 +21,8 @@ typedef struct job {
 
 struct remote {
     dt_executor ex;
+    uint8_t *request;        /* the packed GetWorkItemsRequest, with our work item filters */
+    size_t request_len;
     dt_grpc_conn *conn;
     pthread_t reader;
     pthread_t *pool;
@@ -86,8 +88,8 @@ static void *reader_main(void *arg)
         }
         free(resp);
         dt_grpc_stream *s = NULL;
-        if (dt_grpc_stream_open(r->conn, "GetWorkItems", (const uint8_t *)"", 0, &s, NULL) !=
-            DT_OK) {
+        if (dt_grpc_stream_open(r->conn, "GetWorkItems", r->request, r->request_len, &s,
+                                NULL) != DT_OK) {
             sleep_ms(backoff);
             continue;
         }
@@ -243,10 +245,55 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
+/* pack_request: GetWorkItemsRequest with filters naming what this worker runs. */
+static dt_status pack_request(remote *r, const char *const *orchs, size_t n_orchs,
+                              const char *const *acts, size_t n_acts)
+{
+    dt_arena *a = dt_arena_new();
+    if (a == NULL)
+        return DT_ERR_NOMEM;
+    Dtpb__GetWorkItemsRequest req = DTPB__GET_WORK_ITEMS_REQUEST__INIT;
+    Dtpb__WorkItemFilters f = DTPB__WORK_ITEM_FILTERS__INIT;
+    f.orchestrations = dt_arena_alloc(a, (n_orchs + 1) * sizeof *f.orchestrations);
+    f.activities = dt_arena_alloc(a, (n_acts + 1) * sizeof *f.activities);
+    dt_status st = f.orchestrations && f.activities ? DT_OK : DT_ERR_NOMEM;
+    for (size_t i = 0; st == DT_OK && i < n_orchs; i++) {
+        Dtpb__OrchestrationFilter *o = dt_arena_alloc(a, sizeof *o);
+        if (o == NULL)
+            st = DT_ERR_NOMEM;
+        else {
+            dtpb__orchestration_filter__init(o);
+            o->name = (char *)orchs[i];
+            f.orchestrations[f.n_orchestrations++] = o;
+        }
+    }
+    for (size_t i = 0; st == DT_OK && i < n_acts; i++) {
+        Dtpb__ActivityFilter *t = dt_arena_alloc(a, sizeof *t);
+        if (t == NULL)
+            st = DT_ERR_NOMEM;
+        else {
+            dtpb__activity_filter__init(t);
+            t->name = (char *)acts[i];
+            f.activities[f.n_activities++] = t;
+        }
+    }
+    req.workitemfilters = &f;
+    uint8_t *buf = NULL;
+    if (st == DT_OK)
+        st = pb_pack(a, &req.base, &buf, &r->request_len);
+    if (st == DT_OK && (r->request = malloc(r->request_len + 1)) == NULL)
+        st = DT_ERR_NOMEM;
+    if (st == DT_OK)
+        memcpy(r->request, buf, r->request_len);
+    dt_arena_free(a);
+    return st;
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
-dt_status remote_start(const dt_executor *ex, const char *target, int threads, remote **out,
-                       dt_error *err)
+dt_status remote_start(const dt_executor *ex, const char *target, int threads,
+                       const char *const *orchs, size_t n_orchs, const char *const *acts,
+                       size_t n_acts, remote **out, dt_error *err)
 {
     remote *r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -254,7 +301,12 @@ dt_status remote_start(const dt_executor *ex, const char *target, int threads, r
     r->ex = *ex;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    dt_status st = dt_grpc_conn_open(target, &r->conn, err);
+    dt_status st = pack_request(r, orchs, n_orchs, acts, n_acts);
+    if (st != DT_OK) {
+        dt_error_set(err, st, "out of memory");
+        goto fail;
+    }
+    st = dt_grpc_conn_open(target, &r->conn, err);
     if (st != DT_OK)
         goto fail;
     r->pool = calloc((size_t)threads, sizeof *r->pool);
@@ -274,7 +326,9 @@ dt_status remote_start(const dt_executor *ex, const char *target, int threads, r
     *out = r;
     return DT_OK;
 fail:
-    dt_grpc_conn_close(r->conn);
+    if (r->conn)
+        dt_grpc_conn_close(r->conn);
+    free(r->request);
     free(r->pool);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
@@ -303,6 +357,7 @@ void remote_stop(remote *r)
         free(j);
     }
     dt_grpc_conn_close(r->conn);
+    free(r->request);
     free(r->pool);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);

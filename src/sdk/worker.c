@@ -23,6 +23,7 @@ struct dt_worker {
     registry orchestrators, activities;   /* written before start, read-only after */
     dt_hub *hub;                         /* while running in-process */
     remote *remote;                      /* while running against a server */
+    const char **names;                  /* orchestrator then activity names, for remote */
 };
 
 struct dt_actx {
@@ -81,6 +82,7 @@ void dt_worker_free(dt_worker *w)
     dt_worker_stop(w);
     registry_free(&w->orchestrators);
     registry_free(&w->activities);
+    free(w->names);
     free(w);
 }
 
@@ -181,8 +183,18 @@ dt_status dt_worker_connect(dt_worker *w, const char *target, const dt_worker_op
         return dt_error_set(err, DT_ERR_INVALID_ARG, "no server address given");
     int ot = opts && opts->orchestration_threads > 0 ? opts->orchestration_threads : 2;
     int at = opts && opts->activity_threads > 0 ? opts->activity_threads : 4;
+    /* the names of what we run: the server sends us that work only */
+    size_t no = w->orchestrators.n, na = w->activities.n;
+    free(w->names);
+    w->names = calloc(no + na + 1, sizeof *w->names);
+    if (w->names == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < no; i++)
+        w->names[i] = w->orchestrators.v[i].name;
+    for (size_t i = 0; i < na; i++)
+        w->names[no + i] = w->activities.v[i].name;
     dt_executor ex = dt_worker_executor(w);
-    return remote_start(&ex, target, ot + at, &w->remote, err);
+    return remote_start(&ex, target, ot + at, w->names, no, w->names + no, na, &w->remote, err);
 }
 
 void dt_worker_stop(dt_worker *w)

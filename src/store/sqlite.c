@@ -124,6 +124,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ORCH_CANDIDATES] =
         "SELECT i.instance_id FROM inbox m JOIN instances i ON i.instance_id = m.instance_id"
         " WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires < ?1)"
+        " AND (?3 IS NULL OR i.name IN (SELECT value FROM json_each(?3)))"
         " GROUP BY i.instance_id ORDER BY MIN(m.id) LIMIT ?2",
 
     [ST_ACTIVITY_INSERT] =
@@ -131,7 +132,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         " visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_ACTIVITY_CANDIDATES] =
         "SELECT id FROM activities WHERE visible_at <= ?1"
-        " AND (lock_owner IS NULL OR lock_expires < ?1) ORDER BY id LIMIT ?2",
+        " AND (lock_owner IS NULL OR lock_expires < ?1)"
+        " AND (?3 IS NULL OR name IN (SELECT value FROM json_each(?3)))"
+        " ORDER BY id LIMIT ?2",
     [ST_ACTIVITY_LEASE] =
         "UPDATE activities SET lock_owner = ?2, lock_expires = ?3,"
         " delivery_count = delivery_count + 1 WHERE id = ?1"

@@ -75,7 +75,8 @@ typedef enum store_stmt_id {
 #define STORE_FILTER_WHERE                                                                  \
     " WHERE ((?1 >> status) & 1) = 1 AND created_at >= ?2 AND created_at <= ?3"             \
     " AND (?4 IS NULL OR name = ?4) AND instance_id >= ?5 AND instance_id < ?6"             \
-    " AND instance_id IS NOT ?7"
+    " AND instance_id IS NOT ?7"                                                              \
+    " AND (?9 IS NULL OR completed_at >= ?9) AND (?10 IS NULL OR completed_at <= ?10)"
 
 /* The columns of an instance row as store_read_instance reads them, in this order. */
 #define STORE_INSTANCE_COLUMNS                                                              \
@@ -180,10 +181,12 @@ dt_status store_sqlite_load_history(dt_store *s, const char *id, size_t from_seq
                                     dt_arena *arena, dt_event **out, size_t *n_out,
                                     dt_error *err);
 dt_status store_sqlite_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
-                                            int64_t lease_us, size_t max, dt_orch_item **out,
+                                            int64_t lease_us, size_t max,
+                                            const dt_name_filter *names, dt_orch_item **out,
                                             size_t *n_out, dt_error *err);
 dt_status store_sqlite_lease_activities(dt_store *s, const char *owner, dt_time now,
-                                        int64_t lease_us, size_t max, dt_activity_item **out,
+                                        int64_t lease_us, size_t max,
+                                        const dt_name_filter *names, dt_activity_item **out,
                                         size_t *n_out, dt_error *err);
 dt_status store_sqlite_renew_orchestration(dt_store *s, const dt_orch_item *item, dt_time until,
                                            dt_error *err);

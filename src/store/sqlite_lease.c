@@ -3,6 +3,7 @@
  * an expiry in lock_expires; a row is free when lock_owner is NULL or the expiry has passed.
  * Renew, abandon and commit prove the lease by the token alone, so a lease that expired but
  * was not taken by anyone else is still good. */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,14 +147,35 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
     return load_inbox_tx(s, item, now, err);
 }
 
+/* names_json: NAMES as a JSON array for json_each (malloc'd; NULL for no filter). A filter
+ * is bound as one value, so its names never become SQL. */
+static dt_status names_json(const dt_name_filter *names, char **out, dt_error *err)
+{
+    *out = NULL;
+    if (names == NULL)
+        return DT_OK;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < names->n; i++)
+        if (json_array_append_new(arr, json_string(names->names[i] ? names->names[i] : "")))
+            break;
+    *out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return *out ? DT_OK : dt_error_set(err, DT_ERR_NOMEM, "out of memory for a name filter");
+}
+
 dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, dt_time now,
-                                            int64_t lease_us, size_t max, dt_orch_item **out,
+                                            int64_t lease_us, size_t max,
+                                            const dt_name_filter *names, dt_orch_item **out,
                                             size_t *n_out, dt_error *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     *n_out = 0;
     if (max == 0)
         return DT_OK;
+    char *filter = NULL;
+    dt_status fr = names_json(names, &filter, err);
+    if (fr != DT_OK)
+        return fr;
     dt_time until = lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
@@ -166,6 +188,7 @@ dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, d
     int rc = SQLITE_OK;
     store_bind_int64(st, 1, now, &rc);
     store_bind_int64(st, 2, clamp_max(max), &rc);
+    store_bind_text(st, 3, filter, &rc);
     if (rc != SQLITE_OK) {
         r = store_sql_error(s, rc, err, "find orchestration work");
         goto fail;
@@ -212,6 +235,7 @@ fail:
     }
 done:
     pthread_mutex_unlock(&s->mu);
+    free(filter);
     return r;
 }
 
@@ -259,13 +283,18 @@ static dt_status lease_activity_tx(sqlite_store *s, dt_activity_item *item, cons
 }
 
 dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_time now,
-                                        int64_t lease_us, size_t max, dt_activity_item **out,
+                                        int64_t lease_us, size_t max,
+                                        const dt_name_filter *names, dt_activity_item **out,
                                         size_t *n_out, dt_error *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     *n_out = 0;
     if (max == 0)
         return DT_OK;
+    char *filter = NULL;
+    dt_status fr = names_json(names, &filter, err);
+    if (fr != DT_OK)
+        return fr;
     dt_time until = lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
@@ -277,6 +306,7 @@ dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_ti
     int rc = SQLITE_OK;
     store_bind_int64(st, 1, now, &rc);
     store_bind_int64(st, 2, clamp_max(max), &rc);
+    store_bind_text(st, 3, filter, &rc);
     if (rc != SQLITE_OK) {
         r = store_sql_error(s, rc, err, "find activity work");
         goto fail;
@@ -320,6 +350,7 @@ fail:
     }
 done:
     pthread_mutex_unlock(&s->mu);
+    free(filter);
     return r;
 }
 

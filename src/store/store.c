@@ -42,17 +42,19 @@ dt_status dt_store_load_history(dt_store *s, const char *id, size_t from_seq, dt
 /* OUT is an array of at least MAX pointers supplied by the caller; the store fills the first
  * *N_OUT with items, each allocated inside its own arena. */
 dt_status dt_store_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
-                                        int64_t lease_us, size_t max, dt_orch_item **out,
+                                        int64_t lease_us, size_t max,
+                                        const dt_name_filter *names, dt_orch_item **out,
                                         size_t *n_out, dt_error *err)
 {
-    return s->ops->lease_orchestrations(s, owner, now, lease_us, max, out, n_out, err);
+    return s->ops->lease_orchestrations(s, owner, now, lease_us, max, names, out, n_out, err);
 }
 
 dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
-                                    int64_t lease_us, size_t max, dt_activity_item **out,
+                                    int64_t lease_us, size_t max,
+                                    const dt_name_filter *names, dt_activity_item **out,
                                     size_t *n_out, dt_error *err)
 {
-    return s->ops->lease_activities(s, owner, now, lease_us, max, out, n_out, err);
+    return s->ops->lease_activities(s, owner, now, lease_us, max, names, out, n_out, err);
 }
 
 dt_status dt_store_renew_orchestration(dt_store *s, const dt_orch_item *item, dt_time until,

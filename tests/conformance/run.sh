@@ -107,7 +107,7 @@ else
 fi
 
 # in the background, so that a signal to this script is handled at once
-(cd "$here" && exec env ENDPOINT="$endpoint" node --test --test-concurrency=1 --test-force-exit \
+(cd "$here" && exec env ENDPOINT="$endpoint" DTASK="$dtask" node --test --test-concurrency=1 --test-force-exit \
     --test-reporter=spec "$@" "${specs[@]}") &
 runner_pid=$!
 status=0

@@ -4,6 +4,7 @@
  * server serving on and nothing stored — plus the C SDK's remote worker running real work
  * through it. (The official JavaScript SDK's view is tests/conformance/.) */
 #include <grpc/status.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,68 @@ static void test_remote_c_worker_runs_activities_timers_events_and_children(void
     server_close(&s);
 }
 
+static atomic_int slow_started;
+
+static dt_status slow(dt_actx *ctx, const char *input, const char **output)
+{
+    atomic_fetch_add(&slow_started, 1);
+    test_sleep_ms(600);
+    *output = dt_activity_printf(ctx, "%s", input);
+    return DT_OK;
+}
+
+static dt_status slow_orch(dt_octx *ctx, const char *input, const char **output)
+{
+    *output = dt_await(ctx, dt_call_activity(ctx, "slow", input, NULL));
+    return DT_OK;
+}
+
+static dt_worker *slow_worker(const char *target)
+{
+    dt_worker *w;
+    dt_error err = {0};
+    assert_ok(dt_worker_new(&w), NULL);
+    assert_ok(dt_worker_add_orchestrator(w, "slow_orch", slow_orch, NULL), NULL);
+    assert_ok(dt_worker_add_activity(w, "slow", slow, NULL), NULL);
+    assert_ok(dt_worker_connect(w, target, NULL, &err), &err);
+    return w;
+}
+
+static void test_stopping_the_server_gives_work_in_flight_back(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-stop");
+    atomic_store(&slow_started, 0);
+    dt_worker *w = slow_worker(s.target);
+    expect(start(&s, "slow_orch", "stop-1", "7"), GRPC_STATUS_OK, NULL);
+    for (int i = 0; i < 3000 && atomic_load(&slow_started) == 0; i++)
+        test_sleep_ms(10);
+    assert_int_equal(atomic_load(&slow_started), 1);
+    /* stop the service while the activity runs remotely; its completion cannot arrive */
+    dt_grpc_conn_close(s.conn);
+    dt_grpc_server_stop(s.srv);
+    dt_worker_free(w);
+    /* a new server on the same hub, a new worker: the activity is redelivered and done */
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = "127.0.0.1:0"};
+    assert_ok(dt_grpc_server_start(s.f.hub, &o, &s.srv, &err), &err);
+    snprintf(s.target, sizeof s.target, "127.0.0.1:%d", dt_grpc_server_port(s.srv));
+    assert_ok(dt_grpc_conn_open(s.target, &s.conn, &err), &err);
+    w = slow_worker(s.target);
+    dt_instance_state *st;
+    assert_ok(dt_client_wait_completion(s.f.client, "stop-1", 60000, s.f.arena, &st, &err), &err);
+    assert_int_equal(st->status, DT_STATUS_COMPLETED);
+    assert_string_equal(st->output, "7");
+    assert_true(atomic_load(&slow_started) >= 2);   /* it ran again */
+    dt_event *ev;
+    size_t n;
+    assert_ok(dt_client_get_history(s.f.client, "stop-1", s.f.arena, &ev, &n, &err), &err);
+    assert_int_equal(hubfix_count(ev, n, DT_EVENT_TASK_COMPLETED), 1);
+    dt_worker_free(w);
+    server_close(&s);
+}
+
 static dt_status short_chain(dt_octx *ctx, const char *input, const char **output)
 {
     const char *a = dt_await(ctx, dt_call_activity(ctx, "say_hello", input, NULL));
@@ -360,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_completion_with_unknown_token_is_refused_and_changes_nothing),
         cmocka_unit_test(test_remote_c_worker_runs_activities_timers_events_and_children),
         cmocka_unit_test(test_work_of_a_worker_that_goes_away_is_redelivered),
+        cmocka_unit_test(test_stopping_the_server_gives_work_in_flight_back),
         cmocka_unit_test(test_8_workers_and_1000_instances_complete_each_exactly_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,7 +130,8 @@ static size_t lease_orch(fixture *fx, const char *owner, dt_time now, int64_t le
 {
     size_t n = 99;
     dt_error err;
-    assert_ok(dt_store_lease_orchestrations(fx->store, owner, now, lease_us, max, items, &n,
+    assert_ok(dt_store_lease_orchestrations(fx->store, owner, now, lease_us, max, NULL, items,
+                                            &n,
                                             &err),
               &err);
     assert_true(n <= max);
@@ -164,7 +165,8 @@ static size_t lease_acts(fixture *fx, const char *owner, dt_time now, int64_t le
 {
     size_t n = 99;
     dt_error err;
-    assert_ok(dt_store_lease_activities(fx->store, owner, now, lease_us, max, items, &n, &err),
+    assert_ok(dt_store_lease_activities(fx->store, owner, now, lease_us, max, NULL, items, &n,
+                                        &err),
               &err);
     assert_true(n <= max);
     return n;
@@ -409,6 +411,44 @@ static void test_second_lease_while_held_gets_nothing(void **state)
     dt_orch_item *item = lease_one(fx, "a", T0, LEASE);
     expect_no_orch_work(fx, T0 + LEASE - SEC);
     dt_orch_item_free(item);
+}
+
+/* lease_named: lease with a name filter of N NAMES; returns how many items (into ITEMS). */
+static size_t lease_named(fixture *fx, const char *const *names, size_t n_names,
+                          dt_orch_item **items, size_t max)
+{
+    dt_name_filter f = {names, n_names};
+    size_t n = 99;
+    dt_error err;
+    assert_ok(dt_store_lease_orchestrations(fx->store, "named", T0, LEASE, max, &f, items, &n,
+                                            &err),
+              &err);
+    return n;
+}
+
+static void test_name_filter_leases_only_work_of_those_names(void **state)
+{
+    fixture *fx = *state;
+    dt_new_instance a = new_instance("ia", NULL), b = new_instance("ib", NULL);
+    a.name = "alpha";
+    b.name = "beta's \"quoted\" name";
+    dt_error err;
+    assert_ok(dt_store_create_instance(fx->store, &a, &err), &err);
+    assert_ok(dt_store_create_instance(fx->store, &b, &err), &err);
+    dt_orch_item *items[4];
+    /* an empty filter matches nothing; an unknown name nothing either */
+    assert_int_equal(lease_named(fx, NULL, 0, items, 4), 0);
+    const char *none[] = {"gamma"};
+    assert_int_equal(lease_named(fx, none, 1, items, 4), 0);
+    const char *want[] = {"gamma", b.name};
+    assert_int_equal(lease_named(fx, want, 2, items, 4), 1);
+    assert_string_equal(items[0]->instance_id, "ib");
+    dt_orch_item_free(items[0]);
+    /* the other is still there for whoever takes its name */
+    const char *alpha[] = {"alpha"};
+    assert_int_equal(lease_named(fx, alpha, 1, items, 4), 1);
+    assert_string_equal(items[0]->instance_id, "ia");
+    dt_orch_item_free(items[0]);
 }
 
 static void test_expired_lease_is_redelivered_to_another_owner(void **state)
@@ -1072,7 +1112,7 @@ static void *conc_run(void *arg)
         size_t n = 0;
         dt_error err;
         dt_status st = dt_store_lease_orchestrations(w->cs->fx->store, w->owner, T0, LEASE, 3,
-                                                     items, &n, &err);
+                                                     NULL, items, &n, &err);
         pthread_mutex_lock(&w->cs->mu);
         if (st != DT_OK)
             w->cs->errors++;
@@ -1745,6 +1785,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_explicit_reuse_policy_replaces_a_live_instance),
         T(test_lease_delivers_execution_started),
         T(test_second_lease_while_held_gets_nothing),
+        T(test_name_filter_leases_only_work_of_those_names),
         T(test_expired_lease_is_redelivered_to_another_owner),
         T(test_renewed_lease_is_kept),
         T(test_abandoned_work_is_redelivered_at_once),

@@ -253,10 +253,10 @@ static void test_two_connections_share_leases(void **state)
     assert_ok(dt_store_create_instance(a, &ni, &err), &err);
     dt_orch_item *items[2];
     size_t n = 0;
-    assert_ok(dt_store_lease_orchestrations(b, "b", T0, 30000000, 2, items, &n, &err), &err);
+    assert_ok(dt_store_lease_orchestrations(b, "b", T0, 30000000, 2, NULL, items, &n, &err), &err);
     assert_int_equal(n, 1);
     dt_orch_item *held = items[0];
-    assert_ok(dt_store_lease_orchestrations(a, "a", T0, 30000000, 2, items, &n, &err), &err);
+    assert_ok(dt_store_lease_orchestrations(a, "a", T0, 30000000, 2, NULL, items, &n, &err), &err);
     assert_int_equal(n, 0);
 
     dt_event started = held->incoming[0];
@@ -297,7 +297,7 @@ static void test_database_failure_rolls_back_the_whole_batch(void **state)
     }
     dt_orch_item *items[2];
     size_t n = 0;
-    assert_ok(dt_store_lease_orchestrations(s, "w", T0, 30000000, 2, items, &n, &err), &err);
+    assert_ok(dt_store_lease_orchestrations(s, "w", T0, 30000000, 2, NULL, items, &n, &err), &err);
     assert_int_equal(n, 2);
     sql(path, "CREATE TRIGGER fail_boom BEFORE INSERT ON history WHEN NEW.instance_id = 'boom'"
               " BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
@@ -400,7 +400,7 @@ static void *shared_lease_loop(void *arg)
         dt_orch_item *items[2];
         size_t n = 0;
         dt_error err;
-        if (dt_store_lease_orchestrations(r->store, r->owner, T0, 30000000, 2, items, &n,
+        if (dt_store_lease_orchestrations(r->store, r->owner, T0, 30000000, 2, NULL, items, &n,
                                           &err) != DT_OK) {
             fprintf(stderr, "%s: %s\n", r->owner, err.message);
             r->errors++;

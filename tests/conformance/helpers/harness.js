@@ -51,8 +51,8 @@ async function showLogsOnFailure(body) {
   }
 }
 
-function newWorker(who = "worker") {
-  return new TaskHubGrpcWorker({ hostAddress: ENDPOINT, logger: makeLogger(who) });
+function newWorker(who = "worker", options = {}) {
+  return new TaskHubGrpcWorker({ hostAddress: ENDPOINT, logger: makeLogger(who), ...options });
 }
 
 function newClient() {
@@ -67,8 +67,8 @@ function uid(label) {
 // Runs BODY with a started worker (orchestrators and activities registered by name) and a
 // client; stops both afterwards, whatever BODY did. With start: false the worker is registered
 // but BODY starts it (for work that must be queued before any worker is connected).
-async function withHub({ orchestrators = {}, activities = {}, start = true }, body) {
-  const worker = newWorker();
+async function withHub({ orchestrators = {}, activities = {}, start = true, workerOptions = {} }, body) {
+  const worker = newWorker("worker", workerOptions);
   for (const [name, fn] of Object.entries(orchestrators)) worker.addNamedOrchestrator(name, fn);
   for (const [name, fn] of Object.entries(activities)) worker.addNamedActivity(name, fn);
   const client = newClient();
