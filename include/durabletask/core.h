@@ -85,6 +85,27 @@ dt_time dt_now(void);
 /* dt_time_format: ISO 8601 UTC with milliseconds ("2026-11-25T15:22:53.123Z") into BUF. */
 void dt_time_format(dt_time t, char buf[32]);
 
+/* ---- logging ---------------------------------------------------------------------------- */
+
+typedef enum dt_log_level {
+    DT_LOG_DEBUG = 0,
+    DT_LOG_INFO = 1,
+    DT_LOG_WARN = 2,
+    DT_LOG_ERROR = 3,
+    DT_LOG_OFF = 4
+} dt_log_level;
+
+/* dt_log_set_level: lines below LEVEL are not written. The default is DT_LOG_WARN. */
+void dt_log_set_level(dt_log_level level);
+
+/* dt_log_level_parse: "debug", "info", "warn", "error" or "off" (case-insensitive). */
+dt_status dt_log_level_parse(const char *name, dt_log_level *out);
+
+/* dt_log: one line to stderr: time, level, instance id (if any) and the message. Safe from
+ * any thread; a line is written whole. */
+void dt_log(dt_log_level level, const char *instance_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- instance ids ------------------------------------------------------------------- */
 
 #define DT_INSTANCE_ID_MAX 100

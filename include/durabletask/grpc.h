@@ -15,6 +15,8 @@ typedef struct dt_grpc_server dt_grpc_server;
 typedef struct dt_grpc_options {
     const char *listen;          /* "ADDR:PORT"; NULL: "127.0.0.1:4001" (loopback) */
     size_t max_message;          /* largest message accepted, bytes; 0: 16 MiB */
+    const char *token;           /* non-NULL: every call must carry the metadata
+                                  * "authorization: Bearer <token>" (copied) */
 } dt_grpc_options;
 
 /* dt_grpc_server_start: serve HUB (which must outlive the server) on OPTS->listen. Returns

@@ -24,6 +24,10 @@ typedef struct dt_grpc_result {
 dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *err);
 void dt_grpc_conn_close(dt_grpc_conn *c);
 
+/* dt_grpc_conn_set_token: send "authorization: Bearer TOKEN" (copied) on every later call;
+ * NULL stops. Set it before calls start: it is not synchronized with calls in flight. */
+dt_status dt_grpc_conn_set_token(dt_grpc_conn *c, const char *token);
+
 /* dt_grpc_unary: call METHOD ("StartInstance") with REQ; on status OK, *RESP (malloc'd; free
  * with free()) holds the response. Returns DT_OK when the call completed (whatever its gRPC
  * status, in RES), DT_ERR_TIMEOUT / DT_ERR_IO when it could not. */

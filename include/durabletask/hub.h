@@ -107,6 +107,10 @@ dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purg
 dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_instance_state **out,
                        size_t *n_out, const char **next, dt_error *err);
 
+/* dt_hub_metrics_text: the hub's metrics in Prometheus text format. *OUT is malloc'd; free
+ * it with free(). */
+dt_status dt_hub_metrics_text(dt_hub *hub, char **out);
+
 /* ---- worker operations (pull) ----------------------------------------------------------- */
 
 /* What one orchestration episode produced. */

@@ -44,6 +44,7 @@ dt_status dt_worker_add_activity(dt_worker *w, const char *name, dt_activity_fn 
 typedef struct dt_worker_options {
     int orchestration_threads;   /* 0: 2 */
     int activity_threads;        /* 0: 4 */
+    const char *token;           /* dt_worker_connect: bearer token the server requires */
 } dt_worker_options;
 
 /* dt_worker_start: run W's orchestrators and activities in this process on HUB's dispatch

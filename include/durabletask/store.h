@@ -204,6 +204,8 @@ typedef struct dt_store_ops {
     dt_status (*purge_instance)(dt_store *s, const char *id, dt_error *err);
     dt_status (*purge_instances)(dt_store *s, const dt_query *filter, size_t *n_purged,
                                  dt_error *err);
+    dt_status (*queue_depths)(dt_store *s, dt_time now, size_t *orchestrations,
+                              size_t *activities, dt_error *err);
 } dt_store_ops;
 
 /* Every backend's handle starts with this header. */
@@ -311,6 +313,11 @@ dt_status dt_store_purge_instance(dt_store *s, const char *id, dt_error *err);
  * DT_ERR_INVALID_ARG for a status that is not a dt_runtime_status. */
 dt_status dt_store_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
                                    dt_error *err);
+
+/* dt_store_queue_depths: how many instances have messages visible at NOW, and how many
+ * activity work items are visible at NOW and not leased (for metrics). */
+dt_status dt_store_queue_depths(dt_store *s, dt_time now, size_t *orchestrations,
+                                size_t *activities, dt_error *err);
 
 /* dt_orch_item_free / dt_activity_item_free: free an item and everything in its arena. */
 void dt_orch_item_free(dt_orch_item *item);

@@ -16,6 +16,8 @@
 
 struct dt_grpc_conn {
     grpc_channel *channel;
+    grpc_metadata auth;          /* "authorization: Bearer ..." when has_auth */
+    bool has_auth;
 };
 
 struct dt_grpc_stream {
@@ -54,10 +56,42 @@ dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *er
     return DT_OK;
 }
 
+dt_status dt_grpc_conn_set_token(dt_grpc_conn *c, const char *token)
+{
+    if (c->has_auth) {
+        grpc_slice_unref(c->auth.key);
+        grpc_slice_unref(c->auth.value);
+        c->has_auth = false;
+    }
+    if (token == NULL)
+        return DT_OK;
+    char *v = malloc(strlen(token) + 8);
+    if (v == NULL)
+        return DT_ERR_NOMEM;
+    sprintf(v, "Bearer %s", token);
+    memset(&c->auth, 0, sizeof c->auth);
+    c->auth.key = grpc_slice_from_static_string("authorization");
+    c->auth.value = grpc_slice_from_copied_string(v);
+    free(v);
+    c->has_auth = true;
+    return DT_OK;
+}
+
+/* send_metadata: the SEND_INITIAL_METADATA op, carrying the token if one is set. */
+static void send_metadata(const dt_grpc_conn *c, grpc_op *op)
+{
+    op->op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (c->has_auth) {
+        op->data.send_initial_metadata.count = 1;
+        op->data.send_initial_metadata.metadata = (grpc_metadata *)&c->auth;
+    }
+}
+
 void dt_grpc_conn_close(dt_grpc_conn *c)
 {
     if (c == NULL)
         return;
+    dt_grpc_conn_set_token(c, NULL);
     grpc_channel_destroy(c->channel);
     free(c);
     grpc_shutdown();
@@ -130,7 +164,7 @@ dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req,
     grpc_slice details = grpc_empty_slice();
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    send_metadata(c, &ops[0]);
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = send;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -188,7 +222,7 @@ dt_status dt_grpc_stream_open(dt_grpc_conn *c, const char *method, const uint8_t
     grpc_byte_buffer *send = to_buffer(req, len);
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    send_metadata(c, &ops[0]);
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = send;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

@@ -29,6 +29,7 @@ typedef struct rpc_tag {
 
 struct dt_grpc_server {
     dt_hub *hub;
+    char *token;                /* required bearer token, or NULL */
     worker_registry *workers;
     grpc_server *server;
     grpc_completion_queue *cq;
@@ -316,12 +317,42 @@ static rpc_handler find_handler(const char *method, bool *known)
     return NULL;
 }
 
+/* authorized: the call carries "authorization: Bearer <token>" when a token is required.
+ * The comparison takes the same time wherever the first difference is. */
+static bool authorized(const rpc_call *c)
+{
+    const char *token = c->srv->token;
+    if (token == NULL)
+        return true;
+    for (size_t i = 0; i < c->metadata.count; i++) {
+        const grpc_metadata *md = &c->metadata.metadata[i];
+        if (grpc_slice_str_cmp(md->key, "authorization") != 0)
+            continue;
+        size_t len = GRPC_SLICE_LENGTH(md->value), tlen = strlen(token);
+        const unsigned char *v = GRPC_SLICE_START_PTR(md->value);
+        if (len != tlen + 7 || memcmp(v, "Bearer ", 7) != 0)
+            return false;
+        unsigned char diff = 0;
+        for (size_t k = 0; k < tlen; k++)
+            diff |= (unsigned char)(v[7 + k] ^ (unsigned char)token[k]);
+        return diff == 0;
+    }
+    return false;
+}
+
 static void *call_thread(void *arg)
 {
     rpc_call *c = arg;
     bool known;
     rpc_handler h = find_handler(c->method, &known);
-    if (h) {
+    if (!authorized(c)) {
+        rpc_bytes ignored;
+        if (rpc_recv(c, &ignored))
+            free(ignored.data);
+        rpc_finish(c, NULL, 0, GRPC_STATUS_UNAUTHENTICATED,
+                   "this server needs a bearer token: send the metadata "
+                   "'authorization: Bearer <token>' (the token of dtask serve --token-file)");
+    } else if (h) {
         h(c);
     } else {
         rpc_bytes ignored;
@@ -448,6 +479,11 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     }
     srv->hub = hub;
+    if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
+        free(srv);
+        grpc_shutdown();
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
     grpc_arg args[2] = {
@@ -497,6 +533,7 @@ fail:
     workers_free(srv->workers);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->idle);
+    free(srv->token);
     free(srv);
     grpc_shutdown();
     return st;
@@ -527,6 +564,7 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     workers_free(srv->workers);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->idle);
+    free(srv->token);
     free(srv);
     grpc_shutdown();
 }

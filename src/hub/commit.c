@@ -31,8 +31,15 @@ static void *committer_main(void *arg)
 
         /* no lock held across the store's I/O */
         dt_error err;
-        if (batch && reqs)
+        if (batch && reqs) {
+            dt_time t0 = dt_now();
             dt_store_commit(hub->store, batch, n, &err);
+            metrics_commit(hub->metrics, n, dt_now() - t0);
+            /* counted before the waiters wake, so a client that sees an outcome sees it
+             * counted too */
+            for (size_t i = 0; i < n; i++)
+                metrics_committed(hub->metrics, &batch[i], hub->lease_us);
+        }
 
         pthread_mutex_lock(&hub->cq_mu);
         for (size_t i = 0; i < n; i++) {

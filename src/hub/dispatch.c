@@ -315,6 +315,12 @@ static dt_status next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_fi
         if (st != DT_OK)
             return st;
         if (n == 1) {
+            if (items[0]->delivery_count > 1) {
+                metrics_redelivered(hub->metrics);
+                dt_log(DT_LOG_INFO, items[0]->instance_id,
+                       "activity '%s' (task %d) delivered again (delivery %d): a lease expired",
+                       items[0]->name, items[0]->task_id, items[0]->delivery_count);
+            }
             if ((st = lease_track(hub, NULL, items[0])) != DT_OK) {
                 dt_store_abandon_activity(hub->store, items[0], NULL);
                 dt_activity_item_free(items[0]);

@@ -247,6 +247,12 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         ni->parent_task_id = a->id;
         return;
     }
+    case DT_ACTION_TERMINATE_ORCHESTRATION:
+        /* an orchestrator terminating another instance: a message, like a client's */
+        m = add_message(b, a->instance_id, DT_EVENT_EXECUTION_TERMINATED, 0);
+        m->event.input = a->input;
+        m->event.recurse = a->recurse;
+        return;
     case DT_ACTION_COMPLETE_ORCHESTRATION:
         if (a->status == DT_STATUS_COMPLETED || a->status == DT_STATUS_FAILED ||
             a->status == DT_STATUS_TERMINATED || a->status == DT_STATUS_CONTINUED_AS_NEW)

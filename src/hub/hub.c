@@ -49,7 +49,7 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         if (st != DT_OK)
             goto fail;
     }
-    if ((hub->cache = cache_new()) == NULL) {
+    if ((hub->cache = cache_new()) == NULL || (hub->metrics = metrics_new()) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -66,6 +66,7 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
     return DT_OK;
 fail:
     cache_free(hub->cache);
+    metrics_free(hub->metrics);
     dt_store_close(hub->store);
     pthread_mutex_destroy(&hub->cq_mu);
     pthread_cond_destroy(&hub->cq_work);
@@ -86,6 +87,7 @@ void dt_hub_close(dt_hub *hub)
     renewer_stop(hub);
     commit_stop(hub);
     cache_free(hub->cache);
+    metrics_free(hub->metrics);
     dt_store_close(hub->store);
     pthread_mutex_destroy(&hub->cq_mu);
     pthread_cond_destroy(&hub->cq_work);
@@ -201,6 +203,8 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         return st;
     if (id_out)
         memcpy(id_out, id, strlen(id) + 1);
+    metrics_started(hub->metrics, req->name);
+    dt_log(DT_LOG_INFO, id, "started %s", req->name);
     hub_notify(hub);
     return DT_OK;
 }

@@ -25,10 +25,12 @@ typedef struct lease_entry {
 } lease_entry;
 
 typedef struct hub_cache hub_cache;
+typedef struct hub_metrics hub_metrics;
 
 struct dt_hub {
     dt_store *store;
     hub_cache *cache;             /* decoded histories between episodes (cache.c) */
+    hub_metrics *metrics;         /* counters and timings (metrics.c) */
     int64_t lease_us;
     size_t max_batch;
     char owner[128];
@@ -97,6 +99,16 @@ dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err);
 /* cache_detach: ITEM's episode is over. COMMITTED is the episode if it was committed (its
  * events join the cached history), NULL if not (the entry is dropped). */
 void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *committed);
+
+/* metrics_*: see metrics.c. */
+hub_metrics *metrics_new(void);
+void metrics_free(hub_metrics *m);
+void metrics_started(hub_metrics *m, const char *name);
+void metrics_finished(hub_metrics *m, const char *name, dt_runtime_status status);
+void metrics_work_item(hub_metrics *m, bool activity, dt_time leased_at, dt_status result);
+void metrics_redelivered(hub_metrics *m);
+void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us);
+void metrics_commit(hub_metrics *m, size_t batch, dt_time took_us);
 
 /* renewer_start / renewer_stop: the lease renewer thread. */
 dt_status renewer_start(dt_hub *hub);

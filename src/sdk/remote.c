@@ -291,7 +291,7 @@ static dt_status pack_request(remote *r, const char *const *orchs, size_t n_orch
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
-dt_status remote_start(const dt_executor *ex, const char *target, int threads,
+dt_status remote_start(const dt_executor *ex, const char *target, const char *token, int threads,
                        const char *const *orchs, size_t n_orchs, const char *const *acts,
                        size_t n_acts, remote **out, dt_error *err)
 {
@@ -307,6 +307,8 @@ dt_status remote_start(const dt_executor *ex, const char *target, int threads,
         goto fail;
     }
     st = dt_grpc_conn_open(target, &r->conn, err);
+    if (st == DT_OK && token && (st = dt_grpc_conn_set_token(r->conn, token)) != DT_OK)
+        dt_error_set(err, st, "out of memory");
     if (st != DT_OK)
         goto fail;
     r->pool = calloc((size_t)threads, sizeof *r->pool);

@@ -11,7 +11,7 @@ typedef struct remote remote;
 /* remote_start: run EX's work from the server at TARGET on THREADS threads. ORCHS and ACTS
  * name what EX can run (borrowed until remote_stop): the server is asked for that work only,
  * so workers of other languages on the same hub get theirs. */
-dt_status remote_start(const dt_executor *ex, const char *target, int threads,
+dt_status remote_start(const dt_executor *ex, const char *target, const char *token, int threads,
                        const char *const *orchs, size_t n_orchs, const char *const *acts,
                        size_t n_acts, remote **out, dt_error *err);
 

@@ -194,7 +194,8 @@ dt_status dt_worker_connect(dt_worker *w, const char *target, const dt_worker_op
     for (size_t i = 0; i < na; i++)
         w->names[no + i] = w->activities.v[i].name;
     dt_executor ex = dt_worker_executor(w);
-    return remote_start(&ex, target, ot + at, w->names, no, w->names + no, na, &w->remote, err);
+    return remote_start(&ex, target, opts ? opts->token : NULL, ot + at, w->names, no,
+                        w->names + no, na, &w->remote, err);
 }
 
 void dt_worker_stop(dt_worker *w)

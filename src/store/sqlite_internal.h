@@ -60,6 +60,8 @@ typedef enum store_stmt_id {
     ST_PURGE_INBOX,
     ST_PURGE_ACTIVITIES,
     ST_PURGE_INSTANCES,
+    ST_DEPTH_ORCH,
+    ST_DEPTH_ACT,
     ST_COUNT
 } store_stmt_id;
 
@@ -180,6 +182,8 @@ dt_status store_sqlite_get_history(dt_store *s, const char *id, dt_arena *arena,
 dt_status store_sqlite_load_history(dt_store *s, const char *id, size_t from_seq,
                                     dt_arena *arena, dt_event **out, size_t *n_out,
                                     dt_error *err);
+dt_status store_sqlite_queue_depths(dt_store *s, dt_time now, size_t *orchestrations,
+                                    size_t *activities, dt_error *err);
 dt_status store_sqlite_lease_orchestrations(dt_store *s, const char *owner, dt_time now,
                                             int64_t lease_us, size_t max,
                                             const dt_name_filter *names, dt_orch_item **out,

@@ -258,3 +258,34 @@ dt_status store_sqlite_purge_instances(dt_store *base, const dt_query *q, size_t
         *n_purged = (size_t)purged;
     return r;
 }
+
+/* count: the one integer STMT (bound with NOW as ?1) returns (mu held). */
+static dt_status count(sqlite_store *s, store_stmt_id id, dt_time now, size_t *out,
+                       dt_error *err)
+{
+    sqlite3_stmt *st = store_stmt(s, id);
+    int rc = SQLITE_OK;
+    store_bind_int64(st, 1, now, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    dt_status r = DT_OK;
+    if (rc == SQLITE_ROW)
+        *out = (size_t)sqlite3_column_int64(st, 0);
+    else
+        r = store_sql_error(s, rc, err, "count queued work");
+    sqlite3_reset(st);
+    return r;
+}
+
+dt_status store_sqlite_queue_depths(dt_store *base, dt_time now, size_t *orchestrations,
+                                    size_t *activities, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *orchestrations = *activities = 0;
+    pthread_mutex_lock(&s->mu);
+    dt_status r = count(s, ST_DEPTH_ORCH, now, orchestrations, err);
+    if (r == DT_OK)
+        r = count(s, ST_DEPTH_ACT, now, activities, err);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}

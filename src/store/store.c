@@ -113,3 +113,9 @@ void dt_activity_item_free(dt_activity_item *item)
     if (item != NULL)
         dt_arena_free(item->arena);
 }
+
+dt_status dt_store_queue_depths(dt_store *s, dt_time now, size_t *orchestrations,
+                                size_t *activities, dt_error *err)
+{
+    return s->ops->queue_depths(s, now, orchestrations, activities, err);
+}

@@ -331,6 +331,53 @@ static void test_stopping_the_server_gives_work_in_flight_back(void **state)
     server_close(&s);
 }
 
+static void test_a_token_is_required_when_configured(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "grpc-token-auth", NULL);
+    dt_error err = {0};
+    dt_grpc_server *srv;
+    dt_grpc_options o = {.listen = "127.0.0.1:0", .token = "s3cret"};
+    assert_ok(dt_grpc_server_start(f.hub, &o, &srv, &err), &err);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", dt_grpc_server_port(srv));
+    dt_grpc_conn *conn;
+    assert_ok(dt_grpc_conn_open(target, &conn, &err), &err);
+    uint8_t *resp = NULL;
+    size_t n = 0;
+    dt_grpc_result res = {0};
+    assert_ok(dt_grpc_unary(conn, "Hello", (const uint8_t *)"", 0, 10000, &resp, &n, &res), NULL);
+    free(resp);
+    assert_int_equal(res.code, GRPC_STATUS_UNAUTHENTICATED);
+    assert_non_null(strstr(res.details, "bearer token"));
+    assert_ok(dt_grpc_conn_set_token(conn, "wrong!"), NULL);
+    assert_ok(dt_grpc_unary(conn, "Hello", (const uint8_t *)"", 0, 10000, &resp, &n, &res), NULL);
+    free(resp);
+    assert_int_equal(res.code, GRPC_STATUS_UNAUTHENTICATED);
+    assert_ok(dt_grpc_conn_set_token(conn, "s3cret"), NULL);
+    assert_ok(dt_grpc_unary(conn, "Hello", (const uint8_t *)"", 0, 10000, &resp, &n, &res), NULL);
+    free(resp);
+    assert_int_equal(res.code, GRPC_STATUS_OK);
+    /* a remote worker with the token does real work */
+    dt_worker *w;
+    assert_ok(dt_worker_new(&w), NULL);
+    assert_ok(dt_worker_add_orchestrator(w, "child", child, NULL), NULL);
+    assert_ok(dt_worker_add_activity(w, "say_hello", say_hello, NULL), NULL);
+    dt_worker_options wo = {.token = "s3cret"};
+    assert_ok(dt_worker_connect(w, target, &wo, &err), &err);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.input = "\"Oslo\""};
+    assert_ok(dt_client_start(f.client, "child", &so, id, &err), &err);
+    dt_instance_state *st;
+    assert_ok(dt_client_wait_completion(f.client, id, 60000, f.arena, &st, &err), &err);
+    assert_string_equal(st->output, "\"Hello Oslo!\"");
+    dt_worker_free(w);
+    dt_grpc_conn_close(conn);
+    dt_grpc_server_stop(srv);
+    hubfix_close(&f);
+}
+
 static dt_status short_chain(dt_octx *ctx, const char *input, const char **output)
 {
     const char *a = dt_await(ctx, dt_call_activity(ctx, "say_hello", input, NULL));
@@ -424,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_remote_c_worker_runs_activities_timers_events_and_children),
         cmocka_unit_test(test_work_of_a_worker_that_goes_away_is_redelivered),
         cmocka_unit_test(test_stopping_the_server_gives_work_in_flight_back),
+        cmocka_unit_test(test_a_token_is_required_when_configured),
         cmocka_unit_test(test_8_workers_and_1000_instances_complete_each_exactly_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

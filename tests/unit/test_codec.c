@@ -429,7 +429,8 @@ static void test_peer_fields_we_do_not_carry_are_skipped(void **state)
     assert_string_equal(out.failure->error_type, "E");
     assert_string_equal(out.failure->message, "m");
 
-    /* HistoryState's orchestrationState (1) is not defined yet; the event still decodes */
+    /* HistoryState carries an orchestrationState (1) that dt_event has no place for; the event
+     * still decodes, with the snapshot dropped */
     wire snapshot = { .n = 0 };
     w_str(&snapshot, 1, "i1");
     body.n = 0;

@@ -1,0 +1,37 @@
+/* durabletask/http.h — the HTTP/JSON API (shaped like the Durable Functions instance
+ * management API, under /runtime/webhooks/durabletask/), the web dashboard at /, the OpenAPI
+ * document at /openapi.json and Prometheus metrics at /metrics, over a hub. Built on
+ * libmicrohttpd and jansson. Every operation goes through the hub's client operations. */
+#ifndef DURABLETASK_HTTP_H
+#define DURABLETASK_HTTP_H
+
+#include "durabletask/hub.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dt_http_server dt_http_server;
+
+typedef struct dt_http_options {
+    const char *listen;          /* "ADDR:PORT"; NULL: "127.0.0.1:4000" (loopback) */
+    const char *token;           /* non-NULL: every request needs "Authorization: Bearer <token>"
+                                  * (the dashboard's files too, except /healthz) */
+    size_t max_body;             /* largest request body, bytes; 0: 1 MiB */
+} dt_http_options;
+
+/* dt_http_server_start: serve HUB (which must outlive the server). Returns once the port is
+ * bound; DT_ERR_IO naming the address if it cannot be. Stop with dt_http_server_stop. */
+dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http_server **out,
+                               dt_error *err);
+
+/* dt_http_server_port: the port actually bound (useful with port 0). */
+int dt_http_server_port(const dt_http_server *s);
+
+/* dt_http_server_stop: stop serving and free the server. S may be NULL. */
+void dt_http_server_stop(dt_http_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,299 @@
+/* metrics.c — what the hub counts and times, rendered as Prometheus text: instances started,
+ * completed and failed by orchestrator name; work item latency (lease to commit) by kind;
+ * store commit time and batch size; lost leases and redeliveries; queue depths, read from
+ * the store when rendered. Updates take one short mutex; nothing here touches the store
+ * except dt_hub_metrics_text. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/hub_internal.h"
+
+#define MAX_NAMES 1000              /* past this, names count under "(other)" */
+
+/* latency buckets in seconds, shared by every histogram of times */
+static const double time_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                      0.25, 0.5, 1, 2.5, 5, 10};
+#define N_TIME_BUCKETS (sizeof time_buckets / sizeof time_buckets[0])
+static const double size_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+#define N_SIZE_BUCKETS (sizeof size_buckets / sizeof size_buckets[0])
+
+typedef struct histogram {
+    uint64_t counts[16];            /* per bucket (not cumulative), then +Inf */
+    double sum;
+    uint64_t n;
+} histogram;
+
+typedef struct name_counts {
+    char *name;
+    uint64_t started, completed, failed, terminated;
+} name_counts;
+
+struct hub_metrics {
+    pthread_mutex_t mu;             /* guards everything below */
+    name_counts *names;
+    size_t n_names, cap_names;
+    name_counts other;
+    histogram work[2];              /* 0 orchestration, 1 activity */
+    histogram commit_seconds, commit_batch;
+    uint64_t commits, lease_lost, redeliveries;
+};
+
+hub_metrics *metrics_new(void)
+{
+    hub_metrics *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    pthread_mutex_init(&m->mu, NULL);
+    m->other.name = "(other)";
+    return m;
+}
+
+void metrics_free(hub_metrics *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n_names; i++)
+        free(m->names[i].name);
+    free(m->names);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+static void observe(histogram *h, const double *buckets, size_t nb, double v)
+{
+    size_t i = 0;
+    while (i < nb && v > buckets[i])
+        i++;
+    h->counts[i]++;
+    h->sum += v;
+    h->n++;
+}
+
+/* counts_for: the counters of NAME (mu held); created on first use, up to MAX_NAMES. */
+static name_counts *counts_for(hub_metrics *m, const char *name)
+{
+    if (name == NULL)
+        name = "";
+    for (size_t i = 0; i < m->n_names; i++)
+        if (strcmp(m->names[i].name, name) == 0)
+            return &m->names[i];
+    if (m->n_names >= MAX_NAMES)
+        return &m->other;
+    if (m->n_names == m->cap_names) {
+        size_t cap = m->cap_names ? m->cap_names * 2 : 16;
+        name_counts *v = realloc(m->names, cap * sizeof *v);
+        if (v == NULL)
+            return &m->other;
+        m->names = v;
+        m->cap_names = cap;
+    }
+    char *copy = strdup(name);
+    if (copy == NULL)
+        return &m->other;
+    m->names[m->n_names] = (name_counts){.name = copy};
+    return &m->names[m->n_names++];
+}
+
+void metrics_started(hub_metrics *m, const char *name)
+{
+    pthread_mutex_lock(&m->mu);
+    counts_for(m, name)->started++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_finished(hub_metrics *m, const char *name, dt_runtime_status status)
+{
+    pthread_mutex_lock(&m->mu);
+    name_counts *c = counts_for(m, name);
+    if (status == DT_STATUS_COMPLETED)
+        c->completed++;
+    else if (status == DT_STATUS_FAILED)
+        c->failed++;
+    else if (status == DT_STATUS_TERMINATED)
+        c->terminated++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_work_item(hub_metrics *m, bool activity, dt_time leased_at, dt_status result)
+{
+    double secs = (double)(dt_now() - leased_at) / 1e6;
+    pthread_mutex_lock(&m->mu);
+    observe(&m->work[activity], time_buckets, N_TIME_BUCKETS, secs < 0 ? 0 : secs);
+    if (result == DT_ERR_LEASE_LOST)
+        m->lease_lost++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us)
+{
+    if (c->kind == DT_COMMIT_ACTIVITY) {
+        metrics_work_item(m, true, c->u.activity.item->locked_until - lease_us, c->result);
+        if (c->result == DT_ERR_LEASE_LOST)
+            dt_log(DT_LOG_WARN, c->u.activity.item->instance_id,
+                   "result of activity '%s' (task %d) not applied: its lease had expired",
+                   c->u.activity.item->name, c->u.activity.item->task_id);
+        return;
+    }
+    const dt_episode *ep = &c->u.episode;
+    metrics_work_item(m, false, ep->item->locked_until - lease_us, c->result);
+    if (c->result == DT_ERR_LEASE_LOST)
+        dt_log(DT_LOG_WARN, ep->item->instance_id,
+               "episode not applied: its lease expired and another worker has the instance");
+    if (c->result == DT_OK && dt_runtime_status_is_terminal(ep->status) &&
+        !dt_runtime_status_is_terminal(ep->item->state.status)) {
+        metrics_finished(m, ep->item->state.name, ep->status);
+        dt_log(ep->status == DT_STATUS_COMPLETED ? DT_LOG_INFO : DT_LOG_WARN,
+               ep->item->instance_id, "%s %s%s%s", ep->item->state.name ? ep->item->state.name : "",
+               dt_runtime_status_name(ep->status), ep->failure ? ": " : "",
+               ep->failure && ep->failure->message ? ep->failure->message : "");
+    }
+}
+
+void metrics_redelivered(hub_metrics *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->redeliveries++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_commit(hub_metrics *m, size_t batch, dt_time took_us)
+{
+    pthread_mutex_lock(&m->mu);
+    observe(&m->commit_seconds, time_buckets, N_TIME_BUCKETS, (double)took_us / 1e6);
+    observe(&m->commit_batch, size_buckets, N_SIZE_BUCKETS, (double)batch);
+    m->commits++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- rendering ---------------------------------------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    bool nomem;
+} buf;
+
+static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = b->p ? vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap) : -1;
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (n >= 0 && cap - b->len <= (size_t)n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->nomem = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* put_label: NAME as a Prometheus label value (backslash, quote and newline escaped). */
+static void put_label(buf *b, const char *name)
+{
+    for (const char *s = name; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            put(b, "\\%c", *s);
+        else if (*s == '\n')
+            put(b, "\\n");
+        else
+            put(b, "%c", *s);
+    }
+}
+
+static void put_histogram(buf *b, const char *metric, const char *labels, const histogram *h,
+                          const double *buckets, size_t nb)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i < nb; i++) {
+        cum += h->counts[i];
+        put(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", metric, labels, *labels ? "," : "", buckets[i],
+            (unsigned long long)cum);
+    }
+    cum += h->counts[nb];
+    put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", metric, labels, *labels ? "," : "",
+        (unsigned long long)cum);
+    put(b, "%s_sum%s%s%s %g\n", metric, *labels ? "{" : "", labels, *labels ? "}" : "", h->sum);
+    put(b, "%s_count%s%s%s %llu\n", metric, *labels ? "{" : "", labels, *labels ? "}" : "",
+        (unsigned long long)h->n);
+}
+
+static void put_by_name(buf *b, const hub_metrics *m, const char *metric, const char *help,
+                        size_t offset)
+{
+    put(b, "# HELP %s %s\n# TYPE %s counter\n", metric, help, metric);
+    for (size_t i = 0; i <= m->n_names; i++) {
+        const name_counts *c = i < m->n_names ? &m->names[i] : &m->other;
+        uint64_t v = *(const uint64_t *)((const char *)c + offset);
+        if (i == m->n_names && v == 0)
+            continue;
+        put(b, "%s{name=\"", metric);
+        put_label(b, c->name);
+        put(b, "\"} %llu\n", (unsigned long long)v);
+    }
+}
+
+dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
+{
+    *out = NULL;
+    size_t orch_depth = 0, act_depth = 0;
+    dt_status qs = dt_store_queue_depths(hub->store, dt_now(), &orch_depth, &act_depth, NULL);
+    buf b = {0};
+    hub_metrics *m = hub->metrics;
+    pthread_mutex_lock(&m->mu);
+    put_by_name(&b, m, "dtask_instances_started_total", "Instances started, by orchestrator.",
+                offsetof(name_counts, started));
+    put_by_name(&b, m, "dtask_instances_completed_total",
+                "Instances that completed, by orchestrator.", offsetof(name_counts, completed));
+    put_by_name(&b, m, "dtask_instances_failed_total", "Instances that failed, by orchestrator.",
+                offsetof(name_counts, failed));
+    put_by_name(&b, m, "dtask_instances_terminated_total",
+                "Instances that were terminated, by orchestrator.",
+                offsetof(name_counts, terminated));
+    put(&b, "# HELP dtask_work_item_seconds Time from lease to commit of a work item.\n"
+            "# TYPE dtask_work_item_seconds histogram\n");
+    put_histogram(&b, "dtask_work_item_seconds", "kind=\"orchestration\"", &m->work[0],
+                  time_buckets, N_TIME_BUCKETS);
+    put_histogram(&b, "dtask_work_item_seconds", "kind=\"activity\"", &m->work[1], time_buckets,
+                  N_TIME_BUCKETS);
+    put(&b, "# HELP dtask_store_commit_seconds Time of one store commit (group commit).\n"
+            "# TYPE dtask_store_commit_seconds histogram\n");
+    put_histogram(&b, "dtask_store_commit_seconds", "", &m->commit_seconds, time_buckets,
+                  N_TIME_BUCKETS);
+    put(&b, "# HELP dtask_store_commit_batch_size Work item results per store commit.\n"
+            "# TYPE dtask_store_commit_batch_size histogram\n");
+    put_histogram(&b, "dtask_store_commit_batch_size", "", &m->commit_batch, size_buckets,
+                  N_SIZE_BUCKETS);
+    put(&b, "# HELP dtask_lease_lost_total Results refused because their lease had expired and "
+            "been taken.\n# TYPE dtask_lease_lost_total counter\ndtask_lease_lost_total %llu\n",
+        (unsigned long long)m->lease_lost);
+    put(&b, "# HELP dtask_redeliveries_total Activity work items delivered again after a lease "
+            "expired.\n# TYPE dtask_redeliveries_total counter\ndtask_redeliveries_total %llu\n",
+        (unsigned long long)m->redeliveries);
+    pthread_mutex_unlock(&m->mu);
+    if (qs == DT_OK)
+        put(&b, "# HELP dtask_queue_depth Work items ready and not leased.\n"
+                "# TYPE dtask_queue_depth gauge\n"
+                "dtask_queue_depth{kind=\"orchestration\"} %zu\n"
+                "dtask_queue_depth{kind=\"activity\"} %zu\n",
+            orch_depth, act_depth);
+    if (b.nomem) {
+        free(b.p);
+        return DT_ERR_NOMEM;
+    }
+    *out = b.p;
+    return DT_OK;
+}
