@@ -4,7 +4,7 @@
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test bench clean
 
 all: build
 
@@ -23,6 +23,9 @@ test: deps
 	@cmake --build build-test -j $(JOBS)
 	cd build-test && ctest --output-on-failure -j 2
 	bash tests/conformance/run.sh build-test/dtask
+
+bench: deps
+	bash bench/run.sh
 
 clean:
 	rm -rf build build-test

@@ -1,0 +1,408 @@
+/* bench.c — the benchmark driver: runs a workload against durabletask-c and prints one JSON
+ * line with throughput, latency percentiles and peak memory. Closed loop, as the peer
+ * scripts in ../shared/peers measure: CONCURRENCY clients each start an instance and wait
+ * for it to finish, again and again, until N instances are done. Latency is from the start
+ * request to the observed completion.
+ *
+ *   dtask-bench MODE WORKLOAD N CONCURRENCY [DB]
+ *     MODE      embedded  (hub, C SDK worker and client in this process)
+ *               serve     (a `dtask serve` at $DTASK_SERVER; C remote worker and gRPC client
+ *                          here; the server's peak memory is read from $DTASK_SERVER_PID)
+ *     WORKLOAD  hello | fanout100 | fanout1000 | long | timers | payload1k | payload64k |
+ *               payload1m
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "codec/pb.h"
+#include "durabletask/client.h"
+#include "durabletask/grpc_client.h"
+#include "durabletask/sdk.h"
+
+/* ---- the workloads' orchestrations ------------------------------------------------------- */
+
+static dt_status say_hello(dt_actx *ctx, const char *input, const char **output)
+{
+    size_t n = strlen(input);
+    *output = dt_activity_printf(ctx, "\"Hello %.*s!\"", (int)(n - 2), input + 1);
+    return DT_OK;
+}
+
+static dt_status echo(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)ctx;
+    *output = input;
+    return DT_OK;
+}
+
+static dt_status hello(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    const char *a = dt_await(ctx, dt_call_activity(ctx, "say_hello", "\"Tokyo\"", NULL));
+    const char *b = dt_await(ctx, dt_call_activity(ctx, "say_hello", "\"Seattle\"", NULL));
+    const char *c = dt_await(ctx, dt_call_activity(ctx, "say_hello", "\"London\"", NULL));
+    *output = dt_printf(ctx, "[%s,%s,%s]", a, b, c);
+    return DT_OK;
+}
+
+static dt_status fanout(dt_octx *ctx, const char *input, const char **output)
+{
+    int n = atoi(input);
+    dt_task **t = dt_alloc(ctx, (size_t)n * sizeof *t);
+    for (int i = 0; i < n; i++)
+        t[i] = dt_call_activity(ctx, "echo", dt_printf(ctx, "%d", i), NULL);
+    dt_await(ctx, dt_when_all(ctx, t, (size_t)n));
+    *output = dt_printf(ctx, "%d", n);
+    return DT_OK;
+}
+
+static dt_status chain(dt_octx *ctx, const char *input, const char **output)
+{
+    int n = atoi(input);
+    for (int i = 0; i < n; i++)
+        dt_await(ctx, dt_call_activity(ctx, "echo", "1", NULL));
+    *output = dt_printf(ctx, "%d", n);
+    return DT_OK;
+}
+
+/* timers: the input is the fire time (microseconds); everybody's timer is due then */
+static dt_status timer(dt_octx *ctx, const char *input, const char **output)
+{
+    dt_await(ctx, dt_create_timer(ctx, strtoll(input, NULL, 10)));
+    *output = "1";
+    return DT_OK;
+}
+
+static dt_status payload(dt_octx *ctx, const char *input, const char **output)
+{
+    *output = dt_await(ctx, dt_call_activity(ctx, "echo", input, NULL));
+    return DT_OK;
+}
+
+static void register_all(dt_worker *w)
+{
+    dt_worker_add_orchestrator(w, "hello", hello, NULL);
+    dt_worker_add_orchestrator(w, "fanout", fanout, NULL);
+    dt_worker_add_orchestrator(w, "chain", chain, NULL);
+    dt_worker_add_orchestrator(w, "timer", timer, NULL);
+    dt_worker_add_orchestrator(w, "payload", payload, NULL);
+    dt_worker_add_activity(w, "say_hello", say_hello, NULL);
+    dt_worker_add_activity(w, "echo", echo, NULL);
+}
+
+/* ---- running one instance, in process or over gRPC ---------------------------------------- */
+
+typedef struct bench {
+    const char *mode, *workload;
+    int n, concurrency;
+    const char *orch;              /* orchestrator name */
+    char *input;                   /* its input (malloc'd) */
+    dt_hub *hub;                   /* embedded */
+    dt_client *client;
+    dt_grpc_conn *conn;            /* serve */
+    atomic_int next;               /* instances handed out */
+    double *lat_ms;                /* per instance */
+    atomic_int failures;
+} bench;
+
+static double now_ms(void)
+{
+    return (double)dt_now() / 1000.0;
+}
+
+static bool run_embedded(bench *b, const char *id)
+{
+    dt_start_options so = {.instance_id = id, .input = b->input};
+    char out[DT_INSTANCE_ID_MAX + 1];
+    dt_error err;
+    if (dt_client_start(b->client, b->orch, &so, out, &err) != DT_OK)
+        return false;
+    dt_arena *a = dt_arena_new();
+    dt_instance_state *s = NULL;
+    bool ok = dt_client_wait_completion(b->client, id, 600000, a, &s, &err) == DT_OK &&
+              s->status == DT_STATUS_COMPLETED;
+    dt_arena_free(a);
+    return ok;
+}
+
+static bool call(bench *b, const char *method, const ProtobufCMessage *m, dt_arena *a,
+                 const ProtobufCMessageDescriptor *rd, void **resp)
+{
+    uint8_t *req = NULL, *r = NULL;
+    size_t len = 0, rlen = 0;
+    dt_grpc_result res = {0};
+    if (pb_pack(a, m, &req, &len) != DT_OK ||
+        dt_grpc_unary(b->conn, method, req, len, 600000, &r, &rlen, &res) != DT_OK ||
+        res.code != 0) {
+        free(r);
+        return false;
+    }
+    bool ok = rd == NULL || pb_unpack(a, rd, r, rlen, resp, NULL) == DT_OK;
+    free(r);
+    return ok;
+}
+
+static bool run_serve(bench *b, const char *id)
+{
+    dt_arena *a = dt_arena_new();
+    Dtpb__CreateInstanceRequest cr = DTPB__CREATE_INSTANCE_REQUEST__INIT;
+    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
+    cr.name = (char *)b->orch;
+    cr.instanceid = (char *)id;
+    in.value = b->input;
+    cr.input = &in;
+    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
+    g.instanceid = (char *)id;
+    Dtpb__GetInstanceResponse *gr = NULL;
+    bool ok = call(b, "StartInstance", &cr.base, a, NULL, NULL) &&
+              call(b, "WaitForInstanceCompletion", &g.base, a,
+                   &dtpb__get_instance_response__descriptor, (void **)&gr) &&
+              gr->exists && gr->orchestrationstate &&
+              gr->orchestrationstate->orchestrationstatus ==
+                  DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+    dt_arena_free(a);
+    return ok;
+}
+
+static void *client_loop(void *arg)
+{
+    bench *b = arg;
+    static atomic_int uniq;
+    int run = atomic_fetch_add(&uniq, 1);
+    for (;;) {
+        int i = atomic_fetch_add(&b->next, 1);
+        if (i >= b->n)
+            return NULL;
+        char id[64];
+        snprintf(id, sizeof id, "bench-%d-%d-%d", (int)getpid(), run, i);
+        double t0 = now_ms();
+        bool ok = strcmp(b->mode, "embedded") == 0 ? run_embedded(b, id) : run_serve(b, id);
+        b->lat_ms[i] = now_ms() - t0;
+        if (!ok)
+            atomic_fetch_add(&b->failures, 1);
+    }
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static double percentile(double *v, int n, double p)
+{
+    int rank = (int)((p / 100.0) * n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return v[rank - 1];
+}
+
+/* peak_rss_mb: VmHWM of PID (or of this process). */
+static double peak_rss_mb(const char *pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%s/status", pid ? pid : "self");
+    FILE *f = fopen(path, "r");
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
+}
+
+/* workload: the orchestrator and input of WORKLOAD; false if unknown. */
+static bool workload(bench *b)
+{
+    const char *w = b->workload;
+    char buf[64];
+    if (strcmp(w, "hello") == 0) {
+        b->orch = "hello";
+        b->input = strdup("null");
+    } else if (strncmp(w, "fanout", 6) == 0) {
+        b->orch = "fanout";
+        b->input = strdup(w + 6);
+    } else if (strcmp(w, "long") == 0) {
+        b->orch = "chain";
+        snprintf(buf, sizeof buf, "%s", getenv("LONG_STEPS") ? getenv("LONG_STEPS") : "10000");
+        b->input = strdup(buf);
+    } else if (strcmp(w, "timers") == 0) {
+        b->orch = "timer";
+        /* every timer is due at the same moment, 3 s after the run starts */
+        snprintf(buf, sizeof buf, "%lld", (long long)(dt_now() + 3000000));
+        b->input = strdup(buf);
+    } else if (strncmp(w, "payload", 7) == 0) {
+        size_t size = strcmp(w + 7, "1k") == 0    ? 1024
+                      : strcmp(w + 7, "64k") == 0 ? 65536
+                      : strcmp(w + 7, "1m") == 0  ? 1048576
+                                                  : 0;
+        if (size == 0)
+            return false;
+        b->orch = "payload";
+        b->input = malloc(size + 1);
+        if (b->input) {
+            memset(b->input, 'x', size);
+            b->input[0] = b->input[size - 1] = '"';
+            b->input[size] = '\0';
+        }
+    } else {
+        return false;
+    }
+    return b->input != NULL;
+}
+
+/* ---- replay cost: the embedded executor, timed per episode by history length --------------- */
+
+#define MAX_EPISODES 200000
+static dt_executor inner;
+static size_t ep_len[MAX_EPISODES];
+static double ep_us[MAX_EPISODES];
+static atomic_int n_eps;
+
+static dt_status timed_orchestration(void *data, const dt_orch_item *item, dt_arena *arena,
+                                     dt_orch_result *out)
+{
+    double t0 = now_ms();
+    dt_status st = inner.run_orchestration(data, item, arena, out);
+    int i = atomic_fetch_add(&n_eps, 1);
+    if (i < MAX_EPISODES) {
+        ep_len[i] = item->n_past;
+        ep_us[i] = (now_ms() - t0) * 1000.0;
+    }
+    return st;
+}
+
+/* print_replay_cost: the mean episode time in bands of history length, and per event: flat
+ * per-event cost means the replay cost grows linearly with history. */
+static void print_replay_cost(void)
+{
+    int n = atomic_load(&n_eps) < MAX_EPISODES ? atomic_load(&n_eps) : MAX_EPISODES;
+    size_t max = 0;
+    for (int i = 0; i < n; i++)
+        if (ep_len[i] > max)
+            max = ep_len[i];
+    printf("{\"system\":\"durabletask-c\",\"mode\":\"embedded\",\"workload\":\"long_replay\","
+           "\"bands\":[");
+    for (int band = 0; band < 5; band++) {
+        size_t lo = max * (size_t)band / 5, hi = max * (size_t)(band + 1) / 5;
+        double us = 0, events = 0;
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (ep_len[i] >= lo && ep_len[i] < hi + (band == 4)) {
+                us += ep_us[i];
+                events += (double)ep_len[i];
+                k++;
+            }
+        printf("%s{\"history_from\":%zu,\"history_to\":%zu,\"episodes\":%d,\"us_per_episode\":%.1f,"
+               "\"ns_per_history_event\":%.1f}",
+               band ? "," : "", lo, hi, k, k ? us / k : 0, events > 0 ? us * 1000 / events : 0);
+    }
+    printf("]}\n");
+}
+
+/* run_timers: start all N instances (their timers all due at one moment), then wait for all;
+ * latency is from the due time to each completion. */
+static void run_timers(bench *b)
+{
+    dt_time due = strtoll(b->input, NULL, 10);
+    dt_error err;
+    for (int i = 0; i < b->n; i++) {
+        char id[64], out[DT_INSTANCE_ID_MAX + 1];
+        snprintf(id, sizeof id, "timer-%d-%d", (int)getpid(), i);
+        dt_start_options so = {.instance_id = id, .input = b->input};
+        if (dt_client_start(b->client, b->orch, &so, out, &err) != DT_OK)
+            atomic_fetch_add(&b->failures, 1);
+    }
+    for (int i = 0; i < b->n; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "timer-%d-%d", (int)getpid(), i);
+        dt_arena *a = dt_arena_new();
+        dt_instance_state *s = NULL;
+        if (dt_client_wait_completion(b->client, id, 600000, a, &s, &err) != DT_OK)
+            atomic_fetch_add(&b->failures, 1);
+        else
+            b->lat_ms[i] = (double)(s->completed_at - due) / 1000.0;
+        dt_arena_free(a);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: dtask-bench MODE WORKLOAD N CONCURRENCY [DB]\n");
+        return 2;
+    }
+    bench b = {.mode = argv[1], .workload = argv[2], .n = atoi(argv[3]),
+               .concurrency = atoi(argv[4])};
+    if (b.n <= 0 || b.concurrency <= 0 || !workload(&b)) {
+        fprintf(stderr, "dtask-bench: bad workload or numbers\n");
+        return 2;
+    }
+    b.lat_ms = calloc((size_t)b.n, sizeof *b.lat_ms);
+    dt_error err = {0};
+    dt_worker *w = NULL;
+    dt_worker_new(&w);
+    register_all(w);
+    dt_worker_options wo = {.orchestration_threads = 2, .activity_threads = 4};
+    bool embedded = strcmp(b.mode, "embedded") == 0;
+    if (embedded) {
+        dt_hub_options ho = {.db_path = argc > 5 ? argv[5] : "/tmp/dtask-bench/bench.db"};
+        inner = dt_worker_executor(w);
+        dt_executor timed = inner;
+        timed.run_orchestration = timed_orchestration;
+        if (dt_hub_open(&ho, &b.hub, &err) != DT_OK || dt_hub_run(b.hub, &timed, 2, 4, &err) ||
+            dt_client_new(b.hub, &b.client) != DT_OK) {
+            fprintf(stderr, "dtask-bench: %s\n", err.message);
+            return 1;
+        }
+    } else {
+        const char *server = getenv("DTASK_SERVER");
+        if (server == NULL || dt_grpc_conn_open(server, &b.conn, &err) != DT_OK ||
+            dt_worker_connect(w, server, &wo, &err) != DT_OK) {
+            fprintf(stderr, "dtask-bench: no server (set DTASK_SERVER): %s\n", err.message);
+            return 1;
+        }
+    }
+    pthread_t *t = calloc((size_t)b.concurrency, sizeof *t);
+    double t0 = now_ms();
+    bool timers = strcmp(b.workload, "timers") == 0 && embedded;
+    if (timers) {
+        run_timers(&b);
+        t0 = (double)strtoll(b.input, NULL, 10) / 1000.0;   /* count from the due time */
+    } else {
+        for (int i = 0; i < b.concurrency; i++)
+            pthread_create(&t[i], NULL, client_loop, &b);
+        for (int i = 0; i < b.concurrency; i++)
+            pthread_join(t[i], NULL);
+    }
+    double secs = (now_ms() - t0) / 1000.0;
+    qsort(b.lat_ms, (size_t)b.n, sizeof *b.lat_ms, cmp_double);
+    double rss = embedded ? peak_rss_mb(NULL) : peak_rss_mb(getenv("DTASK_SERVER_PID"));
+    printf("{\"system\":\"durabletask-c\",\"mode\":\"%s\",\"workload\":\"%s\",\"n\":%d,"
+           "\"concurrency\":%d,\"throughput_per_s\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
+           "\"peak_rss_mb\":%.1f,\"failures\":%d,\"durability\":\"sqlite WAL synchronous=FULL "
+           "(fsync per commit, group commit)\"}\n",
+           b.mode, b.workload, b.n, b.concurrency, b.n / secs, percentile(b.lat_ms, b.n, 50),
+           percentile(b.lat_ms, b.n, 99), rss, atomic_load(&b.failures));
+    if (embedded && strcmp(b.workload, "long") == 0)
+        print_replay_cost();
+    fflush(stdout);
+    if (embedded)
+        dt_hub_stop(b.hub);
+    dt_worker_free(w);
+    dt_client_free(b.client);
+    dt_hub_close(b.hub);
+    dt_grpc_conn_close(b.conn);
+    free(t);
+    free(b.lat_ms);
+    free(b.input);
+    return atomic_load(&b.failures) ? 1 : 0;
+}

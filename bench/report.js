@@ -1,0 +1,27 @@
+// report.js — bench/RESULTS.md from the JSON lines of one run of bench/run.sh.
+"use strict";
+const fs = require("fs");
+const [file, cores, memGb, fsyncs] = process.argv.slice(2);
+const rows = fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+const out = [];
+out.push("# Benchmark results", "");
+out.push(`Machine: ${cores} cores, ${memGb} GiB memory, ${fsyncs} fsync/s measured at the start of the run.`);
+out.push("Durability: SQLite WAL with `synchronous=FULL` (an fsync per commit; group commit batches");
+out.push("the work of concurrent instances into one commit). Closed loop: CONCURRENCY clients each start");
+out.push("an instance and wait for it; latency is from the start request to the observed completion.");
+out.push("`timers`: all timers due at one moment; latency is from that moment to each completion.", "");
+out.push("| mode | workload | n | concurrency | throughput/s | p50 ms | p99 ms | peak RSS MB |");
+out.push("|---|---|---:|---:|---:|---:|---:|---:|");
+for (const r of rows.filter((r) => r.throughput_per_s !== undefined))
+  out.push(`| ${r.mode} | ${r.workload} | ${r.n} | ${r.concurrency} | ${r.throughput_per_s} | ${r.p50_ms} | ${r.p99_ms} | ${r.peak_rss_mb} |`);
+const replay = rows.find((r) => r.workload === "long_replay");
+if (replay) {
+  out.push("", "Replay cost of the `long` orchestration by history length (embedded): a flat cost per");
+  out.push("history event means an episode's cost grows linearly with its history.", "");
+  out.push("| history events | episodes | µs per episode | ns per history event |");
+  out.push("|---|---:|---:|---:|");
+  for (const b of replay.bands)
+    out.push(`| ${b.history_from}-${b.history_to} | ${b.episodes} | ${b.us_per_episode} | ${b.ns_per_history_event} |`);
+}
+out.push("", "Not measured yet: the JavaScript SDK worker mode, and Restate/DBOS side by side (make bench-peers).");
+console.log(out.join("\n"));

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# run.sh — `make bench`: a release build, the machine's facts (cores, memory, fsync rate),
+# then every workload in each mode, one JSON line each on stdout, and bench/RESULTS.md.
+# QUICK=1 runs small sizes (under a minute). Durability is the default everywhere: SQLite
+# WAL with synchronous=FULL (an fsync per commit; group commit batches concurrent work).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+cd "$repo"
+QUICK="${QUICK:-0}"
+
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DDT_TESTS=OFF >/dev/null
+cmake --build build-bench -j "$(nproc)" --target dtask dtask-bench >/dev/null
+bench="$repo/build-bench/dtask-bench"
+dtask="$repo/build-bench/dtask"
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-bench.XXXXXX")"
+server_pid=""
+cleanup() {
+    [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# --- the machine -------------------------------------------------------------------------------
+cores="$(nproc)"
+mem_gb="$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)"
+# fsync rate: 500 synchronous 4 KiB writes where the databases live
+start_ns="$(date +%s%N)"
+dd if=/dev/zero of="$tmp/fsync.probe" bs=4k count=500 oflag=dsync status=none
+end_ns="$(date +%s%N)"
+fsync_per_s="$(( 500 * 1000000000 / (end_ns - start_ns) ))"
+rm -f "$tmp/fsync.probe"
+echo "machine: $cores cores, $mem_gb GiB, $fsync_per_s fsync/s on $(df -P "$tmp" | awk 'NR==2 {print $1}')" >&2
+
+# --- the plan: workload:n:concurrency --------------------------------------------------------------
+if [[ "$QUICK" == 1 ]]; then
+    export LONG_STEPS=1000
+    plan="hello:200:1 hello:400:16 hello:400:64 fanout100:5:1 fanout1000:1:1 long:1:1 timers:2000:1 payload1k:100:4 payload64k:50:4 payload1m:5:2"
+    serve_plan="hello:200:1 hello:400:16 fanout100:5:1 payload64k:20:4"
+else
+    export LONG_STEPS=10000
+    plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 fanout1000:3:1 long:1:1 timers:100000:1 payload1k:500:8 payload64k:200:8 payload1m:20:2"
+    serve_plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 payload64k:200:8"
+fi
+
+results="$tmp/results.jsonl"
+: >"$results"
+run() {   # run MODE WORKLOAD N C
+    local db="$tmp/db-$RANDOM-$RANDOM/bench.db"
+    "$bench" "$1" "$2" "$3" "$4" "$db" | tee -a "$results"
+}
+
+for p in $plan; do
+    IFS=: read -r w n c <<<"$p"
+    run embedded "$w" "$n" "$c"
+done
+
+# serve: dtask serve in its own process, the C SDK's remote worker and gRPC clients here
+port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+no_http=""
+"$dtask" serve --help | grep -q -- --no-http && no_http="--no-http"
+"$dtask" serve --grpc-listen "127.0.0.1:$port" $no_http --db "$tmp/serve/bench.db" 2>"$tmp/serve.log" &
+server_pid=$!
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+export DTASK_SERVER="127.0.0.1:$port" DTASK_SERVER_PID="$server_pid"
+for p in $serve_plan; do
+    IFS=: read -r w n c <<<"$p"
+    run serve "$w" "$n" "$c"
+done
+kill "$server_pid"; wait "$server_pid" || true; server_pid=""
+
+node "$here/report.js" "$results" "$cores" "$mem_gb" "$fsync_per_s" >"$here/RESULTS.md"
+echo "wrote bench/RESULTS.md" >&2
