@@ -1,31 +1,110 @@
 /* serve.c — `dtask serve`: the hub on a SQLite file with the Durable Task gRPC service, so
- * the Durable Task SDKs can use it as their backend. Runs until SIGINT or SIGTERM; then work
- * handed to remote workers is given back for redelivery and the database closed cleanly. */
+ * the Durable Task SDKs can use it as their backend, and the HTTP API and dashboard beside it.
+ * Runs until SIGINT or SIGTERM; then work handed to remote workers is given back for
+ * redelivery and the database closed cleanly. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "durabletask/grpc.h"
+#include "durabletask/http.h"
+
+#define TOKEN_FILE_MAX 4096
 
 static void serve_usage(FILE *out)
 {
     fprintf(out,
-            "usage: dtask serve [--grpc-listen ADDR:PORT] [--db PATH]\n\n"
-            "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService). Point any\n"
-            "Durable Task SDK at it as its backend.\n\n"
-            "  --grpc-listen ADDR:PORT  where to listen (default 127.0.0.1:4001, loopback only)\n"
-            "  --db PATH                SQLite database (default ./dtask-data/dtask.db)\n");
+            "usage: dtask serve [--grpc-listen ADDR:PORT] [--http-listen ADDR:PORT] [--no-http]\n"
+            "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n\n"
+            "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
+            "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
+            "open the HTTP address in a browser.\n\n"
+            "  --grpc-listen ADDR:PORT  gRPC address (default 127.0.0.1:4001, loopback only)\n"
+            "  --http-listen ADDR:PORT  HTTP address (default 127.0.0.1:4000, loopback only)\n"
+            "  --no-http                serve no HTTP\n"
+            "  --token-file PATH        require \"Authorization: Bearer <token>\" on HTTP and gRPC,\n"
+            "                           with the token in PATH (surrounding whitespace trimmed)\n"
+            "  --db PATH                SQLite database (default ./dtask-data/dtask.db)\n"
+            "  --log-level LEVEL        debug, info (default), warn, error or off; one line per\n"
+            "                           notable event, with level and instance id, to stderr\n");
+}
+
+/* read_token: the token in PATH, trimmed, into *OUT (malloc'd). On failure a message for the
+ * user in MSG. */
+static bool read_token(const char *path, char **out, char *msg, size_t cap)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(msg, cap, "cannot read the token file %s: %s", path, strerror(errno));
+        return false;
+    }
+    char *buf = malloc(TOKEN_FILE_MAX + 1);
+    if (buf == NULL) {
+        fclose(f);
+        snprintf(msg, cap, "out of memory");
+        return false;
+    }
+    size_t n = fread(buf, 1, TOKEN_FILE_MAX + 1, f);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed || n > TOKEN_FILE_MAX) {
+        snprintf(msg, cap, failed ? "cannot read the token file %s" :
+                                    "the token file %s is over 4096 bytes", path);
+        free(buf);
+        return false;
+    }
+    buf[n] = '\0';
+    size_t start = strspn(buf, " \t\r\n");
+    size_t end = n;
+    while (end > start && strchr(" \t\r\n", buf[end - 1]))
+        end--;
+    bool printable = end > start;
+    for (size_t i = start; i < end; i++)
+        if ((unsigned char)buf[i] <= ' ' || buf[i] == 0x7F)
+            printable = false;
+    if (end == start || !printable) {
+        snprintf(msg, cap, end == start ? "the token file %s is empty" :
+                 "the token in %s has spaces or control characters in it (one line, no spaces)",
+                 path);
+        free(buf);
+        return false;
+    }
+    memmove(buf, buf + start, end - start);
+    buf[end - start] = '\0';
+    *out = buf;
+    return true;
 }
 
 int cli_serve(int argc, char **argv)
 {
     const char *listen = "127.0.0.1:4001";
+    const char *http_listen = "127.0.0.1:4000";
+    const char *token_file = NULL;
+    bool http = true;
     const char *db = "./dtask-data/dtask.db";
+    dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--grpc-listen") == 0 && i + 1 < argc) {
             listen = argv[++i];
+        } else if (strcmp(argv[i], "--http-listen") == 0 && i + 1 < argc) {
+            http_listen = argv[++i];
+        } else if (strcmp(argv[i], "--no-http") == 0) {
+            http = false;
+        } else if (strcmp(argv[i], "--token-file") == 0 && i + 1 < argc) {
+            token_file = argv[++i];
+        } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            dt_log_level level;
+            if (dt_log_level_parse(argv[++i], &level) != DT_OK) {
+                fprintf(stderr, "dtask serve: --log-level must be debug, info, warn, error or "
+                                "off (got '%s')\n", argv[i]);
+                return 2;
+            }
+            dt_log_set_level(level);
         } else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
             db = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -37,6 +116,15 @@ int cli_serve(int argc, char **argv)
             return 2;
         }
     }
+    /* one token guards both services */
+    char *token = NULL;
+    if (token_file) {
+        char msg[512];
+        if (!read_token(token_file, &token, msg, sizeof msg)) {
+            fprintf(stderr, "dtask serve: %s\n", msg);
+            return 2;
+        }
+    }
     /* block the stop signals in every thread; this one waits for them */
     sigset_t stop;
     sigemptyset(&stop);
@@ -45,26 +133,43 @@ int cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    int rc = 1;
     dt_error err = {0};
     dt_hub *hub = NULL;
+    dt_grpc_server *srv = NULL;
+    dt_http_server *web = NULL;
     dt_hub_options ho = {.db_path = db};
     if (dt_hub_open(&ho, &hub, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
-        return 1;
+        goto done;
     }
-    dt_grpc_server *srv = NULL;
-    dt_grpc_options go = {.listen = listen};
+    dt_grpc_options go = {.listen = listen, .token = token};
     if (dt_grpc_server_start(hub, &go, &srv, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
-        dt_hub_close(hub);
-        return 1;
+        goto done;
     }
-    fprintf(stderr, "dtask serve: gRPC on %s (port %d), database %s\n", listen,
-            dt_grpc_server_port(srv), db);
+    dt_http_options wo = {.listen = http_listen, .token = token};
+    if (http && dt_http_server_start(hub, &wo, &web, &err) != DT_OK) {
+        fprintf(stderr, "dtask serve: %s\n", err.message);
+        goto done;
+    }
+    char http_where[300];
+    if (web)
+        snprintf(http_where, sizeof http_where, "HTTP on %s (port %d)", http_listen,
+                 dt_http_server_port(web));
+    else
+        snprintf(http_where, sizeof http_where, "no HTTP");
+    fprintf(stderr, "dtask serve: gRPC on %s (port %d), %s, database %s%s\n", listen,
+            dt_grpc_server_port(srv), http_where, db,
+            token ? "; bearer token required" : "");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "dtask serve: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+done:
+    dt_http_server_stop(web);
     dt_grpc_server_stop(srv);
     dt_hub_close(hub);
-    return 0;
+    free(token);
+    return rc;
 }

@@ -73,7 +73,7 @@ s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
 endpoint="127.0.0.1:$port"
 log="$tmp/server.log"
 
-"$dtask" serve --grpc-listen "$endpoint" --db "$tmp/dt.db" >"$log" 2>&1 &
+"$dtask" serve --grpc-listen "$endpoint" --no-http --db "$tmp/dt.db" >"$log" 2>&1 &
 server_pid=$!
 
 show_server_log() {

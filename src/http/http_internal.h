@@ -1,0 +1,110 @@
+/* http_internal.h — what the HTTP layer's files share: the server, one request as a handler
+ * sees it (decoded path segments, body, query and header lookups), the response a handler
+ * fills in, and the JSON writer (json.c) that builds response bodies with payloads spliced
+ * in unchanged. server.c owns the connection handling; instances.c the API's handlers. */
+#ifndef DT_HTTP_INTERNAL_H
+#define DT_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "durabletask/http.h"
+
+struct MHD_Connection;
+
+#define HTTP_API_PREFIX "/runtime/webhooks/durabletask"
+#define HTTP_MAX_SEGMENTS 8
+
+/* One request, as the handlers see it. Everything is owned by server.c and lives until the
+ * response is queued. */
+typedef struct http_request {
+    dt_http_server *server;
+    dt_hub *hub;
+    struct MHD_Connection *conn;
+    const char *method;              /* "GET", "POST", ...; HEAD is passed on as "GET" */
+    char *seg[HTTP_MAX_SEGMENTS];    /* the path's segments, percent-decoded */
+    size_t n_seg;
+    const char *body;                /* NUL-terminated; "" when there was none */
+    size_t body_len;
+    int port;                        /* the server's port, for URIs when Host is missing */
+} http_request;
+
+/* What a handler answers. BODY is malloc'd (or NULL for none) and handed to MHD, which frees
+ * it; STATIC_BODY is memory that outlives the server (embedded files), used when set. */
+typedef struct http_response {
+    unsigned status;
+    const char *content_type;
+    char *body;
+    size_t len;
+    const void *static_body;
+    char *location;                  /* malloc'd or NULL: the Location header */
+    char *continuation;              /* malloc'd or NULL: x-ms-continuation-token */
+    const char *allow;               /* the Allow header of a 405 */
+} http_response;
+
+/* http_query: the decoded query parameter NAME of RQ, or NULL. */
+const char *http_query(const http_request *rq, const char *name);
+
+/* http_header: the request header NAME of RQ (case-insensitive), or NULL. */
+const char *http_header(const http_request *rq, const char *name);
+
+/* http_reply_error: a JSON error body {"error":{"code","message"}} with STATUS; the code is
+ * the status's name ("NotFound", ...). Replaces whatever RS held. */
+void http_reply_error(http_response *rs, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* http_reply_dt_error: the HTTP status for a hub error, with STATE_STATUS for DT_ERR_STATE
+ * (409 Conflict or 410 Gone, per operation), and the error body naming what was wrong. */
+void http_reply_dt_error(http_response *rs, const dt_error *err, unsigned state_status);
+
+/* http_instances_handle: the API under HTTP_API_PREFIX (RQ's segments after its three
+ * prefix segments start at index 3). */
+void http_instances_handle(http_request *rq, http_response *rs);
+
+/* http_openapi_json: the OpenAPI 3.0 document describing the API (openapi.c); static text. */
+const char *http_openapi_json(void);
+
+/* ---- the JSON writer (json.c) ----------------------------------------------------------- */
+
+/* A growing buffer of JSON text with a stack of open containers, so commas go where they
+ * belong. Allocation failure is sticky: every later call does nothing and jb_finish returns
+ * NULL. */
+#define JB_MAX_DEPTH 16
+typedef struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+    int depth;
+    bool is_array[JB_MAX_DEPTH];
+    size_t count[JB_MAX_DEPTH];
+    bool after_key;
+} jbuf;
+
+void jb_init(jbuf *jb);
+void jb_object_begin(jbuf *jb);
+void jb_object_end(jbuf *jb);
+void jb_array_begin(jbuf *jb);
+void jb_array_end(jbuf *jb);
+void jb_key(jbuf *jb, const char *key);
+void jb_string(jbuf *jb, const char *s);          /* NULL: null; invalid UTF-8 becomes U+FFFD */
+void jb_int(jbuf *jb, long long v);
+void jb_bool(jbuf *jb, bool v);
+void jb_null(jbuf *jb);
+void jb_time(jbuf *jb, dt_time t);                /* ISO 8601 string; 0: null */
+/* jb_payload: a stored JSON payload, spliced in as it is (so numbers keep their exact text);
+ * NULL: null. Text that is not one JSON value is written as a string instead. */
+void jb_payload(jbuf *jb, const char *json);
+/* jb_finish: the text (malloc'd, the caller frees) and its length; NULL if memory ran out.
+ * Frees the buffer either way. */
+char *jb_finish(jbuf *jb, size_t *len);
+
+/* jb_failure: failure details {"errorType","errorMessage","stackTrace","innerFailure"}, or
+ * null. */
+void jb_failure(jbuf *jb, const dt_failure *f);
+
+/* jb_state: an instance's status object; SHOW_INPUT adds its input. HISTORY (N events, may be
+ * NULL) adds "historyEvents", their inputs and results only with SHOW_OUTPUT. */
+void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_event *history,
+              size_t n, bool with_history, bool show_output);
+
+#endif

@@ -1,0 +1,735 @@
+/* instances.c — the instance management API under /runtime/webhooks/durabletask/, shaped
+ * like Durable Functions' HTTP API (same paths, query parameters and status codes where it
+ * has them): start, status (with history), list with paging, raise event, terminate,
+ * suspend, resume, restart, purge (one or by filter), and counts by status for the
+ * dashboard. Each handler parses its parameters, makes one call of the hub's client API and
+ * writes the answer; the hub's error messages name what was wrong and go out as they are. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http_internal.h"
+
+#define JSON_TYPE "application/json; charset=utf-8"
+#define PAGE_MAX 1000
+
+/* ---- parameters ----------------------------------------------------------------------------- */
+
+/* param_bool: query parameter NAME as a boolean ("true"/"false"/"1"/"0"), DEF when absent.
+ * false (and a 400 in RS) when it is something else. */
+static bool param_bool(const http_request *rq, http_response *rs, const char *name, bool def,
+                       bool *out)
+{
+    const char *v = http_query(rq, name);
+    *out = def;
+    if (v == NULL || v[0] == '\0')
+        return true;
+    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = true;
+        return true;
+    }
+    if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+        *out = false;
+        return true;
+    }
+    http_reply_error(rs, 400, "query parameter %s must be true or false, not '%.100s'", name, v);
+    return false;
+}
+
+static int digits(const char **p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    return v;
+}
+
+/* days_from_civil: days since 1970-01-01 of Y-M-D in the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* parse_time: ISO 8601: YYYY-MM-DD, optionally followed by THH:MM[:SS[.fraction]] and Z or an
+ * offset (±HH:MM, ±HHMM); no zone means UTC. */
+static bool parse_time(const char *s, dt_time *out)
+{
+    const char *p = s;
+    int y = digits(&p, 4);
+    if (y < 0 || *p++ != '-')
+        return false;
+    int mo = digits(&p, 2);
+    if (mo < 1 || mo > 12 || *p++ != '-')
+        return false;
+    int d = digits(&p, 2);
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+        return false;
+    int h = 0, mi = 0, sec = 0;
+    int64_t us = 0, offset_s = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        h = digits(&p, 2);
+        if (h < 0 || h > 23 || *p++ != ':')
+            return false;
+        mi = digits(&p, 2);
+        if (mi < 0 || mi > 59)
+            return false;
+        if (*p == ':') {
+            p++;
+            sec = digits(&p, 2);
+            if (sec < 0 || sec > 60)    /* 60: a leap second, counted as the next one */
+                return false;
+            if (*p == '.' || *p == ',') {
+                p++;
+                int n = 0;
+                int64_t scale = 100000;
+                while (*p >= '0' && *p <= '9') {
+                    if (n++ < 6) {
+                        us += (*p - '0') * scale;
+                        scale /= 10;
+                    }
+                    p++;
+                }
+                if (n == 0)
+                    return false;
+            }
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int sign = *p++ == '-' ? -1 : 1;
+            int oh = digits(&p, 2);
+            if (*p == ':')
+                p++;
+            int om = digits(&p, 2);
+            if (oh < 0 || oh > 23 || om < 0 || om > 59)
+                return false;
+            offset_s = sign * (oh * 3600 + om * 60);
+        }
+    }
+    if (*p != '\0')
+        return false;
+    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                   sec - offset_s;
+    *out = secs * 1000000 + us;
+    return true;
+}
+
+static bool param_time(const http_request *rq, http_response *rs, const char *name,
+                       dt_time *out)
+{
+    const char *v = http_query(rq, name);
+    *out = 0;
+    if (v == NULL || v[0] == '\0')
+        return true;
+    if (parse_time(v, out))
+        return true;
+    http_reply_error(rs, 400,
+                     "query parameter %s must be an ISO 8601 time such as "
+                     "2026-01-31T12:00:00Z, not '%.100s'",
+                     name, v);
+    return false;
+}
+
+/* param_statuses: runtimeStatus as a comma-separated list of names into OUT (at most
+ * CAP). */
+static bool param_statuses(const http_request *rq, http_response *rs, dt_runtime_status *out,
+                           size_t cap, size_t *n_out)
+{
+    *n_out = 0;
+    const char *v = http_query(rq, "runtimeStatus");
+    if (v == NULL)
+        return true;
+    const char *p = v;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char name[32];
+        size_t start = 0;
+        while (start < len && p[start] == ' ')
+            start++;
+        size_t end = len;
+        while (end > start && p[end - 1] == ' ')
+            end--;
+        if (end > start) {
+            dt_runtime_status st;
+            bool ok = end - start < sizeof name;
+            if (ok) {
+                memcpy(name, p + start, end - start);
+                name[end - start] = '\0';
+                ok = dt_runtime_status_parse(name, &st) == DT_OK;
+            }
+            if (!ok) {
+                http_reply_error(rs, 400,
+                                 "runtimeStatus: '%.*s' is not a runtime status (Running, "
+                                 "Completed, ContinuedAsNew, Failed, Canceled, Terminated, "
+                                 "Pending, Suspended)",
+                                 (int)(end - start > 100 ? 100 : end - start), p + start);
+                return false;
+            }
+            if (*n_out == cap) {
+                http_reply_error(rs, 400, "runtimeStatus lists more than %zu statuses", cap);
+                return false;
+            }
+            out[(*n_out)++] = st;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+/* reason_json: the query parameter "reason" as a JSON string (malloc'd into *OUT), or NULL
+ * when absent. */
+static bool reason_json(const http_request *rq, http_response *rs, char **out)
+{
+    *out = NULL;
+    const char *reason = http_query(rq, "reason");
+    if (reason == NULL)
+        return true;
+    jbuf jb;
+    jb_init(&jb);
+    jb_string(&jb, reason);
+    size_t len;
+    *out = jb_finish(&jb, &len);
+    if (*out == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+/* body_json: the request body as a JSON payload: NULL when empty (or only whitespace). 400
+ * for a body with a NUL byte; the hub checks that the rest is JSON. */
+static bool body_json(const http_request *rq, http_response *rs, const char **out)
+{
+    *out = NULL;
+    if (strlen(rq->body) != rq->body_len) {
+        http_reply_error(rs, 400, "the request body contains a NUL byte");
+        return false;
+    }
+    if (rq->body[strspn(rq->body, " \t\r\n")] != '\0')
+        *out = rq->body;
+    return true;
+}
+
+/* ---- continuation tokens: the store's (an instance id) in base64url, so any id fits in a
+ * header --------------------------------------------------------------------------------- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static char *token_encode(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n / 3 * 4 + 5);
+    if (out == NULL)
+        return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)u[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)u[i + 1] << 8;
+        if (i + 2 < n)
+            v |= u[i + 2];
+        out[j++] = b64[(v >> 18) & 63];
+        out[j++] = b64[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[j++] = b64[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[j++] = b64[v & 63];
+    }
+    out[j] = '\0';
+    return out;
+}
+
+/* token_decode: the text of token S into OUT (CAP bytes); false if S is not one of ours. */
+static bool token_decode(const char *s, char *out, size_t cap)
+{
+    size_t n = strlen(s), j = 0;
+    if (n % 4 == 1)
+        return false;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = s[i] ? strchr(b64, s[i]) : NULL;
+        if (c == NULL)
+            return false;
+        acc = (acc << 6) | (uint32_t)(c - b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (j + 1 >= cap)
+                return false;
+            out[j++] = (char)((acc >> bits) & 0xFF);
+        }
+    }
+    out[j] = '\0';
+    return j > 0 && strlen(out) == j;
+}
+
+/* ---- URIs ------------------------------------------------------------------------------------ */
+
+/* base_url: "http://HOST" from the request's Host header, or the loopback address and our
+ * port when it is missing or has characters no host name has. In ARENA. */
+static char *base_url(const http_request *rq, dt_arena *arena)
+{
+    const char *host = http_header(rq, "Host");
+    if (host && host[0] && strlen(host) < 256 &&
+        strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") ==
+            strlen(host))
+        return dt_arena_printf(arena, "http://%s", host);
+    return dt_arena_printf(arena, "http://127.0.0.1:%d", rq->port);
+}
+
+/* path_encode: S as one path segment (unreserved characters kept, the rest %XX). */
+static char *path_encode(const char *s, dt_arena *arena)
+{
+    char *out = dt_arena_alloc(arena, strlen(s) * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    char *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p)) {
+            *o++ = (char)*p;
+        } else {
+            snprintf(o, 4, "%%%02X", *p);
+            o += 3;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static char *status_uri(const http_request *rq, const char *id, dt_arena *arena)
+{
+    char *base = base_url(rq, arena);
+    char *enc = path_encode(id, arena);
+    if (base == NULL || enc == NULL)
+        return NULL;
+    return dt_arena_printf(arena, "%s" HTTP_API_PREFIX "/instances/%s", base, enc);
+}
+
+/* reply_started: 202 with the management URIs of instance ID, as Durable Functions' "check
+ * status" payload, and Location: its status URI. */
+static void reply_started(const http_request *rq, http_response *rs, const char *id,
+                          dt_arena *arena)
+{
+    char *st = status_uri(rq, id, arena);
+    if (st == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return;
+    }
+    static const struct {
+        const char *key, *suffix;
+    } uris[] = {
+        {"statusQueryGetUri", ""},
+        {"sendEventPostUri", "/raiseEvent/{eventName}"},
+        {"terminatePostUri", "/terminate?reason={text}"},
+        {"suspendPostUri", "/suspend?reason={text}"},
+        {"resumePostUri", "/resume?reason={text}"},
+        {"purgeHistoryDeleteUri", ""},
+        {"restartPostUri", "/restart"},
+    };
+    jbuf jb;
+    jb_init(&jb);
+    jb_object_begin(&jb);
+    jb_key(&jb, "id");
+    jb_string(&jb, id);
+    for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+        char *u = dt_arena_printf(arena, "%s%s", st, uris[i].suffix);
+        if (u == NULL)
+            jb.oom = true;
+        jb_key(&jb, uris[i].key);
+        jb_string(&jb, u);
+    }
+    jb_object_end(&jb);
+    rs->body = jb_finish(&jb, &rs->len);
+    rs->location = strdup(st);
+    if (rs->body == NULL || rs->location == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return;
+    }
+    rs->status = 202;
+    rs->content_type = JSON_TYPE;
+}
+
+static void reply_json(http_response *rs, unsigned status, jbuf *jb)
+{
+    rs->body = jb_finish(jb, &rs->len);
+    if (rs->body == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return;
+    }
+    rs->status = status;
+    rs->content_type = JSON_TYPE;
+}
+
+static void reply_deleted(http_response *rs, size_t n)
+{
+    jbuf jb;
+    jb_init(&jb);
+    jb_object_begin(&jb);
+    jb_key(&jb, "instancesDeleted");
+    jb_int(&jb, (long long)n);
+    jb_object_end(&jb);
+    reply_json(rs, 200, &jb);
+}
+
+static void reply_accepted(http_response *rs)
+{
+    rs->status = 202;
+    rs->content_type = NULL;
+}
+
+/* ---- handlers ------------------------------------------------------------------------------- */
+
+/* POST orchestrators/{name}[/{instanceId}], body: the input. */
+static void start_instance(http_request *rq, http_response *rs, const char *name,
+                           const char *id)
+{
+    const char *input;
+    if (!body_json(rq, rs, &input))
+        return;
+    dt_start_request req = {.name = name, .instance_id = id, .input = input};
+    char new_id[DT_INSTANCE_ID_MAX + 1];
+    dt_error err = {0};
+    if (dt_hub_start(rq->hub, &req, new_id, &err) != DT_OK) {
+        http_reply_dt_error(rs, &err, 409);
+        return;
+    }
+    dt_arena *a = dt_arena_new();
+    if (a == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return;
+    }
+    reply_started(rq, rs, new_id, a);
+    dt_arena_free(a);
+}
+
+/* GET instances/{id}: 200 once finished, 202 while not (Durable Functions' convention). */
+static void get_instance(http_request *rq, http_response *rs, const char *id)
+{
+    bool history, history_output, input, ise;
+    if (!param_bool(rq, rs, "showHistory", false, &history) ||
+        !param_bool(rq, rs, "showHistoryOutput", false, &history_output) ||
+        !param_bool(rq, rs, "showInput", true, &input) ||
+        !param_bool(rq, rs, "returnInternalServerErrorOnFailure", false, &ise))
+        return;
+    dt_arena *a = dt_arena_new();
+    if (a == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return;
+    }
+    dt_error err = {0};
+    dt_instance_state *s = NULL;
+    dt_event *ev = NULL;
+    size_t n = 0;
+    dt_status st = dt_hub_get(rq->hub, id, a, &s, &err);
+    if (st == DT_OK && history)
+        st = dt_hub_get_history(rq->hub, id, a, &ev, &n, &err);
+    if (st != DT_OK) {
+        http_reply_dt_error(rs, &err, 409);
+        goto done;
+    }
+    jbuf jb;
+    jb_init(&jb);
+    jb_state(&jb, s, input, ev, n, history, history_output);
+    bool finished = dt_runtime_status_is_terminal(s->status);
+    unsigned code = finished ? 200 : 202;
+    if (ise && s->status == DT_STATUS_FAILED)
+        code = 500;
+    reply_json(rs, code, &jb);
+    if (code == 202 && rs->status == 202) {
+        char *u = status_uri(rq, id, a);
+        rs->location = u ? strdup(u) : NULL;    /* a header to poll; missing it is harmless */
+    }
+done:
+    dt_arena_free(a);
+}
+
+/* GET instances?runtimeStatus&createdTimeFrom&createdTimeTo&instanceIdPrefix&top&showInput,
+ * paged by the x-ms-continuation-token header. */
+static void list_instances(http_request *rq, http_response *rs)
+{
+    dt_runtime_status statuses[16];
+    dt_query q = {.with_payloads = true, .statuses = statuses};
+    bool show_input;
+    if (!param_statuses(rq, rs, statuses, 16, &q.n_statuses) ||
+        !param_time(rq, rs, "createdTimeFrom", &q.created_from) ||
+        !param_time(rq, rs, "createdTimeTo", &q.created_to) ||
+        !param_bool(rq, rs, "showInput", false, &show_input))
+        return;
+    const char *top = http_query(rq, "top");
+    if (top && top[0]) {
+        char *end;
+        long v = strtol(top, &end, 10);
+        if (*end != '\0' || v < 1 || v > PAGE_MAX) {
+            http_reply_error(rs, 400, "top must be a number from 1 to %d, not '%.50s'",
+                             PAGE_MAX, top);
+            return;
+        }
+        q.page_size = (size_t)v;
+    }
+    const char *prefix = http_query(rq, "instanceIdPrefix");
+    if (prefix && prefix[0])
+        q.id_prefix = prefix;
+    char cont[4 * DT_INSTANCE_ID_MAX + 8];
+    const char *tok = http_header(rq, "x-ms-continuation-token");
+    if (tok && tok[0]) {
+        if (!token_decode(tok, cont, sizeof cont)) {
+            http_reply_error(rs, 400, "x-ms-continuation-token '%.100s' is not one this server "
+                             "gave out", tok);
+            return;
+        }
+        q.continuation = cont;
+    }
+    dt_arena *a = dt_arena_new();
+    if (a == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return;
+    }
+    dt_instance_state *states = NULL;
+    size_t n = 0;
+    const char *next = NULL;
+    dt_error err = {0};
+    if (dt_hub_query(rq->hub, &q, a, &states, &n, &next, &err) != DT_OK) {
+        http_reply_dt_error(rs, &err, 409);
+        goto done;
+    }
+    jbuf jb;
+    jb_init(&jb);
+    jb_array_begin(&jb);
+    for (size_t i = 0; i < n; i++)
+        jb_state(&jb, &states[i], show_input, NULL, 0, false, false);
+    jb_array_end(&jb);
+    reply_json(rs, 200, &jb);
+    if (rs->status == 200 && next) {
+        rs->continuation = token_encode(next);
+        if (rs->continuation == NULL)
+            http_reply_error(rs, 500, "out of memory");
+    }
+done:
+    dt_arena_free(a);
+}
+
+/* GET counts: instances per runtime status. It reads every instance row (without payloads),
+ * a page of 1000 at a time through dt_hub_query: fine for the dashboard at the sizes a local
+ * hub holds; a store-side count would be the next step if that grows. */
+static void count_instances(http_request *rq, http_response *rs)
+{
+    size_t counts[DT_STATUS_SUSPENDED + 1] = {0};
+    char *cont = NULL;
+    dt_error err = {0};
+    for (;;) {
+        dt_arena *a = dt_arena_new();
+        if (a == NULL) {
+            http_reply_error(rs, 500, "out of memory");
+            free(cont);
+            return;
+        }
+        dt_query q = {.page_size = PAGE_MAX, .continuation = cont};
+        dt_instance_state *states = NULL;
+        size_t n = 0;
+        const char *next = NULL;
+        dt_status st = dt_hub_query(rq->hub, &q, a, &states, &n, &next, &err);
+        for (size_t i = 0; st == DT_OK && i < n; i++)
+            if ((unsigned)states[i].status <= DT_STATUS_SUSPENDED)
+                counts[states[i].status]++;
+        free(cont);
+        cont = NULL;
+        if (st == DT_OK && next && (cont = strdup(next)) == NULL)
+            st = dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
+        dt_arena_free(a);
+        if (st != DT_OK) {
+            free(cont);
+            http_reply_dt_error(rs, &err, 409);
+            return;
+        }
+        if (cont == NULL)
+            break;
+    }
+    jbuf jb;
+    jb_init(&jb);
+    jb_object_begin(&jb);
+    for (int s = 0; s <= DT_STATUS_SUSPENDED; s++) {
+        jb_key(&jb, dt_runtime_status_name((dt_runtime_status)s));
+        jb_int(&jb, (long long)counts[s]);
+    }
+    jb_object_end(&jb);
+    reply_json(rs, 200, &jb);
+}
+
+/* DELETE instances?createdTimeFrom&createdTimeTo&runtimeStatus&instanceIdPrefix: purge the
+ * finished instances that match. */
+static void purge_instances(http_request *rq, http_response *rs)
+{
+    dt_runtime_status statuses[16];
+    dt_query q = {.statuses = statuses};
+    if (!param_statuses(rq, rs, statuses, 16, &q.n_statuses) ||
+        !param_time(rq, rs, "createdTimeFrom", &q.created_from) ||
+        !param_time(rq, rs, "createdTimeTo", &q.created_to))
+        return;
+    const char *prefix = http_query(rq, "instanceIdPrefix");
+    if (prefix && prefix[0])
+        q.id_prefix = prefix;
+    size_t n = 0;
+    dt_error err = {0};
+    if (dt_hub_purge_where(rq->hub, &q, &n, &err) != DT_OK) {
+        http_reply_dt_error(rs, &err, 409);
+        return;
+    }
+    reply_deleted(rs, n);
+}
+
+static void purge_instance(http_request *rq, http_response *rs, const char *id)
+{
+    dt_error err = {0};
+    if (dt_hub_purge(rq->hub, id, &err) != DT_OK) {
+        http_reply_dt_error(rs, &err, 409);
+        return;
+    }
+    reply_deleted(rs, 1);
+}
+
+static void raise_event(http_request *rq, http_response *rs, const char *id, const char *name)
+{
+    const char *data;
+    if (!body_json(rq, rs, &data))
+        return;
+    dt_error err = {0};
+    if (dt_hub_raise_event(rq->hub, id, name, data, &err) != DT_OK) {
+        http_reply_dt_error(rs, &err, 410);
+        return;
+    }
+    reply_accepted(rs);
+}
+
+/* POST instances/{id}/terminate|suspend|resume?reason=TEXT: the reason is recorded as a JSON
+ * string (terminate: as the instance's output). */
+static void control(http_request *rq, http_response *rs, const char *id, const char *op)
+{
+    bool recursive = false;
+    if (strcmp(op, "terminate") == 0 && !param_bool(rq, rs, "recursive", false, &recursive))
+        return;
+    char *reason;
+    if (!reason_json(rq, rs, &reason))
+        return;
+    dt_error err = {0};
+    dt_status st;
+    if (strcmp(op, "terminate") == 0)
+        st = dt_hub_terminate(rq->hub, id, reason, recursive, &err);
+    else if (strcmp(op, "suspend") == 0)
+        st = dt_hub_suspend(rq->hub, id, reason, &err);
+    else
+        st = dt_hub_resume(rq->hub, id, reason, &err);
+    free(reason);
+    if (st != DT_OK) {
+        http_reply_dt_error(rs, &err, 410);
+        return;
+    }
+    reply_accepted(rs);
+}
+
+/* POST instances/{id}/restart?newInstanceId=true (also Durable Functions' client name for
+ * it, restartWithNewInstanceId): by default under the same id, which must have finished. */
+static void restart_instance(http_request *rq, http_response *rs, const char *id)
+{
+    bool new_id;
+    if (!param_bool(rq, rs, "newInstanceId", false, &new_id))
+        return;
+    if (!new_id && http_query(rq, "restartWithNewInstanceId") &&
+        !param_bool(rq, rs, "restartWithNewInstanceId", false, &new_id))
+        return;
+    char out[DT_INSTANCE_ID_MAX + 1];
+    dt_error err = {0};
+    if (dt_hub_restart(rq->hub, id, new_id, out, &err) != DT_OK) {
+        http_reply_dt_error(rs, &err, 409);
+        return;
+    }
+    dt_arena *a = dt_arena_new();
+    if (a == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return;
+    }
+    reply_started(rq, rs, out, a);
+    dt_arena_free(a);
+}
+
+/* ---- routing -------------------------------------------------------------------------------- */
+
+static bool is(const char *method, const char *want, http_response *rs, const char *what,
+               const char *allow)
+{
+    if (strcmp(method, want) == 0)
+        return true;
+    http_reply_error(rs, 405, "%s is not allowed on %s (allowed: %s)", method, what, allow);
+    rs->allow = allow;
+    return false;
+}
+
+void http_instances_handle(http_request *rq, http_response *rs)
+{
+    char **s = rq->seg;
+    size_t n = rq->n_seg;
+    const char *m = rq->method;
+    if (n == 4 && strcmp(s[3], "counts") == 0) {
+        if (is(m, "GET", rs, "counts", "GET"))
+            count_instances(rq, rs);
+        return;
+    }
+    if ((n == 5 || n == 6) && strcmp(s[3], "orchestrators") == 0) {
+        if (is(m, "POST", rs, "orchestrators/{name}", "POST"))
+            start_instance(rq, rs, s[4], n == 6 ? s[5] : NULL);
+        return;
+    }
+    if (n >= 4 && strcmp(s[3], "instances") == 0) {
+        if (n == 4) {
+            if (strcmp(m, "GET") == 0)
+                list_instances(rq, rs);
+            else if (is(m, "DELETE", rs, "instances", "GET, DELETE"))
+                purge_instances(rq, rs);
+            return;
+        }
+        const char *id = s[4];
+        if (n == 5) {
+            if (strcmp(m, "GET") == 0)
+                get_instance(rq, rs, id);
+            else if (is(m, "DELETE", rs, "instances/{instanceId}", "GET, DELETE"))
+                purge_instance(rq, rs, id);
+            return;
+        }
+        const char *op = s[5];
+        if (n == 6 && (strcmp(op, "terminate") == 0 || strcmp(op, "suspend") == 0 ||
+                       strcmp(op, "resume") == 0)) {
+            if (is(m, "POST", rs, op, "POST"))
+                control(rq, rs, id, op);
+            return;
+        }
+        if (n == 6 && strcmp(op, "restart") == 0) {
+            if (is(m, "POST", rs, "restart", "POST"))
+                restart_instance(rq, rs, id);
+            return;
+        }
+        if (n == 7 && strcmp(op, "raiseEvent") == 0) {
+            if (is(m, "POST", rs, "raiseEvent/{eventName}", "POST"))
+                raise_event(rq, rs, id, s[6]);
+            return;
+        }
+    }
+    http_reply_error(rs, 404, "no such operation under " HTTP_API_PREFIX "/ (see /openapi.json)");
+}

@@ -1,0 +1,650 @@
+/* server.c — the HTTP server on libmicrohttpd: binding the address, one thread per
+ * connection (handlers call the hub, which may wait on disk), bearer-token checks, request
+ * bodies collected up to a limit, and routing: /healthz, /openapi.json, /metrics, the API
+ * under /runtime/webhooks/durabletask/ (instances.c) and the dashboard's embedded files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http/assets.h"
+#include "http/http_internal.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:4000"
+#define DEFAULT_MAX_BODY ((size_t)1 << 20)
+/* A body over the limit is read and dropped (answering before reading it would make the
+ * client's TCP stack see a reset and lose the 413); past this much, the connection is cut. */
+#define DISCARD_MAX ((size_t)64 << 20)
+/* Connections served at once, each on a thread of its own (handlers may wait on the store);
+ * MHD closes connections beyond this. Also kept under half the process's descriptor limit,
+ * which the store, gRPC and the threads' connections share. */
+#define CONNECTION_LIMIT 1024u
+#define CONNECTION_TIMEOUT_S 60u
+
+struct dt_http_server {
+    struct MHD_Daemon *daemon;
+    dt_hub *hub;
+    char *token;          /* NULL: no authentication */
+    size_t max_body;
+    int port;
+};
+
+/* One request from its first line to its end. Created by on_uri (MHD's URI log callback,
+ * which sees the path before MHD decodes it, so an encoded '/' stays inside its segment),
+ * freed by on_done. */
+typedef struct conn_req {
+    char *uri;            /* as sent: path and query */
+    bool started;
+    unsigned reject;      /* non-zero: answer with this status once the body is drained */
+    char *body;
+    size_t len, cap;
+    size_t discarded;
+} conn_req;
+
+/* ---- helpers the handlers share --------------------------------------------------------- */
+
+const char *http_query(const http_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_header(const http_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+static const char *status_code_name(unsigned status)
+{
+    switch (status) {
+    case 400: return "BadRequest";
+    case 401: return "Unauthorized";
+    case 404: return "NotFound";
+    case 405: return "MethodNotAllowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "PayloadTooLarge";
+    case 501: return "NotImplemented";
+    case 503: return "ServiceUnavailable";
+    default: return "Internal";
+    }
+}
+
+static void response_clear(http_response *rs)
+{
+    free(rs->body);
+    free(rs->location);
+    free(rs->continuation);
+    memset(rs, 0, sizeof *rs);
+}
+
+void http_reply_error(http_response *rs, unsigned status, const char *fmt, ...)
+{
+    response_clear(rs);
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    jbuf jb;
+    jb_init(&jb);
+    jb_object_begin(&jb);
+    jb_key(&jb, "error");
+    jb_object_begin(&jb);
+    jb_key(&jb, "code");
+    jb_string(&jb, status_code_name(status));
+    jb_key(&jb, "message");
+    jb_string(&jb, msg);
+    jb_object_end(&jb);
+    jb_object_end(&jb);
+    rs->status = status;
+    rs->content_type = "application/json; charset=utf-8";
+    rs->body = jb_finish(&jb, &rs->len);   /* NULL when out of memory: an empty body */
+}
+
+void http_reply_dt_error(http_response *rs, const dt_error *err, unsigned state_status)
+{
+    unsigned status;
+    switch (err->code) {
+    case DT_ERR_INVALID_ARG: status = 400; break;
+    case DT_ERR_NOT_FOUND: status = 404; break;
+    case DT_ERR_ALREADY_EXISTS: status = 409; break;
+    case DT_ERR_STATE: status = state_status; break;
+    case DT_ERR_UNIMPLEMENTED: status = 501; break;
+    case DT_ERR_SHUTDOWN:
+    case DT_ERR_TIMEOUT: status = 503; break;
+    default: status = 500; break;
+    }
+    http_reply_error(rs, status, "%s", err->message[0] ? err->message : dt_strerror(err->code));
+}
+
+/* ---- authentication ------------------------------------------------------------------------ */
+
+/* token_equal: GIVEN == WANT in time that depends on WANT's length only, so response times
+ * do not tell how much of a guess was right. */
+static bool token_equal(const char *given, size_t given_len, const char *want)
+{
+    size_t n = strlen(want);
+    unsigned char diff = given_len != n;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+        diff |= g ^ (unsigned char)want[i];
+    }
+    return diff == 0;
+}
+
+static bool authorized(const dt_http_server *srv, struct MHD_Connection *conn)
+{
+    if (srv->token == NULL)
+        return true;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(h);
+    while (n > 0 && h[n - 1] == ' ')
+        n--;
+    return token_equal(h, n, srv->token);
+}
+
+/* ---- paths -------------------------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* split_path: the segments of PATH (up to '?'), percent-decoded, each malloc'd into SEG;
+ * empty segments are skipped. 400 for a bad escape or an encoded NUL, 404 for too many
+ * segments, 500 when out of memory; 0 on success. */
+static unsigned split_path(const char *path, char **seg, size_t *n_seg)
+{
+    *n_seg = 0;
+    const char *p = path;
+    while (*p && *p != '?' && *p != '#') {
+        if (*p == '/') {
+            p++;
+            continue;
+        }
+        size_t n = strcspn(p, "/?#");
+        if (*n_seg == HTTP_MAX_SEGMENTS)
+            return 404;
+        char *s = malloc(n + 1);
+        if (s == NULL)
+            return 500;
+        seg[(*n_seg)++] = s;
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] != '%') {
+                s[j++] = p[i];
+                continue;
+            }
+            int hi = i + 2 < n ? hexval(p[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(p[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return 400;
+            s[j++] = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        s[j] = '\0';
+        p += n;
+    }
+    return 0;
+}
+
+/* ---- routes of our own ---------------------------------------------------------------------- */
+
+static void reply_static(http_response *rs, unsigned status, const char *type, const void *data,
+                         size_t len)
+{
+    response_clear(rs);
+    rs->status = status;
+    rs->content_type = type;
+    rs->static_body = data;
+    rs->len = len;
+}
+
+static void method_not_allowed(http_response *rs, const char *method, const char *path,
+                               const char *allow)
+{
+    http_reply_error(rs, 405, "%s is not allowed on %s (allowed: %s)", method, path, allow);
+    rs->allow = allow;
+}
+
+static void reply_metrics(http_request *rq, http_response *rs)
+{
+    char *text = NULL;
+    dt_status st = dt_hub_metrics_text(rq->hub, &text);
+    if (st != DT_OK || text == NULL) {
+        free(text);
+        http_reply_error(rs, 500, "cannot render the metrics: %s", dt_strerror(st));
+        return;
+    }
+    response_clear(rs);
+    rs->status = 200;
+    rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    rs->body = text;    /* malloc'd by the hub; MHD frees it with free() */
+    rs->len = strlen(text);
+}
+
+static void route(http_request *rq, const char *path, http_response *rs)
+{
+    bool get = strcmp(rq->method, "GET") == 0;
+    size_t n = rq->n_seg;
+    char **s = rq->seg;
+    if (n == 1 && strcmp(s[0], "healthz") == 0) {
+        if (get)
+            reply_static(rs, 200, "text/plain; charset=utf-8", "ok", 2);
+        else
+            method_not_allowed(rs, rq->method, "/healthz", "GET");
+        return;
+    }
+    if (n == 1 && strcmp(s[0], "openapi.json") == 0) {
+        if (get)
+            reply_static(rs, 200, "application/json; charset=utf-8", http_openapi_json(),
+                         strlen(http_openapi_json()));
+        else
+            method_not_allowed(rs, rq->method, "/openapi.json", "GET");
+        return;
+    }
+    if (n == 1 && strcmp(s[0], "metrics") == 0) {
+        if (get)
+            reply_metrics(rq, rs);
+        else
+            method_not_allowed(rs, rq->method, "/metrics", "GET");
+        return;
+    }
+    if (n >= 3 && strcmp(s[0], "runtime") == 0 && strcmp(s[1], "webhooks") == 0 &&
+        strcmp(s[2], "durabletask") == 0) {
+        http_instances_handle(rq, rs);
+        return;
+    }
+    /* the dashboard's files: looked up by the path as sent, without its query */
+    char file[256];
+    size_t len = strcspn(path, "?#");
+    const http_asset *a = NULL;
+    if (len < sizeof file) {
+        memcpy(file, path, len);
+        file[len] = '\0';
+        a = http_asset_find(file);
+    }
+    if (a && get)
+        reply_static(rs, 200, a->mime, a->data, a->len);
+    else if (a)
+        method_not_allowed(rs, rq->method, file, "GET");
+    else
+        http_reply_error(rs, 404, "nothing at %.*s", (int)(len > 200 ? 200 : len), path);
+}
+
+/* ---- MHD callbacks ------------------------------------------------------------------------ */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    conn_req *cr = calloc(1, sizeof *cr);
+    if (cr == NULL)
+        return NULL;
+    cr->uri = strdup(uri ? uri : "/");
+    if (cr->uri == NULL) {
+        free(cr);
+        return NULL;
+    }
+    return cr;
+}
+
+static void on_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    conn_req *cr = *req_cls;
+    if (cr) {
+        free(cr->uri);
+        free(cr->body);
+        free(cr);
+        *req_cls = NULL;
+    }
+}
+
+/* send_response: queue RS on CONN. Takes RS's memory (MHD frees the body; the rest is freed here). */
+static enum MHD_Result send_response(struct MHD_Connection *conn, http_response *rs)
+{
+    struct MHD_Response *r;
+    if (rs->static_body)
+        r = MHD_create_response_from_buffer(rs->len, (void *)rs->static_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    else if (rs->body)
+        r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
+    else
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        response_clear(rs);
+        return MHD_NO;
+    }
+    if (!rs->static_body)
+        rs->body = NULL;    /* MHD owns it now */
+    bool ok = true;
+    if (rs->content_type)
+        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type) ==
+              MHD_YES;
+    ok &= MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") == MHD_YES;
+    if (!rs->static_body)
+        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
+    if (rs->location)
+        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rs->location) == MHD_YES;
+    if (rs->continuation)
+        ok &= MHD_add_response_header(r, "x-ms-continuation-token", rs->continuation) ==
+              MHD_YES;
+    if (rs->allow)
+        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow) == MHD_YES;
+    if (rs->status == 401)
+        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") == MHD_YES;
+    enum MHD_Result res = ok ? MHD_queue_response(conn, rs->status, r) : MHD_NO;
+    MHD_destroy_response(r);
+    response_clear(rs);
+    return res;
+}
+
+static enum MHD_Result send_reject(const dt_http_server *srv, struct MHD_Connection *conn,
+                                   unsigned status)
+{
+    http_response rs = {0};
+    if (status == 401)
+        http_reply_error(&rs, 401, "this server wants \"Authorization: Bearer <token>\"");
+    else if (status == 413)
+        http_reply_error(&rs, 413, "the request body is over the limit of %zu bytes",
+                         srv->max_body);
+    else
+        http_reply_error(&rs, status, "out of memory for the request body");
+    return send_response(conn, &rs);
+}
+
+static bool is_healthz(const char *uri)
+{
+    return strncmp(uri, "/healthz", 8) == 0 && (uri[8] == '\0' || uri[8] == '?');
+}
+
+/* precheck: what to refuse a request for before its body: no or a wrong token (401), a
+ * declared length over the limit (413). 0: go on. */
+static unsigned precheck(const dt_http_server *srv, struct MHD_Connection *conn,
+                         const conn_req *cr)
+{
+    if (!is_healthz(cr->uri) && !authorized(srv, conn))
+        return 401;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == ERANGE || n > srv->max_body)
+            return 413;
+    }
+    return 0;
+}
+
+static bool expects_continue(struct MHD_Connection *conn)
+{
+    const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    return e && strcasecmp(e, "100-continue") == 0;
+}
+
+/* take_body: append N bytes of DATA to CR's body, or count them as dropped once the body is
+ * refused. false: cut the connection (too much dropped). */
+static bool take_body(const dt_http_server *srv, conn_req *cr, const char *data, size_t n)
+{
+    if (cr->reject == 0 && n > srv->max_body - cr->len) {
+        cr->reject = 413;
+        free(cr->body);
+        cr->body = NULL;
+        cr->len = cr->cap = 0;
+    }
+    if (cr->reject) {
+        cr->discarded += n;
+        return cr->discarded <= DISCARD_MAX;
+    }
+    if (cr->len + n + 1 > cr->cap) {
+        size_t cap = cr->cap ? cr->cap : 4096;
+        while (cap < cr->len + n + 1)
+            cap *= 2;
+        if (cap > srv->max_body + 1)
+            cap = srv->max_body + 1;
+        char *b = realloc(cr->body, cap);
+        if (b == NULL) {
+            cr->reject = 500;
+            free(cr->body);
+            cr->body = NULL;
+            cr->len = cr->cap = 0;
+            cr->discarded += n;
+            return true;
+        }
+        cr->body = b;
+        cr->cap = cap;
+    }
+    memcpy(cr->body + cr->len, data, n);
+    cr->len += n;
+    cr->body[cr->len] = '\0';
+    return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    (void)url;    /* decoded by MHD; we split the path as sent (conn_req.uri) */
+    (void)version;
+    dt_http_server *srv = cls;
+    conn_req *cr = *req_cls;
+    if (cr == NULL)
+        return MHD_NO;    /* out of memory at the request line */
+    if (!cr->started) {
+        cr->started = true;
+        cr->reject = precheck(srv, conn, cr);
+        /* a client that waits for "100 Continue" has sent no body yet: answer at once */
+        if (cr->reject && expects_continue(conn))
+            return send_reject(srv, conn, cr->reject);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        return take_body(srv, cr, upload_data, n) ? MHD_YES : MHD_NO;
+    }
+    if (cr->reject)
+        return send_reject(srv, conn, cr->reject);
+
+    http_request rq = {
+        .server = srv,
+        .hub = srv->hub,
+        .conn = conn,
+        .method = strcmp(method, "HEAD") == 0 ? "GET" : method,
+        .body = cr->body ? cr->body : "",
+        .body_len = cr->len,
+        .port = srv->port,
+    };
+    http_response rs = {0};
+    unsigned bad = split_path(cr->uri, rq.seg, &rq.n_seg);
+    if (bad == 400)
+        http_reply_error(&rs, 400, "the path has a bad percent-escape or an encoded NUL");
+    else if (bad == 404)
+        http_reply_error(&rs, 404, "nothing at this path (too many segments)");
+    else if (bad)
+        http_reply_error(&rs, 500, "out of memory");
+    else
+        route(&rq, cr->uri, &rs);
+    for (size_t i = 0; i < rq.n_seg; i++)
+        free(rq.seg[i]);
+    if (rs.status == 0)
+        http_reply_error(&rs, 500, "no response (a bug)");
+    return send_response(conn, &rs);
+}
+
+/* ---- start and stop --------------------------------------------------------------------- */
+
+/* bind_listen: a listening socket for LISTEN ("ADDR:PORT", "[V6]:PORT", ":PORT" for every
+ * address); *IPV6 says its family. */
+static dt_status bind_listen(const char *listen_addr, int *fd_out, bool *ipv6, dt_error *err)
+{
+    *fd_out = -1;
+    const char *colon = strrchr(listen_addr, ':');
+    if (colon == NULL || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        strlen(colon + 1) > 5 || atoi(colon + 1) > 65535)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "HTTP listen address '%s' is not ADDR:PORT", listen_addr);
+    char host[256];
+    size_t hn = (size_t)(colon - listen_addr);
+    if (hn >= 2 && listen_addr[0] == '[' && listen_addr[hn - 1] == ']') {
+        listen_addr++;
+        hn -= 2;
+    }
+    if (hn >= sizeof host)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP listen address '%s' is too long",
+                            listen_addr);
+    memcpy(host, listen_addr, hn);
+    host[hn] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(hn ? host : NULL, colon + 1, &hints, &res);
+    if (gai != 0)
+        return dt_error_set(err, DT_ERR_IO, "cannot listen on %s: %s", listen_addr,
+                            gai_strerror(gai));
+    int last_errno = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            last_errno = errno;
+            continue;
+        }
+        int one = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            last_errno = errno;
+            close(fd);
+            continue;
+        }
+        *ipv6 = ai->ai_family == AF_INET6;
+        *fd_out = fd;
+        break;
+    }
+    freeaddrinfo(res);
+    if (*fd_out < 0)
+        return dt_error_set(err, DT_ERR_IO, "cannot listen on %s: %s", listen_addr,
+                            strerror(last_errno ? last_errno : EADDRNOTAVAIL));
+    return DT_OK;
+}
+
+static unsigned connection_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 2 < CONNECTION_LIMIT)
+        return rl.rlim_cur / 2 > 16 ? (unsigned)(rl.rlim_cur / 2) : 16;
+    return CONNECTION_LIMIT;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http_server **out,
+                               dt_error *err)
+{
+    *out = NULL;
+    if (hub == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: no hub");
+    const char *listen_addr = opts && opts->listen ? opts->listen : DEFAULT_LISTEN;
+    if (opts && opts->token && opts->token[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: the token is empty");
+    dt_http_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    srv->hub = hub;
+    srv->max_body = opts && opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
+        free(srv);
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
+    int fd = -1;
+    bool ipv6 = false;
+    dt_status st = bind_listen(listen_addr, &fd, &ipv6, err);
+    if (st != DT_OK)
+        goto fail;
+    srv->port = bound_port(fd);
+    /* MHD gets a duplicate: it owns (and closes) that one on success, and whether it closes
+     * it on a failed start is not documented, so our own descriptor is always closed here
+     * and never twice. */
+    int mhd_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (mhd_fd < 0) {
+        st = dt_error_set(err, DT_ERR_IO, "cannot listen on %s: %s", listen_addr,
+                          strerror(errno));
+        close(fd);
+        goto fail;
+    }
+    fcntl(mhd_fd, F_SETFL, fcntl(mhd_fd, F_GETFL) | O_NONBLOCK);
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_THREAD_PER_CONNECTION | (ipv6 ? MHD_USE_IPv6 : 0);
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, mhd_fd,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_done, srv,
+        MHD_OPTION_CONNECTION_LIMIT, connection_limit(), MHD_OPTION_CONNECTION_TIMEOUT,
+        CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    close(fd);
+    if (srv->daemon == NULL || srv->port < 0) {
+        st = dt_error_set(err, DT_ERR_IO, "cannot serve HTTP on %s: libmicrohttpd did not start",
+                          listen_addr);
+        goto fail;
+    }
+    *out = srv;
+    return DT_OK;
+fail:
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    free(srv->token);
+    free(srv);
+    return st;
+}
+
+int dt_http_server_port(const dt_http_server *s)
+{
+    return s ? s->port : -1;
+}
+
+void dt_http_server_stop(dt_http_server *s)
+{
+    if (s == NULL)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s->token);
+    free(s);
+}

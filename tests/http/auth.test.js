@@ -1,0 +1,108 @@
+"use strict";
+// --token-file: a second `dtask serve` that wants "Authorization: Bearer <token>" on every
+// request but /healthz (401 JSON without it or with a wrong one), and refuses to start with
+// a missing or empty token file (exit status 2).
+
+const { test } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn, spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
+const h = require("./helpers");
+
+const DTASK = process.env.DTASK;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(base, child) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) assert.fail(`dtask serve exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) assert.fail("dtask serve with a token did not come up");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test("with --token-file, requests need the bearer token (401 JSON without), except /healthz", { timeout: h.TEST_TIMEOUT_MS, skip: !DTASK && "DTASK is not set" }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-http-auth-"));
+  const token = "s3cr3t-" + Math.random().toString(36).slice(2);
+  fs.writeFileSync(path.join(dir, "token"), `  ${token}\n`);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let log = "";
+  const child = spawn(DTASK, ["serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", `127.0.0.1:${port}`,
+    "--token-file", path.join(dir, "token"), "--db", path.join(dir, "dt.db")], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  try {
+    await waitHealthy(base, child);
+    const api = `${base}/runtime/webhooks/durabletask`;
+    const cases = [
+      ["no header", {}],
+      ["a wrong token", { authorization: `Bearer ${token}x` }],
+      ["a prefix of the token", { authorization: `Bearer ${token.slice(0, -1)}` }],
+      ["another scheme", { authorization: `Basic ${token}` }],
+    ];
+    for (const [what, headers] of cases) {
+      for (const url of [`${api}/instances`, `${api}/counts`, `${base}/`, `${base}/openapi.json`]) {
+        const res = await fetch(url, { headers });
+        assert.equal(res.status, 401, `${what}: ${url}`);
+        assert.equal(res.headers.get("www-authenticate"), "Bearer");
+        assert.equal((await res.json()).error.code, "Unauthorized");
+      }
+    }
+    // a refused POST with a body still gets its 401, and nothing is started
+    const refused = await fetch(`${api}/orchestrators/hello_cities/auth-refused`, { method: "POST", body: '"x"' });
+    assert.equal(refused.status, 401);
+
+    const good = { authorization: `Bearer ${token}` };
+    const list = await fetch(`${api}/instances`, { headers: good });
+    assert.equal(list.status, 200);
+    assert.deepEqual(await list.json(), []);
+    const lower = await fetch(`${api}/counts`, { headers: { authorization: `bearer ${token}` } });
+    assert.equal(lower.status, 200);
+    const started = await fetch(`${api}/orchestrators/hello_cities/auth-ok`, { method: "POST", headers: good });
+    assert.equal(started.status, 202);
+    const health = await fetch(`${base}/healthz`);
+    assert.equal(health.status, 200);
+  } finally {
+    child.kill("SIGTERM");
+    const { code, signal } = await exited;
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.equal(signal, null, log);
+    assert.equal(code, 0, `dtask serve exited with ${code}:\n${log}`);
+  }
+});
+
+test("a missing or empty token file stops dtask serve with status 2 and says why", { timeout: h.TEST_TIMEOUT_MS, skip: !DTASK && "DTASK is not set" }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-http-auth-"));
+  try {
+    fs.writeFileSync(path.join(dir, "empty"), " \n\t\n");
+    for (const [file, says] of [["missing", "cannot read the token file"], ["empty", "is empty"]]) {
+      const r = spawnSync(DTASK, ["serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+        "--token-file", path.join(dir, file), "--db", path.join(dir, "dt.db")], { encoding: "utf8", timeout: 20_000 });
+      assert.equal(r.status, 2, `${file}: ${r.stderr}`);
+      assert.ok(r.stderr.includes(says) && r.stderr.includes(path.join(dir, file)), r.stderr);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,74 @@
+"use strict";
+// The server's own rules: body limits (413, while receiving), unknown paths and methods,
+// health, the dashboard's files, and /metrics.
+
+const { test } = require("node:test");
+const assert = require("node:assert/strict");
+const h = require("./helpers");
+
+const LIMIT = 1 << 20;    // dt_http_options.max_body's default
+
+test("a body over the limit is 413; a body at the limit is accepted", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  const over = JSON.stringify("x".repeat(LIMIT));    // LIMIT + 2 bytes
+  h.assertError(await h.call("POST", `orchestrators/hello_cities/${h.uid("big")}`, { body: over }), 413, "PayloadTooLarge", String(LIMIT));
+  h.assertError(await h.call("POST", `instances/${h.uid("big")}/raiseEvent/e`, { body: over }), 413, "PayloadTooLarge");
+
+  const at = JSON.stringify("y".repeat(LIMIT - 2));    // exactly LIMIT bytes
+  const id = h.uid("atlimit");
+  const ok = await h.call("POST", `orchestrators/hello_cities/${id}`, { body: at });
+  assert.equal(ok.status, 202, ok.text.slice(0, 200));
+  await h.waitFor(id);
+});
+
+test("a chunked body with no length is cut off at the limit while it arrives", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  const chunk = new TextEncoder().encode("z".repeat(64 * 1024));
+  let sent = 0;
+  const body = new ReadableStream({
+    pull(controller) {
+      if (sent === 0) controller.enqueue(new TextEncoder().encode('"'));
+      if (sent >= 2 * LIMIT) {
+        controller.enqueue(new TextEncoder().encode('"'));
+        controller.close();
+        return;
+      }
+      controller.enqueue(chunk);
+      sent += chunk.length;
+    },
+  });
+  const res = await fetch(`${h.API}/orchestrators/hello_cities/${h.uid("chunked")}`, { method: "POST", body, duplex: "half" });
+  assert.equal(res.status, 413);
+  assert.equal((await res.json()).error.code, "PayloadTooLarge");
+});
+
+test("unknown paths are 404 and wrong methods 405, as JSON errors", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  h.assertError(await h.call("GET", "nothing/here"), 404, "NotFound");
+  h.assertError(await h.call("GET", "/no-such-file.js"), 404, "NotFound", "no-such-file.js");
+  const put = await h.call("PUT", "instances");
+  h.assertError(put, 405, "MethodNotAllowed", "PUT");
+  assert.equal(put.headers.get("allow"), "GET, DELETE");
+  h.assertError(await h.call("GET", "orchestrators/hello_cities"), 405, "MethodNotAllowed");
+  h.assertError(await h.call("POST", "counts"), 405, "MethodNotAllowed");
+  h.assertError(await h.call("GET", "instances/x/terminate"), 405, "MethodNotAllowed");
+  h.assertError(await h.call("POST", "/healthz"), 405, "MethodNotAllowed");
+  h.assertError(await h.call("GET", "instances/a%zzb"), 400, "BadRequest");
+});
+
+test("healthz, the dashboard and the OpenAPI document are served", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  const health = await h.call("GET", "/healthz");
+  assert.equal(health.status, 200);
+  assert.equal(health.text, "ok");
+  const page = await fetch(`${h.BASE}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type"), /^text\/html/);
+  assert.match(await page.text(), /<html/i);
+  const doc = await h.call("GET", "/openapi.json");
+  assert.equal(doc.status, 200);
+  assert.equal(doc.json.openapi, "3.0.3");
+});
+
+test("/metrics answers with the hub's metrics in Prometheus text format", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  const res = await h.call("GET", "/metrics");
+  assert.equal(res.status, 200, res.text);
+  assert.match(res.headers.get("content-type"), /^text\/plain; version=0\.0\.4/);
+  assert.match(res.text, /^# (HELP|TYPE) /m);
+});
