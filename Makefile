@@ -24,6 +24,7 @@ test: deps
 	cd build-test && ctest --output-on-failure -j 2
 	bash tests/conformance/run.sh build-test/dtask
 	bash tests/http/run.sh build-test/dtask
+	bash tests/browser/run.sh build-test/dtask
 
 bench: deps
 	bash bench/run.sh

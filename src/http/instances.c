@@ -462,7 +462,7 @@ done:
     dt_arena_free(a);
 }
 
-/* GET instances?runtimeStatus&createdTimeFrom&createdTimeTo&instanceIdPrefix&top&showInput,
+/* GET instances?runtimeStatus&createdTimeFrom&createdTimeTo&instanceIdPrefix&name&top&showInput,
  * paged by the x-ms-continuation-token header. */
 static void list_instances(http_request *rq, http_response *rs)
 {
@@ -488,6 +488,9 @@ static void list_instances(http_request *rq, http_response *rs)
     const char *prefix = http_query(rq, "instanceIdPrefix");
     if (prefix && prefix[0])
         q.id_prefix = prefix;
+    const char *name = http_query(rq, "name");   /* ours: orchestrator name, exact */
+    if (name && name[0])
+        q.name = name;
     char cont[4 * DT_INSTANCE_ID_MAX + 8];
     const char *tok = http_header(rq, "x-ms-continuation-token");
     if (tok && tok[0]) {

@@ -55,6 +55,7 @@ static char doc[] =
 "    'parameters': [{'$ref': '#/components/parameters/runtimeStatus'},"
 "     {'$ref': '#/components/parameters/createdTimeFrom'}, {'$ref': '#/components/parameters/createdTimeTo'},"
 "     {'$ref': '#/components/parameters/instanceIdPrefix'},"
+"     {'name': 'name', 'in': 'query', 'description': 'Orchestrator name, exact', 'schema': {'type': 'string'}},"
 "     {'name': 'top', 'in': 'query', 'description': 'Page size, 1 to 1000 (default 100)',"
 "      'schema': {'type': 'integer', 'minimum': 1, 'maximum': 1000}},"
 "     {'name': 'showInput', 'in': 'query', 'description': 'Include each input (default false)', 'schema': {'type': 'boolean'}},"

@@ -384,12 +384,30 @@ static bool is_healthz(const char *uri)
     return strncmp(uri, "/healthz", 8) == 0 && (uri[8] == '\0' || uri[8] == '?');
 }
 
+/* is_public: what needs no token: /healthz, and GETs of the dashboard's built-in files. They
+ * hold no data, and a browser cannot send a bearer token when it opens a page; the page then
+ * sends the token with every API call it makes. */
+static bool is_public(const char *method, const char *uri)
+{
+    if (is_healthz(uri))
+        return true;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return false;
+    char path[256];
+    size_t n = strcspn(uri, "?");
+    if (n >= sizeof path)
+        return false;
+    memcpy(path, uri, n);
+    path[n] = '\0';
+    return http_asset_find(path) != NULL;
+}
+
 /* precheck: what to refuse a request for before its body: no or a wrong token (401), a
  * declared length over the limit (413). 0: go on. */
 static unsigned precheck(const dt_http_server *srv, struct MHD_Connection *conn,
-                         const conn_req *cr)
+                         const char *method, const conn_req *cr)
 {
-    if (!is_healthz(cr->uri) && !authorized(srv, conn))
+    if (!is_public(method, cr->uri) && !authorized(srv, conn))
         return 401;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -460,7 +478,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO;    /* out of memory at the request line */
     if (!cr->started) {
         cr->started = true;
-        cr->reject = precheck(srv, conn, cr);
+        cr->reject = precheck(srv, conn, method, cr);
         /* a client that waits for "100 Continue" has sent no body yet: answer at once */
         if (cr->reject && expects_continue(conn))
             return send_reject(srv, conn, cr->reject);

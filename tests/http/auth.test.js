@@ -1,6 +1,6 @@
 "use strict";
 // --token-file: a second `dtask serve` that wants "Authorization: Bearer <token>" on every
-// request but /healthz (401 JSON without it or with a wrong one), and refuses to start with
+// request but /healthz and the dashboard files (401 JSON without it or with a wrong one), and refuses to start with
 // a missing or empty token file (exit status 2).
 
 const { test } = require("node:test");
@@ -40,7 +40,7 @@ async function waitHealthy(base, child) {
   }
 }
 
-test("with --token-file, requests need the bearer token (401 JSON without), except /healthz", { timeout: h.TEST_TIMEOUT_MS, skip: !DTASK && "DTASK is not set" }, async () => {
+test("with --token-file, requests need the bearer token (401 JSON without), except /healthz and the dashboard files", { timeout: h.TEST_TIMEOUT_MS, skip: !DTASK && "DTASK is not set" }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-http-auth-"));
   const token = "s3cr3t-" + Math.random().toString(36).slice(2);
   fs.writeFileSync(path.join(dir, "token"), `  ${token}\n`);
@@ -62,13 +62,18 @@ test("with --token-file, requests need the bearer token (401 JSON without), exce
       ["another scheme", { authorization: `Basic ${token}` }],
     ];
     for (const [what, headers] of cases) {
-      for (const url of [`${api}/instances`, `${api}/counts`, `${base}/`, `${base}/openapi.json`]) {
+      for (const url of [`${api}/instances`, `${api}/counts`, `${base}/metrics`, `${base}/openapi.json`]) {
         const res = await fetch(url, { headers });
         assert.equal(res.status, 401, `${what}: ${url}`);
         assert.equal(res.headers.get("www-authenticate"), "Bearer");
         assert.equal((await res.json()).error.code, "Unauthorized");
       }
     }
+    // the dashboard's own files hold no data and need no token (a browser cannot send one
+    // when it opens the page); the page sends it with each API call
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-type"), /text\/html/);
     // a refused POST with a body still gets its 401, and nothing is started
     const refused = await fetch(`${api}/orchestrators/hello_cities/auth-refused`, { method: "POST", body: '"x"' });
     assert.equal(refused.status, 401);

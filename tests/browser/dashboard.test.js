@@ -1,0 +1,391 @@
+// dashboard.test.js — the web dashboard as a person uses it, in headless Chromium against a
+// real `dtask serve` with the C demo worker (run.sh starts both and the instances hello-1..3,
+// completed hello_cities runs, and waiting-1, a c_calls_js run that waits for an activity no
+// worker serves). Every page fails its test on a JavaScript dialog or an uncaught error, so a
+// payload that got itself executed (the XSS test) cannot go unnoticed.
+"use strict";
+
+const { test, before, after, afterEach } = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+
+const BASE = process.env.DASHBOARD_URL;
+const API = `${BASE}/runtime/webhooks/durabletask`;
+const ARTIFACTS = process.env.ARTIFACTS || path.join(__dirname, "artifacts");
+if (!BASE) throw new Error("DASHBOARD_URL is not set: run this through run.sh");
+
+let context;       // one browser profile (fresh --user-data-dir) for the whole file
+let userDataDir;
+let problems = []; // dialogs and page errors seen during the current test
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  // run.sh gives a directory inside its own temporary one, which it removes on every path
+  userDataDir = process.env.CHROMIUM_PROFILE || fs.mkdtempSync(path.join(os.tmpdir(), "dtask-chromium-"));
+  // launchPersistentContext is how playwright takes --user-data-dir
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1280, height: 900 },
+  });
+  context.setDefaultTimeout(15000);
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const p of context.pages()) await p.close();
+  const seen = problems;
+  problems = [];
+  assert.deepEqual(seen, [], "the page opened a dialog or threw");
+});
+
+// openPage: a new tab on the dashboard at HASH that records dialogs and uncaught errors.
+async function openPage(hash = "#/") {
+  const page = await context.newPage();
+  page.on("dialog", async (d) => {
+    problems.push(`${d.type()} dialog: ${d.message()}`);
+    await d.dismiss().catch(() => {});
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  await page.goto(`${BASE}/${hash}`);
+  return page;
+}
+
+async function api(method, p, body) {
+  const res = await fetch(API + p, {
+    method,
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+function startInstance(name, id, input) {
+  return api("POST", `/orchestrators/${encodeURIComponent(name)}/${encodeURIComponent(id)}`, input);
+}
+
+async function waitForStatus(id, want, ms = 15000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = await api("GET", `/instances/${encodeURIComponent(id)}`);
+    if (s.runtimeStatus === want) return s;
+    if (Date.now() > deadline) throw new Error(`${id} is ${s.runtimeStatus}, not ${want}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const href = (id) => "#/instance/" + encodeURIComponent(id);
+const rows = (page) => page.locator("#instances-body tr[data-instance-id]");
+const rowIds = (page) => rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.instanceId));
+
+// confirm: answer the dashboard's confirmation dialog (a <dialog>, not window.confirm).
+async function confirm(page, fill = {}) {
+  const dlg = page.locator("#confirm-dialog[open]");
+  await dlg.waitFor();
+  for (const [name, value] of Object.entries(fill)) {
+    const input = dlg.locator(`input[name="${name}"]`);
+    if (typeof value === "boolean") await input.setChecked(value);
+    else await input.fill(value);
+  }
+  await dlg.locator("#confirm-ok").click();
+  await page.waitForFunction(() => !document.querySelector("#confirm-dialog").open);
+}
+
+async function statusOf(page) {
+  return page.locator("#instance-status").getAttribute("data-status");
+}
+
+test("the list shows the instances and the counts by status", async () => {
+  for (const id of ["hello-1", "hello-2", "hello-3"]) await waitForStatus(id, "Completed");
+  await waitForStatus("waiting-1", "Running");
+  const page = await openPage("#/");
+  for (const id of ["hello-1", "hello-2", "hello-3", "waiting-1"])
+    await page.locator(`#instances-body tr[data-instance-id="${id}"]`).waitFor();
+  const row = page.locator('#instances-body tr[data-instance-id="hello-1"]');
+  assert.equal(await row.locator("td").nth(1).textContent(), "hello_cities");
+  assert.equal(await row.locator(".badge").textContent(), "Completed");
+  const waiting = page.locator('#instances-body tr[data-instance-id="waiting-1"]');
+  assert.equal(await waiting.locator(".badge").textContent(), "Running");
+  await page.locator('#counts [data-status="Completed"] .count-n').filter({ hasText: /^[3-9]|\d\d/ }).waitFor();
+  assert.ok(Number(await page.locator('#counts [data-status="Running"] .count-n').textContent()) >= 1);
+  await page.screenshot({ path: path.join(ARTIFACTS, "list.png"), fullPage: true });
+});
+
+test("the status filter, the count buttons and the search narrow the list", async () => {
+  const page = await openPage("#/");
+  await rows(page).first().waitFor();
+  await page.locator('input[data-status="Completed"]').check();
+  await page.waitForFunction(() => {
+    const b = [...document.querySelectorAll("#instances-body .badge")];
+    return b.length > 0 && b.every((x) => x.textContent === "Completed");
+  });
+  let ids = await rowIds(page);
+  assert.ok(["hello-1", "hello-2", "hello-3"].every((id) => ids.includes(id)), ids.join());
+  assert.ok(!ids.includes("waiting-1"));
+
+  await page.locator('#counts button[data-status="Running"]').click();
+  await page.waitForFunction(() => {
+    const b = [...document.querySelectorAll("#instances-body .badge")];
+    return b.length > 0 && b.every((x) => x.textContent === "Running");
+  });
+  assert.ok((await rowIds(page)).includes("waiting-1"));
+  assert.equal(await page.locator('input[data-status="Running"]').isChecked(), true);
+  assert.equal(await page.locator('input[data-status="Completed"]').isChecked(), false);
+
+  await page.locator("#counts button[data-status=All]").click();
+  await page.locator("#search").fill("hello-");
+  await page.locator("#search").press("Enter");
+  await page.waitForFunction(() => {
+    const r = [...document.querySelectorAll("#instances-body tr[data-instance-id]")];
+    return r.length === 3 && r.every((x) => x.dataset.instanceId.startsWith("hello-"));
+  });
+
+  await page.locator("#search-mode").selectOption("name");
+  await page.locator("#search").fill("c_calls_js");
+  await page.locator("#search").press("Enter");
+  await page.waitForFunction(() => {
+    const r = [...document.querySelectorAll("#instances-body tr[data-instance-id]")];
+    return r.length >= 1 && r.every((x) => x.children[1].textContent === "c_calls_js");
+  });
+  assert.ok((await rowIds(page)).includes("waiting-1"));
+});
+
+test("an instance page shows the output, the history and one timeline bar per activity", async () => {
+  const page = await openPage("#/");
+  await page.locator(`a[href="${href("hello-1")}"]`).click();
+  await page.locator('#instance-status[data-status="Completed"]').waitFor();
+  assert.equal(await page.locator("#instance-id").textContent(), "hello-1");
+  assert.equal(await page.locator("#instance-name").textContent(), "hello_cities");
+  assert.deepEqual(JSON.parse(await page.locator("#instance-output").textContent()),
+    ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]);
+
+  const svg = page.locator("#timeline svg.timeline");
+  await svg.waitFor();
+  const bars = svg.locator("rect.tl-bar");
+  assert.equal(await bars.count(), 3, "one bar per activity call");
+  assert.equal(await svg.locator("rect.tl-bar.tl-activity").count(), 3);
+  assert.deepEqual(await bars.evaluateAll((r) => r.map((x) => x.dataset.outcome)),
+    ["completed", "completed", "completed"]);
+  assert.equal(await svg.locator(".tl-open").count(), 0, "nothing is open in a finished run");
+  const labels = await svg.locator(".tl-row-activity .tl-label").allTextContents();
+  assert.deepEqual(labels, ["say_hello #0", "say_hello #1", "say_hello #2"]);
+  assert.ok((await svg.locator(".tl-axis text").count()) >= 2, "the time axis has ticks");
+
+  const types = await page.locator("#history tbody tr td:nth-child(2)").allTextContents();
+  assert.equal(types.filter((t) => t === "TaskScheduled").length, 3);
+  assert.equal(types.filter((t) => t === "TaskCompleted").length, 3);
+  assert.ok(types.includes("ExecutionStarted") && types.includes("ExecutionCompleted"));
+  assert.ok((await page.locator("#history").textContent()).includes('"Hello Seattle!"'));
+  // a finished instance can be purged or restarted, not terminated
+  assert.equal(await page.locator("#action-terminate").isDisabled(), true);
+  assert.equal(await page.locator("#action-purge").isEnabled(), true);
+  await page.screenshot({ path: path.join(ARTIFACTS, "instance.png"), fullPage: true });
+});
+
+test("terminating a running instance from its page, after a refused restart", async () => {
+  const page = await openPage(href("waiting-1"));
+  await page.locator('#instance-status[data-status="Running"]').waitFor();
+  const open = page.locator("#timeline svg.timeline rect.tl-bar.tl-activity.tl-open");
+  await open.waitFor();
+  assert.equal(await open.count(), 1, "the unanswered js_shout call is an open bar");
+  await page.screenshot({ path: path.join(ARTIFACTS, "instance-running.png"), fullPage: true });
+
+  // cancelling the dialog does nothing
+  await page.locator("#action-terminate").click();
+  await page.locator("#confirm-dialog[open]").waitFor();
+  await page.locator("#confirm-cancel").click();
+  await page.waitForTimeout(500);
+  assert.equal(await statusOf(page), "Running");
+  assert.equal(await page.locator("#action-result").textContent(), "");
+
+  // the server's error is shown: the same id cannot be restarted while it runs
+  await page.locator("#action-restart").click();
+  await confirm(page, { newId: false });
+  await page.locator("#action-result.err").waitFor();
+  assert.match(await page.locator("#action-result").textContent(), /Restart failed: .*still Running/);
+
+  await page.locator("#action-terminate").click();
+  await confirm(page, { reason: "enough" });
+  await page.locator("#action-result.ok").waitFor();
+  await page.locator('#instance-status[data-status="Terminated"]').waitFor();
+  assert.equal(await page.locator("#instance-output").textContent(), '"enough"');
+  assert.equal((await api("GET", "/instances/waiting-1")).runtimeStatus, "Terminated");
+  await page.screenshot({ path: path.join(ARTIFACTS, "instance-terminated.png"), fullPage: true });
+});
+
+test("suspend and resume from the instance page", async () => {
+  await startInstance("c_calls_js", "suspend-1", "Bo");
+  await waitForStatus("suspend-1", "Running");
+  const page = await openPage(href("suspend-1"));
+  await page.locator('#instance-status[data-status="Running"]').waitFor();
+  assert.equal(await page.locator("#action-resume").isDisabled(), true);
+  await page.locator("#action-suspend").click();
+  await confirm(page, { reason: "lunch" });
+  await page.locator('#instance-status[data-status="Suspended"]').waitFor();
+  await page.locator("#action-resume:not([disabled])").click();
+  await confirm(page);
+  await page.locator('#instance-status[data-status="Running"]').waitFor();
+  const types = await page.locator("#history tbody tr td:nth-child(2)").allTextContents();
+  assert.ok(types.includes("ExecutionSuspended") && types.includes("ExecutionResumed"), types.join());
+  await api("POST", "/instances/suspend-1/terminate?reason=done");
+});
+
+test("paging through the list with next and previous", async () => {
+  for (let i = 0; i < 23; i++) await startInstance("page_probe", `page-${String(i).padStart(2, "0")}`, i);
+  const page = await openPage("#/");
+  await page.locator("#search").fill("page-");
+  await page.locator("#search").press("Enter");
+  await page.waitForFunction(() => {
+    const r = [...document.querySelectorAll("#instances-body tr[data-instance-id]")];
+    return r.length === 20 && r.every((x) => x.dataset.instanceId.startsWith("page-"));
+  });
+  const first = await rowIds(page);
+  assert.equal(await page.locator("#prev-page").isDisabled(), true);
+  await page.locator("#next-page:not([disabled])").click();
+  await page.waitForFunction(() =>
+    document.querySelectorAll("#instances-body tr[data-instance-id]").length === 3);
+  const second = await rowIds(page);
+  assert.equal(new Set([...first, ...second]).size, 23, "the two pages hold every probe once");
+  assert.equal(await page.locator("#page-label").textContent(), "Page 2");
+  assert.equal(await page.locator("#next-page").isDisabled(), true);
+  await page.locator("#prev-page").click();
+  await page.waitForFunction(() =>
+    document.querySelectorAll("#instances-body tr[data-instance-id]").length === 20);
+  assert.deepEqual(await rowIds(page), first);
+});
+
+test("live refresh shows new instances, and stops while paused", async () => {
+  const page = await openPage("#/");
+  await page.locator("#search").fill("live-");
+  await page.locator("#search").press("Enter");
+  await page.locator("#instances-body td.empty").waitFor();
+  await startInstance("hello_cities", "live-1", null);
+  await page.locator('#instances-body tr[data-instance-id="live-1"]').waitFor({ timeout: 6000 });
+
+  await page.locator("#live-toggle").click();
+  assert.equal(await page.locator("#live-toggle").getAttribute("aria-pressed"), "false");
+  await page.waitForTimeout(500); // a refresh sent before the pause has come back by now
+  await startInstance("hello_cities", "live-2", null);
+  await page.waitForTimeout(4500);
+  assert.equal(await page.locator('#instances-body tr[data-instance-id="live-2"]').count(), 0,
+    "a paused list does not change");
+  await page.locator("#live-toggle").click();
+  await page.locator('#instances-body tr[data-instance-id="live-2"]').waitFor({ timeout: 6000 });
+});
+
+// Payloads that run script if anything inserts them as markup. Ids may not hold '/', so the id
+// uses only the <img> form; each sets window.__xss and opens an alert.
+const img = (n) => `<img src=x onerror=window.__xss=${n};alert(${n})>`;
+const script = (n) => `<script>window.__xss=${n};alert(${n})</script>`;
+
+async function assertInert(page) {
+  await page.waitForTimeout(800); // time for a broken <img> to fire onerror
+  const found = await page.evaluate(() => ({
+    xss: window.__xss,
+    imgs: document.querySelectorAll("img").length,
+    handlers: document.querySelectorAll("[onerror],[onload],[onclick]").length,
+    scripts: document.querySelectorAll("script").length,
+  }));
+  assert.deepEqual(found, { xss: undefined, imgs: 0, handlers: 0, scripts: 1 });
+}
+
+test("XSS: ids, names, inputs, event payloads and reasons are shown as text", async () => {
+  const runningId = `xss-run ${img(1)}`;
+  const pendingId = `xss-pending ${img(2)}`;
+  const evilName = `never ${script(3)}${img(4)}`;
+  const evilInput = { html: `${script(5)}${img(6)}`, svg: "<svg onload=window.__xss=7;alert(7)>" };
+  await startInstance("c_calls_js", runningId, `${script(8)}${img(9)}`);
+  await startInstance(evilName, pendingId, evilInput);
+  await waitForStatus(runningId, "Running");
+
+  // the list
+  const list = await openPage("#/");
+  await list.locator("#search").fill("xss-");
+  await list.locator("#search").press("Enter");
+  await list.waitForFunction(() =>
+    document.querySelectorAll("#instances-body tr[data-instance-id]").length === 2);
+  const listText = await list.locator("#instances-body").textContent();
+  assert.ok(listText.includes(runningId) && listText.includes(evilName), listText);
+  await assertInert(list);
+  await list.close();
+
+  // the unserved instance: its name and input
+  const pending = await openPage(href(pendingId));
+  await pending.locator("#instance-status[data-status]").waitFor();
+  assert.equal(await pending.locator("#instance-id").textContent(), pendingId);
+  assert.equal(await pending.locator("#instance-name").textContent(), evilName);
+  assert.deepEqual(JSON.parse(await pending.locator("#instance-input").textContent()), evilInput);
+  await assertInert(pending);
+  await pending.close();
+
+  // the running instance: raise an event with a hostile name and payload, then terminate it
+  // with a hostile reason, all through the page
+  const page = await openPage(href(runningId));
+  await page.locator('#instance-status[data-status="Running"]').waitFor();
+  const eventName = img(10);
+  const payload = { note: `${script(11)}${img(12)}`, list: ["<b>bold</b>", img(13)] };
+  await page.locator("#event-name").fill(eventName);
+  await page.locator("#event-data").fill(JSON.stringify(payload));
+  await page.locator("#action-raise").click();
+  await confirm(page);
+  await page.locator("#action-result.ok").waitFor();
+  const raised = page.locator("#history tr.ev-EventRaised");
+  await raised.waitFor();
+  assert.equal(await raised.locator("td").nth(4).textContent(), eventName);
+  assert.deepEqual(JSON.parse(await raised.locator("pre.payload").textContent()), payload);
+  await page.locator("#action-terminate").click();
+  await confirm(page, { reason: img(14) });
+  await page.locator('#instance-status[data-status="Terminated"]').waitFor();
+  assert.equal(JSON.parse(await page.locator("#instance-output").textContent()), img(14));
+  await assertInert(page);
+  await page.screenshot({ path: path.join(ARTIFACTS, "xss.png"), fullPage: true });
+
+  // the server refuses a bad event name; its message is shown as text too
+  const errs = await openPage(href(pendingId));
+  await errs.locator("#instance-status[data-status]").waitFor();
+  await errs.locator("#event-name").fill("e");
+  await errs.locator("#event-data").fill("{not json");
+  await errs.locator("#action-raise").click();
+  assert.match(await errs.locator("#raise-form .error").textContent(), /not JSON/);
+  assert.equal(await errs.locator("#confirm-dialog[open]").count(), 0);
+  await assertInert(errs);
+});
+
+test("restart under a new id links to the new instance; purge removes one", async () => {
+  const page = await openPage(href("hello-2"));
+  await page.locator('#instance-status[data-status="Completed"]').waitFor();
+  await page.locator("#action-restart").click();
+  await confirm(page, { newId: true });
+  const link = page.locator("#restarted-link");
+  await link.waitFor();
+  const newId = await link.textContent();
+  assert.notEqual(newId, "hello-2");
+  await link.click();
+  await page.locator("#instance-id").filter({ hasText: newId }).waitFor();
+  await page.locator('#instance-status[data-status="Completed"]').waitFor();
+
+  await page.goto(`${BASE}/${href("hello-3")}`);
+  await page.locator('#instance-status[data-status="Completed"]').waitFor();
+  await page.locator("#action-purge").click();
+  await confirm(page);
+  await page.locator("#action-result.ok").waitFor();
+  await page.locator("#instance-error").filter({ hasText: "There is no instance hello-3" }).waitFor();
+  await assert.rejects(api("GET", "/instances/hello-3"), /404/);
+
+  // the whole list once more, now that it holds every kind of instance, for a person to see
+  await page.goto(`${BASE}/#/`);
+  await page.waitForFunction(() =>
+    document.querySelectorAll("#instances-body tr[data-instance-id]").length === 20);
+  await page.screenshot({ path: path.join(ARTIFACTS, "list-full.png"), fullPage: true });
+});
