@@ -164,7 +164,9 @@ typedef struct dt_commit {
 } dt_commit;
 
 /* Which work a lease may take, by orchestrator or activity name (a worker that handles only
- * some names, as the Durable Task protocol's work item filters say). NULL: any name. */
+ * some names, as the Durable Task protocol's work item filters say). NULL: any name. An
+ * instance with a terminate message waiting is leased whatever the filter: the hub ends it
+ * without running code, so a worker need not know its orchestrator. */
 typedef struct dt_name_filter {
     const char *const *names;
     size_t n;                         /* 0: matches nothing */

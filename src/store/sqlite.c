@@ -3,7 +3,7 @@
  * share (binding, errors, transactions, event blobs), and close. The operations themselves are
  * in sqlite_instance.c, sqlite_lease.c, sqlite_commit.c and sqlite_query.c.
  *
- * Schema (user_version 2, application_id 'DTSK'): instances (one row per instance, with its
+ * Schema (user_version 3, application_id 'DTSK'): instances (one row per instance, with its
  * lease), history (instance_id, seq, event blob), inbox (messages with a visibility time and
  * the execution they belong to), activities (activity work items with their lease). Events
  * are HistoryEvent bytes. Version 2 added inbox.execution_id; no release had version 1, so
@@ -16,7 +16,7 @@
 
 #include "store/sqlite_internal.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -51,6 +51,7 @@ static const char *const schema_sql =
     " instance_id TEXT NOT NULL,"
     " execution_id TEXT,"
     " visible_at INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL DEFAULT 0,"   /* the event's type: a terminate is found by it */
     " event BLOB NOT NULL);"
     "CREATE INDEX inbox_by_instance ON inbox (instance_id, id);"
     "CREATE INDEX inbox_by_visible ON inbox (visible_at);"
@@ -113,8 +114,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_HISTORY_INSERT] = "INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)",
     [ST_HISTORY_DELETE] = "DELETE FROM history WHERE instance_id = ?1",
 
-    [ST_INBOX_INSERT] = "INSERT INTO inbox (instance_id, visible_at, event, execution_id)"
-                        " SELECT ?1, ?2, ?3, ?4"
+    [ST_INBOX_INSERT] = "INSERT INTO inbox (instance_id, visible_at, event, execution_id, kind)"
+                        " SELECT ?1, ?2, ?3, ?4, ?5"
                         " WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1)",
     [ST_INBOX_LOAD_VISIBLE] = "SELECT id, event, execution_id FROM inbox"
                               " WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
@@ -124,7 +125,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ORCH_CANDIDATES] =
         "SELECT i.instance_id FROM inbox m JOIN instances i ON i.instance_id = m.instance_id"
         " WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires < ?1)"
-        " AND (?3 IS NULL OR i.name IN (SELECT value FROM json_each(?3)))"
+        " AND (?3 IS NULL OR i.name IN (SELECT value FROM json_each(?3)) OR m.kind = 5)"
         " GROUP BY i.instance_id ORDER BY MIN(m.id) LIMIT ?2",
 
     [ST_ACTIVITY_INSERT] =

@@ -137,6 +137,7 @@ dt_status store_insert_message_tx(sqlite_store *s, const dt_message *m, const ch
     store_bind_int64(st, 2, m->visible_at, &rc);
     store_bind_blob(st, 3, blob, len, &rc);
     store_bind_text(st, 4, m->execution_id, &rc);
+    store_bind_int64(st, 5, (int64_t)m->event.type, &rc);
     if (rc != SQLITE_OK)
         r = store_sql_error(s, rc, err, "insert inbox message");
     else

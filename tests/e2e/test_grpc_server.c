@@ -331,6 +331,23 @@ static void test_stopping_the_server_gives_work_in_flight_back(void **state)
     server_close(&s);
 }
 
+static void test_terminate_reaches_an_instance_no_connected_worker_runs(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-term-unserved");
+    dt_worker *w = remote_worker(&s);   /* asks only for its own names */
+    expect(start(&s, "never_served", "ns-1", NULL), GRPC_STATUS_OK, NULL);
+    dt_error err = {0};
+    assert_ok(dt_client_terminate(s.f.client, "ns-1", "\"no one runs it\"", false, &err), &err);
+    dt_instance_state *st;
+    assert_ok(dt_client_wait_completion(s.f.client, "ns-1", 30000, s.f.arena, &st, &err), &err);
+    assert_int_equal(st->status, DT_STATUS_TERMINATED);
+    assert_string_equal(st->output, "\"no one runs it\"");
+    dt_worker_free(w);
+    server_close(&s);
+}
+
 static void test_a_token_is_required_when_configured(void **state)
 {
     (void)state;
@@ -472,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_work_of_a_worker_that_goes_away_is_redelivered),
         cmocka_unit_test(test_stopping_the_server_gives_work_in_flight_back),
         cmocka_unit_test(test_a_token_is_required_when_configured),
+        cmocka_unit_test(test_terminate_reaches_an_instance_no_connected_worker_runs),
         cmocka_unit_test(test_8_workers_and_1000_instances_complete_each_exactly_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

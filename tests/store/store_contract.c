@@ -451,6 +451,25 @@ static void test_name_filter_leases_only_work_of_those_names(void **state)
     dt_orch_item_free(items[0]);
 }
 
+static void test_a_terminate_is_leased_whatever_the_name_filter(void **state)
+{
+    fixture *fx = *state;
+    dt_new_instance a = new_instance("it", NULL);
+    a.name = "nobody_runs_this";
+    dt_error err;
+    assert_ok(dt_store_create_instance(fx->store, &a, &err), &err);
+    const char *other[] = {"something_else"};
+    dt_orch_item *items[2];
+    assert_int_equal(lease_named(fx, other, 1, items, 2), 0);
+    dt_message m = {.instance_id = "it"};
+    dt_event_init(&m.event, DT_EVENT_EXECUTION_TERMINATED, T0);
+    m.event.input = "\"stop\"";
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    assert_int_equal(lease_named(fx, other, 1, items, 2), 1);
+    assert_string_equal(items[0]->instance_id, "it");
+    dt_orch_item_free(items[0]);
+}
+
 static void test_expired_lease_is_redelivered_to_another_owner(void **state)
 {
     fixture *fx = *state;
@@ -1786,6 +1805,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_lease_delivers_execution_started),
         T(test_second_lease_while_held_gets_nothing),
         T(test_name_filter_leases_only_work_of_those_names),
+        T(test_a_terminate_is_leased_whatever_the_name_filter),
         T(test_expired_lease_is_redelivered_to_another_owner),
         T(test_renewed_lease_is_kept),
         T(test_abandoned_work_is_redelivered_at_once),
