@@ -61,64 +61,6 @@ dt_status cli_register_demo(dt_worker *w)
     return st;
 }
 
-/* payload_of: the text worth showing for an event: its input, result or failure. */
-static const char *payload_of(const dt_event *e)
-{
-    if (e->failure)
-        return e->failure->message;
-    if (e->result)
-        return e->result;
-    return e->input;
-}
-
-static bool answers_a_schedule(dt_event_type t)
-{
-    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
-           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
-           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
-}
-
-/* format_name: "name#seq" for scheduling events and for the completions that answer them
- * (whose own record has no name: it is found on the scheduling event), else the name. */
-static void format_name(const dt_event *ev, size_t i, char *buf, size_t n)
-{
-    const dt_event *e = &ev[i];
-    if (e->event_id >= 0) {
-        snprintf(buf, n, "%s#%d", e->name ? e->name : "", e->event_id);
-        return;
-    }
-    if (answers_a_schedule(e->type)) {
-        const char *sname = "";
-        for (size_t j = i; j-- > 0;)
-            if (ev[j].event_id == e->task_id && ev[j].name) {
-                sname = ev[j].name;
-                break;
-            }
-        snprintf(buf, n, "%s#%d", sname, e->task_id);
-        return;
-    }
-    snprintf(buf, n, "%s", e->name ? e->name : "");
-}
-
-void cli_print_history(FILE *out, const dt_event *ev, size_t n)
-{
-    fprintf(out, "%4s  %-34s  %-24s  %-14s  %s\n", "seq", "event", "timestamp", "name",
-            "payload");
-    for (size_t i = 0; i < n; i++) {
-        char ts[32];
-        dt_time_format(ev[i].timestamp, ts);
-        const char *p = payload_of(&ev[i]);
-        char shown[72];
-        snprintf(shown, sizeof shown, "%s", p ? p : "");
-        if (p && strlen(p) >= sizeof shown)
-            memcpy(shown + sizeof shown - 4, "...", 4);
-        char name[64];
-        format_name(ev, i, name, sizeof name);
-        fprintf(out, "%4zu  %-34s  %-24s  %-14s  %s\n", i, dt_event_type_name(ev[i].type), ts,
-                name, shown);
-    }
-}
-
 int cli_demo(int argc, char **argv)
 {
     const char *db = "./dtask-data/dtask.db";

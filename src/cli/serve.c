@@ -2,7 +2,6 @@
  * the Durable Task SDKs can use it as their backend, and the HTTP API and dashboard beside it.
  * Runs until SIGINT or SIGTERM; then work handed to remote workers is given back for
  * redelivery and the database closed cleanly. */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,8 +11,6 @@
 #include "cli/cli.h"
 #include "durabletask/grpc.h"
 #include "durabletask/http.h"
-
-#define TOKEN_FILE_MAX 4096
 
 static void serve_usage(FILE *out)
 {
@@ -31,53 +28,6 @@ static void serve_usage(FILE *out)
             "  --db PATH                SQLite database (default ./dtask-data/dtask.db)\n"
             "  --log-level LEVEL        debug, info (default), warn, error or off; one line per\n"
             "                           notable event, with level and instance id, to stderr\n");
-}
-
-/* read_token: the token in PATH, trimmed, into *OUT (malloc'd). On failure a message for the
- * user in MSG. */
-static bool read_token(const char *path, char **out, char *msg, size_t cap)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(msg, cap, "cannot read the token file %s: %s", path, strerror(errno));
-        return false;
-    }
-    char *buf = malloc(TOKEN_FILE_MAX + 1);
-    if (buf == NULL) {
-        fclose(f);
-        snprintf(msg, cap, "out of memory");
-        return false;
-    }
-    size_t n = fread(buf, 1, TOKEN_FILE_MAX + 1, f);
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed || n > TOKEN_FILE_MAX) {
-        snprintf(msg, cap, failed ? "cannot read the token file %s" :
-                                    "the token file %s is over 4096 bytes", path);
-        free(buf);
-        return false;
-    }
-    buf[n] = '\0';
-    size_t start = strspn(buf, " \t\r\n");
-    size_t end = n;
-    while (end > start && strchr(" \t\r\n", buf[end - 1]))
-        end--;
-    bool printable = end > start;
-    for (size_t i = start; i < end; i++)
-        if ((unsigned char)buf[i] <= ' ' || buf[i] == 0x7F)
-            printable = false;
-    if (end == start || !printable) {
-        snprintf(msg, cap, end == start ? "the token file %s is empty" :
-                 "the token in %s has spaces or control characters in it (one line, no spaces)",
-                 path);
-        free(buf);
-        return false;
-    }
-    memmove(buf, buf + start, end - start);
-    buf[end - start] = '\0';
-    *out = buf;
-    return true;
 }
 
 int cli_serve(int argc, char **argv)
@@ -120,7 +70,7 @@ int cli_serve(int argc, char **argv)
     char *token = NULL;
     if (token_file) {
         char msg[512];
-        if (!read_token(token_file, &token, msg, sizeof msg)) {
+        if (!cli_read_token(token_file, &token, msg, sizeof msg)) {
             fprintf(stderr, "dtask serve: %s\n", msg);
             return 2;
         }

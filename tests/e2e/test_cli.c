@@ -1,0 +1,615 @@
+/* test_cli.c — the operator CLI as an operator uses it: a hub with an in-process C worker and
+ * the gRPC service on a free port, and the built `dtask` binary run against it as a child
+ * process, its exit code, stdout and stderr checked for every command: the happy paths, and
+ * the messages and exit codes of a missing instance (3), bad usage and bad JSON (2), an
+ * unreachable server (5), a failed wait (1) and a wait that runs out of time (4). */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "durabletask/grpc.h"
+#include "hubfix.h"
+
+extern char **environ;
+
+#define DTASK_BIN DT_TEST_BINARY_DIR "/../dtask"
+
+/* ---- the orchestrations the worker runs ----------------------------------------------------- */
+
+static dt_status echo_orch(dt_octx *ctx, const char *input, const char **output)
+{
+    *output = dt_await(ctx, dt_call_activity(ctx, "echo", input, NULL));
+    return DT_OK;
+}
+
+static dt_status fail_orch(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    (void)output;
+    return dt_fail(ctx, "BoomError", "it went boom");
+}
+
+/* event_orch: finishes with the data of event "go". */
+static dt_status event_orch(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_await(ctx, dt_wait_for_event(ctx, "go"));
+    return DT_OK;
+}
+
+/* ---- the fixture: hub, worker, server, and the last dtask run ------------------------------- */
+
+typedef struct cli_fix {
+    hubfix f;
+    dt_grpc_server *srv;
+    char target[64];
+    int code;        /* exit code of the last run */
+    char *out, *err; /* its stdout and stderr (malloc'd; replaced by the next run) */
+} cli_fix;
+
+static void fix_open(cli_fix *c, const char *name)
+{
+    memset(c, 0, sizeof *c);
+    if (access(DTASK_BIN, X_OK) != 0)
+        fail_msg("%s is not built", DTASK_BIN);
+    hubfix_open(&c->f, name, NULL);
+    assert_ok(dt_worker_add_orchestrator(c->f.worker, "echo_orch", echo_orch, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(c->f.worker, "fail_orch", fail_orch, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(c->f.worker, "event_orch", event_orch, NULL), NULL);
+    assert_ok(dt_worker_add_activity(c->f.worker, "echo", hubfix_echo, NULL), NULL);
+    hubfix_start(&c->f);
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = "127.0.0.1:0"};
+    assert_ok(dt_grpc_server_start(c->f.hub, &o, &c->srv, &err), &err);
+    snprintf(c->target, sizeof c->target, "127.0.0.1:%d", dt_grpc_server_port(c->srv));
+}
+
+static void fix_close(cli_fix *c)
+{
+    free(c->out);
+    free(c->err);
+    dt_grpc_server_stop(c->srv);
+    hubfix_close(&c->f);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* run: `dtask ARGS... [--server TARGET]`, stdout and stderr to files, then into C->out and
+ * C->err; returns the exit code (128 + signal if it was killed). */
+static int run(cli_fix *c, bool add_server, const char *const *args)
+{
+    const char *out_path = test_path(c->f.dir, "stdout.txt");
+    const char *err_path = test_path(c->f.dir, "stderr.txt");
+    char *argv[32];
+    int n = 0;
+    argv[n++] = DTASK_BIN;
+    for (; *args && n < 28; args++)
+        argv[n++] = (char *)*args;
+    if (add_server) {
+        argv[n++] = "--server";
+        argv[n++] = c->target;
+    }
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int rc = posix_spawn(&pid, DTASK_BIN, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        fail_msg("cannot start %s: %s", DTASK_BIN, strerror(rc));
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    c->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    free(c->out);
+    free(c->err);
+    c->out = slurp(out_path);
+    c->err = slurp(err_path);
+    return c->code;
+}
+
+#define DTASK(c, ...) run((c), true, (const char *const[]){__VA_ARGS__, NULL})
+#define DTASK_RAW(c, ...) run((c), false, (const char *const[]){__VA_ARGS__, NULL})
+
+/* expect: the last run exited with CODE, and its stdout / stderr contain the needles given. */
+static void expect(cli_fix *c, int code, const char *out_has, const char *err_has)
+{
+    if (c->code != code || (out_has && !strstr(c->out, out_has)) ||
+        (err_has && !strstr(c->err, err_has)))
+        fail_msg("exit %d (want %d)\n--- stdout (want '%s'):\n%s--- stderr (want '%s'):\n%s",
+                 c->code, code, out_has ? out_has : "", c->out, err_has ? err_has : "",
+                 c->err);
+}
+
+static void wait_done(cli_fix *c, const char *id)
+{
+    dt_instance_state *s;
+    dt_error err = {0};
+    assert_ok(dt_client_wait_completion(c->f.client, id, 60000, c->f.arena, &s, &err), &err);
+}
+
+/* wait_status: poll until ID has STATUS (commands reach an instance through its inbox). */
+static void wait_status(cli_fix *c, const char *id, dt_runtime_status status)
+{
+    for (int i = 0; i < 1000; i++) {
+        dt_instance_state *s = NULL;
+        if (dt_client_get(c->f.client, id, c->f.arena, &s, NULL) == DT_OK && s->status == status)
+            return;
+        test_sleep_ms(10);
+    }
+    fail_msg("%s never became %s", id, dt_runtime_status_name(status));
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static size_t lines(const char *s)
+{
+    return count(s, "\n");
+}
+
+/* json_of: the last run's stdout as JSON (decref it). */
+static json_t *json_of(cli_fix *c)
+{
+    json_error_t je;
+    json_t *v = json_loads(c->out, 0, &je);
+    if (v == NULL)
+        fail_msg("stdout is not JSON (%s): %s", je.text, c->out);
+    return v;
+}
+
+/* ---- help and usage ------------------------------------------------------------------------- */
+
+static void test_every_command_has_help_and_the_exit_codes_are_documented(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-help");
+    const char *cmds[] = {"start", "status", "list", "history", "raise", "terminate",
+                          "suspend", "resume", "restart", "purge", "wait", "serve", "worker",
+                          "demo"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: dtask %s", cmds[i]);
+        DTASK_RAW(&c, cmds[i], "--help");
+        expect(&c, 0, want, NULL);
+        DTASK_RAW(&c, "help", cmds[i]);
+        expect(&c, 0, want, NULL);
+    }
+    DTASK_RAW(&c, "--help");
+    expect(&c, 0, "5  cannot reach the server", NULL);
+    assert_non_null(strstr(c.out, "3  no such instance"));
+    assert_non_null(strstr(c.out, "4  timed out"));
+    DTASK_RAW(&c, "version");
+    expect(&c, 0, "dtask ", NULL);
+    DTASK_RAW(&c, "frobnicate");
+    expect(&c, 2, NULL, "unknown command 'frobnicate'");
+    DTASK(&c, "start", "echo_orch", "--bogus");
+    expect(&c, 2, NULL, "unknown option '--bogus'");
+    DTASK(&c, "raise", "x");
+    expect(&c, 2, NULL, "missing ID EVENT");
+    DTASK(&c, "status", "a", "b");
+    expect(&c, 2, NULL, "unexpected argument 'b'");
+    DTASK_RAW(&c, "list", "--page-size");
+    expect(&c, 2, NULL, "--page-size needs a value");
+    DTASK(&c, "list", "--page-size", "0");
+    expect(&c, 2, NULL, "--page-size: '0'");
+    DTASK(&c, "list", "--status", "Done");
+    expect(&c, 2, NULL, "no status 'Done'");
+    DTASK(&c, "list", "--all", "--continuation", "x");
+    expect(&c, 2, NULL, "--all and --continuation");
+    DTASK(&c, "start", "echo_orch", "--start-at", "2026-02-30");
+    expect(&c, 2, NULL, "--start-at: '2026-02-30' is not a time");
+    DTASK(&c, "wait", "x", "--for", "lunch");
+    expect(&c, 2, NULL, "--for: 'lunch'");
+    DTASK(&c, "wait", "x", "--timeout", "-1");
+    expect(&c, 2, NULL, "--timeout: '-1'");
+    DTASK(&c, "purge");
+    expect(&c, 2, NULL, "give an ID, or a filter");
+    DTASK(&c, "purge", "x", "--status", "Completed");
+    expect(&c, 2, NULL, "not both");
+    fix_close(&c);
+}
+
+static void test_bad_json_exits_2_naming_the_flag_and_nothing_is_started(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-badjson");
+    DTASK(&c, "start", "echo_orch", "--id", "j1", "--input", "{bad");
+    expect(&c, 2, NULL, "dtask start: --input is not valid JSON");
+    DTASK(&c, "status", "j1");
+    expect(&c, 3, NULL, NULL);
+    DTASK(&c, "start", "event_orch", "--id", "j2");
+    expect(&c, 0, "j2\n", NULL);
+    DTASK(&c, "raise", "j2", "go", "--data", "not json");
+    expect(&c, 2, NULL, "dtask raise: --data is not valid JSON");
+    DTASK(&c, "terminate", "j2", "--output", "[1,");
+    expect(&c, 2, NULL, "dtask terminate: --output is not valid JSON");
+    /* a value only the server can judge: INVALID_ARGUMENT is bad usage too, with its details */
+    DTASK(&c, "start", "echo_orch", "--id", "a/b");
+    expect(&c, 2, NULL, "'/'");
+    assert_non_null(strstr(c.err, "INVALID_ARGUMENT"));
+    fix_close(&c);
+}
+
+static void test_unreachable_server_exits_5(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-unreachable");
+    /* a port that was free a moment ago: nothing listens there */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(sa.sin_port));
+    const char *cmds[][3] = {{"status", "x", NULL}, {"list", NULL, NULL},
+                             {"history", "x", NULL}, {"wait", "x", NULL},
+                             {"start", "echo_orch", NULL}, {"purge", "x", NULL}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        const char *args[] = {cmds[i][0], "--server", target, cmds[i][1], NULL};
+        run(&c, false, args);
+        expect(&c, 5, NULL, "cannot reach the server at 127.0.0.1:");
+    }
+    fix_close(&c);
+}
+
+static void test_a_server_that_requires_a_token_gets_it_from_the_token_file(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-token");
+    dt_grpc_server *guarded = NULL;
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = "127.0.0.1:0", .token = "s3cret-token"};
+    assert_ok(dt_grpc_server_start(c.f.hub, &o, &guarded, &err), &err);
+    char target[64], good[600], bad[600];
+    snprintf(target, sizeof target, "127.0.0.1:%d", dt_grpc_server_port(guarded));
+    snprintf(good, sizeof good, "%s", test_path(c.f.dir, "token"));
+    snprintf(bad, sizeof bad, "%s", test_path(c.f.dir, "wrong-token"));
+    FILE *f = fopen(good, "w");
+    fputs("  s3cret-token\n", f);
+    fclose(f);
+    f = fopen(bad, "w");
+    fputs("nope\n", f);
+    fclose(f);
+    DTASK_RAW(&c, "status", "x", "--server", target);
+    expect(&c, 1, NULL, "UNAUTHENTICATED");
+    assert_non_null(strstr(c.err, "--token-file"));
+    DTASK_RAW(&c, "status", "x", "--server", target, "--token-file", bad);
+    expect(&c, 1, NULL, "UNAUTHENTICATED");
+    DTASK_RAW(&c, "start", "echo_orch", "--id", "k1", "--server", target, "--token-file", good);
+    expect(&c, 0, "k1\n", NULL);
+    DTASK_RAW(&c, "wait", "k1", "--server", target, "--token-file", good);
+    expect(&c, 0, "Completed", NULL);
+    DTASK_RAW(&c, "history", "k1", "--server", target, "--token-file", good);
+    expect(&c, 0, "ExecutionCompleted", NULL);
+    DTASK_RAW(&c, "status", "k1", "--server", target, "--token-file", "/nonexistent/token");
+    expect(&c, 2, NULL, "cannot read the token file /nonexistent/token");
+    dt_grpc_server_stop(guarded);
+    fix_close(&c);
+}
+
+/* ---- one instance --------------------------------------------------------------------------- */
+
+static void test_start_status_history_of_a_completed_instance(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-start");
+    DTASK(&c, "start", "echo_orch", "--id", "s1", "--input", "{\"a\":[1,2.50]}");
+    expect(&c, 0, NULL, NULL);
+    assert_string_equal(c.out, "s1\n");
+    DTASK(&c, "wait", "s1");
+    expect(&c, 0, "{\"a\":[1,2.50]}", NULL);
+    DTASK(&c, "status", "s1");
+    expect(&c, 0, "status:          Completed", NULL);
+    assert_non_null(strstr(c.out, "name:            echo_orch"));
+    assert_non_null(strstr(c.out, "output:          {\"a\":[1,2.50]}"));
+    DTASK(&c, "status", "s1", "--no-payloads");
+    expect(&c, 0, "Completed", NULL);
+    assert_null(strstr(c.out, "output:"));
+    /* --json: one object; payloads embedded as the JSON they are, byte for byte */
+    DTASK(&c, "status", "s1", "--json");
+    expect(&c, 0, "\"output\":{\"a\":[1,2.50]}", NULL);
+    json_t *j = json_of(&c);
+    assert_string_equal(json_string_value(json_object_get(j, "instanceId")), "s1");
+    assert_string_equal(json_string_value(json_object_get(j, "runtimeStatus")), "Completed");
+    assert_true(json_is_array(json_object_get(json_object_get(j, "input"), "a")));
+    assert_true(json_is_null(json_object_get(j, "failureDetails")));
+    json_decref(j);
+    /* history: the table dtask demo prints, and the JSON array */
+    DTASK(&c, "history", "s1");
+    expect(&c, 0, "ExecutionStarted", NULL);
+    assert_non_null(strstr(c.out, "TaskScheduled"));
+    assert_non_null(strstr(c.out, "echo#0"));
+    assert_non_null(strstr(c.out, "ExecutionCompleted"));
+    DTASK(&c, "history", "s1", "--json");
+    expect(&c, 0, NULL, NULL);
+    j = json_of(&c);
+    dt_event *ev;
+    size_t n;
+    ev = hubfix_history(&c.f, "s1", &n);
+    assert_int_equal(json_array_size(j), n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(j, i), "type")),
+                            dt_event_type_name(ev[i].type));
+    json_decref(j);
+    /* a generated id, and a start in the future */
+    DTASK(&c, "start", "echo_orch");
+    expect(&c, 0, NULL, NULL);
+    assert_int_equal(strlen(c.out), 37);
+    DTASK(&c, "start", "echo_orch", "--id", "later", "--start-at", "+3600");
+    expect(&c, 0, "later\n", NULL);
+    DTASK(&c, "status", "later");
+    expect(&c, 0, "Pending", NULL);
+    assert_non_null(strstr(c.out, "scheduled start:"));
+    DTASK(&c, "start", "echo_orch", "--id", "later");
+    expect(&c, 1, NULL, "ALREADY_EXISTS");
+    fix_close(&c);
+}
+
+static void test_missing_instance_exits_3_naming_it(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-missing");
+    char want[128];
+    snprintf(want, sizeof want, "no instance 'nope' on %s", c.target);
+    const char *cmds[][3] = {{"status", "nope", NULL}, {"history", "nope", NULL},
+                             {"wait", "nope", NULL},   {"raise", "nope", "go"},
+                             {"terminate", "nope", NULL}, {"suspend", "nope", NULL},
+                             {"resume", "nope", NULL}, {"restart", "nope", NULL},
+                             {"purge", "nope", NULL}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        const char *args[] = {cmds[i][0], cmds[i][1], "--server", c.target, cmds[i][2], NULL};
+        run(&c, false, args);
+        expect(&c, 3, NULL, want);
+        assert_string_equal(c.out, "");
+    }
+    fix_close(&c);
+}
+
+static void test_suspend_resume_raise_and_terminate(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-lifecycle");
+    DTASK(&c, "start", "event_orch", "--id", "e1");
+    expect(&c, 0, "e1\n", NULL);
+    DTASK(&c, "wait", "e1", "--for", "start");
+    expect(&c, 0, "Running", NULL);
+    DTASK(&c, "suspend", "e1", "--reason", "maintenance");
+    expect(&c, 0, NULL, NULL);
+    wait_status(&c, "e1", DT_STATUS_SUSPENDED);
+    DTASK(&c, "status", "e1");
+    expect(&c, 0, "Suspended", NULL);
+    DTASK(&c, "resume", "e1", "--reason", "done");
+    expect(&c, 0, NULL, NULL);
+    wait_status(&c, "e1", DT_STATUS_RUNNING);
+    DTASK(&c, "raise", "e1", "go", "--data", "\"x\"");
+    expect(&c, 0, NULL, NULL);
+    DTASK(&c, "wait", "e1", "--json");
+    expect(&c, 0, "\"runtimeStatus\":\"Completed\"", NULL);
+    assert_non_null(strstr(c.out, "\"output\":\"x\""));
+    DTASK(&c, "history", "e1");
+    expect(&c, 0, "ExecutionSuspended", NULL);
+    assert_non_null(strstr(c.out, "ExecutionResumed"));
+    assert_non_null(strstr(c.out, "EventRaised"));
+    /* terminate: wait then reports it ended Terminated, exit 1 */
+    DTASK(&c, "start", "event_orch", "--id", "t1");
+    DTASK(&c, "terminate", "t1", "--output", "\"stopped\"");
+    expect(&c, 0, NULL, NULL);
+    DTASK(&c, "wait", "t1");
+    expect(&c, 1, "Terminated", "instance 't1' ended Terminated");
+    DTASK(&c, "status", "t1");
+    expect(&c, 0, "output:          \"stopped\"", NULL);
+    DTASK(&c, "terminate", "t1");
+    expect(&c, 1, NULL, "FAILED_PRECONDITION");
+    /* restart: under the same id, or a new one */
+    DTASK(&c, "restart", "t1");
+    expect(&c, 0, "t1\n", NULL);
+    DTASK(&c, "raise", "t1", "go", "--data", "2");
+    wait_done(&c, "t1");
+    DTASK(&c, "restart", "t1", "--new-id");
+    expect(&c, 0, NULL, NULL);
+    assert_int_equal(strlen(c.out), 37);
+    assert_null(strstr(c.out, "t1"));
+    fix_close(&c);
+}
+
+static void test_wait_on_a_failed_instance_exits_1_and_prints_the_failure(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-waitfail");
+    DTASK(&c, "start", "fail_orch", "--id", "f1");
+    expect(&c, 0, "f1\n", NULL);
+    DTASK(&c, "wait", "f1");
+    expect(&c, 1, "status:          Failed", "instance 'f1' ended Failed: BoomError: it went boom");
+    DTASK(&c, "status", "f1", "--json");
+    json_t *j = json_of(&c);
+    json_t *fd = json_object_get(j, "failureDetails");
+    assert_string_equal(json_string_value(json_object_get(fd, "errorType")), "BoomError");
+    assert_string_equal(json_string_value(json_object_get(fd, "errorMessage")), "it went boom");
+    json_decref(j);
+    fix_close(&c);
+}
+
+static void test_wait_that_runs_out_of_time_exits_4_with_progress_lines(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-waittimeout");
+    DTASK(&c, "start", "event_orch", "--id", "w1");
+    wait_status(&c, "w1", DT_STATUS_RUNNING);
+    DTASK(&c, "wait", "w1", "--timeout", "2.5");
+    expect(&c, 4, NULL, "waiting for w1: Running, 2 s");
+    assert_non_null(strstr(c.err, "instance 'w1' is still Running after "));
+    assert_string_equal(c.out, "");
+    /* a wait that ends: the instance finishes while dtask waits */
+    DTASK(&c, "raise", "w1", "go", "--data", "7");
+    DTASK(&c, "wait", "w1", "--timeout", "30");
+    expect(&c, 0, "output:          7", NULL);
+    fix_close(&c);
+}
+
+/* ---- many instances ------------------------------------------------------------------------- */
+
+/* start_echo: start echo_orch as ID and wait for it. */
+static void start_echo(cli_fix *c, const char *id)
+{
+    DTASK(c, "start", "echo_orch", "--id", id, "--input", "1");
+    expect(c, 0, NULL, NULL);
+    wait_done(c, id);
+}
+
+/* next_token: the token of the "next page:" hint on the last run's stderr, into BUF. */
+static void next_token(cli_fix *c, char *buf, size_t n)
+{
+    const char *p = strstr(c->err, "next page: dtask list");
+    if (p == NULL || (p = strstr(p, "--continuation ")) == NULL)
+        fail_msg("no next-page hint: %s", c->err);
+    p += strlen("--continuation ");
+    snprintf(buf, n, "%.*s", (int)strcspn(p, "\n"), p);
+}
+
+static void test_list_pages_through_every_instance_once(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-list");
+    const char *ids[] = {"l-1", "l-2", "l-3", "l-4", "l-5"};
+    for (size_t i = 0; i < 5; i++)
+        start_echo(&c, ids[i]);
+    DTASK(&c, "start", "event_orch", "--id", "other");
+    wait_status(&c, "other", DT_STATUS_RUNNING);
+    /* one page of two, and the command for the next on stderr */
+    DTASK(&c, "list", "--prefix", "l-", "--page-size", "2");
+    expect(&c, 0, "l-1 ", "next page: dtask list --prefix l- --page-size 2");
+    assert_int_equal(lines(c.out), 1 + 2);
+    char token[128];
+    next_token(&c, token, sizeof token);
+    DTASK(&c, "list", "--prefix", "l-", "--page-size", "2", "--continuation", token);
+    expect(&c, 0, "l-3 ", "next page:");
+    assert_int_equal(lines(c.out), 1 + 2);
+    assert_null(strstr(c.out, "l-1 "));
+    /* --all: every instance exactly once, no hint */
+    DTASK(&c, "list", "--all", "--page-size", "2");
+    expect(&c, 0, NULL, NULL);
+    assert_int_equal(lines(c.out), 1 + 6);
+    for (size_t i = 0; i < 5; i++) {
+        char row[16];
+        snprintf(row, sizeof row, "%s ", ids[i]);
+        assert_int_equal(count(c.out, row), 1);
+    }
+    assert_null(strstr(c.err, "next page"));
+    /* JSON, and the filters */
+    DTASK(&c, "list", "--all", "--page-size", "2", "--json", "--name", "echo_orch");
+    json_t *j = json_of(&c);
+    assert_int_equal(json_array_size(j), 5);
+    json_decref(j);
+    DTASK(&c, "list", "--status", "Running,Suspended");
+    expect(&c, 0, "other ", NULL);
+    assert_int_equal(lines(c.out), 1 + 1);
+    DTASK(&c, "list", "--name", "event_orch", "--all");
+    expect(&c, 0, "other ", NULL);
+    assert_int_equal(lines(c.out), 1 + 1);
+    DTASK(&c, "list", "--to", "-3600");
+    expect(&c, 0, NULL, NULL);
+    assert_int_equal(lines(c.out), 1);
+    DTASK(&c, "list", "--from", "2000-01-01T00:00:00Z", "--to", "+3600", "--all");
+    assert_int_equal(lines(c.out), 1 + 6);
+    fix_close(&c);
+}
+
+static void test_purge_by_status_reports_the_count(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-purge");
+    start_echo(&c, "p-1");
+    start_echo(&c, "p-2");
+    start_echo(&c, "p-3");
+    DTASK(&c, "start", "fail_orch", "--id", "p-f");
+    wait_done(&c, "p-f");
+    DTASK(&c, "start", "event_orch", "--id", "p-r");
+    wait_status(&c, "p-r", DT_STATUS_RUNNING);
+    DTASK(&c, "purge", "--status", "Completed");
+    expect(&c, 0, NULL, "purging...");
+    assert_string_equal(c.out, "3\n");
+    assert_non_null(strstr(c.err, "deleted 3"));
+    DTASK(&c, "list", "--all");
+    assert_int_equal(lines(c.out), 1 + 2);
+    assert_null(strstr(c.out, "p-1"));
+    DTASK(&c, "purge", "--status", "Completed");
+    expect(&c, 0, "0\n", "deleted 0");
+    /* one instance: only a finished one */
+    DTASK(&c, "purge", "p-r");
+    expect(&c, 1, NULL, "'p-r' is Running");
+    DTASK(&c, "purge", "p-f");
+    expect(&c, 0, NULL, NULL);
+    assert_string_equal(c.out, "1\n");
+    DTASK(&c, "status", "p-f");
+    expect(&c, 3, NULL, "no instance 'p-f'");
+    fix_close(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_command_has_help_and_the_exit_codes_are_documented),
+        cmocka_unit_test(test_bad_json_exits_2_naming_the_flag_and_nothing_is_started),
+        cmocka_unit_test(test_unreachable_server_exits_5),
+        cmocka_unit_test(test_a_server_that_requires_a_token_gets_it_from_the_token_file),
+        cmocka_unit_test(test_start_status_history_of_a_completed_instance),
+        cmocka_unit_test(test_missing_instance_exits_3_naming_it),
+        cmocka_unit_test(test_suspend_resume_raise_and_terminate),
+        cmocka_unit_test(test_wait_on_a_failed_instance_exits_1_and_prints_the_failure),
+        cmocka_unit_test(test_wait_that_runs_out_of_time_exits_4_with_progress_lines),
+        cmocka_unit_test(test_list_pages_through_every_instance_once),
+        cmocka_unit_test(test_purge_by_status_reports_the_count),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
