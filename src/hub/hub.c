@@ -13,6 +13,22 @@
 #define DEFAULT_DB "./dtask-data/dtask.db"
 #define POLL_MS 50   /* how often waiters look at the store for changes made elsewhere */
 
+/* hub_free: what dt_hub_open made, once its threads are stopped (or never started). */
+static void hub_free(dt_hub *hub)
+{
+    cache_free(hub->cache);
+    metrics_free(hub->metrics);
+    dt_store_close(hub->store);
+    pthread_mutex_destroy(&hub->cq_mu);
+    pthread_cond_destroy(&hub->cq_work);
+    pthread_cond_destroy(&hub->cq_done);
+    pthread_mutex_destroy(&hub->ch_mu);
+    pthread_cond_destroy(&hub->changed);
+    pthread_mutex_destroy(&hub->ls_mu);
+    pthread_cond_destroy(&hub->ls_wake);
+    free(hub);
+}
+
 dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
 {
     dt_hub_options o = {0};
@@ -65,17 +81,7 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
     *out = hub;
     return DT_OK;
 fail:
-    cache_free(hub->cache);
-    metrics_free(hub->metrics);
-    dt_store_close(hub->store);
-    pthread_mutex_destroy(&hub->cq_mu);
-    pthread_cond_destroy(&hub->cq_work);
-    pthread_cond_destroy(&hub->cq_done);
-    pthread_mutex_destroy(&hub->ch_mu);
-    pthread_cond_destroy(&hub->changed);
-    pthread_mutex_destroy(&hub->ls_mu);
-    pthread_cond_destroy(&hub->ls_wake);
-    free(hub);
+    hub_free(hub);
     return st;
 }
 
@@ -86,17 +92,7 @@ void dt_hub_close(dt_hub *hub)
     dt_hub_stop(hub);
     renewer_stop(hub);
     commit_stop(hub);
-    cache_free(hub->cache);
-    metrics_free(hub->metrics);
-    dt_store_close(hub->store);
-    pthread_mutex_destroy(&hub->cq_mu);
-    pthread_cond_destroy(&hub->cq_work);
-    pthread_cond_destroy(&hub->cq_done);
-    pthread_mutex_destroy(&hub->ch_mu);
-    pthread_cond_destroy(&hub->changed);
-    pthread_mutex_destroy(&hub->ls_mu);
-    pthread_cond_destroy(&hub->ls_wake);
-    free(hub);
+    hub_free(hub);
 }
 
 dt_store *dt_hub_store(dt_hub *hub)
