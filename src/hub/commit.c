@@ -39,6 +39,8 @@ static void *committer_main(void *arg)
              * counted too */
             for (size_t i = 0; i < n; i++)
                 metrics_committed(hub->metrics, &batch[i], hub->lease_us);
+            /* while the requesters still wait, their batch entries are valid to read */
+            hub_notify_committed(hub, batch, n);
         }
 
         pthread_mutex_lock(&hub->cq_mu);
@@ -54,8 +56,6 @@ static void *committer_main(void *arg)
             hub->cq_head = hub->cq_tail = NULL;
         }
         pthread_cond_broadcast(&hub->cq_done);
-        if (n)
-            hub_notify(hub);
     }
     pthread_mutex_unlock(&hub->cq_mu);
     free(batch);

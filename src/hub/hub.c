@@ -11,7 +11,7 @@
 #include "hub/hub_internal.h"
 
 #define DEFAULT_DB "./dtask-data/dtask.db"
-#define POLL_MS 50   /* how often waiters look at the store for changes made elsewhere */
+#define WAIT_POLL_MS 200   /* how often a waiter looks at the store for other processes' work */
 
 /* hub_free: what dt_hub_open made, once its threads are stopped (or never started). */
 static void hub_free(dt_hub *hub)
@@ -107,6 +107,25 @@ void hub_notify(dt_hub *hub)
     pthread_mutex_lock(&hub->ch_mu);
     hub->version++;
     pthread_cond_broadcast(&hub->changed);
+    pthread_mutex_unlock(&hub->ch_mu);
+}
+
+void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
+{
+    pthread_mutex_lock(&hub->ch_mu);
+    hub->version++;
+    pthread_cond_broadcast(&hub->changed);
+    for (waiter *w = hub->waiters; w; w = w->next) {
+        for (size_t i = 0; i < n; i++) {
+            const dt_commit *c = &batch[i];
+            if (c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
+                strcmp(c->u.episode.item->instance_id, w->instance_id) == 0) {
+                w->changed = true;
+                pthread_cond_signal(&w->cv);
+                break;
+            }
+        }
+    }
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
@@ -228,12 +247,62 @@ static bool reached(const dt_instance_state *s, dt_wait_for what)
     return dt_runtime_status_is_terminal(s->status);
 }
 
+/* wait_turn: sleep until W's instance changes or MS milliseconds pass (ch_mu not held). */
+static void wait_turn(dt_hub *hub, waiter *w, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&hub->ch_mu);
+    if (!w->changed)
+        pthread_cond_timedwait(&w->cv, &hub->ch_mu, &until);
+    w->changed = false;
+    pthread_mutex_unlock(&hub->ch_mu);
+}
+
+static void waiter_remove(dt_hub *hub, waiter *w)
+{
+    pthread_mutex_lock(&hub->ch_mu);
+    for (waiter **p = &hub->waiters; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    pthread_mutex_unlock(&hub->ch_mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for what,
+                           int64_t timeout_ms, dt_arena *arena, dt_instance_state **out,
+                           dt_error *err);
+
 dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t timeout_ms,
                       dt_arena *arena, dt_instance_state **out, dt_error *err)
 {
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
+    waiter w = {.instance_id = id};
+    pthread_cond_init(&w.cv, NULL);
+    pthread_mutex_lock(&hub->ch_mu);
+    w.next = hub->waiters;
+    hub->waiters = &w;
+    pthread_mutex_unlock(&hub->ch_mu);
+    dt_status st = wait_loop(hub, &w, id, what, timeout_ms, arena, out, err);
+    waiter_remove(hub, &w);
+    return st;
+}
+
+static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for what,
+                           int64_t timeout_ms, dt_arena *arena, dt_instance_state **out,
+                           dt_error *err)
+{
     dt_time deadline = timeout_ms < 0 ? INT64_MAX : dt_now() + timeout_ms * 1000;
     for (;;) {
-        uint64_t seen = hub_version(hub);
         /* each read goes into a scratch arena so a long wait does not grow the caller's */
         dt_arena *scratch = dt_arena_new();
         if (scratch == NULL)
@@ -262,6 +331,7 @@ dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t tim
         }
         dt_arena_free(scratch);
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+        /* woken by our instance's commits; the poll only catches other processes' */
+        wait_turn(hub, w, left_ms < WAIT_POLL_MS ? left_ms : WAIT_POLL_MS);
     }
 }

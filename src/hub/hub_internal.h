@@ -16,6 +16,15 @@ typedef struct commit_req {
     struct commit_req *next;
 } commit_req;
 
+/* A client waiting for one instance to change (dt_hub_wait). Woken by the committer when an
+ * episode of that instance commits, so a thousand waiters do not all wake for every commit. */
+typedef struct waiter {
+    const char *instance_id;
+    pthread_cond_t cv;
+    bool changed;                 /* an episode of the instance committed since last looked */
+    struct waiter *next;
+} waiter;
+
 /* A leased work item whose lease the renewer keeps alive. */
 typedef struct lease_entry {
     bool is_orch;
@@ -49,6 +58,7 @@ struct dt_hub {
     pthread_mutex_t ch_mu;
     pthread_cond_t changed;
     uint64_t version;
+    waiter *waiters;              /* dt_hub_wait's, guarded by ch_mu */
 
     /* leases in flight: ls_mu guards the list and renew_stop */
     pthread_mutex_t ls_mu;
@@ -66,6 +76,10 @@ struct dt_hub {
 
 /* hub_notify: bump the change version and wake every waiter. */
 void hub_notify(dt_hub *hub);
+
+/* hub_notify_committed: hub_notify, and wake the waiters of the instances whose episodes in
+ * BATCH committed. */
+void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n);
 
 /* hub_version: the current change version. */
 uint64_t hub_version(dt_hub *hub);
