@@ -260,9 +260,33 @@ dt_status store_exec(sqlite_store *s, store_stmt_id id, dt_error *err, const cha
     return store_step_done(s, store_stmt(s, id), err, what);
 }
 
+/* set_relaxed: synchronous NORMAL (RELAXED) or back to FULL, when the store is FULL. */
+static dt_status set_relaxed(sqlite_store *s, bool relaxed, dt_error *err)
+{
+    if (!s->full_sync || s->relaxed == relaxed)
+        return DT_OK;
+    int rc = sqlite3_exec(s->db, relaxed ? "PRAGMA synchronous = NORMAL"
+                                         : "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return store_sql_error(s, rc, err, "set synchronous");
+    s->relaxed = relaxed;
+    return DT_OK;
+}
+
 dt_status store_begin_write(sqlite_store *s, dt_error *err)
 {
+    dt_status st = set_relaxed(s, false, err);   /* every durable write is FULL again */
+    if (st != DT_OK)
+        return st;
     return store_exec(s, ST_BEGIN_IMMEDIATE, err, "begin write transaction");
+}
+
+dt_status store_begin_lease(sqlite_store *s, dt_error *err)
+{
+    dt_status st = set_relaxed(s, true, err);
+    if (st != DT_OK)
+        return st;
+    return store_exec(s, ST_BEGIN_IMMEDIATE, err, "begin lease transaction");
 }
 
 dt_status store_begin_read(sqlite_store *s, dt_error *err)
@@ -633,6 +657,7 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
         goto fail;
     }
     rc = sqlite3_exec(s->db, sync_sql, NULL, NULL, NULL);
+    s->full_sync = sync == DT_SYNC_FULL;
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {

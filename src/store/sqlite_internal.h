@@ -95,6 +95,8 @@ typedef struct sqlite_store {
     pthread_mutex_t mu;
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
+    bool full_sync;                     /* opened with DT_SYNC_FULL */
+    bool relaxed;                       /* synchronous is NORMAL for a lease just now */
 } sqlite_store;
 
 /* store_stmt: statement ID, reset with its bindings cleared, ready to bind and step. */
@@ -126,6 +128,12 @@ dt_status store_exec(sqlite_store *s, store_stmt_id id, dt_error *err, const cha
 /* Transactions. store_rollback is for error paths: it never fails visibly (a failed rollback
  * means SQLite already rolled back), and leaves the connection in autocommit mode. */
 dt_status store_begin_write(sqlite_store *s, dt_error *err);
+
+/* store_begin_lease: a write transaction for lease bookkeeping only (lease, renew, abandon).
+ * With DT_SYNC_FULL it commits without its own fsync: a lease lost to a power cut is harmless
+ * (the work is redelivered, and a late commit is refused by its token), and the next durable
+ * commit, which store_begin_write puts back to FULL, fsyncs the log up to and including it. */
+dt_status store_begin_lease(sqlite_store *s, dt_error *err);
 dt_status store_begin_read(sqlite_store *s, dt_error *err);
 dt_status store_commit_tx(sqlite_store *s, dt_error *err);
 void store_rollback(sqlite_store *s);

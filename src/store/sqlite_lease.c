@@ -179,7 +179,7 @@ dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, d
     dt_time until = lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
-    dt_status r = store_begin_write(s, err);
+    dt_status r = store_begin_lease(s, err);
     if (r != DT_OK)
         goto done;
 
@@ -298,7 +298,7 @@ dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_ti
     dt_time until = lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
-    dt_status r = store_begin_write(s, err);
+    dt_status r = store_begin_lease(s, err);
     if (r != DT_OK)
         goto done;
 
@@ -363,7 +363,7 @@ static dt_status token_update(sqlite_store *s, store_stmt_id id, const char *tex
                               dt_error *err, const char *what)
 {
     pthread_mutex_lock(&s->mu);
-    dt_status r = store_begin_write(s, err);
+    dt_status r = store_begin_lease(s, err);
     if (r != DT_OK)
         goto done;
     sqlite3_stmt *st = store_stmt(s, id);
