@@ -14,23 +14,11 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-dtask="${DTASK:-}"
-if [[ $# -gt 0 && "$1" != -* ]]; then
-    dtask="$1"
-    shift
-fi
-if [[ -z "$dtask" ]]; then
-    if [[ -x "$repo/build-test/dtask" ]]; then
-        dtask="$repo/build-test/dtask"
-    else
-        dtask="$repo/build/dtask"
-    fi
-fi
-if [[ ! -x "$dtask" ]]; then
-    echo "run.sh: no dtask binary at $dtask (build it, or pass its path)" >&2
-    exit 2
-fi
-dtask="$(cd "$(dirname "$dtask")" && pwd)/$(basename "$dtask")"
+# shellcheck source=../lib/dtask.sh
+source "$repo/tests/lib/dtask.sh"
+dtask_from_args "$repo" "${1:-}"
+shift "$DTASK_SHIFT"
+dtask="$DTASK_BIN"
 if ! "$dtask" serve --help 2>/dev/null | grep -q -- --http-listen; then
     echo "run.sh: $dtask serves no HTTP (rebuild it)" >&2
     exit 2
