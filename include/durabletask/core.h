@@ -301,6 +301,7 @@ typedef struct dt_instance_state {
     dt_time completed_at;        /* 0 while not finished */
     dt_time scheduled_start;     /* 0 if started at once */
     const char *parent_instance_id;
+    const char *tags;            /* JSON object of string values given at start, NULL if none */
 } dt_instance_state;
 
 /* dt_instance_state_copy: a deep copy of S in ARENA; NULL when out of memory. */

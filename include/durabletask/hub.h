@@ -43,6 +43,7 @@ typedef struct dt_start_request {
     const char *input;                /* JSON or NULL */
     const char *version;              /* may be NULL */
     dt_time start_at;                 /* 0: at once */
+    const char *tags;                 /* JSON object of string values, or NULL */
     const dt_runtime_status *replaceable;   /* reuse policy, see dt_new_instance */
     size_t n_replaceable;
 } dt_start_request;

@@ -30,6 +30,7 @@ typedef struct dt_new_instance {
     const char *input;                /* JSON or NULL */
     dt_time created_at;
     dt_time scheduled_start;          /* 0: at once */
+    const char *tags;                 /* JSON object of string values, or NULL */
     const char *parent_instance_id;   /* sub-orchestrations; NULL otherwise */
     const char *parent_execution_id;
     const char *parent_name;

@@ -152,7 +152,7 @@ dt_status pb_action_from_msg(dt_arena *a, const Dtpb__OrchestratorAction *m, dt_
 
 /* ---- instances --------------------------------------------------------------------------- */
 
-/* pb_state_to_msg: S as an OrchestrationState. input, output and customStatus are written
+/* pb_state_to_msg: S as an OrchestrationState (tags included). input, output and customStatus are written
  * only WITH_PAYLOADS (as GetInstanceRequest.getInputsAndOutputs and
  * InstanceQuery.fetchInputsAndOutputs ask); failureDetails always. Times that are 0 are left
  * absent. DT_ERR_INVALID_ARG for an unknown status. */
@@ -166,8 +166,9 @@ dt_status pb_state_from_msg(dt_arena *a, const Dtpb__OrchestrationState *m,
 /* pb_start_from_msg: a CreateInstanceRequest as a dt_start_request for dt_hub_start. An empty
  * instanceId is NULL (the hub generates one). The reuse policy's statuses become
  * replaceable; note that a policy present with no statuses reads the same as no policy (the
- * hub's default), since dt_start_request cannot say "replace nothing". executionId, tags,
- * parentTraceContext and requestTime are dropped. Name, id and input are not validated
+ * hub's default), since dt_start_request cannot say "replace nothing". Tags become one JSON
+ * object of strings (keys sorted). executionId, parentTraceContext and requestTime are
+ * dropped. Name, id and input are not validated
  * here beyond UTF-8: dt_hub_start does that. */
 dt_status pb_start_from_msg(dt_arena *a, const Dtpb__CreateInstanceRequest *m,
                             dt_start_request *out, dt_error *err);

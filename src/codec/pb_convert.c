@@ -4,8 +4,10 @@
  * shared pieces of event_codec.c (times, string values, failures, events) through pb.h, where
  * the ownership rules are: everything lives in the caller's arena, built trees borrow the
  * records' strings, and converted records own copies of theirs. */
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec/pb.h"
@@ -670,6 +672,35 @@ dt_status pb_action_from_msg(dt_arena *a, const Dtpb__OrchestratorAction *m, dt_
 
 /* ==== instances =========================================================================== */
 
+/* b_tags: the instance's tags (a JSON object of strings, as stored) as map entries. */
+static void b_tags(builder *b, const char *json, Dtpb__OrchestrationState *m)
+{
+    if (json == NULL || b->st != DT_OK)
+        return;
+    json_t *obj = json_loads(json, 0, NULL);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return;   /* not ours to refuse here: stored tags are checked when given */
+    }
+    m->tags = b_array(b, json_object_size(obj), sizeof *m->tags);
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val) {
+        Dtpb__OrchestrationState__TagsEntry *e =
+            b_msg(b, &dtpb__orchestration_state__tags_entry__descriptor);
+        if (e == NULL || m->tags == NULL)
+            break;
+        e->key = dt_arena_strdup(b->a, key);
+        e->value = dt_arena_strdup(b->a, json_is_string(val) ? json_string_value(val) : "");
+        if (e->key == NULL || e->value == NULL) {
+            b->st = DT_ERR_NOMEM;
+            break;
+        }
+        m->tags[m->n_tags++] = e;
+    }
+    json_decref(obj);
+}
+
 dt_status pb_state_to_msg(dt_arena *a, const dt_instance_state *s, bool with_payloads,
                           Dtpb__OrchestrationState **out)
 {
@@ -694,6 +725,7 @@ dt_status pb_state_to_msg(dt_arena *a, const dt_instance_state *s, bool with_pay
         m->failuredetails = b_failure(&b, s->failure);
         m->executionid = b_sv(&b, s->execution_id);
         m->parentinstanceid = b_sv(&b, s->parent_instance_id);
+        b_tags(&b, s->tags, m);
     }
     if (b.st != DT_OK)
         return b.st;
@@ -746,6 +778,19 @@ dt_status pb_start_from_msg(dt_arena *a, const Dtpb__CreateInstanceRequest *m,
     req.version = r_sv(&r, m->version, "version");
     req.input = r_sv(&r, m->input, "input");
     req.start_at = r_time(&r, m->scheduledstarttimestamp, "scheduledStartTimestamp");
+    if (m->n_tags > 0 && r.st == DT_OK) {
+        /* kept as one JSON object of strings (keys sorted), the form the store holds */
+        json_t *obj = json_object();
+        for (size_t i = 0; obj && i < m->n_tags; i++)
+            json_object_set_new(obj, m->tags[i]->key ? m->tags[i]->key : "",
+                                json_string(m->tags[i]->value ? m->tags[i]->value : ""));
+        char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        req.tags = text ? dt_arena_strdup(a, text) : NULL;
+        free(text);
+        json_decref(obj);
+        if (req.tags == NULL)
+            r.st = dt_error_set(err, DT_ERR_NOMEM, "out of memory for the tags");
+    }
     const Dtpb__OrchestrationIdReusePolicy *policy = m->orchestrationidreusepolicy;
     if (policy) {
         req.replaceable = r_statuses(&r, policy->replaceablestatus, policy->n_replaceablestatus,

@@ -104,7 +104,7 @@ dt_instance_state *dt_instance_state_copy(dt_arena *arena, const dt_instance_sta
     *c = *s;
     const char **strs[] = {&c->instance_id, &c->execution_id, &c->name,
                            &c->version,     &c->input,        &c->output,
-                           &c->custom_status, &c->parent_instance_id};
+                           &c->custom_status, &c->parent_instance_id, &c->tags};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (*strs[i] && (*strs[i] = dt_arena_strdup(arena, *strs[i])) == NULL)
             return NULL;

@@ -193,6 +193,8 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         dt_instance_id_generate(id);
     }
     dt_status st = dt_json_validate(req->input, "input", err);
+    if (st == DT_OK)
+        st = dt_json_validate(req->tags, "tags", err);
     if (st != DT_OK)
         return st;
     if (req->start_at < 0)
@@ -210,6 +212,7 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         .input = req->input,
         .created_at = dt_now(),
         .scheduled_start = req->start_at,
+        .tags = req->tags,
         .replaceable = req->replaceable,
         .n_replaceable = req->n_replaceable,
     };

@@ -125,6 +125,7 @@ dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
             .instance_id = new_id ? NULL : id,
             .input = s->input,
             .version = s->version,
+            .tags = s->tags,
             .replaceable = finished,
             .n_replaceable = 4,
         };

@@ -3,7 +3,7 @@
  * share (binding, errors, transactions, event blobs), and close. The operations themselves are
  * in sqlite_instance.c, sqlite_lease.c, sqlite_commit.c and sqlite_query.c.
  *
- * Schema (user_version 3, application_id 'DTSK'): instances (one row per instance, with its
+ * Schema (user_version 4, application_id 'DTSK'): instances (one row per instance, with its
  * lease), history (instance_id, seq, event blob), inbox (messages with a visibility time and
  * the execution they belong to), activities (activity work items with their lease). Events
  * are HistoryEvent bytes. Version 2 added inbox.execution_id; no release had version 1, so
@@ -16,7 +16,7 @@
 
 #include "store/sqlite_internal.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -39,6 +39,7 @@ static const char *const schema_sql =
     " parent_execution_id TEXT,"
     " parent_name TEXT,"
     " parent_task_id INTEGER,"
+    " tags TEXT,"
     " lock_owner TEXT,"
     " lock_expires INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE history ("
@@ -90,8 +91,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSTANCE_INSERT] =
         "INSERT INTO instances (instance_id, execution_id, name, version, status, input,"
         " created_at, last_updated_at, scheduled_start, parent_instance_id,"
-        " parent_execution_id, parent_name, parent_task_id)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12)",
+        " parent_execution_id, parent_name, parent_task_id, tags)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_INSTANCE_DELETE] = "DELETE FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_LOCK_OWNER] = "SELECT lock_owner FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_LEASE] = "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
@@ -154,7 +155,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* without payloads: the same columns, with NULL for input, output and custom status */
     [ST_QUERY_BRIEF] =
         "SELECT instance_id, execution_id, name, version, status, NULL, NULL, NULL, failure,"
-        " created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id"
+        " created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags"
         " FROM instances" STORE_FILTER_WHERE " ORDER BY instance_id LIMIT ?8",
     /* a purge deletes what hangs off the matching rows first, then the rows */
     [ST_PURGE_HISTORY] = "DELETE FROM history WHERE instance_id IN"
@@ -362,6 +363,7 @@ dt_status store_read_instance(sqlite3_stmt *stmt, dt_arena *arena, dt_instance_s
     state->completed_at = sqlite3_column_int64(stmt, 11);
     state->scheduled_start = sqlite3_column_int64(stmt, 12);
     state->parent_instance_id = store_col_text(arena, stmt, 13, &st);
+    state->tags = store_col_text(arena, stmt, 14, &st);
     if (st != DT_OK)
         return dt_error_set(err, st, "out of memory reading an instance row");
     if (sqlite3_column_type(stmt, 8) != SQLITE_NULL) {

@@ -89,6 +89,7 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
     store_bind_text(st, 10, ni->parent_execution_id, &rc);
     store_bind_text(st, 11, ni->parent_name, &rc);
     store_bind_int64(st, 12, ni->parent_task_id, &rc);
+    store_bind_text(st, 13, ni->tags, &rc);
     if (rc != SQLITE_OK)
         return store_sql_error(s, rc, err, "insert instance");
     dt_status r = store_step_done(s, st, err, "insert instance");

@@ -158,6 +158,46 @@ static void test_bad_ids_and_text_get_invalid_argument_and_nothing_is_stored(voi
     server_close(&s);
 }
 
+static void test_tags_given_at_start_are_in_the_state(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-tags");
+    Dtpb__CreateInstanceRequest r = DTPB__CREATE_INSTANCE_REQUEST__INIT;
+    Dtpb__CreateInstanceRequest__TagsEntry t1 = DTPB__CREATE_INSTANCE_REQUEST__TAGS_ENTRY__INIT;
+    Dtpb__CreateInstanceRequest__TagsEntry t2 = DTPB__CREATE_INSTANCE_REQUEST__TAGS_ENTRY__INIT;
+    Dtpb__CreateInstanceRequest__TagsEntry *tags[2] = {&t1, &t2};
+    t1.key = "env";
+    t1.value = "test";
+    t2.key = "owner";
+    t2.value = "durable \"q\"";
+    r.name = "o";
+    r.instanceid = "tags-1";
+    r.tags = tags;
+    r.n_tags = 2;
+    expect(call_msg(&s, "StartInstance", &r.base, NULL, NULL), GRPC_STATUS_OK, NULL);
+    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
+    g.instanceid = "tags-1";
+    uint8_t *resp = NULL;
+    size_t n = 0;
+    expect(call_msg(&s, "GetInstance", &g.base, &resp, &n), GRPC_STATUS_OK, NULL);
+    Dtpb__GetInstanceResponse *gr = dtpb__get_instance_response__unpack(NULL, n, resp);
+    assert_non_null(gr);
+    assert_true(gr->exists);
+    Dtpb__OrchestrationState *st = gr->orchestrationstate;
+    assert_int_equal(st->n_tags, 2);
+    bool env = false, owner = false;
+    for (size_t i = 0; i < st->n_tags; i++) {
+        env |= strcmp(st->tags[i]->key, "env") == 0 && strcmp(st->tags[i]->value, "test") == 0;
+        owner |= strcmp(st->tags[i]->key, "owner") == 0 &&
+                 strcmp(st->tags[i]->value, "durable \"q\"") == 0;
+    }
+    assert_true(env && owner);
+    dtpb__get_instance_response__free_unpacked(gr, NULL);
+    free(resp);
+    server_close(&s);
+}
+
 static void test_unknown_instances_read_as_absent_and_commands_as_not_found(void **state)
 {
     (void)state;
@@ -484,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_malformed_and_oversized_messages_are_refused),
         cmocka_unit_test(test_bad_ids_and_text_get_invalid_argument_and_nothing_is_stored),
         cmocka_unit_test(test_unknown_instances_read_as_absent_and_commands_as_not_found),
+        cmocka_unit_test(test_tags_given_at_start_are_in_the_state),
         cmocka_unit_test(test_completion_with_unknown_token_is_refused_and_changes_nothing),
         cmocka_unit_test(test_remote_c_worker_runs_activities_timers_events_and_children),
         cmocka_unit_test(test_work_of_a_worker_that_goes_away_is_redelivered),

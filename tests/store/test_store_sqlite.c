@@ -179,7 +179,7 @@ static void test_older_schema_version_is_refused_naming_it(void **state)
     dt_error_clear(&err);
     assert_int_equal(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), DT_ERR_CORRUPT);
     assert_contains(err.message, "schema version 1");
-    assert_contains(err.message, "version 3");
+    assert_contains(err.message, "version 4");
 
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -229,7 +229,7 @@ static void test_journal_mode_is_wal_with_our_schema_version(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    assert_int_equal(sqlite3_column_int(st, 0), 4);
     sqlite3_finalize(st);
     sqlite3_close(db);
     dt_store_close(s);
