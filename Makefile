@@ -4,7 +4,7 @@
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test bench bench-peers clean
 
 all: build
 
@@ -28,6 +28,10 @@ test: deps
 
 bench: deps
 	bash bench/run.sh
+
+# Restate and DBOS (../shared/peers, when it is there) and ours side by side: bench/PEERS.md
+bench-peers: deps
+	bash bench/peers.sh
 
 clean:
 	rm -rf build build-test

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# peers.sh — `make bench-peers`: the `hello` and `fanout` workloads on Restate and on DBOS
+# (PostgreSQL) with the shared peer scripts in ../shared/peers (when they are there), then on
+# ours (embedded mode), and bench/PEERS.md with each system's numbers and the ratios.
+# Everybody runs with their durable defaults, fsync on: Restate's log-server WAL fsync,
+# PostgreSQL fsync=on and synchronous_commit=on, SQLite WAL with synchronous=FULL.
+#
+# env: N (2000) FAN_N (50) REPS (3) WARMUP (200; the peers' warm-up invocations)
+#      QUICK=1 → N=300 FAN_N=10 REPS=1 WARMUP=50 (about a minute)
+# Like the peers, ours runs every plan entry REPS times and reports the median of each metric.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+cd "$repo"
+QUICK="${QUICK:-0}"
+if [[ "$QUICK" == 1 ]]; then
+    N="${N:-300}"; FAN_N="${FAN_N:-10}"; REPS="${REPS:-1}"; WARMUP="${WARMUP:-50}"
+else
+    N="${N:-2000}"; FAN_N="${FAN_N:-50}"; REPS="${REPS:-3}"; WARMUP="${WARMUP:-200}"
+fi
+PLAN="hello:$N:1,hello:$N:16,hello:$N:64,fanout:$FAN_N:1"
+export N FAN_N REPS WARMUP PLAN
+log() { echo "[bench-peers] $*" >&2; }
+
+peers="${PEERS_DIR:-$repo/../shared/peers}"   # PEERS_DIR: another copy of the peer scripts
+[[ -d "$peers" ]] && peers="$(cd "$peers" && pwd)"
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-peers.XXXXXX")"
+keep_tmp=0
+cleanup() {
+    if [[ "$keep_tmp" == 1 ]]; then
+        log "logs kept in $tmp"
+        rm -rf "$tmp"/db-*
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+
+# --- ours, built first so that a broken build stops us before the peers' minutes -------------
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DDT_TESTS=OFF >/dev/null
+cmake --build build-bench -j "$(nproc)" --target dtask dtask-bench >/dev/null
+bench="$repo/build-bench/dtask-bench"
+# what ours was built from: HEAD, and whether the sources differ from it
+build="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain -- src include proto web cmake CMakeLists.txt bench/bench.c 2>/dev/null)" ]]; then
+    build="$build plus uncommitted changes to the sources"
+fi
+
+# --- the machine (as bench/run.sh measures it) ---------------------------------------------------
+cores="$(nproc)"
+mem_gb="$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)"
+start_ns="$(date +%s%N)"
+dd if=/dev/zero of="$tmp/fsync.probe" bs=4k count=500 oflag=dsync status=none
+end_ns="$(date +%s%N)"
+fsync_per_s="$(( 500 * 1000000000 / (end_ns - start_ns) ))"
+rm -f "$tmp/fsync.probe"
+load="$(cut -d' ' -f1-3 /proc/loadavg)"
+log "machine: $cores cores, $mem_gb GiB, $fsync_per_s fsync/s on $(df -P "$tmp" | awk 'NR==2 {print $1}'), load $load"
+log "plan $PLAN, reps $REPS, warm-up $WARMUP$([[ "$QUICK" == 1 ]] && echo ' (QUICK)')"
+
+# --- the peers ---------------------------------------------------------------------------------
+peer_lines="$tmp/peers.jsonl"
+: >"$peer_lines"
+peer_status=()
+if [[ ! -d "$peers" ]]; then
+    log "the peers are not there ($peers is missing): only ours runs"
+    peer_status+=("restate:absent" "dbos:absent")
+else
+    for peer in restate dbos; do
+        script="$peers/run-$peer.sh"
+        if [[ ! -f "$script" ]]; then
+            log "$peer: $script is missing; skipped"
+            peer_status+=("$peer:absent")
+            continue
+        fi
+        log "$peer: running $script (its log: $tmp/$peer.log)"
+        if bash "$script" >"$tmp/$peer.out" 2>"$tmp/$peer.log"; then
+            peer_status+=("$peer:ok")
+        else
+            log "$peer: FAILED (exit $?); going on without it. Its log's last lines:"
+            tail -n 15 "$tmp/$peer.log" | sed 's/^/    /' >&2
+            peer_status+=("$peer:failed")
+            keep_tmp=1
+        fi
+        # the median lines (a failed run may still have printed some)
+        grep '^{.*"peer"' "$tmp/$peer.out" >>"$peer_lines" || true
+    done
+fi
+
+# --- ours: the same plan, REPS times each, a fresh database every run --------------------------
+ours_lines="$tmp/ours.jsonl"
+: >"$ours_lines"
+ours_failed=0
+log "ours: $bench embedded, $REPS rep(s) of each entry"
+IFS=, read -r -a entries <<<"$PLAN"
+for e in "${entries[@]}"; do
+    IFS=: read -r w n c <<<"$e"
+    [[ "$w" == fanout ]] && w=fanout100   # the peers' fanout runs 100 steps (--fanout-steps 100)
+    for rep in $(seq "$REPS"); do
+        db="$tmp/db-$w-$c-$rep/bench.db"
+        rc=0
+        line="$("$bench" embedded "$w" "$n" "$c" "$db")" || rc=$?
+        line="$(grep '^{' <<<"$line" | head -n 1 || true)"
+        if [[ -z "$line" ]]; then
+            log "ours: $w n=$n c=$c rep $rep FAILED (exit $rc, no result)"
+            ours_failed=1
+            continue
+        fi
+        # exit 1 with a result: some instances failed; the result line counts them
+        [[ "$rc" != 0 ]] && log "ours: $w n=$n c=$c rep $rep exited $rc (see \"failures\")"
+        echo "$line" >&2
+        echo "${line%\}},\"rep\":$rep}" >>"$ours_lines"
+        rm -rf "$tmp/db-$w-$c-$rep"
+    done
+done
+
+node "$here/peers-report.js" --peers "$peer_lines" --ours "$ours_lines" \
+    --out "$here/PEERS.md" --cores "$cores" --mem-gb "$mem_gb" --fsync "$fsync_per_s" \
+    --load "$load" --quick "$QUICK" --n "$N" --fan-n "$FAN_N" --reps "$REPS" --warmup "$WARMUP" \
+    --build "$build" --status "${peer_status[*]}"
+log "wrote bench/PEERS.md"
+if [[ "$ours_failed" == 1 ]]; then
+    log "some of our runs failed (see above): bench/PEERS.md lacks them"
+    exit 1
+fi
