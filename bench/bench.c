@@ -8,6 +8,8 @@
  *     MODE      embedded  (hub, C SDK worker and client in this process)
  *               serve     (a `dtask serve` at $DTASK_SERVER; C remote worker and gRPC client
  *                          here; the server's peak memory is read from $DTASK_SERVER_PID)
+ *               serve-js  (as serve, but no worker here: the JavaScript SDK worker of
+ *                          bench/js/worker.mjs runs the orchestrations, connected on its own)
  *     WORKLOAD  hello | fanout100 | fanout1000 | long | timers | payload1k | payload64k |
  *               payload1m
  */
@@ -365,8 +367,9 @@ int main(int argc, char **argv)
         }
     } else {
         const char *server = getenv("DTASK_SERVER");
+        bool js = strcmp(b.mode, "serve-js") == 0;
         if (server == NULL || dt_grpc_conn_open(server, &b.conn, &err) != DT_OK ||
-            dt_worker_connect(w, server, &wo, &err) != DT_OK) {
+            (!js && dt_worker_connect(w, server, &wo, &err) != DT_OK)) {
             fprintf(stderr, "dtask-bench: no server (set DTASK_SERVER): %s\n", err.message);
             return 1;
         }

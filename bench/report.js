@@ -1,7 +1,7 @@
 // report.js — bench/RESULTS.md from the JSON lines of one run of bench/run.sh.
 "use strict";
 const fs = require("fs");
-const [file, cores, memGb, fsyncs] = process.argv.slice(2);
+const [file, cores, memGb, fsyncs, jsSdk] = process.argv.slice(2);
 const rows = fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
 const out = [];
 out.push("# Benchmark results", "");
@@ -9,7 +9,11 @@ out.push(`Machine: ${cores} cores, ${memGb} GiB memory, ${fsyncs} fsync/s measur
 out.push("Durability: SQLite WAL with `synchronous=FULL` (an fsync per commit; group commit batches");
 out.push("the work of concurrent instances into one commit). Closed loop: CONCURRENCY clients each start");
 out.push("an instance and wait for it; latency is from the start request to the observed completion.");
-out.push("`timers`: all timers due at one moment; latency is from that moment to each completion.", "");
+out.push("`timers`: all timers due at one moment; latency is from that moment to each completion.");
+out.push("Modes: `embedded` is the hub, the C SDK worker and the client in one process; `serve` is");
+out.push("`dtask serve` with the C SDK's remote worker and gRPC clients in another process; `serve-js` is");
+out.push(`\`dtask serve\` with the official JavaScript SDK worker (@microsoft/durabletask-js ${jsSdk || "(version unknown)"},`);
+out.push("bench/js/worker.mjs) and the same gRPC clients. Peak RSS is the server's in both serve modes.", "");
 out.push("| mode | workload | n | concurrency | throughput/s | p50 ms | p99 ms | peak RSS MB |");
 out.push("|---|---|---:|---:|---:|---:|---:|---:|");
 for (const r of rows.filter((r) => r.throughput_per_s !== undefined))
@@ -23,5 +27,6 @@ if (replay) {
   for (const b of replay.bands)
     out.push(`| ${b.history_from}-${b.history_to} | ${b.episodes} | ${b.us_per_episode} | ${b.ns_per_history_event} |`);
 }
-out.push("", "Not measured yet: the JavaScript SDK worker mode, and Restate/DBOS side by side (make bench-peers).");
+const jsRan = rows.some((r) => r.mode === "serve-js");
+out.push("", `Not measured yet: ${jsRan ? "" : "the JavaScript SDK worker mode (serve-js was skipped), and "}Restate/DBOS side by side (make bench-peers).`);
 console.log(out.join("\n"));

@@ -16,7 +16,9 @@ dtask="$repo/build-bench/dtask"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-bench.XXXXXX")"
 server_pid=""
+worker_pid=""
 cleanup() {
+    [[ -n "$worker_pid" ]] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
     [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -38,10 +40,12 @@ if [[ "$QUICK" == 1 ]]; then
     export LONG_STEPS=1000
     plan="hello:200:1 hello:400:16 hello:400:64 fanout100:5:1 fanout1000:1:1 long:1:1 timers:2000:1 payload1k:100:4 payload64k:50:4 payload1m:5:2"
     serve_plan="hello:200:1 hello:400:16 fanout100:5:1 payload64k:20:4"
+    serve_js_plan="hello:200:1 hello:400:16 fanout100:5:1"
 else
     export LONG_STEPS=10000
     plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 fanout1000:3:1 long:1:1 timers:100000:1 payload1k:500:8 payload64k:200:8 payload1m:20:2"
     serve_plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 payload64k:200:8"
+    serve_js_plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 payload64k:200:8"
 fi
 
 results="$tmp/results.jsonl"
@@ -56,22 +60,67 @@ for p in $plan; do
     run embedded "$w" "$n" "$c"
 done
 
-# serve: dtask serve in its own process, the C SDK's remote worker and gRPC clients here
-port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+# start_server NAME: a `dtask serve` on a free loopback port with a database of its own;
+# sets server_pid and exports DTASK_SERVER and DTASK_SERVER_PID for dtask-bench.
 no_http=""
 "$dtask" serve --help | grep -q -- --no-http && no_http="--no-http"
-"$dtask" serve --grpc-listen "127.0.0.1:$port" $no_http --db "$tmp/serve/bench.db" 2>"$tmp/serve.log" &
-server_pid=$!
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
-export DTASK_SERVER="127.0.0.1:$port" DTASK_SERVER_PID="$server_pid"
+start_server() {
+    local port
+    port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+    "$dtask" serve --grpc-listen "127.0.0.1:$port" $no_http --db "$tmp/$1/bench.db" 2>"$tmp/$1.log" &
+    server_pid=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    export DTASK_SERVER="127.0.0.1:$port" DTASK_SERVER_PID="$server_pid"
+}
+
+# serve: dtask serve in its own process, the C SDK's remote worker and gRPC clients here
+start_server serve
 for p in $serve_plan; do
     IFS=: read -r w n c <<<"$p"
     run serve "$w" "$n" "$c"
 done
 kill "$server_pid"; wait "$server_pid" || true; server_pid=""
 
-node "$here/report.js" "$results" "$cores" "$mem_gb" "$fsync_per_s" >"$here/RESULTS.md"
+# serve-js: a fresh dtask serve, the official JavaScript SDK worker (bench/js/worker.mjs) running
+# the orchestrations and activities, the gRPC clients here as in serve. A worker that does not
+# connect skips the mode (with its log on stderr) rather than losing the other modes' results.
+js_sdk=""
+serve_js() {
+    if [[ ! -d "$here/js/node_modules" ]]; then
+        echo "run.sh: installing the JavaScript SDK for serve-js (npm ci)" >&2
+        (cd "$here/js" && npm ci --no-audit --no-fund --loglevel=error) >&2 || return 1
+    fi
+    start_server serve-js
+    node "$here/js/worker.mjs" >"$tmp/worker-js.out" 2>"$tmp/worker-js.log" &
+    worker_pid=$!
+    for _ in $(seq 150); do
+        grep -q '"ready"' "$tmp/worker-js.out" && break
+        kill -0 "$worker_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! grep -q '"ready"' "$tmp/worker-js.out"; then
+        echo "run.sh: serve-js skipped: the JavaScript SDK worker did not connect; its log:" >&2
+        cat "$tmp/worker-js.log" >&2
+        return 1
+    fi
+    for p in $serve_js_plan; do
+        IFS=: read -r w n c <<<"$p"
+        run serve-js "$w" "$n" "$c"
+    done
+    js_sdk="$(node -p 'require(process.argv[1]).version' "$here/js/node_modules/@microsoft/durabletask-js/package.json")"
+}
+if command -v node >/dev/null; then
+    serve_js || true
+    for pid in "$worker_pid" "$server_pid"; do   # either may have exited already
+        [[ -z "$pid" ]] || { kill "$pid" 2>/dev/null || true; wait "$pid" || true; }
+    done
+    worker_pid="" server_pid=""
+else
+    echo "run.sh: serve-js skipped: node is not installed (scripts/deps.sh installs it)" >&2
+fi
+
+node "$here/report.js" "$results" "$cores" "$mem_gb" "$fsync_per_s" "$js_sdk" >"$here/RESULTS.md"
 echo "wrote bench/RESULTS.md" >&2
