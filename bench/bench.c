@@ -353,7 +353,7 @@ int main(int argc, char **argv)
     dt_worker *w = NULL;
     dt_worker_new(&w);
     register_all(w);
-    dt_worker_options wo = {.orchestration_threads = 2, .activity_threads = 4};
+    dt_worker_options wo = {.orchestration_threads = 8, .activity_threads = 16};
     bool embedded = strcmp(b.mode, "embedded") == 0;
     if (embedded) {
         dt_hub_options ho = {.db_path = argc > 5 ? argv[5] : "/tmp/dtask-bench/bench.db"};
@@ -397,6 +397,12 @@ int main(int argc, char **argv)
            percentile(b.lat_ms, b.n, 99), rss, atomic_load(&b.failures));
     if (embedded && strcmp(b.workload, "long") == 0)
         print_replay_cost();
+    if (embedded && getenv("DTASK_BENCH_METRICS")) {   /* the hub's own counters, to stderr */
+        char *m = NULL;
+        if (dt_hub_metrics_text(b.hub, &m) == DT_OK)
+            fputs(m, stderr);
+        free(m);
+    }
     fflush(stdout);
     if (embedded)
         dt_hub_stop(b.hub);

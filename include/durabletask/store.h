@@ -152,17 +152,43 @@ typedef struct dt_activity_done {
     dt_message message;
 } dt_activity_done;
 
-/* One entry of a group commit. */
-typedef enum dt_commit_kind { DT_COMMIT_EPISODE = 1, DT_COMMIT_ACTIVITY = 2 } dt_commit_kind;
+/* One entry of a group commit: an episode, an activity result, or a new instance (a client's
+ * start, which joins the group commit so concurrent starts share one fsync). */
+typedef enum dt_commit_kind {
+    DT_COMMIT_EPISODE = 1,
+    DT_COMMIT_ACTIVITY = 2,
+    DT_COMMIT_START = 3
+} dt_commit_kind;
 
 typedef struct dt_commit {
     dt_commit_kind kind;
     union {
         dt_episode episode;
         dt_activity_done activity;
+        dt_new_instance start;
     } u;
     dt_status result;                 /* set by the store: DT_OK or DT_ERR_LEASE_LOST, ... */
+    dt_error *error;                  /* optional: filled with the entry's own error when its
+                                       * result is not DT_OK (DT_ERR_ALREADY_EXISTS, ...) */
 } dt_commit;
+
+/* What a commit may lease in its own transaction: the work the batch itself made ready (the
+ * activities it enqueued, the instances it gave visible messages, the instances whose
+ * episodes it committed that still have messages waiting). A hub that runs that work hands
+ * it straight to its workers, without a lease transaction of its own. The caller supplies
+ * the arrays (max_* pointers each) and the store fills the first n_* with items as the
+ * lease_* calls make them (free each with dt_orch_item_free / dt_activity_item_free). */
+typedef struct dt_commit_lease {
+    const char *owner;
+    dt_time now;
+    int64_t lease_us;
+    size_t max_orchestrations;        /* 0: lease no orchestrations */
+    size_t max_activities;            /* 0: lease no activities */
+    dt_orch_item **orchestrations;
+    size_t n_orchestrations;          /* out */
+    dt_activity_item **activities;
+    size_t n_activities;              /* out */
+} dt_commit_lease;
 
 /* Which work a lease may take, by orchestrator or activity name (a worker that handles only
  * some names, as the Durable Task protocol's work item filters say). NULL: any name. An
@@ -200,7 +226,10 @@ typedef struct dt_store_ops {
                                 dt_error *err);
     dt_status (*abandon_orchestration)(dt_store *s, const dt_orch_item *item, dt_error *err);
     dt_status (*abandon_activity)(dt_store *s, const dt_activity_item *item, dt_error *err);
-    dt_status (*commit)(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
+    dt_status (*commit)(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
+                        uint64_t *ticket, dt_error *err);
+    dt_status (*sync)(dt_store *s, uint64_t ticket, dt_error *err);
+    uint64_t (*last_ticket)(dt_store *s);
     dt_status (*query_instances)(dt_store *s, const dt_query *q, dt_arena *arena,
                                  dt_instance_state **out, size_t *n_out, const char **next,
                                  dt_error *err);
@@ -294,6 +323,30 @@ dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, d
  * Returns an error only if the transaction as a whole failed, in which case nothing of the
  * batch was applied and every entry's result is that error. */
 dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
+
+/* dt_store_commit_lease: dt_store_commit, and in the same transaction lease what the batch
+ * made ready, as LEASE asks (see dt_commit_lease). Leasing is best effort: work it does not
+ * take stays for the lease_* calls. On error nothing is leased (n_* are 0). */
+dt_status dt_store_commit_lease(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
+                                dt_error *err);
+
+/* dt_store_commit_deferred: dt_store_commit_lease, but the store may return before the commit
+ * is durable: *TICKET then names it (0: durable already), and dt_store_sync(TICKET) makes it
+ * durable. Until then the caller tells no one of the outcome (no waiter woken, no result
+ * answered, no leased work run), so a power cut can lose only what nobody was told of; the
+ * committer meanwhile prepares the next batch, so the fsync of one batch overlaps the work
+ * of the next. A read of the store may see a commit before it is durable. */
+dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
+                                   dt_commit_lease *lease, uint64_t *ticket, dt_error *err);
+
+/* dt_store_sync: make every commit up to TICKET durable (one fsync covers all of them).
+ * Safe to call from another thread while commits go on. DT_ERR_IO if the disk refused. */
+dt_status dt_store_sync(dt_store *s, uint64_t ticket, dt_error *err);
+
+/* dt_store_last_ticket: the ticket of the latest deferred commit (0: none yet). Whatever a
+ * read sees was committed at or before it: a reader that must see only durable state waits
+ * until that ticket is synced. */
+uint64_t dt_store_last_ticket(dt_store *s);
 
 /* dt_store_query_instances: instances matching Q, ordered by instance id (bytewise), at most a
  * page. *OUT is an array of *N_OUT states in ARENA (NULL when none); *NEXT is the continuation

@@ -1,5 +1,9 @@
 /* arena.c — bump allocation in chunks; one free releases everything. Big requests get a chunk
- * of their own so a 1 MB payload does not waste the rest of a small chunk. */
+ * of their own so a 1 MB payload does not waste the rest of a small chunk. Freed standard
+ * chunks wait in a small pool for the next arena: a busy hub makes and frees an arena per
+ * work item, often on different threads, and malloc answered that with heap growth and
+ * trimming (page faults, madvise) on every item. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +12,12 @@
 
 #define CHUNK_SIZE (16 * 1024)
 #define ALIGN 16
+#define POOL_MAX 256      /* standard chunks kept for reuse: 4 MB at most */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOLED 0          /* under AddressSanitizer every chunk is freed, so it sees misuse */
+#else
+#define POOLED 1
+#endif
 
 typedef struct chunk {
     struct chunk *next;
@@ -24,6 +34,26 @@ dt_arena *dt_arena_new(void)
     return calloc(1, sizeof(dt_arena));
 }
 
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static chunk *pool;
+static size_t pool_n;
+
+/* chunk_release: C back to the pool if it is a standard one and there is room, else free. */
+static void chunk_release(chunk *c)
+{
+    if (POOLED && c->cap == CHUNK_SIZE) {
+        pthread_mutex_lock(&pool_mu);
+        if (pool_n < POOL_MAX) {
+            c->next = pool;
+            pool = c;
+            pool_n++;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&pool_mu);
+    }
+    free(c);
+}
+
 void dt_arena_free(dt_arena *arena)
 {
     if (arena == NULL)
@@ -31,7 +61,7 @@ void dt_arena_free(dt_arena *arena)
     chunk *c = arena->head;
     while (c) {
         chunk *next = c->next;
-        free(c);
+        chunk_release(c);
         c = next;
     }
     free(arena);
@@ -39,7 +69,17 @@ void dt_arena_free(dt_arena *arena)
 
 static chunk *chunk_new(size_t cap)
 {
-    chunk *c = malloc(sizeof(chunk) + cap);
+    chunk *c = NULL;
+    if (cap == CHUNK_SIZE) {
+        pthread_mutex_lock(&pool_mu);
+        if ((c = pool) != NULL) {
+            pool = c->next;
+            pool_n--;
+        }
+        pthread_mutex_unlock(&pool_mu);
+    }
+    if (c == NULL)
+        c = malloc(sizeof(chunk) + cap);
     if (c == NULL)
         return NULL;
     c->next = NULL;

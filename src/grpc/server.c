@@ -18,6 +18,7 @@
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
 #define PENDING_REQUESTS 8     /* calls requested from gRPC ahead of arrival */
+#define IDLE_EXIT_S 30         /* an idle call thread waits this long for a call, then exits */
 
 typedef enum tag_kind { TAG_NEW_CALL, TAG_BATCH, TAG_CLOSE, TAG_SHUTDOWN } tag_kind;
 
@@ -36,10 +37,15 @@ struct dt_grpc_server {
     pthread_t poller;
     int port;
     atomic_bool stopping;
-    /* live call threads; mu guards n_threads */
+    /* call threads: mu guards all below. A thread that finished its call waits (on `work`)
+     * for the next one, so a busy server does not create a thread per call; one that waits
+     * longer than IDLE_EXIT_S goes away. */
     pthread_mutex_t mu;
-    pthread_cond_t idle;
+    pthread_cond_t idle;        /* n_threads reached 0 */
+    pthread_cond_t work;        /* a call was queued for an idle thread, or stopping */
     int n_threads;
+    int n_idle;
+    rpc_call *queue_head, *queue_tail;
 };
 
 struct rpc_call {
@@ -59,6 +65,7 @@ struct rpc_call {
     bool orphan;                /* no thread could be had: the poller frees it when closed */
     bool md_sent;               /* initial metadata is out */
     grpc_byte_buffer *recv_buf;
+    struct rpc_call *next;      /* in the queue for an idle thread */
 };
 
 /* ---- tags and batches --------------------------------------------------------------------- */
@@ -340,9 +347,9 @@ static bool authorized(const rpc_call *c)
     return false;
 }
 
-static void *call_thread(void *arg)
+/* serve: run call C to its end and free it. */
+static void serve(rpc_call *c)
 {
-    rpc_call *c = arg;
     bool known;
     rpc_handler h = find_handler(c->method, &known);
     if (!authorized(c)) {
@@ -373,12 +380,42 @@ static void *call_thread(void *arg)
     while (c->close_started && !c->closed)
         pthread_cond_wait(&c->cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
-    dt_grpc_server *srv = c->srv;
     call_free(c);
-    pthread_mutex_lock(&srv->mu);
-    if (--srv->n_threads == 0)
-        pthread_cond_broadcast(&srv->idle);
-    pthread_mutex_unlock(&srv->mu);
+}
+
+/* next_call: the next queued call for this now idle thread, or NULL when it should exit
+ * (stopping, or idle too long). srv->mu held. */
+static rpc_call *next_call(dt_grpc_server *srv)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += IDLE_EXIT_S;
+    srv->n_idle++;
+    while (srv->queue_head == NULL && !atomic_load(&srv->stopping))
+        if (pthread_cond_timedwait(&srv->work, &srv->mu, &until) != 0)
+            break;
+    srv->n_idle--;
+    rpc_call *c = srv->queue_head;
+    if (c) {
+        srv->queue_head = c->next;
+        if (srv->queue_head == NULL)
+            srv->queue_tail = NULL;
+    }
+    return c;
+}
+
+static void *call_thread(void *arg)
+{
+    pthread_setname_np(pthread_self(), "dt-rpc");
+    dt_grpc_server *srv = ((rpc_call *)arg)->srv;
+    for (rpc_call *c = arg; c;) {
+        serve(c);
+        pthread_mutex_lock(&srv->mu);
+        c = next_call(srv);
+        if (c == NULL && --srv->n_threads == 0)
+            pthread_cond_broadcast(&srv->idle);
+        pthread_mutex_unlock(&srv->mu);
+    }
     return NULL;
 }
 
@@ -392,20 +429,36 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
         c->method[len - plen] = '\0';
     }
     start_close_watch(c);
+    /* an idle thread takes it if there is one (each idle thread takes one queued call) */
+    pthread_mutex_lock(&srv->mu);
+    int queued = 0;
+    for (rpc_call *q = srv->queue_head; q; q = q->next)
+        queued++;
+    if (srv->n_idle > queued) {
+        c->next = NULL;
+        if (srv->queue_tail)
+            srv->queue_tail->next = c;
+        else
+            srv->queue_head = c;
+        srv->queue_tail = c;
+        pthread_cond_signal(&srv->work);
+        pthread_mutex_unlock(&srv->mu);
+        return;
+    }
+    srv->n_threads++;
+    pthread_mutex_unlock(&srv->mu);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 512 * 1024);
-    pthread_mutex_lock(&srv->mu);
-    srv->n_threads++;
-    pthread_mutex_unlock(&srv->mu);
     pthread_t t;
     if (pthread_create(&t, &attr, call_thread, c) != 0) {
         /* no thread: refuse the call here; the poller must not block, so cancel it */
         grpc_call_cancel_with_status(c->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
                                      "server out of threads", NULL);
         pthread_mutex_lock(&srv->mu);
-        srv->n_threads--;
+        if (--srv->n_threads == 0)
+            pthread_cond_broadcast(&srv->idle);
         pthread_mutex_unlock(&srv->mu);
         /* the close watch still completes; the poller frees the call then */
         pthread_mutex_lock(&c->mu);
@@ -421,6 +474,7 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
 static void *poller_main(void *arg)
 {
     dt_grpc_server *srv = arg;
+    pthread_setname_np(pthread_self(), "dt-grpc-poll");
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
                                                    NULL);
@@ -486,6 +540,7 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     }
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
+    pthread_cond_init(&srv->work, NULL);
     grpc_arg args[2] = {
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = max_msg},
@@ -533,6 +588,7 @@ fail:
     workers_free(srv->workers);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->idle);
+    pthread_cond_destroy(&srv->work);
     free(srv->token);
     free(srv);
     grpc_shutdown();
@@ -552,8 +608,10 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     rpc_tag shutdown_tag = {TAG_SHUTDOWN, NULL};
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
     grpc_server_cancel_all_calls(srv->server);
-    /* call threads see their calls closed and finish; their streams give work back */
+    /* call threads see their calls closed and finish; their streams give work back; idle
+     * ones are woken to exit */
     pthread_mutex_lock(&srv->mu);
+    pthread_cond_broadcast(&srv->work);
     while (srv->n_threads > 0)
         pthread_cond_wait(&srv->idle, &srv->mu);
     pthread_mutex_unlock(&srv->mu);
@@ -564,6 +622,7 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     workers_free(srv->workers);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->idle);
+    pthread_cond_destroy(&srv->work);
     free(srv->token);
     free(srv);
     grpc_shutdown();

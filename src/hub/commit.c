@@ -1,98 +1,330 @@
-/* commit.c — group commit. Worker threads hand their results (episodes, activity results) to
- * one committer thread and wait; the committer takes everything queued, up to max_batch, and
- * commits it in one store transaction: one fsync for many work items. Under light load a batch
- * is a single entry and nothing waits for company; under load batches grow by themselves. */
+/* commit.c — group commit. Worker threads hand their results (episodes, activity results,
+ * starts) to one committer thread; the committer takes everything queued, up to max_batch,
+ * and commits it in one store transaction: one fsync for many work items. Under light load a
+ * batch is a single entry and nothing waits for company; under load batches grow by
+ * themselves.
+ *
+ * The same transaction leases the work the batch made ready (the activities it enqueued, the
+ * instances it gave messages) for this hub's takers (ready.c), so work moves from one step to
+ * the next without a lease transaction or a poll in between. */
 #include <stdlib.h>
 
 #include "hub/hub_internal.h"
 
+/* lease_room: how much of each kind the next commit may lease for this hub's takers. */
+static void lease_room(dt_hub *hub, dt_commit_lease *L)
+{
+    L->max_orchestrations = ready_room(hub, 0, L->now);
+    L->max_activities = ready_room(hub, 1, L->now);
+}
+
+/* after_commit: what the commit means for the hub, before anyone hears of it: the work
+ * items' leases are no longer renewed, and an episode's events join the cached history (or
+ * the entry is dropped) before the instance can be leased again. */
+static void after_commit(dt_hub *hub, const dt_commit *c)
+{
+    metrics_committed(hub->metrics, c, hub->lease_us);
+    if (c->kind == DT_COMMIT_EPISODE) {
+        lease_untrack(hub, c->u.episode.item);
+        cache_detach(hub, c->u.episode.item, c->result == DT_OK ? &c->u.episode : NULL);
+    } else if (c->kind == DT_COMMIT_ACTIVITY) {
+        lease_untrack(hub, c->u.activity.item);
+    }
+}
+
+/* A batch between its commit and the fsync that makes it durable. There are two, so the
+ * committer fills and commits one while the syncer makes the other durable and tells its
+ * requesters: the fsync of one batch overlaps the work of the next. */
+typedef struct slot {
+    commit_req **reqs;
+    dt_commit *batch;
+    size_t n;
+    dt_orch_item **orch;
+    dt_activity_item **act;
+    dt_commit_lease lease;
+    uint64_t ticket;
+    uint64_t seq;                 /* batches are published in commit order */
+    bool full;                    /* committed, waiting for the syncer */
+} slot;
+
+typedef struct committer {
+    dt_hub *hub;
+    slot slots[2];
+    pthread_mutex_t mu;           /* guards full, pub_seq, stop */
+    pthread_cond_t cv;
+    uint64_t fill_seq;            /* the next batch's number (committer only) */
+    uint64_t pub_seq;             /* the next batch to publish */
+    bool stop;
+    pthread_t syncer;
+} committer;
+
+/* commit_slot: commit the batch in S (no fsync yet); every request's result is set. */
+static void commit_slot(dt_hub *hub, slot *s)
+{
+    dt_commit_lease *L = &s->lease;
+    *L = (dt_commit_lease){.owner = hub->owner, .now = dt_now(), .lease_us = hub->lease_us,
+                           .orchestrations = s->orch, .activities = s->act};
+    lease_room(hub, L);
+    dt_error err;
+    dt_time t0 = dt_now();
+    dt_store_commit_deferred(hub->store, s->batch, s->n, L, &s->ticket, &err);
+    metrics_commit(hub->metrics, s->n, dt_now() - t0);
+    for (size_t i = 0; i < s->n; i++) {
+        s->reqs[i]->commit->result = s->batch[i].result;
+        after_commit(hub, &s->batch[i]);
+    }
+}
+
+/* publish_slot: S is durable (or its fsync failed): tell everyone. */
+static void publish_slot(dt_hub *hub, slot *s)
+{
+    dt_error err;
+    dt_commit_lease *L = &s->lease;
+    if (dt_store_sync(hub->store, s->ticket, &err) != DT_OK) {
+        /* nobody may act on what may not be on disk: the requesters hear of the failure and
+         * the leased work waits for its leases to expire */
+        dt_log(DT_LOG_ERROR, NULL, "%s", err.message);
+        for (size_t i = 0; i < s->n; i++)
+            s->reqs[i]->commit->result = s->batch[i].result = DT_ERR_IO;
+        for (size_t i = 0; i < L->n_orchestrations; i++)
+            dt_orch_item_free(s->orch[i]);
+        for (size_t i = 0; i < L->n_activities; i++)
+            dt_activity_item_free(s->act[i]);
+        L->n_orchestrations = L->n_activities = 0;
+    }
+    /* takers need to look at the store only if the commit may have left work there: it could
+     * not lease a kind, or filled what it could take */
+    bool left = L->max_orchestrations == 0 || L->max_activities == 0 ||
+                L->n_orchestrations == L->max_orchestrations ||
+                L->n_activities == L->max_activities;
+    /* the requesters still wait, so the batch's entries are valid to read */
+    hub_notify_committed(hub, s->batch, s->n, left);
+    ready_push(hub, s->orch, L->n_orchestrations, s->act, L->n_activities);
+
+    /* wake the synchronous requesters, each on its own condition (a woken request is gone at
+     * once: its stack frame returns), and keep the others to finish */
+    size_t n_async = 0;
+    pthread_mutex_lock(&hub->cq_mu);
+    for (size_t i = 0; i < s->n; i++) {
+        commit_req *r = s->reqs[i];
+        if (r->finish) {
+            s->reqs[n_async++] = r;
+        } else {
+            r->done = true;
+            pthread_cond_signal(r->cv);
+        }
+    }
+    pthread_mutex_unlock(&hub->cq_mu);
+    for (size_t i = 0; i < n_async; i++)
+        s->reqs[i]->finish(s->reqs[i]);
+    hub_published(hub, s->ticket);
+}
+
+/* next_full: the full slot that is next to publish, or NULL (mu held). */
+static slot *next_full(committer *cm)
+{
+    for (int k = 0; k < 2; k++)
+        if (cm->slots[k].full && cm->slots[k].seq == cm->pub_seq)
+            return &cm->slots[k];
+    return NULL;
+}
+
+static void *syncer_main(void *arg)
+{
+    committer *cm = arg;
+    pthread_setname_np(pthread_self(), "dt-sync");
+    for (;;) {
+        pthread_mutex_lock(&cm->mu);
+        slot *s;
+        while ((s = next_full(cm)) == NULL && !cm->stop)
+            pthread_cond_wait(&cm->cv, &cm->mu);
+        pthread_mutex_unlock(&cm->mu);
+        if (s == NULL)
+            break;   /* stopping with nothing left */
+        publish_slot(cm->hub, s);
+        pthread_mutex_lock(&cm->mu);
+        s->full = false;
+        cm->pub_seq++;
+        pthread_cond_broadcast(&cm->cv);
+        pthread_mutex_unlock(&cm->mu);
+    }
+    return NULL;
+}
+
+/* hand_over: S is committed. Under load the syncer makes it durable while the committer goes
+ * on; when nothing else waits (a lone client), the committer does it itself, which saves a
+ * thread switch on every step of that client's work. */
+static void hand_over(committer *cm, slot *s)
+{
+    dt_hub *hub = cm->hub;
+    s->seq = cm->fill_seq++;
+    pthread_mutex_lock(&hub->cq_mu);
+    bool quiet = hub->cq_head == NULL;
+    pthread_mutex_unlock(&hub->cq_mu);
+    pthread_mutex_lock(&cm->mu);
+    bool self = quiet && cm->pub_seq == s->seq;
+    if (!self) {
+        s->full = true;
+        pthread_cond_broadcast(&cm->cv);
+    }
+    pthread_mutex_unlock(&cm->mu);
+    if (!self)
+        return;
+    publish_slot(hub, s);
+    pthread_mutex_lock(&cm->mu);
+    cm->pub_seq++;
+    pthread_cond_broadcast(&cm->cv);
+    pthread_mutex_unlock(&cm->mu);
+}
+
+static void committer_free(committer *cm)
+{
+    if (cm == NULL)
+        return;
+    for (int k = 0; k < 2; k++) {
+        free(cm->slots[k].batch);
+        free(cm->slots[k].reqs);
+        free(cm->slots[k].orch);
+        free(cm->slots[k].act);
+    }
+    pthread_mutex_destroy(&cm->mu);
+    pthread_cond_destroy(&cm->cv);
+    free(cm);
+}
+
+/* syncer_stop: let the syncer publish what is left, then free CM. */
+static void syncer_stop(committer *cm)
+{
+    pthread_mutex_lock(&cm->mu);
+    cm->stop = true;
+    pthread_cond_broadcast(&cm->cv);
+    pthread_mutex_unlock(&cm->mu);
+    pthread_join(cm->syncer, NULL);
+    committer_free(cm);
+}
+
 static void *committer_main(void *arg)
 {
-    dt_hub *hub = arg;
-    dt_commit *batch = malloc(hub->max_batch * sizeof *batch);
-    commit_req **reqs = malloc(hub->max_batch * sizeof *reqs);
-    pthread_mutex_lock(&hub->cq_mu);
-    for (;;) {
+    committer *cm = arg;
+    pthread_setname_np(pthread_self(), "dt-commit");
+    dt_hub *hub = cm->hub;
+    for (size_t k = 0;; k ^= 1) {
+        slot *s = &cm->slots[k];
+        pthread_mutex_lock(&cm->mu);   /* wait until the syncer is done with this slot */
+        while (s->full)
+            pthread_cond_wait(&cm->cv, &cm->mu);
+        pthread_mutex_unlock(&cm->mu);
+
+        pthread_mutex_lock(&hub->cq_mu);
         while (hub->cq_head == NULL && !hub->cq_stop)
             pthread_cond_wait(&hub->cq_work, &hub->cq_mu);
-        if (hub->cq_head == NULL && hub->cq_stop)
+        if (hub->cq_head == NULL && hub->cq_stop) {
+            pthread_mutex_unlock(&hub->cq_mu);
             break;
-        size_t n = 0;
-        while (hub->cq_head && n < hub->max_batch && batch && reqs) {
+        }
+        s->n = 0;
+        while (hub->cq_head && s->n < hub->max_batch) {
             commit_req *r = hub->cq_head;
             hub->cq_head = r->next;
-            reqs[n] = r;
-            batch[n] = *r->commit;   /* shallow: the requester waits, so pointers stay valid */
-            n++;
+            s->reqs[s->n] = r;
+            s->batch[s->n] = *r->commit;   /* shallow: the request lives until finished */
+            s->n++;
         }
         if (hub->cq_head == NULL)
             hub->cq_tail = NULL;
         pthread_mutex_unlock(&hub->cq_mu);
 
-        /* no lock held across the store's I/O */
-        dt_error err;
-        if (batch && reqs) {
-            dt_time t0 = dt_now();
-            dt_store_commit(hub->store, batch, n, &err);
-            metrics_commit(hub->metrics, n, dt_now() - t0);
-            /* counted before the waiters wake, so a client that sees an outcome sees it
-             * counted too */
-            for (size_t i = 0; i < n; i++)
-                metrics_committed(hub->metrics, &batch[i], hub->lease_us);
-            /* while the requesters still wait, their batch entries are valid to read */
-            hub_notify_committed(hub, batch, n);
-        }
-
-        pthread_mutex_lock(&hub->cq_mu);
-        for (size_t i = 0; i < n; i++) {
-            reqs[i]->commit->result = batch[i].result;
-            reqs[i]->done = true;
-        }
-        if (batch == NULL || reqs == NULL) {   /* out of memory: fail everything queued */
-            for (commit_req *r = hub->cq_head; r; r = r->next) {
-                r->commit->result = DT_ERR_NOMEM;
-                r->done = true;
-            }
-            hub->cq_head = hub->cq_tail = NULL;
-        }
-        pthread_cond_broadcast(&hub->cq_done);
+        commit_slot(hub, s);   /* no lock held across the store's I/O */
+        hand_over(cm, s);
     }
-    pthread_mutex_unlock(&hub->cq_mu);
-    free(batch);
-    free(reqs);
+    syncer_stop(cm);
     return NULL;
+}
+
+/* enqueue: add REQ to the queue (cq_mu held); false if the hub is closing. */
+static bool enqueue(dt_hub *hub, commit_req *req)
+{
+    if (hub->cq_stop)
+        return false;
+    if (hub->cq_tail)
+        hub->cq_tail->next = req;
+    else
+        hub->cq_head = req;
+    hub->cq_tail = req;
+    pthread_cond_signal(&hub->cq_work);
+    return true;
 }
 
 dt_status hub_commit(dt_hub *hub, dt_commit *c, dt_error *err)
 {
-    commit_req req = {c, false, NULL};
+    pthread_cond_t cv;
+    pthread_cond_init(&cv, NULL);
+    commit_req req = {c, false, &cv, NULL, NULL};
     pthread_mutex_lock(&hub->cq_mu);
-    if (hub->cq_stop) {
-        pthread_mutex_unlock(&hub->cq_mu);
+    bool queued = enqueue(hub, &req);
+    while (queued && !req.done)
+        pthread_cond_wait(&cv, &hub->cq_mu);
+    pthread_mutex_unlock(&hub->cq_mu);
+    pthread_cond_destroy(&cv);
+    if (!queued) {
+        c->result = DT_ERR_SHUTDOWN;
+        after_commit(hub, c);
         return dt_error_set(err, DT_ERR_SHUTDOWN, "the hub is closing");
     }
-    if (hub->cq_tail)
-        hub->cq_tail->next = &req;
-    else
-        hub->cq_head = &req;
-    hub->cq_tail = &req;
-    pthread_cond_signal(&hub->cq_work);
-    while (!req.done)
-        pthread_cond_wait(&hub->cq_done, &hub->cq_mu);
-    pthread_mutex_unlock(&hub->cq_mu);
     if (c->result == DT_ERR_LEASE_LOST)
         return dt_error_set(err, DT_ERR_LEASE_LOST,
                             "the work item's lease was lost (expired and taken by another "
                             "worker); its result was not applied");
+    if (c->result != DT_OK && c->error && c->error->code == c->result) {
+        if (err)
+            *err = *c->error;
+        return c->result;
+    }
     if (c->result != DT_OK)
         return dt_error_set(err, c->result, "commit failed: %s", dt_strerror(c->result));
     return DT_OK;
 }
 
+void hub_commit_async(dt_hub *hub, commit_req *req)
+{
+    req->done = false;
+    req->cv = NULL;
+    req->next = NULL;
+    pthread_mutex_lock(&hub->cq_mu);
+    bool queued = enqueue(hub, req);
+    pthread_mutex_unlock(&hub->cq_mu);
+    if (!queued) {
+        req->commit->result = DT_ERR_SHUTDOWN;
+        after_commit(hub, req->commit);
+        req->finish(req);
+    }
+}
+
 dt_status commit_start(dt_hub *hub)
 {
-    if (pthread_create(&hub->committer, NULL, committer_main, hub) != 0)
+    committer *cm = calloc(1, sizeof *cm);
+    if (cm == NULL)
         return DT_ERR_NOMEM;
+    cm->hub = hub;
+    pthread_mutex_init(&cm->mu, NULL);
+    pthread_cond_init(&cm->cv, NULL);
+    bool ok = true;
+    for (int k = 0; k < 2; k++) {
+        slot *s = &cm->slots[k];
+        s->batch = malloc(hub->max_batch * sizeof *s->batch);
+        s->reqs = malloc(hub->max_batch * sizeof *s->reqs);
+        s->orch = malloc(READY_MAX * sizeof *s->orch);
+        s->act = malloc(READY_MAX * sizeof *s->act);
+        ok = ok && s->batch && s->reqs && s->orch && s->act;
+    }
+    if (!ok || pthread_create(&cm->syncer, NULL, syncer_main, cm) != 0) {
+        committer_free(cm);
+        return DT_ERR_NOMEM;
+    }
+    if (pthread_create(&hub->committer, NULL, committer_main, cm) != 0) {
+        syncer_stop(cm);
+        return DT_ERR_NOMEM;
+    }
     return DT_OK;
 }
 

@@ -73,6 +73,7 @@ static void renew_all(dt_hub *hub, renewal *r, size_t n)
 static void *renewer_main(void *arg)
 {
     dt_hub *hub = arg;
+    pthread_setname_np(pthread_self(), "dt-renew");
     int64_t period_ms = hub->lease_us / 3000;
     if (period_ms < 10)
         period_ms = 10;
@@ -89,6 +90,9 @@ static void *renewer_main(void *arg)
         pthread_cond_timedwait(&hub->ls_wake, &hub->ls_mu, &until);
         if (hub->renew_stop)
             break;
+        pthread_mutex_unlock(&hub->ls_mu);
+        ready_sweep(hub);
+        pthread_mutex_lock(&hub->ls_mu);
         size_t n = 0;
         for (lease_entry *e = hub->leases; e; e = e->next)
             n++;
@@ -160,9 +164,7 @@ static dt_status discard(dt_hub *hub, dt_orch_item *item, dt_error *err)
     ep->custom_status = item->state.custom_status;
     ep->failure = item->state.failure;
     ep->completed_at = item->state.completed_at;
-    dt_status st = hub_commit(hub, &c, err);
-    cache_detach(hub, item, st == DT_OK ? ep : NULL);
-    return st;
+    return hub_commit(hub, &c, err);
 }
 
 /* current_execution: the execution the new events are for: a new ExecutionStarted's (the
@@ -216,6 +218,79 @@ static dt_status terminate(dt_hub *hub, dt_orch_item *item, const dt_event *t, d
     return dt_hub_complete_orchestration(hub, item, &res, err);
 }
 
+/* store_worth_asking: should this taker look in the store for work of KIND (0 orchestration,
+ * 1 activity)? Only when something may be there that commits did not lease for the rings:
+ * the store version moved, or POLL_MS passed (other processes' work, timers coming due).
+ * Each taker thread keeps its own view. */
+static _Thread_local uint64_t seen_store[2];
+static _Thread_local dt_time polled_at[2];
+
+static bool store_worth_asking(dt_hub *hub, int kind)
+{
+    uint64_t v = atomic_load(&hub->store_version);
+    dt_time now = dt_now();
+    if (v == seen_store[kind] && now - polled_at[kind] < POLL_MS * 1000)
+        return false;
+    seen_store[kind] = v;
+    polled_at[kind] = now;
+    return true;
+}
+
+/* take_orchestration: ITEM is leased and its lease tracked. Attach its history and begin the
+ * episode: *OUT is the item to run, or NULL if the hub dealt with it itself (messages to a
+ * finished instance dropped, a terminate applied). ITEM is the caller's no longer. */
+static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_item **out,
+                                    dt_error *err)
+{
+    dt_status st = cache_attach(hub, item, err);
+    if (st == DT_OK && (st = begin_episode(item)) != DT_OK) {
+        cache_detach(hub, item, NULL);
+        dt_error_set(err, st, "out of memory");
+    }
+    if (st != DT_OK) {
+        lease_untrack(hub, item);
+        dt_store_abandon_orchestration(hub->store, item, NULL);
+        dt_orch_item_free(item);
+        return st;
+    }
+    const dt_event *term = find_incoming(item, DT_EVENT_EXECUTION_TERMINATED);
+    bool finished = dt_runtime_status_is_terminal(item->state.status);
+    if (finished || (term == NULL && !has_started(item)))
+        st = discard(hub, item, err);
+    else if (term)
+        st = terminate(hub, item, term, err);
+    else {
+        *out = item;
+        return DT_OK;
+    }
+    dt_orch_item_free(item);
+    return st;
+}
+
+/* lease_orchestration: one item, from what commits leased for this hub or else from the
+ * store, its lease tracked; *OUT NULL when there is no work. */
+static dt_status lease_orchestration(dt_hub *hub, const dt_name_filter *names,
+                                     dt_orch_item **out, dt_error *err)
+{
+    *out = ready_take_orch(hub, names);
+    if (*out || !store_worth_asking(hub, 0))
+        return DT_OK;
+    size_t n = 0;
+    dt_status st = dt_store_lease_orchestrations(hub->store, hub->owner, dt_now(),
+                                                 hub->lease_us, 1, names, out, &n, err);
+    if (st != DT_OK || n == 0) {
+        *out = NULL;
+        return st;
+    }
+    if (lease_track(hub, *out, NULL) != DT_OK) {
+        dt_store_abandon_orchestration(hub->store, *out, NULL);
+        dt_orch_item_free(*out);
+        *out = NULL;
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
+    return DT_OK;
+}
+
 static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
                                     const dt_name_filter *names, dt_orch_item **out,
                                     dt_error *err)
@@ -223,40 +298,15 @@ static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
     *out = NULL;
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
     for (;;) {
+        ready_asked(hub, 0, names);
         uint64_t seen = hub_version(hub);
-        dt_orch_item *items[1];
-        size_t n = 0;
-        dt_status st = dt_store_lease_orchestrations(hub->store, hub->owner, dt_now(),
-                                                     hub->lease_us, 1, names, items, &n, err);
+        dt_orch_item *item = NULL;
+        dt_status st = lease_orchestration(hub, names, &item, err);
         if (st != DT_OK)
             return st;
-        if (n == 1) {
-            dt_orch_item *item = items[0];
-            if ((st = cache_attach(hub, item, err)) != DT_OK) {
-                dt_store_abandon_orchestration(hub->store, item, NULL);
-                dt_orch_item_free(item);
-                return st;
-            }
-            if ((st = begin_episode(item)) != DT_OK ||
-                (st = lease_track(hub, item, NULL)) != DT_OK) {
-                cache_detach(hub, item, NULL);
-                dt_store_abandon_orchestration(hub->store, item, NULL);
-                dt_orch_item_free(item);
-                return dt_error_set(err, st, "out of memory");
-            }
-            const dt_event *term = find_incoming(item, DT_EVENT_EXECUTION_TERMINATED);
-            bool finished = dt_runtime_status_is_terminal(item->state.status);
-            if (finished || (term == NULL && !has_started(item))) {
-                lease_untrack(hub, item);
-                st = discard(hub, item, err);
-            } else if (term) {
-                st = terminate(hub, item, term, err);
-            } else {
-                *out = item;
-                return DT_OK;
-            }
-            dt_orch_item_free(item);
-            if (st != DT_OK && st != DT_ERR_LEASE_LOST)
+        if (item) {
+            st = take_orchestration(hub, item, out, err);
+            if (*out || (st != DT_OK && st != DT_ERR_LEASE_LOST))
                 return st;
             continue;
         }
@@ -278,14 +328,15 @@ dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
                                         const dt_orch_result *result, dt_error *err)
 {
     dt_arena *arena = dt_arena_new();
-    if (arena == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     dt_commit c = {.kind = DT_COMMIT_EPISODE};
-    dt_status st = episode_build(hub, item, result, arena, &c.u.episode, err);
-    if (st == DT_OK)
-        st = hub_commit(hub, &c, err);
-    lease_untrack(hub, item);
-    cache_detach(hub, item, st == DT_OK ? &c.u.episode : NULL);
+    dt_status st = arena ? episode_build(hub, item, result, arena, &c.u.episode, err)
+                         : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    if (st == DT_OK) {
+        st = hub_commit(hub, &c, err);   /* the committer untracks and updates the cache */
+    } else {
+        lease_untrack(hub, item);
+        cache_detach(hub, item, NULL);
+    }
     dt_arena_free(arena);
     return st;
 }
@@ -301,34 +352,46 @@ dt_status dt_hub_abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt
 
 /* ---- activity work items -------------------------------------------------------------------- */
 
+static dt_status lease_activity(dt_hub *hub, const dt_name_filter *names,
+                                 dt_activity_item **out, dt_error *err)
+{
+    *out = ready_take_act(hub, names);
+    if (*out || !store_worth_asking(hub, 1))
+        return DT_OK;
+    size_t n = 0;
+    dt_status st = dt_store_lease_activities(hub->store, hub->owner, dt_now(), hub->lease_us,
+                                             1, names, out, &n, err);
+    if (st != DT_OK || n == 0) {
+        *out = NULL;
+        return st;
+    }
+    dt_activity_item *it = *out;
+    if (it->delivery_count > 1) {
+        metrics_redelivered(hub->metrics);
+        dt_log(DT_LOG_INFO, it->instance_id,
+               "activity '%s' (task %d) delivered again (delivery %d): a lease expired",
+               it->name, it->task_id, it->delivery_count);
+    }
+    if (lease_track(hub, NULL, it) != DT_OK) {
+        dt_store_abandon_activity(hub->store, it, NULL);
+        dt_activity_item_free(it);
+        *out = NULL;
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
+    return DT_OK;
+}
+
 static dt_status next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_filter *names,
                                dt_activity_item **out, dt_error *err)
 {
     *out = NULL;
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
     for (;;) {
+        ready_asked(hub, 1, names);
         uint64_t seen = hub_version(hub);
-        dt_activity_item *items[1];
-        size_t n = 0;
-        dt_status st = dt_store_lease_activities(hub->store, hub->owner, dt_now(),
-                                                 hub->lease_us, 1, names, items, &n, err);
-        if (st != DT_OK)
+        dt_status st = lease_activity(hub, names, out, err);
+        if (st != DT_OK || *out)
             return st;
-        if (n == 1) {
-            if (items[0]->delivery_count > 1) {
-                metrics_redelivered(hub->metrics);
-                dt_log(DT_LOG_INFO, items[0]->instance_id,
-                       "activity '%s' (task %d) delivered again (delivery %d): a lease expired",
-                       items[0]->name, items[0]->task_id, items[0]->delivery_count);
-            }
-            if ((st = lease_track(hub, NULL, items[0])) != DT_OK) {
-                dt_store_abandon_activity(hub->store, items[0], NULL);
-                dt_activity_item_free(items[0]);
-                return dt_error_set(err, st, "out of memory");
-            }
-            *out = items[0];
-            return DT_OK;
-        }
         dt_time now = dt_now();
         if (now >= deadline)
             return DT_OK;
@@ -343,12 +406,13 @@ dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item
     return next_activity(hub, timeout_ms, NULL, out, err);
 }
 
-dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
-                                   const char *result, const dt_failure *failure,
-                                   dt_error *err)
+/* activity_commit: the commit entry of ITEM's result or failure. */
+static void activity_commit(dt_commit *c, const dt_activity_item *item, const char *result,
+                            const dt_failure *failure)
 {
-    dt_commit c = {.kind = DT_COMMIT_ACTIVITY};
-    dt_activity_done *d = &c.u.activity;
+    memset(c, 0, sizeof *c);
+    c->kind = DT_COMMIT_ACTIVITY;
+    dt_activity_done *d = &c->u.activity;
     d->item = item;
     d->message.instance_id = item->instance_id;
     d->message.execution_id = item->execution_id;
@@ -357,9 +421,15 @@ dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
     d->message.event.task_id = item->task_id;
     d->message.event.result = failure ? NULL : result;
     d->message.event.failure = failure;
-    dt_status st = hub_commit(hub, &c, err);
-    lease_untrack(hub, item);
-    return st;
+}
+
+dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
+                                   const char *result, const dt_failure *failure,
+                                   dt_error *err)
+{
+    dt_commit c;
+    activity_commit(&c, item, result, failure);
+    return hub_commit(hub, &c, err);   /* the committer stops renewing the lease */
 }
 
 dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err)
@@ -401,24 +471,56 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
 
 /* ---- in-process dispatch loops ---------------------------------------------------------------- */
 
+/* The in-process loops do not wait for their commits: a result is handed to the committer
+ * with its memory, which the committer frees once it is committed, and the thread goes on to
+ * the next item. Nothing is lost: until the commit, the work item is still leased here. */
+typedef struct done_item {
+    commit_req req;
+    dt_commit c;
+    dt_arena *arena;
+    dt_orch_item *orch;
+    dt_activity_item *act;
+} done_item;
+
+static void done_free(commit_req *req)
+{
+    done_item *d = (done_item *)req;
+    dt_arena_free(d->arena);
+    dt_orch_item_free(d->orch);
+    dt_activity_item_free(d->act);
+    free(d);
+}
+
 static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)
 {
+    done_item *d = calloc(1, sizeof *d);
     dt_arena *arena = dt_arena_new();
     dt_orch_result res = {0};
     dt_error err;
-    dt_status st = arena ? hub->ex.run_orchestration(hub->ex.data, item, arena, &res)
-                         : DT_ERR_NOMEM;
-    if (st == DT_OK)
-        dt_hub_complete_orchestration(hub, item, &res, &err);
-    else
-        dt_hub_abandon_orchestration(hub, item, &err);
+    dt_status st = d && arena ? hub->ex.run_orchestration(hub->ex.data, item, arena, &res)
+                              : DT_ERR_NOMEM;
+    if (st == DT_OK) {
+        d->c.kind = DT_COMMIT_EPISODE;
+        st = episode_build(hub, item, &res, arena, &d->c.u.episode, &err);
+    }
+    if (st == DT_OK) {
+        d->req.commit = &d->c;
+        d->req.finish = done_free;
+        d->arena = arena;
+        d->orch = item;
+        hub_commit_async(hub, &d->req);
+        return;
+    }
+    dt_hub_abandon_orchestration(hub, item, &err);
     dt_arena_free(arena);
     dt_orch_item_free(item);
+    free(d);
 }
 
 static void *orchestration_loop(void *arg)
 {
     dt_hub *hub = arg;
+    pthread_setname_np(pthread_self(), "dt-orch");
     while (atomic_load(&hub->running)) {
         dt_orch_item *item = NULL;
         dt_error err;
@@ -434,23 +536,33 @@ static void *orchestration_loop(void *arg)
 
 static void run_one_activity(dt_hub *hub, dt_activity_item *item)
 {
+    done_item *d = calloc(1, sizeof *d);
     dt_arena *arena = dt_arena_new();
     const char *result = NULL;
     const dt_failure *failure = NULL;
     dt_error err;
-    dt_status st = arena ? hub->ex.run_activity(hub->ex.data, item, arena, &result, &failure)
-                         : DT_ERR_NOMEM;
-    if (st == DT_OK)
-        dt_hub_complete_activity(hub, item, result, failure, &err);
-    else
-        dt_hub_abandon_activity(hub, item, &err);
+    dt_status st = d && arena ? hub->ex.run_activity(hub->ex.data, item, arena, &result,
+                                                     &failure)
+                              : DT_ERR_NOMEM;
+    if (st == DT_OK) {
+        activity_commit(&d->c, item, result, failure);
+        d->req.commit = &d->c;
+        d->req.finish = done_free;
+        d->arena = arena;
+        d->act = item;
+        hub_commit_async(hub, &d->req);
+        return;
+    }
+    dt_hub_abandon_activity(hub, item, &err);
     dt_arena_free(arena);
     dt_activity_item_free(item);
+    free(d);
 }
 
 static void *activity_loop(void *arg)
 {
     dt_hub *hub = arg;
+    pthread_setname_np(pthread_self(), "dt-act");
     while (atomic_load(&hub->running)) {
         dt_activity_item *item = NULL;
         dt_error err;
@@ -497,4 +609,9 @@ void dt_hub_stop(dt_hub *hub)
     free(hub->threads);
     hub->threads = NULL;
     hub->n_threads = 0;
+    /* the loops took work of both kinds: what commits leased for them goes back now, and
+     * commits lease for them no more */
+    atomic_store(&hub->any_asked_at[0], 0);
+    atomic_store(&hub->any_asked_at[1], 0);
+    ready_sweep(hub);
 }

@@ -12,10 +12,12 @@
 
 #define DEFAULT_DB "./dtask-data/dtask.db"
 #define WAIT_POLL_MS 200   /* how often a waiter looks at the store for other processes' work */
+#define BARRIER_WAIT_S 10  /* how long a read waits for what it saw to become durable */
 
 /* hub_free: what dt_hub_open made, once its threads are stopped (or never started). */
 static void hub_free(dt_hub *hub)
 {
+    ready_free_takers(hub);
     cache_free(hub->cache);
     metrics_free(hub->metrics);
     dt_store_close(hub->store);
@@ -24,6 +26,8 @@ static void hub_free(dt_hub *hub)
     pthread_cond_destroy(&hub->cq_done);
     pthread_mutex_destroy(&hub->ch_mu);
     pthread_cond_destroy(&hub->changed);
+    pthread_cond_destroy(&hub->published_cv);
+    pthread_mutex_destroy(&hub->rq_mu);
     pthread_mutex_destroy(&hub->ls_mu);
     pthread_cond_destroy(&hub->ls_wake);
     free(hub);
@@ -52,6 +56,8 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
     pthread_cond_init(&hub->cq_done, NULL);
     pthread_mutex_init(&hub->ch_mu, NULL);
     pthread_cond_init(&hub->changed, NULL);
+    pthread_cond_init(&hub->published_cv, NULL);
+    pthread_mutex_init(&hub->rq_mu, NULL);
     pthread_mutex_init(&hub->ls_mu, NULL);
     pthread_cond_init(&hub->ls_wake, NULL);
     atomic_init(&hub->running, false);
@@ -92,6 +98,7 @@ void dt_hub_close(dt_hub *hub)
     dt_hub_stop(hub);
     renewer_stop(hub);
     commit_stop(hub);
+    ready_drain(hub);
     hub_free(hub);
 }
 
@@ -102,7 +109,7 @@ dt_store *dt_hub_store(dt_hub *hub)
 
 /* ---- change notification -------------------------------------------------------------- */
 
-void hub_notify(dt_hub *hub)
+void hub_wake(dt_hub *hub)
 {
     pthread_mutex_lock(&hub->ch_mu);
     hub->version++;
@@ -110,15 +117,34 @@ void hub_notify(dt_hub *hub)
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
-void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
+void hub_notify(dt_hub *hub)
 {
+    atomic_fetch_add(&hub->store_version, 1);
     pthread_mutex_lock(&hub->ch_mu);
     hub->version++;
     pthread_cond_broadcast(&hub->changed);
+    pthread_mutex_unlock(&hub->ch_mu);
+}
+
+static bool reached_status(dt_runtime_status s, dt_wait_for what)
+{
+    return what == DT_WAIT_START ? s != DT_STATUS_PENDING : dt_runtime_status_is_terminal(s);
+}
+
+void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool takers)
+{
+    if (takers)
+        atomic_fetch_add(&hub->store_version, 1);
+    pthread_mutex_lock(&hub->ch_mu);
+    if (takers) {
+        hub->version++;
+        pthread_cond_broadcast(&hub->changed);
+    }
     for (waiter *w = hub->waiters; w; w = w->next) {
         for (size_t i = 0; i < n; i++) {
             const dt_commit *c = &batch[i];
             if (c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
+                reached_status(c->u.episode.status, w->what) &&
                 strcmp(c->u.episode.item->instance_id, w->instance_id) == 0) {
                 w->changed = true;
                 pthread_cond_signal(&w->cv);
@@ -126,6 +152,29 @@ void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
             }
         }
     }
+    pthread_mutex_unlock(&hub->ch_mu);
+}
+
+void hub_published(dt_hub *hub, uint64_t ticket)
+{
+    pthread_mutex_lock(&hub->ch_mu);
+    if (ticket > hub->published) {
+        hub->published = ticket;
+        pthread_cond_broadcast(&hub->published_cv);
+    }
+    pthread_mutex_unlock(&hub->ch_mu);
+}
+
+void read_barrier(dt_hub *hub)
+{
+    uint64_t t = dt_store_last_ticket(hub->store);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += BARRIER_WAIT_S;   /* a bound, should the committer be gone */
+    pthread_mutex_lock(&hub->ch_mu);
+    while (hub->published < t)
+        if (pthread_cond_timedwait(&hub->published_cv, &hub->ch_mu, &until) == ETIMEDOUT)
+            break;
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
@@ -216,14 +265,17 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         .replaceable = req->replaceable,
         .n_replaceable = req->n_replaceable,
     };
-    st = dt_store_create_instance(hub->store, &ni, err);
+    /* through the group commit: concurrent starts share one transaction and one fsync */
+    dt_error own;
+    dt_error_clear(&own);
+    dt_commit c = {.kind = DT_COMMIT_START, .u.start = ni, .error = &own};
+    st = hub_commit(hub, &c, err);
     if (st != DT_OK)
         return st;
     if (id_out)
         memcpy(id_out, id, strlen(id) + 1);
     metrics_started(hub->metrics, req->name);
     dt_log(DT_LOG_INFO, id, "started %s", req->name);
-    hub_notify(hub);
     return DT_OK;
 }
 
@@ -232,7 +284,9 @@ dt_status dt_hub_get(dt_hub *hub, const char *id, dt_arena *arena, dt_instance_s
 {
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
-    return dt_store_get_instance(hub->store, id, arena, out, err);
+    dt_status st = dt_store_get_instance(hub->store, id, arena, out, err);
+    read_barrier(hub);
+    return st;
 }
 
 dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_event **out,
@@ -240,14 +294,14 @@ dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_ev
 {
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
-    return dt_store_get_history(hub->store, id, arena, out, n_out, err);
+    dt_status st = dt_store_get_history(hub->store, id, arena, out, n_out, err);
+    read_barrier(hub);
+    return st;
 }
 
 static bool reached(const dt_instance_state *s, dt_wait_for what)
 {
-    if (what == DT_WAIT_START)
-        return s->status != DT_STATUS_PENDING;
-    return dt_runtime_status_is_terminal(s->status);
+    return reached_status(s->status, what);
 }
 
 /* wait_turn: sleep until W's instance changes or MS milliseconds pass (ch_mu not held). */
@@ -289,7 +343,7 @@ dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t tim
 {
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
-    waiter w = {.instance_id = id};
+    waiter w = {.instance_id = id, .what = what};
     pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&hub->ch_mu);
     w.next = hub->waiters;

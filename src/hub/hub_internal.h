@@ -9,17 +9,30 @@
 
 #include "durabletask/hub.h"
 
-/* A commit waiting for the committer thread. Lives on the requesting thread's stack. */
+/* A commit waiting for the committer thread. A synchronous request lives on the requesting
+ * thread's stack and waits on its own CV; an asynchronous one (FINISH set) is handed over,
+ * and the committer calls FINISH once it is committed, which frees it. */
 typedef struct commit_req {
     dt_commit *commit;
     bool done;
+    pthread_cond_t *cv;
+    void (*finish)(struct commit_req *req);
     struct commit_req *next;
 } commit_req;
+
+/* Work leased by a commit in its own transaction (dt_commit_lease), waiting for a taker:
+ * a ring per kind. Its leases are tracked (renewed) from the moment it is queued. */
+#define READY_MAX 256
+typedef struct ready_ring {
+    void *items[READY_MAX];
+    size_t head, n;
+} ready_ring;
 
 /* A client waiting for one instance to change (dt_hub_wait). Woken by the committer when an
  * episode of that instance commits, so a thousand waiters do not all wake for every commit. */
 typedef struct waiter {
     const char *instance_id;
+    dt_wait_for what;             /* woken only by a commit that reaches it */
     pthread_cond_t cv;
     bool changed;                 /* an episode of the instance committed since last looked */
     struct waiter *next;
@@ -32,6 +45,17 @@ typedef struct lease_entry {
     const dt_activity_item *act;
     struct lease_entry *next;
 } lease_entry;
+
+/* A taker that asked for work with a name filter (a worker that runs only some names), as
+ * ready.c remembers it: a copy of the names, and when it last asked. */
+#define MAX_FILTERED 32
+typedef struct taker {
+    const dt_name_filter *key;    /* the taker's own filter: who it is (never dereferenced) */
+    int kind;                     /* 0 orchestrations, 1 activities */
+    char **names;
+    size_t n;
+    dt_time asked_at;
+} taker;
 
 typedef struct hub_cache hub_cache;
 typedef struct hub_metrics hub_metrics;
@@ -59,6 +83,20 @@ struct dt_hub {
     pthread_cond_t changed;
     uint64_t version;
     waiter *waiters;              /* dt_hub_wait's, guarded by ch_mu */
+    /* bumped (with version) when work may be in the store that no commit leased for this
+     * hub's takers: they look in the store only when it moved, or every POLL_MS */
+    _Atomic uint64_t store_version;
+    /* the latest commit ticket whose batch is durable and published (ch_mu; read_barrier
+     * waits on `published_cv`) */
+    uint64_t published;
+    pthread_cond_t published_cv;
+
+    /* work a commit leased for this hub's takers (dispatch loops, gRPC work streams), and who
+     * the takers are (ready.c); rq_mu guards both */
+    pthread_mutex_t rq_mu;
+    ready_ring ready_orch, ready_act;
+    _Atomic int64_t any_asked_at[2];          /* by kind: the last unfiltered ask */
+    taker filtered[MAX_FILTERED];             /* takers that named what they run */
 
     /* leases in flight: ls_mu guards the list and renew_stop */
     pthread_mutex_t ls_mu;
@@ -74,12 +112,23 @@ struct dt_hub {
     atomic_bool running;
 };
 
-/* hub_notify: bump the change version and wake every waiter. */
+/* hub_notify: work may be waiting in the store: bump the change and store versions and wake
+ * every taker. */
 void hub_notify(dt_hub *hub);
 
-/* hub_notify_committed: hub_notify, and wake the waiters of the instances whose episodes in
- * BATCH committed. */
-void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n);
+/* hub_wake: bump the change version only (work is waiting in the ready rings). */
+void hub_wake(dt_hub *hub);
+
+/* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH committed,
+ * and with TAKERS, hub_notify too (the batch made work ready that it did not lease). */
+void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool takers);
+
+/* hub_published: the batch of TICKET is durable and its outcomes are known to all. */
+void hub_published(dt_hub *hub, uint64_t ticket);
+
+/* read_barrier: what a read of the store just saw is durable and published: a client reads
+ * nothing that a power cut could take back, and nothing before the hub has counted it. */
+void read_barrier(dt_hub *hub);
 
 /* hub_version: the current change version. */
 uint64_t hub_version(dt_hub *hub);
@@ -87,8 +136,42 @@ uint64_t hub_version(dt_hub *hub);
 /* hub_wait_change: sleep until the version differs from SEEN or MS milliseconds pass. */
 void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms);
 
-/* hub_commit: hand C to the committer and wait; returns C's own result. */
+/* hub_commit: hand C to the committer and wait; returns C's own result. Once committed (or
+ * not), the committer has stopped renewing the lease of C's work item and, for an episode,
+ * updated or dropped the cached history: the caller does neither. */
 dt_status hub_commit(dt_hub *hub, dt_commit *c, dt_error *err);
+
+/* hub_commit_async: hand REQ (req->commit and req->finish set) to the committer and return
+ * at once; the committer calls req->finish after the commit, from its own thread. */
+void hub_commit_async(dt_hub *hub, commit_req *req);
+
+/* ready_take_orch / ready_take_act: a work item a commit leased for this hub, matching NAMES
+ * (NULL: any), or NULL. ready_drain: give every queued item back to the store (closing). */
+dt_orch_item *ready_take_orch(dt_hub *hub, const dt_name_filter *names);
+dt_activity_item *ready_take_act(dt_hub *hub, const dt_name_filter *names);
+void ready_drain(dt_hub *hub);
+
+/* ready_sweep: give back the work no present taker would take (the renewer calls it). */
+void ready_sweep(dt_hub *hub);
+
+/* ready_asked: a taker asks for work of KIND (0 orchestrations, 1 activities), with NAMES
+ * (NULL: any). Commits lease only work some taker asked for lately (ready_room). */
+void ready_asked(dt_hub *hub, int kind, const dt_name_filter *names);
+
+/* ready_room: how many items of KIND the next commit may lease: the room left in the ring
+ * if some taker of that kind asked lately, else 0. */
+size_t ready_room(dt_hub *hub, int kind, dt_time now);
+
+/* ready_forget: give back the queued orchestration item of instance ID, if there is one. */
+void ready_forget(dt_hub *hub, const char *id);
+
+/* ready_free_takers: forget the filtered takers (closing). */
+void ready_free_takers(dt_hub *hub);
+
+/* ready_push: queue what a commit leased (the arrays' items are taken over): their leases are
+ * tracked from now, and takers are woken. */
+void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_item **act,
+                size_t n_act);
 
 /* commit_start / commit_stop: the committer thread. commit_stop drains the queue first. */
 dt_status commit_start(dt_hub *hub);

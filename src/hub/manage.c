@@ -21,6 +21,7 @@ static dt_status live_instance(dt_hub *hub, const char *id, const char *op, dt_t
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     dt_instance_state *s = NULL;
     dt_status st = dt_store_get_instance(hub->store, id, a, &s, err);
+    read_barrier(hub);
     if (st == DT_ERR_NOT_FOUND)
         st = dt_error_set(err, DT_ERR_NOT_FOUND, "%s: no instance '%s'", op, id);
     else if (st == DT_OK && dt_runtime_status_is_terminal(s->status))
@@ -37,8 +38,12 @@ static dt_status send_control(dt_hub *hub, const char *id, dt_time visible, dt_e
 {
     dt_message m = {.instance_id = id, .visible_at = visible, .event = *e};
     dt_status st = dt_store_send_message(hub->store, &m, err);
-    if (st == DT_OK)
+    if (st == DT_OK) {
+        /* a lease a commit took for a taker holds the inbox as it was: give it back, so the
+         * next lease sees this message too (as it would have without that lease) */
+        ready_forget(hub, id);
         hub_notify(hub);
+    }
     return st;
 }
 
@@ -111,6 +116,7 @@ dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     dt_instance_state *s = NULL;
     dt_status st = dt_store_get_instance(hub->store, id, a, &s, err);
+    read_barrier(hub);
     if (st == DT_ERR_NOT_FOUND)
         st = dt_error_set(err, DT_ERR_NOT_FOUND, "restart: no instance '%s'", id);
     if (st == DT_OK && !new_id && !dt_runtime_status_is_terminal(s->status))
@@ -165,5 +171,8 @@ dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_insta
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "query: page size %zu is over the limit of 1000", q->page_size);
     dt_query all = {0};
-    return dt_store_query_instances(hub->store, q ? q : &all, arena, out, n_out, next, err);
+    dt_status st = dt_store_query_instances(hub->store, q ? q : &all, arena, out, n_out, next,
+                                            err);
+    read_barrier(hub);
+    return st;
 }

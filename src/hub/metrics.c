@@ -129,6 +129,8 @@ void metrics_work_item(hub_metrics *m, bool activity, dt_time leased_at, dt_stat
 
 void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us)
 {
+    if (c->kind == DT_COMMIT_START)
+        return;   /* counted by dt_hub_start */
     if (c->kind == DT_COMMIT_ACTIVITY) {
         metrics_work_item(m, true, c->u.activity.item->locked_until - lease_us, c->result);
         if (c->result == DT_ERR_LEASE_LOST)

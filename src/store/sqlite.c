@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "store/sqlite_internal.h"
@@ -19,6 +20,7 @@
 #define SCHEMA_VERSION 4
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
+#define CACHE_KB "32768"   /* page cache of each connection: 32 MB at most */
 
 static const char *const schema_sql =
     "CREATE TABLE instances ("
@@ -48,7 +50,7 @@ static const char *const schema_sql =
     " event BLOB NOT NULL,"
     " PRIMARY KEY (instance_id, seq)) WITHOUT ROWID;"
     "CREATE TABLE inbox ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id INTEGER PRIMARY KEY,"
     " instance_id TEXT NOT NULL,"
     " execution_id TEXT,"
     " visible_at INTEGER NOT NULL,"
@@ -57,7 +59,7 @@ static const char *const schema_sql =
     "CREATE INDEX inbox_by_instance ON inbox (instance_id, id);"
     "CREATE INDEX inbox_by_visible ON inbox (visible_at);"
     "CREATE TABLE activities ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id INTEGER PRIMARY KEY,"
     " instance_id TEXT NOT NULL,"
     " execution_id TEXT,"
     " task_id INTEGER NOT NULL,"
@@ -68,13 +70,12 @@ static const char *const schema_sql =
     " lock_owner TEXT,"
     " lock_expires INTEGER NOT NULL DEFAULT 0,"
     " delivery_count INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX activities_by_visible ON activities (visible_at);"
-    "CREATE INDEX activities_by_instance ON activities (instance_id);";
+    "CREATE INDEX activities_by_visible ON activities (visible_at);";
 
 /* Tables and indexes of ours; a foreign database that has any of these names conflicts. */
 static const char *const schema_names[] = {
     "instances", "history", "inbox", "activities", "inbox_by_instance", "inbox_by_visible",
-    "activities_by_visible", "activities_by_instance",
+    "activities_by_visible",
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -94,9 +95,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         " parent_execution_id, parent_name, parent_task_id, tags)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_INSTANCE_DELETE] = "DELETE FROM instances WHERE instance_id = ?1",
-    [ST_INSTANCE_LOCK_OWNER] = "SELECT lock_owner FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_LEASE] = "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
                           " WHERE instance_id = ?1 RETURNING " STORE_INSTANCE_COLUMNS,
+    /* the commit's own leases: only an instance that is free and has a visible message */
+    [ST_INSTANCE_LEASE_READY] =
+        "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
+        " WHERE instance_id = ?1 AND (lock_owner IS NULL OR lock_expires < ?4)"
+        " AND EXISTS (SELECT 1 FROM inbox WHERE instance_id = ?1 AND visible_at <= ?4)"
+        " RETURNING " STORE_INSTANCE_COLUMNS,
     [ST_INSTANCE_RENEW] = "UPDATE instances SET lock_expires = ?3"
                           " WHERE instance_id = ?1 AND lock_owner = ?2",
     [ST_INSTANCE_ABANDON] = "UPDATE instances SET lock_owner = NULL, lock_expires = 0"
@@ -106,7 +112,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " completed_at = ?6, last_updated_at = ?7, name = COALESCE(?8, name),"
         " input = COALESCE(?9, input), execution_id = COALESCE(?10, execution_id),"
         " lock_owner = NULL, lock_expires = 0"
-        " WHERE instance_id = ?1",
+        " WHERE instance_id = ?1 AND lock_owner = ?11",
 
     [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 AND seq >= ?2"
                         " ORDER BY seq",
@@ -141,12 +147,11 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE activities SET lock_owner = ?2, lock_expires = ?3,"
         " delivery_count = delivery_count + 1 WHERE id = ?1"
         " RETURNING instance_id, execution_id, task_id, name, version, input, delivery_count",
-    [ST_ACTIVITY_LOCK_OWNER] = "SELECT lock_owner FROM activities WHERE id = ?1",
     [ST_ACTIVITY_RENEW] =
         "UPDATE activities SET lock_expires = ?3 WHERE id = ?1 AND lock_owner = ?2",
     [ST_ACTIVITY_ABANDON] = "UPDATE activities SET lock_owner = NULL, lock_expires = 0"
                             " WHERE id = ?1 AND lock_owner = ?2",
-    [ST_ACTIVITY_DELETE_ONE] = "DELETE FROM activities WHERE id = ?1",
+    [ST_ACTIVITY_DELETE_ONE] = "DELETE FROM activities WHERE id = ?1 AND lock_owner = ?2",
     [ST_ACTIVITY_DELETE_ALL] = "DELETE FROM activities WHERE instance_id = ?1",
 
     /* one row past the page (?8 is page size + 1) tells whether there is a next page */
@@ -562,6 +567,10 @@ static void sqlite_close(dt_store *base)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close(s->db);
+    if (s->wal_fd >= 0)
+        close(s->wal_fd);
+    pthread_mutex_destroy(&s->sync_mu);
+    free(s->wal_path);
     pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
@@ -583,6 +592,8 @@ static const dt_store_ops sqlite_ops = {
     .abandon_orchestration = store_sqlite_abandon_orchestration,
     .abandon_activity = store_sqlite_abandon_activity,
     .commit = store_sqlite_commit,
+    .sync = store_sqlite_sync,
+    .last_ticket = store_sqlite_last_ticket,
     .query_instances = store_sqlite_query_instances,
     .purge_instance = store_sqlite_purge_instance,
     .purge_instances = store_sqlite_purge_instances,
@@ -613,6 +624,7 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
     if (s == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening '%s'", path);
     s->base.ops = &sqlite_ops;
+    s->wal_fd = -1;
     s->path = strdup(path);
     if (s->path == NULL) {
         free(s);
@@ -623,6 +635,7 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
         free(s);
         return dt_error_set(err, DT_ERR_INTERNAL, "cannot create a mutex for store '%s'", path);
     }
+    pthread_mutex_init(&s->sync_mu, NULL);
 
     /* NOMUTEX: s->mu already serializes every use of the connection. */
     int rc = sqlite3_open_v2(path, &s->db,
@@ -634,6 +647,11 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
         goto fail;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    s->wal_path = strdup(sqlite3_filename_wal(sqlite3_db_filename(s->db, "main")));
+    if (s->wal_path == NULL) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory opening '%s'", path);
+        goto fail;
+    }
 
     /* Identify the file before writing anything to it: a file that is not ours (garbage or
      * someone else's database) must be left exactly as it was. */
@@ -662,6 +680,10 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
     s->full_sync = sync == DT_SYNC_FULL;
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    /* the page cache holds the hot part of the tables and their indexes (the default 2 MB
+     * makes a busy hub read its own recent pages back from the OS on every commit) */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "PRAGMA cache_size = -" CACHE_KB, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         st = open_error(s, rc, err, "setting pragmas");
         goto fail;

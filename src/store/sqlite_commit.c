@@ -2,37 +2,84 @@
  * one write transaction, so one fsync covers them all. Each entry runs inside a savepoint: an
  * entry whose lease is gone (or whose data cannot be encoded) is rolled back alone and the
  * others still apply; a failure of the database itself rolls back the whole batch. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/sqlite_internal.h"
 
-/* check_lock: is the lease whose row STMT selects (lock_owner as column 0) held by TOKEN? */
-static dt_status check_lock(sqlite_store *s, sqlite3_stmt *st, const char *token, bool *held,
-                            dt_error *err)
+/* What the batch made ready, kept while its entries apply when the caller asked to lease it
+ * (dt_commit_lease): instances that may have work now, and the activity rows inserted. An
+ * entry that rolls back takes its notes back with it (the counts are cut to where they were).
+ * Ids point into the batch, which outlives the call. */
+typedef struct ready {
+    bool on;
+    dt_time now;
+    const char **ids;
+    size_t n_ids, cap_ids;
+    int64_t *acts;
+    size_t n_acts, cap_acts;
+    bool oom;                         /* a note was lost: lease less, never wrongly */
+} ready;
+
+static void note_instance(ready *rd, const char *id, dt_time visible_at)
 {
-    *held = false;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *owner = sqlite3_column_text(st, 0);
-        *held = token && owner && strcmp((const char *)owner, token) == 0;
-    } else if (rc != SQLITE_DONE) {
-        dt_status r = store_sql_error(s, rc, err, "check lease");
-        sqlite3_reset(st);
-        return r;
+    if (!rd->on || id == NULL || visible_at > rd->now)
+        return;
+    for (size_t i = 0; i < rd->n_ids; i++)
+        if (strcmp(rd->ids[i], id) == 0)
+            return;
+    if (rd->n_ids == rd->cap_ids) {
+        size_t cap = rd->cap_ids ? rd->cap_ids * 2 : 64;
+        const char **n = realloc(rd->ids, cap * sizeof *n);
+        if (n == NULL) {
+            rd->oom = true;
+            return;
+        }
+        rd->ids = n;
+        rd->cap_ids = cap;
     }
-    sqlite3_reset(st);
-    return DT_OK;
+    rd->ids[rd->n_ids++] = id;
+}
+
+/* lease_forget: free what L holds (its leases were rolled back, or never committed). */
+static void lease_forget(dt_commit_lease *L)
+{
+    for (size_t i = 0; i < L->n_orchestrations; i++)
+        dt_orch_item_free(L->orchestrations[i]);
+    for (size_t i = 0; i < L->n_activities; i++)
+        dt_activity_item_free(L->activities[i]);
+    L->n_orchestrations = L->n_activities = 0;
+}
+
+static void note_activity(ready *rd, int64_t row, dt_time visible_at)
+{
+    if (!rd->on || visible_at > rd->now)
+        return;
+    if (rd->n_acts == rd->cap_acts) {
+        size_t cap = rd->cap_acts ? rd->cap_acts * 2 : 64;
+        int64_t *n = realloc(rd->acts, cap * sizeof *n);
+        if (n == NULL) {
+            rd->oom = true;
+            return;
+        }
+        rd->acts = n;
+        rd->cap_acts = cap;
+    }
+    rd->acts[rd->n_acts++] = row;
 }
 
 static dt_status append_history_tx(sqlite_store *s, const char *id, const dt_episode *ep,
                                    dt_error *err)
 {
-    /* seqs stay dense from 0 (after a reset too): item->history_len relies on it */
-    int64_t seq = 0;
-    dt_status r = store_history_len_tx(s, id, &seq, err);
-    if (r != DT_OK)
-        return r;
+    /* seqs stay dense from 0 (after a reset too): item->history_len relies on it. Nothing
+     * was appended while the lease was held, so the lease's count is still the length. */
+    int64_t seq = ep->reset_history ? 0 : (int64_t)ep->item->history_len;
+    dt_status r = DT_OK;
 
     for (size_t i = 0; i < ep->n_append; i++) {
         uint8_t *blob = NULL;
@@ -76,15 +123,20 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
     store_bind_text(st, 8, ep->name, &rc);
     store_bind_text(st, 9, ep->input, &rc);
     store_bind_text(st, 10, ep->execution_id, &rc);
+    store_bind_text(st, 11, ep->item->lock_token, &rc);
     r = rc == SQLITE_OK ? store_step_done(s, st, err, "update instance")
                         : store_sql_error(s, rc, err, "update instance");
     sqlite3_clear_bindings(st);
     free(failure);
+    /* the row changes only under the lease: no change, no lease */
+    if (r == DT_OK && (ep->item->lock_token == NULL || sqlite3_changes(s->db) == 0))
+        r = dt_error_set(err, DT_ERR_LEASE_LOST,
+                         "commit: the lease on instance '%s' is no longer held", id);
     return r;
 }
 
 static dt_status insert_activity_tx(sqlite_store *s, const char *id, const dt_new_activity *a,
-                                    dt_error *err)
+                                   ready *rd, dt_error *err)
 {
     const dt_event *e = a->scheduled;
     if (e == NULL)
@@ -101,29 +153,26 @@ static dt_status insert_activity_tx(sqlite_store *s, const char *id, const dt_ne
     store_bind_int64(st, 7, a->visible_at, &rc);
     if (rc != SQLITE_OK)
         return store_sql_error(s, rc, err, "insert activity");
-    return store_step_done(s, st, err, "insert activity");
+    dt_status r = store_step_done(s, st, err, "insert activity");
+    if (r == DT_OK)
+        note_activity(rd, sqlite3_last_insert_rowid(s->db), a->visible_at);
+    return r;
 }
 
-static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, dt_error *err)
+static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, ready *rd,
+                                  dt_error *err)
 {
     const dt_orch_item *item = ep->item;
     if (item == NULL || item->instance_id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "episode without a work item");
     const char *id = item->instance_id;
 
-    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_LOCK_OWNER);
-    int rc = SQLITE_OK;
-    store_bind_text(st, 1, id, &rc);
-    if (rc != SQLITE_OK)
-        return store_sql_error(s, rc, err, "check lease");
-    bool held = false;
-    dt_status r = check_lock(s, st, item->lock_token, &held, err);
+    /* the row first, with the lease released: it fails if the lease is gone */
+    dt_status r = update_row_tx(s, id, ep, err);
     if (r != DT_OK)
         return r;
-    if (!held)
-        return dt_error_set(err, DT_ERR_LEASE_LOST,
-                            "commit: the lease on instance '%s' is no longer held", id);
-
+    sqlite3_stmt *st;
+    int rc;
     if (ep->reset_history) {
         /* Continue-as-new: the old execution's history goes, and so do its outstanding
          * activities, whose results would otherwise land in the new execution's inbox with
@@ -141,11 +190,8 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, dt_erro
     }
     if ((r = append_history_tx(s, id, ep, err)) != DT_OK)
         return r;
-    /* the row, with the lease released */
-    if ((r = update_row_tx(s, id, ep, err)) != DT_OK)
-        return r;
     for (size_t i = 0; i < ep->n_activities; i++)
-        if ((r = insert_activity_tx(s, id, &ep->activities[i], err)) != DT_OK)
+        if ((r = insert_activity_tx(s, id, &ep->activities[i], rd, err)) != DT_OK)
             return r;
     /* sub-orchestrations before messages, so a message to a new child finds it */
     for (size_t i = 0; i < ep->n_instances; i++) {
@@ -156,13 +202,17 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, dt_erro
             r = DT_OK;
         if (r != DT_OK)
             return r;
+        note_instance(rd, ep->instances[i].instance_id, ep->instances[i].scheduled_start);
     }
     for (size_t i = 0; i < ep->n_messages; i++) {
         bool delivered;
         /* A message to an instance that does not exist is dropped: the protocol's rule for
          * events sent to missing instances. The episode still commits. */
-        if ((r = store_insert_message_tx(s, &ep->messages[i], id, &delivered, err)) != DT_OK)
+        const dt_message *m = &ep->messages[i];
+        if ((r = store_insert_message_tx(s, m, id, &delivered, err)) != DT_OK)
             return r;
+        if (delivered)
+            note_instance(rd, m->instance_id ? m->instance_id : id, m->visible_at);
     }
     /* the consumed messages; any that arrived during the episode stay for the next one */
     for (size_t i = 0; i < item->n_message_ids; i++) {
@@ -175,24 +225,28 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, dt_erro
         if (r != DT_OK)
             return r;
     }
+    /* messages that came while the episode ran are ready for the next one */
+    note_instance(rd, id, 0);
     return DT_OK;
 }
 
-static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done, dt_error *err)
+static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done, ready *rd,
+                                   dt_error *err)
 {
     const dt_activity_item *item = done->item;
     if (item == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "activity result without a work item");
-    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_LOCK_OWNER);
+    /* the work item goes first, under its lease: no row deleted, no lease */
+    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_DELETE_ONE);
     int rc = SQLITE_OK;
     store_bind_int64(st, 1, item->id, &rc);
+    store_bind_text(st, 2, item->lock_token, &rc);
     if (rc != SQLITE_OK)
-        return store_sql_error(s, rc, err, "check lease");
-    bool held = false;
-    dt_status r = check_lock(s, st, item->lock_token, &held, err);
+        return store_sql_error(s, rc, err, "delete activity");
+    dt_status r = store_step_done(s, st, err, "delete activity");
     if (r != DT_OK)
         return r;
-    if (!held)
+    if (item->lock_token == NULL || sqlite3_changes(s->db) == 0)
         return dt_error_set(err, DT_ERR_LEASE_LOST,
                             "commit: the lease on activity %lld ('%s' for instance '%s') is no "
                             "longer held",
@@ -205,53 +259,94 @@ static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done
         m.execution_id = item->execution_id;
     /* dropped if the orchestration is gone (purged or replaced meanwhile) */
     r = store_insert_message_tx(s, &m, item->instance_id, &delivered, err);
-    if (r != DT_OK)
-        return r;
-    st = store_stmt(s, ST_ACTIVITY_DELETE_ONE);
-    rc = SQLITE_OK;
-    store_bind_int64(st, 1, item->id, &rc);
-    if (rc != SQLITE_OK)
-        return store_sql_error(s, rc, err, "delete activity");
-    return store_step_done(s, st, err, "delete activity");
+    if (r == DT_OK && delivered)
+        note_instance(rd, item->instance_id, m.visible_at);
+    return r;
+}
+
+static dt_status apply_start_tx(sqlite_store *s, const dt_new_instance *ni, ready *rd,
+                                dt_error *err)
+{
+    dt_status r = store_create_instance_tx(s, ni, err);
+    if (r == DT_OK)
+        note_instance(rd, ni->instance_id, ni->scheduled_start);
+    return r;
 }
 
 /* entry_level: errors that concern one entry only; the rest of the batch goes on. Anything
  * else means the database itself failed and the whole transaction is rolled back. */
 static bool entry_level(dt_status r)
 {
-    return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG;
+    return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS;
+}
+
+static dt_status apply_entry_tx(sqlite_store *s, dt_commit *c, size_t i, ready *rd,
+                                dt_error *err)
+{
+    switch (c->kind) {
+    case DT_COMMIT_EPISODE:
+        return apply_episode_tx(s, &c->u.episode, rd, err);
+    case DT_COMMIT_ACTIVITY:
+        return apply_activity_tx(s, &c->u.activity, rd, err);
+    case DT_COMMIT_START:
+        return apply_start_tx(s, &c->u.start, rd, err);
+    }
+    return dt_error_set(err, DT_ERR_INVALID_ARG, "commit entry %zu has kind %d", i, (int)c->kind);
+}
+
+/* lease_ready: the leases of dt_commit_lease, inside the commit's transaction and its own
+ * savepoint, so a failure takes back only the leases. */
+static void lease_ready(sqlite_store *s, ready *rd, dt_commit_lease *L)
+{
+    dt_error scratch;
+    if (store_exec(s, ST_SAVEPOINT, &scratch, "savepoint") != DT_OK)
+        return;
+    dt_status r = store_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L,
+                                       &scratch);
+    if (r == DT_OK) {
+        store_exec(s, ST_RELEASE, &scratch, "release savepoint");
+        return;
+    }
+    store_exec(s, ST_ROLLBACK_TO, &scratch, "rollback leases");
+    store_exec(s, ST_RELEASE, &scratch, "release savepoint");
+    lease_forget(L);
 }
 
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
  * code and message (for logging); each entry's own result says which failed. */
-dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_error *err)
+dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_commit_lease *lease,
+                              uint64_t *ticket, dt_error *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     dt_error_clear(err);
+    if (lease)
+        lease->n_orchestrations = lease->n_activities = 0;
     if (n == 0)
         return DT_OK;
+    ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
+                .now = lease ? lease->now : 0};
     dt_error scratch;
     bool noted = false;
+    /* a deferred commit writes the log without its fsync; store_sqlite_sync does it */
+    bool deferred = ticket && s->full_sync;
     pthread_mutex_lock(&s->mu);
-    dt_status r = store_begin_write(s, err);
+    dt_status r = deferred ? store_begin_lease(s, err) : store_begin_write(s, err);
     for (size_t i = 0; r == DT_OK && i < n; i++) {
         dt_commit *c = &batch[i];
         r = store_exec(s, ST_SAVEPOINT, err, "savepoint");
         if (r != DT_OK)
             break;
+        size_t ids_before = rd.n_ids, acts_before = rd.n_acts;
         dt_error_clear(&scratch);
-        dt_status er;
-        if (c->kind == DT_COMMIT_EPISODE)
-            er = apply_episode_tx(s, &c->u.episode, &scratch);
-        else if (c->kind == DT_COMMIT_ACTIVITY)
-            er = apply_activity_tx(s, &c->u.activity, &scratch);
-        else
-            er = dt_error_set(&scratch, DT_ERR_INVALID_ARG, "commit entry %zu has kind %d", i,
-                              (int)c->kind);
+        dt_status er = apply_entry_tx(s, c, i, &rd, &scratch);
         c->result = er;
+        if (er != DT_OK && c->error)
+            *c->error = scratch;
         if (er == DT_OK) {
             r = store_exec(s, ST_RELEASE, err, "release savepoint");
         } else if (entry_level(er)) {
+            rd.n_ids = ids_before;
+            rd.n_acts = acts_before;
             r = store_exec(s, ST_ROLLBACK_TO, err, "rollback entry");
             if (r == DT_OK)
                 r = store_exec(s, ST_RELEASE, err, "release savepoint");
@@ -265,6 +360,8 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_err
                 *err = scratch;
         }
     }
+    if (r == DT_OK && rd.on)
+        lease_ready(s, &rd, lease);
     if (r == DT_OK) {
         dt_error saved;
         dt_error_clear(&saved);
@@ -273,12 +370,63 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_err
         r = store_commit_tx(s, err);
         if (r == DT_OK && err)
             *err = saved;
+        if (r == DT_OK && deferred)
+            *ticket = atomic_fetch_add(&s->commit_seq, 1) + 1;
     }
     if (r != DT_OK) {
         store_rollback(s);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             batch[i].result = r;
+            if (batch[i].error && err)
+                *batch[i].error = *err;
+        }
+        if (lease)
+            lease_forget(lease);
     }
     pthread_mutex_unlock(&s->mu);
+    free(rd.ids);
+    free(rd.acts);
     return r;
+}
+
+/* wal_open: our descriptor of the WAL file, opened again if SQLite replaced the file (same
+ * path, another inode). sync_mu held. */
+static dt_status wal_open(sqlite_store *s, dt_error *err)
+{
+    const char *wal = s->wal_path;
+    struct stat now, ours;
+    if (s->wal_fd >= 0 && stat(wal, &now) == 0 && fstat(s->wal_fd, &ours) == 0 &&
+        now.st_ino == ours.st_ino && now.st_dev == ours.st_dev)
+        return DT_OK;
+    if (s->wal_fd >= 0)
+        close(s->wal_fd);
+    s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+    if (s->wal_fd < 0)
+        return dt_error_set(err, DT_ERR_IO, "cannot open the write-ahead log %s to sync it: %s",
+                            wal, strerror(errno));
+    return DT_OK;
+}
+
+dt_status store_sqlite_sync(dt_store *base, uint64_t ticket, dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    pthread_mutex_lock(&s->sync_mu);
+    dt_status r = DT_OK;
+    if (ticket > s->synced) {
+        /* every commit counted so far has written its frames: one fsync covers them all */
+        uint64_t upto = atomic_load(&s->commit_seq);
+        r = wal_open(s, err);
+        if (r == DT_OK && fdatasync(s->wal_fd) != 0)
+            r = dt_error_set(err, DT_ERR_IO, "fsync of the write-ahead log of %s failed: %s",
+                             s->path, strerror(errno));
+        if (r == DT_OK)
+            s->synced = upto;
+    }
+    pthread_mutex_unlock(&s->sync_mu);
+    return r;
+}
+
+uint64_t store_sqlite_last_ticket(dt_store *base)
+{
+    return atomic_load(&((sqlite_store *)base)->commit_seq);
 }

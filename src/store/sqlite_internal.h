@@ -9,6 +9,7 @@
 #define DT_STORE_SQLITE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #include "durabletask/codec.h"
@@ -28,8 +29,8 @@ typedef enum store_stmt_id {
     ST_INSTANCE_GET,
     ST_INSTANCE_INSERT,
     ST_INSTANCE_DELETE,
-    ST_INSTANCE_LOCK_OWNER,
     ST_INSTANCE_LEASE,
+    ST_INSTANCE_LEASE_READY,
     ST_INSTANCE_RENEW,
     ST_INSTANCE_ABANDON,
     ST_INSTANCE_EPISODE_UPDATE,
@@ -48,7 +49,6 @@ typedef enum store_stmt_id {
     ST_ACTIVITY_INSERT,
     ST_ACTIVITY_CANDIDATES,
     ST_ACTIVITY_LEASE,
-    ST_ACTIVITY_LOCK_OWNER,
     ST_ACTIVITY_RENEW,
     ST_ACTIVITY_ABANDON,
     ST_ACTIVITY_DELETE_ONE,
@@ -97,6 +97,14 @@ typedef struct sqlite_store {
     sqlite3_stmt *stmts[ST_COUNT];
     bool full_sync;                     /* opened with DT_SYNC_FULL */
     bool relaxed;                       /* synchronous is NORMAL for a lease just now */
+    /* deferred commits (dt_store_commit_deferred): commit_seq counts them (under mu); a sync
+     * fsyncs the WAL file through its own descriptor, outside mu, and records how far it got.
+     * sync_mu guards wal_fd and synced. */
+    _Atomic uint64_t commit_seq;
+    pthread_mutex_t sync_mu;
+    char *wal_path;
+    int wal_fd;
+    uint64_t synced;
 } sqlite_store;
 
 /* store_stmt: statement ID, reset with its bindings cleared, ready to bind and step. */
@@ -176,6 +184,14 @@ dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_se
 /* store_history_len_tx: the number of history events of ID (seqs are dense from 0). */
 dt_status store_history_len_tx(sqlite_store *s, const char *id, int64_t *len, dt_error *err);
 
+/* store_lease_ready_tx: for dt_store_commit_lease, inside the commit's transaction: lease the
+ * activity rows ACTS (just inserted) and those of the instances IDS that have visible
+ * messages and no live lease, up to LEASE's limits, filling its arrays. On error the caller
+ * rolls the leases back and frees what was filled. */
+dt_status store_lease_ready_tx(sqlite_store *s, const char *const *ids, size_t n_ids,
+                               const int64_t *acts, size_t n_acts, dt_commit_lease *lease,
+                               dt_error *err);
+
 /* store_delete_instance_tx: delete the row of ID and everything hanging off it (history,
  * inbox, activities) inside the caller's write transaction. */
 dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *err);
@@ -208,7 +224,10 @@ dt_status store_sqlite_abandon_orchestration(dt_store *s, const dt_orch_item *it
                                              dt_error *err);
 dt_status store_sqlite_abandon_activity(dt_store *s, const dt_activity_item *item,
                                         dt_error *err);
-dt_status store_sqlite_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
+dt_status store_sqlite_commit(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
+                              uint64_t *ticket, dt_error *err);
+dt_status store_sqlite_sync(dt_store *s, uint64_t ticket, dt_error *err);
+uint64_t store_sqlite_last_ticket(dt_store *s);
 dt_status store_sqlite_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
                                        dt_instance_state **out, size_t *n_out,
                                        const char **next, dt_error *err);

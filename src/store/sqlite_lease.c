@@ -4,6 +4,8 @@
  * Renew, abandon and commit prove the lease by the token alone, so a lease that expired but
  * was not taken by anyone else is still good. */
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,19 +14,33 @@
 
 #include "store/sqlite_internal.h"
 
-/* new_token: OWNER ":" 16 random hex digits, in ARENA. */
-static const char *new_token(dt_arena *arena, const char *owner)
+/* new_token: OWNER ":" 16 hex digits, in ARENA. A token must differ from every other token
+ * of the store; the owner names the process, and within it a counter, mixed with a random
+ * seed drawn once (no system call per lease), does the rest. */
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+static uint64_t seed;
+static _Atomic uint64_t token_counter;
+
+static void draw_seed(void)
 {
-    uint8_t b[8];
     size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+    while (got < sizeof seed) {
+        ssize_t n = getrandom((uint8_t *)&seed + got, sizeof seed - got, 0);
         if (n > 0)
             got += (size_t)n;
     }
-    return dt_arena_printf(arena, "%s:%02x%02x%02x%02x%02x%02x%02x%02x",
-                           owner && owner[0] ? owner : "worker", b[0], b[1], b[2], b[3], b[4],
-                           b[5], b[6], b[7]);
+}
+
+static const char *new_token(dt_arena *arena, const char *owner)
+{
+    pthread_once(&seed_once, draw_seed);
+    /* splitmix64 of seed + counter: distinct counters give distinct values */
+    uint64_t z = seed + atomic_fetch_add(&token_counter, 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return dt_arena_printf(arena, "%s:%016llx", owner && owner[0] ? owner : "worker",
+                           (unsigned long long)z);
 }
 
 static dt_time lease_end(dt_time now, int64_t lease_us)
@@ -105,21 +121,27 @@ static dt_status load_inbox_tx(sqlite_store *s, dt_orch_item *item, dt_time now,
 }
 
 /* lease_one_tx: lock ITEM's instance (its instance_id is set) and load its row, history length
- * and inbox. The history itself is not read: the holder loads what it lacks. */
+ * and inbox. The history itself is not read: the holder loads what it lacks. A candidate
+ * (IF_READY false) was just found free with work; IF_READY checks both in the lease itself,
+ * and *TAKEN says whether it was leased (always true otherwise). */
 static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *owner,
-                              dt_time now, dt_time until, dt_error *err)
+                              dt_time now, dt_time until, bool if_ready, bool *taken,
+                              dt_error *err)
 {
+    *taken = false;
     const char *token = new_token(item->arena, owner);
     if (token == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing '%s'", item->instance_id);
     item->lock_token = token;
     item->locked_until = until;
 
-    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_LEASE);
+    sqlite3_stmt *st = store_stmt(s, if_ready ? ST_INSTANCE_LEASE_READY : ST_INSTANCE_LEASE);
     int rc = SQLITE_OK;
     store_bind_text(st, 1, item->instance_id, &rc);
     store_bind_text(st, 2, token, &rc);
     store_bind_int64(st, 3, until, &rc);
+    if (if_ready)
+        store_bind_int64(st, 4, now, &rc);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     dt_status r;
@@ -128,14 +150,18 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
         if (r == DT_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
             r = store_sql_error(s, rc, err, "lease instance");
     } else if (rc == SQLITE_DONE) {
-        r = dt_error_set(err, DT_ERR_INTERNAL, "instance '%s' vanished while being leased",
-                         item->instance_id);
+        sqlite3_reset(st);
+        if (if_ready)
+            return DT_OK;                 /* busy, or nothing to do: not taken */
+        return dt_error_set(err, DT_ERR_INTERNAL, "instance '%s' vanished while being leased",
+                            item->instance_id);
     } else {
         r = store_sql_error(s, rc, err, "lease instance");
     }
     sqlite3_reset(st);
     if (r != DT_OK)
         return r;
+    *taken = true;
 
     int64_t len = 0;
     r = store_history_len_tx(s, item->instance_id, &len, err);
@@ -163,6 +189,22 @@ static dt_status names_json(const dt_name_filter *names, char **out, dt_error *e
     return *out ? DT_OK : dt_error_set(err, DT_ERR_NOMEM, "out of memory for a name filter");
 }
 
+/* any_work: does the candidates statement ID find anything at NOW (read only, outside a write
+ * transaction)? An idle worker asks often; most of the time the answer is no, and a no
+ * should not cost a write lock. On error it says yes: the lease then reports the error. */
+static bool any_work(sqlite_store *s, store_stmt_id id, dt_time now, const char *filter)
+{
+    sqlite3_stmt *st = store_stmt(s, id);
+    int rc = SQLITE_OK;
+    store_bind_int64(st, 1, now, &rc);
+    store_bind_int64(st, 2, 1, &rc);
+    store_bind_text(st, 3, filter, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc != SQLITE_DONE;
+}
+
 dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, dt_time now,
                                             int64_t lease_us, size_t max,
                                             const dt_name_filter *names, dt_orch_item **out,
@@ -179,8 +221,10 @@ dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, d
     dt_time until = lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
-    dt_status r = store_begin_lease(s, err);
-    if (r != DT_OK)
+    dt_status r = DT_OK;
+    if (!any_work(s, ST_ORCH_CANDIDATES, now, filter))
+        goto done;
+    if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
 
     /* Collect the candidates first; the lease updates run after this statement is reset. */
@@ -217,7 +261,8 @@ dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, d
     sqlite3_reset(st);
 
     for (size_t i = 0; i < n; i++) {
-        r = lease_one_tx(s, out[i], owner, now, until, err);
+        bool taken;
+        r = lease_one_tx(s, out[i], owner, now, until, false, &taken, err);
         if (r != DT_OK)
             goto fail;
     }
@@ -298,8 +343,10 @@ dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_ti
     dt_time until = lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
-    dt_status r = store_begin_lease(s, err);
-    if (r != DT_OK)
+    dt_status r = DT_OK;
+    if (!any_work(s, ST_ACTIVITY_CANDIDATES, now, filter))
+        goto done;
+    if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
 
     sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_CANDIDATES);
@@ -351,6 +398,67 @@ fail:
 done:
     pthread_mutex_unlock(&s->mu);
     free(filter);
+    return r;
+}
+
+/* ---- what a commit made ready --------------------------------------------------------------- */
+
+static dt_status lease_ready_activities(sqlite_store *s, const int64_t *acts, size_t n_acts,
+                                        dt_time until, dt_commit_lease *L, dt_error *err)
+{
+    for (size_t i = 0; i < n_acts && L->n_activities < L->max_activities; i++) {
+        dt_arena *arena = dt_arena_new();
+        dt_activity_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
+        if (item == NULL) {
+            dt_arena_free(arena);
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
+        }
+        item->arena = arena;
+        item->id = acts[i];
+        dt_status r = lease_activity_tx(s, item, L->owner, until, err);
+        if (r != DT_OK) {
+            dt_activity_item_free(item);
+            return r;
+        }
+        L->activities[L->n_activities++] = item;
+    }
+    return DT_OK;
+}
+
+static dt_status lease_ready_instances(sqlite_store *s, const char *const *ids, size_t n_ids,
+                                       dt_time until, dt_commit_lease *L, dt_error *err)
+{
+    for (size_t i = 0; i < n_ids && L->n_orchestrations < L->max_orchestrations; i++) {
+        dt_arena *arena = dt_arena_new();
+        dt_orch_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
+        const char *id = item ? dt_arena_strdup(arena, ids[i]) : NULL;
+        if (id == NULL) {
+            dt_arena_free(arena);
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
+        }
+        item->arena = arena;
+        item->instance_id = id;
+        bool taken = false;
+        dt_status r = lease_one_tx(s, item, L->owner, L->now, until, true, &taken, err);
+        if (r != DT_OK || !taken) {
+            dt_orch_item_free(item);
+            if (r != DT_OK)
+                return r;
+            continue;
+        }
+        L->orchestrations[L->n_orchestrations++] = item;
+    }
+    return DT_OK;
+}
+
+dt_status store_lease_ready_tx(sqlite_store *s, const char *const *ids, size_t n_ids,
+                               const int64_t *acts, size_t n_acts, dt_commit_lease *L,
+                               dt_error *err)
+{
+    dt_time until = lease_end(L->now, L->lease_us);
+    dt_status r = lease_ready_activities(s, acts, n_acts, until, L, err);
+    if (r == DT_OK)
+        r = lease_ready_instances(s, ids, n_ids, until, L, err);
     return r;
 }
 

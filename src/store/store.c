@@ -81,7 +81,38 @@ dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, d
 
 dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err)
 {
-    return s->ops->commit(s, batch, n, err);
+    return s->ops->commit(s, batch, n, NULL, NULL, err);
+}
+
+dt_status dt_store_commit_lease(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
+                                dt_error *err)
+{
+    if (lease) {
+        lease->n_orchestrations = 0;
+        lease->n_activities = 0;
+    }
+    return s->ops->commit(s, batch, n, lease, NULL, err);
+}
+
+dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
+                                   dt_commit_lease *lease, uint64_t *ticket, dt_error *err)
+{
+    if (lease) {
+        lease->n_orchestrations = 0;
+        lease->n_activities = 0;
+    }
+    *ticket = 0;
+    return s->ops->commit(s, batch, n, lease, ticket, err);
+}
+
+uint64_t dt_store_last_ticket(dt_store *s)
+{
+    return s->ops->last_ticket(s);
+}
+
+dt_status dt_store_sync(dt_store *s, uint64_t ticket, dt_error *err)
+{
+    return ticket == 0 ? DT_OK : s->ops->sync(s, ticket, err);
 }
 
 dt_status dt_store_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,

@@ -1789,6 +1789,199 @@ static void test_purge_by_filter_takes_only_matching_finished_instances(void **s
     assert_str(waiting_work(fx), "p6|p4");
 }
 
+/* ---- starts in the group commit, leases taken by the commit, deferred commits -------------- */
+
+static dt_commit start_commit(const char *id, dt_error *own)
+{
+    dt_commit c;
+    memset(&c, 0, sizeof c);
+    c.kind = DT_COMMIT_START;
+    c.u.start = new_instance(id, "1");
+    c.result = DT_ERR_INTERNAL;
+    c.error = own;
+    return c;
+}
+
+static void test_start_entries_create_instances_and_a_refused_one_changes_nothing(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "taken", "\"old\"");
+    dt_error e1, e2, e3;
+    dt_commit batch[3] = {start_commit("s1", &e1), start_commit("taken", &e2),
+                          start_commit("s3", &e3)};
+    dt_error err;
+    assert_ok(dt_store_commit(fx->store, batch, 3, &err), &err);
+    assert_int_equal(batch[0].result, DT_OK);
+    assert_int_equal(batch[1].result, DT_ERR_ALREADY_EXISTS);
+    assert_int_equal(batch[2].result, DT_OK);
+    assert_int_equal(e2.code, DT_ERR_ALREADY_EXISTS);
+    assert_contains(e2.message, "taken");
+    assert_str(get(fx, "taken")->input, "\"old\"");
+    assert_int_equal(get(fx, "s1")->status, DT_STATUS_PENDING);
+    assert_int_equal(get(fx, "s3")->status, DT_STATUS_PENDING);
+    dt_orch_item *items[4];
+    size_t n = lease_orch(fx, "w", T0, LEASE, 4, items);
+    assert_int_equal(n, 3);   /* taken, s1, s3: each with its ExecutionStarted */
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(items[i]->n_incoming, 1);
+        dt_orch_item_free(items[i]);
+    }
+}
+
+/* commit_leasing: commit BATCH asking to lease up to MAX_O / MAX_A at NOW. */
+static void commit_leasing(fixture *fx, dt_commit *batch, size_t n, size_t max_o, size_t max_a,
+                           dt_commit_lease *L, dt_orch_item **o, dt_activity_item **a)
+{
+    memset(L, 0, sizeof *L);
+    L->owner = "hub";
+    L->now = T0;
+    L->lease_us = LEASE;
+    L->max_orchestrations = max_o;
+    L->max_activities = max_a;
+    L->orchestrations = o;
+    L->activities = a;
+    dt_error err;
+    assert_ok(dt_store_commit_lease(fx->store, batch, n, L, &err), &err);
+}
+
+static void test_commit_leases_the_work_it_made_ready(void **state)
+{
+    fixture *fx = *state;
+    dt_error own;
+    dt_commit start = start_commit("i1", &own);
+    dt_orch_item *o[4];
+    dt_activity_item *a[4];
+    dt_commit_lease L;
+    commit_leasing(fx, &start, 1, 4, 4, &L, o, a);
+    assert_int_equal(start.result, DT_OK);
+    assert_int_equal(L.n_orchestrations, 1);   /* the new instance, with its ExecutionStarted */
+    assert_int_equal(L.n_activities, 0);
+    dt_orch_item *item = o[0];
+    assert_str(item->instance_id, "i1");
+    assert_int_equal(item->history_len, 0);
+    assert_int_equal(item->n_incoming, 1);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_EXECUTION_STARTED);
+    expect_no_orch_work(fx, T0 + SEC);   /* it is leased */
+
+    /* its episode schedules an activity: the commit leases that too */
+    dt_event app[3] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), item->incoming[0],
+                       ev(DT_EVENT_TASK_SCHEDULED)};
+    app[2].event_id = 0;
+    app[2].name = "act";
+    dt_new_activity act = {.instance_id = "i1", .execution_id = item->state.execution_id,
+                           .scheduled = &app[2]};
+    dt_commit ep = episode_commit(item, app, 3, DT_STATUS_RUNNING);
+    ep.u.episode.activities = &act;
+    ep.u.episode.n_activities = 1;
+    commit_leasing(fx, &ep, 1, 4, 4, &L, o, a);
+    assert_int_equal(ep.result, DT_OK);
+    assert_int_equal(L.n_orchestrations, 0);   /* no message waits for i1 */
+    assert_int_equal(L.n_activities, 1);
+    assert_str(a[0]->name, "act");
+    assert_int_equal(a[0]->delivery_count, 1);
+    expect_no_activity_work(fx, T0 + SEC);
+    dt_orch_item_free(item);
+
+    /* the activity's result: the commit leases the instance again, with the result */
+    dt_activity_item *done = a[0];
+    dt_commit res = activity_done(done, "\"r\"");
+    commit_leasing(fx, &res, 1, 4, 4, &L, o, a);
+    assert_int_equal(res.result, DT_OK);
+    assert_int_equal(L.n_orchestrations, 1);
+    item = o[0];
+    assert_int_equal(item->history_len, 3);
+    assert_int_equal(item->n_incoming, 1);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_TASK_COMPLETED);
+    expect_no_orch_work(fx, T0 + SEC);
+    dt_activity_item_free(done);
+
+    /* the commit's lease is a lease like any: its token commits */
+    dt_event fin[1] = {ev(DT_EVENT_ORCHESTRATOR_STARTED)};
+    dt_commit last = episode_commit(item, fin, 1, DT_STATUS_COMPLETED);
+    commit_expect(fx, &last, DT_OK);
+    assert_int_equal(get(fx, "i1")->status, DT_STATUS_COMPLETED);
+    dt_orch_item_free(item);
+}
+
+static void test_commit_lease_takes_no_more_than_asked(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    run_first_episode(fx, "i1", "act");
+    dt_activity_item *act;
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 1, &act), 1);
+    dt_error e1, e2, e3;
+    dt_commit batch[4] = {activity_done(act, "1"), start_commit("n1", &e1),
+                          start_commit("n2", &e2), start_commit("n3", &e3)};
+    dt_orch_item *o[2];
+    dt_activity_item *a[2];
+    dt_commit_lease L;
+    commit_leasing(fx, batch, 4, 2, 2, &L, o, a);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(batch[i].result, DT_OK);
+    assert_int_equal(L.n_orchestrations, 2);   /* of i1, n1, n2, n3: two, as asked */
+    for (size_t i = 0; i < L.n_orchestrations; i++)
+        dt_orch_item_free(o[i]);
+    /* the other two wait in the store for an ordinary lease */
+    dt_orch_item *rest[4];
+    size_t n = lease_orch(fx, "w2", T0, LEASE, 4, rest);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        dt_orch_item_free(rest[i]);
+    dt_activity_item_free(act);
+}
+
+static void test_commit_lease_does_not_take_an_instance_another_owner_holds(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    run_first_episode(fx, "i1", "act");
+    dt_activity_item *act;
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 1, &act), 1);
+    dt_error err;
+    dt_message raise = {.instance_id = "i1", .event = ev(DT_EVENT_EVENT_RAISED)};
+    raise.event.name = "go";
+    assert_ok(dt_store_send_message(fx->store, &raise, &err), &err);
+    dt_orch_item *holder = lease_one(fx, "w", T0, LEASE);   /* holds i1, with the event */
+    dt_commit res = activity_done(act, "1");
+    dt_orch_item *o[2];
+    dt_activity_item *a[2];
+    dt_commit_lease L;
+    commit_leasing(fx, &res, 1, 2, 2, &L, o, a);
+    assert_int_equal(res.result, DT_OK);
+    assert_int_equal(L.n_orchestrations, 0);
+    /* the holder's episode commits; the result waits for the next lease */
+    dt_event app[1] = {ev(DT_EVENT_ORCHESTRATOR_STARTED)};
+    dt_commit ep = episode_commit(holder, app, 1, DT_STATUS_RUNNING);
+    commit_expect(fx, &ep, DT_OK);
+    dt_orch_item *next = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(next->n_incoming, 1);
+    assert_int_equal(next->incoming[0].type, DT_EVENT_TASK_COMPLETED);
+    dt_orch_item_free(next);
+    dt_orch_item_free(holder);
+    dt_activity_item_free(act);
+}
+
+static void test_deferred_commits_are_synced_by_ticket(void **state)
+{
+    fixture *fx = *state;
+    dt_error own, err;
+    dt_commit c1 = start_commit("d1", &own);
+    uint64_t t1 = 99, t2 = 99;
+    assert_ok(dt_store_commit_deferred(fx->store, &c1, 1, NULL, &t1, &err), &err);
+    assert_int_equal(c1.result, DT_OK);
+    dt_commit c2 = start_commit("d2", &own);
+    assert_ok(dt_store_commit_deferred(fx->store, &c2, 1, NULL, &t2, &err), &err);
+    /* tickets grow, and the last one is known (0 means durable already) */
+    if (t1 != 0)
+        assert_true(t2 > t1);
+    assert_true(dt_store_last_ticket(fx->store) >= t2);
+    assert_ok(dt_store_sync(fx->store, t2, &err), &err);
+    assert_ok(dt_store_sync(fx->store, t1, &err), &err);   /* already covered */
+    assert_int_equal(get(fx, "d1")->status, DT_STATUS_PENDING);
+    assert_int_equal(get(fx, "d2")->status, DT_STATUS_PENDING);
+}
+
 /* ---- the suite ------------------------------------------------------------------------------ */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1837,6 +2030,11 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_purge_of_a_live_instance_is_refused_and_nothing_is_lost),
         T(test_purge_of_a_finished_instance_removes_its_history_and_all),
         T(test_purge_by_filter_takes_only_matching_finished_instances),
+        T(test_start_entries_create_instances_and_a_refused_one_changes_nothing),
+        T(test_commit_leases_the_work_it_made_ready),
+        T(test_commit_lease_takes_no_more_than_asked),
+        T(test_commit_lease_does_not_take_an_instance_another_owner_holds),
+        T(test_deferred_commits_are_synced_by_ticket),
     };
     char name[128];
     snprintf(name, sizeof name, "store contract (%s)", backend);

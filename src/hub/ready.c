@@ -1,0 +1,279 @@
+/* ready.c — work a commit leased for this hub (see commit.c), waiting for a taker: one ring of
+ * orchestration items and one of activity items, and who the takers are. Takers (the dispatch
+ * loops, the gRPC work streams) look here before they ask the store. A commit leases only
+ * work of a kind some taker asked for lately; an item that no present taker would take (its
+ * name is in no taker's filter, or the takers went away) is given back to the store for
+ * anyone to lease. Work that waits here is leased and renewed like work in progress. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/hub_internal.h"
+
+#define TAKER_RECENT_US 2000000   /* a taker that asked this recently is present */
+#define GIVE_BACK_US 5000000      /* work no taker asked for in this long goes back */
+
+static bool name_in(const char *name, const dt_name_filter *names)
+{
+    if (names == NULL)
+        return true;
+    for (size_t i = 0; i < names->n; i++)
+        if (name && names->names[i] && strcmp(name, names->names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* orch_matches: the store's rule for filters: the orchestrator's name, or a terminate waiting
+ * (the hub ends the instance without running its code). */
+static bool orch_matches(const dt_orch_item *it, const dt_name_filter *names)
+{
+    if (name_in(it->state.name, names))
+        return true;
+    for (size_t i = 0; i < it->n_incoming; i++)
+        if (it->incoming[i].type == DT_EVENT_EXECUTION_TERMINATED)
+            return true;
+    return false;
+}
+
+static void ring_push(ready_ring *r, void *item)
+{
+    r->items[(r->head + r->n) % READY_MAX] = item;
+    r->n++;
+}
+
+/* ring_remove: take the K-th item (from the head) out, closing the gap. */
+static void *ring_remove(ready_ring *r, size_t k)
+{
+    void *it = r->items[(r->head + k) % READY_MAX];
+    for (size_t j = k; j > 0; j--)
+        r->items[(r->head + j) % READY_MAX] = r->items[(r->head + j - 1) % READY_MAX];
+    r->head = (r->head + 1) % READY_MAX;
+    r->n--;
+    return it;
+}
+
+/* ring_take: the first item MATCH accepts (any, without NAMES), removed; NULL if none. */
+static void *ring_take(ready_ring *r, bool (*match)(const void *, const dt_name_filter *),
+                       const dt_name_filter *names)
+{
+    for (size_t k = 0; k < r->n; k++)
+        if (names == NULL || match(r->items[(r->head + k) % READY_MAX], names))
+            return ring_remove(r, k);
+    return NULL;
+}
+
+static bool orch_match(const void *it, const dt_name_filter *names)
+{
+    return orch_matches(it, names);
+}
+
+static bool act_match(const void *it, const dt_name_filter *names)
+{
+    return name_in(((const dt_activity_item *)it)->name, names);
+}
+
+/* ---- takers ------------------------------------------------------------------------------ */
+
+static void taker_clear(taker *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->names[i]);
+    free(t->names);
+    memset(t, 0, sizeof *t);
+}
+
+/* taker_set: T becomes the taker KEY of KIND with a copy of NAMES (rq_mu held). */
+static void taker_set(taker *t, const dt_name_filter *key, int kind, dt_time now)
+{
+    taker_clear(t);
+    t->names = calloc(key->n ? key->n : 1, sizeof *t->names);
+    if (t->names == NULL)
+        return;   /* out of memory: this taker is not remembered, so nothing is held for it */
+    for (size_t i = 0; i < key->n; i++)
+        if (key->names[i] && (t->names[t->n] = strdup(key->names[i])) != NULL)
+            t->n++;
+    t->key = key;
+    t->kind = kind;
+    t->asked_at = now;
+}
+
+void ready_asked(dt_hub *hub, int kind, const dt_name_filter *names)
+{
+    dt_time now = dt_now();
+    if (names == NULL) {
+        atomic_store(&hub->any_asked_at[kind], now);
+        return;
+    }
+    pthread_mutex_lock(&hub->rq_mu);
+    taker *free_slot = NULL, *oldest = &hub->filtered[0];
+    for (int i = 0; i < MAX_FILTERED; i++) {
+        taker *t = &hub->filtered[i];
+        if (t->key == names && t->kind == kind) {
+            t->asked_at = now;
+            pthread_mutex_unlock(&hub->rq_mu);
+            return;
+        }
+        if (t->key == NULL || now - t->asked_at > GIVE_BACK_US)
+            free_slot = free_slot ? free_slot : t;
+        if (t->asked_at < oldest->asked_at)
+            oldest = t;
+    }
+    taker_set(free_slot ? free_slot : oldest, names, kind, now);
+    pthread_mutex_unlock(&hub->rq_mu);
+}
+
+void ready_free_takers(dt_hub *hub)
+{
+    for (int i = 0; i < MAX_FILTERED; i++)
+        taker_clear(&hub->filtered[i]);
+}
+
+/* wanted: would a taker that asked within WINDOW take IT (of KIND)? rq_mu held. */
+static bool wanted(dt_hub *hub, int kind, const void *it, dt_time now, dt_time window)
+{
+    if (now - atomic_load(&hub->any_asked_at[kind]) <= window)
+        return true;
+    for (int i = 0; i < MAX_FILTERED; i++) {
+        taker *t = &hub->filtered[i];
+        if (t->key == NULL || t->kind != kind || now - t->asked_at > window)
+            continue;
+        dt_name_filter f = {(const char *const *)t->names, t->n};
+        if (kind == 0 ? orch_matches(it, &f) : act_match(it, &f))
+            return true;
+    }
+    return false;
+}
+
+size_t ready_room(dt_hub *hub, int kind, dt_time now)
+{
+    bool present = now - atomic_load(&hub->any_asked_at[kind]) <= TAKER_RECENT_US;
+    pthread_mutex_lock(&hub->rq_mu);
+    for (int i = 0; !present && i < MAX_FILTERED; i++)
+        present = hub->filtered[i].key && hub->filtered[i].kind == kind &&
+                  now - hub->filtered[i].asked_at <= TAKER_RECENT_US;
+    size_t room = present ? READY_MAX - (kind == 0 ? hub->ready_orch.n : hub->ready_act.n) : 0;
+    pthread_mutex_unlock(&hub->rq_mu);
+    return room;
+}
+
+/* ---- the rings ----------------------------------------------------------------------------- */
+
+static void give_back_one(dt_hub *hub, int kind, void *it)
+{
+    lease_untrack(hub, it);
+    if (kind == 0) {
+        dt_store_abandon_orchestration(hub->store, it, NULL);
+        dt_orch_item_free(it);
+    } else {
+        dt_store_abandon_activity(hub->store, it, NULL);
+        dt_activity_item_free(it);
+    }
+}
+
+/* push_kind: queue the N items of KIND that some present taker would take; give the others
+ * back (after the lock: giving back writes to the store). Returns how many were queued. */
+static size_t push_kind(dt_hub *hub, int kind, void **items, size_t n)
+{
+    ready_ring *r = kind == 0 ? &hub->ready_orch : &hub->ready_act;
+    dt_time now = dt_now();
+    size_t queued = 0, back = 0;
+    pthread_mutex_lock(&hub->rq_mu);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i] == NULL)
+            continue;
+        if (r->n < READY_MAX && wanted(hub, kind, items[i], now, TAKER_RECENT_US)) {
+            ring_push(r, items[i]);
+            queued++;
+        } else {
+            items[back++] = items[i];
+        }
+    }
+    pthread_mutex_unlock(&hub->rq_mu);
+    for (size_t i = 0; i < back; i++)
+        give_back_one(hub, kind, items[i]);
+    return queued;
+}
+
+void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_item **act,
+                size_t n_act)
+{
+    if (n_orch + n_act == 0)
+        return;
+    for (size_t i = 0; i < n_orch; i++)
+        if (lease_track(hub, orch[i], NULL) != DT_OK) {
+            dt_store_abandon_orchestration(hub->store, orch[i], NULL);
+            dt_orch_item_free(orch[i]);
+            orch[i] = NULL;
+        }
+    for (size_t i = 0; i < n_act; i++)
+        if (lease_track(hub, NULL, act[i]) != DT_OK) {
+            dt_store_abandon_activity(hub->store, act[i], NULL);
+            dt_activity_item_free(act[i]);
+            act[i] = NULL;
+        }
+    size_t queued = push_kind(hub, 0, (void **)orch, n_orch) +
+                    push_kind(hub, 1, (void **)act, n_act);
+    if (queued)
+        hub_wake(hub);
+}
+
+dt_orch_item *ready_take_orch(dt_hub *hub, const dt_name_filter *names)
+{
+    pthread_mutex_lock(&hub->rq_mu);
+    dt_orch_item *it = ring_take(&hub->ready_orch, orch_match, names);
+    pthread_mutex_unlock(&hub->rq_mu);
+    return it;
+}
+
+dt_activity_item *ready_take_act(dt_hub *hub, const dt_name_filter *names)
+{
+    pthread_mutex_lock(&hub->rq_mu);
+    dt_activity_item *it = ring_take(&hub->ready_act, act_match, names);
+    pthread_mutex_unlock(&hub->rq_mu);
+    return it;
+}
+
+/* sweep_kind: give back the items of KIND no taker that asked within WINDOW would take (all
+ * of them with WINDOW < 0). */
+static void sweep_kind(dt_hub *hub, int kind, dt_time window)
+{
+    ready_ring *r = kind == 0 ? &hub->ready_orch : &hub->ready_act;
+    dt_time now = dt_now();
+    for (;;) {
+        void *it = NULL;
+        pthread_mutex_lock(&hub->rq_mu);
+        for (size_t k = 0; k < r->n && it == NULL; k++)
+            if (window < 0 || !wanted(hub, kind, r->items[(r->head + k) % READY_MAX], now, window))
+                it = ring_remove(r, k);
+        pthread_mutex_unlock(&hub->rq_mu);
+        if (it == NULL)
+            return;
+        give_back_one(hub, kind, it);
+    }
+}
+
+void ready_forget(dt_hub *hub, const char *id)
+{
+    void *it = NULL;
+    ready_ring *r = &hub->ready_orch;
+    pthread_mutex_lock(&hub->rq_mu);
+    for (size_t k = 0; k < r->n && it == NULL; k++) {
+        const dt_orch_item *o = r->items[(r->head + k) % READY_MAX];
+        if (strcmp(o->instance_id, id) == 0)
+            it = ring_remove(r, k);
+    }
+    pthread_mutex_unlock(&hub->rq_mu);
+    if (it)
+        give_back_one(hub, 0, it);
+}
+
+void ready_sweep(dt_hub *hub)
+{
+    sweep_kind(hub, 0, GIVE_BACK_US);
+    sweep_kind(hub, 1, GIVE_BACK_US);
+}
+
+void ready_drain(dt_hub *hub)
+{
+    sweep_kind(hub, 0, -1);
+    sweep_kind(hub, 1, -1);
+}
