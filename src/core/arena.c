@@ -1,8 +1,8 @@
-/* arena.c — bump allocation in chunks; one free releases everything. Big requests get a chunk
- * of their own so a 1 MB payload does not waste the rest of a small chunk. Freed standard
- * chunks wait in a small pool for the next arena: a busy hub makes and frees an arena per
- * work item, often on different threads, and malloc answered that with heap growth and
- * trimming (page faults, madvise) on every item. */
+/* arena.c — bump allocation in chunks; one free releases everything. Chunks grow from 1 KB
+ * to 16 KB as an arena fills. Big requests get a chunk of their own so a 1 MB payload does
+ * not waste the rest of a small chunk. Freed 16 KB chunks wait in a small pool for the next
+ * arena: a busy hub makes and frees an arena per work item, often on different threads, and
+ * malloc answered that with heap growth and trimming (page faults, madvise) on every item. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,8 @@
 
 #include "durabletask/core.h"
 
-#define CHUNK_SIZE (16 * 1024)
+#define FIRST_CHUNK 1024         /* an arena's first chunk; each next one is twice the last */
+#define CHUNK_SIZE (16 * 1024)   /* ... up to this: the standard chunk */
 #define ALIGN 16
 #define POOL_MAX 256      /* standard chunks kept for reuse: 4 MB at most */
 #if defined(__SANITIZE_ADDRESS__)
@@ -113,7 +114,14 @@ void *dt_arena_alloc(dt_arena *arena, size_t n)
             memset(big->data, 0, need);
             return big->data;
         }
-        c = chunk_new(CHUNK_SIZE);
+        /* small arenas stay small (the history cache keeps one per instance); busy ones
+         * reach the standard size in a few steps */
+        size_t cap = c ? c->cap * 2 : FIRST_CHUNK;
+        if (cap > CHUNK_SIZE)
+            cap = CHUNK_SIZE;
+        while (cap < need)
+            cap *= 2;
+        c = chunk_new(cap);
         if (c == NULL)
             return NULL;
         c->next = arena->head;

@@ -8,8 +8,8 @@
 
 #include "hub/hub_internal.h"
 
-#define CACHE_BUCKETS 4096
-#define CACHE_MAX_EVENTS 500000   /* evict least recently used entries beyond this */
+#define CACHE_BUCKETS 16384
+#define CACHE_MAX_EVENTS 100000   /* evict least recently used entries beyond this */
 
 typedef struct cache_entry {
     char *instance_id;
@@ -19,15 +19,15 @@ typedef struct cache_entry {
     size_t n, cap;
     bool in_use;
     char *token;                  /* the lease that uses it, while in use */
-    uint64_t last_used;
     struct cache_entry *next;     /* bucket chain */
+    struct cache_entry *newer, *older;   /* the LRU list of idle entries */
 } cache_entry;
 
 struct hub_cache {
     pthread_mutex_t mu;
     cache_entry *buckets[CACHE_BUCKETS];
     size_t n_events;              /* over all entries, for the eviction bound */
-    uint64_t tick;
+    cache_entry *newest, *oldest; /* idle entries, most recently used first */
 };
 
 static size_t bucket_of(const char *id)
@@ -71,9 +71,36 @@ void cache_free(hub_cache *c)
     free(c);
 }
 
-/* unlink: remove E from its bucket (cache_mu held). */
+/* lru_remove / lru_push: take idle entry E off the LRU list, put it at the newest end
+ * (cache_mu held). An entry in use is on no list. */
+static void lru_remove(hub_cache *c, cache_entry *e)
+{
+    if (e->newer)
+        e->newer->older = e->older;
+    else if (c->newest == e)
+        c->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else if (c->oldest == e)
+        c->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void lru_push(hub_cache *c, cache_entry *e)
+{
+    e->older = c->newest;
+    e->newer = NULL;
+    if (c->newest)
+        c->newest->newer = e;
+    c->newest = e;
+    if (c->oldest == NULL)
+        c->oldest = e;
+}
+
+/* unlink: remove E from its bucket and the LRU list (cache_mu held). */
 static void unlink_entry(hub_cache *c, cache_entry *e)
 {
+    lru_remove(c, e);
     for (cache_entry **p = &c->buckets[bucket_of(e->instance_id)]; *p; p = &(*p)->next) {
         if (*p == e) {
             *p = e->next;
@@ -83,18 +110,11 @@ static void unlink_entry(hub_cache *c, cache_entry *e)
     }
 }
 
-/* evict: drop least recently used idle entries until under the bound (cache_mu held). A full
- * scan per eviction: evictions are rare next to episodes. */
+/* evict: drop least recently used idle entries until under the bound (cache_mu held). */
 static void evict(hub_cache *c)
 {
-    while (c->n_events > CACHE_MAX_EVENTS) {
-        cache_entry *lru = NULL;
-        for (size_t i = 0; i < CACHE_BUCKETS; i++)
-            for (cache_entry *e = c->buckets[i]; e; e = e->next)
-                if (!e->in_use && (lru == NULL || e->last_used < lru->last_used))
-                    lru = e;
-        if (lru == NULL)
-            return;
+    while (c->n_events > CACHE_MAX_EVENTS && c->oldest) {
+        cache_entry *lru = c->oldest;
         unlink_entry(c, lru);
         entry_free(lru);
     }
@@ -166,8 +186,10 @@ static cache_entry *take(hub_cache *c, const dt_orch_item *item)
         entry_free(e);
         e = NULL;
     }
-    if (e)
+    if (e) {
+        lru_remove(c, e);
         e->in_use = true;
+    }
     pthread_mutex_unlock(&c->mu);
     return e;
 }
@@ -234,7 +256,7 @@ void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *commi
         e->in_use = false;
         free(e->token);
         e->token = NULL;
-        e->last_used = ++c->tick;
+        lru_push(c, e);
         evict(c);
     } else {
         /* unknown outcome (lease lost, abandoned, failed) or a new execution: forget it */

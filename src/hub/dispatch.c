@@ -218,18 +218,28 @@ static dt_status terminate(dt_hub *hub, dt_orch_item *item, const dt_event *t, d
     return dt_hub_complete_orchestration(hub, item, &res, err);
 }
 
+/* store_batch: how many items of KIND one lease from the store may take: one for the taker,
+ * the rest for the ring while it has room. */
+#define STORE_BATCH 32
+static size_t store_batch(dt_hub *hub, int kind)
+{
+    size_t room = ready_room(hub, kind, dt_now());
+    return 1 + (room < STORE_BATCH - 1 ? room : STORE_BATCH - 1);
+}
+
 /* store_worth_asking: should this taker look in the store for work of KIND (0 orchestration,
  * 1 activity)? Only when something may be there that commits did not lease for the rings:
  * the store version moved, or POLL_MS passed (other processes' work, timers coming due).
  * Each taker thread keeps its own view. */
 static _Thread_local uint64_t seen_store[2];
 static _Thread_local dt_time polled_at[2];
+static _Thread_local bool more_in_store[2];   /* the last lease took all it could */
 
 static bool store_worth_asking(dt_hub *hub, int kind)
 {
     uint64_t v = atomic_load(&hub->store_version);
     dt_time now = dt_now();
-    if (v == seen_store[kind] && now - polled_at[kind] < POLL_MS * 1000)
+    if (!more_in_store[kind] && v == seen_store[kind] && now - polled_at[kind] < POLL_MS * 1000)
         return false;
     seen_store[kind] = v;
     polled_at[kind] = now;
@@ -275,13 +285,17 @@ static dt_status lease_orchestration(dt_hub *hub, const dt_name_filter *names,
     *out = ready_take_orch(hub, names);
     if (*out || !store_worth_asking(hub, 0))
         return DT_OK;
-    size_t n = 0;
+    /* take a few at once: what this taker does not run now goes to the ring for the others
+     * (timers coming due together, a backlog after a restart) */
+    dt_orch_item *items[STORE_BATCH];
+    size_t n = 0, max = store_batch(hub, 0);
     dt_status st = dt_store_lease_orchestrations(hub->store, hub->owner, dt_now(),
-                                                 hub->lease_us, 1, names, out, &n, err);
-    if (st != DT_OK || n == 0) {
-        *out = NULL;
+                                                 hub->lease_us, max, names, items, &n, err);
+    more_in_store[0] = st == DT_OK && n == max;
+    if (st != DT_OK || n == 0)
         return st;
-    }
+    ready_push(hub, items + 1, n - 1, NULL, 0);
+    *out = items[0];
     if (lease_track(hub, *out, NULL) != DT_OK) {
         dt_store_abandon_orchestration(hub->store, *out, NULL);
         dt_orch_item_free(*out);
@@ -358,20 +372,22 @@ static dt_status lease_activity(dt_hub *hub, const dt_name_filter *names,
     *out = ready_take_act(hub, names);
     if (*out || !store_worth_asking(hub, 1))
         return DT_OK;
-    size_t n = 0;
+    dt_activity_item *items[STORE_BATCH];
+    size_t n = 0, max = store_batch(hub, 1);
     dt_status st = dt_store_lease_activities(hub->store, hub->owner, dt_now(), hub->lease_us,
-                                             1, names, out, &n, err);
-    if (st != DT_OK || n == 0) {
-        *out = NULL;
+                                             max, names, items, &n, err);
+    more_in_store[1] = st == DT_OK && n == max;
+    if (st != DT_OK || n == 0)
         return st;
-    }
-    dt_activity_item *it = *out;
-    if (it->delivery_count > 1) {
-        metrics_redelivered(hub->metrics);
-        dt_log(DT_LOG_INFO, it->instance_id,
-               "activity '%s' (task %d) delivered again (delivery %d): a lease expired",
-               it->name, it->task_id, it->delivery_count);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (items[i]->delivery_count > 1) {
+            metrics_redelivered(hub->metrics);
+            dt_log(DT_LOG_INFO, items[i]->instance_id,
+                   "activity '%s' (task %d) delivered again (delivery %d): a lease expired",
+                   items[i]->name, items[i]->task_id, items[i]->delivery_count);
+        }
+    ready_push(hub, NULL, 0, items + 1, n - 1);
+    dt_activity_item *it = *out = items[0];
     if (lease_track(hub, NULL, it) != DT_OK) {
         dt_store_abandon_activity(hub->store, it, NULL);
         dt_activity_item_free(it);

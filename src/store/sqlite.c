@@ -128,12 +128,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                               " WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
     [ST_INBOX_DELETE_ONE] = "DELETE FROM inbox WHERE id = ?1 AND instance_id = ?2",
     [ST_INBOX_DELETE_ALL] = "DELETE FROM inbox WHERE instance_id = ?1",
-    /* instances with a visible message and no live lease, oldest waiting message first */
+    /* instances with a visible message and no live lease, the longest due first. DISTINCT
+     * (not GROUP BY ... ORDER BY MIN) so it streams along inbox_by_visible and stops at the
+     * limit: a hundred thousand timers come due at once, and each lease reads only what it
+     * takes. */
     [ST_ORCH_CANDIDATES] =
-        "SELECT i.instance_id FROM inbox m JOIN instances i ON i.instance_id = m.instance_id"
+        "SELECT DISTINCT m.instance_id FROM inbox m"
+        " JOIN instances i ON i.instance_id = m.instance_id"
         " WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires < ?1)"
         " AND (?3 IS NULL OR i.name IN (SELECT value FROM json_each(?3)) OR m.kind = 5)"
-        " GROUP BY i.instance_id ORDER BY MIN(m.id) LIMIT ?2",
+        " ORDER BY m.visible_at LIMIT ?2",
 
     [ST_ACTIVITY_INSERT] =
         "INSERT INTO activities (instance_id, execution_id, task_id, name, version, input,"
