@@ -6,10 +6,15 @@ const rows = fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean).ma
 const out = [];
 out.push("# Benchmark results", "");
 out.push(`Machine: ${cores} cores, ${memGb} GiB memory, ${fsyncs} fsync/s measured at the start of the run.`);
-out.push("Durability: SQLite WAL with `synchronous=FULL` (an fsync per commit; group commit batches");
-out.push("the work of concurrent instances into one commit). Closed loop: CONCURRENCY clients each start");
-out.push("an instance and wait for it; latency is from the start request to the observed completion.");
-out.push("`timers`: all timers due at one moment; latency is from that moment to each completion.");
+out.push("Durability: the default, SQLite in WAL mode with every commit fsynced (`fdatasync` of the log)");
+out.push("before anyone hears of its outcome: no client answer, wait, read through the hub or dispatched");
+out.push("work before its fsync. Group commit batches concurrent work into one transaction and one");
+out.push("fsync; the fsync of one batch overlaps the building of the next (docs/performance.md).");
+out.push("Closed loop: CONCURRENCY clients each start an instance and wait for it; latency is from the");
+out.push("start request to the observed completion. `timers`: N instances started by CONCURRENCY");
+out.push("clients, every timer due at one moment; latency is from that moment to each completion and");
+out.push("throughput counts from it to the last. `timerwait`: instances waiting on an hour-long timer");
+out.push("in a fresh `dtask serve`; its peak RSS is the hub's memory holding them.");
 out.push("Modes: `embedded` is the hub, the C SDK worker and the client in one process; `serve` is");
 out.push("`dtask serve` with the C SDK's remote worker and gRPC clients in another process; `serve-js` is");
 out.push(`\`dtask serve\` with the official JavaScript SDK worker (@microsoft/durabletask-js ${jsSdk || "(version unknown)"},`);
@@ -28,5 +33,6 @@ if (replay) {
     out.push(`| ${b.history_from}-${b.history_to} | ${b.episodes} | ${b.us_per_episode} | ${b.ns_per_history_event} |`);
 }
 const jsRan = rows.some((r) => r.mode === "serve-js");
-out.push("", `Not measured yet: ${jsRan ? "" : "the JavaScript SDK worker mode (serve-js was skipped), and "}Restate/DBOS side by side (make bench-peers).`);
+if (!jsRan) out.push("", "Not measured in this run: the JavaScript SDK worker mode (serve-js was skipped).");
+out.push("", "Restate and DBOS on the same machine: `make bench-peers` (bench/PEERS.md).");
 console.log(out.join("\n"));

@@ -2,7 +2,8 @@
 # run.sh — `make bench`: a release build, the machine's facts (cores, memory, fsync rate),
 # then every workload in each mode, one JSON line each on stdout, and bench/RESULTS.md.
 # QUICK=1 runs small sizes (under a minute). Durability is the default everywhere: SQLite
-# WAL with synchronous=FULL (an fsync per commit; group commit batches concurrent work).
+# WAL, every commit fsynced before anyone hears of its outcome (group commit batches
+# concurrent work; the fsync of one batch overlaps the next).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -38,12 +39,14 @@ echo "machine: $cores cores, $mem_gb GiB, $fsync_per_s fsync/s on $(df -P "$tmp"
 # --- the plan: workload:n:concurrency --------------------------------------------------------------
 if [[ "$QUICK" == 1 ]]; then
     export LONG_STEPS=1000
-    plan="hello:200:1 hello:400:16 hello:400:64 fanout100:5:1 fanout1000:1:1 long:1:1 timers:2000:1 payload1k:100:4 payload64k:50:4 payload1m:5:2"
+    plan="hello:200:1 hello:400:16 hello:400:64 fanout100:5:1 fanout1000:1:1 long:1:1 timers:5000:16 payload1k:100:4 payload64k:50:4 payload1m:5:2"
+    memory_n=2000
     serve_plan="hello:200:1 hello:400:16 fanout100:5:1 payload64k:20:4"
     serve_js_plan="hello:200:1 hello:400:16 fanout100:5:1"
 else
     export LONG_STEPS=10000
-    plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 fanout1000:3:1 long:1:1 timers:100000:1 payload1k:500:8 payload64k:200:8 payload1m:20:2"
+    plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 fanout1000:3:1 long:1:1 timers:100000:16 payload1k:500:8 payload64k:200:8 payload1m:20:2"
+    memory_n=10000
     serve_plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 payload64k:200:8"
     serve_js_plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 payload64k:200:8"
 fi
@@ -82,6 +85,11 @@ for p in $serve_plan; do
     IFS=: read -r w n c <<<"$p"
     run serve "$w" "$n" "$c"
 done
+kill "$server_pid"; wait "$server_pid" || true; server_pid=""
+
+# memory: a fresh dtask serve holding instances that wait on timers an hour away; its peak RSS
+start_server memory
+run serve timerwait "$memory_n" 64
 kill "$server_pid"; wait "$server_pid" || true; server_pid=""
 
 # serve-js: a fresh dtask serve, the official JavaScript SDK worker (bench/js/worker.mjs) running

@@ -185,11 +185,11 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
     *a = *action;
     a->type = type;
     a->id = seq;
-    a->name = action->name ? dt_printf(c, "%s", action->name) : NULL;
-    a->input = action->input ? dt_printf(c, "%s", action->input) : NULL;
-    a->version = action->version ? dt_printf(c, "%s", action->version) : NULL;
+    a->name = replay_strdup(c, action->name);
+    a->input = replay_strdup(c, action->input);
+    a->version = replay_strdup(c, action->version);
     if (action->instance_id)
-        a->instance_id = dt_printf(c, "%s", action->instance_id);
+        a->instance_id = replay_strdup(c, action->instance_id);
     else if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION)
         a->instance_id = dt_printf(c, "%s:%04x", c->instance_id ? c->instance_id : "",
                                    (unsigned)seq);
@@ -277,7 +277,7 @@ dt_status dt_continue_as_new(dt_octx *c, const char *input, bool keep_events)
         return dt_fail(c, "InvalidInput", "orchestrator '%s': %s", c->name ? c->name : "",
                        err.message);
     c->continue_as_new = true;
-    c->can_input = input ? dt_printf(c, "%s", input) : NULL;
+    c->can_input = replay_strdup(c, input);
     c->can_keep_events = keep_events;
     return DT_OK;
 }
@@ -292,6 +292,16 @@ void *dt_alloc(dt_octx *c, size_t n)
         replay_abort(c);
     }
     return p;
+}
+
+char *replay_strdup(dt_octx *c, const char *str)
+{
+    if (str == NULL)
+        return NULL;
+    size_t n = strlen(str) + 1;
+    char *s = dt_alloc(c, n);
+    memcpy(s, str, n);
+    return s;
 }
 
 char *dt_printf(dt_octx *c, const char *fmt, ...)
@@ -359,7 +369,7 @@ void dt_octx_log(dt_octx *c, const char *fmt, ...)
 
 void dt_octx_set_custom_status(dt_octx *c, const char *json)
 {
-    c->custom_status = json ? dt_printf(c, "%s", json) : NULL;
+    c->custom_status = replay_strdup(c, json);
 }
 
 const char *dt_octx_instance_id(const dt_octx *c) { return c->instance_id; }

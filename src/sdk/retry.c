@@ -45,10 +45,10 @@ void retry_start(dt_octx *c, dt_task *t, const dt_retry_policy *p, const dt_acti
     rs->policy = *p;
     rs->action = *a;
     /* later attempts are scheduled from here, when the caller's strings may be gone */
-    rs->action.name = a->name ? dt_printf(c, "%s", a->name) : NULL;
-    rs->action.input = a->input ? dt_printf(c, "%s", a->input) : NULL;
-    rs->action.version = a->version ? dt_printf(c, "%s", a->version) : NULL;
-    rs->action.instance_id = a->instance_id ? dt_printf(c, "%s", a->instance_id) : NULL;
+    rs->action.name = replay_strdup(c, a->name);
+    rs->action.input = replay_strdup(c, a->input);
+    rs->action.version = replay_strdup(c, a->version);
+    rs->action.instance_id = replay_strdup(c, a->instance_id);
     rs->first_time = dt_octx_now(c);
     rs->attempts = 1;
     dt_action copy = *a;

@@ -105,6 +105,10 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
 /* replay_resolve: bring T up to date with history. */
 void replay_resolve(dt_octx *c, dt_task *t);
 
+/* replay_strdup: a copy of STR (NULL gives NULL) in the episode's arena; out of memory ends
+ * the episode as dt_alloc does. A copy, not dt_printf: steps replay it on every episode. */
+char *replay_strdup(dt_octx *c, const char *str);
+
 /* replay_abort: end the episode now (not done yet, or failed); never returns. */
 _Noreturn void replay_abort(dt_octx *c);
 

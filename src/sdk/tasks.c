@@ -26,7 +26,7 @@ static dt_task *schedule(dt_octx *c, task_kind kind, dt_action_type type, dt_act
                          const dt_task_options *opts)
 {
     dt_task *t = task_new(c, kind);
-    t->name = dt_printf(c, "%s", a->name);   /* the caller's string may not last */
+    t->name = replay_strdup(c, a->name);   /* the caller's string may not last */
     if (opts && opts->retry) {
         dt_error err;
         if (dt_retry_policy_validate(opts->retry, &err) != DT_OK)
@@ -87,7 +87,7 @@ dt_task *dt_create_timer(dt_octx *c, dt_time fire_at)
 dt_task *dt_wait_for_event(dt_octx *c, const char *name)
 {
     dt_task *t = task_new(c, TASK_EVENT);
-    t->name = dt_printf(c, "%s", name ? name : "");
+    t->name = replay_strdup(c, name ? name : "");
     if (c->n_waiters == c->cap_waiters) {
         size_t cap = c->cap_waiters ? c->cap_waiters * 2 : 8;
         dt_task **w = dt_alloc(c, cap * sizeof *w);
