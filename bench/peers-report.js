@@ -1,6 +1,7 @@
 // peers-report.js — bench/PEERS.md (and the same table on stdout) from one run of
-// bench/peers.sh: the peers' median JSON lines (Restate, DBOS) and ours, one line per
-// repetition, summarized the way the peers summarize (median of each metric over the reps).
+// bench/peers.sh: the peers' median JSON lines (Restate, DBOS) and ours in its two modes
+// (embedded and serve), one line per repetition, summarized the way the peers summarize
+// (median of each metric over the reps).
 "use strict";
 const fs = require("fs");
 
@@ -47,17 +48,25 @@ for (const r of peerRows) {
   };
 }
 
-// ours: {system, mode, workload, n, concurrency, throughput_per_s, p50_ms, p99_ms, failures, rep}
+// ours: {system, mode, workload, n, concurrency, throughput_per_s, p50_ms, p99_ms, failures, rep},
+// each mode a system of its own: "ours-embedded" and "ours-serve"
+const ourModes = ["embedded", "serve"];
+const ours = ourModes.map((m) => `ours-${m}`);
 const ourReps = new Map();
-for (const r of jsonLines(args.ours).filter((r) => r.system === "durabletask-c" && r.throughput_per_s !== undefined)) {
+for (const r of jsonLines(args.ours).filter(
+  (r) => r.system === "durabletask-c" && ourModes.includes(r.mode) && r.throughput_per_s !== undefined
+)) {
   const w = r.workload === "fanout100" ? "fanout" : r.workload;
-  const k = key(w, r.n, r.concurrency);
-  if (!ourReps.has(k)) ourReps.set(k, { w, n: r.n, c: r.concurrency, reps: [] });
+  const k = `${r.mode}/${key(w, r.n, r.concurrency)}`;
+  if (!ourReps.has(k)) ourReps.set(k, { sys: `ours-${r.mode}`, w, n: r.n, c: r.concurrency, reps: [] });
   ourReps.get(k).reps.push(r);
-  if (r.durability) durability.ours = r.durability;
 }
-for (const { w, n, c, reps } of ourReps.values())
-  slot(w, n, c).systems.ours = {
+// ours, both modes (the same hub and store); not the result lines' own older wording
+const ourDurability =
+  "SQLite WAL; every commit fsynced (fdatasync of the log) before anyone hears of its outcome; " +
+  "group commit, and the fsync of one batch overlaps the next batch";
+for (const { sys, w, n, c, reps } of ourReps.values())
+  slot(w, n, c).systems[sys] = {
     thr: med(reps.map((r) => r.throughput_per_s)),
     p50: med(reps.map((r) => r.p50_ms)),
     p99: med(reps.map((r) => r.p99_ms)),
@@ -75,7 +84,12 @@ for (const s of (args.status || "").split(/\s+/).filter(Boolean)) {
 
 const fmt = (x, d = 1) => (x === undefined || x === null || Number.isNaN(x) ? "—" : Number(x).toFixed(d));
 const ratio = (a, b) => (a > 0 && b > 0 ? `${(a / b).toFixed(2)}×` : "—");
-const label = { ours: "durabletask-c (ours, embedded)", restate: "Restate", dbos: "DBOS (PostgreSQL)" };
+const label = {
+  "ours-embedded": "durabletask-c (ours, embedded)",
+  "ours-serve": "durabletask-c (ours, serve)",
+  restate: "Restate",
+  dbos: "DBOS (PostgreSQL)",
+};
 const order = ["hello", "fanout"];
 const rows = [...results.values()].sort(
   (a, b) => order.indexOf(a.workload) - order.indexOf(b.workload) || a.c - b.c || a.n - b.n
@@ -92,13 +106,14 @@ out.push(
   `Plan: \`hello\` n=${args.n} at concurrency 1, 16 and 64; \`fanout\` n=${args["fan-n"]} at concurrency 1. ` +
     `Each entry runs ${args.reps} time(s); every system's row is the median of each metric over those repetitions ` +
     `(as \`medianOf\` in the peers' bench-common.mjs). The peers warm up with ${args.warmup} \`hello\` and 5 \`fanout\` ` +
-    `invocations first; ours starts a fresh process and a fresh database for every run, without a warm-up.`
+    `invocations first; ours starts a fresh process and a fresh database for every run (in serve mode ` +
+    `also a fresh \`dtask serve\`), without a warm-up.`
 );
 out.push("");
 out.push(
   `Machine: ${args.cores} cores, ${args["mem-gb"]} GiB memory, ${args.fsync} fsync/s (500 synchronous 4 KiB writes, ` +
     `\`dd oflag=dsync\`, as bench/run.sh measures it), load average ${args.load} at the start. ` +
-    `All three systems share the machine with their load generator. Ours: built from ${args.build}.`
+    `Every system shares the machine with its load generator. Ours: built from ${args.build}.`
 );
 out.push("");
 out.push("**All systems run with their durable defaults, fsync on:**", "");
@@ -106,7 +121,7 @@ const kv = (o) =>
   Object.entries(o)
     .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
     .join(", ");
-out.push(`- ${label.ours}: ${durability.ours || "SQLite WAL synchronous=FULL (fsync per commit, group commit)"}.`);
+out.push(`- durabletask-c (ours, both modes): ${ourDurability}.`);
 for (const p of peerNames) {
   if (durability[p]) out.push(`- ${label[p]}: ${kv(durability[p])}.`);
   else
@@ -120,34 +135,50 @@ out.push("");
 out.push("Closed loop everywhere: CONCURRENCY callers each start a workflow and wait for its result, again and");
 out.push("again; latency is from the start request to the observed completion. Restate is driven over its HTTP");
 out.push("ingress with the service in a Node endpoint; DBOS runs workflows and driver in one Node process against");
-out.push("PostgreSQL; ours is the hub, C worker and client in one process (`dtask-bench embedded`).");
+out.push("PostgreSQL. Ours runs in two modes:");
+out.push("");
+out.push("- **embedded**: the hub, the C SDK worker and the clients in one process (`dtask-bench embedded`);");
+out.push("  the library architecture, like DBOS.");
+out.push("- **serve**: `dtask serve` in its own process (gRPC on loopback, a fresh server and database per run),");
+out.push("  the C SDK remote worker and the gRPC clients in the `dtask-bench serve` process; the server");
+out.push("  architecture, like Restate (a server plus a worker).");
 out.push("");
 out.push("## Results", "");
 out.push("| workload | n | concurrency | system | workflows/s | p50 ms | p99 ms | errors |");
 out.push("|---|---:|---:|---|---:|---:|---:|---:|");
 for (const r of rows)
-  for (const s of ["ours", ...peerNames]) {
+  for (const s of [...ours, ...peerNames]) {
     const x = r.systems[s];
     if (!x) continue;
     out.push(`| ${wl(r)} | ${r.n} | ${r.c} | ${label[s]} | ${fmt(x.thr)} | ${fmt(x.p50, 2)} | ${fmt(x.p99, 2)} | ${x.errors} |`);
   }
 out.push("");
 out.push("## Ratios", "");
-out.push("Throughput: ours / peer (above 1× means ours completes more workflows per second).");
-out.push("Latency: peer p50 / our p50 and peer p99 / our p99 (above 1× means ours is faster).", "");
-out.push(
-  "| workload | n | concurrency | throughput ours/Restate | throughput ours/DBOS | p50 Restate/ours | p50 DBOS/ours | p99 Restate/ours | p99 DBOS/ours |"
-);
-out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-for (const r of rows) {
-  const o = r.systems.ours || {};
-  const re = r.systems.restate || {};
-  const db = r.systems.dbos || {};
+out.push("One table for each of our modes. Throughput: ours / peer (above 1× means ours completes more");
+out.push("workflows per second). Latency: peer p50 / our p50 and peer p99 / our p99 (above 1× means ours is faster).");
+const arch = {
+  "ours-embedded": "embedded, the library architecture (like DBOS)",
+  "ours-serve": "serve, the server architecture (like Restate)",
+};
+for (const m of ours) {
+  out.push("", `### Ours ${arch[m]}`, "");
+  if (![...ourReps.values()].some((x) => x.sys === m)) {
+    out.push(`No results for ${label[m]} (its runs failed; see the output of bench/peers.sh).`);
+    continue;
+  }
   out.push(
-    `| ${wl(r)} | ${r.n} | ${r.c} | ${ratio(o.thr, re.thr)} | ${ratio(o.thr, db.thr)} | ${ratio(re.p50, o.p50)} | ${ratio(db.p50, o.p50)} | ${ratio(re.p99, o.p99)} | ${ratio(db.p99, o.p99)} |`
+    "| workload | n | concurrency | throughput ours/Restate | throughput ours/DBOS | p50 Restate/ours | p50 DBOS/ours | p99 Restate/ours | p99 DBOS/ours |"
   );
+  out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const r of rows) {
+    const o = r.systems[m] || {};
+    const re = r.systems.restate || {};
+    const db = r.systems.dbos || {};
+    out.push(
+      `| ${wl(r)} | ${r.n} | ${r.c} | ${ratio(o.thr, re.thr)} | ${ratio(o.thr, db.thr)} | ${ratio(re.p50, o.p50)} | ${ratio(db.p50, o.p50)} | ${ratio(re.p99, o.p99)} | ${ratio(db.p99, o.p99)} |`
+    );
+  }
 }
-if (ourReps.size === 0) out.push("", "Ours: no results (its runs failed; see the output of bench/peers.sh).");
 const missing = peerNames.filter((p) => status[p] && status[p] !== "ok");
 if (missing.length) out.push("", `Not in this run: ${missing.map((p) => `${label[p]} (${status[p]})`).join(", ")}.`);
 

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # peers.sh — `make bench-peers`: the `hello` and `fanout` workloads on Restate and on DBOS
 # (PostgreSQL) with the shared peer scripts in ../shared/peers (when they are there), then on
-# ours (embedded mode), and bench/PEERS.md with each system's numbers and the ratios.
+# ours in two modes, and bench/PEERS.md with each system's numbers and the ratios:
+#   embedded  hub, C SDK worker and client in one process (`dtask-bench embedded`): the library
+#             architecture, like DBOS;
+#   serve     `dtask serve` in its own process, the C SDK remote worker and gRPC clients in the
+#             dtask-bench process (`dtask-bench serve`): the server architecture, like Restate.
 # Everybody runs with their durable defaults, fsync on: Restate's log-server WAL fsync,
-# PostgreSQL fsync=on and synchronous_commit=on, SQLite WAL with synchronous=FULL.
+# PostgreSQL fsync=on and synchronous_commit=on; ours SQLite WAL; every commit fsynced
+# (fdatasync of the log) before anyone hears of its outcome; group commit, and the fsync of one
+# batch overlaps the next batch.
 #
 # env: N (2000) FAN_N (50) REPS (3) WARMUP (200; the peers' warm-up invocations)
 #      QUICK=1 → N=300 FAN_N=10 REPS=1 WARMUP=50 (about a minute)
-# Like the peers, ours runs every plan entry REPS times and reports the median of each metric.
+# Like the peers, ours runs every plan entry REPS times in each mode and reports the median of
+# each metric; every run has a fresh database (and in serve mode a fresh `dtask serve`).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -27,7 +34,12 @@ peers="${PEERS_DIR:-$repo/../shared/peers}"   # PEERS_DIR: another copy of the p
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-peers.XXXXXX")"
 keep_tmp=0
+server_pid=""   # the `dtask serve` of the serve-mode run under way, if any
 cleanup() {
+    if [[ -n "$server_pid" ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
     if [[ "$keep_tmp" == 1 ]]; then
         log "logs kept in $tmp"
         rm -rf "$tmp"/db-*
@@ -41,6 +53,7 @@ trap cleanup EXIT
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DDT_TESTS=OFF >/dev/null
 cmake --build build-bench -j "$(nproc)" --target dtask dtask-bench >/dev/null
 bench="$repo/build-bench/dtask-bench"
+dtask="$repo/build-bench/dtask"
 # what ours was built from: HEAD, and whether the sources differ from it
 build="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git status --porcelain -- src include proto web cmake CMakeLists.txt bench/bench.c 2>/dev/null)" ]]; then
@@ -88,30 +101,72 @@ else
     done
 fi
 
-# --- ours: the same plan, REPS times each, a fresh database every run --------------------------
+# --- ours: the same plan in both modes, REPS times each, a fresh database every run ----------
+# start_server DIR LOG: a `dtask serve` (as bench/run.sh's start_server) on a free loopback port
+# with a fresh database in DIR, its stderr in LOG; sets server_pid and server_addr. Fails when
+# the server does not take connections.
+start_server() {
+    local port
+    port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+    mkdir -p "$1"
+    "$dtask" serve --grpc-listen "127.0.0.1:$port" --no-http --db "$1/bench.db" 2>"$2" &
+    server_pid=$!
+    server_addr="127.0.0.1:$port"
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    return 1
+}
+stop_server() {   # SIGTERM, and wait for it to finish
+    [[ -n "$server_pid" ]] || return 0
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
 ours_lines="$tmp/ours.jsonl"
 : >"$ours_lines"
 ours_failed=0
-log "ours: $bench embedded, $REPS rep(s) of each entry"
+modes=(embedded serve)
+log "ours: $bench in ${modes[*]} mode, $REPS rep(s) of each entry (the modes alternate)"
 IFS=, read -r -a entries <<<"$PLAN"
 for e in "${entries[@]}"; do
     IFS=: read -r w n c <<<"$e"
     [[ "$w" == fanout ]] && w=fanout100   # the peers' fanout runs 100 steps (--fanout-steps 100)
     for rep in $(seq "$REPS"); do
-        db="$tmp/db-$w-$c-$rep/bench.db"
-        rc=0
-        line="$("$bench" embedded "$w" "$n" "$c" "$db")" || rc=$?
-        line="$(grep '^{' <<<"$line" | head -n 1 || true)"
-        if [[ -z "$line" ]]; then
-            log "ours: $w n=$n c=$c rep $rep FAILED (exit $rc, no result)"
-            ours_failed=1
-            continue
-        fi
-        # exit 1 with a result: some instances failed; the result line counts them
-        [[ "$rc" != 0 ]] && log "ours: $w n=$n c=$c rep $rep exited $rc (see \"failures\")"
-        echo "$line" >&2
-        echo "${line%\}},\"rep\":$rep}" >>"$ours_lines"
-        rm -rf "$tmp/db-$w-$c-$rep"
+        for mode in "${modes[@]}"; do
+            dir="$tmp/db-$mode-$w-$c-$rep"
+            slog="$tmp/server-$w-$c-$rep.log"
+            rc=0
+            if [[ "$mode" == embedded ]]; then
+                line="$("$bench" embedded "$w" "$n" "$c" "$dir/bench.db")" || rc=$?
+            elif start_server "$dir" "$slog"; then
+                line="$(DTASK_SERVER="$server_addr" DTASK_SERVER_PID="$server_pid" \
+                    "$bench" serve "$w" "$n" "$c")" || rc=$?
+                stop_server
+            else
+                log "ours: serve $w n=$n c=$c rep $rep: dtask serve did not start; its log's last lines:"
+                tail -n 15 "$slog" | sed 's/^/    /' >&2
+                stop_server
+                line=""
+            fi
+            line="$(grep '^{' <<<"$line" | head -n 1 || true)"
+            if [[ -z "$line" ]]; then
+                log "ours: $mode $w n=$n c=$c rep $rep FAILED (exit $rc, no result)"
+                [[ "$mode" == serve ]] && log "ours: its server's log: $slog"
+                ours_failed=1
+                [[ "$mode" == serve ]] && keep_tmp=1   # for the server's log
+                rm -rf "$dir"
+                continue
+            fi
+            # exit 1 with a result: some instances failed; the result line counts them
+            [[ "$rc" != 0 ]] && log "ours: $mode $w n=$n c=$c rep $rep exited $rc (see \"failures\")"
+            echo "$line" >&2
+            echo "${line%\}},\"rep\":$rep}" >>"$ours_lines"
+            rm -rf "$dir" "$slog"
+        done
     done
 done
 
