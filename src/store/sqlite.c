@@ -21,6 +21,7 @@
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_KB "32768"   /* page cache of each connection: 32 MB at most */
+#define CHECKPOINT_PAGES "4000"
 
 static const char *const schema_sql =
     "CREATE TABLE instances ("
@@ -688,6 +689,12 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
      * makes a busy hub read its own recent pages back from the OS on every commit) */
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "PRAGMA cache_size = -" CACHE_KB, NULL, NULL, NULL);
+    /* checkpoints every 4000 pages (16 MB of log), not every 1000: the hot pages (instance
+     * rows, index leaves) are written to the log many times between two checkpoints and
+     * copied back once, and the committer, which runs them, stops a quarter as often */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = " CHECKPOINT_PAGES, NULL, NULL,
+                          NULL);
     if (rc != SQLITE_OK) {
         st = open_error(s, rc, err, "setting pragmas");
         goto fail;
