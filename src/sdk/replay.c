@@ -4,6 +4,7 @@
  * code is non-deterministic); each await is answered from history, or ends the episode with a
  * longjmp back here when the answer is not there yet. The actions not yet in history are the
  * episode's result. Cost is linear in history length: history is indexed once, up front. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,42 @@ static void defer_suspended(dt_octx *c)
             c->eff_pos[j] = POS_NEVER;
 }
 
+/* scratch_get: N bytes of this thread's scratch memory, reused from episode to episode and
+ * freed when the thread ends. The history's index is as long as the history, and an
+ * episode of a 10,000-step orchestration would otherwise allocate, zero and release a
+ * megabyte each time (page faults and TLB flushes that made replay cost per event grow). */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+typedef struct scratch {
+    size_t cap;
+    _Alignas(16) unsigned char data[];
+} scratch;
+
+static void scratch_make_key(void)
+{
+    pthread_key_create(&scratch_key, free);
+}
+
+static void *scratch_get(size_t n)
+{
+    pthread_once(&scratch_once, scratch_make_key);
+    scratch *sc = pthread_getspecific(scratch_key);
+    if (sc == NULL || sc->cap < n) {
+        size_t cap = sc ? sc->cap : 4096;
+        while (cap < n)
+            cap *= 2;
+        scratch *bigger = malloc(sizeof *bigger + cap);
+        if (bigger == NULL)
+            return NULL;
+        bigger->cap = cap;
+        free(sc);
+        pthread_setspecific(scratch_key, bigger);
+        sc = bigger;
+    }
+    return sc->data;
+}
+
 /* index_history: one pass over the events to find, by sequence number, what was scheduled and
  * what completed, the raised events, and the orchestration time at every position. */
 static dt_status index_history(dt_octx *c)
@@ -61,16 +98,20 @@ static dt_status index_history(dt_octx *c)
         n_raised += e->type == DT_EVENT_EVENT_RAISED;
     }
     c->n_seq = (size_t)(max_seq + 1);
-    size_t ne = c->n_events + 1;
-    c->time_at = dt_arena_alloc(c->arena, ne * sizeof *c->time_at);
-    c->eff_pos = dt_arena_alloc(c->arena, ne * sizeof *c->eff_pos);
-    c->raised = dt_arena_alloc(c->arena, (n_raised + 1) * sizeof *c->raised);
-    c->scheduled = dt_arena_alloc(c->arena, (c->n_seq + 1) * sizeof *c->scheduled);
-    c->completed = dt_arena_alloc(c->arena, (c->n_seq + 1) * sizeof *c->completed);
-    c->completed_pos = dt_arena_alloc(c->arena, (c->n_seq + 1) * sizeof *c->completed_pos);
-    if (!c->time_at || !c->eff_pos || !c->raised || !c->scheduled || !c->completed ||
-        !c->completed_pos)
+    size_t ne = c->n_events + 1, ns = c->n_seq + 1;
+    /* every array holds 8-byte slots; they live in the thread's scratch (see scratch_get) */
+    uint64_t *p = scratch_get((2 * ne + (n_raised + 1) + 3 * ns) * sizeof *p);
+    if (p == NULL)
         return DT_ERR_NOMEM;
+    c->time_at = (dt_time *)p;
+    c->eff_pos = (size_t *)(p += ne);
+    c->raised = (size_t *)(p += ne);
+    c->scheduled = (const dt_event **)(p += n_raised + 1);
+    c->completed = (const dt_event **)(p += ns);
+    c->completed_pos = (size_t *)(p += ns);
+    /* filled sparsely, by sequence number: they start empty (time_at, eff_pos and raised are
+     * written before they are read) */
+    memset(c->scheduled, 0, 3 * ns * sizeof *p);
     defer_suspended(c);
     dt_time now = 0;
     for (size_t i = 0; i < c->n_events; i++) {
