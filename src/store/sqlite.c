@@ -22,6 +22,7 @@
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_KB "32768"   /* page cache of each connection: 32 MB at most */
 #define CHECKPOINT_PAGES "4000"
+#define READER_CACHE_KB "4096"   /* the reader connection's page cache */
 
 static const char *const schema_sql =
     "CREATE TABLE instances ("
@@ -566,9 +567,33 @@ static dt_status create_schema(sqlite_store *s, dt_error *err)
     return st;
 }
 
+/* open_reader: the reader connection (see store_sqlite_get_instance). Without it, reads
+ * share the writer's connection, as they did before. */
+static void open_reader(sqlite_store *s)
+{
+    int rc = sqlite3_open_v2(s->path, &s->reader, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(s->reader, BUSY_TIMEOUT_MS);
+        rc = sqlite3_exec(s->reader, "PRAGMA cache_size = -" READER_CACHE_KB, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(s->reader, stmt_sql[ST_INSTANCE_GET], -1,
+                                SQLITE_PREPARE_PERSISTENT, &s->reader_get, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(s->reader_get);
+        sqlite3_close(s->reader);
+        s->reader_get = NULL;
+        s->reader = NULL;
+    }
+}
+
 static void sqlite_close(dt_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
+    sqlite3_finalize(s->reader_get);
+    sqlite3_close(s->reader);
+    pthread_mutex_destroy(&s->reader_mu);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close(s->db);
@@ -641,6 +666,7 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
         return dt_error_set(err, DT_ERR_INTERNAL, "cannot create a mutex for store '%s'", path);
     }
     pthread_mutex_init(&s->sync_mu, NULL);
+    pthread_mutex_init(&s->reader_mu, NULL);
 
     /* NOMUTEX: s->mu already serializes every use of the connection. */
     int rc = sqlite3_open_v2(path, &s->db,
@@ -713,6 +739,7 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
             goto fail;
         }
     }
+    open_reader(s);
     dt_error_clear(err);
     *out = &s->base;
     return DT_OK;

@@ -188,11 +188,11 @@ dt_status store_sqlite_send_message(dt_store *base, const dt_message *m, dt_erro
     return r;
 }
 
-/* get_instance_locked: the row of ID into a new dt_instance_state in ARENA. */
-static dt_status get_instance_locked(sqlite_store *s, const char *id, dt_arena *arena,
-                                     dt_instance_state **out, dt_error *err)
+/* get_instance_with: the row of ID into a new dt_instance_state in ARENA, read with ST (the
+ * instance statement of whichever connection the caller holds). */
+static dt_status get_instance_with(sqlite_store *s, sqlite3_stmt *st, const char *id,
+                                   dt_arena *arena, dt_instance_state **out, dt_error *err)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_GET);
     int rc = SQLITE_OK;
     store_bind_text(st, 1, id, &rc);
     if (rc == SQLITE_OK)
@@ -212,9 +212,13 @@ static dt_status get_instance_locked(sqlite_store *s, const char *id, dt_arena *
         r = store_sql_error(s, rc, err, "read instance");
     }
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return r;
 }
 
+/* Reads of one instance, the most frequent read (every wait and status call), go through the
+ * reader connection when there is one: in WAL mode it reads beside the writer instead of
+ * queueing behind a group commit for the store's mutex. */
 dt_status store_sqlite_get_instance(dt_store *base, const char *id, dt_arena *arena,
                                     dt_instance_state **out, dt_error *err)
 {
@@ -222,8 +226,14 @@ dt_status store_sqlite_get_instance(dt_store *base, const char *id, dt_arena *ar
     *out = NULL;
     if (id == NULL)
         return dt_error_set(err, DT_ERR_NOT_FOUND, "no instance id given");
+    if (s->reader_get) {
+        pthread_mutex_lock(&s->reader_mu);
+        dt_status r = get_instance_with(s, s->reader_get, id, arena, out, err);
+        pthread_mutex_unlock(&s->reader_mu);
+        return r;
+    }
     pthread_mutex_lock(&s->mu);
-    dt_status r = get_instance_locked(s, id, arena, out, err);
+    dt_status r = get_instance_with(s, store_stmt(s, ST_INSTANCE_GET), id, arena, out, err);
     pthread_mutex_unlock(&s->mu);
     return r;
 }

@@ -105,6 +105,11 @@ typedef struct sqlite_store {
     char *wal_path;
     int wal_fd;
     uint64_t synced;
+    /* the reader: a second connection for single-instance reads, beside the writer (NULL if
+     * it could not be opened); reader_mu guards it */
+    sqlite3 *reader;
+    sqlite3_stmt *reader_get;
+    pthread_mutex_t reader_mu;
 } sqlite_store;
 
 /* store_stmt: statement ID, reset with its bindings cleared, ready to bind and step. */
