@@ -22,10 +22,11 @@ static bool name_in(const char *name, const dt_name_filter *names)
     return false;
 }
 
-/* orch_matches: the store's rule for filters: the orchestrator's name, or a terminate waiting
- * (the hub ends the instance without running its code). */
-static bool orch_matches(const dt_orch_item *it, const dt_name_filter *names)
+/* orch_match: the store's rule for filters: the orchestrator's name, or a terminate waiting
+ * (the hub ends the instance without running its code). ITEM is a dt_orch_item. */
+static bool orch_match(const void *item, const dt_name_filter *names)
 {
+    const dt_orch_item *it = item;
     if (name_in(it->state.name, names))
         return true;
     for (size_t i = 0; i < it->n_incoming; i++)
@@ -61,11 +62,7 @@ static void *ring_take(ready_ring *r, bool (*match)(const void *, const dt_name_
     return NULL;
 }
 
-static bool orch_match(const void *it, const dt_name_filter *names)
-{
-    return orch_matches(it, names);
-}
-
+/* act_match: the activity's name. ITEM is a dt_activity_item. */
 static bool act_match(const void *it, const dt_name_filter *names)
 {
     return name_in(((const dt_activity_item *)it)->name, names);
@@ -137,7 +134,7 @@ static bool wanted(dt_hub *hub, int kind, const void *it, dt_time now, dt_time w
         if (t->key == NULL || t->kind != kind || now - t->asked_at > window)
             continue;
         dt_name_filter f = {(const char *const *)t->names, t->n};
-        if (kind == 0 ? orch_matches(it, &f) : act_match(it, &f))
+        if (kind == 0 ? orch_match(it, &f) : act_match(it, &f))
             return true;
     }
     return false;
