@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -81,6 +82,10 @@ typedef int64_t dt_time;
 
 /* dt_now: the current wall-clock time. */
 dt_time dt_now(void);
+
+/* dt_deadline_ms: the CLOCK_REALTIME moment MS milliseconds from now, as
+ * pthread_cond_timedwait takes it. */
+struct timespec dt_deadline_ms(int64_t ms);
 
 /* dt_time_format: ISO 8601 UTC with milliseconds ("2026-11-25T15:22:53.123Z") into BUF. */
 void dt_time_format(dt_time t, char buf[32]);

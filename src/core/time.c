@@ -11,6 +11,19 @@ dt_time dt_now(void)
     return (dt_time)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+struct timespec dt_deadline_ms(int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return until;
+}
+
 void dt_time_format(dt_time t, char buf[32])
 {
     time_t secs = (time_t)(t / 1000000);

@@ -231,14 +231,7 @@ bool rpc_closed(rpc_call *c)
 
 bool rpc_wait_closed(rpc_call *c, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = dt_deadline_ms(ms);
     pthread_mutex_lock(&c->mu);
     while (!c->closed && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
         ;
@@ -387,9 +380,7 @@ static void serve(rpc_call *c)
  * (stopping, or idle too long). srv->mu held. */
 static rpc_call *next_call(dt_grpc_server *srv)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += IDLE_EXIT_S;
+    struct timespec until = dt_deadline_ms(IDLE_EXIT_S * 1000);
     srv->n_idle++;
     while (srv->queue_head == NULL && !atomic_load(&srv->stopping))
         if (pthread_cond_timedwait(&srv->work, &srv->mu, &until) != 0)

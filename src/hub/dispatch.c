@@ -79,14 +79,7 @@ static void *renewer_main(void *arg)
         period_ms = 10;
     pthread_mutex_lock(&hub->ls_mu);
     while (!hub->renew_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += period_ms / 1000;
-        until.tv_nsec += (period_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = dt_deadline_ms(period_ms);
         pthread_cond_timedwait(&hub->ls_wake, &hub->ls_mu, &until);
         if (hub->renew_stop)
             break;

@@ -168,9 +168,8 @@ void hub_published(dt_hub *hub, uint64_t ticket)
 void read_barrier(dt_hub *hub)
 {
     uint64_t t = dt_store_last_ticket(hub->store);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += BARRIER_WAIT_S;   /* a bound, should the committer be gone */
+    /* a bound, should the committer be gone */
+    struct timespec until = dt_deadline_ms(BARRIER_WAIT_S * 1000);
     pthread_mutex_lock(&hub->ch_mu);
     while (hub->published < t)
         if (pthread_cond_timedwait(&hub->published_cv, &hub->ch_mu, &until) == ETIMEDOUT)
@@ -188,14 +187,7 @@ uint64_t hub_version(dt_hub *hub)
 
 void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = dt_deadline_ms(ms);
     pthread_mutex_lock(&hub->ch_mu);
     while (hub->version == seen) {
         if (pthread_cond_timedwait(&hub->changed, &hub->ch_mu, &until) == ETIMEDOUT)
@@ -307,14 +299,7 @@ static bool reached(const dt_instance_state *s, dt_wait_for what)
 /* wait_turn: sleep until W's instance changes or MS milliseconds pass (ch_mu not held). */
 static void wait_turn(dt_hub *hub, waiter *w, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = dt_deadline_ms(ms);
     pthread_mutex_lock(&hub->ch_mu);
     if (!w->changed)
         pthread_cond_timedwait(&w->cv, &hub->ch_mu, &until);

@@ -32,16 +32,11 @@ if ! dpkg -s chromium >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 chromium_bin="${CHROMIUM:-/usr/bin/chromium}"
-lock_sum="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
-stamp="$here/node_modules/.browser-lock-sha256"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
-    echo "run.sh: installing playwright-core (npm ci)" >&2
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$lock_sum" >"$stamp"
-fi
+npm_ci_if_stale "$here" "playwright-core"
 
 # --- the server and the worker ---
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-browser.XXXXXX")"
+# this run's own directory: the database, the logs; removed on exit
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/dtask-browser.XXXXXX")"
 server_pid=""
 worker_pid=""
 runner_pid=""
@@ -60,18 +55,13 @@ cleanup() {
     [[ -n "$runner_pid" ]] && stop_pid "$runner_pid"
     [[ -n "$worker_pid" ]] && stop_pid "$worker_pid"
     [[ -n "$server_pid" ]] && stop_pid "$server_pid"
-    rm -rf "$tmp"
+    rm -rf "$run_dir"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    node -e '
-const s = require("net").createServer();
-s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
 http_port="$(free_port)"
 grpc_port="$(free_port)"
 while [[ "$grpc_port" == "$http_port" ]]; do grpc_port="$(free_port)"; done
@@ -81,12 +71,12 @@ grpc="127.0.0.1:$grpc_port"
 show_logs() {
     for f in server worker; do
         echo "--- dtask $f output (last 60 lines) ---" >&2
-        tail -n 60 "$tmp/$f.log" >&2 || true
+        tail -n 60 "$run_dir/$f.log" >&2 || true
     done
     echo "--- end ---" >&2
 }
 
-"$dtask" serve --http-listen "$http" --grpc-listen "$grpc" --db "$tmp/dt.db" >"$tmp/server.log" 2>&1 &
+"$dtask" serve --http-listen "$http" --grpc-listen "$grpc" --db "$run_dir/dt.db" >"$run_dir/server.log" 2>&1 &
 server_pid=$!
 
 deadline=$((SECONDS + 15))
@@ -105,7 +95,7 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null &&
     sleep 0.1
 done
 
-"$dtask" worker --server "$grpc" >"$tmp/worker.log" 2>&1 &
+"$dtask" worker --server "$grpc" >"$run_dir/worker.log" 2>&1 &
 worker_pid=$!
 echo "run.sh: dtask serve ($dtask) HTTP on $http, gRPC on $grpc; worker pid $worker_pid" >&2
 
@@ -129,9 +119,9 @@ start c_calls_js waiting-1 '"Ada"'
 
 # --- the specs; in the background, so that a signal to this script is handled at once ---
 mkdir -p "$here/artifacts"
-mkdir "$tmp/chromium-profile"
+mkdir "$run_dir/chromium-profile"
 (cd "$here" && exec env DASHBOARD_URL="http://$http" CHROMIUM="$chromium_bin" \
-    CHROMIUM_PROFILE="$tmp/chromium-profile" \
+    CHROMIUM_PROFILE="$run_dir/chromium-profile" \
     ARTIFACTS="$here/artifacts" node --test --test-concurrency=1 --test-force-exit \
     --test-reporter=spec "$@" "$here/dashboard.test.js") &
 runner_pid=$!

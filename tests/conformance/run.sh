@@ -25,16 +25,11 @@ if ! "$dtask" serve --help >/dev/null 2>&1; then
 fi
 
 # --- dependencies: npm ci when node_modules is missing or was installed from another lock ---
-lock_sum="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
-stamp="$here/node_modules/.conformance-lock-sha256"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_sum" ]]; then
-    echo "run.sh: installing the SDK (npm ci)" >&2
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$lock_sum" >"$stamp"
-fi
+npm_ci_if_stale "$here" "the SDK"
 
 # --- the server ---
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-conformance.XXXXXX")"
+# this run's own directory: the database, the logs; removed on exit
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/dtask-conformance.XXXXXX")"
 server_pid=""
 runner_pid=""
 
@@ -48,20 +43,18 @@ cleanup() {
         kill -KILL "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
     fi
-    rm -rf "$tmp"
+    rm -rf "$run_dir"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port="$(node -e '
-const s = require("net").createServer();
-s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')"
+port="$(free_port)"
 endpoint="127.0.0.1:$port"
-log="$tmp/server.log"
+log="$run_dir/server.log"
 
-"$dtask" serve --grpc-listen "$endpoint" --no-http --db "$tmp/dt.db" >"$log" 2>&1 &
+"$dtask" serve --grpc-listen "$endpoint" --no-http --db "$run_dir/dt.db" >"$log" 2>&1 &
 server_pid=$!
 
 show_server_log() {

@@ -24,7 +24,8 @@ if ! "$dtask" serve --help 2>/dev/null | grep -q -- --http-listen; then
     exit 2
 fi
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-http.XXXXXX")"
+# this run's own directory: the database, the logs; removed on exit
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/dtask-http.XXXXXX")"
 server_pid=""
 worker_pid=""
 runner_pid=""
@@ -45,7 +46,7 @@ cleanup() {
     fi
     stop_pid "$worker_pid"
     stop_pid "$server_pid"
-    rm -rf "$tmp"
+    rm -rf "$run_dir"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -55,21 +56,16 @@ trap 'exit 143' TERM
 show_logs() {
     for f in server worker; do
         echo "--- dtask $f output (last 60 lines) ---" >&2
-        tail -n 60 "$tmp/$f.log" >&2 || true
+        tail -n 60 "$run_dir/$f.log" >&2 || true
     done
     echo "--- end ---" >&2
 }
 
-free_port() {
-    node -e '
-const s = require("net").createServer();
-s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
 
 # --- the server: gRPC on port 0 (the port it got is in its first log line) ---
 http_port="$(free_port)"
 "$dtask" serve --grpc-listen 127.0.0.1:0 --http-listen "127.0.0.1:$http_port" \
-    --db "$tmp/dt.db" >"$tmp/server.log" 2>&1 &
+    --db "$run_dir/dt.db" >"$run_dir/server.log" 2>&1 &
 server_pid=$!
 
 deadline=$((SECONDS + 15))
@@ -85,13 +81,13 @@ until [[ -n "$grpc_port" ]] && (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/
         show_logs
         exit 1
     fi
-    grpc_port="$(sed -n 's/.*gRPC on [^ ]* (port \([0-9]*\)).*/\1/p' "$tmp/server.log" | head -n 1)"
+    grpc_port="$(sed -n 's/.*gRPC on [^ ]* (port \([0-9]*\)).*/\1/p' "$run_dir/server.log" | head -n 1)"
     sleep 0.1
 done
 echo "run.sh: dtask serve ($dtask): HTTP on 127.0.0.1:$http_port, gRPC on 127.0.0.1:$grpc_port" >&2
 
 # --- the worker: the demo's C orchestrators and activities ---
-"$dtask" worker --server "127.0.0.1:$grpc_port" >"$tmp/worker.log" 2>&1 &
+"$dtask" worker --server "127.0.0.1:$grpc_port" >"$run_dir/worker.log" 2>&1 &
 worker_pid=$!
 
 # --- the specs ---
