@@ -1,10 +1,13 @@
 # Thin driver over CMake. `make run` runs the demo; `make test` runs every test under
 # AddressSanitizer and UndefinedBehaviorSanitizer, then the conformance suite (the official
-# JavaScript SDK against `dtask serve`). Both install missing Debian packages first.
+# JavaScript SDK against `dtask serve`), and installs into a scratch prefix to build the
+# README's example with pkg-config. Both install missing Debian packages first.
+# `make install PREFIX=/usr/local` installs the headers, libraries and durabletask.pc.
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX ?= /usr/local
 
-.PHONY: all deps build run test bench bench-peers clean
+.PHONY: all deps build run test install bench bench-peers clean
 
 all: build
 
@@ -18,6 +21,9 @@ build: deps
 run: build
 	./build/dtask demo
 
+install: build
+	@cmake --install build --prefix "$(PREFIX)"
+
 test: deps
 	@cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DDT_SANITIZE=ON >/dev/null
 	@cmake --build build-test -j $(JOBS)
@@ -25,6 +31,7 @@ test: deps
 	bash tests/conformance/run.sh build-test/dtask
 	bash tests/http/run.sh build-test/dtask
 	bash tests/browser/run.sh build-test/dtask
+	bash tests/install/run.sh
 
 bench: deps
 	bash bench/run.sh

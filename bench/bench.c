@@ -21,10 +21,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "codec/pb.h"
-#include "durabletask/client.h"
-#include "durabletask/grpc_client.h"
-#include "durabletask/sdk.h"
+#include "durabletask/durabletask.h"
+#include "service/service.h"
 
 /* ---- the workloads' orchestrations ------------------------------------------------------- */
 
@@ -280,14 +278,14 @@ static size_t ep_len[MAX_EPISODES];
 static double ep_us[MAX_EPISODES];
 static atomic_int n_eps;
 
-static dt_status timed_orchestration(void *data, const dt_orch_item *item, dt_arena *arena,
+static dt_status timed_orchestration(void *data, const dt_orch_request *req, dt_arena *arena,
                                      dt_orch_result *out)
 {
     double t0 = now_ms();
-    dt_status st = inner.run_orchestration(data, item, arena, out);
+    dt_status st = inner.run_orchestration(data, req, arena, out);
     int i = atomic_fetch_add(&n_eps, 1);
     if (i < MAX_EPISODES) {
-        ep_len[i] = item->n_past;
+        ep_len[i] = req->n_past;
         ep_us[i] = (now_ms() - t0) * 1000.0;
     }
     return st;
@@ -398,7 +396,8 @@ int main(int argc, char **argv)
     dt_worker *w = NULL;
     dt_worker_new(&w);
     register_all(w);
-    dt_worker_options wo = {.orchestration_threads = 8, .activity_threads = 16};
+    dt_remote_options ro = {.threads = 24};
+    dt_remote_worker *rw = NULL;
     bool embedded = strcmp(b.mode, "embedded") == 0;
     if (embedded) {
         dt_hub_options ho = {.db_path = argc > 5 ? argv[5] : "/tmp/dtask-bench/bench.db"};
@@ -414,7 +413,7 @@ int main(int argc, char **argv)
         const char *server = getenv("DTASK_SERVER");
         bool js = strcmp(b.mode, "serve-js") == 0;
         if (server == NULL || dt_grpc_conn_open(server, &b.conn, &err) != DT_OK ||
-            (!js && dt_worker_connect(w, server, &wo, &err) != DT_OK)) {
+            (!js && dt_remote_worker_start(w, server, &ro, &rw, &err) != DT_OK)) {
             fprintf(stderr, "dtask-bench: no server (set DTASK_SERVER): %s\n", err.message);
             return 1;
         }
@@ -451,6 +450,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (embedded)
         dt_hub_stop(b.hub);
+    dt_remote_worker_stop(rw);
     dt_worker_free(w);
     dt_client_free(b.client);
     dt_hub_close(b.hub);

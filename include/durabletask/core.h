@@ -87,8 +87,22 @@ dt_time dt_now(void);
  * pthread_cond_timedwait takes it. */
 struct timespec dt_deadline_ms(int64_t ms);
 
+/* The range of times the Durable Task protocol can carry (its Timestamp): from
+ * 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z. The other SDKs refuse times outside it,
+ * so we never write one: the codec refuses them both ways and timers outside it fail. */
+#define DT_TIME_MIN INT64_C(-62135596800000000)
+#define DT_TIME_MAX INT64_C(253402300799999999)
+
 /* dt_time_format: ISO 8601 UTC with milliseconds ("2026-11-25T15:22:53.123Z") into BUF. */
 void dt_time_format(dt_time t, char buf[32]);
+
+/* dt_time_parse: TEXT as an ISO 8601 time: YYYY-MM-DD, optionally followed by 'T' (or 't' or
+ * a space) and HH:MM[:SS[.fraction]], then 'Z' or an offset (+HH:MM, +HHMM, -HH:MM, -HHMM);
+ * no zone means UTC. A leap second (SS = 60) counts as the first second of the next minute,
+ * as POSIX time has no leap seconds; fraction digits past the sixth are dropped.
+ * DT_ERR_INVALID_ARG (OUT untouched) for anything else: a day the month does not have, an
+ * hour past 23, trailing text, or a time outside DT_TIME_MIN..DT_TIME_MAX. */
+dt_status dt_time_parse(const char *text, dt_time *out);
 
 /* ---- logging ---------------------------------------------------------------------------- */
 
@@ -127,6 +141,15 @@ void dt_instance_id_generate(char out[37]);
 void dt_execution_id_generate(char out[33]);
 
 /* ---- JSON payloads -------------------------------------------------------------------- */
+
+/* ---- growing arrays -------------------------------------------------------------------- */
+
+/* dt_grow: make room for NEED elements of SIZE bytes in the heap array V (NULL: none yet),
+ * whose capacity is *CAP. Returns the array to use from now on (V itself when it has room),
+ * with *CAP updated; NULL when out of memory or the size overflows, with V and *CAP
+ * untouched (V is still the caller's to free). Capacity at least doubles, so appending one
+ * at a time costs amortized constant time. Free the array with free(). */
+void *dt_grow(void *v, size_t *cap, size_t need, size_t size);
 
 /* dt_json_validate: DT_OK if TEXT is one complete JSON value (NULL counts as "no payload" and
  * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload. */
@@ -205,6 +228,16 @@ typedef enum dt_event_type {
 
 /* dt_event_type_name: "ExecutionStarted", "TaskScheduled", ... (the protocol's names). */
 const char *dt_event_type_name(dt_event_type t);
+
+/* dt_event_is_scheduling: an event an orchestrator's action put in history under its own
+ * sequence number (event_id): TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated,
+ * EventSent. */
+bool dt_event_is_scheduling(dt_event_type t);
+
+/* dt_event_is_completion: an event that finishes a scheduled task, naming it by task_id (the
+ * scheduling event's event_id): TaskCompleted, TaskFailed, TimerFired,
+ * SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed. */
+bool dt_event_is_completion(dt_event_type t);
 
 /* One history event. A flat record: each type uses the fields its protocol message has, the
  * rest stay zero/NULL. Strings are JSON payloads or names, owned by the arena the event came
@@ -311,6 +344,108 @@ typedef struct dt_instance_state {
 
 /* dt_instance_state_copy: a deep copy of S in ARENA; NULL when out of memory. */
 dt_instance_state *dt_instance_state_copy(dt_arena *arena, const dt_instance_state *s);
+
+/* ---- requests several layers exchange ------------------------------------------------------ */
+
+/* A start: what a client asks for (the C client, the gRPC service's StartInstance, the HTTP
+ * API), as the hub takes it. */
+typedef struct dt_start_request {
+    const char *name;                 /* orchestrator name; required */
+    const char *instance_id;          /* NULL: a new id is generated */
+    const char *input;                /* JSON or NULL */
+    const char *version;              /* may be NULL */
+    dt_time start_at;                 /* 0: at once */
+    const char *tags;                 /* JSON object of string values, or NULL */
+    /* Reuse policy: an existing instance with this id is replaced only if its status is one of
+     * these; otherwise the start is refused. None given (n_replaceable == 0): a finished
+     * instance (terminal status) is replaced, a live one refused. */
+    const dt_runtime_status *replaceable;
+    size_t n_replaceable;
+} dt_start_request;
+
+/* Page sizes of instance queries: 0 asks for the default; more than the maximum is refused
+ * by the hub and the store (the gRPC and HTTP surfaces lower it to the maximum first, since a
+ * page may always hold fewer than asked). */
+#define DT_QUERY_PAGE_DEFAULT 100
+#define DT_QUERY_PAGE_MAX 1000
+
+/* A filter over instances, for queries and purges. Zero/NULL fields match everything. */
+typedef struct dt_query {
+    const dt_runtime_status *statuses;   /* any of these */
+    size_t n_statuses;
+    dt_time created_from;                /* created_at >= this (0: open) */
+    dt_time created_to;                  /* created_at <= this (0: open) */
+    dt_time completed_from;              /* completed_at >= this (0: open); a bound on it
+                                          * matches only finished instances */
+    dt_time completed_to;                /* completed_at <= this (0: open) */
+    const char *name;                    /* exact orchestrator name */
+    const char *id_prefix;               /* instance id starts with this */
+    size_t page_size;                    /* queries: 0 means DT_QUERY_PAGE_DEFAULT; at most
+                                          * DT_QUERY_PAGE_MAX */
+    const char *continuation;            /* queries: from the previous page; NULL: first */
+    bool with_payloads;                  /* queries: read input, output, custom status too */
+} dt_query;
+
+/* Which work a worker takes, by orchestrator or activity name (the Durable Task protocol's
+ * work item filters). A NULL filter pointer means any name. */
+typedef struct dt_name_filter {
+    const char *const *names;
+    size_t n;                         /* 0: matches nothing */
+} dt_name_filter;
+
+/* ---- the executor contract ------------------------------------------------------------------ */
+
+/* One orchestration episode to run, as the Durable Task protocol's OrchestratorRequest says
+ * it: the instance, its history so far (PAST, replayed) and what is new (NEW_EVENTS, applied
+ * in order). The orchestrator's name is the ExecutionStarted event's. */
+typedef struct dt_orch_request {
+    const char *instance_id;
+    const char *execution_id;         /* may be NULL */
+    const dt_event *past;
+    size_t n_past;
+    const dt_event *new_events;
+    size_t n_new;
+} dt_orch_request;
+
+/* What one orchestration episode produced: its actions and custom status. */
+typedef struct dt_orch_result {
+    const dt_action *actions;
+    size_t n_actions;
+    const char *custom_status;        /* JSON or NULL */
+} dt_orch_result;
+
+/* One activity to run, as the protocol's ActivityRequest says it. */
+typedef struct dt_activity_request {
+    const char *instance_id;          /* the orchestration that scheduled it */
+    const char *execution_id;         /* may be NULL */
+    int32_t task_id;                  /* its TaskScheduled event_id */
+    const char *name;
+    const char *version;              /* may be NULL */
+    const char *input;                /* JSON or NULL */
+} dt_activity_request;
+
+/* How work is run: the C SDK's worker is one (dt_worker_executor); the hub's dispatch loops
+ * and the remote worker call it. Both callbacks may be called from several threads at once.
+ * Whatever they return lives in ARENA, which the caller frees after using the result.
+ * run_activity sets *RESULT (JSON or NULL) on success, or *FAILURE. A status other than DT_OK
+ * means the work could not be run at all (out of memory): it is given back for redelivery. */
+typedef struct dt_executor {
+    void *data;
+    dt_status (*run_orchestration)(void *data, const dt_orch_request *req, dt_arena *arena,
+                                   dt_orch_result *out);
+    dt_status (*run_activity)(void *data, const dt_activity_request *req, dt_arena *arena,
+                              const char **result, const dt_failure **failure);
+} dt_executor;
+
+/* dt_orch_request_started: REQ's ExecutionStarted event (past events first, then new ones),
+ * which names the orchestrator and holds its input; NULL when there is none. */
+const dt_event *dt_orch_request_started(const dt_orch_request *req);
+
+/* ---- defaults the surfaces share ---------------------------------------------------------- */
+
+/* Where `dtask serve` listens for gRPC, and where clients and remote workers look for it:
+ * loopback only, unless told otherwise. */
+#define DT_DEFAULT_GRPC_ADDRESS "127.0.0.1:4001"
 
 #ifdef __cplusplus
 }

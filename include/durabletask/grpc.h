@@ -12,9 +12,12 @@ extern "C" {
 
 typedef struct dt_grpc_server dt_grpc_server;
 
+/* The largest message the server sends or accepts unless told otherwise. */
+#define DT_GRPC_MAX_MESSAGE ((size_t)16 << 20)
+
 typedef struct dt_grpc_options {
-    const char *listen;          /* "ADDR:PORT"; NULL: "127.0.0.1:4001" (loopback) */
-    size_t max_message;          /* largest message accepted, bytes; 0: 16 MiB */
+    const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_GRPC_ADDRESS (loopback) */
+    size_t max_message;          /* largest message accepted, bytes; 0: DT_GRPC_MAX_MESSAGE */
     const char *token;           /* non-NULL: every call must carry the metadata
                                   * "authorization: Bearer <token>" (copied) */
 } dt_grpc_options;

@@ -1,6 +1,6 @@
 /* durabletask/grpc_client.h — a small blocking gRPC client for TaskHubSidecarService, used
- * by the C SDK's remote worker and by tools and tests. It moves serialized messages; what is
- * in them is the caller's business (see codec.h). */
+ * by the C SDK's remote worker (remote.h), the CLI, tools and tests. It moves serialized
+ * messages; what is in them is the caller's business. */
 #ifndef DURABLETASK_GRPC_CLIENT_H
 #define DURABLETASK_GRPC_CLIENT_H
 
@@ -19,8 +19,9 @@ typedef struct dt_grpc_result {
     char details[512];
 } dt_grpc_result;
 
-/* dt_grpc_conn_open: a channel to TARGET ("127.0.0.1:4001"), plaintext. Close with
- * dt_grpc_conn_close. Connecting happens on the first call. */
+/* dt_grpc_conn_open: a plaintext channel to TARGET ("127.0.0.1:4001"; NULL:
+ * DT_DEFAULT_GRPC_ADDRESS). Close with dt_grpc_conn_close. Connecting happens on the first
+ * call. */
 dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *err);
 void dt_grpc_conn_close(dt_grpc_conn *c);
 

@@ -13,8 +13,11 @@ extern "C" {
 
 typedef struct dt_http_server dt_http_server;
 
+/* Where `dtask serve` listens for HTTP unless told otherwise: loopback only. */
+#define DT_DEFAULT_HTTP_ADDRESS "127.0.0.1:4000"
+
 typedef struct dt_http_options {
-    const char *listen;          /* "ADDR:PORT"; NULL: "127.0.0.1:4000" (loopback) */
+    const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_HTTP_ADDRESS */
     const char *token;           /* non-NULL: every request needs "Authorization: Bearer <token>"
                                   * (the dashboard's files too, except /healthz) */
     size_t max_body;             /* largest request body, bytes; 0: 1 MiB */

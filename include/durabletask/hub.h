@@ -15,8 +15,11 @@ extern "C" {
 
 typedef struct dt_hub dt_hub;
 
+/* The SQLite file a hub opens when given none (`dtask serve`, `dtask demo`). */
+#define DT_DEFAULT_DB_PATH "./dtask-data/dtask.db"
+
 typedef struct dt_hub_options {
-    const char *db_path;        /* SQLite file; NULL: "./dtask-data/dtask.db" */
+    const char *db_path;        /* SQLite file; NULL: DT_DEFAULT_DB_PATH */
     dt_store *store;            /* or an open store, which the hub then owns; overrides db_path */
     dt_sync_mode sync;          /* SQLite durability; default DT_SYNC_FULL */
     int64_t lease_ms;           /* work item lease; 0: 30000 */
@@ -28,25 +31,14 @@ typedef struct dt_hub_options {
  * the defaults. Close with dt_hub_close. */
 dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err);
 
-/* dt_hub_close: stop dispatch loops (work in flight is abandoned for redelivery), flush
- * pending commits, close the store and free the hub. HUB may be NULL. */
+/* dt_hub_close: stop the dispatch loops (each finishes the item it is running, as
+ * dt_hub_stop does), commit everything queued for the committer, give work that was leased
+ * but not yet handed to anyone back to the store for redelivery, close the store and free
+ * the hub. Items that pull workers still hold must be completed or abandoned first (the gRPC
+ * server's stop does that for its streams). HUB may be NULL. */
 void dt_hub_close(dt_hub *hub);
 
-/* dt_hub_store: the hub's store (owned by the hub). */
-dt_store *dt_hub_store(dt_hub *hub);
-
 /* ---- client operations ------------------------------------------------------------------ */
-
-typedef struct dt_start_request {
-    const char *name;                 /* orchestrator name; required */
-    const char *instance_id;          /* NULL: a new id is generated */
-    const char *input;                /* JSON or NULL */
-    const char *version;              /* may be NULL */
-    dt_time start_at;                 /* 0: at once */
-    const char *tags;                 /* JSON object of string values, or NULL */
-    const dt_runtime_status *replaceable;   /* reuse policy, see dt_new_instance */
-    size_t n_replaceable;
-} dt_start_request;
 
 /* dt_hub_start: create an instance. The id (given or generated) is written to ID_OUT.
  * DT_ERR_INVALID_ARG for a bad id, name or non-JSON input; DT_ERR_ALREADY_EXISTS for a live
@@ -114,38 +106,39 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out);
 
 /* ---- worker operations (pull) ----------------------------------------------------------- */
 
-/* What one orchestration episode produced. */
-typedef struct dt_orch_result {
-    const dt_action *actions;
-    size_t n_actions;
-    const char *custom_status;        /* JSON or NULL */
-} dt_orch_result;
+/* A pull worker (the gRPC service's work item streams) leases items, runs them elsewhere and
+ * completes or abandons each exactly once. Until then the hub renews the item's lease; the
+ * complete and abandon calls take the item over and free it, whatever their result, so the
+ * caller never frees an item itself. */
 
 /* dt_hub_next_orchestration: wait up to TIMEOUT_MS for an orchestration work item and lease it.
- * *OUT is NULL on timeout (status DT_OK). The lease is renewed by the hub until the item is
- * completed or abandoned; the caller then frees it with dt_orch_item_free. */
+ * *OUT is NULL on timeout (status DT_OK). */
 dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_item **out,
                                     dt_error *err);
 
+/* dt_hub_orch_request: ITEM as the executor contract has it (instance, past events, new
+ * events, led by the episode's OrchestratorStarted). *OUT borrows ITEM's memory: valid until
+ * ITEM is completed or abandoned. */
+void dt_hub_orch_request(const dt_orch_item *item, dt_orch_request *out);
+
 /* dt_hub_complete_orchestration: turn RESULT's actions into history, messages and work items
  * and commit them atomically with the consumed inbox messages. DT_ERR_LEASE_LOST (nothing
- * applied) if another worker holds the instance now. ITEM stays the caller's to free, but its
- * past events (which the hub's history cache owns) are not valid after this call. */
-dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
+ * applied) if another worker holds the instance now. Frees ITEM. */
+dt_status dt_hub_complete_orchestration(dt_hub *hub, dt_orch_item *item,
                                         const dt_orch_result *result, dt_error *err);
 
-/* dt_hub_abandon_orchestration: release ITEM unprocessed, for redelivery. */
-dt_status dt_hub_abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_error *err);
+/* dt_hub_abandon_orchestration: release ITEM unprocessed, for redelivery. Frees ITEM. */
+dt_status dt_hub_abandon_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err);
 
-/* dt_hub_next_activity / dt_hub_complete_activity / dt_hub_abandon_activity: the same for
- * activities. Completing sends TaskCompleted (FAILURE NULL) or TaskFailed to the orchestration
- * and deletes the work item, in one transaction. */
+/* dt_hub_next_activity / dt_hub_activity_request / dt_hub_complete_activity /
+ * dt_hub_abandon_activity: the same for activities. Completing sends TaskCompleted (FAILURE
+ * NULL) or TaskFailed to the orchestration and deletes the work item, in one transaction. */
 dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item **out,
                                dt_error *err);
-dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
-                                   const char *result, const dt_failure *failure,
-                                   dt_error *err);
-dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err);
+void dt_hub_activity_request(const dt_activity_item *item, dt_activity_request *out);
+dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,
+                                   const dt_failure *failure, dt_error *err);
+dt_status dt_hub_abandon_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
 
 /* Which work a worker takes: orchestrations and activities of these names only (NULL: any;
  * a filter with no names: none of that kind). */
@@ -164,23 +157,15 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
 
 /* ---- in-process dispatch ------------------------------------------------------------------ */
 
-/* How the dispatch loops run work. Both callbacks are called from several threads at once.
- * Memory they return lives in ARENA, which the hub frees after the commit. */
-typedef struct dt_executor {
-    void *data;
-    dt_status (*run_orchestration)(void *data, const dt_orch_item *item, dt_arena *arena,
-                                   dt_orch_result *out);
-    /* Sets *RESULT (JSON or NULL) on success, or *FAILURE. */
-    dt_status (*run_activity)(void *data, const dt_activity_item *item, dt_arena *arena,
-                              const char **result, const dt_failure **failure);
-} dt_executor;
-
 /* dt_hub_run: start ORCH_THREADS orchestration and ACT_THREADS activity dispatch loops that
- * pull work and run it with EX (copied). Stopped by dt_hub_stop or dt_hub_close. */
+ * pull work and run it with EX (copied; see dt_executor in core.h). The arena a callback's
+ * result lives in is freed after the commit. Stopped by dt_hub_stop or dt_hub_close. */
 dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, int orch_threads, int act_threads,
                      dt_error *err);
 
-/* dt_hub_stop: stop the dispatch loops and wait for them. Work in flight is finished first. */
+/* dt_hub_stop: stop the dispatch loops and wait for them. Each finishes the item it is
+ * running and hands its result to the committer; work leased for the loops but not started
+ * is given back to the store. */
 void dt_hub_stop(dt_hub *hub);
 
 #ifdef __cplusplus

@@ -2,7 +2,8 @@
  * worker, then run it in-process against a hub. An orchestrator is re-run from its start on
  * every episode and must be deterministic: it schedules work with dt_call_activity, waits with
  * dt_await (which ends the episode when the result is not in history yet), and allocates only
- * from its context's arena (dt_alloc, dt_printf), freed when the episode ends. */
+ * from its context's arena (dt_alloc, dt_printf), freed when the episode ends. The same
+ * worker runs against a remote server with remote.h. */
 #ifndef DURABLETASK_SDK_H
 #define DURABLETASK_SDK_H
 
@@ -44,7 +45,6 @@ dt_status dt_worker_add_activity(dt_worker *w, const char *name, dt_activity_fn 
 typedef struct dt_worker_options {
     int orchestration_threads;   /* 0: 2 */
     int activity_threads;        /* 0: 4 */
-    const char *token;           /* dt_worker_connect: bearer token the server requires */
 } dt_worker_options;
 
 /* dt_worker_start: run W's orchestrators and activities in this process on HUB's dispatch
@@ -55,15 +55,14 @@ dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *op
 /* dt_worker_stop: stop the dispatch loops started by dt_worker_start. */
 void dt_worker_stop(dt_worker *w);
 
-/* dt_worker_connect: run W's orchestrators and activities for the Durable Task gRPC server at
- * TARGET ("127.0.0.1:4001": dtask serve, or any TaskHubSidecarService), on
- * OPTS->activity_threads + orchestration_threads threads. Returns at once; the worker
- * connects, and reconnects with backoff whenever the stream ends. Stop with dt_worker_stop. */
-dt_status dt_worker_connect(dt_worker *w, const char *target, const dt_worker_options *opts,
-                            dt_error *err);
-
-/* dt_worker_executor: W as a dt_executor, for hosts that drive work themselves. */
+/* dt_worker_executor: W as a dt_executor (core.h), for hosts that drive work themselves: the
+ * hub's dispatch loops, the remote worker (remote.h). W must outlive every use of it. */
 dt_executor dt_worker_executor(dt_worker *w);
+
+/* dt_worker_filters: the names registered on W, as work item filters: *ORCHESTRATORS and
+ * *ACTIVITIES borrow W's memory, valid until the next dt_worker_add_*. */
+void dt_worker_filters(const dt_worker *w, dt_name_filter *orchestrators,
+                       dt_name_filter *activities);
 
 /* ---- orchestration context ---------------------------------------------------------------- */
 
@@ -211,11 +210,11 @@ dt_status dt_activity_fail(dt_actx *ctx, const char *error_type, const char *fmt
 
 /* ---- the executor (shared by in-process and remote workers) ------------------------------- */
 
-/* dt_replay_run: run orchestrator FN for one episode over PAST and NEW_EVENTS, producing the
- * actions of this episode in RESULT (arena memory). Exposed for remote workers and tests. */
-dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const char *instance_id,
-                        const dt_event *past, size_t n_past, const dt_event *new_events,
-                        size_t n_new, dt_arena *arena, dt_orch_result *result);
+/* dt_replay_run: run orchestrator FN (with USER) for the episode REQ, producing the actions of
+ * this episode in RESULT (arena memory). What dt_worker_executor runs for a registered
+ * orchestrator; exposed for tests and hosts with their own registry. */
+dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request *req,
+                        dt_arena *arena, dt_orch_result *result);
 
 #ifdef __cplusplus
 }

@@ -54,22 +54,6 @@ typedef struct dt_message {
     dt_event event;
 } dt_message;
 
-/* A filter over instances, for queries and purges. Zero/NULL fields match everything. */
-typedef struct dt_query {
-    const dt_runtime_status *statuses;   /* any of these */
-    size_t n_statuses;
-    dt_time created_from;                /* created_at >= this (0: open) */
-    dt_time created_to;                  /* created_at <= this (0: open) */
-    dt_time completed_from;              /* completed_at >= this (0: open); a bound on it
-                                          * matches only finished instances */
-    dt_time completed_to;                /* completed_at <= this (0: open) */
-    const char *name;                    /* exact orchestrator name */
-    const char *id_prefix;               /* instance id starts with this */
-    size_t page_size;                    /* queries: 0 means 100; at most 1000 */
-    const char *continuation;            /* queries: from the previous page; NULL: first */
-    bool with_payloads;                  /* queries: read input, output, custom status too */
-} dt_query;
-
 /* One orchestration work item: the instance's row and its visible inbox messages, leased to
  * one owner. The lease does not read the history (a hub keeps recent histories in memory);
  * it says how long the history is, and the holder reads what it lacks with
@@ -190,14 +174,9 @@ typedef struct dt_commit_lease {
     size_t n_activities;              /* out */
 } dt_commit_lease;
 
-/* Which work a lease may take, by orchestrator or activity name (a worker that handles only
- * some names, as the Durable Task protocol's work item filters say). NULL: any name. An
- * instance with a terminate message waiting is leased whatever the filter: the hub ends it
- * without running code, so a worker need not know its orchestrator. */
-typedef struct dt_name_filter {
-    const char *const *names;
-    size_t n;                         /* 0: matches nothing */
-} dt_name_filter;
+/* Lease filters (dt_name_filter, in core.h): which work a lease may take, by orchestrator or
+ * activity name. An instance with a terminate message waiting is leased whatever the filter:
+ * the hub ends it without running code, so a worker need not know its orchestrator. */
 
 /* ---- the contract ----------------------------------------------------------------------- */
 
@@ -353,7 +332,7 @@ uint64_t dt_store_last_ticket(dt_store *s);
  * token for the next page (ARENA memory; the last instance id of this page) or NULL when no
  * more match. The id prefix is literal: no character in it is a wildcard. Without
  * with_payloads, input, output and custom status are NULL. DT_ERR_INVALID_ARG for a page size
- * over 1000 or a status that is not a dt_runtime_status. */
+ * over DT_QUERY_PAGE_MAX or a status that is not a dt_runtime_status. */
 dt_status dt_store_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
                                    dt_instance_state **out, size_t *n_out, const char **next,
                                    dt_error *err);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -70,7 +70,7 @@ bool cli_parse(const cli_spec *spec, const cli_opt *opts, int argc, char **argv,
 {
     memset(out, 0, sizeof *out);
     const char *env = getenv("DTASK_SERVER");
-    out->server = env && env[0] ? env : CLI_DEFAULT_SERVER;
+    out->server = env && env[0] ? env : DT_DEFAULT_GRPC_ADDRESS;
     env = getenv("DTASK_TOKEN_FILE");
     out->token_file = env && env[0] ? env : NULL;
     bool options_done = false;
@@ -115,90 +115,6 @@ bool cli_check_json(const char *cmd, const char *flag, const char *text)
     return false;
 }
 
-/* digits: N decimal digits at *P (advanced past them) as a number; -1 if not N digits. */
-static int digits(const char **p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    return v;
-}
-
-/* parse_offset: "Z", "+HH:MM", "+HHMM", "-HH:MM" or "" (UTC) at P, in seconds east of UTC. */
-static bool parse_offset(const char *p, long *secs)
-{
-    *secs = 0;
-    if (*p == '\0' || strcmp(p, "Z") == 0 || strcmp(p, "z") == 0)
-        return true;
-    if (*p != '+' && *p != '-')
-        return false;
-    int sign = *p++ == '-' ? -1 : 1;
-    int hh = digits(&p, 2);
-    if (*p == ':')
-        p++;
-    int mm = digits(&p, 2);
-    if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || *p != '\0')
-        return false;
-    *secs = sign * (hh * 3600L + mm * 60L);
-    return true;
-}
-
-/* skip: if *P is C, step past it. */
-static bool skip(const char **p, char c)
-{
-    if (**p != c)
-        return false;
-    ++*p;
-    return true;
-}
-
-/* parse_clock: "HH:MM[:SS[.fraction]]" at *P into TM and *MICROS. */
-static bool parse_clock(const char **p, struct tm *tm, long *micros)
-{
-    tm->tm_hour = digits(p, 2);
-    tm->tm_min = skip(p, ':') ? digits(p, 2) : -1;
-    if (skip(p, ':'))
-        tm->tm_sec = digits(p, 2);
-    if (tm->tm_hour < 0 || tm->tm_hour > 23 || tm->tm_min < 0 || tm->tm_min > 59 ||
-        tm->tm_sec < 0 || tm->tm_sec > 59)
-        return false;
-    if (skip(p, '.') || skip(p, ',')) {
-        if (!isdigit((unsigned char)**p))
-            return false;
-        for (long scale = 100000; isdigit((unsigned char)**p); ++*p, scale /= 10)
-            *micros += (**p - '0') * scale;
-    }
-    return true;
-}
-
-/* parse_iso: YYYY-MM-DD, optionally followed by THH:MM[:SS[.fraction]] and an offset. */
-static bool parse_iso(const char *p, dt_time *out)
-{
-    struct tm tm = {0};
-    int y = digits(&p, 4);
-    int mo = skip(&p, '-') ? digits(&p, 2) : -1;
-    int d = skip(&p, '-') ? digits(&p, 2) : -1;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 31)
-        return false;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    long micros = 0, offset = 0;
-    if ((skip(&p, 'T') || skip(&p, 't') || skip(&p, ' ')) && !parse_clock(&p, &tm, &micros))
-        return false;
-    if (!parse_offset(p, &offset))
-        return false;
-    time_t t = timegm(&tm);
-    if (tm.tm_mday != d)   /* timegm moved a day that does not exist (Feb 30) */
-        return false;
-    *out = ((dt_time)t - offset) * 1000000 + micros;
-    return true;
-}
-
 /* parse_relative: "+N" or "-N" seconds (fractions allowed) from now. */
 static bool parse_relative(const char *text, dt_time *out)
 {
@@ -214,7 +130,7 @@ static bool parse_relative(const char *text, dt_time *out)
 bool cli_parse_time(const char *cmd, const char *flag, const char *text, dt_time *out)
 {
     bool ok = (text[0] == '+' || text[0] == '-') ? parse_relative(text, out)
-                                                 : parse_iso(text, out);
+                                                 : dt_time_parse(text, out) == DT_OK;
     if (!ok)
         cli_usage_error(cmd, "%s: '%s' is not a time: give ISO 8601 (2026-05-01T12:00:00Z) or "
                         "+/-SECONDS from now", flag, text);

@@ -19,14 +19,10 @@ enum {
     CLI_EXIT_UNREACHABLE = 5   /* cannot reach the server */
 };
 
-/* Where the operator commands connect when --server is not given (and $DTASK_SERVER is not
- * set). */
-#define CLI_DEFAULT_SERVER "localhost:4001"
-
 /* The --server and --token-file lines of every operator command's --help. */
 #define CLI_SERVER_HELP \
     "  --server ADDR:PORT   the Durable Task gRPC server (default: $DTASK_SERVER, else\n" \
-    "                       " CLI_DEFAULT_SERVER ")\n" \
+    "                       " DT_DEFAULT_GRPC_ADDRESS ")\n" \
     "  --token-file PATH    send the bearer token in PATH, for a server that requires one\n" \
     "                       (default: $DTASK_TOKEN_FILE, if set)\n"
 

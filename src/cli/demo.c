@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 #include "durabletask/client.h"
 #include "durabletask/sdk.h"
 
@@ -63,14 +63,14 @@ dt_status cli_register_demo(dt_worker *w)
 
 int cli_demo(int argc, char **argv)
 {
-    const char *db = "./dtask-data/dtask.db";
+    const char *db = DT_DEFAULT_DB_PATH;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
             db = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: dtask demo [--db PATH]\n\n"
                    "Runs the hello_cities orchestration on an embedded hub and prints its\n"
-                   "output and history. PATH defaults to ./dtask-data/dtask.db.\n");
+                   "output and history. PATH defaults to " DT_DEFAULT_DB_PATH ".\n");
             return 0;
         } else {
             fprintf(stderr, "dtask demo: unknown argument '%s' (try --help)\n", argv[i]);

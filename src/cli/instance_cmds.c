@@ -3,7 +3,7 @@
  * then makes one call to the server; remote.c turns failures into messages and exit codes. */
 #include <stdio.h>
 
-#include "cli/remote.h"
+#include "remote.h"
 
 /* ---- start ---------------------------------------------------------------------------------- */
 
@@ -43,7 +43,9 @@ int cli_start(int argc, char **argv)
         req.input = &in;
     }
     void *m = NULL;
-    if (pb_timestamp_to_msg(r.arena, start_at, &req.scheduledstarttimestamp) != DT_OK)
+    pb_builder b = PB_BUILDER(r.arena);
+    req.scheduledstarttimestamp = pb_b_time(&b, start_at);
+    if (b.status != DT_OK)
         rc = cli_usage_error("start", "--start-at: '%s' is out of range", at);
     else
         rc = cli_rpc(&r, "StartInstance", &req.base, &dtpb__create_instance_response__descriptor,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/remote.h"
+#include "remote.h"
 
 #define PURGE_TIMEOUT_MS (10 * 60 * 1000)   /* one purge call may delete a great many */
 #define HISTORY_NEXT_TIMEOUT_MS 60000       /* the longest wait for the next chunk */
@@ -45,9 +45,10 @@ static int wire_filter(dt_arena *arena, const char *cmd, const filter_opts *f, s
     for (size_t i = 0; i < f->n_statuses; i++)
         (*status)[i] = (Dtpb__OrchestrationStatus)f->statuses[i];
     *n_status = f->n_statuses;
-    if (pb_timestamp_to_msg(arena, f->from_t, from) != DT_OK)
+    pb_builder b = PB_BUILDER(arena);
+    if ((*from = pb_b_time(&b, f->from_t), b.status) != DT_OK)
         return cli_usage_error(cmd, "--from: '%s' is out of range", f->from);
-    if (pb_timestamp_to_msg(arena, f->to_t, to) != DT_OK)
+    if ((*to = pb_b_time(&b, f->to_t), b.status) != DT_OK)
         return cli_usage_error(cmd, "--to: '%s' is out of range", f->to);
     return CLI_EXIT_OK;
 }
@@ -139,7 +140,7 @@ static int print_page(cli_remote *r, const list_opts *o, const Dtpb__QueryInstan
     for (size_t i = 0; i < m->n_orchestrationstate; i++) {
         dt_instance_state s;
         dt_error err = {0};
-        if (pb_state_from_msg(r->arena, m->orchestrationstate[i], &s, &err) != DT_OK) {
+        if (svc_state_from_msg(r->arena, m->orchestrationstate[i], &s, &err) != DT_OK) {
             fprintf(stderr, "dtask list: the server sent a state that is not readable: %s\n",
                     err.message);
             return CLI_EXIT_FAILED;
@@ -284,18 +285,16 @@ static int add_chunk(cli_remote *r, events *h, const uint8_t *msg, size_t len)
     }
     const Dtpb__HistoryChunk *chunk = m;
     for (size_t i = 0; i < chunk->n_events; i++) {
-        if (h->n == h->cap) {
-            size_t cap = h->cap ? h->cap * 2 : 64;
-            dt_event *bigger = realloc(h->ev, cap * sizeof *bigger);
-            if (bigger == NULL)
-                return out_of_memory("history");
-            h->ev = bigger;
-            h->cap = cap;
-        }
+        dt_event *bigger = dt_grow(h->ev, &h->cap, h->n + 1, sizeof *bigger);
+        if (bigger == NULL)
+            return out_of_memory("history");
+        h->ev = bigger;
         dt_event *e = &h->ev[h->n++];
-        if (pb_event_from_msg(r->arena, chunk->events[i], e, &err) != DT_OK) {
-            dt_event_init(e, DT_EVENT_NONE, 0);
-            pb_timestamp_from_msg(chunk->events[i]->timestamp, "timestamp", &e->timestamp, NULL);
+        pb_reader rd = PB_READER(r->arena, &err, NULL);
+        pb_r_event(&rd, chunk->events[i], e);
+        if (rd.status != DT_OK) {
+            pb_reader ts = PB_READER(r->arena, NULL, NULL);
+            dt_event_init(e, DT_EVENT_NONE, pb_r_time(&ts, chunk->events[i]->timestamp, ""));
             e->input = dt_arena_strdup(r->arena, err.message);
         }
     }

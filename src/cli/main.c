@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 #define DTASK_VERSION "0.1.0"
 
@@ -46,7 +46,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: dtask <command> [options]\n\n"
                  "Operate instances on a Durable Task gRPC server (dtask serve, or any\n"
                  "Durable Task backend) given by --server ADDR:PORT (default $DTASK_SERVER,\n"
-                 "else " CLI_DEFAULT_SERVER "):\n");
+                 "else " DT_DEFAULT_GRPC_ADDRESS "):\n");
     list_commands(out, operator_commands);
     fprintf(out, "\nRun things:\n");
     list_commands(out, host_commands);

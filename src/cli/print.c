@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 /* ---- JSON pieces ---------------------------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/remote.h"
+#include "remote.h"
 
 int cli_remote_open(cli_remote *r, const char *cmd, const cli_args *a)
 {
@@ -169,7 +169,7 @@ int cli_state_from_response(cli_remote *r, const char *id, const Dtpb__GetInstan
         fprintf(stderr, "dtask %s: out of memory\n", r->cmd);
         return CLI_EXIT_FAILED;
     }
-    if (pb_state_from_msg(r->arena, m->orchestrationstate, s, &err) != DT_OK) {
+    if (svc_state_from_msg(r->arena, m->orchestrationstate, s, &err) != DT_OK) {
         fprintf(stderr, "dtask %s: the server's state of '%s' is not readable: %s\n", r->cmd,
                 id, err.message);
         return CLI_EXIT_FAILED;

@@ -4,9 +4,9 @@
 #ifndef DT_CLI_REMOTE_H
 #define DT_CLI_REMOTE_H
 
-#include "cli/cli.h"
-#include "codec/pb.h"
+#include "cli.h"
 #include "durabletask/grpc_client.h"
+#include "service/service.h"
 
 /* Deadline of an ordinary call; purges and waits choose their own. */
 #define CLI_CALL_TIMEOUT_MS 60000

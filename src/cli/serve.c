@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 #include "durabletask/grpc.h"
 #include "durabletask/http.h"
 
@@ -20,23 +20,23 @@ static void serve_usage(FILE *out)
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
             "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
             "open the HTTP address in a browser.\n\n"
-            "  --grpc-listen ADDR:PORT  gRPC address (default 127.0.0.1:4001, loopback only)\n"
-            "  --http-listen ADDR:PORT  HTTP address (default 127.0.0.1:4000, loopback only)\n"
+            "  --grpc-listen ADDR:PORT  gRPC address (default " DT_DEFAULT_GRPC_ADDRESS ", loopback only)\n"
+            "  --http-listen ADDR:PORT  HTTP address (default " DT_DEFAULT_HTTP_ADDRESS ", loopback only)\n"
             "  --no-http                serve no HTTP\n"
             "  --token-file PATH        require \"Authorization: Bearer <token>\" on HTTP and gRPC,\n"
             "                           with the token in PATH (surrounding whitespace trimmed)\n"
-            "  --db PATH                SQLite database (default ./dtask-data/dtask.db)\n"
+            "  --db PATH                SQLite database (default " DT_DEFAULT_DB_PATH ")\n"
             "  --log-level LEVEL        debug, info (default), warn, error or off; one line per\n"
             "                           notable event, with level and instance id, to stderr\n");
 }
 
 int cli_serve(int argc, char **argv)
 {
-    const char *listen = "127.0.0.1:4001";
-    const char *http_listen = "127.0.0.1:4000";
+    const char *listen = DT_DEFAULT_GRPC_ADDRESS;
+    const char *http_listen = DT_DEFAULT_HTTP_ADDRESS;
     const char *token_file = NULL;
     bool http = true;
-    const char *db = "./dtask-data/dtask.db";
+    const char *db = DT_DEFAULT_DB_PATH;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--grpc-listen") == 0 && i + 1 < argc) {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/remote.h"
+#include "remote.h"
 
 #define SLICE_MS 2000   /* one server-side wait call; a progress line after each */
 

@@ -6,19 +6,20 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
+#include "durabletask/remote.h"
 
 static void worker_usage(FILE *out)
 {
     fprintf(out, "usage: dtask worker [--server ADDR:PORT]\n\n"
                  "Runs the demo's C orchestrators (hello_cities, c_calls_js) and activities\n"
                  "(say_hello, c_greet) as a remote worker of a Durable Task gRPC server\n"
-                 "(default localhost:4001).\n");
+                 "(default " DT_DEFAULT_GRPC_ADDRESS ").\n");
 }
 
 int cli_worker(int argc, char **argv)
 {
-    const char *server = "127.0.0.1:4001";
+    const char *server = DT_DEFAULT_GRPC_ADDRESS;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) {
             server = argv[++i];
@@ -37,9 +38,10 @@ int cli_worker(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     dt_worker *w = NULL;
+    dt_remote_worker *rw = NULL;
     dt_error err = {0};
     if (dt_worker_new(&w) != DT_OK || cli_register_demo(w) != DT_OK ||
-        dt_worker_connect(w, server, NULL, &err) != DT_OK) {
+        dt_remote_worker_start(w, server, NULL, &rw, &err) != DT_OK) {
         fprintf(stderr, "dtask worker: %s\n", err.message[0] ? err.message : "cannot start");
         dt_worker_free(w);
         return 1;
@@ -47,6 +49,7 @@ int cli_worker(int argc, char **argv)
     fprintf(stderr, "dtask worker: serving %s\n", server);
     int sig = 0;
     sigwait(&stop, &sig);
+    dt_remote_worker_stop(rw);
     dt_worker_free(w);
     return 0;
 }

@@ -1,5 +1,5 @@
-/* event.c — history event names, failure details, and deep copies of events, failures and
- * instance states into an arena. */
+/* event.c — history event names and kinds, failure details, deep copies of events, failures
+ * and instance states into an arena, and the orchestration request's ExecutionStarted. */
 #include <string.h>
 
 #include "durabletask/core.h"
@@ -30,6 +30,30 @@ const char *dt_event_type_name(dt_event_type t)
     case DT_EVENT_EXECUTION_RESUMED: return "ExecutionResumed";
     }
     return "Unknown";
+}
+
+bool dt_event_is_scheduling(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_SCHEDULED || t == DT_EVENT_TIMER_CREATED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_CREATED || t == DT_EVENT_EVENT_SENT;
+}
+
+bool dt_event_is_completion(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
+           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
+}
+
+const dt_event *dt_orch_request_started(const dt_orch_request *req)
+{
+    for (size_t i = 0; i < req->n_past; i++)
+        if (req->past[i].type == DT_EVENT_EXECUTION_STARTED)
+            return &req->past[i];
+    for (size_t i = 0; i < req->n_new; i++)
+        if (req->new_events[i].type == DT_EVENT_EXECUTION_STARTED)
+            return &req->new_events[i];
+    return NULL;
 }
 
 void dt_event_init(dt_event *e, dt_event_type type, dt_time timestamp)

@@ -1,4 +1,5 @@
-/* time.c — wall-clock time in microseconds and its ISO 8601 form. */
+/* time.c — wall-clock time in microseconds, and its ISO 8601 form both ways: the one
+ * formatter and the one parser every surface (HTTP, CLI) uses. */
 #include <stdio.h>
 #include <time.h>
 
@@ -38,4 +39,114 @@ void dt_time_format(dt_time t, char buf[32])
     char date[24];
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf, 32, "%.19s.%03dZ", date, ms);
+}
+
+/* digits: exactly N decimal digits at *P as a number (advancing *P), or -1. */
+static int digits(const char **p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    return v;
+}
+
+/* days_from_civil: days since 1970-01-01 of the proleptic Gregorian date Y-M-D (Howard
+ * Hinnant's algorithm: exact for every year, no time_t or time zone involved). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool leap_year(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* parse_clock: HH:MM[:SS[.fraction]] at *P into seconds of the day and microseconds. */
+static bool parse_clock(const char **p, int64_t *secs, int64_t *us)
+{
+    int h = digits(p, 2);
+    if (h < 0 || h > 23 || *(*p)++ != ':')
+        return false;
+    int mi = digits(p, 2);
+    if (mi < 0 || mi > 59)
+        return false;
+    int sec = 0;
+    if (**p == ':') {
+        ++*p;
+        sec = digits(p, 2);
+        if (sec < 0 || sec > 60)   /* 60: a leap second, counted as the next one */
+            return false;
+        if (**p == '.' || **p == ',') {
+            ++*p;
+            int n = 0;
+            for (int64_t scale = 100000; **p >= '0' && **p <= '9'; ++*p, n++) {
+                *us += (**p - '0') * scale;
+                scale /= 10;
+            }
+            if (n == 0)
+                return false;
+        }
+    }
+    *secs = h * 3600 + mi * 60 + sec;
+    return true;
+}
+
+/* parse_zone: Z, +HH:MM, +HHMM, -HH:MM or -HHMM at P (the end of the text) as seconds east
+ * of UTC; nothing at all is UTC. */
+static bool parse_zone(const char *p, int64_t *offset)
+{
+    *offset = 0;
+    if (*p == 'Z' || *p == 'z')
+        return p[1] == '\0';
+    if (*p != '+' && *p != '-')
+        return *p == '\0';
+    int sign = *p++ == '-' ? -1 : 1;
+    int oh = digits(&p, 2);
+    if (*p == ':')
+        p++;
+    int om = digits(&p, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59 || *p != '\0')
+        return false;
+    *offset = sign * (oh * 3600 + om * 60);
+    return true;
+}
+
+dt_status dt_time_parse(const char *text, dt_time *out)
+{
+    if (text == NULL || out == NULL)
+        return DT_ERR_INVALID_ARG;
+    const char *p = text;
+    int y = digits(&p, 4);
+    if (y < 1 || *p++ != '-')
+        return DT_ERR_INVALID_ARG;
+    int mo = digits(&p, 2);
+    if (mo < 1 || mo > 12 || *p++ != '-')
+        return DT_ERR_INVALID_ARG;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int d = digits(&p, 2);
+    if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap_year(y)))
+        return DT_ERR_INVALID_ARG;
+    int64_t secs = 0, us = 0, offset = 0;
+    if ((*p == 'T' || *p == 't' || *p == ' ') && (p++, !parse_clock(&p, &secs, &us)))
+        return DT_ERR_INVALID_ARG;
+    if (!parse_zone(p, &offset))
+        return DT_ERR_INVALID_ARG;
+    /* years 1..9999 and offsets under a day keep this far from overflowing */
+    dt_time t = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + secs - offset) *
+                 1000000) + us;
+    if (t < DT_TIME_MIN || t > DT_TIME_MAX)
+        return DT_ERR_INVALID_ARG;
+    *out = t;
+    return DT_OK;
 }

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec/pb.h"
-#include "grpc/rpc.h"
+#include "rpc.h"
+#include "service/service.h"
 
 #define WAIT_SLICE_MS 250   /* long waits look at the client between slices */
 #define HISTORY_CHUNK 500   /* events per StreamInstanceHistory message */
@@ -66,7 +66,7 @@ HANDLER(start_instance, Dtpb__CreateInstanceRequest, dtpb__create_instance_reque
 {
     dt_start_request req;
     dt_error err = {0};
-    dt_status st = pb_start_from_msg(a, r, &req, &err);
+    dt_status st = svc_start_from_msg(a, r, &req, &err);
     char id[DT_INSTANCE_ID_MAX + 1];
     if (st == DT_OK) {
         if (req.input && req.input[0] == '\0')
@@ -88,7 +88,7 @@ static void reply_state(rpc_call *c, dt_arena *a, const dt_instance_state *s, bo
 {
     Dtpb__GetInstanceResponse resp = DTPB__GET_INSTANCE_RESPONSE__INIT;
     if (s) {
-        dt_status st = pb_state_to_msg(a, s, payloads, &resp.orchestrationstate);
+        dt_status st = svc_state_to_msg(a, s, payloads, &resp.orchestrationstate);
         if (st != DT_OK) {
             rpc_fail(c, st, "cannot encode the instance's state");
             return;
@@ -195,13 +195,13 @@ HANDLER(query_instances, Dtpb__QueryInstancesRequest, dtpb__query_instances_requ
     size_t n = 0;
     const char *next = NULL;
     Dtpb__QueryInstancesResponse *resp = NULL;
-    dt_status st = pb_query_from_msg(a, r->query, &q, &err);
+    dt_status st = svc_query_from_msg(a, r->query, &q, &err);
     if (st == DT_OK && q.continuation && q.continuation[0] == '\0')
         q.continuation = NULL;
     if (st == DT_OK)
         st = dt_hub_query(rpc_hub(c), &q, a, &states, &n, &next, &err);
     if (st == DT_OK)
-        st = pb_query_response(a, states, n, next, q.with_payloads, &resp);
+        st = svc_query_response(a, states, n, next, q.with_payloads, &resp);
     if (st == DT_OK)
         rpc_reply(c, &resp->base);
     else
@@ -212,43 +212,20 @@ HANDLER(list_instance_ids, Dtpb__ListInstanceIdsRequest,
         dtpb__list_instance_ids_request__descriptor)
 {
     dt_error err = {0};
-    dt_runtime_status statuses[8];
-    dt_query q = {0};
-    dt_status st = DT_OK;
-    for (size_t i = 0; st == DT_OK && i < r->n_runtimestatus && q.n_statuses < 8; i++)
-        st = pb_status_from_msg(r->runtimestatus[i], "runtimeStatus",
-                                &statuses[q.n_statuses++], &err);
-    q.statuses = q.n_statuses ? statuses : NULL;
-    if (st == DT_OK)
-        st = pb_timestamp_from_msg(r->completedtimefrom, "completedTimeFrom", &q.completed_from,
-                                   &err);
-    if (st == DT_OK)
-        st = pb_timestamp_from_msg(r->completedtimeto, "completedTimeTo", &q.completed_to, &err);
-    if (st == DT_OK && r->pagesize < 0)
-        st = dt_error_set(&err, DT_ERR_INVALID_ARG, "ListInstanceIds: pageSize is negative");
-    q.page_size = r->pagesize > PB_QUERY_PAGE_MAX ? PB_QUERY_PAGE_MAX : (size_t)r->pagesize;
-    const char *key = sv(r->lastinstancekey);
-    q.continuation = key && key[0] ? key : NULL;
+    dt_query q;
     dt_instance_state *states = NULL;
     size_t n = 0;
     const char *next = NULL;
+    Dtpb__ListInstanceIdsResponse *resp = NULL;
+    dt_status st = svc_list_ids_from_msg(a, r, &q, &err);
     if (st == DT_OK)
         st = dt_hub_query(rpc_hub(c), &q, a, &states, &n, &next, &err);
-    if (st != DT_OK) {
+    if (st == DT_OK)
+        st = svc_list_ids_response(a, states, n, next, &resp);
+    if (st == DT_OK)
+        rpc_reply(c, &resp->base);
+    else
         rpc_fail_err(c, st, &err);
-        return;
-    }
-    Dtpb__ListInstanceIdsResponse resp = DTPB__LIST_INSTANCE_IDS_RESPONSE__INIT;
-    Dtpb__StringValue last = DTPB__STRING_VALUE__INIT;
-    resp.instanceids = dt_arena_alloc(a, (n + 1) * sizeof *resp.instanceids);
-    for (size_t i = 0; resp.instanceids && i < n; i++)
-        resp.instanceids[i] = (char *)states[i].instance_id;
-    resp.n_instanceids = resp.instanceids ? n : 0;
-    if (next) {
-        last.value = (char *)next;
-        resp.lastinstancekey = &last;
-    }
-    rpc_reply(c, &resp.base);
 }
 
 HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_request__descriptor)
@@ -264,7 +241,7 @@ HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_requ
             st = DT_OK;   /* nothing there: zero purged, as the other backends answer */
     } else if (r->request_case == DTPB__PURGE_INSTANCES_REQUEST__REQUEST_PURGE_INSTANCE_FILTER) {
         dt_query q;
-        st = pb_purge_filter_from_msg(a, r->purgeinstancefilter, &q, &err);
+        st = svc_purge_filter_from_msg(a, r->purgeinstancefilter, &q, &err);
         if (st == DT_OK)
             st = dt_hub_purge_where(rpc_hub(c), &q, &n, &err);
     } else {
@@ -313,7 +290,7 @@ HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
         Dtpb__HistoryChunk *chunk = NULL;
         uint8_t *buf = NULL;
         size_t len = 0;
-        st = pb_history_chunk(a, ev + at, k, &chunk);
+        st = svc_history_chunk(a, ev + at, k, &chunk);
         if (st == DT_OK)
             st = pb_pack(a, &chunk->base, &buf, &len);
         if (st == DT_OK && !rpc_send(c, buf, len))

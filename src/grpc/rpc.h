@@ -1,7 +1,8 @@
-/* rpc.h — the gRPC layer's internals. server.c owns the gRPC server, its completion queue and
- * the poller thread; every call runs on a thread of its own and talks to gRPC through the
+/* rpc.h — the gRPC server's internals. server.c owns the gRPC server, its completion queue
+ * and the poller thread; every call runs on a thread of its own and talks to gRPC through the
  * blocking helpers here (rpc_recv, rpc_send, rpc_finish), which start a batch and wait for
- * the poller to report it done. client_rpcs.c and worker_rpcs.c hold the handlers. */
+ * the poller to report it done. client_rpcs.c and worker_rpcs.c hold the handlers; the
+ * messages they read and write are mapped to records by src/service/. */
 #ifndef DT_GRPC_RPC_H
 #define DT_GRPC_RPC_H
 
@@ -32,7 +33,8 @@ typedef struct rpc_method {
 extern const rpc_method rpc_client_methods[];
 extern const rpc_method rpc_worker_methods[];
 
-/* rpc_hub / rpc_server: what a handler works on. */
+/* rpc_hub / rpc_workers / rpc_method_name: what a handler works on, the server's registry
+ * of work handed to remote workers, and the method being served ("StartInstance"). */
 dt_hub *rpc_hub(rpc_call *call);
 worker_registry *rpc_workers(rpc_call *call);
 const char *rpc_method_name(const rpc_call *call);
@@ -62,7 +64,7 @@ void rpc_reply(rpc_call *call, const struct ProtobufCMessage *m);
 /* rpc_fail_err: finish with the gRPC status for ST and ERR's message (or ST's sentence). */
 void rpc_fail_err(rpc_call *call, dt_status st, const dt_error *err);
 
-/* rpc_fail_status: the gRPC status for a dt_status, and rpc_fail: finish with it. */
+/* rpc_status_of: the gRPC status for a dt_status; rpc_fail: finish with it and MESSAGE. */
 grpc_status_code rpc_status_of(dt_status st);
 void rpc_fail(rpc_call *call, dt_status st, const char *message);
 

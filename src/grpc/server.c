@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "codec/pb.h"
-#include "grpc/rpc.h"
+#include "rpc.h"
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
 #define PENDING_REQUESTS 8     /* calls requested from gRPC ahead of arrival */
@@ -35,6 +35,8 @@ struct dt_grpc_server {
     grpc_server *server;
     grpc_completion_queue *cq;
     pthread_t poller;
+    bool poller_started;
+    bool sync_made;             /* mu, idle and work exist */
     int port;
     atomic_bool stopping;
     /* call threads: mu guards all below. A thread that finished its call waits (on `work`)
@@ -76,13 +78,20 @@ static rpc_call *call_new(dt_grpc_server *srv)
     if (c == NULL)
         return NULL;
     c->srv = srv;
-    grpc_call_details_init(&c->details);
-    grpc_metadata_array_init(&c->metadata);
     c->new_tag = (rpc_tag){TAG_NEW_CALL, c};
     c->batch_tag = (rpc_tag){TAG_BATCH, c};
     c->close_tag = (rpc_tag){TAG_CLOSE, c};
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    if (pthread_cond_init(&c->cv, NULL) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return NULL;
+    }
+    grpc_call_details_init(&c->details);
+    grpc_metadata_array_init(&c->metadata);
     return c;
 }
 
@@ -439,11 +448,13 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
     srv->n_threads++;
     pthread_mutex_unlock(&srv->mu);
     pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 512 * 1024);
+    bool attr_made = pthread_attr_init(&attr) == 0;
+    if (attr_made) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 512 * 1024);
+    }
     pthread_t t;
-    if (pthread_create(&t, &attr, call_thread, c) != 0) {
+    if (!attr_made || pthread_create(&t, &attr, call_thread, c) != 0) {
         /* no thread: refuse the call here; the poller must not block, so cancel it */
         grpc_call_cancel_with_status(c->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
                                      "server out of threads", NULL);
@@ -459,7 +470,8 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
         if (free_now)
             call_free(c);
     }
-    pthread_attr_destroy(&attr);
+    if (attr_made)
+        pthread_attr_destroy(&attr);
 }
 
 static void *poller_main(void *arg)
@@ -511,12 +523,62 @@ static void *poller_main(void *arg)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
+/* server_free: the one teardown, for a failed start and for stop alike: whatever of SRV was
+ * made, once no call thread and no poller runs. SRV->server was shut down if it started. */
+static void server_free(dt_grpc_server *srv)
+{
+    if (srv->server)
+        grpc_server_destroy(srv->server);
+    if (srv->cq) {
+        /* A queue is drained to its shutdown event before it is destroyed: the poller did that
+         * (dt_grpc_server_stop), or no poller ran and it is done here, freeing the calls
+         * requested ahead, whose tags come back failed. */
+        if (!srv->poller_started) {
+            grpc_completion_queue_shutdown(srv->cq);
+            grpc_event ev;
+            while ((ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                                    NULL)).type != GRPC_QUEUE_SHUTDOWN) {
+                rpc_tag *t = ev.tag;
+                if (t && t->kind == TAG_NEW_CALL)
+                    call_free(t->call);
+            }
+        }
+        grpc_completion_queue_destroy(srv->cq);
+    }
+    workers_free(srv->workers);
+    if (srv->sync_made) {
+        pthread_mutex_destroy(&srv->mu);
+        pthread_cond_destroy(&srv->idle);
+        pthread_cond_destroy(&srv->work);
+    }
+    free(srv->token);
+    free(srv);
+    grpc_shutdown();
+}
+
+/* sync_init: SRV's mutex and conditions, all or none. */
+static bool sync_init(dt_grpc_server *srv)
+{
+    if (pthread_mutex_init(&srv->mu, NULL) != 0)
+        return false;
+    if (pthread_cond_init(&srv->idle, NULL) != 0) {
+        pthread_mutex_destroy(&srv->mu);
+        return false;
+    }
+    if (pthread_cond_init(&srv->work, NULL) != 0) {
+        pthread_cond_destroy(&srv->idle);
+        pthread_mutex_destroy(&srv->mu);
+        return false;
+    }
+    return true;
+}
+
 dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc_server **out,
                                dt_error *err)
 {
     *out = NULL;
-    const char *listen = opts && opts->listen ? opts->listen : "127.0.0.1:4001";
-    int max_msg = (int)(opts && opts->max_message ? opts->max_message : 16u << 20);
+    const char *listen = opts && opts->listen ? opts->listen : DT_DEFAULT_GRPC_ADDRESS;
+    int max_msg = (int)(opts && opts->max_message ? opts->max_message : DT_GRPC_MAX_MESSAGE);
     grpc_init();
     dt_grpc_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL) {
@@ -524,14 +586,15 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     }
     srv->hub = hub;
+    dt_status st = DT_OK;
     if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
-        free(srv);
-        grpc_shutdown();
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        goto fail;
     }
-    pthread_mutex_init(&srv->mu, NULL);
-    pthread_cond_init(&srv->idle, NULL);
-    pthread_cond_init(&srv->work, NULL);
+    if (!(srv->sync_made = sync_init(srv))) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "cannot create the gRPC server's mutex");
+        goto fail;
+    }
     grpc_arg args[2] = {
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = max_msg},
@@ -542,7 +605,6 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     srv->workers = workers_new(hub);
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&cargs, NULL);
-    dt_status st = DT_OK;
     if (srv->workers == NULL || srv->cq == NULL || srv->server == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         goto fail;
@@ -562,27 +624,14 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
         st = dt_error_set(err, DT_ERR_NOMEM, "cannot start the gRPC poller thread");
         grpc_server_shutdown_and_notify(srv->server, srv->cq, NULL);
+        grpc_server_cancel_all_calls(srv->server);
         goto fail;
     }
+    srv->poller_started = true;
     *out = srv;
     return DT_OK;
 fail:
-    if (srv->server)
-        grpc_server_destroy(srv->server);
-    if (srv->cq) {
-        grpc_completion_queue_shutdown(srv->cq);
-        while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                   .type != GRPC_QUEUE_SHUTDOWN)
-            ;
-        grpc_completion_queue_destroy(srv->cq);
-    }
-    workers_free(srv->workers);
-    pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->idle);
-    pthread_cond_destroy(&srv->work);
-    free(srv->token);
-    free(srv);
-    grpc_shutdown();
+    server_free(srv);
     return st;
 }
 
@@ -606,15 +655,8 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     while (srv->n_threads > 0)
         pthread_cond_wait(&srv->idle, &srv->mu);
     pthread_mutex_unlock(&srv->mu);
+    /* the poller drains the queue to its shutdown event, freeing calls requested ahead */
     grpc_completion_queue_shutdown(srv->cq);
     pthread_join(srv->poller, NULL);
-    grpc_server_destroy(srv->server);
-    grpc_completion_queue_destroy(srv->cq);
-    workers_free(srv->workers);
-    pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->idle);
-    pthread_cond_destroy(&srv->work);
-    free(srv->token);
-    free(srv);
-    grpc_shutdown();
+    server_free(srv);
 }

@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec/pb.h"
-#include "durabletask.pb-c.h"
-#include "grpc/rpc.h"
+#include "rpc.h"
+#include "service/service.h"
 
 #define DEFAULT_MAX_IN_FLIGHT 100   /* per stream and kind, unless the worker asks otherwise */
 #define POLL_MS 200
@@ -29,13 +28,26 @@ struct worker_registry {
     uint64_t next_stream, next_token;
 };
 
+/* give_back: abandon F's item for redelivery (the hub frees it) and free F. */
+static void give_back(worker_registry *w, inflight *f)
+{
+    if (f->orch)
+        dt_hub_abandon_orchestration(w->hub, f->orch, NULL);
+    else
+        dt_hub_abandon_activity(w->hub, f->act, NULL);
+    free(f);
+}
+
 worker_registry *workers_new(dt_hub *hub)
 {
     worker_registry *w = calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
     w->hub = hub;
-    pthread_mutex_init(&w->mu, NULL);
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        free(w);
+        return NULL;
+    }
     return w;
 }
 
@@ -47,14 +59,7 @@ void workers_free(worker_registry *w)
     while (w->items) {
         inflight *f = w->items;
         w->items = f->next;
-        if (f->orch) {
-            dt_hub_abandon_orchestration(w->hub, f->orch, NULL);
-            dt_orch_item_free(f->orch);
-        } else {
-            dt_hub_abandon_activity(w->hub, f->act, NULL);
-            dt_activity_item_free(f->act);
-        }
-        free(f);
+        give_back(w, f);
     }
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -126,18 +131,6 @@ static void count(worker_registry *w, uint64_t stream, int *orch, int *act)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* give_back: abandon F's item for redelivery and free F. */
-static void give_back(worker_registry *w, inflight *f)
-{
-    if (f->orch) {
-        dt_hub_abandon_orchestration(w->hub, f->orch, NULL);
-        dt_orch_item_free(f->orch);
-    } else {
-        dt_hub_abandon_activity(w->hub, f->act, NULL);
-        dt_activity_item_free(f->act);
-    }
-    free(f);
-}
 
 /* give_back_stream: everything STREAM still holds goes back to the hub. */
 static void give_back_stream(worker_registry *w, uint64_t stream)
@@ -161,31 +154,21 @@ static void give_back_stream(worker_registry *w, uint64_t stream)
 
 /* ---- GetWorkItems ------------------------------------------------------------------------- */
 
-/* execution_of: the execution an orchestration work item is for: a new ExecutionStarted's
- * (first run, continue-as-new), else the row's. */
-static const char *execution_of(const dt_orch_item *o)
-{
-    for (size_t i = o->n_incoming; i-- > 0;)
-        if (o->incoming[i].type == DT_EVENT_EXECUTION_STARTED)
-            return o->incoming[i].execution_id;
-    return o->state.execution_id;
-}
-
 static dt_status pack_work_item(dt_arena *a, const inflight *f, uint8_t **buf, size_t *len)
 {
     Dtpb__WorkItem wi = DTPB__WORK_ITEM__INIT;
     dt_status st;
     wi.completiontoken = (char *)f->token;
     if (f->orch) {
-        const dt_orch_item *o = f->orch;
+        dt_orch_request req;
+        dt_hub_orch_request(f->orch, &req);
         wi.request_case = DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
-        st = pb_orchestrator_request(a, o->instance_id, execution_of(o), o->past, o->n_past,
-                                     o->incoming, o->n_incoming, &wi.orchestratorrequest);
+        st = svc_orchestrator_request(a, &req, &wi.orchestratorrequest);
     } else {
-        const dt_activity_item *t = f->act;
+        dt_activity_request req;
+        dt_hub_activity_request(f->act, &req);
         wi.request_case = DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST;
-        st = pb_activity_request(a, t->instance_id, t->execution_id, t->task_id, t->name,
-                                 t->version, t->input, &wi.activityrequest);
+        st = svc_activity_request(a, &req, &wi.activityrequest);
     }
     return st == DT_OK ? pb_pack(a, &wi.base, buf, len) : st;
 }
@@ -196,24 +179,15 @@ typedef struct stream_filter {
     dt_work_filter work;
 } stream_filter;
 
-/* read_filters: the request's workItemFilters (names borrowed from the request, in its
- * arena); NULL when none were sent, meaning any work. */
+/* read_filters: the request's workItemFilters into F (names in arena A); NULL when none were
+ * sent, meaning any work. */
 static const dt_work_filter *read_filters(dt_arena *a, const Dtpb__GetWorkItemsRequest *r,
-                                          stream_filter *f)
+                                          stream_filter *f, dt_error *err, dt_status *st)
 {
-    const Dtpb__WorkItemFilters *w = r->workitemfilters;
-    if (w == NULL)
+    bool has = false;
+    *st = svc_work_filters_from_msg(a, r->workitemfilters, &f->orch, &f->act, &has, err);
+    if (*st != DT_OK || !has)
         return NULL;
-    const char **on = dt_arena_alloc(a, (w->n_orchestrations + 1) * sizeof *on);
-    const char **an = dt_arena_alloc(a, (w->n_activities + 1) * sizeof *an);
-    if (on == NULL || an == NULL)
-        return NULL;
-    for (size_t i = 0; i < w->n_orchestrations; i++)
-        on[i] = w->orchestrations[i]->name;
-    for (size_t i = 0; i < w->n_activities; i++)
-        an[i] = w->activities[i]->name;
-    f->orch = (dt_name_filter){on, w->n_orchestrations};
-    f->act = (dt_name_filter){an, w->n_activities};
     f->work = (dt_work_filter){&f->orch, &f->act};
     return &f->work;
 }
@@ -248,7 +222,14 @@ static void get_work_items(rpc_call *c)
     int max_a = r->maxconcurrentactivityworkitems > 0 ? r->maxconcurrentactivityworkitems
                                                       : DEFAULT_MAX_IN_FLIGHT;
     stream_filter sf;
-    const dt_work_filter *filter = read_filters(ra, r, &sf);   /* lives in RA until the end */
+    dt_error ferr = {0};
+    dt_status fst;
+    const dt_work_filter *filter = read_filters(ra, r, &sf, &ferr, &fst);   /* in RA */
+    if (fst != DT_OK) {
+        rpc_fail_err(c, fst, &ferr);
+        dt_arena_free(ra);
+        return;
+    }
 
     worker_registry *w = rpc_workers(c);
     uint64_t stream = new_stream(w);
@@ -267,13 +248,10 @@ static void get_work_items(rpc_call *c)
             continue;
         inflight *f = enlist(w, stream, o, a);
         if (f == NULL) {   /* out of memory: give the item straight back */
-            if (o) {
+            if (o)
                 dt_hub_abandon_orchestration(rpc_hub(c), o, NULL);
-                dt_orch_item_free(o);
-            } else {
+            else
                 dt_hub_abandon_activity(rpc_hub(c), a, NULL);
-                dt_activity_item_free(a);
-            }
             continue;
         }
         dt_arena *arena = dt_arena_new();
@@ -329,14 +307,13 @@ static void complete_orchestrator(rpc_call *c)
         unknown_token(c, r->completiontoken);
         goto out;
     }
-    pb_orch_completion done;
+    svc_orch_completion done;
     dt_error err = {0};
-    dt_status st = pb_orchestrator_response_from_msg(a, r, &done, &err);
+    dt_status st = svc_orchestrator_response_from_msg(a, r, &done, &err);
     if (st != DT_OK) {
         give_back(w, f);   /* refused: nothing applied; the episode is redelivered */
     } else {
         st = dt_hub_complete_orchestration(rpc_hub(c), f->orch, &done.result, &err);
-        dt_orch_item_free(f->orch);
         free(f);
     }
     if (st == DT_OK)
@@ -363,16 +340,15 @@ static void complete_activity(rpc_call *c)
         unknown_token(c, r->completiontoken);
         goto out;
     }
-    pb_activity_completion done;
+    svc_activity_completion done;
     dt_error err = {0};
-    dt_status st = pb_activity_response_from_msg(a, r, &done, &err);
+    dt_status st = svc_activity_response_from_msg(a, r, &done, &err);
     if (st != DT_OK) {
         give_back(w, f);
     } else {
         /* the SDKs send "" for an activity that returned nothing */
         const char *result = done.result && done.result[0] ? done.result : NULL;
         st = dt_hub_complete_activity(rpc_hub(c), f->act, result, done.failure, &err);
-        dt_activity_item_free(f->act);
         free(f);
     }
     if (st == DT_OK)

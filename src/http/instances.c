@@ -9,10 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http/http_internal.h"
+#include "http_internal.h"
 
 #define JSON_TYPE "application/json; charset=utf-8"
-#define PAGE_MAX 1000
 
 /* ---- parameters ----------------------------------------------------------------------------- */
 
@@ -37,97 +36,6 @@ static bool param_bool(const http_request *rq, http_response *rs, const char *na
     return false;
 }
 
-static int digits(const char **p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    return v;
-}
-
-/* days_from_civil: days since 1970-01-01 of Y-M-D in the proleptic Gregorian calendar. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* parse_time: ISO 8601: YYYY-MM-DD, optionally followed by THH:MM[:SS[.fraction]] and Z or an
- * offset (±HH:MM, ±HHMM); no zone means UTC. */
-static bool parse_time(const char *s, dt_time *out)
-{
-    const char *p = s;
-    int y = digits(&p, 4);
-    if (y < 0 || *p++ != '-')
-        return false;
-    int mo = digits(&p, 2);
-    if (mo < 1 || mo > 12 || *p++ != '-')
-        return false;
-    int d = digits(&p, 2);
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
-        return false;
-    int h = 0, mi = 0, sec = 0;
-    int64_t us = 0, offset_s = 0;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        p++;
-        h = digits(&p, 2);
-        if (h < 0 || h > 23 || *p++ != ':')
-            return false;
-        mi = digits(&p, 2);
-        if (mi < 0 || mi > 59)
-            return false;
-        if (*p == ':') {
-            p++;
-            sec = digits(&p, 2);
-            if (sec < 0 || sec > 60)    /* 60: a leap second, counted as the next one */
-                return false;
-            if (*p == '.' || *p == ',') {
-                p++;
-                int n = 0;
-                int64_t scale = 100000;
-                while (*p >= '0' && *p <= '9') {
-                    if (n++ < 6) {
-                        us += (*p - '0') * scale;
-                        scale /= 10;
-                    }
-                    p++;
-                }
-                if (n == 0)
-                    return false;
-            }
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int sign = *p++ == '-' ? -1 : 1;
-            int oh = digits(&p, 2);
-            if (*p == ':')
-                p++;
-            int om = digits(&p, 2);
-            if (oh < 0 || oh > 23 || om < 0 || om > 59)
-                return false;
-            offset_s = sign * (oh * 3600 + om * 60);
-        }
-    }
-    if (*p != '\0')
-        return false;
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-                   sec - offset_s;
-    *out = secs * 1000000 + us;
-    return true;
-}
-
 static bool param_time(const http_request *rq, http_response *rs, const char *name,
                        dt_time *out)
 {
@@ -135,7 +43,7 @@ static bool param_time(const http_request *rq, http_response *rs, const char *na
     *out = 0;
     if (v == NULL || v[0] == '\0')
         return true;
-    if (parse_time(v, out))
+    if (dt_time_parse(v, out) == DT_OK)
         return true;
     http_reply_error(rs, 400,
                      "query parameter %s must be an ISO 8601 time such as "
@@ -478,9 +386,9 @@ static void list_instances(http_request *rq, http_response *rs)
     if (top && top[0]) {
         char *end;
         long v = strtol(top, &end, 10);
-        if (*end != '\0' || v < 1 || v > PAGE_MAX) {
+        if (*end != '\0' || v < 1 || v > DT_QUERY_PAGE_MAX) {
             http_reply_error(rs, 400, "top must be a number from 1 to %d, not '%.50s'",
-                             PAGE_MAX, top);
+                             DT_QUERY_PAGE_MAX, top);
             return;
         }
         q.page_size = (size_t)v;
@@ -545,7 +453,7 @@ static void count_instances(http_request *rq, http_response *rs)
             free(cont);
             return;
         }
-        dt_query q = {.page_size = PAGE_MAX, .continuation = cont};
+        dt_query q = {.page_size = DT_QUERY_PAGE_MAX, .continuation = cont};
         dt_instance_state *states = NULL;
         size_t n = 0;
         const char *next = NULL;

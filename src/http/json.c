@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http_internal.h"
+#include "http_internal.h"
 
 /* ---- the writer --------------------------------------------------------------------------- */
 
@@ -22,18 +22,12 @@ static void jb_put(jbuf *jb, const char *s, size_t n)
 {
     if (jb->oom)
         return;
-    if (jb->len + n + 1 > jb->cap) {
-        size_t cap = jb->cap ? jb->cap : 256;
-        while (cap < jb->len + n + 1)
-            cap *= 2;
-        char *p = realloc(jb->p, cap);
-        if (p == NULL) {
-            jb->oom = true;
-            return;
-        }
-        jb->p = p;
-        jb->cap = cap;
+    char *p = dt_grow(jb->p, &jb->cap, jb->len + n + 1, 1);
+    if (p == NULL) {
+        jb->oom = true;
+        return;
     }
+    jb->p = p;
     memcpy(jb->p + jb->len, s, n);
     jb->len += n;
     jb->p[jb->len] = '\0';
@@ -262,13 +256,6 @@ void jb_failure(jbuf *jb, const dt_failure *f)
     jb_object_end(jb);
 }
 
-static bool is_completion(dt_event_type t)
-{
-    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
-           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
-           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
-}
-
 /* scheduled_names: for each event_id, the name on its scheduling event, so a completion (whose
  * own record has no name) can show what it completes. NULL when there is nothing to index or
  * the ids are too sparse to index cheaply; the caller frees it. */
@@ -308,7 +295,7 @@ static void jb_event(jbuf *jb, const dt_event *e, const char *name, bool show_ou
         jb_key(jb, "InstanceId");
         jb_string(jb, e->instance_id);
     }
-    if (is_completion(e->type)) {
+    if (dt_event_is_completion(e->type)) {
         jb_key(jb, "TaskScheduledId");
         jb_int(jb, e->task_id);
     }
@@ -369,7 +356,7 @@ void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_ev
         for (size_t i = 0; i < n; i++) {
             const dt_event *e = &history[i];
             const char *name = e->name;
-            if (name == NULL && is_completion(e->type) && e->task_id >= 0 &&
+            if (name == NULL && dt_event_is_completion(e->type) && e->task_id >= 0 &&
                 (size_t)e->task_id < n_names)
                 name = names[e->task_id];
             jb_event(jb, e, name, show_output);

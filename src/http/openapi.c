@@ -6,9 +6,12 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "http/http_internal.h"
+#include "http_internal.h"
 
 #define P HTTP_API_PREFIX
+/* the page limits, spelled from their one definition (core.h) */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static char doc[] =
 "{'openapi': '3.0.3',"
@@ -56,8 +59,9 @@ static char doc[] =
 "     {'$ref': '#/components/parameters/createdTimeFrom'}, {'$ref': '#/components/parameters/createdTimeTo'},"
 "     {'$ref': '#/components/parameters/instanceIdPrefix'},"
 "     {'name': 'name', 'in': 'query', 'description': 'Orchestrator name, exact', 'schema': {'type': 'string'}},"
-"     {'name': 'top', 'in': 'query', 'description': 'Page size, 1 to 1000 (default 100)',"
-"      'schema': {'type': 'integer', 'minimum': 1, 'maximum': 1000}},"
+"     {'name': 'top', 'in': 'query', 'description': 'Page size, 1 to " STR(DT_QUERY_PAGE_MAX)
+" (default " STR(DT_QUERY_PAGE_DEFAULT) ")',"
+"      'schema': {'type': 'integer', 'minimum': 1, 'maximum': " STR(DT_QUERY_PAGE_MAX) "}},"
 "     {'name': 'showInput', 'in': 'query', 'description': 'Include each input (default false)', 'schema': {'type': 'boolean'}},"
 "     {'name': 'x-ms-continuation-token', 'in': 'header', 'description': 'The token of the previous page',"
 "      'schema': {'type': 'string'}}],"

@@ -17,10 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http/assets.h"
-#include "http/http_internal.h"
+#include "assets.h"
+#include "http_internal.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:4000"
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)
 /* A body over the limit is read and dropped (answering before reading it would make the
  * client's TCP stack see a reset and lose the 413); past this much, the connection is cut. */
@@ -595,13 +594,23 @@ static int bound_port(int fd)
     return -1;
 }
 
+/* server_free: the one teardown, for a failed start and for stop alike: MHD_stop_daemon
+ * waits for every connection's thread, so nothing uses SRV after it. */
+static void server_free(dt_http_server *srv)
+{
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    free(srv->token);
+    free(srv);
+}
+
 dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http_server **out,
                                dt_error *err)
 {
     *out = NULL;
     if (hub == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: no hub");
-    const char *listen_addr = opts && opts->listen ? opts->listen : DEFAULT_LISTEN;
+    const char *listen_addr = opts && opts->listen ? opts->listen : DT_DEFAULT_HTTP_ADDRESS;
     if (opts && opts->token && opts->token[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: the token is empty");
     dt_http_server *srv = calloc(1, sizeof *srv);
@@ -609,13 +618,14 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     srv->hub = hub;
     srv->max_body = opts && opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    dt_status st;
     if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
-        free(srv);
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        goto fail;
     }
     int fd = -1;
     bool ipv6 = false;
-    dt_status st = bind_listen(listen_addr, &fd, &ipv6, err);
+    st = bind_listen(listen_addr, &fd, &ipv6, err);
     if (st != DT_OK)
         goto fail;
     srv->port = bound_port(fd);
@@ -646,10 +656,7 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     *out = srv;
     return DT_OK;
 fail:
-    if (srv->daemon)
-        MHD_stop_daemon(srv->daemon);
-    free(srv->token);
-    free(srv);
+    server_free(srv);
     return st;
 }
 
@@ -662,7 +669,5 @@ void dt_http_server_stop(dt_http_server *s)
 {
     if (s == NULL)
         return;
-    MHD_stop_daemon(s->daemon);
-    free(s->token);
-    free(s);
+    server_free(s);
 }

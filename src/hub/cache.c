@@ -3,10 +3,11 @@
  * a long orchestration costs what leasing the first did. An entry belongs to one execution of
  * one instance; it is used only by the holder of that instance's lease, so its events need no
  * lock. The table and the LRU order are guarded by cache_mu. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub/hub_internal.h"
+#include "hub_internal.h"
 
 #define CACHE_BUCKETS 16384
 #define CACHE_MAX_EVENTS 100000   /* evict least recently used entries beyond this */
@@ -51,8 +52,10 @@ static void entry_free(cache_entry *e)
 hub_cache *cache_new(void)
 {
     hub_cache *c = calloc(1, sizeof *c);
-    if (c)
-        pthread_mutex_init(&c->mu, NULL);
+    if (c && pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -75,6 +78,7 @@ void cache_free(hub_cache *c)
  * (cache_mu held). An entry in use is on no list. */
 static void lru_remove(hub_cache *c, cache_entry *e)
 {
+    assert(core_mutex_held(&c->mu));
     if (e->newer)
         e->newer->older = e->older;
     else if (c->newest == e)
@@ -88,6 +92,7 @@ static void lru_remove(hub_cache *c, cache_entry *e)
 
 static void lru_push(hub_cache *c, cache_entry *e)
 {
+    assert(core_mutex_held(&c->mu));
     e->older = c->newest;
     e->newer = NULL;
     if (c->newest)
@@ -113,6 +118,7 @@ static void unlink_entry(hub_cache *c, cache_entry *e)
 /* evict: drop least recently used idle entries until under the bound (cache_mu held). */
 static void evict(hub_cache *c)
 {
+    assert(core_mutex_held(&c->mu));
     while (c->n_events > CACHE_MAX_EVENTS && c->oldest) {
         cache_entry *lru = c->oldest;
         unlink_entry(c, lru);
@@ -137,16 +143,10 @@ static cache_entry *entry_new(const char *id, const char *exec)
 
 static dt_status entry_append(cache_entry *e, const dt_event *ev, size_t n)
 {
-    if (e->n + n > e->cap) {
-        size_t cap = e->cap ? e->cap : 16;
-        while (cap < e->n + n)
-            cap *= 2;
-        dt_event *v = realloc(e->events, cap * sizeof *v);
-        if (v == NULL)
-            return DT_ERR_NOMEM;
-        e->events = v;
-        e->cap = cap;
-    }
+    dt_event *v = dt_grow(e->events, &e->cap, e->n + n, sizeof *v);
+    if (v == NULL)
+        return DT_ERR_NOMEM;
+    e->events = v;
     for (size_t i = 0; i < n; i++) {
         dt_status st = dt_event_copy(e->arena, &ev[i], &e->events[e->n]);
         if (st != DT_OK)

@@ -7,9 +7,10 @@
  * The same transaction leases the work the batch made ready (the activities it enqueued, the
  * instances it gave messages) for this hub's takers (ready.c), so work moves from one step to
  * the next without a lease transaction or a poll in between. */
+#include <assert.h>
 #include <stdlib.h>
 
-#include "hub/hub_internal.h"
+#include "hub_internal.h"
 
 /* lease_room: how much of each kind the next commit may lease for this hub's takers. */
 static void lease_room(dt_hub *hub, dt_commit_lease *L)
@@ -65,6 +66,9 @@ static void commit_slot(dt_hub *hub, slot *s)
     *L = (dt_commit_lease){.owner = hub->owner, .now = dt_now(), .lease_us = hub->lease_us,
                            .orchestrations = s->orch, .activities = s->act};
     lease_room(hub, L);
+    /* the slot's arrays hold a full ring's worth; ready_room never offers more */
+    assert(L->max_orchestrations <= READY_MAX && L->max_activities <= READY_MAX);
+    assert(s->n <= hub->max_batch);
     dt_error err;
     dt_time t0 = dt_now();
     dt_store_commit_deferred(hub->store, s->batch, s->n, L, &s->ticket, &err);
@@ -123,6 +127,7 @@ static void publish_slot(dt_hub *hub, slot *s)
 /* next_full: the full slot that is next to publish, or NULL (mu held). */
 static slot *next_full(committer *cm)
 {
+    assert(core_mutex_held(&cm->mu));
     for (int k = 0; k < 2; k++)
         if (cm->slots[k].full && cm->slots[k].seq == cm->pub_seq)
             return &cm->slots[k];
@@ -244,6 +249,7 @@ static void *committer_main(void *arg)
 /* enqueue: add REQ to the queue (cq_mu held); false if the hub is closing. */
 static bool enqueue(dt_hub *hub, commit_req *req)
 {
+    assert(core_mutex_held(&hub->cq_mu));
     if (hub->cq_stop)
         return false;
     if (hub->cq_tail)
@@ -258,7 +264,11 @@ static bool enqueue(dt_hub *hub, commit_req *req)
 dt_status hub_commit(dt_hub *hub, dt_commit *c, dt_error *err)
 {
     pthread_cond_t cv;
-    pthread_cond_init(&cv, NULL);
+    if (pthread_cond_init(&cv, NULL) != 0) {
+        c->result = DT_ERR_NOMEM;
+        after_commit(hub, c);
+        return dt_error_set(err, DT_ERR_NOMEM, "cannot create a condition to wait on");
+    }
     commit_req req = {c, false, &cv, NULL, NULL};
     pthread_mutex_lock(&hub->cq_mu);
     bool queued = enqueue(hub, &req);
@@ -306,8 +316,15 @@ dt_status commit_start(dt_hub *hub)
     if (cm == NULL)
         return DT_ERR_NOMEM;
     cm->hub = hub;
-    pthread_mutex_init(&cm->mu, NULL);
-    pthread_cond_init(&cm->cv, NULL);
+    if (pthread_mutex_init(&cm->mu, NULL) != 0) {
+        free(cm);
+        return DT_ERR_NOMEM;
+    }
+    if (pthread_cond_init(&cm->cv, NULL) != 0) {
+        pthread_mutex_destroy(&cm->mu);
+        free(cm);
+        return DT_ERR_NOMEM;
+    }
     bool ok = true;
     for (int k = 0; k < 2; k++) {
         slot *s = &cm->slots[k];

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub/hub_internal.h"
+#include "hub_internal.h"
 
 #define POLL_MS 50
 
@@ -202,13 +202,34 @@ static const dt_event *find_incoming(const dt_orch_item *item, dt_event_type typ
     return NULL;
 }
 
+/* complete_orchestration: build ITEM's episode from RESULT and commit it; ITEM stays the
+ * caller's. */
+static dt_status complete_orchestration(dt_hub *hub, const dt_orch_item *item,
+                                        const dt_orch_result *result, dt_error *err)
+{
+    dt_arena *arena = dt_arena_new();
+    dt_commit c = {.kind = DT_COMMIT_EPISODE};
+    dt_status st = arena ? episode_build(hub, item, result, arena, &c.u.episode, err)
+                         : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    if (st == DT_OK) {
+        st = hub_commit(hub, &c, err);   /* the committer untracks and updates the cache */
+    } else {
+        lease_untrack(hub, item);
+        cache_detach(hub, item, NULL);
+        dt_store_abandon_orchestration(hub->store, item, NULL);
+        hub_notify(hub);
+    }
+    dt_arena_free(arena);
+    return st;
+}
+
 /* terminate: an ExecutionTerminated ends the instance without running its code. */
 static dt_status terminate(dt_hub *hub, dt_orch_item *item, const dt_event *t, dt_error *err)
 {
     dt_action a = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_TERMINATED,
                    .result = t->input, .recurse = t->recurse};
     dt_orch_result res = {.actions = &a, .n_actions = 1, .custom_status = item->state.custom_status};
-    return dt_hub_complete_orchestration(hub, item, &res, err);
+    return complete_orchestration(hub, item, &res, err);
 }
 
 /* store_batch: how many items of KIND one lease from the store may take: one for the taker,
@@ -331,29 +352,34 @@ dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_ite
     return next_orchestration(hub, timeout_ms, NULL, out, err);
 }
 
-dt_status dt_hub_complete_orchestration(dt_hub *hub, const dt_orch_item *item,
+void dt_hub_orch_request(const dt_orch_item *item, dt_orch_request *out)
+{
+    *out = (dt_orch_request){item->instance_id, current_execution(item), item->past,
+                             item->n_past, item->incoming, item->n_incoming};
+}
+
+dt_status dt_hub_complete_orchestration(dt_hub *hub, dt_orch_item *item,
                                         const dt_orch_result *result, dt_error *err)
 {
-    dt_arena *arena = dt_arena_new();
-    dt_commit c = {.kind = DT_COMMIT_EPISODE};
-    dt_status st = arena ? episode_build(hub, item, result, arena, &c.u.episode, err)
-                         : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    if (st == DT_OK) {
-        st = hub_commit(hub, &c, err);   /* the committer untracks and updates the cache */
-    } else {
-        lease_untrack(hub, item);
-        cache_detach(hub, item, NULL);
-    }
-    dt_arena_free(arena);
+    dt_status st = complete_orchestration(hub, item, result, err);
+    dt_orch_item_free(item);
     return st;
 }
 
-dt_status dt_hub_abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_error *err)
+/* abandon_orchestration: give ITEM's lease up; ITEM stays the caller's. */
+static dt_status abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_error *err)
 {
     lease_untrack(hub, item);
     cache_detach(hub, item, NULL);
     dt_status st = dt_store_abandon_orchestration(hub->store, item, err);
     hub_notify(hub);
+    return st;
+}
+
+dt_status dt_hub_abandon_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err)
+{
+    dt_status st = abandon_orchestration(hub, item, err);
+    dt_orch_item_free(item);
     return st;
 }
 
@@ -432,20 +458,35 @@ static void activity_commit(dt_commit *c, const dt_activity_item *item, const ch
     d->message.event.failure = failure;
 }
 
-dt_status dt_hub_complete_activity(dt_hub *hub, const dt_activity_item *item,
-                                   const char *result, const dt_failure *failure,
-                                   dt_error *err)
+void dt_hub_activity_request(const dt_activity_item *item, dt_activity_request *out)
+{
+    *out = (dt_activity_request){item->instance_id, item->execution_id, item->task_id,
+                                 item->name, item->version, item->input};
+}
+
+dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,
+                                   const dt_failure *failure, dt_error *err)
 {
     dt_commit c;
     activity_commit(&c, item, result, failure);
-    return hub_commit(hub, &c, err);   /* the committer stops renewing the lease */
+    dt_status st = hub_commit(hub, &c, err);   /* the committer stops renewing the lease */
+    dt_activity_item_free(item);
+    return st;
 }
 
-dt_status dt_hub_abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err)
+/* abandon_activity: give ITEM's lease up; ITEM stays the caller's. */
+static dt_status abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err)
 {
     lease_untrack(hub, item);
     dt_status st = dt_store_abandon_activity(hub->store, item, err);
     hub_notify(hub);
+    return st;
+}
+
+dt_status dt_hub_abandon_activity(dt_hub *hub, dt_activity_item *item, dt_error *err)
+{
+    dt_status st = abandon_activity(hub, item, err);
+    dt_activity_item_free(item);
     return st;
 }
 
@@ -505,8 +546,10 @@ static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)
     done_item *d = calloc(1, sizeof *d);
     dt_arena *arena = dt_arena_new();
     dt_orch_result res = {0};
+    dt_orch_request req;
+    dt_hub_orch_request(item, &req);
     dt_error err;
-    dt_status st = d && arena ? hub->ex.run_orchestration(hub->ex.data, item, arena, &res)
+    dt_status st = d && arena ? hub->ex.run_orchestration(hub->ex.data, &req, arena, &res)
                               : DT_ERR_NOMEM;
     if (st == DT_OK) {
         d->c.kind = DT_COMMIT_EPISODE;
@@ -522,7 +565,6 @@ static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)
     }
     dt_hub_abandon_orchestration(hub, item, &err);
     dt_arena_free(arena);
-    dt_orch_item_free(item);
     free(d);
 }
 
@@ -549,8 +591,10 @@ static void run_one_activity(dt_hub *hub, dt_activity_item *item)
     dt_arena *arena = dt_arena_new();
     const char *result = NULL;
     const dt_failure *failure = NULL;
+    dt_activity_request req;
+    dt_hub_activity_request(item, &req);
     dt_error err;
-    dt_status st = d && arena ? hub->ex.run_activity(hub->ex.data, item, arena, &result,
+    dt_status st = d && arena ? hub->ex.run_activity(hub->ex.data, &req, arena, &result,
                                                      &failure)
                               : DT_ERR_NOMEM;
     if (st == DT_OK) {
@@ -564,7 +608,6 @@ static void run_one_activity(dt_hub *hub, dt_activity_item *item)
     }
     dt_hub_abandon_activity(hub, item, &err);
     dt_arena_free(arena);
-    dt_activity_item_free(item);
     free(d);
 }
 

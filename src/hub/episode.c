@@ -2,26 +2,33 @@
  * episode is: the new events (led by the OrchestratorStarted the hub added), one scheduling
  * event per new action, and ExecutionCompleted if the orchestration finished. Alongside: activity work items, timer messages, messages to other
  * instances, sub-orchestrations to create, and the instance row's new state. */
+#include <assert.h>
 #include <string.h>
 
-#include "hub/hub_internal.h"
+#include "hub_internal.h"
 
+/* The arrays are sized up front (episode_build says how) and never grow: cap_* are the
+ * sizes, asserted on every add. NOMEM is set when an allocation made while filling them
+ * fails (an execution id, a failure); the episode is then refused, never committed with a
+ * NULL where a value belongs. */
 typedef struct builder {
     dt_arena *arena;
     const dt_orch_item *item;
     dt_time now;
+    bool nomem;
     dt_event *events;
-    size_t n_events;
+    size_t n_events, cap_events;
     dt_new_activity *acts;
-    size_t n_acts;
+    size_t n_acts, cap_acts;
     dt_message *msgs;
-    size_t n_msgs;
+    size_t n_msgs, cap_msgs;
     dt_new_instance *insts;
-    size_t n_insts;
+    size_t n_insts, cap_insts;
 } builder;
 
 static dt_event *add_event(builder *b, dt_event_type type)
 {
+    assert(b->n_events < b->cap_events);
     dt_event *e = &b->events[b->n_events++];
     dt_event_init(e, type, b->now);
     return e;
@@ -29,6 +36,7 @@ static dt_event *add_event(builder *b, dt_event_type type)
 
 static dt_message *add_message(builder *b, const char *to, dt_event_type type, dt_time visible)
 {
+    assert(b->n_msgs < b->cap_msgs);
     dt_message *m = &b->msgs[b->n_msgs++];
     memset(m, 0, sizeof *m);
     m->instance_id = to;
@@ -37,11 +45,38 @@ static dt_message *add_message(builder *b, const char *to, dt_event_type type, d
     return m;
 }
 
-static bool is_completion(dt_event_type t)
+static dt_new_activity *add_activity(builder *b)
 {
-    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
-           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
-           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
+    assert(b->n_acts < b->cap_acts);
+    return &b->acts[b->n_acts++];
+}
+
+static dt_new_instance *add_instance(builder *b)
+{
+    assert(b->n_insts < b->cap_insts);
+    dt_new_instance *ni = &b->insts[b->n_insts++];
+    memset(ni, 0, sizeof *ni);
+    return ni;
+}
+
+/* new_execution_id: a fresh execution id in the arena, or NULL with NOMEM set. */
+static const char *new_execution_id(builder *b)
+{
+    char *exec = dt_arena_alloc(b->arena, 33);
+    if (exec == NULL) {
+        b->nomem = true;
+        return NULL;
+    }
+    dt_execution_id_generate(exec);
+    return exec;
+}
+
+/* checked: P, noting in B when an allocation that made it failed (P is NULL). */
+static const dt_failure *checked(builder *b, const dt_failure *p)
+{
+    if (p == NULL)
+        b->nomem = true;
+    return p;
 }
 
 /* already_completed: a completion for TASK_ID is in history or earlier in this episode.
@@ -49,23 +84,19 @@ static bool is_completion(dt_event_type t)
 static bool already_completed(const builder *b, int32_t task_id)
 {
     for (size_t i = 0; i < b->item->n_past; i++)
-        if (is_completion(b->item->past[i].type) && b->item->past[i].task_id == task_id)
+        if (dt_event_is_completion(b->item->past[i].type) && b->item->past[i].task_id == task_id)
             return true;
     for (size_t i = 0; i < b->n_events; i++)
-        if (is_completion(b->events[i].type) && b->events[i].task_id == task_id)
+        if (dt_event_is_completion(b->events[i].type) && b->events[i].task_id == task_id)
             return true;
     return false;
 }
 
 static const dt_event *find_started(const dt_orch_item *item)
 {
-    for (size_t i = 0; i < item->n_past; i++)
-        if (item->past[i].type == DT_EVENT_EXECUTION_STARTED)
-            return &item->past[i];
-    for (size_t i = 0; i < item->n_incoming; i++)
-        if (item->incoming[i].type == DT_EVENT_EXECUTION_STARTED)
-            return &item->incoming[i];
-    return NULL;
+    dt_orch_request req;
+    dt_hub_orch_request(item, &req);
+    return dt_orch_request_started(&req);
 }
 
 /* notify_parent: a finished sub-orchestration reports to its parent's inbox. */
@@ -84,10 +115,10 @@ static void notify_parent(builder *b, const dt_action *a)
     m->event.result = ok ? a->result : NULL;
     m->event.failure = ok ? NULL : a->failure;
     if (!ok && a->failure == NULL)
-        m->event.failure = dt_failure_new(b->arena, "OrchestrationTerminated",
-                                          "sub-orchestration '%s' was terminated%s%s",
-                                          b->item->instance_id, a->result ? ": " : "",
-                                          a->result ? a->result : "");
+        m->event.failure = checked(b, dt_failure_new(b->arena, "OrchestrationTerminated",
+                                                     "sub-orchestration '%s' was terminated%s%s",
+                                                     b->item->instance_id, a->result ? ": " : "",
+                                                     a->result ? a->result : ""));
 }
 
 /* terminate_children: with a recursive terminate, every sub-orchestration this instance
@@ -120,9 +151,7 @@ static size_t count_children(const dt_orch_item *it)
 static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
 {
     const dt_event *started = find_started(b->item);
-    char *exec = dt_arena_alloc(b->arena, 33);
-    if (exec)
-        dt_execution_id_generate(exec);
+    const char *exec = new_execution_id(b);
     ep->reset_history = true;
     b->n_events = 0;                 /* the old history goes; nothing of it is kept */
     ep->status = DT_STATUS_CONTINUED_AS_NEW;
@@ -179,13 +208,13 @@ static void fail_unsupported(builder *b, const dt_action *a, dt_episode *ep)
 {
     dt_action f = {0};
     f.status = DT_STATUS_FAILED;
-    f.failure = dt_failure_new(b->arena, "UnsupportedAction",
-                               "the orchestrator asked for action type %d (%s), which this "
-                               "version of the hub does not support",
-                               (int)a->type,
-                               a->type == DT_ACTION_COMPLETE_ORCHESTRATION
-                                   ? dt_runtime_status_name(a->status)
-                                   : "unknown");
+    f.failure = checked(b, dt_failure_new(b->arena, "UnsupportedAction",
+                                          "the orchestrator asked for action type %d (%s), "
+                                          "which this version of the hub does not support",
+                                          (int)a->type,
+                                          a->type == DT_ACTION_COMPLETE_ORCHESTRATION
+                                              ? dt_runtime_status_name(a->status)
+                                              : "unknown"));
     complete(b, &f, ep);
 }
 
@@ -201,8 +230,7 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         e->name = a->name;
         e->version = a->version;
         e->input = a->input;
-        b->acts[b->n_acts++] =
-            (dt_new_activity){self, b->item->state.execution_id, e, 0};
+        *add_activity(b) = (dt_new_activity){self, b->item->state.execution_id, e, 0};
         return;
     case DT_ACTION_CREATE_TIMER:
         e = add_event(b, DT_EVENT_TIMER_CREATED);
@@ -230,13 +258,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         e->name = a->name;
         e->version = a->version;
         e->input = a->input;
-        dt_new_instance *ni = &b->insts[b->n_insts++];
-        memset(ni, 0, sizeof *ni);
+        dt_new_instance *ni = add_instance(b);
         ni->instance_id = a->instance_id;
-        char *exec = dt_arena_alloc(b->arena, 33);
-        if (exec)
-            dt_execution_id_generate(exec);
-        ni->execution_id = exec;
+        ni->execution_id = new_execution_id(b);
         ni->name = a->name;
         ni->version = a->version;
         ni->input = a->input;
@@ -279,10 +303,14 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     size_t extra = 2 + count_children(item);
     for (size_t i = 0; i < na; i++)
         extra += result->actions[i].n_carryover;
-    b.events = dt_arena_alloc(arena, (item->n_incoming + na + 3) * sizeof *b.events);
-    b.acts = dt_arena_alloc(arena, (na + 1) * sizeof *b.acts);
-    b.msgs = dt_arena_alloc(arena, (na + extra) * sizeof *b.msgs);
-    b.insts = dt_arena_alloc(arena, (na + 1) * sizeof *b.insts);
+    b.cap_events = item->n_incoming + na + 3;
+    b.cap_acts = na + 1;
+    b.cap_msgs = na + extra;
+    b.cap_insts = na + 1;
+    b.events = dt_arena_alloc(arena, b.cap_events * sizeof *b.events);
+    b.acts = dt_arena_alloc(arena, b.cap_acts * sizeof *b.acts);
+    b.msgs = dt_arena_alloc(arena, b.cap_msgs * sizeof *b.msgs);
+    b.insts = dt_arena_alloc(arena, b.cap_insts * sizeof *b.insts);
     if (!b.events || !b.acts || !b.msgs || !b.insts)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory building an episode");
 
@@ -294,8 +322,9 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     ep->completed_at = item->state.completed_at;
     for (size_t i = 0; i < item->n_incoming; i++) {
         const dt_event *in = &item->incoming[i];
-        if (is_completion(in->type) && already_completed(&b, in->task_id))
+        if (dt_event_is_completion(in->type) && already_completed(&b, in->task_id))
             continue;
+        assert(b.n_events < b.cap_events);
         b.events[b.n_events++] = *in;
         if (in->type == DT_EVENT_EXECUTION_STARTED) {
             ep->name = in->name;
@@ -314,6 +343,9 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
         apply_action(&b, &result->actions[i], ep);
         finished = dt_runtime_status_is_terminal(ep->status);
     }
+    if (b.nomem)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory building the episode of '%s'",
+                            item->instance_id);
     /* No OrchestratorCompleted: the Durable Task Scheduler's histories have none, and the
      * SDKs' own tests expect exactly that shape. */
     ep->custom_status = result->custom_status;

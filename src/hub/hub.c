@@ -8,11 +8,48 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hub/hub_internal.h"
+#include "hub_internal.h"
 
-#define DEFAULT_DB "./dtask-data/dtask.db"
 #define WAIT_POLL_MS 200   /* how often a waiter looks at the store for other processes' work */
 #define BARRIER_WAIT_S 10  /* how long a read waits for what it saw to become durable */
+
+/* The hub's mutexes and conditions, made and destroyed together, in this order. */
+#define N_MUTEXES 4
+#define N_CONDS 5
+static pthread_mutex_t *mutexes(dt_hub *h, int i)
+{
+    pthread_mutex_t *m[N_MUTEXES] = {&h->cq_mu, &h->ch_mu, &h->rq_mu, &h->ls_mu};
+    return m[i];
+}
+static pthread_cond_t *conds(dt_hub *h, int i)
+{
+    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->published_cv,
+                                  &h->ls_wake};
+    return c[i];
+}
+
+/* sync_destroy: destroy the first N_M mutexes and N_C conditions. */
+static void sync_destroy(dt_hub *hub, int n_m, int n_c)
+{
+    for (int i = 0; i < n_m; i++)
+        pthread_mutex_destroy(mutexes(hub, i));
+    for (int i = 0; i < n_c; i++)
+        pthread_cond_destroy(conds(hub, i));
+}
+
+/* sync_init: every mutex and condition of HUB, or none (false). */
+static bool sync_init(dt_hub *hub)
+{
+    int m = 0, c = 0;
+    while (m < N_MUTEXES && pthread_mutex_init(mutexes(hub, m), NULL) == 0)
+        m++;
+    while (m == N_MUTEXES && c < N_CONDS && pthread_cond_init(conds(hub, c), NULL) == 0)
+        c++;
+    if (m == N_MUTEXES && c == N_CONDS)
+        return true;
+    sync_destroy(hub, m, c);
+    return false;
+}
 
 /* hub_free: what dt_hub_open made, once its threads are stopped (or never started). */
 static void hub_free(dt_hub *hub)
@@ -21,15 +58,8 @@ static void hub_free(dt_hub *hub)
     cache_free(hub->cache);
     metrics_free(hub->metrics);
     dt_store_close(hub->store);
-    pthread_mutex_destroy(&hub->cq_mu);
-    pthread_cond_destroy(&hub->cq_work);
-    pthread_cond_destroy(&hub->cq_done);
-    pthread_mutex_destroy(&hub->ch_mu);
-    pthread_cond_destroy(&hub->changed);
-    pthread_cond_destroy(&hub->published_cv);
-    pthread_mutex_destroy(&hub->rq_mu);
-    pthread_mutex_destroy(&hub->ls_mu);
-    pthread_cond_destroy(&hub->ls_wake);
+    if (hub->sync_made)
+        sync_destroy(hub, N_MUTEXES, N_CONDS);
     free(hub);
 }
 
@@ -40,8 +70,10 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         o = *opts;
     *out = NULL;
     dt_hub *hub = calloc(1, sizeof *hub);
-    if (hub == NULL)
+    if (hub == NULL) {
+        dt_store_close(o.store);   /* given to the hub, so closed by it even now */
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
     hub->lease_us = (o.lease_ms > 0 ? o.lease_ms : 30000) * 1000;
     hub->max_batch = o.max_batch > 0 ? o.max_batch : 256;
     if (o.owner) {
@@ -51,23 +83,18 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         gethostname(host, sizeof host - 1);
         snprintf(hub->owner, sizeof hub->owner, "%s:%d", host, (int)getpid());
     }
-    pthread_mutex_init(&hub->cq_mu, NULL);
-    pthread_cond_init(&hub->cq_work, NULL);
-    pthread_cond_init(&hub->cq_done, NULL);
-    pthread_mutex_init(&hub->ch_mu, NULL);
-    pthread_cond_init(&hub->changed, NULL);
-    pthread_cond_init(&hub->published_cv, NULL);
-    pthread_mutex_init(&hub->rq_mu, NULL);
-    pthread_mutex_init(&hub->ls_mu, NULL);
-    pthread_cond_init(&hub->ls_wake, NULL);
     atomic_init(&hub->running, false);
 
     dt_status st;
-    if (o.store) {
-        hub->store = o.store;
-    } else {
-        st = dt_store_open_sqlite(o.db_path ? o.db_path : DEFAULT_DB, o.sync, &hub->store,
-                                  err);
+    if (o.store)
+        hub->store = o.store;   /* ours from now on, whatever happens */
+    if (!(hub->sync_made = sync_init(hub))) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "cannot create the hub's mutexes");
+        goto fail;
+    }
+    if (o.store == NULL) {
+        st = dt_store_open_sqlite(o.db_path ? o.db_path : DT_DEFAULT_DB_PATH, o.sync,
+                                  &hub->store, err);
         if (st != DT_OK)
             goto fail;
     }
@@ -100,11 +127,6 @@ void dt_hub_close(dt_hub *hub)
     commit_stop(hub);
     ready_drain(hub);
     hub_free(hub);
-}
-
-dt_store *dt_hub_store(dt_hub *hub)
-{
-    return hub->store;
 }
 
 /* ---- change notification -------------------------------------------------------------- */
@@ -329,7 +351,8 @@ dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t tim
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
     waiter w = {.instance_id = id, .what = what};
-    pthread_cond_init(&w.cv, NULL);
+    if (pthread_cond_init(&w.cv, NULL) != 0)
+        return dt_error_set(err, DT_ERR_NOMEM, "cannot create a condition to wait on");
     pthread_mutex_lock(&hub->ch_mu);
     w.next = hub->waiters;
     hub->waiters = &w;

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "core/sync.h"
 #include "durabletask/hub.h"
 
 /* A commit waiting for the committer thread. A synchronous request lives on the requesting
@@ -21,7 +22,8 @@ typedef struct commit_req {
 } commit_req;
 
 /* Work leased by a commit in its own transaction (dt_commit_lease), waiting for a taker:
- * a ring per kind. Its leases are tracked (renewed) from the moment it is queued. */
+ * a ring per kind, of at most READY_MAX items (ready_room keeps commits from leasing more;
+ * ring_push asserts it). Its leases are tracked (renewed) from the moment it is queued. */
 #define READY_MAX 256
 typedef struct ready_ring {
     void *items[READY_MAX];
@@ -62,6 +64,7 @@ typedef struct hub_metrics hub_metrics;
 
 struct dt_hub {
     dt_store *store;
+    bool sync_made;               /* the mutexes and conditions below exist (hub.c) */
     hub_cache *cache;             /* decoded histories between episodes (cache.c) */
     hub_metrics *metrics;         /* counters and timings (metrics.c) */
     int64_t lease_us;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hub/hub_internal.h"
+#include "hub_internal.h"
 
 /* live_instance: DT_OK if ID exists and has not finished; else the error, naming it.
  * *NOT_BEFORE is when the instance starts if that is still ahead (a scheduled start), else 0:
@@ -167,9 +167,10 @@ dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_insta
     if (q && q->created_to && q->created_from > q->created_to)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "query: the created-time range ends before it begins");
-    if (q && q->page_size > 1000)
+    if (q && q->page_size > DT_QUERY_PAGE_MAX)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "query: page size %zu is over the limit of 1000", q->page_size);
+                            "query: page size %zu is over the limit of %d", q->page_size,
+                            DT_QUERY_PAGE_MAX);
     dt_query all = {0};
     dt_status st = dt_store_query_instances(hub->store, q ? q : &all, arena, out, n_out, next,
                                             err);

@@ -3,13 +3,14 @@
  * store commit time and batch size; lost leases and redeliveries; queue depths, read from
  * the store when rendered. Updates take one short mutex; nothing here touches the store
  * except dt_hub_metrics_text. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub/hub_internal.h"
+#include "hub_internal.h"
 
 #define MAX_NAMES 1000              /* past this, names count under "(other)" */
 
@@ -46,7 +47,10 @@ hub_metrics *metrics_new(void)
     hub_metrics *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
-    pthread_mutex_init(&m->mu, NULL);
+    if (pthread_mutex_init(&m->mu, NULL) != 0) {
+        free(m);
+        return NULL;
+    }
     m->other.name = "(other)";
     return m;
 }
@@ -75,6 +79,7 @@ static void observe(histogram *h, const double *buckets, size_t nb, double v)
 /* counts_for: the counters of NAME (mu held); created on first use, up to MAX_NAMES. */
 static name_counts *counts_for(hub_metrics *m, const char *name)
 {
+    assert(core_mutex_held(&m->mu));
     if (name == NULL)
         name = "";
     for (size_t i = 0; i < m->n_names; i++)
@@ -82,14 +87,10 @@ static name_counts *counts_for(hub_metrics *m, const char *name)
             return &m->names[i];
     if (m->n_names >= MAX_NAMES)
         return &m->other;
-    if (m->n_names == m->cap_names) {
-        size_t cap = m->cap_names ? m->cap_names * 2 : 16;
-        name_counts *v = realloc(m->names, cap * sizeof *v);
-        if (v == NULL)
-            return &m->other;
-        m->names = v;
-        m->cap_names = cap;
-    }
+    name_counts *v = dt_grow(m->names, &m->cap_names, m->n_names + 1, sizeof *v);
+    if (v == NULL)
+        return &m->other;
+    m->names = v;
     char *copy = strdup(name);
     if (copy == NULL)
         return &m->other;
@@ -190,16 +191,16 @@ static void put(buf *b, const char *fmt, ...)
             b->len += (size_t)n;
             return;
         }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (n >= 0 && cap - b->len <= (size_t)n)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
+        if (b->p && n < 0) {   /* an encoding error: no size would do */
+            b->nomem = true;
+            return;
+        }
+        char *p = dt_grow(b->p, &b->cap, b->p ? b->len + (size_t)n + 1 : 4096, 1);
         if (p == NULL) {
             b->nomem = true;
             return;
         }
         b->p = p;
-        b->cap = cap;
     }
 }
 

@@ -4,10 +4,11 @@
  * work of a kind some taker asked for lately; an item that no present taker would take (its
  * name is in no taker's filter, or the takers went away) is given back to the store for
  * anyone to lease. Work that waits here is leased and renewed like work in progress. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub/hub_internal.h"
+#include "hub_internal.h"
 
 #define TAKER_RECENT_US 2000000   /* a taker that asked this recently is present */
 #define GIVE_BACK_US 5000000      /* work no taker asked for in this long goes back */
@@ -37,6 +38,7 @@ static bool orch_match(const void *item, const dt_name_filter *names)
 
 static void ring_push(ready_ring *r, void *item)
 {
+    assert(r->n < READY_MAX);
     r->items[(r->head + r->n) % READY_MAX] = item;
     r->n++;
 }
@@ -44,6 +46,7 @@ static void ring_push(ready_ring *r, void *item)
 /* ring_remove: take the K-th item (from the head) out, closing the gap. */
 static void *ring_remove(ready_ring *r, size_t k)
 {
+    assert(k < r->n);
     void *it = r->items[(r->head + k) % READY_MAX];
     for (size_t j = k; j > 0; j--)
         r->items[(r->head + j) % READY_MAX] = r->items[(r->head + j - 1) % READY_MAX];
@@ -79,8 +82,10 @@ static void taker_clear(taker *t)
 }
 
 /* taker_set: T becomes the taker KEY of KIND with a copy of NAMES (rq_mu held). */
-static void taker_set(taker *t, const dt_name_filter *key, int kind, dt_time now)
+static void taker_set(dt_hub *hub, taker *t, const dt_name_filter *key, int kind, dt_time now)
 {
+    (void)hub;   /* for the assert only */
+    assert(core_mutex_held(&hub->rq_mu));
     taker_clear(t);
     t->names = calloc(key->n ? key->n : 1, sizeof *t->names);
     if (t->names == NULL)
@@ -114,7 +119,7 @@ void ready_asked(dt_hub *hub, int kind, const dt_name_filter *names)
         if (t->asked_at < oldest->asked_at)
             oldest = t;
     }
-    taker_set(free_slot ? free_slot : oldest, names, kind, now);
+    taker_set(hub, free_slot ? free_slot : oldest, names, kind, now);
     pthread_mutex_unlock(&hub->rq_mu);
 }
 
@@ -127,6 +132,7 @@ void ready_free_takers(dt_hub *hub)
 /* wanted: would a taker that asked within WINDOW take IT (of KIND)? rq_mu held. */
 static bool wanted(dt_hub *hub, int kind, const void *it, dt_time now, dt_time window)
 {
+    assert(core_mutex_held(&hub->rq_mu));
     if (now - atomic_load(&hub->any_asked_at[kind]) <= window)
         return true;
     for (int i = 0; i < MAX_FILTERED; i++) {

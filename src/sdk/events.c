@@ -5,7 +5,7 @@
  * The matching is recomputed only when a waiter is added or cancelled. */
 #include <strings.h>
 
-#include "sdk/sdk_internal.h"
+#include "sdk_internal.h"
 
 static bool same_event_name(const char *a, const char *b)
 {

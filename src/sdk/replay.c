@@ -4,25 +4,13 @@
  * code is non-deterministic); each await is answered from history, or ends the episode with a
  * longjmp back here when the answer is not there yet. The actions not yet in history are the
  * episode's result. Cost is linear in history length: history is indexed once, up front. */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sdk/sdk_internal.h"
-
-static bool is_scheduling(dt_event_type t)
-{
-    return t == DT_EVENT_TASK_SCHEDULED || t == DT_EVENT_TIMER_CREATED ||
-           t == DT_EVENT_SUB_ORCHESTRATION_CREATED || t == DT_EVENT_EVENT_SENT;
-}
-
-static bool is_completion(dt_event_type t)
-{
-    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
-           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
-           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
-}
+#include "sdk_internal.h"
 
 /* defer_suspended: events that arrive while the instance is suspended take effect where it
  * is resumed (or never, if it is not resumed yet), so code does not see them before. */
@@ -91,9 +79,9 @@ static dt_status index_history(dt_octx *c)
     size_t n_raised = 0;
     for (size_t i = 0; i < c->n_events; i++) {
         const dt_event *e = event_at(c, i);
-        if (is_scheduling(e->type) && e->event_id > max_seq)
+        if (dt_event_is_scheduling(e->type) && e->event_id > max_seq)
             max_seq = e->event_id;
-        if (is_completion(e->type) && e->task_id > max_seq)
+        if (dt_event_is_completion(e->type) && e->task_id > max_seq)
             max_seq = e->task_id;
         n_raised += e->type == DT_EVENT_EVENT_RAISED;
     }
@@ -119,27 +107,24 @@ static dt_status index_history(dt_octx *c)
         if (e->type == DT_EVENT_ORCHESTRATOR_STARTED || (now == 0 && e->timestamp))
             now = e->timestamp;
         c->time_at[i] = now;
-        if (is_scheduling(e->type) && e->event_id >= 0)
+        /* the first pass sized the arrays to the largest sequence number seen */
+        assert(!dt_event_is_scheduling(e->type) || e->event_id < (int32_t)c->n_seq);
+        assert(!dt_event_is_completion(e->type) || e->task_id < (int32_t)c->n_seq);
+        if (dt_event_is_scheduling(e->type) && e->event_id >= 0)
             c->scheduled[e->event_id] = e;
         if (c->eff_pos[i] == POS_NEVER)
             continue;
         /* the first completion of a sequence number counts; later ones are duplicates */
-        if (is_completion(e->type) && e->task_id >= 0 && c->completed[e->task_id] == NULL) {
+        if (dt_event_is_completion(e->type) && e->task_id >= 0 && c->completed[e->task_id] == NULL) {
             c->completed[e->task_id] = e;
             c->completed_pos[e->task_id] = c->eff_pos[i];
         }
-        if (e->type == DT_EVENT_EVENT_RAISED)
+        if (e->type == DT_EVENT_EVENT_RAISED) {
+            assert(c->n_raised < n_raised);
             c->raised[c->n_raised++] = i;
+        }
     }
     return DT_OK;
-}
-
-static const dt_event *find_started(const dt_octx *c)
-{
-    for (size_t i = 0; i < c->n_events; i++)
-        if (event_at(c, i)->type == DT_EVENT_EXECUTION_STARTED)
-            return event_at(c, i);
-    return NULL;
 }
 
 _Noreturn void replay_abort(dt_octx *c)
@@ -265,24 +250,23 @@ static void finish(dt_octx *c, dt_status st, const char *output)
     a->id = c->next_seq++;
 }
 
-dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const char *instance_id,
-                        const dt_event *past, size_t n_past, const dt_event *new_events,
-                        size_t n_new, dt_arena *arena, dt_orch_result *result)
+dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request *req,
+                        dt_arena *arena, dt_orch_result *result)
 {
     dt_octx *c = dt_arena_alloc(arena, sizeof *c);
     if (c == NULL)
         return DT_ERR_NOMEM;
     c->arena = arena;
     c->user = user;
-    c->instance_id = instance_id;
-    c->past = past;
-    c->fresh = new_events;
-    c->n_events = n_past + n_new;
-    c->n_past = n_past;
+    c->instance_id = req->instance_id;
+    c->past = req->past;
+    c->fresh = req->new_events;
+    c->n_events = req->n_past + req->n_new;
+    c->n_past = req->n_past;
     dt_status st = index_history(c);
     if (st != DT_OK)
         return st;
-    const dt_event *started = find_started(c);
+    const dt_event *started = dt_orch_request_started(req);
     c->name = started ? started->name : NULL;
     const char *input = started ? started->input : NULL;
 

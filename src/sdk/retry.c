@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "sdk/sdk_internal.h"
+#include "sdk_internal.h"
 
 dt_status dt_retry_policy_validate(const dt_retry_policy *p, dt_error *err)
 {

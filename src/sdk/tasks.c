@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sdk/sdk_internal.h"
+#include "sdk_internal.h"
 
 /* Years 1..9999: what the protocol's Timestamp can carry. */
 #define TIME_MIN (-62135596800LL * 1000000)

@@ -1,34 +1,32 @@
 /* worker.c — the registry of orchestrators and activities, and the executor that runs them
- * for the hub's dispatch loops: orchestrations through the replay executor, activities by a
- * plain call. A name nobody registered fails the instance (or the activity) with an error
+ * (for the hub's dispatch loops and the remote worker alike): orchestrations through the
+ * replay executor, activities by a plain call. A name nobody registered fails the instance (or the activity) with an error
  * naming it, as the other Durable Task SDKs do. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "durabletask/sdk.h"
-#include "sdk/remote.h"
 
 typedef struct entry {
-    char *name;
     void *fn;        /* dt_orchestrator_fn or dt_activity_fn */
     void *user;
 } entry;
 
+/* Entries and their names side by side: NAMES is what dt_worker_filters hands out. */
 typedef struct registry {
     entry *v;
-    size_t n, cap;
+    char **names;
+    size_t n, cap_v, cap_names;
 } registry;
 
 struct dt_worker {
     registry orchestrators, activities;   /* written before start, read-only after */
     dt_hub *hub;                         /* while running in-process */
-    remote *remote;                      /* while running against a server */
-    const char **names;                  /* orchestrator then activity names, for remote */
 };
 
 struct dt_actx {
     dt_arena *arena;
-    const dt_activity_item *item;
+    const dt_activity_request *req;
     void *user;
     dt_failure *failure;
 };
@@ -36,7 +34,7 @@ struct dt_actx {
 static const entry *registry_find(const registry *r, const char *name)
 {
     for (size_t i = 0; name && i < r->n; i++)
-        if (strcmp(r->v[i].name, name) == 0)
+        if (strcmp(r->names[i], name) == 0)
             return &r->v[i];
     return NULL;
 }
@@ -47,25 +45,27 @@ static dt_status registry_add(registry *r, const char *name, void *fn, void *use
         return DT_ERR_INVALID_ARG;
     if (registry_find(r, name))
         return DT_ERR_ALREADY_EXISTS;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        entry *v = realloc(r->v, cap * sizeof *v);
-        if (v == NULL)
-            return DT_ERR_NOMEM;
-        r->v = v;
-        r->cap = cap;
-    }
+    entry *v = dt_grow(r->v, &r->cap_v, r->n + 1, sizeof *v);
+    if (v == NULL)
+        return DT_ERR_NOMEM;
+    r->v = v;
+    char **names = dt_grow(r->names, &r->cap_names, r->n + 1, sizeof *names);
+    if (names == NULL)
+        return DT_ERR_NOMEM;
+    r->names = names;
     char *copy = strdup(name);
     if (copy == NULL)
         return DT_ERR_NOMEM;
-    r->v[r->n++] = (entry){copy, fn, user};
+    r->v[r->n] = (entry){fn, user};
+    r->names[r->n++] = copy;
     return DT_OK;
 }
 
 static void registry_free(registry *r)
 {
     for (size_t i = 0; i < r->n; i++)
-        free(r->v[i].name);
+        free(r->names[i]);
+    free(r->names);
     free(r->v);
 }
 
@@ -82,7 +82,6 @@ void dt_worker_free(dt_worker *w)
     dt_worker_stop(w);
     registry_free(&w->orchestrators);
     registry_free(&w->activities);
-    free(w->names);
     free(w);
 }
 
@@ -99,11 +98,12 @@ dt_status dt_worker_add_activity(dt_worker *w, const char *name, dt_activity_fn 
 
 /* ---- the executor --------------------------------------------------------------------- */
 
-static dt_status run_orchestration(void *data, const dt_orch_item *item, dt_arena *arena,
+static dt_status run_orchestration(void *data, const dt_orch_request *req, dt_arena *arena,
                                    dt_orch_result *out)
 {
     dt_worker *w = data;
-    const char *name = item->state.name;
+    const dt_event *started = dt_orch_request_started(req);
+    const char *name = started ? started->name : NULL;
     const entry *e = registry_find(&w->orchestrators, name);
     if (e == NULL) {
         dt_action *a = dt_arena_alloc(arena, sizeof *a);
@@ -114,45 +114,49 @@ static dt_status run_orchestration(void *data, const dt_orch_item *item, dt_aren
         a->failure = dt_failure_new(arena, "OrchestratorNotRegistered",
                                     "no orchestrator named '%s' is registered with the worker",
                                     name ? name : "");
+        if (a->failure == NULL)
+            return DT_ERR_NOMEM;
         out->actions = a;
         out->n_actions = 1;
         out->custom_status = NULL;
         return DT_OK;
     }
-    return dt_replay_run((dt_orchestrator_fn)e->fn, e->user, item->instance_id, item->past,
-                         item->n_past, item->incoming, item->n_incoming, arena, out);
+    return dt_replay_run((dt_orchestrator_fn)e->fn, e->user, req, arena, out);
 }
 
-static dt_status run_activity(void *data, const dt_activity_item *item, dt_arena *arena,
+/* run_activity: call the activity and report its output or failure. Out of memory (for the
+ * failure or the copy of the output) is DT_ERR_NOMEM: the item is given back and run again,
+ * rather than completed without the result it produced. */
+static dt_status run_activity(void *data, const dt_activity_request *req, dt_arena *arena,
                               const char **result, const dt_failure **failure)
 {
     dt_worker *w = data;
     *result = NULL;
     *failure = NULL;
-    const entry *e = registry_find(&w->activities, item->name);
+    const entry *e = registry_find(&w->activities, req->name);
     if (e == NULL) {
         *failure = dt_failure_new(arena, "ActivityNotRegistered",
                                   "no activity named '%s' is registered with the worker",
-                                  item->name ? item->name : "");
-        return DT_OK;
+                                  req->name ? req->name : "");
+        return *failure ? DT_OK : DT_ERR_NOMEM;
     }
-    dt_actx ctx = {arena, item, e->user, NULL};
+    dt_actx ctx = {arena, req, e->user, NULL};
     const char *output = NULL;
-    dt_status st = ((dt_activity_fn)e->fn)(&ctx, item->input, &output);
-    if (st == DT_OK) {
-        dt_error err;
-        if (output && dt_json_validate(output, "activity output", &err) != DT_OK) {
-            *failure = dt_failure_new(arena, "InvalidOutput", "activity '%s': %s", item->name,
-                                      err.message);
-            return DT_OK;
-        }
-        *result = output ? dt_arena_strdup(arena, output) : NULL;
+    dt_status st = ((dt_activity_fn)e->fn)(&ctx, req->input, &output);
+    dt_error err;
+    if (st != DT_OK)
+        *failure = ctx.failure ? ctx.failure
+                               : dt_failure_new(arena, "ActivityError",
+                                                "activity '%s' returned '%s'", req->name,
+                                                dt_strerror(st));
+    else if (output && dt_json_validate(output, "activity output", &err) != DT_OK)
+        *failure = dt_failure_new(arena, "InvalidOutput", "activity '%s': %s", req->name,
+                                  err.message);
+    else if (output == NULL)
         return DT_OK;
-    }
-    *failure = ctx.failure ? ctx.failure
-                           : dt_failure_new(arena, "ActivityError", "activity '%s' returned '%s'",
-                                            item->name, dt_strerror(st));
-    return DT_OK;
+    else   /* a copy: OUTPUT may be the activity's static or stack memory */
+        return (*result = dt_arena_strdup(arena, output)) ? DT_OK : DT_ERR_NOMEM;
+    return *failure ? DT_OK : DT_ERR_NOMEM;
 }
 
 dt_executor dt_worker_executor(dt_worker *w)
@@ -163,7 +167,7 @@ dt_executor dt_worker_executor(dt_worker *w)
 dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *opts,
                           dt_error *err)
 {
-    if (w->hub || w->remote)
+    if (w->hub)
         return dt_error_set(err, DT_ERR_STATE, "worker is already running");
     int ot = opts && opts->orchestration_threads > 0 ? opts->orchestration_threads : 2;
     int at = opts && opts->activity_threads > 0 ? opts->activity_threads : 4;
@@ -174,28 +178,12 @@ dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *op
     return st;
 }
 
-dt_status dt_worker_connect(dt_worker *w, const char *target, const dt_worker_options *opts,
-                            dt_error *err)
+void dt_worker_filters(const dt_worker *w, dt_name_filter *orchestrators,
+                       dt_name_filter *activities)
 {
-    if (w->hub || w->remote)
-        return dt_error_set(err, DT_ERR_STATE, "worker is already running");
-    if (target == NULL || target[0] == '\0')
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "no server address given");
-    int ot = opts && opts->orchestration_threads > 0 ? opts->orchestration_threads : 2;
-    int at = opts && opts->activity_threads > 0 ? opts->activity_threads : 4;
-    /* the names of what we run: the server sends us that work only */
-    size_t no = w->orchestrators.n, na = w->activities.n;
-    free(w->names);
-    w->names = calloc(no + na + 1, sizeof *w->names);
-    if (w->names == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < no; i++)
-        w->names[i] = w->orchestrators.v[i].name;
-    for (size_t i = 0; i < na; i++)
-        w->names[no + i] = w->activities.v[i].name;
-    dt_executor ex = dt_worker_executor(w);
-    return remote_start(&ex, target, opts ? opts->token : NULL, ot + at, w->names, no,
-                        w->names + no, na, &w->remote, err);
+    *orchestrators = (dt_name_filter){(const char *const *)w->orchestrators.names,
+                                      w->orchestrators.n};
+    *activities = (dt_name_filter){(const char *const *)w->activities.names, w->activities.n};
 }
 
 void dt_worker_stop(dt_worker *w)
@@ -204,17 +192,13 @@ void dt_worker_stop(dt_worker *w)
         dt_hub_stop(w->hub);
         w->hub = NULL;
     }
-    if (w && w->remote) {
-        remote_stop(w->remote);
-        w->remote = NULL;
-    }
 }
 
 /* ---- activity context ---------------------------------------------------------------- */
 
-const char *dt_activity_instance_id(const dt_actx *c) { return c->item->instance_id; }
-const char *dt_activity_name(const dt_actx *c) { return c->item->name; }
-int32_t dt_activity_task_id(const dt_actx *c) { return c->item->task_id; }
+const char *dt_activity_instance_id(const dt_actx *c) { return c->req->instance_id; }
+const char *dt_activity_name(const dt_actx *c) { return c->req->name; }
+int32_t dt_activity_task_id(const dt_actx *c) { return c->req->task_id; }
 void *dt_activity_user(const dt_actx *c) { return c->user; }
 void *dt_activity_alloc(dt_actx *c, size_t n) { return dt_arena_alloc(c->arena, n); }
 

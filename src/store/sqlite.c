@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "store/sqlite_internal.h"
+#include "sqlite_internal.h"
 
 #define SCHEMA_VERSION 4
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
@@ -660,13 +660,17 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
         free(s);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening '%s'", path);
     }
-    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+    int made = 0;   /* mutexes created so far: mu, sync_mu, reader_mu */
+    pthread_mutex_t *mus[3] = {&s->mu, &s->sync_mu, &s->reader_mu};
+    while (made < 3 && pthread_mutex_init(mus[made], NULL) == 0)
+        made++;
+    if (made < 3) {
+        while (made > 0)
+            pthread_mutex_destroy(mus[--made]);
         free(s->path);
         free(s);
-        return dt_error_set(err, DT_ERR_INTERNAL, "cannot create a mutex for store '%s'", path);
+        return dt_error_set(err, DT_ERR_NOMEM, "cannot create a mutex for store '%s'", path);
     }
-    pthread_mutex_init(&s->sync_mu, NULL);
-    pthread_mutex_init(&s->reader_mu, NULL);
 
     /* NOMUTEX: s->mu already serializes every use of the connection. */
     int rc = sqlite3_open_v2(path, &s->db,

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/sqlite_internal.h"
+#include "sqlite_internal.h"
 
 /* What the batch made ready, kept while its entries apply when the caller asked to lease it
  * (dt_commit_lease): instances that may have work now, and the activity rows inserted. An

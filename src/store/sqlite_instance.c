@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/sqlite_internal.h"
+#include "sqlite_internal.h"
 
 /* may_replace: the reuse policy of dt_new_instance. */
 static bool may_replace(const dt_new_instance *ni, dt_runtime_status existing)

@@ -1,6 +1,7 @@
-/* sqlite_internal.h — what the SQLite backend's files share: the store handle with its one
- * connection and cache of prepared statements, the SQL of every statement, and small helpers
- * for binding, reading columns, transactions and error mapping. Not a public header.
+/* sqlite_internal.h — what the SQLite backend's files share: the store handle with its two
+ * connections (the writer, with a cache of prepared statements, and a reader for
+ * single-instance reads), the SQL of every statement, and small helpers for binding, reading
+ * columns, transactions and error mapping. Not a public header.
  *
  * Files: sqlite.c (open, schema, helpers, close), sqlite_instance.c (create, send, get, load
  * history), sqlite_lease.c (lease, renew, abandon), sqlite_commit.c (group commit),
@@ -89,9 +90,10 @@ typedef enum store_stmt_id {
 typedef struct sqlite_store {
     dt_store base;
     char *path;                         /* as given to open; named in error messages */
-    /* mu guards db and stmts. One connection serves all threads of this process: SQLite
-     * writes one transaction at a time per file anyway, and several processes sharing the
-     * file coordinate through SQLite's own file locks (busy_timeout) and our leases. */
+    /* mu guards db and stmts. One writer connection serves all threads of this process for
+     * everything but single-instance reads (the reader below): SQLite writes one transaction
+     * at a time per file anyway, and several processes sharing the file coordinate through
+     * SQLite's own file locks (busy_timeout) and our leases. */
     pthread_mutex_t mu;
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "store/sqlite_internal.h"
+#include "sqlite_internal.h"
 
 /* new_token: OWNER ":" 16 hex digits, in ARENA. A token must differ from every other token
  * of the store; the owner names the process, and within it a counter, mixed with a random

@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/sqlite_internal.h"
+#include "sqlite_internal.h"
 
-#define PAGE_DEFAULT 100
-#define PAGE_MAX 1000
 #define STATUS_BITS 8                              /* dt_runtime_status is 0 .. 7 */
 #define ALL_STATUSES ((INT64_C(1) << STATUS_BITS) - 1)
 
@@ -125,10 +123,11 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
     *out = NULL;
     *n_out = 0;
     *next = NULL;
-    size_t page = q && q->page_size ? q->page_size : PAGE_DEFAULT;
-    if (page > PAGE_MAX)
+    size_t page = q && q->page_size ? q->page_size : DT_QUERY_PAGE_DEFAULT;
+    if (page > DT_QUERY_PAGE_MAX)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "query: page size %zu is over the maximum of %d", page, PAGE_MAX);
+                            "query: page size %zu is over the maximum of %d", page,
+                            DT_QUERY_PAGE_MAX);
     filter f;
     dt_status r = make_filter(q, ALL_STATUSES, true, &f, err);
     if (r != DT_OK) {

@@ -12,7 +12,29 @@
 #include "durabletask.pb-c.h"
 #include "durabletask/grpc.h"
 #include "durabletask/grpc_client.h"
+#include "durabletask/remote.h"
 #include "hubfix.h"
+
+/* A C SDK worker running remotely: its registry and the remote worker that runs it. */
+typedef struct remote {
+    dt_worker *w;
+    dt_remote_worker *r;
+} remote;
+
+/* remote_start: run W for the server at TARGET; the test fails if it cannot start. */
+static remote remote_start(dt_worker *w, const char *target, const dt_remote_options *o)
+{
+    remote rw = {w, NULL};
+    dt_error err = {0};
+    assert_ok(dt_remote_worker_start(w, target, o, &rw.r, &err), &err);
+    return rw;
+}
+
+static void remote_free(remote *rw)
+{
+    dt_remote_worker_stop(rw->r);
+    dt_worker_free(rw->w);
+}
 
 typedef struct server_fix {
     hubfix f;
@@ -279,17 +301,15 @@ static dt_status child(dt_octx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
-static dt_worker *remote_worker(server_fix *s)
+static remote remote_worker(server_fix *s)
 {
     dt_worker *w;
-    dt_error err = {0};
     assert_ok(dt_worker_new(&w), NULL);
     assert_ok(dt_worker_add_orchestrator(w, "hello_cities", hello_cities, NULL), NULL);
     assert_ok(dt_worker_add_orchestrator(w, "child", child, NULL), NULL);
     assert_ok(dt_worker_add_activity(w, "say_hello", say_hello, NULL), NULL);
-    dt_worker_options o = {.orchestration_threads = 2, .activity_threads = 2};
-    assert_ok(dt_worker_connect(w, s->target, &o, &err), &err);
-    return w;
+    dt_remote_options o = {.threads = 4};
+    return remote_start(w, s->target, &o);
 }
 
 static void test_remote_c_worker_runs_activities_timers_events_and_children(void **state)
@@ -297,7 +317,7 @@ static void test_remote_c_worker_runs_activities_timers_events_and_children(void
     (void)state;
     server_fix s;
     server_open(&s, "grpc-remote");
-    dt_worker *w = remote_worker(&s);
+    remote w = remote_worker(&s);
     expect(start(&s, "hello_cities", "r-1", NULL), GRPC_STATUS_OK, NULL);
     dt_error err = {0};
     assert_ok(dt_client_raise_event(s.f.client, "r-1", "next", "\"Seattle\"", &err), &err);
@@ -305,7 +325,7 @@ static void test_remote_c_worker_runs_activities_timers_events_and_children(void
     assert_ok(dt_client_wait_completion(s.f.client, "r-1", 60000, s.f.arena, &st, &err), &err);
     assert_int_equal(st->status, DT_STATUS_COMPLETED);
     assert_string_equal(st->output, "[\"Hello Tokyo!\",\"Seattle\",\"Hello London!\"]");
-    dt_worker_free(w);
+    remote_free(&w);
     server_close(&s);
 }
 
@@ -325,15 +345,13 @@ static dt_status slow_orch(dt_octx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
-static dt_worker *slow_worker(const char *target)
+static remote slow_worker(const char *target)
 {
     dt_worker *w;
-    dt_error err = {0};
     assert_ok(dt_worker_new(&w), NULL);
     assert_ok(dt_worker_add_orchestrator(w, "slow_orch", slow_orch, NULL), NULL);
     assert_ok(dt_worker_add_activity(w, "slow", slow, NULL), NULL);
-    assert_ok(dt_worker_connect(w, target, NULL, &err), &err);
-    return w;
+    return remote_start(w, target, NULL);
 }
 
 static void test_stopping_the_server_gives_work_in_flight_back(void **state)
@@ -342,7 +360,7 @@ static void test_stopping_the_server_gives_work_in_flight_back(void **state)
     server_fix s;
     server_open(&s, "grpc-stop");
     atomic_store(&slow_started, 0);
-    dt_worker *w = slow_worker(s.target);
+    remote w = slow_worker(s.target);
     expect(start(&s, "slow_orch", "stop-1", "7"), GRPC_STATUS_OK, NULL);
     for (int i = 0; i < 3000 && atomic_load(&slow_started) == 0; i++)
         test_sleep_ms(10);
@@ -350,7 +368,7 @@ static void test_stopping_the_server_gives_work_in_flight_back(void **state)
     /* stop the service while the activity runs remotely; its completion cannot arrive */
     dt_grpc_conn_close(s.conn);
     dt_grpc_server_stop(s.srv);
-    dt_worker_free(w);
+    remote_free(&w);
     /* a new server on the same hub, a new worker: the activity is redelivered and done */
     dt_error err = {0};
     dt_grpc_options o = {.listen = "127.0.0.1:0"};
@@ -367,7 +385,7 @@ static void test_stopping_the_server_gives_work_in_flight_back(void **state)
     size_t n;
     assert_ok(dt_client_get_history(s.f.client, "stop-1", s.f.arena, &ev, &n, &err), &err);
     assert_int_equal(hubfix_count(ev, n, DT_EVENT_TASK_COMPLETED), 1);
-    dt_worker_free(w);
+    remote_free(&w);
     server_close(&s);
 }
 
@@ -376,7 +394,7 @@ static void test_terminate_reaches_an_instance_no_connected_worker_runs(void **s
     (void)state;
     server_fix s;
     server_open(&s, "grpc-term-unserved");
-    dt_worker *w = remote_worker(&s);   /* asks only for its own names */
+    remote w = remote_worker(&s);   /* asks only for its own names */
     expect(start(&s, "never_served", "ns-1", NULL), GRPC_STATUS_OK, NULL);
     dt_error err = {0};
     assert_ok(dt_client_terminate(s.f.client, "ns-1", "\"no one runs it\"", false, &err), &err);
@@ -384,7 +402,7 @@ static void test_terminate_reaches_an_instance_no_connected_worker_runs(void **s
     assert_ok(dt_client_wait_completion(s.f.client, "ns-1", 30000, s.f.arena, &st, &err), &err);
     assert_int_equal(st->status, DT_STATUS_TERMINATED);
     assert_string_equal(st->output, "\"no one runs it\"");
-    dt_worker_free(w);
+    remote_free(&w);
     server_close(&s);
 }
 
@@ -417,19 +435,19 @@ static void test_a_token_is_required_when_configured(void **state)
     free(resp);
     assert_int_equal(res.code, GRPC_STATUS_OK);
     /* a remote worker with the token does real work */
-    dt_worker *w;
-    assert_ok(dt_worker_new(&w), NULL);
-    assert_ok(dt_worker_add_orchestrator(w, "child", child, NULL), NULL);
-    assert_ok(dt_worker_add_activity(w, "say_hello", say_hello, NULL), NULL);
-    dt_worker_options wo = {.token = "s3cret"};
-    assert_ok(dt_worker_connect(w, target, &wo, &err), &err);
+    dt_worker *tw;
+    assert_ok(dt_worker_new(&tw), NULL);
+    assert_ok(dt_worker_add_orchestrator(tw, "child", child, NULL), NULL);
+    assert_ok(dt_worker_add_activity(tw, "say_hello", say_hello, NULL), NULL);
+    dt_remote_options wo = {.token = "s3cret"};
+    remote w = remote_start(tw, target, &wo);
     char id[DT_INSTANCE_ID_MAX + 1];
     dt_start_options so = {.input = "\"Oslo\""};
     assert_ok(dt_client_start(f.client, "child", &so, id, &err), &err);
     dt_instance_state *st;
     assert_ok(dt_client_wait_completion(f.client, id, 60000, f.arena, &st, &err), &err);
     assert_string_equal(st->output, "\"Hello Oslo!\"");
-    dt_worker_free(w);
+    remote_free(&w);
     dt_grpc_conn_close(conn);
     dt_grpc_server_stop(srv);
     hubfix_close(&f);
@@ -447,14 +465,15 @@ static void test_8_workers_and_1000_instances_complete_each_exactly_once(void **
     (void)state;
     server_fix s;
     server_open(&s, "grpc-many");
-    dt_worker *w[8];
+    remote w[8];
     dt_error err = {0};
     for (int i = 0; i < 8; i++) {
-        assert_ok(dt_worker_new(&w[i]), NULL);
-        assert_ok(dt_worker_add_orchestrator(w[i], "short_chain", short_chain, NULL), NULL);
-        assert_ok(dt_worker_add_activity(w[i], "say_hello", say_hello, NULL), NULL);
-        dt_worker_options o = {.orchestration_threads = 1, .activity_threads = 1};
-        assert_ok(dt_worker_connect(w[i], s.target, &o, &err), &err);
+        dt_worker *one;
+        assert_ok(dt_worker_new(&one), NULL);
+        assert_ok(dt_worker_add_orchestrator(one, "short_chain", short_chain, NULL), NULL);
+        assert_ok(dt_worker_add_activity(one, "say_hello", say_hello, NULL), NULL);
+        dt_remote_options o = {.threads = 2};
+        w[i] = remote_start(one, s.target, &o);
     }
     enum { N = 1000 };
     for (int i = 0; i < N; i++) {
@@ -481,7 +500,7 @@ static void test_8_workers_and_1000_instances_complete_each_exactly_once(void **
         dt_arena_free(a);
     }
     for (int i = 0; i < 8; i++)
-        dt_worker_free(w[i]);
+        remote_free(&w[i]);
     server_close(&s);
 }
 
@@ -508,12 +527,12 @@ static void test_work_of_a_worker_that_goes_away_is_redelivered(void **state)
     free(msg);
     dt_grpc_stream_close(st);
     /* a real worker now gets it and finishes the instance */
-    dt_worker *w = remote_worker(&s);
+    remote w = remote_worker(&s);
     assert_ok(dt_client_raise_event(s.f.client, "g-1", "next", "\"Seattle\"", &err), &err);
     dt_instance_state *is;
     assert_ok(dt_client_wait_completion(s.f.client, "g-1", 60000, s.f.arena, &is, &err), &err);
     assert_int_equal(is->status, DT_STATUS_COMPLETED);
-    dt_worker_free(w);
+    remote_free(&w);
     server_close(&s);
 }
 

@@ -5,59 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
 #include "durabletask/codec.h"
-
-/* ---- comparing events ------------------------------------------------------------------- */
-
-static void assert_same_str(const char *want, const char *got, const char *field)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want == NULL || got == NULL)
-        fail_msg("%s: want %s%s%s, got %s%s%s", field, want ? "\"" : "", want ? want : "NULL",
-                 want ? "\"" : "", got ? "\"" : "", got ? got : "NULL", got ? "\"" : "");
-    if (strcmp(want, got) != 0)
-        fail_msg("%s: want \"%s\", got \"%s\"", field, want, got);
-}
-
-static void assert_same_failure(const dt_failure *want, const dt_failure *got, int depth)
-{
-    if (want == NULL || got == NULL) {
-        if (want != got)
-            fail_msg("failure at depth %d: want %s, got %s", depth, want ? "one" : "none",
-                     got ? "one" : "none");
-        return;
-    }
-    assert_same_str(want->error_type, got->error_type, "failure.error_type");
-    assert_same_str(want->message, got->message, "failure.message");
-    assert_same_str(want->stack_trace, got->stack_trace, "failure.stack_trace");
-    assert_int_equal(want->non_retriable, got->non_retriable);
-    assert_same_failure(want->inner, got->inner, depth + 1);
-}
-
-static void assert_same_event(const dt_event *want, const dt_event *got)
-{
-    assert_int_equal(want->type, got->type);
-    assert_int_equal(want->event_id, got->event_id);
-    assert_int_equal(want->timestamp, got->timestamp);
-    assert_same_str(want->name, got->name, "name");
-    assert_same_str(want->version, got->version, "version");
-    assert_same_str(want->input, got->input, "input");
-    assert_same_str(want->result, got->result, "result");
-    assert_same_str(want->instance_id, got->instance_id, "instance_id");
-    assert_same_str(want->execution_id, got->execution_id, "execution_id");
-    assert_int_equal(want->task_id, got->task_id);
-    assert_int_equal(want->fire_at, got->fire_at);
-    assert_int_equal(want->scheduled_start, got->scheduled_start);
-    assert_int_equal(want->status, got->status);
-    assert_same_failure(want->failure, got->failure, 0);
-    assert_int_equal(want->recurse, got->recurse);
-    assert_same_str(want->parent_instance_id, got->parent_instance_id, "parent_instance_id");
-    assert_same_str(want->parent_execution_id, got->parent_execution_id, "parent_execution_id");
-    assert_same_str(want->parent_name, got->parent_name, "parent_name");
-    assert_int_equal(want->parent_task_id, got->parent_task_id);
-}
+#include "wiretest.h"
 
 /* roundtrip: encode IN, decode the bytes, and expect IN back; encoding the result again must
  * give the same bytes. */
@@ -107,95 +56,13 @@ static void expect_corrupt(const uint8_t *buf, size_t len, const char *needle)
     dt_arena_free(arena);
 }
 
-/* ---- a tiny protobuf writer, independent of protobuf-c, for hand-built protocol bytes ----- */
-
-typedef struct wire {
-    uint8_t b[4096];
-    size_t n;
-} wire;
-
-enum { VARINT = 0, LEN = 2 };
-
-static void w_varint(wire *w, uint64_t v)
-{
-    while (v >= 0x80) {
-        w->b[w->n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    w->b[w->n++] = (uint8_t)v;
-}
-
-static void w_tag(wire *w, unsigned field, unsigned wire_type)
-{
-    w_varint(w, (uint64_t)field << 3 | wire_type);
-}
-
-/* w_int: an int32/int64/bool/enum field; negative numbers are ten bytes, as protobuf says. */
-static void w_int(wire *w, unsigned field, int64_t v)
-{
-    w_tag(w, field, VARINT);
-    w_varint(w, (uint64_t)v);
-}
-
-static void w_bytes(wire *w, unsigned field, const void *p, size_t n)
-{
-    assert_true(w->n + n + 16 < sizeof w->b);
-    w_tag(w, field, LEN);
-    w_varint(w, n);
-    memcpy(w->b + w->n, p, n);
-    w->n += n;
-}
-
-static void w_str(wire *w, unsigned field, const char *s)
-{
-    w_bytes(w, field, s, strlen(s));
-}
-
-static void w_msg(wire *w, unsigned field, const wire *sub)
-{
-    w_bytes(w, field, sub->b, sub->n);
-}
-
-/* w_sv: a google.protobuf.StringValue; an empty value is an empty message, still present. */
-static void w_sv(wire *w, unsigned field, const char *s)
-{
-    wire v = { .n = 0 };
-    if (*s)
-        w_str(&v, 1, s);
-    w_msg(w, field, &v);
-}
-
-/* w_ts: a google.protobuf.Timestamp {seconds = 1, nanos = 2}, zero fields left out. */
-static void w_ts(wire *w, unsigned field, int64_t seconds, int32_t nanos)
-{
-    wire t = { .n = 0 };
-    if (seconds)
-        w_int(&t, 1, seconds);
-    if (nanos)
-        w_int(&t, 2, nanos);
-    w_msg(w, field, &t);
-}
-
-static void print_hex(const char *label, const uint8_t *b, size_t n)
-{
-    fprintf(stderr, "%s (%zu):", label, n);
-    for (size_t i = 0; i < n; i++)
-        fprintf(stderr, " %02x", b[i]);
-    fprintf(stderr, "\n");
-}
-
 /* expect_wire: E encodes to exactly W's bytes, and W's bytes decode to E. */
 static void expect_wire(const dt_event *e, const wire *w)
 {
     uint8_t *bytes = NULL;
     size_t len = 0;
     assert_ok(dt_event_encode(e, &bytes, &len), NULL);
-    if (len != w->n || memcmp(bytes, w->b, len) != 0) {
-        print_hex("encoded ", bytes, len);
-        print_hex("expected", w->b, w->n);
-        free(bytes);
-        fail_msg("%s does not encode to the protocol's bytes", dt_event_type_name(e->type));
-    }
+    expect_bytes(bytes, len, w, dt_event_type_name(e->type));
     free(bytes);
     dt_arena *arena = dt_arena_new();
     assert_non_null(arena);
@@ -237,12 +104,9 @@ static void test_task_completed_bytes_follow_the_protocol_field_numbers(void **s
     uint8_t *bytes = NULL;
     size_t len = 0;
     assert_ok(dt_event_encode(&e, &bytes, &len), NULL);
-    if (len != sizeof want || memcmp(bytes, want, len) != 0) {
-        print_hex("encoded ", bytes, len);
-        print_hex("expected", want, sizeof want);
-        free(bytes);
-        fail_msg("TaskCompleted does not encode to the protocol's bytes");
-    }
+    wire w = { .n = sizeof want };
+    memcpy(w.b, want, sizeof want);
+    expect_bytes(bytes, len, &w, "TaskCompleted");
     free(bytes);
 }
 

@@ -1,178 +1,47 @@
-/* test_pb_convert.c — the TaskHubSidecarService messages to and from dt_* records
- * (src/codec/pb.h): actions, states, work items and queries round-trip through real bytes;
- * the bytes follow the protocol's field numbers (checked against bytes built by hand);
- * strings from the wire that are not UTF-8 are refused naming the field; entity and rewind
- * actions are UNIMPLEMENTED; and pb_unpack refuses nesting deep enough to exhaust
- * protobuf-c's stack. */
+/* test_service.c — the TaskHubSidecarService's messages to and from our records
+ * (src/service/service.h), both sides of the wire: actions, states, work items, queries and
+ * filters round-trip through real bytes; the bytes follow the protocol's field numbers
+ * (checked against bytes built by hand); strings from the wire that are not UTF-8 are refused
+ * naming the field; entity and rewind actions are UNIMPLEMENTED. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
-#include "codec/pb.h"
-#include "durabletask/codec.h"
+#include "service/service.h"
+#include "wiretest.h"
 
-/* ---- comparing records ------------------------------------------------------------------- */
-
-static void assert_same_str(const char *want, const char *got, const char *field)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want == NULL || got == NULL)
-        fail_msg("%s: want %s, got %s", field, want ? want : "NULL", got ? got : "NULL");
-    if (strcmp(want, got) != 0)
-        fail_msg("%s: want \"%s\", got \"%s\"", field, want, got);
-}
-
-static void assert_same_failure(const dt_failure *want, const dt_failure *got)
-{
-    while (want || got) {
-        if (want == NULL || got == NULL)
-            fail_msg("failure: want %s, got %s", want ? "one" : "none", got ? "one" : "none");
-        assert_same_str(want->error_type, got->error_type, "failure.error_type");
-        assert_same_str(want->message, got->message, "failure.message");
-        assert_same_str(want->stack_trace, got->stack_trace, "failure.stack_trace");
-        assert_int_equal(want->non_retriable, got->non_retriable);
-        want = want->inner;
-        got = got->inner;
-    }
-}
-
-static void assert_same_event(const dt_event *want, const dt_event *got)
-{
-    assert_int_equal(want->type, got->type);
-    assert_int_equal(want->event_id, got->event_id);
-    assert_int_equal(want->timestamp, got->timestamp);
-    assert_same_str(want->name, got->name, "event.name");
-    assert_same_str(want->version, got->version, "event.version");
-    assert_same_str(want->input, got->input, "event.input");
-    assert_same_str(want->result, got->result, "event.result");
-    assert_same_str(want->instance_id, got->instance_id, "event.instance_id");
-    assert_same_str(want->execution_id, got->execution_id, "event.execution_id");
-    assert_int_equal(want->task_id, got->task_id);
-    assert_int_equal(want->fire_at, got->fire_at);
-    assert_int_equal(want->status, got->status);
-    assert_same_failure(want->failure, got->failure);
-}
-
-static void assert_same_action(const dt_action *want, const dt_action *got)
-{
-    assert_int_equal(want->type, got->type);
-    assert_int_equal(want->id, got->id);
-    assert_same_str(want->name, got->name, "action.name");
-    assert_same_str(want->version, got->version, "action.version");
-    assert_same_str(want->input, got->input, "action.input");
-    assert_same_str(want->instance_id, got->instance_id, "action.instance_id");
-    assert_int_equal(want->fire_at, got->fire_at);
-    assert_int_equal(want->status, got->status);
-    assert_same_str(want->result, got->result, "action.result");
-    assert_same_failure(want->failure, got->failure);
-    assert_int_equal(want->recurse, got->recurse);
-    assert_int_equal(want->n_carryover, got->n_carryover);
-    for (size_t i = 0; i < want->n_carryover; i++)
-        assert_same_event(&want->carryover[i], &got->carryover[i]);
-}
-
-static void assert_same_state(const dt_instance_state *want, const dt_instance_state *got)
-{
-    assert_same_str(want->instance_id, got->instance_id, "state.instance_id");
-    assert_same_str(want->execution_id, got->execution_id, "state.execution_id");
-    assert_same_str(want->name, got->name, "state.name");
-    assert_same_str(want->version, got->version, "state.version");
-    assert_int_equal(want->status, got->status);
-    assert_same_str(want->input, got->input, "state.input");
-    assert_same_str(want->output, got->output, "state.output");
-    assert_same_str(want->custom_status, got->custom_status, "state.custom_status");
-    assert_same_failure(want->failure, got->failure);
-    assert_int_equal(want->created_at, got->created_at);
-    assert_int_equal(want->last_updated_at, got->last_updated_at);
-    assert_int_equal(want->completed_at, got->completed_at);
-    assert_int_equal(want->scheduled_start, got->scheduled_start);
-    assert_same_str(want->parent_instance_id, got->parent_instance_id, "state.parent_instance_id");
-}
-
-/* expect_error: ST is CODE and ERR's message mentions NEEDLE. */
-static void expect_error(dt_status st, const dt_error *err, dt_status code, const char *needle)
-{
-    if (st != code)
-        fail_msg("want %s, got %s: %s", dt_strerror(code), dt_strerror(st), err->message);
-    assert_int_equal(err->code, code);
-    if (needle && strstr(err->message, needle) == NULL)
-        fail_msg("message '%s' does not mention '%s'", err->message, needle);
-}
-
-/* ---- a tiny protobuf writer, independent of protobuf-c, for hand-built protocol bytes ---- */
-
-typedef struct wire {
-    uint8_t b[4096];
-    size_t n;
-} wire;
-
-static void w_varint(wire *w, uint64_t v)
-{
-    while (v >= 0x80) {
-        w->b[w->n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    w->b[w->n++] = (uint8_t)v;
-}
-
-static void w_int(wire *w, unsigned field, int64_t v)
-{
-    w_varint(w, (uint64_t)field << 3);
-    w_varint(w, (uint64_t)v);
-}
-
-static void w_bytes(wire *w, unsigned field, const void *p, size_t n)
-{
-    assert_true(w->n + n + 16 < sizeof w->b);
-    w_varint(w, (uint64_t)field << 3 | 2);
-    w_varint(w, n);
-    memcpy(w->b + w->n, p, n);
-    w->n += n;
-}
-
-static void w_str(wire *w, unsigned field, const char *s)
-{
-    w_bytes(w, field, s, strlen(s));
-}
-
-static void w_msg(wire *w, unsigned field, const wire *sub)
-{
-    w_bytes(w, field, sub->b, sub->n);
-}
-
-/* w_sv: a StringValue holding S (not empty). */
-static void w_sv(wire *w, unsigned field, const char *s)
-{
-    wire v = { .n = 0 };
-    w_str(&v, 1, s);
-    w_msg(w, field, &v);
-}
-
-/* w_seconds: a Timestamp of whole SECONDS (not 0). */
-static void w_seconds(wire *w, unsigned field, int64_t seconds)
-{
-    wire t = { .n = 0 };
-    w_int(&t, 1, seconds);
-    w_msg(w, field, &t);
-}
-
-static void expect_bytes(const uint8_t *got, size_t n, const wire *want, const char *what)
-{
-    if (n != want->n || memcmp(got, want->b, n) != 0) {
-        fprintf(stderr, "got (%zu):", n);
-        for (size_t i = 0; i < n; i++)
-            fprintf(stderr, " %02x", got[i]);
-        fprintf(stderr, "\nwant (%zu):", want->n);
-        for (size_t i = 0; i < want->n; i++)
-            fprintf(stderr, " %02x", want->b[i]);
-        fprintf(stderr, "\n");
-        fail_msg("%s does not pack to the protocol's bytes", what);
-    }
-}
+static dt_failure inner_failure = { "IOError", "disk full", NULL, NULL, true };
+static const dt_failure outer_failure = { "TaskFailed", "activity \"Copy\" failed",
+                                          "at copy()\nat main()", &inner_failure, false };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
+
+/* sv / ts / failure_msg: a StringValue, Timestamp or TaskFailureDetails for a hand-built
+ * message, in ARENA. */
+static Dtpb__StringValue *sv(dt_arena *a, const char *s)
+{
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__StringValue *v = pb_b_sv(&b, s);
+    assert_ok(b.status, NULL);
+    return v;
+}
+
+static Dtpb__Timestamp *ts(dt_arena *a, dt_time t)
+{
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__Timestamp *m = pb_b_time(&b, t);
+    assert_ok(b.status, NULL);
+    return m;
+}
+
+static Dtpb__TaskFailureDetails *failure_msg(dt_arena *a, const dt_failure *f)
+{
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__TaskFailureDetails *m = pb_b_failure(&b, f);
+    assert_ok(b.status, NULL);
+    return m;
+}
+
 
 /* action_roundtrip: IN to a message, to bytes, through pb_unpack, and back; expect IN. The
  * result lives in ARENA B, which shares nothing with arena A that built the message. */
@@ -183,7 +52,7 @@ static void action_roundtrip(const dt_action *in)
     assert_non_null(b);
     dt_error err;
     Dtpb__OrchestratorAction *m = NULL;
-    assert_ok(pb_action_to_msg(a, in, &m), NULL);
+    assert_ok(svc_action_to_msg(a, in, &m), NULL);
     uint8_t *bytes = NULL;
     size_t len = 0;
     assert_ok(pb_pack(a, &m->base, &bytes, &len), NULL);
@@ -192,7 +61,7 @@ static void action_roundtrip(const dt_action *in)
                         &err), &err);
     dt_arena_free(a);                   /* the bytes and the built tree are gone now */
     dt_action out;
-    assert_ok(pb_action_from_msg(b, back, &out, &err), &err);
+    assert_ok(svc_action_from_msg(b, back, &out, &err), &err);
     assert_same_action(in, &out);
     dt_arena_free(b);
 }
@@ -203,41 +72,9 @@ static dt_status action_from_bytes(dt_arena *a, const wire *w, dt_action *out, d
     Dtpb__OrchestratorAction *m = NULL;
     dt_status st = pb_unpack(a, &dtpb__orchestrator_action__descriptor, w->b, w->n, (void **)&m,
                              err);
-    return st != DT_OK ? st : pb_action_from_msg(a, m, out, err);
+    return st != DT_OK ? st : svc_action_from_msg(a, m, out, err);
 }
 
-static dt_failure inner_failure = { "IOError", "disk full", NULL, NULL, true };
-static const dt_failure outer_failure = { "TaskFailed", "activity \"Copy\" failed",
-                                          "at copy()\nat main()", &inner_failure, false };
-
-/* ---- UTF-8 ------------------------------------------------------------------------------- */
-
-static void test_utf8_validator_accepts_exactly_well_formed_text(void **state)
-{
-    (void)state;
-    assert_true(pb_utf8_valid(NULL));
-    assert_true(pb_utf8_valid(""));
-    assert_true(pb_utf8_valid("plain ascii {\"json\": 1}"));
-    assert_true(pb_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));   /* é € 😀 */
-    assert_true(pb_utf8_valid("\xef\xbf\xbf\xf4\x8f\xbf\xbf"));               /* U+FFFF U+10FFFF */
-    assert_true(pb_utf8_valid_n("a\0b", 3));                                    /* NUL is a char */
-
-    assert_false(pb_utf8_valid("\x80"));                     /* continuation with no lead */
-    assert_false(pb_utf8_valid("\xc3"));                     /* truncated at the end */
-    assert_false(pb_utf8_valid("\xe2\x82x"));                /* truncated mid-string */
-    assert_false(pb_utf8_valid("\xc0\x80"));                 /* overlong NUL */
-    assert_false(pb_utf8_valid("\xc1\xbf"));                 /* overlong 2-byte */
-    assert_false(pb_utf8_valid("\xe0\x80\xaf"));             /* overlong 3-byte '/' */
-    assert_false(pb_utf8_valid("\xf0\x82\x82\xac"));         /* overlong 4-byte */
-    assert_false(pb_utf8_valid("\xed\xa0\x80"));             /* surrogate U+D800 */
-    assert_false(pb_utf8_valid("\xed\xbf\xbf"));             /* surrogate U+DFFF */
-    assert_false(pb_utf8_valid("\xf4\x90\x80\x80"));         /* U+110000 */
-    assert_false(pb_utf8_valid("\xf8\x88\x80\x80\x80"));     /* 5-byte form */
-    assert_false(pb_utf8_valid("\xff"));
-    assert_false(pb_utf8_valid_n("\xe2\x82\xac", 2));        /* N cuts a character */
-}
-
-/* ---- actions ----------------------------------------------------------------------------- */
 
 static void test_every_action_round_trips_through_bytes(void **state)
 {
@@ -346,7 +183,7 @@ static void test_schedule_task_bytes_follow_the_protocol(void **state)
     Dtpb__OrchestratorAction *m = NULL;
     uint8_t *bytes = NULL;
     size_t len = 0;
-    assert_ok(pb_action_to_msg(arena, &a, &m), NULL);
+    assert_ok(svc_action_to_msg(arena, &a, &m), NULL);
     assert_ok(pb_pack(arena, &m->base, &bytes, &len), NULL);
     expect_bytes(bytes, len, &want, "scheduleTask");
 
@@ -441,25 +278,26 @@ static void test_actions_missing_what_they_need_are_refused(void **state)
     Dtpb__OrchestratorAction hollow = DTPB__ORCHESTRATOR_ACTION__INIT;
     hollow.orchestrator_action_type_case =
         DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_TIMER;
-    expect_error(pb_action_from_msg(arena, &hollow, &out, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_action_from_msg(arena, &hollow, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "member 4 is set but holds no message");
     Dtpb__HistoryEvent hollow_event = DTPB__HISTORY_EVENT__INIT;
     dt_event e;
     hollow_event.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED;
-    expect_error(pb_event_from_msg(arena, &hollow_event, &e, &err), &err, DT_ERR_INVALID_ARG,
-                 "member 13 is set but holds no message");
+    pb_reader rd = PB_READER(arena, &err, NULL);
+    pb_r_event(&rd, &hollow_event, &e);
+    expect_error(rd.status, &err, DT_ERR_INVALID_ARG, "member 13 is set but holds no message");
 
     /* what we cannot write is refused on the way out too */
     dt_action a;
     Dtpb__OrchestratorAction *m = NULL;
     memset(&a, 0, sizeof a);
     a.type = DT_ACTION_CREATE_TIMER;
-    assert_int_equal(pb_action_to_msg(arena, &a, &m), DT_ERR_INVALID_ARG);
+    assert_int_equal(svc_action_to_msg(arena, &a, &m), DT_ERR_INVALID_ARG);
     a.type = DT_ACTION_COMPLETE_ORCHESTRATION;
     a.status = (dt_runtime_status)8;
-    assert_int_equal(pb_action_to_msg(arena, &a, &m), DT_ERR_INVALID_ARG);
+    assert_int_equal(svc_action_to_msg(arena, &a, &m), DT_ERR_INVALID_ARG);
     a.type = (dt_action_type)8;
-    assert_int_equal(pb_action_to_msg(arena, &a, &m), DT_ERR_INVALID_ARG);
+    assert_int_equal(svc_action_to_msg(arena, &a, &m), DT_ERR_INVALID_ARG);
     assert_null(m);
     dt_arena_free(arena);
 }
@@ -480,13 +318,13 @@ static void test_invalid_utf8_in_an_action_is_refused_naming_the_field(void **st
     m.orchestrator_action_type_case =
         DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SCHEDULE_TASK;
     m.scheduletask = &st;
-    expect_error(pb_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "scheduleTask.name is not valid UTF-8");
     st.name = "SayHello";
     Dtpb__StringValue sv = DTPB__STRING_VALUE__INIT;
     sv.value = bad;
     st.input = &sv;
-    expect_error(pb_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "scheduleTask.input is not valid UTF-8");
 
     Dtpb__SendEventAction se = DTPB__SEND_EVENT_ACTION__INIT;
@@ -496,7 +334,7 @@ static void test_invalid_utf8_in_an_action_is_refused_naming_the_field(void **st
     m.orchestrator_action_type_case =
         DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_EVENT;
     m.sendevent = &se;
-    expect_error(pb_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "sendEvent.instance.instanceId is not valid UTF-8");
 
     /* deep in a completion: the inner failure's message, and a carried-over event */
@@ -510,7 +348,7 @@ static void test_invalid_utf8_in_an_action_is_refused_naming_the_field(void **st
     m.orchestrator_action_type_case =
         DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
     m.completeorchestration = &co;
-    expect_error(pb_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "completeOrchestration.failureDetails.errorMessage (inner failure 1) is not "
                  "valid UTF-8");
 
@@ -528,14 +366,14 @@ static void test_invalid_utf8_in_an_action_is_refused_naming_the_field(void **st
     Dtpb__HistoryEvent *carry[2] = { &ok, &broken };
     co.carryoverevents = carry;
     co.n_carryoverevents = 2;
-    expect_error(pb_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "completeOrchestration.carryoverEvents[1]: EventRaised.name is not valid UTF-8");
 
     /* an entity event carried over is not ours to deliver */
     Dtpb__EntityLockGrantedEvent granted = DTPB__ENTITY_LOCK_GRANTED_EVENT__INIT;
     broken.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED;
     broken.entitylockgranted = &granted;
-    expect_error(pb_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_UNIMPLEMENTED,
+    expect_error(svc_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_UNIMPLEMENTED,
                  "carryoverEvents[1]: HistoryEvent field 28 (entityLockGranted)");
     dt_arena_free(arena);
 }
@@ -573,13 +411,13 @@ static void state_roundtrip(const dt_instance_state *in, bool with_payloads,
     uint8_t *bytes = NULL;
     size_t len = 0;
     dt_error err;
-    assert_ok(pb_state_to_msg(a, in, with_payloads, &m), NULL);
+    assert_ok(svc_state_to_msg(a, in, with_payloads, &m), NULL);
     assert_ok(pb_pack(a, &m->base, &bytes, &len), NULL);
     assert_ok(pb_unpack(b, &dtpb__orchestration_state__descriptor, bytes, len, (void **)&back,
                         &err), &err);
     dt_arena_free(a);
     dt_instance_state out;
-    assert_ok(pb_state_from_msg(b, back, &out, &err), &err);
+    assert_ok(svc_state_from_msg(b, back, &out, &err), &err);
     assert_same_state(want, &out);
     dt_arena_free(b);
 }
@@ -619,11 +457,11 @@ static void test_state_bytes_follow_the_protocol_field_numbers(void **state)
 
     wire want = { .n = 0 };
     w_int(&want, 4, 1);
-    w_seconds(&want, 6, 1);
-    w_seconds(&want, 7, 2);
+    w_ts(&want, 6, 1, 0);
+    w_ts(&want, 7, 2, 0);
     w_sv(&want, 9, "9");
     w_sv(&want, 12, "e");
-    w_seconds(&want, 13, 3);
+    w_ts(&want, 13, 3, 0);
     w_sv(&want, 14, "p");
 
     dt_arena *arena = dt_arena_new();
@@ -631,12 +469,12 @@ static void test_state_bytes_follow_the_protocol_field_numbers(void **state)
     Dtpb__OrchestrationState *m = NULL;
     uint8_t *bytes = NULL;
     size_t len = 0;
-    assert_ok(pb_state_to_msg(arena, &s, true, &m), NULL);
+    assert_ok(svc_state_to_msg(arena, &s, true, &m), NULL);
     assert_ok(pb_pack(arena, &m->base, &bytes, &len), NULL);
     expect_bytes(bytes, len, &want, "OrchestrationState");
 
     s.status = (dt_runtime_status)99;
-    assert_int_equal(pb_state_to_msg(arena, &s, true, &m), DT_ERR_INVALID_ARG);
+    assert_int_equal(svc_state_to_msg(arena, &s, true, &m), DT_ERR_INVALID_ARG);
     dt_arena_free(arena);
 }
 
@@ -652,11 +490,11 @@ static void test_state_from_the_wire_checks_utf8_and_status(void **state)
     char bad[] = "\xed\xa0\x80";               /* a surrogate */
     sv.value = bad;
     m.customstatus = &sv;
-    expect_error(pb_state_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_state_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "OrchestrationState.customStatus is not valid UTF-8");
     m.customstatus = NULL;
     m.orchestrationstatus = (Dtpb__OrchestrationStatus)12;
-    expect_error(pb_state_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_state_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "OrchestrationState.orchestrationStatus 12");
     dt_arena_free(arena);
 }
@@ -686,8 +524,8 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
     Dtpb__WorkItem wi = DTPB__WORK_ITEM__INIT;
     wi.request_case = DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
     wi.completiontoken = "tok-1";
-    assert_ok(pb_orchestrator_request(a, "i1", "x1", past, 3, fresh, 2, &wi.orchestratorrequest),
-              NULL);
+    dt_orch_request req = {"i1", "x1", past, 3, fresh, 2};
+    assert_ok(svc_orchestrator_request(a, &req, &wi.orchestratorrequest), NULL);
     uint8_t *bytes = NULL;
     size_t len = 0;
     assert_ok(pb_pack(a, &wi.base, &bytes, &len), NULL);
@@ -704,23 +542,27 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
     assert_false(r->requireshistorystreaming);
     assert_int_equal(r->n_pastevents, 3);
     assert_int_equal(r->n_newevents, 2);
+    /* and as the remote worker reads it back */
     dt_arena *b = dt_arena_new();
     assert_non_null(b);
-    dt_event back_past[3], back_new[2];
+    dt_orch_request back;
     dt_error err;
-    for (size_t i = 0; i < 3; i++)
-        assert_ok(pb_event_from_msg(b, r->pastevents[i], &back_past[i], &err), &err);
-    for (size_t i = 0; i < 2; i++)
-        assert_ok(pb_event_from_msg(b, r->newevents[i], &back_new[i], &err), &err);
+    assert_ok(svc_orchestrator_request_from_msg(b, r, &back, &err), &err);
     dtpb__work_item__free_unpacked(got, NULL);
+    assert_string_equal(back.instance_id, "i1");
+    assert_string_equal(back.execution_id, "x1");
+    assert_int_equal(back.n_past, 3);
+    assert_int_equal(back.n_new, 2);
     for (size_t i = 0; i < 3; i++)
-        assert_same_event(&past[i], &back_past[i]);
+        assert_same_event(&past[i], &back.past[i]);
     for (size_t i = 0; i < 2; i++)
-        assert_same_event(&fresh[i], &back_new[i]);
+        assert_same_event(&fresh[i], &back.new_events[i]);
+    assert_string_equal(dt_orch_request_started(&back)->name, "Hello");
 
     /* no history yet, no execution id: both lists empty, executionId absent */
     Dtpb__OrchestratorRequest *empty = NULL;
-    assert_ok(pb_orchestrator_request(a, "i2", NULL, NULL, 0, NULL, 0, &empty), NULL);
+    dt_orch_request none = {"i2", NULL, NULL, 0, NULL, 0};
+    assert_ok(svc_orchestrator_request(a, &none, &empty), NULL);
     assert_null(empty->executionid);
     assert_int_equal(empty->n_pastevents, 0);
     assert_ok(pb_pack(a, &empty->base, &bytes, &len), NULL);
@@ -730,8 +572,7 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
 
     /* an event that cannot be written fails the whole request */
     past[2].type = DT_EVENT_NONE;
-    assert_int_equal(pb_orchestrator_request(a, "i1", "x1", past, 3, fresh, 2, &empty),
-                     DT_ERR_INVALID_ARG);
+    assert_int_equal(svc_orchestrator_request(a, &req, &empty), DT_ERR_INVALID_ARG);
     dt_arena_free(a);
     dt_arena_free(b);
 }
@@ -742,7 +583,8 @@ static void test_activity_request_follows_the_protocol(void **state)
     dt_arena *a = dt_arena_new();
     assert_non_null(a);
     Dtpb__ActivityRequest *m = NULL;
-    assert_ok(pb_activity_request(a, "i1", "x1", 4, "SayHello", NULL, "\"Tokyo\"", &m), NULL);
+    dt_activity_request req = {"i1", "x1", 4, "SayHello", NULL, "\"Tokyo\""};
+    assert_ok(svc_activity_request(a, &req, &m), NULL);
     uint8_t *bytes = NULL;
     size_t len = 0;
     assert_ok(pb_pack(a, &m->base, &bytes, &len), NULL);
@@ -775,18 +617,13 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
     acts[1].id = 1;
     acts[1].fire_at = INT64_C(1764084199000000);
 
-    Dtpb__OrchestratorResponse r = DTPB__ORCHESTRATOR_RESPONSE__INIT;
-    Dtpb__OrchestratorAction *msgs[2];
-    for (int i = 0; i < 2; i++)
-        assert_ok(pb_action_to_msg(a, &acts[i], &msgs[i]), NULL);
-    r.instanceid = "i1";
-    r.actions = msgs;
-    r.n_actions = 2;
-    r.completiontoken = "tok-9";
-    assert_ok(pb_string_value_to_msg(a, "\"halfway\"", &r.customstatus), NULL);
+    /* built as the remote worker builds it */
+    dt_orch_result res = {acts, 2, "\"halfway\""};
+    Dtpb__OrchestratorResponse *r = NULL;
+    assert_ok(svc_orchestrator_response(a, "i1", "tok-9", &res, &r), NULL);
     uint8_t *bytes = NULL;
     size_t len = 0;
-    assert_ok(pb_pack(a, &r.base, &bytes, &len), NULL);
+    assert_ok(pb_pack(a, &r->base, &bytes, &len), NULL);
 
     dt_arena *b = dt_arena_new();
     assert_non_null(b);
@@ -794,8 +631,8 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
     Dtpb__OrchestratorResponse *got = NULL;
     assert_ok(pb_unpack(b, &dtpb__orchestrator_response__descriptor, bytes, len, (void **)&got,
                         &err), &err);
-    pb_orch_completion c;
-    assert_ok(pb_orchestrator_response_from_msg(b, got, &c, &err), &err);
+    svc_orch_completion c;
+    assert_ok(svc_orchestrator_response_from_msg(b, got, &c, &err), &err);
     assert_string_equal(c.instance_id, "i1");
     assert_string_equal(c.completion_token, "tok-9");
     assert_string_equal(c.result.custom_status, "\"halfway\"");
@@ -808,10 +645,10 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
     Dtpb__Int32Value count = DTPB__INT32_VALUE__INIT;
     count.value = 3;
     got->numeventsprocessed = &count;
-    assert_ok(pb_orchestrator_response_from_msg(b, got, &c, &err), &err);
+    assert_ok(svc_orchestrator_response_from_msg(b, got, &c, &err), &err);
     assert_int_equal(c.n_events_processed, 3);
     count.value = -1;
-    expect_error(pb_orchestrator_response_from_msg(b, got, &c, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_orchestrator_response_from_msg(b, got, &c, &err), &err, DT_ERR_INVALID_ARG,
                  "numEventsProcessed -1");
     got->numeventsprocessed = NULL;
 
@@ -820,7 +657,7 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
     got->actions[1]->orchestrator_action_type_case =
         DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_ENTITY_MESSAGE;
     got->actions[1]->sendentitymessage = &entity;
-    expect_error(pb_orchestrator_response_from_msg(b, got, &c, &err), &err,
+    expect_error(svc_orchestrator_response_from_msg(b, got, &c, &err), &err,
                  DT_ERR_UNIMPLEMENTED, "OrchestratorResponse.actions[1] (id 1): sendEntityMessage");
 
     /* chunked completions: isPartial = 8 on the wire */
@@ -830,7 +667,7 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
     Dtpb__OrchestratorResponse *partial = NULL;
     assert_ok(pb_unpack(b, &dtpb__orchestrator_response__descriptor, w.b, w.n,
                         (void **)&partial, &err), &err);
-    expect_error(pb_orchestrator_response_from_msg(b, partial, &c, &err), &err,
+    expect_error(svc_orchestrator_response_from_msg(b, partial, &c, &err), &err,
                  DT_ERR_UNIMPLEMENTED, "chunked");
     dt_arena_free(a);
     dt_arena_free(b);
@@ -842,13 +679,13 @@ static void test_activity_response_carries_a_result_or_a_failure(void **state)
     dt_arena *a = dt_arena_new();
     assert_non_null(a);
     dt_error err;
-    pb_activity_completion c;
+    svc_activity_completion c;
     Dtpb__ActivityResponse r = DTPB__ACTIVITY_RESPONSE__INIT;
     r.instanceid = "i1";
     r.taskid = 4;
     r.completiontoken = "t";
-    assert_ok(pb_string_value_to_msg(a, "\"Hello, Tokyo\"", &r.result), NULL);
-    assert_ok(pb_activity_response_from_msg(a, &r, &c, &err), &err);
+    r.result = sv(a, "\"Hello, Tokyo\"");
+    assert_ok(svc_activity_response_from_msg(a, &r, &c, &err), &err);
     assert_string_equal(c.instance_id, "i1");
     assert_int_equal(c.task_id, 4);
     assert_string_equal(c.completion_token, "t");
@@ -856,14 +693,14 @@ static void test_activity_response_carries_a_result_or_a_failure(void **state)
     assert_null(c.failure);
 
     r.result = NULL;
-    assert_ok(pb_failure_to_msg(a, &outer_failure, &r.failuredetails), NULL);
-    assert_ok(pb_activity_response_from_msg(a, &r, &c, &err), &err);
+    r.failuredetails = failure_msg(a, &outer_failure);
+    assert_ok(svc_activity_response_from_msg(a, &r, &c, &err), &err);
     assert_null(c.result);
     assert_same_failure(&outer_failure, c.failure);
 
     char bad[] = "T\xc0\xafpe";
     r.failuredetails->errortype = bad;
-    expect_error(pb_activity_response_from_msg(a, &r, &c, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_activity_response_from_msg(a, &r, &c, &err), &err, DT_ERR_INVALID_ARG,
                  "ActivityResponse.failureDetails.errorType is not valid UTF-8");
     dt_arena_free(a);
 }
@@ -879,7 +716,7 @@ static void test_create_instance_request_becomes_a_start_request(void **state)
     dt_start_request req;
     Dtpb__CreateInstanceRequest m = DTPB__CREATE_INSTANCE_REQUEST__INIT;
     m.name = "Hello";
-    assert_ok(pb_start_from_msg(a, &m, &req, &err), &err);
+    assert_ok(svc_start_from_msg(a, &m, &req, &err), &err);
     assert_string_equal(req.name, "Hello");
     assert_null(req.instance_id);              /* "" asks the hub for an id */
     assert_null(req.version);
@@ -895,10 +732,9 @@ static void test_create_instance_request_becomes_a_start_request(void **state)
     policy.n_replaceablestatus = 2;
     m.orchestrationidreusepolicy = &policy;
     m.instanceid = "order-1";
-    assert_ok(pb_string_value_to_msg(a, "{\"n\":1}", &m.input), NULL);
-    assert_ok(pb_timestamp_to_msg(a, INT64_C(1764084199500000), &m.scheduledstarttimestamp),
-              NULL);
-    assert_ok(pb_start_from_msg(a, &m, &req, &err), &err);
+    m.input = sv(a, "{\"n\":1}");
+    m.scheduledstarttimestamp = ts(a, INT64_C(1764084199500000));
+    assert_ok(svc_start_from_msg(a, &m, &req, &err), &err);
     assert_string_equal(req.instance_id, "order-1");
     assert_string_equal(req.input, "{\"n\":1}");
     assert_int_equal(req.start_at, INT64_C(1764084199500000));
@@ -907,11 +743,11 @@ static void test_create_instance_request_becomes_a_start_request(void **state)
     assert_int_equal(req.replaceable[1], DT_STATUS_RUNNING);
 
     statuses[1] = (Dtpb__OrchestrationStatus)9;
-    expect_error(pb_start_from_msg(a, &m, &req, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_start_from_msg(a, &m, &req, &err), &err, DT_ERR_INVALID_ARG,
                  "CreateInstanceRequest.orchestrationIdReusePolicy.replaceableStatus[1] 9");
     statuses[1] = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
     m.scheduledstarttimestamp->nanos = -5;
-    expect_error(pb_start_from_msg(a, &m, &req, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_start_from_msg(a, &m, &req, &err), &err, DT_ERR_INVALID_ARG,
                  "CreateInstanceRequest.scheduledStartTimestamp is not a valid timestamp");
     dt_arena_free(a);
 }
@@ -924,7 +760,7 @@ static void test_queries_and_purge_filters_become_dt_queries(void **state)
     dt_error err;
     dt_query q;
 
-    assert_ok(pb_query_from_msg(a, NULL, &q, &err), &err);
+    assert_ok(svc_query_from_msg(a, NULL, &q, &err), &err);
     assert_int_equal(q.n_statuses, 0);
     assert_int_equal(q.page_size, 0);
     assert_null(q.continuation);
@@ -935,13 +771,13 @@ static void test_queries_and_purge_filters_become_dt_queries(void **state)
         DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED };
     m.runtimestatus = st;
     m.n_runtimestatus = 2;
-    assert_ok(pb_timestamp_to_msg(a, INT64_C(1764000000000000), &m.createdtimefrom), NULL);
-    assert_ok(pb_timestamp_to_msg(a, INT64_C(1765000000000000), &m.createdtimeto), NULL);
+    m.createdtimefrom = ts(a, INT64_C(1764000000000000));
+    m.createdtimeto = ts(a, INT64_C(1765000000000000));
     m.maxinstancecount = 50;
-    assert_ok(pb_string_value_to_msg(a, "order-41", &m.continuationtoken), NULL);
-    assert_ok(pb_string_value_to_msg(a, "order-", &m.instanceidprefix), NULL);
+    m.continuationtoken = sv(a, "order-41");
+    m.instanceidprefix = sv(a, "order-");
     m.fetchinputsandoutputs = true;
-    assert_ok(pb_query_from_msg(a, &m, &q, &err), &err);
+    assert_ok(svc_query_from_msg(a, &m, &q, &err), &err);
     assert_int_equal(q.n_statuses, 2);
     assert_int_equal(q.statuses[0], DT_STATUS_COMPLETED);
     assert_int_equal(q.statuses[1], DT_STATUS_SUSPENDED);
@@ -955,15 +791,15 @@ static void test_queries_and_purge_filters_become_dt_queries(void **state)
 
     m.maxinstancecount = 5000;                 /* more than a page holds: one full page */
     m.continuationtoken->value = "";           /* an empty token is the first page */
-    assert_ok(pb_query_from_msg(a, &m, &q, &err), &err);
-    assert_int_equal(q.page_size, PB_QUERY_PAGE_MAX);
+    assert_ok(svc_query_from_msg(a, &m, &q, &err), &err);
+    assert_int_equal(q.page_size, DT_QUERY_PAGE_MAX);
     assert_null(q.continuation);
     m.maxinstancecount = -1;
-    expect_error(pb_query_from_msg(a, &m, &q, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_query_from_msg(a, &m, &q, &err), &err, DT_ERR_INVALID_ARG,
                  "maxInstanceCount -1");
     m.maxinstancecount = 0;
     st[0] = (Dtpb__OrchestrationStatus)-3;
-    expect_error(pb_query_from_msg(a, &m, &q, &err), &err, DT_ERR_INVALID_ARG,
+    expect_error(svc_query_from_msg(a, &m, &q, &err), &err, DT_ERR_INVALID_ARG,
                  "InstanceQuery.runtimeStatus[0] -3");
 
     Dtpb__PurgeInstanceFilter f = DTPB__PURGE_INSTANCE_FILTER__INIT;
@@ -971,7 +807,7 @@ static void test_queries_and_purge_filters_become_dt_queries(void **state)
     f.runtimestatus = st;
     f.n_runtimestatus = 1;
     f.createdtimeto = m.createdtimeto;
-    assert_ok(pb_purge_filter_from_msg(a, &f, &q, &err), &err);
+    assert_ok(svc_purge_filter_from_msg(a, &f, &q, &err), &err);
     assert_int_equal(q.n_statuses, 1);
     assert_int_equal(q.statuses[0], DT_STATUS_FAILED);
     assert_int_equal(q.created_from, 0);
@@ -991,7 +827,7 @@ static void test_query_response_and_history_chunk_pack(void **state)
     states[1].failure = NULL;
     states[1].status = DT_STATUS_RUNNING;
     Dtpb__QueryInstancesResponse *qr = NULL;
-    assert_ok(pb_query_response(a, states, 2, "order-43", false, &qr), NULL);
+    assert_ok(svc_query_response(a, states, 2, "order-43", false, &qr), NULL);
     uint8_t *bytes = NULL;
     size_t len = 0;
     assert_ok(pb_pack(a, &qr->base, &bytes, &len), NULL);
@@ -1001,11 +837,11 @@ static void test_query_response_and_history_chunk_pack(void **state)
     assert_int_equal(got->n_orchestrationstate, 2);
     assert_string_equal(got->continuationtoken->value, "order-43");
     dt_instance_state back;
-    assert_ok(pb_state_from_msg(b, got->orchestrationstate[1], &back, &err), &err);
+    assert_ok(svc_state_from_msg(b, got->orchestrationstate[1], &back, &err), &err);
     assert_string_equal(back.instance_id, "order-43");
     assert_null(back.input);                   /* not asked for */
 
-    assert_ok(pb_query_response(a, NULL, 0, NULL, true, &qr), NULL);
+    assert_ok(svc_query_response(a, NULL, 0, NULL, true, &qr), NULL);
     assert_null(qr->continuationtoken);        /* the last page */
 
     dt_event ev[2];
@@ -1015,7 +851,7 @@ static void test_query_response_and_history_chunk_pack(void **state)
     ev[1].status = DT_STATUS_COMPLETED;
     ev[1].result = "1";
     Dtpb__HistoryChunk *chunk = NULL;
-    assert_ok(pb_history_chunk(a, ev, 2, &chunk), NULL);
+    assert_ok(svc_history_chunk(a, ev, 2, &chunk), NULL);
     assert_ok(pb_pack(a, &chunk->base, &bytes, &len), NULL);
     Dtpb__HistoryChunk *back_chunk = NULL;
     assert_ok(pb_unpack(b, &dtpb__history_chunk__descriptor, bytes, len, (void **)&back_chunk,
@@ -1023,232 +859,131 @@ static void test_query_response_and_history_chunk_pack(void **state)
     assert_int_equal(back_chunk->n_events, 2);
     for (int i = 0; i < 2; i++) {
         dt_event e;
-        assert_ok(pb_event_from_msg(b, back_chunk->events[i], &e, &err), &err);
+        pb_reader rd = PB_READER(b, &err, NULL);
+        pb_r_event(&rd, back_chunk->events[i], &e);
+        assert_ok(rd.status, &err);
         assert_same_event(&ev[i], &e);
     }
     dt_arena_free(a);
     dt_arena_free(b);
 }
 
-/* ---- events and the store's codec -------------------------------------------------------- */
+/* ---- what the remote worker sends, and the stream's filters --------------------------------- */
 
-static void test_event_messages_pack_to_the_store_codec_bytes(void **state)
-{
-    (void)state;
-    dt_event e;
-    dt_event_init(&e, DT_EVENT_SUB_ORCHESTRATION_FAILED, INT64_C(1764084171000001));
-    e.event_id = -1;
-    e.task_id = 3;
-    e.failure = &outer_failure;
-    uint8_t *stored = NULL, *packed = NULL;
-    size_t stored_len = 0, packed_len = 0;
-    assert_ok(dt_event_encode(&e, &stored, &stored_len), NULL);
-    dt_arena *a = dt_arena_new();
-    assert_non_null(a);
-    Dtpb__HistoryEvent *m = NULL;
-    assert_ok(pb_event_to_msg(a, &e, &m), NULL);
-    assert_ok(pb_pack(a, &m->base, &packed, &packed_len), NULL);
-    assert_int_equal(stored_len, packed_len);
-    assert_memory_equal(stored, packed, stored_len);
-    free(stored);
-
-    dt_event_init(&e, DT_EVENT_NONE, 0);
-    assert_int_equal(pb_event_to_msg(a, &e, &m), DT_ERR_INVALID_ARG);
-    dt_arena_free(a);
-}
-
-static void test_wire_events_are_checked_where_stored_ones_are_not(void **state)
-{
-    (void)state;
-    /* TaskScheduled with a name that is not UTF-8 */
-    wire body = { .n = 0 }, w = { .n = 0 };
-    w_str(&body, 1, "Say\xfeHello");
-    w_int(&w, 1, 2);
-    w_msg(&w, 6, &body);
-    dt_arena *a = dt_arena_new();
-    assert_non_null(a);
-    dt_error err;
-    dt_event e;
-
-    /* from the store: decodes as it always has */
-    assert_ok(dt_event_decode(w.b, w.n, a, &e, &err), &err);
-    assert_int_equal(e.type, DT_EVENT_TASK_SCHEDULED);
-
-    /* from a peer: pb_unpack refuses the bytes, and pb_event_from_msg the message */
-    Dtpb__HistoryEvent *m = NULL;
-    expect_error(pb_unpack(a, &dtpb__history_event__descriptor, w.b, w.n, (void **)&m, &err),
-                 &err, DT_ERR_INVALID_ARG, "TaskScheduledEvent.name is not valid UTF-8");
-    m = dtpb__history_event__unpack(NULL, w.n, w.b);
-    assert_non_null(m);
-    expect_error(pb_event_from_msg(a, m, &e, &err), &err, DT_ERR_INVALID_ARG,
-                 "TaskScheduled.name is not valid UTF-8");
-    dtpb__history_event__free_unpacked(m, NULL);
-
-    /* an entity event: UNIMPLEMENTED from a peer, CORRUPT from the store */
-    wire op = { .n = 0 };
-    w_str(&op, 2, "add");
-    w.n = 0;
-    w_msg(&w, 23, &op);
-    assert_ok(pb_unpack(a, &dtpb__history_event__descriptor, w.b, w.n, (void **)&m, &err), &err);
-    expect_error(pb_event_from_msg(a, m, &e, &err), &err, DT_ERR_UNIMPLEMENTED,
-                 "field 23 (entityOperationSignaled)");
-    expect_error(dt_event_decode(w.b, w.n, a, &e, &err), &err, DT_ERR_CORRUPT, "field 23");
-
-    /* nothing set at all */
-    w.n = 0;
-    w_int(&w, 1, 2);
-    assert_ok(pb_unpack(a, &dtpb__history_event__descriptor, w.b, w.n, (void **)&m, &err), &err);
-    expect_error(pb_event_from_msg(a, m, &e, &err), &err, DT_ERR_INVALID_ARG, "no event type");
-    dt_arena_free(a);
-}
-
-static void test_shared_pieces_keep_absent_and_empty_apart(void **state)
+static void test_activity_response_round_trips_as_the_worker_sends_it(void **state)
 {
     (void)state;
     dt_arena *a = dt_arena_new();
     assert_non_null(a);
     dt_error err;
-    Dtpb__StringValue *sv = (Dtpb__StringValue *)1;
-    assert_ok(pb_string_value_to_msg(a, NULL, &sv), NULL);
-    assert_null(sv);
-    assert_ok(pb_string_value_to_msg(a, "", &sv), NULL);
-    assert_non_null(sv);
-    const char *s = "untouched";
-    assert_ok(pb_string_value_from_msg(a, NULL, "f", &s, &err), &err);
-    assert_null(s);
-    assert_ok(pb_string_value_from_msg(a, sv, "f", &s, &err), &err);
-    assert_string_equal(s, "");
-    assert_ok(pb_string_from_msg(a, NULL, "f", &s, &err), &err);
-    assert_string_equal(s, "");
+    dt_activity_request req = {"i1", "x1", 4, "SayHello", NULL, NULL};
+    Dtpb__ActivityResponse *m = NULL;
+    svc_activity_completion c;
+    assert_ok(svc_activity_response(a, &req, "tok", "\"hi\"", NULL, &m), NULL);
+    assert_ok(svc_activity_response_from_msg(a, m, &c, &err), &err);
+    assert_string_equal(c.instance_id, "i1");
+    assert_int_equal(c.task_id, 4);
+    assert_string_equal(c.completion_token, "tok");
+    assert_string_equal(c.result, "\"hi\"");
+    assert_null(c.failure);
+    /* a failure goes instead of the result, never beside it */
+    assert_ok(svc_activity_response(a, &req, "tok", "\"ignored\"", &outer_failure, &m), NULL);
+    assert_null(m->result);
+    assert_ok(svc_activity_response_from_msg(a, m, &c, &err), &err);
+    assert_null(c.result);
+    assert_same_failure(&outer_failure, c.failure);
 
-    Dtpb__Timestamp *ts = NULL;
-    assert_ok(pb_timestamp_to_msg(a, 0, &ts), NULL);
-    assert_null(ts);                           /* 0 is "no time" */
-    assert_ok(pb_timestamp_to_msg(a, -1500000, &ts), NULL);
-    assert_int_equal(ts->seconds, -2);
-    assert_int_equal(ts->nanos, 500000000);
-    dt_time t = 0;
-    assert_ok(pb_timestamp_from_msg(ts, "at", &t, &err), &err);
-    assert_int_equal(t, -1500000);
-    assert_int_equal(pb_timestamp_to_msg(a, INT64_MAX, &ts), DT_ERR_INVALID_ARG);
-    ts->seconds = INT64_C(253402300800);
-    expect_error(pb_timestamp_from_msg(ts, "at", &t, &err), &err, DT_ERR_INVALID_ARG,
-                 "at is not a valid timestamp");
-
-    dt_failure chain[65];
-    for (int i = 0; i < 65; i++)
-        chain[i] = (dt_failure){ "T", "m", NULL, i < 64 ? &chain[i + 1] : NULL, false };
-    Dtpb__TaskFailureDetails *fm = NULL;
-    assert_ok(pb_failure_to_msg(a, &chain[1], &fm), NULL);
-    const dt_failure *back = NULL;
-    assert_ok(pb_failure_from_msg(a, fm, "failureDetails", &back, &err), &err);
-    assert_same_failure(&chain[1], back);
-    assert_int_equal(pb_failure_to_msg(a, &chain[0], &fm), DT_ERR_INVALID_ARG);
+    /* an ActivityRequest as the worker reads it: "" input is none */
+    Dtpb__ActivityRequest *rq = NULL;
+    dt_activity_request back;
+    req.input = "";
+    assert_ok(svc_activity_request(a, &req, &rq), NULL);
+    assert_ok(svc_activity_request_from_msg(a, rq, &back, &err), &err);
+    assert_null(back.input);
+    assert_string_equal(back.name, "SayHello");
+    assert_string_equal(back.execution_id, "x1");
+    assert_int_equal(back.task_id, 4);
     dt_arena_free(a);
 }
 
-/* ---- what pb_unpack refuses before protobuf-c sees it ------------------------------------ */
-
-/* nested_failures: N TaskFailureDetails, each the innerFailure (field 4) of the one outside it,
- * in a malloc'd buffer written back to front. */
-static uint8_t *nested_failures(size_t n, size_t *len)
-{
-    size_t cap = n * 6 + 16, start = cap;
-    uint8_t *buf = malloc(cap);
-    assert_non_null(buf);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t v[10];
-        size_t k = 0, l = cap - start;
-        do {
-            v[k++] = (uint8_t)((l & 0x7f) | (l > 0x7f ? 0x80 : 0));
-            l >>= 7;
-        } while (l);
-        start -= k;
-        memcpy(buf + start, v, k);
-        buf[--start] = 0x22;                   /* field 4, length-delimited */
-    }
-    *len = cap - start;
-    memmove(buf, buf + start, *len);
-    return buf;
-}
-
-static void test_unpack_refuses_nesting_that_would_exhaust_the_stack(void **state)
+static void test_work_item_filters_round_trip_and_none_means_any(void **state)
 {
     (void)state;
     dt_arena *a = dt_arena_new();
     assert_non_null(a);
     dt_error err;
-    void *m = NULL;
+    const char *on[] = {"Hello", "Order"}, *an[] = {"SayHello"};
+    dt_name_filter o = {on, 2}, t = {an, 1}, bo, bt;
+    Dtpb__WorkItemFilters *m = NULL;
+    assert_ok(svc_work_filters(a, &o, &t, &m), NULL);
+    uint8_t *bytes = NULL;
     size_t len = 0;
-    /* 100000 levels is a few hundred kilobytes: protobuf-c alone would crash on it */
-    uint8_t *deep = nested_failures(100000, &len);
-    expect_error(pb_unpack(a, &dtpb__task_failure_details__descriptor, deep, len, &m, &err),
-                 &err, DT_ERR_INVALID_ARG, "deeper than 100 levels");
-    free(deep);
-    deep = nested_failures(PB_DEPTH_MAX - 1, &len);   /* the outermost message is level 1 */
-    assert_ok(pb_unpack(a, &dtpb__task_failure_details__descriptor, deep, len, &m, &err), &err);
-    free(deep);
-    deep = nested_failures(PB_DEPTH_MAX, &len);
-    expect_error(pb_unpack(a, &dtpb__task_failure_details__descriptor, deep, len, &m, &err),
-                 &err, DT_ERR_INVALID_ARG, "deeper");
-    free(deep);
+    assert_ok(pb_pack(a, &m->base, &bytes, &len), NULL);
+    Dtpb__WorkItemFilters *got = NULL;
+    assert_ok(pb_unpack(a, &dtpb__work_item_filters__descriptor, bytes, len, (void **)&got, &err),
+              &err);
+    bool has = false;
+    assert_ok(svc_work_filters_from_msg(a, got, &bo, &bt, &has, &err), &err);
+    assert_true(has);
+    assert_int_equal(bo.n, 2);
+    assert_string_equal(bo.names[1], "Order");
+    assert_int_equal(bt.n, 1);
+    assert_string_equal(bt.names[0], "SayHello");
+    /* filters sent with no names take nothing; no filters at all take anything */
+    dt_name_filter none = {NULL, 0};
+    assert_ok(svc_work_filters(a, &none, &none, &m), NULL);
+    assert_ok(svc_work_filters_from_msg(a, m, &bo, &bt, &has, &err), &err);
+    assert_true(has);
+    assert_int_equal(bo.n, 0);
+    assert_non_null(bo.names);
+    assert_ok(svc_work_filters_from_msg(a, NULL, &bo, &bt, &has, &err), &err);
+    assert_false(has);
     dt_arena_free(a);
 }
 
-static void test_unpack_refuses_nul_bad_utf8_groups_and_garbage(void **state)
+static void test_list_instance_ids_request_becomes_a_query(void **state)
 {
     (void)state;
     dt_arena *a = dt_arena_new();
     assert_non_null(a);
     dt_error err;
-    void *m = NULL;
-    const ProtobufCMessageDescriptor *req = &dtpb__create_instance_request__descriptor;
-    wire w = { .n = 0 };
+    dt_query q;
+    Dtpb__ListInstanceIdsRequest m = DTPB__LIST_INSTANCE_IDS_REQUEST__INIT;
+    /* more statuses than there are kinds of them: every one is read and checked */
+    Dtpb__OrchestrationStatus st[9] = {0, 1, 2, 3, 4, 5, 6, 7, 1};
+    m.runtimestatus = st;
+    m.n_runtimestatus = 9;
+    m.completedtimefrom = ts(a, INT64_C(1764000000000000));
+    m.pagesize = 5000;
+    m.lastinstancekey = sv(a, "");
+    assert_ok(svc_list_ids_from_msg(a, &m, &q, &err), &err);
+    assert_int_equal(q.n_statuses, 9);
+    assert_int_equal(q.statuses[8], DT_STATUS_COMPLETED);
+    assert_int_equal(q.completed_from, INT64_C(1764000000000000));
+    assert_int_equal(q.page_size, DT_QUERY_PAGE_MAX);
+    assert_null(q.continuation);               /* "" is the first page */
+    st[8] = 9;
+    expect_error(svc_list_ids_from_msg(a, &m, &q, &err), &err, DT_ERR_INVALID_ARG,
+                 "runtimeStatus[8] 9 is not a known status");
+    st[8] = 1;
+    m.pagesize = -1;
+    expect_error(svc_list_ids_from_msg(a, &m, &q, &err), &err, DT_ERR_INVALID_ARG,
+                 "pageSize -1 is negative");
 
-    w_bytes(&w, 2, "Hel\0lo", 6);              /* name with a NUL inside */
-    expect_error(pb_unpack(a, req, w.b, w.n, &m, &err), &err, DT_ERR_INVALID_ARG,
-                 "CreateInstanceRequest.name holds a NUL");
-    w.n = 0;
-    w_str(&w, 1, "id\xc3");                    /* instanceId cut mid-character */
-    expect_error(pb_unpack(a, req, w.b, w.n, &m, &err), &err, DT_ERR_INVALID_ARG,
-                 "CreateInstanceRequest.instanceId is not valid UTF-8");
-    w.n = 0;
-    wire entry = { .n = 0 };                   /* tags = 8: a map entry with a bad key */
-    w_str(&entry, 1, "k\xff");
-    w_str(&entry, 2, "v");
-    w_msg(&w, 8, &entry);
-    expect_error(pb_unpack(a, req, w.b, w.n, &m, &err), &err, DT_ERR_INVALID_ARG,
-                 "TagsEntry.key is not valid UTF-8");
-    w.n = 0;
-    w_str(&w, 77, "\xff\xfe");                 /* an unknown field is not ours to judge */
-    w_str(&w, 2, "Hello");
-    assert_ok(pb_unpack(a, req, w.b, w.n, &m, &err), &err);
-    assert_string_equal(((Dtpb__CreateInstanceRequest *)m)->name, "Hello");
-
-    static const uint8_t group[] = { 0x0b, 0x0c };             /* field 1, start/end group */
-    expect_error(pb_unpack(a, req, group, sizeof group, &m, &err), &err, DT_ERR_INVALID_ARG,
-                 "wire type 3");
-    static const uint8_t past_end[] = { 0x12, 0x05, 'a' };     /* name longer than the bytes */
-    expect_error(pb_unpack(a, req, past_end, sizeof past_end, &m, &err), &err,
-                 DT_ERR_INVALID_ARG, "do not parse");
-    static const uint8_t bad_varint[] = { 0x08, 0xff, 0xff };
-    expect_error(pb_unpack(a, &dtpb__get_instance_request__descriptor, bad_varint,
-                           sizeof bad_varint, &m, &err), &err, DT_ERR_INVALID_ARG,
-                 "do not parse");
-    static const uint8_t wrong_type[] = { 0x10, 0x01 };        /* name as a varint */
-    expect_error(pb_unpack(a, req, wrong_type, sizeof wrong_type, &m, &err), &err,
-                 DT_ERR_INVALID_ARG, "do not parse");
-
-    /* no bytes at all is the empty message */
-    assert_ok(pb_unpack(a, req, NULL, 0, &m, &err), &err);
-    assert_string_equal(((Dtpb__CreateInstanceRequest *)m)->name, "");
+    dt_instance_state states[2] = {{.instance_id = "a"}, {.instance_id = "b"}};
+    Dtpb__ListInstanceIdsResponse *r = NULL;
+    assert_ok(svc_list_ids_response(a, states, 2, "b", &r), NULL);
+    assert_int_equal(r->n_instanceids, 2);
+    assert_string_equal(r->instanceids[1], "b");
+    assert_string_equal(r->lastinstancekey->value, "b");
+    assert_ok(svc_list_ids_response(a, NULL, 0, NULL, &r), NULL);
+    assert_null(r->lastinstancekey);
     dt_arena_free(a);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utf8_validator_accepts_exactly_well_formed_text),
         cmocka_unit_test(test_every_action_round_trips_through_bytes),
         cmocka_unit_test(test_continue_as_new_carries_events_and_version),
         cmocka_unit_test(test_schedule_task_bytes_follow_the_protocol),
@@ -1265,11 +1000,9 @@ int main(void)
         cmocka_unit_test(test_create_instance_request_becomes_a_start_request),
         cmocka_unit_test(test_queries_and_purge_filters_become_dt_queries),
         cmocka_unit_test(test_query_response_and_history_chunk_pack),
-        cmocka_unit_test(test_event_messages_pack_to_the_store_codec_bytes),
-        cmocka_unit_test(test_wire_events_are_checked_where_stored_ones_are_not),
-        cmocka_unit_test(test_shared_pieces_keep_absent_and_empty_apart),
-        cmocka_unit_test(test_unpack_refuses_nesting_that_would_exhaust_the_stack),
-        cmocka_unit_test(test_unpack_refuses_nul_bad_utf8_groups_and_garbage),
+        cmocka_unit_test(test_activity_response_round_trips_as_the_worker_sends_it),
+        cmocka_unit_test(test_work_item_filters_round_trip_and_none_means_any),
+        cmocka_unit_test(test_list_instance_ids_request_becomes_a_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* client_conn.c — the blocking gRPC client: one channel, a completion queue per call that
+/* client_conn.c — the gRPC client transport: a blocking client of TaskHubSidecarService that
+ * moves serialized messages (what is in them is service.h's business). One channel, a completion queue per call that
  * the calling thread plucks its own tags from, so calls from many threads never wait on one
  * another. */
 #include <grpc/byte_buffer.h>
@@ -35,6 +36,8 @@ struct dt_grpc_stream {
 
 dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *err)
 {
+    if (target == NULL)
+        target = DT_DEFAULT_GRPC_ADDRESS;
     grpc_init();
     dt_grpc_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {

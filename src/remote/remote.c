@@ -1,0 +1,303 @@
+/* remote.c — the C SDK as a remote worker (remote.h): the same registered orchestrators and
+ * activities, run against any TaskHubSidecarService server (dtask serve, a sidecar, the
+ * Durable Task Scheduler) over gRPC. One thread holds the GetWorkItems stream (reconnecting
+ * with backoff when it ends) and queues what arrives; a pool of threads runs each work item
+ * through the worker's executor and sends the result back with its completion token. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "durabletask/grpc_client.h"
+#include "durabletask/remote.h"
+#include "service/service.h"
+
+#define DEFAULT_THREADS 6
+
+typedef struct job {
+    uint8_t *bytes;          /* a packed WorkItem */
+    size_t len;
+    struct job *next;
+} job;
+
+struct dt_remote_worker {
+    dt_executor ex;
+    uint8_t *request;        /* the packed GetWorkItemsRequest, with our work item filters */
+    size_t request_len;
+    dt_grpc_conn *conn;
+    pthread_t reader;
+    bool has_reader;
+    pthread_t *pool;
+    int n_pool;
+    atomic_bool stop;
+    /* mu guards the job queue */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *head, *tail;
+};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void push(dt_remote_worker *r, job *j)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->tail)
+        r->tail->next = j;
+    else
+        r->head = j;
+    r->tail = j;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static job *pop(dt_remote_worker *r)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->head == NULL && !atomic_load(&r->stop))
+        pthread_cond_wait(&r->cv, &r->mu);
+    job *j = r->head;
+    if (j) {
+        r->head = j->next;
+        if (r->head == NULL)
+            r->tail = NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return j;
+}
+
+/* ---- the stream ---------------------------------------------------------------------------- */
+
+static void *reader_main(void *arg)
+{
+    dt_remote_worker *r = arg;
+    int backoff = 100;
+    while (!atomic_load(&r->stop)) {
+        uint8_t *resp = NULL;
+        size_t n = 0;
+        dt_grpc_result res = {0};
+        /* Hello first, as the other SDKs do: it tells a dead server from a slow stream */
+        if (dt_grpc_unary(r->conn, "Hello", (const uint8_t *)"", 0, 5000, &resp, &n, &res) !=
+                DT_OK ||
+            res.code != 0) {
+            free(resp);
+            sleep_ms(backoff);
+            backoff = backoff < 2000 ? backoff * 2 : 2000;
+            continue;
+        }
+        free(resp);
+        dt_grpc_stream *s = NULL;
+        if (dt_grpc_stream_open(r->conn, "GetWorkItems", r->request, r->request_len, &s,
+                                NULL) != DT_OK) {
+            sleep_ms(backoff);
+            continue;
+        }
+        backoff = 100;
+        while (!atomic_load(&r->stop)) {
+            uint8_t *msg = NULL;
+            size_t len = 0;
+            dt_status st = dt_grpc_stream_next(s, 200, &msg, &len, &res);
+            if (st == DT_ERR_TIMEOUT)
+                continue;
+            if (st != DT_OK)
+                break;   /* the stream ended: reconnect */
+            job *j = calloc(1, sizeof *j);
+            if (j == NULL) {
+                free(msg);
+                continue;   /* not taken: the server redelivers it when its lease ends */
+            }
+            j->bytes = msg;
+            j->len = len;
+            push(r, j);
+        }
+        dt_grpc_stream_close(s);
+    }
+    return NULL;
+}
+
+/* ---- running work items -------------------------------------------------------------------- */
+
+static void send_completion(dt_remote_worker *r, const char *method, dt_arena *a,
+                            const ProtobufCMessage *m)
+{
+    uint8_t *buf = NULL, *resp = NULL;
+    size_t len = 0, n = 0;
+    dt_grpc_result res = {0};
+    if (pb_pack(a, m, &buf, &len) != DT_OK)
+        return;
+    /* A completion that does not arrive is not lost: the server redelivers the work item
+     * when its lease runs out or the stream ends. */
+    dt_grpc_unary(r->conn, method, buf, len, 30000, &resp, &n, &res);
+    free(resp);
+}
+
+/* An item that cannot be read or run is not answered: the server redelivers it when its
+ * lease runs out, rather than being told something we did not compute. */
+static void run_orchestration(dt_remote_worker *r, dt_arena *a, const char *token,
+                              const Dtpb__OrchestratorRequest *m)
+{
+    dt_orch_request req;
+    dt_orch_result res = {0};
+    Dtpb__OrchestratorResponse *resp = NULL;
+    if (svc_orchestrator_request_from_msg(a, m, &req, NULL) == DT_OK &&
+        r->ex.run_orchestration(r->ex.data, &req, a, &res) == DT_OK &&
+        svc_orchestrator_response(a, req.instance_id, token, &res, &resp) == DT_OK)
+        send_completion(r, "CompleteOrchestratorTask", a, &resp->base);
+}
+
+static void run_activity(dt_remote_worker *r, dt_arena *a, const char *token,
+                         const Dtpb__ActivityRequest *m)
+{
+    dt_activity_request req;
+    const char *result = NULL;
+    const dt_failure *failure = NULL;
+    Dtpb__ActivityResponse *resp = NULL;
+    if (svc_activity_request_from_msg(a, m, &req, NULL) == DT_OK &&
+        r->ex.run_activity(r->ex.data, &req, a, &result, &failure) == DT_OK &&
+        svc_activity_response(a, &req, token, result, failure, &resp) == DT_OK)
+        send_completion(r, "CompleteActivityTask", a, &resp->base);
+}
+
+static void *pool_main(void *arg)
+{
+    dt_remote_worker *r = arg;
+    job *j;
+    while ((j = pop(r)) != NULL) {
+        dt_arena *a = dt_arena_new();
+        Dtpb__WorkItem *wi = NULL;
+        if (a && pb_unpack(a, &dtpb__work_item__descriptor, j->bytes, j->len, (void **)&wi,
+                           NULL) == DT_OK) {
+            if (wi->request_case == DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST)
+                run_orchestration(r, a, wi->completiontoken, wi->orchestratorrequest);
+            else if (wi->request_case == DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST)
+                run_activity(r, a, wi->completiontoken, wi->activityrequest);
+            /* health pings and entity work are not for this worker */
+        }
+        dt_arena_free(a);
+        free(j->bytes);
+        free(j);
+    }
+    return NULL;
+}
+
+/* pack_request: GetWorkItemsRequest with filters naming what this worker runs. */
+static dt_status pack_request(dt_remote_worker *r, const dt_name_filter *orchs,
+                              const dt_name_filter *acts)
+{
+    dt_arena *a = dt_arena_new();
+    if (a == NULL)
+        return DT_ERR_NOMEM;
+    Dtpb__GetWorkItemsRequest req = DTPB__GET_WORK_ITEMS_REQUEST__INIT;
+    uint8_t *buf = NULL;
+    dt_status st = svc_work_filters(a, orchs, acts, &req.workitemfilters);
+    if (st == DT_OK)
+        st = pb_pack(a, &req.base, &buf, &r->request_len);
+    if (st == DT_OK && (r->request = malloc(r->request_len + 1)) == NULL)
+        st = DT_ERR_NOMEM;
+    if (st == DT_OK)
+        memcpy(r->request, buf, r->request_len);
+    dt_arena_free(a);
+    return st;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+/* remote_join: stop R's threads (as many as were started) and wait for them. */
+static void remote_join(dt_remote_worker *r)
+{
+    atomic_store(&r->stop, true);
+    pthread_mutex_lock(&r->mu);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (r->has_reader)
+        pthread_join(r->reader, NULL);
+    for (int i = 0; i < r->n_pool; i++)
+        pthread_join(r->pool[i], NULL);
+}
+
+/* remote_free: everything start made, once none of R's threads runs. */
+static void remote_free(dt_remote_worker *r)
+{
+    while (r->head) {   /* received but not run: the server redelivers them */
+        job *j = r->head;
+        r->head = j->next;
+        free(j->bytes);
+        free(j);
+    }
+    if (r->conn)
+        dt_grpc_conn_close(r->conn);
+    free(r->request);
+    free(r->pool);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
+
+dt_status dt_remote_worker_start(dt_worker *w, const char *target, const dt_remote_options *opts,
+                                 dt_remote_worker **out, dt_error *err)
+{
+    *out = NULL;
+    if (w == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "no worker given");
+    if (target && target[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "the server address is empty");
+    int threads = opts && opts->threads > 0 ? opts->threads : DEFAULT_THREADS;
+    dt_remote_worker *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    if (pthread_mutex_init(&r->mu, NULL) != 0) {
+        free(r);
+        return dt_error_set(err, DT_ERR_NOMEM, "cannot create the remote worker's mutex");
+    }
+    if (pthread_cond_init(&r->cv, NULL) != 0) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return dt_error_set(err, DT_ERR_NOMEM, "cannot create the remote worker's condition");
+    }
+    r->ex = dt_worker_executor(w);
+    dt_name_filter orchs, acts;
+    dt_worker_filters(w, &orchs, &acts);
+    dt_status st = pack_request(r, &orchs, &acts);
+    if (st != DT_OK) {
+        dt_error_set(err, st, "out of memory");
+        goto fail;
+    }
+    if ((st = dt_grpc_conn_open(target, &r->conn, err)) != DT_OK)
+        goto fail;
+    const char *token = opts ? opts->token : NULL;
+    if (token && (st = dt_grpc_conn_set_token(r->conn, token)) != DT_OK) {
+        dt_error_set(err, st, "out of memory");
+        goto fail;
+    }
+    if ((r->pool = calloc((size_t)threads, sizeof *r->pool)) == NULL) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (; r->n_pool < threads; r->n_pool++)
+        if (pthread_create(&r->pool[r->n_pool], NULL, pool_main, r) != 0)
+            break;
+    r->has_reader = r->n_pool == threads && pthread_create(&r->reader, NULL, reader_main, r) == 0;
+    if (!r->has_reader) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "cannot start the remote worker's threads");
+        remote_join(r);
+        goto fail;
+    }
+    *out = r;
+    return DT_OK;
+fail:
+    remote_free(r);
+    return st;
+}
+
+void dt_remote_worker_stop(dt_remote_worker *r)
+{
+    if (r == NULL)
+        return;
+    remote_join(r);
+    remote_free(r);
+}

@@ -1,0 +1,281 @@
+/* work_items.c — the worker half of the service's messages, both ways: the OrchestratorRequest
+ * and ActivityRequest a server streams to a worker, the responses the worker sends back, and
+ * the work item filters of GetWorkItems (see service.h). */
+#include <string.h>
+
+#include "service.h"
+
+dt_status svc_orchestrator_request(dt_arena *a, const dt_orch_request *req,
+                                   Dtpb__OrchestratorRequest **out)
+{
+    if (a == NULL || req == NULL || req->instance_id == NULL ||
+        (req->past == NULL && req->n_past > 0) ||
+        (req->new_events == NULL && req->n_new > 0) || out == NULL)
+        return DT_ERR_INVALID_ARG;
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__OrchestratorRequest *m = pb_b_msg(&b, &dtpb__orchestrator_request__descriptor);
+    Dtpb__StringValue *exec = pb_b_sv(&b, req->execution_id);
+    Dtpb__HistoryEvent **past = pb_b_events(&b, req->past, req->n_past);
+    Dtpb__HistoryEvent **fresh = pb_b_events(&b, req->new_events, req->n_new);
+    if (b.status != DT_OK)
+        return b.status;
+    m->instanceid = pb_b_str(req->instance_id);
+    m->executionid = exec;
+    m->pastevents = past;
+    m->n_pastevents = req->n_past;
+    m->newevents = fresh;
+    m->n_newevents = req->n_new;
+    *out = m;
+    return DT_OK;
+}
+
+dt_status svc_orchestrator_request_from_msg(dt_arena *a, const Dtpb__OrchestratorRequest *m,
+                                            dt_orch_request *out, dt_error *err)
+{
+    if (a == NULL || m == NULL || out == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "svc_orchestrator_request_from_msg needs an arena, a message and "
+                            "a request to fill");
+    pb_reader r = PB_READER(a, err, "OrchestratorRequest");
+    dt_orch_request req = {0};
+    req.instance_id = pb_r_str(&r, m->instanceid, "instanceId");
+    req.execution_id = pb_r_sv(&r, m->executionid, "executionId");
+    req.past = pb_r_events(&r, m->pastevents, m->n_pastevents, "OrchestratorRequest.pastEvents");
+    req.n_past = m->n_pastevents;
+    req.new_events = pb_r_events(&r, m->newevents, m->n_newevents,
+                                 "OrchestratorRequest.newEvents");
+    req.n_new = m->n_newevents;
+    if (r.status != DT_OK)
+        return r.status;
+    *out = req;
+    return DT_OK;
+}
+
+dt_status svc_activity_request(dt_arena *a, const dt_activity_request *req,
+                               Dtpb__ActivityRequest **out)
+{
+    if (a == NULL || req == NULL || req->instance_id == NULL || req->name == NULL ||
+        out == NULL)
+        return DT_ERR_INVALID_ARG;
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__ActivityRequest *m = pb_b_msg(&b, &dtpb__activity_request__descriptor);
+    Dtpb__OrchestrationInstance *inst = pb_b_instance(&b, req->instance_id, req->execution_id);
+    Dtpb__StringValue *version = pb_b_sv(&b, req->version);
+    Dtpb__StringValue *input = pb_b_sv(&b, req->input);
+    if (b.status != DT_OK)
+        return b.status;
+    m->name = pb_b_str(req->name);
+    m->version = version;
+    m->input = input;
+    m->orchestrationinstance = inst;
+    m->taskid = req->task_id;
+    *out = m;
+    return DT_OK;
+}
+
+dt_status svc_activity_request_from_msg(dt_arena *a, const Dtpb__ActivityRequest *m,
+                                        dt_activity_request *out, dt_error *err)
+{
+    if (a == NULL || m == NULL || out == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "svc_activity_request_from_msg needs an arena, a message and a "
+                            "request to fill");
+    pb_reader r = PB_READER(a, err, "ActivityRequest");
+    const Dtpb__OrchestrationInstance *inst = m->orchestrationinstance;
+    dt_activity_request req = {0};
+    req.instance_id = pb_r_str(&r, inst ? inst->instanceid : NULL,
+                               "orchestrationInstance.instanceId");
+    req.execution_id = inst ? pb_r_sv(&r, inst->executionid, "orchestrationInstance.executionId")
+                            : NULL;
+    req.task_id = m->taskid;
+    req.name = pb_r_str(&r, m->name, "name");
+    req.version = pb_r_sv(&r, m->version, "version");
+    req.input = pb_r_sv(&r, m->input, "input");
+    if (r.status != DT_OK)
+        return r.status;
+    if (req.input && req.input[0] == '\0')
+        req.input = NULL;   /* the SDKs send "" for an activity called without input */
+    *out = req;
+    return DT_OK;
+}
+
+dt_status svc_orchestrator_response(dt_arena *a, const char *instance_id, const char *token,
+                                    const dt_orch_result *result,
+                                    Dtpb__OrchestratorResponse **out)
+{
+    if (a == NULL || result == NULL || (result->actions == NULL && result->n_actions > 0) ||
+        out == NULL)
+        return DT_ERR_INVALID_ARG;
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__OrchestratorResponse *m = pb_b_msg(&b, &dtpb__orchestrator_response__descriptor);
+    Dtpb__OrchestratorAction **acts = pb_b_array(&b, result->n_actions, sizeof *acts);
+    for (size_t i = 0; i < result->n_actions && b.status == DT_OK; i++)
+        b.status = svc_action_to_msg(a, &result->actions[i], &acts[i]);
+    Dtpb__StringValue *custom = pb_b_sv(&b, result->custom_status);
+    if (b.status != DT_OK)
+        return b.status;
+    m->instanceid = pb_b_str(instance_id);
+    m->completiontoken = pb_b_str(token);
+    m->actions = acts;
+    m->n_actions = result->n_actions;
+    m->customstatus = custom;
+    *out = m;
+    return DT_OK;
+}
+
+/* chunked: whether M is part of a chunked completion. The fields are deprecated in the
+ * protocol (protobuf-c marks them so); reading them is exactly how we refuse them. */
+static bool chunked(const Dtpb__OrchestratorResponse *m)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    return m->ispartial || m->chunkindex != NULL;
+#pragma GCC diagnostic pop
+}
+
+dt_status svc_orchestrator_response_from_msg(dt_arena *a, const Dtpb__OrchestratorResponse *m,
+                                             svc_orch_completion *out, dt_error *err)
+{
+    if (a == NULL || m == NULL || out == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "svc_orchestrator_response_from_msg needs an arena, a message and "
+                            "a completion to fill");
+    if (chunked(m))
+        return dt_error_set(err, DT_ERR_UNIMPLEMENTED,
+                            "OrchestratorResponse: chunked completions (isPartial, chunkIndex) "
+                            "are deprecated and not supported");
+    pb_reader r = PB_READER(a, err, "OrchestratorResponse");
+    svc_orch_completion c;
+    memset(&c, 0, sizeof c);
+    c.instance_id = pb_r_str(&r, m->instanceid, "instanceId");
+    c.completion_token = pb_r_str(&r, m->completiontoken, "completionToken");
+    c.result.custom_status = pb_r_sv(&r, m->customstatus, "customStatus");
+    c.n_events_processed = -1;
+    if (m->numeventsprocessed) {
+        if (m->numeventsprocessed->value < 0)
+            pb_r_fail(&r, DT_ERR_INVALID_ARG,
+                      "OrchestratorResponse.numEventsProcessed %d is negative",
+                      (int)m->numeventsprocessed->value);
+        c.n_events_processed = m->numeventsprocessed->value;
+    }
+    c.requires_history = m->requireshistory;
+    dt_action *acts = NULL;
+    if (r.status == DT_OK && m->n_actions > 0) {
+        acts = dt_arena_alloc(a, m->n_actions * sizeof *acts);
+        if (acts == NULL)
+            pb_r_fail(&r, DT_ERR_NOMEM, "out of memory reading %zu actions", m->n_actions);
+    }
+    for (size_t i = 0; i < m->n_actions && r.status == DT_OK; i++) {
+        if (m->actions[i] == NULL) {
+            pb_r_fail(&r, DT_ERR_INVALID_ARG, "OrchestratorResponse.actions[%zu] is missing", i);
+            break;
+        }
+        r.status = svc_action_from_msg(a, m->actions[i], &acts[i], err);
+        if (r.status != DT_OK)
+            pb_err_prefix(err, "OrchestratorResponse.actions[%zu] (id %d): ", i,
+                          (int)m->actions[i]->id);
+    }
+    if (r.status != DT_OK)
+        return r.status;
+    c.result.actions = acts;
+    c.result.n_actions = m->n_actions;
+    *out = c;
+    return DT_OK;
+}
+
+dt_status svc_activity_response(dt_arena *a, const dt_activity_request *req, const char *token,
+                                const char *result, const dt_failure *failure,
+                                Dtpb__ActivityResponse **out)
+{
+    if (a == NULL || req == NULL || out == NULL)
+        return DT_ERR_INVALID_ARG;
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__ActivityResponse *m = pb_b_msg(&b, &dtpb__activity_response__descriptor);
+    Dtpb__TaskFailureDetails *f = pb_b_failure(&b, failure);
+    Dtpb__StringValue *res = failure ? NULL : pb_b_sv(&b, result);
+    if (b.status != DT_OK)
+        return b.status;
+    m->instanceid = pb_b_str(req->instance_id);
+    m->taskid = req->task_id;
+    m->completiontoken = pb_b_str(token);
+    m->failuredetails = f;
+    m->result = res;
+    *out = m;
+    return DT_OK;
+}
+
+dt_status svc_activity_response_from_msg(dt_arena *a, const Dtpb__ActivityResponse *m,
+                                         svc_activity_completion *out, dt_error *err)
+{
+    if (a == NULL || m == NULL || out == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "svc_activity_response_from_msg needs an arena, a message and a "
+                            "completion to fill");
+    pb_reader r = PB_READER(a, err, "ActivityResponse");
+    svc_activity_completion c;
+    memset(&c, 0, sizeof c);
+    c.instance_id = pb_r_str(&r, m->instanceid, "instanceId");
+    c.task_id = m->taskid;
+    c.completion_token = pb_r_str(&r, m->completiontoken, "completionToken");
+    c.result = pb_r_sv(&r, m->result, "result");
+    c.failure = pb_r_failure(&r, m->failuredetails, "failureDetails");
+    if (r.status != DT_OK)
+        return r.status;
+    *out = c;
+    return DT_OK;
+}
+
+dt_status svc_work_filters(dt_arena *a, const dt_name_filter *orchestrators,
+                           const dt_name_filter *activities, Dtpb__WorkItemFilters **out)
+{
+    if (a == NULL || orchestrators == NULL || activities == NULL || out == NULL)
+        return DT_ERR_INVALID_ARG;
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__WorkItemFilters *m = pb_b_msg(&b, &dtpb__work_item_filters__descriptor);
+    Dtpb__OrchestrationFilter **o = pb_b_array(&b, orchestrators->n, sizeof *o);
+    Dtpb__ActivityFilter **t = pb_b_array(&b, activities->n, sizeof *t);
+    for (size_t i = 0; i < orchestrators->n && b.status == DT_OK; i++)
+        if ((o[i] = pb_b_msg(&b, &dtpb__orchestration_filter__descriptor)) != NULL)
+            o[i]->name = pb_b_str(orchestrators->names[i]);
+    for (size_t i = 0; i < activities->n && b.status == DT_OK; i++)
+        if ((t[i] = pb_b_msg(&b, &dtpb__activity_filter__descriptor)) != NULL)
+            t[i]->name = pb_b_str(activities->names[i]);
+    if (b.status != DT_OK)
+        return b.status;
+    m->orchestrations = o;
+    m->n_orchestrations = orchestrators->n;
+    m->activities = t;
+    m->n_activities = activities->n;
+    *out = m;
+    return DT_OK;
+}
+
+dt_status svc_work_filters_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
+                                    dt_name_filter *orchestrators, dt_name_filter *activities,
+                                    bool *has, dt_error *err)
+{
+    if (a == NULL || orchestrators == NULL || activities == NULL || has == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "svc_work_filters_from_msg needs an arena and filters to fill");
+    *orchestrators = *activities = (dt_name_filter){NULL, 0};
+    *has = m != NULL;
+    if (m == NULL)
+        return DT_OK;
+    pb_reader r = PB_READER(a, err, "WorkItemFilters");
+    /* one more than asked, so an empty list is still an array */
+    const char **on = dt_arena_alloc(a, (m->n_orchestrations + 1) * sizeof *on);
+    const char **an = dt_arena_alloc(a, (m->n_activities + 1) * sizeof *an);
+    if (on == NULL || an == NULL)
+        pb_r_fail(&r, DT_ERR_NOMEM, "out of memory reading work item filters");
+    for (size_t i = 0; i < m->n_orchestrations && r.status == DT_OK; i++)
+        on[i] = pb_r_str(&r, m->orchestrations[i] ? m->orchestrations[i]->name : NULL,
+                         "orchestrations.name");
+    for (size_t i = 0; i < m->n_activities && r.status == DT_OK; i++)
+        an[i] = pb_r_str(&r, m->activities[i] ? m->activities[i]->name : NULL,
+                         "activities.name");
+    if (r.status != DT_OK)
+        return r.status;
+    *orchestrators = (dt_name_filter){on, m->n_orchestrations};
+    *activities = (dt_name_filter){an, m->n_activities};
+    return DT_OK;
+}
