@@ -32,13 +32,24 @@ test("purging a completed instance deletes it and its history", { timeout: h.TES
   }),
 );
 
-test("purging a running instance is refused or deletes nothing, and it keeps running", { timeout: h.TEST_TIMEOUT_MS }, () =>
+// Purging one instance that has not finished is refused with FAILED_PRECONDITION naming it and
+// its status, and deletes nothing; a count of 0 would read like "already gone". The .NET SDK
+// turns this answer into InvalidOperationException (durabletask-dotnet#611) and durabletask-go's
+// sidecar fails the call too; the JavaScript SDK passes the gRPC error through, so
+// purgeOrchestration rejects.
+const FAILED_PRECONDITION = 9; // grpc.status.FAILED_PRECONDITION
+
+test("purging a running instance is refused with FAILED_PRECONDITION, and it keeps running to completion", { timeout: h.TEST_TIMEOUT_MS }, () =>
   h.withHub(echo, async ({ client }) => {
     const id = await client.scheduleNewOrchestration("mgmt_wait", undefined, h.uid("purgerun"));
     await client.waitForOrchestrationStart(id, false, h.WAIT_S);
-    const result = await client.purgeOrchestration(id).catch((e) => ({ refused: e }));
-    if (!result.refused) assert.equal(result.deletedInstanceCount, 0);
-    assert.ok(await client.getOrchestrationState(id), "the running instance was deleted");
+    await assert.rejects(client.purgeOrchestration(id), (e) => {
+      assert.equal(e.code, FAILED_PRECONDITION, `refused with ${e.code}: ${e.details}`);
+      assert.match(e.details, new RegExp(`'${id}'.*Running`), "the refusal names the instance and its status");
+      return true;
+    });
+    assert.equal(h.statusName(await client.getOrchestrationState(id)), "RUNNING");
+    assert.ok((await client.getOrchestrationHistory(id)).length > 0, "the running instance lost its history");
     await client.raiseOrchestrationEvent(id, "go", "went");
     h.assertCompleted(await h.waitDone(client, id), "went");
   }),

@@ -1,5 +1,6 @@
 /* test_crash.c — durability against kill -9. A worker process runs a batch of orchestrations
- * on a SQLite file and is killed with SIGKILL mid-work; a second worker process finishes the
+ * on a SQLite file and is killed with SIGKILL mid-work: after the test has seen instances
+ * completed in the store, and before all of them are. A second worker process finishes the
  * batch. Every instance must complete with the right output, and no history may hold a step
  * twice: one ExecutionStarted, one ExecutionCompleted, each sequence number scheduled once and
  * answered once. One batch chains activities; the other mixes sub-orchestrations, durable
@@ -89,22 +90,34 @@ static void check_history_once(const dt_event *ev, size_t n, const char *id, int
                      completed[k]);
 }
 
+/* How long the first worker may take to complete its first instances: far more than a healthy
+ * run needs, even under the sanitizers on a busy 2-core machine. */
+#define CRASH_FIRST_DONE_MS 60000
+
 /* kill_mid_work: run a worker until DONE_AT of COUNT instances under PREFIX completed, kill
- * it with SIGKILL, then run a second worker to the end. */
+ * it with SIGKILL, then run a second worker to the end. The kill must land mid-work: after
+ * at least one instance was seen completed in the store (else a kill that came before any
+ * commit would pass, and nothing the worker committed would be put to the test) and before
+ * all of them were. */
 static void kill_mid_work(hubfix *f, const char *prefix, int count, int done_at)
 {
+    assert_in_range(done_at, 1, count - 1);
     pid_t pid = spawn_worker(f->db, prefix, count);
-    for (int waited = 0; waited < 60000; waited += 1) {
-        if (count_completed(f->client, prefix, count, done_at) >= done_at)
-            break;
+    dt_time deadline = dt_now() + (dt_time)CRASH_FIRST_DONE_MS * 1000;
+    int before_kill;
+    while ((before_kill = count_completed(f->client, prefix, count, done_at)) < done_at &&
+           dt_now() < deadline)
         test_sleep_ms(1);
-    }
     kill(pid, SIGKILL);
     int wst;
     waitpid(pid, &wst, 0);
     assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
     int at_kill = count_completed(f->client, prefix, count, count);
-    print_message("killed the worker with %d of %d instances completed\n", at_kill, count);
+    print_message("killed the worker with %d of %d instances completed (%d seen before the "
+                  "kill)\n", at_kill, count, before_kill);
+    if (before_kill < 1)
+        fail_msg("no instance of %d completed within %d ms: the kill came before any work",
+                 count, CRASH_FIRST_DONE_MS);
     assert_true(at_kill < count);   /* it really died mid-work */
 
     pid = spawn_worker(f->db, prefix, count);

@@ -3,6 +3,8 @@
 #ifndef DT_STORE_CONTRACT_H
 #define DT_STORE_CONTRACT_H
 
+#include <stdbool.h>
+
 #include "durabletask/store.h"
 
 /* A factory: open (creating if needed) the backend's store kept in DIR. Opening the same DIR
@@ -10,7 +12,10 @@
 typedef dt_status (*store_contract_open_fn)(const char *dir, dt_store **out, dt_error *err);
 
 /* store_contract_run: run every contract test against the stores OPEN makes, as a cmocka
- * group named after BACKEND. Returns the number of failed tests. */
-int store_contract_run(const char *backend, store_contract_open_fn open);
+ * group named after BACKEND. DEFERS_SYNC says whether those stores, as OPEN configures them,
+ * return from dt_store_commit_deferred before the commit is durable (a non-zero ticket that
+ * dt_store_sync must cover) or only once it is (ticket 0). Returns the number of failed
+ * tests. */
+int store_contract_run(const char *backend, store_contract_open_fn open, bool defers_sync);
 
 #endif

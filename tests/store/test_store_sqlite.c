@@ -1,6 +1,7 @@
 /* test_store_sqlite.c — the SQLite backend: the shared store contract suite, then what only
  * SQLite has: file paths and their errors, refusing files that are not ours (and leaving them
- * untouched), WAL mode, and several connections sharing one file as worker processes do. */
+ * untouched), WAL mode, several connections sharing one file as worker processes do, and
+ * which sync modes defer the fsync of a commit. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -418,6 +419,41 @@ static void *shared_lease_loop(void *arg)
     return NULL;
 }
 
+/* Only DT_SYNC_FULL defers anything: its deferred commit skips the fsync and returns a
+ * non-zero ticket for dt_store_sync. Under NORMAL and OFF no commit fsyncs its log, so there
+ * is nothing to wait for: the ticket is 0, and syncing it is done at once. */
+static void test_only_full_sync_gives_deferred_commits_a_ticket(void **state)
+{
+    (void)state;
+    static const dt_sync_mode modes[] = {DT_SYNC_FULL, DT_SYNC_NORMAL, DT_SYNC_OFF};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        const char *dir = test_tmpdir("sqlite-ticket");
+        char path[1200];
+        snprintf(path, sizeof path, "%s/store.db", dir);
+        dt_store *s = NULL;
+        dt_error err, own;
+        assert_ok(dt_store_open_sqlite(path, modes[i], &s, &err), &err);
+        dt_commit c = {.kind = DT_COMMIT_START, .result = DT_ERR_INTERNAL, .error = &own};
+        c.u.start = (dt_new_instance){.instance_id = "t", .execution_id = "e", .name = "o",
+                                      .created_at = T0};
+        uint64_t ticket = 99;
+        assert_ok(dt_store_commit_deferred(s, &c, 1, NULL, &ticket, &err), &err);
+        assert_int_equal(c.result, DT_OK);
+        if (modes[i] == DT_SYNC_FULL)
+            assert_int_not_equal(ticket, 0);
+        else
+            assert_int_equal(ticket, 0);
+        assert_int_equal(dt_store_last_ticket(s), ticket);
+        assert_ok(dt_store_sync(s, ticket, &err), &err);
+        dt_arena *arena = dt_arena_new();
+        dt_instance_state *st = NULL;
+        assert_ok(dt_store_get_instance(s, "t", arena, &st, &err), &err);
+        assert_int_equal(st->status, DT_STATUS_PENDING);
+        dt_arena_free(arena);
+        dt_store_close(s);
+    }
+}
+
 static void test_connections_leasing_at_once_never_share_an_instance(void **state)
 {
     (void)state;
@@ -457,7 +493,8 @@ static void test_connections_leasing_at_once_never_share_an_instance(void **stat
 
 int main(void)
 {
-    int failed = store_contract_run("sqlite", open_sqlite);
+    /* DT_SYNC_FULL: deferred commits leave their fsync to dt_store_sync */
+    int failed = store_contract_run("sqlite", open_sqlite, true);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_parent_directories_are_created),
         cmocka_unit_test(test_unwritable_path_is_an_io_error_naming_it),
@@ -471,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_database_failure_rolls_back_the_whole_batch),
         cmocka_unit_test(test_writer_in_another_connection_is_waited_for),
         cmocka_unit_test(test_connections_leasing_at_once_never_share_an_instance),
+        cmocka_unit_test(test_only_full_sync_gives_deferred_commits_a_ticket),
     };
     failed += cmocka_run_group_tests_name("sqlite store", tests, NULL, NULL);
     return failed ? 1 : 0;

@@ -6,29 +6,44 @@
 
 #include "hubfix.h"
 
-/* capture: run FN with stderr going to a file; returns the file's text (static buffer). */
-static const char *capture(void (*fn)(void))
+/* capture: run FN(ARG) with stderr going to a file, put stderr back, and return what FN wrote
+ * (static buffer). Nothing may assert while stderr is redirected: a failing cmocka assertion
+ * prints its message to stderr, into the file where no one reads it, and jumps out of FN past
+ * the restore, so every later test would report into the file too. So FN reports what it
+ * needs checked through ARG, capture checks its own calls once stderr is back, and tests
+ * assert on the text after capture returns. */
+static const char *capture(void (*fn)(void *), void *arg)
 {
     static char text[8192];
     const char *path = test_path(test_tmpdir("log"), "stderr.txt");
     fflush(stderr);
     int saved = dup(2);
+    assert_true(saved >= 0);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 2);
+    assert_true(fd >= 0);
+    /* redirected: no assertion from here until stderr is restored */
+    int redirected = dup2(fd, 2);
     close(fd);
-    fn();
+    if (redirected == 2)
+        fn(arg);
     fflush(stderr);
-    dup2(saved, 2);
+    int restored = dup2(saved, 2);
     close(saved);
+    assert_int_equal(restored, 2);
+    assert_int_equal(redirected, 2);
     FILE *f = fopen(path, "r");
+    assert_non_null(f);
     size_t n = fread(text, 1, sizeof text - 1, f);
+    assert_false(ferror(f));
+    assert_int_equal(fgetc(f), EOF);   /* all of it: a longer text would be cut */
     fclose(f);
     text[n] = '\0';
     return text;
 }
 
-static void write_some(void)
+static void write_some(void *arg)
 {
+    (void)arg;
     dt_log_set_level(DT_LOG_INFO);
     dt_log(DT_LOG_DEBUG, "i-0", "hidden below the level");
     dt_log(DT_LOG_INFO, "i-1", "started %s", "hello_cities");
@@ -41,7 +56,8 @@ static void write_some(void)
 static void test_lines_carry_level_and_instance_and_respect_the_level(void **state)
 {
     (void)state;
-    const char *t = capture(write_some);
+    const char *t = capture(write_some, NULL);
+    assert_true(strlen(t) > 23);
     assert_null(strstr(t, "hidden"));
     assert_null(strstr(t, "silenced"));
     const char *a = strstr(t, "INFO  [i-1] started hello_cities\n");
@@ -69,27 +85,47 @@ static dt_status quick(dt_octx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
-static void run_one(void)
+/* What run_one did, for the test to assert once stderr is back. */
+typedef struct one_run {
+    hubfix *f;
+    dt_status started, waited;
+    dt_runtime_status status;
+    dt_error err;
+} one_run;
+
+/* run_one: start "quick" as log-1 on the started hub of R->f, wait for it, and close the hub,
+ * which stops its threads so that every line the run logs is written before capture reads
+ * the file. Runs with stderr redirected: it records outcomes in R and asserts nothing. */
+static void run_one(void *arg)
 {
+    one_run *r = arg;
     dt_log_set_level(DT_LOG_INFO);
-    hubfix f;
-    hubfix_open(&f, "logrun", NULL);
-    assert_ok(dt_worker_add_orchestrator(f.worker, "quick", quick, NULL), NULL);
-    hubfix_start(&f);
     char id[DT_INSTANCE_ID_MAX + 1];
     dt_start_options so = {.instance_id = "log-1", .input = "1"};
-    dt_error err = {0};
-    assert_ok(dt_client_start(f.client, "quick", &so, id, &err), &err);
-    dt_instance_state *s;
-    assert_ok(dt_client_wait_completion(f.client, id, 30000, f.arena, &s, &err), &err);
-    hubfix_close(&f);
+    r->started = dt_client_start(r->f->client, "quick", &so, id, &r->err);
+    r->waited = DT_ERR_INTERNAL;
+    if (r->started == DT_OK) {
+        dt_instance_state *s = NULL;
+        r->waited = dt_client_wait_completion(r->f->client, id, 30000, r->f->arena, &s, &r->err);
+        if (r->waited == DT_OK)
+            r->status = s->status;
+    }
+    hubfix_close(r->f);
     dt_log_set_level(DT_LOG_WARN);
 }
 
 static void test_the_hub_logs_an_instance_starting_and_finishing(void **state)
 {
     (void)state;
-    const char *t = capture(run_one);
+    hubfix f;
+    hubfix_open(&f, "logrun", NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "quick", quick, NULL), NULL);
+    hubfix_start(&f);
+    one_run r = {.f = &f};
+    const char *t = capture(run_one, &r);
+    assert_ok(r.started, &r.err);
+    assert_ok(r.waited, &r.err);
+    assert_int_equal(r.status, DT_STATUS_COMPLETED);
     assert_non_null(strstr(t, "INFO  [log-1] started quick"));
     assert_non_null(strstr(t, "INFO  [log-1] quick Completed"));
 }
