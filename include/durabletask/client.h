@@ -1,4 +1,5 @@
-/* durabletask/client.h — managing instances: start, read state, wait, read history. The
+/* durabletask/client.h — managing instances: start, read state, wait, history, and the
+ * lifecycle: raise, terminate, suspend, resume, restart, purge, query. The
  * client works through the hub's client operations; it never reaches into the store. Results
  * are read into an arena the caller passes and frees. */
 #ifndef DURABLETASK_CLIENT_H

@@ -11,7 +11,9 @@ extern "C" {
 #endif
 
 /* dt_event_encode: EVENT as HistoryEvent bytes. *OUT is malloc'd; the caller frees it with
- * free(). DT_ERR_INVALID_ARG if the event type cannot be encoded. */
+ * free(). DT_ERR_INVALID_ARG if the event holds something the protocol cannot carry (an
+ * unknown type or status, a time outside DT_TIME_MIN..DT_TIME_MAX, a failure chain deeper
+ * than 64); DT_ERR_NOMEM. */
 dt_status dt_event_encode(const dt_event *event, uint8_t **out, size_t *out_len);
 
 /* dt_event_decode: parse LEN bytes of HistoryEvent into *OUT. Every string of the event is

@@ -1,8 +1,10 @@
 /* durabletask/core.h — the data model every layer shares: status codes and errors, runtime
- * statuses, instance ids, time, arenas, failure details, history events and orchestrator actions.
- * Nothing here does I/O. Handles elsewhere are opaque; the records here (dt_event, dt_failure,
- * dt_action) are plain data because every layer reads their fields. Their strings live in an
- * arena, never owned by the record itself. */
+ * statuses, instance ids, time (ISO 8601 both ways), logging, JSON checks, growing arrays,
+ * arenas, failure details, history events, orchestrator actions and instance states; the
+ * requests several layers exchange (starts, queries, name filters), the executor contract,
+ * and the limits and defaults every layer shares. Nothing here does I/O. Handles elsewhere are
+ * opaque; the records here are plain data because every layer reads their fields. Their
+ * strings live in an arena (or the caller's memory), never owned by the record itself. */
 #ifndef DURABLETASK_CORE_H
 #define DURABLETASK_CORE_H
 
@@ -142,6 +144,10 @@ void dt_execution_id_generate(char out[33]);
 
 /* ---- JSON payloads -------------------------------------------------------------------- */
 
+/* dt_json_validate: DT_OK if TEXT is one complete JSON value (NULL counts as "no payload" and
+ * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload. */
+dt_status dt_json_validate(const char *text, const char *what, dt_error *err);
+
 /* ---- growing arrays -------------------------------------------------------------------- */
 
 /* dt_grow: make room for NEED elements of SIZE bytes in the heap array V (NULL: none yet),
@@ -150,10 +156,6 @@ void dt_execution_id_generate(char out[33]);
  * untouched (V is still the caller's to free). Capacity at least doubles, so appending one
  * at a time costs amortized constant time. Free the array with free(). */
 void *dt_grow(void *v, size_t *cap, size_t need, size_t size);
-
-/* dt_json_validate: DT_OK if TEXT is one complete JSON value (NULL counts as "no payload" and
- * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload. */
-dt_status dt_json_validate(const char *text, const char *what, dt_error *err);
 
 /* ---- arenas ------------------------------------------------------------------------------ */
 
@@ -364,8 +366,8 @@ typedef struct dt_start_request {
 } dt_start_request;
 
 /* Page sizes of instance queries: 0 asks for the default; more than the maximum is refused
- * by the hub and the store (the gRPC and HTTP surfaces lower it to the maximum first, since a
- * page may always hold fewer than asked). */
+ * by the hub and the store. The gRPC surface lowers a larger request to the maximum (a page
+ * may always hold fewer than asked, as the protocol allows); HTTP and the CLI refuse it. */
 #define DT_QUERY_PAGE_DEFAULT 100
 #define DT_QUERY_PAGE_MAX 1000
 

@@ -1,7 +1,8 @@
 /* durabletask/durabletask.h — the whole user-facing API in one include: the data model
  * (core.h), the engine and its store (hub.h, store.h), managing instances (client.h), writing
- * orchestrators and activities (sdk.h) and running them remotely (remote.h), and serving a
- * hub over the Durable Task gRPC protocol and HTTP (grpc.h, grpc_client.h, http.h).
+ * orchestrators and activities (sdk.h) and running them remotely (remote.h), serving a hub
+ * over the Durable Task gRPC protocol and HTTP (grpc.h, http.h), and calling such a server
+ * (grpc_client.h).
  *
  *     #include <durabletask/durabletask.h>
  *     cc app.c $(pkg-config --cflags --libs durabletask)

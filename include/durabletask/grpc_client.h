@@ -30,8 +30,9 @@ void dt_grpc_conn_close(dt_grpc_conn *c);
 dt_status dt_grpc_conn_set_token(dt_grpc_conn *c, const char *token);
 
 /* dt_grpc_unary: call METHOD ("StartInstance") with REQ; on status OK, *RESP (malloc'd; free
- * with free()) holds the response. Returns DT_OK when the call completed (whatever its gRPC
- * status, in RES), DT_ERR_TIMEOUT / DT_ERR_IO when it could not. */
+ * with free()) holds the response. Returns DT_OK when the call completed with any status but
+ * DEADLINE_EXCEEDED (the status in RES); DT_ERR_TIMEOUT when the deadline passed (RES says
+ * DEADLINE_EXCEEDED); DT_ERR_IO when it could not be made; DT_ERR_NOMEM. */
 dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req, size_t len,
                         int64_t timeout_ms, uint8_t **resp, size_t *resp_len,
                         dt_grpc_result *res);

@@ -18,8 +18,9 @@ typedef struct dt_http_server dt_http_server;
 
 typedef struct dt_http_options {
     const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_HTTP_ADDRESS */
-    const char *token;           /* non-NULL: every request needs "Authorization: Bearer <token>"
-                                  * (the dashboard's files too, except /healthz) */
+    const char *token;           /* non-NULL: every request needs "Authorization: Bearer <token>",
+                                  * except /healthz and GETs of the dashboard's built-in
+                                  * files (they hold no data) */
     size_t max_body;             /* largest request body, bytes; 0: 1 MiB */
 } dt_http_options;
 

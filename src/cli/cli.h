@@ -1,6 +1,7 @@
 /* cli.h — the dtask subcommands and what they share: exit codes, the option parser and value
  * checks (args.c) and the printing of states and histories (print.c). The operator commands
- * talk to a server over gRPC through remote.h. */
+ * talk to a server over gRPC through src/cli/remote.h (not durabletask/remote.h, the remote
+ * worker). */
 #ifndef DT_CLI_H
 #define DT_CLI_H
 
@@ -12,7 +13,7 @@
 /* Exit codes, the same for every command (documented in `dtask --help`). */
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FAILED = 1,       /* the operation failed; for wait: ended Failed/Terminated */
+    CLI_EXIT_FAILED = 1,       /* the operation failed; for wait: ended other than Completed */
     CLI_EXIT_USAGE = 2,        /* bad usage or a value that is not valid */
     CLI_EXIT_NOT_FOUND = 3,    /* no such instance */
     CLI_EXIT_TIMEOUT = 4,      /* timed out */

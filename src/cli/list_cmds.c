@@ -253,7 +253,8 @@ int cli_list(int argc, char **argv)
         return cli_usage_error("list", "--all and --continuation do not go together");
     if (!check_filter("list", &o.f))
         return CLI_EXIT_USAGE;
-    if (o.page_size && !cli_parse_count("list", "--page-size", o.page_size, 1000, &o.page))
+    if (o.page_size && !cli_parse_count("list", "--page-size", o.page_size, DT_QUERY_PAGE_MAX,
+                                         &o.page))
         return CLI_EXIT_USAGE;
     return run_list(&o, &a, argc, argv);
 }

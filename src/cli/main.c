@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "durabletask/durabletask.h"
 
-#define DTASK_VERSION "0.1.0"
 
 typedef struct command {
     const char *name;
@@ -107,7 +107,7 @@ int main(int argc, char **argv)
     if (c)
         return c->run(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("dtask %s\n", DTASK_VERSION);
+        printf("dtask %s\n", DT_VERSION);
         return CLI_EXIT_OK;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)

@@ -1,36 +1,35 @@
 /* worker_cmd.c — `dtask worker`: the demo's C orchestrators and activities as a remote worker
  * of a Durable Task gRPC server, until SIGINT or SIGTERM. It is how C work joins a hub that
- * other SDKs use too (tests/conformance mixes it with JavaScript workers). */
+ * other SDKs use too (tests/conformance mixes it with JavaScript workers). It takes the same
+ * --server and --token-file (and $DTASK_SERVER, $DTASK_TOKEN_FILE) as the operator commands. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "durabletask/remote.h"
 
-static void worker_usage(FILE *out)
-{
-    fprintf(out, "usage: dtask worker [--server ADDR:PORT]\n\n"
-                 "Runs the demo's C orchestrators (hello_cities, c_calls_js) and activities\n"
-                 "(say_hello, c_greet) as a remote worker of a Durable Task gRPC server\n"
-                 "(default " DT_DEFAULT_GRPC_ADDRESS ").\n");
-}
+static const cli_spec worker_spec = {
+    "worker", "", 0, 0,
+    "usage: dtask worker [--server ADDR:PORT] [--token-file PATH]\n\n"
+    "Runs the demo's C orchestrators (hello_cities, c_calls_js) and activities (say_hello,\n"
+    "c_greet) as a remote worker of a Durable Task gRPC server, until SIGINT or SIGTERM.\n\n"
+    CLI_SERVER_HELP};
 
 int cli_worker(int argc, char **argv)
 {
-    const char *server = DT_DEFAULT_GRPC_ADDRESS;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) {
-            server = argv[++i];
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            worker_usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "dtask worker: unknown or incomplete argument '%s'\n", argv[i]);
-            worker_usage(stderr);
-            return 2;
-        }
+    const cli_opt opts[] = {{NULL, NULL, NULL}};
+    cli_args a;
+    int rc;
+    if (!cli_parse(&worker_spec, opts, argc, argv, &a, &rc))
+        return rc;
+    char *token = NULL;
+    char msg[512];
+    if (a.token_file && !cli_read_token(a.token_file, &token, msg, sizeof msg)) {
+        fprintf(stderr, "dtask worker: %s\n", msg);
+        return CLI_EXIT_USAGE;
     }
     sigset_t stop;
     sigemptyset(&stop);
@@ -40,16 +39,19 @@ int cli_worker(int argc, char **argv)
     dt_worker *w = NULL;
     dt_remote_worker *rw = NULL;
     dt_error err = {0};
+    dt_remote_options ro = {.token = token};
     if (dt_worker_new(&w) != DT_OK || cli_register_demo(w) != DT_OK ||
-        dt_remote_worker_start(w, server, NULL, &rw, &err) != DT_OK) {
+        dt_remote_worker_start(w, a.server, &ro, &rw, &err) != DT_OK) {
         fprintf(stderr, "dtask worker: %s\n", err.message[0] ? err.message : "cannot start");
         dt_worker_free(w);
-        return 1;
+        free(token);
+        return CLI_EXIT_FAILED;
     }
-    fprintf(stderr, "dtask worker: serving %s\n", server);
+    fprintf(stderr, "dtask worker: serving %s%s\n", a.server, token ? " with a bearer token" : "");
     int sig = 0;
     sigwait(&stop, &sig);
     dt_remote_worker_stop(rw);
     dt_worker_free(w);
-    return 0;
+    free(token);
+    return CLI_EXIT_OK;
 }

@@ -30,7 +30,7 @@
  * peer could send invalid UTF-8 or a NUL that silently cuts a payload short. A wire reader
  * checks every string it reads with pb_utf8_valid; pb_unpack also checks every string on the
  * wire for both problems before protobuf-c sees the bytes. Builders trust the records
- * (strings crossing our API are UTF-8 by contract; see STYLE.md). */
+ * (strings crossing our API are UTF-8 by contract, as the public headers say). */
 #ifndef DT_CODEC_PB_H
 #define DT_CODEC_PB_H
 
@@ -71,15 +71,15 @@ dt_status pb_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *b
 /* pb_unpack: parse LEN bytes as a DESC message into ARENA, after pb_wire_check. *OUT is the
  * message (cast it to the type DESC describes); it lives in ARENA, so never pass it to
  * protobuf_c_message_free_unpacked. DT_ERR_INVALID_ARG if the bytes are refused or do not
- * parse, DT_ERR_NOMEM. */
+ * parse; DT_ERR_NOMEM when the arena runs out while they are unpacked. */
 dt_status pb_unpack(dt_arena *a, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
                     size_t len, void **out, dt_error *err);
 
 /* pb_pack: MSG (any dtpb message, e.g. &resp.base) as bytes in ARENA. *OUT is never NULL,
- * even when *OUT_LEN is 0. DT_ERR_NOMEM only. */
+ * even when *OUT_LEN is 0. DT_ERR_NOMEM (DT_ERR_INVALID_ARG for NULL arguments). */
 dt_status pb_pack(dt_arena *a, const ProtobufCMessage *msg, uint8_t **out, size_t *out_len);
 
-/* ---- building messages (fields.c) ------------------------------------------------------------ */
+/* ---- building messages (fields.c; pb_b_event in event_codec.c) ------------------------------- */
 
 typedef struct pb_builder {
     dt_arena *arena;
@@ -119,7 +119,7 @@ Dtpb__OrchestrationInstance *pb_b_instance(pb_builder *b, const char *id, const 
 Dtpb__HistoryEvent *pb_b_event(pb_builder *b, const dt_event *e);
 Dtpb__HistoryEvent **pb_b_events(pb_builder *b, const dt_event *events, size_t n);
 
-/* ---- reading messages (fields.c) ------------------------------------------------------------- */
+/* ---- reading messages (fields.c; pb_r_event in event_codec.c) -------------------------------- */
 
 typedef struct pb_reader {
     dt_arena *arena;

@@ -155,9 +155,18 @@ dt_status pb_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *b
 
 /* protobuf-c allocates the unpacked tree through these: all of it lands in the arena, and its
  * frees (of scratch space, or of a half-built tree on error) are left to the arena too. */
-static void *arena_alloc(void *arena, size_t size)
+typedef struct unpacking {
+    dt_arena *arena;
+    bool out_of_memory;         /* an allocation failed: the bytes may be fine */
+} unpacking;
+
+static void *arena_alloc(void *data, size_t size)
 {
-    return dt_arena_alloc(arena, size);
+    unpacking *u = data;
+    void *p = dt_arena_alloc(u->arena, size);
+    if (p == NULL)
+        u->out_of_memory = true;
+    return p;
 }
 
 static void arena_free(void *arena, void *p)
@@ -174,11 +183,15 @@ dt_status pb_unpack(dt_arena *a, const ProtobufCMessageDescriptor *desc, const u
     dt_status st = pb_wire_check(desc, buf, len, err);
     if (st != DT_OK)
         return st;
-    ProtobufCAllocator allocator = { arena_alloc, arena_free, a };
+    unpacking u = { a, false };
+    ProtobufCAllocator allocator = { arena_alloc, arena_free, &u };
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &allocator, len, buf);
+    if (m == NULL && u.out_of_memory)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory unpacking a %s message of %zu "
+                                               "bytes", msg_name(desc), len);
     if (m == NULL)
-        /* the wire check passed, so this is a field of the wrong wire type, a bad length
-         * inside a packed array, or the arena running out of memory */
+        /* the wire check passed, so this is a field of the wrong wire type or a bad length
+         * inside a packed array */
         return dt_error_set(err, DT_ERR_INVALID_ARG, "%zu bytes do not parse as a %s message",
                             len, msg_name(desc));
     *out = m;

@@ -1,6 +1,7 @@
 /* time.c — wall-clock time in microseconds, and its ISO 8601 form both ways: the one
  * formatter and the one parser every surface (HTTP, CLI) uses. */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "durabletask/core.h"
@@ -35,10 +36,15 @@ void dt_time_format(dt_time t, char buf[32])
     }
     struct tm tm;
     gmtime_r(&secs, &tm);
-    /* strftime keeps the compiler's truncation analysis quiet for wide years */
-    char date[24];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, 32, "%.19s.%03dZ", date, ms);
+    /* the year has four digits, zero-padded ("0001"), as ISO 8601 and dt_time_parse have
+     * it; a year outside 0..9999 (beyond what the protocol carries) is written as it is */
+    long long year = (long long)tm.tm_year + 1900;
+    char text[64];
+    snprintf(text, sizeof text, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    size_t n = strlen(text) < 31 ? strlen(text) : 31;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
 }
 
 /* digits: exactly N decimal digits at *P as a number (advancing *P), or -1. */

@@ -1,7 +1,8 @@
 /* worker_rpcs.c — the worker side of TaskHubSidecarService: the GetWorkItems stream that
  * hands orchestration and activity work items to connected workers, and the calls by which
  * they complete or abandon them. Every item handed out is registered under a completion
- * token; a completion must bring a token that is registered, or it is refused and changes
+ * token; a completion is matched by its token or, when it brings none, by instance id (and
+ * task id, for an activity); one that matches nothing in flight is refused and changes
  * nothing. When a worker's stream ends, whatever it still held goes back to the hub. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@ typedef struct inflight {
     uint64_t stream;
     dt_orch_item *orch;
     dt_activity_item *act;
+    /* packed and on its way to the worker: from then on a completion may take the entry
+     * (and free it), so the stream's thread no longer reads it (w->mu) */
+    bool handed;
     struct inflight *next;
 } inflight;
 
@@ -75,7 +79,8 @@ static uint64_t new_stream(worker_registry *w)
     return id;
 }
 
-/* enlist: register an item handed to STREAM; its token is written to TOKEN. */
+/* enlist: register an item for STREAM under a new completion token (the entry's token); not
+ * handed yet, so no completion can take it. NULL when out of memory. */
 static inflight *enlist(worker_registry *w, uint64_t stream, dt_orch_item *o,
                         dt_activity_item *a)
 {
@@ -94,8 +99,8 @@ static inflight *enlist(worker_registry *w, uint64_t stream, dt_orch_item *o,
     return f;
 }
 
-/* take: remove and return the entry with TOKEN (or, without a token, the orchestration of
- * INSTANCE_ID, or the activity INSTANCE_ID/TASK_ID), or NULL. */
+/* take: remove and return the handed entry with TOKEN (or, without a token, the orchestration
+ * of INSTANCE_ID, or the activity INSTANCE_ID/TASK_ID), or NULL. */
 static inflight *take(worker_registry *w, const char *token, bool orch, const char *instance_id,
                       int32_t task_id)
 {
@@ -104,7 +109,9 @@ static inflight *take(worker_registry *w, const char *token, bool orch, const ch
     for (inflight **p = &w->items; *p; p = &(*p)->next) {
         inflight *f = *p;
         bool match;
-        if (token && token[0])
+        if (!f->handed)
+            match = false;
+        else if (token && token[0])
             match = strcmp(f->token, token) == 0;
         else if (orch)
             match = f->orch && instance_id && strcmp(f->orch->instance_id, instance_id) == 0;
@@ -117,6 +124,30 @@ static inflight *take(worker_registry *w, const char *token, bool orch, const ch
             break;
         }
     }
+    pthread_mutex_unlock(&w->mu);
+    return found;
+}
+
+/* hand: F goes to the worker now; completions may take it. */
+static void hand(worker_registry *w, inflight *f)
+{
+    pthread_mutex_lock(&w->mu);
+    f->handed = true;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* unlist: remove F if it is still registered (no completion took it); true if so, and F is
+ * the caller's again. */
+static bool unlist(worker_registry *w, inflight *f)
+{
+    bool found = false;
+    pthread_mutex_lock(&w->mu);
+    for (inflight **p = &w->items; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            found = true;
+            break;
+        }
     pthread_mutex_unlock(&w->mu);
     return found;
 }
@@ -258,12 +289,13 @@ static void get_work_items(rpc_call *c)
         uint8_t *buf = NULL;
         size_t len = 0;
         dt_status st = arena ? pack_work_item(arena, f, &buf, &len) : DT_ERR_NOMEM;
+        if (st == DT_OK)
+            hand(w, f);   /* F is not read again here unless unlist gives it back */
         bool sent = st == DT_OK && rpc_send(c, buf, len);
         dt_arena_free(arena);
         if (!sent) {
-            inflight *back = take(w, f->token, f->orch != NULL, NULL, 0);
-            if (back)
-                give_back(w, back);
+            if (unlist(w, f))
+                give_back(w, f);
             if (st == DT_OK)
                 break;   /* the worker went away */
         }

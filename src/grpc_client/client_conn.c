@@ -1,5 +1,5 @@
 /* client_conn.c — the gRPC client transport: a blocking client of TaskHubSidecarService that
- * moves serialized messages (what is in them is service.h's business). One channel, a completion queue per call that
+ * moves serialized messages (what is in them is the caller's business). One channel, a completion queue per call that
  * the calling thread plucks its own tags from, so calls from many threads never wait on one
  * another. */
 #include <grpc/byte_buffer.h>

@@ -1,7 +1,8 @@
 /* http_internal.h — what the HTTP layer's files share: the server, one request as a handler
  * sees it (decoded path segments, body, query and header lookups), the response a handler
  * fills in, and the JSON writer (json.c) that builds response bodies with payloads spliced
- * in unchanged. server.c owns the connection handling; instances.c the API's handlers. */
+ * in unchanged. server.c owns the connection handling; instances.c the API's handlers;
+ * openapi.c the OpenAPI document. */
 #ifndef DT_HTTP_INTERNAL_H
 #define DT_HTTP_INTERNAL_H
 
@@ -102,8 +103,9 @@ char *jb_finish(jbuf *jb, size_t *len);
  * null. */
 void jb_failure(jbuf *jb, const dt_failure *f);
 
-/* jb_state: an instance's status object; SHOW_INPUT adds its input. HISTORY (N events, may be
- * NULL) adds "historyEvents", their inputs and results only with SHOW_OUTPUT. */
+/* jb_state: an instance's status object; SHOW_INPUT adds its input. WITH_HISTORY adds
+ * "historyEvents" (the N events of HISTORY, which may be NULL), their inputs and results only
+ * with SHOW_OUTPUT. */
 void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_event *history,
               size_t n, bool with_history, bool show_output);
 

@@ -439,7 +439,7 @@ done:
 }
 
 /* GET counts: instances per runtime status. It reads every instance row (without payloads),
- * a page of 1000 at a time through dt_hub_query: fine for the dashboard at the sizes a local
+ * a page of DT_QUERY_PAGE_MAX at a time through dt_hub_query: fine for the dashboard at the sizes a local
  * hub holds; a store-side count would be the next step if that grows. */
 static void count_instances(http_request *rq, http_response *rs)
 {

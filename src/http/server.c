@@ -441,6 +441,8 @@ static bool take_body(const dt_http_server *srv, conn_req *cr, const char *data,
         return cr->discarded <= DISCARD_MAX;
     }
     if (cr->len + n + 1 > cr->cap) {
+        /* not dt_grow: the doubling stops at the body limit, so a connection never holds
+         * more than max_body + 1 bytes however its body arrives */
         size_t cap = cr->cap ? cr->cap : 4096;
         while (cap < cr->len + n + 1)
             cap *= 2;

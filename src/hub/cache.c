@@ -2,7 +2,7 @@
  * events it has not seen instead of the whole history: with it, leasing the 10,000th step of
  * a long orchestration costs what leasing the first did. An entry belongs to one execution of
  * one instance; it is used only by the holder of that instance's lease, so its events need no
- * lock. The table and the LRU order are guarded by cache_mu. */
+ * lock. The table and the LRU order are guarded by the cache's mu. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +75,7 @@ void cache_free(hub_cache *c)
 }
 
 /* lru_remove / lru_push: take idle entry E off the LRU list, put it at the newest end
- * (cache_mu held). An entry in use is on no list. */
+ * (c->mu held). An entry in use is on no list. */
 static void lru_remove(hub_cache *c, cache_entry *e)
 {
     assert(core_mutex_held(&c->mu));
@@ -102,7 +102,7 @@ static void lru_push(hub_cache *c, cache_entry *e)
         c->oldest = e;
 }
 
-/* unlink: remove E from its bucket and the LRU list (cache_mu held). */
+/* unlink: remove E from its bucket and the LRU list (c->mu held). */
 static void unlink_entry(hub_cache *c, cache_entry *e)
 {
     lru_remove(c, e);
@@ -115,7 +115,7 @@ static void unlink_entry(hub_cache *c, cache_entry *e)
     }
 }
 
-/* evict: drop least recently used idle entries until under the bound (cache_mu held). */
+/* evict: drop least recently used idle entries until under the bound (c->mu held). */
 static void evict(hub_cache *c)
 {
     assert(core_mutex_held(&c->mu));

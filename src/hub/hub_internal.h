@@ -1,6 +1,8 @@
-/* hub_internal.h — the hub's state, shared by its files: hub.c (open, close, client
- * operations), commit.c (group commit), episode.c (actions to history), dispatch.c (leasing,
- * lease renewal, dispatch loops). */
+/* hub_internal.h — the hub's state, shared by its files: hub.c (open, close, change
+ * notification, client operations), manage.c (the lifecycle commands, queries, purges),
+ * commit.c (group commit), episode.c (actions to history), dispatch.c (leasing, lease
+ * renewal, the pull API, dispatch loops), ready.c (work leased by commits, and the takers),
+ * cache.c (histories between episodes), metrics.c (counters and timings). */
 #ifndef DT_HUB_INTERNAL_H
 #define DT_HUB_INTERNAL_H
 

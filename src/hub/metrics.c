@@ -1,5 +1,5 @@
 /* metrics.c — what the hub counts and times, rendered as Prometheus text: instances started,
- * completed and failed by orchestrator name; work item latency (lease to commit) by kind;
+ * completed, failed and terminated by orchestrator name; work item latency (lease to commit) by kind;
  * store commit time and batch size; lost leases and redeliveries; queue depths, read from
  * the store when rendered. Updates take one short mutex; nothing here touches the store
  * except dt_hub_metrics_text. */

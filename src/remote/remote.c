@@ -73,49 +73,71 @@ static job *pop(dt_remote_worker *r)
 
 /* ---- the stream ---------------------------------------------------------------------------- */
 
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 2000
+
+/* backoff_next: the wait after *BACKOFF_MS, doubled up to the cap. */
+static int backoff_next(int *backoff_ms)
+{
+    int ms = *backoff_ms;
+    *backoff_ms = ms < BACKOFF_MAX_MS / 2 ? ms * 2 : BACKOFF_MAX_MS;
+    return ms;
+}
+
+/* read_stream: queue the work items of stream S until it ends or the worker stops; whether it
+ * delivered any. */
+static bool read_stream(dt_remote_worker *r, dt_grpc_stream *s)
+{
+    bool delivered = false;
+    while (!atomic_load(&r->stop)) {
+        uint8_t *msg = NULL;
+        size_t len = 0;
+        dt_grpc_result res = {0};
+        dt_status st = dt_grpc_stream_next(s, 200, &msg, &len, &res);
+        if (st == DT_ERR_TIMEOUT)
+            continue;
+        if (st != DT_OK)
+            break;   /* the stream ended: reconnect */
+        delivered = true;
+        job *j = calloc(1, sizeof *j);
+        if (j == NULL) {
+            free(msg);
+            continue;   /* not taken: the server redelivers it when its lease ends */
+        }
+        j->bytes = msg;
+        j->len = len;
+        push(r, j);
+    }
+    return delivered;
+}
+
+/* The connection: Hello first, as the other SDKs do (it tells a dead server from a slow
+ * stream), then the stream, again and again until the worker stops. Every failure to get
+ * work (no server, a refused call, a stream that ends before it delivers anything) waits a
+ * backoff that doubles up to 2 s; a stream that delivered work starts the backoff afresh. */
 static void *reader_main(void *arg)
 {
     dt_remote_worker *r = arg;
-    int backoff = 100;
+    int backoff = BACKOFF_FIRST_MS;
     while (!atomic_load(&r->stop)) {
         uint8_t *resp = NULL;
         size_t n = 0;
         dt_grpc_result res = {0};
-        /* Hello first, as the other SDKs do: it tells a dead server from a slow stream */
-        if (dt_grpc_unary(r->conn, "Hello", (const uint8_t *)"", 0, 5000, &resp, &n, &res) !=
-                DT_OK ||
-            res.code != 0) {
-            free(resp);
-            sleep_ms(backoff);
-            backoff = backoff < 2000 ? backoff * 2 : 2000;
-            continue;
-        }
-        free(resp);
         dt_grpc_stream *s = NULL;
-        if (dt_grpc_stream_open(r->conn, "GetWorkItems", r->request, r->request_len, &s,
-                                NULL) != DT_OK) {
-            sleep_ms(backoff);
-            continue;
-        }
-        backoff = 100;
-        while (!atomic_load(&r->stop)) {
-            uint8_t *msg = NULL;
-            size_t len = 0;
-            dt_status st = dt_grpc_stream_next(s, 200, &msg, &len, &res);
-            if (st == DT_ERR_TIMEOUT)
+        bool hello = dt_grpc_unary(r->conn, "Hello", (const uint8_t *)"", 0, 5000, &resp, &n,
+                                   &res) == DT_OK && res.code == 0;
+        free(resp);
+        if (hello && dt_grpc_stream_open(r->conn, "GetWorkItems", r->request, r->request_len,
+                                         &s, NULL) == DT_OK) {
+            bool delivered = read_stream(r, s);
+            dt_grpc_stream_close(s);
+            if (delivered) {
+                backoff = BACKOFF_FIRST_MS;
                 continue;
-            if (st != DT_OK)
-                break;   /* the stream ended: reconnect */
-            job *j = calloc(1, sizeof *j);
-            if (j == NULL) {
-                free(msg);
-                continue;   /* not taken: the server redelivers it when its lease ends */
             }
-            j->bytes = msg;
-            j->len = len;
-            push(r, j);
         }
-        dt_grpc_stream_close(s);
+        if (!atomic_load(&r->stop))
+            sleep_ms(backoff_next(&backoff));
     }
     return NULL;
 }

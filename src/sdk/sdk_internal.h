@@ -49,7 +49,7 @@ struct dt_task {
     const dt_failure *failure;
     size_t winner;               /* when-any */
     retry_state *retry;          /* NULL: no retries */
-    size_t event_index;          /* event waiters: assigned EventRaised position, or NEVER */
+    size_t event_index;          /* event waiters: assigned EventRaised position, or POS_NEVER */
 };
 
 /* Everything one episode knows. Allocated in the episode's arena. */
@@ -119,7 +119,7 @@ _Noreturn void replay_fail(dt_octx *c, const char *type, const char *fmt, ...)
 /* task_new: a task of KIND created at the code's current position. */
 dt_task *task_new(dt_octx *c, task_kind kind);
 
-/* events_match / events_resolve / events_unconsumed: see events.c. */
+/* events_resolve / events_unconsumed: see events.c. */
 void events_resolve(dt_octx *c, dt_task *t);
 dt_event *events_unconsumed(dt_octx *c, size_t *n);
 

@@ -7,10 +7,6 @@
 
 #include "sdk_internal.h"
 
-/* Years 1..9999: what the protocol's Timestamp can carry. */
-#define TIME_MIN (-62135596800LL * 1000000)
-#define TIME_MAX (253402300799LL * 1000000)
-
 dt_task *task_new(dt_octx *c, task_kind kind)
 {
     dt_task *t = dt_alloc(c, sizeof *t);
@@ -67,13 +63,14 @@ dt_task *dt_call_sub_orchestrator(dt_octx *c, const char *name, const char *inpu
                         err.message);
         a.instance_id = opts->instance_id;
     }
-    /* without an id, retry.c and replay_schedule's caller derive one per attempt */
+    /* without an id, replay_schedule derives one from the sequence number, so each retry
+     * attempt gets its own */
     return schedule(c, TASK_SUB_ORCHESTRATION, DT_ACTION_CREATE_SUB_ORCHESTRATION, &a, opts);
 }
 
 dt_task *dt_create_timer(dt_octx *c, dt_time fire_at)
 {
-    if (fire_at < TIME_MIN || fire_at > TIME_MAX)
+    if (fire_at < DT_TIME_MIN || fire_at > DT_TIME_MAX)
         replay_fail(c, "InvalidTimer",
                     "timer fire time %lld us since the epoch is outside years 1 to 9999",
                     (long long)fire_at);

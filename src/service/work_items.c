@@ -257,10 +257,11 @@ dt_status svc_work_filters_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
     if (a == NULL || orchestrators == NULL || activities == NULL || has == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "svc_work_filters_from_msg needs an arena and filters to fill");
-    *orchestrators = *activities = (dt_name_filter){NULL, 0};
-    *has = m != NULL;
-    if (m == NULL)
+    if (m == NULL) {
+        *orchestrators = *activities = (dt_name_filter){NULL, 0};
+        *has = false;
         return DT_OK;
+    }
     pb_reader r = PB_READER(a, err, "WorkItemFilters");
     /* one more than asked, so an empty list is still an array */
     const char **on = dt_arena_alloc(a, (m->n_orchestrations + 1) * sizeof *on);
@@ -277,5 +278,6 @@ dt_status svc_work_filters_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
         return r.status;
     *orchestrators = (dt_name_filter){on, m->n_orchestrations};
     *activities = (dt_name_filter){an, m->n_activities};
+    *has = true;
     return DT_OK;
 }

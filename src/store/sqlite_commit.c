@@ -1,7 +1,8 @@
-/* sqlite_commit.c — the SQLite backend's group commit: many episode and activity results in
- * one write transaction, so one fsync covers them all. Each entry runs inside a savepoint: an
- * entry whose lease is gone (or whose data cannot be encoded) is rolled back alone and the
- * others still apply; a failure of the database itself rolls back the whole batch. */
+/* sqlite_commit.c — the SQLite backend's group commit: many episode results, activity
+ * results and starts in one write transaction, so one fsync covers them all. Each entry runs
+ * inside a savepoint: an entry whose lease is gone (or whose data cannot be encoded) is
+ * rolled back alone and the others still apply; a failure of the database itself rolls back
+ * the whole batch. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -33,16 +34,12 @@ static void note_instance(ready *rd, const char *id, dt_time visible_at)
     for (size_t i = 0; i < rd->n_ids; i++)
         if (strcmp(rd->ids[i], id) == 0)
             return;
-    if (rd->n_ids == rd->cap_ids) {
-        size_t cap = rd->cap_ids ? rd->cap_ids * 2 : 64;
-        const char **n = realloc(rd->ids, cap * sizeof *n);
-        if (n == NULL) {
-            rd->oom = true;
-            return;
-        }
-        rd->ids = n;
-        rd->cap_ids = cap;
+    const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
+    if (n == NULL) {
+        rd->oom = true;
+        return;
     }
+    rd->ids = n;
     rd->ids[rd->n_ids++] = id;
 }
 
@@ -60,16 +57,12 @@ static void note_activity(ready *rd, int64_t row, dt_time visible_at)
 {
     if (!rd->on || visible_at > rd->now)
         return;
-    if (rd->n_acts == rd->cap_acts) {
-        size_t cap = rd->cap_acts ? rd->cap_acts * 2 : 64;
-        int64_t *n = realloc(rd->acts, cap * sizeof *n);
-        if (n == NULL) {
-            rd->oom = true;
-            return;
-        }
-        rd->acts = n;
-        rd->cap_acts = cap;
+    int64_t *n = dt_grow(rd->acts, &rd->cap_acts, rd->n_acts + 1, sizeof *n);
+    if (n == NULL) {
+        rd->oom = true;
+        return;
     }
+    rd->acts = n;
     rd->acts[rd->n_acts++] = row;
 }
 

@@ -270,17 +270,13 @@ dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_se
     dt_event *v = NULL;
     dt_status r = DT_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            /* Arenas cannot grow a block: collect in the heap, copy into ARENA at the end. */
-            size_t ncap = cap ? cap * 2 : 16;
-            dt_event *nv = realloc(v, ncap * sizeof *nv);
-            if (nv == NULL) {
-                r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading history of '%s'", id);
-                break;
-            }
-            v = nv;
-            cap = ncap;
+        /* Arenas cannot grow a block: collect in the heap, copy into ARENA at the end. */
+        dt_event *nv = dt_grow(v, &cap, n + 1, sizeof *nv);
+        if (nv == NULL) {
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading history of '%s'", id);
+            break;
         }
+        v = nv;
         char what[160];
         snprintf(what, sizeof what, "history event %lld of instance '%.100s'",
                  (long long)sqlite3_column_int64(st, 0), id);

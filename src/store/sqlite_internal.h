@@ -5,7 +5,7 @@
  *
  * Files: sqlite.c (open, schema, helpers, close), sqlite_instance.c (create, send, get, load
  * history), sqlite_lease.c (lease, renew, abandon), sqlite_commit.c (group commit),
- * sqlite_query.c (query, purge). */
+ * sqlite_query.c (query, purge, queue depths). */
 #ifndef DT_STORE_SQLITE_INTERNAL_H
 #define DT_STORE_SQLITE_INTERNAL_H
 
@@ -74,7 +74,9 @@ typedef enum store_stmt_id {
  *          incremented), so no character of P is a wildcard. Open ends are '' (no text sorts
  *          below it) and an empty blob (every text sorts below any blob in SQLite), so the
  *          range is always there and always a seek on the primary key;
- *   ?7 an id to skip (the continuation token, the last id of the previous page) or NULL. */
+ *   ?7 an id to skip (the continuation token, the last id of the previous page) or NULL;
+ *   ?9, ?10 the completed_at range, inclusive, NULL when open (a bound matches only finished
+ *          instances). ?8 is left for a query's LIMIT. */
 #define STORE_FILTER_WHERE                                                                  \
     " WHERE ((?1 >> status) & 1) = 1 AND created_at >= ?2 AND created_at <= ?3"             \
     " AND (?4 IS NULL OR name = ?4) AND instance_id >= ?5 AND instance_id < ?6"             \
@@ -117,8 +119,8 @@ typedef struct sqlite_store {
 /* store_stmt: statement ID, reset with its bindings cleared, ready to bind and step. */
 sqlite3_stmt *store_stmt(sqlite_store *s, store_stmt_id id);
 
-/* store_sql_error: map sqlite result RC to a dt_status (FULL/IOERR/CANTOPEN/READONLY/PERM:
- * DT_ERR_IO; CORRUPT/NOTADB: DT_ERR_CORRUPT; BUSY/LOCKED: DT_ERR_TIMEOUT; NOMEM: DT_ERR_NOMEM;
+/* store_sql_error: map sqlite result RC to a dt_status (FULL/IOERR/CANTOPEN/READONLY/PERM/
+ * AUTH/PROTOCOL: DT_ERR_IO; CORRUPT/NOTADB/FORMAT: DT_ERR_CORRUPT; BUSY/LOCKED: DT_ERR_TIMEOUT; NOMEM: DT_ERR_NOMEM;
  * TOOBIG: DT_ERR_INVALID_ARG; anything else DT_ERR_INTERNAL) and record WHAT, sqlite's message
  * and the database path in ERR. Returns the status. */
 dt_status store_sql_error(sqlite_store *s, int rc, dt_error *err, const char *what);

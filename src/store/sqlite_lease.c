@@ -67,25 +67,21 @@ static dt_status load_inbox_tx(sqlite_store *s, dt_orch_item *item, dt_time now,
     store_bind_int64(st, 2, now, &rc);
     if (rc != SQLITE_OK)
         return store_sql_error(s, rc, err, "read inbox");
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap_ev = 0, cap_ids = 0;
     dt_event *ev = NULL;
     int64_t *ids = NULL;
     dt_status r = DT_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            dt_event *nev = realloc(ev, ncap * sizeof *nev);
-            if (nev != NULL)
-                ev = nev;
-            int64_t *nids = nev ? realloc(ids, ncap * sizeof *nids) : NULL;
-            if (nids == NULL) {
-                r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading inbox of '%s'",
-                                 item->instance_id);
-                break;
-            }
-            ids = nids;
-            cap = ncap;
+        dt_event *nev = dt_grow(ev, &cap_ev, n + 1, sizeof *nev);
+        if (nev != NULL)
+            ev = nev;
+        int64_t *nids = nev ? dt_grow(ids, &cap_ids, n + 1, sizeof *nids) : NULL;
+        if (nids == NULL) {
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading inbox of '%s'",
+                             item->instance_id);
+            break;
         }
+        ids = nids;
         ids[n] = sqlite3_column_int64(st, 0);
         char what[160];
         snprintf(what, sizeof what, "inbox message %lld of instance '%.100s'",

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "durabletask/grpc.h"
+#include "durabletask/durabletask.h"
 #include "hubfix.h"
 
 extern char **environ;
@@ -218,7 +219,7 @@ static void test_every_command_has_help_and_the_exit_codes_are_documented(void *
     assert_non_null(strstr(c.out, "3  no such instance"));
     assert_non_null(strstr(c.out, "4  timed out"));
     DTASK_RAW(&c, "version");
-    expect(&c, 0, "dtask ", NULL);
+    expect(&c, 0, "dtask " DT_VERSION "\n", NULL);   /* the one version, the header's */
     DTASK_RAW(&c, "frobnicate");
     expect(&c, 2, NULL, "unknown command 'frobnicate'");
     DTASK(&c, "start", "echo_orch", "--bogus");
@@ -329,6 +330,49 @@ static void test_a_server_that_requires_a_token_gets_it_from_the_token_file(void
     expect(&c, 2, NULL, "cannot read the token file /nonexistent/token");
     dt_grpc_server_stop(guarded);
     fix_close(&c);
+}
+
+/* `dtask worker` takes --token-file as the operator commands do, and does the work of a server
+ * that requires a token. The hub has no worker of its own here: only the child can run it. */
+static void test_the_c_worker_joins_a_server_that_requires_a_token(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "cli-worker-token", NULL);
+    dt_grpc_server *guarded = NULL;
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = "127.0.0.1:0", .token = "w0rker-token"};
+    assert_ok(dt_grpc_server_start(f.hub, &o, &guarded, &err), &err);
+    char target[64], token[600];
+    snprintf(target, sizeof target, "127.0.0.1:%d", dt_grpc_server_port(guarded));
+    snprintf(token, sizeof token, "%s", test_path(f.dir, "token"));
+    FILE *tf = fopen(token, "w");
+    assert_non_null(tf);
+    fputs("w0rker-token\n", tf);
+    fclose(tf);
+    char *argv[] = {DTASK_BIN, "worker", "--server", target, "--token-file", token, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, DTASK_BIN, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = "w1"};
+    assert_ok(dt_client_start(f.client, "hello_cities", &so, id, &err), &err);
+    dt_instance_state *st = NULL;
+    dt_status waited = dt_client_wait_completion(f.client, id, 60000, f.arena, &st, &err);
+    kill(pid, SIGTERM);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    assert_ok(waited, &err);
+    assert_int_equal(st->status, DT_STATUS_COMPLETED);
+    assert_string_equal(st->output, "[\"Hello Tokyo!\",\"Hello Seattle!\",\"Hello London!\"]");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);   /* a clean stop */
+    dt_grpc_server_stop(guarded);
+    hubfix_close(&f);
 }
 
 /* ---- one instance --------------------------------------------------------------------------- */
@@ -603,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_bad_json_exits_2_naming_the_flag_and_nothing_is_started),
         cmocka_unit_test(test_unreachable_server_exits_5),
         cmocka_unit_test(test_a_server_that_requires_a_token_gets_it_from_the_token_file),
+        cmocka_unit_test(test_the_c_worker_joins_a_server_that_requires_a_token),
         cmocka_unit_test(test_start_status_history_of_a_completed_instance),
         cmocka_unit_test(test_missing_instance_exits_3_naming_it),
         cmocka_unit_test(test_suspend_resume_raise_and_terminate),

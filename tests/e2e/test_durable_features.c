@@ -47,7 +47,7 @@ static void start(hubfix *f, const char *name, const char *id, const char *input
     assert_ok(dt_client_start(f->client, name, &so, out, &err), &err);
 }
 
-/* wait_for_event_in_history: poll until ID's history has an event of TYPE */
+/* wait_for_history: poll until ID's history has an event of TYPE */
 static void wait_for_history(hubfix *f, const char *id, dt_event_type type)
 {
     for (int i = 0; i < 3000; i++) {

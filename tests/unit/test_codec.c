@@ -587,7 +587,7 @@ static void test_garbage_bytes_are_corrupt(void **state)
 static void test_unknown_or_missing_event_type_is_corrupt(void **state)
 {
     (void)state;
-    /* eventId = 1, then member 23 (entityOperationSignaled), which we do not define */
+    /* eventId = 1, then member 23 (entityOperationSignaled), which the codec does not carry */
     static const uint8_t entity[] = { 0x08, 0x01, 0xba, 0x01, 0x00 };
     expect_corrupt(entity, sizeof entity, "field 23");
     /* a member number far beyond the protocol's */

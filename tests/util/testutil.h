@@ -10,7 +10,7 @@
 
 #include "durabletask/core.h"
 
-/* test_tmpdir: a new empty directory for one test (under $DT_TEST_TMP or /tmp), in a static
+/* test_tmpdir: a new empty directory for one test (under $DT_TEST_TMP, else /tmp/dt-test), in a static
  * buffer that the next call overwrites. */
 const char *test_tmpdir(const char *name);
 
