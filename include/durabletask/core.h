@@ -233,13 +233,22 @@ const char *dt_event_type_name(dt_event_type t);
 
 /* dt_event_is_scheduling: an event an orchestrator's action put in history under its own
  * sequence number (event_id): TaskScheduled, TimerCreated, SubOrchestrationInstanceCreated,
- * EventSent. */
-bool dt_event_is_scheduling(dt_event_type t);
+ * EventSent. Inline: replay and the hub ask it of every event of every episode. */
+static inline bool dt_event_is_scheduling(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_SCHEDULED || t == DT_EVENT_TIMER_CREATED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_CREATED || t == DT_EVENT_EVENT_SENT;
+}
 
 /* dt_event_is_completion: an event that finishes a scheduled task, naming it by task_id (the
  * scheduling event's event_id): TaskCompleted, TaskFailed, TimerFired,
- * SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed. */
-bool dt_event_is_completion(dt_event_type t);
+ * SubOrchestrationInstanceCompleted, SubOrchestrationInstanceFailed. Inline, as above. */
+static inline bool dt_event_is_completion(dt_event_type t)
+{
+    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
+           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
+           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
+}
 
 /* One history event. A flat record: each type uses the fields its protocol message has, the
  * rest stay zero/NULL. Strings are JSON payloads or names, owned by the arena the event came

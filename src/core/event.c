@@ -32,19 +32,6 @@ const char *dt_event_type_name(dt_event_type t)
     return "Unknown";
 }
 
-bool dt_event_is_scheduling(dt_event_type t)
-{
-    return t == DT_EVENT_TASK_SCHEDULED || t == DT_EVENT_TIMER_CREATED ||
-           t == DT_EVENT_SUB_ORCHESTRATION_CREATED || t == DT_EVENT_EVENT_SENT;
-}
-
-bool dt_event_is_completion(dt_event_type t)
-{
-    return t == DT_EVENT_TASK_COMPLETED || t == DT_EVENT_TASK_FAILED ||
-           t == DT_EVENT_TIMER_FIRED || t == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
-           t == DT_EVENT_SUB_ORCHESTRATION_FAILED;
-}
-
 const dt_event *dt_orch_request_started(const dt_orch_request *req)
 {
     for (size_t i = 0; i < req->n_past; i++)
