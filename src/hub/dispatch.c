@@ -2,6 +2,7 @@
  * changes and polls for changes made by other processes), completing and abandoning work
  * items, the renewer that keeps the leases of work in flight alive, and the dispatch loops
  * that run work in-process with an executor. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,10 +171,29 @@ static const char *current_execution(const dt_orch_item *item)
     return item->state.execution_id;
 }
 
-/* begin_episode: drop what earlier executions left behind (results and timers of the run
- * before a continue-as-new; their messages are still consumed at commit), and put the
- * episode's OrchestratorStarted in front of the new events. Its time is the orchestration
- * time of the episode, and it is committed as it is. */
+/* The order of an episode's new events, as the SDKs need it: the OrchestratorStarted, the new
+ * generation's ExecutionStarted (a start, or a continue-as-new), the events carried over to
+ * it (they carry its execution id: episode.c), then everything else in arrival order. An
+ * SDK does not resume a generation whose ExecutionStarted comes after one of its events,
+ * and messages that waited in the inbox during the continue-as-new arrived before the
+ * generation they belong to was even started. */
+enum { RANK_STARTED, RANK_CARRIED, RANK_REST, N_RANKS };
+
+static int rank_of(const dt_event *e, const char *exec)
+{
+    if (e->type == DT_EVENT_EXECUTION_STARTED)
+        return RANK_STARTED;
+    if (e->type == DT_EVENT_EVENT_RAISED && e->execution_id && exec &&
+        strcmp(e->execution_id, exec) == 0)
+        return RANK_CARRIED;
+    return RANK_REST;
+}
+
+/* begin_episode: put the episode's OrchestratorStarted (its time is the orchestration time
+ * of the episode, committed as it is) and the new events in their order (above), and drop
+ * what the worker must not see: what earlier executions left behind (results and timers of
+ * the run before a continue-as-new) and results that history already has (see
+ * episode_is_duplicate). Dropped messages are still consumed at commit. */
 static dt_status begin_episode(dt_orch_item *item)
 {
     dt_event *in = dt_arena_alloc(item->arena, (item->n_incoming + 1) * sizeof *in);
@@ -182,13 +202,20 @@ static dt_status begin_episode(dt_orch_item *item)
     const char *exec = current_execution(item);
     size_t n = 0;
     dt_event_init(&in[n++], DT_EVENT_ORCHESTRATOR_STARTED, dt_now());
-    for (size_t i = 0; i < item->n_incoming; i++) {
-        const dt_event *e = &item->incoming[i];
-        bool stale = e->type != DT_EVENT_EXECUTION_STARTED && e->execution_id && exec &&
-                     strcmp(e->execution_id, exec) != 0;
-        if (!stale)
-            in[n++] = *e;
+    for (int rank = 0; rank < N_RANKS; rank++) {
+        for (size_t i = 0; i < item->n_incoming; i++) {
+            const dt_event *e = &item->incoming[i];
+            if (rank_of(e, exec) != rank)
+                continue;
+            bool stale = e->type != DT_EVENT_EXECUTION_STARTED && e->execution_id && exec &&
+                         strcmp(e->execution_id, exec) != 0;
+            bool duplicate = dt_event_is_completion(e->type) &&
+                             episode_is_duplicate(item->past, item->n_past, in, n, e->task_id);
+            if (!stale && !duplicate)
+                in[n++] = *e;
+        }
     }
+    assert(n <= item->n_incoming + 1);
     item->incoming = in;
     item->n_incoming = n;
     return DT_OK;

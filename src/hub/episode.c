@@ -79,17 +79,33 @@ static const dt_failure *checked(builder *b, const dt_failure *p)
     return p;
 }
 
-/* already_completed: a completion for TASK_ID is in history or earlier in this episode.
- * Activities run at least once, so a second result can arrive; history keeps the first. */
+/* count_task: add to *SCHEDULED and *COMPLETED the events among N at EV that schedule or
+ * complete sequence number TASK_ID. */
+static void count_task(const dt_event *ev, size_t n, int32_t task_id, size_t *scheduled,
+                       size_t *completed)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (dt_event_is_scheduling(ev[i].type) && ev[i].event_id == task_id)
+            ++*scheduled;
+        else if (dt_event_is_completion(ev[i].type) && ev[i].task_id == task_id)
+            ++*completed;
+    }
+}
+
+bool episode_is_duplicate(const dt_event *past, size_t n_past, const dt_event *fresh,
+                          size_t n_fresh, int32_t task_id)
+{
+    size_t scheduled = 0, completed = 0;
+    count_task(past, n_past, task_id, &scheduled, &completed);
+    count_task(fresh, n_fresh, task_id, &scheduled, &completed);
+    return scheduled > 0 && completed >= scheduled;
+}
+
+/* already_completed: every scheduling of TASK_ID in history or earlier in this episode has
+ * its completion (see episode_is_duplicate). */
 static bool already_completed(const builder *b, int32_t task_id)
 {
-    for (size_t i = 0; i < b->item->n_past; i++)
-        if (dt_event_is_completion(b->item->past[i].type) && b->item->past[i].task_id == task_id)
-            return true;
-    for (size_t i = 0; i < b->n_events; i++)
-        if (dt_event_is_completion(b->events[i].type) && b->events[i].task_id == task_id)
-            return true;
-    return false;
+    return episode_is_duplicate(b->item->past, b->item->n_past, b->events, b->n_events, task_id);
 }
 
 static const dt_event *find_started(const dt_orch_item *item)
@@ -173,11 +189,14 @@ static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
         e->parent_name = started->parent_name;
         e->parent_task_id = started->parent_task_id;
     }
+    /* carried over: tagged with the new execution, so they follow its ExecutionStarted
+     * ahead of whatever was waiting in the inbox (dispatch.c, begin_episode) */
     for (size_t i = 0; i < a->n_carryover; i++) {
         const dt_event *c = &a->carryover[i];
         if (c->type != DT_EVENT_EVENT_RAISED)
             continue;
         m = add_message(b, b->item->instance_id, DT_EVENT_EVENT_RAISED, 0);
+        m->execution_id = exec;
         m->event.name = c->name;
         m->event.input = c->input;
     }

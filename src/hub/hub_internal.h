@@ -182,6 +182,15 @@ void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_ite
 dt_status commit_start(dt_hub *hub);
 void commit_stop(dt_hub *hub);
 
+/* episode_is_duplicate: would a completion of sequence number TASK_ID, after the events PAST
+ * then FRESH, be a duplicate? Yes when every scheduling of TASK_ID there already has its
+ * completion: an activity runs at least once, so a second result can arrive, and history
+ * keeps the first. A task id scheduled again (the Python SDK schedules a retry under the id
+ * of the failed attempt) is outstanding again, so its next result is not a duplicate. A
+ * completion of an id never scheduled is not judged here: it is kept. */
+bool episode_is_duplicate(const dt_event *past, size_t n_past, const dt_event *fresh,
+                          size_t n_fresh, int32_t task_id);
+
 /* episode_build: the dt_episode for ITEM after its executor produced RESULT, in ARENA. */
 dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_result *result,
                         dt_arena *arena, dt_episode *out, dt_error *err);
