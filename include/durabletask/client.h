@@ -25,9 +25,11 @@ typedef struct dt_start_options {
     dt_time start_at;            /* 0: at once; else the scheduled start time */
     /* Id reuse policy: an existing instance with this id is replaced if its status is one of
      * these (a running one is then abandoned), else refused. None given: a finished instance
-     * is replaced and a live one refused. */
+     * is replaced and a live one refused; none given with REUSE_POLICY set: nothing is
+     * replaced (any existing instance refuses the start). */
     const dt_runtime_status *replaceable;
     size_t n_replaceable;
+    bool reuse_policy;
 } dt_start_options;
 
 /* dt_client_start: start orchestrator NAME. OPTS may be NULL. The instance id is written to

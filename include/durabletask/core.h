@@ -369,9 +369,12 @@ typedef struct dt_start_request {
     const char *tags;                 /* JSON object of string values, or NULL */
     /* Reuse policy: an existing instance with this id is replaced only if its status is one of
      * these; otherwise the start is refused. None given (n_replaceable == 0): a finished
-     * instance (terminal status) is replaced, a live one refused. */
+     * instance (terminal status) is replaced, a live one refused, unless REUSE_POLICY says
+     * the empty list is the policy itself: then nothing is replaced (the protocol's policy
+     * with no statuses, the SDKs' "dedupe every status"). */
     const dt_runtime_status *replaceable;
     size_t n_replaceable;
+    bool reuse_policy;
 } dt_start_request;
 
 /* Page sizes of instance queries: 0 asks for the default; more than the maximum is refused

@@ -37,9 +37,11 @@ typedef struct dt_new_instance {
     int32_t parent_task_id;
     /* Reuse policy: an existing instance with this id is replaced only if its status is one of
      * these; otherwise DT_ERR_ALREADY_EXISTS. With none given (n_replaceable == 0) the default
-     * applies: a finished instance (terminal status) is replaced, a live one is refused. */
+     * applies: a finished instance (terminal status) is replaced, a live one is refused;
+     * with none given and REUSE_POLICY set, nothing is replaced. */
     const dt_runtime_status *replaceable;
     size_t n_replaceable;
+    bool reuse_policy;
 } dt_new_instance;
 
 /* A message into an instance's inbox. The event is stored as HistoryEvent bytes. */

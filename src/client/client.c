@@ -36,6 +36,7 @@ dt_status dt_client_start(dt_client *c, const char *name, const dt_start_options
         req.start_at = opts->start_at;
         req.replaceable = opts->replaceable;
         req.n_replaceable = opts->n_replaceable;
+        req.reuse_policy = opts->reuse_policy;
     }
     return dt_hub_start(c->hub, &req, id_out, err);
 }

@@ -278,6 +278,7 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         .tags = req->tags,
         .replaceable = req->replaceable,
         .n_replaceable = req->n_replaceable,
+        .reuse_policy = req->reuse_policy,
     };
     /* through the group commit: concurrent starts share one transaction and one fsync */
     dt_error own;

@@ -126,10 +126,11 @@ dt_status svc_start_from_msg(dt_arena *a, const Dtpb__CreateInstanceRequest *m,
             r.status = dt_error_set(err, DT_ERR_NOMEM, "out of memory for the tags");
     }
     const Dtpb__OrchestrationIdReusePolicy *policy = m->orchestrationidreusepolicy;
-    if (policy) {
+    if (policy) {   /* present, even with no statuses, it is the whole policy */
         req.replaceable = pb_r_statuses(&r, policy->replaceablestatus, policy->n_replaceablestatus,
-                                     "orchestrationIdReusePolicy.replaceableStatus");
+                                        "orchestrationIdReusePolicy.replaceableStatus");
         req.n_replaceable = req.replaceable ? policy->n_replaceablestatus : 0;
+        req.reuse_policy = true;
     }
     if (r.status != DT_OK)
         return r.status;

@@ -48,8 +48,8 @@ dt_status svc_state_from_msg(dt_arena *a, const Dtpb__OrchestrationState *m,
 
 /* svc_start_from_msg: a CreateInstanceRequest as a dt_start_request for dt_hub_start. An
  * empty instanceId is NULL (the hub generates one). The reuse policy's statuses become
- * replaceable; note that a policy present with no statuses reads the same as no policy (the
- * hub's default), since dt_start_request cannot say "replace nothing". Tags become one JSON
+ * replaceable and set reuse_policy: a policy present with no statuses replaces nothing, one
+ * absent leaves the hub's default. Tags become one JSON
  * object of strings (keys sorted). executionId, parentTraceContext and requestTime are
  * dropped. Name, id and input are not validated here beyond UTF-8: dt_hub_start does that. */
 dt_status svc_start_from_msg(dt_arena *a, const Dtpb__CreateInstanceRequest *m,

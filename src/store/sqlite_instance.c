@@ -12,7 +12,7 @@
 static bool may_replace(const dt_new_instance *ni, dt_runtime_status existing)
 {
     if (ni->n_replaceable == 0 || ni->replaceable == NULL)
-        return dt_runtime_status_is_terminal(existing);
+        return !ni->reuse_policy && dt_runtime_status_is_terminal(existing);
     for (size_t i = 0; i < ni->n_replaceable; i++)
         if (ni->replaceable[i] == existing)
             return true;

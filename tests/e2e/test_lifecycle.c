@@ -712,6 +712,10 @@ static void test_replaceable_list_without_finished_statuses_refuses_a_finished_o
     so.n_replaceable = 2;
     expect_error(dt_client_start(f.client, "echo_orch", &so, id, &err), DT_ERR_INVALID_ARG,
                  &err, "cannot exclude 'Terminated'");
+    /* a policy that names no status replaces nothing (the SDKs' "dedupe every status") */
+    dt_start_options none = {.instance_id = "i-4", .input = "3", .reuse_policy = true};
+    expect_error(dt_client_start(f.client, "echo_orch", &none, id, &err),
+                 DT_ERR_ALREADY_EXISTS, &err, "i-4");
     dt_instance_state *s = get(&f, "i-4");
     assert_string_equal(s->input, "1");
     assert_string_equal(s->output, "1");

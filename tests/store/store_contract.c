@@ -327,6 +327,12 @@ static void test_finished_instance_is_replaced_with_nothing_left_over(void **sta
     dt_orch_item_free(item);
     assert_int_equal(get(fx, "again")->status, DT_STATUS_COMPLETED);
 
+    /* a policy that names no status replaces nothing, not even a finished instance */
+    dt_new_instance none = new_instance("again", "\"second\"");
+    none.reuse_policy = true;
+    assert_int_equal(dt_store_create_instance(fx->store, &none, &err), DT_ERR_ALREADY_EXISTS);
+    assert_str(get(fx, "again")->output, "\"out\"");
+
     dt_new_instance again = new_instance("again", "\"second\"");
     again.execution_id = "exec-2";
     again.created_at = T0 + 2 * SEC;

@@ -723,6 +723,7 @@ static void test_create_instance_request_becomes_a_start_request(void **state)
     assert_null(req.input);
     assert_int_equal(req.start_at, 0);
     assert_int_equal(req.n_replaceable, 0);
+    assert_false(req.reuse_policy);            /* no policy: the hub's default */
 
     Dtpb__OrchestrationIdReusePolicy policy = DTPB__ORCHESTRATION_ID_REUSE_POLICY__INIT;
     Dtpb__OrchestrationStatus statuses[2] = {
@@ -741,6 +742,13 @@ static void test_create_instance_request_becomes_a_start_request(void **state)
     assert_int_equal(req.n_replaceable, 2);
     assert_int_equal(req.replaceable[0], DT_STATUS_FAILED);
     assert_int_equal(req.replaceable[1], DT_STATUS_RUNNING);
+    assert_true(req.reuse_policy);
+    /* a policy with no statuses is a policy still: replace nothing */
+    policy.n_replaceablestatus = 0;
+    assert_ok(svc_start_from_msg(a, &m, &req, &err), &err);
+    assert_int_equal(req.n_replaceable, 0);
+    assert_true(req.reuse_policy);
+    policy.n_replaceablestatus = 2;
 
     statuses[1] = (Dtpb__OrchestrationStatus)9;
     expect_error(svc_start_from_msg(a, &m, &req, &err), &err, DT_ERR_INVALID_ARG,
