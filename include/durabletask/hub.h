@@ -95,6 +95,18 @@ dt_status dt_hub_purge(dt_hub *hub, const char *id, dt_error *err);
 dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purged,
                              dt_error *err);
 
+/* dt_hub_purge_recursive: purge finished instance ID and, first, the finished
+ * sub-orchestrations it started (as its history names them), theirs, and so on; a child
+ * still running is left, with everything below it. *N_PURGED counts every instance deleted.
+ * DT_ERR_NOT_FOUND / DT_ERR_STATE for ID itself as dt_hub_purge (nothing deleted then). Not
+ * one transaction: a failure part way leaves what was deleted deleted. */
+dt_status dt_hub_purge_recursive(dt_hub *hub, const char *id, size_t *n_purged, dt_error *err);
+
+/* dt_hub_purge_where_recursive: dt_hub_purge_recursive for every finished instance FILTER
+ * matches (its ids read first, its statuses intersected with the finished ones). */
+dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size_t *n_purged,
+                                       dt_error *err);
+
 /* dt_hub_query: a page of instances matching Q, in ARENA; *NEXT is the continuation token or
  * NULL after the last page. */
 dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_instance_state **out,

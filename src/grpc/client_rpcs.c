@@ -228,26 +228,49 @@ HANDLER(list_instance_ids, Dtpb__ListInstanceIdsRequest,
         rpc_fail_err(c, st, &err);
 }
 
+/* purge_one: ID (and, RECURSIVE, what it started) into *N. A missing instance purges zero,
+ * as the other backends answer. */
+static dt_status purge_one(dt_hub *hub, const char *id, bool recursive, size_t *n,
+                           dt_error *err)
+{
+    size_t k = 0;
+    dt_status st = recursive ? dt_hub_purge_recursive(hub, id, &k, err)
+                             : dt_hub_purge(hub, id, err);
+    if (st == DT_OK && !recursive)
+        k = 1;
+    if (st == DT_ERR_NOT_FOUND)
+        st = DT_OK;
+    *n += k;
+    return st;
+}
+
+/* PurgeInstances: by id (a live instance is refused: FAILED_PRECONDITION), by filter, or by
+ * a batch of ids (bulk cleanup, as a filter: missing and live ones are skipped). With
+ * recursive, each purged instance takes the finished sub-orchestrations it started along. */
 HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_request__descriptor)
 {
     dt_error err = {0};
-    dt_status st;
+    dt_status st = DT_OK;
     size_t n = 0;
     if (r->request_case == DTPB__PURGE_INSTANCES_REQUEST__REQUEST_INSTANCE_ID) {
-        st = dt_hub_purge(rpc_hub(c), r->instanceid, &err);
-        if (st == DT_OK)
-            n = 1;
-        else if (st == DT_ERR_NOT_FOUND)
-            st = DT_OK;   /* nothing there: zero purged, as the other backends answer */
+        st = purge_one(rpc_hub(c), r->instanceid, r->recursive, &n, &err);
     } else if (r->request_case == DTPB__PURGE_INSTANCES_REQUEST__REQUEST_PURGE_INSTANCE_FILTER) {
         dt_query q;
         st = svc_purge_filter_from_msg(a, r->purgeinstancefilter, &q, &err);
         if (st == DT_OK)
-            st = dt_hub_purge_where(rpc_hub(c), &q, &n, &err);
+            st = r->recursive ? dt_hub_purge_where_recursive(rpc_hub(c), &q, &n, &err)
+                              : dt_hub_purge_where(rpc_hub(c), &q, &n, &err);
+    } else if (r->request_case == DTPB__PURGE_INSTANCES_REQUEST__REQUEST_INSTANCE_BATCH) {
+        const Dtpb__InstanceBatch *b = r->instancebatch;
+        for (size_t i = 0; st == DT_OK && b && i < b->n_instanceids; i++) {
+            st = purge_one(rpc_hub(c), b->instanceids[i], r->recursive, &n, &err);
+            if (st == DT_ERR_STATE)
+                st = DT_OK;   /* still running: left, as a filter leaves it */
+        }
     } else {
-        st = dt_error_set(&err, DT_ERR_UNIMPLEMENTED,
-                          "PurgeInstances: only purging by instance id or by filter is "
-                          "supported");
+        st = dt_error_set(&err, DT_ERR_INVALID_ARG,
+                          "PurgeInstances: give an instanceId, a purgeInstanceFilter or an "
+                          "instanceBatch");
     }
     if (st != DT_OK) {
         rpc_fail_err(c, st, &err);

@@ -595,13 +595,16 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         st = dt_error_set(err, DT_ERR_NOMEM, "cannot create the gRPC server's mutex");
         goto fail;
     }
-    grpc_arg args[2] = {
+    /* SO_REUSEPORT off: gRPC core turns it on, and a second server on a port in use would
+     * then start and silently take half the connections instead of failing to bind */
+    grpc_arg args[3] = {
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = max_msg},
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
          .value.integer = max_msg},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
     };
-    grpc_channel_args cargs = {2, args};
+    grpc_channel_args cargs = {3, args};
     srv->workers = workers_new(hub);
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&cargs, NULL);

@@ -1,7 +1,8 @@
-/* manage.c — instance management: raise event, terminate, suspend, resume, restart, purge,
- * query. Commands that change a running instance are inbox messages, so they take effect in
- * the instance's next episode, in order with everything else that reaches it. Each checks
- * what it can up front (the instance exists and has not finished) and says what was wrong. */
+/* manage.c — instance management: raise event, terminate, suspend, resume, restart, query
+ * (purges are purge.c's). Commands that change a running instance are inbox messages, so
+ * they take effect in the instance's next episode, in order with everything else that
+ * reaches it. Each checks what it can up front (the instance exists and has not finished)
+ * and says what was wrong. */
 #include <stdio.h>
 #include <string.h>
 
@@ -141,23 +142,6 @@ dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
     return st;
 }
 
-dt_status dt_hub_purge(dt_hub *hub, const char *id, dt_error *err)
-{
-    if (id == NULL || id[0] == '\0')
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "purge: instance id is empty");
-    return dt_store_purge_instance(hub->store, id, err);
-}
-
-dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purged,
-                             dt_error *err)
-{
-    *n_purged = 0;
-    if (filter && filter->created_to && filter->created_from > filter->created_to)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "purge: the created-time range ends before it begins");
-    dt_query all = {0};
-    return dt_store_purge_instances(hub->store, filter ? filter : &all, n_purged, err);
-}
 
 dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_instance_state **out,
                        size_t *n_out, const char **next, dt_error *err)

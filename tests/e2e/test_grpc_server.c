@@ -504,6 +504,124 @@ static void test_8_workers_and_1000_instances_complete_each_exactly_once(void **
     server_close(&s);
 }
 
+/* nest: a child of its own, named "<id>:g" */
+static dt_status nest(dt_octx *ctx, const char *input, const char **output)
+{
+    dt_task_options o = {.instance_id = dt_printf(ctx, "%s:g", dt_octx_instance_id(ctx))};
+    *output = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child", input, &o));
+    return DT_OK;
+}
+
+/* family: two nests, "<id>:a" and "<id>:b": five instances in all */
+static dt_status family(dt_octx *ctx, const char *input, const char **output)
+{
+    const char *id = dt_octx_instance_id(ctx);
+    dt_task_options a = {.instance_id = dt_printf(ctx, "%s:a", id)};
+    dt_task_options b = {.instance_id = dt_printf(ctx, "%s:b", id)};
+    dt_task *t[2] = {dt_call_sub_orchestrator(ctx, "nest", input, &a),
+                     dt_call_sub_orchestrator(ctx, "nest", input, &b)};
+    *output = dt_await(ctx, dt_when_all(ctx, t, 2));
+    return DT_OK;
+}
+
+/* purge: PurgeInstances with REQ; the count it reports. */
+static int32_t purge(server_fix *s, Dtpb__PurgeInstancesRequest *req, int code)
+{
+    uint8_t *resp = NULL;
+    size_t len = 0;
+    dt_grpc_result r = call_msg(s, "PurgeInstances", &req->base, &resp, &len);
+    expect(r, code, NULL);
+    int32_t n = -1;
+    if (r.code == GRPC_STATUS_OK) {
+        Dtpb__PurgeInstancesResponse *m = dtpb__purge_instances_response__unpack(NULL, len, resp);
+        assert_non_null(m);
+        n = m->deletedinstancecount;
+        dtpb__purge_instances_response__free_unpacked(m, NULL);
+    }
+    free(resp);
+    return n;
+}
+
+static bool exists(server_fix *s, const char *id)
+{
+    dt_instance_state *st;
+    return dt_client_get(s->f.client, id, s->f.arena, &st, NULL) == DT_OK;
+}
+
+/* PurgeInstances with recursive takes the sub-orchestrations an instance started along,
+ * children first; without it, the children stay. A batch of ids purges the finished ones
+ * and skips the missing and the live. */
+static void test_purge_recursive_and_by_batch(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-purge");
+    assert_ok(dt_worker_add_orchestrator(s.f.worker, "family", family, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(s.f.worker, "nest", nest, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(s.f.worker, "child", child, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(s.f.worker, "hello_cities", hello_cities, NULL), NULL);
+    assert_ok(dt_worker_add_activity(s.f.worker, "say_hello", say_hello, NULL), NULL);
+    hubfix_start(&s.f);
+    dt_error err = {0};
+    dt_instance_state *st;
+    const char *trees[] = {"t1", "t2"};
+    for (int i = 0; i < 2; i++) {
+        expect(start(&s, "family", trees[i], "\"Oslo\""), GRPC_STATUS_OK, NULL);
+        assert_ok(dt_client_wait_completion(s.f.client, trees[i], 60000, s.f.arena, &st, &err),
+                  &err);
+        assert_int_equal(st->status, DT_STATUS_COMPLETED);
+    }
+    expect(start(&s, "hello_cities", "live", NULL), GRPC_STATUS_OK, NULL);   /* waits */
+
+    Dtpb__PurgeInstancesRequest req = DTPB__PURGE_INSTANCES_REQUEST__INIT;
+    req.request_case = DTPB__PURGE_INSTANCES_REQUEST__REQUEST_INSTANCE_ID;
+    req.instanceid = "t1";
+    assert_int_equal(purge(&s, &req, GRPC_STATUS_OK), 1);
+    assert_true(exists(&s, "t1:a") && exists(&s, "t1:b:g"));
+    req.instanceid = "t2";
+    req.recursive = true;
+    assert_int_equal(purge(&s, &req, GRPC_STATUS_OK), 5);
+    const char *gone[] = {"t2", "t2:a", "t2:a:g", "t2:b", "t2:b:g"};
+    for (int i = 0; i < 5; i++)
+        assert_false(exists(&s, gone[i]));
+    req.instanceid = "live";   /* a live instance by id: refused, as without recursive */
+    purge(&s, &req, GRPC_STATUS_FAILED_PRECONDITION);
+
+    char *ids[] = {"t1:a", "nope", "live", "t1:b"};
+    Dtpb__InstanceBatch batch = DTPB__INSTANCE_BATCH__INIT;
+    batch.instanceids = ids;
+    batch.n_instanceids = 4;
+    req.request_case = DTPB__PURGE_INSTANCES_REQUEST__REQUEST_INSTANCE_BATCH;
+    req.instancebatch = &batch;
+    req.recursive = false;
+    assert_int_equal(purge(&s, &req, GRPC_STATUS_OK), 2);
+    assert_true(exists(&s, "live") && exists(&s, "t1:a:g"));
+    assert_false(exists(&s, "t1:a") || exists(&s, "t1:b"));
+    char *rest[] = {"t1:a:g", "t1:b:g"};
+    batch.instanceids = rest;
+    batch.n_instanceids = 2;
+    assert_int_equal(purge(&s, &req, GRPC_STATUS_OK), 2);
+    server_close(&s);
+}
+
+/* A second server on a port already in use is refused at start, naming the address (with
+ * SO_REUSEPORT on, as gRPC core leaves it, it started and took half the connections). */
+static void test_a_port_in_use_is_refused_at_start(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-port");
+    dt_grpc_server *second = NULL;
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = s.target};
+    assert_int_equal(dt_grpc_server_start(s.f.hub, &o, &second, &err), DT_ERR_IO);
+    assert_null(second);
+    assert_non_null(strstr(err.message, s.target));
+    /* the first serves on */
+    expect(start(&s, "hello_cities", "port-1", NULL), GRPC_STATUS_OK, NULL);
+    server_close(&s);
+}
+
 static void test_work_of_a_worker_that_goes_away_is_redelivered(void **state)
 {
     (void)state;
@@ -551,6 +669,8 @@ int main(void)
         cmocka_unit_test(test_a_token_is_required_when_configured),
         cmocka_unit_test(test_terminate_reaches_an_instance_no_connected_worker_runs),
         cmocka_unit_test(test_8_workers_and_1000_instances_complete_each_exactly_once),
+        cmocka_unit_test(test_a_port_in_use_is_refused_at_start),
+        cmocka_unit_test(test_purge_recursive_and_by_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,198 @@
+/* purge.c — deleting finished instances: one by id, a filter's worth in one transaction,
+ * and recursively, an instance with the sub-orchestrations it started (read from its
+ * history), children first. Only finished instances are ever deleted; a live child is left
+ * where it is, with its own children. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub_internal.h"
+
+/* Bounds on a recursive purge: the depth of the tree walked, and the instances it may visit
+ * (each visit reads one history). */
+#define TREE_DEPTH_MAX 64
+#define TREE_VISITS_MAX 100000
+
+dt_status dt_hub_purge(dt_hub *hub, const char *id, dt_error *err)
+{
+    if (id == NULL || id[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "purge: instance id is empty");
+    return dt_store_purge_instance(hub->store, id, err);
+}
+
+dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purged,
+                             dt_error *err)
+{
+    *n_purged = 0;
+    if (filter && filter->created_to && filter->created_from > filter->created_to)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "purge: the created-time range ends before it begins");
+    dt_query all = {0};
+    return dt_store_purge_instances(hub->store, filter ? filter : &all, n_purged, err);
+}
+
+/* The ids a recursive purge has seen, so a child id that repeats an ancestor's (or another
+ * child's) is visited once. */
+typedef struct tree {
+    dt_hub *hub;
+    char **seen;
+    size_t n_seen, cap_seen;
+    size_t purged;
+} tree;
+
+static bool seen_before(tree *t, const char *id, dt_status *st, dt_error *err)
+{
+    for (size_t i = 0; i < t->n_seen; i++)
+        if (strcmp(t->seen[i], id) == 0)
+            return true;
+    char **v = t->n_seen < TREE_VISITS_MAX ? dt_grow(t->seen, &t->cap_seen, t->n_seen + 1,
+                                                     sizeof *v)
+                                           : NULL;
+    char *copy = v ? strdup(id) : NULL;
+    if (v)
+        t->seen = v;
+    if (copy == NULL) {
+        *st = t->n_seen < TREE_VISITS_MAX
+                  ? dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory")
+                  : dt_error_set(err, DT_ERR_INVALID_ARG,
+                                 "purge: more than %d instances below one", TREE_VISITS_MAX);
+        return true;
+    }
+    t->seen[t->n_seen++] = copy;
+    return false;
+}
+
+/* purge_children: purge, children first, the finished sub-orchestrations ID started (its
+ * history's SubOrchestrationInstanceCreated events) and theirs. Missing and live ones are
+ * left. */
+static dt_status purge_children(tree *t, const char *id, int depth, dt_error *err)
+{
+    if (depth >= TREE_DEPTH_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "purge: sub-orchestrations nest deeper than %d levels below '%s'",
+                            TREE_DEPTH_MAX, id);
+    dt_arena *a = dt_arena_new();
+    if (a == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
+    dt_event *ev = NULL;
+    size_t n = 0;
+    dt_status st = dt_store_get_history(t->hub->store, id, a, &ev, &n, err);
+    if (st == DT_ERR_NOT_FOUND)
+        st = DT_OK;   /* gone already: nothing below it to find */
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        const char *child = ev[i].instance_id;
+        if (ev[i].type != DT_EVENT_SUB_ORCHESTRATION_CREATED || child == NULL ||
+            seen_before(t, child, &st, err))
+            continue;
+        st = purge_children(t, child, depth + 1, err);
+        if (st != DT_OK)
+            break;
+        dt_error own;
+        dt_status one = dt_store_purge_instance(t->hub->store, child, &own);
+        if (one == DT_OK)
+            t->purged++;
+        else if (one != DT_ERR_NOT_FOUND && one != DT_ERR_STATE)
+            st = dt_error_set(err, one, "%s", own.message);
+    }
+    dt_arena_free(a);
+    return st;
+}
+
+static void tree_free(tree *t)
+{
+    for (size_t i = 0; i < t->n_seen; i++)
+        free(t->seen[i]);
+    free(t->seen);
+}
+
+dt_status dt_hub_purge_recursive(dt_hub *hub, const char *id, size_t *n_purged, dt_error *err)
+{
+    *n_purged = 0;
+    if (id == NULL || id[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "purge: instance id is empty");
+    /* the instance itself must be finished before anything below it goes */
+    dt_arena *a = dt_arena_new();
+    if (a == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
+    dt_instance_state *s = NULL;
+    dt_status st = dt_store_get_instance(hub->store, id, a, &s, err);
+    if (st == DT_OK && !dt_runtime_status_is_terminal(s->status))
+        st = dt_error_set(err, DT_ERR_STATE, "cannot purge instance '%s': it is %s (only "
+                          "finished instances can be purged)", id,
+                          dt_runtime_status_name(s->status));
+    dt_arena_free(a);
+    tree t = {.hub = hub};
+    if (st == DT_OK && !seen_before(&t, id, &st, err))
+        st = purge_children(&t, id, 0, err);
+    if (st == DT_OK && (st = dt_store_purge_instance(hub->store, id, err)) == DT_OK)
+        t.purged++;
+    *n_purged = t.purged;
+    tree_free(&t);
+    return st;
+}
+
+dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size_t *n_purged,
+                                       dt_error *err)
+{
+    *n_purged = 0;
+    if (filter && filter->created_to && filter->created_from > filter->created_to)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "purge: the created-time range ends before it begins");
+    static const dt_runtime_status finished[] = {DT_STATUS_COMPLETED, DT_STATUS_FAILED,
+                                                 DT_STATUS_TERMINATED, DT_STATUS_CANCELED};
+    dt_query q = filter ? *filter : (dt_query){0};
+    if (q.n_statuses == 0) {
+        q.statuses = finished;
+        q.n_statuses = 4;
+    }
+    q.page_size = DT_QUERY_PAGE_MAX;
+    q.with_payloads = false;
+    q.continuation = NULL;
+    /* the ids first, all of them: purging while paging would move the pages */
+    char **ids = NULL;
+    size_t n_ids = 0, cap = 0;
+    dt_status st = DT_OK;
+    char *token = NULL;   /* the next page's, in the heap: it outlives its page's arena */
+    for (;;) {
+        dt_arena *a = dt_arena_new();
+        if (a == NULL) {
+            st = dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
+            break;
+        }
+        dt_instance_state *page = NULL;
+        size_t n = 0;
+        const char *next = NULL;
+        q.continuation = token;
+        st = dt_store_query_instances(hub->store, &q, a, &page, &n, &next, err);
+        for (size_t i = 0; st == DT_OK && i < n; i++) {
+            if (!dt_runtime_status_is_terminal(page[i].status))
+                continue;   /* the filter named a live status: live ones are never purged */
+            char **v = dt_grow(ids, &cap, n_ids + 1, sizeof *v);
+            char *copy = v ? strdup(page[i].instance_id) : NULL;
+            if (v)
+                ids = v;
+            if (copy == NULL)
+                st = dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
+            else
+                ids[n_ids++] = copy;
+        }
+        free(token);
+        token = NULL;
+        if (st == DT_OK && next && (token = strdup(next)) == NULL)
+            st = dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
+        dt_arena_free(a);
+        if (st != DT_OK || token == NULL)
+            break;
+    }
+    free(token);
+    for (size_t i = 0; st == DT_OK && i < n_ids; i++) {
+        size_t k = 0;
+        dt_status one = dt_hub_purge_recursive(hub, ids[i], &k, err);
+        *n_purged += k;
+        if (one != DT_OK && one != DT_ERR_NOT_FOUND && one != DT_ERR_STATE)
+            st = one;   /* purged by an earlier one's tree, or changed since: not an error */
+    }
+    for (size_t i = 0; i < n_ids; i++)
+        free(ids[i]);
+    free(ids);
+    return st;
+}
