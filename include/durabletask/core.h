@@ -148,6 +148,17 @@ void dt_execution_id_generate(char out[33]);
  * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload. */
 dt_status dt_json_validate(const char *text, const char *what, dt_error *err);
 
+/* dt_payload_is_token: TEXT is a large-payload token, what the SDKs' payload offload sends in
+ * place of a payload kept elsewhere ("blob:v1:<container>:<blob>", "blob:v2:..."): "blob:v",
+ * a version number, ':', then up to DT_PAYLOAD_TOKEN_MAX bytes in all of printable ASCII. No
+ * JSON text starts so, so the two never mix. */
+#define DT_PAYLOAD_TOKEN_MAX 2048
+bool dt_payload_is_token(const char *text);
+
+/* dt_payload_validate: DT_OK if TEXT is a payload: JSON (as dt_json_validate) or a
+ * large-payload token, which passes through untouched. */
+dt_status dt_payload_validate(const char *text, const char *what, dt_error *err);
+
 /* ---- growing arrays -------------------------------------------------------------------- */
 
 /* dt_grow: make room for NEED elements of SIZE bytes in the heap array V (NULL: none yet),

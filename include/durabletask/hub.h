@@ -40,6 +40,9 @@ void dt_hub_close(dt_hub *hub);
 
 /* ---- client operations ------------------------------------------------------------------ */
 
+/* Payloads (inputs, event data, outputs, reasons) are JSON text or a large-payload token
+ * (dt_payload_is_token), which passes through untouched; "not JSON" below means neither. */
+
 /* dt_hub_start: create an instance. The id (given or generated) is written to ID_OUT.
  * DT_ERR_INVALID_ARG for a bad id, name or non-JSON input; DT_ERR_ALREADY_EXISTS for a live
  * instance with that id. Nothing is stored when it fails. */

@@ -2,7 +2,8 @@
  * worker, then run it in-process against a hub. An orchestrator is re-run from its start on
  * every episode and must be deterministic: it schedules work with dt_call_activity, waits with
  * dt_await (which ends the episode when the result is not in history yet), and allocates only
- * from its context's arena (dt_alloc, dt_printf), freed when the episode ends. The same
+ * from its context's arena (dt_alloc, dt_printf), freed when the episode ends. Payloads are
+ * JSON text, or a large-payload token another SDK sent (dt_payload_is_token). The same
  * worker runs against a remote server with remote.h. */
 #ifndef DURABLETASK_SDK_H
 #define DURABLETASK_SDK_H

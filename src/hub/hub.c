@@ -255,7 +255,7 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
     } else {
         dt_instance_id_generate(id);
     }
-    dt_status st = dt_json_validate(req->input, "input", err);
+    dt_status st = dt_payload_validate(req->input, "input", err);
     if (st == DT_OK)
         st = dt_json_validate(req->tags, "tags", err);
     if (st != DT_OK)

@@ -54,7 +54,7 @@ dt_status dt_hub_raise_event(dt_hub *hub, const char *id, const char *name, cons
     if (name == NULL || name[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "raise event: event name is empty");
     dt_time visible;
-    dt_status st = dt_json_validate(data, "event data", err);
+    dt_status st = dt_payload_validate(data, "event data", err);
     if (st == DT_OK)
         st = live_instance(hub, id, "raise event", &visible, err);
     if (st != DT_OK)
@@ -70,7 +70,7 @@ dt_status dt_hub_terminate(dt_hub *hub, const char *id, const char *output, bool
                            dt_error *err)
 {
     dt_time visible;
-    dt_status st = dt_json_validate(output, "terminate output", err);
+    dt_status st = dt_payload_validate(output, "terminate output", err);
     if (st == DT_OK)
         st = live_instance(hub, id, "terminate", &visible, err);
     if (st != DT_OK)
@@ -86,7 +86,7 @@ static dt_status suspend_or_resume(dt_hub *hub, const char *id, const char *reas
                                    dt_event_type type, const char *op, dt_error *err)
 {
     dt_time visible;
-    dt_status st = dt_json_validate(reason, "reason", err);
+    dt_status st = dt_payload_validate(reason, "reason", err);
     if (st == DT_OK)
         st = live_instance(hub, id, op, &visible, err);
     if (st != DT_OK)

@@ -203,7 +203,7 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
     /* a new action: its strings may be the caller's (stack, say), so copy them now */
     if (action->input) {
         dt_error err;
-        if (dt_json_validate(action->input, "input", &err) != DT_OK)
+        if (dt_payload_validate(action->input, "input", &err) != DT_OK)
             replay_fail(c, "InvalidInput", "%s '%s': %s", dt_event_type_name(want),
                         name ? name : "", err.message);
     }
@@ -276,7 +276,7 @@ dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request
         st = fn(c, input, &output);
         if (st == DT_OK && output != NULL) {
             dt_error err;
-            if (dt_json_validate(output, "orchestrator output", &err) != DT_OK) {
+            if (dt_payload_validate(output, "orchestrator output", &err) != DT_OK) {
                 c->failure = dt_failure_new(arena, "InvalidOutput", "orchestrator '%s': %s",
                                             c->name ? c->name : "", err.message);
                 st = DT_ERR_INVALID_ARG;
@@ -298,7 +298,7 @@ dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request
 dt_status dt_continue_as_new(dt_octx *c, const char *input, bool keep_events)
 {
     dt_error err;
-    if (dt_json_validate(input, "continue-as-new input", &err) != DT_OK)
+    if (dt_payload_validate(input, "continue-as-new input", &err) != DT_OK)
         return dt_fail(c, "InvalidInput", "orchestrator '%s': %s", c->name ? c->name : "",
                        err.message);
     c->continue_as_new = true;

@@ -149,7 +149,7 @@ static dt_status run_activity(void *data, const dt_activity_request *req, dt_are
                                : dt_failure_new(arena, "ActivityError",
                                                 "activity '%s' returned '%s'", req->name,
                                                 dt_strerror(st));
-    else if (output && dt_json_validate(output, "activity output", &err) != DT_OK)
+    else if (output && dt_payload_validate(output, "activity output", &err) != DT_OK)
         *failure = dt_failure_new(arena, "InvalidOutput", "activity '%s': %s", req->name,
                                   err.message);
     else if (output == NULL)

@@ -604,6 +604,47 @@ static void test_purge_recursive_and_by_batch(void **state)
     server_close(&s);
 }
 
+/* pass_along: the event's data through an activity, with the input beside it */
+static dt_status pass_along(dt_octx *ctx, const char *input, const char **output)
+{
+    const char *data = dt_await(ctx, dt_wait_for_event(ctx, "e"));
+    const char *back = dt_await(ctx, dt_call_activity(ctx, "echo", data, NULL));
+    *output = dt_printf(ctx, "%s", input);   /* the start's token, as it came */
+    dt_octx_set_custom_status(ctx, back);
+    return DT_OK;
+}
+
+/* Large-payload tokens (the SDKs' offload sends "blob:v1:..." in place of a payload) pass
+ * through untouched as input, event data, activity input and output, and orchestration
+ * output; text that is neither JSON nor a token is still refused. */
+static void test_large_payload_tokens_pass_through(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-token-payload");
+    assert_ok(dt_worker_add_orchestrator(s.f.worker, "pass_along", pass_along, NULL), NULL);
+    assert_ok(dt_worker_add_activity(s.f.worker, "echo", hubfix_echo, NULL), NULL);
+    hubfix_start(&s.f);
+    expect(start(&s, "pass_along", "tok-1", "blob:v1:payloads:input-1"), GRPC_STATUS_OK, NULL);
+    expect(start(&s, "pass_along", "tok-2", "not json"), GRPC_STATUS_INVALID_ARGUMENT,
+           "input is not valid JSON");
+    Dtpb__RaiseEventRequest r = DTPB__RAISE_EVENT_REQUEST__INIT;
+    Dtpb__StringValue data = DTPB__STRING_VALUE__INIT;
+    r.instanceid = "tok-1";
+    r.name = "e";
+    data.value = "blob:v2:payloads:event-1";
+    r.input = &data;
+    expect(call_msg(&s, "RaiseEvent", &r.base, NULL, NULL), GRPC_STATUS_OK, NULL);
+    dt_instance_state *st;
+    dt_error err = {0};
+    assert_ok(dt_client_wait_completion(s.f.client, "tok-1", 60000, s.f.arena, &st, &err), &err);
+    assert_int_equal(st->status, DT_STATUS_COMPLETED);
+    assert_string_equal(st->input, "blob:v1:payloads:input-1");
+    assert_string_equal(st->output, "blob:v1:payloads:input-1");
+    assert_string_equal(st->custom_status, "blob:v2:payloads:event-1");
+    server_close(&s);
+}
+
 /* A second server on a port already in use is refused at start, naming the address (with
  * SO_REUSEPORT on, as gRPC core leaves it, it started and took half the connections). */
 static void test_a_port_in_use_is_refused_at_start(void **state)
@@ -671,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_8_workers_and_1000_instances_complete_each_exactly_once),
         cmocka_unit_test(test_a_port_in_use_is_refused_at_start),
         cmocka_unit_test(test_purge_recursive_and_by_batch),
+        cmocka_unit_test(test_large_payload_tokens_pass_through),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
