@@ -343,6 +343,10 @@ typedef struct dt_action {
     size_t n_carryover;
 } dt_action;
 
+/* dt_action_copy: a deep copy of SRC into DST with all strings (failure and carried-over
+ * events included) in ARENA. */
+dt_status dt_action_copy(dt_arena *arena, const dt_action *src, dt_action *dst);
+
 /* ---- instance state --------------------------------------------------------------------- */
 
 /* What a client sees of one instance. Strings live in the arena the state was read into. */

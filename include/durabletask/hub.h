@@ -142,8 +142,15 @@ void dt_hub_orch_request(const dt_orch_item *item, dt_orch_request *out);
 dt_status dt_hub_complete_orchestration(dt_hub *hub, dt_orch_item *item,
                                         const dt_orch_result *result, dt_error *err);
 
-/* dt_hub_abandon_orchestration: release ITEM unprocessed, for redelivery. Frees ITEM. */
+/* dt_hub_abandon_orchestration: give ITEM back unprocessed because the worker cannot run it
+ * (or its result could not be taken): it is redelivered after a back-off that doubles with
+ * each abandon of the instance in a row, from a quarter second to ten, so no worker is
+ * handed the same thing in a hot loop. Frees ITEM. */
 dt_status dt_hub_abandon_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err);
+
+/* dt_hub_release_orchestration: give ITEM back for redelivery at once: the worker holding it
+ * went away (its stream ended), and another may run it now. Frees ITEM. */
+dt_status dt_hub_release_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err);
 
 /* dt_hub_next_activity / dt_hub_activity_request / dt_hub_complete_activity /
  * dt_hub_abandon_activity: the same for activities. Completing sends TaskCompleted (FAILURE
@@ -154,6 +161,7 @@ void dt_hub_activity_request(const dt_activity_item *item, dt_activity_request *
 dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,
                                    const dt_failure *failure, dt_error *err);
 dt_status dt_hub_abandon_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
+dt_status dt_hub_release_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
 
 /* Which work a worker takes: orchestrations and activities of these names only (NULL: any;
  * a filter with no names: none of that kind). */

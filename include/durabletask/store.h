@@ -205,8 +205,10 @@ typedef struct dt_store_ops {
                                      dt_error *err);
     dt_status (*renew_activity)(dt_store *s, const dt_activity_item *item, dt_time until,
                                 dt_error *err);
-    dt_status (*abandon_orchestration)(dt_store *s, const dt_orch_item *item, dt_error *err);
-    dt_status (*abandon_activity)(dt_store *s, const dt_activity_item *item, dt_error *err);
+    dt_status (*abandon_orchestration)(dt_store *s, const dt_orch_item *item, dt_time retry_at,
+                                       dt_error *err);
+    dt_status (*abandon_activity)(dt_store *s, const dt_activity_item *item, dt_time retry_at,
+                                  dt_error *err);
     dt_status (*commit)(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
                         uint64_t *ticket, dt_error *err);
     dt_status (*sync)(dt_store *s, uint64_t ticket, dt_error *err);
@@ -294,10 +296,14 @@ dt_status dt_store_renew_orchestration(dt_store *s, const dt_orch_item *item, dt
 dt_status dt_store_renew_activity(dt_store *s, const dt_activity_item *item, dt_time until,
                                   dt_error *err);
 
-/* dt_store_abandon_*: give the lease up at once so the work is redelivered; nothing else
- * changes. DT_ERR_LEASE_LOST if it was not held. */
-dt_status dt_store_abandon_orchestration(dt_store *s, const dt_orch_item *item, dt_error *err);
-dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, dt_error *err);
+/* dt_store_abandon_*: give the lease up so the work is redelivered: from RETRY_AT, or at
+ * once when RETRY_AT is 0 or past (until then nobody may lease it, and the old lease's
+ * token is no longer good for anything). Nothing else changes. DT_ERR_LEASE_LOST if it was
+ * not held. */
+dt_status dt_store_abandon_orchestration(dt_store *s, const dt_orch_item *item,
+                                         dt_time retry_at, dt_error *err);
+dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, dt_time retry_at,
+                                    dt_error *err);
 
 /* dt_store_commit: commit BATCH in one transaction (group commit). Each entry whose lease is
  * no longer held gets result DT_ERR_LEASE_LOST and changes nothing; the others are applied.

@@ -107,6 +107,28 @@ dt_status dt_event_copy(dt_arena *arena, const dt_event *src, dt_event *dst)
     return DT_OK;
 }
 
+dt_status dt_action_copy(dt_arena *arena, const dt_action *src, dt_action *dst)
+{
+    *dst = *src;
+    COPY_STR(name);
+    COPY_STR(version);
+    COPY_STR(input);
+    COPY_STR(instance_id);
+    COPY_STR(result);
+    if (src->failure && (dst->failure = dt_failure_copy(arena, src->failure)) == NULL)
+        return DT_ERR_NOMEM;
+    if (src->n_carryover > 0) {
+        dt_event *c = dt_arena_alloc(arena, src->n_carryover * sizeof *c);
+        if (c == NULL)
+            return DT_ERR_NOMEM;
+        for (size_t i = 0; i < src->n_carryover; i++)
+            if (dt_event_copy(arena, &src->carryover[i], &c[i]) != DT_OK)
+                return DT_ERR_NOMEM;
+        dst->carryover = c;
+    }
+    return DT_OK;
+}
+
 dt_instance_state *dt_instance_state_copy(dt_arena *arena, const dt_instance_state *s)
 {
     dt_instance_state *c = dt_arena_alloc(arena, sizeof *c);

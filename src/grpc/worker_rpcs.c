@@ -13,6 +13,9 @@
 
 #define DEFAULT_MAX_IN_FLIGHT 100   /* per stream and kind, unless the worker asks otherwise */
 #define POLL_MS 200
+/* Bounds on one chunked completion: chunks, and bytes of them held until the last. */
+#define CHUNKS_MAX 4096
+#define CHUNK_BYTES_MAX ((size_t)256 << 20)
 
 typedef struct inflight {
     char token[48];
@@ -22,6 +25,15 @@ typedef struct inflight {
     /* packed and on its way to the worker: from then on a completion may take the entry
      * (and free it), so the stream's thread no longer reads it (w->mu) */
     bool handed;
+    /* a chunk of its completion is being read: no one else may take it (w->mu); GONE: its
+     * stream ended meanwhile, so whoever clears BUSY without completing gives it back */
+    bool busy, gone;
+    /* a chunked completion so far: the chunks' actions, copied into CHUNK_ARENA, the next
+     * chunk's index and the bytes received */
+    dt_arena *chunk_arena;
+    dt_action *chunk_acts;
+    size_t n_chunk_acts, cap_chunk_acts, chunk_bytes;
+    int32_t next_chunk;
     struct inflight *next;
 } inflight;
 
@@ -32,14 +44,24 @@ struct worker_registry {
     uint64_t next_stream, next_token;
 };
 
-/* give_back: abandon F's item for redelivery (the hub frees it) and free F. */
-static void give_back(worker_registry *w, inflight *f)
+/* give_back: F's item goes back to the hub (which frees it), and F is freed. With BACKOFF
+ * the worker gave it up, or its result was refused: it is redelivered after a growing wait,
+ * not in a hot loop; without, its worker went away and any other may have it at once. */
+static void inflight_free(inflight *f)
+{
+    dt_arena_free(f->chunk_arena);
+    free(f->chunk_acts);
+    free(f);
+}
+
+static void give_back(worker_registry *w, inflight *f, bool backoff)
 {
     if (f->orch)
-        dt_hub_abandon_orchestration(w->hub, f->orch, NULL);
+        (backoff ? dt_hub_abandon_orchestration : dt_hub_release_orchestration)(w->hub, f->orch,
+                                                                                 NULL);
     else
-        dt_hub_abandon_activity(w->hub, f->act, NULL);
-    free(f);
+        (backoff ? dt_hub_abandon_activity : dt_hub_release_activity)(w->hub, f->act, NULL);
+    inflight_free(f);
 }
 
 worker_registry *workers_new(dt_hub *hub)
@@ -63,7 +85,7 @@ void workers_free(worker_registry *w)
     while (w->items) {
         inflight *f = w->items;
         w->items = f->next;
-        give_back(w, f);
+        give_back(w, f, false);   /* the server is stopping */
     }
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -109,7 +131,7 @@ static inflight *take(worker_registry *w, const char *token, bool orch, const ch
     for (inflight **p = &w->items; *p; p = &(*p)->next) {
         inflight *f = *p;
         bool match;
-        if (!f->handed)
+        if (!f->handed || f->busy)
             match = false;
         else if (token && token[0])
             match = strcmp(f->token, token) == 0;
@@ -152,6 +174,33 @@ static bool unlist(worker_registry *w, inflight *f)
     return found;
 }
 
+/* claim: the handed orchestration entry of TOKEN, marked busy and left in the list (so its
+ * stream still counts it), or NULL. */
+static inflight *claim(worker_registry *w, const char *token)
+{
+    inflight *found = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (inflight *f = w->items; f; f = f->next)
+        if (f->handed && !f->busy && f->orch && strcmp(f->token, token) == 0) {
+            f->busy = true;
+            found = f;
+            break;
+        }
+    pthread_mutex_unlock(&w->mu);
+    return found;
+}
+
+/* unclaim: F's chunk is in; if its stream ended meanwhile, F goes back now. */
+static void unclaim(worker_registry *w, inflight *f)
+{
+    pthread_mutex_lock(&w->mu);
+    f->busy = false;
+    bool gone = f->gone;
+    pthread_mutex_unlock(&w->mu);
+    if (gone && unlist(w, f))
+        give_back(w, f, false);
+}
+
 static void count(worker_registry *w, uint64_t stream, int *orch, int *act)
 {
     *orch = *act = 0;
@@ -163,14 +212,17 @@ static void count(worker_registry *w, uint64_t stream, int *orch, int *act)
 }
 
 
-/* give_back_stream: everything STREAM still holds goes back to the hub. */
+/* give_back_stream: everything STREAM still holds goes back to the hub; an entry a chunk is
+ * being read for is marked gone, and goes back when that is done (unclaim). */
 static void give_back_stream(worker_registry *w, uint64_t stream)
 {
     for (;;) {
         inflight *f = NULL;
         pthread_mutex_lock(&w->mu);
         for (inflight **p = &w->items; *p; p = &(*p)->next) {
-            if ((*p)->stream == stream) {
+            if ((*p)->stream == stream && (*p)->busy) {
+                (*p)->gone = true;
+            } else if ((*p)->stream == stream) {
                 f = *p;
                 *p = f->next;
                 break;
@@ -179,7 +231,7 @@ static void give_back_stream(worker_registry *w, uint64_t stream)
         pthread_mutex_unlock(&w->mu);
         if (f == NULL)
             return;
-        give_back(w, f);
+        give_back(w, f, false);
     }
 }
 
@@ -295,7 +347,7 @@ static void get_work_items(rpc_call *c)
         dt_arena_free(arena);
         if (!sent) {
             if (unlist(w, f))
-                give_back(w, f);
+                give_back(w, f, st != DT_OK);   /* could not even be packed: not at once */
             if (st == DT_OK)
                 break;   /* the worker went away */
         }
@@ -323,6 +375,106 @@ static void reply_done(rpc_call *c)
     rpc_finish(c, (const uint8_t *)"", 0, GRPC_STATUS_OK, "");   /* CompleteTaskResponse{} */
 }
 
+/* A completion the server cannot apply (it refers to what we do not serve, or breaks a rule
+ * of the protocol) fails what it completes, with details naming what was wrong, as the
+ * Durable Task Scheduler does: redelivering it would only get the same answer again. Out of
+ * memory is not the worker's doing: the item goes back, after a back-off. */
+#define REFUSED_TYPE "InvalidWorkerResponse"
+
+static bool worker_fault(dt_status st)
+{
+    return st == DT_ERR_INVALID_ARG || st == DT_ERR_UNIMPLEMENTED;
+}
+
+/* fail_episode: end F's instance as Failed, naming WHY; F is consumed. */
+static dt_status fail_episode(dt_hub *hub, inflight *f, dt_arena *a, const dt_error *why,
+                              dt_error *err)
+{
+    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+    fail.failure = dt_failure_new(a, REFUSED_TYPE, "the worker's completion of this episode "
+                                  "could not be applied: %s", why->message);
+    dt_orch_result res = {&fail, 1, NULL};
+    dt_status st = fail.failure ? dt_hub_complete_orchestration(hub, f->orch, &res, err)
+                                : (dt_hub_abandon_orchestration(hub, f->orch, NULL),
+                                   dt_error_set(err, DT_ERR_NOMEM, "out of memory"));
+    f->orch = NULL;
+    inflight_free(f);
+    return st;
+}
+
+/* add_chunk: the actions of DONE to F's chunked completion so far (copied: they live in the
+ * request's arena), LEN bytes more of it. */
+static dt_status add_chunk(inflight *f, const svc_orch_completion *done, size_t len,
+                           dt_error *err)
+{
+    if (f->next_chunk >= CHUNKS_MAX || len > CHUNK_BYTES_MAX - f->chunk_bytes)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "a chunked completion may have at most %d chunks and %zu MiB",
+                            CHUNKS_MAX, CHUNK_BYTES_MAX >> 20);
+    if (f->chunk_arena == NULL && (f->chunk_arena = dt_arena_new()) == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    size_t n = done->result.n_actions;
+    dt_action *v = dt_grow(f->chunk_acts, &f->cap_chunk_acts, f->n_chunk_acts + n + 1,
+                           sizeof *v);
+    if (v == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    f->chunk_acts = v;
+    for (size_t i = 0; i < n; i++)
+        if (dt_action_copy(f->chunk_arena, &done->result.actions[i],
+                           &f->chunk_acts[f->n_chunk_acts + i]) != DT_OK)
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    f->n_chunk_acts += n;
+    f->chunk_bytes += len;
+    f->next_chunk++;
+    return DT_OK;
+}
+
+/* complete_chunk: one chunk of a chunked completion (the .NET and Java SDKs split one too
+ * large for a message: every chunk under the same token, chunkIndex 0, 1, ..., isPartial on
+ * all but the last). Chunks are kept with the item until the last, which commits them all
+ * at once. A chunk out of order, or one too many, is refused and the item given back. */
+static void complete_chunk(rpc_call *c, const Dtpb__OrchestratorResponse *r,
+                           const svc_orch_completion *done)
+{
+    worker_registry *w = rpc_workers(c);
+    dt_error err = {0};
+    if (r->completiontoken == NULL || r->completiontoken[0] == '\0') {
+        rpc_fail(c, DT_ERR_INVALID_ARG, "CompleteOrchestratorTask: a chunk of a chunked "
+                 "completion must carry its completion token");
+        return;
+    }
+    inflight *f = claim(w, r->completiontoken);
+    if (f == NULL) {
+        unknown_token(c, r->completiontoken);
+        return;
+    }
+    dt_status st = done->chunk_index == f->next_chunk
+                       ? add_chunk(f, done, protobuf_c_message_get_packed_size(&r->base), &err)
+                       : dt_error_set(&err, DT_ERR_INVALID_ARG,
+                                      "chunk %d of a chunked completion arrived where chunk "
+                                      "%d was due", (int)done->chunk_index,
+                                      (int)f->next_chunk);
+    if (st != DT_OK) {
+        if (unlist(w, f))
+            give_back(w, f, true);   /* nothing applied; redelivered after a back-off */
+        rpc_fail_err(c, st, &err);
+        return;
+    }
+    if (done->partial) {
+        unclaim(w, f);
+        reply_done(c);
+        return;
+    }
+    unlist(w, f);   /* the last chunk: the entry is ours (a busy one is taken by no one) */
+    dt_orch_result all = {f->chunk_acts, f->n_chunk_acts, done->result.custom_status};
+    st = dt_hub_complete_orchestration(rpc_hub(c), f->orch, &all, &err);
+    inflight_free(f);
+    if (st == DT_OK)
+        reply_done(c);
+    else
+        rpc_fail_err(c, st, &err);
+}
+
 static void complete_orchestrator(rpc_call *c)
 {
     dt_arena *a = dt_arena_new();
@@ -333,20 +485,32 @@ static void complete_orchestrator(rpc_call *c)
     }
     if (!rpc_recv_msg(c, a, &dtpb__orchestrator_response__descriptor, (void **)&r))
         goto out;
+    svc_orch_completion done;
+    dt_error err = {0};
+    dt_status st = svc_orchestrator_response_from_msg(a, r, &done, &err);
+    if (st == DT_OK && done.chunk_index >= 0) {
+        complete_chunk(c, r, &done);
+        goto out;
+    }
     worker_registry *w = rpc_workers(c);
     inflight *f = take(w, r->completiontoken, true, r->instanceid, 0);
     if (f == NULL) {
         unknown_token(c, r->completiontoken);
         goto out;
     }
-    svc_orch_completion done;
-    dt_error err = {0};
-    dt_status st = svc_orchestrator_response_from_msg(a, r, &done, &err);
-    if (st != DT_OK) {
-        give_back(w, f);   /* refused: nothing applied; the episode is redelivered */
-    } else {
+    if (st == DT_OK) {
         st = dt_hub_complete_orchestration(rpc_hub(c), f->orch, &done.result, &err);
-        free(f);
+        inflight_free(f);
+    } else if (worker_fault(st)) {
+        dt_error refused = err;
+        dt_status failed = fail_episode(rpc_hub(c), f, a, &refused, &err);
+        if (failed != DT_OK)
+            st = failed;
+        else
+            dt_error_set(&err, st, "%s; the instance was failed with %s", refused.message,
+                         REFUSED_TYPE);
+    } else {
+        give_back(w, f, true);
     }
     if (st == DT_OK)
         reply_done(c);
@@ -375,13 +539,26 @@ static void complete_activity(rpc_call *c)
     svc_activity_completion done;
     dt_error err = {0};
     dt_status st = svc_activity_response_from_msg(a, r, &done, &err);
-    if (st != DT_OK) {
-        give_back(w, f);
-    } else {
+    if (st == DT_OK) {
         /* the SDKs send "" for an activity that returned nothing */
         const char *result = done.result && done.result[0] ? done.result : NULL;
         st = dt_hub_complete_activity(rpc_hub(c), f->act, result, done.failure, &err);
-        free(f);
+        inflight_free(f);
+    } else if (worker_fault(st)) {
+        /* the activity's result is unreadable: it failed, and the orchestration decides */
+        const dt_failure *why = dt_failure_new(a, REFUSED_TYPE, "the worker's result of this "
+                                               "activity could not be applied: %s", err.message);
+        dt_error refused = err;
+        dt_status failed = why ? dt_hub_complete_activity(rpc_hub(c), f->act, NULL, why, &err)
+                               : (dt_hub_abandon_activity(rpc_hub(c), f->act, NULL), DT_ERR_NOMEM);
+        inflight_free(f);
+        if (failed != DT_OK)
+            st = dt_error_set(&err, failed, "%s", dt_strerror(failed));
+        else
+            dt_error_set(&err, st, "%s; the activity was failed with %s", refused.message,
+                         REFUSED_TYPE);
+    } else {
+        give_back(w, f, true);
     }
     if (st == DT_OK)
         reply_done(c);
@@ -409,7 +586,7 @@ static void abandon(rpc_call *c, bool orch)
         if (f == NULL) {
             unknown_token(c, r->completiontoken);
         } else {
-            give_back(w, f);
+            give_back(w, f, true);
             reply_done(c);   /* Abandon*Response{} */
         }
     }

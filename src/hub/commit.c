@@ -26,6 +26,8 @@ static void after_commit(dt_hub *hub, const dt_commit *c)
 {
     metrics_committed(hub->metrics, c, hub->lease_us);
     if (c->kind == DT_COMMIT_EPISODE) {
+        if (c->result == DT_OK)
+            backoff_forget(hub, c->u.episode.item->instance_id);
         lease_untrack(hub, c->u.episode.item);
         cache_detach(hub, c->u.episode.item, c->result == DT_OK ? &c->u.episode : NULL);
     } else if (c->kind == DT_COMMIT_ACTIVITY) {

@@ -243,7 +243,7 @@ static dt_status complete_orchestration(dt_hub *hub, const dt_orch_item *item,
     } else {
         lease_untrack(hub, item);
         cache_detach(hub, item, NULL);
-        dt_store_abandon_orchestration(hub->store, item, NULL);
+        dt_store_abandon_orchestration(hub->store, item, 0, NULL);
         hub_notify(hub);
     }
     dt_arena_free(arena);
@@ -300,7 +300,7 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
     }
     if (st != DT_OK) {
         lease_untrack(hub, item);
-        dt_store_abandon_orchestration(hub->store, item, NULL);
+        dt_store_abandon_orchestration(hub->store, item, 0, NULL);
         dt_orch_item_free(item);
         return st;
     }
@@ -338,7 +338,7 @@ static dt_status lease_orchestration(dt_hub *hub, const dt_name_filter *names,
     ready_push(hub, items + 1, n - 1, NULL, 0);
     *out = items[0];
     if (lease_track(hub, *out, NULL) != DT_OK) {
-        dt_store_abandon_orchestration(hub->store, *out, NULL);
+        dt_store_abandon_orchestration(hub->store, *out, 0, NULL);
         dt_orch_item_free(*out);
         *out = NULL;
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
@@ -393,19 +393,30 @@ dt_status dt_hub_complete_orchestration(dt_hub *hub, dt_orch_item *item,
     return st;
 }
 
-/* abandon_orchestration: give ITEM's lease up; ITEM stays the caller's. */
-static dt_status abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_error *err)
+/* abandon_orchestration: give ITEM's lease up, for redelivery from RETRY_AT (0: at once);
+ * ITEM stays the caller's. */
+static dt_status abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_time retry_at,
+                                       dt_error *err)
 {
     lease_untrack(hub, item);
     cache_detach(hub, item, NULL);
-    dt_status st = dt_store_abandon_orchestration(hub->store, item, err);
+    dt_status st = dt_store_abandon_orchestration(hub->store, item, retry_at, err);
     hub_notify(hub);
     return st;
 }
 
 dt_status dt_hub_abandon_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err)
 {
-    dt_status st = abandon_orchestration(hub, item, err);
+    dt_time now = dt_now();
+    int n = backoff_note(hub, item->instance_id, now);
+    dt_status st = abandon_orchestration(hub, item, now + backoff_after(n), err);
+    dt_orch_item_free(item);
+    return st;
+}
+
+dt_status dt_hub_release_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err)
+{
+    dt_status st = abandon_orchestration(hub, item, 0, err);
     dt_orch_item_free(item);
     return st;
 }
@@ -435,7 +446,7 @@ static dt_status lease_activity(dt_hub *hub, const dt_name_filter *names,
     ready_push(hub, NULL, 0, items + 1, n - 1);
     dt_activity_item *it = *out = items[0];
     if (lease_track(hub, NULL, it) != DT_OK) {
-        dt_store_abandon_activity(hub->store, it, NULL);
+        dt_store_abandon_activity(hub->store, it, 0, NULL);
         dt_activity_item_free(it);
         *out = NULL;
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
@@ -501,18 +512,29 @@ dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const ch
     return st;
 }
 
-/* abandon_activity: give ITEM's lease up; ITEM stays the caller's. */
-static dt_status abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_error *err)
+/* abandon_activity: give ITEM's lease up, for redelivery from RETRY_AT (0: at once); ITEM
+ * stays the caller's. */
+static dt_status abandon_activity(dt_hub *hub, const dt_activity_item *item, dt_time retry_at,
+                                  dt_error *err)
 {
     lease_untrack(hub, item);
-    dt_status st = dt_store_abandon_activity(hub->store, item, err);
+    dt_status st = dt_store_abandon_activity(hub->store, item, retry_at, err);
     hub_notify(hub);
     return st;
 }
 
 dt_status dt_hub_abandon_activity(dt_hub *hub, dt_activity_item *item, dt_error *err)
 {
-    dt_status st = abandon_activity(hub, item, err);
+    /* the store counts deliveries: the n-th in a row waits as the n-th abandon */
+    dt_time retry_at = dt_now() + backoff_after(item->delivery_count);
+    dt_status st = abandon_activity(hub, item, retry_at, err);
+    dt_activity_item_free(item);
+    return st;
+}
+
+dt_status dt_hub_release_activity(dt_hub *hub, dt_activity_item *item, dt_error *err)
+{
+    dt_status st = abandon_activity(hub, item, 0, err);
     dt_activity_item_free(item);
     return st;
 }

@@ -1,8 +1,9 @@
 /* hub_internal.h — the hub's state, shared by its files: hub.c (open, close, change
- * notification, client operations), manage.c (the lifecycle commands, queries, purges),
- * commit.c (group commit), episode.c (actions to history), dispatch.c (leasing, lease
- * renewal, the pull API, dispatch loops), ready.c (work leased by commits, and the takers),
- * cache.c (histories between episodes), metrics.c (counters and timings). */
+ * notification, client operations), manage.c (the lifecycle commands, queries), purge.c
+ * (purges), commit.c (group commit), episode.c (actions to history), dispatch.c (leasing,
+ * lease renewal, the pull API, dispatch loops), backoff.c (how long abandoned work waits),
+ * ready.c (work leased by commits, and the takers), cache.c (histories between episodes),
+ * metrics.c (counters and timings). */
 #ifndef DT_HUB_INTERNAL_H
 #define DT_HUB_INTERNAL_H
 
@@ -61,6 +62,14 @@ typedef struct taker {
     dt_time asked_at;
 } taker;
 
+/* An instance abandoned lately, and how many times in a row (backoff.c). */
+#define ABANDON_NOTES 256
+typedef struct abandon_note {
+    char id[DT_INSTANCE_ID_MAX + 1];
+    int count;                    /* 0: the slot is free */
+    dt_time at;
+} abandon_note;
+
 typedef struct hub_cache hub_cache;
 typedef struct hub_metrics hub_metrics;
 
@@ -103,8 +112,10 @@ struct dt_hub {
     _Atomic int64_t any_asked_at[2];          /* by kind: the last unfiltered ask */
     taker filtered[MAX_FILTERED];             /* takers that named what they run */
 
-    /* leases in flight: ls_mu guards the list and renew_stop */
+    /* leases in flight: ls_mu guards the list and renew_stop, and the abandon notes */
     pthread_mutex_t ls_mu;
+    abandon_note abandons[ABANDON_NOTES];
+    _Atomic int n_abandons;       /* notes in use (read without ls_mu: a hint) */
     pthread_cond_t ls_wake;
     lease_entry *leases;
     bool renew_stop;
@@ -220,6 +231,13 @@ void metrics_work_item(hub_metrics *m, bool activity, dt_time leased_at, dt_stat
 void metrics_redelivered(hub_metrics *m);
 void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us);
 void metrics_commit(hub_metrics *m, size_t batch, dt_time took_us);
+
+/* backoff_after: how long work abandoned N times in a row waits (N >= 1). backoff_note: note
+ * an abandon of instance ID at NOW; how many in a row now. backoff_forget: ID's episode
+ * committed: its run of abandons is over. */
+dt_time backoff_after(int n);
+int backoff_note(dt_hub *hub, const char *id, dt_time now);
+void backoff_forget(dt_hub *hub, const char *id);
 
 /* renewer_start / renewer_stop: the lease renewer thread. */
 dt_status renewer_start(dt_hub *hub);

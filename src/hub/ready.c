@@ -164,10 +164,10 @@ static void give_back_one(dt_hub *hub, int kind, void *it)
 {
     lease_untrack(hub, it);
     if (kind == 0) {
-        dt_store_abandon_orchestration(hub->store, it, NULL);
+        dt_store_abandon_orchestration(hub->store, it, 0, NULL);
         dt_orch_item_free(it);
     } else {
-        dt_store_abandon_activity(hub->store, it, NULL);
+        dt_store_abandon_activity(hub->store, it, 0, NULL);
         dt_activity_item_free(it);
     }
 }
@@ -203,13 +203,13 @@ void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_ite
         return;
     for (size_t i = 0; i < n_orch; i++)
         if (lease_track(hub, orch[i], NULL) != DT_OK) {
-            dt_store_abandon_orchestration(hub->store, orch[i], NULL);
+            dt_store_abandon_orchestration(hub->store, orch[i], 0, NULL);
             dt_orch_item_free(orch[i]);
             orch[i] = NULL;
         }
     for (size_t i = 0; i < n_act; i++)
         if (lease_track(hub, NULL, act[i]) != DT_OK) {
-            dt_store_abandon_activity(hub->store, act[i], NULL);
+            dt_store_abandon_activity(hub->store, act[i], 0, NULL);
             dt_activity_item_free(act[i]);
             act[i] = NULL;
         }

@@ -112,6 +112,10 @@ typedef struct svc_orch_completion {
     dt_orch_result result;           /* actions (svc_action_from_msg each) and custom status */
     int32_t n_events_processed;      /* numEventsProcessed; -1 when absent (all of them) */
     bool requires_history;
+    /* a chunk of a chunked completion (the .NET and Java SDKs send one above ~3.9 MB): its
+     * place (chunkIndex; -1 when absent: not chunked) and whether more follow (isPartial) */
+    int32_t chunk_index;
+    bool partial;
 } svc_orch_completion;
 
 /* svc_orchestrator_response: the OrchestratorResponse a worker sends for the episode of
@@ -121,9 +125,8 @@ dt_status svc_orchestrator_response(dt_arena *a, const char *instance_id, const 
                                     Dtpb__OrchestratorResponse **out);
 
 /* svc_orchestrator_response_from_msg: M as a svc_orch_completion. A refused action names its
- * index ("actions[2]: ..."). A chunked completion (isPartial, or a chunkIndex) is
- * DT_ERR_UNIMPLEMENTED: the protocol deprecated chunking and we never ask for it. A negative
- * numEventsProcessed is DT_ERR_INVALID_ARG. */
+ * index ("actions[2]: ..."). A chunk says so (chunk_index, partial): assembling chunks is the
+ * caller's. A negative numEventsProcessed or chunkIndex is DT_ERR_INVALID_ARG. */
 dt_status svc_orchestrator_response_from_msg(dt_arena *a, const Dtpb__OrchestratorResponse *m,
                                              svc_orch_completion *out, dt_error *err);
 

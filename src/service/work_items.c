@@ -123,13 +123,18 @@ dt_status svc_orchestrator_response(dt_arena *a, const char *instance_id, const 
     return DT_OK;
 }
 
-/* chunked: whether M is part of a chunked completion. The fields are deprecated in the
- * protocol (protobuf-c marks them so); reading them is exactly how we refuse them. */
-static bool chunked(const Dtpb__OrchestratorResponse *m)
+/* read_chunk: M's place in a chunked completion: *INDEX -1 when it is not one. The fields are
+ * deprecated in the protocol (protobuf-c marks them so), but the .NET and Java SDKs still
+ * send them for completions too large for one message. */
+static void read_chunk(const Dtpb__OrchestratorResponse *m, int32_t *index, bool *partial)
 {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    return m->ispartial || m->chunkindex != NULL;
+    *partial = m->ispartial;
+    if (m->chunkindex)   /* a negative one reads as -2: refused by the caller */
+        *index = m->chunkindex->value >= 0 ? m->chunkindex->value : -2;
+    else
+        *index = m->ispartial ? 0 : -1;
 #pragma GCC diagnostic pop
 }
 
@@ -140,13 +145,12 @@ dt_status svc_orchestrator_response_from_msg(dt_arena *a, const Dtpb__Orchestrat
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "svc_orchestrator_response_from_msg needs an arena, a message and "
                             "a completion to fill");
-    if (chunked(m))
-        return dt_error_set(err, DT_ERR_UNIMPLEMENTED,
-                            "OrchestratorResponse: chunked completions (isPartial, chunkIndex) "
-                            "are deprecated and not supported");
     pb_reader r = PB_READER(a, err, "OrchestratorResponse");
     svc_orch_completion c;
     memset(&c, 0, sizeof c);
+    read_chunk(m, &c.chunk_index, &c.partial);
+    if (c.chunk_index < -1)
+        pb_r_fail(&r, DT_ERR_INVALID_ARG, "OrchestratorResponse.chunkIndex is negative");
     c.instance_id = pb_r_str(&r, m->instanceid, "instanceId");
     c.completion_token = pb_r_str(&r, m->completiontoken, "completionToken");
     c.result.custom_status = pb_r_sv(&r, m->customstatus, "customStatus");

@@ -107,7 +107,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         " RETURNING " STORE_INSTANCE_COLUMNS,
     [ST_INSTANCE_RENEW] = "UPDATE instances SET lock_expires = ?3"
                           " WHERE instance_id = ?1 AND lock_owner = ?2",
-    [ST_INSTANCE_ABANDON] = "UPDATE instances SET lock_owner = NULL, lock_expires = 0"
+    /* an abandon with a retry time keeps the row leased by nobody ('') until then */
+    [ST_INSTANCE_ABANDON] = "UPDATE instances SET lock_expires = ?3,"
+                            " lock_owner = CASE WHEN ?3 > 0 THEN '' ELSE NULL END"
                             " WHERE instance_id = ?1 AND lock_owner = ?2",
     [ST_INSTANCE_EPISODE_UPDATE] =
         "UPDATE instances SET status = ?2, output = ?3, custom_status = ?4, failure = ?5,"
@@ -155,7 +157,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " RETURNING instance_id, execution_id, task_id, name, version, input, delivery_count",
     [ST_ACTIVITY_RENEW] =
         "UPDATE activities SET lock_expires = ?3 WHERE id = ?1 AND lock_owner = ?2",
-    [ST_ACTIVITY_ABANDON] = "UPDATE activities SET lock_owner = NULL, lock_expires = 0"
+    [ST_ACTIVITY_ABANDON] = "UPDATE activities SET lock_expires = ?3,"
+                            " lock_owner = CASE WHEN ?3 > 0 THEN '' ELSE NULL END"
                             " WHERE id = ?1 AND lock_owner = ?2",
     [ST_ACTIVITY_DELETE_ONE] = "DELETE FROM activities WHERE id = ?1 AND lock_owner = ?2",
     [ST_ACTIVITY_DELETE_ALL] = "DELETE FROM activities WHERE instance_id = ?1",

@@ -230,9 +230,9 @@ dt_status store_sqlite_renew_orchestration(dt_store *s, const dt_orch_item *item
 dt_status store_sqlite_renew_activity(dt_store *s, const dt_activity_item *item, dt_time until,
                                       dt_error *err);
 dt_status store_sqlite_abandon_orchestration(dt_store *s, const dt_orch_item *item,
-                                             dt_error *err);
+                                             dt_time retry_at, dt_error *err);
 dt_status store_sqlite_abandon_activity(dt_store *s, const dt_activity_item *item,
-                                        dt_error *err);
+                                        dt_time retry_at, dt_error *err);
 dt_status store_sqlite_commit(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
                               uint64_t *ticket, dt_error *err);
 dt_status store_sqlite_sync(dt_store *s, uint64_t ticket, dt_error *err);

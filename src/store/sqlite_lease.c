@@ -516,20 +516,20 @@ dt_status store_sqlite_renew_activity(dt_store *base, const dt_activity_item *it
 }
 
 dt_status store_sqlite_abandon_orchestration(dt_store *base, const dt_orch_item *item,
-                                             dt_error *err)
+                                             dt_time retry_at, dt_error *err)
 {
     if (item == NULL || item->instance_id == NULL || item->lock_token == NULL)
         return dt_error_set(err, DT_ERR_LEASE_LOST, "abandon: not a leased work item");
     return token_update((sqlite_store *)base, ST_INSTANCE_ABANDON, item->instance_id, 0,
-                        item->lock_token, false, 0, err, "abandon");
+                        item->lock_token, true, retry_at > 0 ? retry_at : 0, err, "abandon");
 }
 
 dt_status store_sqlite_abandon_activity(dt_store *base, const dt_activity_item *item,
-                                        dt_error *err)
+                                        dt_time retry_at, dt_error *err)
 {
     if (item == NULL || item->lock_token == NULL)
         return dt_error_set(err, DT_ERR_LEASE_LOST, "abandon: not a leased activity");
     /* the row stays: the activity is delivered again, to whoever leases next */
     return token_update((sqlite_store *)base, ST_ACTIVITY_ABANDON, NULL, item->id,
-                        item->lock_token, false, 0, err, "abandon");
+                        item->lock_token, true, retry_at > 0 ? retry_at : 0, err, "abandon");
 }

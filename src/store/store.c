@@ -69,14 +69,16 @@ dt_status dt_store_renew_activity(dt_store *s, const dt_activity_item *item, dt_
     return s->ops->renew_activity(s, item, until, err);
 }
 
-dt_status dt_store_abandon_orchestration(dt_store *s, const dt_orch_item *item, dt_error *err)
+dt_status dt_store_abandon_orchestration(dt_store *s, const dt_orch_item *item,
+                                         dt_time retry_at, dt_error *err)
 {
-    return s->ops->abandon_orchestration(s, item, err);
+    return s->ops->abandon_orchestration(s, item, retry_at, err);
 }
 
-dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, dt_error *err)
+dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, dt_time retry_at,
+                                    dt_error *err)
 {
-    return s->ops->abandon_activity(s, item, err);
+    return s->ops->abandon_activity(s, item, retry_at, err);
 }
 
 dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err)

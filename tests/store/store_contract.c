@@ -490,7 +490,7 @@ static void test_expired_lease_is_redelivered_to_another_owner(void **state)
     dt_error err;
     assert_int_equal(dt_store_renew_orchestration(fx->store, a, T0 + 100 * SEC, &err),
                      DT_ERR_LEASE_LOST);
-    assert_int_equal(dt_store_abandon_orchestration(fx->store, a, &err), DT_ERR_LEASE_LOST);
+    assert_int_equal(dt_store_abandon_orchestration(fx->store, a, 0, &err), DT_ERR_LEASE_LOST);
     dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), a->incoming[0]};
     dt_commit ca = episode_commit(a, app, 2, DT_STATUS_RUNNING);
     commit_expect(fx, &ca, DT_ERR_LEASE_LOST);
@@ -522,14 +522,44 @@ static void test_abandoned_work_is_redelivered_at_once(void **state)
     create(fx, "i1", "7");
     dt_orch_item *a = lease_one(fx, "a", T0, LEASE);
     dt_error err;
-    assert_ok(dt_store_abandon_orchestration(fx->store, a, &err), &err);
+    assert_ok(dt_store_abandon_orchestration(fx->store, a, 0, &err), &err);
     dt_orch_item *b = lease_one(fx, "b", T0, LEASE);
     assert_int_equal(b->n_incoming, 1);
     assert_str(b->incoming[0].input, "7");
-    assert_int_equal(dt_store_abandon_orchestration(fx->store, a, &err), DT_ERR_LEASE_LOST);
+    assert_int_equal(dt_store_abandon_orchestration(fx->store, a, 0, &err), DT_ERR_LEASE_LOST);
     assert_int_equal(get(fx, "i1")->status, DT_STATUS_PENDING);   /* nothing else changed */
     dt_orch_item_free(a);
     dt_orch_item_free(b);
+}
+
+/* An abandon with a retry time keeps the work from everyone until then (the back-off of a
+ * worker that gave it up), and the old token is good for nothing meanwhile. */
+static void test_abandoned_work_waits_for_its_retry_time(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", "7");
+    dt_orch_item *a = lease_one(fx, "a", T0, LEASE);
+    dt_error err;
+    assert_ok(dt_store_abandon_orchestration(fx->store, a, T0 + 5 * SEC, &err), &err);
+    expect_no_orch_work(fx, T0 + 4 * SEC);
+    assert_int_equal(dt_store_renew_orchestration(fx->store, a, T0 + LEASE, &err),
+                     DT_ERR_LEASE_LOST);
+    assert_int_equal(dt_store_abandon_orchestration(fx->store, a, 0, &err), DT_ERR_LEASE_LOST);
+    dt_orch_item *b = lease_one(fx, "b", T0 + 5 * SEC + 1, LEASE);
+    assert_str(b->incoming[0].input, "7");
+    dt_orch_item_free(a);
+    dt_orch_item_free(b);
+
+    create(fx, "i2", NULL);
+    run_first_episode(fx, "i2", "act");
+    dt_activity_item *x, *y;
+    assert_int_equal(lease_acts(fx, "x", T0, LEASE, 1, &x), 1);
+    assert_ok(dt_store_abandon_activity(fx->store, x, T0 + 5 * SEC, &err), &err);
+    expect_no_activity_work(fx, T0 + 4 * SEC);
+    assert_int_equal(lease_acts(fx, "y", T0 + 5 * SEC + 1, LEASE, 1, &y), 1);
+    assert_int_equal(y->delivery_count, 2);
+    dt_activity_item_free(x);
+    dt_activity_item_free(y);
 }
 
 static void test_lease_takes_at_most_max(void **state)
@@ -703,7 +733,7 @@ static void test_group_commit_applies_the_entries_whose_lease_is_held(void **sta
     dt_orch_item *z = find_item(items, 3, "z");
     /* y's lease moves to B */
     dt_error err;
-    assert_ok(dt_store_abandon_orchestration(fx->store, y, &err), &err);
+    assert_ok(dt_store_abandon_orchestration(fx->store, y, 0, &err), &err);
     dt_orch_item *yb = lease_one(fx, "b", T0, LEASE);
     assert_string_equal(yb->instance_id, "y");
 
@@ -762,7 +792,7 @@ static void test_entry_that_cannot_be_stored_changes_nothing_and_others_apply(vo
     history(fx, "good", &n);
     assert_int_equal(n, 1);
     /* the failed entry kept its lease and its message */
-    assert_ok(dt_store_abandon_orchestration(fx->store, bad, &err), &err);
+    assert_ok(dt_store_abandon_orchestration(fx->store, bad, 0, &err), &err);
     dt_orch_item *again = lease_one(fx, "w", T0, LEASE);
     assert_string_equal(again->instance_id, "bad");
     assert_int_equal(again->n_incoming, 1);
@@ -906,8 +936,8 @@ static void test_activity_lease_expiry_and_abandon_redeliver(void **state)
     commit_expect(fx, &stale, DT_ERR_LEASE_LOST);
     expect_no_orch_work(fx, T0 + 3 * SEC);   /* no TaskCompleted was delivered */
 
-    assert_ok(dt_store_abandon_activity(fx->store, b, &err), &err);
-    assert_int_equal(dt_store_abandon_activity(fx->store, b, &err), DT_ERR_LEASE_LOST);
+    assert_ok(dt_store_abandon_activity(fx->store, b, 0, &err), &err);
+    assert_int_equal(dt_store_abandon_activity(fx->store, b, 0, &err), DT_ERR_LEASE_LOST);
     assert_int_equal(lease_acts(fx, "c", T0 + 3 * SEC, LEASE, 1, &c), 1);
     assert_int_equal(c->delivery_count, 3);
     assert_str(c->name, "act");
@@ -1384,7 +1414,7 @@ static void make_instance(fixture *fx, const char *id, const char *name, dt_time
     commit_expect(fx, &c, DT_OK);
     for (size_t i = 0; i < n; i++) {
         if (items[i] != item)
-            assert_ok(dt_store_abandon_orchestration(fx->store, items[i], &err), &err);
+            assert_ok(dt_store_abandon_orchestration(fx->store, items[i], 0, &err), &err);
         dt_orch_item_free(items[i]);
     }
 }
@@ -1646,11 +1676,11 @@ static const char *waiting_work(fixture *fx)
     assert_true(len < sizeof buf);
     dt_error err;
     for (size_t i = 0; i < n; i++) {
-        assert_ok(dt_store_abandon_orchestration(fx->store, items[i], &err), &err);
+        assert_ok(dt_store_abandon_orchestration(fx->store, items[i], 0, &err), &err);
         dt_orch_item_free(items[i]);
     }
     for (size_t i = 0; i < na; i++) {
-        assert_ok(dt_store_abandon_activity(fx->store, acts[i], &err), &err);
+        assert_ok(dt_store_abandon_activity(fx->store, acts[i], 0, &err), &err);
         dt_activity_item_free(acts[i]);
     }
     return dt_arena_strdup(fx->arena, buf);
@@ -2022,6 +2052,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open, bool de
         T(test_expired_lease_is_redelivered_to_another_owner),
         T(test_renewed_lease_is_kept),
         T(test_abandoned_work_is_redelivered_at_once),
+        T(test_abandoned_work_waits_for_its_retry_time),
         T(test_lease_takes_at_most_max),
         T(test_commit_appends_history_updates_row_and_enqueues_activity),
         T(test_message_arriving_during_episode_is_kept_for_the_next),

@@ -660,15 +660,39 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
     expect_error(svc_orchestrator_response_from_msg(b, got, &c, &err), &err,
                  DT_ERR_UNIMPLEMENTED, "OrchestratorResponse.actions[1] (id 1): sendEntityMessage");
 
-    /* chunked completions: isPartial = 8 on the wire */
-    wire w = { .n = 0 };
+    /* not chunked: no chunkIndex, isPartial false */
+    got->n_actions = 1;
+    assert_ok(svc_orchestrator_response_from_msg(b, got, &c, &err), &err);
+    assert_int_equal(c.chunk_index, -1);
+    assert_false(c.partial);
+    /* chunks, as the .NET SDK sends them: isPartial = 8, chunkIndex = 9 on the wire */
+    wire w = { .n = 0 }, idx = { .n = 0 };
     w_str(&w, 1, "i1");
     w_int(&w, 8, 1);
+    w_int(&idx, 1, 2);
+    w_msg(&w, 9, &idx);
     Dtpb__OrchestratorResponse *partial = NULL;
     assert_ok(pb_unpack(b, &dtpb__orchestrator_response__descriptor, w.b, w.n,
                         (void **)&partial, &err), &err);
+    assert_ok(svc_orchestrator_response_from_msg(b, partial, &c, &err), &err);
+    assert_int_equal(c.chunk_index, 2);
+    assert_true(c.partial);
+    w.n = idx.n = 0;                           /* the last chunk: chunkIndex, not partial */
+    w_str(&w, 1, "i1");
+    w_int(&idx, 1, 3);
+    w_msg(&w, 9, &idx);
+    assert_ok(pb_unpack(b, &dtpb__orchestrator_response__descriptor, w.b, w.n,
+                        (void **)&partial, &err), &err);
+    assert_ok(svc_orchestrator_response_from_msg(b, partial, &c, &err), &err);
+    assert_int_equal(c.chunk_index, 3);
+    assert_false(c.partial);
+    w.n = idx.n = 0;
+    w_int(&idx, 1, -4);
+    w_msg(&w, 9, &idx);
+    assert_ok(pb_unpack(b, &dtpb__orchestrator_response__descriptor, w.b, w.n,
+                        (void **)&partial, &err), &err);
     expect_error(svc_orchestrator_response_from_msg(b, partial, &c, &err), &err,
-                 DT_ERR_UNIMPLEMENTED, "chunked");
+                 DT_ERR_INVALID_ARG, "chunkIndex is negative");
     dt_arena_free(a);
     dt_arena_free(b);
 }

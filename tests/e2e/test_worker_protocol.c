@@ -1,0 +1,274 @@
+/* test_worker_protocol.c — the worker side of TaskHubSidecarService as the .NET, Java and
+ * Python SDKs use it, with raw gRPC calls shaped like theirs: a completion split in chunks
+ * (isPartial, chunkIndex) is committed whole with its last chunk, and one out of order is
+ * refused; an abandoned work item comes back after a growing back-off, never in a hot loop;
+ * a completion the server cannot apply fails the instance, naming what was wrong. */
+#include <grpc/status.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/pb.h"
+#include "durabletask/grpc.h"
+#include "durabletask/grpc_client.h"
+#include "hubfix.h"
+
+typedef struct fix {
+    hubfix f;
+    dt_grpc_server *srv;
+    dt_grpc_conn *conn;
+    dt_grpc_stream *stream;
+    dt_arena *a;                 /* messages read and built by the test */
+} fix;
+
+static void fix_open(fix *x, const char *name)
+{
+    memset(x, 0, sizeof *x);
+    hubfix_open(&x->f, name, NULL);   /* no worker of its own: the test is the worker */
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = "127.0.0.1:0"};
+    assert_ok(dt_grpc_server_start(x->f.hub, &o, &x->srv, &err), &err);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", dt_grpc_server_port(x->srv));
+    assert_ok(dt_grpc_conn_open(target, &x->conn, &err), &err);
+    x->a = dt_arena_new();
+    assert_non_null(x->a);
+    /* GetWorkItems with no filters: any work */
+    assert_ok(dt_grpc_stream_open(x->conn, "GetWorkItems", (const uint8_t *)"", 0, &x->stream,
+                                  &err), &err);
+}
+
+static void fix_close(fix *x)
+{
+    dt_grpc_stream_close(x->stream);
+    dt_grpc_conn_close(x->conn);
+    dt_grpc_server_stop(x->srv);
+    dt_arena_free(x->a);
+    hubfix_close(&x->f);
+}
+
+/* next_item: the next work item on the stream within MS (NULL if none came). */
+static Dtpb__WorkItem *next_item(fix *x, int64_t ms)
+{
+    dt_time deadline = dt_now() + ms * 1000;
+    for (;;) {
+        uint8_t *msg = NULL;
+        size_t len = 0;
+        dt_grpc_result res = {0};
+        int64_t left = (deadline - dt_now()) / 1000;
+        if (left <= 0)
+            return NULL;
+        dt_status st = dt_grpc_stream_next(x->stream, left, &msg, &len, &res);
+        if (st == DT_ERR_TIMEOUT)
+            return NULL;
+        if (st != DT_OK)
+            fail_msg("the work item stream ended: %d %s", res.code, res.details);
+        void *m = NULL;
+        dt_error err = {0};
+        assert_ok(pb_unpack(x->a, &dtpb__work_item__descriptor, msg, len, &m, &err), &err);
+        free(msg);
+        Dtpb__WorkItem *wi = m;
+        if (wi->request_case != DTPB__WORK_ITEM__REQUEST_HEALTH_PING)
+            return wi;
+    }
+}
+
+static Dtpb__WorkItem *must_item(fix *x)
+{
+    Dtpb__WorkItem *wi = next_item(x, 20000);
+    if (wi == NULL)
+        fail_msg("no work item within 20 s");
+    return wi;
+}
+
+static dt_grpc_result call(fix *x, const char *method, const ProtobufCMessage *m)
+{
+    uint8_t *buf = NULL, *resp = NULL;
+    size_t len = 0, n = 0;
+    assert_ok(pb_pack(x->a, m, &buf, &len), NULL);
+    dt_grpc_result res = {0};
+    assert_ok(dt_grpc_unary(x->conn, method, buf, len, 30000, &resp, &n, &res), NULL);
+    free(resp);
+    return res;
+}
+
+static void start(fix *x, const char *name, const char *id)
+{
+    char got[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = id};
+    dt_error err = {0};
+    assert_ok(dt_client_start(x->f.client, name, &so, got, &err), &err);
+}
+
+/* An OrchestratorAction scheduling activity NAME as task ID. */
+static Dtpb__OrchestratorAction *schedule(fix *x, int32_t id, const char *name)
+{
+    Dtpb__OrchestratorAction *act = dt_arena_alloc(x->a, sizeof *act);
+    Dtpb__ScheduleTaskAction *t = dt_arena_alloc(x->a, sizeof *t);
+    dtpb__orchestrator_action__init(act);
+    dtpb__schedule_task_action__init(t);
+    t->name = (char *)name;
+    act->id = id;
+    act->orchestrator_action_type_case = DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SCHEDULE_TASK;
+    act->scheduletask = t;
+    return act;
+}
+
+/* chunk: CompleteOrchestratorTask for WI with N actions, as chunk INDEX (-1: not chunked). */
+static dt_grpc_result chunk(fix *x, const Dtpb__WorkItem *wi, Dtpb__OrchestratorAction **acts,
+                            size_t n, int32_t index, bool partial)
+{
+    Dtpb__OrchestratorResponse r = DTPB__ORCHESTRATOR_RESPONSE__INIT;
+    Dtpb__Int32Value idx = DTPB__INT32_VALUE__INIT;
+    r.instanceid = wi->orchestratorrequest->instanceid;
+    r.completiontoken = wi->completiontoken;
+    r.actions = acts;
+    r.n_actions = n;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    r.ispartial = partial;
+    if (index >= 0) {
+        idx.value = index;
+        r.chunkindex = &idx;
+    }
+#pragma GCC diagnostic pop
+    return call(x, "CompleteOrchestratorTask", &r.base);
+}
+
+static void expect(dt_grpc_result r, int code, const char *needle)
+{
+    if (r.code != code)
+        fail_msg("status %d (%s), want %d", r.code, r.details, code);
+    if (needle && strstr(r.details, needle) == NULL)
+        fail_msg("details '%s' do not mention '%s'", r.details, needle);
+}
+
+static size_t count(hubfix *f, const char *id, dt_event_type type)
+{
+    size_t n = 0;
+    dt_event *h = hubfix_history(f, id, &n);
+    return hubfix_count(h, n, type);
+}
+
+/* Three chunks of one completion: nothing is applied until the last, then all of them at
+ * once; each chunk is acknowledged. */
+static void test_a_chunked_completion_is_committed_whole_with_its_last_chunk(void **state)
+{
+    (void)state;
+    fix x;
+    fix_open(&x, "wp-chunks");
+    start(&x, "fan", "c1");
+    Dtpb__WorkItem *wi = must_item(&x);
+    assert_int_equal(wi->request_case, DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
+    Dtpb__OrchestratorAction *a[3] = {schedule(&x, 0, "a"), schedule(&x, 1, "b"),
+                                      schedule(&x, 2, "c")};
+    expect(chunk(&x, wi, &a[0], 1, 0, true), GRPC_STATUS_OK, NULL);
+    expect(chunk(&x, wi, &a[1], 1, 1, true), GRPC_STATUS_OK, NULL);
+    assert_int_equal(count(&x.f, "c1", DT_EVENT_TASK_SCHEDULED), 0);   /* not yet */
+    expect(chunk(&x, wi, &a[2], 1, 2, false), GRPC_STATUS_OK, NULL);
+    assert_int_equal(count(&x.f, "c1", DT_EVENT_TASK_SCHEDULED), 3);
+    /* all three activities are out, in order */
+    const char *names[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        Dtpb__WorkItem *t = must_item(&x);
+        assert_int_equal(t->request_case, DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
+        names[t->activityrequest->taskid] = t->activityrequest->name;
+    }
+    assert_string_equal(names[0], "a");
+    assert_string_equal(names[2], "c");
+    /* the token is spent */
+    expect(chunk(&x, wi, &a[0], 1, 3, false), GRPC_STATUS_NOT_FOUND, NULL);
+    fix_close(&x);
+}
+
+/* A chunk out of order is refused, nothing of the completion is applied, and the episode is
+ * delivered again (after a back-off) to be done over. */
+static void test_a_chunk_out_of_order_is_refused_and_the_episode_redelivered(void **state)
+{
+    (void)state;
+    fix x;
+    fix_open(&x, "wp-chunk-order");
+    start(&x, "fan", "c2");
+    Dtpb__WorkItem *wi = must_item(&x);
+    Dtpb__OrchestratorAction *a[2] = {schedule(&x, 0, "a"), schedule(&x, 1, "b")};
+    expect(chunk(&x, wi, &a[0], 1, 0, true), GRPC_STATUS_OK, NULL);
+    expect(chunk(&x, wi, &a[1], 1, 2, false), GRPC_STATUS_INVALID_ARGUMENT,
+           "chunk 2 of a chunked completion arrived where chunk 1 was due");
+    assert_int_equal(count(&x.f, "c2", DT_EVENT_TASK_SCHEDULED), 0);
+    Dtpb__WorkItem *again = must_item(&x);
+    assert_string_equal(again->orchestratorrequest->instanceid, "c2");
+    assert_string_not_equal(again->completiontoken, wi->completiontoken);
+    expect(chunk(&x, again, a, 2, -1, false), GRPC_STATUS_OK, NULL);
+    assert_int_equal(count(&x.f, "c2", DT_EVENT_TASK_SCHEDULED), 2);
+    fix_close(&x);
+}
+
+/* A worker that abandons what it is handed (the SDKs' versioning "reject" mode does) gets it
+ * back after a wait that grows: a handful of deliveries in three seconds, not hundreds. */
+static void test_abandoned_work_comes_back_after_a_growing_back_off(void **state)
+{
+    (void)state;
+    fix x;
+    fix_open(&x, "wp-abandon");
+    start(&x, "picky", "p1");
+    dt_time t0 = dt_now(), last = t0, gaps[16];
+    int n = 0;
+    while (dt_now() - t0 < 3000000 && n < 16) {
+        Dtpb__WorkItem *wi = next_item(&x, 3000);
+        if (wi == NULL)
+            break;
+        dt_time now = dt_now();
+        gaps[n++] = now - last;
+        last = now;
+        Dtpb__AbandonOrchestrationTaskRequest ab = DTPB__ABANDON_ORCHESTRATION_TASK_REQUEST__INIT;
+        ab.completiontoken = wi->completiontoken;
+        expect(call(&x, "AbandonTaskOrchestratorWorkItem", &ab.base), GRPC_STATUS_OK, NULL);
+    }
+    /* at once, then 0.25, 0.5, 1 and 2 s: at most five deliveries in three seconds */
+    if (n < 3 || n > 5)
+        fail_msg("%d deliveries in 3 s, want 3 to 5", n);
+    for (int i = 2; i < n; i++)
+        if (gaps[i] < gaps[i - 1])
+            fail_msg("delivery %d came %lld us after the one before, sooner than the %lld "
+                     "before it", i, (long long)gaps[i], (long long)gaps[i - 1]);
+    assert_true(gaps[1] >= 200000);   /* the first back-off, a quarter second */
+    fix_close(&x);
+}
+
+/* A completion naming an action we do not serve fails the instance with details saying so,
+ * instead of redelivering the episode for ever. */
+static void test_a_completion_that_cannot_be_applied_fails_the_instance(void **state)
+{
+    (void)state;
+    fix x;
+    fix_open(&x, "wp-refused");
+    start(&x, "entity_user", "e1");
+    Dtpb__WorkItem *wi = must_item(&x);
+    Dtpb__OrchestratorAction act = DTPB__ORCHESTRATOR_ACTION__INIT;
+    Dtpb__SendEntityMessageAction ent = DTPB__SEND_ENTITY_MESSAGE_ACTION__INIT;
+    act.orchestrator_action_type_case =
+        DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_ENTITY_MESSAGE;
+    act.sendentitymessage = &ent;
+    Dtpb__OrchestratorAction *acts[1] = {&act};
+    expect(chunk(&x, wi, acts, 1, -1, false), GRPC_STATUS_UNIMPLEMENTED,
+           "the instance was failed");
+    dt_instance_state *s = NULL;
+    dt_error err = {0};
+    assert_ok(dt_client_wait_completion(x.f.client, "e1", 10000, x.f.arena, &s, &err), &err);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_string_equal(s->failure->error_type, "InvalidWorkerResponse");
+    assert_non_null(strstr(s->failure->message, "sendEntityMessage"));
+    assert_null(next_item(&x, 600));   /* not delivered again */
+    fix_close(&x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_chunked_completion_is_committed_whole_with_its_last_chunk),
+        cmocka_unit_test(test_a_chunk_out_of_order_is_refused_and_the_episode_redelivered),
+        cmocka_unit_test(test_abandoned_work_comes_back_after_a_growing_back_off),
+        cmocka_unit_test(test_a_completion_that_cannot_be_applied_fails_the_instance),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
