@@ -15,11 +15,17 @@ typedef struct dt_grpc_server dt_grpc_server;
 /* The largest message the server sends or accepts unless told otherwise. */
 #define DT_GRPC_MAX_MESSAGE ((size_t)16 << 20)
 
+/* How long a work item stream may stay idle before it gets a HealthPing, unless told. */
+#define DT_GRPC_HEALTH_PING_MS 30000
+
 typedef struct dt_grpc_options {
     const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_GRPC_ADDRESS (loopback) */
     size_t max_message;          /* largest message accepted, bytes; 0: DT_GRPC_MAX_MESSAGE */
     const char *token;           /* non-NULL: every call must carry the metadata
                                   * "authorization: Bearer <token>" (copied) */
+    int64_t health_ping_ms;      /* a work item stream idle this long gets a HealthPing (the
+                                  * .NET and Python SDKs drop a stream silent for 120 s);
+                                  * 0: DT_GRPC_HEALTH_PING_MS */
 } dt_grpc_options;
 
 /* dt_grpc_server_start: serve HUB (which must outlive the server) on OPTS->listen. Returns

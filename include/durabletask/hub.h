@@ -163,6 +163,17 @@ dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const ch
 dt_status dt_hub_abandon_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
 dt_status dt_hub_release_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
 
+/* dt_hub_deliver_activity_result: the result of activity TASK_ID of run EXECUTION_ID of
+ * INSTANCE_ID from a worker that no longer holds its work item (its stream ended and the item
+ * went back): delivered to the orchestration all the same, so a long activity is not lost to
+ * a reconnect. Whichever result of that task reaches the orchestration first is kept; a later
+ * one (the redelivered run's) is a duplicate and dropped. DT_ERR_NOT_FOUND if the instance is
+ * gone. */
+dt_status dt_hub_deliver_activity_result(dt_hub *hub, const char *instance_id,
+                                         const char *execution_id, int32_t task_id,
+                                         const char *result, const dt_failure *failure,
+                                         dt_error *err);
+
 /* Which work a worker takes: orchestrations and activities of these names only (NULL: any;
  * a filter with no names: none of that kind). */
 typedef struct dt_work_filter {

@@ -16,7 +16,8 @@ static void serve_usage(FILE *out)
 {
     fprintf(out,
             "usage: dtask serve [--grpc-listen ADDR:PORT] [--http-listen ADDR:PORT] [--no-http]\n"
-            "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n\n"
+            "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n"
+            "                   [--health-ping-interval SECONDS]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
             "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
             "open the HTTP address in a browser.\n\n"
@@ -27,7 +28,10 @@ static void serve_usage(FILE *out)
             "                           with the token in PATH (surrounding whitespace trimmed)\n"
             "  --db PATH                SQLite database (default " DT_DEFAULT_DB_PATH ")\n"
             "  --log-level LEVEL        debug, info (default), warn, error or off; one line per\n"
-            "                           notable event, with level and instance id, to stderr\n");
+            "                           notable event, with level and instance id, to stderr\n"
+            "  --health-ping-interval SECONDS\n"
+            "                           send an idle work item stream a HealthPing this often\n"
+            "                           (default 30; some SDKs drop a stream silent for 120)\n");
 }
 
 int cli_serve(int argc, char **argv)
@@ -37,6 +41,7 @@ int cli_serve(int argc, char **argv)
     const char *token_file = NULL;
     bool http = true;
     const char *db = DT_DEFAULT_DB_PATH;
+    int64_t ping_ms = 0;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--grpc-listen") == 0 && i + 1 < argc) {
@@ -55,6 +60,15 @@ int cli_serve(int argc, char **argv)
                 return 2;
             }
             dt_log_set_level(level);
+        } else if (strcmp(argv[i], "--health-ping-interval") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            double secs = strtod(argv[++i], &end);
+            if (end == argv[i] || *end != '\0' || !(secs >= 0.05 && secs <= 3600)) {
+                fprintf(stderr, "dtask serve: --health-ping-interval must be seconds from 0.05 "
+                                "to 3600 (got '%s')\n", argv[i]);
+                return 2;
+            }
+            ping_ms = (int64_t)(secs * 1000);
         } else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
             db = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -93,7 +107,7 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
     }
-    dt_grpc_options go = {.listen = listen, .token = token};
+    dt_grpc_options go = {.listen = listen, .token = token, .health_ping_ms = ping_ms};
     if (dt_grpc_server_start(hub, &go, &srv, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;

@@ -77,6 +77,9 @@ bool rpc_wait_closed(rpc_call *call, int64_t ms);
 /* rpc_stopping: true once the server is stopping. */
 bool rpc_stopping(rpc_call *call);
 
+/* rpc_health_ping_ms: how long a work item stream may be idle before it gets a HealthPing. */
+int64_t rpc_health_ping_ms(rpc_call *call);
+
 /* worker_registry: the work items handed to remote workers (worker_rpcs.c). */
 worker_registry *workers_new(dt_hub *hub);
 void workers_free(worker_registry *w);

@@ -4,10 +4,12 @@
  * token; a completion is matched by its token or, when it brings none, by instance id (and
  * task id, for an activity); one that matches nothing in flight is refused and changes
  * nothing. When a worker's stream ends, whatever it still held goes back to the hub. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sync.h"
 #include "rpc.h"
 #include "service/service.h"
 
@@ -37,12 +39,50 @@ typedef struct inflight {
     struct inflight *next;
 } inflight;
 
+/* An activity given back because its stream ended, remembered by its token: the .NET and
+ * Python SDKs drop a stream they think dead and open a new one while their activities run
+ * on, then send the result under the old token. USED: a result came already; a later one is
+ * acknowledged and dropped. The registry keeps the last RELEASED_MAX in a ring. */
+#define RELEASED_MAX 1024
+typedef struct released {
+    char token[48];
+    char *instance_id;          /* NULL: the slot is free */
+    char *execution_id;         /* may be NULL */
+    int32_t task_id;
+    bool used;
+} released;
+
 struct worker_registry {
     dt_hub *hub;
-    pthread_mutex_t mu;         /* guards the list and the counters */
+    pthread_mutex_t mu;         /* guards the list, the counters and the released ring */
     inflight *items;
     uint64_t next_stream, next_token;
+    released rel[RELEASED_MAX];
+    size_t rel_next;
 };
+
+static void released_clear(released *r)
+{
+    free(r->instance_id);
+    free(r->execution_id);
+    memset(r, 0, sizeof *r);
+}
+
+/* remember_released: F, an activity going back because its stream ended (w->mu held). */
+static void remember_released(worker_registry *w, const inflight *f)
+{
+    assert(core_mutex_held(&w->mu));
+    released *r = &w->rel[w->rel_next++ % RELEASED_MAX];
+    released_clear(r);
+    r->instance_id = strdup(f->act->instance_id);
+    r->execution_id = f->act->execution_id ? strdup(f->act->execution_id) : NULL;
+    if (r->instance_id == NULL || (f->act->execution_id && r->execution_id == NULL)) {
+        released_clear(r);   /* out of memory: forgotten, as an old one would be */
+        return;
+    }
+    snprintf(r->token, sizeof r->token, "%s", f->token);
+    r->task_id = f->act->task_id;
+}
 
 /* give_back: F's item goes back to the hub (which frees it), and F is freed. With BACKOFF
  * the worker gave it up, or its result was refused: it is redelivered after a growing wait,
@@ -87,6 +127,8 @@ void workers_free(worker_registry *w)
         w->items = f->next;
         give_back(w, f, false);   /* the server is stopping */
     }
+    for (size_t i = 0; i < RELEASED_MAX; i++)
+        released_clear(&w->rel[i]);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -225,6 +267,8 @@ static void give_back_stream(worker_registry *w, uint64_t stream)
             } else if ((*p)->stream == stream) {
                 f = *p;
                 *p = f->next;
+                if (f->act && f->handed)
+                    remember_released(w, f);
                 break;
             }
         }
@@ -288,6 +332,21 @@ static dt_status lease_next(rpc_call *c, bool want_o, bool want_a, bool *act_fir
     return dt_hub_next_work(rpc_hub(c), POLL_MS, *act_first, want_o, want_a, filter, o, a, err);
 }
 
+/* send_health_ping: a WorkItem holding a HealthPing, which keeps an idle stream from looking
+ * dead to the SDKs that drop a silent one; false if the worker went away. */
+static bool send_health_ping(rpc_call *c)
+{
+    Dtpb__WorkItem wi = DTPB__WORK_ITEM__INIT;
+    Dtpb__HealthPing ping = DTPB__HEALTH_PING__INIT;
+    wi.request_case = DTPB__WORK_ITEM__REQUEST_HEALTH_PING;
+    wi.healthping = &ping;
+    uint8_t buf[16];
+    size_t len = dtpb__work_item__get_packed_size(&wi);
+    assert(len <= sizeof buf);
+    dtpb__work_item__pack(&wi, buf);
+    return rpc_send(c, buf, len);
+}
+
 static void get_work_items(rpc_call *c)
 {
     dt_arena *ra = dt_arena_new();
@@ -317,7 +376,13 @@ static void get_work_items(rpc_call *c)
     worker_registry *w = rpc_workers(c);
     uint64_t stream = new_stream(w);
     bool act_first = false;
+    dt_time last_sent = dt_now();
     while (!rpc_closed(c)) {
+        if (dt_now() - last_sent >= rpc_health_ping_ms(c) * 1000) {
+            if (!send_health_ping(c))
+                break;   /* the worker went away */
+            last_sent = dt_now();
+        }
         int n_o, n_a;
         count(w, stream, &n_o, &n_a);
         dt_orch_item *o = NULL;
@@ -345,6 +410,8 @@ static void get_work_items(rpc_call *c)
             hand(w, f);   /* F is not read again here unless unlist gives it back */
         bool sent = st == DT_OK && rpc_send(c, buf, len);
         dt_arena_free(arena);
+        if (sent)
+            last_sent = dt_now();
         if (!sent) {
             if (unlist(w, f))
                 give_back(w, f, st != DT_OK);   /* could not even be packed: not at once */
@@ -520,6 +587,51 @@ out:
     dt_arena_free(a);
 }
 
+/* late_result: R completes an activity given back when its stream ended (a worker that
+ * reconnected): deliver its result if this is the first, acknowledge and drop it if not.
+ * False if R's token is not one of those. */
+static bool late_result(rpc_call *c, dt_arena *a, const Dtpb__ActivityResponse *r)
+{
+    worker_registry *w = rpc_workers(c);
+    if (r->completiontoken == NULL || r->completiontoken[0] == '\0')
+        return false;
+    pthread_mutex_lock(&w->mu);
+    released *found = NULL;
+    for (size_t i = 0; i < RELEASED_MAX && found == NULL; i++)
+        if (w->rel[i].instance_id && strcmp(w->rel[i].token, r->completiontoken) == 0)
+            found = &w->rel[i];
+    bool first = found && !found->used;
+    released copy = {0};
+    if (first) {
+        found->used = true;
+        copy.instance_id = dt_arena_strdup(a, found->instance_id);
+        copy.execution_id = dt_arena_strdup(a, found->execution_id);
+        copy.task_id = found->task_id;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (found == NULL)
+        return false;
+    dt_error err = {0};
+    dt_status st = DT_OK;
+    if (first) {
+        svc_activity_completion done;
+        st = copy.instance_id ? svc_activity_response_from_msg(a, r, &done, &err)
+                              : dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
+        const char *result = st == DT_OK && done.result && done.result[0] ? done.result : NULL;
+        if (st == DT_OK)
+            st = dt_hub_deliver_activity_result(rpc_hub(c), copy.instance_id,
+                                                copy.execution_id, copy.task_id, result,
+                                                done.failure, &err);
+        if (st == DT_ERR_NOT_FOUND)
+            st = DT_OK;   /* the instance is gone: nothing left to tell */
+    }
+    if (st == DT_OK)
+        reply_done(c);
+    else
+        rpc_fail_err(c, st, &err);
+    return true;
+}
+
 static void complete_activity(rpc_call *c)
 {
     dt_arena *a = dt_arena_new();
@@ -533,7 +645,8 @@ static void complete_activity(rpc_call *c)
     worker_registry *w = rpc_workers(c);
     inflight *f = take(w, r->completiontoken, false, r->instanceid, r->taskid);
     if (f == NULL) {
-        unknown_token(c, r->completiontoken);
+        if (!late_result(c, a, r))
+            unknown_token(c, r->completiontoken);
         goto out;
     }
     svc_activity_completion done;

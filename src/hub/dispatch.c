@@ -539,6 +539,24 @@ dt_status dt_hub_release_activity(dt_hub *hub, dt_activity_item *item, dt_error 
     return st;
 }
 
+dt_status dt_hub_deliver_activity_result(dt_hub *hub, const char *instance_id,
+                                         const char *execution_id, int32_t task_id,
+                                         const char *result, const dt_failure *failure,
+                                         dt_error *err)
+{
+    dt_message m = {.instance_id = instance_id, .execution_id = execution_id};
+    dt_event_init(&m.event, failure ? DT_EVENT_TASK_FAILED : DT_EVENT_TASK_COMPLETED, dt_now());
+    m.event.task_id = task_id;
+    m.event.result = failure ? NULL : result;
+    m.event.failure = failure;
+    dt_status st = dt_store_send_message(hub->store, &m, err);
+    if (st == DT_OK) {
+        ready_forget(hub, instance_id);   /* as for any message: the next lease sees it */
+        hub_notify(hub);
+    }
+    return st;
+}
+
 dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
                            bool want_orch, bool want_act, const dt_work_filter *filter,
                            dt_orch_item **orch, dt_activity_item **act, dt_error *err)

@@ -21,21 +21,32 @@ typedef struct fix {
     dt_arena *a;                 /* messages read and built by the test */
 } fix;
 
-static void fix_open(fix *x, const char *name)
+static void open_stream(fix *x)
+{
+    dt_error err = {0};
+    /* GetWorkItems with no filters: any work */
+    assert_ok(dt_grpc_stream_open(x->conn, "GetWorkItems", (const uint8_t *)"", 0, &x->stream,
+                                  &err), &err);
+}
+
+static void fix_open_ping(fix *x, const char *name, int64_t ping_ms)
 {
     memset(x, 0, sizeof *x);
     hubfix_open(&x->f, name, NULL);   /* no worker of its own: the test is the worker */
     dt_error err = {0};
-    dt_grpc_options o = {.listen = "127.0.0.1:0"};
+    dt_grpc_options o = {.listen = "127.0.0.1:0", .health_ping_ms = ping_ms};
     assert_ok(dt_grpc_server_start(x->f.hub, &o, &x->srv, &err), &err);
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%d", dt_grpc_server_port(x->srv));
     assert_ok(dt_grpc_conn_open(target, &x->conn, &err), &err);
     x->a = dt_arena_new();
     assert_non_null(x->a);
-    /* GetWorkItems with no filters: any work */
-    assert_ok(dt_grpc_stream_open(x->conn, "GetWorkItems", (const uint8_t *)"", 0, &x->stream,
-                                  &err), &err);
+    open_stream(x);
+}
+
+static void fix_open(fix *x, const char *name)
+{
+    fix_open_ping(x, name, 0);
 }
 
 static void fix_close(fix *x)
@@ -262,6 +273,95 @@ static void test_a_completion_that_cannot_be_applied_fails_the_instance(void **s
     fix_close(&x);
 }
 
+/* An idle stream gets a HealthPing every interval, so the SDKs that drop a stream silent for
+ * two minutes keep it (and the work it holds). */
+static void test_an_idle_stream_gets_health_pings(void **state)
+{
+    (void)state;
+    fix x;
+    fix_open_ping(&x, "wp-ping", 200);
+    dt_time t0 = dt_now();
+    int pings = 0;
+    while (dt_now() - t0 < 1500000) {
+        uint8_t *msg = NULL;
+        size_t len = 0;
+        dt_grpc_result res = {0};
+        if (dt_grpc_stream_next(x.stream, 300, &msg, &len, &res) != DT_OK)
+            continue;
+        Dtpb__WorkItem *wi = dtpb__work_item__unpack(NULL, len, msg);
+        assert_non_null(wi);
+        assert_int_equal(wi->request_case, DTPB__WORK_ITEM__REQUEST_HEALTH_PING);
+        pings++;
+        dtpb__work_item__free_unpacked(wi, NULL);
+        free(msg);
+    }
+    if (pings < 3 || pings > 9)
+        fail_msg("%d health pings in 1.5 s at one per 200 ms", pings);
+    fix_close(&x);
+}
+
+static dt_grpc_result activity_done(fix *x, const Dtpb__WorkItem *wi, const char *result)
+{
+    Dtpb__ActivityResponse r = DTPB__ACTIVITY_RESPONSE__INIT;
+    Dtpb__StringValue v = DTPB__STRING_VALUE__INIT;
+    r.instanceid = wi->activityrequest->orchestrationinstance->instanceid;
+    r.taskid = wi->activityrequest->taskid;
+    r.completiontoken = wi->completiontoken;
+    v.value = (char *)result;
+    r.result = &v;
+    return call(x, "CompleteActivityTask", &r.base);
+}
+
+/* A worker whose stream ended (the SDKs drop one they think dead) reconnects and sends an
+ * activity's result under the old token: it counts. The activity's redelivered run and a
+ * repeat of the late result are acknowledged and dropped: history holds the step once. */
+static void test_a_result_under_an_old_token_counts_once_after_a_reconnect(void **state)
+{
+    (void)state;
+    fix x;
+    fix_open(&x, "wp-late");
+    start(&x, "long_job", "l1");
+    Dtpb__WorkItem *wi = must_item(&x);
+    Dtpb__OrchestratorAction *a[1] = {schedule(&x, 0, "slow")};
+    expect(chunk(&x, wi, a, 1, -1, false), GRPC_STATUS_OK, NULL);
+    Dtpb__WorkItem *old = must_item(&x);
+    assert_int_equal(old->request_case, DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
+
+    dt_grpc_stream_close(x.stream);   /* the worker drops its stream, its activity runs on */
+    open_stream(&x);
+    Dtpb__WorkItem *again = must_item(&x);   /* the activity, given back and handed out */
+    assert_int_equal(again->request_case, DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
+    assert_string_not_equal(again->completiontoken, old->completiontoken);
+
+    expect(activity_done(&x, old, "\"first run\""), GRPC_STATUS_OK, NULL);
+    expect(activity_done(&x, old, "\"first run, again\""), GRPC_STATUS_OK, NULL);
+    Dtpb__WorkItem *episode = must_item(&x);
+    assert_int_equal(episode->request_case, DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
+    const Dtpb__OrchestratorRequest *rq = episode->orchestratorrequest;
+    int done = 0;
+    for (size_t i = 0; i < rq->n_newevents; i++)
+        if (rq->newevents[i]->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED) {
+            done++;
+            assert_string_equal(rq->newevents[i]->taskcompleted->result->value, "\"first run\"");
+        }
+    assert_int_equal(done, 1);
+    expect(activity_done(&x, again, "\"second run\""), GRPC_STATUS_OK, NULL);
+    Dtpb__OrchestratorAction fin = DTPB__ORCHESTRATOR_ACTION__INIT;
+    Dtpb__CompleteOrchestrationAction c = DTPB__COMPLETE_ORCHESTRATION_ACTION__INIT;
+    c.orchestrationstatus = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+    fin.id = 1;
+    fin.orchestrator_action_type_case =
+        DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
+    fin.completeorchestration = &c;
+    Dtpb__OrchestratorAction *f1[1] = {&fin};
+    expect(chunk(&x, episode, f1, 1, -1, false), GRPC_STATUS_OK, NULL);
+    dt_instance_state *s = NULL;
+    dt_error err = {0};
+    assert_ok(dt_client_wait_completion(x.f.client, "l1", 10000, x.f.arena, &s, &err), &err);
+    assert_int_equal(count(&x.f, "l1", DT_EVENT_TASK_COMPLETED), 1);
+    fix_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_a_chunk_out_of_order_is_refused_and_the_episode_redelivered),
         cmocka_unit_test(test_abandoned_work_comes_back_after_a_growing_back_off),
         cmocka_unit_test(test_a_completion_that_cannot_be_applied_fails_the_instance),
+        cmocka_unit_test(test_an_idle_stream_gets_health_pings),
+        cmocka_unit_test(test_a_result_under_an_old_token_counts_once_after_a_reconnect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
