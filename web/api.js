@@ -129,11 +129,12 @@ export async function request(method, path, body, extra) {
 const enc = encodeURIComponent;
 
 // listInstances: one page. Resolves to {items, next} (next: the continuation token or null).
-export async function listInstances({ statuses, idPrefix, name, top, continuation }) {
+export async function listInstances({ statuses, idPrefix, name, version, top, continuation }) {
   const q = new URLSearchParams();
   if (statuses && statuses.length) q.set("runtimeStatus", statuses.join(","));
   if (idPrefix) q.set("instanceIdPrefix", idPrefix);
   if (name) q.set("name", name);
+  if (version) q.set("version", version);
   q.set("top", String(top));
   q.set("showInput", "false");
   const path = "/instances?" + q.toString();

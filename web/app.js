@@ -98,7 +98,7 @@ function dialogOpen() {
 // The list's filters and position outlive the view, so coming back from an instance keeps them.
 const listState = {
   statuses: new Set(),
-  mode: "id",          // "id": instance id prefix; "name": orchestrator name (exact)
+  mode: "id",          // "id": instance id prefix; "name": orchestrator name; "version": its version (exact)
   text: "",
   tokens: [null],      // continuation token of each page seen; tokens[page] fetched page `page`
   page: 0,
@@ -124,7 +124,8 @@ function listView() {
     if (listState.text) resetPaging();
   } },
   h("option", { value: "id" }, "Instance id prefix"),
-  h("option", { value: "name" }, "Orchestrator name"));
+  h("option", { value: "name" }, "Orchestrator name"),
+  h("option", { value: "version" }, "Version"));
   mode.value = listState.mode;
   let debounce = null;
   const search = h("input", { type: "search", id: "search", value: listState.text,
@@ -145,7 +146,7 @@ function listView() {
   const tbody = h("tbody", { id: "instances-body" });
   const table = h("table", { class: "instances", id: "instances" },
     h("thead", null, h("tr", null, h("th", null, "Instance id"), h("th", null, "Name"),
-      h("th", null, "Status"), h("th", null, "Created"), h("th", null, "Last updated"))),
+      h("th", null, "Version"), h("th", null, "Status"), h("th", null, "Created"), h("th", null, "Last updated"))),
     tbody);
   const prev = h("button", { type: "button", id: "prev-page", onclick: () => {
     if (listState.page > 0) { listState.page--; refresh(true); }
@@ -216,13 +217,14 @@ function listView() {
     if (key === lastRows) return;
     lastRows = key;
     if (!items.length) {
-      replace(tbody, h("tr", null, h("td", { colspan: 5, class: "muted empty" },
+      replace(tbody, h("tr", null, h("td", { colspan: 6, class: "muted empty" },
         listState.page > 0 ? "No more instances." : "No instances match.")));
       return;
     }
     replace(tbody, items.map((it) => h("tr", { "data-instance-id": it.instanceId },
       h("td", { class: "id" }, h("a", { href: instanceHref(it.instanceId) }, it.instanceId)),
       h("td", null, it.name ?? ""),
+      h("td", { class: "version" }, it.version ?? ""),
       h("td", null, badge(it.runtimeStatus)),
       h("td", { class: "time", title: it.createdTime || "" }, fmtTime(it.createdTime)),
       h("td", { class: "time", title: it.lastUpdatedTime || "" }, fmtTime(it.lastUpdatedTime)))));
@@ -233,6 +235,7 @@ function listView() {
       statuses: [...listState.statuses],
       idPrefix: listState.mode === "id" ? listState.text : "",
       name: listState.mode === "name" ? listState.text : "",
+      version: listState.mode === "version" ? listState.text : "",
       top: PAGE_SIZE,
       continuation: listState.tokens[listState.page],
     };
@@ -461,6 +464,7 @@ function instanceView(id) {
     const row = (k, v, attrs) => [h("dt", null, k), h("dd", attrs, v)];
     replace(summary,
       row("Name", d.name ?? "", { id: "instance-name" }),
+      row("Version", d.version || "—", { id: "instance-version" }),
       row("Status", badge(d.runtimeStatus), { id: "instance-status", "data-status": d.runtimeStatus || "" }),
       row("Created", fmtTime(d.createdTime), { title: d.createdTime || "" }),
       row("Last updated", fmtTime(d.lastUpdatedTime), { title: d.lastUpdatedTime || "" }),

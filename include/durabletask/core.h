@@ -408,6 +408,7 @@ typedef struct dt_query {
                                           * matches only finished instances */
     dt_time completed_to;                /* completed_at <= this (0: open) */
     const char *name;                    /* exact orchestrator name */
+    const char *version;                 /* exact version; "" matches instances without one */
     const char *id_prefix;               /* instance id starts with this */
     size_t page_size;                    /* queries: 0 means DT_QUERY_PAGE_DEFAULT; at most
                                           * DT_QUERY_PAGE_MAX */
@@ -415,12 +416,27 @@ typedef struct dt_query {
     bool with_payloads;                  /* queries: read input, output, custom status too */
 } dt_query;
 
-/* Which work a worker takes, by orchestrator or activity name (the Durable Task protocol's
- * work item filters). A NULL filter pointer means any name. */
+/* Versions, as a work item filter lists them for one name. */
+typedef struct dt_version_list {
+    const char *const *v;
+    size_t n;                         /* 0: any version */
+} dt_version_list;
+
+/* Which work a worker takes, by orchestrator or activity name and, for each name, version
+ * (the Durable Task protocol's work item filters). A NULL filter pointer means any name. */
 typedef struct dt_name_filter {
     const char *const *names;
     size_t n;                         /* 0: matches nothing */
+    /* NULL, or one list per name (parallel to NAMES): the versions of that name taken; an
+     * empty list takes any. A missing version matches "" (the SDKs' "no version"). */
+    const dt_version_list *versions;
 } dt_name_filter;
+
+/* dt_name_filter_match: does F (NULL: any work) take NAME at VERSION (NULL: none)? */
+bool dt_name_filter_match(const dt_name_filter *f, const char *name, const char *version);
+
+/* dt_name_filter_copy: a deep copy of SRC (not NULL) into DST, all in ARENA. */
+dt_status dt_name_filter_copy(dt_arena *arena, const dt_name_filter *src, dt_name_filter *dst);
 
 /* ---- the executor contract ------------------------------------------------------------------ */
 

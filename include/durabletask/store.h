@@ -116,6 +116,7 @@ typedef struct dt_episode {
     /* instance row after the episode */
     const char *name;                 /* set from ExecutionStarted when first seen; NULL: keep */
     const char *input;                /* likewise */
+    const char *version;              /* continue-as-new with a new version; NULL: keep */
     const char *execution_id;         /* NULL: keep */
     dt_runtime_status status;
     const char *output;               /* NULL: none */

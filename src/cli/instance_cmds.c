@@ -9,18 +9,21 @@
 
 static const cli_spec start_spec = {
     "start", "NAME", 1, 1,
-    "usage: dtask start NAME [--id ID] [--input JSON] [--start-at TIME] [--server ADDR:PORT]\n\n"
+    "usage: dtask start NAME [--id ID] [--input JSON] [--version V] [--start-at TIME]\n"
+    "                   [--server ADDR:PORT]\n\n"
     "Starts orchestration NAME and prints its instance id.\n\n"
     "  --id ID              the instance id (default: a new UUID)\n"
     "  --input JSON         the orchestration's input, a JSON value ('\"Tokyo\"', '{\"n\":1}')\n"
+    "  --version V          the orchestration's version (workers may take only some versions)\n"
     "  --start-at TIME      start later: ISO 8601 (2026-05-01T12:00:00Z; UTC unless an\n"
     "                       offset is given) or +SECONDS from now\n" CLI_SERVER_HELP};
 
 int cli_start(int argc, char **argv)
 {
-    const char *id = NULL, *input = NULL, *at = NULL;
-    const cli_opt opts[] = {{"--id", &id, NULL}, {"--input", &input, NULL},
-                            {"--start-at", &at, NULL}, {NULL, NULL, NULL}};
+    const char *id = NULL, *input = NULL, *at = NULL, *version = NULL;
+    const cli_opt opts[] = {{"--id", &id, NULL},         {"--input", &input, NULL},
+                            {"--version", &version, NULL}, {"--start-at", &at, NULL},
+                            {NULL, NULL, NULL}};
     cli_args a;
     int rc;
     if (!cli_parse(&start_spec, opts, argc, argv, &a, &rc))
@@ -34,8 +37,12 @@ int cli_start(int argc, char **argv)
     if ((rc = cli_remote_open(&r, "start", &a)) != CLI_EXIT_OK)
         return rc;
     Dtpb__CreateInstanceRequest req = DTPB__CREATE_INSTANCE_REQUEST__INIT;
-    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
+    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT, ver = DTPB__STRING_VALUE__INIT;
     req.name = (char *)a.pos[0];
+    if (version) {
+        ver.value = (char *)version;
+        req.version = &ver;
+    }
     if (id)
         req.instanceid = (char *)id;
     if (input) {

@@ -57,8 +57,8 @@ static int wire_filter(dt_arena *arena, const char *cmd, const filter_opts *f, s
 
 static const cli_spec list_spec = {
     "list", "", 0, 0,
-    "usage: dtask list [--status S[,S...]] [--name NAME] [--from TIME] [--to TIME]\n"
-    "                  [--prefix P] [--page-size N] [--all | --continuation TOKEN] [--json]\n"
+    "usage: dtask list [--status S[,S...]] [--name NAME] [--version V]\n"
+    "                  [--from TIME] [--to TIME] [--prefix P] [--page-size N] [--all | --continuation TOKEN] [--json]\n"
     "                  [--server ADDR:PORT]\n\n"
     "Lists instances: id, name, status, created and last updated, one page at a time. When\n"
     "there are more, the command for the next page is printed on stderr.\n\n"
@@ -66,6 +66,8 @@ static const cli_spec list_spec = {
     "                       Pending, Suspended, ContinuedAsNew, Canceled)\n"
     "  --name NAME          only orchestrations named NAME. The protocol has no such filter,\n"
     "                       so dtask filters each page itself: a page may show fewer rows\n"
+    "  --version V          only instances of orchestration version V (filtered by dtask,\n"
+    "                       as --name is)\n"
     "  --from TIME, --to TIME  created in this window: ISO 8601 or +/-SECONDS from now\n"
     "  --prefix P           instance ids starting with P\n"
     "  --page-size N        instances per page (the server's default if not given)\n"
@@ -75,7 +77,7 @@ static const cli_spec list_spec = {
 
 typedef struct list_opts {
     filter_opts f;
-    const char *name, *prefix, *page_size, *continuation;
+    const char *name, *version, *prefix, *page_size, *continuation;
     bool all, json;
     long page;
 } list_opts;
@@ -133,7 +135,8 @@ static void print_row(const dt_instance_state *s)
            dt_runtime_status_name(s->status), created, updated);
 }
 
-/* print_page: the rows of one page that pass the --name filter; *N_PRINTED counts them. */
+/* print_page: the rows of one page that pass the --name and --version filters; *N_PRINTED
+ * counts them. */
 static int print_page(cli_remote *r, const list_opts *o, const Dtpb__QueryInstancesResponse *m,
                       size_t *n_printed)
 {
@@ -146,6 +149,8 @@ static int print_page(cli_remote *r, const list_opts *o, const Dtpb__QueryInstan
             return CLI_EXIT_FAILED;
         }
         if (o->name && strcmp(s.name, o->name) != 0)
+            continue;
+        if (o->version && strcmp(s.version ? s.version : "", o->version) != 0)
             continue;
         if (o->json) {
             fputs(*n_printed ? ",\n " : "", stdout);
@@ -241,7 +246,7 @@ int cli_list(int argc, char **argv)
     list_opts o = {0};
     const cli_opt opts[] = {
         {"--status", &o.f.status, NULL}, {"--name", &o.name, NULL},
-        {"--from", &o.f.from, NULL},     {"--to", &o.f.to, NULL},
+        {"--version", &o.version, NULL}, {"--from", &o.f.from, NULL},     {"--to", &o.f.to, NULL},
         {"--prefix", &o.prefix, NULL},   {"--page-size", &o.page_size, NULL},
         {"--all", NULL, &o.all},         {"--continuation", &o.continuation, NULL},
         {"--json", NULL, &o.json},       {NULL, NULL, NULL}};

@@ -32,6 +32,46 @@ const char *dt_event_type_name(dt_event_type t)
     return "Unknown";
 }
 
+bool dt_name_filter_match(const dt_name_filter *f, const char *name, const char *version)
+{
+    if (f == NULL)
+        return true;
+    for (size_t i = 0; i < f->n; i++) {
+        if (name == NULL || f->names[i] == NULL || strcmp(name, f->names[i]) != 0)
+            continue;
+        const dt_version_list *vl = f->versions ? &f->versions[i] : NULL;
+        if (vl == NULL || vl->n == 0)
+            return true;
+        for (size_t k = 0; k < vl->n; k++)
+            if (vl->v[k] && strcmp(vl->v[k], version ? version : "") == 0)
+                return true;
+    }
+    return false;
+}
+
+dt_status dt_name_filter_copy(dt_arena *arena, const dt_name_filter *src, dt_name_filter *dst)
+{
+    const char **names = dt_arena_alloc(arena, (src->n + 1) * sizeof *names);
+    dt_version_list *vl = dt_arena_alloc(arena, (src->n + 1) * sizeof *vl);
+    if (names == NULL || vl == NULL)
+        return DT_ERR_NOMEM;
+    for (size_t i = 0; i < src->n; i++) {
+        if (src->names[i] && (names[i] = dt_arena_strdup(arena, src->names[i])) == NULL)
+            return DT_ERR_NOMEM;
+        const dt_version_list *from = src->versions ? &src->versions[i] : NULL;
+        size_t nv = from ? from->n : 0;
+        const char **v = nv ? dt_arena_alloc(arena, nv * sizeof *v) : NULL;
+        if (nv && v == NULL)
+            return DT_ERR_NOMEM;
+        for (size_t k = 0; k < nv; k++)
+            if (from->v[k] && (v[k] = dt_arena_strdup(arena, from->v[k])) == NULL)
+                return DT_ERR_NOMEM;
+        vl[i] = (dt_version_list){v, nv};
+    }
+    *dst = (dt_name_filter){names, src->n, vl};
+    return DT_OK;
+}
+
 const dt_event *dt_orch_request_started(const dt_orch_request *req)
 {
     for (size_t i = 0; i < req->n_past; i++)

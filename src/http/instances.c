@@ -306,7 +306,7 @@ static void reply_accepted(http_response *rs)
 
 /* ---- handlers ------------------------------------------------------------------------------- */
 
-/* POST orchestrators/{name}[/{instanceId}], body: the input. */
+/* POST orchestrators/{name}[/{instanceId}][?version=V], body: the input. */
 static void start_instance(http_request *rq, http_response *rs, const char *name,
                            const char *id)
 {
@@ -314,6 +314,9 @@ static void start_instance(http_request *rq, http_response *rs, const char *name
     if (!body_json(rq, rs, &input))
         return;
     dt_start_request req = {.name = name, .instance_id = id, .input = input};
+    const char *version = http_query(rq, "version");   /* ours: the orchestration's version */
+    if (version && version[0])
+        req.version = version;
     char new_id[DT_INSTANCE_ID_MAX + 1];
     dt_error err = {0};
     if (dt_hub_start(rq->hub, &req, new_id, &err) != DT_OK) {
@@ -399,6 +402,9 @@ static void list_instances(http_request *rq, http_response *rs)
     const char *name = http_query(rq, "name");   /* ours: orchestrator name, exact */
     if (name && name[0])
         q.name = name;
+    const char *version = http_query(rq, "version");   /* ours: orchestration version, exact */
+    if (version && version[0])
+        q.version = version;
     char cont[4 * DT_INSTANCE_ID_MAX + 8];
     const char *tok = http_header(rq, "x-ms-continuation-token");
     if (tok && tok[0]) {

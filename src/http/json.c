@@ -330,6 +330,8 @@ void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_ev
     jb_string(jb, s->name);
     jb_key(jb, "instanceId");
     jb_string(jb, s->instance_id);
+    jb_key(jb, "version");
+    jb_string(jb, s->version ? s->version : "");
     jb_key(jb, "runtimeStatus");
     jb_string(jb, dt_runtime_status_name(s->status));
     if (show_input) {

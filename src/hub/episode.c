@@ -179,7 +179,10 @@ static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
     dt_message *m = add_message(b, b->item->instance_id, DT_EVENT_EXECUTION_STARTED, 0);
     dt_event *e = &m->event;
     e->name = b->item->state.name;
-    e->version = b->item->state.version;
+    /* a new version, when asked for, starts with the new execution (SDK versioning's
+     * "continue as new on the new version") */
+    e->version = a->version && *a->version ? a->version : b->item->state.version;
+    ep->version = a->version && *a->version ? a->version : NULL;
     e->input = a->result;
     e->instance_id = b->item->instance_id;
     e->execution_id = exec;

@@ -57,8 +57,8 @@ typedef struct lease_entry {
 typedef struct taker {
     const dt_name_filter *key;    /* the taker's own filter: who it is (never dereferenced) */
     int kind;                     /* 0 orchestrations, 1 activities */
-    char **names;
-    size_t n;
+    dt_arena *arena;              /* holds FILTER, a copy of the taker's names and versions */
+    dt_name_filter filter;
     dt_time asked_at;
 } taker;
 

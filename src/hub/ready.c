@@ -13,22 +13,13 @@
 #define TAKER_RECENT_US 2000000   /* a taker that asked this recently is present */
 #define GIVE_BACK_US 5000000      /* work no taker asked for in this long goes back */
 
-static bool name_in(const char *name, const dt_name_filter *names)
-{
-    if (names == NULL)
-        return true;
-    for (size_t i = 0; i < names->n; i++)
-        if (name && names->names[i] && strcmp(name, names->names[i]) == 0)
-            return true;
-    return false;
-}
-
-/* orch_match: the store's rule for filters: the orchestrator's name, or a terminate waiting
- * (the hub ends the instance without running its code). ITEM is a dt_orch_item. */
+/* orch_match: the store's rule for filters: the orchestrator's name and version, or a
+ * terminate waiting (the hub ends the instance without running its code). ITEM is a
+ * dt_orch_item. */
 static bool orch_match(const void *item, const dt_name_filter *names)
 {
     const dt_orch_item *it = item;
-    if (name_in(it->state.name, names))
+    if (dt_name_filter_match(names, it->state.name, it->state.version))
         return true;
     for (size_t i = 0; i < it->n_incoming; i++)
         if (it->incoming[i].type == DT_EVENT_EXECUTION_TERMINATED)
@@ -68,16 +59,15 @@ static void *ring_take(ready_ring *r, bool (*match)(const void *, const dt_name_
 /* act_match: the activity's name. ITEM is a dt_activity_item. */
 static bool act_match(const void *it, const dt_name_filter *names)
 {
-    return name_in(((const dt_activity_item *)it)->name, names);
+    const dt_activity_item *a = it;
+    return dt_name_filter_match(names, a->name, a->version);
 }
 
 /* ---- takers ------------------------------------------------------------------------------ */
 
 static void taker_clear(taker *t)
 {
-    for (size_t i = 0; i < t->n; i++)
-        free(t->names[i]);
-    free(t->names);
+    dt_arena_free(t->arena);
     memset(t, 0, sizeof *t);
 }
 
@@ -87,12 +77,11 @@ static void taker_set(dt_hub *hub, taker *t, const dt_name_filter *key, int kind
     (void)hub;   /* for the assert only */
     assert(core_mutex_held(&hub->rq_mu));
     taker_clear(t);
-    t->names = calloc(key->n ? key->n : 1, sizeof *t->names);
-    if (t->names == NULL)
-        return;   /* out of memory: this taker is not remembered, so nothing is held for it */
-    for (size_t i = 0; i < key->n; i++)
-        if (key->names[i] && (t->names[t->n] = strdup(key->names[i])) != NULL)
-            t->n++;
+    if ((t->arena = dt_arena_new()) == NULL ||
+        dt_name_filter_copy(t->arena, key, &t->filter) != DT_OK) {
+        taker_clear(t);   /* out of memory: not remembered, so nothing is held for it */
+        return;
+    }
     t->key = key;
     t->kind = kind;
     t->asked_at = now;
@@ -139,8 +128,7 @@ static bool wanted(dt_hub *hub, int kind, const void *it, dt_time now, dt_time w
         taker *t = &hub->filtered[i];
         if (t->key == NULL || t->kind != kind || now - t->asked_at > window)
             continue;
-        dt_name_filter f = {(const char *const *)t->names, t->n};
-        if (kind == 0 ? orch_match(it, &f) : act_match(it, &f))
+        if (kind == 0 ? orch_match(it, &t->filter) : act_match(it, &t->filter))
             return true;
     }
     return false;

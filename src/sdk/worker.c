@@ -181,9 +181,11 @@ dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *op
 void dt_worker_filters(const dt_worker *w, dt_name_filter *orchestrators,
                        dt_name_filter *activities)
 {
+    /* any version of each name: the C SDK does not version what it registers */
     *orchestrators = (dt_name_filter){(const char *const *)w->orchestrators.names,
-                                      w->orchestrators.n};
-    *activities = (dt_name_filter){(const char *const *)w->activities.names, w->activities.n};
+                                      w->orchestrators.n, NULL};
+    *activities = (dt_name_filter){(const char *const *)w->activities.names, w->activities.n,
+                                   NULL};
 }
 
 void dt_worker_stop(dt_worker *w)

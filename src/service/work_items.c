@@ -1,6 +1,7 @@
 /* work_items.c — the worker half of the service's messages, both ways: the OrchestratorRequest
  * and ActivityRequest a server streams to a worker, the responses the worker sends back, and
  * the work item filters of GetWorkItems (see service.h). */
+#include <stdio.h>
 #include <string.h>
 
 #include "service.h"
@@ -229,6 +230,17 @@ dt_status svc_activity_response_from_msg(dt_arena *a, const Dtpb__ActivityRespon
     return DT_OK;
 }
 
+/* versions_msg: VL's versions for a filter message (borrowed; NULL and 0 for any). */
+static char **versions_msg(pb_builder *b, const dt_name_filter *f, size_t i, size_t *n)
+{
+    const dt_version_list *vl = f->versions ? &f->versions[i] : NULL;
+    *n = vl ? vl->n : 0;
+    char **v = pb_b_array(b, *n, sizeof *v);
+    for (size_t k = 0; v && k < *n; k++)
+        v[k] = pb_b_str(vl->v[k]);
+    return v;
+}
+
 dt_status svc_work_filters(dt_arena *a, const dt_name_filter *orchestrators,
                            const dt_name_filter *activities, Dtpb__WorkItemFilters **out)
 {
@@ -239,11 +251,15 @@ dt_status svc_work_filters(dt_arena *a, const dt_name_filter *orchestrators,
     Dtpb__OrchestrationFilter **o = pb_b_array(&b, orchestrators->n, sizeof *o);
     Dtpb__ActivityFilter **t = pb_b_array(&b, activities->n, sizeof *t);
     for (size_t i = 0; i < orchestrators->n && b.status == DT_OK; i++)
-        if ((o[i] = pb_b_msg(&b, &dtpb__orchestration_filter__descriptor)) != NULL)
+        if ((o[i] = pb_b_msg(&b, &dtpb__orchestration_filter__descriptor)) != NULL) {
             o[i]->name = pb_b_str(orchestrators->names[i]);
+            o[i]->versions = versions_msg(&b, orchestrators, i, &o[i]->n_versions);
+        }
     for (size_t i = 0; i < activities->n && b.status == DT_OK; i++)
-        if ((t[i] = pb_b_msg(&b, &dtpb__activity_filter__descriptor)) != NULL)
+        if ((t[i] = pb_b_msg(&b, &dtpb__activity_filter__descriptor)) != NULL) {
             t[i]->name = pb_b_str(activities->names[i]);
+            t[i]->versions = versions_msg(&b, activities, i, &t[i]->n_versions);
+        }
     if (b.status != DT_OK)
         return b.status;
     m->orchestrations = o;
@@ -254,6 +270,62 @@ dt_status svc_work_filters(dt_arena *a, const dt_name_filter *orchestrators,
     return DT_OK;
 }
 
+/* read_filter: N filters' names and versions (as NAMES_AT and VERSIONS_AT give them for
+ * each) into *OUT, in the arena. */
+static void read_filter(pb_reader *r, size_t n, const char *(*name_at)(const void *, size_t),
+                        char **(*versions_at)(const void *, size_t, size_t *), const void *m,
+                        const char *what, dt_name_filter *out)
+{
+    /* one more than asked, so an empty list is still an array */
+    const char **names = dt_arena_alloc(r->arena, (n + 1) * sizeof *names);
+    dt_version_list *vl = dt_arena_alloc(r->arena, (n + 1) * sizeof *vl);
+    if (names == NULL || vl == NULL) {
+        pb_r_fail(r, DT_ERR_NOMEM, "out of memory reading work item filters");
+        return;
+    }
+    char field[64];
+    for (size_t i = 0; i < n && r->status == DT_OK; i++) {
+        snprintf(field, sizeof field, "%s.name", what);
+        names[i] = pb_r_str(r, name_at(m, i), field);
+        size_t nv = 0;
+        char **v = versions_at(m, i, &nv);
+        const char **copy = nv ? dt_arena_alloc(r->arena, nv * sizeof *copy) : NULL;
+        if (nv && copy == NULL)
+            pb_r_fail(r, DT_ERR_NOMEM, "out of memory reading work item filters");
+        snprintf(field, sizeof field, "%s.versions", what);
+        for (size_t k = 0; k < nv && r->status == DT_OK; k++)
+            copy[k] = pb_r_str(r, v[k], field);
+        vl[i] = (dt_version_list){copy, nv};
+    }
+    *out = (dt_name_filter){names, n, vl};
+}
+
+static const char *orch_name(const void *m, size_t i)
+{
+    const Dtpb__OrchestrationFilter *f = ((const Dtpb__WorkItemFilters *)m)->orchestrations[i];
+    return f ? f->name : NULL;
+}
+
+static char **orch_versions(const void *m, size_t i, size_t *n)
+{
+    const Dtpb__OrchestrationFilter *f = ((const Dtpb__WorkItemFilters *)m)->orchestrations[i];
+    *n = f ? f->n_versions : 0;
+    return f ? f->versions : NULL;
+}
+
+static const char *act_name(const void *m, size_t i)
+{
+    const Dtpb__ActivityFilter *f = ((const Dtpb__WorkItemFilters *)m)->activities[i];
+    return f ? f->name : NULL;
+}
+
+static char **act_versions(const void *m, size_t i, size_t *n)
+{
+    const Dtpb__ActivityFilter *f = ((const Dtpb__WorkItemFilters *)m)->activities[i];
+    *n = f ? f->n_versions : 0;
+    return f ? f->versions : NULL;
+}
+
 dt_status svc_work_filters_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
                                     dt_name_filter *orchestrators, dt_name_filter *activities,
                                     bool *has, dt_error *err)
@@ -262,26 +334,18 @@ dt_status svc_work_filters_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "svc_work_filters_from_msg needs an arena and filters to fill");
     if (m == NULL) {
-        *orchestrators = *activities = (dt_name_filter){NULL, 0};
+        *orchestrators = *activities = (dt_name_filter){NULL, 0, NULL};
         *has = false;
         return DT_OK;
     }
     pb_reader r = PB_READER(a, err, "WorkItemFilters");
-    /* one more than asked, so an empty list is still an array */
-    const char **on = dt_arena_alloc(a, (m->n_orchestrations + 1) * sizeof *on);
-    const char **an = dt_arena_alloc(a, (m->n_activities + 1) * sizeof *an);
-    if (on == NULL || an == NULL)
-        pb_r_fail(&r, DT_ERR_NOMEM, "out of memory reading work item filters");
-    for (size_t i = 0; i < m->n_orchestrations && r.status == DT_OK; i++)
-        on[i] = pb_r_str(&r, m->orchestrations[i] ? m->orchestrations[i]->name : NULL,
-                         "orchestrations.name");
-    for (size_t i = 0; i < m->n_activities && r.status == DT_OK; i++)
-        an[i] = pb_r_str(&r, m->activities[i] ? m->activities[i]->name : NULL,
-                         "activities.name");
+    dt_name_filter o, t;
+    read_filter(&r, m->n_orchestrations, orch_name, orch_versions, m, "orchestrations", &o);
+    read_filter(&r, m->n_activities, act_name, act_versions, m, "activities", &t);
     if (r.status != DT_OK)
         return r.status;
-    *orchestrators = (dt_name_filter){on, m->n_orchestrations};
-    *activities = (dt_name_filter){an, m->n_activities};
+    *orchestrators = o;
+    *activities = t;
     *has = true;
     return DT_OK;
 }

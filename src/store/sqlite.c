@@ -115,7 +115,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE instances SET status = ?2, output = ?3, custom_status = ?4, failure = ?5,"
         " completed_at = ?6, last_updated_at = ?7, name = COALESCE(?8, name),"
         " input = COALESCE(?9, input), execution_id = COALESCE(?10, execution_id),"
-        " lock_owner = NULL, lock_expires = 0"
+        " version = COALESCE(?12, version), lock_owner = NULL, lock_expires = 0"
         " WHERE instance_id = ?1 AND lock_owner = ?11",
 
     [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 AND seq >= ?2"
@@ -132,7 +132,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                               " WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
     [ST_INBOX_DELETE_ONE] = "DELETE FROM inbox WHERE id = ?1 AND instance_id = ?2",
     [ST_INBOX_DELETE_ALL] = "DELETE FROM inbox WHERE instance_id = ?1",
-    /* instances with a visible message and no live lease, the longest due first. DISTINCT
+    /* instances with a visible message and no live lease, the longest due first; with a
+     * filter, of the names (?3) and versions (?4) it takes (see sqlite_lease.c). DISTINCT
      * (not GROUP BY ... ORDER BY MIN) so it streams along inbox_by_visible and stops at the
      * limit: a hundred thousand timers come due at once, and each lease reads only what it
      * takes. */
@@ -140,7 +141,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT DISTINCT m.instance_id FROM inbox m"
         " JOIN instances i ON i.instance_id = m.instance_id"
         " WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires < ?1)"
-        " AND (?3 IS NULL OR i.name IN (SELECT value FROM json_each(?3)) OR m.kind = 5)"
+        " AND (?3 IS NULL OR m.kind = 5 OR (i.name IN (SELECT value FROM json_each(?3))"
+        " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) f"
+        " WHERE json_extract(f.value, '$[0]') = i.name AND (json_extract(f.value, '$[1]')"
+        " IS NULL OR json_extract(f.value, '$[1]') = COALESCE(i.version, ''))))))"
         " ORDER BY m.visible_at LIMIT ?2",
 
     [ST_ACTIVITY_INSERT] =
@@ -149,7 +153,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ACTIVITY_CANDIDATES] =
         "SELECT id FROM activities WHERE visible_at <= ?1"
         " AND (lock_owner IS NULL OR lock_expires < ?1)"
-        " AND (?3 IS NULL OR name IN (SELECT value FROM json_each(?3)))"
+        " AND (?3 IS NULL OR (name IN (SELECT value FROM json_each(?3))"
+        " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) f"
+        " WHERE json_extract(f.value, '$[0]') = activities.name"
+        " AND (json_extract(f.value, '$[1]') IS NULL"
+        " OR json_extract(f.value, '$[1]') = COALESCE(activities.version, ''))))))"
         " ORDER BY id LIMIT ?2",
     [ST_ACTIVITY_LEASE] =
         "UPDATE activities SET lock_owner = ?2, lock_expires = ?3,"

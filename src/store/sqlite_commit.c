@@ -117,6 +117,7 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
     store_bind_text(st, 9, ep->input, &rc);
     store_bind_text(st, 10, ep->execution_id, &rc);
     store_bind_text(st, 11, ep->item->lock_token, &rc);
+    store_bind_text(st, 12, ep->version, &rc);
     r = rc == SQLITE_OK ? store_step_done(s, st, err, "update instance")
                         : store_sql_error(s, rc, err, "update instance");
     sqlite3_clear_bindings(st);

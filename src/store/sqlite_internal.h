@@ -76,12 +76,14 @@ typedef enum store_stmt_id {
  *          range is always there and always a seek on the primary key;
  *   ?7 an id to skip (the continuation token, the last id of the previous page) or NULL;
  *   ?9, ?10 the completed_at range, inclusive, NULL when open (a bound matches only finished
- *          instances). ?8 is left for a query's LIMIT. */
+ *          instances); ?11 the exact version or NULL ('' matches rows without one).
+ *   ?8 is left for a query's LIMIT. */
 #define STORE_FILTER_WHERE                                                                  \
     " WHERE ((?1 >> status) & 1) = 1 AND created_at >= ?2 AND created_at <= ?3"             \
     " AND (?4 IS NULL OR name = ?4) AND instance_id >= ?5 AND instance_id < ?6"             \
     " AND instance_id IS NOT ?7"                                                              \
-    " AND (?9 IS NULL OR completed_at >= ?9) AND (?10 IS NULL OR completed_at <= ?10)"
+    " AND (?9 IS NULL OR completed_at >= ?9) AND (?10 IS NULL OR completed_at <= ?10)"      \
+    " AND (?11 IS NULL OR COALESCE(version, '') = ?11)"
 
 /* The columns of an instance row as store_read_instance reads them, in this order. */
 #define STORE_INSTANCE_COLUMNS                                                              \

@@ -169,32 +169,70 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
     return load_inbox_tx(s, item, now, err);
 }
 
-/* names_json: NAMES as a JSON array for json_each (malloc'd; NULL for no filter). A filter
- * is bound as one value, so its names never become SQL. */
-static dt_status names_json(const dt_name_filter *names, char **out, dt_error *err)
+/* A name filter as the candidates statements bind it (?3, ?4), each one value, so no name
+ * ever becomes SQL: NAMES, a JSON array of the names (NULL: any work); VERSIONS, when some
+ * name lists versions, a JSON array of [name, version] pairs, [name, null] for a name that
+ * takes any (NULL otherwise, and the names alone decide). */
+typedef struct lease_filter {
+    char *names;
+    char *versions;
+} lease_filter;
+
+static void filter_free(lease_filter *f)
 {
-    *out = NULL;
-    if (names == NULL)
+    free(f->names);
+    free(f->versions);
+}
+
+static dt_status filter_make(const dt_name_filter *nf, lease_filter *out, dt_error *err)
+{
+    *out = (lease_filter){NULL, NULL};
+    if (nf == NULL)
         return DT_OK;
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < names->n; i++)
-        if (json_array_append_new(arr, json_string(names->names[i] ? names->names[i] : "")))
-            break;
-    *out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-    json_decref(arr);
-    return *out ? DT_OK : dt_error_set(err, DT_ERR_NOMEM, "out of memory for a name filter");
+    json_t *names = json_array(), *pairs = json_array();
+    bool versioned = false, ok = names && pairs;
+    for (size_t i = 0; ok && i < nf->n; i++) {
+        const char *name = nf->names[i] ? nf->names[i] : "";
+        const dt_version_list *vl = nf->versions ? &nf->versions[i] : NULL;
+        ok = json_array_append_new(names, json_string(name)) == 0;
+        if (vl == NULL || vl->n == 0)
+            ok = ok && json_array_append_new(pairs, json_pack("[sn]", name)) == 0;
+        for (size_t k = 0; ok && vl && k < vl->n; k++) {
+            versioned = true;
+            ok = json_array_append_new(pairs, json_pack("[ss]", name, vl->v[k] ? vl->v[k] : ""))
+                 == 0;
+        }
+    }
+    if (ok) {
+        out->names = json_dumps(names, JSON_COMPACT);
+        out->versions = versioned ? json_dumps(pairs, JSON_COMPACT) : NULL;
+        ok = out->names && (!versioned || out->versions);
+    }
+    json_decref(names);
+    json_decref(pairs);
+    if (!ok) {
+        filter_free(out);
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory for a name filter");
+    }
+    return DT_OK;
+}
+
+static void bind_filter(sqlite3_stmt *st, const lease_filter *f, int *rc)
+{
+    store_bind_text(st, 3, f->names, rc);
+    store_bind_text(st, 4, f->versions, rc);
 }
 
 /* any_work: does the candidates statement ID find anything at NOW (read only, outside a write
  * transaction)? An idle worker asks often; most of the time the answer is no, and a no
  * should not cost a write lock. On error it says yes: the lease then reports the error. */
-static bool any_work(sqlite_store *s, store_stmt_id id, dt_time now, const char *filter)
+static bool any_work(sqlite_store *s, store_stmt_id id, dt_time now, const lease_filter *filter)
 {
     sqlite3_stmt *st = store_stmt(s, id);
     int rc = SQLITE_OK;
     store_bind_int64(st, 1, now, &rc);
     store_bind_int64(st, 2, 1, &rc);
-    store_bind_text(st, 3, filter, &rc);
+    bind_filter(st, filter, &rc);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -210,15 +248,15 @@ dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, d
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    char *filter = NULL;
-    dt_status fr = names_json(names, &filter, err);
+    lease_filter filter;
+    dt_status fr = filter_make(names, &filter, err);
     if (fr != DT_OK)
         return fr;
     dt_time until = lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
     dt_status r = DT_OK;
-    if (!any_work(s, ST_ORCH_CANDIDATES, now, filter))
+    if (!any_work(s, ST_ORCH_CANDIDATES, now, &filter))
         goto done;
     if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
@@ -228,7 +266,7 @@ dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, d
     int rc = SQLITE_OK;
     store_bind_int64(st, 1, now, &rc);
     store_bind_int64(st, 2, clamp_max(max), &rc);
-    store_bind_text(st, 3, filter, &rc);
+    bind_filter(st, &filter, &rc);
     if (rc != SQLITE_OK) {
         r = store_sql_error(s, rc, err, "find orchestration work");
         goto fail;
@@ -276,7 +314,7 @@ fail:
     }
 done:
     pthread_mutex_unlock(&s->mu);
-    free(filter);
+    filter_free(&filter);
     return r;
 }
 
@@ -332,15 +370,15 @@ dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_ti
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    char *filter = NULL;
-    dt_status fr = names_json(names, &filter, err);
+    lease_filter filter;
+    dt_status fr = filter_make(names, &filter, err);
     if (fr != DT_OK)
         return fr;
     dt_time until = lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
     dt_status r = DT_OK;
-    if (!any_work(s, ST_ACTIVITY_CANDIDATES, now, filter))
+    if (!any_work(s, ST_ACTIVITY_CANDIDATES, now, &filter))
         goto done;
     if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
@@ -349,7 +387,7 @@ dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_ti
     int rc = SQLITE_OK;
     store_bind_int64(st, 1, now, &rc);
     store_bind_int64(st, 2, clamp_max(max), &rc);
-    store_bind_text(st, 3, filter, &rc);
+    bind_filter(st, &filter, &rc);
     if (rc != SQLITE_OK) {
         r = store_sql_error(s, rc, err, "find activity work");
         goto fail;
@@ -393,7 +431,7 @@ fail:
     }
 done:
     pthread_mutex_unlock(&s->mu);
-    free(filter);
+    filter_free(&filter);
     return r;
 }
 

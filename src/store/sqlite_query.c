@@ -12,7 +12,7 @@
 #define STATUS_BITS 8                              /* dt_runtime_status is 0 .. 7 */
 #define ALL_STATUSES ((INT64_C(1) << STATUS_BITS) - 1)
 
-/* The values bound to STORE_FILTER_WHERE's ?1 .. ?7, ?9, ?10 (?8 is a query's LIMIT). */
+/* The values bound to STORE_FILTER_WHERE's ?1 .. ?7, ?9 .. ?11 (?8 is a query's LIMIT). */
 typedef struct filter {
     int64_t mask;        /* ?1 */
     dt_time from, to;    /* ?2, ?3 */
@@ -21,6 +21,7 @@ typedef struct filter {
     char *hi;            /* ?6: ids < this (malloc'd); NULL: no upper end */
     const char *skip;    /* ?7 */
     dt_time done_from, done_to;   /* ?9, ?10: 0 is bound as NULL (open) */
+    const char *version;          /* ?11: NULL, any; "" matches instances without one */
 } filter;
 
 static int64_t terminal_mask(void)
@@ -80,6 +81,7 @@ static dt_status make_filter(const dt_query *q, int64_t allowed, bool paging, fi
     f->done_from = q->completed_from;
     f->done_to = q->completed_to;
     f->name = q->name;
+    f->version = q->version;
     f->lo = "";   /* no text sorts below the empty string */
     if (q->id_prefix != NULL && q->id_prefix[0] != '\0') {
         f->lo = q->id_prefix;
@@ -113,6 +115,7 @@ static void bind_filter(sqlite3_stmt *st, const filter *f, int *rc)
         store_bind_int64(st, 9, f->done_from, rc);
     if (f->done_to && *rc == SQLITE_OK)
         store_bind_int64(st, 10, f->done_to, rc);
+    store_bind_text(st, 11, f->version, rc);
 }
 
 dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,

@@ -241,6 +241,22 @@ test("suspend and resume from the instance page", async () => {
   await api("POST", "/instances/suspend-1/terminate?reason=done");
 });
 
+test("versions show in the list and on the instance page, and the list searches by them", async () => {
+  await api("POST", "/orchestrators/hello_cities/ver-1?version=2.5", null);
+  await waitForStatus("ver-1", "Completed");
+  const page = await openPage("#/");
+  await page.locator("#search-mode").selectOption("version");
+  await page.locator("#search").fill("2.5");
+  await page.locator("#search").press("Enter");
+  await page.waitForFunction(() => {
+    const r = [...document.querySelectorAll("#instances-body tr[data-instance-id]")];
+    return r.length === 1 && r[0].dataset.instanceId === "ver-1" && r[0].children[2].textContent === "2.5";
+  });
+  await page.locator(`a[href="${href("ver-1")}"]`).click();
+  await page.locator('#instance-status[data-status="Completed"]').waitFor();
+  assert.equal(await page.locator("#instance-version").textContent(), "2.5");
+});
+
 test("paging through the list with next and previous", async () => {
   for (let i = 0; i < 23; i++) await startInstance("page_probe", `page-${String(i).padStart(2, "0")}`, i);
   const page = await openPage("#/");

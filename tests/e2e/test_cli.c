@@ -600,6 +600,18 @@ static void test_list_pages_through_every_instance_once(void **state)
     DTASK(&c, "list", "--name", "event_orch", "--all");
     expect(&c, 0, "other ", NULL);
     assert_int_equal(lines(c.out), 1 + 1);
+    /* versions: started with one, shown by status, filtered by list */
+    DTASK(&c, "start", "echo_orch", "--id", "v-2", "--version", "2.0", "--input", "1");
+    expect(&c, 0, "v-2", NULL);
+    wait_done(&c, "v-2");
+    DTASK(&c, "status", "v-2");
+    expect(&c, 0, "2.0", NULL);
+    DTASK(&c, "list", "--version", "2.0", "--all");
+    expect(&c, 0, "v-2 ", NULL);
+    assert_int_equal(lines(c.out), 1 + 1);
+    DTASK(&c, "list", "--version", "", "--all", "--prefix", "l-");
+    assert_int_equal(lines(c.out), 1 + 5);
+    DTASK(&c, "purge", "v-2");
     DTASK(&c, "list", "--to", "-3600");
     expect(&c, 0, NULL, NULL);
     assert_int_equal(lines(c.out), 1);

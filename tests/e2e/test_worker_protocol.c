@@ -362,6 +362,111 @@ static void test_a_result_under_an_old_token_counts_once_after_a_reconnect(void 
     fix_close(&x);
 }
 
+/* A stream that takes ORCH and ACT at VERSION only, as the SDKs' work item filters ask. */
+static void open_filtered(fix *x, char *orch, char *act, char *version)
+{
+    dt_grpc_stream_close(x->stream);
+    char *versions[1] = {version};
+    Dtpb__OrchestrationFilter of = DTPB__ORCHESTRATION_FILTER__INIT;
+    Dtpb__ActivityFilter af = DTPB__ACTIVITY_FILTER__INIT;
+    of.name = orch;
+    of.versions = versions;
+    of.n_versions = 1;
+    af.name = act;
+    af.versions = versions;
+    af.n_versions = 1;
+    Dtpb__OrchestrationFilter *ofs[1] = {&of};
+    Dtpb__ActivityFilter *afs[1] = {&af};
+    Dtpb__WorkItemFilters wf = DTPB__WORK_ITEM_FILTERS__INIT;
+    wf.orchestrations = ofs;
+    wf.n_orchestrations = 1;
+    wf.activities = afs;
+    wf.n_activities = 1;
+    Dtpb__GetWorkItemsRequest rq = DTPB__GET_WORK_ITEMS_REQUEST__INIT;
+    rq.workitemfilters = &wf;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_ok(pb_pack(x->a, &rq.base, &buf, &len), NULL);
+    dt_error err = {0};
+    assert_ok(dt_grpc_stream_open(x->conn, "GetWorkItems", buf, len, &x->stream, &err), &err);
+}
+
+static void start_version(fix *x, const char *id, const char *version)
+{
+    char got[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = id, .version = version};
+    dt_error err = {0};
+    assert_ok(dt_client_start(x->f.client, "ver", &so, got, &err), &err);
+}
+
+static const char *started_version(const Dtpb__WorkItem *wi)
+{
+    const Dtpb__OrchestratorRequest *r = wi->orchestratorrequest;
+    for (size_t i = 0; i < r->n_newevents; i++)
+        if (r->newevents[i]->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED)
+            return r->newevents[i]->executionstarted->version
+                       ? r->newevents[i]->executionstarted->version->value : "";
+    return NULL;
+}
+
+/* A worker that asks for version 1.0 gets the 1.0 instance and activity, not the 2.0 ones;
+ * an activity keeps the version it was scheduled with; continue-as-new with a new version
+ * moves the instance to it (and out of that worker's reach). */
+static void test_versions_route_work_and_continue_as_new_moves_to_a_new_one(void **state)
+{
+    (void)state;
+    fix x;
+    fix_open(&x, "wp-versions");
+    open_filtered(&x, "ver", "act", "1.0");
+    start_version(&x, "ver-2", "2.0");
+    start_version(&x, "ver-1", "1.0");
+    Dtpb__WorkItem *wi = must_item(&x);
+    assert_string_equal(wi->orchestratorrequest->instanceid, "ver-1");
+    assert_string_equal(started_version(wi), "1.0");
+
+    Dtpb__OrchestratorAction *a[1] = {schedule(&x, 0, "act")};
+    Dtpb__StringValue v1 = DTPB__STRING_VALUE__INIT, v3 = DTPB__STRING_VALUE__INIT;
+    v1.value = "1.0";
+    a[0]->scheduletask->version = &v1;
+    expect(chunk(&x, wi, a, 1, -1, false), GRPC_STATUS_OK, NULL);
+    Dtpb__WorkItem *t = must_item(&x);
+    assert_int_equal(t->request_case, DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
+    assert_non_null(t->activityrequest->version);
+    assert_string_equal(t->activityrequest->version->value, "1.0");
+    expect(activity_done(&x, t, "\"ok\""), GRPC_STATUS_OK, NULL);
+
+    wi = must_item(&x);
+    assert_string_equal(wi->orchestratorrequest->instanceid, "ver-1");
+    Dtpb__OrchestratorAction can = DTPB__ORCHESTRATOR_ACTION__INIT;
+    Dtpb__CompleteOrchestrationAction c = DTPB__COMPLETE_ORCHESTRATION_ACTION__INIT;
+    c.orchestrationstatus = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW;
+    v3.value = "3.0";
+    c.newversion = &v3;
+    can.id = 1;
+    can.orchestrator_action_type_case =
+        DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
+    can.completeorchestration = &c;
+    Dtpb__OrchestratorAction *acts[1] = {&can};
+    expect(chunk(&x, wi, acts, 1, -1, false), GRPC_STATUS_OK, NULL);
+    assert_null(next_item(&x, 700));   /* 2.0 and 3.0: not for this worker */
+
+    dt_instance_state *s = NULL;
+    dt_error err = {0};
+    assert_ok(dt_client_get(x.f.client, "ver-1", x.f.arena, &s, &err), &err);
+    assert_string_equal(s->version, "3.0");
+
+    open_stream(&x);   /* any version: both come, ver-1's new generation started at 3.0 */
+    int seen = 0;
+    for (int i = 0; i < 2; i++) {
+        Dtpb__WorkItem *any = must_item(&x);
+        const char *id = any->orchestratorrequest->instanceid;
+        seen |= strcmp(id, "ver-1") == 0 ? 1 : strcmp(id, "ver-2") == 0 ? 2 : 0;
+        assert_string_equal(started_version(any), strcmp(id, "ver-1") == 0 ? "3.0" : "2.0");
+    }
+    assert_int_equal(seen, 3);
+    fix_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_a_completion_that_cannot_be_applied_fails_the_instance),
         cmocka_unit_test(test_an_idle_stream_gets_health_pings),
         cmocka_unit_test(test_a_result_under_an_old_token_counts_once_after_a_reconnect),
+        cmocka_unit_test(test_versions_route_work_and_continue_as_new_moves_to_a_new_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

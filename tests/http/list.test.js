@@ -54,6 +54,28 @@ test("list filters by prefix, status and creation time, and pages with the conti
   for (const id of live) await h.call("POST", `${h.statusPath(id)}/terminate`);
 });
 
+test("versions: a start may name one; status shows it and list filters by it", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  const prefix = h.uid("ver");
+  const started = [];
+  for (const [i, version] of [["a", "1.0"], ["b", "2.0"], ["c", "2.0"], ["d", ""]].entries()) {
+    const id = `${prefix}-${version[0]}`;
+    const query = version[1] ? { version: version[1] } : undefined;
+    const res = await h.call("POST", `orchestrators/hello_cities/${id}`, { query, body: JSON.stringify(i) });
+    assert.equal(res.status, 202, res.text);
+    started.push(id);
+  }
+  for (const id of started) await h.waitFor(id);
+  const b = await h.call("GET", h.statusPath(`${prefix}-b`));
+  assert.equal(b.json.version, "2.0");
+  assert.equal((await h.call("GET", h.statusPath(`${prefix}-d`))).json.version, "");
+  const two = await h.listAll({ instanceIdPrefix: prefix, version: "2.0" });
+  assert.deepEqual(two.items.map((s) => s.instanceId).sort(), [`${prefix}-b`, `${prefix}-c`]);
+  for (const s of two.items) assert.equal(s.version, "2.0");
+  const one = await h.listAll({ instanceIdPrefix: prefix, version: "1.0" });
+  assert.deepEqual(one.items.map((s) => s.instanceId), [`${prefix}-a`]);
+  assert.equal((await h.listAll({ instanceIdPrefix: prefix, version: "3.0" })).items.length, 0);
+});
+
 test("list refuses bad parameters and continuation tokens it did not give out", { timeout: h.TEST_TIMEOUT_MS }, async () => {
   h.assertError(await h.call("GET", "instances", { query: { runtimeStatus: "Running,Sleeping" } }), 400, "BadRequest", "Sleeping");
   h.assertError(await h.call("GET", "instances", { query: { top: "0" } }), 400, "BadRequest", "top");

@@ -424,7 +424,7 @@ static void test_second_lease_while_held_gets_nothing(void **state)
 static size_t lease_named(fixture *fx, const char *const *names, size_t n_names,
                           dt_orch_item **items, size_t max)
 {
-    dt_name_filter f = {names, n_names};
+    dt_name_filter f = {names, n_names, NULL};
     size_t n = 99;
     dt_error err;
     assert_ok(dt_store_lease_orchestrations(fx->store, "named", T0, LEASE, max, &f, items, &n,
@@ -456,6 +456,87 @@ static void test_name_filter_leases_only_work_of_those_names(void **state)
     assert_int_equal(lease_named(fx, alpha, 1, items, 4), 1);
     assert_string_equal(items[0]->instance_id, "ia");
     dt_orch_item_free(items[0]);
+}
+
+/* A filter that lists versions for a name takes that name at those versions only (a worker
+ * asking for v1.0 gets no v2.0 instance); one listing none takes any; a missing version is
+ * "". Activities follow the same rule by their own version. */
+static void test_a_version_filter_takes_only_those_versions(void **state)
+{
+    fixture *fx = *state;
+    const char *ids[] = {"v1", "v2", "vnone"}, *versions[] = {"1.0", "2.0", NULL};
+    dt_error err;
+    for (int i = 0; i < 3; i++) {
+        dt_new_instance ni = new_instance(ids[i], NULL);
+        ni.name = "orch";
+        ni.version = versions[i];
+        assert_ok(dt_store_create_instance(fx->store, &ni, &err), &err);
+    }
+    /* queries by version: exact, "" for none */
+    dt_query q = {.version = "2.0"};
+    dt_instance_state *found = NULL;
+    size_t nfound = 0;
+    const char *next = NULL;
+    assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &found, &nfound, &next, &err),
+              &err);
+    assert_int_equal(nfound, 1);
+    assert_string_equal(found[0].instance_id, "v2");
+    assert_str(found[0].version, "2.0");
+    q.version = "";
+    assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &found, &nfound, &next, &err),
+              &err);
+    assert_int_equal(nfound, 1);
+    assert_string_equal(found[0].instance_id, "vnone");
+
+    const char *names[] = {"orch"}, *v1[] = {"1.0"}, *none[] = {""};
+    dt_version_list only_v1 = {v1, 1}, only_none = {none, 1};
+    dt_name_filter f = {names, 1, &only_v1};
+    dt_orch_item *items[4];
+    size_t n = 0;
+    assert_ok(dt_store_lease_orchestrations(fx->store, "w", T0, LEASE, 4, &f, items, &n, &err),
+              &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0]->instance_id, "v1");
+    dt_orch_item_free(items[0]);
+    f.versions = &only_none;
+    assert_ok(dt_store_lease_orchestrations(fx->store, "w", T0, LEASE, 4, &f, items, &n, &err),
+              &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0]->instance_id, "vnone");
+    dt_orch_item_free(items[0]);
+    dt_version_list any = {NULL, 0};
+    f.versions = &any;
+    assert_ok(dt_store_lease_orchestrations(fx->store, "w", T0, LEASE, 4, &f, items, &n, &err),
+              &err);
+    assert_int_equal(n, 1);   /* the one left */
+    assert_string_equal(items[0]->instance_id, "v2");
+
+    /* an activity of version 2.0 (from v2's episode) for a worker that takes act at 1.0 */
+    dt_event app[3] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), items[0]->incoming[0],
+                       ev(DT_EVENT_TASK_SCHEDULED)};
+    app[2].event_id = 0;
+    app[2].name = "act";
+    app[2].version = "2.0";
+    dt_new_activity act = {.instance_id = "v2", .execution_id = items[0]->state.execution_id,
+                           .scheduled = &app[2]};
+    dt_commit c = episode_commit(items[0], app, 3, DT_STATUS_RUNNING);
+    c.u.episode.activities = &act;
+    c.u.episode.n_activities = 1;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(items[0]);
+    const char *anames[] = {"act"}, *v2[] = {"2.0"};
+    dt_version_list only_v2 = {v2, 1};
+    dt_name_filter af = {anames, 1, &only_v1};
+    dt_activity_item *acts[2];
+    assert_ok(dt_store_lease_activities(fx->store, "w", T0, LEASE, 2, &af, acts, &n, &err),
+              &err);
+    assert_int_equal(n, 0);
+    af.versions = &only_v2;
+    assert_ok(dt_store_lease_activities(fx->store, "w", T0, LEASE, 2, &af, acts, &n, &err),
+              &err);
+    assert_int_equal(n, 1);
+    assert_str(acts[0]->version, "2.0");
+    dt_activity_item_free(acts[0]);
 }
 
 static void test_a_terminate_is_leased_whatever_the_name_filter(void **state)
@@ -824,6 +905,7 @@ static void test_reset_history_replaces_it_for_continue_as_new(void **state)
     c.u.episode.reset_history = true;
     c.u.episode.execution_id = "exec-2";
     c.u.episode.input = "1";
+    c.u.episode.version = "2.0";   /* continue-as-new on a new version */
     commit_expect(fx, &c, DT_OK);
     dt_orch_item_free(item);
 
@@ -836,6 +918,7 @@ static void test_reset_history_replaces_it_for_continue_as_new(void **state)
     dt_instance_state *s = get(fx, "loop");
     assert_str(s->execution_id, "exec-2");
     assert_str(s->input, "1");
+    assert_str(s->version, "2.0");
     assert_int_equal(s->status, DT_STATUS_RUNNING);
     /* the old execution's outstanding activity does not reach the new one */
     expect_no_activity_work(fx, T0);
@@ -2048,6 +2131,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open, bool de
         T(test_lease_delivers_execution_started),
         T(test_second_lease_while_held_gets_nothing),
         T(test_name_filter_leases_only_work_of_those_names),
+        T(test_a_version_filter_takes_only_those_versions),
         T(test_a_terminate_is_leased_whatever_the_name_filter),
         T(test_expired_lease_is_redelivered_to_another_owner),
         T(test_renewed_lease_is_kept),

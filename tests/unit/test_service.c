@@ -944,8 +944,9 @@ static void test_work_item_filters_round_trip_and_none_means_any(void **state)
     dt_arena *a = dt_arena_new();
     assert_non_null(a);
     dt_error err;
-    const char *on[] = {"Hello", "Order"}, *an[] = {"SayHello"};
-    dt_name_filter o = {on, 2}, t = {an, 1}, bo, bt;
+    const char *on[] = {"Hello", "Order"}, *an[] = {"SayHello"}, *v[] = {"1.0", "1.1"};
+    const dt_version_list ov[] = {{NULL, 0}, {v, 2}};
+    dt_name_filter o = {on, 2, ov}, t = {an, 1, NULL}, bo, bt;
     Dtpb__WorkItemFilters *m = NULL;
     assert_ok(svc_work_filters(a, &o, &t, &m), NULL);
     uint8_t *bytes = NULL;
@@ -959,10 +960,20 @@ static void test_work_item_filters_round_trip_and_none_means_any(void **state)
     assert_true(has);
     assert_int_equal(bo.n, 2);
     assert_string_equal(bo.names[1], "Order");
+    assert_int_equal(bo.versions[0].n, 0);      /* Hello: any version */
+    assert_int_equal(bo.versions[1].n, 2);
+    assert_string_equal(bo.versions[1].v[1], "1.1");
     assert_int_equal(bt.n, 1);
     assert_string_equal(bt.names[0], "SayHello");
+    /* what a filter takes: the name, then (if it lists any) the version; none is "" */
+    assert_true(dt_name_filter_match(&bo, "Hello", "9.9"));
+    assert_true(dt_name_filter_match(&bo, "Order", "1.0"));
+    assert_false(dt_name_filter_match(&bo, "Order", "2.0"));
+    assert_false(dt_name_filter_match(&bo, "Order", NULL));
+    assert_false(dt_name_filter_match(&bo, "Other", NULL));
+    assert_true(dt_name_filter_match(NULL, "Other", "2.0"));
     /* filters sent with no names take nothing; no filters at all take anything */
-    dt_name_filter none = {NULL, 0};
+    dt_name_filter none = {NULL, 0, NULL};
     assert_ok(svc_work_filters(a, &none, &none, &m), NULL);
     assert_ok(svc_work_filters_from_msg(a, m, &bo, &bt, &has, &err), &err);
     assert_true(has);
