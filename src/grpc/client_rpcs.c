@@ -12,7 +12,7 @@
 #include "service/service.h"
 
 #define WAIT_SLICE_MS 250   /* long waits look at the client between slices */
-#define HISTORY_CHUNK 500   /* events per StreamInstanceHistory message */
+#define HISTORY_CHUNK_BYTES ((size_t)256 << 10)   /* per StreamInstanceHistory message */
 
 static const char *sv(const Dtpb__StringValue *v)
 {
@@ -301,21 +301,57 @@ HANDLER(restart_instance, Dtpb__RestartInstanceRequest,
     rpc_reply(c, &resp.base);
 }
 
+/* requested_execution: refuse (false, after answering) a request for an execution of the
+ * instance other than the one history EV (N events) holds. */
+static bool requested_execution(rpc_call *c, const Dtpb__StreamInstanceHistoryRequest *r,
+                                const dt_event *ev, size_t n)
+{
+    if (r->executionid == NULL || r->executionid->value == NULL || !r->executionid->value[0])
+        return true;
+    const char *current = "";
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].type == DT_EVENT_EXECUTION_STARTED && ev[i].execution_id)
+            current = ev[i].execution_id;
+    if (strcmp(current, r->executionid->value) == 0)
+        return true;
+    char msg[400];
+    snprintf(msg, sizeof msg, "instance '%.100s' has no execution '%.64s' (its current one is "
+             "'%.64s')", r->instanceid, r->executionid->value, current);
+    rpc_finish(c, NULL, 0, GRPC_STATUS_NOT_FOUND, msg);
+    return false;
+}
+
+/* The history as HistoryChunk messages of at most HISTORY_CHUNK_BYTES each (one event more
+ * only when a single event is larger), so a worker with gRPC's default 4 MiB receive limit
+ * reads any history whose events each fit in it. */
 HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
         dtpb__stream_instance_history_request__descriptor)
 {
     dt_event *ev = NULL;
     size_t n = 0;
     dt_error err = {0};
+    Dtpb__HistoryChunk *all = NULL;
     dt_status st = dt_hub_get_history(rpc_hub(c), r->instanceid, a, &ev, &n, &err);
-    for (size_t at = 0; st == DT_OK && at < n; at += HISTORY_CHUNK) {
-        size_t k = n - at < HISTORY_CHUNK ? n - at : HISTORY_CHUNK;
-        Dtpb__HistoryChunk *chunk = NULL;
+    if (st == DT_OK && !requested_execution(c, r, ev, n))
+        return;
+    if (st == DT_OK)
+        st = svc_history_chunk(a, ev, n, &all);
+    for (size_t at = 0; st == DT_OK && at < n;) {
+        Dtpb__HistoryChunk chunk = *all;
+        size_t bytes = 0, k = 0;
+        while (at + k < n) {
+            size_t e = dtpb__history_event__get_packed_size(all->events[at + k]);
+            if (k > 0 && bytes + e > HISTORY_CHUNK_BYTES)
+                break;
+            bytes += e;
+            k++;
+        }
+        chunk.events = all->events + at;
+        chunk.n_events = k;
+        at += k;
         uint8_t *buf = NULL;
         size_t len = 0;
-        st = svc_history_chunk(a, ev + at, k, &chunk);
-        if (st == DT_OK)
-            st = pb_pack(a, &chunk->base, &buf, &len);
+        st = pb_pack(a, &chunk.base, &buf, &len);
         if (st == DT_OK && !rpc_send(c, buf, len))
             st = dt_error_set(&err, DT_ERR_SHUTDOWN, "the client went away");
     }

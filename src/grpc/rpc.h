@@ -80,6 +80,9 @@ bool rpc_stopping(rpc_call *call);
 /* rpc_health_ping_ms: how long a work item stream may be idle before it gets a HealthPing. */
 int64_t rpc_health_ping_ms(rpc_call *call);
 
+/* rpc_max_message: the largest message the server sends or receives (--max-message). */
+size_t rpc_max_message(rpc_call *call);
+
 /* worker_registry: the work items handed to remote workers (worker_rpcs.c). */
 worker_registry *workers_new(dt_hub *hub);
 void workers_free(worker_registry *w);

@@ -39,6 +39,7 @@ struct dt_grpc_server {
     bool sync_made;             /* mu, idle and work exist */
     int port;
     int64_t health_ping_ms;
+    size_t max_message;         /* the largest message sent or received */
     atomic_bool stopping;
     /* call threads: mu guards all below. A thread that finished its call waits (on `work`)
      * for the next one, so a busy server does not create a thread per call; one that waits
@@ -156,6 +157,7 @@ worker_registry *rpc_workers(rpc_call *c) { return c->srv->workers; }
 const char *rpc_method_name(const rpc_call *c) { return c->method; }
 bool rpc_stopping(rpc_call *c) { return atomic_load(&c->srv->stopping); }
 int64_t rpc_health_ping_ms(rpc_call *c) { return c->srv->health_ping_ms; }
+size_t rpc_max_message(rpc_call *c) { return c->srv->max_message; }
 
 bool rpc_recv(rpc_call *c, rpc_bytes *out)
 {
@@ -588,6 +590,7 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     }
     srv->hub = hub;
+    srv->max_message = (size_t)max_msg;
     srv->health_ping_ms =
         opts && opts->health_ping_ms > 0 ? opts->health_ping_ms : DT_GRPC_HEALTH_PING_MS;
     dt_status st = DT_OK;

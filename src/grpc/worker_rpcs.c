@@ -18,6 +18,15 @@
 /* Bounds on one chunked completion: chunks, and bytes of them held until the last. */
 #define CHUNKS_MAX 4096
 #define CHUNK_BYTES_MAX ((size_t)256 << 20)
+/* Large histories. A worker that announces HISTORY_STREAMING gets an orchestration work item
+ * whose past events are over HISTORY_INLINE_MAX bytes without them (requiresHistoryStreaming)
+ * and reads them with StreamInstanceHistory. One that does not is not sent a work item over
+ * WORKER_RECEIVE_MAX, the receive limit gRPC gives the .NET, Java, Python and JavaScript
+ * SDKs by default: their stream would fail on it at every reconnect, stopping all their work.
+ * The instance is failed instead, saying why. */
+#define HISTORY_INLINE_MAX ((size_t)1 << 20)
+#define WORKER_RECEIVE_MAX ((size_t)4 << 20)
+#define TOO_LARGE_TYPE "HistoryTooLarge"
 
 typedef struct inflight {
     char token[48];
@@ -279,9 +288,67 @@ static void give_back_stream(worker_registry *w, uint64_t stream)
     }
 }
 
+/* ---- failing an instance ----------------------------------------------------------------- */
+
+/* A completion the server cannot apply (it refers to what we do not serve, or breaks a rule
+ * of the protocol) fails what it completes, with details naming what was wrong, as the
+ * Durable Task Scheduler does: redelivering it would only get the same answer again. Out of
+ * memory is not the worker's doing: the item goes back, after a back-off. */
+#define REFUSED_TYPE "InvalidWorkerResponse"
+
+static bool worker_fault(dt_status st)
+{
+    return st == DT_ERR_INVALID_ARG || st == DT_ERR_UNIMPLEMENTED;
+}
+
+/* fail_instance: end F's instance as Failed with a failure of TYPE saying WHY; F is
+ * consumed. */
+static dt_status fail_instance(dt_hub *hub, inflight *f, dt_arena *a, const char *type,
+                               const char *why, dt_error *err)
+{
+    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+    fail.failure = a ? dt_failure_new(a, type, "%s", why) : NULL;
+    dt_orch_result res = {&fail, 1, NULL};
+    dt_status st = fail.failure ? dt_hub_complete_orchestration(hub, f->orch, &res, err)
+                                : (dt_hub_abandon_orchestration(hub, f->orch, NULL),
+                                   dt_error_set(err, DT_ERR_NOMEM, "out of memory"));
+    f->orch = NULL;
+    inflight_free(f);
+    return st;
+}
+
+/* fail_episode: F's instance failed because the worker's completion, refused for WHY, could
+ * not be applied. */
+static dt_status fail_episode(dt_hub *hub, inflight *f, dt_arena *a, const dt_error *why,
+                              dt_error *err)
+{
+    char msg[sizeof why->message + 80];
+    snprintf(msg, sizeof msg, "the worker's completion of this episode could not be applied: %s",
+             why->message);
+    return fail_instance(hub, f, a, REFUSED_TYPE, msg, err);
+}
+
 /* ---- GetWorkItems ------------------------------------------------------------------------- */
 
-static dt_status pack_work_item(dt_arena *a, const inflight *f, uint8_t **buf, size_t *len)
+/* stream_large_history: leave WI's past events out, for the worker to stream, if they are
+ * over HISTORY_INLINE_MAX bytes or the item is over LIMIT with them. */
+static void stream_large_history(Dtpb__WorkItem *wi, size_t limit)
+{
+    Dtpb__OrchestratorRequest *r = wi->orchestratorrequest;
+    size_t bytes = 0;
+    for (size_t i = 0; i < r->n_pastevents && bytes <= HISTORY_INLINE_MAX; i++)
+        bytes += dtpb__history_event__get_packed_size(r->pastevents[i]);
+    if (bytes <= HISTORY_INLINE_MAX && dtpb__work_item__get_packed_size(wi) <= limit)
+        return;
+    r->pastevents = NULL;
+    r->n_pastevents = 0;
+    r->requireshistorystreaming = 1;
+}
+
+/* pack_work_item: F as a WorkItem for a worker that can stream history (STREAMS) or not.
+ * DT_ERR_STATE (ERR says why) when an orchestration's is over LIMIT bytes even so. */
+static dt_status pack_work_item(dt_arena *a, const inflight *f, bool streams, size_t limit,
+                                uint8_t **buf, size_t *len, dt_error *err)
 {
     Dtpb__WorkItem wi = DTPB__WORK_ITEM__INIT;
     dt_status st;
@@ -291,13 +358,38 @@ static dt_status pack_work_item(dt_arena *a, const inflight *f, uint8_t **buf, s
         dt_hub_orch_request(f->orch, &req);
         wi.request_case = DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
         st = svc_orchestrator_request(a, &req, &wi.orchestratorrequest);
+        if (st == DT_OK && streams)
+            stream_large_history(&wi, limit);
     } else {
         dt_activity_request req;
         dt_hub_activity_request(f->act, &req);
         wi.request_case = DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST;
         st = svc_activity_request(a, &req, &wi.activityrequest);
     }
-    return st == DT_OK ? pb_pack(a, &wi.base, buf, len) : st;
+    if (st != DT_OK)
+        return st;
+    size_t size = dtpb__work_item__get_packed_size(&wi);
+    if (f->orch && size > limit)
+        return dt_error_set(err, DT_ERR_STATE,
+                            "its work item is %zu bytes, over the %zu %s %s, and %s", size,
+                            limit % (1 << 20) ? limit >> 10 : limit >> 20,
+                            limit % (1 << 20) ? "KiB" : "MiB",
+                            limit < WORKER_RECEIVE_MAX ? "this server sends (--max-message)"
+                                                       : "a worker receives by default",
+                            streams ? "its new events alone are too many"
+                                    : "the worker did not announce the HISTORY_STREAMING "
+                                      "capability; run it with a worker that streams history "
+                                      "(the .NET, Java and Python SDKs do)");
+    return pb_pack(a, &wi.base, buf, len);
+}
+
+/* streams_history: whether the worker announced the HISTORY_STREAMING capability. */
+static bool streams_history(const Dtpb__GetWorkItemsRequest *r)
+{
+    for (size_t i = 0; i < r->n_capabilities; i++)
+        if (r->capabilities[i] == DTPB__WORKER_CAPABILITY__WORKER_CAPABILITY_HISTORY_STREAMING)
+            return true;
+    return false;
 }
 
 /* The stream's work item filters, when the worker sent some: only work it registered. */
@@ -375,7 +467,10 @@ static void get_work_items(rpc_call *c)
 
     worker_registry *w = rpc_workers(c);
     uint64_t stream = new_stream(w);
-    bool act_first = false;
+    bool act_first = false, streams = streams_history(r);
+    size_t limit = streams ? rpc_max_message(c) : WORKER_RECEIVE_MAX;
+    if (limit > rpc_max_message(c))
+        limit = rpc_max_message(c);
     dt_time last_sent = dt_now();
     while (!rpc_closed(c)) {
         if (dt_now() - last_sent >= rpc_health_ping_ms(c) * 1000) {
@@ -405,7 +500,13 @@ static void get_work_items(rpc_call *c)
         dt_arena *arena = dt_arena_new();
         uint8_t *buf = NULL;
         size_t len = 0;
-        dt_status st = arena ? pack_work_item(arena, f, &buf, &len) : DT_ERR_NOMEM;
+        dt_status st = arena ? pack_work_item(arena, f, streams, limit, &buf, &len, &err) : DT_ERR_NOMEM;
+        if (st == DT_ERR_STATE) {   /* too large for this worker: fail the instance, go on */
+            if (unlist(w, f))
+                fail_instance(rpc_hub(c), f, arena, TOO_LARGE_TYPE, err.message, &err);
+            dt_arena_free(arena);
+            continue;
+        }
         if (st == DT_OK)
             hand(w, f);   /* F is not read again here unless unlist gives it back */
         bool sent = st == DT_OK && rpc_send(c, buf, len);
@@ -440,33 +541,6 @@ static void unknown_token(rpc_call *c, const char *token)
 static void reply_done(rpc_call *c)
 {
     rpc_finish(c, (const uint8_t *)"", 0, GRPC_STATUS_OK, "");   /* CompleteTaskResponse{} */
-}
-
-/* A completion the server cannot apply (it refers to what we do not serve, or breaks a rule
- * of the protocol) fails what it completes, with details naming what was wrong, as the
- * Durable Task Scheduler does: redelivering it would only get the same answer again. Out of
- * memory is not the worker's doing: the item goes back, after a back-off. */
-#define REFUSED_TYPE "InvalidWorkerResponse"
-
-static bool worker_fault(dt_status st)
-{
-    return st == DT_ERR_INVALID_ARG || st == DT_ERR_UNIMPLEMENTED;
-}
-
-/* fail_episode: end F's instance as Failed, naming WHY; F is consumed. */
-static dt_status fail_episode(dt_hub *hub, inflight *f, dt_arena *a, const dt_error *why,
-                              dt_error *err)
-{
-    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
-    fail.failure = dt_failure_new(a, REFUSED_TYPE, "the worker's completion of this episode "
-                                  "could not be applied: %s", why->message);
-    dt_orch_result res = {&fail, 1, NULL};
-    dt_status st = fail.failure ? dt_hub_complete_orchestration(hub, f->orch, &res, err)
-                                : (dt_hub_abandon_orchestration(hub, f->orch, NULL),
-                                   dt_error_set(err, DT_ERR_NOMEM, "out of memory"));
-    f->orch = NULL;
-    inflight_free(f);
-    return st;
 }
 
 /* add_chunk: the actions of DONE to F's chunked completion so far (copied: they live in the

@@ -158,6 +158,57 @@ static void send_completion(dt_remote_worker *r, const char *method, dt_arena *a
     free(resp);
 }
 
+/* stream_past_events: the past events of M, which the server left out for us to stream
+ * (requiresHistoryStreaming: we announce HISTORY_STREAMING), read with StreamInstanceHistory
+ * into COPY (in arena A). */
+static dt_status stream_past_events(dt_remote_worker *r, dt_arena *a,
+                                    const Dtpb__OrchestratorRequest *m,
+                                    Dtpb__OrchestratorRequest *copy)
+{
+    Dtpb__StreamInstanceHistoryRequest q = DTPB__STREAM_INSTANCE_HISTORY_REQUEST__INIT;
+    q.instanceid = m->instanceid;
+    q.executionid = m->executionid;
+    q.forworkitemprocessing = 1;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    dt_grpc_stream *s = NULL;
+    dt_status st = pb_pack(a, &q.base, &bytes, &len);
+    if (st == DT_OK)
+        st = dt_grpc_stream_open(r->conn, "StreamInstanceHistory", bytes, len, &s, NULL);
+    *copy = *m;
+    copy->n_pastevents = 0;
+    size_t cap = 0;
+    while (st == DT_OK) {
+        uint8_t *msg = NULL;
+        dt_grpc_result res = {0};
+        st = dt_grpc_stream_next(s, 30000, &msg, &len, &res);
+        if (st == DT_ERR_NOT_FOUND) {   /* the end: complete only if the server says so */
+            st = res.code == 0 ? DT_OK : DT_ERR_IO;   /* 0: gRPC OK */
+            break;
+        }
+        Dtpb__HistoryChunk *chunk = NULL;
+        if (st == DT_OK)
+            st = pb_unpack(a, &dtpb__history_chunk__descriptor, msg, len, (void **)&chunk, NULL);
+        free(msg);
+        if (st == DT_OK && copy->n_pastevents + chunk->n_events > cap) {
+            size_t want = cap * 2 > copy->n_pastevents + chunk->n_events
+                              ? cap * 2 : copy->n_pastevents + chunk->n_events;
+            Dtpb__HistoryEvent **bigger = dt_arena_alloc(a, want * sizeof *bigger);
+            if (bigger == NULL)
+                st = DT_ERR_NOMEM;
+            else if (copy->n_pastevents)
+                memcpy(bigger, copy->pastevents, copy->n_pastevents * sizeof *bigger);
+            copy->pastevents = bigger;
+            cap = want;
+        }
+        for (size_t i = 0; st == DT_OK && i < chunk->n_events; i++)
+            copy->pastevents[copy->n_pastevents++] = chunk->events[i];
+    }
+    if (s)
+        dt_grpc_stream_close(s);
+    return st;
+}
+
 /* An item that cannot be read or run is not answered: the server redelivers it when its
  * lease runs out, rather than being told something we did not compute. */
 static void run_orchestration(dt_remote_worker *r, dt_arena *a, const char *token,
@@ -166,6 +217,12 @@ static void run_orchestration(dt_remote_worker *r, dt_arena *a, const char *toke
     dt_orch_request req;
     dt_orch_result res = {0};
     Dtpb__OrchestratorResponse *resp = NULL;
+    Dtpb__OrchestratorRequest whole;
+    if (m->requireshistorystreaming) {
+        if (stream_past_events(r, a, m, &whole) != DT_OK)
+            return;
+        m = &whole;
+    }
     if (svc_orchestrator_request_from_msg(a, m, &req, NULL) == DT_OK &&
         r->ex.run_orchestration(r->ex.data, &req, a, &res) == DT_OK &&
         svc_orchestrator_response(a, req.instance_id, token, &res, &resp) == DT_OK)
@@ -216,6 +273,9 @@ static dt_status pack_request(dt_remote_worker *r, const dt_name_filter *orchs,
         return DT_ERR_NOMEM;
     Dtpb__GetWorkItemsRequest req = DTPB__GET_WORK_ITEMS_REQUEST__INIT;
     uint8_t *buf = NULL;
+    Dtpb__WorkerCapability caps[1] = {DTPB__WORKER_CAPABILITY__WORKER_CAPABILITY_HISTORY_STREAMING};
+    req.capabilities = caps;   /* stream_past_events reads large histories */
+    req.n_capabilities = 1;
     dt_status st = svc_work_filters(a, orchs, acts, &req.workitemfilters);
     if (st == DT_OK)
         st = pb_pack(a, &req.base, &buf, &r->request_len);

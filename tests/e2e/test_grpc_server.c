@@ -329,6 +329,46 @@ static void test_remote_c_worker_runs_activities_timers_events_and_children(void
     server_close(&s);
 }
 
+static dt_status blob(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_activity_printf(ctx, "\"%0400000d\"", 7);
+    return DT_OK;
+}
+
+/* big_history: four activities of 400 KB results each: a history over the server's 1 MiB
+ * message limit in this fixture, so an episode's past events reach the worker only by
+ * StreamInstanceHistory. */
+static dt_status big_history(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    size_t total = 0;
+    for (int i = 0; i < 4; i++)
+        total += strlen(dt_await(ctx, dt_call_activity(ctx, "blob", NULL, NULL)));
+    *output = dt_printf(ctx, "%zu", total);
+    return DT_OK;
+}
+
+static void test_remote_c_worker_streams_a_history_too_large_to_send_whole(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-big-history");
+    dt_worker *w;
+    assert_ok(dt_worker_new(&w), NULL);
+    assert_ok(dt_worker_add_orchestrator(w, "big_history", big_history, NULL), NULL);
+    assert_ok(dt_worker_add_activity(w, "blob", blob, NULL), NULL);
+    remote rw = remote_start(w, s.target, NULL);
+    expect(start(&s, "big_history", "big-1", NULL), GRPC_STATUS_OK, NULL);
+    dt_instance_state *st;
+    dt_error err = {0};
+    assert_ok(dt_client_wait_completion(s.f.client, "big-1", 60000, s.f.arena, &st, &err), &err);
+    assert_int_equal(st->status, DT_STATUS_COMPLETED);
+    assert_string_equal(st->output, "1600008");
+    remote_free(&rw);
+    server_close(&s);
+}
+
 static atomic_int slow_started;
 
 static dt_status slow(dt_actx *ctx, const char *input, const char **output)
@@ -705,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_tags_given_at_start_are_in_the_state),
         cmocka_unit_test(test_completion_with_unknown_token_is_refused_and_changes_nothing),
         cmocka_unit_test(test_remote_c_worker_runs_activities_timers_events_and_children),
+        cmocka_unit_test(test_remote_c_worker_streams_a_history_too_large_to_send_whole),
         cmocka_unit_test(test_work_of_a_worker_that_goes_away_is_redelivered),
         cmocka_unit_test(test_stopping_the_server_gives_work_in_flight_back),
         cmocka_unit_test(test_a_token_is_required_when_configured),
