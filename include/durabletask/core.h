@@ -148,6 +148,10 @@ void dt_execution_id_generate(char out[33]);
  * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload. */
 dt_status dt_json_validate(const char *text, const char *what, dt_error *err);
 
+/* dt_tags_validate: DT_OK if TEXT (NULL: none) is a JSON object whose values are all strings,
+ * the form tags take everywhere; WHAT names them in ERR. */
+dt_status dt_tags_validate(const char *text, const char *what, dt_error *err);
+
 /* dt_payload_is_token: TEXT is a large-payload token, what the SDKs' payload offload sends in
  * place of a payload kept elsewhere ("blob:v1:<container>:<blob>", "blob:v2:..."): "blob:v",
  * a version number, ':', then up to DT_PAYLOAD_TOKEN_MAX bytes in all of printable ASCII. No
@@ -190,6 +194,12 @@ char *dt_arena_strndup(dt_arena *arena, const char *s, size_t n);
 /* dt_arena_memdup: a copy of N bytes in ARENA. */
 void *dt_arena_memdup(dt_arena *arena, const void *p, size_t n);
 
+/* dt_tags_merge: the tags of BASE with those of EXTRA added (EXTRA's value wins for a key in
+ * both), as a JSON object in ARENA, keys sorted; NULL when out of memory or either is not an
+ * object of strings (BASE NULL: none). */
+const char *dt_tags_merge(dt_arena *arena, const char *base, const char *extra);
+
+
 /* dt_arena_printf / dt_arena_vprintf: a formatted string in ARENA; NULL when out of memory. */
 char *dt_arena_printf(dt_arena *arena, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *dt_arena_vprintf(dt_arena *arena, const char *fmt, va_list ap);
@@ -202,6 +212,8 @@ typedef struct dt_failure {
     const char *stack_trace;     /* optional, may be NULL */
     struct dt_failure *inner;    /* optional cause, may be NULL */
     bool non_retriable;
+    /* optional: the SDK's exception properties, a JSON object (the protocol's map of Values) */
+    const char *properties;
 } dt_failure;
 
 /* dt_failure_new: a failure in ARENA with copies of TYPE and the formatted message. */
@@ -267,13 +279,13 @@ static inline bool dt_event_is_completion(dt_event_type t)
  *
  *  type                      fields used
  *  ExecutionStarted          name, version, input, instance_id, execution_id, scheduled_start,
- *                            parent_* (sub-orchestrations)
+ *                            parent_* (sub-orchestrations), trace_*, tags
  *  ExecutionCompleted        status, result, failure
  *  ExecutionTerminated       input (reason/output), recurse
- *  TaskScheduled             event_id, name, version, input
+ *  TaskScheduled             event_id, name, version, input, trace_*, tags
  *  TaskCompleted             task_id (the TaskScheduled event_id), result
  *  TaskFailed                task_id, failure
- *  SubOrchestrationCreated   event_id, instance_id, name, version, input
+ *  SubOrchestrationCreated   event_id, instance_id, name, version, input, trace_*, tags
  *  SubOrchestrationCompleted task_id, result
  *  SubOrchestrationFailed    task_id, failure
  *  TimerCreated              event_id, fire_at
@@ -305,6 +317,11 @@ typedef struct dt_event {
     const char *parent_execution_id;
     const char *parent_name;
     int32_t parent_task_id;
+    /* W3C trace context of the caller (the protocol's parentTraceContext), so the SDKs'
+     * tracing spans join up; trace_parent NULL if none */
+    const char *trace_parent;
+    const char *trace_state;
+    const char *tags;           /* JSON object of string values, or NULL */
 } dt_event;
 
 /* dt_event_init: zero E and set TYPE, event_id -1 and TIMESTAMP. */
@@ -341,6 +358,11 @@ typedef struct dt_action {
     /* continue-as-new (status ContinuedAsNew, result = the new input): events to carry over */
     const dt_event *carryover;
     size_t n_carryover;
+    /* schedule task, create sub-orchestration: the caller's trace context; every kind: tags
+     * (a JSON object of string values, or NULL) */
+    const char *trace_parent;
+    const char *trace_state;
+    const char *tags;
 } dt_action;
 
 /* dt_action_copy: a deep copy of SRC into DST with all strings (failure and carried-over
@@ -366,6 +388,9 @@ typedef struct dt_instance_state {
     dt_time scheduled_start;     /* 0 if started at once */
     const char *parent_instance_id;
     const char *tags;            /* JSON object of string values given at start, NULL if none */
+    /* the orchestration's tracing span as its worker last reported it (NULL: none) */
+    const char *span_id;
+    dt_time span_start;
 } dt_instance_state;
 
 /* dt_instance_state_copy: a deep copy of S in ARENA; NULL when out of memory. */
@@ -382,6 +407,8 @@ typedef struct dt_start_request {
     const char *version;              /* may be NULL */
     dt_time start_at;                 /* 0: at once */
     const char *tags;                 /* JSON object of string values, or NULL */
+    const char *trace_parent;         /* the caller's W3C trace context, or NULL */
+    const char *trace_state;
     /* Reuse policy: an existing instance with this id is replaced only if its status is one of
      * these; otherwise the start is refused. None given (n_replaceable == 0): a finished
      * instance (terminal status) is replaced, a live one refused, unless REUSE_POLICY says
@@ -450,6 +477,9 @@ typedef struct dt_orch_request {
     size_t n_past;
     const dt_event *new_events;
     size_t n_new;
+    /* the orchestration's own tracing span, as the worker last reported it (NULL: none yet) */
+    const char *span_id;
+    dt_time span_start;
 } dt_orch_request;
 
 /* What one orchestration episode produced: its actions and custom status. */
@@ -457,6 +487,8 @@ typedef struct dt_orch_result {
     const dt_action *actions;
     size_t n_actions;
     const char *custom_status;        /* JSON or NULL */
+    const char *span_id;              /* the orchestration's tracing span, or NULL */
+    dt_time span_start;
 } dt_orch_result;
 
 /* One activity to run, as the protocol's ActivityRequest says it. */
@@ -467,6 +499,9 @@ typedef struct dt_activity_request {
     const char *name;
     const char *version;              /* may be NULL */
     const char *input;                /* JSON or NULL */
+    const char *trace_parent;         /* from its TaskScheduled event; may be NULL */
+    const char *trace_state;
+    const char *tags;                 /* JSON object of string values, or NULL */
 } dt_activity_request;
 
 /* How work is run: the C SDK's worker is one (dt_worker_executor); the hub's dispatch loops

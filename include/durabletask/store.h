@@ -31,6 +31,8 @@ typedef struct dt_new_instance {
     dt_time created_at;
     dt_time scheduled_start;          /* 0: at once */
     const char *tags;                 /* JSON object of string values, or NULL */
+    const char *trace_parent;         /* the starter's W3C trace context, or NULL */
+    const char *trace_state;
     const char *parent_instance_id;   /* sub-orchestrations; NULL otherwise */
     const char *parent_execution_id;
     const char *parent_name;
@@ -93,6 +95,9 @@ typedef struct dt_activity_item {
     const char *name;
     const char *version;
     const char *input;
+    const char *trace_parent;         /* from its TaskScheduled event; may be NULL */
+    const char *trace_state;
+    const char *tags;
     const char *lock_token;
     dt_time locked_until;
     int32_t delivery_count;           /* 1 on first delivery, more after lease expiry */
@@ -102,7 +107,8 @@ typedef struct dt_activity_item {
 typedef struct dt_new_activity {
     const char *instance_id;
     const char *execution_id;
-    const dt_event *scheduled;        /* type TaskScheduled: event_id, name, version, input */
+    const dt_event *scheduled;        /* type TaskScheduled: event_id, name, version, input,
+                                       * trace_*, tags */
     dt_time visible_at;               /* 0: at once */
 } dt_new_activity;
 
@@ -117,6 +123,9 @@ typedef struct dt_episode {
     const char *name;                 /* set from ExecutionStarted when first seen; NULL: keep */
     const char *input;                /* likewise */
     const char *version;              /* continue-as-new with a new version; NULL: keep */
+    const char *span_id;              /* the orchestration's tracing span; NULL: keep */
+    const char *tags;                 /* the instance's tags, all of them; NULL: keep */
+    dt_time span_start;
     const char *execution_id;         /* NULL: keep */
     dt_runtime_status status;
     const char *output;               /* NULL: none */

@@ -61,6 +61,9 @@ static void *enc_execution_started(pb_builder *b, const dt_event *e)
         m->orchestrationinstance = pb_b_instance(b, e->instance_id, e->execution_id);
     m->parentinstance = enc_parent(b, e);
     m->scheduledstarttimestamp = pb_b_time(b, e->scheduled_start);
+    m->parenttracecontext = pb_b_trace(b, e->trace_parent, e->trace_state);
+    m->tags = (Dtpb__ExecutionStartedEvent__TagsEntry **)pb_b_tags(
+        b, &dtpb__execution_started_event__tags_entry__descriptor, e->tags, &m->n_tags);
     return m;
 }
 
@@ -92,6 +95,9 @@ static void *enc_task_scheduled(pb_builder *b, const dt_event *e)
         m->name = pb_b_str(e->name);
         m->version = pb_b_sv(b, e->version);
         m->input = pb_b_sv(b, e->input);
+        m->parenttracecontext = pb_b_trace(b, e->trace_parent, e->trace_state);
+        m->tags = (Dtpb__TaskScheduledEvent__TagsEntry **)pb_b_tags(
+            b, &dtpb__task_scheduled_event__tags_entry__descriptor, e->tags, &m->n_tags);
     }
     return m;
 }
@@ -125,6 +131,10 @@ static void *enc_sub_created(pb_builder *b, const dt_event *e)
         m->name = pb_b_str(e->name);
         m->version = pb_b_sv(b, e->version);
         m->input = pb_b_sv(b, e->input);
+        m->parenttracecontext = pb_b_trace(b, e->trace_parent, e->trace_state);
+        m->tags = (Dtpb__SubOrchestrationInstanceCreatedEvent__TagsEntry **)pb_b_tags(
+            b, &dtpb__sub_orchestration_instance_created_event__tags_entry__descriptor, e->tags,
+            &m->n_tags);
     }
     return m;
 }
@@ -327,6 +337,9 @@ static void dec_execution_started(pb_reader *r, const Dtpb__ExecutionStartedEven
     }
     dec_parent(r, m->parentinstance, e);
     e->scheduled_start = pb_r_time(r, m->scheduledstarttimestamp, "scheduledStartTimestamp");
+    pb_r_trace(r, m->parenttracecontext, &e->trace_parent, &e->trace_state,
+               "parentTraceContext");
+    e->tags = pb_r_tags(r, (void *const *)m->tags, m->n_tags, "tags");
 }
 
 static void dec_execution_completed(pb_reader *r, const Dtpb__ExecutionCompletedEvent *m,
@@ -349,6 +362,9 @@ static void dec_task_scheduled(pb_reader *r, const Dtpb__TaskScheduledEvent *m, 
     e->name = pb_r_str(r, m->name, "name");
     e->version = pb_r_sv(r, m->version, "version");
     e->input = pb_r_sv(r, m->input, "input");
+    pb_r_trace(r, m->parenttracecontext, &e->trace_parent, &e->trace_state,
+               "parentTraceContext");
+    e->tags = pb_r_tags(r, (void *const *)m->tags, m->n_tags, "tags");
 }
 
 static void dec_task_completed(pb_reader *r, const Dtpb__TaskCompletedEvent *m, dt_event *e)
@@ -370,6 +386,9 @@ static void dec_sub_created(pb_reader *r, const Dtpb__SubOrchestrationInstanceCr
     e->name = pb_r_str(r, m->name, "name");
     e->version = pb_r_sv(r, m->version, "version");
     e->input = pb_r_sv(r, m->input, "input");
+    pb_r_trace(r, m->parenttracecontext, &e->trace_parent, &e->trace_state,
+               "parentTraceContext");
+    e->tags = pb_r_tags(r, (void *const *)m->tags, m->n_tags, "tags");
 }
 
 static void dec_sub_completed(pb_reader *r, const Dtpb__SubOrchestrationInstanceCompletedEvent *m,

@@ -113,6 +113,7 @@ static Dtpb__TaskFailureDetails *build_failure(pb_builder *b, const dt_failure *
     m->stacktrace = pb_b_sv(b, f->stack_trace);
     m->innerfailure = build_failure(b, f->inner, depth + 1);
     m->isnonretriable = f->non_retriable;
+    m->properties = pb_b_properties(b, f->properties, &m->n_properties);
     return m;
 }
 
@@ -163,7 +164,7 @@ void pb_r_fail(pb_reader *r, dt_status code, const char *fmt, ...)
 }
 
 /* The WHAT prefix of a field name in messages: "TimerCreated." or nothing. */
-#define WHAT(r) ((r)->what ? (r)->what : ""), ((r)->what ? "." : "")
+#define WHAT(r) PB_WHAT(r)
 
 /* copy: S (not NULL) copied into the arena; FIELD names it if it is not UTF-8. UTF-8 is not
  * checked for what our store wrote: that would turn a stray byte an embedding program once
@@ -243,6 +244,8 @@ static dt_failure *read_failure(pb_reader *r, const Dtpb__TaskFailureDetails *m,
                              failure_field(name, sizeof name, field, depth, "stackTrace"));
     f->inner = read_failure(r, m->innerfailure, field, depth + 1);
     f->non_retriable = m->isnonretriable;
+    f->properties = pb_r_properties(r, m->properties, m->n_properties,
+                                    failure_field(name, sizeof name, field, depth, "properties"));
     return f;
 }
 

@@ -105,8 +105,20 @@ Dtpb__StringValue *pb_b_sv(pb_builder *b, const char *s);
  * left absent. Outside DT_TIME_MIN..DT_TIME_MAX fails the build. */
 Dtpb__Timestamp *pb_b_time(pb_builder *b, dt_time t);
 
-/* pb_b_failure: F and its inner chain; NULL is absent. properties (field 6) are not written. */
+/* pb_b_failure: F and its inner chain, properties included; NULL is absent. */
 Dtpb__TaskFailureDetails *pb_b_failure(pb_builder *b, const dt_failure *f);
+
+/* pb_b_tags: JSON, an object of string values (NULL: none), as *N entries of the
+ * map<string, string> whose entry message is ENTRY (every such entry has the same layout);
+ * cast the result to the field's type. Anything but an object of strings fails the build.
+ * pb_b_properties: a JSON object as a failure's properties (map<string, Value>). (maps.c) */
+void **pb_b_tags(pb_builder *b, const ProtobufCMessageDescriptor *entry, const char *json,
+                 size_t *n);
+Dtpb__TaskFailureDetails__PropertiesEntry **pb_b_properties(pb_builder *b, const char *json,
+                                                            size_t *n);
+
+/* pb_b_trace: a TraceContext of PARENT (a W3C traceparent) and STATE; PARENT NULL: absent. */
+Dtpb__TraceContext *pb_b_trace(pb_builder *b, const char *parent, const char *state);
 
 /* pb_b_status: S for the wire; a status that is not a dt_runtime_status fails the build. */
 Dtpb__OrchestrationStatus pb_b_status(pb_builder *b, dt_runtime_status s);
@@ -130,6 +142,10 @@ typedef struct pb_reader {
     bool wire;                        /* from a peer (checked, INVALID_ARG / UNIMPLEMENTED),
                                        * or from our store (trusted, any refusal CORRUPT) */
 } pb_reader;
+
+/* PB_WHAT: the two arguments that print R's prefix ("scheduleTask.") before a field name:
+ * "%s%s%s", PB_WHAT(r), field. */
+#define PB_WHAT(r) ((r)->what ? (r)->what : ""), ((r)->what ? "." : "")
 
 /* A reader of a peer's message into ARENA, errors into ERR, fields prefixed with WHAT. */
 #define PB_READER(arena, err, what) ((pb_reader){(arena), (err), DT_OK, (what), true})
@@ -157,6 +173,16 @@ dt_time pb_r_time(pb_reader *r, const Dtpb__Timestamp *ts, const char *field);
  * ("failureDetails" gives "failureDetails.errorType is not valid UTF-8"). */
 const dt_failure *pb_r_failure(pb_reader *r, const Dtpb__TaskFailureDetails *m,
                                const char *field);
+
+/* pb_r_tags: N entries of a map<string, string> (any such field, cast to void **) as a JSON
+ * object of strings; none is NULL. pb_r_properties: a failure's properties as a JSON object
+ * (Values nested at most 32 deep). pb_r_trace: a TraceContext into *PARENT and *STATE, both
+ * NULL when absent or without a traceParent. (maps.c) */
+const char *pb_r_tags(pb_reader *r, void *const *entries, size_t n, const char *field);
+const char *pb_r_properties(pb_reader *r, Dtpb__TaskFailureDetails__PropertiesEntry *const *e,
+                            size_t n, const char *field);
+void pb_r_trace(pb_reader *r, const Dtpb__TraceContext *m, const char **parent,
+                const char **state, const char *field);
 
 /* pb_r_status: a wire OrchestrationStatus. proto3 enums are open, so a newer peer may send a
  * number we do not know: refused, naming FIELD. pb_r_statuses: N of them (NULL when N is 0). */

@@ -115,6 +115,7 @@ dt_failure *dt_failure_copy(dt_arena *arena, const dt_failure *f)
     c->message = dt_arena_strdup(arena, f->message);
     c->stack_trace = dt_arena_strdup(arena, f->stack_trace);
     c->non_retriable = f->non_retriable;
+    c->properties = dt_arena_strdup(arena, f->properties);
     if (f->inner) {
         c->inner = dt_failure_copy(arena, f->inner);
         if (c->inner == NULL)
@@ -142,6 +143,9 @@ dt_status dt_event_copy(dt_arena *arena, const dt_event *src, dt_event *dst)
     COPY_STR(parent_instance_id);
     COPY_STR(parent_execution_id);
     COPY_STR(parent_name);
+    COPY_STR(trace_parent);
+    COPY_STR(trace_state);
+    COPY_STR(tags);
     if (src->failure && (dst->failure = dt_failure_copy(arena, src->failure)) == NULL)
         return DT_ERR_NOMEM;
     return DT_OK;
@@ -155,6 +159,9 @@ dt_status dt_action_copy(dt_arena *arena, const dt_action *src, dt_action *dst)
     COPY_STR(input);
     COPY_STR(instance_id);
     COPY_STR(result);
+    COPY_STR(trace_parent);
+    COPY_STR(trace_state);
+    COPY_STR(tags);
     if (src->failure && (dst->failure = dt_failure_copy(arena, src->failure)) == NULL)
         return DT_ERR_NOMEM;
     if (src->n_carryover > 0) {
@@ -177,7 +184,8 @@ dt_instance_state *dt_instance_state_copy(dt_arena *arena, const dt_instance_sta
     *c = *s;
     const char **strs[] = {&c->instance_id, &c->execution_id, &c->name,
                            &c->version,     &c->input,        &c->output,
-                           &c->custom_status, &c->parent_instance_id, &c->tags};
+                           &c->custom_status, &c->parent_instance_id, &c->tags,
+                           &c->span_id};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (*strs[i] && (*strs[i] = dt_arena_strdup(arena, *strs[i])) == NULL)
             return NULL;

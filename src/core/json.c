@@ -2,6 +2,7 @@
  * send text too); jansson only tells whether a text is one JSON value. A large-payload token
  * stands where the SDKs offloaded a payload: it is kept as it is, never parsed. */
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "durabletask/core.h"
@@ -18,6 +19,45 @@ dt_status dt_json_validate(const char *text, const char *what, dt_error *err)
                             je.line, je.column);
     json_decref(v);
     return DT_OK;
+}
+
+dt_status dt_tags_validate(const char *text, const char *what, dt_error *err)
+{
+    dt_status st = dt_json_validate(text, what, err);
+    if (st != DT_OK || text == NULL)
+        return st;
+    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    const char *key = NULL;
+    json_t *val;
+    bool ok = json_is_object(v);
+    if (ok)
+        json_object_foreach(v, key, val) if (!json_is_string(val)) {
+            ok = false;
+            break;
+        }
+    if (!ok)
+        st = key ? dt_error_set(err, DT_ERR_INVALID_ARG, "%s: the value of '%.100s' is not a "
+                                "string", what, key)
+                 : dt_error_set(err, DT_ERR_INVALID_ARG, "%s is not a JSON object", what);
+    json_decref(v);
+    return st;
+}
+
+const char *dt_tags_merge(dt_arena *arena, const char *base, const char *extra)
+{
+    if (dt_tags_validate(base, "tags", NULL) != DT_OK ||
+        dt_tags_validate(extra, "tags", NULL) != DT_OK || extra == NULL)
+        return NULL;
+    json_t *all = base ? json_loads(base, 0, NULL) : json_object();
+    json_t *more = json_loads(extra, 0, NULL);
+    char *text = NULL;
+    if (all && more && json_object_update(all, more) == 0)
+        text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
+    const char *out = text ? dt_arena_strdup(arena, text) : NULL;
+    free(text);
+    json_decref(all);
+    json_decref(more);
+    return out;
 }
 
 bool dt_payload_is_token(const char *text)

@@ -308,7 +308,7 @@ static dt_status fail_instance(dt_hub *hub, inflight *f, dt_arena *a, const char
 {
     dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
     fail.failure = a ? dt_failure_new(a, type, "%s", why) : NULL;
-    dt_orch_result res = {&fail, 1, NULL};
+    dt_orch_result res = {.actions = &fail, .n_actions = 1};
     dt_status st = fail.failure ? dt_hub_complete_orchestration(hub, f->orch, &res, err)
                                 : (dt_hub_abandon_orchestration(hub, f->orch, NULL),
                                    dt_error_set(err, DT_ERR_NOMEM, "out of memory"));
@@ -607,7 +607,9 @@ static void complete_chunk(rpc_call *c, const Dtpb__OrchestratorResponse *r,
         return;
     }
     unlist(w, f);   /* the last chunk: the entry is ours (a busy one is taken by no one) */
-    dt_orch_result all = {f->chunk_acts, f->n_chunk_acts, done->result.custom_status};
+    dt_orch_result all = done->result;   /* the last chunk's custom status and span */
+    all.actions = f->chunk_acts;
+    all.n_actions = f->n_chunk_acts;
     st = dt_hub_complete_orchestration(rpc_hub(c), f->orch, &all, &err);
     inflight_free(f);
     if (st == DT_OK)

@@ -253,6 +253,10 @@ void jb_failure(jbuf *jb, const dt_failure *f)
         jb_failure(jb, f->inner);
     else
         jb_null(jb);    /* an inner chain deeper than the writer nests is cut here */
+    if (f->properties) {
+        jb_key(jb, "properties");
+        jb_payload(jb, f->properties);
+    }
     jb_object_end(jb);
 }
 
@@ -319,6 +323,19 @@ static void jb_event(jbuf *jb, const dt_event *e, const char *name, bool show_ou
         jb_key(jb, "FailureDetails");
         jb_failure(jb, e->failure);
     }
+    if (e->tags) {
+        jb_key(jb, "Tags");
+        jb_payload(jb, e->tags);
+    }
+    if (e->trace_parent) {
+        jb_key(jb, "ParentTraceContext");
+        jb_object_begin(jb);
+        jb_key(jb, "traceParent");
+        jb_string(jb, e->trace_parent);
+        jb_key(jb, "traceState");
+        jb_string(jb, e->trace_state);
+        jb_object_end(jb);
+    }
     jb_object_end(jb);
 }
 
@@ -350,6 +367,8 @@ void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_ev
     jb_time(jb, s->completed_at);
     jb_key(jb, "failureDetails");
     jb_failure(jb, s->failure);
+    jb_key(jb, "tags");
+    jb_payload(jb, s->tags);
     if (with_history) {
         size_t n_names = 0;
         const char **names = scheduled_names(history, n, &n_names);

@@ -382,7 +382,8 @@ dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_ite
 void dt_hub_orch_request(const dt_orch_item *item, dt_orch_request *out)
 {
     *out = (dt_orch_request){item->instance_id, current_execution(item), item->past,
-                             item->n_past, item->incoming, item->n_incoming};
+                             item->n_past,     item->incoming,          item->n_incoming,
+                             item->state.span_id, item->state.span_start};
 }
 
 dt_status dt_hub_complete_orchestration(dt_hub *hub, dt_orch_item *item,
@@ -499,7 +500,8 @@ static void activity_commit(dt_commit *c, const dt_activity_item *item, const ch
 void dt_hub_activity_request(const dt_activity_item *item, dt_activity_request *out)
 {
     *out = (dt_activity_request){item->instance_id, item->execution_id, item->task_id,
-                                 item->name, item->version, item->input};
+                                 item->name,        item->version,       item->input,
+                                 item->trace_parent, item->trace_state,  item->tags};
 }
 
 dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,

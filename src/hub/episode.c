@@ -191,6 +191,9 @@ static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
         e->parent_execution_id = started->parent_execution_id;
         e->parent_name = started->parent_name;
         e->parent_task_id = started->parent_task_id;
+        e->trace_parent = started->trace_parent;   /* the new execution joins the same trace */
+        e->trace_state = started->trace_state;
+        e->tags = started->tags;
     }
     /* carried over: tagged with the new execution, so they follow its ExecutionStarted
      * ahead of whatever was waiting in the inbox (dispatch.c, begin_episode) */
@@ -221,6 +224,10 @@ static void complete(builder *b, const dt_action *a, dt_episode *ep)
     ep->output = a->result;
     ep->failure = a->failure;
     ep->completed_at = b->now;
+    if (a->tags) {   /* tags the orchestrator adds as it ends join the instance's own */
+        ep->tags = dt_tags_merge(b->arena, b->item->state.tags, a->tags);
+        b->nomem |= ep->tags == NULL;
+    }
     notify_parent(b, a);
 }
 
@@ -252,6 +259,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         e->name = a->name;
         e->version = a->version;
         e->input = a->input;
+        e->trace_parent = a->trace_parent;
+        e->trace_state = a->trace_state;
+        e->tags = a->tags;
         *add_activity(b) = (dt_new_activity){self, b->item->state.execution_id, e, 0};
         return;
     case DT_ACTION_CREATE_TIMER:
@@ -280,6 +290,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         e->name = a->name;
         e->version = a->version;
         e->input = a->input;
+        e->trace_parent = a->trace_parent;
+        e->trace_state = a->trace_state;
+        e->tags = a->tags;
         dt_new_instance *ni = add_instance(b);
         ni->instance_id = a->instance_id;
         ni->execution_id = new_execution_id(b);
@@ -291,6 +304,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         ni->parent_execution_id = b->item->state.execution_id;
         ni->parent_name = b->item->state.name;
         ni->parent_task_id = a->id;
+        ni->trace_parent = a->trace_parent;   /* the child's spans join the parent's trace */
+        ni->trace_state = a->trace_state;
+        ni->tags = a->tags;
         return;
     }
     case DT_ACTION_TERMINATE_ORCHESTRATION:
@@ -371,6 +387,8 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     /* No OrchestratorCompleted: the Durable Task Scheduler's histories have none, and the
      * SDKs' own tests expect exactly that shape. */
     ep->custom_status = result->custom_status;
+    ep->span_id = result->span_id;
+    ep->span_start = result->span_start;
     ep->append = b.events;
     ep->n_append = b.n_events;
     ep->activities = b.acts;

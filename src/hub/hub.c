@@ -257,7 +257,7 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
     }
     dt_status st = dt_payload_validate(req->input, "input", err);
     if (st == DT_OK)
-        st = dt_json_validate(req->tags, "tags", err);
+        st = dt_tags_validate(req->tags, "tags", err);
     if (st != DT_OK)
         return st;
     if (req->start_at < 0)
@@ -276,6 +276,8 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         .created_at = dt_now(),
         .scheduled_start = req->start_at,
         .tags = req->tags,
+        .trace_parent = req->trace_parent,
+        .trace_state = req->trace_state,
         .replaceable = req->replaceable,
         .n_replaceable = req->n_replaceable,
         .reuse_policy = req->reuse_policy,

@@ -24,6 +24,9 @@ static void *b_schedule_task(pb_builder *b, const dt_action *act)
         m->name = pb_b_str(act->name);
         m->version = pb_b_sv(b, act->version);
         m->input = pb_b_sv(b, act->input);
+        m->parenttracecontext = pb_b_trace(b, act->trace_parent, act->trace_state);
+        m->tags = (Dtpb__ScheduleTaskAction__TagsEntry **)pb_b_tags(
+            b, &dtpb__schedule_task_action__tags_entry__descriptor, act->tags, &m->n_tags);
     }
     return m;
 }
@@ -37,6 +40,10 @@ static void *b_create_sub(pb_builder *b, const dt_action *act)
         m->name = pb_b_str(act->name);
         m->version = pb_b_sv(b, act->version);
         m->input = pb_b_sv(b, act->input);
+        m->parenttracecontext = pb_b_trace(b, act->trace_parent, act->trace_state);
+        m->tags = (Dtpb__CreateSubOrchestrationAction__TagsEntry **)pb_b_tags(
+            b, &dtpb__create_sub_orchestration_action__tags_entry__descriptor, act->tags,
+            &m->n_tags);
     }
     return m;
 }
@@ -75,6 +82,9 @@ static void *b_complete(pb_builder *b, const dt_action *act)
         m->newversion = pb_b_sv(b, act->version);
         m->carryoverevents = pb_b_events(b, act->carryover, act->n_carryover);
         m->n_carryoverevents = act->n_carryover;
+        m->tags = (Dtpb__CompleteOrchestrationAction__TagsEntry **)pb_b_tags(
+            b, &dtpb__complete_orchestration_action__tags_entry__descriptor, act->tags,
+            &m->n_tags);
     }
     return m;
 }
@@ -160,6 +170,9 @@ dt_status svc_action_from_msg(dt_arena *a, const Dtpb__OrchestratorAction *m, dt
         act.name = pb_r_str(&r, x->name, "name");
         act.version = pb_r_sv(&r, x->version, "version");
         act.input = pb_r_sv(&r, x->input, "input");
+        pb_r_trace(&r, x->parenttracecontext, &act.trace_parent, &act.trace_state,
+                   "parentTraceContext");
+        act.tags = pb_r_tags(&r, (void *const *)x->tags, x->n_tags, "tags");
         break;
     }
     case DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_SUB_ORCHESTRATION: {
@@ -169,6 +182,9 @@ dt_status svc_action_from_msg(dt_arena *a, const Dtpb__OrchestratorAction *m, dt
         act.name = pb_r_str(&r, x->name, "name");
         act.version = pb_r_sv(&r, x->version, "version");
         act.input = pb_r_sv(&r, x->input, "input");
+        pb_r_trace(&r, x->parenttracecontext, &act.trace_parent, &act.trace_state,
+                   "parentTraceContext");
+        act.tags = pb_r_tags(&r, (void *const *)x->tags, x->n_tags, "tags");
         break;
     }
     case DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_TIMER: {
@@ -200,6 +216,7 @@ dt_status svc_action_from_msg(dt_arena *a, const Dtpb__OrchestratorAction *m, dt
         act.carryover = pb_r_events(&r, x->carryoverevents, x->n_carryoverevents,
                                     "completeOrchestration.carryoverEvents");
         act.n_carryover = act.carryover ? x->n_carryoverevents : 0;
+        act.tags = pb_r_tags(&r, (void *const *)x->tags, x->n_tags, "tags");
         break;
     }
     case DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_TERMINATE_ORCHESTRATION: {

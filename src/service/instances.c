@@ -1,39 +1,9 @@
 /* instances.c — instance states, starts, queries, purges and history chunks: the client
  * half of the service's messages, to and from our records (see service.h). */
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "service.h"
-
-/* b_tags: the instance's tags (a JSON object of strings, as stored) as map entries. */
-static void b_tags(pb_builder *b, const char *json, Dtpb__OrchestrationState *m)
-{
-    if (json == NULL || b->status != DT_OK)
-        return;
-    json_t *obj = json_loads(json, 0, NULL);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        return;   /* not ours to refuse here: stored tags are checked when given */
-    }
-    m->tags = pb_b_array(b, json_object_size(obj), sizeof *m->tags);
-    const char *key;
-    json_t *val;
-    json_object_foreach(obj, key, val) {
-        Dtpb__OrchestrationState__TagsEntry *e =
-            pb_b_msg(b, &dtpb__orchestration_state__tags_entry__descriptor);
-        if (e == NULL || m->tags == NULL)
-            break;
-        e->key = dt_arena_strdup(b->arena, key);
-        e->value = dt_arena_strdup(b->arena, json_is_string(val) ? json_string_value(val) : "");
-        if (e->key == NULL || e->value == NULL) {
-            b->status = DT_ERR_NOMEM;
-            break;
-        }
-        m->tags[m->n_tags++] = e;
-    }
-    json_decref(obj);
-}
 
 dt_status svc_state_to_msg(dt_arena *a, const dt_instance_state *s, bool with_payloads,
                           Dtpb__OrchestrationState **out)
@@ -59,7 +29,8 @@ dt_status svc_state_to_msg(dt_arena *a, const dt_instance_state *s, bool with_pa
         m->failuredetails = pb_b_failure(&b, s->failure);
         m->executionid = pb_b_sv(&b, s->execution_id);
         m->parentinstanceid = pb_b_sv(&b, s->parent_instance_id);
-        b_tags(&b, s->tags, m);
+        m->tags = (Dtpb__OrchestrationState__TagsEntry **)pb_b_tags(
+            &b, &dtpb__orchestration_state__tags_entry__descriptor, s->tags, &m->n_tags);
     }
     if (b.status != DT_OK)
         return b.status;
@@ -90,6 +61,7 @@ dt_status svc_state_from_msg(dt_arena *a, const Dtpb__OrchestrationState *m,
     s.failure = pb_r_failure(&r, m->failuredetails, "failureDetails");
     s.execution_id = pb_r_sv(&r, m->executionid, "executionId");
     s.parent_instance_id = pb_r_sv(&r, m->parentinstanceid, "parentInstanceId");
+    s.tags = pb_r_tags(&r, (void *const *)m->tags, m->n_tags, "tags");
     if (r.status != DT_OK)
         return r.status;
     *out = s;
@@ -112,19 +84,9 @@ dt_status svc_start_from_msg(dt_arena *a, const Dtpb__CreateInstanceRequest *m,
     req.version = pb_r_sv(&r, m->version, "version");
     req.input = pb_r_sv(&r, m->input, "input");
     req.start_at = pb_r_time(&r, m->scheduledstarttimestamp, "scheduledStartTimestamp");
-    if (m->n_tags > 0 && r.status == DT_OK) {
-        /* kept as one JSON object of strings (keys sorted), the form the store holds */
-        json_t *obj = json_object();
-        for (size_t i = 0; obj && i < m->n_tags; i++)
-            json_object_set_new(obj, m->tags[i]->key ? m->tags[i]->key : "",
-                                json_string(m->tags[i]->value ? m->tags[i]->value : ""));
-        char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        req.tags = text ? dt_arena_strdup(a, text) : NULL;
-        free(text);
-        json_decref(obj);
-        if (req.tags == NULL)
-            r.status = dt_error_set(err, DT_ERR_NOMEM, "out of memory for the tags");
-    }
+    req.tags = pb_r_tags(&r, (void *const *)m->tags, m->n_tags, "tags");
+    pb_r_trace(&r, m->parenttracecontext, &req.trace_parent, &req.trace_state,
+               "parentTraceContext");
     const Dtpb__OrchestrationIdReusePolicy *policy = m->orchestrationidreusepolicy;
     if (policy) {   /* present, even with no statuses, it is the whole policy */
         req.replaceable = pb_r_statuses(&r, policy->replaceablestatus, policy->n_replaceablestatus,

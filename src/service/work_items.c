@@ -6,6 +6,32 @@
 
 #include "service.h"
 
+/* b_span: the orchestration's tracing span, as the worker reported it; NULL: absent. */
+static Dtpb__OrchestrationTraceContext *b_span(pb_builder *b, const char *id, dt_time start)
+{
+    if (id == NULL)
+        return NULL;
+    Dtpb__OrchestrationTraceContext *m =
+        pb_b_msg(b, &dtpb__orchestration_trace_context__descriptor);
+    if (m) {
+        m->spanid = pb_b_sv(b, id);
+        m->spanstarttime = pb_b_time(b, start);
+    }
+    return m;
+}
+
+/* r_span: the reverse of b_span. */
+static void r_span(pb_reader *r, const Dtpb__OrchestrationTraceContext *m, const char **id,
+                   dt_time *start)
+{
+    *id = NULL;
+    *start = 0;
+    if (m == NULL || m->spanid == NULL || m->spanid->value == NULL || !m->spanid->value[0])
+        return;
+    *id = pb_r_sv(r, m->spanid, "orchestrationTraceContext.spanID");
+    *start = pb_r_time(r, m->spanstarttime, "orchestrationTraceContext.spanStartTime");
+}
+
 dt_status svc_orchestrator_request(dt_arena *a, const dt_orch_request *req,
                                    Dtpb__OrchestratorRequest **out)
 {
@@ -26,6 +52,9 @@ dt_status svc_orchestrator_request(dt_arena *a, const dt_orch_request *req,
     m->n_pastevents = req->n_past;
     m->newevents = fresh;
     m->n_newevents = req->n_new;
+    m->orchestrationtracecontext = b_span(&b, req->span_id, req->span_start);
+    if (b.status != DT_OK)
+        return b.status;
     *out = m;
     return DT_OK;
 }
@@ -46,6 +75,7 @@ dt_status svc_orchestrator_request_from_msg(dt_arena *a, const Dtpb__Orchestrato
     req.new_events = pb_r_events(&r, m->newevents, m->n_newevents,
                                  "OrchestratorRequest.newEvents");
     req.n_new = m->n_newevents;
+    r_span(&r, m->orchestrationtracecontext, &req.span_id, &req.span_start);
     if (r.status != DT_OK)
         return r.status;
     *out = req;
@@ -70,6 +100,11 @@ dt_status svc_activity_request(dt_arena *a, const dt_activity_request *req,
     m->input = input;
     m->orchestrationinstance = inst;
     m->taskid = req->task_id;
+    m->parenttracecontext = pb_b_trace(&b, req->trace_parent, req->trace_state);
+    m->tags = (Dtpb__ActivityRequest__TagsEntry **)pb_b_tags(
+        &b, &dtpb__activity_request__tags_entry__descriptor, req->tags, &m->n_tags);
+    if (b.status != DT_OK)
+        return b.status;
     *out = m;
     return DT_OK;
 }
@@ -92,6 +127,9 @@ dt_status svc_activity_request_from_msg(dt_arena *a, const Dtpb__ActivityRequest
     req.name = pb_r_str(&r, m->name, "name");
     req.version = pb_r_sv(&r, m->version, "version");
     req.input = pb_r_sv(&r, m->input, "input");
+    pb_r_trace(&r, m->parenttracecontext, &req.trace_parent, &req.trace_state,
+               "parentTraceContext");
+    req.tags = pb_r_tags(&r, (void *const *)m->tags, m->n_tags, "tags");
     if (r.status != DT_OK)
         return r.status;
     if (req.input && req.input[0] == '\0')
@@ -120,6 +158,9 @@ dt_status svc_orchestrator_response(dt_arena *a, const char *instance_id, const 
     m->actions = acts;
     m->n_actions = result->n_actions;
     m->customstatus = custom;
+    m->orchestrationtracecontext = b_span(&b, result->span_id, result->span_start);
+    if (b.status != DT_OK)
+        return b.status;
     *out = m;
     return DT_OK;
 }
@@ -155,6 +196,7 @@ dt_status svc_orchestrator_response_from_msg(dt_arena *a, const Dtpb__Orchestrat
     c.instance_id = pb_r_str(&r, m->instanceid, "instanceId");
     c.completion_token = pb_r_str(&r, m->completiontoken, "completionToken");
     c.result.custom_status = pb_r_sv(&r, m->customstatus, "customStatus");
+    r_span(&r, m->orchestrationtracecontext, &c.result.span_id, &c.result.span_start);
     c.n_events_processed = -1;
     if (m->numeventsprocessed) {
         if (m->numeventsprocessed->value < 0)

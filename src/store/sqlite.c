@@ -3,11 +3,12 @@
  * share (binding, errors, transactions, event blobs), and close. The operations themselves are
  * in sqlite_instance.c, sqlite_lease.c, sqlite_commit.c and sqlite_query.c.
  *
- * Schema (user_version 4, application_id 'DTSK'): instances (one row per instance, with its
+ * Schema (user_version 5, application_id 'DTSK'): instances (one row per instance, with its
  * lease), history (instance_id, seq, event blob), inbox (messages with a visibility time and
  * the execution they belong to), activities (activity work items with their lease). Events
- * are HistoryEvent bytes. Version 2 added inbox.execution_id; no release had version 1, so
- * older files are refused rather than migrated. */
+ * are HistoryEvent bytes. Version 5 added the trace context and tags of activities and the
+ * orchestration's tracing span; a version 4 file is migrated (columns added) when opened,
+ * older ones, from development builds, are refused. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@
 
 #include "sqlite_internal.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
+#define MIGRATES_FROM 4   /* the oldest version migrate_sql brings up to date */
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_KB "32768"   /* page cache of each connection: 32 MB at most */
@@ -45,7 +47,9 @@ static const char *const schema_sql =
     " parent_task_id INTEGER,"
     " tags TEXT,"
     " lock_owner TEXT,"
-    " lock_expires INTEGER NOT NULL DEFAULT 0);"
+    " lock_expires INTEGER NOT NULL DEFAULT 0,"
+    " span_id TEXT,"
+    " span_start INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE history ("
     " instance_id TEXT NOT NULL,"
     " seq INTEGER NOT NULL,"
@@ -71,8 +75,19 @@ static const char *const schema_sql =
     " visible_at INTEGER NOT NULL,"
     " lock_owner TEXT,"
     " lock_expires INTEGER NOT NULL DEFAULT 0,"
-    " delivery_count INTEGER NOT NULL DEFAULT 0);"
+    " delivery_count INTEGER NOT NULL DEFAULT 0,"
+    " trace_parent TEXT,"
+    " trace_state TEXT,"
+    " tags TEXT);"
     "CREATE INDEX activities_by_visible ON activities (visible_at);";
+
+/* Version 4 to 5: the columns version 5 added, at the end of their tables as above. */
+static const char *const migrate_sql =
+    "ALTER TABLE instances ADD COLUMN span_id TEXT;"
+    "ALTER TABLE instances ADD COLUMN span_start INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE activities ADD COLUMN trace_parent TEXT;"
+    "ALTER TABLE activities ADD COLUMN trace_state TEXT;"
+    "ALTER TABLE activities ADD COLUMN tags TEXT;";
 
 /* Tables and indexes of ours; a foreign database that has any of these names conflicts. */
 static const char *const schema_names[] = {
@@ -115,7 +130,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE instances SET status = ?2, output = ?3, custom_status = ?4, failure = ?5,"
         " completed_at = ?6, last_updated_at = ?7, name = COALESCE(?8, name),"
         " input = COALESCE(?9, input), execution_id = COALESCE(?10, execution_id),"
-        " version = COALESCE(?12, version), lock_owner = NULL, lock_expires = 0"
+        " version = COALESCE(?12, version),"
+        " span_start = CASE WHEN ?13 IS NULL THEN span_start ELSE ?14 END,"
+        " span_id = COALESCE(?13, span_id), tags = COALESCE(?15, tags),"
+        " lock_owner = NULL, lock_expires = 0"
         " WHERE instance_id = ?1 AND lock_owner = ?11",
 
     [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 AND seq >= ?2"
@@ -149,7 +167,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 
     [ST_ACTIVITY_INSERT] =
         "INSERT INTO activities (instance_id, execution_id, task_id, name, version, input,"
-        " visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        " visible_at, trace_parent, trace_state, tags)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_ACTIVITY_CANDIDATES] =
         "SELECT id FROM activities WHERE visible_at <= ?1"
         " AND (lock_owner IS NULL OR lock_expires < ?1)"
@@ -162,7 +181,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ACTIVITY_LEASE] =
         "UPDATE activities SET lock_owner = ?2, lock_expires = ?3,"
         " delivery_count = delivery_count + 1 WHERE id = ?1"
-        " RETURNING instance_id, execution_id, task_id, name, version, input, delivery_count",
+        " RETURNING instance_id, execution_id, task_id, name, version, input, delivery_count,"
+        " trace_parent, trace_state, tags",
     [ST_ACTIVITY_RENEW] =
         "UPDATE activities SET lock_expires = ?3 WHERE id = ?1 AND lock_owner = ?2",
     [ST_ACTIVITY_ABANDON] = "UPDATE activities SET lock_expires = ?3,"
@@ -177,8 +197,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* without payloads: the same columns, with NULL for input, output and custom status */
     [ST_QUERY_BRIEF] =
         "SELECT instance_id, execution_id, name, version, status, NULL, NULL, NULL, failure,"
-        " created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags"
-        " FROM instances" STORE_FILTER_WHERE " ORDER BY instance_id LIMIT ?8",
+        " created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags,"
+        " span_id, span_start FROM instances" STORE_FILTER_WHERE " ORDER BY instance_id LIMIT ?8",
     /* a purge deletes what hangs off the matching rows first, then the rows */
     [ST_PURGE_HISTORY] = "DELETE FROM history WHERE instance_id IN"
                          " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
@@ -386,6 +406,8 @@ dt_status store_read_instance(sqlite3_stmt *stmt, dt_arena *arena, dt_instance_s
     state->scheduled_start = sqlite3_column_int64(stmt, 12);
     state->parent_instance_id = store_col_text(arena, stmt, 13, &st);
     state->tags = store_col_text(arena, stmt, 14, &st);
+    state->span_id = store_col_text(arena, stmt, 15, &st);
+    state->span_start = sqlite3_column_int64(stmt, 16);
     if (st != DT_OK)
         return dt_error_set(err, st, "out of memory reading an instance row");
     if (sqlite3_column_type(stmt, 8) != SQLITE_NULL) {
@@ -492,10 +514,12 @@ static dt_status open_error(sqlite_store *s, int rc, dt_error *err, const char *
                         sqlite3_errmsg(s->db));
 }
 
-/* check_identity: is the file ours (*CREATE false), empty of our names (*CREATE true), or
- * something else (DT_ERR_CORRUPT)? Only reads. */
-static dt_status check_identity(sqlite_store *s, bool *create, dt_error *err)
+/* check_identity: is the file ours (*CREATE false), empty of our names (*CREATE true, *FROM
+ * 0), ours at a version to migrate (*CREATE true, *FROM that version), or something else
+ * (DT_ERR_CORRUPT)? Only reads. */
+static dt_status check_identity(sqlite_store *s, bool *create, int64_t *from, dt_error *err)
 {
+    *from = 0;
     int64_t app_id = 0, version = 0;
     int rc = query_int(s->db, "PRAGMA application_id", &app_id);
     if (rc == SQLITE_OK)
@@ -503,6 +527,11 @@ static dt_status check_identity(sqlite_store *s, bool *create, dt_error *err)
     if (rc != SQLITE_OK)
         return open_error(s, rc, err, "reading the schema version");
     if (app_id == APPLICATION_ID) {
+        if (version >= MIGRATES_FROM && version < SCHEMA_VERSION) {
+            *create = true;
+            *from = version;
+            return DT_OK;
+        }
         if (version < SCHEMA_VERSION)
             return dt_error_set(err, DT_ERR_CORRUPT,
                                 "store '%s' has schema version %lld, from an older development "
@@ -555,13 +584,14 @@ static dt_status create_schema(sqlite_store *s, dt_error *err)
     if (rc != SQLITE_OK)
         return open_error(s, rc, err, "begin schema transaction");
     bool create = false;
+    int64_t from = 0;
     /* again under the write lock: another process may have created it meanwhile */
-    dt_status st = check_identity(s, &create, err);
+    dt_status st = check_identity(s, &create, &from, err);
     if (st == DT_OK && create) {
         char pragmas[128];
         snprintf(pragmas, sizeof pragmas, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
                  APPLICATION_ID, SCHEMA_VERSION);
-        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+        rc = sqlite3_exec(s->db, from ? migrate_sql : schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
@@ -702,7 +732,8 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
     /* Identify the file before writing anything to it: a file that is not ours (garbage or
      * someone else's database) must be left exactly as it was. */
     bool create = false;
-    st = check_identity(s, &create, err);
+    int64_t from = 0;
+    st = check_identity(s, &create, &from, err);
     if (st != DT_OK)
         goto fail;
     if (sqlite3_db_readonly(s->db, "main") == 1) {

@@ -118,6 +118,9 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
     store_bind_text(st, 10, ep->execution_id, &rc);
     store_bind_text(st, 11, ep->item->lock_token, &rc);
     store_bind_text(st, 12, ep->version, &rc);
+    store_bind_text(st, 13, ep->span_id, &rc);
+    store_bind_int64(st, 14, ep->span_start, &rc);
+    store_bind_text(st, 15, ep->tags, &rc);
     r = rc == SQLITE_OK ? store_step_done(s, st, err, "update instance")
                         : store_sql_error(s, rc, err, "update instance");
     sqlite3_clear_bindings(st);
@@ -145,6 +148,9 @@ static dt_status insert_activity_tx(sqlite_store *s, const char *id, const dt_ne
     store_bind_text(st, 5, e->version, &rc);
     store_bind_text(st, 6, e->input, &rc);
     store_bind_int64(st, 7, a->visible_at, &rc);
+    store_bind_text(st, 8, e->trace_parent, &rc);
+    store_bind_text(st, 9, e->trace_state, &rc);
+    store_bind_text(st, 10, e->tags, &rc);
     if (rc != SQLITE_OK)
         return store_sql_error(s, rc, err, "insert activity");
     dt_status r = store_step_done(s, st, err, "insert activity");

@@ -113,6 +113,9 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
     m.event.parent_execution_id = ni->parent_execution_id;
     m.event.parent_name = ni->parent_name;
     m.event.parent_task_id = ni->parent_task_id;
+    m.event.trace_parent = ni->trace_parent;
+    m.event.trace_state = ni->trace_state;
+    m.event.tags = ni->tags;
     bool delivered = false;
     r = store_insert_message_tx(s, &m, id, &delivered, err);
     if (r == DT_OK && !delivered)

@@ -89,7 +89,7 @@ typedef enum store_stmt_id {
 #define STORE_INSTANCE_COLUMNS                                                              \
     "instance_id, execution_id, name, version, status, input, output, custom_status, "      \
     "failure, created_at, last_updated_at, completed_at, scheduled_start, "                 \
-    "parent_instance_id, tags"
+    "parent_instance_id, tags, span_id, span_start"
 
 typedef struct sqlite_store {
     dt_store base;

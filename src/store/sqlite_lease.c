@@ -346,6 +346,9 @@ static dt_status lease_activity_tx(sqlite_store *s, dt_activity_item *item, cons
         item->version = store_col_text(item->arena, st, 4, &cst);
         item->input = store_col_text(item->arena, st, 5, &cst);
         item->delivery_count = sqlite3_column_int(st, 6);
+        item->trace_parent = store_col_text(item->arena, st, 7, &cst);
+        item->trace_state = store_col_text(item->arena, st, 8, &cst);
+        item->tags = store_col_text(item->arena, st, 9, &cst);
         if (cst != DT_OK)
             r = dt_error_set(err, cst, "out of memory leasing activity %lld",
                              (long long)item->id);

@@ -36,7 +36,7 @@ static dt_activity_item *next_act(hubfix *f)
 /* answer: complete ITEM with the N actions at ACTS. */
 static void answer(hubfix *f, dt_orch_item *item, const dt_action *acts, size_t n)
 {
-    dt_orch_result res = {acts, n, NULL};
+    dt_orch_result res = {.actions = acts, .n_actions = n};
     dt_error err = {0};
     assert_ok(dt_hub_complete_orchestration(f->hub, item, &res, &err), &err);
 }
@@ -90,7 +90,7 @@ static void test_a_retry_under_the_same_task_id_keeps_its_result(void **state)
     dt_action a = schedule(0, "flaky");
     answer(&f, o, &a, 1);
 
-    dt_failure first = {"IOError", "attempt 1", NULL, NULL, false};
+    dt_failure first = {"IOError", "attempt 1", NULL, NULL, false, NULL};
     assert_ok(dt_hub_complete_activity(f.hub, next_act(&f), NULL, &first, &err), &err);
     o = next_orch(&f, &req);
     assert_int_equal(count(req.new_events, req.n_new, DT_EVENT_TASK_FAILED, 0), 1);
@@ -104,7 +104,7 @@ static void test_a_retry_under_the_same_task_id_keeps_its_result(void **state)
 
     dt_activity_item *act = next_act(&f);
     assert_int_equal(act->task_id, 0);
-    dt_failure second = {"IOError", "attempt 2", NULL, NULL, false};
+    dt_failure second = {"IOError", "attempt 2", NULL, NULL, false, NULL};
     assert_ok(dt_hub_complete_activity(f.hub, act, NULL, &second, &err), &err);
     o = next_orch(&f, &req);
     const dt_event *failed = find(req.new_events, req.n_new, DT_EVENT_TASK_FAILED);

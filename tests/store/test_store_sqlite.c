@@ -162,6 +162,49 @@ static void test_newer_schema_version_is_refused(void **state)
 
 /* A database from an older development build (schema version 1, whose inbox had no
  * execution_id) is refused with the version named, not used and not changed. */
+/* A version 4 file (before trace context and tags of activities and the orchestration's span)
+ * is brought up to date when opened, keeping what it holds. */
+static void test_a_version_4_file_is_migrated_keeping_its_instances(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-migrate-4");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_new_instance ni = {.instance_id = "kept", .execution_id = "e", .name = "o",
+                          .created_at = T0};
+    assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+    dt_store_close(s);
+    sql(path, "ALTER TABLE instances DROP COLUMN span_id;"
+              "ALTER TABLE instances DROP COLUMN span_start;"
+              "ALTER TABLE activities DROP COLUMN trace_parent;"
+              "ALTER TABLE activities DROP COLUMN trace_state;"
+              "ALTER TABLE activities DROP COLUMN tags;"
+              "PRAGMA user_version = 4;");
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_arena *a = dt_arena_new();
+    dt_instance_state *got = NULL;
+    assert_ok(dt_store_get_instance(s, "kept", a, &got, &err), &err);
+    assert_string_equal(got->name, "o");
+    assert_null(got->span_id);
+    dt_arena_free(a);
+    dt_store_close(s);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 5);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT tags FROM activities", -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void test_older_schema_version_is_refused_naming_it(void **state)
 {
     (void)state;
@@ -180,7 +223,7 @@ static void test_older_schema_version_is_refused_naming_it(void **state)
     dt_error_clear(&err);
     assert_int_equal(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), DT_ERR_CORRUPT);
     assert_contains(err.message, "schema version 1");
-    assert_contains(err.message, "version 4");
+    assert_contains(err.message, "version 5");
 
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -230,7 +273,7 @@ static void test_journal_mode_is_wal_with_our_schema_version(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 4);
+    assert_int_equal(sqlite3_column_int(st, 0), 5);
     sqlite3_finalize(st);
     sqlite3_close(db);
     dt_store_close(s);
@@ -502,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_foreign_database_with_our_table_names_is_corrupt),
         cmocka_unit_test(test_newer_schema_version_is_refused),
         cmocka_unit_test(test_older_schema_version_is_refused_naming_it),
+        cmocka_unit_test(test_a_version_4_file_is_migrated_keeping_its_instances),
         cmocka_unit_test(test_plain_empty_database_is_initialised),
         cmocka_unit_test(test_journal_mode_is_wal_with_our_schema_version),
         cmocka_unit_test(test_two_connections_share_leases),

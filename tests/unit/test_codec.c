@@ -150,8 +150,8 @@ static void test_execution_started_bytes_follow_the_protocol(void **state)
 static void test_failure_details_bytes_follow_the_protocol(void **state)
 {
     (void)state;
-    dt_failure inner = { "IOError", "disk full", NULL, NULL, true };
-    dt_failure outer = { "TaskFailed", "could not save", "at save()", &inner, false };
+    dt_failure inner = { "IOError", "disk full", NULL, NULL, true, NULL };
+    dt_failure outer = { "TaskFailed", "could not save", "at save()", &inner, false, NULL };
     dt_event e;
     dt_event_init(&e, DT_EVENT_TASK_FAILED, 0);
     e.task_id = 2;
@@ -345,9 +345,11 @@ static void test_execution_started_round_trips_with_and_without_parent(void **st
 static void test_execution_completed_round_trips_every_status_and_failure_chain(void **state)
 {
     (void)state;
-    dt_failure root = { "Root", "root cause", "", NULL, true };
-    dt_failure middle = { "Middle", "", NULL, &root, false };
-    dt_failure top = { "TaskFailed", "activity failed", "at f()\nat g()", &middle, false };
+    dt_failure root = { "Root", "root cause", "", NULL, true, "{\"errno\":28.0}" };
+    dt_failure middle = { "Middle", "", NULL, &root, false, NULL };
+    dt_failure top = { "TaskFailed", "activity failed", "at f()\nat g()", &middle, false,
+                       "{\"code\":42.5,\"list\":[\"x\",1.0,[]],\"nested\":{\"deeper\":{},"
+                       "\"k\":\"v\"},\"none\":null,\"ok\":true}" };
     dt_event e;
     for (int s = DT_STATUS_RUNNING; s <= DT_STATUS_SUSPENDED; s++) {
         dt_event_init(&e, DT_EVENT_EXECUTION_COMPLETED, 1000 + s);
@@ -389,6 +391,13 @@ static void test_task_events_round_trip(void **state)
     e.version = NULL;
     e.input = "";
     roundtrip(&e);
+    /* the caller's trace context and tags */
+    e.trace_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    e.trace_state = "congo=t61rcWkgMzE";
+    e.tags = "{\"empty\":\"\",\"team\":\"payments\"}";   /* keys sorted, as read */
+    roundtrip(&e);
+    e.trace_state = NULL;
+    roundtrip(&e);
 
     dt_event_init(&e, DT_EVENT_TASK_COMPLETED, 6);
     e.task_id = 0;
@@ -398,7 +407,7 @@ static void test_task_events_round_trip(void **state)
     e.result = NULL;
     roundtrip(&e);
 
-    dt_failure f = { "InvalidOperation", "boom", NULL, NULL, false };
+    dt_failure f = { "InvalidOperation", "boom", NULL, NULL, false, NULL };
     dt_event_init(&e, DT_EVENT_TASK_FAILED, 7);
     e.task_id = 17;
     e.failure = &f;
@@ -416,6 +425,11 @@ static void test_sub_orchestration_events_round_trip(void **state)
     e.version = "3";
     e.input = "[1]";
     roundtrip(&e);
+    e.trace_parent = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+    e.tags = "{\"k\":\"v\"}";
+    roundtrip(&e);
+    e.trace_parent = NULL;
+    e.tags = NULL;
     e.version = NULL;
     e.input = NULL;
     roundtrip(&e);
@@ -425,8 +439,8 @@ static void test_sub_orchestration_events_round_trip(void **state)
     e.result = "";
     roundtrip(&e);
 
-    dt_failure inner = { "Inner", "x", "trace", NULL, false };
-    dt_failure f = { "SubFailed", "child failed", NULL, &inner, true };
+    dt_failure inner = { "Inner", "x", "trace", NULL, false, NULL };
+    dt_failure f = { "SubFailed", "child failed", NULL, &inner, true, NULL };
     dt_event_init(&e, DT_EVENT_SUB_ORCHESTRATION_FAILED, 12);
     e.task_id = 2;
     e.failure = &f;
@@ -536,7 +550,7 @@ static void test_plain_protocol_strings_decode_null_as_empty(void **state)
     (void)state;
     /* name, instanceId, errorType and errorMessage are plain proto3 strings: NULL and "" are
      * the same bytes, and decoding gives "" so callers can always strcmp them. */
-    dt_failure f = { NULL, NULL, NULL, NULL, false };
+    dt_failure f = { NULL, NULL, NULL, NULL, false, NULL };
     dt_event e;
     dt_event_init(&e, DT_EVENT_TASK_FAILED, 0);
     e.task_id = 1;
@@ -665,7 +679,7 @@ static void test_failure_chains_are_limited_to_64_levels(void **state)
     (void)state;
     dt_failure chain[65];
     for (int i = 0; i < 65; i++) {
-        chain[i] = (dt_failure){ "T", "m", NULL, i < 64 ? &chain[i + 1] : NULL, false };
+        chain[i] = (dt_failure){ "T", "m", NULL, i < 64 ? &chain[i + 1] : NULL, false, NULL };
     }
     dt_event e;
     dt_event_init(&e, DT_EVENT_TASK_FAILED, 0);

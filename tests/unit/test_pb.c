@@ -10,9 +10,9 @@
 #include "durabletask/codec.h"
 #include "wiretest.h"
 
-static dt_failure inner_failure = { "IOError", "disk full", NULL, NULL, true };
+static dt_failure inner_failure = { "IOError", "disk full", NULL, NULL, true, NULL };
 static const dt_failure outer_failure = { "TaskFailed", "activity \"Copy\" failed",
-                                          "at copy()\nat main()", &inner_failure, false };
+                                          "at copy()\nat main()", &inner_failure, false, NULL };
 
 /* read_event: M through a wire reader; its status. */
 static dt_status read_event(dt_arena *a, const Dtpb__HistoryEvent *m, dt_event *out,
@@ -167,7 +167,7 @@ static void test_field_helpers_keep_absent_and_empty_apart(void **state)
 
     dt_failure chain[65];
     for (int i = 0; i < 65; i++)
-        chain[i] = (dt_failure){ "T", "m", NULL, i < 64 ? &chain[i + 1] : NULL, false };
+        chain[i] = (dt_failure){ "T", "m", NULL, i < 64 ? &chain[i + 1] : NULL, false, NULL };
     Dtpb__TaskFailureDetails *fm = pb_b_failure(&b, &chain[1]);
     assert_ok(b.status, NULL);
     r = PB_READER(a, &err, NULL);

@@ -10,9 +10,9 @@
 #include "service/service.h"
 #include "wiretest.h"
 
-static dt_failure inner_failure = { "IOError", "disk full", NULL, NULL, true };
+static dt_failure inner_failure = { "IOError", "disk full", NULL, NULL, true, NULL };
 static const dt_failure outer_failure = { "TaskFailed", "activity \"Copy\" failed",
-                                          "at copy()\nat main()", &inner_failure, false };
+                                          "at copy()\nat main()", &inner_failure, false, NULL };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -524,7 +524,8 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
     Dtpb__WorkItem wi = DTPB__WORK_ITEM__INIT;
     wi.request_case = DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
     wi.completiontoken = "tok-1";
-    dt_orch_request req = {"i1", "x1", past, 3, fresh, 2};
+    dt_orch_request req = {"i1", "x1", past, 3, fresh, 2, "b7ad6b7169203331",
+                           INT64_C(1764084199000000)};
     assert_ok(svc_orchestrator_request(a, &req, &wi.orchestratorrequest), NULL);
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -553,6 +554,8 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
     assert_string_equal(back.execution_id, "x1");
     assert_int_equal(back.n_past, 3);
     assert_int_equal(back.n_new, 2);
+    assert_string_equal(back.span_id, "b7ad6b7169203331");   /* orchestrationTraceContext */
+    assert_int_equal(back.span_start, INT64_C(1764084199000000));
     for (size_t i = 0; i < 3; i++)
         assert_same_event(&past[i], &back.past[i]);
     for (size_t i = 0; i < 2; i++)
@@ -561,7 +564,7 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
 
     /* no history yet, no execution id: both lists empty, executionId absent */
     Dtpb__OrchestratorRequest *empty = NULL;
-    dt_orch_request none = {"i2", NULL, NULL, 0, NULL, 0};
+    dt_orch_request none = {"i2", NULL, NULL, 0, NULL, 0, NULL, 0};
     assert_ok(svc_orchestrator_request(a, &none, &empty), NULL);
     assert_null(empty->executionid);
     assert_int_equal(empty->n_pastevents, 0);
@@ -583,7 +586,7 @@ static void test_activity_request_follows_the_protocol(void **state)
     dt_arena *a = dt_arena_new();
     assert_non_null(a);
     Dtpb__ActivityRequest *m = NULL;
-    dt_activity_request req = {"i1", "x1", 4, "SayHello", NULL, "\"Tokyo\""};
+    dt_activity_request req = {"i1", "x1", 4, "SayHello", NULL, "\"Tokyo\"", NULL, NULL, NULL};
     assert_ok(svc_activity_request(a, &req, &m), NULL);
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -599,6 +602,23 @@ static void test_activity_request_follows_the_protocol(void **state)
     w_msg(&want, 4, &inst);
     w_int(&want, 5, 4);
     expect_bytes(bytes, len, &want, "ActivityRequest");
+
+    /* with the caller's trace context (6) and tags (7), as the worker reads them back */
+    req.trace_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    req.trace_state = "k=v";
+    req.tags = "{\"a\":\"1\",\"b\":\"\"}";
+    assert_ok(svc_activity_request(a, &req, &m), NULL);
+    assert_string_equal(m->parenttracecontext->traceparent, req.trace_parent);
+    assert_int_equal(m->n_tags, 2);
+    dt_activity_request back;
+    dt_error err;
+    assert_ok(svc_activity_request_from_msg(a, m, &back, &err), &err);
+    assert_string_equal(back.trace_parent, req.trace_parent);
+    assert_string_equal(back.trace_state, "k=v");
+    assert_string_equal(back.tags, req.tags);
+    /* tags that are not an object of strings cannot be written */
+    req.tags = "{\"a\":1}";
+    assert_int_equal(svc_activity_request(a, &req, &m), DT_ERR_INVALID_ARG);
     dt_arena_free(a);
 }
 
@@ -613,12 +633,14 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
     acts[0].id = 0;
     acts[0].name = "SayHello";
     acts[0].input = "\"Tokyo\"";
+    acts[0].trace_parent = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+    acts[0].tags = "{\"step\":\"greet\"}";
     acts[1].type = DT_ACTION_CREATE_TIMER;
     acts[1].id = 1;
     acts[1].fire_at = INT64_C(1764084199000000);
 
     /* built as the remote worker builds it */
-    dt_orch_result res = {acts, 2, "\"halfway\""};
+    dt_orch_result res = {acts, 2, "\"halfway\"", "00f067aa0ba902b7", INT64_C(1764084199000000)};
     Dtpb__OrchestratorResponse *r = NULL;
     assert_ok(svc_orchestrator_response(a, "i1", "tok-9", &res, &r), NULL);
     uint8_t *bytes = NULL;
@@ -636,6 +658,8 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
     assert_string_equal(c.instance_id, "i1");
     assert_string_equal(c.completion_token, "tok-9");
     assert_string_equal(c.result.custom_status, "\"halfway\"");
+    assert_string_equal(c.result.span_id, "00f067aa0ba902b7");
+    assert_int_equal(c.result.span_start, INT64_C(1764084199000000));
     assert_int_equal(c.n_events_processed, -1);
     assert_false(c.requires_history);
     assert_int_equal(c.result.n_actions, 2);
@@ -908,7 +932,7 @@ static void test_activity_response_round_trips_as_the_worker_sends_it(void **sta
     dt_arena *a = dt_arena_new();
     assert_non_null(a);
     dt_error err;
-    dt_activity_request req = {"i1", "x1", 4, "SayHello", NULL, NULL};
+    dt_activity_request req = {"i1", "x1", 4, "SayHello", NULL, NULL, NULL, NULL, NULL};
     Dtpb__ActivityResponse *m = NULL;
     svc_activity_completion c;
     assert_ok(svc_activity_response(a, &req, "tok", "\"hi\"", NULL, &m), NULL);

@@ -25,6 +25,7 @@ void assert_same_failure(const dt_failure *want, const dt_failure *got)
         assert_same_str(want->message, got->message, "failure.message");
         assert_same_str(want->stack_trace, got->stack_trace, "failure.stack_trace");
         assert_int_equal(want->non_retriable, got->non_retriable);
+        assert_same_str(want->properties, got->properties, "failure.properties");
         want = want->inner;
         got = got->inner;
     }
@@ -52,6 +53,9 @@ void assert_same_event(const dt_event *want, const dt_event *got)
                     "event.parent_execution_id");
     assert_same_str(want->parent_name, got->parent_name, "event.parent_name");
     assert_int_equal(want->parent_task_id, got->parent_task_id);
+    assert_same_str(want->trace_parent, got->trace_parent, "event.trace_parent");
+    assert_same_str(want->trace_state, got->trace_state, "event.trace_state");
+    assert_same_str(want->tags, got->tags, "event.tags");
 }
 
 void assert_same_action(const dt_action *want, const dt_action *got)
@@ -70,6 +74,9 @@ void assert_same_action(const dt_action *want, const dt_action *got)
     assert_int_equal(want->n_carryover, got->n_carryover);
     for (size_t i = 0; i < want->n_carryover; i++)
         assert_same_event(&want->carryover[i], &got->carryover[i]);
+    assert_same_str(want->trace_parent, got->trace_parent, "action.trace_parent");
+    assert_same_str(want->trace_state, got->trace_state, "action.trace_state");
+    assert_same_str(want->tags, got->tags, "action.tags");
 }
 
 void assert_same_state(const dt_instance_state *want, const dt_instance_state *got)

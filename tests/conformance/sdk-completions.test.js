@@ -1,0 +1,145 @@
+"use strict";
+// sdk-completions: how an orchestration episode's completion is taken, with raw gRPC calls
+// shaped like the .NET, Java and Python SDKs'. A completion too large for one message is split
+// by the .NET and Java SDKs into chunks (same token, isPartial on all but the last, chunkIndex
+// 0, 1, ...): nothing is applied until the last chunk, then all of it at once; a chunk out of
+// order is refused and the episode redelivered. A worker that abandons what it is handed (the
+// SDKs' versioning "reject" mode) gets it back after a growing back-off, not in a hot loop. A
+// completion with an action this server does not serve fails the instance as
+// InvalidWorkerResponse, as the Durable Task Scheduler does, instead of redelivering it for ever.
+
+const { test, after } = require("node:test");
+const assert = require("node:assert/strict");
+const raw = require("./helpers/raw");
+
+const TIMEOUT = { timeout: 15_000 };
+const { status } = raw.grpc;
+const client = raw.connect();
+after(() => client.close());
+
+// chunk: one chunk of a chunked completion of WI, as the .NET and Java SDKs send it.
+function chunk(wi, actions, index, partial) {
+  return raw.completeOrchestration(client, wi, actions, { isPartial: partial, chunkIndex: { value: index } });
+}
+
+const scheduled = async (id) => (await raw.history(client, id)).filter((e) => e.taskScheduled);
+
+test("a chunked completion is applied whole with its last chunk, and not before", TIMEOUT, async () => {
+  const O = raw.uid("chunks_fan"), A = raw.uid("chunks_act"), id = raw.uid("chunks");
+  const s = new raw.WorkStream(client, raw.filters([O], [A]));
+  try {
+    await raw.unary(client, "StartInstance", { instanceId: id, name: O });
+    const wi = await s.must(5000);
+    const act = (i) => raw.actions.scheduleTask(i, A, JSON.stringify(`step ${i}`));
+    await chunk(wi, [act(0)], 0, true);
+    await chunk(wi, [act(1)], 1, true);
+    assert.equal((await scheduled(id)).length, 0, "a partial completion was applied");
+    assert.equal(await s.next(400), null, "an activity of a partial completion was handed out");
+
+    await chunk(wi, [act(2)], 2, false);
+    const h = await scheduled(id);
+    assert.deepEqual(h.map((e) => [e.eventId || 0, e.taskScheduled.input.value]),
+      [[0, '"step 0"'], [1, '"step 1"'], [2, '"step 2"']]);
+    const got = [];
+    for (let i = 0; i < 3; i++) {
+      const t = await s.must(5000);
+      assert.ok(t.activityRequest, `expected an activity, got ${t.request}`);
+      got.push([t.activityRequest.taskId || 0, t.activityRequest.input.value]);
+    }
+    got.sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(got, [[0, '"step 0"'], [1, '"step 1"'], [2, '"step 2"']]);
+
+    // the token is spent with the last chunk
+    const e = await raw.rejection(chunk(wi, [act(3)], 3, false));
+    assert.equal(e.code, status.NOT_FOUND, `a chunk after the last: ${e.code} ${e.details}`);
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
+test("a chunk out of order is refused naming the chunk due, and the episode is redelivered under a new token", TIMEOUT, async () => {
+  const O = raw.uid("chunks_order"), A = raw.uid("chunks_order_act"), id = raw.uid("chunk-order");
+  const s = new raw.WorkStream(client, raw.filters([O], [A]));
+  try {
+    await raw.unary(client, "StartInstance", { instanceId: id, name: O });
+    const wi = await s.must(5000);
+    const acts = [raw.actions.scheduleTask(0, A, '"a"'), raw.actions.scheduleTask(1, A, '"b"')];
+    await chunk(wi, [acts[0]], 0, true);
+    const e = await raw.rejection(chunk(wi, [acts[1]], 2, false));
+    assert.equal(e.code, status.INVALID_ARGUMENT, `refused with ${e.code}: ${e.details}`);
+    assert.match(e.details, /chunk 2 of a chunked completion arrived where chunk 1 was due/);
+    assert.equal((await scheduled(id)).length, 0, "part of a refused completion was applied");
+
+    const again = await s.must(5000);
+    assert.ok(again.orchestratorRequest, `expected the episode again, got ${again.request}`);
+    assert.equal(again.orchestratorRequest.instanceId, id);
+    assert.notEqual(again.completionToken, wi.completionToken);
+    assert.ok(raw.startedEvent(again), "the redelivered episode is the same first episode");
+    await raw.completeOrchestration(client, again, acts);
+    assert.equal((await scheduled(id)).length, 2);
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
+test("an abandoned episode comes back after a growing back-off, not in a hot loop", TIMEOUT, async () => {
+  const O = raw.uid("picky"), id = raw.uid("abandon");
+  const s = new raw.WorkStream(client, raw.filters([O], []));
+  try {
+    await raw.unary(client, "StartInstance", { instanceId: id, name: O });
+    const t0 = Date.now();
+    let last = t0;
+    const gaps = [], tokens = new Set();
+    while (Date.now() - t0 < 3000 && gaps.length < 20) {
+      const wi = await s.next(3000 - (Date.now() - t0));
+      if (!wi) break;
+      const now = Date.now();
+      gaps.push(now - last);
+      last = now;
+      assert.equal(wi.orchestratorRequest.instanceId, id);
+      tokens.add(wi.completionToken);
+      await raw.unary(client, "AbandonTaskOrchestratorWorkItem", { completionToken: wi.completionToken });
+    }
+    // at once, then after 0.25, 0.5, 1 and 2 s: 3 to 5 deliveries in 3 s
+    assert.ok(gaps.length >= 3 && gaps.length <= 5, `${gaps.length} deliveries in 3 s (gaps ${gaps} ms)`);
+    assert.equal(tokens.size, gaps.length, "a redelivery reused a completion token");
+    assert.ok(gaps[1] >= 200, `redelivered ${gaps[1]} ms after the first abandon, before the first back-off`);
+    for (let i = 2; i < gaps.length; i++) {
+      assert.ok(gaps[i] >= gaps[i - 1], `the back-off shrank: gaps ${gaps} ms`);
+    }
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
+test("a completion with an action this server does not serve fails the instance as InvalidWorkerResponse, once", TIMEOUT, async () => {
+  const O = raw.uid("entity_user"), id = raw.uid("refused");
+  const s = new raw.WorkStream(client, raw.filters([O], []));
+  try {
+    await raw.unary(client, "StartInstance", { instanceId: id, name: O });
+    const wi = await s.must(5000);
+    const signal = {
+      id: 0,
+      sendEntityMessage: {
+        entityOperationSignaled: { requestId: raw.uid("req"), operation: "add", input: raw.str("1"),
+          targetInstanceId: raw.str("@counter@c1") },
+      },
+    };
+    const e = await raw.rejection(raw.completeOrchestration(client, wi, [signal]));
+    assert.equal(e.code, status.UNIMPLEMENTED, `refused with ${e.code}: ${e.details}`);
+    assert.match(e.details, /sendEntityMessage/);
+    assert.match(e.details, /the instance was failed/);
+
+    const state = await raw.waitDone(client, id, 5000);
+    assert.equal(state.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+    assert.equal(state.failureDetails.errorType, "InvalidWorkerResponse");
+    assert.match(state.failureDetails.errorMessage, /sendEntityMessage/);
+    assert.equal(await s.next(700), null, "the refused episode was delivered again");
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
