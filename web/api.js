@@ -171,6 +171,10 @@ export function resume(id, reason) {
   return request("POST", `/instances/${enc(id)}/resume?reason=${enc(reason || "")}`);
 }
 
+export function rewind(id, reason) {
+  return request("POST", `/instances/${enc(id)}/rewind?reason=${enc(reason || "")}`);
+}
+
 export function restart(id, newInstanceId) {
   return request("POST", `/instances/${enc(id)}/restart?newInstanceId=${newInstanceId ? "true" : "false"}`);
 }

@@ -386,6 +386,10 @@ function instanceView(id) {
     button("resume", "Resume…", "", () => act("Resume", {
       title: "Resume this instance?", message: `Instance ${id} continues.`, fields: reasonField, ok: "Resume",
     }, (a) => api.resume(id, a.reason))),
+    button("rewind", "Rewind…", "", () => act("Rewind", {
+      title: "Rewind this instance?", message: `Instance ${id} runs again from its last good point: its failed activities and sub-orchestrations run again, what succeeded is kept.`,
+      fields: reasonField, ok: "Rewind",
+    }, (a) => api.rewind(id, a.reason))),
     button("restart", "Restart…", "", () => act("Restart", {
       title: "Restart this instance?", message: `A new run of ${inst && inst.name ? inst.name : "the orchestration"} with the same input.`,
       fields: [{ name: "newId", label: "Under a new instance id (else the same id, once it has finished)", type: "checkbox", value: true }],
@@ -452,6 +456,7 @@ function instanceView(id) {
     set("terminate", live, "It has already finished.");
     set("suspend", live && status !== "Suspended", "Only a running instance can be suspended.");
     set("resume", status === "Suspended", "Only a suspended instance can be resumed.");
+    set("rewind", status === "Failed", "Only a failed instance can be rewound.");
     set("restart", !!status, "");
     set("purge", TERMINAL.has(status), "Only a finished instance can be purged.");
     raiseButton.disabled = !live;

@@ -69,6 +69,11 @@ dt_status dt_client_terminate(dt_client *c, const char *id, const char *output, 
 dt_status dt_client_suspend(dt_client *c, const char *id, const char *reason, dt_error *err);
 dt_status dt_client_resume(dt_client *c, const char *id, const char *reason, dt_error *err);
 
+/* dt_client_rewind: run failed instance ID again from its last good point (its failed
+ * activities and sub-orchestrations run again), recording REASON (text or NULL).
+ * DT_ERR_STATE unless it is Failed. */
+dt_status dt_client_rewind(dt_client *c, const char *id, const char *reason, dt_error *err);
+
 /* dt_client_restart: a new run of ID's orchestrator with the same input, under the same id
  * or (NEW_ID) a generated one, written to ID_OUT. */
 dt_status dt_client_restart(dt_client *c, const char *id, bool new_id,

@@ -248,7 +248,8 @@ typedef enum dt_event_type {
     DT_EVENT_HISTORY_STATE = 19,
     DT_EVENT_CONTINUE_AS_NEW = 20,
     DT_EVENT_EXECUTION_SUSPENDED = 21,
-    DT_EVENT_EXECUTION_RESUMED = 22
+    DT_EVENT_EXECUTION_RESUMED = 22,
+    DT_EVENT_EXECUTION_REWOUND = 30
 } dt_event_type;
 
 /* dt_event_type_name: "ExecutionStarted", "TaskScheduled", ... (the protocol's names). */
@@ -295,6 +296,8 @@ static inline bool dt_event_is_completion(dt_event_type t)
  *  GenericEvent              input (data)
  *  ContinueAsNew             input
  *  ExecutionSuspended/Resumed input (reason)
+ *  ExecutionRewound          input (reason), parent_execution_id and instance_id (rewinding
+ *                            a sub-orchestration: its parent's new execution, its own id)
  */
 typedef struct dt_event {
     dt_event_type type;
@@ -339,7 +342,8 @@ typedef enum dt_action_type {
     DT_ACTION_CREATE_TIMER = 4,
     DT_ACTION_SEND_EVENT = 5,
     DT_ACTION_COMPLETE_ORCHESTRATION = 6,
-    DT_ACTION_TERMINATE_ORCHESTRATION = 7
+    DT_ACTION_TERMINATE_ORCHESTRATION = 7,
+    DT_ACTION_REWIND = 9
 } dt_action_type;
 
 typedef struct dt_action {
@@ -355,7 +359,8 @@ typedef struct dt_action {
     const char *result;
     const dt_failure *failure;
     bool recurse;
-    /* continue-as-new (status ContinuedAsNew, result = the new input): events to carry over */
+    /* continue-as-new (status ContinuedAsNew, result = the new input): events to carry over;
+     * rewind: the new history */
     const dt_event *carryover;
     size_t n_carryover;
     /* schedule task, create sub-orchestration: the caller's trace context; every kind: tags

@@ -90,6 +90,12 @@ dt_status dt_hub_resume(dt_hub *hub, const char *id, const char *reason, dt_erro
 dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
                          char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err);
 
+/* dt_hub_rewind: run failed instance ID again from its last good point: its failed
+ * activities run again, its failed sub-orchestrations are rewound too, what succeeded is
+ * kept (see src/hub/rewind.c). REASON (text or NULL) is recorded on the ExecutionRewound
+ * event. DT_ERR_NOT_FOUND; DT_ERR_STATE unless the instance is Failed. */
+dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_error *err);
+
 /* dt_hub_purge: delete finished instance ID and its history. DT_ERR_NOT_FOUND / DT_ERR_STATE
  * (not finished; nothing deleted). */
 dt_status dt_hub_purge(dt_hub *hub, const char *id, dt_error *err);

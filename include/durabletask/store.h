@@ -56,6 +56,10 @@ typedef struct dt_message {
     const char *execution_id;
     dt_time visible_at;               /* 0: at once; timers use their fire time */
     dt_event event;
+    /* a rewind's request (dt_store_send_message only): the instance must be Failed, and
+     * becomes Running, without output or failure, as the message goes in; DT_ERR_STATE if
+     * it is not Failed. */
+    bool reopen;
 } dt_message;
 
 /* One orchestration work item: the instance's row and its visible inbox messages, leased to

@@ -37,6 +37,7 @@ int cli_status(int argc, char **argv);
 int cli_raise(int argc, char **argv);
 int cli_terminate(int argc, char **argv);
 int cli_suspend(int argc, char **argv);
+int cli_rewind(int argc, char **argv);
 int cli_resume(int argc, char **argv);
 int cli_restart(int argc, char **argv);
 int cli_list(int argc, char **argv);      /* list_cmds.c */

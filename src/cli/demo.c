@@ -30,6 +30,14 @@ static dt_status hello_cities(dt_octx *ctx, const char *input, const char **outp
     return DT_OK;
 }
 
+/* hello_one: say_hello of its input; an input that is not a JSON string fails it (the HTTP
+ * and dashboard tests use that for failed instances to rewind). */
+static dt_status hello_one(dt_octx *ctx, const char *input, const char **output)
+{
+    *output = dt_await(ctx, dt_call_activity(ctx, "say_hello", input, NULL));
+    return DT_OK;
+}
+
 /* c_greet: "Ada" -> "Hello Ada from C!"; called by other languages' orchestrators. */
 static dt_status c_greet(dt_actx *ctx, const char *input, const char **output)
 {
@@ -52,6 +60,8 @@ static dt_status c_calls_js(dt_octx *ctx, const char *input, const char **output
 dt_status cli_register_demo(dt_worker *w)
 {
     dt_status st = dt_worker_add_orchestrator(w, "hello_cities", hello_cities, NULL);
+    if (st == DT_OK)
+        st = dt_worker_add_orchestrator(w, "hello_one", hello_one, NULL);
     if (st == DT_OK)
         st = dt_worker_add_orchestrator(w, "c_calls_js", c_calls_js, NULL);
     if (st == DT_OK)

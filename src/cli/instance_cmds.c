@@ -1,5 +1,5 @@
 /* instance_cmds.c — the operator commands on one instance: `dtask start`, `status`, `raise`,
- * `terminate`, `suspend`, `resume` and `restart`. Each checks its values here (JSON, times),
+ * `terminate`, `suspend`, `resume`, `rewind` and `restart`. Each checks its values here (JSON, times),
  * then makes one call to the server; remote.c turns failures into messages and exit codes. */
 #include <stdio.h>
 
@@ -217,6 +217,30 @@ int cli_suspend(int argc, char **argv)
 int cli_resume(int argc, char **argv)
 {
     return pause_or_go(&resume_spec, argc, argv, false);
+}
+
+static const cli_spec rewind_spec = {
+    "rewind", "ID", 1, 1,
+    "usage: dtask rewind ID [--reason TEXT] [--server ADDR:PORT]\n\n"
+    "Runs failed instance ID again from its last good point: its failed activities and\n"
+    "sub-orchestrations run again, what succeeded is kept. Exits 1 if it is not Failed.\n\n"
+    "  --reason TEXT        recorded in its history\n" CLI_SERVER_HELP};
+
+int cli_rewind(int argc, char **argv)
+{
+    const char *reason = NULL;
+    const cli_opt opts[] = {{"--reason", &reason, NULL}, {NULL, NULL, NULL}};
+    cli_args a;
+    int rc;
+    if (!cli_parse(&rewind_spec, opts, argc, argv, &a, &rc))
+        return rc;
+    Dtpb__StringValue why = DTPB__STRING_VALUE__INIT;
+    why.value = (char *)reason;
+    Dtpb__RewindInstanceRequest req = DTPB__REWIND_INSTANCE_REQUEST__INIT;
+    req.instanceid = (char *)a.pos[0];
+    req.reason = reason ? &why : NULL;
+    return call_once("rewind", &a, "RewindInstance", &req.base,
+                     &dtpb__rewind_instance_response__descriptor, a.pos[0]);
 }
 
 static const cli_spec restart_spec = {

@@ -22,6 +22,7 @@ static const command operator_commands[] = {
     {"terminate", cli_terminate, "end an instance as Terminated"},
     {"suspend", cli_suspend, "pause an instance"},
     {"resume", cli_resume, "continue a suspended instance"},
+    {"rewind", cli_rewind, "run a failed instance again from its last good point"},
     {"restart", cli_restart, "run a finished instance again"},
     {"purge", cli_purge, "delete finished instances and their histories"},
     {"wait", cli_wait, "wait for an instance to start or finish"},

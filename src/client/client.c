@@ -87,6 +87,11 @@ dt_status dt_client_resume(dt_client *c, const char *id, const char *reason, dt_
     return dt_hub_resume(c->hub, id, reason, err);
 }
 
+dt_status dt_client_rewind(dt_client *c, const char *id, const char *reason, dt_error *err)
+{
+    return dt_hub_rewind(c->hub, id, reason, err);
+}
+
 dt_status dt_client_restart(dt_client *c, const char *id, bool new_id,
                             char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
 {

@@ -32,6 +32,7 @@ SAME_NUMBER(HISTORY_STATE, HISTORY_STATE);
 SAME_NUMBER(CONTINUE_AS_NEW, CONTINUE_AS_NEW);
 SAME_NUMBER(EXECUTION_SUSPENDED, EXECUTION_SUSPENDED);
 SAME_NUMBER(EXECUTION_RESUMED, EXECUTION_RESUMED);
+SAME_NUMBER(EXECUTION_REWOUND, EXECUTION_REWOUND);
 
 /* ==== encoding ============================================================================ */
 
@@ -232,6 +233,20 @@ static void *enc_resumed(pb_builder *b, const dt_event *e)
     return m;
 }
 
+/* ExecutionRewound: the reason, and for a sub-orchestration its parent's new execution and its
+ * own instance id. */
+static void *enc_rewound(pb_builder *b, const dt_event *e)
+{
+    Dtpb__ExecutionRewoundEvent *m = pb_b_msg(b, &dtpb__execution_rewound_event__descriptor);
+    if (m) {
+        m->reason = pb_b_sv(b, e->input);
+        m->parentexecutionid = pb_b_sv(b, e->parent_execution_id);
+        m->instanceid = pb_b_sv(b, e->instance_id);
+        m->parenttracecontext = pb_b_trace(b, e->trace_parent, e->trace_state);
+    }
+    return m;
+}
+
 /* enc_body: the oneof member for E's type, or NULL with status set. Every member of the union
  * is a message pointer, so one void * result serves them all. */
 static void *enc_body(pb_builder *b, const dt_event *e)
@@ -259,6 +274,7 @@ static void *enc_body(pb_builder *b, const dt_event *e)
     case DT_EVENT_CONTINUE_AS_NEW: return enc_continue_as_new(b, e);
     case DT_EVENT_EXECUTION_SUSPENDED: return enc_suspended(b, e);
     case DT_EVENT_EXECUTION_RESUMED: return enc_resumed(b, e);
+    case DT_EVENT_EXECUTION_REWOUND: return enc_rewound(b, e);
     case DT_EVENT_NONE: break;
     }
     b->status = DT_ERR_INVALID_ARG;
@@ -418,8 +434,8 @@ static void dec_event_raised(pb_reader *r, const Dtpb__EventRaisedEvent *m, dt_e
     e->input = pb_r_sv(r, m->input, "input");
 }
 
-/* dec_unknown_type: explain a HistoryEvent whose eventType is none of 3..22. The entity
- * events and ExecutionRewound (23..30) are members we define but do not carry; protobuf-c keeps
+/* dec_unknown_type: explain a HistoryEvent whose eventType is none of 3..22 and 30. The entity
+ * events (23..29) are members we define but do not carry; protobuf-c keeps
  * members newer than our .proto as unknown fields. */
 static void dec_unknown_type(pb_reader *r, const Dtpb__HistoryEvent *h)
 {
@@ -427,7 +443,7 @@ static void dec_unknown_type(pb_reader *r, const Dtpb__HistoryEvent *h)
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
             &dtpb__history_event__descriptor, (unsigned)h->event_type_case);
         pb_r_unsupported(r, "HistoryEvent field %d (%s) is not an event type this codec "
-                           "supports (3..22)",
+                           "supports (3..22, 30)",
                         (int)h->event_type_case, f ? f->name : "?");
         return;
     }
@@ -435,7 +451,7 @@ static void dec_unknown_type(pb_reader *r, const Dtpb__HistoryEvent *h)
         uint32_t tag = h->base.unknown_fields[i].tag;
         if (tag > 2) {
             pb_r_unsupported(r, "HistoryEvent field %u is not an event type this codec knows "
-                               "(3..22)",
+                               "(3..22, 30)",
                             (unsigned)tag);
             return;
         }
@@ -490,6 +506,14 @@ static void dec_body(pb_reader *r, const Dtpb__HistoryEvent *h, dt_event *e)
         e->input = pb_r_sv(r, h->executionsuspended->input, "input"); break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
         e->input = pb_r_sv(r, h->executionresumed->input, "input"); break;
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND:
+        e->input = pb_r_sv(r, h->executionrewound->reason, "reason");
+        e->parent_execution_id = pb_r_sv(r, h->executionrewound->parentexecutionid,
+                                         "parentExecutionId");
+        e->instance_id = pb_r_sv(r, h->executionrewound->instanceid, "instanceId");
+        pb_r_trace(r, h->executionrewound->parenttracecontext, &e->trace_parent,
+                   &e->trace_state, "parentTraceContext");
+        break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED:
     case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_COMPLETED:
     case DTPB__HISTORY_EVENT__EVENT_TYPE_HISTORY_STATE:

@@ -28,6 +28,7 @@ const char *dt_event_type_name(dt_event_type t)
     case DT_EVENT_CONTINUE_AS_NEW: return "ContinueAsNew";
     case DT_EVENT_EXECUTION_SUSPENDED: return "ExecutionSuspended";
     case DT_EVENT_EXECUTION_RESUMED: return "ExecutionResumed";
+    case DT_EVENT_EXECUTION_REWOUND: return "ExecutionRewound";
     }
     return "Unknown";
 }

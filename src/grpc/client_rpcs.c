@@ -187,6 +187,15 @@ HANDLER(resume, Dtpb__ResumeRequest, dtpb__resume_request__descriptor)
     done(c, st, &err, &dtpb__resume_response__descriptor);
 }
 
+/* the reason is kept as the text the client gave: the ExecutionRewound the workers get says it */
+HANDLER(rewind_instance, Dtpb__RewindInstanceRequest, dtpb__rewind_instance_request__descriptor)
+{
+    (void)a;
+    dt_error err = {0};
+    dt_status st = dt_hub_rewind(rpc_hub(c), r->instanceid, sv(r->reason), &err);
+    done(c, st, &err, &dtpb__rewind_instance_response__descriptor);
+}
+
 HANDLER(query_instances, Dtpb__QueryInstancesRequest, dtpb__query_instances_request__descriptor)
 {
     dt_query q;
@@ -376,7 +385,7 @@ const rpc_method rpc_client_methods[] = {
     {"PurgeInstances", purge_instances},
     {"RestartInstance", restart_instance},
     {"StreamInstanceHistory", stream_history},
-    {"RewindInstance", NULL},
+    {"RewindInstance", rewind_instance},
     {"ListInstanceIds", list_instance_ids},
     {"CreateTaskHub", NULL},
     {"DeleteTaskHub", NULL},

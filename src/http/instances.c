@@ -1,7 +1,7 @@
 /* instances.c — the instance management API under /runtime/webhooks/durabletask/, shaped
  * like Durable Functions' HTTP API (same paths, query parameters and status codes where it
  * has them): start, status (with history), list with paging, raise event, terminate,
- * suspend, resume, restart, purge (one or by filter), and counts by status for the
+ * suspend, resume, rewind, restart, purge (one or by filter), and counts by status for the
  * dashboard. Each handler parses its parameters, makes one call of the hub's client API and
  * writes the answer; the hub's error messages name what was wrong and go out as they are. */
 #include <stdio.h>
@@ -250,6 +250,7 @@ static void reply_started(const http_request *rq, http_response *rs, const char 
         {"terminatePostUri", "/terminate?reason={text}"},
         {"suspendPostUri", "/suspend?reason={text}"},
         {"resumePostUri", "/resume?reason={text}"},
+        {"rewindPostUri", "/rewind?reason={text}"},
         {"purgeHistoryDeleteUri", ""},
         {"restartPostUri", "/restart"},
     };
@@ -562,6 +563,19 @@ static void control(http_request *rq, http_response *rs, const char *id, const c
     reply_accepted(rs);
 }
 
+/* POST instances/{id}/rewind?reason=TEXT: a Failed instance runs again from its last good
+ * point; the reason is kept as the text given. 410 when it is not Failed, as Durable
+ * Functions answers. */
+static void rewind_instance(http_request *rq, http_response *rs, const char *id)
+{
+    dt_error err = {0};
+    if (dt_hub_rewind(rq->hub, id, http_query(rq, "reason"), &err) != DT_OK) {
+        http_reply_dt_error(rs, &err, 410);
+        return;
+    }
+    reply_accepted(rs);
+}
+
 /* POST instances/{id}/restart?newInstanceId=true (also Durable Functions' client name for
  * it, restartWithNewInstanceId): by default under the same id, which must have finished. */
 static void restart_instance(http_request *rq, http_response *rs, const char *id)
@@ -635,6 +649,11 @@ void http_instances_handle(http_request *rq, http_response *rs)
                        strcmp(op, "resume") == 0)) {
             if (is(m, "POST", rs, op, "POST"))
                 control(rq, rs, id, op);
+            return;
+        }
+        if (n == 6 && strcmp(op, "rewind") == 0) {
+            if (is(m, "POST", rs, "rewind", "POST"))
+                rewind_instance(rq, rs, id);
             return;
         }
         if (n == 6 && strcmp(op, "restart") == 0) {

@@ -171,6 +171,16 @@ static const char *current_execution(const dt_orch_item *item)
     return item->state.execution_id;
 }
 
+/* rewind_pending: does ITEM's history end its run (ExecutionCompleted)? Then a rewind's
+ * request (dt_hub_rewind made the row Running already) is still to be applied. */
+static bool rewind_pending(const dt_orch_item *item)
+{
+    for (size_t i = item->n_past; i-- > 0;)
+        if (item->past[i].type == DT_EVENT_EXECUTION_COMPLETED)
+            return true;
+    return false;
+}
+
 /* The order of an episode's new events, as the SDKs need it: the OrchestratorStarted, the new
  * generation's ExecutionStarted (a start, or a continue-as-new), the events carried over to
  * it (they carry its execution id: episode.c), then everything else in arrival order. An
@@ -209,6 +219,11 @@ static dt_status begin_episode(dt_orch_item *item)
                 continue;
             bool stale = e->type != DT_EVENT_EXECUTION_STARTED && e->execution_id && exec &&
                          strcmp(e->execution_id, exec) != 0;
+            /* a client's rewind finds the failed run's history (take_orchestration); one
+             * that finds it rewound already (a second rewind) has nothing to do. The hub's
+             * own wake-up after a rewind carries the new execution and goes through. */
+            stale |= e->type == DT_EVENT_EXECUTION_REWOUND && e->execution_id == NULL &&
+                     !rewind_pending(item);
             bool duplicate = dt_event_is_completion(e->type) &&
                              episode_is_duplicate(item->past, item->n_past, in, n, e->task_id);
             if (!stale && !duplicate)
@@ -248,6 +263,27 @@ static dt_status complete_orchestration(dt_hub *hub, const dt_orch_item *item,
     }
     dt_arena_free(arena);
     return st;
+}
+
+/* rewind_instance: a Failed instance asked to rewind gets its history rewritten (rewind.c)
+ * and a new execution, without running its code; the wake-up the episode sends itself runs
+ * it. */
+static dt_status rewind_instance(dt_hub *hub, dt_orch_item *item, const dt_event *request,
+                                 dt_error *err)
+{
+    dt_action a = {.type = DT_ACTION_REWIND, .input = request->input};
+    dt_event *h = NULL;
+    dt_status st = rewind_history(item, request, item->arena, &h, &a.n_carryover);
+    if (st != DT_OK) {
+        lease_untrack(hub, item);
+        cache_detach(hub, item, NULL);
+        dt_store_abandon_orchestration(hub->store, item, 0, NULL);
+        return dt_error_set(err, st, "rewind of '%s': %s", item->instance_id,
+                            st == DT_ERR_NOMEM ? "out of memory" : "its history has no start");
+    }
+    a.carryover = h;
+    dt_orch_result res = {.actions = &a, .n_actions = 1, .custom_status = item->state.custom_status};
+    return complete_orchestration(hub, item, &res, err);
 }
 
 /* terminate: an ExecutionTerminated ends the instance without running its code. */
@@ -305,8 +341,11 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
         return st;
     }
     const dt_event *term = find_incoming(item, DT_EVENT_EXECUTION_TERMINATED);
+    const dt_event *rew = find_incoming(item, DT_EVENT_EXECUTION_REWOUND);
     bool finished = dt_runtime_status_is_terminal(item->state.status);
-    if (finished || (term == NULL && !has_started(item)))
+    if (rew && rew->execution_id == NULL)   /* a request begin_episode kept: still to do */
+        st = rewind_instance(hub, item, rew, err);
+    else if (finished || (term == NULL && !has_started(item)))
         st = discard(hub, item, err);
     else if (term)
         st = terminate(hub, item, term, err);

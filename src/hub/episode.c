@@ -231,6 +231,74 @@ static void complete(builder *b, const dt_action *a, dt_episode *ep)
     notify_parent(b, a);
 }
 
+/* rewound_child: should the sub-orchestration created as E be rewound with its parent? When
+ * it failed (the old history says so) and the new one does not have it completed. */
+static bool rewound_child(builder *b, const dt_action *a, const dt_event *e)
+{
+    bool failed = false;
+    for (size_t i = 0; i < b->item->n_past; i++)
+        failed |= b->item->past[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED &&
+                  b->item->past[i].task_id == e->event_id;
+    for (size_t i = 0; i < a->n_carryover; i++)
+        if (a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED &&
+            a->carryover[i].task_id == e->event_id)
+            return false;
+    return failed;
+}
+
+/* rewind_run: the instance runs again on the history A carries (rewind.c's, or a worker's
+ * RewindOrchestrationAction's), as a new execution: Running, no output, no failure. It
+ * wakes itself with an ExecutionRewound (so the worker replays the rewritten history and
+ * schedules again what failed), and rewinds the sub-orchestrations that failed. */
+static void rewind_run(builder *b, const dt_action *a, dt_episode *ep)
+{
+    const char *self = b->item->instance_id, *reason = a->input, *exec = NULL;
+    ep->reset_history = true;
+    b->n_events = 0;
+    for (size_t i = 0; i < a->n_carryover; i++) {
+        const dt_event *e = &a->carryover[i];
+        if (e->type == DT_EVENT_EXECUTION_COMPLETED)
+            continue;   /* a worker's rewrite should not have it; a rewound run is not over */
+        if (e->type == DT_EVENT_EXECUTION_REWOUND) {
+            reason = reason ? reason : e->input;   /* it comes back as the wake-up */
+            continue;
+        }
+        assert(b->n_events < b->cap_events);
+        b->events[b->n_events++] = *e;
+        if (e->type == DT_EVENT_EXECUTION_STARTED)
+            exec = e->execution_id && *e->execution_id ? e->execution_id : new_execution_id(b);
+    }
+    if (exec == NULL) {
+        b->n_events = 0;
+        ep->reset_history = false;
+        dt_action f = {.status = DT_STATUS_FAILED};
+        f.failure = checked(b, dt_failure_new(b->arena, "InvalidRewind", "the rewound history "
+                                              "has no ExecutionStarted"));
+        complete(b, &f, ep);
+        return;
+    }
+    for (size_t i = 0; i < b->n_events; i++)
+        if (b->events[i].type == DT_EVENT_EXECUTION_STARTED)
+            b->events[i].execution_id = exec;
+    ep->execution_id = exec;
+    ep->status = DT_STATUS_RUNNING;
+    ep->output = NULL;
+    ep->failure = NULL;
+    ep->completed_at = 0;
+    dt_message *m = add_message(b, self, DT_EVENT_EXECUTION_REWOUND, 0);
+    m->execution_id = exec;
+    m->event.input = reason;
+    for (size_t i = 0; i < b->n_events; i++) {
+        const dt_event *e = &b->events[i];
+        if (e->type != DT_EVENT_SUB_ORCHESTRATION_CREATED || !rewound_child(b, a, e))
+            continue;
+        m = add_message(b, e->instance_id, DT_EVENT_EXECUTION_REWOUND, 0);
+        m->event.input = reason;
+        m->event.instance_id = e->instance_id;
+        m->event.parent_execution_id = exec;
+    }
+}
+
 /* fail_unsupported: an action this hub cannot apply ends the instance as Failed, naming it,
  * rather than being redelivered forever. */
 static void fail_unsupported(builder *b, const dt_action *a, dt_episode *ep)
@@ -315,6 +383,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         m->event.input = a->input;
         m->event.recurse = a->recurse;
         return;
+    case DT_ACTION_REWIND:
+        rewind_run(b, a, ep);
+        return;
     case DT_ACTION_COMPLETE_ORCHESTRATION:
         if (a->status == DT_STATUS_COMPLETED || a->status == DT_STATUS_FAILED ||
             a->status == DT_STATUS_TERMINATED || a->status == DT_STATUS_CONTINUED_AS_NEW)
@@ -338,10 +409,12 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     /* each action makes at most one event and one message; a completion may add a message
      * to the parent, one per child (recursive terminate), one per carried-over event, and
      * an ExecutionCompleted */
-    size_t extra = 2 + count_children(item);
+    size_t extra = 2 + count_children(item), carried = 0;
     for (size_t i = 0; i < na; i++)
-        extra += result->actions[i].n_carryover;
-    b.cap_events = item->n_incoming + na + 3;
+        carried += result->actions[i].n_carryover;
+    extra += carried;
+    /* a rewind's new history becomes events (and its children messages) */
+    b.cap_events = item->n_incoming + na + 3 + carried;
     b.cap_acts = na + 1;
     b.cap_msgs = na + extra;
     b.cap_insts = na + 1;

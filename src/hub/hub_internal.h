@@ -202,6 +202,12 @@ void commit_stop(dt_hub *hub);
 bool episode_is_duplicate(const dt_event *past, size_t n_past, const dt_event *fresh,
                           size_t n_fresh, int32_t task_id);
 
+/* rewind_history: the history failed ITEM runs again with, rewound at REQUEST (an
+ * ExecutionRewound), in ARENA: see rewind.c. DT_ERR_NOMEM, or DT_ERR_CORRUPT when the
+ * history has no ExecutionStarted. */
+dt_status rewind_history(const dt_orch_item *item, const dt_event *request, dt_arena *arena,
+                         dt_event **out, size_t *n_out);
+
 /* episode_build: the dt_episode for ITEM after its executor produced RESULT, in ARENA. */
 dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_result *result,
                         dt_arena *arena, dt_episode *out, dt_error *err);

@@ -1,4 +1,4 @@
-/* manage.c — instance management: raise event, terminate, suspend, resume, restart, query
+/* manage.c — instance management: raise event, terminate, suspend, resume, rewind, restart, query
  * (purges are purge.c's). Commands that change a running instance are inbox messages, so
  * they take effect in the instance's next episode, in order with everything else that
  * reaches it. Each checks what it can up front (the instance exists and has not finished)
@@ -107,19 +107,54 @@ dt_status dt_hub_resume(dt_hub *hub, const char *id, const char *reason, dt_erro
     return suspend_or_resume(hub, id, reason, DT_EVENT_EXECUTION_RESUMED, "resume", err);
 }
 
+/* read_instance: ID's row into A (*OUT), for operation OP: its errors name OP and ID. */
+static dt_status read_instance(dt_hub *hub, const char *id, const char *op, dt_arena *a,
+                               dt_instance_state **out, dt_error *err)
+{
+    if (id == NULL || id[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s: instance id is empty", op);
+    if (a == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    dt_status st = dt_store_get_instance(hub->store, id, a, out, err);
+    read_barrier(hub);
+    if (st == DT_ERR_NOT_FOUND)
+        st = dt_error_set(err, DT_ERR_NOT_FOUND, "%s: no instance '%s'", op, id);
+    return st;
+}
+
+dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_error *err)
+{
+    dt_arena *a = dt_arena_new();
+    dt_instance_state *s = NULL;
+    dt_status st = read_instance(hub, id, "rewind", a, &s, err);
+    if (st == DT_OK && s->status != DT_STATUS_FAILED)
+        st = dt_error_set(err, DT_ERR_STATE, "rewind: instance '%s' is %s; only a Failed "
+                          "instance can be rewound", id, dt_runtime_status_name(s->status));
+    dt_arena_free(a);
+    if (st != DT_OK)
+        return st;
+    /* Running from now on, as the SDKs' clients expect (they wait for completion next); the
+     * rewrite itself happens when the instance is next leased (dispatch.c) */
+    dt_message m = {.instance_id = id, .reopen = true};
+    dt_event_init(&m.event, DT_EVENT_EXECUTION_REWOUND, dt_now());
+    m.event.input = reason;
+    st = dt_store_send_message(hub->store, &m, err);
+    if (st == DT_ERR_STATE)
+        return dt_error_set(err, DT_ERR_STATE, "rewind: instance '%s' changed meanwhile; only a "
+                            "Failed instance can be rewound", id);
+    if (st == DT_OK) {
+        ready_forget(hub, id);
+        hub_notify(hub);
+    }
+    return st;
+}
+
 dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
                          char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
 {
-    if (id == NULL || id[0] == '\0')
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "restart: instance id is empty");
     dt_arena *a = dt_arena_new();
-    if (a == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     dt_instance_state *s = NULL;
-    dt_status st = dt_store_get_instance(hub->store, id, a, &s, err);
-    read_barrier(hub);
-    if (st == DT_ERR_NOT_FOUND)
-        st = dt_error_set(err, DT_ERR_NOT_FOUND, "restart: no instance '%s'", id);
+    dt_status st = read_instance(hub, id, "restart", a, &s, err);
     if (st == DT_OK && !new_id && !dt_runtime_status_is_terminal(s->status))
         st = dt_error_set(err, DT_ERR_STATE,
                           "restart: instance '%s' is still %s; terminate it first or restart "

@@ -16,6 +16,7 @@ SAME_ACTION(CREATE_TIMER, CREATE_TIMER);
 SAME_ACTION(SEND_EVENT, SEND_EVENT);
 SAME_ACTION(COMPLETE_ORCHESTRATION, COMPLETE_ORCHESTRATION);
 SAME_ACTION(TERMINATE_ORCHESTRATION, TERMINATE_ORCHESTRATION);
+SAME_ACTION(REWIND, REWIND_ORCHESTRATION);
 
 static void *b_schedule_task(pb_builder *b, const dt_action *act)
 {
@@ -101,6 +102,17 @@ static void *b_terminate(pb_builder *b, const dt_action *act)
     return m;
 }
 
+static void *b_rewind(pb_builder *b, const dt_action *act)
+{
+    Dtpb__RewindOrchestrationAction *m =
+        pb_b_msg(b, &dtpb__rewind_orchestration_action__descriptor);
+    if (m) {
+        m->newhistory = pb_b_events(b, act->carryover, act->n_carryover);
+        m->n_newhistory = act->n_carryover;
+    }
+    return m;
+}
+
 dt_status svc_action_to_msg(dt_arena *a, const dt_action *act, Dtpb__OrchestratorAction **out)
 {
     if (a == NULL || act == NULL || out == NULL)
@@ -115,6 +127,7 @@ dt_status svc_action_to_msg(dt_arena *a, const dt_action *act, Dtpb__Orchestrato
     case DT_ACTION_SEND_EVENT: body = b_send_event(&b, act); break;
     case DT_ACTION_COMPLETE_ORCHESTRATION: body = b_complete(&b, act); break;
     case DT_ACTION_TERMINATE_ORCHESTRATION: body = b_terminate(&b, act); break;
+    case DT_ACTION_REWIND: body = b_rewind(&b, act); break;
     default: b.status = DT_ERR_INVALID_ARG; break;
     }
     if (b.status != DT_OK)
@@ -231,10 +244,16 @@ dt_status svc_action_from_msg(dt_arena *a, const Dtpb__OrchestratorAction *m, dt
         pb_r_fail(&r, DT_ERR_UNIMPLEMENTED,
                "sendEntityMessage is not supported: this server has no durable entities");
         break;
-    case DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_REWIND_ORCHESTRATION:
-        pb_r_fail(&r, DT_ERR_UNIMPLEMENTED,
-               "rewindOrchestration is not supported: this server cannot rewind instances");
+    case DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_REWIND_ORCHESTRATION: {
+        const Dtpb__RewindOrchestrationAction *x = m->rewindorchestration;
+        r.what = "rewindOrchestration";
+        act.carryover = pb_r_events(&r, x->newhistory, x->n_newhistory,
+                                    "rewindOrchestration.newHistory");
+        act.n_carryover = act.carryover ? x->n_newhistory : 0;
+        if (r.status == DT_OK && act.n_carryover == 0)
+            pb_r_fail(&r, DT_ERR_INVALID_ARG, "rewindOrchestration.newHistory is empty");
         break;
+    }
     default:
         r_action_unknown(&r, m);
         break;

@@ -26,6 +26,9 @@
 #define CHECKPOINT_PAGES "4000"
 #define READER_CACHE_KB "4096"   /* the reader connection's page cache */
 
+_Static_assert(DT_STATUS_RUNNING == 0 && DT_STATUS_FAILED == 3,
+               "ST_INSTANCE_REOPEN spells these statuses as numbers");
+
 static const char *const schema_sql =
     "CREATE TABLE instances ("
     " instance_id TEXT PRIMARY KEY NOT NULL,"
@@ -136,6 +139,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         " lock_owner = NULL, lock_expires = 0"
         " WHERE instance_id = ?1 AND lock_owner = ?11",
 
+    /* a rewind: Failed (3) becomes Running (0) as its request goes in */
+    [ST_INSTANCE_REOPEN] =
+        "UPDATE instances SET status = 0, output = NULL, failure = NULL, completed_at = 0,"
+        " last_updated_at = ?2 WHERE instance_id = ?1 AND status = 3",
     [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 AND seq >= ?2"
                         " ORDER BY seq",
     [ST_HISTORY_NEXT_SEQ] =

@@ -170,6 +170,21 @@ dt_status store_sqlite_create_instance(dt_store *base, const dt_new_instance *ni
     return r;
 }
 
+/* reopen_tx: Failed instance ID becomes Running again (a rewind), in the open transaction. */
+static dt_status reopen_tx(sqlite_store *s, const char *id, dt_error *err)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_REOPEN);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    store_bind_int64(st, 2, dt_now(), &rc);
+    if (rc != SQLITE_OK)
+        return store_sql_error(s, rc, err, "reopen instance");
+    dt_status r = store_step_done(s, st, err, "reopen instance");
+    if (r == DT_OK && sqlite3_changes(s->db) == 0)
+        r = dt_error_set(err, DT_ERR_STATE, "instance '%s' is not Failed (or not there)", id);
+    return r;
+}
+
 dt_status store_sqlite_send_message(dt_store *base, const dt_message *m, dt_error *err)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -178,6 +193,8 @@ dt_status store_sqlite_send_message(dt_store *base, const dt_message *m, dt_erro
     pthread_mutex_lock(&s->mu);
     bool delivered = false;
     dt_status r = store_begin_write(s, err);
+    if (r == DT_OK && m->reopen)
+        r = reopen_tx(s, m->instance_id, err);
     if (r == DT_OK) {
         r = store_insert_message_tx(s, m, NULL, &delivered, err);
         if (r == DT_OK && !delivered)

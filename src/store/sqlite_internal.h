@@ -35,6 +35,7 @@ typedef enum store_stmt_id {
     ST_INSTANCE_RENEW,
     ST_INSTANCE_ABANDON,
     ST_INSTANCE_EPISODE_UPDATE,
+    ST_INSTANCE_REOPEN,
     /* history */
     ST_HISTORY_LOAD,
     ST_HISTORY_NEXT_SEQ,

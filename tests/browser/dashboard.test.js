@@ -257,6 +257,22 @@ test("versions show in the list and on the instance page, and the list searches 
   assert.equal(await page.locator("#instance-version").textContent(), "2.5");
 });
 
+test("rewind from the instance page: only a failed instance, which runs again", async () => {
+  await startInstance("hello_one", "rewind-1", 7);   // say_hello refuses a number: Failed
+  await waitForStatus("rewind-1", "Failed");
+  const page = await openPage(href("rewind-1"));
+  await page.locator('#instance-status[data-status="Failed"]').waitFor();
+  await page.locator("#action-rewind:not([disabled])").click();
+  await confirm(page, { reason: "from the dashboard" });
+  // it runs again and, the input unchanged, fails again; the history says it was rewound
+  await page.waitForFunction(() => [...document.querySelectorAll("#history tbody tr td:nth-child(2)")]
+    .some((td) => td.textContent === "ExecutionRewound"));
+  await page.locator('#instance-status[data-status="Failed"]').waitFor();
+  const done = await openPage(href("hello-1"));
+  await done.locator('#instance-status[data-status="Completed"]').waitFor();
+  assert.equal(await done.locator("#action-rewind").isDisabled(), true);
+});
+
 test("paging through the list with next and previous", async () => {
   for (let i = 0; i < 23; i++) await startInstance("page_probe", `page-${String(i).padStart(2, "0")}`, i);
   const page = await openPage("#/");

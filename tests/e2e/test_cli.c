@@ -518,6 +518,20 @@ static void test_wait_on_a_failed_instance_exits_1_and_prints_the_failure(void *
     assert_string_equal(json_string_value(json_object_get(fd, "errorType")), "BoomError");
     assert_string_equal(json_string_value(json_object_get(fd, "errorMessage")), "it went boom");
     json_decref(j);
+    /* rewind: it runs again (and, the code unchanged, fails again), the history says why */
+    DTASK(&c, "rewind", "f1", "--reason", "try again");
+    expect(&c, 0, NULL, NULL);
+    DTASK(&c, "wait", "f1");
+    expect(&c, 1, "status:          Failed", NULL);
+    DTASK(&c, "history", "f1");
+    expect(&c, 0, "ExecutionRewound", NULL);
+    assert_non_null(strstr(c.out, "try again"));
+    DTASK(&c, "start", "echo_orch", "--id", "ok1", "--input", "1");
+    DTASK(&c, "wait", "ok1");
+    DTASK(&c, "rewind", "ok1");
+    expect(&c, 1, NULL, "only a Failed instance can be rewound");
+    DTASK(&c, "rewind", "nobody");
+    expect(&c, 3, NULL, "nobody");
     fix_close(&c);
 }
 

@@ -126,8 +126,8 @@ static void test_unknown_and_unsupported_methods_are_unimplemented_and_named(voi
            GRPC_STATUS_UNIMPLEMENTED, "NoSuchMethod");
     expect(call_raw(&s, "SignalEntity", (const uint8_t *)"", 0, NULL, NULL),
            GRPC_STATUS_UNIMPLEMENTED, "SignalEntity");
-    expect(call_raw(&s, "RewindInstance", (const uint8_t *)"", 0, NULL, NULL),
-           GRPC_STATUS_UNIMPLEMENTED, "RewindInstance");
+    expect(call_raw(&s, "GetEntity", (const uint8_t *)"", 0, NULL, NULL),
+           GRPC_STATUS_UNIMPLEMENTED, "GetEntity");
     still_serving(&s);
     server_close(&s);
 }

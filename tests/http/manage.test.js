@@ -79,6 +79,29 @@ test("suspend and resume: 202 each and the status follows; 404 missing, 410 fini
   }
 });
 
+test("rewind: 202 for a Failed instance, which runs again (ExecutionRewound with the reason in history); 410 otherwise, 404 missing", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  const id = await h.start("hello_one", h.uid("rew"), 7);   // say_hello refuses a number: Failed
+  const failed = await h.waitFor(id);
+  assert.equal(failed.json.runtimeStatus, "Failed");
+  const started = await h.call("POST", "orchestrators/hello_one", { body: JSON.stringify("x") });
+  assert.match(started.json.rewindPostUri, /\/rewind\?reason=\{text\}$/);
+
+  const res = await h.call("POST", `${h.statusPath(id)}/rewind`, { query: { reason: "fixed upstream" } });
+  assert.equal(res.status, 202, res.text);
+  // Running at once (a client waiting next sees it), then Failed again: the input is still wrong
+  const again = await h.waitFor(id, (x) => x && x.runtimeStatus === "Failed", { query: { showHistory: "true", showHistoryOutput: "true" } });
+  const types = again.json.historyEvents.map((e) => e.EventType);
+  assert.ok(types.includes("ExecutionRewound"), types.join());
+  assert.equal(types.filter((t) => t === "TaskFailed").length, 1, types.join());   // the rewound run's only
+  assert.equal(again.json.historyEvents.find((e) => e.EventType === "ExecutionRewound").Input, "fixed upstream");
+
+  const done = await h.waitFor(started.json.id);
+  h.assertError(await h.call("POST", `${h.statusPath(done.json.instanceId)}/rewind`), 410, "Gone", "only a Failed instance");
+  const missing = h.uid("nobody");
+  h.assertError(await h.call("POST", `${h.statusPath(missing)}/rewind`), 404, "NotFound", missing);
+  h.assertError(await h.call("GET", `${h.statusPath(id)}/rewind`), 405, "MethodNotAllowed", "POST");
+});
+
 test("restart: same id once finished, a new id on request; 409 while running, 404 missing", { timeout: h.TEST_TIMEOUT_MS }, async () => {
   const id = await completed("restart");
   const first = (await h.call("GET", h.statusPath(id))).json;

@@ -2,7 +2,7 @@
  * (src/service/service.h), both sides of the wire: actions, states, work items, queries and
  * filters round-trip through real bytes; the bytes follow the protocol's field numbers
  * (checked against bytes built by hand); strings from the wire that are not UTF-8 are refused
- * naming the field; entity and rewind actions are UNIMPLEMENTED. */
+ * naming the field; entity actions are UNIMPLEMENTED; a rewind needs its new history. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,7 +208,7 @@ static void test_schedule_task_bytes_follow_the_protocol(void **state)
     dt_arena_free(arena);
 }
 
-static void test_entity_and_rewind_actions_are_unimplemented(void **state)
+static void test_entity_actions_are_unimplemented_and_a_rewind_needs_a_history(void **state)
 {
     (void)state;
     dt_arena *arena = dt_arena_new();
@@ -228,9 +228,21 @@ static void test_entity_and_rewind_actions_are_unimplemented(void **state)
 
     w.n = 0;
     w_int(&w, 1, 3);
-    w_msg(&w, 9, &empty);                      /* rewindOrchestration */
-    expect_error(action_from_bytes(arena, &w, &out, &err), &err, DT_ERR_UNIMPLEMENTED,
-                 "rewindOrchestration");
+    w_msg(&w, 9, &empty);                      /* rewindOrchestration, no newHistory */
+    expect_error(action_from_bytes(arena, &w, &out, &err), &err, DT_ERR_INVALID_ARG,
+                 "rewindOrchestration.newHistory is empty");
+    /* with one: newHistory = 1: HistoryEvent {eventId = 1: -1, orchestratorStarted = 14: {}} */
+    wire ev = { .n = 0 }, rw = { .n = 0 };
+    w_int(&ev, 1, -1);
+    w_msg(&ev, 14, &empty);
+    w_msg(&rw, 1, &ev);
+    w.n = 0;
+    w_int(&w, 1, 3);
+    w_msg(&w, 9, &rw);
+    assert_ok(action_from_bytes(arena, &w, &out, &err), &err);
+    assert_int_equal(out.type, DT_ACTION_REWIND);
+    assert_int_equal(out.n_carryover, 1);
+    assert_int_equal(out.carryover[0].type, DT_EVENT_ORCHESTRATOR_STARTED);
 
     w.n = 0;
     w_int(&w, 1, 4);
@@ -1054,7 +1066,7 @@ int main(void)
         cmocka_unit_test(test_every_action_round_trips_through_bytes),
         cmocka_unit_test(test_continue_as_new_carries_events_and_version),
         cmocka_unit_test(test_schedule_task_bytes_follow_the_protocol),
-        cmocka_unit_test(test_entity_and_rewind_actions_are_unimplemented),
+        cmocka_unit_test(test_entity_actions_are_unimplemented_and_a_rewind_needs_a_history),
         cmocka_unit_test(test_actions_missing_what_they_need_are_refused),
         cmocka_unit_test(test_invalid_utf8_in_an_action_is_refused_naming_the_field),
         cmocka_unit_test(test_state_round_trips_with_and_without_payloads),

@@ -1,0 +1,136 @@
+"use strict";
+// Rewind, as the .NET and Java clients use it (RewindInstance: the server rewrites the
+// history) and as the JavaScript and Python workers can answer it (a RewindOrchestrationAction
+// carrying the history they rewrote). Raw gRPC calls shaped like theirs; the worker here is
+// the test, so it sees exactly what an SDK's worker would be handed.
+
+const { test, after } = require("node:test");
+const assert = require("node:assert/strict");
+const raw = require("./helpers/raw");
+
+const TIMEOUT = { timeout: 20_000 };
+const client = raw.connect();
+after(() => client.close());
+
+const kinds = (events) => events.map((e) => e.eventType);
+
+async function state(id) {
+  return (await raw.unary(client, "GetInstance", { instanceId: id, getInputsAndOutputs: true })).orchestrationState;
+}
+
+// runToFailure: start O as ID; its episode schedules A twice (tasks 0 and 1); task 0
+// succeeds, task 1 fails, and the orchestration fails with it. Returns the failed run's
+// execution id.
+async function runToFailure(s, O, A, id) {
+  await raw.unary(client, "StartInstance", { name: O, instanceId: id });
+  let wi = await s.must();
+  await raw.completeOrchestration(client, wi, [raw.actions.scheduleTask(0, A, '"a"'), raw.actions.scheduleTask(1, A, '"b"')]);
+  for (let i = 0; i < 2; i++) {
+    const t = await s.must();
+    if ((t.activityRequest.taskId || 0) === 0) await raw.completeActivity(client, t, '"ok"');
+    else await raw.unary(client, "CompleteActivityTask", {
+      instanceId: id, taskId: 1, completionToken: t.completionToken,
+      failureDetails: { errorType: "Boom", errorMessage: "task 1 failed" },
+    });
+  }
+  for (;;) {
+    wi = await s.must();
+    const all = [...wi.orchestratorRequest.pastEvents, ...wi.orchestratorRequest.newEvents];
+    if (all.some((e) => e.taskFailed) && all.some((e) => e.taskCompleted)) break;
+    await raw.completeOrchestration(client, wi, []);
+  }
+  await raw.completeOrchestration(client, wi, [raw.actions.complete(2, "ORCHESTRATION_STATUS_FAILED", undefined, {
+    failureDetails: { errorType: "Boom", errorMessage: "task 1 failed" },
+  })]);
+  const st = await raw.waitDone(client, id);
+  assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+  return st.executionId.value;
+}
+
+test("RewindInstance: the worker gets the failed run's history without the failure, and the failed task runs again", TIMEOUT, async () => {
+  const O = raw.uid("rw"), A = raw.uid("rw-act"), id = raw.uid("rw");
+  const s = new raw.WorkStream(client, raw.filters([O], [A]));
+  try {
+    const failedExec = await runToFailure(s, O, A, id);
+    await raw.unary(client, "RewindInstance", { instanceId: id, reason: raw.str("fixed it") });
+    // Running at once, so a client that waits for completion next does not see the old failure
+    assert.equal((await state(id)).orchestrationStatus || "ORCHESTRATION_STATUS_RUNNING", "ORCHESTRATION_STATUS_RUNNING");
+
+    const wi = await s.must();
+    const r = wi.orchestratorRequest;
+    assert.notEqual(r.executionId.value, failedExec);
+    const past = kinds(r.pastEvents);
+    assert.ok(!past.includes("taskFailed") && !past.includes("executionCompleted"), past.join());
+    const scheduled = r.pastEvents.filter((e) => e.taskScheduled).map((e) => e.eventId || 0);
+    assert.deepEqual(scheduled, [0]);                    // the failed task's scheduling is gone too
+    assert.equal(r.pastEvents.find((e) => e.executionStarted).executionStarted.orchestrationInstance.executionId.value, r.executionId.value);
+    assert.ok(r.pastEvents.some((e) => e.taskCompleted));   // what succeeded is kept
+    const rewound = r.newEvents.find((e) => e.executionRewound);
+    assert.equal(rewound.executionRewound.reason.value, "fixed it");
+
+    // replaying, the worker schedules task 1 again; it succeeds this time
+    await raw.completeOrchestration(client, wi, [raw.actions.scheduleTask(1, A, '"b"')]);
+    const t = await s.must();
+    assert.equal(t.activityRequest.taskId, 1);
+    await raw.completeActivity(client, t, '"ok now"');
+    const last = await s.must();
+    assert.ok(last.orchestratorRequest.newEvents.some((e) => e.taskCompleted));
+    await raw.completeOrchestration(client, last, [raw.actions.complete(2, "ORCHESTRATION_STATUS_COMPLETED", '"done"')]);
+    const st = await raw.waitDone(client, id);
+    assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_COMPLETED");
+    assert.equal(st.failureDetails, undefined);
+    const h = kinds(await raw.history(client, id));
+    assert.equal(h.filter((k) => k === "executionRewound").length, 1, h.join());
+    assert.equal(h.filter((k) => k === "taskFailed").length, 0, h.join());
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
+test("RewindInstance refuses an instance that is not Failed with FAILED_PRECONDITION, and a missing one with NOT_FOUND", TIMEOUT, async () => {
+  const O = raw.uid("rw-live"), id = raw.uid("rw-live");
+  const s = new raw.WorkStream(client, raw.filters([O], []));
+  try {
+    await raw.unary(client, "StartInstance", { name: O, instanceId: id });
+    await s.must();
+    let e = await raw.rejection(raw.unary(client, "RewindInstance", { instanceId: id }));
+    assert.equal(e.code, raw.grpc.status.FAILED_PRECONDITION);
+    assert.match(e.details, /is Pending; only a Failed instance can be rewound/);
+    e = await raw.rejection(raw.unary(client, "RewindInstance", { instanceId: raw.uid("nobody") }));
+    assert.equal(e.code, raw.grpc.status.NOT_FOUND);
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
+test("a worker's RewindOrchestrationAction replaces the history and wakes the instance with it", TIMEOUT, async () => {
+  const O = raw.uid("rw-act"), A = raw.uid("rw-act-a"), id = raw.uid("rw-action");
+  const s = new raw.WorkStream(client, raw.filters([O], [A]));
+  try {
+    await raw.unary(client, "StartInstance", { name: O, instanceId: id });
+    let wi = await s.must();
+    await raw.completeOrchestration(client, wi, [raw.actions.scheduleTask(0, A, '"a"')]);
+    await raw.completeActivity(client, await s.must(), '"first"');
+    wi = await s.must();
+    // the worker answers with a rewritten history, as the JS and Python workers build it:
+    // the run's start (a new execution), then the rewind marker
+    const all = [...wi.orchestratorRequest.pastEvents, ...wi.orchestratorRequest.newEvents];
+    const started = all.find((e) => e.executionStarted);
+    started.executionStarted.orchestrationInstance.executionId = raw.str("feedfacefeedfacefeedfacefeedface");
+    const newHistory = [all[0], started, { eventId: -1, timestamp: raw.ts(Date.now()), executionRewound: { reason: raw.str("by the worker") } }];
+    await raw.completeOrchestration(client, wi, [{ id: -1, rewindOrchestration: { newHistory } }]);
+
+    wi = await s.must();
+    const r = wi.orchestratorRequest;
+    assert.equal(r.executionId.value, "feedfacefeedfacefeedfacefeedface");
+    assert.deepEqual(kinds(r.pastEvents), ["orchestratorStarted", "executionStarted"]);
+    assert.equal(r.newEvents.find((e) => e.executionRewound).executionRewound.reason.value, "by the worker");
+    await raw.completeOrchestration(client, wi, [raw.actions.complete(0, "ORCHESTRATION_STATUS_COMPLETED", '"again"')]);
+    assert.equal((await raw.waitDone(client, id)).output.value, '"again"');
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});

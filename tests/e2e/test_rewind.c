@@ -1,0 +1,181 @@
+/* test_rewind.c — rewinding a failed instance, end to end through the C SDK and a SQLite hub:
+ * the failed activity runs again, the one that succeeded does not, a failed sub-orchestration
+ * is rewound with its parent, the history keeps what succeeded and says why it was rewound;
+ * an instance that is not Failed is refused, naming its status. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hubfix.h"
+
+/* The activities count their runs; "fails_once" fails its first run of each test. */
+static atomic_int good_runs, flaky_runs, child_runs;
+
+static dt_status good(dt_actx *ctx, const char *input, const char **output)
+{
+    atomic_fetch_add(&good_runs, 1);
+    *output = dt_activity_printf(ctx, "%s", input ? input : "null");
+    return DT_OK;
+}
+
+static dt_status fails_once(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    if (atomic_fetch_add(&flaky_runs, 1) == 0)
+        return dt_activity_fail(ctx, "Transient", "the first run fails");
+    *output = dt_activity_printf(ctx, "\"second time lucky\"");
+    return DT_OK;
+}
+
+static dt_status child_fails_once(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    if (atomic_fetch_add(&child_runs, 1) == 0)
+        return dt_activity_fail(ctx, "Transient", "the child's first run fails");
+    *output = dt_activity_printf(ctx, "\"child ok\"");
+    return DT_OK;
+}
+
+static dt_status child(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_await(ctx, dt_call_activity(ctx, "child_fails_once", NULL, NULL));
+    return DT_OK;
+}
+
+/* parent: a good step, a flaky step, then a child whose own step is flaky */
+static dt_status parent(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    const char *a = dt_await(ctx, dt_call_activity(ctx, "good", "1", NULL));
+    const char *b = dt_await(ctx, dt_call_activity(ctx, "fails_once", NULL, NULL));
+    const char *c = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child", NULL, NULL));
+    *output = dt_printf(ctx, "[%s,%s,%s]", a, b, c);
+    return DT_OK;
+}
+
+static void open_fix(hubfix *f, const char *name)
+{
+    hubfix_open(f, name, NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "parent", parent, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "child", child, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f->worker, "good", good, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f->worker, "fails_once", fails_once, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f->worker, "child_fails_once", child_fails_once, NULL),
+              NULL);
+    hubfix_start(f);
+}
+
+static dt_instance_state *wait_done(hubfix *f, const char *id)
+{
+    dt_error err = {0};
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_completion(f->client, id, 60000, f->arena, &s, &err), &err);
+    return s;
+}
+
+static void test_a_failed_activity_runs_again_and_what_succeeded_does_not(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_fix(&f, "rewind-activity");
+    atomic_store(&good_runs, 0);
+    atomic_store(&flaky_runs, 0);
+    atomic_store(&child_runs, 1);   /* the child's step succeeds at once here */
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "parent", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_non_null(strstr(s->failure->message, "first run fails"));
+    const char *failed_exec = dt_arena_strdup(f.arena, s->execution_id);
+
+    dt_error err = {0};
+    assert_ok(dt_client_rewind(f.client, id, "fixed the bug", &err), &err);
+    s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[1,\"second time lucky\",\"child ok\"]");
+    assert_null(s->failure);
+    assert_string_not_equal(s->execution_id, failed_exec);   /* a new execution */
+    assert_int_equal(atomic_load(&good_runs), 1);             /* kept, not run again */
+    assert_int_equal(atomic_load(&flaky_runs), 2);
+
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, id, &n);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TASK_FAILED), 0);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 1);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_COMPLETED), 1);
+    for (size_t i = 0; i < n; i++)
+        if (h[i].type == DT_EVENT_EXECUTION_REWOUND)
+            assert_string_equal(h[i].input, "fixed the bug");
+    hubfix_close(&f);
+}
+
+static void test_a_failed_sub_orchestration_is_rewound_with_its_parent(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_fix(&f, "rewind-child");
+    atomic_store(&good_runs, 0);
+    atomic_store(&flaky_runs, 1);   /* the parent's flaky step succeeds at once */
+    atomic_store(&child_runs, 0);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "parent", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    char child_id[DT_INSTANCE_ID_MAX + 1];
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, id, &n);
+    child_id[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED)
+            strcpy(child_id, h[i].instance_id);
+    assert_true(child_id[0] != '\0');
+    assert_int_equal(wait_done(&f, child_id)->status, DT_STATUS_FAILED);
+
+    dt_error err = {0};
+    assert_ok(dt_client_rewind(f.client, id, NULL, &err), &err);
+    s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[1,\"second time lucky\",\"child ok\"]");
+    dt_instance_state *c = wait_done(&f, child_id);
+    assert_int_equal(c->status, DT_STATUS_COMPLETED);   /* rewound too, and ran again */
+    assert_int_equal(atomic_load(&child_runs), 2);
+    assert_int_equal(atomic_load(&good_runs), 1);
+    h = hubfix_history(&f, id, &n);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_FAILED), 0);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_CREATED), 1);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_COMPLETED), 1);
+    hubfix_close(&f);
+}
+
+static void test_only_a_failed_instance_can_be_rewound(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_fix(&f, "rewind-refused");
+    atomic_store(&flaky_runs, 1);
+    atomic_store(&child_runs, 1);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "parent", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    dt_error err = {0};
+    assert_int_equal(dt_client_rewind(f.client, id, NULL, &err), DT_ERR_STATE);
+    assert_non_null(strstr(err.message, "Completed"));
+    assert_non_null(strstr(err.message, "only a Failed instance"));
+    dt_error_clear(&err);
+    assert_int_equal(dt_client_rewind(f.client, "no-such-instance", NULL, &err),
+                     DT_ERR_NOT_FOUND);
+    assert_int_equal(dt_client_rewind(f.client, "", NULL, &err), DT_ERR_INVALID_ARG);
+    /* nothing changed: still Completed with its output */
+    s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    hubfix_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_failed_activity_runs_again_and_what_succeeded_does_not),
+        cmocka_unit_test(test_a_failed_sub_orchestration_is_rewound_with_its_parent),
+        cmocka_unit_test(test_only_a_failed_instance_can_be_rewound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
