@@ -86,11 +86,28 @@ async function errorOf(res) {
   return new ApiError(res.status, code, message);
 }
 
-// request: METHOD PATH (under BASE, already encoded) with an optional JSON BODY (a string of
-// JSON text, sent as is) and EXTRA request headers. Resolves to {data, headers, status}; data
-// is the parsed JSON answer or null. Rejects with ApiError. On 401 it asks for a token once
-// and tries again.
-export async function request(method, path, body, extra) {
+// The task hub every call acts on (the API's taskHub parameter); "" is the server's default.
+// Kept for the tab, so a reload stays on the same hub.
+const HUB_KEY = "dtask-taskhub";
+let taskHub = sessionStorage.getItem(HUB_KEY) || "";
+export function getTaskHub() {
+  return taskHub;
+}
+export function setTaskHub(name) {
+  taskHub = name || "";
+  if (taskHub) sessionStorage.setItem(HUB_KEY, taskHub);
+  else sessionStorage.removeItem(HUB_KEY);
+}
+function withHub(path) {
+  if (!taskHub) return path;
+  return path + (path.includes("?") ? "&" : "?") + "taskHub=" + encodeURIComponent(taskHub);
+}
+
+// request: METHOD PATH (under BASE, already encoded; with ROOT, from the server's root) with
+// an optional JSON BODY (a string of JSON text, sent as is) and EXTRA request headers, on the
+// chosen task hub. Resolves to {data, headers, status}; data is the parsed JSON answer or
+// null. Rejects with ApiError. On 401 it asks for a token once and tries again.
+export async function request(method, path, body, extra, root = false) {
   for (let attempt = 0; ; attempt++) {
     const headers = { ...extra };
     const tok = sessionStorage.getItem(TOKEN_KEY);
@@ -98,7 +115,7 @@ export async function request(method, path, body, extra) {
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let res;
     try {
-      res = await fetch(BASE + path, { method, headers, body, cache: "no-store" });
+      res = await fetch((root ? "" : BASE) + withHub(path), { method, headers, body, cache: "no-store" });
     } catch (e) {
       throw new ApiError(0, "NetworkError", "cannot reach the server: " + e.message);
     }
@@ -144,6 +161,11 @@ export async function listInstances({ statuses, idPrefix, name, version, top, co
   const r = await request("GET", path, undefined, headers);
   const next = r.headers.get("x-ms-continuation-token");
   return { items: Array.isArray(r.data) ? r.data : [], next: next || null };
+}
+
+// listTaskHubs: the names of the server's task hubs.
+export function listTaskHubs() {
+  return request("GET", "/taskhubs", undefined, undefined, true).then((r) => (Array.isArray(r.data) ? r.data : []));
 }
 
 export function getCounts() {

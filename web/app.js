@@ -17,6 +17,7 @@ const viewEl = document.getElementById("view");
 const liveButton = document.getElementById("live-toggle");
 const refreshState = document.getElementById("refresh-state");
 const tokenButton = document.getElementById("token-button");
+const hubPicker = document.getElementById("hub-picker");
 
 let live = true;
 let current = null;     // the view shown: {refresh(force), dispose()}
@@ -599,9 +600,32 @@ tokenButton.addEventListener("click", async () => {
   }
 });
 
+// fillHubs: the picker's choices, the server's task hubs (and the one chosen, if it is new).
+async function fillHubs() {
+  let names = [];
+  try {
+    names = await api.listTaskHubs();
+  } catch { /* an older server, or no token yet: the default hub only */ }
+  const chosen = api.getTaskHub() || "default";
+  if (!names.includes(chosen)) names.push(chosen);
+  if (!names.includes("default")) names.unshift("default");
+  replace(hubPicker, names.map((n) => h("option", { value: n }, n)));
+  hubPicker.value = chosen;
+}
+
+hubPicker.addEventListener("change", () => {
+  api.setTaskHub(hubPicker.value === "default" ? "" : hubPicker.value);
+  listState.tokens = [null];   // another hub: its own pages
+  listState.page = 0;
+  if (location.hash && location.hash !== "#/") location.hash = "#/";
+  else route();
+});
+hubPicker.addEventListener("focus", fillHubs);
+
 api.setTokenAsker(askToken);
 api.takeTokenFromFragment();
 updateTokenButton();
+fillHubs();
 window.addEventListener("hashchange", route);
 setInterval(() => {
   if (live && current && !document.hidden && !dialogOpen()) current.refresh();

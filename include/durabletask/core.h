@@ -135,6 +135,15 @@ void dt_log(dt_log_level level, const char *instance_id, const char *fmt, ...)
  * none of '/', '\\', '#', '?', and no control characters. On failure ERR names the rule. */
 dt_status dt_instance_id_validate(const char *id, dt_error *err);
 
+/* Task hub names: the hub a call is for (the protocol's "taskhub" metadata, the HTTP API's
+ * taskHub parameter). No name means DT_TASK_HUB_DEFAULT. */
+#define DT_TASK_HUB_DEFAULT "default"
+#define DT_TASK_HUB_NAME_MAX 64
+
+/* dt_task_hub_validate: 1 to DT_TASK_HUB_NAME_MAX letters, digits, '-' and '_', starting with a
+ * letter or digit (a hub's name is also its database file's). ERR names the rule and NAME. */
+dt_status dt_task_hub_validate(const char *name, dt_error *err);
+
 /* dt_instance_id_generate: a new random id (a UUID v4 in canonical form) into OUT. */
 void dt_instance_id_generate(char out[37]);
 

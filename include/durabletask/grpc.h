@@ -26,10 +26,14 @@ typedef struct dt_grpc_options {
     int64_t health_ping_ms;      /* a work item stream idle this long gets a HealthPing (the
                                   * .NET and Python SDKs drop a stream silent for 120 s);
                                   * 0: DT_GRPC_HEALTH_PING_MS */
+    dt_hub_set *hubs;            /* serve these task hubs (the hub argument NULL): each call is
+                                  * for the hub its "taskhub" metadata names, none meaning
+                                  * DT_TASK_HUB_DEFAULT; CreateTaskHub/DeleteTaskHub served */
 } dt_grpc_options;
 
-/* dt_grpc_server_start: serve HUB (which must outlive the server) on OPTS->listen. Returns
- * once the port is bound. DT_ERR_IO naming the address if it cannot be bound. Stop with
+/* dt_grpc_server_start: serve HUB (or OPTS->hubs; either must outlive the server) on
+ * OPTS->listen. With one hub, calls are for it whatever hub they name. Returns once the port
+ * is bound. DT_ERR_IO naming the address if it cannot be bound. Stop with
  * dt_grpc_server_stop. */
 dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc_server **out,
                                dt_error *err);

@@ -29,6 +29,10 @@ void dt_grpc_conn_close(dt_grpc_conn *c);
  * NULL stops. Set it before calls start: it is not synchronized with calls in flight. */
 dt_status dt_grpc_conn_set_token(dt_grpc_conn *c, const char *token);
 
+/* dt_grpc_conn_set_task_hub: send "taskhub: NAME" (copied; NULL: none) on every later call,
+ * so the server acts on that task hub. DT_ERR_INVALID_ARG for a name that cannot be one. */
+dt_status dt_grpc_conn_set_task_hub(dt_grpc_conn *c, const char *name, dt_error *err);
+
 /* dt_grpc_unary: call METHOD ("StartInstance") with REQ; on status OK, *RESP (malloc'd; free
  * with free()) holds the response. Returns DT_OK when the call completed with any status but
  * DEADLINE_EXCEEDED (the status in RES); DT_ERR_TIMEOUT when the deadline passed (RES says

@@ -22,10 +22,14 @@ typedef struct dt_http_options {
                                   * except /healthz and GETs of the dashboard's built-in
                                   * files (they hold no data) */
     size_t max_body;             /* largest request body, bytes; 0: 1 MiB */
+    dt_hub_set *hubs;            /* serve these task hubs (the hub argument NULL): the API and
+                                  * /metrics act on the hub of the taskHub query parameter
+                                  * (none: DT_TASK_HUB_DEFAULT), /taskhubs lists them */
 } dt_http_options;
 
-/* dt_http_server_start: serve HUB (which must outlive the server). Returns once the port is
- * bound; DT_ERR_IO naming the address if it cannot be. Stop with dt_http_server_stop. */
+/* dt_http_server_start: serve HUB (or OPTS->hubs; either must outlive the server). Returns
+ * once the port is bound; DT_ERR_IO naming the address if it cannot be. Stop with
+ * dt_http_server_stop. */
 dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http_server **out,
                                dt_error *err);
 

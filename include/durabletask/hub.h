@@ -38,6 +38,51 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err);
  * server's stop does that for its streams). HUB may be NULL. */
 void dt_hub_close(dt_hub *hub);
 
+/* ---- task hubs ---------------------------------------------------------------------------- */
+
+/* A set of named task hubs, each a dt_hub on a database of its own (instances, queues,
+ * histories and metrics never mix): the default hub on HUB.db_path, hub NAME on
+ * <db_path>.hubs/NAME.db. A hub opens on first use, or, with ALLOWED, only if it is one of
+ * those names (those open at once); at most MAX_HUBS are open. See src/hub/hubs.c. */
+#define DT_TASK_HUBS_MAX 32
+
+typedef struct dt_hub_set dt_hub_set;
+typedef struct dt_hub_ref dt_hub_ref;
+
+typedef struct dt_hub_set_options {
+    dt_hub_options hub;               /* for every hub; db_path is the default hub's */
+    const char *const *allowed;       /* NULL: any valid name; else only these (copied) */
+    size_t n_allowed;
+    size_t max_hubs;                  /* 0: DT_TASK_HUBS_MAX */
+} dt_hub_set_options;
+
+/* dt_hub_set_open: the set, with the default hub (or every allowed one) open. Close with
+ * dt_hub_set_close once nothing holds a reference. */
+dt_status dt_hub_set_open(const dt_hub_set_options *opts, dt_hub_set **out, dt_error *err);
+
+/* dt_hub_set_get: a reference to hub NAME (NULL or "": DT_TASK_HUB_DEFAULT), opened if it is
+ * not. DT_ERR_INVALID_ARG for a name that breaks dt_task_hub_validate, DT_ERR_NOT_FOUND for
+ * one the set does not allow, DT_ERR_STATE when MAX_HUBS are open. Give it back with
+ * dt_hub_ref_put; the hub is valid until then. */
+dt_status dt_hub_set_get(dt_hub_set *set, const char *name, dt_hub_ref **out, dt_error *err);
+dt_hub *dt_hub_ref_hub(const dt_hub_ref *ref);
+const char *dt_hub_ref_name(const dt_hub_ref *ref);
+/* dt_hub_ref_deleted: was the hub deleted since? (long users, like work item streams, stop) */
+bool dt_hub_ref_deleted(dt_hub_ref *ref);
+void dt_hub_ref_put(dt_hub_ref *ref);
+
+/* dt_hub_set_delete: delete hub NAME with everything it holds: out of the set at once (the
+ * name then means a new, empty hub), closed and its files removed when the last reference
+ * goes. DT_ERR_NOT_FOUND if it is not open. */
+dt_status dt_hub_set_delete(dt_hub_set *set, const char *name, dt_error *err);
+
+/* dt_hub_set_names: the names of the hubs there are (open, allowed, or on disk from earlier
+ * runs), sorted, in ARENA. */
+dt_status dt_hub_set_names(dt_hub_set *set, dt_arena *arena, const char ***out, size_t *n,
+                           dt_error *err);
+
+void dt_hub_set_close(dt_hub_set *set);
+
 /* ---- client operations ------------------------------------------------------------------ */
 
 /* Payloads (inputs, event data, outputs, reasons) are JSON text or a large-payload token

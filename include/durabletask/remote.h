@@ -18,6 +18,8 @@ typedef struct dt_remote_worker dt_remote_worker;
 typedef struct dt_remote_options {
     int threads;                 /* work items run at once; 0: 6 */
     const char *token;           /* bearer token the server requires, or NULL (copied) */
+    const char *task_hub;        /* the task hub to work for (the "taskhub" metadata), or NULL
+                                  * for the server's default (copied) */
 } dt_remote_options;
 
 /* dt_remote_worker_start: run W's orchestrators and activities for the server at TARGET

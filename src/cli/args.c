@@ -29,7 +29,8 @@ static const cli_opt *find_opt(const cli_opt *opts, const char *arg, size_t len)
     return NULL;
 }
 
-/* take_opt: ARGV[*I] is an option of OPTS or a common one (--server, --token-file); store it
+/* take_opt: ARGV[*I] is an option of OPTS or a common one (--server, --token-file, --taskhub);
+ * store it
  * in OUT, advancing *I past its value. False after reporting a usage error. */
 static bool take_opt(const cli_spec *spec, const cli_opt *opts, int argc, char **argv, int *i,
                      cli_args *out)
@@ -38,7 +39,8 @@ static bool take_opt(const cli_spec *spec, const cli_opt *opts, int argc, char *
     const char *eq = strchr(arg, '=');
     size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
     const cli_opt common[] = {{"--server", &out->server, NULL},
-                              {"--token-file", &out->token_file, NULL}, {NULL, NULL, NULL}};
+                              {"--token-file", &out->token_file, NULL},
+                              {"--taskhub", &out->task_hub, NULL}, {NULL, NULL, NULL}};
     const cli_opt *o = find_opt(opts, arg, len);
     if (o == NULL)
         o = find_opt(common, arg, len);
@@ -73,6 +75,8 @@ bool cli_parse(const cli_spec *spec, const cli_opt *opts, int argc, char **argv,
     out->server = env && env[0] ? env : DT_DEFAULT_GRPC_ADDRESS;
     env = getenv("DTASK_TOKEN_FILE");
     out->token_file = env && env[0] ? env : NULL;
+    env = getenv("DTASK_TASKHUB");
+    out->task_hub = env && env[0] ? env : NULL;
     bool options_done = false;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];

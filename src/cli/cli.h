@@ -20,12 +20,14 @@ enum {
     CLI_EXIT_UNREACHABLE = 5   /* cannot reach the server */
 };
 
-/* The --server and --token-file lines of every operator command's --help. */
+/* The --server, --token-file and --taskhub lines of every operator command's --help. */
 #define CLI_SERVER_HELP \
     "  --server ADDR:PORT   the Durable Task gRPC server (default: $DTASK_SERVER, else\n" \
     "                       " DT_DEFAULT_GRPC_ADDRESS ")\n" \
     "  --token-file PATH    send the bearer token in PATH, for a server that requires one\n" \
-    "                       (default: $DTASK_TOKEN_FILE, if set)\n"
+    "                       (default: $DTASK_TOKEN_FILE, if set)\n"                         \
+    "  --taskhub NAME       act on task hub NAME (default: $DTASK_TASKHUB, else the\n"       \
+    "                       server's default hub)\n"
 
 /* ---- subcommands: ARGV excludes the subcommand; each returns the exit code ------------------ */
 
@@ -70,10 +72,12 @@ typedef struct cli_spec {
 
 #define CLI_MAX_ARGS 4
 
-/* What every operator command gets: --server, --token-file and the positional arguments. */
+/* What every operator command gets: --server, --token-file, --taskhub and the positional
+ * arguments. */
 typedef struct cli_args {
     const char *server;
     const char *token_file;   /* NULL: send no token */
+    const char *task_hub;     /* NULL: the server's default hub */
     const char *pos[CLI_MAX_ARGS];
     int n_pos;
 } cli_args;

@@ -32,6 +32,9 @@ int cli_remote_open(cli_remote *r, const char *cmd, const cli_args *a)
     } else if (token && dt_grpc_conn_set_token(r->conn, token) != DT_OK) {
         fprintf(stderr, "dtask %s: out of memory\n", cmd);
         rc = CLI_EXIT_FAILED;
+    } else if (a->task_hub && dt_grpc_conn_set_task_hub(r->conn, a->task_hub, &err) != DT_OK) {
+        fprintf(stderr, "dtask %s: --taskhub: %s\n", cmd, err.message);
+        rc = CLI_EXIT_USAGE;
     }
     free(token);
     if (rc != CLI_EXIT_OK)

@@ -17,7 +17,7 @@ static void serve_usage(FILE *out)
     fprintf(out,
             "usage: dtask serve [--grpc-listen ADDR:PORT] [--http-listen ADDR:PORT] [--no-http]\n"
             "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n"
-            "                   [--health-ping-interval SECONDS]\n\n"
+            "                   [--health-ping-interval SECONDS] [--task-hubs NAME[,NAME...]]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
             "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
             "open the HTTP address in a browser.\n\n"
@@ -31,7 +31,42 @@ static void serve_usage(FILE *out)
             "                           notable event, with level and instance id, to stderr\n"
             "  --health-ping-interval SECONDS\n"
             "                           send an idle work item stream a HealthPing this often\n"
-            "                           (default 30; some SDKs drop a stream silent for 120)\n");
+            "                           (default 30; some SDKs drop a stream silent for 120)\n"
+            "  --task-hubs NAME[,NAME...]\n"
+            "                           serve only these task hubs (the \"taskhub\" metadata of\n"
+            "                           gRPC calls, the taskHub parameter of HTTP requests);\n"
+            "                           without it a hub is created on first use. The default\n"
+            "                           hub (no name given) keeps --db; hub NAME is in\n"
+            "                           <db>.hubs/NAME.db\n");
+}
+
+/* split_hubs: the names of --task-hubs A,B,... into NAMES (pointing into *BUF, malloc'd);
+ * false after saying what was wrong. */
+static bool split_hubs(const char *list, char **buf, const char **names, size_t *n)
+{
+    *n = 0;
+    if ((*buf = strdup(list)) == NULL) {
+        fprintf(stderr, "dtask serve: out of memory\n");
+        return false;
+    }
+    for (char *save = NULL, *t = strtok_r(*buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        dt_error err = {0};
+        if (dt_task_hub_validate(t, &err) != DT_OK) {
+            fprintf(stderr, "dtask serve: --task-hubs: %s\n", err.message);
+            return false;
+        }
+        if (*n == DT_TASK_HUBS_MAX) {
+            fprintf(stderr, "dtask serve: --task-hubs names more than %d hubs\n",
+                    DT_TASK_HUBS_MAX);
+            return false;
+        }
+        names[(*n)++] = t;
+    }
+    if (*n == 0) {
+        fprintf(stderr, "dtask serve: --task-hubs names no hub\n");
+        return false;
+    }
+    return true;
 }
 
 int cli_serve(int argc, char **argv)
@@ -42,6 +77,7 @@ int cli_serve(int argc, char **argv)
     bool http = true;
     const char *db = DT_DEFAULT_DB_PATH;
     int64_t ping_ms = 0;
+    const char *task_hubs = NULL;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--grpc-listen") == 0 && i + 1 < argc) {
@@ -71,6 +107,8 @@ int cli_serve(int argc, char **argv)
             ping_ms = (int64_t)(secs * 1000);
         } else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
             db = argv[++i];
+        } else if (strcmp(argv[i], "--task-hubs") == 0 && i + 1 < argc) {
+            task_hubs = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
             return 0;
@@ -99,21 +137,29 @@ int cli_serve(int argc, char **argv)
 
     int rc = 1;
     dt_error err = {0};
-    dt_hub *hub = NULL;
+    dt_hub_set *hubs = NULL;
     dt_grpc_server *srv = NULL;
     dt_http_server *web = NULL;
-    dt_hub_options ho = {.db_path = db};
-    if (dt_hub_open(&ho, &hub, &err) != DT_OK) {
+    char *names_buf = NULL;
+    const char *names[DT_TASK_HUBS_MAX];
+    dt_hub_set_options ho = {.hub = {.db_path = db}};
+    if (task_hubs && !split_hubs(task_hubs, &names_buf, names, &ho.n_allowed)) {
+        rc = 2;
+        goto done;
+    }
+    ho.allowed = task_hubs ? names : NULL;
+    if (dt_hub_set_open(&ho, &hubs, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
     }
-    dt_grpc_options go = {.listen = listen, .token = token, .health_ping_ms = ping_ms};
-    if (dt_grpc_server_start(hub, &go, &srv, &err) != DT_OK) {
+    dt_grpc_options go = {.listen = listen, .token = token, .health_ping_ms = ping_ms,
+                          .hubs = hubs};
+    if (dt_grpc_server_start(NULL, &go, &srv, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
     }
-    dt_http_options wo = {.listen = http_listen, .token = token};
-    if (http && dt_http_server_start(hub, &wo, &web, &err) != DT_OK) {
+    dt_http_options wo = {.listen = http_listen, .token = token, .hubs = hubs};
+    if (http && dt_http_server_start(NULL, &wo, &web, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
     }
@@ -133,7 +179,8 @@ int cli_serve(int argc, char **argv)
 done:
     dt_http_server_stop(web);
     dt_grpc_server_stop(srv);
-    dt_hub_close(hub);
+    dt_hub_set_close(hubs);
+    free(names_buf);
     free(token);
     return rc;
 }

@@ -13,9 +13,10 @@
 
 static const cli_spec worker_spec = {
     "worker", "", 0, 0,
-    "usage: dtask worker [--server ADDR:PORT] [--token-file PATH]\n\n"
-    "Runs the demo's C orchestrators (hello_cities, c_calls_js) and activities (say_hello,\n"
-    "c_greet) as a remote worker of a Durable Task gRPC server, until SIGINT or SIGTERM.\n\n"
+    "usage: dtask worker [--server ADDR:PORT] [--token-file PATH] [--taskhub NAME]\n\n"
+    "Runs the demo's C orchestrators (hello_cities, hello_one, c_calls_js) and activities\n"
+    "(say_hello, c_greet) as a remote worker of a Durable Task gRPC server, until SIGINT or\n"
+    "SIGTERM.\n\n"
     CLI_SERVER_HELP};
 
 int cli_worker(int argc, char **argv)
@@ -39,7 +40,7 @@ int cli_worker(int argc, char **argv)
     dt_worker *w = NULL;
     dt_remote_worker *rw = NULL;
     dt_error err = {0};
-    dt_remote_options ro = {.token = token};
+    dt_remote_options ro = {.token = token, .task_hub = a.task_hub};
     if (dt_worker_new(&w) != DT_OK || cli_register_demo(w) != DT_OK ||
         dt_remote_worker_start(w, a.server, &ro, &rw, &err) != DT_OK) {
         fprintf(stderr, "dtask worker: %s\n", err.message[0] ? err.message : "cannot start");

@@ -1,5 +1,5 @@
-/* instance_id.c — the Durable Task instance id rules, random instance ids (UUID v4) and
- * execution ids. */
+/* instance_id.c — the Durable Task instance id rules, task hub names, random instance ids
+ * (UUID v4) and execution ids. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -27,6 +27,25 @@ dt_status dt_instance_id_validate(const char *id, dt_error *err)
         if (c == '/' || c == '\\' || c == '#' || c == '?')
             return dt_error_set(err, DT_ERR_INVALID_ARG,
                                 "instance id '%s' contains '%c', which is not allowed", id, c);
+    }
+    return DT_OK;
+}
+
+dt_status dt_task_hub_validate(const char *name, dt_error *err)
+{
+    if (name == NULL || name[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "task hub name is empty");
+    size_t len = strnlen(name, DT_TASK_HUB_NAME_MAX + 1);
+    if (len > DT_TASK_HUB_NAME_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "task hub name '%.64s...' is longer than "
+                            "%d characters", name, DT_TASK_HUB_NAME_MAX);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '-' && c != '_')))
+            return dt_error_set(err, DT_ERR_INVALID_ARG, "task hub name '%.64s' may hold only "
+                                "letters, digits, '-' and '_', and start with a letter or digit",
+                                name);
     }
     return DT_OK;
 }

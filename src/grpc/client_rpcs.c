@@ -370,6 +370,55 @@ HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
         rpc_fail_err(c, st, &err);
 }
 
+/* task_hub_of: the hub CreateTaskHub / DeleteTaskHub act on (the call's taskhub metadata),
+ * or NULL after answering: a server of one hub has no others to make or delete. */
+static const char *task_hub_of(rpc_call *c)
+{
+    if (rpc_hubs(c) == NULL) {
+        rpc_finish(c, NULL, 0, GRPC_STATUS_UNIMPLEMENTED, "this server serves one task hub; "
+                   "dtask serve serves many");
+        return NULL;
+    }
+    if (rpc_task_hub(c)[0] == '\0') {
+        rpc_fail(c, DT_ERR_INVALID_ARG, "the taskhub metadata is longer than a task hub name "
+                 "may be");
+        return NULL;
+    }
+    return rpc_task_hub(c);
+}
+
+/* CreateTaskHub: the hub is there after (opened if it was not); recreateIfExists empties it
+ * first. */
+HANDLER(create_task_hub, Dtpb__CreateTaskHubRequest, dtpb__create_task_hub_request__descriptor)
+{
+    (void)a;
+    const char *name = task_hub_of(c);
+    if (name == NULL)
+        return;
+    dt_error err = {0};
+    dt_status st = DT_OK;
+    if (r->recreateifexists)
+        st = dt_hub_set_delete(rpc_hubs(c), name, &err);
+    dt_hub_ref *ref = NULL;
+    if (st == DT_OK || st == DT_ERR_NOT_FOUND)
+        st = dt_hub_set_get(rpc_hubs(c), name, &ref, &err);
+    dt_hub_ref_put(ref);
+    done(c, st, &err, &dtpb__create_task_hub_response__descriptor);
+}
+
+/* DeleteTaskHub: the hub and everything in it; its work item streams end with NOT_FOUND. */
+HANDLER(delete_task_hub, Dtpb__DeleteTaskHubRequest, dtpb__delete_task_hub_request__descriptor)
+{
+    (void)a;
+    (void)r;
+    const char *name = task_hub_of(c);
+    if (name == NULL)
+        return;
+    dt_error err = {0};
+    dt_status st = dt_hub_set_delete(rpc_hubs(c), name, &err);
+    done(c, st, &err, &dtpb__delete_task_hub_response__descriptor);
+}
+
 /* What we serve; the rest of the service answers UNIMPLEMENTED, naming the method. */
 const rpc_method rpc_client_methods[] = {
     {"Hello", hello},
@@ -387,8 +436,8 @@ const rpc_method rpc_client_methods[] = {
     {"StreamInstanceHistory", stream_history},
     {"RewindInstance", rewind_instance},
     {"ListInstanceIds", list_instance_ids},
-    {"CreateTaskHub", NULL},
-    {"DeleteTaskHub", NULL},
+    {"CreateTaskHub", create_task_hub},
+    {"DeleteTaskHub", delete_task_hub},
     {"SignalEntity", NULL},
     {"GetEntity", NULL},
     {"QueryEntities", NULL},

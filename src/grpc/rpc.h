@@ -33,9 +33,18 @@ typedef struct rpc_method {
 extern const rpc_method rpc_client_methods[];
 extern const rpc_method rpc_worker_methods[];
 
-/* rpc_hub / rpc_workers / rpc_method_name: what a handler works on, the server's registry
- * of work handed to remote workers, and the method being served ("StartInstance"). */
+/* rpc_hub / rpc_workers / rpc_method_name: what a handler works on (the task hub the call's
+ * "taskhub" metadata names), the server's registry of work handed to remote workers, and the
+ * method being served ("StartInstance"). */
 dt_hub *rpc_hub(rpc_call *call);
+
+/* rpc_hub_deleted: was the call's task hub deleted while the call ran? */
+bool rpc_hub_deleted(rpc_call *call);
+
+/* rpc_hubs / rpc_task_hub: the server's task hubs (NULL when it serves one hub) and the
+ * name the call's metadata gives (DT_TASK_HUB_DEFAULT when none; "" when it is too long). */
+dt_hub_set *rpc_hubs(rpc_call *call);
+const char *rpc_task_hub(rpc_call *call);
 worker_registry *rpc_workers(rpc_call *call);
 const char *rpc_method_name(const rpc_call *call);
 
@@ -84,7 +93,7 @@ int64_t rpc_health_ping_ms(rpc_call *call);
 size_t rpc_max_message(rpc_call *call);
 
 /* worker_registry: the work items handed to remote workers (worker_rpcs.c). */
-worker_registry *workers_new(dt_hub *hub);
+worker_registry *workers_new(void);
 void workers_free(worker_registry *w);
 
 #endif

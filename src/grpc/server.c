@@ -29,7 +29,8 @@ typedef struct rpc_tag {
 } rpc_tag;
 
 struct dt_grpc_server {
-    dt_hub *hub;
+    dt_hub *hub;                /* one hub, or: */
+    dt_hub_set *hubs;           /* task hubs, chosen by each call's "taskhub" metadata */
     char *token;                /* required bearer token, or NULL */
     worker_registry *workers;
     grpc_server *server;
@@ -68,6 +69,9 @@ struct rpc_call {
     bool close_started;
     bool orphan;                /* no thread could be had: the poller frees it when closed */
     bool md_sent;               /* initial metadata is out */
+    char task_hub[DT_TASK_HUB_NAME_MAX + 1];   /* from the metadata; "" if too long */
+    dt_hub *hub;                /* the call's hub, and the reference that holds it */
+    dt_hub_ref *hub_ref;
     grpc_byte_buffer *recv_buf;
     struct rpc_call *next;      /* in the queue for an idle thread */
 };
@@ -99,6 +103,7 @@ static rpc_call *call_new(dt_grpc_server *srv)
 
 static void call_free(rpc_call *c)
 {
+    dt_hub_ref_put(c->hub_ref);
     if (c->call)
         grpc_call_unref(c->call);
     grpc_call_details_destroy(&c->details);
@@ -152,7 +157,10 @@ static void start_close_watch(rpc_call *c)
 
 /* ---- the helpers handlers use ------------------------------------------------------------- */
 
-dt_hub *rpc_hub(rpc_call *c) { return c->srv->hub; }
+dt_hub *rpc_hub(rpc_call *c) { return c->hub; }
+bool rpc_hub_deleted(rpc_call *c) { return c->hub_ref && dt_hub_ref_deleted(c->hub_ref); }
+dt_hub_set *rpc_hubs(rpc_call *c) { return c->srv->hubs; }
+const char *rpc_task_hub(rpc_call *c) { return c->task_hub; }
 worker_registry *rpc_workers(rpc_call *c) { return c->srv->workers; }
 const char *rpc_method_name(const rpc_call *c) { return c->method; }
 bool rpc_stopping(rpc_call *c) { return atomic_load(&c->srv->stopping); }
@@ -353,12 +361,60 @@ static bool authorized(const rpc_call *c)
     return false;
 }
 
+/* read_task_hub: the call's "taskhub" metadata into c->task_hub (the default hub's name when
+ * there is none, "" when it is too long to be a hub's). */
+static void read_task_hub(rpc_call *c)
+{
+    snprintf(c->task_hub, sizeof c->task_hub, "%s", DT_TASK_HUB_DEFAULT);
+    for (size_t i = 0; i < c->metadata.count; i++) {
+        const grpc_metadata *md = &c->metadata.metadata[i];
+        if (grpc_slice_str_cmp(md->key, "taskhub") != 0)
+            continue;
+        size_t len = GRPC_SLICE_LENGTH(md->value);
+        if (len > DT_TASK_HUB_NAME_MAX)
+            len = 0;
+        memcpy(c->task_hub, GRPC_SLICE_START_PTR(md->value), len);
+        c->task_hub[len] = '\0';
+    }
+}
+
+/* open_task_hub: the hub the call is for, held until the call ends; false (the call
+ * finished with the reason) if there is none by that name. CreateTaskHub and DeleteTaskHub
+ * name the hub they act on, and take none. */
+static bool open_task_hub(rpc_call *c)
+{
+    read_task_hub(c);
+    if (c->srv->hubs == NULL) {
+        c->hub = c->srv->hub;   /* one hub: every name is it */
+        return true;
+    }
+    if (strcmp(c->method, "CreateTaskHub") == 0 || strcmp(c->method, "DeleteTaskHub") == 0)
+        return true;
+    dt_error err = {0};
+    dt_status st = c->task_hub[0]
+                       ? dt_hub_set_get(c->srv->hubs, c->task_hub, &c->hub_ref, &err)
+                       : dt_error_set(&err, DT_ERR_INVALID_ARG, "the taskhub metadata is longer "
+                                      "than %d characters", DT_TASK_HUB_NAME_MAX);
+    if (st == DT_OK) {
+        c->hub = dt_hub_ref_hub(c->hub_ref);
+        return true;
+    }
+    rpc_bytes ignored;
+    if (rpc_recv(c, &ignored))
+        free(ignored.data);
+    rpc_finish(c, NULL, 0, st == DT_ERR_STATE ? GRPC_STATUS_RESOURCE_EXHAUSTED : rpc_status_of(st),
+               err.message);
+    return false;
+}
+
 /* serve: run call C to its end and free it. */
 static void serve(rpc_call *c)
 {
     bool known;
     rpc_handler h = find_handler(c->method, &known);
-    if (!authorized(c)) {
+    if (authorized(c) && h && !open_task_hub(c)) {
+        /* answered */
+    } else if (!authorized(c)) {
         rpc_bytes ignored;
         if (rpc_recv(c, &ignored))
             free(ignored.data);
@@ -580,6 +636,9 @@ static bool sync_init(dt_grpc_server *srv)
 dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc_server **out,
                                dt_error *err)
 {
+    if ((hub == NULL) == (opts == NULL || opts->hubs == NULL))
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "dt_grpc_server_start serves a hub or the "
+                            "task hubs of OPTS->hubs, one of the two");
     *out = NULL;
     const char *listen = opts && opts->listen ? opts->listen : DT_DEFAULT_GRPC_ADDRESS;
     int max_msg = (int)(opts && opts->max_message ? opts->max_message : DT_GRPC_MAX_MESSAGE);
@@ -590,6 +649,7 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     }
     srv->hub = hub;
+    srv->hubs = opts ? opts->hubs : NULL;
     srv->max_message = (size_t)max_msg;
     srv->health_ping_ms =
         opts && opts->health_ping_ms > 0 ? opts->health_ping_ms : DT_GRPC_HEALTH_PING_MS;
@@ -612,7 +672,7 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
     };
     grpc_channel_args cargs = {3, args};
-    srv->workers = workers_new(hub);
+    srv->workers = workers_new();
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&cargs, NULL);
     if (srv->workers == NULL || srv->cq == NULL || srv->server == NULL) {

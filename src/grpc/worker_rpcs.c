@@ -30,6 +30,7 @@
 
 typedef struct inflight {
     char token[48];
+    dt_hub *hub;                /* the task hub it came from; completions must name the same */
     uint64_t stream;
     dt_orch_item *orch;
     dt_activity_item *act;
@@ -59,10 +60,10 @@ typedef struct released {
     char *execution_id;         /* may be NULL */
     int32_t task_id;
     bool used;
+    const dt_hub *hub;          /* compared, never followed: the hub may be gone */
 } released;
 
 struct worker_registry {
-    dt_hub *hub;
     pthread_mutex_t mu;         /* guards the list, the counters and the released ring */
     inflight *items;
     uint64_t next_stream, next_token;
@@ -91,6 +92,7 @@ static void remember_released(worker_registry *w, const inflight *f)
     }
     snprintf(r->token, sizeof r->token, "%s", f->token);
     r->task_id = f->act->task_id;
+    r->hub = f->hub;
 }
 
 /* give_back: F's item goes back to the hub (which frees it), and F is freed. With BACKOFF
@@ -103,22 +105,21 @@ static void inflight_free(inflight *f)
     free(f);
 }
 
-static void give_back(worker_registry *w, inflight *f, bool backoff)
+static void give_back(inflight *f, bool backoff)
 {
     if (f->orch)
-        (backoff ? dt_hub_abandon_orchestration : dt_hub_release_orchestration)(w->hub, f->orch,
+        (backoff ? dt_hub_abandon_orchestration : dt_hub_release_orchestration)(f->hub, f->orch,
                                                                                  NULL);
     else
-        (backoff ? dt_hub_abandon_activity : dt_hub_release_activity)(w->hub, f->act, NULL);
+        (backoff ? dt_hub_abandon_activity : dt_hub_release_activity)(f->hub, f->act, NULL);
     inflight_free(f);
 }
 
-worker_registry *workers_new(dt_hub *hub)
+worker_registry *workers_new(void)
 {
     worker_registry *w = calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
-    w->hub = hub;
     if (pthread_mutex_init(&w->mu, NULL) != 0) {
         free(w);
         return NULL;
@@ -134,7 +135,7 @@ void workers_free(worker_registry *w)
     while (w->items) {
         inflight *f = w->items;
         w->items = f->next;
-        give_back(w, f, false);   /* the server is stopping */
+        give_back(f, false);   /* the server is stopping */
     }
     for (size_t i = 0; i < RELEASED_MAX; i++)
         released_clear(&w->rel[i]);
@@ -154,12 +155,13 @@ static uint64_t new_stream(worker_registry *w)
 
 /* enlist: register an item for STREAM under a new completion token (the entry's token); not
  * handed yet, so no completion can take it. NULL when out of memory. */
-static inflight *enlist(worker_registry *w, uint64_t stream, dt_orch_item *o,
+static inflight *enlist(worker_registry *w, dt_hub *hub, uint64_t stream, dt_orch_item *o,
                         dt_activity_item *a)
 {
     inflight *f = calloc(1, sizeof *f);
     if (f == NULL)
         return NULL;
+    f->hub = hub;
     f->stream = stream;
     f->orch = o;
     f->act = a;
@@ -172,17 +174,17 @@ static inflight *enlist(worker_registry *w, uint64_t stream, dt_orch_item *o,
     return f;
 }
 
-/* take: remove and return the handed entry with TOKEN (or, without a token, the orchestration
- * of INSTANCE_ID, or the activity INSTANCE_ID/TASK_ID), or NULL. */
-static inflight *take(worker_registry *w, const char *token, bool orch, const char *instance_id,
-                      int32_t task_id)
+/* take: remove and return HUB's handed entry with TOKEN (or, without a token, the
+ * orchestration of INSTANCE_ID, or the activity INSTANCE_ID/TASK_ID), or NULL. */
+static inflight *take(worker_registry *w, const dt_hub *hub, const char *token, bool orch,
+                      const char *instance_id, int32_t task_id)
 {
     pthread_mutex_lock(&w->mu);
     inflight *found = NULL;
     for (inflight **p = &w->items; *p; p = &(*p)->next) {
         inflight *f = *p;
         bool match;
-        if (!f->handed || f->busy)
+        if (!f->handed || f->busy || f->hub != hub)
             match = false;
         else if (token && token[0])
             match = strcmp(f->token, token) == 0;
@@ -225,14 +227,14 @@ static bool unlist(worker_registry *w, inflight *f)
     return found;
 }
 
-/* claim: the handed orchestration entry of TOKEN, marked busy and left in the list (so its
+/* claim: HUB's handed orchestration entry of TOKEN, marked busy and left in the list (so its
  * stream still counts it), or NULL. */
-static inflight *claim(worker_registry *w, const char *token)
+static inflight *claim(worker_registry *w, const dt_hub *hub, const char *token)
 {
     inflight *found = NULL;
     pthread_mutex_lock(&w->mu);
     for (inflight *f = w->items; f; f = f->next)
-        if (f->handed && !f->busy && f->orch && strcmp(f->token, token) == 0) {
+        if (f->handed && !f->busy && f->orch && f->hub == hub && strcmp(f->token, token) == 0) {
             f->busy = true;
             found = f;
             break;
@@ -249,7 +251,7 @@ static void unclaim(worker_registry *w, inflight *f)
     bool gone = f->gone;
     pthread_mutex_unlock(&w->mu);
     if (gone && unlist(w, f))
-        give_back(w, f, false);
+        give_back(f, false);
 }
 
 static void count(worker_registry *w, uint64_t stream, int *orch, int *act)
@@ -284,7 +286,7 @@ static void give_back_stream(worker_registry *w, uint64_t stream)
         pthread_mutex_unlock(&w->mu);
         if (f == NULL)
             return;
-        give_back(w, f, false);
+        give_back(f, false);
     }
 }
 
@@ -472,7 +474,8 @@ static void get_work_items(rpc_call *c)
     if (limit > rpc_max_message(c))
         limit = rpc_max_message(c);
     dt_time last_sent = dt_now();
-    while (!rpc_closed(c)) {
+    bool deleted = false;
+    while (!rpc_closed(c) && !(deleted = rpc_hub_deleted(c))) {
         if (dt_now() - last_sent >= rpc_health_ping_ms(c) * 1000) {
             if (!send_health_ping(c))
                 break;   /* the worker went away */
@@ -489,7 +492,7 @@ static void get_work_items(rpc_call *c)
         }
         if (o == NULL && a == NULL)
             continue;
-        inflight *f = enlist(w, stream, o, a);
+        inflight *f = enlist(w, rpc_hub(c), stream, o, a);
         if (f == NULL) {   /* out of memory: give the item straight back */
             if (o)
                 dt_hub_abandon_orchestration(rpc_hub(c), o, NULL);
@@ -515,15 +518,19 @@ static void get_work_items(rpc_call *c)
             last_sent = dt_now();
         if (!sent) {
             if (unlist(w, f))
-                give_back(w, f, st != DT_OK);   /* could not even be packed: not at once */
+                give_back(f, st != DT_OK);   /* could not even be packed: not at once */
             if (st == DT_OK)
                 break;   /* the worker went away */
         }
     }
     give_back_stream(w, stream);
     dt_arena_free(ra);
-    rpc_finish(c, NULL, 0, rpc_stopping(c) ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_OK,
-               rpc_stopping(c) ? "the server is stopping" : "");
+    char why[160];
+    snprintf(why, sizeof why, "task hub '%s' was deleted", rpc_task_hub(c));
+    rpc_finish(c, NULL, 0,
+               deleted ? GRPC_STATUS_NOT_FOUND
+                       : rpc_stopping(c) ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_OK,
+               deleted ? why : rpc_stopping(c) ? "the server is stopping" : "");
 }
 
 /* ---- completions --------------------------------------------------------------------------- */
@@ -584,7 +591,7 @@ static void complete_chunk(rpc_call *c, const Dtpb__OrchestratorResponse *r,
                  "completion must carry its completion token");
         return;
     }
-    inflight *f = claim(w, r->completiontoken);
+    inflight *f = claim(w, rpc_hub(c), r->completiontoken);
     if (f == NULL) {
         unknown_token(c, r->completiontoken);
         return;
@@ -597,7 +604,7 @@ static void complete_chunk(rpc_call *c, const Dtpb__OrchestratorResponse *r,
                                       (int)f->next_chunk);
     if (st != DT_OK) {
         if (unlist(w, f))
-            give_back(w, f, true);   /* nothing applied; redelivered after a back-off */
+            give_back(f, true);   /* nothing applied; redelivered after a back-off */
         rpc_fail_err(c, st, &err);
         return;
     }
@@ -636,7 +643,7 @@ static void complete_orchestrator(rpc_call *c)
         goto out;
     }
     worker_registry *w = rpc_workers(c);
-    inflight *f = take(w, r->completiontoken, true, r->instanceid, 0);
+    inflight *f = take(w, rpc_hub(c), r->completiontoken, true, r->instanceid, 0);
     if (f == NULL) {
         unknown_token(c, r->completiontoken);
         goto out;
@@ -653,7 +660,7 @@ static void complete_orchestrator(rpc_call *c)
             dt_error_set(&err, st, "%s; the instance was failed with %s", refused.message,
                          REFUSED_TYPE);
     } else {
-        give_back(w, f, true);
+        give_back(f, true);
     }
     if (st == DT_OK)
         reply_done(c);
@@ -674,7 +681,8 @@ static bool late_result(rpc_call *c, dt_arena *a, const Dtpb__ActivityResponse *
     pthread_mutex_lock(&w->mu);
     released *found = NULL;
     for (size_t i = 0; i < RELEASED_MAX && found == NULL; i++)
-        if (w->rel[i].instance_id && strcmp(w->rel[i].token, r->completiontoken) == 0)
+        if (w->rel[i].instance_id && w->rel[i].hub == rpc_hub(c) &&
+            strcmp(w->rel[i].token, r->completiontoken) == 0)
             found = &w->rel[i];
     bool first = found && !found->used;
     released copy = {0};
@@ -719,7 +727,7 @@ static void complete_activity(rpc_call *c)
     if (!rpc_recv_msg(c, a, &dtpb__activity_response__descriptor, (void **)&r))
         goto out;
     worker_registry *w = rpc_workers(c);
-    inflight *f = take(w, r->completiontoken, false, r->instanceid, r->taskid);
+    inflight *f = take(w, rpc_hub(c), r->completiontoken, false, r->instanceid, r->taskid);
     if (f == NULL) {
         if (!late_result(c, a, r))
             unknown_token(c, r->completiontoken);
@@ -747,7 +755,7 @@ static void complete_activity(rpc_call *c)
             dt_error_set(&err, st, "%s; the activity was failed with %s", refused.message,
                          REFUSED_TYPE);
     } else {
-        give_back(w, f, true);
+        give_back(f, true);
     }
     if (st == DT_OK)
         reply_done(c);
@@ -771,11 +779,11 @@ static void abandon(rpc_call *c, bool orch)
                           : &dtpb__abandon_activity_task_request__descriptor,
                      (void **)&r)) {
         worker_registry *w = rpc_workers(c);
-        inflight *f = take(w, r->completiontoken, orch, NULL, 0);
+        inflight *f = take(w, rpc_hub(c), r->completiontoken, orch, NULL, 0);
         if (f == NULL) {
             unknown_token(c, r->completiontoken);
         } else {
-            give_back(w, f, true);
+            give_back(f, true);
             reply_done(c);   /* Abandon*Response{} */
         }
     }

@@ -15,10 +15,15 @@
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
 
+/* The metadata every call sends: the bearer token and the task hub, each when set. */
+enum { MD_AUTH, MD_HUB, MD_COUNT };
+
 struct dt_grpc_conn {
     grpc_channel *channel;
-    grpc_metadata auth;          /* "authorization: Bearer ..." when has_auth */
-    bool has_auth;
+    grpc_metadata md[MD_COUNT];  /* the ones set come first */
+    size_t n_md;
+    bool has[MD_COUNT];
+    grpc_metadata set[MD_COUNT]; /* by kind */
 };
 
 struct dt_grpc_stream {
@@ -59,35 +64,58 @@ dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *er
     return DT_OK;
 }
 
+/* set_md: metadata KIND (KEY: VALUE, copied), or none when VALUE is NULL. */
+static void set_md(dt_grpc_conn *c, int kind, const char *key, const char *value)
+{
+    if (c->has[kind]) {
+        grpc_slice_unref(c->set[kind].key);
+        grpc_slice_unref(c->set[kind].value);
+        c->has[kind] = false;
+    }
+    if (value) {
+        memset(&c->set[kind], 0, sizeof c->set[kind]);
+        c->set[kind].key = grpc_slice_from_static_string(key);
+        c->set[kind].value = grpc_slice_from_copied_string(value);
+        c->has[kind] = true;
+    }
+    c->n_md = 0;
+    for (int k = 0; k < MD_COUNT; k++)
+        if (c->has[k])
+            c->md[c->n_md++] = c->set[k];
+}
+
 dt_status dt_grpc_conn_set_token(dt_grpc_conn *c, const char *token)
 {
-    if (c->has_auth) {
-        grpc_slice_unref(c->auth.key);
-        grpc_slice_unref(c->auth.value);
-        c->has_auth = false;
-    }
-    if (token == NULL)
+    if (token == NULL) {
+        set_md(c, MD_AUTH, "authorization", NULL);
         return DT_OK;
+    }
     char *v = malloc(strlen(token) + 8);
     if (v == NULL)
         return DT_ERR_NOMEM;
     sprintf(v, "Bearer %s", token);
-    memset(&c->auth, 0, sizeof c->auth);
-    c->auth.key = grpc_slice_from_static_string("authorization");
-    c->auth.value = grpc_slice_from_copied_string(v);
+    set_md(c, MD_AUTH, "authorization", v);
     free(v);
-    c->has_auth = true;
     return DT_OK;
 }
 
-/* send_metadata: the SEND_INITIAL_METADATA op, carrying the token if one is set. */
+dt_status dt_grpc_conn_set_task_hub(dt_grpc_conn *c, const char *name, dt_error *err)
+{
+    if (name) {
+        dt_status st = dt_task_hub_validate(name, err);
+        if (st != DT_OK)
+            return st;
+    }
+    set_md(c, MD_HUB, "taskhub", name);
+    return DT_OK;
+}
+
+/* send_metadata: the SEND_INITIAL_METADATA op, carrying the token and task hub if set. */
 static void send_metadata(const dt_grpc_conn *c, grpc_op *op)
 {
     op->op = GRPC_OP_SEND_INITIAL_METADATA;
-    if (c->has_auth) {
-        op->data.send_initial_metadata.count = 1;
-        op->data.send_initial_metadata.metadata = (grpc_metadata *)&c->auth;
-    }
+    op->data.send_initial_metadata.count = c->n_md;
+    op->data.send_initial_metadata.metadata = c->n_md ? (grpc_metadata *)c->md : NULL;
 }
 
 void dt_grpc_conn_close(dt_grpc_conn *c)
@@ -95,6 +123,7 @@ void dt_grpc_conn_close(dt_grpc_conn *c)
     if (c == NULL)
         return;
     dt_grpc_conn_set_token(c, NULL);
+    set_md(c, MD_HUB, "taskhub", NULL);
     grpc_channel_destroy(c->channel);
     free(c);
     grpc_shutdown();

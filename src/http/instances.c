@@ -259,16 +259,24 @@ static void reply_started(const http_request *rq, http_response *rs, const char 
     jb_object_begin(&jb);
     jb_key(&jb, "id");
     jb_string(&jb, id);
+    /* on a named task hub, every URI names it too (as Durable Functions' do) */
+    const char *hub = http_query(rq, "taskHub");
+    char *hub_q = hub && hub[0] ? path_encode(hub, arena) : NULL;
     for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
-        char *u = dt_arena_printf(arena, "%s%s", st, uris[i].suffix);
+        const char *sep = strchr(uris[i].suffix, '?') ? "&" : "?";
+        char *u = hub_q ? dt_arena_printf(arena, "%s%s%staskHub=%s", st, uris[i].suffix, sep,
+                                          hub_q)
+                        : dt_arena_printf(arena, "%s%s", st, uris[i].suffix);
         if (u == NULL)
             jb.oom = true;
         jb_key(&jb, uris[i].key);
         jb_string(&jb, u);
+        if (i == 0)
+            st = u;   /* statusQueryGetUri is the Location too */
     }
     jb_object_end(&jb);
     rs->body = jb_finish(&jb, &rs->len);
-    rs->location = strdup(st);
+    rs->location = st ? strdup(st) : NULL;
     if (rs->body == NULL || rs->location == NULL) {
         http_reply_error(rs, 500, "out of memory");
         return;

@@ -32,7 +32,8 @@
 
 struct dt_http_server {
     struct MHD_Daemon *daemon;
-    dt_hub *hub;
+    dt_hub *hub;                /* one hub, or: */
+    dt_hub_set *hubs;           /* task hubs, by the taskHub parameter */
     char *token;          /* NULL: no authentication */
     size_t max_body;
     int port;
@@ -244,6 +245,61 @@ static void reply_metrics(http_request *rq, http_response *rs)
     rs->len = strlen(text);
 }
 
+/* GET /taskhubs: the task hubs there are, as a JSON array of names (["default"] with one). */
+static void reply_task_hubs(http_request *rq, http_response *rs)
+{
+    dt_arena *a = dt_arena_new();
+    const char **names = NULL, *one = DT_TASK_HUB_DEFAULT;
+    size_t n = 1;
+    dt_error err = {0};
+    dt_status st = a ? DT_OK : DT_ERR_NOMEM;
+    if (st == DT_OK && rq->server->hubs)
+        st = dt_hub_set_names(rq->server->hubs, a, &names, &n, &err);
+    else
+        names = &one;
+    jbuf jb;
+    jb_init(&jb);
+    jb_array_begin(&jb);
+    for (size_t i = 0; st == DT_OK && i < n; i++)
+        jb_string(&jb, names[i]);
+    jb_array_end(&jb);
+    dt_arena_free(a);
+    rs->body = jb_finish(&jb, &rs->len);
+    if (st != DT_OK || rs->body == NULL) {
+        http_reply_error(rs, 500, "cannot list the task hubs: %s",
+                         st != DT_OK ? dt_strerror(st) : "out of memory");
+        return;
+    }
+    rs->status = 200;
+    rs->content_type = "application/json; charset=utf-8";
+}
+
+/* with_task_hub: run HANDLE on the hub of the taskHub parameter, held while it runs; 404
+ * naming a hub the server does not have, 400 for a name that cannot be one. */
+static void with_task_hub(http_request *rq, http_response *rs,
+                          void (*handle)(http_request *, http_response *))
+{
+    if (rq->server->hubs == NULL) {
+        handle(rq, rs);
+        return;
+    }
+    const char *name = http_query(rq, "taskHub");
+    dt_hub_ref *ref = NULL;
+    dt_error err = {0};
+    dt_status st = dt_hub_set_get(rq->server->hubs, name, &ref, &err);
+    if (st == DT_ERR_STATE) {
+        http_reply_error(rs, 503, "%s", err.message);
+        return;
+    }
+    if (st != DT_OK) {
+        http_reply_dt_error(rs, &err, 409);
+        return;
+    }
+    rq->hub = dt_hub_ref_hub(ref);
+    handle(rq, rs);
+    dt_hub_ref_put(ref);
+}
+
 static void route(http_request *rq, const char *path, http_response *rs)
 {
     bool get = strcmp(rq->method, "GET") == 0;
@@ -264,16 +320,23 @@ static void route(http_request *rq, const char *path, http_response *rs)
             method_not_allowed(rs, rq->method, "/openapi.json", "GET");
         return;
     }
+    if (n == 1 && strcmp(s[0], "taskhubs") == 0) {
+        if (get)
+            reply_task_hubs(rq, rs);
+        else
+            method_not_allowed(rs, rq->method, "/taskhubs", "GET");
+        return;
+    }
     if (n == 1 && strcmp(s[0], "metrics") == 0) {
         if (get)
-            reply_metrics(rq, rs);
+            with_task_hub(rq, rs, reply_metrics);
         else
             method_not_allowed(rs, rq->method, "/metrics", "GET");
         return;
     }
     if (n >= 3 && strcmp(s[0], "runtime") == 0 && strcmp(s[1], "webhooks") == 0 &&
         strcmp(s[2], "durabletask") == 0) {
-        http_instances_handle(rq, rs);
+        with_task_hub(rq, rs, http_instances_handle);
         return;
     }
     /* the dashboard's files: looked up by the path as sent, without its query */
@@ -610,8 +673,9 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
                                dt_error *err)
 {
     *out = NULL;
-    if (hub == NULL)
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: no hub");
+    if ((hub == NULL) == (opts == NULL || opts->hubs == NULL))
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: a hub or task hubs, one of "
+                            "the two");
     const char *listen_addr = opts && opts->listen ? opts->listen : DT_DEFAULT_HTTP_ADDRESS;
     if (opts && opts->token && opts->token[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: the token is empty");
@@ -619,6 +683,7 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     if (srv == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     srv->hub = hub;
+    srv->hubs = opts ? opts->hubs : NULL;
     srv->max_body = opts && opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     dt_status st;
     if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {

@@ -325,7 +325,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         e = add_event(b, DT_EVENT_TASK_SCHEDULED);
         e->event_id = a->id;
         e->name = a->name;
-        e->version = a->version;
+        /* an activity scheduled without a version runs at its orchestration's (as the .NET
+         * SDK schedules it, and work item filters with versions expect); "" is none */
+        e->version = a->version ? a->version : b->item->state.version;
         e->input = a->input;
         e->trace_parent = a->trace_parent;
         e->trace_state = a->trace_state;

@@ -356,6 +356,9 @@ dt_status dt_remote_worker_start(dt_worker *w, const char *target, const dt_remo
         dt_error_set(err, st, "out of memory");
         goto fail;
     }
+    if (opts && opts->task_hub &&
+        (st = dt_grpc_conn_set_task_hub(r->conn, opts->task_hub, err)) != DT_OK)
+        goto fail;
     if ((r->pool = calloc((size_t)threads, sizeof *r->pool)) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         goto fail;

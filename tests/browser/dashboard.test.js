@@ -273,6 +273,25 @@ test("rewind from the instance page: only a failed instance, which runs again", 
   assert.equal(await done.locator("#action-rewind").isDisabled(), true);
 });
 
+test("the task hub picker shows each hub's own instances", async () => {
+  await api("POST", "/orchestrators/hello_cities/blue-1?taskHub=blue", null);
+  const page = await openPage("#/");
+  await page.waitForFunction(() => [...document.querySelectorAll("#hub-picker option")].some((o) => o.value === "blue"));
+  assert.equal(await page.locator("#hub-picker").inputValue(), "default");
+  assert.ok(!(await rowIds(page)).includes("blue-1"));
+  await page.locator("#hub-picker").selectOption("blue");
+  await page.waitForFunction(() => {
+    const r = [...document.querySelectorAll("#instances-body tr[data-instance-id]")];
+    return r.length === 1 && r[0].dataset.instanceId === "blue-1";
+  });
+  await page.locator(`a[href="${href("blue-1")}"]`).click();
+  await page.locator("#instance-id").waitFor();
+  assert.equal(await page.locator("#instance-id").textContent(), "blue-1");
+  await page.locator("#hub-picker").selectOption("default");
+  await page.waitForFunction(() => document.querySelectorAll("#instances-body tr[data-instance-id]").length > 0 &&
+    ![...document.querySelectorAll("#instances-body tr[data-instance-id]")].some((r) => r.dataset.instanceId === "blue-1"));
+});
+
 test("paging through the list with next and previous", async () => {
   for (let i = 0; i < 23; i++) await startInstance("page_probe", `page-${String(i).padStart(2, "0")}`, i);
   const page = await openPage("#/");

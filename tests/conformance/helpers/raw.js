@@ -21,10 +21,10 @@ for (const [name, m] of Object.entries(pkg["dtpb.TaskHubSidecarService"])) {
 }
 const Client = grpc.makeGenericClientConstructor(service, "TaskHubSidecarService");
 
-// connect: a channel to the server. OPTIONS are grpc-js channel options; the default receive
-// limit is grpc-js's (4 MiB), the same as the .NET, Java and Python SDKs'.
-function connect(options = {}) {
-  return new Client(ENDPOINT, grpc.credentials.createInsecure(), options);
+// connect: a channel to the server (or to ENDPOINT). OPTIONS are grpc-js channel options; the
+// default receive limit is grpc-js's (4 MiB), the same as the .NET, Java and Python SDKs'.
+function connect(options = {}, endpoint = ENDPOINT) {
+  return new Client(endpoint, grpc.credentials.createInsecure(), options);
 }
 
 function metadataOf(headers) {

@@ -1,0 +1,365 @@
+/* hubs.c — task hubs: a set of named hubs, each a dt_hub on a database of its own, so
+ * instances, queues, histories and metrics of one never mix with another's. A hub is opened
+ * on first use (or only if it is one of the names the set allows) and stays open while the
+ * server runs; the set holds at most max_hubs of them, each with its threads. Callers hold a
+ * reference while they use a hub; deleting one takes it out of the set at once and closes it
+ * and removes its files when the last reference goes (a work item stream notices within a
+ * poll); a use of the name meanwhile waits for that, then gets a new, empty hub. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hub_internal.h"
+
+struct dt_hub_ref {
+    dt_hub_set *set;
+    char name[DT_TASK_HUB_NAME_MAX + 1];
+    char *path;                 /* its database */
+    dt_hub *hub;
+    int refs;                   /* the set's mu */
+    bool deleted;               /* the set's mu; read unlocked by dt_hub_ref_deleted */
+    struct dt_hub_ref *next;
+};
+
+struct dt_hub_set {
+    dt_hub_set_options opts;
+    char *db_path;
+    char **allowed;
+    size_t n_allowed, max_hubs;
+    pthread_mutex_t mu;         /* the lists and every entry's refs and deleted */
+    pthread_cond_t gone;        /* an entry left DYING */
+    dt_hub_ref *hubs;
+    size_t n_hubs;
+    dt_hub_ref *dying;          /* deleted, still referenced or being closed */
+};
+
+/* How long a use of a deleted hub's name waits for it to be closed. */
+#define DYING_WAIT_MS 10000
+
+/* hub_path: NAME's database: the set's own path for the default hub, else
+ * <db_path>.hubs/<name>.db beside it (malloc'd; NULL when out of memory). */
+static char *hub_path(const dt_hub_set *s, const char *name)
+{
+    if (strcmp(name, DT_TASK_HUB_DEFAULT) == 0)
+        return strdup(s->db_path);
+    size_t n = strlen(s->db_path) + strlen(name) + 16;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s.hubs/%s.db", s->db_path, name);
+    return p;
+}
+
+static bool allowed(const dt_hub_set *s, const char *name)
+{
+    if (s->allowed == NULL)
+        return true;
+    for (size_t i = 0; i < s->n_allowed; i++)
+        if (strcmp(s->allowed[i], name) == 0)
+            return true;
+    return false;
+}
+
+static dt_hub_ref *find(dt_hub_ref *list, const char *name)
+{
+    for (dt_hub_ref *r = list; r; r = r->next)
+        if (strcmp(r->name, name) == 0)
+            return r;
+    return NULL;
+}
+
+/* unlink_from: take R out of *LIST (mu held). */
+static void unlink_from(dt_hub_ref **list, dt_hub_ref *r)
+{
+    for (dt_hub_ref **p = list; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            return;
+        }
+}
+
+/* destroy: close R's hub and free it; with REMOVE, its database files go too. */
+static void destroy(dt_hub_ref *r, bool remove);
+
+/* remove_files: a closed hub's database PATH and its -wal and -shm files. */
+static void remove_files(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; path && i < 3; i++) {
+        size_t n = strlen(path) + 8;
+        char *p = malloc(n);
+        if (p) {
+            snprintf(p, n, "%s%s", path, suffixes[i]);
+            unlink(p);
+            free(p);
+        }
+    }
+}
+
+/* finish_delete: R, deleted and no longer referenced, is closed and its files removed; then
+ * it leaves the dying list, and whoever waits to use its name goes on. */
+static void finish_delete(dt_hub_set *s, dt_hub_ref *r)
+{
+    dt_hub_close(r->hub);
+    r->hub = NULL;
+    remove_files(r->path);
+    pthread_mutex_lock(&s->mu);
+    unlink_from(&s->dying, r);
+    pthread_cond_broadcast(&s->gone);
+    pthread_mutex_unlock(&s->mu);
+    destroy(r, false);
+}
+
+static void destroy(dt_hub_ref *r, bool remove)
+{
+    dt_hub_close(r->hub);
+    if (remove)
+        remove_files(r->path);
+    free(r->path);
+    free(r);
+}
+
+/* open_hub: a new entry for NAME with its hub opened (mu held, so two first uses of a name
+ * open it once). */
+static dt_status open_hub(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_error *err)
+{
+    if (s->n_hubs >= s->max_hubs)
+        return dt_error_set(err, DT_ERR_STATE, "task hub '%s' cannot be opened: this server "
+                            "holds at most %zu task hubs", name, s->max_hubs);
+    dt_hub_ref *r = calloc(1, sizeof *r);
+    if (r == NULL || (r->path = hub_path(s, name)) == NULL) {
+        free(r);
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening task hub '%s'", name);
+    }
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->set = s;
+    dt_hub_options ho = s->opts.hub;
+    ho.db_path = r->path;
+    ho.store = NULL;
+    dt_status st = dt_hub_open(&ho, &r->hub, err);
+    if (st != DT_OK) {
+        free(r->path);
+        free(r);
+        return st;
+    }
+    r->next = s->hubs;
+    s->hubs = r;
+    s->n_hubs++;
+    *out = r;
+    return DT_OK;
+}
+
+static dt_status copy_allowed(dt_hub_set *s, const dt_hub_set_options *o, dt_error *err)
+{
+    if (o->allowed == NULL)
+        return DT_OK;
+    s->allowed = calloc(o->n_allowed ? o->n_allowed : 1, sizeof *s->allowed);
+    if (s->allowed == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < o->n_allowed; i++) {
+        dt_status st = dt_task_hub_validate(o->allowed[i], err);
+        if (st != DT_OK)
+            return st;
+        if ((s->allowed[i] = strdup(o->allowed[i])) == NULL)
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        s->n_allowed++;
+    }
+    return DT_OK;
+}
+
+dt_status dt_hub_set_open(const dt_hub_set_options *o, dt_hub_set **out, dt_error *err)
+{
+    dt_hub_set *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    if (o)
+        s->opts = *o;
+    s->db_path = strdup(s->opts.hub.db_path ? s->opts.hub.db_path : DT_DEFAULT_DB_PATH);
+    s->max_hubs = s->opts.max_hubs ? s->opts.max_hubs : DT_TASK_HUBS_MAX;
+    dt_status st = s->db_path ? copy_allowed(s, &s->opts, err)
+                              : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    if (st == DT_OK && pthread_mutex_init(&s->mu, NULL) != 0)
+        st = dt_error_set(err, DT_ERR_NOMEM, "cannot create the task hubs' mutex");
+    else if (st == DT_OK && pthread_cond_init(&s->gone, NULL) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        st = dt_error_set(err, DT_ERR_NOMEM, "cannot create the task hubs' condition");
+    }
+    if (st != DT_OK) {
+        for (size_t i = 0; i < s->n_allowed; i++)
+            free(s->allowed[i]);
+        free(s->allowed);
+        free(s->db_path);
+        free(s);
+        return st;
+    }
+    s->opts.allowed = NULL;   /* the caller's; the set keeps its own copy */
+    /* the default hub (or, with a list, each allowed one) at once: a database that cannot be
+     * opened is an error at start, not at the first call */
+    for (size_t i = 0; st == DT_OK && i < (s->allowed ? s->n_allowed : 1); i++) {
+        dt_hub_ref *r = NULL;
+        st = open_hub(s, s->allowed ? s->allowed[i] : DT_TASK_HUB_DEFAULT, &r, err);
+    }
+    if (st != DT_OK) {
+        dt_hub_set_close(s);
+        return st;
+    }
+    *out = s;
+    return DT_OK;
+}
+
+dt_status dt_hub_set_get(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_error *err)
+{
+    if (name == NULL || name[0] == '\0')
+        name = DT_TASK_HUB_DEFAULT;
+    dt_status st = dt_task_hub_validate(name, err);
+    if (st != DT_OK)
+        return st;
+    if (!allowed(s, name))
+        return dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist on this "
+                            "server (it serves only the hubs dtask serve --task-hubs names)",
+                            name);
+    pthread_mutex_lock(&s->mu);
+    struct timespec until = dt_deadline_ms(DYING_WAIT_MS);
+    dt_hub_ref *r = find(s->hubs, name);
+    while (r == NULL && find(s->dying, name) && st == DT_OK)
+        if (pthread_cond_timedwait(&s->gone, &s->mu, &until) != 0)
+            st = dt_error_set(err, DT_ERR_STATE, "task hub '%s' is still being deleted", name);
+    if (r == NULL && st == DT_OK)
+        st = open_hub(s, name, &r, err);
+    if (st == DT_OK)
+        r->refs++;
+    pthread_mutex_unlock(&s->mu);
+    if (st == DT_OK)
+        *out = r;
+    return st;
+}
+
+dt_hub *dt_hub_ref_hub(const dt_hub_ref *r) { return r->hub; }
+
+const char *dt_hub_ref_name(const dt_hub_ref *r) { return r->name; }
+
+bool dt_hub_ref_deleted(dt_hub_ref *r)
+{
+    pthread_mutex_lock(&r->set->mu);
+    bool d = r->deleted;
+    pthread_mutex_unlock(&r->set->mu);
+    return d;
+}
+
+void dt_hub_ref_put(dt_hub_ref *r)
+{
+    if (r == NULL)
+        return;
+    dt_hub_set *s = r->set;
+    pthread_mutex_lock(&s->mu);
+    bool last = --r->refs == 0 && r->deleted;
+    pthread_mutex_unlock(&s->mu);
+    if (last)
+        finish_delete(s, r);
+}
+
+dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
+{
+    if (name == NULL || name[0] == '\0')
+        name = DT_TASK_HUB_DEFAULT;
+    dt_status st = dt_task_hub_validate(name, err);
+    if (st != DT_OK)
+        return st;
+    pthread_mutex_lock(&s->mu);
+    dt_hub_ref *r = find(s->hubs, name);
+    bool now = false;
+    if (r == NULL) {
+        st = dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist", name);
+    } else {
+        unlink_from(&s->hubs, r);   /* dying: the name means a new, empty hub once it is gone */
+        s->n_hubs--;
+        r->next = s->dying;
+        s->dying = r;
+        r->deleted = true;
+        now = r->refs == 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (now)
+        finish_delete(s, r);
+    return st;
+}
+
+/* add_name: NAME into the list *OUT (N of CAP) unless there, in arena A. */
+static bool add_name(dt_arena *a, const char ***out, size_t *n, size_t *cap, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*out)[i], name) == 0)
+            return true;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        const char **bigger = dt_arena_alloc(a, c * sizeof *bigger);
+        if (bigger == NULL)
+            return false;
+        if (*n)
+            memcpy(bigger, *out, *n * sizeof *bigger);
+        *out = bigger;
+        *cap = c;
+    }
+    return ((*out)[(*n)++] = dt_arena_strdup(a, name)) != NULL;
+}
+
+static int by_name(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+dt_status dt_hub_set_names(dt_hub_set *s, dt_arena *a, const char ***out, size_t *n,
+                           dt_error *err)
+{
+    size_t cap = 0;
+    bool ok = true;
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (dt_hub_ref *r = s->hubs; r && ok; r = r->next)
+        ok = add_name(a, out, n, &cap, r->name);
+    for (size_t i = 0; i < s->n_allowed && ok; i++)
+        ok = add_name(a, out, n, &cap, s->allowed[i]);
+    pthread_mutex_unlock(&s->mu);
+    /* and the hubs of earlier runs, still on disk */
+    size_t dn = strlen(s->db_path) + 8;
+    char *dir = malloc(dn);
+    DIR *d = dir ? (snprintf(dir, dn, "%s.hubs", s->db_path), opendir(dir)) : NULL;
+    for (struct dirent *e; ok && d && (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        char name[DT_TASK_HUB_NAME_MAX + 4];
+        if (len < 4 || len - 3 > DT_TASK_HUB_NAME_MAX || strcmp(e->d_name + len - 3, ".db") != 0)
+            continue;
+        snprintf(name, sizeof name, "%.*s", (int)(len - 3), e->d_name);
+        if (dt_task_hub_validate(name, NULL) == DT_OK && allowed(s, name))
+            ok = add_name(a, out, n, &cap, name);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    if (!ok)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory listing task hubs");
+    if (*n > 1)
+        qsort((void *)*out, *n, sizeof **out, by_name);
+    return DT_OK;
+}
+
+void dt_hub_set_close(dt_hub_set *s)
+{
+    if (s == NULL)
+        return;
+    while (s->hubs) {
+        dt_hub_ref *r = s->hubs;
+        s->hubs = r->next;
+        destroy(r, false);
+    }
+    for (size_t i = 0; i < s->n_allowed; i++)
+        free(s->allowed[i]);
+    free(s->allowed);
+    free(s->db_path);
+    pthread_cond_destroy(&s->gone);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
