@@ -58,7 +58,7 @@ typedef struct dt_message {
     dt_event event;
     /* a rewind's request (dt_store_send_message only): the instance must be Failed, and
      * becomes Running, without output or failure, as the message goes in; DT_ERR_STATE if
-     * it is not Failed. */
+     * it is not Failed, or is leased right now. */
     bool reopen;
 } dt_message;
 

@@ -4,6 +4,7 @@
  * (TraceContext). JSON because that is how tags already live in the store and the HTTP API;
  * jansson does the JSON. */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,7 +124,11 @@ const char *pb_r_tags(pb_reader *r, void *const *entries, size_t n, const char *
             pb_r_bad(r, "%s%s%s: a tag is not valid UTF-8", PB_WHAT(r), field);
             return NULL;
         }
-        json_object_set_new(obj, k, json_string(v));
+        if (json_object_set_new(obj, k, json_string(v)) != 0) {
+            json_decref(obj);
+            pb_r_fail(r, DT_ERR_NOMEM, "out of memory reading %s%s%s", PB_WHAT(r), field);
+            return NULL;
+        }
     }
     return dump(r, obj, field);
 }
@@ -240,16 +245,22 @@ static json_t *r_object(pb_reader *r, Dtpb__Struct__FieldsEntry *const *f, size_
     json_t *obj = json_object();
     for (size_t i = 0; obj && i < n; i++) {
         const char *k = f[i] && f[i]->key ? f[i]->key : "";
-        json_t *x = pb_utf8_valid(k) ? r_value(r, f[i] ? f[i]->value : NULL, field, depth) : NULL;
-        if (x == NULL) {
-            if (r->status == DT_OK)
-                pb_r_bad(r, "%s%s%s: a key is not valid UTF-8", PB_WHAT(r), field);
-            json_decref(obj);
-            return NULL;
+        if (!pb_utf8_valid(k)) {
+            pb_r_bad(r, "%s%s%s: a key is not valid UTF-8", PB_WHAT(r), field);
+            break;
         }
-        json_object_set_new(obj, k, x);
+        json_t *x = r_value(r, f[i] ? f[i]->value : NULL, field, depth);
+        if (x == NULL || json_object_set_new(obj, k, x) != 0)
+            break;   /* r_value said why, or out of memory */
+        if (i + 1 == n)
+            return obj;
     }
-    return obj;
+    if (obj && n == 0)
+        return obj;
+    json_decref(obj);
+    if (r->status == DT_OK)
+        pb_r_fail(r, DT_ERR_NOMEM, "out of memory reading %s%s%s", PB_WHAT(r), field);
+    return NULL;
 }
 
 /* r_value: V as a new JSON value (NULL after a failure, which R records). */
@@ -263,8 +274,8 @@ static json_t *r_value(pb_reader *r, const Dtpb__Value *v, const char *field, in
     if (v == NULL)
         return json_null();
     switch (v->kind_case) {
-    case DTPB__VALUE__KIND_NUMBER_VALUE:
-        return json_real(v->number_value);
+    case DTPB__VALUE__KIND_NUMBER_VALUE:   /* JSON has no NaN or infinity: null stands in */
+        return isfinite(v->number_value) ? json_real(v->number_value) : json_null();
     case DTPB__VALUE__KIND_STRING_VALUE: {
         const char *s = v->string_value ? v->string_value : "";
         if (!pb_utf8_valid(s)) {
@@ -284,11 +295,10 @@ static json_t *r_value(pb_reader *r, const Dtpb__Value *v, const char *field, in
         const Dtpb__ListValue *l = v->list_value;
         for (size_t i = 0; arr && l && i < l->n_values; i++) {
             json_t *x = r_value(r, l->values[i], field, depth + 1);
-            if (x == NULL) {
+            if (x == NULL || json_array_append_new(arr, x) != 0) {
                 json_decref(arr);
-                return NULL;
+                return NULL;   /* the caller says out of memory unless R says why */
             }
-            json_array_append_new(arr, x);
         }
         return arr;
     }

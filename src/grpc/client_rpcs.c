@@ -118,6 +118,10 @@ static void wait_for(rpc_call *c, dt_arena *a, Dtpb__GetInstanceRequest *r, dt_w
         dt_error err = {0};
         dt_status st =
             dt_hub_wait(rpc_hub(c), r->instanceid, what, WAIT_SLICE_MS, a, &s, &err);
+        if (st == DT_ERR_TIMEOUT && rpc_hub_deleted(c)) {   /* it would hold the hub open */
+            rpc_finish(c, NULL, 0, GRPC_STATUS_NOT_FOUND, "the task hub was deleted");
+            return;
+        }
         if (st == DT_ERR_TIMEOUT && !rpc_closed(c))
             continue;
         if (st == DT_OK || st == DT_ERR_NOT_FOUND)

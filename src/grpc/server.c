@@ -362,15 +362,15 @@ static bool authorized(const rpc_call *c)
 }
 
 /* read_task_hub: the call's "taskhub" metadata into c->task_hub (the default hub's name when
- * there is none, "" when it is too long to be a hub's). */
+ * there is none or it is empty, "" when it is too long to be a hub's). */
 static void read_task_hub(rpc_call *c)
 {
     snprintf(c->task_hub, sizeof c->task_hub, "%s", DT_TASK_HUB_DEFAULT);
     for (size_t i = 0; i < c->metadata.count; i++) {
         const grpc_metadata *md = &c->metadata.metadata[i];
-        if (grpc_slice_str_cmp(md->key, "taskhub") != 0)
-            continue;
         size_t len = GRPC_SLICE_LENGTH(md->value);
+        if (grpc_slice_str_cmp(md->key, "taskhub") != 0 || len == 0)
+            continue;
         if (len > DT_TASK_HUB_NAME_MAX)
             len = 0;
         memcpy(c->task_hub, GRPC_SLICE_START_PTR(md->value), len);

@@ -274,6 +274,15 @@ static dt_status rewind_instance(dt_hub *hub, dt_orch_item *item, const dt_event
     dt_action a = {.type = DT_ACTION_REWIND, .input = request->input};
     dt_event *h = NULL;
     dt_status st = rewind_history(item, request, item->arena, &h, &a.n_carryover);
+    if (st == DT_ERR_CORRUPT) {   /* nothing to run again: it stays failed, saying why */
+        dt_action f = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+        f.failure = dt_failure_new(item->arena, "InvalidRewind", "the instance cannot be "
+                                   "rewound: its history has no ExecutionStarted");
+        dt_orch_result res = {.actions = &f, .n_actions = 1};
+        if (f.failure)
+            return complete_orchestration(hub, item, &res, err);
+        st = DT_ERR_NOMEM;
+    }
     if (st != DT_OK) {
         lease_untrack(hub, item);
         cache_detach(hub, item, NULL);

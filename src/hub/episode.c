@@ -288,6 +288,21 @@ static void rewind_run(builder *b, const dt_action *a, dt_episode *ep)
     dt_message *m = add_message(b, self, DT_EVENT_EXECUTION_REWOUND, 0);
     m->execution_id = exec;
     m->event.input = reason;
+    /* commands that came with a client's rewind (a terminate, an event, a suspend) are for
+     * the run that follows: they go back to the inbox, after the wake-up. Results are the old
+     * run's. A worker's rewrite already took in what its episode was given. */
+    bool requested = false;
+    for (size_t i = 0; i < b->item->n_incoming; i++)
+        requested |= b->item->incoming[i].type == DT_EVENT_EXECUTION_REWOUND &&
+                     b->item->incoming[i].execution_id == NULL;
+    for (size_t i = 0; requested && i < b->item->n_incoming; i++) {
+        const dt_event *in = &b->item->incoming[i];
+        if (in->type == DT_EVENT_ORCHESTRATOR_STARTED || in->type == DT_EVENT_EXECUTION_REWOUND ||
+            in->type == DT_EVENT_EXECUTION_STARTED || dt_event_is_completion(in->type))
+            continue;
+        m = add_message(b, self, in->type, 0);
+        m->event = *in;
+    }
     for (size_t i = 0; i < b->n_events; i++) {
         const dt_event *e = &b->events[i];
         if (e->type != DT_EVENT_SUB_ORCHESTRATION_CREATED || !rewound_child(b, a, e))
@@ -410,8 +425,9 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     size_t na = result->n_actions;
     /* each action makes at most one event and one message; a completion may add a message
      * to the parent, one per child (recursive terminate), one per carried-over event, and
-     * an ExecutionCompleted */
-    size_t extra = 2 + count_children(item), carried = 0;
+     * an ExecutionCompleted; a rewind one per event of its history, a wake-up, and one per
+     * command that came with it */
+    size_t extra = 2 + count_children(item) + item->n_incoming, carried = 0;
     for (size_t i = 0; i < na; i++)
         carried += result->actions[i].n_carryover;
     extra += carried;

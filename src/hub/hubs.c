@@ -162,7 +162,9 @@ static dt_status copy_allowed(dt_hub_set *s, const dt_hub_set_options *o, dt_err
         dt_status st = dt_task_hub_validate(o->allowed[i], err);
         if (st != DT_OK)
             return st;
-        if ((s->allowed[i] = strdup(o->allowed[i])) == NULL)
+        if (allowed(s, o->allowed[i]))
+            continue;   /* named twice: one hub */
+        if ((s->allowed[s->n_allowed] = strdup(o->allowed[i])) == NULL)
             return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         s->n_allowed++;
     }
@@ -223,9 +225,11 @@ dt_status dt_hub_set_get(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_e
     pthread_mutex_lock(&s->mu);
     struct timespec until = dt_deadline_ms(DYING_WAIT_MS);
     dt_hub_ref *r = find(s->hubs, name);
-    while (r == NULL && find(s->dying, name) && st == DT_OK)
+    while (r == NULL && find(s->dying, name) && st == DT_OK) {
         if (pthread_cond_timedwait(&s->gone, &s->mu, &until) != 0)
             st = dt_error_set(err, DT_ERR_STATE, "task hub '%s' is still being deleted", name);
+        r = find(s->hubs, name);   /* another waiter may have opened it meanwhile */
+    }
     if (r == NULL && st == DT_OK)
         st = open_hub(s, name, &r, err);
     if (st == DT_OK)
@@ -270,7 +274,16 @@ dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
     pthread_mutex_lock(&s->mu);
     dt_hub_ref *r = find(s->hubs, name);
     bool now = false;
-    if (r == NULL) {
+    if (r == NULL && !find(s->dying, name) && allowed(s, name)) {
+        /* not open in this run: a hub an earlier run left on disk goes, files and all */
+        char *path = hub_path(s, name);
+        bool there = path && access(path, F_OK) == 0;
+        if (there)
+            remove_files(path);
+        free(path);
+        if (!there)
+            st = dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist", name);
+    } else if (r == NULL) {
         st = dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist", name);
     } else {
         unlink_from(&s->hubs, r);   /* dying: the name means a new, empty hub once it is gone */

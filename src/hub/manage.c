@@ -122,6 +122,18 @@ static dt_status read_instance(dt_hub *hub, const char *id, const char *op, dt_a
     return st;
 }
 
+/* still_failed: is ID Failed (so a refused reopen met a lease, not another status)? */
+#define REWIND_TRIES 40
+static bool still_failed(dt_hub *hub, const char *id)
+{
+    dt_arena *a = dt_arena_new();
+    dt_instance_state *s = NULL;
+    bool failed = a && dt_store_get_instance(hub->store, id, a, &s, NULL) == DT_OK &&
+                  s->status == DT_STATUS_FAILED;
+    dt_arena_free(a);
+    return failed;
+}
+
 dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_error *err)
 {
     dt_arena *a = dt_arena_new();
@@ -138,10 +150,15 @@ dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_erro
     dt_message m = {.instance_id = id, .reopen = true};
     dt_event_init(&m.event, DT_EVENT_EXECUTION_REWOUND, dt_now());
     m.event.input = reason;
-    st = dt_store_send_message(hub->store, &m, err);
+    /* a Failed instance is leased only for a moment (late messages being dropped): wait
+     * that out rather than race its commit */
+    for (int tries = 0; (st = dt_store_send_message(hub->store, &m, err)) == DT_ERR_STATE &&
+                        tries < REWIND_TRIES && still_failed(hub, id);
+         tries++)
+        hub_wait_change(hub, hub_version(hub), 50);
     if (st == DT_ERR_STATE)
-        return dt_error_set(err, DT_ERR_STATE, "rewind: instance '%s' changed meanwhile; only a "
-                            "Failed instance can be rewound", id);
+        return dt_error_set(err, DT_ERR_STATE, "rewind: instance '%s' changed or stayed leased "
+                            "meanwhile; only a Failed instance can be rewound", id);
     if (st == DT_OK) {
         ready_forget(hub, id);
         hub_notify(hub);

@@ -5,8 +5,11 @@
  * kept and replayed, not run again. The hub does this itself, so every SDK's worker gets a
  * rewound instance the same way: a history without the failure, then an ExecutionRewound that
  * wakes it (the JavaScript and Python workers, which can compute the same rewrite, send it as
- * a RewindOrchestrationAction; episode.c applies either). The same known limit as the SDKs':
- * the retry timers between failed attempts of an activity stay in the history. */
+ * a RewindOrchestrationAction; episode.c applies either). Activities and timers still
+ * pending when the run failed go too: their results would be for the old execution, so they
+ * are scheduled again. Known limits: the retry timers between failed attempts of an activity
+ * stay in the history (as in the SDKs' own rewrite); a sub-orchestration still running when
+ * its parent failed keeps reporting to the parent's old execution. */
 #include <string.h>
 
 #include "hub_internal.h"
@@ -20,6 +23,15 @@ static bool failed_task(const dt_event *ev, size_t n, int32_t id)
     return false;
 }
 
+/* answered: has the scheduling ID a result (TaskCompleted, TimerFired...) among EV? */
+static bool answered(const dt_event *ev, size_t n, int32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (dt_event_is_completion(ev[i].type) && ev[i].task_id == id)
+            return true;
+    return false;
+}
+
 static bool dropped(const dt_event *ev, size_t n, const dt_event *e)
 {
     switch (e->type) {
@@ -29,7 +41,8 @@ static bool dropped(const dt_event *ev, size_t n, const dt_event *e)
     case DT_EVENT_EXECUTION_REWOUND:   /* an earlier rewind's wake-up: the new one says why */
         return true;
     case DT_EVENT_TASK_SCHEDULED:
-        return failed_task(ev, n, e->event_id);
+    case DT_EVENT_TIMER_CREATED:
+        return failed_task(ev, n, e->event_id) || !answered(ev, n, e->event_id);
     default:
         return false;
     }

@@ -139,10 +139,12 @@ static const char *const stmt_sql[ST_COUNT] = {
         " lock_owner = NULL, lock_expires = 0"
         " WHERE instance_id = ?1 AND lock_owner = ?11",
 
-    /* a rewind: Failed (3) becomes Running (0) as its request goes in */
+    /* a rewind: Failed (3) becomes Running (0) as its request goes in; not while a lease is
+     * held, whose commit would put the old status back */
     [ST_INSTANCE_REOPEN] =
         "UPDATE instances SET status = 0, output = NULL, failure = NULL, completed_at = 0,"
-        " last_updated_at = ?2 WHERE instance_id = ?1 AND status = 3",
+        " last_updated_at = ?2 WHERE instance_id = ?1 AND status = 3"
+        " AND (lock_owner IS NULL OR lock_owner = '' OR lock_expires < ?2)",
     [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 AND seq >= ?2"
                         " ORDER BY seq",
     [ST_HISTORY_NEXT_SEQ] =

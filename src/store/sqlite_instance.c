@@ -181,7 +181,8 @@ static dt_status reopen_tx(sqlite_store *s, const char *id, dt_error *err)
         return store_sql_error(s, rc, err, "reopen instance");
     dt_status r = store_step_done(s, st, err, "reopen instance");
     if (r == DT_OK && sqlite3_changes(s->db) == 0)
-        r = dt_error_set(err, DT_ERR_STATE, "instance '%s' is not Failed (or not there)", id);
+        r = dt_error_set(err, DT_ERR_STATE, "instance '%s' is not Failed, or is leased right "
+                         "now", id);
     return r;
 }
 

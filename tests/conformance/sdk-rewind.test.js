@@ -134,3 +134,44 @@ test("a worker's RewindOrchestrationAction replaces the history and wakes the in
     await raw.terminateAll(client, [id]);
   }
 });
+
+test("a rewind drops the failed run's pending work, and commands sent before the rewrite still apply after it", TIMEOUT, async () => {
+  const O = raw.uid("rw-cmd"), A = raw.uid("rw-cmd-a"), id = raw.uid("rw-cmd");
+  let s = new raw.WorkStream(client, raw.filters([O], [A]));
+  try {
+    // the run fails while task 1 is still pending: its TaskScheduled must go with the rewind
+    await raw.unary(client, "StartInstance", { name: O, instanceId: id });
+    let wi = await s.must();
+    await raw.completeOrchestration(client, wi, [raw.actions.scheduleTask(0, A, '"a"'), raw.actions.scheduleTask(1, A, '"b"')]);
+    const t0 = await s.must();
+    await raw.unary(client, "CompleteActivityTask", {
+      instanceId: id, taskId: t0.activityRequest.taskId || 0, completionToken: t0.completionToken,
+      failureDetails: { errorType: "Boom", errorMessage: "failed" },
+    });
+    for (;;) {
+      wi = await s.must();
+      if (wi.orchestratorRequest) break;   // the other activity may come first; left pending
+    }
+    await raw.completeOrchestration(client, wi, [raw.actions.complete(2, "ORCHESTRATION_STATUS_FAILED", undefined, {
+      failureDetails: { errorType: "Boom", errorMessage: "failed" },
+    })]);
+    await raw.waitDone(client, id);
+    s.close();   // no worker now: the rewrite waits for one
+
+    await raw.unary(client, "RewindInstance", { instanceId: id, reason: raw.str("again") });
+    await raw.unary(client, "RaiseEvent", { instanceId: id, name: "poke", input: raw.str("1") });
+    s = new raw.WorkStream(client, raw.filters([O], [A]));
+    for (;;) {
+      wi = await s.must();
+      if (wi.orchestratorRequest) break;
+    }
+    const r = wi.orchestratorRequest;
+    assert.deepEqual(r.pastEvents.filter((e) => e.taskScheduled), []);   // failed and pending: both gone
+    assert.deepEqual(kinds(r.newEvents).filter((k) => k !== "orchestratorStarted"), ["executionRewound", "eventRaised"]);
+    await raw.completeOrchestration(client, wi, [raw.actions.complete(0, "ORCHESTRATION_STATUS_COMPLETED", '"ok"')]);
+    assert.equal((await raw.waitDone(client, id)).orchestrationStatus, "ORCHESTRATION_STATUS_COMPLETED");
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});

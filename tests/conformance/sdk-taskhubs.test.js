@@ -33,6 +33,7 @@ test("the same instance id lives in two hubs, each seeing only its own; no heade
     assert.equal((await get(id, alpha)).orchestrationState.input.value, '"in alpha"');
     assert.equal((await get(id, beta)).orchestrationState.input.value, '"in beta"');
     assert.ok(!(await raw.unary(client, "GetInstance", { instanceId: id })).exists);   // default hub
+    assert.ok(!(await raw.unary(client, "GetInstance", { instanceId: id }, hub(""))).exists);   // empty: default
 
     // each hub's stream gets its own hub's episode, under a token only that hub accepts
     const wa = await sa.must(), wb = await sb.must();

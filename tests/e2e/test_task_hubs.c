@@ -89,6 +89,12 @@ static void test_hubs_are_isolated_and_the_same_name_is_the_same_hub(void **stat
     assert_ok(dt_hub_set_get(s, "beta", &b, &err), &err);
     assert_true(has_instance(dt_hub_ref_hub(b), "same"));
     dt_hub_ref_put(b);
+    /* a hub only on disk (not opened in this run) can be deleted too */
+    assert_ok(dt_hub_set_delete(s, "alpha", &err), &err);
+    assert_false(exists(path));
+    assert_ok(dt_hub_set_get(s, "alpha", &a1, &err), &err);
+    assert_false(has_instance(dt_hub_ref_hub(a1), "same"));
+    dt_hub_ref_put(a1);
     dt_arena_free(a);
     dt_hub_set_close(s);
 }
@@ -97,8 +103,14 @@ static void test_names_limits_and_the_allowed_list(void **state)
 {
     (void)state;
     const char *dir = test_tmpdir("hubs-limits");
-    const char *const only[] = {"orders", "billing"};
-    dt_hub_set *s = open_set(dir, only, 2, 0);
+    const char *const only[] = {"orders", "billing", "orders"};   /* named twice: one hub */
+    dt_hub_set *s = open_set(dir, only, 3, 0);
+    dt_arena *a = dt_arena_new();
+    const char **names = NULL;
+    size_t n = 0;
+    assert_ok(dt_hub_set_names(s, a, &names, &n, NULL), NULL);
+    assert_int_equal(n, 2);
+    dt_arena_free(a);
     dt_hub_ref *r = NULL;
     dt_error err = {0};
     assert_int_equal(dt_hub_set_get(s, "shipping", &r, &err), DT_ERR_NOT_FOUND);
