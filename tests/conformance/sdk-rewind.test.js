@@ -175,3 +175,47 @@ test("a rewind drops the failed run's pending work, and commands sent before the
     await raw.terminateAll(client, [id]);
   }
 });
+
+test("a rewind accepted before a kill -9 of the server is applied after its restart, once", { timeout: 40_000 }, async () => {
+  const fs = require("node:fs"), os = require("node:os"), path = require("node:path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-rewind-kill-"));
+  const hub = { taskhub: "crashy" };   // on a named task hub, whose database must survive too
+  let srv = await raw.serve(dir);
+  let c = raw.connect({}, srv.endpoint);
+  const O = raw.uid("rw-kill"), id = raw.uid("rw-kill");
+  try {
+    let s = new raw.WorkStream(c, raw.filters([O], []), hub);
+    await raw.unary(c, "StartInstance", { name: O, instanceId: id }, hub);
+    let wi = await s.must();
+    await raw.unary(c, "CompleteOrchestratorTask", {
+      instanceId: id, completionToken: wi.completionToken,
+      actions: [raw.actions.complete(0, "ORCHESTRATION_STATUS_FAILED", undefined, { failureDetails: { errorType: "Boom", errorMessage: "x" } })],
+    }, hub);
+    s.close();
+    await raw.unary(c, "RewindInstance", { instanceId: id, reason: raw.str("after the crash") }, hub);
+    c.close();
+    await srv.stop("SIGKILL");   // before any worker could take the rewind
+
+    srv = await raw.serve(dir, [], srv.port);
+    c = raw.connect({}, srv.endpoint);
+    const st = (await raw.unary(c, "GetInstance", { instanceId: id }, hub)).orchestrationState;
+    assert.equal(st.orchestrationStatus || "ORCHESTRATION_STATUS_RUNNING", "ORCHESTRATION_STATUS_RUNNING");
+    s = new raw.WorkStream(c, raw.filters([O], []), hub);
+    wi = await s.must();
+    assert.ok(!kinds(wi.orchestratorRequest.pastEvents).includes("executionCompleted"));
+    assert.equal(wi.orchestratorRequest.newEvents.find((e) => e.executionRewound).executionRewound.reason.value, "after the crash");
+    await raw.unary(c, "CompleteOrchestratorTask", {
+      instanceId: id, completionToken: wi.completionToken,
+      actions: [raw.actions.complete(0, "ORCHESTRATION_STATUS_COMPLETED", '"recovered"')],
+    }, hub);
+    s.close();
+    const done = await raw.unary(c, "WaitForInstanceCompletion", { instanceId: id, getInputsAndOutputs: true }, hub);
+    assert.equal(done.orchestrationState.output.value, '"recovered"');
+    const h = await raw.history(c, id, hub);
+    assert.equal(kinds(h).filter((k) => k === "executionRewound").length, 1, kinds(h).join());
+  } finally {
+    c.close();
+    await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,7 +11,6 @@ const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const net = require("node:net");
 const raw = require("./helpers/raw");
 
 const TIMEOUT = { timeout: 20_000 };
@@ -95,21 +94,10 @@ test("a taskhub that cannot be a hub's name is refused with INVALID_ARGUMENT nam
   }
 });
 
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 test("dtask serve --task-hubs a,b serves only those: any other hub, the default too, is NOT_FOUND naming it", TIMEOUT, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-hubs-"));
-  const port = await freePort();
-  const proc = spawn(process.env.DTASK, ["serve", "--grpc-listen", `127.0.0.1:${port}`, "--no-http",
-    "--db", path.join(dir, "dt.db"), "--task-hubs", "orders,billing", "--log-level", "error"], { stdio: "ignore" });
-  const c = raw.connect({}, `127.0.0.1:${port}`);
+  const srv = await raw.serve(dir, ["--task-hubs", "orders,billing"]);
+  const c = raw.connect({}, srv.endpoint);
   try {
     let ok = false;
     for (let i = 0; i < 100 && !ok; i++) {
@@ -127,8 +115,7 @@ test("dtask serve --task-hubs a,b serves only those: any other hub, the default 
     assert.ok(fs.existsSync(path.join(dir, "dt.db.hubs", "orders.db")));
   } finally {
     c.close();
-    proc.kill("SIGTERM");
-    await new Promise((r) => proc.on("exit", r));
+    await srv.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

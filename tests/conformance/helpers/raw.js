@@ -118,10 +118,10 @@ module.exports = { grpc, connect, unary, WorkStream, filters, uid, str, actions,
 
 // history: the events of instance ID's current run, in order, read with StreamInstanceHistory
 // (all chunks). Each event's eventType names its oneof member ("taskCompleted", ...).
-function history(client, instanceId) {
+function history(client, instanceId, headers) {
   return new Promise((resolve, reject) => {
     const events = [];
-    const call = client.StreamInstanceHistory({ instanceId }, new grpc.Metadata(), { deadline: Date.now() + 30_000 });
+    const call = client.StreamInstanceHistory({ instanceId }, metadataOf(headers), { deadline: Date.now() + 30_000 });
     call.on("data", (chunk) => events.push(...(chunk.events || [])));
     call.on("error", reject);
     call.on("end", () => resolve(events));
@@ -175,3 +175,38 @@ async function terminateAll(client, ids) {
 }
 
 Object.assign(module.exports, { history, waitDone, ts, rejection, completeOrchestration, completeActivity, terminateAll });
+
+// serve: a `dtask serve` of a test's own (DTASK, which run.sh exports) on a free loopback
+// port, or on PORT, with its database in DIR and ARGS added. Resolves once it answers; stop
+// it with stop(signal), which waits for it to exit.
+const { spawn } = require("node:child_process");
+const net = require("node:net");
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function serve(dir, args = [], port = 0) {
+  port = port || (await freePort());
+  const endpoint = `127.0.0.1:${port}`;
+  const proc = spawn(process.env.DTASK, ["serve", "--grpc-listen", endpoint, "--no-http",
+    "--db", path.join(dir, "dt.db"), "--log-level", "error", ...args], { stdio: "ignore" });
+  const exited = new Promise((resolve) => proc.on("exit", resolve));
+  for (let i = 0; ; i++) {
+    const up = await new Promise((resolve) => {
+      const sock = net.connect(port, "127.0.0.1", () => { sock.destroy(); resolve(true); });
+      sock.on("error", () => resolve(false));
+    });
+    if (up) break;
+    if (i > 150) throw new Error(`dtask serve did not listen on ${endpoint}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { endpoint, port, stop: async (signal = "SIGTERM") => { proc.kill(signal); await exited; } };
+}
+
+Object.assign(module.exports, { freePort, serve });
