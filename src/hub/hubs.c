@@ -4,7 +4,9 @@
  * server runs; the set holds at most max_hubs of them, each with its threads. Callers hold a
  * reference while they use a hub; deleting one takes it out of the set at once and closes it
  * and removes its files when the last reference goes (a work item stream notices within a
- * poll); a use of the name meanwhile waits for that, then gets a new, empty hub. */
+ * poll); a use of the name meanwhile waits for that, then gets a new, empty hub. A hub's
+ * database is opened without the set's lock (its entry marked opening), so a slow open holds
+ * up only the users of that name. */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,7 +22,8 @@ struct dt_hub_ref {
     char *path;                 /* its database */
     dt_hub *hub;
     int refs;                   /* the set's mu */
-    bool deleted;               /* the set's mu; read unlocked by dt_hub_ref_deleted */
+    bool deleted;               /* the set's mu */
+    bool opening;               /* the set's mu: its database is being opened, unlocked */
     struct dt_hub_ref *next;
 };
 
@@ -30,14 +33,14 @@ struct dt_hub_set {
     char **allowed;
     size_t n_allowed, max_hubs;
     pthread_mutex_t mu;         /* the lists and every entry's refs and deleted */
-    pthread_cond_t gone;        /* an entry left DYING */
+    pthread_cond_t changed;     /* an entry finished opening, or left DYING */
     dt_hub_ref *hubs;
     size_t n_hubs;
     dt_hub_ref *dying;          /* deleted, still referenced or being closed */
 };
 
-/* How long a use of a deleted hub's name waits for it to be closed. */
-#define DYING_WAIT_MS 10000
+/* How long a use of a name waits for its hub to finish opening or closing. */
+#define BUSY_WAIT_MS 10000
 
 /* hub_path: NAME's database: the set's own path for the default hub, else
  * <db_path>.hubs/<name>.db beside it (malloc'd; NULL when out of memory). */
@@ -107,7 +110,7 @@ static void finish_delete(dt_hub_set *s, dt_hub_ref *r)
     remove_files(r->path);
     pthread_mutex_lock(&s->mu);
     unlink_from(&s->dying, r);
-    pthread_cond_broadcast(&s->gone);
+    pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->mu);
     destroy(r, false);
 }
@@ -121,8 +124,10 @@ static void destroy(dt_hub_ref *r, bool remove)
     free(r);
 }
 
-/* open_hub: a new entry for NAME with its hub opened (mu held, so two first uses of a name
- * open it once). */
+/* open_hub: a new entry for NAME with its hub opened. Called with mu held; the entry is in
+ * the list, marked opening, while its database is opened without the lock (that may take a
+ * while: recovery, a migration), so other hubs' calls go on and a second first use of the
+ * name waits for this one. */
 static dt_status open_hub(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_error *err)
 {
     if (s->n_hubs >= s->max_hubs)
@@ -135,20 +140,45 @@ static dt_status open_hub(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_
     }
     snprintf(r->name, sizeof r->name, "%s", name);
     r->set = s;
+    r->opening = true;
+    r->next = s->hubs;
+    s->hubs = r;
+    s->n_hubs++;
     dt_hub_options ho = s->opts.hub;
     ho.db_path = r->path;
     ho.store = NULL;
+    pthread_mutex_unlock(&s->mu);
     dt_status st = dt_hub_open(&ho, &r->hub, err);
+    pthread_mutex_lock(&s->mu);
+    r->opening = false;
+    pthread_cond_broadcast(&s->changed);
     if (st != DT_OK) {
+        unlink_from(&s->hubs, r);
+        s->n_hubs--;
         free(r->path);
         free(r);
         return st;
     }
-    r->next = s->hubs;
-    s->hubs = r;
-    s->n_hubs++;
     *out = r;
     return DT_OK;
+}
+
+/* settle: wait (mu held) until NAME is neither opening nor being deleted; its open entry,
+ * or NULL. DT_ERR_STATE after BUSY_WAIT_MS. */
+static dt_status settle(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_error *err)
+{
+    struct timespec until = dt_deadline_ms(BUSY_WAIT_MS);
+    for (;;) {
+        dt_hub_ref *r = find(s->hubs, name);
+        bool busy = r ? r->opening : find(s->dying, name) != NULL;
+        if (!busy) {
+            *out = r;
+            return DT_OK;
+        }
+        if (pthread_cond_timedwait(&s->changed, &s->mu, &until) != 0)
+            return dt_error_set(err, DT_ERR_STATE, "task hub '%s' is still being %s", name,
+                                r ? "opened" : "deleted");
+    }
 }
 
 static dt_status copy_allowed(dt_hub_set *s, const dt_hub_set_options *o, dt_error *err)
@@ -184,7 +214,7 @@ dt_status dt_hub_set_open(const dt_hub_set_options *o, dt_hub_set **out, dt_erro
                               : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     if (st == DT_OK && pthread_mutex_init(&s->mu, NULL) != 0)
         st = dt_error_set(err, DT_ERR_NOMEM, "cannot create the task hubs' mutex");
-    else if (st == DT_OK && pthread_cond_init(&s->gone, NULL) != 0) {
+    else if (st == DT_OK && pthread_cond_init(&s->changed, NULL) != 0) {
         pthread_mutex_destroy(&s->mu);
         st = dt_error_set(err, DT_ERR_NOMEM, "cannot create the task hubs' condition");
     }
@@ -199,10 +229,12 @@ dt_status dt_hub_set_open(const dt_hub_set_options *o, dt_hub_set **out, dt_erro
     s->opts.allowed = NULL;   /* the caller's; the set keeps its own copy */
     /* the default hub (or, with a list, each allowed one) at once: a database that cannot be
      * opened is an error at start, not at the first call */
+    pthread_mutex_lock(&s->mu);
     for (size_t i = 0; st == DT_OK && i < (s->allowed ? s->n_allowed : 1); i++) {
         dt_hub_ref *r = NULL;
         st = open_hub(s, s->allowed ? s->allowed[i] : DT_TASK_HUB_DEFAULT, &r, err);
     }
+    pthread_mutex_unlock(&s->mu);
     if (st != DT_OK) {
         dt_hub_set_close(s);
         return st;
@@ -223,13 +255,8 @@ dt_status dt_hub_set_get(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_e
                             "server (it serves only the hubs dtask serve --task-hubs names)",
                             name);
     pthread_mutex_lock(&s->mu);
-    struct timespec until = dt_deadline_ms(DYING_WAIT_MS);
-    dt_hub_ref *r = find(s->hubs, name);
-    while (r == NULL && find(s->dying, name) && st == DT_OK) {
-        if (pthread_cond_timedwait(&s->gone, &s->mu, &until) != 0)
-            st = dt_error_set(err, DT_ERR_STATE, "task hub '%s' is still being deleted", name);
-        r = find(s->hubs, name);   /* another waiter may have opened it meanwhile */
-    }
+    dt_hub_ref *r = NULL;
+    st = settle(s, name, &r, err);
     if (r == NULL && st == DT_OK)
         st = open_hub(s, name, &r, err);
     if (st == DT_OK)
@@ -272,9 +299,12 @@ dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
     if (st != DT_OK)
         return st;
     pthread_mutex_lock(&s->mu);
-    dt_hub_ref *r = find(s->hubs, name);
+    dt_hub_ref *r = NULL;
     bool now = false;
-    if (r == NULL && !find(s->dying, name) && allowed(s, name)) {
+    st = settle(s, name, &r, err);
+    if (st != DT_OK) {
+        /* said why */
+    } else if (r == NULL && allowed(s, name)) {
         /* not open in this run: a hub an earlier run left on disk goes, files and all */
         char *path = hub_path(s, name);
         bool there = path && access(path, F_OK) == 0;
@@ -372,7 +402,7 @@ void dt_hub_set_close(dt_hub_set *s)
         free(s->allowed[i]);
     free(s->allowed);
     free(s->db_path);
-    pthread_cond_destroy(&s->gone);
+    pthread_cond_destroy(&s->changed);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -2,6 +2,7 @@
  * same hub for the same name, only the allowed names when a list is given, at most max_hubs
  * open, a deleted hub gone with its files (its name then a new, empty hub), names that cannot
  * be a hub's refused, and the hubs of an earlier run listed from disk. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -159,12 +160,54 @@ static void test_a_deleted_hub_goes_with_its_files_and_its_name_is_a_new_hub(voi
     dt_hub_set_close(s);
 }
 
+typedef struct racer {
+    dt_hub_set *set;
+    dt_hub_ref *ref;
+    dt_status st;
+} racer;
+
+static void *race_get(void *arg)
+{
+    racer *r = arg;
+    r->st = dt_hub_set_get(r->set, "race", &r->ref, NULL);
+    return NULL;
+}
+
+/* Eight first uses of one name at once (each open happens outside the set's lock): one hub. */
+static void test_first_uses_at_once_open_one_hub(void **state)
+{
+    (void)state;
+    dt_hub_set *s = open_set(test_tmpdir("hubs-race"), NULL, 0, 0);
+    racer r[8];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = (racer){s, NULL, DT_ERR_INTERNAL};
+        assert_int_equal(pthread_create(&t[i], NULL, race_get, &r[i]), 0);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(r[i].st, DT_OK);
+        assert_ptr_equal(dt_hub_ref_hub(r[i].ref), dt_hub_ref_hub(r[0].ref));
+    }
+    for (int i = 0; i < 8; i++)
+        dt_hub_ref_put(r[i].ref);
+    dt_arena *a = dt_arena_new();
+    const char **names = NULL;
+    size_t n = 0;
+    assert_ok(dt_hub_set_names(s, a, &names, &n, NULL), NULL);
+    assert_int_equal(n, 2);   /* default and race */
+    dt_arena_free(a);
+    dt_hub_set_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hubs_are_isolated_and_the_same_name_is_the_same_hub),
         cmocka_unit_test(test_names_limits_and_the_allowed_list),
         cmocka_unit_test(test_a_deleted_hub_goes_with_its_files_and_its_name_is_a_new_hub),
+        cmocka_unit_test(test_first_uses_at_once_open_one_hub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
