@@ -31,6 +31,10 @@ typedef struct dt_hub_options {
  * the defaults. Close with dt_hub_close. */
 dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err);
 
+/* dt_hub_id: a number naming HUB among every hub this process opened (never reused, unlike
+ * an address), for remembering a hub without holding it. */
+uint64_t dt_hub_id(const dt_hub *hub);
+
 /* dt_hub_close: stop the dispatch loops (each finishes the item it is running, as
  * dt_hub_stop does), commit everything queued for the committer, give work that was leased
  * but not yet handed to anyone back to the store for redelivery, close the store and free

@@ -60,7 +60,7 @@ typedef struct released {
     char *execution_id;         /* may be NULL */
     int32_t task_id;
     bool used;
-    const dt_hub *hub;          /* compared, never followed: the hub may be gone */
+    uint64_t hub_id;            /* dt_hub_id of its hub, which may be gone by now */
 } released;
 
 struct worker_registry {
@@ -92,7 +92,7 @@ static void remember_released(worker_registry *w, const inflight *f)
     }
     snprintf(r->token, sizeof r->token, "%s", f->token);
     r->task_id = f->act->task_id;
-    r->hub = f->hub;
+    r->hub_id = dt_hub_id(f->hub);
 }
 
 /* give_back: F's item goes back to the hub (which frees it), and F is freed. With BACKOFF
@@ -681,7 +681,7 @@ static bool late_result(rpc_call *c, dt_arena *a, const Dtpb__ActivityResponse *
     pthread_mutex_lock(&w->mu);
     released *found = NULL;
     for (size_t i = 0; i < RELEASED_MAX && found == NULL; i++)
-        if (w->rel[i].instance_id && w->rel[i].hub == rpc_hub(c) &&
+        if (w->rel[i].instance_id && w->rel[i].hub_id == dt_hub_id(rpc_hub(c)) &&
             strcmp(w->rel[i].token, r->completiontoken) == 0)
             found = &w->rel[i];
     bool first = found && !found->used;

@@ -63,13 +63,18 @@ static void hub_free(dt_hub *hub)
     free(hub);
 }
 
+uint64_t dt_hub_id(const dt_hub *hub) { return hub->id; }
+
 dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
 {
     dt_hub_options o = {0};
     if (opts)
         o = *opts;
     *out = NULL;
+    static atomic_uint_fast64_t last_id;
     dt_hub *hub = calloc(1, sizeof *hub);
+    if (hub)
+        hub->id = atomic_fetch_add(&last_id, 1) + 1;
     if (hub == NULL) {
         dt_store_close(o.store);   /* given to the hub, so closed by it even now */
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");

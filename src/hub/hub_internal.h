@@ -74,6 +74,7 @@ typedef struct hub_cache hub_cache;
 typedef struct hub_metrics hub_metrics;
 
 struct dt_hub {
+    uint64_t id;                  /* unique in the process, never reused (dt_hub_id) */
     dt_store *store;
     bool sync_made;               /* the mutexes and conditions below exist (hub.c) */
     hub_cache *cache;             /* decoded histories between episodes (cache.c) */
