@@ -244,6 +244,16 @@ static const dt_event *find_incoming(const dt_orch_item *item, dt_event_type typ
     return NULL;
 }
 
+/* give_back_taken: ITEM, taken and attached but not to be committed, goes back to the store
+ * for redelivery; ITEM stays the caller's. */
+static void give_back_taken(dt_hub *hub, const dt_orch_item *item)
+{
+    lease_untrack(hub, item);
+    cache_detach(hub, item, NULL);
+    dt_store_abandon_orchestration(hub->store, item, 0, NULL);
+    hub_notify(hub);
+}
+
 /* complete_orchestration: build ITEM's episode from RESULT and commit it; ITEM stays the
  * caller's. */
 static dt_status complete_orchestration(dt_hub *hub, const dt_orch_item *item,
@@ -253,14 +263,10 @@ static dt_status complete_orchestration(dt_hub *hub, const dt_orch_item *item,
     dt_commit c = {.kind = DT_COMMIT_EPISODE};
     dt_status st = arena ? episode_build(hub, item, result, arena, &c.u.episode, err)
                          : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    if (st == DT_OK) {
+    if (st == DT_OK)
         st = hub_commit(hub, &c, err);   /* the committer untracks and updates the cache */
-    } else {
-        lease_untrack(hub, item);
-        cache_detach(hub, item, NULL);
-        dt_store_abandon_orchestration(hub->store, item, 0, NULL);
-        hub_notify(hub);
-    }
+    else
+        give_back_taken(hub, item);
     dt_arena_free(arena);
     return st;
 }
@@ -284,11 +290,8 @@ static dt_status rewind_instance(dt_hub *hub, dt_orch_item *item, const dt_event
         st = DT_ERR_NOMEM;
     }
     if (st != DT_OK) {
-        lease_untrack(hub, item);
-        cache_detach(hub, item, NULL);
-        dt_store_abandon_orchestration(hub->store, item, 0, NULL);
-        return dt_error_set(err, st, "rewind of '%s': %s", item->instance_id,
-                            st == DT_ERR_NOMEM ? "out of memory" : "its history has no start");
+        give_back_taken(hub, item);
+        return dt_error_set(err, st, "rewind of '%s': out of memory", item->instance_id);
     }
     a.carryover = h;
     dt_orch_result res = {.actions = &a, .n_actions = 1, .custom_status = item->state.custom_status};

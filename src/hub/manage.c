@@ -8,6 +8,33 @@
 
 #include "hub_internal.h"
 
+/* read_instance: ID's row into A (*OUT), for operation OP: its errors name OP and ID. */
+static dt_status read_instance(dt_hub *hub, const char *id, const char *op, dt_arena *a,
+                               dt_instance_state **out, dt_error *err)
+{
+    if (id == NULL || id[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s: instance id is empty", op);
+    if (a == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    dt_status st = dt_store_get_instance(hub->store, id, a, out, err);
+    read_barrier(hub);
+    if (st == DT_ERR_NOT_FOUND)
+        st = dt_error_set(err, DT_ERR_NOT_FOUND, "%s: no instance '%s'", op, id);
+    return st;
+}
+
+/* still_failed: is ID Failed (so a refused reopen met a lease, not another status)? */
+#define REWIND_TRIES 40
+static bool still_failed(dt_hub *hub, const char *id)
+{
+    dt_arena *a = dt_arena_new();
+    dt_instance_state *s = NULL;
+    bool failed = read_instance(hub, id, "rewind", a, &s, NULL) == DT_OK &&
+                  s->status == DT_STATUS_FAILED;
+    dt_arena_free(a);
+    return failed;
+}
+
 /* live_instance: DT_OK if ID exists and has not finished; else the error, naming it.
  * *NOT_BEFORE is when the instance starts if that is still ahead (a scheduled start), else 0:
  * messages for it wait until then, so nothing reaches an orchestration before its start. */
@@ -15,17 +42,10 @@ static dt_status live_instance(dt_hub *hub, const char *id, const char *op, dt_t
                                dt_error *err)
 {
     *not_before = 0;
-    if (id == NULL || id[0] == '\0')
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s: instance id is empty", op);
     dt_arena *a = dt_arena_new();
-    if (a == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     dt_instance_state *s = NULL;
-    dt_status st = dt_store_get_instance(hub->store, id, a, &s, err);
-    read_barrier(hub);
-    if (st == DT_ERR_NOT_FOUND)
-        st = dt_error_set(err, DT_ERR_NOT_FOUND, "%s: no instance '%s'", op, id);
-    else if (st == DT_OK && dt_runtime_status_is_terminal(s->status))
+    dt_status st = read_instance(hub, id, op, a, &s, err);
+    if (st == DT_OK && dt_runtime_status_is_terminal(s->status))
         st = dt_error_set(err, DT_ERR_STATE, "%s: instance '%s' has already finished (%s)", op,
                           id, dt_runtime_status_name(s->status));
     else if (st == DT_OK && s->status == DT_STATUS_PENDING && s->scheduled_start > dt_now())
@@ -34,18 +54,23 @@ static dt_status live_instance(dt_hub *hub, const char *id, const char *op, dt_t
     return st;
 }
 
+static dt_status send_message(dt_hub *hub, const dt_message *m, dt_error *err)
+{
+    dt_status st = dt_store_send_message(hub->store, m, err);
+    if (st == DT_OK) {
+        /* a lease a commit took for a taker holds the inbox as it was: give it back, so the
+         * next lease sees this message too (as it would have without that lease) */
+        ready_forget(hub, m->instance_id);
+        hub_notify(hub);
+    }
+    return st;
+}
+
 static dt_status send_control(dt_hub *hub, const char *id, dt_time visible, dt_event *e,
                               dt_error *err)
 {
     dt_message m = {.instance_id = id, .visible_at = visible, .event = *e};
-    dt_status st = dt_store_send_message(hub->store, &m, err);
-    if (st == DT_OK) {
-        /* a lease a commit took for a taker holds the inbox as it was: give it back, so the
-         * next lease sees this message too (as it would have without that lease) */
-        ready_forget(hub, id);
-        hub_notify(hub);
-    }
-    return st;
+    return send_message(hub, &m, err);
 }
 
 dt_status dt_hub_raise_event(dt_hub *hub, const char *id, const char *name, const char *data,
@@ -107,33 +132,6 @@ dt_status dt_hub_resume(dt_hub *hub, const char *id, const char *reason, dt_erro
     return suspend_or_resume(hub, id, reason, DT_EVENT_EXECUTION_RESUMED, "resume", err);
 }
 
-/* read_instance: ID's row into A (*OUT), for operation OP: its errors name OP and ID. */
-static dt_status read_instance(dt_hub *hub, const char *id, const char *op, dt_arena *a,
-                               dt_instance_state **out, dt_error *err)
-{
-    if (id == NULL || id[0] == '\0')
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s: instance id is empty", op);
-    if (a == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    dt_status st = dt_store_get_instance(hub->store, id, a, out, err);
-    read_barrier(hub);
-    if (st == DT_ERR_NOT_FOUND)
-        st = dt_error_set(err, DT_ERR_NOT_FOUND, "%s: no instance '%s'", op, id);
-    return st;
-}
-
-/* still_failed: is ID Failed (so a refused reopen met a lease, not another status)? */
-#define REWIND_TRIES 40
-static bool still_failed(dt_hub *hub, const char *id)
-{
-    dt_arena *a = dt_arena_new();
-    dt_instance_state *s = NULL;
-    bool failed = a && dt_store_get_instance(hub->store, id, a, &s, NULL) == DT_OK &&
-                  s->status == DT_STATUS_FAILED;
-    dt_arena_free(a);
-    return failed;
-}
-
 dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_error *err)
 {
     dt_arena *a = dt_arena_new();
@@ -152,17 +150,13 @@ dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_erro
     m.event.input = reason;
     /* a Failed instance is leased only for a moment (late messages being dropped): wait
      * that out rather than race its commit */
-    for (int tries = 0; (st = dt_store_send_message(hub->store, &m, err)) == DT_ERR_STATE &&
+    for (int tries = 0; (st = send_message(hub, &m, err)) == DT_ERR_STATE &&
                         tries < REWIND_TRIES && still_failed(hub, id);
          tries++)
         hub_wait_change(hub, hub_version(hub), 50);
     if (st == DT_ERR_STATE)
         return dt_error_set(err, DT_ERR_STATE, "rewind: instance '%s' changed or stayed leased "
                             "meanwhile; only a Failed instance can be rewound", id);
-    if (st == DT_OK) {
-        ready_forget(hub, id);
-        hub_notify(hub);
-    }
     return st;
 }
 

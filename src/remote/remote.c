@@ -160,7 +160,7 @@ static void send_completion(dt_remote_worker *r, const char *method, dt_arena *a
 
 /* stream_past_events: the past events of M, which the server left out for us to stream
  * (requiresHistoryStreaming: we announce HISTORY_STREAMING), read with StreamInstanceHistory
- * into COPY (in arena A). */
+ * into COPY: the events in arena A, their array malloc'd (the caller frees it). */
 static dt_status stream_past_events(dt_remote_worker *r, dt_arena *a,
                                     const Dtpb__OrchestratorRequest *m,
                                     Dtpb__OrchestratorRequest *copy)
@@ -176,6 +176,7 @@ static dt_status stream_past_events(dt_remote_worker *r, dt_arena *a,
     if (st == DT_OK)
         st = dt_grpc_stream_open(r->conn, "StreamInstanceHistory", bytes, len, &s, NULL);
     *copy = *m;
+    copy->pastevents = NULL;
     copy->n_pastevents = 0;
     size_t cap = 0;
     while (st == DT_OK) {
@@ -190,17 +191,13 @@ static dt_status stream_past_events(dt_remote_worker *r, dt_arena *a,
         if (st == DT_OK)
             st = pb_unpack(a, &dtpb__history_chunk__descriptor, msg, len, (void **)&chunk, NULL);
         free(msg);
-        if (st == DT_OK && copy->n_pastevents + chunk->n_events > cap) {
-            size_t want = cap * 2 > copy->n_pastevents + chunk->n_events
-                              ? cap * 2 : copy->n_pastevents + chunk->n_events;
-            Dtpb__HistoryEvent **bigger = dt_arena_alloc(a, want * sizeof *bigger);
-            if (bigger == NULL)
-                st = DT_ERR_NOMEM;
-            else if (copy->n_pastevents)
-                memcpy(bigger, copy->pastevents, copy->n_pastevents * sizeof *bigger);
+        Dtpb__HistoryEvent **bigger = NULL;
+        if (st == DT_OK && (bigger = dt_grow(copy->pastevents, &cap,
+                                             copy->n_pastevents + chunk->n_events,
+                                             sizeof *bigger)) == NULL)
+            st = DT_ERR_NOMEM;
+        if (bigger)
             copy->pastevents = bigger;
-            cap = want;
-        }
         for (size_t i = 0; st == DT_OK && i < chunk->n_events; i++)
             copy->pastevents[copy->n_pastevents++] = chunk->events[i];
     }
@@ -217,13 +214,16 @@ static void run_orchestration(dt_remote_worker *r, dt_arena *a, const char *toke
     dt_orch_request req;
     dt_orch_result res = {0};
     Dtpb__OrchestratorResponse *resp = NULL;
-    Dtpb__OrchestratorRequest whole;
+    Dtpb__OrchestratorRequest whole = {.pastevents = NULL};
+    dt_status st = DT_OK;
     if (m->requireshistorystreaming) {
-        if (stream_past_events(r, a, m, &whole) != DT_OK)
-            return;
+        st = stream_past_events(r, a, m, &whole);
         m = &whole;
     }
-    if (svc_orchestrator_request_from_msg(a, m, &req, NULL) == DT_OK &&
+    if (st == DT_OK)
+        st = svc_orchestrator_request_from_msg(a, m, &req, NULL);   /* copies the events */
+    free(whole.pastevents);
+    if (st == DT_OK &&
         r->ex.run_orchestration(r->ex.data, &req, a, &res) == DT_OK &&
         svc_orchestrator_response(a, req.instance_id, token, &res, &resp) == DT_OK)
         send_completion(r, "CompleteOrchestratorTask", a, &resp->base);
