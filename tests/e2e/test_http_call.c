@@ -184,63 +184,86 @@ static void test_error_statuses_are_answers_and_refusals_are_failures(void **sta
 
 /* ---- the activity as `dtask serve` runs it: a host over a hub set --------------------------- */
 
-/* run_orchestrations_only: W's orchestrations on HUB's dispatch loops, and no activity loop,
- * which would take every activity (as a remote worker's stream without filters would). */
-static void run_orchestrations_only(dt_worker *w, dt_hub *hub)
+/* A hub set as `dtask serve` opens it, its default hub running the orchestration "call" and
+ * no activity loop (which would take every activity, as a remote worker's stream without
+ * filters would): the activity is the host's to run. */
+typedef struct hostfix {
+    httptest *srv;
+    dt_hub_set *set;
+    dt_hub_ref *ref;
+    dt_worker *w;
+    dt_client *c;
+    dt_http_activity *on, *off;   /* allowing 127.0.0.1; outbound HTTP off */
+    dt_arena *arena;
+} hostfix;
+
+static void host_open(hostfix *h, const char *name)
+{
+    memset(h, 0, sizeof *h);
+    h->srv = httptest_start();
+    dt_hub_set_options so = {.hub = {.db_path = test_path(test_tmpdir(name), "dt.db")}};
+    dt_error err = {0};
+    assert_ok(dt_hub_set_open(&so, &h->set, &err), &err);
+    assert_ok(dt_hub_set_get(h->set, NULL, &h->ref, &err), &err);
+    assert_ok(dt_worker_new(&h->w), NULL);
+    assert_ok(dt_worker_add_orchestrator(h->w, "call", call, (void *)&plain), NULL);
+    dt_executor ex = dt_worker_executor(h->w);
+    assert_ok(dt_hub_run(dt_hub_ref_hub(h->ref), &ex, 2, 0, &err), &err);
+    assert_ok(dt_client_new(dt_hub_ref_hub(h->ref), &h->c), NULL);
+    dt_http_activity_options o = {.allow = "127.0.0.1"};
+    assert_ok(dt_http_activity_new(&o, &h->on, &err), &err);
+    assert_ok(dt_http_activity_new(NULL, &h->off, &err), &err);
+    h->arena = dt_arena_new();
+}
+
+static void host_close(hostfix *h)
+{
+    dt_arena_free(h->arena);
+    dt_client_free(h->c);
+    dt_hub_stop(dt_hub_ref_hub(h->ref));
+    dt_worker_free(h->w);
+    dt_hub_ref_put(h->ref);
+    dt_hub_set_close(h->set);
+    dt_http_activity_free(h->on);
+    dt_http_activity_free(h->off);
+    httptest_stop(h->srv);
+}
+
+static void host_start_call(hostfix *h, const char *path, char id[DT_INSTANCE_ID_MAX + 1])
+{
+    char in[300];
+    snprintf(in, sizeof in, "\"%s\"", httptest_url(h->srv, path));
+    dt_start_options st = {.input = in};
+    dt_error err = {0};
+    assert_ok(dt_client_start(h->c, "call", &st, id, &err), &err);
+}
+
+static dt_instance_state *host_wait(hostfix *h, const char *id)
 {
     dt_error err = {0};
-    dt_executor ex = dt_worker_executor(w);
-    assert_ok(dt_hub_run(hub, &ex, 2, 0, &err), &err);
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_completion(h->c, id, 60000, h->arena, &s, &err), &err);
+    return s;
 }
 
 static void test_the_server_host_runs_the_activity_with_no_worker_activity(void **state)
 {
     (void)state;
-    httptest *srv = httptest_start();
-    const char *dir = test_tmpdir("httpcall_host");
-    dt_hub_set_options so = {.hub = {.db_path = test_path(dir, "dt.db")}};
-    dt_hub_set *set = NULL;
-    dt_error err = {0};
-    assert_ok(dt_hub_set_open(&so, &set, &err), &err);
-    dt_hub_ref *ref = NULL;
-    assert_ok(dt_hub_set_get(set, NULL, &ref, &err), &err);
-    dt_hub *hub = dt_hub_ref_hub(ref);
-    /* the worker has the orchestration only: the activity is the host's to run */
-    dt_worker *w = NULL;
-    assert_ok(dt_worker_new(&w), NULL);
-    assert_ok(dt_worker_add_orchestrator(w, "call", call, (void *)&plain), NULL);
-    run_orchestrations_only(w, hub);
-    dt_client *c = NULL;
-    assert_ok(dt_client_new(hub, &c), NULL);
-    dt_http_activity *on = NULL, *off = NULL;
-    dt_http_activity_options o = {.allow = "127.0.0.1"};
-    assert_ok(dt_http_activity_new(&o, &on, &err), &err);
-    assert_ok(dt_http_activity_new(NULL, &off, &err), &err);
-    dt_arena *a = dt_arena_new();
-    char in[300], id[DT_INSTANCE_ID_MAX + 1];
-    snprintf(in, sizeof in, "\"%s\"", httptest_url(srv, "/poll/start"));
+    hostfix h;
+    host_open(&h, "httpcall_host");
     const char *expected[] = {"{\"status\":200,\"content\":\"done\",\"x_test\":\"\"}",
                               "{\"error\":\"" DT_HTTP_ERR_DISABLED "\"}"};
     for (int round = 0; round < 2; round++) {
         dt_http_activity_host *host = NULL;
-        assert_ok(dt_http_activity_host_start(set, NULL, 0, round == 0 ? on : off, 0, &host,
-                                              &err), &err);
-        dt_start_options st = {.input = in};
-        assert_ok(dt_client_start(c, "call", &st, id, &err), &err);
-        dt_instance_state *s = NULL;
-        assert_ok(dt_client_wait_completion(c, id, 60000, a, &s, &err), &err);
-        expect_output(s, expected[round]);
+        dt_error err = {0};
+        assert_ok(dt_http_activity_host_start(h.set, NULL, 0, round == 0 ? h.on : h.off, 0,
+                                              &host, &err), &err);
+        char id[DT_INSTANCE_ID_MAX + 1];
+        host_start_call(&h, "/poll/start", id);
+        expect_output(host_wait(&h, id), expected[round]);
         dt_http_activity_host_stop(host);
     }
-    dt_arena_free(a);
-    dt_client_free(c);
-    dt_hub_stop(hub);
-    dt_worker_free(w);
-    dt_hub_ref_put(ref);
-    dt_hub_set_close(set);
-    dt_http_activity_free(on);
-    dt_http_activity_free(off);
-    httptest_stop(srv);
+    host_close(&h);
 }
 
 /* A stop cuts an exchange in flight short and gives its work item back, so the next run
@@ -248,49 +271,24 @@ static void test_the_server_host_runs_the_activity_with_no_worker_activity(void 
 static void test_stopping_the_host_mid_exchange_gives_the_work_back(void **state)
 {
     (void)state;
-    httptest *srv = httptest_start();
-    const char *dir = test_tmpdir("httpcall_hoststop");
-    dt_hub_set_options so = {.hub = {.db_path = test_path(dir, "dt.db")}};
-    dt_hub_set *set = NULL;
-    dt_error err = {0};
-    assert_ok(dt_hub_set_open(&so, &set, &err), &err);
-    dt_hub_ref *ref = NULL;
-    assert_ok(dt_hub_set_get(set, NULL, &ref, &err), &err);
-    dt_hub *hub = dt_hub_ref_hub(ref);
-    dt_worker *w = NULL;
-    assert_ok(dt_worker_new(&w), NULL);
-    assert_ok(dt_worker_add_orchestrator(w, "call", call, (void *)&plain), NULL);
-    run_orchestrations_only(w, hub);
-    dt_client *c = NULL;
-    assert_ok(dt_client_new(hub, &c), NULL);
-    dt_http_activity *on = NULL;
-    dt_http_activity_options o = {.allow = "127.0.0.1"};
-    assert_ok(dt_http_activity_new(&o, &on, &err), &err);
+    hostfix h;
+    host_open(&h, "httpcall_hoststop");
     dt_http_activity_host *host = NULL;
-    assert_ok(dt_http_activity_host_start(set, NULL, 0, on, 1, &host, &err), &err);
-    char in[300], id[DT_INSTANCE_ID_MAX + 1];
-    snprintf(in, sizeof in, "\"%s\"", httptest_url(srv, "/slow"));
-    dt_start_options st = {.input = in};
-    assert_ok(dt_client_start(c, "call", &st, id, &err), &err);
-    for (int i = 0; i < 500 && httptest_hits(srv, "/slow") == 0; i++)
+    dt_error err = {0};
+    assert_ok(dt_http_activity_host_start(h.set, NULL, 0, h.on, 1, &host, &err), &err);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    host_start_call(&h, "/slow", id);
+    for (int i = 0; i < 500 && httptest_hits(h.srv, "/slow") == 0; i++)
         test_sleep_ms(10);
-    assert_int_equal(httptest_hits(srv, "/slow"), 1);
-    dt_http_activity_host_stop(host);   /* returns at once, not after the 3 s answer */
-    assert_ok(dt_http_activity_host_start(set, NULL, 0, on, 1, &host, &err), &err);
-    dt_arena *a = dt_arena_new();
-    dt_instance_state *s = NULL;
-    assert_ok(dt_client_wait_completion(c, id, 60000, a, &s, &err), &err);
-    expect_output(s, "{\"status\":200,\"content\":\"late\",\"x_test\":\"\"}");
-    assert_int_equal(httptest_hits(srv, "/slow"), 2);
+    assert_int_equal(httptest_hits(h.srv, "/slow"), 1);
+    dt_time t0 = dt_now();
+    dt_http_activity_host_stop(host);   /* at once, not after the 3 s answer */
+    assert_true(dt_now() - t0 < 1000000);
+    assert_ok(dt_http_activity_host_start(h.set, NULL, 0, h.on, 1, &host, &err), &err);
+    expect_output(host_wait(&h, id), "{\"status\":200,\"content\":\"late\",\"x_test\":\"\"}");
+    assert_int_equal(httptest_hits(h.srv, "/slow"), 2);
     dt_http_activity_host_stop(host);
-    dt_arena_free(a);
-    dt_client_free(c);
-    dt_hub_stop(hub);
-    dt_worker_free(w);
-    dt_hub_ref_put(ref);
-    dt_hub_set_close(set);
-    dt_http_activity_free(on);
-    httptest_stop(srv);
+    host_close(&h);
 }
 
 int main(void)
