@@ -227,6 +227,9 @@ static void test_hosts_and_schemes_not_allowed_are_refused_before_connecting(voi
     const char *in = dt_arena_printf(f->arena, "{\"uri\":\"http://localhost:%d/ok\"}",
                                      httptest_port(f->srv));
     expect_failure(f, in, DT_HTTP_ERR_REFUSED, "host 'localhost'");
+    /* the host is the one libcurl connects to, not a look-alike in the user part */
+    expect_failure(f, "{\"uri\":\"http://127.0.0.1:80@example.com/\"}", DT_HTTP_ERR_REFUSED,
+                   "host 'example.com'");
     expect_failure(f, "{\"uri\":\"ftp://127.0.0.1/x\"}", DT_HTTP_ERR_REFUSED,
                    "scheme 'ftp' of 'ftp://127.0.0.1/x' is not allowed (only http and https)");
     expect_failure(f, "{\"uri\":\"file:///etc/passwd\"}", DT_HTTP_ERR_REFUSED, "scheme 'file'");
