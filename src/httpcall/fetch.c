@@ -214,8 +214,9 @@ static dt_status transfer_failed(const hop *h, const dt_http_activity *a, const 
                     h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->cc));
     if (h->cc == CURLE_WRITE_ERROR && h->body.too_large == false && h->head.too_large == false)
         return DT_ERR_NOMEM;   /* a sink could not grow */
-    return fail(arena, failure, DT_HTTP_ERR_TRANSPORT, "%s '%s' failed: %s%s%s", method, url,
-                curl_easy_strerror(h->cc), h->errbuf[0] ? ": " : "", h->errbuf);
+    /* libcurl's error buffer says more than its code's sentence, when it has anything */
+    return fail(arena, failure, DT_HTTP_ERR_TRANSPORT, "%s '%s' failed: %s", method, url,
+                h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->cc));
 }
 
 /* keep: the final hop's status, headers and body, copied into ARENA. */

@@ -318,6 +318,9 @@ static void test_after_every_failure_the_activity_and_server_still_work(void **s
     fix *f = *state;
     expect_failure(f, get(f, "/big"), DT_HTTP_ERR_TOO_LARGE, "larger");
     expect_failure(f, get(f, "/loop"), DT_HTTP_ERR_REDIRECTS, "redirects");
+    /* nothing listens on port 1: a transport error naming the URL and the cause */
+    expect_failure(f, "{\"uri\":\"http://127.0.0.1:1/\"}", DT_HTTP_ERR_TRANSPORT,
+                   "GET 'http://127.0.0.1:1/' failed: Failed to connect");
     json_t *r = expect_response(f, get(f, "/ok"), 200);
     assert_string_equal(content(r), "hello");
     json_decref(r);
