@@ -1,8 +1,8 @@
 /* durabletask/durabletask.h — the whole user-facing API in one include: the data model
  * (core.h), the engine and its store (hub.h, store.h), managing instances (client.h), writing
  * orchestrators and activities (sdk.h) and running them remotely (remote.h), serving a hub
- * over the Durable Task gRPC protocol and HTTP (grpc.h, http.h), and calling such a server
- * (grpc_client.h).
+ * over the Durable Task gRPC protocol and HTTP (grpc.h, http.h), calling such a server
+ * (grpc_client.h), and durable HTTP calls from orchestrations (httpcall.h).
  *
  *     #include <durabletask/durabletask.h>
  *     cc app.c $(pkg-config --cflags --libs durabletask)
@@ -28,5 +28,6 @@
 #include "durabletask/grpc.h"
 #include "durabletask/grpc_client.h"
 #include "durabletask/http.h"
+#include "durabletask/httpcall.h"
 
 #endif

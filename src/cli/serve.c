@@ -11,13 +11,15 @@
 #include "cli.h"
 #include "durabletask/grpc.h"
 #include "durabletask/http.h"
+#include "durabletask/httpcall.h"
 
 static void serve_usage(FILE *out)
 {
     fprintf(out,
             "usage: dtask serve [--grpc-listen ADDR:PORT] [--http-listen ADDR:PORT] [--no-http]\n"
             "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n"
-            "                   [--health-ping-interval SECONDS] [--task-hubs NAME[,NAME...]]\n\n"
+            "                   [--health-ping-interval SECONDS] [--task-hubs NAME[,NAME...]]\n"
+            "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
             "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
             "open the HTTP address in a browser.\n\n"
@@ -37,7 +39,16 @@ static void serve_usage(FILE *out)
             "                           gRPC calls, the taskHub parameter of HTTP requests);\n"
             "                           without it a hub is created on first use. The default\n"
             "                           hub (no name given) keeps --db; hub NAME is in\n"
-            "                           <db>.hubs/NAME.db\n");
+            "                           <db>.hubs/NAME.db\n"
+            "  --http-activity-allow HOST[,HOST...]\n"
+            "                           run the built-in activity " DT_HTTP_ACTIVITY_NAME " (durable\n"
+            "                           HTTP calls) for these hosts only: names, IP addresses or\n"
+            "                           *.domain, any port, http and https; every redirect target\n"
+            "                           is checked too. Without it outbound HTTP is off: the\n"
+            "                           activity fails at once with " DT_HTTP_ERR_DISABLED ".\n"
+            "                           Served for the default hub, or the --task-hubs hubs\n"
+            "  --no-http-activity       do not take " DT_HTTP_ACTIVITY_NAME " work at all (leave it\n"
+            "                           to a worker that registers it)\n");
 }
 
 /* split_hubs: the names of --task-hubs A,B,... into NAMES (pointing into *BUF, malloc'd);
@@ -78,6 +89,8 @@ int cli_serve(int argc, char **argv)
     const char *db = DT_DEFAULT_DB_PATH;
     int64_t ping_ms = 0;
     const char *task_hubs = NULL;
+    const char *http_allow = NULL;
+    bool http_activity = true;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--grpc-listen") == 0 && i + 1 < argc) {
@@ -109,6 +122,10 @@ int cli_serve(int argc, char **argv)
             db = argv[++i];
         } else if (strcmp(argv[i], "--task-hubs") == 0 && i + 1 < argc) {
             task_hubs = argv[++i];
+        } else if (strcmp(argv[i], "--http-activity-allow") == 0 && i + 1 < argc) {
+            http_allow = argv[++i];
+        } else if (strcmp(argv[i], "--no-http-activity") == 0) {
+            http_activity = false;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
             return 0;
@@ -118,12 +135,26 @@ int cli_serve(int argc, char **argv)
             return 2;
         }
     }
+    if (http_allow && !http_activity) {
+        fprintf(stderr, "dtask serve: --http-activity-allow and --no-http-activity exclude "
+                        "each other\n");
+        return 2;
+    }
+    /* outbound HTTP: only to the hosts named; checked before anything starts */
+    dt_http_activity *http_act = NULL;
+    dt_http_activity_options hao = {.allow = http_allow};
+    dt_error herr = {0};
+    if (http_activity && dt_http_activity_new(&hao, &http_act, &herr) != DT_OK) {
+        fprintf(stderr, "dtask serve: %s\n", herr.message);
+        return 2;
+    }
     /* one token guards both services */
     char *token = NULL;
     if (token_file) {
         char msg[512];
         if (!cli_read_token(token_file, &token, msg, sizeof msg)) {
             fprintf(stderr, "dtask serve: %s\n", msg);
+            dt_http_activity_free(http_act);
             return 2;
         }
     }
@@ -140,6 +171,7 @@ int cli_serve(int argc, char **argv)
     dt_hub_set *hubs = NULL;
     dt_grpc_server *srv = NULL;
     dt_http_server *web = NULL;
+    dt_http_activity_host *http_host = NULL;
     char *names_buf = NULL;
     const char *names[DT_TASK_HUBS_MAX];
     dt_hub_set_options ho = {.hub = {.db_path = db}};
@@ -163,23 +195,33 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
     }
+    if (http_act && dt_http_activity_host_start(hubs, task_hubs ? names : NULL,
+                                                task_hubs ? ho.n_allowed : 0, http_act, 0,
+                                                &http_host, &err) != DT_OK) {
+        fprintf(stderr, "dtask serve: %s\n", err.message);
+        goto done;
+    }
     char http_where[300];
     if (web)
         snprintf(http_where, sizeof http_where, "HTTP on %s (port %d)", http_listen,
                  dt_http_server_port(web));
     else
         snprintf(http_where, sizeof http_where, "no HTTP");
-    fprintf(stderr, "dtask serve: gRPC on %s (port %d), %s, database %s%s\n", listen,
-            dt_grpc_server_port(srv), http_where, db,
-            token ? "; bearer token required" : "");
+    fprintf(stderr, "dtask serve: gRPC on %s (port %d), %s, database %s%s; outbound HTTP %s%s\n",
+            listen, dt_grpc_server_port(srv), http_where, db,
+            token ? "; bearer token required" : "",
+            !http_activity ? "left to workers" : http_allow ? "to " : "off",
+            http_allow ? http_allow : "");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "dtask serve: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 done:
+    dt_http_activity_host_stop(http_host);
     dt_http_server_stop(web);
     dt_grpc_server_stop(srv);
     dt_hub_set_close(hubs);
+    dt_http_activity_free(http_act);
     free(names_buf);
     free(token);
     return rc;
