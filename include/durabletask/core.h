@@ -127,6 +127,8 @@ dt_status dt_log_level_parse(const char *name, dt_log_level *out);
 void dt_log(dt_log_level level, const char *instance_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+typedef struct dt_arena dt_arena;   /* see "arenas" below */
+
 /* ---- instance ids ------------------------------------------------------------------- */
 
 #define DT_INSTANCE_ID_MAX 100
@@ -139,6 +141,21 @@ dt_status dt_instance_id_validate(const char *id, dt_error *err);
  * taskHub parameter). No name means DT_TASK_HUB_DEFAULT. */
 #define DT_TASK_HUB_DEFAULT "default"
 #define DT_TASK_HUB_NAME_MAX 64
+
+/* Entity ids: '@' + name + '@' + key (the Durable Task SDKs' form). The name is not empty
+ * and has no '@' (the SDKs lowercase it); the key is the rest and may be empty. The whole id
+ * follows the instance id rules but for its leading '@'. */
+
+/* dt_entity_id_validate: ID is an entity id as above (1 to DT_INSTANCE_ID_MAX characters,
+ * none of '/', '\\', '#', '?', no control characters). On failure ERR names the rule. */
+dt_status dt_entity_id_validate(const char *id, dt_error *err);
+
+/* dt_entity_id_name_len: the length of ID's name part (ID valid), for comparing names. */
+size_t dt_entity_id_name_len(const char *id);
+
+/* dt_entity_id_normalize: ID with its name lowercased, in ARENA; NULL when out of memory or ID
+ * is not an entity id (ERR says why). */
+const char *dt_entity_id_normalize(dt_arena *arena, const char *id, dt_error *err);
 
 /* dt_task_hub_validate: 1 to DT_TASK_HUB_NAME_MAX letters, digits, '-' and '_', starting with a
  * letter or digit (a hub's name is also its database file's). ERR names the rule and NAME. */
@@ -185,7 +202,6 @@ void *dt_grow(void *v, size_t *cap, size_t need, size_t size);
 
 /* A bump allocator: many allocations, one free. Replay code allocates only from the episode's
  * arena, so a dt_await that ends the episode early leaks nothing. Not thread-safe. */
-typedef struct dt_arena dt_arena;
 
 /* dt_arena_new: a new empty arena; NULL when out of memory. Free with dt_arena_free. */
 dt_arena *dt_arena_new(void);
@@ -258,6 +274,13 @@ typedef enum dt_event_type {
     DT_EVENT_CONTINUE_AS_NEW = 20,
     DT_EVENT_EXECUTION_SUSPENDED = 21,
     DT_EVENT_EXECUTION_RESUMED = 22,
+    DT_EVENT_ENTITY_SIGNALED = 23,        /* EntityOperationSignaled */
+    DT_EVENT_ENTITY_CALLED = 24,          /* EntityOperationCalled */
+    DT_EVENT_ENTITY_COMPLETED = 25,       /* EntityOperationCompleted */
+    DT_EVENT_ENTITY_FAILED = 26,          /* EntityOperationFailed */
+    DT_EVENT_ENTITY_LOCK_REQUESTED = 27,  /* EntityLockRequested */
+    DT_EVENT_ENTITY_LOCK_GRANTED = 28,    /* EntityLockGranted */
+    DT_EVENT_ENTITY_UNLOCK_SENT = 29,     /* EntityUnlockSent */
     DT_EVENT_EXECUTION_REWOUND = 30
 } dt_event_type;
 
@@ -271,6 +294,23 @@ static inline bool dt_event_is_scheduling(dt_event_type t)
 {
     return t == DT_EVENT_TASK_SCHEDULED || t == DT_EVENT_TIMER_CREATED ||
            t == DT_EVENT_SUB_ORCHESTRATION_CREATED || t == DT_EVENT_EVENT_SENT;
+}
+
+/* dt_event_is_entity_message: an event an orchestration sends to entities (its
+ * sendEntityMessage action's, kept in its history under the action's id): an operation
+ * signaled or called, a lock requested, an unlock sent. */
+static inline bool dt_event_is_entity_message(dt_event_type t)
+{
+    return t == DT_EVENT_ENTITY_SIGNALED || t == DT_EVENT_ENTITY_CALLED ||
+           t == DT_EVENT_ENTITY_LOCK_REQUESTED || t == DT_EVENT_ENTITY_UNLOCK_SENT;
+}
+
+/* dt_event_is_entity_answer: an answer to an orchestration from an entity, naming what it
+ * answers by request_id: an operation completed or failed, a lock granted. */
+static inline bool dt_event_is_entity_answer(dt_event_type t)
+{
+    return t == DT_EVENT_ENTITY_COMPLETED || t == DT_EVENT_ENTITY_FAILED ||
+           t == DT_EVENT_ENTITY_LOCK_GRANTED;
 }
 
 /* dt_event_is_completion: an event that finishes a scheduled task, naming it by task_id (the
@@ -307,6 +347,16 @@ static inline bool dt_event_is_completion(dt_event_type t)
  *  ExecutionSuspended/Resumed input (reason)
  *  ExecutionRewound          input (reason), parent_execution_id and instance_id (rewinding
  *                            a sub-orchestration: its parent's new execution, its own id)
+ *  EntityOperationSignaled   request_id, name (operation), fire_at (scheduled time), input,
+ *                            instance_id (the target entity)
+ *  EntityOperationCalled     the same, and parent_instance_id/parent_execution_id (caller)
+ *  EntityOperationCompleted  request_id, result
+ *  EntityOperationFailed     request_id, failure
+ *  EntityLockRequested       request_id (critical section), lock_set, position,
+ *                            parent_instance_id
+ *  EntityLockGranted         request_id (critical section)
+ *  EntityUnlockSent          request_id (critical section), parent_instance_id, instance_id
+ *                            (the target entity)
  */
 typedef struct dt_event {
     dt_event_type type;
@@ -334,6 +384,12 @@ typedef struct dt_event {
     const char *trace_parent;
     const char *trace_state;
     const char *tags;           /* JSON object of string values, or NULL */
+    /* entity events: the operation's request id, or the critical section's id */
+    const char *request_id;
+    /* EntityLockRequested: the entities to lock (`@name@key` ids) and how far along them */
+    const char *const *lock_set;
+    size_t n_lock_set;
+    int32_t position;
 } dt_event;
 
 /* dt_event_init: zero E and set TYPE, event_id -1 and TIMESTAMP. */
@@ -352,6 +408,7 @@ typedef enum dt_action_type {
     DT_ACTION_SEND_EVENT = 5,
     DT_ACTION_COMPLETE_ORCHESTRATION = 6,
     DT_ACTION_TERMINATE_ORCHESTRATION = 7,
+    DT_ACTION_SEND_ENTITY_MESSAGE = 8,
     DT_ACTION_REWIND = 9
 } dt_action_type;
 
@@ -377,6 +434,9 @@ typedef struct dt_action {
     const char *trace_parent;
     const char *trace_state;
     const char *tags;
+    /* send entity message: the event it sends (signaled, called, lock requested, unlock
+     * sent), as the orchestration's history keeps it */
+    const dt_event *entity;
 } dt_action;
 
 /* dt_action_copy: a deep copy of SRC into DST with all strings (failure and carried-over
@@ -457,6 +517,28 @@ typedef struct dt_query {
     bool with_payloads;                  /* queries: read input, output, custom status too */
 } dt_query;
 
+/* What a client sees of an entity. */
+typedef struct dt_entity_state {
+    const char *entity_id;
+    const char *state;                /* JSON; NULL: none (or not asked for) */
+    bool has_state;
+    dt_time last_modified;
+    const char *locked_by;            /* the orchestration holding its lock, NULL: none */
+    int32_t backlog;                  /* messages waiting, visible or not */
+} dt_entity_state;
+
+/* A filter over entities. */
+typedef struct dt_entity_query {
+    const char *id_prefix;            /* instance id starts with this (NULL: any) */
+    dt_time modified_from;            /* last_modified >= this (0: open) */
+    dt_time modified_to;              /* last_modified < this (0: open) */
+    bool with_state;                  /* read the state too */
+    bool include_transient;           /* also entities without state (locked or with
+                                       * messages waiting) */
+    size_t page_size;                 /* 0: DT_QUERY_PAGE_DEFAULT; at most DT_QUERY_PAGE_MAX */
+    const char *continuation;         /* the last id of the previous page; NULL: first */
+} dt_entity_query;
+
 /* Versions, as a work item filter lists them for one name. */
 typedef struct dt_version_list {
     const char *const *v;
@@ -518,6 +600,56 @@ typedef struct dt_activity_request {
     const char *tags;                 /* JSON object of string values, or NULL */
 } dt_activity_request;
 
+/* One entity batch to run (the protocol's EntityRequest): the entity, its state (NULL: none)
+ * and its operations in order, each an EntityOperationSignaled or EntityOperationCalled
+ * event (request_id, name = the operation, input). */
+typedef struct dt_entity_request {
+    const char *entity_id;            /* @name@key */
+    const char *state;                /* JSON, or NULL */
+    const dt_event *operations;
+    size_t n_operations;
+} dt_entity_request;
+
+/* What an operation returned: RESULT (JSON or NULL), or FAILURE if it threw (its own state
+ * change and actions are undone by the worker; the batch goes on). */
+typedef struct dt_entity_op_result {
+    const char *result;
+    const dt_failure *failure;
+} dt_entity_op_result;
+
+/* What an operation sent: a signal to an entity, or a new orchestration. */
+typedef enum dt_entity_action_type {
+    DT_ENTITY_SIGNAL = 2,             /* the protocol's OperationAction member numbers */
+    DT_ENTITY_START_ORCHESTRATION = 3
+} dt_entity_action_type;
+
+typedef struct dt_entity_action {
+    dt_entity_action_type type;
+    const char *instance_id;          /* the entity signaled, or the new orchestration's id
+                                       * (NULL: one is generated) */
+    const char *name;                 /* the operation, or the orchestrator */
+    const char *version;              /* orchestrations: may be NULL */
+    const char *input;                /* JSON or NULL */
+    dt_time at;                       /* scheduled time; 0: at once */
+} dt_entity_action;
+
+/* The result of an entity batch (the protocol's EntityBatchResult). RESULTS has one entry per
+ * operation run, in order; fewer than asked leaves the rest queued. STATE is the state after
+ * the batch (NULL: the entity has no state now). FAILURE set means the batch as a whole could
+ * not run: nothing of it applies and it is delivered again later. */
+typedef struct dt_entity_result {
+    const dt_entity_op_result *results;
+    size_t n_results;
+    const dt_entity_action *actions;
+    size_t n_actions;
+    const char *state;
+    const dt_failure *failure;
+} dt_entity_result;
+
+/* The largest entity state a batch may leave, in bytes: a batch that would leave more fails
+ * each of its operations (EntityStateTooLarge) and keeps the state it had. */
+#define DT_ENTITY_STATE_MAX (16u << 20)
+
 /* How work is run: the C SDK's worker is one (dt_worker_executor); the hub's dispatch loops
  * and the remote worker call it. Both callbacks may be called from several threads at once.
  * Whatever they return lives in ARENA, which the caller frees after using the result.
@@ -529,6 +661,9 @@ typedef struct dt_executor {
                                    dt_orch_result *out);
     dt_status (*run_activity)(void *data, const dt_activity_request *req, dt_arena *arena,
                               const char **result, const dt_failure **failure);
+    /* may be NULL: this executor runs no entities */
+    dt_status (*run_entity)(void *data, const dt_entity_request *req, dt_arena *arena,
+                            dt_entity_result *out);
 } dt_executor;
 
 /* dt_orch_request_started: REQ's ExecutionStarted event (past events first, then new ones),

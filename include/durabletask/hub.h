@@ -170,6 +170,31 @@ dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size
 dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_instance_state **out,
                        size_t *n_out, const char **next, dt_error *err);
 
+/* ---- entities ---------------------------------------------------------------------------- */
+
+/* dt_hub_signal_entity: send operation OPERATION with INPUT (JSON or NULL) to entity ID
+ * (@name@key; its name is lowercased), one way, visible AT (0: at once). REQUEST_ID (NULL:
+ * generated) names the operation. The entity need not exist. DT_ERR_INVALID_ARG for a
+ * malformed id, an empty operation or input that is not JSON. */
+dt_status dt_hub_signal_entity(dt_hub *hub, const char *id, const char *operation,
+                               const char *input, dt_time at, const char *request_id,
+                               dt_error *err);
+
+/* dt_hub_get_entity: entity ID (its state only WITH_STATE), in ARENA. DT_ERR_NOT_FOUND if it
+ * has no state (an entity exists while it has state, as in Durable Functions). */
+dt_status dt_hub_get_entity(dt_hub *hub, const char *id, bool with_state, dt_arena *arena,
+                            dt_entity_state **out, dt_error *err);
+
+/* dt_hub_query_entities: a page of entities matching Q, in ARENA (see dt_store_query_entities;
+ * a prefix naming an entity's name is lowercased as ids are). */
+dt_status dt_hub_query_entities(dt_hub *hub, const dt_entity_query *q, dt_arena *arena,
+                                dt_entity_state **out, size_t *n_out, const char **next,
+                                dt_error *err);
+
+/* dt_hub_clean_entities: see dt_store_clean_entities. */
+dt_status dt_hub_clean_entities(dt_hub *hub, bool remove_empty, bool release_orphaned,
+                                size_t *removed, size_t *released, dt_error *err);
+
 /* dt_hub_metrics_text: the hub's metrics in Prometheus text format. *OUT is malloc'd; free
  * it with free(). */
 dt_status dt_hub_metrics_text(dt_hub *hub, char **out);
@@ -229,20 +254,47 @@ dt_status dt_hub_deliver_activity_result(dt_hub *hub, const char *instance_id,
                                          const char *result, const dt_failure *failure,
                                          dt_error *err);
 
-/* Which work a worker takes: orchestrations and activities of these names only (NULL: any;
- * a filter with no names: none of that kind). */
+/* Which work a worker takes: orchestrations, activities and entities of these names only
+ * (NULL: any; a filter with no names: none of that kind). Entity names are compared
+ * lowercase, as the SDKs write them. */
 typedef struct dt_work_filter {
     const dt_name_filter *orchestrations;
     const dt_name_filter *activities;
+    const dt_name_filter *entities;
 } dt_work_filter;
 
-/* dt_hub_next_work: wait up to TIMEOUT_MS for either kind of work item that FILTER (NULL: any)
- * allows, and lease it: sets *ORCH or *ACT (the other stays NULL; both NULL on timeout).
- * ACTIVITY_FIRST says which kind to look for first, so a caller can alternate for fairness;
- * WANT_ORCH / WANT_ACT false skip a kind (a worker holding as many as it takes). */
-dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
-                           bool want_orch, bool want_act, const dt_work_filter *filter,
-                           dt_orch_item **orch, dt_activity_item **act, dt_error *err);
+/* The kinds of work item, for dt_hub_next_work. */
+enum { DT_WORK_ORCHESTRATION = 1, DT_WORK_ACTIVITY = 2, DT_WORK_ENTITY = 4 };
+
+/* One leased work item of any kind: exactly one member set, or none. */
+typedef struct dt_work {
+    dt_orch_item *orch;
+    dt_activity_item *act;
+    dt_entity_item *ent;
+} dt_work;
+
+/* dt_hub_next_work: wait up to TIMEOUT_MS for a work item of the kinds WANT (a mask of
+ * DT_WORK_*) that FILTER (NULL: any) allows, and lease it into *OUT (all NULL on timeout).
+ * Kinds are tried in turn starting after the one FIRST names, so a caller that passes its
+ * last kind back alternates fairly. */
+dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
+                           const dt_work_filter *filter, dt_work *out, dt_error *err);
+
+/* dt_hub_entity_request: ITEM as the executor contract has it; borrows ITEM's memory. */
+void dt_hub_entity_request(const dt_entity_item *item, dt_entity_request *out);
+
+/* dt_hub_complete_entity: apply RESULT of ITEM's batch: the state, the answers to callers,
+ * the signals and orchestrations it sent, and the consumed messages, in one commit. A
+ * RESULT with a batch failure, or with more results than operations, is given back as
+ * dt_hub_abandon_entity does. DT_ERR_LEASE_LOST (nothing applied) if the lease is gone.
+ * Frees ITEM. */
+dt_status dt_hub_complete_entity(dt_hub *hub, dt_entity_item *item, const dt_entity_result *res,
+                                 dt_error *err);
+
+/* dt_hub_abandon_entity / dt_hub_release_entity: give ITEM back, after a back-off or at
+ * once, as for orchestrations. Frees ITEM. */
+dt_status dt_hub_abandon_entity(dt_hub *hub, dt_entity_item *item, dt_error *err);
+dt_status dt_hub_release_entity(dt_hub *hub, dt_entity_item *item, dt_error *err);
 
 /* ---- in-process dispatch ------------------------------------------------------------------ */
 

@@ -62,6 +62,25 @@ typedef struct dt_message {
     bool reopen;
 } dt_message;
 
+/* A message to an entity: an operation signaled (EntityOperationSignaled) or called
+ * (EntityOperationCalled, answered to its sender), or a lock request (EntityLockRequested).
+ * Storing one creates the entity's row if it has none. */
+typedef struct dt_entity_message {
+    const char *entity_id;            /* @name@key, the name lowercase */
+    dt_time visible_at;               /* 0: at once; a scheduled signal: its time */
+    const char *sender;               /* the orchestration (or entity) that sent it; NULL: a
+                                       * client */
+    const char *sender_execution;     /* the sending orchestration's execution, or NULL */
+    dt_event event;
+} dt_entity_message;
+
+/* An unlock an episode sends: ENTITY_ID's lock goes, if the episode's instance holds it
+ * for SECTION. */
+typedef struct dt_entity_unlock {
+    const char *entity_id;
+    const char *section;
+} dt_entity_unlock;
+
 /* One orchestration work item: the instance's row and its visible inbox messages, leased to
  * one owner. The lease does not read the history (a hub keeps recent histories in memory);
  * it says how long the history is, and the holder reads what it lacks with
@@ -142,6 +161,11 @@ typedef struct dt_episode {
     size_t n_messages;
     const dt_new_instance *instances; /* sub-orchestrations to create */
     size_t n_instances;
+    const dt_entity_message *entity_messages;   /* signals, calls, lock requests sent */
+    size_t n_entity_messages;
+    const dt_entity_unlock *unlocks;  /* unlocks sent (applied at once) */
+    size_t n_unlocks;
+    bool release_locks;               /* the execution ended: every lock it holds goes */
 } dt_episode;
 
 /* The result of one activity: a TaskCompleted/TaskFailed message to the orchestration, and the
@@ -152,12 +176,54 @@ typedef struct dt_activity_done {
     dt_message message;
 } dt_activity_done;
 
+/* ---- entities (see docs/design/entities.md) ---------------------------------------------- */
+
+/* One entity work item: the entity's row and its visible messages, leased to one owner. The
+ * lease holder decides what of them this step takes (the hub: src/hub/entity.c). All memory
+ * is in ARENA; free with dt_entity_item_free. */
+typedef struct dt_entity_item {
+    dt_arena *arena;
+    const char *entity_id;
+    const char *lock_token;
+    dt_time locked_until;
+    const char *state;                /* JSON, NULL: the entity has no state */
+    const char *locked_by;            /* the orchestration holding its lock, NULL: none */
+    const char *locked_execution;
+    const char *lock_section;         /* the critical section's id */
+    const dt_entity_message *messages;   /* visible ones, in arrival order */
+    const int64_t *message_ids;       /* store-private ids of MESSAGES */
+    size_t n_messages;
+} dt_entity_item;
+
+/* The outcome of one entity step, committed atomically: the consumed messages deleted, the
+ * state and lock updated, the answers and signals sent, orchestrations started, the lease
+ * released. */
+typedef struct dt_entity_step {
+    const dt_entity_item *item;
+    const int64_t *consumed;          /* message ids (of item->message_ids) deleted */
+    size_t n_consumed;
+    bool set_state;                   /* false: the state stays as it is */
+    const char *state;                /* the new state; NULL: none (deleted) */
+    bool set_lock;                    /* false: the lock stays as it is */
+    const char *locked_by;            /* the new holder; NULL: unlocked */
+    const char *locked_execution;
+    const char *lock_section;
+    const dt_message *messages;       /* to orchestrations: answers, lock grants */
+    size_t n_messages;
+    const dt_entity_message *entity_messages;   /* signals, lock requests passed on */
+    size_t n_entity_messages;
+    const dt_new_instance *instances; /* orchestrations started; one whose id is taken is
+                                       * skipped, the step still commits */
+    size_t n_instances;
+} dt_entity_step;
+
 /* One entry of a group commit: an episode, an activity result, or a new instance (a client's
  * start, which joins the group commit so concurrent starts share one fsync). */
 typedef enum dt_commit_kind {
     DT_COMMIT_EPISODE = 1,
     DT_COMMIT_ACTIVITY = 2,
-    DT_COMMIT_START = 3
+    DT_COMMIT_START = 3,
+    DT_COMMIT_ENTITY = 4
 } dt_commit_kind;
 
 typedef struct dt_commit {
@@ -166,6 +232,7 @@ typedef struct dt_commit {
         dt_episode episode;
         dt_activity_done activity;
         dt_new_instance start;
+        dt_entity_step entity;
     } u;
     dt_status result;                 /* set by the store: DT_OK or DT_ERR_LEASE_LOST, ... */
     dt_error *error;                  /* optional: filled with the entry's own error when its
@@ -235,6 +302,22 @@ typedef struct dt_store_ops {
                                  dt_error *err);
     dt_status (*queue_depths)(dt_store *s, dt_time now, size_t *orchestrations,
                               size_t *activities, dt_error *err);
+    dt_status (*send_entity_message)(dt_store *s, const dt_entity_message *m, dt_error *err);
+    dt_status (*lease_entities)(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
+                                size_t max, const dt_name_filter *names, dt_entity_item **out,
+                                size_t *n_out, dt_error *err);
+    dt_status (*renew_entity)(dt_store *s, const dt_entity_item *item, dt_time until,
+                              dt_error *err);
+    dt_status (*abandon_entity)(dt_store *s, const dt_entity_item *item, dt_time retry_at,
+                                dt_error *err);
+    dt_status (*get_entity)(dt_store *s, const char *id, bool with_state, dt_arena *arena,
+                            dt_entity_state **out, dt_error *err);
+    dt_status (*query_entities)(dt_store *s, const dt_entity_query *q, dt_arena *arena,
+                                dt_entity_state **out, size_t *n_out, const char **next,
+                                dt_error *err);
+    dt_status (*clean_entities)(dt_store *s, bool remove_empty, bool release_orphaned,
+                                dt_time now, size_t *removed, size_t *released,
+                                dt_error *err);
 } dt_store_ops;
 
 /* Every backend's handle starts with this header. */
@@ -376,9 +459,50 @@ dt_status dt_store_purge_instances(dt_store *s, const dt_query *filter, size_t *
 dt_status dt_store_queue_depths(dt_store *s, dt_time now, size_t *orchestrations,
                                 size_t *activities, dt_error *err);
 
-/* dt_orch_item_free / dt_activity_item_free: free an item and everything in its arena. */
+/* ---- entities ---------------------------------------------------------------------------- */
+
+/* dt_store_send_entity_message: append M to its entity's queue (the row is created if there
+ * is none). DT_ERR_INVALID_ARG for a malformed entity id. */
+dt_status dt_store_send_entity_message(dt_store *s, const dt_entity_message *m, dt_error *err);
+
+/* dt_store_lease_entities: lease up to MAX entities that have a message they may take at NOW
+ * (visible, and from the lock holder when locked) and no live lease, as the lease_* calls
+ * above (OUT a caller-supplied array of MAX pointers). Each item holds every visible message
+ * of its entity. NAMES (NULL: any) takes only entities of those names (lowercase). Free each
+ * with dt_entity_item_free. */
+dt_status dt_store_lease_entities(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
+                                  size_t max, const dt_name_filter *names, dt_entity_item **out,
+                                  size_t *n_out, dt_error *err);
+
+/* dt_store_renew_entity / dt_store_abandon_entity: as for orchestrations. */
+dt_status dt_store_renew_entity(dt_store *s, const dt_entity_item *item, dt_time until,
+                                dt_error *err);
+dt_status dt_store_abandon_entity(dt_store *s, const dt_entity_item *item, dt_time retry_at,
+                                  dt_error *err);
+
+/* dt_store_get_entity: entity ID as a client sees it, in ARENA (the state only WITH_STATE).
+ * DT_ERR_NOT_FOUND if there is no row. */
+dt_status dt_store_get_entity(dt_store *s, const char *id, bool with_state, dt_arena *arena,
+                              dt_entity_state **out, dt_error *err);
+
+/* dt_store_query_entities: a page of entities matching Q, ordered by id, in ARENA; *NEXT as
+ * for instances. */
+dt_status dt_store_query_entities(dt_store *s, const dt_entity_query *q, dt_arena *arena,
+                                  dt_entity_state **out, size_t *n_out, const char **next,
+                                  dt_error *err);
+
+/* dt_store_clean_entities: with REMOVE_EMPTY, delete the rows of entities without state,
+ * lock, messages or lease; with RELEASE_ORPHANED, release locks whose holder is not running
+ * (missing, finished, or on another execution). Counts in *REMOVED and *RELEASED. */
+dt_status dt_store_clean_entities(dt_store *s, bool remove_empty, bool release_orphaned,
+                                  dt_time now, size_t *removed, size_t *released,
+                                  dt_error *err);
+
+/* dt_orch_item_free / dt_activity_item_free / dt_entity_item_free: free an item and everything
+ * in its arena. */
 void dt_orch_item_free(dt_orch_item *item);
 void dt_activity_item_free(dt_activity_item *item);
+void dt_entity_item_free(dt_entity_item *item);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,13 @@ SAME_NUMBER(CONTINUE_AS_NEW, CONTINUE_AS_NEW);
 SAME_NUMBER(EXECUTION_SUSPENDED, EXECUTION_SUSPENDED);
 SAME_NUMBER(EXECUTION_RESUMED, EXECUTION_RESUMED);
 SAME_NUMBER(EXECUTION_REWOUND, EXECUTION_REWOUND);
+SAME_NUMBER(ENTITY_SIGNALED, ENTITY_OPERATION_SIGNALED);
+SAME_NUMBER(ENTITY_CALLED, ENTITY_OPERATION_CALLED);
+SAME_NUMBER(ENTITY_COMPLETED, ENTITY_OPERATION_COMPLETED);
+SAME_NUMBER(ENTITY_FAILED, ENTITY_OPERATION_FAILED);
+SAME_NUMBER(ENTITY_LOCK_REQUESTED, ENTITY_LOCK_REQUESTED);
+SAME_NUMBER(ENTITY_LOCK_GRANTED, ENTITY_LOCK_GRANTED);
+SAME_NUMBER(ENTITY_UNLOCK_SENT, ENTITY_UNLOCK_SENT);
 
 /* ==== encoding ============================================================================ */
 
@@ -275,6 +282,13 @@ static void *enc_body(pb_builder *b, const dt_event *e)
     case DT_EVENT_EXECUTION_SUSPENDED: return enc_suspended(b, e);
     case DT_EVENT_EXECUTION_RESUMED: return enc_resumed(b, e);
     case DT_EVENT_EXECUTION_REWOUND: return enc_rewound(b, e);
+    case DT_EVENT_ENTITY_SIGNALED:
+    case DT_EVENT_ENTITY_CALLED:
+    case DT_EVENT_ENTITY_COMPLETED:
+    case DT_EVENT_ENTITY_FAILED:
+    case DT_EVENT_ENTITY_LOCK_REQUESTED:
+    case DT_EVENT_ENTITY_LOCK_GRANTED:
+    case DT_EVENT_ENTITY_UNLOCK_SENT: return pb_b_entity_body(b, e);
     case DT_EVENT_NONE: break;
     }
     b->status = DT_ERR_INVALID_ARG;
@@ -434,8 +448,7 @@ static void dec_event_raised(pb_reader *r, const Dtpb__EventRaisedEvent *m, dt_e
     e->input = pb_r_sv(r, m->input, "input");
 }
 
-/* dec_unknown_type: explain a HistoryEvent whose eventType is none of 3..22 and 30. The entity
- * events (23..29) are members we define but do not carry; protobuf-c keeps
+/* dec_unknown_type: explain a HistoryEvent whose eventType is none of 3..30: protobuf-c keeps
  * members newer than our .proto as unknown fields. */
 static void dec_unknown_type(pb_reader *r, const Dtpb__HistoryEvent *h)
 {
@@ -443,7 +456,7 @@ static void dec_unknown_type(pb_reader *r, const Dtpb__HistoryEvent *h)
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
             &dtpb__history_event__descriptor, (unsigned)h->event_type_case);
         pb_r_unsupported(r, "HistoryEvent field %d (%s) is not an event type this codec "
-                           "supports (3..22, 30)",
+                           "supports (3..30)",
                         (int)h->event_type_case, f ? f->name : "?");
         return;
     }
@@ -451,7 +464,7 @@ static void dec_unknown_type(pb_reader *r, const Dtpb__HistoryEvent *h)
         uint32_t tag = h->base.unknown_fields[i].tag;
         if (tag > 2) {
             pb_r_unsupported(r, "HistoryEvent field %u is not an event type this codec knows "
-                               "(3..22, 30)",
+                               "(3..30)",
                             (unsigned)tag);
             return;
         }
@@ -513,6 +526,16 @@ static void dec_body(pb_reader *r, const Dtpb__HistoryEvent *h, dt_event *e)
         e->instance_id = pb_r_sv(r, h->executionrewound->instanceid, "instanceId");
         pb_r_trace(r, h->executionrewound->parenttracecontext, &e->trace_parent,
                    &e->trace_state, "parentTraceContext");
+        break;
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT:
+        /* the union's members are all message pointers: any one reads the set member */
+        pb_r_entity_body(r, (dt_event_type)h->event_type_case, h->executionstarted, e);
         break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED:
     case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_COMPLETED:

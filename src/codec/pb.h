@@ -131,6 +131,7 @@ Dtpb__OrchestrationInstance *pb_b_instance(pb_builder *b, const char *id, const 
 Dtpb__HistoryEvent *pb_b_event(pb_builder *b, const dt_event *e);
 Dtpb__HistoryEvent **pb_b_events(pb_builder *b, const dt_event *events, size_t n);
 
+
 /* ---- reading messages (fields.c; pb_r_event in event_codec.c) -------------------------------- */
 
 typedef struct pb_reader {
@@ -190,14 +191,19 @@ dt_runtime_status pb_r_status(pb_reader *r, int status, const char *field);
 const dt_runtime_status *pb_r_statuses(pb_reader *r, const Dtpb__OrchestrationStatus *in,
                                        size_t n, const char *field);
 
-/* pb_r_event: a HistoryEvent into *OUT (untouched on failure). The entity events and
- * ExecutionRewound (members 23..30) and members newer than the protocol we know are
- * unsupported; no member at all is bad. */
+/* pb_r_event: a HistoryEvent into *OUT (untouched on failure). Members newer than the
+ * protocol we know are unsupported; no member at all is bad. */
 void pb_r_event(pb_reader *r, const Dtpb__HistoryEvent *m, dt_event *out);
 
 /* pb_r_events: N events as an array in the arena (NULL when N is 0); a refused one names its
  * index, prefixed with FIELD ("pastEvents[3]: ..."). */
 dt_event *pb_r_events(pb_reader *r, Dtpb__HistoryEvent *const *in, size_t n, const char *field);
+
+/* pb_b_entity_body / pb_r_entity_body: an entity event (types 23..29) as its own message (the
+ * HistoryEvent member, which SendEntityMessageAction's members share), and back: MSG is the
+ * message of TYPE's member. (entity_events.c) */
+void *pb_b_entity_body(pb_builder *b, const dt_event *e);
+void pb_r_entity_body(pb_reader *r, dt_event_type type, const void *msg, dt_event *e);
 
 /* pb_err_prefix: put a formatted prefix in front of ERR's message ("actions[2]: ..."); ERR
  * may be NULL. */

@@ -28,6 +28,13 @@ const char *dt_event_type_name(dt_event_type t)
     case DT_EVENT_CONTINUE_AS_NEW: return "ContinueAsNew";
     case DT_EVENT_EXECUTION_SUSPENDED: return "ExecutionSuspended";
     case DT_EVENT_EXECUTION_RESUMED: return "ExecutionResumed";
+    case DT_EVENT_ENTITY_SIGNALED: return "EntityOperationSignaled";
+    case DT_EVENT_ENTITY_CALLED: return "EntityOperationCalled";
+    case DT_EVENT_ENTITY_COMPLETED: return "EntityOperationCompleted";
+    case DT_EVENT_ENTITY_FAILED: return "EntityOperationFailed";
+    case DT_EVENT_ENTITY_LOCK_REQUESTED: return "EntityLockRequested";
+    case DT_EVENT_ENTITY_LOCK_GRANTED: return "EntityLockGranted";
+    case DT_EVENT_ENTITY_UNLOCK_SENT: return "EntityUnlockSent";
     case DT_EVENT_EXECUTION_REWOUND: return "ExecutionRewound";
     }
     return "Unknown";
@@ -147,8 +154,18 @@ dt_status dt_event_copy(dt_arena *arena, const dt_event *src, dt_event *dst)
     COPY_STR(trace_parent);
     COPY_STR(trace_state);
     COPY_STR(tags);
+    COPY_STR(request_id);
     if (src->failure && (dst->failure = dt_failure_copy(arena, src->failure)) == NULL)
         return DT_ERR_NOMEM;
+    if (src->n_lock_set > 0) {
+        const char **l = dt_arena_alloc(arena, src->n_lock_set * sizeof *l);
+        if (l == NULL)
+            return DT_ERR_NOMEM;
+        for (size_t i = 0; i < src->n_lock_set; i++)
+            if ((l[i] = dt_arena_strdup(arena, src->lock_set[i])) == NULL)
+                return DT_ERR_NOMEM;
+        dst->lock_set = l;
+    }
     return DT_OK;
 }
 
@@ -173,6 +190,12 @@ dt_status dt_action_copy(dt_arena *arena, const dt_action *src, dt_action *dst)
             if (dt_event_copy(arena, &src->carryover[i], &c[i]) != DT_OK)
                 return DT_ERR_NOMEM;
         dst->carryover = c;
+    }
+    if (src->entity) {
+        dt_event *e = dt_arena_alloc(arena, sizeof *e);
+        if (e == NULL || dt_event_copy(arena, src->entity, e) != DT_OK)
+            return DT_ERR_NOMEM;
+        dst->entity = e;
     }
     return DT_OK;
 }

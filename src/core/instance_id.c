@@ -1,34 +1,75 @@
-/* instance_id.c — the Durable Task instance id rules, task hub names, random instance ids
+/* instance_id.c — the Durable Task instance id rules, entity ids, task hub names, random instance ids
  * (UUID v4) and execution ids. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "durabletask/core.h"
 
-dt_status dt_instance_id_validate(const char *id, dt_error *err)
+/* check_id: the rules instance and entity ids share; WHAT names the kind in ERR. */
+static dt_status check_id(const char *id, const char *what, dt_error *err)
 {
     if (id == NULL || id[0] == '\0')
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
-    size_t len = strlen(id);
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s is empty", what);
+    size_t len = strnlen(id, DT_INSTANCE_ID_MAX + 1);
     if (len > DT_INSTANCE_ID_MAX)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "instance id is %zu characters long; at most %d are allowed", len,
-                            DT_INSTANCE_ID_MAX);
-    if (id[0] == '@')
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "instance id '%s' starts with '@', which is reserved for entities", id);
+                            "%s is %zu characters long; at most %d are allowed", what,
+                            strlen(id), DT_INSTANCE_ID_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)id[i];
         if (c < 0x20 || c == 0x7f)
             return dt_error_set(err, DT_ERR_INVALID_ARG,
-                                "instance id has a control character (0x%02x) at position %zu", c,
+                                "%s has a control character (0x%02x) at position %zu", what, c,
                                 i);
         if (c == '/' || c == '\\' || c == '#' || c == '?')
             return dt_error_set(err, DT_ERR_INVALID_ARG,
-                                "instance id '%s' contains '%c', which is not allowed", id, c);
+                                "%s '%s' contains '%c', which is not allowed", what, id, c);
     }
     return DT_OK;
+}
+
+dt_status dt_instance_id_validate(const char *id, dt_error *err)
+{
+    dt_status st = check_id(id, "instance id", err);
+    if (st == DT_OK && id[0] == '@')
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "instance id '%s' starts with '@', which is reserved for entities", id);
+    return st;
+}
+
+size_t dt_entity_id_name_len(const char *id)
+{
+    const char *at = strchr(id + 1, '@');
+    return at ? (size_t)(at - id - 1) : strlen(id + 1);
+}
+
+dt_status dt_entity_id_validate(const char *id, dt_error *err)
+{
+    dt_status st = check_id(id, "entity id", err);
+    if (st != DT_OK)
+        return st;
+    if (id[0] != '@' || strchr(id + 1, '@') == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "entity id '%s' is not of the form @name@key", id);
+    if (id[1] == '@')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "entity id '%s' has an empty name", id);
+    return DT_OK;
+}
+
+const char *dt_entity_id_normalize(dt_arena *arena, const char *id, dt_error *err)
+{
+    if (dt_entity_id_validate(id, err) != DT_OK)
+        return NULL;
+    char *c = dt_arena_strdup(arena, id);
+    if (c == NULL) {
+        dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 1, n = dt_entity_id_name_len(id); i <= n; i++)
+        c[i] = (char)tolower((unsigned char)c[i]);
+    return c;
 }
 
 dt_status dt_task_hub_validate(const char *name, dt_error *err)

@@ -423,6 +423,88 @@ HANDLER(delete_task_hub, Dtpb__DeleteTaskHubRequest, dtpb__delete_task_hub_reque
     done(c, st, &err, &dtpb__delete_task_hub_response__descriptor);
 }
 
+/* ---- entities ---------------------------------------------------------------------------- */
+
+HANDLER(signal_entity, Dtpb__SignalEntityRequest, dtpb__signal_entity_request__descriptor)
+{
+    dt_error err = {0};
+    pb_reader rd = PB_READER(a, &err, "SignalEntityRequest");
+    dt_time at = pb_r_time(&rd, r->scheduledtime, "scheduledTime");
+    dt_status st = rd.status;
+    if (st == DT_OK)
+        st = dt_hub_signal_entity(rpc_hub(c), r->instanceid, r->name, payload(r->input), at,
+                                  r->requestid, &err);
+    done(c, st, &err, &dtpb__signal_entity_response__descriptor);
+}
+
+/* GetEntity: exists=false for an entity without state (it exists while it has state). */
+HANDLER(get_entity, Dtpb__GetEntityRequest, dtpb__get_entity_request__descriptor)
+{
+    dt_entity_state *e = NULL;
+    dt_error err = {0};
+    dt_status st = dt_hub_get_entity(rpc_hub(c), r->instanceid, r->includestate, a, &e, &err);
+    Dtpb__GetEntityResponse resp = DTPB__GET_ENTITY_RESPONSE__INIT;
+    if (st == DT_OK) {
+        resp.exists = true;
+        st = svc_entity_metadata(a, e, r->includestate, &resp.entity);
+        if (st != DT_OK)
+            dt_error_set(&err, st, "cannot encode the entity");
+    } else if (st == DT_ERR_NOT_FOUND) {
+        st = DT_OK;
+    }
+    if (st == DT_OK)
+        rpc_reply(c, &resp.base);
+    else
+        rpc_fail_err(c, st, &err);
+}
+
+HANDLER(query_entities, Dtpb__QueryEntitiesRequest, dtpb__query_entities_request__descriptor)
+{
+    dt_error err = {0};
+    dt_entity_query q;
+    dt_entity_state *rows = NULL;
+    size_t n = 0;
+    const char *next = NULL;
+    dt_status st = svc_entity_query_from_msg(a, r->query, &q, &err);
+    if (st == DT_OK)
+        st = dt_hub_query_entities(rpc_hub(c), &q, a, &rows, &n, &next, &err);
+    Dtpb__QueryEntitiesResponse resp = DTPB__QUERY_ENTITIES_RESPONSE__INIT;
+    Dtpb__EntityMetadata **list = st == DT_OK ? dt_arena_alloc(a, (n + 1) * sizeof *list) : NULL;
+    if (st == DT_OK && list == NULL)
+        st = dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == DT_OK && i < n; i++)
+        if ((st = svc_entity_metadata(a, &rows[i], q.with_state, &list[i])) != DT_OK)
+            dt_error_set(&err, st, "cannot encode entity '%s'", rows[i].entity_id);
+    if (st != DT_OK) {
+        rpc_fail_err(c, st, &err);
+        return;
+    }
+    pb_builder b = PB_BUILDER(a);
+    resp.entities = list;
+    resp.n_entities = n;
+    resp.continuationtoken = pb_b_sv(&b, next);
+    rpc_reply(c, &resp.base);
+}
+
+/* CleanEntityStorage: everything in one pass, so never a continuation token. */
+HANDLER(clean_entity_storage, Dtpb__CleanEntityStorageRequest,
+        dtpb__clean_entity_storage_request__descriptor)
+{
+    (void)a;
+    dt_error err = {0};
+    size_t removed = 0, released = 0;
+    dt_status st = dt_hub_clean_entities(rpc_hub(c), r->removeemptyentities,
+                                         r->releaseorphanedlocks, &removed, &released, &err);
+    if (st != DT_OK) {
+        rpc_fail_err(c, st, &err);
+        return;
+    }
+    Dtpb__CleanEntityStorageResponse resp = DTPB__CLEAN_ENTITY_STORAGE_RESPONSE__INIT;
+    resp.emptyentitiesremoved = removed > INT32_MAX ? INT32_MAX : (int32_t)removed;
+    resp.orphanedlocksreleased = released > INT32_MAX ? INT32_MAX : (int32_t)released;
+    rpc_reply(c, &resp.base);
+}
+
 /* What we serve; the rest of the service answers UNIMPLEMENTED, naming the method. */
 const rpc_method rpc_client_methods[] = {
     {"Hello", hello},
@@ -442,10 +524,10 @@ const rpc_method rpc_client_methods[] = {
     {"ListInstanceIds", list_instance_ids},
     {"CreateTaskHub", create_task_hub},
     {"DeleteTaskHub", delete_task_hub},
-    {"SignalEntity", NULL},
-    {"GetEntity", NULL},
-    {"QueryEntities", NULL},
-    {"CleanEntityStorage", NULL},
+    {"SignalEntity", signal_entity},
+    {"GetEntity", get_entity},
+    {"QueryEntities", query_entities},
+    {"CleanEntityStorage", clean_entity_storage},
     {"SkipGracefulOrchestrationTerminations", NULL},
     {NULL, NULL},
 };

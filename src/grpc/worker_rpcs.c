@@ -1,5 +1,5 @@
 /* worker_rpcs.c — the worker side of TaskHubSidecarService: the GetWorkItems stream that
- * hands orchestration and activity work items to connected workers, and the calls by which
+ * hands orchestration, activity and entity work items to connected workers, and the calls by which
  * they complete or abandon them. Every item handed out is registered under a completion
  * token; a completion is matched by its token or, when it brings none, by instance id (and
  * task id, for an activity); one that matches nothing in flight is refused and changes
@@ -34,6 +34,7 @@ typedef struct inflight {
     uint64_t stream;
     dt_orch_item *orch;
     dt_activity_item *act;
+    dt_entity_item *ent;
     /* packed and on its way to the worker: from then on a completion may take the entry
      * (and free it), so the stream's thread no longer reads it (w->mu) */
     bool handed;
@@ -110,6 +111,8 @@ static void give_back(inflight *f, bool backoff)
     if (f->orch)
         (backoff ? dt_hub_abandon_orchestration : dt_hub_release_orchestration)(f->hub, f->orch,
                                                                                  NULL);
+    else if (f->ent)
+        (backoff ? dt_hub_abandon_entity : dt_hub_release_entity)(f->hub, f->ent, NULL);
     else
         (backoff ? dt_hub_abandon_activity : dt_hub_release_activity)(f->hub, f->act, NULL);
     inflight_free(f);
@@ -155,18 +158,18 @@ static uint64_t new_stream(worker_registry *w)
 
 /* enlist: register an item for STREAM under a new completion token (the entry's token); not
  * handed yet, so no completion can take it. NULL when out of memory. */
-static inflight *enlist(worker_registry *w, dt_hub *hub, uint64_t stream, dt_orch_item *o,
-                        dt_activity_item *a)
+static inflight *enlist(worker_registry *w, dt_hub *hub, uint64_t stream, const dt_work *work)
 {
     inflight *f = calloc(1, sizeof *f);
     if (f == NULL)
         return NULL;
     f->hub = hub;
     f->stream = stream;
-    f->orch = o;
-    f->act = a;
+    f->orch = work->orch;
+    f->act = work->act;
+    f->ent = work->ent;
     pthread_mutex_lock(&w->mu);
-    snprintf(f->token, sizeof f->token, "%c%llu-%llu", o ? 'o' : 'a',
+    snprintf(f->token, sizeof f->token, "%c%llu-%llu", f->orch ? 'o' : f->ent ? 'e' : 'a',
              (unsigned long long)stream, (unsigned long long)++w->next_token);
     f->next = w->items;
     w->items = f;
@@ -174,11 +177,19 @@ static inflight *enlist(worker_registry *w, dt_hub *hub, uint64_t stream, dt_orc
     return f;
 }
 
-/* take: remove and return HUB's handed entry with TOKEN (or, without a token, the
- * orchestration of INSTANCE_ID, or the activity INSTANCE_ID/TASK_ID), or NULL. */
-static inflight *take(worker_registry *w, const dt_hub *hub, const char *token, bool orch,
+/* kind_of: F's kind of work (DT_WORK_*). */
+static int kind_of(const inflight *f)
+{
+    return f->orch ? DT_WORK_ORCHESTRATION : f->ent ? DT_WORK_ENTITY : DT_WORK_ACTIVITY;
+}
+
+/* take: remove and return HUB's handed entry of KIND with TOKEN (or, without a token, the
+ * orchestration of INSTANCE_ID, or the activity INSTANCE_ID/TASK_ID; an entity's needs its
+ * token), or NULL. */
+static inflight *take(worker_registry *w, const dt_hub *hub, const char *token, int kind,
                       const char *instance_id, int32_t task_id)
 {
+    bool orch = kind == DT_WORK_ORCHESTRATION;
     pthread_mutex_lock(&w->mu);
     inflight *found = NULL;
     for (inflight **p = &w->items; *p; p = &(*p)->next) {
@@ -193,7 +204,7 @@ static inflight *take(worker_registry *w, const dt_hub *hub, const char *token, 
         else
             match = f->act && instance_id && strcmp(f->act->instance_id, instance_id) == 0 &&
                     f->act->task_id == task_id;
-        if (match && (orch ? f->orch != NULL : f->act != NULL)) {
+        if (match && kind_of(f) == kind) {
             *p = f->next;
             found = f;
             break;
@@ -254,13 +265,13 @@ static void unclaim(worker_registry *w, inflight *f)
         give_back(f, false);
 }
 
-static void count(worker_registry *w, uint64_t stream, int *orch, int *act)
+static void count(worker_registry *w, uint64_t stream, int *orch, int *act, int *ent)
 {
-    *orch = *act = 0;
+    *orch = *act = *ent = 0;
     pthread_mutex_lock(&w->mu);
     for (inflight *f = w->items; f; f = f->next)
         if (f->stream == stream)
-            (f->orch ? (*orch)++ : (*act)++);
+            (f->orch ? (*orch)++ : f->ent ? (*ent)++ : (*act)++);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -362,6 +373,11 @@ static dt_status pack_work_item(dt_arena *a, const inflight *f, bool streams, si
         st = svc_orchestrator_request(a, &req, &wi.orchestratorrequest);
         if (st == DT_OK && streams)
             stream_large_history(&wi, limit);
+    } else if (f->ent) {
+        dt_entity_request req;
+        dt_hub_entity_request(f->ent, &req);
+        wi.request_case = DTPB__WORK_ITEM__REQUEST_ENTITY_REQUEST_V2;
+        st = req.operations ? svc_entity_request(a, &req, &wi.entityrequestv2) : DT_ERR_NOMEM;
     } else {
         dt_activity_request req;
         dt_hub_activity_request(f->act, &req);
@@ -396,7 +412,7 @@ static bool streams_history(const Dtpb__GetWorkItemsRequest *r)
 
 /* The stream's work item filters, when the worker sent some: only work it registered. */
 typedef struct stream_filter {
-    dt_name_filter orch, act;
+    dt_name_filter orch, act, ent;
     dt_work_filter work;
 } stream_filter;
 
@@ -407,23 +423,28 @@ static const dt_work_filter *read_filters(dt_arena *a, const Dtpb__GetWorkItemsR
 {
     bool has = false;
     *st = svc_work_filters_from_msg(a, r->workitemfilters, &f->orch, &f->act, &has, err);
+    if (*st == DT_OK && has)
+        *st = svc_entity_filter_from_msg(a, r->workitemfilters, &f->ent, err);
     if (*st != DT_OK || !has)
         return NULL;
-    f->work = (dt_work_filter){&f->orch, &f->act};
+    f->work = (dt_work_filter){&f->orch, &f->act, &f->ent};
     return &f->work;
 }
 
-/* lease_next: the next work item this stream may take, within POLL_MS. */
-static dt_status lease_next(rpc_call *c, bool want_o, bool want_a, bool *act_first,
-                            const dt_work_filter *filter, dt_orch_item **o,
-                            dt_activity_item **a, dt_error *err)
+/* lease_next: the next work item of the kinds WANT this stream may take, within POLL_MS.
+ * *LAST is the kind it took last: the search starts after it, so no kind starves another. */
+static dt_status lease_next(rpc_call *c, int want, int *last, const dt_work_filter *filter,
+                            dt_work *out, dt_error *err)
 {
-    if (!want_o && !want_a) {
+    memset(out, 0, sizeof *out);
+    if (want == 0) {
         rpc_wait_closed(c, 20);
         return DT_OK;
     }
-    *act_first = !*act_first;   /* alternate, so neither kind starves the other */
-    return dt_hub_next_work(rpc_hub(c), POLL_MS, *act_first, want_o, want_a, filter, o, a, err);
+    dt_status st = dt_hub_next_work(rpc_hub(c), POLL_MS, *last, want, filter, out, err);
+    if (out->orch || out->act || out->ent)
+        *last = out->orch ? DT_WORK_ORCHESTRATION : out->ent ? DT_WORK_ENTITY : DT_WORK_ACTIVITY;
+    return st;
 }
 
 /* send_health_ping: a WorkItem holding a HealthPing, which keeps an idle stream from looking
@@ -457,6 +478,8 @@ static void get_work_items(rpc_call *c)
                                                           : DEFAULT_MAX_IN_FLIGHT;
     int max_a = r->maxconcurrentactivityworkitems > 0 ? r->maxconcurrentactivityworkitems
                                                       : DEFAULT_MAX_IN_FLIGHT;
+    int max_e = r->maxconcurrententityworkitems > 0 ? r->maxconcurrententityworkitems
+                                                    : DEFAULT_MAX_IN_FLIGHT;
     stream_filter sf;
     dt_error ferr = {0};
     dt_status fst;
@@ -469,7 +492,8 @@ static void get_work_items(rpc_call *c)
 
     worker_registry *w = rpc_workers(c);
     uint64_t stream = new_stream(w);
-    bool act_first = false, streams = streams_history(r);
+    int last = 0;
+    bool streams = streams_history(r);
     size_t limit = streams ? rpc_max_message(c) : WORKER_RECEIVE_MAX;
     if (limit > rpc_max_message(c))
         limit = rpc_max_message(c);
@@ -481,23 +505,26 @@ static void get_work_items(rpc_call *c)
                 break;   /* the worker went away */
             last_sent = dt_now();
         }
-        int n_o, n_a;
-        count(w, stream, &n_o, &n_a);
-        dt_orch_item *o = NULL;
-        dt_activity_item *a = NULL;
+        int n_o, n_a, n_e;
+        count(w, stream, &n_o, &n_a, &n_e);
+        int want = (n_o < max_o ? DT_WORK_ORCHESTRATION : 0) |
+                   (n_a < max_a ? DT_WORK_ACTIVITY : 0) | (n_e < max_e ? DT_WORK_ENTITY : 0);
+        dt_work work;
         dt_error err = {0};
-        if (lease_next(c, n_o < max_o, n_a < max_a, &act_first, filter, &o, &a, &err) != DT_OK) {
+        if (lease_next(c, want, &last, filter, &work, &err) != DT_OK) {
             rpc_wait_closed(c, POLL_MS);   /* store trouble: back off, keep the stream */
             continue;
         }
-        if (o == NULL && a == NULL)
+        if (work.orch == NULL && work.act == NULL && work.ent == NULL)
             continue;
-        inflight *f = enlist(w, rpc_hub(c), stream, o, a);
+        inflight *f = enlist(w, rpc_hub(c), stream, &work);
         if (f == NULL) {   /* out of memory: give the item straight back */
-            if (o)
-                dt_hub_abandon_orchestration(rpc_hub(c), o, NULL);
+            if (work.orch)
+                dt_hub_abandon_orchestration(rpc_hub(c), work.orch, NULL);
+            else if (work.ent)
+                dt_hub_abandon_entity(rpc_hub(c), work.ent, NULL);
             else
-                dt_hub_abandon_activity(rpc_hub(c), a, NULL);
+                dt_hub_abandon_activity(rpc_hub(c), work.act, NULL);
             continue;
         }
         dt_arena *arena = dt_arena_new();
@@ -643,7 +670,8 @@ static void complete_orchestrator(rpc_call *c)
         goto out;
     }
     worker_registry *w = rpc_workers(c);
-    inflight *f = take(w, rpc_hub(c), r->completiontoken, true, r->instanceid, 0);
+    inflight *f = take(w, rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION, r->instanceid,
+                       0);
     if (f == NULL) {
         unknown_token(c, r->completiontoken);
         goto out;
@@ -727,7 +755,8 @@ static void complete_activity(rpc_call *c)
     if (!rpc_recv_msg(c, a, &dtpb__activity_response__descriptor, (void **)&r))
         goto out;
     worker_registry *w = rpc_workers(c);
-    inflight *f = take(w, rpc_hub(c), r->completiontoken, false, r->instanceid, r->taskid);
+    inflight *f = take(w, rpc_hub(c), r->completiontoken, DT_WORK_ACTIVITY, r->instanceid,
+                       r->taskid);
     if (f == NULL) {
         if (!late_result(c, a, r))
             unknown_token(c, r->completiontoken);
@@ -765,21 +794,23 @@ out:
     dt_arena_free(a);
 }
 
-static void abandon(rpc_call *c, bool orch)
+static void abandon(rpc_call *c, int kind)
 {
+    static const ProtobufCMessageDescriptor *const desc[] = {
+        [DT_WORK_ORCHESTRATION] = &dtpb__abandon_orchestration_task_request__descriptor,
+        [DT_WORK_ACTIVITY] = &dtpb__abandon_activity_task_request__descriptor,
+        [DT_WORK_ENTITY] = &dtpb__abandon_entity_task_request__descriptor,
+    };
     dt_arena *a = dt_arena_new();
-    /* both abandon requests are { string completionToken = 1; } */
+    /* the three abandon requests are { string completionToken = 1; } */
     Dtpb__AbandonActivityTaskRequest *r = NULL;
     if (a == NULL) {
         rpc_fail(c, DT_ERR_NOMEM, "out of memory");
         return;
     }
-    if (rpc_recv_msg(c, a,
-                     orch ? &dtpb__abandon_orchestration_task_request__descriptor
-                          : &dtpb__abandon_activity_task_request__descriptor,
-                     (void **)&r)) {
+    if (rpc_recv_msg(c, a, desc[kind], (void **)&r)) {
         worker_registry *w = rpc_workers(c);
-        inflight *f = take(w, rpc_hub(c), r->completiontoken, orch, NULL, 0);
+        inflight *f = take(w, rpc_hub(c), r->completiontoken, kind, NULL, 0);
         if (f == NULL) {
             unknown_token(c, r->completiontoken);
         } else {
@@ -790,8 +821,48 @@ static void abandon(rpc_call *c, bool orch)
     dt_arena_free(a);
 }
 
-static void abandon_orchestration(rpc_call *c) { abandon(c, true); }
-static void abandon_activity(rpc_call *c) { abandon(c, false); }
+static void abandon_orchestration(rpc_call *c) { abandon(c, DT_WORK_ORCHESTRATION); }
+static void abandon_activity(rpc_call *c) { abandon(c, DT_WORK_ACTIVITY); }
+static void abandon_entity(rpc_call *c) { abandon(c, DT_WORK_ENTITY); }
+
+/* complete_entity: a worker's EntityBatchResult, matched by its token only (an entity batch
+ * given back may have been leased again with other messages: a result under an old token
+ * must not apply). One the hub cannot read or apply is given back, after a back-off. */
+static void complete_entity(rpc_call *c)
+{
+    dt_arena *a = dt_arena_new();
+    Dtpb__EntityBatchResult *r = NULL;
+    if (a == NULL) {
+        rpc_fail(c, DT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (!rpc_recv_msg(c, a, &dtpb__entity_batch_result__descriptor, (void **)&r))
+        goto out;
+    worker_registry *w = rpc_workers(c);
+    inflight *f = r->completiontoken && r->completiontoken[0]
+                      ? take(w, rpc_hub(c), r->completiontoken, DT_WORK_ENTITY, NULL, 0)
+                      : NULL;
+    if (f == NULL) {
+        unknown_token(c, r->completiontoken);
+        goto out;
+    }
+    dt_entity_result res;
+    dt_error err = {0};
+    dt_status st = svc_entity_result_from_msg(a, r, &res, &err);
+    if (st == DT_OK) {
+        st = dt_hub_complete_entity(rpc_hub(c), f->ent, &res, &err);
+        f->ent = NULL;
+        inflight_free(f);
+    } else {
+        give_back(f, true);
+    }
+    if (st == DT_OK)
+        reply_done(c);
+    else
+        rpc_fail_err(c, st, &err);
+out:
+    dt_arena_free(a);
+}
 
 const rpc_method rpc_worker_methods[] = {
     {"GetWorkItems", get_work_items},
@@ -799,7 +870,7 @@ const rpc_method rpc_worker_methods[] = {
     {"CompleteActivityTask", complete_activity},
     {"AbandonTaskOrchestratorWorkItem", abandon_orchestration},
     {"AbandonTaskActivityWorkItem", abandon_activity},
-    {"CompleteEntityTask", NULL},
-    {"AbandonTaskEntityWorkItem", NULL},
+    {"CompleteEntityTask", complete_entity},
+    {"AbandonTaskEntityWorkItem", abandon_entity},
     {NULL, NULL},
 };

@@ -66,7 +66,7 @@ static void *host_main(void *arg)
     dt_http_activity_host *h = t->host;
     const char *names[] = {DT_HTTP_ACTIVITY_NAME};
     dt_name_filter none = {NULL, 0, NULL}, only_http = {names, 1, NULL};
-    dt_work_filter filter = {&none, &only_http};
+    dt_work_filter filter = {&none, &only_http, &none};
     dt_hub_ref *ref = NULL;
     while (!atomic_load(&h->stop)) {
         dt_error err = {0};
@@ -82,12 +82,11 @@ static void *host_main(void *arg)
             continue;
         }
         dt_hub *hub = dt_hub_ref_hub(ref);
-        dt_orch_item *orch = NULL;
-        dt_activity_item *act = NULL;
-        dt_status st = dt_hub_next_work(hub, HOST_WAIT_MS, true, false, true, &filter, &orch,
-                                        &act, &err);
-        if (act)
-            serve_one(h, hub, act);
+        dt_work work;
+        dt_status st = dt_hub_next_work(hub, HOST_WAIT_MS, 0, DT_WORK_ACTIVITY, &filter, &work,
+                                        &err);
+        if (work.act)
+            serve_one(h, hub, work.act);
         else if (st != DT_OK)   /* the hub is closing, or its store failed: not in a hot loop */
             pause_ms(HOST_WAIT_MS);
     }

@@ -32,7 +32,29 @@ static void after_commit(dt_hub *hub, const dt_commit *c)
         cache_detach(hub, c->u.episode.item, c->result == DT_OK ? &c->u.episode : NULL);
     } else if (c->kind == DT_COMMIT_ACTIVITY) {
         lease_untrack(hub, c->u.activity.item);
+    } else if (c->kind == DT_COMMIT_ENTITY) {
+        if (c->result == DT_OK)
+            backoff_forget(hub, c->u.entity.item->entity_id);
+        lease_untrack(hub, c->u.entity.item);
     }
+}
+
+/* touches_entities: may an entry of BATCH have given an entity work (a message, a lock
+ * let go)? Commits lease no entities: their takers look in the store. */
+static bool touches_entities(const dt_commit *batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dt_commit *c = &batch[i];
+        if (c->result != DT_OK)
+            continue;
+        if (c->kind == DT_COMMIT_ENTITY)
+            return true;
+        if (c->kind == DT_COMMIT_EPISODE &&
+            (c->u.episode.n_entity_messages || c->u.episode.n_unlocks ||
+             c->u.episode.release_locks))
+            return true;
+    }
+    return false;
 }
 
 /* A batch between its commit and the fsync that makes it durable. There are two, so the
@@ -102,7 +124,7 @@ static void publish_slot(dt_hub *hub, slot *s)
      * not lease a kind, or filled what it could take */
     bool left = L->max_orchestrations == 0 || L->max_activities == 0 ||
                 L->n_orchestrations == L->max_orchestrations ||
-                L->n_activities == L->max_activities;
+                L->n_activities == L->max_activities || touches_entities(s->batch, s->n);
     /* the requesters still wait, so the batch's entries are valid to read */
     hub_notify_committed(hub, s->batch, s->n, left);
     ready_push(hub, s->orch, L->n_orchestrations, s->act, L->n_activities);

@@ -13,14 +13,15 @@
 
 /* ---- leases in flight ------------------------------------------------------------------ */
 
-dt_status lease_track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_item *act)
+static dt_status track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_item *act,
+                       const dt_entity_item *ent)
 {
     lease_entry *e = calloc(1, sizeof *e);
     if (e == NULL)
         return DT_ERR_NOMEM;
-    e->is_orch = orch != NULL;
     e->orch = orch;
     e->act = act;
+    e->ent = ent;
     pthread_mutex_lock(&hub->ls_mu);
     e->next = hub->leases;
     hub->leases = e;
@@ -28,12 +29,23 @@ dt_status lease_track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_i
     return DT_OK;
 }
 
+dt_status lease_track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_item *act)
+{
+    return track(hub, orch, act, NULL);
+}
+
+dt_status lease_track_entity(dt_hub *hub, const dt_entity_item *ent)
+{
+    return track(hub, NULL, NULL, ent);
+}
+
 void lease_untrack(dt_hub *hub, const void *item)
 {
     pthread_mutex_lock(&hub->ls_mu);
     for (lease_entry **p = &hub->leases; *p; p = &(*p)->next) {
         lease_entry *e = *p;
-        if ((const void *)e->orch == item || (const void *)e->act == item) {
+        if ((const void *)e->orch == item || (const void *)e->act == item ||
+            (const void *)e->ent == item) {
             *p = e->next;
             free(e);
             break;
@@ -44,7 +56,7 @@ void lease_untrack(dt_hub *hub, const void *item)
 
 /* What the renewer needs of one lease, copied so no lock is held during store I/O. */
 typedef struct renewal {
-    bool is_orch;
+    int kind;                     /* DT_WORK_* */
     int64_t act_id;
     char instance_id[DT_INSTANCE_ID_MAX + 1];
     char token[160];
@@ -55,11 +67,16 @@ static void renew_all(dt_hub *hub, renewal *r, size_t n)
     dt_time until = dt_now() + hub->lease_us;
     for (size_t i = 0; i < n; i++) {
         dt_error err;
-        if (r[i].is_orch) {
+        if (r[i].kind == DT_WORK_ORCHESTRATION) {
             dt_orch_item it = {0};
             it.instance_id = r[i].instance_id;
             it.lock_token = r[i].token;
             dt_store_renew_orchestration(hub->store, &it, until, &err);
+        } else if (r[i].kind == DT_WORK_ENTITY) {
+            dt_entity_item it = {0};
+            it.entity_id = r[i].instance_id;
+            it.lock_token = r[i].token;
+            dt_store_renew_entity(hub->store, &it, until, &err);
         } else {
             dt_activity_item it = {0};
             it.id = r[i].act_id;
@@ -97,10 +114,21 @@ static void *renewer_main(void *arg)
             continue;
         size_t i = 0;
         for (lease_entry *e = hub->leases; e; e = e->next, i++) {
-            r[i].is_orch = e->is_orch;
-            const char *id = e->is_orch ? e->orch->instance_id : e->act->instance_id;
-            const char *tok = e->is_orch ? e->orch->lock_token : e->act->lock_token;
-            r[i].act_id = e->is_orch ? 0 : e->act->id;
+            const char *id, *tok;
+            if (e->orch) {
+                r[i].kind = DT_WORK_ORCHESTRATION;
+                id = e->orch->instance_id;
+                tok = e->orch->lock_token;
+            } else if (e->ent) {
+                r[i].kind = DT_WORK_ENTITY;
+                id = e->ent->entity_id;
+                tok = e->ent->lock_token;
+            } else {
+                r[i].kind = DT_WORK_ACTIVITY;
+                id = e->act->instance_id;
+                tok = e->act->lock_token;
+                r[i].act_id = e->act->id;
+            }
             snprintf(r[i].instance_id, sizeof r[i].instance_id, "%s", id ? id : "");
             snprintf(r[i].token, sizeof r[i].token, "%s", tok ? tok : "");
         }
@@ -317,12 +345,12 @@ static size_t store_batch(dt_hub *hub, int kind)
 }
 
 /* store_worth_asking: should this taker look in the store for work of KIND (0 orchestration,
- * 1 activity)? Only when something may be there that commits did not lease for the rings:
+ * 1 activity, 2 entity)? Only when something may be there that commits did not lease for the rings:
  * the store version moved, or POLL_MS passed (other processes' work, timers coming due).
  * Each taker thread keeps its own view. */
-static _Thread_local uint64_t seen_store[2];
-static _Thread_local dt_time polled_at[2];
-static _Thread_local bool more_in_store[2];   /* the last lease took all it could */
+static _Thread_local uint64_t seen_store[3];
+static _Thread_local dt_time polled_at[3];
+static _Thread_local bool more_in_store[3];   /* the last lease took all it could */
 
 static bool store_worth_asking(dt_hub *hub, int kind)
 {
@@ -610,25 +638,61 @@ dt_status dt_hub_deliver_activity_result(dt_hub *hub, const char *instance_id,
     return st;
 }
 
-dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, bool activity_first,
-                           bool want_orch, bool want_act, const dt_work_filter *filter,
-                           dt_orch_item **orch, dt_activity_item **act, dt_error *err)
+/* ---- entity work items ---------------------------------------------------------------------- */
+
+/* lease_entity: one entity step for a worker, from the store (commits lease no entities),
+ * its lease tracked; *OUT NULL when there is none. A step the hub takes itself (a lock
+ * request) is taken here and the search goes on. */
+static dt_status lease_entity(dt_hub *hub, const dt_name_filter *names, dt_entity_item **out,
+                              dt_error *err)
 {
-    *orch = NULL;
-    *act = NULL;
+    *out = NULL;
+    if (!store_worth_asking(hub, 2))
+        return DT_OK;
+    for (int round = 0; round < STORE_BATCH; round++) {
+        dt_entity_item *item = NULL;
+        size_t n = 0;
+        dt_status st = dt_store_lease_entities(hub->store, hub->owner, dt_now(), hub->lease_us,
+                                               1, names, &item, &n, err);
+        more_in_store[2] = st == DT_OK && n == 1;
+        if (st != DT_OK || n == 0)
+            return st;
+        if (lease_track_entity(hub, item) != DT_OK) {
+            dt_store_abandon_entity(hub->store, item, 0, NULL);
+            dt_entity_item_free(item);
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        }
+        st = entity_take(hub, item, out, err);
+        if (*out || (st != DT_OK && st != DT_ERR_LEASE_LOST))
+            return st;
+    }
+    return DT_OK;
+}
+
+dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
+                           const dt_work_filter *filter, dt_work *out, dt_error *err)
+{
+    static const int kinds[3] = {DT_WORK_ORCHESTRATION, DT_WORK_ACTIVITY, DT_WORK_ENTITY};
+    memset(out, 0, sizeof *out);
     const dt_name_filter *on = filter ? filter->orchestrations : NULL;
     const dt_name_filter *an = filter ? filter->activities : NULL;
+    const dt_name_filter *en = filter ? filter->entities : NULL;
+    int start = 0;
+    for (int k = 0; k < 3; k++)
+        if (kinds[k] == first)
+            start = k + 1;
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
     for (;;) {
         uint64_t seen = hub_version(hub);
-        dt_status st = DT_OK;
-        for (int k = 0; k < 2; k++) {
-            bool activity = (k == 0) == activity_first;
-            if (activity ? !want_act : !want_orch)
+        for (int i = 0; i < 3; i++) {
+            int kind = kinds[(start + i) % 3];
+            if (!(want & kind))
                 continue;
-            st = activity ? next_activity(hub, 0, an, act, err)
-                          : next_orchestration(hub, 0, on, orch, err);
-            if (st != DT_OK || *act || *orch)
+            dt_status st = kind == DT_WORK_ACTIVITY ? next_activity(hub, 0, an, &out->act, err)
+                           : kind == DT_WORK_ORCHESTRATION
+                               ? next_orchestration(hub, 0, on, &out->orch, err)
+                               : lease_entity(hub, en, &out->ent, err);
+            if (st != DT_OK || out->act || out->orch || out->ent)
                 return st;
         }
         dt_time now = dt_now();

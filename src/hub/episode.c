@@ -3,6 +3,7 @@
  * event per new action, and ExecutionCompleted if the orchestration finished. Alongside: activity work items, timer messages, messages to other
  * instances, sub-orchestrations to create, and the instance row's new state. */
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hub_internal.h"
@@ -24,6 +25,10 @@ typedef struct builder {
     size_t n_msgs, cap_msgs;
     dt_new_instance *insts;
     size_t n_insts, cap_insts;
+    dt_entity_message *ents;
+    size_t n_ents, cap_ents;
+    dt_entity_unlock *unlocks;
+    size_t n_unlocks, cap_unlocks;
 } builder;
 
 static dt_event *add_event(builder *b, dt_event_type type)
@@ -314,20 +319,115 @@ static void rewind_run(builder *b, const dt_action *a, dt_episode *ep)
     }
 }
 
+/* fail_with: end the instance as Failed with FAILURE (NULL: out of memory, noted). */
+static void fail_with(builder *b, const dt_failure *failure, dt_episode *ep)
+{
+    dt_action f = {0};
+    f.status = DT_STATUS_FAILED;
+    f.failure = checked(b, failure);
+    complete(b, &f, ep);
+}
+
+/* entity_target: the normalized id of entity ID, or NULL after failing the instance (a
+ * malformed id is the orchestration's bug, and would otherwise wait for ever). */
+static const char *entity_target(builder *b, const char *id, dt_episode *ep)
+{
+    dt_error err;
+    const char *t = id ? dt_entity_id_normalize(b->arena, id, &err) : NULL;
+    if (t == NULL)
+        fail_with(b, dt_failure_new(b->arena, "InvalidEntityId", "sendEntityMessage: %s",
+                                    id ? err.message : "the target entity is missing"), ep);
+    return t;
+}
+
+static int cmp_ids(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* lock_set: the lock set of request E, normalized, in one fixed order (bytewise, whatever
+ * order the SDK sent) and without duplicates, so that two critical sections over overlapping
+ * sets lock their common entities in the same order and cannot deadlock. */
+static bool lock_set(builder *b, const dt_event *e, dt_event *msg, dt_episode *ep)
+{
+    if (e->n_lock_set == 0) {
+        fail_with(b, dt_failure_new(b->arena, "InvalidEntityId",
+                                    "sendEntityMessage: a lock request with no entities"), ep);
+        return false;
+    }
+    const char **set = dt_arena_alloc(b->arena, e->n_lock_set * sizeof *set);
+    if (set == NULL) {
+        b->nomem = true;
+        return false;
+    }
+    for (size_t i = 0; i < e->n_lock_set; i++)
+        if ((set[i] = entity_target(b, e->lock_set[i], ep)) == NULL)
+            return false;
+    qsort(set, e->n_lock_set, sizeof *set, cmp_ids);
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_lock_set; i++)
+        if (n == 0 || strcmp(set[n - 1], set[i]) != 0)
+            set[n++] = set[i];
+    msg->lock_set = set;
+    msg->n_lock_set = n;
+    msg->position = 0;
+    return true;
+}
+
+/* send_entity_message: the action's event joins history as sent (the SDKs match it by the
+ * action's id on replay), and goes to its entity: signals and calls into its queue, a lock
+ * request to the first entity of its set, an unlock applied at once. */
+static void send_entity_message(builder *b, const dt_action *a, dt_episode *ep)
+{
+    const dt_event *x = a->entity;
+    if (x == NULL || !dt_event_is_entity_message(x->type)) {
+        fail_with(b, dt_failure_new(b->arena, "InvalidEntityMessage", "sendEntityMessage "
+                                    "action %d has no signal, call, lock or unlock", (int)a->id),
+                  ep);
+        return;
+    }
+    const char *self = b->item->instance_id, *exec = b->item->state.execution_id;
+    dt_entity_message m = {.sender = self, .sender_execution = exec, .event = *x};
+    m.event.timestamp = b->now;
+    m.event.event_id = -1;
+    if (x->type == DT_EVENT_ENTITY_LOCK_REQUESTED) {
+        if (!lock_set(b, x, &m.event, ep))
+            return;
+        m.entity_id = m.event.lock_set[0];
+        m.event.parent_instance_id = self;
+    } else if ((m.entity_id = entity_target(b, x->instance_id, ep)) == NULL) {
+        return;
+    }
+    dt_event *e = add_event(b, x->type);
+    *e = *x;
+    e->event_id = a->id;
+    e->timestamp = b->now;
+    if (x->type == DT_EVENT_ENTITY_UNLOCK_SENT) {
+        assert(b->n_unlocks < b->cap_unlocks);
+        b->unlocks[b->n_unlocks++] = (dt_entity_unlock){m.entity_id, x->request_id};
+        return;
+    }
+    if (x->type == DT_EVENT_ENTITY_CALLED) {   /* answers go to this run, whatever was sent */
+        m.event.parent_instance_id = self;
+        m.event.parent_execution_id = exec;
+    }
+    m.visible_at = x->fire_at;
+    assert(b->n_ents < b->cap_ents);
+    b->ents[b->n_ents++] = m;
+}
+
 /* fail_unsupported: an action this hub cannot apply ends the instance as Failed, naming it,
  * rather than being redelivered forever. */
 static void fail_unsupported(builder *b, const dt_action *a, dt_episode *ep)
 {
-    dt_action f = {0};
-    f.status = DT_STATUS_FAILED;
-    f.failure = checked(b, dt_failure_new(b->arena, "UnsupportedAction",
-                                          "the orchestrator asked for action type %d (%s), "
-                                          "which this version of the hub does not support",
-                                          (int)a->type,
-                                          a->type == DT_ACTION_COMPLETE_ORCHESTRATION
-                                              ? dt_runtime_status_name(a->status)
-                                              : "unknown"));
-    complete(b, &f, ep);
+    fail_with(b, dt_failure_new(b->arena, "UnsupportedAction",
+                                "the orchestrator asked for action type %d (%s), which this "
+                                "version of the hub does not support",
+                                (int)a->type,
+                                a->type == DT_ACTION_COMPLETE_ORCHESTRATION
+                                    ? dt_runtime_status_name(a->status)
+                                    : "unknown"),
+              ep);
 }
 
 static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
@@ -403,6 +503,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
     case DT_ACTION_REWIND:
         rewind_run(b, a, ep);
         return;
+    case DT_ACTION_SEND_ENTITY_MESSAGE:
+        send_entity_message(b, a, ep);
+        return;
     case DT_ACTION_COMPLETE_ORCHESTRATION:
         if (a->status == DT_STATUS_COMPLETED || a->status == DT_STATUS_FAILED ||
             a->status == DT_STATUS_TERMINATED || a->status == DT_STATUS_CONTINUED_AS_NEW)
@@ -436,11 +539,14 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     b.cap_acts = na + 1;
     b.cap_msgs = na + extra;
     b.cap_insts = na + 1;
+    b.cap_ents = b.cap_unlocks = na + 1;
+    b.ents = dt_arena_alloc(arena, b.cap_ents * sizeof *b.ents);
+    b.unlocks = dt_arena_alloc(arena, b.cap_unlocks * sizeof *b.unlocks);
     b.events = dt_arena_alloc(arena, b.cap_events * sizeof *b.events);
     b.acts = dt_arena_alloc(arena, b.cap_acts * sizeof *b.acts);
     b.msgs = dt_arena_alloc(arena, b.cap_msgs * sizeof *b.msgs);
     b.insts = dt_arena_alloc(arena, b.cap_insts * sizeof *b.insts);
-    if (!b.events || !b.acts || !b.msgs || !b.insts)
+    if (!b.events || !b.acts || !b.msgs || !b.insts || !b.ents || !b.unlocks)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory building an episode");
 
     memset(ep, 0, sizeof *ep);
@@ -488,5 +594,12 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     ep->n_messages = b.n_msgs;
     ep->instances = b.insts;
     ep->n_instances = b.n_insts;
+    ep->entity_messages = b.ents;
+    ep->n_entity_messages = b.n_ents;
+    ep->unlocks = b.unlocks;
+    ep->n_unlocks = b.n_unlocks;
+    /* an execution that ends lets go of every entity it holds: as it completes, fails, is
+     * terminated, or continues as new (the SDKs release only on their own code paths) */
+    ep->release_locks = dt_runtime_status_is_terminal(ep->status) || ep->reset_history;
     return DT_OK;
 }

@@ -43,11 +43,11 @@ typedef struct waiter {
     struct waiter *next;
 } waiter;
 
-/* A leased work item whose lease the renewer keeps alive. */
+/* A leased work item whose lease the renewer keeps alive: one of the three set. */
 typedef struct lease_entry {
-    bool is_orch;
     const dt_orch_item *orch;
     const dt_activity_item *act;
+    const dt_entity_item *ent;
     struct lease_entry *next;
 } lease_entry;
 
@@ -203,6 +203,11 @@ void commit_stop(dt_hub *hub);
 bool episode_is_duplicate(const dt_event *past, size_t n_past, const dt_event *fresh,
                           size_t n_fresh, int32_t task_id);
 
+/* entity_take: ITEM (leased, its lease tracked) begins a step (entity.c): *OUT is the item
+ * cut to the batch of operations a worker runs, or NULL when the hub took the step itself (a
+ * lock request applied) or there was nothing to take. ITEM is the caller's no longer. */
+dt_status entity_take(dt_hub *hub, dt_entity_item *item, dt_entity_item **out, dt_error *err);
+
 /* rewind_history: the history failed ITEM runs again with, rewound at REQUEST (an
  * ExecutionRewound), in ARENA: see rewind.c. DT_ERR_NOMEM, or DT_ERR_CORRUPT when the
  * history has no ExecutionStarted. */
@@ -213,8 +218,9 @@ dt_status rewind_history(const dt_orch_item *item, const dt_event *request, dt_a
 dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_result *result,
                         dt_arena *arena, dt_episode *out, dt_error *err);
 
-/* lease_track / lease_untrack: start and stop renewing an item's lease. */
+/* lease_track / lease_track_entity / lease_untrack: start and stop renewing an item's lease. */
 dt_status lease_track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_item *act);
+dt_status lease_track_entity(dt_hub *hub, const dt_entity_item *ent);
 void lease_untrack(dt_hub *hub, const void *item);
 
 /* cache_new / cache_free: the history cache. */

@@ -132,6 +132,12 @@ void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us)
 {
     if (c->kind == DT_COMMIT_START)
         return;   /* counted by dt_hub_start */
+    if (c->kind == DT_COMMIT_ENTITY) {
+        if (c->result == DT_ERR_LEASE_LOST)
+            dt_log(DT_LOG_WARN, c->u.entity.item->entity_id,
+                   "entity step not applied: its lease had expired");
+        return;
+    }
     if (c->kind == DT_COMMIT_ACTIVITY) {
         metrics_work_item(m, true, c->u.activity.item->locked_until - lease_us, c->result);
         if (c->result == DT_ERR_LEASE_LOST)

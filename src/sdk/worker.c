@@ -161,7 +161,7 @@ static dt_status run_activity(void *data, const dt_activity_request *req, dt_are
 
 dt_executor dt_worker_executor(dt_worker *w)
 {
-    return (dt_executor){w, run_orchestration, run_activity};
+    return (dt_executor){w, run_orchestration, run_activity, NULL};
 }
 
 dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *opts,

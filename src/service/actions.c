@@ -113,6 +113,72 @@ static void *b_rewind(pb_builder *b, const dt_action *act)
     return m;
 }
 
+/* The members of SendEntityMessageAction, by number, and the history event each one is. */
+static const dt_event_type entity_member_types[] = {
+    [DTPB__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_ENTITY_OPERATION_SIGNALED] =
+        DT_EVENT_ENTITY_SIGNALED,
+    [DTPB__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_ENTITY_OPERATION_CALLED] =
+        DT_EVENT_ENTITY_CALLED,
+    [DTPB__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_ENTITY_LOCK_REQUESTED] =
+        DT_EVENT_ENTITY_LOCK_REQUESTED,
+    [DTPB__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_ENTITY_UNLOCK_SENT] =
+        DT_EVENT_ENTITY_UNLOCK_SENT,
+};
+
+/* r_entity_message: the event a sendEntityMessage action sends, in the arena; NULL (R's
+ * status set) when it is missing or not one of the four. */
+static const dt_event *r_entity_message(pb_reader *r, const Dtpb__SendEntityMessageAction *x)
+{
+    unsigned k = (unsigned)x->entity_message_type_case;
+    r->what = "sendEntityMessage";
+    if (k >= sizeof entity_member_types / sizeof entity_member_types[0] ||
+        entity_member_types[k] == DT_EVENT_NONE) {
+        pb_r_fail(r, DT_ERR_INVALID_ARG, "sendEntityMessage has no message set");
+        return NULL;
+    }
+    dt_event *e = dt_arena_alloc(r->arena, sizeof *e);
+    if (e == NULL) {
+        pb_r_fail(r, DT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    dt_event_init(e, entity_member_types[k], 0);
+    /* the union's members are all message pointers */
+    pb_r_entity_body(r, e->type, x->entityoperationsignaled, e);
+    return e;
+}
+
+static void *b_entity_message(pb_builder *b, const dt_action *act)
+{
+    Dtpb__SendEntityMessageAction *m = pb_b_msg(b, &dtpb__send_entity_message_action__descriptor);
+    if (m == NULL || act->entity == NULL) {
+        b->status = b->status != DT_OK ? b->status : DT_ERR_INVALID_ARG;
+        return NULL;
+    }
+    switch (act->entity->type) {
+    case DT_EVENT_ENTITY_SIGNALED:
+        m->entity_message_type_case =
+            DTPB__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_ENTITY_OPERATION_SIGNALED;
+        break;
+    case DT_EVENT_ENTITY_CALLED:
+        m->entity_message_type_case =
+            DTPB__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_ENTITY_OPERATION_CALLED;
+        break;
+    case DT_EVENT_ENTITY_LOCK_REQUESTED:
+        m->entity_message_type_case =
+            DTPB__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_ENTITY_LOCK_REQUESTED;
+        break;
+    case DT_EVENT_ENTITY_UNLOCK_SENT:
+        m->entity_message_type_case =
+            DTPB__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_ENTITY_UNLOCK_SENT;
+        break;
+    default:
+        b->status = DT_ERR_INVALID_ARG;
+        return NULL;
+    }
+    m->entityoperationsignaled = pb_b_entity_body(b, act->entity);
+    return m;
+}
+
 dt_status svc_action_to_msg(dt_arena *a, const dt_action *act, Dtpb__OrchestratorAction **out)
 {
     if (a == NULL || act == NULL || out == NULL)
@@ -128,6 +194,7 @@ dt_status svc_action_to_msg(dt_arena *a, const dt_action *act, Dtpb__Orchestrato
     case DT_ACTION_COMPLETE_ORCHESTRATION: body = b_complete(&b, act); break;
     case DT_ACTION_TERMINATE_ORCHESTRATION: body = b_terminate(&b, act); break;
     case DT_ACTION_REWIND: body = b_rewind(&b, act); break;
+    case DT_ACTION_SEND_ENTITY_MESSAGE: body = b_entity_message(&b, act); break;
     default: b.status = DT_ERR_INVALID_ARG; break;
     }
     if (b.status != DT_OK)
@@ -241,8 +308,7 @@ dt_status svc_action_from_msg(dt_arena *a, const Dtpb__OrchestratorAction *m, dt
         break;
     }
     case DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_ENTITY_MESSAGE:
-        pb_r_fail(&r, DT_ERR_UNIMPLEMENTED,
-               "sendEntityMessage is not supported: this server has no durable entities");
+        act.entity = r_entity_message(&r, m->sendentitymessage);
         break;
     case DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_REWIND_ORCHESTRATION: {
         const Dtpb__RewindOrchestrationAction *x = m->rewindorchestration;

@@ -158,4 +158,27 @@ dt_status svc_work_filters_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
                                     dt_name_filter *orchestrators, dt_name_filter *activities,
                                     bool *has, dt_error *err);
 
+/* ---- entities (entities.c) ----------------------------------------------------------------- */
+
+/* svc_entity_request: REQ as an EntityRequest (the newer entity work item: each operation a
+ * HistoryEvent). svc_entity_result_from_msg: a worker's EntityBatchResult as a
+ * dt_entity_result (routing fields, operationInfos, are not read: the hub answers callers
+ * from its own record). */
+dt_status svc_entity_request(dt_arena *a, const dt_entity_request *req,
+                             Dtpb__EntityRequest **out);
+dt_status svc_entity_result_from_msg(dt_arena *a, const Dtpb__EntityBatchResult *m,
+                                     dt_entity_result *out, dt_error *err);
+
+/* svc_entity_filter_from_msg: the entity names of M (NULL or none: an empty filter, n 0),
+ * lowercased as entity ids are. */
+dt_status svc_entity_filter_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
+                                     dt_name_filter *out, dt_error *err);
+
+/* svc_entity_metadata: S as an EntityMetadata (its state only WITH_STATE).
+ * svc_entity_query_from_msg: an EntityQuery as a dt_entity_query (M NULL: everything). */
+dt_status svc_entity_metadata(dt_arena *a, const dt_entity_state *s, bool with_state,
+                              Dtpb__EntityMetadata **out);
+dt_status svc_entity_query_from_msg(dt_arena *a, const Dtpb__EntityQuery *m,
+                                    dt_entity_query *out, dt_error *err);
+
 #endif

@@ -53,6 +53,12 @@ dt_status svc_orchestrator_request(dt_arena *a, const dt_orch_request *req,
     m->newevents = fresh;
     m->n_newevents = req->n_new;
     m->orchestrationtracecontext = b_span(&b, req->span_id, req->span_start);
+    /* always there: the .NET SDK's entity support reads its reorder window unconditionally
+     * (zero: messages are delivered in order by the hub, nothing to wait for) */
+    m->entityparameters = pb_b_msg(&b, &dtpb__orchestrator_entity_parameters__descriptor);
+    if (m->entityparameters)
+        m->entityparameters->entitymessagereorderwindow =
+            pb_b_msg(&b, &dtpb__duration__descriptor);
     if (b.status != DT_OK)
         return b.status;
     *out = m;

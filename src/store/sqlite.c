@@ -3,12 +3,14 @@
  * share (binding, errors, transactions, event blobs), and close. The operations themselves are
  * in sqlite_instance.c, sqlite_lease.c, sqlite_commit.c and sqlite_query.c.
  *
- * Schema (user_version 5, application_id 'DTSK'): instances (one row per instance, with its
+ * Schema (user_version 6, application_id 'DTSK'): instances (one row per instance, with its
  * lease), history (instance_id, seq, event blob), inbox (messages with a visibility time and
- * the execution they belong to), activities (activity work items with their lease). Events
- * are HistoryEvent bytes. Version 5 added the trace context and tags of activities and the
- * orchestration's tracing span; a version 4 file is migrated (columns added) when opened,
- * older ones, from development builds, are refused. */
+ * the execution they belong to), activities (activity work items with their lease), entities
+ * (one row per entity: state, lock holder, lease) and entity_inbox (their queues, with who
+ * sent each message). Events are HistoryEvent bytes. Version 5 added the trace context and
+ * tags of activities and the orchestration's tracing span, version 6 the entity tables;
+ * version 4 and 5 files are migrated when opened, older ones, from development builds, are
+ * refused. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,7 @@
 
 #include "sqlite_internal.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define MIGRATES_FROM 4   /* the oldest version migrate_sql brings up to date */
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
@@ -28,6 +30,30 @@
 
 _Static_assert(DT_STATUS_RUNNING == 0 && DT_STATUS_FAILED == 3,
                "ST_INSTANCE_REOPEN spells these statuses as numbers");
+
+/* The entity tables (version 6). An entity's lease is lock_owner/lock_expires as for
+ * instances; its lock (a critical section's) is locked_by/locked_execution/lock_section. */
+#define ENTITY_SCHEMA                                                                          \
+    "CREATE TABLE entities ("                                                                  \
+    " instance_id TEXT PRIMARY KEY NOT NULL,"                                                  \
+    " name TEXT NOT NULL,"                                                                     \
+    " state TEXT,"                                                                             \
+    " last_modified INTEGER NOT NULL,"                                                         \
+    " locked_by TEXT,"                                                                         \
+    " locked_execution TEXT,"                                                                  \
+    " lock_section TEXT,"                                                                      \
+    " lock_owner TEXT,"                                                                        \
+    " lock_expires INTEGER NOT NULL DEFAULT 0);"                                               \
+    "CREATE INDEX entities_by_holder ON entities (locked_by) WHERE locked_by IS NOT NULL;"     \
+    "CREATE TABLE entity_inbox ("                                                              \
+    " id INTEGER PRIMARY KEY,"                                                                 \
+    " entity_id TEXT NOT NULL,"                                                                \
+    " visible_at INTEGER NOT NULL,"                                                            \
+    " sender TEXT,"                                                                            \
+    " sender_execution TEXT,"                                                                  \
+    " event BLOB NOT NULL);"                                                                   \
+    "CREATE INDEX entity_inbox_by_entity ON entity_inbox (entity_id, id);"                     \
+    "CREATE INDEX entity_inbox_by_visible ON entity_inbox (visible_at);"
 
 static const char *const schema_sql =
     "CREATE TABLE instances ("
@@ -82,20 +108,26 @@ static const char *const schema_sql =
     " trace_parent TEXT,"
     " trace_state TEXT,"
     " tags TEXT);"
-    "CREATE INDEX activities_by_visible ON activities (visible_at);";
+    "CREATE INDEX activities_by_visible ON activities (visible_at);"
+    ENTITY_SCHEMA;
 
-/* Version 4 to 5: the columns version 5 added, at the end of their tables as above. */
-static const char *const migrate_sql =
-    "ALTER TABLE instances ADD COLUMN span_id TEXT;"
-    "ALTER TABLE instances ADD COLUMN span_start INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE activities ADD COLUMN trace_parent TEXT;"
-    "ALTER TABLE activities ADD COLUMN trace_state TEXT;"
-    "ALTER TABLE activities ADD COLUMN tags TEXT;";
+/* Migrations, by the version they start from: each brings a file one version up. */
+static const char *const migrate_sql[] = {
+    /* 4 to 5: the columns version 5 added, at the end of their tables as above */
+    [4] = "ALTER TABLE instances ADD COLUMN span_id TEXT;"
+          "ALTER TABLE instances ADD COLUMN span_start INTEGER NOT NULL DEFAULT 0;"
+          "ALTER TABLE activities ADD COLUMN trace_parent TEXT;"
+          "ALTER TABLE activities ADD COLUMN trace_state TEXT;"
+          "ALTER TABLE activities ADD COLUMN tags TEXT;",
+    /* 5 to 6: the entity tables */
+    [5] = ENTITY_SCHEMA,
+};
 
 /* Tables and indexes of ours; a foreign database that has any of these names conflicts. */
 static const char *const schema_names[] = {
     "instances", "history", "inbox", "activities", "inbox_by_instance", "inbox_by_visible",
-    "activities_by_visible",
+    "activities_by_visible", "entities", "entity_inbox", "entities_by_holder",
+    "entity_inbox_by_entity", "entity_inbox_by_visible",
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -173,6 +205,72 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE json_extract(f.value, '$[0]') = i.name AND (json_extract(f.value, '$[1]')"
         " IS NULL OR json_extract(f.value, '$[1]') = COALESCE(i.version, ''))))))"
         " ORDER BY m.visible_at LIMIT ?2",
+
+    /* ---- entities (sqlite_entity.c) ---- */
+    [ST_ENTITY_UPSERT] = "INSERT INTO entities (instance_id, name, last_modified)"
+                         " VALUES (?1, ?2, ?3) ON CONFLICT (instance_id) DO NOTHING",
+    [ST_ENTITY_INBOX_INSERT] = "INSERT INTO entity_inbox (entity_id, visible_at, sender,"
+                               " sender_execution, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* entities with a message they may take (visible, and the holder's when locked) and no
+     * live lease; with a filter, of the names (?3, a JSON array) it takes */
+    [ST_ENTITY_CANDIDATES] =
+        "SELECT DISTINCT m.entity_id FROM entity_inbox m"
+        " JOIN entities e ON e.instance_id = m.entity_id"
+        " WHERE m.visible_at <= ?1 AND (e.lock_owner IS NULL OR e.lock_expires < ?1)"
+        " AND (e.locked_by IS NULL OR m.sender = e.locked_by)"
+        " AND (?3 IS NULL OR e.name IN (SELECT value FROM json_each(?3)))"
+        " ORDER BY m.visible_at LIMIT ?2",
+    [ST_ENTITY_LEASE] = "UPDATE entities SET lock_owner = ?2, lock_expires = ?3"
+                        " WHERE instance_id = ?1 AND (lock_owner IS NULL OR lock_expires < ?4)"
+                        " RETURNING state, locked_by, locked_execution, lock_section",
+    /* what a step may take: visible, and the holder's when locked (?3); a bounded window */
+    [ST_ENTITY_INBOX_LOAD] = "SELECT id, visible_at, sender, sender_execution, event"
+                             " FROM entity_inbox WHERE entity_id = ?1 AND visible_at <= ?2"
+                             " AND (?3 IS NULL OR sender = ?3) ORDER BY id LIMIT ?4",
+    [ST_ENTITY_RENEW] = "UPDATE entities SET lock_expires = ?3"
+                        " WHERE instance_id = ?1 AND lock_owner = ?2",
+    [ST_ENTITY_ABANDON] = "UPDATE entities SET lock_expires = ?3,"
+                          " lock_owner = CASE WHEN ?3 > 0 THEN '' ELSE NULL END"
+                          " WHERE instance_id = ?1 AND lock_owner = ?2",
+    [ST_ENTITY_STEP] =
+        "UPDATE entities SET lock_owner = NULL, lock_expires = 0,"
+        " last_modified = CASE WHEN ?4 THEN ?3 ELSE last_modified END,"
+        " state = CASE WHEN ?4 THEN ?5 ELSE state END,"
+        " locked_by = CASE WHEN ?6 THEN ?7 ELSE locked_by END,"
+        " locked_execution = CASE WHEN ?6 THEN ?8 ELSE locked_execution END,"
+        " lock_section = CASE WHEN ?6 THEN ?9 ELSE lock_section END"
+        " WHERE instance_id = ?1 AND lock_owner = ?2",
+    [ST_ENTITY_INBOX_DELETE_ONE] = "DELETE FROM entity_inbox WHERE id = ?1 AND entity_id = ?2",
+    [ST_ENTITY_UNLOCK] = "UPDATE entities SET locked_by = NULL, locked_execution = NULL,"
+                         " lock_section = NULL"
+                         " WHERE instance_id = ?1 AND locked_by = ?2 AND lock_section = ?3",
+    [ST_ENTITY_RELEASE_ALL] = "UPDATE entities SET locked_by = NULL, locked_execution = NULL,"
+                              " lock_section = NULL WHERE locked_by = ?1",
+    [ST_ENTITY_GET] = "SELECT instance_id, state, last_modified, locked_by,"
+                      " (SELECT COUNT(*) FROM entity_inbox m WHERE m.entity_id = ?1)"
+                      " FROM entities WHERE instance_id = ?1",
+    /* ?1, ?2 the id range of the prefix (as STORE_FILTER_WHERE's ?5, ?6); ?3 the token;
+     * ?4, ?5 the last-modified range; ?6 include entities without state; ?7 the limit */
+    [ST_ENTITY_QUERY] =
+        "SELECT e.instance_id, e.state, e.last_modified, e.locked_by,"
+        " (SELECT COUNT(*) FROM entity_inbox m WHERE m.entity_id = e.instance_id)"
+        " FROM entities e WHERE e.instance_id >= ?1 AND e.instance_id < ?2"
+        " AND (?3 IS NULL OR e.instance_id > ?3)"
+        " AND e.last_modified >= ?4 AND e.last_modified < ?5"
+        " AND (?6 OR e.state IS NOT NULL) ORDER BY e.instance_id LIMIT ?7",
+    [ST_ENTITY_CLEAN_EMPTY] =
+        "DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL"
+        " AND (lock_owner IS NULL OR lock_expires < ?1)"
+        " AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.entity_id = entities.instance_id)",
+    /* a holder runs while Running (0), Pending (6) or Suspended (7) on the same execution */
+    [ST_ENTITY_CLEAN_ORPHANED] =
+        "UPDATE entities SET locked_by = NULL, locked_execution = NULL, lock_section = NULL"
+        " WHERE locked_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM instances i"
+        " WHERE i.instance_id = entities.locked_by AND i.status IN (0, 6, 7)"
+        " AND (entities.locked_execution IS NULL"
+        " OR i.execution_id IS entities.locked_execution))",
+    [ST_DEPTH_ENTITY] = "SELECT COUNT(DISTINCT entity_id) FROM entity_inbox"
+                        " WHERE visible_at <= ?1",
 
     [ST_ACTIVITY_INSERT] =
         "INSERT INTO activities (instance_id, execution_id, task_id, name, version, input,"
@@ -600,7 +698,10 @@ static dt_status create_schema(sqlite_store *s, dt_error *err)
         char pragmas[128];
         snprintf(pragmas, sizeof pragmas, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
                  APPLICATION_ID, SCHEMA_VERSION);
-        rc = sqlite3_exec(s->db, from ? migrate_sql : schema_sql, NULL, NULL, NULL);
+        if (from == 0)
+            rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+        for (int64_t v = from; from > 0 && v < SCHEMA_VERSION && rc == SQLITE_OK; v++)
+            rc = sqlite3_exec(s->db, migrate_sql[v], NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
@@ -677,6 +778,13 @@ static const dt_store_ops sqlite_ops = {
     .query_instances = store_sqlite_query_instances,
     .purge_instance = store_sqlite_purge_instance,
     .purge_instances = store_sqlite_purge_instances,
+    .send_entity_message = store_sqlite_send_entity_message,
+    .lease_entities = store_sqlite_lease_entities,
+    .renew_entity = store_sqlite_renew_entity,
+    .abandon_entity = store_sqlite_abandon_entity,
+    .get_entity = store_sqlite_get_entity,
+    .query_entities = store_sqlite_query_entities,
+    .clean_entities = store_sqlite_clean_entities,
 };
 
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,

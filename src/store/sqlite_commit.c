@@ -1,5 +1,5 @@
 /* sqlite_commit.c — the SQLite backend's group commit: many episode results, activity
- * results and starts in one write transaction, so one fsync covers them all. Each entry runs
+ * results, entity steps and starts in one write transaction, so one fsync covers them all. Each entry runs
  * inside a savepoint: an entry whose lease is gone (or whose data cannot be encoded) is
  * rolled back alone and the others still apply; a failure of the database itself rolls back
  * the whole batch. */
@@ -214,6 +214,16 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, ready *
         if (delivered)
             note_instance(rd, m->instance_id ? m->instance_id : id, m->visible_at);
     }
+    /* entities: what the episode sent, the unlocks it sent (applied at once: the holder needs
+     * no turn in the queue to let go), and every lock of an execution that ended */
+    for (size_t i = 0; i < ep->n_entity_messages; i++)
+        if ((r = store_entity_message_tx(s, &ep->entity_messages[i], err)) != DT_OK)
+            return r;
+    for (size_t i = 0; i < ep->n_unlocks; i++)
+        if ((r = store_entity_unlock_tx(s, id, &ep->unlocks[i], err)) != DT_OK)
+            return r;
+    if (ep->release_locks && (r = store_entity_release_tx(s, id, err)) != DT_OK)
+        return r;
     /* the consumed messages; any that arrived during the episode stay for the next one */
     for (size_t i = 0; i < item->n_message_ids; i++) {
         st = store_stmt(s, ST_INBOX_DELETE_ONE);
@@ -264,6 +274,17 @@ static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done
     return r;
 }
 
+static dt_status apply_entity_tx(sqlite_store *s, const dt_entity_step *step, ready *rd,
+                                 dt_error *err)
+{
+    dt_status r = store_entity_step_tx(s, step, err);
+    for (size_t i = 0; r == DT_OK && i < step->n_messages; i++)
+        note_instance(rd, step->messages[i].instance_id, step->messages[i].visible_at);
+    for (size_t i = 0; r == DT_OK && i < step->n_instances; i++)
+        note_instance(rd, step->instances[i].instance_id, step->instances[i].scheduled_start);
+    return r;
+}
+
 static dt_status apply_start_tx(sqlite_store *s, const dt_new_instance *ni, ready *rd,
                                 dt_error *err)
 {
@@ -290,6 +311,8 @@ static dt_status apply_entry_tx(sqlite_store *s, dt_commit *c, size_t i, ready *
         return apply_activity_tx(s, &c->u.activity, rd, err);
     case DT_COMMIT_START:
         return apply_start_tx(s, &c->u.start, rd, err);
+    case DT_COMMIT_ENTITY:
+        return apply_entity_tx(s, &c->u.entity, rd, err);
     }
     return dt_error_set(err, DT_ERR_INVALID_ARG, "commit entry %zu has kind %d", i, (int)c->kind);
 }

@@ -5,7 +5,7 @@
  *
  * Files: sqlite.c (open, schema, helpers, close), sqlite_instance.c (create, send, get, load
  * history), sqlite_lease.c (lease, renew, abandon), sqlite_commit.c (group commit),
- * sqlite_query.c (query, purge, queue depths). */
+ * sqlite_query.c (query, purge, queue depths), sqlite_entity.c (entities). */
 #ifndef DT_STORE_SQLITE_INTERNAL_H
 #define DT_STORE_SQLITE_INTERNAL_H
 
@@ -47,6 +47,23 @@ typedef enum store_stmt_id {
     ST_INBOX_DELETE_ONE,
     ST_INBOX_DELETE_ALL,
     ST_ORCH_CANDIDATES,
+    /* entities */
+    ST_ENTITY_UPSERT,
+    ST_ENTITY_INBOX_INSERT,
+    ST_ENTITY_CANDIDATES,
+    ST_ENTITY_LEASE,
+    ST_ENTITY_INBOX_LOAD,
+    ST_ENTITY_RENEW,
+    ST_ENTITY_ABANDON,
+    ST_ENTITY_STEP,
+    ST_ENTITY_INBOX_DELETE_ONE,
+    ST_ENTITY_UNLOCK,
+    ST_ENTITY_RELEASE_ALL,
+    ST_ENTITY_GET,
+    ST_ENTITY_QUERY,
+    ST_ENTITY_CLEAN_EMPTY,
+    ST_ENTITY_CLEAN_ORPHANED,
+    ST_DEPTH_ENTITY,
     /* activities */
     ST_ACTIVITY_INSERT,
     ST_ACTIVITY_CANDIDATES,
@@ -208,6 +225,51 @@ dt_status store_lease_ready_tx(sqlite_store *s, const char *const *ids, size_t n
  * inbox, activities) inside the caller's write transaction. */
 dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *err);
 
+/* store_new_token: a lease token, OWNER ":" 16 hex digits, in ARENA, unlike every other of
+ * the store. store_lease_end: NOW + LEASE_US, saturating. (sqlite_lease.c) */
+const char *store_new_token(dt_arena *arena, const char *owner);
+dt_time store_lease_end(dt_time now, int64_t lease_us);
+
+/* store_token_update: run statement ID (?1 TEXT_KEY, or INT_KEY when TEXT_KEY is NULL; ?2
+ * TOKEN; ?3 UNTIL when HAS_UNTIL) in its own lease transaction; DT_ERR_LEASE_LOST when no row
+ * matched the token. WHAT names the operation. (sqlite_lease.c) */
+dt_status store_token_update(sqlite_store *s, store_stmt_id id, const char *text_key,
+                             int64_t int_key, const char *token, bool has_until, dt_time until,
+                             dt_error *err, const char *what);
+
+/* A name filter as the candidates statements bind it (?3, ?4), each one value, so no name
+ * ever becomes SQL: NAMES, a JSON array of the names (NULL: any work); VERSIONS, when some
+ * name lists versions, a JSON array of [name, version] pairs, [name, null] for a name that
+ * takes any (NULL otherwise, and the names alone decide). store_filter_free frees both.
+ * (sqlite_lease.c) */
+typedef struct store_lease_filter {
+    char *names;
+    char *versions;
+} store_lease_filter;
+dt_status store_filter_make(const dt_name_filter *nf, store_lease_filter *out, dt_error *err);
+void store_filter_free(store_lease_filter *f);
+
+/* store_any_work: does the candidates statement ID find anything at NOW (read only, outside
+ * a write transaction; ?3/?4 bound from FILTER as far as the statement has them)? On error it
+ * says yes: the lease then reports the error. (sqlite_lease.c) */
+bool store_any_work(sqlite_store *s, store_stmt_id id, dt_time now,
+                    const store_lease_filter *filter);
+
+/* store_prefix_end: the least string above every string that starts with PREFIX (bytewise, as
+ * SQLite's BINARY collation compares): PREFIX with trailing 0xFF bytes dropped and its last
+ * byte incremented. NULL in *OUT when there is none (PREFIX all 0xFF). *OUT is malloc'd.
+ * (sqlite_query.c) */
+dt_status store_prefix_end(const char *prefix, char **out, dt_error *err);
+
+/* Entities inside the caller's write transaction (sqlite_entity.c): a message stored (the row
+ * created if missing), a step applied (DT_ERR_LEASE_LOST if the lease is gone), an episode's
+ * unlocks and lock release. */
+dt_status store_entity_message_tx(sqlite_store *s, const dt_entity_message *m, dt_error *err);
+dt_status store_entity_step_tx(sqlite_store *s, const dt_entity_step *step, dt_error *err);
+dt_status store_entity_unlock_tx(sqlite_store *s, const char *holder,
+                                 const dt_entity_unlock *u, dt_error *err);
+dt_status store_entity_release_tx(sqlite_store *s, const char *holder, dt_error *err);
+
 /* The ops entries implemented in the other files. */
 dt_status store_sqlite_create_instance(dt_store *s, const dt_new_instance *ni, dt_error *err);
 dt_status store_sqlite_send_message(dt_store *s, const dt_message *m, dt_error *err);
@@ -246,5 +308,22 @@ dt_status store_sqlite_query_instances(dt_store *s, const dt_query *q, dt_arena 
 dt_status store_sqlite_purge_instance(dt_store *s, const char *id, dt_error *err);
 dt_status store_sqlite_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
                                        dt_error *err);
+dt_status store_sqlite_send_entity_message(dt_store *s, const dt_entity_message *m,
+                                           dt_error *err);
+dt_status store_sqlite_lease_entities(dt_store *s, const char *owner, dt_time now,
+                                      int64_t lease_us, size_t max, const dt_name_filter *names,
+                                      dt_entity_item **out, size_t *n_out, dt_error *err);
+dt_status store_sqlite_renew_entity(dt_store *s, const dt_entity_item *item, dt_time until,
+                                    dt_error *err);
+dt_status store_sqlite_abandon_entity(dt_store *s, const dt_entity_item *item,
+                                      dt_time retry_at, dt_error *err);
+dt_status store_sqlite_get_entity(dt_store *s, const char *id, bool with_state,
+                                  dt_arena *arena, dt_entity_state **out, dt_error *err);
+dt_status store_sqlite_query_entities(dt_store *s, const dt_entity_query *q, dt_arena *arena,
+                                      dt_entity_state **out, size_t *n_out, const char **next,
+                                      dt_error *err);
+dt_status store_sqlite_clean_entities(dt_store *s, bool remove_empty, bool release_orphaned,
+                                      dt_time now, size_t *removed, size_t *released,
+                                      dt_error *err);
 
 #endif

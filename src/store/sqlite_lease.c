@@ -31,7 +31,7 @@ static void draw_seed(void)
     }
 }
 
-static const char *new_token(dt_arena *arena, const char *owner)
+const char *store_new_token(dt_arena *arena, const char *owner)
 {
     pthread_once(&seed_once, draw_seed);
     /* splitmix64 of seed + counter: distinct counters give distinct values */
@@ -43,7 +43,7 @@ static const char *new_token(dt_arena *arena, const char *owner)
                            (unsigned long long)z);
 }
 
-static dt_time lease_end(dt_time now, int64_t lease_us)
+dt_time store_lease_end(dt_time now, int64_t lease_us)
 {
     if (lease_us < 0)
         lease_us = 0;
@@ -125,7 +125,7 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
                               dt_error *err)
 {
     *taken = false;
-    const char *token = new_token(item->arena, owner);
+    const char *token = store_new_token(item->arena, owner);
     if (token == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing '%s'", item->instance_id);
     item->lock_token = token;
@@ -169,24 +169,16 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
     return load_inbox_tx(s, item, now, err);
 }
 
-/* A name filter as the candidates statements bind it (?3, ?4), each one value, so no name
- * ever becomes SQL: NAMES, a JSON array of the names (NULL: any work); VERSIONS, when some
- * name lists versions, a JSON array of [name, version] pairs, [name, null] for a name that
- * takes any (NULL otherwise, and the names alone decide). */
-typedef struct lease_filter {
-    char *names;
-    char *versions;
-} lease_filter;
 
-static void filter_free(lease_filter *f)
+void store_filter_free(store_lease_filter *f)
 {
     free(f->names);
     free(f->versions);
 }
 
-static dt_status filter_make(const dt_name_filter *nf, lease_filter *out, dt_error *err)
+dt_status store_filter_make(const dt_name_filter *nf, store_lease_filter *out, dt_error *err)
 {
-    *out = (lease_filter){NULL, NULL};
+    *out = (store_lease_filter){NULL, NULL};
     if (nf == NULL)
         return DT_OK;
     json_t *names = json_array(), *pairs = json_array();
@@ -211,22 +203,25 @@ static dt_status filter_make(const dt_name_filter *nf, lease_filter *out, dt_err
     json_decref(names);
     json_decref(pairs);
     if (!ok) {
-        filter_free(out);
+        store_filter_free(out);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory for a name filter");
     }
     return DT_OK;
 }
 
-static void bind_filter(sqlite3_stmt *st, const lease_filter *f, int *rc)
+/* bind_filter: ?3 and, where the statement has it (entities have no versions), ?4 */
+static void bind_filter(sqlite3_stmt *st, const store_lease_filter *f, int *rc)
 {
     store_bind_text(st, 3, f->names, rc);
-    store_bind_text(st, 4, f->versions, rc);
+    if (sqlite3_bind_parameter_count(st) >= 4)
+        store_bind_text(st, 4, f->versions, rc);
 }
 
 /* any_work: does the candidates statement ID find anything at NOW (read only, outside a write
  * transaction)? An idle worker asks often; most of the time the answer is no, and a no
  * should not cost a write lock. On error it says yes: the lease then reports the error. */
-static bool any_work(sqlite_store *s, store_stmt_id id, dt_time now, const lease_filter *filter)
+bool store_any_work(sqlite_store *s, store_stmt_id id, dt_time now,
+                    const store_lease_filter *filter)
 {
     sqlite3_stmt *st = store_stmt(s, id);
     int rc = SQLITE_OK;
@@ -248,15 +243,15 @@ dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, d
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    lease_filter filter;
-    dt_status fr = filter_make(names, &filter, err);
+    store_lease_filter filter;
+    dt_status fr = store_filter_make(names, &filter, err);
     if (fr != DT_OK)
         return fr;
-    dt_time until = lease_end(now, lease_us);
+    dt_time until = store_lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
     dt_status r = DT_OK;
-    if (!any_work(s, ST_ORCH_CANDIDATES, now, &filter))
+    if (!store_any_work(s, ST_ORCH_CANDIDATES, now, &filter))
         goto done;
     if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
@@ -314,7 +309,7 @@ fail:
     }
 done:
     pthread_mutex_unlock(&s->mu);
-    filter_free(&filter);
+    store_filter_free(&filter);
     return r;
 }
 
@@ -323,7 +318,7 @@ done:
 static dt_status lease_activity_tx(sqlite_store *s, dt_activity_item *item, const char *owner,
                                    dt_time until, dt_error *err)
 {
-    const char *token = new_token(item->arena, owner);
+    const char *token = store_new_token(item->arena, owner);
     if (token == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activity %lld",
                             (long long)item->id);
@@ -373,15 +368,15 @@ dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_ti
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    lease_filter filter;
-    dt_status fr = filter_make(names, &filter, err);
+    store_lease_filter filter;
+    dt_status fr = store_filter_make(names, &filter, err);
     if (fr != DT_OK)
         return fr;
-    dt_time until = lease_end(now, lease_us);
+    dt_time until = store_lease_end(now, lease_us);
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
     dt_status r = DT_OK;
-    if (!any_work(s, ST_ACTIVITY_CANDIDATES, now, &filter))
+    if (!store_any_work(s, ST_ACTIVITY_CANDIDATES, now, &filter))
         goto done;
     if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
@@ -434,7 +429,7 @@ fail:
     }
 done:
     pthread_mutex_unlock(&s->mu);
-    filter_free(&filter);
+    store_filter_free(&filter);
     return r;
 }
 
@@ -492,7 +487,7 @@ dt_status store_lease_ready_tx(sqlite_store *s, const char *const *ids, size_t n
                                const int64_t *acts, size_t n_acts, dt_commit_lease *L,
                                dt_error *err)
 {
-    dt_time until = lease_end(L->now, L->lease_us);
+    dt_time until = store_lease_end(L->now, L->lease_us);
     dt_status r = lease_ready_activities(s, acts, n_acts, until, L, err);
     if (r == DT_OK)
         r = lease_ready_instances(s, ids, n_ids, until, L, err);
@@ -503,7 +498,7 @@ dt_status store_lease_ready_tx(sqlite_store *s, const char *const *ids, size_t n
 
 /* token_update: run STMT (?1 key, ?2 token, ?3 until when HAS_UNTIL) in its own write
  * transaction; DT_ERR_LEASE_LOST when no row matched the token. */
-static dt_status token_update(sqlite_store *s, store_stmt_id id, const char *text_key,
+dt_status store_token_update(sqlite_store *s, store_stmt_id id, const char *text_key,
                               int64_t int_key, const char *token, bool has_until, dt_time until,
                               dt_error *err, const char *what)
 {
@@ -523,7 +518,7 @@ static dt_status token_update(sqlite_store *s, store_stmt_id id, const char *tex
     r = rc == SQLITE_OK ? store_step_done(s, st, err, what) : store_sql_error(s, rc, err, what);
     if (r == DT_OK && sqlite3_changes(s->db) == 0) {
         if (text_key)
-            r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on instance '%s' is no "
+            r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on '%s' is no "
                              "longer held", what, text_key);
         else
             r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on activity %lld is no "
@@ -543,7 +538,7 @@ dt_status store_sqlite_renew_orchestration(dt_store *base, const dt_orch_item *i
 {
     if (item == NULL || item->instance_id == NULL || item->lock_token == NULL)
         return dt_error_set(err, DT_ERR_LEASE_LOST, "renew: not a leased work item");
-    return token_update((sqlite_store *)base, ST_INSTANCE_RENEW, item->instance_id, 0,
+    return store_token_update((sqlite_store *)base, ST_INSTANCE_RENEW, item->instance_id, 0,
                         item->lock_token, true, until, err, "renew");
 }
 
@@ -552,7 +547,7 @@ dt_status store_sqlite_renew_activity(dt_store *base, const dt_activity_item *it
 {
     if (item == NULL || item->lock_token == NULL)
         return dt_error_set(err, DT_ERR_LEASE_LOST, "renew: not a leased activity");
-    return token_update((sqlite_store *)base, ST_ACTIVITY_RENEW, NULL, item->id,
+    return store_token_update((sqlite_store *)base, ST_ACTIVITY_RENEW, NULL, item->id,
                         item->lock_token, true, until, err, "renew");
 }
 
@@ -561,7 +556,7 @@ dt_status store_sqlite_abandon_orchestration(dt_store *base, const dt_orch_item 
 {
     if (item == NULL || item->instance_id == NULL || item->lock_token == NULL)
         return dt_error_set(err, DT_ERR_LEASE_LOST, "abandon: not a leased work item");
-    return token_update((sqlite_store *)base, ST_INSTANCE_ABANDON, item->instance_id, 0,
+    return store_token_update((sqlite_store *)base, ST_INSTANCE_ABANDON, item->instance_id, 0,
                         item->lock_token, true, retry_at > 0 ? retry_at : 0, err, "abandon");
 }
 
@@ -571,6 +566,6 @@ dt_status store_sqlite_abandon_activity(dt_store *base, const dt_activity_item *
     if (item == NULL || item->lock_token == NULL)
         return dt_error_set(err, DT_ERR_LEASE_LOST, "abandon: not a leased activity");
     /* the row stays: the activity is delivered again, to whoever leases next */
-    return token_update((sqlite_store *)base, ST_ACTIVITY_ABANDON, NULL, item->id,
+    return store_token_update((sqlite_store *)base, ST_ACTIVITY_ABANDON, NULL, item->id,
                         item->lock_token, true, retry_at > 0 ? retry_at : 0, err, "abandon");
 }

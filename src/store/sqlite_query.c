@@ -36,7 +36,7 @@ static int64_t terminal_mask(void)
 /* prefix_end: the least string above every string that starts with PREFIX (bytewise, as
  * SQLite's BINARY collation compares): PREFIX with trailing 0xFF bytes dropped and its last
  * byte incremented. NULL in *OUT when there is none (PREFIX all 0xFF). *OUT is malloc'd. */
-static dt_status prefix_end(const char *prefix, char **out, dt_error *err)
+dt_status store_prefix_end(const char *prefix, char **out, dt_error *err)
 {
     *out = NULL;
     size_t n = strlen(prefix);
@@ -85,7 +85,7 @@ static dt_status make_filter(const dt_query *q, int64_t allowed, bool paging, fi
     f->lo = "";   /* no text sorts below the empty string */
     if (q->id_prefix != NULL && q->id_prefix[0] != '\0') {
         f->lo = q->id_prefix;
-        dt_status r = prefix_end(q->id_prefix, &f->hi, err);
+        dt_status r = store_prefix_end(q->id_prefix, &f->hi, err);
         if (r != DT_OK)
             return r;
     }

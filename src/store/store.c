@@ -152,3 +152,54 @@ dt_status dt_store_queue_depths(dt_store *s, dt_time now, size_t *orchestrations
 {
     return s->ops->queue_depths(s, now, orchestrations, activities, err);
 }
+
+dt_status dt_store_send_entity_message(dt_store *s, const dt_entity_message *m, dt_error *err)
+{
+    return s->ops->send_entity_message(s, m, err);
+}
+
+dt_status dt_store_lease_entities(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
+                                  size_t max, const dt_name_filter *names, dt_entity_item **out,
+                                  size_t *n_out, dt_error *err)
+{
+    return s->ops->lease_entities(s, owner, now, lease_us, max, names, out, n_out, err);
+}
+
+dt_status dt_store_renew_entity(dt_store *s, const dt_entity_item *item, dt_time until,
+                                dt_error *err)
+{
+    return s->ops->renew_entity(s, item, until, err);
+}
+
+dt_status dt_store_abandon_entity(dt_store *s, const dt_entity_item *item, dt_time retry_at,
+                                  dt_error *err)
+{
+    return s->ops->abandon_entity(s, item, retry_at, err);
+}
+
+dt_status dt_store_get_entity(dt_store *s, const char *id, bool with_state, dt_arena *arena,
+                              dt_entity_state **out, dt_error *err)
+{
+    return s->ops->get_entity(s, id, with_state, arena, out, err);
+}
+
+dt_status dt_store_query_entities(dt_store *s, const dt_entity_query *q, dt_arena *arena,
+                                  dt_entity_state **out, size_t *n_out, const char **next,
+                                  dt_error *err)
+{
+    return s->ops->query_entities(s, q, arena, out, n_out, next, err);
+}
+
+dt_status dt_store_clean_entities(dt_store *s, bool remove_empty, bool release_orphaned,
+                                  dt_time now, size_t *removed, size_t *released,
+                                  dt_error *err)
+{
+    return s->ops->clean_entities(s, remove_empty, release_orphaned, now, removed, released,
+                                  err);
+}
+
+void dt_entity_item_free(dt_entity_item *item)
+{
+    if (item != NULL)
+        dt_arena_free(item->arena);
+}

@@ -124,10 +124,12 @@ static void test_unknown_and_unsupported_methods_are_unimplemented_and_named(voi
     server_open(&s, "grpc-unknown");
     expect(call_raw(&s, "NoSuchMethod", (const uint8_t *)"", 0, NULL, NULL),
            GRPC_STATUS_UNIMPLEMENTED, "NoSuchMethod");
-    expect(call_raw(&s, "SignalEntity", (const uint8_t *)"", 0, NULL, NULL),
-           GRPC_STATUS_UNIMPLEMENTED, "SignalEntity");
+    expect(call_raw(&s, "SkipGracefulOrchestrationTerminations", (const uint8_t *)"", 0, NULL,
+                    NULL),
+           GRPC_STATUS_UNIMPLEMENTED, "SkipGracefulOrchestrationTerminations");
+    /* entity calls are served: an empty GetEntity names no entity id */
     expect(call_raw(&s, "GetEntity", (const uint8_t *)"", 0, NULL, NULL),
-           GRPC_STATUS_UNIMPLEMENTED, "GetEntity");
+           GRPC_STATUS_INVALID_ARGUMENT, "entity id is empty");
     still_serving(&s);
     server_close(&s);
 }

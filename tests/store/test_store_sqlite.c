@@ -182,6 +182,7 @@ static void test_a_version_4_file_is_migrated_keeping_its_instances(void **state
               "ALTER TABLE activities DROP COLUMN trace_parent;"
               "ALTER TABLE activities DROP COLUMN trace_state;"
               "ALTER TABLE activities DROP COLUMN tags;"
+              "DROP TABLE entity_inbox; DROP TABLE entities;"
               "PRAGMA user_version = 4;");
     assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
     dt_arena *a = dt_arena_new();
@@ -197,12 +198,47 @@ static void test_a_version_4_file_is_migrated_keeping_its_instances(void **state
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version",
                                         -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 5);
+    assert_int_equal(sqlite3_column_int(st, 0), 6);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT tags FROM activities", -1, &st, NULL),
                      SQLITE_OK);
     sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT state FROM entities", -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* A version 5 file (before entities) gets the entity tables when opened, keeping what it
+ * holds, and entities work in it. */
+static void test_a_version_5_file_is_migrated_with_entity_tables(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-migrate-5");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_new_instance ni = {.instance_id = "kept", .execution_id = "e", .name = "o",
+                          .created_at = T0};
+    assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+    dt_store_close(s);
+    sql(path, "DROP TABLE entity_inbox; DROP TABLE entities; PRAGMA user_version = 5;");
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_arena *a = dt_arena_new();
+    dt_instance_state *got = NULL;
+    assert_ok(dt_store_get_instance(s, "kept", a, &got, &err), &err);
+    dt_entity_message m = {.entity_id = "@counter@x"};
+    dt_event_init(&m.event, DT_EVENT_ENTITY_SIGNALED, T0);
+    m.event.request_id = "r";
+    m.event.name = "add";
+    assert_ok(dt_store_send_entity_message(s, &m, &err), &err);
+    dt_entity_state *e = NULL;
+    assert_ok(dt_store_get_entity(s, "@counter@x", true, a, &e, &err), &err);
+    assert_int_equal(e->backlog, 1);
+    dt_arena_free(a);
+    dt_store_close(s);
 }
 
 static void test_older_schema_version_is_refused_naming_it(void **state)
@@ -223,7 +259,7 @@ static void test_older_schema_version_is_refused_naming_it(void **state)
     dt_error_clear(&err);
     assert_int_equal(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), DT_ERR_CORRUPT);
     assert_contains(err.message, "schema version 1");
-    assert_contains(err.message, "version 5");
+    assert_contains(err.message, "version 6");
 
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -273,7 +309,7 @@ static void test_journal_mode_is_wal_with_our_schema_version(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 5);
+    assert_int_equal(sqlite3_column_int(st, 0), 6);
     sqlite3_finalize(st);
     sqlite3_close(db);
     dt_store_close(s);
@@ -544,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_garbage_file_is_corrupt_and_left_unchanged),
         cmocka_unit_test(test_foreign_database_with_our_table_names_is_corrupt),
         cmocka_unit_test(test_newer_schema_version_is_refused),
+        cmocka_unit_test(test_a_version_5_file_is_migrated_with_entity_tables),
         cmocka_unit_test(test_older_schema_version_is_refused_naming_it),
         cmocka_unit_test(test_a_version_4_file_is_migrated_keeping_its_instances),
         cmocka_unit_test(test_plain_empty_database_is_initialised),

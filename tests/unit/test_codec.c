@@ -598,12 +598,81 @@ static void test_garbage_bytes_are_corrupt(void **state)
     expect_corrupt((const uint8_t *)text, strlen(text), NULL);
 }
 
+/* The seven entity events round-trip with every field they carry, and their bytes are the
+ * protocol's (members 23..29, field numbers as its messages give them). */
+static void test_entity_events_round_trip_and_follow_the_protocol(void **state)
+{
+    (void)state;
+    const dt_time at = INT64_C(1700000000000000);
+    dt_event e;
+    dt_event_init(&e, DT_EVENT_ENTITY_SIGNALED, 0);   /* timestamp 0 is left out */
+    e.request_id = "r1";
+    e.name = "add";
+    e.fire_at = at + 5000000;
+    e.input = "5";
+    e.instance_id = "@counter@a";
+    roundtrip(&e);
+    wire body = {.n = 0}, w = {.n = 0};
+    w_str(&body, 1, "r1");
+    w_str(&body, 2, "add");
+    w_ts(&body, 3, 1700000005, 0);
+    w_sv(&body, 4, "5");
+    w_sv(&body, 5, "@counter@a");
+    history_event(&w, -1, NULL, 23, &body);
+    expect_wire(&e, &w);
+
+    dt_event_init(&e, DT_EVENT_ENTITY_CALLED, at);
+    e.event_id = 4;
+    e.request_id = "r2";
+    e.name = "get";
+    e.parent_instance_id = "orch";
+    e.parent_execution_id = "x1";
+    e.instance_id = "@counter@a";
+    roundtrip(&e);
+
+    dt_event_init(&e, DT_EVENT_ENTITY_COMPLETED, at);
+    e.request_id = "r2";
+    e.result = "42";
+    roundtrip(&e);
+    dt_event_init(&e, DT_EVENT_ENTITY_FAILED, at);
+    e.request_id = "r2";
+    dt_failure f = {.error_type = "Error", .message = "boom"};
+    e.failure = &f;
+    roundtrip(&e);
+
+    const char *set[] = {"@a@1", "@b@2"};
+    dt_event_init(&e, DT_EVENT_ENTITY_LOCK_REQUESTED, 0);
+    e.request_id = "cs1";
+    e.lock_set = set;
+    e.n_lock_set = 2;
+    e.position = 1;
+    e.parent_instance_id = "orch";
+    roundtrip(&e);
+    body.n = w.n = 0;
+    w_str(&body, 1, "cs1");
+    w_str(&body, 2, "@a@1");
+    w_str(&body, 2, "@b@2");
+    w_int(&body, 3, 1);
+    w_sv(&body, 4, "orch");
+    history_event(&w, -1, NULL, 27, &body);
+    expect_wire(&e, &w);
+
+    dt_event_init(&e, DT_EVENT_ENTITY_LOCK_GRANTED, at);
+    e.request_id = "cs1";
+    roundtrip(&e);
+    dt_event_init(&e, DT_EVENT_ENTITY_UNLOCK_SENT, at);
+    e.request_id = "cs1";
+    e.parent_instance_id = "orch";
+    e.instance_id = "@a@1";
+    roundtrip(&e);
+}
+
 static void test_unknown_or_missing_event_type_is_corrupt(void **state)
 {
     (void)state;
-    /* eventId = 1, then member 23 (entityOperationSignaled), which the codec does not carry */
-    static const uint8_t entity[] = { 0x08, 0x01, 0xba, 0x01, 0x00 };
-    expect_corrupt(entity, sizeof entity, "field 23");
+    /* eventId = 1, then member 50, which the protocol does not define */
+    static const uint8_t unknown[] = { 0x08, 0x01, 0x92, 0x03, 0x00 };
+    expect_corrupt(unknown, sizeof unknown, "field 50");
     /* a member number far beyond the protocol's */
     static const uint8_t far[] = { 0xa2, 0x06, 0x00 };   /* field 100, length 0 */
     expect_corrupt(far, sizeof far, "field 100");
@@ -657,7 +726,7 @@ static void test_encode_refuses_what_the_protocol_cannot_carry(void **state)
 
     dt_event_init(&e, DT_EVENT_NONE, 0);
     assert_int_equal(dt_event_encode(&e, &bytes, &len), DT_ERR_INVALID_ARG);
-    e.type = (dt_event_type)23;
+    e.type = (dt_event_type)31;
     assert_int_equal(dt_event_encode(&e, &bytes, &len), DT_ERR_INVALID_ARG);
 
     dt_event_init(&e, DT_EVENT_TIMER_CREATED, 0);
@@ -745,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_unicode_and_long_payloads_round_trip),
         cmocka_unit_test(test_plain_protocol_strings_decode_null_as_empty),
         cmocka_unit_test(test_garbage_bytes_are_corrupt),
+        cmocka_unit_test(test_entity_events_round_trip_and_follow_the_protocol),
         cmocka_unit_test(test_unknown_or_missing_event_type_is_corrupt),
         cmocka_unit_test(test_impossible_timestamps_and_statuses_are_corrupt),
         cmocka_unit_test(test_encode_refuses_what_the_protocol_cannot_carry),

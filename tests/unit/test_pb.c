@@ -107,15 +107,14 @@ static void test_wire_events_are_checked_where_stored_ones_are_not(void **state)
                  "TaskScheduled.name is not valid UTF-8");
     dtpb__history_event__free_unpacked(m, NULL);
 
-    /* an entity event: UNIMPLEMENTED from a peer, CORRUPT from the store */
+    /* a member newer than our protocol: UNIMPLEMENTED from a peer, CORRUPT from the store */
     wire op = { .n = 0 };
     w_str(&op, 2, "add");
     w.n = 0;
-    w_msg(&w, 23, &op);
+    w_msg(&w, 50, &op);
     assert_ok(pb_unpack(a, &dtpb__history_event__descriptor, w.b, w.n, (void **)&m, &err), &err);
-    expect_error(read_event(a, m, &e, &err), &err, DT_ERR_UNIMPLEMENTED,
-                 "field 23 (entityOperationSignaled)");
-    expect_error(dt_event_decode(w.b, w.n, a, &e, &err), &err, DT_ERR_CORRUPT, "field 23");
+    expect_error(read_event(a, m, &e, &err), &err, DT_ERR_UNIMPLEMENTED, "field 50");
+    expect_error(dt_event_decode(w.b, w.n, a, &e, &err), &err, DT_ERR_CORRUPT, "field 50");
 
     /* nothing set at all */
     w.n = 0;

@@ -2,7 +2,7 @@
  * (src/service/service.h), both sides of the wire: actions, states, work items, queries and
  * filters round-trip through real bytes; the bytes follow the protocol's field numbers
  * (checked against bytes built by hand); strings from the wire that are not UTF-8 are refused
- * naming the field; entity actions are UNIMPLEMENTED; a rewind needs its new history. */
+ * naming the field; entity actions are read; a rewind needs its new history. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,7 +208,7 @@ static void test_schedule_task_bytes_follow_the_protocol(void **state)
     dt_arena_free(arena);
 }
 
-static void test_entity_actions_are_unimplemented_and_a_rewind_needs_a_history(void **state)
+static void test_entity_actions_are_read_and_a_rewind_needs_a_history(void **state)
 {
     (void)state;
     dt_arena *arena = dt_arena_new();
@@ -223,8 +223,18 @@ static void test_entity_actions_are_unimplemented_and_a_rewind_needs_a_history(v
     w_msg(&body, 1, &signal);
     w_int(&w, 1, 2);
     w_msg(&w, 8, &body);
-    expect_error(action_from_bytes(arena, &w, &out, &err), &err, DT_ERR_UNIMPLEMENTED,
-                 "sendEntityMessage");
+    assert_ok(action_from_bytes(arena, &w, &out, &err), &err);
+    assert_int_equal(out.type, DT_ACTION_SEND_ENTITY_MESSAGE);
+    assert_int_equal(out.id, 2);
+    assert_non_null(out.entity);
+    assert_int_equal(out.entity->type, DT_EVENT_ENTITY_SIGNALED);
+    assert_string_equal(out.entity->name, "add");
+    /* one with no message in it */
+    w.n = 0;
+    w_int(&w, 1, 2);
+    w_msg(&w, 8, &empty);
+    expect_error(action_from_bytes(arena, &w, &out, &err), &err, DT_ERR_INVALID_ARG,
+                 "sendEntityMessage has no message set");
 
     w.n = 0;
     w_int(&w, 1, 3);
@@ -381,12 +391,13 @@ static void test_invalid_utf8_in_an_action_is_refused_naming_the_field(void **st
     expect_error(svc_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_INVALID_ARG,
                  "completeOrchestration.carryoverEvents[1]: EventRaised.name is not valid UTF-8");
 
-    /* an entity event carried over is not ours to deliver */
+    /* an entity event is read like any other (the hub carries over only raised events) */
     Dtpb__EntityLockGrantedEvent granted = DTPB__ENTITY_LOCK_GRANTED_EVENT__INIT;
     broken.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED;
     broken.entitylockgranted = &granted;
-    expect_error(svc_action_from_msg(arena, &m, &out, &err), &err, DT_ERR_UNIMPLEMENTED,
-                 "carryoverEvents[1]: HistoryEvent field 28 (entityLockGranted)");
+    assert_ok(svc_action_from_msg(arena, &m, &out, &err), &err);
+    assert_int_equal(out.n_carryover, 2);
+    assert_int_equal(out.carryover[1].type, DT_EVENT_ENTITY_LOCK_GRANTED);
     dt_arena_free(arena);
 }
 
@@ -574,6 +585,8 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
         assert_same_event(&fresh[i], &back.new_events[i]);
     assert_string_equal(dt_orch_request_started(&back)->name, "Hello");
 
+    /* entityParameters = 5 is always there (the .NET SDK reads it), its reorder window zero */
+    assert_non_null(r->entityparameters);
     /* no history yet, no execution id: both lists empty, executionId absent */
     Dtpb__OrchestratorRequest *empty = NULL;
     dt_orch_request none = {"i2", NULL, NULL, 0, NULL, 0, NULL, 0};
@@ -581,8 +594,10 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
     assert_null(empty->executionid);
     assert_int_equal(empty->n_pastevents, 0);
     assert_ok(pb_pack(a, &empty->base, &bytes, &len), NULL);
-    wire want = { .n = 0 };
+    wire want = { .n = 0 }, params = { .n = 0 }, window = { .n = 0 };
     w_str(&want, 1, "i2");
+    w_msg(&params, 1, &window);
+    w_msg(&want, 5, &params);
     expect_bytes(bytes, len, &want, "an empty OrchestratorRequest");
 
     /* an event that cannot be written fails the whole request */
@@ -694,7 +709,8 @@ static void test_orchestrator_response_becomes_an_episode_result(void **state)
         DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_ENTITY_MESSAGE;
     got->actions[1]->sendentitymessage = &entity;
     expect_error(svc_orchestrator_response_from_msg(b, got, &c, &err), &err,
-                 DT_ERR_UNIMPLEMENTED, "OrchestratorResponse.actions[1] (id 1): sendEntityMessage");
+                 DT_ERR_INVALID_ARG,
+                 "OrchestratorResponse.actions[1] (id 1): sendEntityMessage has no message set");
 
     /* not chunked: no chunkIndex, isPartial false */
     got->n_actions = 1;
@@ -1066,7 +1082,7 @@ int main(void)
         cmocka_unit_test(test_every_action_round_trips_through_bytes),
         cmocka_unit_test(test_continue_as_new_carries_events_and_version),
         cmocka_unit_test(test_schedule_task_bytes_follow_the_protocol),
-        cmocka_unit_test(test_entity_actions_are_unimplemented_and_a_rewind_needs_a_history),
+        cmocka_unit_test(test_entity_actions_are_read_and_a_rewind_needs_a_history),
         cmocka_unit_test(test_actions_missing_what_they_need_are_refused),
         cmocka_unit_test(test_invalid_utf8_in_an_action_is_refused_naming_the_field),
         cmocka_unit_test(test_state_round_trips_with_and_without_payloads),

@@ -56,6 +56,11 @@ void assert_same_event(const dt_event *want, const dt_event *got)
     assert_same_str(want->trace_parent, got->trace_parent, "event.trace_parent");
     assert_same_str(want->trace_state, got->trace_state, "event.trace_state");
     assert_same_str(want->tags, got->tags, "event.tags");
+    assert_same_str(want->request_id, got->request_id, "event.request_id");
+    assert_int_equal(want->n_lock_set, got->n_lock_set);
+    for (size_t i = 0; i < want->n_lock_set; i++)
+        assert_same_str(want->lock_set[i], got->lock_set[i], "event.lock_set[i]");
+    assert_int_equal(want->position, got->position);
 }
 
 void assert_same_action(const dt_action *want, const dt_action *got)
@@ -77,6 +82,9 @@ void assert_same_action(const dt_action *want, const dt_action *got)
     assert_same_str(want->trace_parent, got->trace_parent, "action.trace_parent");
     assert_same_str(want->trace_state, got->trace_state, "action.trace_state");
     assert_same_str(want->tags, got->tags, "action.tags");
+    assert_int_equal(want->entity != NULL, got->entity != NULL);
+    if (want->entity)
+        assert_same_event(want->entity, got->entity);
 }
 
 void assert_same_state(const dt_instance_state *want, const dt_instance_state *got)

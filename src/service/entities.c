@@ -1,0 +1,164 @@
+/* entities.c — durable entities on the wire: the entity work item a worker gets (EntityRequest,
+ * the protocol's newer form, with the operations as history events), the EntityBatchResult it
+ * sends back, entity work item filters, and the client's entity messages (EntityMetadata,
+ * EntityQuery). */
+#include <ctype.h>
+#include <string.h>
+
+#include "service.h"
+
+dt_status svc_entity_request(dt_arena *a, const dt_entity_request *req, Dtpb__EntityRequest **out)
+{
+    if (a == NULL || req == NULL || req->entity_id == NULL || out == NULL)
+        return DT_ERR_INVALID_ARG;
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__EntityRequest *m = pb_b_msg(&b, &dtpb__entity_request__descriptor);
+    Dtpb__HistoryEvent **ops = pb_b_events(&b, req->operations, req->n_operations);
+    Dtpb__StringValue *state = pb_b_sv(&b, req->state);
+    if (b.status != DT_OK)
+        return b.status;
+    m->instanceid = pb_b_str(req->entity_id);
+    m->executionid = pb_b_str("");   /* entities have no executions; no worker reads it */
+    m->entitystate = state;
+    m->operationrequests = ops;
+    m->n_operationrequests = req->n_operations;
+    *out = m;
+    return DT_OK;
+}
+
+static void r_op_result(pb_reader *r, const Dtpb__OperationResult *m, dt_entity_op_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m == NULL || m->success == NULL) {   /* the union's members are message pointers */
+        pb_r_bad(r, "an operation result has neither success nor failure");
+        return;
+    }
+    if (m->result_type_case == DTPB__OPERATION_RESULT__RESULT_TYPE_SUCCESS)
+        out->result = pb_r_sv(r, m->success->result, "results.success.result");
+    else if (m->result_type_case == DTPB__OPERATION_RESULT__RESULT_TYPE_FAILURE) {
+        out->failure = pb_r_failure(r, m->failure->failuredetails, "results.failure");
+        if (r->status == DT_OK && out->failure == NULL)
+            pb_r_bad(r, "an operation's failure has no failureDetails");
+    } else
+        pb_r_bad(r, "an operation result has neither success nor failure");
+}
+
+static void r_op_action(pb_reader *r, const Dtpb__OperationAction *m, dt_entity_action *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m == NULL || m->sendsignal == NULL) {
+        pb_r_bad(r, "an operation action has neither sendSignal nor startNewOrchestration");
+        return;
+    }
+    if (m->operation_action_type_case == DTPB__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL) {
+        const Dtpb__SendSignalAction *x = m->sendsignal;
+        out->type = DT_ENTITY_SIGNAL;
+        out->instance_id = pb_r_str(r, x->instanceid, "actions.sendSignal.instanceId");
+        out->name = pb_r_str(r, x->name, "actions.sendSignal.name");
+        out->input = pb_r_sv(r, x->input, "actions.sendSignal.input");
+        out->at = pb_r_time(r, x->scheduledtime, "actions.sendSignal.scheduledTime");
+    } else if (m->operation_action_type_case ==
+               DTPB__OPERATION_ACTION__OPERATION_ACTION_TYPE_START_NEW_ORCHESTRATION) {
+        const Dtpb__StartNewOrchestrationAction *x = m->startneworchestration;
+        out->type = DT_ENTITY_START_ORCHESTRATION;
+        out->instance_id = pb_r_str(r, x->instanceid, "actions.startNewOrchestration.instanceId");
+        out->name = pb_r_str(r, x->name, "actions.startNewOrchestration.name");
+        out->version = pb_r_sv(r, x->version, "actions.startNewOrchestration.version");
+        out->input = pb_r_sv(r, x->input, "actions.startNewOrchestration.input");
+        out->at = pb_r_time(r, x->scheduledtime, "actions.startNewOrchestration.scheduledTime");
+    } else {
+        pb_r_bad(r, "an operation action has neither sendSignal nor startNewOrchestration");
+    }
+}
+
+dt_status svc_entity_result_from_msg(dt_arena *a, const Dtpb__EntityBatchResult *m,
+                                     dt_entity_result *out, dt_error *err)
+{
+    if (a == NULL || m == NULL || out == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "svc_entity_result_from_msg needs an arena, a message and a result");
+    pb_reader r = PB_READER(a, err, "EntityBatchResult");
+    dt_entity_result res = {0};
+    dt_entity_op_result *results = dt_arena_alloc(a, (m->n_results + 1) * sizeof *results);
+    dt_entity_action *actions = dt_arena_alloc(a, (m->n_actions + 1) * sizeof *actions);
+    if (results == NULL || actions == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_results; i++)
+        r_op_result(&r, m->results[i], &results[i]);
+    for (size_t i = 0; i < m->n_actions; i++)
+        r_op_action(&r, m->actions[i], &actions[i]);
+    res.results = results;
+    res.n_results = m->n_results;
+    res.actions = actions;
+    res.n_actions = m->n_actions;
+    res.state = pb_r_sv(&r, m->entitystate, "entityState");
+    res.failure = pb_r_failure(&r, m->failuredetails, "failureDetails");
+    if (r.status != DT_OK)
+        return r.status;
+    *out = res;
+    return DT_OK;
+}
+
+dt_status svc_entity_filter_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
+                                     dt_name_filter *out, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (m == NULL || m->n_entities == 0)
+        return DT_OK;
+    const char **names = dt_arena_alloc(a, m->n_entities * sizeof *names);
+    if (names == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    pb_reader r = PB_READER(a, err, "WorkItemFilters.entities");
+    for (size_t i = 0; i < m->n_entities; i++) {
+        const char *n = m->entities[i] ? pb_r_str(&r, m->entities[i]->name, "name") : "";
+        char *low = n ? dt_arena_strdup(a, n) : NULL;
+        if (r.status != DT_OK)
+            return r.status;
+        if (low == NULL)
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        for (char *c = low; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        names[i] = low;
+    }
+    out->names = names;
+    out->n = m->n_entities;
+    return DT_OK;
+}
+
+dt_status svc_entity_metadata(dt_arena *a, const dt_entity_state *s, bool with_state,
+                              Dtpb__EntityMetadata **out)
+{
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__EntityMetadata *m = pb_b_msg(&b, &dtpb__entity_metadata__descriptor);
+    if (m == NULL)
+        return b.status;
+    m->instanceid = pb_b_str(s->entity_id);
+    /* always present: the .NET client reads it unconditionally */
+    m->lastmodifiedtime = pb_b_time(&b, s->last_modified > 0 ? s->last_modified : 1);
+    m->backlogqueuesize = s->backlog;
+    m->lockedby = pb_b_sv(&b, s->locked_by);
+    m->serializedstate = with_state ? pb_b_sv(&b, s->state) : NULL;
+    if (b.status != DT_OK)
+        return b.status;
+    *out = m;
+    return DT_OK;
+}
+
+dt_status svc_entity_query_from_msg(dt_arena *a, const Dtpb__EntityQuery *m, dt_entity_query *out,
+                                    dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (m == NULL)
+        return DT_OK;
+    pb_reader r = PB_READER(a, err, "query");
+    out->id_prefix = pb_r_sv(&r, m->instanceidstartswith, "instanceIdStartsWith");
+    out->modified_from = pb_r_time(&r, m->lastmodifiedfrom, "lastModifiedFrom");
+    out->modified_to = pb_r_time(&r, m->lastmodifiedto, "lastModifiedTo");
+    out->with_state = m->includestate;
+    out->include_transient = m->includetransient;
+    if (m->pagesize && m->pagesize->value > 0)
+        out->page_size = m->pagesize->value > DT_QUERY_PAGE_MAX ? DT_QUERY_PAGE_MAX
+                                                                 : (size_t)m->pagesize->value;
+    out->continuation = pb_r_sv(&r, m->continuationtoken, "continuationToken");
+    return r.status;
+}
