@@ -92,6 +92,30 @@ dt_status dt_client_query(dt_client *c, const dt_query *q, dt_arena *arena,
                           dt_instance_state **out, size_t *n_out, const char **next,
                           dt_error *err);
 
+/* ---- entities (see dt_hub_signal_entity and the rest in hub.h) ---- */
+
+/* dt_client_signal_entity: send OPERATION with JSON INPUT to entity ID ("@name@key"), one
+ * way, delivered at AT (0: at once). */
+dt_status dt_client_signal_entity(dt_client *c, const char *id, const char *operation,
+                                  const char *input, dt_time at, dt_error *err);
+
+/* dt_client_get_entity: entity ID (with its state if WITH_STATE) into ARENA; DT_ERR_NOT_FOUND
+ * while it has no state. */
+dt_status dt_client_get_entity(dt_client *c, const char *id, bool with_state, dt_arena *arena,
+                               dt_entity_state **out, dt_error *err);
+
+/* dt_client_query_entities: a page of entities matching Q into ARENA (*NEXT as for
+ * dt_client_query). */
+dt_status dt_client_query_entities(dt_client *c, const dt_entity_query *q, dt_arena *arena,
+                                   dt_entity_state **out, size_t *n_out, const char **next,
+                                   dt_error *err);
+
+/* dt_client_clean_entities: remove entities without state, lock or messages (REMOVE_EMPTY)
+ * and release locks whose holder no longer runs (RELEASE_ORPHANED); counts in *REMOVED and
+ * *RELEASED. */
+dt_status dt_client_clean_entities(dt_client *c, bool remove_empty, bool release_orphaned,
+                                   size_t *removed, size_t *released, dt_error *err);
+
 #ifdef __cplusplus
 }
 #endif

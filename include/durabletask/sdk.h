@@ -19,6 +19,7 @@ typedef struct dt_worker dt_worker;
 typedef struct dt_octx dt_octx;   /* orchestration context, one per episode */
 typedef struct dt_actx dt_actx;   /* activity context, one per execution */
 typedef struct dt_task dt_task;   /* something an orchestrator can await; arena-owned */
+typedef struct dt_ectx dt_ectx;   /* entity context, one per operation */
 
 /* An orchestrator: returns DT_OK with *OUTPUT (JSON or NULL, arena memory) to complete, or the
  * status of dt_fail to fail. */
@@ -27,6 +28,15 @@ typedef dt_status (*dt_orchestrator_fn)(dt_octx *ctx, const char *input, const c
 /* An activity: the real work. Returns DT_OK with *OUTPUT (JSON or NULL, from dt_activity_printf
  * or dt_activity_alloc, or static), or the status of dt_activity_fail. Runs at least once. */
 typedef dt_status (*dt_activity_fn)(dt_actx *ctx, const char *input, const char **output);
+
+/* An entity operation: OPERATION (as sent, any case) with INPUT (JSON or NULL) on the entity's
+ * state (dt_entity_get_state / dt_entity_set_state). Returns DT_OK with *OUTPUT (JSON or NULL,
+ * from dt_entity_printf or dt_entity_alloc, or static), or the status of dt_entity_fail: a
+ * failed operation's state changes and signals are undone, and its caller gets the failure.
+ * The operations of a batch run one after the other; each runs exactly once as far as the
+ * state is concerned (its result commits with the state). */
+typedef dt_status (*dt_entity_fn)(dt_ectx *ctx, const char *operation, const char *input,
+                                  const char **output);
 
 /* ---- worker ---------------------------------------------------------------------------- */
 
@@ -42,6 +52,11 @@ void dt_worker_free(dt_worker *w);
 dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestrator_fn fn,
                                      void *user);
 dt_status dt_worker_add_activity(dt_worker *w, const char *name, dt_activity_fn fn, void *user);
+
+/* dt_worker_add_entity: register entity FN under NAME (compared lowercase, as entity ids
+ * write it: the entity "@counter@k" runs the FN registered as "Counter" or "counter"). An
+ * entity name no FN is registered for fails each of its operations (EntityNotRegistered). */
+dt_status dt_worker_add_entity(dt_worker *w, const char *name, dt_entity_fn fn, void *user);
 
 typedef struct dt_worker_options {
     int orchestration_threads;   /* 0: 2 */
@@ -61,9 +76,11 @@ void dt_worker_stop(dt_worker *w);
 dt_executor dt_worker_executor(dt_worker *w);
 
 /* dt_worker_filters: the names registered on W, as work item filters: *ORCHESTRATORS and
- * *ACTIVITIES borrow W's memory, valid until the next dt_worker_add_*. */
+ * *ACTIVITIES borrow W's memory, valid until the next dt_worker_add_*.
+ * dt_worker_entity_filter: the entity names (lowercase) likewise. */
 void dt_worker_filters(const dt_worker *w, dt_name_filter *orchestrators,
                        dt_name_filter *activities);
+void dt_worker_entity_filter(const dt_worker *w, dt_name_filter *entities);
 
 /* ---- orchestration context ---------------------------------------------------------------- */
 
@@ -120,6 +137,35 @@ dt_task *dt_wait_for_event(dt_octx *ctx, const char *name);
 /* dt_send_event: raise event NAME with JSON DATA on instance INSTANCE_ID (fire and forget; an
  * event for a missing or finished instance is dropped). */
 void dt_send_event(dt_octx *ctx, const char *instance_id, const char *name, const char *data);
+
+/* ---- entities from an orchestration -------------------------------------------------------- */
+
+/* Entity ids are "@name@key" (core.h, dt_entity_id_validate); the name is lowercased. A
+ * malformed id fails the orchestration (InvalidEntityId). */
+
+/* dt_call_entity: run OPERATION with JSON INPUT (NULL: none) on entity ENTITY_ID and await its
+ * result like an activity's; an operation that fails fails the task with its failure. Inside
+ * a critical section only the locked entities may be called. */
+dt_task *dt_call_entity(dt_octx *ctx, const char *entity_id, const char *operation,
+                        const char *input);
+
+/* dt_signal_entity: send OPERATION with INPUT to ENTITY_ID, one way; delivered at AT (0: at
+ * once). Not allowed on an entity this orchestration holds locked. */
+void dt_signal_entity(dt_octx *ctx, const char *entity_id, const char *operation,
+                      const char *input, dt_time at);
+
+/* dt_lock: enter a critical section over the N entities ENTITY_IDS: a task done when all are
+ * locked for this orchestration (granted in one fixed order, so two orchestrations locking
+ * overlapping sets never deadlock). While held, only this orchestration's calls reach them.
+ * Held until dt_unlock, or until the orchestration ends in any way. One section at a time. */
+dt_task *dt_lock(dt_octx *ctx, const char *const *entity_ids, size_t n);
+
+/* dt_unlock: leave the critical section (nothing if none is held). */
+void dt_unlock(dt_octx *ctx);
+
+/* dt_octx_in_critical_section: is the orchestration in a critical section (dt_lock called,
+ * dt_unlock not yet)? */
+bool dt_octx_in_critical_section(const dt_octx *ctx);
 
 /* dt_cancel: stop waiting for T. An event waiter gives up its place, so a later event goes to
  * the next waiter (or is kept); a timer's firing is ignored. The losing branch of a timeout
@@ -209,6 +255,41 @@ char *dt_activity_printf(dt_actx *ctx, const char *fmt, ...) __attribute__((form
 dt_status dt_activity_fail(dt_actx *ctx, const char *error_type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- entity context ------------------------------------------------------------------------- */
+
+/* dt_entity_get_state: the entity's state (JSON), NULL when it has none. */
+const char *dt_entity_get_state(dt_ectx *ctx);
+
+/* dt_entity_set_state: the entity's new state (JSON, copied); NULL deletes it (an entity
+ * without state does not exist for clients). DT_ERR_INVALID_ARG when JSON is not JSON. */
+dt_status dt_entity_set_state(dt_ectx *ctx, const char *json);
+
+/* dt_entity_delete_state: dt_entity_set_state(ctx, NULL). */
+void dt_entity_delete_state(dt_ectx *ctx);
+
+/* dt_entity_signal_entity: send OPERATION with INPUT to another entity (or this one) when
+ * this operation commits; AT as for dt_signal_entity. */
+dt_status dt_entity_signal_entity(dt_ectx *ctx, const char *entity_id, const char *operation,
+                                  const char *input, dt_time at);
+
+/* dt_entity_start_orchestration: start orchestrator NAME with INPUT as a new instance when
+ * this operation commits; its id is written to ID_OUT (INSTANCE_ID, or a generated one). */
+dt_status dt_entity_start_orchestration(dt_ectx *ctx, const char *name, const char *input,
+                                        const char *instance_id,
+                                        char id_out[DT_INSTANCE_ID_MAX + 1]);
+
+const char *dt_entity_id(const dt_ectx *ctx);     /* "@name@key" */
+const char *dt_entity_key(const dt_ectx *ctx);    /* the part after the second '@' */
+void *dt_entity_user(const dt_ectx *ctx);
+
+/* dt_entity_alloc / dt_entity_printf: memory freed after the batch is committed. */
+void *dt_entity_alloc(dt_ectx *ctx, size_t n);
+char *dt_entity_printf(dt_ectx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* dt_entity_fail: record the operation's failure and return DT_ERR_TASK_FAILED. */
+dt_status dt_entity_fail(dt_ectx *ctx, const char *error_type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- the executor (shared by in-process and remote workers) ------------------------------- */
 
 /* dt_replay_run: run orchestrator FN (with USER) for the episode REQ, producing the actions of
@@ -216,6 +297,12 @@ dt_status dt_activity_fail(dt_actx *ctx, const char *error_type, const char *fmt
  * orchestrator; exposed for tests and hosts with their own registry. */
 dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request *req,
                         dt_arena *arena, dt_orch_result *result);
+
+/* dt_entity_run: run entity FN (with USER) over the batch REQ, into OUT (arena memory): each
+ * operation in turn on the state the previous one left; a failed one's changes undone. What
+ * dt_worker_executor runs for a registered entity. */
+dt_status dt_entity_run(dt_entity_fn fn, void *user, const dt_entity_request *req,
+                        dt_arena *arena, dt_entity_result *out);
 
 #ifdef __cplusplus
 }

@@ -57,6 +57,37 @@ static dt_status c_calls_js(dt_octx *ctx, const char *input, const char **output
     return DT_OK;
 }
 
+/* c_counter: an entity other languages call: add N (default 1) and get. */
+static dt_status c_counter(dt_ectx *ctx, const char *op, const char *input, const char **output)
+{
+    const char *state = dt_entity_get_state(ctx);
+    long v = state ? atol(state) : 0;
+    if (strcmp(op, "add") == 0) {
+        v += input && *input ? atol(input) : 1;
+        *output = dt_entity_printf(ctx, "%ld", v);
+        return dt_entity_set_state(ctx, *output);
+    }
+    if (strcmp(op, "get") == 0) {
+        *output = dt_entity_printf(ctx, "%ld", v);
+        return DT_OK;
+    }
+    return dt_entity_fail(ctx, "UnknownOperation", "c_counter has no operation '%s'", op);
+}
+
+/* c_calls_js_entity: a C orchestrator calling js_counter, an entity another language
+ * provides, keyed by its input (a JSON string): add 5, then get. */
+static dt_status c_calls_js_entity(dt_octx *ctx, const char *input, const char **output)
+{
+    size_t n = input ? strlen(input) : 0;
+    if (n < 2 || input[0] != '"')
+        return dt_fail(ctx, "InvalidInput", "c_calls_js_entity wants a JSON string key");
+    const char *id = dt_printf(ctx, "@js_counter@%.*s", (int)(n - 2), input + 1);
+    dt_await(ctx, dt_call_entity(ctx, id, "add", "5"));
+    const char *got = dt_await(ctx, dt_call_entity(ctx, id, "get", NULL));
+    *output = dt_printf(ctx, "{\"from\":\"C\",\"got\":%s}", got ? got : "null");
+    return DT_OK;
+}
+
 dt_status cli_register_demo(dt_worker *w)
 {
     dt_status st = dt_worker_add_orchestrator(w, "hello_cities", hello_cities, NULL);
@@ -68,6 +99,10 @@ dt_status cli_register_demo(dt_worker *w)
         st = dt_worker_add_activity(w, "say_hello", say_hello, NULL);
     if (st == DT_OK)
         st = dt_worker_add_activity(w, "c_greet", c_greet, NULL);
+    if (st == DT_OK)
+        st = dt_worker_add_orchestrator(w, "c_calls_js_entity", c_calls_js_entity, NULL);
+    if (st == DT_OK)
+        st = dt_worker_add_entity(w, "c_counter", c_counter, NULL);
     return st;
 }
 

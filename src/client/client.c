@@ -115,3 +115,29 @@ dt_status dt_client_query(dt_client *c, const dt_query *q, dt_arena *arena,
 {
     return dt_hub_query(c->hub, q, arena, out, n_out, next, err);
 }
+
+dt_status dt_client_signal_entity(dt_client *c, const char *id, const char *operation,
+                                  const char *input, dt_time at, dt_error *err)
+{
+    return dt_hub_signal_entity(c->hub, id, operation, input, at, NULL, err);
+}
+
+dt_status dt_client_get_entity(dt_client *c, const char *id, bool with_state, dt_arena *arena,
+                               dt_entity_state **out, dt_error *err)
+{
+    return dt_hub_get_entity(c->hub, id, with_state, arena, out, err);
+}
+
+dt_status dt_client_query_entities(dt_client *c, const dt_entity_query *q, dt_arena *arena,
+                                   dt_entity_state **out, size_t *n_out, const char **next,
+                                   dt_error *err)
+{
+    return dt_hub_query_entities(c->hub, q, arena, out, n_out, next, err);
+}
+
+dt_status dt_client_clean_entities(dt_client *c, bool remove_empty, bool release_orphaned,
+                                   size_t *removed, size_t *released, dt_error *err)
+{
+    return dt_hub_clean_entities(c->hub, remove_empty, release_orphaned, removed, released,
+                                 err);
+}

@@ -752,19 +752,45 @@ static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)
     free(d);
 }
 
+/* run_one_entity: ITEM's batch on the executor, committed before the next item (an entity's
+ * next step must see this one's state). */
+static void run_one_entity(dt_hub *hub, dt_entity_item *item)
+{
+    dt_arena *arena = dt_arena_new();
+    dt_entity_request req;
+    dt_hub_entity_request(item, &req);
+    dt_entity_result res;
+    dt_error err;
+    dt_status st = arena && req.operations
+                       ? hub->ex.run_entity(hub->ex.data, &req, arena, &res)
+                       : DT_ERR_NOMEM;
+    if (st == DT_OK)
+        dt_hub_complete_entity(hub, item, &res, &err);
+    else
+        dt_hub_abandon_entity(hub, item, &err);
+    dt_arena_free(arena);
+}
+
+/* The orchestration loops run entity batches too, when the executor has entities. */
 static void *orchestration_loop(void *arg)
 {
     dt_hub *hub = arg;
     pthread_setname_np(pthread_self(), "dt-orch");
+    int want = DT_WORK_ORCHESTRATION | (hub->ex.run_entity ? DT_WORK_ENTITY : 0), last = 0;
     while (atomic_load(&hub->running)) {
-        dt_orch_item *item = NULL;
+        dt_work work;
         dt_error err;
-        if (dt_hub_next_orchestration(hub, 100, &item, &err) != DT_OK) {
+        if (dt_hub_next_work(hub, 100, last, want, NULL, &work, &err) != DT_OK) {
             hub_wait_change(hub, hub_version(hub), POLL_MS);   /* store trouble: back off */
             continue;
         }
-        if (item)
-            run_one_orchestration(hub, item);
+        if (work.orch) {
+            last = DT_WORK_ORCHESTRATION;
+            run_one_orchestration(hub, work.orch);
+        } else if (work.ent) {
+            last = DT_WORK_ENTITY;
+            run_one_entity(hub, work.ent);
+        }
     }
     return NULL;
 }

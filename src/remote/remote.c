@@ -242,6 +242,18 @@ static void run_activity(dt_remote_worker *r, dt_arena *a, const char *token,
         send_completion(r, "CompleteActivityTask", a, &resp->base);
 }
 
+static void run_entity(dt_remote_worker *r, dt_arena *a, const char *token,
+                       const Dtpb__EntityRequest *m)
+{
+    dt_entity_request req;
+    dt_entity_result res;
+    Dtpb__EntityBatchResult *resp = NULL;
+    if (svc_entity_request_from_msg(a, m, &req, NULL) == DT_OK && r->ex.run_entity &&
+        r->ex.run_entity(r->ex.data, &req, a, &res) == DT_OK &&
+        svc_entity_result(a, &res, token, &resp) == DT_OK)
+        send_completion(r, "CompleteEntityTask", a, &resp->base);
+}
+
 static void *pool_main(void *arg)
 {
     dt_remote_worker *r = arg;
@@ -255,7 +267,9 @@ static void *pool_main(void *arg)
                 run_orchestration(r, a, wi->completiontoken, wi->orchestratorrequest);
             else if (wi->request_case == DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST)
                 run_activity(r, a, wi->completiontoken, wi->activityrequest);
-            /* health pings and entity work are not for this worker */
+            else if (wi->request_case == DTPB__WORK_ITEM__REQUEST_ENTITY_REQUEST_V2)
+                run_entity(r, a, wi->completiontoken, wi->entityrequestv2);
+            /* health pings need no answer; the older entity form is never sent to us */
         }
         dt_arena_free(a);
         free(j->bytes);
@@ -266,7 +280,7 @@ static void *pool_main(void *arg)
 
 /* pack_request: GetWorkItemsRequest with filters naming what this worker runs. */
 static dt_status pack_request(dt_remote_worker *r, const dt_name_filter *orchs,
-                              const dt_name_filter *acts)
+                              const dt_name_filter *acts, const dt_name_filter *ents)
 {
     dt_arena *a = dt_arena_new();
     if (a == NULL)
@@ -277,6 +291,8 @@ static dt_status pack_request(dt_remote_worker *r, const dt_name_filter *orchs,
     req.capabilities = caps;   /* stream_past_events reads large histories */
     req.n_capabilities = 1;
     dt_status st = svc_work_filters(a, orchs, acts, &req.workitemfilters);
+    if (st == DT_OK)
+        st = svc_entity_filter(a, ents, req.workitemfilters);
     if (st == DT_OK)
         st = pb_pack(a, &req.base, &buf, &r->request_len);
     if (st == DT_OK && (r->request = malloc(r->request_len + 1)) == NULL)
@@ -342,9 +358,10 @@ dt_status dt_remote_worker_start(dt_worker *w, const char *target, const dt_remo
         return dt_error_set(err, DT_ERR_NOMEM, "cannot create the remote worker's condition");
     }
     r->ex = dt_worker_executor(w);
-    dt_name_filter orchs, acts;
+    dt_name_filter orchs, acts, ents;
     dt_worker_filters(w, &orchs, &acts);
-    dt_status st = pack_request(r, &orchs, &acts);
+    dt_worker_entity_filter(w, &ents);
+    dt_status st = pack_request(r, &orchs, &acts, &ents);
     if (st != DT_OK) {
         dt_error_set(err, st, "out of memory");
         goto fail;

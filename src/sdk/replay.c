@@ -71,6 +71,23 @@ static void *scratch_get(size_t n)
     return sc->data;
 }
 
+/* is_step: an event that took a sequence number: a scheduling event, or an entity message
+ * the orchestration sent (kept in history under its action's id). */
+static bool is_step(const dt_event *e)
+{
+    return dt_event_is_scheduling(e->type) || dt_event_is_entity_message(e->type);
+}
+
+/* answered_seq: the sequence number of the call or lock request answer E names among the N
+ * seen so far (the latest first), or -1. */
+static int32_t answered_seq(const pending_answer *p, size_t n, const dt_event *e)
+{
+    for (size_t i = n; e->request_id && i-- > 0;)
+        if (p[i].request_id && strcmp(p[i].request_id, e->request_id) == 0)
+            return p[i].seq;
+    return -1;
+}
+
 /* index_history: one pass over the events to find, by sequence number, what was scheduled and
  * what completed, the raised events, and the orchestration time at every position. */
 static dt_status index_history(dt_octx *c)
@@ -79,7 +96,7 @@ static dt_status index_history(dt_octx *c)
     size_t n_raised = 0;
     for (size_t i = 0; i < c->n_events; i++) {
         const dt_event *e = event_at(c, i);
-        if (dt_event_is_scheduling(e->type) && e->event_id > max_seq)
+        if (is_step(e) && e->event_id > max_seq)
             max_seq = e->event_id;
         if (dt_event_is_completion(e->type) && e->task_id > max_seq)
             max_seq = e->task_id;
@@ -101,6 +118,8 @@ static dt_status index_history(dt_octx *c)
      * written before they are read) */
     memset(c->scheduled, 0, 3 * ns * sizeof *p);
     defer_suspended(c);
+    pending_answer *pending = NULL;   /* entity calls and lock requests, in the arena */
+    size_t n_pending = 0, cap_pending = 0;
     dt_time now = 0;
     for (size_t i = 0; i < c->n_events; i++) {
         const dt_event *e = event_at(c, i);
@@ -108,12 +127,32 @@ static dt_status index_history(dt_octx *c)
             now = e->timestamp;
         c->time_at[i] = now;
         /* the first pass sized the arrays to the largest sequence number seen */
-        assert(!dt_event_is_scheduling(e->type) || e->event_id < (int32_t)c->n_seq);
+        assert(!is_step(e) || e->event_id < (int32_t)c->n_seq);
         assert(!dt_event_is_completion(e->type) || e->task_id < (int32_t)c->n_seq);
-        if (dt_event_is_scheduling(e->type) && e->event_id >= 0)
+        if (is_step(e) && e->event_id >= 0)
             c->scheduled[e->event_id] = e;
+        if ((e->type == DT_EVENT_ENTITY_CALLED || e->type == DT_EVENT_ENTITY_LOCK_REQUESTED) &&
+            e->event_id >= 0) {
+            if (n_pending == cap_pending) {
+                cap_pending = cap_pending ? cap_pending * 2 : 16;
+                pending_answer *v = dt_arena_alloc(c->arena, cap_pending * sizeof *v);
+                if (v == NULL)
+                    return DT_ERR_NOMEM;
+                if (n_pending)
+                    memcpy(v, pending, n_pending * sizeof *v);
+                pending = v;
+            }
+            pending[n_pending++] = (pending_answer){e->request_id, e->event_id};
+        }
         if (c->eff_pos[i] == POS_NEVER)
             continue;
+        /* an entity's answer completes the call (or lock request) it names */
+        int32_t answered = dt_event_is_entity_answer(e->type)
+                               ? answered_seq(pending, n_pending, e) : -1;
+        if (answered >= 0 && c->completed[answered] == NULL) {
+            c->completed[answered] = e;
+            c->completed_pos[answered] = c->eff_pos[i];
+        }
         /* the first completion of a sequence number counts; later ones are duplicates */
         if (dt_event_is_completion(e->type) && e->task_id >= 0 && c->completed[e->task_id] == NULL) {
             c->completed[e->task_id] = e;
@@ -187,9 +226,11 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
 {
     int32_t seq = c->next_seq++;
     dt_event_type want = scheduling_event_of(type);
+    if (type == DT_ACTION_SEND_ENTITY_MESSAGE)
+        want = action->entity->type;
     const dt_event *h = (size_t)seq < c->n_seq ? c->scheduled[seq] : NULL;
     if (h != NULL) {
-        bool named = type != DT_ACTION_CREATE_TIMER;
+        bool named = type != DT_ACTION_CREATE_TIMER && name != NULL;
         if (h->type != want || (named && !same_name(h->name, name)))
             replay_fail(c, "NonDeterminismError",
                         "non-deterministic orchestrator '%s': history has %s '%s' at sequence "
@@ -214,6 +255,14 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
     a->name = replay_strdup(c, action->name);
     a->input = replay_strdup(c, action->input);
     a->version = replay_strdup(c, action->version);
+    if (action->entity) {
+        dt_event *e = dt_alloc(c, sizeof *e);
+        if (dt_event_copy(c->arena, action->entity, e) != DT_OK) {
+            c->nomem = true;
+            replay_abort(c);
+        }
+        a->entity = e;
+    }
     if (action->instance_id)
         a->instance_id = replay_strdup(c, action->instance_id);
     else if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION)

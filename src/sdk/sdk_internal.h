@@ -15,7 +15,9 @@ typedef enum task_kind {
     TASK_SUB_ORCHESTRATION,
     TASK_EVENT,
     TASK_ALL,
-    TASK_ANY
+    TASK_ANY,
+    TASK_ENTITY,                 /* an entity operation called */
+    TASK_LOCK                    /* a critical section's locks */
 } task_kind;
 
 /* The retry state of an activity or sub-orchestration with a policy. Each failed attempt is
@@ -52,6 +54,13 @@ struct dt_task {
     size_t event_index;          /* event waiters: assigned EventRaised position, or POS_NEVER */
 };
 
+/* An entity call or lock request in history, by the request (or critical section) id its
+ * answer names. */
+typedef struct pending_answer {
+    const char *request_id;
+    int32_t seq;
+} pending_answer;
+
 /* Everything one episode knows. Allocated in the episode's arena. */
 struct dt_octx {
     dt_arena *arena;
@@ -86,6 +95,11 @@ struct dt_octx {
     bool waiters_dirty;          /* a waiter was added or cancelled since the last matching */
     dt_task *retrying;           /* tasks with a retry state that are not done */
 
+    /* the critical section (entities.c): its id and the entities it locks, sorted */
+    const char *section;
+    const char **locked;
+    size_t n_locked;
+
     bool continue_as_new;
     const char *can_input;
     bool can_keep_events;
@@ -99,7 +113,8 @@ static inline const dt_event *event_at(const dt_octx *c, size_t i)
 }
 
 /* replay_schedule: register a scheduling call of TYPE and NAME with the next sequence number;
- * checks it against history, or adds ACTION as a new action. Returns the sequence. */
+ * checks it against history, or adds ACTION as a new action. Returns the sequence. Entity
+ * messages (sendEntityMessage) are scheduling steps too: their event is ACTION's entity. */
 int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_action *action);
 
 /* replay_resolve: bring T up to date with history. */

@@ -150,7 +150,8 @@ static void resolve_scheduled(dt_octx *c, dt_task *t)
     size_t pos = c->completed_pos[t->seq];
     t->done = true;
     t->done_pos = pos > t->created_pos ? pos : t->created_pos;
-    if (e->type == DT_EVENT_TASK_FAILED || e->type == DT_EVENT_SUB_ORCHESTRATION_FAILED) {
+    if (e->type == DT_EVENT_TASK_FAILED || e->type == DT_EVENT_SUB_ORCHESTRATION_FAILED ||
+        e->type == DT_EVENT_ENTITY_FAILED) {
         t->failed = true;
         t->failure = e->failure ? e->failure
                                 : dt_failure_new(c->arena, "TaskFailed", "task %d failed", t->seq);
@@ -278,6 +279,8 @@ static const char *task_label(dt_octx *c, const dt_task *t)
     case TASK_EVENT: return dt_printf(c, "event '%s'", t->name);
     case TASK_ALL: return "a task of a when-all";
     case TASK_ANY: return "when-any";
+    case TASK_ENTITY: return dt_printf(c, "entity '%s'", t->name);
+    case TASK_LOCK: return "a critical section's lock";
     }
     return "task";
 }

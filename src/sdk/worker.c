@@ -1,6 +1,7 @@
-/* worker.c — the registry of orchestrators and activities, and the executor that runs them
- * (for the hub's dispatch loops and the remote worker alike): orchestrations through the
- * replay executor, activities by a plain call. A name nobody registered fails the instance (or the activity) with an error
+/* worker.c — the registry of orchestrators, activities and entities, and the executor that
+ * runs them (for the hub's dispatch loops and the remote worker alike): orchestrations
+ * through the replay executor, activities by a plain call, entity batches through
+ * dt_entity_run. A name nobody registered fails the instance (or the activity) with an error
  * naming it, as the other Durable Task SDKs do. */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ typedef struct registry {
 
 struct dt_worker {
     registry orchestrators, activities;   /* written before start, read-only after */
+    registry entities;                   /* by lowercase name */
     dt_hub *hub;                         /* while running in-process */
 };
 
@@ -82,6 +84,7 @@ void dt_worker_free(dt_worker *w)
     dt_worker_stop(w);
     registry_free(&w->orchestrators);
     registry_free(&w->activities);
+    registry_free(&w->entities);
     free(w);
 }
 
@@ -94,6 +97,20 @@ dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestr
 dt_status dt_worker_add_activity(dt_worker *w, const char *name, dt_activity_fn fn, void *user)
 {
     return registry_add(&w->activities, name, (void *)fn, user);
+}
+
+dt_status dt_worker_add_entity(dt_worker *w, const char *name, dt_entity_fn fn, void *user)
+{
+    if (name == NULL || name[0] == '\0' || strchr(name, '@'))
+        return DT_ERR_INVALID_ARG;
+    char *low = strdup(name);
+    if (low == NULL)
+        return DT_ERR_NOMEM;
+    for (char *p = low; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    dt_status st = registry_add(&w->entities, low, (void *)fn, user);
+    free(low);
+    return st;
 }
 
 /* ---- the executor --------------------------------------------------------------------- */
@@ -159,9 +176,34 @@ static dt_status run_activity(void *data, const dt_activity_request *req, dt_are
     return *failure ? DT_OK : DT_ERR_NOMEM;
 }
 
+/* run_entity: the batch on the entity registered under its name; with none, each operation
+ * fails (EntityNotRegistered) and the state stays, as the other SDKs answer. */
+static dt_status run_entity(void *data, const dt_entity_request *req, dt_arena *arena,
+                            dt_entity_result *out)
+{
+    dt_worker *w = data;
+    size_t n = dt_entity_id_name_len(req->entity_id);
+    char *name = dt_arena_strndup(arena, req->entity_id + 1, n);
+    if (name == NULL)
+        return DT_ERR_NOMEM;
+    const entry *e = registry_find(&w->entities, name);
+    if (e)
+        return dt_entity_run((dt_entity_fn)e->fn, e->user, req, arena, out);
+    dt_entity_op_result *r = dt_arena_alloc(arena, (req->n_operations + 1) * sizeof *r);
+    dt_failure *f = dt_failure_new(arena, "EntityNotRegistered",
+                                   "no entity named '%s' is registered with the worker", name);
+    if (r == NULL || f == NULL)
+        return DT_ERR_NOMEM;
+    f->non_retriable = true;
+    for (size_t i = 0; i < req->n_operations; i++)
+        r[i].failure = f;
+    *out = (dt_entity_result){r, req->n_operations, NULL, 0, req->state, NULL};
+    return DT_OK;
+}
+
 dt_executor dt_worker_executor(dt_worker *w)
 {
-    return (dt_executor){w, run_orchestration, run_activity, NULL};
+    return (dt_executor){w, run_orchestration, run_activity, run_entity};
 }
 
 dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *opts,
@@ -172,6 +214,8 @@ dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *op
     int ot = opts && opts->orchestration_threads > 0 ? opts->orchestration_threads : 2;
     int at = opts && opts->activity_threads > 0 ? opts->activity_threads : 4;
     dt_executor ex = dt_worker_executor(w);
+    if (w->entities.n == 0)
+        ex.run_entity = NULL;   /* entities are left to a worker that has them */
     dt_status st = dt_hub_run(hub, &ex, ot, at, err);
     if (st == DT_OK)
         w->hub = hub;
@@ -186,6 +230,11 @@ void dt_worker_filters(const dt_worker *w, dt_name_filter *orchestrators,
                                       w->orchestrators.n, NULL};
     *activities = (dt_name_filter){(const char *const *)w->activities.names, w->activities.n,
                                    NULL};
+}
+
+void dt_worker_entity_filter(const dt_worker *w, dt_name_filter *entities)
+{
+    *entities = (dt_name_filter){(const char *const *)w->entities.names, w->entities.n, NULL};
 }
 
 void dt_worker_stop(dt_worker *w)

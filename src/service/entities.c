@@ -162,3 +162,120 @@ dt_status svc_entity_query_from_msg(dt_arena *a, const Dtpb__EntityQuery *m, dt_
     out->continuation = pb_r_sv(&r, m->continuationtoken, "continuationToken");
     return r.status;
 }
+
+dt_status svc_entity_filter(dt_arena *a, const dt_name_filter *entities, Dtpb__WorkItemFilters *m)
+{
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__EntityFilter **e = pb_b_array(&b, entities->n, sizeof *e);
+    for (size_t i = 0; i < entities->n && b.status == DT_OK; i++)
+        if ((e[i] = pb_b_msg(&b, &dtpb__entity_filter__descriptor)) != NULL)
+            e[i]->name = pb_b_str(entities->names[i]);
+    if (b.status != DT_OK)
+        return b.status;
+    m->entities = e;
+    m->n_entities = entities->n;
+    return DT_OK;
+}
+
+dt_status svc_entity_request_from_msg(dt_arena *a, const Dtpb__EntityRequest *m,
+                                      dt_entity_request *out, dt_error *err)
+{
+    pb_reader r = PB_READER(a, err, "EntityRequest");
+    dt_entity_request req = {0};
+    req.entity_id = pb_r_str(&r, m->instanceid, "instanceId");
+    req.state = pb_r_sv(&r, m->entitystate, "entityState");
+    req.operations = pb_r_events(&r, m->operationrequests, m->n_operationrequests,
+                                 "operationRequests");
+    req.n_operations = req.operations ? m->n_operationrequests : 0;
+    if (r.status == DT_OK && dt_entity_id_validate(req.entity_id, err) != DT_OK)
+        return DT_ERR_INVALID_ARG;
+    for (size_t i = 0; r.status == DT_OK && i < req.n_operations; i++)
+        if (req.operations[i].type != DT_EVENT_ENTITY_SIGNALED &&
+            req.operations[i].type != DT_EVENT_ENTITY_CALLED)
+            pb_r_bad(&r, "operationRequests[%zu] is a %s, not an operation", i,
+                     dt_event_type_name(req.operations[i].type));
+    if (r.status != DT_OK)
+        return r.status;
+    *out = req;
+    return DT_OK;
+}
+
+static Dtpb__OperationResult *b_op_result(pb_builder *b, const dt_entity_op_result *res)
+{
+    Dtpb__OperationResult *m = pb_b_msg(b, &dtpb__operation_result__descriptor);
+    if (m == NULL)
+        return NULL;
+    if (res->failure) {
+        Dtpb__OperationResultFailure *f = pb_b_msg(b, &dtpb__operation_result_failure__descriptor);
+        if (f)
+            f->failuredetails = pb_b_failure(b, res->failure);
+        m->result_type_case = DTPB__OPERATION_RESULT__RESULT_TYPE_FAILURE;
+        m->failure = f;
+    } else {
+        Dtpb__OperationResultSuccess *s = pb_b_msg(b, &dtpb__operation_result_success__descriptor);
+        if (s)
+            s->result = pb_b_sv(b, res->result);
+        m->result_type_case = DTPB__OPERATION_RESULT__RESULT_TYPE_SUCCESS;
+        m->success = s;
+    }
+    return m;
+}
+
+static Dtpb__OperationAction *b_op_action(pb_builder *b, const dt_entity_action *act, int32_t id)
+{
+    Dtpb__OperationAction *m = pb_b_msg(b, &dtpb__operation_action__descriptor);
+    if (m == NULL)
+        return NULL;
+    m->id = id;
+    if (act->type == DT_ENTITY_SIGNAL) {
+        Dtpb__SendSignalAction *x = pb_b_msg(b, &dtpb__send_signal_action__descriptor);
+        if (x) {
+            x->instanceid = pb_b_str(act->instance_id);
+            x->name = pb_b_str(act->name);
+            x->input = pb_b_sv(b, act->input);
+            x->scheduledtime = pb_b_time(b, act->at);
+        }
+        m->operation_action_type_case = DTPB__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL;
+        m->sendsignal = x;
+    } else {
+        Dtpb__StartNewOrchestrationAction *x =
+            pb_b_msg(b, &dtpb__start_new_orchestration_action__descriptor);
+        if (x) {
+            x->instanceid = pb_b_str(act->instance_id);
+            x->name = pb_b_str(act->name);
+            x->version = pb_b_sv(b, act->version);
+            x->input = pb_b_sv(b, act->input);
+            x->scheduledtime = pb_b_time(b, act->at);
+        }
+        m->operation_action_type_case =
+            DTPB__OPERATION_ACTION__OPERATION_ACTION_TYPE_START_NEW_ORCHESTRATION;
+        m->startneworchestration = x;
+    }
+    return m;
+}
+
+dt_status svc_entity_result(dt_arena *a, const dt_entity_result *res, const char *token,
+                            Dtpb__EntityBatchResult **out)
+{
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__EntityBatchResult *m = pb_b_msg(&b, &dtpb__entity_batch_result__descriptor);
+    Dtpb__OperationResult **r = pb_b_array(&b, res->n_results, sizeof *r);
+    Dtpb__OperationAction **x = pb_b_array(&b, res->n_actions, sizeof *x);
+    for (size_t i = 0; i < res->n_results && b.status == DT_OK; i++)
+        r[i] = b_op_result(&b, &res->results[i]);
+    for (size_t i = 0; i < res->n_actions && b.status == DT_OK; i++)
+        x[i] = b_op_action(&b, &res->actions[i], (int32_t)i);
+    if (b.status != DT_OK)
+        return b.status;
+    m->results = r;
+    m->n_results = res->n_results;
+    m->actions = x;
+    m->n_actions = res->n_actions;
+    m->entitystate = pb_b_sv(&b, res->state);
+    m->failuredetails = pb_b_failure(&b, res->failure);
+    m->completiontoken = pb_b_str(token);
+    if (b.status != DT_OK)
+        return b.status;
+    *out = m;
+    return DT_OK;
+}

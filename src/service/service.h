@@ -174,6 +174,16 @@ dt_status svc_entity_result_from_msg(dt_arena *a, const Dtpb__EntityBatchResult 
 dt_status svc_entity_filter_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
                                      dt_name_filter *out, dt_error *err);
 
+/* The worker's side (the remote C worker): svc_entity_filter adds ENTITIES' names to the work
+ * item filters M; svc_entity_request_from_msg reads an EntityRequest (its operations must be
+ * signals or calls); svc_entity_result packs a batch's result under TOKEN. */
+dt_status svc_entity_filter(dt_arena *a, const dt_name_filter *entities,
+                            Dtpb__WorkItemFilters *m);
+dt_status svc_entity_request_from_msg(dt_arena *a, const Dtpb__EntityRequest *m,
+                                      dt_entity_request *out, dt_error *err);
+dt_status svc_entity_result(dt_arena *a, const dt_entity_result *res, const char *token,
+                            Dtpb__EntityBatchResult **out);
+
 /* svc_entity_metadata: S as an EntityMetadata (its state only WITH_STATE).
  * svc_entity_query_from_msg: an EntityQuery as a dt_entity_query (M NULL: everything). */
 dt_status svc_entity_metadata(dt_arena *a, const dt_entity_state *s, bool with_state,

@@ -5,29 +5,8 @@
 
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
 const h = require("./helpers/harness");
-
-// startCWorker: `dtask worker --server ENDPOINT` as a child process; stopped by the caller.
-function startCWorker() {
-  const dtask = process.env.DTASK;
-  assert.ok(dtask, "DTASK is not set: run the specs through tests/conformance/run.sh");
-  const child = spawn(dtask, ["worker", "--server", process.env.ENDPOINT], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  child.stderrText = () => stderr;
-  return child;
-}
-
-function stopCWorker(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once("exit", (code) => resolve(code));
-    child.kill("SIGTERM");
-  });
-}
+const { startCWorker, stopCWorker } = require("./helpers/cworker");
 
 test("a JavaScript orchestrator calls a C activity and a C orchestrator a JavaScript one", { timeout: h.TEST_TIMEOUT_MS }, async () => {
   const cworker = startCWorker();

@@ -115,22 +115,17 @@ test("an abandoned episode comes back after a growing back-off, not in a hot loo
   }
 });
 
-test("a completion with an action this server does not serve fails the instance as InvalidWorkerResponse, once", TIMEOUT, async () => {
+test("a completion with an action this server cannot apply fails the instance as InvalidWorkerResponse, once", TIMEOUT, async () => {
   const O = raw.uid("entity_user"), id = raw.uid("refused");
   const s = new raw.WorkStream(client, raw.filters([O], []));
   try {
     await raw.unary(client, "StartInstance", { instanceId: id, name: O });
     const wi = await s.must(5000);
-    const signal = {
-      id: 0,
-      sendEntityMessage: {
-        entityOperationSignaled: { requestId: raw.uid("req"), operation: "add", input: raw.str("1"),
-          targetInstanceId: raw.str("@counter@c1") },
-      },
-    };
-    const e = await raw.rejection(raw.completeOrchestration(client, wi, [signal]));
-    assert.equal(e.code, status.UNIMPLEMENTED, `refused with ${e.code}: ${e.details}`);
-    assert.match(e.details, /sendEntityMessage/);
+    // a sendEntityMessage with no signal, call, lock or unlock in it
+    const empty = { id: 0, sendEntityMessage: {} };
+    const e = await raw.rejection(raw.completeOrchestration(client, wi, [empty]));
+    assert.equal(e.code, status.INVALID_ARGUMENT, `refused with ${e.code}: ${e.details}`);
+    assert.match(e.details, /sendEntityMessage has no message set/);
     assert.match(e.details, /the instance was failed/);
 
     const state = await raw.waitDone(client, id, 5000);

@@ -67,10 +67,11 @@ function uid(label) {
 // Runs BODY with a started worker (orchestrators and activities registered by name) and a
 // client; stops both afterwards, whatever BODY did. With start: false the worker is registered
 // but BODY starts it (for work that must be queued before any worker is connected).
-async function withHub({ orchestrators = {}, activities = {}, start = true, workerOptions = {} }, body) {
+async function withHub({ orchestrators = {}, activities = {}, entities = {}, start = true, workerOptions = {} }, body) {
   const worker = newWorker("worker", workerOptions);
   for (const [name, fn] of Object.entries(orchestrators)) worker.addNamedOrchestrator(name, fn);
   for (const [name, fn] of Object.entries(activities)) worker.addNamedActivity(name, fn);
+  for (const [name, factory] of Object.entries(entities)) worker.addNamedEntity(name, factory);
   const client = newClient();
   let started = false;
   const startWorker = async () => {
