@@ -10,8 +10,11 @@
 #include "hub_internal.h"
 
 /* Most operations one batch takes: enough to amortize a round trip to the worker, few enough
- * that the work item stays small and a failing batch redoes little. */
+ * that the work item stays small and a failing batch redoes little. And most bytes of
+ * inputs: a batch stays far below the 4 MiB the SDKs' workers receive at most (a single
+ * operation over it is still sent alone). */
 #define BATCH_MAX 50
+#define BATCH_BYTES_MAX ((size_t)1 << 20)
 
 /* ---- commits ----------------------------------------------------------------------------------- */
 
@@ -106,9 +109,14 @@ dt_status entity_take(dt_hub *hub, dt_entity_item *item, dt_entity_item **out, d
         dt_entity_item_free(item);
         return st;
     }
-    size_t n = 0;
-    while (n < item->n_messages && n < BATCH_MAX && is_operation(&item->messages[n]))
+    size_t n = 0, bytes = item->state ? strlen(item->state) : 0;
+    while (n < item->n_messages && n < BATCH_MAX && is_operation(&item->messages[n])) {
+        const char *in = item->messages[n].event.input;
+        bytes += in ? strlen(in) : 0;
+        if (n > 0 && bytes > BATCH_BYTES_MAX)
+            break;
         n++;
+    }
     if (n == 0) {   /* nothing it may take after all (the lock moved meanwhile) */
         lease_untrack(hub, item);
         dt_store_abandon_entity(hub->store, item, 0, NULL);

@@ -459,6 +459,18 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         m->event.fire_at = a->fire_at;
         return;
     case DT_ACTION_SEND_EVENT:
+        if (a->instance_id && a->instance_id[0] == '@') {
+            /* the classic entity encoding (events named by operation), which the .NET worker
+             * sends unless told to speak to a scheduler: refused, saying what to set */
+            fail_with(b, dt_failure_new(b->arena, "UnsupportedEntityEncoding",
+                                        "event '%s' sent to entity '%s': entities take "
+                                        "sendEntityMessage actions here (in .NET, enable entity "
+                                        "support and configure the worker for the Durable Task "
+                                        "Scheduler, ConfigureForAzureManaged)",
+                                        a->name ? a->name : "", a->instance_id),
+                      ep);
+            return;
+        }
         e = add_event(b, DT_EVENT_EVENT_SENT);
         e->event_id = a->id;
         e->instance_id = a->instance_id;

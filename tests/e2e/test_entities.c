@@ -144,6 +144,15 @@ static dt_status bad_target(dt_octx *ctx, const char *input, const char **output
     return DT_OK;
 }
 
+/* classic_event: an event sent to an entity id (the older encoding) */
+static dt_status classic_event(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    (void)output;
+    dt_send_event(ctx, "@counter@ev", "add", "1");
+    return DT_OK;
+}
+
 static void open_fix(hubfix *f, const char *name)
 {
     hubfix_open(f, name, NULL);
@@ -157,6 +166,7 @@ static void open_fix(hubfix *f, const char *name)
     assert_ok(dt_worker_add_orchestrator(f->worker, "signal_then_read", signal_then_read, NULL),
               NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "bad_target", bad_target, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "classic_event", classic_event, NULL), NULL);
     hubfix_start(f);
 }
 
@@ -240,6 +250,10 @@ static void test_calls_are_answered_and_failures_reach_the_caller(void **state)
     assert_int_equal(s->status, DT_STATUS_FAILED);
     assert_string_equal(s->failure->error_type, "InvalidEntityId");
     assert_non_null(strstr(s->failure->message, "counter-without-at"));
+    s = hubfix_run(&f, "classic_event", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_string_equal(s->failure->error_type, "UnsupportedEntityEncoding");
+    assert_non_null(strstr(s->failure->message, "@counter@ev"));
     hubfix_close(&f);
 }
 
