@@ -250,14 +250,18 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " (SELECT COUNT(*) FROM entity_inbox m WHERE m.entity_id = ?1)"
                       " FROM entities WHERE instance_id = ?1",
     /* ?1, ?2 the id range of the prefix (as STORE_FILTER_WHERE's ?5, ?6); ?3 the token;
-     * ?4, ?5 the last-modified range; ?6 include entities without state; ?7 the limit */
+     * ?4, ?5 the last-modified range; ?6 include entities without state that are transient
+     * (locked, or with messages waiting; an empty row is a deleted entity, never listed);
+     * ?7 the limit */
     [ST_ENTITY_QUERY] =
         "SELECT e.instance_id, e.state, e.last_modified, e.locked_by,"
         " (SELECT COUNT(*) FROM entity_inbox m WHERE m.entity_id = e.instance_id)"
         " FROM entities e WHERE e.instance_id >= ?1 AND e.instance_id < ?2"
         " AND (?3 IS NULL OR e.instance_id > ?3)"
         " AND e.last_modified >= ?4 AND e.last_modified < ?5"
-        " AND (?6 OR e.state IS NOT NULL) ORDER BY e.instance_id LIMIT ?7",
+        " AND (e.state IS NOT NULL OR (?6 AND (e.locked_by IS NOT NULL OR EXISTS"
+        " (SELECT 1 FROM entity_inbox m WHERE m.entity_id = e.instance_id))))"
+        " ORDER BY e.instance_id LIMIT ?7",
     [ST_ENTITY_CLEAN_EMPTY] =
         "DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL"
         " AND (lock_owner IS NULL OR lock_expires < ?1)"

@@ -2114,6 +2114,781 @@ static void test_deferred_commits_are_synced_by_ticket(void **state)
     assert_int_equal(get(fx, "d2")->status, DT_STATUS_PENDING);
 }
 
+/* ---- entities ------------------------------------------------------------------------------- */
+
+/* emsg: a signal of operation OP (request id REQ) to ENTITY from SENDER (NULL: a client),
+ * visible at VISIBLE_AT (0: at once). */
+static dt_entity_message emsg(const char *entity, const char *req, const char *sender,
+                              dt_time visible_at)
+{
+    dt_entity_message m;
+    memset(&m, 0, sizeof m);
+    m.entity_id = entity;
+    m.visible_at = visible_at;
+    m.sender = sender;
+    m.sender_execution = sender ? "exec-1" : NULL;
+    m.event = ev(DT_EVENT_ENTITY_SIGNALED);
+    m.event.request_id = req;
+    m.event.name = "add";
+    m.event.input = "1";
+    m.event.instance_id = entity;
+    return m;
+}
+
+static void send_em(fixture *fx, const char *entity, const char *req, const char *sender,
+                    dt_time visible_at)
+{
+    dt_entity_message m = emsg(entity, req, sender, visible_at);
+    dt_error err;
+    assert_ok(dt_store_send_entity_message(fx->store, &m, &err), &err);
+}
+
+/* lease_ents: lease at most MAX entities at NOW (NAMES: NULL for any); returns how many. */
+static size_t lease_ents(fixture *fx, const char *owner, dt_time now, int64_t lease_us,
+                         size_t max, const dt_name_filter *names, dt_entity_item **items)
+{
+    size_t n = 99;
+    dt_error err;
+    assert_ok(dt_store_lease_entities(fx->store, owner, now, lease_us, max, names, items, &n,
+                                      &err),
+              &err);
+    assert_true(n <= max);
+    return n;
+}
+
+/* lease_ent: the one entity work item that should be there, for ENTITY. */
+static dt_entity_item *lease_ent(fixture *fx, const char *owner, dt_time now,
+                                 const char *entity)
+{
+    dt_entity_item *items[1] = {NULL};
+    if (lease_ents(fx, owner, now, LEASE, 1, NULL, items) != 1)
+        fail_msg("expected an entity work item for %s at T0%+llds", entity,
+                 (long long)((now - T0) / SEC));
+    assert_str(items[0]->entity_id, entity);
+    return items[0];
+}
+
+static void expect_no_entity_work(fixture *fx, dt_time now)
+{
+    dt_entity_item *items[8];
+    size_t n = lease_ents(fx, "nobody", now, LEASE, 8, NULL, items);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(stderr, "unexpected entity work item for '%s'\n", items[i]->entity_id);
+        dt_entity_item_free(items[i]);
+    }
+    assert_int_equal(n, 0);
+}
+
+/* expect_requests: ITEM holds exactly the messages with these request ids, in this order. */
+static void expect_requests(const dt_entity_item *item, const char *const *reqs, size_t n)
+{
+    if (item->n_messages != n)
+        fail_msg("entity '%s' leased with %zu messages, want %zu", item->entity_id,
+                 item->n_messages, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_str(item->messages[i].event.request_id, reqs[i]);
+        assert_str(item->messages[i].entity_id, item->entity_id);
+    }
+}
+
+/* entity_commit: a step of ITEM consuming all its messages, changing nothing else. */
+static dt_commit entity_commit(const dt_entity_item *item)
+{
+    dt_commit c;
+    memset(&c, 0, sizeof c);
+    c.kind = DT_COMMIT_ENTITY;
+    c.u.entity.item = item;
+    c.u.entity.consumed = item->message_ids;
+    c.u.entity.n_consumed = item->n_messages;
+    c.result = DT_ERR_INTERNAL;
+    return c;
+}
+
+static dt_entity_state *get_ent(fixture *fx, const char *id, bool with_state)
+{
+    dt_entity_state *e = NULL;
+    dt_error err;
+    assert_ok(dt_store_get_entity(fx->store, id, with_state, fx->arena, &e, &err), &err);
+    assert_non_null(e);
+    assert_str(e->entity_id, id);
+    return e;
+}
+
+static void expect_no_entity(fixture *fx, const char *id)
+{
+    dt_entity_state *e = NULL;
+    dt_error err;
+    assert_int_equal(dt_store_get_entity(fx->store, id, true, fx->arena, &e, &err),
+                     DT_ERR_NOT_FOUND);
+}
+
+/* set_entity: give ENTITY (which has no other message) STATE and lock (HOLDER, HOLDER_EXEC,
+ * SECTION; HOLDER NULL: unlocked) through a step, as a hub would apply a lock request. */
+static void set_entity(fixture *fx, dt_time now, const char *entity, const char *state,
+                       const char *holder, const char *holder_exec, const char *section)
+{
+    send_em(fx, entity, "setup", holder, 0);
+    dt_entity_item *item = lease_ent(fx, "setup", now, entity);
+    dt_commit c = entity_commit(item);
+    c.u.entity.set_state = true;
+    c.u.entity.state = state;
+    c.u.entity.set_lock = true;
+    c.u.entity.locked_by = holder;
+    c.u.entity.locked_execution = holder_exec;
+    c.u.entity.lock_section = section;
+    commit_expect(fx, &c, DT_OK);
+    dt_entity_item_free(item);
+}
+
+/* wait_past: spin until dt_now() is past T (the store stamps last_modified with dt_now). */
+static dt_time wait_past(dt_time t)
+{
+    dt_time now;
+    while ((now = dt_now()) <= t)
+        test_sleep_ms(1);
+    return now;
+}
+
+/* A message to an entity that has no row creates it: no state, unlocked, one message waiting.
+ * A malformed id is refused and creates nothing. */
+static void test_entity_message_creates_the_row(void **state)
+{
+    fixture *fx = *state;
+    expect_no_entity(fx, "@counter@a");
+    dt_time before = dt_now();
+    send_em(fx, "@counter@a", "r1", NULL, 0);
+    dt_entity_state *e = get_ent(fx, "@counter@a", true);
+    assert_false(e->has_state);
+    assert_null(e->state);
+    assert_null(e->locked_by);
+    assert_int_equal(e->backlog, 1);
+    assert_true(e->last_modified >= before);
+    send_em(fx, "@counter@a", "r2", NULL, T0 + 100 * SEC);   /* scheduled ones count too */
+    assert_int_equal(get_ent(fx, "@counter@a", false)->backlog, 2);
+
+    static const char *const bad[] = {"counter@a", "@counter", "@@a", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dt_entity_message m = emsg(bad[i], "rx", NULL, 0);
+        dt_error err;
+        dt_error_clear(&err);
+        assert_int_equal(dt_store_send_entity_message(fx->store, &m, &err),
+                         DT_ERR_INVALID_ARG);
+        if (bad[i][0])
+            expect_no_entity(fx, bad[i]);
+    }
+    dt_entity_state *all = NULL;
+    size_t n = 99;
+    const char *next = "x";
+    dt_entity_query q = {.include_transient = true};
+    dt_error err;
+    assert_ok(dt_store_query_entities(fx->store, &q, fx->arena, &all, &n, &next, &err), &err);
+    assert_int_equal(n, 1);
+    assert_null(next);
+}
+
+/* A lease takes an entity's visible messages in arrival order and leaves scheduled ones for
+ * their time; an entity whose only message is scheduled is no candidate before then. The
+ * lease is exclusive until committed. */
+static void test_entity_lease_takes_visible_messages_in_order(void **state)
+{
+    fixture *fx = *state;
+    send_em(fx, "@c@a", "r1", NULL, 0);
+    send_em(fx, "@c@a", "r2", "orch-x", T0 + 10 * SEC);
+    send_em(fx, "@c@a", "r3", "orch-y", T0);
+    send_em(fx, "@c@b", "b1", NULL, T0 + 10 * SEC);
+
+    dt_entity_item *a = lease_ent(fx, "w", T0, "@c@a");
+    static const char *const first[] = {"r1", "r3"};
+    expect_requests(a, first, 2);
+    assert_null(a->messages[0].sender);
+    assert_str(a->messages[1].sender, "orch-y");
+    assert_str(a->messages[1].sender_execution, "exec-1");
+    assert_int_equal(a->messages[1].event.type, DT_EVENT_ENTITY_SIGNALED);
+    assert_str(a->messages[1].event.name, "add");
+    assert_str(a->messages[1].event.input, "1");
+    assert_null(a->state);
+    assert_null(a->locked_by);
+    assert_non_null(a->lock_token);
+    expect_no_entity_work(fx, T0 + SEC);   /* a is held, b not yet visible */
+
+    dt_entity_item *b = lease_ent(fx, "w", T0 + 10 * SEC, "@c@b");
+    static const char *const bs[] = {"b1"};
+    expect_requests(b, bs, 1);
+
+    /* consume only the first: the rest stays, with the scheduled one now due, in order */
+    dt_commit c = entity_commit(a);
+    c.u.entity.n_consumed = 1;
+    commit_expect(fx, &c, DT_OK);
+    dt_entity_item *a2 = lease_ent(fx, "w", T0 + 11 * SEC, "@c@a");
+    static const char *const rest[] = {"r2", "r3"};
+    expect_requests(a2, rest, 2);
+    assert_string_not_equal(a->lock_token, a2->lock_token);
+    assert_int_equal(get_ent(fx, "@c@a", false)->backlog, 2);
+    dt_entity_item_free(a);
+    dt_entity_item_free(a2);
+    dt_entity_item_free(b);
+}
+
+/* A lease with a name filter takes only entities of those names. */
+static void test_entity_lease_name_filter(void **state)
+{
+    fixture *fx = *state;
+    send_em(fx, "@alpha@1", "a", NULL, 0);
+    send_em(fx, "@beta@1", "b", NULL, 0);
+    static const char *const names[] = {"beta"};
+    dt_name_filter f = {.names = names, .n = 1};
+    dt_entity_item *items[4];
+    assert_int_equal(lease_ents(fx, "w", T0, LEASE, 4, &f, items), 1);
+    assert_str(items[0]->entity_id, "@beta@1");
+    dt_entity_item_free(items[0]);
+    dt_name_filter none = {.names = names, .n = 0};
+    assert_int_equal(lease_ents(fx, "w", T0, LEASE, 4, &none, items), 0);
+    assert_int_equal(lease_ents(fx, "w", T0, LEASE, 4, NULL, items), 1);
+    assert_str(items[0]->entity_id, "@alpha@1");
+    dt_entity_item_free(items[0]);
+}
+
+/* While an entity is locked, only its holder's messages are leased (others wait in place),
+ * and an entity with only others' messages is no candidate; unlocking lets them through. */
+static void test_locked_entity_leases_only_the_holders_messages(void **state)
+{
+    fixture *fx = *state;
+    set_entity(fx, T0, "@c@a", "10", "orch-1", "e1", "s1");
+    set_entity(fx, T0, "@c@b", NULL, "orch-1", "e1", "s1");
+    dt_entity_state *e = get_ent(fx, "@c@a", true);
+    assert_str(e->locked_by, "orch-1");
+    assert_str(e->state, "10");
+    assert_int_equal(e->backlog, 0);
+
+    send_em(fx, "@c@a", "client", NULL, 0);
+    send_em(fx, "@c@a", "other", "orch-2", 0);
+    send_em(fx, "@c@a", "holder", "orch-1", 0);
+    send_em(fx, "@c@b", "b-other", "orch-2", 0);
+    send_em(fx, "@c@b", "b-client", NULL, 0);
+
+    dt_entity_item *items[4];
+    size_t n = lease_ents(fx, "w", T0, LEASE, 4, NULL, items);
+    if (n != 1)
+        fail_msg("leased %zu entities, want only @c@a (b has none of its holder's)", n);
+    dt_entity_item *a = items[0];
+    assert_str(a->entity_id, "@c@a");
+    static const char *const holder[] = {"holder"};
+    expect_requests(a, holder, 1);
+    assert_str(a->locked_by, "orch-1");
+    assert_str(a->locked_execution, "e1");
+    assert_str(a->lock_section, "s1");
+    assert_str(a->state, "10");
+
+    /* the holder's step unlocks: the others' messages are next, in arrival order */
+    dt_commit c = entity_commit(a);
+    c.u.entity.set_lock = true;
+    commit_expect(fx, &c, DT_OK);
+    assert_null(get_ent(fx, "@c@a", false)->locked_by);
+    assert_str(get_ent(fx, "@c@a", true)->state, "10");   /* set_state false: kept */
+    dt_entity_item *a2 = lease_ent(fx, "w", T0 + SEC, "@c@a");
+    static const char *const others[] = {"client", "other"};
+    expect_requests(a2, others, 2);
+    assert_null(a2->locked_by);
+    expect_no_entity_work(fx, T0 + SEC);   /* b: still locked by orch-1 */
+    dt_entity_item_free(a);
+    dt_entity_item_free(a2);
+}
+
+/* A step commits all at once: consumed messages deleted, the state set, an answer in the
+ * caller's inbox, a signal to another entity, an orchestration started (one whose id is
+ * taken is skipped and the step still stands), the lease released. A NULL state is none. */
+static void test_entity_step_commits_state_answers_signals_and_starts(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "caller", NULL);
+    run_first_episode(fx, "caller", NULL);
+    send_em(fx, "@c@a", "r1", "caller", 0);
+    send_em(fx, "@c@a", "r2", NULL, 0);
+    dt_time before = wait_past(get_ent(fx, "@c@a", false)->last_modified);
+    dt_entity_item *item = lease_ent(fx, "w", T0, "@c@a");
+    assert_int_equal(item->n_messages, 2);
+
+    dt_commit c = entity_commit(item);
+    c.u.entity.n_consumed = 1;   /* r1 only */
+    c.u.entity.set_state = true;
+    c.u.entity.state = "{\"n\":5}";
+    dt_message answer = {.instance_id = "caller", .execution_id = "exec-1"};
+    answer.event = ev(DT_EVENT_ENTITY_COMPLETED);
+    answer.event.request_id = "r1";
+    answer.event.result = "5";
+    c.u.entity.messages = &answer;
+    c.u.entity.n_messages = 1;
+    dt_entity_message sig = emsg("@other@k", "fwd", "@c@a", 0);
+    sig.sender_execution = NULL;
+    c.u.entity.entity_messages = &sig;
+    c.u.entity.n_entity_messages = 1;
+    dt_new_instance starts[2] = {new_instance("started", "\"in\""),
+                                 new_instance("caller", "\"clash\"")};
+    starts[1].execution_id = "exec-2";
+    c.u.entity.instances = starts;
+    c.u.entity.n_instances = 2;
+    commit_expect(fx, &c, DT_OK);
+
+    dt_entity_state *e = get_ent(fx, "@c@a", true);
+    assert_str(e->state, "{\"n\":5}");
+    assert_true(e->has_state);
+    assert_int_equal(e->backlog, 1);
+    assert_true(e->last_modified >= before);
+    dt_entity_state *o = get_ent(fx, "@other@k", false);
+    assert_int_equal(o->backlog, 1);
+    assert_false(o->has_state);
+    dt_instance_state *st = get(fx, "started");
+    assert_int_equal(st->status, DT_STATUS_PENDING);
+    assert_str(st->input, "\"in\"");
+    dt_instance_state *caller = get(fx, "caller");
+    assert_int_equal(caller->status, DT_STATUS_RUNNING);   /* not replaced */
+    assert_str(caller->execution_id, "exec-1");
+
+    /* the answer is in the caller's inbox */
+    dt_orch_item *items[4];
+    size_t n = lease_orch(fx, "w", T0, LEASE, 4, items);
+    assert_int_equal(n, 2);
+    dt_orch_item *ci = strcmp(items[0]->instance_id, "caller") == 0 ? items[0] : items[1];
+    assert_str(ci->instance_id, "caller");
+    assert_int_equal(ci->n_incoming, 1);
+    assert_int_equal(ci->incoming[0].type, DT_EVENT_ENTITY_COMPLETED);
+    assert_str(ci->incoming[0].request_id, "r1");
+    assert_str(ci->incoming[0].result, "5");
+    dt_orch_item_free(items[0]);
+    dt_orch_item_free(items[1]);
+
+    /* the signal sent is leased with the entity as its sender; r2 is still there */
+    dt_entity_item *ents[4];
+    n = lease_ents(fx, "w", T0 + SEC, LEASE, 4, NULL, ents);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ents[i]->entity_id, "@other@k") == 0) {
+            static const char *const fwd[] = {"fwd"};
+            expect_requests(ents[i], fwd, 1);
+            assert_str(ents[i]->messages[0].sender, "@c@a");
+        } else {
+            static const char *const r2[] = {"r2"};
+            expect_requests(ents[i], r2, 1);
+            assert_str(ents[i]->state, "{\"n\":5}");
+            /* a NULL state is none: the entity no longer exists for a client's query */
+            dt_commit d = entity_commit(ents[i]);
+            d.u.entity.set_state = true;
+            d.u.entity.state = NULL;
+            commit_expect(fx, &d, DT_OK);
+        }
+    }
+    e = get_ent(fx, "@c@a", true);
+    assert_false(e->has_state);
+    assert_null(e->state);
+    assert_int_equal(e->backlog, 0);
+    dt_entity_query q = {.id_prefix = "@c@"};
+    dt_entity_state *rows = NULL;
+    const char *next = NULL;
+    dt_error err;
+    assert_ok(dt_store_query_entities(fx->store, &q, fx->arena, &rows, &n, &next, &err), &err);
+    assert_int_equal(n, 0);
+    dt_entity_item_free(item);
+    dt_entity_item_free(ents[0]);
+    dt_entity_item_free(ents[1]);
+}
+
+/* A step under a lease that is no longer held (expired and taken, or already committed)
+ * is refused with DT_ERR_LEASE_LOST and changes nothing: no message consumed, no state, no
+ * answer, no signal, no start. */
+static void test_entity_step_under_a_lost_lease_changes_nothing(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "caller", NULL);
+    run_first_episode(fx, "caller", NULL);
+    send_em(fx, "@c@a", "r1", "caller", 0);
+    dt_entity_item *old = lease_ent(fx, "a", T0, "@c@a");
+    /* renew/abandon of a lease that expired and was taken fail too */
+    dt_entity_item *items[1];
+    assert_int_equal(lease_ents(fx, "b", T0 + LEASE / 2, LEASE, 1, NULL, items), 0);
+    dt_entity_item *cur = NULL;
+    assert_int_equal(lease_ents(fx, "b", T0 + LEASE + SEC, LEASE, 1, NULL, items), 1);
+    cur = items[0];
+
+    dt_commit c = entity_commit(old);
+    c.u.entity.set_state = true;
+    c.u.entity.state = "99";
+    c.u.entity.set_lock = true;
+    c.u.entity.locked_by = "caller";
+    c.u.entity.lock_section = "s";
+    dt_message answer = {.instance_id = "caller"};
+    answer.event = ev(DT_EVENT_ENTITY_COMPLETED);
+    answer.event.request_id = "r1";
+    c.u.entity.messages = &answer;
+    c.u.entity.n_messages = 1;
+    dt_entity_message sig = emsg("@other@k", "fwd", "@c@a", 0);
+    c.u.entity.entity_messages = &sig;
+    c.u.entity.n_entity_messages = 1;
+    dt_new_instance ni = new_instance("started", NULL);
+    c.u.entity.instances = &ni;
+    c.u.entity.n_instances = 1;
+    commit_expect(fx, &c, DT_ERR_LEASE_LOST);
+
+    dt_error err;
+    assert_int_equal(dt_store_renew_entity(fx->store, old, T0 + 100 * SEC, &err),
+                     DT_ERR_LEASE_LOST);
+    assert_int_equal(dt_store_abandon_entity(fx->store, old, 0, &err), DT_ERR_LEASE_LOST);
+    dt_entity_state *e = get_ent(fx, "@c@a", true);
+    assert_false(e->has_state);
+    assert_null(e->locked_by);
+    assert_int_equal(e->backlog, 1);
+    expect_no_entity(fx, "@other@k");
+    dt_instance_state *s = NULL;
+    assert_int_equal(dt_store_get_instance(fx->store, "started", fx->arena, &s, &err),
+                     DT_ERR_NOT_FOUND);
+    expect_no_orch_work(fx, T0 + LEASE + SEC);   /* no answer reached the caller */
+
+    /* the current holder commits; committing its item again finds the lease gone */
+    dt_commit d = entity_commit(cur);
+    d.u.entity.set_state = true;
+    d.u.entity.state = "1";
+    commit_expect(fx, &d, DT_OK);
+    dt_commit again = entity_commit(cur);
+    again.u.entity.set_state = true;
+    again.u.entity.state = "2";
+    commit_expect(fx, &again, DT_ERR_LEASE_LOST);
+    assert_str(get_ent(fx, "@c@a", true)->state, "1");
+    assert_int_equal(get_ent(fx, "@c@a", true)->backlog, 0);
+    dt_entity_item_free(old);
+    dt_entity_item_free(cur);
+}
+
+/* An abandon with a retry time hides the entity from every lease until then; the old token
+ * is good for nothing. An abandon without one gives it back at once. */
+static void test_abandoned_entity_waits_for_its_retry_time(void **state)
+{
+    fixture *fx = *state;
+    send_em(fx, "@c@a", "r1", NULL, 0);
+    dt_entity_item *a = lease_ent(fx, "a", T0, "@c@a");
+    dt_error err;
+    assert_ok(dt_store_abandon_entity(fx->store, a, T0 + 5 * SEC, &err), &err);
+    expect_no_entity_work(fx, T0 + 4 * SEC);
+    assert_int_equal(dt_store_renew_entity(fx->store, a, T0 + LEASE, &err), DT_ERR_LEASE_LOST);
+    assert_int_equal(dt_store_abandon_entity(fx->store, a, 0, &err), DT_ERR_LEASE_LOST);
+    dt_commit c = entity_commit(a);
+    commit_expect(fx, &c, DT_ERR_LEASE_LOST);
+    dt_entity_item *b = lease_ent(fx, "b", T0 + 5 * SEC + 1, "@c@a");
+    static const char *const r1[] = {"r1"};
+    expect_requests(b, r1, 1);
+    assert_ok(dt_store_abandon_entity(fx->store, b, 0, &err), &err);
+    dt_entity_item *c2 = lease_ent(fx, "c", T0 + 5 * SEC + 1, "@c@a");
+    expect_requests(c2, r1, 1);
+    /* a renewed lease is kept past its first end */
+    assert_ok(dt_store_renew_entity(fx->store, c2, T0 + 100 * SEC, &err), &err);
+    expect_no_entity_work(fx, T0 + 5 * SEC + LEASE + SEC);
+    dt_entity_item_free(a);
+    dt_entity_item_free(b);
+    dt_entity_item_free(c2);
+}
+
+/* poke_and_lease: send ID an event and lease it (no other instance may have work). */
+static dt_orch_item *poke_and_lease(fixture *fx, const char *id)
+{
+    dt_message m = {.instance_id = id};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "poke";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    assert_str(item->instance_id, id);
+    return item;
+}
+
+static void commit_unlocks(fixture *fx, const char *id, const dt_entity_unlock *u, size_t n,
+                           bool release)
+{
+    dt_orch_item *item = poke_and_lease(fx, id);
+    dt_event app = item->incoming[0];
+    dt_commit c = episode_commit(item, &app, 1, release ? DT_STATUS_COMPLETED
+                                                        : DT_STATUS_RUNNING);
+    c.u.episode.unlocks = u;
+    c.u.episode.n_unlocks = n;
+    c.u.episode.release_locks = release;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+}
+
+/* An episode's unlock releases a lock only if that instance holds it for that section; an
+ * episode's entity messages go into the entities' queues with it as their sender. */
+static void test_episode_unlock_releases_only_its_own_section(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "orch-1", NULL);
+    run_first_episode(fx, "orch-1", NULL);
+    set_entity(fx, T0, "@c@a", "1", "orch-1", "exec-1", "s1");
+    set_entity(fx, T0, "@c@b", "2", "orch-2", "exec-1", "s1");
+
+    const dt_entity_unlock wrong[] = {{"@c@a", "s-other"}, {"@c@b", "s1"}, {"@c@none", "s1"}};
+    commit_unlocks(fx, "orch-1", wrong, 3, false);
+    assert_str(get_ent(fx, "@c@a", false)->locked_by, "orch-1");
+    assert_str(get_ent(fx, "@c@b", false)->locked_by, "orch-2");
+    expect_no_entity(fx, "@c@none");
+
+    const dt_entity_unlock right[] = {{"@c@a", "s1"}};
+    commit_unlocks(fx, "orch-1", right, 1, false);
+    assert_null(get_ent(fx, "@c@a", false)->locked_by);
+    assert_str(get_ent(fx, "@c@a", true)->state, "1");
+    assert_str(get_ent(fx, "@c@b", false)->locked_by, "orch-2");
+
+    /* entity messages of an episode, a lock request among them */
+    dt_orch_item *item = poke_and_lease(fx, "orch-1");
+    dt_event app = item->incoming[0];
+    dt_commit c = episode_commit(item, &app, 1, DT_STATUS_RUNNING);
+    dt_entity_message sent[2] = {emsg("@c@x", "call-1", "orch-1", 0),
+                                 emsg("@c@y", "sec-1", "orch-1", 0)};
+    sent[0].event.type = DT_EVENT_ENTITY_CALLED;
+    sent[0].event.parent_instance_id = "orch-1";
+    sent[0].event.parent_execution_id = "exec-1";
+    static const char *const set[] = {"@c@x", "@c@y"};
+    sent[1].event = ev(DT_EVENT_ENTITY_LOCK_REQUESTED);
+    sent[1].event.request_id = "sec-1";
+    sent[1].event.lock_set = set;
+    sent[1].event.n_lock_set = 2;
+    sent[1].event.position = 1;
+    sent[1].event.parent_instance_id = "orch-1";
+    c.u.episode.entity_messages = sent;
+    c.u.episode.n_entity_messages = 2;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    dt_entity_item *ents[4];
+    size_t n = lease_ents(fx, "w", T0 + SEC, LEASE, 4, NULL, ents);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ents[i]->n_messages, 1);
+        const dt_entity_message *m = &ents[i]->messages[0];
+        assert_str(m->sender, "orch-1");
+        assert_str(m->sender_execution, "exec-1");
+        if (strcmp(ents[i]->entity_id, "@c@x") == 0) {
+            assert_int_equal(m->event.type, DT_EVENT_ENTITY_CALLED);
+            assert_str(m->event.parent_execution_id, "exec-1");
+        } else {
+            assert_str(ents[i]->entity_id, "@c@y");
+            assert_int_equal(m->event.type, DT_EVENT_ENTITY_LOCK_REQUESTED);
+            assert_int_equal(m->event.n_lock_set, 2);
+            assert_str(m->event.lock_set[1], "@c@y");
+            assert_int_equal(m->event.position, 1);
+        }
+        dt_entity_item_free(ents[i]);
+    }
+}
+
+/* release_locks (an execution ended) releases every lock its instance holds, whatever the
+ * section, and no one else's; a stale episode releases nothing. */
+static void test_episode_release_locks_releases_all_of_that_instance(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "orch-1", NULL);
+    run_first_episode(fx, "orch-1", NULL);
+    set_entity(fx, T0, "@c@a", NULL, "orch-1", "exec-1", "s1");
+    set_entity(fx, T0, "@c@b", "2", "orch-1", "exec-1", "s2");
+    set_entity(fx, T0, "@c@c", "3", "orch-2", "exec-1", "s1");
+    send_em(fx, "@c@a", "waiting", "orch-3", 0);
+    expect_no_entity_work(fx, T0);   /* the only message waits for the lock */
+
+    /* a stale episode of orch-1 releases nothing */
+    dt_orch_item *stale = poke_and_lease(fx, "orch-1");
+    dt_orch_item *cur = NULL;
+    dt_orch_item *items[1];
+    assert_int_equal(lease_orch(fx, "x", T0 + LEASE + SEC, LEASE, 1, items), 1);
+    cur = items[0];
+    dt_event app = stale->incoming[0];
+    dt_commit c = episode_commit(stale, &app, 1, DT_STATUS_COMPLETED);
+    c.u.episode.release_locks = true;
+    const dt_entity_unlock u = {"@c@a", "s1"};
+    c.u.episode.unlocks = &u;
+    c.u.episode.n_unlocks = 1;
+    commit_expect(fx, &c, DT_ERR_LEASE_LOST);
+    assert_str(get_ent(fx, "@c@a", false)->locked_by, "orch-1");
+
+    dt_commit d = episode_commit(cur, &app, 1, DT_STATUS_COMPLETED);
+    d.u.episode.release_locks = true;
+    commit_expect(fx, &d, DT_OK);
+    assert_null(get_ent(fx, "@c@a", false)->locked_by);
+    assert_null(get_ent(fx, "@c@b", false)->locked_by);
+    assert_str(get_ent(fx, "@c@b", true)->state, "2");
+    assert_str(get_ent(fx, "@c@c", false)->locked_by, "orch-2");
+    /* the waiting message may run now */
+    dt_entity_item *a = lease_ent(fx, "w", T0 + LEASE + 2 * SEC, "@c@a");
+    static const char *const w[] = {"waiting"};
+    expect_requests(a, w, 1);
+    dt_entity_item_free(a);
+    dt_orch_item_free(stale);
+    dt_orch_item_free(cur);
+}
+
+static size_t query_ids(fixture *fx, const dt_entity_query *q, const char *const *want,
+                        size_t n_want, const char **next)
+{
+    dt_entity_state *rows = NULL;
+    size_t n = 99;
+    dt_error err;
+    assert_ok(dt_store_query_entities(fx->store, q, fx->arena, &rows, &n, next, &err), &err);
+    if (n != n_want)
+        fail_msg("query gave %zu entities (first '%s'), want %zu", n,
+                 n ? rows[0].entity_id : "-", n_want);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].entity_id, want[i]) != 0)
+            fail_msg("query row %zu is '%s', want '%s' (of %zu)", i, rows[i].entity_id,
+                     want[i], n);
+    return n;
+}
+
+/* Reads as a client sees them: get with and without the state; queries by prefix, by last
+ * modified range, with and without entities that have no state, paged by continuation. */
+static void test_entity_get_and_query(void **state)
+{
+    fixture *fx = *state;
+    set_entity(fx, T0, "@counter@a", "1", NULL, NULL, NULL);
+    set_entity(fx, T0, "@counter@b", "2", NULL, NULL, NULL);
+    dt_time mid = wait_past(get_ent(fx, "@counter@b", false)->last_modified);
+    wait_past(mid);
+    set_entity(fx, T0, "@other@x", "3", NULL, NULL, NULL);
+    set_entity(fx, T0, "@counter@d", NULL, "orch-1", "e", "s");   /* transient: locked */
+    set_entity(fx, T0, "@counter@e", NULL, NULL, NULL, NULL);     /* empty: never listed */
+    send_em(fx, "@counter@c", "r1", NULL, 0);          /* transient: a message waiting */
+
+    dt_entity_state *e = get_ent(fx, "@counter@a", true);
+    assert_true(e->has_state);
+    assert_str(e->state, "1");
+    assert_int_equal(e->backlog, 0);
+    e = get_ent(fx, "@counter@a", false);
+    assert_true(e->has_state);
+    assert_null(e->state);
+    e = get_ent(fx, "@counter@d", true);
+    assert_false(e->has_state);
+    assert_str(e->locked_by, "orch-1");
+    expect_no_entity(fx, "@counter@zzz");
+
+    const char *next = "x";
+    dt_entity_query q = {.id_prefix = "@counter@", .with_state = true};
+    static const char *const stateful[] = {"@counter@a", "@counter@b"};
+    query_ids(fx, &q, stateful, 2, &next);
+    assert_null(next);
+    q.include_transient = true;
+    static const char *const transient[] = {"@counter@a", "@counter@b", "@counter@c",
+                                            "@counter@d"};
+    query_ids(fx, &q, transient, 4, &next);
+    assert_null(next);
+    /* paging: one at a time, each exactly once, the token the last id */
+    q.page_size = 2;
+    q.continuation = NULL;
+    size_t seen = 0;
+    for (int page = 0; page < 4; page++) {
+        size_t want = seen + 2 <= 4 ? 2 : 4 - seen;
+        seen += query_ids(fx, &q, transient + seen, want, &next);
+        if (next == NULL)
+            break;
+        assert_str(next, transient[seen - 1]);
+        q.continuation = next;
+    }
+    assert_int_equal(seen, 4);
+    assert_null(next);
+    /* no prefix: everything with state, the other name too, in id order */
+    dt_entity_query all = {.with_state = true};
+    static const char *const everything[] = {"@counter@a", "@counter@b", "@other@x"};
+    query_ids(fx, &all, everything, 3, &next);
+    /* modified range: from is inclusive, to exclusive */
+    dt_entity_query early = {.modified_to = mid};
+    query_ids(fx, &early, stateful, 2, &next);
+    dt_entity_query late = {.modified_from = mid};
+    static const char *const later[] = {"@other@x"};
+    query_ids(fx, &late, later, 1, &next);
+    late.id_prefix = "@counter@";
+    query_ids(fx, &late, NULL, 0, &next);
+    late.include_transient = true;
+    static const char *const late_transient[] = {"@counter@c", "@counter@d"};
+    query_ids(fx, &late, late_transient, 2, &next);
+    dt_entity_query other = {.id_prefix = "@other@"};
+    query_ids(fx, &other, later, 1, &next);
+}
+
+/* Cleaning: orphaned locks (holder missing, finished or on another execution) are released
+ * and counted; then rows with no state, lock, message or lease are removed and counted.
+ * Live holders, stateful and transient entities stay. */
+static void test_entity_clean_removes_empty_rows_and_releases_orphaned_locks(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "alive", NULL);
+    run_first_episode(fx, "alive", NULL);
+    create(fx, "done", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_event app = item->incoming[0];
+    dt_commit c = episode_commit(item, &app, 1, DT_STATUS_COMPLETED);
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    set_entity(fx, T0, "@e@stateful", "1", NULL, NULL, NULL);
+    set_entity(fx, T0, "@e@empty", NULL, NULL, NULL, NULL);
+    set_entity(fx, T0, "@e@held", NULL, "alive", "exec-1", "s");
+    set_entity(fx, T0, "@e@gone", NULL, "missing", "exec-1", "s");
+    set_entity(fx, T0, "@e@finished", "7", "done", "exec-1", "s");
+    set_entity(fx, T0, "@e@old-exec", NULL, "alive", "exec-0", "s");
+    send_em(fx, "@e@gone", "waiting", NULL, 0);
+    send_em(fx, "@e@queued", "q", NULL, T0 + 100 * SEC);
+    /* a leased empty row is not removed */
+    send_em(fx, "@e@leased", "l", NULL, 0);
+    dt_entity_item *leased = lease_ent(fx, "w", T0, "@e@leased");
+    dt_commit lc = entity_commit(leased);
+    commit_expect(fx, &lc, DT_OK);   /* now empty */
+    dt_entity_item_free(leased);
+
+    size_t removed = 99, released = 99;
+    dt_error err;
+    assert_ok(dt_store_clean_entities(fx->store, false, false, dt_now(), &removed, &released,
+                                      &err),
+              &err);
+    assert_int_equal(removed, 0);
+    assert_int_equal(released, 0);
+    get_ent(fx, "@e@empty", false);
+
+    assert_ok(dt_store_clean_entities(fx->store, false, true, dt_now(), &removed, &released,
+                                      &err),
+              &err);
+    assert_int_equal(released, 3);   /* gone, finished, old-exec */
+    assert_int_equal(removed, 0);
+    assert_null(get_ent(fx, "@e@gone", false)->locked_by);
+    assert_null(get_ent(fx, "@e@finished", false)->locked_by);
+    assert_null(get_ent(fx, "@e@old-exec", false)->locked_by);
+    assert_str(get_ent(fx, "@e@held", false)->locked_by, "alive");
+
+    assert_ok(dt_store_clean_entities(fx->store, true, true, dt_now(), &removed, &released,
+                                      &err),
+              &err);
+    assert_int_equal(released, 0);
+    assert_int_equal(removed, 3);   /* empty, old-exec, leased (committed: now empty) */
+    expect_no_entity(fx, "@e@empty");
+    expect_no_entity(fx, "@e@old-exec");
+    expect_no_entity(fx, "@e@leased");
+    assert_str(get_ent(fx, "@e@stateful", true)->state, "1");
+    assert_str(get_ent(fx, "@e@finished", true)->state, "7");
+    assert_int_equal(get_ent(fx, "@e@gone", false)->backlog, 1);
+    assert_int_equal(get_ent(fx, "@e@queued", false)->backlog, 1);
+    assert_str(get_ent(fx, "@e@held", false)->locked_by, "alive");
+
+    /* the released lock lets the waiting message through */
+    dt_entity_item *g = lease_ent(fx, "w", T0 + SEC, "@e@gone");
+    static const char *const waiting[] = {"waiting"};
+    expect_requests(g, waiting, 1);
+    dt_commit gc = entity_commit(g);
+    commit_expect(fx, &gc, DT_OK);
+    dt_entity_item_free(g);
+    assert_ok(dt_store_clean_entities(fx->store, true, true, dt_now(), &removed, &released,
+                                      &err),
+              &err);
+    assert_int_equal(removed, 1);   /* gone: its last message consumed, nothing left */
+    expect_no_entity(fx, "@e@gone");
+
+    assert_ok(dt_store_clean_entities(fx->store, true, true, dt_now(), &removed, &released,
+                                      &err),
+              &err);
+    assert_int_equal(removed, 0);
+    assert_int_equal(released, 0);
+}
+
 /* ---- the suite ------------------------------------------------------------------------------ */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -2170,6 +2945,17 @@ int store_contract_run(const char *backend, store_contract_open_fn open, bool de
         T(test_commit_lease_takes_no_more_than_asked),
         T(test_commit_lease_does_not_take_an_instance_another_owner_holds),
         T(test_deferred_commits_are_synced_by_ticket),
+        T(test_entity_message_creates_the_row),
+        T(test_entity_lease_takes_visible_messages_in_order),
+        T(test_entity_lease_name_filter),
+        T(test_locked_entity_leases_only_the_holders_messages),
+        T(test_entity_step_commits_state_answers_signals_and_starts),
+        T(test_entity_step_under_a_lost_lease_changes_nothing),
+        T(test_abandoned_entity_waits_for_its_retry_time),
+        T(test_episode_unlock_releases_only_its_own_section),
+        T(test_episode_release_locks_releases_all_of_that_instance),
+        T(test_entity_get_and_query),
+        T(test_entity_clean_removes_empty_rows_and_releases_orphaned_locks),
     };
     char name[128];
     snprintf(name, sizeof name, "store contract (%s)", backend);
