@@ -647,8 +647,10 @@ typedef struct dt_entity_result {
 } dt_entity_result;
 
 /* The largest entity state a batch may leave, in bytes: a batch that would leave more fails
- * each of its operations (EntityStateTooLarge) and keeps the state it had. */
-#define DT_ENTITY_STATE_MAX (16u << 20)
+ * each of its operations (EntityStateTooLarge) and keeps the state it had. Half of the 4 MiB
+ * the SDKs' workers receive at most, so an entity's work item (its state and a batch of at
+ * most 1 MiB of inputs) always reaches them. */
+#define DT_ENTITY_STATE_MAX (2u << 20)
 
 /* How work is run: the C SDK's worker is one (dt_worker_executor); the hub's dispatch loops
  * and the remote worker call it. Both callbacks may be called from several threads at once.

@@ -12,7 +12,7 @@ const assert = require("node:assert/strict");
 const raw = require("./helpers/raw");
 
 const OK = 0;
-const { INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED } = raw.grpc.status;
+const { INVALID_ARGUMENT, NOT_FOUND } = raw.grpc.status;
 
 // entityStream: a GetWorkItems stream taking only the entities named NAMES.
 function entityStream(client, names) {
@@ -104,7 +104,7 @@ test("an orchestration's sendEntityMessage to a malformed entity id fails it wit
   }
 });
 
-test("a batch result with failureDetails changes nothing and the batch comes back; a refused result likewise", { timeout: 60_000 }, async () => {
+test("a batch result with failureDetails changes nothing and the batch comes back; one with a state over the limit fails its operations", { timeout: 60_000 }, async () => {
   const client = raw.connect();
   const name = raw.uid("rawfail").toLowerCase();
   const id = `@${name}@k`;
@@ -133,17 +133,18 @@ test("a batch result with failureDetails changes nothing and the batch comes bac
     b = batchOf(wi);
     assert.deepEqual(b.ops.map((o) => o.requestId), first, "the same operations come back");
     assert.equal(b.state, undefined);
-    // a result too large for the server to receive (the entity state limit is 16 MiB, which is
-    // also the server's receive limit): refused by gRPC, the lease kept by this stream
-    const huge = { ...sumResult(wi, b), entityState: raw.str(JSON.stringify("x".repeat(16 << 20))) };
-    const tooBig = await raw.rejection(raw.unary(client, "CompleteEntityTask", huge));
-    assert.equal(tooBig.code, RESOURCE_EXHAUSTED, tooBig.details);
+    // a result whose state is over the entity state limit (2 MiB, so an entity stays
+    // deliverable to workers that receive at most 4 MiB): every operation fails with
+    // EntityStateTooLarge, the state stays as it was (none), the messages are consumed
+    const huge = { ...sumResult(wi, b), entityState: raw.str(JSON.stringify("x".repeat(3 << 20))) };
+    await raw.unary(client, "CompleteEntityTask", huge);
     assert.equal(await getEntity(client, id), undefined);
-    // the worker gives it up; it comes back and a good result applies once
-    await raw.unary(client, "AbandonTaskEntityWorkItem", { completionToken: wi.completionToken });
+    assert.equal(await stream.next(700), null, "the batch was consumed, not given back");
+    // the entity goes on: a new signal, a good result
+    await signal(client, id, "add", "5");
     wi = await stream.must(20_000);
     b = batchOf(wi);
-    assert.deepEqual(b.ops.map((o) => o.requestId), first);
+    assert.deepEqual(b.ops.map((o) => o.input), ["5"]);
     await raw.unary(client, "CompleteEntityTask", sumResult(wi, b));
     const meta = await getEntity(client, id);
     assert.equal(meta.serializedState.value, "5");

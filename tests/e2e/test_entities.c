@@ -29,6 +29,16 @@ static dt_status counter(dt_ectx *ctx, const char *op, const char *input, const 
         *output = dt_entity_printf(ctx, "%ld", v);
         return DT_OK;
     }
+    if (strcmp(op, "huge") == 0) {   /* a state over DT_ENTITY_STATE_MAX */
+        size_t n = DT_ENTITY_STATE_MAX + 16;
+        char *big = dt_entity_alloc(ctx, n + 3);
+        if (big == NULL)
+            return DT_ERR_NOMEM;
+        memset(big, 'x', n + 2);
+        big[0] = big[n + 1] = '"';
+        big[n + 2] = '\0';
+        return dt_entity_set_state(ctx, big);
+    }
     if (strcmp(op, "reset") == 0)
         return dt_entity_set_state(ctx, "0");
     if (strcmp(op, "delete") == 0) {
@@ -87,6 +97,19 @@ static dt_status failing_call(dt_octx *ctx, const char *input, const char **outp
                         st == DT_ERR_TASK_FAILED ? "true" : "false",
                         f && f->error_type ? f->error_type : "",
                         f && f->message ? f->message : "");
+    return DT_OK;
+}
+
+/* too_large: a call whose operation leaves a state over the limit fails, the state stays */
+static dt_status too_large(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    dt_await(ctx, dt_call_entity(ctx, "@counter@big", "add", "3"));
+    const dt_failure *f = NULL;
+    dt_try_await(ctx, dt_call_entity(ctx, "@counter@big", "huge", NULL), NULL, &f);
+    const char *after = dt_await(ctx, dt_call_entity(ctx, "@counter@big", "get", NULL));
+    *output = dt_printf(ctx, "{\"type\":\"%s\",\"after\":%s}",
+                        f && f->error_type ? f->error_type : "", after ? after : "null");
     return DT_OK;
 }
 
@@ -167,6 +190,7 @@ static void open_fix(hubfix *f, const char *name)
               NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "bad_target", bad_target, NULL), NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "classic_event", classic_event, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "too_large", too_large, NULL), NULL);
     hubfix_start(f);
 }
 
@@ -250,6 +274,8 @@ static void test_calls_are_answered_and_failures_reach_the_caller(void **state)
     assert_int_equal(s->status, DT_STATUS_FAILED);
     assert_string_equal(s->failure->error_type, "InvalidEntityId");
     assert_non_null(strstr(s->failure->message, "counter-without-at"));
+    s = hubfix_run(&f, "too_large", NULL, id);
+    assert_string_equal(s->output, "{\"type\":\"EntityStateTooLarge\",\"after\":3}");
     s = hubfix_run(&f, "classic_event", NULL, id);
     assert_int_equal(s->status, DT_STATUS_FAILED);
     assert_string_equal(s->failure->error_type, "UnsupportedEntityEncoding");
