@@ -572,6 +572,9 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
     dt_orch_request back;
     dt_error err;
     assert_ok(svc_orchestrator_request_from_msg(b, r, &back, &err), &err);
+    /* entityParameters = 5 is always there (the .NET SDK reads it), its reorder window zero */
+    assert_non_null(r->entityparameters);
+    assert_non_null(r->entityparameters->entitymessagereorderwindow);
     dtpb__work_item__free_unpacked(got, NULL);
     assert_string_equal(back.instance_id, "i1");
     assert_string_equal(back.execution_id, "x1");
@@ -585,8 +588,6 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
         assert_same_event(&fresh[i], &back.new_events[i]);
     assert_string_equal(dt_orch_request_started(&back)->name, "Hello");
 
-    /* entityParameters = 5 is always there (the .NET SDK reads it), its reorder window zero */
-    assert_non_null(r->entityparameters);
     /* no history yet, no execution id: both lists empty, executionId absent */
     Dtpb__OrchestratorRequest *empty = NULL;
     dt_orch_request none = {"i2", NULL, NULL, 0, NULL, 0, NULL, 0};
