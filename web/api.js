@@ -204,3 +204,30 @@ export function restart(id, newInstanceId) {
 export function purge(id) {
   return request("DELETE", `/instances/${enc(id)}`);
 }
+
+// ---- entities ----------------------------------------------------------------------------------
+
+// splitEntityId: "@name@key" as {name, key} (null when it is not an entity id).
+export function splitEntityId(id) {
+  const at = typeof id === "string" && id.startsWith("@") ? id.indexOf("@", 1) : -1;
+  return at > 1 ? { name: id.slice(1, at), key: id.slice(at + 1) } : null;
+}
+
+// listEntities: one page of entities (with their state) whose id starts with PREFIX (its
+// leading "@" optional); TRANSIENT adds those without state that hold a lock or have messages
+// waiting. Resolves to {items, next}.
+export async function listEntities({ prefix, transient, top, continuation }) {
+  const q = new URLSearchParams({ fetchState: "true", top: String(top) });
+  if (prefix) q.set("entityIdPrefix", prefix);
+  if (transient) q.set("includeTransient", "true");
+  const headers = {};
+  if (continuation) headers["x-ms-continuation-token"] = continuation;
+  const r = await request("GET", "/entities?" + q.toString(), undefined, headers);
+  const next = r.headers.get("x-ms-continuation-token");
+  return { items: Array.isArray(r.data) ? r.data : [], next: next || null };
+}
+
+// getEntity: entity NAME/KEY with its metadata and state (rejects with a 404 while it has none).
+export function getEntity(name, key) {
+  return request("GET", `/entities/${enc(name)}/${enc(key)}?showMetadata=true`).then((r) => r.data);
+}

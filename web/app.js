@@ -1,11 +1,13 @@
-// app.js — the dashboard: a hash router over two views, the instance list (#/) and one instance
-// (#/instance/ID), refreshed every 2 s unless paused. Views build their controls once and
+// app.js — the dashboard: a hash router over four views, the instance list (#/), one instance
+// (#/instance/ID), the entity list (#/entities) and one entity (#/entity/@name@key; both in
+// entities.js), refreshed every 2 s unless paused. Views build their controls once and
 // redraw only their data, so a refresh never eats what the user is typing. Every string from
 // the server goes into the page as text, through dom.js.
 
 import * as api from "./api.js";
 import { h, replace, instanceHref, fmtTime, fmtDuration, fmtJson } from "./dom.js";
 import { renderTimeline, legend } from "./timeline.js";
+import { entitiesView, entityView, resetEntityPaging } from "./entities.js";
 
 const STATUSES = ["Pending", "Running", "Suspended", "Completed", "Failed", "Terminated",
   "ContinuedAsNew", "Canceled"];
@@ -568,16 +570,19 @@ function stamp() {
 function route() {
   api.takeTokenFromFragment();
   if (current) current.dispose();
-  const m = (location.hash || "#/").match(/^#\/instance\/(.+)$/);
-  if (m) {
-    let id = m[1];
-    try {
-      id = decodeURIComponent(id);
-    } catch { /* shown as written */ }
-    current = instanceView(id);
-  } else {
-    current = listView();
-  }
+  const hash = location.hash || "#/";
+  const m = hash.match(/^#\/(instance|entity)\/(.+)$/);
+  let id = m ? m[2] : "";
+  try {
+    id = decodeURIComponent(id);
+  } catch { /* shown as written */ }
+  const ui = { stamp, errorText };
+  if (m && m[1] === "instance") current = instanceView(id);
+  else if (m) current = entityView(viewEl, ui, id);
+  else if (hash === "#/entities") current = entitiesView(viewEl, ui);
+  else current = listView();
+  for (const a of document.querySelectorAll("header nav a"))
+    a.classList.toggle("current", a.dataset.view === (m ? m[1] + "s" : hash === "#/entities" ? "entities" : "instances"));
   current.refresh();
 }
 
@@ -617,7 +622,11 @@ hubPicker.addEventListener("change", () => {
   api.setTaskHub(hubPicker.value === "default" ? "" : hubPicker.value);
   listState.tokens = [null];   // another hub: its own pages
   listState.page = 0;
-  if (location.hash && location.hash !== "#/") location.hash = "#/";
+  resetEntityPaging();
+  // a list stays (now of the other hub); one instance or entity is the old hub's: back to its list
+  const hash = location.hash || "#/";
+  const list = hash.startsWith("#/entit") ? "#/entities" : "#/";
+  if (hash !== list && !(list === "#/" && hash === "")) location.hash = list;
   else route();
 });
 hubPicker.addEventListener("focus", fillHubs);

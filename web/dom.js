@@ -58,6 +58,11 @@ export function instanceHref(id) {
   return "#/instance/" + encodeURIComponent(id);
 }
 
+// entityHref: the dashboard's link to the entity @NAME@KEY, encoded as instanceHref's.
+export function entityHref(name, key) {
+  return "#/entity/" + encodeURIComponent(`@${name}@${key}`);
+}
+
 // fmtTime: an ISO timestamp as local "YYYY-MM-DD HH:MM:SS.mmm"; "" for none.
 export function fmtTime(iso) {
   if (!iso) return "";

@@ -1,5 +1,5 @@
 /* cli.h — the dtask subcommands and what they share: exit codes, the option parser and value
- * checks (args.c) and the printing of states and histories (print.c). The operator commands
+ * checks (args.c) and the printing of states, histories and entities (print.c). The operator commands
  * talk to a server over gRPC through src/cli/remote.h (not durabletask/remote.h, the remote
  * worker). */
 #ifndef DT_CLI_H
@@ -46,6 +46,7 @@ int cli_list(int argc, char **argv);      /* list_cmds.c */
 int cli_history(int argc, char **argv);
 int cli_purge(int argc, char **argv);
 int cli_wait(int argc, char **argv);      /* wait_cmd.c */
+int cli_entity(int argc, char **argv);    /* entity_cmds.c: get, signal, list, clean */
 
 /* cli_register_demo: register the demo's orchestrators (hello_cities, c_calls_js) and
  * activities (say_hello, c_greet) on W. */
@@ -131,6 +132,11 @@ void cli_print_state(FILE *out, const dt_instance_state *s, bool with_payloads);
 
 /* cli_print_state_json: S as one JSON object (no newline after it). */
 void cli_print_state_json(FILE *out, const dt_instance_state *s, bool with_payloads);
+
+/* cli_print_entity: a readable block for entity E (id, last modified, lock holder, backlog,
+ * state). cli_print_entity_json: E as one JSON object, its state only WITH_STATE. */
+void cli_print_entity(FILE *out, const dt_entity_state *e);
+void cli_print_entity_json(FILE *out, const dt_entity_state *e, bool with_state);
 
 /* cli_print_failure: "Type: message", then each inner failure's as "caused by ...", each line
  * starting with INDENT after the first. */

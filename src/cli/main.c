@@ -26,6 +26,7 @@ static const command operator_commands[] = {
     {"restart", cli_restart, "run a finished instance again"},
     {"purge", cli_purge, "delete finished instances and their histories"},
     {"wait", cli_wait, "wait for an instance to start or finish"},
+    {"entity", cli_entity, "durable entities: get, signal, list, clean"},
     {NULL, NULL, NULL},
 };
 
@@ -45,7 +46,7 @@ static void list_commands(FILE *out, const command *cmds)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: dtask <command> [options]\n\n"
-                 "Operate instances on a Durable Task gRPC server (dtask serve, or any\n"
+                 "Operate instances and entities on a Durable Task gRPC server (dtask serve, or any\n"
                  "Durable Task backend) given by --server ADDR:PORT (default $DTASK_SERVER,\n"
                  "else " DT_DEFAULT_GRPC_ADDRESS "):\n");
     list_commands(out, operator_commands);
@@ -60,7 +61,7 @@ static void usage(FILE *out)
             "     Canceled)\n"
             "  2  bad usage: an unknown option, a missing argument or a value that is not\n"
             "     valid (also when the server refuses a value as invalid)\n"
-            "  3  no such instance\n"
+            "  3  no such instance (entity get: the entity has no state)\n"
             "  4  timed out\n"
             "  5  cannot reach the server\n");
 }
@@ -75,7 +76,7 @@ static const command *find(const char *name)
     return NULL;
 }
 
-/* help: `dtask help` is the usage; `dtask help CMD` is `dtask CMD --help`. */
+/* help: `dtask help` is the usage; `dtask help CMD [SUB]` is `dtask CMD [SUB] --help`. */
 static int help(int argc, char **argv)
 {
     if (argc < 1) {
@@ -92,9 +93,10 @@ static int help(int argc, char **argv)
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
+    /* `dtask help entity get` is `dtask entity get --help` */
     char flag[] = "--help";
-    char *args[] = {flag, NULL};
-    return c->run(1, args);
+    char *args[] = {argc > 1 ? argv[1] : flag, flag, NULL};
+    return c->run(argc > 1 ? 2 : 1, args);
 }
 
 int main(int argc, char **argv)

@@ -318,3 +318,31 @@ void cli_print_history_json(FILE *out, const dt_event *ev, size_t n)
     }
     fputs("]\n", out);
 }
+
+/* ---- entities ------------------------------------------------------------------------------- */
+
+void cli_print_entity_json(FILE *out, const dt_entity_state *e, bool with_state)
+{
+    jobj o = jopen(out);
+    jstr(&o, "entityId", e->entity_id);
+    jkey(&o, "lastModifiedAt");
+    json_time(out, e->last_modified);
+    jstr(&o, "lockedBy", e->locked_by);
+    jint(&o, "backlogQueueSize", e->backlog);
+    if (with_state) {
+        jkey(&o, "state");
+        json_payload(out, e->state);
+    }
+    fputc('}', out);
+}
+
+void cli_print_entity(FILE *out, const dt_entity_state *e)
+{
+    char buf[32];
+    field(out, "entity:", e->entity_id);
+    time_field(out, "last modified:", e->last_modified);
+    field(out, "locked by:", e->locked_by ? e->locked_by : "(none)");
+    snprintf(buf, sizeof buf, "%d", (int)e->backlog);
+    field(out, "backlog:", buf);
+    payload_field(out, "state:", e->has_state ? e->state : NULL);
+}

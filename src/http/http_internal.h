@@ -1,8 +1,8 @@
 /* http_internal.h — what the HTTP layer's files share: the server, one request as a handler
  * sees it (decoded path segments, body, query and header lookups), the response a handler
  * fills in, and the JSON writer (json.c) that builds response bodies with payloads spliced
- * in unchanged. server.c owns the connection handling; instances.c the API's handlers;
- * openapi.c the OpenAPI document. */
+ * in unchanged. server.c owns the connection handling; instances.c and entities.c the API's
+ * handlers, params.c what they read and write alike; openapi.c the OpenAPI document. */
 #ifndef DT_HTTP_INTERNAL_H
 #define DT_HTTP_INTERNAL_H
 
@@ -14,6 +14,7 @@
 struct MHD_Connection;
 
 #define HTTP_API_PREFIX "/runtime/webhooks/durabletask"
+#define HTTP_JSON_TYPE "application/json; charset=utf-8"
 #define HTTP_MAX_SEGMENTS 8
 
 /* One request, as the handlers see it. Everything is owned by server.c and lives until the
@@ -62,6 +63,9 @@ void http_reply_dt_error(http_response *rs, const dt_error *err, unsigned state_
  * prefix segments start at index 3). */
 void http_instances_handle(http_request *rq, http_response *rs);
 
+/* http_entities_handle: the entity API, HTTP_API_PREFIX/entities[/NAME[/KEY]] (entities.c). */
+void http_entities_handle(http_request *rq, http_response *rs);
+
 /* http_openapi_json: the OpenAPI 3.0 document describing the API (openapi.c); static text. */
 const char *http_openapi_json(void);
 
@@ -108,5 +112,36 @@ void jb_failure(jbuf *jb, const dt_failure *f);
  * with SHOW_OUTPUT. */
 void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_event *history,
               size_t n, bool with_history, bool show_output);
+
+/* ---- parameters and answers every handler shares (params.c) ---------------------------- */
+
+/* The parameter readers return false after putting a 400 naming the parameter into RS. */
+
+/* http_param_bool: query parameter NAME as "true"/"false"/"1"/"0"; DEF when absent. */
+bool http_param_bool(const http_request *rq, http_response *rs, const char *name, bool def,
+                     bool *out);
+
+/* http_param_time: query parameter NAME as an ISO 8601 time; 0 when absent. */
+bool http_param_time(const http_request *rq, http_response *rs, const char *name, dt_time *out);
+
+/* http_param_top: the page size "top", 1 to DT_QUERY_PAGE_MAX; *OUT untouched when absent. */
+bool http_param_top(const http_request *rq, http_response *rs, size_t *out);
+
+/* http_body_json: the request body as a JSON payload: NULL when empty (or only whitespace).
+ * 400 for a body with a NUL byte; the hub checks that the rest is JSON. */
+bool http_body_json(const http_request *rq, http_response *rs, const char **out);
+
+/* http_param_continuation: the x-ms-continuation-token header, decoded into BUF (*OUT points
+ * at it), or *OUT NULL when absent; 400 for a token this server did not give out. */
+#define HTTP_TOKEN_MAX (4 * DT_INSTANCE_ID_MAX + 8)
+bool http_param_continuation(const http_request *rq, http_response *rs,
+                             char buf[HTTP_TOKEN_MAX], const char **out);
+
+/* http_reply_json: STATUS with the JSON of JB as the body (500 when it ran out of memory). */
+void http_reply_json(http_response *rs, unsigned status, jbuf *jb);
+
+/* http_reply_page: 200 with JB, and NEXT (the store's token, NULL after the last page)
+ * encoded in x-ms-continuation-token. */
+void http_reply_page(http_response *rs, jbuf *jb, const char *next);
 
 #endif

@@ -11,46 +11,7 @@
 
 #include "http_internal.h"
 
-#define JSON_TYPE "application/json; charset=utf-8"
-
-/* ---- parameters ----------------------------------------------------------------------------- */
-
-/* param_bool: query parameter NAME as a boolean ("true"/"false"/"1"/"0"), DEF when absent.
- * false (and a 400 in RS) when it is something else. */
-static bool param_bool(const http_request *rq, http_response *rs, const char *name, bool def,
-                       bool *out)
-{
-    const char *v = http_query(rq, name);
-    *out = def;
-    if (v == NULL || v[0] == '\0')
-        return true;
-    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0) {
-        *out = true;
-        return true;
-    }
-    if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0) {
-        *out = false;
-        return true;
-    }
-    http_reply_error(rs, 400, "query parameter %s must be true or false, not '%.100s'", name, v);
-    return false;
-}
-
-static bool param_time(const http_request *rq, http_response *rs, const char *name,
-                       dt_time *out)
-{
-    const char *v = http_query(rq, name);
-    *out = 0;
-    if (v == NULL || v[0] == '\0')
-        return true;
-    if (dt_time_parse(v, out) == DT_OK)
-        return true;
-    http_reply_error(rs, 400,
-                     "query parameter %s must be an ISO 8601 time such as "
-                     "2026-01-31T12:00:00Z, not '%.100s'",
-                     name, v);
-    return false;
-}
+/* ---- parameters (the shared ones are params.c's) ----------------------------------------- */
 
 /* param_statuses: runtimeStatus as a comma-separated list of names into OUT (at most
  * CAP). */
@@ -118,75 +79,6 @@ static bool reason_json(const http_request *rq, http_response *rs, char **out)
         return false;
     }
     return true;
-}
-
-/* body_json: the request body as a JSON payload: NULL when empty (or only whitespace). 400
- * for a body with a NUL byte; the hub checks that the rest is JSON. */
-static bool body_json(const http_request *rq, http_response *rs, const char **out)
-{
-    *out = NULL;
-    if (strlen(rq->body) != rq->body_len) {
-        http_reply_error(rs, 400, "the request body contains a NUL byte");
-        return false;
-    }
-    if (rq->body[strspn(rq->body, " \t\r\n")] != '\0')
-        *out = rq->body;
-    return true;
-}
-
-/* ---- continuation tokens: the store's (an instance id) in base64url, so any id fits in a
- * header --------------------------------------------------------------------------------- */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static char *token_encode(const char *s)
-{
-    size_t n = strlen(s);
-    char *out = malloc(n / 3 * 4 + 5);
-    if (out == NULL)
-        return NULL;
-    const unsigned char *u = (const unsigned char *)s;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)u[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)u[i + 1] << 8;
-        if (i + 2 < n)
-            v |= u[i + 2];
-        out[j++] = b64[(v >> 18) & 63];
-        out[j++] = b64[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[j++] = b64[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[j++] = b64[v & 63];
-    }
-    out[j] = '\0';
-    return out;
-}
-
-/* token_decode: the text of token S into OUT (CAP bytes); false if S is not one of ours. */
-static bool token_decode(const char *s, char *out, size_t cap)
-{
-    size_t n = strlen(s), j = 0;
-    if (n % 4 == 1)
-        return false;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *c = s[i] ? strchr(b64, s[i]) : NULL;
-        if (c == NULL)
-            return false;
-        acc = (acc << 6) | (uint32_t)(c - b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (j + 1 >= cap)
-                return false;
-            out[j++] = (char)((acc >> bits) & 0xFF);
-        }
-    }
-    out[j] = '\0';
-    return j > 0 && strlen(out) == j;
 }
 
 /* ---- URIs ------------------------------------------------------------------------------------ */
@@ -282,18 +174,7 @@ static void reply_started(const http_request *rq, http_response *rs, const char 
         return;
     }
     rs->status = 202;
-    rs->content_type = JSON_TYPE;
-}
-
-static void reply_json(http_response *rs, unsigned status, jbuf *jb)
-{
-    rs->body = jb_finish(jb, &rs->len);
-    if (rs->body == NULL) {
-        http_reply_error(rs, 500, "out of memory");
-        return;
-    }
-    rs->status = status;
-    rs->content_type = JSON_TYPE;
+    rs->content_type = HTTP_JSON_TYPE;
 }
 
 static void reply_deleted(http_response *rs, size_t n)
@@ -304,7 +185,7 @@ static void reply_deleted(http_response *rs, size_t n)
     jb_key(&jb, "instancesDeleted");
     jb_int(&jb, (long long)n);
     jb_object_end(&jb);
-    reply_json(rs, 200, &jb);
+    http_reply_json(rs, 200, &jb);
 }
 
 static void reply_accepted(http_response *rs)
@@ -320,7 +201,7 @@ static void start_instance(http_request *rq, http_response *rs, const char *name
                            const char *id)
 {
     const char *input;
-    if (!body_json(rq, rs, &input))
+    if (!http_body_json(rq, rs, &input))
         return;
     dt_start_request req = {.name = name, .instance_id = id, .input = input};
     const char *version = http_query(rq, "version");   /* ours: the orchestration's version */
@@ -345,10 +226,10 @@ static void start_instance(http_request *rq, http_response *rs, const char *name
 static void get_instance(http_request *rq, http_response *rs, const char *id)
 {
     bool history, history_output, input, ise;
-    if (!param_bool(rq, rs, "showHistory", false, &history) ||
-        !param_bool(rq, rs, "showHistoryOutput", false, &history_output) ||
-        !param_bool(rq, rs, "showInput", true, &input) ||
-        !param_bool(rq, rs, "returnInternalServerErrorOnFailure", false, &ise))
+    if (!http_param_bool(rq, rs, "showHistory", false, &history) ||
+        !http_param_bool(rq, rs, "showHistoryOutput", false, &history_output) ||
+        !http_param_bool(rq, rs, "showInput", true, &input) ||
+        !http_param_bool(rq, rs, "returnInternalServerErrorOnFailure", false, &ise))
         return;
     dt_arena *a = dt_arena_new();
     if (a == NULL) {
@@ -373,7 +254,7 @@ static void get_instance(http_request *rq, http_response *rs, const char *id)
     unsigned code = finished ? 200 : 202;
     if (ise && s->status == DT_STATUS_FAILED)
         code = 500;
-    reply_json(rs, code, &jb);
+    http_reply_json(rs, code, &jb);
     if (code == 202 && rs->status == 202) {
         char *u = status_uri(rq, id, a);
         rs->location = u ? strdup(u) : NULL;    /* a header to poll; missing it is harmless */
@@ -390,21 +271,11 @@ static void list_instances(http_request *rq, http_response *rs)
     dt_query q = {.with_payloads = true, .statuses = statuses};
     bool show_input;
     if (!param_statuses(rq, rs, statuses, 16, &q.n_statuses) ||
-        !param_time(rq, rs, "createdTimeFrom", &q.created_from) ||
-        !param_time(rq, rs, "createdTimeTo", &q.created_to) ||
-        !param_bool(rq, rs, "showInput", false, &show_input))
+        !http_param_time(rq, rs, "createdTimeFrom", &q.created_from) ||
+        !http_param_time(rq, rs, "createdTimeTo", &q.created_to) ||
+        !http_param_bool(rq, rs, "showInput", false, &show_input) ||
+        !http_param_top(rq, rs, &q.page_size))
         return;
-    const char *top = http_query(rq, "top");
-    if (top && top[0]) {
-        char *end;
-        long v = strtol(top, &end, 10);
-        if (*end != '\0' || v < 1 || v > DT_QUERY_PAGE_MAX) {
-            http_reply_error(rs, 400, "top must be a number from 1 to %d, not '%.50s'",
-                             DT_QUERY_PAGE_MAX, top);
-            return;
-        }
-        q.page_size = (size_t)v;
-    }
     const char *prefix = http_query(rq, "instanceIdPrefix");
     if (prefix && prefix[0])
         q.id_prefix = prefix;
@@ -414,16 +285,9 @@ static void list_instances(http_request *rq, http_response *rs)
     const char *version = http_query(rq, "version");   /* ours: orchestration version, exact */
     if (version && version[0])
         q.version = version;
-    char cont[4 * DT_INSTANCE_ID_MAX + 8];
-    const char *tok = http_header(rq, "x-ms-continuation-token");
-    if (tok && tok[0]) {
-        if (!token_decode(tok, cont, sizeof cont)) {
-            http_reply_error(rs, 400, "x-ms-continuation-token '%.100s' is not one this server "
-                             "gave out", tok);
-            return;
-        }
-        q.continuation = cont;
-    }
+    char cont[HTTP_TOKEN_MAX];
+    if (!http_param_continuation(rq, rs, cont, &q.continuation))
+        return;
     dt_arena *a = dt_arena_new();
     if (a == NULL) {
         http_reply_error(rs, 500, "out of memory");
@@ -443,12 +307,7 @@ static void list_instances(http_request *rq, http_response *rs)
     for (size_t i = 0; i < n; i++)
         jb_state(&jb, &states[i], show_input, NULL, 0, false, false);
     jb_array_end(&jb);
-    reply_json(rs, 200, &jb);
-    if (rs->status == 200 && next) {
-        rs->continuation = token_encode(next);
-        if (rs->continuation == NULL)
-            http_reply_error(rs, 500, "out of memory");
-    }
+    http_reply_page(rs, &jb, next);
 done:
     dt_arena_free(a);
 }
@@ -497,7 +356,7 @@ static void count_instances(http_request *rq, http_response *rs)
         jb_int(&jb, (long long)counts[s]);
     }
     jb_object_end(&jb);
-    reply_json(rs, 200, &jb);
+    http_reply_json(rs, 200, &jb);
 }
 
 /* DELETE instances?createdTimeFrom&createdTimeTo&runtimeStatus&instanceIdPrefix: purge the
@@ -507,8 +366,8 @@ static void purge_instances(http_request *rq, http_response *rs)
     dt_runtime_status statuses[16];
     dt_query q = {.statuses = statuses};
     if (!param_statuses(rq, rs, statuses, 16, &q.n_statuses) ||
-        !param_time(rq, rs, "createdTimeFrom", &q.created_from) ||
-        !param_time(rq, rs, "createdTimeTo", &q.created_to))
+        !http_param_time(rq, rs, "createdTimeFrom", &q.created_from) ||
+        !http_param_time(rq, rs, "createdTimeTo", &q.created_to))
         return;
     const char *prefix = http_query(rq, "instanceIdPrefix");
     if (prefix && prefix[0])
@@ -535,7 +394,7 @@ static void purge_instance(http_request *rq, http_response *rs, const char *id)
 static void raise_event(http_request *rq, http_response *rs, const char *id, const char *name)
 {
     const char *data;
-    if (!body_json(rq, rs, &data))
+    if (!http_body_json(rq, rs, &data))
         return;
     dt_error err = {0};
     if (dt_hub_raise_event(rq->hub, id, name, data, &err) != DT_OK) {
@@ -550,7 +409,7 @@ static void raise_event(http_request *rq, http_response *rs, const char *id, con
 static void control(http_request *rq, http_response *rs, const char *id, const char *op)
 {
     bool recursive = false;
-    if (strcmp(op, "terminate") == 0 && !param_bool(rq, rs, "recursive", false, &recursive))
+    if (strcmp(op, "terminate") == 0 && !http_param_bool(rq, rs, "recursive", false, &recursive))
         return;
     char *reason;
     if (!reason_json(rq, rs, &reason))
@@ -589,10 +448,10 @@ static void rewind_instance(http_request *rq, http_response *rs, const char *id)
 static void restart_instance(http_request *rq, http_response *rs, const char *id)
 {
     bool new_id;
-    if (!param_bool(rq, rs, "newInstanceId", false, &new_id))
+    if (!http_param_bool(rq, rs, "newInstanceId", false, &new_id))
         return;
     if (!new_id && http_query(rq, "restartWithNewInstanceId") &&
-        !param_bool(rq, rs, "restartWithNewInstanceId", false, &new_id))
+        !http_param_bool(rq, rs, "restartWithNewInstanceId", false, &new_id))
         return;
     char out[DT_INSTANCE_ID_MAX + 1];
     dt_error err = {0};

@@ -1,7 +1,8 @@
 /* server.c — the HTTP server on libmicrohttpd: binding the address, one thread per
  * connection (handlers call the hub, which may wait on disk), bearer-token checks, request
  * bodies collected up to a limit, and routing: /healthz, /openapi.json, /metrics, the API
- * under /runtime/webhooks/durabletask/ (instances.c) and the dashboard's embedded files. */
+ * under /runtime/webhooks/durabletask/ (instances.c, entities.c) and the dashboard's embedded
+ * files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -336,7 +337,8 @@ static void route(http_request *rq, const char *path, http_response *rs)
     }
     if (n >= 3 && strcmp(s[0], "runtime") == 0 && strcmp(s[1], "webhooks") == 0 &&
         strcmp(s[2], "durabletask") == 0) {
-        with_task_hub(rq, rs, http_instances_handle);
+        bool entities = n >= 4 && strcmp(s[3], "entities") == 0;
+        with_task_hub(rq, rs, entities ? http_entities_handle : http_instances_handle);
         return;
     }
     /* the dashboard's files: looked up by the path as sent, without its query */

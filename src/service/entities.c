@@ -144,6 +144,22 @@ dt_status svc_entity_metadata(dt_arena *a, const dt_entity_state *s, bool with_s
     return DT_OK;
 }
 
+dt_status svc_entity_from_metadata(dt_arena *a, const Dtpb__EntityMetadata *m,
+                                   dt_entity_state *out, dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (m == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "no entity metadata");
+    pb_reader r = PB_READER(a, err, "EntityMetadata");
+    out->entity_id = pb_r_str(&r, m->instanceid, "instanceId");
+    out->last_modified = pb_r_time(&r, m->lastmodifiedtime, "lastModifiedTime");
+    out->backlog = m->backlogqueuesize;
+    out->locked_by = pb_r_sv(&r, m->lockedby, "lockedBy");
+    out->state = pb_r_sv(&r, m->serializedstate, "serializedState");
+    out->has_state = out->state != NULL;
+    return r.status;
+}
+
 dt_status svc_entity_query_from_msg(dt_arena *a, const Dtpb__EntityQuery *m, dt_entity_query *out,
                                     dt_error *err)
 {

@@ -185,9 +185,12 @@ dt_status svc_entity_result(dt_arena *a, const dt_entity_result *res, const char
                             Dtpb__EntityBatchResult **out);
 
 /* svc_entity_metadata: S as an EntityMetadata (its state only WITH_STATE).
+ * svc_entity_from_metadata: the inverse, in arena A (has_state: M carried a state).
  * svc_entity_query_from_msg: an EntityQuery as a dt_entity_query (M NULL: everything). */
 dt_status svc_entity_metadata(dt_arena *a, const dt_entity_state *s, bool with_state,
                               Dtpb__EntityMetadata **out);
+dt_status svc_entity_from_metadata(dt_arena *a, const Dtpb__EntityMetadata *m,
+                                   dt_entity_state *out, dt_error *err);
 dt_status svc_entity_query_from_msg(dt_arena *a, const Dtpb__EntityQuery *m,
                                     dt_entity_query *out, dt_error *err);
 

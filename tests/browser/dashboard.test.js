@@ -440,3 +440,65 @@ test("restart under a new id links to the new instance; purge removes one", asyn
     document.querySelectorAll("#instances-body tr[data-instance-id]").length === 20);
   await page.screenshot({ path: path.join(ARTIFACTS, "list-full.png"), fullPage: true });
 });
+
+test("the Entities view: backlog before a worker, state after; search by prefix; one entity's whole state", async () => {
+  const { EntityWorker, counter } = require("../http/entity-worker");
+  const name = "ctr" + Math.random().toString(36).slice(2, 8);
+  const xssKey = "<img src=x onerror=alert(1)>";
+  const eid = (key) => `@${name}@${key}`;
+  const row = (page, key) => page.locator(`#entities-body tr[data-entity-id="${eid(key).replace(/"/g, '\\"')}"]`);
+  await api("POST", `/entities/${name}/a?op=add`, 5);
+  await api("POST", `/entities/${name}/${encodeURIComponent(xssKey)}?op=set`, { html: "<script>alert(2)</script>" });
+
+  const page = await openPage("#/");
+  await page.locator("#nav-entities").click();
+  await page.locator("#entity-search").fill(name);
+  await page.locator("#entity-search").press("Enter");
+  // no worker yet: the signals wait, and the entities have no state
+  await row(page, "a").waitFor();
+  assert.equal(await row(page, "a").locator(".backlog").textContent(), "1");
+  assert.equal(await row(page, "a").locator(".state-preview").textContent(), "(no state)");
+  assert.equal(await row(page, "a").locator(".locked-by").textContent(), "—");
+  await page.locator("#entity-transient").uncheck();
+  await page.locator("#entities-body td.empty").filter({ hasText: "No entities match." }).waitFor();
+  await page.locator("#entity-transient").check();
+  await row(page, "a").waitFor();
+
+  const worker = new EntityWorker(process.env.GRPC_ENDPOINT, { [name]: counter });
+  worker.start();
+  try {
+    // live refresh brings the states in
+    await row(page, "a").locator(".state-preview").filter({ hasText: /^5$/ }).waitFor();
+    await row(page, xssKey).locator(".state-preview").filter({ hasText: "<script>alert(2)</script>" }).waitFor();
+    assert.equal(await row(page, "a").locator(".backlog").textContent(), "0");
+    await page.screenshot({ path: path.join(ARTIFACTS, "entities.png"), fullPage: true });
+
+    // a longer prefix narrows the list to one
+    await page.locator("#entity-search").fill(eid("a"));
+    await page.locator("#entity-search").press("Enter");
+    await page.waitForFunction((id) => {
+      const r = [...document.querySelectorAll("#entities-body tr[data-entity-id]")];
+      return r.length === 1 && r[0].dataset.entityId === id;
+    }, eid("a"));
+
+    await row(page, "a").locator("a").first().click();
+    await page.locator("#entity-id").filter({ hasText: eid("a") }).waitFor();
+    await page.locator("#entity-state").filter({ hasText: /^5$/ }).waitFor();
+    assert.equal(await page.locator("#entity-backlog").textContent(), "0");
+    assert.equal(await page.locator("#entity-name").textContent(), name);
+
+    // the other one's key and state are text, never markup
+    await page.goto(`${BASE}/#/entity/${encodeURIComponent(eid(xssKey))}`);
+    await page.locator("#entity-key").filter({ hasText: xssKey }).waitFor();
+    assert.deepEqual(JSON.parse(await page.locator("#entity-state").textContent()), { html: "<script>alert(2)</script>" });
+    assert.equal(await page.locator("#entity-state img, #entity-summary img").count(), 0);
+
+    // a signal that empties the entity: the page says it has no state
+    await api("POST", `/entities/${name}/a?op=delete`);
+    await page.goto(`${BASE}/#/entity/${encodeURIComponent(eid("a"))}`);
+    await page.locator("#entity-error").filter({ hasText: "has no state" }).waitFor();
+  } finally {
+    worker.close();
+  }
+  assert.deepEqual(worker.failures.map(String), []);
+});

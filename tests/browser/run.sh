@@ -120,7 +120,7 @@ start c_calls_js waiting-1 '"Ada"'
 # --- the specs; in the background, so that a signal to this script is handled at once ---
 mkdir -p "$here/artifacts"
 mkdir "$run_dir/chromium-profile"
-(cd "$here" && exec env DASHBOARD_URL="http://$http" CHROMIUM="$chromium_bin" \
+(cd "$here" && exec env DASHBOARD_URL="http://$http" GRPC_ENDPOINT="$grpc" CHROMIUM="$chromium_bin" \
     CHROMIUM_PROFILE="$run_dir/chromium-profile" \
     ARTIFACTS="$here/artifacts" node --test --test-concurrency=1 --test-force-exit \
     --test-reporter=spec "$@" "$here/dashboard.test.js") &

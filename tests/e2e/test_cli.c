@@ -205,13 +205,24 @@ static void test_every_command_has_help_and_the_exit_codes_are_documented(void *
     fix_open(&c, "cli-help");
     const char *cmds[] = {"start", "status", "list", "history", "raise", "terminate",
                           "suspend", "resume", "restart", "purge", "wait", "serve", "worker",
-                          "demo"};
+                          "demo", "entity", "entity get", "entity signal", "entity list",
+                          "entity clean"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        char want[64];
+        char want[64], cmd[32];
         snprintf(want, sizeof want, "usage: dtask %s", cmds[i]);
-        DTASK_RAW(&c, cmds[i], "--help");
+        snprintf(cmd, sizeof cmd, "%s", cmds[i]);
+        char *sub = strchr(cmd, ' ');   /* "entity get": a command and its subcommand */
+        if (sub)
+            *sub++ = '\0';
+        if (sub)
+            DTASK_RAW(&c, cmd, sub, "--help");
+        else
+            DTASK_RAW(&c, cmd, "--help");
         expect(&c, 0, want, NULL);
-        DTASK_RAW(&c, "help", cmds[i]);
+        if (sub)
+            DTASK_RAW(&c, "help", cmd, sub);
+        else
+            DTASK_RAW(&c, "help", cmd);
         expect(&c, 0, want, NULL);
     }
     DTASK_RAW(&c, "--help");
@@ -666,6 +677,154 @@ static void test_purge_by_status_reports_the_count(void **state)
     fix_close(&c);
 }
 
+/* ---- entities ------------------------------------------------------------------------------- */
+
+/* run_batch: take the next entity work item within WAIT_MS (false: none came) and run it as a
+ * counter: "add N" adds, "delete" leaves no state. Stands in for an SDK worker's entity. */
+static bool run_batch(cli_fix *c, int64_t wait_ms)
+{
+    dt_work w = {0};
+    dt_error err = {0};
+    assert_ok(dt_hub_next_work(c->f.hub, wait_ms, 0, DT_WORK_ENTITY, NULL, &w, &err), &err);
+    if (w.ent == NULL)
+        return false;
+    dt_entity_request req;
+    dt_hub_entity_request(w.ent, &req);
+    long long v = req.state ? atoll(req.state) : 0;
+    bool gone = false;
+    dt_entity_op_result results[64] = {{0}};
+    assert_true(req.n_operations <= 64);
+    for (size_t i = 0; i < req.n_operations; i++) {
+        if (strcmp(req.operations[i].name, "delete") == 0)
+            gone = true;
+        else
+            v += req.operations[i].input ? atoll(req.operations[i].input) : 0, gone = false;
+    }
+    char state[32];
+    snprintf(state, sizeof state, "%lld", v);
+    dt_entity_result res = {.results = results, .n_results = req.n_operations,
+                            .state = gone ? NULL : state};
+    assert_ok(dt_hub_complete_entity(c->f.hub, w.ent, &res, &err), &err);
+    return true;
+}
+
+static void test_entity_signal_get_list_and_clean(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-entity");
+    DTASK(&c, "entity", "get", "@counter@a");
+    expect(&c, 3, NULL, "entity '@counter@a' has no state");
+    DTASK(&c, "entity", "signal", "@Counter@a", "add", "5");
+    expect(&c, 0, NULL, NULL);
+    assert_string_equal(c.out, "");
+    /* not run yet: no state, so listed only with --transient, with its message waiting */
+    DTASK(&c, "entity", "list");
+    expect(&c, 0, "locked by", NULL);
+    assert_int_equal(lines(c.out), 1);
+    DTASK(&c, "entity", "list", "--transient", "--json");
+    expect(&c, 0, NULL, NULL);
+    json_t *j = json_of(&c);
+    assert_int_equal(json_array_size(j), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "entityId")),
+                        "@counter@a");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "backlogQueueSize")),
+                     1);
+    json_decref(j);
+
+    assert_true(run_batch(&c, 5000));
+    DTASK(&c, "entity", "get", "@counter@a");
+    expect(&c, 0, "entity:          @counter@a\n", NULL);
+    assert_non_null(strstr(c.out, "state:           5\n"));
+    assert_non_null(strstr(c.out, "backlog:         0\n"));
+    assert_non_null(strstr(c.out, "locked by:       (none)\n"));
+    DTASK(&c, "entity", "get", "@COUNTER@a", "--json");   /* the name is lowercased */
+    expect(&c, 0, NULL, NULL);
+    j = json_of(&c);
+    assert_int_equal(json_integer_value(json_object_get(j, "state")), 5);
+    assert_true(json_is_null(json_object_get(j, "lockedBy")));
+    assert_true(json_is_string(json_object_get(j, "lastModifiedAt")));
+    json_decref(j);
+
+    /* a scheduled signal is not run before its time */
+    DTASK(&c, "entity", "signal", "@counter@a", "add", "10", "--at", "+60");
+    expect(&c, 0, NULL, NULL);
+    assert_false(run_batch(&c, 300));
+    DTASK(&c, "entity", "get", "@counter@a", "--json");
+    j = json_of(&c);
+    assert_int_equal(json_integer_value(json_object_get(j, "state")), 5);
+    assert_int_equal(json_integer_value(json_object_get(j, "backlogQueueSize")), 1);
+    json_decref(j);
+
+    /* a second entity; pages */
+    DTASK(&c, "entity", "signal", "@counter@b", "add", "7");
+    expect(&c, 0, NULL, NULL);
+    assert_true(run_batch(&c, 5000));
+    DTASK(&c, "entity", "list", "--state", "--page-size", "1");
+    expect(&c, 0, "@counter@a", "more entities follow: add --all");
+    assert_null(strstr(c.out, "@counter@b"));
+    DTASK(&c, "entity", "list", "--state", "--page-size", "1", "--all");
+    expect(&c, 0, "@counter@b", NULL);
+    assert_int_equal(lines(c.out), 3);
+    assert_non_null(strstr(c.out, "  7\n"));
+    DTASK(&c, "entity", "list", "--prefix", "counter@b", "--json");
+    j = json_of(&c);
+    assert_int_equal(json_array_size(j), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "state")), 7);
+    json_decref(j);
+
+    /* "delete" leaves @counter@b empty: clean removes it */
+    DTASK(&c, "entity", "signal", "@counter@b", "delete");
+    expect(&c, 0, NULL, NULL);
+    assert_true(run_batch(&c, 5000));
+    DTASK(&c, "entity", "get", "@counter@b");
+    expect(&c, 3, NULL, "has no state");
+    DTASK(&c, "entity", "clean", "--empty");
+    expect(&c, 0, "removed 1 empty entities, released 0 orphaned locks\n", NULL);
+    DTASK(&c, "entity", "list", "--transient");
+    expect(&c, 0, "@counter@a", NULL);
+    assert_null(strstr(c.out, "@counter@b"));
+    fix_close(&c);
+}
+
+static void test_entity_bad_input_exits_2_naming_the_problem(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-entity-bad");
+    DTASK_RAW(&c, "entity");
+    expect(&c, 2, NULL, "usage: dtask entity");
+    DTASK_RAW(&c, "entity", "frobnicate");
+    expect(&c, 2, NULL, "unknown command 'frobnicate'");
+    DTASK(&c, "entity", "get", "counter");
+    expect(&c, 2, NULL, "dtask entity get: entity id 'counter' is not of the form @name@key");
+    DTASK(&c, "entity", "get", "@@k");
+    expect(&c, 2, NULL, "empty name");
+    char id[120] = "@counter@";
+    memset(id + 9, 'k', 92);   /* 101 characters */
+    DTASK(&c, "entity", "signal", id, "add");
+    expect(&c, 2, NULL, "101 characters long; at most 100");
+    DTASK(&c, "entity", "signal", "@counter@k", "add", "{bad");
+    expect(&c, 2, NULL, "INPUT is not valid JSON");
+    DTASK(&c, "entity", "signal", "@counter@k", "");
+    expect(&c, 2, NULL, "the operation OP is empty");
+    DTASK(&c, "entity", "signal", "@counter@k");
+    expect(&c, 2, NULL, "missing ID OP");
+    DTASK(&c, "entity", "signal", "@counter@k", "add", "--at", "lunch");
+    expect(&c, 2, NULL, "--at: 'lunch' is not a time");
+    DTASK(&c, "entity", "list", "--page-size", "0");
+    expect(&c, 2, NULL, "--page-size: '0'");
+    DTASK(&c, "entity", "clean", "--all");
+    expect(&c, 2, NULL, "unknown option '--all'");
+    /* nothing reached the server */
+    DTASK(&c, "entity", "list", "--transient");
+    expect(&c, 0, NULL, NULL);
+    assert_int_equal(lines(c.out), 1);
+    DTASK_RAW(&c, "entity", "list", "--server", "127.0.0.1:1");
+    expect(&c, 5, NULL, "cannot reach the server at 127.0.0.1:1");
+    fix_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -681,6 +840,8 @@ int main(void)
         cmocka_unit_test(test_wait_that_runs_out_of_time_exits_4_with_progress_lines),
         cmocka_unit_test(test_list_pages_through_every_instance_once),
         cmocka_unit_test(test_purge_by_status_reports_the_count),
+        cmocka_unit_test(test_entity_signal_get_list_and_clean),
+        cmocka_unit_test(test_entity_bad_input_exits_2_naming_the_problem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,7 +62,8 @@ test("with --token-file, requests need the bearer token (401 JSON without), exce
       ["another scheme", { authorization: `Basic ${token}` }],
     ];
     for (const [what, headers] of cases) {
-      for (const url of [`${api}/instances`, `${api}/counts`, `${base}/metrics`, `${base}/openapi.json`]) {
+      for (const url of [`${api}/instances`, `${api}/counts`, `${api}/entities`, `${api}/entities/counter/k`,
+        `${base}/metrics`, `${base}/openapi.json`]) {
         const res = await fetch(url, { headers });
         assert.equal(res.status, 401, `${what}: ${url}`);
         assert.equal(res.headers.get("www-authenticate"), "Bearer");
@@ -77,6 +78,10 @@ test("with --token-file, requests need the bearer token (401 JSON without), exce
     // a refused POST with a body still gets its 401, and nothing is started
     const refused = await fetch(`${api}/orchestrators/hello_cities/auth-refused`, { method: "POST", body: '"x"' });
     assert.equal(refused.status, 401);
+    const unsignaled = await fetch(`${api}/entities/counter/auth?op=add`, { method: "POST", body: "1" });
+    assert.equal(unsignaled.status, 401);
+    const cleaned = await fetch(`${api}/entities`, { method: "DELETE" });
+    assert.equal(cleaned.status, 401);
 
     const good = { authorization: `Bearer ${token}` };
     const list = await fetch(`${api}/instances`, { headers: good });
@@ -86,6 +91,11 @@ test("with --token-file, requests need the bearer token (401 JSON without), exce
     assert.equal(lower.status, 200);
     const started = await fetch(`${api}/orchestrators/hello_cities/auth-ok`, { method: "POST", headers: good });
     assert.equal(started.status, 202);
+    // the refused signal queued nothing; the accepted one is there, waiting for a worker
+    const signaled = await fetch(`${api}/entities/counter/auth?op=add`, { method: "POST", headers: good, body: "1" });
+    assert.equal(signaled.status, 202);
+    const waiting = await fetch(`${api}/entities?includeTransient=true`, { headers: good });
+    assert.deepEqual((await waiting.json()).map((e) => e.backlogQueueSize), [1]);
     const health = await fetch(`${base}/healthz`);
     assert.equal(health.status, 200);
   } finally {

@@ -51,7 +51,7 @@ test("every operation in /openapi.json answers with a status it lists", { timeou
   const instanceId = `${prefix}-one`;
   await h.start("hello_cities", instanceId);
   await h.waitFor(instanceId);
-  const values = { name: "hello_cities", instanceId, eventName: "ping" };
+  const values = { name: "hello_cities", instanceId, eventName: "ping", entityName: `${prefix}-counter`, entityKey: "k" };
   // query parameters that keep the calls to this spec's own instances
   const queries = { [`delete ${h.API.slice(h.BASE.length)}/instances`]: { instanceIdPrefix: prefix } };
   let calls = 0;

@@ -2,7 +2,8 @@
 # run.sh — the HTTP API suite: starts `dtask serve` (gRPC on a port the kernel picks, HTTP on
 # a free loopback port, a fresh database) and `dtask worker` for the demo's C orchestrators
 # and activities, runs every tests/http/*.test.js with node's test runner and global fetch
-# (Node 20, no npm packages), stops both with SIGTERM and exits with the runner's status.
+# (Node 20, no npm packages; entity specs take their work items over raw gRPC on
+# GRPC_ENDPOINT, entity-worker.js), stops both with SIGTERM and exits with the runner's status.
 #
 #   tests/http/run.sh [DTASK] [node --test options...]
 #
@@ -99,7 +100,7 @@ else
 fi
 
 # in the background, so that a signal to this script is handled at once
-(cd "$here" && exec env BASE_URL="http://127.0.0.1:$http_port" DTASK="$dtask" \
+(cd "$here" && exec env BASE_URL="http://127.0.0.1:$http_port" GRPC_ENDPOINT="127.0.0.1:$grpc_port" DTASK="$dtask" \
     node --test --test-concurrency=1 --test-force-exit --test-reporter=spec "$@" "${specs[@]}") &
 runner_pid=$!
 status=0
