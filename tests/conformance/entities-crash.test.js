@@ -2,9 +2,12 @@
 // A server killed with SIGKILL while entity batches are in flight: restarted on the same
 // database, every operation it had accepted is applied exactly once — signals acknowledged
 // before the kill, and calls of orchestrations running across it — no increment lost or
-// doubled, each call's result seen once.
+// doubled, each call's result seen once. And a worker process killed with SIGKILL in the
+// middle of a batch: the batch goes to the next worker and is applied once.
 
 const { test } = require("node:test");
+const { spawn } = require("node:child_process");
+const readline = require("node:readline");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const os = require("node:os");
@@ -94,5 +97,55 @@ async function killedServerTest(t) {
     rawClient.close();
     await server.stop("SIGKILL");
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("kill -9 of a worker mid-batch: the batch goes to the next worker and is applied once", { timeout: 60_000 }, (t) =>
+  h.showLogsOnFailure(() => killedWorkerTest(t)));
+
+async function killedWorkerTest(t) {
+  const N = 150;
+  const rawClient = raw.connect();
+  const id = new EntityInstanceId("slowcounter", h.uid("kw")).toString();
+  const doomed = spawn(process.execPath, [path.join(__dirname, "helpers", "entity-worker.js")], {
+    env: process.env,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const exited = new Promise((resolve) => doomed.on("exit", (code, signal) => resolve({ code, signal })));
+  let survivor;
+  try {
+    const lines = [];
+    readline.createInterface({ input: doomed.stdout }).on("line", (l) => lines.push(JSON.parse(l)));
+    await h.poll(async () => lines.some((l) => l.ready), "the doomed worker ready", 20);
+    for (let i = 0; i < N; i++)
+      await raw.unary(rawClient, "SignalEntity", { instanceId: id, name: "add", input: raw.str("1"), requestId: raw.uid("s") });
+    const value = async () => {
+      const r = await raw.unary(rawClient, "GetEntity", { instanceId: id, includeState: true });
+      return r.exists ? JSON.parse(r.entity.serializedState.value) : 0;
+    };
+    // kill it in the middle of a batch: it ran operations of a batch not committed yet
+    await h.poll(async () => {
+      const ran = lines.filter((l) => l.op).length;
+      return ran > 0 && ran > (await value()) + 5;
+    }, "a batch half run", 30);
+    doomed.kill("SIGKILL");
+    assert.equal((await exited).signal, "SIGKILL");
+    const committed = await value();
+    const ran = lines.filter((l) => l.op).length;
+    assert.ok(ran > committed, `the killed worker ran ${ran}, committed ${committed}`);
+    t.diagnostic(`killed with ${ran} operations run and ${committed} committed`);
+
+    survivor = h.newWorker("survivor");
+    survivor.addNamedEntity("slowcounter", () => new SlowCounter());
+    await survivor.start();
+    await h.poll(async () => {
+      const r = await raw.unary(rawClient, "GetEntity", { instanceId: id, includeState: true });
+      return r.exists && (r.entity.backlogQueueSize || 0) === 0;
+    }, "the backlog drained", 40);
+    assert.equal(await value(), N, "operations lost or applied twice");
+  } finally {
+    if (doomed.exitCode === null && doomed.signalCode === null) doomed.kill("SIGKILL");
+    if (survivor) await survivor.stop();
+    rawClient.close();
   }
 }
