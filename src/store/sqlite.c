@@ -273,8 +273,6 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE i.instance_id = entities.locked_by AND i.status IN (0, 6, 7)"
         " AND (entities.locked_execution IS NULL"
         " OR i.execution_id IS entities.locked_execution))",
-    [ST_DEPTH_ENTITY] = "SELECT COUNT(DISTINCT entity_id) FROM entity_inbox"
-                        " WHERE visible_at <= ?1",
 
     [ST_ACTIVITY_INSERT] =
         "INSERT INTO activities (instance_id, execution_id, task_id, name, version, input,"

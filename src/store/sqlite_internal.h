@@ -63,7 +63,6 @@ typedef enum store_stmt_id {
     ST_ENTITY_QUERY,
     ST_ENTITY_CLEAN_EMPTY,
     ST_ENTITY_CLEAN_ORPHANED,
-    ST_DEPTH_ENTITY,
     /* activities */
     ST_ACTIVITY_INSERT,
     ST_ACTIVITY_CANDIDATES,
