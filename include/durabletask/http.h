@@ -20,11 +20,21 @@ typedef struct dt_http_options {
     const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_HTTP_ADDRESS */
     const char *token;           /* non-NULL: every request needs "Authorization: Bearer <token>",
                                   * except /healthz and GETs of the dashboard's built-in
-                                  * files (they hold no data) */
+                                  * files (they hold no data). Without one, a request that
+                                  * changes state must come from no browser or from the
+                                  * dashboard's own origin (its Origin header, when it has
+                                  * one, names this server): a page elsewhere is refused
+                                  * (403), so it cannot forge requests in the user's name */
     size_t max_body;             /* largest request body, bytes; 0: 1 MiB */
     dt_hub_set *hubs;            /* serve these task hubs (the hub argument NULL): the API and
                                   * /metrics act on the hub of the taskHub query parameter
                                   * (none: DT_TASK_HUB_DEFAULT), /taskhubs lists them */
+    /* Host names (case-insensitive) a request's Host header may name besides IP addresses
+     * and "localhost": the names the server is reached by (behind a proxy, say). Any other
+     * name is refused (421), so a web page whose own name resolves to this server (DNS
+     * rebinding) cannot use it. */
+    const char *const *public_hosts;
+    size_t n_public_hosts;
 } dt_http_options;
 
 /* dt_http_server_start: serve HUB (or OPTS->hubs; either must outlive the server). Returns

@@ -19,7 +19,8 @@ static void serve_usage(FILE *out)
             "usage: dtask serve [--grpc-listen ADDR:PORT] [--http-listen ADDR:PORT] [--no-http]\n"
             "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n"
             "                   [--health-ping-interval SECONDS] [--task-hubs NAME[,NAME...]]\n"
-            "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n\n"
+            "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n"
+            "                   [--public-host NAME[,NAME...]]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
             "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
             "open the HTTP address in a browser.\n\n"
@@ -48,7 +49,11 @@ static void serve_usage(FILE *out)
             "                           activity fails at once with " DT_HTTP_ERR_DISABLED ".\n"
             "                           Served for the default hub, or the --task-hubs hubs\n"
             "  --no-http-activity       do not take " DT_HTTP_ACTIVITY_NAME " work at all (leave it\n"
-            "                           to a worker that registers it)\n");
+            "                           to a worker that registers it)\n"
+            "  --public-host NAME[,NAME...]\n"
+            "                           host names the HTTP API answers to besides IP addresses\n"
+            "                           and localhost (a request naming any other Host is refused,\n"
+            "                           so a web page cannot reach the API by DNS rebinding)\n");
 }
 
 /* split_hubs: the names of --task-hubs A,B,... into NAMES (pointing into *BUF, malloc'd);
@@ -90,6 +95,7 @@ int cli_serve(int argc, char **argv)
     int64_t ping_ms = 0;
     const char *task_hubs = NULL;
     const char *http_allow = NULL;
+    const char *public_hosts = NULL;
     bool http_activity = true;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
@@ -126,6 +132,8 @@ int cli_serve(int argc, char **argv)
             http_allow = argv[++i];
         } else if (strcmp(argv[i], "--no-http-activity") == 0) {
             http_activity = false;
+        } else if (strcmp(argv[i], "--public-host") == 0 && i + 1 < argc) {
+            public_hosts = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
             return 0;
@@ -172,8 +180,21 @@ int cli_serve(int argc, char **argv)
     dt_grpc_server *srv = NULL;
     dt_http_server *web = NULL;
     dt_http_activity_host *http_host = NULL;
-    char *names_buf = NULL;
+    char *names_buf = NULL, *hosts_buf = NULL;
     const char *names[DT_TASK_HUBS_MAX];
+    const char *hosts[32];
+    size_t n_hosts = 0;
+    if (public_hosts && (hosts_buf = strdup(public_hosts)) == NULL)
+        goto done;
+    for (char *save = NULL, *t = hosts_buf ? strtok_r(hosts_buf, ",", &save) : NULL; t;
+         t = strtok_r(NULL, ",", &save)) {
+        if (n_hosts == sizeof hosts / sizeof hosts[0]) {
+            fprintf(stderr, "dtask serve: --public-host names more than %zu hosts\n", n_hosts);
+            rc = 2;
+            goto done;
+        }
+        hosts[n_hosts++] = t;
+    }
     dt_hub_set_options ho = {.hub = {.db_path = db}};
     if (task_hubs && !split_hubs(task_hubs, &names_buf, names, &ho.n_allowed)) {
         rc = 2;
@@ -190,7 +211,8 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
     }
-    dt_http_options wo = {.listen = http_listen, .token = token, .hubs = hubs};
+    dt_http_options wo = {.listen = http_listen, .token = token, .hubs = hubs,
+                          .public_hosts = hosts, .n_public_hosts = n_hosts};
     if (http && dt_http_server_start(NULL, &wo, &web, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
@@ -223,6 +245,7 @@ done:
     dt_hub_set_close(hubs);
     dt_http_activity_free(http_act);
     free(names_buf);
+    free(hosts_buf);
     free(token);
     return rc;
 }

@@ -360,7 +360,9 @@ static void count_instances(http_request *rq, http_response *rs)
 }
 
 /* DELETE instances?createdTimeFrom&createdTimeTo&runtimeStatus&instanceIdPrefix: purge the
- * finished instances that match. */
+ * finished instances that match. With no filter at all it is refused: one request (a stray
+ * script, a forged one) would otherwise delete every finished instance; `all=true` says so
+ * on purpose. */
 static void purge_instances(http_request *rq, http_response *rs)
 {
     dt_runtime_status statuses[16];
@@ -372,6 +374,14 @@ static void purge_instances(http_request *rq, http_response *rs)
     const char *prefix = http_query(rq, "instanceIdPrefix");
     if (prefix && prefix[0])
         q.id_prefix = prefix;
+    const char *all = http_query(rq, "all");
+    if (q.n_statuses == 0 && q.created_from == 0 && q.created_to == 0 && q.id_prefix == NULL &&
+        !(all && strcmp(all, "true") == 0)) {
+        http_reply_error(rs, 400, "a purge needs a filter (runtimeStatus, createdTimeFrom, "
+                         "createdTimeTo or instanceIdPrefix), or all=true to purge every "
+                         "finished instance");
+        return;
+    }
     size_t n = 0;
     dt_error err = {0};
     if (dt_hub_purge_where(rq->hub, &q, &n, &err) != DT_OK) {

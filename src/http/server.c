@@ -3,6 +3,8 @@
  * bodies collected up to a limit, and routing: /healthz, /openapi.json, /metrics, the API
  * under /runtime/webhooks/durabletask/ (instances.c, entities.c) and the dashboard's embedded
  * files. */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -38,6 +40,8 @@ struct dt_http_server {
     char *token;          /* NULL: no authentication */
     size_t max_body;
     int port;
+    char **public_hosts;  /* lowercase; see dt_http_options */
+    size_t n_public_hosts;
 };
 
 /* One request from its first line to its end. Created by on_uri (MHD's URI log callback,
@@ -47,6 +51,7 @@ typedef struct conn_req {
     char *uri;            /* as sent: path and query */
     bool started;
     unsigned reject;      /* non-zero: answer with this status once the body is drained */
+    char why[256];        /* the refusal's message, when the status alone does not say */
     char *body;
     size_t len, cap;
     size_t discarded;
@@ -69,11 +74,13 @@ static const char *status_code_name(unsigned status)
     switch (status) {
     case 400: return "BadRequest";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "NotFound";
     case 405: return "MethodNotAllowed";
     case 409: return "Conflict";
     case 410: return "Gone";
     case 413: return "PayloadTooLarge";
+    case 421: return "MisdirectedRequest";
     case 501: return "NotImplemented";
     case 503: return "ServiceUnavailable";
     default: return "Internal";
@@ -430,10 +437,12 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, http_response 
 }
 
 static enum MHD_Result send_reject(const dt_http_server *srv, struct MHD_Connection *conn,
-                                   unsigned status)
+                                   unsigned status, const char *why)
 {
     http_response rs = {0};
-    if (status == 401)
+    if (why && why[0])
+        http_reply_error(&rs, status, "%s", why);
+    else if (status == 401)
         http_reply_error(&rs, 401, "this server wants \"Authorization: Bearer <token>\"");
     else if (status == 413)
         http_reply_error(&rs, 413, "the request body is over the limit of %zu bytes",
@@ -466,11 +475,89 @@ static bool is_public(const char *method, const char *uri)
     return http_asset_find(path) != NULL;
 }
 
-/* precheck: what to refuse a request for before its body: no or a wrong token (401), a
- * declared length over the limit (413). 0: go on. */
-static unsigned precheck(const dt_http_server *srv, struct MHD_Connection *conn,
-                         const char *method, const conn_req *cr)
+/* host_part: the host of a Host header or an origin's authority (lowercase, without port or
+ * brackets) into BUF; false if it does not fit. */
+static bool host_part(const char *authority, char *buf, size_t size)
 {
+    const char *end;
+    if (authority[0] == '[') {
+        authority++;
+        end = strchr(authority, ']');
+        if (end == NULL)
+            return false;
+    } else {
+        end = strchr(authority, ':');
+        if (end == NULL)
+            end = authority + strlen(authority);
+    }
+    size_t n = (size_t)(end - authority);
+    if (n == 0 || n >= size)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)tolower((unsigned char)authority[i]);
+    buf[n] = '\0';
+    return true;
+}
+
+/* host_allowed: may a request name HOST (a Host header's host part)? An IP address (no DNS
+ * rebinding goes through one), localhost, or a name the server was told it has. */
+static bool host_allowed(const dt_http_server *srv, const char *host)
+{
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1 ||
+        strcmp(host, "localhost") == 0)
+        return true;
+    for (size_t i = 0; i < srv->n_public_hosts; i++)
+        if (strcmp(srv->public_hosts[i], host) == 0)
+            return true;
+    return false;
+}
+
+static bool changes_state(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
+/* browser_check: DNS rebinding and cross-site requests. The Host header must name this
+ * server (421 otherwise); without a token, a request that changes state and comes from a
+ * browser (it has an Origin) must come from a page of this server (403 otherwise). */
+static unsigned browser_check(const dt_http_server *srv, struct MHD_Connection *conn,
+                              const char *method, conn_req *cr)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char h[256];
+    if (host && (!host_part(host, h, sizeof h) || !host_allowed(srv, h))) {
+        snprintf(cr->why, sizeof cr->why, "Host '%.100s' is not a name of this server; "
+                 "start dtask serve with --public-host NAME to answer to it", host);
+        return 421;
+    }
+    if (srv->token || !changes_state(method))
+        return 0;
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (origin == NULL)
+        return 0;   /* not a browser's cross-site request: browsers always send Origin */
+    const char *auth = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                       : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                             : NULL;
+    if (auth == NULL || host == NULL || strcasecmp(auth, host) != 0) {
+        snprintf(cr->why, sizeof cr->why, "a %s from the web page at '%.100s' is refused: only "
+                 "this server's own pages may change state without a token (--token-file)",
+                 method, origin);
+        return 403;
+    }
+    return 0;
+}
+
+/* precheck: what to refuse a request for before its body: a Host that is not ours (421), a
+ * browser's cross-site change (403), no or a wrong token (401), a declared length over the
+ * limit (413). 0: go on. */
+static unsigned precheck(const dt_http_server *srv, struct MHD_Connection *conn,
+                         const char *method, conn_req *cr)
+{
+    unsigned refused = browser_check(srv, conn, method, cr);
+    if (refused)
+        return refused;
     if (!is_public(method, cr->uri) && !authorized(srv, conn))
         return 401;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -547,7 +634,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cr->reject = precheck(srv, conn, method, cr);
         /* a client that waits for "100 Continue" has sent no body yet: answer at once */
         if (cr->reject && expects_continue(conn))
-            return send_reject(srv, conn, cr->reject);
+            return send_reject(srv, conn, cr->reject, cr->why);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -556,7 +643,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return take_body(srv, cr, upload_data, n) ? MHD_YES : MHD_NO;
     }
     if (cr->reject)
-        return send_reject(srv, conn, cr->reject);
+        return send_reject(srv, conn, cr->reject, cr->why);
 
     http_request rq = {
         .server = srv,
@@ -668,6 +755,9 @@ static void server_free(dt_http_server *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     free(srv->token);
+    for (size_t i = 0; i < srv->n_public_hosts; i++)
+        free(srv->public_hosts[i]);
+    free(srv->public_hosts);
     free(srv);
 }
 
@@ -691,6 +781,25 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         goto fail;
+    }
+    size_t n_hosts = opts ? opts->n_public_hosts : 0;
+    if (n_hosts && (srv->public_hosts = calloc(n_hosts, sizeof *srv->public_hosts)) == NULL) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n_hosts; i++) {
+        char h[256];
+        const char *given = opts->public_hosts[i] ? opts->public_hosts[i] : "";
+        if (!host_part(given, h, sizeof h)) {
+            st = dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: public host '%.100s' is "
+                              "not a host name", given);
+            goto fail;
+        }
+        if ((srv->public_hosts[i] = strdup(h)) == NULL) {
+            st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        srv->n_public_hosts++;
     }
     int fd = -1;
     bool ipv6 = false;
