@@ -35,7 +35,8 @@ typedef enum dt_status {
     DT_ERR_TASK_FAILED,     /* an activity or orchestration failed; details in a dt_failure */
     DT_ERR_SHUTDOWN,        /* the hub or worker is stopping */
     DT_ERR_UNIMPLEMENTED,   /* the operation is not supported (yet) by this build or backend */
-    DT_ERR_INTERNAL         /* a broken invariant; a bug */
+    DT_ERR_INTERNAL,        /* a broken invariant; a bug */
+    DT_ERR_NO_SPACE         /* the store's disk is full: nothing was written (retry later) */
 } dt_status;
 
 /* dt_strerror: a static sentence for STATUS. Never NULL. */

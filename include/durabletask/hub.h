@@ -195,6 +195,11 @@ dt_status dt_hub_query_entities(dt_hub *hub, const dt_entity_query *q, dt_arena 
 dt_status dt_hub_clean_entities(dt_hub *hub, bool remove_empty, bool release_orphaned,
                                 size_t *removed, size_t *released, dt_error *err);
 
+/* dt_hub_health: DT_OK while the store takes writes; after a write failed because the disk is
+ * full (DT_ERR_NO_SPACE) or the store could not write (DT_ERR_IO), that status with ERR
+ * naming the cause, until a write succeeds again. */
+dt_status dt_hub_health(dt_hub *hub, dt_error *err);
+
 /* dt_hub_metrics_text: the hub's metrics in Prometheus text format. *OUT is malloc'd; free
  * it with free(). */
 dt_status dt_hub_metrics_text(dt_hub *hub, char **out);

@@ -273,7 +273,8 @@ grpc_status_code rpc_status_of(dt_status st)
     case DT_ERR_TIMEOUT: return GRPC_STATUS_DEADLINE_EXCEEDED;
     case DT_ERR_UNIMPLEMENTED: return GRPC_STATUS_UNIMPLEMENTED;
     case DT_ERR_SHUTDOWN: return GRPC_STATUS_UNAVAILABLE;
-    case DT_ERR_NOMEM: return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    case DT_ERR_NOMEM:
+    case DT_ERR_NO_SPACE: return GRPC_STATUS_RESOURCE_EXHAUSTED;
     case DT_ERR_CORRUPT: return GRPC_STATUS_DATA_LOSS;
     default: return GRPC_STATUS_INTERNAL;
     }

@@ -81,6 +81,7 @@ static const char *status_code_name(unsigned status)
     case 410: return "Gone";
     case 413: return "PayloadTooLarge";
     case 421: return "MisdirectedRequest";
+    case 507: return "InsufficientStorage";
     case 501: return "NotImplemented";
     case 503: return "ServiceUnavailable";
     default: return "Internal";
@@ -130,6 +131,7 @@ void http_reply_dt_error(http_response *rs, const dt_error *err, unsigned state_
     case DT_ERR_UNIMPLEMENTED: status = 501; break;
     case DT_ERR_SHUTDOWN:
     case DT_ERR_TIMEOUT: status = 503; break;
+    case DT_ERR_NO_SPACE: status = 507; break;
     default: status = 500; break;
     }
     http_reply_error(rs, status, "%s", err->message[0] ? err->message : dt_strerror(err->code));
@@ -253,6 +255,17 @@ static void reply_metrics(http_request *rq, http_response *rs)
     rs->len = strlen(text);
 }
 
+/* GET /healthz: "ok", or 503 naming why the store takes no writes (the disk is full, ...), so
+ * a load balancer or an orchestrator of containers sees the trouble. */
+static void reply_health(http_request *rq, http_response *rs)
+{
+    dt_error err = {0};
+    if (dt_hub_health(rq->hub, &err) == DT_OK)
+        reply_static(rs, 200, "text/plain; charset=utf-8", "ok", 2);
+    else
+        http_reply_error(rs, 503, "unhealthy: the store takes no writes: %s", err.message);
+}
+
 /* GET /taskhubs: the task hubs there are, as a JSON array of names (["default"] with one). */
 static void reply_task_hubs(http_request *rq, http_response *rs)
 {
@@ -315,7 +328,7 @@ static void route(http_request *rq, const char *path, http_response *rs)
     char **s = rq->seg;
     if (n == 1 && strcmp(s[0], "healthz") == 0) {
         if (get)
-            reply_static(rs, 200, "text/plain; charset=utf-8", "ok", 2);
+            with_task_hub(rq, rs, reply_health);
         else
             method_not_allowed(rs, rq->method, "/healthz", "GET");
         return;

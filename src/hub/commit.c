@@ -95,8 +95,9 @@ static void commit_slot(dt_hub *hub, slot *s)
     assert(s->n <= hub->max_batch);
     dt_error err;
     dt_time t0 = dt_now();
-    dt_store_commit_deferred(hub->store, s->batch, s->n, L, &s->ticket, &err);
+    dt_status st = dt_store_commit_deferred(hub->store, s->batch, s->n, L, &s->ticket, &err);
     metrics_commit(hub->metrics, s->n, dt_now() - t0);
+    hub_store_result(hub, st, &err);
     for (size_t i = 0; i < s->n; i++) {
         s->reqs[i]->commit->result = s->batch[i].result;
         after_commit(hub, &s->batch[i]);
@@ -108,10 +109,12 @@ static void publish_slot(dt_hub *hub, slot *s)
 {
     dt_error err;
     dt_commit_lease *L = &s->lease;
-    if (dt_store_sync(hub->store, s->ticket, &err) != DT_OK) {
+    dt_status synced = dt_store_sync(hub->store, s->ticket, &err);
+    if (synced != DT_OK) {
         /* nobody may act on what may not be on disk: the requesters hear of the failure and
          * the leased work waits for its leases to expire */
         dt_log(DT_LOG_ERROR, NULL, "%s", err.message);
+        hub_store_result(hub, synced, &err);
         for (size_t i = 0; i < s->n; i++)
             s->reqs[i]->commit->result = s->batch[i].result = DT_ERR_IO;
         for (size_t i = 0; i < L->n_orchestrations; i++)

@@ -3,7 +3,7 @@
  * (purges), commit.c (group commit), episode.c (actions to history), dispatch.c (leasing,
  * lease renewal, the pull API, dispatch loops), backoff.c (how long abandoned work waits),
  * ready.c (work leased by commits, and the takers), cache.c (histories between episodes),
- * metrics.c (counters and timings). */
+ * metrics.c (counters and timings), health.c (whether the store takes writes). */
 #ifndef DT_HUB_INTERNAL_H
 #define DT_HUB_INTERNAL_H
 
@@ -105,6 +105,10 @@ struct dt_hub {
      * waits on `published_cv`) */
     uint64_t published;
     pthread_cond_t published_cv;
+    /* the store's health (health.c): TROUBLED after a commit failed for lack of space or an
+     * I/O error, until one succeeds; TROUBLE says why (ch_mu) */
+    atomic_bool troubled;
+    dt_error trouble;
 
     /* work a commit leased for this hub's takers (dispatch loops, gRPC work streams), and who
      * the takers are (ready.c); rq_mu guards both */
@@ -235,6 +239,10 @@ dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err);
  * events join the cached history), NULL if not (the entry is dropped). */
 void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *committed);
 
+/* hub_store_result: a commit (or sync) of the store ended with ST (ERR says why): marks the
+ * hub troubled on lack of space or an I/O error, clears that on success (health.c). */
+void hub_store_result(dt_hub *hub, dt_status st, const dt_error *err);
+
 /* metrics_*: see metrics.c. */
 hub_metrics *metrics_new(void);
 void metrics_free(hub_metrics *m);
@@ -244,6 +252,7 @@ void metrics_work_item(hub_metrics *m, bool activity, dt_time leased_at, dt_stat
 void metrics_redelivered(hub_metrics *m);
 void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us);
 void metrics_commit(hub_metrics *m, size_t batch, dt_time took_us);
+void metrics_store_trouble(hub_metrics *m, dt_status st);
 
 /* backoff_after: how long work abandoned N times in a row waits (N >= 1). backoff_note: note
  * an abandon of instance ID at NOW; how many in a row now. backoff_forget: ID's episode

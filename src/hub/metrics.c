@@ -40,6 +40,7 @@ struct hub_metrics {
     histogram work[2];              /* 0 orchestration, 1 activity */
     histogram commit_seconds, commit_batch;
     uint64_t commits, lease_lost, redeliveries;
+    uint64_t no_space, io_errors;   /* commits refused by the store: disk full, I/O */
 };
 
 hub_metrics *metrics_new(void)
@@ -159,6 +160,16 @@ void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us)
                dt_runtime_status_name(ep->status), ep->failure ? ": " : "",
                ep->failure && ep->failure->message ? ep->failure->message : "");
     }
+}
+
+void metrics_store_trouble(hub_metrics *m, dt_status st)
+{
+    pthread_mutex_lock(&m->mu);
+    if (st == DT_ERR_NO_SPACE)
+        m->no_space++;
+    else
+        m->io_errors++;
+    pthread_mutex_unlock(&m->mu);
 }
 
 void metrics_redelivered(hub_metrics *m)
@@ -292,7 +303,15 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
     put(&b, "# HELP dtask_redeliveries_total Activity work items delivered again after a lease "
             "expired.\n# TYPE dtask_redeliveries_total counter\ndtask_redeliveries_total %llu\n",
         (unsigned long long)m->redeliveries);
+    put(&b, "# HELP dtask_store_write_errors_total Store commits that failed, by reason.\n"
+            "# TYPE dtask_store_write_errors_total counter\n"
+            "dtask_store_write_errors_total{reason=\"no_space\"} %llu\n"
+            "dtask_store_write_errors_total{reason=\"io\"} %llu\n",
+        (unsigned long long)m->no_space, (unsigned long long)m->io_errors);
     pthread_mutex_unlock(&m->mu);
+    put(&b, "# HELP dtask_store_healthy 1 while the store takes writes, 0 after a write failed "
+            "until one succeeds.\n# TYPE dtask_store_healthy gauge\ndtask_store_healthy %d\n",
+        dt_hub_health(hub, NULL) == DT_OK);
     if (qs == DT_OK)
         put(&b, "# HELP dtask_queue_depth Work items ready and not leased.\n"
                 "# TYPE dtask_queue_depth gauge\n"

@@ -329,7 +329,7 @@ static dt_status map_rc(int rc)
     case SQLITE_OK:
     case SQLITE_ROW:
     case SQLITE_DONE: return DT_OK;
-    case SQLITE_FULL:
+    case SQLITE_FULL: return DT_ERR_NO_SPACE;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:

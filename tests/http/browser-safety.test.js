@@ -69,42 +69,9 @@ test("a Host that is not a name of this server is refused (DNS rebinding)", { ti
     assert.equal((await raw("GET", `${API}/instances?top=1`, { Host: host })).status, 200, host);
 });
 
-// private: a `dtask serve` of this spec's own (a fresh database, so a purge of everything
-// touches no other spec's instances), with ARGS; stopped by the caller.
-async function privateServer(args) {
-  const { spawn } = require("node:child_process");
-  const net = require("node:net");
-  const fs = require("node:fs");
-  const os = require("node:os");
-  const path = require("node:path");
-  const freePort = () => new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-  const port = await freePort(), grpcPort = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-browser-"));
-  const child = spawn(process.env.DTASK, ["serve", "--grpc-listen", `127.0.0.1:${grpcPort}`, "--http-listen", `127.0.0.1:${port}`,
-    "--db", path.join(dir, "d.db"), "--no-http-activity", "--log-level", "error", ...args], { stdio: "ignore" });
-  // the demo's C functions (hello_one), so instances finish
-  const worker = spawn(process.env.DTASK, ["worker", "--server", `127.0.0.1:${grpcPort}`], { stdio: "ignore" });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 150; i++) {
-    try { if ((await fetch(`${url}/healthz`)).ok) break; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    port,
-    stop: () => new Promise((resolve) => {
-      worker.kill("SIGTERM");
-      child.once("exit", () => { fs.rmSync(dir, { recursive: true, force: true }); resolve(); });
-      child.kill("SIGTERM");
-    }),
-  };
-}
-
 test("--public-host names the server may be reached by; a purge needs a filter or all=true", { timeout: h.TEST_TIMEOUT_MS }, async () => {
   assert.ok(process.env.DTASK, "DTASK is not set: run the specs through tests/http/run.sh");
-  const srv = await privateServer(["--public-host", "Dtask.Example,ops.example"]);
+  const srv = await h.privateServer(["--public-host", "Dtask.Example,ops.example"]);
   try {
     const get = (host) => new Promise((resolve, reject) => {
       http.get({ host: "127.0.0.1", port: srv.port, path: `${API}/instances?top=1`, headers: { Host: host } },

@@ -93,4 +93,43 @@ async function listAll(query) {
 
 const HELLO_OUTPUT = ["Hello Tokyo!", "Hello Seattle!", "Hello London!"];
 
-module.exports = { BASE, API, TEST_TIMEOUT_MS, uid, call, assertError, start, statusPath, waitFor, waitStatus, listAll, HELLO_OUTPUT };
+// privateServer: a `dtask serve` of a spec's own (a fresh database in DIR, or a temporary
+// one, so what the spec does touches no other spec's instances) with the demo's C worker,
+// and ARGS; {url, port, stop()}. Needs DTASK (run.sh sets it).
+async function privateServer(args = [], dir = undefined) {
+  const { spawn } = require("node:child_process");
+  const net = require("node:net");
+  const fs = require("node:fs");
+  const os = require("node:os");
+  const path = require("node:path");
+  const freePort = () => new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+  const port = await freePort(), grpcPort = await freePort();
+  const own = dir === undefined;
+  if (own) dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-private-"));
+  const child = spawn(process.env.DTASK, ["serve", "--grpc-listen", `127.0.0.1:${grpcPort}`, "--http-listen", `127.0.0.1:${port}`,
+    "--db", path.join(dir, "d.db"), "--no-http-activity", "--log-level", "error", ...args], { stdio: "ignore" });
+  // the demo's C functions (hello_one), so instances finish
+  const worker = spawn(process.env.DTASK, ["worker", "--server", `127.0.0.1:${grpcPort}`], { stdio: "ignore" });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 150; i++) {
+    try { if ((await fetch(`${url}/healthz`)).ok) break; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    port,
+    stop: () => new Promise((resolve) => {
+      worker.kill("SIGTERM");
+      child.once("exit", () => { if (own) fs.rmSync(dir, { recursive: true, force: true }); resolve(); });
+      child.kill("SIGTERM");
+    }),
+  };
+}
+
+
+module.exports = {
+  BASE, API, TEST_TIMEOUT_MS, uid, call, assertError, start, statusPath, waitFor, waitStatus, listAll, HELLO_OUTPUT,
+  privateServer,
+};
