@@ -3,7 +3,8 @@
 # Asks dpkg first, so on a machine that has everything this does nothing and needs no network.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev libprotobuf-c-dev protobuf-c-compiler
-      libjansson-dev libcmocka-dev libgrpc-dev libmicrohttpd-dev libcurl4-openssl-dev)
+      libjansson-dev libcmocka-dev libgrpc-dev libmicrohttpd-dev libcurl4-openssl-dev
+      openssl curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

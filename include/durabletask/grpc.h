@@ -29,6 +29,8 @@ typedef struct dt_grpc_options {
     dt_hub_set *hubs;            /* serve these task hubs (the hub argument NULL): each call is
                                   * for the hub its "taskhub" metadata names, none meaning
                                   * DT_TASK_HUB_DEFAULT; CreateTaskHub/DeleteTaskHub served */
+    const char *tls_cert_pem;    /* both set: serve TLS with this certificate chain and key */
+    const char *tls_key_pem;     /* (PEM text); neither: plain HTTP/2 */
 } dt_grpc_options;
 
 /* dt_grpc_server_start: serve HUB (or OPTS->hubs; either must outlive the server) on

@@ -35,6 +35,8 @@ typedef struct dt_http_options {
      * rebinding) cannot use it. */
     const char *const *public_hosts;
     size_t n_public_hosts;
+    const char *tls_cert_pem;    /* both set: serve HTTPS with this certificate chain and key */
+    const char *tls_key_pem;     /* (PEM text); neither: plain HTTP */
 } dt_http_options;
 
 /* dt_http_server_start: serve HUB (or OPTS->hubs; either must outlive the server). Returns

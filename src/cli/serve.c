@@ -2,6 +2,7 @@
  * the Durable Task SDKs can use it as their backend, and the HTTP API and dashboard beside it.
  * Runs until SIGINT or SIGTERM; then work handed to remote workers is given back for
  * redelivery and the database closed cleanly. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@ static void serve_usage(FILE *out)
             "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n"
             "                   [--health-ping-interval SECONDS] [--task-hubs NAME[,NAME...]]\n"
             "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n"
-            "                   [--public-host NAME[,NAME...]]\n\n"
+            "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
             "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
             "open the HTTP address in a browser.\n\n"
@@ -50,10 +51,41 @@ static void serve_usage(FILE *out)
             "                           Served for the default hub, or the --task-hubs hubs\n"
             "  --no-http-activity       do not take " DT_HTTP_ACTIVITY_NAME " work at all (leave it\n"
             "                           to a worker that registers it)\n"
+            "  --tls-cert PATH, --tls-key PATH\n"
+            "                           serve gRPC and HTTP over TLS with this certificate (chain)\n"
+            "                           and private key, both PEM files\n"
             "  --public-host NAME[,NAME...]\n"
             "                           host names the HTTP API answers to besides IP addresses\n"
             "                           and localhost (a request naming any other Host is refused,\n"
             "                           so a web page cannot reach the API by DNS rebinding)\n");
+}
+
+/* read_pem: the PEM file PATH (at most 1 MiB) into *OUT (malloc'd); false after saying what
+ * was wrong. */
+static bool read_pem(const char *path, const char *what, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    char *buf = f ? malloc((1u << 20) + 1) : NULL;
+    size_t n = buf ? fread(buf, 1, 1u << 20, f) : 0;
+    bool ok = buf && !ferror(f) && n > 0 && n < (1u << 20);
+    if (f)
+        fclose(f);
+    if (!ok) {
+        fprintf(stderr, "dtask serve: cannot read the TLS %s %s%s%s\n", what, path,
+                f == NULL ? ": " : buf == NULL ? ": out of memory" : " (empty, or over 1 MiB)",
+                f == NULL ? strerror(errno) : "");
+        free(buf);
+        return false;
+    }
+    buf[n] = '\0';
+    if (strstr(buf, "-----BEGIN ") == NULL) {
+        fprintf(stderr, "dtask serve: the TLS %s %s is not PEM\n", what, path);
+        free(buf);
+        return false;
+    }
+    *out = buf;
+    return true;
 }
 
 /* split_hubs: the names of --task-hubs A,B,... into NAMES (pointing into *BUF, malloc'd);
@@ -96,6 +128,7 @@ int cli_serve(int argc, char **argv)
     const char *task_hubs = NULL;
     const char *http_allow = NULL;
     const char *public_hosts = NULL;
+    const char *tls_cert_file = NULL, *tls_key_file = NULL;
     bool http_activity = true;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
@@ -132,6 +165,10 @@ int cli_serve(int argc, char **argv)
             http_allow = argv[++i];
         } else if (strcmp(argv[i], "--no-http-activity") == 0) {
             http_activity = false;
+        } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+            tls_cert_file = argv[++i];
+        } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+            tls_key_file = argv[++i];
         } else if (strcmp(argv[i], "--public-host") == 0 && i + 1 < argc) {
             public_hosts = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -148,12 +185,24 @@ int cli_serve(int argc, char **argv)
                         "each other\n");
         return 2;
     }
+    if ((tls_cert_file == NULL) != (tls_key_file == NULL)) {
+        fprintf(stderr, "dtask serve: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (tls_cert_file && (!read_pem(tls_cert_file, "certificate", &tls_cert) ||
+                          !read_pem(tls_key_file, "key", &tls_key))) {
+        free(tls_cert);
+        return 2;
+    }
     /* outbound HTTP: only to the hosts named; checked before anything starts */
     dt_http_activity *http_act = NULL;
     dt_http_activity_options hao = {.allow = http_allow};
     dt_error herr = {0};
     if (http_activity && dt_http_activity_new(&hao, &http_act, &herr) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", herr.message);
+        free(tls_cert);
+        free(tls_key);
         return 2;
     }
     /* one token guards both services */
@@ -163,6 +212,8 @@ int cli_serve(int argc, char **argv)
         if (!cli_read_token(token_file, &token, msg, sizeof msg)) {
             fprintf(stderr, "dtask serve: %s\n", msg);
             dt_http_activity_free(http_act);
+            free(tls_cert);
+            free(tls_key);
             return 2;
         }
     }
@@ -206,13 +257,14 @@ int cli_serve(int argc, char **argv)
         goto done;
     }
     dt_grpc_options go = {.listen = listen, .token = token, .health_ping_ms = ping_ms,
-                          .hubs = hubs};
+                          .hubs = hubs, .tls_cert_pem = tls_cert, .tls_key_pem = tls_key};
     if (dt_grpc_server_start(NULL, &go, &srv, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
     }
     dt_http_options wo = {.listen = http_listen, .token = token, .hubs = hubs,
-                          .public_hosts = hosts, .n_public_hosts = n_hosts};
+                          .public_hosts = hosts, .n_public_hosts = n_hosts,
+                          .tls_cert_pem = tls_cert, .tls_key_pem = tls_key};
     if (http && dt_http_server_start(NULL, &wo, &web, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
@@ -225,12 +277,12 @@ int cli_serve(int argc, char **argv)
     }
     char http_where[300];
     if (web)
-        snprintf(http_where, sizeof http_where, "HTTP on %s (port %d)", http_listen,
-                 dt_http_server_port(web));
+        snprintf(http_where, sizeof http_where, "HTTP%s on %s (port %d)", tls_cert ? "S" : "",
+                 http_listen, dt_http_server_port(web));
     else
         snprintf(http_where, sizeof http_where, "no HTTP");
-    fprintf(stderr, "dtask serve: gRPC on %s (port %d), %s, database %s%s; outbound HTTP %s%s\n",
-            listen, dt_grpc_server_port(srv), http_where, db,
+    fprintf(stderr, "dtask serve: gRPC%s on %s (port %d), %s, database %s%s; outbound HTTP %s%s\n",
+            tls_cert ? " over TLS" : "", listen, dt_grpc_server_port(srv), http_where, db,
             token ? "; bearer token required" : "",
             !http_activity ? "left to workers" : http_allow ? "to " : "off",
             http_allow ? http_allow : "");
@@ -247,5 +299,7 @@ done:
     free(names_buf);
     free(hosts_buf);
     free(token);
+    free(tls_cert);
+    free(tls_key);
     return rc;
 }

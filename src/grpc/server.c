@@ -681,7 +681,21 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         goto fail;
     }
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    bool tls = opts && opts->tls_cert_pem && opts->tls_key_pem;
+    if (opts && !tls && (opts->tls_cert_pem || opts->tls_key_pem)) {
+        st = dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC TLS needs both a certificate and a key");
+        goto fail;
+    }
+    grpc_ssl_pem_key_cert_pair pair = {tls ? opts->tls_key_pem : NULL,
+                                       tls ? opts->tls_cert_pem : NULL};
+    grpc_server_credentials *creds =
+        tls ? grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL)
+            : grpc_insecure_server_credentials_create();
+    if (creds == NULL) {
+        st = dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC TLS: the certificate or key is not "
+                          "usable PEM");
+        goto fail;
+    }
     srv->port = grpc_server_add_http2_port(srv->server, listen, creds);
     grpc_server_credentials_release(creds);
     if (srv->port == 0) {

@@ -784,6 +784,9 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     const char *listen_addr = opts && opts->listen ? opts->listen : DT_DEFAULT_HTTP_ADDRESS;
     if (opts && opts->token && opts->token[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: the token is empty");
+    if (opts && (opts->tls_cert_pem == NULL) != (opts->tls_key_pem == NULL))
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: TLS needs both a certificate "
+                            "and a key");
     dt_http_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
@@ -833,15 +836,20 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     fcntl(mhd_fd, F_SETFL, fcntl(mhd_fd, F_GETFL) | O_NONBLOCK);
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_THREAD_PER_CONNECTION | (ipv6 ? MHD_USE_IPv6 : 0);
+    bool tls = opts && opts->tls_cert_pem && opts->tls_key_pem;
+    /* the TLS options go last: without TLS they end the list early (MHD_OPTION_END) */
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, mhd_fd,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_done, srv,
-        MHD_OPTION_CONNECTION_LIMIT, connection_limit(), MHD_OPTION_CONNECTION_TIMEOUT,
-        CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+        flags | (tls ? MHD_USE_TLS : 0), 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, srv, MHD_OPTION_CONNECTION_LIMIT,
+        connection_limit(), MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, tls ? opts->tls_cert_pem : NULL,
+        MHD_OPTION_HTTPS_MEM_KEY, tls ? opts->tls_key_pem : NULL, MHD_OPTION_END);
     close(fd);
     if (srv->daemon == NULL || srv->port < 0) {
-        st = dt_error_set(err, DT_ERR_IO, "cannot serve HTTP on %s: libmicrohttpd did not start",
-                          listen_addr);
+        st = dt_error_set(err, DT_ERR_IO, "cannot serve HTTP%s on %s: libmicrohttpd did not start%s",
+                          tls ? "S" : "", listen_addr,
+                          tls ? " (is the certificate or key not usable PEM?)" : "");
         goto fail;
     }
     *out = srv;

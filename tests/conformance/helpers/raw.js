@@ -177,8 +177,9 @@ async function terminateAll(client, ids) {
 Object.assign(module.exports, { history, waitDone, ts, rejection, completeOrchestration, completeActivity, terminateAll });
 
 // serve: a `dtask serve` of a test's own (DTASK, which run.sh exports) on a free loopback
-// port, or on PORT, with its database in DIR and ARGS added. Resolves once it answers; stop
-// it with stop(signal), which waits for it to exit.
+// port, or on PORT, with its database in DIR and ARGS added (no HTTP unless ARGS has an
+// --http-listen). Resolves once it answers; stop it with stop(signal), which waits for it to
+// exit.
 const { spawn } = require("node:child_process");
 const net = require("node:net");
 
@@ -194,7 +195,8 @@ function freePort() {
 async function serve(dir, args = [], port = 0) {
   port = port || (await freePort());
   const endpoint = `127.0.0.1:${port}`;
-  const proc = spawn(process.env.DTASK, ["serve", "--grpc-listen", endpoint, "--no-http",
+  const http = args.includes("--http-listen") ? [] : ["--no-http"];
+  const proc = spawn(process.env.DTASK, ["serve", "--grpc-listen", endpoint, ...http,
     "--db", path.join(dir, "dt.db"), "--log-level", "error", ...args], { stdio: "ignore" });
   const exited = new Promise((resolve) => proc.on("exit", resolve));
   for (let i = 0; ; i++) {
