@@ -679,6 +679,11 @@ const dt_event *dt_orch_request_started(const dt_orch_request *req);
  * loopback only, unless told otherwise. */
 #define DT_DEFAULT_GRPC_ADDRESS "127.0.0.1:4001"
 
+/* How long the servers wait for a request to arrive whole once its connection or call is
+ * there: a gRPC call's request message, an HTTP request's headers and body. A client slower
+ * than this is cut off, so silent and trickling clients cannot hold the servers' slots. */
+#define DT_REQUEST_TIMEOUT_MS 10000
+
 #ifdef __cplusplus
 }
 #endif

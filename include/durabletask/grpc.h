@@ -18,6 +18,13 @@ typedef struct dt_grpc_server dt_grpc_server;
 /* How long a work item stream may stay idle before it gets a HealthPing, unless told. */
 #define DT_GRPC_HEALTH_PING_MS 30000
 
+/* Calls served at once unless told otherwise (each holds a thread while it runs), and of them
+ * GetWorkItems streams (an SDK worker holds one for its whole life, plus a few unary calls at a
+ * time): room for a few hundred workers. A call beyond either is answered RESOURCE_EXHAUSTED
+ * at once, on no thread. */
+#define DT_GRPC_MAX_CALLS 1024
+#define DT_GRPC_MAX_STREAMS 256
+
 typedef struct dt_grpc_options {
     const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_GRPC_ADDRESS (loopback) */
     size_t max_message;          /* largest message accepted, bytes; 0: DT_GRPC_MAX_MESSAGE */
@@ -31,6 +38,12 @@ typedef struct dt_grpc_options {
                                   * DT_TASK_HUB_DEFAULT; CreateTaskHub/DeleteTaskHub served */
     const char *tls_cert_pem;    /* both set: serve TLS with this certificate chain and key */
     const char *tls_key_pem;     /* (PEM text); neither: plain HTTP/2 */
+    int max_calls;               /* calls served at once; 0: DT_GRPC_MAX_CALLS */
+    int max_streams;             /* GetWorkItems streams among them; 0: DT_GRPC_MAX_STREAMS
+                                  * (at most max_calls) */
+    int64_t request_timeout_ms;  /* a call whose request message has not arrived this long
+                                  * after the call did is ended (DEADLINE_EXCEEDED);
+                                  * 0: DT_REQUEST_TIMEOUT_MS */
 } dt_grpc_options;
 
 /* dt_grpc_server_start: serve HUB (or OPTS->hubs; either must outlive the server) on

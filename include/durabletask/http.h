@@ -16,6 +16,12 @@ typedef struct dt_http_server dt_http_server;
 /* Where `dtask serve` listens for HTTP unless told otherwise: loopback only. */
 #define DT_DEFAULT_HTTP_ADDRESS "127.0.0.1:4000"
 
+/* Connections served at once unless told otherwise (each on a thread of its own; kept under
+ * half the process's open-file limit), and from any one IP address: a few clients cannot
+ * take them all. A connection beyond either is closed at once. */
+#define DT_HTTP_MAX_CONNECTIONS 1024u
+#define DT_HTTP_MAX_PER_CLIENT 64u
+
 typedef struct dt_http_options {
     const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_HTTP_ADDRESS */
     const char *token;           /* non-NULL: every request needs "Authorization: Bearer <token>",
@@ -37,6 +43,11 @@ typedef struct dt_http_options {
     size_t n_public_hosts;
     const char *tls_cert_pem;    /* both set: serve HTTPS with this certificate chain and key */
     const char *tls_key_pem;     /* (PEM text); neither: plain HTTP */
+    unsigned max_connections;    /* connections at once; 0: DT_HTTP_MAX_CONNECTIONS */
+    unsigned max_per_client;     /* of them, from one IP address; 0: DT_HTTP_MAX_PER_CLIENT */
+    int64_t request_timeout_ms;  /* a request's headers and body must arrive within this of
+                                  * the connection being opened or its last answer; a slower
+                                  * or idle client is disconnected. 0: DT_REQUEST_TIMEOUT_MS */
 } dt_http_options;
 
 /* dt_http_server_start: serve HUB (or OPTS->hubs; either must outlive the server). Returns

@@ -21,7 +21,9 @@ static void serve_usage(FILE *out)
             "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n"
             "                   [--health-ping-interval SECONDS] [--task-hubs NAME[,NAME...]]\n"
             "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n"
-            "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n\n"
+            "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n"
+            "                   [--max-calls N] [--max-streams N] [--request-timeout SECONDS]\n"
+            "                   [--http-max-connections N] [--http-max-per-client N]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
             "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
             "open the HTTP address in a browser.\n\n"
@@ -57,7 +59,21 @@ static void serve_usage(FILE *out)
             "  --public-host NAME[,NAME...]\n"
             "                           host names the HTTP API answers to besides IP addresses\n"
             "                           and localhost (a request naming any other Host is refused,\n"
-            "                           so a web page cannot reach the API by DNS rebinding)\n");
+            "                           so a web page cannot reach the API by DNS rebinding)\n"
+            "\nLimits (a client beyond them is refused at once, and the others keep being served):\n"
+            "  --max-calls N            gRPC calls served at once (default %d); more are answered\n"
+            "                           RESOURCE_EXHAUSTED\n"
+            "  --max-streams N          of them, GetWorkItems streams (default %d; each SDK worker\n"
+            "                           holds one, plus a few calls at a time)\n"
+            "  --request-timeout SECONDS\n"
+            "                           a gRPC call's request message, an HTTP request's headers\n"
+            "                           and body must arrive within this (default %d); slower\n"
+            "                           clients are cut off\n"
+            "  --http-max-connections N HTTP connections at once (default %d, at most half the\n"
+            "                           open-file limit)\n"
+            "  --http-max-per-client N  HTTP connections at once from one IP address (default %d)\n",
+            DT_GRPC_MAX_CALLS, DT_GRPC_MAX_STREAMS, DT_REQUEST_TIMEOUT_MS / 1000,
+            DT_HTTP_MAX_CONNECTIONS, DT_HTTP_MAX_PER_CLIENT);
 }
 
 /* read_pem: the PEM file PATH (at most 1 MiB) into *OUT (malloc'd); false after saying what
@@ -130,6 +146,8 @@ int cli_serve(int argc, char **argv)
     const char *public_hosts = NULL;
     const char *tls_cert_file = NULL, *tls_key_file = NULL;
     bool http_activity = true;
+    long max_calls = 0, max_streams = 0, http_max_conns = 0, http_max_per_client = 0;
+    int64_t request_timeout_ms = 0;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--grpc-listen") == 0 && i + 1 < argc) {
@@ -171,6 +189,28 @@ int cli_serve(int argc, char **argv)
             tls_key_file = argv[++i];
         } else if (strcmp(argv[i], "--public-host") == 0 && i + 1 < argc) {
             public_hosts = argv[++i];
+        } else if (strcmp(argv[i], "--max-calls") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--max-calls", argv[++i], 100000, &max_calls))
+                return 2;
+        } else if (strcmp(argv[i], "--max-streams") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--max-streams", argv[++i], 100000, &max_streams))
+                return 2;
+        } else if (strcmp(argv[i], "--http-max-connections") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--http-max-connections", argv[++i], 100000,
+                                 &http_max_conns))
+                return 2;
+        } else if (strcmp(argv[i], "--http-max-per-client") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--http-max-per-client", argv[++i], 100000,
+                                 &http_max_per_client))
+                return 2;
+        } else if (strcmp(argv[i], "--request-timeout") == 0 && i + 1 < argc) {
+            if (!cli_parse_seconds("serve", "--request-timeout", argv[++i], &request_timeout_ms))
+                return 2;
+            if (request_timeout_ms < 100 || request_timeout_ms > 3600 * 1000) {
+                fprintf(stderr, "dtask serve: --request-timeout must be seconds from 0.1 to "
+                                "3600 (got '%s')\n", argv[i]);
+                return 2;
+            }
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
             return 0;
@@ -179,6 +219,17 @@ int cli_serve(int argc, char **argv)
             serve_usage(stderr);
             return 2;
         }
+    }
+    if (max_streams > (max_calls ? max_calls : DT_GRPC_MAX_CALLS)) {
+        fprintf(stderr, "dtask serve: --max-streams (%ld) cannot be more than --max-calls (%ld)\n",
+                max_streams, max_calls ? max_calls : (long)DT_GRPC_MAX_CALLS);
+        return 2;
+    }
+    if (http_max_per_client > (http_max_conns ? http_max_conns : DT_HTTP_MAX_CONNECTIONS)) {
+        fprintf(stderr, "dtask serve: --http-max-per-client (%ld) cannot be more than "
+                        "--http-max-connections (%ld)\n", http_max_per_client,
+                http_max_conns ? http_max_conns : (long)DT_HTTP_MAX_CONNECTIONS);
+        return 2;
     }
     if (http_allow && !http_activity) {
         fprintf(stderr, "dtask serve: --http-activity-allow and --no-http-activity exclude "
@@ -257,14 +308,19 @@ int cli_serve(int argc, char **argv)
         goto done;
     }
     dt_grpc_options go = {.listen = listen, .token = token, .health_ping_ms = ping_ms,
-                          .hubs = hubs, .tls_cert_pem = tls_cert, .tls_key_pem = tls_key};
+                          .hubs = hubs, .tls_cert_pem = tls_cert, .tls_key_pem = tls_key,
+                          .max_calls = (int)max_calls, .max_streams = (int)max_streams,
+                          .request_timeout_ms = request_timeout_ms};
     if (dt_grpc_server_start(NULL, &go, &srv, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;
     }
     dt_http_options wo = {.listen = http_listen, .token = token, .hubs = hubs,
                           .public_hosts = hosts, .n_public_hosts = n_hosts,
-                          .tls_cert_pem = tls_cert, .tls_key_pem = tls_key};
+                          .tls_cert_pem = tls_cert, .tls_key_pem = tls_key,
+                          .max_connections = (unsigned)http_max_conns,
+                          .max_per_client = (unsigned)http_max_per_client,
+                          .request_timeout_ms = request_timeout_ms};
     if (http && dt_http_server_start(NULL, &wo, &web, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;

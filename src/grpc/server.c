@@ -2,11 +2,15 @@
  * new calls and giving each a thread, and the blocking helpers handlers use. A call's
  * thread starts a batch and sleeps; the poller wakes it when gRPC reports the batch done.
  * Every call also has a RECV_CLOSE_ON_SERVER batch from the start, so a client that goes
- * away (cancel, deadline, disconnect) is noticed by long waits and streams at once. */
+ * away (cancel, deadline, disconnect) is noticed by long waits and streams at once.
+ * Bounded: the poller refuses a call without its token, or beyond the caps on calls and on
+ * work item streams, before any thread takes it; a request message that does not arrive in
+ * time ends its call. */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,8 @@ struct dt_grpc_server {
     int port;
     int64_t health_ping_ms;
     size_t max_message;         /* the largest message sent or received */
+    int max_calls, max_streams;
+    int64_t request_timeout_ms;
     atomic_bool stopping;
     /* call threads: mu guards all below. A thread that finished its call waits (on `work`)
      * for the next one, so a busy server does not create a thread per call; one that waits
@@ -50,6 +56,8 @@ struct dt_grpc_server {
     pthread_cond_t work;        /* a call was queued for an idle thread, or stopping */
     int n_threads;
     int n_idle;
+    int n_calls;                /* calls taken, until served (n_calls <= max_calls) */
+    int n_streams;              /* of them, GetWorkItems streams (<= max_streams) */
     rpc_call *queue_head, *queue_tail;
 };
 
@@ -69,6 +77,7 @@ struct rpc_call {
     bool close_started;
     bool orphan;                /* no thread could be had: the poller frees it when closed */
     bool md_sent;               /* initial metadata is out */
+    bool stream;                /* a GetWorkItems stream: counted in srv->n_streams */
     char task_hub[DT_TASK_HUB_NAME_MAX + 1];   /* from the metadata; "" if too long */
     dt_hub *hub;                /* the call's hub, and the reference that holds it */
     dt_hub_ref *hub_ref;
@@ -129,20 +138,43 @@ static bool request_call(dt_grpc_server *srv)
     return true;
 }
 
-/* run_batch: start OPS on the call and wait for the poller to report them done. */
-static bool run_batch(rpc_call *c, const grpc_op *ops, size_t n)
+/* run_batch_within: start OPS on the call and wait for the poller to report them done. With
+ * TIMEOUT_MS > 0, a batch not done by then is ended by cancelling the call with
+ * DEADLINE_EXCEEDED (the batch then completes, failed, at once); *TIMED_OUT says so. */
+static bool run_batch_within(rpc_call *c, const grpc_op *ops, size_t n, int64_t timeout_ms,
+                             bool *timed_out)
 {
+    *timed_out = false;
     pthread_mutex_lock(&c->mu);
     c->batch_done = false;
     pthread_mutex_unlock(&c->mu);
     if (grpc_call_start_batch(c->call, ops, n, &c->batch_tag, NULL) != GRPC_CALL_OK)
         return false;
+    struct timespec until = dt_deadline_ms(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&c->mu);
-    while (!c->batch_done)
-        pthread_cond_wait(&c->cv, &c->mu);
-    bool ok = c->batch_ok;
+    while (!c->batch_done) {
+        if (timeout_ms <= 0 || *timed_out) {
+            pthread_cond_wait(&c->cv, &c->mu);
+        } else if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0 && !c->batch_done) {
+            *timed_out = true;
+            pthread_mutex_unlock(&c->mu);
+            char msg[160];
+            snprintf(msg, sizeof msg, "no request message within %lld ms (dtask serve "
+                     "--request-timeout)", (long long)timeout_ms);
+            grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+            pthread_mutex_lock(&c->mu);
+        }
+    }
+    bool ok = c->batch_ok && !*timed_out;
     pthread_mutex_unlock(&c->mu);
     return ok;
+}
+
+/* run_batch: start OPS on the call and wait for the poller to report them done. */
+static bool run_batch(rpc_call *c, const grpc_op *ops, size_t n)
+{
+    bool timed_out;
+    return run_batch_within(c, ops, n, 0, &timed_out);
 }
 
 static void start_close_watch(rpc_call *c)
@@ -178,7 +210,9 @@ bool rpc_recv(rpc_call *c, rpc_bytes *out)
     ops[1].data.recv_message.recv_message = &c->recv_buf;
     size_t first = c->md_sent ? 1 : 0;
     c->md_sent = true;
-    if (!run_batch(c, ops + first, 2 - first) || c->recv_buf == NULL)
+    bool timed_out;
+    if (!run_batch_within(c, ops + first, 2 - first, c->srv->request_timeout_ms, &timed_out) ||
+        c->recv_buf == NULL)
         return false;
     grpc_byte_buffer_reader r;
     if (!grpc_byte_buffer_reader_init(&r, c->recv_buf))
@@ -400,34 +434,22 @@ static bool open_task_hub(rpc_call *c)
         c->hub = dt_hub_ref_hub(c->hub_ref);
         return true;
     }
-    rpc_bytes ignored;
-    if (rpc_recv(c, &ignored))
-        free(ignored.data);
+    /* answered without reading the request: a refusal never waits on the client */
     rpc_finish(c, NULL, 0, st == DT_ERR_STATE ? GRPC_STATUS_RESOURCE_EXHAUSTED : rpc_status_of(st),
                err.message);
     return false;
 }
 
-/* serve: run call C to its end and free it. */
+/* serve: run call C (authorized by the poller) to its end, give back its slot and free it. */
 static void serve(rpc_call *c)
 {
     bool known;
     rpc_handler h = find_handler(c->method, &known);
-    if (authorized(c) && h && !open_task_hub(c)) {
+    if (h && !open_task_hub(c)) {
         /* answered */
-    } else if (!authorized(c)) {
-        rpc_bytes ignored;
-        if (rpc_recv(c, &ignored))
-            free(ignored.data);
-        rpc_finish(c, NULL, 0, GRPC_STATUS_UNAUTHENTICATED,
-                   "this server needs a bearer token: send the metadata "
-                   "'authorization: Bearer <token>' (the token of dtask serve --token-file)");
     } else if (h) {
         h(c);
     } else {
-        rpc_bytes ignored;
-        if (rpc_recv(c, &ignored))
-            free(ignored.data);
         char msg[256];
         if (known)
             snprintf(msg, sizeof msg, "%s is not supported by this server (dtask serve)",
@@ -443,6 +465,13 @@ static void serve(rpc_call *c)
     while (c->close_started && !c->closed)
         pthread_cond_wait(&c->cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
+    dt_grpc_server *srv = c->srv;
+    pthread_mutex_lock(&srv->mu);
+    assert(srv->n_calls > 0 && (!c->stream || srv->n_streams > 0));
+    srv->n_calls--;
+    if (c->stream)
+        srv->n_streams--;
+    pthread_mutex_unlock(&srv->mu);
     call_free(c);
 }
 
@@ -480,6 +509,43 @@ static void *call_thread(void *arg)
     return NULL;
 }
 
+/* refuse: end call C from the poller, which must not block: the call is cancelled with CODE
+ * and MESSAGE (the client gets them as its status) and freed when its close watch completes. */
+static void refuse(rpc_call *c, grpc_status_code code, const char *message)
+{
+    grpc_call_cancel_with_status(c->call, code, message, NULL);
+    pthread_mutex_lock(&c->mu);
+    bool free_now = !c->close_started;
+    c->orphan = true;
+    pthread_mutex_unlock(&c->mu);
+    if (free_now)
+        call_free(c);
+}
+
+/* take_slot: count call C against the caps; false (C refused) when a cap is reached. */
+static bool take_slot(dt_grpc_server *srv, rpc_call *c)
+{
+    c->stream = strcmp(c->method, "GetWorkItems") == 0;
+    char msg[200] = "";
+    pthread_mutex_lock(&srv->mu);
+    if (srv->n_calls >= srv->max_calls)
+        snprintf(msg, sizeof msg, "the server is serving its limit of %d calls at once (dtask "
+                 "serve --max-calls); try again later", srv->max_calls);
+    else if (c->stream && srv->n_streams >= srv->max_streams)
+        snprintf(msg, sizeof msg, "the server is serving its limit of %d work item streams at "
+                 "once (dtask serve --max-streams); try again later", srv->max_streams);
+    if (msg[0] == '\0') {
+        srv->n_calls++;
+        srv->n_streams += c->stream;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    if (msg[0] == '\0')
+        return true;
+    c->stream = false;
+    refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+    return false;
+}
+
 static void start_call(dt_grpc_server *srv, rpc_call *c)
 {
     size_t len = GRPC_SLICE_LENGTH(c->details.method);
@@ -490,6 +556,16 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
         c->method[len - plen] = '\0';
     }
     start_close_watch(c);
+    /* the token and the caps are checked here, from the metadata alone: a call refused takes
+     * no thread and waits for nothing from its client */
+    if (!authorized(c)) {
+        refuse(c, GRPC_STATUS_UNAUTHENTICATED,
+               "this server needs a bearer token: send the metadata "
+               "'authorization: Bearer <token>' (the token of dtask serve --token-file)");
+        return;
+    }
+    if (!take_slot(srv, c))
+        return;
     /* an idle thread takes it if there is one (each idle thread takes one queued call) */
     pthread_mutex_lock(&srv->mu);
     int queued = 0;
@@ -516,20 +592,14 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
     }
     pthread_t t;
     if (!attr_made || pthread_create(&t, &attr, call_thread, c) != 0) {
-        /* no thread: refuse the call here; the poller must not block, so cancel it */
-        grpc_call_cancel_with_status(c->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                                     "server out of threads", NULL);
+        /* no thread: refuse the call here, giving back its slot */
         pthread_mutex_lock(&srv->mu);
         if (--srv->n_threads == 0)
             pthread_cond_broadcast(&srv->idle);
+        srv->n_calls--;
+        srv->n_streams -= c->stream;
         pthread_mutex_unlock(&srv->mu);
-        /* the close watch still completes; the poller frees the call then */
-        pthread_mutex_lock(&c->mu);
-        bool free_now = !c->close_started;
-        c->orphan = true;
-        pthread_mutex_unlock(&c->mu);
-        if (free_now)
-            call_free(c);
+        refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server out of threads");
     }
     if (attr_made)
         pthread_attr_destroy(&attr);
@@ -641,6 +711,11 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         return dt_error_set(err, DT_ERR_INVALID_ARG, "dt_grpc_server_start serves a hub or the "
                             "task hubs of OPTS->hubs, one of the two");
     *out = NULL;
+    if (opts && (opts->max_calls < 0 || opts->max_streams < 0 || opts->request_timeout_ms < 0))
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC server: max_calls (%d), max_streams "
+                            "(%d) and request_timeout_ms (%lld) cannot be negative",
+                            opts->max_calls, opts->max_streams,
+                            (long long)opts->request_timeout_ms);
     const char *listen = opts && opts->listen ? opts->listen : DT_DEFAULT_GRPC_ADDRESS;
     int max_msg = (int)(opts && opts->max_message ? opts->max_message : DT_GRPC_MAX_MESSAGE);
     grpc_init();
@@ -654,6 +729,12 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     srv->max_message = (size_t)max_msg;
     srv->health_ping_ms =
         opts && opts->health_ping_ms > 0 ? opts->health_ping_ms : DT_GRPC_HEALTH_PING_MS;
+    srv->max_calls = opts && opts->max_calls > 0 ? opts->max_calls : DT_GRPC_MAX_CALLS;
+    srv->max_streams = opts && opts->max_streams > 0 ? opts->max_streams : DT_GRPC_MAX_STREAMS;
+    if (srv->max_streams > srv->max_calls)
+        srv->max_streams = srv->max_calls;
+    srv->request_timeout_ms =
+        opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms : DT_REQUEST_TIMEOUT_MS;
     dt_status st = DT_OK;
     if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");

@@ -2,12 +2,15 @@
  * connection (handlers call the hub, which may wait on disk), bearer-token checks, request
  * bodies collected up to a limit, and routing: /healthz, /openapi.json, /metrics, the API
  * under /runtime/webhooks/durabletask/ (instances.c, entities.c) and the dashboard's embedded
- * files. */
+ * files. Bounded: connections at once and per client IP (MHD's limits), and a watchdog thread
+ * that disconnects a client whose request does not arrive whole in time (slowloris, idle). */
+#include <assert.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -18,6 +21,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "assets.h"
@@ -27,11 +31,17 @@
 /* A body over the limit is read and dropped (answering before reading it would make the
  * client's TCP stack see a reset and lose the 413); past this much, the connection is cut. */
 #define DISCARD_MAX ((size_t)64 << 20)
-/* Connections served at once, each on a thread of its own (handlers may wait on the store);
- * MHD closes connections beyond this. Also kept under half the process's descriptor limit,
- * which the store, gRPC and the threads' connections share. */
-#define CONNECTION_LIMIT 1024u
+/* A connection silent this long while its answer is being sent is closed by MHD (reading a
+ * request is bounded by the request timeout, which the watchdog enforces). */
 #define CONNECTION_TIMEOUT_S 60u
+
+/* One open connection, as the watchdog sees it. DEADLINE is when its request must have
+ * arrived whole (monotonic ms), 0 while a handler runs or once it was cut. */
+typedef struct conn_watch {
+    int fd;
+    int64_t deadline;
+    struct conn_watch *prev, *next;
+} conn_watch;
 
 struct dt_http_server {
     struct MHD_Daemon *daemon;
@@ -42,6 +52,15 @@ struct dt_http_server {
     int port;
     char **public_hosts;  /* lowercase; see dt_http_options */
     size_t n_public_hosts;
+    int64_t request_timeout_ms;
+    /* the watchdog: watch_mu guards the list and watch_stop. An entry leaves the list (MHD's
+     * close notification) before MHD closes its descriptor, so a shutdown() under the lock
+     * never reaches a reused descriptor. */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    bool watch_made, watchdog_started, watch_stop;
+    pthread_t watchdog;
+    conn_watch *watched;
 };
 
 /* One request from its first line to its end. Created by on_uri (MHD's URI log callback,
@@ -378,6 +397,89 @@ static void route(http_request *rq, const char *path, http_response *rs)
         http_reply_error(rs, 404, "nothing at %.*s", (int)(len > 200 ? 200 : len), path);
 }
 
+/* ---- the watchdog: request deadlines ------------------------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* watch_set: start CONN's request clock (WAITING: its next request is due within the request
+ * timeout) or stop it (a handler runs). */
+static void watch_set(dt_http_server *srv, struct MHD_Connection *conn, bool waiting)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_watch *w = ci ? ci->socket_context : NULL;
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&srv->watch_mu);
+    w->deadline = waiting ? mono_ms() + srv->request_timeout_ms : 0;
+    pthread_mutex_unlock(&srv->watch_mu);
+}
+
+/* on_connection: a connection opened (watched, its first request due) or closed (forgotten). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    dt_http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_watch *w = ci ? calloc(1, sizeof *w) : NULL;
+        *socket_context = w;
+        if (w == NULL)
+            return;       /* unwatched: MHD's idle timeout still ends it */
+        w->fd = ci->connect_fd;
+        pthread_mutex_lock(&srv->watch_mu);
+        w->deadline = mono_ms() + srv->request_timeout_ms;
+        w->next = srv->watched;
+        if (srv->watched)
+            srv->watched->prev = w;
+        srv->watched = w;
+        pthread_mutex_unlock(&srv->watch_mu);
+        return;
+    }
+    conn_watch *w = *socket_context;
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&srv->watch_mu);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        srv->watched = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&srv->watch_mu);
+    free(w);
+    *socket_context = NULL;
+}
+
+/* watchdog_main: a few times per request timeout, disconnect every connection past its
+ * deadline. shutdown() makes its thread see the end of the stream and close it. */
+static void *watchdog_main(void *arg)
+{
+    dt_http_server *srv = arg;
+    pthread_setname_np(pthread_self(), "dt-http-watch");
+    int64_t period = srv->request_timeout_ms / 5;
+    period = period < 20 ? 20 : period > 500 ? 500 : period;
+    pthread_mutex_lock(&srv->watch_mu);
+    while (!srv->watch_stop) {
+        int64_t now = mono_ms();
+        for (conn_watch *w = srv->watched; w; w = w->next)
+            if (w->deadline != 0 && w->deadline <= now) {
+                shutdown(w->fd, SHUT_RDWR);
+                w->deadline = 0;
+            }
+        struct timespec until = dt_deadline_ms(period);
+        pthread_cond_timedwait(&srv->watch_cv, &srv->watch_mu, &until);
+    }
+    pthread_mutex_unlock(&srv->watch_mu);
+    return NULL;
+}
+
 /* ---- MHD callbacks ------------------------------------------------------------------------ */
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -398,9 +500,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_done(void *cls, struct MHD_Connection *conn, void **req_cls,
                     enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    watch_set(cls, conn, true);    /* answered: the next request on it is due in time */
     conn_req *cr = *req_cls;
     if (cr) {
         free(cr->uri);
@@ -655,6 +756,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return take_body(srv, cr, upload_data, n) ? MHD_YES : MHD_NO;
     }
+    watch_set(srv, conn, false);   /* the request is all here: a handler may take its time */
     if (cr->reject)
         return send_reject(srv, conn, cr->reject, cr->why);
 
@@ -739,13 +841,15 @@ static dt_status bind_listen(const char *listen_addr, int *fd_out, bool *ipv6, d
     return DT_OK;
 }
 
-static unsigned connection_limit(void)
+/* connection_limit: WANT, kept under half the process's descriptor limit, which the store,
+ * gRPC and the connections share. */
+static unsigned connection_limit(unsigned want)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur / 2 < CONNECTION_LIMIT)
+        rl.rlim_cur / 2 < want)
         return rl.rlim_cur / 2 > 16 ? (unsigned)(rl.rlim_cur / 2) : 16;
-    return CONNECTION_LIMIT;
+    return want;
 }
 
 static int bound_port(int fd)
@@ -767,6 +871,18 @@ static void server_free(dt_http_server *srv)
 {
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    if (srv->watchdog_started) {
+        pthread_mutex_lock(&srv->watch_mu);
+        srv->watch_stop = true;
+        pthread_cond_signal(&srv->watch_cv);
+        pthread_mutex_unlock(&srv->watch_mu);
+        pthread_join(srv->watchdog, NULL);
+    }
+    if (srv->watch_made) {
+        assert(srv->watched == NULL);   /* MHD reported every connection closed */
+        pthread_mutex_destroy(&srv->watch_mu);
+        pthread_cond_destroy(&srv->watch_cv);
+    }
     free(srv->token);
     for (size_t i = 0; i < srv->n_public_hosts; i++)
         free(srv->public_hosts[i]);
@@ -787,13 +903,32 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     if (opts && (opts->tls_cert_pem == NULL) != (opts->tls_key_pem == NULL))
         return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: TLS needs both a certificate "
                             "and a key");
+    unsigned max_conns = opts && opts->max_connections ? opts->max_connections
+                                                       : DT_HTTP_MAX_CONNECTIONS;
+    unsigned per_client = opts && opts->max_per_client ? opts->max_per_client
+                                                       : DT_HTTP_MAX_PER_CLIENT;
+    if (opts && opts->request_timeout_ms < 0)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP server: the request timeout (%lld ms) "
+                            "cannot be negative", (long long)opts->request_timeout_ms);
     dt_http_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     srv->hub = hub;
     srv->hubs = opts ? opts->hubs : NULL;
     srv->max_body = opts && opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    srv->request_timeout_ms = opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms
+                                                                   : DT_REQUEST_TIMEOUT_MS;
     dt_status st;
+    if (pthread_mutex_init(&srv->watch_mu, NULL) != 0) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "HTTP server: cannot create a mutex");
+        goto fail;
+    }
+    if (pthread_cond_init(&srv->watch_cv, NULL) != 0) {
+        pthread_mutex_destroy(&srv->watch_mu);
+        st = dt_error_set(err, DT_ERR_NOMEM, "HTTP server: cannot create a condition variable");
+        goto fail;
+    }
+    srv->watch_made = true;
     if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         goto fail;
@@ -841,10 +976,12 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     srv->daemon = MHD_start_daemon(
         flags | (tls ? MHD_USE_TLS : 0), 0, NULL, NULL, on_request, srv,
         MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, srv, MHD_OPTION_CONNECTION_LIMIT,
-        connection_limit(), MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, tls ? opts->tls_cert_pem : NULL,
-        MHD_OPTION_HTTPS_MEM_KEY, tls ? opts->tls_key_pem : NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_CONNECTION_LIMIT, connection_limit(max_conns),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client, MHD_OPTION_CONNECTION_TIMEOUT,
+        CONNECTION_TIMEOUT_S, tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+        tls ? opts->tls_cert_pem : NULL, MHD_OPTION_HTTPS_MEM_KEY, tls ? opts->tls_key_pem : NULL,
+        MHD_OPTION_END);
     close(fd);
     if (srv->daemon == NULL || srv->port < 0) {
         st = dt_error_set(err, DT_ERR_IO, "cannot serve HTTP%s on %s: libmicrohttpd did not start%s",
@@ -852,6 +989,11 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
                           tls ? " (is the certificate or key not usable PEM?)" : "");
         goto fail;
     }
+    if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "HTTP server: cannot start the watchdog thread");
+        goto fail;
+    }
+    srv->watchdog_started = true;
     *out = srv;
     return DT_OK;
 fail:

@@ -1,0 +1,513 @@
+/* test_hostile.c — hostile clients against a private `dtask serve` (the built binary, as a
+ * child process, so its threads can be counted in /proc and it can be sent SIGTERM): silent
+ * gRPC calls beyond the caps are refused at once and take no thread, calls without the token
+ * are refused before anything is read, a call that sends no request is ended by the request
+ * timeout, idle HTTP connections from one address do not lock out another client, a
+ * slowloris HTTP client is cut off, and SIGTERM ends the server in seconds with every call
+ * slot taken. Everyone else keeps being served. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+extern char **environ;
+
+#define DTASK_BIN DT_TEST_BINARY_DIR "/../dtask"
+#define TOKEN "hostile-test-token"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- a private dtask serve ------------------------------------------------------------------ */
+
+typedef struct server {
+    pid_t pid;
+    int grpc_port, http_port;
+    char dir[512];
+} server;
+
+/* serve_start: `dtask serve` on free loopback ports with EXTRA arguments (NULL-terminated);
+ * waits for the line that names its ports. */
+static void serve_start(server *s, const char *name, const char *const *extra)
+{
+    if (access(DTASK_BIN, X_OK) != 0)
+        fail_msg("%s is not built", DTASK_BIN);
+    snprintf(s->dir, sizeof s->dir, "%s", test_tmpdir(name));
+    char db[600], err_path[600], token_path[600];
+    snprintf(db, sizeof db, "%s/dtask.db", s->dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", s->dir);
+    snprintf(token_path, sizeof token_path, "%s/token", s->dir);
+    FILE *tf = fopen(token_path, "w");
+    assert_non_null(tf);
+    fputs(TOKEN "\n", tf);
+    fclose(tf);
+    const char *argv[40] = {DTASK_BIN, "serve", "--grpc-listen", "127.0.0.1:0", "--http-listen",
+                            "127.0.0.1:0", "--db", db, "--no-http-activity", "--log-level",
+                            "warn"};
+    size_t n = 11;
+    for (size_t i = 0; extra && extra[i]; i++)
+        argv[n++] = strcmp(extra[i], "@token") == 0 ? token_path : extra[i];
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int rc = posix_spawn(&s->pid, DTASK_BIN, &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < 300; i++) {
+        FILE *f = fopen(err_path, "r");
+        char line[1024] = "";
+        while (f && fgets(line, sizeof line, f) && strstr(line, "dtask serve: gRPC on") == NULL)
+            ;
+        if (f)
+            fclose(f);
+        const char *g = strstr(line, "(port "), *h = g ? strstr(g + 1, "(port ") : NULL;
+        if (g && h) {
+            s->grpc_port = atoi(g + 6);
+            s->http_port = atoi(h + 6);
+            return;
+        }
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+            fail_msg("dtask serve exited at start: %s", line);
+        test_sleep_ms(20);
+    }
+    kill(s->pid, SIGKILL);
+    fail_msg("dtask serve did not say its ports");
+}
+
+/* serve_stop: SIGTERM, and how long it took to exit (ms); fails past LIMIT_MS. */
+static int64_t serve_stop(server *s, int64_t limit_ms)
+{
+    int64_t t0 = now_ms();
+    kill(s->pid, SIGTERM);
+    int status = 0;
+    while (waitpid(s->pid, &status, WNOHANG) != s->pid) {
+        if (now_ms() - t0 > limit_ms) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &status, 0);
+            fail_msg("dtask serve did not exit within %lld ms of SIGTERM", (long long)limit_ms);
+        }
+        test_sleep_ms(10);
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    return now_ms() - t0;
+}
+
+/* threads: the server's thread count (/proc/PID/status). */
+static int threads(const server *s)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)s->pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Threads:", 8) == 0)
+            n = atoi(line + 8);
+    fclose(f);
+    assert_true(n > 0);
+    return n;
+}
+
+/* ---- raw gRPC calls --------------------------------------------------------------------------- */
+
+/* One call as gRPC's core client makes it: metadata sent, and (when SILENT) no request message
+ * and no half-close, so the server waits for a request that never comes. */
+typedef struct raw_call {
+    grpc_call *call;
+    grpc_metadata_array initial, trailing;
+    grpc_status_code status;
+    grpc_slice details;
+    grpc_byte_buffer *response;
+    bool done;
+    int64_t done_at;
+} raw_call;
+
+typedef struct raw_client {
+    grpc_channel *ch;
+    grpc_completion_queue *cq;
+    raw_call *calls;
+    size_t n;
+} raw_client;
+
+static void raw_open(raw_client *rc, const server *s, size_t max_calls)
+{
+    grpc_init();
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", s->grpc_port);
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    rc->ch = grpc_channel_create(target, creds, NULL);
+    grpc_channel_credentials_release(creds);
+    rc->cq = grpc_completion_queue_create_for_next(NULL);
+    rc->calls = calloc(max_calls, sizeof *rc->calls);
+    rc->n = 0;
+    assert_non_null(rc->calls);
+}
+
+/* raw_start: start a call to METHOD; with a token if WITH_TOKEN; with REQUEST (a serialized
+ * message, sent with a half-close) unless it is NULL (silent). Returns its index. */
+static size_t raw_start(raw_client *rc, const char *method, bool with_token,
+                        const uint8_t *request, size_t len)
+{
+    size_t i = rc->n++;
+    raw_call *c = &rc->calls[i];
+    char path[128];
+    snprintf(path, sizeof path, "/TaskHubSidecarService/%s", method);
+    grpc_slice m = grpc_slice_from_copied_string(path);
+    c->call = grpc_channel_create_call(rc->ch, NULL, GRPC_PROPAGATE_DEFAULTS, rc->cq, m, NULL,
+                                       gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                                                    gpr_time_from_seconds(60, GPR_TIMESPAN)),
+                                       NULL);
+    grpc_slice_unref(m);
+    assert_non_null(c->call);
+    grpc_metadata_array_init(&c->initial);
+    grpc_metadata_array_init(&c->trailing);
+    grpc_metadata md = {.key = grpc_slice_from_static_string("authorization"),
+                        .value = grpc_slice_from_static_string("Bearer " TOKEN)};
+    grpc_op ops[7];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = with_token ? 1 : 0;
+    ops[n++].data.send_initial_metadata.metadata = with_token ? &md : NULL;
+    grpc_byte_buffer *bb = NULL;
+    if (request) {
+        grpc_slice s = grpc_slice_from_copied_buffer((const char *)request, len);
+        bb = grpc_raw_byte_buffer_create(&s, 1);
+        grpc_slice_unref(s);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = bb;
+        ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    }
+    ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[n++].data.recv_initial_metadata.recv_initial_metadata = &c->initial;
+    ops[n].op = GRPC_OP_RECV_MESSAGE;   /* the status comes only after the response is read */
+    ops[n++].data.recv_message.recv_message = &c->response;
+    ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[n].data.recv_status_on_client.trailing_metadata = &c->trailing;
+    ops[n].data.recv_status_on_client.status = &c->status;
+    ops[n++].data.recv_status_on_client.status_details = &c->details;
+    assert_int_equal(grpc_call_start_batch(c->call, ops, n, (void *)(uintptr_t)(i + 1), NULL),
+                     GRPC_CALL_OK);
+    if (bb)
+        grpc_byte_buffer_destroy(bb);
+    return i;
+}
+
+/* raw_collect: take completions for up to MS milliseconds, or until WANT calls are done;
+ * returns how many are done. */
+static size_t raw_collect(raw_client *rc, size_t want, int64_t ms)
+{
+    int64_t until = now_ms() + ms;
+    size_t done = 0;
+    for (size_t i = 0; i < rc->n; i++)
+        done += rc->calls[i].done;
+    while (done < want && now_ms() < until) {
+        grpc_event ev = grpc_completion_queue_next(
+            rc->cq, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(50, GPR_TIMESPAN)),
+            NULL);
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        raw_call *c = &rc->calls[(uintptr_t)ev.tag - 1];
+        c->done = true;
+        c->done_at = now_ms();
+        done++;
+    }
+    return done;
+}
+
+/* raw_count: how many done calls among [FROM, TO) ended with CODE. */
+static size_t raw_count(const raw_client *rc, size_t from, size_t to, grpc_status_code code)
+{
+    size_t n = 0;
+    for (size_t i = from; i < to; i++)
+        n += rc->calls[i].done && rc->calls[i].status == code;
+    return n;
+}
+
+static bool raw_details_have(const raw_call *c, const char *text)
+{
+    size_t len = GRPC_SLICE_LENGTH(c->details);
+    char buf[512];
+    if (len >= sizeof buf)
+        len = sizeof buf - 1;
+    memcpy(buf, GRPC_SLICE_START_PTR(c->details), len);
+    buf[len] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+static void raw_close(raw_client *rc)
+{
+    for (size_t i = 0; i < rc->n; i++)
+        if (rc->calls[i].call)
+            grpc_call_cancel(rc->calls[i].call, NULL);
+    raw_collect(rc, rc->n, 5000);
+    for (size_t i = 0; i < rc->n; i++) {
+        raw_call *c = &rc->calls[i];
+        grpc_metadata_array_destroy(&c->initial);
+        grpc_metadata_array_destroy(&c->trailing);
+        if (c->done)
+            grpc_slice_unref(c->details);
+        if (c->response)
+            grpc_byte_buffer_destroy(c->response);
+        grpc_call_unref(c->call);
+    }
+    free(rc->calls);
+    grpc_channel_destroy(rc->ch);
+    grpc_completion_queue_shutdown(rc->cq);
+    while (grpc_completion_queue_next(rc->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(rc->cq);
+    grpc_shutdown();
+}
+
+/* a normal Hello (an empty message), waited for: its status */
+static grpc_status_code hello(raw_client *rc, bool with_token)
+{
+    size_t i = raw_start(rc, "Hello", with_token, (const uint8_t *)"", 0);
+    while (!rc->calls[i].done)
+        if (raw_collect(rc, rc->n, 10000) < rc->n && !rc->calls[i].done)
+            fail_msg("a normal Hello got no answer in 10 s");
+    return rc->calls[i].status;
+}
+
+/* ---- gRPC -------------------------------------------------------------------------------------- */
+
+static void test_silent_calls_beyond_the_caps_are_refused_at_once_on_no_thread(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-calls", "8", "--max-streams", "3", "--request-timeout", "2",
+                           NULL};
+    serve_start(&s, "hostile_caps", extra);
+    raw_client rc;
+    raw_open(&rc, &s, 128);
+    assert_int_equal(hello(&rc, false), GRPC_STATUS_OK);   /* the channel is connected */
+    int base = threads(&s);
+
+    /* 5 silent work item streams: 3 are taken, 2 refused by the stream cap */
+    int64_t t0 = now_ms();
+    size_t first_stream = rc.n;
+    for (int i = 0; i < 5; i++)
+        raw_start(&rc, "GetWorkItems", false, NULL, 0);
+    assert_int_equal(raw_collect(&rc, rc.n - 3, 3000), rc.n - 3);
+    assert_int_equal(raw_count(&rc, first_stream, rc.n, GRPC_STATUS_RESOURCE_EXHAUSTED), 2);
+    for (size_t i = first_stream; i < rc.n; i++)
+        if (rc.calls[i].done)
+            assert_true(raw_details_have(&rc.calls[i], "--max-streams"));
+    /* 60 silent unary calls: 5 slots are left, 55 refused by the call cap */
+    size_t first_unary = rc.n;
+    for (int i = 0; i < 60; i++)
+        raw_start(&rc, "GetInstance", false, NULL, 0);
+    assert_int_equal(raw_collect(&rc, rc.n - 8, 3000), rc.n - 8);
+    int64_t refused_in = now_ms() - t0;
+    assert_int_equal(raw_count(&rc, first_unary, rc.n, GRPC_STATUS_RESOURCE_EXHAUSTED), 55);
+    for (size_t i = first_unary; i < rc.n; i++)
+        if (rc.calls[i].done)
+            assert_true(raw_details_have(&rc.calls[i], "--max-calls"));
+    /* every slot is taken, and the threads are bounded by the cap, not by the attack */
+    int during = threads(&s);
+    print_message("refused 57 calls in %lld ms; threads %d before, %d with 8 calls held\n",
+                  (long long)refused_in, base, during);
+    assert_true(refused_in < 2000);
+    assert_true(during <= base + 8 + 4);   /* uncapped: one thread per call, 60 more */
+    assert_int_equal(hello(&rc, false), GRPC_STATUS_RESOURCE_EXHAUSTED);
+
+    /* the request timeout ends the silent calls holding the slots; then a client is served */
+    assert_int_equal(raw_collect(&rc, rc.n, 6000), rc.n);
+    size_t cut = raw_count(&rc, first_stream, rc.n, GRPC_STATUS_DEADLINE_EXCEEDED);
+    assert_int_equal(cut, 8);
+    assert_int_equal(hello(&rc, false), GRPC_STATUS_OK);
+    raw_close(&rc);
+    serve_stop(&s, 5000);
+}
+
+static void test_calls_without_the_token_are_refused_before_any_read(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--token-file", "@token", "--max-calls", "8", "--request-timeout",
+                           "30", NULL};
+    serve_start(&s, "hostile_token", extra);
+    raw_client rc;
+    raw_open(&rc, &s, 256);
+    assert_int_equal(hello(&rc, true), GRPC_STATUS_OK);
+    int base = threads(&s);
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 200; i++)
+        raw_start(&rc, i % 2 ? "GetWorkItems" : "StartInstance", false, NULL, 0);
+    assert_int_equal(raw_collect(&rc, rc.n, 5000), rc.n);
+    int64_t took = now_ms() - t0;
+    assert_int_equal(raw_count(&rc, 1, rc.n, GRPC_STATUS_UNAUTHENTICATED), 200);
+    assert_true(raw_details_have(&rc.calls[1], "bearer token"));
+    int during = threads(&s);
+    print_message("200 silent calls without the token refused in %lld ms; threads %d -> %d\n",
+                  (long long)took, base, during);
+    /* a 30 s request timeout: only a refusal that reads nothing is this quick */
+    assert_true(took < 3000);
+    assert_true(during <= base + 4);   /* unchecked: 200 more */
+    assert_int_equal(hello(&rc, true), GRPC_STATUS_OK);
+    raw_close(&rc);
+    serve_stop(&s, 5000);
+}
+
+static void test_sigterm_with_every_slot_taken_exits_in_seconds(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-calls", "16", "--request-timeout", "60", NULL};
+    serve_start(&s, "hostile_sigterm", extra);
+    raw_client rc;
+    raw_open(&rc, &s, 64);
+    assert_int_equal(hello(&rc, false), GRPC_STATUS_OK);
+    for (int i = 0; i < 24; i++)
+        raw_start(&rc, i % 3 ? "WaitForInstanceCompletion" : "GetWorkItems", false, NULL, 0);
+    /* 8 refused: all 16 slots are held by silent calls */
+    assert_int_equal(raw_collect(&rc, 1 + 8, 3000), 1 + 8);
+    assert_int_equal(raw_count(&rc, 1, rc.n, GRPC_STATUS_RESOURCE_EXHAUSTED), 8);
+    int64_t took = serve_stop(&s, 5000);
+    print_message("SIGTERM with 16 silent calls held: exited in %lld ms\n", (long long)took);
+    raw_close(&rc);
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------------ */
+
+/* tcp_from: a connection to the server's HTTP port from loopback address FROM. */
+static int tcp_from(const server *s, const char *from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, from, &a.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->http_port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+    return fd;
+}
+
+/* closed_within: true if the server closes FD (end of stream or reset) within MS. */
+static bool closed_within(int fd, int64_t ms)
+{
+    int64_t until = now_ms() + ms;
+    char buf[256];
+    for (int64_t left; (left = until - now_ms()) > 0;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            return true;
+    }
+    return false;
+}
+
+/* get_healthz: a GET /healthz from 127.0.0.1; true if it answers 200 within 5 s. */
+static bool get_healthz(const server *s)
+{
+    int fd = tcp_from(s, "127.0.0.1");
+    const char *rq = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    bool ok = send(fd, rq, strlen(rq), MSG_NOSIGNAL) == (ssize_t)strlen(rq);
+    char buf[512] = "";
+    size_t got = 0;
+    int64_t until = now_ms() + 5000;
+    while (ok && got < sizeof buf - 1 && now_ms() < until) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fd);
+    return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+}
+
+static void test_idle_http_connections_from_one_address_do_not_lock_out_others(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--http-max-connections", "32", "--http-max-per-client", "8",
+                           "--request-timeout", "30", NULL};
+    serve_start(&s, "hostile_http_idle", extra);
+    /* 100 idle connections from 127.0.0.2: 8 held, every other one closed at once */
+    int fds[100];
+    for (int i = 0; i < 100; i++)
+        fds[i] = tcp_from(&s, "127.0.0.2");
+    int closed = 0;
+    for (int i = 0; i < 100; i++)
+        closed += closed_within(fds[i], i < 8 ? 50 : 1000);
+    assert_int_equal(closed, 92);
+    /* and a client from another address is served at once */
+    int64_t t0 = now_ms();
+    assert_true(get_healthz(&s));
+    assert_true(now_ms() - t0 < 2000);
+    for (int i = 0; i < 100; i++)
+        close(fds[i]);
+    serve_stop(&s, 5000);
+}
+
+static void test_a_slowloris_http_client_is_cut_off_by_the_request_timeout(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--request-timeout", "1", NULL};
+    serve_start(&s, "hostile_http_slow", extra);
+    /* the headers, one byte every 100 ms (MHD's own timeout, reset by each byte, never fires) */
+    int slow = tcp_from(&s, "127.0.0.1");
+    int idle = tcp_from(&s, "127.0.0.1");    /* and one that sends nothing at all */
+    const char *rq = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaa"
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    int64_t t0 = now_ms(), cut_at = 0;
+    for (size_t i = 0; rq[i] && cut_at == 0; i++) {
+        if (send(slow, rq + i, 1, MSG_NOSIGNAL) != 1 || closed_within(slow, 100))
+            cut_at = now_ms();
+    }
+    if (cut_at == 0)
+        fail_msg("the slowloris client sent its whole request without being cut off");
+    print_message("slowloris cut off after %lld ms\n", (long long)(cut_at - t0));
+    assert_true(cut_at - t0 >= 900 && cut_at - t0 < 4000);
+    assert_true(closed_within(idle, 2000));
+    close(slow);
+    close(idle);
+    assert_true(get_healthz(&s));
+    serve_stop(&s, 5000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_silent_calls_beyond_the_caps_are_refused_at_once_on_no_thread),
+        cmocka_unit_test(test_calls_without_the_token_are_refused_before_any_read),
+        cmocka_unit_test(test_sigterm_with_every_slot_taken_exits_in_seconds),
+        cmocka_unit_test(test_idle_http_connections_from_one_address_do_not_lock_out_others),
+        cmocka_unit_test(test_a_slowloris_http_client_is_cut_off_by_the_request_timeout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
