@@ -190,6 +190,31 @@ bool dt_payload_is_token(const char *text);
  * large-payload token, which passes through untouched. */
 dt_status dt_payload_validate(const char *text, const char *what, dt_error *err);
 
+/* Size limits, enforced by the hub on the way in so every surface (gRPC, HTTP, the C API and
+ * worker actions) has the same rule. DT_PAYLOAD_MAX bounds one payload: a start input, event
+ * data, a terminate or suspend reason, an activity input or result, a failure's details, a
+ * custom status, an orchestration's output, an entity operation's input. 1 MiB, so a work item
+ * carrying three of them still fits the 4 MiB that the .NET, Java, Python and JavaScript SDKs
+ * receive by default (and a request carrying one fits the HTTP API's 1 MiB body with room for
+ * nothing else, which is why the HTTP limit is not larger). A payload over it is refused
+ * (DT_ERR_INVALID_ARG, naming the limit); one a worker returns fails what it completes
+ * (PayloadTooLarge). DT_HISTORY_MAX bounds the payload bytes of one execution's history (its
+ * events' names, inputs, results and failures): an episode that would leave a running
+ * instance's history over it fails the instance instead (HistoryTooLarge), so an instance
+ * never grows past what every replay loads into memory and a worker reads at every episode.
+ * dt_hub_options.max_history_bytes lowers or raises it for one hub. */
+#define DT_PAYLOAD_MAX ((size_t)1 << 20)
+#define DT_HISTORY_MAX ((size_t)64 << 20)
+
+/* An orchestration work item given back without a result (abandoned by its worker, or its
+ * worker's stream broke while it held it) this many times in a row is a poison item: the hub
+ * fails its instance (PoisonWorkItem), counts it (dtask_poison_items_total) and logs it. */
+#define DT_POISON_DELIVERIES 10
+
+/* dt_payload_check_size: DT_OK if TEXT (NULL is none) is at most DT_PAYLOAD_MAX bytes; else
+ * DT_ERR_INVALID_ARG with ERR naming WHAT, its size and the limit. */
+dt_status dt_payload_check_size(const char *text, const char *what, dt_error *err);
+
 /* ---- growing arrays -------------------------------------------------------------------- */
 
 /* dt_grow: make room for NEED elements of SIZE bytes in the heap array V (NULL: none yet),

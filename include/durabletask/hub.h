@@ -25,6 +25,7 @@ typedef struct dt_hub_options {
     int64_t lease_ms;           /* work item lease; 0: 30000 */
     size_t max_batch;           /* most entries per group commit; 0: 256 */
     const char *owner;          /* lease owner name; NULL: "<hostname>:<pid>" */
+    size_t max_history_bytes;   /* history payload bytes of one execution; 0: DT_HISTORY_MAX */
 } dt_hub_options;
 
 /* dt_hub_open: open the store and start the committer and lease renewer. OPTS may be NULL for

@@ -80,3 +80,14 @@ dt_status dt_payload_validate(const char *text, const char *what, dt_error *err)
 {
     return dt_payload_is_token(text) ? DT_OK : dt_json_validate(text, what, err);
 }
+
+dt_status dt_payload_check_size(const char *text, const char *what, dt_error *err)
+{
+    size_t n = text ? strlen(text) : 0;
+    if (n <= DT_PAYLOAD_MAX)
+        return DT_OK;
+    return dt_error_set(err, DT_ERR_INVALID_ARG,
+                        "%s is %zu bytes, over the payload size limit of %zu bytes (1 MiB, "
+                        "DT_PAYLOAD_MAX)",
+                        what, n, DT_PAYLOAD_MAX);
+}

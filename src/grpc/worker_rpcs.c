@@ -387,6 +387,10 @@ static dt_status pack_work_item(dt_arena *a, const inflight *f, bool streams, si
     if (st != DT_OK)
         return st;
     size_t size = dtpb__work_item__get_packed_size(&wi);
+    if (f->act && size > limit)   /* an input stored before the payload limit: no worker takes it */
+        return dt_error_set(err, DT_ERR_STATE,
+                            "its work item is %zu bytes, over the %zu bytes a worker is sent",
+                            size, limit);
     if (f->orch && size > limit)
         return dt_error_set(err, DT_ERR_STATE,
                             "its work item is %zu bytes, over the %zu %s %s, and %s", size,
@@ -531,9 +535,21 @@ static void get_work_items(rpc_call *c)
         uint8_t *buf = NULL;
         size_t len = 0;
         dt_status st = arena ? pack_work_item(arena, f, streams, limit, &buf, &len, &err) : DT_ERR_NOMEM;
-        if (st == DT_ERR_STATE) {   /* too large for this worker: fail the instance, go on */
-            if (unlist(w, f))
+        if (st == DT_ERR_STATE) {   /* too large for this worker: fail it, go on */
+            if (!unlist(w, f)) {
+                /* taken meanwhile: its taker has it */
+            } else if (f->orch) {
                 fail_instance(rpc_hub(c), f, arena, TOO_LARGE_TYPE, err.message, &err);
+            } else if (f->act) {
+                const dt_failure *why = arena ? dt_failure_new(arena, "PayloadTooLarge", "%s",
+                                                               err.message)
+                                              : NULL;
+                if (why)
+                    dt_hub_complete_activity(rpc_hub(c), f->act, NULL, why, &err);
+                else
+                    dt_hub_abandon_activity(rpc_hub(c), f->act, NULL);
+                inflight_free(f);
+            }
             dt_arena_free(arena);
             continue;
         }

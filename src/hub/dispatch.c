@@ -485,18 +485,54 @@ static dt_status abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt
     return st;
 }
 
+/* park_poison: ITEM has now been given back without a result N times in a row; at
+ * DT_POISON_DELIVERIES it is a poison item and its instance fails instead (PoisonWorkItem),
+ * counted and logged, rather than be delivered for ever. True (and *ST set) when it was parked;
+ * ITEM stays the caller's. */
+static bool park_poison(dt_hub *hub, const dt_orch_item *item, int n, dt_status *st,
+                        dt_error *err)
+{
+    if (n < DT_POISON_DELIVERIES)
+        return false;
+    dt_arena *a = dt_arena_new();
+    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+    fail.failure = a ? dt_failure_new(a, POISON_WORK_ITEM,
+                                      "delivered %d times without a result (abandoned by its "
+                                      "worker, or the worker's stream broke while it held it); "
+                                      "parked after DT_POISON_DELIVERIES (%d)",
+                                      n, DT_POISON_DELIVERIES)
+                     : NULL;
+    if (fail.failure == NULL) {   /* out of memory: given back as usual, parked next time */
+        dt_arena_free(a);
+        return false;
+    }
+    dt_log(DT_LOG_WARN, item->instance_id, "poison work item: %s", fail.failure->message);
+    metrics_poison(hub->metrics);
+    dt_orch_result res = {.actions = &fail, .n_actions = 1};
+    *st = complete_orchestration(hub, item, &res, err);
+    dt_arena_free(a);
+    return true;
+}
+
 dt_status dt_hub_abandon_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err)
 {
     dt_time now = dt_now();
     int n = backoff_note(hub, item->instance_id, now);
-    dt_status st = abandon_orchestration(hub, item, now + backoff_after(n), err);
+    dt_status st;
+    if (!park_poison(hub, item, n, &st, err))
+        st = abandon_orchestration(hub, item, now + backoff_after(n), err);
     dt_orch_item_free(item);
     return st;
 }
 
 dt_status dt_hub_release_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err)
 {
-    dt_status st = abandon_orchestration(hub, item, 0, err);
+    /* its worker went away holding it: any other may have it at once, but it counts as a
+     * delivery without a result (a work item that breaks every stream it is sent on) */
+    int n = backoff_note(hub, item->instance_id, dt_now());
+    dt_status st;
+    if (!park_poison(hub, item, n, &st, err))
+        st = abandon_orchestration(hub, item, 0, err);
     dt_orch_item_free(item);
     return st;
 }
@@ -583,9 +619,33 @@ void dt_hub_activity_request(const dt_activity_item *item, dt_activity_request *
                                  item->trace_parent, item->trace_state,  item->tags};
 }
 
+/* oversized_outcome: in place of an activity outcome over DT_PAYLOAD_MAX, a PayloadTooLarge
+ * failure in ARENA saying so (the activity fails, its orchestration goes on and sees why);
+ * FAILURE itself when the outcome fits, NULL when out of memory. *RESULT is cleared when
+ * replaced. */
+static const dt_failure *oversized_outcome(dt_arena *arena, const char *instance_id,
+                                           int32_t task_id, const char **result,
+                                           const dt_failure *failure, bool *replaced)
+{
+    char why[200];
+    *replaced = limits_activity_over(*result, failure, why, sizeof why);
+    if (!*replaced)
+        return failure;
+    dt_log(DT_LOG_WARN, instance_id, "activity task %d failed: %s", (int)task_id, why);
+    *result = NULL;
+    return dt_failure_new(arena, PAYLOAD_TOO_LARGE, "%s", why);
+}
+
 dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,
                                    const dt_failure *failure, dt_error *err)
 {
+    bool replaced;
+    failure = oversized_outcome(item->arena, item->instance_id, item->task_id, &result, failure,
+                                &replaced);
+    if (replaced && failure == NULL) {
+        dt_hub_abandon_activity(hub, item, NULL);
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
     dt_commit c;
     activity_commit(&c, item, result, failure);
     dt_status st = hub_commit(hub, &c, err);   /* the committer stops renewing the lease */
@@ -625,12 +685,22 @@ dt_status dt_hub_deliver_activity_result(dt_hub *hub, const char *instance_id,
                                          const char *result, const dt_failure *failure,
                                          dt_error *err)
 {
+    dt_arena *arena = dt_arena_new();
+    if (arena == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    bool replaced;
+    failure = oversized_outcome(arena, instance_id, task_id, &result, failure, &replaced);
+    if (replaced && failure == NULL) {
+        dt_arena_free(arena);
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
     dt_message m = {.instance_id = instance_id, .execution_id = execution_id};
     dt_event_init(&m.event, failure ? DT_EVENT_TASK_FAILED : DT_EVENT_TASK_COMPLETED, dt_now());
     m.event.task_id = task_id;
     m.event.result = failure ? NULL : result;
     m.event.failure = failure;
     dt_status st = dt_store_send_message(hub->store, &m, err);
+    dt_arena_free(arena);
     if (st == DT_OK) {
         ready_forget(hub, instance_id);   /* as for any message: the next lease sees it */
         hub_notify(hub);

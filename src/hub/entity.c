@@ -316,7 +316,9 @@ dt_status dt_hub_signal_entity(dt_hub *hub, const char *id, const char *operatio
 {
     if (operation == NULL || operation[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "the operation name is empty");
-    dt_status st = dt_payload_validate(input, "signal input", err);
+    dt_status st = dt_payload_check_size(input, "signal input", err);
+    if (st == DT_OK)
+        st = dt_payload_validate(input, "signal input", err);
     if (st != DT_OK)
         return st;
     dt_arena *arena = dt_arena_new();

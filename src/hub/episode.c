@@ -3,6 +3,7 @@
  * event per new action, and ExecutionCompleted if the orchestration finished. Alongside: activity work items, timer messages, messages to other
  * instances, sub-orchestrations to create, and the instance row's new state. */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -531,10 +532,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
     }
 }
 
-dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_result *result,
-                        dt_arena *arena, dt_episode *ep, dt_error *err)
+static dt_status build(const dt_orch_item *item, const dt_orch_result *result, dt_arena *arena,
+                       dt_episode *ep, dt_error *err)
 {
-    (void)hub;
     builder b = {.arena = arena, .item = item};
     b.now = item->n_incoming ? item->incoming[0].timestamp : dt_now();
     size_t na = result->n_actions;
@@ -614,4 +614,52 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
      * terminated, or continues as new (the SDKs release only on their own code paths) */
     ep->release_locks = dt_runtime_status_is_terminal(ep->status) || ep->reset_history;
     return DT_OK;
+}
+
+/* build_failed: ITEM's episode as one that fails the instance with a failure of TYPE saying WHY
+ * (in place of what the orchestrator asked for). */
+static dt_status build_failed(const dt_orch_item *item, const char *type, const char *why,
+                              dt_arena *arena, dt_episode *ep, dt_error *err)
+{
+    dt_log(DT_LOG_WARN, item->instance_id, "failed: %s: %s", type, why);
+    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+    fail.failure = dt_failure_new(arena, type, "%s", why);
+    if (fail.failure == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory building the episode of '%s'",
+                            item->instance_id);
+    dt_orch_result res = {.actions = &fail, .n_actions = 1};
+    return build(item, &res, arena, ep, err);
+}
+
+/* history_bytes: the payload bytes ITEM's execution keeps once EP is appended. */
+static size_t history_bytes(const dt_orch_item *item, const dt_episode *ep)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < item->n_past; i++)
+        n += limits_event_bytes(&item->past[i]);
+    for (size_t i = 0; i < ep->n_append; i++)
+        n += limits_event_bytes(&ep->append[i]);
+    return n;
+}
+
+dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_result *result,
+                        dt_arena *arena, dt_episode *ep, dt_error *err)
+{
+    /* a payload over the limit is the orchestration's bug: the instance fails, naming it,
+     * rather than storing what no worker could be sent */
+    char why[320];
+    if (limits_result_over(result, why, sizeof why))
+        return build_failed(item, PAYLOAD_TOO_LARGE, why, arena, ep, err);
+    dt_status st = build(item, result, arena, ep, err);
+    if (st != DT_OK || dt_runtime_status_is_terminal(ep->status) || ep->reset_history)
+        return st;
+    /* an execution that goes on may not keep more than the hub's history cap */
+    size_t bytes = history_bytes(item, ep), max = limits_history_max(hub);
+    if (bytes <= max)
+        return DT_OK;
+    snprintf(why, sizeof why,
+             "the history of execution '%s' would hold %zu bytes of payloads, over the history "
+             "size limit of %zu bytes (DT_HISTORY_MAX, or the hub's max_history_bytes)",
+             item->state.execution_id ? item->state.execution_id : "", bytes, max);
+    return build_failed(item, HISTORY_TOO_LARGE, why, arena, ep, err);
 }

@@ -81,6 +81,7 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
     }
     hub->lease_us = (o.lease_ms > 0 ? o.lease_ms : 30000) * 1000;
     hub->max_batch = o.max_batch > 0 ? o.max_batch : 256;
+    hub->max_history = o.max_history_bytes;
     if (o.owner) {
         snprintf(hub->owner, sizeof hub->owner, "%s", o.owner);
     } else {
@@ -260,7 +261,9 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
     } else {
         dt_instance_id_generate(id);
     }
-    dt_status st = dt_payload_validate(req->input, "input", err);
+    dt_status st = dt_payload_check_size(req->input, "input", err);
+    if (st == DT_OK)
+        st = dt_payload_validate(req->input, "input", err);
     if (st == DT_OK)
         st = dt_tags_validate(req->tags, "tags", err);
     if (st != DT_OK)

@@ -81,6 +81,7 @@ struct dt_hub {
     hub_metrics *metrics;         /* counters and timings (metrics.c) */
     int64_t lease_us;
     size_t max_batch;
+    size_t max_history;           /* history payload bytes an execution may keep; 0: default */
     char owner[128];
 
     /* group commit: cq_mu guards the queue, the stop flag and every req->done */
@@ -253,6 +254,21 @@ void metrics_redelivered(hub_metrics *m);
 void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us);
 void metrics_commit(hub_metrics *m, size_t batch, dt_time took_us);
 void metrics_store_trouble(hub_metrics *m, dt_status st);
+
+/* limits_*: the size rules for what workers hand back (limits.c). *_bytes: the payload bytes of
+ * a failure chain, of an event. limits_activity_over, limits_result_over: whether an activity's
+ * outcome, an orchestrator's result, has a payload over DT_PAYLOAD_MAX; if so WHY names it and
+ * the limit. limits_history_max: the hub's history cap. */
+size_t limits_failure_bytes(const dt_failure *f);
+size_t limits_event_bytes(const dt_event *e);
+bool limits_activity_over(const char *result, const dt_failure *failure, char *why,
+                          size_t why_len);
+bool limits_result_over(const dt_orch_result *r, char *why, size_t why_len);
+size_t limits_history_max(const dt_hub *hub);
+#define PAYLOAD_TOO_LARGE "PayloadTooLarge"
+#define HISTORY_TOO_LARGE "HistoryTooLarge"
+#define POISON_WORK_ITEM "PoisonWorkItem"
+void metrics_poison(hub_metrics *m);
 
 /* backoff_after: how long work abandoned N times in a row waits (N >= 1). backoff_note: note
  * an abandon of instance ID at NOW; how many in a row now. backoff_forget: ID's episode

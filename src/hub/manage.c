@@ -79,7 +79,9 @@ dt_status dt_hub_raise_event(dt_hub *hub, const char *id, const char *name, cons
     if (name == NULL || name[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "raise event: event name is empty");
     dt_time visible;
-    dt_status st = dt_payload_validate(data, "event data", err);
+    dt_status st = dt_payload_check_size(data, "event data", err);
+    if (st == DT_OK)
+        st = dt_payload_validate(data, "event data", err);
     if (st == DT_OK)
         st = live_instance(hub, id, "raise event", &visible, err);
     if (st != DT_OK)
@@ -95,7 +97,9 @@ dt_status dt_hub_terminate(dt_hub *hub, const char *id, const char *output, bool
                            dt_error *err)
 {
     dt_time visible;
-    dt_status st = dt_payload_validate(output, "terminate output", err);
+    dt_status st = dt_payload_check_size(output, "terminate output", err);
+    if (st == DT_OK)
+        st = dt_payload_validate(output, "terminate output", err);
     if (st == DT_OK)
         st = live_instance(hub, id, "terminate", &visible, err);
     if (st != DT_OK)
@@ -111,7 +115,9 @@ static dt_status suspend_or_resume(dt_hub *hub, const char *id, const char *reas
                                    dt_event_type type, const char *op, dt_error *err)
 {
     dt_time visible;
-    dt_status st = dt_payload_validate(reason, "reason", err);
+    dt_status st = dt_payload_check_size(reason, "reason", err);
+    if (st == DT_OK)
+        st = dt_payload_validate(reason, "reason", err);
     if (st == DT_OK)
         st = live_instance(hub, id, op, &visible, err);
     if (st != DT_OK)
@@ -134,9 +140,12 @@ dt_status dt_hub_resume(dt_hub *hub, const char *id, const char *reason, dt_erro
 
 dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_error *err)
 {
+    dt_status st = dt_payload_check_size(reason, "rewind reason", err);
+    if (st != DT_OK)
+        return st;
     dt_arena *a = dt_arena_new();
     dt_instance_state *s = NULL;
-    dt_status st = read_instance(hub, id, "rewind", a, &s, err);
+    st = read_instance(hub, id, "rewind", a, &s, err);
     if (st == DT_OK && s->status != DT_STATUS_FAILED)
         st = dt_error_set(err, DT_ERR_STATE, "rewind: instance '%s' is %s; only a Failed "
                           "instance can be rewound", id, dt_runtime_status_name(s->status));

@@ -1,6 +1,6 @@
 /* metrics.c — what the hub counts and times, rendered as Prometheus text: instances started,
  * completed, failed and terminated by orchestrator name; work item latency (lease to commit) by kind;
- * store commit time and batch size; lost leases and redeliveries; queue depths, read from
+ * store commit time and batch size; lost leases, redeliveries and poison items; queue depths, read from
  * the store when rendered. Updates take one short mutex; nothing here touches the store
  * except dt_hub_metrics_text. */
 #include <assert.h>
@@ -39,7 +39,7 @@ struct hub_metrics {
     name_counts other;
     histogram work[2];              /* 0 orchestration, 1 activity */
     histogram commit_seconds, commit_batch;
-    uint64_t commits, lease_lost, redeliveries;
+    uint64_t commits, lease_lost, redeliveries, poison;
     uint64_t no_space, io_errors;   /* commits refused by the store: disk full, I/O */
 };
 
@@ -179,6 +179,13 @@ void metrics_redelivered(hub_metrics *m)
     pthread_mutex_unlock(&m->mu);
 }
 
+void metrics_poison(hub_metrics *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->poison++;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void metrics_commit(hub_metrics *m, size_t batch, dt_time took_us)
 {
     pthread_mutex_lock(&m->mu);
@@ -303,6 +310,10 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
     put(&b, "# HELP dtask_redeliveries_total Activity work items delivered again after a lease "
             "expired.\n# TYPE dtask_redeliveries_total counter\ndtask_redeliveries_total %llu\n",
         (unsigned long long)m->redeliveries);
+    put(&b, "# HELP dtask_poison_items_total Orchestration work items given back without a result "
+            "DT_POISON_DELIVERIES times in a row, parked by failing their instance.\n"
+            "# TYPE dtask_poison_items_total counter\ndtask_poison_items_total %llu\n",
+        (unsigned long long)m->poison);
     put(&b, "# HELP dtask_store_write_errors_total Store commits that failed, by reason.\n"
             "# TYPE dtask_store_write_errors_total counter\n"
             "dtask_store_write_errors_total{reason=\"no_space\"} %llu\n"
