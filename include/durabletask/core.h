@@ -134,9 +134,34 @@ typedef struct dt_arena dt_arena;   /* see "arenas" below */
 
 #define DT_INSTANCE_ID_MAX 100
 
-/* dt_instance_id_validate: the Durable Task rules: 1 to 100 characters, not starting with '@',
- * none of '/', '\\', '#', '?', and no control characters. On failure ERR names the rule. */
+/* Every identifier and name, on every path in (HTTP, gRPC, worker actions, the CLI, the SDK),
+ * is checked with the functions below, which share these rules: valid UTF-8 (what the
+ * protocol's string fields must hold, or protobuf-validating SDKs refuse every message that
+ * carries it), no control characters (C0, DEL, C1: a newline would forge a log line), and a
+ * length limit in bytes. On failure ERR names the field and the rule. */
+
+/* dt_utf8_valid_n: the N bytes at DATA (need not be NUL-terminated; a NUL byte is valid) are
+ * well-formed UTF-8: no stray continuation bytes, no overlong forms, no surrogates, nothing
+ * past U+10FFFF. dt_utf8_valid: the same for a NUL-terminated S; NULL counts as valid. */
+bool dt_utf8_valid_n(const void *data, size_t n);
+bool dt_utf8_valid(const char *s);
+
+/* dt_instance_id_validate: the Durable Task rules: 1 to 100 bytes, not starting with '@'
+ * (reserved for entities), none of '/', '\\', '#', '?', and the shared rules above. */
 dt_status dt_instance_id_validate(const char *id, dt_error *err);
+
+/* Names: of orchestrators, activities, events and entity operations. Versions: of
+ * orchestrations and activities. */
+#define DT_NAME_MAX 256
+#define DT_VERSION_MAX 256
+
+/* dt_name_validate: NAME is 1 to DT_NAME_MAX bytes under the shared rules. WHAT names the
+ * field in ERR ("orchestrator name", "event name", ...). */
+dt_status dt_name_validate(const char *name, const char *what, dt_error *err);
+
+/* dt_version_validate: VERSION is NULL (none), or 0 to DT_VERSION_MAX bytes under the shared
+ * rules ("" is no version, as the protocol has it). WHAT names the field in ERR. */
+dt_status dt_version_validate(const char *version, const char *what, dt_error *err);
 
 /* Task hub names: the hub a call is for (the protocol's "taskhub" metadata, the HTTP API's
  * taskHub parameter). No name means DT_TASK_HUB_DEFAULT. */
@@ -147,8 +172,8 @@ dt_status dt_instance_id_validate(const char *id, dt_error *err);
  * and has no '@' (the SDKs lowercase it); the key is the rest and may be empty. The whole id
  * follows the instance id rules but for its leading '@'. */
 
-/* dt_entity_id_validate: ID is an entity id as above (1 to DT_INSTANCE_ID_MAX characters,
- * none of '/', '\\', '#', '?', no control characters). On failure ERR names the rule. */
+/* dt_entity_id_validate: ID is an entity id as above (1 to DT_INSTANCE_ID_MAX bytes, none of
+ * '/', '\\', '#', '?', and the shared rules). On failure ERR names the rule. */
 dt_status dt_entity_id_validate(const char *id, dt_error *err);
 
 /* dt_entity_id_name_len: the length of ID's name part (ID valid), for comparing names. */
@@ -468,6 +493,15 @@ typedef struct dt_action {
 /* dt_action_copy: a deep copy of SRC into DST with all strings (failure and carried-over
  * events included) in ARENA. */
 dt_status dt_action_copy(dt_arena *arena, const dt_action *src, dt_action *dst);
+
+/* dt_action_validate: A keeps the rules for every id and name it carries (dt_name_validate,
+ * dt_version_validate, dt_instance_id_validate; a timer's time in DT_TIME_MIN..DT_TIME_MAX).
+ * The hub checks a worker's actions with it, the SDK its own before they leave: an action
+ * that breaks one fails its orchestration, never becomes a record. On a breach ERR names the
+ * action, its id and the field, and *TYPE (if TYPE is not NULL) the failure type to report:
+ * "InvalidInstanceId", "InvalidName" or "InvalidTimer". Entity ids are the caller's to check
+ * (they are normalized as they are checked). */
+dt_status dt_action_validate(const dt_action *a, const char **type, dt_error *err);
 
 /* ---- instance state --------------------------------------------------------------------- */
 

@@ -22,6 +22,8 @@ typedef struct dt_store dt_store;
 /* A new instance (start, or a sub-orchestration created by an episode). The store writes the
  * instance row as Pending and an ExecutionStarted message into its inbox, visible at
  * scheduled_start (or at once). */
+typedef struct dt_message dt_message;
+
 typedef struct dt_new_instance {
     const char *instance_id;
     const char *execution_id;
@@ -44,10 +46,18 @@ typedef struct dt_new_instance {
     const dt_runtime_status *replaceable;
     size_t n_replaceable;
     bool reuse_policy;
+    /* Sub-orchestrations (PARENT_INSTANCE_ID set) have a rule of their own instead: an
+     * existing instance is replaced only if it is finished and a child of the same parent (a
+     * retry under the same id); any other (live, the parent itself, another's) is a conflict.
+     * ON_CONFLICT, when set, is what a conflict does instead of DT_ERR_ALREADY_EXISTS: the
+     * store delivers this message (the parent's SubOrchestrationInstanceFailed) in the same
+     * transaction, and the existing instance stays as it is. A failure on it without a
+     * message gets the store's reason ("instance 'x' already exists with status Running"). */
+    const dt_message *on_conflict;
 } dt_new_instance;
 
 /* A message into an instance's inbox. The event is stored as HistoryEvent bytes. */
-typedef struct dt_message {
+struct dt_message {
     const char *instance_id;
     /* The execution the message belongs to (timer firings, task and sub-orchestration
      * results), or NULL for whichever execution is current (events, terminate, suspend...).
@@ -60,7 +70,7 @@ typedef struct dt_message {
      * becomes Running, without output or failure, as the message goes in; DT_ERR_STATE if
      * it is not Failed, or is leased right now. */
     bool reopen;
-} dt_message;
+};
 
 /* A message to an entity: an operation signaled (EntityOperationSignaled) or called
  * (EntityOperationCalled, answered to its sender), or a lock request (EntityLockRequested).

@@ -217,3 +217,85 @@ dt_instance_state *dt_instance_state_copy(dt_arena *arena, const dt_instance_sta
         return NULL;
     return c;
 }
+
+/* action_name: the protocol's name of action type T, for failures that point at one. */
+static const char *action_name(dt_action_type t)
+{
+    switch (t) {
+    case DT_ACTION_SCHEDULE_TASK: return "scheduleTask";
+    case DT_ACTION_CREATE_TIMER: return "createTimer";
+    case DT_ACTION_SEND_EVENT: return "sendEvent";
+    case DT_ACTION_CREATE_SUB_ORCHESTRATION: return "createSubOrchestration";
+    case DT_ACTION_TERMINATE_ORCHESTRATION: return "terminateOrchestration";
+    case DT_ACTION_SEND_ENTITY_MESSAGE: return "sendEntityMessage";
+    case DT_ACTION_COMPLETE_ORCHESTRATION: return "completeOrchestration";
+    default: return "action";
+    }
+}
+
+/* check_action: dt_action_validate, without the action named in ERR. */
+static dt_status check_action(const dt_action *a, const char **type, dt_error *err)
+{
+    dt_status st = DT_OK;
+    *type = "InvalidName";
+    switch (a->type) {
+    case DT_ACTION_SCHEDULE_TASK:
+        st = dt_name_validate(a->name, "activity name", err);
+        if (st == DT_OK)
+            st = dt_version_validate(a->version, "activity version", err);
+        break;
+    case DT_ACTION_CREATE_TIMER:
+        if (a->fire_at < DT_TIME_MIN || a->fire_at > DT_TIME_MAX)
+            st = dt_error_set(err, DT_ERR_INVALID_ARG, "timer fire time %lld us since the "
+                              "epoch is outside years 1 to 9999", (long long)a->fire_at);
+        *type = "InvalidTimer";
+        break;
+    case DT_ACTION_SEND_EVENT:
+        st = dt_name_validate(a->name, "event name", err);
+        /* an entity target is refused in apply_action, saying how to reach entities */
+        if (st == DT_OK && !(a->instance_id && a->instance_id[0] == '@')) {
+            *type = "InvalidInstanceId";
+            st = dt_instance_id_validate(a->instance_id, err);
+        }
+        break;
+    case DT_ACTION_CREATE_SUB_ORCHESTRATION:
+        st = dt_name_validate(a->name, "orchestrator name", err);
+        if (st == DT_OK)
+            st = dt_version_validate(a->version, "orchestrator version", err);
+        if (st == DT_OK) {
+            *type = "InvalidInstanceId";
+            st = dt_instance_id_validate(a->instance_id, err);
+        }
+        break;
+    case DT_ACTION_TERMINATE_ORCHESTRATION:
+        *type = "InvalidInstanceId";
+        st = dt_instance_id_validate(a->instance_id, err);
+        break;
+    case DT_ACTION_SEND_ENTITY_MESSAGE:
+        /* entity ids are checked as the message is built (entity_target) */
+        if (a->entity && (a->entity->type == DT_EVENT_ENTITY_SIGNALED ||
+                          a->entity->type == DT_EVENT_ENTITY_CALLED))
+            st = dt_name_validate(a->entity->name, "entity operation name", err);
+        break;
+    case DT_ACTION_COMPLETE_ORCHESTRATION:
+        if (a->status == DT_STATUS_CONTINUED_AS_NEW)
+            st = dt_version_validate(a->version, "orchestrator version", err);
+        break;
+    default:
+        break;
+    }
+    return st;
+}
+
+dt_status dt_action_validate(const dt_action *a, const char **type, dt_error *err)
+{
+    const char *t;
+    dt_error own;
+    dt_status st = check_action(a, &t, &own);
+    if (type)
+        *type = st == DT_OK ? NULL : t;
+    if (st != DT_OK)
+        dt_error_set(err, st, "%s action %d: %s", action_name(a->type), (int)a->id,
+                     own.message);
+    return st;
+}

@@ -1,33 +1,106 @@
-/* instance_id.c — the Durable Task instance id rules, entity ids, task hub names, random instance ids
- * (UUID v4) and execution ids. */
+/* instance_id.c — the rules for every identifier and name a caller or a worker gives: UTF-8, instance
+ * ids, entity ids, orchestrator/activity/event/operation names, versions, task hub names; random
+ * instance ids (UUID v4) and execution ids. Every path (HTTP, gRPC, worker actions, CLI, the SDK)
+ * checks with these, so the rules live here once. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "durabletask/core.h"
 
+bool dt_utf8_valid_n(const void *data, size_t n)
+{
+    const unsigned char *s = data;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp, min;
+        if ((c & 0xe0) == 0xc0) {
+            len = 2, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;   /* a continuation byte where a character should start, or 0xf8.. */
+        }
+        if (n - i < len)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        /* overlong forms would let one character hide behind another's bytes */
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+bool dt_utf8_valid(const char *s)
+{
+    return s == NULL || dt_utf8_valid_n(s, strlen(s));
+}
+
+/* check_text: the rules every identifier and name shares: valid UTF-8, at most MAX bytes, no
+ * control characters (C0, DEL, and the C1 range U+0080..U+009F, which some terminals obey:
+ * a newline in a name would forge a log line). WHAT names the field in ERR. The caller has
+ * ruled out NULL. */
+static dt_status check_text(const char *s, size_t max, const char *what, dt_error *err)
+{
+    size_t len = strnlen(s, max + 1);
+    if (len > max)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "%s is %zu characters long; at most %zu are allowed", what,
+                            strlen(s), max);
+    if (!dt_utf8_valid_n(s, len))
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s is not valid UTF-8", what);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool c1 = c == 0xc2 && (unsigned char)s[i + 1] >= 0x80 &&
+                  (unsigned char)s[i + 1] <= 0x9f;   /* UTF-8 valid: s[i + 1] exists */
+        if (c < 0x20 || c == 0x7f || c1)
+            return dt_error_set(err, DT_ERR_INVALID_ARG,
+                                "%s has a control character (%s%02x) at byte %zu", what,
+                                c1 ? "U+00" : "0x", c1 ? (unsigned char)s[i + 1] : c, i);
+    }
+    return DT_OK;
+}
+
 /* check_id: the rules instance and entity ids share; WHAT names the kind in ERR. */
 static dt_status check_id(const char *id, const char *what, dt_error *err)
 {
     if (id == NULL || id[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "%s is empty", what);
-    size_t len = strnlen(id, DT_INSTANCE_ID_MAX + 1);
-    if (len > DT_INSTANCE_ID_MAX)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "%s is %zu characters long; at most %d are allowed", what,
-                            strlen(id), DT_INSTANCE_ID_MAX);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (c < 0x20 || c == 0x7f)
+    dt_status st = check_text(id, DT_INSTANCE_ID_MAX, what, err);
+    if (st != DT_OK)
+        return st;
+    for (const char *p = id; *p; p++)
+        if (*p == '/' || *p == '\\' || *p == '#' || *p == '?')
             return dt_error_set(err, DT_ERR_INVALID_ARG,
-                                "%s has a control character (0x%02x) at position %zu", what, c,
-                                i);
-        if (c == '/' || c == '\\' || c == '#' || c == '?')
-            return dt_error_set(err, DT_ERR_INVALID_ARG,
-                                "%s '%s' contains '%c', which is not allowed", what, id, c);
-    }
+                                "%s '%s' contains '%c', which is not allowed", what, id, *p);
     return DT_OK;
+}
+
+dt_status dt_name_validate(const char *name, const char *what, dt_error *err)
+{
+    if (name == NULL || name[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s is empty", what);
+    return check_text(name, DT_NAME_MAX, what, err);
+}
+
+dt_status dt_version_validate(const char *version, const char *what, dt_error *err)
+{
+    return version == NULL ? DT_OK : check_text(version, DT_VERSION_MAX, what, err);
 }
 
 dt_status dt_instance_id_validate(const char *id, dt_error *err)
@@ -76,11 +149,11 @@ dt_status dt_task_hub_validate(const char *name, dt_error *err)
 {
     if (name == NULL || name[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "task hub name is empty");
-    size_t len = strnlen(name, DT_TASK_HUB_NAME_MAX + 1);
-    if (len > DT_TASK_HUB_NAME_MAX)
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "task hub name '%.64s...' is longer than "
-                            "%d characters", name, DT_TASK_HUB_NAME_MAX);
-    for (size_t i = 0; i < len; i++) {
+    /* the shared rules first, so the name is echoed below only when it is printable text */
+    dt_status st = check_text(name, DT_TASK_HUB_NAME_MAX, "task hub name", err);
+    if (st != DT_OK)
+        return st;
+    for (size_t i = 0, len = strlen(name); i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
         if (!alnum && (i == 0 || (c != '-' && c != '_')))

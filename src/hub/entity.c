@@ -160,10 +160,12 @@ static bool signal_of(dt_arena *arena, const dt_entity_item *item, const dt_enti
     dt_error err;
     const char *to = a->instance_id ? dt_entity_id_normalize(arena, a->instance_id, &err) : NULL;
     char *rid = dt_arena_alloc(arena, 37);
-    if (to == NULL || rid == NULL || a->name == NULL || a->name[0] == '\0') {
+    dt_error name_err;
+    bool name_ok = dt_name_validate(a->name, "operation name", &name_err) == DT_OK;
+    if (to == NULL || rid == NULL || !name_ok) {
         dt_log(DT_LOG_WARN, item->entity_id, "signal dropped: %s",
                to == NULL ? (a->instance_id ? err.message : "no target entity")
-                          : rid ? "no operation name" : "out of memory");
+                          : rid ? name_err.message : "out of memory");
         return false;
     }
     dt_instance_id_generate(rid);
@@ -193,10 +195,11 @@ static bool start_of(dt_arena *arena, const dt_entity_item *item, const dt_entit
         snprintf(id, DT_INSTANCE_ID_MAX + 1, "%s", a->instance_id);
     else
         dt_instance_id_generate(id);
-    if (a->name == NULL || a->name[0] == '\0' ||
-        (a->instance_id && dt_instance_id_validate(a->instance_id, &err) != DT_OK)) {
-        dt_log(DT_LOG_WARN, item->entity_id, "orchestration start dropped: %s",
-               a->name == NULL || a->name[0] == '\0' ? "no orchestrator name" : err.message);
+    if (dt_name_validate(a->name, "orchestrator name", &err) != DT_OK ||
+        dt_version_validate(a->version, "orchestrator version", &err) != DT_OK ||
+        (a->instance_id && a->instance_id[0] &&
+         dt_instance_id_validate(a->instance_id, &err) != DT_OK)) {
+        dt_log(DT_LOG_WARN, item->entity_id, "orchestration start dropped: %s", err.message);
         return false;
     }
     dt_execution_id_generate(exec);
@@ -314,9 +317,9 @@ dt_status dt_hub_signal_entity(dt_hub *hub, const char *id, const char *operatio
                                const char *input, dt_time at, const char *request_id,
                                dt_error *err)
 {
-    if (operation == NULL || operation[0] == '\0')
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "the operation name is empty");
-    dt_status st = dt_payload_check_size(input, "signal input", err);
+    dt_status st = dt_name_validate(operation, "operation name", err);
+    if (st == DT_OK)
+        st = dt_payload_check_size(input, "signal input", err);
     if (st == DT_OK)
         st = dt_payload_validate(input, "signal input", err);
     if (st != DT_OK)

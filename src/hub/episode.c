@@ -417,6 +417,22 @@ static void send_entity_message(builder *b, const dt_action *a, dt_episode *ep)
     b->ents[b->n_ents++] = m;
 }
 
+/* sub_conflict: M (to this instance) becomes the failure of sub-orchestration action A whose
+ * id is in use: SubOrchestrationInstanceFailed for its task. OWN: the id is the parent's own,
+ * and the message says so; otherwise the message is left for the store to write
+ * (store.h, on_conflict), as only it knows what holds the id. */
+static void sub_conflict(builder *b, const dt_action *a, dt_message *m, bool own)
+{
+    m->execution_id = b->item->state.execution_id;
+    m->event.task_id = a->id;
+    dt_failure *f = dt_failure_new(b->arena, "OrchestrationAlreadyExists",
+                                   "sub-orchestration '%s' was not started: '%s' is the "
+                                   "parent's own instance id", a->instance_id, a->instance_id);
+    if (f && !own)
+        f->message = NULL;
+    m->event.failure = checked(b, f);
+}
+
 /* fail_unsupported: an action this hub cannot apply ends the instance as Failed, naming it,
  * rather than being redelivered forever. */
 static void fail_unsupported(builder *b, const dt_action *a, dt_episode *ep)
@@ -429,6 +445,22 @@ static void fail_unsupported(builder *b, const dt_action *a, dt_episode *ep)
                                     ? dt_runtime_status_name(a->status)
                                     : "unknown"),
               ep);
+}
+
+/* check_actions: true if every action of RESULT keeps the rules; otherwise the instance fails,
+ * naming the first that does not, and none of them is applied. */
+static bool check_actions(builder *b, const dt_orch_result *result, dt_episode *ep)
+{
+    for (size_t i = 0; i < result->n_actions; i++) {
+        const dt_action *a = &result->actions[i];
+        const char *type;
+        dt_error err;
+        if (dt_action_validate(a, &type, &err) == DT_OK)
+            continue;
+        fail_with(b, dt_failure_new(b->arena, type, "%s", err.message), ep);
+        return false;
+    }
+    return true;
 }
 
 static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
@@ -491,7 +523,24 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         e->trace_parent = a->trace_parent;
         e->trace_state = a->trace_state;
         e->tags = a->tags;
+        /* an id in use is the parent's to hear about, as a failure of this task (the Durable
+         * Task Framework's answer); never a wait for ever, never a replaced instance */
+        if (strcmp(a->instance_id, self) == 0) {
+            m = add_message(b, self, DT_EVENT_SUB_ORCHESTRATION_FAILED, 0);
+            sub_conflict(b, a, m, true);
+            return;
+        }
         dt_new_instance *ni = add_instance(b);
+        dt_message *conflict = dt_arena_alloc(b->arena, sizeof *conflict);
+        if (conflict == NULL) {
+            b->nomem = true;
+            return;
+        }
+        memset(conflict, 0, sizeof *conflict);
+        conflict->instance_id = self;
+        dt_event_init(&conflict->event, DT_EVENT_SUB_ORCHESTRATION_FAILED, b->now);
+        sub_conflict(b, a, conflict, false);
+        ni->on_conflict = conflict;
         ni->instance_id = a->instance_id;
         ni->execution_id = new_execution_id(b);
         ni->name = a->name;
@@ -585,7 +634,7 @@ static dt_status build(const dt_orch_item *item, const dt_orch_result *result, d
             ep->status = DT_STATUS_RUNNING;
         }
     }
-    bool finished = false;
+    bool finished = !check_actions(&b, result, ep);
     for (size_t i = 0; i < na && !finished; i++) {
         apply_action(&b, &result->actions[i], ep);
         finished = dt_runtime_status_is_terminal(ep->status);

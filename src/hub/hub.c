@@ -250,8 +250,13 @@ static dt_status check_reuse_policy(const dt_runtime_status *r, size_t n, dt_err
 dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
                        char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
 {
-    if (req == NULL || req->name == NULL || req->name[0] == '\0')
+    if (req == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "orchestrator name is empty");
+    dt_status vst = dt_name_validate(req->name, "orchestrator name", err);
+    if (vst == DT_OK)
+        vst = dt_version_validate(req->version, "orchestrator version", err);
+    if (vst != DT_OK)
+        return vst;
     char id[DT_INSTANCE_ID_MAX + 1];
     if (req->instance_id) {
         dt_status st = dt_instance_id_validate(req->instance_id, err);

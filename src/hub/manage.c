@@ -76,10 +76,10 @@ static dt_status send_control(dt_hub *hub, const char *id, dt_time visible, dt_e
 dt_status dt_hub_raise_event(dt_hub *hub, const char *id, const char *name, const char *data,
                              dt_error *err)
 {
-    if (name == NULL || name[0] == '\0')
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "raise event: event name is empty");
     dt_time visible;
-    dt_status st = dt_payload_check_size(data, "event data", err);
+    dt_status st = dt_name_validate(name, "raise event: event name", err);
+    if (st == DT_OK)
+        st = dt_payload_check_size(data, "event data", err);
     if (st == DT_OK)
         st = dt_payload_validate(data, "event data", err);
     if (st == DT_OK)

@@ -105,8 +105,8 @@ dt_status dt_entity_signal_entity(dt_ectx *c, const char *entity_id, const char 
     const char *to = dt_entity_id_normalize(c->arena, entity_id, &err);
     if (to == NULL)
         return dt_entity_fail(c, "InvalidEntityId", "%s", err.message);
-    if (operation == NULL || operation[0] == '\0')
-        return dt_entity_fail(c, "InvalidOperation", "a signal needs an operation name");
+    if (dt_name_validate(operation, "operation name", &err) != DT_OK)
+        return dt_entity_fail(c, "InvalidOperation", "signal to '%s': %s", to, err.message);
     if (dt_payload_validate(input, "signal input", &err) != DT_OK)
         return dt_entity_fail(c, "InvalidInput", "%s", err.message);
     dt_entity_action *a = add_action(c);
@@ -122,8 +122,8 @@ dt_status dt_entity_start_orchestration(dt_ectx *c, const char *name, const char
                                         char id_out[DT_INSTANCE_ID_MAX + 1])
 {
     dt_error err;
-    if (name == NULL || name[0] == '\0')
-        return dt_entity_fail(c, "InvalidOperation", "a start needs an orchestrator name");
+    if (dt_name_validate(name, "orchestrator name", &err) != DT_OK)
+        return dt_entity_fail(c, "InvalidOperation", "orchestration start: %s", err.message);
     if (instance_id && dt_instance_id_validate(instance_id, &err) != DT_OK)
         return dt_entity_fail(c, "InvalidInstanceId", "%s", err.message);
     if (dt_payload_validate(input, "orchestration input", &err) != DT_OK)

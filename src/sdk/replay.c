@@ -248,6 +248,18 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
             replay_fail(c, "InvalidInput", "%s '%s': %s", dt_event_type_name(want),
                         name ? name : "", err.message);
     }
+    /* the rules the hub checks a worker's actions with, here first, so the failure names
+     * the call that broke one (a derived sub-orchestration id is checked below) */
+    dt_action check = *action;
+    check.type = type;
+    check.id = seq;
+    if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION && check.instance_id == NULL)
+        check.instance_id = dt_printf(c, "%s:%04x", c->instance_id ? c->instance_id : "",
+                                      (unsigned)seq);
+    dt_error verr;
+    const char *vtype;
+    if (dt_action_validate(&check, &vtype, &verr) != DT_OK)
+        replay_fail(c, vtype, "%s", verr.message);
     dt_action *a = push_action(c);
     *a = *action;
     a->type = type;
@@ -266,8 +278,7 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
     if (action->instance_id)
         a->instance_id = replay_strdup(c, action->instance_id);
     else if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION)
-        a->instance_id = dt_printf(c, "%s:%04x", c->instance_id ? c->instance_id : "",
-                                   (unsigned)seq);
+        a->instance_id = check.instance_id;   /* derived above, in the episode's arena */
     return seq;
 }
 

@@ -56,13 +56,8 @@ dt_task *dt_call_sub_orchestrator(dt_octx *c, const char *name, const char *inpu
     a.name = name ? name : "";
     a.input = input;
     a.version = opts ? opts->version : NULL;
-    if (opts && opts->instance_id) {
-        dt_error err;
-        if (dt_instance_id_validate(opts->instance_id, &err) != DT_OK)
-            replay_fail(c, "InvalidInstanceId", "sub-orchestration '%s': %s", a.name,
-                        err.message);
-        a.instance_id = opts->instance_id;
-    }
+    if (opts && opts->instance_id)
+        a.instance_id = opts->instance_id;   /* checked with the action (replay_schedule) */
     /* without an id, replay_schedule derives one from the sequence number, so each retry
      * attempt gets its own */
     return schedule(c, TASK_SUB_ORCHESTRATION, DT_ACTION_CREATE_SUB_ORCHESTRATION, &a, opts);

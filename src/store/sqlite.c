@@ -139,7 +139,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RELEASE] = "RELEASE dt_entry",
     [ST_ROLLBACK_TO] = "ROLLBACK TO dt_entry",
 
-    [ST_INSTANCE_STATUS] = "SELECT status FROM instances WHERE instance_id = ?1",
+    [ST_INSTANCE_STATUS] =
+        "SELECT status, parent_instance_id FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_GET] = "SELECT " STORE_INSTANCE_COLUMNS " FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_INSERT] =
         "INSERT INTO instances (instance_id, execution_id, name, version, status, input,"

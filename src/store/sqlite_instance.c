@@ -8,9 +8,14 @@
 
 #include "sqlite_internal.h"
 
-/* may_replace: the reuse policy of dt_new_instance. */
-static bool may_replace(const dt_new_instance *ni, dt_runtime_status existing)
+/* may_replace: the reuse policy of dt_new_instance, for an instance whose status is EXISTING
+ * and whose parent is PARENT (NULL: none). */
+static bool may_replace(const dt_new_instance *ni, dt_runtime_status existing,
+                        const char *parent)
 {
+    if (ni->parent_instance_id)
+        return dt_runtime_status_is_terminal(existing) && parent &&
+               strcmp(parent, ni->parent_instance_id) == 0;
     if (ni->n_replaceable == 0 || ni->replaceable == NULL)
         return !ni->reuse_policy && dt_runtime_status_is_terminal(existing);
     for (size_t i = 0; i < ni->n_replaceable; i++)
@@ -43,6 +48,28 @@ dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *er
     return DT_OK;
 }
 
+/* conflict_tx: deliver NI's ON_CONFLICT message in the open transaction; ERR holds
+ * the reason the instance was not created, which a failure without a message takes. Returns
+ * DT_ERR_ALREADY_EXISTS when M went in (the creation is still refused), or the error that
+ * kept it out. */
+static dt_status conflict_tx(sqlite_store *s, const dt_new_instance *ni, dt_error *err)
+{
+    const dt_message *m = ni->on_conflict;
+    dt_message copy = *m;
+    dt_failure f;
+    char reason[sizeof err->message + 160];
+    if (m->event.failure && m->event.failure->message == NULL) {
+        snprintf(reason, sizeof reason, "sub-orchestration '%.100s' was not started: %s",
+                 ni->instance_id, err ? err->message : "the id is in use");
+        f = *m->event.failure;
+        f.message = reason;
+        copy.event.failure = &f;
+    }
+    bool delivered = false;
+    dt_status r = store_insert_message_tx(s, &copy, NULL, &delivered, err);
+    return r == DT_OK ? DT_ERR_ALREADY_EXISTS : r;
+}
+
 dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, dt_error *err)
 {
     if (ni == NULL || ni->instance_id == NULL)
@@ -58,11 +85,14 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         dt_runtime_status existing = (dt_runtime_status)sqlite3_column_int(st, 0);
+        bool replace = may_replace(ni, existing, (const char *)sqlite3_column_text(st, 1));
         sqlite3_reset(st);
-        if (!may_replace(ni, existing))
-            return dt_error_set(err, DT_ERR_ALREADY_EXISTS,
-                                "instance '%s' already exists with status %s", id,
-                                dt_runtime_status_name(existing));
+        if (!replace) {
+            dt_status r = dt_error_set(err, DT_ERR_ALREADY_EXISTS,
+                                       "instance '%s' already exists with status %s", id,
+                                       dt_runtime_status_name(existing));
+            return ni->on_conflict ? conflict_tx(s, ni, err) : r;
+        }
         dt_status r = store_delete_instance_tx(s, id, err);
         if (r != DT_OK)
             return r;

@@ -165,6 +165,7 @@ static void test_bad_ids_and_text_get_invalid_argument_and_nothing_is_stored(voi
     (void)state;
     server_fix s;
     server_open(&s, "grpc-badinput");
+    dt_instance_state *st0;
     expect(start(&s, "o", "a/b", NULL), GRPC_STATUS_INVALID_ARGUMENT, "'/'");
     char long_id[120];
     memset(long_id, 'x', sizeof long_id - 1);
@@ -172,7 +173,20 @@ static void test_bad_ids_and_text_get_invalid_argument_and_nothing_is_stored(voi
     expect(start(&s, "o", long_id, NULL), GRPC_STATUS_INVALID_ARGUMENT, "100");
     expect(start(&s, "o", "j1", "{not json"), GRPC_STATUS_INVALID_ARGUMENT, "JSON");
     expect(start(&s, "o", "u1", "\"\xff\xfe\""), GRPC_STATUS_INVALID_ARGUMENT, "UTF-8");
+    /* names and ids keep core's rules (dt_name_validate): bytes that are not UTF-8 are
+     * refused at the wire, the rest by the hub, each naming the field */
+    expect(start(&s, "o\xff", "u2", NULL), GRPC_STATUS_INVALID_ARGUMENT, "name is not valid UTF-8");
+    expect(start(&s, "o", "u3\xc3", NULL), GRPC_STATUS_INVALID_ARGUMENT,
+           "instanceId is not valid UTF-8");
+    expect(start(&s, "o\nERROR forged", "c1", NULL), GRPC_STATUS_INVALID_ARGUMENT,
+           "orchestrator name has a control character (0x0a)");
+    char long_name[300];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    expect(start(&s, long_name, "c2", NULL), GRPC_STATUS_INVALID_ARGUMENT, "at most 256");
     still_serving(&s);
+    assert_int_equal(dt_client_get(s.f.client, "c1", s.f.arena, &st0, NULL), DT_ERR_NOT_FOUND);
+    assert_int_equal(dt_client_get(s.f.client, "c2", s.f.arena, &st0, NULL), DT_ERR_NOT_FOUND);
     dt_instance_state *st;
     assert_int_equal(dt_client_get(s.f.client, "j1", s.f.arena, &st, NULL), DT_ERR_NOT_FOUND);
     assert_int_equal(dt_client_get(s.f.client, "u1", s.f.arena, &st, NULL), DT_ERR_NOT_FOUND);

@@ -1,4 +1,5 @@
-/* test_instance_id.c — the instance id rules and generated ids. */
+/* test_instance_id.c — the rules for ids and names (instance and entity ids, names, versions,
+ * task hubs, a worker's actions) and generated ids. */
 #include <string.h>
 
 #include "testutil.h"
@@ -42,6 +43,95 @@ static void test_invalid_ids_are_refused_with_the_rule(void **state)
     expect_invalid("a?b", "'?'");
     expect_invalid("tab\there", "control character");
     expect_invalid("del\x7f", "control character");
+    expect_invalid("nl\nforged", "control character (0x0a) at byte 2");
+    expect_invalid("c1-\xc2\x9b", "control character (U+009b)");
+    expect_invalid("bad\xff", "not valid UTF-8");
+    expect_invalid("cut\xe2\x82", "not valid UTF-8");
+    expect_invalid("\xed\xa0\x80surrogate", "not valid UTF-8");
+    expect_invalid("\xc0\xafoverlong", "not valid UTF-8");
+}
+
+static void expect_name(dt_status got, const dt_error *err, const char *needle)
+{
+    assert_int_equal(got, DT_ERR_INVALID_ARG);
+    if (strstr(err->message, needle) == NULL)
+        fail_msg("message '%s' does not mention '%s'", err->message, needle);
+}
+
+static void test_names_and_versions_keep_the_shared_rules(void **state)
+{
+    (void)state;
+    dt_error err;
+    char max[DT_NAME_MAX + 2];
+    memset(max, 'n', DT_NAME_MAX);
+    max[DT_NAME_MAX] = '\0';
+    assert_ok(dt_name_validate(max, "activity name", &err), &err);
+    assert_ok(dt_name_validate("with/slash #and? ünï", "activity name", &err), &err);
+    assert_ok(dt_name_validate("@entity-like", "orchestrator name", &err), &err);
+    max[DT_NAME_MAX] = 'n';
+    max[DT_NAME_MAX + 1] = '\0';
+    expect_name(dt_name_validate(max, "activity name", &err), &err,
+                "activity name is 257 characters long; at most 256 are allowed");
+    expect_name(dt_name_validate("", "event name", &err), &err, "event name is empty");
+    expect_name(dt_name_validate(NULL, "event name", &err), &err, "event name is empty");
+    expect_name(dt_name_validate("a\rb", "event name", &err), &err,
+                "event name has a control character (0x0d) at byte 1");
+    expect_name(dt_name_validate("a\xff" "b", "operation name", &err), &err,
+                "operation name is not valid UTF-8");
+    assert_ok(dt_version_validate(NULL, "version", &err), &err);
+    assert_ok(dt_version_validate("", "version", &err), &err);
+    assert_ok(dt_version_validate("1.2.3-beta", "version", &err), &err);
+    expect_name(dt_version_validate("1\t2", "orchestrator version", &err), &err,
+                "orchestrator version has a control character");
+    expect_name(dt_version_validate(max, "orchestrator version", &err), &err, "at most 256");
+}
+
+static void test_entity_ids_and_task_hubs_keep_the_same_rules(void **state)
+{
+    (void)state;
+    dt_error err;
+    assert_ok(dt_entity_id_validate("@counter@ünï", &err), &err);
+    expect_name(dt_entity_id_validate("@counter@\xff", &err), &err, "entity id is not valid UTF-8");
+    expect_name(dt_entity_id_validate("@counter@a\nb", &err), &err, "control character");
+    expect_name(dt_task_hub_validate("hub\xff", &err), &err, "task hub name is not valid UTF-8");
+    expect_name(dt_task_hub_validate("hub\n", &err), &err, "control character");
+}
+
+static void test_actions_are_checked_naming_the_action_and_field(void **state)
+{
+    (void)state;
+    dt_error err;
+    const char *type;
+    dt_action a = {.type = DT_ACTION_CREATE_SUB_ORCHESTRATION, .id = 7, .name = "child",
+                   .instance_id = "@bad/id"};
+    assert_int_equal(dt_action_validate(&a, &type, &err), DT_ERR_INVALID_ARG);
+    assert_string_equal(type, "InvalidInstanceId");
+    assert_string_equal(err.message, "createSubOrchestration action 7: instance id '@bad/id' "
+                        "contains '/', which is not allowed");
+    a.instance_id = "@entity@x";
+    assert_int_equal(dt_action_validate(&a, &type, &err), DT_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.message, "reserved for entities"));
+    a.instance_id = "kid";
+    assert_ok(dt_action_validate(&a, &type, &err), &err);
+    a.version = "v\x01";
+    expect_name(dt_action_validate(&a, &type, &err), &err, "orchestrator version has a control");
+    assert_string_equal(type, "InvalidName");
+    dt_action t = {.type = DT_ACTION_SCHEDULE_TASK, .id = 2, .name = ""};
+    expect_name(dt_action_validate(&t, &type, &err), &err,
+                "scheduleTask action 2: activity name is empty");
+    dt_action e = {.type = DT_ACTION_SEND_EVENT, .id = 3, .name = "ev", .instance_id = "a?b"};
+    expect_name(dt_action_validate(&e, &type, &err), &err, "sendEvent action 3: instance id");
+    dt_action x = {.type = DT_ACTION_TERMINATE_ORCHESTRATION, .id = 4, .instance_id = NULL};
+    expect_name(dt_action_validate(&x, &type, &err), &err, "instance id is empty");
+    dt_action tm = {.type = DT_ACTION_CREATE_TIMER, .id = 5, .fire_at = DT_TIME_MAX + 1};
+    expect_name(dt_action_validate(&tm, &type, &err), &err, "outside years 1 to 9999");
+    assert_string_equal(type, "InvalidTimer");
+    dt_event op;
+    dt_event_init(&op, DT_EVENT_ENTITY_SIGNALED, 0);
+    op.name = "add\n";
+    dt_action m = {.type = DT_ACTION_SEND_ENTITY_MESSAGE, .id = 6, .entity = &op};
+    expect_name(dt_action_validate(&m, &type, &err), &err,
+                "sendEntityMessage action 6: entity operation name has a control character");
 }
 
 static void test_generated_ids_are_valid_and_distinct(void **state)
@@ -62,6 +152,9 @@ int main(void)
         cmocka_unit_test(test_valid_ids_are_accepted),
         cmocka_unit_test(test_invalid_ids_are_refused_with_the_rule),
         cmocka_unit_test(test_generated_ids_are_valid_and_distinct),
+        cmocka_unit_test(test_names_and_versions_keep_the_shared_rules),
+        cmocka_unit_test(test_entity_ids_and_task_hubs_keep_the_same_rules),
+        cmocka_unit_test(test_actions_are_checked_naming_the_action_and_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
