@@ -52,6 +52,7 @@ typedef struct cli_fix {
     hubfix f;
     dt_grpc_server *srv;
     char target[64];
+    const char *cwd; /* where dtask runs (NULL: here) */
     int code;        /* exit code of the last run */
     char *out, *err; /* its stdout and stderr (malloc'd; replaced by the next run) */
 } cli_fix;
@@ -125,6 +126,8 @@ static int run(cli_fix *c, bool add_server, const char *const *args)
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (c->cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, c->cwd);
     pid_t pid;
     int rc = posix_spawn(&pid, DTASK_BIN, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -384,6 +387,23 @@ static void test_the_c_worker_joins_a_server_that_requires_a_token(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);   /* a clean stop */
     dt_grpc_server_stop(guarded);
     hubfix_close(&f);
+}
+
+/* `dtask demo` (what `make run` runs) keeps to a database of its own, so it neither takes
+ * nor leaves work in the one `dtask serve` uses by default. */
+static void test_the_demo_uses_a_database_of_its_own(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-demo");
+    c.cwd = c.f.dir;
+    DTASK_RAW(&c, "demo");
+    expect(&c, 0, "/dtask-data/demo.db", NULL);
+    assert_non_null(strstr(c.out, "Completed"));
+    assert_int_equal(access(test_path(c.f.dir, "dtask-data/demo.db"), F_OK), 0);
+    assert_int_not_equal(access(test_path(c.f.dir, "dtask-data/dtask.db"), F_OK), 0);
+    c.cwd = NULL;
+    fix_close(&c);
 }
 
 /* ---- one instance --------------------------------------------------------------------------- */
@@ -833,6 +853,7 @@ int main(void)
         cmocka_unit_test(test_unreachable_server_exits_5),
         cmocka_unit_test(test_a_server_that_requires_a_token_gets_it_from_the_token_file),
         cmocka_unit_test(test_the_c_worker_joins_a_server_that_requires_a_token),
+        cmocka_unit_test(test_the_demo_uses_a_database_of_its_own),
         cmocka_unit_test(test_start_status_history_of_a_completed_instance),
         cmocka_unit_test(test_missing_instance_exits_3_naming_it),
         cmocka_unit_test(test_suspend_resume_raise_and_terminate),
