@@ -690,16 +690,18 @@ static void test_list_pages_through_every_instance_once(void **state)
         start_echo(&c, ids[i]);
     DTASK(&c, "start", "event_orch", "--id", "other");
     wait_status(&c, "other", DT_STATUS_RUNNING);
-    /* one page of two, and the command for the next on stderr */
+    /* one page of two, newest first, and the command for the next on stderr */
     DTASK(&c, "list", "--prefix", "l-", "--page-size", "2");
-    expect(&c, 0, "l-1 ", "next page: dtask list --prefix l- --page-size 2");
+    expect(&c, 0, "l-5 ", "next page: dtask list --prefix l- --page-size 2");
     assert_int_equal(lines(c.out), 1 + 2);
+    assert_true(strstr(c.out, "l-5 ") < strstr(c.out, "l-4 "));
     char token[128];
     next_token(&c, token, sizeof token);
     DTASK(&c, "list", "--prefix", "l-", "--page-size", "2", "--continuation", token);
     expect(&c, 0, "l-3 ", "next page:");
     assert_int_equal(lines(c.out), 1 + 2);
-    assert_null(strstr(c.out, "l-1 "));
+    assert_true(strstr(c.out, "l-3 ") < strstr(c.out, "l-2 "));
+    assert_null(strstr(c.out, "l-5 "));
     /* --all: every instance exactly once, no hint */
     DTASK(&c, "list", "--all", "--page-size", "2");
     expect(&c, 0, NULL, NULL);
