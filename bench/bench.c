@@ -404,7 +404,7 @@ int main(int argc, char **argv)
         inner = dt_worker_executor(w);
         dt_executor timed = inner;
         timed.run_orchestration = timed_orchestration;
-        if (dt_hub_open(&ho, &b.hub, &err) != DT_OK || dt_hub_run(b.hub, &timed, 2, 4, &err) ||
+        if (dt_hub_open(&ho, &b.hub, &err) != DT_OK || dt_hub_run(b.hub, &timed, NULL, 2, 4, &err) ||
             dt_client_new(b.hub, &b.client) != DT_OK) {
             fprintf(stderr, "dtask-bench: %s\n", err.message);
             return 1;

@@ -575,6 +575,9 @@ typedef struct dt_query {
                                           * DT_QUERY_PAGE_MAX */
     const char *continuation;            /* queries: from the previous page; NULL: first */
     bool with_payloads;                  /* queries: read input, output, custom status too */
+    bool by_id;                          /* queries: in instance id order; false (the
+                                          * default): newest first (created_at, then id,
+                                          * descending) */
 } dt_query;
 
 /* What a client sees of an entity. */

@@ -305,10 +305,12 @@ dt_status dt_hub_release_entity(dt_hub *hub, dt_entity_item *item, dt_error *err
 /* ---- in-process dispatch ------------------------------------------------------------------ */
 
 /* dt_hub_run: start ORCH_THREADS orchestration and ACT_THREADS activity dispatch loops that
- * pull work and run it with EX (copied; see dt_executor in core.h). The arena a callback's
- * result lives in is freed after the commit. Stopped by dt_hub_stop or dt_hub_close. */
-dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, int orch_threads, int act_threads,
-                     dt_error *err);
+ * pull the work FILTER allows (copied; NULL: every item of the hub, whatever its name) and
+ * run it with EX (copied; see dt_executor in core.h). A filter is what lets programs share a
+ * hub: each one's loops leave the others' names in the store. The arena a callback's result
+ * lives in is freed after the commit. Stopped by dt_hub_stop or dt_hub_close. */
+dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, const dt_work_filter *filter,
+                     int orch_threads, int act_threads, dt_error *err);
 
 /* dt_hub_stop: stop the dispatch loops and wait for them. Each finishes the item it is
  * running and hands its result to the committer; work leased for the loops but not started

@@ -61,10 +61,15 @@ dt_status dt_worker_add_entity(dt_worker *w, const char *name, dt_entity_fn fn, 
 typedef struct dt_worker_options {
     int orchestration_threads;   /* 0: 2 */
     int activity_threads;        /* 0: 4 */
+    /* false (the default): take only the orchestrations, activities and entities registered
+     * on the worker, leaving other names to other programs sharing the hub. true: take every
+     * work item; a name not registered fails (OrchestratorNotRegistered, ...). */
+    bool all_names;
 } dt_worker_options;
 
 /* dt_worker_start: run W's orchestrators and activities in this process on HUB's dispatch
- * loops. OPTS may be NULL. Stop with dt_worker_stop (or dt_hub_close). */
+ * loops: only the names registered by now (see dt_worker_options.all_names). OPTS may be
+ * NULL. Stop with dt_worker_stop (or dt_hub_close). */
 dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *opts,
                           dt_error *err);
 

@@ -48,6 +48,10 @@ int cli_purge(int argc, char **argv);
 int cli_wait(int argc, char **argv);      /* wait_cmd.c */
 int cli_entity(int argc, char **argv);    /* entity_cmds.c: get, signal, list, clean */
 
+/* The demo's own database: not `dtask serve`'s (DT_DEFAULT_DB_PATH), so running the demo
+ * never takes or leaves work in the hub other programs use. */
+#define CLI_DEMO_DB_PATH "./dtask-data/demo.db"
+
 /* cli_register_demo: register the demo's orchestrators (hello_cities, c_calls_js) and
  * activities (say_hello, c_greet) on W. */
 dt_status cli_register_demo(dt_worker *w);

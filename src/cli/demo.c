@@ -1,5 +1,6 @@
-/* demo.c — `dtask demo`: an embedded hub on a SQLite file runs the hello_cities orchestration
- * (three chained calls of say_hello) and prints its output and its history as a table. */
+/* demo.c — `dtask demo`: an embedded hub on a SQLite file of its own (not `dtask serve`'s)
+ * runs the hello_cities orchestration (three chained calls of say_hello) and prints its output
+ * and its history as a table. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,14 +109,15 @@ dt_status cli_register_demo(dt_worker *w)
 
 int cli_demo(int argc, char **argv)
 {
-    const char *db = DT_DEFAULT_DB_PATH;
+    const char *db = CLI_DEMO_DB_PATH;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
             db = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: dtask demo [--db PATH]\n\n"
                    "Runs the hello_cities orchestration on an embedded hub and prints its\n"
-                   "output and history. PATH defaults to " DT_DEFAULT_DB_PATH ".\n");
+                   "output and history. PATH defaults to " CLI_DEMO_DB_PATH ", a database\n"
+                   "of its own: `dtask serve` uses " DT_DEFAULT_DB_PATH ".\n");
             return 0;
         } else {
             fprintf(stderr, "dtask demo: unknown argument '%s' (try --help)\n", argv[i]);

@@ -1,7 +1,8 @@
 /* worker_cmd.c — `dtask worker`: the demo's C orchestrators and activities as a remote worker
  * of a Durable Task gRPC server, until SIGINT or SIGTERM. It is how C work joins a hub that
  * other SDKs use too (tests/conformance mixes it with JavaScript workers). It takes the same
- * --server and --token-file (and $DTASK_SERVER, $DTASK_TOKEN_FILE) as the operator commands. */
+ * --server and --token-file (and $DTASK_SERVER, $DTASK_TOKEN_FILE) as the operator commands,
+ * and says on stderr when it reaches the server and when it cannot. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ int cli_worker(int argc, char **argv)
         fprintf(stderr, "dtask worker: %s\n", msg);
         return CLI_EXIT_USAGE;
     }
+    dt_log_set_level(DT_LOG_INFO);
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
@@ -48,7 +50,9 @@ int cli_worker(int argc, char **argv)
         free(token);
         return CLI_EXIT_FAILED;
     }
-    fprintf(stderr, "dtask worker: serving %s%s\n", a.server, token ? " with a bearer token" : "");
+    /* the remote worker logs at INFO when it reaches the server, at WARN when it cannot */
+    fprintf(stderr, "dtask worker: working for %s%s\n", a.server,
+            token ? " with a bearer token" : "");
     int sig = 0;
     sigwait(&stop, &sig);
     dt_remote_worker_stop(rw);

@@ -850,7 +850,7 @@ static void *orchestration_loop(void *arg)
     while (atomic_load(&hub->running)) {
         dt_work work;
         dt_error err;
-        if (dt_hub_next_work(hub, 100, last, want, NULL, &work, &err) != DT_OK) {
+        if (dt_hub_next_work(hub, 100, last, want, hub->run_filter, &work, &err) != DT_OK) {
             hub_wait_change(hub, hub_version(hub), POLL_MS);   /* store trouble: back off */
             continue;
         }
@@ -895,10 +895,11 @@ static void *activity_loop(void *arg)
 {
     dt_hub *hub = arg;
     pthread_setname_np(pthread_self(), "dt-act");
+    const dt_name_filter *names = hub->run_filter ? hub->run_filter->activities : NULL;
     while (atomic_load(&hub->running)) {
         dt_activity_item *item = NULL;
         dt_error err;
-        if (dt_hub_next_activity(hub, 100, &item, &err) != DT_OK) {
+        if (next_activity(hub, 100, names, &item, &err) != DT_OK) {
             hub_wait_change(hub, hub_version(hub), POLL_MS);
             continue;
         }
@@ -908,8 +909,34 @@ static void *activity_loop(void *arg)
     return NULL;
 }
 
-dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, int orch_threads, int act_threads,
-                     dt_error *err)
+/* run_filter_copy: FILTER's names into the hub's RUN_ARENA, as the loops' own filter (a
+ * missing kind stays NULL: any). The loops share one filter, so they are one taker. */
+static dt_status run_filter_copy(dt_hub *hub, const dt_work_filter *filter)
+{
+    if (filter == NULL)
+        return DT_OK;
+    if ((hub->run_arena = dt_arena_new()) == NULL)
+        return DT_ERR_NOMEM;
+    const dt_name_filter *from[3] = {filter->orchestrations, filter->activities,
+                                     filter->entities};
+    const dt_name_filter *to[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) {
+        if (from[k] == NULL)
+            continue;
+        if (dt_name_filter_copy(hub->run_arena, from[k], &hub->run_names[k]) != DT_OK) {
+            dt_arena_free(hub->run_arena);
+            hub->run_arena = NULL;
+            return DT_ERR_NOMEM;
+        }
+        to[k] = &hub->run_names[k];
+    }
+    hub->run_work = (dt_work_filter){to[0], to[1], to[2]};
+    hub->run_filter = &hub->run_work;
+    return DT_OK;
+}
+
+dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, const dt_work_filter *filter,
+                     int orch_threads, int act_threads, dt_error *err)
 {
     if (atomic_load(&hub->running) || hub->threads)
         return dt_error_set(err, DT_ERR_STATE, "the hub's dispatch loops are already running");
@@ -918,9 +945,13 @@ dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, int orch_threads, int a
                             "need at least one dispatch thread (got %d orchestration, %d "
                             "activity)", orch_threads, act_threads);
     hub->ex = *ex;
-    hub->threads = calloc((size_t)(orch_threads + act_threads), sizeof *hub->threads);
-    if (hub->threads == NULL)
+    if (run_filter_copy(hub, filter) != DT_OK)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    hub->threads = calloc((size_t)(orch_threads + act_threads), sizeof *hub->threads);
+    if (hub->threads == NULL) {
+        dt_hub_stop(hub);   /* frees the filter */
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
     atomic_store(&hub->running, true);
     for (int i = 0; i < orch_threads + act_threads; i++) {
         void *(*loop)(void *) = i < orch_threads ? orchestration_loop : activity_loop;
@@ -945,5 +976,11 @@ void dt_hub_stop(dt_hub *hub)
      * commits lease for them no more */
     atomic_store(&hub->any_asked_at[0], 0);
     atomic_store(&hub->any_asked_at[1], 0);
+    for (int k = 0; k < 3; k++)
+        ready_forget_taker(hub, &hub->run_names[k]);
+    hub->run_filter = NULL;
+    dt_arena_free(hub->run_arena);
+    hub->run_arena = NULL;
+    memset(hub->run_names, 0, sizeof hub->run_names);
     ready_sweep(hub);
 }

@@ -487,6 +487,9 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
         e->event_id = a->id;
         e->fire_at = a->fire_at;
         m = add_message(b, self, DT_EVENT_TIMER_FIRED, a->fire_at);
+        /* the event is dated when it fires (a timer already due fires now), so a history or
+         * a timeline shows the wait, not the instant the timer was made */
+        m->event.timestamp = a->fire_at > b->now ? a->fire_at : b->now;
         m->execution_id = b->item->state.execution_id;
         m->event.task_id = a->id;
         m->event.fire_at = a->fire_at;

@@ -127,8 +127,13 @@ struct dt_hub {
     bool renew_stop;
     pthread_t renewer;
 
-    /* dispatch loops */
+    /* dispatch loops, and the work they take (RUN_WORK, a copy in RUN_ARENA, when
+     * dt_hub_run was given a filter: RUN_FILTER points at it, else NULL) */
     dt_executor ex;
+    dt_arena *run_arena;
+    dt_name_filter run_names[3];
+    dt_work_filter run_work;
+    const dt_work_filter *run_filter;
     pthread_t *threads;
     int n_threads;
     atomic_bool running;
@@ -179,6 +184,8 @@ void ready_sweep(dt_hub *hub);
 /* ready_asked: a taker asks for work of KIND (0 orchestrations, 1 activities), with NAMES
  * (NULL: any). Commits lease only work some taker asked for lately (ready_room). */
 void ready_asked(dt_hub *hub, int kind, const dt_name_filter *names);
+/* ready_forget_taker: KEY is no longer a taker (its filter is about to be freed). */
+void ready_forget_taker(dt_hub *hub, const dt_name_filter *key);
 
 /* ready_room: how many items of KIND the next commit may lease: the room left in the ring
  * if some taker of that kind asked lately, else 0. */

@@ -1,6 +1,7 @@
-/* metrics.c — what the hub counts and times, rendered as Prometheus text: instances started,
- * completed, failed and terminated by orchestrator name; work item latency (lease to commit) by kind;
- * store commit time and batch size; lost leases, redeliveries and poison items; queue depths, read from
+/* metrics.c — what the hub counts and times, rendered as Prometheus text: instances started
+ * (sub-orchestrations too), completed, failed and terminated by orchestrator name; work item
+ * latency (lease to commit) by kind; store commit time and batch size; lost leases,
+ * redeliveries and poison items; queue depths, read from
  * the store when rendered. Updates take one short mutex; nothing here touches the store
  * except dt_hub_metrics_text. */
 #include <assert.h>
@@ -134,6 +135,8 @@ void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us)
     if (c->kind == DT_COMMIT_START)
         return;   /* counted by dt_hub_start */
     if (c->kind == DT_COMMIT_ENTITY) {
+        for (size_t i = 0; c->result == DT_OK && i < c->u.entity.n_instances; i++)
+            metrics_started(m, c->u.entity.instances[i].name);
         if (c->result == DT_ERR_LEASE_LOST)
             dt_log(DT_LOG_WARN, c->u.entity.item->entity_id,
                    "entity step not applied: its lease had expired");
@@ -149,6 +152,10 @@ void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us)
     }
     const dt_episode *ep = &c->u.episode;
     metrics_work_item(m, false, ep->item->locked_until - lease_us, c->result);
+    /* a sub-orchestration is an instance started like any other: counted by its name, so
+     * started minus finished stays what is still running */
+    for (size_t i = 0; c->result == DT_OK && i < ep->n_instances; i++)
+        metrics_started(m, ep->instances[i].name);
     if (c->result == DT_ERR_LEASE_LOST)
         dt_log(DT_LOG_WARN, ep->item->instance_id,
                "episode not applied: its lease expired and another worker has the instance");
@@ -281,7 +288,9 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
     buf b = {0};
     hub_metrics *m = hub->metrics;
     pthread_mutex_lock(&m->mu);
-    put_by_name(&b, m, "dtask_instances_started_total", "Instances started, by orchestrator.",
+    put_by_name(&b, m, "dtask_instances_started_total",
+                "Instances started (by clients, as sub-orchestrations, by entities), by "
+                "orchestrator.",
                 offsetof(name_counts, started));
     put_by_name(&b, m, "dtask_instances_completed_total",
                 "Instances that completed, by orchestrator.", offsetof(name_counts, completed));

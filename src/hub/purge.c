@@ -2,6 +2,7 @@
  * and recursively, an instance with the sub-orchestrations it started (read from its
  * history), children first. Only finished instances are ever deleted; a live child is left
  * where it is, with its own children. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,11 +13,34 @@
 #define TREE_DEPTH_MAX 64
 #define TREE_VISITS_MAX 100000
 
+/* log_purged: one line for a purge by filter that deleted N instances, naming the filter, so
+ * an operator can tell afterwards where data went. */
+static void log_purged(const dt_query *f, size_t n, bool recursive)
+{
+    char statuses[160] = "", from[40] = "", to[40] = "";
+    size_t len = 0;
+    for (size_t i = 0; f && i < f->n_statuses && len < sizeof statuses; i++)
+        len += (size_t)snprintf(statuses + len, sizeof statuses - len, "%s%s", i ? "," : "",
+                                dt_runtime_status_name(f->statuses[i]));
+    if (f && f->created_from)
+        dt_time_format(f->created_from, from);
+    if (f && f->created_to)
+        dt_time_format(f->created_to, to);
+    dt_log(DT_LOG_INFO, NULL,
+           "purged %zu instance%s%s (status %s, created %s..%s, name %s, id prefix %s)", n,
+           n == 1 ? "" : "s", recursive ? " with their sub-orchestrations" : "",
+           statuses[0] ? statuses : "any finished", from[0] ? from : "*", to[0] ? to : "*",
+           f && f->name ? f->name : "*", f && f->id_prefix ? f->id_prefix : "*");
+}
+
 dt_status dt_hub_purge(dt_hub *hub, const char *id, dt_error *err)
 {
     if (id == NULL || id[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "purge: instance id is empty");
-    return dt_store_purge_instance(hub->store, id, err);
+    dt_status st = dt_store_purge_instance(hub->store, id, err);
+    if (st == DT_OK)
+        dt_log(DT_LOG_INFO, id, "purged");
+    return st;
 }
 
 dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purged,
@@ -27,7 +51,10 @@ dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purg
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "purge: the created-time range ends before it begins");
     dt_query all = {0};
-    return dt_store_purge_instances(hub->store, filter ? filter : &all, n_purged, err);
+    dt_status st = dt_store_purge_instances(hub->store, filter ? filter : &all, n_purged, err);
+    if (st == DT_OK)
+        log_purged(filter, *n_purged, false);
+    return st;
 }
 
 /* The ids a recursive purge has seen, so a child id that repeats an ancestor's (or another
@@ -104,7 +131,8 @@ static void tree_free(tree *t)
     free(t->seen);
 }
 
-dt_status dt_hub_purge_recursive(dt_hub *hub, const char *id, size_t *n_purged, dt_error *err)
+/* purge_recursive: dt_hub_purge_recursive without its log line. */
+static dt_status purge_recursive(dt_hub *hub, const char *id, size_t *n_purged, dt_error *err)
 {
     *n_purged = 0;
     if (id == NULL || id[0] == '\0')
@@ -127,6 +155,15 @@ dt_status dt_hub_purge_recursive(dt_hub *hub, const char *id, size_t *n_purged, 
         t.purged++;
     *n_purged = t.purged;
     tree_free(&t);
+    return st;
+}
+
+dt_status dt_hub_purge_recursive(dt_hub *hub, const char *id, size_t *n_purged, dt_error *err)
+{
+    dt_status st = purge_recursive(hub, id, n_purged, err);
+    if (st == DT_OK)
+        dt_log(DT_LOG_INFO, id, "purged with its finished sub-orchestrations (%zu instance%s)",
+               *n_purged, *n_purged == 1 ? "" : "s");
     return st;
 }
 
@@ -186,7 +223,7 @@ dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size
     free(token);
     for (size_t i = 0; st == DT_OK && i < n_ids; i++) {
         size_t k = 0;
-        dt_status one = dt_hub_purge_recursive(hub, ids[i], &k, err);
+        dt_status one = purge_recursive(hub, ids[i], &k, err);
         *n_purged += k;
         if (one != DT_OK && one != DT_ERR_NOT_FOUND && one != DT_ERR_STATE)
             st = one;   /* purged by an earlier one's tree, or changed since: not an error */
@@ -194,5 +231,7 @@ dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size
     for (size_t i = 0; i < n_ids; i++)
         free(ids[i]);
     free(ids);
+    if (st == DT_OK)
+        log_purged(&q, *n_purged, true);
     return st;
 }

@@ -112,6 +112,15 @@ void ready_asked(dt_hub *hub, int kind, const dt_name_filter *names)
     pthread_mutex_unlock(&hub->rq_mu);
 }
 
+void ready_forget_taker(dt_hub *hub, const dt_name_filter *key)
+{
+    pthread_mutex_lock(&hub->rq_mu);
+    for (int i = 0; i < MAX_FILTERED; i++)
+        if (hub->filtered[i].key == key)
+            taker_clear(&hub->filtered[i]);
+    pthread_mutex_unlock(&hub->rq_mu);
+}
+
 void ready_free_takers(dt_hub *hub)
 {
     for (int i = 0; i < MAX_FILTERED; i++)

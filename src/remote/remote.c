@@ -24,6 +24,7 @@ typedef struct job {
 
 struct dt_remote_worker {
     dt_executor ex;
+    char target[256];        /* the server's address, for the log lines */
     uint8_t *request;        /* the packed GetWorkItemsRequest, with our work item filters */
     size_t request_len;
     dt_grpc_conn *conn;
@@ -75,6 +76,7 @@ static job *pop(dt_remote_worker *r)
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 2000
+#define UNREACHABLE_REPEAT_US (30 * 1000000LL)   /* "cannot reach" again while it lasts */
 
 /* backoff_next: the wait after *BACKOFF_MS, doubled up to the cap. */
 static int backoff_next(int *backoff_ms)
@@ -115,10 +117,28 @@ static bool read_stream(dt_remote_worker *r, dt_grpc_stream *s)
  * stream), then the stream, again and again until the worker stops. Every failure to get
  * work (no server, a refused call, a stream that ends before it delivers anything) waits a
  * backoff that doubles up to 2 s; a stream that delivered work starts the backoff afresh. */
+/* say_unreachable: the warning for a Hello that failed with RES (a call that never completed
+ * has code 0 and no details). */
+static void say_unreachable(const dt_remote_worker *r, const dt_grpc_result *res)
+{
+    const char *why = res->details[0] ? res->details : "no answer";
+    if (res->code == 16 || res->code == 7)   /* UNAUTHENTICATED, PERMISSION_DENIED */
+        dt_log(DT_LOG_WARN, NULL, "the server at %s refused the worker (%s); check the token; "
+               "retrying", r->target, why);
+    else
+        dt_log(DT_LOG_WARN, NULL, "cannot reach the server at %s (%s); retrying every %d s",
+               r->target, why, BACKOFF_MAX_MS / 1000);
+}
+
+/* The reader says when the server cannot be reached (at the first failure, then every 30 s
+ * while it lasts) and when it is reached, so a worker pointed at the wrong address does not
+ * wait in silence. */
 static void *reader_main(void *arg)
 {
     dt_remote_worker *r = arg;
     int backoff = BACKOFF_FIRST_MS;
+    bool up = false;
+    dt_time warned_at = 0;   /* 0: not warned since the server was last reached */
     while (!atomic_load(&r->stop)) {
         uint8_t *resp = NULL;
         size_t n = 0;
@@ -127,6 +147,16 @@ static void *reader_main(void *arg)
         bool hello = dt_grpc_unary(r->conn, "Hello", (const uint8_t *)"", 0, 5000, &resp, &n,
                                    &res) == DT_OK && res.code == 0;
         free(resp);
+        dt_time now = dt_now();
+        if (hello && !up) {
+            dt_log(DT_LOG_INFO, NULL, "connected to the server at %s", r->target);
+            warned_at = 0;
+        } else if (!hello && !atomic_load(&r->stop) &&
+                   (warned_at == 0 || now - warned_at >= UNREACHABLE_REPEAT_US)) {
+            say_unreachable(r, &res);
+            warned_at = now;
+        }
+        up = hello;
         if (hello && dt_grpc_stream_open(r->conn, "GetWorkItems", r->request, r->request_len,
                                          &s, NULL) == DT_OK) {
             bool delivered = read_stream(r, s);
@@ -358,6 +388,7 @@ dt_status dt_remote_worker_start(dt_worker *w, const char *target, const dt_remo
         return dt_error_set(err, DT_ERR_NOMEM, "cannot create the remote worker's condition");
     }
     r->ex = dt_worker_executor(w);
+    snprintf(r->target, sizeof r->target, "%s", target ? target : DT_DEFAULT_GRPC_ADDRESS);
     dt_name_filter orchs, acts, ents;
     dt_worker_filters(w, &orchs, &acts);
     dt_worker_entity_filter(w, &ents);

@@ -216,7 +216,12 @@ dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *op
     dt_executor ex = dt_worker_executor(w);
     if (w->entities.n == 0)
         ex.run_entity = NULL;   /* entities are left to a worker that has them */
-    dt_status st = dt_hub_run(hub, &ex, ot, at, err);
+    dt_name_filter orch, act, ent;
+    dt_worker_filters(w, &orch, &act);
+    dt_worker_entity_filter(w, &ent);
+    dt_work_filter only = {&orch, &act, &ent};   /* dt_hub_run copies it */
+    bool all = opts && opts->all_names;
+    dt_status st = dt_hub_run(hub, &ex, all ? NULL : &only, ot, at, err);
     if (st == DT_OK)
         w->hub = hub;
     return st;

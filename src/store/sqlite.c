@@ -55,6 +55,11 @@ _Static_assert(DT_STATUS_RUNNING == 0 && DT_STATUS_FAILED == 3,
     "CREATE INDEX entity_inbox_by_entity ON entity_inbox (entity_id, id);"                     \
     "CREATE INDEX entity_inbox_by_visible ON entity_inbox (visible_at);"
 
+/* Lists go newest first: an index for that order, made when a file is opened if it lacks it
+ * (an index only: files of schema 6 with or without it are the same to every build). */
+#define NEWEST_INDEX_SQL                                                                     \
+    "CREATE INDEX IF NOT EXISTS instances_by_created ON instances (created_at, instance_id);"
+
 static const char *const schema_sql =
     "CREATE TABLE instances ("
     " instance_id TEXT PRIMARY KEY NOT NULL,"
@@ -309,6 +314,15 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT instance_id, execution_id, name, version, status, NULL, NULL, NULL, failure,"
         " created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags,"
         " span_id, span_start FROM instances" STORE_FILTER_WHERE " ORDER BY instance_id LIMIT ?8",
+    /* the same, newest first (instances_by_created) */
+    [ST_QUERY_FULL_NEWEST] = "SELECT " STORE_INSTANCE_COLUMNS " FROM instances"
+                             STORE_FILTER_WHERE " ORDER BY created_at DESC, instance_id DESC"
+                             " LIMIT ?8",
+    [ST_QUERY_BRIEF_NEWEST] =
+        "SELECT instance_id, execution_id, name, version, status, NULL, NULL, NULL, failure,"
+        " created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags,"
+        " span_id, span_start FROM instances" STORE_FILTER_WHERE
+        " ORDER BY created_at DESC, instance_id DESC LIMIT ?8",
     /* a purge deletes what hangs off the matching rows first, then the rows */
     [ST_PURGE_HISTORY] = "DELETE FROM history WHERE instance_id IN"
                          " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
@@ -703,6 +717,8 @@ static dt_status create_schema(sqlite_store *s, dt_error *err)
                  APPLICATION_ID, SCHEMA_VERSION);
         if (from == 0)
             rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, NEWEST_INDEX_SQL, NULL, NULL, NULL);
         for (int64_t v = from; from > 0 && v < SCHEMA_VERSION && rc == SQLITE_OK; v++)
             rc = sqlite3_exec(s->db, migrate_sql[v], NULL, NULL, NULL);
         if (rc == SQLITE_OK)
@@ -712,7 +728,9 @@ static dt_status create_schema(sqlite_store *s, dt_error *err)
         if (rc != SQLITE_OK)
             st = open_error(s, rc, err, "creating the schema");
     } else if (st == DT_OK) {
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        rc = sqlite3_exec(s->db, NEWEST_INDEX_SQL, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             st = open_error(s, rc, err, "end schema transaction");
     }

@@ -74,6 +74,8 @@ typedef enum store_stmt_id {
     /* queries and purges over a filter (see STORE_FILTER_WHERE) */
     ST_QUERY_FULL,
     ST_QUERY_BRIEF,
+    ST_QUERY_FULL_NEWEST,
+    ST_QUERY_BRIEF_NEWEST,
     ST_PURGE_HISTORY,
     ST_PURGE_INBOX,
     ST_PURGE_ACTIVITIES,
@@ -100,7 +102,8 @@ typedef enum store_stmt_id {
     " AND (?4 IS NULL OR name = ?4) AND instance_id >= ?5 AND instance_id < ?6"             \
     " AND instance_id IS NOT ?7"                                                              \
     " AND (?9 IS NULL OR completed_at >= ?9) AND (?10 IS NULL OR completed_at <= ?10)"      \
-    " AND (?11 IS NULL OR COALESCE(version, '') = ?11)"
+    " AND (?11 IS NULL OR COALESCE(version, '') = ?11)"                                    \
+    " AND (?12 IS NULL OR created_at < ?12 OR (created_at = ?12 AND instance_id < ?13))"
 
 /* The columns of an instance row as store_read_instance reads them, in this order. */
 #define STORE_INSTANCE_COLUMNS                                                              \

@@ -1,7 +1,8 @@
 /* sqlite_query.c — the SQLite backend's queries and purges over instances. Both run one
  * filter (STORE_FILTER_WHERE in sqlite_internal.h) whose values are worked out here from a
- * dt_query and always bound, never spliced into the SQL. Queries page by instance id: the
- * continuation token is the last id of a page. Purges delete finished instances only, with
+ * dt_query and always bound, never spliced into the SQL. Queries go newest first (created_at,
+ * then id, descending; the continuation token is "<created_at>:<id>" of a page's last row) or,
+ * when asked, by instance id (the token is the last id). Purges delete finished instances only, with
  * their history, inbox and activities, in one transaction. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ typedef struct filter {
     const char *skip;    /* ?7 */
     dt_time done_from, done_to;   /* ?9, ?10: 0 is bound as NULL (open) */
     const char *version;          /* ?11: NULL, any; "" matches instances without one */
+    bool after_set;               /* newest first: rows after (AFTER_AT, AFTER_ID), ?12 ?13 */
+    dt_time after_at;
+    const char *after_id;
 } filter;
 
 static int64_t terminal_mask(void)
@@ -89,7 +93,18 @@ static dt_status make_filter(const dt_query *q, int64_t allowed, bool paging, fi
         if (r != DT_OK)
             return r;
     }
-    if (paging && q->continuation != NULL) {
+    if (paging && q->continuation != NULL && !q->by_id) {
+        /* newest first: the token is "<created_at>:<instance id>" of the page's last row */
+        char *end = NULL;
+        long long at = strtoll(q->continuation, &end, 10);
+        if (end == q->continuation || *end != ':')
+            return dt_error_set(err, DT_ERR_INVALID_ARG,
+                                "query: continuation token '%.100s' is not one of a "
+                                "newest-first query", q->continuation);
+        f->after_set = true;
+        f->after_at = at;
+        f->after_id = end + 1;
+    } else if (paging && q->continuation != NULL) {
         /* the next page starts after the token; when the token sorts below the prefix range
          * the range's own start is the later one */
         if (strcmp(q->continuation, f->lo) >= 0)
@@ -116,6 +131,9 @@ static void bind_filter(sqlite3_stmt *st, const filter *f, int *rc)
     if (f->done_to && *rc == SQLITE_OK)
         store_bind_int64(st, 10, f->done_to, rc);
     store_bind_text(st, 11, f->version, rc);
+    if (f->after_set && *rc == SQLITE_OK)
+        store_bind_int64(st, 12, f->after_at, rc);
+    store_bind_text(st, 13, f->after_id, rc);
 }
 
 dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
@@ -146,7 +164,10 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
 
     pthread_mutex_lock(&s->mu);
     /* one statement, so one snapshot: no transaction needed */
-    sqlite3_stmt *st = store_stmt(s, q && q->with_payloads ? ST_QUERY_FULL : ST_QUERY_BRIEF);
+    bool by_id = q && q->by_id;
+    bool full = q && q->with_payloads;
+    sqlite3_stmt *st = store_stmt(s, by_id ? (full ? ST_QUERY_FULL : ST_QUERY_BRIEF)
+                                           : (full ? ST_QUERY_FULL_NEWEST : ST_QUERY_BRIEF_NEWEST));
     int rc = SQLITE_OK;
     bind_filter(st, &f, &rc);
     store_bind_int64(st, 8, (int64_t)page + 1, &rc);   /* one more row: is there a next page? */
@@ -173,8 +194,14 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
         return r;
     *out = n ? states : NULL;
     *n_out = n;
-    if (more)
+    if (more && by_id) {
         *next = states[n - 1].instance_id;   /* already ARENA memory */
+    } else if (more) {
+        *next = dt_arena_printf(arena, "%lld:%s", (long long)states[n - 1].created_at,
+                                states[n - 1].instance_id);
+        if (*next == NULL)
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory for a continuation token");
+    }
     return DT_OK;
 }
 

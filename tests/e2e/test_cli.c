@@ -52,6 +52,7 @@ typedef struct cli_fix {
     hubfix f;
     dt_grpc_server *srv;
     char target[64];
+    const char *cwd; /* where dtask runs (NULL: here) */
     int code;        /* exit code of the last run */
     char *out, *err; /* its stdout and stderr (malloc'd; replaced by the next run) */
 } cli_fix;
@@ -125,6 +126,8 @@ static int run(cli_fix *c, bool add_server, const char *const *args)
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (c->cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, c->cwd);
     pid_t pid;
     int rc = posix_spawn(&pid, DTASK_BIN, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -386,6 +389,99 @@ static void test_the_c_worker_joins_a_server_that_requires_a_token(void **state)
     hubfix_close(&f);
 }
 
+/* spawn_worker: `dtask worker` with no --server (so $DTASK_SERVER decides), stderr to
+ * ERR_PATH; its pid. */
+static pid_t spawn_worker(const char *err_path)
+{
+    char *argv[] = {DTASK_BIN, "worker", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, DTASK_BIN, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+/* wait_for_text: PATH comes to contain NEEDLE within 10 s (a failure shows what it has). */
+static void wait_for_text(const char *path, const char *needle)
+{
+    for (int i = 0; i < 1000; i++) {
+        char *text = slurp(path);
+        bool found = strstr(text, needle) != NULL;
+        if (found || i == 999) {
+            if (!found)
+                fail_msg("'%s' never appeared; stderr:\n%s", needle, text);
+            free(text);
+            return;
+        }
+        free(text);
+        test_sleep_ms(10);
+    }
+}
+
+static int stop_child(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* `dtask worker` is like every other command: $DTASK_SERVER names the server, and it says so
+ * when the server cannot be reached (instead of waiting in silence) and when it is reached. */
+static void test_the_c_worker_takes_dtask_server_and_says_when_it_is_unreachable(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-worker-env");
+    const char *err_path = test_path(c.f.dir, "worker-stderr.txt");
+    setenv("DTASK_SERVER", "127.0.0.1:1", 1);
+    pid_t pid = spawn_worker(err_path);
+    wait_for_text(err_path, "cannot reach the server at 127.0.0.1:1");
+    assert_int_equal(stop_child(pid), 0);
+
+    setenv("DTASK_SERVER", c.target, 1);
+    pid = spawn_worker(err_path);
+    unsetenv("DTASK_SERVER");
+    char want[128];
+    snprintf(want, sizeof want, "connected to the server at %s", c.target);
+    wait_for_text(err_path, want);
+    /* it works for that server: the fixture's own worker has no hello_cities */
+    dt_error err = {0};
+    char id[DT_INSTANCE_ID_MAX + 1];
+    assert_ok(dt_client_start(c.f.client, "hello_cities", NULL, id, &err), &err);
+    dt_instance_state *s = NULL;
+    dt_status waited = dt_client_wait_completion(c.f.client, id, 60000, c.f.arena, &s, &err);
+    assert_int_equal(stop_child(pid), 0);
+    assert_ok(waited, &err);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    char *text = slurp(err_path);
+    bool warned = strstr(text, "cannot reach") != NULL;
+    free(text);
+    assert_false(warned);
+    fix_close(&c);
+}
+
+/* `dtask demo` (what `make run` runs) keeps to a database of its own, so it neither takes
+ * nor leaves work in the one `dtask serve` uses by default. */
+static void test_the_demo_uses_a_database_of_its_own(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-demo");
+    c.cwd = c.f.dir;
+    DTASK_RAW(&c, "demo");
+    expect(&c, 0, "/dtask-data/demo.db", NULL);
+    assert_non_null(strstr(c.out, "Completed"));
+    assert_int_equal(access(test_path(c.f.dir, "dtask-data/demo.db"), F_OK), 0);
+    assert_int_not_equal(access(test_path(c.f.dir, "dtask-data/dtask.db"), F_OK), 0);
+    c.cwd = NULL;
+    fix_close(&c);
+}
+
 /* ---- one instance --------------------------------------------------------------------------- */
 
 static void test_start_status_history_of_a_completed_instance(void **state)
@@ -594,16 +690,18 @@ static void test_list_pages_through_every_instance_once(void **state)
         start_echo(&c, ids[i]);
     DTASK(&c, "start", "event_orch", "--id", "other");
     wait_status(&c, "other", DT_STATUS_RUNNING);
-    /* one page of two, and the command for the next on stderr */
+    /* one page of two, newest first, and the command for the next on stderr */
     DTASK(&c, "list", "--prefix", "l-", "--page-size", "2");
-    expect(&c, 0, "l-1 ", "next page: dtask list --prefix l- --page-size 2");
+    expect(&c, 0, "l-5 ", "next page: dtask list --prefix l- --page-size 2");
     assert_int_equal(lines(c.out), 1 + 2);
+    assert_true(strstr(c.out, "l-5 ") < strstr(c.out, "l-4 "));
     char token[128];
     next_token(&c, token, sizeof token);
     DTASK(&c, "list", "--prefix", "l-", "--page-size", "2", "--continuation", token);
     expect(&c, 0, "l-3 ", "next page:");
     assert_int_equal(lines(c.out), 1 + 2);
-    assert_null(strstr(c.out, "l-1 "));
+    assert_true(strstr(c.out, "l-3 ") < strstr(c.out, "l-2 "));
+    assert_null(strstr(c.out, "l-5 "));
     /* --all: every instance exactly once, no hint */
     DTASK(&c, "list", "--all", "--page-size", "2");
     expect(&c, 0, NULL, NULL);
@@ -833,6 +931,8 @@ int main(void)
         cmocka_unit_test(test_unreachable_server_exits_5),
         cmocka_unit_test(test_a_server_that_requires_a_token_gets_it_from_the_token_file),
         cmocka_unit_test(test_the_c_worker_joins_a_server_that_requires_a_token),
+        cmocka_unit_test(test_the_c_worker_takes_dtask_server_and_says_when_it_is_unreachable),
+        cmocka_unit_test(test_the_demo_uses_a_database_of_its_own),
         cmocka_unit_test(test_start_status_history_of_a_completed_instance),
         cmocka_unit_test(test_missing_instance_exits_3_naming_it),
         cmocka_unit_test(test_suspend_resume_raise_and_terminate),

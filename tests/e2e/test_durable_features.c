@@ -90,6 +90,17 @@ static void test_timer_fires_at_its_time(void **state)
     dt_event *ev = hubfix_history(&f, id, &n);
     assert_int_equal(hubfix_count(ev, n, DT_EVENT_TIMER_CREATED), 1);
     assert_int_equal(hubfix_count(ev, n, DT_EVENT_TIMER_FIRED), 1);
+    /* TimerFired is dated when it fired, not when the timer was made */
+    const dt_event *created = NULL, *fired = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type == DT_EVENT_TIMER_CREATED)
+            created = &ev[i];
+        if (ev[i].type == DT_EVENT_TIMER_FIRED)
+            fired = &ev[i];
+    }
+    assert_true(fired->fire_at == created->fire_at);
+    assert_true(fired->timestamp == fired->fire_at);
+    assert_true(fired->timestamp - created->timestamp >= 250 * MS);
     hubfix_close(&f);
 }
 
@@ -144,9 +155,20 @@ static void test_timers_far_in_the_past_fire_and_far_in_the_future_fail(void **s
     hubfix_open(&f, "badtimer", NULL);
     assert_ok(dt_worker_add_orchestrator(f.worker, "bad_timer", bad_timer, NULL), NULL);
     hubfix_start(&f);
-    dt_instance_state *s = hubfix_run(&f, "bad_timer", "\"past\"", NULL);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "bad_timer", "\"past\"", id);
     assert_int_equal(s->status, DT_STATUS_COMPLETED);
     assert_string_equal(s->output, "\"fired\"");
+    size_t n;   /* a timer already due is dated when it fired, never before it was made */
+    dt_event *ev = hubfix_history(&f, id, &n);
+    dt_time made = 0, fired = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type == DT_EVENT_TIMER_CREATED)
+            made = ev[i].timestamp;
+        if (ev[i].type == DT_EVENT_TIMER_FIRED)
+            fired = ev[i].timestamp;
+    }
+    assert_true(made > 0 && fired >= made);
     s = hubfix_run(&f, "bad_timer", "\"future\"", NULL);
     assert_int_equal(s->status, DT_STATUS_FAILED);
     assert_string_equal(s->failure->error_type, "InvalidTimer");

@@ -208,7 +208,7 @@ static void host_open(hostfix *h, const char *name)
     assert_ok(dt_worker_new(&h->w), NULL);
     assert_ok(dt_worker_add_orchestrator(h->w, "call", call, (void *)&plain), NULL);
     dt_executor ex = dt_worker_executor(h->w);
-    assert_ok(dt_hub_run(dt_hub_ref_hub(h->ref), &ex, 2, 0, &err), &err);
+    assert_ok(dt_hub_run(dt_hub_ref_hub(h->ref), &ex, NULL, 2, 0, &err), &err);
     assert_ok(dt_client_new(dt_hub_ref_hub(h->ref), &h->c), NULL);
     dt_http_activity_options o = {.allow = "127.0.0.1"};
     assert_ok(dt_http_activity_new(&o, &h->on, &err), &err);

@@ -802,37 +802,53 @@ static dt_instance_state *query_one_page(hubfix *f, const dt_query *q, size_t *n
     return out;
 }
 
+/* Pages visit every instance once, in order: newest first by default (the token holds the
+ * creation time and id of a page's last row), by id when asked. */
 static void test_query_pages_visit_every_instance_once(void **state)
 {
     (void)state;
     hubfix f;
     open_started(&f, "querypages");
     seed_queries(&f);
-    int seen[NQ] = {0};
-    size_t sizes[8];
-    size_t pages = 0;
-    dt_query q = {.page_size = 10};
-    for (;;) {
-        assert_true(pages < 8);
-        dt_error err = {0};
-        dt_instance_state *out = NULL;
-        size_t n = 0;
-        const char *next = NULL;
-        assert_ok(dt_client_query(f.client, &q, f.arena, &out, &n, &next, &err), &err);
-        sizes[pages++] = n;
-        for (size_t i = 0; i < n; i++)
-            seen[q_index(out[i].instance_id)]++;
-        if (next == NULL)
-            break;
-        q.continuation = next;
+    for (int by_id = 0; by_id < 2; by_id++) {
+        int seen[NQ] = {0};
+        size_t sizes[8];
+        size_t pages = 0;
+        int k = 0;   /* rows seen so far, across pages */
+        dt_query q = {.page_size = 10, .by_id = by_id};
+        for (;;) {
+            assert_true(pages < 8);
+            dt_error err = {0};
+            dt_instance_state *out = NULL;
+            size_t n = 0;
+            const char *next = NULL;
+            assert_ok(dt_client_query(f.client, &q, f.arena, &out, &n, &next, &err), &err);
+            sizes[pages++] = n;
+            for (size_t i = 0; i < n; i++, k++) {
+                seen[q_index(out[i].instance_id)]++;
+                assert_int_equal(q_index(out[i].instance_id), by_id ? k : NQ - 1 - k);
+            }
+            if (next == NULL)
+                break;
+            q.continuation = next;
+        }
+        assert_int_equal(pages, 3);
+        assert_int_equal(sizes[0], 10);
+        assert_int_equal(sizes[1], 10);
+        assert_int_equal(sizes[2], 5);
+        for (int i = 0; i < NQ; i++)
+            if (seen[i] != 1)
+                fail_msg("q-%02d was seen %d times", i, seen[i]);
     }
-    assert_int_equal(pages, 3);
-    assert_int_equal(sizes[0], 10);
-    assert_int_equal(sizes[1], 10);
-    assert_int_equal(sizes[2], 5);
-    for (int i = 0; i < NQ; i++)
-        if (seen[i] != 1)
-            fail_msg("q-%02d was seen %d times", i, seen[i]);
+    /* a token that is not a newest-first one is refused, naming it */
+    dt_error err = {0};
+    dt_instance_state *out = NULL;
+    size_t n = 0;
+    const char *next = NULL;
+    dt_query bad = {.continuation = "q-05"};
+    assert_int_equal(dt_client_query(f.client, &bad, f.arena, &out, &n, &next, &err),
+                     DT_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.message, "'q-05'"));
     hubfix_close(&f);
 }
 
@@ -887,9 +903,9 @@ static void test_query_filters_by_id_prefix(void **state)
     size_t n;
     dt_instance_state *out = query_one_page(&f, &q, &n);
     assert_int_equal(n, 10);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {   /* newest first, the default: q-19 .. q-10 */
         char want[32];
-        snprintf(want, sizeof want, "q-1%zu", i);
+        snprintf(want, sizeof want, "q-1%zu", 9 - i);
         assert_string_equal(out[i].instance_id, want);
     }
     hubfix_close(&f);
@@ -904,7 +920,7 @@ static void test_query_filters_by_created_time_range(void **state)
     dt_instance_state *lo = get(&f, "q-10");
     dt_instance_state *hi = get(&f, "q-14");
     assert_true(lo->created_at < hi->created_at);
-    dt_query q = {.created_from = lo->created_at, .created_to = hi->created_at};
+    dt_query q = {.created_from = lo->created_at, .created_to = hi->created_at, .by_id = true};
     size_t n;
     dt_instance_state *out = query_one_page(&f, &q, &n);
     assert_int_equal(n, 5);

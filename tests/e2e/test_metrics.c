@@ -64,10 +64,43 @@ static void test_metrics_count_instances_and_time_work(void **state)
     hubfix_close(&f);
 }
 
+static dt_status parent_orch(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    const char *a = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child \\ orch", "1", NULL));
+    const char *b = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child \\ orch", "2", NULL));
+    *output = dt_printf(ctx, "[%s,%s]", a, b);
+    return DT_OK;
+}
+
+/* Sub-orchestrations are instances started like any other: counted by name, so started minus
+ * finished is what still runs. */
+static void test_metrics_count_sub_orchestration_starts(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "metrics-sub", NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "parent", parent_orch, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "child \\ orch", ok_orch, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f.worker, "echo", hubfix_echo, NULL), NULL);
+    hubfix_start(&f);
+    dt_instance_state *s = hubfix_run(&f, "parent", NULL, NULL);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[1,2]");
+    char *text = NULL;
+    assert_ok(dt_hub_metrics_text(f.hub, &text), NULL);
+    expect_line(text, "dtask_instances_started_total{name=\"parent\"} 1");
+    expect_line(text, "dtask_instances_started_total{name=\"child \\\\ orch\"} 2");
+    expect_line(text, "dtask_instances_completed_total{name=\"child \\\\ orch\"} 2");
+    free(text);
+    hubfix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_count_instances_and_time_work),
+        cmocka_unit_test(test_metrics_count_sub_orchestration_starts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

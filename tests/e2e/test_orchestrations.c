@@ -380,13 +380,17 @@ static dt_status calls_missing(dt_octx *ctx, const char *input, const char **out
     return DT_OK;
 }
 
+/* A worker started with all_names (a host that wants every item) runs what it has no code for,
+ * and fails it naming the missing name. */
 static void test_unknown_names_fail_the_instance_naming_them(void **state)
 {
     (void)state;
     hubfix f;
     hubfix_open(&f, "unknown", NULL);
     assert_ok(dt_worker_add_orchestrator(f.worker, "calls_missing", calls_missing, NULL), NULL);
-    hubfix_start(&f);
+    dt_error err = {0};
+    dt_worker_options wo = {.all_names = true};
+    assert_ok(dt_worker_start(f.worker, f.hub, &wo, &err), &err);
     dt_instance_state *s = hubfix_run(&f, "no_such_orchestrator", NULL, NULL);
     assert_int_equal(s->status, DT_STATUS_FAILED);
     assert_string_equal(s->failure->error_type, "OrchestratorNotRegistered");
@@ -397,6 +401,53 @@ static void test_unknown_names_fail_the_instance_naming_them(void **state)
     assert_non_null(s->failure->inner);
     assert_string_equal(s->failure->inner->error_type, "ActivityNotRegistered");
     assert_non_null(strstr(s->failure->inner->message, "'no_such_activity'"));
+    hubfix_close(&f);
+}
+
+static dt_status other_orch(dt_octx *ctx, const char *input, const char **output)
+{
+    *output = dt_await(ctx, dt_call_activity(ctx, "other_act", input, NULL));
+    return DT_OK;
+}
+
+/* By default the in-process worker takes only its own names: another program's orchestration
+ * (and activity) on the same hub waits for that program instead of failing with
+ * OrchestratorNotRegistered, and runs when a worker that has it starts. */
+static void test_in_process_worker_leaves_other_names_to_other_programs(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "own-names", NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "calls_missing", calls_missing, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f.worker, "echo", hubfix_echo, NULL), NULL);
+    hubfix_start(&f);
+    dt_error err = {0};
+    char other[DT_INSTANCE_ID_MAX + 1], calls[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.input = "\"x\""};
+    assert_ok(dt_client_start(f.client, "other_orch", &so, other, &err), &err);
+    assert_ok(dt_client_start(f.client, "calls_missing", NULL, calls, &err), &err);
+
+    dt_instance_state *s = NULL;
+    assert_int_equal(dt_client_wait_completion(f.client, other, 1500, f.arena, &s, &err),
+                     DT_ERR_TIMEOUT);
+    assert_ok(dt_client_get(f.client, other, f.arena, &s, &err), &err);
+    assert_int_equal(s->status, DT_STATUS_PENDING);
+    assert_ok(dt_client_get(f.client, calls, f.arena, &s, &err), &err);
+    assert_int_equal(s->status, DT_STATUS_RUNNING);   /* no_such_activity waits, unfailed */
+
+    /* the other program: a worker that has other_orch and other_act */
+    dt_worker_stop(f.worker);
+    dt_worker *w2 = NULL;
+    assert_ok(dt_worker_new(&w2), NULL);
+    assert_ok(dt_worker_add_orchestrator(w2, "other_orch", other_orch, NULL), NULL);
+    assert_ok(dt_worker_add_activity(w2, "other_act", hubfix_echo, NULL), NULL);
+    assert_ok(dt_worker_start(w2, f.hub, NULL, &err), &err);
+    assert_ok(dt_client_wait_completion(f.client, other, 60000, f.arena, &s, &err), &err);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "\"x\"");
+    assert_ok(dt_client_get(f.client, calls, f.arena, &s, &err), &err);
+    assert_int_equal(s->status, DT_STATUS_RUNNING);
+    dt_worker_free(w2);
     hubfix_close(&f);
 }
 
@@ -413,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_orchestrator_can_fail_with_its_own_error),
         cmocka_unit_test(test_changed_orchestrator_is_detected_as_non_deterministic),
         cmocka_unit_test(test_unknown_names_fail_the_instance_naming_them),
+        cmocka_unit_test(test_in_process_worker_leaves_other_names_to_other_programs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

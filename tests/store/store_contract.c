@@ -1503,12 +1503,17 @@ static void make_instance(fixture *fx, const char *id, const char *name, dt_time
 }
 
 /* query_page: run Q; the page's ids joined by ',' (in the arena), *NEXT the token. */
-static const char *query_page(fixture *fx, const dt_query *q, const char **next)
+/* query_page: the ids of one page of Q, in instance id order (these tests are of the filters;
+ * the default order, newest first, has a test of its own). */
+static const char *query_page(fixture *fx, const dt_query *q_in, const char **next)
 {
     dt_instance_state *out = NULL;
     size_t n = 99;
     const char *token = "unset";
     dt_error err;
+    dt_query by_id = *q_in;
+    by_id.by_id = true;
+    const dt_query *q = &by_id;
     assert_ok(dt_store_query_instances(fx->store, q, fx->arena, &out, &n, &token, &err), &err);
     char buf[2048] = "";
     size_t len = 0;
@@ -1534,7 +1539,7 @@ static void test_query_pages_through_every_instance_once(void **state)
         snprintf(id, sizeof id, "q%02d", (i * 7) % 25);
         create(fx, id, NULL);
     }
-    dt_query q = {.page_size = 10};
+    dt_query q = {.page_size = 10, .by_id = true};
     int seen[25] = {0};
     size_t sizes[3] = {0};
     const char *tokens[3] = {NULL};
@@ -1589,7 +1594,7 @@ static void test_query_page_size_defaults_to_100_and_over_1000_is_refused(void *
         snprintf(id, sizeof id, "d%03d", i);
         create(fx, id, NULL);
     }
-    dt_query q = {.page_size = 0};
+    dt_query q = {.page_size = 0, .by_id = true};
     dt_instance_state *out = NULL;
     size_t n = 0;
     const char *next = NULL;
@@ -1616,6 +1621,47 @@ static void test_query_page_size_defaults_to_100_and_over_1000_is_refused(void *
     assert_int_equal(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &next, &err),
                      DT_ERR_INVALID_ARG);
     assert_contains(err.message, "42");
+}
+
+/* The default order is newest first: creation time descending, ties by id descending; pages
+ * of it (the token holds the last row's time and id) visit every row once, with the filters. */
+static void test_query_lists_newest_first_and_pages_so(void **state)
+{
+    fixture *fx = *state;
+    make_instance(fx, "b-1", "alpha", T0, DT_STATUS_COMPLETED);
+    make_instance(fx, "a-1", "alpha", T0 + 10 * SEC, DT_STATUS_COMPLETED);
+    make_instance(fx, "a-2", "alpha", T0 + 10 * SEC, DT_STATUS_RUNNING);   /* a tie */
+    make_instance(fx, "c-1", "beta", T0 + 20 * SEC, DT_STATUS_FAILED);
+    make_instance(fx, "a-3", "alpha", T0 + 30 * SEC, DT_STATUS_COMPLETED);
+    const char *want[] = {"a-3", "c-1", "a-2", "a-1", "b-1"};
+    dt_query q = {.page_size = 2};
+    size_t k = 0, pages = 0;
+    const char *token = NULL;
+    do {
+        q.continuation = token;
+        dt_instance_state *out = NULL;
+        size_t n = 0;
+        dt_error err;
+        assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &token, &err),
+                  &err);
+        for (size_t i = 0; i < n; i++, k++) {
+            assert_true(k < 5);
+            assert_str(out[i].instance_id, want[k]);
+        }
+        pages++;
+    } while (token != NULL);
+    assert_int_equal(k, 5);
+    assert_int_equal(pages, 3);
+    /* with a filter: the alpha ones, newest first, one page */
+    q = (dt_query){.name = "alpha"};
+    dt_instance_state *out = NULL;
+    size_t n = 0;
+    dt_error err;
+    assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &token, &err), &err);
+    assert_int_equal(n, 4);
+    assert_str(out[0].instance_id, "a-3");
+    assert_str(out[3].instance_id, "b-1");
+    assert_null(token);
 }
 
 static void test_query_filters_alone_and_combined(void **state)
@@ -2935,6 +2981,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open, bool de
         T(test_history_len_after_continue_as_new_counts_only_the_new_history),
         T(test_query_pages_through_every_instance_once),
         T(test_query_page_size_defaults_to_100_and_over_1000_is_refused),
+        T(test_query_lists_newest_first_and_pages_so),
         T(test_query_filters_alone_and_combined),
         T(test_query_id_prefix_is_literal),
         T(test_purge_of_a_live_instance_is_refused_and_nothing_is_lost),

@@ -130,12 +130,61 @@ static void test_the_hub_logs_an_instance_starting_and_finishing(void **state)
     assert_non_null(strstr(t, "INFO  [log-1] quick Completed"));
 }
 
+/* What purge_some did. */
+typedef struct purges {
+    hubfix *f;
+    dt_status one, where;
+    size_t n_where;
+    dt_error err;
+} purges;
+
+/* purge_some: purge log-p1 by id, then every Completed instance named quick (log-p2, log-p3).
+ * Runs with stderr redirected: records outcomes, asserts nothing. */
+static void purge_some(void *arg)
+{
+    purges *p = arg;
+    dt_log_set_level(DT_LOG_INFO);
+    p->one = dt_client_purge(p->f->client, "log-p1", &p->err);
+    static const dt_runtime_status done[] = {DT_STATUS_COMPLETED};
+    dt_query q = {.statuses = done, .n_statuses = 1, .name = "quick"};
+    p->where = dt_hub_purge_where(p->f->hub, &q, &p->n_where, &p->err);
+    dt_log_set_level(DT_LOG_WARN);
+}
+
+static void test_purges_are_logged_with_their_filter_and_count(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "logpurge", NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "quick", quick, NULL), NULL);
+    hubfix_start(&f);
+    const char *ids[] = {"log-p1", "log-p2", "log-p3"};
+    for (int i = 0; i < 3; i++) {
+        dt_error err = {0};
+        char id[DT_INSTANCE_ID_MAX + 1];
+        dt_start_options so = {.instance_id = ids[i], .input = "1"};
+        assert_ok(dt_client_start(f.client, "quick", &so, id, &err), &err);
+        dt_instance_state *s = NULL;
+        assert_ok(dt_client_wait_completion(f.client, id, 30000, f.arena, &s, &err), &err);
+    }
+    purges p = {.f = &f};
+    const char *t = capture(purge_some, &p);
+    assert_ok(p.one, &p.err);
+    assert_ok(p.where, &p.err);
+    assert_int_equal(p.n_where, 2);
+    assert_non_null(strstr(t, "INFO  [log-p1] purged\n"));
+    assert_non_null(strstr(t, "INFO  purged 2 instances (status Completed, created *..*, "
+                              "name quick, id prefix *)\n"));
+    hubfix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_carry_level_and_instance_and_respect_the_level),
         cmocka_unit_test(test_level_names_parse),
         cmocka_unit_test(test_the_hub_logs_an_instance_starting_and_finishing),
+        cmocka_unit_test(test_purges_are_logged_with_their_filter_and_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
