@@ -7,7 +7,7 @@ MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test install bench bench-peers clean
+.PHONY: all deps build run test fuzz install bench bench-peers clean
 
 all: build
 
@@ -33,6 +33,12 @@ test: deps
 	bash tests/browser/run.sh build-test/dtask
 	bash tests/install/run.sh
 
+# Each libFuzzer target for FUZZ_SECONDS from its corpus in fuzz/ (clang; not part of test,
+# which runs the saved inputs only): fuzz/README.md
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 bench: deps
 	bash bench/run.sh
 
@@ -41,4 +47,4 @@ bench-peers: deps
 	bash bench/peers.sh
 
 clean:
-	rm -rf build build-test
+	rm -rf build build-test build-fuzz

@@ -62,6 +62,18 @@ int dt_http_server_port(const dt_http_server *s);
 /* dt_http_server_stop: stop serving and free the server. S may be NULL. */
 void dt_http_server_stop(dt_http_server *s);
 
+/* dt_http_handle: answer one request in this process, without a socket: METHOD ("GET",
+ * "POST", ...), TARGET (the path and query as a client sends them, percent-encoded),
+ * N_HEADERS HEADERS ("Name: value" each) and BODY (BODY_LEN bytes; NULL when there is none),
+ * routed and served on HUB as a server of HUB serves them, less what belongs to the
+ * connection (the bearer token, the body limit). *STATUS is the HTTP status, *OUT the
+ * response body (malloc'd and NUL-terminated; the caller frees it with free()) and *OUT_LEN
+ * its length. DT_ERR_INVALID_ARG for missing arguments, DT_ERR_NOMEM. For tests, fuzzing
+ * and putting the API behind another HTTP server. */
+dt_status dt_http_handle(dt_hub *hub, const char *method, const char *target,
+                         const char *const *headers, size_t n_headers, const char *body,
+                         size_t body_len, unsigned *status, char **out, size_t *out_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,8 +48,9 @@ const char *dt_tags_merge(dt_arena *arena, const char *base, const char *extra)
     if (dt_tags_validate(base, "tags", NULL) != DT_OK ||
         dt_tags_validate(extra, "tags", NULL) != DT_OK || extra == NULL)
         return NULL;
-    json_t *all = base ? json_loads(base, 0, NULL) : json_object();
-    json_t *more = json_loads(extra, 0, NULL);
+    /* parsed as dt_tags_validate parsed them: a "\u0000" in a tag is valid there */
+    json_t *all = base ? json_loads(base, JSON_ALLOW_NUL, NULL) : json_object();
+    json_t *more = json_loads(extra, JSON_ALLOW_NUL, NULL);
     char *text = NULL;
     if (all && more && json_object_update(all, more) == 0)
         text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);

@@ -29,6 +29,12 @@ typedef struct http_request {
     const char *body;                /* NUL-terminated; "" when there was none */
     size_t body_len;
     int port;                        /* the server's port, for URIs when Host is missing */
+    /* without a connection (dt_http_handle, CONN NULL): the decoded query parameters and the
+     * headers, as name and value pairs */
+    const char *const *query;
+    size_t n_query;
+    const char *const *headers;
+    size_t n_headers;
 } http_request;
 
 /* What a handler answers. BODY is malloc'd (or NULL for none) and handed to MHD, which frees

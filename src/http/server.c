@@ -78,13 +78,26 @@ typedef struct conn_req {
 
 /* ---- helpers the handlers share --------------------------------------------------------- */
 
+/* pair_find: the value of the first of N name-value PAIRS named NAME, or NULL. */
+static const char *pair_find(const char *const *pairs, size_t n, const char *name, bool nocase)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((nocase ? strcasecmp : strcmp)(pairs[2 * i], name) == 0)
+            return pairs[2 * i + 1];
+    return NULL;
+}
+
 const char *http_query(const http_request *rq, const char *name)
 {
+    if (rq->conn == NULL)
+        return pair_find(rq->query, rq->n_query, name, false);
     return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 const char *http_header(const http_request *rq, const char *name)
 {
+    if (rq->conn == NULL)
+        return pair_find(rq->headers, rq->n_headers, name, true);
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
@@ -784,6 +797,134 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rs.status == 0)
         http_reply_error(&rs, 500, "no response (a bug)");
     return send_response(conn, &rs);
+}
+
+/* ---- one request in this process (dt_http_handle) ----------------------------------------- */
+
+/* unescape: S decoded in place as MHD decodes query arguments: '+' is a space, %XX a byte
+ * (an escape that is not one stays as it is). */
+static void unescape(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        int hi = r[0] == '%' ? hexval(r[1]) : -1;
+        int lo = hi >= 0 ? hexval(r[2]) : -1;
+        if (lo >= 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r == '+' ? ' ' : *r;
+        }
+    }
+    *w = '\0';
+}
+
+/* split_query: the parameters of QUERY (a malloc'd copy, cut in place) as name-value pairs
+ * in PAIRS (room for MAX pairs; the rest are dropped); a name without '=' has the value "". */
+static size_t split_query(char *query, const char **pairs, size_t max)
+{
+    size_t n = 0;
+    for (char *p = query, *next; p && n < max; p = next) {
+        next = strchr(p, '&');
+        if (next)
+            *next++ = '\0';
+        if (*p == '\0')
+            continue;
+        char *eq = strchr(p, '=');
+        if (eq)
+            *eq++ = '\0';
+        unescape(p);
+        if (eq)
+            unescape(eq);
+        pairs[2 * n] = p;
+        pairs[2 * n + 1] = eq ? eq : "";
+        n++;
+    }
+    return n;
+}
+
+#define HANDLE_MAX_PAIRS 64
+
+dt_status dt_http_handle(dt_hub *hub, const char *method, const char *target,
+                         const char *const *headers, size_t n_headers, const char *body,
+                         size_t body_len, unsigned *status, char **out, size_t *out_len)
+{
+    if (hub == NULL || method == NULL || target == NULL || status == NULL || out == NULL ||
+        out_len == NULL || (body == NULL && body_len > 0) || (headers == NULL && n_headers > 0))
+        return DT_ERR_INVALID_ARG;
+    *out = NULL;
+    *out_len = 0;
+    dt_http_server srv = {.hub = hub, .max_body = DEFAULT_MAX_BODY, .port = 0};
+    const char *qpairs[2 * HANDLE_MAX_PAIRS], *hpairs[2 * HANDLE_MAX_PAIRS];
+    char *hcopy[HANDLE_MAX_PAIRS] = {0};
+    size_t nh = 0;
+    const char *q = strchr(target, '?');
+    char *query = q ? strdup(q + 1) : NULL;
+    char *text = malloc(body_len + 1);
+    dt_status st = (q && query == NULL) || text == NULL ? DT_ERR_NOMEM : DT_OK;
+    for (size_t i = 0; st == DT_OK && i < n_headers && nh < HANDLE_MAX_PAIRS; i++) {
+        const char *colon = strchr(headers[i], ':');
+        if (colon == NULL)
+            continue;
+        char *h = hcopy[nh] = strdup(headers[i]);
+        if (h == NULL) {
+            st = DT_ERR_NOMEM;
+            break;
+        }
+        h[colon - headers[i]] = '\0';
+        const char *v = h + (colon - headers[i]) + 1;
+        v += strspn(v, " \t");
+        hpairs[2 * nh] = h;
+        hpairs[2 * nh + 1] = v;
+        nh++;
+    }
+    http_response rs = {0};
+    if (st == DT_OK) {
+        if (body_len)
+            memcpy(text, body, body_len);
+        text[body_len] = '\0';
+        http_request rq = {
+            .server = &srv,
+            .hub = hub,
+            .method = strcmp(method, "HEAD") == 0 ? "GET" : method,
+            .body = text,
+            .body_len = body_len,
+            .query = qpairs,
+            .n_query = query ? split_query(query, qpairs, HANDLE_MAX_PAIRS) : 0,
+            .headers = hpairs,
+            .n_headers = nh,
+        };
+        unsigned bad = split_path(target, rq.seg, &rq.n_seg);
+        if (bad == 400)
+            http_reply_error(&rs, 400, "the path has a bad percent-escape or an encoded NUL");
+        else if (bad == 404)
+            http_reply_error(&rs, 404, "nothing at this path (too many segments)");
+        else if (bad)
+            http_reply_error(&rs, 500, "out of memory");
+        else
+            route(&rq, target, &rs);
+        for (size_t i = 0; i < rq.n_seg; i++)
+            free(rq.seg[i]);
+        if (rs.status == 0)
+            http_reply_error(&rs, 500, "no response (a bug)");
+        const void *data = rs.static_body ? rs.static_body : rs.body;
+        *out = malloc(rs.len + 1);
+        if (*out == NULL) {
+            st = DT_ERR_NOMEM;
+        } else {
+            if (rs.len)
+                memcpy(*out, data, rs.len);
+            (*out)[rs.len] = '\0';
+            *out_len = rs.len;
+            *status = rs.status;
+        }
+    }
+    response_clear(&rs);
+    for (size_t i = 0; i < nh; i++)
+        free(hcopy[i]);
+    free(query);
+    free(text);
+    return st;
 }
 
 /* ---- start and stop --------------------------------------------------------------------- */

@@ -273,6 +273,11 @@ dt_status svc_action_from_msg(dt_arena *a, const Dtpb__OrchestratorAction *m, dt
         if (x->fireat == NULL)
             pb_r_fail(&r, DT_ERR_INVALID_ARG, "createTimer.fireAt is missing");
         act.fire_at = pb_r_time(&r, x->fireat, "fireAt");
+        /* 1970-01-01T00:00:00Z reads as 0, which our records keep as "no time" (the builder
+         * refuses it, the events would lose their fireAt): a timer due then is due at once,
+         * as one a microsecond later is */
+        if (act.fire_at == 0)
+            act.fire_at = 1;
         break;
     }
     case DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_EVENT: {

@@ -267,6 +267,28 @@ static void test_entity_actions_are_read_and_a_rewind_needs_a_history(void **sta
     dt_arena_free(arena);
 }
 
+/* A worker's timer due at 1970-01-01T00:00:00Z (a present Timestamp of zeros, which reads as
+ * 0, our "no time") is due at once and builds again (found by the pb_request fuzz target). */
+static void test_a_timer_at_the_epoch_is_due_at_once_and_builds_again(void **state)
+{
+    (void)state;
+    dt_arena *arena = dt_arena_new();
+    assert_non_null(arena);
+    dt_action out;
+    dt_error err;
+    wire w = { .n = 0 }, zero = { .n = 0 }, timer = { .n = 0 };
+    w_msg(&timer, 1, &zero);                   /* fireAt: seconds 0, nanos 0 */
+    w_int(&w, 1, 1);
+    w_msg(&w, 4, &timer);
+    assert_int_equal(action_from_bytes(arena, &w, &out, &err), DT_OK);
+    assert_int_equal(out.type, DT_ACTION_CREATE_TIMER);
+    assert_int_equal(out.fire_at, 1);
+    Dtpb__OrchestratorAction *m = NULL;
+    assert_int_equal(svc_action_to_msg(arena, &out, &m), DT_OK);
+    assert_non_null(m->createtimer->fireat);
+    dt_arena_free(arena);
+}
+
 static void test_actions_missing_what_they_need_are_refused(void **state)
 {
     (void)state;
@@ -1085,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_schedule_task_bytes_follow_the_protocol),
         cmocka_unit_test(test_entity_actions_are_read_and_a_rewind_needs_a_history),
         cmocka_unit_test(test_actions_missing_what_they_need_are_refused),
+        cmocka_unit_test(test_a_timer_at_the_epoch_is_due_at_once_and_builds_again),
         cmocka_unit_test(test_invalid_utf8_in_an_action_is_refused_naming_the_field),
         cmocka_unit_test(test_state_round_trips_with_and_without_payloads),
         cmocka_unit_test(test_state_bytes_follow_the_protocol_field_numbers),
