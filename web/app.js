@@ -5,7 +5,7 @@
 // the server goes into the page as text, through dom.js.
 
 import * as api from "./api.js";
-import { h, replace, instanceHref, fmtTime, fmtDuration, fmtJson } from "./dom.js";
+import { h, replace, instanceHref, fmtTime, fmtDuration, fmtJson, coalesced } from "./dom.js";
 import { renderTimeline, legend } from "./timeline.js";
 import { entitiesView, entityView, resetEntityPaging } from "./entities.js";
 
@@ -109,9 +109,9 @@ const listState = {
 };
 
 function listView() {
-  // busy: a refresh is in flight; again: one was asked for meanwhile (filters changed), so
-  // it runs once more when this one ends, and the stale answer is not drawn
-  let busy = false, again = false, disposed = false, lastCounts = "", lastRows = "";
+  // refreshes coalesce (dom.js): one asked for while one is in flight (filters changed) runs
+  // once more when it ends, and the stale answer is not drawn
+  let disposed = false, lastCounts = "", lastRows = "";
 
   const counts = h("div", { class: "counts", id: "counts", "aria-label": "Instances by status" });
   const statusBoxes = STATUSES.map((st) =>
@@ -244,13 +244,7 @@ function listView() {
     };
   }
 
-  async function refresh() {
-    if (disposed) return;
-    if (busy) {
-      again = true;
-      return;
-    }
-    busy = true;
+  const refresh = coalesced(async () => {
     try {
       const want = wanted();
       const [c, page] = await Promise.all([api.getCounts(), api.listInstances(want)]);
@@ -273,14 +267,8 @@ function listView() {
       if (disposed) return;
       replace(message, errorText(e));
       message.hidden = false;
-    } finally {
-      busy = false;
-      if (again && !disposed) {
-        again = false;
-        refresh();
-      }
     }
-  }
+  }, () => disposed);
 
   return { refresh, dispose() { disposed = true; clearTimeout(debounce); } };
 }

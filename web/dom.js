@@ -97,3 +97,27 @@ export function fmtJson(v) {
     return String(v);
   }
 }
+
+// coalesced: LOAD (an async function) wrapped so that calls made while one runs collapse into
+// one more run after it, and none runs once STOPPED() says so. For views that refresh on a
+// timer and on every filter change.
+export function coalesced(load, stopped) {
+  let busy = false, again = false;
+  return async function run() {
+    if (stopped()) return;
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      await load();
+    } finally {
+      busy = false;
+      if (again && !stopped()) {
+        again = false;
+        run();
+      }
+    }
+  };
+}

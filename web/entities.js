@@ -4,7 +4,7 @@
 // like app.js's instance views: controls once, data redrawn on each refresh, text only.
 
 import * as api from "./api.js";
-import { h, replace, entityHref, instanceHref, fmtTime, fmtJson } from "./dom.js";
+import { h, replace, entityHref, instanceHref, fmtTime, fmtJson, coalesced } from "./dom.js";
 
 const PAGE_SIZE = 20;
 const PREVIEW_CHARS = 80;
@@ -27,7 +27,7 @@ const idOf = (e) => `@${e.entityId.name}@${e.entityId.key}`;
 
 // entitiesView: the list in VIEW_EL. UI: {stamp(), errorText(e)} from the app.
 export function entitiesView(viewEl, ui) {
-  let busy = false, again = false, disposed = false, lastRows = "";
+  let disposed = false, lastRows = "";
   let debounce = null;
   const search = h("input", { type: "search", id: "entity-search", value: listState.text,
     placeholder: "Entity id prefix: counter, @counter@a…", autocomplete: "off", spellcheck: "false",
@@ -99,13 +99,7 @@ export function entitiesView(viewEl, ui) {
   const wanted = () => ({ prefix: listState.text, transient: listState.transient, top: PAGE_SIZE,
     continuation: listState.tokens[listState.page] });
 
-  async function refresh() {
-    if (disposed) return;
-    if (busy) {
-      again = true;
-      return;
-    }
-    busy = true;
+  const refresh = coalesced(async () => {
     try {
       const want = wanted();
       const page = await api.listEntities(want);
@@ -121,14 +115,8 @@ export function entitiesView(viewEl, ui) {
       if (disposed) return;
       replace(message, ui.errorText(e));
       message.hidden = false;
-    } finally {
-      busy = false;
-      if (again && !disposed) {
-        again = false;
-        refresh();
-      }
     }
-  }
+  }, () => disposed);
 
   return { refresh, dispose() { disposed = true; clearTimeout(debounce); } };
 }
