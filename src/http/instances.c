@@ -285,6 +285,14 @@ static void list_instances(http_request *rq, http_response *rs)
     const char *version = http_query(rq, "version");   /* ours: orchestration version, exact */
     if (version && version[0])
         q.version = version;
+    const char *sort = http_query(rq, "sort");   /* ours: created (newest first, default) or id */
+    if (sort && strcmp(sort, "id") == 0) {
+        q.by_id = true;
+    } else if (sort && sort[0] && strcmp(sort, "created") != 0) {
+        http_reply_error(rs, 400, "sort must be 'created' (newest first) or 'id', not '%.40s'",
+                         sort);
+        return;
+    }
     char cont[HTTP_TOKEN_MAX];
     if (!http_param_continuation(rq, rs, cont, &q.continuation))
         return;

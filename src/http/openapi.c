@@ -71,6 +71,7 @@ static char doc[] =
 "     {'$ref': '#/components/parameters/version'},"
 "     {'$ref': '#/components/parameters/top'},"
 "     {'name': 'showInput', 'in': 'query', 'description': 'Include each input (default false)', 'schema': {'type': 'boolean'}},"
+"     {'name': 'sort', 'in': 'query', 'description': 'created: newest first (the default); id: by instance id', 'schema': {'type': 'string', 'enum': ['created', 'id']}},"
 "     {'$ref': '#/components/parameters/continuation'}],"
 "    'responses': {'200': {'description': 'One page of instances',"
 "      'headers': {'x-ms-continuation-token': {'description': 'Present when there is a next page; send it back to get it',"

@@ -110,3 +110,19 @@ test("counts has every status and agrees with a full listing", { timeout: h.TEST
     break;
   }
 });
+
+test("lists are newest first; sort=id lists by id; another sort is refused", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  const prefix = h.uid("sort");
+  // created in this order, with ids that sort the other way round
+  const ids = [`${prefix}-c`, `${prefix}-b`, `${prefix}-a`];
+  for (const id of ids) {
+    await h.start("hello_one", id, "x");
+    await new Promise((r) => setTimeout(r, 5));   /* distinct creation times */
+  }
+  const newest = await h.call("GET", "instances", { query: { instanceIdPrefix: prefix } });
+  assert.equal(newest.status, 200, newest.text);
+  assert.deepEqual(newest.json.map((s) => s.instanceId), [...ids].reverse());
+  const byId = await h.call("GET", "instances", { query: { instanceIdPrefix: prefix, sort: "id" } });
+  assert.deepEqual(byId.json.map((s) => s.instanceId), [...ids].sort());
+  h.assertError(await h.call("GET", "instances", { query: { sort: "name" } }), 400, "BadRequest", "sort", "name");
+});
