@@ -33,6 +33,13 @@ dt_status dt_grpc_conn_set_token(dt_grpc_conn *c, const char *token);
  * so the server acts on that task hub. DT_ERR_INVALID_ARG for a name that cannot be one. */
 dt_status dt_grpc_conn_set_task_hub(dt_grpc_conn *c, const char *name, dt_error *err);
 
+/* dt_grpc_conn_set_list_order: send DT_GRPC_LIST_ORDER_METADATA: ORDER ("created", the
+ * default, newest first; "id"; NULL: none) on every later call: `dtask serve` lists instances
+ * in that order (the protocol's query has no order of its own). DT_ERR_INVALID_ARG for
+ * another ORDER. */
+#define DT_GRPC_LIST_ORDER_METADATA "dtask-list-order"
+dt_status dt_grpc_conn_set_list_order(dt_grpc_conn *c, const char *order);
+
 /* dt_grpc_unary: call METHOD ("StartInstance") with REQ; on status OK, *RESP (malloc'd; free
  * with free()) holds the response. Returns DT_OK when the call completed with any status but
  * DEADLINE_EXCEEDED (the status in RES); DT_ERR_TIMEOUT when the deadline passed (RES says

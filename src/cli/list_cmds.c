@@ -58,7 +58,8 @@ static int wire_filter(dt_arena *arena, const char *cmd, const filter_opts *f, s
 static const cli_spec list_spec = {
     "list", "", 0, 0,
     "usage: dtask list [--status S[,S...]] [--name NAME] [--version V]\n"
-    "                  [--from TIME] [--to TIME] [--prefix P] [--page-size N] [--all | --continuation TOKEN] [--json]\n"
+    "                  [--from TIME] [--to TIME] [--prefix P] [--page-size N] [--sort created|id]\n"
+    "                  [--all | --continuation TOKEN] [--json]\n"
     "                  [--server ADDR:PORT]\n\n"
     "Lists instances: id, name, status, created and last updated, one page at a time. When\n"
     "there are more, the command for the next page is printed on stderr.\n\n"
@@ -71,13 +72,14 @@ static const cli_spec list_spec = {
     "  --from TIME, --to TIME  created in this window: ISO 8601 or +/-SECONDS from now\n"
     "  --prefix P           instance ids starting with P\n"
     "  --page-size N        instances per page (the server's default if not given)\n"
+    "  --sort created|id    newest first (the default), or by instance id (dtask serve only)\n"
     "  --all                every page, one after the other\n"
     "  --continuation TOKEN the page after the one that printed TOKEN\n"
     "  --json               print a JSON array of instances instead\n" CLI_SERVER_HELP};
 
 typedef struct list_opts {
     filter_opts f;
-    const char *name, *version, *prefix, *page_size, *continuation;
+    const char *name, *version, *prefix, *page_size, *continuation, *sort;
     bool all, json;
     long page;
 } list_opts;
@@ -216,6 +218,10 @@ static int run_list(const list_opts *o, const cli_args *a, int argc, char **argv
     int rc = cli_remote_open(&r, "list", a);
     if (rc != CLI_EXIT_OK)
         return rc;
+    if (o->sort && dt_grpc_conn_set_list_order(r.conn, o->sort) != DT_OK) {
+        cli_remote_close(&r);
+        return out_of_memory("list");
+    }
     Dtpb__InstanceQuery q = DTPB__INSTANCE_QUERY__INIT;
     Dtpb__StringValue prefix = DTPB__STRING_VALUE__INIT;
     dt_arena *keep = dt_arena_new();   /* the query's filter, which outlives each page */
@@ -249,13 +255,16 @@ int cli_list(int argc, char **argv)
         {"--version", &o.version, NULL}, {"--from", &o.f.from, NULL},     {"--to", &o.f.to, NULL},
         {"--prefix", &o.prefix, NULL},   {"--page-size", &o.page_size, NULL},
         {"--all", NULL, &o.all},         {"--continuation", &o.continuation, NULL},
-        {"--json", NULL, &o.json},       {NULL, NULL, NULL}};
+        {"--json", NULL, &o.json},       {"--sort", &o.sort, NULL},
+        {NULL, NULL, NULL}};
     cli_args a;
     int rc;
     if (!cli_parse(&list_spec, opts, argc, argv, &a, &rc))
         return rc;
     if (o.all && o.continuation)
         return cli_usage_error("list", "--all and --continuation do not go together");
+    if (o.sort && strcmp(o.sort, "created") != 0 && strcmp(o.sort, "id") != 0)
+        return cli_usage_error("list", "--sort must be created or id, not '%s'", o.sort);
     if (!check_filter("list", &o.f))
         return CLI_EXIT_USAGE;
     if (o.page_size && !cli_parse_count("list", "--page-size", o.page_size, DT_QUERY_PAGE_MAX,

@@ -211,6 +211,8 @@ HANDLER(query_instances, Dtpb__QueryInstancesRequest, dtpb__query_instances_requ
     dt_status st = svc_query_from_msg(a, r->query, &q, &err);
     if (st == DT_OK && q.continuation && q.continuation[0] == '\0')
         q.continuation = NULL;
+    /* ours: `dtask list --sort id` (the protocol's query has no order; newest first) */
+    q.by_id = rpc_metadata_is(c, "dtask-list-order", "id");
     if (st == DT_OK)
         st = dt_hub_query(rpc_hub(c), &q, a, &states, &n, &next, &err);
     if (st == DT_OK)

@@ -45,6 +45,9 @@ bool rpc_hub_deleted(rpc_call *call);
  * name the call's metadata gives (DT_TASK_HUB_DEFAULT when none; "" when it is too long). */
 dt_hub_set *rpc_hubs(rpc_call *call);
 const char *rpc_task_hub(rpc_call *call);
+
+/* rpc_metadata_is: does the call carry metadata KEY with exactly VALUE? */
+bool rpc_metadata_is(rpc_call *call, const char *key, const char *value);
 worker_registry *rpc_workers(rpc_call *call);
 const char *rpc_method_name(const rpc_call *call);
 

@@ -396,6 +396,16 @@ static bool authorized(const rpc_call *c)
     return false;
 }
 
+bool rpc_metadata_is(rpc_call *c, const char *key, const char *value)
+{
+    for (size_t i = 0; i < c->metadata.count; i++) {
+        const grpc_metadata *md = &c->metadata.metadata[i];
+        if (grpc_slice_str_cmp(md->key, key) == 0 && grpc_slice_str_cmp(md->value, value) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* read_task_hub: the call's "taskhub" metadata into c->task_hub (the default hub's name when
  * there is none or it is empty, "" when it is too long to be a hub's). */
 static void read_task_hub(rpc_call *c)

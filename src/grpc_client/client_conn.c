@@ -15,8 +15,9 @@
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
 
-/* The metadata every call sends: the bearer token and the task hub, each when set. */
-enum { MD_AUTH, MD_HUB, MD_COUNT };
+/* The metadata every call sends: the bearer token, the task hub and the list order, each
+ * when set. */
+enum { MD_AUTH, MD_HUB, MD_ORDER, MD_COUNT };
 
 struct dt_grpc_conn {
     grpc_channel *channel;
@@ -110,7 +111,15 @@ dt_status dt_grpc_conn_set_task_hub(dt_grpc_conn *c, const char *name, dt_error 
     return DT_OK;
 }
 
-/* send_metadata: the SEND_INITIAL_METADATA op, carrying the token and task hub if set. */
+dt_status dt_grpc_conn_set_list_order(dt_grpc_conn *c, const char *order)
+{
+    if (order && strcmp(order, "id") != 0 && strcmp(order, "created") != 0)
+        return DT_ERR_INVALID_ARG;
+    set_md(c, MD_ORDER, DT_GRPC_LIST_ORDER_METADATA, order);
+    return DT_OK;
+}
+
+/* send_metadata: the SEND_INITIAL_METADATA op, carrying the token, task hub and order if set. */
 static void send_metadata(const dt_grpc_conn *c, grpc_op *op)
 {
     op->op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -124,6 +133,7 @@ void dt_grpc_conn_close(dt_grpc_conn *c)
         return;
     dt_grpc_conn_set_token(c, NULL);
     set_md(c, MD_HUB, "taskhub", NULL);
+    set_md(c, MD_ORDER, DT_GRPC_LIST_ORDER_METADATA, NULL);
     grpc_channel_destroy(c->channel);
     free(c);
     grpc_shutdown();

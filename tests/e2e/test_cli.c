@@ -250,6 +250,8 @@ static void test_every_command_has_help_and_the_exit_codes_are_documented(void *
     expect(&c, 2, NULL, "no status 'Done'");
     DTASK(&c, "list", "--all", "--continuation", "x");
     expect(&c, 2, NULL, "--all and --continuation");
+    DTASK(&c, "list", "--sort", "name");
+    expect(&c, 2, NULL, "--sort must be created or id, not 'name'");
     DTASK(&c, "start", "echo_orch", "--start-at", "2026-02-30");
     expect(&c, 2, NULL, "--start-at: '2026-02-30' is not a time");
     DTASK(&c, "wait", "x", "--for", "lunch");
@@ -701,6 +703,11 @@ static void test_list_pages_through_every_instance_once(void **state)
     expect(&c, 0, "l-3 ", "next page:");
     assert_int_equal(lines(c.out), 1 + 2);
     assert_true(strstr(c.out, "l-3 ") < strstr(c.out, "l-2 "));
+    assert_null(strstr(c.out, "l-5 "));
+    /* --sort id: by instance id, whatever the creation order */
+    DTASK(&c, "list", "--prefix", "l-", "--page-size", "2", "--sort", "id");
+    expect(&c, 0, "l-1 ", "next page: dtask list --prefix l- --page-size 2 --sort id");
+    assert_true(strstr(c.out, "l-1 ") < strstr(c.out, "l-2 "));
     assert_null(strstr(c.out, "l-5 "));
     /* --all: every instance exactly once, no hint */
     DTASK(&c, "list", "--all", "--page-size", "2");
