@@ -5,7 +5,7 @@
 // the server goes into the page as text, through dom.js.
 
 import * as api from "./api.js";
-import { h, replace, instanceHref, fmtTime, fmtDuration, fmtJson, coalesced } from "./dom.js";
+import { h, replace, instanceHref, fmtTime, fmtDuration, fmtJson, coalesced, isUtc, setUtc } from "./dom.js";
 import { renderTimeline, legend } from "./timeline.js";
 import { entitiesView, entityView, resetEntityPaging } from "./entities.js";
 
@@ -108,6 +108,31 @@ const listState = {
   next: null,
 };
 
+// listHash / readListHash: the list's filters in the URL ("#/?status=Running,Failed&by=name&q=x"),
+// so a filtered list can be bookmarked, shared and reloaded.
+function listHash() {
+  const q = new URLSearchParams();
+  if (listState.statuses.size) q.set("status", [...listState.statuses].join(","));
+  if (listState.text) {
+    q.set("by", listState.mode);
+    q.set("q", listState.text);
+  }
+  const s = q.toString();
+  return s ? `#/?${s}` : "#/";
+}
+
+function readListHash(hash) {
+  const i = hash.indexOf("?");
+  if (i < 0) return;
+  const q = new URLSearchParams(hash.slice(i + 1));
+  listState.statuses = new Set((q.get("status") || "").split(",").filter((st) => STATUSES.includes(st)));
+  const by = q.get("by");
+  listState.mode = by === "name" || by === "version" ? by : "id";
+  listState.text = q.get("q") || "";
+  listState.tokens = [null];
+  listState.page = 0;
+}
+
 function listView() {
   // refreshes coalesce (dom.js): one asked for while one is in flight (filters changed) runs
   // once more when it ends, and the stale answer is not drawn
@@ -186,6 +211,7 @@ function listView() {
     listState.tokens = [null];
     listState.page = 0;
     listState.next = null;
+    history.replaceState(null, "", listHash());   /* the filters stay in the URL */
     refresh(true);
   }
 
@@ -466,7 +492,10 @@ function instanceView(id) {
       row("Last updated", fmtTime(d.lastUpdatedTime), { title: d.lastUpdatedTime || "" }),
       row("Completed", d.completedTime ? fmtTime(d.completedTime) : "—", { title: d.completedTime || "" }),
       row(TERMINAL.has(d.runtimeStatus) ? "Took" : "Running for",
-        Number.isFinite(start) && Number.isFinite(end) ? fmtDuration(end - start) : "", null));
+        Number.isFinite(start) && Number.isFinite(end) ? fmtDuration(end - start) : "", null),
+      d.parentInstanceId
+        ? row("Parent", h("a", { href: instanceHref(d.parentInstanceId), id: "instance-parent" }, d.parentInstanceId), null)
+        : []);
   }
 
   function renderTimelineNow() {
@@ -568,7 +597,10 @@ function route() {
   if (m && m[1] === "instance") current = instanceView(id);
   else if (m) current = entityView(viewEl, ui, id);
   else if (hash === "#/entities") current = entitiesView(viewEl, ui);
-  else current = listView();
+  else {
+    readListHash(hash);
+    current = listView();
+  }
   for (const a of document.querySelectorAll("header nav a"))
     a.classList.toggle("current", a.dataset.view === (m ? m[1] + "s" : hash === "#/entities" ? "entities" : "instances"));
   current.refresh();
@@ -584,6 +616,17 @@ function setLive(on) {
 }
 
 liveButton.addEventListener("click", () => setLive(!live));
+const zoneButton = document.getElementById("zone-toggle");
+function showZone() {
+  zoneButton.setAttribute("aria-pressed", isUtc() ? "true" : "false");
+  replace(zoneButton, isUtc() ? "Times: UTC" : "Times: local");
+}
+zoneButton.addEventListener("click", () => {
+  setUtc(!isUtc());
+  showZone();
+  route();   /* every time on the page drawn again */
+});
+showZone();
 tokenButton.addEventListener("click", async () => {
   if (api.hasToken()) {
     api.forgetToken();
@@ -614,7 +657,7 @@ hubPicker.addEventListener("change", () => {
   // a list stays (now of the other hub); one instance or entity is the old hub's: back to its list
   const hash = location.hash || "#/";
   const list = hash.startsWith("#/entit") ? "#/entities" : "#/";
-  if (hash !== list && !(list === "#/" && hash === "")) location.hash = list;
+  if (hash !== list && !(list === "#/" && (hash === "" || hash.startsWith("#/?")))) location.hash = list;
   else route();
 });
 hubPicker.addEventListener("focus", fillHubs);

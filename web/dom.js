@@ -63,15 +63,32 @@ export function entityHref(name, key) {
   return "#/entity/" + encodeURIComponent(`@${name}@${key}`);
 }
 
-// fmtTime: an ISO timestamp as local "YYYY-MM-DD HH:MM:SS.mmm"; "" for none.
+// Times show in the browser's zone, or in UTC: the choice is kept in localStorage.
+let utc = (() => {
+  try { return localStorage.getItem("dtask.utc") === "1"; } catch { return false; }
+})();
+export function isUtc() { return utc; }
+export function setUtc(on) {
+  utc = !!on;
+  try { localStorage.setItem("dtask.utc", utc ? "1" : "0"); } catch { /* private mode */ }
+}
+
+// fmtTime: an ISO timestamp as "YYYY-MM-DD HH:MM:SS.mmm" and its zone: the browser's local
+// time with its offset ("+01:00"), or UTC ("UTC"); "" for none.
 export function fmtTime(iso) {
   if (!iso) return "";
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return String(iso);
   const d = new Date(t);
   const p = (n, w = 2) => String(n).padStart(w, "0");
+  if (utc)
+    return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ` +
+      `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.` +
+      `${p(d.getUTCMilliseconds(), 3)} UTC`;
+  const off = -d.getTimezoneOffset();
+  const zone = `${off < 0 ? "-" : "+"}${p(Math.floor(Math.abs(off) / 60))}:${p(Math.abs(off) % 60)}`;
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ` +
-    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)} ${zone}`;
 }
 
 // fmtDuration: milliseconds as "850 ms", "1.25 s", "3 min 4 s", "2 h 5 min", "3 d 4 h".

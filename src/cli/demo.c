@@ -39,6 +39,14 @@ static dt_status hello_one(dt_octx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
+/* hello_parent: hello_one of its input as a sub-orchestration (the dashboard's tests link a
+ * child to its parent with it). */
+static dt_status hello_parent(dt_octx *ctx, const char *input, const char **output)
+{
+    *output = dt_await(ctx, dt_call_sub_orchestrator(ctx, "hello_one", input, NULL));
+    return DT_OK;
+}
+
 /* c_greet: "Ada" -> "Hello Ada from C!"; called by other languages' orchestrators. */
 static dt_status c_greet(dt_actx *ctx, const char *input, const char **output)
 {
@@ -96,6 +104,8 @@ dt_status cli_register_demo(dt_worker *w)
         st = dt_worker_add_orchestrator(w, "hello_one", hello_one, NULL);
     if (st == DT_OK)
         st = dt_worker_add_orchestrator(w, "c_calls_js", c_calls_js, NULL);
+    if (st == DT_OK)
+        st = dt_worker_add_orchestrator(w, "hello_parent", hello_parent, NULL);
     if (st == DT_OK)
         st = dt_worker_add_activity(w, "say_hello", say_hello, NULL);
     if (st == DT_OK)

@@ -369,6 +369,10 @@ void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_ev
     jb_failure(jb, s->failure);
     jb_key(jb, "tags");
     jb_payload(jb, s->tags);
+    if (s->parent_instance_id) {   /* ours: a sub-orchestration's parent */
+        jb_key(jb, "parentInstanceId");
+        jb_string(jb, s->parent_instance_id);
+    }
     if (with_history) {
         size_t n_names = 0;
         const char **names = scheduled_names(history, n, &n_names);

@@ -285,6 +285,7 @@ static char doc[] =
 "    'completedTime': {'type': 'string', 'format': 'date-time', 'nullable': true},"
 "    'failureDetails': {'$ref': '#/components/schemas/Failure'},"
 "    'tags': {'type': 'object', 'nullable': true, 'additionalProperties': {'type': 'string'}},"
+"    'parentInstanceId': {'type': 'string', 'description': 'The parent of a sub-orchestration (absent otherwise)'},"
 "    'historyEvents': {'type': 'array', 'items': {'$ref': '#/components/schemas/HistoryEvent'}}}},"
 "   'HistoryEvent': {'type': 'object', 'required': ['EventType', 'EventId', 'Timestamp'], 'properties': {"
 "    'EventType': {'type': 'string', 'example': 'TaskScheduled'}, 'EventId': {'type': 'integer'},"

@@ -502,3 +502,42 @@ test("the Entities view: backlog before a worker, state after; search by prefix;
   }
   assert.deepEqual(worker.failures.map(String), []);
 });
+
+test("filters live in the URL, times show their zone with a UTC toggle, a child links to its parent", async () => {
+  await startInstance("hello_parent", "parent-1", "Kyoto");
+  const parent = await waitForStatus("parent-1", "Completed");
+  assert.equal(parent.output, "Hello Kyoto!");
+  // the child's id: the only hello_one instance whose parent is parent-1
+  const all = await api("GET", "/instances?top=100");
+  const child = all.find((s) => s.parentInstanceId === "parent-1");
+  assert.ok(child, "no instance names parent-1 as its parent");
+
+  // a filtered list from its URL: the controls show the filters, and changing them changes it
+  const page = await openPage("#/?status=Completed&by=name&q=hello_parent");
+  await page.locator('#instances-body tr[data-instance-id="parent-1"]').waitFor();
+  assert.equal(await page.locator('input[data-status="Completed"]').isChecked(), true);
+  assert.equal(await page.locator("#search").inputValue(), "hello_parent");
+  assert.equal(await page.locator("#search-mode").inputValue(), "name");
+  assert.deepEqual(await rowIds(page), ["parent-1"]);
+  await page.locator('input[data-status="Failed"]').check();
+  await page.waitForFunction(() => location.hash.includes("Failed"));
+  assert.match(decodeURIComponent(new URL(page.url()).hash), /status=Completed,Failed/);
+
+  // times: local with their offset, then UTC after the toggle (kept for the next page)
+  const created = page.locator('#instances-body tr[data-instance-id="parent-1"] td.time').first();
+  assert.match(await created.textContent(), / [+-]\d\d:\d\d$/);
+  await page.locator("#zone-toggle").click();
+  await page.locator('#instances-body tr[data-instance-id="parent-1"]').waitFor();
+  assert.match(await page.locator('#instances-body tr[data-instance-id="parent-1"] td.time').first().textContent(), / UTC$/);
+  assert.equal(await page.locator("#zone-toggle").getAttribute("aria-pressed"), "true");
+
+  // the child's page links to its parent
+  await page.goto(`${BASE}/${href(child.instanceId)}`);
+  const link = page.locator("#instance-parent");
+  await link.waitFor();
+  assert.equal(await link.textContent(), "parent-1");
+  await link.click();
+  await page.locator("#instance-name").filter({ hasText: "hello_parent" }).waitFor();
+  await page.locator("#zone-toggle").click();   /* back to local, for the other tests */
+  await page.waitForFunction(() => document.querySelector("#zone-toggle").getAttribute("aria-pressed") === "false");
+});
