@@ -25,20 +25,25 @@ async function runToFailure(s, O, A, id) {
   await raw.unary(client, "StartInstance", { name: O, instanceId: id });
   let wi = await s.must();
   await raw.completeOrchestration(client, wi, [raw.actions.scheduleTask(0, A, '"a"'), raw.actions.scheduleTask(1, A, '"b"')]);
-  for (let i = 0; i < 2; i++) {
+  // the two activities and the orchestration's episodes come in whatever order the server
+  // hands them out: episodes before the one that has both results just take them in
+  let acts = 0, final = null;
+  while (acts < 2 || final === null) {
     const t = await s.must();
-    if ((t.activityRequest.taskId || 0) === 0) await raw.completeActivity(client, t, '"ok"');
-    else await raw.unary(client, "CompleteActivityTask", {
-      instanceId: id, taskId: 1, completionToken: t.completionToken,
-      failureDetails: { errorType: "Boom", errorMessage: "task 1 failed" },
-    });
+    if (t.activityRequest) {
+      if ((t.activityRequest.taskId || 0) === 0) await raw.completeActivity(client, t, '"ok"');
+      else await raw.unary(client, "CompleteActivityTask", {
+        instanceId: id, taskId: 1, completionToken: t.completionToken,
+        failureDetails: { errorType: "Boom", errorMessage: "task 1 failed" },
+      });
+      acts++;
+      continue;
+    }
+    const all = [...t.orchestratorRequest.pastEvents, ...t.orchestratorRequest.newEvents];
+    if (all.some((e) => e.taskFailed) && all.some((e) => e.taskCompleted)) final = t;
+    else await raw.completeOrchestration(client, t, []);
   }
-  for (;;) {
-    wi = await s.must();
-    const all = [...wi.orchestratorRequest.pastEvents, ...wi.orchestratorRequest.newEvents];
-    if (all.some((e) => e.taskFailed) && all.some((e) => e.taskCompleted)) break;
-    await raw.completeOrchestration(client, wi, []);
-  }
+  wi = final;
   await raw.completeOrchestration(client, wi, [raw.actions.complete(2, "ORCHESTRATION_STATUS_FAILED", undefined, {
     failureDetails: { errorType: "Boom", errorMessage: "task 1 failed" },
   })]);
