@@ -18,6 +18,7 @@ typedef struct cache_entry {
     dt_arena *arena;              /* strings of the events */
     dt_event *events;             /* malloc'd, grows */
     size_t n, cap;
+    size_t bytes;                 /* payload bytes of the events (limits_event_bytes) */
     bool in_use;
     char *token;                  /* the lease that uses it, while in use */
     struct cache_entry *next;     /* bucket chain */
@@ -151,6 +152,7 @@ static dt_status entry_append(cache_entry *e, const dt_event *ev, size_t n)
         dt_status st = dt_event_copy(e->arena, &ev[i], &e->events[e->n]);
         if (st != DT_OK)
             return st;
+        e->bytes += limits_event_bytes(&ev[i]);
         e->n++;
     }
     return DT_OK;
@@ -224,6 +226,21 @@ dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err)
         item->n_past = n_tail;
     }
     return DT_OK;
+}
+
+size_t cache_history_bytes(dt_hub *hub, const dt_orch_item *item)
+{
+    hub_cache *c = hub->cache;
+    pthread_mutex_lock(&c->mu);
+    cache_entry *e = c->buckets[bucket_of(item->instance_id)];
+    while (e && strcmp(e->instance_id, item->instance_id) != 0)
+        e = e->next;
+    bool ours = e && e->in_use && e->events == item->past && e->n == item->n_past;
+    size_t n = ours ? e->bytes : 0;
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; !ours && i < item->n_past; i++)   /* not from the cache: count them */
+        n += limits_event_bytes(&item->past[i]);
+    return n;
 }
 
 void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *committed)

@@ -684,11 +684,9 @@ static dt_status build_failed(const dt_orch_item *item, const char *type, const 
 }
 
 /* history_bytes: the payload bytes ITEM's execution keeps once EP is appended. */
-static size_t history_bytes(const dt_orch_item *item, const dt_episode *ep)
+static size_t history_bytes(dt_hub *hub, const dt_orch_item *item, const dt_episode *ep)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < item->n_past; i++)
-        n += limits_event_bytes(&item->past[i]);
+    size_t n = cache_history_bytes(hub, item);
     for (size_t i = 0; i < ep->n_append; i++)
         n += limits_event_bytes(&ep->append[i]);
     return n;
@@ -706,7 +704,7 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     if (st != DT_OK || dt_runtime_status_is_terminal(ep->status) || ep->reset_history)
         return st;
     /* an execution that goes on may not keep more than the hub's history cap */
-    size_t bytes = history_bytes(item, ep), max = limits_history_max(hub);
+    size_t bytes = history_bytes(hub, item, ep), max = limits_history_max(hub);
     if (bytes <= max)
         return DT_OK;
     snprintf(why, sizeof why,

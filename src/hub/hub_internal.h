@@ -243,6 +243,11 @@ void cache_free(hub_cache *c);
  * the store has beyond it. The events stay valid until cache_detach. */
 dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err);
 
+/* cache_history_bytes: the payload bytes of ITEM's past events: kept by the cache as events
+ * join it, so an episode does not walk the whole history to know it (counted when ITEM's
+ * history did not come from the cache). */
+size_t cache_history_bytes(dt_hub *hub, const dt_orch_item *item);
+
 /* cache_detach: ITEM's episode is over. COMMITTED is the episode if it was committed (its
  * events join the cached history), NULL if not (the entry is dropped). */
 void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *committed);
