@@ -32,6 +32,15 @@ if (replay) {
   for (const b of replay.bands)
     out.push(`| ${b.history_from}-${b.history_to} | ${b.episodes} | ${b.us_per_episode} | ${b.ns_per_history_event} |`);
 }
+const filtered = rows.filter((r) => r.mode === "filtered");
+if (filtered.length) {
+  out.push("", `What one idle GetWorkItems stream filtered to ${filtered[0].names} orchestrator and activity`);
+  out.push("names costs `dtask serve` (bench/filtered.js): the server's CPU over the window, with nothing");
+  out.push("waiting and then with a backlog of another name's instances the stream does not take.", "");
+  out.push("| case | backlog | server CPU, % of a core |");
+  out.push("|---|---:|---:|");
+  for (const r of filtered) out.push(`| ${r.workload} | ${r.backlog} | ${r.server_cpu_pct} |`);
+}
 const jsRan = rows.some((r) => r.mode === "serve-js");
 if (!jsRan) out.push("", "Not measured in this run: the JavaScript SDK worker mode (serve-js was skipped).");
 out.push("", "Restate and DBOS on the same machine: `make bench-peers` (bench/PEERS.md).");

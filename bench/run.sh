@@ -130,5 +130,17 @@ else
     echo "run.sh: serve-js skipped: node is not installed (scripts/deps.sh installs it)" >&2
 fi
 
+# filtered: what one idle, filtered work item stream costs the server (bench/filtered.js, raw
+# gRPC through the conformance suite's helpers)
+if command -v node >/dev/null; then
+    if [[ ! -d "$repo/tests/conformance/node_modules" ]]; then
+        (cd "$repo/tests/conformance" && npm ci --no-audit --no-fund --loglevel=error) >&2 || true
+    fi
+    fargs="1000 20000 5000"
+    [[ "$QUICK" == 1 ]] && fargs="1000 2000 2000"
+    node "$here/filtered.js" "$dtask" $fargs | tee -a "$results" ||
+        echo "run.sh: the filtered-stream measurement failed" >&2
+fi
+
 node "$here/report.js" "$results" "$cores" "$mem_gb" "$fsync_per_s" "$js_sdk" >"$here/RESULTS.md"
 echo "wrote bench/RESULTS.md" >&2

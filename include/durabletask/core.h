@@ -236,6 +236,12 @@ dt_status dt_payload_validate(const char *text, const char *what, dt_error *err)
  * fails its instance (PoisonWorkItem), counts it (dtask_poison_items_total) and logs it. */
 #define DT_POISON_DELIVERIES 10
 
+/* A worker's work item filter lists at most this many names (with their versions, each
+ * name-and-version one) of each kind. A filtered worker's search for work looks each one up
+ * while work of any name is waiting, so the cap bounds what one idle stream can cost; more
+ * is refused (DT_ERR_INVALID_ARG, naming the limit). */
+#define DT_FILTER_MAX 1000
+
 /* dt_payload_check_size: DT_OK if TEXT (NULL is none) is at most DT_PAYLOAD_MAX bytes; else
  * DT_ERR_INVALID_ARG with ERR naming WHAT, its size and the limit. */
 dt_status dt_payload_check_size(const char *text, const char *what, dt_error *err);

@@ -328,6 +328,7 @@ typedef struct dt_store_ops {
     dt_status (*clean_entities)(dt_store *s, bool remove_empty, bool release_orphaned,
                                 dt_time now, size_t *removed, size_t *released,
                                 dt_error *err);
+    uint64_t (*search_steps)(dt_store *s);   /* NULL: the backend does not count */
 } dt_store_ops;
 
 /* Every backend's handle starts with this header. */
@@ -396,6 +397,12 @@ dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
                                     int64_t lease_us, size_t max,
                                     const dt_name_filter *names, dt_activity_item **out,
                                     size_t *n_out, dt_error *err);
+
+/* dt_store_search_steps: how much reading the searches for work to lease have done since S
+ * was opened, in the backend's own unit (SQLite: virtual machine steps of those statements),
+ * or 0 when the backend does not count. It grows with the rows a search reads: the tests use
+ * it to show that a filtered lease never reads the work of names it does not take. */
+uint64_t dt_store_search_steps(dt_store *s);
 
 /* dt_store_renew_*: extend a lease still held to UNTIL. DT_ERR_LEASE_LOST if it is not held. */
 dt_status dt_store_renew_orchestration(dt_store *s, const dt_orch_item *item, dt_time until,

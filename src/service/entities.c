@@ -105,6 +105,10 @@ dt_status svc_entity_filter_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m
     memset(out, 0, sizeof *out);
     if (m == NULL || m->n_entities == 0)
         return DT_OK;
+    if (m->n_entities > DT_FILTER_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "WorkItemFilters.entities: %zu names, over the %d a filter may list",
+                            m->n_entities, DT_FILTER_MAX);
     const char **names = dt_arena_alloc(a, m->n_entities * sizeof *names);
     if (names == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");

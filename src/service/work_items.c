@@ -332,6 +332,15 @@ static void read_filter(pb_reader *r, size_t n, const char *(*name_at)(const voi
         return;
     }
     char field[64];
+    size_t entries = 0;   /* names and versions, as DT_FILTER_MAX counts them */
+    for (size_t i = 0; i < n; i++) {
+        size_t nv = 0;
+        versions_at(m, i, &nv);
+        entries += nv ? nv : 1;
+    }
+    if (entries > DT_FILTER_MAX)
+        pb_r_bad(r, "WorkItemFilters.%s: %zu names and versions, over the %d a filter may list",
+                 what, entries, DT_FILTER_MAX);
     for (size_t i = 0; i < n && r->status == DT_OK; i++) {
         snprintf(field, sizeof field, "%s.name", what);
         names[i] = pb_r_str(r, name_at(m, i), field);

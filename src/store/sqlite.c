@@ -20,8 +20,9 @@
 
 #include "sqlite_internal.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 #define MIGRATES_FROM 4   /* the oldest version migrate_sql brings up to date */
+#define BASE_VERSION 6    /* schema_sql's shape: a new file takes the migrations after it */
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_KB "32768"   /* page cache of each connection: 32 MB at most */
@@ -60,6 +61,8 @@ _Static_assert(DT_STATUS_RUNNING == 0 && DT_STATUS_FAILED == 3,
 #define NEWEST_INDEX_SQL                                                                     \
     "CREATE INDEX IF NOT EXISTS instances_by_created ON instances (created_at, instance_id);"
 
+/* The schema of version 6 (BASE_VERSION); later versions' changes are migrate_sql's, made on a
+ * new file as on an old one, so both end the same. */
 static const char *const schema_sql =
     "CREATE TABLE instances ("
     " instance_id TEXT PRIMARY KEY NOT NULL,"
@@ -116,6 +119,26 @@ static const char *const schema_sql =
     "CREATE INDEX activities_by_visible ON activities (visible_at);"
     ENTITY_SCHEMA;
 
+/* Version 7: work found by name. A filtered taker (a worker that registered some names) looks
+ * up each of its names through an index, so what it costs does not grow with the work of
+ * other names waiting (sqlite_candidates.c). An inbox message carries its instance's
+ * orchestrator name (set as it goes in; ST_INBOX_RENAME when a new execution names another),
+ * an entity message its entity's name; terminates are found by their own index, for any
+ * filtered taker ends an instance without running its code. */
+#define BY_NAME_SCHEMA                                                                         \
+    "ALTER TABLE inbox ADD COLUMN name TEXT;"                                                  \
+    "UPDATE inbox SET name = (SELECT i.name FROM instances i"                                  \
+    " WHERE i.instance_id = inbox.instance_id);"                                               \
+    "ALTER TABLE entity_inbox ADD COLUMN name TEXT;"                                           \
+    "UPDATE entity_inbox SET name = (SELECT e.name FROM entities e"                            \
+    " WHERE e.instance_id = entity_inbox.entity_id);"                                          \
+    "CREATE INDEX inbox_by_name ON inbox (name, visible_at);"                                  \
+    "CREATE INDEX inbox_terminates ON inbox (visible_at) WHERE kind = 5;"                      \
+    "CREATE INDEX activities_by_name ON activities (name, visible_at);"                        \
+    "CREATE INDEX entity_inbox_by_name ON entity_inbox (name, visible_at);"
+
+_Static_assert(DT_EVENT_EXECUTION_TERMINATED == 5, "inbox_terminates spells it as 5");
+
 /* Migrations, by the version they start from: each brings a file one version up. */
 static const char *const migrate_sql[] = {
     /* 4 to 5: the columns version 5 added, at the end of their tables as above */
@@ -126,13 +149,16 @@ static const char *const migrate_sql[] = {
           "ALTER TABLE activities ADD COLUMN tags TEXT;",
     /* 5 to 6: the entity tables */
     [5] = ENTITY_SCHEMA,
+    /* 6 to 7: names on queued work, and the indexes that find work by name */
+    [6] = BY_NAME_SCHEMA,
 };
 
 /* Tables and indexes of ours; a foreign database that has any of these names conflicts. */
 static const char *const schema_names[] = {
     "instances", "history", "inbox", "activities", "inbox_by_instance", "inbox_by_visible",
     "activities_by_visible", "entities", "entity_inbox", "entities_by_holder",
-    "entity_inbox_by_entity", "entity_inbox_by_visible",
+    "entity_inbox_by_entity", "entity_inbox_by_visible", "inbox_by_name", "inbox_terminates",
+    "activities_by_name", "entity_inbox_by_name",
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -190,41 +216,65 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_HISTORY_INSERT] = "INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)",
     [ST_HISTORY_DELETE] = "DELETE FROM history WHERE instance_id = ?1",
 
-    [ST_INBOX_INSERT] = "INSERT INTO inbox (instance_id, visible_at, event, execution_id, kind)"
-                        " SELECT ?1, ?2, ?3, ?4, ?5"
-                        " WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1)",
+    /* only to an instance there is, with its name (inbox_by_name) */
+    [ST_INBOX_INSERT] =
+        "INSERT INTO inbox (instance_id, visible_at, event, execution_id, kind, name)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, name FROM instances WHERE instance_id = ?1",
+    /* a new execution under another name: its waiting messages follow the name */
+    [ST_INBOX_RENAME] = "UPDATE inbox SET name = ?2 WHERE instance_id = ?1 AND name IS NOT ?2",
     [ST_INBOX_LOAD_VISIBLE] = "SELECT id, event, execution_id FROM inbox"
                               " WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
     [ST_INBOX_DELETE_ONE] = "DELETE FROM inbox WHERE id = ?1 AND instance_id = ?2",
     [ST_INBOX_DELETE_ALL] = "DELETE FROM inbox WHERE instance_id = ?1",
-    /* instances with a visible message and no live lease, the longest due first; with a
-     * filter, of the names (?3) and versions (?4) it takes (see sqlite_lease.c). DISTINCT
-     * (not GROUP BY ... ORDER BY MIN) so it streams along inbox_by_visible and stops at the
-     * limit: a hundred thousand timers come due at once, and each lease reads only what it
-     * takes. */
+    /* instances with a visible message and no live lease, the longest due first, for a taker
+     * of any name. DISTINCT (not GROUP BY ... ORDER BY MIN) so it streams along
+     * inbox_by_visible and stops at the limit: a hundred thousand timers come due at once,
+     * and each lease reads only what it takes. */
     [ST_ORCH_CANDIDATES] =
         "SELECT DISTINCT m.instance_id FROM inbox m"
         " JOIN instances i ON i.instance_id = m.instance_id"
         " WHERE m.visible_at <= ?1 AND (i.lock_owner IS NULL OR i.lock_expires < ?1)"
-        " AND (?3 IS NULL OR m.kind = 5 OR (i.name IN (SELECT value FROM json_each(?3))"
-        " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) f"
-        " WHERE json_extract(f.value, '$[0]') = i.name AND (json_extract(f.value, '$[1]')"
-        " IS NULL OR json_extract(f.value, '$[1]') = COALESCE(i.version, ''))))))"
+        " ORDER BY m.visible_at LIMIT ?2",
+    /* The candidates of one name (?3) of a filter, at one version (?4; NULL: any), through
+     * the name's index: a filtered taker reads its own names' work, never another's. Each
+     * result is an id and when its work became visible, for the merge of the names
+     * (sqlite_candidates.c). An instance may come once per message; the merge keeps one. */
+    [ST_ORCH_NAMED] =
+        "SELECT m.instance_id, m.visible_at FROM inbox m INDEXED BY inbox_by_name"
+        " JOIN instances i ON i.instance_id = m.instance_id"
+        " WHERE m.name = ?3 AND m.visible_at <= ?1"
+        " AND (i.lock_owner IS NULL OR i.lock_expires < ?1)"
+        " AND (?4 IS NULL OR COALESCE(i.version, '') = ?4)"
+        " ORDER BY m.visible_at LIMIT ?2",
+    /* instances with a terminate waiting, which every filtered taker takes */
+    [ST_ORCH_TERMINATES] =
+        "SELECT m.instance_id, m.visible_at FROM inbox m INDEXED BY inbox_terminates"
+        " JOIN instances i ON i.instance_id = m.instance_id"
+        " WHERE m.kind = 5 AND m.visible_at <= ?1"
+        " AND (i.lock_owner IS NULL OR i.lock_expires < ?1)"
         " ORDER BY m.visible_at LIMIT ?2",
 
     /* ---- entities (sqlite_entity.c) ---- */
     [ST_ENTITY_UPSERT] = "INSERT INTO entities (instance_id, name, last_modified)"
                          " VALUES (?1, ?2, ?3) ON CONFLICT (instance_id) DO NOTHING",
     [ST_ENTITY_INBOX_INSERT] = "INSERT INTO entity_inbox (entity_id, visible_at, sender,"
-                               " sender_execution, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+                               " sender_execution, event, name)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     /* entities with a message they may take (visible, and the holder's when locked) and no
-     * live lease; with a filter, of the names (?3, a JSON array) it takes */
+     * live lease, for a taker of any name */
     [ST_ENTITY_CANDIDATES] =
         "SELECT DISTINCT m.entity_id FROM entity_inbox m"
         " JOIN entities e ON e.instance_id = m.entity_id"
         " WHERE m.visible_at <= ?1 AND (e.lock_owner IS NULL OR e.lock_expires < ?1)"
         " AND (e.locked_by IS NULL OR m.sender = e.locked_by)"
-        " AND (?3 IS NULL OR e.name IN (SELECT value FROM json_each(?3)))"
+        " ORDER BY m.visible_at LIMIT ?2",
+    /* the same for one name (?3) of a filter, as ST_ORCH_NAMED */
+    [ST_ENTITY_NAMED] =
+        "SELECT m.entity_id, m.visible_at FROM entity_inbox m INDEXED BY entity_inbox_by_name"
+        " JOIN entities e ON e.instance_id = m.entity_id"
+        " WHERE m.name = ?3 AND m.visible_at <= ?1"
+        " AND (e.lock_owner IS NULL OR e.lock_expires < ?1)"
+        " AND (e.locked_by IS NULL OR m.sender = e.locked_by)"
         " ORDER BY m.visible_at LIMIT ?2",
     [ST_ENTITY_LEASE] = "UPDATE entities SET lock_owner = ?2, lock_expires = ?3"
                         " WHERE instance_id = ?1 AND (lock_owner IS NULL OR lock_expires < ?4)"
@@ -286,13 +336,12 @@ static const char *const stmt_sql[ST_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_ACTIVITY_CANDIDATES] =
         "SELECT id FROM activities WHERE visible_at <= ?1"
-        " AND (lock_owner IS NULL OR lock_expires < ?1)"
-        " AND (?3 IS NULL OR (name IN (SELECT value FROM json_each(?3))"
-        " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(?4) f"
-        " WHERE json_extract(f.value, '$[0]') = activities.name"
-        " AND (json_extract(f.value, '$[1]') IS NULL"
-        " OR json_extract(f.value, '$[1]') = COALESCE(activities.version, ''))))))"
-        " ORDER BY id LIMIT ?2",
+        " AND (lock_owner IS NULL OR lock_expires < ?1) ORDER BY id LIMIT ?2",
+    /* the same for one name (?3) and version (?4; NULL: any) of a filter, as ST_ORCH_NAMED */
+    [ST_ACTIVITY_NAMED] =
+        "SELECT id, visible_at FROM activities INDEXED BY activities_by_name"
+        " WHERE name = ?3 AND visible_at <= ?1 AND (lock_owner IS NULL OR lock_expires < ?1)"
+        " AND (?4 IS NULL OR COALESCE(version, '') = ?4) ORDER BY visible_at, id LIMIT ?2",
     [ST_ACTIVITY_LEASE] =
         "UPDATE activities SET lock_owner = ?2, lock_expires = ?3,"
         " delivery_count = delivery_count + 1 WHERE id = ?1"
@@ -719,7 +768,7 @@ static dt_status create_schema(sqlite_store *s, dt_error *err)
             rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(s->db, NEWEST_INDEX_SQL, NULL, NULL, NULL);
-        for (int64_t v = from; from > 0 && v < SCHEMA_VERSION && rc == SQLITE_OK; v++)
+        for (int64_t v = from ? from : BASE_VERSION; v < SCHEMA_VERSION && rc == SQLITE_OK; v++)
             rc = sqlite3_exec(s->db, migrate_sql[v], NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
@@ -806,6 +855,7 @@ static const dt_store_ops sqlite_ops = {
     .get_entity = store_sqlite_get_entity,
     .query_entities = store_sqlite_query_entities,
     .clean_entities = store_sqlite_clean_entities,
+    .search_steps = store_sqlite_search_steps,
 };
 
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,

@@ -129,6 +129,13 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
     if (r == DT_OK && (ep->item->lock_token == NULL || sqlite3_changes(s->db) == 0))
         r = dt_error_set(err, DT_ERR_LEASE_LOST,
                          "commit: the lease on instance '%s' is no longer held", id);
+    if (r == DT_OK && ep->name) {   /* a new execution: its waiting messages take its name */
+        st = store_stmt(s, ST_INBOX_RENAME);
+        store_bind_text(st, 1, id, &rc);
+        store_bind_text(st, 2, ep->name, &rc);
+        r = rc == SQLITE_OK ? store_step_done(s, st, err, "rename inbox")
+                            : store_sql_error(s, rc, err, "rename inbox");
+    }
     return r;
 }
 

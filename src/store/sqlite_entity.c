@@ -52,6 +52,7 @@ dt_status store_entity_message_tx(sqlite_store *s, const dt_entity_message *m, d
     store_bind_text(st, 3, m->sender, &rc);
     store_bind_text(st, 4, m->sender_execution, &rc);
     store_bind_blob(st, 5, blob, len, &rc);
+    store_bind_text(st, 6, name, &rc);
     r = rc == SQLITE_OK ? store_step_done(s, st, err, "queue entity message")
                         : store_sql_error(s, rc, err, "queue entity message");
     sqlite3_clear_bindings(st);
@@ -252,37 +253,27 @@ dt_status store_sqlite_lease_entities(dt_store *base, const char *owner, dt_time
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    store_lease_filter filter;
-    dt_status r = store_filter_make(names, &filter, err);
-    if (r != DT_OK)
-        return r;
     dt_time until = store_lease_end(now, lease_us);
     size_t n = 0;
+    store_cands cands = {NULL, 0, 0};
+    dt_status r = DT_OK;
     pthread_mutex_lock(&s->mu);
-    if (!store_any_work(s, ST_ENTITY_CANDIDATES, now, &filter))
+    if (!store_any_work(s, STORE_WORK_ENTITY, now, names))
         goto done;
     if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
-    sqlite3_stmt *st = store_stmt(s, ST_ENTITY_CANDIDATES);
-    int rc = SQLITE_OK;
-    store_bind_int64(st, 1, now, &rc);
-    store_bind_int64(st, 2, max > 1000 ? 1000 : (int64_t)max, &rc);
-    store_bind_text(st, 3, filter.names, &rc);
-    while (rc == SQLITE_OK && n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    r = store_find_work(s, STORE_WORK_ENTITY, now, names, max, &cands, err);
+    for (size_t i = 0; r == DT_OK && i < cands.n; i++) {
         dt_arena *arena = dt_arena_new();
         dt_entity_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
-        if (item == NULL || (item->entity_id = store_col_text(arena, st, 0, &r)) == NULL) {
+        if (item == NULL || (item->entity_id = dt_arena_strdup(arena, cands.c[i].id)) == NULL) {
             dt_arena_free(arena);
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing entities");
             break;
         }
         item->arena = arena;
         out[n++] = item;
-        rc = SQLITE_OK;
     }
-    if (r == DT_OK && rc != SQLITE_OK && rc != SQLITE_DONE)
-        r = store_sql_error(s, rc, err, "find entity work");
-    sqlite3_reset(st);
     size_t kept = 0;
     for (size_t i = 0; r == DT_OK && i < n; i++) {
         bool taken = false;
@@ -306,7 +297,7 @@ dt_status store_sqlite_lease_entities(dt_store *base, const char *owner, dt_time
     }
 done:
     pthread_mutex_unlock(&s->mu);
-    store_filter_free(&filter);
+    store_cands_free(&cands);
     return r;
 }
 

@@ -43,14 +43,18 @@ typedef enum store_stmt_id {
     ST_HISTORY_DELETE,
     /* inbox */
     ST_INBOX_INSERT,
+    ST_INBOX_RENAME,
     ST_INBOX_LOAD_VISIBLE,
     ST_INBOX_DELETE_ONE,
     ST_INBOX_DELETE_ALL,
     ST_ORCH_CANDIDATES,
+    ST_ORCH_NAMED,
+    ST_ORCH_TERMINATES,
     /* entities */
     ST_ENTITY_UPSERT,
     ST_ENTITY_INBOX_INSERT,
     ST_ENTITY_CANDIDATES,
+    ST_ENTITY_NAMED,
     ST_ENTITY_LEASE,
     ST_ENTITY_INBOX_LOAD,
     ST_ENTITY_RENEW,
@@ -66,6 +70,7 @@ typedef enum store_stmt_id {
     /* activities */
     ST_ACTIVITY_INSERT,
     ST_ACTIVITY_CANDIDATES,
+    ST_ACTIVITY_NAMED,
     ST_ACTIVITY_LEASE,
     ST_ACTIVITY_RENEW,
     ST_ACTIVITY_ABANDON,
@@ -121,6 +126,7 @@ typedef struct sqlite_store {
     pthread_mutex_t mu;
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
+    _Atomic uint64_t search_steps;      /* dt_store_search_steps: added under mu, read anywhere */
     bool full_sync;                     /* opened with DT_SYNC_FULL */
     bool relaxed;                       /* synchronous is NORMAL for a lease just now */
     /* deferred commits (dt_store_commit_deferred): commit_seq counts them (under mu); a sync
@@ -239,23 +245,44 @@ dt_status store_token_update(sqlite_store *s, store_stmt_id id, const char *text
                              int64_t int_key, const char *token, bool has_until, dt_time until,
                              dt_error *err, const char *what);
 
-/* A name filter as the candidates statements bind it (?3, ?4), each one value, so no name
- * ever becomes SQL: NAMES, a JSON array of the names (NULL: any work); VERSIONS, when some
- * name lists versions, a JSON array of [name, version] pairs, [name, null] for a name that
- * takes any (NULL otherwise, and the names alone decide). store_filter_free frees both.
- * (sqlite_lease.c) */
-typedef struct store_lease_filter {
-    char *names;
-    char *versions;
-} store_lease_filter;
-dt_status store_filter_make(const dt_name_filter *nf, store_lease_filter *out, dt_error *err);
-void store_filter_free(store_lease_filter *f);
+/* Finding work to lease (sqlite_candidates.c). A taker of any name reads the kind's
+ * candidates statement along its visible-time index; a filtered taker looks up each of its
+ * names (and versions) through the kind's name index and merges what they found, so the work
+ * of names it does not take is never read. */
+typedef enum { STORE_WORK_ORCH, STORE_WORK_ACTIVITY, STORE_WORK_ENTITY } store_work_kind;
 
-/* store_any_work: does the candidates statement ID find anything at NOW (read only, outside
- * a write transaction; ?3/?4 bound from FILTER as far as the statement has them)? On error it
- * says yes: the lease then reports the error. (sqlite_lease.c) */
-bool store_any_work(sqlite_store *s, store_stmt_id id, dt_time now,
-                    const store_lease_filter *filter);
+/* A candidate: an instance or entity id (ID, malloc'd), or an activity's row id (ROW), and
+ * when its work became visible (AT; 0 for a taker of any name, whose statement orders). */
+typedef struct store_cand {
+    char *id;
+    int64_t row;
+    dt_time at;
+} store_cand;
+
+typedef struct store_cands {
+    store_cand *c;
+    size_t n, cap;
+} store_cands;
+
+/* store_find_work: up to MAX candidates of KIND for a taker of NAMES (NULL: any) at NOW, the
+ * longest visible first, each once, into *OUT (store_cands_free frees them; on error there
+ * are none). Run it inside the lease transaction: the rows are not checked again. */
+dt_status store_find_work(sqlite_store *s, store_work_kind kind, dt_time now,
+                          const dt_name_filter *names, size_t max, store_cands *out,
+                          dt_error *err);
+void store_cands_free(store_cands *c);
+
+/* store_any_work: is there any work of KIND for NAMES at NOW? Read only, outside a write
+ * transaction: an idle worker asks often, and a no should not cost a write lock. It first
+ * asks whether anything at all is visible (one index step), so a filtered taker costs its
+ * names' look-ups only when there is work about. On error it says yes: the lease then
+ * reports the error. */
+bool store_any_work(sqlite_store *s, store_work_kind kind, dt_time now,
+                    const dt_name_filter *names);
+
+/* store_sqlite_search_steps: the virtual machine steps of every search so far (the
+ * dt_store_search_steps of this backend). */
+uint64_t store_sqlite_search_steps(dt_store *base);
 
 /* store_prefix_end: the least string above every string that starts with PREFIX (bytewise, as
  * SQLite's BINARY collation compares): PREFIX with trailing 0xFF bytes dropped and its last

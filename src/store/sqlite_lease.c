@@ -3,7 +3,6 @@
  * an expiry in lock_expires; a row is free when lock_owner is NULL or the expiry has passed.
  * Renew, abandon and commit prove the lease by the token alone, so a lease that expired but
  * was not taken by anyone else is still good. */
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -48,11 +47,6 @@ dt_time store_lease_end(dt_time now, int64_t lease_us)
     if (lease_us < 0)
         lease_us = 0;
     return now > INT64_MAX - lease_us ? INT64_MAX : now + lease_us;
-}
-
-static int64_t clamp_max(size_t max)
-{
-    return max > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max;
 }
 
 /* ---- orchestrations ----------------------------------------------------------------------- */
@@ -170,70 +164,6 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
 }
 
 
-void store_filter_free(store_lease_filter *f)
-{
-    free(f->names);
-    free(f->versions);
-}
-
-dt_status store_filter_make(const dt_name_filter *nf, store_lease_filter *out, dt_error *err)
-{
-    *out = (store_lease_filter){NULL, NULL};
-    if (nf == NULL)
-        return DT_OK;
-    json_t *names = json_array(), *pairs = json_array();
-    bool versioned = false, ok = names && pairs;
-    for (size_t i = 0; ok && i < nf->n; i++) {
-        const char *name = nf->names[i] ? nf->names[i] : "";
-        const dt_version_list *vl = nf->versions ? &nf->versions[i] : NULL;
-        ok = json_array_append_new(names, json_string(name)) == 0;
-        if (vl == NULL || vl->n == 0)
-            ok = ok && json_array_append_new(pairs, json_pack("[sn]", name)) == 0;
-        for (size_t k = 0; ok && vl && k < vl->n; k++) {
-            versioned = true;
-            ok = json_array_append_new(pairs, json_pack("[ss]", name, vl->v[k] ? vl->v[k] : ""))
-                 == 0;
-        }
-    }
-    if (ok) {
-        out->names = json_dumps(names, JSON_COMPACT);
-        out->versions = versioned ? json_dumps(pairs, JSON_COMPACT) : NULL;
-        ok = out->names && (!versioned || out->versions);
-    }
-    json_decref(names);
-    json_decref(pairs);
-    if (!ok) {
-        store_filter_free(out);
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory for a name filter");
-    }
-    return DT_OK;
-}
-
-/* bind_filter: ?3 and, where the statement has it (entities have no versions), ?4 */
-static void bind_filter(sqlite3_stmt *st, const store_lease_filter *f, int *rc)
-{
-    store_bind_text(st, 3, f->names, rc);
-    if (sqlite3_bind_parameter_count(st) >= 4)
-        store_bind_text(st, 4, f->versions, rc);
-}
-
-/* any_work: does the candidates statement ID find anything at NOW (read only, outside a write
- * transaction)? An idle worker asks often; most of the time the answer is no, and a no
- * should not cost a write lock. On error it says yes: the lease then reports the error. */
-bool store_any_work(sqlite_store *s, store_stmt_id id, dt_time now,
-                    const store_lease_filter *filter)
-{
-    sqlite3_stmt *st = store_stmt(s, id);
-    int rc = SQLITE_OK;
-    store_bind_int64(st, 1, now, &rc);
-    store_bind_int64(st, 2, 1, &rc);
-    bind_filter(st, filter, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc != SQLITE_DONE;
-}
-
 dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, dt_time now,
                                             int64_t lease_us, size_t max,
                                             const dt_name_filter *names, dt_orch_item **out,
@@ -243,51 +173,32 @@ dt_status store_sqlite_lease_orchestrations(dt_store *base, const char *owner, d
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    store_lease_filter filter;
-    dt_status fr = store_filter_make(names, &filter, err);
-    if (fr != DT_OK)
-        return fr;
     dt_time until = store_lease_end(now, lease_us);
     size_t n = 0;
+    store_cands cands = {NULL, 0, 0};
     pthread_mutex_lock(&s->mu);
     dt_status r = DT_OK;
-    if (!store_any_work(s, ST_ORCH_CANDIDATES, now, &filter))
+    if (!store_any_work(s, STORE_WORK_ORCH, now, names))
         goto done;
     if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
-
-    /* Collect the candidates first; the lease updates run after this statement is reset. */
-    sqlite3_stmt *st = store_stmt(s, ST_ORCH_CANDIDATES);
-    int rc = SQLITE_OK;
-    store_bind_int64(st, 1, now, &rc);
-    store_bind_int64(st, 2, clamp_max(max), &rc);
-    bind_filter(st, &filter, &rc);
-    if (rc != SQLITE_OK) {
-        r = store_sql_error(s, rc, err, "find orchestration work");
+    /* the candidates first; the lease updates run after their statements are reset */
+    if ((r = store_find_work(s, STORE_WORK_ORCH, now, names, max, &cands, err)) != DT_OK)
         goto fail;
-    }
-    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (size_t i = 0; i < cands.n; i++) {
         dt_arena *arena = dt_arena_new();
         dt_orch_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
-        dt_status cst = DT_OK;
         if (item) {
             item->arena = arena;
-            item->instance_id = store_col_text(arena, st, 0, &cst);
+            item->instance_id = dt_arena_strdup(arena, cands.c[i].id);
         }
-        if (item == NULL || cst != DT_OK || item->instance_id == NULL) {
+        if (item == NULL || item->instance_id == NULL) {
             dt_arena_free(arena);
-            sqlite3_reset(st);
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
             goto fail;
         }
         out[n++] = item;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        r = store_sql_error(s, rc, err, "find orchestration work");
-        sqlite3_reset(st);
-        goto fail;
-    }
-    sqlite3_reset(st);
 
     for (size_t i = 0; i < n; i++) {
         bool taken;
@@ -309,7 +220,7 @@ fail:
     }
 done:
     pthread_mutex_unlock(&s->mu);
-    store_filter_free(&filter);
+    store_cands_free(&cands);
     return r;
 }
 
@@ -368,47 +279,29 @@ dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_ti
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    store_lease_filter filter;
-    dt_status fr = store_filter_make(names, &filter, err);
-    if (fr != DT_OK)
-        return fr;
     dt_time until = store_lease_end(now, lease_us);
     size_t n = 0;
+    store_cands cands = {NULL, 0, 0};
     pthread_mutex_lock(&s->mu);
     dt_status r = DT_OK;
-    if (!store_any_work(s, ST_ACTIVITY_CANDIDATES, now, &filter))
+    if (!store_any_work(s, STORE_WORK_ACTIVITY, now, names))
         goto done;
     if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
-
-    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_CANDIDATES);
-    int rc = SQLITE_OK;
-    store_bind_int64(st, 1, now, &rc);
-    store_bind_int64(st, 2, clamp_max(max), &rc);
-    bind_filter(st, &filter, &rc);
-    if (rc != SQLITE_OK) {
-        r = store_sql_error(s, rc, err, "find activity work");
+    if ((r = store_find_work(s, STORE_WORK_ACTIVITY, now, names, max, &cands, err)) != DT_OK)
         goto fail;
-    }
-    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (size_t i = 0; i < cands.n; i++) {
         dt_arena *arena = dt_arena_new();
         dt_activity_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
         if (item == NULL) {
             dt_arena_free(arena);
-            sqlite3_reset(st);
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
             goto fail;
         }
         item->arena = arena;
-        item->id = sqlite3_column_int64(st, 0);
+        item->id = cands.c[i].row;
         out[n++] = item;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        r = store_sql_error(s, rc, err, "find activity work");
-        sqlite3_reset(st);
-        goto fail;
-    }
-    sqlite3_reset(st);
 
     for (size_t i = 0; i < n; i++) {
         r = lease_activity_tx(s, out[i], owner, until, err);
@@ -429,7 +322,7 @@ fail:
     }
 done:
     pthread_mutex_unlock(&s->mu);
-    store_filter_free(&filter);
+    store_cands_free(&cands);
     return r;
 }
 

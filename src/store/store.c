@@ -107,6 +107,11 @@ dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
     return s->ops->commit(s, batch, n, lease, ticket, err);
 }
 
+uint64_t dt_store_search_steps(dt_store *s)
+{
+    return s->ops->search_steps ? s->ops->search_steps(s) : 0;
+}
+
 uint64_t dt_store_last_ticket(dt_store *s)
 {
     return s->ops->last_ticket(s);

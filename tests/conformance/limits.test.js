@@ -139,3 +139,27 @@ test("a work item given back without a result 10 times in a row is parked: its i
     client.close();
   }
 });
+
+// A filtered stream's search looks up each of its names while any work waits, so a filter is
+// capped at DT_FILTER_MAX (1,000) names and versions of each kind; a longer one is refused with
+// the limit named, and one at the cap is served.
+test("a work item filter of more than 1,000 names is refused naming the limit; 1,000 are served", { timeout: 30_000 }, async () => {
+  const client = raw.connect();
+  const names = (n, what) => Array.from({ length: n }, (_, i) => `${what}-${i}`);
+  try {
+    for (const f of [raw.filters(names(1001, "o"), []), raw.filters([], [{ name: "a", versions: names(1001, "v") }]),
+                     { workItemFilters: { orchestrations: [], activities: [], entities: names(1001, "e").map((name) => ({ name })) } }]) {
+      const s = new raw.WorkStream(client, f);
+      await assert.rejects(s.next(10_000), (e) => e.code === raw.grpc.status.INVALID_ARGUMENT && /over the 1000 a filter may list/.test(e.details));
+    }
+    const orch = raw.uid("lim-filter");
+    const s = new raw.WorkStream(client, raw.filters([...names(999, "o"), orch], []));
+    await raw.unary(client, "StartInstance", { name: orch, instanceId: orch });
+    const wi = await s.must();
+    assert.equal(wi.orchestratorRequest.instanceId, orch);
+    await raw.completeOrchestration(client, wi, [raw.actions.complete(0, "ORCHESTRATION_STATUS_COMPLETED", '"ok"')]);
+    s.close();
+  } finally {
+    client.close();
+  }
+});

@@ -160,8 +160,12 @@ static void test_newer_schema_version_is_refused(void **state)
     expect_open_fails(path, DT_ERR_CORRUPT);
 }
 
-/* A database from an older development build (schema version 1, whose inbox had no
- * execution_id) is refused with the version named, not used and not changed. */
+/* What version 7 added to the tables of instances (names on the inbox, the name indexes); a
+ * test that makes an older file takes it away first. */
+#define UNDO_7_OF_INSTANCES                                                                    \
+    "DROP INDEX inbox_by_name; DROP INDEX inbox_terminates; DROP INDEX activities_by_name;"   \
+    "ALTER TABLE inbox DROP COLUMN name;"
+
 /* A version 4 file (before trace context and tags of activities and the orchestration's span)
  * is brought up to date when opened, keeping what it holds. */
 static void test_a_version_4_file_is_migrated_keeping_its_instances(void **state)
@@ -177,7 +181,8 @@ static void test_a_version_4_file_is_migrated_keeping_its_instances(void **state
                           .created_at = T0};
     assert_ok(dt_store_create_instance(s, &ni, &err), &err);
     dt_store_close(s);
-    sql(path, "ALTER TABLE instances DROP COLUMN span_id;"
+    sql(path, UNDO_7_OF_INSTANCES
+              "ALTER TABLE instances DROP COLUMN span_id;"
               "ALTER TABLE instances DROP COLUMN span_start;"
               "ALTER TABLE activities DROP COLUMN trace_parent;"
               "ALTER TABLE activities DROP COLUMN trace_state;"
@@ -198,7 +203,7 @@ static void test_a_version_4_file_is_migrated_keeping_its_instances(void **state
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version",
                                         -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 6);
+    assert_int_equal(sqlite3_column_int(st, 0), 7);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT tags FROM activities", -1, &st, NULL),
                      SQLITE_OK);
@@ -224,7 +229,8 @@ static void test_a_version_5_file_is_migrated_with_entity_tables(void **state)
                           .created_at = T0};
     assert_ok(dt_store_create_instance(s, &ni, &err), &err);
     dt_store_close(s);
-    sql(path, "DROP TABLE entity_inbox; DROP TABLE entities; PRAGMA user_version = 5;");
+    sql(path, UNDO_7_OF_INSTANCES
+              "DROP TABLE entity_inbox; DROP TABLE entities; PRAGMA user_version = 5;");
     assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
     dt_arena *a = dt_arena_new();
     dt_instance_state *got = NULL;
@@ -241,6 +247,49 @@ static void test_a_version_5_file_is_migrated_with_entity_tables(void **state)
     dt_store_close(s);
 }
 
+/* A version 6 file (before names on queued work) gets them when opened: work already
+ * waiting is found by a filtered lease through the new indexes, instances' and entities'. */
+static void test_a_version_6_file_is_migrated_with_names_on_queued_work(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-migrate-6");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_new_instance ni = {.instance_id = "kept", .execution_id = "e", .name = "o",
+                          .created_at = T0};
+    assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+    dt_entity_message m = {.entity_id = "@Counter@x", .visible_at = T0};
+    dt_event_init(&m.event, DT_EVENT_ENTITY_SIGNALED, T0);
+    m.event.request_id = "r";
+    m.event.name = "add";
+    assert_ok(dt_store_send_entity_message(s, &m, &err), &err);
+    dt_store_close(s);
+    sql(path, UNDO_7_OF_INSTANCES "DROP INDEX entity_inbox_by_name;"
+              "ALTER TABLE entity_inbox DROP COLUMN name; PRAGMA user_version = 6;");
+
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    const char *o[] = {"o"}, *counter[] = {"counter"};
+    dt_name_filter of = {o, 1, NULL}, cf = {counter, 1, NULL};
+    dt_orch_item *items[2];
+    size_t n = 0;
+    assert_ok(dt_store_lease_orchestrations(s, "w", T0, 1000000, 2, &of, items, &n, &err),
+              &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0]->instance_id, "kept");
+    dt_orch_item_free(items[0]);
+    dt_entity_item *ents[2];
+    assert_ok(dt_store_lease_entities(s, "w", T0, 1000000, 2, &cf, ents, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_string_equal(ents[0]->entity_id, "@Counter@x");
+    dt_entity_item_free(ents[0]);
+    dt_store_close(s);
+}
+
+/* A database from an older development build (schema version 1, whose inbox had no
+ * execution_id) is refused with the version named, not used and not changed. */
 static void test_older_schema_version_is_refused_naming_it(void **state)
 {
     (void)state;
@@ -259,7 +308,7 @@ static void test_older_schema_version_is_refused_naming_it(void **state)
     dt_error_clear(&err);
     assert_int_equal(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), DT_ERR_CORRUPT);
     assert_contains(err.message, "schema version 1");
-    assert_contains(err.message, "version 6");
+    assert_contains(err.message, "version 7");
 
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -309,7 +358,7 @@ static void test_journal_mode_is_wal_with_our_schema_version(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 6);
+    assert_int_equal(sqlite3_column_int(st, 0), 7);
     sqlite3_finalize(st);
     sqlite3_close(db);
     dt_store_close(s);
@@ -581,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_foreign_database_with_our_table_names_is_corrupt),
         cmocka_unit_test(test_newer_schema_version_is_refused),
         cmocka_unit_test(test_a_version_5_file_is_migrated_with_entity_tables),
+        cmocka_unit_test(test_a_version_6_file_is_migrated_with_names_on_queued_work),
         cmocka_unit_test(test_older_schema_version_is_refused_naming_it),
         cmocka_unit_test(test_a_version_4_file_is_migrated_keeping_its_instances),
         cmocka_unit_test(test_plain_empty_database_is_initialised),

@@ -208,7 +208,7 @@ async function serve(dir, args = [], port = 0) {
     if (i > 150) throw new Error(`dtask serve did not listen on ${endpoint}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { endpoint, port, stop: async (signal = "SIGTERM") => { proc.kill(signal); await exited; } };
+  return { endpoint, port, pid: proc.pid, stop: async (signal = "SIGTERM") => { proc.kill(signal); await exited; } };
 }
 
 Object.assign(module.exports, { freePort, serve });
