@@ -23,7 +23,7 @@ sudo=""
 
 pkgs=(build-essential cmake pkg-config libsqlite3-dev libprotobuf-c-dev protobuf-c-compiler
       libjansson-dev libcmocka-dev libgrpc-dev libmicrohttpd-dev libcurl4-openssl-dev
-      openssl curl)
+      openssl curl libpq-dev postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -351,6 +351,17 @@ typedef enum dt_sync_mode {
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,
                                dt_error *err);
 
+/* dt_store_open_postgres: open the PostgreSQL store at URL (a libpq connection URI or
+ * key=value string, e.g. "postgres://user@host:5432/db"), its tables in the PostgreSQL schema
+ * SCHEMA (NULL: "dtask"; letters, digits and '_', at most 63: one task hub each), made or
+ * migrated when opened, under an advisory lock, so nodes starting together migrate once.
+ * DT_ERR_IO if it cannot connect, DT_ERR_CORRUPT if the schema was written by a newer
+ * version; ERR names the server (never the password). The backend is being built (issue 16):
+ * operations it does not do yet answer DT_ERR_UNIMPLEMENTED naming them. Close with
+ * dt_store_close. */
+dt_status dt_store_open_postgres(const char *url, const char *schema, dt_store **out,
+                                 dt_error *err);
+
 /* ---- calling a store -------------------------------------------------------------------- */
 
 /* dt_store_close: close S and free it. S may be NULL. */

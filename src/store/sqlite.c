@@ -522,42 +522,11 @@ void store_rollback(sqlite_store *s)
         store_exec(s, ST_ROLLBACK, NULL, "rollback");
 }
 
-dt_status store_encode_event(const dt_event *e, uint8_t **out, size_t *out_len, dt_error *err)
-{
-    *out = NULL;
-    *out_len = 0;
-    dt_status st = dt_event_encode(e, out, out_len);
-    if (st != DT_OK)
-        return dt_error_set(err, st, "cannot encode %s event: %s", dt_event_type_name(e->type),
-                            dt_strerror(st));
-    return DT_OK;
-}
-
 dt_status store_decode_column(sqlite3_stmt *stmt, int col, dt_arena *arena, dt_event *out,
                               dt_error *err, const char *what)
 {
-    const void *p = sqlite3_column_blob(stmt, col);
-    size_t n = (size_t)sqlite3_column_bytes(stmt, col);
-    dt_error derr;
-    dt_error_clear(&derr);
-    dt_status st = dt_event_decode(p, n, arena, out, &derr);
-    if (st != DT_OK)
-        return dt_error_set(err, st, "%s: %s", what, derr.message[0] ? derr.message
-                                                                     : dt_strerror(st));
-    return DT_OK;
-}
-
-dt_status store_encode_failure(const dt_failure *f, uint8_t **out, size_t *out_len,
-                               dt_error *err)
-{
-    *out = NULL;
-    *out_len = 0;
-    if (f == NULL)
-        return DT_OK;
-    dt_event e;
-    dt_event_init(&e, DT_EVENT_TASK_FAILED, 0);
-    e.failure = f;
-    return store_encode_event(&e, out, out_len, err);
+    return store_decode_blob(sqlite3_column_blob(stmt, col),
+                             (size_t)sqlite3_column_bytes(stmt, col), arena, out, err, what);
 }
 
 dt_status store_read_instance(sqlite3_stmt *stmt, dt_arena *arena, dt_instance_state *state,

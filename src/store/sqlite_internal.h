@@ -15,6 +15,7 @@
 
 #include "durabletask/codec.h"
 #include "durabletask/store.h"
+#include "store_internal.h"
 
 /* Every statement the backend runs, prepared once at open and reused. */
 typedef enum store_stmt_id {
@@ -183,19 +184,10 @@ dt_status store_begin_read(sqlite_store *s, dt_error *err);
 dt_status store_commit_tx(sqlite_store *s, dt_error *err);
 void store_rollback(sqlite_store *s);
 
-/* store_encode_event: dt_event_encode with the failure named in ERR. *OUT is malloc'd. */
-dt_status store_encode_event(const dt_event *e, uint8_t **out, size_t *out_len, dt_error *err);
-
 /* store_decode_column: decode the event blob in column COL into *OUT (strings in ARENA). WHAT
  * names the row for errors. */
 dt_status store_decode_column(sqlite3_stmt *stmt, int col, dt_arena *arena, dt_event *out,
                               dt_error *err, const char *what);
-
-/* store_encode_failure / store_read_instance: the instance row's failure column holds the
- * failure as a TaskFailed HistoryEvent (only its failureDetails set), so one codec serves
- * every blob. NULL failure gives *OUT NULL. */
-dt_status store_encode_failure(const dt_failure *f, uint8_t **out, size_t *out_len,
-                               dt_error *err);
 
 /* store_read_instance: the current row of STMT (columns STORE_INSTANCE_COLUMNS starting at 0)
  * into STATE, strings in ARENA. */

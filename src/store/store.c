@@ -5,6 +5,14 @@
 
 #include "durabletask/store.h"
 
+/* CALL: the backend's operation OP, or, where its table has none (a backend being built),
+ * DT_ERR_UNIMPLEMENTED naming the backend and the operation. ERR is each call's last
+ * parameter. */
+#define CALL(op, ...)                                                                          \
+    (s->ops->op ? s->ops->op(s, __VA_ARGS__)                                                   \
+                : dt_error_set(err, DT_ERR_UNIMPLEMENTED, "the %s store does not do %s yet",  \
+                               s->ops->name, #op))
+
 void dt_store_close(dt_store *s)
 {
     if (s != NULL)
@@ -13,30 +21,30 @@ void dt_store_close(dt_store *s)
 
 dt_status dt_store_create_instance(dt_store *s, const dt_new_instance *ni, dt_error *err)
 {
-    return s->ops->create_instance(s, ni, err);
+    return CALL(create_instance, ni, err);
 }
 
 dt_status dt_store_send_message(dt_store *s, const dt_message *m, dt_error *err)
 {
-    return s->ops->send_message(s, m, err);
+    return CALL(send_message, m, err);
 }
 
 dt_status dt_store_get_instance(dt_store *s, const char *id, dt_arena *arena,
                                 dt_instance_state **out, dt_error *err)
 {
-    return s->ops->get_instance(s, id, arena, out, err);
+    return CALL(get_instance, id, arena, out, err);
 }
 
 dt_status dt_store_get_history(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
                                size_t *n_out, dt_error *err)
 {
-    return s->ops->get_history(s, id, arena, out, n_out, err);
+    return CALL(get_history, id, arena, out, n_out, err);
 }
 
 dt_status dt_store_load_history(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
                                 dt_event **out, size_t *n_out, dt_error *err)
 {
-    return s->ops->load_history(s, id, from_seq, arena, out, n_out, err);
+    return CALL(load_history, id, from_seq, arena, out, n_out, err);
 }
 
 /* OUT is an array of at least MAX pointers supplied by the caller; the store fills the first
@@ -46,7 +54,7 @@ dt_status dt_store_lease_orchestrations(dt_store *s, const char *owner, dt_time 
                                         const dt_name_filter *names, dt_orch_item **out,
                                         size_t *n_out, dt_error *err)
 {
-    return s->ops->lease_orchestrations(s, owner, now, lease_us, max, names, out, n_out, err);
+    return CALL(lease_orchestrations, owner, now, lease_us, max, names, out, n_out, err);
 }
 
 dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
@@ -54,36 +62,36 @@ dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
                                     const dt_name_filter *names, dt_activity_item **out,
                                     size_t *n_out, dt_error *err)
 {
-    return s->ops->lease_activities(s, owner, now, lease_us, max, names, out, n_out, err);
+    return CALL(lease_activities, owner, now, lease_us, max, names, out, n_out, err);
 }
 
 dt_status dt_store_renew_orchestration(dt_store *s, const dt_orch_item *item, dt_time until,
                                        dt_error *err)
 {
-    return s->ops->renew_orchestration(s, item, until, err);
+    return CALL(renew_orchestration, item, until, err);
 }
 
 dt_status dt_store_renew_activity(dt_store *s, const dt_activity_item *item, dt_time until,
                                   dt_error *err)
 {
-    return s->ops->renew_activity(s, item, until, err);
+    return CALL(renew_activity, item, until, err);
 }
 
 dt_status dt_store_abandon_orchestration(dt_store *s, const dt_orch_item *item,
                                          dt_time retry_at, dt_error *err)
 {
-    return s->ops->abandon_orchestration(s, item, retry_at, err);
+    return CALL(abandon_orchestration, item, retry_at, err);
 }
 
 dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, dt_time retry_at,
                                     dt_error *err)
 {
-    return s->ops->abandon_activity(s, item, retry_at, err);
+    return CALL(abandon_activity, item, retry_at, err);
 }
 
 dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err)
 {
-    return s->ops->commit(s, batch, n, NULL, NULL, err);
+    return CALL(commit, batch, n, NULL, NULL, err);
 }
 
 dt_status dt_store_commit_lease(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
@@ -93,7 +101,7 @@ dt_status dt_store_commit_lease(dt_store *s, dt_commit *batch, size_t n, dt_comm
         lease->n_orchestrations = 0;
         lease->n_activities = 0;
     }
-    return s->ops->commit(s, batch, n, lease, NULL, err);
+    return CALL(commit, batch, n, lease, NULL, err);
 }
 
 dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
@@ -104,7 +112,7 @@ dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
         lease->n_activities = 0;
     }
     *ticket = 0;
-    return s->ops->commit(s, batch, n, lease, ticket, err);
+    return CALL(commit, batch, n, lease, ticket, err);
 }
 
 uint64_t dt_store_search_steps(dt_store *s)
@@ -114,30 +122,30 @@ uint64_t dt_store_search_steps(dt_store *s)
 
 uint64_t dt_store_last_ticket(dt_store *s)
 {
-    return s->ops->last_ticket(s);
+    return s->ops->last_ticket ? s->ops->last_ticket(s) : 0;
 }
 
 dt_status dt_store_sync(dt_store *s, uint64_t ticket, dt_error *err)
 {
-    return ticket == 0 ? DT_OK : s->ops->sync(s, ticket, err);
+    return ticket == 0 ? DT_OK : CALL(sync, ticket, err);
 }
 
 dt_status dt_store_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
                                    dt_instance_state **out, size_t *n_out, const char **next,
                                    dt_error *err)
 {
-    return s->ops->query_instances(s, q, arena, out, n_out, next, err);
+    return CALL(query_instances, q, arena, out, n_out, next, err);
 }
 
 dt_status dt_store_purge_instance(dt_store *s, const char *id, dt_error *err)
 {
-    return s->ops->purge_instance(s, id, err);
+    return CALL(purge_instance, id, err);
 }
 
 dt_status dt_store_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
                                    dt_error *err)
 {
-    return s->ops->purge_instances(s, filter, n_purged, err);
+    return CALL(purge_instances, filter, n_purged, err);
 }
 
 void dt_orch_item_free(dt_orch_item *item)
@@ -155,51 +163,51 @@ void dt_activity_item_free(dt_activity_item *item)
 dt_status dt_store_queue_depths(dt_store *s, dt_time now, size_t *orchestrations,
                                 size_t *activities, dt_error *err)
 {
-    return s->ops->queue_depths(s, now, orchestrations, activities, err);
+    return CALL(queue_depths, now, orchestrations, activities, err);
 }
 
 dt_status dt_store_send_entity_message(dt_store *s, const dt_entity_message *m, dt_error *err)
 {
-    return s->ops->send_entity_message(s, m, err);
+    return CALL(send_entity_message, m, err);
 }
 
 dt_status dt_store_lease_entities(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
                                   size_t max, const dt_name_filter *names, dt_entity_item **out,
                                   size_t *n_out, dt_error *err)
 {
-    return s->ops->lease_entities(s, owner, now, lease_us, max, names, out, n_out, err);
+    return CALL(lease_entities, owner, now, lease_us, max, names, out, n_out, err);
 }
 
 dt_status dt_store_renew_entity(dt_store *s, const dt_entity_item *item, dt_time until,
                                 dt_error *err)
 {
-    return s->ops->renew_entity(s, item, until, err);
+    return CALL(renew_entity, item, until, err);
 }
 
 dt_status dt_store_abandon_entity(dt_store *s, const dt_entity_item *item, dt_time retry_at,
                                   dt_error *err)
 {
-    return s->ops->abandon_entity(s, item, retry_at, err);
+    return CALL(abandon_entity, item, retry_at, err);
 }
 
 dt_status dt_store_get_entity(dt_store *s, const char *id, bool with_state, dt_arena *arena,
                               dt_entity_state **out, dt_error *err)
 {
-    return s->ops->get_entity(s, id, with_state, arena, out, err);
+    return CALL(get_entity, id, with_state, arena, out, err);
 }
 
 dt_status dt_store_query_entities(dt_store *s, const dt_entity_query *q, dt_arena *arena,
                                   dt_entity_state **out, size_t *n_out, const char **next,
                                   dt_error *err)
 {
-    return s->ops->query_entities(s, q, arena, out, n_out, next, err);
+    return CALL(query_entities, q, arena, out, n_out, next, err);
 }
 
 dt_status dt_store_clean_entities(dt_store *s, bool remove_empty, bool release_orphaned,
                                   dt_time now, size_t *removed, size_t *released,
                                   dt_error *err)
 {
-    return s->ops->clean_entities(s, remove_empty, release_orphaned, now, removed, released,
+    return CALL(clean_entities, remove_empty, release_orphaned, now, removed, released,
                                   err);
 }
 

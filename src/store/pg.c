@@ -1,0 +1,411 @@
+/* pg.c — the PostgreSQL backend's handle: connecting (libpq), the schema of one task hub in a
+ * PostgreSQL schema of its own, made or migrated at open under an advisory lock so nodes that
+ * start together migrate once, a newer schema refused; and the helpers the backend's files
+ * share (pg_internal.h). The operations come in their own files as they are built; the ops
+ * table names those there are, and the others answer DT_ERR_UNIMPLEMENTED (store.c). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_internal.h"
+
+/* Migrations, by the version they start from: [0] makes version 1 in an empty schema. The
+ * tables are SQLite's schema 7 in PostgreSQL's types. */
+static const char *const migrate_sql[PG_SCHEMA_VERSION] = {
+    [0] =
+        "CREATE TABLE instances ("
+        " instance_id TEXT COLLATE \"C\" PRIMARY KEY,"
+        " execution_id TEXT COLLATE \"C\","
+        " name TEXT COLLATE \"C\","
+        " version TEXT COLLATE \"C\","
+        " status INTEGER NOT NULL,"
+        " input TEXT, output TEXT, custom_status TEXT, failure BYTEA,"
+        " created_at BIGINT NOT NULL,"
+        " last_updated_at BIGINT NOT NULL,"
+        " completed_at BIGINT NOT NULL DEFAULT 0,"
+        " scheduled_start BIGINT NOT NULL DEFAULT 0,"
+        " parent_instance_id TEXT COLLATE \"C\","
+        " parent_execution_id TEXT COLLATE \"C\","
+        " parent_name TEXT COLLATE \"C\","
+        " parent_task_id INTEGER,"
+        " tags TEXT,"
+        " lock_owner TEXT COLLATE \"C\","
+        " lock_expires BIGINT NOT NULL DEFAULT 0,"
+        " span_id TEXT,"
+        " span_start BIGINT NOT NULL DEFAULT 0);"
+        "CREATE INDEX instances_by_created ON instances (created_at, instance_id);"
+        "CREATE TABLE history ("
+        " instance_id TEXT COLLATE \"C\" NOT NULL,"
+        " seq BIGINT NOT NULL,"
+        " event BYTEA NOT NULL,"
+        " PRIMARY KEY (instance_id, seq));"
+        "CREATE TABLE inbox ("
+        " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " instance_id TEXT COLLATE \"C\" NOT NULL,"
+        " execution_id TEXT COLLATE \"C\","
+        " visible_at BIGINT NOT NULL,"
+        " kind INTEGER NOT NULL DEFAULT 0,"
+        " event BYTEA NOT NULL,"
+        " name TEXT COLLATE \"C\");"
+        "CREATE INDEX inbox_by_instance ON inbox (instance_id, id);"
+        "CREATE INDEX inbox_by_visible ON inbox (visible_at);"
+        "CREATE INDEX inbox_by_name ON inbox (name, visible_at);"
+        "CREATE INDEX inbox_terminates ON inbox (visible_at) WHERE kind = 5;"
+        "CREATE TABLE activities ("
+        " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " instance_id TEXT COLLATE \"C\" NOT NULL,"
+        " execution_id TEXT COLLATE \"C\","
+        " task_id INTEGER NOT NULL,"
+        " name TEXT COLLATE \"C\","
+        " version TEXT COLLATE \"C\","
+        " input TEXT,"
+        " visible_at BIGINT NOT NULL,"
+        " lock_owner TEXT COLLATE \"C\","
+        " lock_expires BIGINT NOT NULL DEFAULT 0,"
+        " delivery_count INTEGER NOT NULL DEFAULT 0,"
+        " trace_parent TEXT, trace_state TEXT, tags TEXT);"
+        "CREATE INDEX activities_by_visible ON activities (visible_at);"
+        "CREATE INDEX activities_by_name ON activities (name, visible_at);"
+        "CREATE INDEX activities_by_instance ON activities (instance_id);"
+        "CREATE TABLE entities ("
+        " instance_id TEXT COLLATE \"C\" PRIMARY KEY,"
+        " name TEXT COLLATE \"C\" NOT NULL,"
+        " state TEXT,"
+        " last_modified BIGINT NOT NULL,"
+        " locked_by TEXT COLLATE \"C\","
+        " locked_execution TEXT COLLATE \"C\","
+        " lock_section TEXT COLLATE \"C\","
+        " lock_owner TEXT COLLATE \"C\","
+        " lock_expires BIGINT NOT NULL DEFAULT 0);"
+        "CREATE INDEX entities_by_holder ON entities (locked_by) WHERE locked_by IS NOT NULL;"
+        "CREATE TABLE entity_inbox ("
+        " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " entity_id TEXT COLLATE \"C\" NOT NULL,"
+        " visible_at BIGINT NOT NULL,"
+        " sender TEXT COLLATE \"C\","
+        " sender_execution TEXT COLLATE \"C\","
+        " event BYTEA NOT NULL,"
+        " name TEXT COLLATE \"C\");"
+        "CREATE INDEX entity_inbox_by_entity ON entity_inbox (entity_id, id);"
+        "CREATE INDEX entity_inbox_by_visible ON entity_inbox (visible_at);"
+        "CREATE INDEX entity_inbox_by_name ON entity_inbox (name, visible_at);",
+};
+
+/* ---- parameters, statements, results ------------------------------------------------------ */
+
+static void param(pg_params *p, const char *v, int len, int fmt)
+{
+    if (p->n >= PG_PARAMS_MAX)
+        abort();   /* a statement of ours with too many parameters: a bug */
+    p->v[p->n] = v;
+    p->len[p->n] = len;
+    p->fmt[p->n] = fmt;
+    p->n++;
+}
+
+void pg_text(pg_params *p, const char *v)
+{
+    param(p, v, 0, 0);
+}
+
+void pg_int(pg_params *p, int64_t v)
+{
+    char *buf = p->num[p->n < PG_PARAMS_MAX ? p->n : 0];
+    snprintf(buf, sizeof p->num[0], "%" PRId64, v);
+    param(p, buf, 0, 0);
+}
+
+void pg_bool(pg_params *p, bool v)
+{
+    param(p, v ? "true" : "false", 0, 0);
+}
+
+void pg_blob(pg_params *p, const uint8_t *v, size_t len)
+{
+    param(p, (const char *)v, (int)len, 1);
+}
+
+/* classify: our status for a failed result R (NULL: no result at all). */
+static dt_status classify(pg_store *s, const PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && strcmp(state, "53100") == 0)
+        return DT_ERR_NO_SPACE;
+    if (state && strcmp(state, "23505") == 0)
+        return DT_ERR_ALREADY_EXISTS;
+    (void)s;
+    return DT_ERR_IO;
+}
+
+/* ensure_connected: reset a connection that broke, and set the schema again. */
+static dt_status ensure_connected(pg_store *s, dt_error *err)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK)
+        return DT_OK;
+    PQreset(s->conn);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s is unreachable: %s", s->where,
+                            PQerrorMessage(s->conn));
+    char sql[128];
+    snprintf(sql, sizeof sql, "SET search_path TO \"%s\"", s->schema);
+    PGresult *r = PQexec(s->conn, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok ? DT_OK
+              : dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s: cannot use schema %s: %s",
+                             s->where, s->schema, PQerrorMessage(s->conn));
+}
+
+dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **out,
+                 dt_error *err, const char *what)
+{
+    if (out)
+        *out = NULL;
+    dt_status st = ensure_connected(s, err);
+    if (st != DT_OK)
+        return st;
+    PGresult *r = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
+                               p ? p->len : NULL, p ? p->fmt : NULL, 1);
+    ExecStatusType es = PQresultStatus(r);
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
+        if (out)
+            *out = r;
+        else
+            PQclear(r);
+        return DT_OK;
+    }
+    st = classify(s, r);
+    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn);
+    char trimmed[300];
+    snprintf(trimmed, sizeof trimmed, "%s", msg && msg[0] ? msg : "no result");
+    size_t n = strlen(trimmed);
+    while (n > 0 && isspace((unsigned char)trimmed[n - 1]))
+        trimmed[--n] = '\0';
+    dt_error_set(err, st, "%s (PostgreSQL at %s, schema %s): %s", what, s->where, s->schema,
+                 trimmed);
+    PQclear(r);
+    return st;
+}
+
+/* run_script: SQL of several statements and no parameters (the schema's). */
+static dt_status run_script(pg_store *s, const char *sql, dt_error *err, const char *what)
+{
+    PGresult *r = PQexec(s->conn, sql);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK) {
+        PQclear(r);
+        return DT_OK;
+    }
+    dt_status st = dt_error_set(err, classify(s, r), "%s (PostgreSQL at %s, schema %s): %s",
+                                what, s->where, s->schema,
+                                r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+    PQclear(r);
+    return st;
+}
+
+dt_status pg_begin(pg_store *s, dt_error *err)
+{
+    return pg_run(s, "BEGIN", NULL, NULL, err, "begin");
+}
+
+dt_status pg_commit(pg_store *s, dt_error *err)
+{
+    return pg_run(s, "COMMIT", NULL, NULL, err, "commit");
+}
+
+void pg_rollback(pg_store *s)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK &&
+        PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        PGresult *r = PQexec(s->conn, "ROLLBACK");
+        PQclear(r);
+    }
+}
+
+bool pg_col_null(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col);
+}
+
+const char *pg_col_text(dt_arena *arena, const PGresult *r, int row, int col, dt_status *st)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    const char *v = dt_arena_strndup(arena, PQgetvalue(r, row, col),
+                                        (size_t)PQgetlength(r, row, col));
+    if (v == NULL)
+        *st = DT_ERR_NOMEM;
+    return v;
+}
+
+int64_t pg_col_int(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return 0;
+    const unsigned char *b = (const unsigned char *)PQgetvalue(r, row, col);
+    int n = PQgetlength(r, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < n && i < 8; i++)
+        v = v << 8 | b[i];
+    if (n == 4)
+        return (int32_t)(uint32_t)v;
+    if (n == 2)
+        return (int16_t)(uint16_t)v;
+    return (int64_t)v;
+}
+
+dt_status pg_col_event(const PGresult *r, int row, int col, dt_arena *arena, dt_event *out,
+                       dt_error *err, const char *what)
+{
+    return store_decode_blob(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), arena,
+                             out, err, what);
+}
+
+dt_status pg_unimplemented(dt_error *err, const char *op)
+{
+    return dt_error_set(err, DT_ERR_UNIMPLEMENTED, "the PostgreSQL store does not do %s yet",
+                        op);
+}
+
+/* ---- the schema ----------------------------------------------------------------------------- */
+
+/* schema_ok: letters, digits and '_', not starting with a digit, at most 63 bytes (one
+ * PostgreSQL identifier, quoted as it is). */
+static bool schema_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 63 || isdigit((unsigned char)name[0]))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)name[i]) || name[i] == '_'))
+            return false;
+    return true;
+}
+
+/* migrate: bring S's schema to PG_SCHEMA_VERSION in one transaction, under an advisory lock
+ * of this schema, so nodes starting together take turns and the second finds it done. */
+static dt_status migrate(pg_store *s, dt_error *err)
+{
+    char sql[512];
+    dt_status st = pg_begin(s, err);
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, s->schema);
+    if (st == DT_OK)
+        st = pg_run(s, "SELECT pg_advisory_xact_lock(hashtext('durabletask:' || $1))", &p,
+                    NULL, err, "lock the schema for migration");
+    snprintf(sql, sizeof sql,
+             "CREATE SCHEMA IF NOT EXISTS \"%s\"; SET LOCAL search_path TO \"%s\";"
+             "CREATE TABLE IF NOT EXISTS dtask_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+             s->schema, s->schema);
+    if (st == DT_OK)
+        st = run_script(s, sql, err, "create the schema");
+    PGresult *r = NULL;
+    if (st == DT_OK)
+        st = pg_run(s, "SELECT value FROM dtask_meta WHERE key = 'schema_version'", NULL, &r,
+                    err, "read the schema version");
+    int64_t version = st == DT_OK && PQntuples(r) > 0 ? pg_col_int(r, 0, 0) : 0;
+    PQclear(r);
+    if (st == DT_OK && version > PG_SCHEMA_VERSION)
+        st = dt_error_set(err, DT_ERR_CORRUPT,
+                          "PostgreSQL at %s, schema %s, has schema version %" PRId64
+                          ", written by a newer durabletask; this build knows %d",
+                          s->where, s->schema, version, PG_SCHEMA_VERSION);
+    for (int64_t v = version; st == DT_OK && v < PG_SCHEMA_VERSION; v++)
+        st = run_script(s, migrate_sql[v], err, "migrate the schema");
+    if (st == DT_OK && version < PG_SCHEMA_VERSION) {
+        pg_params q = PG_PARAMS_INIT;
+        pg_int(&q, PG_SCHEMA_VERSION);
+        st = pg_run(s,
+                    "INSERT INTO dtask_meta (key, value) VALUES ('schema_version', $1)"
+                    " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &q, NULL, err, "record the schema version");
+    }
+    if (st == DT_OK)
+        st = pg_commit(s, err);
+    if (st != DT_OK)
+        pg_rollback(s);
+    return st;
+}
+
+/* ---- open and close ------------------------------------------------------------------------ */
+
+static void pg_close(dt_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    if (s == NULL)
+        return;
+    PQfinish(s->conn);
+    pthread_mutex_destroy(&s->mu);
+    free(s->url);
+    free(s->where);
+    free(s);
+}
+
+static uint64_t pg_search_steps(dt_store *base)
+{
+    return atomic_load(&((pg_store *)base)->search_steps);
+}
+
+static const dt_store_ops pg_ops = {
+    .name = "postgres",
+    .close = pg_close,
+    .search_steps = pg_search_steps,
+};
+
+/* describe: "host:port/db" of the connection, for messages (no user, no password). */
+static char *describe(PGconn *c)
+{
+    const char *host = PQhost(c), *port = PQport(c), *db = PQdb(c);
+    size_t n = strlen(host ? host : "") + strlen(port ? port : "") + strlen(db ? db : "") + 4;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s:%s/%s", host ? host : "", port ? port : "", db ? db : "");
+    return out;
+}
+
+dt_status dt_store_open_postgres(const char *url, const char *schema, dt_store **out,
+                                 dt_error *err)
+{
+    *out = NULL;
+    if (url == NULL || url[0] == '\0')
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "no PostgreSQL connection URL given");
+    if (schema == NULL)
+        schema = "dtask";
+    if (!schema_ok(schema))
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "PostgreSQL schema name '%.80s' is not letters, digits and '_' "
+                            "(not starting with a digit, at most 63)",
+                            schema);
+    pg_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening a PostgreSQL store");
+    s->base.ops = &pg_ops;
+    pthread_mutex_init(&s->mu, NULL);
+    snprintf(s->schema, sizeof s->schema, "%s", schema);
+    s->url = strdup(url);
+    s->conn = s->url ? PQconnectdb(s->url) : NULL;
+    s->where = s->conn ? describe(s->conn) : NULL;
+    dt_status st = DT_OK;
+    if (s->url == NULL || s->conn == NULL || s->where == NULL)
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory opening a PostgreSQL store");
+    else if (PQstatus(s->conn) != CONNECTION_OK)
+        st = dt_error_set(err, DT_ERR_IO, "cannot connect to PostgreSQL at %s: %s", s->where,
+                          PQerrorMessage(s->conn));
+    if (st == DT_OK)
+        st = pg_run(s, "SET client_min_messages TO warning", NULL, NULL, err, "configure");
+    if (st == DT_OK)
+        st = migrate(s, err);
+    if (st == DT_OK) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SET search_path TO \"%s\"", s->schema);
+        st = pg_run(s, sql, NULL, NULL, err, "use the schema");
+    }
+    if (st != DT_OK) {
+        pg_close(&s->base);
+        return st;
+    }
+    *out = &s->base;
+    return DT_OK;
+}

@@ -1,0 +1,26 @@
+/* store_internal.h — what every backend shares: how events and failures are kept as blobs.
+ * Not a public header. (encode.c) */
+#ifndef DT_STORE_INTERNAL_H
+#define DT_STORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "durabletask/codec.h"
+#include "durabletask/store.h"
+
+/* store_encode_event: dt_event_encode with the failure named in ERR. *OUT is malloc'd. */
+dt_status store_encode_event(const dt_event *e, uint8_t **out, size_t *out_len, dt_error *err);
+
+/* store_decode_blob: decode the event blob P (N bytes) into *OUT (strings in ARENA). WHAT
+ * names the row for errors. */
+dt_status store_decode_blob(const void *p, size_t n, dt_arena *arena, dt_event *out,
+                            dt_error *err, const char *what);
+
+/* store_encode_failure: an instance row's failure column holds the failure as a TaskFailed
+ * HistoryEvent (only its failureDetails set), so one codec serves every blob. NULL failure
+ * gives *OUT NULL. *OUT is malloc'd. */
+dt_status store_encode_failure(const dt_failure *f, uint8_t **out, size_t *out_len,
+                               dt_error *err);
+
+#endif
