@@ -1,5 +1,9 @@
-/* encode.c — events and failures as the backends keep them: the codec's blobs, with the
- * failure to encode or decode named in the caller's error. */
+/* encode.c — what the backends share: events and failures as they keep them (the codec's
+ * blobs, with the failure to encode or decode named in the caller's error), and the upper
+ * bound of an id prefix's range. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "store_internal.h"
 
 dt_status store_encode_event(const dt_event *e, uint8_t **out, size_t *out_len, dt_error *err)
@@ -36,4 +40,24 @@ dt_status store_encode_failure(const dt_failure *f, uint8_t **out, size_t *out_l
     dt_event_init(&e, DT_EVENT_TASK_FAILED, 0);
     e.failure = f;
     return store_encode_event(&e, out, out_len, err);
+}
+
+/* store_prefix_end: trailing 0xFF bytes cannot be incremented, so they go first */
+dt_status store_prefix_end(const char *prefix, char **out, dt_error *err)
+{
+    *out = NULL;
+    size_t n = strlen(prefix);
+    while (n > 0 && (unsigned char)prefix[n - 1] == 0xFF)
+        n--;
+    if (n == 0)
+        return DT_OK;
+    char *hi = malloc(n + 1);
+    if (hi == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory for the id prefix '%.100s'",
+                            prefix);
+    memcpy(hi, prefix, n);
+    hi[n - 1] = (char)((unsigned char)hi[n - 1] + 1);
+    hi[n] = '\0';
+    *out = hi;
+    return DT_OK;
 }

@@ -8,7 +8,14 @@
  * identifier and name column uses the "C" collation, so ranges compare bytes as SQLite's
  * BINARY does (id prefixes, paging tokens), whatever the database's own locale.
  *
- * Files: pg.c (open, schema and migrations, helpers, close, the ops table). */
+ * Each operation takes mu for its whole run and its own transaction (pg_begin ... pg_commit,
+ * pg_rollback on any error); a *_tx function runs inside the caller's. Leases take rows with
+ * SELECT ... FOR UPDATE SKIP LOCKED, so nodes sharing the database never wait on each other's
+ * candidates and one row goes to one of them.
+ *
+ * Files: pg.c (open, schema and migrations, helpers, close, the ops table), pg_instance.c
+ * (create, send, get, history), pg_lease.c (lease, renew, abandon), pg_commit.c (group
+ * commit), pg_query.c (query, purge, queue depths), pg_entity.c (entities). */
 #ifndef DT_STORE_PG_INTERNAL_H
 #define DT_STORE_PG_INTERNAL_H
 
@@ -71,5 +78,83 @@ dt_status pg_col_event(const PGresult *r, int row, int col, dt_arena *arena, dt_
 
 /* pg_unimplemented: the explicit error of an operation this backend does not do yet. */
 dt_status pg_unimplemented(dt_error *err, const char *op);
+
+/* The columns of an instance row as pg_read_instance reads them, in this order (SQLite's). */
+#define PG_INSTANCE_COLUMNS                                                                  \
+    "instance_id, execution_id, name, version, status, input, output, custom_status, "      \
+    "failure, created_at, last_updated_at, completed_at, scheduled_start, "                 \
+    "parent_instance_id, tags, span_id, span_start"
+
+/* pg_read_instance: row ROW of R (PG_INSTANCE_COLUMNS from column 0) into *STATE, strings in
+ * ARENA. (pg_instance.c) */
+dt_status pg_read_instance(const PGresult *r, int row, dt_arena *arena,
+                           dt_instance_state *state, dt_error *err);
+
+/* Instances inside the caller's transaction (pg_instance.c): create with the reuse policy
+ * (DT_ERR_ALREADY_EXISTS when refused; NI's on_conflict message delivered then), a message
+ * into an instance's inbox (*DELIVERED false when there is no such instance), an instance
+ * and all that hangs off it deleted, the length of a history. */
+dt_status pg_create_instance_tx(pg_store *s, const dt_new_instance *ni, dt_error *err);
+dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *default_id,
+                               bool *delivered, dt_error *err);
+dt_status pg_delete_instance_tx(pg_store *s, const char *id, dt_error *err);
+dt_status pg_history_len_tx(pg_store *s, const char *id, int64_t *len, dt_error *err);
+
+/* Entities inside the caller's transaction (pg_entity.c): a message stored (the row created
+ * if missing), a step applied (DT_ERR_LEASE_LOST if the lease is gone), an episode's unlocks
+ * and lock release. */
+dt_status pg_entity_message_tx(pg_store *s, const dt_entity_message *m, dt_error *err);
+dt_status pg_entity_step_tx(pg_store *s, const dt_entity_step *step, dt_error *err);
+dt_status pg_entity_unlock_tx(pg_store *s, const char *holder, const dt_entity_unlock *u,
+                              dt_error *err);
+dt_status pg_entity_release_tx(pg_store *s, const char *holder, dt_error *err);
+
+/* The ops entries of the other files (the dt_store_ops fields of the same names). */
+dt_status pg_create_instance(dt_store *s, const dt_new_instance *ni, dt_error *err);
+dt_status pg_send_message(dt_store *s, const dt_message *m, dt_error *err);
+dt_status pg_get_instance(dt_store *s, const char *id, dt_arena *arena, dt_instance_state **out,
+                          dt_error *err);
+dt_status pg_get_history(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
+                         size_t *n_out, dt_error *err);
+dt_status pg_load_history(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
+                          dt_event **out, size_t *n_out, dt_error *err);
+dt_status pg_lease_orchestrations(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
+                                  size_t max, const dt_name_filter *names, dt_orch_item **out,
+                                  size_t *n_out, dt_error *err);
+dt_status pg_lease_activities(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
+                              size_t max, const dt_name_filter *names, dt_activity_item **out,
+                              size_t *n_out, dt_error *err);
+dt_status pg_renew_orchestration(dt_store *s, const dt_orch_item *item, dt_time until,
+                                 dt_error *err);
+dt_status pg_renew_activity(dt_store *s, const dt_activity_item *item, dt_time until,
+                            dt_error *err);
+dt_status pg_abandon_orchestration(dt_store *s, const dt_orch_item *item, dt_time retry_at,
+                                   dt_error *err);
+dt_status pg_abandon_activity(dt_store *s, const dt_activity_item *item, dt_time retry_at,
+                              dt_error *err);
+dt_status pg_commit_batch(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
+                          uint64_t *ticket, dt_error *err);
+dt_status pg_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
+                             dt_instance_state **out, size_t *n_out, const char **next,
+                             dt_error *err);
+dt_status pg_purge_instance(dt_store *s, const char *id, dt_error *err);
+dt_status pg_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
+                             dt_error *err);
+dt_status pg_queue_depths(dt_store *s, dt_time now, size_t *orchestrations, size_t *activities,
+                          dt_error *err);
+dt_status pg_send_entity_message(dt_store *s, const dt_entity_message *m, dt_error *err);
+dt_status pg_lease_entities(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
+                            size_t max, const dt_name_filter *names, dt_entity_item **out,
+                            size_t *n_out, dt_error *err);
+dt_status pg_renew_entity(dt_store *s, const dt_entity_item *item, dt_time until, dt_error *err);
+dt_status pg_abandon_entity(dt_store *s, const dt_entity_item *item, dt_time retry_at,
+                            dt_error *err);
+dt_status pg_get_entity(dt_store *s, const char *id, bool with_state, dt_arena *arena,
+                        dt_entity_state **out, dt_error *err);
+dt_status pg_query_entities(dt_store *s, const dt_entity_query *q, dt_arena *arena,
+                            dt_entity_state **out, size_t *n_out, const char **next,
+                            dt_error *err);
+dt_status pg_clean_entities(dt_store *s, bool remove_empty, bool release_orphaned, dt_time now,
+                            size_t *removed, size_t *released, dt_error *err);
 
 #endif

@@ -225,10 +225,6 @@ dt_status store_lease_ready_tx(sqlite_store *s, const char *const *ids, size_t n
  * inbox, activities) inside the caller's write transaction. */
 dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *err);
 
-/* store_new_token: a lease token, OWNER ":" 16 hex digits, in ARENA, unlike every other of
- * the store. store_lease_end: NOW + LEASE_US, saturating. (sqlite_lease.c) */
-const char *store_new_token(dt_arena *arena, const char *owner);
-dt_time store_lease_end(dt_time now, int64_t lease_us);
 
 /* store_token_update: run statement ID (?1 TEXT_KEY, or INT_KEY when TEXT_KEY is NULL; ?2
  * TOKEN; ?3 UNTIL when HAS_UNTIL) in its own lease transaction; DT_ERR_LEASE_LOST when no row
@@ -276,11 +272,6 @@ bool store_any_work(sqlite_store *s, store_work_kind kind, dt_time now,
  * dt_store_search_steps of this backend). */
 uint64_t store_sqlite_search_steps(dt_store *base);
 
-/* store_prefix_end: the least string above every string that starts with PREFIX (bytewise, as
- * SQLite's BINARY collation compares): PREFIX with trailing 0xFF bytes dropped and its last
- * byte incremented. NULL in *OUT when there is none (PREFIX all 0xFF). *OUT is malloc'd.
- * (sqlite_query.c) */
-dt_status store_prefix_end(const char *prefix, char **out, dt_error *err);
 
 /* Entities inside the caller's write transaction (sqlite_entity.c): a message stored (the row
  * created if missing), a step applied (DT_ERR_LEASE_LOST if the lease is gone), an episode's

@@ -37,28 +37,6 @@ static int64_t terminal_mask(void)
     return m;
 }
 
-/* prefix_end: the least string above every string that starts with PREFIX (bytewise, as
- * SQLite's BINARY collation compares): PREFIX with trailing 0xFF bytes dropped and its last
- * byte incremented. NULL in *OUT when there is none (PREFIX all 0xFF). *OUT is malloc'd. */
-dt_status store_prefix_end(const char *prefix, char **out, dt_error *err)
-{
-    *out = NULL;
-    size_t n = strlen(prefix);
-    while (n > 0 && (unsigned char)prefix[n - 1] == 0xFF)
-        n--;
-    if (n == 0)
-        return DT_OK;
-    char *hi = malloc(n + 1);
-    if (hi == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory for the id prefix '%.100s'",
-                            prefix);
-    memcpy(hi, prefix, n);
-    hi[n - 1] = (char)((unsigned char)hi[n - 1] + 1);
-    hi[n] = '\0';
-    *out = hi;
-    return DT_OK;
-}
-
 /* make_filter: the bound values for Q (NULL: everything), its statuses limited to ALLOWED (a
  * mask). PAGING: honour the continuation token. Free F->hi afterwards. */
 static dt_status make_filter(const dt_query *q, int64_t allowed, bool paging, filter *f,

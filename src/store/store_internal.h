@@ -23,4 +23,16 @@ dt_status store_decode_blob(const void *p, size_t n, dt_arena *arena, dt_event *
 dt_status store_encode_failure(const dt_failure *f, uint8_t **out, size_t *out_len,
                                dt_error *err);
 
+/* store_prefix_end: the least string above every string that starts with PREFIX (bytewise, as
+ * SQLite's BINARY collation and PostgreSQL's "C" compare): PREFIX with trailing 0xFF bytes
+ * dropped and its last byte incremented. NULL in *OUT when there is none (PREFIX all 0xFF).
+ * *OUT is malloc'd. */
+dt_status store_prefix_end(const char *prefix, char **out, dt_error *err);
+
+/* store_new_token: a lease token, OWNER ":" 16 hex digits, in ARENA, unlike every other of
+ * the store (and, the owner naming the process, of every process). store_lease_end: NOW +
+ * LEASE_US, saturating. (token.c) */
+const char *store_new_token(dt_arena *arena, const char *owner);
+dt_time store_lease_end(dt_time now, int64_t lease_us);
+
 #endif
