@@ -330,6 +330,7 @@ typedef struct dt_store_ops {
                                 dt_error *err);
     uint64_t (*search_steps)(dt_store *s);   /* NULL: the backend does not count */
     int (*schema_version)(dt_store *s);
+    dt_status (*watch)(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err);
 } dt_store_ops;
 
 /* Every backend's handle starts with this header. */
@@ -417,6 +418,14 @@ dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
                                     int64_t lease_us, size_t max,
                                     const dt_name_filter *names, dt_activity_item **out,
                                     size_t *n_out, dt_error *err);
+
+/* dt_store_watch: call CHANGED(ARG), from a thread of the store's, whenever another handle on
+ * the same database (another node) commits something that may be work: a backend shared by
+ * many nodes wakes them this way instead of their polling (PostgreSQL: LISTEN/NOTIFY). Calls
+ * may come in bursts and for one's own commits too; they stop when S is closed. One watcher
+ * per store. DT_ERR_UNIMPLEMENTED for a backend that has no such thing (SQLite: other
+ * processes' work is found by polling). */
+dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err);
 
 /* dt_store_schema_version: the version of S's schema (each backend numbers its own), which
  * opening brought up to date. */

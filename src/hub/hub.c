@@ -65,6 +65,12 @@ static void hub_free(dt_hub *hub)
 
 uint64_t dt_hub_id(const dt_hub *hub) { return hub->id; }
 
+/* store_changed: the store says another node made work: the takers look (dt_store_watch). */
+static void store_changed(void *arg)
+{
+    hub_notify(arg);
+}
+
 dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
 {
     dt_hub_options o = {0};
@@ -113,6 +119,13 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         if (st != DT_OK)
             goto fail;
     }
+    /* a store shared by many nodes says when another one made work (PostgreSQL); for one
+     * that does not, takers find other processes' work at their next poll */
+    dt_error werr;
+    dt_status ws = dt_store_watch(hub->store, store_changed, hub, &werr);
+    if (ws != DT_OK && ws != DT_ERR_UNIMPLEMENTED)
+        dt_log(DT_LOG_WARN, NULL, "other nodes' work is found by polling only: %s",
+               werr.message);
     if ((hub->cache = cache_new()) == NULL || (hub->metrics = metrics_new()) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         goto fail;

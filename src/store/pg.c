@@ -351,6 +351,7 @@ static void pg_close(dt_store *base)
     pg_store *s = (pg_store *)base;
     if (s == NULL)
         return;
+    pg_unwatch(s);
     PQfinish(s->conn);
     pthread_mutex_destroy(&s->mu);
     free(s->url);
@@ -372,6 +373,7 @@ static int pg_schema_version(dt_store *s)
 static const dt_store_ops pg_ops = {
     .name = "postgres",
     .schema_version = pg_schema_version,
+    .watch = pg_watch,
     .close = pg_close,
     .search_steps = pg_search_steps,
     .create_instance = pg_create_instance,

@@ -391,6 +391,8 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
     }
     if (r == DT_OK && rd.on)
         lease_ready(s, &rd, lease);
+    if (r == DT_OK)   /* other nodes may have work now */
+        r = pg_notify_tx(s, err);
     if (r == DT_OK) {
         dt_error saved;
         dt_error_clear(&saved);

@@ -37,6 +37,12 @@ typedef struct pg_store {
     pthread_mutex_t mu;        /* guards conn */
     PGconn *conn;
     _Atomic uint64_t search_steps;
+    /* the listener (pg_watch.c) */
+    bool watching;
+    pthread_t watch_thread;
+    atomic_bool watch_stop;
+    void (*watch_fn)(void *arg);
+    void *watch_arg;
 } pg_store;
 
 /* A statement's parameters: text (NULL is SQL NULL) or binary bytea. */
@@ -81,6 +87,13 @@ dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err);
 
 /* pg_unimplemented: the explicit error of an operation this backend does not do yet. */
 dt_status pg_unimplemented(dt_error *err, const char *op);
+
+/* pg_notify_tx: tell the nodes watching S's schema that there may be work, when the caller's
+ * transaction commits. pg_watch / pg_unwatch: the listener of dt_store_watch, started and
+ * stopped (pg_watch.c). */
+dt_status pg_notify_tx(pg_store *s, dt_error *err);
+dt_status pg_watch(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err);
+void pg_unwatch(pg_store *s);
 
 /* The columns of an instance row as pg_read_instance reads them, in this order (SQLite's). */
 #define PG_INSTANCE_COLUMNS                                                                  \

@@ -477,10 +477,11 @@ dt_status pg_lease_ready_tx(pg_store *s, const char *const *ids, size_t n_ids,
 /* ---- renew and abandon ---------------------------------------------------------------------- */
 
 /* token_update: SQL ($1 the key, text or number, $2 the token, $3 a time) in its own
- * transaction; DT_ERR_LEASE_LOST when no row matched the token. */
+ * transaction; DT_ERR_LEASE_LOST when no row matched the token. NOTIFY: the other nodes are
+ * told (work given back). */
 static dt_status token_update(pg_store *s, const char *sql, const char *text_key,
-                              int64_t int_key, const char *token, dt_time t, dt_error *err,
-                              const char *what)
+                              int64_t int_key, const char *token, dt_time t, bool notify,
+                              dt_error *err, const char *what)
 {
     pg_params p = PG_PARAMS_INIT;
     if (text_key)
@@ -492,6 +493,8 @@ static dt_status token_update(pg_store *s, const char *sql, const char *text_key
     PGresult *res = NULL;
     pthread_mutex_lock(&s->mu);
     dt_status r = pg_run(s, sql, &p, &res, err, what);
+    if (r == DT_OK && notify && strcmp(PQcmdTuples(res), "0") != 0)
+        pg_notify_tx(s, NULL);   /* the work is free again: a missed wake-up waits a poll */
     pthread_mutex_unlock(&s->mu);
     if (r == DT_OK && strcmp(PQcmdTuples(res), "0") == 0) {
         if (text_key)
@@ -514,7 +517,7 @@ dt_status pg_renew_orchestration(dt_store *base, const dt_orch_item *item, dt_ti
     return token_update((pg_store *)base,
                         "UPDATE instances SET lock_expires = $3"
                         " WHERE instance_id = $1 AND lock_owner = $2",
-                        item->instance_id, 0, item->lock_token, until, err, "renew");
+                        item->instance_id, 0, item->lock_token, until, false, err, "renew");
 }
 
 dt_status pg_renew_activity(dt_store *base, const dt_activity_item *item, dt_time until,
@@ -524,7 +527,7 @@ dt_status pg_renew_activity(dt_store *base, const dt_activity_item *item, dt_tim
         return dt_error_set(err, DT_ERR_LEASE_LOST, "renew: not a leased activity");
     return token_update((pg_store *)base,
                         "UPDATE activities SET lock_expires = $3 WHERE id = $1 AND lock_owner = $2",
-                        NULL, item->id, item->lock_token, until, err, "renew");
+                        NULL, item->id, item->lock_token, until, false, err, "renew");
 }
 
 /* An abandon with a retry time keeps the row leased by nobody ('') until then. */
@@ -538,7 +541,7 @@ dt_status pg_abandon_orchestration(dt_store *base, const dt_orch_item *item, dt_
                         " lock_owner = CASE WHEN $3::bigint > 0 THEN '' ELSE NULL END"
                         " WHERE instance_id = $1 AND lock_owner = $2",
                         item->instance_id, 0, item->lock_token, retry_at > 0 ? retry_at : 0,
-                        err, "abandon");
+                        true, err, "abandon");
 }
 
 dt_status pg_abandon_activity(dt_store *base, const dt_activity_item *item, dt_time retry_at,
@@ -551,6 +554,6 @@ dt_status pg_abandon_activity(dt_store *base, const dt_activity_item *item, dt_t
                         "UPDATE activities SET lock_expires = $3,"
                         " lock_owner = CASE WHEN $3::bigint > 0 THEN '' ELSE NULL END"
                         " WHERE id = $1 AND lock_owner = $2",
-                        NULL, item->id, item->lock_token, retry_at > 0 ? retry_at : 0, err,
-                        "abandon");
+                        NULL, item->id, item->lock_token, retry_at > 0 ? retry_at : 0, true,
+                        err, "abandon");
 }

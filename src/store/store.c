@@ -115,6 +115,11 @@ dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
     return CALL(commit, batch, n, lease, ticket, err);
 }
 
+dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err)
+{
+    return CALL(watch, changed, arg, err);
+}
+
 int dt_store_schema_version(dt_store *s)
 {
     return s->ops->schema_version ? s->ops->schema_version(s) : 0;

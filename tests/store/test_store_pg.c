@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store_contract.h"
 #include "testutil.h"
@@ -189,6 +191,84 @@ static void test_what_is_not_built_yet_says_so(void **state)
     dt_store_close(s);
 }
 
+/* A watcher on one node hears another node's start, message and commit within moments (LISTEN
+ * and NOTIFY), and nothing once its store is closed. */
+typedef struct heard {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n;
+} heard;
+
+static void on_change(void *arg)
+{
+    heard *h = arg;
+    pthread_mutex_lock(&h->mu);
+    h->n++;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* wait_heard: true once H has heard more than AFTER, within 5 s. */
+static bool wait_heard(heard *h, int after)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&h->mu);
+    while (h->n <= after && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0)
+        ;
+    bool yes = h->n > after;
+    pthread_mutex_unlock(&h->mu);
+    return yes;
+}
+
+static void test_a_watcher_hears_other_nodes_work(void **state)
+{
+    (void)state;
+    char schema[64];
+    snprintf(schema, sizeof schema, "%s", fresh_schema("pg-watch"));
+    dt_store *a = NULL, *b = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_postgres(g_url, schema, &a, &err), &err);
+    assert_ok(dt_store_open_postgres(g_url, schema, &b, &err), &err);
+    heard h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    assert_ok(dt_store_watch(b, on_change, &h, &err), &err);
+    assert_int_equal(dt_store_watch(b, on_change, &h, &err), DT_ERR_STATE);
+    usleep(300000);   /* the listener connects */
+
+    dt_new_instance ni = {.instance_id = "w1", .execution_id = "e", .name = "o",
+                          .created_at = 1};
+    int before = h.n;
+    assert_ok(dt_store_create_instance(a, &ni, &err), &err);
+    assert_true(wait_heard(&h, before));
+
+    dt_orch_item *items[1];
+    size_t n = 0;
+    assert_ok(dt_store_lease_orchestrations(a, "a", 2, 60000000, 1, NULL, items, &n, &err),
+              &err);
+    assert_int_equal(n, 1);
+    dt_commit c = {.kind = DT_COMMIT_EPISODE};
+    c.u.episode.item = items[0];
+    c.u.episode.append = items[0]->incoming;
+    c.u.episode.n_append = 1;
+    c.u.episode.status = DT_STATUS_RUNNING;
+    before = h.n;
+    assert_ok(dt_store_commit(a, &c, 1, &err), &err);
+    assert_int_equal(c.result, DT_OK);
+    assert_true(wait_heard(&h, before));
+    dt_orch_item_free(items[0]);
+
+    dt_store_close(b);
+    before = h.n;
+    dt_message m = {.instance_id = "w1", .visible_at = 3};
+    dt_event_init(&m.event, DT_EVENT_EVENT_RAISED, 3);
+    m.event.name = "e";
+    assert_ok(dt_store_send_message(a, &m, &err), &err);
+    usleep(300000);
+    assert_int_equal(h.n, before);
+    dt_store_close(a);
+}
+
 /* read_url: the test server's URL, or false when there is none. */
 static bool read_url(void)
 {
@@ -219,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_bad_schema_and_unreachable_server_are_named),
         cmocka_unit_test(test_nodes_opening_together_migrate_once),
         cmocka_unit_test(test_what_is_not_built_yet_says_so),
+        cmocka_unit_test(test_a_watcher_hears_other_nodes_work),
     };
     int failed = cmocka_run_group_tests_name("postgres", tests, NULL, NULL);
     failed += store_contract_run_pending("postgres", open_pg, false, PENDING);

@@ -1,0 +1,116 @@
+/* pg_watch.c — how nodes sharing a PostgreSQL database wake one another: every transaction
+ * that may have made work (a commit, a start, a message, a lease given back) ends with a
+ * NOTIFY on the schema's channel, and a watching store keeps a connection of its own that
+ * LISTENs on it and calls the hub back on each notification, so new work starts within
+ * milliseconds on any node instead of at its next poll. PostgreSQL delivers a notification
+ * only when its transaction commits, and folds repeats within one transaction into one. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pg_internal.h"
+
+#define WATCH_POLL_MS 200        /* how often the listener looks at its stop flag */
+#define RECONNECT_MS 1000        /* the wait between attempts when the server is gone */
+
+dt_status pg_notify_tx(pg_store *s, dt_error *err)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, s->schema);
+    return pg_run(s, "SELECT pg_notify($1, '')", &p, NULL, err, "notify");
+}
+
+/* listen: a connection LISTENing on S's channel, or NULL (the reason logged once per outage
+ * by the caller's back-off). */
+static PGconn *listen_conn(pg_store *s)
+{
+    PGconn *c = PQconnectdb(s->url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        PQfinish(c);
+        return NULL;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "LISTEN \"%s\"", s->schema);
+    PGresult *r = PQexec(c, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void *watch_loop(void *arg)
+{
+    pg_store *s = arg;
+    PGconn *c = NULL;
+    bool down = false;
+    while (!atomic_load(&s->watch_stop)) {
+        if (c == NULL && (c = listen_conn(s)) == NULL) {
+            if (!down)
+                dt_log(DT_LOG_WARN, NULL, "PostgreSQL at %s is unreachable: listening for "
+                       "other nodes' work again in %d ms, and on every second until it answers",
+                       s->where, RECONNECT_MS);
+            down = true;
+            sleep_ms(RECONNECT_MS);
+            continue;
+        }
+        if (down) {
+            dt_log(DT_LOG_INFO, NULL, "PostgreSQL at %s answers again", s->where);
+            down = false;
+            s->watch_fn(s->watch_arg);   /* whatever happened meanwhile: look */
+        }
+        struct pollfd pfd = {PQsocket(c), POLLIN, 0};
+        int n = poll(&pfd, 1, WATCH_POLL_MS);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0)
+            continue;
+        if (!PQconsumeInput(c)) {   /* the connection broke: listen again */
+            PQfinish(c);
+            c = NULL;
+            continue;
+        }
+        bool any = false;
+        for (PGnotify *note; (note = PQnotifies(c)) != NULL; PQfreemem(note))
+            any = true;
+        if (any)
+            s->watch_fn(s->watch_arg);
+    }
+    PQfinish(c);
+    return NULL;
+}
+
+dt_status pg_watch(dt_store *base, void (*changed)(void *arg), void *arg, dt_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    if (s->watching)
+        return dt_error_set(err, DT_ERR_STATE, "this PostgreSQL store is watched already");
+    s->watch_fn = changed;
+    s->watch_arg = arg;
+    atomic_store(&s->watch_stop, false);
+    if (pthread_create(&s->watch_thread, NULL, watch_loop, s) != 0)
+        return dt_error_set(err, DT_ERR_NOMEM, "cannot start the PostgreSQL listener thread");
+    s->watching = true;
+    return DT_OK;
+}
+
+void pg_unwatch(pg_store *s)
+{
+    if (!s->watching)
+        return;
+    atomic_store(&s->watch_stop, true);
+    pthread_join(s->watch_thread, NULL);
+    s->watching = false;
+}
