@@ -352,6 +352,10 @@ static const dt_store_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
     .search_steps = pg_search_steps,
+    .query_instances = pg_query_instances,
+    .purge_instance = pg_purge_instance,
+    .purge_instances = pg_purge_instances,
+    .queue_depths = pg_queue_depths,
 };
 
 /* describe: "host:port/db" of the connection, for messages (no user, no password). */
