@@ -179,42 +179,6 @@ static void filter_params(pg_params *p, const store_filter *f)
 
 /* ---- queries -------------------------------------------------------------------------------- */
 
-/* read_instance: row ROW of R (PG_INSTANCE_COLUMNS from column 0) into *STATE, strings in
- * ARENA. pg_read_instance (pg_instance.c) was not written when this file was: this private
- * copy stands in for it until then. */
-static dt_status read_instance(const PGresult *r, int row, dt_arena *arena,
-                               dt_instance_state *state, dt_error *err)
-{
-    dt_status st = DT_OK;
-    memset(state, 0, sizeof *state);
-    state->instance_id = pg_col_text(arena, r, row, 0, &st);
-    state->execution_id = pg_col_text(arena, r, row, 1, &st);
-    state->name = pg_col_text(arena, r, row, 2, &st);
-    state->version = pg_col_text(arena, r, row, 3, &st);
-    state->status = (dt_runtime_status)pg_col_int(r, row, 4);
-    state->input = pg_col_text(arena, r, row, 5, &st);
-    state->output = pg_col_text(arena, r, row, 6, &st);
-    state->custom_status = pg_col_text(arena, r, row, 7, &st);
-    state->created_at = pg_col_int(r, row, 9);
-    state->last_updated_at = pg_col_int(r, row, 10);
-    state->completed_at = pg_col_int(r, row, 11);
-    state->scheduled_start = pg_col_int(r, row, 12);
-    state->parent_instance_id = pg_col_text(arena, r, row, 13, &st);
-    state->tags = pg_col_text(arena, r, row, 14, &st);
-    state->span_id = pg_col_text(arena, r, row, 15, &st);
-    state->span_start = pg_col_int(r, row, 16);
-    if (st != DT_OK)
-        return dt_error_set(err, st, "out of memory reading an instance row");
-    if (!pg_col_null(r, row, 8)) {
-        dt_event fe;
-        st = pg_col_event(r, row, 8, arena, &fe, err, "instance failure details");
-        if (st != DT_OK)
-            return st;
-        state->failure = fe.failure;
-    }
-    return DT_OK;
-}
-
 dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
                              dt_instance_state **out, size_t *n_out, const char **next,
                              dt_error *err)
@@ -263,7 +227,7 @@ dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
     if (n && states == NULL)
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory for a page of %zu instances", n);
     for (size_t i = 0; r == DT_OK && i < n; i++)
-        r = read_instance(res, (int)i, arena, &states[i], err);
+        r = pg_read_instance(res, (int)i, arena, &states[i], err);
     PQclear(res);
     if (r != DT_OK)
         return r;
@@ -277,30 +241,6 @@ dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
 }
 
 /* ---- purges --------------------------------------------------------------------------------- */
-
-/* What hangs off instances, deleted by one id ($1) or by an array of them ($1, text[]). */
-static const struct {
-    const char *one, *many, *what;
-} hanging[] = {
-    {"DELETE FROM history WHERE instance_id = $1::text",
-     "DELETE FROM history WHERE instance_id = ANY($1::text[])", "purge history"},
-    {"DELETE FROM inbox WHERE instance_id = $1::text",
-     "DELETE FROM inbox WHERE instance_id = ANY($1::text[])", "purge inbox"},
-    {"DELETE FROM activities WHERE instance_id = $1::text",
-     "DELETE FROM activities WHERE instance_id = ANY($1::text[])", "purge activities"},
-};
-
-/* delete_hanging_tx: what hangs off the instances P's $1 names (MANY: an array of ids). */
-static dt_status delete_hanging_tx(pg_store *s, bool many, const pg_params *p, dt_error *err)
-{
-    for (size_t i = 0; i < sizeof hanging / sizeof hanging[0]; i++) {
-        dt_status r = pg_run(s, many ? hanging[i].many : hanging[i].one, p, NULL, err,
-                             hanging[i].what);
-        if (r != DT_OK)
-            return r;
-    }
-    return DT_OK;
-}
 
 dt_status pg_purge_instance(dt_store *base, const char *id, dt_error *err)
 {
@@ -328,10 +268,7 @@ dt_status pg_purge_instance(dt_store *base, const char *id, dt_error *err)
     }
     PQclear(res);
     if (r == DT_OK)
-        r = pg_run(s, "DELETE FROM instances WHERE instance_id = $1::text", &p, NULL, err,
-                   "purge instance");
-    if (r == DT_OK)
-        r = delete_hanging_tx(s, false, &p, err);
+        r = pg_delete_instance_tx(s, id, err);
     if (r == DT_OK)
         r = pg_commit(s, err);
     if (r != DT_OK)
@@ -349,6 +286,14 @@ dt_status pg_purge_instance(dt_store *base, const char *id, dt_error *err)
 static const char purge_rows_sql[] =
     "WITH gone AS (DELETE FROM instances" FILTER_WHERE " RETURNING instance_id)"
     " SELECT count(*), array_agg(instance_id) FROM gone";
+
+static const struct {
+    const char *sql, *what;
+} purge_hanging[] = {
+    {"DELETE FROM history WHERE instance_id = ANY($1::text[])", "purge history"},
+    {"DELETE FROM inbox WHERE instance_id = ANY($1::text[])", "purge inbox"},
+    {"DELETE FROM activities WHERE instance_id = ANY($1::text[])", "purge activities"},
+};
 
 dt_status pg_purge_instances(dt_store *base, const dt_query *q, size_t *n_purged,
                              dt_error *err)
@@ -377,7 +322,8 @@ dt_status pg_purge_instances(dt_store *base, const dt_query *q, size_t *n_purged
     if (r == DT_OK && purged > 0) {
         pg_params ids = PG_PARAMS_INIT;
         pg_blob(&ids, (const uint8_t *)PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
-        r = delete_hanging_tx(s, true, &ids, err);
+        for (size_t i = 0; r == DT_OK && i < sizeof purge_hanging / sizeof purge_hanging[0]; i++)
+            r = pg_run(s, purge_hanging[i].sql, &ids, NULL, err, purge_hanging[i].what);
     }
     PQclear(res);
     if (r == DT_OK)
