@@ -388,6 +388,10 @@ static const dt_store_ops pg_ops = {
     .abandon_orchestration = pg_abandon_orchestration,
     .abandon_activity = pg_abandon_activity,
     .commit = pg_commit_batch,
+    .query_instances = pg_query_instances,
+    .purge_instance = pg_purge_instance,
+    .purge_instances = pg_purge_instances,
+    .queue_depths = pg_queue_depths,
 };
 
 

@@ -1,98 +1,17 @@
 /* sqlite_query.c — the SQLite backend's queries and purges over instances. Both run one
- * filter (STORE_FILTER_WHERE in sqlite_internal.h) whose values are worked out here from a
- * dt_query and always bound, never spliced into the SQL. Queries go newest first (created_at,
- * then id, descending; the continuation token is "<created_at>:<id>" of a page's last row) or,
- * when asked, by instance id (the token is the last id). Purges delete finished instances only, with
- * their history, inbox and activities, in one transaction. */
+ * filter (STORE_FILTER_WHERE in sqlite_internal.h) whose values store_filter_make (filter.c)
+ * works out from a dt_query, always bound, never spliced into the SQL. Queries go newest
+ * first (created_at, then id, descending) or, when asked, by instance id; the continuation
+ * tokens are filter.c's. Purges delete finished instances only, with their history, inbox and
+ * activities, in one transaction. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sqlite_internal.h"
 
-#define STATUS_BITS 8                              /* dt_runtime_status is 0 .. 7 */
-#define ALL_STATUSES ((INT64_C(1) << STATUS_BITS) - 1)
-
-/* The values bound to STORE_FILTER_WHERE's ?1 .. ?7, ?9 .. ?11 (?8 is a query's LIMIT). */
-typedef struct filter {
-    int64_t mask;        /* ?1 */
-    dt_time from, to;    /* ?2, ?3 */
-    const char *name;    /* ?4 */
-    const char *lo;      /* ?5: ids >= this */
-    char *hi;            /* ?6: ids < this (malloc'd); NULL: no upper end */
-    const char *skip;    /* ?7 */
-    dt_time done_from, done_to;   /* ?9, ?10: 0 is bound as NULL (open) */
-    const char *version;          /* ?11: NULL, any; "" matches instances without one */
-    bool after_set;               /* newest first: rows after (AFTER_AT, AFTER_ID), ?12 ?13 */
-    dt_time after_at;
-    const char *after_id;
-} filter;
-
-static int64_t terminal_mask(void)
-{
-    int64_t m = 0;
-    for (int i = 0; i < STATUS_BITS; i++)
-        if (dt_runtime_status_is_terminal((dt_runtime_status)i))
-            m |= INT64_C(1) << i;
-    return m;
-}
-
-/* make_filter: the bound values for Q (NULL: everything), its statuses limited to ALLOWED (a
- * mask). PAGING: honour the continuation token. Free F->hi afterwards. */
-static dt_status make_filter(const dt_query *q, int64_t allowed, bool paging, filter *f,
-                             dt_error *err)
-{
-    static const dt_query all;
-    if (q == NULL)
-        q = &all;
-    memset(f, 0, sizeof *f);
-    if (q->n_statuses > 0 && q->statuses == NULL)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "query: %zu statuses given but the list is NULL", q->n_statuses);
-    int64_t mask = q->n_statuses ? 0 : ALL_STATUSES;
-    for (size_t i = 0; i < q->n_statuses; i++) {
-        int v = (int)q->statuses[i];
-        if (v < 0 || v >= STATUS_BITS)
-            return dt_error_set(err, DT_ERR_INVALID_ARG,
-                                "query: status %d is not a runtime status", v);
-        mask |= INT64_C(1) << v;
-    }
-    f->mask = mask & allowed;
-    f->from = q->created_from ? q->created_from : INT64_MIN;
-    f->to = q->created_to ? q->created_to : INT64_MAX;
-    f->done_from = q->completed_from;
-    f->done_to = q->completed_to;
-    f->name = q->name;
-    f->version = q->version;
-    f->lo = "";   /* no text sorts below the empty string */
-    if (q->id_prefix != NULL && q->id_prefix[0] != '\0') {
-        f->lo = q->id_prefix;
-        dt_status r = store_prefix_end(q->id_prefix, &f->hi, err);
-        if (r != DT_OK)
-            return r;
-    }
-    if (paging && q->continuation != NULL && !q->by_id) {
-        /* newest first: the token is "<created_at>:<instance id>" of the page's last row */
-        char *end = NULL;
-        long long at = strtoll(q->continuation, &end, 10);
-        if (end == q->continuation || *end != ':')
-            return dt_error_set(err, DT_ERR_INVALID_ARG,
-                                "query: continuation token '%.100s' is not one of a "
-                                "newest-first query", q->continuation);
-        f->after_set = true;
-        f->after_at = at;
-        f->after_id = end + 1;
-    } else if (paging && q->continuation != NULL) {
-        /* the next page starts after the token; when the token sorts below the prefix range
-         * the range's own start is the later one */
-        if (strcmp(q->continuation, f->lo) >= 0)
-            f->lo = q->continuation;
-        f->skip = q->continuation;
-    }
-    return DT_OK;
-}
-
-static void bind_filter(sqlite3_stmt *st, const filter *f, int *rc)
+/* bind_filter: F into STORE_FILTER_WHERE's ?1 .. ?7, ?9 .. ?13 (?8 is a query's LIMIT). */
+static void bind_filter(sqlite3_stmt *st, const store_filter *f, int *rc)
 {
     store_bind_int64(st, 1, f->mask, rc);
     store_bind_int64(st, 2, f->from, rc);
@@ -122,20 +41,19 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
     *out = NULL;
     *n_out = 0;
     *next = NULL;
-    size_t page = q && q->page_size ? q->page_size : DT_QUERY_PAGE_DEFAULT;
-    if (page > DT_QUERY_PAGE_MAX)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "query: page size %zu is over the maximum of %d", page,
-                            DT_QUERY_PAGE_MAX);
-    filter f;
-    dt_status r = make_filter(q, ALL_STATUSES, true, &f, err);
+    size_t page;
+    dt_status r = store_query_page_size(q, &page, err);
+    if (r != DT_OK)
+        return r;
+    store_filter f;
+    r = store_filter_make(q, STORE_ALL_STATUSES, true, &f, err);
     if (r != DT_OK) {
-        free(f.hi);
+        store_filter_free(&f);
         return r;
     }
     dt_instance_state *states = dt_arena_alloc(arena, page * sizeof *states);
     if (states == NULL) {
-        free(f.hi);
+        store_filter_free(&f);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory for a page of %zu instances",
                             page);
     }
@@ -167,20 +85,12 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);   /* f.hi is bound SQLITE_STATIC and freed below */
     pthread_mutex_unlock(&s->mu);
-    free(f.hi);
+    store_filter_free(&f);
     if (r != DT_OK)
         return r;
     *out = n ? states : NULL;
     *n_out = n;
-    if (more && by_id) {
-        *next = states[n - 1].instance_id;   /* already ARENA memory */
-    } else if (more) {
-        *next = dt_arena_printf(arena, "%lld:%s", (long long)states[n - 1].created_at,
-                                states[n - 1].instance_id);
-        if (*next == NULL)
-            return dt_error_set(err, DT_ERR_NOMEM, "out of memory for a continuation token");
-    }
-    return DT_OK;
+    return more ? store_query_next(q, &states[n - 1], arena, next, err) : DT_OK;
 }
 
 dt_status store_sqlite_purge_instance(dt_store *base, const char *id, dt_error *err)
@@ -236,10 +146,10 @@ dt_status store_sqlite_purge_instances(dt_store *base, const dt_query *q, size_t
     };
     sqlite_store *s = (sqlite_store *)base;
     *n_purged = 0;
-    filter f;
-    dt_status r = make_filter(q, terminal_mask(), false, &f, err);
+    store_filter f;
+    dt_status r = store_filter_make(q, store_terminal_mask(), false, &f, err);
     if (r != DT_OK || f.mask == 0) {   /* no terminal status asked for: nothing to purge */
-        free(f.hi);
+        store_filter_free(&f);
         return r;
     }
     pthread_mutex_lock(&s->mu);
@@ -260,7 +170,7 @@ dt_status store_sqlite_purge_instances(dt_store *base, const dt_query *q, size_t
     if (r != DT_OK)
         store_rollback(s);
     pthread_mutex_unlock(&s->mu);
-    free(f.hi);
+    store_filter_free(&f);
     if (r == DT_OK)
         *n_purged = (size_t)purged;
     return r;

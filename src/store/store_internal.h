@@ -55,4 +55,45 @@ typedef struct store_conflict {
 void store_conflict_message(const dt_new_instance *ni, const dt_error *why,
                             store_conflict *out);
 
+/* ---- the instance filter of queries and purges (filter.c) ---------------------------------- */
+
+#define STORE_STATUS_BITS 8   /* dt_runtime_status is 0 .. 7: a status mask fits a byte */
+#define STORE_ALL_STATUSES ((INT64_C(1) << STORE_STATUS_BITS) - 1)
+
+/* A dt_query worked out into the values a backend binds, never splices, into its filter: */
+typedef struct store_filter {
+    int64_t mask;                 /* bit N: status N is wanted */
+    dt_time from, to;             /* created_at range, inclusive (INT64_MIN / INT64_MAX: open) */
+    const char *name;             /* exact name, or NULL */
+    const char *lo;               /* ids >= this ("" when open) */
+    char *hi;                     /* ids < this (malloc'd, store_prefix_end); NULL: no end */
+    const char *skip;             /* an id to leave out (the by-id token), or NULL */
+    dt_time done_from, done_to;   /* completed_at range, inclusive; 0: open */
+    const char *version;          /* exact version, or NULL; "" matches rows without one */
+    bool after_set;               /* newest first: only rows after (AFTER_AT, AFTER_ID) in */
+    dt_time after_at;             /* (created_at, instance_id) descending order */
+    const char *after_id;
+} store_filter;
+
+/* store_terminal_mask: the status mask of the finished (terminal) statuses. */
+int64_t store_terminal_mask(void);
+
+/* store_filter_make: the values for Q (NULL: everything), its statuses limited to ALLOWED (a
+ * mask). PAGING: honour the continuation token (by id: the last id of the previous page;
+ * newest first: "<created_at>:<instance id>" of its last row). Strings point into Q. Free with
+ * store_filter_free, also after a failure. DT_ERR_INVALID_ARG for a status out of range or
+ * a token of the other order. */
+dt_status store_filter_make(const dt_query *q, int64_t allowed, bool paging, store_filter *f,
+                            dt_error *err);
+void store_filter_free(store_filter *f);
+
+/* store_query_page_size: Q's page size (0: DT_QUERY_PAGE_DEFAULT); DT_ERR_INVALID_ARG over
+ * DT_QUERY_PAGE_MAX. */
+dt_status store_query_page_size(const dt_query *q, size_t *page, dt_error *err);
+
+/* store_query_next: the continuation token after LAST, the last row of a page of Q, in ARENA
+ * (or LAST's own ARENA id by id). */
+dt_status store_query_next(const dt_query *q, const dt_instance_state *last, dt_arena *arena,
+                           const char **next, dt_error *err);
+
 #endif

@@ -1899,6 +1899,17 @@ static void test_query_id_prefix_is_literal(void **state)
     /* a token below the prefix range starts at the range */
     q = (dt_query){.id_prefix = "y", .continuation = "a"};
     assert_str(query_page(fx, &q, NULL), "y%");
+
+    /* prefixes whose last byte, incremented, is no longer UTF-8 (DEL, then U+00BF): the range
+     * ends at the next character, taking no more and no less */
+    const char *edges[] = {"w\x7f", "w\x7f" "1", "w\xc2\x80", "v\xc2\xbf", "v\xc2\xbf" "1",
+                           "v\xc3\x80"};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        create(fx, edges[i], NULL);
+    q = (dt_query){.id_prefix = "w\x7f"};
+    assert_str(query_page(fx, &q, NULL), "w\x7f,w\x7f" "1");
+    q.id_prefix = "v\xc2\xbf";
+    assert_str(query_page(fx, &q, NULL), "v\xc2\xbf,v\xc2\xbf" "1");
 }
 
 /* ---- purges ------------------------------------------------------------------------------- */
@@ -2081,6 +2092,41 @@ static void test_purge_by_filter_takes_only_matching_finished_instances(void **s
     assert_int_equal(purged, 1);
     assert_str(query_page(fx, &all, NULL), "p4,p6");
     assert_str(waiting_work(fx), "p6|p4");
+}
+
+/* ---- queue depths ------------------------------------------------------------------------- */
+
+static void expect_depths(fixture *fx, dt_time now, size_t orchestrations, size_t activities)
+{
+    size_t o = 99, a = 99;
+    dt_error err;
+    assert_ok(dt_store_queue_depths(fx->store, now, &o, &a, &err), &err);
+    assert_int_equal(o, orchestrations);
+    assert_int_equal(a, activities);
+}
+
+/* Queue depths count what waits at that time: the instances with a visible message (once each,
+ * however many they have) and the visible activities nobody holds. A message or activity not
+ * yet due does not count, nor an activity under a lease until the lease runs out. */
+static void test_queue_depths_count_what_waits_now(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "d1", NULL);
+    run_first_episode(fx, "d1", "act");   /* d1's inbox is empty, its activity waits */
+    create(fx, "d2", NULL);
+    poke(fx, "d2");                       /* d2: two messages */
+    dt_message timer = {.instance_id = "d1", .visible_at = T0 + 60 * SEC};
+    timer.event = ev(DT_EVENT_TIMER_FIRED);
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &timer, &err), &err);
+    expect_depths(fx, T0, 1, 1);
+    expect_depths(fx, T0 + 60 * SEC, 2, 1);
+
+    dt_activity_item *acts[1];
+    assert_int_equal(lease_acts(fx, "w", T0, LEASE, 1, acts), 1);
+    expect_depths(fx, T0, 1, 0);
+    expect_depths(fx, T0 + LEASE + SEC, 1, 1);   /* the lease ran out: it waits again */
+    dt_activity_item_free(acts[0]);
 }
 
 /* ---- starts in the group commit, leases taken by the commit, deferred commits -------------- */
@@ -3129,6 +3175,7 @@ int store_contract_run_pending(const char *backend, store_contract_open_fn open,
         T(test_purge_of_a_live_instance_is_refused_and_nothing_is_lost),
         T(test_purge_of_a_finished_instance_removes_its_history_and_all),
         T(test_purge_by_filter_takes_only_matching_finished_instances),
+        T(test_queue_depths_count_what_waits_now),
         T(test_start_entries_create_instances_and_a_refused_one_changes_nothing),
         T(test_commit_leases_the_work_it_made_ready),
         T(test_commit_lease_takes_no_more_than_asked),

@@ -20,15 +20,6 @@
 static char g_url[1024];
 
 static const char *const PENDING[] = {
-    "test_a_version_filter_takes_only_those_versions",   /* it queries */
-    "test_query_pages_through_every_instance_once",
-    "test_query_page_size_defaults_to_100_and_over_1000_is_refused",
-    "test_query_lists_newest_first_and_pages_so",
-    "test_query_filters_alone_and_combined",
-    "test_query_id_prefix_is_literal",
-    "test_purge_of_a_live_instance_is_refused_and_nothing_is_lost",
-    "test_purge_of_a_finished_instance_removes_its_history_and_all",
-    "test_purge_by_filter_takes_only_matching_finished_instances",
     "test_entity_message_creates_the_row",
     "test_entity_lease_takes_visible_messages_in_order",
     "test_entity_lease_name_filter",

@@ -1,0 +1,371 @@
+/* pg_query.c — the PostgreSQL backend's queries, purges and queue depths over instances, as
+ * sqlite_query.c does them: the same filter values (store_filter_make, filter.c), the same
+ * orders, page sizes and continuation tokens, in PostgreSQL's SQL (FILTER_WHERE below), every
+ * value bound. Purges delete finished instances only, with their history, inbox and
+ * activities, in one transaction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_internal.h"
+
+/* The filter of queries and purges, STORE_FILTER_WHERE (sqlite_internal.h) in PostgreSQL:
+ *   $1 the status mask; $2, $3 the created_at range, inclusive; $4 the exact name or NULL;
+ *   $5, $6 the id range [$5, $6), $6 NULL when it has no end ("C" collation: bytes); $7 an
+ *   id to leave out or NULL; $8, $9 the completed_at range, NULL when open; $10 the exact
+ *   version or NULL ('' matches rows without one); $11, $12 newest first: only rows below
+ *   (created_at, instance_id) = ($11, $12), or NULL.
+ * Every parameter is cast, so each has one type wherever it appears. A NULL test on a bound
+ * value costs nothing: an unnamed statement is planned with its values, so the test folds
+ * away and the id range stays a seek on the primary key. */
+#define FILTER_WHERE                                                                        \
+    " WHERE (($1::bigint >> status) & 1) = 1"                                               \
+    " AND created_at >= $2::bigint AND created_at <= $3::bigint"                            \
+    " AND ($4::text IS NULL OR name = $4::text)"                                            \
+    " AND instance_id >= $5::text AND ($6::text IS NULL OR instance_id < $6::text)"         \
+    " AND instance_id IS DISTINCT FROM $7::text"                                            \
+    " AND ($8::bigint IS NULL OR completed_at >= $8::bigint)"                               \
+    " AND ($9::bigint IS NULL OR completed_at <= $9::bigint)"                               \
+    " AND ($10::text IS NULL OR COALESCE(version, '') = $10::text)"                         \
+    " AND ($11::bigint IS NULL OR (created_at, instance_id) < ($11::bigint, $12::text))"
+
+/* without payloads: the same columns, with NULL for input, output and custom status */
+#define BRIEF_COLUMNS                                                                       \
+    "instance_id, execution_id, name, version, status, NULL, NULL, NULL, failure, "         \
+    "created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags, " \
+    "span_id, span_start"
+
+/* one row past the page ($13 is page size + 1) tells whether there is a next page */
+static const char *const query_sql[2][2] = {
+    /* [newest first][with payloads] */
+    [0][1] = "SELECT " PG_INSTANCE_COLUMNS " FROM instances" FILTER_WHERE
+             " ORDER BY instance_id LIMIT $13::bigint",
+    [0][0] = "SELECT " BRIEF_COLUMNS " FROM instances" FILTER_WHERE
+             " ORDER BY instance_id LIMIT $13::bigint",
+    /* newest first walks instances_by_created backwards */
+    [1][1] = "SELECT " PG_INSTANCE_COLUMNS " FROM instances" FILTER_WHERE
+             " ORDER BY created_at DESC, instance_id DESC LIMIT $13::bigint",
+    [1][0] = "SELECT " BRIEF_COLUMNS " FROM instances" FILTER_WHERE
+             " ORDER BY created_at DESC, instance_id DESC LIMIT $13::bigint",
+};
+
+/* ---- well-formed id ranges ------------------------------------------------------------------ */
+
+/* utf8_valid: whether S is well-formed UTF-8 (no overlong forms, surrogates, or code points
+ * past U+10FFFF), as a UTF8 database insists every text value is. */
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t len;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            len = 2, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, cp = c & 0x0F, min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        for (size_t k = 1; k < len; k++) {
+            if ((p[k] & 0xC0) != 0x80)   /* also stops at the terminating NUL */
+                return false;
+            cp = cp << 6 | (p[k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+/* utf8_prefix_end: the least well-formed string above every one that starts with PREFIX
+ * (well-formed itself): PREFIX with its last character replaced by the next code point (past
+ * the surrogates), a last U+10FFFF, which has no next, dropped first. UTF-8 keeps code point
+ * order bytewise, so among well-formed ids this bounds exactly what store_prefix_end's bytes
+ * bound; those are not always well-formed ("a\x7f" gives "a\x80"), and a UTF8 database
+ * refuses such a parameter. *OUT is malloc'd; NULL when there is no bound. */
+static dt_status utf8_prefix_end(const char *prefix, char **out, dt_error *err)
+{
+    *out = NULL;
+    size_t n = strlen(prefix);
+    while (n > 0) {
+        size_t start = n - 1;
+        while (start > 0 && ((unsigned char)prefix[start] & 0xC0) == 0x80)
+            start--;
+        const unsigned char *p = (const unsigned char *)prefix + start;
+        size_t len = n - start;
+        uint32_t cp = len == 1 ? p[0] : p[0] & (0x7F >> len);
+        for (size_t k = 1; k < len; k++)
+            cp = cp << 6 | (p[k] & 0x3F);
+        if (cp == 0x10FFFF) {
+            n = start;
+            continue;
+        }
+        cp = cp == 0xD7FF ? 0xE000 : cp + 1;
+        char *hi = malloc(start + 5);
+        if (hi == NULL)
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory for the id prefix '%.100s'",
+                                prefix);
+        memcpy(hi, prefix, start);
+        unsigned char *e = (unsigned char *)hi + start;
+        if (cp < 0x80) {
+            *e++ = (unsigned char)cp;
+        } else if (cp < 0x800) {
+            *e++ = (unsigned char)(0xC0 | cp >> 6);
+            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *e++ = (unsigned char)(0xE0 | cp >> 12);
+            *e++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
+        } else {
+            *e++ = (unsigned char)(0xF0 | cp >> 18);
+            *e++ = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+            *e++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
+        }
+        *e = '\0';
+        *out = hi;
+        return DT_OK;
+    }
+    return DT_OK;
+}
+
+/* well_formed_range: in a UTF8 database (mu held: it asks the connection), refuse an id
+ * prefix that is not UTF-8, which no id can be compared with, and give F an upper end the
+ * server takes. Other encodings take any bytes, and store_prefix_end's stand. */
+static dt_status well_formed_range(pg_store *s, const dt_query *q, store_filter *f,
+                                   dt_error *err)
+{
+    const char *enc = PQparameterStatus(s->conn, "server_encoding");
+    if (f->hi == NULL || enc == NULL || strcmp(enc, "UTF8") != 0 || utf8_valid(f->hi))
+        return DT_OK;
+    if (!utf8_valid(q->id_prefix))
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "query: id prefix '%.100s' is not UTF-8",
+                            q->id_prefix);
+    store_filter_free(f);
+    return utf8_prefix_end(q->id_prefix, &f->hi, err);
+}
+
+/* filter_params: F as FILTER_WHERE's $1 .. $12 (a time range's open end, 0, is NULL). */
+static void filter_params(pg_params *p, const store_filter *f)
+{
+    pg_int(p, f->mask);
+    pg_int(p, f->from);
+    pg_int(p, f->to);
+    pg_text(p, f->name);
+    pg_text(p, f->lo);
+    pg_text(p, f->hi);
+    pg_text(p, f->skip);
+    if (f->done_from)
+        pg_int(p, f->done_from);
+    else
+        pg_text(p, NULL);
+    if (f->done_to)
+        pg_int(p, f->done_to);
+    else
+        pg_text(p, NULL);
+    pg_text(p, f->version);
+    if (f->after_set)
+        pg_int(p, f->after_at);
+    else
+        pg_text(p, NULL);
+    pg_text(p, f->after_id);
+}
+
+/* ---- queries -------------------------------------------------------------------------------- */
+
+dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
+                             dt_instance_state **out, size_t *n_out, const char **next,
+                             dt_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    *n_out = 0;
+    *next = NULL;
+    size_t page;
+    dt_status r = store_query_page_size(q, &page, err);
+    if (r != DT_OK)
+        return r;
+    store_filter f;
+    r = store_filter_make(q, STORE_ALL_STATUSES, true, &f, err);
+    if (r != DT_OK) {
+        store_filter_free(&f);
+        return r;
+    }
+    bool newest = !(q && q->by_id);
+    bool full = q && q->with_payloads;
+    PGresult *res = NULL;
+    pthread_mutex_lock(&s->mu);
+    r = well_formed_range(s, q, &f, err);
+    if (r == DT_OK)
+        r = pg_begin(s, err);
+    if (r == DT_OK) {
+        pg_params p = PG_PARAMS_INIT;
+        filter_params(&p, &f);
+        pg_int(&p, (int64_t)page + 1);
+        r = pg_run(s, query_sql[newest][full], &p, &res, err, "query instances");
+    }
+    if (r == DT_OK)
+        r = pg_commit(s, err);
+    if (r != DT_OK)
+        pg_rollback(s);
+    pthread_mutex_unlock(&s->mu);
+    store_filter_free(&f);
+    if (r != DT_OK) {
+        PQclear(res);
+        return r;
+    }
+
+    size_t rows = (size_t)PQntuples(res);
+    size_t n = rows > page ? page : rows;
+    dt_instance_state *states = n ? dt_arena_alloc(arena, n * sizeof *states) : NULL;
+    if (n && states == NULL)
+        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory for a page of %zu instances", n);
+    for (size_t i = 0; r == DT_OK && i < n; i++)
+        r = pg_read_instance(res, (int)i, arena, &states[i], err);
+    PQclear(res);
+    if (r != DT_OK)
+        return r;
+    if (rows > page)
+        r = store_query_next(q, &states[n - 1], arena, next, err);
+    if (r != DT_OK)
+        return r;
+    *out = states;
+    *n_out = n;
+    return DT_OK;
+}
+
+/* ---- purges --------------------------------------------------------------------------------- */
+
+dt_status pg_purge_instance(dt_store *base, const char *id, dt_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_NOT_FOUND, "purge: no instance id given");
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, id);
+    PGresult *res = NULL;
+    pthread_mutex_lock(&s->mu);
+    dt_status r = pg_begin(s, err);
+    /* the row locked: its status cannot change before it goes */
+    if (r == DT_OK)
+        r = pg_run(s, "SELECT status FROM instances WHERE instance_id = $1::text FOR UPDATE", &p,
+                   &res, err, "read instance status");
+    if (r == DT_OK && PQntuples(res) == 0) {
+        r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
+    } else if (r == DT_OK) {
+        dt_runtime_status status = (dt_runtime_status)pg_col_int(res, 0, 0);
+        if (!dt_runtime_status_is_terminal(status))
+            r = dt_error_set(err, DT_ERR_STATE,
+                             "cannot purge instance '%s': it is %s, and only a finished "
+                             "instance can be purged",
+                             id, dt_runtime_status_name(status));
+    }
+    PQclear(res);
+    if (r == DT_OK)
+        r = pg_delete_instance_tx(s, id, err);
+    if (r == DT_OK)
+        r = pg_commit(s, err);
+    if (r != DT_OK)
+        pg_rollback(s);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* The rows go first, in one statement that locks each and, for one a concurrent transaction
+ * changed meanwhile, checks the filter again on what it committed (READ COMMITTED), so an
+ * instance that is live by then stays. Their ids come back as one array (binary text[]),
+ * which the statements for what hangs off them take as it came: a filter run again there
+ * could find an instance that finished in between, and purge what hangs off it but not the
+ * row. (SQLite, one writer at a time, deletes what hangs off first, by the filter.) */
+static const char purge_rows_sql[] =
+    "WITH gone AS (DELETE FROM instances" FILTER_WHERE " RETURNING instance_id)"
+    " SELECT count(*), array_agg(instance_id) FROM gone";
+
+static const struct {
+    const char *sql, *what;
+} purge_hanging[] = {
+    {"DELETE FROM history WHERE instance_id = ANY($1::text[])", "purge history"},
+    {"DELETE FROM inbox WHERE instance_id = ANY($1::text[])", "purge inbox"},
+    {"DELETE FROM activities WHERE instance_id = ANY($1::text[])", "purge activities"},
+};
+
+dt_status pg_purge_instances(dt_store *base, const dt_query *q, size_t *n_purged,
+                             dt_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    *n_purged = 0;
+    store_filter f;
+    dt_status r = store_filter_make(q, store_terminal_mask(), false, &f, err);
+    if (r != DT_OK || f.mask == 0) {   /* no terminal status asked for: nothing to purge */
+        store_filter_free(&f);
+        return r;
+    }
+    PGresult *res = NULL;
+    int64_t purged = 0;
+    pthread_mutex_lock(&s->mu);
+    r = well_formed_range(s, q, &f, err);
+    if (r == DT_OK)
+        r = pg_begin(s, err);
+    if (r == DT_OK) {
+        pg_params p = PG_PARAMS_INIT;
+        filter_params(&p, &f);
+        r = pg_run(s, purge_rows_sql, &p, &res, err, "purge instances");
+    }
+    if (r == DT_OK && PQntuples(res) == 1)
+        purged = pg_col_int(res, 0, 0);
+    if (r == DT_OK && purged > 0) {
+        pg_params ids = PG_PARAMS_INIT;
+        pg_blob(&ids, (const uint8_t *)PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+        for (size_t i = 0; r == DT_OK && i < sizeof purge_hanging / sizeof purge_hanging[0]; i++)
+            r = pg_run(s, purge_hanging[i].sql, &ids, NULL, err, purge_hanging[i].what);
+    }
+    PQclear(res);
+    if (r == DT_OK)
+        r = pg_commit(s, err);
+    if (r != DT_OK)
+        pg_rollback(s);
+    pthread_mutex_unlock(&s->mu);
+    store_filter_free(&f);
+    if (r == DT_OK)
+        *n_purged = (size_t)purged;
+    return r;
+}
+
+/* ---- queue depths --------------------------------------------------------------------------- */
+
+dt_status pg_queue_depths(dt_store *base, dt_time now, size_t *orchestrations,
+                          size_t *activities, dt_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    *orchestrations = *activities = 0;
+    pg_params p = PG_PARAMS_INIT;
+    pg_int(&p, now);
+    PGresult *res = NULL;
+    pthread_mutex_lock(&s->mu);
+    dt_status r = pg_begin(s, err);
+    /* both counts in one statement: one snapshot, one round trip */
+    if (r == DT_OK)
+        r = pg_run(s,
+                   "SELECT (SELECT count(DISTINCT instance_id) FROM inbox"
+                   " WHERE visible_at <= $1::bigint),"
+                   " (SELECT count(*) FROM activities WHERE visible_at <= $1::bigint"
+                   " AND (lock_owner IS NULL OR lock_expires < $1::bigint))",
+                   &p, &res, err, "count queued work");
+    if (r == DT_OK && PQntuples(res) == 1) {
+        *orchestrations = (size_t)pg_col_int(res, 0, 0);
+        *activities = (size_t)pg_col_int(res, 0, 1);
+    }
+    PQclear(res);
+    if (r == DT_OK)
+        r = pg_commit(s, err);
+    if (r != DT_OK)
+        pg_rollback(s);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
