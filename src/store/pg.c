@@ -351,6 +351,13 @@ static uint64_t pg_search_steps(dt_store *base)
 static const dt_store_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
+    .send_entity_message = pg_send_entity_message,
+    .lease_entities = pg_lease_entities,
+    .renew_entity = pg_renew_entity,
+    .abandon_entity = pg_abandon_entity,
+    .get_entity = pg_get_entity,
+    .query_entities = pg_query_entities,
+    .clean_entities = pg_clean_entities,
     .search_steps = pg_search_steps,
 };
 
