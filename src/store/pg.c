@@ -263,6 +263,21 @@ dt_status pg_col_event(const PGresult *r, int row, int col, dt_arena *arena, dt_
                              out, err, what);
 }
 
+dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err)
+{
+    size_t cap = 2 + n * 21 + 1;
+    char *s = malloc(cap);
+    if (s == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu ids", n);
+    size_t at = 0;
+    s[at++] = '{';
+    for (size_t i = 0; i < n; i++)
+        at += (size_t)snprintf(s + at, cap - at, "%s%" PRId64, i ? "," : "", v[i]);
+    snprintf(s + at, cap - at, "}");
+    *out = s;
+    return DT_OK;
+}
+
 dt_status pg_unimplemented(dt_error *err, const char *op)
 {
     return dt_error_set(err, DT_ERR_UNIMPLEMENTED, "the PostgreSQL store does not do %s yet",
@@ -359,6 +374,18 @@ static const dt_store_ops pg_ops = {
     .query_entities = pg_query_entities,
     .clean_entities = pg_clean_entities,
     .search_steps = pg_search_steps,
+    .create_instance = pg_create_instance,
+    .send_message = pg_send_message,
+    .get_instance = pg_get_instance,
+    .get_history = pg_get_history,
+    .load_history = pg_load_history,
+    .lease_orchestrations = pg_lease_orchestrations,
+    .lease_activities = pg_lease_activities,
+    .renew_orchestration = pg_renew_orchestration,
+    .renew_activity = pg_renew_activity,
+    .abandon_orchestration = pg_abandon_orchestration,
+    .abandon_activity = pg_abandon_activity,
+    .commit = pg_commit_batch,
 };
 
 /* describe: "host:port/db" of the connection, for messages (no user, no password). */

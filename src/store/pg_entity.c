@@ -65,7 +65,7 @@ static void entity_name(const char *id, char *buf, size_t size)
     buf[n] = '\0';
 }
 
-/* ---- messages in ------------------------------------------------------------------------ */
+/* ---- messages in ----------------------------------------------------------------------------- */
 
 /* make_row_tx: make ID's row, or hold the one there is (FOR KEY SHARE) until the transaction
  * ends. Holding it is what keeps a concurrent clean from deleting the row between our look
@@ -162,7 +162,7 @@ dt_status pg_entity_release_tx(pg_store *s, const char *holder, dt_error *err)
                   &p, NULL, err, "release entity locks");
 }
 
-/* ---- a step's commit ---------------------------------------------------------------------- */
+/* ---- a step's commit ------------------------------------------------------------------------- */
 
 static dt_status update_row_tx(pg_store *s, const dt_entity_step *step, dt_error *err)
 {
@@ -244,7 +244,7 @@ dt_status pg_entity_step_tx(pg_store *s, const dt_entity_step *step, dt_error *e
     return r;
 }
 
-/* ---- finding work ------------------------------------------------------------------------- */
+/* ---- finding work ---------------------------------------------------------------------------- */
 
 /* A candidate entity and when its earliest message it may take became visible. */
 typedef struct cand {
@@ -374,7 +374,7 @@ static dt_status find_work(pg_store *s, dt_time now, const dt_name_filter *names
     return r;
 }
 
-/* ---- leases ----------------------------------------------------------------------------------- */
+/* ---- leases ---------------------------------------------------------------------------------- */
 
 /* load_queue_tx: ITEM's messages it may take now, in arrival order. */
 static dt_status load_queue_tx(pg_store *s, dt_entity_item *item, dt_time now,
@@ -577,7 +577,7 @@ dt_status pg_abandon_entity(dt_store *base, const dt_entity_item *item, dt_time 
                         item, retry_at > 0 ? retry_at : 0, err, "abandon");
 }
 
-/* ---- reads -------------------------------------------------------------------------------------- */
+/* ---- reads ----------------------------------------------------------------------------------- */
 
 /* read_entity: row ROW of R (CLIENT_COLUMNS) into *E, strings in ARENA. */
 static dt_status read_entity(const PGresult *r, int row, dt_arena *arena, dt_entity_state *e)
@@ -749,7 +749,7 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
     return DT_OK;
 }
 
-/* ---- cleaning ----------------------------------------------------------------------------------- */
+/* ---- cleaning -------------------------------------------------------------------------------- */
 
 /* A row is empty when it has no state, lock, live lease or message. $1 NOW. */
 #define EMPTY_WHERE                                                                          \

@@ -76,6 +76,9 @@ bool pg_col_null(const PGresult *r, int row, int col);
 dt_status pg_col_event(const PGresult *r, int row, int col, dt_arena *arena, dt_event *out,
                        dt_error *err, const char *what);
 
+/* pg_int_array: the array literal "{1,2,3}" of the N values V, malloc'd into *OUT. */
+dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err);
+
 /* pg_unimplemented: the explicit error of an operation this backend does not do yet. */
 dt_status pg_unimplemented(dt_error *err, const char *op);
 
@@ -99,6 +102,13 @@ dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *def
                                bool *delivered, dt_error *err);
 dt_status pg_delete_instance_tx(pg_store *s, const char *id, dt_error *err);
 dt_status pg_history_len_tx(pg_store *s, const char *id, int64_t *len, dt_error *err);
+
+/* pg_lease_ready_tx: inside a commit's transaction, lease what it made ready for L: the
+ * activities ACTS it inserted and the instances IDS that may have work now (each only if it is
+ * free and has a visible message). (pg_lease.c) */
+dt_status pg_lease_ready_tx(pg_store *s, const char *const *ids, size_t n_ids,
+                            const int64_t *acts, size_t n_acts, dt_commit_lease *L,
+                            dt_error *err);
 
 /* Entities inside the caller's transaction (pg_entity.c): a message stored (the row created
  * if missing), a step applied (DT_ERR_LEASE_LOST if the lease is gone), an episode's unlocks

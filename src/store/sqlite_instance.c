@@ -8,22 +8,6 @@
 
 #include "sqlite_internal.h"
 
-/* may_replace: the reuse policy of dt_new_instance, for an instance whose status is EXISTING
- * and whose parent is PARENT (NULL: none). */
-static bool may_replace(const dt_new_instance *ni, dt_runtime_status existing,
-                        const char *parent)
-{
-    if (ni->parent_instance_id)
-        return dt_runtime_status_is_terminal(existing) && parent &&
-               strcmp(parent, ni->parent_instance_id) == 0;
-    if (ni->n_replaceable == 0 || ni->replaceable == NULL)
-        return !ni->reuse_policy && dt_runtime_status_is_terminal(existing);
-    for (size_t i = 0; i < ni->n_replaceable; i++)
-        if (ni->replaceable[i] == existing)
-            return true;
-    return false;
-}
-
 dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *err)
 {
     static const struct {
@@ -54,19 +38,10 @@ dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *er
  * kept it out. */
 static dt_status conflict_tx(sqlite_store *s, const dt_new_instance *ni, dt_error *err)
 {
-    const dt_message *m = ni->on_conflict;
-    dt_message copy = *m;
-    dt_failure f;
-    char reason[sizeof err->message + 160];
-    if (m->event.failure && m->event.failure->message == NULL) {
-        snprintf(reason, sizeof reason, "sub-orchestration '%.100s' was not started: %s",
-                 ni->instance_id, err ? err->message : "the id is in use");
-        f = *m->event.failure;
-        f.message = reason;
-        copy.event.failure = &f;
-    }
+    store_conflict c;
+    store_conflict_message(ni, err, &c);
     bool delivered = false;
-    dt_status r = store_insert_message_tx(s, &copy, NULL, &delivered, err);
+    dt_status r = store_insert_message_tx(s, &c.message, NULL, &delivered, err);
     return r == DT_OK ? DT_ERR_ALREADY_EXISTS : r;
 }
 
@@ -85,7 +60,7 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         dt_runtime_status existing = (dt_runtime_status)sqlite3_column_int(st, 0);
-        bool replace = may_replace(ni, existing, (const char *)sqlite3_column_text(st, 1));
+        bool replace = store_may_replace(ni, existing, (const char *)sqlite3_column_text(st, 1));
         sqlite3_reset(st);
         if (!replace) {
             dt_status r = dt_error_set(err, DT_ERR_ALREADY_EXISTS,
@@ -128,24 +103,7 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
 
     /* and its ExecutionStarted message */
     dt_message m;
-    memset(&m, 0, sizeof m);
-    m.instance_id = id;
-    m.execution_id = ni->execution_id;
-    m.visible_at = ni->scheduled_start ? ni->scheduled_start : created;
-    dt_event_init(&m.event, DT_EVENT_EXECUTION_STARTED, created);
-    m.event.name = ni->name;
-    m.event.version = ni->version;
-    m.event.input = ni->input;
-    m.event.instance_id = id;
-    m.event.execution_id = ni->execution_id;
-    m.event.scheduled_start = ni->scheduled_start;
-    m.event.parent_instance_id = ni->parent_instance_id;
-    m.event.parent_execution_id = ni->parent_execution_id;
-    m.event.parent_name = ni->parent_name;
-    m.event.parent_task_id = ni->parent_task_id;
-    m.event.trace_parent = ni->trace_parent;
-    m.event.trace_state = ni->trace_state;
-    m.event.tags = ni->tags;
+    store_started_message(ni, created, &m);
     bool delivered = false;
     r = store_insert_message_tx(s, &m, id, &delivered, err);
     if (r == DT_OK && !delivered)

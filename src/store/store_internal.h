@@ -35,4 +35,24 @@ dt_status store_prefix_end(const char *prefix, char **out, dt_error *err);
 const char *store_new_token(dt_arena *arena, const char *owner);
 dt_time store_lease_end(dt_time now, int64_t lease_us);
 
+/* store_may_replace: the reuse policy of NI, for an existing instance whose status is
+ * EXISTING and whose parent is PARENT (NULL: none). (rules.c) */
+bool store_may_replace(const dt_new_instance *ni, dt_runtime_status existing,
+                       const char *parent);
+
+/* store_started_message: the ExecutionStarted message of NI, created at CREATED, into *M (its
+ * strings NI's). (rules.c) */
+void store_started_message(const dt_new_instance *ni, dt_time created, dt_message *m);
+
+/* store_conflict_message: NI's on_conflict message as it is delivered when NI is refused; a
+ * failure without a message takes WHY's (the reason the instance was not created). OUT holds
+ * the copies it points into. (rules.c) */
+typedef struct store_conflict {
+    dt_message message;
+    dt_failure failure;
+    char reason[sizeof ((dt_error *)0)->message + 160];
+} store_conflict;
+void store_conflict_message(const dt_new_instance *ni, const dt_error *why,
+                            store_conflict *out);
+
 #endif

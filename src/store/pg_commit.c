@@ -1,0 +1,417 @@
+/* pg_commit.c — the PostgreSQL backend's group commit: many episode results, activity
+ * results, entity steps and starts in one transaction, so one WAL flush covers them all
+ * (synchronous_commit on: a commit is durable when it returns, so it never hands out a
+ * ticket to sync). Each entry runs inside a savepoint: an entry whose lease is gone (or whose
+ * data cannot be stored) is rolled back alone and the others still apply; a failure of the
+ * database itself rolls back the whole batch. The work the batch made ready is leased in the
+ * same transaction when the caller asks (dt_commit_lease), as in SQLite's. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_internal.h"
+
+/* What the batch made ready (see sqlite_commit.c): instances that may have work now and the
+ * activity rows inserted; an entry that rolls back takes its notes back with it. Ids point
+ * into the batch, which outlives the call. */
+typedef struct ready {
+    bool on;
+    dt_time now;
+    const char **ids;
+    size_t n_ids, cap_ids;
+    int64_t *acts;
+    size_t n_acts, cap_acts;
+} ready;
+
+static void note_instance(ready *rd, const char *id, dt_time visible_at)
+{
+    if (!rd->on || id == NULL || visible_at > rd->now)
+        return;
+    for (size_t i = 0; i < rd->n_ids; i++)
+        if (strcmp(rd->ids[i], id) == 0)
+            return;
+    const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
+    if (n == NULL)
+        return;   /* lease less, never wrongly */
+    rd->ids = n;
+    rd->ids[rd->n_ids++] = id;
+}
+
+static void note_activity(ready *rd, int64_t row, dt_time visible_at)
+{
+    if (!rd->on || visible_at > rd->now)
+        return;
+    int64_t *n = dt_grow(rd->acts, &rd->cap_acts, rd->n_acts + 1, sizeof *n);
+    if (n == NULL)
+        return;
+    rd->acts = n;
+    rd->acts[rd->n_acts++] = row;
+}
+
+/* lease_forget: free what L holds (its leases were rolled back, or never committed). */
+static void lease_forget(dt_commit_lease *L)
+{
+    for (size_t i = 0; i < L->n_orchestrations; i++)
+        dt_orch_item_free(L->orchestrations[i]);
+    for (size_t i = 0; i < L->n_activities; i++)
+        dt_activity_item_free(L->activities[i]);
+    L->n_orchestrations = L->n_activities = 0;
+}
+
+/* changed: how many rows RES's statement changed (0 when there is no result). */
+static long changed(PGresult *res)
+{
+    return res ? strtol(PQcmdTuples(res), NULL, 10) : 0;
+}
+
+static dt_status append_history_tx(pg_store *s, const char *id, const dt_episode *ep,
+                                   dt_error *err)
+{
+    /* seqs stay dense from 0 (after a reset too): item->history_len relies on it */
+    int64_t seq = ep->reset_history ? 0 : (int64_t)ep->item->history_len;
+    for (size_t i = 0; i < ep->n_append; i++) {
+        uint8_t *blob = NULL;
+        size_t len = 0;
+        dt_status r = store_encode_event(&ep->append[i], &blob, &len, err);
+        if (r != DT_OK)
+            return r;
+        pg_params p = PG_PARAMS_INIT;
+        pg_text(&p, id);
+        pg_int(&p, seq + (int64_t)i);
+        pg_blob(&p, blob, len);
+        r = pg_run(s, "INSERT INTO history (instance_id, seq, event) VALUES ($1, $2, $3)", &p,
+                   NULL, err, "append history");
+        free(blob);
+        if (r != DT_OK)
+            return r;
+    }
+    return DT_OK;
+}
+
+static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep,
+                               dt_error *err)
+{
+    uint8_t *failure = NULL;
+    size_t failure_len = 0;
+    dt_status r = store_encode_failure(ep->failure, &failure, &failure_len, err);
+    if (r != DT_OK)
+        return r;
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, id);
+    pg_int(&p, ep->status);
+    pg_text(&p, ep->output);
+    pg_text(&p, ep->custom_status);
+    pg_blob(&p, failure, failure_len);
+    pg_int(&p, ep->completed_at);
+    pg_int(&p, dt_now());
+    pg_text(&p, ep->name);
+    pg_text(&p, ep->input);
+    pg_text(&p, ep->execution_id);
+    pg_text(&p, ep->item->lock_token);
+    pg_text(&p, ep->version);
+    pg_text(&p, ep->span_id);
+    pg_int(&p, ep->span_start);
+    pg_text(&p, ep->tags);
+    PGresult *res = NULL;
+    r = pg_run(s,
+               "UPDATE instances SET status = $2, output = $3, custom_status = $4, failure = $5,"
+               " completed_at = $6, last_updated_at = $7, name = COALESCE($8, name),"
+               " input = COALESCE($9, input), execution_id = COALESCE($10, execution_id),"
+               " version = COALESCE($12, version),"
+               " span_start = CASE WHEN $13::text IS NULL THEN span_start ELSE $14 END,"
+               " span_id = COALESCE($13, span_id), tags = COALESCE($15, tags),"
+               " lock_owner = NULL, lock_expires = 0"
+               " WHERE instance_id = $1 AND lock_owner = $11",
+               &p, &res, err, "update instance");
+    free(failure);
+    /* the row changes only under the lease: no change, no lease */
+    if (r == DT_OK && (ep->item->lock_token == NULL || changed(res) == 0))
+        r = dt_error_set(err, DT_ERR_LEASE_LOST,
+                         "commit: the lease on instance '%s' is no longer held", id);
+    PQclear(res);
+    if (r == DT_OK && ep->name) {   /* a new execution: its waiting messages take its name */
+        pg_params q = PG_PARAMS_INIT;
+        pg_text(&q, id);
+        pg_text(&q, ep->name);
+        r = pg_run(s,
+                   "UPDATE inbox SET name = $2 WHERE instance_id = $1"
+                   " AND name IS DISTINCT FROM $2",
+                   &q, NULL, err, "rename inbox");
+    }
+    return r;
+}
+
+static dt_status insert_activity_tx(pg_store *s, const char *id, const dt_new_activity *a,
+                                    ready *rd, dt_error *err)
+{
+    const dt_event *e = a->scheduled;
+    if (e == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "activity for instance '%s' has no TaskScheduled event", id);
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, a->instance_id ? a->instance_id : id);
+    pg_text(&p, a->execution_id);
+    pg_int(&p, e->event_id);
+    pg_text(&p, e->name);
+    pg_text(&p, e->version);
+    pg_text(&p, e->input);
+    pg_int(&p, a->visible_at);
+    pg_text(&p, e->trace_parent);
+    pg_text(&p, e->trace_state);
+    pg_text(&p, e->tags);
+    PGresult *res = NULL;
+    dt_status r = pg_run(s,
+                         "INSERT INTO activities (instance_id, execution_id, task_id, name,"
+                         " version, input, visible_at, trace_parent, trace_state, tags)"
+                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                         &p, &res, err, "insert activity");
+    if (r == DT_OK)
+        note_activity(rd, pg_col_int(res, 0, 0), a->visible_at);
+    PQclear(res);
+    return r;
+}
+
+/* run_id: SQL with ID as its only parameter. */
+static dt_status run_id(pg_store *s, const char *sql, const char *id, dt_error *err,
+                        const char *what)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, id);
+    return pg_run(s, sql, &p, NULL, err, what);
+}
+
+static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, ready *rd, dt_error *err)
+{
+    const dt_orch_item *item = ep->item;
+    if (item == NULL || item->instance_id == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "episode without a work item");
+    const char *id = item->instance_id;
+
+    /* the row first, with the lease released: it fails if the lease is gone */
+    dt_status r = update_row_tx(s, id, ep, err);
+    if (r != DT_OK)
+        return r;
+    if (ep->reset_history) {
+        /* continue-as-new: the old execution's history goes, and its outstanding activities,
+         * whose results would land in the new execution with task ids it may reuse */
+        r = run_id(s, "DELETE FROM history WHERE instance_id = $1", id, err, "reset history");
+        if (r == DT_OK)
+            r = run_id(s, "DELETE FROM activities WHERE instance_id = $1", id, err,
+                       "reset history");
+        if (r != DT_OK)
+            return r;
+    }
+    if ((r = append_history_tx(s, id, ep, err)) != DT_OK)
+        return r;
+    for (size_t i = 0; i < ep->n_activities; i++)
+        if ((r = insert_activity_tx(s, id, &ep->activities[i], rd, err)) != DT_OK)
+            return r;
+    /* sub-orchestrations before messages, so a message to a new child finds it */
+    for (size_t i = 0; i < ep->n_instances; i++) {
+        r = pg_create_instance_tx(s, &ep->instances[i], err);
+        /* a live child with this id stays as it is (the hub refines what the parent sees) */
+        if (r == DT_ERR_ALREADY_EXISTS)
+            r = DT_OK;
+        if (r != DT_OK)
+            return r;
+        note_instance(rd, ep->instances[i].instance_id, ep->instances[i].scheduled_start);
+    }
+    for (size_t i = 0; i < ep->n_messages; i++) {
+        bool delivered;
+        /* a message to an instance that does not exist is dropped; the episode commits */
+        const dt_message *m = &ep->messages[i];
+        if ((r = pg_insert_message_tx(s, m, id, &delivered, err)) != DT_OK)
+            return r;
+        if (delivered)
+            note_instance(rd, m->instance_id ? m->instance_id : id, m->visible_at);
+    }
+    /* entities: what the episode sent, its unlocks (at once: the holder needs no turn in the
+     * queue to let go), and every lock of an execution that ended */
+    for (size_t i = 0; i < ep->n_entity_messages; i++)
+        if ((r = pg_entity_message_tx(s, &ep->entity_messages[i], err)) != DT_OK)
+            return r;
+    for (size_t i = 0; i < ep->n_unlocks; i++)
+        if ((r = pg_entity_unlock_tx(s, id, &ep->unlocks[i], err)) != DT_OK)
+            return r;
+    if (ep->release_locks && (r = pg_entity_release_tx(s, id, err)) != DT_OK)
+        return r;
+    /* the consumed messages; any that arrived during the episode stay for the next one */
+    if (item->n_message_ids > 0) {
+        char *ids = NULL;
+        r = pg_int_array(item->message_ids, item->n_message_ids, &ids, err);
+        pg_params p = PG_PARAMS_INIT;
+        pg_text(&p, ids);
+        pg_text(&p, id);
+        if (r == DT_OK)
+            r = pg_run(s, "DELETE FROM inbox WHERE id = ANY($1::bigint[]) AND instance_id = $2",
+                       &p, NULL, err, "delete consumed messages");
+        free(ids);
+        if (r != DT_OK)
+            return r;
+    }
+    /* messages that came while the episode ran are ready for the next one */
+    note_instance(rd, id, 0);
+    return DT_OK;
+}
+
+static dt_status apply_activity_tx(pg_store *s, const dt_activity_done *done, ready *rd,
+                                   dt_error *err)
+{
+    const dt_activity_item *item = done->item;
+    if (item == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "activity result without a work item");
+    /* the work item goes first, under its lease: no row deleted, no lease */
+    pg_params p = PG_PARAMS_INIT;
+    pg_int(&p, item->id);
+    pg_text(&p, item->lock_token);
+    PGresult *res = NULL;
+    dt_status r = pg_run(s, "DELETE FROM activities WHERE id = $1 AND lock_owner = $2", &p,
+                         &res, err, "delete activity");
+    long n = changed(res);
+    PQclear(res);
+    if (r != DT_OK)
+        return r;
+    if (item->lock_token == NULL || n == 0)
+        return dt_error_set(err, DT_ERR_LEASE_LOST,
+                            "commit: the lease on activity %lld ('%s' for instance '%s') is no "
+                            "longer held",
+                            (long long)item->id, item->name ? item->name : "",
+                            item->instance_id ? item->instance_id : "");
+    bool delivered;
+    /* the result belongs to the execution that scheduled the activity, unless told otherwise */
+    dt_message m = done->message;
+    if (m.execution_id == NULL)
+        m.execution_id = item->execution_id;
+    /* dropped if the orchestration is gone (purged or replaced meanwhile) */
+    r = pg_insert_message_tx(s, &m, item->instance_id, &delivered, err);
+    if (r == DT_OK && delivered)
+        note_instance(rd, item->instance_id, m.visible_at);
+    return r;
+}
+
+static dt_status apply_entity_tx(pg_store *s, const dt_entity_step *step, ready *rd,
+                                 dt_error *err)
+{
+    dt_status r = pg_entity_step_tx(s, step, err);
+    for (size_t i = 0; r == DT_OK && i < step->n_messages; i++)
+        note_instance(rd, step->messages[i].instance_id, step->messages[i].visible_at);
+    for (size_t i = 0; r == DT_OK && i < step->n_instances; i++)
+        note_instance(rd, step->instances[i].instance_id, step->instances[i].scheduled_start);
+    return r;
+}
+
+static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, ready *rd, dt_error *err)
+{
+    switch (c->kind) {
+    case DT_COMMIT_EPISODE:
+        return apply_episode_tx(s, &c->u.episode, rd, err);
+    case DT_COMMIT_ACTIVITY:
+        return apply_activity_tx(s, &c->u.activity, rd, err);
+    case DT_COMMIT_START: {
+        dt_status r = pg_create_instance_tx(s, &c->u.start, err);
+        if (r == DT_OK)
+            note_instance(rd, c->u.start.instance_id, c->u.start.scheduled_start);
+        return r;
+    }
+    case DT_COMMIT_ENTITY:
+        return apply_entity_tx(s, &c->u.entity, rd, err);
+    }
+    return dt_error_set(err, DT_ERR_INVALID_ARG, "commit entry %zu has kind %d", i, (int)c->kind);
+}
+
+/* entry_level: errors that concern one entry only; the rest of the batch goes on. Anything
+ * else means the database itself failed and the whole transaction is rolled back. */
+static bool entry_level(dt_status r)
+{
+    return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS;
+}
+
+/* lease_ready: the leases of dt_commit_lease, inside the commit's transaction and a savepoint
+ * of their own, so a failure takes back only the leases. */
+static void lease_ready(pg_store *s, ready *rd, dt_commit_lease *L)
+{
+    dt_error scratch;
+    if (pg_run(s, "SAVEPOINT dt_lease", NULL, NULL, &scratch, "savepoint") != DT_OK)
+        return;
+    if (pg_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L, &scratch) == DT_OK) {
+        pg_run(s, "RELEASE SAVEPOINT dt_lease", NULL, NULL, &scratch, "release savepoint");
+        return;
+    }
+    pg_run(s, "ROLLBACK TO SAVEPOINT dt_lease", NULL, NULL, &scratch, "rollback leases");
+    lease_forget(L);
+}
+
+/* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
+ * code and message (for logging); each entry's own result says which failed. */
+dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_lease *lease,
+                          uint64_t *ticket, dt_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    dt_error_clear(err);
+    if (ticket)
+        *ticket = 0;   /* durable when it returns: nothing to sync */
+    if (lease)
+        lease->n_orchestrations = lease->n_activities = 0;
+    if (n == 0)
+        return DT_OK;
+    ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
+                .now = lease ? lease->now : 0};
+    dt_error scratch;
+    bool noted = false;
+    pthread_mutex_lock(&s->mu);
+    dt_status r = pg_begin(s, err);
+    for (size_t i = 0; r == DT_OK && i < n; i++) {
+        dt_commit *c = &batch[i];
+        r = pg_run(s, "SAVEPOINT dt_entry", NULL, NULL, err, "savepoint");
+        if (r != DT_OK)
+            break;
+        size_t ids_before = rd.n_ids, acts_before = rd.n_acts;
+        dt_error_clear(&scratch);
+        dt_status er = apply_entry_tx(s, c, i, &rd, &scratch);
+        c->result = er;
+        if (er != DT_OK && c->error)
+            *c->error = scratch;
+        if (er == DT_OK) {
+            r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err, "release savepoint");
+        } else if (entry_level(er)) {
+            rd.n_ids = ids_before;
+            rd.n_acts = acts_before;
+            r = pg_run(s, "ROLLBACK TO SAVEPOINT dt_entry", NULL, NULL, err, "rollback entry");
+            if (r == DT_OK)
+                r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err,
+                           "release savepoint");
+            if (!noted && err) {
+                *err = scratch;
+                noted = true;
+            }
+        } else {
+            r = er;
+            if (err)
+                *err = scratch;
+        }
+    }
+    if (r == DT_OK && rd.on)
+        lease_ready(s, &rd, lease);
+    if (r == DT_OK) {
+        dt_error saved;
+        dt_error_clear(&saved);
+        if (err)
+            saved = *err;
+        r = pg_commit(s, err);
+        if (r == DT_OK && err)
+            *err = saved;
+    }
+    if (r != DT_OK) {
+        pg_rollback(s);
+        for (size_t i = 0; i < n; i++) {
+            batch[i].result = r;
+            if (batch[i].error && err)
+                *batch[i].error = *err;
+        }
+        if (lease)
+            lease_forget(lease);
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(rd.ids);
+    free(rd.acts);
+    return r;
+}

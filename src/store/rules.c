@@ -1,0 +1,58 @@
+/* rules.c — what every backend decides the same way about instances: whether a creation may
+ * replace an existing instance (the reuse policy), the ExecutionStarted message of a new one,
+ * and the message a refused sub-orchestration sends its parent. */
+#include <stdio.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+bool store_may_replace(const dt_new_instance *ni, dt_runtime_status existing,
+                       const char *parent)
+{
+    if (ni->parent_instance_id)
+        return dt_runtime_status_is_terminal(existing) && parent &&
+               strcmp(parent, ni->parent_instance_id) == 0;
+    if (ni->n_replaceable == 0 || ni->replaceable == NULL)
+        return !ni->reuse_policy && dt_runtime_status_is_terminal(existing);
+    for (size_t i = 0; i < ni->n_replaceable; i++)
+        if (ni->replaceable[i] == existing)
+            return true;
+    return false;
+}
+
+void store_started_message(const dt_new_instance *ni, dt_time created, dt_message *m)
+{
+    memset(m, 0, sizeof *m);
+    m->instance_id = ni->instance_id;
+    m->execution_id = ni->execution_id;
+    m->visible_at = ni->scheduled_start ? ni->scheduled_start : created;
+    dt_event_init(&m->event, DT_EVENT_EXECUTION_STARTED, created);
+    m->event.name = ni->name;
+    m->event.version = ni->version;
+    m->event.input = ni->input;
+    m->event.instance_id = ni->instance_id;
+    m->event.execution_id = ni->execution_id;
+    m->event.scheduled_start = ni->scheduled_start;
+    m->event.parent_instance_id = ni->parent_instance_id;
+    m->event.parent_execution_id = ni->parent_execution_id;
+    m->event.parent_name = ni->parent_name;
+    m->event.parent_task_id = ni->parent_task_id;
+    m->event.trace_parent = ni->trace_parent;
+    m->event.trace_state = ni->trace_state;
+    m->event.tags = ni->tags;
+}
+
+void store_conflict_message(const dt_new_instance *ni, const dt_error *why,
+                            store_conflict *out)
+{
+    const dt_message *m = ni->on_conflict;
+    out->message = *m;
+    if (m->event.failure && m->event.failure->message == NULL) {
+        snprintf(out->reason, sizeof out->reason,
+                 "sub-orchestration '%.100s' was not started: %s", ni->instance_id,
+                 why ? why->message : "the id is in use");
+        out->failure = *m->event.failure;
+        out->failure.message = out->reason;
+        out->message.event.failure = &out->failure;
+    }
+}
