@@ -198,27 +198,6 @@ static dt_status update_row_tx(pg_store *s, const dt_entity_step *step, dt_error
     return r;
 }
 
-/* start_tx: start NI for a step. One whose id is taken is skipped (the step stands; the hub
- * logged it). The savepoint makes the refusal take back whatever the attempt wrote, and
- * keeps the transaction usable whichever way pg_create_instance_tx refuses. */
-static dt_status start_tx(pg_store *s, const dt_new_instance *ni, dt_error *err)
-{
-    dt_status r = pg_run(s, "SAVEPOINT entity_start", NULL, NULL, err, "savepoint");
-    if (r != DT_OK)
-        return r;
-    dt_error scratch;
-    r = pg_create_instance_tx(s, ni, &scratch);
-    if (r == DT_ERR_ALREADY_EXISTS)
-        return pg_run(s, "ROLLBACK TO SAVEPOINT entity_start", NULL, NULL, err,
-                      "roll back a refused start");
-    if (r != DT_OK) {
-        if (err)
-            *err = scratch;
-        return r;
-    }
-    return pg_run(s, "RELEASE SAVEPOINT entity_start", NULL, NULL, err, "release savepoint");
-}
-
 dt_status pg_entity_step_tx(pg_store *s, const dt_entity_step *step, dt_error *err)
 {
     if (step->item == NULL || step->item->entity_id == NULL)
@@ -233,8 +212,12 @@ dt_status pg_entity_step_tx(pg_store *s, const dt_entity_step *step, dt_error *e
         r = pg_run(s, "DELETE FROM entity_inbox WHERE id = $1 AND entity_id = $2", &p, NULL,
                    err, "delete entity message");
     }
-    for (size_t i = 0; r == DT_OK && i < step->n_instances; i++)
-        r = start_tx(s, &step->instances[i], err);
+    for (size_t i = 0; r == DT_OK && i < step->n_instances; i++) {
+        /* a refusal writes nothing and leaves the transaction usable (pg_instance.c) */
+        r = pg_create_instance_tx(s, &step->instances[i], err);
+        if (r == DT_ERR_ALREADY_EXISTS)   /* the step stands; the hub logged it */
+            r = DT_OK;
+    }
     for (size_t i = 0; r == DT_OK && i < step->n_messages; i++) {
         bool delivered;   /* an answer to an orchestration that is gone is dropped */
         r = pg_insert_message_tx(s, &step->messages[i], NULL, &delivered, err);
