@@ -19,7 +19,8 @@ typedef struct dt_hub dt_hub;
 #define DT_DEFAULT_DB_PATH "./dtask-data/dtask.db"
 
 typedef struct dt_hub_options {
-    const char *db_path;        /* SQLite file; NULL: DT_DEFAULT_DB_PATH */
+    const char *db_path;        /* SQLite file or postgres:// URL; NULL: DT_DEFAULT_DB_PATH */
+    const char *db_schema;      /* PostgreSQL: the schema of its tables; NULL: "dtask" */
     dt_store *store;            /* or an open store, which the hub then owns; overrides db_path */
     dt_sync_mode sync;          /* SQLite durability; default DT_SYNC_FULL */
     int64_t lease_ms;           /* work item lease; 0: 30000 */
@@ -47,7 +48,8 @@ void dt_hub_close(dt_hub *hub);
 
 /* A set of named task hubs, each a dt_hub on a database of its own (instances, queues,
  * histories and metrics never mix): the default hub on HUB.db_path, hub NAME on
- * <db_path>.hubs/NAME.db. A hub opens on first use, or, with ALLOWED, only if it is one of
+ * <db_path>.hubs/NAME.db; on PostgreSQL, the default hub in schema "dtask" and hub NAME in
+ * schema "dtask_NAME" (a longer name shortened with a hash of it) of the same database. A hub opens on first use, or, with ALLOWED, only if it is one of
  * those names (those open at once); at most MAX_HUBS are open. See src/hub/hubs.c. */
 #define DT_TASK_HUBS_MAX 32
 

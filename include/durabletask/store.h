@@ -329,6 +329,7 @@ typedef struct dt_store_ops {
                                 dt_time now, size_t *removed, size_t *released,
                                 dt_error *err);
     uint64_t (*search_steps)(dt_store *s);   /* NULL: the backend does not count */
+    int (*schema_version)(dt_store *s);
 } dt_store_ops;
 
 /* Every backend's handle starts with this header. */
@@ -361,6 +362,14 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
  * dt_store_close. */
 dt_status dt_store_open_postgres(const char *url, const char *schema, dt_store **out,
                                  dt_error *err);
+
+/* dt_store_is_postgres: does PATH name a PostgreSQL database (a postgres:// or postgresql://
+ * URL) rather than a SQLite file? */
+bool dt_store_is_postgres(const char *path);
+
+/* dt_store_drop_postgres: drop schema SCHEMA of the PostgreSQL database at URL with all it
+ * holds (a task hub deleted); a schema that is not there is no error. */
+dt_status dt_store_drop_postgres(const char *url, const char *schema, dt_error *err);
 
 /* ---- calling a store -------------------------------------------------------------------- */
 
@@ -408,6 +417,10 @@ dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
                                     int64_t lease_us, size_t max,
                                     const dt_name_filter *names, dt_activity_item **out,
                                     size_t *n_out, dt_error *err);
+
+/* dt_store_schema_version: the version of S's schema (each backend numbers its own), which
+ * opening brought up to date. */
+int dt_store_schema_version(dt_store *s);
 
 /* dt_store_search_steps: how much reading the searches for work to lease have done since S
  * was opened, in the backend's own unit (SQLite: virtual machine steps of those statements),

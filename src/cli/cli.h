@@ -33,6 +33,7 @@ enum {
 
 int cli_demo(int argc, char **argv);      /* demo.c */
 int cli_serve(int argc, char **argv);     /* serve.c */
+int cli_migrate(int argc, char **argv);   /* migrate_cmd.c */
 int cli_worker(int argc, char **argv);    /* worker_cmd.c */
 int cli_start(int argc, char **argv);     /* instance_cmds.c */
 int cli_status(int argc, char **argv);

@@ -34,6 +34,7 @@ static const command host_commands[] = {
     {"serve", cli_serve, "run a hub with the Durable Task gRPC service"},
     {"worker", cli_worker, "run the demo's C orchestrators and activities for a server"},
     {"demo", cli_demo, "run the hello_cities orchestration on an embedded hub"},
+    {"migrate", cli_migrate, "bring a database's schema up to this version"},
     {NULL, NULL, NULL},
 };
 

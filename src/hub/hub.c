@@ -99,9 +99,8 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         goto fail;
     }
     const char *db = o.db_path ? o.db_path : DT_DEFAULT_DB_PATH;
-    if (o.store == NULL && (strncmp(db, "postgres://", 11) == 0 ||
-                            strncmp(db, "postgresql://", 13) == 0)) {
-        /* not a file name: the PostgreSQL store, which a hub cannot run on until it is done */
+    if (o.store == NULL && dt_store_is_postgres(db)) {
+        /* the PostgreSQL store, which a hub cannot run on until it is done */
         st = dt_error_set(err, DT_ERR_UNIMPLEMENTED,
                           "--db %.11s...: the PostgreSQL store is being built (issue 16) and "
                           "cannot run a hub yet; use a SQLite file for now",
@@ -109,7 +108,8 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         goto fail;
     }
     if (o.store == NULL) {
-        st = dt_store_open_sqlite(db, o.sync, &hub->store, err);
+        st = dt_store_is_postgres(db) ? dt_store_open_postgres(db, o.db_schema, &hub->store, err)
+                                      : dt_store_open_sqlite(db, o.sync, &hub->store, err);
         if (st != DT_OK)
             goto fail;
     }

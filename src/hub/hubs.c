@@ -20,6 +20,7 @@ struct dt_hub_ref {
     dt_hub_set *set;
     char name[DT_TASK_HUB_NAME_MAX + 1];
     char *path;                 /* its database */
+    char schema[64];            /* PostgreSQL: its schema ("" on SQLite) */
     dt_hub *hub;
     int refs;                   /* the set's mu */
     bool deleted;               /* the set's mu */
@@ -46,7 +47,7 @@ struct dt_hub_set {
  * <db_path>.hubs/<name>.db beside it (malloc'd; NULL when out of memory). */
 static char *hub_path(const dt_hub_set *s, const char *name)
 {
-    if (strcmp(name, DT_TASK_HUB_DEFAULT) == 0)
+    if (strcmp(name, DT_TASK_HUB_DEFAULT) == 0 || dt_store_is_postgres(s->db_path))
         return strdup(s->db_path);
     size_t n = strlen(s->db_path) + strlen(name) + 16;
     char *p = malloc(n);
@@ -86,9 +87,33 @@ static void unlink_from(dt_hub_ref **list, dt_hub_ref *r)
 /* destroy: close R's hub and free it; with REMOVE, its database files go too. */
 static void destroy(dt_hub_ref *r, bool remove);
 
-/* remove_files: a closed hub's database PATH and its -wal and -shm files. */
-static void remove_files(const char *path)
+/* pg_schema: the PostgreSQL schema of hub NAME into OUT: "dtask_NAME", or, when that is
+ * longer than an identifier may be, its first 40 bytes and a hash of the whole name. */
+static void pg_schema(const char *name, char *out, size_t size)
 {
+    if (strcmp(name, DT_TASK_HUB_DEFAULT) == 0) {
+        snprintf(out, size, "dtask");
+        return;
+    }
+    if (strlen(name) + 6 <= 63) {
+        snprintf(out, size, "dtask_%s", name);
+        return;
+    }
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (const char *c = name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    snprintf(out, size, "dtask_%.40s_%016llx", name, (unsigned long long)h);
+}
+
+/* remove_files: a closed hub's database PATH and its -wal and -shm files; on PostgreSQL, its
+ * SCHEMA. */
+static void remove_files(const char *path, const char *schema)
+{
+    if (dt_store_is_postgres(path)) {
+        if (schema[0] && dt_store_drop_postgres(path, schema, NULL) != DT_OK)
+            dt_log(DT_LOG_WARN, NULL, "task hub schema %s could not be dropped", schema);
+        return;
+    }
     static const char *const suffixes[] = {"", "-wal", "-shm"};
     for (size_t i = 0; path && i < 3; i++) {
         size_t n = strlen(path) + 8;
@@ -107,7 +132,7 @@ static void finish_delete(dt_hub_set *s, dt_hub_ref *r)
 {
     dt_hub_close(r->hub);
     r->hub = NULL;
-    remove_files(r->path);
+    remove_files(r->path, r->schema);
     pthread_mutex_lock(&s->mu);
     unlink_from(&s->dying, r);
     pthread_cond_broadcast(&s->changed);
@@ -119,7 +144,7 @@ static void destroy(dt_hub_ref *r, bool remove)
 {
     dt_hub_close(r->hub);
     if (remove)
-        remove_files(r->path);
+        remove_files(r->path, r->schema);
     free(r->path);
     free(r);
 }
@@ -139,6 +164,8 @@ static dt_status open_hub(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening task hub '%s'", name);
     }
     snprintf(r->name, sizeof r->name, "%s", name);
+    if (dt_store_is_postgres(s->db_path))
+        pg_schema(name, r->schema, sizeof r->schema);
     r->set = s;
     r->opening = true;
     r->next = s->hubs;
@@ -146,6 +173,7 @@ static dt_status open_hub(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_
     s->n_hubs++;
     dt_hub_options ho = s->opts.hub;
     ho.db_path = r->path;
+    ho.db_schema = r->schema[0] ? r->schema : NULL;
     ho.store = NULL;
     pthread_mutex_unlock(&s->mu);
     dt_status st = dt_hub_open(&ho, &r->hub, err);
@@ -305,11 +333,15 @@ dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
     if (st != DT_OK) {
         /* said why */
     } else if (r == NULL && allowed(s, name)) {
-        /* not open in this run: a hub an earlier run left on disk goes, files and all */
-        char *path = hub_path(s, name);
-        bool there = path && access(path, F_OK) == 0;
+        /* not open in this run: a hub an earlier run left on disk goes, files and all (on
+         * PostgreSQL its schema, if there is one) */
+        char *path = hub_path(s, name), schema[64] = "";
+        bool pg = dt_store_is_postgres(s->db_path);
+        bool there = path && (pg || access(path, F_OK) == 0);
+        if (pg)
+            pg_schema(name, schema, sizeof schema);
         if (there)
-            remove_files(path);
+            remove_files(path, schema);
         free(path);
         if (!there)
             st = dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist", name);

@@ -286,15 +286,15 @@ dt_status pg_unimplemented(dt_error *err, const char *op)
 
 /* ---- the schema ----------------------------------------------------------------------------- */
 
-/* schema_ok: letters, digits and '_', not starting with a digit, at most 63 bytes (one
- * PostgreSQL identifier, quoted as it is). */
+/* schema_ok: letters, digits, '-' and '_', starting with a letter or '_', at most 63 bytes
+ * (one PostgreSQL identifier, always quoted, so '-' and case are kept as they are). */
 static bool schema_ok(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > 63 || isdigit((unsigned char)name[0]))
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)name[i]) || name[i] == '_'))
+        if (!(isalnum((unsigned char)name[i]) || name[i] == '_' || name[i] == '-'))
             return false;
     return true;
 }
@@ -363,8 +363,15 @@ static uint64_t pg_search_steps(dt_store *base)
     return atomic_load(&((pg_store *)base)->search_steps);
 }
 
+static int pg_schema_version(dt_store *s)
+{
+    (void)s;
+    return PG_SCHEMA_VERSION;   /* opening migrated it */
+}
+
 static const dt_store_ops pg_ops = {
     .name = "postgres",
+    .schema_version = pg_schema_version,
     .close = pg_close,
     .send_entity_message = pg_send_entity_message,
     .lease_entities = pg_lease_entities,
@@ -388,6 +395,7 @@ static const dt_store_ops pg_ops = {
     .commit = pg_commit_batch,
 };
 
+
 /* describe: "host:port/db" of the connection, for messages (no user, no password). */
 static char *describe(PGconn *c)
 {
@@ -397,6 +405,39 @@ static char *describe(PGconn *c)
     if (out)
         snprintf(out, n, "%s:%s/%s", host ? host : "", port ? port : "", db ? db : "");
     return out;
+}
+
+bool dt_store_is_postgres(const char *path)
+{
+    return path && (strncmp(path, "postgres://", 11) == 0 ||
+                    strncmp(path, "postgresql://", 13) == 0);
+}
+
+dt_status dt_store_drop_postgres(const char *url, const char *schema, dt_error *err)
+{
+    if (schema == NULL || !schema_ok(schema))
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "PostgreSQL schema name '%.80s' is not "
+                            "letters, digits, '-' and '_'", schema ? schema : "");
+    PGconn *c = PQconnectdb(url);
+    char *where = c ? describe(c) : NULL;
+    dt_status st = DT_OK;
+    if (c == NULL || where == NULL) {
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory connecting to PostgreSQL");
+    } else if (PQstatus(c) != CONNECTION_OK) {
+        st = dt_error_set(err, DT_ERR_IO, "cannot connect to PostgreSQL at %s: %s", where,
+                          PQerrorMessage(c));
+    } else {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS \"%s\" CASCADE", schema);
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            st = dt_error_set(err, DT_ERR_IO, "dropping schema %s of PostgreSQL at %s: %s",
+                              schema, where, PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    free(where);
+    PQfinish(c);
+    return st;
 }
 
 dt_status dt_store_open_postgres(const char *url, const char *schema, dt_store **out,
@@ -409,8 +450,8 @@ dt_status dt_store_open_postgres(const char *url, const char *schema, dt_store *
         schema = "dtask";
     if (!schema_ok(schema))
         return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "PostgreSQL schema name '%.80s' is not letters, digits and '_' "
-                            "(not starting with a digit, at most 63)",
+                            "PostgreSQL schema name '%.80s' is not letters, digits, '-' and "
+                            "'_' (not starting with a digit, at most 63)",
                             schema);
     pg_store *s = calloc(1, sizeof *s);
     if (s == NULL)

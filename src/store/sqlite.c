@@ -796,6 +796,12 @@ static void sqlite_close(dt_store *base)
     free(s);
 }
 
+static int sqlite_schema_version(dt_store *s)
+{
+    (void)s;
+    return SCHEMA_VERSION;   /* opening migrated it */
+}
+
 static const dt_store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sqlite_close,
@@ -825,6 +831,7 @@ static const dt_store_ops sqlite_ops = {
     .query_entities = store_sqlite_query_entities,
     .clean_entities = store_sqlite_clean_entities,
     .search_steps = store_sqlite_search_steps,
+    .schema_version = sqlite_schema_version,
 };
 
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,

@@ -115,6 +115,11 @@ dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
     return CALL(commit, batch, n, lease, ticket, err);
 }
 
+int dt_store_schema_version(dt_store *s)
+{
+    return s->ops->schema_version ? s->ops->schema_version(s) : 0;
+}
+
 uint64_t dt_store_search_steps(dt_store *s)
 {
     return s->ops->search_steps ? s->ops->search_steps(s) : 0;

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <netinet/in.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +210,7 @@ static void test_every_command_has_help_and_the_exit_codes_are_documented(void *
     const char *cmds[] = {"start", "status", "list", "history", "raise", "terminate",
                           "suspend", "resume", "restart", "purge", "wait", "serve", "worker",
                           "demo", "entity", "entity get", "entity signal", "entity list",
-                          "entity clean"};
+                          "entity clean", "migrate"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char want[64], cmd[32];
         snprintf(want, sizeof want, "usage: dtask %s", cmds[i]);
@@ -481,6 +482,30 @@ static void test_the_demo_uses_a_database_of_its_own(void **state)
     assert_int_equal(access(test_path(c.f.dir, "dtask-data/demo.db"), F_OK), 0);
     assert_int_not_equal(access(test_path(c.f.dir, "dtask-data/dtask.db"), F_OK), 0);
     c.cwd = NULL;
+    fix_close(&c);
+}
+
+/* migrate brings a database to this build's schema and says which version; a database of a
+ * newer version is refused naming both, and left as it was; --schema is for PostgreSQL. */
+static void test_migrate_says_the_version_and_refuses_a_newer_database(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-migrate");
+    char db[1200];   /* test_path's buffer is run()'s too */
+    snprintf(db, sizeof db, "%s", test_path(c.f.dir, "m/dt.db"));
+    DTASK_RAW(&c, "migrate", "--db", db);
+    expect(&c, 0, "SQLite schema version 7: up to date", NULL);
+    DTASK_RAW(&c, "migrate", "--db", db);
+    expect(&c, 0, "SQLite schema version 7: up to date", NULL);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 42", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    DTASK_RAW(&c, "migrate", "--db", db);
+    expect(&c, 1, NULL, "schema version 42");
+    DTASK_RAW(&c, "migrate", "--db", db, "--schema", "x");
+    expect(&c, 2, NULL, "--schema is for a PostgreSQL --db only");
     fix_close(&c);
 }
 
@@ -940,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_the_c_worker_joins_a_server_that_requires_a_token),
         cmocka_unit_test(test_the_c_worker_takes_dtask_server_and_says_when_it_is_unreachable),
         cmocka_unit_test(test_the_demo_uses_a_database_of_its_own),
+        cmocka_unit_test(test_migrate_says_the_version_and_refuses_a_newer_database),
         cmocka_unit_test(test_start_status_history_of_a_completed_instance),
         cmocka_unit_test(test_missing_instance_exits_3_naming_it),
         cmocka_unit_test(test_suspend_resume_raise_and_terminate),
