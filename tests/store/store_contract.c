@@ -3113,24 +3113,11 @@ static void test_entity_clean_removes_empty_rows_and_releases_orphaned_locks(voi
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-/* pending_test: stands for a test of something the backend does not do yet. */
-static void pending_test(void **state)
-{
-    (void)state;
-    skip();
-}
-
 int store_contract_run(const char *backend, store_contract_open_fn open, bool defers_sync)
-{
-    return store_contract_run_pending(backend, open, defers_sync, NULL);
-}
-
-int store_contract_run_pending(const char *backend, store_contract_open_fn open,
-                               bool defers_sync, const char *const *pending)
 {
     g_open = open;
     g_defers_sync = defers_sync;
-    struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests[] = {
         T(test_created_instance_is_pending_with_its_fields),
         T(test_missing_instance_is_not_found),
         T(test_duplicate_live_id_is_refused_and_nothing_changes),
@@ -3193,18 +3180,8 @@ int store_contract_run_pending(const char *backend, store_contract_open_fn open,
         T(test_entity_get_and_query),
         T(test_entity_clean_removes_empty_rows_and_releases_orphaned_locks),
     };
-    size_t n = sizeof tests / sizeof tests[0], skipped = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; pending && pending[k]; k++)
-            if (strcmp(tests[i].name, pending[k]) == 0) {
-                tests[i].test_func = pending_test;
-                tests[i].setup_func = tests[i].teardown_func = NULL;
-                skipped++;
-            }
+    size_t n = sizeof tests / sizeof tests[0];
     char name[128];
     snprintf(name, sizeof name, "store contract (%s)", backend);
-    if (skipped)
-        print_message("%s: %zu of %zu tests pending (the backend does not do them yet)\n",
-                      name, skipped, n);
     return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }

@@ -18,10 +18,4 @@ typedef dt_status (*store_contract_open_fn)(const char *dir, dt_store **out, dt_
  * tests. */
 int store_contract_run(const char *backend, store_contract_open_fn open, bool defers_sync);
 
-/* store_contract_run_pending: the same, with the tests named in PENDING (a NULL-terminated
- * list of test function names) reported as skipped: for a backend being built, whose list
- * shrinks to nothing before it is called done. */
-int store_contract_run_pending(const char *backend, store_contract_open_fn open,
-                               bool defers_sync, const char *const *pending);
-
 #endif

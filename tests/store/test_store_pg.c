@@ -1,9 +1,8 @@
 /* test_store_pg.c — the PostgreSQL backend: opening (the schema made and versioned, a newer
  * one refused, a bad schema name or an unreachable server named without the password, nodes
- * opening a fresh schema together), then the shared store contract suite, each test in a
- * PostgreSQL schema of its own. The backend is being built (issue 16): the contract tests it
- * does not pass yet are listed in PENDING and reported as skipped; the list shrinks to
- * nothing before the backend is called done. The server is the throwaway one ctest starts
+ * opening a fresh schema together, a watcher hearing other nodes' work), then the whole
+ * shared store contract suite, each test in a PostgreSQL schema of its own. The server is
+ * the throwaway one ctest starts
  * (scripts/pg.sh, fixture pg): its URL is in the file DT_TEST_PG_URL_FILE names, or in
  * DT_TEST_PG_URL. Without either, the test says so and is skipped. */
 #include <libpq-fe.h>
@@ -18,21 +17,6 @@
 #include "testutil.h"
 
 static char g_url[1024];
-
-static const char *const PENDING[] = {
-    "test_entity_message_creates_the_row",
-    "test_entity_lease_takes_visible_messages_in_order",
-    "test_entity_lease_name_filter",
-    "test_locked_entity_leases_only_the_holders_messages",
-    "test_entity_step_commits_state_answers_signals_and_starts",
-    "test_entity_step_under_a_lost_lease_changes_nothing",
-    "test_abandoned_entity_waits_for_its_retry_time",
-    "test_episode_unlock_releases_only_its_own_section",
-    "test_episode_release_locks_releases_all_of_that_instance",
-    "test_entity_get_and_query",
-    "test_entity_clean_removes_empty_rows_and_releases_orphaned_locks",
-    NULL,
-};
 
 /* schema_of: a schema name of its own for DIR (each test's fresh directory). */
 static void schema_of(const char *dir, char *out, size_t size)
@@ -293,6 +277,6 @@ int main(void)
         cmocka_unit_test(test_a_watcher_hears_other_nodes_work),
     };
     int failed = cmocka_run_group_tests_name("postgres", tests, NULL, NULL);
-    failed += store_contract_run_pending("postgres", open_pg, false, PENDING);
+    failed += store_contract_run("postgres", open_pg, false);
     return failed ? 1 : 0;
 }
