@@ -29,6 +29,7 @@ test: deps
 	@cmake --build build-test -j $(JOBS)
 	cd build-test && ctest --output-on-failure -j 2
 	bash tests/conformance/run.sh build-test/dtask
+	bash tests/conformance/run-pg.sh build-test/dtask
 	bash tests/http/run.sh build-test/dtask
 	bash tests/browser/run.sh build-test/dtask
 	bash tests/install/run.sh

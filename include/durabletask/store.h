@@ -369,7 +369,7 @@ dt_status dt_store_open_postgres(const char *url, const char *schema, dt_store *
 bool dt_store_is_postgres(const char *path);
 
 /* dt_store_drop_postgres: drop schema SCHEMA of the PostgreSQL database at URL with all it
- * holds (a task hub deleted); a schema that is not there is no error. */
+ * holds (a task hub deleted); DT_ERR_NOT_FOUND when there is no such schema. */
 dt_status dt_store_drop_postgres(const char *url, const char *schema, dt_error *err);
 
 /* ---- calling a store -------------------------------------------------------------------- */

@@ -18,7 +18,8 @@ static void serve_usage(FILE *out)
 {
     fprintf(out,
             "usage: dtask serve [--grpc-listen ADDR:PORT] [--http-listen ADDR:PORT] [--no-http]\n"
-            "                   [--token-file PATH] [--db PATH] [--log-level LEVEL]\n"
+            "                   [--token-file PATH] [--db PATH|URL] [--db-schema NAME]\n"
+            "                   [--lease SECONDS] [--log-level LEVEL]\n"
             "                   [--health-ping-interval SECONDS] [--task-hubs NAME[,NAME...]]\n"
             "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n"
             "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n"
@@ -32,7 +33,13 @@ static void serve_usage(FILE *out)
             "  --no-http                serve no HTTP\n"
             "  --token-file PATH        require \"Authorization: Bearer <token>\" on HTTP and gRPC,\n"
             "                           with the token in PATH (surrounding whitespace trimmed)\n"
-            "  --db PATH                SQLite database (default " DT_DEFAULT_DB_PATH ")\n"
+            "  --db PATH|URL            a SQLite file (default " DT_DEFAULT_DB_PATH "), or a\n"
+            "                           PostgreSQL database postgres://USER@HOST:PORT/DB that\n"
+            "                           many nodes may share\n"
+            "  --db-schema NAME         PostgreSQL: the schema of the default hub's tables\n"
+            "                           (default dtask; hub NAME's: <schema>_NAME)\n"
+            "  --lease SECONDS          how long a work item is leased before another node or\n"
+            "                           worker may take it, unless renewed (default 30)\n"
             "  --log-level LEVEL        debug, info (default), warn, error or off; one line per\n"
             "                           notable event, with level and instance id, to stderr\n"
             "  --health-ping-interval SECONDS\n"
@@ -43,7 +50,7 @@ static void serve_usage(FILE *out)
             "                           gRPC calls, the taskHub parameter of HTTP requests);\n"
             "                           without it a hub is created on first use. The default\n"
             "                           hub (no name given) keeps --db; hub NAME is in\n"
-            "                           <db>.hubs/NAME.db\n"
+            "                           <db>.hubs/NAME.db (PostgreSQL: schema <schema>_NAME)\n"
             "  --http-activity-allow HOST[,HOST...]\n"
             "                           run the built-in activity " DT_HTTP_ACTIVITY_NAME " (durable\n"
             "                           HTTP calls) for these hosts only: names, IP addresses or\n"
@@ -141,7 +148,8 @@ int cli_serve(int argc, char **argv)
     bool http = true;
     const char *db = DT_DEFAULT_DB_PATH;
     int64_t ping_ms = 0;
-    const char *task_hubs = NULL;
+    const char *task_hubs = NULL, *db_schema = NULL;
+    int64_t lease_ms = 0;
     const char *http_allow = NULL;
     const char *public_hosts = NULL;
     const char *tls_cert_file = NULL, *tls_key_file = NULL;
@@ -175,6 +183,17 @@ int cli_serve(int argc, char **argv)
                 return 2;
             }
             ping_ms = (int64_t)(secs * 1000);
+        } else if (strcmp(argv[i], "--lease") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            double secs = strtod(argv[++i], &end);
+            if (end == argv[i] || *end != '\0' || !(secs >= 1 && secs <= 3600)) {
+                fprintf(stderr, "dtask serve: --lease must be seconds from 1 to 3600 (got '%s')\n",
+                        argv[i]);
+                return 2;
+            }
+            lease_ms = (int64_t)(secs * 1000);
+        } else if (strcmp(argv[i], "--db-schema") == 0 && i + 1 < argc) {
+            db_schema = argv[++i];
         } else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
             db = argv[++i];
         } else if (strcmp(argv[i], "--task-hubs") == 0 && i + 1 < argc) {
@@ -297,7 +316,11 @@ int cli_serve(int argc, char **argv)
         }
         hosts[n_hosts++] = t;
     }
-    dt_hub_set_options ho = {.hub = {.db_path = db}};
+    if (db_schema && !dt_store_is_postgres(db)) {
+        fprintf(stderr, "dtask serve: --db-schema is for a PostgreSQL --db only\n");
+        return CLI_EXIT_USAGE;
+    }
+    dt_hub_set_options ho = {.hub = {.db_path = db, .db_schema = db_schema, .lease_ms = lease_ms}};
     if (task_hubs && !split_hubs(task_hubs, &names_buf, names, &ho.n_allowed)) {
         rc = 2;
         goto done;

@@ -105,14 +105,6 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         goto fail;
     }
     const char *db = o.db_path ? o.db_path : DT_DEFAULT_DB_PATH;
-    if (o.store == NULL && dt_store_is_postgres(db)) {
-        /* the PostgreSQL store, which a hub cannot run on until it is done */
-        st = dt_error_set(err, DT_ERR_UNIMPLEMENTED,
-                          "--db %.11s...: the PostgreSQL store is being built (issue 16) and "
-                          "cannot run a hub yet; use a SQLite file for now",
-                          db);
-        goto fail;
-    }
     if (o.store == NULL) {
         st = dt_store_is_postgres(db) ? dt_store_open_postgres(db, o.db_schema, &hub->store, err)
                                       : dt_store_open_sqlite(db, o.sync, &hub->store, err);

@@ -30,6 +30,7 @@ struct dt_hub_ref {
 
 struct dt_hub_set {
     dt_hub_set_options opts;
+    char db_schema[64];                 /* PostgreSQL: opts.hub.db_schema's copy */
     char *db_path;
     char **allowed;
     size_t n_allowed, max_hubs;
@@ -87,22 +88,26 @@ static void unlink_from(dt_hub_ref **list, dt_hub_ref *r)
 /* destroy: close R's hub and free it; with REMOVE, its database files go too. */
 static void destroy(dt_hub_ref *r, bool remove);
 
-/* pg_schema: the PostgreSQL schema of hub NAME into OUT: "dtask_NAME", or, when that is
- * longer than an identifier may be, its first 40 bytes and a hash of the whole name. */
-static void pg_schema(const char *name, char *out, size_t size)
+/* pg_schema: the PostgreSQL schema of hub NAME of set S: its base schema (--db-schema,
+ * default "dtask") for the default hub, "BASE_NAME" for the others, or, when that is longer
+ * than an identifier may be, its first 40 bytes and a hash of the whole. */
+static void pg_schema(const dt_hub_set *s, const char *name, char *out, size_t size)
 {
+    const char *base = s->opts.hub.db_schema ? s->opts.hub.db_schema : "dtask";
     if (strcmp(name, DT_TASK_HUB_DEFAULT) == 0) {
-        snprintf(out, size, "dtask");
+        snprintf(out, size, "%s", base);
         return;
     }
-    if (strlen(name) + 6 <= 63) {
-        snprintf(out, size, "dtask_%s", name);
+    char full[160];
+    snprintf(full, sizeof full, "%s_%s", base, name);
+    if (strlen(full) <= 63) {
+        snprintf(out, size, "%s", full);
         return;
     }
     uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (const char *c = name; *c; c++)
+    for (const char *c = full; *c; c++)
         h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-    snprintf(out, size, "dtask_%.40s_%016llx", name, (unsigned long long)h);
+    snprintf(out, size, "%.40s_%016llx", full, (unsigned long long)h);
 }
 
 /* remove_files: a closed hub's database PATH and its -wal and -shm files; on PostgreSQL, its
@@ -165,7 +170,7 @@ static dt_status open_hub(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_
     }
     snprintf(r->name, sizeof r->name, "%s", name);
     if (dt_store_is_postgres(s->db_path))
-        pg_schema(name, r->schema, sizeof r->schema);
+        pg_schema(s, name, r->schema, sizeof r->schema);
     r->set = s;
     r->opening = true;
     r->next = s->hubs;
@@ -237,6 +242,10 @@ dt_status dt_hub_set_open(const dt_hub_set_options *o, dt_hub_set **out, dt_erro
     if (o)
         s->opts = *o;
     s->db_path = strdup(s->opts.hub.db_path ? s->opts.hub.db_path : DT_DEFAULT_DB_PATH);
+    if (s->opts.hub.db_schema) {   /* a copy of ours: the caller's may go */
+        snprintf(s->db_schema, sizeof s->db_schema, "%s", s->opts.hub.db_schema);
+        s->opts.hub.db_schema = s->db_schema;
+    }
     s->max_hubs = s->opts.max_hubs ? s->opts.max_hubs : DT_TASK_HUBS_MAX;
     dt_status st = s->db_path ? copy_allowed(s, &s->opts, err)
                               : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
@@ -336,12 +345,13 @@ dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
         /* not open in this run: a hub an earlier run left on disk goes, files and all (on
          * PostgreSQL its schema, if there is one) */
         char *path = hub_path(s, name), schema[64] = "";
-        bool pg = dt_store_is_postgres(s->db_path);
-        bool there = path && (pg || access(path, F_OK) == 0);
-        if (pg)
-            pg_schema(name, schema, sizeof schema);
-        if (there)
+        bool there;
+        if (dt_store_is_postgres(s->db_path)) {
+            pg_schema(s, name, schema, sizeof schema);
+            there = dt_store_drop_postgres(s->db_path, schema, NULL) != DT_ERR_NOT_FOUND;
+        } else if ((there = path && access(path, F_OK) == 0)) {
             remove_files(path, schema);
+        }
         free(path);
         if (!there)
             st = dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist", name);

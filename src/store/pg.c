@@ -433,10 +433,18 @@ dt_status dt_store_drop_postgres(const char *url, const char *schema, dt_error *
         st = dt_error_set(err, DT_ERR_IO, "cannot connect to PostgreSQL at %s: %s", where,
                           PQerrorMessage(c));
     } else {
+        const char *v[1] = {schema};
+        PGresult *r = PQexecParams(c, "SELECT 1 FROM pg_namespace WHERE nspname = $1", 1, NULL,
+                                   v, NULL, NULL, 0);
+        bool there = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+        PQclear(r);
         char sql[128];
         snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS \"%s\" CASCADE", schema);
-        PGresult *r = PQexec(c, sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        r = there ? PQexec(c, sql) : NULL;
+        if (!there)
+            st = dt_error_set(err, DT_ERR_NOT_FOUND, "PostgreSQL at %s has no schema %s", where,
+                              schema);
+        else if (PQresultStatus(r) != PGRES_COMMAND_OK)
             st = dt_error_set(err, DT_ERR_IO, "dropping schema %s of PostgreSQL at %s: %s",
                               schema, where, PQresultErrorMessage(r));
         PQclear(r);

@@ -55,7 +55,7 @@ endpoint="127.0.0.1:$port"
 log="$run_dir/server.log"
 
 # --health-ping-interval is in seconds: a ping every 0.3 s, so sdk-health sees several quickly
-"$dtask" serve --grpc-listen "$endpoint" --no-http --db "$run_dir/dt.db" --health-ping-interval 0.3 \
+"$dtask" serve --grpc-listen "$endpoint" --no-http --db "${DTASK_DB:-$run_dir/dt.db}" --health-ping-interval 0.3 \
     >"$log" 2>&1 &
 server_pid=$!
 

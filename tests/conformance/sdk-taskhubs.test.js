@@ -7,7 +7,7 @@
 
 const { test, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
+const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -112,7 +112,15 @@ test("dtask serve --task-hubs a,b serves only those: any other hub, the default 
       assert.equal(e.code, raw.grpc.status.NOT_FOUND);
       assert.match(e.details, new RegExp(`task hub '${other || "default"}' does not exist`));
     }
-    assert.ok(fs.existsSync(path.join(dir, "dt.db.hubs", "orders.db")));
+    const db = raw.dbArgs(dir);
+    if (db.includes("--db-schema")) {   // on PostgreSQL: hub orders is schema <schema>_orders
+      const schema = `${db[db.indexOf("--db-schema") + 1]}_orders`;
+      const out = execFileSync("psql", [process.env.DTASK_DB, "-tAc",
+        `SELECT count(*) FROM pg_namespace WHERE nspname = '${schema}'`], { encoding: "utf8" });
+      assert.equal(out.trim(), "1", `no schema ${schema}`);
+    } else {
+      assert.ok(fs.existsSync(path.join(dir, "dt.db.hubs", "orders.db")));
+    }
   } finally {
     c.close();
     await srv.stop();

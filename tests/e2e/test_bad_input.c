@@ -149,24 +149,10 @@ static void test_corrupt_database_is_refused_and_left_as_it_was(void **state)
     assert_memory_equal(back, junk, sizeof junk);
 }
 
-/* A PostgreSQL URL is not taken for a file name: until that store can run a hub, opening a
- * hub on one is an explicit error saying so, and no file named after it appears. */
-static void test_a_postgres_url_is_refused_not_made_a_file(void **state)
-{
-    (void)state;
-    dt_hub_options o = {.db_path = "postgres://u@127.0.0.1:1/db"};
-    dt_hub *hub = NULL;
-    dt_error err = {0};
-    expect_error(dt_hub_open(&o, &hub, &err), DT_ERR_UNIMPLEMENTED, &err, "PostgreSQL store");
-    assert_null(hub);
-    assert_int_equal(access("postgres:", F_OK), -1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalid_instance_id_is_refused_and_nothing_stored),
-        cmocka_unit_test(test_a_postgres_url_is_refused_not_made_a_file),
         cmocka_unit_test(test_input_that_is_not_json_is_refused),
         cmocka_unit_test(test_duplicate_id_of_a_live_instance_is_refused_and_it_runs_on),
         cmocka_unit_test(test_unknown_instance_is_not_found),

@@ -192,12 +192,21 @@ function freePort() {
   });
 }
 
+// dbArgs: a server's database: a SQLite file in DIR, or, when $DTASK_DB names a PostgreSQL
+// database (the suite run on PostgreSQL), a schema of its own there, named after DIR.
+function dbArgs(dir) {
+  const db = process.env.DTASK_DB;
+  if (!db || !/^postgres(ql)?:\/\//.test(db)) return ["--db", path.join(dir, "dt.db")];
+  const schema = "s_" + require("node:crypto").createHash("sha1").update(dir).digest("hex").slice(0, 20);
+  return ["--db", db, "--db-schema", schema];
+}
+
 async function serve(dir, args = [], port = 0) {
   port = port || (await freePort());
   const endpoint = `127.0.0.1:${port}`;
   const http = args.includes("--http-listen") ? [] : ["--no-http"];
   const proc = spawn(process.env.DTASK, ["serve", "--grpc-listen", endpoint, ...http,
-    "--db", path.join(dir, "dt.db"), "--log-level", "error", ...args], { stdio: "ignore" });
+    ...dbArgs(dir), "--log-level", "error", ...args], { stdio: "ignore" });
   const exited = new Promise((resolve) => proc.on("exit", resolve));
   for (let i = 0; ; i++) {
     const up = await new Promise((resolve) => {
@@ -211,4 +220,4 @@ async function serve(dir, args = [], port = 0) {
   return { endpoint, port, pid: proc.pid, stop: async (signal = "SIGTERM") => { proc.kill(signal); await exited; } };
 }
 
-Object.assign(module.exports, { freePort, serve });
+Object.assign(module.exports, { freePort, serve, dbArgs });
