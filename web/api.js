@@ -168,6 +168,11 @@ export function listTaskHubs() {
   return request("GET", "/taskhubs", undefined, undefined, true).then((r) => (Array.isArray(r.data) ? r.data : []));
 }
 
+// getNodes: this node and the nodes alive on the hub's database: {node, nodes: [{node, startedAt, lastSeen}]}.
+export function getNodes() {
+  return request("GET", "/nodes", undefined, undefined, true).then((r) => r.data || { node: "", nodes: [] });
+}
+
 export function getCounts() {
   return request("GET", "/counts").then((r) => r.data || {});
 }

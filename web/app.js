@@ -662,10 +662,26 @@ hubPicker.addEventListener("change", () => {
 });
 hubPicker.addEventListener("focus", fillHubs);
 
+// showNodes: which node serves this page and how many are alive on its database (many nodes
+// share one PostgreSQL database; on SQLite it is this one alone), each named in the tooltip.
+const nodeState = document.getElementById("node-state");
+async function showNodes() {
+  try {
+    const r = await api.getNodes();
+    const alive = Array.isArray(r.nodes) ? r.nodes : [];
+    nodeState.textContent = `node ${r.node} · ${alive.length} ${alive.length === 1 ? "node" : "nodes"} alive`;
+    nodeState.title = "Nodes alive on this database:\n" + alive.map((n) => `${n.node} (since ${n.startedAt})`).join("\n");
+  } catch {
+    nodeState.textContent = "";
+  }
+}
+
 api.setTokenAsker(askToken);
 api.takeTokenFromFragment();
 updateTokenButton();
 fillHubs();
+showNodes();
+setInterval(() => { if (!document.hidden) showNodes(); }, 10000);
 window.addEventListener("hashchange", route);
 setInterval(() => {
   if (live && current && !document.hidden && !dialogOpen()) current.refresh();

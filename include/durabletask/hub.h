@@ -203,6 +203,16 @@ dt_status dt_hub_clean_entities(dt_hub *hub, bool remove_empty, bool release_orp
  * naming the cause, until a write succeeds again. */
 dt_status dt_hub_health(dt_hub *hub, dt_error *err);
 
+/* dt_hub_node: this hub's node name ("<host>:<pid>", its lease owner). dt_hub_nodes: the nodes
+ * alive on its database (heard of within DT_NODE_ALIVE_MS), into ARENA, by name: on a store
+ * many nodes share (PostgreSQL) every hub says it is alive every DT_NODE_HEARTBEAT_MS; on
+ * one a process owns (SQLite) it is this one alone. */
+#define DT_NODE_HEARTBEAT_MS 2000
+#define DT_NODE_ALIVE_MS 10000
+const char *dt_hub_node(const dt_hub *hub);
+dt_status dt_hub_nodes(dt_hub *hub, dt_arena *arena, dt_node_info **out, size_t *n_out,
+                       dt_error *err);
+
 /* dt_hub_metrics_text: the hub's metrics in Prometheus text format. *OUT is malloc'd; free
  * it with free(). */
 dt_status dt_hub_metrics_text(dt_hub *hub, char **out);

@@ -271,6 +271,14 @@ typedef struct dt_commit_lease {
  * activity name. An instance with a terminate message waiting is leased whatever the filter:
  * the hub ends it without running code, so a worker need not know its orchestrator. */
 
+/* A node of a database many share (dt_store_heartbeat, dt_store_nodes): its name (the hub's
+ * lease owner, "<host>:<pid>"), when it started and when it was last heard of. */
+typedef struct dt_node_info {
+    const char *node;
+    dt_time started_at;
+    dt_time seen_at;
+} dt_node_info;
+
 /* ---- the contract ----------------------------------------------------------------------- */
 
 typedef struct dt_store_ops {
@@ -331,6 +339,10 @@ typedef struct dt_store_ops {
     uint64_t (*search_steps)(dt_store *s);   /* NULL: the backend does not count */
     int (*schema_version)(dt_store *s);
     dt_status (*watch)(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err);
+    dt_status (*heartbeat)(dt_store *s, const char *node, dt_time started, dt_time now,
+                           dt_error *err);
+    dt_status (*nodes)(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
+                       size_t *n_out, dt_error *err);
 } dt_store_ops;
 
 /* Every backend's handle starts with this header. */
@@ -426,6 +438,15 @@ dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
  * per store. DT_ERR_UNIMPLEMENTED for a backend that has no such thing (SQLite: other
  * processes' work is found by polling). */
 dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err);
+
+/* dt_store_heartbeat: record that NODE, started at STARTED, is alive at NOW; nodes not heard
+ * of for an hour are forgotten. dt_store_nodes: the nodes heard of at or after SINCE, by
+ * name, into ARENA (*OUT NULL when none). Both DT_ERR_UNIMPLEMENTED for a backend one process
+ * owns (SQLite). */
+dt_status dt_store_heartbeat(dt_store *s, const char *node, dt_time started, dt_time now,
+                             dt_error *err);
+dt_status dt_store_nodes(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
+                         size_t *n_out, dt_error *err);
 
 /* dt_store_schema_version: the version of S's schema (each backend numbers its own), which
  * opening brought up to date. */

@@ -327,6 +327,45 @@ static void reply_task_hubs(http_request *rq, http_response *rs)
     rs->content_type = "application/json; charset=utf-8";
 }
 
+/* GET /nodes: this node and the nodes alive on its hub's database (dt_hub_nodes). */
+static void reply_nodes(http_request *rq, http_response *rs)
+{
+    dt_arena *a = dt_arena_new();
+    dt_node_info *nodes = NULL;
+    size_t n = 0;
+    dt_error err = {0};
+    dt_status st = a ? dt_hub_nodes(rq->hub, a, &nodes, &n, &err)
+                     : dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
+    jbuf jb;
+    jb_init(&jb);
+    jb_object_begin(&jb);
+    jb_key(&jb, "node");
+    jb_string(&jb, dt_hub_node(rq->hub));
+    jb_key(&jb, "nodes");
+    jb_array_begin(&jb);
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        jb_object_begin(&jb);
+        jb_key(&jb, "node");
+        jb_string(&jb, nodes[i].node);
+        jb_key(&jb, "startedAt");
+        jb_time(&jb, nodes[i].started_at);
+        jb_key(&jb, "lastSeen");
+        jb_time(&jb, nodes[i].seen_at);
+        jb_object_end(&jb);
+    }
+    jb_array_end(&jb);
+    jb_object_end(&jb);
+    dt_arena_free(a);
+    rs->body = jb_finish(&jb, &rs->len);
+    if (st != DT_OK || rs->body == NULL) {
+        http_reply_error(rs, 500, "cannot list the nodes: %s",
+                         st != DT_OK ? err.message : "out of memory");
+        return;
+    }
+    rs->status = 200;
+    rs->content_type = "application/json; charset=utf-8";
+}
+
 /* with_task_hub: run HANDLE on the hub of the taskHub parameter, held while it runs; 404
  * naming a hub the server does not have, 400 for a name that cannot be one. */
 static void with_task_hub(http_request *rq, http_response *rs,
@@ -378,6 +417,13 @@ static void route(http_request *rq, const char *path, http_response *rs)
             reply_task_hubs(rq, rs);
         else
             method_not_allowed(rs, rq->method, "/taskhubs", "GET");
+        return;
+    }
+    if (n == 1 && strcmp(s[0], "nodes") == 0) {
+        if (get)
+            with_task_hub(rq, rs, reply_nodes);
+        else
+            method_not_allowed(rs, rq->method, "/nodes", "GET");
         return;
     }
     if (n == 1 && strcmp(s[0], "metrics") == 0) {

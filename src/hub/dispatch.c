@@ -88,6 +88,20 @@ static void renew_all(dt_hub *hub, renewal *r, size_t n)
     }
 }
 
+/* heartbeat: say this node is alive, every DT_NODE_HEARTBEAT_MS, on a store that keeps them;
+ * a failure is the store's trouble, which its writes report. */
+static void heartbeat(dt_hub *hub)
+{
+    dt_time now = dt_now();
+    if (!hub->beats || now - hub->beat_at < (dt_time)DT_NODE_HEARTBEAT_MS * 1000)
+        return;
+    hub->beat_at = now;
+    dt_error err;
+    if (dt_store_heartbeat(hub->store, hub->owner, hub->started_at, now, &err) ==
+        DT_ERR_UNIMPLEMENTED)
+        hub->beats = false;
+}
+
 static void *renewer_main(void *arg)
 {
     dt_hub *hub = arg;
@@ -95,6 +109,8 @@ static void *renewer_main(void *arg)
     int64_t period_ms = hub->lease_us / 3000;
     if (period_ms < 10)
         period_ms = 10;
+    if (hub->beats && period_ms > DT_NODE_HEARTBEAT_MS)
+        period_ms = DT_NODE_HEARTBEAT_MS;
     pthread_mutex_lock(&hub->ls_mu);
     while (!hub->renew_stop) {
         struct timespec until = dt_deadline_ms(period_ms);
@@ -103,6 +119,7 @@ static void *renewer_main(void *arg)
             break;
         pthread_mutex_unlock(&hub->ls_mu);
         ready_sweep(hub);
+        heartbeat(hub);
         pthread_mutex_lock(&hub->ls_mu);
         size_t n = 0;
         for (lease_entry *e = hub->leases; e; e = e->next)

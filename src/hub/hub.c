@@ -114,6 +114,10 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
     /* a store shared by many nodes says when another one made work (PostgreSQL); for one
      * that does not, takers find other processes' work at their next poll */
     dt_error werr;
+    hub->started_at = dt_now();
+    hub->beats = dt_store_heartbeat(hub->store, hub->owner, hub->started_at, hub->started_at,
+                                    &werr) != DT_ERR_UNIMPLEMENTED;
+    hub->beat_at = hub->started_at;
     dt_status ws = dt_store_watch(hub->store, store_changed, hub, &werr);
     if (ws != DT_OK && ws != DT_ERR_UNIMPLEMENTED)
         dt_log(DT_LOG_WARN, NULL, "other nodes' work is found by polling only: %s",
@@ -429,4 +433,26 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         /* woken by our instance's commits; the poll only catches other processes' */
         wait_turn(hub, w, left_ms < WAIT_POLL_MS ? left_ms : WAIT_POLL_MS);
     }
+}
+
+const char *dt_hub_node(const dt_hub *hub)
+{
+    return hub->owner;
+}
+
+dt_status dt_hub_nodes(dt_hub *hub, dt_arena *arena, dt_node_info **out, size_t *n_out,
+                       dt_error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (hub->beats)
+        return dt_store_nodes(hub->store, dt_now() - (dt_time)DT_NODE_ALIVE_MS * 1000, arena,
+                              out, n_out, err);
+    dt_node_info *self = dt_arena_alloc(arena, sizeof *self);
+    if (self == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory listing nodes");
+    *self = (dt_node_info){hub->owner, hub->started_at, dt_now()};
+    *out = self;
+    *n_out = 1;
+    return DT_OK;
 }

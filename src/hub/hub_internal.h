@@ -83,6 +83,9 @@ struct dt_hub {
     size_t max_batch;
     size_t max_history;           /* history payload bytes an execution may keep; 0: default */
     char owner[128];
+    dt_time started_at;           /* when it opened: its node's start (dt_hub_nodes) */
+    dt_time beat_at;              /* its last heartbeat (the renewer's) */
+    bool beats;                   /* its store keeps heartbeats (not SQLite's) */
 
     /* group commit: cq_mu guards the queue, the stop flag and every req->done */
     pthread_mutex_t cq_mu;

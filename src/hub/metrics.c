@@ -280,6 +280,34 @@ static void put_by_name(buf *b, const hub_metrics *m, const char *metric, const 
     }
 }
 
+/* put_nodes: which node this is and which nodes are alive on its database (dt_hub_nodes);
+ * nothing of the latter when the store cannot say (it is down: dtask_store_healthy says so). */
+static void put_nodes(buf *b, dt_hub *hub)
+{
+    put(b, "# HELP dtask_node_info This node (its lease owner name).\n"
+           "# TYPE dtask_node_info gauge\ndtask_node_info{node=\"");
+    put_label(b, dt_hub_node(hub));
+    put(b, "\"} 1\n");
+    dt_arena *a = dt_arena_new();
+    dt_node_info *nodes = NULL;
+    size_t n = 0;
+    if (a == NULL || dt_hub_nodes(hub, a, &nodes, &n, NULL) != DT_OK) {
+        dt_arena_free(a);
+        return;
+    }
+    put(b, "# HELP dtask_nodes_alive Nodes heard of on this database within the last %d s.\n"
+           "# TYPE dtask_nodes_alive gauge\ndtask_nodes_alive %zu\n",
+        DT_NODE_ALIVE_MS / 1000, n);
+    put(b, "# HELP dtask_node_alive_since A node alive on this database, with its start time "
+           "(seconds since the epoch).\n# TYPE dtask_node_alive_since gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        put(b, "dtask_node_alive_since{node=\"");
+        put_label(b, nodes[i].node);
+        put(b, "\"} %.3f\n", (double)nodes[i].started_at / 1e6);
+    }
+    dt_arena_free(a);
+}
+
 dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
 {
     *out = NULL;
@@ -338,6 +366,7 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
                 "dtask_queue_depth{kind=\"orchestration\"} %zu\n"
                 "dtask_queue_depth{kind=\"activity\"} %zu\n",
             orch_depth, act_depth);
+    put_nodes(&b, hub);
     if (b.nomem) {
         free(b.p);
         return DT_ERR_NOMEM;

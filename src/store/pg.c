@@ -92,6 +92,11 @@ static const char *const migrate_sql[PG_SCHEMA_VERSION] = {
         "CREATE INDEX entity_inbox_by_entity ON entity_inbox (entity_id, id);"
         "CREATE INDEX entity_inbox_by_visible ON entity_inbox (visible_at);"
         "CREATE INDEX entity_inbox_by_name ON entity_inbox (name, visible_at);",
+    /* 1 to 2: the nodes sharing the database, each heard of every few seconds */
+    [1] = "CREATE TABLE nodes ("
+          " node TEXT COLLATE \"C\" PRIMARY KEY,"
+          " started_at BIGINT NOT NULL,"
+          " seen_at BIGINT NOT NULL);",
 };
 
 /* ---- parameters, statements, results ------------------------------------------------------ */
@@ -374,6 +379,8 @@ static const dt_store_ops pg_ops = {
     .name = "postgres",
     .schema_version = pg_schema_version,
     .watch = pg_watch,
+    .heartbeat = pg_heartbeat,
+    .nodes = pg_nodes,
     .close = pg_close,
     .send_entity_message = pg_send_entity_message,
     .lease_entities = pg_lease_entities,

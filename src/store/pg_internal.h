@@ -26,7 +26,7 @@
 #include "durabletask/store.h"
 #include "store_internal.h"
 
-#define PG_SCHEMA_VERSION 1   /* the schema this build makes and knows (table dtask_meta) */
+#define PG_SCHEMA_VERSION 2   /* the schema this build makes and knows (table dtask_meta) */
 #define PG_PARAMS_MAX 24
 
 typedef struct pg_store {
@@ -177,6 +177,10 @@ dt_status pg_get_entity(dt_store *s, const char *id, bool with_state, dt_arena *
 dt_status pg_query_entities(dt_store *s, const dt_entity_query *q, dt_arena *arena,
                             dt_entity_state **out, size_t *n_out, const char **next,
                             dt_error *err);
+dt_status pg_heartbeat(dt_store *s, const char *node, dt_time started, dt_time now,
+                       dt_error *err);
+dt_status pg_nodes(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
+                   size_t *n_out, dt_error *err);
 dt_status pg_clean_entities(dt_store *s, bool remove_empty, bool release_orphaned, dt_time now,
                             size_t *removed, size_t *released, dt_error *err);
 

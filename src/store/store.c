@@ -120,6 +120,20 @@ dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg), void *arg, dt_
     return CALL(watch, changed, arg, err);
 }
 
+dt_status dt_store_heartbeat(dt_store *s, const char *node, dt_time started, dt_time now,
+                             dt_error *err)
+{
+    return CALL(heartbeat, node, started, now, err);
+}
+
+dt_status dt_store_nodes(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
+                         size_t *n_out, dt_error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    return CALL(nodes, since, arena, out, n_out, err);
+}
+
 int dt_store_schema_version(dt_store *s)
 {
     return s->ops->schema_version ? s->ops->schema_version(s) : 0;

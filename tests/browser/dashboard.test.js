@@ -292,6 +292,15 @@ test("the task hub picker shows each hub's own instances", async () => {
     ![...document.querySelectorAll("#instances-body tr[data-instance-id]")].some((r) => r.dataset.instanceId === "blue-1"));
 });
 
+test("the header names the node serving the page and the nodes alive", async () => {
+  const page = await openPage("#/");
+  await page.waitForFunction(() => /^node \S+ · 1 node alive$/.test(document.getElementById("node-state").textContent));
+  const nodes = await (await fetch(`${BASE}/nodes`)).json();
+  assert.equal(nodes.nodes.length, 1);
+  assert.equal(nodes.nodes[0].node, nodes.node);
+  assert.match(await page.locator("#node-state").textContent(), new RegExp(nodes.node.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+});
+
 test("paging through the list with next and previous", async () => {
   for (let i = 0; i < 23; i++) await startInstance("page_probe", `page-${String(i).padStart(2, "0")}`, i);
   const page = await openPage("#/");

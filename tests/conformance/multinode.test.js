@@ -150,3 +150,50 @@ test("three nodes on one PostgreSQL database: 1,000 instances complete exactly o
       for (const n of nodes.slice(1)) await n.stop();
     }
   });
+
+// Each node says which it is and which nodes are alive on the database, in /nodes and
+// /metrics; a node killed drops out of the others' lists once it has not been heard of for
+// DT_NODE_ALIVE_MS (10 s).
+test("every node reports itself and the nodes alive; a killed node drops out",
+  { timeout: 120_000, skip: onPostgres ? false : "the suite runs on SQLite (run-pg.sh runs it on PostgreSQL)" },
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-nodes-"));
+    const nodes = [];
+    for (let k = 0; k < 2; k++) {
+      const http = await raw.freePort();
+      const n = await raw.serve(dir, ["--http-listen", `127.0.0.1:${http}`]);
+      n.http = `http://127.0.0.1:${http}`;
+      nodes.push(n);
+    }
+    const get = async (n, p) => (await fetch(n.http + p)).text();
+    try {
+      let seen;
+      for (let i = 0; i < 50; i++) {
+        seen = JSON.parse(await get(nodes[1], "/nodes"));
+        if (seen.nodes.length === 2) break;
+        await sleep(200);
+      }
+      assert.equal(seen.nodes.length, 2, JSON.stringify(seen));
+      const first = JSON.parse(await get(nodes[0], "/nodes"));
+      assert.notEqual(first.node, seen.node);
+      assert.deepEqual(seen.nodes.map((x) => x.node).sort(), [first.node, seen.node].sort());
+      const metrics = await get(nodes[1], "/metrics");
+      assert.match(metrics, /^dtask_nodes_alive 2$/m);
+      assert.ok(metrics.includes(`dtask_node_info{node="${seen.node}"} 1`));
+      assert.ok(metrics.includes(`dtask_node_alive_since{node="${first.node}"}`));
+
+      await nodes[0].stop("SIGKILL");
+      const killed = Date.now();
+      let after;
+      while (Date.now() - killed < 30_000) {
+        after = JSON.parse(await get(nodes[1], "/nodes"));
+        if (after.nodes.length === 1) break;
+        await sleep(500);
+      }
+      assert.deepEqual(after.nodes.map((x) => x.node), [seen.node]);
+      assert.ok(Date.now() - killed >= 5_000, "dropped before it could have been missed");
+      assert.match(await get(nodes[1], "/metrics"), /^dtask_nodes_alive 1$/m);
+    } finally {
+      await nodes[1].stop();
+    }
+  });

@@ -1,5 +1,6 @@
 /* test_metrics.c — the hub's Prometheus metrics tell what happened: instances started,
  * completed and failed by name, work item and commit timings, queue depths. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,13 @@ static void test_metrics_count_instances_and_time_work(void **state)
     expect_line(text, "# TYPE dtask_store_commit_seconds histogram");
     expect_line(text, "dtask_store_commit_batch_size_bucket{le=\"+Inf\"}");
     expect_line(text, "dtask_lease_lost_total 0");
+    /* a hub on SQLite is the only node of its database */
+    char node[256];
+    snprintf(node, sizeof node, "dtask_node_info{node=\"%s\"} 1", dt_hub_node(f.hub));
+    expect_line(text, node);
+    expect_line(text, "dtask_nodes_alive 1");
+    snprintf(node, sizeof node, "dtask_node_alive_since{node=\"%s\"} ", dt_hub_node(f.hub));
+    expect_line(text, node);
     /* the orchestration episodes: at least one per instance that ran */
     const char *oc = strstr(text, "dtask_work_item_seconds_count{kind=\"orchestration\"} ");
     assert_non_null(oc);

@@ -79,9 +79,51 @@ static void test_open_makes_a_versioned_schema(void **state)
     assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
     dt_store_close(s);
     assert_string_equal(psql(schema, "SELECT value FROM dtask_meta WHERE key = 'schema_version'"),
-                        "1");
+                        "2");
     assert_string_equal(psql(schema, "SELECT count(*) FROM instances"), "0");
     assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
+    dt_store_close(s);
+}
+
+/* A version 1 schema (before the nodes table) is migrated when opened, keeping what it holds;
+ * nodes then say they are alive and are listed while they are. */
+static void test_a_version_1_schema_is_migrated_and_nodes_are_heard(void **state)
+{
+    (void)state;
+    dt_store *s = NULL;
+    dt_error err;
+    char schema[64];
+    snprintf(schema, sizeof schema, "%s", fresh_schema("pg-v1"));
+    assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
+    dt_new_instance ni = {.instance_id = "kept", .execution_id = "e", .name = "o",
+                          .created_at = 1};
+    assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+    dt_store_close(s);
+    psql(schema, "DROP TABLE nodes; UPDATE dtask_meta SET value = 1");
+    assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
+    assert_int_equal(dt_store_schema_version(s), 2);
+    assert_string_equal(psql(schema, "SELECT value FROM dtask_meta"), "2");
+    assert_string_equal(psql(schema, "SELECT count(*) FROM instances WHERE instance_id = 'kept'"),
+                        "1");
+    assert_ok(dt_store_heartbeat(s, "a:1", 100, 1000, &err), &err);
+    assert_ok(dt_store_heartbeat(s, "b:2", 200, 5000, &err), &err);
+    assert_ok(dt_store_heartbeat(s, "a:1", 100, 6000, &err), &err);
+    dt_arena *a = dt_arena_new();
+    dt_node_info *nodes = NULL;
+    size_t n = 0;
+    assert_ok(dt_store_nodes(s, 0, a, &nodes, &n, &err), &err);
+    assert_int_equal(n, 2);
+    assert_string_equal(nodes[0].node, "a:1");
+    assert_int_equal(nodes[0].seen_at, 6000);
+    assert_int_equal(nodes[1].started_at, 200);
+    assert_ok(dt_store_nodes(s, 5500, a, &nodes, &n, &err), &err);   /* b:2 not heard since */
+    assert_int_equal(n, 1);
+    assert_string_equal(nodes[0].node, "a:1");
+    /* an hour without a word: forgotten at the next heartbeat of another */
+    assert_ok(dt_store_heartbeat(s, "a:1", 100, 5000 + (int64_t)3601 * 1000000, &err), &err);
+    assert_ok(dt_store_nodes(s, 0, a, &nodes, &n, &err), &err);
+    assert_int_equal(n, 1);
+    dt_arena_free(a);
     dt_store_close(s);
 }
 
@@ -271,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_makes_a_versioned_schema),
         cmocka_unit_test(test_a_newer_schema_is_refused),
+        cmocka_unit_test(test_a_version_1_schema_is_migrated_and_nodes_are_heard),
         cmocka_unit_test(test_bad_schema_and_unreachable_server_are_named),
         cmocka_unit_test(test_nodes_opening_together_migrate_once),
         cmocka_unit_test(test_what_is_not_built_yet_says_so),
