@@ -97,6 +97,8 @@ static void register_all(dt_worker *w)
 
 /* ---- running one instance, in process or over gRPC ---------------------------------------- */
 
+#define MAX_NODES 8   /* DTASK_SERVERS: the nodes of one database, clients and workers spread */
+
 typedef struct bench {
     const char *mode, *workload;
     int n, concurrency;
@@ -104,7 +106,8 @@ typedef struct bench {
     char *input;                   /* its input (malloc'd) */
     dt_hub *hub;                   /* embedded */
     dt_client *client;
-    dt_grpc_conn *conn;            /* serve */
+    dt_grpc_conn *conns[MAX_NODES]; /* serve: one per node; instance i goes to i % n_conns */
+    int n_conns;
     atomic_int next;               /* instances handed out */
     double *lat_ms;                /* per instance */
     atomic_int failures;
@@ -134,14 +137,14 @@ static bool run_embedded(bench *b, const char *id)
     return ok;
 }
 
-static bool call(bench *b, const char *method, const ProtobufCMessage *m, dt_arena *a,
-                 const ProtobufCMessageDescriptor *rd, void **resp)
+static bool call(dt_grpc_conn *conn, const char *method, const ProtobufCMessage *m,
+                 dt_arena *a, const ProtobufCMessageDescriptor *rd, void **resp)
 {
     uint8_t *req = NULL, *r = NULL;
     size_t len = 0, rlen = 0;
     dt_grpc_result res = {0};
     if (pb_pack(a, m, &req, &len) != DT_OK ||
-        dt_grpc_unary(b->conn, method, req, len, 600000, &r, &rlen, &res) != DT_OK ||
+        dt_grpc_unary(conn, method, req, len, 600000, &r, &rlen, &res) != DT_OK ||
         res.code != 0) {
         free(r);
         return false;
@@ -151,8 +154,10 @@ static bool call(bench *b, const char *method, const ProtobufCMessage *m, dt_are
     return ok;
 }
 
-static bool run_serve(bench *b, const char *id)
+/* run_serve: instance I (ID), started and waited for through node I % n_conns. */
+static bool run_serve(bench *b, int i, const char *id)
 {
+    dt_grpc_conn *conn = b->conns[i % b->n_conns];
     dt_arena *a = dt_arena_new();
     Dtpb__CreateInstanceRequest cr = DTPB__CREATE_INSTANCE_REQUEST__INIT;
     Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
@@ -163,8 +168,8 @@ static bool run_serve(bench *b, const char *id)
     Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
     g.instanceid = (char *)id;
     Dtpb__GetInstanceResponse *gr = NULL;
-    bool ok = call(b, "StartInstance", &cr.base, a, NULL, NULL) &&
-              call(b, b->to_waiting ? "WaitForInstanceStart" : "WaitForInstanceCompletion",
+    bool ok = call(conn, "StartInstance", &cr.base, a, NULL, NULL) &&
+              call(conn, b->to_waiting ? "WaitForInstanceStart" : "WaitForInstanceCompletion",
                    &g.base, a, &dtpb__get_instance_response__descriptor, (void **)&gr) &&
               gr->exists && gr->orchestrationstate &&
               gr->orchestrationstate->orchestrationstatus ==
@@ -186,7 +191,7 @@ static void *client_loop(void *arg)
         char id[64];
         snprintf(id, sizeof id, "bench-%d-%d-%d", (int)getpid(), run, i);
         double t0 = now_ms();
-        bool ok = strcmp(b->mode, "embedded") == 0 ? run_embedded(b, id) : run_serve(b, id);
+        bool ok = strcmp(b->mode, "embedded") == 0 ? run_embedded(b, id) : run_serve(b, i, id);
         b->lat_ms[i] = now_ms() - t0;
         if (!ok)
             atomic_fetch_add(&b->failures, 1);
@@ -397,7 +402,7 @@ int main(int argc, char **argv)
     dt_worker_new(&w);
     register_all(w);
     dt_remote_options ro = {.threads = 24};
-    dt_remote_worker *rw = NULL;
+    dt_remote_worker *rws[MAX_NODES] = {NULL};
     bool embedded = strcmp(b.mode, "embedded") == 0;
     if (embedded) {
         dt_hub_options ho = {.db_path = argc > 5 ? argv[5] : "/tmp/dtask-bench/bench.db"};
@@ -410,11 +415,23 @@ int main(int argc, char **argv)
             return 1;
         }
     } else {
-        const char *server = getenv("DTASK_SERVER");
+        /* DTASK_SERVERS: several nodes of one database (comma-separated), a worker on each;
+         * else DTASK_SERVER */
+        const char *list = getenv("DTASK_SERVERS") ? getenv("DTASK_SERVERS") : getenv("DTASK_SERVER");
         bool js = strcmp(b.mode, "serve-js") == 0;
-        if (server == NULL || dt_grpc_conn_open(server, &b.conn, &err) != DT_OK ||
-            (!js && dt_remote_worker_start(w, server, &ro, &rw, &err) != DT_OK)) {
-            fprintf(stderr, "dtask-bench: no server (set DTASK_SERVER): %s\n", err.message);
+        char *servers = list ? strdup(list) : NULL, *save = NULL;
+        for (char *srv = servers ? strtok_r(servers, ",", &save) : NULL;
+             srv && b.n_conns < MAX_NODES; srv = strtok_r(NULL, ",", &save)) {
+            if (dt_grpc_conn_open(srv, &b.conns[b.n_conns], &err) != DT_OK ||
+                (!js && dt_remote_worker_start(w, srv, &ro, &rws[b.n_conns], &err) != DT_OK)) {
+                fprintf(stderr, "dtask-bench: server %s: %s\n", srv, err.message);
+                return 1;
+            }
+            b.n_conns++;
+        }
+        free(servers);
+        if (b.n_conns == 0) {
+            fprintf(stderr, "dtask-bench: no server (set DTASK_SERVER or DTASK_SERVERS)\n");
             return 1;
         }
     }
@@ -435,10 +452,12 @@ int main(int argc, char **argv)
     double rss = embedded ? peak_rss_mb(NULL) : peak_rss_mb(getenv("DTASK_SERVER_PID"));
     printf("{\"system\":\"durabletask-c\",\"mode\":\"%s\",\"workload\":\"%s\",\"n\":%d,"
            "\"concurrency\":%d,\"throughput_per_s\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
-           "\"peak_rss_mb\":%.1f,\"failures\":%d,\"durability\":\"sqlite WAL, every commit "
-           "fsynced before its outcome is told (group commit)\"}\n",
+           "\"peak_rss_mb\":%.1f,\"failures\":%d,\"durability\":\"%s\"}\n",
            b.mode, b.workload, b.n, b.concurrency, b.n / secs, percentile(b.lat_ms, b.n, 50),
-           percentile(b.lat_ms, b.n, 99), rss, atomic_load(&b.failures));
+           percentile(b.lat_ms, b.n, 99), rss, atomic_load(&b.failures),
+           getenv("DTASK_BENCH_DURABILITY") ? getenv("DTASK_BENCH_DURABILITY")
+                                            : "sqlite WAL, every commit fsynced before its "
+                                              "outcome is told (group commit)");
     if (embedded && strcmp(b.workload, "long") == 0)
         print_replay_cost();
     if (embedded && getenv("DTASK_BENCH_METRICS")) {   /* the hub's own counters, to stderr */
@@ -450,11 +469,13 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (embedded)
         dt_hub_stop(b.hub);
-    dt_remote_worker_stop(rw);
+    for (int i = 0; i < MAX_NODES; i++)
+        dt_remote_worker_stop(rws[i]);
     dt_worker_free(w);
     dt_client_free(b.client);
     dt_hub_close(b.hub);
-    dt_grpc_conn_close(b.conn);
+    for (int i = 0; i < b.n_conns; i++)
+        dt_grpc_conn_close(b.conns[i]);
     free(t);
     free(b.lat_ms);
     free(b.input);

@@ -18,7 +18,10 @@ out.push("in a fresh `dtask serve`; its peak RSS is the hub's memory holding the
 out.push("Modes: `embedded` is the hub, the C SDK worker and the client in one process; `serve` is");
 out.push("`dtask serve` with the C SDK's remote worker and gRPC clients in another process; `serve-js` is");
 out.push(`\`dtask serve\` with the official JavaScript SDK worker (@microsoft/durabletask-js ${jsSdk || "(version unknown)"},`);
-out.push("bench/js/worker.mjs) and the same gRPC clients. Peak RSS is the server's in both serve modes.", "");
+out.push("bench/js/worker.mjs) and the same gRPC clients. Peak RSS is the server's in both serve modes.");
+out.push("`pg1`, `pg2`, `pg3`: one, two and three `dtask serve` nodes on one PostgreSQL 15 database (fsync=on,");
+out.push("synchronous_commit=on), a C remote worker on each node and the clients spread over the nodes; peak");
+out.push("RSS is the first node's.", "");
 out.push("| mode | workload | n | concurrency | throughput/s | p50 ms | p99 ms | peak RSS MB |");
 out.push("|---|---|---:|---:|---:|---:|---:|---:|");
 for (const r of rows.filter((r) => r.throughput_per_s !== undefined))

@@ -19,6 +19,8 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-bench.XXXXXX")"
 server_pid=""
 worker_pid=""
 cleanup() {
+    [[ -n "${pg_pids[*]:-}" ]] && stop_pg_nodes
+    bash "$repo/scripts/pg.sh" stop "$tmp/pg" 2>/dev/null || true
     [[ -n "$worker_pid" ]] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
     [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     rm -rf "$tmp"
@@ -128,6 +130,44 @@ if command -v node >/dev/null; then
     worker_pid="" server_pid=""
 else
     echo "run.sh: serve-js skipped: node is not installed (scripts/deps.sh installs it)" >&2
+fi
+
+# pg1, pg2, pg3: one, two and three dtask serve nodes on one PostgreSQL database (a throwaway
+# server, scripts/pg.sh: fsync and synchronous_commit on), a C remote worker on each node and
+# the clients spread over them (DTASK_SERVERS); each count on a schema of its own
+pg_plan="hello:2000:16 hello:2000:64 fanout100:20:1"
+[[ "$QUICK" == 1 ]] && pg_plan="hello:300:16 fanout100:3:1"
+pg_pids=()
+stop_pg_nodes() {
+    for pid in "${pg_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    pg_pids=()
+}
+if pg_url="$(bash "$repo/scripts/pg.sh" start "$tmp/pg" 2>"$tmp/pg.log")"; then
+    export DTASK_BENCH_DURABILITY="PostgreSQL 15, fsync=on, synchronous_commit=on: every commit flushed before its outcome is told (group commit per node)"
+    for nodes in 1 2 3; do
+        servers=""
+        for k in $(seq "$nodes"); do
+            port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+            "$dtask" serve --grpc-listen "127.0.0.1:$port" $no_http --db "$pg_url" \
+                --db-schema "bench_n$nodes" 2>"$tmp/pg-node-$nodes-$k.log" &
+            pg_pids+=($!)
+            for _ in $(seq 100); do
+                (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+                sleep 0.1
+            done
+            servers="${servers:+$servers,}127.0.0.1:$port"
+        done
+        export DTASK_SERVERS="$servers" DTASK_SERVER_PID="${pg_pids[0]}"
+        for p in $pg_plan; do
+            IFS=: read -r w n c <<<"$p"
+            "$bench" "pg$nodes" "$w" "$n" "$c" | tee -a "$results"
+        done
+        stop_pg_nodes
+    done
+    unset DTASK_SERVERS DTASK_BENCH_DURABILITY
+    bash "$repo/scripts/pg.sh" stop "$tmp/pg"
+else
+    echo "run.sh: the PostgreSQL modes skipped: no throwaway PostgreSQL ($(tail -1 "$tmp/pg.log"))" >&2
 fi
 
 # filtered: what one idle, filtered work item stream costs the server (bench/filtered.js, raw

@@ -338,7 +338,8 @@ typedef struct dt_store_ops {
                                 dt_error *err);
     uint64_t (*search_steps)(dt_store *s);   /* NULL: the backend does not count */
     int (*schema_version)(dt_store *s);
-    dt_status (*watch)(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err);
+    dt_status (*watch)(dt_store *s, void (*changed)(void *arg, const char *ids), void *arg,
+                       dt_error *err);
     dt_status (*heartbeat)(dt_store *s, const char *node, dt_time started, dt_time now,
                            dt_error *err);
     dt_status (*nodes)(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
@@ -431,13 +432,16 @@ dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
                                     const dt_name_filter *names, dt_activity_item **out,
                                     size_t *n_out, dt_error *err);
 
-/* dt_store_watch: call CHANGED(ARG), from a thread of the store's, whenever another handle on
- * the same database (another node) commits something that may be work: a backend shared by
- * many nodes wakes them this way instead of their polling (PostgreSQL: LISTEN/NOTIFY). Calls
- * may come in bursts and for one's own commits too; they stop when S is closed. One watcher
- * per store. DT_ERR_UNIMPLEMENTED for a backend that has no such thing (SQLite: other
- * processes' work is found by polling). */
-dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err);
+/* dt_store_watch: call CHANGED(ARG, IDS), from a thread of the store's, whenever another
+ * handle on the same database (another node) commits something that may be work: a backend
+ * shared by many nodes wakes them this way instead of their polling (PostgreSQL:
+ * LISTEN/NOTIFY). IDS names the instances whose state the commit changed, one per line, for
+ * the waits on them; NULL when it does not say (any may have). Calls may come in bursts and
+ * for one's own commits too; they stop when S is closed. One watcher per store.
+ * DT_ERR_UNIMPLEMENTED for a backend that has no such thing (SQLite: other processes' work is
+ * found by polling). */
+dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg, const char *ids), void *arg,
+                         dt_error *err);
 
 /* dt_store_heartbeat: record that NODE, started at STARTED, is alive at NOW; nodes not heard
  * of for an hour are forgotten. dt_store_nodes: the nodes heard of at or after SINCE, by

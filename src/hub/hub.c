@@ -65,10 +65,27 @@ static void hub_free(dt_hub *hub)
 
 uint64_t dt_hub_id(const dt_hub *hub) { return hub->id; }
 
-/* store_changed: the store says another node made work: the takers look (dt_store_watch). */
-static void store_changed(void *arg)
+/* store_changed: the store says another node made work: the takers look; and a wait on one
+ * of the instances IDS names (one per line; NULL: any) reads its state again
+ * (dt_store_watch). */
+static void store_changed(void *arg, const char *ids)
 {
-    hub_notify(arg);
+    dt_hub *hub = arg;
+    hub_notify(hub);
+    if (ids && ids[0] == '\0')
+        return;
+    pthread_mutex_lock(&hub->ch_mu);
+    for (waiter *w = hub->waiters; w; w = w->next) {
+        size_t n = strlen(w->instance_id);
+        bool named = ids == NULL;
+        for (const char *p = ids; p && !named; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+            named = strncmp(p, w->instance_id, n) == 0 && (p[n] == '\n' || p[n] == '\0');
+        if (named) {
+            w->changed = true;
+            pthread_cond_signal(&w->cv);
+        }
+    }
+    pthread_mutex_unlock(&hub->ch_mu);
 }
 
 dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)

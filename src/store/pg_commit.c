@@ -5,6 +5,7 @@
  * data cannot be stored) is rolled back alone and the others still apply; a failure of the
  * database itself rolls back the whole batch. The work the batch made ready is leased in the
  * same transaction when the caller asks (dt_commit_lease), as in SQLite's. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -340,6 +341,25 @@ static void lease_ready(pg_store *s, ready *rd, dt_commit_lease *L)
     lease_forget(L);
 }
 
+/* changed_ids: the instances whose episodes BATCH committed, one per line (malloc'd; NULL,
+ * "any may have", when there are too many to name or no memory). */
+static char *changed_ids(const dt_commit *batch, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (batch[i].kind == DT_COMMIT_EPISODE && batch[i].result == DT_OK)
+            len += strlen(batch[i].u.episode.item->instance_id) + 1;
+    if (len >= PG_NOTIFY_MAX)
+        return NULL;
+    char *ids = malloc(len + 1), *at = ids;
+    for (size_t i = 0; ids && i < n; i++)
+        if (batch[i].kind == DT_COMMIT_EPISODE && batch[i].result == DT_OK)
+            at += sprintf(at, "%s%s", at == ids ? "" : "\n", batch[i].u.episode.item->instance_id);
+    if (ids)
+        *at = '\0';
+    return ids;
+}
+
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
  * code and message (for logging); each entry's own result says which failed. */
 dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_lease *lease,
@@ -391,8 +411,11 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
     }
     if (r == DT_OK && rd.on)
         lease_ready(s, &rd, lease);
-    if (r == DT_OK)   /* other nodes may have work now */
-        r = pg_notify_tx(s, err);
+    if (r == DT_OK) {   /* other nodes may have work now, and waits on these instances news */
+        char *ids = changed_ids(batch, n);
+        r = pg_notify_tx(s, ids, err);
+        free(ids);
+    }
     if (r == DT_OK) {
         dt_error saved;
         dt_error_clear(&saved);

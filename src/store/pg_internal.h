@@ -41,7 +41,7 @@ typedef struct pg_store {
     bool watching;
     pthread_t watch_thread;
     atomic_bool watch_stop;
-    void (*watch_fn)(void *arg);
+    void (*watch_fn)(void *arg, const char *ids);
     void *watch_arg;
 } pg_store;
 
@@ -89,10 +89,13 @@ dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err);
 dt_status pg_unimplemented(dt_error *err, const char *op);
 
 /* pg_notify_tx: tell the nodes watching S's schema that there may be work, when the caller's
- * transaction commits. pg_watch / pg_unwatch: the listener of dt_store_watch, started and
+ * transaction commits; IDS names the instances whose state changed, one per line ("": none;
+ * NULL: not said, any may have; dt_store_watch). pg_watch / pg_unwatch: the listener of dt_store_watch, started and
  * stopped (pg_watch.c). */
-dt_status pg_notify_tx(pg_store *s, dt_error *err);
-dt_status pg_watch(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err);
+#define PG_NOTIFY_MAX 7000   /* payload bytes; PostgreSQL takes fewer than 8000 */
+dt_status pg_notify_tx(pg_store *s, const char *ids, dt_error *err);
+dt_status pg_watch(dt_store *s, void (*changed)(void *arg, const char *ids), void *arg,
+                   dt_error *err);
 void pg_unwatch(pg_store *s);
 
 /* The columns of an instance row as pg_read_instance reads them, in this order (SQLite's). */

@@ -16,11 +16,19 @@
 #define WATCH_POLL_MS 200        /* how often the listener looks at its stop flag */
 #define RECONNECT_MS 1000        /* the wait between attempts when the server is gone */
 
-dt_status pg_notify_tx(pg_store *s, dt_error *err)
+/* The payload: "" when it does not say which instances changed (too many to name), else "\n"
+ * and their ids, one per line ("\n" alone: none, only work to take). */
+dt_status pg_notify_tx(pg_store *s, const char *ids, dt_error *err)
 {
+    char *payload = NULL;
+    if (ids && strlen(ids) < PG_NOTIFY_MAX && (payload = malloc(strlen(ids) + 2)))
+        sprintf(payload, "\n%s", ids);
     pg_params p = PG_PARAMS_INIT;
     pg_text(&p, s->schema);
-    return pg_run(s, "SELECT pg_notify($1, '')", &p, NULL, err, "notify");
+    pg_text(&p, payload ? payload : "");
+    dt_status r = pg_run(s, "SELECT pg_notify($1, $2)", &p, NULL, err, "notify");
+    free(payload);
+    return r;
 }
 
 /* listen: a connection LISTENing on S's channel, or NULL (the reason logged once per outage
@@ -69,7 +77,7 @@ static void *watch_loop(void *arg)
         if (down) {
             dt_log(DT_LOG_INFO, NULL, "PostgreSQL at %s answers again", s->where);
             down = false;
-            s->watch_fn(s->watch_arg);   /* whatever happened meanwhile: look */
+            s->watch_fn(s->watch_arg, NULL);   /* whatever happened meanwhile: look */
         }
         struct pollfd pfd = {PQsocket(c), POLLIN, 0};
         int n = poll(&pfd, 1, WATCH_POLL_MS);
@@ -82,17 +90,16 @@ static void *watch_loop(void *arg)
             c = NULL;
             continue;
         }
-        bool any = false;
         for (PGnotify *note; (note = PQnotifies(c)) != NULL; PQfreemem(note))
-            any = true;
-        if (any)
-            s->watch_fn(s->watch_arg);
+            s->watch_fn(s->watch_arg, note->extra && note->extra[0] == '\n' ? note->extra + 1
+                                                                             : NULL);
     }
     PQfinish(c);
     return NULL;
 }
 
-dt_status pg_watch(dt_store *base, void (*changed)(void *arg), void *arg, dt_error *err)
+dt_status pg_watch(dt_store *base, void (*changed)(void *arg, const char *ids), void *arg,
+                   dt_error *err)
 {
     pg_store *s = (pg_store *)base;
     if (s->watching)

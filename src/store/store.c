@@ -115,7 +115,8 @@ dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
     return CALL(commit, batch, n, lease, ticket, err);
 }
 
-dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg), void *arg, dt_error *err)
+dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg, const char *ids), void *arg,
+                         dt_error *err)
 {
     return CALL(watch, changed, arg, err);
 }

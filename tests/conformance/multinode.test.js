@@ -197,3 +197,57 @@ test("every node reports itself and the nodes alive; a killed node drops out",
       await nodes[1].stop();
     }
   });
+
+// PostgreSQL goes away for a few seconds in the middle of a run (scripts/pg.sh pause): the
+// nodes report it (/healthz 503 naming the store, dtask_store_healthy 0), retry, and carry on
+// when it is back: every instance completes, each step once.
+test("PostgreSQL stopped mid-run: the nodes report the outage and carry on with nothing lost",
+  { timeout: 300_000, skip: onPostgres && process.env.DTASK_PG_DIR ? false : "needs run-pg.sh's PostgreSQL (DTASK_PG_DIR)" },
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-outage-"));
+    const nodes = [];
+    for (let k = 0; k < 2; k++) {
+      const http = await raw.freePort();
+      const n = await raw.serve(dir, ["--lease", String(LEASE_S), "--http-listen", `127.0.0.1:${http}`]);
+      n.http = `http://127.0.0.1:${http}`;
+      nodes.push(n);
+    }
+    const workers = nodes.map((n) => jsWorker(n.endpoint));
+    const clients = nodes.map((n) => new TaskHubGrpcClient({ hostAddress: n.endpoint, logger: quiet }));
+    const prefix = raw.uid("out"), M = 100, ids = [];
+    try {
+      await Promise.all(workers.map((w) => w.start()));
+      for (let n = 0; n < M; n++) {
+        const kind = KINDS[n % 5];   // the JavaScript kinds: the timers span the outage
+        ids.push({ id: `${prefix}-${n}`, n, kind });
+        await clients[n % 2].scheduleNewOrchestration(kind.name, kind.input(n), `${prefix}-${n}`);
+      }
+      const pause = spawn("bash", [path.join(__dirname, "..", "..", "scripts", "pg.sh"), "pause", process.env.DTASK_PG_DIR, "4"],
+        { stdio: "ignore" });
+      const paused = new Promise((resolve) => pause.on("exit", resolve));
+      // while it is down, the nodes say so
+      let health = null;
+      for (let i = 0; i < 40 && !(health && health.status === 503); i++) {
+        await sleep(200);
+        health = await fetch(nodes[0].http + "/healthz").then(async (r) => ({ status: r.status, text: await r.text() }));
+      }
+      assert.equal(health.status, 503, `healthz said ${health.status} ${health.text}`);
+      assert.match(health.text, /store/);
+      assert.match(await (await fetch(nodes[1].http + "/metrics")).text(), /^dtask_store_healthy 0$/m);
+      assert.equal(await paused, 0, "pg.sh pause failed");
+      for (const x of ids.filter((x) => x.kind.name === "mn_event"))
+        await clients[0].raiseOrchestrationEvent(x.id, "go", `go-${x.n}`);
+      for (const x of ids) {
+        const s = await clients[x.n % 2].waitForOrchestrationCompletion(x.id, true, 120);
+        assert.ok(s, `${x.id} did not complete`);
+        assert.equal(OrchestrationStatus[s.runtimeStatus], "COMPLETED", `${x.id} (${x.kind.name}): ${s.failureDetails?.message}`);
+        assert.deepEqual(JSON.parse(s.serializedOutput), x.kind.output(x.n), `${x.id} (${x.kind.name})`);
+        stepsOnce(x.id, await clients[0].getOrchestrationHistory(x.id));
+      }
+      for (const n of nodes) assert.equal((await fetch(n.http + "/healthz")).status, 200);
+    } finally {
+      for (const c of clients) await c.stop().catch(() => {});
+      for (const w of workers) await w.stop().catch(() => {});
+      for (const n of nodes) await n.stop();
+    }
+  });

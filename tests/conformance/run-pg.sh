@@ -10,6 +10,6 @@ repo="$(cd "$here/../.." && pwd)"
 pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/dtask-pg-conformance.XXXXXX")"
 trap 'bash "$repo/scripts/pg.sh" stop "$pg_dir"' EXIT
 DTASK_DB="$(bash "$repo/scripts/pg.sh" start "$pg_dir")"
-export DTASK_DB
+export DTASK_DB DTASK_PG_DIR="$pg_dir"   # multinode.test.js restarts it
 echo "run-pg.sh: PostgreSQL at $DTASK_DB" >&2
 bash "$here/run.sh" "$@"

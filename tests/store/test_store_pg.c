@@ -209,18 +209,21 @@ static void test_what_is_not_built_yet_says_so(void **state)
 }
 
 /* A watcher on one node hears another node's start, message and commit within moments (LISTEN
- * and NOTIFY), and nothing once its store is closed. */
+ * and NOTIFY), with the instances whose state the commit changed, and nothing once its store
+ * is closed. */
 typedef struct heard {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int n;
+    char ids[256];   /* the last call's ids, "(any)" for NULL */
 } heard;
 
-static void on_change(void *arg)
+static void on_change(void *arg, const char *ids)
 {
     heard *h = arg;
     pthread_mutex_lock(&h->mu);
     h->n++;
+    snprintf(h->ids, sizeof h->ids, "%s", ids ? ids : "(any)");
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
 }
@@ -248,7 +251,7 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     dt_error err;
     assert_ok(dt_store_open_postgres(g_url, schema, &a, &err), &err);
     assert_ok(dt_store_open_postgres(g_url, schema, &b, &err), &err);
-    heard h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    heard h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, ""};
     assert_ok(dt_store_watch(b, on_change, &h, &err), &err);
     assert_int_equal(dt_store_watch(b, on_change, &h, &err), DT_ERR_STATE);
     usleep(300000);   /* the listener connects */
@@ -258,6 +261,7 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     int before = h.n;
     assert_ok(dt_store_create_instance(a, &ni, &err), &err);
     assert_true(wait_heard(&h, before));
+    assert_string_equal(h.ids, "");   /* work to take; no instance's state changed */
 
     dt_orch_item *items[1];
     size_t n = 0;
@@ -273,6 +277,7 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     assert_ok(dt_store_commit(a, &c, 1, &err), &err);
     assert_int_equal(c.result, DT_OK);
     assert_true(wait_heard(&h, before));
+    assert_string_equal(h.ids, "w1");   /* its state changed: waits on it look */
     dt_orch_item_free(items[0]);
 
     dt_store_close(b);
