@@ -68,7 +68,7 @@ done
 # start_server NAME: a `dtask serve` on a free loopback port with a database of its own;
 # sets server_pid and exports DTASK_SERVER and DTASK_SERVER_PID for dtask-bench.
 no_http=""
-"$dtask" serve --help | grep -q -- --no-http && no_http="--no-http"
+grep -q -- --no-http <<<"$("$dtask" serve --help)" && no_http="--no-http"   # whole: see tests/http/run.sh
 start_server() {
     local port
     port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"

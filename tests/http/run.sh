@@ -20,7 +20,9 @@ source "$repo/tests/lib/dtask.sh"
 dtask_from_args "$repo" "${1:-}"
 shift "$DTASK_SHIFT"
 dtask="$DTASK_BIN"
-if ! "$dtask" serve --help 2>/dev/null | grep -q -- --http-listen; then
+# the help read whole first: grep -q stops reading at its match, and under pipefail the
+# writer's SIGPIPE would fail the test
+if ! grep -q -- --http-listen <<<"$("$dtask" serve --help 2>/dev/null)"; then
     echo "run.sh: $dtask serves no HTTP (rebuild it)" >&2
     exit 2
 fi
