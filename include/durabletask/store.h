@@ -105,6 +105,10 @@ typedef struct dt_orch_item {
      * 0 without gaps, so these are seqs 0 .. history_len-1; continue-as-new (reset_history)
      * starts again at 0. Nothing is appended while the lease is held. */
     size_t history_len;
+    /* Bumped each time the history is replaced (continue-as-new, rewind), which may keep its
+     * execution id and reach any length: a copy of the history kept from an earlier lease
+     * (the hub's cache, maybe on another node) is good only while this is the same. */
+    int64_t history_gen;
     /* The history, in order: left NULL/0 by the store. The lease holder may point them at the
      * history it loaded or cached (memory it keeps alive as long as the item). */
     const dt_event *past;

@@ -14,6 +14,7 @@
 
 typedef struct cache_entry {
     char *instance_id;
+    int64_t gen;                  /* the history's generation it copies (history_gen) */
     char *execution_id;
     dt_arena *arena;              /* strings of the events */
     dt_event *events;             /* malloc'd, grows */
@@ -173,12 +174,13 @@ static cache_entry *take(hub_cache *c, const dt_orch_item *item)
     }
     bool same = e && ((exec == NULL && e->execution_id == NULL) ||
                       (exec && e->execution_id && strcmp(exec, e->execution_id) == 0));
-    if (e && (!same || e->n > item->history_len)) {
+    if (e && (!same || e->gen != item->history_gen || e->n > item->history_len)) {
         unlink_entry(c, e);   /* another execution, or rewritten elsewhere: start over */
         entry_free(e);
         e = NULL;
     }
     if (e == NULL && (e = entry_new(item->instance_id, exec)) != NULL) {
+        e->gen = item->history_gen;
         size_t b = bucket_of(item->instance_id);
         e->next = c->buckets[b];
         c->buckets[b] = e;

@@ -97,6 +97,8 @@ static const char *const migrate_sql[PG_SCHEMA_VERSION] = {
           " node TEXT COLLATE \"C\" PRIMARY KEY,"
           " started_at BIGINT NOT NULL,"
           " seen_at BIGINT NOT NULL);",
+    /* 2 to 3: the history's generation (dt_orch_item.history_gen) */
+    [2] = "ALTER TABLE instances ADD COLUMN history_gen BIGINT NOT NULL DEFAULT 0;",
 };
 
 /* ---- parameters, statements, results ------------------------------------------------------ */

@@ -112,6 +112,7 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
     pg_text(&p, ep->span_id);
     pg_int(&p, ep->span_start);
     pg_text(&p, ep->tags);
+    pg_int(&p, ep->reset_history ? 1 : 0);
     PGresult *res = NULL;
     r = pg_run(s,
                "UPDATE instances SET status = $2, output = $3, custom_status = $4, failure = $5,"
@@ -120,7 +121,7 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
                " version = COALESCE($12, version),"
                " span_start = CASE WHEN $13::text IS NULL THEN span_start ELSE $14 END,"
                " span_id = COALESCE($13, span_id), tags = COALESCE($15, tags),"
-               " lock_owner = NULL, lock_expires = 0"
+               " history_gen = history_gen + $16, lock_owner = NULL, lock_expires = 0"
                " WHERE instance_id = $1 AND lock_owner = $11",
                &p, &res, err, "update instance");
     free(failure);

@@ -26,7 +26,7 @@
 #include "durabletask/store.h"
 #include "store_internal.h"
 
-#define PG_SCHEMA_VERSION 2   /* the schema this build makes and knows (table dtask_meta) */
+#define PG_SCHEMA_VERSION 3   /* the schema this build makes and knows (table dtask_meta) */
 #define PG_PARAMS_MAX 24
 
 typedef struct pg_store {

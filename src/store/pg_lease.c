@@ -251,10 +251,11 @@ static dt_status lease_one_tx(pg_store *s, dt_orch_item *item, const char *owner
                          "  FOR UPDATE SKIP LOCKED)"
                          " AND EXISTS (SELECT 1 FROM inbox WHERE instance_id = $1"
                          "  AND visible_at <= $4)"
-                         " RETURNING " PG_INSTANCE_COLUMNS,
+                         " RETURNING " PG_INSTANCE_COLUMNS ", history_gen",
                          &p, &res, err, "lease instance");
     if (r == DT_OK && PQntuples(res) == 1) {
         r = pg_read_instance(res, 0, item->arena, &item->state, err);
+        item->history_gen = pg_col_int(res, 0, 17);
         *taken = r == DT_OK;
     }
     PQclear(res);

@@ -20,7 +20,7 @@
 
 #include "sqlite_internal.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 #define MIGRATES_FROM 4   /* the oldest version migrate_sql brings up to date */
 #define BASE_VERSION 6    /* schema_sql's shape: a new file takes the migrations after it */
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
@@ -139,6 +139,10 @@ static const char *const schema_sql =
 
 _Static_assert(DT_EVENT_EXECUTION_TERMINATED == 5, "inbox_terminates spells it as 5");
 
+/* Version 8: the history's generation (dt_orch_item.history_gen), bumped whenever an episode
+ * replaces the history, so a copy cached from an earlier lease is known stale. */
+#define HISTORY_GEN_SCHEMA "ALTER TABLE instances ADD COLUMN history_gen INTEGER NOT NULL DEFAULT 0;"
+
 /* Migrations, by the version they start from: each brings a file one version up. */
 static const char *const migrate_sql[] = {
     /* 4 to 5: the columns version 5 added, at the end of their tables as above */
@@ -151,6 +155,8 @@ static const char *const migrate_sql[] = {
     [5] = ENTITY_SCHEMA,
     /* 6 to 7: names on queued work, and the indexes that find work by name */
     [6] = BY_NAME_SCHEMA,
+    /* 7 to 8: the history's generation */
+    [7] = HISTORY_GEN_SCHEMA,
 };
 
 /* Tables and indexes of ours; a foreign database that has any of these names conflicts. */
@@ -180,13 +186,15 @@ static const char *const stmt_sql[ST_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_INSTANCE_DELETE] = "DELETE FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_LEASE] = "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
-                          " WHERE instance_id = ?1 RETURNING " STORE_INSTANCE_COLUMNS,
+                          " WHERE instance_id = ?1 RETURNING " STORE_INSTANCE_COLUMNS
+                          ", history_gen",
     /* the commit's own leases: only an instance that is free and has a visible message */
     [ST_INSTANCE_LEASE_READY] =
         "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
         " WHERE instance_id = ?1 AND (lock_owner IS NULL OR lock_expires < ?4)"
         " AND EXISTS (SELECT 1 FROM inbox WHERE instance_id = ?1 AND visible_at <= ?4)"
-        " RETURNING " STORE_INSTANCE_COLUMNS,
+        " RETURNING " STORE_INSTANCE_COLUMNS
+        ", history_gen",
     [ST_INSTANCE_RENEW] = "UPDATE instances SET lock_expires = ?3"
                           " WHERE instance_id = ?1 AND lock_owner = ?2",
     /* an abandon with a retry time keeps the row leased by nobody ('') until then */
@@ -200,7 +208,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " version = COALESCE(?12, version),"
         " span_start = CASE WHEN ?13 IS NULL THEN span_start ELSE ?14 END,"
         " span_id = COALESCE(?13, span_id), tags = COALESCE(?15, tags),"
-        " lock_owner = NULL, lock_expires = 0"
+        " history_gen = history_gen + ?16, lock_owner = NULL, lock_expires = 0"
         " WHERE instance_id = ?1 AND lock_owner = ?11",
 
     /* a rewind: Failed (3) becomes Running (0) as its request goes in; not while a lease is

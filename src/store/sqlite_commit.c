@@ -121,6 +121,7 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
     store_bind_text(st, 13, ep->span_id, &rc);
     store_bind_int64(st, 14, ep->span_start, &rc);
     store_bind_text(st, 15, ep->tags, &rc);
+    store_bind_int64(st, 16, ep->reset_history ? 1 : 0, &rc);
     r = rc == SQLITE_OK ? store_step_done(s, st, err, "update instance")
                         : store_sql_error(s, rc, err, "update instance");
     sqlite3_clear_bindings(st);

@@ -99,6 +99,7 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
     dt_status r;
     if (rc == SQLITE_ROW) {
         r = store_read_instance(st, item->arena, &item->state, err);
+        item->history_gen = sqlite3_column_int64(st, 17);
         if (r == DT_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
             r = store_sql_error(s, rc, err, "lease instance");
     } else if (rc == SQLITE_DONE) {

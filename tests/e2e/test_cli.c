@@ -495,9 +495,9 @@ static void test_migrate_says_the_version_and_refuses_a_newer_database(void **st
     char db[1200];   /* test_path's buffer is run()'s too */
     snprintf(db, sizeof db, "%s", test_path(c.f.dir, "m/dt.db"));
     DTASK_RAW(&c, "migrate", "--db", db);
-    expect(&c, 0, "SQLite schema version 7: up to date", NULL);
+    expect(&c, 0, "SQLite schema version 8: up to date", NULL);
     DTASK_RAW(&c, "migrate", "--db", db);
-    expect(&c, 0, "SQLite schema version 7: up to date", NULL);
+    expect(&c, 0, "SQLite schema version 8: up to date", NULL);
     sqlite3 *h = NULL;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 42", NULL, NULL, NULL), SQLITE_OK);

@@ -1010,6 +1010,9 @@ static void test_entry_that_cannot_be_stored_changes_nothing_and_others_apply(vo
     dt_orch_item_free(bad);
 }
 
+/* A replaced history (continue-as-new; a rewind the same way) is another generation
+ * (history_gen), so a copy of the old one cached from an earlier lease, on another node, say,
+ * is known stale even when the execution id and the length agree. */
 static void test_reset_history_replaces_it_for_continue_as_new(void **state)
 {
     fixture *fx = *state;
@@ -1023,6 +1026,7 @@ static void test_reset_history_replaces_it_for_continue_as_new(void **state)
     assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
     dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
     assert_int_equal(item->history_len, 3);
+    int64_t gen = item->history_gen;   /* a plain episode kept it */
 
     dt_event app[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), ev(DT_EVENT_EXECUTION_STARTED)};
     app[1].name = "orch";
@@ -1050,6 +1054,12 @@ static void test_reset_history_replaces_it_for_continue_as_new(void **state)
     assert_int_equal(s->status, DT_STATUS_RUNNING);
     /* the old execution's outstanding activity does not reach the new one */
     expect_no_activity_work(fx, T0);
+    /* a copy of the old history kept elsewhere is known stale: the generation moved on */
+    m.event.name = "again";
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    item = lease_one(fx, "w", T0, LEASE);
+    assert_int_equal(item->history_gen, gen + 1);
+    dt_orch_item_free(item);
 }
 
 static void test_failure_details_are_kept(void **state)

@@ -79,13 +79,13 @@ static void test_open_makes_a_versioned_schema(void **state)
     assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
     dt_store_close(s);
     assert_string_equal(psql(schema, "SELECT value FROM dtask_meta WHERE key = 'schema_version'"),
-                        "2");
+                        "3");
     assert_string_equal(psql(schema, "SELECT count(*) FROM instances"), "0");
     assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
     dt_store_close(s);
 }
 
-/* A version 1 schema (before the nodes table) is migrated when opened, keeping what it holds;
+/* A version 1 schema (before the nodes table and the history's generation) is migrated when opened, keeping what it holds;
  * nodes then say they are alive and are listed while they are. */
 static void test_a_version_1_schema_is_migrated_and_nodes_are_heard(void **state)
 {
@@ -99,10 +99,11 @@ static void test_a_version_1_schema_is_migrated_and_nodes_are_heard(void **state
                           .created_at = 1};
     assert_ok(dt_store_create_instance(s, &ni, &err), &err);
     dt_store_close(s);
-    psql(schema, "DROP TABLE nodes; UPDATE dtask_meta SET value = 1");
+    psql(schema, "DROP TABLE nodes; ALTER TABLE instances DROP COLUMN history_gen;"
+                 "UPDATE dtask_meta SET value = 1");
     assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
-    assert_int_equal(dt_store_schema_version(s), 2);
-    assert_string_equal(psql(schema, "SELECT value FROM dtask_meta"), "2");
+    assert_int_equal(dt_store_schema_version(s), 3);
+    assert_string_equal(psql(schema, "SELECT value FROM dtask_meta"), "3");
     assert_string_equal(psql(schema, "SELECT count(*) FROM instances WHERE instance_id = 'kept'"),
                         "1");
     assert_ok(dt_store_heartbeat(s, "a:1", 100, 1000, &err), &err);

@@ -160,9 +160,10 @@ static void test_newer_schema_version_is_refused(void **state)
     expect_open_fails(path, DT_ERR_CORRUPT);
 }
 
-/* What version 7 added to the tables of instances (names on the inbox, the name indexes); a
- * test that makes an older file takes it away first. */
+/* What versions 7 and 8 added to the tables of instances (names on the inbox, the name
+ * indexes, the history's generation); a test that makes an older file takes them away first. */
 #define UNDO_7_OF_INSTANCES                                                                    \
+    "ALTER TABLE instances DROP COLUMN history_gen;"                                           \
     "DROP INDEX inbox_by_name; DROP INDEX inbox_terminates; DROP INDEX activities_by_name;"   \
     "ALTER TABLE inbox DROP COLUMN name;"
 
@@ -203,7 +204,7 @@ static void test_a_version_4_file_is_migrated_keeping_its_instances(void **state
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version",
                                         -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 7);
+    assert_int_equal(sqlite3_column_int(st, 0), 8);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT tags FROM activities", -1, &st, NULL),
                      SQLITE_OK);
@@ -308,7 +309,7 @@ static void test_older_schema_version_is_refused_naming_it(void **state)
     dt_error_clear(&err);
     assert_int_equal(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), DT_ERR_CORRUPT);
     assert_contains(err.message, "schema version 1");
-    assert_contains(err.message, "version 7");
+    assert_contains(err.message, "version 8");
 
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -358,7 +359,7 @@ static void test_journal_mode_is_wal_with_our_schema_version(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 7);
+    assert_int_equal(sqlite3_column_int(st, 0), 8);
     sqlite3_finalize(st);
     sqlite3_close(db);
     dt_store_close(s);
