@@ -24,6 +24,8 @@ typedef struct fix {
 static void open_stream(fix *x)
 {
     dt_error err = {0};
+    dt_grpc_stream_close(x->stream);   /* a test's earlier stream, if any */
+    x->stream = NULL;
     /* GetWorkItems with no filters: any work */
     assert_ok(dt_grpc_stream_open(x->conn, "GetWorkItems", (const uint8_t *)"", 0, &x->stream,
                                   &err), &err);
@@ -328,6 +330,7 @@ static void test_a_result_under_an_old_token_counts_once_after_a_reconnect(void 
     assert_int_equal(old->request_case, DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
 
     dt_grpc_stream_close(x.stream);   /* the worker drops its stream, its activity runs on */
+    x.stream = NULL;
     open_stream(&x);
     Dtpb__WorkItem *again = must_item(&x);   /* the activity, given back and handed out */
     assert_int_equal(again->request_case, DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
@@ -366,6 +369,7 @@ static void test_a_result_under_an_old_token_counts_once_after_a_reconnect(void 
 static void open_filtered(fix *x, char *orch, char *act, char *version)
 {
     dt_grpc_stream_close(x->stream);
+    x->stream = NULL;
     char *versions[1] = {version};
     Dtpb__OrchestrationFilter of = DTPB__ORCHESTRATION_FILTER__INIT;
     Dtpb__ActivityFilter af = DTPB__ACTIVITY_FILTER__INIT;
