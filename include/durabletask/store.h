@@ -348,6 +348,7 @@ typedef struct dt_store_ops {
                            dt_error *err);
     dt_status (*nodes)(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
                        size_t *n_out, dt_error *err);
+    dt_status (*next_due)(dt_store *s, dt_time now, dt_time *due, dt_error *err);
 } dt_store_ops;
 
 /* Every backend's handle starts with this header. */
@@ -455,6 +456,12 @@ dt_status dt_store_heartbeat(dt_store *s, const char *node, dt_time started, dt_
                              dt_error *err);
 dt_status dt_store_nodes(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
                          size_t *n_out, dt_error *err);
+
+/* dt_store_next_due: when the earliest work queued for later (a timer, a scheduled start or
+ * signal, a retry) becomes visible after NOW, into *DUE (0: nothing is queued for later).
+ * A watched store's hub polls for work only at that time, on a change, or once a second, so
+ * an idle node costs almost nothing. DT_ERR_UNIMPLEMENTED where the hub polls anyway. */
+dt_status dt_store_next_due(dt_store *s, dt_time now, dt_time *due, dt_error *err);
 
 /* dt_store_schema_version: the version of S's schema (each backend numbers its own), which
  * opening brought up to date. */

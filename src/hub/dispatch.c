@@ -10,6 +10,7 @@
 #include "hub_internal.h"
 
 #define POLL_MS 50
+#define IDLE_POLL_MS 1000   /* a watched store's takers: see store_worth_asking */
 
 /* ---- leases in flight ------------------------------------------------------------------ */
 
@@ -372,12 +373,30 @@ static _Thread_local bool more_in_store[3];   /* the last lease took all it coul
 static bool store_worth_asking(dt_hub *hub, int kind)
 {
     uint64_t v = atomic_load(&hub->store_version);
-    dt_time now = dt_now();
-    if (!more_in_store[kind] && v == seen_store[kind] && now - polled_at[kind] < POLL_MS * 1000)
+    dt_time now = dt_now(), due = atomic_load(&hub->next_due);
+    /* a watched store wakes the takers itself (store_version): then the poll is for work
+     * coming due, at its time, and, once a second, for leases other nodes let run out */
+    dt_time every = (dt_time)(hub->watched ? IDLE_POLL_MS : POLL_MS) * 1000;
+    bool came_due = hub->watched && due > 0 && now >= due;
+    if (!more_in_store[kind] && v == seen_store[kind] && now - polled_at[kind] < every &&
+        !came_due)
         return false;
     seen_store[kind] = v;
     polled_at[kind] = now;
     return true;
+}
+
+/* found_nothing: a taker's look in the store found nothing: on a watched store, learn when the
+ * next work queued for later comes due (at most every 20 ms, whoever asks). */
+static void found_nothing(dt_hub *hub)
+{
+    dt_time now = dt_now(), last = atomic_load(&hub->due_checked_at);
+    if (!hub->watched || now - last < 20000 ||
+        !atomic_compare_exchange_strong(&hub->due_checked_at, &last, now))
+        return;
+    dt_time due = 0;
+    if (dt_store_next_due(hub->store, now, &due, NULL) == DT_OK)
+        atomic_store(&hub->next_due, due);
 }
 
 /* take_orchestration: ITEM is leased and its lease tracked. Attach its history and begin the
@@ -429,6 +448,8 @@ static dt_status lease_orchestration(dt_hub *hub, const dt_name_filter *names,
     dt_status st = dt_store_lease_orchestrations(hub->store, hub->owner, dt_now(),
                                                  hub->lease_us, max, names, items, &n, err);
     more_in_store[0] = st == DT_OK && n == max;
+    if (st == DT_OK && n == 0)
+        found_nothing(hub);
     if (st != DT_OK || n == 0)
         return st;
     ready_push(hub, items + 1, n - 1, NULL, 0);
@@ -567,6 +588,8 @@ static dt_status lease_activity(dt_hub *hub, const dt_name_filter *names,
     dt_status st = dt_store_lease_activities(hub->store, hub->owner, dt_now(), hub->lease_us,
                                              max, names, items, &n, err);
     more_in_store[1] = st == DT_OK && n == max;
+    if (st == DT_OK && n == 0)
+        found_nothing(hub);
     if (st != DT_OK || n == 0)
         return st;
     for (size_t i = 0; i < n; i++)
@@ -742,6 +765,8 @@ static dt_status lease_entity(dt_hub *hub, const dt_name_filter *names, dt_entit
         dt_status st = dt_store_lease_entities(hub->store, hub->owner, dt_now(), hub->lease_us,
                                                1, names, &item, &n, err);
         more_in_store[2] = st == DT_OK && n == 1;
+        if (st == DT_OK && n == 0)
+            found_nothing(hub);
         if (st != DT_OK || n == 0)
             return st;
         if (lease_track_entity(hub, item) != DT_OK) {

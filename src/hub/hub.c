@@ -11,6 +11,7 @@
 #include "hub_internal.h"
 
 #define WAIT_POLL_MS 200   /* how often a waiter looks at the store for other processes' work */
+#define WAIT_WATCHED_MS 1000   /* the same on a watched store, which wakes it on a change */
 #define BARRIER_WAIT_S 10  /* how long a read waits for what it saw to become durable */
 
 /* The hub's mutexes and conditions, made and destroyed together, in this order. */
@@ -136,6 +137,10 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
                                     &werr) != DT_ERR_UNIMPLEMENTED;
     hub->beat_at = hub->started_at;
     dt_status ws = dt_store_watch(hub->store, store_changed, hub, &werr);
+    dt_time due = 0;
+    hub->watched = ws == DT_OK &&
+                   dt_store_next_due(hub->store, hub->started_at, &due, NULL) == DT_OK;
+    atomic_store(&hub->next_due, due);
     if (ws != DT_OK && ws != DT_ERR_UNIMPLEMENTED)
         dt_log(DT_LOG_WARN, NULL, "other nodes' work is found by polling only: %s",
                werr.message);
@@ -448,7 +453,8 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         dt_arena_free(scratch);
         int64_t left_ms = (deadline - now) / 1000 + 1;
         /* woken by our instance's commits; the poll only catches other processes' */
-        wait_turn(hub, w, left_ms < WAIT_POLL_MS ? left_ms : WAIT_POLL_MS);
+        int64_t poll_ms = hub->watched ? WAIT_WATCHED_MS : WAIT_POLL_MS;
+        wait_turn(hub, w, left_ms < poll_ms ? left_ms : poll_ms);
     }
 }
 

@@ -86,6 +86,10 @@ struct dt_hub {
     dt_time started_at;           /* when it opened: its node's start (dt_hub_nodes) */
     dt_time beat_at;              /* its last heartbeat (the renewer's) */
     bool beats;                   /* its store keeps heartbeats (not SQLite's) */
+    bool watched;                 /* its store says when another node made work (PostgreSQL):
+                                   * takers poll once a second, or when work comes due */
+    _Atomic dt_time next_due;     /* when the earliest work queued for later does (0: none) */
+    _Atomic dt_time due_checked_at;
 
     /* group commit: cq_mu guards the queue, the stop flag and every req->done */
     pthread_mutex_t cq_mu;

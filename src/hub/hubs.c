@@ -236,6 +236,10 @@ static dt_status copy_allowed(dt_hub_set *s, const dt_hub_set_options *o, dt_err
 
 dt_status dt_hub_set_open(const dt_hub_set_options *o, dt_hub_set **out, dt_error *err)
 {
+    if (o && o->hub.db_schema && strlen(o->hub.db_schema) > 63)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "PostgreSQL schema name '%.80s...' is "
+                            "longer than the 63 bytes of an identifier",
+                            o->hub.db_schema);
     dt_hub_set *s = calloc(1, sizeof *s);
     if (s == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
@@ -348,7 +352,10 @@ dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
         bool there;
         if (dt_store_is_postgres(s->db_path)) {
             pg_schema(s, name, schema, sizeof schema);
-            there = dt_store_drop_postgres(s->db_path, schema, NULL) != DT_ERR_NOT_FOUND;
+            dt_status dr = dt_store_drop_postgres(s->db_path, schema, err);
+            there = dr != DT_ERR_NOT_FOUND;
+            if (dr != DT_OK && there)
+                st = dr;   /* the server could not drop it: said why */
         } else if ((there = path && access(path, F_OK) == 0)) {
             remove_files(path, schema);
         }

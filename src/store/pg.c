@@ -97,8 +97,12 @@ static const char *const migrate_sql[PG_SCHEMA_VERSION] = {
           " node TEXT COLLATE \"C\" PRIMARY KEY,"
           " started_at BIGINT NOT NULL,"
           " seen_at BIGINT NOT NULL);",
-    /* 2 to 3: the history's generation (dt_orch_item.history_gen) */
-    [2] = "ALTER TABLE instances ADD COLUMN history_gen BIGINT NOT NULL DEFAULT 0;",
+    /* 2 to 3: the history's generation (dt_orch_item.history_gen); and work given back for
+     * later (a lease held by nobody, '', until its retry time), found by its time */
+    [2] = "ALTER TABLE instances ADD COLUMN history_gen BIGINT NOT NULL DEFAULT 0;"
+          "CREATE INDEX instances_retry ON instances (lock_expires) WHERE lock_owner = '';"
+          "CREATE INDEX activities_retry ON activities (lock_expires) WHERE lock_owner = '';"
+          "CREATE INDEX entities_retry ON entities (lock_expires) WHERE lock_owner = '';",
 };
 
 /* ---- parameters, statements, results ------------------------------------------------------ */
@@ -147,17 +151,24 @@ static dt_status classify(pg_store *s, const PGresult *r)
     return DT_ERR_IO;
 }
 
-/* ensure_connected: reset a connection that broke, and set the schema again. */
+/* ensure_connected: reset a connection that broke, and set it up again; never inside a
+ * transaction, whose work the server threw away with the connection: the statements after it
+ * would run on their own and its COMMIT would commit nothing, so the transaction fails. */
 static dt_status ensure_connected(pg_store *s, dt_error *err)
 {
     if (PQstatus(s->conn) == CONNECTION_OK)
         return DT_OK;
+    if (s->in_tx)
+        return dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s: the connection broke in the "
+                            "middle of a transaction, which is lost: %s",
+                            s->where, PQerrorMessage(s->conn));
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK)
         return dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s is unreachable: %s", s->where,
                             PQerrorMessage(s->conn));
-    char sql[128];
-    snprintf(sql, sizeof sql, "SET search_path TO \"%s\"", s->schema);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SET search_path TO \"%s\"; SET client_min_messages TO warning",
+             s->schema);
     PGresult *r = PQexec(s->conn, sql);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
@@ -212,14 +223,28 @@ static dt_status run_script(pg_store *s, const char *sql, dt_error *err, const c
     return st;
 }
 
+/* Transactions are READ COMMITTED whatever the database's default: a lease re-checks rows
+ * other nodes just committed, which a snapshot of its start would not see. */
 dt_status pg_begin(pg_store *s, dt_error *err)
 {
-    return pg_run(s, "BEGIN", NULL, NULL, err, "begin");
+    dt_status r = pg_run(s, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, NULL, err, "begin");
+    s->in_tx = r == DT_OK;
+    return r;
 }
 
 dt_status pg_commit(pg_store *s, dt_error *err)
 {
-    return pg_run(s, "COMMIT", NULL, NULL, err, "commit");
+    /* a COMMIT outside a transaction "succeeds" with a warning: make sure ours is there */
+    dt_status r = PQstatus(s->conn) == CONNECTION_OK &&
+                          PQtransactionStatus(s->conn) == PQTRANS_INTRANS
+                      ? pg_run(s, "COMMIT", NULL, NULL, err, "commit")
+                      : dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s: the transaction was "
+                                     "lost before its commit (%s)", s->where,
+                                     PQstatus(s->conn) == CONNECTION_OK
+                                         ? "it failed"
+                                         : "the connection broke");
+    s->in_tx = false;
+    return r;
 }
 
 void pg_rollback(pg_store *s)
@@ -229,6 +254,7 @@ void pg_rollback(pg_store *s)
         PGresult *r = PQexec(s->conn, "ROLLBACK");
         PQclear(r);
     }
+    s->in_tx = false;
 }
 
 bool pg_col_null(const PGresult *r, int row, int col)
@@ -383,6 +409,7 @@ static const dt_store_ops pg_ops = {
     .watch = pg_watch,
     .heartbeat = pg_heartbeat,
     .nodes = pg_nodes,
+    .next_due = pg_next_due,
     .close = pg_close,
     .send_entity_message = pg_send_entity_message,
     .lease_entities = pg_lease_entities,

@@ -328,18 +328,18 @@ static bool entry_level(dt_status r)
 }
 
 /* lease_ready: the leases of dt_commit_lease, inside the commit's transaction and a savepoint
- * of their own, so a failure takes back only the leases. */
-static void lease_ready(pg_store *s, ready *rd, dt_commit_lease *L)
+ * of their own, so a failure of the leases takes back only them; an error here that leaves
+ * the transaction unusable (the connection gone) is the batch's. */
+static dt_status lease_ready(pg_store *s, ready *rd, dt_commit_lease *L, dt_error *err)
 {
     dt_error scratch;
-    if (pg_run(s, "SAVEPOINT dt_lease", NULL, NULL, &scratch, "savepoint") != DT_OK)
-        return;
-    if (pg_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L, &scratch) == DT_OK) {
-        pg_run(s, "RELEASE SAVEPOINT dt_lease", NULL, NULL, &scratch, "release savepoint");
-        return;
-    }
-    pg_run(s, "ROLLBACK TO SAVEPOINT dt_lease", NULL, NULL, &scratch, "rollback leases");
+    dt_status r = pg_run(s, "SAVEPOINT dt_lease", NULL, NULL, err, "savepoint");
+    if (r != DT_OK)
+        return r;
+    if (pg_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L, &scratch) == DT_OK)
+        return pg_run(s, "RELEASE SAVEPOINT dt_lease", NULL, NULL, err, "release savepoint");
     lease_forget(L);
+    return pg_run(s, "ROLLBACK TO SAVEPOINT dt_lease", NULL, NULL, err, "rollback leases");
 }
 
 /* changed_ids: the instances whose episodes BATCH committed, one per line (malloc'd; NULL,
@@ -411,7 +411,7 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
         }
     }
     if (r == DT_OK && rd.on)
-        lease_ready(s, &rd, lease);
+        r = lease_ready(s, &rd, lease, err);
     if (r == DT_OK) {   /* other nodes may have work now, and waits on these instances news */
         char *ids = changed_ids(batch, n);
         r = pg_notify_tx(s, ids, err);

@@ -178,10 +178,13 @@ dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *def
     pg_text(&p, m->execution_id);
     pg_int(&p, (int64_t)m->event.type);
     PGresult *res = NULL;
-    /* only to an instance there is, with its name (inbox_by_name) */
+    /* only to an instance there is, with its name (inbox_by_name); its row held (KEY SHARE:
+     * episodes' updates go on) so a purge or a replacement under way waits for this, or this
+     * for it and then finds no instance */
     r = pg_run(s,
                "INSERT INTO inbox (instance_id, visible_at, event, execution_id, kind, name)"
-               " SELECT $1, $2, $3, $4, $5, name FROM instances WHERE instance_id = $1",
+               " SELECT $1, $2, $3, $4, $5, name FROM instances WHERE instance_id = $1"
+               " FOR KEY SHARE",
                &p, &res, err, "insert inbox message");
     free(blob);
     if (r == DT_OK)

@@ -34,8 +34,9 @@ typedef struct pg_store {
     char *url;                 /* as given, for reconnecting; never logged (it may hold a password) */
     char *where;               /* "host:port/dbname, schema S": what errors name */
     char schema[64];           /* the PostgreSQL schema holding the tables (a task hub each) */
-    pthread_mutex_t mu;        /* guards conn */
+    pthread_mutex_t mu;        /* guards conn and in_tx */
     PGconn *conn;
+    bool in_tx;                /* between pg_begin and pg_commit/pg_rollback */
     _Atomic uint64_t search_steps;
     /* the listener (pg_watch.c) */
     bool watching;
@@ -184,6 +185,7 @@ dt_status pg_heartbeat(dt_store *s, const char *node, dt_time started, dt_time n
                        dt_error *err);
 dt_status pg_nodes(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
                    size_t *n_out, dt_error *err);
+dt_status pg_next_due(dt_store *s, dt_time now, dt_time *due, dt_error *err);
 dt_status pg_clean_entities(dt_store *s, bool remove_empty, bool release_orphaned, dt_time now,
                             size_t *removed, size_t *released, dt_error *err);
 

@@ -147,7 +147,9 @@ static dt_status find_work(pg_store *s, const char *sql_any, const char *sql_nam
         return r;
     pg_params p = PG_PARAMS_INIT;
     pg_int(&p, now);
-    pg_int(&p, (int64_t)max);
+    /* rows are messages, several of one instance maybe (a fan-in's results): read past MAX
+     * so that MAX distinct instances are usually among them */
+    pg_int(&p, text ? (int64_t)max * 4 + 16 : (int64_t)max);
     if (names) {
         pg_text(&p, an);
         pg_text(&p, av);

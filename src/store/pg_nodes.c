@@ -1,7 +1,8 @@
-/* pg_nodes.c — the nodes sharing a PostgreSQL database: each hub says it is alive every few
- * seconds (a row per node: when it started, when it was last heard of), so every node can
- * tell in /metrics and on the dashboard which nodes are alive. A node gone for an hour is
- * forgotten. */
+/* pg_nodes.c — what the nodes sharing a PostgreSQL database keep of one another: each hub
+ * says it is alive every few seconds (a row per node: when it started, when it was last heard
+ * of), so every node can tell in /metrics and on the dashboard which nodes are alive (a node
+ * gone for an hour is forgotten); and when the earliest work queued for later comes due, so
+ * an idle node sleeps until then instead of polling. */
 #include <stdlib.h>
 
 #include "pg_internal.h"
@@ -58,5 +59,31 @@ dt_status pg_nodes(dt_store *base, dt_time since, dt_arena *arena, dt_node_info 
         *out = v;
         *n_out = n;
     }
+    return r;
+}
+
+/* The earliest of each queue's visibility index past NOW, and of the work given back for
+ * later (a retry: a lease held by nobody until its time). */
+dt_status pg_next_due(dt_store *base, dt_time now, dt_time *due, dt_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    pg_params p = PG_PARAMS_INIT;
+    pg_int(&p, now);
+    PGresult *res = NULL;
+    pthread_mutex_lock(&s->mu);
+    dt_status r = pg_run(s,
+                         "SELECT LEAST((SELECT MIN(visible_at) FROM inbox WHERE visible_at > $1),"
+                         " (SELECT MIN(visible_at) FROM activities WHERE visible_at > $1),"
+                         " (SELECT MIN(visible_at) FROM entity_inbox WHERE visible_at > $1),"
+                         " (SELECT MIN(lock_expires) FROM instances"
+                         "  WHERE lock_owner = '' AND lock_expires > $1),"
+                         " (SELECT MIN(lock_expires) FROM activities"
+                         "  WHERE lock_owner = '' AND lock_expires > $1),"
+                         " (SELECT MIN(lock_expires) FROM entities"
+                         "  WHERE lock_owner = '' AND lock_expires > $1))",
+                         &p, &res, err, "find the next due work");
+    pthread_mutex_unlock(&s->mu);
+    *due = r == DT_OK ? pg_col_int(res, 0, 0) : 0;   /* NULL: nothing queued for later */
+    PQclear(res);
     return r;
 }

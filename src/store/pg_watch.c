@@ -65,24 +65,29 @@ static void *watch_loop(void *arg)
     PGconn *c = NULL;
     bool down = false;
     while (!atomic_load(&s->watch_stop)) {
-        if (c == NULL && (c = listen_conn(s)) == NULL) {
-            if (!down)
-                dt_log(DT_LOG_WARN, NULL, "PostgreSQL at %s is unreachable: listening for "
-                       "other nodes' work again in %d ms, and on every second until it answers",
-                       s->where, RECONNECT_MS);
-            down = true;
-            sleep_ms(RECONNECT_MS);
-            continue;
-        }
-        if (down) {
-            dt_log(DT_LOG_INFO, NULL, "PostgreSQL at %s answers again", s->where);
+        if (c == NULL) {
+            if ((c = listen_conn(s)) == NULL) {
+                if (!down)
+                    dt_log(DT_LOG_WARN, NULL, "PostgreSQL at %s is unreachable: listening for "
+                           "other nodes' work again every %d ms until it answers",
+                           s->where, RECONNECT_MS);
+                down = true;
+                sleep_ms(RECONNECT_MS);
+                continue;
+            }
+            if (down)
+                dt_log(DT_LOG_INFO, NULL, "PostgreSQL at %s answers again", s->where);
             down = false;
-            s->watch_fn(s->watch_arg, NULL);   /* whatever happened meanwhile: look */
+            /* what was said while this connection was not listening is lost: look */
+            s->watch_fn(s->watch_arg, NULL);
         }
         struct pollfd pfd = {PQsocket(c), POLLIN, 0};
         int n = poll(&pfd, 1, WATCH_POLL_MS);
-        if (n < 0 && errno != EINTR)
+        if (n < 0 && errno != EINTR) {
+            dt_log(DT_LOG_ERROR, NULL, "the listener for other nodes' work stops (poll: %s); "
+                   "they are found by polling only", strerror(errno));
             break;
+        }
         if (n <= 0)
             continue;
         if (!PQconsumeInput(c)) {   /* the connection broke: listen again */

@@ -135,6 +135,12 @@ dt_status dt_store_nodes(dt_store *s, dt_time since, dt_arena *arena, dt_node_in
     return CALL(nodes, since, arena, out, n_out, err);
 }
 
+dt_status dt_store_next_due(dt_store *s, dt_time now, dt_time *due, dt_error *err)
+{
+    *due = 0;
+    return CALL(next_due, now, due, err);
+}
+
 int dt_store_schema_version(dt_store *s)
 {
     return s->ops->schema_version ? s->ops->schema_version(s) : 0;

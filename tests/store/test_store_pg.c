@@ -100,6 +100,7 @@ static void test_a_version_1_schema_is_migrated_and_nodes_are_heard(void **state
     assert_ok(dt_store_create_instance(s, &ni, &err), &err);
     dt_store_close(s);
     psql(schema, "DROP TABLE nodes; ALTER TABLE instances DROP COLUMN history_gen;"
+                 "DROP INDEX instances_retry, activities_retry, entities_retry;"
                  "UPDATE dtask_meta SET value = 1");
     assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
     assert_int_equal(dt_store_schema_version(s), 3);
@@ -292,6 +293,89 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     dt_store_close(a);
 }
 
+/* A message sent while a purge of its instance is under way (another node's transaction has
+ * deleted the row, not yet committed) waits for it and then finds no instance: it is refused
+ * NOT_FOUND and leaves nothing behind in the inbox (it used to slip in and stay, orphaned). */
+typedef struct sender {
+    dt_store *s;
+    dt_status st;
+} sender;
+
+static void *send_one(void *arg)
+{
+    sender *x = arg;
+    dt_message m = {.instance_id = "doomed", .visible_at = 2};
+    dt_event_init(&m.event, DT_EVENT_EVENT_RAISED, 2);
+    m.event.name = "late";
+    dt_error err;
+    x->st = dt_store_send_message(x->s, &m, &err);
+    return NULL;
+}
+
+static void test_a_message_racing_a_purge_waits_and_finds_no_instance(void **state)
+{
+    (void)state;
+    char schema[64];
+    snprintf(schema, sizeof schema, "%s", fresh_schema("pg-purge-race"));
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_postgres(g_url, schema, &s, &err), &err);
+    dt_new_instance ni = {.instance_id = "doomed", .execution_id = "e", .name = "o",
+                          .created_at = 1};
+    assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+
+    PGconn *other = PQconnectdb(g_url);   /* the purging node, mid-transaction */
+    assert_int_equal(PQstatus(other), CONNECTION_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SET search_path TO \"%s\"; BEGIN;"
+             " DELETE FROM inbox WHERE instance_id = 'doomed';"
+             " DELETE FROM instances WHERE instance_id = 'doomed'", schema);
+    PQclear(PQexec(other, sql));
+    sender x = {s, DT_ERR_INTERNAL};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, send_one, &x), 0);
+    usleep(300000);   /* the sender is waiting on the row by now */
+    PQclear(PQexec(other, "COMMIT"));
+    pthread_join(t, NULL);
+    PQfinish(other);
+    assert_int_equal(x.st, DT_ERR_NOT_FOUND);
+    assert_string_equal(psql(schema, "SELECT count(*) FROM inbox"), "0");
+    dt_store_close(s);
+}
+
+/* The next due work: a scheduled start, then a retry of work given back for later, whichever
+ * comes first; nothing when nothing waits for a time. */
+static void test_next_due_is_the_earliest_scheduled_work_or_retry(void **state)
+{
+    (void)state;
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_postgres(g_url, fresh_schema("pg-due"), &s, &err), &err);
+    dt_time due = -1;
+    assert_ok(dt_store_next_due(s, 100, &due, &err), &err);
+    assert_int_equal(due, 0);
+    dt_new_instance later = {.instance_id = "later", .execution_id = "e", .name = "o",
+                             .created_at = 100, .scheduled_start = 9000};
+    dt_new_instance now = {.instance_id = "now", .execution_id = "e", .name = "o",
+                           .created_at = 100};
+    assert_ok(dt_store_create_instance(s, &later, &err), &err);
+    assert_ok(dt_store_create_instance(s, &now, &err), &err);
+    assert_ok(dt_store_next_due(s, 200, &due, &err), &err);
+    assert_int_equal(due, 9000);
+    dt_orch_item *items[1];
+    size_t n = 0;
+    assert_ok(dt_store_lease_orchestrations(s, "w", 200, 1000000, 1, NULL, items, &n, &err),
+              &err);
+    assert_int_equal(n, 1);
+    assert_ok(dt_store_abandon_orchestration(s, items[0], 5000, &err), &err);   /* retry at 5000 */
+    dt_orch_item_free(items[0]);
+    assert_ok(dt_store_next_due(s, 300, &due, &err), &err);
+    assert_int_equal(due, 5000);
+    assert_ok(dt_store_next_due(s, 9000, &due, &err), &err);
+    assert_int_equal(due, 0);
+    dt_store_close(s);
+}
+
 /* read_url: the test server's URL, or false when there is none. */
 static bool read_url(void)
 {
@@ -324,6 +408,8 @@ int main(void)
         cmocka_unit_test(test_nodes_opening_together_migrate_once),
         cmocka_unit_test(test_what_is_not_built_yet_says_so),
         cmocka_unit_test(test_a_watcher_hears_other_nodes_work),
+        cmocka_unit_test(test_a_message_racing_a_purge_waits_and_finds_no_instance),
+        cmocka_unit_test(test_next_due_is_the_earliest_scheduled_work_or_retry),
     };
     int failed = cmocka_run_group_tests_name("postgres", tests, NULL, NULL);
     failed += store_contract_run("postgres", open_pg, false);
