@@ -387,13 +387,19 @@ static bool store_worth_asking(dt_hub *hub, int kind)
 }
 
 /* found_nothing: a taker's look in the store found nothing: on a watched store, learn when the
- * next work queued for later comes due (at most every 20 ms, whoever asks). */
+ * next work queued for later comes due, once per change of the store (a commit here, a
+ * NOTIFY) or per second, whoever asks: what changed may have queued something for later (a
+ * timer, a retry), and nothing else may have. */
 static void found_nothing(dt_hub *hub)
 {
-    dt_time now = dt_now(), last = atomic_load(&hub->due_checked_at);
-    if (!hub->watched || now - last < 20000 ||
-        !atomic_compare_exchange_strong(&hub->due_checked_at, &last, now))
+    if (!hub->watched)
         return;
+    uint64_t v = atomic_load(&hub->store_version), seen = atomic_load(&hub->due_version);
+    dt_time now = dt_now();
+    if ((v == seen && now - atomic_load(&hub->due_checked_at) < (dt_time)IDLE_POLL_MS * 1000) ||
+        !atomic_compare_exchange_strong(&hub->due_version, &seen, v))
+        return;
+    atomic_store(&hub->due_checked_at, now);
     dt_time due = 0;
     if (dt_store_next_due(hub->store, now, &due, NULL) == DT_OK)
         atomic_store(&hub->next_due, due);

@@ -90,6 +90,7 @@ struct dt_hub {
                                    * takers poll once a second, or when work comes due */
     _Atomic dt_time next_due;     /* when the earliest work queued for later does (0: none) */
     _Atomic dt_time due_checked_at;
+    _Atomic uint64_t due_version; /* store_version when next_due was last learned */
 
     /* group commit: cq_mu guards the queue, the stop flag and every req->done */
     pthread_mutex_t cq_mu;

@@ -114,10 +114,11 @@ static void test_timer_survives_a_restart_of_the_hub(void **state)
     start(&f, "sleeper", "t1", "1000");
     wait_for_history(&f, "t1", DT_EVENT_TIMER_CREATED);
     /* stop everything while the timer is pending, then open the file again */
-    char db[sizeof f.db];
+    char db[sizeof f.db], schema[sizeof f.schema];
     memcpy(db, f.db, sizeof db);
+    memcpy(schema, f.schema, sizeof schema);
     hubfix_close(&f);
-    dt_hub_options o = {.db_path = db};
+    dt_hub_options o = {.db_path = db, .db_schema = schema[0] ? schema : NULL};
     dt_hub *hub;
     dt_worker *w;
     dt_client *c;

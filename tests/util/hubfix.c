@@ -5,6 +5,21 @@
 
 #include "hubfix.h"
 
+/* pg_url: the test server's URL into BUF when the tests run on PostgreSQL. */
+static bool pg_url(char *buf, size_t size)
+{
+    const char *backend = getenv("DT_TEST_BACKEND"), *file = getenv("DT_TEST_PG_URL_FILE");
+    if (backend == NULL || strcmp(backend, "postgres") != 0)
+        return false;
+    FILE *fp = file ? fopen(file, "r") : NULL;
+    if (fp == NULL)
+        fail_msg("DT_TEST_BACKEND=postgres without a DT_TEST_PG_URL_FILE to read");
+    bool ok = fgets(buf, (int)size, fp) != NULL;
+    fclose(fp);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return ok && buf[0];
+}
+
 void hubfix_open(hubfix *f, const char *name, const dt_hub_options *opts)
 {
     memset(f, 0, sizeof *f);
@@ -13,6 +28,13 @@ void hubfix_open(hubfix *f, const char *name, const dt_hub_options *opts)
     dt_hub_options o = {0};
     if (opts)
         o = *opts;
+    if (pg_url(f->db, sizeof f->db)) {   /* a schema named after the fixture's fresh folder */
+        uint64_t h = 1469598103934665603ULL;
+        for (const char *c = f->dir; *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+        snprintf(f->schema, sizeof f->schema, "e_%016llx", (unsigned long long)h);
+        o.db_schema = f->schema;
+    }
     o.db_path = f->db;
     dt_error err = {0};
     assert_ok(dt_hub_open(&o, &f->hub, &err), &err);

@@ -8,14 +8,17 @@
 
 typedef struct hubfix {
     char dir[512];
-    char db[600];
+    char db[1024];       /* the SQLite file, or, on PostgreSQL, the server's URL */
+    char schema[64];     /* on PostgreSQL: the fixture's own schema ("" on SQLite) */
     dt_hub *hub;
     dt_worker *worker;
     dt_client *client;
     dt_arena *arena;     /* for results read by the test; freed by hubfix_close */
 } hubfix;
 
-/* hubfix_open: everything but the worker's registrations and start. */
+/* hubfix_open: everything but the worker's registrations and start. With
+ * DT_TEST_BACKEND=postgres (ctest's e2e-pg/ tests), the hub is on the PostgreSQL server whose
+ * URL DT_TEST_PG_URL_FILE holds, in a schema of the fixture's own. */
 void hubfix_open(hubfix *f, const char *name, const dt_hub_options *opts);
 
 /* hubfix_start: start the worker's dispatch loops. */
