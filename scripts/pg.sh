@@ -44,7 +44,7 @@ case "$cmd" in
 start)
   [ -f "$dir/data" ] && "$0" stop "$dir"   # one left by a run that was killed
   mkdir -p "$dir"
-  data="$(mktemp -d "${TMPDIR:-/tmp}/dtask-pg.XXXXXX")"
+  data="$(mktemp -d)"   # the cluster itself, where the postgres user may reach it
   echo "$data" >"$dir/data"
   [ "$(id -u)" -eq 0 ] && chown postgres "$data"
   as_owner "$bin/initdb" -D "$data/db" -U postgres --auth=trust -E UTF8 --locale=C \

@@ -11,53 +11,6 @@
 
 #include "pg_internal.h"
 
-/* What the batch made ready (see sqlite_commit.c): instances that may have work now and the
- * activity rows inserted; an entry that rolls back takes its notes back with it. Ids point
- * into the batch, which outlives the call. */
-typedef struct ready {
-    bool on;
-    dt_time now;
-    const char **ids;
-    size_t n_ids, cap_ids;
-    int64_t *acts;
-    size_t n_acts, cap_acts;
-} ready;
-
-static void note_instance(ready *rd, const char *id, dt_time visible_at)
-{
-    if (!rd->on || id == NULL || visible_at > rd->now)
-        return;
-    for (size_t i = 0; i < rd->n_ids; i++)
-        if (strcmp(rd->ids[i], id) == 0)
-            return;
-    const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
-    if (n == NULL)
-        return;   /* lease less, never wrongly */
-    rd->ids = n;
-    rd->ids[rd->n_ids++] = id;
-}
-
-static void note_activity(ready *rd, int64_t row, dt_time visible_at)
-{
-    if (!rd->on || visible_at > rd->now)
-        return;
-    int64_t *n = dt_grow(rd->acts, &rd->cap_acts, rd->n_acts + 1, sizeof *n);
-    if (n == NULL)
-        return;
-    rd->acts = n;
-    rd->acts[rd->n_acts++] = row;
-}
-
-/* lease_forget: free what L holds (its leases were rolled back, or never committed). */
-static void lease_forget(dt_commit_lease *L)
-{
-    for (size_t i = 0; i < L->n_orchestrations; i++)
-        dt_orch_item_free(L->orchestrations[i]);
-    for (size_t i = 0; i < L->n_activities; i++)
-        dt_activity_item_free(L->activities[i]);
-    L->n_orchestrations = L->n_activities = 0;
-}
-
 /* changed: how many rows RES's statement changed (0 when there is no result). */
 static long changed(PGresult *res)
 {
@@ -143,7 +96,7 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
 }
 
 static dt_status insert_activity_tx(pg_store *s, const char *id, const dt_new_activity *a,
-                                    ready *rd, dt_error *err)
+                                    store_ready *rd, dt_error *err)
 {
     const dt_event *e = a->scheduled;
     if (e == NULL)
@@ -167,7 +120,7 @@ static dt_status insert_activity_tx(pg_store *s, const char *id, const dt_new_ac
                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                          &p, &res, err, "insert activity");
     if (r == DT_OK)
-        note_activity(rd, pg_col_int(res, 0, 0), a->visible_at);
+        store_ready_activity(rd, pg_col_int(res, 0, 0), a->visible_at);
     PQclear(res);
     return r;
 }
@@ -181,7 +134,7 @@ static dt_status run_id(pg_store *s, const char *sql, const char *id, dt_error *
     return pg_run(s, sql, &p, NULL, err, what);
 }
 
-static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, ready *rd, dt_error *err)
+static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready *rd, dt_error *err)
 {
     const dt_orch_item *item = ep->item;
     if (item == NULL || item->instance_id == NULL)
@@ -215,7 +168,7 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, ready *rd, 
             r = DT_OK;
         if (r != DT_OK)
             return r;
-        note_instance(rd, ep->instances[i].instance_id, ep->instances[i].scheduled_start);
+        store_ready_instance(rd, ep->instances[i].instance_id, ep->instances[i].scheduled_start);
     }
     for (size_t i = 0; i < ep->n_messages; i++) {
         bool delivered;
@@ -224,7 +177,7 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, ready *rd, 
         if ((r = pg_insert_message_tx(s, m, id, &delivered, err)) != DT_OK)
             return r;
         if (delivered)
-            note_instance(rd, m->instance_id ? m->instance_id : id, m->visible_at);
+            store_ready_instance(rd, m->instance_id ? m->instance_id : id, m->visible_at);
     }
     /* entities: what the episode sent, its unlocks (at once: the holder needs no turn in the
      * queue to let go), and every lock of an execution that ended */
@@ -251,11 +204,11 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, ready *rd, 
             return r;
     }
     /* messages that came while the episode ran are ready for the next one */
-    note_instance(rd, id, 0);
+    store_ready_instance(rd, id, 0);
     return DT_OK;
 }
 
-static dt_status apply_activity_tx(pg_store *s, const dt_activity_done *done, ready *rd,
+static dt_status apply_activity_tx(pg_store *s, const dt_activity_done *done, store_ready *rd,
                                    dt_error *err)
 {
     const dt_activity_item *item = done->item;
@@ -286,22 +239,23 @@ static dt_status apply_activity_tx(pg_store *s, const dt_activity_done *done, re
     /* dropped if the orchestration is gone (purged or replaced meanwhile) */
     r = pg_insert_message_tx(s, &m, item->instance_id, &delivered, err);
     if (r == DT_OK && delivered)
-        note_instance(rd, item->instance_id, m.visible_at);
+        store_ready_instance(rd, item->instance_id, m.visible_at);
     return r;
 }
 
-static dt_status apply_entity_tx(pg_store *s, const dt_entity_step *step, ready *rd,
+static dt_status apply_entity_tx(pg_store *s, const dt_entity_step *step, store_ready *rd,
                                  dt_error *err)
 {
     dt_status r = pg_entity_step_tx(s, step, err);
     for (size_t i = 0; r == DT_OK && i < step->n_messages; i++)
-        note_instance(rd, step->messages[i].instance_id, step->messages[i].visible_at);
+        store_ready_instance(rd, step->messages[i].instance_id, step->messages[i].visible_at);
     for (size_t i = 0; r == DT_OK && i < step->n_instances; i++)
-        note_instance(rd, step->instances[i].instance_id, step->instances[i].scheduled_start);
+        store_ready_instance(rd, step->instances[i].instance_id,
+                             step->instances[i].scheduled_start);
     return r;
 }
 
-static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, ready *rd, dt_error *err)
+static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, store_ready *rd, dt_error *err)
 {
     switch (c->kind) {
     case DT_COMMIT_EPISODE:
@@ -311,7 +265,7 @@ static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, ready *rd, 
     case DT_COMMIT_START: {
         dt_status r = pg_create_instance_tx(s, &c->u.start, err);
         if (r == DT_OK)
-            note_instance(rd, c->u.start.instance_id, c->u.start.scheduled_start);
+            store_ready_instance(rd, c->u.start.instance_id, c->u.start.scheduled_start);
         return r;
     }
     case DT_COMMIT_ENTITY:
@@ -320,17 +274,10 @@ static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, ready *rd, 
     return dt_error_set(err, DT_ERR_INVALID_ARG, "commit entry %zu has kind %d", i, (int)c->kind);
 }
 
-/* entry_level: errors that concern one entry only; the rest of the batch goes on. Anything
- * else means the database itself failed and the whole transaction is rolled back. */
-static bool entry_level(dt_status r)
-{
-    return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS;
-}
-
 /* lease_ready: the leases of dt_commit_lease, inside the commit's transaction and a savepoint
  * of their own, so a failure of the leases takes back only them; an error here that leaves
  * the transaction unusable (the connection gone) is the batch's. */
-static dt_status lease_ready(pg_store *s, ready *rd, dt_commit_lease *L, dt_error *err)
+static dt_status lease_ready(pg_store *s, store_ready *rd, dt_commit_lease *L, dt_error *err)
 {
     dt_error scratch;
     dt_status r = pg_run(s, "SAVEPOINT dt_lease", NULL, NULL, err, "savepoint");
@@ -338,7 +285,7 @@ static dt_status lease_ready(pg_store *s, ready *rd, dt_commit_lease *L, dt_erro
         return r;
     if (pg_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L, &scratch) == DT_OK)
         return pg_run(s, "RELEASE SAVEPOINT dt_lease", NULL, NULL, err, "release savepoint");
-    lease_forget(L);
+    store_lease_forget(L);
     return pg_run(s, "ROLLBACK TO SAVEPOINT dt_lease", NULL, NULL, err, "rollback leases");
 }
 
@@ -374,7 +321,7 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
         lease->n_orchestrations = lease->n_activities = 0;
     if (n == 0)
         return DT_OK;
-    ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
+    store_ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
                 .now = lease ? lease->now : 0};
     dt_error scratch;
     bool noted = false;
@@ -393,7 +340,7 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
             *c->error = scratch;
         if (er == DT_OK) {
             r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err, "release savepoint");
-        } else if (entry_level(er)) {
+        } else if (store_entry_level(er)) {
             rd.n_ids = ids_before;
             rd.n_acts = acts_before;
             r = pg_run(s, "ROLLBACK TO SAVEPOINT dt_entry", NULL, NULL, err, "rollback entry");
@@ -434,10 +381,9 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
                 *batch[i].error = *err;
         }
         if (lease)
-            lease_forget(lease);
+            store_lease_forget(lease);
     }
     pthread_mutex_unlock(&s->mu);
-    free(rd.ids);
-    free(rd.acts);
+    store_ready_free(&rd);
     return r;
 }

@@ -13,59 +13,6 @@
 
 #include "sqlite_internal.h"
 
-/* What the batch made ready, kept while its entries apply when the caller asked to lease it
- * (dt_commit_lease): instances that may have work now, and the activity rows inserted. An
- * entry that rolls back takes its notes back with it (the counts are cut to where they were).
- * Ids point into the batch, which outlives the call. */
-typedef struct ready {
-    bool on;
-    dt_time now;
-    const char **ids;
-    size_t n_ids, cap_ids;
-    int64_t *acts;
-    size_t n_acts, cap_acts;
-    bool oom;                         /* a note was lost: lease less, never wrongly */
-} ready;
-
-static void note_instance(ready *rd, const char *id, dt_time visible_at)
-{
-    if (!rd->on || id == NULL || visible_at > rd->now)
-        return;
-    for (size_t i = 0; i < rd->n_ids; i++)
-        if (strcmp(rd->ids[i], id) == 0)
-            return;
-    const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
-    if (n == NULL) {
-        rd->oom = true;
-        return;
-    }
-    rd->ids = n;
-    rd->ids[rd->n_ids++] = id;
-}
-
-/* lease_forget: free what L holds (its leases were rolled back, or never committed). */
-static void lease_forget(dt_commit_lease *L)
-{
-    for (size_t i = 0; i < L->n_orchestrations; i++)
-        dt_orch_item_free(L->orchestrations[i]);
-    for (size_t i = 0; i < L->n_activities; i++)
-        dt_activity_item_free(L->activities[i]);
-    L->n_orchestrations = L->n_activities = 0;
-}
-
-static void note_activity(ready *rd, int64_t row, dt_time visible_at)
-{
-    if (!rd->on || visible_at > rd->now)
-        return;
-    int64_t *n = dt_grow(rd->acts, &rd->cap_acts, rd->n_acts + 1, sizeof *n);
-    if (n == NULL) {
-        rd->oom = true;
-        return;
-    }
-    rd->acts = n;
-    rd->acts[rd->n_acts++] = row;
-}
-
 static dt_status append_history_tx(sqlite_store *s, const char *id, const dt_episode *ep,
                                    dt_error *err)
 {
@@ -141,7 +88,7 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
 }
 
 static dt_status insert_activity_tx(sqlite_store *s, const char *id, const dt_new_activity *a,
-                                   ready *rd, dt_error *err)
+                                   store_ready *rd, dt_error *err)
 {
     const dt_event *e = a->scheduled;
     if (e == NULL)
@@ -163,11 +110,11 @@ static dt_status insert_activity_tx(sqlite_store *s, const char *id, const dt_ne
         return store_sql_error(s, rc, err, "insert activity");
     dt_status r = store_step_done(s, st, err, "insert activity");
     if (r == DT_OK)
-        note_activity(rd, sqlite3_last_insert_rowid(s->db), a->visible_at);
+        store_ready_activity(rd, sqlite3_last_insert_rowid(s->db), a->visible_at);
     return r;
 }
 
-static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, ready *rd,
+static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, store_ready *rd,
                                   dt_error *err)
 {
     const dt_orch_item *item = ep->item;
@@ -210,7 +157,7 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, ready *
             r = DT_OK;
         if (r != DT_OK)
             return r;
-        note_instance(rd, ep->instances[i].instance_id, ep->instances[i].scheduled_start);
+        store_ready_instance(rd, ep->instances[i].instance_id, ep->instances[i].scheduled_start);
     }
     for (size_t i = 0; i < ep->n_messages; i++) {
         bool delivered;
@@ -220,7 +167,7 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, ready *
         if ((r = store_insert_message_tx(s, m, id, &delivered, err)) != DT_OK)
             return r;
         if (delivered)
-            note_instance(rd, m->instance_id ? m->instance_id : id, m->visible_at);
+            store_ready_instance(rd, m->instance_id ? m->instance_id : id, m->visible_at);
     }
     /* entities: what the episode sent, the unlocks it sent (applied at once: the holder needs
      * no turn in the queue to let go), and every lock of an execution that ended */
@@ -244,12 +191,12 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, ready *
             return r;
     }
     /* messages that came while the episode ran are ready for the next one */
-    note_instance(rd, id, 0);
+    store_ready_instance(rd, id, 0);
     return DT_OK;
 }
 
-static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done, ready *rd,
-                                   dt_error *err)
+static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done,
+                                   store_ready *rd, dt_error *err)
 {
     const dt_activity_item *item = done->item;
     if (item == NULL)
@@ -278,38 +225,32 @@ static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done
     /* dropped if the orchestration is gone (purged or replaced meanwhile) */
     r = store_insert_message_tx(s, &m, item->instance_id, &delivered, err);
     if (r == DT_OK && delivered)
-        note_instance(rd, item->instance_id, m.visible_at);
+        store_ready_instance(rd, item->instance_id, m.visible_at);
     return r;
 }
 
-static dt_status apply_entity_tx(sqlite_store *s, const dt_entity_step *step, ready *rd,
+static dt_status apply_entity_tx(sqlite_store *s, const dt_entity_step *step, store_ready *rd,
                                  dt_error *err)
 {
     dt_status r = store_entity_step_tx(s, step, err);
     for (size_t i = 0; r == DT_OK && i < step->n_messages; i++)
-        note_instance(rd, step->messages[i].instance_id, step->messages[i].visible_at);
+        store_ready_instance(rd, step->messages[i].instance_id, step->messages[i].visible_at);
     for (size_t i = 0; r == DT_OK && i < step->n_instances; i++)
-        note_instance(rd, step->instances[i].instance_id, step->instances[i].scheduled_start);
+        store_ready_instance(rd, step->instances[i].instance_id,
+                             step->instances[i].scheduled_start);
     return r;
 }
 
-static dt_status apply_start_tx(sqlite_store *s, const dt_new_instance *ni, ready *rd,
+static dt_status apply_start_tx(sqlite_store *s, const dt_new_instance *ni, store_ready *rd,
                                 dt_error *err)
 {
     dt_status r = store_create_instance_tx(s, ni, err);
     if (r == DT_OK)
-        note_instance(rd, ni->instance_id, ni->scheduled_start);
+        store_ready_instance(rd, ni->instance_id, ni->scheduled_start);
     return r;
 }
 
-/* entry_level: errors that concern one entry only; the rest of the batch goes on. Anything
- * else means the database itself failed and the whole transaction is rolled back. */
-static bool entry_level(dt_status r)
-{
-    return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS;
-}
-
-static dt_status apply_entry_tx(sqlite_store *s, dt_commit *c, size_t i, ready *rd,
+static dt_status apply_entry_tx(sqlite_store *s, dt_commit *c, size_t i, store_ready *rd,
                                 dt_error *err)
 {
     switch (c->kind) {
@@ -327,7 +268,7 @@ static dt_status apply_entry_tx(sqlite_store *s, dt_commit *c, size_t i, ready *
 
 /* lease_ready: the leases of dt_commit_lease, inside the commit's transaction and its own
  * savepoint, so a failure takes back only the leases. */
-static void lease_ready(sqlite_store *s, ready *rd, dt_commit_lease *L)
+static void lease_ready(sqlite_store *s, store_ready *rd, dt_commit_lease *L)
 {
     dt_error scratch;
     if (store_exec(s, ST_SAVEPOINT, &scratch, "savepoint") != DT_OK)
@@ -340,7 +281,7 @@ static void lease_ready(sqlite_store *s, ready *rd, dt_commit_lease *L)
     }
     store_exec(s, ST_ROLLBACK_TO, &scratch, "rollback leases");
     store_exec(s, ST_RELEASE, &scratch, "release savepoint");
-    lease_forget(L);
+    store_lease_forget(L);
 }
 
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
@@ -354,7 +295,7 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
         lease->n_orchestrations = lease->n_activities = 0;
     if (n == 0)
         return DT_OK;
-    ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
+    store_ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
                 .now = lease ? lease->now : 0};
     dt_error scratch;
     bool noted = false;
@@ -375,7 +316,7 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
             *c->error = scratch;
         if (er == DT_OK) {
             r = store_exec(s, ST_RELEASE, err, "release savepoint");
-        } else if (entry_level(er)) {
+        } else if (store_entry_level(er)) {
             rd.n_ids = ids_before;
             rd.n_acts = acts_before;
             r = store_exec(s, ST_ROLLBACK_TO, err, "rollback entry");
@@ -416,11 +357,10 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
                 *batch[i].error = *err;
         }
         if (lease)
-            lease_forget(lease);
+            store_lease_forget(lease);
     }
     pthread_mutex_unlock(&s->mu);
-    free(rd.ids);
-    free(rd.acts);
+    store_ready_free(&rd);
     return r;
 }
 

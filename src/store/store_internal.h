@@ -96,4 +96,33 @@ dt_status store_query_page_size(const dt_query *q, size_t *page, dt_error *err);
 dt_status store_query_next(const dt_query *q, const dt_instance_state *last, dt_arena *arena,
                            const char **next, dt_error *err);
 
+/* ---- what a group commit made ready (ready.c) ---------------------------------------------- */
+
+/* What a batch made ready, kept while its entries apply when the caller asked to lease it
+ * (dt_commit_lease): instances that may have work now, and the activity rows inserted. An
+ * entry that rolls back takes its notes back with it (the counts are cut to where they were).
+ * Ids point into the batch, which outlives the call. A note lost to a lack of memory only
+ * means less is leased, never something wrongly. */
+typedef struct store_ready {
+    bool on;
+    dt_time now;
+    const char **ids;
+    size_t n_ids, cap_ids;
+    int64_t *acts;
+    size_t n_acts, cap_acts;
+} store_ready;
+
+/* store_ready_instance / store_ready_activity: note instance ID or activity ROW, visible
+ * from VISIBLE_AT (nothing when that is later than RD->now). store_ready_free: its arrays. */
+void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at);
+void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at);
+void store_ready_free(store_ready *rd);
+
+/* store_lease_forget: free what L holds (its leases were rolled back, or never committed). */
+void store_lease_forget(dt_commit_lease *L);
+
+/* store_entry_level: errors that concern one entry of a batch only (the rest goes on);
+ * anything else means the database itself failed and the whole transaction is rolled back. */
+bool store_entry_level(dt_status r);
+
 #endif

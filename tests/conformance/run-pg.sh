@@ -7,7 +7,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/dtask-pg-conformance.XXXXXX")"
+pg_dir="$(mktemp -d)"   # the throwaway server's files (pg.sh start/stop)
 trap 'bash "$repo/scripts/pg.sh" stop "$pg_dir"' EXIT
 DTASK_DB="$(bash "$repo/scripts/pg.sh" start "$pg_dir")"
 export DTASK_DB DTASK_PG_DIR="$pg_dir"   # multinode.test.js restarts it

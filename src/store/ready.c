@@ -1,0 +1,52 @@
+/* ready.c — what a group commit made ready, noted as its entries apply so the commit can lease
+ * it in the same transaction (dt_commit_lease), the same in every backend; and which of an
+ * entry's errors are its own. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at)
+{
+    if (!rd->on || id == NULL || visible_at > rd->now)
+        return;
+    for (size_t i = 0; i < rd->n_ids; i++)
+        if (strcmp(rd->ids[i], id) == 0)
+            return;
+    const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
+    if (n == NULL)
+        return;
+    rd->ids = n;
+    rd->ids[rd->n_ids++] = id;
+}
+
+void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at)
+{
+    if (!rd->on || visible_at > rd->now)
+        return;
+    int64_t *n = dt_grow(rd->acts, &rd->cap_acts, rd->n_acts + 1, sizeof *n);
+    if (n == NULL)
+        return;
+    rd->acts = n;
+    rd->acts[rd->n_acts++] = row;
+}
+
+void store_ready_free(store_ready *rd)
+{
+    free(rd->ids);
+    free(rd->acts);
+}
+
+void store_lease_forget(dt_commit_lease *L)
+{
+    for (size_t i = 0; i < L->n_orchestrations; i++)
+        dt_orch_item_free(L->orchestrations[i]);
+    for (size_t i = 0; i < L->n_activities; i++)
+        dt_activity_item_free(L->activities[i]);
+    L->n_orchestrations = L->n_activities = 0;
+}
+
+bool store_entry_level(dt_status r)
+{
+    return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS;
+}
