@@ -67,6 +67,10 @@ typedef struct dt_hub_set_options {
  * dt_hub_set_close once nothing holds a reference. */
 dt_status dt_hub_set_open(const dt_hub_set_options *opts, dt_hub_set **out, dt_error *err);
 
+/* dt_hub_set_peek: as dt_hub_set_get, but only a hub already open and settled: *OUT NULL
+ * (and nothing waited for or opened) otherwise. For callers that must not block. */
+void dt_hub_set_peek(dt_hub_set *set, const char *name, dt_hub_ref **out);
+
 /* dt_hub_set_get: a reference to hub NAME (NULL or "": DT_TASK_HUB_DEFAULT), opened if it is
  * not. DT_ERR_INVALID_ARG for a name that breaks dt_task_hub_validate, DT_ERR_NOT_FOUND for
  * one the set does not allow, DT_ERR_STATE when MAX_HUBS are open. Give it back with
@@ -100,6 +104,17 @@ void dt_hub_set_close(dt_hub_set *set);
  * instance with that id. Nothing is stored when it fails. */
 dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
                        char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err);
+
+/* dt_hub_started_fn: how an asynchronous start ended: DT_OK and the instance's ID once it is
+ * stored and durable, else the status dt_hub_start would have returned (ID NULL), with ERR
+ * saying why. Called once, as dt_hub_done_fn is. */
+typedef void (*dt_hub_started_fn)(void *arg, dt_status st, const dt_error *err,
+                                  const char *id);
+
+/* dt_hub_start_async: dt_hub_start without waiting; REQ's memory must stay valid until DONE
+ * is called. */
+void dt_hub_start_async(dt_hub *hub, const dt_start_request *req, dt_hub_started_fn done,
+                        void *arg);
 
 /* dt_hub_get: the state of ID, in ARENA. DT_ERR_NOT_FOUND if none. */
 dt_status dt_hub_get(dt_hub *hub, const char *id, dt_arena *arena, dt_instance_state **out,
@@ -240,6 +255,19 @@ void dt_hub_orch_request(const dt_orch_item *item, dt_orch_request *out);
 dt_status dt_hub_complete_orchestration(dt_hub *hub, dt_orch_item *item,
                                         const dt_orch_result *result, dt_error *err);
 
+/* dt_hub_done_fn: how an asynchronous completion ended: DT_OK once its commit is durable,
+ * else the status dt_hub_complete_* would have returned, with ERR saying why. Called exactly
+ * once, from a hub thread (the committer or the syncer), or from the caller's own thread
+ * before the call returns when nothing could be handed over: it must not block. */
+typedef void (*dt_hub_done_fn)(void *arg, dt_status st, const dt_error *err);
+
+/* dt_hub_complete_orchestration_async: dt_hub_complete_orchestration without waiting: the
+ * result goes to the group commit and DONE(ARG, ...) hears how it went. RESULT's memory must
+ * stay valid until then. Frees ITEM. */
+void dt_hub_complete_orchestration_async(dt_hub *hub, dt_orch_item *item,
+                                         const dt_orch_result *result, dt_hub_done_fn done,
+                                         void *arg);
+
 /* dt_hub_abandon_orchestration: give ITEM back unprocessed because the worker cannot run it
  * (or its result could not be taken): it is redelivered after a back-off that doubles with
  * each abandon of the instance in a row, from a quarter second to ten, so no worker is
@@ -258,6 +286,10 @@ dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item
 void dt_hub_activity_request(const dt_activity_item *item, dt_activity_request *out);
 dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,
                                    const dt_failure *failure, dt_error *err);
+/* dt_hub_complete_activity_async: the same without waiting, as for orchestrations; RESULT
+ * and FAILURE must stay valid until DONE is called. Frees ITEM. */
+void dt_hub_complete_activity_async(dt_hub *hub, dt_activity_item *item, const char *result,
+                                    const dt_failure *failure, dt_hub_done_fn done, void *arg);
 dt_status dt_hub_abandon_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
 dt_status dt_hub_release_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
 

@@ -3,9 +3,11 @@
 #ifndef DT_CORE_SYNC_H
 #define DT_CORE_SYNC_H
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* core_mutex_held: MU is locked (by this thread or another: a default mutex cannot tell).
  * A trylock of a locked mutex fails with EBUSY without blocking; one that succeeds is undone
@@ -16,6 +18,21 @@ static inline bool core_mutex_held(pthread_mutex_t *mu)
         return true;
     pthread_mutex_unlock(mu);
     return false;
+}
+
+/* core_absl_deadlock_checks_off: gRPC core locks with Abseil's Mutex, and the Abseil that
+ * Debian ships is built with its deadlock detector on: every lock records itself in a global
+ * lock-order graph (under one global lock), a few percent of a busy server's and worker's CPU
+ * for a check meant for debugging. Turned off, when this Abseil has the switch, through the
+ * C++ function's symbol (looked up, so another build without it simply keeps its default). */
+static inline void core_absl_deadlock_checks_off(void)
+{
+    void *f = dlsym(RTLD_DEFAULT, "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_"
+                                  "15OnDeadlockCycleE");
+    if (f) {
+        void (*set_mode)(int) = (void (*)(int))(uintptr_t)f;
+        set_mode(0);   /* absl::OnDeadlockCycle::kIgnore */
+    }
 }
 
 #endif

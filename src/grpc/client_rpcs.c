@@ -82,6 +82,38 @@ HANDLER(start_instance, Dtpb__CreateInstanceRequest, dtpb__create_instance_reque
     rpc_reply(c, &resp.base);
 }
 
+/* start_instance_async: on the poller, a start that reads goes to the group commit and is
+ * answered from the hub once durable; one that does not is the blocking handler's to refuse. */
+static void instance_started(void *arg, dt_status st, const dt_error *err, const char *id)
+{
+    rpc_pending *p = arg;
+    if (st == DT_OK) {
+        Dtpb__CreateInstanceResponse resp = DTPB__CREATE_INSTANCE_RESPONSE__INIT;
+        resp.instanceid = (char *)id;
+        rpc_reply(p->call, &resp.base);
+    } else {
+        rpc_fail_err(p->call, st, err);
+    }
+    rpc_pending_free(p);
+}
+
+static bool start_instance_async(rpc_call *c)
+{
+    rpc_pending *p = rpc_pending_new(c);
+    Dtpb__CreateInstanceRequest *r = NULL;
+    dt_start_request req;
+    if (p == NULL ||
+        !rpc_peek_msg(c, p->arena, &dtpb__create_instance_request__descriptor, (void **)&r) ||
+        svc_start_from_msg(p->arena, r, &req, NULL) != DT_OK) {
+        rpc_pending_free(p);
+        return false;
+    }
+    if (req.input && req.input[0] == '\0')
+        req.input = NULL;
+    dt_hub_start_async(rpc_hub(c), &req, instance_started, p);
+    return true;
+}
+
 /* reply_state: GetInstanceResponse for S, or exists=false for none (S NULL): the SDKs read a
  * missing instance as "no state", not as an error. */
 static void reply_state(rpc_call *c, dt_arena *a, const dt_instance_state *s, bool payloads)
@@ -509,27 +541,27 @@ HANDLER(clean_entity_storage, Dtpb__CleanEntityStorageRequest,
 
 /* What we serve; the rest of the service answers UNIMPLEMENTED, naming the method. */
 const rpc_method rpc_client_methods[] = {
-    {"Hello", hello},
-    {"StartInstance", start_instance},
-    {"GetInstance", get_instance},
-    {"WaitForInstanceStart", wait_start},
-    {"WaitForInstanceCompletion", wait_completion},
-    {"RaiseEvent", raise_event},
-    {"TerminateInstance", terminate},
-    {"SuspendInstance", suspend},
-    {"ResumeInstance", resume},
-    {"QueryInstances", query_instances},
-    {"PurgeInstances", purge_instances},
-    {"RestartInstance", restart_instance},
-    {"StreamInstanceHistory", stream_history},
-    {"RewindInstance", rewind_instance},
-    {"ListInstanceIds", list_instance_ids},
-    {"CreateTaskHub", create_task_hub},
-    {"DeleteTaskHub", delete_task_hub},
-    {"SignalEntity", signal_entity},
-    {"GetEntity", get_entity},
-    {"QueryEntities", query_entities},
-    {"CleanEntityStorage", clean_entity_storage},
-    {"SkipGracefulOrchestrationTerminations", NULL},
-    {NULL, NULL},
+    {"Hello", hello, NULL},
+    {"StartInstance", start_instance, start_instance_async},
+    {"GetInstance", get_instance, NULL},
+    {"WaitForInstanceStart", wait_start, NULL},
+    {"WaitForInstanceCompletion", wait_completion, NULL},
+    {"RaiseEvent", raise_event, NULL},
+    {"TerminateInstance", terminate, NULL},
+    {"SuspendInstance", suspend, NULL},
+    {"ResumeInstance", resume, NULL},
+    {"QueryInstances", query_instances, NULL},
+    {"PurgeInstances", purge_instances, NULL},
+    {"RestartInstance", restart_instance, NULL},
+    {"StreamInstanceHistory", stream_history, NULL},
+    {"RewindInstance", rewind_instance, NULL},
+    {"ListInstanceIds", list_instance_ids, NULL},
+    {"CreateTaskHub", create_task_hub, NULL},
+    {"DeleteTaskHub", delete_task_hub, NULL},
+    {"SignalEntity", signal_entity, NULL},
+    {"GetEntity", get_entity, NULL},
+    {"QueryEntities", query_entities, NULL},
+    {"CleanEntityStorage", clean_entity_storage, NULL},
+    {"SkipGracefulOrchestrationTerminations", NULL, NULL},
+    {NULL, NULL, NULL},
 };

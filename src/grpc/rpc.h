@@ -21,12 +21,20 @@ typedef struct rpc_bytes {
     size_t len;
 } rpc_bytes;
 
-/* A handler serves one call from start to finish and returns; the call is freed after. */
+/* A handler serves one call from start to finish on a thread of its own and returns; the
+ * call is freed after. */
 typedef void (*rpc_handler)(rpc_call *call);
+
+/* An asynchronous handler serves a call on the poller thread, so it must not block: it
+ * returns false, having changed nothing, to have the method's handler serve the call on a
+ * thread instead; true when it took the call, which it ends later, from any thread, with
+ * rpc_finish (or rpc_reply, rpc_fail...): the last thing it does with the call. */
+typedef bool (*rpc_async_handler)(rpc_call *call);
 
 typedef struct rpc_method {
     const char *name;           /* "StartInstance": the path is "/TaskHubSidecarService/<name>" */
     rpc_handler handler;        /* NULL: answered UNIMPLEMENTED, naming the method */
+    rpc_async_handler async;    /* NULL: none */
 } rpc_method;
 
 /* The tables, one per handler file. */
@@ -54,11 +62,15 @@ const char *rpc_method_name(const rpc_call *call);
 /* rpc_recv: read the request message. false if the client went away or sent none. */
 bool rpc_recv(rpc_call *call, rpc_bytes *out);
 
-/* rpc_send: send one message of a server stream. false if the client went away. */
+/* rpc_send: send one message of a server stream: it is on its way (queued behind the ones
+ * before; the caller waits only when SEND_QUEUE_MAX already wait). false if the client went
+ * away or a message before could not be sent. */
 bool rpc_send(rpc_call *call, const uint8_t *data, size_t len);
 
-/* rpc_finish: send the response (DATA may be NULL for none) and the status, and wait until
- * gRPC is done with the call. MESSAGE goes to the client as the status details. */
+/* rpc_finish: send the response (DATA may be NULL for none) and the status, after the
+ * messages a stream sent before; it waits for nothing else (the poller frees what the send
+ * holds). MESSAGE goes to the client as the status details. Once per call: a second is
+ * ignored. */
 void rpc_finish(rpc_call *call, const uint8_t *data, size_t len, grpc_status_code code,
                 const char *message);
 
@@ -69,6 +81,23 @@ struct ProtobufCMessageDescriptor;
 struct ProtobufCMessage;
 bool rpc_recv_msg(rpc_call *call, dt_arena *arena, const struct ProtobufCMessageDescriptor *desc,
                   void **out);
+
+/* rpc_peek_msg: parse the request the poller read as DESC into ARENA without using it up;
+ * false if there is none or it does not parse (the blocking handler then says why). */
+bool rpc_peek_msg(rpc_call *call, dt_arena *arena, const struct ProtobufCMessageDescriptor *desc,
+                  void **out);
+
+/* What an asynchronous handler keeps until the hub answers: its call, and the arena its
+ * request was parsed into (the work handed to the hub points into it). */
+typedef struct rpc_pending {
+    rpc_call *call;
+    dt_arena *arena;
+} rpc_pending;
+
+/* rpc_pending_new: one for CALL, with a fresh arena (NULL when out of memory); freed, arena
+ * and all, with rpc_pending_free. */
+rpc_pending *rpc_pending_new(rpc_call *call);
+void rpc_pending_free(rpc_pending *p);
 
 /* rpc_reply: pack M and finish the call with it, status OK. */
 void rpc_reply(rpc_call *call, const struct ProtobufCMessage *m);

@@ -1,11 +1,14 @@
 /* server.c — the gRPC server: binding, the completion queue and its poller thread, taking
- * new calls and giving each a thread, and the blocking helpers handlers use. A call's
- * thread starts a batch and sleeps; the poller wakes it when gRPC reports the batch done.
+ * new calls, reading their request messages, and serving each either on the poller (the
+ * asynchronous handlers of the hot completions, which hand their work to the hub and answer
+ * when it is durable) or on a thread of its own (the blocking handlers). Nothing waits for a
+ * send: answers, and the messages of a work item stream, are started and the poller frees
+ * what they held when gRPC reports them done; a call is freed when nothing holds it.
  * Every call also has a RECV_CLOSE_ON_SERVER batch from the start, so a client that goes
  * away (cancel, deadline, disconnect) is noticed by long waits and streams at once.
  * Bounded: the poller refuses a call without its token, or beyond the caps on calls and on
  * work item streams, before any thread takes it; a request message that does not arrive in
- * time ends its call. */
+ * time ends its call; a stream's unsent messages are capped (its sender waits). */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
@@ -18,13 +21,18 @@
 #include <time.h>
 
 #include "codec/pb.h"
+#include "core/sync.h"
 #include "rpc.h"
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
 #define PENDING_REQUESTS 8     /* calls requested from gRPC ahead of arrival */
 #define IDLE_EXIT_S 30         /* an idle call thread waits this long for a call, then exits */
+#define SEND_QUEUE_MAX 32      /* a stream's messages waiting to be sent, at most */
+#define SEND_QUEUE_BYTES ((size_t)4 << 20)   /* ... and their bytes (one larger goes alone) */
 
-typedef enum tag_kind { TAG_NEW_CALL, TAG_BATCH, TAG_CLOSE, TAG_SHUTDOWN } tag_kind;
+typedef enum tag_kind {
+    TAG_NEW_CALL, TAG_BATCH, TAG_RECV, TAG_SEND, TAG_FINISH, TAG_CLOSE, TAG_SHUTDOWN
+} tag_kind;
 
 /* What the completion queue hands back: which call, and which of its operations. */
 typedef struct rpc_tag {
@@ -52,13 +60,16 @@ struct dt_grpc_server {
      * for the next one, so a busy server does not create a thread per call; one that waits
      * longer than IDLE_EXIT_S goes away. */
     pthread_mutex_t mu;
-    pthread_cond_t idle;        /* n_threads reached 0 */
+    pthread_cond_t idle;        /* n_threads or n_calls reached 0 */
     pthread_cond_t work;        /* a call was queued for an idle thread, or stopping */
     int n_threads;
     int n_idle;
     int n_calls;                /* calls taken, until served (n_calls <= max_calls) */
     int n_streams;              /* of them, GetWorkItems streams (<= max_streams) */
     rpc_call *queue_head, *queue_tail;
+    /* calls whose request message the poller waits for, oldest (first due) first; the
+     * poller's alone */
+    rpc_call *recv_head, *recv_tail;
 };
 
 struct rpc_call {
@@ -67,17 +78,40 @@ struct rpc_call {
     grpc_call_details details;
     grpc_metadata_array metadata;
     char method[128];
-    rpc_tag new_tag, batch_tag, close_tag;
-    /* mu guards everything below; the poller sets the flags, the call's thread waits */
+    rpc_tag new_tag, batch_tag, recv_tag, send_tag, finish_tag, close_tag;
+    /* mu guards everything below; the poller sets the flags, the call's thread waits. The
+     * call is freed (settle) once nobody holds it: no thread or handler (OWNED), no batch
+     * out, and its close watch done. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    bool owned;                 /* the poller, a thread or an asynchronous handler has it */
+    bool async_owned;           /* ... an asynchronous handler: its rpc_finish lets go */
     bool batch_done, batch_ok;
+    bool recv_pending, send_pending, finish_pending;
+    bool finished;              /* rpc_finish was called */
     bool closed;                /* RECV_CLOSE_ON_SERVER completed */
+    bool broken;                /* a stream message could not be sent */
     int cancelled;
     bool close_started;
-    bool orphan;                /* no thread could be had: the poller frees it when closed */
+    bool counted;               /* holds a slot (srv->n_calls) */
     bool md_sent;               /* initial metadata is out */
     bool stream;                /* a GetWorkItems stream: counted in srv->n_streams */
+    /* a stream's messages: the one being sent, and those waiting behind it */
+    grpc_byte_buffer *sending;
+    grpc_byte_buffer *send_queue[SEND_QUEUE_MAX];
+    size_t send_first, send_n, send_bytes;
+    /* the answer being sent, freed when gRPC is done with it */
+    grpc_byte_buffer *finish_bb;
+    grpc_slice finish_details;
+    bool has_details;
+    /* the request message, as the poller received it */
+    uint8_t *req_data;
+    size_t req_len;
+    bool have_req;
+    /* waiting for its request message (the poller's list): until when */
+    bool in_recv_list, timed_out;
+    gpr_timespec recv_deadline;
+    struct rpc_call *recv_prev, *recv_next;
     char task_hub[DT_TASK_HUB_NAME_MAX + 1];   /* from the metadata; "" if too long */
     dt_hub *hub;                /* the call's hub, and the reference that holds it */
     dt_hub_ref *hub_ref;
@@ -95,7 +129,11 @@ static rpc_call *call_new(dt_grpc_server *srv)
     c->srv = srv;
     c->new_tag = (rpc_tag){TAG_NEW_CALL, c};
     c->batch_tag = (rpc_tag){TAG_BATCH, c};
+    c->recv_tag = (rpc_tag){TAG_RECV, c};
+    c->send_tag = (rpc_tag){TAG_SEND, c};
+    c->finish_tag = (rpc_tag){TAG_FINISH, c};
     c->close_tag = (rpc_tag){TAG_CLOSE, c};
+    c->owned = true;   /* the poller's, until it hands the call on */
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c);
         return NULL;
@@ -119,9 +157,55 @@ static void call_free(rpc_call *c)
     grpc_metadata_array_destroy(&c->metadata);
     if (c->recv_buf)
         grpc_byte_buffer_destroy(c->recv_buf);
+    if (c->sending)
+        grpc_byte_buffer_destroy(c->sending);
+    for (size_t i = 0; i < c->send_n; i++)
+        grpc_byte_buffer_destroy(c->send_queue[(c->send_first + i) % SEND_QUEUE_MAX]);
+    if (c->finish_bb)
+        grpc_byte_buffer_destroy(c->finish_bb);
+    if (c->has_details)
+        grpc_slice_unref(c->finish_details);
+    free(c->req_data);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
+}
+
+/* call_end: C is held by nobody: give back its slot and free it. */
+static void call_end(rpc_call *c)
+{
+    dt_grpc_server *srv = c->srv;
+    if (c->counted) {
+        pthread_mutex_lock(&srv->mu);
+        assert(srv->n_calls > 0 && (!c->stream || srv->n_streams > 0));
+        srv->n_calls--;
+        if (c->stream)
+            srv->n_streams--;
+        if (srv->n_calls == 0)
+            pthread_cond_broadcast(&srv->idle);
+        pthread_mutex_unlock(&srv->mu);
+    }
+    call_free(c);
+}
+
+/* settle: unlock C's mutex (held) and free C if nothing holds it any more. Whoever lets go
+ * of the last hold frees it. */
+static void settle(rpc_call *c)
+{
+    assert(core_mutex_held(&c->mu));
+    bool unheld = !c->owned && !c->recv_pending && !c->send_pending && !c->finish_pending &&
+                  (c->closed || !c->close_started);
+    pthread_mutex_unlock(&c->mu);
+    if (unheld)
+        call_end(c);
+}
+
+/* release: the holder of C (the poller, a thread) is done with it. */
+static void release(rpc_call *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->owned = false;
+    settle(c);
 }
 
 static bool request_call(dt_grpc_server *srv)
@@ -170,13 +254,6 @@ static bool run_batch_within(rpc_call *c, const grpc_op *ops, size_t n, int64_t 
     return ok;
 }
 
-/* run_batch: start OPS on the call and wait for the poller to report them done. */
-static bool run_batch(rpc_call *c, const grpc_op *ops, size_t n)
-{
-    bool timed_out;
-    return run_batch_within(c, ops, n, 0, &timed_out);
-}
-
 static void start_close_watch(rpc_call *c)
 {
     grpc_op op;
@@ -201,6 +278,13 @@ size_t rpc_max_message(rpc_call *c) { return c->srv->max_message; }
 
 bool rpc_recv(rpc_call *c, rpc_bytes *out)
 {
+    if (c->have_req) {   /* the poller read it */
+        out->data = c->req_data;
+        out->len = c->req_len;
+        c->req_data = NULL;
+        c->have_req = false;
+        return out->data != NULL;
+    }
     out->data = NULL;
     out->len = 0;
     grpc_op ops[2];
@@ -230,6 +314,47 @@ bool rpc_recv(rpc_call *c, rpc_bytes *out)
     return out->data != NULL;
 }
 
+/* start_send: send BB, C's next stream message (mu held; C's `sending` now). */
+static bool start_send(rpc_call *c, grpc_byte_buffer *bb)
+{
+    assert(core_mutex_held(&c->mu));
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    c->sending = bb;
+    c->send_pending = true;
+    if (grpc_call_start_batch(c->call, &op, 1, &c->send_tag, NULL) == GRPC_CALL_OK)
+        return true;
+    c->sending = NULL;
+    c->send_pending = false;
+    grpc_byte_buffer_destroy(bb);
+    return false;
+}
+
+/* sent: the poller heard that C's message went (or failed): send the next waiting one. */
+static void sent(rpc_call *c, bool ok)
+{
+    pthread_mutex_lock(&c->mu);
+    grpc_byte_buffer_destroy(c->sending);
+    c->sending = NULL;
+    c->send_pending = false;
+    if (!ok) {   /* the stream broke: what waits will not go either */
+        c->broken = true;
+        for (; c->send_n > 0; c->send_n--, c->send_first = (c->send_first + 1) % SEND_QUEUE_MAX)
+            grpc_byte_buffer_destroy(c->send_queue[c->send_first]);
+        c->send_bytes = 0;
+    } else if (c->send_n > 0) {
+        grpc_byte_buffer *next = c->send_queue[c->send_first];
+        c->send_first = (c->send_first + 1) % SEND_QUEUE_MAX;
+        c->send_n--;
+        c->send_bytes -= grpc_byte_buffer_length(next);
+        start_send(c, next);
+    }
+    pthread_cond_broadcast(&c->cv);
+    settle(c);
+}
+
 bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
 {
     if (rpc_closed(c))
@@ -237,49 +362,76 @@ bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
     grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_SEND_MESSAGE;
-    op.data.send_message.send_message = bb;
-    bool ok = run_batch(c, &op, 1);
-    grpc_byte_buffer_destroy(bb);
+    pthread_mutex_lock(&c->mu);
+    /* a slow reader: wait for room (what a stream holds unsent is bounded) */
+    while ((c->send_n == SEND_QUEUE_MAX ||
+            (c->send_n > 0 && c->send_bytes + len > SEND_QUEUE_BYTES)) &&
+           !c->closed && !c->broken)
+        pthread_cond_wait(&c->cv, &c->mu);
+    bool ok = !c->closed && !c->broken;
+    if (!ok) {
+        grpc_byte_buffer_destroy(bb);
+    } else if (c->send_pending) {
+        c->send_queue[(c->send_first + c->send_n++) % SEND_QUEUE_MAX] = bb;
+        c->send_bytes += len;
+    } else {
+        ok = start_send(c, bb);
+    }
+    pthread_mutex_unlock(&c->mu);
     return ok;
 }
 
 void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code code,
                 const char *message)
 {
+    pthread_mutex_lock(&c->mu);
+    while (c->send_pending)   /* a stream's status goes after its messages */
+        pthread_cond_wait(&c->cv, &c->mu);
+    if (c->finished) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    c->finished = true;
     grpc_op ops[3];
     memset(ops, 0, sizeof ops);
     size_t n = 0;
-    grpc_byte_buffer *bb = NULL;
     if (!c->md_sent) {
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
         c->md_sent = true;
     }
     if (data && code == GRPC_STATUS_OK) {
         grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
-        bb = grpc_raw_byte_buffer_create(&s, 1);
+        c->finish_bb = grpc_raw_byte_buffer_create(&s, 1);
         grpc_slice_unref(s);
         ops[n].op = GRPC_OP_SEND_MESSAGE;
-        ops[n].data.send_message.send_message = bb;
+        ops[n].data.send_message.send_message = c->finish_bb;
         n++;
     }
-    grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
+    c->finish_details = grpc_slice_from_copied_string(message ? message : "");
+    c->has_details = true;
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = code;
-    ops[n].data.send_status_from_server.status_details = &details;
+    ops[n].data.send_status_from_server.status_details = &c->finish_details;
     n++;
-    run_batch(c, ops, n);
-    grpc_slice_unref(details);
-    if (bb)
-        grpc_byte_buffer_destroy(bb);
+    /* an asynchronous handler lets go of the call here, with the batch out, so the poller
+     * frees it when the batch is done, never the hub thread that called this */
+    c->finish_pending = true;
+    if (c->async_owned) {
+        c->async_owned = false;
+        c->owned = false;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (grpc_call_start_batch(c->call, ops, n, &c->finish_tag, NULL) != GRPC_CALL_OK) {
+        pthread_mutex_lock(&c->mu);
+        c->finish_pending = false;
+        settle(c);
+    }
 }
 
 bool rpc_closed(rpc_call *c)
 {
     pthread_mutex_lock(&c->mu);
-    bool closed = c->closed;
+    bool closed = c->closed || c->broken;
     pthread_mutex_unlock(&c->mu);
     return closed || rpc_stopping(c);
 }
@@ -317,6 +469,32 @@ grpc_status_code rpc_status_of(dt_status st)
 void rpc_fail(rpc_call *c, dt_status st, const char *message)
 {
     rpc_finish(c, NULL, 0, rpc_status_of(st), message ? message : dt_strerror(st));
+}
+
+bool rpc_peek_msg(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor *desc,
+                  void **out)
+{
+    return c->have_req && pb_unpack(arena, desc, c->req_data, c->req_len, out, NULL) == DT_OK;
+}
+
+rpc_pending *rpc_pending_new(rpc_call *c)
+{
+    rpc_pending *p = malloc(sizeof *p);
+    if (p && (p->arena = dt_arena_new()) == NULL) {
+        free(p);
+        return NULL;
+    }
+    if (p)
+        p->call = c;
+    return p;
+}
+
+void rpc_pending_free(rpc_pending *p)
+{
+    if (p == NULL)
+        return;
+    dt_arena_free(p->arena);
+    free(p);
 }
 
 bool rpc_recv_msg(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor *desc,
@@ -360,16 +538,13 @@ void rpc_fail_err(rpc_call *c, dt_status st, const dt_error *err)
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
-static rpc_handler find_handler(const char *method, bool *known)
+static const rpc_method *find_method(const char *method)
 {
     const rpc_method *tables[] = {rpc_client_methods, rpc_worker_methods};
-    *known = false;
     for (size_t t = 0; t < 2; t++)
         for (const rpc_method *m = tables[t]; m->name; m++)
-            if (strcmp(m->name, method) == 0) {
-                *known = true;
-                return m->handler;
-            }
+            if (strcmp(m->name, method) == 0)
+                return m;
     return NULL;
 }
 
@@ -428,6 +603,8 @@ static void read_task_hub(rpc_call *c)
  * name the hub they act on, and take none. */
 static bool open_task_hub(rpc_call *c)
 {
+    if (c->hub)
+        return true;   /* the poller found it open */
     read_task_hub(c);
     if (c->srv->hubs == NULL) {
         c->hub = c->srv->hub;   /* one hub: every name is it */
@@ -450,11 +627,12 @@ static bool open_task_hub(rpc_call *c)
     return false;
 }
 
-/* serve: run call C (authorized by the poller) to its end, give back its slot and free it. */
+/* serve: run call C (authorized by the poller) on this thread to its end, and let it go. */
 static void serve(rpc_call *c)
 {
-    bool known;
-    rpc_handler h = find_handler(c->method, &known);
+    const rpc_method *m = find_method(c->method);
+    bool known = m != NULL;
+    rpc_handler h = m ? m->handler : NULL;
     if (h && !open_task_hub(c)) {
         /* answered */
     } else if (h) {
@@ -470,19 +648,7 @@ static void serve(rpc_call *c)
                      (const char *)GRPC_SLICE_START_PTR(c->details.method));
         rpc_finish(c, NULL, 0, GRPC_STATUS_UNIMPLEMENTED, msg);
     }
-    /* the close watch completes once the status is out; wait for it before freeing */
-    pthread_mutex_lock(&c->mu);
-    while (c->close_started && !c->closed)
-        pthread_cond_wait(&c->cv, &c->mu);
-    pthread_mutex_unlock(&c->mu);
-    dt_grpc_server *srv = c->srv;
-    pthread_mutex_lock(&srv->mu);
-    assert(srv->n_calls > 0 && (!c->stream || srv->n_streams > 0));
-    srv->n_calls--;
-    if (c->stream)
-        srv->n_streams--;
-    pthread_mutex_unlock(&srv->mu);
-    call_free(c);
+    release(c);   /* freed when its answer is out and its close watch done */
 }
 
 /* next_call: the next queued call for this now idle thread, or NULL when it should exit
@@ -524,12 +690,7 @@ static void *call_thread(void *arg)
 static void refuse(rpc_call *c, grpc_status_code code, const char *message)
 {
     grpc_call_cancel_with_status(c->call, code, message, NULL);
-    pthread_mutex_lock(&c->mu);
-    bool free_now = !c->close_started;
-    c->orphan = true;
-    pthread_mutex_unlock(&c->mu);
-    if (free_now)
-        call_free(c);
+    release(c);
 }
 
 /* take_slot: count call C against the caps; false (C refused) when a cap is reached. */
@@ -547,6 +708,7 @@ static bool take_slot(dt_grpc_server *srv, rpc_call *c)
     if (msg[0] == '\0') {
         srv->n_calls++;
         srv->n_streams += c->stream;
+        c->counted = true;
     }
     pthread_mutex_unlock(&srv->mu);
     if (msg[0] == '\0')
@@ -554,6 +716,97 @@ static bool take_slot(dt_grpc_server *srv, rpc_call *c)
     c->stream = false;
     refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
     return false;
+}
+
+static void to_thread(dt_grpc_server *srv, rpc_call *c);
+
+/* recv_unlink: C no longer waits for its request (the poller's list). */
+static void recv_unlink(dt_grpc_server *srv, rpc_call *c)
+{
+    if (!c->in_recv_list)
+        return;
+    *(c->recv_prev ? &c->recv_prev->recv_next : &srv->recv_head) = c->recv_next;
+    *(c->recv_next ? &c->recv_next->recv_prev : &srv->recv_tail) = c->recv_prev;
+    c->in_recv_list = false;
+}
+
+/* start_recv: read C's request message on the poller, due within the request timeout
+ * (every deadline is now + the same timeout, so the list stays in order). */
+static void start_recv(dt_grpc_server *srv, rpc_call *c)
+{
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &c->recv_buf;
+    c->md_sent = true;
+    c->recv_pending = true;
+    c->recv_deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                    gpr_time_from_millis(srv->request_timeout_ms, GPR_TIMESPAN));
+    c->recv_next = NULL;
+    c->recv_prev = srv->recv_tail;
+    *(srv->recv_tail ? &srv->recv_tail->recv_next : &srv->recv_head) = c;
+    srv->recv_tail = c;
+    c->in_recv_list = true;
+    if (grpc_call_start_batch(c->call, ops, 2, &c->recv_tag, NULL) != GRPC_CALL_OK) {
+        recv_unlink(srv, c);
+        c->recv_pending = false;
+        refuse(c, GRPC_STATUS_INTERNAL, "cannot read the request");
+    }
+}
+
+/* expire_recvs: cancel the calls whose request message is overdue; their reads then
+ * complete, failed. */
+static void expire_recvs(dt_grpc_server *srv)
+{
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    while (srv->recv_head && gpr_time_cmp(srv->recv_head->recv_deadline, now) <= 0) {
+        rpc_call *c = srv->recv_head;
+        recv_unlink(srv, c);
+        c->timed_out = true;
+        char msg[160];
+        snprintf(msg, sizeof msg, "no request message within %lld ms (dtask serve "
+                 "--request-timeout)", (long long)srv->request_timeout_ms);
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+    }
+}
+
+/* received: C's request read finished (OK: with a message, or the client gave up): serve
+ * it, on the poller when its method has an asynchronous handler that takes it. */
+static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
+{
+    recv_unlink(srv, c);
+    pthread_mutex_lock(&c->mu);
+    c->recv_pending = false;
+    pthread_mutex_unlock(&c->mu);
+    grpc_byte_buffer_reader r;
+    if (ok && c->recv_buf && grpc_byte_buffer_reader_init(&r, c->recv_buf)) {
+        grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+        grpc_byte_buffer_reader_destroy(&r);
+        c->req_len = GRPC_SLICE_LENGTH(all);
+        c->req_data = malloc(c->req_len ? c->req_len : 1);
+        if (c->req_data)
+            memcpy(c->req_data, GRPC_SLICE_START_PTR(all), c->req_len);
+        grpc_slice_unref(all);
+    }
+    if (c->recv_buf) {
+        grpc_byte_buffer_destroy(c->recv_buf);
+        c->recv_buf = NULL;
+    }
+    if (c->req_data == NULL) {
+        rpc_finish(c, NULL, 0, GRPC_STATUS_CANCELLED, "no request message");
+        release(c);
+        return;
+    }
+    c->have_req = true;
+    const rpc_method *m = find_method(c->method);
+    if (m->async) {
+        c->async_owned = true;
+        if (m->async(c))
+            return;   /* its rpc_finish lets go */
+        c->async_owned = false;
+    }
+    to_thread(srv, c);
 }
 
 static void start_call(dt_grpc_server *srv, rpc_call *c)
@@ -576,6 +829,28 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
     }
     if (!take_slot(srv, c))
         return;
+    /* the hub, when it is open already (for a refusal, the thread does it without reading
+     * the request); then the poller reads the request, and the thread waits for nothing */
+    if (srv->hubs == NULL) {
+        read_task_hub(c);
+        c->hub = srv->hub;
+    } else if (strcmp(c->method, "CreateTaskHub") != 0 &&
+               strcmp(c->method, "DeleteTaskHub") != 0) {
+        read_task_hub(c);
+        if (c->task_hub[0])
+            dt_hub_set_peek(srv->hubs, c->task_hub, &c->hub_ref);
+        c->hub = c->hub_ref ? dt_hub_ref_hub(c->hub_ref) : NULL;
+    }
+    const rpc_method *m = find_method(c->method);
+    if (c->hub && m && m->handler)
+        start_recv(srv, c);
+    else
+        to_thread(srv, c);
+}
+
+/* to_thread: serve C on a thread: an idle one, or a new one. */
+static void to_thread(dt_grpc_server *srv, rpc_call *c)
+{
     /* an idle thread takes it if there is one (each idle thread takes one queued call) */
     pthread_mutex_lock(&srv->mu);
     int queued = 0;
@@ -602,12 +877,10 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
     }
     pthread_t t;
     if (!attr_made || pthread_create(&t, &attr, call_thread, c) != 0) {
-        /* no thread: refuse the call here, giving back its slot */
+        /* no thread: refuse the call here (its slot goes back when it is freed) */
         pthread_mutex_lock(&srv->mu);
         if (--srv->n_threads == 0)
             pthread_cond_broadcast(&srv->idle);
-        srv->n_calls--;
-        srv->n_streams -= c->stream;
         pthread_mutex_unlock(&srv->mu);
         refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server out of threads");
     }
@@ -620,8 +893,10 @@ static void *poller_main(void *arg)
     dt_grpc_server *srv = arg;
     pthread_setname_np(pthread_self(), "dt-grpc-poll");
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                   NULL);
+        gpr_timespec until = srv->recv_head ? srv->recv_head->recv_deadline
+                                            : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+        grpc_event ev = grpc_completion_queue_next(srv->cq, until, NULL);
+        expire_recvs(srv);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
@@ -645,16 +920,23 @@ static void *poller_main(void *arg)
             pthread_cond_broadcast(&c->cv);
             pthread_mutex_unlock(&c->mu);
             break;
-        case TAG_CLOSE: {
+        case TAG_RECV:
+            received(srv, c, ev.success);
+            break;
+        case TAG_SEND:
+            sent(c, ev.success);
+            break;
+        case TAG_FINISH:
+            pthread_mutex_lock(&c->mu);
+            c->finish_pending = false;
+            settle(c);
+            break;
+        case TAG_CLOSE:
             pthread_mutex_lock(&c->mu);
             c->closed = true;
-            bool orphan = c->orphan;
             pthread_cond_broadcast(&c->cv);
-            pthread_mutex_unlock(&c->mu);
-            if (orphan)
-                call_free(c);
+            settle(c);
             break;
-        }
         case TAG_SHUTDOWN:
             break;
         }
@@ -729,6 +1011,7 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     const char *listen = opts && opts->listen ? opts->listen : DT_DEFAULT_GRPC_ADDRESS;
     int max_msg = (int)(opts && opts->max_message ? opts->max_message : DT_GRPC_MAX_MESSAGE);
     grpc_init();
+    core_absl_deadlock_checks_off();
     dt_grpc_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL) {
         grpc_shutdown();
@@ -828,7 +1111,7 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
      * ones are woken to exit */
     pthread_mutex_lock(&srv->mu);
     pthread_cond_broadcast(&srv->work);
-    while (srv->n_threads > 0)
+    while (srv->n_threads > 0 || srv->n_calls > 0)   /* the poller frees the last ones */
         pthread_cond_wait(&srv->idle, &srv->mu);
     pthread_mutex_unlock(&srv->mu);
     /* the poller drains the queue to its shutdown event, freeing calls requested ahead */

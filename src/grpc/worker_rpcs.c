@@ -714,6 +714,67 @@ out:
     dt_arena_free(a);
 }
 
+/* The asynchronous completions: on the poller, the common case (a known token, a result
+ * that reads) goes to the group commit without a thread, and the answer goes out from the
+ * hub once the commit is durable. Anything else (no such token, a late result, chunks, an
+ * unreadable result) is served by the blocking handler on a thread, as before. */
+static void completed(void *arg, dt_status st, const dt_error *err)
+{
+    rpc_pending *p = arg;
+    if (st == DT_OK)
+        reply_done(p->call);
+    else
+        rpc_fail_err(p->call, st, err);
+    rpc_pending_free(p);
+}
+
+static bool complete_orchestrator_async(rpc_call *c)
+{
+    rpc_pending *p = rpc_pending_new(c);
+    Dtpb__OrchestratorResponse *r = NULL;
+    svc_orch_completion done;
+    dt_error err = {0};
+    inflight *f = NULL;
+    if (p && rpc_peek_msg(c, p->arena, &dtpb__orchestrator_response__descriptor, (void **)&r) &&
+        svc_orchestrator_response_from_msg(p->arena, r, &done, &err) == DT_OK &&
+        done.chunk_index < 0)
+        f = take(rpc_workers(c), rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION,
+                 r->instanceid, 0);
+    if (f == NULL) {
+        rpc_pending_free(p);
+        return false;
+    }
+    dt_orch_item *item = f->orch;
+    dt_hub *hub = f->hub;
+    inflight_free(f);
+    dt_hub_complete_orchestration_async(hub, item, &done.result, completed, p);
+    return true;
+}
+
+static bool complete_activity_async(rpc_call *c)
+{
+    rpc_pending *p = rpc_pending_new(c);
+    Dtpb__ActivityResponse *r = NULL;
+    svc_activity_completion done;
+    dt_error err = {0};
+    inflight *f = NULL;
+    if (p && rpc_peek_msg(c, p->arena, &dtpb__activity_response__descriptor, (void **)&r) &&
+        svc_activity_response_from_msg(p->arena, r, &done, &err) == DT_OK)
+        f = take(rpc_workers(c), rpc_hub(c), r->completiontoken, DT_WORK_ACTIVITY,
+                 r->instanceid, r->taskid);
+    if (f == NULL) {
+        rpc_pending_free(p);
+        return false;
+    }
+    dt_activity_item *item = f->act;
+    dt_hub *hub = f->hub;
+    inflight_free(f);
+    /* the SDKs send "" for an activity that returned nothing */
+    const char *result = done.result && done.result[0] ? done.result : NULL;
+    dt_hub_complete_activity_async(hub, item, result, done.failure, completed, p);
+    return true;
+}
+
 /* late_result: R completes an activity given back when its stream ended (a worker that
  * reconnected): deliver its result if this is the first, acknowledge and drop it if not.
  * False if R's token is not one of those. */
@@ -881,12 +942,12 @@ out:
 }
 
 const rpc_method rpc_worker_methods[] = {
-    {"GetWorkItems", get_work_items},
-    {"CompleteOrchestratorTask", complete_orchestrator},
-    {"CompleteActivityTask", complete_activity},
-    {"AbandonTaskOrchestratorWorkItem", abandon_orchestration},
-    {"AbandonTaskActivityWorkItem", abandon_activity},
-    {"CompleteEntityTask", complete_entity},
-    {"AbandonTaskEntityWorkItem", abandon_entity},
-    {NULL, NULL},
+    {"GetWorkItems", get_work_items, NULL},
+    {"CompleteOrchestratorTask", complete_orchestrator, complete_orchestrator_async},
+    {"CompleteActivityTask", complete_activity, complete_activity_async},
+    {"AbandonTaskOrchestratorWorkItem", abandon_orchestration, NULL},
+    {"AbandonTaskActivityWorkItem", abandon_activity, NULL},
+    {"CompleteEntityTask", complete_entity, NULL},
+    {"AbandonTaskEntityWorkItem", abandon_entity, NULL},
+    {NULL, NULL, NULL},
 };

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sync.h"
 #include "durabletask/grpc_client.h"
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
@@ -45,6 +46,7 @@ dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *er
     if (target == NULL)
         target = DT_DEFAULT_GRPC_ADDRESS;
     grpc_init();
+    core_absl_deadlock_checks_off();
     dt_grpc_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         grpc_shutdown();

@@ -6,7 +6,17 @@
  *
  * The same transaction leases the work the batch made ready (the activities it enqueued, the
  * instances it gave messages) for this hub's takers (ready.c), so work moves from one step to
- * the next without a lease transaction or a poll in between. */
+ * the next without a lease transaction or a poll in between.
+ *
+ * Work starts before its fsync; outcomes are told after it. The committer hands a batch's
+ * leased work to the takers as soon as the batch is committed, while the syncer makes it
+ * durable; the requesters, the clients' waits and reads hear of the batch only once it is
+ * fsynced. Starting work early loses nothing and repeats nothing a crash would not: a power
+ * cut that takes the batch back takes back the schedule of that work too, and any result the
+ * work produced is committed after it in the log, so it is durable only if the batch is.
+ * The work itself (an activity) may have run, as it may when a worker dies before its result
+ * is committed: activities run at least once. So a chain of steps runs at the speed of its
+ * commits, not of its fsyncs, and one fsync covers the commits of many steps. */
 #include <assert.h>
 #include <stdlib.h>
 
@@ -57,9 +67,11 @@ static bool touches_entities(const dt_commit *batch, size_t n)
     return false;
 }
 
-/* A batch between its commit and the fsync that makes it durable. There are two, so the
- * committer fills and commits one while the syncer makes the other durable and tells its
- * requesters: the fsync of one batch overlaps the work of the next. */
+/* A batch between its commit and the fsync that makes it durable. There are SLOTS of them,
+ * so the committer fills and commits batches while the syncer makes the earlier ones durable
+ * and tells their requesters: the fsync of one batch overlaps the work of the next ones (and
+ * a chain of steps, each started before the fsync of the one before, is not held back). */
+#define SLOTS 8
 typedef struct slot {
     commit_req **reqs;
     dt_commit *batch;
@@ -74,7 +86,7 @@ typedef struct slot {
 
 typedef struct committer {
     dt_hub *hub;
-    slot slots[2];
+    slot slots[SLOTS];
     pthread_mutex_t mu;           /* guards full, pub_seq, stop */
     pthread_cond_t cv;
     uint64_t fill_seq;            /* the next batch's number (committer only) */
@@ -102,35 +114,33 @@ static void commit_slot(dt_hub *hub, slot *s)
         s->reqs[i]->commit->result = s->batch[i].result;
         after_commit(hub, &s->batch[i]);
     }
+    /* the work it leased goes to the takers now (see the top of this file); takers need to
+     * look at the store only if the commit may have left work there: it could not lease a
+     * kind, or filled what it could take */
+    bool left = L->max_orchestrations == 0 || L->max_activities == 0 ||
+                L->n_orchestrations == L->max_orchestrations ||
+                L->n_activities == L->max_activities || touches_entities(s->batch, s->n);
+    if (left)
+        hub_notify(hub);
+    ready_push(hub, s->orch, L->n_orchestrations, s->act, L->n_activities);
+    L->n_orchestrations = L->n_activities = 0;
 }
 
 /* publish_slot: S is durable (or its fsync failed): tell everyone. */
 static void publish_slot(dt_hub *hub, slot *s)
 {
     dt_error err;
-    dt_commit_lease *L = &s->lease;
     dt_status synced = dt_store_sync(hub->store, s->ticket, &err);
     if (synced != DT_OK) {
-        /* nobody may act on what may not be on disk: the requesters hear of the failure and
-         * the leased work waits for its leases to expire */
+        /* nobody may hear of what may not be on disk: the requesters hear of the failure
+         * (and so does every later batch: the store's failed fsync is for ever) */
         dt_log(DT_LOG_ERROR, NULL, "%s", err.message);
         hub_store_result(hub, synced, &err);
         for (size_t i = 0; i < s->n; i++)
             s->reqs[i]->commit->result = s->batch[i].result = DT_ERR_IO;
-        for (size_t i = 0; i < L->n_orchestrations; i++)
-            dt_orch_item_free(s->orch[i]);
-        for (size_t i = 0; i < L->n_activities; i++)
-            dt_activity_item_free(s->act[i]);
-        L->n_orchestrations = L->n_activities = 0;
     }
-    /* takers need to look at the store only if the commit may have left work there: it could
-     * not lease a kind, or filled what it could take */
-    bool left = L->max_orchestrations == 0 || L->max_activities == 0 ||
-                L->n_orchestrations == L->max_orchestrations ||
-                L->n_activities == L->max_activities || touches_entities(s->batch, s->n);
     /* the requesters still wait, so the batch's entries are valid to read */
-    hub_notify_committed(hub, s->batch, s->n, left);
-    ready_push(hub, s->orch, L->n_orchestrations, s->act, L->n_activities);
+    hub_notify_committed(hub, s->batch, s->n, false);
 
     /* wake the synchronous requesters, each on its own condition (a woken request is gone at
      * once: its stack frame returns), and keep the others to finish */
@@ -155,7 +165,7 @@ static void publish_slot(dt_hub *hub, slot *s)
 static slot *next_full(committer *cm)
 {
     assert(core_mutex_held(&cm->mu));
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < SLOTS; k++)
         if (cm->slots[k].full && cm->slots[k].seq == cm->pub_seq)
             return &cm->slots[k];
     return NULL;
@@ -183,28 +193,14 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
-/* hand_over: S is committed. Under load the syncer makes it durable while the committer goes
- * on; when nothing else waits (a lone client), the committer does it itself, which saves a
- * thread switch on every step of that client's work. */
+/* hand_over: S is committed; the syncer makes it durable while the committer goes on (the
+ * work it leased is running already, and its next steps come back to the committer before
+ * the fsync is done). */
 static void hand_over(committer *cm, slot *s)
 {
-    dt_hub *hub = cm->hub;
     s->seq = cm->fill_seq++;
-    pthread_mutex_lock(&hub->cq_mu);
-    bool quiet = hub->cq_head == NULL;
-    pthread_mutex_unlock(&hub->cq_mu);
     pthread_mutex_lock(&cm->mu);
-    bool self = quiet && cm->pub_seq == s->seq;
-    if (!self) {
-        s->full = true;
-        pthread_cond_broadcast(&cm->cv);
-    }
-    pthread_mutex_unlock(&cm->mu);
-    if (!self)
-        return;
-    publish_slot(hub, s);
-    pthread_mutex_lock(&cm->mu);
-    cm->pub_seq++;
+    s->full = true;
     pthread_cond_broadcast(&cm->cv);
     pthread_mutex_unlock(&cm->mu);
 }
@@ -213,7 +209,7 @@ static void committer_free(committer *cm)
 {
     if (cm == NULL)
         return;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < SLOTS; k++) {
         free(cm->slots[k].batch);
         free(cm->slots[k].reqs);
         free(cm->slots[k].orch);
@@ -240,7 +236,7 @@ static void *committer_main(void *arg)
     committer *cm = arg;
     pthread_setname_np(pthread_self(), "dt-commit");
     dt_hub *hub = cm->hub;
-    for (size_t k = 0;; k ^= 1) {
+    for (size_t k = 0;; k = (k + 1) % SLOTS) {
         slot *s = &cm->slots[k];
         pthread_mutex_lock(&cm->mu);   /* wait until the syncer is done with this slot */
         while (s->full)
@@ -306,8 +302,14 @@ dt_status hub_commit(dt_hub *hub, dt_commit *c, dt_error *err)
     if (!queued) {
         c->result = DT_ERR_SHUTDOWN;
         after_commit(hub, c);
-        return dt_error_set(err, DT_ERR_SHUTDOWN, "the hub is closing");
     }
+    return commit_outcome(c, err);
+}
+
+dt_status commit_outcome(const dt_commit *c, dt_error *err)
+{
+    if (c->result == DT_ERR_SHUTDOWN)
+        return dt_error_set(err, DT_ERR_SHUTDOWN, "the hub is closing");
     if (c->result == DT_ERR_LEASE_LOST)
         return dt_error_set(err, DT_ERR_LEASE_LOST,
                             "the work item's lease was lost (expired and taken by another "
@@ -353,7 +355,7 @@ dt_status commit_start(dt_hub *hub)
         return DT_ERR_NOMEM;
     }
     bool ok = true;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < SLOTS; k++) {
         slot *s = &cm->slots[k];
         s->batch = malloc(hub->max_batch * sizeof *s->batch);
         s->reqs = malloc(hub->max_batch * sizeof *s->reqs);

@@ -290,6 +290,41 @@ static const dt_event *find_incoming(const dt_orch_item *item, dt_event_type typ
     return NULL;
 }
 
+/* A result handed to the committer without waiting (the in-process loops, and the
+ * asynchronous completions of remote workers): the committer frees it with its memory once
+ * it is committed and durable, after telling DONE (when set) how it went. Nothing is lost
+ * meanwhile: until the commit, the work item is still leased here. */
+typedef struct done_item {
+    commit_req req;
+    dt_commit c;
+    dt_arena *arena;
+    dt_orch_item *orch;
+    dt_activity_item *act;
+    dt_hub_done_fn done;
+    void *done_arg;
+} done_item;
+
+static void done_free(commit_req *req)
+{
+    done_item *d = (done_item *)req;
+    dt_error err = {0};
+    dt_status st = d->done ? commit_outcome(&d->c, &err) : DT_OK;
+    dt_arena_free(d->arena);
+    dt_orch_item_free(d->orch);
+    dt_activity_item_free(d->act);
+    if (d->done)
+        d->done(d->done_arg, st, &err);
+    free(d);
+}
+
+/* commit_async: hand D (its entry built) to the committer. */
+static void commit_async(dt_hub *hub, done_item *d)
+{
+    d->req.commit = &d->c;
+    d->req.finish = done_free;
+    hub_commit_async(hub, &d->req);
+}
+
 /* give_back_taken: ITEM, taken and attached but not to be committed, goes back to the store
  * for redelivery; ITEM stays the caller's. */
 static void give_back_taken(dt_hub *hub, const dt_orch_item *item)
@@ -492,7 +527,7 @@ static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS, names != NULL);
     }
 }
 
@@ -515,6 +550,31 @@ dt_status dt_hub_complete_orchestration(dt_hub *hub, dt_orch_item *item,
     dt_status st = complete_orchestration(hub, item, result, err);
     dt_orch_item_free(item);
     return st;
+}
+
+void dt_hub_complete_orchestration_async(dt_hub *hub, dt_orch_item *item,
+                                         const dt_orch_result *result, dt_hub_done_fn done,
+                                         void *arg)
+{
+    dt_error err = {0};
+    done_item *d = calloc(1, sizeof *d);
+    dt_arena *arena = dt_arena_new();
+    dt_status st = d && arena ? episode_build(hub, item, result, arena, &d->c.u.episode, &err)
+                              : dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
+    if (st != DT_OK) {
+        give_back_taken(hub, item);
+        dt_orch_item_free(item);
+        dt_arena_free(arena);
+        free(d);
+        done(arg, st, &err);
+        return;
+    }
+    d->c.kind = DT_COMMIT_EPISODE;
+    d->arena = arena;
+    d->orch = item;
+    d->done = done;
+    d->done_arg = arg;
+    commit_async(hub, d);
 }
 
 /* abandon_orchestration: give ITEM's lease up, for redelivery from RETRY_AT (0: at once);
@@ -631,7 +691,7 @@ static dt_status next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_fi
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS, names != NULL);
     }
 }
 
@@ -680,6 +740,26 @@ static const dt_failure *oversized_outcome(dt_arena *arena, const char *instance
     dt_log(DT_LOG_WARN, instance_id, "activity task %d failed: %s", (int)task_id, why);
     *result = NULL;
     return dt_failure_new(arena, PAYLOAD_TOO_LARGE, "%s", why);
+}
+
+void dt_hub_complete_activity_async(dt_hub *hub, dt_activity_item *item, const char *result,
+                                    const dt_failure *failure, dt_hub_done_fn done, void *arg)
+{
+    dt_error err = {0};
+    bool replaced;
+    failure = oversized_outcome(item->arena, item->instance_id, item->task_id, &result, failure,
+                                &replaced);
+    done_item *d = replaced && failure == NULL ? NULL : calloc(1, sizeof *d);
+    if (d == NULL) {
+        dt_hub_abandon_activity(hub, item, NULL);
+        done(arg, dt_error_set(&err, DT_ERR_NOMEM, "out of memory"), &err);
+        return;
+    }
+    activity_commit(&d->c, item, result, failure);
+    d->act = item;
+    d->done = done;
+    d->done_arg = arg;
+    commit_async(hub, d);
 }
 
 dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,
@@ -799,6 +879,10 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
     for (int k = 0; k < 3; k++)
         if (kinds[k] == first)
             start = k + 1;
+    /* named: every kind it takes is limited to names */
+    bool named = !((want & DT_WORK_ORCHESTRATION) && on == NULL) &&
+                 !((want & DT_WORK_ACTIVITY) && an == NULL) &&
+                 !((want & DT_WORK_ENTITY) && en == NULL);
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
     for (;;) {
         uint64_t seen = hub_version(hub);
@@ -817,31 +901,11 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS, named);
     }
 }
 
 /* ---- in-process dispatch loops ---------------------------------------------------------------- */
-
-/* The in-process loops do not wait for their commits: a result is handed to the committer
- * with its memory, which the committer frees once it is committed, and the thread goes on to
- * the next item. Nothing is lost: until the commit, the work item is still leased here. */
-typedef struct done_item {
-    commit_req req;
-    dt_commit c;
-    dt_arena *arena;
-    dt_orch_item *orch;
-    dt_activity_item *act;
-} done_item;
-
-static void done_free(commit_req *req)
-{
-    done_item *d = (done_item *)req;
-    dt_arena_free(d->arena);
-    dt_orch_item_free(d->orch);
-    dt_activity_item_free(d->act);
-    free(d);
-}
 
 static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)
 {
@@ -858,11 +922,9 @@ static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)
         st = episode_build(hub, item, &res, arena, &d->c.u.episode, &err);
     }
     if (st == DT_OK) {
-        d->req.commit = &d->c;
-        d->req.finish = done_free;
         d->arena = arena;
         d->orch = item;
-        hub_commit_async(hub, &d->req);
+        commit_async(hub, d);
         return;
     }
     dt_hub_abandon_orchestration(hub, item, &err);
@@ -899,7 +961,7 @@ static void *orchestration_loop(void *arg)
         dt_work work;
         dt_error err;
         if (dt_hub_next_work(hub, 100, last, want, hub->run_filter, &work, &err) != DT_OK) {
-            hub_wait_change(hub, hub_version(hub), POLL_MS);   /* store trouble: back off */
+            hub_wait_change(hub, hub_version(hub), POLL_MS, false);   /* store trouble: back off */
             continue;
         }
         if (work.orch) {
@@ -927,11 +989,9 @@ static void run_one_activity(dt_hub *hub, dt_activity_item *item)
                               : DT_ERR_NOMEM;
     if (st == DT_OK) {
         activity_commit(&d->c, item, result, failure);
-        d->req.commit = &d->c;
-        d->req.finish = done_free;
         d->arena = arena;
         d->act = item;
-        hub_commit_async(hub, &d->req);
+        commit_async(hub, d);
         return;
     }
     dt_hub_abandon_activity(hub, item, &err);
@@ -948,7 +1008,7 @@ static void *activity_loop(void *arg)
         dt_activity_item *item = NULL;
         dt_error err;
         if (next_activity(hub, 100, names, &item, &err) != DT_OK) {
-            hub_wait_change(hub, hub_version(hub), POLL_MS);
+            hub_wait_change(hub, hub_version(hub), POLL_MS, false);
             continue;
         }
         if (item)

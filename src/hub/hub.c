@@ -15,17 +15,17 @@
 #define BARRIER_WAIT_S 10  /* how long a read waits for what it saw to become durable */
 
 /* The hub's mutexes and conditions, made and destroyed together, in this order. */
-#define N_MUTEXES 4
-#define N_CONDS 5
+#define N_MUTEXES 5
+#define N_CONDS 6
 static pthread_mutex_t *mutexes(dt_hub *h, int i)
 {
-    pthread_mutex_t *m[N_MUTEXES] = {&h->cq_mu, &h->ch_mu, &h->rq_mu, &h->ls_mu};
+    pthread_mutex_t *m[N_MUTEXES] = {&h->cq_mu, &h->ch_mu, &h->rq_mu, &h->ls_mu, &h->pub_mu};
     return m[i];
 }
 static pthread_cond_t *conds(dt_hub *h, int i)
 {
-    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->published_cv,
-                                  &h->ls_wake};
+    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->changed_named,
+                                  &h->published_cv, &h->ls_wake};
     return c[i];
 }
 
@@ -81,10 +81,8 @@ static void store_changed(void *arg, const char *ids)
         bool named = ids == NULL;
         for (const char *p = ids; p && !named; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
             named = strncmp(p, w->instance_id, n) == 0 && (p[n] == '\n' || p[n] == '\0');
-        if (named) {
-            w->changed = true;
-            pthread_cond_signal(&w->cv);
-        }
+        if (named)
+            waiter_wake(w);
     }
     pthread_mutex_unlock(&hub->ch_mu);
 }
@@ -177,11 +175,13 @@ void dt_hub_close(dt_hub *hub)
 
 /* ---- change notification -------------------------------------------------------------- */
 
-void hub_wake(dt_hub *hub)
+void hub_wake(dt_hub *hub, bool named)
 {
     pthread_mutex_lock(&hub->ch_mu);
     hub->version++;
     pthread_cond_broadcast(&hub->changed);
+    if (named)
+        pthread_cond_broadcast(&hub->changed_named);
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
@@ -191,6 +191,7 @@ void hub_notify(dt_hub *hub)
     pthread_mutex_lock(&hub->ch_mu);
     hub->version++;
     pthread_cond_broadcast(&hub->changed);
+    pthread_cond_broadcast(&hub->changed_named);
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
@@ -207,6 +208,7 @@ void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool ta
     if (takers) {
         hub->version++;
         pthread_cond_broadcast(&hub->changed);
+        pthread_cond_broadcast(&hub->changed_named);
     }
     for (waiter *w = hub->waiters; w; w = w->next) {
         for (size_t i = 0; i < n; i++) {
@@ -214,8 +216,7 @@ void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool ta
             if (c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
                 reached_status(c->u.episode.status, w->what) &&
                 strcmp(c->u.episode.item->instance_id, w->instance_id) == 0) {
-                w->changed = true;
-                pthread_cond_signal(&w->cv);
+                waiter_wake(w);
                 break;
             }
         }
@@ -225,12 +226,12 @@ void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool ta
 
 void hub_published(dt_hub *hub, uint64_t ticket)
 {
-    pthread_mutex_lock(&hub->ch_mu);
+    pthread_mutex_lock(&hub->pub_mu);
     if (ticket > hub->published) {
         hub->published = ticket;
         pthread_cond_broadcast(&hub->published_cv);
     }
-    pthread_mutex_unlock(&hub->ch_mu);
+    pthread_mutex_unlock(&hub->pub_mu);
 }
 
 void read_barrier(dt_hub *hub)
@@ -238,11 +239,11 @@ void read_barrier(dt_hub *hub)
     uint64_t t = dt_store_last_ticket(hub->store);
     /* a bound, should the committer be gone */
     struct timespec until = dt_deadline_ms(BARRIER_WAIT_S * 1000);
-    pthread_mutex_lock(&hub->ch_mu);
+    pthread_mutex_lock(&hub->pub_mu);
     while (hub->published < t)
-        if (pthread_cond_timedwait(&hub->published_cv, &hub->ch_mu, &until) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&hub->published_cv, &hub->pub_mu, &until) == ETIMEDOUT)
             break;
-    pthread_mutex_unlock(&hub->ch_mu);
+    pthread_mutex_unlock(&hub->pub_mu);
 }
 
 uint64_t hub_version(dt_hub *hub)
@@ -253,12 +254,13 @@ uint64_t hub_version(dt_hub *hub)
     return v;
 }
 
-void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms)
+void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms, bool named)
 {
     struct timespec until = dt_deadline_ms(ms);
+    pthread_cond_t *cv = named ? &hub->changed_named : &hub->changed;
     pthread_mutex_lock(&hub->ch_mu);
     while (hub->version == seen) {
-        if (pthread_cond_timedwait(&hub->changed, &hub->ch_mu, &until) == ETIMEDOUT)
+        if (pthread_cond_timedwait(cv, &hub->ch_mu, &until) == ETIMEDOUT)
             break;
     }
     pthread_mutex_unlock(&hub->ch_mu);
@@ -287,26 +289,38 @@ static dt_status check_reuse_policy(const dt_runtime_status *r, size_t n, dt_err
     return DT_OK;
 }
 
-dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
-                       char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
+/* A start on its way through the group commit: the entry and what it points to. */
+typedef struct start_entry {
+    commit_req req;
+    dt_commit c;
+    dt_hub *hub;
+    char id[DT_INSTANCE_ID_MAX + 1];
+    char exec[33];
+    const char *name;
+    dt_error own;
+    dt_hub_started_fn done;     /* asynchronous starts */
+    void *done_arg;
+} start_entry;
+
+/* start_prepare: check REQ and make S its commit entry (ids chosen). */
+static dt_status start_prepare(dt_hub *hub, const dt_start_request *req, start_entry *s,
+                               dt_error *err)
 {
     if (req == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "orchestrator name is empty");
-    dt_status vst = dt_name_validate(req->name, "orchestrator name", err);
-    if (vst == DT_OK)
-        vst = dt_version_validate(req->version, "orchestrator version", err);
-    if (vst != DT_OK)
-        return vst;
-    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_status st = dt_name_validate(req->name, "orchestrator name", err);
+    if (st == DT_OK)
+        st = dt_version_validate(req->version, "orchestrator version", err);
+    if (st != DT_OK)
+        return st;
     if (req->instance_id) {
-        dt_status st = dt_instance_id_validate(req->instance_id, err);
-        if (st != DT_OK)
+        if ((st = dt_instance_id_validate(req->instance_id, err)) != DT_OK)
             return st;
-        snprintf(id, sizeof id, "%s", req->instance_id);
+        snprintf(s->id, sizeof s->id, "%s", req->instance_id);
     } else {
-        dt_instance_id_generate(id);
+        dt_instance_id_generate(s->id);
     }
-    dt_status st = dt_payload_check_size(req->input, "input", err);
+    st = dt_payload_check_size(req->input, "input", err);
     if (st == DT_OK)
         st = dt_payload_validate(req->input, "input", err);
     if (st == DT_OK)
@@ -315,14 +329,12 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         return st;
     if (req->start_at < 0)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "scheduled start time is negative");
-    st = check_reuse_policy(req->replaceable, req->n_replaceable, err);
-    if (st != DT_OK)
+    if ((st = check_reuse_policy(req->replaceable, req->n_replaceable, err)) != DT_OK)
         return st;
-    char exec[33];
-    dt_execution_id_generate(exec);
+    dt_execution_id_generate(s->exec);
     dt_new_instance ni = {
-        .instance_id = id,
-        .execution_id = exec,
+        .instance_id = s->id,
+        .execution_id = s->exec,
         .name = req->name,
         .version = req->version,
         .input = req->input,
@@ -335,18 +347,64 @@ dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
         .n_replaceable = req->n_replaceable,
         .reuse_policy = req->reuse_policy,
     };
+    dt_error_clear(&s->own);
+    s->c = (dt_commit){.kind = DT_COMMIT_START, .u.start = ni, .error = &s->own};
+    s->hub = hub;
+    s->name = req->name;
+    return DT_OK;
+}
+
+/* started: S's instance is stored (durable). */
+static void started(const start_entry *s)
+{
+    metrics_started(s->hub->metrics, s->name);
+    dt_log(DT_LOG_INFO, s->id, "started %s", s->name);
+}
+
+dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
+                       char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err)
+{
+    start_entry s;
+    dt_status st = start_prepare(hub, req, &s, err);
     /* through the group commit: concurrent starts share one transaction and one fsync */
-    dt_error own;
-    dt_error_clear(&own);
-    dt_commit c = {.kind = DT_COMMIT_START, .u.start = ni, .error = &own};
-    st = hub_commit(hub, &c, err);
+    if (st == DT_OK)
+        st = hub_commit(hub, &s.c, err);
     if (st != DT_OK)
         return st;
     if (id_out)
-        memcpy(id_out, id, strlen(id) + 1);
-    metrics_started(hub->metrics, req->name);
-    dt_log(DT_LOG_INFO, id, "started %s", req->name);
+        memcpy(id_out, s.id, strlen(s.id) + 1);
+    started(&s);
     return DT_OK;
+}
+
+static void start_finish(commit_req *req)
+{
+    start_entry *s = (start_entry *)req;
+    dt_error err = {0};
+    dt_status st = commit_outcome(&s->c, &err);
+    if (st == DT_OK)
+        started(s);
+    s->done(s->done_arg, st, &err, st == DT_OK ? s->id : NULL);
+    free(s);
+}
+
+void dt_hub_start_async(dt_hub *hub, const dt_start_request *req, dt_hub_started_fn done,
+                        void *arg)
+{
+    dt_error err = {0};
+    start_entry *s = calloc(1, sizeof *s);
+    dt_status st = s ? start_prepare(hub, req, s, &err)
+                     : dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
+    if (st != DT_OK) {
+        free(s);
+        done(arg, st, &err, NULL);
+        return;
+    }
+    s->done = done;
+    s->done_arg = arg;
+    s->req.commit = &s->c;
+    s->req.finish = start_finish;
+    hub_commit_async(hub, &s->req);
 }
 
 dt_status dt_hub_get(dt_hub *hub, const char *id, dt_arena *arena, dt_instance_state **out,
@@ -374,15 +432,23 @@ static bool reached(const dt_instance_state *s, dt_wait_for what)
     return reached_status(s->status, what);
 }
 
-/* wait_turn: sleep until W's instance changes or MS milliseconds pass (ch_mu not held). */
-static void wait_turn(dt_hub *hub, waiter *w, int64_t ms)
+void waiter_wake(waiter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->changed = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* wait_turn: sleep until W's instance changes or MS milliseconds pass. */
+static void wait_turn(waiter *w, int64_t ms)
 {
     struct timespec until = dt_deadline_ms(ms);
-    pthread_mutex_lock(&hub->ch_mu);
+    pthread_mutex_lock(&w->mu);
     if (!w->changed)
-        pthread_cond_timedwait(&w->cv, &hub->ch_mu, &until);
+        pthread_cond_timedwait(&w->cv, &w->mu, &until);
     w->changed = false;
-    pthread_mutex_unlock(&hub->ch_mu);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void waiter_remove(dt_hub *hub, waiter *w)
@@ -395,6 +461,7 @@ static void waiter_remove(dt_hub *hub, waiter *w)
         }
     pthread_mutex_unlock(&hub->ch_mu);
     pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
 }
 
 static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for what,
@@ -407,8 +474,12 @@ dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t tim
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
     waiter w = {.instance_id = id, .what = what};
-    if (pthread_cond_init(&w.cv, NULL) != 0)
+    if (pthread_mutex_init(&w.mu, NULL) != 0)
+        return dt_error_set(err, DT_ERR_NOMEM, "cannot create a mutex to wait on");
+    if (pthread_cond_init(&w.cv, NULL) != 0) {
+        pthread_mutex_destroy(&w.mu);
         return dt_error_set(err, DT_ERR_NOMEM, "cannot create a condition to wait on");
+    }
     pthread_mutex_lock(&hub->ch_mu);
     w.next = hub->waiters;
     hub->waiters = &w;
@@ -454,7 +525,7 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         int64_t left_ms = (deadline - now) / 1000 + 1;
         /* woken by our instance's commits; the poll only catches other processes' */
         int64_t poll_ms = hub->watched ? WAIT_WATCHED_MS : WAIT_POLL_MS;
-        wait_turn(hub, w, left_ms < poll_ms ? left_ms : poll_ms);
+        wait_turn(w, left_ms < poll_ms ? left_ms : poll_ms);
     }
 }
 

@@ -34,14 +34,20 @@ typedef struct ready_ring {
 } ready_ring;
 
 /* A client waiting for one instance to change (dt_hub_wait). Woken by the committer when an
- * episode of that instance commits, so a thousand waiters do not all wake for every commit. */
+ * episode of that instance commits, so a thousand waiters do not all wake for every commit.
+ * It sleeps on a mutex of its own, not the hub's ch_mu, so a woken waiter does not queue
+ * behind the syncer (still walking the list) and the other waiters for the hub's lock. */
 typedef struct waiter {
     const char *instance_id;
     dt_wait_for what;             /* woken only by a commit that reaches it */
+    pthread_mutex_t mu;           /* guards changed */
     pthread_cond_t cv;
     bool changed;                 /* an episode of the instance committed since last looked */
-    struct waiter *next;
+    struct waiter *next;          /* the hub's list, under ch_mu */
 } waiter;
+
+/* waiter_wake: tell W its instance changed (ch_mu held, so W is still listed). */
+void waiter_wake(waiter *w);
 
 /* A leased work item whose lease the renewer keeps alive: one of the three set. */
 typedef struct lease_entry {
@@ -105,13 +111,18 @@ struct dt_hub {
      * store). ch_mu guards version. */
     pthread_mutex_t ch_mu;
     pthread_cond_t changed;
+    /* takers that run only some names sleep here: work leased into the ready rings wakes
+     * them only when one of them would take it (it wakes all the others at every step) */
+    pthread_cond_t changed_named;
     uint64_t version;
     waiter *waiters;              /* dt_hub_wait's, guarded by ch_mu */
     /* bumped (with version) when work may be in the store that no commit leased for this
      * hub's takers: they look in the store only when it moved, or every POLL_MS */
     _Atomic uint64_t store_version;
-    /* the latest commit ticket whose batch is durable and published (ch_mu; read_barrier
-     * waits on `published_cv`) */
+    /* the latest commit ticket whose batch is durable and published (pub_mu; read_barrier
+     * waits on `published_cv`). A mutex of its own: every client read waits here, and must
+     * not queue behind the takers and waiters on ch_mu. */
+    pthread_mutex_t pub_mu;
     uint64_t published;
     pthread_cond_t published_cv;
     /* the store's health (health.c): TROUBLED after a commit failed for lack of space or an
@@ -151,8 +162,9 @@ struct dt_hub {
  * every taker. */
 void hub_notify(dt_hub *hub);
 
-/* hub_wake: bump the change version only (work is waiting in the ready rings). */
-void hub_wake(dt_hub *hub);
+/* hub_wake: bump the change version only (work is waiting in the ready rings), waking the
+ * takers, and with NAMED the takers of named work too. */
+void hub_wake(dt_hub *hub, bool named);
 
 /* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH committed,
  * and with TAKERS, hub_notify too (the batch made work ready that it did not lease). */
@@ -168,13 +180,18 @@ void read_barrier(dt_hub *hub);
 /* hub_version: the current change version. */
 uint64_t hub_version(dt_hub *hub);
 
-/* hub_wait_change: sleep until the version differs from SEEN or MS milliseconds pass. */
-void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms);
+/* hub_wait_change: sleep until the version differs from SEEN or MS milliseconds pass. A
+ * NAMED taker (one that runs only some names, of every kind it takes) sleeps apart from the
+ * others and wakes for the work of its names, and for the store. */
+void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms, bool named);
 
 /* hub_commit: hand C to the committer and wait; returns C's own result. Once committed (or
  * not), the committer has stopped renewing the lease of C's work item and, for an episode,
  * updated or dropped the cached history: the caller does neither. */
 dt_status hub_commit(dt_hub *hub, dt_commit *c, dt_error *err);
+
+/* commit_outcome: C's result as hub_commit reports it, with ERR saying why it failed. */
+dt_status commit_outcome(const dt_commit *c, dt_error *err);
 
 /* hub_commit_async: hand REQ (req->commit and req->finish set) to the committer and return
  * at once; the committer calls req->finish after the commit, from its own thread. */

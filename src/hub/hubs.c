@@ -284,6 +284,22 @@ dt_status dt_hub_set_open(const dt_hub_set_options *o, dt_hub_set **out, dt_erro
     return DT_OK;
 }
 
+void dt_hub_set_peek(dt_hub_set *s, const char *name, dt_hub_ref **out)
+{
+    *out = NULL;
+    if (name == NULL || name[0] == '\0')
+        name = DT_TASK_HUB_DEFAULT;
+    if (dt_task_hub_validate(name, NULL) != DT_OK || !allowed(s, name))
+        return;
+    pthread_mutex_lock(&s->mu);
+    dt_hub_ref *r = find(s->hubs, name);
+    if (r && !r->opening && !r->deleted) {
+        r->refs++;
+        *out = r;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 dt_status dt_hub_set_get(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_error *err)
 {
     if (name == NULL || name[0] == '\0')

@@ -346,6 +346,8 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
         if (deferred)
             *ticket = atomic_fetch_add(&s->commit_seq, 1) + 1;
         r = store_commit_tx(s, err);
+        if (deferred)   /* its frames are written (or it failed): a sync may count it now */
+            atomic_store(&s->written_seq, *ticket);
         if (r == DT_OK && err)
             *err = saved;
     }
@@ -387,13 +389,19 @@ dt_status store_sqlite_sync(dt_store *base, uint64_t ticket, dt_error *err)
     sqlite_store *s = (sqlite_store *)base;
     pthread_mutex_lock(&s->sync_mu);
     dt_status r = DT_OK;
-    if (ticket > s->synced) {
-        /* every commit counted so far has written its frames: one fsync covers them all */
-        uint64_t upto = atomic_load(&s->commit_seq);
+    if (s->sync_failed) {
+        r = dt_error_set(err, DT_ERR_IO, "an earlier fsync of the write-ahead log of %s failed; "
+                         "nothing written since can be known durable until a restart",
+                         s->path);
+    } else if (ticket > s->synced) {
+        /* every commit whose frames are written by now is covered by one fsync */
+        uint64_t upto = atomic_load(&s->written_seq);
         r = wal_open(s, err);
-        if (r == DT_OK && fdatasync(s->wal_fd) != 0)
+        if (r == DT_OK && fdatasync(s->wal_fd) != 0) {
             r = dt_error_set(err, DT_ERR_IO, "fsync of the write-ahead log of %s failed: %s",
                              s->path, strerror(errno));
+            s->sync_failed = true;
+        }
         if (r == DT_OK)
             s->synced = upto;
     }

@@ -130,14 +130,20 @@ typedef struct sqlite_store {
     _Atomic uint64_t search_steps;      /* dt_store_search_steps: added under mu, read anywhere */
     bool full_sync;                     /* opened with DT_SYNC_FULL */
     bool relaxed;                       /* synchronous is NORMAL for a lease just now */
-    /* deferred commits (dt_store_commit_deferred): commit_seq counts them (under mu); a sync
-     * fsyncs the WAL file through its own descriptor, outside mu, and records how far it got.
-     * sync_mu guards wal_fd and synced. */
+    /* deferred commits (dt_store_commit_deferred): commit_seq counts them (under mu), from
+     * before each can be seen; written_seq is the last whose log frames are written (after
+     * its COMMIT). A sync fsyncs the WAL file through its own descriptor, outside mu, and
+     * records how far it got: up to written_seq as read before the fsync, never commit_seq,
+     * which may count a commit still writing its frames. A failed fsync is for ever
+     * (SYNC_FAILED): the kernel may have dropped the pages it could not write, so no later
+     * fsync can vouch for them. sync_mu guards wal_fd, synced and sync_failed. */
     _Atomic uint64_t commit_seq;
+    _Atomic uint64_t written_seq;
     pthread_mutex_t sync_mu;
     char *wal_path;
     int wal_fd;
     uint64_t synced;
+    bool sync_failed;
     /* the reader: a second connection for single-instance reads, beside the writer (NULL if
      * it could not be opened); reader_mu guards it */
     sqlite3 *reader;
