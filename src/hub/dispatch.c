@@ -504,6 +504,21 @@ static dt_status lease_orchestration(dt_hub *hub, const dt_name_filter *names,
     return DT_OK;
 }
 
+/* wait_for_work: sleep until work may be there for a taker of WANT (DT_WORK_ORCHESTRATION
+ * and/or DT_WORK_ACTIVITY) with names ON and AN (NULL: any), at most LEFT_MS and POLL_MS. A
+ * taker of named work only sleeps apart (hub_wait_named). */
+static void wait_for_work(dt_hub *hub, uint64_t seen, int64_t left_ms, int want,
+                          const dt_name_filter *on, const dt_name_filter *an)
+{
+    int64_t ms = left_ms < POLL_MS ? left_ms : POLL_MS;
+    if (((want & DT_WORK_ORCHESTRATION) && on == NULL) || ((want & DT_WORK_ACTIVITY) && an == NULL)) {
+        hub_wait_change(hub, seen, ms);
+        return;
+    }
+    sleeper s = {.want = want, .orch = on, .act = an};
+    hub_wait_named(hub, seen, ms, &s);
+}
+
 static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
                                     const dt_name_filter *names, dt_orch_item **out,
                                     dt_error *err)
@@ -527,7 +542,7 @@ static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS, names != NULL);
+        wait_for_work(hub, seen, left_ms, DT_WORK_ORCHESTRATION, names, NULL);
     }
 }
 
@@ -691,7 +706,7 @@ static dt_status next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_fi
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS, names != NULL);
+        wait_for_work(hub, seen, left_ms, DT_WORK_ACTIVITY, NULL, names);
     }
 }
 
@@ -879,10 +894,6 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
     for (int k = 0; k < 3; k++)
         if (kinds[k] == first)
             start = k + 1;
-    /* named: every kind it takes is limited to names */
-    bool named = !((want & DT_WORK_ORCHESTRATION) && on == NULL) &&
-                 !((want & DT_WORK_ACTIVITY) && an == NULL) &&
-                 !((want & DT_WORK_ENTITY) && en == NULL);
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
     for (;;) {
         uint64_t seen = hub_version(hub);
@@ -901,7 +912,12 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS, named);
+        /* entity work is never queued in the rings: a taker of entities wakes for the
+         * store, as a taker of any name does */
+        if (want & DT_WORK_ENTITY)
+            hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
+        else
+            wait_for_work(hub, seen, left_ms, want, on, an);
     }
 }
 
@@ -961,7 +977,7 @@ static void *orchestration_loop(void *arg)
         dt_work work;
         dt_error err;
         if (dt_hub_next_work(hub, 100, last, want, hub->run_filter, &work, &err) != DT_OK) {
-            hub_wait_change(hub, hub_version(hub), POLL_MS, false);   /* store trouble: back off */
+            hub_wait_change(hub, hub_version(hub), POLL_MS);   /* store trouble: back off */
             continue;
         }
         if (work.orch) {
@@ -1008,7 +1024,7 @@ static void *activity_loop(void *arg)
         dt_activity_item *item = NULL;
         dt_error err;
         if (next_activity(hub, 100, names, &item, &err) != DT_OK) {
-            hub_wait_change(hub, hub_version(hub), POLL_MS, false);
+            hub_wait_change(hub, hub_version(hub), POLL_MS);
             continue;
         }
         if (item)

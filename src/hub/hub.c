@@ -16,7 +16,7 @@
 
 /* The hub's mutexes and conditions, made and destroyed together, in this order. */
 #define N_MUTEXES 5
-#define N_CONDS 6
+#define N_CONDS 5
 static pthread_mutex_t *mutexes(dt_hub *h, int i)
 {
     pthread_mutex_t *m[N_MUTEXES] = {&h->cq_mu, &h->ch_mu, &h->rq_mu, &h->ls_mu, &h->pub_mu};
@@ -24,8 +24,8 @@ static pthread_mutex_t *mutexes(dt_hub *h, int i)
 }
 static pthread_cond_t *conds(dt_hub *h, int i)
 {
-    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->changed_named,
-                                  &h->published_cv, &h->ls_wake};
+    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->published_cv,
+                                  &h->ls_wake};
     return c[i];
 }
 
@@ -175,14 +175,21 @@ void dt_hub_close(dt_hub *hub)
 
 /* ---- change notification -------------------------------------------------------------- */
 
-void hub_wake(dt_hub *hub, bool named)
+void hub_wake(dt_hub *hub)
 {
     pthread_mutex_lock(&hub->ch_mu);
     hub->version++;
     pthread_cond_broadcast(&hub->changed);
-    if (named)
-        pthread_cond_broadcast(&hub->changed_named);
     pthread_mutex_unlock(&hub->ch_mu);
+}
+
+/* wake_sleepers: every named taker asleep looks again (ch_mu held). */
+static void wake_sleepers(dt_hub *hub)
+{
+    for (sleeper *s = hub->sleepers; s; s = s->next) {
+        s->woken = true;
+        pthread_cond_signal(&s->cv);
+    }
 }
 
 void hub_notify(dt_hub *hub)
@@ -191,7 +198,7 @@ void hub_notify(dt_hub *hub)
     pthread_mutex_lock(&hub->ch_mu);
     hub->version++;
     pthread_cond_broadcast(&hub->changed);
-    pthread_cond_broadcast(&hub->changed_named);
+    wake_sleepers(hub);
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
@@ -208,7 +215,7 @@ void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool ta
     if (takers) {
         hub->version++;
         pthread_cond_broadcast(&hub->changed);
-        pthread_cond_broadcast(&hub->changed_named);
+        wake_sleepers(hub);
     }
     for (waiter *w = hub->waiters; w; w = w->next) {
         for (size_t i = 0; i < n; i++) {
@@ -254,13 +261,37 @@ uint64_t hub_version(dt_hub *hub)
     return v;
 }
 
-void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms, bool named)
+void hub_wait_named(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s)
+{
+    if (pthread_cond_init(&s->cv, NULL) != 0) {   /* cannot sleep apart: sleep with all */
+        hub_wait_change(hub, seen, ms);
+        return;
+    }
+    struct timespec until = dt_deadline_ms(ms);
+    pthread_mutex_lock(&hub->ch_mu);
+    if (hub->version == seen) {   /* else something happened since it looked: look again */
+        s->woken = false;
+        s->next = hub->sleepers;
+        hub->sleepers = s;
+        while (!s->woken)
+            if (pthread_cond_timedwait(&s->cv, &hub->ch_mu, &until) == ETIMEDOUT)
+                break;
+        for (sleeper **p = &hub->sleepers; *p; p = &(*p)->next)
+            if (*p == s) {
+                *p = s->next;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&hub->ch_mu);
+    pthread_cond_destroy(&s->cv);
+}
+
+void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms)
 {
     struct timespec until = dt_deadline_ms(ms);
-    pthread_cond_t *cv = named ? &hub->changed_named : &hub->changed;
     pthread_mutex_lock(&hub->ch_mu);
     while (hub->version == seen) {
-        if (pthread_cond_timedwait(cv, &hub->ch_mu, &until) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&hub->changed, &hub->ch_mu, &until) == ETIMEDOUT)
             break;
     }
     pthread_mutex_unlock(&hub->ch_mu);

@@ -49,6 +49,16 @@ typedef struct waiter {
 /* waiter_wake: tell W its instance changed (ch_mu held, so W is still listed). */
 void waiter_wake(waiter *w);
 
+/* A taker that runs only named work, asleep in hub_wait_named: the kinds it takes (WANT, of
+ * DT_WORK_*) and its names of each (every kind it takes has names). */
+typedef struct sleeper {
+    int want;
+    const dt_name_filter *orch, *act;
+    pthread_cond_t cv;
+    bool woken;
+    struct sleeper *next;
+} sleeper;
+
 /* A leased work item whose lease the renewer keeps alive: one of the three set. */
 typedef struct lease_entry {
     const dt_orch_item *orch;
@@ -111,9 +121,7 @@ struct dt_hub {
      * store). ch_mu guards version. */
     pthread_mutex_t ch_mu;
     pthread_cond_t changed;
-    /* takers that run only some names sleep here: work leased into the ready rings wakes
-     * them only when one of them would take it (it wakes all the others at every step) */
-    pthread_cond_t changed_named;
+    sleeper *sleepers;            /* takers of named work asleep (hub_wait_named) */
     uint64_t version;
     waiter *waiters;              /* dt_hub_wait's, guarded by ch_mu */
     /* bumped (with version) when work may be in the store that no commit leased for this
@@ -163,8 +171,8 @@ struct dt_hub {
 void hub_notify(dt_hub *hub);
 
 /* hub_wake: bump the change version only (work is waiting in the ready rings), waking the
- * takers, and with NAMED the takers of named work too. */
-void hub_wake(dt_hub *hub, bool named);
+ * takers of any name (the takers of named work are woken by ready.c, for their names). */
+void hub_wake(dt_hub *hub);
 
 /* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH committed,
  * and with TAKERS, hub_notify too (the batch made work ready that it did not lease). */
@@ -180,10 +188,13 @@ void read_barrier(dt_hub *hub);
 /* hub_version: the current change version. */
 uint64_t hub_version(dt_hub *hub);
 
-/* hub_wait_change: sleep until the version differs from SEEN or MS milliseconds pass. A
- * NAMED taker (one that runs only some names, of every kind it takes) sleeps apart from the
- * others and wakes for the work of its names, and for the store. */
-void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms, bool named);
+/* hub_wait_change: sleep until the version differs from SEEN or MS milliseconds pass. */
+void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms);
+
+/* hub_wait_named: the same for a taker of named work only (S says which; its cv and links
+ * are this function's): it sleeps apart from the others, woken when work of its names is
+ * queued or the store may have work, not at every step of everyone else's. */
+void hub_wait_named(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s);
 
 /* hub_commit: hand C to the committer and wait; returns C's own result. Once committed (or
  * not), the committer has stopped renewing the lease of C's work item and, for an episode,

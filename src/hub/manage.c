@@ -162,7 +162,7 @@ dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_erro
     for (int tries = 0; (st = send_message(hub, &m, err)) == DT_ERR_STATE &&
                         tries < REWIND_TRIES && still_failed(hub, id);
          tries++)
-        hub_wait_change(hub, hub_version(hub), 50, false);
+        hub_wait_change(hub, hub_version(hub), 50);
     if (st == DT_ERR_STATE)
         return dt_error_set(err, DT_ERR_STATE, "rewind: instance '%s' changed or stayed leased "
                             "meanwhile; only a Failed instance can be rewound", id);

@@ -169,23 +169,26 @@ static void give_back_one(dt_hub *hub, int kind, void *it)
     }
 }
 
-/* named_wants: would a filtered taker that asked lately take IT (of KIND)? rq_mu held. */
-static bool named_wants(dt_hub *hub, int kind, const void *it, dt_time now)
+/* wake_named: wake the named takers asleep that would take IT, of KIND (rq_mu held, so IT
+ * is still in its ring; ch_mu is taken after rq_mu, never the other way round). */
+static void wake_named(dt_hub *hub, int kind, const void *it)
 {
-    assert(core_mutex_held(&hub->rq_mu));
-    for (int i = 0; i < MAX_FILTERED; i++) {
-        taker *t = &hub->filtered[i];
-        if (t->key && t->kind == kind && now - t->asked_at <= TAKER_RECENT_US &&
-            (kind == 0 ? orch_match(it, &t->filter) : act_match(it, &t->filter)))
-            return true;
+    pthread_mutex_lock(&hub->ch_mu);
+    for (sleeper *s = hub->sleepers; s; s = s->next) {
+        bool wants = kind == 0 ? (s->want & DT_WORK_ORCHESTRATION) && orch_match(it, s->orch)
+                               : (s->want & DT_WORK_ACTIVITY) && act_match(it, s->act);
+        if (wants) {
+            s->woken = true;
+            pthread_cond_signal(&s->cv);
+        }
     }
-    return false;
+    pthread_mutex_unlock(&hub->ch_mu);
 }
 
-/* push_kind: queue the N items of KIND that some present taker would take; give the others
- * back (after the lock: giving back writes to the store). Returns how many were queued;
- * *NAMED is set when a filtered taker would take one of them. */
-static size_t push_kind(dt_hub *hub, int kind, void **items, size_t n, bool *named)
+/* push_kind: queue the N items of KIND that some present taker would take (waking the named
+ * takers asleep that would); give the others back (after the lock: giving back writes to the
+ * store). Returns how many were queued. */
+static size_t push_kind(dt_hub *hub, int kind, void **items, size_t n)
 {
     ready_ring *r = kind == 0 ? &hub->ready_orch : &hub->ready_act;
     dt_time now = dt_now();
@@ -196,8 +199,8 @@ static size_t push_kind(dt_hub *hub, int kind, void **items, size_t n, bool *nam
             continue;
         if (r->n < READY_MAX && wanted(hub, kind, items[i], now, TAKER_RECENT_US)) {
             ring_push(r, items[i]);
+            wake_named(hub, kind, items[i]);
             queued++;
-            *named = *named || named_wants(hub, kind, items[i], now);
         } else {
             items[back++] = items[i];
         }
@@ -225,11 +228,10 @@ void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_ite
             dt_activity_item_free(act[i]);
             act[i] = NULL;
         }
-    bool named = false;
-    size_t queued = push_kind(hub, 0, (void **)orch, n_orch, &named) +
-                    push_kind(hub, 1, (void **)act, n_act, &named);
+    size_t queued = push_kind(hub, 0, (void **)orch, n_orch) +
+                    push_kind(hub, 1, (void **)act, n_act);
     if (queued)
-        hub_wake(hub, named);
+        hub_wake(hub);
 }
 
 dt_orch_item *ready_take_orch(dt_hub *hub, const dt_name_filter *names)
