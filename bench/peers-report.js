@@ -1,7 +1,7 @@
 // peers-report.js — bench/PEERS.md (and the same table on stdout) from one run of
-// bench/peers.sh: the peers' median JSON lines (Restate, DBOS) and ours in its two modes
-// (embedded and serve), one line per repetition, summarized the way the peers summarize
-// (median of each metric over the reps).
+// bench/peers.sh: the peers' median JSON lines (Restate, DBOS) and ours in its three modes
+// (embedded, serve, and serve-js: serve with the official JavaScript SDK worker), one line per
+// repetition, summarized the way the peers summarize (median of each metric over the reps).
 "use strict";
 const fs = require("fs");
 
@@ -49,8 +49,8 @@ for (const r of peerRows) {
 }
 
 // ours: {system, mode, workload, n, concurrency, throughput_per_s, p50_ms, p99_ms, failures, rep},
-// each mode a system of its own: "ours-embedded" and "ours-serve"
-const ourModes = ["embedded", "serve"];
+// each mode a system of its own: "ours-embedded", "ours-serve" and "ours-serve-js"
+const ourModes = ["embedded", "serve", "serve-js"];
 const ours = ourModes.map((m) => `ours-${m}`);
 const ourReps = new Map();
 for (const r of jsonLines(args.ours).filter(
@@ -61,7 +61,7 @@ for (const r of jsonLines(args.ours).filter(
   if (!ourReps.has(k)) ourReps.set(k, { sys: `ours-${r.mode}`, w, n: r.n, c: r.concurrency, reps: [] });
   ourReps.get(k).reps.push(r);
 }
-// ours, both modes (the same hub and store); not the result lines' own older wording
+// ours, every mode (the same hub and store); not the result lines' own older wording
 const ourDurability =
   "SQLite WAL; every commit fsynced (fdatasync of the log) before anyone hears of its outcome; " +
   "group commit, and the fsync of one batch overlaps the next batch";
@@ -87,6 +87,7 @@ const ratio = (a, b) => (a > 0 && b > 0 ? `${(a / b).toFixed(2)}×` : "—");
 const label = {
   "ours-embedded": "durabletask-c (ours, embedded)",
   "ours-serve": "durabletask-c (ours, serve)",
+  "ours-serve-js": "durabletask-c (ours, serve, JavaScript SDK worker)",
   restate: "Restate",
   dbos: "DBOS (PostgreSQL)",
 };
@@ -106,8 +107,8 @@ out.push(
   `Plan: \`hello\` n=${args.n} at concurrency 1, 16 and 64; \`fanout\` n=${args["fan-n"]} at concurrency 1. ` +
     `Each entry runs ${args.reps} time(s); every system's row is the median of each metric over those repetitions ` +
     `(as \`medianOf\` in the peers' bench-common.mjs). The peers warm up with ${args.warmup} \`hello\` and 5 \`fanout\` ` +
-    `invocations first; ours starts a fresh process and a fresh database for every run (in serve mode ` +
-    `also a fresh \`dtask serve\`), without a warm-up.`
+    `invocations first; ours starts a fresh process and a fresh database for every run (in the serve modes ` +
+    `also a fresh \`dtask serve\`, in serve-js a fresh JavaScript worker too), without a warm-up.`
 );
 out.push("");
 out.push(
@@ -121,7 +122,7 @@ const kv = (o) =>
   Object.entries(o)
     .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
     .join(", ");
-out.push(`- durabletask-c (ours, both modes): ${ourDurability}.`);
+out.push(`- durabletask-c (ours, every mode): ${ourDurability}.`);
 for (const p of peerNames) {
   if (durability[p]) out.push(`- ${label[p]}: ${kv(durability[p])}.`);
   else
@@ -135,13 +136,20 @@ out.push("");
 out.push("Closed loop everywhere: CONCURRENCY callers each start a workflow and wait for its result, again and");
 out.push("again; latency is from the start request to the observed completion. Restate is driven over its HTTP");
 out.push("ingress with the service in a Node endpoint; DBOS runs workflows and driver in one Node process against");
-out.push("PostgreSQL. Ours runs in two modes:");
+out.push("PostgreSQL. Ours runs in three modes:");
 out.push("");
 out.push("- **embedded**: the hub, the C SDK worker and the clients in one process (`dtask-bench embedded`);");
 out.push("  the library architecture, like DBOS.");
 out.push("- **serve**: `dtask serve` in its own process (gRPC on loopback, a fresh server and database per run),");
 out.push("  the C SDK remote worker and the gRPC clients in the `dtask-bench serve` process; the server");
 out.push("  architecture, like Restate (a server plus a worker).");
+// the SDK's version as bench/run.sh reads it: bench/js/node_modules/@microsoft/durabletask-js/package.json
+const jsSdk = args["js-sdk"] ? `\`@microsoft/durabletask-js\` ${args["js-sdk"]}` : "`@microsoft/durabletask-js`";
+out.push("- **serve-js**: as serve, but the orchestrations and activities run in the official Durable Task");
+out.push(`  JavaScript SDK (${jsSdk}) in a Node worker process of its own (bench/js/worker.mjs, a fresh one`);
+out.push("  per run) connected to `dtask serve` over gRPC; the gRPC clients in the `dtask-bench serve-js`");
+out.push("  process. The server architecture with a Node SDK worker, like Restate with its service in a Node");
+out.push("  endpoint.");
 out.push("");
 out.push("## Results", "");
 out.push("| workload | n | concurrency | system | workflows/s | p50 ms | p99 ms | errors |");
@@ -159,11 +167,18 @@ out.push("workflows per second). Latency: peer p50 / our p50 and peer p99 / our 
 const arch = {
   "ours-embedded": "embedded, the library architecture (like DBOS)",
   "ours-serve": "serve, the server architecture (like Restate)",
+  "ours-serve-js": "serve-js, the server architecture with the official JavaScript SDK worker (like Restate's Node SDK path)",
 };
+// serve-js: "ok", or why bench/peers.sh left it out ("not installed", "worker did not connect")
+const jsStatus = args["js-status"] || "ok";
 for (const m of ours) {
   out.push("", `### Ours ${arch[m]}`, "");
   if (![...ourReps.values()].some((x) => x.sys === m)) {
-    out.push(`No results for ${label[m]} (its runs failed; see the output of bench/peers.sh).`);
+    const why =
+      m === "ours-serve-js" && jsStatus !== "ok"
+        ? `skipped: ${jsStatus === "not installed" ? "node, npm or the JavaScript SDK could not be had" : "the JavaScript SDK worker did not connect"}`
+        : "its runs failed";
+    out.push(`No results for ${label[m]} (${why}; see the output of bench/peers.sh).`);
     continue;
   }
   out.push(
@@ -179,8 +194,10 @@ for (const m of ours) {
     );
   }
 }
-const missing = peerNames.filter((p) => status[p] && status[p] !== "ok");
-if (missing.length) out.push("", `Not in this run: ${missing.map((p) => `${label[p]} (${status[p]})`).join(", ")}.`);
+const missing = peerNames.filter((p) => status[p] && status[p] !== "ok").map((p) => `${label[p]} (${status[p]})`);
+// serve-js skipped after some runs (its worker stopped connecting): the rows it has are partial
+if (jsStatus !== "ok") missing.push(`${label["ours-serve-js"]} (skipped: ${jsStatus})`);
+if (missing.length) out.push("", `Not in this run (or not all of it): ${missing.join(", ")}.`);
 
 const text = out.join("\n") + "\n";
 if (args.out) fs.writeFileSync(args.out, text);

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # peers.sh — `make bench-peers`: the `hello` and `fanout` workloads on Restate and on DBOS
 # (PostgreSQL) with the shared peer scripts in ../shared/peers (when they are there), then on
-# ours in two modes, and bench/PEERS.md with each system's numbers and the ratios:
+# ours in three modes, and bench/PEERS.md with each system's numbers and the ratios:
 #   embedded  hub, C SDK worker and client in one process (`dtask-bench embedded`): the library
 #             architecture, like DBOS;
 #   serve     `dtask serve` in its own process, the C SDK remote worker and gRPC clients in the
-#             dtask-bench process (`dtask-bench serve`): the server architecture, like Restate.
+#             dtask-bench process (`dtask-bench serve`): the server architecture, like Restate;
+#   serve-js  as serve, but the worker is the official Durable Task JavaScript SDK
+#             (bench/js/worker.mjs, a Node process of its own; `dtask-bench serve-js`): the server
+#             architecture with a Node worker, like Restate with its Node SDK. Skipped, saying
+#             why, when node/npm or the SDK (`npm ci` in bench/js) are missing or the worker does
+#             not connect.
 # Everybody runs with their durable defaults, fsync on: Restate's log-server WAL fsync,
 # PostgreSQL fsync=on and synchronous_commit=on; ours SQLite WAL; every commit fsynced
 # (fdatasync of the log) before anyone hears of its outcome; group commit, and the fsync of one
@@ -14,7 +19,8 @@
 # env: N (2000) FAN_N (50) REPS (3) WARMUP (200; the peers' warm-up invocations)
 #      QUICK=1 → N=300 FAN_N=10 REPS=1 WARMUP=50 (about a minute)
 # Like the peers, ours runs every plan entry REPS times in each mode and reports the median of
-# each metric; every run has a fresh database (and in serve mode a fresh `dtask serve`).
+# each metric; every run has a fresh database (and in the serve modes a fresh `dtask serve`, in
+# serve-js a fresh JavaScript worker too).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -35,7 +41,9 @@ peers="${PEERS_DIR:-$repo/../shared/peers}"   # PEERS_DIR: another copy of the p
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-peers.XXXXXX")"
 keep_tmp=0
 server_pid=""   # the `dtask serve` of the serve-mode run under way, if any
+source "$here/js-worker.sh"   # worker_pid: the JavaScript worker of the serve-js run under way
 cleanup() {
+    js_worker_stop
     if [[ -n "$server_pid" ]]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -129,7 +137,17 @@ stop_server() {   # SIGTERM, and wait for it to finish
 ours_lines="$tmp/ours.jsonl"
 : >"$ours_lines"
 ours_failed=0
-modes=(embedded serve)
+modes=(embedded serve serve-js)
+# serve-js: what keeps it from running, if anything (for the report); js_sdk: the SDK's version
+js_status="ok"
+js_sdk=""
+if js_worker_install; then
+    js_sdk="$(js_sdk_version)"
+else
+    js_status="not installed"
+    modes=(embedded serve)
+    log "ours: serve-js skipped: no JavaScript SDK worker (see above)"
+fi
 log "ours: $bench in ${modes[*]} mode, $REPS rep(s) of each entry (the modes alternate)"
 IFS=, read -r -a entries <<<"$PLAN"
 for e in "${entries[@]}"; do
@@ -137,27 +155,43 @@ for e in "${entries[@]}"; do
     [[ "$w" == fanout ]] && w=fanout100   # the peers' fanout runs 100 steps (--fanout-steps 100)
     for rep in $(seq "$REPS"); do
         for mode in "${modes[@]}"; do
+            [[ "$mode" == serve-js && "$js_status" != ok ]] && continue
             dir="$tmp/db-$mode-$w-$c-$rep"
-            slog="$tmp/server-$w-$c-$rep.log"
+            slog="$tmp/server-$mode-$w-$c-$rep.log"
+            wout="$tmp/worker-$w-$c-$rep.out"
+            wlog="$tmp/worker-$w-$c-$rep.log"
             rc=0
+            line=""
             if [[ "$mode" == embedded ]]; then
                 line="$("$bench" embedded "$w" "$n" "$c" "$dir/bench.db")" || rc=$?
-            elif start_server "$dir" "$slog"; then
-                line="$(DTASK_SERVER="$server_addr" DTASK_SERVER_PID="$server_pid" \
-                    "$bench" serve "$w" "$n" "$c")" || rc=$?
-                stop_server
-            else
-                log "ours: serve $w n=$n c=$c rep $rep: dtask serve did not start; its log's last lines:"
+            elif ! start_server "$dir" "$slog"; then
+                log "ours: $mode $w n=$n c=$c rep $rep: dtask serve did not start; its log's last lines:"
                 tail -n 15 "$slog" | sed 's/^/    /' >&2
                 stop_server
-                line=""
+            elif [[ "$mode" == serve-js ]] && ! js_worker_start "$server_addr" "$wout" "$wlog"; then
+                # not our runs failing: the worker cannot be had here, so the mode is left out
+                log "ours: serve-js skipped from here on: the JavaScript SDK worker did not connect" \
+                    "to dtask serve at $server_addr (it exited, or 15 s went by); its log's last lines:"
+                tail -n 15 "$wlog" | sed 's/^/    /' >&2
+                js_status="worker did not connect"
+                stop_server
+                rm -rf "$dir" "$slog" "$wout" "$wlog"
+                continue
+            else
+                line="$(DTASK_SERVER="$server_addr" DTASK_SERVER_PID="$server_pid" \
+                    "$bench" "$mode" "$w" "$n" "$c")" || rc=$?
+                js_worker_stop   # before its server, which it would otherwise try to reconnect to
+                stop_server
             fi
             line="$(grep '^{' <<<"$line" | head -n 1 || true)"
             if [[ -z "$line" ]]; then
                 log "ours: $mode $w n=$n c=$c rep $rep FAILED (exit $rc, no result)"
-                [[ "$mode" == serve ]] && log "ours: its server's log: $slog"
+                if [[ "$mode" != embedded ]]; then
+                    log "ours: its server's log: $slog"
+                    [[ "$mode" == serve-js ]] && log "ours: its worker's log: $wlog"
+                    keep_tmp=1   # for those logs
+                fi
                 ours_failed=1
-                [[ "$mode" == serve ]] && keep_tmp=1   # for the server's log
                 rm -rf "$dir"
                 continue
             fi
@@ -165,7 +199,7 @@ for e in "${entries[@]}"; do
             [[ "$rc" != 0 ]] && log "ours: $mode $w n=$n c=$c rep $rep exited $rc (see \"failures\")"
             echo "$line" >&2
             echo "${line%\}},\"rep\":$rep}" >>"$ours_lines"
-            rm -rf "$dir" "$slog"
+            rm -rf "$dir" "$slog" "$wout" "$wlog"
         done
     done
 done
@@ -173,7 +207,7 @@ done
 node "$here/peers-report.js" --peers "$peer_lines" --ours "$ours_lines" \
     --out "$here/PEERS.md" --cores "$cores" --mem-gb "$mem_gb" --fsync "$fsync_per_s" \
     --load "$load" --quick "$QUICK" --n "$N" --fan-n "$FAN_N" --reps "$REPS" --warmup "$WARMUP" \
-    --build "$build" --status "${peer_status[*]}"
+    --build "$build" --status "${peer_status[*]}" --js-sdk "$js_sdk" --js-status "$js_status"
 log "wrote bench/PEERS.md"
 if [[ "$ours_failed" == 1 ]]; then
     log "some of our runs failed (see above): bench/PEERS.md lacks them"

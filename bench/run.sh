@@ -98,21 +98,12 @@ kill "$server_pid"; wait "$server_pid" || true; server_pid=""
 # the orchestrations and activities, the gRPC clients here as in serve. A worker that does not
 # connect skips the mode (with its log on stderr) rather than losing the other modes' results.
 js_sdk=""
+source "$here/js-worker.sh"
 serve_js() {
-    if [[ ! -d "$here/js/node_modules" ]]; then
-        echo "run.sh: installing the JavaScript SDK for serve-js (npm ci)" >&2
-        (cd "$here/js" && npm ci --no-audit --no-fund --loglevel=error) >&2 || return 1
-    fi
+    js_worker_install || return 1
     start_server serve-js
-    node "$here/js/worker.mjs" >"$tmp/worker-js.out" 2>"$tmp/worker-js.log" &
-    worker_pid=$!
-    for _ in $(seq 150); do
-        grep -q '"ready"' "$tmp/worker-js.out" && break
-        kill -0 "$worker_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! grep -q '"ready"' "$tmp/worker-js.out"; then
-        echo "run.sh: serve-js skipped: the JavaScript SDK worker did not connect; its log:" >&2
+    if ! js_worker_start "$DTASK_SERVER" "$tmp/worker-js.out" "$tmp/worker-js.log"; then
+        echo "run.sh: the JavaScript SDK worker did not connect; its log:" >&2
         cat "$tmp/worker-js.log" >&2
         return 1
     fi
@@ -120,17 +111,12 @@ serve_js() {
         IFS=: read -r w n c <<<"$p"
         run serve-js "$w" "$n" "$c"
     done
-    js_sdk="$(node -p 'require(process.argv[1]).version' "$here/js/node_modules/@microsoft/durabletask-js/package.json")"
+    js_sdk="$(js_sdk_version)"
 }
-if command -v node >/dev/null; then
-    serve_js || true
-    for pid in "$worker_pid" "$server_pid"; do   # either may have exited already
-        [[ -z "$pid" ]] || { kill "$pid" 2>/dev/null || true; wait "$pid" || true; }
-    done
-    worker_pid="" server_pid=""
-else
-    echo "run.sh: serve-js skipped: node is not installed (scripts/deps.sh installs it)" >&2
-fi
+serve_js || echo "run.sh: serve-js skipped (see above)" >&2
+js_worker_stop
+[[ -z "$server_pid" ]] || { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" || true; }
+server_pid=""
 
 # pg1, pg2, pg3: one, two and three dtask serve nodes on one PostgreSQL database (a throwaway
 # server, scripts/pg.sh: fsync and synchronous_commit on), a C remote worker on each node and
