@@ -12,6 +12,8 @@
  *                          bench/js/worker.mjs runs the orchestrations, connected on its own)
  *     WORKLOAD  hello | fanout100 | fanout1000 | long | timers | timerwait | payload1k |
  *               payload64k | payload1m
+ *   DTASK_SESSIONS=N keeps N suspended instances in the worker (dt_worker_set_sessions; 0:
+ *   none, every episode replays); LONG_STEPS=N shortens the long workload.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -298,7 +300,7 @@ static dt_status timed_orchestration(void *data, const dt_orch_request *req, dt_
 
 /* print_replay_cost: the mean episode time in bands of history length, and per event: flat
  * per-event cost means the replay cost grows linearly with history. */
-static void print_replay_cost(void)
+static void print_replay_cost(dt_worker *w)
 {
     int n = atomic_load(&n_eps) < MAX_EPISODES ? atomic_load(&n_eps) : MAX_EPISODES;
     size_t max = 0;
@@ -321,7 +323,10 @@ static void print_replay_cost(void)
                "\"ns_per_history_event\":%.1f}",
                band ? "," : "", lo, hi, k, k ? us / k : 0, events > 0 ? us * 1000 / events : 0);
     }
-    printf("]}\n");
+    uint64_t hits, misses;
+    dt_worker_session_stats(w, &hits, &misses);
+    printf("],\"session_hits\":%llu,\"session_misses\":%llu}\n", (unsigned long long)hits,
+           (unsigned long long)misses);
 }
 
 /* run_timers: start all N instances (CONCURRENCY clients at once), each with a timer due at
@@ -401,6 +406,8 @@ int main(int argc, char **argv)
     dt_worker *w = NULL;
     dt_worker_new(&w);
     register_all(w);
+    if (getenv("DTASK_SESSIONS"))   /* how many suspended instances the worker keeps; 0: none */
+        dt_worker_set_sessions(w, (size_t)atol(getenv("DTASK_SESSIONS")));
     dt_remote_options ro = {.threads = 24};
     dt_remote_worker *rws[MAX_NODES] = {NULL};
     bool embedded = strcmp(b.mode, "embedded") == 0;
@@ -459,7 +466,7 @@ int main(int argc, char **argv)
                                             : "sqlite WAL, every commit fsynced before its "
                                               "outcome is told (group commit)");
     if (embedded && strcmp(b.workload, "long") == 0)
-        print_replay_cost();
+        print_replay_cost(w);
     if (embedded && getenv("DTASK_BENCH_METRICS")) {   /* the hub's own counters, to stderr */
         char *m = NULL;
         if (dt_hub_metrics_text(b.hub, &m) == DT_OK)
