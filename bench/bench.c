@@ -298,6 +298,16 @@ static dt_status timed_orchestration(void *data, const dt_orch_request *req, dt_
     return st;
 }
 
+/* print_session_stats: the worker's sessions, as more fields of a JSON object */
+static void print_session_stats(dt_worker *w)
+{
+    dt_session_stats st;
+    dt_worker_session_stats(w, &st);
+    printf(",\"session_hits\":%llu,\"session_misses\":%llu,\"past_left_out\":%llu,"
+           "\"past_missing\":%llu", (unsigned long long)st.hits, (unsigned long long)st.misses,
+           (unsigned long long)st.past_left_out, (unsigned long long)st.past_missing);
+}
+
 /* print_replay_cost: the mean episode time in bands of history length, and per event: flat
  * per-event cost means the replay cost grows linearly with history. */
 static void print_replay_cost(dt_worker *w)
@@ -323,10 +333,9 @@ static void print_replay_cost(dt_worker *w)
                "\"ns_per_history_event\":%.1f}",
                band ? "," : "", lo, hi, k, k ? us / k : 0, events > 0 ? us * 1000 / events : 0);
     }
-    uint64_t hits, misses;
-    dt_worker_session_stats(w, &hits, &misses);
-    printf("],\"session_hits\":%llu,\"session_misses\":%llu}\n", (unsigned long long)hits,
-           (unsigned long long)misses);
+    printf("]");
+    print_session_stats(w);
+    printf("}\n");
 }
 
 /* run_timers: start all N instances (CONCURRENCY clients at once), each with a timer due at
@@ -467,6 +476,11 @@ int main(int argc, char **argv)
                                               "outcome is told (group commit)");
     if (embedded && strcmp(b.workload, "long") == 0)
         print_replay_cost(w);
+    if (strcmp(b.mode, "serve") == 0 && strcmp(b.workload, "long") == 0) {
+        printf("{\"system\":\"durabletask-c\",\"mode\":\"serve\",\"workload\":\"long_sessions\"");
+        print_session_stats(w);   /* the C remote worker's */
+        printf("}\n");
+    }
     if (embedded && getenv("DTASK_BENCH_METRICS")) {   /* the hub's own counters, to stderr */
         char *m = NULL;
         if (dt_hub_metrics_text(b.hub, &m) == DT_OK)

@@ -97,9 +97,19 @@ void dt_worker_stop(dt_worker *w);
  * every session, unwinding its code. */
 void dt_worker_set_sessions(dt_worker *w, size_t max);
 
-/* dt_worker_session_stats: episodes that resumed a session (*HITS) and episodes with a past
- * that ran from the start (*MISSES) since W was made. */
-void dt_worker_session_stats(dt_worker *w, uint64_t *hits, uint64_t *misses);
+/* dt_worker_sessions: the bound dt_worker_set_sessions set (0: sessions are off). */
+size_t dt_worker_sessions(dt_worker *w);
+
+/* What W's sessions did since W was made (dt_worker_session_stats). */
+typedef struct dt_session_stats {
+    uint64_t hits;            /* episodes that resumed a session */
+    uint64_t misses;          /* episodes with a past that ran from the start */
+    uint64_t past_left_out;   /* requests whose past a server left out for a session */
+    uint64_t past_missing;    /* of those, the ones no session continued: the caller had to
+                               * fetch the history (remote.h does) */
+} dt_session_stats;
+
+void dt_worker_session_stats(dt_worker *w, dt_session_stats *out);
 
 /* dt_worker_executor: W as a dt_executor (core.h), for hosts that drive work themselves: the
  * hub's dispatch loops, the remote worker (remote.h). W must outlive every use of it. */
@@ -324,7 +334,9 @@ dt_status dt_entity_fail(dt_ectx *ctx, const char *error_type, const char *fmt, 
 
 /* dt_replay_run: run orchestrator FN (with USER) for the episode REQ, producing the actions of
  * this episode in RESULT (arena memory). What dt_worker_executor runs for a registered
- * orchestrator; exposed for tests and hosts with their own registry. */
+ * orchestrator without a session; exposed for tests and hosts with their own registry.
+ * DT_ERR_NOT_FOUND if REQ's past was left out (req->past_left_out): there is nothing to
+ * replay. */
 dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request *req,
                         dt_arena *arena, dt_orch_result *result);
 

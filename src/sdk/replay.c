@@ -454,6 +454,8 @@ void replay_block(dt_octx *c)
 dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request *req,
                         dt_arena *arena, dt_orch_result *result)
 {
+    if (req->past_left_out)
+        return DT_ERR_NOT_FOUND;   /* nothing to replay: the caller fetches the history */
     dt_octx *c = dt_arena_alloc(arena, sizeof *c);
     if (c == NULL)
         return DT_ERR_NOMEM;

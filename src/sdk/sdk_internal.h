@@ -178,15 +178,20 @@ void session_cache_free(session_cache *sc);
 /* session_cache_clear: destroy every session (their code unwound), keeping the bound. */
 void session_cache_clear(session_cache *sc);
 
+/* session_cache_max: the bound (0: sessions are off). */
+size_t session_cache_max(session_cache *sc);
+
 /* session_cache_set_max: change the bound, evicting what no longer fits (0 drops all). */
 void session_cache_set_max(session_cache *sc, size_t max);
 
-/* session_cache_stats: episodes that resumed a session, and those that ran from the start. */
-void session_cache_stats(session_cache *sc, uint64_t *hits, uint64_t *misses);
+/* session_cache_stats: what the sessions did (see dt_session_stats). */
+void session_cache_stats(session_cache *sc, dt_session_stats *out);
 
 /* session_run: one episode of FN (USER) for REQ, as dt_replay_run promises (the result in
  * ARENA), resuming REQ's instance's cached session when REQ continues exactly what it saw,
- * and otherwise running FN from its start in a new session it then keeps. */
+ * and otherwise running FN from its start in a new session it then keeps. When REQ's past
+ * was left out (req->past_left_out), FN is NULL: only a session can answer, and without one
+ * that continues, DT_ERR_NOT_FOUND. */
 dt_status session_run(session_cache *sc, dt_orchestrator_fn fn, void *user,
                       const dt_orch_request *req, dt_arena *arena, dt_orch_result *out);
 

@@ -53,6 +53,7 @@ typedef struct expected {
     dt_event_type type;
     int32_t id;
     char *name;                   /* malloc; NULL: not compared */
+    char *request_id;             /* malloc: an entity call's or lock request's, else NULL */
 } expected;
 
 typedef struct session {
@@ -92,7 +93,7 @@ struct session_cache {
     pthread_mutex_t mu;           /* guards everything below; never held while code runs */
     size_t max, n;
     session *head, *tail;
-    uint64_t hits, misses;
+    dt_session_stats stats;
 };
 
 static uint64_t hash_id(const char *s)
@@ -220,8 +221,10 @@ static void session_destroy(session *s)
     }
     if (s->c && s->c->evs)
         replay_free_index(s->c);
-    for (size_t i = 0; i < s->n_expect; i++)
+    for (size_t i = 0; i < s->n_expect; i++) {
         free(s->expect[i].name);
+        free(s->expect[i].request_id);
+    }
     free(s->expect);
     dt_arena_free(s->arena);
     free(s->execution_id);
@@ -280,18 +283,41 @@ static dt_status append(session *s, const dt_event *ev, size_t n)
     return DT_OK;
 }
 
+/* append_expected: the events the last episode's actions added, made from what the session
+ * kept of them, when the server left the past out. Replay reads of a scheduling event only
+ * its kind, sequence number and name (and an entity call's request id); its time is the
+ * episode's, as the hub writes it. */
+static dt_status append_expected(session *s)
+{
+    dt_octx *c = s->c;
+    dt_time now = c->n_events ? c->time_at[c->n_events - 1] : 0;
+    for (size_t i = 0; i < s->n_expect; i++) {
+        dt_event e;
+        dt_event_init(&e, s->expect[i].type, now);
+        e.event_id = s->expect[i].id;
+        e.name = s->expect[i].name;
+        e.request_id = s->expect[i].request_id;
+        dt_status st = append(s, &e, 1);
+        if (st != DT_OK)
+            return st;
+    }
+    return DT_OK;
+}
+
 /* expect: what the episode's actions will add to history, for the next request's check */
 static dt_status expect(session *s, const dt_action *a, size_t n)
 {
-    for (size_t i = 0; i < s->n_expect; i++)
+    for (size_t i = 0; i < s->n_expect; i++) {
         free(s->expect[i].name);
+        free(s->expect[i].request_id);
+    }
     s->n_expect = 0;
     expected *v = dt_grow(s->expect, &s->cap_expect, n + 1, sizeof *v);
     if (v == NULL)
         return DT_ERR_NOMEM;
     s->expect = v;
     for (size_t i = 0; i < n; i++) {
-        expected x = {DT_EVENT_NONE, a[i].id, NULL};
+        expected x = {DT_EVENT_NONE, a[i].id, NULL, NULL};
         const char *name = NULL;
         switch (a[i].type) {
         case DT_ACTION_SCHEDULE_TASK: x.type = DT_EVENT_TASK_SCHEDULED; name = a[i].name; break;
@@ -310,8 +336,12 @@ static dt_status expect(session *s, const dt_action *a, size_t n)
             s->stale = true;   /* completes or rewrites the history: no next episode */
             continue;
         }
-        if (name && (x.name = strdup(name)) == NULL)
+        const char *rid = a[i].entity ? a[i].entity->request_id : NULL;
+        if ((name && (x.name = strdup(name)) == NULL) ||
+            (rid && (x.request_id = strdup(rid)) == NULL)) {
+            free(x.name);
             return DT_ERR_NOMEM;
+        }
         s->expect[s->n_expect++] = x;
     }
     return DT_OK;
@@ -325,12 +355,13 @@ static dt_status episode(session *s, const dt_orch_request *req, size_t past_fro
     dt_octx *c = s->c;
     size_t from = c->n_events;
     assert(from == past_from);
-    dt_status st = append(s, req->past + past_from, req->n_past - past_from);
+    dt_status st = req->past_left_out ? append_expected(s)
+                                       : append(s, req->past + past_from, req->n_past - past_from);
     if (st == DT_OK)
         st = append(s, req->new_events, req->n_new);
     if (st != DT_OK)
         return st;
-    c->n_past = req->n_past;
+    c->n_past = c->n_events - req->n_new;
     if ((st = replay_index(c, from)) != DT_OK)
         return st;
     if (from == 0) {
@@ -384,6 +415,13 @@ static bool continues(const session *s, const dt_orch_request *req)
     const dt_octx *c = s->c;
     if (!same_str(req->execution_id, s->execution_id))
         return false;
+    if (req->past_left_out) {
+        /* the server left the past out for this session: it vouches for the events (it saw
+         * this worker complete the last episode), the count shows whether that commit
+         * happened and nothing came between */
+        return req->n_past == 0 && (req->past_left_out == DT_PAST_COUNT_UNKNOWN ||
+                                    req->past_left_out == c->n_events + s->n_expect);
+    }
     if (req->n_past != c->n_events + s->n_expect)
         return false;
     for (size_t i = s->last_new; i < c->n_events; i++)
@@ -453,6 +491,14 @@ static void destroy_list(session *s)
     }
 }
 
+size_t session_cache_max(session_cache *sc)
+{
+    pthread_mutex_lock(&sc->mu);
+    size_t max = sc->max;
+    pthread_mutex_unlock(&sc->mu);
+    return max;
+}
+
 void session_cache_set_max(session_cache *sc, size_t max)
 {
     pthread_mutex_lock(&sc->mu);
@@ -479,11 +525,10 @@ void session_cache_free(session_cache *sc)
     free(sc);
 }
 
-void session_cache_stats(session_cache *sc, uint64_t *hits, uint64_t *misses)
+void session_cache_stats(session_cache *sc, dt_session_stats *out)
 {
     pthread_mutex_lock(&sc->mu);
-    *hits = sc->hits;
-    *misses = sc->misses;
+    *out = sc->stats;
     pthread_mutex_unlock(&sc->mu);
 }
 
@@ -510,7 +555,7 @@ static void checkin(session_cache *sc, session *s, bool hit, bool counted)
 {
     pthread_mutex_lock(&sc->mu);
     if (counted)
-        *(hit ? &sc->hits : &sc->misses) += 1;
+        *(hit ? &sc->stats.hits : &sc->stats.misses) += 1;
     session *gone = NULL;
     for (session *o = sc->head; o; o = o->next)
         if (o->hash == s->hash && strcmp(o->instance_id, s->instance_id) == 0) {
@@ -533,10 +578,17 @@ static void checkin(session_cache *sc, session *s, bool hit, bool counted)
     destroy_list(more);
 }
 
-static void count(session_cache *sc, bool hit)
+/* count: an episode that resumed a session (HIT) or ran from the start, or (LEFT_OUT) one
+ * whose past was left out, which no session continued (MISSING) or one did */
+static void count(session_cache *sc, bool hit, bool left_out, bool missing)
 {
     pthread_mutex_lock(&sc->mu);
-    *(hit ? &sc->hits : &sc->misses) += 1;
+    if (left_out) {
+        sc->stats.past_left_out++;
+        sc->stats.past_missing += missing;
+    } else {
+        *(hit ? &sc->stats.hits : &sc->stats.misses) += 1;
+    }
     pthread_mutex_unlock(&sc->mu);
 }
 
@@ -548,11 +600,17 @@ dt_status session_run(session_cache *sc, dt_orchestrator_fn fn, void *user,
     session *s = checkout(sc, id, &max);
     if (max == 0)
         return dt_replay_run(fn, user, req, arena, out);
-    bool hit = s && s->fn == fn && s->user == user && continues(s, req);
+    /* FN NULL: the past was left out, so the request does not name the orchestrator; the
+     * session's code is the one to resume */
+    bool hit = s && (fn == NULL || (s->fn == fn && s->user == user)) && continues(s, req);
     if (s && !hit) {
         session_destroy(s);
         s = NULL;
     }
+    if (req->past_left_out)
+        count(sc, hit, true, !hit);
+    if (!hit && req->past_left_out)
+        return DT_ERR_NOT_FOUND;   /* the caller fetches the history, and asks again */
     dt_status st;
     if (hit) {
         st = episode(s, req, s->c->n_events, arena, out);
@@ -570,7 +628,7 @@ dt_status session_run(session_cache *sc, dt_orchestrator_fn fn, void *user,
     bool counted = hit || req->n_past > 0;
     if (st != DT_OK || s->ended || s->stale) {
         if (counted)
-            count(sc, hit);
+            count(sc, hit, false, false);
         session_destroy(s);
         return st;
     }

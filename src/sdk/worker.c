@@ -91,9 +91,14 @@ void dt_worker_set_sessions(dt_worker *w, size_t max)
     session_cache_set_max(w->sessions, max);
 }
 
-void dt_worker_session_stats(dt_worker *w, uint64_t *hits, uint64_t *misses)
+size_t dt_worker_sessions(dt_worker *w)
 {
-    session_cache_stats(w->sessions, hits, misses);
+    return session_cache_max(w->sessions);
+}
+
+void dt_worker_session_stats(dt_worker *w, dt_session_stats *out)
+{
+    session_cache_stats(w->sessions, out);
 }
 
 void dt_worker_free(dt_worker *w)
@@ -139,6 +144,8 @@ static dt_status run_orchestration(void *data, const dt_orch_request *req, dt_ar
                                    dt_orch_result *out)
 {
     dt_worker *w = data;
+    if (req->past_left_out)   /* the ExecutionStarted with the rest: only a session can run it */
+        return session_run(w->sessions, NULL, NULL, req, arena, out);
     const dt_event *started = dt_orch_request_started(req);
     const char *name = started ? started->name : NULL;
     const entry *e = registry_find(&w->orchestrators, name);

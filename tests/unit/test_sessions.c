@@ -80,7 +80,7 @@ static dt_orch_result sim_episode_past(sim *s, dt_executor *ex, const dt_event *
     for (size_t i = 0; i < n_in; i++)
         fresh[k++] = in[i];
     n_in = k - 1;
-    dt_orch_request req = {s->id, s->exec, s->hist, past_n, fresh, n_in + 1, NULL, 0};
+    dt_orch_request req = {s->id, s->exec, s->hist, past_n, fresh, n_in + 1, NULL, 0, 0};
     dt_orch_result res;
     memset(&res, 0, sizeof res);
     assert_ok(ex->run_orchestration(ex->data, &req, ep, &res), NULL);
@@ -266,10 +266,10 @@ static void test_session_resumes_without_replaying(void **state)
     atomic_store(&entries, 0);
     run_to_end(&a, &xon, 100);
     assert_int_equal(atomic_load(&entries), 1);   /* 51 episodes, entered once */
-    uint64_t hits, misses;
-    dt_worker_session_stats(on, &hits, &misses);
-    assert_int_equal(hits, 50);
-    assert_int_equal(misses, 0);
+    dt_session_stats st;
+    dt_worker_session_stats(on, &st);
+    assert_int_equal(st.hits, 50);
+    assert_int_equal(st.misses, 0);
     atomic_store(&entries, 0);
     run_to_end(&b, &xoff, 100);
     assert_int_equal(atomic_load(&entries), 51);  /* without: every episode from the start */
@@ -377,10 +377,10 @@ static void test_evicted_session_replays_in_full(void **state)
     /* every episode from the start but y's last: x's last completed it, so its session was
      * dropped, not put in y's place */
     assert_int_equal(atomic_load(&entries), 11);
-    uint64_t hits, misses;
-    dt_worker_session_stats(w, &hits, &misses);
-    assert_int_equal(hits, 1);
-    assert_int_equal(misses, 9);
+    dt_session_stats st;
+    dt_worker_session_stats(w, &st);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(st.misses, 9);
     dt_worker *off = worker(0);
     dt_executor xoff = dt_worker_executor(off);
     sim_init(&ref, "x", "chain", "5");
@@ -496,10 +496,10 @@ static void test_non_determinism_is_found_as_a_replay_finds_it(void **state)
         assert_true(s->done);
     }
     assert_string_equal(c.transcript, d.transcript);
-    uint64_t hits, misses;
-    dt_worker_session_stats(on, &hits, &misses);
-    assert_int_equal(hits, 2);   /* k resumed twice; n's second episode missed */
-    assert_int_equal(misses, 1);
+    dt_session_stats st;
+    dt_worker_session_stats(on, &st);
+    assert_int_equal(st.hits, 2);   /* k resumed twice; n's second episode missed */
+    assert_int_equal(st.misses, 1);
     dt_arena_free(ep);
     sim_free(&a);
     sim_free(&b);
@@ -532,9 +532,9 @@ static void test_freeing_the_worker_ends_suspended_sessions(void **state)
     dt_event_init(&in[0], DT_EVENT_EVENT_RAISED, s[0].now);
     in[0].name = "other";
     sim_episode(&s[0], &ex, in, 1, ep);
-    uint64_t hits, misses;
-    dt_worker_session_stats(w, &hits, &misses);
-    assert_int_equal(hits, 1);
+    dt_session_stats st;
+    dt_worker_session_stats(w, &st);
+    assert_int_equal(st.hits, 1);
     /* fewer sessions allowed: the least recently used go now */
     dt_worker_set_sessions(w, 3);
     dt_worker_free(w);
