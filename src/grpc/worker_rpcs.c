@@ -430,13 +430,19 @@ static dt_status pack_work_item(worker_registry *w, dt_arena *a, const inflight 
         dt_orch_request req;
         dt_hub_orch_request(f->orch, &req);
         wi.request_case = DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
-        st = svc_orchestrator_request(a, &req, &wi.orchestratorrequest);
-        /* a session of this stream has the past if this stream ran the last episode */
-        bool left_out = f->sessions && req.n_past > 0 &&
+        /* a session of this stream has the past if this stream ran the last episode: then
+         * the past is not even built (building it costs what the history's length does) */
+        size_t n_past = req.n_past;
+        bool left_out = f->sessions && n_past > 0 &&
                         hint_is(w, f->hub, req.instance_id, f->stream);
+        if (left_out) {
+            req.past = NULL;
+            req.n_past = 0;
+        }
+        st = svc_orchestrator_request(a, &req, &wi.orchestratorrequest);
         if (st == DT_OK && f->sessions)
-            st = svc_orchestrator_request_session(a, wi.orchestratorrequest, req.n_past,
-                                                  !left_out, SESSION_IDLE_S);
+            st = svc_orchestrator_request_session(a, wi.orchestratorrequest, n_past, !left_out,
+                                                  SESSION_IDLE_S);
         if (st == DT_OK && streams && !left_out)
             stream_large_history(&wi, limit);
     } else if (f->ent) {
