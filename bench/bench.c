@@ -12,6 +12,8 @@
  *                          bench/js/worker.mjs runs the orchestrations, connected on its own)
  *     WORKLOAD  hello | fanout100 | fanout1000 | long | timers | timerwait | payload1k |
  *               payload64k | payload1m
+ *   DTASK_SESSIONS=N keeps N suspended instances in the worker (dt_worker_set_sessions; 0:
+ *   none, every episode replays); LONG_STEPS=N shortens the long workload.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -296,9 +298,19 @@ static dt_status timed_orchestration(void *data, const dt_orch_request *req, dt_
     return st;
 }
 
+/* print_session_stats: the worker's sessions, as more fields of a JSON object */
+static void print_session_stats(dt_worker *w)
+{
+    dt_session_stats st;
+    dt_worker_session_stats(w, &st);
+    printf(",\"session_hits\":%llu,\"session_misses\":%llu,\"past_left_out\":%llu,"
+           "\"past_missing\":%llu", (unsigned long long)st.hits, (unsigned long long)st.misses,
+           (unsigned long long)st.past_left_out, (unsigned long long)st.past_missing);
+}
+
 /* print_replay_cost: the mean episode time in bands of history length, and per event: flat
  * per-event cost means the replay cost grows linearly with history. */
-static void print_replay_cost(void)
+static void print_replay_cost(dt_worker *w)
 {
     int n = atomic_load(&n_eps) < MAX_EPISODES ? atomic_load(&n_eps) : MAX_EPISODES;
     size_t max = 0;
@@ -321,7 +333,9 @@ static void print_replay_cost(void)
                "\"ns_per_history_event\":%.1f}",
                band ? "," : "", lo, hi, k, k ? us / k : 0, events > 0 ? us * 1000 / events : 0);
     }
-    printf("]}\n");
+    printf("]");
+    print_session_stats(w);
+    printf("}\n");
 }
 
 /* run_timers: start all N instances (CONCURRENCY clients at once), each with a timer due at
@@ -401,6 +415,8 @@ int main(int argc, char **argv)
     dt_worker *w = NULL;
     dt_worker_new(&w);
     register_all(w);
+    if (getenv("DTASK_SESSIONS"))   /* how many suspended instances the worker keeps; 0: none */
+        dt_worker_set_sessions(w, (size_t)atol(getenv("DTASK_SESSIONS")));
     dt_remote_options ro = {.threads = 24};
     dt_remote_worker *rws[MAX_NODES] = {NULL};
     bool embedded = strcmp(b.mode, "embedded") == 0;
@@ -459,7 +475,12 @@ int main(int argc, char **argv)
                                             : "sqlite WAL, every commit fsynced before its "
                                               "outcome is told (group commit)");
     if (embedded && strcmp(b.workload, "long") == 0)
-        print_replay_cost();
+        print_replay_cost(w);
+    if (strcmp(b.mode, "serve") == 0 && strcmp(b.workload, "long") == 0) {
+        printf("{\"system\":\"durabletask-c\",\"mode\":\"serve\",\"workload\":\"long_sessions\"");
+        print_session_stats(w);   /* the C remote worker's */
+        printf("}\n");
+    }
     if (embedded && getenv("DTASK_BENCH_METRICS")) {   /* the hub's own counters, to stderr */
         char *m = NULL;
         if (dt_hub_metrics_text(b.hub, &m) == DT_OK)

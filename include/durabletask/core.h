@@ -645,7 +645,20 @@ typedef struct dt_orch_request {
     /* the orchestration's own tracing span, as the worker last reported it (NULL: none yet) */
     const char *span_id;
     dt_time span_start;
+    /* Extended sessions: how many past events the server left out (PAST is empty then)
+     * because this worker's session for the instance holds them; DT_PAST_COUNT_UNKNOWN if
+     * it did not say how many; 0: PAST is the whole history. An executor that holds no such
+     * session answers DT_ERR_NOT_FOUND: the caller fetches the history and asks again. */
+    size_t past_left_out;
 } dt_orch_request;
+
+#define DT_PAST_COUNT_UNKNOWN ((size_t)-1)
+
+/* The gRPC metadata by which a worker's GetWorkItems call says it keeps extended sessions
+ * (value "1"): `dtask serve` may then leave out the past events of an instance whose last
+ * episode that same stream ran (OrchestratorRequest.properties say so, as the Durable Task
+ * Framework's: IsExtendedSession, IncludeState false, and our PastEventCount). */
+#define DT_SESSIONS_METADATA "dtask-extended-sessions"
 
 /* What one orchestration episode produced: its actions and custom status. */
 typedef struct dt_orch_result {

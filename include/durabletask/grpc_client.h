@@ -40,6 +40,10 @@ dt_status dt_grpc_conn_set_task_hub(dt_grpc_conn *c, const char *name, dt_error 
 #define DT_GRPC_LIST_ORDER_METADATA "dtask-list-order"
 dt_status dt_grpc_conn_set_list_order(dt_grpc_conn *c, const char *order);
 
+/* dt_grpc_conn_set_sessions: send DT_SESSIONS_METADATA: "1" on every later call (ON), or
+ * not: the worker on this connection keeps extended sessions (core.h). */
+void dt_grpc_conn_set_sessions(dt_grpc_conn *c, bool on);
+
 /* dt_grpc_unary: call METHOD ("StartInstance") with REQ; on status OK, *RESP (malloc'd; free
  * with free()) holds the response. Returns DT_OK when the call completed with any status but
  * DEADLINE_EXCEEDED (the status in RES); DT_ERR_TIMEOUT when the deadline passed (RES says

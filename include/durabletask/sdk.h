@@ -1,8 +1,10 @@
 /* durabletask/sdk.h — the C programming model. Register orchestrators and activities on a
- * worker, then run it in-process against a hub. An orchestrator is re-run from its start on
- * every episode and must be deterministic: it schedules work with dt_call_activity, waits with
+ * worker, then run it in-process against a hub. An orchestrator is re-run from its start
+ * whenever its history must be replayed (its worker holds no session for it: see
+ * dt_worker_set_sessions) and must be deterministic: it schedules work with dt_call_activity, waits with
  * dt_await (which ends the episode when the result is not in history yet), and allocates only
- * from its context's arena (dt_alloc, dt_printf), freed when the episode ends. Payloads are
+ * from its context's arena (dt_alloc, dt_printf), freed when the episode ends (or the
+ * session does). Payloads are
  * JSON text, or a large-payload token another SDK sent (dt_payload_is_token). The same
  * worker runs against a remote server with remote.h. */
 #ifndef DURABLETASK_SDK_H
@@ -75,6 +77,39 @@ dt_status dt_worker_start(dt_worker *w, dt_hub *hub, const dt_worker_options *op
 
 /* dt_worker_stop: stop the dispatch loops started by dt_worker_start. */
 void dt_worker_stop(dt_worker *w);
+
+/* Extended sessions. Between episodes the worker keeps an orchestration's code suspended at
+ * the await it is blocked on, with its arena (what it allocated stays valid), so the next
+ * episode of that instance feeds it the new events instead of replaying its history from
+ * the start: an episode costs what its new events cost, not what the history's length
+ * does. A session is used only when the next request continues exactly the history it saw
+ * (same execution, the events its last actions added); otherwise, or when the instance's
+ * session was evicted, the episode replays in full, as without sessions. Either way the
+ * code sees the same answers and the same non-determinism checks.
+ * The code runs on a thread of the session's own (one per cached instance, parked while it
+ * waits); orchestrator code must not rely on which thread runs it, as with replay. */
+#define DT_SESSIONS_DEFAULT 256
+
+/* dt_worker_set_sessions: keep at most MAX instances' sessions (least recently used evicted
+ * first; default DT_SESSIONS_DEFAULT); 0 turns sessions off, so every episode replays.
+ * Applies to the executor, so to in-process and remote workers alike; may be called while
+ * it runs (sessions beyond the new bound are ended). dt_worker_stop and dt_worker_free end
+ * every session, unwinding its code. */
+void dt_worker_set_sessions(dt_worker *w, size_t max);
+
+/* dt_worker_sessions: the bound dt_worker_set_sessions set (0: sessions are off). */
+size_t dt_worker_sessions(dt_worker *w);
+
+/* What W's sessions did since W was made (dt_worker_session_stats). */
+typedef struct dt_session_stats {
+    uint64_t hits;            /* episodes that resumed a session */
+    uint64_t misses;          /* episodes with a past that ran from the start */
+    uint64_t past_left_out;   /* requests whose past a server left out for a session */
+    uint64_t past_missing;    /* of those, the ones no session continued: the caller had to
+                               * fetch the history (remote.h does) */
+} dt_session_stats;
+
+void dt_worker_session_stats(dt_worker *w, dt_session_stats *out);
 
 /* dt_worker_executor: W as a dt_executor (core.h), for hosts that drive work themselves: the
  * hub's dispatch loops, the remote worker (remote.h). W must outlive every use of it. */
@@ -299,7 +334,9 @@ dt_status dt_entity_fail(dt_ectx *ctx, const char *error_type, const char *fmt, 
 
 /* dt_replay_run: run orchestrator FN (with USER) for the episode REQ, producing the actions of
  * this episode in RESULT (arena memory). What dt_worker_executor runs for a registered
- * orchestrator; exposed for tests and hosts with their own registry. */
+ * orchestrator without a session; exposed for tests and hosts with their own registry.
+ * DT_ERR_NOT_FOUND if REQ's past was left out (req->past_left_out): there is nothing to
+ * replay. */
 dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request *req,
                         dt_arena *arena, dt_orch_result *result);
 

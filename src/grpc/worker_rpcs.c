@@ -5,6 +5,7 @@
  * task id, for an activity); one that matches nothing in flight is refused and changes
  * nothing. When a worker's stream ends, whatever it still held goes back to the hub. */
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,28 @@
 #define HISTORY_INLINE_MAX ((size_t)1 << 20)
 #define WORKER_RECEIVE_MAX ((size_t)4 << 20)
 #define TOO_LARGE_TYPE "HistoryTooLarge"
+/* Extended sessions. A worker whose GetWorkItems call carries DT_SESSIONS_METADATA keeps
+ * instances' code suspended between episodes. When the stream that completed an instance's
+ * last episode is the one its next episode goes to, the past events are left out (the
+ * properties say so, and how many there are): the worker's session has them, and a worker
+ * that finds it has not (evicted, or the count shows the last commit did not happen) reads
+ * them with StreamInstanceHistory. A hint per instance says which stream completed its last
+ * episode: a lossy table (a collision forgets one, which costs a full history), streams never
+ * reuse an id, so a hint of a stream that ended matches nothing. */
+#define HINTS 4096
+#define SESSION_IDLE_S 600.0   /* what the properties tell the worker; it decides */
+
+typedef struct hint {
+    const dt_hub *hub;
+    char *instance_id;          /* NULL: the slot is free */
+    uint64_t stream;
+} hint;
 
 typedef struct inflight {
     char token[48];
     dt_hub *hub;                /* the task hub it came from; completions must name the same */
     uint64_t stream;
+    bool sessions;              /* its stream keeps extended sessions */
     dt_orch_item *orch;
     dt_activity_item *act;
     dt_entity_item *ent;
@@ -70,6 +88,7 @@ struct worker_registry {
     uint64_t next_stream, next_token;
     released rel[RELEASED_MAX];
     size_t rel_next;
+    hint hints[HINTS];
 };
 
 static void released_clear(released *r)
@@ -142,6 +161,8 @@ void workers_free(worker_registry *w)
     }
     for (size_t i = 0; i < RELEASED_MAX; i++)
         released_clear(&w->rel[i]);
+    for (size_t i = 0; i < HINTS; i++)
+        free(w->hints[i].instance_id);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -175,6 +196,44 @@ static inflight *enlist(worker_registry *w, dt_hub *hub, uint64_t stream, const 
     w->items = f;
     pthread_mutex_unlock(&w->mu);
     return f;
+}
+
+/* ---- session hints ------------------------------------------------------------------------ */
+
+static hint *hint_slot(worker_registry *w, const dt_hub *hub, const char *id)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)hub;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return &w->hints[h % HINTS];
+}
+
+/* hint_set: STREAM completed the last episode of HUB's instance ID (0: forget it). */
+static void hint_set(worker_registry *w, const dt_hub *hub, const char *id, uint64_t stream)
+{
+    pthread_mutex_lock(&w->mu);
+    hint *x = hint_slot(w, hub, id);
+    bool same = x->instance_id && x->hub == hub && strcmp(x->instance_id, id) == 0;
+    if (stream == 0 || !same) {
+        free(x->instance_id);
+        x->instance_id = NULL;
+    }
+    if (stream && !same)
+        x->instance_id = strdup(id);   /* out of memory: no hint, a full history next time */
+    x->hub = hub;
+    x->stream = stream;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* hint_is: did STREAM complete the last episode of HUB's instance ID? */
+static bool hint_is(worker_registry *w, const dt_hub *hub, const char *id, uint64_t stream)
+{
+    pthread_mutex_lock(&w->mu);
+    hint *x = hint_slot(w, hub, id);
+    bool is = x->instance_id && x->hub == hub && x->stream == stream &&
+              strcmp(x->instance_id, id) == 0;
+    pthread_mutex_unlock(&w->mu);
+    return is;
 }
 
 /* kind_of: F's kind of work (DT_WORK_*). */
@@ -360,8 +419,9 @@ static void stream_large_history(Dtpb__WorkItem *wi, size_t limit)
 
 /* pack_work_item: F as a WorkItem for a worker that can stream history (STREAMS) or not.
  * DT_ERR_STATE (ERR says why) when an orchestration's is over LIMIT bytes even so. */
-static dt_status pack_work_item(dt_arena *a, const inflight *f, bool streams, size_t limit,
-                                uint8_t **buf, size_t *len, dt_error *err)
+static dt_status pack_work_item(worker_registry *w, dt_arena *a, const inflight *f,
+                                bool streams, size_t limit, uint8_t **buf, size_t *len,
+                                dt_error *err)
 {
     Dtpb__WorkItem wi = DTPB__WORK_ITEM__INIT;
     dt_status st;
@@ -370,8 +430,20 @@ static dt_status pack_work_item(dt_arena *a, const inflight *f, bool streams, si
         dt_orch_request req;
         dt_hub_orch_request(f->orch, &req);
         wi.request_case = DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
+        /* a session of this stream has the past if this stream ran the last episode: then
+         * the past is not even built (building it costs what the history's length does) */
+        size_t n_past = req.n_past;
+        bool left_out = f->sessions && n_past > 0 &&
+                        hint_is(w, f->hub, req.instance_id, f->stream);
+        if (left_out) {
+            req.past = NULL;
+            req.n_past = 0;
+        }
         st = svc_orchestrator_request(a, &req, &wi.orchestratorrequest);
-        if (st == DT_OK && streams)
+        if (st == DT_OK && f->sessions)
+            st = svc_orchestrator_request_session(a, wi.orchestratorrequest, n_past, !left_out,
+                                                  SESSION_IDLE_S);
+        if (st == DT_OK && streams && !left_out)
             stream_large_history(&wi, limit);
     } else if (f->ent) {
         dt_entity_request req;
@@ -498,6 +570,7 @@ static void get_work_items(rpc_call *c)
     uint64_t stream = new_stream(w);
     int last = 0;
     bool streams = streams_history(r);
+    bool sessions = rpc_metadata_is(c, DT_SESSIONS_METADATA, "1");
     size_t limit = streams ? rpc_max_message(c) : WORKER_RECEIVE_MAX;
     if (limit > rpc_max_message(c))
         limit = rpc_max_message(c);
@@ -534,7 +607,9 @@ static void get_work_items(rpc_call *c)
         dt_arena *arena = dt_arena_new();
         uint8_t *buf = NULL;
         size_t len = 0;
-        dt_status st = arena ? pack_work_item(arena, f, streams, limit, &buf, &len, &err) : DT_ERR_NOMEM;
+        f->sessions = sessions;
+        dt_status st = arena ? pack_work_item(w, arena, f, streams, limit, &buf, &len, &err)
+                             : DT_ERR_NOMEM;
         if (st == DT_ERR_STATE) {   /* too large for this worker: fail it, go on */
             if (!unlist(w, f)) {
                 /* taken meanwhile: its taker has it */
@@ -668,6 +743,21 @@ static void complete_chunk(rpc_call *c, const Dtpb__OrchestratorResponse *r,
         rpc_fail_err(c, st, &err);
 }
 
+/* remember_session: F's stream completed its episode with RESULT (NULL: it did not), so the
+ * instance's next episode may leave the past out for that stream, unless RESULT ends it.
+ * ID: F's instance id (F's item may be gone by then). */
+static void remember_session(worker_registry *w, const inflight *f, const char *id,
+                             const dt_orch_result *result)
+{
+    if (!f->sessions)
+        return;
+    bool ends = result == NULL;
+    for (size_t i = 0; result && i < result->n_actions; i++)
+        ends |= result->actions[i].type == DT_ACTION_COMPLETE_ORCHESTRATION ||
+                result->actions[i].type == DT_ACTION_REWIND;
+    hint_set(w, f->hub, id, ends ? 0 : f->stream);
+}
+
 static void complete_orchestrator(rpc_call *c)
 {
     dt_arena *a = dt_arena_new();
@@ -692,8 +782,21 @@ static void complete_orchestrator(rpc_call *c)
         unknown_token(c, r->completiontoken);
         goto out;
     }
-    if (st == DT_OK) {
+    dt_orch_request req;
+    dt_hub_orch_request(f->orch, &req);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s", req.instance_id);
+    if (st == DT_OK && done.requires_history) {
+        /* the worker has no session for a past we left out (the Durable Task Framework's
+         * answer to that): send it again, whole, at once */
+        remember_session(w, f, id, NULL);
+        give_back(f, false);
+    } else if (st == DT_OK) {
+        /* before the commit: the instance's next lease comes only after it */
+        remember_session(w, f, id, &done.result);
         st = dt_hub_complete_orchestration(rpc_hub(c), f->orch, &done.result, &err);
+        if (st != DT_OK)
+            remember_session(w, f, id, NULL);
         inflight_free(f);
     } else if (worker_fault(st)) {
         dt_error refused = err;

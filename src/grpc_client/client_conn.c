@@ -18,7 +18,7 @@
 
 /* The metadata every call sends: the bearer token, the task hub and the list order, each
  * when set. */
-enum { MD_AUTH, MD_HUB, MD_ORDER, MD_COUNT };
+enum { MD_AUTH, MD_HUB, MD_ORDER, MD_SESSIONS, MD_COUNT };
 
 struct dt_grpc_conn {
     grpc_channel *channel;
@@ -121,6 +121,11 @@ dt_status dt_grpc_conn_set_list_order(dt_grpc_conn *c, const char *order)
     return DT_OK;
 }
 
+void dt_grpc_conn_set_sessions(dt_grpc_conn *c, bool on)
+{
+    set_md(c, MD_SESSIONS, DT_SESSIONS_METADATA, on ? "1" : NULL);
+}
+
 /* send_metadata: the SEND_INITIAL_METADATA op, carrying the token, task hub and order if set. */
 static void send_metadata(const dt_grpc_conn *c, grpc_op *op)
 {
@@ -136,6 +141,7 @@ void dt_grpc_conn_close(dt_grpc_conn *c)
     dt_grpc_conn_set_token(c, NULL);
     set_md(c, MD_HUB, "taskhub", NULL);
     set_md(c, MD_ORDER, DT_GRPC_LIST_ORDER_METADATA, NULL);
+    set_md(c, MD_SESSIONS, DT_SESSIONS_METADATA, NULL);
     grpc_channel_destroy(c->channel);
     free(c);
     grpc_shutdown();

@@ -554,9 +554,14 @@ dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_ite
 
 void dt_hub_orch_request(const dt_orch_item *item, dt_orch_request *out)
 {
-    *out = (dt_orch_request){item->instance_id, current_execution(item), item->past,
-                             item->n_past,     item->incoming,          item->n_incoming,
-                             item->state.span_id, item->state.span_start};
+    *out = (dt_orch_request){.instance_id = item->instance_id,
+                             .execution_id = current_execution(item),
+                             .past = item->past,
+                             .n_past = item->n_past,
+                             .new_events = item->incoming,
+                             .n_new = item->n_incoming,
+                             .span_id = item->state.span_id,
+                             .span_start = item->state.span_start};
 }
 
 dt_status dt_hub_complete_orchestration(dt_hub *hub, dt_orch_item *item,

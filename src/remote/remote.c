@@ -252,9 +252,19 @@ static void run_orchestration(dt_remote_worker *r, dt_arena *a, const char *toke
     }
     if (st == DT_OK)
         st = svc_orchestrator_request_from_msg(a, m, &req, NULL);   /* copies the events */
+    if (st == DT_OK)
+        st = r->ex.run_orchestration(r->ex.data, &req, a, &res);
+    if (st == DT_ERR_NOT_FOUND && req.past_left_out && m != &whole) {
+        /* the server left the past out for a session we no longer have (evicted, or the
+         * last episode's commit did not happen): read it, and replay */
+        st = stream_past_events(r, a, m, &whole);
+        if (st == DT_OK)
+            st = svc_orchestrator_request_from_msg(a, &whole, &req, NULL);
+        if (st == DT_OK)
+            st = r->ex.run_orchestration(r->ex.data, &req, a, &res);
+    }
     free(whole.pastevents);
     if (st == DT_OK &&
-        r->ex.run_orchestration(r->ex.data, &req, a, &res) == DT_OK &&
         svc_orchestrator_response(a, req.instance_id, token, &res, &resp) == DT_OK)
         send_completion(r, "CompleteOrchestratorTask", a, &resp->base);
 }
@@ -407,6 +417,8 @@ dt_status dt_remote_worker_start(dt_worker *w, const char *target, const dt_remo
     if (opts && opts->task_hub &&
         (st = dt_grpc_conn_set_task_hub(r->conn, opts->task_hub, err)) != DT_OK)
         goto fail;
+    /* the worker keeps sessions: the server may leave out the past they hold */
+    dt_grpc_conn_set_sessions(r->conn, dt_worker_sessions(w) > 0);
     if ((r->pool = calloc((size_t)threads, sizeof *r->pool)) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         goto fail;

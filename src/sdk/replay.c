@@ -3,7 +3,9 @@
  * sequence number and must match the history's scheduling event of that number (else the
  * code is non-deterministic); each await is answered from history, or ends the episode with a
  * longjmp back here when the answer is not there yet. The actions not yet in history are the
- * episode's result. Cost is linear in history length: history is indexed once, up front. */
+ * episode's result. Cost is linear in history length: history is indexed once, up front.
+ * A session (session.c) runs the same code over the same index, grown as history arrives,
+ * and suspends at the unanswered await instead of ending there. */
 #include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,29 +13,6 @@
 #include <string.h>
 
 #include "sdk_internal.h"
-
-/* defer_suspended: events that arrive while the instance is suspended take effect where it
- * is resumed (or never, if it is not resumed yet), so code does not see them before. */
-static void defer_suspended(dt_octx *c)
-{
-    size_t first_held = POS_NEVER;
-    for (size_t i = 0; i < c->n_events; i++) {
-        const dt_event *e = event_at(c, i);
-        c->eff_pos[i] = i;
-        if (e->type == DT_EVENT_EXECUTION_SUSPENDED) {
-            if (first_held == POS_NEVER)
-                first_held = i + 1;
-        } else if (e->type == DT_EVENT_EXECUTION_RESUMED) {
-            for (size_t j = first_held; first_held != POS_NEVER && j < i; j++)
-                c->eff_pos[j] = i;
-            first_held = POS_NEVER;
-        }
-    }
-    for (size_t j = first_held; first_held != POS_NEVER && j < c->n_events; j++)
-        if (event_at(c, j)->type != DT_EVENT_ORCHESTRATOR_STARTED &&
-            event_at(c, j)->type != DT_EVENT_ORCHESTRATOR_COMPLETED)
-            c->eff_pos[j] = POS_NEVER;
-}
 
 /* scratch_get: N bytes of this thread's scratch memory, reused from episode to episode and
  * freed when the thread ends. The history's index is as long as the history, and an
@@ -88,13 +67,150 @@ static int32_t answered_seq(const pending_answer *p, size_t n, const dt_event *e
     return -1;
 }
 
-/* index_history: one pass over the events to find, by sequence number, what was scheduled and
- * what completed, the raised events, and the orchestration time at every position. */
-static dt_status index_history(dt_octx *c)
+/* take_effect: event I has taken effect at c->eff_pos[I]: a completion (or an entity's
+ * answer) completes its sequence number, a raised event goes to the waiters. */
+static void take_effect(dt_octx *c, size_t i)
 {
-    int32_t max_seq = -1;
+    const dt_event *e = event_at(c, i);
+    size_t at = c->eff_pos[i];
+    /* an entity's answer completes the call (or lock request) it names */
+    int32_t answered = dt_event_is_entity_answer(e->type)
+                           ? answered_seq(c->pending, c->n_pending, e) : -1;
+    if (answered >= 0 && c->completed[answered] == NULL) {
+        c->completed[answered] = e;
+        c->completed_pos[answered] = at;
+    }
+    /* the first completion of a sequence number counts; later ones are duplicates */
+    if (dt_event_is_completion(e->type) && e->task_id >= 0 && c->completed[e->task_id] == NULL) {
+        c->completed[e->task_id] = e;
+        c->completed_pos[e->task_id] = at;
+    }
+    if (e->type == DT_EVENT_EVENT_RAISED) {
+        c->raised[c->n_raised++] = i;
+        c->waiters_dirty = true;   /* a waiter may get it */
+    }
+}
+
+/* index_event: index event I; the arrays are big enough (see replay_index). Events that
+ * arrive while the instance is suspended take effect where it is resumed (or never, if it
+ * is not resumed yet), so code does not see them before: they are held, and take effect in
+ * order when the ExecutionResumed comes. */
+static dt_status index_event(dt_octx *c, size_t i)
+{
+    const dt_event *e = event_at(c, i);
+    if (e->type == DT_EVENT_ORCHESTRATOR_STARTED || (c->index_now == 0 && e->timestamp))
+        c->index_now = e->timestamp;
+    c->time_at[i] = c->index_now;
+    /* replay_index sized the arrays to the largest sequence number seen */
+    assert(!is_step(e) || e->event_id < (int32_t)c->n_seq);
+    assert(!dt_event_is_completion(e->type) || e->task_id < (int32_t)c->n_seq);
+    if (is_step(e) && e->event_id >= 0)
+        c->scheduled[e->event_id] = e;
+    if ((e->type == DT_EVENT_ENTITY_CALLED || e->type == DT_EVENT_ENTITY_LOCK_REQUESTED) &&
+        e->event_id >= 0) {
+        if (c->n_pending == c->cap_pending) {
+            size_t cap = c->cap_pending ? c->cap_pending * 2 : 16;
+            pending_answer *v = dt_arena_alloc(c->arena, cap * sizeof *v);
+            if (v == NULL)
+                return DT_ERR_NOMEM;
+            if (c->n_pending)
+                memcpy(v, c->pending, c->n_pending * sizeof *v);
+            c->pending = v;
+            c->cap_pending = cap;
+        }
+        c->pending[c->n_pending++] = (pending_answer){e->request_id, e->event_id};
+    }
+    if (c->held_from != POS_NEVER && e->type != DT_EVENT_EXECUTION_RESUMED) {
+        c->eff_pos[i] = POS_NEVER;   /* held by the suspension */
+        return DT_OK;
+    }
+    c->eff_pos[i] = i;
+    if (e->type == DT_EVENT_EXECUTION_RESUMED && c->held_from != POS_NEVER) {
+        for (size_t j = c->held_from; j < i; j++) {
+            c->eff_pos[j] = i;
+            take_effect(c, j);
+        }
+        c->held_from = POS_NEVER;
+    }
+    take_effect(c, i);
+    if (e->type == DT_EVENT_EXECUTION_SUSPENDED)
+        c->held_from = i + 1;
+    return DT_OK;
+}
+
+/* grow_index: make a session's arrays hold N_EVENTS events, N_SEQ sequence numbers and
+ * N_RAISED raised events; new sequence slots start empty. */
+static dt_status grow_index(dt_octx *c, size_t n_events, size_t n_seq, size_t n_raised)
+{
+    if (n_events > c->cap_events) {
+        size_t cap = c->cap_events ? c->cap_events : 64;
+        while (cap < n_events)
+            cap *= 2;
+        dt_time *t = realloc(c->time_at, cap * sizeof *t);
+        if (t == NULL)
+            return DT_ERR_NOMEM;
+        c->time_at = t;
+        size_t *ep = realloc(c->eff_pos, cap * sizeof *ep);
+        if (ep == NULL)
+            return DT_ERR_NOMEM;
+        c->eff_pos = ep;
+        c->cap_events = cap;
+    }
+    if (n_raised > c->cap_raised) {
+        size_t cap = c->cap_raised ? c->cap_raised : 16;
+        while (cap < n_raised)
+            cap *= 2;
+        size_t *r = realloc(c->raised, cap * sizeof *r);
+        if (r == NULL)
+            return DT_ERR_NOMEM;
+        c->raised = r;
+        c->cap_raised = cap;
+    }
+    if (n_seq > c->cap_seq) {
+        size_t cap = c->cap_seq ? c->cap_seq : 64, old = c->cap_seq;
+        while (cap < n_seq)
+            cap *= 2;
+        const dt_event **sc = realloc(c->scheduled, cap * sizeof *sc);
+        if (sc == NULL)
+            return DT_ERR_NOMEM;
+        c->scheduled = sc;
+        const dt_event **cp = realloc(c->completed, cap * sizeof *cp);
+        if (cp == NULL)
+            return DT_ERR_NOMEM;
+        c->completed = cp;
+        size_t *pos = realloc(c->completed_pos, cap * sizeof *pos);
+        if (pos == NULL)
+            return DT_ERR_NOMEM;
+        c->completed_pos = pos;
+        memset(c->scheduled + old, 0, (cap - old) * sizeof *sc);
+        memset(c->completed + old, 0, (cap - old) * sizeof *cp);
+        memset(c->completed_pos + old, 0, (cap - old) * sizeof *pos);
+        c->cap_seq = cap;
+    }
+    return DT_OK;
+}
+
+void replay_free_index(dt_octx *c)
+{
+    assert(c->evs != NULL);
+    free(c->evs);
+    free(c->time_at);
+    free(c->eff_pos);
+    free(c->raised);
+    free(c->scheduled);
+    free(c->completed);
+    free(c->completed_pos);
+}
+
+/* replay_index: find, by sequence number, what was scheduled and what completed among the
+ * events FROM .. n_events-1, the raised events, and the orchestration time at every
+ * position. A first pass sizes the arrays: a replay's come from the thread's scratch (all
+ * at once, FROM is 0), a session's grow. */
+dt_status replay_index(dt_octx *c, size_t from)
+{
+    int32_t max_seq = (int32_t)c->n_seq - 1;
     size_t n_raised = 0;
-    for (size_t i = 0; i < c->n_events; i++) {
+    for (size_t i = from; i < c->n_events; i++) {
         const dt_event *e = event_at(c, i);
         if (is_step(e) && e->event_id > max_seq)
             max_seq = e->event_id;
@@ -102,66 +218,33 @@ static dt_status index_history(dt_octx *c)
             max_seq = e->task_id;
         n_raised += e->type == DT_EVENT_EVENT_RAISED;
     }
-    c->n_seq = (size_t)(max_seq + 1);
-    size_t ne = c->n_events + 1, ns = c->n_seq + 1;
-    /* every array holds 8-byte slots; they live in the thread's scratch (see scratch_get) */
-    uint64_t *p = scratch_get((2 * ne + (n_raised + 1) + 3 * ns) * sizeof *p);
-    if (p == NULL)
-        return DT_ERR_NOMEM;
-    c->time_at = (dt_time *)p;
-    c->eff_pos = (size_t *)(p += ne);
-    c->raised = (size_t *)(p += ne);
-    c->scheduled = (const dt_event **)(p += n_raised + 1);
-    c->completed = (const dt_event **)(p += ns);
-    c->completed_pos = (size_t *)(p += ns);
-    /* filled sparsely, by sequence number: they start empty (time_at, eff_pos and raised are
-     * written before they are read) */
-    memset(c->scheduled, 0, 3 * ns * sizeof *p);
-    defer_suspended(c);
-    pending_answer *pending = NULL;   /* entity calls and lock requests, in the arena */
-    size_t n_pending = 0, cap_pending = 0;
-    dt_time now = 0;
-    for (size_t i = 0; i < c->n_events; i++) {
-        const dt_event *e = event_at(c, i);
-        if (e->type == DT_EVENT_ORCHESTRATOR_STARTED || (now == 0 && e->timestamp))
-            now = e->timestamp;
-        c->time_at[i] = now;
-        /* the first pass sized the arrays to the largest sequence number seen */
-        assert(!is_step(e) || e->event_id < (int32_t)c->n_seq);
-        assert(!dt_event_is_completion(e->type) || e->task_id < (int32_t)c->n_seq);
-        if (is_step(e) && e->event_id >= 0)
-            c->scheduled[e->event_id] = e;
-        if ((e->type == DT_EVENT_ENTITY_CALLED || e->type == DT_EVENT_ENTITY_LOCK_REQUESTED) &&
-            e->event_id >= 0) {
-            if (n_pending == cap_pending) {
-                cap_pending = cap_pending ? cap_pending * 2 : 16;
-                pending_answer *v = dt_arena_alloc(c->arena, cap_pending * sizeof *v);
-                if (v == NULL)
-                    return DT_ERR_NOMEM;
-                if (n_pending)
-                    memcpy(v, pending, n_pending * sizeof *v);
-                pending = v;
-            }
-            pending[n_pending++] = (pending_answer){e->request_id, e->event_id};
-        }
-        if (c->eff_pos[i] == POS_NEVER)
-            continue;
-        /* an entity's answer completes the call (or lock request) it names */
-        int32_t answered = dt_event_is_entity_answer(e->type)
-                               ? answered_seq(pending, n_pending, e) : -1;
-        if (answered >= 0 && c->completed[answered] == NULL) {
-            c->completed[answered] = e;
-            c->completed_pos[answered] = c->eff_pos[i];
-        }
-        /* the first completion of a sequence number counts; later ones are duplicates */
-        if (dt_event_is_completion(e->type) && e->task_id >= 0 && c->completed[e->task_id] == NULL) {
-            c->completed[e->task_id] = e;
-            c->completed_pos[e->task_id] = c->eff_pos[i];
-        }
-        if (e->type == DT_EVENT_EVENT_RAISED) {
-            assert(c->n_raised < n_raised);
-            c->raised[c->n_raised++] = i;
-        }
+    size_t n_seq = (size_t)(max_seq + 1);
+    if (c->evs) {
+        dt_status st = grow_index(c, c->n_events + 1, n_seq + 1, c->n_raised + n_raised + 1);
+        if (st != DT_OK)
+            return st;
+    } else {
+        assert(from == 0 && c->n_seq == 0);
+        size_t ne = c->n_events + 1, ns = n_seq + 1;
+        /* every array holds 8-byte slots; they live in the thread's scratch (see scratch_get) */
+        uint64_t *p = scratch_get((2 * ne + (n_raised + 1) + 3 * ns) * sizeof *p);
+        if (p == NULL)
+            return DT_ERR_NOMEM;
+        c->time_at = (dt_time *)p;
+        c->eff_pos = (size_t *)(p += ne);
+        c->raised = (size_t *)(p += ne);
+        c->scheduled = (const dt_event **)(p += n_raised + 1);
+        c->completed = (const dt_event **)(p += ns);
+        c->completed_pos = (size_t *)(p += ns);
+        /* filled sparsely, by sequence number: they start empty (time_at, eff_pos and raised
+         * are written before they are read) */
+        memset(c->scheduled, 0, 3 * ns * sizeof *p);
+    }
+    c->n_seq = n_seq;
+    for (size_t i = from; i < c->n_events; i++) {
+        dt_status st = index_event(c, i);
+        if (st != DT_OK)
+            return st;
     }
     return DT_OK;
 }
@@ -191,7 +274,7 @@ static dt_action *push_action(dt_octx *c)
 {
     if (c->n_actions == c->cap_actions) {
         size_t cap = c->cap_actions ? c->cap_actions * 2 : 16;
-        dt_action *a = dt_arena_alloc(c->arena, cap * sizeof *a);
+        dt_action *a = dt_arena_alloc(c->out, cap * sizeof *a);
         if (a == NULL) {
             c->nomem = true;
             replay_abort(c);
@@ -204,6 +287,19 @@ static dt_action *push_action(dt_octx *c)
     dt_action *a = &c->actions[c->n_actions++];
     memset(a, 0, sizeof *a);
     return a;
+}
+
+/* out_strdup: a copy of STR in the episode's output arena (see dt_octx.out). */
+static const char *out_strdup(dt_octx *c, const char *str)
+{
+    if (str == NULL)
+        return NULL;
+    char *s = dt_arena_strdup(c->out, str);
+    if (s == NULL) {
+        c->nomem = true;
+        replay_abort(c);
+    }
+    return s;
 }
 
 static dt_event_type scheduling_event_of(dt_action_type t)
@@ -253,9 +349,14 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
     dt_action check = *action;
     check.type = type;
     check.id = seq;
-    if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION && check.instance_id == NULL)
-        check.instance_id = dt_printf(c, "%s:%04x", c->instance_id ? c->instance_id : "",
-                                      (unsigned)seq);
+    if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION && check.instance_id == NULL) {
+        check.instance_id = dt_arena_printf(c->out, "%s:%04x",
+                                            c->instance_id ? c->instance_id : "", (unsigned)seq);
+        if (check.instance_id == NULL) {
+            c->nomem = true;
+            replay_abort(c);
+        }
+    }
     dt_error verr;
     const char *vtype;
     if (dt_action_validate(&check, &vtype, &verr) != DT_OK)
@@ -264,19 +365,19 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
     *a = *action;
     a->type = type;
     a->id = seq;
-    a->name = replay_strdup(c, action->name);
-    a->input = replay_strdup(c, action->input);
-    a->version = replay_strdup(c, action->version);
+    a->name = out_strdup(c, action->name);
+    a->input = out_strdup(c, action->input);
+    a->version = out_strdup(c, action->version);
     if (action->entity) {
-        dt_event *e = dt_alloc(c, sizeof *e);
-        if (dt_event_copy(c->arena, action->entity, e) != DT_OK) {
+        dt_event *e = dt_arena_alloc(c->out, sizeof *e);
+        if (e == NULL || dt_event_copy(c->out, action->entity, e) != DT_OK) {
             c->nomem = true;
             replay_abort(c);
         }
         a->entity = e;
     }
     if (action->instance_id)
-        a->instance_id = replay_strdup(c, action->instance_id);
+        a->instance_id = out_strdup(c, action->instance_id);
     else if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION)
         a->instance_id = check.instance_id;   /* derived above, in the episode's arena */
     return seq;
@@ -308,47 +409,72 @@ static void finish(dt_octx *c, dt_status st, const char *output)
     }
     a->type = DT_ACTION_COMPLETE_ORCHESTRATION;
     a->id = c->next_seq++;
+    if (c->out != c->arena) {
+        /* a session: its output, failure and carried-over events are in the session's
+         * arena, which goes when the session does, before the caller reads the result */
+        dt_action copy;
+        if (dt_action_copy(c->out, a, &copy) != DT_OK) {
+            c->nomem = true;
+            return;
+        }
+        *a = copy;
+    }
+}
+
+void replay_execute(dt_octx *c, dt_orchestrator_fn fn, const char *input)
+{
+    /* everything read after the longjmp lives in *c, not in locals */
+    if (setjmp(c->jmp) == 0) {
+        const char *output = NULL;
+        dt_status st = fn(c, input, &output);
+        if (st == DT_OK && output != NULL) {
+            dt_error err;
+            if (dt_payload_validate(output, "orchestrator output", &err) != DT_OK) {
+                c->failure = dt_failure_new(c->arena, "InvalidOutput", "orchestrator '%s': %s",
+                                            c->name ? c->name : "", err.message);
+                st = DT_ERR_INVALID_ARG;
+            }
+        }
+        finish(c, st, output);
+    } else if (c->failure && !c->nomem && !c->abandoned) {
+        finish(c, DT_ERR_TASK_FAILED, NULL);
+    }
+    /* else: out of memory, abandoned, or (a replay) blocked on something not in history
+     * yet; then the actions so far are the result */
+}
+
+void replay_block(dt_octx *c)
+{
+    if (c->session == NULL || !session_wait(c->session)) {
+        c->abandoned = c->session != NULL;
+        replay_abort(c);
+    }
 }
 
 dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request *req,
                         dt_arena *arena, dt_orch_result *result)
 {
+    if (req->past_left_out)
+        return DT_ERR_NOT_FOUND;   /* nothing to replay: the caller fetches the history */
     dt_octx *c = dt_arena_alloc(arena, sizeof *c);
     if (c == NULL)
         return DT_ERR_NOMEM;
-    c->arena = arena;
+    c->arena = c->out = arena;
     c->user = user;
     c->instance_id = req->instance_id;
     c->past = req->past;
     c->fresh = req->new_events;
     c->n_events = req->n_past + req->n_new;
     c->n_past = req->n_past;
-    dt_status st = index_history(c);
+    c->held_from = POS_NEVER;
+    dt_status st = replay_index(c, 0);
     if (st != DT_OK)
         return st;
     const dt_event *started = dt_orch_request_started(req);
     c->name = started ? started->name : NULL;
-    const char *input = started ? started->input : NULL;
-
-    /* everything read after the longjmp lives in *c, not in locals */
-    if (setjmp(c->jmp) == 0) {
-        const char *output = NULL;
-        st = fn(c, input, &output);
-        if (st == DT_OK && output != NULL) {
-            dt_error err;
-            if (dt_payload_validate(output, "orchestrator output", &err) != DT_OK) {
-                c->failure = dt_failure_new(arena, "InvalidOutput", "orchestrator '%s': %s",
-                                            c->name ? c->name : "", err.message);
-                st = DT_ERR_INVALID_ARG;
-            }
-        }
-        finish(c, st, output);
-    } else if (c->nomem) {
+    replay_execute(c, fn, started ? started->input : NULL);
+    if (c->nomem)
         return DT_ERR_NOMEM;
-    } else if (c->failure) {
-        finish(c, DT_ERR_TASK_FAILED, NULL);
-    }
-    /* else: blocked on something not in history yet; the actions so far are the result */
     result->actions = c->actions;
     result->n_actions = c->n_actions;
     result->custom_status = c->custom_status;

@@ -249,18 +249,19 @@ void replay_resolve(dt_octx *c, dt_task *t)
 }
 
 /* wait_done: resolve T, replaying retry steps that history shows before T's end (they may
- * change it), then move the code's position to where T finished; end the episode if history
- * does not have it yet. */
+ * change it), then move the code's position to where T finished. When history does not have
+ * it yet, the episode ends (a replay), or the code waits for more history (a session). */
 static void wait_done(dt_octx *c, dt_task *t)
 {
     for (;;) {
         replay_resolve(c, t);
         size_t limit = t->done ? t->done_pos : c->n_events;
-        if (!retry_advance(c, limit))
+        if (retry_advance(c, limit))
+            continue;
+        if (t->done)
             break;
+        replay_block(c);
     }
-    if (!t->done)
-        replay_abort(c);
     if (t->done_pos > c->pos)
         c->pos = t->done_pos;
 }

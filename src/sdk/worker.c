@@ -1,12 +1,13 @@
 /* worker.c — the registry of orchestrators, activities and entities, and the executor that
  * runs them (for the hub's dispatch loops and the remote worker alike): orchestrations
- * through the replay executor, activities by a plain call, entity batches through
+ * through the replay executor (resuming a cached session when one continues), activities
+ * by a plain call, entity batches through
  * dt_entity_run. A name nobody registered fails the instance (or the activity) with an error
  * naming it, as the other Durable Task SDKs do. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "durabletask/sdk.h"
+#include "sdk_internal.h"
 
 typedef struct entry {
     void *fn;        /* dt_orchestrator_fn or dt_activity_fn */
@@ -24,6 +25,7 @@ struct dt_worker {
     registry orchestrators, activities;   /* written before start, read-only after */
     registry entities;                   /* by lowercase name */
     dt_hub *hub;                         /* while running in-process */
+    session_cache *sessions;             /* suspended orchestrations (session.c) */
 };
 
 struct dt_actx {
@@ -73,8 +75,30 @@ static void registry_free(registry *r)
 
 dt_status dt_worker_new(dt_worker **out)
 {
-    *out = calloc(1, sizeof **out);
-    return *out ? DT_OK : DT_ERR_NOMEM;
+    dt_worker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return DT_ERR_NOMEM;
+    if (session_cache_new(DT_SESSIONS_DEFAULT, &w->sessions) != DT_OK) {
+        free(w);
+        return DT_ERR_NOMEM;
+    }
+    *out = w;
+    return DT_OK;
+}
+
+void dt_worker_set_sessions(dt_worker *w, size_t max)
+{
+    session_cache_set_max(w->sessions, max);
+}
+
+size_t dt_worker_sessions(dt_worker *w)
+{
+    return session_cache_max(w->sessions);
+}
+
+void dt_worker_session_stats(dt_worker *w, dt_session_stats *out)
+{
+    session_cache_stats(w->sessions, out);
 }
 
 void dt_worker_free(dt_worker *w)
@@ -82,6 +106,7 @@ void dt_worker_free(dt_worker *w)
     if (w == NULL)
         return;
     dt_worker_stop(w);
+    session_cache_free(w->sessions);
     registry_free(&w->orchestrators);
     registry_free(&w->activities);
     registry_free(&w->entities);
@@ -119,6 +144,8 @@ static dt_status run_orchestration(void *data, const dt_orch_request *req, dt_ar
                                    dt_orch_result *out)
 {
     dt_worker *w = data;
+    if (req->past_left_out)   /* the ExecutionStarted with the rest: only a session can run it */
+        return session_run(w->sessions, NULL, NULL, req, arena, out);
     const dt_event *started = dt_orch_request_started(req);
     const char *name = started ? started->name : NULL;
     const entry *e = registry_find(&w->orchestrators, name);
@@ -138,7 +165,7 @@ static dt_status run_orchestration(void *data, const dt_orch_request *req, dt_ar
         out->custom_status = NULL;
         return DT_OK;
     }
-    return dt_replay_run((dt_orchestrator_fn)e->fn, e->user, req, arena, out);
+    return session_run(w->sessions, (dt_orchestrator_fn)e->fn, e->user, req, arena, out);
 }
 
 /* run_activity: call the activity and report its output or failure. Out of memory (for the
@@ -247,6 +274,7 @@ void dt_worker_stop(dt_worker *w)
     if (w && w->hub) {
         dt_hub_stop(w->hub);
         w->hub = NULL;
+        session_cache_clear(w->sessions);   /* no episode runs now */
     }
 }
 

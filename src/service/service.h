@@ -98,6 +98,14 @@ dt_status svc_orchestrator_request(dt_arena *a, const dt_orch_request *req,
 dt_status svc_orchestrator_request_from_msg(dt_arena *a, const Dtpb__OrchestratorRequest *m,
                                             dt_orch_request *out, dt_error *err);
 
+/* svc_orchestrator_request_session: mark M as an episode of an extended session (the
+ * properties the Durable Task Framework sends: IsExtendedSession, an idle timeout of IDLE_S
+ * seconds, IncludeState) with N_PAST past events (PastEventCount, ours); unless
+ * PAST_INCLUDED, its past events are taken out (the worker's session has them).
+ * svc_orchestrator_request_from_msg reads that back into past_left_out. */
+dt_status svc_orchestrator_request_session(dt_arena *a, Dtpb__OrchestratorRequest *m,
+                                           size_t n_past, bool past_included, double idle_s);
+
 /* svc_activity_request / svc_activity_request_from_msg: an ActivityRequest, both ways. An
  * empty input reads as none (NULL), as the SDKs send it. */
 dt_status svc_activity_request(dt_arena *a, const dt_activity_request *req,

@@ -1,6 +1,7 @@
 /* work_items.c — the worker half of the service's messages, both ways: the OrchestratorRequest
  * and ActivityRequest a server streams to a worker, the responses the worker sends back, and
  * the work item filters of GetWorkItems (see service.h). */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,6 +66,86 @@ dt_status svc_orchestrator_request(dt_arena *a, const dt_orch_request *req,
     return DT_OK;
 }
 
+/* ---- extended sessions: OrchestratorRequest.properties ------------------------------------
+
+ * The keys the Durable Task Framework's extended sessions put there (a session is in use;
+ * how long an idle one may be kept; whether the past events came along), and ours: how many
+ * past events there are, so the worker can tell whether its session saw all but the last
+ * episode's own events. Other keys are ignored, ours by other workers too. */
+#define PROP_SESSION "IsExtendedSession"
+#define PROP_IDLE "ExtendedSessionIdleTimeoutInSeconds"
+#define PROP_INCLUDED "IncludeState"
+#define PROP_COUNT "PastEventCount"
+
+static Dtpb__OrchestratorRequest__PropertiesEntry *prop(pb_builder *b, const char *key,
+                                                        Dtpb__Value__KindCase kind, double num)
+{
+    Dtpb__OrchestratorRequest__PropertiesEntry *e =
+        pb_b_msg(b, &dtpb__orchestrator_request__properties_entry__descriptor);
+    Dtpb__Value *v = pb_b_msg(b, &dtpb__value__descriptor);
+    if (e == NULL || v == NULL)
+        return NULL;
+    v->kind_case = kind;
+    if (kind == DTPB__VALUE__KIND_BOOL_VALUE)
+        v->bool_value = num != 0;
+    else
+        v->number_value = num;
+    e->key = (char *)key;
+    e->value = v;
+    return e;
+}
+
+dt_status svc_orchestrator_request_session(dt_arena *a, Dtpb__OrchestratorRequest *m,
+                                           size_t n_past, bool past_included, double idle_s)
+{
+    pb_builder b = PB_BUILDER(a);
+    Dtpb__OrchestratorRequest__PropertiesEntry **p = pb_b_array(&b, 4, sizeof *p);
+    if (p == NULL || b.status != DT_OK)
+        return DT_ERR_NOMEM;
+    p[0] = prop(&b, PROP_SESSION, DTPB__VALUE__KIND_BOOL_VALUE, 1);
+    p[1] = prop(&b, PROP_IDLE, DTPB__VALUE__KIND_NUMBER_VALUE, idle_s);
+    p[2] = prop(&b, PROP_INCLUDED, DTPB__VALUE__KIND_BOOL_VALUE, past_included);
+    p[3] = prop(&b, PROP_COUNT, DTPB__VALUE__KIND_NUMBER_VALUE, (double)n_past);
+    if (b.status != DT_OK || !p[0] || !p[1] || !p[2] || !p[3])
+        return DT_ERR_NOMEM;
+    m->properties = p;
+    m->n_properties = 4;
+    if (!past_included) {
+        m->pastevents = NULL;
+        m->n_pastevents = 0;
+    }
+    return DT_OK;
+}
+
+/* find_prop: M's property KEY if it has KIND, else NULL */
+static const Dtpb__Value *find_prop(const Dtpb__OrchestratorRequest *m, const char *key,
+                                    Dtpb__Value__KindCase kind)
+{
+    for (size_t i = 0; i < m->n_properties; i++) {
+        const Dtpb__OrchestratorRequest__PropertiesEntry *e = m->properties[i];
+        if (e && e->key && e->value && strcmp(e->key, key) == 0)
+            return e->value->kind_case == kind ? e->value : NULL;
+    }
+    return NULL;
+}
+
+/* past_left_out: how many past events M's sender left out for the worker's session (see
+ * dt_orch_request.past_left_out), 0 if it left out none. */
+static size_t past_left_out(const Dtpb__OrchestratorRequest *m)
+{
+    const Dtpb__Value *session = find_prop(m, PROP_SESSION, DTPB__VALUE__KIND_BOOL_VALUE);
+    const Dtpb__Value *included = find_prop(m, PROP_INCLUDED, DTPB__VALUE__KIND_BOOL_VALUE);
+    if (session == NULL || !session->bool_value || included == NULL || included->bool_value ||
+        m->n_pastevents > 0)
+        return 0;
+    const Dtpb__Value *count = find_prop(m, PROP_COUNT, DTPB__VALUE__KIND_NUMBER_VALUE);
+    /* a count that is no event count (fractional, negative, absurd) says nothing */
+    if (count == NULL || !(count->number_value >= 1 && count->number_value <= 1e15) ||
+        count->number_value != (double)(int64_t)count->number_value)
+        return DT_PAST_COUNT_UNKNOWN;
+    return (size_t)count->number_value;
+}
+
 dt_status svc_orchestrator_request_from_msg(dt_arena *a, const Dtpb__OrchestratorRequest *m,
                                             dt_orch_request *out, dt_error *err)
 {
@@ -81,6 +162,7 @@ dt_status svc_orchestrator_request_from_msg(dt_arena *a, const Dtpb__Orchestrato
     req.new_events = pb_r_events(&r, m->newevents, m->n_newevents,
                                  "OrchestratorRequest.newEvents");
     req.n_new = m->n_newevents;
+    req.past_left_out = past_left_out(m);
     r_span(&r, m->orchestrationtracecontext, &req.span_id, &req.span_start);
     if (r.status != DT_OK)
         return r.status;

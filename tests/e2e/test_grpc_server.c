@@ -385,6 +385,78 @@ static void test_remote_c_worker_streams_a_history_too_large_to_send_whole(void 
     server_close(&s);
 }
 
+/* ---- extended sessions over the wire ---------------------------------------------------- */
+
+static atomic_int long_entries;            /* times long_steps was entered from its start */
+static dt_worker *evicting_worker;         /* forget_sessions's worker */
+
+static dt_status step_echo(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)ctx;
+    *output = input;
+    return DT_OK;
+}
+
+/* forget_sessions: the worker loses every session (as an eviction would) while the
+ * orchestration waits for this activity, whose result then comes without its past */
+static dt_status forget_sessions(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)ctx;
+    dt_worker_set_sessions(evicting_worker, 0);
+    dt_worker_set_sessions(evicting_worker, DT_SESSIONS_DEFAULT);
+    *output = input;
+    return DT_OK;
+}
+
+static dt_status long_steps(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    atomic_fetch_add(&long_entries, 1);
+    long sum = 0;
+    for (int i = 0; i < 20; i++) {
+        const char *name = i == 12 ? "forget_sessions" : "step_echo";
+        sum += atol(dt_await(ctx, dt_call_activity(ctx, name, dt_printf(ctx, "%d", i), NULL)));
+    }
+    *output = dt_printf(ctx, "%ld", sum);
+    return DT_OK;
+}
+
+/* The C remote worker keeps sessions, so the server sends an instance's next episode without
+ * its past when this worker's stream completed the last one; a session it lost meanwhile
+ * makes it read the history (StreamInstanceHistory) and replay, with the same result. */
+static void test_remote_c_worker_gets_only_new_events_for_its_sessions(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-sessions");
+    dt_worker *w;
+    assert_ok(dt_worker_new(&w), NULL);
+    assert_ok(dt_worker_add_orchestrator(w, "long_steps", long_steps, NULL), NULL);
+    assert_ok(dt_worker_add_activity(w, "step_echo", step_echo, NULL), NULL);
+    assert_ok(dt_worker_add_activity(w, "forget_sessions", forget_sessions, NULL), NULL);
+    evicting_worker = w;
+    atomic_store(&long_entries, 0);
+    remote rw = remote_start(w, s.target, NULL);
+    expect(start(&s, "long_steps", "sess-1", NULL), GRPC_STATUS_OK, NULL);
+    dt_instance_state *st;
+    dt_error err = {0};
+    assert_ok(dt_client_wait_completion(s.f.client, "sess-1", 60000, s.f.arena, &st, &err),
+              &err);
+    assert_int_equal(st->status, DT_STATUS_COMPLETED);
+    assert_string_equal(st->output, "190");   /* 0 + 1 + ... + 19 */
+    dt_session_stats ss;
+    dt_worker_session_stats(w, &ss);
+    /* 21 episodes: the first had no past; the other 20 came without it, one of them (the
+     * first after the loss) in vain: that one read the history and replayed */
+    assert_int_equal(ss.past_left_out, 20);
+    assert_int_equal(ss.past_missing, 1);
+    assert_int_equal(ss.hits, 19);
+    assert_int_equal(ss.misses, 1);
+    assert_int_equal(atomic_load(&long_entries), 2);   /* the start, and the replay */
+    remote_free(&rw);
+    server_close(&s);
+}
+
 static atomic_int slow_started;
 
 static dt_status slow(dt_actx *ctx, const char *input, const char **output)
@@ -762,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_completion_with_unknown_token_is_refused_and_changes_nothing),
         cmocka_unit_test(test_remote_c_worker_runs_activities_timers_events_and_children),
         cmocka_unit_test(test_remote_c_worker_streams_a_history_too_large_to_send_whole),
+        cmocka_unit_test(test_remote_c_worker_gets_only_new_events_for_its_sessions),
         cmocka_unit_test(test_work_of_a_worker_that_goes_away_is_redelivered),
         cmocka_unit_test(test_stopping_the_server_gives_work_in_flight_back),
         cmocka_unit_test(test_a_token_is_required_when_configured),

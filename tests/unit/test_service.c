@@ -546,6 +546,57 @@ static void test_state_from_the_wire_checks_utf8_and_status(void **state)
 
 /* ---- work items -------------------------------------------------------------------------- */
 
+/* session_request: an OrchestratorRequest of 3 past events marked as a session's (past
+ * INCLUDED or not), packed and read back as the remote worker reads it */
+static dt_orch_request session_request(dt_arena *a, bool included, bool drop_count)
+{
+    dt_event ev[4];
+    dt_event_init(&ev[0], DT_EVENT_EXECUTION_STARTED, 1);
+    ev[0].name = "o";
+    dt_event_init(&ev[1], DT_EVENT_TASK_SCHEDULED, 1);
+    ev[1].event_id = 0;
+    ev[1].name = "a";
+    dt_event_init(&ev[2], DT_EVENT_ORCHESTRATOR_STARTED, 2);
+    dt_event_init(&ev[3], DT_EVENT_TASK_COMPLETED, 2);
+    ev[3].task_id = 0;
+    dt_orch_request req = {"i9", "x9", ev, 3, &ev[3], 1, NULL, 0, 0};
+    Dtpb__OrchestratorRequest *m = NULL;
+    assert_ok(svc_orchestrator_request(a, &req, &m), NULL);
+    assert_ok(svc_orchestrator_request_session(a, m, 3, included, 600), NULL);
+    if (drop_count)
+        m->n_properties = 3;   /* the Durable Task Framework's keys alone */
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    assert_ok(pb_pack(a, &m->base, &bytes, &len), NULL);
+    Dtpb__OrchestratorRequest *got = NULL;
+    assert_ok(pb_unpack(a, &dtpb__orchestrator_request__descriptor, bytes, len, (void **)&got,
+                        NULL), NULL);
+    assert_int_equal(got->n_properties, drop_count ? 3 : 4);
+    assert_int_equal(got->n_pastevents, included ? 3 : 0);
+    dt_orch_request back;
+    dt_error err;
+    assert_ok(svc_orchestrator_request_from_msg(a, got, &back, &err), &err);
+    return back;
+}
+
+/* Extended sessions: the properties say whether the past came and how much of it there is */
+static void test_orchestrator_request_says_when_its_past_was_left_out(void **state)
+{
+    (void)state;
+    dt_arena *a = dt_arena_new();
+    assert_non_null(a);
+    dt_orch_request r = session_request(a, true, false);
+    assert_int_equal(r.n_past, 3);
+    assert_int_equal(r.past_left_out, 0);
+    r = session_request(a, false, false);
+    assert_int_equal(r.n_past, 0);
+    assert_int_equal(r.n_new, 1);
+    assert_int_equal(r.past_left_out, 3);
+    r = session_request(a, false, true);   /* left out without saying how many */
+    assert_int_equal(r.past_left_out, DT_PAST_COUNT_UNKNOWN);
+    dt_arena_free(a);
+}
+
 static void test_orchestrator_request_carries_ids_and_both_histories(void **state)
 {
     (void)state;
@@ -570,7 +621,7 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
     wi.request_case = DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
     wi.completiontoken = "tok-1";
     dt_orch_request req = {"i1", "x1", past, 3, fresh, 2, "b7ad6b7169203331",
-                           INT64_C(1764084199000000)};
+                           INT64_C(1764084199000000), 0};
     assert_ok(svc_orchestrator_request(a, &req, &wi.orchestratorrequest), NULL);
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -612,7 +663,7 @@ static void test_orchestrator_request_carries_ids_and_both_histories(void **stat
 
     /* no history yet, no execution id: both lists empty, executionId absent */
     Dtpb__OrchestratorRequest *empty = NULL;
-    dt_orch_request none = {"i2", NULL, NULL, 0, NULL, 0, NULL, 0};
+    dt_orch_request none = {"i2", NULL, NULL, 0, NULL, 0, NULL, 0, 0};
     assert_ok(svc_orchestrator_request(a, &none, &empty), NULL);
     assert_null(empty->executionid);
     assert_int_equal(empty->n_pastevents, 0);
@@ -1113,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_state_bytes_follow_the_protocol_field_numbers),
         cmocka_unit_test(test_state_from_the_wire_checks_utf8_and_status),
         cmocka_unit_test(test_orchestrator_request_carries_ids_and_both_histories),
+        cmocka_unit_test(test_orchestrator_request_says_when_its_past_was_left_out),
         cmocka_unit_test(test_activity_request_follows_the_protocol),
         cmocka_unit_test(test_orchestrator_response_becomes_an_episode_result),
         cmocka_unit_test(test_activity_response_carries_a_result_or_a_failure),
