@@ -831,6 +831,23 @@ static void completed(void *arg, dt_status st, const dt_error *err)
     rpc_pending_free(p);
 }
 
+/* An orchestration's asynchronous completion, and what its session hint needs if the
+ * commit fails (in the pending's arena). */
+typedef struct orch_pending {
+    rpc_pending *p;
+    const dt_hub *hub;
+    const char *instance_id;
+    bool sessions;
+} orch_pending;
+
+static void orchestration_completed(void *arg, dt_status st, const dt_error *err)
+{
+    orch_pending *o = arg;
+    if (st != DT_OK && o->sessions)   /* not committed: its next episode gets the past */
+        hint_set(rpc_workers(o->p->call), o->hub, o->instance_id, 0);
+    completed(o->p, st, err);
+}
+
 static bool complete_orchestrator_async(rpc_call *c)
 {
     rpc_pending *p = rpc_pending_new(c);
@@ -838,19 +855,27 @@ static bool complete_orchestrator_async(rpc_call *c)
     svc_orch_completion done;
     dt_error err = {0};
     inflight *f = NULL;
-    if (p && rpc_peek_msg(c, p->arena, &dtpb__orchestrator_response__descriptor, (void **)&r) &&
+    orch_pending *o = p ? dt_arena_alloc(p->arena, sizeof *o) : NULL;
+    if (o && rpc_peek_msg(c, p->arena, &dtpb__orchestrator_response__descriptor, (void **)&r) &&
         svc_orchestrator_response_from_msg(p->arena, r, &done, &err) == DT_OK &&
-        done.chunk_index < 0)
+        done.chunk_index < 0 && !done.requires_history)
         f = take(rpc_workers(c), rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION,
                  r->instanceid, 0);
-    if (f == NULL) {
+    if (f == NULL || (o->instance_id = dt_arena_strdup(p->arena, f->orch->instance_id)) == NULL) {
+        if (f)
+            give_back(f, false);   /* out of memory: the worker hears of it and retries */
         rpc_pending_free(p);
         return false;
     }
+    o->p = p;
+    o->hub = f->hub;
+    o->sessions = f->sessions;
+    /* before the commit: the instance's next lease comes only after it */
+    remember_session(rpc_workers(c), f, o->instance_id, &done.result);
     dt_orch_item *item = f->orch;
     dt_hub *hub = f->hub;
     inflight_free(f);
-    dt_hub_complete_orchestration_async(hub, item, &done.result, completed, p);
+    dt_hub_complete_orchestration_async(hub, item, &done.result, orchestration_completed, o);
     return true;
 }
 
