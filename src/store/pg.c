@@ -151,6 +151,53 @@ static dt_status classify(pg_store *s, const PGresult *r)
     return DT_ERR_IO;
 }
 
+static void forget_prepared(pg_store *s)
+{
+    for (int i = 0; i < s->n_prepared; i++)
+        free(s->prepared[i].sql);
+    s->n_prepared = 0;
+}
+
+/* sql_hash: FNV-1a of SQL, so a lookup compares whole texts only when the hashes match. */
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *c = (const unsigned char *)sql; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return h;
+}
+
+/* prepared_name: the name of SQL prepared on S's connection, preparing it if it is not yet
+ * (NAME holds "dt<index>"). Returns false with *PREP_RESULT the failed result (the caller
+ * reports and clears it) when the server refused it, or with *PREP_RESULT NULL and NAME ""
+ * when the table is full: the statement then runs unprepared. */
+static bool prepared_name(pg_store *s, const char *sql, const pg_params *p, char name[16],
+                          PGresult **prep_result)
+{
+    *prep_result = NULL;
+    name[0] = '\0';
+    uint64_t h = sql_hash(sql);
+    for (int i = 0; i < s->n_prepared; i++)
+        if (s->prepared[i].hash == h && strcmp(s->prepared[i].sql, sql) == 0) {
+            snprintf(name, 16, "dt%d", i);
+            return true;
+        }
+    char *copy = s->n_prepared < PG_PREPARED_MAX ? strdup(sql) : NULL;
+    if (copy == NULL)
+        return false;
+    snprintf(name, 16, "dt%d", s->n_prepared);
+    /* parameter types are left to the server, as PQexecParams leaves them */
+    PGresult *r = PQprepare(s->conn, name, sql, p ? p->n : 0, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        free(copy);
+        *prep_result = r;
+        return false;
+    }
+    PQclear(r);
+    s->prepared[s->n_prepared++] = (pg_prepared){h, copy};
+    return true;
+}
+
 /* ensure_connected: reset a connection that broke, and set it up again; never inside a
  * transaction, whose work the server threw away with the connection: the statements after it
  * would run on their own and its COMMIT would commit nothing, so the transaction fails. */
@@ -162,6 +209,7 @@ static dt_status ensure_connected(pg_store *s, dt_error *err)
         return dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s: the connection broke in the "
                             "middle of a transaction, which is lost: %s",
                             s->where, PQerrorMessage(s->conn));
+    forget_prepared(s);   /* a new server session knows none of them */
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK)
         return dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s is unreachable: %s", s->where,
@@ -185,8 +233,16 @@ dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **ou
     dt_status st = ensure_connected(s, err);
     if (st != DT_OK)
         return st;
-    PGresult *r = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
-                               p ? p->len : NULL, p ? p->fmt : NULL, 1);
+    PGresult *r = NULL;
+    char name[16];
+    if (p == NULL && out == NULL)
+        r = PQexec(s->conn, sql);
+    else if (prepared_name(s, sql, p, name, &r))
+        r = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                           p ? p->fmt : NULL, 1);
+    else if (r == NULL)
+        r = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
+                         p ? p->len : NULL, p ? p->fmt : NULL, 1);
     ExecStatusType es = PQresultStatus(r);
     if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
         if (out)
@@ -385,6 +441,7 @@ static void pg_close(dt_store *base)
     if (s == NULL)
         return;
     pg_unwatch(s);
+    forget_prepared(s);
     PQfinish(s->conn);
     pthread_mutex_destroy(&s->mu);
     free(s->url);

@@ -28,6 +28,14 @@
 
 #define PG_SCHEMA_VERSION 3   /* the schema this build makes and knows (table dtask_meta) */
 #define PG_PARAMS_MAX 24
+#define PG_PREPARED_MAX 128   /* statements prepared per connection; more run unprepared */
+
+/* A statement prepared on the store's connection as "dt<index>": its text (a copy, so a
+ * statement built at run time can never be mistaken for another at the same address). */
+typedef struct pg_prepared {
+    uint64_t hash;
+    char *sql;
+} pg_prepared;
 
 typedef struct pg_store {
     dt_store base;
@@ -37,6 +45,10 @@ typedef struct pg_store {
     pthread_mutex_t mu;        /* guards conn and in_tx */
     PGconn *conn;
     bool in_tx;                /* between pg_begin and pg_commit/pg_rollback */
+    /* the statements prepared on conn (guarded by mu): parsed and planned once per
+     * connection, forgotten when it is reset, since the server forgot them with it */
+    pg_prepared prepared[PG_PREPARED_MAX];
+    int n_prepared;
     _Atomic uint64_t search_steps;
     /* the listener (pg_watch.c) */
     bool watching;
@@ -63,6 +75,8 @@ void pg_blob(pg_params *p, const uint8_t *v, size_t len);   /* NULL V: SQL NULL 
 
 /* pg_run: run SQL (with $1.. bound from P, NULL for none) on S's connection (mu held). With
  * OUT, *OUT is the result (the caller PQclears it; NULL on error); without, it is cleared.
+ * SQL with parameters or rows is prepared on the connection the first time it runs and
+ * executed by name after that; SQL of neither (BEGIN, SAVEPOINT, SET) goes as a simple query.
  * Errors: DT_ERR_NO_SPACE (disk full), DT_ERR_ALREADY_EXISTS (a unique key), DT_ERR_IO (the
  * connection, or anything else), each naming WHAT and PostgreSQL's message. A broken
  * connection is reset before the next statement. */
