@@ -284,20 +284,6 @@ dt_status pg_get_instance(dt_store *base, const char *id, dt_arena *arena,
     return r;
 }
 
-dt_status pg_history_len_tx(pg_store *s, const char *id, int64_t *len, dt_error *err)
-{
-    /* seqs are dense from 0, so the next seq is the length; one seek on the primary key */
-    pg_params p = PG_PARAMS_INIT;
-    pg_text(&p, id);
-    PGresult *res = NULL;
-    dt_status r = pg_run(s, "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE instance_id = $1",
-                         &p, &res, err, "read history length");
-    if (r == DT_OK)
-        *len = pg_col_int(res, 0, 0);
-    PQclear(res);
-    return r;
-}
-
 /* read_history: ID's history from FROM_SEQ, the row check and the events in one statement
  * (one snapshot): the instance's row joined to its events, a row with no event when it has
  * none. */

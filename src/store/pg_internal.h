@@ -127,12 +127,11 @@ dt_status pg_read_instance(const PGresult *r, int row, dt_arena *arena,
 /* Instances inside the caller's transaction (pg_instance.c): create with the reuse policy
  * (DT_ERR_ALREADY_EXISTS when refused; NI's on_conflict message delivered then), a message
  * into an instance's inbox (*DELIVERED false when there is no such instance), an instance
- * and all that hangs off it deleted, the length of a history. */
+ * and all that hangs off it deleted. */
 dt_status pg_create_instance_tx(pg_store *s, const dt_new_instance *ni, dt_error *err);
 dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *default_id,
                                bool *delivered, dt_error *err);
 dt_status pg_delete_instance_tx(pg_store *s, const char *id, dt_error *err);
-dt_status pg_history_len_tx(pg_store *s, const char *id, int64_t *len, dt_error *err);
 
 /* pg_lease_ready_tx: inside a commit's transaction, lease what it made ready for L: the
  * activities ACTS it inserted and the instances IDS that may have work now (each only if it is
