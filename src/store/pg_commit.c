@@ -17,28 +17,81 @@ static long changed(PGresult *res)
     return res ? strtol(PQcmdTuples(res), NULL, 10) : 0;
 }
 
+/* put_be32: V as 4 big-endian bytes at P (PostgreSQL's binary formats). */
+static uint8_t *put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+    return p + 4;
+}
+
+#define BYTEA_OID 17   /* pg_type's bytea, the element type a binary bytea[] names */
+
+/* bytea_array: the N events EV encoded as one bytea[] parameter in PostgreSQL's binary array
+ * format (dimensions, then each element's length and bytes), malloc'd into *OUT. */
+static dt_status bytea_array(const dt_event *ev, size_t n, uint8_t **out, size_t *out_len,
+                             dt_error *err)
+{
+    uint8_t **blobs = calloc(n, sizeof *blobs);
+    size_t *lens = calloc(n, sizeof *lens), total = 20;
+    dt_status r = blobs && lens ? DT_OK
+                                : dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu events", n);
+    for (size_t i = 0; r == DT_OK && i < n; i++) {
+        r = store_encode_event(&ev[i], &blobs[i], &lens[i], err);
+        if (r == DT_OK && lens[i] > INT32_MAX)
+            r = dt_error_set(err, DT_ERR_INVALID_ARG, "event %zu is too large to store", i);
+        total += 4 + lens[i];
+    }
+    uint8_t *buf = r == DT_OK && total <= INT32_MAX ? malloc(total) : NULL;
+    if (r == DT_OK && buf == NULL)
+        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu events", n);
+    if (r == DT_OK) {
+        uint8_t *p = put_be32(buf, 1);   /* one dimension */
+        p = put_be32(p, 0);              /* no NULLs */
+        p = put_be32(p, BYTEA_OID);
+        p = put_be32(p, (uint32_t)n);
+        p = put_be32(p, 1);              /* lower bound */
+        for (size_t i = 0; i < n; i++) {
+            p = put_be32(p, (uint32_t)lens[i]);
+            memcpy(p, blobs[i], lens[i]);
+            p += lens[i];
+        }
+        *out = buf;
+        *out_len = total;
+    }
+    for (size_t i = 0; blobs && i < n; i++)
+        free(blobs[i]);
+    free(blobs);
+    free(lens);
+    return r;
+}
+
+/* append_history_tx: the episode's new events in one statement, their seqs following on. */
 static dt_status append_history_tx(pg_store *s, const char *id, const dt_episode *ep,
                                    dt_error *err)
 {
+    if (ep->n_append == 0)
+        return DT_OK;
     /* seqs stay dense from 0 (after a reset too): item->history_len relies on it */
     int64_t seq = ep->reset_history ? 0 : (int64_t)ep->item->history_len;
-    for (size_t i = 0; i < ep->n_append; i++) {
-        uint8_t *blob = NULL;
-        size_t len = 0;
-        dt_status r = store_encode_event(&ep->append[i], &blob, &len, err);
-        if (r != DT_OK)
-            return r;
-        pg_params p = PG_PARAMS_INIT;
-        pg_text(&p, id);
-        pg_int(&p, seq + (int64_t)i);
-        pg_blob(&p, blob, len);
-        r = pg_run(s, "INSERT INTO history (instance_id, seq, event) VALUES ($1, $2, $3)", &p,
-                   NULL, err, "append history");
-        free(blob);
-        if (r != DT_OK)
-            return r;
-    }
-    return DT_OK;
+    uint8_t *arr = NULL;
+    size_t len = 0;
+    dt_status r = bytea_array(ep->append, ep->n_append, &arr, &len, err);
+    if (r != DT_OK)
+        return r;
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, id);
+    pg_int(&p, seq);
+    pg_blob(&p, arr, len);
+    r = pg_run(s,
+               "INSERT INTO history (instance_id, seq, event)"
+               " SELECT $1, $2 + e.ord - 1, e.ev FROM unnest($3::bytea[]) WITH ORDINALITY"
+               " AS e(ev, ord)",
+               &p, NULL, err, "append history");
+    free(arr);
+    return r;
 }
 
 static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep,
@@ -83,15 +136,6 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
         r = dt_error_set(err, DT_ERR_LEASE_LOST,
                          "commit: the lease on instance '%s' is no longer held", id);
     PQclear(res);
-    if (r == DT_OK && ep->name) {   /* a new execution: its waiting messages take its name */
-        pg_params q = PG_PARAMS_INIT;
-        pg_text(&q, id);
-        pg_text(&q, ep->name);
-        r = pg_run(s,
-                   "UPDATE inbox SET name = $2 WHERE instance_id = $1"
-                   " AND name IS DISTINCT FROM $2",
-                   &q, NULL, err, "rename inbox");
-    }
     return r;
 }
 
@@ -134,7 +178,10 @@ static dt_status run_id(pg_store *s, const char *sql, const char *id, dt_error *
     return pg_run(s, sql, &p, NULL, err, what);
 }
 
-static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready *rd, dt_error *err)
+/* apply_episode_tx and apply_activity_tx set *CHECKED once their lease check, their first
+ * statement, has passed: a refusal before that has changed nothing (see run_entries). */
+static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready *rd,
+                                  bool *checked, dt_error *err)
 {
     const dt_orch_item *item = ep->item;
     if (item == NULL || item->instance_id == NULL)
@@ -145,6 +192,18 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
     dt_status r = update_row_tx(s, id, ep, err);
     if (r != DT_OK)
         return r;
+    *checked = true;
+    if (ep->name) {   /* a new execution: its waiting messages take its name */
+        pg_params q = PG_PARAMS_INIT;
+        pg_text(&q, id);
+        pg_text(&q, ep->name);
+        r = pg_run(s,
+                   "UPDATE inbox SET name = $2 WHERE instance_id = $1"
+                   " AND name IS DISTINCT FROM $2",
+                   &q, NULL, err, "rename inbox");
+        if (r != DT_OK)
+            return r;
+    }
     if (ep->reset_history) {
         /* continue-as-new: the old execution's history goes, and its outstanding activities,
          * whose results would land in the new execution with task ids it may reuse */
@@ -209,7 +268,7 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
 }
 
 static dt_status apply_activity_tx(pg_store *s, const dt_activity_done *done, store_ready *rd,
-                                   dt_error *err)
+                                   bool *checked, dt_error *err)
 {
     const dt_activity_item *item = done->item;
     if (item == NULL)
@@ -231,6 +290,7 @@ static dt_status apply_activity_tx(pg_store *s, const dt_activity_done *done, st
                             "longer held",
                             (long long)item->id, item->name ? item->name : "",
                             item->instance_id ? item->instance_id : "");
+    *checked = true;
     bool delivered;
     /* the result belongs to the execution that scheduled the activity, unless told otherwise */
     dt_message m = done->message;
@@ -255,13 +315,14 @@ static dt_status apply_entity_tx(pg_store *s, const dt_entity_step *step, store_
     return r;
 }
 
-static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, store_ready *rd, dt_error *err)
+static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, store_ready *rd,
+                               bool *checked, dt_error *err)
 {
     switch (c->kind) {
     case DT_COMMIT_EPISODE:
-        return apply_episode_tx(s, &c->u.episode, rd, err);
+        return apply_episode_tx(s, &c->u.episode, rd, checked, err);
     case DT_COMMIT_ACTIVITY:
-        return apply_activity_tx(s, &c->u.activity, rd, err);
+        return apply_activity_tx(s, &c->u.activity, rd, checked, err);
     case DT_COMMIT_START: {
         dt_status r = pg_create_instance_tx(s, &c->u.start, err);
         if (r == DT_OK)
@@ -308,6 +369,68 @@ static char *changed_ids(const dt_commit *batch, size_t n)
     return ids;
 }
 
+/* run_entries: apply BATCH's N entries in the open transaction, each entry's outcome in its
+ * result, noting what they made ready in RD. An entry that is refused must roll back alone.
+ * A start or an entity step can be refused after it wrote, so it runs inside a savepoint. An
+ * episode or an activity result is refused by its first statement, the lease check, which
+ * changes nothing when it refuses: unless GUARD_ALL, those run without a savepoint (two round
+ * trips fewer each), and should one fail after its check (a statement refused by the
+ * database, or an invariant broken), *REDO is set and the caller runs the batch again from
+ * the start with GUARD_ALL. Returns an error only for a failure that is the batch's; ERR
+ * then holds it, else the first refused entry's (for logging). */
+static dt_status run_entries(pg_store *s, dt_commit *batch, size_t n, store_ready *rd,
+                             bool guard_all, bool *redo, dt_error *err)
+{
+    dt_error scratch;
+    bool noted = false;
+    *redo = false;
+    for (size_t i = 0; i < n; i++) {
+        dt_commit *c = &batch[i];
+        bool guard = guard_all || c->kind == DT_COMMIT_START || c->kind == DT_COMMIT_ENTITY;
+        dt_status r = guard ? pg_run(s, "SAVEPOINT dt_entry", NULL, NULL, err, "savepoint")
+                            : DT_OK;
+        if (r != DT_OK)
+            return r;
+        size_t ids_before = rd->n_ids, acts_before = rd->n_acts;
+        bool checked = false;
+        dt_error_clear(&scratch);
+        dt_status er = apply_entry_tx(s, c, i, rd, &checked, &scratch);
+        c->result = er;
+        if (er != DT_OK && c->error)
+            *c->error = scratch;
+        if (er == DT_OK) {
+            r = guard ? pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err,
+                               "release savepoint")
+                      : DT_OK;
+        } else if (store_entry_level(er)) {
+            rd->n_ids = ids_before;
+            rd->n_acts = acts_before;
+            if (!guard && (checked || PQtransactionStatus(s->conn) != PQTRANS_INTRANS)) {
+                *redo = true;   /* it wrote, or the database refused it: only a savepoint helps */
+                return DT_OK;
+            }
+            if (guard) {
+                r = pg_run(s, "ROLLBACK TO SAVEPOINT dt_entry", NULL, NULL, err,
+                           "rollback entry");
+                if (r == DT_OK)
+                    r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err,
+                               "release savepoint");
+            }
+            if (!noted && err) {
+                *err = scratch;
+                noted = true;
+            }
+        } else {
+            r = er;
+            if (err)
+                *err = scratch;
+        }
+        if (r != DT_OK)
+            return r;
+    }
+    return DT_OK;
+}
+
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
  * code and message (for logging); each entry's own result says which failed. */
 dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_lease *lease,
@@ -323,39 +446,18 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
         return DT_OK;
     store_ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
                 .now = lease ? lease->now : 0};
-    dt_error scratch;
-    bool noted = false;
     pthread_mutex_lock(&s->mu);
+    bool redo = false;
     dt_status r = pg_begin(s, err);
-    for (size_t i = 0; r == DT_OK && i < n; i++) {
-        dt_commit *c = &batch[i];
-        r = pg_run(s, "SAVEPOINT dt_entry", NULL, NULL, err, "savepoint");
-        if (r != DT_OK)
-            break;
-        size_t ids_before = rd.n_ids, acts_before = rd.n_acts;
-        dt_error_clear(&scratch);
-        dt_status er = apply_entry_tx(s, c, i, &rd, &scratch);
-        c->result = er;
-        if (er != DT_OK && c->error)
-            *c->error = scratch;
-        if (er == DT_OK) {
-            r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err, "release savepoint");
-        } else if (store_entry_level(er)) {
-            rd.n_ids = ids_before;
-            rd.n_acts = acts_before;
-            r = pg_run(s, "ROLLBACK TO SAVEPOINT dt_entry", NULL, NULL, err, "rollback entry");
-            if (r == DT_OK)
-                r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err,
-                           "release savepoint");
-            if (!noted && err) {
-                *err = scratch;
-                noted = true;
-            }
-        } else {
-            r = er;
-            if (err)
-                *err = scratch;
-        }
+    if (r == DT_OK)
+        r = run_entries(s, batch, n, &rd, false, &redo, err);
+    if (r == DT_OK && redo) {   /* an unguarded entry failed after writing: again, guarded */
+        pg_rollback(s);
+        rd.n_ids = rd.n_acts = 0;
+        dt_error_clear(err);
+        r = pg_begin(s, err);
+        if (r == DT_OK)
+            r = run_entries(s, batch, n, &rd, true, &redo, err);
     }
     if (r == DT_OK && rd.on)
         r = lease_ready(s, &rd, lease, err);
