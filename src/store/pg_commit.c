@@ -34,8 +34,8 @@ static uint8_t *put_be32(uint8_t *p, uint32_t v)
 static dt_status bytea_array(const dt_event *ev, size_t n, uint8_t **out, size_t *out_len,
                              dt_error *err)
 {
-    uint8_t **blobs = calloc(n, sizeof *blobs);
-    size_t *lens = calloc(n, sizeof *lens), total = 20;
+    uint8_t **blobs = calloc(n ? n : 1, sizeof *blobs);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens), total = 20;
     dt_status r = blobs && lens ? DT_OK
                                 : dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu events", n);
     for (size_t i = 0; r == DT_OK && i < n; i++) {
@@ -47,7 +47,13 @@ static dt_status bytea_array(const dt_event *ev, size_t n, uint8_t **out, size_t
     uint8_t *buf = r == DT_OK && total <= INT32_MAX ? malloc(total) : NULL;
     if (r == DT_OK && buf == NULL)
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu events", n);
-    if (r == DT_OK) {
+    if (r == DT_OK && n == 0) {   /* an empty array has no dimensions */
+        uint8_t *p = put_be32(buf, 0);
+        p = put_be32(p, 0);
+        put_be32(p, BYTEA_OID);
+        *out = buf;
+        *out_len = 12;
+    } else if (r == DT_OK) {
         uint8_t *p = put_be32(buf, 1);   /* one dimension */
         p = put_be32(p, 0);              /* no NULLs */
         p = put_be32(p, BYTEA_OID);
@@ -94,14 +100,45 @@ static dt_status append_history_tx(pg_store *s, const char *id, const dt_episode
     return r;
 }
 
-static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep,
+/* The episode's instance row, updated under its lease and the lease released: $1 the id,
+ * $11 the token, the rest the row's new values. No row changed, no lease. */
+#define EPISODE_UPDATE                                                                         \
+    "UPDATE instances SET status = $2, output = $3, custom_status = $4, failure = $5,"         \
+    " completed_at = $6, last_updated_at = $7, name = COALESCE($8, name),"                    \
+    " input = COALESCE($9, input), execution_id = COALESCE($10, execution_id),"               \
+    " version = COALESCE($12, version),"                                                      \
+    " span_start = CASE WHEN $13::text IS NULL THEN span_start ELSE $14 END,"                 \
+    " span_id = COALESCE($13, span_id), tags = COALESCE($15, tags),"                          \
+    " history_gen = history_gen + $16, lock_owner = NULL, lock_expires = 0"                   \
+    " WHERE instance_id = $1 AND lock_owner = $11"
+
+/* An episode that keeps its history in one statement: the row as EPISODE_UPDATE, and only if
+ * that changed it, the consumed messages deleted ($17, their ids; any that arrived during the
+ * episode stay for the next one) and the new events appended ($19, a bytea[], their seqs
+ * following on from $18). Its one row: 1 if the row changed, else 0. */
+static const char *const EPISODE_FOLDED =
+    "WITH u AS (" EPISODE_UPDATE " RETURNING 1),"
+    " d AS (DELETE FROM inbox WHERE id = ANY($17::bigint[]) AND instance_id = $1"
+    "  AND EXISTS (SELECT 1 FROM u)),"
+    " h AS (INSERT INTO history (instance_id, seq, event)"
+    "  SELECT $1, $18 + e.ord - 1, e.ev FROM unnest($19::bytea[]) WITH ORDINALITY AS e(ev, ord)"
+    "  WHERE EXISTS (SELECT 1 FROM u))"
+    " SELECT count(*) FROM u";
+
+/* update_row_tx: the episode's row (EPISODE_UPDATE); FOLDED: with its consumed messages and
+ * new events too (EPISODE_FOLDED). DT_ERR_LEASE_LOST, with nothing changed, when the lease is
+ * gone. */
+static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep, bool folded,
                                dt_error *err)
 {
-    uint8_t *failure = NULL;
-    size_t failure_len = 0;
+    uint8_t *failure = NULL, *events = NULL;
+    size_t failure_len = 0, events_len = 0;
+    char *consumed = NULL;
     dt_status r = store_encode_failure(ep->failure, &failure, &failure_len, err);
-    if (r != DT_OK)
-        return r;
+    if (r == DT_OK && folded)
+        r = bytea_array(ep->append, ep->n_append, &events, &events_len, err);
+    if (r == DT_OK && folded)
+        r = pg_int_array(ep->item->message_ids, ep->item->n_message_ids, &consumed, err);
     pg_params p = PG_PARAMS_INIT;
     pg_text(&p, id);
     pg_int(&p, ep->status);
@@ -119,20 +156,22 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
     pg_int(&p, ep->span_start);
     pg_text(&p, ep->tags);
     pg_int(&p, ep->reset_history ? 1 : 0);
+    if (folded) {
+        pg_text(&p, consumed);
+        pg_int(&p, (int64_t)ep->item->history_len);
+        pg_blob(&p, events, events_len);
+    }
     PGresult *res = NULL;
-    r = pg_run(s,
-               "UPDATE instances SET status = $2, output = $3, custom_status = $4, failure = $5,"
-               " completed_at = $6, last_updated_at = $7, name = COALESCE($8, name),"
-               " input = COALESCE($9, input), execution_id = COALESCE($10, execution_id),"
-               " version = COALESCE($12, version),"
-               " span_start = CASE WHEN $13::text IS NULL THEN span_start ELSE $14 END,"
-               " span_id = COALESCE($13, span_id), tags = COALESCE($15, tags),"
-               " history_gen = history_gen + $16, lock_owner = NULL, lock_expires = 0"
-               " WHERE instance_id = $1 AND lock_owner = $11",
-               &p, &res, err, "update instance");
+    if (r == DT_OK)
+        r = pg_run(s, folded ? EPISODE_FOLDED : EPISODE_UPDATE, &p, &res, err,
+                   "update instance");
     free(failure);
+    free(events);
+    free(consumed);
     /* the row changes only under the lease: no change, no lease */
-    if (r == DT_OK && (ep->item->lock_token == NULL || changed(res) == 0))
+    bool held = r == DT_OK && ep->item->lock_token != NULL &&
+                (folded ? pg_col_int(res, 0, 0) > 0 : changed(res) > 0);
+    if (r == DT_OK && !held)
         r = dt_error_set(err, DT_ERR_LEASE_LOST,
                          "commit: the lease on instance '%s' is no longer held", id);
     PQclear(res);
@@ -188,8 +227,11 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
         return dt_error_set(err, DT_ERR_INVALID_ARG, "episode without a work item");
     const char *id = item->instance_id;
 
-    /* the row first, with the lease released: it fails if the lease is gone */
-    dt_status r = update_row_tx(s, id, ep, err);
+    /* the row first, with the lease released: it fails if the lease is gone. An episode that
+     * keeps its history does its appends and deletes in the same statement; a reset
+     * (continue-as-new) must delete the old history before the new takes its seqs. */
+    bool folded = !ep->reset_history;
+    dt_status r = update_row_tx(s, id, ep, folded, err);
     if (r != DT_OK)
         return r;
     *checked = true;
@@ -214,7 +256,7 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
         if (r != DT_OK)
             return r;
     }
-    if ((r = append_history_tx(s, id, ep, err)) != DT_OK)
+    if (!folded && (r = append_history_tx(s, id, ep, err)) != DT_OK)
         return r;
     for (size_t i = 0; i < ep->n_activities; i++)
         if ((r = insert_activity_tx(s, id, &ep->activities[i], rd, err)) != DT_OK)
@@ -249,7 +291,7 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
     if (ep->release_locks && (r = pg_entity_release_tx(s, id, err)) != DT_OK)
         return r;
     /* the consumed messages; any that arrived during the episode stay for the next one */
-    if (item->n_message_ids > 0) {
+    if (!folded && item->n_message_ids > 0) {
         char *ids = NULL;
         r = pg_int_array(item->message_ids, item->n_message_ids, &ids, err);
         pg_params p = PG_PARAMS_INIT;
