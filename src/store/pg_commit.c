@@ -315,34 +315,30 @@ static dt_status apply_activity_tx(pg_store *s, const dt_activity_done *done, st
     const dt_activity_item *item = done->item;
     if (item == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "activity result without a work item");
-    /* the work item goes first, under its lease: no row deleted, no lease */
-    pg_params p = PG_PARAMS_INIT;
-    pg_int(&p, item->id);
-    pg_text(&p, item->lock_token);
-    PGresult *res = NULL;
-    dt_status r = pg_run(s, "DELETE FROM activities WHERE id = $1 AND lock_owner = $2", &p,
-                         &res, err, "delete activity");
-    long n = changed(res);
-    PQclear(res);
+    /* the result belongs to the execution that scheduled the activity, unless told otherwise */
+    dt_message m = done->message;
+    if (m.execution_id == NULL)
+        m.execution_id = item->execution_id;
+    /* the work item deleted under its lease (no row deleted, no lease, nothing changed) and
+     * the result delivered in one statement; dropped if the orchestration is gone (purged or
+     * replaced meanwhile) */
+    bool held = false, delivered = false;
+    dt_status r = item->lock_token
+                      ? pg_activity_result_tx(s, &m, item->instance_id, item->id,
+                                              item->lock_token, &held, &delivered, err)
+                      : DT_OK;
     if (r != DT_OK)
         return r;
-    if (item->lock_token == NULL || n == 0)
+    if (!held)
         return dt_error_set(err, DT_ERR_LEASE_LOST,
                             "commit: the lease on activity %lld ('%s' for instance '%s') is no "
                             "longer held",
                             (long long)item->id, item->name ? item->name : "",
                             item->instance_id ? item->instance_id : "");
     *checked = true;
-    bool delivered;
-    /* the result belongs to the execution that scheduled the activity, unless told otherwise */
-    dt_message m = done->message;
-    if (m.execution_id == NULL)
-        m.execution_id = item->execution_id;
-    /* dropped if the orchestration is gone (purged or replaced meanwhile) */
-    r = pg_insert_message_tx(s, &m, item->instance_id, &delivered, err);
-    if (r == DT_OK && delivered)
+    if (delivered)
         store_ready_instance(rd, item->instance_id, m.visible_at);
-    return r;
+    return DT_OK;
 }
 
 static dt_status apply_entity_tx(pg_store *s, const dt_entity_step *step, store_ready *rd,

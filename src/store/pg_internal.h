@@ -133,6 +133,13 @@ dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *def
                                bool *delivered, dt_error *err);
 dt_status pg_delete_instance_tx(pg_store *s, const char *id, dt_error *err);
 
+/* pg_activity_result_tx: an activity's result M (as pg_insert_message_tx), in the statement
+ * that deletes its work item ACT under TOKEN, and only if it did (*HELD: the lease was held).
+ * (pg_instance.c) */
+dt_status pg_activity_result_tx(pg_store *s, const dt_message *m, const char *default_id,
+                                int64_t act, const char *token, bool *held, bool *delivered,
+                                dt_error *err);
+
 /* pg_lease_ready_tx: inside a commit's transaction, lease what it made ready for L: the
  * activities ACTS it inserted and the instances IDS that may have work now (each only if it is
  * free and has a visible message). (pg_lease.c) */
