@@ -379,13 +379,13 @@ static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, store_ready
 static dt_status lease_ready(pg_store *s, store_ready *rd, dt_commit_lease *L, dt_error *err)
 {
     dt_error scratch;
-    dt_status r = pg_run(s, "SAVEPOINT dt_lease", NULL, NULL, err, "savepoint");
+    dt_status r = pg_run_later(s, "SAVEPOINT dt_lease", err, "savepoint");
     if (r != DT_OK)
         return r;
     if (pg_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L, &scratch) == DT_OK)
-        return pg_run(s, "RELEASE SAVEPOINT dt_lease", NULL, NULL, err, "release savepoint");
+        return pg_run_later(s, "RELEASE SAVEPOINT dt_lease", err, "release savepoint");
     store_lease_forget(L);
-    return pg_run(s, "ROLLBACK TO SAVEPOINT dt_lease", NULL, NULL, err, "rollback leases");
+    return pg_run_later(s, "ROLLBACK TO SAVEPOINT dt_lease", err, "rollback leases");
 }
 
 /* changed_ids: the instances whose episodes BATCH committed, one per line (malloc'd; NULL,
@@ -425,7 +425,7 @@ static dt_status run_entries(pg_store *s, dt_commit *batch, size_t n, store_read
     for (size_t i = 0; i < n; i++) {
         dt_commit *c = &batch[i];
         bool guard = guard_all || c->kind == DT_COMMIT_START || c->kind == DT_COMMIT_ENTITY;
-        dt_status r = guard ? pg_run(s, "SAVEPOINT dt_entry", NULL, NULL, err, "savepoint")
+        dt_status r = guard ? pg_run_later(s, "SAVEPOINT dt_entry", err, "savepoint")
                             : DT_OK;
         if (r != DT_OK)
             return r;
@@ -437,8 +437,7 @@ static dt_status run_entries(pg_store *s, dt_commit *batch, size_t n, store_read
         if (er != DT_OK && c->error)
             *c->error = scratch;
         if (er == DT_OK) {
-            r = guard ? pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err,
-                               "release savepoint")
+            r = guard ? pg_run_later(s, "RELEASE SAVEPOINT dt_entry", err, "release savepoint")
                       : DT_OK;
         } else if (store_entry_level(er)) {
             rd->n_ids = ids_before;
@@ -448,11 +447,9 @@ static dt_status run_entries(pg_store *s, dt_commit *batch, size_t n, store_read
                 return DT_OK;
             }
             if (guard) {
-                r = pg_run(s, "ROLLBACK TO SAVEPOINT dt_entry", NULL, NULL, err,
-                           "rollback entry");
+                r = pg_run_later(s, "ROLLBACK TO SAVEPOINT dt_entry", err, "rollback entry");
                 if (r == DT_OK)
-                    r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err,
-                               "release savepoint");
+                    r = pg_run_later(s, "RELEASE SAVEPOINT dt_entry", err, "release savepoint");
             }
             if (!noted && err) {
                 *err = scratch;

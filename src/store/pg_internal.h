@@ -29,6 +29,7 @@
 #define PG_SCHEMA_VERSION 3   /* the schema this build makes and knows (table dtask_meta) */
 #define PG_PARAMS_MAX 24
 #define PG_PREPARED_MAX 128   /* statements prepared per connection; more run unprepared */
+#define PG_DEFERRED_MAX 8     /* commands held for the next statement's round trip */
 
 /* A statement prepared on the store's connection as "dt<index>": its text (a copy, so a
  * statement built at run time can never be mistaken for another at the same address). */
@@ -49,6 +50,11 @@ typedef struct pg_store {
      * connection, forgotten when it is reset, since the server forgot them with it */
     pg_prepared prepared[PG_PREPARED_MAX];
     int n_prepared;
+    /* commands without parameters or rows (BEGIN, SAVEPOINT, RELEASE) not sent yet: they go
+     * with the next statement, in one pipeline, one round trip for all (guarded by mu) */
+    const char *deferred[PG_DEFERRED_MAX];
+    const char *deferred_what[PG_DEFERRED_MAX];
+    int n_deferred;
     _Atomic uint64_t search_steps;
     /* the listener (pg_watch.c) */
     bool watching;
@@ -83,7 +89,13 @@ void pg_blob(pg_params *p, const uint8_t *v, size_t len);   /* NULL V: SQL NULL 
 dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **out,
                  dt_error *err, const char *what);
 
-/* Transactions (mu held). pg_rollback is for error paths and never fails visibly. */
+/* pg_run_later: run SQL, a command of no parameters and no rows (a string that lives as long
+ * as the store: a literal), together with the next statement pg_run sends, in one round trip;
+ * its failure is reported as that statement's, named WHAT. */
+dt_status pg_run_later(pg_store *s, const char *sql, dt_error *err, const char *what);
+
+/* Transactions (mu held). pg_begin's BEGIN goes with the transaction's first statement
+ * (pg_run_later). pg_rollback is for error paths and never fails visibly. */
 dt_status pg_begin(pg_store *s, dt_error *err);
 dt_status pg_commit(pg_store *s, dt_error *err);
 void pg_rollback(pg_store *s);
