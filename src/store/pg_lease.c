@@ -188,14 +188,11 @@ static void cands_free(cand *c, size_t n)
 
 /* ---- orchestrations ------------------------------------------------------------------------- */
 
-/* One statement leases a set of candidate instances and reads what their work items need: $1
- * the ids and $2 their tokens (parallel text arrays, in the order to hand them out), $3 the
- * lease's end, $4 now. Each is taken only if it is still free, nobody else is taking it (SKIP
- * LOCKED) and it has a visible message, the first $5 of those. A row per visible message of each taken instance, in
- * candidate then arrival order: the instance's columns (PG_INSTANCE_COLUMNS), its history
- * generation and length (seqs are dense from 0: the next seq is the length; one seek on the
- * primary key), its place among the candidates, then the message's id, event and execution
- * id. The history itself is not read: the holder loads what it lacks. */
+/* Leasing a set of candidate instances is two statements. ORCH_LEASE takes them: $1 the ids
+ * and $2 their tokens (parallel text arrays, in the order to hand them out), $3 the lease's
+ * end, $4 now, $5 the most to take. Each is taken only if it is still free, nobody else is
+ * taking it (SKIP LOCKED) and it has a visible message. A row per instance taken: its columns
+ * (PG_INSTANCE_COLUMNS), its history generation, its place among the candidates. */
 static const char *const ORCH_LEASE =
     "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
     "  AS t(id, token, ord)),"
@@ -206,15 +203,26 @@ static const char *const ORCH_LEASE =
     "  ORDER BY t.ord LIMIT $5 FOR UPDATE OF i SKIP LOCKED),"
     " l AS (UPDATE instances i SET lock_owner = t.token, lock_expires = $3 FROM c, t"
     "  WHERE i.instance_id = c.cid AND t.id = i.instance_id"
-    "  RETURNING " PG_INSTANCE_COLUMNS ", i.history_gen,"
-    "  (SELECT COALESCE(MAX(h.seq) + 1, 0) FROM history h"
-    "   WHERE h.instance_id = i.instance_id) AS history_len, t.ord)"
-    " SELECT l.*, m.id, m.event, m.execution_id FROM l"
-    " LEFT JOIN inbox m ON m.instance_id = l.instance_id AND m.visible_at <= $4"
-    " ORDER BY l.ord, m.id";
-enum { COL_GEN = 17, COL_LEN, COL_ORD, COL_MSG_ID, COL_MSG_EVENT, COL_MSG_EXEC };
+    "  RETURNING " PG_INSTANCE_COLUMNS ", i.history_gen, t.ord)"
+    " SELECT * FROM l ORDER BY ord";
 
-/* read_inbox: rows FROM .. TO-1 of R (ORCH_LEASE's, one instance's) as ITEM's incoming
+/* ORCH_LOAD then reads, for the instances taken ($1, in order; $2 now), each one's history
+ * length (seqs are dense from 0: the next seq is the length; one seek on the primary key) and
+ * its visible messages: a row per message (one with none when it has none), in instance then
+ * arrival order. It must be a statement of its own: a lease's snapshot is taken before it
+ * waits for and locks its rows, so it may predate the commit of the episode that released
+ * one of them, whose appends and deletes only a later statement sees. The history itself is
+ * not read: the holder loads what it lacks. */
+static const char *const ORCH_LOAD =
+    "SELECT t.ord, (SELECT COALESCE(MAX(h.seq) + 1, 0) FROM history h"
+    "  WHERE h.instance_id = t.id), m.id, m.event, m.execution_id"
+    " FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)"
+    " LEFT JOIN inbox m ON m.instance_id = t.id AND m.visible_at <= $2"
+    " ORDER BY t.ord, m.id";
+enum { COL_GEN = 17, COL_ORD };                               /* of ORCH_LEASE */
+enum { LOAD_ORD, LOAD_LEN, COL_MSG_ID, COL_MSG_EVENT, COL_MSG_EXEC };   /* of ORCH_LOAD */
+
+/* read_inbox: rows FROM .. TO-1 of R (ORCH_LOAD's, one instance's) as ITEM's incoming
  * messages, with their ids. A message stored with an execution id hands it to its event
  * (ExecutionStarted keeps its own). */
 static dt_status read_inbox(const PGresult *r, int from, int to, dt_orch_item *item,
@@ -272,8 +280,8 @@ static dt_orch_item *new_orch_item(const char *id, const char *owner, dt_time un
 
 /* lease_orchs_tx: lease those of the N instances IDS that are free, untaken and have work
  * (ORCH_LEASE), the first MAX, into OUT (*N_OUT of them, in the order of IDS; the caller frees
- * them with dt_orch_item_free). One statement: inside the caller's transaction, or a
- * transaction of its own. Nothing in OUT on failure. */
+ * them with dt_orch_item_free), inside the caller's transaction. Nothing in OUT on
+ * failure. */
 static dt_status lease_orchs_tx(pg_store *s, const char *const *ids, size_t n,
                                 const char *owner, dt_time now, dt_time until, size_t max,
                                 dt_orch_item **out, size_t *n_out, dt_error *err)
@@ -310,22 +318,42 @@ static dt_status lease_orchs_tx(pg_store *s, const char *const *ids, size_t n,
         r = pg_run(s, ORCH_LEASE, &p, &res, err, "lease instances");
     }
     int rows = r == DT_OK ? PQntuples(res) : 0;
-    for (int row = 0; r == DT_OK && row < rows;) {
+    pg_array taken = {NULL, 0, 0, true};
+    arr_put(&taken, "{", 1);
+    for (int row = 0; r == DT_OK && row < rows; row++) {
         int64_t ord = pg_col_int(res, row, COL_ORD);
-        int end = row + 1;
-        while (end < rows && pg_col_int(res, end, COL_ORD) == ord)
-            end++;
-        assert(ord >= 1 && (size_t)ord <= n);
+        assert(ord >= 1 && (size_t)ord <= n && items[ord - 1] != NULL);
         dt_orch_item *item = items[ord - 1];
         items[ord - 1] = NULL;
         out[(*n_out)++] = item;   /* freed with the others below if a later row fails */
         r = pg_read_instance(res, row, item->arena, &item->state, err);
         item->history_gen = pg_col_int(res, row, COL_GEN);
-        item->history_len = (size_t)pg_col_int(res, row, COL_LEN);
-        if (r == DT_OK)
-            r = read_inbox(res, row, end, item, err);
+        arr_add(&taken, item->instance_id);
+    }
+    arr_put(&taken, "}", 1);
+    PQclear(res);
+    res = NULL;
+    if (r == DT_OK && !taken.ok)
+        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
+    if (r == DT_OK && *n_out > 0) {
+        pg_params p = PG_PARAMS_INIT;
+        pg_text(&p, taken.s);
+        pg_int(&p, now);
+        r = pg_run(s, ORCH_LOAD, &p, &res, err, "read leased instances");
+    }
+    rows = r == DT_OK && res ? PQntuples(res) : 0;
+    for (int row = 0; r == DT_OK && row < rows;) {
+        int64_t ord = pg_col_int(res, row, LOAD_ORD);
+        int end = row + 1;
+        while (end < rows && pg_col_int(res, end, LOAD_ORD) == ord)
+            end++;
+        assert(ord >= 1 && (size_t)ord <= *n_out);
+        dt_orch_item *item = out[ord - 1];
+        item->history_len = (size_t)pg_col_int(res, row, LOAD_LEN);
+        r = read_inbox(res, row, end, item, err);
         row = end;
     }
+    free(taken.s);
     PQclear(res);
     for (size_t i = 0; items && i < n; i++)
         dt_orch_item_free(items[i]);   /* the candidates not taken */
@@ -342,8 +370,8 @@ static dt_status lease_orchs_tx(pg_store *s, const char *const *ids, size_t n,
     return r;
 }
 
-/* Leasing takes no transaction of its own: finding candidates reads, and the lease is one
- * statement, atomic by itself, so a taker that finds nothing costs one round trip. */
+/* Finding candidates takes no transaction, so a taker that finds nothing costs one round
+ * trip; leasing what it found is a transaction (its BEGIN sent with the lease). */
 dt_status pg_lease_orchestrations(dt_store *base, const char *owner, dt_time now,
                                   int64_t lease_us, size_t max, const dt_name_filter *names,
                                   dt_orch_item **out, size_t *n_out, dt_error *err)
@@ -365,8 +393,19 @@ dt_status pg_lease_orchestrations(dt_store *base, const char *owner, dt_time now
     dt_status r = find_work(s, ORCH_ANY, ORCH_NAMED, true, now, names, cap, c, &n_cands, err);
     for (size_t i = 0; i < n_cands; i++)
         ids[i] = c[i].id;
-    if (r == DT_OK)
+    if (r == DT_OK && n_cands > 0 && (r = pg_begin(s, err)) == DT_OK) {
         r = lease_orchs_tx(s, ids, n_cands, owner, now, until, max, out, n_out, err);
+        if (r == DT_OK)
+            r = pg_commit(s, err);
+        if (r != DT_OK) {
+            pg_rollback(s);
+            for (size_t i = 0; i < *n_out; i++) {
+                dt_orch_item_free(out[i]);
+                out[i] = NULL;
+            }
+            *n_out = 0;
+        }
+    }
     pthread_mutex_unlock(&s->mu);
     free(ids);
     cands_free(c, n_cands);
