@@ -4,6 +4,7 @@
  * share (pg_internal.h). The operations come in their own files as they are built; the ops
  * table names those there are, and the others answer DT_ERR_UNIMPLEMENTED (store.c). */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -151,6 +152,53 @@ static dt_status classify(pg_store *s, const PGresult *r)
     return DT_ERR_IO;
 }
 
+static void forget_prepared(pg_store *s)
+{
+    for (int i = 0; i < s->n_prepared; i++)
+        free(s->prepared[i].sql);
+    s->n_prepared = 0;
+}
+
+/* sql_hash: FNV-1a of SQL, so a lookup compares whole texts only when the hashes match. */
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *c = (const unsigned char *)sql; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return h;
+}
+
+/* prepared_name: the name of SQL prepared on S's connection, preparing it if it is not yet
+ * (NAME holds "dt<index>"). Returns false with *PREP_RESULT the failed result (the caller
+ * reports and clears it) when the server refused it, or with *PREP_RESULT NULL and NAME ""
+ * when the table is full: the statement then runs unprepared. */
+static bool prepared_name(pg_store *s, const char *sql, const pg_params *p, char name[16],
+                          PGresult **prep_result)
+{
+    *prep_result = NULL;
+    name[0] = '\0';
+    uint64_t h = sql_hash(sql);
+    for (int i = 0; i < s->n_prepared; i++)
+        if (s->prepared[i].hash == h && strcmp(s->prepared[i].sql, sql) == 0) {
+            snprintf(name, 16, "dt%d", i);
+            return true;
+        }
+    char *copy = s->n_prepared < PG_PREPARED_MAX ? strdup(sql) : NULL;
+    if (copy == NULL)
+        return false;
+    snprintf(name, 16, "dt%d", s->n_prepared);
+    /* parameter types are left to the server, as PQexecParams leaves them */
+    PGresult *r = PQprepare(s->conn, name, sql, p ? p->n : 0, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        free(copy);
+        *prep_result = r;
+        return false;
+    }
+    PQclear(r);
+    s->prepared[s->n_prepared++] = (pg_prepared){h, copy};
+    return true;
+}
+
 /* ensure_connected: reset a connection that broke, and set it up again; never inside a
  * transaction, whose work the server threw away with the connection: the statements after it
  * would run on their own and its COMMIT would commit nothing, so the transaction fails. */
@@ -162,7 +210,10 @@ static dt_status ensure_connected(pg_store *s, dt_error *err)
         return dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s: the connection broke in the "
                             "middle of a transaction, which is lost: %s",
                             s->where, PQerrorMessage(s->conn));
+    forget_prepared(s);   /* a new server session knows none of them */
     PQreset(s->conn);
+    if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF)
+        PQexitPipelineMode(s->conn);   /* left on by a pipeline the break cut short */
     if (PQstatus(s->conn) != CONNECTION_OK)
         return dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s is unreachable: %s", s->where,
                             PQerrorMessage(s->conn));
@@ -177,16 +228,103 @@ static dt_status ensure_connected(pg_store *s, dt_error *err)
                              s->where, s->schema, PQerrorMessage(s->conn));
 }
 
+dt_status pg_run_later(pg_store *s, const char *sql, dt_error *err, const char *what)
+{
+    if (s->n_deferred == PG_DEFERRED_MAX)
+        return pg_run(s, sql, NULL, NULL, err, what);   /* sends the others too */
+    s->deferred[s->n_deferred] = sql;
+    s->deferred_what[s->n_deferred] = what;
+    s->n_deferred++;
+    return DT_OK;
+}
+
+/* pipeline_result: the result of one query sent in pipeline mode, and the NULL after it; NULL
+ * when the connection broke. */
+static PGresult *pipeline_result(PGconn *c)
+{
+    PGresult *r = PQgetResult(c);
+    if (r != NULL) {
+        PGresult *end = PQgetResult(c);
+        PQclear(end);
+    }
+    return r;
+}
+
+/* run_pipelined: S's deferred commands, then SQL (prepared as NAME, unless NAME is "") with
+ * P, in one pipeline: sent together, answered together. Returns SQL's result, or the first
+ * failed command's result (*WHAT then names that command); the deferred commands are gone
+ * either way. */
+static PGresult *run_pipelined(pg_store *s, const char *sql, const char *name,
+                               const pg_params *p, const char **what)
+{
+    int n = s->n_deferred;
+    s->n_deferred = 0;
+    bool sent = PQenterPipelineMode(s->conn) == 1;
+    for (int i = 0; sent && i < n; i++)
+        sent = PQsendQueryParams(s->conn, s->deferred[i], 0, NULL, NULL, NULL, NULL, 1) == 1;
+    if (sent && name[0])
+        sent = PQsendQueryPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL,
+                                   p ? p->len : NULL, p ? p->fmt : NULL, 1) == 1;
+    else if (sent)
+        sent = PQsendQueryParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
+                                 p ? p->len : NULL, p ? p->fmt : NULL, 1) == 1;
+    sent = sent && PQpipelineSync(s->conn) == 1;
+    PGresult *failed = NULL, *last = NULL;
+    for (int i = 0; sent && i <= n; i++) {
+        PGresult *r = pipeline_result(s->conn);
+        if (r == NULL) {
+            sent = false;   /* the connection broke: nothing more will come */
+            break;
+        }
+        ExecStatusType es = PQresultStatus(r);
+        if (i == n) {
+            last = r;
+        } else if (failed == NULL && es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
+            failed = r;
+            *what = s->deferred_what[i];
+        } else {
+            PQclear(r);
+        }
+    }
+    if (sent) {   /* the sync's own result */
+        PGresult *sync = PQgetResult(s->conn);
+        PQclear(sync);
+    }
+    /* out of pipeline mode; on a broken connection this fails, and ensure_connected's reset
+     * of it takes the connection out */
+    PQexitPipelineMode(s->conn);
+    if (failed) {
+        PQclear(last);
+        return failed;
+    }
+    return last;
+}
+
 dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **out,
                  dt_error *err, const char *what)
 {
     if (out)
         *out = NULL;
     dt_status st = ensure_connected(s, err);
-    if (st != DT_OK)
+    if (st != DT_OK) {
+        s->n_deferred = 0;
         return st;
-    PGresult *r = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
-                               p ? p->len : NULL, p ? p->fmt : NULL, 1);
+    }
+    PGresult *r = NULL;
+    char name[16] = "";
+    bool simple = p == NULL && out == NULL;
+    if (!simple && !prepared_name(s, sql, p, name, &r) && r != NULL)
+        s->n_deferred = 0;   /* refused (its result reported below) */
+    else if (s->n_deferred > 0)
+        r = run_pipelined(s, sql, name, p, &what);
+    else if (simple)
+        r = PQexec(s->conn, sql);
+    else if (name[0])
+        r = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                           p ? p->fmt : NULL, 1);
+    else
+        r = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
+                         p ? p->len : NULL, p ? p->fmt : NULL, 1);
     ExecStatusType es = PQresultStatus(r);
     if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
         if (out)
@@ -211,6 +349,7 @@ dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **ou
 /* run_script: SQL of several statements and no parameters (the schema's). */
 static dt_status run_script(pg_store *s, const char *sql, dt_error *err, const char *what)
 {
+    assert(s->n_deferred == 0);   /* a script goes alone: its transaction's BEGIN went before */
     PGresult *r = PQexec(s->conn, sql);
     if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK) {
         PQclear(r);
@@ -227,16 +366,23 @@ static dt_status run_script(pg_store *s, const char *sql, dt_error *err, const c
  * other nodes just committed, which a snapshot of its start would not see. */
 dt_status pg_begin(pg_store *s, dt_error *err)
 {
-    dt_status r = pg_run(s, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, NULL, err, "begin");
+    /* connected now, so a connection that broke since the last statement is reset before the
+     * transaction starts rather than found broken inside it */
+    dt_status r = ensure_connected(s, err);
+    if (r == DT_OK)
+        r = pg_run_later(s, "BEGIN ISOLATION LEVEL READ COMMITTED", err, "begin");
     s->in_tx = r == DT_OK;
     return r;
 }
 
 dt_status pg_commit(pg_store *s, dt_error *err)
 {
-    /* a COMMIT outside a transaction "succeeds" with a warning: make sure ours is there */
+    /* a COMMIT outside a transaction "succeeds" with a warning: make sure ours is there (or
+     * is about to be: its BEGIN still held, with nothing done in it yet) */
+    bool begin_held = s->n_deferred > 0 && strncmp(s->deferred[0], "BEGIN", 5) == 0;
     dt_status r = PQstatus(s->conn) == CONNECTION_OK &&
-                          PQtransactionStatus(s->conn) == PQTRANS_INTRANS
+                          (PQtransactionStatus(s->conn) == PQTRANS_INTRANS ||
+                           (begin_held && PQtransactionStatus(s->conn) == PQTRANS_IDLE))
                       ? pg_run(s, "COMMIT", NULL, NULL, err, "commit")
                       : dt_error_set(err, DT_ERR_IO, "PostgreSQL at %s: the transaction was "
                                      "lost before its commit (%s)", s->where,
@@ -249,6 +395,7 @@ dt_status pg_commit(pg_store *s, dt_error *err)
 
 void pg_rollback(pg_store *s)
 {
+    s->n_deferred = 0;   /* never sent: nothing to take back */
     if (PQstatus(s->conn) == CONNECTION_OK &&
         PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
         PGresult *r = PQexec(s->conn, "ROLLBACK");
@@ -385,6 +532,7 @@ static void pg_close(dt_store *base)
     if (s == NULL)
         return;
     pg_unwatch(s);
+    forget_prepared(s);
     PQfinish(s->conn);
     pthread_mutex_destroy(&s->mu);
     free(s->url);

@@ -17,38 +17,128 @@ static long changed(PGresult *res)
     return res ? strtol(PQcmdTuples(res), NULL, 10) : 0;
 }
 
+/* put_be32: V as 4 big-endian bytes at P (PostgreSQL's binary formats). */
+static uint8_t *put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+    return p + 4;
+}
+
+#define BYTEA_OID 17   /* pg_type's bytea, the element type a binary bytea[] names */
+
+/* bytea_array: the N events EV encoded as one bytea[] parameter in PostgreSQL's binary array
+ * format (dimensions, then each element's length and bytes), malloc'd into *OUT. */
+static dt_status bytea_array(const dt_event *ev, size_t n, uint8_t **out, size_t *out_len,
+                             dt_error *err)
+{
+    uint8_t **blobs = calloc(n ? n : 1, sizeof *blobs);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens), total = 20;
+    dt_status r = blobs && lens ? DT_OK
+                                : dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu events", n);
+    for (size_t i = 0; r == DT_OK && i < n; i++) {
+        r = store_encode_event(&ev[i], &blobs[i], &lens[i], err);
+        if (r == DT_OK && lens[i] > INT32_MAX)
+            r = dt_error_set(err, DT_ERR_INVALID_ARG, "event %zu is too large to store", i);
+        total += 4 + lens[i];
+    }
+    uint8_t *buf = r == DT_OK && total <= INT32_MAX ? malloc(total) : NULL;
+    if (r == DT_OK && buf == NULL)
+        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu events", n);
+    if (r == DT_OK && n == 0) {   /* an empty array has no dimensions */
+        uint8_t *p = put_be32(buf, 0);
+        p = put_be32(p, 0);
+        put_be32(p, BYTEA_OID);
+        *out = buf;
+        *out_len = 12;
+    } else if (r == DT_OK) {
+        uint8_t *p = put_be32(buf, 1);   /* one dimension */
+        p = put_be32(p, 0);              /* no NULLs */
+        p = put_be32(p, BYTEA_OID);
+        p = put_be32(p, (uint32_t)n);
+        p = put_be32(p, 1);              /* lower bound */
+        for (size_t i = 0; i < n; i++) {
+            p = put_be32(p, (uint32_t)lens[i]);
+            memcpy(p, blobs[i], lens[i]);
+            p += lens[i];
+        }
+        *out = buf;
+        *out_len = total;
+    }
+    for (size_t i = 0; blobs && i < n; i++)
+        free(blobs[i]);
+    free(blobs);
+    free(lens);
+    return r;
+}
+
+/* append_history_tx: the episode's new events in one statement, their seqs following on. */
 static dt_status append_history_tx(pg_store *s, const char *id, const dt_episode *ep,
                                    dt_error *err)
 {
+    if (ep->n_append == 0)
+        return DT_OK;
     /* seqs stay dense from 0 (after a reset too): item->history_len relies on it */
     int64_t seq = ep->reset_history ? 0 : (int64_t)ep->item->history_len;
-    for (size_t i = 0; i < ep->n_append; i++) {
-        uint8_t *blob = NULL;
-        size_t len = 0;
-        dt_status r = store_encode_event(&ep->append[i], &blob, &len, err);
-        if (r != DT_OK)
-            return r;
-        pg_params p = PG_PARAMS_INIT;
-        pg_text(&p, id);
-        pg_int(&p, seq + (int64_t)i);
-        pg_blob(&p, blob, len);
-        r = pg_run(s, "INSERT INTO history (instance_id, seq, event) VALUES ($1, $2, $3)", &p,
-                   NULL, err, "append history");
-        free(blob);
-        if (r != DT_OK)
-            return r;
-    }
-    return DT_OK;
-}
-
-static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep,
-                               dt_error *err)
-{
-    uint8_t *failure = NULL;
-    size_t failure_len = 0;
-    dt_status r = store_encode_failure(ep->failure, &failure, &failure_len, err);
+    uint8_t *arr = NULL;
+    size_t len = 0;
+    dt_status r = bytea_array(ep->append, ep->n_append, &arr, &len, err);
     if (r != DT_OK)
         return r;
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, id);
+    pg_int(&p, seq);
+    pg_blob(&p, arr, len);
+    r = pg_run(s,
+               "INSERT INTO history (instance_id, seq, event)"
+               " SELECT $1, $2 + e.ord - 1, e.ev FROM unnest($3::bytea[]) WITH ORDINALITY"
+               " AS e(ev, ord)",
+               &p, NULL, err, "append history");
+    free(arr);
+    return r;
+}
+
+/* The episode's instance row, updated under its lease and the lease released: $1 the id,
+ * $11 the token, the rest the row's new values. No row changed, no lease. */
+#define EPISODE_UPDATE                                                                         \
+    "UPDATE instances SET status = $2, output = $3, custom_status = $4, failure = $5,"         \
+    " completed_at = $6, last_updated_at = $7, name = COALESCE($8, name),"                    \
+    " input = COALESCE($9, input), execution_id = COALESCE($10, execution_id),"               \
+    " version = COALESCE($12, version),"                                                      \
+    " span_start = CASE WHEN $13::text IS NULL THEN span_start ELSE $14 END,"                 \
+    " span_id = COALESCE($13, span_id), tags = COALESCE($15, tags),"                          \
+    " history_gen = history_gen + $16, lock_owner = NULL, lock_expires = 0"                   \
+    " WHERE instance_id = $1 AND lock_owner = $11"
+
+/* An episode that keeps its history in one statement: the row as EPISODE_UPDATE, and only if
+ * that changed it, the consumed messages deleted ($17, their ids; any that arrived during the
+ * episode stay for the next one) and the new events appended ($19, a bytea[], their seqs
+ * following on from $18). Its one row: 1 if the row changed, else 0. */
+static const char *const EPISODE_FOLDED =
+    "WITH u AS (" EPISODE_UPDATE " RETURNING 1),"
+    " d AS (DELETE FROM inbox WHERE id = ANY($17::bigint[]) AND instance_id = $1"
+    "  AND EXISTS (SELECT 1 FROM u)),"
+    " h AS (INSERT INTO history (instance_id, seq, event)"
+    "  SELECT $1, $18 + e.ord - 1, e.ev FROM unnest($19::bytea[]) WITH ORDINALITY AS e(ev, ord)"
+    "  WHERE EXISTS (SELECT 1 FROM u))"
+    " SELECT count(*) FROM u";
+
+/* update_row_tx: the episode's row (EPISODE_UPDATE); FOLDED: with its consumed messages and
+ * new events too (EPISODE_FOLDED). DT_ERR_LEASE_LOST, with nothing changed, when the lease is
+ * gone. */
+static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep, bool folded,
+                               dt_error *err)
+{
+    uint8_t *failure = NULL, *events = NULL;
+    size_t failure_len = 0, events_len = 0;
+    char *consumed = NULL;
+    dt_status r = store_encode_failure(ep->failure, &failure, &failure_len, err);
+    if (r == DT_OK && folded)
+        r = bytea_array(ep->append, ep->n_append, &events, &events_len, err);
+    if (r == DT_OK && folded)
+        r = pg_int_array(ep->item->message_ids, ep->item->n_message_ids, &consumed, err);
     pg_params p = PG_PARAMS_INIT;
     pg_text(&p, id);
     pg_int(&p, ep->status);
@@ -66,32 +156,25 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
     pg_int(&p, ep->span_start);
     pg_text(&p, ep->tags);
     pg_int(&p, ep->reset_history ? 1 : 0);
+    if (folded) {
+        pg_text(&p, consumed);
+        pg_int(&p, (int64_t)ep->item->history_len);
+        pg_blob(&p, events, events_len);
+    }
     PGresult *res = NULL;
-    r = pg_run(s,
-               "UPDATE instances SET status = $2, output = $3, custom_status = $4, failure = $5,"
-               " completed_at = $6, last_updated_at = $7, name = COALESCE($8, name),"
-               " input = COALESCE($9, input), execution_id = COALESCE($10, execution_id),"
-               " version = COALESCE($12, version),"
-               " span_start = CASE WHEN $13::text IS NULL THEN span_start ELSE $14 END,"
-               " span_id = COALESCE($13, span_id), tags = COALESCE($15, tags),"
-               " history_gen = history_gen + $16, lock_owner = NULL, lock_expires = 0"
-               " WHERE instance_id = $1 AND lock_owner = $11",
-               &p, &res, err, "update instance");
+    if (r == DT_OK)
+        r = pg_run(s, folded ? EPISODE_FOLDED : EPISODE_UPDATE, &p, &res, err,
+                   "update instance");
     free(failure);
+    free(events);
+    free(consumed);
     /* the row changes only under the lease: no change, no lease */
-    if (r == DT_OK && (ep->item->lock_token == NULL || changed(res) == 0))
+    bool held = r == DT_OK && ep->item->lock_token != NULL &&
+                (folded ? pg_col_int(res, 0, 0) > 0 : changed(res) > 0);
+    if (r == DT_OK && !held)
         r = dt_error_set(err, DT_ERR_LEASE_LOST,
                          "commit: the lease on instance '%s' is no longer held", id);
     PQclear(res);
-    if (r == DT_OK && ep->name) {   /* a new execution: its waiting messages take its name */
-        pg_params q = PG_PARAMS_INIT;
-        pg_text(&q, id);
-        pg_text(&q, ep->name);
-        r = pg_run(s,
-                   "UPDATE inbox SET name = $2 WHERE instance_id = $1"
-                   " AND name IS DISTINCT FROM $2",
-                   &q, NULL, err, "rename inbox");
-    }
     return r;
 }
 
@@ -134,17 +217,35 @@ static dt_status run_id(pg_store *s, const char *sql, const char *id, dt_error *
     return pg_run(s, sql, &p, NULL, err, what);
 }
 
-static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready *rd, dt_error *err)
+/* apply_episode_tx and apply_activity_tx set *CHECKED once their lease check, their first
+ * statement, has passed: a refusal before that has changed nothing (see run_entries). */
+static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready *rd,
+                                  bool *checked, dt_error *err)
 {
     const dt_orch_item *item = ep->item;
     if (item == NULL || item->instance_id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "episode without a work item");
     const char *id = item->instance_id;
 
-    /* the row first, with the lease released: it fails if the lease is gone */
-    dt_status r = update_row_tx(s, id, ep, err);
+    /* the row first, with the lease released: it fails if the lease is gone. An episode that
+     * keeps its history does its appends and deletes in the same statement; a reset
+     * (continue-as-new) must delete the old history before the new takes its seqs. */
+    bool folded = !ep->reset_history;
+    dt_status r = update_row_tx(s, id, ep, folded, err);
     if (r != DT_OK)
         return r;
+    *checked = true;
+    if (ep->name) {   /* a new execution: its waiting messages take its name */
+        pg_params q = PG_PARAMS_INIT;
+        pg_text(&q, id);
+        pg_text(&q, ep->name);
+        r = pg_run(s,
+                   "UPDATE inbox SET name = $2 WHERE instance_id = $1"
+                   " AND name IS DISTINCT FROM $2",
+                   &q, NULL, err, "rename inbox");
+        if (r != DT_OK)
+            return r;
+    }
     if (ep->reset_history) {
         /* continue-as-new: the old execution's history goes, and its outstanding activities,
          * whose results would land in the new execution with task ids it may reuse */
@@ -155,7 +256,7 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
         if (r != DT_OK)
             return r;
     }
-    if ((r = append_history_tx(s, id, ep, err)) != DT_OK)
+    if (!folded && (r = append_history_tx(s, id, ep, err)) != DT_OK)
         return r;
     for (size_t i = 0; i < ep->n_activities; i++)
         if ((r = insert_activity_tx(s, id, &ep->activities[i], rd, err)) != DT_OK)
@@ -190,7 +291,7 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
     if (ep->release_locks && (r = pg_entity_release_tx(s, id, err)) != DT_OK)
         return r;
     /* the consumed messages; any that arrived during the episode stay for the next one */
-    if (item->n_message_ids > 0) {
+    if (!folded && item->n_message_ids > 0) {
         char *ids = NULL;
         r = pg_int_array(item->message_ids, item->n_message_ids, &ids, err);
         pg_params p = PG_PARAMS_INIT;
@@ -209,38 +310,35 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
 }
 
 static dt_status apply_activity_tx(pg_store *s, const dt_activity_done *done, store_ready *rd,
-                                   dt_error *err)
+                                   bool *checked, dt_error *err)
 {
     const dt_activity_item *item = done->item;
     if (item == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "activity result without a work item");
-    /* the work item goes first, under its lease: no row deleted, no lease */
-    pg_params p = PG_PARAMS_INIT;
-    pg_int(&p, item->id);
-    pg_text(&p, item->lock_token);
-    PGresult *res = NULL;
-    dt_status r = pg_run(s, "DELETE FROM activities WHERE id = $1 AND lock_owner = $2", &p,
-                         &res, err, "delete activity");
-    long n = changed(res);
-    PQclear(res);
+    /* the result belongs to the execution that scheduled the activity, unless told otherwise */
+    dt_message m = done->message;
+    if (m.execution_id == NULL)
+        m.execution_id = item->execution_id;
+    /* the work item deleted under its lease (no row deleted, no lease, nothing changed) and
+     * the result delivered in one statement; dropped if the orchestration is gone (purged or
+     * replaced meanwhile) */
+    bool held = false, delivered = false;
+    dt_status r = item->lock_token
+                      ? pg_activity_result_tx(s, &m, item->instance_id, item->id,
+                                              item->lock_token, &held, &delivered, err)
+                      : DT_OK;
     if (r != DT_OK)
         return r;
-    if (item->lock_token == NULL || n == 0)
+    if (!held)
         return dt_error_set(err, DT_ERR_LEASE_LOST,
                             "commit: the lease on activity %lld ('%s' for instance '%s') is no "
                             "longer held",
                             (long long)item->id, item->name ? item->name : "",
                             item->instance_id ? item->instance_id : "");
-    bool delivered;
-    /* the result belongs to the execution that scheduled the activity, unless told otherwise */
-    dt_message m = done->message;
-    if (m.execution_id == NULL)
-        m.execution_id = item->execution_id;
-    /* dropped if the orchestration is gone (purged or replaced meanwhile) */
-    r = pg_insert_message_tx(s, &m, item->instance_id, &delivered, err);
-    if (r == DT_OK && delivered)
+    *checked = true;
+    if (delivered)
         store_ready_instance(rd, item->instance_id, m.visible_at);
-    return r;
+    return DT_OK;
 }
 
 static dt_status apply_entity_tx(pg_store *s, const dt_entity_step *step, store_ready *rd,
@@ -255,13 +353,14 @@ static dt_status apply_entity_tx(pg_store *s, const dt_entity_step *step, store_
     return r;
 }
 
-static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, store_ready *rd, dt_error *err)
+static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, store_ready *rd,
+                               bool *checked, dt_error *err)
 {
     switch (c->kind) {
     case DT_COMMIT_EPISODE:
-        return apply_episode_tx(s, &c->u.episode, rd, err);
+        return apply_episode_tx(s, &c->u.episode, rd, checked, err);
     case DT_COMMIT_ACTIVITY:
-        return apply_activity_tx(s, &c->u.activity, rd, err);
+        return apply_activity_tx(s, &c->u.activity, rd, checked, err);
     case DT_COMMIT_START: {
         dt_status r = pg_create_instance_tx(s, &c->u.start, err);
         if (r == DT_OK)
@@ -280,13 +379,13 @@ static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, store_ready
 static dt_status lease_ready(pg_store *s, store_ready *rd, dt_commit_lease *L, dt_error *err)
 {
     dt_error scratch;
-    dt_status r = pg_run(s, "SAVEPOINT dt_lease", NULL, NULL, err, "savepoint");
+    dt_status r = pg_run_later(s, "SAVEPOINT dt_lease", err, "savepoint");
     if (r != DT_OK)
         return r;
     if (pg_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L, &scratch) == DT_OK)
-        return pg_run(s, "RELEASE SAVEPOINT dt_lease", NULL, NULL, err, "release savepoint");
+        return pg_run_later(s, "RELEASE SAVEPOINT dt_lease", err, "release savepoint");
     store_lease_forget(L);
-    return pg_run(s, "ROLLBACK TO SAVEPOINT dt_lease", NULL, NULL, err, "rollback leases");
+    return pg_run_later(s, "ROLLBACK TO SAVEPOINT dt_lease", err, "rollback leases");
 }
 
 /* changed_ids: the instances whose episodes BATCH committed, one per line (malloc'd; NULL,
@@ -308,6 +407,65 @@ static char *changed_ids(const dt_commit *batch, size_t n)
     return ids;
 }
 
+/* run_entries: apply BATCH's N entries in the open transaction, each entry's outcome in its
+ * result, noting what they made ready in RD. An entry that is refused must roll back alone.
+ * A start or an entity step can be refused after it wrote, so it runs inside a savepoint. An
+ * episode or an activity result is refused by its first statement, the lease check, which
+ * changes nothing when it refuses: unless GUARD_ALL, those run without a savepoint (two round
+ * trips fewer each), and should one fail after its check (a statement refused by the
+ * database, or an invariant broken), *REDO is set and the caller runs the batch again from
+ * the start with GUARD_ALL. Returns an error only for a failure that is the batch's; ERR
+ * then holds it, else the first refused entry's (for logging). */
+static dt_status run_entries(pg_store *s, dt_commit *batch, size_t n, store_ready *rd,
+                             bool guard_all, bool *redo, dt_error *err)
+{
+    dt_error scratch;
+    bool noted = false;
+    *redo = false;
+    for (size_t i = 0; i < n; i++) {
+        dt_commit *c = &batch[i];
+        bool guard = guard_all || c->kind == DT_COMMIT_START || c->kind == DT_COMMIT_ENTITY;
+        dt_status r = guard ? pg_run_later(s, "SAVEPOINT dt_entry", err, "savepoint")
+                            : DT_OK;
+        if (r != DT_OK)
+            return r;
+        size_t ids_before = rd->n_ids, acts_before = rd->n_acts;
+        bool checked = false;
+        dt_error_clear(&scratch);
+        dt_status er = apply_entry_tx(s, c, i, rd, &checked, &scratch);
+        c->result = er;
+        if (er != DT_OK && c->error)
+            *c->error = scratch;
+        if (er == DT_OK) {
+            r = guard ? pg_run_later(s, "RELEASE SAVEPOINT dt_entry", err, "release savepoint")
+                      : DT_OK;
+        } else if (store_entry_level(er)) {
+            rd->n_ids = ids_before;
+            rd->n_acts = acts_before;
+            if (!guard && (checked || PQtransactionStatus(s->conn) != PQTRANS_INTRANS)) {
+                *redo = true;   /* it wrote, or the database refused it: only a savepoint helps */
+                return DT_OK;
+            }
+            if (guard) {
+                r = pg_run_later(s, "ROLLBACK TO SAVEPOINT dt_entry", err, "rollback entry");
+                if (r == DT_OK)
+                    r = pg_run_later(s, "RELEASE SAVEPOINT dt_entry", err, "release savepoint");
+            }
+            if (!noted && err) {
+                *err = scratch;
+                noted = true;
+            }
+        } else {
+            r = er;
+            if (err)
+                *err = scratch;
+        }
+        if (r != DT_OK)
+            return r;
+    }
+    return DT_OK;
+}
+
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
  * code and message (for logging); each entry's own result says which failed. */
 dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_lease *lease,
@@ -323,39 +481,18 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
         return DT_OK;
     store_ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
                 .now = lease ? lease->now : 0};
-    dt_error scratch;
-    bool noted = false;
     pthread_mutex_lock(&s->mu);
+    bool redo = false;
     dt_status r = pg_begin(s, err);
-    for (size_t i = 0; r == DT_OK && i < n; i++) {
-        dt_commit *c = &batch[i];
-        r = pg_run(s, "SAVEPOINT dt_entry", NULL, NULL, err, "savepoint");
-        if (r != DT_OK)
-            break;
-        size_t ids_before = rd.n_ids, acts_before = rd.n_acts;
-        dt_error_clear(&scratch);
-        dt_status er = apply_entry_tx(s, c, i, &rd, &scratch);
-        c->result = er;
-        if (er != DT_OK && c->error)
-            *c->error = scratch;
-        if (er == DT_OK) {
-            r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err, "release savepoint");
-        } else if (store_entry_level(er)) {
-            rd.n_ids = ids_before;
-            rd.n_acts = acts_before;
-            r = pg_run(s, "ROLLBACK TO SAVEPOINT dt_entry", NULL, NULL, err, "rollback entry");
-            if (r == DT_OK)
-                r = pg_run(s, "RELEASE SAVEPOINT dt_entry", NULL, NULL, err,
-                           "release savepoint");
-            if (!noted && err) {
-                *err = scratch;
-                noted = true;
-            }
-        } else {
-            r = er;
-            if (err)
-                *err = scratch;
-        }
+    if (r == DT_OK)
+        r = run_entries(s, batch, n, &rd, false, &redo, err);
+    if (r == DT_OK && redo) {   /* an unguarded entry failed after writing: again, guarded */
+        pg_rollback(s);
+        rd.n_ids = rd.n_acts = 0;
+        dt_error_clear(err);
+        r = pg_begin(s, err);
+        if (r == DT_OK)
+            r = run_entries(s, batch, n, &rd, true, &redo, err);
     }
     if (r == DT_OK && rd.on)
         r = lease_ready(s, &rd, lease, err);

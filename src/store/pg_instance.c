@@ -159,8 +159,27 @@ dt_status pg_create_instance_tx(pg_store *s, const dt_new_instance *ni, dt_error
     return r;
 }
 
-dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *default_id,
-                               bool *delivered, dt_error *err)
+/* The insert of a message: $1 the instance, $2 visible at, $3 the event, $4 the execution
+ * id, $5 the kind. Only to an instance there is, with its name (inbox_by_name); its row held
+ * (KEY SHARE: episodes' updates go on) so a purge or a replacement under way waits for this,
+ * or this for it and then finds no instance. */
+#define MESSAGE_INSERT                                                                       \
+    "INSERT INTO inbox (instance_id, visible_at, event, execution_id, kind, name)"           \
+    " SELECT $1, $2, $3, $4, $5, name FROM instances WHERE instance_id = $1"
+
+/* An activity's result: its work item deleted under its lease ($6 the row, $7 the token) and,
+ * only if it was, the message inserted as MESSAGE_INSERT. Its one row: the rows deleted and
+ * the messages inserted. */
+static const char *const RESULT_INSERT =
+    "WITH d AS (DELETE FROM activities WHERE id = $6 AND lock_owner = $7 RETURNING 1),"
+    " i AS (" MESSAGE_INSERT " AND EXISTS (SELECT 1 FROM d) FOR KEY SHARE RETURNING 1)"
+    " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM i)";
+
+/* insert_message: M into its instance's inbox (DEFAULT_ID when M names none); with ACT, only
+ * if activity work item ACT, leased under TOKEN, is deleted (*HELD says whether it was). */
+static dt_status insert_message(pg_store *s, const dt_message *m, const char *default_id,
+                                const int64_t *act, const char *token, bool *held,
+                                bool *delivered, dt_error *err)
 {
     *delivered = false;
     const char *id = m->instance_id ? m->instance_id : default_id;
@@ -177,20 +196,36 @@ dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *def
     pg_blob(&p, blob, len);
     pg_text(&p, m->execution_id);
     pg_int(&p, (int64_t)m->event.type);
+    if (act) {
+        pg_int(&p, *act);
+        pg_text(&p, token);
+    }
     PGresult *res = NULL;
-    /* only to an instance there is, with its name (inbox_by_name); its row held (KEY SHARE:
-     * episodes' updates go on) so a purge or a replacement under way waits for this, or this
-     * for it and then finds no instance */
-    r = pg_run(s,
-               "INSERT INTO inbox (instance_id, visible_at, event, execution_id, kind, name)"
-               " SELECT $1, $2, $3, $4, $5, name FROM instances WHERE instance_id = $1"
-               " FOR KEY SHARE",
-               &p, &res, err, "insert inbox message");
+    r = pg_run(s, act ? RESULT_INSERT : MESSAGE_INSERT " FOR KEY SHARE", &p, &res, err,
+               "insert inbox message");
     free(blob);
-    if (r == DT_OK)
+    if (r == DT_OK && act) {
+        *held = pg_col_int(res, 0, 0) > 0;
+        *delivered = pg_col_int(res, 0, 1) > 0;
+    } else if (r == DT_OK) {
         *delivered = strcmp(PQcmdTuples(res), "0") != 0;
+    }
     PQclear(res);
     return r;
+}
+
+dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *default_id,
+                               bool *delivered, dt_error *err)
+{
+    return insert_message(s, m, default_id, NULL, NULL, NULL, delivered, err);
+}
+
+dt_status pg_activity_result_tx(pg_store *s, const dt_message *m, const char *default_id,
+                                int64_t act, const char *token, bool *held, bool *delivered,
+                                dt_error *err)
+{
+    *held = false;
+    return insert_message(s, m, default_id, &act, token, held, delivered, err);
 }
 
 dt_status pg_create_instance(dt_store *base, const dt_new_instance *ni, dt_error *err)
@@ -280,20 +315,6 @@ dt_status pg_get_instance(dt_store *base, const char *id, dt_arena *arena,
         if (r == DT_OK)
             *out = state;
     }
-    PQclear(res);
-    return r;
-}
-
-dt_status pg_history_len_tx(pg_store *s, const char *id, int64_t *len, dt_error *err)
-{
-    /* seqs are dense from 0, so the next seq is the length; one seek on the primary key */
-    pg_params p = PG_PARAMS_INIT;
-    pg_text(&p, id);
-    PGresult *res = NULL;
-    dt_status r = pg_run(s, "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE instance_id = $1",
-                         &p, &res, err, "read history length");
-    if (r == DT_OK)
-        *len = pg_col_int(res, 0, 0);
     PQclear(res);
     return r;
 }

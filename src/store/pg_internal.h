@@ -28,6 +28,15 @@
 
 #define PG_SCHEMA_VERSION 3   /* the schema this build makes and knows (table dtask_meta) */
 #define PG_PARAMS_MAX 24
+#define PG_PREPARED_MAX 128   /* statements prepared per connection; more run unprepared */
+#define PG_DEFERRED_MAX 8     /* commands held for the next statement's round trip */
+
+/* A statement prepared on the store's connection as "dt<index>": its text (a copy, so a
+ * statement built at run time can never be mistaken for another at the same address). */
+typedef struct pg_prepared {
+    uint64_t hash;
+    char *sql;
+} pg_prepared;
 
 typedef struct pg_store {
     dt_store base;
@@ -37,6 +46,15 @@ typedef struct pg_store {
     pthread_mutex_t mu;        /* guards conn and in_tx */
     PGconn *conn;
     bool in_tx;                /* between pg_begin and pg_commit/pg_rollback */
+    /* the statements prepared on conn (guarded by mu): parsed and planned once per
+     * connection, forgotten when it is reset, since the server forgot them with it */
+    pg_prepared prepared[PG_PREPARED_MAX];
+    int n_prepared;
+    /* commands without parameters or rows (BEGIN, SAVEPOINT, RELEASE) not sent yet: they go
+     * with the next statement, in one pipeline, one round trip for all (guarded by mu) */
+    const char *deferred[PG_DEFERRED_MAX];
+    const char *deferred_what[PG_DEFERRED_MAX];
+    int n_deferred;
     _Atomic uint64_t search_steps;
     /* the listener (pg_watch.c) */
     bool watching;
@@ -63,13 +81,21 @@ void pg_blob(pg_params *p, const uint8_t *v, size_t len);   /* NULL V: SQL NULL 
 
 /* pg_run: run SQL (with $1.. bound from P, NULL for none) on S's connection (mu held). With
  * OUT, *OUT is the result (the caller PQclears it; NULL on error); without, it is cleared.
+ * SQL with parameters or rows is prepared on the connection the first time it runs and
+ * executed by name after that; SQL of neither (BEGIN, SAVEPOINT, SET) goes as a simple query.
  * Errors: DT_ERR_NO_SPACE (disk full), DT_ERR_ALREADY_EXISTS (a unique key), DT_ERR_IO (the
  * connection, or anything else), each naming WHAT and PostgreSQL's message. A broken
  * connection is reset before the next statement. */
 dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **out,
                  dt_error *err, const char *what);
 
-/* Transactions (mu held). pg_rollback is for error paths and never fails visibly. */
+/* pg_run_later: run SQL, a command of no parameters and no rows (a string that lives as long
+ * as the store: a literal), together with the next statement pg_run sends, in one round trip;
+ * its failure is reported as that statement's, named WHAT. */
+dt_status pg_run_later(pg_store *s, const char *sql, dt_error *err, const char *what);
+
+/* Transactions (mu held). pg_begin's BEGIN goes with the transaction's first statement
+ * (pg_run_later). pg_rollback is for error paths and never fails visibly. */
 dt_status pg_begin(pg_store *s, dt_error *err);
 dt_status pg_commit(pg_store *s, dt_error *err);
 void pg_rollback(pg_store *s);
@@ -113,12 +139,18 @@ dt_status pg_read_instance(const PGresult *r, int row, dt_arena *arena,
 /* Instances inside the caller's transaction (pg_instance.c): create with the reuse policy
  * (DT_ERR_ALREADY_EXISTS when refused; NI's on_conflict message delivered then), a message
  * into an instance's inbox (*DELIVERED false when there is no such instance), an instance
- * and all that hangs off it deleted, the length of a history. */
+ * and all that hangs off it deleted. */
 dt_status pg_create_instance_tx(pg_store *s, const dt_new_instance *ni, dt_error *err);
 dt_status pg_insert_message_tx(pg_store *s, const dt_message *m, const char *default_id,
                                bool *delivered, dt_error *err);
 dt_status pg_delete_instance_tx(pg_store *s, const char *id, dt_error *err);
-dt_status pg_history_len_tx(pg_store *s, const char *id, int64_t *len, dt_error *err);
+
+/* pg_activity_result_tx: an activity's result M (as pg_insert_message_tx), in the statement
+ * that deletes its work item ACT under TOKEN, and only if it did (*HELD: the lease was held).
+ * (pg_instance.c) */
+dt_status pg_activity_result_tx(pg_store *s, const dt_message *m, const char *default_id,
+                                int64_t act, const char *token, bool *held, bool *delivered,
+                                dt_error *err);
 
 /* pg_lease_ready_tx: inside a commit's transaction, lease what it made ready for L: the
  * activities ACTS it inserted and the instances IDS that may have work now (each only if it is

@@ -8,6 +8,7 @@
  * Finding work is one statement per lease. A taker of any name reads along the visible-time
  * index; a filtered one looks up each of its names (and versions) through the name index, a
  * lateral top-k per name, merged by visible time, so other names' backlogs are never read. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,108 +188,190 @@ static void cands_free(cand *c, size_t n)
 
 /* ---- orchestrations ------------------------------------------------------------------------- */
 
-/* load_inbox_tx: the visible messages of ITEM, in arrival order, with their ids. A message
- * stored with an execution id hands it to its event (ExecutionStarted keeps its own). */
-static dt_status load_inbox_tx(pg_store *s, dt_orch_item *item, dt_time now, dt_error *err)
+/* Leasing a set of candidate instances is two statements. ORCH_LEASE takes them: $1 the ids
+ * and $2 their tokens (parallel text arrays, in the order to hand them out), $3 the lease's
+ * end, $4 now, $5 the most to take. Each is taken only if it is still free, nobody else is
+ * taking it (SKIP LOCKED) and it has a visible message. A row per instance taken: its columns
+ * (PG_INSTANCE_COLUMNS), its history generation, its place among the candidates. */
+static const char *const ORCH_LEASE =
+    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
+    "  AS t(id, token, ord)),"
+    " c AS (SELECT i.instance_id AS cid FROM instances i JOIN t ON t.id = i.instance_id"
+    "  WHERE (i.lock_owner IS NULL OR i.lock_expires < $4)"
+    "  AND EXISTS (SELECT 1 FROM inbox m WHERE m.instance_id = i.instance_id"
+    "   AND m.visible_at <= $4)"
+    "  ORDER BY t.ord LIMIT $5 FOR UPDATE OF i SKIP LOCKED),"
+    " l AS (UPDATE instances i SET lock_owner = t.token, lock_expires = $3 FROM c, t"
+    "  WHERE i.instance_id = c.cid AND t.id = i.instance_id"
+    "  RETURNING " PG_INSTANCE_COLUMNS ", i.history_gen, t.ord)"
+    " SELECT * FROM l ORDER BY ord";
+
+/* ORCH_LOAD then reads, for the instances taken ($1, in order; $2 now), each one's history
+ * length (seqs are dense from 0: the next seq is the length; one seek on the primary key) and
+ * its visible messages: a row per message (one with none when it has none), in instance then
+ * arrival order. It must be a statement of its own: a lease's snapshot is taken before it
+ * waits for and locks its rows, so it may predate the commit of the episode that released
+ * one of them, whose appends and deletes only a later statement sees. The history itself is
+ * not read: the holder loads what it lacks. */
+static const char *const ORCH_LOAD =
+    "SELECT t.ord, (SELECT COALESCE(MAX(h.seq) + 1, 0) FROM history h"
+    "  WHERE h.instance_id = t.id), m.id, m.event, m.execution_id"
+    " FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)"
+    " LEFT JOIN inbox m ON m.instance_id = t.id AND m.visible_at <= $2"
+    " ORDER BY t.ord, m.id";
+enum { COL_GEN = 17, COL_ORD };                               /* of ORCH_LEASE */
+enum { LOAD_ORD, LOAD_LEN, COL_MSG_ID, COL_MSG_EVENT, COL_MSG_EXEC };   /* of ORCH_LOAD */
+
+/* read_inbox: rows FROM .. TO-1 of R (ORCH_LOAD's, one instance's) as ITEM's incoming
+ * messages, with their ids. A message stored with an execution id hands it to its event
+ * (ExecutionStarted keeps its own). */
+static dt_status read_inbox(const PGresult *r, int from, int to, dt_orch_item *item,
+                            dt_error *err)
 {
-    pg_params p = PG_PARAMS_INIT;
-    pg_text(&p, item->instance_id);
-    pg_int(&p, now);
-    PGresult *res = NULL;
-    dt_status r = pg_run(s, "SELECT id, event, execution_id FROM inbox"
-                            " WHERE instance_id = $1 AND visible_at <= $2 ORDER BY id",
-                         &p, &res, err, "read inbox");
-    if (r != DT_OK)
-        return r;
-    size_t n = (size_t)PQntuples(res);
-    dt_event *ev = n ? dt_arena_alloc(item->arena, n * sizeof *ev) : NULL;
-    int64_t *ids = n ? dt_arena_alloc(item->arena, n * sizeof *ids) : NULL;
-    if (n && (ev == NULL || ids == NULL))
-        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading inbox of '%s'",
-                         item->instance_id);
-    for (size_t i = 0; r == DT_OK && i < n; i++) {
-        ids[i] = pg_col_int(res, (int)i, 0);
+    size_t n = pg_col_null(r, from, COL_MSG_ID) ? 0 : (size_t)(to - from);
+    if (n == 0)
+        return DT_OK;
+    dt_event *ev = dt_arena_alloc(item->arena, n * sizeof *ev);
+    int64_t *ids = dt_arena_alloc(item->arena, n * sizeof *ids);
+    if (ev == NULL || ids == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory reading inbox of '%s'",
+                            item->instance_id);
+    dt_status st = DT_OK;
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        int row = from + (int)i;
+        ids[i] = pg_col_int(r, row, COL_MSG_ID);
         char what[160];
         snprintf(what, sizeof what, "inbox message %lld of instance '%.100s'",
                  (long long)ids[i], item->instance_id);
-        r = pg_col_event(res, (int)i, 1, item->arena, &ev[i], err, what);
-        if (r == DT_OK && ev[i].type != DT_EVENT_EXECUTION_STARTED &&
-            !pg_col_null(res, (int)i, 2)) {
-            ev[i].execution_id = pg_col_text(item->arena, res, (int)i, 2, &r);
-            if (r != DT_OK)
-                dt_error_set(err, r, "out of memory reading inbox of '%s'", item->instance_id);
+        st = pg_col_event(r, row, COL_MSG_EVENT, item->arena, &ev[i], err, what);
+        if (st == DT_OK && ev[i].type != DT_EVENT_EXECUTION_STARTED &&
+            !pg_col_null(r, row, COL_MSG_EXEC)) {
+            ev[i].execution_id = pg_col_text(item->arena, r, row, COL_MSG_EXEC, &st);
+            if (st != DT_OK)
+                dt_error_set(err, st, "out of memory reading inbox of '%s'", item->instance_id);
         }
     }
-    PQclear(res);
-    if (r == DT_OK && n > 0) {
+    if (st == DT_OK) {
         item->incoming = ev;
         item->message_ids = ids;
         item->n_incoming = item->n_message_ids = n;
     }
-    return r;
+    return st;
 }
 
-/* lease_one_tx: lease ITEM's instance (instance_id set) if it is still free, nobody else is
- * taking it and it has a visible message; then its row, history length and inbox. *TAKEN
- * says whether it was leased. The history itself is not read: the holder loads what it
- * lacks. */
-static dt_status lease_one_tx(pg_store *s, dt_orch_item *item, const char *owner, dt_time now,
-                              dt_time until, bool *taken, dt_error *err)
-{
-    *taken = false;
-    item->lock_token = store_new_token(item->arena, owner);
-    item->locked_until = until;
-    if (item->lock_token == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing '%s'", item->instance_id);
-    pg_params p = PG_PARAMS_INIT;
-    pg_text(&p, item->instance_id);
-    pg_text(&p, item->lock_token);
-    pg_int(&p, until);
-    pg_int(&p, now);
-    PGresult *res = NULL;
-    dt_status r = pg_run(s,
-                         "UPDATE instances SET lock_owner = $2, lock_expires = $3"
-                         " WHERE instance_id = (SELECT instance_id FROM instances"
-                         "  WHERE instance_id = $1 AND (lock_owner IS NULL OR lock_expires < $4)"
-                         "  FOR UPDATE SKIP LOCKED)"
-                         " AND EXISTS (SELECT 1 FROM inbox WHERE instance_id = $1"
-                         "  AND visible_at <= $4)"
-                         " RETURNING " PG_INSTANCE_COLUMNS ", history_gen",
-                         &p, &res, err, "lease instance");
-    if (r == DT_OK && PQntuples(res) == 1) {
-        r = pg_read_instance(res, 0, item->arena, &item->state, err);
-        item->history_gen = pg_col_int(res, 0, 17);
-        *taken = r == DT_OK;
-    }
-    PQclear(res);
-    if (r != DT_OK || !*taken)
-        return r;
-    int64_t len = 0;
-    r = pg_history_len_tx(s, item->instance_id, &len, err);
-    if (r != DT_OK)
-        return r;
-    item->history_len = (size_t)len;
-    item->past = NULL;
-    item->n_past = 0;
-    return load_inbox_tx(s, item, now, err);
-}
-
-/* new_orch_item: an item for instance ID in an arena of its own; NULL when out of memory. */
-static dt_orch_item *new_orch_item(const char *id)
+/* new_orch_item: an item for instance ID in an arena of its own, with a fresh token of OWNER
+ * until UNTIL; NULL when out of memory. */
+static dt_orch_item *new_orch_item(const char *id, const char *owner, dt_time until)
 {
     dt_arena *arena = dt_arena_new();
     dt_orch_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
     if (item) {
         item->arena = arena;
         item->instance_id = dt_arena_strdup(arena, id);
+        item->lock_token = store_new_token(arena, owner);
+        item->locked_until = until;
     }
-    if (item == NULL || item->instance_id == NULL) {
+    if (item == NULL || item->instance_id == NULL || item->lock_token == NULL) {
         dt_arena_free(arena);
         return NULL;
     }
     return item;
 }
 
+/* lease_orchs_tx: lease those of the N instances IDS that are free, untaken and have work
+ * (ORCH_LEASE), the first MAX, into OUT (*N_OUT of them, in the order of IDS; the caller frees
+ * them with dt_orch_item_free), inside the caller's transaction. Nothing in OUT on
+ * failure. */
+static dt_status lease_orchs_tx(pg_store *s, const char *const *ids, size_t n,
+                                const char *owner, dt_time now, dt_time until, size_t max,
+                                dt_orch_item **out, size_t *n_out, dt_error *err)
+{
+    *n_out = 0;
+    if (n == 0 || max == 0)
+        return DT_OK;
+    dt_orch_item **items = calloc(n, sizeof *items);
+    pg_array a_ids = {NULL, 0, 0, true}, a_tokens = {NULL, 0, 0, true};
+    dt_status r = items ? DT_OK
+                        : dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
+    arr_put(&a_ids, "{", 1);
+    arr_put(&a_tokens, "{", 1);
+    for (size_t i = 0; r == DT_OK && i < n; i++) {
+        if ((items[i] = new_orch_item(ids[i], owner, until)) == NULL) {
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
+            break;
+        }
+        arr_add(&a_ids, ids[i]);
+        arr_add(&a_tokens, items[i]->lock_token);
+    }
+    arr_put(&a_ids, "}", 1);
+    arr_put(&a_tokens, "}", 1);
+    if (r == DT_OK && (!a_ids.ok || !a_tokens.ok))
+        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
+    PGresult *res = NULL;
+    if (r == DT_OK) {
+        pg_params p = PG_PARAMS_INIT;
+        pg_text(&p, a_ids.s);
+        pg_text(&p, a_tokens.s);
+        pg_int(&p, until);
+        pg_int(&p, now);
+        pg_int(&p, (int64_t)max);
+        r = pg_run(s, ORCH_LEASE, &p, &res, err, "lease instances");
+    }
+    int rows = r == DT_OK ? PQntuples(res) : 0;
+    pg_array taken = {NULL, 0, 0, true};
+    arr_put(&taken, "{", 1);
+    for (int row = 0; r == DT_OK && row < rows; row++) {
+        int64_t ord = pg_col_int(res, row, COL_ORD);
+        assert(ord >= 1 && (size_t)ord <= n && items[ord - 1] != NULL);
+        dt_orch_item *item = items[ord - 1];
+        items[ord - 1] = NULL;
+        out[(*n_out)++] = item;   /* freed with the others below if a later row fails */
+        r = pg_read_instance(res, row, item->arena, &item->state, err);
+        item->history_gen = pg_col_int(res, row, COL_GEN);
+        arr_add(&taken, item->instance_id);
+    }
+    arr_put(&taken, "}", 1);
+    PQclear(res);
+    res = NULL;
+    if (r == DT_OK && !taken.ok)
+        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
+    if (r == DT_OK && *n_out > 0) {
+        pg_params p = PG_PARAMS_INIT;
+        pg_text(&p, taken.s);
+        pg_int(&p, now);
+        r = pg_run(s, ORCH_LOAD, &p, &res, err, "read leased instances");
+    }
+    rows = r == DT_OK && res ? PQntuples(res) : 0;
+    for (int row = 0; r == DT_OK && row < rows;) {
+        int64_t ord = pg_col_int(res, row, LOAD_ORD);
+        int end = row + 1;
+        while (end < rows && pg_col_int(res, end, LOAD_ORD) == ord)
+            end++;
+        assert(ord >= 1 && (size_t)ord <= *n_out);
+        dt_orch_item *item = out[ord - 1];
+        item->history_len = (size_t)pg_col_int(res, row, LOAD_LEN);
+        r = read_inbox(res, row, end, item, err);
+        row = end;
+    }
+    free(taken.s);
+    PQclear(res);
+    for (size_t i = 0; items && i < n; i++)
+        dt_orch_item_free(items[i]);   /* the candidates not taken */
+    free(items);
+    free(a_ids.s);
+    free(a_tokens.s);
+    if (r != DT_OK) {
+        for (size_t i = 0; i < *n_out; i++) {
+            dt_orch_item_free(out[i]);
+            out[i] = NULL;
+        }
+        *n_out = 0;
+    }
+    return r;
+}
+
+/* Finding candidates takes no transaction, so a taker that finds nothing costs one round
+ * trip; leasing what it found is a transaction (its BEGIN sent with the lease). */
 dt_status pg_lease_orchestrations(dt_store *base, const char *owner, dt_time now,
                                   int64_t lease_us, size_t max, const dt_name_filter *names,
                                   dt_orch_item **out, size_t *n_out, dt_error *err)
@@ -297,103 +380,157 @@ dt_status pg_lease_orchestrations(dt_store *base, const char *owner, dt_time now
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    size_t cap = max < CANDS_MAX ? max : CANDS_MAX, n_cands = 0, n = 0;
+    size_t cap = max < CANDS_MAX ? max : CANDS_MAX, n_cands = 0;
     cand *c = calloc(cap, sizeof *c);
-    if (c == NULL)
+    const char **ids = calloc(cap, sizeof *ids);
+    if (c == NULL || ids == NULL) {
+        free(c);
+        free(ids);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
+    }
     dt_time until = store_lease_end(now, lease_us);
     pthread_mutex_lock(&s->mu);
-    dt_status r = pg_begin(s, err);
-    if (r == DT_OK)
-        r = find_work(s, ORCH_ANY, ORCH_NAMED, true, now, names, cap, c, &n_cands, err);
-    for (size_t i = 0; r == DT_OK && i < n_cands; i++) {
-        dt_orch_item *item = new_orch_item(c[i].id);
-        bool taken = false;
-        r = item ? lease_one_tx(s, item, owner, now, until, &taken, err)
-                 : dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
-        if (r == DT_OK && taken)
-            out[n++] = item;
-        else
-            dt_orch_item_free(item);
-    }
-    if (r == DT_OK)
-        r = pg_commit(s, err);
-    if (r != DT_OK) {
-        pg_rollback(s);
-        for (size_t i = 0; i < n; i++) {
-            dt_orch_item_free(out[i]);
-            out[i] = NULL;
+    dt_status r = find_work(s, ORCH_ANY, ORCH_NAMED, true, now, names, cap, c, &n_cands, err);
+    for (size_t i = 0; i < n_cands; i++)
+        ids[i] = c[i].id;
+    if (r == DT_OK && n_cands > 0 && (r = pg_begin(s, err)) == DT_OK) {
+        r = lease_orchs_tx(s, ids, n_cands, owner, now, until, max, out, n_out, err);
+        if (r == DT_OK)
+            r = pg_commit(s, err);
+        if (r != DT_OK) {
+            pg_rollback(s);
+            for (size_t i = 0; i < *n_out; i++) {
+                dt_orch_item_free(out[i]);
+                out[i] = NULL;
+            }
+            *n_out = 0;
         }
-        n = 0;
     }
     pthread_mutex_unlock(&s->mu);
+    free(ids);
     cands_free(c, n_cands);
-    *n_out = n;
     return r;
 }
 
 /* ---- activities ------------------------------------------------------------------------------- */
 
-/* lease_activity_tx: lease activity ITEM->id if it is still free and nobody else is taking it
- * (ANY_STATE: one this transaction made, taken as it is); *TAKEN says whether it was. */
-static dt_status lease_activity_tx(pg_store *s, dt_activity_item *item, const char *owner,
-                                   dt_time now, dt_time until, bool any_state, bool *taken,
-                                   dt_error *err)
-{
-    *taken = false;
-    item->lock_token = store_new_token(item->arena, owner);
-    item->locked_until = until;
-    if (item->lock_token == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activity %lld",
-                            (long long)item->id);
-    pg_params p = PG_PARAMS_INIT;
-    pg_int(&p, item->id);
-    pg_text(&p, item->lock_token);
-    pg_int(&p, until);
-    pg_int(&p, now);
-    pg_bool(&p, any_state);
-    PGresult *res = NULL;
-    dt_status r = pg_run(s,
-                         "UPDATE activities SET lock_owner = $2, lock_expires = $3,"
-                         " delivery_count = delivery_count + 1"
-                         " WHERE id = (SELECT id FROM activities WHERE id = $1"
-                         "  AND ($5 OR lock_owner IS NULL OR lock_expires < $4)"
-                         "  FOR UPDATE SKIP LOCKED)"
-                         " RETURNING instance_id, execution_id, task_id, name, version, input,"
-                         " delivery_count, trace_parent, trace_state, tags",
-                         &p, &res, err, "lease activity");
-    if (r == DT_OK && PQntuples(res) == 1) {
-        dt_status cst = DT_OK;
-        item->instance_id = pg_col_text(item->arena, res, 0, 0, &cst);
-        item->execution_id = pg_col_text(item->arena, res, 0, 1, &cst);
-        item->task_id = (int32_t)pg_col_int(res, 0, 2);
-        item->name = pg_col_text(item->arena, res, 0, 3, &cst);
-        item->version = pg_col_text(item->arena, res, 0, 4, &cst);
-        item->input = pg_col_text(item->arena, res, 0, 5, &cst);
-        item->delivery_count = (int)pg_col_int(res, 0, 6);
-        item->trace_parent = pg_col_text(item->arena, res, 0, 7, &cst);
-        item->trace_state = pg_col_text(item->arena, res, 0, 8, &cst);
-        item->tags = pg_col_text(item->arena, res, 0, 9, &cst);
-        if (cst != DT_OK)
-            r = dt_error_set(err, cst, "out of memory leasing activity %lld",
-                             (long long)item->id);
-        *taken = r == DT_OK;
-    }
-    PQclear(res);
-    return r;
-}
+/* One statement leases a set of activities: $1 their row ids and $2 their tokens (parallel
+ * arrays, in the order to hand them out), $3 the lease's end, $4 now, $5 true to take them
+ * whatever their state (rows the caller's transaction just made), $6 the most to take. Each is
+ * taken only if it is still free (or $5) and nobody else is taking it; a row per activity
+ * taken, in order. */
+static const char *const ACT_LEASE =
+    "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY"
+    "  AS t(id, token, ord)),"
+    " c AS (SELECT a.id AS cid FROM activities a JOIN t ON t.id = a.id"
+    "  WHERE ($5 OR a.lock_owner IS NULL OR a.lock_expires < $4)"
+    "  ORDER BY t.ord LIMIT $6 FOR UPDATE OF a SKIP LOCKED),"
+    " l AS (UPDATE activities a SET lock_owner = t.token, lock_expires = $3,"
+    "  delivery_count = a.delivery_count + 1 FROM c, t"
+    "  WHERE a.id = c.cid AND t.id = a.id"
+    "  RETURNING t.ord, a.instance_id, a.execution_id, a.task_id, a.name, a.version, a.input,"
+    "  a.delivery_count, a.trace_parent, a.trace_state, a.tags)"
+    " SELECT * FROM l ORDER BY ord";
 
-static dt_activity_item *new_act_item(int64_t id)
+/* new_act_item: an item for activity row ID in an arena of its own, with a fresh token of
+ * OWNER until UNTIL; NULL when out of memory. */
+static dt_activity_item *new_act_item(int64_t id, const char *owner, dt_time until)
 {
     dt_arena *arena = dt_arena_new();
     dt_activity_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
-    if (item == NULL) {
+    if (item) {
+        item->arena = arena;
+        item->id = id;
+        item->lock_token = store_new_token(arena, owner);
+        item->locked_until = until;
+    }
+    if (item == NULL || item->lock_token == NULL) {
         dt_arena_free(arena);
         return NULL;
     }
-    item->arena = arena;
-    item->id = id;
     return item;
+}
+
+/* read_activity: row ROW of R (ACT_LEASE's, from column 1) into ITEM. */
+static dt_status read_activity(const PGresult *r, int row, dt_activity_item *item,
+                               dt_error *err)
+{
+    dt_status st = DT_OK;
+    item->instance_id = pg_col_text(item->arena, r, row, 1, &st);
+    item->execution_id = pg_col_text(item->arena, r, row, 2, &st);
+    item->task_id = (int32_t)pg_col_int(r, row, 3);
+    item->name = pg_col_text(item->arena, r, row, 4, &st);
+    item->version = pg_col_text(item->arena, r, row, 5, &st);
+    item->input = pg_col_text(item->arena, r, row, 6, &st);
+    item->delivery_count = (int)pg_col_int(r, row, 7);
+    item->trace_parent = pg_col_text(item->arena, r, row, 8, &st);
+    item->trace_state = pg_col_text(item->arena, r, row, 9, &st);
+    item->tags = pg_col_text(item->arena, r, row, 10, &st);
+    return st == DT_OK ? DT_OK
+                       : dt_error_set(err, st, "out of memory leasing activity %lld",
+                                      (long long)item->id);
+}
+
+/* lease_acts_tx: lease those of the N activity rows ROWS that are free (ANY_STATE: rows this
+ * transaction made, taken as they are) and untaken, the first MAX, into OUT (*N_OUT of them, in
+ * the order of ROWS). One statement, as lease_orchs_tx. Nothing in OUT on failure. */
+static dt_status lease_acts_tx(pg_store *s, const int64_t *rows_in, size_t n, const char *owner,
+                               dt_time now, dt_time until, bool any_state, size_t max,
+                               dt_activity_item **out, size_t *n_out, dt_error *err)
+{
+    *n_out = 0;
+    if (n == 0 || max == 0)
+        return DT_OK;
+    dt_activity_item **items = calloc(n, sizeof *items);
+    char *a_ids = NULL;
+    pg_array a_tokens = {NULL, 0, 0, true};
+    dt_status r = items ? pg_int_array(rows_in, n, &a_ids, err)
+                        : dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
+    arr_put(&a_tokens, "{", 1);
+    for (size_t i = 0; r == DT_OK && i < n; i++) {
+        if ((items[i] = new_act_item(rows_in[i], owner, until)) == NULL) {
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
+            break;
+        }
+        arr_add(&a_tokens, items[i]->lock_token);
+    }
+    arr_put(&a_tokens, "}", 1);
+    if (r == DT_OK && !a_tokens.ok)
+        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
+    PGresult *res = NULL;
+    if (r == DT_OK) {
+        pg_params p = PG_PARAMS_INIT;
+        pg_text(&p, a_ids);
+        pg_text(&p, a_tokens.s);
+        pg_int(&p, until);
+        pg_int(&p, now);
+        pg_bool(&p, any_state);
+        pg_int(&p, (int64_t)max);
+        r = pg_run(s, ACT_LEASE, &p, &res, err, "lease activities");
+    }
+    int rows = r == DT_OK ? PQntuples(res) : 0;
+    for (int row = 0; r == DT_OK && row < rows; row++) {
+        int64_t ord = pg_col_int(res, row, 0);
+        assert(ord >= 1 && (size_t)ord <= n);
+        dt_activity_item *item = items[ord - 1];
+        items[ord - 1] = NULL;
+        out[(*n_out)++] = item;
+        r = read_activity(res, row, item, err);
+    }
+    PQclear(res);
+    for (size_t i = 0; items && i < n; i++)
+        dt_activity_item_free(items[i]);   /* the candidates not taken */
+    free(items);
+    free(a_ids);
+    free(a_tokens.s);
+    if (r != DT_OK) {
+        for (size_t i = 0; i < *n_out; i++) {
+            dt_activity_item_free(out[i]);
+            out[i] = NULL;
+        }
+        *n_out = 0;
+    }
+    return r;
 }
 
 dt_status pg_lease_activities(dt_store *base, const char *owner, dt_time now, int64_t lease_us,
@@ -404,38 +541,24 @@ dt_status pg_lease_activities(dt_store *base, const char *owner, dt_time now, in
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    size_t cap = max < CANDS_MAX ? max : CANDS_MAX, n_cands = 0, n = 0;
+    size_t cap = max < CANDS_MAX ? max : CANDS_MAX, n_cands = 0;
     cand *c = calloc(cap, sizeof *c);
-    if (c == NULL)
+    int64_t *rows = calloc(cap, sizeof *rows);
+    if (c == NULL || rows == NULL) {
+        free(c);
+        free(rows);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
+    }
     dt_time until = store_lease_end(now, lease_us);
     pthread_mutex_lock(&s->mu);
-    dt_status r = pg_begin(s, err);
+    dt_status r = find_work(s, ACT_ANY, ACT_NAMED, false, now, names, cap, c, &n_cands, err);
+    for (size_t i = 0; i < n_cands; i++)
+        rows[i] = c[i].row;
     if (r == DT_OK)
-        r = find_work(s, ACT_ANY, ACT_NAMED, false, now, names, cap, c, &n_cands, err);
-    for (size_t i = 0; r == DT_OK && i < n_cands; i++) {
-        dt_activity_item *item = new_act_item(c[i].row);
-        bool taken = false;
-        r = item ? lease_activity_tx(s, item, owner, now, until, false, &taken, err)
-                 : dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
-        if (r == DT_OK && taken)
-            out[n++] = item;
-        else
-            dt_activity_item_free(item);
-    }
-    if (r == DT_OK)
-        r = pg_commit(s, err);
-    if (r != DT_OK) {
-        pg_rollback(s);
-        for (size_t i = 0; i < n; i++) {
-            dt_activity_item_free(out[i]);
-            out[i] = NULL;
-        }
-        n = 0;
-    }
+        r = lease_acts_tx(s, rows, n_cands, owner, now, until, false, max, out, n_out, err);
     pthread_mutex_unlock(&s->mu);
+    free(rows);
     cands_free(c, n_cands);
-    *n_out = n;
     return r;
 }
 
@@ -446,35 +569,19 @@ dt_status pg_lease_ready_tx(pg_store *s, const char *const *ids, size_t n_ids,
                             dt_error *err)
 {
     dt_time until = store_lease_end(L->now, L->lease_us);
-    for (size_t i = 0; i < n_acts && L->n_activities < L->max_activities; i++) {
-        dt_activity_item *item = new_act_item(acts[i]);
-        bool taken = false;
-        dt_status r = item ? lease_activity_tx(s, item, L->owner, L->now, until, true, &taken,
-                                               err)
-                           : dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
-        if (r != DT_OK || !taken) {
-            dt_activity_item_free(item);
-            if (r != DT_OK)
-                return r;
-            continue;
-        }
-        L->activities[L->n_activities++] = item;
-    }
-    for (size_t i = 0; i < n_ids && L->n_orchestrations < L->max_orchestrations; i++) {
-        dt_orch_item *item = new_orch_item(ids[i]);
-        bool taken = false;
-        dt_status r = item ? lease_one_tx(s, item, L->owner, L->now, until, &taken, err)
-                           : dt_error_set(err, DT_ERR_NOMEM,
-                                          "out of memory leasing orchestrations");
-        if (r != DT_OK || !taken) {
-            dt_orch_item_free(item);
-            if (r != DT_OK)
-                return r;
-            continue;
-        }
-        L->orchestrations[L->n_orchestrations++] = item;
-    }
-    return DT_OK;
+    size_t got = 0;
+    dt_status r = lease_acts_tx(s, acts, n_acts, L->owner, L->now, until, true,
+                                L->max_activities - L->n_activities,
+                                L->activities + L->n_activities, &got, err);
+    if (r != DT_OK)
+        return r;
+    L->n_activities += got;
+    r = lease_orchs_tx(s, ids, n_ids, L->owner, L->now, until,
+                       L->max_orchestrations - L->n_orchestrations,
+                       L->orchestrations + L->n_orchestrations, &got, err);
+    if (r == DT_OK)
+        L->n_orchestrations += got;
+    return r;
 }
 
 /* ---- renew and abandon ---------------------------------------------------------------------- */

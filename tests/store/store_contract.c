@@ -1010,6 +1010,49 @@ static void test_entry_that_cannot_be_stored_changes_nothing_and_others_apply(vo
     dt_orch_item_free(bad);
 }
 
+/* An entry refused after some of it was written (its history appended, then an activity that
+ * cannot be stored) is rolled back alone, its writes with it, and the entries on either side
+ * of it apply; it keeps its lease and its message. */
+static void test_entry_refused_after_writing_is_rolled_back_alone(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "before", NULL);
+    create(fx, "bad", NULL);
+    create(fx, "after", NULL);
+    dt_orch_item *items[3];
+    assert_int_equal(lease_orch(fx, "w", T0, LEASE, 3, items), 3);
+    dt_event app[1] = {ev(DT_EVENT_ORCHESTRATOR_STARTED)};
+    dt_new_activity no_event = {0};   /* no TaskScheduled: found only after the appends */
+    dt_commit batch[3] = {episode_commit(find_item(items, 3, "before"), app, 1, DT_STATUS_RUNNING),
+                          episode_commit(find_item(items, 3, "bad"), app, 1, DT_STATUS_RUNNING),
+                          episode_commit(find_item(items, 3, "after"), app, 1, DT_STATUS_RUNNING)};
+    batch[1].u.episode.activities = &no_event;
+    batch[1].u.episode.n_activities = 1;
+    dt_error err;
+    assert_ok(dt_store_commit(fx->store, batch, 3, &err), &err);
+    assert_int_equal(batch[0].result, DT_OK);
+    assert_int_equal(batch[1].result, DT_ERR_INVALID_ARG);
+    assert_int_equal(batch[2].result, DT_OK);
+    size_t n = 99;
+    history(fx, "bad", &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(get(fx, "bad")->status, DT_STATUS_PENDING);
+    history(fx, "before", &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(get(fx, "before")->status, DT_STATUS_RUNNING);
+    history(fx, "after", &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(get(fx, "after")->status, DT_STATUS_RUNNING);
+    dt_orch_item *bad = find_item(items, 3, "bad");
+    assert_ok(dt_store_abandon_orchestration(fx->store, bad, 0, &err), &err);
+    dt_orch_item *again = lease_one(fx, "w", T0, LEASE);
+    assert_string_equal(again->instance_id, "bad");
+    assert_int_equal(again->n_incoming, 1);
+    dt_orch_item_free(again);
+    for (size_t i = 0; i < 3; i++)
+        dt_orch_item_free(items[i]);
+}
+
 /* A replaced history (continue-as-new; a rewind the same way) is another generation
  * (history_gen), so a copy of the old one cached from an earlier lease, on another node, say,
  * is known stale even when the execution id and the length agree. */
@@ -3149,6 +3192,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open, bool de
         T(test_stale_commit_changes_nothing),
         T(test_group_commit_applies_the_entries_whose_lease_is_held),
         T(test_entry_that_cannot_be_stored_changes_nothing_and_others_apply),
+        T(test_entry_refused_after_writing_is_rolled_back_alone),
         T(test_reset_history_replaces_it_for_continue_as_new),
         T(test_failure_details_are_kept),
         T(test_activity_result_reaches_the_inbox_and_the_work_item_goes),

@@ -376,6 +376,75 @@ static void test_next_due_is_the_earliest_scheduled_work_or_retry(void **state)
     dt_store_close(s);
 }
 
+/* The store's connection is cut (its server process terminated, as a restart would): the
+ * statement that finds it broken fails, and the next ones reconnect and run again, the
+ * statements the store had prepared on the old connection prepared anew on the new one. */
+static void test_statements_run_again_after_a_reconnect(void **state)
+{
+    (void)state;
+    char schema[64], url[1200];
+    snprintf(schema, sizeof schema, "%s", fresh_schema("pg-reconnect"));
+    /* the connection named after the schema, so the test cuts only this store's */
+    snprintf(url, sizeof url, "%s%capplication_name=%s", g_url, strchr(g_url, '?') ? '&' : '?',
+             schema);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_postgres(url, schema, &s, &err), &err);
+    dt_new_instance a = {.instance_id = "a", .execution_id = "e", .name = "o", .created_at = 1};
+    assert_ok(dt_store_create_instance(s, &a, &err), &err);
+    dt_arena *arena = dt_arena_new();
+    dt_instance_state *st = NULL;
+    assert_ok(dt_store_get_instance(s, "a", arena, &st, &err), &err);
+
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+             " WHERE application_name = '%s'", schema);
+    assert_string_equal(psql(schema, sql), "1");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity"
+             " WHERE application_name = '%s'", schema);
+    for (int i = 0; i < 100 && strcmp(psql(schema, sql), "0") != 0; i++)
+        usleep(50000);
+    assert_string_equal(psql(schema, sql), "0");
+
+    /* the first transaction finds the connection gone (its BEGIN and first statement sent
+     * together) and changes nothing; the next statement reconnects */
+    dt_new_instance lost = {.instance_id = "lost", .execution_id = "e", .name = "o",
+                            .created_at = 1};
+    assert_int_equal(dt_store_create_instance(s, &lost, &err), DT_ERR_IO);
+    assert_int_equal(dt_store_get_instance(s, "lost", arena, &st, &err), DT_ERR_NOT_FOUND);
+    assert_ok(dt_store_get_instance(s, "a", arena, &st, &err), &err);
+    assert_string_equal(st->instance_id, "a");
+    assert_int_equal(st->status, DT_STATUS_PENDING);
+    dt_new_instance b = {.instance_id = "b", .execution_id = "e", .name = "o", .created_at = 1};
+    assert_ok(dt_store_create_instance(s, &b, &err), &err);
+    dt_orch_item *items[2];
+    size_t n = 0;
+    assert_ok(dt_store_lease_orchestrations(s, "w", 2, 60000000, 2, NULL, items, &n, &err),
+              &err);
+    assert_int_equal(n, 2);
+    dt_commit c[2] = {{.kind = DT_COMMIT_EPISODE}, {.kind = DT_COMMIT_EPISODE}};
+    for (size_t i = 0; i < 2; i++) {
+        c[i].u.episode.item = items[i];
+        c[i].u.episode.append = items[i]->incoming;
+        c[i].u.episode.n_append = items[i]->n_incoming;
+        c[i].u.episode.status = DT_STATUS_RUNNING;
+    }
+    assert_ok(dt_store_commit(s, c, 2, &err), &err);
+    assert_int_equal(c[0].result, DT_OK);
+    assert_int_equal(c[1].result, DT_OK);
+    for (size_t i = 0; i < 2; i++)
+        dt_orch_item_free(items[i]);
+    assert_ok(dt_store_get_instance(s, "b", arena, &st, &err), &err);
+    assert_int_equal(st->status, DT_STATUS_RUNNING);
+    dt_event *h = NULL;
+    size_t nh = 0;
+    assert_ok(dt_store_get_history(s, "b", arena, &h, &nh, &err), &err);
+    assert_int_equal(nh, 1);
+    assert_int_equal(h[0].type, DT_EVENT_EXECUTION_STARTED);
+    dt_arena_free(arena);
+    dt_store_close(s);
+}
+
 /* read_url: the test server's URL, or false when there is none. */
 static bool read_url(void)
 {
@@ -410,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_a_watcher_hears_other_nodes_work),
         cmocka_unit_test(test_a_message_racing_a_purge_waits_and_finds_no_instance),
         cmocka_unit_test(test_next_due_is_the_earliest_scheduled_work_or_retry),
+        cmocka_unit_test(test_statements_run_again_after_a_reconnect),
     };
     int failed = cmocka_run_group_tests_name("postgres", tests, NULL, NULL);
     failed += store_contract_run("postgres", open_pg, false);
