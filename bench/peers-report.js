@@ -63,8 +63,9 @@ for (const r of jsonLines(args.ours).filter(
 }
 // ours, every mode (the same hub and store); not the result lines' own older wording
 const ourDurability =
-  "SQLite WAL; every commit fsynced (fdatasync of the log) before anyone hears of its outcome; " +
-  "group commit, and the fsync of one batch overlaps the next batch";
+  "SQLite WAL; every commit fsynced (fdatasync of the log) before anyone hears of its outcome " +
+  "(client answers, waits, reads, workers' completions); group commit, and the fsync of one batch " +
+  "overlaps the next batches (work they schedule may start before it)";
 for (const { sys, w, n, c, reps } of ourReps.values())
   slot(w, n, c).systems[sys] = {
     thr: med(reps.map((r) => r.throughput_per_s)),
