@@ -89,18 +89,22 @@ static void renew_all(dt_hub *hub, renewal *r, size_t n)
     }
 }
 
-/* heartbeat: say this node is alive, every DT_NODE_HEARTBEAT_MS, on a store that keeps them;
- * a failure is the store's trouble, which its writes report. */
+/* heartbeat: say this node is alive, every DT_NODE_HEARTBEAT_MS, on a store that keeps them.
+ * It is a write like any other, so its outcome is the store's health: an idle node (its work
+ * all done, or waiting on timers) still notices within a beat that its database went away,
+ * and that it came back. */
 static void heartbeat(dt_hub *hub)
 {
     dt_time now = dt_now();
     if (!hub->beats || now - hub->beat_at < (dt_time)DT_NODE_HEARTBEAT_MS * 1000)
         return;
     hub->beat_at = now;
-    dt_error err;
-    if (dt_store_heartbeat(hub->store, hub->owner, hub->started_at, now, &err) ==
-        DT_ERR_UNIMPLEMENTED)
+    dt_error err = {0};
+    dt_status st = dt_store_heartbeat(hub->store, hub->owner, hub->started_at, now, &err);
+    if (st == DT_ERR_UNIMPLEMENTED)
         hub->beats = false;
+    else
+        hub_store_result(hub, st, &err);
 }
 
 static void *renewer_main(void *arg)
