@@ -153,22 +153,68 @@ bool session_wait(session *s)
     return !s->abandon;
 }
 
-/* make_stack: map S's stack with a guard page below it and prepare its context to enter
- * code_main; false if that cannot be done. Apart from run_code, whose getcontext and
- * swapcontext return twice. */
-static bool make_stack(session *s)
+/* Stacks of ended sessions, kept for the next ones (at most POOL_MAX, process-wide): mapping,
+ * guarding and unmapping a stack per session cost more than a short orchestration's replay
+ * (munmap in a threaded process flushes every core's TLB), and a reused stack's pages are
+ * already there. All have the same length. */
+#define POOL_MAX 64
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *pool[POOL_MAX];
+static size_t pool_n;
+
+static size_t guard_len(void)
 {
     long page = sysconf(_SC_PAGESIZE);
-    size_t guard = page > 0 ? (size_t)page : 4096;
-    s->map_len = STACK_SIZE + guard;
-    void *m = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return page > 0 ? (size_t)page : 4096;
+}
+
+/* stack_get: a stack (guard page first) of STACK_SIZE + guard_len() bytes, or NULL. */
+static unsigned char *stack_get(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    unsigned char *m = pool_n ? pool[--pool_n] : NULL;
+    pthread_mutex_unlock(&pool_mu);
+    if (m)
+        return m;
+    size_t len = STACK_SIZE + guard_len();
+    m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
     if (m == MAP_FAILED)
+        return NULL;
+    if (mprotect(m, guard_len(), PROT_NONE) != 0) {
+        munmap(m, len);
+        return NULL;
+    }
+    return m;
+}
+
+/* stack_put: M (from stack_get, its code gone) back to the pool, or unmapped if it is full. */
+static void stack_put(unsigned char *m)
+{
+    size_t len = STACK_SIZE + guard_len();
+#ifdef SESSION_ASAN
+    /* frames left their marks in the shadow; the next user of these pages starts clean */
+    __asan_unpoison_memory_region(m + guard_len(), STACK_SIZE);
+#endif
+    pthread_mutex_lock(&pool_mu);
+    bool kept = pool_n < POOL_MAX;
+    if (kept)
+        pool[pool_n++] = m;
+    pthread_mutex_unlock(&pool_mu);
+    if (!kept)
+        munmap(m, len);
+}
+
+/* make_stack: S's stack (guard page below it) and its context prepared to enter code_main;
+ * false if that cannot be done. Apart from run_code, whose getcontext and swapcontext return
+ * twice. */
+static bool make_stack(session *s)
+{
+    s->map_len = STACK_SIZE + guard_len();
+    s->map = stack_get();
+    if (s->map == NULL || getcontext(&s->code) != 0)
         return false;
-    s->map = m;
-    if (mprotect(s->map, guard, PROT_NONE) != 0 || getcontext(&s->code) != 0)
-        return false;
-    s->code.uc_stack.ss_sp = s->map + guard;
+    s->code.uc_stack.ss_sp = s->map + (s->map_len - STACK_SIZE);
     s->code.uc_stack.ss_size = STACK_SIZE;
     s->code.uc_link = NULL;
     makecontext(&s->code, code_main, 0);
@@ -212,13 +258,8 @@ static void session_destroy(session *s)
     if (s->started && !s->ended)
         run_code(s, true);
     assert(!s->started || s->ended);
-    if (s->map) {
-#ifdef SESSION_ASAN
-        /* frames left their marks in the shadow; the next mapping there starts clean */
-        __asan_unpoison_memory_region(s->map, s->map_len);
-#endif
-        munmap(s->map, s->map_len);
-    }
+    if (s->map)
+        stack_put(s->map);
     if (s->c && s->c->evs)
         replay_free_index(s->c);
     for (size_t i = 0; i < s->n_expect; i++) {
