@@ -96,6 +96,7 @@ struct rpc_call {
     bool counted;               /* holds a slot (srv->n_calls) */
     bool md_sent;               /* initial metadata is out */
     bool stream;                /* a GetWorkItems stream: counted in srv->n_streams */
+    bool reap;                  /* to be let go of on a call thread (see rpc_finish) */
     /* a stream's messages: the one being sent, and those waiting behind it */
     grpc_byte_buffer *sending;
     grpc_byte_buffer *send_queue[SEND_QUEUE_MAX];
@@ -264,6 +265,8 @@ static void start_close_watch(rpc_call *c)
                        GRPC_CALL_OK;
 }
 
+static void to_thread(dt_grpc_server *srv, rpc_call *c);
+
 /* ---- the helpers handlers use ------------------------------------------------------------- */
 
 dt_hub *rpc_hub(rpc_call *c) { return c->hub; }
@@ -349,7 +352,13 @@ static void sent(rpc_call *c, bool ok)
         c->send_first = (c->send_first + 1) % SEND_QUEUE_MAX;
         c->send_n--;
         c->send_bytes -= grpc_byte_buffer_length(next);
-        start_send(c, next);
+        if (!start_send(c, next)) {   /* the call is done for: what waits will not go either */
+            c->broken = true;
+            for (; c->send_n > 0;
+                 c->send_n--, c->send_first = (c->send_first + 1) % SEND_QUEUE_MAX)
+                grpc_byte_buffer_destroy(c->send_queue[c->send_first]);
+            c->send_bytes = 0;
+        }
     }
     pthread_cond_broadcast(&c->cv);
     settle(c);
@@ -416,16 +425,27 @@ void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code c
     /* an asynchronous handler lets go of the call here, with the batch out, so the poller
      * frees it when the batch is done, never the hub thread that called this */
     c->finish_pending = true;
-    if (c->async_owned) {
+    bool was_async = c->async_owned;
+    if (was_async) {
         c->async_owned = false;
         c->owned = false;
     }
     pthread_mutex_unlock(&c->mu);
-    if (grpc_call_start_batch(c->call, ops, n, &c->finish_tag, NULL) != GRPC_CALL_OK) {
-        pthread_mutex_lock(&c->mu);
-        c->finish_pending = false;
+    if (grpc_call_start_batch(c->call, ops, n, &c->finish_tag, NULL) == GRPC_CALL_OK)
+        return;
+    grpc_call_cancel(c->call, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->finish_pending = false;
+    if (!was_async) {
         settle(c);
+        return;
     }
+    /* called from a hub thread, which must not free the call (its hub reference may be the
+     * last of a deleted hub, whose closing joins that very thread): a call thread does it */
+    c->owned = true;
+    c->reap = true;
+    pthread_mutex_unlock(&c->mu);
+    to_thread(c->srv, c);
 }
 
 bool rpc_closed(rpc_call *c)
@@ -630,6 +650,10 @@ static bool open_task_hub(rpc_call *c)
 /* serve: run call C (authorized by the poller) on this thread to its end, and let it go. */
 static void serve(rpc_call *c)
 {
+    if (c->reap) {   /* nothing to serve: only to be let go of here (rpc_finish) */
+        release(c);
+        return;
+    }
     const rpc_method *m = find_method(c->method);
     bool known = m != NULL;
     rpc_handler h = m ? m->handler : NULL;
@@ -717,8 +741,6 @@ static bool take_slot(dt_grpc_server *srv, rpc_call *c)
     refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
     return false;
 }
-
-static void to_thread(dt_grpc_server *srv, rpc_call *c);
 
 /* recv_unlink: C no longer waits for its request (the poller's list). */
 static void recv_unlink(dt_grpc_server *srv, rpc_call *c)

@@ -135,6 +135,7 @@ static void publish_slot(dt_hub *hub, slot *s)
         /* nobody may hear of what may not be on disk: the requesters hear of the failure
          * (and so does every later batch: the store's failed fsync is for ever) */
         dt_log(DT_LOG_ERROR, NULL, "%s", err.message);
+        atomic_store(&hub->sync_failed, true);
         hub_store_result(hub, synced, &err);
         for (size_t i = 0; i < s->n; i++)
             s->reqs[i]->commit->result = s->batch[i].result = DT_ERR_IO;

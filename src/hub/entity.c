@@ -355,7 +355,7 @@ dt_status dt_hub_get_entity(dt_hub *hub, const char *id, bool with_state, dt_are
     if (st == DT_OK && !(*out)->has_state)
         st = dt_error_set(err, DT_ERR_NOT_FOUND, "entity '%s' has no state", norm);
     if (st == DT_OK)
-        read_barrier(hub);
+        st = read_barrier(hub, st, err);
     return st;
 }
 
@@ -374,7 +374,7 @@ dt_status dt_hub_query_entities(dt_hub *hub, const dt_entity_query *q, dt_arena 
     }
     dt_status st = dt_store_query_entities(hub->store, &nq, arena, out, n_out, next, err);
     if (st == DT_OK)
-        read_barrier(hub);
+        st = read_barrier(hub, st, err);
     return st;
 }
 

@@ -17,8 +17,8 @@ void hub_store_result(dt_hub *hub, dt_status st, const dt_error *err)
     if (st != DT_OK && !troubling(st))
         return;   /* a refused entry, a lost lease: the store is fine */
     bool was = atomic_load(&hub->troubled);
-    if (st == DT_OK && !was)
-        return;
+    if (st == DT_OK && (!was || atomic_load(&hub->sync_failed)))
+        return;   /* a failed fsync is for ever: a write that goes in does not mend it */
     pthread_mutex_lock(&hub->ch_mu);
     if (st == DT_OK) {
         atomic_store(&hub->troubled, false);

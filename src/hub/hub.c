@@ -241,7 +241,7 @@ void hub_published(dt_hub *hub, uint64_t ticket)
     pthread_mutex_unlock(&hub->pub_mu);
 }
 
-void read_barrier(dt_hub *hub)
+dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err)
 {
     uint64_t t = dt_store_last_ticket(hub->store);
     /* a bound, should the committer be gone */
@@ -251,6 +251,10 @@ void read_barrier(dt_hub *hub)
         if (pthread_cond_timedwait(&hub->published_cv, &hub->pub_mu, &until) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&hub->pub_mu);
+    if (atomic_load(&hub->sync_failed))
+        return dt_error_set(err, DT_ERR_IO, "an fsync of the store failed, so what it holds "
+                            "cannot be known durable; reads are refused until a restart");
+    return st;
 }
 
 uint64_t hub_version(dt_hub *hub)
@@ -444,8 +448,7 @@ dt_status dt_hub_get(dt_hub *hub, const char *id, dt_arena *arena, dt_instance_s
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
     dt_status st = dt_store_get_instance(hub->store, id, arena, out, err);
-    read_barrier(hub);
-    return st;
+    return read_barrier(hub, st, err);
 }
 
 dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_event **out,
@@ -454,8 +457,7 @@ dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_ev
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
     dt_status st = dt_store_get_history(hub->store, id, arena, out, n_out, err);
-    read_barrier(hub);
-    return st;
+    return read_barrier(hub, st, err);
 }
 
 static bool reached(const dt_instance_state *s, dt_wait_for what)

@@ -131,6 +131,7 @@ struct dt_hub {
      * waits on `published_cv`). A mutex of its own: every client read waits here, and must
      * not queue behind the takers and waiters on ch_mu. */
     pthread_mutex_t pub_mu;
+    atomic_bool sync_failed;      /* an fsync failed: reads refused, health stays troubled */
     uint64_t published;
     pthread_cond_t published_cv;
     /* the store's health (health.c): TROUBLED after a commit failed for lack of space or an
@@ -182,8 +183,10 @@ void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool ta
 void hub_published(dt_hub *hub, uint64_t ticket);
 
 /* read_barrier: what a read of the store just saw is durable and published: a client reads
- * nothing that a power cut could take back, and nothing before the hub has counted it. */
-void read_barrier(dt_hub *hub);
+ * nothing that a power cut could take back, and nothing before the hub has counted it.
+ * Returns ST, the read's own status, unless an fsync of the store has failed: then nothing
+ * read can be known durable, and the read fails (DT_ERR_IO, ERR says why) until a restart. */
+dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err);
 
 /* hub_version: the current change version. */
 uint64_t hub_version(dt_hub *hub);

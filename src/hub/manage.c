@@ -17,7 +17,7 @@ static dt_status read_instance(dt_hub *hub, const char *id, const char *op, dt_a
     if (a == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     dt_status st = dt_store_get_instance(hub->store, id, a, out, err);
-    read_barrier(hub);
+    st = read_barrier(hub, st, err);
     if (st == DT_ERR_NOT_FOUND)
         st = dt_error_set(err, DT_ERR_NOT_FOUND, "%s: no instance '%s'", op, id);
     return st;
@@ -213,6 +213,5 @@ dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_insta
     dt_query all = {0};
     dt_status st = dt_store_query_instances(hub->store, q ? q : &all, arena, out, n_out, next,
                                             err);
-    read_barrier(hub);
-    return st;
+    return read_barrier(hub, st, err);
 }
