@@ -141,7 +141,7 @@ static void publish_slot(dt_hub *hub, slot *s)
             s->reqs[i]->commit->result = s->batch[i].result = DT_ERR_IO;
     }
     /* the requesters still wait, so the batch's entries are valid to read */
-    hub_notify_committed(hub, s->batch, s->n, false);
+    hub_notify_committed(hub, s->batch, s->n);
 
     /* wake the synchronous requesters, each on its own condition (a woken request is gone at
      * once: its stack frame returns), and keep the others to finish */

@@ -207,16 +207,9 @@ static bool reached_status(dt_runtime_status s, dt_wait_for what)
     return what == DT_WAIT_START ? s != DT_STATUS_PENDING : dt_runtime_status_is_terminal(s);
 }
 
-void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool takers)
+void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
 {
-    if (takers)
-        atomic_fetch_add(&hub->store_version, 1);
     pthread_mutex_lock(&hub->ch_mu);
-    if (takers) {
-        hub->version++;
-        pthread_cond_broadcast(&hub->changed);
-        wake_sleepers(hub);
-    }
     for (waiter *w = hub->waiters; w; w = w->next) {
         for (size_t i = 0; i < n; i++) {
             const dt_commit *c = &batch[i];

@@ -175,9 +175,9 @@ void hub_notify(dt_hub *hub);
  * takers of any name (the takers of named work are woken by ready.c, for their names). */
 void hub_wake(dt_hub *hub);
 
-/* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH committed,
- * and with TAKERS, hub_notify too (the batch made work ready that it did not lease). */
-void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, bool takers);
+/* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH committed
+ * (the batch is durable; its takers were woken when it was committed, see commit.c). */
+void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n);
 
 /* hub_published: the batch of TICKET is durable and its outcomes are known to all. */
 void hub_published(dt_hub *hub, uint64_t ticket);

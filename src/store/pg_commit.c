@@ -475,12 +475,9 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
     dt_error_clear(err);
     if (ticket)
         *ticket = 0;   /* durable when it returns: nothing to sync */
-    if (lease)
-        lease->n_orchestrations = lease->n_activities = 0;
+    store_ready rd = store_ready_start(lease);
     if (n == 0)
         return DT_OK;
-    store_ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
-                .now = lease ? lease->now : 0};
     pthread_mutex_lock(&s->mu);
     bool redo = false;
     dt_status r = pg_begin(s, err);

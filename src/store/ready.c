@@ -31,6 +31,14 @@ void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at)
     rd->acts[rd->n_acts++] = row;
 }
 
+store_ready store_ready_start(dt_commit_lease *lease)
+{
+    if (lease)
+        lease->n_orchestrations = lease->n_activities = 0;
+    return (store_ready){.on = lease && (lease->max_orchestrations || lease->max_activities),
+                         .now = lease ? lease->now : 0};
+}
+
 void store_ready_free(store_ready *rd)
 {
     free(rd->ids);

@@ -291,12 +291,9 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
 {
     sqlite_store *s = (sqlite_store *)base;
     dt_error_clear(err);
-    if (lease)
-        lease->n_orchestrations = lease->n_activities = 0;
+    store_ready rd = store_ready_start(lease);
     if (n == 0)
         return DT_OK;
-    store_ready rd = {.on = lease && (lease->max_orchestrations || lease->max_activities),
-                .now = lease ? lease->now : 0};
     dt_error scratch;
     bool noted = false;
     /* a deferred commit writes the log without its fsync; store_sqlite_sync does it */

@@ -118,6 +118,10 @@ void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at);
 void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at);
 void store_ready_free(store_ready *rd);
 
+/* store_ready_start: a commit of LEASE (NULL: it leases nothing) begins: nothing leased yet,
+ * and the notes to keep, which are on when LEASE may take anything. */
+store_ready store_ready_start(dt_commit_lease *lease);
+
 /* store_lease_forget: free what L holds (its leases were rolled back, or never committed). */
 void store_lease_forget(dt_commit_lease *L);
 
