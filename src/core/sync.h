@@ -20,6 +20,23 @@ static inline bool core_mutex_held(pthread_mutex_t *mu)
     return false;
 }
 
+/* core_mutex_init_fast: MU made a mutex that spins a little before it sleeps (glibc's adaptive
+ * kind). For the locks a thread takes right after another wakes it (a condition signalled
+ * under the lock, a queue handed over): the waker lets go within microseconds, and sleeping
+ * on the lock instead costs both threads a futex call and the woken one a second wake-up. */
+static inline int core_mutex_init_fast(pthread_mutex_t *mu)
+{
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0)
+        return pthread_mutex_init(mu, NULL);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    int rc = pthread_mutex_init(mu, &a);
+    pthread_mutexattr_destroy(&a);
+    return rc;
+}
+
 /* core_absl_deadlock_checks_off: gRPC core locks with Abseil's Mutex, and the Abseil that
  * Debian ships is built with its deadlock detector on: every lock records itself in a global
  * lock-order graph (under one global lock), a few percent of a busy server's and worker's CPU

@@ -346,7 +346,7 @@ dt_status commit_start(dt_hub *hub)
     if (cm == NULL)
         return DT_ERR_NOMEM;
     cm->hub = hub;
-    if (pthread_mutex_init(&cm->mu, NULL) != 0) {
+    if (core_mutex_init_fast(&cm->mu) != 0) {
         free(cm);
         return DT_ERR_NOMEM;
     }

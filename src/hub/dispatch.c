@@ -508,19 +508,16 @@ static dt_status lease_orchestration(dt_hub *hub, const dt_name_filter *names,
     return DT_OK;
 }
 
-/* wait_for_work: sleep until work may be there for a taker of WANT (DT_WORK_ORCHESTRATION
- * and/or DT_WORK_ACTIVITY) with names ON and AN (NULL: any), at most LEFT_MS and POLL_MS. A
- * taker of named work only sleeps apart (hub_wait_named). */
-static void wait_for_work(dt_hub *hub, uint64_t seen, int64_t left_ms, int want,
-                          const dt_name_filter *on, const dt_name_filter *an)
+/* wait_for_work: sleep until work may be there for a taker of WANT (DT_WORK_*) with names
+ * ON and AN (NULL: any), at most LEFT_MS and POLL_MS. Returns the kind of work that woke it
+ * (DT_WORK_ORCHESTRATION or DT_WORK_ACTIVITY), or 0: then it looks at every kind. */
+static int wait_for_work(dt_hub *hub, uint64_t seen, int64_t left_ms, int want,
+                         const dt_name_filter *on, const dt_name_filter *an)
 {
     int64_t ms = left_ms < POLL_MS ? left_ms : POLL_MS;
-    if (((want & DT_WORK_ORCHESTRATION) && on == NULL) || ((want & DT_WORK_ACTIVITY) && an == NULL)) {
-        hub_wait_change(hub, seen, ms);
-        return;
-    }
     sleeper s = {.want = want, .orch = on, .act = an};
-    hub_wait_named(hub, seen, ms, &s);
+    int ring = hub_wait_work(hub, seen, ms, &s);
+    return ring == 0 ? DT_WORK_ORCHESTRATION : ring == 1 ? DT_WORK_ACTIVITY : 0;
 }
 
 static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
@@ -904,7 +901,10 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
         if (kinds[k] == first)
             start = k + 1;
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
-    for (;;) {
+    for (int woken_for = 0;;) {
+        for (int k = 0; k < 3; k++)   /* the kind whose item woke it first: it is there for it */
+            if (kinds[k] == woken_for)
+                start = k;
         uint64_t seen = hub_version(hub);
         for (int i = 0; i < 3; i++) {
             int kind = kinds[(start + i) % 3];
@@ -921,12 +921,8 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        /* entity work is never queued in the rings: a taker of entities wakes for the
-         * store, as a taker of any name does */
-        if (want & DT_WORK_ENTITY)
-            hub_wait_change(hub, seen, left_ms < POLL_MS ? left_ms : POLL_MS);
-        else
-            wait_for_work(hub, seen, left_ms, want, on, an);
+        /* entity work is never queued in the rings: it wakes takers as a change in the store */
+        woken_for = wait_for_work(hub, seen, left_ms, want, on, an);
     }
 }
 

@@ -42,7 +42,7 @@ static void sync_destroy(dt_hub *hub, int n_m, int n_c)
 static bool sync_init(dt_hub *hub)
 {
     int m = 0, c = 0;
-    while (m < N_MUTEXES && pthread_mutex_init(mutexes(hub, m), NULL) == 0)
+    while (m < N_MUTEXES && core_mutex_init_fast(mutexes(hub, m)) == 0)
         m++;
     while (m == N_MUTEXES && c < N_CONDS && pthread_cond_init(conds(hub, c), NULL) == 0)
         c++;
@@ -175,15 +175,7 @@ void dt_hub_close(dt_hub *hub)
 
 /* ---- change notification -------------------------------------------------------------- */
 
-void hub_wake(dt_hub *hub)
-{
-    pthread_mutex_lock(&hub->ch_mu);
-    hub->version++;
-    pthread_cond_broadcast(&hub->changed);
-    pthread_mutex_unlock(&hub->ch_mu);
-}
-
-/* wake_sleepers: every named taker asleep looks again (ch_mu held). */
+/* wake_sleepers: every taker asleep looks again (ch_mu held). */
 static void wake_sleepers(dt_hub *hub)
 {
     for (sleeper *s = hub->sleepers; s; s = s->next) {
@@ -258,13 +250,14 @@ uint64_t hub_version(dt_hub *hub)
     return v;
 }
 
-void hub_wait_named(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s)
+int hub_wait_work(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s)
 {
     if (pthread_cond_init(&s->cv, NULL) != 0) {   /* cannot sleep apart: sleep with all */
         hub_wait_change(hub, seen, ms);
-        return;
+        return -1;
     }
     struct timespec until = dt_deadline_ms(ms);
+    s->woken_for = -1;
     pthread_mutex_lock(&hub->ch_mu);
     if (hub->version == seen) {   /* else something happened since it looked: look again */
         s->woken = false;
@@ -278,9 +271,12 @@ void hub_wait_named(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s)
                 *p = s->next;
                 break;
             }
+        if (s->woken_for >= 0)   /* it looks now: no longer on its way */
+            hub->wakes_pending[s->woken_for]--;
     }
     pthread_mutex_unlock(&hub->ch_mu);
     pthread_cond_destroy(&s->cv);
+    return s->woken_for;
 }
 
 void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms)

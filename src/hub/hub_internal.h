@@ -49,13 +49,16 @@ typedef struct waiter {
 /* waiter_wake: tell W its instance changed (ch_mu held, so W is still listed). */
 void waiter_wake(waiter *w);
 
-/* A taker that runs only named work, asleep in hub_wait_named: the kinds it takes (WANT, of
- * DT_WORK_*) and its names of each (every kind it takes has names). */
+/* A taker asleep in hub_wait_work: the kinds it takes (WANT, of DT_WORK_*) and its names of
+ * orchestrations and activities (NULL: any). Work a commit queues in a ring wakes one
+ * sleeper per item (ready.c), not every taker; a change in the store wakes them all. */
 typedef struct sleeper {
     int want;
     const dt_name_filter *orch, *act;
     pthread_cond_t cv;
     bool woken;
+    int woken_for;                /* the ring (0 orchestrations, 1 activities) whose item woke
+                                   * it, -1 if none did */
     struct sleeper *next;
 } sleeper;
 
@@ -121,7 +124,8 @@ struct dt_hub {
      * store). ch_mu guards version. */
     pthread_mutex_t ch_mu;
     pthread_cond_t changed;
-    sleeper *sleepers;            /* takers of named work asleep (hub_wait_named) */
+    sleeper *sleepers;            /* takers asleep (hub_wait_work) */
+    size_t wakes_pending[2];      /* sleepers a ring's item woke that have not looked yet */
     uint64_t version;
     waiter *waiters;              /* dt_hub_wait's, guarded by ch_mu */
     /* bumped (with version) when work may be in the store that no commit leased for this
@@ -171,10 +175,6 @@ struct dt_hub {
  * every taker. */
 void hub_notify(dt_hub *hub);
 
-/* hub_wake: bump the change version only (work is waiting in the ready rings), waking the
- * takers of any name (the takers of named work are woken by ready.c, for their names). */
-void hub_wake(dt_hub *hub);
-
 /* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH committed
  * (the batch is durable; its takers were woken when it was committed, see commit.c). */
 void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n);
@@ -194,10 +194,11 @@ uint64_t hub_version(dt_hub *hub);
 /* hub_wait_change: sleep until the version differs from SEEN or MS milliseconds pass. */
 void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms);
 
-/* hub_wait_named: the same for a taker of named work only (S says which; its cv and links
- * are this function's): it sleeps apart from the others, woken when work of its names is
- * queued or the store may have work, not at every step of everyone else's. */
-void hub_wait_named(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s);
+/* hub_wait_work: the same for a taker of work (S says which; its cv, links and woken_for are
+ * this function's): it sleeps apart from the others, woken when an item it would take is
+ * queued or the store may have work, not at every step of everyone else's. Returns the
+ * ring whose item woke it (0 orchestrations, 1 activities), -1 if none did. */
+int hub_wait_work(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s);
 
 /* hub_commit: hand C to the committer and wait; returns C's own result. Once committed (or
  * not), the committer has stopped renewing the lease of C's work item and, for an episode,

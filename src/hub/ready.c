@@ -169,46 +169,77 @@ static void give_back_one(dt_hub *hub, int kind, void *it)
     }
 }
 
-/* wake_named: wake the named takers asleep that would take IT, of KIND (rq_mu held, so IT
- * is still in its ring; ch_mu is taken after rq_mu, never the other way round). */
-static void wake_named(dt_hub *hub, int kind, const void *it)
+/* wants: would S take IT, of KIND? */
+static bool wants(const sleeper *s, int kind, const void *it)
 {
-    pthread_mutex_lock(&hub->ch_mu);
-    for (sleeper *s = hub->sleepers; s; s = s->next) {
-        bool wants = kind == 0 ? (s->want & DT_WORK_ORCHESTRATION) && orch_match(it, s->orch)
-                               : (s->want & DT_WORK_ACTIVITY) && act_match(it, s->act);
-        if (wants) {
+    if (kind == 0)
+        return (s->want & DT_WORK_ORCHESTRATION) && (s->orch == NULL || orch_match(it, s->orch));
+    return (s->want & DT_WORK_ACTIVITY) && (s->act == NULL || act_match(it, s->act));
+}
+
+/* wake_for: wake one taker asleep, not woken yet, that would take IT, of KIND; false if
+ * there is none (rq_mu and ch_mu held: ch_mu is taken after rq_mu, never the other way). */
+static bool wake_for(dt_hub *hub, int kind, const void *it)
+{
+    assert(core_mutex_held(&hub->rq_mu) && core_mutex_held(&hub->ch_mu));
+    for (sleeper *s = hub->sleepers; s; s = s->next)
+        if (!s->woken && wants(s, kind, it)) {
             s->woken = true;
+            s->woken_for = kind;
+            hub->wakes_pending[kind]++;
             pthread_cond_signal(&s->cv);
+            return true;
         }
-    }
+    return false;
+}
+
+/* cover: R, the ring of KIND, has items left after a look: wake a sleeper for each item
+ * beyond those the sleepers woken already will take (rq_mu held). The taker woken for an
+ * item may have taken another (a taker of any name takes the first it finds), so the one
+ * woken for that may have found nothing it takes: without this, an item could wait for a
+ * poll. */
+static void cover(dt_hub *hub, int kind, ready_ring *r)
+{
+    assert(core_mutex_held(&hub->rq_mu));
+    pthread_mutex_lock(&hub->ch_mu);
+    size_t pending = hub->wakes_pending[kind];
+    size_t more = r->n > pending ? r->n - pending : 0;
+    for (size_t k = 0; k < r->n && more > 0; k++)
+        if (wake_for(hub, kind, r->items[(r->head + k) % READY_MAX]))
+            more--;
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
-/* push_kind: queue the N items of KIND that some present taker would take (waking the named
- * takers asleep that would); give the others back (after the lock: giving back writes to the
- * store). Returns how many were queued. */
-static size_t push_kind(dt_hub *hub, int kind, void **items, size_t n)
+/* push_kind: queue the N items of KIND that some present taker would take, waking a taker
+ * asleep for each (the change version moves, so a taker between its look and its sleep looks
+ * again); give the others back (after the lock: giving back writes to the store). */
+static void push_kind(dt_hub *hub, int kind, void **items, size_t n)
 {
     ready_ring *r = kind == 0 ? &hub->ready_orch : &hub->ready_act;
     dt_time now = dt_now();
-    size_t queued = 0, back = 0;
+    size_t back = 0;
+    bool woke = false;
     pthread_mutex_lock(&hub->rq_mu);
     for (size_t i = 0; i < n; i++) {
         if (items[i] == NULL)
             continue;
         if (r->n < READY_MAX && wanted(hub, kind, items[i], now, TAKER_RECENT_US)) {
             ring_push(r, items[i]);
-            wake_named(hub, kind, items[i]);
-            queued++;
+            if (!woke) {
+                pthread_mutex_lock(&hub->ch_mu);
+                hub->version++;
+                woke = true;
+            }
+            wake_for(hub, kind, items[i]);
         } else {
             items[back++] = items[i];
         }
     }
+    if (woke)
+        pthread_mutex_unlock(&hub->ch_mu);
     pthread_mutex_unlock(&hub->rq_mu);
     for (size_t i = 0; i < back; i++)
         give_back_one(hub, kind, items[i]);
-    return queued;
 }
 
 void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_item **act,
@@ -228,16 +259,16 @@ void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_ite
             dt_activity_item_free(act[i]);
             act[i] = NULL;
         }
-    size_t queued = push_kind(hub, 0, (void **)orch, n_orch) +
-                    push_kind(hub, 1, (void **)act, n_act);
-    if (queued)
-        hub_wake(hub);
+    push_kind(hub, 0, (void **)orch, n_orch);
+    push_kind(hub, 1, (void **)act, n_act);
 }
 
 dt_orch_item *ready_take_orch(dt_hub *hub, const dt_name_filter *names)
 {
     pthread_mutex_lock(&hub->rq_mu);
     dt_orch_item *it = ring_take(&hub->ready_orch, orch_match, names);
+    if (hub->ready_orch.n)
+        cover(hub, 0, &hub->ready_orch);
     pthread_mutex_unlock(&hub->rq_mu);
     return it;
 }
@@ -246,6 +277,8 @@ dt_activity_item *ready_take_act(dt_hub *hub, const dt_name_filter *names)
 {
     pthread_mutex_lock(&hub->rq_mu);
     dt_activity_item *it = ring_take(&hub->ready_act, act_match, names);
+    if (hub->ready_act.n)
+        cover(hub, 1, &hub->ready_act);
     pthread_mutex_unlock(&hub->rq_mu);
     return it;
 }
