@@ -410,6 +410,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "dtask-bench: bad workload or numbers\n");
         return 2;
     }
+    /* what `dtask` does at start, and what docs/performance.md tells an application that
+     * embeds a hub to do */
+    dt_hub_tune_malloc();
     b.lat_ms = calloc((size_t)b.n, sizeof *b.lat_ms);
     dt_error err = {0};
     dt_worker *w = NULL;

@@ -44,6 +44,16 @@ uint64_t dt_hub_id(const dt_hub *hub);
  * server's stop does that for its streams). HUB may be NULL. */
 void dt_hub_close(dt_hub *hub);
 
+/* dt_hub_tune_malloc: have glibc's malloc keep freed memory rather than give it back to the
+ * kernel at once (up to 16 MiB at the top of each of its heaps; blocks under 8 MiB, every
+ * payload, from the heaps rather than mmap). SQLite takes and frees a 64 KiB statement
+ * journal for every savepoint, and a group commit opens one per entry: with glibc's defaults
+ * each free hands the pages back (madvise) and the next commit faults them in again, about a
+ * fifth of the embedded engine's CPU. The setting is the whole process's, so the library
+ * never makes it on its own: `dtask` calls this at start, and an application that embeds a
+ * hub may, before it opens one. Does nothing on a C library other than glibc. */
+void dt_hub_tune_malloc(void);
+
 /* ---- task hubs ---------------------------------------------------------------------------- */
 
 /* A set of named task hubs, each a dt_hub on a database of its own (instances, queues,

@@ -102,6 +102,7 @@ static int help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    dt_hub_tune_malloc();
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

@@ -2,6 +2,9 @@
  * start, get, history, wait. Client operations validate their input here, before anything
  * reaches the store, so bad input is refused with nothing stored. */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +174,14 @@ void dt_hub_close(dt_hub *hub)
     commit_stop(hub);
     ready_drain(hub);
     hub_free(hub);
+}
+
+void dt_hub_tune_malloc(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
+#endif
 }
 
 /* ---- change notification -------------------------------------------------------------- */
