@@ -20,6 +20,7 @@ typedef struct cache_entry {
     dt_event *events;             /* malloc'd, grows */
     size_t n, cap;
     size_t bytes;                 /* payload bytes of the events (limits_event_bytes) */
+    tally tally;                  /* of the events */
     bool in_use;
     char *token;                  /* the lease that uses it, while in use */
     struct cache_entry *next;     /* bucket chain */
@@ -48,6 +49,7 @@ static void entry_free(cache_entry *e)
     free(e->token);
     dt_arena_free(e->arena);
     free(e->events);
+    tally_free(&e->tally);
     free(e);
 }
 
@@ -156,7 +158,7 @@ static dt_status entry_append(cache_entry *e, const dt_event *ev, size_t n)
         e->bytes += limits_event_bytes(&ev[i]);
         e->n++;
     }
-    return DT_OK;
+    return tally_add(&e->tally, ev, n);
 }
 
 /* take: the entry for ITEM's execution, marked in use, or a fresh one. NULL if the instance
@@ -230,16 +232,29 @@ dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err)
     return DT_OK;
 }
 
-size_t cache_history_bytes(dt_hub *hub, const dt_orch_item *item)
+/* holding: the entry whose events ITEM's past are, or NULL. */
+static cache_entry *holding(hub_cache *c, const dt_orch_item *item)
 {
-    hub_cache *c = hub->cache;
     pthread_mutex_lock(&c->mu);
     cache_entry *e = c->buckets[bucket_of(item->instance_id)];
     while (e && strcmp(e->instance_id, item->instance_id) != 0)
         e = e->next;
     bool ours = e && e->in_use && e->events == item->past && e->n == item->n_past;
-    size_t n = ours ? e->bytes : 0;
     pthread_mutex_unlock(&c->mu);
+    return ours ? e : NULL;   /* in use by ITEM's holder alone: read without the lock */
+}
+
+const tally *cache_tally(dt_hub *hub, const dt_orch_item *item)
+{
+    cache_entry *e = holding(hub->cache, item);
+    return e ? &e->tally : NULL;
+}
+
+size_t cache_history_bytes(dt_hub *hub, const dt_orch_item *item)
+{
+    cache_entry *e = holding(hub->cache, item);
+    bool ours = e != NULL;
+    size_t n = ours ? e->bytes : 0;
     for (size_t i = 0; !ours && i < item->n_past; i++)   /* not from the cache: count them */
         n += limits_event_bytes(&item->past[i]);
     return n;

@@ -254,8 +254,9 @@ static int rank_of(const dt_event *e, const char *exec)
  * what the worker must not see: what earlier executions left behind (results and timers of
  * the run before a continue-as-new) and results that history already has (see
  * episode_is_duplicate). Dropped messages are still consumed at commit. */
-static dt_status begin_episode(dt_orch_item *item)
+static dt_status begin_episode(dt_hub *hub, dt_orch_item *item)
 {
+    const tally *past_tally = cache_tally(hub, item);
     dt_event *in = dt_arena_alloc(item->arena, (item->n_incoming + 1) * sizeof *in);
     if (in == NULL)
         return DT_ERR_NOMEM;
@@ -275,7 +276,8 @@ static dt_status begin_episode(dt_orch_item *item)
             stale |= e->type == DT_EVENT_EXECUTION_REWOUND && e->execution_id == NULL &&
                      !rewind_pending(item);
             bool duplicate = dt_event_is_completion(e->type) &&
-                             episode_is_duplicate(item->past, item->n_past, in, n, e->task_id);
+                             episode_is_duplicate(past_tally, item->past, item->n_past, in, n,
+                                                 e->task_id);
             if (!stale && !duplicate)
                 in[n++] = *e;
         }
@@ -451,7 +453,7 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
                                     dt_error *err)
 {
     dt_status st = cache_attach(hub, item, err);
-    if (st == DT_OK && (st = begin_episode(item)) != DT_OK) {
+    if (st == DT_OK && (st = begin_episode(hub, item)) != DT_OK) {
         cache_detach(hub, item, NULL);
         dt_error_set(err, st, "out of memory");
     }

@@ -16,6 +16,7 @@
 typedef struct builder {
     dt_arena *arena;
     const dt_orch_item *item;
+    const tally *tally;           /* of item->past, when the cache keeps one (else NULL) */
     dt_time now;
     bool nomem;
     dt_event *events;
@@ -98,11 +99,14 @@ static void count_task(const dt_event *ev, size_t n, int32_t task_id, size_t *sc
     }
 }
 
-bool episode_is_duplicate(const dt_event *past, size_t n_past, const dt_event *fresh,
-                          size_t n_fresh, int32_t task_id)
+bool episode_is_duplicate(const tally *past_tally, const dt_event *past, size_t n_past,
+                          const dt_event *fresh, size_t n_fresh, int32_t task_id)
 {
     size_t scheduled = 0, completed = 0;
-    count_task(past, n_past, task_id, &scheduled, &completed);
+    if (past_tally)
+        tally_task(past_tally, task_id, &scheduled, &completed);
+    else
+        count_task(past, n_past, task_id, &scheduled, &completed);
     count_task(fresh, n_fresh, task_id, &scheduled, &completed);
     return scheduled > 0 && completed >= scheduled;
 }
@@ -111,7 +115,8 @@ bool episode_is_duplicate(const dt_event *past, size_t n_past, const dt_event *f
  * its completion (see episode_is_duplicate). */
 static bool already_completed(const builder *b, int32_t task_id)
 {
-    return episode_is_duplicate(b->item->past, b->item->n_past, b->events, b->n_events, task_id);
+    return episode_is_duplicate(b->tally, b->item->past, b->item->n_past, b->events, b->n_events,
+                                task_id);
 }
 
 static const dt_event *find_started(const dt_orch_item *item)
@@ -158,10 +163,10 @@ static void terminate_children(builder *b, const dt_action *a)
     }
 }
 
-static size_t count_children(const dt_orch_item *it)
+static size_t count_children(const dt_orch_item *it, const tally *past_tally)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < it->n_past; i++)
+    size_t n = past_tally ? past_tally->children : 0;
+    for (size_t i = 0; !past_tally && i < it->n_past; i++)
         n += it->past[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED;
     for (size_t i = 0; i < it->n_incoming; i++)
         n += it->incoming[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED;
@@ -584,17 +589,18 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
     }
 }
 
-static dt_status build(const dt_orch_item *item, const dt_orch_result *result, dt_arena *arena,
-                       dt_episode *ep, dt_error *err)
+static dt_status build(const dt_orch_item *item, const tally *past_tally,
+                       const dt_orch_result *result, dt_arena *arena, dt_episode *ep,
+                       dt_error *err)
 {
-    builder b = {.arena = arena, .item = item};
+    builder b = {.arena = arena, .item = item, .tally = past_tally};
     b.now = item->n_incoming ? item->incoming[0].timestamp : dt_now();
     size_t na = result->n_actions;
     /* each action makes at most one event and one message; a completion may add a message
      * to the parent, one per child (recursive terminate), one per carried-over event, and
      * an ExecutionCompleted; a rewind one per event of its history, a wake-up, and one per
      * command that came with it */
-    size_t extra = 2 + count_children(item) + item->n_incoming, carried = 0;
+    size_t extra = 2 + count_children(item, past_tally) + item->n_incoming, carried = 0;
     for (size_t i = 0; i < na; i++)
         carried += result->actions[i].n_carryover;
     extra += carried;
@@ -670,8 +676,9 @@ static dt_status build(const dt_orch_item *item, const dt_orch_result *result, d
 
 /* build_failed: ITEM's episode as one that fails the instance with a failure of TYPE saying WHY
  * (in place of what the orchestrator asked for). */
-static dt_status build_failed(const dt_orch_item *item, const char *type, const char *why,
-                              dt_arena *arena, dt_episode *ep, dt_error *err)
+static dt_status build_failed(const dt_orch_item *item, const tally *past_tally,
+                              const char *type, const char *why, dt_arena *arena,
+                              dt_episode *ep, dt_error *err)
 {
     dt_log(DT_LOG_WARN, item->instance_id, "failed: %s: %s", type, why);
     dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
@@ -680,7 +687,7 @@ static dt_status build_failed(const dt_orch_item *item, const char *type, const 
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory building the episode of '%s'",
                             item->instance_id);
     dt_orch_result res = {.actions = &fail, .n_actions = 1};
-    return build(item, &res, arena, ep, err);
+    return build(item, past_tally, &res, arena, ep, err);
 }
 
 /* history_bytes: the payload bytes ITEM's execution keeps once EP is appended. */
@@ -698,9 +705,10 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     /* a payload over the limit is the orchestration's bug: the instance fails, naming it,
      * rather than storing what no worker could be sent */
     char why[320];
+    const tally *past_tally = cache_tally(hub, item);
     if (limits_result_over(result, why, sizeof why))
-        return build_failed(item, PAYLOAD_TOO_LARGE, why, arena, ep, err);
-    dt_status st = build(item, result, arena, ep, err);
+        return build_failed(item, past_tally, PAYLOAD_TOO_LARGE, why, arena, ep, err);
+    dt_status st = build(item, past_tally, result, arena, ep, err);
     if (st != DT_OK || dt_runtime_status_is_terminal(ep->status) || ep->reset_history)
         return st;
     /* an execution that goes on may not keep more than the hub's history cap */
@@ -711,5 +719,5 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
              "the history of execution '%s' would hold %zu bytes of payloads, over the history "
              "size limit of %zu bytes (DT_HISTORY_MAX, or the hub's max_history_bytes)",
              item->state.execution_id ? item->state.execution_id : "", bytes, max);
-    return build_failed(item, HISTORY_TOO_LARGE, why, arena, ep, err);
+    return build_failed(item, past_tally, HISTORY_TOO_LARGE, why, arena, ep, err);
 }

@@ -246,14 +246,29 @@ void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_ite
 dt_status commit_start(dt_hub *hub);
 void commit_stop(dt_hub *hub);
 
+/* A history's tally (tally.c): per task id, the events that schedule and complete it, and the
+ * sub-orchestrations created. Zeroed is empty. */
+typedef struct tally_slot tally_slot;
+typedef struct tally {
+    tally_slot *slots;
+    size_t cap, n;
+    size_t children;              /* SubOrchestrationCreated events */
+} tally;
+
+/* tally_add: count the N events at EV in T; DT_ERR_NOMEM leaves T short of some of them.
+ * tally_task: add TASK_ID's counts to *SCHEDULED and *COMPLETED. tally_free: T's memory. */
+dt_status tally_add(tally *t, const dt_event *ev, size_t n);
+void tally_task(const tally *t, int32_t task_id, size_t *scheduled, size_t *completed);
+void tally_free(tally *t);
+
 /* episode_is_duplicate: would a completion of sequence number TASK_ID, after the events PAST
- * then FRESH, be a duplicate? Yes when every scheduling of TASK_ID there already has its
+ * (counted in PAST_TALLY, when not NULL, so PAST is not read) then FRESH, be a duplicate? Yes when every scheduling of TASK_ID there already has its
  * completion: an activity runs at least once, so a second result can arrive, and history
  * keeps the first. A task id scheduled again (the Python SDK schedules a retry under the id
  * of the failed attempt) is outstanding again, so its next result is not a duplicate. A
  * completion of an id never scheduled is not judged here: it is kept. */
-bool episode_is_duplicate(const dt_event *past, size_t n_past, const dt_event *fresh,
-                          size_t n_fresh, int32_t task_id);
+bool episode_is_duplicate(const tally *past_tally, const dt_event *past, size_t n_past,
+                          const dt_event *fresh, size_t n_fresh, int32_t task_id);
 
 /* entity_take: ITEM (leased, its lease tracked) begins a step (entity.c): *OUT is the item
  * cut to the batch of operations a worker runs, or NULL when the hub took the step itself (a
@@ -287,6 +302,10 @@ dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err);
  * join it, so an episode does not walk the whole history to know it (counted when ITEM's
  * history did not come from the cache). */
 size_t cache_history_bytes(dt_hub *hub, const dt_orch_item *item);
+
+/* cache_tally: the tally of ITEM's past events when the cache holds them (valid until
+ * cache_detach, like the events), NULL when they are not the cache's. */
+const tally *cache_tally(dt_hub *hub, const dt_orch_item *item);
 
 /* cache_detach: ITEM's episode is over. COMMITTED is the episode if it was committed (its
  * events join the cached history), NULL if not (the entry is dropped). */

@@ -172,6 +172,67 @@ static void test_a_second_result_for_one_scheduling_is_dropped(void **state)
     hubfix_close(&f);
 }
 
+/* Among many tasks (more ids than the hub's tally of a cached history starts with room
+ * for), a second result for one of them, arriving episodes later, is still known for a
+ * duplicate, while a result for the one task still outstanding goes through. */
+#define MANY_TASKS 150
+static void test_a_late_duplicate_among_many_tasks_is_dropped(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "shape-many", NULL);
+    start(&f, "many", "m1");
+    dt_orch_request req;
+    dt_error err = {0};
+    dt_orch_item *o = next_orch(&f, &req);
+    dt_action acts[MANY_TASKS];
+    for (int i = 0; i < MANY_TASKS; i++)
+        acts[i] = schedule(i, "work");
+    answer(&f, o, acts, MANY_TASKS);
+    dt_activity_item *last = NULL;
+    for (int i = 0; i < MANY_TASKS; i++) {
+        dt_activity_item *act = next_act(&f);
+        if (act->task_id == MANY_TASKS - 1) {
+            last = act;   /* outstanding till the end */
+            continue;
+        }
+        assert_ok(dt_hub_complete_activity(f.hub, act, "\"ok\"", NULL, &err), &err);
+    }
+    assert_non_null(last);
+    size_t seen = 0;
+    while (seen < MANY_TASKS - 1) {   /* the results, in one episode or a few */
+        o = next_orch(&f, &req);
+        seen += count(req.new_events, req.n_new, DT_EVENT_TASK_COMPLETED, -1);
+        answer(&f, o, NULL, 0);
+    }
+    assert_int_equal(seen, MANY_TASKS - 1);
+
+    /* an earlier run of task 57 reports late, through another handle on the store */
+    dt_store *other = NULL;
+    assert_ok(dt_store_open_sqlite(f.db, DT_SYNC_FULL, &other, &err), &err);
+    dt_message m = {.instance_id = "m1"};
+    dt_event_init(&m.event, DT_EVENT_TASK_COMPLETED, dt_now());
+    m.event.task_id = 57;
+    m.event.result = "\"late\"";
+    assert_ok(dt_store_send_message(other, &m, &err), &err);
+    dt_store_close(other);
+    o = next_orch(&f, &req);
+    assert_int_equal(count(req.new_events, req.n_new, DT_EVENT_TASK_COMPLETED, -1), 0);
+    answer(&f, o, NULL, 0);
+
+    assert_ok(dt_hub_complete_activity(f.hub, last, "\"last\"", NULL, &err), &err);
+    o = next_orch(&f, &req);
+    assert_int_equal(count(req.new_events, req.n_new, DT_EVENT_TASK_COMPLETED, MANY_TASKS - 1), 1);
+    dt_action done = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .id = MANY_TASKS,
+                      .status = DT_STATUS_COMPLETED};
+    answer(&f, o, &done, 1);
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, "m1", &n);
+    assert_int_equal(count(h, n, DT_EVENT_TASK_COMPLETED, 57), 1);
+    assert_int_equal(count(h, n, DT_EVENT_TASK_COMPLETED, -1), MANY_TASKS);
+    hubfix_close(&f);
+}
+
 /* Continue-as-new carrying event "e2" over while "e3" and "e4" wait in the inbox: the new
  * generation is handed ExecutionStarted, then the carried-over event, then the waiting ones
  * in arrival order (an SDK does not resume a generation whose ExecutionStarted comes after
@@ -240,6 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_retry_under_the_same_task_id_keeps_its_result),
         cmocka_unit_test(test_a_second_result_for_one_scheduling_is_dropped),
+        cmocka_unit_test(test_a_late_duplicate_among_many_tasks_is_dropped),
         cmocka_unit_test(test_continue_as_new_puts_the_new_start_and_carried_events_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
