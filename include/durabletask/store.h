@@ -501,8 +501,10 @@ dt_status dt_store_commit_lease(dt_store *s, dt_commit *batch, size_t n, dt_comm
                                 dt_error *err);
 
 /* dt_store_commit_deferred: dt_store_commit_lease, but the store may return before the commit
- * is durable: *TICKET then names it (0: durable already), and dt_store_sync(TICKET) makes it
- * durable. Until then the caller tells no one of the outcome (no waiter woken, no result
+ * is durable: *TICKET names it, and dt_store_sync(TICKET) makes it durable (a store whose
+ * commits are durable when they return numbers them all the same, so a read can wait until
+ * the caller has told of what it sees: dt_store_last_ticket; 0 only for a batch that failed
+ * before anything could be seen). Until then the caller tells no one of the outcome (no waiter woken, no result
  * answered, no leased work run), so a power cut can lose only what nobody was told of; the
  * committer meanwhile prepares the next batch, so the fsync of one batch overlaps the work
  * of the next. A read of the store may see a commit before it is durable. */

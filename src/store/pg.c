@@ -551,6 +551,20 @@ static int pg_schema_version(dt_store *s)
     return PG_SCHEMA_VERSION;   /* opening migrated it */
 }
 
+/* pg_sync: a commit is durable when COMMIT returns (synchronous_commit on): nothing to do. */
+static dt_status pg_sync(dt_store *base, uint64_t ticket, dt_error *err)
+{
+    (void)base;
+    (void)ticket;
+    (void)err;
+    return DT_OK;
+}
+
+static uint64_t pg_last_ticket(dt_store *base)
+{
+    return atomic_load(&((pg_store *)base)->commit_seq);
+}
+
 static const dt_store_ops pg_ops = {
     .name = "postgres",
     .schema_version = pg_schema_version,
@@ -579,6 +593,8 @@ static const dt_store_ops pg_ops = {
     .abandon_orchestration = pg_abandon_orchestration,
     .abandon_activity = pg_abandon_activity,
     .commit = pg_commit_batch,
+    .sync = pg_sync,
+    .last_ticket = pg_last_ticket,
     .query_instances = pg_query_instances,
     .purge_instance = pg_purge_instance,
     .purge_instances = pg_purge_instances,

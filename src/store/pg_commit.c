@@ -1,7 +1,7 @@
 /* pg_commit.c — the PostgreSQL backend's group commit: many episode results, activity
  * results, entity steps and starts in one transaction, so one WAL flush covers them all
- * (synchronous_commit on: a commit is durable when it returns, so it never hands out a
- * ticket to sync). Each entry runs inside a savepoint: an entry whose lease is gone (or whose
+ * (synchronous_commit on: a commit is durable when it returns; its ticket, as SQLite's, only
+ * lets the hub's reads wait until the hub has told of its outcome). Each entry runs inside a savepoint: an entry whose lease is gone (or whose
  * data cannot be stored) is rolled back alone and the others still apply; a failure of the
  * database itself rolls back the whole batch. The work the batch made ready is leased in the
  * same transaction when the caller asks (dt_commit_lease), as in SQLite's. */
@@ -474,7 +474,7 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
     pg_store *s = (pg_store *)base;
     dt_error_clear(err);
     if (ticket)
-        *ticket = 0;   /* durable when it returns: nothing to sync */
+        *ticket = 0;   /* none until the commit can be seen */
     store_ready rd = store_ready_start(lease);
     if (n == 0)
         return DT_OK;
@@ -503,6 +503,10 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
         dt_error_clear(&saved);
         if (err)
             saved = *err;
+        /* numbered before it can be seen, as in SQLite's (the ticket stays if it fails: the
+         * batch is published all the same) */
+        if (ticket)
+            *ticket = atomic_fetch_add(&s->commit_seq, 1) + 1;
         r = pg_commit(s, err);
         if (r == DT_OK && err)
             *err = saved;

@@ -56,6 +56,10 @@ typedef struct pg_store {
     const char *deferred_what[PG_DEFERRED_MAX];
     int n_deferred;
     _Atomic uint64_t search_steps;
+    /* deferred commits numbered (dt_store_commit_deferred): a commit is durable when COMMIT
+     * returns, but a read (another connection, a NOTIFY's waiter) can see it before the hub
+     * has told anyone of its outcome, so the hub's read barrier waits for its ticket */
+    _Atomic uint64_t commit_seq;
     /* the listener (pg_watch.c) */
     bool watching;
     pthread_t watch_thread;

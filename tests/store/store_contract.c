@@ -15,7 +15,6 @@
 #define LEASE (30 * SEC)
 
 static store_contract_open_fn g_open;
-static bool g_defers_sync;   /* see store_contract_run */
 
 typedef struct fixture {
     char dir[1024];
@@ -2355,10 +2354,10 @@ static void test_commit_lease_does_not_take_an_instance_another_owner_holds(void
     dt_activity_item_free(act);
 }
 
-/* A store that defers the fsync names each deferred commit by a ticket: never 0 (0 would tell
- * the committer the commit is durable already, and its outcome would be published before any
- * fsync), growing with each commit, the last one known; syncing a ticket covers it and every
- * earlier one. A store that does not defer returns 0, which dt_store_sync takes as done. */
+/* Every store names each deferred commit by a ticket: never 0 (0 would tell the committer the
+ * commit is durable already, and its outcome would be published before any fsync; and a read
+ * could not wait for it), growing with each commit, the last one known; syncing a ticket
+ * covers it and every earlier one (on a store whose COMMIT is durable, syncing does nothing). */
 static void test_deferred_commits_are_synced_by_ticket(void **state)
 {
     fixture *fx = *state;
@@ -2370,16 +2369,10 @@ static void test_deferred_commits_are_synced_by_ticket(void **state)
     dt_commit c2 = start_commit("d2", &own);
     assert_ok(dt_store_commit_deferred(fx->store, &c2, 1, NULL, &t2, &err), &err);
     assert_int_equal(c2.result, DT_OK);
-    if (g_defers_sync) {
-        if (t1 == 0 || t2 <= t1)
-            fail_msg("deferred commits got tickets %llu then %llu, want non-zero and growing",
-                     (unsigned long long)t1, (unsigned long long)t2);
-        assert_int_equal(dt_store_last_ticket(fx->store), t2);
-    } else {
-        assert_int_equal(t1, 0);
-        assert_int_equal(t2, 0);
-        assert_int_equal(dt_store_last_ticket(fx->store), 0);
-    }
+    if (t1 == 0 || t2 <= t1)
+        fail_msg("deferred commits got tickets %llu then %llu, want non-zero and growing",
+                 (unsigned long long)t1, (unsigned long long)t2);
+    assert_int_equal(dt_store_last_ticket(fx->store), t2);
     assert_ok(dt_store_sync(fx->store, t2, &err), &err);
     assert_ok(dt_store_sync(fx->store, t1, &err), &err);   /* already covered */
     assert_ok(dt_store_sync(fx->store, t2, &err), &err);   /* and again: nothing left to do */
@@ -3166,10 +3159,9 @@ static void test_entity_clean_removes_empty_rows_and_releases_orphaned_locks(voi
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int store_contract_run(const char *backend, store_contract_open_fn open, bool defers_sync)
+int store_contract_run(const char *backend, store_contract_open_fn open)
 {
     g_open = open;
-    g_defers_sync = defers_sync;
     const struct CMUnitTest tests[] = {
         T(test_created_instance_is_pending_with_its_fields),
         T(test_missing_instance_is_not_found),

@@ -12,10 +12,7 @@
 typedef dt_status (*store_contract_open_fn)(const char *dir, dt_store **out, dt_error *err);
 
 /* store_contract_run: run every contract test against the stores OPEN makes, as a cmocka
- * group named after BACKEND. DEFERS_SYNC says whether those stores, as OPEN configures them,
- * return from dt_store_commit_deferred before the commit is durable (a non-zero ticket that
- * dt_store_sync must cover) or only once it is (ticket 0). Returns the number of failed
- * tests. */
-int store_contract_run(const char *backend, store_contract_open_fn open, bool defers_sync);
+ * group named after BACKEND. Returns the number of failed tests. */
+int store_contract_run(const char *backend, store_contract_open_fn open);
 
 #endif

@@ -482,6 +482,6 @@ int main(void)
         cmocka_unit_test(test_statements_run_again_after_a_reconnect),
     };
     int failed = cmocka_run_group_tests_name("postgres", tests, NULL, NULL);
-    failed += store_contract_run("postgres", open_pg, false);
+    failed += store_contract_run("postgres", open_pg);
     return failed ? 1 : 0;
 }

@@ -623,7 +623,7 @@ static void test_connections_leasing_at_once_never_share_an_instance(void **stat
 int main(void)
 {
     /* DT_SYNC_FULL: deferred commits leave their fsync to dt_store_sync */
-    int failed = store_contract_run("sqlite", open_sqlite, true);
+    int failed = store_contract_run("sqlite", open_sqlite);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_parent_directories_are_created),
         cmocka_unit_test(test_unwritable_path_is_an_io_error_naming_it),
