@@ -850,6 +850,10 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
     *out = NULL;
     if (path == NULL || path[0] == '\0')
         return dt_error_set(err, DT_ERR_INVALID_ARG, "store path is empty");
+    if (dt_store_is_postgres(path))   /* else a file would be made at "postgres:/..." */
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "the store path is a PostgreSQL URL, not "
+                            "a SQLite file: open it with dt_store_open_postgres (or "
+                            "dt_hub_open)");   /* not repeated: it may hold a password */
     const char *sync_sql;
     switch (sync) {
     case DT_SYNC_FULL: sync_sql = "PRAGMA synchronous = FULL"; break;

@@ -82,6 +82,26 @@ static void test_missing_parent_directories_are_created(void **state)
     dt_store_close(s);
 }
 
+/* A PostgreSQL URL given to the SQLite store is refused, without making a file or folder
+ * named after it ("postgres:/user@host..." under the current directory), and without repeating
+ * the URL, which may hold a password. */
+static void test_postgres_url_is_refused_not_made_a_file(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-pg-url");
+    char url[1200], made[1300];
+    snprintf(url, sizeof url, "postgres://user:secret@127.0.0.1:1/%s/db", dir);
+    snprintf(made, sizeof made, "postgres:/user:secret@127.0.0.1:1/%s", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_int_equal(dt_store_open_sqlite(url, DT_SYNC_FULL, &s, &err), DT_ERR_INVALID_ARG);
+    assert_null(s);
+    assert_contains(err.message, "PostgreSQL URL");
+    assert_null(strstr(err.message, "secret"));
+    assert_false(file_exists("postgres:"));
+    assert_false(file_exists(made));
+}
+
 static void test_unwritable_path_is_an_io_error_naming_it(void **state)
 {
     (void)state;
@@ -635,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_older_schema_version_is_refused_naming_it),
         cmocka_unit_test(test_a_version_4_file_is_migrated_keeping_its_instances),
         cmocka_unit_test(test_plain_empty_database_is_initialised),
+        cmocka_unit_test(test_postgres_url_is_refused_not_made_a_file),
         cmocka_unit_test(test_journal_mode_is_wal_with_our_schema_version),
         cmocka_unit_test(test_two_connections_share_leases),
         cmocka_unit_test(test_database_failure_rolls_back_the_whole_batch),
