@@ -4,7 +4,7 @@
  * server runs; the set holds at most max_hubs of them, each with its threads. Callers hold a
  * reference while they use a hub; deleting one takes it out of the set at once and closes it
  * and removes its files when the last reference goes (a work item stream notices within a
- * poll); a use of the name meanwhile waits for that, then gets a new, empty hub. A hub's
+ * poll; the close runs on a thread of its own, as the last to let go may not block); a use of the name meanwhile waits for that, then gets a new, empty hub. A hub's
  * database is opened without the set's lock (its entry marked opening), so a slow open holds
  * up only the users of that name. */
 #include <dirent.h>
@@ -39,6 +39,7 @@ struct dt_hub_set {
     dt_hub_ref *hubs;
     size_t n_hubs;
     dt_hub_ref *dying;          /* deleted, still referenced or being closed */
+    int closing;                /* closes running on threads of their own (close_later) */
 };
 
 /* How long a use of a name waits for its hub to finish opening or closing. */
@@ -336,6 +337,39 @@ bool dt_hub_ref_deleted(dt_hub_ref *r)
     return d;
 }
 
+static void *closer_main(void *arg)
+{
+    dt_hub_ref *r = arg;
+    dt_hub_set *s = r->set;
+    pthread_setname_np(pthread_self(), "dt-hub-close");
+    finish_delete(s, r);
+    pthread_mutex_lock(&s->mu);
+    s->closing--;
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* close_later: R, deleted, lost its last reference: finish the delete on a thread of its own,
+ * since whoever let go may be one that must not block (the gRPC poller frees calls, and
+ * closing a hub stops and joins its threads); here, if no thread can be made. */
+static void close_later(dt_hub_set *s, dt_hub_ref *r)
+{
+    pthread_mutex_lock(&s->mu);
+    s->closing++;
+    pthread_mutex_unlock(&s->mu);
+    pthread_attr_t attr;
+    pthread_t t;
+    bool made = pthread_attr_init(&attr) == 0;
+    if (made) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        made = pthread_create(&t, &attr, closer_main, r) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!made)
+        closer_main(r);
+}
+
 void dt_hub_ref_put(dt_hub_ref *r)
 {
     if (r == NULL)
@@ -345,7 +379,7 @@ void dt_hub_ref_put(dt_hub_ref *r)
     bool last = --r->refs == 0 && r->deleted;
     pthread_mutex_unlock(&s->mu);
     if (last)
-        finish_delete(s, r);
+        close_later(s, r);
 }
 
 dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
@@ -458,6 +492,10 @@ void dt_hub_set_close(dt_hub_set *s)
 {
     if (s == NULL)
         return;
+    pthread_mutex_lock(&s->mu);   /* the deleted hubs still closing, on their threads */
+    while (s->closing > 0)
+        pthread_cond_wait(&s->changed, &s->mu);
+    pthread_mutex_unlock(&s->mu);
     while (s->hubs) {
         dt_hub_ref *r = s->hubs;
         s->hubs = r->next;
