@@ -20,7 +20,8 @@
 #      QUICK=1 → N=300 FAN_N=10 REPS=1 WARMUP=50 (about a minute)
 # Like the peers, ours runs every plan entry REPS times in each mode and reports the median of
 # each metric; every run has a fresh database (and in the serve modes a fresh `dtask serve`, in
-# serve-js a fresh JavaScript worker too).
+# serve-js a fresh JavaScript worker too), warmed up as the peers are: WARMUP hello instances
+# at concurrency 16, not counted (DTASK_BENCH_WARMUP).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -33,6 +34,7 @@ else
 fi
 PLAN="hello:$N:1,hello:$N:16,hello:$N:64,fanout:$FAN_N:1"
 export N FAN_N REPS WARMUP PLAN
+export DTASK_BENCH_WARMUP="$WARMUP"   # ours, as the peers: see dtask-bench's warm_up
 log() { echo "[bench-peers] $*" >&2; }
 
 peers="${PEERS_DIR:-$repo/../shared/peers}"   # PEERS_DIR: another copy of the peer scripts
