@@ -285,6 +285,9 @@ typedef struct dt_node_info {
 
 /* ---- the contract ----------------------------------------------------------------------- */
 
+/* How a watched store tells of other nodes' commits: see dt_store_watch. */
+typedef void (*dt_store_changed_fn)(void *arg, const char *ids, bool work);
+
 typedef struct dt_store_ops {
     const char *name;
     void (*close)(dt_store *s);
@@ -342,8 +345,7 @@ typedef struct dt_store_ops {
                                 dt_error *err);
     uint64_t (*search_steps)(dt_store *s);   /* NULL: the backend does not count */
     int (*schema_version)(dt_store *s);
-    dt_status (*watch)(dt_store *s, void (*changed)(void *arg, const char *ids), void *arg,
-                       dt_error *err);
+    dt_status (*watch)(dt_store *s, dt_store_changed_fn changed, void *arg, dt_error *err);
     dt_status (*heartbeat)(dt_store *s, const char *node, dt_time started, dt_time now,
                            dt_error *err);
     dt_status (*nodes)(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
@@ -437,16 +439,17 @@ dt_status dt_store_lease_activities(dt_store *s, const char *owner, dt_time now,
                                     const dt_name_filter *names, dt_activity_item **out,
                                     size_t *n_out, dt_error *err);
 
-/* dt_store_watch: call CHANGED(ARG, IDS), from a thread of the store's, whenever another
- * handle on the same database (another node) commits something that may be work: a backend
- * shared by many nodes wakes them this way instead of their polling (PostgreSQL:
- * LISTEN/NOTIFY). IDS names the instances whose state the commit changed, one per line, for
- * the waits on them; NULL when it does not say (any may have). Calls may come in bursts and
- * for one's own commits too; they stop when S is closed. One watcher per store.
- * DT_ERR_UNIMPLEMENTED for a backend that has no such thing (SQLite: other processes' work is
- * found by polling). */
-dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg, const char *ids), void *arg,
-                         dt_error *err);
+/* dt_store_watch: call CHANGED(ARG, IDS, WORK), from a thread of the store's, whenever another
+ * handle on the same database (another node) commits something that may be work or changes
+ * an instance: a backend shared by many nodes wakes them this way instead of their polling
+ * (PostgreSQL: LISTEN/NOTIFY). IDS names the instances whose state the commit changed, one per
+ * line, for the waits on them; NULL when it does not say (any may have). WORK: whether the
+ * commit may have left work for any node to take; false when the committing node leased all
+ * it made ready for itself (dt_commit_lease), so other nodes' takers need not look. Calls may
+ * come in bursts and for one's own commits too; they stop when S is closed. One watcher per
+ * store. DT_ERR_UNIMPLEMENTED for a backend that has no such thing (SQLite: other processes'
+ * work is found by polling). */
+dt_status dt_store_watch(dt_store *s, dt_store_changed_fn changed, void *arg, dt_error *err);
 
 /* dt_store_heartbeat: record that NODE, started at STARTED, is alive at NOW; nodes not heard
  * of for an hour are forgotten. dt_store_nodes: the nodes heard of at or after SINCE, by
@@ -493,6 +496,10 @@ dt_status dt_store_abandon_activity(dt_store *s, const dt_activity_item *item, d
  * Returns an error only if the transaction as a whole failed, in which case nothing of the
  * batch was applied and every entry's result is that error. */
 dt_status dt_store_commit(dt_store *s, dt_commit *batch, size_t n, dt_error *err);
+
+/* dt_commit_touches_entities: may an entry of BATCH that applied have given an entity work (a
+ * message, a lock let go)? Commits lease no entities: their takers look in the store. */
+bool dt_commit_touches_entities(const dt_commit *batch, size_t n);
 
 /* dt_store_commit_lease: dt_store_commit, and in the same transaction lease what the batch
  * made ready, as LEASE asks (see dt_commit_lease). Leasing is best effort: work it does not

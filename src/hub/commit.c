@@ -49,24 +49,6 @@ static void after_commit(dt_hub *hub, const dt_commit *c)
     }
 }
 
-/* touches_entities: may an entry of BATCH have given an entity work (a message, a lock
- * let go)? Commits lease no entities: their takers look in the store. */
-static bool touches_entities(const dt_commit *batch, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        const dt_commit *c = &batch[i];
-        if (c->result != DT_OK)
-            continue;
-        if (c->kind == DT_COMMIT_ENTITY)
-            return true;
-        if (c->kind == DT_COMMIT_EPISODE &&
-            (c->u.episode.n_entity_messages || c->u.episode.n_unlocks ||
-             c->u.episode.release_locks))
-            return true;
-    }
-    return false;
-}
-
 /* A batch between its commit and the fsync that makes it durable. There are SLOTS of them,
  * so the committer fills and commits batches while the syncer makes the earlier ones durable
  * and tells their requesters: the fsync of one batch overlaps the work of the next ones (and
@@ -119,7 +101,7 @@ static void commit_slot(dt_hub *hub, slot *s)
      * kind, or filled what it could take */
     bool left = L->max_orchestrations == 0 || L->max_activities == 0 ||
                 L->n_orchestrations == L->max_orchestrations ||
-                L->n_activities == L->max_activities || touches_entities(s->batch, s->n);
+                L->n_activities == L->max_activities || dt_commit_touches_entities(s->batch, s->n);
     if (left)
         hub_notify(hub);
     ready_push(hub, s->orch, L->n_orchestrations, s->act, L->n_activities);

@@ -69,13 +69,14 @@ static void hub_free(dt_hub *hub)
 
 uint64_t dt_hub_id(const dt_hub *hub) { return hub->id; }
 
-/* store_changed: the store says another node made work: the takers look; and a wait on one
- * of the instances IDS names (one per line; NULL: any) reads its state again
- * (dt_store_watch). */
-static void store_changed(void *arg, const char *ids)
+/* store_changed: the store says a node committed: if it may have left work (WORK), the takers
+ * look; and a wait on one of the instances IDS names (one per line; NULL: any) reads its
+ * state again (dt_store_watch). */
+static void store_changed(void *arg, const char *ids, bool work)
 {
     dt_hub *hub = arg;
-    hub_notify(hub);
+    if (work)
+        hub_notify(hub);
     if (ids && ids[0] == '\0')
         return;
     pthread_mutex_lock(&hub->ch_mu);

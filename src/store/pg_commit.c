@@ -385,6 +385,7 @@ static dt_status lease_ready(pg_store *s, store_ready *rd, dt_commit_lease *L, d
     if (pg_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L, &scratch) == DT_OK)
         return pg_run_later(s, "RELEASE SAVEPOINT dt_lease", err, "release savepoint");
     store_lease_forget(L);
+    rd->left = true;   /* what it made ready stays for anyone */
     return pg_run_later(s, "ROLLBACK TO SAVEPOINT dt_lease", err, "rollback leases");
 }
 
@@ -466,6 +467,23 @@ static dt_status run_entries(pg_store *s, dt_commit *batch, size_t n, store_read
     return DT_OK;
 }
 
+/* work_left: may BATCH have left work for any node to take? Not when LEASE, for this node,
+ * had room for every kind the batch made ready (and none of it is for later, and it gave no
+ * entity work: a commit leases none): what the lease did not take then was no work (an
+ * instance with no message), or the work of a node that holds that instance, which its own
+ * commit leases. What this node leased and cannot run it gives back, which says so. Then
+ * other nodes' takers need not look. */
+static bool work_left(const dt_commit *batch, size_t n, const store_ready *rd,
+                      const dt_commit_lease *lease)
+{
+    if (lease == NULL || rd->left || dt_commit_touches_entities(batch, n))
+        return true;
+    bool orch_full = lease->max_orchestrations == 0 ||
+                     lease->n_orchestrations >= lease->max_orchestrations;
+    bool act_full = lease->max_activities == 0 || lease->n_activities >= lease->max_activities;
+    return (rd->n_ids > 0 && orch_full) || (rd->n_acts > 0 && act_full);
+}
+
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
  * code and message (for logging); each entry's own result says which failed. */
 dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_lease *lease,
@@ -495,7 +513,7 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
         r = lease_ready(s, &rd, lease, err);
     if (r == DT_OK) {   /* other nodes may have work now, and waits on these instances news */
         char *ids = changed_ids(batch, n);
-        r = pg_notify_tx(s, ids, err);
+        r = pg_notify_tx(s, ids, work_left(batch, n, &rd, lease), err);
         free(ids);
     }
     if (r == DT_OK) {

@@ -129,7 +129,7 @@ dt_status pg_send_entity_message(dt_store *base, const dt_entity_message *m, dt_
     if (r == DT_OK)
         r = pg_entity_message_tx(s, m, err);
     if (r == DT_OK)
-        r = pg_notify_tx(s, "", err);
+        r = pg_notify_tx(s, "", true, err);
     if (r == DT_OK)
         r = pg_commit(s, err);
     if (r != DT_OK)
@@ -531,7 +531,7 @@ static dt_status token_update(pg_store *s, const char *sql, const dt_entity_item
         r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on '%s' is no longer held",
                          what, item->entity_id);
     if (r == DT_OK && strcmp(what, "abandon") == 0)   /* free again: the nodes look */
-        r = pg_notify_tx(s, "", err);
+        r = pg_notify_tx(s, "", true, err);
     if (r == DT_OK)
         r = pg_commit(s, err);
     if (r != DT_OK)

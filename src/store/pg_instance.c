@@ -236,7 +236,7 @@ dt_status pg_create_instance(dt_store *base, const dt_new_instance *ni, dt_error
     if (r == DT_OK) {
         r = pg_create_instance_tx(s, ni, err);
         if (r == DT_OK)
-            r = pg_notify_tx(s, "", err);
+            r = pg_notify_tx(s, "", true, err);
         if (r == DT_OK)
             r = pg_commit(s, err);
         if (r != DT_OK)
@@ -282,7 +282,7 @@ dt_status pg_send_message(dt_store *base, const dt_message *m, dt_error *err)
         if (r == DT_OK && !delivered)
             r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", m->instance_id);
         if (r == DT_OK)
-            r = pg_notify_tx(s, "", err);
+            r = pg_notify_tx(s, "", true, err);
         if (r == DT_OK)
             r = pg_commit(s, err);
         if (r != DT_OK)

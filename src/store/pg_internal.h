@@ -64,7 +64,7 @@ typedef struct pg_store {
     bool watching;
     pthread_t watch_thread;
     atomic_bool watch_stop;
-    void (*watch_fn)(void *arg, const char *ids);
+    dt_store_changed_fn watch_fn;
     void *watch_arg;
 } pg_store;
 
@@ -119,13 +119,14 @@ dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err);
 /* pg_unimplemented: the explicit error of an operation this backend does not do yet. */
 dt_status pg_unimplemented(dt_error *err, const char *op);
 
-/* pg_notify_tx: tell the nodes watching S's schema that there may be work, when the caller's
- * transaction commits; IDS names the instances whose state changed, one per line ("": none;
- * NULL: not said, any may have; dt_store_watch). pg_watch / pg_unwatch: the listener of dt_store_watch, started and
- * stopped (pg_watch.c). */
+/* pg_notify_tx: tell the nodes watching S's schema, when the caller's transaction commits,
+ * whether there may be work for any of them (WORK; false: the transaction leased for its own
+ * node all it made ready) and which instances' state changed: IDS, one per line ("": none;
+ * NULL: not said, any may have, and WORK is taken as true; dt_store_watch). pg_watch /
+ * pg_unwatch: the listener of dt_store_watch, started and stopped (pg_watch.c). */
 #define PG_NOTIFY_MAX 7000   /* payload bytes; PostgreSQL takes fewer than 8000 */
-dt_status pg_notify_tx(pg_store *s, const char *ids, dt_error *err);
-dt_status pg_watch(dt_store *s, void (*changed)(void *arg, const char *ids), void *arg,
+dt_status pg_notify_tx(pg_store *s, const char *ids, bool work, dt_error *err);
+dt_status pg_watch(dt_store *s, dt_store_changed_fn changed, void *arg,
                    dt_error *err);
 void pg_unwatch(pg_store *s);
 

@@ -604,7 +604,7 @@ static dt_status token_update(pg_store *s, const char *sql, const char *text_key
     pthread_mutex_lock(&s->mu);
     dt_status r = pg_run(s, sql, &p, &res, err, what);
     if (r == DT_OK && notify && strcmp(PQcmdTuples(res), "0") != 0)
-        pg_notify_tx(s, "", NULL);   /* the work is free again: a missed wake-up waits a poll */
+        pg_notify_tx(s, "", true, NULL);   /* the work is free again: a missed wake-up waits a poll */
     pthread_mutex_unlock(&s->mu);
     if (r == DT_OK && strcmp(PQcmdTuples(res), "0") == 0) {
         if (text_key)

@@ -16,13 +16,15 @@
 #define WATCH_POLL_MS 200        /* how often the listener looks at its stop flag */
 #define RECONNECT_MS 1000        /* the wait between attempts when the server is gone */
 
-/* The payload: "" when it does not say which instances changed (too many to name), else "\n"
- * and their ids, one per line ("\n" alone: none, only work to take). */
-dt_status pg_notify_tx(pg_store *s, const char *ids, dt_error *err)
+/* The payload: "" when it does not say which instances changed (too many to name: then any
+ * may have, and there may be work), else "\n" (there may be work for any node) or "\t" (the
+ * committing node leased all the work it made) and the ids, one per line (none: no instance's
+ * state changed). */
+dt_status pg_notify_tx(pg_store *s, const char *ids, bool work, dt_error *err)
 {
     char *payload = NULL;
     if (ids && strlen(ids) < PG_NOTIFY_MAX && (payload = malloc(strlen(ids) + 2)))
-        sprintf(payload, "\n%s", ids);
+        sprintf(payload, "%c%s", work ? '\n' : '\t', ids);
     pg_params p = PG_PARAMS_INIT;
     pg_text(&p, s->schema);
     pg_text(&p, payload ? payload : "");
@@ -79,7 +81,7 @@ static void *watch_loop(void *arg)
                 dt_log(DT_LOG_INFO, NULL, "PostgreSQL at %s answers again", s->where);
             down = false;
             /* what was said while this connection was not listening is lost: look */
-            s->watch_fn(s->watch_arg, NULL);
+            s->watch_fn(s->watch_arg, NULL, true);
         }
         struct pollfd pfd = {PQsocket(c), POLLIN, 0};
         int n = poll(&pfd, 1, WATCH_POLL_MS);
@@ -95,15 +97,17 @@ static void *watch_loop(void *arg)
             c = NULL;
             continue;
         }
-        for (PGnotify *note; (note = PQnotifies(c)) != NULL; PQfreemem(note))
-            s->watch_fn(s->watch_arg, note->extra && note->extra[0] == '\n' ? note->extra + 1
-                                                                             : NULL);
+        for (PGnotify *note; (note = PQnotifies(c)) != NULL; PQfreemem(note)) {
+            const char *p = note->extra;
+            bool said = p && (p[0] == '\n' || p[0] == '\t');
+            s->watch_fn(s->watch_arg, said ? p + 1 : NULL, !said || p[0] == '\n');
+        }
     }
     PQfinish(c);
     return NULL;
 }
 
-dt_status pg_watch(dt_store *base, void (*changed)(void *arg, const char *ids), void *arg,
+dt_status pg_watch(dt_store *base, dt_store_changed_fn changed, void *arg,
                    dt_error *err)
 {
     pg_store *s = (pg_store *)base;

@@ -8,25 +8,35 @@
 
 void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at)
 {
-    if (!rd->on || id == NULL || visible_at > rd->now)
+    if (id == NULL)
         return;
+    if (!rd->on || visible_at > rd->now) {
+        rd->left = true;
+        return;
+    }
     for (size_t i = 0; i < rd->n_ids; i++)
         if (strcmp(rd->ids[i], id) == 0)
             return;
     const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
-    if (n == NULL)
+    if (n == NULL) {
+        rd->left = true;
         return;
+    }
     rd->ids = n;
     rd->ids[rd->n_ids++] = id;
 }
 
 void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at)
 {
-    if (!rd->on || visible_at > rd->now)
+    if (!rd->on || visible_at > rd->now) {
+        rd->left = true;
         return;
+    }
     int64_t *n = dt_grow(rd->acts, &rd->cap_acts, rd->n_acts + 1, sizeof *n);
-    if (n == NULL)
+    if (n == NULL) {
+        rd->left = true;
         return;
+    }
     rd->acts = n;
     rd->acts[rd->n_acts++] = row;
 }

@@ -115,8 +115,7 @@ dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
     return CALL(commit, batch, n, lease, ticket, err);
 }
 
-dt_status dt_store_watch(dt_store *s, void (*changed)(void *arg, const char *ids), void *arg,
-                         dt_error *err)
+dt_status dt_store_watch(dt_store *s, dt_store_changed_fn changed, void *arg, dt_error *err)
 {
     return CALL(watch, changed, arg, err);
 }
@@ -149,6 +148,22 @@ int dt_store_schema_version(dt_store *s)
 uint64_t dt_store_search_steps(dt_store *s)
 {
     return s->ops->search_steps ? s->ops->search_steps(s) : 0;
+}
+
+bool dt_commit_touches_entities(const dt_commit *batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dt_commit *c = &batch[i];
+        if (c->result != DT_OK)
+            continue;
+        if (c->kind == DT_COMMIT_ENTITY)
+            return true;
+        if (c->kind == DT_COMMIT_EPISODE &&
+            (c->u.episode.n_entity_messages || c->u.episode.n_unlocks ||
+             c->u.episode.release_locks))
+            return true;
+    }
+    return false;
 }
 
 uint64_t dt_store_last_ticket(dt_store *s)

@@ -110,10 +110,13 @@ typedef struct store_ready {
     size_t n_ids, cap_ids;
     int64_t *acts;
     size_t n_acts, cap_acts;
+    bool left;                  /* something was made ready that is not noted (not visible
+                                 * yet, not to be leased, or no memory for the note) */
 } store_ready;
 
 /* store_ready_instance / store_ready_activity: note instance ID or activity ROW, visible
- * from VISIBLE_AT (nothing when that is later than RD->now). store_ready_free: its arrays. */
+ * from VISIBLE_AT (not when that is later than RD->now, or RD is off: then RD->left is set).
+ * store_ready_free: its arrays. */
 void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at);
 void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at);
 void store_ready_free(store_ready *rd);

@@ -211,20 +211,23 @@ static void test_what_is_not_built_yet_says_so(void **state)
 }
 
 /* A watcher on one node hears another node's start, message and commit within moments (LISTEN
- * and NOTIFY), with the instances whose state the commit changed, and nothing once its store
- * is closed. */
+ * and NOTIFY), with the instances whose state the commit changed and whether work may be
+ * left for it (not when the commit leased all it made ready), and nothing once its store is
+ * closed. */
 typedef struct heard {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int n;
     char ids[256];   /* the last call's ids, "(any)" for NULL */
+    bool work;       /* the last call's */
 } heard;
 
-static void on_change(void *arg, const char *ids)
+static void on_change(void *arg, const char *ids, bool work)
 {
     heard *h = arg;
     pthread_mutex_lock(&h->mu);
     h->n++;
+    h->work = work;
     snprintf(h->ids, sizeof h->ids, "%s", ids ? ids : "(any)");
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
@@ -253,7 +256,7 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     dt_error err;
     assert_ok(dt_store_open_postgres(g_url, schema, &a, &err), &err);
     assert_ok(dt_store_open_postgres(g_url, schema, &b, &err), &err);
-    heard h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, ""};
+    heard h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, "", false};
     assert_ok(dt_store_watch(b, on_change, &h, &err), &err);
     assert_int_equal(dt_store_watch(b, on_change, &h, &err), DT_ERR_STATE);
     usleep(300000);   /* the listener connects */
@@ -264,6 +267,7 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     assert_ok(dt_store_create_instance(a, &ni, &err), &err);
     assert_true(wait_heard(&h, before));
     assert_string_equal(h.ids, "");   /* work to take; no instance's state changed */
+    assert_true(h.work);
 
     dt_orch_item *items[1];
     size_t n = 0;
@@ -280,6 +284,44 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     assert_int_equal(c.result, DT_OK);
     assert_true(wait_heard(&h, before));
     assert_string_equal(h.ids, "w1");   /* its state changed: waits on it look */
+    assert_true(h.work);                /* it leased nothing: its activity is anyone's */
+    dt_orch_item_free(items[0]);
+
+    /* the next step leases, for its own node, the activity it schedules: others need not
+     * look, but waits on w1 do */
+    dt_message go = {.instance_id = "w1", .visible_at = 3};
+    dt_event_init(&go.event, DT_EVENT_EVENT_RAISED, 3);
+    go.event.name = "go";
+    assert_ok(dt_store_send_message(a, &go, &err), &err);
+    assert_ok(dt_store_lease_orchestrations(a, "a", 4, 60000000, 1, NULL, items, &n, &err),
+              &err);
+    assert_int_equal(n, 1);
+    dt_event sched = {0};
+    dt_event_init(&sched, DT_EVENT_TASK_SCHEDULED, 4);
+    sched.event_id = 1;
+    sched.name = "act";
+    dt_new_activity na = {.scheduled = &sched, .execution_id = "e", .visible_at = 4};
+    c = (dt_commit){.kind = DT_COMMIT_EPISODE};
+    c.u.episode.item = items[0];
+    c.u.episode.append = &sched;
+    c.u.episode.n_append = 1;
+    c.u.episode.activities = &na;
+    c.u.episode.n_activities = 1;
+    c.u.episode.status = DT_STATUS_RUNNING;
+    dt_orch_item *o_out[4];
+    dt_activity_item *a_out[4];
+    dt_commit_lease L = {.owner = "a", .now = 5, .lease_us = 60000000, .max_orchestrations = 4,
+                         .max_activities = 4, .orchestrations = o_out, .activities = a_out};
+    before = h.n;
+    assert_ok(dt_store_commit_lease(a, &c, 1, &L, &err), &err);
+    assert_int_equal(c.result, DT_OK);
+    assert_int_equal(L.n_activities, 1);
+    assert_true(wait_heard(&h, before));
+    assert_string_equal(h.ids, "w1");
+    assert_false(h.work);
+    dt_activity_item_free(a_out[0]);
+    for (size_t i = 0; i < L.n_orchestrations; i++)
+        dt_orch_item_free(o_out[i]);
     dt_orch_item_free(items[0]);
 
     dt_store_close(b);
