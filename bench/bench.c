@@ -220,9 +220,11 @@ static void warm_up(const bench *b)
     atomic_store(&w.failures, 0);
     w.lat_ms = calloc((size_t)n, sizeof *w.lat_ms);
     pthread_t t[16];
-    for (int i = 0; w.lat_ms && i < w.concurrency; i++)
-        pthread_create(&t[i], NULL, client_loop, &w);
-    for (int i = 0; w.lat_ms && i < w.concurrency; i++)
+    int started = 0;
+    while (w.lat_ms && started < w.concurrency &&
+           pthread_create(&t[started], NULL, client_loop, &w) == 0)
+        started++;
+    for (int i = 0; i < started; i++)
         pthread_join(t[i], NULL);
     if (atomic_load(&w.failures))
         fprintf(stderr, "dtask-bench: %d of %d warm-up instances failed\n",
@@ -485,8 +487,10 @@ int main(int argc, char **argv)
         }
     }
     bool timers = strcmp(b.workload, "timers") == 0 && embedded;
-    if (!timers)
+    if (!timers) {
         warm_up(&b);
+        atomic_store(&n_eps, 0);   /* the episodes timed for long_replay: the run's alone */
+    }
     pthread_t *t = calloc((size_t)b.concurrency, sizeof *t);
     double t0 = now_ms();
     double secs;

@@ -239,7 +239,8 @@ static cache_entry *holding(hub_cache *c, const dt_orch_item *item)
     cache_entry *e = c->buckets[bucket_of(item->instance_id)];
     while (e && strcmp(e->instance_id, item->instance_id) != 0)
         e = e->next;
-    bool ours = e && e->in_use && e->events == item->past && e->n == item->n_past;
+    bool ours = e && e->in_use && e->events == item->past && e->n == item->n_past &&
+                e->token && item->lock_token && strcmp(e->token, item->lock_token) == 0;
     pthread_mutex_unlock(&c->mu);
     return ours ? e : NULL;   /* in use by ITEM's holder alone: read without the lock */
 }

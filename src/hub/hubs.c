@@ -350,14 +350,13 @@ static void *closer_main(void *arg)
     return NULL;
 }
 
-/* close_later: R, deleted, lost its last reference: finish the delete on a thread of its own,
- * since whoever let go may be one that must not block (the gRPC poller frees calls, and
- * closing a hub stops and joins its threads); here, if no thread can be made. */
+/* close_later: R, deleted, lost its last reference (counted in s->closing): finish the delete
+ * on a thread of its own, since whoever let go may be one that must not block (the gRPC
+ * poller frees calls, and closing a hub stops and joins its threads); here, if no thread can
+ * be made. */
 static void close_later(dt_hub_set *s, dt_hub_ref *r)
 {
-    pthread_mutex_lock(&s->mu);
-    s->closing++;
-    pthread_mutex_unlock(&s->mu);
+    (void)s;
     pthread_attr_t attr;
     pthread_t t;
     bool made = pthread_attr_init(&attr) == 0;
@@ -377,6 +376,7 @@ void dt_hub_ref_put(dt_hub_ref *r)
     dt_hub_set *s = r->set;
     pthread_mutex_lock(&s->mu);
     bool last = --r->refs == 0 && r->deleted;
+    s->closing += last;   /* counted at once: dt_hub_set_close waits for it */
     pthread_mutex_unlock(&s->mu);
     if (last)
         close_later(s, r);

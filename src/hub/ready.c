@@ -235,8 +235,10 @@ static void push_kind(dt_hub *hub, int kind, void **items, size_t n)
             items[back++] = items[i];
         }
     }
-    if (woke)
+    if (woke) {
+        pthread_cond_broadcast(&hub->changed);   /* hub_wait_change's: the version moved */
         pthread_mutex_unlock(&hub->ch_mu);
+    }
     pthread_mutex_unlock(&hub->rq_mu);
     for (size_t i = 0; i < back; i++)
         give_back_one(hub, kind, items[i]);

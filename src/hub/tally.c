@@ -22,9 +22,12 @@ void tally_free(tally *t)
     memset(t, 0, sizeof *t);
 }
 
+/* slot_of: TASK_ID's first slot among CAP (a power of two, at least 2): the top bits of a
+ * multiplicative hash, so ids that differ only in their high bits spread too. */
 static size_t slot_of(int32_t task_id, size_t cap)
 {
-    return ((uint32_t)task_id * 2654435761u) & (cap - 1);
+    int bits = __builtin_ctzll((unsigned long long)cap);
+    return (size_t)(((uint32_t)task_id * 2654435761u) >> (32 - bits));
 }
 
 /* find: TASK_ID's slot, or the free one where it would go (CAP a power of two, not full). */

@@ -305,7 +305,7 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
             return r;
     }
     /* messages that came while the episode ran are ready for the next one */
-    store_ready_instance(rd, id, 0);
+    store_ready_own(rd, id, dt_runtime_status_is_terminal(ep->status));
     return DT_OK;
 }
 
@@ -467,21 +467,33 @@ static dt_status run_entries(pg_store *s, dt_commit *batch, size_t n, store_read
     return DT_OK;
 }
 
+/* leased: did LEASE take instance ID? */
+static bool leased(const dt_commit_lease *lease, const char *id)
+{
+    for (size_t i = 0; i < lease->n_orchestrations; i++)
+        if (strcmp(lease->orchestrations[i]->instance_id, id) == 0)
+            return true;
+    return false;
+}
+
 /* work_left: may BATCH have left work for any node to take? Not when LEASE, for this node,
- * had room for every kind the batch made ready (and none of it is for later, and it gave no
- * entity work: a commit leases none): what the lease did not take then was no work (an
- * instance with no message), or the work of a node that holds that instance, which its own
- * commit leases. What this node leased and cannot run it gives back, which says so. Then
- * other nodes' takers need not look. */
+ * took every instance the batch noted and every activity it made, none of it is for later,
+ * and it gave no entity work (a commit leases none). An instance it did not take may have
+ * had nothing to do, but it may also have been held by another node, or been an episode's
+ * own instance getting a message from another node whose commit this one's lease did not
+ * see yet (READ COMMITTED): so it counts as work, and the other nodes look once this commit
+ * is visible. Only an ended instance's messages can wait (for the poll). What this node
+ * leased and cannot run it gives back, which says so. */
 static bool work_left(const dt_commit *batch, size_t n, const store_ready *rd,
                       const dt_commit_lease *lease)
 {
-    if (lease == NULL || rd->left || dt_commit_touches_entities(batch, n))
+    if (lease == NULL || rd->left || dt_commit_touches_entities(batch, n) ||
+        lease->n_activities < rd->n_acts)
         return true;
-    bool orch_full = lease->max_orchestrations == 0 ||
-                     lease->n_orchestrations >= lease->max_orchestrations;
-    bool act_full = lease->max_activities == 0 || lease->n_activities >= lease->max_activities;
-    return (rd->n_ids > 0 && orch_full) || (rd->n_acts > 0 && act_full);
+    for (size_t i = 0; i < rd->n_ids; i++)
+        if (rd->must[i] && !leased(lease, rd->ids[i]))
+            return true;
+    return false;
 }
 
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's

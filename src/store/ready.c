@@ -6,6 +6,27 @@
 
 #include "store_internal.h"
 
+/* note: ID among the ids, MUST or not (once must, it stays so). */
+static void note(store_ready *rd, const char *id, bool must)
+{
+    for (size_t i = 0; i < rd->n_ids; i++)
+        if (strcmp(rd->ids[i], id) == 0) {
+            rd->must[i] |= must;
+            return;
+        }
+    const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
+    if (n)
+        rd->ids = n;
+    bool *m = n ? dt_grow(rd->must, &rd->cap_must, rd->n_ids + 1, sizeof *m) : NULL;
+    if (m == NULL) {
+        rd->left = true;
+        return;
+    }
+    rd->must = m;
+    rd->must[rd->n_ids] = must;
+    rd->ids[rd->n_ids++] = id;
+}
+
 void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at)
 {
     if (id == NULL)
@@ -14,16 +35,17 @@ void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at)
         rd->left = true;
         return;
     }
-    for (size_t i = 0; i < rd->n_ids; i++)
-        if (strcmp(rd->ids[i], id) == 0)
-            return;
-    const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
-    if (n == NULL) {
-        rd->left = true;
+    note(rd, id, true);
+}
+
+void store_ready_own(store_ready *rd, const char *id, bool ended)
+{
+    if (id == NULL)
         return;
-    }
-    rd->ids = n;
-    rd->ids[rd->n_ids++] = id;
+    if (!rd->on)
+        rd->left = true;
+    else
+        note(rd, id, !ended);
 }
 
 void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at)
@@ -52,6 +74,7 @@ store_ready store_ready_start(dt_commit_lease *lease)
 void store_ready_free(store_ready *rd)
 {
     free(rd->ids);
+    free(rd->must);
     free(rd->acts);
 }
 

@@ -191,7 +191,7 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, store_r
             return r;
     }
     /* messages that came while the episode ran are ready for the next one */
-    store_ready_instance(rd, id, 0);
+    store_ready_own(rd, id, dt_runtime_status_is_terminal(ep->status));
     return DT_OK;
 }
 

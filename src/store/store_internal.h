@@ -107,7 +107,9 @@ typedef struct store_ready {
     bool on;
     dt_time now;
     const char **ids;
-    size_t n_ids, cap_ids;
+    bool *must;                 /* per id: work may be left if the lease does not take it (all
+                                 * but the own instance of an episode that ended it) */
+    size_t n_ids, cap_ids, cap_must;
     int64_t *acts;
     size_t n_acts, cap_acts;
     bool left;                  /* something was made ready that is not noted (not visible
@@ -118,6 +120,9 @@ typedef struct store_ready {
  * from VISIBLE_AT (not when that is later than RD->now, or RD is off: then RD->left is set).
  * store_ready_free: its arrays. */
 void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at);
+/* store_ready_own: note ID, an episode's own instance, for the messages that came while the
+ * episode ran (there may be none; if the episode ENDED it, they can wait: see store_ready). */
+void store_ready_own(store_ready *rd, const char *id, bool ended);
 void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at);
 void store_ready_free(store_ready *rd);
 

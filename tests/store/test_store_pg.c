@@ -287,8 +287,8 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     assert_true(h.work);                /* it leased nothing: its activity is anyone's */
     dt_orch_item_free(items[0]);
 
-    /* the next step leases, for its own node, the activity it schedules: others need not
-     * look, but waits on w1 do */
+    /* the next step leases, for its own node, the activity it schedules; its own instance,
+     * which goes on, it does not (no message): that may be another node's (see work_left) */
     dt_message go = {.instance_id = "w1", .visible_at = 3};
     dt_event_init(&go.event, DT_EVENT_EVENT_RAISED, 3);
     go.event.name = "go";
@@ -318,11 +318,30 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     assert_int_equal(L.n_activities, 1);
     assert_true(wait_heard(&h, before));
     assert_string_equal(h.ids, "w1");
-    assert_false(h.work);
-    dt_activity_item_free(a_out[0]);
+    assert_true(h.work);
     for (size_t i = 0; i < L.n_orchestrations; i++)
         dt_orch_item_free(o_out[i]);
     dt_orch_item_free(items[0]);
+
+    /* the activity's result goes to w1, and the same commit leases w1 for its node: nothing
+     * is left for others (and no instance's state changed) */
+    dt_commit done = {.kind = DT_COMMIT_ACTIVITY};
+    done.u.activity.item = a_out[0];
+    done.u.activity.message.instance_id = "w1";
+    dt_event_init(&done.u.activity.message.event, DT_EVENT_TASK_COMPLETED, 5);
+    done.u.activity.message.event.task_id = 1;
+    L = (dt_commit_lease){.owner = "a", .now = 6, .lease_us = 60000000,
+                          .max_orchestrations = 4, .max_activities = 4,
+                          .orchestrations = o_out, .activities = a_out + 1};
+    before = h.n;
+    assert_ok(dt_store_commit_lease(a, &done, 1, &L, &err), &err);
+    assert_int_equal(done.result, DT_OK);
+    assert_int_equal(L.n_orchestrations, 1);
+    assert_true(wait_heard(&h, before));
+    assert_string_equal(h.ids, "");
+    assert_false(h.work);
+    dt_orch_item_free(o_out[0]);
+    dt_activity_item_free(a_out[0]);
 
     dt_store_close(b);
     before = h.n;
