@@ -109,7 +109,8 @@ out.push(
     `Each entry runs ${args.reps} time(s); every system's row is the median of each metric over those repetitions ` +
     `(as \`medianOf\` in the peers' bench-common.mjs). The peers warm up with ${args.warmup} \`hello\` and 5 \`fanout\` ` +
     `invocations first; ours starts a fresh process and a fresh database for every run (in the serve modes ` +
-    `also a fresh \`dtask serve\`, in serve-js a fresh JavaScript worker too), without a warm-up.`
+    `also a fresh \`dtask serve\`, in serve-js a fresh JavaScript worker too), each warmed up with ${args.warmup} ` +
+    `\`hello\` instances at concurrency 16, not counted.`
 );
 out.push("");
 out.push(
