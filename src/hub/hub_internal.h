@@ -119,9 +119,10 @@ struct dt_hub {
     bool cq_stop;
     pthread_t committer;
 
-    /* change notification: every commit, start or message bumps `version`; dispatchers and
-     * waiters sleep on `changed` (with a poll timeout, since other processes may share the
-     * store). ch_mu guards version. */
+    /* change notification: every commit, start or message bumps `version`. Takers sleep
+     * apart (`sleepers`, hub_wait_work); other waits (hub_wait_change) sleep on `changed`,
+     * with a poll timeout, since other processes may share the store. ch_mu guards version
+     * and the sleepers. */
     pthread_mutex_t ch_mu;
     pthread_cond_t changed;
     sleeper *sleepers;            /* takers asleep (hub_wait_work) */
