@@ -318,6 +318,7 @@ typedef struct dt_store_ops {
     dt_status (*commit)(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
                         uint64_t *ticket, dt_error *err);
     dt_status (*sync)(dt_store *s, uint64_t ticket, dt_error *err);
+    bool (*sync_waits)(dt_store *s);   /* optional: false */
     uint64_t (*last_ticket)(dt_store *s);
     dt_status (*query_instances)(dt_store *s, const dt_query *q, dt_arena *arena,
                                  dt_instance_state **out, size_t *n_out, const char **next,
@@ -521,6 +522,10 @@ dt_status dt_store_commit_deferred(dt_store *s, dt_commit *batch, size_t n,
 /* dt_store_sync: make every commit up to TICKET durable (one fsync covers all of them).
  * Safe to call from another thread while commits go on. DT_ERR_IO if the disk refused. */
 dt_status dt_store_sync(dt_store *s, uint64_t ticket, dt_error *err);
+
+/* dt_store_sync_waits: does dt_store_sync wait for a disk (an fsync, worth sharing among
+ * commits), or are deferred commits durable when they return (nothing to share)? */
+bool dt_store_sync_waits(dt_store *s);
 
 /* dt_store_last_ticket: the ticket of the latest deferred commit (0: none yet). Whatever a
  * read sees was committed at or before it: a reader that must see only durable state waits

@@ -16,8 +16,10 @@
  * work produced is committed after it in the log, so it is durable only if the batch is.
  * The work itself (an activity) may have run, as it may when a worker dies before its result
  * is committed: activities run at least once. So a chain of steps runs at the speed of its
- * commits, not of its fsyncs, and one fsync covers the commits of many steps. */
+ * commits, not of its fsyncs, and one fsync covers the commits of many steps: a batch
+ * nobody waits for waits a moment for the next ones before its fsync (must_sync, hold). */
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include "hub_internal.h"
@@ -64,7 +66,15 @@ typedef struct slot {
     uint64_t ticket;
     uint64_t seq;                 /* batches are published in commit order */
     bool full;                    /* committed, waiting for the syncer */
+    bool urgent;                  /* to be made durable at once (must_sync) */
 } slot;
+
+/* A batch nobody waits for may wait a moment for the next ones, so that one fsync covers
+ * several steps of a chain (see must_sync and hold): at most HOLD_MS, and until HOLD_BATCHES
+ * are committed (fewer than SLOTS: the committer never waits for a held batch). */
+#define HOLD_ENTRIES 2
+#define HOLD_BATCHES 4
+#define HOLD_MS 2
 
 typedef struct committer {
     dt_hub *hub;
@@ -73,6 +83,8 @@ typedef struct committer {
     pthread_cond_t cv;
     uint64_t fill_seq;            /* the next batch's number (committer only) */
     uint64_t pub_seq;             /* the next batch to publish */
+    uint64_t covered;             /* batches up to this ticket are past their hold */
+    bool hold;                    /* the store's sync waits for a disk: worth sharing */
     bool stop;
     pthread_t syncer;
 } committer;
@@ -106,6 +118,26 @@ static void commit_slot(dt_hub *hub, slot *s)
         hub_notify(hub);
     ready_push(hub, s->orch, L->n_orchestrations, s->act, L->n_activities);
     L->n_orchestrations = L->n_activities = 0;
+}
+
+/* must_sync: must S be made durable at once, or may it wait for company? A crowd's batches
+ * come while the fsync before them runs, so they share fsyncs without waiting; a chain's
+ * come one at a time, each after the one before is committed (its work starts before the
+ * fsync), so each had an fsync of its own. A batch may wait when nobody waits for it: a
+ * few episodes and activity results (more: a crowd), each handed over by a requester that
+ * does not wait (the in-process loops, remote workers' completions), none that a client
+ * waits on (hub_batch_awaited). Starts, entities, synchronous requests: at once. */
+static bool must_sync(const committer *cm, dt_hub *hub, const slot *s)
+{
+    if (!cm->hold || s->n > HOLD_ENTRIES)
+        return true;
+    for (size_t i = 0; i < s->n; i++) {
+        dt_commit_kind kind = s->batch[i].kind;
+        if (s->reqs[i]->finish == NULL ||
+            (kind != DT_COMMIT_EPISODE && kind != DT_COMMIT_ACTIVITY))
+            return true;
+    }
+    return hub_batch_awaited(hub, s->batch, s->n);
 }
 
 /* publish_slot: S is durable (or its fsync failed): tell everyone. */
@@ -154,6 +186,31 @@ static slot *next_full(committer *cm)
     return NULL;
 }
 
+/* hold: S may wait for company (must_sync): wait until HOLD_BATCHES are committed, one must
+ * be synced at once, the hub stops, or HOLD_MS pass. The batches committed by then are
+ * covered by the fsync that follows and are not held again (mu held). */
+static void hold(committer *cm, const slot *s)
+{
+    if (s->urgent || s->ticket <= cm->covered)
+        return;
+    struct timespec until = dt_deadline_ms(HOLD_MS);
+    for (;;) {
+        int full = 0;
+        bool now = cm->stop;
+        for (int k = 0; k < SLOTS; k++)
+            if (cm->slots[k].full) {
+                full++;
+                now = now || cm->slots[k].urgent;
+            }
+        if (now || full >= HOLD_BATCHES ||
+            pthread_cond_timedwait(&cm->cv, &cm->mu, &until) == ETIMEDOUT)
+            break;
+    }
+    for (int k = 0; k < SLOTS; k++)
+        if (cm->slots[k].full && cm->slots[k].ticket > cm->covered)
+            cm->covered = cm->slots[k].ticket;
+}
+
 static void *syncer_main(void *arg)
 {
     committer *cm = arg;
@@ -163,6 +220,8 @@ static void *syncer_main(void *arg)
         slot *s;
         while ((s = next_full(cm)) == NULL && !cm->stop)
             pthread_cond_wait(&cm->cv, &cm->mu);
+        if (s)
+            hold(cm, s);
         pthread_mutex_unlock(&cm->mu);
         if (s == NULL)
             break;   /* stopping with nothing left */
@@ -170,8 +229,8 @@ static void *syncer_main(void *arg)
         pthread_mutex_lock(&cm->mu);
         s->full = false;
         cm->pub_seq++;
-        pthread_cond_broadcast(&cm->cv);
         pthread_mutex_unlock(&cm->mu);
+        pthread_cond_broadcast(&cm->cv);
     }
     return NULL;
 }
@@ -184,8 +243,8 @@ static void hand_over(committer *cm, slot *s)
     s->seq = cm->fill_seq++;
     pthread_mutex_lock(&cm->mu);
     s->full = true;
-    pthread_cond_broadcast(&cm->cv);
     pthread_mutex_unlock(&cm->mu);
+    pthread_cond_broadcast(&cm->cv);   /* the syncer takes mu when it wakes: signal after */
 }
 
 static void committer_free(committer *cm)
@@ -246,24 +305,31 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&hub->cq_mu);
 
         commit_slot(hub, s);   /* no lock held across the store's I/O */
+        s->urgent = must_sync(cm, hub, s);
         hand_over(cm, s);
     }
     syncer_stop(cm);
     return NULL;
 }
 
-/* enqueue: add REQ to the queue (cq_mu held); false if the hub is closing. */
-static bool enqueue(dt_hub *hub, commit_req *req)
+/* enqueue: add REQ to the queue (cq_mu held); false if the hub is closing. *WAKE says whether
+ * the committer may be asleep: it sleeps only on an empty queue, and takes whatever is queued
+ * when it comes back, so a request that joins others wakes nobody. The caller signals
+ * cq_work, after unlocking if it can (woken under the lock, the committer would block on it
+ * at once). */
+static bool enqueue(dt_hub *hub, commit_req *req, bool *wake)
 {
     assert(core_mutex_held(&hub->cq_mu));
+    *wake = false;
     if (hub->cq_stop)
         return false;
-    if (hub->cq_tail)
+    if (hub->cq_tail) {
         hub->cq_tail->next = req;
-    else
+    } else {
         hub->cq_head = req;
+        *wake = true;
+    }
     hub->cq_tail = req;
-    pthread_cond_signal(&hub->cq_work);
     return true;
 }
 
@@ -276,8 +342,11 @@ dt_status hub_commit(dt_hub *hub, dt_commit *c, dt_error *err)
         return dt_error_set(err, DT_ERR_NOMEM, "cannot create a condition to wait on");
     }
     commit_req req = {c, false, &cv, NULL, NULL};
+    bool wake;
     pthread_mutex_lock(&hub->cq_mu);
-    bool queued = enqueue(hub, &req);
+    bool queued = enqueue(hub, &req, &wake);
+    if (wake)   /* under the lock: it is let go of by the wait below */
+        pthread_cond_signal(&hub->cq_work);
     while (queued && !req.done)
         pthread_cond_wait(&cv, &hub->cq_mu);
     pthread_mutex_unlock(&hub->cq_mu);
@@ -312,9 +381,12 @@ void hub_commit_async(dt_hub *hub, commit_req *req)
     req->done = false;
     req->cv = NULL;
     req->next = NULL;
+    bool wake;
     pthread_mutex_lock(&hub->cq_mu);
-    bool queued = enqueue(hub, req);
+    bool queued = enqueue(hub, req, &wake);
     pthread_mutex_unlock(&hub->cq_mu);
+    if (wake)   /* cq_work lives as long as the hub */
+        pthread_cond_signal(&hub->cq_work);
     if (!queued) {
         req->commit->result = DT_ERR_SHUTDOWN;
         after_commit(hub, req->commit);
@@ -328,6 +400,7 @@ dt_status commit_start(dt_hub *hub)
     if (cm == NULL)
         return DT_ERR_NOMEM;
     cm->hub = hub;
+    cm->hold = dt_store_sync_waits(hub->store);
     if (core_mutex_init_fast(&cm->mu) != 0) {
         free(cm);
         return DT_ERR_NOMEM;

@@ -211,21 +211,36 @@ static bool reached_status(dt_runtime_status s, dt_wait_for what)
     return what == DT_WAIT_START ? s != DT_STATUS_PENDING : dt_runtime_status_is_terminal(s);
 }
 
+/* wakes: does an episode of BATCH reach what W waits for? */
+static bool wakes(const waiter *w, const dt_commit *batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dt_commit *c = &batch[i];
+        if (c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
+            reached_status(c->u.episode.status, w->what) &&
+            strcmp(c->u.episode.item->instance_id, w->instance_id) == 0)
+            return true;
+    }
+    return false;
+}
+
 void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
 {
     pthread_mutex_lock(&hub->ch_mu);
-    for (waiter *w = hub->waiters; w; w = w->next) {
-        for (size_t i = 0; i < n; i++) {
-            const dt_commit *c = &batch[i];
-            if (c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
-                reached_status(c->u.episode.status, w->what) &&
-                strcmp(c->u.episode.item->instance_id, w->instance_id) == 0) {
-                waiter_wake(w);
-                break;
-            }
-        }
-    }
+    for (waiter *w = hub->waiters; w; w = w->next)
+        if (wakes(w, batch, n))
+            waiter_wake(w);
     pthread_mutex_unlock(&hub->ch_mu);
+}
+
+bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n)
+{
+    bool awaited = false;
+    pthread_mutex_lock(&hub->ch_mu);
+    for (waiter *w = hub->waiters; w && !awaited; w = w->next)
+        awaited = wakes(w, batch, n);
+    pthread_mutex_unlock(&hub->ch_mu);
+    return awaited;
 }
 
 void hub_published(dt_hub *hub, uint64_t ticket)

@@ -180,6 +180,9 @@ void hub_notify(dt_hub *hub);
  * (the batch is durable; its takers were woken when it was committed, see commit.c). */
 void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n);
 
+/* hub_batch_awaited: would BATCH wake a waiter now (hub_notify_committed)? */
+bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n);
+
 /* hub_published: the batch of TICKET is durable and its outcomes are known to all. */
 void hub_published(dt_hub *hub, uint64_t ticket);
 

@@ -166,6 +166,11 @@ bool dt_commit_touches_entities(const dt_commit *batch, size_t n)
     return false;
 }
 
+bool dt_store_sync_waits(dt_store *s)
+{
+    return s->ops->sync_waits && s->ops->sync_waits(s);
+}
+
 uint64_t dt_store_last_ticket(dt_store *s)
 {
     return s->ops->last_ticket ? s->ops->last_ticket(s) : 0;
