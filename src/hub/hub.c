@@ -190,9 +190,11 @@ void dt_hub_tune_malloc(void)
 /* wake_sleepers: every taker asleep looks again (ch_mu held). */
 static void wake_sleepers(dt_hub *hub)
 {
-    for (sleeper *s = hub->sleepers; s; s = s->next) {
+    while (hub->sleepers) {
+        sleeper *s = hub->sleepers;
+        hub->sleepers = s->next;
         s->woken = true;
-        pthread_cond_signal(&s->cv);
+        sem_post(&s->sem);
     }
 }
 
@@ -277,32 +279,46 @@ uint64_t hub_version(dt_hub *hub)
     return v;
 }
 
+/* A sleeper sleeps on a semaphore, not on a condition of ch_mu: its waker takes it off the
+ * list and posts, and it wakes without the lock its waker may still hold (a condition would
+ * wake it only to block it on ch_mu, and wake it again at the unlock). A waker may post after
+ * letting go of its locks (ready.c's push_kind), so a sleeper whose wait timed out as it was
+ * woken waits for that post before its semaphore goes. */
 int hub_wait_work(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s)
 {
-    if (pthread_cond_init(&s->cv, NULL) != 0) {   /* cannot sleep apart: sleep with all */
+    if (sem_init(&s->sem, 0, 0) != 0) {   /* cannot sleep apart: sleep with all */
         hub_wait_change(hub, seen, ms);
         return -1;
     }
     struct timespec until = dt_deadline_ms(ms);
     s->woken_for = -1;
+    s->woken = false;
     pthread_mutex_lock(&hub->ch_mu);
-    if (hub->version == seen) {   /* else something happened since it looked: look again */
-        s->woken = false;
+    bool sleeps = hub->version == seen;   /* else something happened since it looked */
+    if (sleeps) {
         s->next = hub->sleepers;
         hub->sleepers = s;
-        while (!s->woken)
-            if (pthread_cond_timedwait(&s->cv, &hub->ch_mu, &until) == ETIMEDOUT)
-                break;
-        for (sleeper **p = &hub->sleepers; *p; p = &(*p)->next)
-            if (*p == s) {
-                *p = s->next;
-                break;
-            }
-        if (s->woken_for >= 0)   /* it looks now: no longer on its way */
-            hub->wakes_pending[s->woken_for]--;
     }
     pthread_mutex_unlock(&hub->ch_mu);
-    pthread_cond_destroy(&s->cv);
+    int r = 0;
+    while (sleeps && (r = sem_timedwait(&s->sem, &until)) != 0 && errno == EINTR)
+        ;
+    if (sleeps && r != 0) {   /* timed out, unless woken meanwhile */
+        pthread_mutex_lock(&hub->ch_mu);
+        bool woken = s->woken;
+        if (!woken)
+            for (sleeper **p = &hub->sleepers; *p; p = &(*p)->next)
+                if (*p == s) {
+                    *p = s->next;
+                    break;
+                }
+        pthread_mutex_unlock(&hub->ch_mu);
+        while (woken && sem_wait(&s->sem) != 0)   /* its post is on its way */
+            ;
+    }
+    if (s->woken_for >= 0)   /* it looks now: no longer on its way */
+        atomic_fetch_sub(&hub->wakes_pending[s->woken_for], 1);
+    sem_destroy(&s->sem);
     return s->woken_for;
 }
 

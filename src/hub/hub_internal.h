@@ -8,6 +8,7 @@
 #define DT_HUB_INTERNAL_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "core/sync.h"
@@ -55,8 +56,8 @@ void waiter_wake(waiter *w);
 typedef struct sleeper {
     int want;
     const dt_name_filter *orch, *act;
-    pthread_cond_t cv;
-    bool woken;
+    sem_t sem;                    /* posted once, when woken */
+    bool woken;                   /* taken off the list, its post made or on its way */
     int woken_for;                /* the ring (0 orchestrations, 1 activities) whose item woke
                                    * it, -1 if none did */
     struct sleeper *next;
@@ -126,7 +127,7 @@ struct dt_hub {
     pthread_mutex_t ch_mu;
     pthread_cond_t changed;
     sleeper *sleepers;            /* takers asleep (hub_wait_work) */
-    size_t wakes_pending[2];      /* sleepers a ring's item woke that have not looked yet */
+    atomic_size_t wakes_pending[2]; /* sleepers a ring's item woke that have not looked yet */
     uint64_t version;
     waiter *waiters;              /* dt_hub_wait's, guarded by ch_mu */
     /* bumped (with version) when work may be in the store that no commit leased for this

@@ -177,20 +177,23 @@ static bool wants(const sleeper *s, int kind, const void *it)
     return (s->want & DT_WORK_ACTIVITY) && (s->act == NULL || act_match(it, s->act));
 }
 
-/* wake_for: wake one taker asleep, not woken yet, that would take IT, of KIND; false if
- * there is none (rq_mu and ch_mu held: ch_mu is taken after rq_mu, never the other way). */
-static bool wake_for(dt_hub *hub, int kind, const void *it)
+/* wake_for: take off the list one taker asleep that would take IT, of KIND, counted as on
+ * its way; NULL if there is none. The caller posts its semaphore, at once or after letting go
+ * of its locks (rq_mu and ch_mu held: ch_mu is taken after rq_mu, never the other way). */
+static sleeper *wake_for(dt_hub *hub, int kind, const void *it)
 {
     assert(core_mutex_held(&hub->rq_mu) && core_mutex_held(&hub->ch_mu));
-    for (sleeper *s = hub->sleepers; s; s = s->next)
-        if (!s->woken && wants(s, kind, it)) {
+    for (sleeper **p = &hub->sleepers; *p; p = &(*p)->next) {
+        sleeper *s = *p;
+        if (wants(s, kind, it)) {
+            *p = s->next;
             s->woken = true;
             s->woken_for = kind;
-            hub->wakes_pending[kind]++;
-            pthread_cond_signal(&s->cv);
-            return true;
+            atomic_fetch_add(&hub->wakes_pending[kind], 1);
+            return s;
         }
-    return false;
+    }
+    return NULL;
 }
 
 /* cover: R, the ring of KIND, has items left after a look: wake a sleeper for each item
@@ -202,11 +205,15 @@ static void cover(dt_hub *hub, int kind, ready_ring *r)
 {
     assert(core_mutex_held(&hub->rq_mu));
     pthread_mutex_lock(&hub->ch_mu);
-    size_t pending = hub->wakes_pending[kind];
+    size_t pending = atomic_load(&hub->wakes_pending[kind]);
     size_t more = r->n > pending ? r->n - pending : 0;
-    for (size_t k = 0; k < r->n && more > 0; k++)
-        if (wake_for(hub, kind, r->items[(r->head + k) % READY_MAX]))
+    for (size_t k = 0; k < r->n && more > 0; k++) {
+        sleeper *s = wake_for(hub, kind, r->items[(r->head + k) % READY_MAX]);
+        if (s) {
+            sem_post(&s->sem);
             more--;
+        }
+    }
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
@@ -217,8 +224,9 @@ static void push_kind(dt_hub *hub, int kind, void **items, size_t n)
 {
     ready_ring *r = kind == 0 ? &hub->ready_orch : &hub->ready_act;
     dt_time now = dt_now();
-    size_t back = 0;
+    size_t back = 0, n_woken = 0;
     bool woke = false;
+    sleeper *woken[READY_MAX];   /* posted after the locks: they take rq_mu when they wake */
     pthread_mutex_lock(&hub->rq_mu);
     for (size_t i = 0; i < n; i++) {
         if (items[i] == NULL)
@@ -230,7 +238,9 @@ static void push_kind(dt_hub *hub, int kind, void **items, size_t n)
                 hub->version++;
                 woke = true;
             }
-            wake_for(hub, kind, items[i]);
+            sleeper *s = wake_for(hub, kind, items[i]);
+            if (s)
+                woken[n_woken++] = s;
         } else {
             items[back++] = items[i];
         }
@@ -240,6 +250,8 @@ static void push_kind(dt_hub *hub, int kind, void **items, size_t n)
         pthread_mutex_unlock(&hub->ch_mu);
     }
     pthread_mutex_unlock(&hub->rq_mu);
+    for (size_t i = 0; i < n_woken; i++)
+        sem_post(&woken[i]->sem);
     for (size_t i = 0; i < back; i++)
         give_back_one(hub, kind, items[i]);
 }
