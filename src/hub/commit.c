@@ -84,6 +84,8 @@ typedef struct committer {
     uint64_t fill_seq;            /* the next batch's number (committer only) */
     uint64_t pub_seq;             /* the next batch to publish */
     uint64_t covered;             /* batches up to this ticket are past their hold */
+    int n_full, n_urgent;         /* slots full, and of them urgent */
+    enum { SYNCER_BUSY, SYNCER_IDLE, SYNCER_HOLDS } syncer_is;
     bool hold;                    /* the store's sync waits for a disk: worth sharing */
     bool stop;
     pthread_t syncer;
@@ -186,6 +188,12 @@ static slot *next_full(committer *cm)
     return NULL;
 }
 
+/* hold_ends: may a held batch go to its fsync now (mu held)? */
+static bool hold_ends(const committer *cm)
+{
+    return cm->stop || cm->n_urgent > 0 || cm->n_full >= HOLD_BATCHES;
+}
+
 /* hold: S may wait for company (must_sync): wait until HOLD_BATCHES are committed, one must
  * be synced at once, the hub stops, or HOLD_MS pass. The batches committed by then are
  * covered by the fsync that follows and are not held again (mu held). */
@@ -194,16 +202,11 @@ static void hold(committer *cm, const slot *s)
     if (s->urgent || s->ticket <= cm->covered)
         return;
     struct timespec until = dt_deadline_ms(HOLD_MS);
-    for (;;) {
-        int full = 0;
-        bool now = cm->stop;
-        for (int k = 0; k < SLOTS; k++)
-            if (cm->slots[k].full) {
-                full++;
-                now = now || cm->slots[k].urgent;
-            }
-        if (now || full >= HOLD_BATCHES ||
-            pthread_cond_timedwait(&cm->cv, &cm->mu, &until) == ETIMEDOUT)
+    while (!hold_ends(cm)) {
+        cm->syncer_is = SYNCER_HOLDS;
+        int rc = pthread_cond_timedwait(&cm->cv, &cm->mu, &until);
+        cm->syncer_is = SYNCER_BUSY;
+        if (rc == ETIMEDOUT)
             break;
     }
     for (int k = 0; k < SLOTS; k++)
@@ -218,8 +221,11 @@ static void *syncer_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&cm->mu);
         slot *s;
-        while ((s = next_full(cm)) == NULL && !cm->stop)
+        while ((s = next_full(cm)) == NULL && !cm->stop) {
+            cm->syncer_is = SYNCER_IDLE;
             pthread_cond_wait(&cm->cv, &cm->mu);
+            cm->syncer_is = SYNCER_BUSY;
+        }
         if (s)
             hold(cm, s);
         pthread_mutex_unlock(&cm->mu);
@@ -228,6 +234,8 @@ static void *syncer_main(void *arg)
         publish_slot(cm->hub, s);
         pthread_mutex_lock(&cm->mu);
         s->full = false;
+        cm->n_full--;
+        cm->n_urgent -= s->urgent;
         cm->pub_seq++;
         pthread_mutex_unlock(&cm->mu);
         pthread_cond_broadcast(&cm->cv);
@@ -243,8 +251,13 @@ static void hand_over(committer *cm, slot *s)
     s->seq = cm->fill_seq++;
     pthread_mutex_lock(&cm->mu);
     s->full = true;
+    cm->n_full++;
+    cm->n_urgent += s->urgent;
+    /* the syncer needs waking if it waits for a batch, or holds one and may stop now */
+    bool wake = cm->syncer_is == SYNCER_IDLE || (cm->syncer_is == SYNCER_HOLDS && hold_ends(cm));
     pthread_mutex_unlock(&cm->mu);
-    pthread_cond_broadcast(&cm->cv);   /* the syncer takes mu when it wakes: signal after */
+    if (wake)   /* after the unlock: the syncer takes mu when it wakes */
+        pthread_cond_broadcast(&cm->cv);
 }
 
 static void committer_free(committer *cm)
