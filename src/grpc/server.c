@@ -885,8 +885,8 @@ static void to_thread(dt_grpc_server *srv, rpc_call *c)
         else
             srv->queue_head = c;
         srv->queue_tail = c;
-        pthread_cond_signal(&srv->work);
         pthread_mutex_unlock(&srv->mu);
+        pthread_cond_signal(&srv->work);   /* after the unlock: the thread woken takes mu */
         return;
     }
     srv->n_threads++;

@@ -248,11 +248,12 @@ bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n)
 void hub_published(dt_hub *hub, uint64_t ticket)
 {
     pthread_mutex_lock(&hub->pub_mu);
-    if (ticket > hub->published) {
+    bool moved = ticket > hub->published;
+    if (moved)
         hub->published = ticket;
-        pthread_cond_broadcast(&hub->published_cv);
-    }
     pthread_mutex_unlock(&hub->pub_mu);
+    if (moved)   /* after the unlock: the readers woken take pub_mu */
+        pthread_cond_broadcast(&hub->published_cv);
 }
 
 dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err)
@@ -501,8 +502,10 @@ void waiter_wake(waiter *w)
 {
     pthread_mutex_lock(&w->mu);
     w->changed = true;
-    pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    /* after the unlock, so the waiter does not wake only to block on w->mu; ch_mu, held,
+     * keeps W listed, so its condition is still there */
+    pthread_cond_signal(&w->cv);
 }
 
 /* wait_turn: sleep until W's instance changes or MS milliseconds pass. */
