@@ -173,6 +173,19 @@ static size_t count_children(const dt_orch_item *it, const tally *past_tally)
     return n;
 }
 
+/* may_hold_locks: may B's execution hold an entity's lock: did it ever ask for one (its past,
+ * or the events this episode adds)? */
+static bool may_hold_locks(const builder *b)
+{
+    const dt_orch_item *it = b->item;
+    bool asked = b->tally && b->tally->locks > 0;
+    for (size_t i = 0; !b->tally && !asked && i < it->n_past; i++)
+        asked = it->past[i].type == DT_EVENT_ENTITY_LOCK_REQUESTED;
+    for (size_t i = 0; !asked && i < b->n_events; i++)
+        asked = b->events[i].type == DT_EVENT_ENTITY_LOCK_REQUESTED;
+    return asked;
+}
+
 /* continue_as_new: this execution ends; a new one starts from an empty history with the new
  * input and a new execution id, followed by the events carried over. */
 static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
@@ -669,8 +682,11 @@ static dt_status build(const dt_orch_item *item, const tally *past_tally,
     ep->unlocks = b.unlocks;
     ep->n_unlocks = b.n_unlocks;
     /* an execution that ends lets go of every entity it holds: as it completes, fails, is
-     * terminated, or continues as new (the SDKs release only on their own code paths) */
-    ep->release_locks = dt_runtime_status_is_terminal(ep->status) || ep->reset_history;
+     * terminated, or continues as new (the SDKs release only on their own code paths). One
+     * that never asked for a lock holds none: its commit does not tell the entities' takers
+     * to look (dt_commit_touches_entities) */
+    ep->release_locks = (dt_runtime_status_is_terminal(ep->status) || ep->reset_history) &&
+                        may_hold_locks(&b);
     return DT_OK;
 }
 

@@ -258,6 +258,7 @@ typedef struct tally {
     tally_slot *slots;
     size_t cap, n;
     size_t children;              /* SubOrchestrationCreated events */
+    size_t locks;                 /* EntityLockRequested events */
 } tally;
 
 /* tally_add: count the N events at EV in T; DT_ERR_NOMEM leaves T short of some of them.

@@ -1,7 +1,7 @@
 /* tally.c — what a history holds that every episode asks about, counted as events are added
  * instead of by reading the history again: per task id, how many events schedule it and how
- * many complete it (episode_is_duplicate), and how many sub-orchestrations it created (the
- * room an episode needs). The history cache keeps one per cached history (cache.c), so the
+ * many complete it (episode_is_duplicate), how many sub-orchestrations it created (the
+ * room an episode needs), and whether it ever asked for an entity's lock (may_hold_locks). The history cache keeps one per cached history (cache.c), so the
  * 10,000th step of a long orchestration asks these in constant time, not in time that grows
  * with the history. The task ids are whatever the worker sent: an open-addressing table, not
  * an array indexed by them. */
@@ -62,6 +62,7 @@ dt_status tally_add(tally *t, const dt_event *ev, size_t n)
     for (size_t i = 0; i < n; i++) {
         const dt_event *e = &ev[i];
         t->children += e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED;
+        t->locks += e->type == DT_EVENT_ENTITY_LOCK_REQUESTED;
         bool sched = dt_event_is_scheduling(e->type);
         if (!sched && !dt_event_is_completion(e->type))
             continue;
