@@ -770,7 +770,7 @@ static dt_status create_schema(sqlite_store *s, dt_error *err)
 static void open_reader(sqlite_store *s)
 {
     int rc = sqlite3_open_v2(s->path, &s->reader, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             store_sqlite_vfs());
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(s->reader, BUSY_TIMEOUT_MS);
         rc = sqlite3_exec(s->reader, "PRAGMA cache_size = -" READER_CACHE_KB, NULL, NULL, NULL);
@@ -898,7 +898,7 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
     /* NOMUTEX: s->mu already serializes every use of the connection. */
     int rc = sqlite3_open_v2(path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             store_sqlite_vfs());
     if (rc != SQLITE_OK) {
         st = dt_error_set(err, DT_ERR_IO, "cannot open store '%s': %s", path,
                           s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

@@ -319,6 +319,10 @@ dt_status store_sqlite_abandon_activity(dt_store *s, const dt_activity_item *ite
 dt_status store_sqlite_commit(dt_store *s, dt_commit *batch, size_t n, dt_commit_lease *lease,
                               uint64_t *ticket, dt_error *err);
 dt_status store_sqlite_sync(dt_store *s, uint64_t ticket, dt_error *err);
+
+/* store_sqlite_vfs: the name of the store's VFS (sqlite_vfs.c), registered at the first call;
+ * NULL (the default VFS) if it could not be. */
+const char *store_sqlite_vfs(void);
 uint64_t store_sqlite_last_ticket(dt_store *s);
 dt_status store_sqlite_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
                                        dt_instance_state **out, size_t *n_out,

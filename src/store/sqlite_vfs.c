@@ -1,0 +1,181 @@
+/* sqlite_vfs.c — the store's SQLite VFS: the system's default VFS, except that each frame
+ * SQLite appends to the write-ahead log goes to the kernel in one write, not two. SQLite
+ * writes a frame as its 24-byte header and then its page, one system call each; a commit
+ * writes a frame per page it changed, and on a virtual machine every system call is dear.
+ * A WAL file here holds back a header-sized write until the next call on the file: a write
+ * that continues it goes out with it in one call, anything else sends it out alone first.
+ * Nothing is held back between calls into SQLite: a frame's two writes come one right after
+ * the other, inside the commit, so readers (which see a frame only once the commit has put
+ * it in the WAL index) and fsyncs (ours count only commits whose frames are written) never
+ * miss a held-back header. The bytes and their offsets are the same as SQLite's. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite_internal.h"
+
+#define VFS_NAME "durabletask"
+#define HEADER_SIZE 24          /* a WAL frame's header */
+#define MAX_PAGE 65536
+
+typedef struct wal_file {
+    sqlite3_file base;          /* methods: ours */
+    sqlite3_file *real;         /* the default VFS's file, right after this struct */
+    bool held;                  /* a header waits in buf */
+    sqlite3_int64 held_at;
+    unsigned char *buf;         /* header + page, made at the first held header */
+} wal_file;
+
+static sqlite3_vfs vfs;
+static const sqlite3_vfs *base_vfs;
+
+/* send_held: write a held-back header alone. */
+static int send_held(wal_file *f)
+{
+    if (!f->held)
+        return SQLITE_OK;
+    f->held = false;
+    return f->real->pMethods->xWrite(f->real, f->buf, HEADER_SIZE, f->held_at);
+}
+
+static int wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 at)
+{
+    wal_file *f = (wal_file *)file;
+    if (f->held && at == f->held_at + HEADER_SIZE && amt <= MAX_PAGE) {
+        memcpy(f->buf + HEADER_SIZE, data, (size_t)amt);
+        f->held = false;
+        return f->real->pMethods->xWrite(f->real, f->buf, HEADER_SIZE + amt, f->held_at);
+    }
+    int rc = send_held(f);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (amt == HEADER_SIZE) {
+        if (f->buf == NULL && (f->buf = malloc(HEADER_SIZE + MAX_PAGE)) == NULL)
+            return f->real->pMethods->xWrite(f->real, data, amt, at);
+        memcpy(f->buf, data, HEADER_SIZE);
+        f->held = true;
+        f->held_at = at;
+        return SQLITE_OK;
+    }
+    return f->real->pMethods->xWrite(f->real, data, amt, at);
+}
+
+static int wal_close(sqlite3_file *file)
+{
+    wal_file *f = (wal_file *)file;
+    int rc = send_held(f);
+    int rc2 = f->real->pMethods->xClose(f->real);
+    free(f->buf);
+    f->buf = NULL;
+    return rc != SQLITE_OK ? rc : rc2;
+}
+
+/* Every other method sends a held header first, then passes the call on. */
+#define PASS(call)                                                                             \
+    wal_file *f = (wal_file *)file;                                                            \
+    int rc = send_held(f);                                                                     \
+    return rc != SQLITE_OK ? rc : f->real->pMethods->call
+
+static int wal_read(sqlite3_file *file, void *data, int amt, sqlite3_int64 at)
+{
+    PASS(xRead(f->real, data, amt, at));
+}
+static int wal_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+    PASS(xTruncate(f->real, size));
+}
+static int wal_sync(sqlite3_file *file, int flags)
+{
+    PASS(xSync(f->real, flags));
+}
+static int wal_file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+    PASS(xFileSize(f->real, size));
+}
+static int wal_lock(sqlite3_file *file, int level)
+{
+    PASS(xLock(f->real, level));
+}
+static int wal_unlock(sqlite3_file *file, int level)
+{
+    PASS(xUnlock(f->real, level));
+}
+static int wal_check_reserved(sqlite3_file *file, int *out)
+{
+    PASS(xCheckReservedLock(f->real, out));
+}
+static int wal_file_control(sqlite3_file *file, int op, void *arg)
+{
+    PASS(xFileControl(f->real, op, arg));
+}
+static int wal_sector_size(sqlite3_file *file)
+{
+    wal_file *f = (wal_file *)file;
+    return f->real->pMethods->xSectorSize(f->real);
+}
+static int wal_device_characteristics(sqlite3_file *file)
+{
+    wal_file *f = (wal_file *)file;
+    return f->real->pMethods->xDeviceCharacteristics(f->real);
+}
+
+/* version 1: a WAL file has no shared memory or memory maps of its own */
+static const sqlite3_io_methods wal_methods = {
+    .iVersion = 1,
+    .xClose = wal_close,
+    .xRead = wal_read,
+    .xWrite = wal_write,
+    .xTruncate = wal_truncate,
+    .xSync = wal_sync,
+    .xFileSize = wal_file_size,
+    .xLock = wal_lock,
+    .xUnlock = wal_unlock,
+    .xCheckReservedLock = wal_check_reserved,
+    .xFileControl = wal_file_control,
+    .xSectorSize = wal_sector_size,
+    .xDeviceCharacteristics = wal_device_characteristics,
+};
+
+/* vfs_open: the default VFS opens every file; a WAL file gets our methods around it. */
+static int vfs_open(sqlite3_vfs *self, sqlite3_filename name, sqlite3_file *file, int flags,
+                    int *out_flags)
+{
+    (void)self;
+    if (!(flags & SQLITE_OPEN_WAL))
+        return base_vfs->xOpen((sqlite3_vfs *)base_vfs, name, file, flags, out_flags);
+    wal_file *f = (wal_file *)file;
+    memset(f, 0, sizeof *f);
+    f->real = (sqlite3_file *)(f + 1);
+    int rc = base_vfs->xOpen((sqlite3_vfs *)base_vfs, name, f->real, flags, out_flags);
+    if (rc != SQLITE_OK) {
+        /* SQLite closes a file whose open failed if its methods are set: the real one's */
+        if (f->real->pMethods)
+            f->real->pMethods->xClose(f->real);
+        f->base.pMethods = NULL;
+        return rc;
+    }
+    f->base.pMethods = &wal_methods;
+    return SQLITE_OK;
+}
+
+static void vfs_register(void)
+{
+    base_vfs = sqlite3_vfs_find(NULL);
+    if (base_vfs == NULL)
+        return;
+    vfs = *base_vfs;
+    vfs.zName = VFS_NAME;
+    vfs.szOsFile = (int)sizeof(wal_file) + base_vfs->szOsFile;
+    vfs.xOpen = vfs_open;
+    vfs.pNext = NULL;
+    if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK)
+        base_vfs = NULL;
+}
+
+const char *store_sqlite_vfs(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, vfs_register);
+    return base_vfs ? VFS_NAME : NULL;
+}
