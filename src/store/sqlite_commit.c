@@ -363,14 +363,14 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
     return r;
 }
 
-/* wal_open: our descriptor of the WAL file, opened again if SQLite replaced the file (same
- * path, another inode). sync_mu held. */
+/* wal_open: our descriptor of the WAL file, opened again if SQLite replaced the file: a file
+ * deleted or renamed over has no links left (one fstat per sync, not a stat of the path as
+ * well). sync_mu held. */
 static dt_status wal_open(sqlite_store *s, dt_error *err)
 {
     const char *wal = s->wal_path;
-    struct stat now, ours;
-    if (s->wal_fd >= 0 && stat(wal, &now) == 0 && fstat(s->wal_fd, &ours) == 0 &&
-        now.st_ino == ours.st_ino && now.st_dev == ours.st_dev)
+    struct stat ours;
+    if (s->wal_fd >= 0 && fstat(s->wal_fd, &ours) == 0 && ours.st_nlink > 0)
         return DT_OK;
     if (s->wal_fd >= 0)
         close(s->wal_fd);
