@@ -520,7 +520,14 @@ dt_status store_begin_read(sqlite_store *s, dt_error *err)
 
 dt_status store_commit_tx(sqlite_store *s, dt_error *err)
 {
-    return store_exec(s, ST_COMMIT, err, "commit");
+    dt_status r = store_exec(s, ST_COMMIT, err, "commit");
+    if (store_sqlite_vfs_flush(s->db))
+        return r;
+    /* the commit is in the log but a frame's header is not: no later sync may vouch for it */
+    pthread_mutex_lock(&s->sync_mu);
+    s->sync_failed = true;
+    pthread_mutex_unlock(&s->sync_mu);
+    return dt_error_set(err, DT_ERR_IO, "write to the write-ahead log of %s failed", s->path);
 }
 
 void store_rollback(sqlite_store *s)

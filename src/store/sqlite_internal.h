@@ -323,6 +323,11 @@ dt_status store_sqlite_sync(dt_store *s, uint64_t ticket, dt_error *err);
 /* store_sqlite_vfs: the name of the store's VFS (sqlite_vfs.c), registered at the first call;
  * NULL (the default VFS) if it could not be. */
 const char *store_sqlite_vfs(void);
+
+/* store_sqlite_vfs_flush: write out what DB's WAL file holds back, if anything (at the end of
+ * every write transaction; a no-op but for an unusual order of SQLite's writes). False if
+ * that write failed. */
+bool store_sqlite_vfs_flush(sqlite3 *db);
 uint64_t store_sqlite_last_ticket(dt_store *s);
 dt_status store_sqlite_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
                                        dt_instance_state **out, size_t *n_out,

@@ -4,10 +4,13 @@
  * writes a frame per page it changed, and on a virtual machine every system call is dear.
  * A WAL file here holds back a header-sized write until the next call on the file: a write
  * that continues it goes out with it in one call, anything else sends it out alone first.
- * Nothing is held back between calls into SQLite: a frame's two writes come one right after
- * the other, inside the commit, so readers (which see a frame only once the commit has put
- * it in the WAL index) and fsyncs (ours count only commits whose frames are written) never
- * miss a held-back header. The bytes and their offsets are the same as SQLite's. */
+ * A header written right after a read is not held: that is SQLite rewriting the checksums
+ * of frames it overwrote within a transaction (read a frame, write its header), where no
+ * page follows the last one. And the store sends anything held at the end of each of its
+ * transactions (store_sqlite_vfs_flush), so nothing is held between calls into SQLite:
+ * readers (which see a frame only once the commit has put it in the WAL index) and fsyncs
+ * (ours count only commits whose frames are written) never miss a header. The bytes and
+ * their offsets are the same as SQLite's. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@ typedef struct wal_file {
     sqlite3_file base;          /* methods: ours */
     sqlite3_file *real;         /* the default VFS's file, right after this struct */
     bool held;                  /* a header waits in buf */
+    bool after_read;            /* the last call was a read */
     sqlite3_int64 held_at;
     unsigned char *buf;         /* header + page, made at the first held header */
 } wal_file;
@@ -42,6 +46,8 @@ static int send_held(wal_file *f)
 static int wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 at)
 {
     wal_file *f = (wal_file *)file;
+    bool after_read = f->after_read;
+    f->after_read = false;
     if (f->held && at == f->held_at + HEADER_SIZE && amt <= MAX_PAGE) {
         memcpy(f->buf + HEADER_SIZE, data, (size_t)amt);
         f->held = false;
@@ -50,7 +56,7 @@ static int wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int6
     int rc = send_held(f);
     if (rc != SQLITE_OK)
         return rc;
-    if (amt == HEADER_SIZE) {
+    if (amt == HEADER_SIZE && !after_read) {
         if (f->buf == NULL && (f->buf = malloc(HEADER_SIZE + MAX_PAGE)) == NULL)
             return f->real->pMethods->xWrite(f->real, data, amt, at);
         memcpy(f->buf, data, HEADER_SIZE);
@@ -79,6 +85,7 @@ static int wal_close(sqlite3_file *file)
 
 static int wal_read(sqlite3_file *file, void *data, int amt, sqlite3_int64 at)
 {
+    ((wal_file *)file)->after_read = true;
     PASS(xRead(f->real, data, amt, at));
 }
 static int wal_truncate(sqlite3_file *file, sqlite3_int64 size)
@@ -171,6 +178,15 @@ static void vfs_register(void)
     vfs.pNext = NULL;
     if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK)
         base_vfs = NULL;
+}
+
+bool store_sqlite_vfs_flush(sqlite3 *db)
+{
+    sqlite3_file *file = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &file) == SQLITE_OK &&
+        file && file->pMethods == &wal_methods)
+        return send_held((wal_file *)file) == SQLITE_OK;
+    return true;
 }
 
 const char *store_sqlite_vfs(void)
