@@ -180,6 +180,9 @@ typedef struct dt_episode {
     const dt_entity_unlock *unlocks;  /* unlocks sent (applied at once) */
     size_t n_unlocks;
     bool release_locks;               /* the execution ended: every lock it holds goes */
+    bool asked_locks;                 /* it ever asked for a lock, so the release may free
+                                       * one that entities wait for (else a lock left to it
+                                       * is one granted as it ended, and is only cleaned) */
 } dt_episode;
 
 /* The result of one activity: a TaskCompleted/TaskFailed message to the orchestration, and the

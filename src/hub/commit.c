@@ -21,6 +21,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "hub_internal.h"
 
@@ -67,6 +68,7 @@ typedef struct slot {
     uint64_t seq;                 /* batches are published in commit order */
     bool full;                    /* committed, waiting for the syncer */
     bool urgent;                  /* to be made durable at once (must_sync) */
+    dt_time committed_at;         /* a held batch waits at most HOLD_MS from here */
 } slot;
 
 /* A batch nobody waits for may wait a moment for the next ones, so that one fsync covers
@@ -79,7 +81,8 @@ typedef struct slot {
 typedef struct committer {
     dt_hub *hub;
     slot slots[SLOTS];
-    pthread_mutex_t mu;           /* guards full, pub_seq, stop */
+    pthread_mutex_t mu;           /* guards full, pub_seq, covered, n_full, n_urgent,
+                                   * syncer_is, stop */
     pthread_cond_t cv;
     uint64_t fill_seq;            /* the next batch's number (committer only) */
     uint64_t pub_seq;             /* the next batch to publish */
@@ -188,10 +191,12 @@ static slot *next_full(committer *cm)
     return NULL;
 }
 
-/* hold_ends: may a held batch go to its fsync now (mu held)? */
+/* hold_ends: may a held batch go to its fsync now (mu held)? Also when a reader waits for a
+ * publish: what it read may be in the held batch (read_barrier). */
 static bool hold_ends(const committer *cm)
 {
-    return cm->stop || cm->n_urgent > 0 || cm->n_full >= HOLD_BATCHES;
+    return cm->stop || cm->n_urgent > 0 || cm->n_full >= HOLD_BATCHES ||
+           atomic_load(&cm->hub->readers_waiting) > 0;
 }
 
 /* hold: S may wait for company (must_sync): wait until HOLD_BATCHES are committed, one must
@@ -201,7 +206,8 @@ static void hold(committer *cm, const slot *s)
 {
     if (s->urgent || s->ticket <= cm->covered)
         return;
-    struct timespec until = dt_deadline_ms(HOLD_MS);
+    dt_time end = s->committed_at + HOLD_MS * 1000;   /* not from now: it may have waited */
+    struct timespec until = {(time_t)(end / 1000000), (long)(end % 1000000) * 1000};
     while (!hold_ends(cm)) {
         cm->syncer_is = SYNCER_HOLDS;
         int rc = pthread_cond_timedwait(&cm->cv, &cm->mu, &until);
@@ -319,6 +325,7 @@ static void *committer_main(void *arg)
 
         commit_slot(hub, s);   /* no lock held across the store's I/O */
         s->urgent = must_sync(cm, hub, s);
+        s->committed_at = dt_now();
         hand_over(cm, s);
     }
     syncer_stop(cm);
@@ -436,11 +443,25 @@ dt_status commit_start(dt_hub *hub)
         committer_free(cm);
         return DT_ERR_NOMEM;
     }
+    hub->cm = cm;
     if (pthread_create(&hub->committer, NULL, committer_main, cm) != 0) {
+        hub->cm = NULL;
         syncer_stop(cm);
         return DT_ERR_NOMEM;
     }
     return DT_OK;
+}
+
+void commit_hurry(dt_hub *hub)
+{
+    committer *cm = hub->cm;
+    if (cm == NULL)
+        return;
+    pthread_mutex_lock(&cm->mu);
+    bool wake = cm->syncer_is == SYNCER_HOLDS;
+    pthread_mutex_unlock(&cm->mu);
+    if (wake)
+        pthread_cond_broadcast(&cm->cv);
 }
 
 void commit_stop(dt_hub *hub)
@@ -450,4 +471,5 @@ void commit_stop(dt_hub *hub)
     pthread_cond_signal(&hub->cq_work);
     pthread_mutex_unlock(&hub->cq_mu);
     pthread_join(hub->committer, NULL);
+    hub->cm = NULL;   /* freed by the committer as it ended */
 }

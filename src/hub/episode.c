@@ -173,9 +173,9 @@ static size_t count_children(const dt_orch_item *it, const tally *past_tally)
     return n;
 }
 
-/* may_hold_locks: may B's execution hold an entity's lock: did it ever ask for one (its past,
+/* asked_for_locks: did B's execution ever ask for an entity's lock (its past,
  * or the events this episode adds)? */
-static bool may_hold_locks(const builder *b)
+static bool asked_for_locks(const builder *b)
 {
     const dt_orch_item *it = b->item;
     bool asked = b->tally && b->tally->locks > 0;
@@ -683,10 +683,11 @@ static dt_status build(const dt_orch_item *item, const tally *past_tally,
     ep->n_unlocks = b.n_unlocks;
     /* an execution that ends lets go of every entity it holds: as it completes, fails, is
      * terminated, or continues as new (the SDKs release only on their own code paths). One
-     * that never asked for a lock holds none: its commit does not tell the entities' takers
-     * to look (dt_commit_touches_entities) */
-    ep->release_locks = (dt_runtime_status_is_terminal(ep->status) || ep->reset_history) &&
-                        may_hold_locks(&b);
+     * that never asked for a lock can hold only a lock granted as it ended (the grant checks
+     * its holder before it commits): released all the same, but its commit does not tell
+     * the entities' takers to look (dt_commit_touches_entities); they find it at their poll */
+    ep->release_locks = dt_runtime_status_is_terminal(ep->status) || ep->reset_history;
+    ep->asked_locks = ep->release_locks && asked_for_locks(&b);
     return DT_OK;
 }
 

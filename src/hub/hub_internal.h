@@ -119,6 +119,7 @@ struct dt_hub {
     commit_req *cq_head, *cq_tail;
     bool cq_stop;
     pthread_t committer;
+    struct committer *cm;         /* commit.c's, for commit_hurry */
 
     /* change notification: every commit, start or message bumps `version`. Takers sleep
      * apart (`sleepers`, hub_wait_work); other waits (hub_wait_change) sleep on `changed`,
@@ -140,6 +141,7 @@ struct dt_hub {
     atomic_bool sync_failed;      /* an fsync failed: reads refused, health stays troubled */
     uint64_t published;
     pthread_cond_t published_cv;
+    atomic_int readers_waiting;   /* in read_barrier: no batch waits for company meanwhile */
     /* the store's health (health.c): TROUBLED after a commit failed for lack of space or an
      * I/O error, until one succeeds; TROUBLE says why (ch_mu) */
     atomic_bool troubled;
@@ -199,8 +201,8 @@ uint64_t hub_version(dt_hub *hub);
 /* hub_wait_change: sleep until the version differs from SEEN or MS milliseconds pass. */
 void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms);
 
-/* hub_wait_work: the same for a taker of work (S says which; its cv, links and woken_for are
- * this function's): it sleeps apart from the others, woken when an item it would take is
+/* hub_wait_work: the same for a taker of work (S says which; its semaphore, links and
+ * woken_for are this function's): it sleeps apart from the others, woken when an item it would take is
  * queued or the store may have work, not at every step of everyone else's. Returns the
  * ring whose item woke it (0 orchestrations, 1 activities), -1 if none did. */
 int hub_wait_work(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s);
@@ -250,6 +252,10 @@ void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_ite
 /* commit_start / commit_stop: the committer thread. commit_stop drains the queue first. */
 dt_status commit_start(dt_hub *hub);
 void commit_stop(dt_hub *hub);
+
+/* commit_hurry: a reader waits for a publish (hub->readers_waiting counts it already): a batch
+ * the syncer holds for company goes to its fsync now. */
+void commit_hurry(dt_hub *hub);
 
 /* A history's tally (tally.c): per task id, the events that schedule and complete it, and the
  * sub-orchestrations created. Zeroed is empty. */

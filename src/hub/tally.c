@@ -1,10 +1,11 @@
 /* tally.c — what a history holds that every episode asks about, counted as events are added
  * instead of by reading the history again: per task id, how many events schedule it and how
- * many complete it (episode_is_duplicate), how many sub-orchestrations it created (the
- * room an episode needs), and whether it ever asked for an entity's lock (may_hold_locks). The history cache keeps one per cached history (cache.c), so the
- * 10,000th step of a long orchestration asks these in constant time, not in time that grows
- * with the history. The task ids are whatever the worker sent: an open-addressing table, not
- * an array indexed by them. */
+ * many complete it (episode_is_duplicate), how many sub-orchestrations it created (the room
+ * an episode needs), and whether it ever asked for an entity's lock (asked_for_locks). The
+ * history cache keeps one per cached history (cache.c), so the 10,000th step of a long
+ * orchestration asks these in constant time, not in time that grows with the history. The
+ * task ids are whatever the worker sent: an open-addressing table, not an array indexed by
+ * them. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -523,7 +523,9 @@ dt_status store_commit_tx(sqlite_store *s, dt_error *err)
     dt_status r = store_exec(s, ST_COMMIT, err, "commit");
     if (store_sqlite_vfs_flush(s->db))
         return r;
-    /* the commit is in the log but a frame's header is not: no later sync may vouch for it */
+    /* the commit is in the log but a frame's header is not: no later sync may vouch for it
+     * (for ever, as after a failed fsync: the batch is reported failed though its rows,
+     * leases included, stay; nothing is told durable until a restart) */
     pthread_mutex_lock(&s->sync_mu);
     s->sync_failed = true;
     pthread_mutex_unlock(&s->sync_mu);

@@ -160,7 +160,7 @@ bool dt_commit_touches_entities(const dt_commit *batch, size_t n)
             return true;
         if (c->kind == DT_COMMIT_EPISODE &&
             (c->u.episode.n_entity_messages || c->u.episode.n_unlocks ||
-             c->u.episode.release_locks))
+             (c->u.episode.release_locks && c->u.episode.asked_locks)))
             return true;
     }
     return false;
