@@ -350,13 +350,12 @@ static void *closer_main(void *arg)
     return NULL;
 }
 
-/* close_later: R, deleted, lost its last reference (counted in s->closing): finish the delete
+/* close_later: R, deleted, lost its last reference (counted in its set's closing): finish the delete
  * on a thread of its own, since whoever let go may be one that must not block (the gRPC
  * poller frees calls, and closing a hub stops and joins its threads); here, if no thread can
  * be made. */
-static void close_later(dt_hub_set *s, dt_hub_ref *r)
+static void close_later(dt_hub_ref *r)
 {
-    (void)s;
     pthread_attr_t attr;
     pthread_t t;
     bool made = pthread_attr_init(&attr) == 0;
@@ -379,7 +378,7 @@ void dt_hub_ref_put(dt_hub_ref *r)
     s->closing += last;   /* counted at once: dt_hub_set_close waits for it */
     pthread_mutex_unlock(&s->mu);
     if (last)
-        close_later(s, r);
+        close_later(r);
 }
 
 dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
