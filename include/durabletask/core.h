@@ -660,6 +660,13 @@ typedef struct dt_orch_request {
  * Framework's: IsExtendedSession, IncludeState false, and our PastEventCount). */
 #define DT_SESSIONS_METADATA "dtask-extended-sessions"
 
+/* durabletask-c's own worker method (dtask serve only): a worker's completions on one client
+ * stream of WorkerCompletion messages rather than a unary call each; the server sends the
+ * initial metadata DT_COMPLETION_STREAM_METADATA: "1" at once, so a worker tells it from a
+ * server without the method (which answers UNIMPLEMENTED) and falls back to unary calls. */
+#define DT_COMPLETION_STREAM_METHOD "durabletask.c.Worker/CompleteTasks"
+#define DT_COMPLETION_STREAM_METADATA "dtask-completion-stream"
+
 /* What one orchestration episode produced: its actions and custom status. */
 typedef struct dt_orch_result {
     const dt_action *actions;

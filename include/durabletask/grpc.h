@@ -39,11 +39,16 @@ typedef struct dt_grpc_options {
     const char *tls_cert_pem;    /* both set: serve TLS with this certificate chain and key */
     const char *tls_key_pem;     /* (PEM text); neither: plain HTTP/2 */
     int max_calls;               /* calls served at once; 0: DT_GRPC_MAX_CALLS */
-    int max_streams;             /* GetWorkItems streams among them; 0: DT_GRPC_MAX_STREAMS
+    int max_streams;             /* streams among them (GetWorkItems, and the C SDK's completion
+                                  * streams); 0: DT_GRPC_MAX_STREAMS
                                   * (at most max_calls) */
     int64_t request_timeout_ms;  /* a call whose request message has not arrived this long
                                   * after the call did is ended (DEADLINE_EXCEEDED);
                                   * 0: DT_REQUEST_TIMEOUT_MS */
+    bool no_completion_stream;   /* answer durabletask-c's own completion stream (the C SDK's
+                                  * remote worker sends its completions on one stream rather
+                                  * than a unary call each) UNIMPLEMENTED, as other servers do:
+                                  * for tests and comparisons */
 } dt_grpc_options;
 
 /* dt_grpc_server_start: serve HUB (or OPTS->hubs; either must outlive the server) on

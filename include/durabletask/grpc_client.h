@@ -65,6 +65,31 @@ dt_status dt_grpc_stream_next(dt_grpc_stream *s, int64_t timeout_ms, uint8_t **m
 /* dt_grpc_stream_close: cancel the stream if still open and free it. */
 void dt_grpc_stream_close(dt_grpc_stream *s);
 
+/* A client stream: many messages to one method, no answer to each (durabletask-c's own
+ * DT_COMPLETION_STREAM_METHOD). */
+typedef struct dt_grpc_sender dt_grpc_sender;
+
+/* dt_grpc_sender_open: start client-streaming PATH ("durabletask.c.Worker/CompleteTasks",
+ * without the leading '/') and wait up to TIMEOUT_MS for the server's initial metadata, which
+ * must hold the key MARKER (NULL: anything will do). DT_ERR_UNIMPLEMENTED when the server
+ * answered so (it has no such method; RES has its status), DT_ERR_TIMEOUT, DT_ERR_IO for
+ * anything else (RES may say more), DT_ERR_NOMEM. Close with dt_grpc_sender_close. */
+dt_status dt_grpc_sender_open(dt_grpc_conn *c, const char *path, const char *marker,
+                              int64_t timeout_ms, dt_grpc_sender **out, dt_grpc_result *res);
+
+/* dt_grpc_sender_send: send LEN bytes at MSG (copied) as the next message; threads take
+ * turns. DT_ERR_IO once the stream is over (the server ended it, or went away): the message
+ * may or may not have arrived, and every later send fails too. */
+dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len);
+
+/* dt_grpc_sender_broken: is the stream over (a send failed, or the server ended it)?
+ * Does not wait. */
+bool dt_grpc_sender_broken(dt_grpc_sender *s);
+
+/* dt_grpc_sender_close: tell the server there is no more, wait (at most 5 s) for its status,
+ * and free S. S may be NULL. */
+void dt_grpc_sender_close(dt_grpc_sender *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,7 +24,8 @@ static void serve_usage(FILE *out)
             "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n"
             "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n"
             "                   [--max-calls N] [--max-streams N] [--request-timeout SECONDS]\n"
-            "                   [--http-max-connections N] [--http-max-per-client N]\n\n"
+            "                   [--http-max-connections N] [--http-max-per-client N]\n"
+            "                   [--no-completion-stream]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
             "API and dashboard. Point any Durable Task SDK at the gRPC address as its backend;\n"
             "open the HTTP address in a browser.\n\n"
@@ -60,6 +61,9 @@ static void serve_usage(FILE *out)
             "                           Served for the default hub, or the --task-hubs hubs\n"
             "  --no-http-activity       do not take " DT_HTTP_ACTIVITY_NAME " work at all (leave it\n"
             "                           to a worker that registers it)\n"
+            "  --no-completion-stream   do not serve the C SDK worker's completion stream (its\n"
+            "                           completions then come as a unary call each, as the\n"
+            "                           other SDKs send them); for comparisons\n"
             "  --tls-cert PATH, --tls-key PATH\n"
             "                           serve gRPC and HTTP over TLS with this certificate (chain)\n"
             "                           and private key, both PEM files\n"
@@ -70,8 +74,9 @@ static void serve_usage(FILE *out)
             "\nLimits (a client beyond them is refused at once, and the others keep being served):\n"
             "  --max-calls N            gRPC calls served at once (default %d); more are answered\n"
             "                           RESOURCE_EXHAUSTED\n"
-            "  --max-streams N          of them, GetWorkItems streams (default %d; each SDK worker\n"
-            "                           holds one, plus a few calls at a time)\n"
+            "  --max-streams N          of them, streams (default %d; each SDK worker holds a\n"
+            "                           GetWorkItems stream, plus a few calls at a time; the C\n"
+            "                           SDK's worker a completion stream too)\n"
             "  --request-timeout SECONDS\n"
             "                           a gRPC call's request message, an HTTP request's headers\n"
             "                           and body must arrive within this (default %d); slower\n"
@@ -153,7 +158,7 @@ int cli_serve(int argc, char **argv)
     const char *http_allow = NULL;
     const char *public_hosts = NULL;
     const char *tls_cert_file = NULL, *tls_key_file = NULL;
-    bool http_activity = true;
+    bool http_activity = true, completion_stream = true;
     long max_calls = 0, max_streams = 0, http_max_conns = 0, http_max_per_client = 0;
     int64_t request_timeout_ms = 0;
     dt_log_set_level(DT_LOG_INFO);
@@ -202,6 +207,8 @@ int cli_serve(int argc, char **argv)
             http_allow = argv[++i];
         } else if (strcmp(argv[i], "--no-http-activity") == 0) {
             http_activity = false;
+        } else if (strcmp(argv[i], "--no-completion-stream") == 0) {
+            completion_stream = false;
         } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
             tls_cert_file = argv[++i];
         } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
@@ -333,7 +340,8 @@ int cli_serve(int argc, char **argv)
     dt_grpc_options go = {.listen = listen, .token = token, .health_ping_ms = ping_ms,
                           .hubs = hubs, .tls_cert_pem = tls_cert, .tls_key_pem = tls_key,
                           .max_calls = (int)max_calls, .max_streams = (int)max_streams,
-                          .request_timeout_ms = request_timeout_ms};
+                          .request_timeout_ms = request_timeout_ms,
+                          .no_completion_stream = !completion_stream};
     if (dt_grpc_server_start(NULL, &go, &srv, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;

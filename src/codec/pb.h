@@ -68,6 +68,12 @@ bool pb_utf8_valid_n(const void *data, size_t n);
 dt_status pb_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
                         dt_error *err);
 
+/* pb_single_field: LEN bytes at BUF are exactly one length-delimited field (a message
+ * holding one of a oneof's messages): its *NUMBER and its *BODY (pointing into BUF),
+ * *BODY_LEN bytes long, not parsed. DT_ERR_INVALID_ARG when they are anything else. */
+dt_status pb_single_field(const uint8_t *buf, size_t len, uint32_t *number,
+                          const uint8_t **body, size_t *body_len);
+
 /* pb_unpack: parse LEN bytes as a DESC message into ARENA, after pb_wire_check. *OUT is the
  * message (cast it to the type DESC describes); it lives in ARENA, so never pass it to
  * protobuf_c_message_free_unpacked. DT_ERR_INVALID_ARG if the bytes are refused or do not

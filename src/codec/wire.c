@@ -122,6 +122,20 @@ dt_status pb_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *b
     return check_msg(desc, buf, buf + len, 1, err);
 }
 
+dt_status pb_single_field(const uint8_t *buf, size_t len, uint32_t *number,
+                          const uint8_t **body, size_t *body_len)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    uint64_t key, v;
+    if (buf == NULL || !read_varint(&p, end, &key) || (key & 7) != 2 || (key >> 3) == 0 ||
+        (key >> 3) > 536870911 || !read_varint(&p, end, &v) || v != (uint64_t)(end - p))
+        return DT_ERR_INVALID_ARG;
+    *number = (uint32_t)(key >> 3);
+    *body = p;
+    *body_len = (size_t)v;
+    return DT_OK;
+}
+
 /* protobuf-c allocates the unpacked tree through these: all of it lands in the arena, and its
  * frees (of scratch space, or of a half-built tree on error) are left to the arena too. */
 typedef struct unpacking {

@@ -59,6 +59,11 @@ bool rpc_metadata_is(rpc_call *call, const char *key, const char *value);
 worker_registry *rpc_workers(rpc_call *call);
 const char *rpc_method_name(const rpc_call *call);
 
+/* rpc_stream_begin: serve CALL as a completion stream (DT_COMPLETION_STREAM_METHOD; see
+ * server.c): its messages are read, and served as calls of their own, from now on; the
+ * stream lets itself go when it ends. The caller still holds CALL. */
+void rpc_stream_begin(rpc_call *call);
+
 /* rpc_recv: read the request message. false if the client went away or sent none. */
 bool rpc_recv(rpc_call *call, rpc_bytes *out);
 

@@ -25,6 +25,9 @@
 #include "rpc.h"
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
+#define STREAM_WINDOW 64       /* a completion stream's messages in service at once, at most */
+#define STREAM_WINDOW_BYTES ((size_t)8 << 20)   /* ... and their bytes (one larger goes alone) */
+#define STREAM_THREADS 4       /* ... and of them, served on threads (the unusual cases) */
 #define PENDING_REQUESTS 8     /* calls requested from gRPC ahead of arrival */
 #define IDLE_EXIT_S 30         /* an idle call thread waits this long for a call, then exits */
 #define SEND_QUEUE_MAX 32      /* a stream's messages waiting to be sent, at most */
@@ -55,6 +58,7 @@ struct dt_grpc_server {
     size_t max_message;         /* the largest message sent or received */
     int max_calls, max_streams;
     int64_t request_timeout_ms;
+    bool no_completion_stream;  /* DT_COMPLETION_STREAM_METHOD answered UNIMPLEMENTED */
     atomic_bool stopping;
     /* call threads: mu guards all below. A thread that finished its call waits (on `work`)
      * for the next one, so a busy server does not create a thread per call; one that waits
@@ -95,7 +99,7 @@ struct rpc_call {
     bool close_started;
     bool counted;               /* holds a slot (srv->n_calls) */
     bool md_sent;               /* initial metadata is out */
-    bool stream;                /* a GetWorkItems stream: counted in srv->n_streams */
+    bool stream;                /* a GetWorkItems or completion stream: in srv->n_streams */
     bool reap;                  /* to be let go of on a call thread (see rpc_finish) */
     /* a stream's messages: the one being sent, and those waiting behind it */
     grpc_byte_buffer *sending;
@@ -118,6 +122,15 @@ struct rpc_call {
     dt_hub_ref *hub_ref;
     grpc_byte_buffer *recv_buf;
     struct rpc_call *next;      /* in the queue for an idle thread */
+    /* a completion stream (DT_COMPLETION_STREAM_METHOD): its children in service (under mu) */
+    bool reader;                /* it is one */
+    bool ended;                 /* no more messages: the client's last came, or it went away */
+    int children, slow_children;
+    size_t children_bytes;
+    /* a child: one message of a completion stream, served as a call of its own */
+    struct rpc_call *parent;
+    size_t child_bytes;         /* the message's size, as counted in the parent's window */
+    bool slow;                  /* served on a thread */
 };
 
 /* ---- tags and batches --------------------------------------------------------------------- */
@@ -173,9 +186,13 @@ static void call_free(rpc_call *c)
 }
 
 /* call_end: C is held by nobody: give back its slot and free it. */
+static void child_done(rpc_call *c);
+
 static void call_end(rpc_call *c)
 {
     dt_grpc_server *srv = c->srv;
+    if (c->parent)
+        child_done(c);
     if (c->counted) {
         pthread_mutex_lock(&srv->mu);
         assert(srv->n_calls > 0 && (!c->stream || srv->n_streams > 0));
@@ -195,7 +212,7 @@ static void settle(rpc_call *c)
 {
     assert(core_mutex_held(&c->mu));
     bool unheld = !c->owned && !c->recv_pending && !c->send_pending && !c->finish_pending &&
-                  (c->closed || !c->close_started);
+                  c->children == 0 && (c->closed || !c->close_started);
     pthread_mutex_unlock(&c->mu);
     if (unheld)
         call_end(c);
@@ -390,9 +407,15 @@ bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
     return ok;
 }
 
+static void child_finish(rpc_call *c, grpc_status_code code, const char *message);
+
 void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code code,
                 const char *message)
 {
+    if (c->parent) {   /* a message of a completion stream: its answer goes nowhere */
+        child_finish(c, code, message);
+        return;
+    }
     pthread_mutex_lock(&c->mu);
     while (c->send_pending)   /* a stream's status goes after its messages */
         pthread_cond_wait(&c->cv, &c->mu);
@@ -720,15 +743,16 @@ static void refuse(rpc_call *c, grpc_status_code code, const char *message)
 /* take_slot: count call C against the caps; false (C refused) when a cap is reached. */
 static bool take_slot(dt_grpc_server *srv, rpc_call *c)
 {
-    c->stream = strcmp(c->method, "GetWorkItems") == 0;
+    c->stream = strcmp(c->method, "GetWorkItems") == 0 ||
+                strcmp(c->method, DT_COMPLETION_STREAM_METHOD) == 0;
     char msg[200] = "";
     pthread_mutex_lock(&srv->mu);
     if (srv->n_calls >= srv->max_calls)
         snprintf(msg, sizeof msg, "the server is serving its limit of %d calls at once (dtask "
                  "serve --max-calls); try again later", srv->max_calls);
     else if (c->stream && srv->n_streams >= srv->max_streams)
-        snprintf(msg, sizeof msg, "the server is serving its limit of %d work item streams at "
-                 "once (dtask serve --max-streams); try again later", srv->max_streams);
+        snprintf(msg, sizeof msg, "the server is serving its limit of %d streams (work items, "
+                 "completions) at once (dtask serve --max-streams); try again later", srv->max_streams);
     if (msg[0] == '\0') {
         srv->n_calls++;
         srv->n_streams += c->stream;
@@ -793,6 +817,28 @@ static void expire_recvs(dt_grpc_server *srv)
     }
 }
 
+/* take_received: the bytes of the message C's read brought (malloc'd; NULL if none, or out
+ * of memory), its buffer freed. */
+static uint8_t *take_received(rpc_call *c, size_t *len)
+{
+    uint8_t *data = NULL;
+    grpc_byte_buffer_reader r;
+    if (c->recv_buf && grpc_byte_buffer_reader_init(&r, c->recv_buf)) {
+        grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+        grpc_byte_buffer_reader_destroy(&r);
+        *len = GRPC_SLICE_LENGTH(all);
+        data = malloc(*len ? *len : 1);
+        if (data)
+            memcpy(data, GRPC_SLICE_START_PTR(all), *len);
+        grpc_slice_unref(all);
+    }
+    if (c->recv_buf) {
+        grpc_byte_buffer_destroy(c->recv_buf);
+        c->recv_buf = NULL;
+    }
+    return data;
+}
+
 /* received: C's request read finished (OK: with a message, or the client gave up): serve
  * it, on the poller when its method has an asynchronous handler that takes it. */
 static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
@@ -801,19 +847,10 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
     pthread_mutex_lock(&c->mu);
     c->recv_pending = false;
     pthread_mutex_unlock(&c->mu);
-    grpc_byte_buffer_reader r;
-    if (ok && c->recv_buf && grpc_byte_buffer_reader_init(&r, c->recv_buf)) {
-        grpc_slice all = grpc_byte_buffer_reader_readall(&r);
-        grpc_byte_buffer_reader_destroy(&r);
-        c->req_len = GRPC_SLICE_LENGTH(all);
-        c->req_data = malloc(c->req_len ? c->req_len : 1);
-        if (c->req_data)
-            memcpy(c->req_data, GRPC_SLICE_START_PTR(all), c->req_len);
-        grpc_slice_unref(all);
-    }
-    if (c->recv_buf) {
-        grpc_byte_buffer_destroy(c->recv_buf);
-        c->recv_buf = NULL;
+    c->req_data = take_received(c, &c->req_len);
+    if (!ok) {   /* the client gave up */
+        free(c->req_data);
+        c->req_data = NULL;
     }
     if (c->req_data == NULL) {
         rpc_finish(c, NULL, 0, GRPC_STATUS_CANCELLED, "no request message");
@@ -831,15 +868,201 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
     to_thread(srv, c);
 }
 
+
+/* ---- completion streams ---------------------------------------------------------------------
+ * A worker's completions on one client stream (DT_COMPLETION_STREAM_METHOD; the C SDK's remote
+ * worker sends them so rather than a unary call each). The poller reads each message, a
+ * WorkerCompletion holding one OrchestratorResponse, ActivityResponse or EntityBatchResult,
+ * and serves it as a call of its own (a child of the stream) with the handlers of the unary
+ * completion it holds: on the poller when the asynchronous handler takes it, else on a
+ * thread; the child's answer goes nowhere (a lost or refused completion is redelivered when
+ * its lease ends, as ever). At most STREAM_WINDOW children and STREAM_WINDOW_BYTES of their
+ * messages are in service at once, STREAM_THREADS of them on threads: the stream reads its
+ * next message only when there is room. It ends, status OK, when its client has sent its
+ * last message and every child is done; a message that is not a WorkerCompletion ends it
+ * with INVALID_ARGUMENT (the children before it are served). */
+
+static const char *const completion_methods[] = {
+    [DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR] = "CompleteOrchestratorTask",
+    [DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY] = "CompleteActivityTask",
+    [DTPB__WORKER_COMPLETION__COMPLETION_ENTITY] = "CompleteEntityTask",
+};
+
+/* stream_read: start reading completion stream C's next message (its recv_pending set). */
+static bool stream_read(rpc_call *c)
+{
+    /* the first read sends the metadata that tells a worker this server has the method */
+    grpc_metadata md = {.key = grpc_slice_from_static_string(DT_COMPLETION_STREAM_METADATA),
+                        .value = grpc_slice_from_static_string("1")};
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    if (!c->md_sent) {
+        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[n].data.send_initial_metadata.count = 1;
+        ops[n++].data.send_initial_metadata.metadata = &md;
+        c->md_sent = true;
+    }
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n++].data.recv_message.recv_message = &c->recv_buf;
+    return grpc_call_start_batch(c->call, ops, n, &c->recv_tag, NULL) == GRPC_CALL_OK;
+}
+
+/* stream_settle: completion stream C's children or reads changed (C's mu held; unlocked
+ * here, and C freed if nothing holds it): read on if there is room, or finish once the
+ * client is done and so is every child. */
+static void stream_settle(rpc_call *c)
+{
+    assert(core_mutex_held(&c->mu));
+    bool read = !c->ended && !c->recv_pending && !c->finished &&
+                c->children < STREAM_WINDOW && c->slow_children < STREAM_THREADS &&
+                (c->children == 0 || c->children_bytes < STREAM_WINDOW_BYTES);
+    bool finish = c->ended && !c->recv_pending && c->children == 0 && !c->finished;
+    if (read)
+        c->recv_pending = true;
+    if (finish)
+        c->owned = c->async_owned = true;   /* rpc_finish lets go: the poller frees C */
+    settle(c);   /* C stays held: by the read, or by the finish */
+    if (read && !stream_read(c)) {
+        pthread_mutex_lock(&c->mu);
+        c->recv_pending = false;
+        c->ended = true;
+        stream_settle(c);
+        return;
+    }
+    if (finish)
+        rpc_finish(c, NULL, 0, GRPC_STATUS_OK, "");
+}
+
+/* child_new: a call for message DATA (LEN bytes, taken) of completion stream P; NULL, with
+ * *CODE and *WHY for the stream's end, if it is no WorkerCompletion or memory ran out. */
+static rpc_call *child_new(rpc_call *p, uint8_t *data, size_t len, grpc_status_code *code,
+                           const char **why)
+{
+    uint32_t field = 0;
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    rpc_call *c = NULL;
+    if (pb_single_field(data, len, &field, &body, &body_len) != DT_OK ||
+        field >= sizeof completion_methods / sizeof *completion_methods ||
+        completion_methods[field] == NULL) {
+        *code = GRPC_STATUS_INVALID_ARGUMENT;
+        *why = DT_COMPLETION_STREAM_METHOD ": a message is not a WorkerCompletion holding one "
+               "orchestrator, activity or entity completion";
+    } else if ((c = call_new(p->srv)) == NULL) {
+        *code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        *why = "out of memory";
+    }
+    if (c == NULL) {
+        free(data);
+        return NULL;
+    }
+    memmove(data, body, body_len);   /* the completion's own message, as a unary call has it */
+    c->req_data = data;
+    c->req_len = body_len;
+    c->have_req = true;
+    c->md_sent = true;
+    c->parent = p;
+    c->child_bytes = len;
+    c->hub = p->hub;   /* the stream holds the hub's reference for its children */
+    memcpy(c->task_hub, p->task_hub, sizeof c->task_hub);
+    snprintf(c->method, sizeof c->method, "%s", completion_methods[field]);
+    return c;
+}
+
+/* stream_received: completion stream C's read finished (OK: with a message, or not: the
+ * client is done or gone): serve the message as a child. */
+static void stream_received(dt_grpc_server *srv, rpc_call *c, bool ok)
+{
+    size_t len = 0;
+    uint8_t *data = take_received(c, &len);
+    if (!ok) {   /* the client is done, or gone */
+        free(data);
+        data = NULL;
+    }
+    grpc_status_code code = GRPC_STATUS_OK;
+    const char *why = NULL;
+    rpc_call *child = data ? child_new(c, data, len, &code, &why) : NULL;
+    if (why)
+        grpc_call_cancel_with_status(c->call, code, why, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->recv_pending = false;
+    if (child) {
+        c->children++;
+        c->children_bytes += len;
+    } else {
+        c->ended = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (child) {
+        const rpc_method *m = find_method(child->method);
+        child->async_owned = true;
+        if (m->async && m->async(child)) {
+            /* its rpc_finish lets go */
+        } else {
+            child->async_owned = false;
+            child->slow = true;
+            pthread_mutex_lock(&c->mu);
+            c->slow_children++;
+            pthread_mutex_unlock(&c->mu);
+            to_thread(srv, child);
+        }
+    }
+    pthread_mutex_lock(&c->mu);
+    stream_settle(c);
+}
+
+/* child_finish: child C is answered (CODE, MESSAGE): nobody hears it; the log does, at debug
+ * level, when it is a refusal. */
+static void child_finish(rpc_call *c, grpc_status_code code, const char *message)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->finished) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    c->finished = true;
+    if (c->async_owned)
+        c->async_owned = c->owned = false;
+    pthread_mutex_unlock(&c->mu);
+    if (code != GRPC_STATUS_OK)
+        dt_log(DT_LOG_DEBUG, NULL, "%s on a completion stream: %s", c->method,
+               message ? message : "");
+    pthread_mutex_lock(&c->mu);
+    settle(c);
+}
+
+/* child_done: child C is being freed: room in its stream's window. */
+static void child_done(rpc_call *c)
+{
+    rpc_call *p = c->parent;
+    pthread_mutex_lock(&p->mu);
+    p->children--;
+    p->children_bytes -= c->child_bytes;
+    p->slow_children -= c->slow;
+    stream_settle(p);
+}
+
+void rpc_stream_begin(rpc_call *c)
+{
+    c->reader = true;
+    pthread_mutex_lock(&c->mu);
+    stream_settle(c);   /* reads the first message (C is held by its caller) */
+}
+
 static void start_call(dt_grpc_server *srv, rpc_call *c)
 {
     size_t len = GRPC_SLICE_LENGTH(c->details.method);
     const char *path = (const char *)GRPC_SLICE_START_PTR(c->details.method);
     size_t plen = strlen(PATH_PREFIX);
+    size_t elen = strlen("/" DT_COMPLETION_STREAM_METHOD);
     if (len > plen && len - plen < sizeof c->method && memcmp(path, PATH_PREFIX, plen) == 0) {
         memcpy(c->method, path + plen, len - plen);
         c->method[len - plen] = '\0';
+    } else if (len == elen && memcmp(path, "/" DT_COMPLETION_STREAM_METHOD, elen) == 0) {
+        snprintf(c->method, sizeof c->method, "%s", DT_COMPLETION_STREAM_METHOD);
     }
+    bool completions = strcmp(c->method, DT_COMPLETION_STREAM_METHOD) == 0;
     start_close_watch(c);
     /* the token and the caps are checked here, from the metadata alone: a call refused takes
      * no thread and waits for nothing from its client */
@@ -847,6 +1070,11 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
         refuse(c, GRPC_STATUS_UNAUTHENTICATED,
                "this server needs a bearer token: send the metadata "
                "'authorization: Bearer <token>' (the token of dtask serve --token-file)");
+        return;
+    }
+    if (completions && srv->no_completion_stream) {
+        refuse(c, GRPC_STATUS_UNIMPLEMENTED, DT_COMPLETION_STREAM_METHOD " is not served here "
+               "(dtask serve --no-completion-stream)");
         return;
     }
     if (!take_slot(srv, c))
@@ -864,10 +1092,14 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
         c->hub = c->hub_ref ? dt_hub_ref_hub(c->hub_ref) : NULL;
     }
     const rpc_method *m = find_method(c->method);
-    if (c->hub && m && m->handler)
+    if (c->hub && completions) {
+        rpc_stream_begin(c);
+        release(c);
+    } else if (c->hub && m && m->handler) {
         start_recv(srv, c);
-    else
+    } else {
         to_thread(srv, c);
+    }
 }
 
 /* to_thread: serve C on a thread: an idle one, or a new one. */
@@ -943,7 +1175,10 @@ static void *poller_main(void *arg)
             pthread_mutex_unlock(&c->mu);
             break;
         case TAG_RECV:
-            received(srv, c, ev.success);
+            if (c->reader)
+                stream_received(srv, c, ev.success);
+            else
+                received(srv, c, ev.success);
             break;
         case TAG_SEND:
             sent(c, ev.success);
@@ -1050,6 +1285,7 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         srv->max_streams = srv->max_calls;
     srv->request_timeout_ms =
         opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms : DT_REQUEST_TIMEOUT_MS;
+    srv->no_completion_stream = opts && opts->no_completion_stream;
     dt_status st = DT_OK;
     if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");

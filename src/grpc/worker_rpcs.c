@@ -1071,6 +1071,9 @@ out:
 
 const rpc_method rpc_worker_methods[] = {
     {"GetWorkItems", get_work_items, NULL},
+    /* ours: a worker's completions on one stream (server.c serves its messages with the
+     * handlers below); on a thread only when the call's task hub had to be opened first */
+    {DT_COMPLETION_STREAM_METHOD, rpc_stream_begin, NULL},
     {"CompleteOrchestratorTask", complete_orchestrator, complete_orchestrator_async},
     {"CompleteActivityTask", complete_activity, complete_activity_async},
     {"AbandonTaskOrchestratorWorkItem", abandon_orchestration, NULL},

@@ -7,6 +7,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "durabletask/grpc_client.h"
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
+#define CLOSE_WAIT_MS 5000      /* a closed client stream's status, waited for at most */
 
 /* The metadata every call sends: the bearer token, the task hub and the list order, each
  * when set. */
@@ -26,6 +28,21 @@ struct dt_grpc_conn {
     size_t n_md;
     bool has[MD_COUNT];
     grpc_metadata set[MD_COUNT]; /* by kind */
+};
+
+/* A client stream: one send at a time (mu), each plucked by its sender; the status batch
+ * is out from the start (its tag is the queue itself), so a server that ends the stream is
+ * noticed at the next send. */
+struct dt_grpc_sender {
+    grpc_call *call;
+    grpc_completion_queue *cq;
+    pthread_mutex_t mu;
+    bool broken;                /* not open, or a send failed: the stream is over */
+    bool status_out, status_done;   /* the status batch: started; plucked */
+    char md_tag, send_tag;      /* their addresses are the batches' tags */
+    grpc_metadata_array initial, trailing;
+    grpc_status_code status;
+    grpc_slice details;
 };
 
 struct dt_grpc_stream {
@@ -147,6 +164,16 @@ void dt_grpc_conn_close(dt_grpc_conn *c)
     grpc_shutdown();
 }
 
+/* cq_destroy: shut CQ down, drain it, and free it. */
+static void cq_destroy(grpc_completion_queue *cq)
+{
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(cq);
+}
+
 static gpr_timespec deadline_in(int64_t ms)
 {
     if (ms < 0)
@@ -154,16 +181,24 @@ static gpr_timespec deadline_in(int64_t ms)
     return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-static grpc_call *new_call(dt_grpc_conn *c, grpc_completion_queue *cq, const char *method,
-                           gpr_timespec deadline)
+/* new_call: a call of METHOD ("StartInstance"), or of the full PATH when METHOD is NULL. */
+static grpc_call *new_call_to(dt_grpc_conn *c, grpc_completion_queue *cq, const char *method,
+                              const char *path, gpr_timespec deadline)
 {
-    char path[256];
-    snprintf(path, sizeof path, PATH_PREFIX "%s", method);
-    grpc_slice m = grpc_slice_from_copied_string(path);
+    char buf[256];
+    if (method)
+        snprintf(buf, sizeof buf, PATH_PREFIX "%s", method);
+    grpc_slice m = grpc_slice_from_copied_string(method ? buf : path);
     grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m,
                                                NULL, deadline, NULL);
     grpc_slice_unref(m);
     return call;
+}
+
+static grpc_call *new_call(dt_grpc_conn *c, grpc_completion_queue *cq, const char *method,
+                           gpr_timespec deadline)
+{
+    return new_call_to(c, cq, method, NULL, deadline);
 }
 
 static grpc_byte_buffer *to_buffer(const uint8_t *data, size_t len)
@@ -250,11 +285,7 @@ dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req,
     grpc_metadata_array_destroy(&trailing);
     if (call)
         grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(cq);
+    cq_destroy(cq);
     return st;
 }
 
@@ -350,10 +381,144 @@ void dt_grpc_stream_close(dt_grpc_stream *s)
     grpc_metadata_array_destroy(&s->trailing);
     grpc_metadata_array_destroy(&s->initial);
     grpc_slice_unref(s->details);
-    grpc_completion_queue_shutdown(s->cq);
-    while (grpc_completion_queue_pluck(s->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-               .type != GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(s->cq);
+    cq_destroy(s->cq);
+    free(s);
+}
+
+/* ---- client streams ------------------------------------------------------------------------ */
+
+/* has_key: does MD hold metadata KEY? */
+static bool has_key(const grpc_metadata_array *md, const char *key)
+{
+    for (size_t i = 0; i < md->count; i++)
+        if (grpc_slice_str_cmp(md->metadata[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+dt_status dt_grpc_sender_open(dt_grpc_conn *c, const char *path, const char *marker,
+                              int64_t timeout_ms, dt_grpc_sender **out, dt_grpc_result *res)
+{
+    *out = NULL;
+    dt_grpc_sender *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return DT_ERR_NOMEM;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        return DT_ERR_NOMEM;
+    }
+    s->cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_metadata_array_init(&s->initial);
+    grpc_metadata_array_init(&s->trailing);
+    s->details = grpc_empty_slice();
+    s->status = GRPC_STATUS_UNKNOWN;
+    s->broken = true;   /* until it is open */
+    char full[256];
+    snprintf(full, sizeof full, "/%s", path);
+    s->call = new_call_to(c, s->cq, NULL, full, gpr_inf_future(GPR_CLOCK_REALTIME));
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    send_metadata(c, &ops[0]);
+    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[1].data.recv_initial_metadata.recv_initial_metadata = &s->initial;
+    grpc_op status;
+    memset(&status, 0, sizeof status);
+    status.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    status.data.recv_status_on_client.trailing_metadata = &s->trailing;
+    status.data.recv_status_on_client.status = &s->status;
+    status.data.recv_status_on_client.status_details = &s->details;
+    dt_status st = DT_ERR_IO;
+    if (s->call == NULL ||
+        grpc_call_start_batch(s->call, ops, 2, &s->md_tag, NULL) != GRPC_CALL_OK)
+        goto fail;
+    s->status_out = grpc_call_start_batch(s->call, &status, 1, s->cq, NULL) == GRPC_CALL_OK;
+    if (!s->status_out)
+        grpc_call_cancel(s->call, NULL);
+    grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->md_tag, deadline_in(timeout_ms), NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        grpc_call_cancel(s->call, NULL);
+        grpc_completion_queue_pluck(s->cq, &s->md_tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        st = DT_ERR_TIMEOUT;
+        goto fail;
+    }
+    if (!s->status_out)
+        goto fail;
+    if (ev.type != GRPC_OP_COMPLETE || !ev.success || (marker && !has_key(&s->initial, marker))) {
+        /* not the server hoped for: its status says why (UNIMPLEMENTED: no such method) */
+        grpc_call_cancel(s->call, NULL);
+        grpc_completion_queue_pluck(s->cq, s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        s->status_done = true;
+        set_result(res, s->status, s->details);
+        if (s->status == GRPC_STATUS_UNIMPLEMENTED)
+            st = DT_ERR_UNIMPLEMENTED;
+        goto fail;
+    }
+    s->broken = false;
+    *out = s;
+    return DT_OK;
+fail:
+    dt_grpc_sender_close(s);
+    return st;
+}
+
+dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->broken) {
+        pthread_mutex_unlock(&s->mu);
+        return DT_ERR_IO;
+    }
+    grpc_byte_buffer *bb = to_buffer(msg, len);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    bool ok = grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) == GRPC_CALL_OK &&
+              grpc_completion_queue_pluck(s->cq, &s->send_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                          NULL).success;
+    grpc_byte_buffer_destroy(bb);
+    s->broken = !ok;
+    pthread_mutex_unlock(&s->mu);
+    return ok ? DT_OK : DT_ERR_IO;
+}
+
+bool dt_grpc_sender_broken(dt_grpc_sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->broken && s->status_out && !s->status_done &&
+        grpc_completion_queue_pluck(s->cq, s->cq, gpr_now(GPR_CLOCK_REALTIME), NULL).type ==
+            GRPC_OP_COMPLETE)
+        s->status_done = s->broken = true;   /* the server ended it */
+    bool broken = s->broken;
+    pthread_mutex_unlock(&s->mu);
+    return broken;
+}
+
+void dt_grpc_sender_close(dt_grpc_sender *s)
+{
+    if (s == NULL)
+        return;
+    if (s->call) {
+        /* say we are done; the status comes once the server has read what we sent */
+        grpc_op op;
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+        if (!s->broken &&
+            grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) == GRPC_CALL_OK)
+            grpc_completion_queue_pluck(s->cq, &s->send_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                        NULL);
+        if (s->status_out && !s->status_done &&
+            grpc_completion_queue_pluck(s->cq, s->cq, deadline_in(CLOSE_WAIT_MS), NULL).type ==
+                GRPC_QUEUE_TIMEOUT) {
+            grpc_call_cancel(s->call, NULL);
+            grpc_completion_queue_pluck(s->cq, s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        }
+        grpc_call_unref(s->call);
+    }
+    grpc_metadata_array_destroy(&s->initial);
+    grpc_metadata_array_destroy(&s->trailing);
+    grpc_slice_unref(s->details);
+    cq_destroy(s->cq);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }

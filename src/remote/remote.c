@@ -2,7 +2,9 @@
  * activities, run against any TaskHubSidecarService server (dtask serve, a sidecar, the
  * Durable Task Scheduler) over gRPC. One thread holds the GetWorkItems stream (reconnecting
  * with backoff when it ends) and queues what arrives; a pool of threads runs each work item
- * through the worker's executor and sends the result back with its completion token. */
+ * through the worker's executor and sends the result back with its completion token: on
+ * one completion stream (DT_COMPLETION_STREAM_METHOD) when the server has it (dtask serve),
+ * else as a unary call each, as the other SDKs do. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +17,8 @@
 #include "service/service.h"
 
 #define DEFAULT_THREADS 6
+#define SENDER_OPEN_MS 5000      /* the completion stream's opening, waited for at most */
+#define SENDER_RETRY_US 1000000  /* after it could not be opened: unary calls this long */
 
 typedef struct job {
     uint8_t *bytes;          /* a packed WorkItem */
@@ -37,6 +41,15 @@ struct dt_remote_worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *head, *tail;
+    /* send_mu guards the completion stream: open, used and closed under it */
+    pthread_mutex_t send_mu;
+    dt_grpc_sender *sender;
+    bool no_sender;          /* the server has no completion stream: unary calls */
+    /* the completion stream broke: what was sent on it since may be lost, so the reader
+     * starts its work item stream afresh, and the server gives back and redelivers every
+     * item the old one had in flight (those whose completions it applied are not) */
+    atomic_bool restart;
+    dt_time sender_retry_at; /* it could not be opened: not again before */
 };
 
 static void sleep_ms(int ms)
@@ -88,14 +101,38 @@ static int backoff_next(int *backoff_ms)
 
 /* read_stream: queue the work items of stream S until it ends or the worker stops; whether it
  * delivered any. */
+/* sender_lost: did the completion stream break, at a send, or (CHECK) by the server's end?
+ * Then it is closed, to be opened again at the next completion. */
+static bool sender_lost(dt_remote_worker *r, bool check)
+{
+    if (check) {
+        pthread_mutex_lock(&r->send_mu);
+        if (r->sender && dt_grpc_sender_broken(r->sender)) {
+            dt_grpc_sender_close(r->sender);
+            r->sender = NULL;
+            atomic_store(&r->restart, true);
+        }
+        pthread_mutex_unlock(&r->send_mu);
+    }
+    return atomic_load(&r->restart) && atomic_exchange(&r->restart, false);
+}
+
 static bool read_stream(dt_remote_worker *r, dt_grpc_stream *s)
 {
     bool delivered = false;
+    bool idle = false;
     while (!atomic_load(&r->stop)) {
+        if (sender_lost(r, idle)) {
+            dt_log(DT_LOG_WARN, NULL, "the completion stream to %s broke: the work item "
+                   "stream starts afresh, and the server redelivers what was in flight",
+                   r->target);
+            return true;   /* reconnect at once */
+        }
         uint8_t *msg = NULL;
         size_t len = 0;
         dt_grpc_result res = {0};
         dt_status st = dt_grpc_stream_next(s, 200, &msg, &len, &res);
+        idle = st == DT_ERR_TIMEOUT;   /* then look at the completion stream too */
         if (st == DT_ERR_TIMEOUT)
             continue;
         if (st != DT_OK)
@@ -161,6 +198,12 @@ static void *reader_main(void *arg)
                                          &s, NULL) == DT_OK) {
             bool delivered = read_stream(r, s);
             dt_grpc_stream_close(s);
+            /* the server may be another one when we are back: ask again */
+            pthread_mutex_lock(&r->send_mu);
+            dt_grpc_sender_close(r->sender);
+            r->sender = NULL;
+            r->no_sender = false;
+            pthread_mutex_unlock(&r->send_mu);
             if (delivered) {
                 backoff = BACKOFF_FIRST_MS;
                 continue;
@@ -174,16 +217,65 @@ static void *reader_main(void *arg)
 
 /* ---- running work items -------------------------------------------------------------------- */
 
-static void send_completion(dt_remote_worker *r, const char *method, dt_arena *a,
+/* sender_open: open the completion stream if the server has one (send_mu held). */
+static void sender_open(dt_remote_worker *r)
+{
+    if (r->sender || r->no_sender || dt_now() < r->sender_retry_at)
+        return;
+    dt_grpc_result res = {0};
+    dt_status st = dt_grpc_sender_open(r->conn, DT_COMPLETION_STREAM_METHOD,
+                                       DT_COMPLETION_STREAM_METADATA, SENDER_OPEN_MS,
+                                       &r->sender, &res);
+    if (st == DT_ERR_UNIMPLEMENTED) {
+        r->no_sender = true;
+        dt_log(DT_LOG_DEBUG, NULL, "the server at %s has no completion stream: a call per "
+               "completion", r->target);
+    } else if (st != DT_OK) {
+        r->sender_retry_at = dt_now() + SENDER_RETRY_US;
+    }
+}
+
+/* send_on_stream: M (FIELD of a WorkerCompletion) on the completion stream; false if there
+ * is none or it broke (the message may or may not have arrived). */
+static bool send_on_stream(dt_remote_worker *r, dt_arena *a, int field, const ProtobufCMessage *m)
+{
+    Dtpb__WorkerCompletion wc = DTPB__WORKER_COMPLETION__INIT;
+    wc.completion_case = (Dtpb__WorkerCompletion__CompletionCase)field;
+    if (field == DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR)
+        wc.orchestrator = (Dtpb__OrchestratorResponse *)m;
+    else if (field == DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY)
+        wc.activity = (Dtpb__ActivityResponse *)m;
+    else
+        wc.entity = (Dtpb__EntityBatchResult *)m;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (pb_pack(a, &wc.base, &buf, &len) != DT_OK)
+        return false;
+    pthread_mutex_lock(&r->send_mu);
+    sender_open(r);
+    bool sent = r->sender && dt_grpc_sender_send(r->sender, buf, len) == DT_OK;
+    if (r->sender && !sent) {   /* broken: opened again for the next */
+        dt_grpc_sender_close(r->sender);
+        r->sender = NULL;
+        atomic_store(&r->restart, true);
+    }
+    pthread_mutex_unlock(&r->send_mu);
+    return sent;
+}
+
+/* send_completion: M, the completion METHOD takes (FIELD of a WorkerCompletion). A
+ * completion that does not arrive is not lost: the server redelivers the work item when its
+ * lease runs out or the stream ends; one that arrives twice is refused the second time. */
+static void send_completion(dt_remote_worker *r, const char *method, int field, dt_arena *a,
                             const ProtobufCMessage *m)
 {
+    if (send_on_stream(r, a, field, m))
+        return;
     uint8_t *buf = NULL, *resp = NULL;
     size_t len = 0, n = 0;
     dt_grpc_result res = {0};
     if (pb_pack(a, m, &buf, &len) != DT_OK)
         return;
-    /* A completion that does not arrive is not lost: the server redelivers the work item
-     * when its lease runs out or the stream ends. */
     dt_grpc_unary(r->conn, method, buf, len, 30000, &resp, &n, &res);
     free(resp);
 }
@@ -266,7 +358,8 @@ static void run_orchestration(dt_remote_worker *r, dt_arena *a, const char *toke
     free(whole.pastevents);
     if (st == DT_OK &&
         svc_orchestrator_response(a, req.instance_id, token, &res, &resp) == DT_OK)
-        send_completion(r, "CompleteOrchestratorTask", a, &resp->base);
+        send_completion(r, "CompleteOrchestratorTask",
+                        DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR, a, &resp->base);
 }
 
 static void run_activity(dt_remote_worker *r, dt_arena *a, const char *token,
@@ -279,7 +372,8 @@ static void run_activity(dt_remote_worker *r, dt_arena *a, const char *token,
     if (svc_activity_request_from_msg(a, m, &req, NULL) == DT_OK &&
         r->ex.run_activity(r->ex.data, &req, a, &result, &failure) == DT_OK &&
         svc_activity_response(a, &req, token, result, failure, &resp) == DT_OK)
-        send_completion(r, "CompleteActivityTask", a, &resp->base);
+        send_completion(r, "CompleteActivityTask", DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY,
+                        a, &resp->base);
 }
 
 static void run_entity(dt_remote_worker *r, dt_arena *a, const char *token,
@@ -291,7 +385,8 @@ static void run_entity(dt_remote_worker *r, dt_arena *a, const char *token,
     if (svc_entity_request_from_msg(a, m, &req, NULL) == DT_OK && r->ex.run_entity &&
         r->ex.run_entity(r->ex.data, &req, a, &res) == DT_OK &&
         svc_entity_result(a, &res, token, &resp) == DT_OK)
-        send_completion(r, "CompleteEntityTask", a, &resp->base);
+        send_completion(r, "CompleteEntityTask", DTPB__WORKER_COMPLETION__COMPLETION_ENTITY, a,
+                        &resp->base);
 }
 
 static void *pool_main(void *arg)
@@ -367,11 +462,13 @@ static void remote_free(dt_remote_worker *r)
         free(j->bytes);
         free(j);
     }
+    dt_grpc_sender_close(r->sender);
     if (r->conn)
         dt_grpc_conn_close(r->conn);
     free(r->request);
     free(r->pool);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->send_mu);
     pthread_cond_destroy(&r->cv);
     free(r);
 }
@@ -396,6 +493,12 @@ dt_status dt_remote_worker_start(dt_worker *w, const char *target, const dt_remo
         pthread_mutex_destroy(&r->mu);
         free(r);
         return dt_error_set(err, DT_ERR_NOMEM, "cannot create the remote worker's condition");
+    }
+    if (pthread_mutex_init(&r->send_mu, NULL) != 0) {
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return dt_error_set(err, DT_ERR_NOMEM, "cannot create the remote worker's mutex");
     }
     r->ex = dt_worker_executor(w);
     snprintf(r->target, sizeof r->target, "%s", target ? target : DT_DEFAULT_GRPC_ADDRESS);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <time.h>
 
 #include "durabletask.pb-c.h"
 #include "durabletask/grpc.h"
@@ -43,14 +45,21 @@ typedef struct server_fix {
     char target[64];
 } server_fix;
 
-static void server_open(server_fix *s, const char *name)
+/* server_open_with: a server as OPTS say (listen and max_message set here) */
+static void server_open_with(server_fix *s, const char *name, dt_grpc_options o)
 {
     hubfix_open(&s->f, name, NULL);
     dt_error err = {0};
-    dt_grpc_options o = {.listen = "127.0.0.1:0", .max_message = 1 << 20};
+    o.listen = "127.0.0.1:0";
+    o.max_message = 1 << 20;
     assert_ok(dt_grpc_server_start(s->f.hub, &o, &s->srv, &err), &err);
     snprintf(s->target, sizeof s->target, "127.0.0.1:%d", dt_grpc_server_port(s->srv));
     assert_ok(dt_grpc_conn_open(s->target, &s->conn, &err), &err);
+}
+
+static void server_open(server_fix *s, const char *name)
+{
+    server_open_with(s, name, (dt_grpc_options){0});
 }
 
 static void server_close(server_fix *s)
@@ -823,6 +832,282 @@ static void test_work_of_a_worker_that_goes_away_is_redelivered(void **state)
     server_close(&s);
 }
 
+/* ---- durabletask-c's completion stream ------------------------------------------------------ */
+
+/* next_item: the next work item of raw stream ST that is not a health ping (free with
+ * dtpb__work_item__free_unpacked). */
+static Dtpb__WorkItem *next_item(dt_grpc_stream *st)
+{
+    for (;;) {
+        uint8_t *msg = NULL;
+        size_t len = 0;
+        dt_grpc_result res = {0};
+        assert_ok(dt_grpc_stream_next(st, 30000, &msg, &len, &res), NULL);
+        Dtpb__WorkItem *wi = dtpb__work_item__unpack(NULL, len, msg);
+        free(msg);
+        assert_non_null(wi);
+        if (wi->request_case != DTPB__WORK_ITEM__REQUEST_HEALTH_PING)
+            return wi;
+        dtpb__work_item__free_unpacked(wi, NULL);
+    }
+}
+
+/* stream_send: WC on completion stream S. */
+static dt_status stream_send(dt_grpc_sender *s, const Dtpb__WorkerCompletion *wc)
+{
+    size_t len = protobuf_c_message_get_packed_size(&wc->base);
+    uint8_t *buf = malloc(len + 1);
+    protobuf_c_message_pack(&wc->base, buf);
+    dt_status st = dt_grpc_sender_send(s, buf, len);
+    free(buf);
+    return st;
+}
+
+/* send_activity_result: an ActivityResponse for TOKEN of ID's task TASK_ID with RESULT
+ * (JSON), on S. */
+static void send_activity_result(dt_grpc_sender *s, const char *id, int task_id,
+                                 const char *token, const char *result)
+{
+    Dtpb__WorkerCompletion wc = DTPB__WORKER_COMPLETION__INIT;
+    Dtpb__ActivityResponse ar = DTPB__ACTIVITY_RESPONSE__INIT;
+    Dtpb__StringValue out = DTPB__STRING_VALUE__INIT;
+    out.value = (char *)result;
+    ar.instanceid = (char *)id;
+    ar.taskid = task_id;
+    ar.completiontoken = (char *)token;
+    ar.result = &out;
+    wc.completion_case = DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY;
+    wc.activity = &ar;
+    assert_ok(stream_send(s, &wc), NULL);
+}
+
+/* send_episode: an OrchestratorResponse for TOKEN of ID, on S: ACTION (one, or none). */
+static void send_episode(dt_grpc_sender *s, const char *id, const char *token,
+                         Dtpb__OrchestratorAction *action)
+{
+    Dtpb__WorkerCompletion wc = DTPB__WORKER_COMPLETION__INIT;
+    Dtpb__OrchestratorResponse r = DTPB__ORCHESTRATOR_RESPONSE__INIT;
+    r.instanceid = (char *)id;
+    r.completiontoken = (char *)token;
+    r.actions = &action;
+    r.n_actions = action != NULL;
+    wc.completion_case = DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR;
+    wc.orchestrator = &r;
+    assert_ok(stream_send(s, &wc), NULL);
+}
+
+/* complete_action: an action completing the orchestration with RESULT (JSON). */
+static Dtpb__OrchestratorAction complete_action(Dtpb__CompleteOrchestrationAction *done,
+                                                Dtpb__StringValue *v, const char *result)
+{
+    Dtpb__OrchestratorAction act = DTPB__ORCHESTRATOR_ACTION__INIT;
+    *done = (Dtpb__CompleteOrchestrationAction)DTPB__COMPLETE_ORCHESTRATION_ACTION__INIT;
+    *v = (Dtpb__StringValue)DTPB__STRING_VALUE__INIT;
+    v->value = (char *)result;
+    done->orchestrationstatus = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+    done->result = v;
+    act.orchestrator_action_type_case =
+        DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
+    act.completeorchestration = done;
+    return act;
+}
+
+static dt_grpc_sender *open_sender(server_fix *s)
+{
+    dt_grpc_sender *snd = NULL;
+    dt_grpc_result res = {0};
+    dt_status st = dt_grpc_sender_open(s->conn, DT_COMPLETION_STREAM_METHOD,
+                                       DT_COMPLETION_STREAM_METADATA, 10000, &snd, &res);
+    if (st != DT_OK)
+        fail_msg("cannot open the completion stream: %s (%d %s)", dt_strerror(st), res.code,
+                 res.details);
+    return snd;
+}
+
+/* wait_broken: true once S is over (the server ended it), within 10 s */
+static bool wait_broken(dt_grpc_sender *s)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (dt_grpc_sender_broken(s))
+            return true;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void test_completions_on_the_stream_apply_as_unary_calls_do(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-cstream");
+    dt_error err = {0};
+    dt_grpc_stream *work = NULL;
+    assert_ok(dt_grpc_stream_open(s.conn, "GetWorkItems", (const uint8_t *)"", 0, &work, &err),
+              &err);
+    dt_grpc_sender *snd = open_sender(&s);
+    expect(start(&s, "raw", "cs-1", NULL), GRPC_STATUS_OK, NULL);
+    Dtpb__WorkItem *wi = next_item(work);
+    assert_int_equal(wi->request_case, DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
+    /* a completion under a token nobody holds is refused (and heard by nobody); the stream
+     * goes on */
+    send_activity_result(snd, "cs-1", 0, "a999-999", "\"stale\"");
+    /* the episode schedules an activity */
+    Dtpb__OrchestratorAction act = DTPB__ORCHESTRATOR_ACTION__INIT;
+    Dtpb__ScheduleTaskAction task = DTPB__SCHEDULE_TASK_ACTION__INIT;
+    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
+    in.value = "\"Tokyo\"";
+    task.name = "say_hello";
+    task.input = &in;
+    act.id = 0;
+    act.orchestrator_action_type_case =
+        DTPB__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SCHEDULE_TASK;
+    act.scheduletask = &task;
+    send_episode(snd, "cs-1", wi->completiontoken, &act);
+    dtpb__work_item__free_unpacked(wi, NULL);
+    wi = next_item(work);
+    assert_int_equal(wi->request_case, DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
+    assert_string_equal(wi->activityrequest->name, "say_hello");
+    send_activity_result(snd, "cs-1", wi->activityrequest->taskid, wi->completiontoken,
+                         "\"Hello Tokyo!\"");
+    dtpb__work_item__free_unpacked(wi, NULL);
+    /* the next episode sees the result, and completes the instance */
+    wi = next_item(work);
+    assert_int_equal(wi->request_case, DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
+    bool saw_result = false;
+    for (size_t i = 0; i < wi->orchestratorrequest->n_newevents; i++) {
+        Dtpb__HistoryEvent *e = wi->orchestratorrequest->newevents[i];
+        saw_result |= e->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED &&
+                      strcmp(e->taskcompleted->result->value, "\"Hello Tokyo!\"") == 0;
+    }
+    assert_true(saw_result);
+    Dtpb__CompleteOrchestrationAction done;
+    Dtpb__StringValue v;
+    Dtpb__OrchestratorAction fin = complete_action(&done, &v, "\"done\"");
+    send_episode(snd, "cs-1", wi->completiontoken, &fin);
+    dtpb__work_item__free_unpacked(wi, NULL);
+    dt_instance_state *is;
+    assert_ok(dt_client_wait_completion(s.f.client, "cs-1", 60000, s.f.arena, &is, &err), &err);
+    assert_int_equal(is->status, DT_STATUS_COMPLETED);
+    assert_string_equal(is->output, "\"done\"");
+    assert_false(dt_grpc_sender_broken(snd));
+    dt_grpc_sender_close(snd);   /* the server ends it OK once it has served it all */
+    dt_grpc_stream_close(work);
+    still_serving(&s);
+    server_close(&s);
+}
+
+static void test_a_message_that_is_no_completion_ends_the_stream_and_changes_nothing(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-cstream-bad");
+    expect(start(&s, "raw", "cs-2", NULL), GRPC_STATUS_OK, NULL);
+    dt_grpc_sender *snd = open_sender(&s);
+    const uint8_t not_one[] = {0x08, 0x01};   /* field 1 as a number, not a message */
+    assert_ok(dt_grpc_sender_send(snd, not_one, sizeof not_one), NULL);
+    assert_true(wait_broken(snd));
+    assert_int_equal(dt_grpc_sender_send(snd, not_one, sizeof not_one), DT_ERR_IO);
+    dt_grpc_sender_close(snd);
+    /* a field no WorkerCompletion has, on a stream of its own, ends it too */
+    snd = open_sender(&s);
+    const uint8_t unknown[] = {0x22, 0x00};   /* field 4, empty */
+    assert_ok(dt_grpc_sender_send(snd, unknown, sizeof unknown), NULL);
+    assert_true(wait_broken(snd));
+    dt_grpc_sender_close(snd);
+    dt_instance_state *st;
+    assert_ok(dt_client_get(s.f.client, "cs-2", s.f.arena, &st, NULL), NULL);
+    assert_int_equal(st->status, DT_STATUS_PENDING);
+    still_serving(&s);
+    server_close(&s);
+}
+
+/* call_threads: the server's call threads (named dt-rpc; the server runs in this process) */
+static int call_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], name[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
+        if (f && fgets(name, sizeof name, f) && strncmp(name, "dt-rpc", 6) == 0)
+            n++;
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_a_flood_of_stale_completions_is_served_on_bounded_threads(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-cstream-flood");
+    still_serving(&s);
+    int base = call_threads();
+    dt_grpc_sender *snd = open_sender(&s);
+    /* each is refused on a thread (no such token, then no such late result): at most four
+     * at a time per stream, however fast they come */
+    int most = base;
+    char token[32];
+    for (int i = 0; i < 400; i++) {
+        snprintf(token, sizeof token, "a%d-%d", 100000 + i, i);
+        send_activity_result(snd, "nobody", i, token, "1");
+        int n = call_threads();
+        most = n > most ? n : most;
+    }
+    print_message("400 stale completions on one stream: call threads %d before, at most %d\n",
+                  base, most);
+    assert_true(most <= base + 4);
+    /* the stream still serves: a real completion after the flood applies */
+    dt_error err = {0};
+    dt_grpc_stream *work = NULL;
+    assert_ok(dt_grpc_stream_open(s.conn, "GetWorkItems", (const uint8_t *)"", 0, &work, &err),
+              &err);
+    expect(start(&s, "raw", "cs-3", NULL), GRPC_STATUS_OK, NULL);
+    Dtpb__WorkItem *wi = next_item(work);
+    Dtpb__CompleteOrchestrationAction done;
+    Dtpb__StringValue v;
+    Dtpb__OrchestratorAction fin = complete_action(&done, &v, "3");
+    send_episode(snd, "cs-3", wi->completiontoken, &fin);
+    dtpb__work_item__free_unpacked(wi, NULL);
+    dt_instance_state *is;
+    assert_ok(dt_client_wait_completion(s.f.client, "cs-3", 60000, s.f.arena, &is, &err), &err);
+    assert_string_equal(is->output, "3");
+    dt_grpc_sender_close(snd);
+    dt_grpc_stream_close(work);
+    still_serving(&s);
+    server_close(&s);
+}
+
+static void test_without_the_stream_the_c_worker_sends_unary_calls(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open_with(&s, "grpc-cstream-off", (dt_grpc_options){.no_completion_stream = true});
+    dt_grpc_sender *snd = NULL;
+    dt_grpc_result res = {0};
+    assert_int_equal(dt_grpc_sender_open(s.conn, DT_COMPLETION_STREAM_METHOD,
+                                         DT_COMPLETION_STREAM_METADATA, 10000, &snd, &res),
+                     DT_ERR_UNIMPLEMENTED);
+    assert_null(snd);
+    expect(res, GRPC_STATUS_UNIMPLEMENTED, "--no-completion-stream");
+    remote w = remote_worker(&s);
+    expect(start(&s, "hello_cities", "cs-4", NULL), GRPC_STATUS_OK, NULL);
+    dt_error err = {0};
+    assert_ok(dt_client_raise_event(s.f.client, "cs-4", "next", "\"Seattle\"", &err), &err);
+    dt_instance_state *st;
+    assert_ok(dt_client_wait_completion(s.f.client, "cs-4", 60000, s.f.arena, &st, &err), &err);
+    assert_int_equal(st->status, DT_STATUS_COMPLETED);
+    assert_string_equal(st->output, "[\"Hello Tokyo!\",\"Seattle\",\"Hello London!\"]");
+    remote_free(&w);
+    server_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +1128,10 @@ int main(void)
         cmocka_unit_test(test_a_port_in_use_is_refused_at_start),
         cmocka_unit_test(test_purge_recursive_and_by_batch),
         cmocka_unit_test(test_large_payload_tokens_pass_through),
+        cmocka_unit_test(test_completions_on_the_stream_apply_as_unary_calls_do),
+        cmocka_unit_test(test_a_message_that_is_no_completion_ends_the_stream_and_changes_nothing),
+        cmocka_unit_test(test_a_flood_of_stale_completions_is_served_on_bounded_threads),
+        cmocka_unit_test(test_without_the_stream_the_c_worker_sends_unary_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
