@@ -983,10 +983,18 @@ static void stream_received(dt_grpc_server *srv, rpc_call *c, bool ok)
     grpc_status_code code = GRPC_STATUS_OK;
     const char *why = NULL;
     rpc_call *child = data ? child_new(c, data, len, &code, &why) : NULL;
+    if (child && rpc_hub_deleted(c)) {   /* the stream would hold the hub open */
+        child->parent = NULL;
+        call_free(child);
+        child = NULL;
+        code = GRPC_STATUS_NOT_FOUND;
+        why = "the task hub was deleted";
+    }
     if (why)
         grpc_call_cancel_with_status(c->call, code, why, NULL);
+    /* recv_pending stays set until the child is counted as what it is: a child that ends
+     * meanwhile leaves the next read, and the finish, to us */
     pthread_mutex_lock(&c->mu);
-    c->recv_pending = false;
     if (child) {
         c->children++;
         c->children_bytes += len;
@@ -1009,6 +1017,7 @@ static void stream_received(dt_grpc_server *srv, rpc_call *c, bool ok)
         }
     }
     pthread_mutex_lock(&c->mu);
+    c->recv_pending = false;
     stream_settle(c);
 }
 

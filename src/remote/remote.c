@@ -20,6 +20,13 @@
 #define SENDER_OPEN_MS 5000      /* the completion stream's opening, waited for at most */
 #define SENDER_RETRY_US 1000000  /* after it could not be opened: unary calls this long */
 
+/* a completion queued for the completion stream: a packed WorkerCompletion */
+typedef struct outgoing {
+    uint8_t *bytes;
+    size_t len;
+    struct outgoing *next;
+} outgoing;
+
 typedef struct job {
     uint8_t *bytes;          /* a packed WorkItem */
     size_t len;
@@ -41,10 +48,14 @@ struct dt_remote_worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *head, *tail;
-    /* send_mu guards the completion stream: open, used and closed under it */
+    /* the completion stream. send_mu guards the queue and the flags; the thread that holds
+     * the sending role (SENDING) alone uses SENDER and sends what is queued */
     pthread_mutex_t send_mu;
-    dt_grpc_sender *sender;
+    outgoing *out_head, *out_tail;
+    bool sending;
+    bool reset_sender;       /* close the stream when the role is free (the reader's ask) */
     bool no_sender;          /* the server has no completion stream: unary calls */
+    dt_grpc_sender *sender;
     /* the completion stream broke: what was sent on it since may be lost, so the reader
      * starts its work item stream afresh, and the server gives back and redelivers every
      * item the old one had in flight (those whose completions it applied are not) */
@@ -99,24 +110,35 @@ static int backoff_next(int *backoff_ms)
     return ms;
 }
 
-/* read_stream: queue the work items of stream S until it ends or the worker stops; whether it
- * delivered any. */
-/* sender_lost: did the completion stream break, at a send, or (CHECK) by the server's end?
- * Then it is closed, to be opened again at the next completion. */
+static void drain(dt_remote_worker *r);
+
+/* sender_lost: did the completion stream break, at a send, or (CHECK) by the server's end,
+ * seen now when nobody is sending? Then it is closed, to be opened again at the next
+ * completion. */
 static bool sender_lost(dt_remote_worker *r, bool check)
 {
     if (check) {
         pthread_mutex_lock(&r->send_mu);
-        if (r->sender && dt_grpc_sender_broken(r->sender)) {
+        bool mine = !r->sending;
+        r->sending = true;
+        pthread_mutex_unlock(&r->send_mu);
+        if (mine && r->sender && dt_grpc_sender_broken(r->sender)) {
             dt_grpc_sender_close(r->sender);
             r->sender = NULL;
             atomic_store(&r->restart, true);
         }
-        pthread_mutex_unlock(&r->send_mu);
+        pthread_mutex_lock(&r->send_mu);
+        if (mine)
+            drain(r);   /* what others queued meanwhile; lets go of the role */
+        else
+            pthread_mutex_unlock(&r->send_mu);
     }
     return atomic_load(&r->restart) && atomic_exchange(&r->restart, false);
 }
 
+/* read_stream: queue the work items of stream S until it ends, the worker stops or the
+ * completion stream breaks; whether it delivered any (a break counts as delivery: the
+ * caller reconnects at once). */
 static bool read_stream(dt_remote_worker *r, dt_grpc_stream *s)
 {
     bool delivered = false;
@@ -194,16 +216,21 @@ static void *reader_main(void *arg)
             warned_at = now;
         }
         up = hello;
+        /* a break before now lost only the old stream's items, given back when it ended */
+        atomic_store(&r->restart, false);
         if (hello && dt_grpc_stream_open(r->conn, "GetWorkItems", r->request, r->request_len,
                                          &s, NULL) == DT_OK) {
             bool delivered = read_stream(r, s);
             dt_grpc_stream_close(s);
             /* the server may be another one when we are back: ask again */
             pthread_mutex_lock(&r->send_mu);
-            dt_grpc_sender_close(r->sender);
-            r->sender = NULL;
-            r->no_sender = false;
-            pthread_mutex_unlock(&r->send_mu);
+            r->reset_sender = true;
+            if (r->sending) {
+                pthread_mutex_unlock(&r->send_mu);   /* the role's holder does it */
+            } else {
+                r->sending = true;
+                drain(r);
+            }
             if (delivered) {
                 backoff = BACKOFF_FIRST_MS;
                 continue;
@@ -217,17 +244,46 @@ static void *reader_main(void *arg)
 
 /* ---- running work items -------------------------------------------------------------------- */
 
-/* sender_open: open the completion stream if the server has one (send_mu held). */
+/* ---- completions ---------------------------------------------------------------------------
+ * On the completion stream when the server has one: a pool thread queues its completion
+ * and goes on; the one that finds nobody sending takes the sending role and sends what is
+ * queued until nothing is, so the pool never waits on a send in progress. A completion the
+ * stream cannot take goes as a unary call (sent by whoever holds the role), and the work
+ * item stream starts afresh: the broken stream may have lost what it took before. Without
+ * a completion stream, each completion is a unary call of its own thread. */
+
+static const char *const unary_methods[] = {
+    [DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR] = "CompleteOrchestratorTask",
+    [DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY] = "CompleteActivityTask",
+    [DTPB__WORKER_COMPLETION__COMPLETION_ENTITY] = "CompleteEntityTask",
+};
+
+/* send_unary: BYTES (LEN), the message METHOD takes, as a call of its own. A completion
+ * that does not arrive is not lost: the server redelivers the work item when its lease runs
+ * out or the stream ends; one that arrives twice is refused the second time. */
+static void send_unary(dt_remote_worker *r, const char *method, const uint8_t *bytes,
+                       size_t len)
+{
+    uint8_t *resp = NULL;
+    size_t n = 0;
+    dt_grpc_result res = {0};
+    dt_grpc_unary(r->conn, method, bytes, len, 30000, &resp, &n, &res);
+    free(resp);
+}
+
+/* sender_open: open the completion stream if the server has one (the role held). */
 static void sender_open(dt_remote_worker *r)
 {
-    if (r->sender || r->no_sender || dt_now() < r->sender_retry_at)
+    if (r->sender || dt_now() < r->sender_retry_at)
         return;
     dt_grpc_result res = {0};
     dt_status st = dt_grpc_sender_open(r->conn, DT_COMPLETION_STREAM_METHOD,
                                        DT_COMPLETION_STREAM_METADATA, SENDER_OPEN_MS,
                                        &r->sender, &res);
     if (st == DT_ERR_UNIMPLEMENTED) {
+        pthread_mutex_lock(&r->send_mu);
         r->no_sender = true;
+        pthread_mutex_unlock(&r->send_mu);
         dt_log(DT_LOG_DEBUG, NULL, "the server at %s has no completion stream: a call per "
                "completion", r->target);
     } else if (st != DT_OK) {
@@ -235,10 +291,64 @@ static void sender_open(dt_remote_worker *r)
     }
 }
 
-/* send_on_stream: M (FIELD of a WorkerCompletion) on the completion stream; false if there
- * is none or it broke (the message may or may not have arrived). */
-static bool send_on_stream(dt_remote_worker *r, dt_arena *a, int field, const ProtobufCMessage *m)
+/* send_one: O on the completion stream, or else as a unary call (the role held). */
+static void send_one(dt_remote_worker *r, const outgoing *o)
 {
+    sender_open(r);
+    if (r->sender && dt_grpc_sender_send(r->sender, o->bytes, o->len) == DT_OK)
+        return;
+    if (r->sender) {   /* broken: what it took before may be lost */
+        dt_grpc_sender_close(r->sender);
+        r->sender = NULL;
+        atomic_store(&r->restart, true);
+    }
+    uint32_t field = 0;
+    const uint8_t *body = NULL;
+    size_t len = 0;
+    if (pb_single_field(o->bytes, o->len, &field, &body, &len) == DT_OK &&
+        field < sizeof unary_methods / sizeof *unary_methods && unary_methods[field])
+        send_unary(r, unary_methods[field], body, len);
+}
+
+/* drain: send what is queued until nothing is, then let go of the sending role (send_mu
+ * held, and the role; send_mu unlocked on return). */
+static void drain(dt_remote_worker *r)
+{
+    for (;;) {
+        if (r->reset_sender) {
+            r->reset_sender = false;
+            r->no_sender = false;
+            dt_grpc_sender *old = r->sender;
+            r->sender = NULL;
+            pthread_mutex_unlock(&r->send_mu);
+            dt_grpc_sender_close(old);
+            pthread_mutex_lock(&r->send_mu);
+            continue;
+        }
+        outgoing *o = r->out_head;
+        r->out_head = r->out_tail = NULL;
+        if (o == NULL)
+            break;
+        pthread_mutex_unlock(&r->send_mu);
+        while (o) {
+            outgoing *next = o->next;
+            send_one(r, o);
+            free(o);
+            o = next;
+        }
+        pthread_mutex_lock(&r->send_mu);
+    }
+    r->sending = false;
+    pthread_mutex_unlock(&r->send_mu);
+}
+
+/* send_completion: M (FIELD of a WorkerCompletion, A's). */
+static void send_completion(dt_remote_worker *r, int field, dt_arena *a,
+                            const ProtobufCMessage *m)
+{
+    pthread_mutex_lock(&r->send_mu);
+    bool streams = !r->no_sender;
+    pthread_mutex_unlock(&r->send_mu);
     Dtpb__WorkerCompletion wc = DTPB__WORKER_COMPLETION__INIT;
     wc.completion_case = (Dtpb__WorkerCompletion__CompletionCase)field;
     if (field == DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR)
@@ -249,35 +359,28 @@ static bool send_on_stream(dt_remote_worker *r, dt_arena *a, int field, const Pr
         wc.entity = (Dtpb__EntityBatchResult *)m;
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (pb_pack(a, &wc.base, &buf, &len) != DT_OK)
-        return false;
-    pthread_mutex_lock(&r->send_mu);
-    sender_open(r);
-    bool sent = r->sender && dt_grpc_sender_send(r->sender, buf, len) == DT_OK;
-    if (r->sender && !sent) {   /* broken: opened again for the next */
-        dt_grpc_sender_close(r->sender);
-        r->sender = NULL;
-        atomic_store(&r->restart, true);
+    if (pb_pack(a, streams ? &wc.base : m, &buf, &len) != DT_OK)
+        return;
+    if (!streams) {
+        send_unary(r, unary_methods[field], buf, len);
+        return;
     }
-    pthread_mutex_unlock(&r->send_mu);
-    return sent;
-}
-
-/* send_completion: M, the completion METHOD takes (FIELD of a WorkerCompletion). A
- * completion that does not arrive is not lost: the server redelivers the work item when its
- * lease runs out or the stream ends; one that arrives twice is refused the second time. */
-static void send_completion(dt_remote_worker *r, const char *method, int field, dt_arena *a,
-                            const ProtobufCMessage *m)
-{
-    if (send_on_stream(r, a, field, m))
+    outgoing *o = malloc(sizeof *o + len);
+    if (o == NULL)
+        return;   /* redelivered when its lease ends */
+    o->bytes = (uint8_t *)(o + 1);
+    o->len = len;
+    o->next = NULL;
+    memcpy(o->bytes, buf, len);
+    pthread_mutex_lock(&r->send_mu);
+    *(r->out_tail ? &r->out_tail->next : &r->out_head) = o;
+    r->out_tail = o;
+    if (r->sending) {
+        pthread_mutex_unlock(&r->send_mu);   /* the role's holder sends it */
         return;
-    uint8_t *buf = NULL, *resp = NULL;
-    size_t len = 0, n = 0;
-    dt_grpc_result res = {0};
-    if (pb_pack(a, m, &buf, &len) != DT_OK)
-        return;
-    dt_grpc_unary(r->conn, method, buf, len, 30000, &resp, &n, &res);
-    free(resp);
+    }
+    r->sending = true;
+    drain(r);
 }
 
 /* stream_past_events: the past events of M, which the server left out for us to stream
@@ -358,8 +461,7 @@ static void run_orchestration(dt_remote_worker *r, dt_arena *a, const char *toke
     free(whole.pastevents);
     if (st == DT_OK &&
         svc_orchestrator_response(a, req.instance_id, token, &res, &resp) == DT_OK)
-        send_completion(r, "CompleteOrchestratorTask",
-                        DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR, a, &resp->base);
+        send_completion(r, DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR, a, &resp->base);
 }
 
 static void run_activity(dt_remote_worker *r, dt_arena *a, const char *token,
@@ -372,8 +474,7 @@ static void run_activity(dt_remote_worker *r, dt_arena *a, const char *token,
     if (svc_activity_request_from_msg(a, m, &req, NULL) == DT_OK &&
         r->ex.run_activity(r->ex.data, &req, a, &result, &failure) == DT_OK &&
         svc_activity_response(a, &req, token, result, failure, &resp) == DT_OK)
-        send_completion(r, "CompleteActivityTask", DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY,
-                        a, &resp->base);
+        send_completion(r, DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY, a, &resp->base);
 }
 
 static void run_entity(dt_remote_worker *r, dt_arena *a, const char *token,
@@ -385,8 +486,7 @@ static void run_entity(dt_remote_worker *r, dt_arena *a, const char *token,
     if (svc_entity_request_from_msg(a, m, &req, NULL) == DT_OK && r->ex.run_entity &&
         r->ex.run_entity(r->ex.data, &req, a, &res) == DT_OK &&
         svc_entity_result(a, &res, token, &resp) == DT_OK)
-        send_completion(r, "CompleteEntityTask", DTPB__WORKER_COMPLETION__COMPLETION_ENTITY, a,
-                        &resp->base);
+        send_completion(r, DTPB__WORKER_COMPLETION__COMPLETION_ENTITY, a, &resp->base);
 }
 
 static void *pool_main(void *arg)
@@ -463,6 +563,11 @@ static void remote_free(dt_remote_worker *r)
         free(j);
     }
     dt_grpc_sender_close(r->sender);
+    while (r->out_head) {   /* queued as the worker stopped: redelivered */
+        outgoing *o = r->out_head;
+        r->out_head = o->next;
+        free(o);
+    }
     if (r->conn)
         dt_grpc_conn_close(r->conn);
     free(r->request);
