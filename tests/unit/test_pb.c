@@ -1,7 +1,9 @@
 /* test_pb.c — the codec's inside (src/codec/pb.h): the UTF-8 validator, the field builder
  * and reader every protobuf mapping is written with, HistoryEvent messages (the same bytes as
  * the store's codec; checked from a peer, trusted from the store), and pb_unpack refusing
- * nesting deep enough to exhaust protobuf-c's stack, NULs, bad UTF-8, groups and garbage. */
+ * nesting deep enough to exhaust protobuf-c's stack, NULs, bad UTF-8, groups and garbage;
+ * pb_single_field taking exactly one length-delimited field (a completion stream's
+ * message). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +283,46 @@ static void test_unpack_refuses_nul_bad_utf8_groups_and_garbage(void **state)
     dt_arena_free(a);
 }
 
+static void test_single_field_takes_exactly_one_length_delimited_field(void **state)
+{
+    (void)state;
+    uint32_t field = 0;
+    const uint8_t *body = NULL;
+    size_t len = 0;
+    /* a WorkerCompletion holding an ActivityResponse: its body is the inner bytes, unparsed */
+    Dtpb__ActivityResponse ar = DTPB__ACTIVITY_RESPONSE__INIT;
+    ar.instanceid = "i-1";
+    ar.taskid = 3;
+    ar.completiontoken = "a1-2";
+    Dtpb__WorkerCompletion wc = DTPB__WORKER_COMPLETION__INIT;
+    wc.completion_case = DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY;
+    wc.activity = &ar;
+    uint8_t inner[64], outer[80], two[160];
+    size_t n_inner = dtpb__activity_response__pack(&ar, inner);
+    size_t n = dtpb__worker_completion__pack(&wc, outer);
+    assert_ok(pb_single_field(outer, n, &field, &body, &len), NULL);
+    assert_int_equal(field, DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY);
+    assert_int_equal(len, n_inner);
+    assert_memory_equal(body, inner, n_inner);
+    /* refused: nothing, a number, two fields, a length past the end, a byte after the
+     * field, field number 0 */
+    assert_int_equal(pb_single_field(NULL, 0, &field, &body, &len), DT_ERR_INVALID_ARG);
+    static const uint8_t number[] = { 0x08, 0x01 };
+    assert_int_equal(pb_single_field(number, sizeof number, &field, &body, &len),
+                     DT_ERR_INVALID_ARG);
+    memcpy(two, outer, n);
+    memcpy(two + n, outer, n);
+    assert_int_equal(pb_single_field(two, 2 * n, &field, &body, &len), DT_ERR_INVALID_ARG);
+    static const uint8_t past_end[] = { 0x12, 0x05, 'a' };
+    assert_int_equal(pb_single_field(past_end, sizeof past_end, &field, &body, &len),
+                     DT_ERR_INVALID_ARG);
+    two[n] = 0;
+    assert_int_equal(pb_single_field(two, n + 1, &field, &body, &len), DT_ERR_INVALID_ARG);
+    static const uint8_t field_zero[] = { 0x02, 0x00 };
+    assert_int_equal(pb_single_field(field_zero, sizeof field_zero, &field, &body, &len),
+                     DT_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_field_helpers_keep_absent_and_empty_apart),
         cmocka_unit_test(test_unpack_refuses_nesting_that_would_exhaust_the_stack),
         cmocka_unit_test(test_unpack_refuses_nul_bad_utf8_groups_and_garbage),
+        cmocka_unit_test(test_single_field_takes_exactly_one_length_delimited_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
