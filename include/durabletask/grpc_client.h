@@ -78,8 +78,9 @@ dt_status dt_grpc_sender_open(dt_grpc_conn *c, const char *path, const char *mar
                               int64_t timeout_ms, dt_grpc_sender **out, dt_grpc_result *res);
 
 /* dt_grpc_sender_send: send LEN bytes at MSG (copied) as the next message; threads take
- * turns. DT_ERR_IO once the stream is over (the server ended it, or went away): the message
- * may or may not have arrived, and every later send fails too. */
+ * turns. DT_ERR_IO once the stream is over (the server ended it, or went away, or took no
+ * message for 30 s: the stream is then cancelled): the message may or may not have arrived,
+ * and every later send fails too. */
 dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len);
 
 /* dt_grpc_sender_broken: is the stream over (a send failed, or the server ended it)?

@@ -125,6 +125,7 @@ struct rpc_call {
     /* a completion stream (DT_COMPLETION_STREAM_METHOD): its children in service (under mu) */
     bool reader;                /* it is one */
     bool ended;                 /* no more messages: the client's last came, or it went away */
+    bool finish_due;            /* it ended while held (OWNED): release finishes it */
     int children, slow_children;
     size_t children_bytes;
     /* a child: one message of a completion stream, served as a call of its own */
@@ -223,6 +224,14 @@ static void release(rpc_call *c)
 {
     pthread_mutex_lock(&c->mu);
     c->owned = false;
+    if (c->finish_due && !c->finished) {
+        /* a completion stream that ended while we held it: its finish was left to us */
+        c->finish_due = false;
+        c->owned = c->async_owned = true;   /* rpc_finish lets go: the poller frees C */
+        pthread_mutex_unlock(&c->mu);
+        rpc_finish(c, NULL, 0, GRPC_STATUS_OK, "");
+        return;
+    }
     settle(c);
 }
 
@@ -736,7 +745,10 @@ static void *call_thread(void *arg)
  * and MESSAGE (the client gets them as its status) and freed when its close watch completes. */
 static void refuse(rpc_call *c, grpc_status_code code, const char *message)
 {
-    grpc_call_cancel_with_status(c->call, code, message, NULL);
+    if (c->parent)   /* a completion stream's message: no call of its own to cancel */
+        rpc_finish(c, NULL, 0, code, message);
+    else
+        grpc_call_cancel_with_status(c->call, code, message, NULL);
     release(c);
 }
 
@@ -920,9 +932,13 @@ static void stream_settle(rpc_call *c)
     bool finish = c->ended && !c->recv_pending && c->children == 0 && !c->finished;
     if (read)
         c->recv_pending = true;
-    if (finish)
+    if (finish && c->owned) {   /* its holder finishes it as it lets go (release) */
+        c->finish_due = true;
+        finish = false;
+    } else if (finish) {
         c->owned = c->async_owned = true;   /* rpc_finish lets go: the poller frees C */
-    settle(c);   /* C stays held: by the read, or by the finish */
+    }
+    settle(c);   /* C stays held: by the read, the finish, or its holder */
     if (read && !stream_read(c)) {
         pthread_mutex_lock(&c->mu);
         c->recv_pending = false;

@@ -17,6 +17,8 @@
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
 #define CLOSE_WAIT_MS 5000      /* a closed client stream's status, waited for at most */
+#define SEND_WAIT_MS 30000      /* a client stream's message, waited for at most (as a unary
+                                 * call's deadline): then the stream is given up */
 
 /* The metadata every call sends: the bearer token, the task hub and the list order, each
  * when set. */
@@ -473,9 +475,18 @@ dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len)
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_MESSAGE;
     op.data.send_message.send_message = bb;
-    bool ok = grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) == GRPC_CALL_OK &&
-              grpc_completion_queue_pluck(s->cq, &s->send_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                          NULL).success;
+    bool ok = grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) == GRPC_CALL_OK;
+    if (ok) {
+        grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->send_tag,
+                                                    deadline_in(SEND_WAIT_MS), NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {   /* a server that stopped reading: give up */
+            grpc_call_cancel(s->call, NULL);
+            ev = grpc_completion_queue_pluck(s->cq, &s->send_tag,
+                                             gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+            ev.success = 0;
+        }
+        ok = ev.success;
+    }
     grpc_byte_buffer_destroy(bb);
     s->broken = !ok;
     pthread_mutex_unlock(&s->mu);

@@ -592,7 +592,7 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         dt_status st = dt_store_get_instance(hub->store, id, scratch, &s, err);
         bool done = st == DT_OK && reached(s, what);
         dt_time now = dt_now();
-        if (st != DT_OK || done || now >= deadline) {
+        if (st != DT_OK || done || now >= deadline || atomic_load(&hub->sync_failed)) {
             /* an answer: told only once what the read saw is durable. A read that only
              * decides to wait on tells nobody anything, and waits for no fsync. */
             st = barrier(hub, st, err, woken);

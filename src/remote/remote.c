@@ -274,7 +274,7 @@ static void send_unary(dt_remote_worker *r, const char *method, const uint8_t *b
 /* sender_open: open the completion stream if the server has one (the role held). */
 static void sender_open(dt_remote_worker *r)
 {
-    if (r->sender || dt_now() < r->sender_retry_at)
+    if (r->sender || r->no_sender || dt_now() < r->sender_retry_at)
         return;
     dt_grpc_result res = {0};
     dt_status st = dt_grpc_sender_open(r->conn, DT_COMPLETION_STREAM_METHOD,

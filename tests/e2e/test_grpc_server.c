@@ -13,6 +13,7 @@
 
 #include "durabletask.pb-c.h"
 #include "durabletask/grpc.h"
+#include "durabletask/hub.h"
 #include "durabletask/grpc_client.h"
 #include "durabletask/remote.h"
 #include "hubfix.h"
@@ -1108,6 +1109,47 @@ static void test_without_the_stream_the_c_worker_sends_unary_calls(void **state)
     server_close(&s);
 }
 
+static void test_completion_streams_to_task_hubs_not_yet_open_end_cleanly(void **state)
+{
+    (void)state;
+    /* a stream for a hub the server must open first is begun on a call thread; one that ends
+     * at once (closed, or a bad first message) races that thread's hold on the call */
+    char db[700];
+    snprintf(db, sizeof db, "%s/dt.db", test_tmpdir("grpc-cstream-hubs"));
+    dt_hub_set_options ho = {.hub = {.db_path = db}};
+    dt_hub_set *hubs = NULL;
+    dt_error err = {0};
+    assert_ok(dt_hub_set_open(&ho, &hubs, &err), &err);
+    dt_grpc_options o = {.listen = "127.0.0.1:0", .hubs = hubs};
+    dt_grpc_server *srv = NULL;
+    assert_ok(dt_grpc_server_start(NULL, &o, &srv, &err), &err);
+    char target[64], name[32];
+    snprintf(target, sizeof target, "127.0.0.1:%d", dt_grpc_server_port(srv));
+    dt_grpc_conn *conn = NULL;
+    assert_ok(dt_grpc_conn_open(target, &conn, &err), &err);
+    const uint8_t not_one[] = {0x08, 0x01};
+    for (int i = 0; i < 24; i++) {
+        snprintf(name, sizeof name, "hub%d", i);
+        assert_ok(dt_grpc_conn_set_task_hub(conn, name, &err), &err);
+        dt_grpc_sender *snd = NULL;
+        dt_grpc_result res = {0};
+        assert_ok(dt_grpc_sender_open(conn, DT_COMPLETION_STREAM_METHOD,
+                                      DT_COMPLETION_STREAM_METADATA, 10000, &snd, &res), NULL);
+        if (i % 2)
+            dt_grpc_sender_send(snd, not_one, sizeof not_one);
+        dt_grpc_sender_close(snd);
+    }
+    dt_grpc_result r = {0};
+    uint8_t *resp = NULL;
+    size_t n = 0;
+    assert_ok(dt_grpc_unary(conn, "Hello", (const uint8_t *)"", 0, 30000, &resp, &n, &r), NULL);
+    assert_int_equal(r.code, GRPC_STATUS_OK);
+    free(resp);
+    dt_grpc_conn_close(conn);
+    dt_grpc_server_stop(srv);
+    dt_hub_set_close(hubs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1132,6 +1174,7 @@ int main(void)
         cmocka_unit_test(test_a_message_that_is_no_completion_ends_the_stream_and_changes_nothing),
         cmocka_unit_test(test_a_flood_of_stale_completions_is_served_on_bounded_threads),
         cmocka_unit_test(test_without_the_stream_the_c_worker_sends_unary_calls),
+        cmocka_unit_test(test_completion_streams_to_task_hubs_not_yet_open_end_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
