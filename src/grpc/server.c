@@ -5,7 +5,9 @@
  * send: answers, and the messages of a work item stream, are started and the poller frees
  * what they held when gRPC reports them done; a call is freed when nothing holds it.
  * Every call also has a RECV_CLOSE_ON_SERVER batch from the start, so a client that goes
- * away (cancel, deadline, disconnect) is noticed by long waits and streams at once.
+ * away (cancel, deadline, disconnect) is noticed by long waits and streams at once. A
+ * worker's completion stream (ours) has its messages read by the poller and served as calls
+ * of their own, in a bounded window.
  * Bounded: the poller refuses a call without its token, or beyond the caps on calls and on
  * work item streams, before any thread takes it; a request message that does not arrive in
  * time ends its call; a stream's unsent messages are capped (its sender waits). */
@@ -879,7 +881,6 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
     }
     to_thread(srv, c);
 }
-
 
 /* ---- completion streams ---------------------------------------------------------------------
  * A worker's completions on one client stream (DT_COMPLETION_STREAM_METHOD; the C SDK's remote

@@ -1,7 +1,7 @@
 /* client_conn.c — the gRPC client transport: a blocking client of TaskHubSidecarService that
- * moves serialized messages (what is in them is the caller's business). One channel, a completion queue per call that
- * the calling thread plucks its own tags from, so calls from many threads never wait on one
- * another. */
+ * moves serialized messages (what is in them is the caller's business): unary calls, server
+ * streams and client streams. One channel, a completion queue per call that the calling
+ * thread plucks its own tags from, so calls from many threads never wait on one another. */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
