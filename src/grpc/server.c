@@ -25,6 +25,7 @@
 #include "codec/pb.h"
 #include "core/sync.h"
 #include "rpc.h"
+#include "service/service.h"
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
 #define STREAM_WINDOW 64       /* a completion stream's messages in service at once, at most */
@@ -895,12 +896,6 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
  * last message and every child is done; a message that is not a WorkerCompletion ends it
  * with INVALID_ARGUMENT (the children before it are served). */
 
-static const char *const completion_methods[] = {
-    [DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR] = "CompleteOrchestratorTask",
-    [DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY] = "CompleteActivityTask",
-    [DTPB__WORKER_COMPLETION__COMPLETION_ENTITY] = "CompleteEntityTask",
-};
-
 /* stream_read: start reading completion stream C's next message (its recv_pending set). */
 static bool stream_read(rpc_call *c)
 {
@@ -956,13 +951,11 @@ static void stream_settle(rpc_call *c)
 static rpc_call *child_new(rpc_call *p, uint8_t *data, size_t len, grpc_status_code *code,
                            const char **why)
 {
-    uint32_t field = 0;
+    const char *method = NULL;
     const uint8_t *body = NULL;
     size_t body_len = 0;
     rpc_call *c = NULL;
-    if (pb_single_field(data, len, &field, &body, &body_len) != DT_OK ||
-        field >= sizeof completion_methods / sizeof *completion_methods ||
-        completion_methods[field] == NULL) {
+    if (svc_completion_unwrap(data, len, &method, &body, &body_len) != DT_OK) {
         *code = GRPC_STATUS_INVALID_ARGUMENT;
         *why = DT_COMPLETION_STREAM_METHOD ": a message is not a WorkerCompletion holding one "
                "orchestrator, activity or entity completion";
@@ -983,7 +976,7 @@ static rpc_call *child_new(rpc_call *p, uint8_t *data, size_t len, grpc_status_c
     c->child_bytes = len;
     c->hub = p->hub;   /* the stream holds the hub's reference for its children */
     memcpy(c->task_hub, p->task_hub, sizeof c->task_hub);
-    snprintf(c->method, sizeof c->method, "%s", completion_methods[field]);
+    snprintf(c->method, sizeof c->method, "%s", method);
     return c;
 }
 

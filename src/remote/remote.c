@@ -112,6 +112,18 @@ static int backoff_next(int *backoff_ms)
 
 static void drain(dt_remote_worker *r);
 
+/* send_or_leave: if nobody holds the sending role, take it and send what is queued; else
+ * leave it to the holder (send_mu held; unlocked on return). */
+static void send_or_leave(dt_remote_worker *r)
+{
+    if (r->sending) {
+        pthread_mutex_unlock(&r->send_mu);
+        return;
+    }
+    r->sending = true;
+    drain(r);
+}
+
 /* sender_lost: did the completion stream break, at a send, or (CHECK) by the server's end,
  * seen now when nobody is sending? Then it is closed, to be opened again at the next
  * completion. */
@@ -225,12 +237,7 @@ static void *reader_main(void *arg)
             /* the server may be another one when we are back: ask again */
             pthread_mutex_lock(&r->send_mu);
             r->reset_sender = true;
-            if (r->sending) {
-                pthread_mutex_unlock(&r->send_mu);   /* the role's holder does it */
-            } else {
-                r->sending = true;
-                drain(r);
-            }
+            send_or_leave(r);
             if (delivered) {
                 backoff = BACKOFF_FIRST_MS;
                 continue;
@@ -242,8 +249,6 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-/* ---- running work items -------------------------------------------------------------------- */
-
 /* ---- completions ---------------------------------------------------------------------------
  * On the completion stream when the server has one: a pool thread queues its completion
  * and goes on; the one that finds nobody sending takes the sending role and sends what is
@@ -251,12 +256,6 @@ static void *reader_main(void *arg)
  * stream cannot take goes as a unary call (sent by whoever holds the role), and the work
  * item stream starts afresh: the broken stream may have lost what it took before. Without
  * a completion stream, each completion is a unary call of its own thread. */
-
-static const char *const unary_methods[] = {
-    [DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR] = "CompleteOrchestratorTask",
-    [DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY] = "CompleteActivityTask",
-    [DTPB__WORKER_COMPLETION__COMPLETION_ENTITY] = "CompleteEntityTask",
-};
 
 /* send_unary: BYTES (LEN), the message METHOD takes, as a call of its own. A completion
  * that does not arrive is not lost: the server redelivers the work item when its lease runs
@@ -302,12 +301,11 @@ static void send_one(dt_remote_worker *r, const outgoing *o)
         r->sender = NULL;
         atomic_store(&r->restart, true);
     }
-    uint32_t field = 0;
+    const char *method = NULL;
     const uint8_t *body = NULL;
     size_t len = 0;
-    if (pb_single_field(o->bytes, o->len, &field, &body, &len) == DT_OK &&
-        field < sizeof unary_methods / sizeof *unary_methods && unary_methods[field])
-        send_unary(r, unary_methods[field], body, len);
+    if (svc_completion_unwrap(o->bytes, o->len, &method, &body, &len) == DT_OK)
+        send_unary(r, method, body, len);
 }
 
 /* drain: send what is queued until nothing is, then let go of the sending role (send_mu
@@ -349,6 +347,13 @@ static void send_completion(dt_remote_worker *r, int field, dt_arena *a,
     pthread_mutex_lock(&r->send_mu);
     bool streams = !r->no_sender;
     pthread_mutex_unlock(&r->send_mu);
+    if (!streams) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (pb_pack(a, m, &buf, &len) == DT_OK)
+            send_unary(r, svc_completion_method((uint32_t)field), buf, len);
+        return;
+    }
     Dtpb__WorkerCompletion wc = DTPB__WORKER_COMPLETION__INIT;
     wc.completion_case = (Dtpb__WorkerCompletion__CompletionCase)field;
     if (field == DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR)
@@ -357,31 +362,21 @@ static void send_completion(dt_remote_worker *r, int field, dt_arena *a,
         wc.activity = (Dtpb__ActivityResponse *)m;
     else
         wc.entity = (Dtpb__EntityBatchResult *)m;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (pb_pack(a, streams ? &wc.base : m, &buf, &len) != DT_OK)
-        return;
-    if (!streams) {
-        send_unary(r, unary_methods[field], buf, len);
-        return;
-    }
+    /* packed straight into what is queued */
+    size_t len = protobuf_c_message_get_packed_size(&wc.base);
     outgoing *o = malloc(sizeof *o + len);
     if (o == NULL)
         return;   /* redelivered when its lease ends */
     o->bytes = (uint8_t *)(o + 1);
-    o->len = len;
+    o->len = protobuf_c_message_pack(&wc.base, o->bytes);
     o->next = NULL;
-    memcpy(o->bytes, buf, len);
     pthread_mutex_lock(&r->send_mu);
     *(r->out_tail ? &r->out_tail->next : &r->out_head) = o;
     r->out_tail = o;
-    if (r->sending) {
-        pthread_mutex_unlock(&r->send_mu);   /* the role's holder sends it */
-        return;
-    }
-    r->sending = true;
-    drain(r);
+    send_or_leave(r);
 }
+
+/* ---- running work items -------------------------------------------------------------------- */
 
 /* stream_past_events: the past events of M, which the server left out for us to stream
  * (requiresHistoryStreaming: we announce HISTORY_STREAMING), read with StreamInstanceHistory

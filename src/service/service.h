@@ -192,6 +192,19 @@ dt_status svc_entity_request_from_msg(dt_arena *a, const Dtpb__EntityRequest *m,
 dt_status svc_entity_result(dt_arena *a, const dt_entity_result *res, const char *token,
                             Dtpb__EntityBatchResult **out);
 
+/* svc_completion_unwrap: the WorkerCompletion in LEN bytes at BUF (durabletask-c's
+ * completion stream) without parsing what it holds: *METHOD, the unary method that takes
+ * that completion ("CompleteActivityTask"), and *BODY (pointing into BUF), *BODY_LEN bytes,
+ * the message that method takes. DT_ERR_INVALID_ARG if the bytes are no WorkerCompletion
+ * holding one orchestrator, activity or entity completion. */
+dt_status svc_completion_unwrap(const uint8_t *buf, size_t len, const char **method,
+                                const uint8_t **body, size_t *body_len);
+
+/* svc_completion_method: the unary method that takes what WorkerCompletion FIELD holds
+ * ("CompleteActivityTask" for DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY); NULL for a
+ * field that is none of the three. */
+const char *svc_completion_method(uint32_t field);
+
 /* svc_entity_metadata: S as an EntityMetadata (its state only WITH_STATE).
  * svc_entity_from_metadata: the inverse, in arena A (has_state: M carried a state).
  * svc_entity_query_from_msg: an EntityQuery as a dt_entity_query (M NULL: everything). */

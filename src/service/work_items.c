@@ -488,3 +488,27 @@ dt_status svc_work_filters_from_msg(dt_arena *a, const Dtpb__WorkItemFilters *m,
     *has = true;
     return DT_OK;
 }
+
+static const char *const completion_methods[] = {
+    [DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR] = "CompleteOrchestratorTask",
+    [DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY] = "CompleteActivityTask",
+    [DTPB__WORKER_COMPLETION__COMPLETION_ENTITY] = "CompleteEntityTask",
+};
+
+const char *svc_completion_method(uint32_t field)
+{
+    return field < sizeof completion_methods / sizeof *completion_methods
+               ? completion_methods[field]
+               : NULL;
+}
+
+dt_status svc_completion_unwrap(const uint8_t *buf, size_t len, const char **method,
+                                const uint8_t **body, size_t *body_len)
+{
+    uint32_t field = 0;
+    if (pb_single_field(buf, len, &field, body, body_len) != DT_OK ||
+        svc_completion_method(field) == NULL)
+        return DT_ERR_INVALID_ARG;
+    *method = svc_completion_method(field);
+    return DT_OK;
+}
