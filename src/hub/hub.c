@@ -256,10 +256,7 @@ void hub_published(dt_hub *hub, uint64_t ticket)
         pthread_cond_broadcast(&hub->published_cv);
 }
 
-/* barrier: read_barrier; HURRY says whether a batch the syncer holds for company should go to
- * its fsync now for this reader (a client's wait reading before anything woke it would only
- * cost an fsync: it waits on anyway). */
-static dt_status barrier(dt_hub *hub, dt_status st, dt_error *err, bool hurry)
+dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err)
 {
     uint64_t t = dt_store_last_ticket(hub->store);
     /* a bound, should the committer be gone */
@@ -267,28 +264,20 @@ static dt_status barrier(dt_hub *hub, dt_status st, dt_error *err, bool hurry)
     pthread_mutex_lock(&hub->pub_mu);
     if (hub->published < t) {
         /* counted first, so a batch held for company from now on is not held for long */
-        if (hurry) {
-            atomic_fetch_add(&hub->readers_waiting, 1);
-            pthread_mutex_unlock(&hub->pub_mu);
-            commit_hurry(hub);
-            pthread_mutex_lock(&hub->pub_mu);
-        }
+        atomic_fetch_add(&hub->readers_waiting, 1);
+        pthread_mutex_unlock(&hub->pub_mu);
+        commit_hurry(hub);
+        pthread_mutex_lock(&hub->pub_mu);
         while (hub->published < t)
             if (pthread_cond_timedwait(&hub->published_cv, &hub->pub_mu, &until) == ETIMEDOUT)
                 break;
-        if (hurry)
-            atomic_fetch_sub(&hub->readers_waiting, 1);
+        atomic_fetch_sub(&hub->readers_waiting, 1);
     }
     pthread_mutex_unlock(&hub->pub_mu);
     if (atomic_load(&hub->sync_failed))
         return dt_error_set(err, DT_ERR_IO, "an fsync of the store failed, so what it holds "
                             "cannot be known durable; reads are refused until a restart");
     return st;
-}
-
-dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err)
-{
-    return barrier(hub, st, err, true);
 }
 
 uint64_t hub_version(dt_hub *hub)
@@ -527,17 +516,15 @@ void waiter_wake(waiter *w)
     pthread_cond_signal(&w->cv);
 }
 
-/* wait_turn: sleep until W's instance changes or MS milliseconds pass; true if it changed. */
-static bool wait_turn(waiter *w, int64_t ms)
+/* wait_turn: sleep until W's instance changes or MS milliseconds pass. */
+static void wait_turn(waiter *w, int64_t ms)
 {
     struct timespec until = dt_deadline_ms(ms);
     pthread_mutex_lock(&w->mu);
     if (!w->changed)
         pthread_cond_timedwait(&w->cv, &w->mu, &until);
-    bool changed = w->changed;
     w->changed = false;
     pthread_mutex_unlock(&w->mu);
-    return changed;
 }
 
 static void waiter_remove(dt_hub *hub, waiter *w)
@@ -583,7 +570,7 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
                            dt_error *err)
 {
     dt_time deadline = timeout_ms < 0 ? INT64_MAX : dt_now() + timeout_ms * 1000;
-    for (bool woken = false;;) {
+    for (;;) {
         /* each read goes into a scratch arena so a long wait does not grow the caller's */
         dt_arena *scratch = dt_arena_new();
         if (scratch == NULL)
@@ -595,7 +582,7 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         if (st != DT_OK || done || now >= deadline || atomic_load(&hub->sync_failed)) {
             /* an answer: told only once what the read saw is durable. A read that only
              * decides to wait on tells nobody anything, and waits for no fsync. */
-            st = barrier(hub, st, err, woken);
+            st = read_barrier(hub, st, err);
             done = done && st == DT_OK;
             if (st == DT_OK) {
                 /* copy the final state into the caller's arena */
@@ -618,7 +605,7 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         int64_t left_ms = (deadline - now) / 1000 + 1;
         /* woken by our instance's commits; the poll only catches other processes' */
         int64_t poll_ms = hub->watched ? WAIT_WATCHED_MS : WAIT_POLL_MS;
-        woken = wait_turn(w, left_ms < poll_ms ? left_ms : poll_ms);
+        wait_turn(w, left_ms < poll_ms ? left_ms : poll_ms);
     }
 }
 
