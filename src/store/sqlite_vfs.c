@@ -1,16 +1,19 @@
-/* sqlite_vfs.c — the store's SQLite VFS: the system's default VFS, except that each frame
- * SQLite appends to the write-ahead log goes to the kernel in one write, not two. SQLite
- * writes a frame as its 24-byte header and then its page, one system call each; a commit
- * writes a frame per page it changed, and on a virtual machine every system call is dear.
- * A WAL file here holds back a header-sized write until the next call on the file: a write
- * that continues it goes out with it in one call, anything else sends it out alone first.
- * A header written right after a read is not held: that is SQLite rewriting the checksums
- * of frames it overwrote within a transaction (read a frame, write its header), where no
- * page follows the last one. And the store sends anything held at the end of each of its
- * transactions (store_sqlite_vfs_flush), so nothing is held between calls into SQLite:
- * readers (which see a frame only once the commit has put it in the WAL index) and fsyncs
- * (ours count only commits whose frames are written) never miss a header. The bytes and
- * their offsets are the same as SQLite's. */
+/* sqlite_vfs.c — the store's SQLite VFS: the system's default VFS, except that the frames a
+ * transaction appends to the write-ahead log go to the kernel in one write, not two per
+ * frame. SQLite writes a frame as its 24-byte header and then its page, one system call
+ * each; a commit writes a frame per page it changed (dozens when the committer puts a batch
+ * in one transaction), and on a virtual machine every system call is dear. A WAL file here
+ * holds back what SQLite writes from a frame header on, as long as each write continues the
+ * last, and sends it all in one call when the transaction's commit frame (the one whose
+ * header gives the database's size) has its page, before SQLite publishes the commit in the
+ * WAL index: readers, which see frames only through the index, never look at a held byte.
+ * Anything else sends what is held first: a write elsewhere, a read (SQLite reading back a
+ * frame it wrote, or rewriting checksums: read a frame, write its header, where no page
+ * follows), a sync, a size. A header written right after a read is not held. The store
+ * also sends anything held at the end of each of its transactions
+ * (store_sqlite_vfs_flush), so nothing stays held between calls into SQLite and our fsyncs
+ * (which count only commits whose frames are written) never miss a byte. The bytes and
+ * their offsets are the same as SQLite's, in the same order. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -20,27 +23,38 @@
 
 #define VFS_NAME "durabletask"
 #define HEADER_SIZE 24          /* a WAL frame's header */
-#define MAX_PAGE 65536
+/* bytes held at most; a bigger transaction sends in parts. The default VFS writes at most
+ * 128 KB - 1 in one call: it masks a longer length to its low 17 bits. */
+#define HOLD_MAX 0x1ffff
 
 typedef struct wal_file {
     sqlite3_file base;          /* methods: ours */
     sqlite3_file *real;         /* the default VFS's file, right after this struct */
-    bool held;                  /* a header waits in buf */
+    size_t held;                /* bytes waiting in buf */
     bool after_read;            /* the last call was a read */
-    sqlite3_int64 held_at;
-    unsigned char *buf;         /* header + page, made at the first held header */
+    bool commit_frame;          /* the last header held was a commit frame's */
+    sqlite3_int64 held_at;      /* where buf's first byte goes */
+    unsigned char *buf;         /* HOLD_MAX bytes, made at the first held header */
 } wal_file;
 
 static sqlite3_vfs vfs;
 static const sqlite3_vfs *base_vfs;
 
-/* send_held: write a held-back header alone. */
+/* send_held: write what is held, in one call. */
 static int send_held(wal_file *f)
 {
-    if (!f->held)
+    if (f->held == 0)
         return SQLITE_OK;
-    f->held = false;
-    return f->real->pMethods->xWrite(f->real, f->buf, HEADER_SIZE, f->held_at);
+    int amt = (int)f->held;
+    f->held = 0;
+    return f->real->pMethods->xWrite(f->real, f->buf, amt, f->held_at);
+}
+
+/* is_commit_header: DATA (a frame header) names the database's size in pages after the
+ * commit, which only a transaction's last frame does (zero in all others). */
+static bool is_commit_header(const unsigned char *data)
+{
+    return (data[4] | data[5] | data[6] | data[7]) != 0;
 }
 
 static int wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 at)
@@ -48,23 +62,25 @@ static int wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int6
     wal_file *f = (wal_file *)file;
     bool after_read = f->after_read;
     f->after_read = false;
-    if (f->held && at == f->held_at + HEADER_SIZE && amt <= MAX_PAGE) {
-        memcpy(f->buf + HEADER_SIZE, data, (size_t)amt);
-        f->held = false;
-        return f->real->pMethods->xWrite(f->real, f->buf, HEADER_SIZE + amt, f->held_at);
-    }
-    int rc = send_held(f);
-    if (rc != SQLITE_OK)
-        return rc;
-    if (amt == HEADER_SIZE && !after_read) {
-        if (f->buf == NULL && (f->buf = malloc(HEADER_SIZE + MAX_PAGE)) == NULL)
+    bool header = amt == HEADER_SIZE && !after_read;
+    bool continues = f->held && at == f->held_at + (sqlite3_int64)f->held &&
+                     (size_t)amt <= HOLD_MAX - f->held;
+    if (!continues) {
+        int rc = send_held(f);
+        if (rc != SQLITE_OK)
+            return rc;
+        if (!header ||
+            (f->buf == NULL && (f->buf = malloc(HOLD_MAX)) == NULL))
             return f->real->pMethods->xWrite(f->real, data, amt, at);
-        memcpy(f->buf, data, HEADER_SIZE);
-        f->held = true;
         f->held_at = at;
-        return SQLITE_OK;
     }
-    return f->real->pMethods->xWrite(f->real, data, amt, at);
+    memcpy(f->buf + f->held, data, (size_t)amt);
+    f->held += (size_t)amt;
+    if (header)
+        f->commit_frame = is_commit_header(data);
+    else if (f->commit_frame)
+        return send_held(f);   /* the commit frame is whole: out before SQLite publishes it */
+    return SQLITE_OK;
 }
 
 static int wal_close(sqlite3_file *file)
@@ -77,7 +93,7 @@ static int wal_close(sqlite3_file *file)
     return rc != SQLITE_OK ? rc : rc2;
 }
 
-/* Every other method sends a held header first, then passes the call on. */
+/* Every other method sends what is held first, then passes the call on. */
 #define PASS(call)                                                                             \
     wal_file *f = (wal_file *)file;                                                            \
     int rc = send_held(f);                                                                     \
@@ -168,6 +184,12 @@ static int vfs_open(sqlite3_vfs *self, sqlite3_filename name, sqlite3_file *file
 
 static void vfs_register(void)
 {
+    /* Before SQLite initializes (this runs before the store's first open): no statistics of
+     * its allocations. Kept, they put every sqlite3_malloc and sqlite3_free of every
+     * connection behind one process-wide mutex, which the committer and the readers then
+     * fight over (a tenth of the committer's time went to that lock and its wake-ups). If
+     * the program initialized SQLite already, this is refused and changes nothing. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     base_vfs = sqlite3_vfs_find(NULL);
     if (base_vfs == NULL)
         return;
