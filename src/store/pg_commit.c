@@ -218,7 +218,7 @@ static dt_status run_id(pg_store *s, const char *sql, const char *id, dt_error *
 }
 
 /* apply_episode_tx and apply_activity_tx set *CHECKED once their lease check, their first
- * statement, has passed: a refusal before that has changed nothing (see run_entries). */
+ * statement, has passed: a refusal before that has changed nothing (see store_run_entries). */
 static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready *rd,
                                   bool *checked, dt_error *err)
 {
@@ -353,9 +353,11 @@ static dt_status apply_entity_tx(pg_store *s, const dt_entity_step *step, store_
     return r;
 }
 
-static dt_status apply_entry_tx(pg_store *s, dt_commit *c, size_t i, store_ready *rd,
+/* apply_entry_tx: store_entry_ops' apply (STORE is the pg_store). */
+static dt_status apply_entry_tx(void *store, dt_commit *c, size_t i, store_ready *rd,
                                bool *checked, dt_error *err)
 {
+    pg_store *s = store;
     switch (c->kind) {
     case DT_COMMIT_EPISODE:
         return apply_episode_tx(s, &c->u.episode, rd, checked, err);
@@ -408,64 +410,20 @@ static char *changed_ids(const dt_commit *batch, size_t n)
     return ids;
 }
 
-/* run_entries: apply BATCH's N entries in the open transaction, each entry's outcome in its
- * result, noting what they made ready in RD. An entry that is refused must roll back alone.
- * A start or an entity step can be refused after it wrote, so it runs inside a savepoint. An
- * episode or an activity result is refused by its first statement, the lease check, which
- * changes nothing when it refuses: unless GUARD_ALL, those run without a savepoint (two round
- * trips fewer each), and should one fail after its check (a statement refused by the
- * database, or an invariant broken), *REDO is set and the caller runs the batch again from
- * the start with GUARD_ALL. Returns an error only for a failure that is the batch's; ERR
- * then holds it, else the first refused entry's (for logging). */
-static dt_status run_entries(pg_store *s, dt_commit *batch, size_t n, store_ready *rd,
-                             bool guard_all, bool *redo, dt_error *err)
+static dt_status savepoint_op(void *store, store_savepoint_op op, dt_error *err)
 {
-    dt_error scratch;
-    bool noted = false;
-    *redo = false;
-    for (size_t i = 0; i < n; i++) {
-        dt_commit *c = &batch[i];
-        bool guard = guard_all || c->kind == DT_COMMIT_START || c->kind == DT_COMMIT_ENTITY;
-        dt_status r = guard ? pg_run_later(s, "SAVEPOINT dt_entry", err, "savepoint")
-                            : DT_OK;
-        if (r != DT_OK)
-            return r;
-        size_t ids_before = rd->n_ids, acts_before = rd->n_acts;
-        bool checked = false;
-        dt_error_clear(&scratch);
-        dt_status er = apply_entry_tx(s, c, i, rd, &checked, &scratch);
-        c->result = er;
-        if (er != DT_OK && c->error)
-            *c->error = scratch;
-        if (er == DT_OK) {
-            r = guard ? pg_run_later(s, "RELEASE SAVEPOINT dt_entry", err, "release savepoint")
-                      : DT_OK;
-        } else if (store_entry_level(er)) {
-            rd->n_ids = ids_before;
-            rd->n_acts = acts_before;
-            if (!guard && (checked || PQtransactionStatus(s->conn) != PQTRANS_INTRANS)) {
-                *redo = true;   /* it wrote, or the database refused it: only a savepoint helps */
-                return DT_OK;
-            }
-            if (guard) {
-                r = pg_run_later(s, "ROLLBACK TO SAVEPOINT dt_entry", err, "rollback entry");
-                if (r == DT_OK)
-                    r = pg_run_later(s, "RELEASE SAVEPOINT dt_entry", err, "release savepoint");
-            }
-            if (!noted && err) {
-                *err = scratch;
-                noted = true;
-            }
-        } else {
-            r = er;
-            if (err)
-                *err = scratch;
-        }
-        if (r != DT_OK)
-            return r;
-    }
-    return DT_OK;
+    static const char *const sql[] = {"SAVEPOINT dt_entry", "RELEASE SAVEPOINT dt_entry",
+                                      "ROLLBACK TO SAVEPOINT dt_entry"};
+    static const char *const what[] = {"savepoint", "release savepoint", "rollback entry"};
+    return pg_run_later(store, sql[op], err, what[op]);
 }
+
+static bool ended_op(void *store)
+{
+    return PQtransactionStatus(((pg_store *)store)->conn) != PQTRANS_INTRANS;
+}
+
+static const store_entry_ops entry_ops = {apply_entry_tx, savepoint_op, ended_op};
 
 /* leased: did LEASE take instance ID? */
 static bool leased(const dt_commit_lease *lease, const char *id)
@@ -512,14 +470,14 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
     bool redo = false;
     dt_status r = pg_begin(s, err);
     if (r == DT_OK)
-        r = run_entries(s, batch, n, &rd, false, &redo, err);
+        r = store_run_entries(&entry_ops, s, batch, n, &rd, false, &redo, err);
     if (r == DT_OK && redo) {   /* an unguarded entry failed after writing: again, guarded */
         pg_rollback(s);
         rd.n_ids = rd.n_acts = 0;
         dt_error_clear(err);
         r = pg_begin(s, err);
         if (r == DT_OK)
-            r = run_entries(s, batch, n, &rd, true, &redo, err);
+            r = store_run_entries(&entry_ops, s, batch, n, &rd, true, &redo, err);
     }
     if (r == DT_OK && rd.on)
         r = lease_ready(s, &rd, lease, err);

@@ -1,6 +1,7 @@
 /* ready.c — what a group commit made ready, noted as its entries apply so the commit can lease
- * it in the same transaction (dt_commit_lease), the same in every backend; and which of an
- * entry's errors are its own. */
+ * it in the same transaction (dt_commit_lease), the same in every backend; which of an
+ * entry's errors are its own, and how a batch's entries run so that a refused one rolls back
+ * alone. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,4 +91,52 @@ void store_lease_forget(dt_commit_lease *L)
 bool store_entry_level(dt_status r)
 {
     return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS;
+}
+
+dt_status store_run_entries(const store_entry_ops *ops, void *store, dt_commit *batch, size_t n,
+                            store_ready *rd, bool guard_all, bool *redo, dt_error *err)
+{
+    dt_error scratch;
+    bool noted = false;
+    *redo = false;
+    for (size_t i = 0; i < n; i++) {
+        dt_commit *c = &batch[i];
+        bool guard = guard_all || c->kind == DT_COMMIT_START || c->kind == DT_COMMIT_ENTITY;
+        dt_status r = guard ? ops->savepoint(store, STORE_SAVEPOINT, err) : DT_OK;
+        if (r != DT_OK)
+            return r;
+        size_t ids_before = rd->n_ids, acts_before = rd->n_acts;
+        bool checked = false;
+        dt_error_clear(&scratch);
+        dt_status er = ops->apply(store, c, i, rd, &checked, &scratch);
+        c->result = er;
+        if (er != DT_OK && c->error)
+            *c->error = scratch;
+        if (er == DT_OK) {
+            r = guard ? ops->savepoint(store, STORE_RELEASE, err) : DT_OK;
+        } else if (store_entry_level(er)) {
+            rd->n_ids = ids_before;
+            rd->n_acts = acts_before;
+            if (!guard && (checked || ops->ended(store))) {
+                *redo = true;   /* it wrote, or the database refused it: only a savepoint helps */
+                return DT_OK;
+            }
+            if (guard) {
+                r = ops->savepoint(store, STORE_ROLLBACK_TO, err);
+                if (r == DT_OK)
+                    r = ops->savepoint(store, STORE_RELEASE, err);
+            }
+            if (!noted && err) {
+                *err = scratch;
+                noted = true;
+            }
+        } else {
+            r = er;
+            if (err)
+                *err = scratch;
+        }
+        if (r != DT_OK)
+            return r;
+    }
+    return DT_OK;
 }

@@ -43,7 +43,7 @@ static dt_status append_history_tx(sqlite_store *s, const char *id, const dt_epi
 }
 
 static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode *ep,
-                               dt_error *err)
+                               bool *checked, dt_error *err)
 {
     uint8_t *failure = NULL;
     size_t failure_len = 0;
@@ -77,6 +77,7 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
     if (r == DT_OK && (ep->item->lock_token == NULL || sqlite3_changes(s->db) == 0))
         r = dt_error_set(err, DT_ERR_LEASE_LOST,
                          "commit: the lease on instance '%s' is no longer held", id);
+    *checked = r == DT_OK;
     if (r == DT_OK && ep->name) {   /* a new execution: its waiting messages take its name */
         st = store_stmt(s, ST_INBOX_RENAME);
         store_bind_text(st, 1, id, &rc);
@@ -114,8 +115,10 @@ static dt_status insert_activity_tx(sqlite_store *s, const char *id, const dt_ne
     return r;
 }
 
+/* apply_episode_tx and apply_activity_tx set *CHECKED once their lease check, their first
+ * statement, has passed: a refusal before that has changed nothing (see store_run_entries). */
 static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, store_ready *rd,
-                                  dt_error *err)
+                                  bool *checked, dt_error *err)
 {
     const dt_orch_item *item = ep->item;
     if (item == NULL || item->instance_id == NULL)
@@ -123,7 +126,7 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, store_r
     const char *id = item->instance_id;
 
     /* the row first, with the lease released: it fails if the lease is gone */
-    dt_status r = update_row_tx(s, id, ep, err);
+    dt_status r = update_row_tx(s, id, ep, checked, err);
     if (r != DT_OK)
         return r;
     sqlite3_stmt *st;
@@ -196,7 +199,7 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, store_r
 }
 
 static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done,
-                                   store_ready *rd, dt_error *err)
+                                   store_ready *rd, bool *checked, dt_error *err)
 {
     const dt_activity_item *item = done->item;
     if (item == NULL)
@@ -217,6 +220,7 @@ static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done
                             "longer held",
                             (long long)item->id, item->name ? item->name : "",
                             item->instance_id ? item->instance_id : "");
+    *checked = true;
     bool delivered;
     /* the result belongs to the execution that scheduled the activity, unless told otherwise */
     dt_message m = done->message;
@@ -250,14 +254,16 @@ static dt_status apply_start_tx(sqlite_store *s, const dt_new_instance *ni, stor
     return r;
 }
 
-static dt_status apply_entry_tx(sqlite_store *s, dt_commit *c, size_t i, store_ready *rd,
-                                dt_error *err)
+/* apply_entry_tx: store_entry_ops' apply (STORE is the sqlite_store). */
+static dt_status apply_entry_tx(void *store, dt_commit *c, size_t i, store_ready *rd,
+                               bool *checked, dt_error *err)
 {
+    sqlite_store *s = store;
     switch (c->kind) {
     case DT_COMMIT_EPISODE:
-        return apply_episode_tx(s, &c->u.episode, rd, err);
+        return apply_episode_tx(s, &c->u.episode, rd, checked, err);
     case DT_COMMIT_ACTIVITY:
-        return apply_activity_tx(s, &c->u.activity, rd, err);
+        return apply_activity_tx(s, &c->u.activity, rd, checked, err);
     case DT_COMMIT_START:
         return apply_start_tx(s, &c->u.start, rd, err);
     case DT_COMMIT_ENTITY:
@@ -284,6 +290,20 @@ static void lease_ready(sqlite_store *s, store_ready *rd, dt_commit_lease *L)
     store_lease_forget(L);
 }
 
+static dt_status savepoint_op(void *store, store_savepoint_op op, dt_error *err)
+{
+    static const store_stmt_id ids[] = {ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO};
+    static const char *const what[] = {"savepoint", "release savepoint", "rollback entry"};
+    return store_exec(store, ids[op], err, what[op]);
+}
+
+static bool ended_op(void *store)
+{
+    return sqlite3_get_autocommit(((sqlite_store *)store)->db) != 0;
+}
+
+static const store_entry_ops entry_ops = {apply_entry_tx, savepoint_op, ended_op};
+
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
  * code and message (for logging); each entry's own result says which failed. */
 dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_commit_lease *lease,
@@ -294,40 +314,20 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
     store_ready rd = store_ready_start(lease);
     if (n == 0)
         return DT_OK;
-    dt_error scratch;
-    bool noted = false;
     /* a deferred commit writes the log without its fsync; store_sqlite_sync does it */
     bool deferred = ticket && s->full_sync;
     pthread_mutex_lock(&s->mu);
+    bool redo = false;
     dt_status r = deferred ? store_begin_lease(s, err) : store_begin_write(s, err);
-    for (size_t i = 0; r == DT_OK && i < n; i++) {
-        dt_commit *c = &batch[i];
-        r = store_exec(s, ST_SAVEPOINT, err, "savepoint");
-        if (r != DT_OK)
-            break;
-        size_t ids_before = rd.n_ids, acts_before = rd.n_acts;
-        dt_error_clear(&scratch);
-        dt_status er = apply_entry_tx(s, c, i, &rd, &scratch);
-        c->result = er;
-        if (er != DT_OK && c->error)
-            *c->error = scratch;
-        if (er == DT_OK) {
-            r = store_exec(s, ST_RELEASE, err, "release savepoint");
-        } else if (store_entry_level(er)) {
-            rd.n_ids = ids_before;
-            rd.n_acts = acts_before;
-            r = store_exec(s, ST_ROLLBACK_TO, err, "rollback entry");
-            if (r == DT_OK)
-                r = store_exec(s, ST_RELEASE, err, "release savepoint");
-            if (!noted && err) {
-                *err = scratch;
-                noted = true;
-            }
-        } else {
-            r = er;
-            if (err)
-                *err = scratch;
-        }
+    if (r == DT_OK)
+        r = store_run_entries(&entry_ops, s, batch, n, &rd, false, &redo, err);
+    if (r == DT_OK && redo) {   /* an unguarded entry failed after writing: again, guarded */
+        store_rollback(s);
+        rd.n_ids = rd.n_acts = 0;
+        dt_error_clear(err);
+        r = deferred ? store_begin_lease(s, err) : store_begin_write(s, err);
+        if (r == DT_OK)
+            r = store_run_entries(&entry_ops, s, batch, n, &rd, true, &redo, err);
     }
     if (r == DT_OK && rd.on)
         lease_ready(s, &rd, lease);
