@@ -78,10 +78,12 @@ dt_status dt_grpc_sender_open(dt_grpc_conn *c, const char *path, const char *mar
                               int64_t timeout_ms, dt_grpc_sender **out, dt_grpc_result *res);
 
 /* dt_grpc_sender_send: send LEN bytes at MSG (copied) as the next message; threads take
- * turns. DT_ERR_IO once the stream is over (the server ended it, or went away, or took no
- * message for 30 s: the stream is then cancelled): the message may or may not have arrived,
- * and every later send fails too. */
-dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len);
+ * turns. MORE: another message follows at once, so this one may wait in gRPC's buffer and go
+ * out with it (one write for both); the last of a burst goes with MORE false. DT_ERR_IO once
+ * the stream is over (the server ended it, or went away, or took no message for 30 s: the
+ * stream is then cancelled): the message may or may not have arrived, and every later send
+ * fails too. */
+dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len, bool more);
 
 /* dt_grpc_sender_broken: is the stream over (a send failed, or the server ended it)?
  * Does not wait. */

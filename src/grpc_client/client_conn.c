@@ -463,7 +463,7 @@ fail:
     return st;
 }
 
-dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len)
+dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len, bool more)
 {
     pthread_mutex_lock(&s->mu);
     if (s->broken) {
@@ -474,6 +474,7 @@ dt_status dt_grpc_sender_send(dt_grpc_sender *s, const uint8_t *msg, size_t len)
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_MESSAGE;
+    op.flags = more ? GRPC_WRITE_BUFFER_HINT : 0;   /* gRPC reports it done at once all the same */
     op.data.send_message.send_message = bb;
     bool ok = grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) == GRPC_CALL_OK;
     if (ok) {

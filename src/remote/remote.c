@@ -290,11 +290,12 @@ static void sender_open(dt_remote_worker *r)
     }
 }
 
-/* send_one: O on the completion stream, or else as a unary call (the role held). */
+/* send_one: O on the completion stream, or else as a unary call (the role held). O->next
+ * goes right after it: O may wait for it in gRPC's buffer. */
 static void send_one(dt_remote_worker *r, const outgoing *o)
 {
     sender_open(r);
-    if (r->sender && dt_grpc_sender_send(r->sender, o->bytes, o->len) == DT_OK)
+    if (r->sender && dt_grpc_sender_send(r->sender, o->bytes, o->len, o->next != NULL) == DT_OK)
         return;
     if (r->sender) {   /* broken: what it took before may be lost */
         dt_grpc_sender_close(r->sender);

@@ -853,13 +853,13 @@ static Dtpb__WorkItem *next_item(dt_grpc_stream *st)
     }
 }
 
-/* stream_send: WC on completion stream S. */
-static dt_status stream_send(dt_grpc_sender *s, const Dtpb__WorkerCompletion *wc)
+/* stream_send: WC on completion stream S; MORE: another follows at once. */
+static dt_status stream_send(dt_grpc_sender *s, const Dtpb__WorkerCompletion *wc, bool more)
 {
     size_t len = protobuf_c_message_get_packed_size(&wc->base);
     uint8_t *buf = malloc(len + 1);
     protobuf_c_message_pack(&wc->base, buf);
-    dt_status st = dt_grpc_sender_send(s, buf, len);
+    dt_status st = dt_grpc_sender_send(s, buf, len, more);
     free(buf);
     return st;
 }
@@ -879,12 +879,12 @@ static void send_activity_result(dt_grpc_sender *s, const char *id, int task_id,
     ar.result = &out;
     wc.completion_case = DTPB__WORKER_COMPLETION__COMPLETION_ACTIVITY;
     wc.activity = &ar;
-    assert_ok(stream_send(s, &wc), NULL);
+    assert_ok(stream_send(s, &wc, false), NULL);
 }
 
 /* send_episode: an OrchestratorResponse for TOKEN of ID, on S: ACTION (one, or none). */
-static void send_episode(dt_grpc_sender *s, const char *id, const char *token,
-                         Dtpb__OrchestratorAction *action)
+static void send_episode_more(dt_grpc_sender *s, const char *id, const char *token,
+                              Dtpb__OrchestratorAction *action, bool more)
 {
     Dtpb__WorkerCompletion wc = DTPB__WORKER_COMPLETION__INIT;
     Dtpb__OrchestratorResponse r = DTPB__ORCHESTRATOR_RESPONSE__INIT;
@@ -894,7 +894,13 @@ static void send_episode(dt_grpc_sender *s, const char *id, const char *token,
     r.n_actions = action != NULL;
     wc.completion_case = DTPB__WORKER_COMPLETION__COMPLETION_ORCHESTRATOR;
     wc.orchestrator = &r;
-    assert_ok(stream_send(s, &wc), NULL);
+    assert_ok(stream_send(s, &wc, more), NULL);
+}
+
+static void send_episode(dt_grpc_sender *s, const char *id, const char *token,
+                         Dtpb__OrchestratorAction *action)
+{
+    send_episode_more(s, id, token, action, false);
 }
 
 /* complete_action: an action completing the orchestration with RESULT (JSON). */
@@ -998,6 +1004,52 @@ static void test_completions_on_the_stream_apply_as_unary_calls_do(void **state)
     server_close(&s);
 }
 
+/* Bursts both ways: work items the server has queued for one stream go out with gRPC's
+ * buffer hint (all but the last), and so do a worker's completions sent one after another
+ * (all but the last of the burst): every one of them arrives and applies, none waits in a
+ * buffer for a write that never comes. */
+#define BURST 8
+static void test_bursts_sent_with_the_buffer_hint_arrive_whole(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc-burst");
+    dt_error err = {0};
+    dt_grpc_stream *work = NULL;
+    assert_ok(dt_grpc_stream_open(s.conn, "GetWorkItems", (const uint8_t *)"", 0, &work, &err),
+              &err);
+    dt_grpc_sender *snd = open_sender(&s);
+    char ids[BURST][16];
+    for (int i = 0; i < BURST; i++) {   /* queued while the stream sends the first */
+        snprintf(ids[i], sizeof ids[i], "burst-%d", i);
+        expect(start(&s, "raw", ids[i], NULL), GRPC_STATUS_OK, NULL);
+    }
+    Dtpb__WorkItem *wi[BURST];
+    for (int i = 0; i < BURST; i++) {
+        wi[i] = next_item(work);
+        assert_int_equal(wi[i]->request_case, DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
+    }
+    Dtpb__CompleteOrchestrationAction done;
+    Dtpb__StringValue v;
+    Dtpb__OrchestratorAction fin = complete_action(&done, &v, "\"done\"");
+    for (int i = 0; i < BURST; i++)
+        send_episode_more(snd, wi[i]->orchestratorrequest->instanceid, wi[i]->completiontoken,
+                          &fin, i + 1 < BURST);
+    for (int i = 0; i < BURST; i++) {
+        dt_instance_state *is;
+        assert_ok(dt_client_wait_completion(s.f.client, ids[i], 30000, s.f.arena, &is, &err),
+                  &err);
+        assert_int_equal(is->status, DT_STATUS_COMPLETED);
+        assert_string_equal(is->output, "\"done\"");
+        dtpb__work_item__free_unpacked(wi[i], NULL);
+    }
+    assert_false(dt_grpc_sender_broken(snd));
+    dt_grpc_sender_close(snd);
+    dt_grpc_stream_close(work);
+    still_serving(&s);
+    server_close(&s);
+}
+
 static void test_a_message_that_is_no_completion_ends_the_stream_and_changes_nothing(void **state)
 {
     (void)state;
@@ -1006,14 +1058,14 @@ static void test_a_message_that_is_no_completion_ends_the_stream_and_changes_not
     expect(start(&s, "raw", "cs-2", NULL), GRPC_STATUS_OK, NULL);
     dt_grpc_sender *snd = open_sender(&s);
     const uint8_t not_one[] = {0x08, 0x01};   /* field 1 as a number, not a message */
-    assert_ok(dt_grpc_sender_send(snd, not_one, sizeof not_one), NULL);
+    assert_ok(dt_grpc_sender_send(snd, not_one, sizeof not_one, false), NULL);
     assert_true(wait_broken(snd));
-    assert_int_equal(dt_grpc_sender_send(snd, not_one, sizeof not_one), DT_ERR_IO);
+    assert_int_equal(dt_grpc_sender_send(snd, not_one, sizeof not_one, false), DT_ERR_IO);
     dt_grpc_sender_close(snd);
     /* a field no WorkerCompletion has, on a stream of its own, ends it too */
     snd = open_sender(&s);
     const uint8_t unknown[] = {0x22, 0x00};   /* field 4, empty */
-    assert_ok(dt_grpc_sender_send(snd, unknown, sizeof unknown), NULL);
+    assert_ok(dt_grpc_sender_send(snd, unknown, sizeof unknown, false), NULL);
     assert_true(wait_broken(snd));
     dt_grpc_sender_close(snd);
     dt_instance_state *st;
@@ -1136,7 +1188,7 @@ static void test_completion_streams_to_task_hubs_not_yet_open_end_cleanly(void *
         assert_ok(dt_grpc_sender_open(conn, DT_COMPLETION_STREAM_METHOD,
                                       DT_COMPLETION_STREAM_METADATA, 10000, &snd, &res), NULL);
         if (i % 2)
-            dt_grpc_sender_send(snd, not_one, sizeof not_one);
+            dt_grpc_sender_send(snd, not_one, sizeof not_one, false);
         dt_grpc_sender_close(snd);
     }
     dt_grpc_result r = {0};
@@ -1171,6 +1223,7 @@ int main(void)
         cmocka_unit_test(test_purge_recursive_and_by_batch),
         cmocka_unit_test(test_large_payload_tokens_pass_through),
         cmocka_unit_test(test_completions_on_the_stream_apply_as_unary_calls_do),
+        cmocka_unit_test(test_bursts_sent_with_the_buffer_hint_arrive_whole),
         cmocka_unit_test(test_a_message_that_is_no_completion_ends_the_stream_and_changes_nothing),
         cmocka_unit_test(test_a_flood_of_stale_completions_is_served_on_bounded_threads),
         cmocka_unit_test(test_without_the_stream_the_c_worker_sends_unary_calls),
