@@ -19,7 +19,7 @@
 
 /* The hub's mutexes and conditions, made and destroyed together, in this order. */
 #define N_MUTEXES 5
-#define N_CONDS 5
+#define N_CONDS 4
 static pthread_mutex_t *mutexes(dt_hub *h, int i)
 {
     pthread_mutex_t *m[N_MUTEXES] = {&h->cq_mu, &h->ch_mu, &h->rq_mu, &h->ls_mu, &h->pub_mu};
@@ -27,8 +27,7 @@ static pthread_mutex_t *mutexes(dt_hub *h, int i)
 }
 static pthread_cond_t *conds(dt_hub *h, int i)
 {
-    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->published_cv,
-                                  &h->ls_wake};
+    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->ls_wake};
     return c[i];
 }
 
@@ -245,35 +244,87 @@ bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n)
     return awaited;
 }
 
+/* A read in read_barrier waits for the publish of its ticket on a semaphore of its own,
+ * listed in hub->barriers: a publish posts the reads it covers and no others. (A condition
+ * broadcast at every publish woke every waiting read, most of them to sleep again, each
+ * through pub_mu: six futex calls per client read at 64 clients.) */
+typedef struct barrier_waiter {
+    uint64_t ticket;
+    sem_t sem;
+    bool posted;                  /* taken off the list by a publish: its post is on its way */
+    struct barrier_waiter *next;
+} barrier_waiter;
+
 void hub_published(dt_hub *hub, uint64_t ticket)
 {
+    barrier_waiter *due = NULL;
     pthread_mutex_lock(&hub->pub_mu);
-    bool moved = ticket > hub->published;
-    if (moved)
+    if (ticket > hub->published)
         hub->published = ticket;
+    for (barrier_waiter **p = &hub->barriers; *p;) {
+        barrier_waiter *b = *p;
+        if (b->ticket <= hub->published) {
+            *p = b->next;
+            b->posted = true;
+            b->next = due;
+            due = b;
+        } else {
+            p = &b->next;
+        }
+    }
     pthread_mutex_unlock(&hub->pub_mu);
-    if (moved)   /* after the unlock: the readers woken take pub_mu */
-        pthread_cond_broadcast(&hub->published_cv);
+    /* after the unlock, so the woken read does not block on pub_mu; a read whose wait timed
+     * out meanwhile waits for this post before its semaphore goes */
+    while (due) {
+        barrier_waiter *next = due->next;
+        sem_post(&due->sem);
+        due = next;
+    }
+}
+
+/* barrier_wait: wait until T is published, or BARRIER_WAIT_S pass (a bound, should the
+ * committer be gone). */
+static void barrier_wait(dt_hub *hub, uint64_t t)
+{
+    barrier_waiter b = {.ticket = t};
+    if (sem_init(&b.sem, 0, 0) != 0)
+        return;   /* cannot happen on Linux (only for a value out of range) */
+    struct timespec until = dt_deadline_ms(BARRIER_WAIT_S * 1000);
+    pthread_mutex_lock(&hub->pub_mu);
+    bool waits = hub->published < t;
+    if (waits) {
+        b.next = hub->barriers;
+        hub->barriers = &b;
+        /* counted first, so a batch held for company from now on is not held for long */
+        atomic_fetch_add(&hub->readers_waiting, 1);
+    }
+    pthread_mutex_unlock(&hub->pub_mu);
+    if (waits) {
+        commit_hurry(hub);
+        int r;
+        while ((r = sem_timedwait(&b.sem, &until)) != 0 && errno == EINTR)
+            ;
+        if (r != 0) {   /* timed out, unless posted meanwhile */
+            pthread_mutex_lock(&hub->pub_mu);
+            bool posted = b.posted;
+            if (!posted)
+                for (barrier_waiter **p = &hub->barriers; *p; p = &(*p)->next)
+                    if (*p == &b) {
+                        *p = b.next;
+                        break;
+                    }
+            pthread_mutex_unlock(&hub->pub_mu);
+            while (posted && sem_wait(&b.sem) != 0)
+                ;
+        }
+        atomic_fetch_sub(&hub->readers_waiting, 1);
+    }
+    sem_destroy(&b.sem);
 }
 
 dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err)
 {
-    uint64_t t = dt_store_last_ticket(hub->store);
-    /* a bound, should the committer be gone */
-    struct timespec until = dt_deadline_ms(BARRIER_WAIT_S * 1000);
-    pthread_mutex_lock(&hub->pub_mu);
-    if (hub->published < t) {
-        /* counted first, so a batch held for company from now on is not held for long */
-        atomic_fetch_add(&hub->readers_waiting, 1);
-        pthread_mutex_unlock(&hub->pub_mu);
-        commit_hurry(hub);
-        pthread_mutex_lock(&hub->pub_mu);
-        while (hub->published < t)
-            if (pthread_cond_timedwait(&hub->published_cv, &hub->pub_mu, &until) == ETIMEDOUT)
-                break;
-        atomic_fetch_sub(&hub->readers_waiting, 1);
-    }
-    pthread_mutex_unlock(&hub->pub_mu);
+    barrier_wait(hub, dt_store_last_ticket(hub->store));
     if (atomic_load(&hub->sync_failed))
         return dt_error_set(err, DT_ERR_IO, "an fsync of the store failed, so what it holds "
                             "cannot be known durable; reads are refused until a restart");

@@ -135,12 +135,12 @@ struct dt_hub {
      * hub's takers: they look in the store only when it moved, or every POLL_MS */
     _Atomic uint64_t store_version;
     /* the latest commit ticket whose batch is durable and published (pub_mu; read_barrier
-     * waits on `published_cv`). A mutex of its own: every client read waits here, and must
-     * not queue behind the takers and waiters on ch_mu. */
+     * waits, listed in `barriers`). A mutex of its own: every client read waits here, and
+     * must not queue behind the takers and waiters on ch_mu. */
     pthread_mutex_t pub_mu;
     atomic_bool sync_failed;      /* an fsync failed: reads refused, health stays troubled */
     uint64_t published;
-    pthread_cond_t published_cv;
+    struct barrier_waiter *barriers;
     atomic_int readers_waiting;   /* in read_barrier: no batch waits for company meanwhile */
     /* the store's health (health.c): TROUBLED after a commit failed for lack of space or an
      * I/O error, until one succeeds; TROUBLE says why (ch_mu) */

@@ -4,9 +4,12 @@
  * batch. Every instance must complete with the right output, and no history may hold a step
  * twice: one ExecutionStarted, one ExecutionCompleted, each sequence number scheduled once and
  * answered once. One batch chains activities; the other mixes sub-orchestrations, durable
- * timers, external events and retries. */
+ * timers, external events and retries. And nothing is told before its fsync: with the
+ * store's fsync held, clients that read what was committed wait until it is durable. */
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -192,11 +195,118 @@ static void test_kill_9_with_timers_events_retries_and_children(void **state)
     hubfix_close(&f);
 }
 
+/* ---- nothing told before its fsync ------------------------------------------------------- */
+
+/* A gate on the store's fsync: while it is closed, a sync waits. The SQLite store's own
+ * operations, but for sync. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_closed;
+static dt_store_ops gated_ops;
+static const dt_store_ops *real_ops;
+
+static dt_status gated_sync(dt_store *s, uint64_t ticket, dt_error *err)
+{
+    pthread_mutex_lock(&gate_mu);
+    while (gate_closed)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    return real_ops->sync(s, ticket, err);
+}
+
+static void gate_set(bool closed)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_closed = closed;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+#define READERS 8
+typedef struct reader {
+    hubfix *f;
+    pthread_t thread;
+    atomic_bool answered;         /* it read the instance */
+    dt_runtime_status status;
+    dt_arena *arena;
+} reader;
+
+/* read_until_found: read "gated" until it is there (before its start is committed it is not,
+ * and that read waits for nothing). */
+static void *read_until_found(void *arg)
+{
+    reader *r = arg;
+    for (;;) {
+        dt_instance_state *s = NULL;
+        dt_error err = {0};
+        if (dt_client_get(r->f->client, "gated", r->arena, &s, &err) == DT_OK) {
+            r->status = s->status;
+            atomic_store(&r->answered, true);
+            return NULL;
+        }
+        test_sleep_ms(1);
+    }
+}
+
+static void *start_gated(void *arg)
+{
+    hubfix *f = arg;
+    dt_error err = {0};
+    char out[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = "gated"};
+    assert_ok(dt_client_start(f->client, "nothing", &so, out, &err), &err);
+    return NULL;
+}
+
+/* A start committed but not yet fsynced is in the store for anyone to read, but no client
+ * hears of it: READERS clients reading it all wait (each on its own, since they wait for the
+ * same publish) until the fsync is let through, and so does the start itself. */
+static void test_no_client_hears_of_a_commit_before_its_fsync(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("gatedsync");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/gated.db", dir);
+    dt_store *store = NULL;
+    dt_error err = {0};
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &store, &err), &err);
+    real_ops = store->ops;
+    gated_ops = *real_ops;
+    gated_ops.sync = gated_sync;
+    store->ops = &gated_ops;
+    hubfix f;
+    dt_hub_options o = {.store = store};
+    hubfix_open(&f, "gatedsync", &o);   /* no worker: the instance stays Pending */
+
+    gate_set(true);
+    pthread_t starter;
+    assert_int_equal(pthread_create(&starter, NULL, start_gated, &f), 0);
+    reader r[READERS];
+    for (int i = 0; i < READERS; i++) {
+        r[i] = (reader){.f = &f, .arena = dt_arena_new()};
+        assert_int_equal(pthread_create(&r[i].thread, NULL, read_until_found, &r[i]), 0);
+    }
+    test_sleep_ms(500);
+    for (int i = 0; i < READERS; i++)
+        if (atomic_load(&r[i].answered))
+            fail_msg("reader %d was told of the start before its fsync", i);
+    gate_set(false);
+    assert_int_equal(pthread_join(starter, NULL), 0);
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(pthread_join(r[i].thread, NULL), 0);
+        assert_true(atomic_load(&r[i].answered));
+        assert_int_equal(r[i].status, DT_STATUS_PENDING);
+        dt_arena_free(r[i].arena);
+    }
+    hubfix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_9_mid_work_loses_and_doubles_nothing),
         cmocka_unit_test(test_kill_9_with_timers_events_retries_and_children),
+        cmocka_unit_test(test_no_client_hears_of_a_commit_before_its_fsync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
