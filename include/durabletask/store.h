@@ -373,7 +373,10 @@ typedef enum dt_sync_mode {
 /* dt_store_open_sqlite: open (creating if needed) the SQLite store at PATH, with the parent
  * directory created if missing. WAL, synchronous per SYNC. DT_ERR_IO if the file cannot be
  * created or opened, DT_ERR_CORRUPT if it is not a durabletask database; ERR names the path.
- * Close with dt_store_close. */
+ * Close with dt_store_close. The first open in a process, if SQLite is not initialized yet
+ * (and no other thread is initializing it), turns off SQLite's allocation statistics for the
+ * whole process (SQLITE_CONFIG_MEMSTATUS: sqlite3_memory_used then reads 0); a program that
+ * wants them initializes SQLite first. */
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,
                                dt_error *err);
 

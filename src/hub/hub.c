@@ -247,7 +247,7 @@ bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n)
 /* A read in read_barrier waits for the publish of its ticket on a semaphore of its own,
  * listed in hub->barriers: a publish posts the reads it covers and no others. (A condition
  * broadcast at every publish woke every waiting read, most of them to sleep again, each
- * through pub_mu: six futex calls per client read at 64 clients.) */
+ * through pub_mu: six futex calls per instance at 64 clients.) */
 typedef struct barrier_waiter {
     uint64_t ticket;
     sem_t sem;

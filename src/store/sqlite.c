@@ -521,7 +521,10 @@ dt_status store_begin_read(sqlite_store *s, dt_error *err)
 dt_status store_commit_tx(sqlite_store *s, dt_error *err)
 {
     dt_status r = store_exec(s, ST_COMMIT, err, "commit");
-    if (store_sqlite_vfs_flush(s->db))
+    /* a commit sends what its WAL file held before SQLite publishes it (sqlite_vfs.c), so
+     * nothing is left unless a write failed; what a failed commit held goes unwritten with its
+     * rollback */
+    if (r != DT_OK || store_sqlite_vfs_flush(s->db))
         return r;
     /* the commit is in the log but a frame's header is not: no later sync may vouch for it
      * (for ever, as after a failed fsync: the batch is reported failed though its rows,

@@ -12,8 +12,13 @@
  * follows), a sync, a size. A header written right after a read is not held. The store
  * also sends anything held at the end of each of its transactions
  * (store_sqlite_vfs_flush), so nothing stays held between calls into SQLite and our fsyncs
- * (which count only commits whose frames are written) never miss a byte. The bytes and
- * their offsets are the same as SQLite's, in the same order. */
+ * (which count only commits whose frames are written) never miss a byte. What a transaction
+ * that rolls back left held (frames it spilled before its commit) is dropped, unwritten, when
+ * SQLite lets go of the WAL's write lock: written later, it could land on frames another
+ * connection committed at the same offsets meanwhile. That lock is taken on the database
+ * file's shared memory, so main database files are wrapped too, only to see it released.
+ * The bytes and their offsets are the same as SQLite's, in the same order, but for frames of
+ * rolled-back transactions, which nothing reads. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -27,15 +32,27 @@
  * 128 KB - 1 in one call: it masks a longer length to its low 17 bits. */
 #define HOLD_MAX 0x1ffff
 
+typedef struct db_file db_file;
+
 typedef struct wal_file {
     sqlite3_file base;          /* methods: ours */
     sqlite3_file *real;         /* the default VFS's file, right after this struct */
+    db_file *db;                /* its database's file, when that is ours */
     size_t held;                /* bytes waiting in buf */
     bool after_read;            /* the last call was a read */
     bool commit_frame;          /* the last header held was a commit frame's */
     sqlite3_int64 held_at;      /* where buf's first byte goes */
     unsigned char *buf;         /* HOLD_MAX bytes, made at the first held header */
 } wal_file;
+
+/* A main database file: the default VFS's, watched for the release of the WAL's write lock. */
+struct db_file {
+    sqlite3_file base;          /* methods: ours */
+    sqlite3_file *real;         /* the default VFS's file, right after this struct */
+    wal_file *wal;              /* its WAL file while that is open */
+};
+
+#define WAL_WRITE_LOCK 0        /* the shared-memory lock a writer holds (SQLite's wal.c) */
 
 static sqlite3_vfs vfs;
 static const sqlite3_vfs *base_vfs;
@@ -86,6 +103,8 @@ static int wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int6
 static int wal_close(sqlite3_file *file)
 {
     wal_file *f = (wal_file *)file;
+    if (f->db)
+        f->db->wal = NULL;
     int rc = send_held(f);
     int rc2 = f->real->pMethods->xClose(f->real);
     free(f->buf);
@@ -160,25 +179,163 @@ static const sqlite3_io_methods wal_methods = {
     .xDeviceCharacteristics = wal_device_characteristics,
 };
 
-/* vfs_open: the default VFS opens every file; a WAL file gets our methods around it. */
+/* ---- main database files: every method passed on; the WAL's write lock watched ---------- */
+
+#define REAL(file) (((db_file *)(file))->real)
+
+static int db_close(sqlite3_file *file)
+{
+    db_file *d = (db_file *)file;
+    if (d->wal)
+        d->wal->db = NULL;
+    return d->real->pMethods->xClose(d->real);
+}
+static int db_read(sqlite3_file *file, void *data, int amt, sqlite3_int64 at)
+{
+    return REAL(file)->pMethods->xRead(REAL(file), data, amt, at);
+}
+static int db_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 at)
+{
+    return REAL(file)->pMethods->xWrite(REAL(file), data, amt, at);
+}
+static int db_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+    return REAL(file)->pMethods->xTruncate(REAL(file), size);
+}
+static int db_sync(sqlite3_file *file, int flags)
+{
+    return REAL(file)->pMethods->xSync(REAL(file), flags);
+}
+static int db_file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+    return REAL(file)->pMethods->xFileSize(REAL(file), size);
+}
+static int db_lock(sqlite3_file *file, int level)
+{
+    return REAL(file)->pMethods->xLock(REAL(file), level);
+}
+static int db_unlock(sqlite3_file *file, int level)
+{
+    return REAL(file)->pMethods->xUnlock(REAL(file), level);
+}
+static int db_check_reserved(sqlite3_file *file, int *out)
+{
+    return REAL(file)->pMethods->xCheckReservedLock(REAL(file), out);
+}
+static int db_file_control(sqlite3_file *file, int op, void *arg)
+{
+    return REAL(file)->pMethods->xFileControl(REAL(file), op, arg);
+}
+static int db_sector_size(sqlite3_file *file)
+{
+    return REAL(file)->pMethods->xSectorSize(REAL(file));
+}
+static int db_device_characteristics(sqlite3_file *file)
+{
+    return REAL(file)->pMethods->xDeviceCharacteristics(REAL(file));
+}
+static int db_shm_map(sqlite3_file *file, int page, int size, int extend, void volatile **out)
+{
+    return REAL(file)->pMethods->xShmMap(REAL(file), page, size, extend, out);
+}
+
+/* db_shm_lock: when the WAL's write lock is let go, the transaction that held it is over:
+ * committed (its frames all went out before SQLite published it) or rolled back (what it
+ * left held is dropped, never to be written). */
+static int db_shm_lock(sqlite3_file *file, int offset, int n, int flags)
+{
+    db_file *d = (db_file *)file;
+    if (d->wal && offset == WAL_WRITE_LOCK && (flags & SQLITE_SHM_UNLOCK) &&
+        (flags & SQLITE_SHM_EXCLUSIVE)) {
+        d->wal->held = 0;
+        d->wal->commit_frame = false;
+    }
+    return d->real->pMethods->xShmLock(d->real, offset, n, flags);
+}
+static void db_shm_barrier(sqlite3_file *file)
+{
+    REAL(file)->pMethods->xShmBarrier(REAL(file));
+}
+static int db_shm_unmap(sqlite3_file *file, int delete_flag)
+{
+    return REAL(file)->pMethods->xShmUnmap(REAL(file), delete_flag);
+}
+static int db_fetch(sqlite3_file *file, sqlite3_int64 at, int amt, void **out)
+{
+    return REAL(file)->pMethods->xFetch(REAL(file), at, amt, out);
+}
+static int db_unfetch(sqlite3_file *file, sqlite3_int64 at, void *p)
+{
+    return REAL(file)->pMethods->xUnfetch(REAL(file), at, p);
+}
+
+/* version 3, as the default (unix) VFS's files are: shared memory and memory maps */
+static const sqlite3_io_methods db_methods = {
+    .iVersion = 3,
+    .xClose = db_close,
+    .xRead = db_read,
+    .xWrite = db_write,
+    .xTruncate = db_truncate,
+    .xSync = db_sync,
+    .xFileSize = db_file_size,
+    .xLock = db_lock,
+    .xUnlock = db_unlock,
+    .xCheckReservedLock = db_check_reserved,
+    .xFileControl = db_file_control,
+    .xSectorSize = db_sector_size,
+    .xDeviceCharacteristics = db_device_characteristics,
+    .xShmMap = db_shm_map,
+    .xShmLock = db_shm_lock,
+    .xShmBarrier = db_shm_barrier,
+    .xShmUnmap = db_shm_unmap,
+    .xFetch = db_fetch,
+    .xUnfetch = db_unfetch,
+};
+
+/* open_real: the default VFS's file NAME into REAL (right after our struct at FILE), and
+ * METHODS (ours) on FILE; on failure, no methods on FILE. */
+static int open_real(sqlite3_filename name, sqlite3_file *file, sqlite3_file *real, int flags,
+                     int *out_flags, const sqlite3_io_methods *methods)
+{
+    int rc = base_vfs->xOpen((sqlite3_vfs *)base_vfs, name, real, flags, out_flags);
+    if (rc == SQLITE_OK && real->pMethods->iVersion < methods->iVersion)
+        rc = SQLITE_CANTOPEN;   /* not the default VFS we know: we would pass on what it lacks */
+    if (rc != SQLITE_OK) {
+        /* SQLite closes a file whose open failed if its methods are set: the real one's */
+        if (real->pMethods)
+            real->pMethods->xClose(real);
+        file->pMethods = NULL;
+        return rc;
+    }
+    file->pMethods = methods;
+    return SQLITE_OK;
+}
+
+/* vfs_open: the default VFS opens every file; a WAL file and a main database file get our
+ * methods around it, and the WAL is linked to its database's file. */
 static int vfs_open(sqlite3_vfs *self, sqlite3_filename name, sqlite3_file *file, int flags,
                     int *out_flags)
 {
     (void)self;
+    if (flags & SQLITE_OPEN_MAIN_DB) {
+        db_file *d = (db_file *)file;
+        memset(d, 0, sizeof *d);
+        d->real = (sqlite3_file *)(d + 1);
+        return open_real(name, file, d->real, flags, out_flags, &db_methods);
+    }
     if (!(flags & SQLITE_OPEN_WAL))
         return base_vfs->xOpen((sqlite3_vfs *)base_vfs, name, file, flags, out_flags);
     wal_file *f = (wal_file *)file;
     memset(f, 0, sizeof *f);
     f->real = (sqlite3_file *)(f + 1);
-    int rc = base_vfs->xOpen((sqlite3_vfs *)base_vfs, name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK) {
-        /* SQLite closes a file whose open failed if its methods are set: the real one's */
-        if (f->real->pMethods)
-            f->real->pMethods->xClose(f->real);
-        f->base.pMethods = NULL;
+    int rc = open_real(name, file, f->real, flags, out_flags, &wal_methods);
+    if (rc != SQLITE_OK)
         return rc;
+    sqlite3_file *db = sqlite3_database_file_object(name);
+    if (db && db->pMethods == &db_methods) {
+        f->db = (db_file *)db;
+        f->db->wal = f;
     }
-    f->base.pMethods = &wal_methods;
     return SQLITE_OK;
 }
 
@@ -195,7 +352,8 @@ static void vfs_register(void)
         return;
     vfs = *base_vfs;
     vfs.zName = VFS_NAME;
-    vfs.szOsFile = (int)sizeof(wal_file) + base_vfs->szOsFile;
+    size_t ours = sizeof(wal_file) > sizeof(db_file) ? sizeof(wal_file) : sizeof(db_file);
+    vfs.szOsFile = (int)ours + base_vfs->szOsFile;
     vfs.xOpen = vfs_open;
     vfs.pNext = NULL;
     if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK)

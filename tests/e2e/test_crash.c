@@ -248,14 +248,32 @@ static void *read_until_found(void *arg)
     }
 }
 
+typedef struct starter {
+    hubfix *f;
+    pthread_t thread;
+    dt_status st;                 /* the start's outcome, once returned */
+    atomic_bool returned;
+} starter;
+
 static void *start_gated(void *arg)
 {
-    hubfix *f = arg;
+    starter *t = arg;
     dt_error err = {0};
     char out[DT_INSTANCE_ID_MAX + 1];
     dt_start_options so = {.instance_id = "gated"};
-    assert_ok(dt_client_start(f->client, "nothing", &so, out, &err), &err);
+    t->st = dt_client_start(t->f->client, "nothing", &so, out, &err);
+    atomic_store(&t->returned, true);
     return NULL;
+}
+
+/* committed: is "gated" in STORE, read straight from it (no hub, so no wait for its fsync)? */
+static bool committed(dt_store *store)
+{
+    dt_arena *a = dt_arena_new();
+    dt_instance_state *s = NULL;
+    bool there = dt_store_get_instance(store, "gated", a, &s, NULL) == DT_OK;
+    dt_arena_free(a);
+    return there;
 }
 
 /* A start committed but not yet fsynced is in the store for anyone to read, but no client
@@ -279,21 +297,32 @@ static void test_no_client_hears_of_a_commit_before_its_fsync(void **state)
     hubfix_open(&f, "gatedsync", &o);   /* no worker: the instance stays Pending */
 
     gate_set(true);
-    pthread_t starter;
-    assert_int_equal(pthread_create(&starter, NULL, start_gated, &f), 0);
+    starter t = {.f = &f, .st = DT_ERR_INTERNAL, .returned = false};
+    assert_int_equal(pthread_create(&t.thread, NULL, start_gated, &t), 0);
     reader r[READERS];
     for (int i = 0; i < READERS; i++) {
         r[i] = (reader){.f = &f, .arena = dt_arena_new()};
         assert_int_equal(pthread_create(&r[i].thread, NULL, read_until_found, &r[i]), 0);
     }
-    test_sleep_ms(500);
+    /* the start is in the store (committed, its fsync held): from now on every read sees it */
+    bool there = false;
+    for (int i = 0; i < 20000 && !(there = committed(store)); i++)
+        test_sleep_ms(1);
+    test_sleep_ms(300);   /* time for each reader to read it and, if it may, to say so */
+    int told = 0;
     for (int i = 0; i < READERS; i++)
-        if (atomic_load(&r[i].answered))
-            fail_msg("reader %d was told of the start before its fsync", i);
-    gate_set(false);
-    assert_int_equal(pthread_join(starter, NULL), 0);
-    for (int i = 0; i < READERS; i++) {
+        told += atomic_load(&r[i].answered);
+    bool start_returned = atomic_load(&t.returned);
+    gate_set(false);   /* before any assertion: nothing is left waiting on the gate */
+    assert_int_equal(pthread_join(t.thread, NULL), 0);
+    for (int i = 0; i < READERS; i++)
         assert_int_equal(pthread_join(r[i].thread, NULL), 0);
+    assert_true(there);
+    if (told > 0 || start_returned)
+        fail_msg("told before the fsync: %d of %d readers, the start %s", told, READERS,
+                 start_returned ? "too" : "not");
+    assert_ok(t.st, NULL);
+    for (int i = 0; i < READERS; i++) {
         assert_true(atomic_load(&r[i].answered));
         assert_int_equal(r[i].status, DT_STATUS_PENDING);
         dt_arena_free(r[i].arena);

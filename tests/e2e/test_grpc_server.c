@@ -1015,15 +1015,16 @@ static void test_bursts_sent_with_the_buffer_hint_arrive_whole(void **state)
     server_fix s;
     server_open(&s, "grpc-burst");
     dt_error err = {0};
+    char ids[BURST][16];
+    for (int i = 0; i < BURST; i++) {
+        snprintf(ids[i], sizeof ids[i], "burst-%d", i);
+        expect(start(&s, "raw", ids[i], NULL), GRPC_STATUS_OK, NULL);
+    }
+    /* the stream opened after: its items all wait, and queue behind the first one sent */
     dt_grpc_stream *work = NULL;
     assert_ok(dt_grpc_stream_open(s.conn, "GetWorkItems", (const uint8_t *)"", 0, &work, &err),
               &err);
     dt_grpc_sender *snd = open_sender(&s);
-    char ids[BURST][16];
-    for (int i = 0; i < BURST; i++) {   /* queued while the stream sends the first */
-        snprintf(ids[i], sizeof ids[i], "burst-%d", i);
-        expect(start(&s, "raw", ids[i], NULL), GRPC_STATUS_OK, NULL);
-    }
     Dtpb__WorkItem *wi[BURST];
     for (int i = 0; i < BURST; i++) {
         wi[i] = next_item(work);

@@ -699,6 +699,77 @@ static void test_a_commit_larger_than_one_write_survives_a_crash(void **state)
     write_and_crash("sqlite-big-commit", 3000, 4000);
 }
 
+/* exec_ok: SQL on DB, which must succeed. */
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+}
+
+/* insert_rows: ROWS rows of 300 bytes into t on DB, keys all over the tree or, IN_ORDER,
+ * one after the other (the tree grows at its right edge: nothing spilled is read back). */
+static void insert_rows(sqlite3 *db, int rows, bool in_order)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?1, zeroblob(300))", -1, &st,
+                                        NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < rows; i++) {
+        sqlite3_bind_int64(st, 1, in_order ? i : (sqlite3_int64)((i * 7919) % rows));
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+}
+
+/* A transaction that spills frames to the log and then rolls back leaves what the VFS held
+ * of them unwritten for good: another connection then commits frames at the same offsets,
+ * and the first connection's next use of the log must not write the dead frames over them
+ * (a reader would see the wrong pages, and a crash would lose the other's commit, the log's
+ * checksum chain broken in the middle of it). */
+static void test_frames_of_a_rolled_back_transaction_are_never_written(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-rollback-held");
+    char path[1200], copy[1300], wal[1300], copy_wal[1400];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);   /* registers it */
+    dt_store_close(s);
+
+    snprintf(path, sizeof path, "%s/raw.db", dir);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    snprintf(copy, sizeof copy, "%s/crashed.db", dir);
+    snprintf(copy_wal, sizeof copy_wal, "%s-wal", copy);
+    sqlite3 *a = NULL, *b = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    assert_int_equal(sqlite3_open_v2(path, &a, flags, "durabletask"), SQLITE_OK);
+    exec_ok(a, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;"
+               "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); CREATE TABLE u (k INTEGER);");
+    assert_int_equal(sqlite3_open_v2(path, &b, flags, "durabletask"), SQLITE_OK);
+    exec_ok(b, "PRAGMA synchronous = OFF; PRAGMA cache_size = 4000;");
+    /* all in the database file, so the rollback reloads its pages from there, not the log */
+    exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
+
+    exec_ok(a, "PRAGMA cache_size = 8; BEGIN");   /* a tiny cache: it spills */
+    insert_rows(a, 3000, true);
+    exec_ok(a, "ROLLBACK");
+    exec_ok(b, "BEGIN");   /* the same frames' offsets, and more */
+    insert_rows(b, 4000, false);
+    exec_ok(b, "COMMIT");
+    exec_ok(a, "INSERT INTO u VALUES (1)");   /* the first connection uses the log again */
+
+    assert_int_equal(count_rows(path, "durabletask"), 4000);
+    copy_file(path, copy);   /* a crash now */
+    copy_file(wal, copy_wal);
+    assert_int_equal(count_rows(copy, NULL), 4000);
+    sqlite3_close(a);
+    sqlite3_close(b);
+}
+
 static void test_connections_leasing_at_once_never_share_an_instance(void **state)
 {
     (void)state;
@@ -760,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_only_full_sync_gives_deferred_commits_a_ticket),
         cmocka_unit_test(test_a_transaction_that_spills_survives_a_crash),
         cmocka_unit_test(test_a_commit_larger_than_one_write_survives_a_crash),
+        cmocka_unit_test(test_frames_of_a_rolled_back_transaction_are_never_written),
     };
     failed += cmocka_run_group_tests_name("sqlite store", tests, NULL, NULL);
     return failed ? 1 : 0;
