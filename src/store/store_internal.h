@@ -138,7 +138,9 @@ void store_lease_forget(dt_commit_lease *L);
 bool store_entry_level(dt_status r);
 
 /* How a backend runs a batch's entries for store_run_entries. */
-typedef enum store_savepoint_op { STORE_SAVEPOINT, STORE_RELEASE, STORE_ROLLBACK_TO } store_savepoint_op;
+typedef enum store_savepoint_op {
+    STORE_SAVEPOINT, STORE_RELEASE, STORE_ROLLBACK_TO
+} store_savepoint_op;
 typedef struct store_entry_ops {
     /* apply entry C (the batch's Ith) in the open transaction, noting in RD what it made
      * ready; *CHECKED once its lease check has passed (episodes and activity results) */
