@@ -218,7 +218,7 @@ static dt_status run_id(pg_store *s, const char *sql, const char *id, dt_error *
 }
 
 /* apply_episode_tx and apply_activity_tx set *CHECKED once their lease check, their first
- * statement, has passed: a refusal before that has changed nothing (see store_run_entries). */
+ * statement, has passed: a refusal before that has changed nothing (see store_run_batch). */
 static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready *rd,
                                   bool *checked, dt_error *err)
 {
@@ -423,7 +423,19 @@ static bool ended_op(void *store)
     return PQtransactionStatus(((pg_store *)store)->conn) != PQTRANS_INTRANS;
 }
 
-static const store_entry_ops entry_ops = {apply_entry_tx, savepoint_op, ended_op};
+static dt_status begin_op(void *store, bool deferred, dt_error *err)
+{
+    (void)deferred;   /* durable on return: a commit here is never deferred */
+    return pg_begin(store, err);
+}
+
+static void rollback_op(void *store)
+{
+    pg_rollback(store);
+}
+
+static const store_entry_ops entry_ops = {begin_op, rollback_op, apply_entry_tx, savepoint_op,
+                                          ended_op};
 
 /* leased: did LEASE take instance ID? */
 static bool leased(const dt_commit_lease *lease, const char *id)
@@ -467,18 +479,7 @@ dt_status pg_commit_batch(dt_store *base, dt_commit *batch, size_t n, dt_commit_
     if (n == 0)
         return DT_OK;
     pthread_mutex_lock(&s->mu);
-    bool redo = false;
-    dt_status r = pg_begin(s, err);
-    if (r == DT_OK)
-        r = store_run_entries(&entry_ops, s, batch, n, &rd, false, &redo, err);
-    if (r == DT_OK && redo) {   /* an unguarded entry failed after writing: again, guarded */
-        pg_rollback(s);
-        rd.n_ids = rd.n_acts = 0;
-        dt_error_clear(err);
-        r = pg_begin(s, err);
-        if (r == DT_OK)
-            r = store_run_entries(&entry_ops, s, batch, n, &rd, true, &redo, err);
-    }
+    dt_status r = store_run_batch(&entry_ops, s, false, batch, n, &rd, err);
     if (r == DT_OK && rd.on)
         r = lease_ready(s, &rd, lease, err);
     if (r == DT_OK) {   /* other nodes may have work now, and waits on these instances news */

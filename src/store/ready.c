@@ -93,8 +93,11 @@ bool store_entry_level(dt_status r)
     return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS;
 }
 
-dt_status store_run_entries(const store_entry_ops *ops, void *store, dt_commit *batch, size_t n,
-                            store_ready *rd, bool guard_all, bool *redo, dt_error *err)
+/* run_entries: store_run_batch's pass over the entries in the open transaction; GUARD_ALL:
+ * each in a savepoint. *REDO: an unguarded entry failed after writing (nothing else done). */
+static dt_status run_entries(const store_entry_ops *ops, void *store, dt_commit *batch,
+                             size_t n, store_ready *rd, bool guard_all, bool *redo,
+                             dt_error *err)
 {
     dt_error scratch;
     bool noted = false;
@@ -139,4 +142,22 @@ dt_status store_run_entries(const store_entry_ops *ops, void *store, dt_commit *
             return r;
     }
     return DT_OK;
+}
+
+dt_status store_run_batch(const store_entry_ops *ops, void *store, bool deferred,
+                          dt_commit *batch, size_t n, store_ready *rd, dt_error *err)
+{
+    bool redo = false;
+    dt_status r = ops->begin(store, deferred, err);
+    if (r == DT_OK)
+        r = run_entries(ops, store, batch, n, rd, false, &redo, err);
+    if (r == DT_OK && redo) {   /* an unguarded entry failed after writing: again, guarded */
+        ops->rollback(store);
+        rd->n_ids = rd->n_acts = 0;
+        dt_error_clear(err);
+        r = ops->begin(store, deferred, err);
+        if (r == DT_OK)
+            r = run_entries(ops, store, batch, n, rd, true, &redo, err);
+    }
+    return r;
 }

@@ -116,7 +116,7 @@ static dt_status insert_activity_tx(sqlite_store *s, const char *id, const dt_ne
 }
 
 /* apply_episode_tx and apply_activity_tx set *CHECKED once their lease check, their first
- * statement, has passed: a refusal before that has changed nothing (see store_run_entries). */
+ * statement, has passed: a refusal before that has changed nothing (see store_run_batch). */
 static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, store_ready *rd,
                                   bool *checked, dt_error *err)
 {
@@ -302,7 +302,18 @@ static bool ended_op(void *store)
     return sqlite3_get_autocommit(((sqlite_store *)store)->db) != 0;
 }
 
-static const store_entry_ops entry_ops = {apply_entry_tx, savepoint_op, ended_op};
+static dt_status begin_op(void *store, bool deferred, dt_error *err)
+{
+    return deferred ? store_begin_lease(store, err) : store_begin_write(store, err);
+}
+
+static void rollback_op(void *store)
+{
+    store_rollback(store);
+}
+
+static const store_entry_ops entry_ops = {begin_op, rollback_op, apply_entry_tx, savepoint_op,
+                                          ended_op};
 
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
  * code and message (for logging); each entry's own result says which failed. */
@@ -317,18 +328,7 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
     /* a deferred commit writes the log without its fsync; store_sqlite_sync does it */
     bool deferred = ticket && s->full_sync;
     pthread_mutex_lock(&s->mu);
-    bool redo = false;
-    dt_status r = deferred ? store_begin_lease(s, err) : store_begin_write(s, err);
-    if (r == DT_OK)
-        r = store_run_entries(&entry_ops, s, batch, n, &rd, false, &redo, err);
-    if (r == DT_OK && redo) {   /* an unguarded entry failed after writing: again, guarded */
-        store_rollback(s);
-        rd.n_ids = rd.n_acts = 0;
-        dt_error_clear(err);
-        r = deferred ? store_begin_lease(s, err) : store_begin_write(s, err);
-        if (r == DT_OK)
-            r = store_run_entries(&entry_ops, s, batch, n, &rd, true, &redo, err);
-    }
+    dt_status r = store_run_batch(&entry_ops, s, deferred, batch, n, &rd, err);
     if (r == DT_OK && rd.on)
         lease_ready(s, &rd, lease);
     if (r == DT_OK) {

@@ -137,11 +137,15 @@ void store_lease_forget(dt_commit_lease *L);
  * anything else means the database itself failed and the whole transaction is rolled back. */
 bool store_entry_level(dt_status r);
 
-/* How a backend runs a batch's entries for store_run_entries. */
+/* How a backend runs a batch's entries for store_run_batch. */
 typedef enum store_savepoint_op {
     STORE_SAVEPOINT, STORE_RELEASE, STORE_ROLLBACK_TO
 } store_savepoint_op;
 typedef struct store_entry_ops {
+    /* begin the batch's transaction (DEFERRED: its fsync comes later, SQLite's alone); roll
+     * it back */
+    dt_status (*begin)(void *store, bool deferred, dt_error *err);
+    void (*rollback)(void *store);
     /* apply entry C (the batch's Ith) in the open transaction, noting in RD what it made
      * ready; *CHECKED once its lease check has passed (episodes and activity results) */
     dt_status (*apply)(void *store, dt_commit *c, size_t i, store_ready *rd, bool *checked,
@@ -152,17 +156,18 @@ typedef struct store_entry_ops {
     bool (*ended)(void *store);
 } store_entry_ops;
 
-/* store_run_entries: apply BATCH's N entries in the open transaction of STORE, each entry's
- * outcome in its result, noting what they made ready in RD. An entry that is refused must
- * roll back alone. A start or an entity step can be refused after it wrote, so it runs inside
- * a savepoint. An episode or an activity result is refused by its first statement, the lease
- * check, which changes nothing when it refuses: unless GUARD_ALL, those run without a
- * savepoint (a savepoint costs PostgreSQL two round trips and SQLite the making and freeing
- * of its journal state, a twentieth of a hello's CPU), and should one fail after its check (a
- * statement refused, or an invariant broken), *REDO is set and the caller runs the batch
- * again from the start with GUARD_ALL. Returns an error only for a failure that is the
+/* store_run_batch: begin STORE's transaction and apply BATCH's N entries in it, each entry's
+ * outcome in its result, noting what they made ready in RD; the transaction stays open for
+ * the caller to lease in and commit (or roll back, on an error). An entry that is refused
+ * must roll back alone. A start or an entity step can be refused after it wrote, so it runs
+ * inside a savepoint. An episode or an activity result is refused by its first statement, the
+ * lease check, which changes nothing when it refuses: those run without a savepoint (a
+ * savepoint costs PostgreSQL two round trips and SQLite the making and freeing of its journal
+ * state, a twentieth of a hello's CPU), and should one fail after its check (a statement
+ * refused, or an invariant broken), the transaction is rolled back and the batch runs again
+ * from the start with a savepoint per entry. Returns an error only for a failure that is the
  * batch's; ERR then holds it, else the first refused entry's (for logging). */
-dt_status store_run_entries(const store_entry_ops *ops, void *store, dt_commit *batch, size_t n,
-                            store_ready *rd, bool guard_all, bool *redo, dt_error *err);
+dt_status store_run_batch(const store_entry_ops *ops, void *store, bool deferred,
+                          dt_commit *batch, size_t n, store_ready *rd, dt_error *err);
 
 #endif
