@@ -322,13 +322,26 @@ static void barrier_wait(dt_hub *hub, uint64_t t)
     sem_destroy(&b.sem);
 }
 
-dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err)
+/* sync_checked: ST, or DT_ERR_IO once an fsync of the store has failed. */
+static dt_status sync_checked(dt_hub *hub, dt_status st, dt_error *err)
 {
-    barrier_wait(hub, dt_store_last_ticket(hub->store));
     if (atomic_load(&hub->sync_failed))
         return dt_error_set(err, DT_ERR_IO, "an fsync of the store failed, so what it holds "
                             "cannot be known durable; reads are refused until a restart");
     return st;
+}
+
+dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err)
+{
+    barrier_wait(hub, dt_store_last_ticket(hub->store));
+    return sync_checked(hub, st, err);
+}
+
+dt_status read_barrier_of(dt_hub *hub, const char *id, dt_status st, dt_error *err)
+{
+    if (commit_unsynced(hub, id))
+        return read_barrier(hub, st, err);
+    return sync_checked(hub, st, err);
 }
 
 uint64_t hub_version(dt_hub *hub)
@@ -540,7 +553,7 @@ dt_status dt_hub_get(dt_hub *hub, const char *id, dt_arena *arena, dt_instance_s
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
     dt_status st = dt_store_get_instance(hub->store, id, arena, out, err);
-    return read_barrier(hub, st, err);
+    return read_barrier_of(hub, id, st, err);
 }
 
 dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_event **out,
@@ -633,7 +646,7 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         if (st != DT_OK || done || now >= deadline || atomic_load(&hub->sync_failed)) {
             /* an answer: told only once what the read saw is durable. A read that only
              * decides to wait on tells nobody anything, and waits for no fsync. */
-            st = read_barrier(hub, st, err);
+            st = read_barrier_of(hub, id, st, err);
             done = done && st == DT_OK;
             if (st == DT_OK) {
                 /* copy the final state into the caller's arena */

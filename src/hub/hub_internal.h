@@ -195,6 +195,10 @@ void hub_published(dt_hub *hub, uint64_t ticket);
  * read can be known durable, and the read fails (DT_ERR_IO, ERR says why) until a restart. */
 dt_status read_barrier(dt_hub *hub, dt_status st, dt_error *err);
 
+/* read_barrier_of: read_barrier for a read of instance ID's row alone: no wait unless a
+ * commit not yet durable may have changed it (commit_unsynced). */
+dt_status read_barrier_of(dt_hub *hub, const char *id, dt_status st, dt_error *err);
+
 /* hub_version: the current change version. */
 uint64_t hub_version(dt_hub *hub);
 
@@ -252,6 +256,10 @@ void ready_push(dt_hub *hub, dt_orch_item **orch, size_t n_orch, dt_activity_ite
 /* commit_start / commit_stop: the committer thread. commit_stop drains the queue first. */
 dt_status commit_start(dt_hub *hub);
 void commit_stop(dt_hub *hub);
+
+/* commit_unsynced: may a commit that is not yet durable have changed the row of instance ID
+ * (true when unsure)? A read of that row alone needs read_barrier only then. */
+bool commit_unsynced(dt_hub *hub, const char *id);
 
 /* commit_hurry: a reader waits for a publish (hub->readers_waiting counts it already): a batch
  * the syncer holds for company goes to its fsync now. */

@@ -266,14 +266,31 @@ static void *start_gated(void *arg)
     return NULL;
 }
 
-/* committed: is "gated" in STORE, read straight from it (no hub, so no wait for its fsync)? */
-static bool committed(dt_store *store)
+/* status_in_store: ID's status read straight from STORE (no hub: no wait), -1 if none. */
+static int status_in_store(dt_store *store, const char *id)
 {
     dt_arena *a = dt_arena_new();
     dt_instance_state *s = NULL;
-    bool there = dt_store_get_instance(store, "gated", a, &s, NULL) == DT_OK;
+    int status = dt_store_get_instance(store, id, a, &s, NULL) == DT_OK ? (int)s->status : -1;
     dt_arena_free(a);
-    return there;
+    return status;
+}
+
+/* gated_hub: F on a SQLite store of its own (NAME) whose fsyncs wait at the gate; the store. */
+static dt_store *gated_hub(hubfix *f, const char *name)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/gated.db", test_tmpdir(name));
+    dt_store *store = NULL;
+    dt_error err = {0};
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &store, &err), &err);
+    real_ops = store->ops;
+    gated_ops = *real_ops;
+    gated_ops.sync = gated_sync;
+    store->ops = &gated_ops;
+    dt_hub_options o = {.store = store};
+    hubfix_open(f, name, &o);
+    return store;
 }
 
 /* A start committed but not yet fsynced is in the store for anyone to read, but no client
@@ -282,19 +299,8 @@ static bool committed(dt_store *store)
 static void test_no_client_hears_of_a_commit_before_its_fsync(void **state)
 {
     (void)state;
-    const char *dir = test_tmpdir("gatedsync");
-    char path[1100];
-    snprintf(path, sizeof path, "%s/gated.db", dir);
-    dt_store *store = NULL;
-    dt_error err = {0};
-    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &store, &err), &err);
-    real_ops = store->ops;
-    gated_ops = *real_ops;
-    gated_ops.sync = gated_sync;
-    store->ops = &gated_ops;
     hubfix f;
-    dt_hub_options o = {.store = store};
-    hubfix_open(&f, "gatedsync", &o);   /* no worker: the instance stays Pending */
+    dt_store *store = gated_hub(&f, "gatedsync");   /* no worker: the instance stays Pending */
 
     gate_set(true);
     starter t = {.f = &f, .st = DT_ERR_INTERNAL, .returned = false};
@@ -306,7 +312,7 @@ static void test_no_client_hears_of_a_commit_before_its_fsync(void **state)
     }
     /* the start is in the store (committed, its fsync held): from now on every read sees it */
     bool there = false;
-    for (int i = 0; i < 20000 && !(there = committed(store)); i++)
+    for (int i = 0; i < 20000 && !(there = status_in_store(store, "gated") >= 0); i++)
         test_sleep_ms(1);
     test_sleep_ms(300);   /* time for each reader to read it and, if it may, to say so */
     int told = 0;
@@ -330,12 +336,92 @@ static void test_no_client_hears_of_a_commit_before_its_fsync(void **state)
     hubfix_close(&f);
 }
 
+static dt_status wait_go(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_await(ctx, dt_wait_for_event(ctx, "go"));
+    return DT_OK;
+}
+
+typedef struct watcher {
+    hubfix *f;
+    const char *id;
+    dt_runtime_status want;
+    pthread_t thread;
+    atomic_bool answered;         /* a read of ID said WANT */
+} watcher;
+
+/* watch: read ID until a read says it is WANT. */
+static void *watch(void *arg)
+{
+    watcher *w = arg;
+    dt_arena *a = dt_arena_new();
+    for (;;) {
+        dt_instance_state *s = NULL;
+        if (dt_client_get(w->f->client, w->id, a, &s, NULL) == DT_OK && s->status == w->want)
+            break;
+        test_sleep_ms(1);
+    }
+    atomic_store(&w->answered, true);
+    dt_arena_free(a);
+    return NULL;
+}
+
+/* A read waits for the fsync of a commit not yet durable only if that commit may have changed
+ * what it reads: with the fsync of the episode that completed "busy" held, a read of "busy"
+ * waits for it, and a read of "idle" (untouched since its own fsync) is answered at once. */
+static void test_a_read_waits_only_for_the_fsyncs_of_what_it_reads(void **state)
+{
+    (void)state;
+    hubfix f;
+    dt_store *store = gated_hub(&f, "gatedread");
+    dt_error err = {0};
+    assert_ok(dt_worker_add_orchestrator(f.worker, "busy", wait_go, NULL), NULL);
+    hubfix_start(&f);
+    char out[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = "idle"};
+    assert_ok(dt_client_start(f.client, "nobody-runs-this", &so, out, &err), &err);
+    so.instance_id = "busy";
+    assert_ok(dt_client_start(f.client, "busy", &so, out, &err), &err);
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_start(f.client, "busy", 60000, f.arena, &s, &err), &err);
+
+    gate_set(true);
+    assert_ok(dt_client_raise_event(f.client, "busy", "go", "1", &err), &err);
+    watcher busy = {.f = &f, .id = "busy", .want = DT_STATUS_COMPLETED};
+    assert_int_equal(pthread_create(&busy.thread, NULL, watch, &busy), 0);
+    bool completed = false;
+    for (int i = 0; i < 20000 && !completed; i++) {
+        completed = status_in_store(store, "busy") == DT_STATUS_COMPLETED;
+        if (!completed)
+            test_sleep_ms(1);
+    }
+    /* the episode is committed, its fsync held: a reader of another instance is not held */
+    watcher idle = {.f = &f, .id = "idle", .want = DT_STATUS_PENDING};
+    assert_int_equal(pthread_create(&idle.thread, NULL, watch, &idle), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&idle.answered); i++)
+        test_sleep_ms(1);
+    test_sleep_ms(200);   /* time for the reader of "busy" to say so, if it may */
+    bool idle_told = atomic_load(&idle.answered), busy_told = atomic_load(&busy.answered);
+    gate_set(false);   /* before any assertion: nothing is left waiting on the gate */
+    assert_int_equal(pthread_join(busy.thread, NULL), 0);
+    assert_int_equal(pthread_join(idle.thread, NULL), 0);
+    assert_true(completed);
+    if (busy_told)
+        fail_msg("the completion of 'busy' was told before its fsync");
+    if (!idle_told)
+        fail_msg("the read of 'idle' waited for the fsync of a commit about 'busy'");
+    assert_true(atomic_load(&busy.answered));
+    hubfix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_9_mid_work_loses_and_doubles_nothing),
         cmocka_unit_test(test_kill_9_with_timers_events_retries_and_children),
         cmocka_unit_test(test_no_client_hears_of_a_commit_before_its_fsync),
+        cmocka_unit_test(test_a_read_waits_only_for_the_fsyncs_of_what_it_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
