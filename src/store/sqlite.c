@@ -185,16 +185,20 @@ static const char *const stmt_sql[ST_COUNT] = {
         " parent_execution_id, parent_name, parent_task_id, tags)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_INSTANCE_DELETE] = "DELETE FROM instances WHERE instance_id = ?1",
+    /* A lease is an UPDATE and then a SELECT of the leased row: RETURNING collects its rows
+     * in a temporary table made and dropped at every run, which cost more than both. */
     [ST_INSTANCE_LEASE] = "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
-                          " WHERE instance_id = ?1 RETURNING " STORE_INSTANCE_COLUMNS
-                          ", history_gen",
+                          " WHERE instance_id = ?1",
     /* the commit's own leases: only an instance that is free and has a visible message */
     [ST_INSTANCE_LEASE_READY] =
         "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
         " WHERE instance_id = ?1 AND (lock_owner IS NULL OR lock_expires < ?4)"
-        " AND EXISTS (SELECT 1 FROM inbox WHERE instance_id = ?1 AND visible_at <= ?4)"
-        " RETURNING " STORE_INSTANCE_COLUMNS
-        ", history_gen",
+        " AND EXISTS (SELECT 1 FROM inbox WHERE instance_id = ?1 AND visible_at <= ?4)",
+    /* the leased row, its history generation and its history's length (seqs are dense) */
+    [ST_INSTANCE_LEASED] =
+        "SELECT " STORE_INSTANCE_COLUMNS ", history_gen,"
+        " (SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE instance_id = ?1)"
+        " FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_RENEW] = "UPDATE instances SET lock_expires = ?3"
                           " WHERE instance_id = ?1 AND lock_owner = ?2",
     /* an abandon with a retry time keeps the row leased by nobody ('') until then */
@@ -219,8 +223,6 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND (lock_owner IS NULL OR lock_owner = '' OR lock_expires < ?2)",
     [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 AND seq >= ?2"
                         " ORDER BY seq",
-    [ST_HISTORY_NEXT_SEQ] =
-        "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE instance_id = ?1",
     [ST_HISTORY_INSERT] = "INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)",
     [ST_HISTORY_DELETE] = "DELETE FROM history WHERE instance_id = ?1",
 
@@ -352,9 +354,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND (?4 IS NULL OR COALESCE(version, '') = ?4) ORDER BY visible_at, id LIMIT ?2",
     [ST_ACTIVITY_LEASE] =
         "UPDATE activities SET lock_owner = ?2, lock_expires = ?3,"
-        " delivery_count = delivery_count + 1 WHERE id = ?1"
-        " RETURNING instance_id, execution_id, task_id, name, version, input, delivery_count,"
-        " trace_parent, trace_state, tags",
+        " delivery_count = delivery_count + 1 WHERE id = ?1",
+    [ST_ACTIVITY_LEASED] =
+        "SELECT instance_id, execution_id, task_id, name, version, input, delivery_count,"
+        " trace_parent, trace_state, tags FROM activities WHERE id = ?1",
     [ST_ACTIVITY_RENEW] =
         "UPDATE activities SET lock_expires = ?3 WHERE id = ?1 AND lock_owner = ?2",
     [ST_ACTIVITY_ABANDON] = "UPDATE activities SET lock_expires = ?3,"

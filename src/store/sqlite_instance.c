@@ -247,23 +247,6 @@ dt_status store_sqlite_get_instance(dt_store *base, const char *id, dt_arena *ar
     return r;
 }
 
-dt_status store_history_len_tx(sqlite_store *s, const char *id, int64_t *len, dt_error *err)
-{
-    /* seqs are dense from 0, so the next seq is the length; one seek on the primary key */
-    sqlite3_stmt *st = store_stmt(s, ST_HISTORY_NEXT_SEQ);
-    int rc = SQLITE_OK;
-    store_bind_text(st, 1, id, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    dt_status r = DT_OK;
-    if (rc == SQLITE_ROW)
-        *len = sqlite3_column_int64(st, 0);
-    else
-        r = store_sql_error(s, rc, err, "read history length");
-    sqlite3_reset(st);
-    return r;
-}
-
 dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_seq,
                                 dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err)
 {

@@ -33,13 +33,13 @@ typedef enum store_stmt_id {
     ST_INSTANCE_DELETE,
     ST_INSTANCE_LEASE,
     ST_INSTANCE_LEASE_READY,
+    ST_INSTANCE_LEASED,
     ST_INSTANCE_RENEW,
     ST_INSTANCE_ABANDON,
     ST_INSTANCE_EPISODE_UPDATE,
     ST_INSTANCE_REOPEN,
     /* history */
     ST_HISTORY_LOAD,
-    ST_HISTORY_NEXT_SEQ,
     ST_HISTORY_INSERT,
     ST_HISTORY_DELETE,
     /* inbox */
@@ -73,6 +73,7 @@ typedef enum store_stmt_id {
     ST_ACTIVITY_CANDIDATES,
     ST_ACTIVITY_NAMED,
     ST_ACTIVITY_LEASE,
+    ST_ACTIVITY_LEASED,
     ST_ACTIVITY_RENEW,
     ST_ACTIVITY_ABANDON,
     ST_ACTIVITY_DELETE_ONE,
@@ -215,9 +216,6 @@ dt_status store_insert_message_tx(sqlite_store *s, const dt_message *m, const ch
  * transaction. */
 dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_seq,
                                 dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err);
-
-/* store_history_len_tx: the number of history events of ID (seqs are dense from 0). */
-dt_status store_history_len_tx(sqlite_store *s, const char *id, int64_t *len, dt_error *err);
 
 /* store_lease_ready_tx: for dt_store_commit_lease, inside the commit's transaction: lease the
  * activity rows ACTS (just inserted) and those of the instances IDS that have visible

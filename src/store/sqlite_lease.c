@@ -72,6 +72,29 @@ static dt_status load_inbox_tx(sqlite_store *s, dt_orch_item *item, dt_time now,
     return r;
 }
 
+/* read_leased_tx: the row of ITEM's instance, just leased, with its history's length. */
+static dt_status read_leased_tx(sqlite_store *s, dt_orch_item *item, dt_error *err)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_LEASED);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, item->instance_id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    dt_status r;
+    if (rc == SQLITE_ROW) {
+        r = store_read_instance(st, item->arena, &item->state, err);
+        item->history_gen = sqlite3_column_int64(st, 17);
+        item->history_len = (size_t)sqlite3_column_int64(st, 18);
+    } else if (rc == SQLITE_DONE) {
+        r = dt_error_set(err, DT_ERR_INTERNAL, "instance '%s' vanished while being leased",
+                         item->instance_id);
+    } else {
+        r = store_sql_error(s, rc, err, "read leased instance");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
 /* lease_one_tx: lock ITEM's instance (its instance_id is set) and load its row, history length
  * and inbox. The history itself is not read: the holder loads what it lacks. A candidate
  * (IF_READY false) was just found free with work; IF_READY checks both in the lease itself,
@@ -94,33 +117,19 @@ static dt_status lease_one_tx(sqlite_store *s, dt_orch_item *item, const char *o
     store_bind_int64(st, 3, until, &rc);
     if (if_ready)
         store_bind_int64(st, 4, now, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    dt_status r;
-    if (rc == SQLITE_ROW) {
-        r = store_read_instance(st, item->arena, &item->state, err);
-        item->history_gen = sqlite3_column_int64(st, 17);
-        if (r == DT_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
-            r = store_sql_error(s, rc, err, "lease instance");
-    } else if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
+    dt_status r = rc == SQLITE_OK ? store_step_done(s, st, err, "lease instance")
+                                  : store_sql_error(s, rc, err, "lease instance");
+    if (r != DT_OK)
+        return r;
+    if (sqlite3_changes(s->db) == 0) {
         if (if_ready)
             return DT_OK;                 /* busy, or nothing to do: not taken */
         return dt_error_set(err, DT_ERR_INTERNAL, "instance '%s' vanished while being leased",
                             item->instance_id);
-    } else {
-        r = store_sql_error(s, rc, err, "lease instance");
     }
-    sqlite3_reset(st);
-    if (r != DT_OK)
-        return r;
     *taken = true;
-
-    int64_t len = 0;
-    r = store_history_len_tx(s, item->instance_id, &len, err);
-    if (r != DT_OK)
+    if ((r = read_leased_tx(s, item, err)) != DT_OK)
         return r;
-    item->history_len = (size_t)len;
     item->past = NULL;
     item->n_past = 0;
     return load_inbox_tx(s, item, now, err);
@@ -189,20 +198,12 @@ done:
 
 /* ---- activities --------------------------------------------------------------------------- */
 
-static dt_status lease_activity_tx(sqlite_store *s, dt_activity_item *item, const char *owner,
-                                   dt_time until, dt_error *err)
+/* read_activity_tx: ITEM's row (its id set), just leased. */
+static dt_status read_activity_tx(sqlite_store *s, dt_activity_item *item, dt_error *err)
 {
-    const char *token = store_new_token(item->arena, owner);
-    if (token == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activity %lld",
-                            (long long)item->id);
-    item->lock_token = token;
-    item->locked_until = until;
-    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_LEASE);
+    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_LEASED);
     int rc = SQLITE_OK;
     store_bind_int64(st, 1, item->id, &rc);
-    store_bind_text(st, 2, token, &rc);
-    store_bind_int64(st, 3, until, &rc);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     dt_status r = DT_OK;
@@ -221,16 +222,36 @@ static dt_status lease_activity_tx(sqlite_store *s, dt_activity_item *item, cons
         if (cst != DT_OK)
             r = dt_error_set(err, cst, "out of memory leasing activity %lld",
                              (long long)item->id);
-        else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-            r = store_sql_error(s, rc, err, "lease activity");
     } else if (rc == SQLITE_DONE) {
         r = dt_error_set(err, DT_ERR_INTERNAL, "activity %lld vanished while being leased",
                          (long long)item->id);
     } else {
-        r = store_sql_error(s, rc, err, "lease activity");
+        r = store_sql_error(s, rc, err, "read leased activity");
     }
     sqlite3_reset(st);
     return r;
+}
+
+static dt_status lease_activity_tx(sqlite_store *s, dt_activity_item *item, const char *owner,
+                                   dt_time until, dt_error *err)
+{
+    const char *token = store_new_token(item->arena, owner);
+    if (token == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activity %lld",
+                            (long long)item->id);
+    item->lock_token = token;
+    item->locked_until = until;
+    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_LEASE);
+    int rc = SQLITE_OK;
+    store_bind_int64(st, 1, item->id, &rc);
+    store_bind_text(st, 2, token, &rc);
+    store_bind_int64(st, 3, until, &rc);
+    dt_status r = rc == SQLITE_OK ? store_step_done(s, st, err, "lease activity")
+                                  : store_sql_error(s, rc, err, "lease activity");
+    if (r == DT_OK && sqlite3_changes(s->db) == 0)
+        r = dt_error_set(err, DT_ERR_INTERNAL, "activity %lld vanished while being leased",
+                         (long long)item->id);
+    return r == DT_OK ? read_activity_tx(s, item, err) : r;
 }
 
 dt_status store_sqlite_lease_activities(dt_store *base, const char *owner, dt_time now,
