@@ -169,6 +169,7 @@ typedef struct dt_episode {
     const char *custom_status;        /* NULL: none */
     const dt_failure *failure;        /* NULL: none */
     dt_time completed_at;             /* 0 while not finished */
+    dt_time updated_at;               /* the row's last_updated_at; 0: the commit's clock */
     const dt_new_activity *activities;
     size_t n_activities;
     const dt_message *messages;       /* to this or other instances (timers, events) */

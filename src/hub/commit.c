@@ -165,6 +165,11 @@ static void commit_slot(dt_hub *hub, slot *s)
     dt_error err;
     /* counted before the commit: a reader may see it the moment it is in */
     count_rows(hub->cm, s->batch, s->n, 1);
+    /* the time each episode's row says it was updated, known here so that a waiter woken by
+     * the episode is told the row as stored (hub_notify_committed) */
+    for (size_t i = 0; i < s->n; i++)
+        if (s->batch[i].kind == DT_COMMIT_EPISODE && s->batch[i].u.episode.updated_at == 0)
+            s->batch[i].u.episode.updated_at = L->now;
     dt_time t0 = dt_now();
     dt_status st = dt_store_commit_deferred(hub->store, s->batch, s->n, L, &s->ticket, &err);
     metrics_commit(hub->metrics, s->n, dt_now() - t0);

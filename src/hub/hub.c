@@ -212,25 +212,90 @@ static bool reached_status(dt_runtime_status s, dt_wait_for what)
     return what == DT_WAIT_START ? s != DT_STATUS_PENDING : dt_runtime_status_is_terminal(s);
 }
 
-/* wakes: does an episode of BATCH reach what W waits for? */
-static bool wakes(const waiter *w, const dt_commit *batch, size_t n)
+/* waking: the episode of BATCH that reaches what W waits for, or NULL. */
+static const dt_episode *waking(const waiter *w, const dt_commit *batch, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const dt_commit *c = &batch[i];
         if (c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
             reached_status(c->u.episode.status, w->what) &&
             strcmp(c->u.episode.item->instance_id, w->instance_id) == 0)
-            return true;
+            return &c->u.episode;
     }
-    return false;
+    return NULL;
+}
+
+/* dup_into: S copied into A (NULL stays NULL); *OK false when out of memory. */
+static const char *dup_into(dt_arena *a, const char *s, bool *ok)
+{
+    if (s == NULL)
+        return NULL;
+    const char *d = dt_arena_strdup(a, s);
+    *ok = *ok && d != NULL;
+    return d;
+}
+
+/* episode_row: the row EP left, in A: the row its work item was leased with (nobody else
+ * changes a leased row), changed as the stores' episode update changes it. NULL when out of
+ * memory. */
+static dt_instance_state *episode_row(dt_arena *a, const dt_episode *ep)
+{
+    dt_instance_state *s = dt_instance_state_copy(a, &ep->item->state);
+    if (s == NULL)
+        return NULL;
+    bool ok = true;
+    s->status = ep->status;
+    s->output = dup_into(a, ep->output, &ok);
+    s->custom_status = dup_into(a, ep->custom_status, &ok);
+    s->failure = ep->failure ? dt_failure_copy(a, ep->failure) : NULL;
+    ok = ok && (ep->failure == NULL || s->failure != NULL);
+    s->completed_at = ep->completed_at;
+    s->last_updated_at = ep->updated_at;
+    if (ep->name)
+        s->name = dup_into(a, ep->name, &ok);
+    if (ep->input)
+        s->input = dup_into(a, ep->input, &ok);
+    if (ep->execution_id)
+        s->execution_id = dup_into(a, ep->execution_id, &ok);
+    if (ep->version)
+        s->version = dup_into(a, ep->version, &ok);
+    if (ep->span_id) {
+        s->span_id = dup_into(a, ep->span_id, &ok);
+        s->span_start = ep->span_start;
+    }
+    if (ep->tags)
+        s->tags = dup_into(a, ep->tags, &ok);
+    return ok ? s : NULL;
+}
+
+/* waiter_reached: wake W with the row EP left; W reads it itself if it cannot be copied (or
+ * its update time is not known: a batch that did not come through the committer). */
+static void waiter_reached(waiter *w, const dt_episode *ep)
+{
+    dt_arena *a = ep->updated_at ? dt_arena_new() : NULL;
+    dt_instance_state *row = a ? episode_row(a, ep) : NULL;
+    if (row == NULL) {
+        dt_arena_free(a);
+        a = NULL;
+    }
+    pthread_mutex_lock(&w->mu);
+    dt_arena *old = w->reached_arena;
+    w->reached_arena = a;
+    w->reached = row;
+    w->changed = true;
+    pthread_mutex_unlock(&w->mu);
+    pthread_cond_signal(&w->cv);   /* after the unlock, as in waiter_wake */
+    dt_arena_free(old);
 }
 
 void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
 {
     pthread_mutex_lock(&hub->ch_mu);
-    for (waiter *w = hub->waiters; w; w = w->next)
-        if (wakes(w, batch, n))
-            waiter_wake(w);
+    for (waiter *w = hub->waiters; w; w = w->next) {
+        const dt_episode *ep = waking(w, batch, n);
+        if (ep)
+            waiter_reached(w, ep);
+    }
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
@@ -239,7 +304,7 @@ bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n)
     bool awaited = false;
     pthread_mutex_lock(&hub->ch_mu);
     for (waiter *w = hub->waiters; w && !awaited; w = w->next)
-        awaited = wakes(w, batch, n);
+        awaited = waking(w, batch, n) != NULL;
     pthread_mutex_unlock(&hub->ch_mu);
     return awaited;
 }
@@ -602,6 +667,19 @@ static void waiter_remove(dt_hub *hub, waiter *w)
     pthread_mutex_unlock(&hub->ch_mu);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
+    dt_arena_free(w->reached_arena);
+}
+
+/* take_reached: the row W was woken with (its arena in *ARENA), taken from W; NULL if none. */
+static dt_instance_state *take_reached(waiter *w, dt_arena **arena)
+{
+    pthread_mutex_lock(&w->mu);
+    dt_instance_state *row = w->reached;
+    *arena = w->reached_arena;
+    w->reached = NULL;
+    w->reached_arena = NULL;
+    pthread_mutex_unlock(&w->mu);
+    return row;
 }
 
 static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for what,
@@ -635,6 +713,17 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
 {
     dt_time deadline = timeout_ms < 0 ? INT64_MAX : dt_now() + timeout_ms * 1000;
     for (;;) {
+        /* woken with the row an episode left: it is durable (published), so it is the
+         * answer, told without a read of the store or a wait for a later fsync */
+        dt_arena *row_arena = NULL;
+        dt_instance_state *row = take_reached(w, &row_arena);
+        if (row != NULL) {
+            dt_status st = sync_checked(hub, DT_OK, err);
+            if (st == DT_OK && (*out = dt_instance_state_copy(arena, row)) == NULL)
+                st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+            dt_arena_free(row_arena);
+            return st;
+        }
         /* each read goes into a scratch arena so a long wait does not grow the caller's */
         dt_arena *scratch = dt_arena_new();
         if (scratch == NULL)

@@ -44,6 +44,9 @@ typedef struct waiter {
     pthread_mutex_t mu;           /* guards changed */
     pthread_cond_t cv;
     bool changed;                 /* an episode of the instance committed since last looked */
+    /* the row the last episode that reached WHAT left, durable (mu): answered without a read */
+    dt_instance_state *reached;
+    dt_arena *reached_arena;
     struct waiter *next;          /* the hub's list, under ch_mu */
 } waiter;
 

@@ -146,7 +146,7 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
     pg_text(&p, ep->custom_status);
     pg_blob(&p, failure, failure_len);
     pg_int(&p, ep->completed_at);
-    pg_int(&p, dt_now());
+    pg_int(&p, ep->updated_at ? ep->updated_at : dt_now());
     pg_text(&p, ep->name);
     pg_text(&p, ep->input);
     pg_text(&p, ep->execution_id);

@@ -59,7 +59,7 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
     if (failure)
         store_bind_blob(st, 5, failure, failure_len, &rc);
     store_bind_int64(st, 6, ep->completed_at, &rc);
-    store_bind_int64(st, 7, dt_now(), &rc);
+    store_bind_int64(st, 7, ep->updated_at ? ep->updated_at : dt_now(), &rc);
     store_bind_text(st, 8, ep->name, &rc);
     store_bind_text(st, 9, ep->input, &rc);
     store_bind_text(st, 10, ep->execution_id, &rc);

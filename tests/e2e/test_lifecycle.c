@@ -3,6 +3,7 @@
  * the id reuse policy, scheduled starts, queries with paging and filters, custom status, and
  * the errors of raising events. Waits poll with deadlines; a fixed sleep only ever shows that
  * something did NOT happen. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,13 +61,15 @@ static dt_status counted(dt_octx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
-/* stepper: shows its progress in the custom status. */
+/* stepper: shows its progress in the custom status; fails if "go" says "fail". */
 static dt_status stepper(dt_octx *ctx, const char *input, const char **output)
 {
     (void)input;
     dt_octx_set_custom_status(ctx, "{\"step\":1}");
     const char *data = dt_await(ctx, dt_wait_for_event(ctx, "go"));
     dt_octx_set_custom_status(ctx, "{\"step\":2}");
+    if (data && strcmp(data, "\"fail\"") == 0)
+        return dt_fail(ctx, "Told", "told to fail at step %d", 2);
     *output = data;
     return DT_OK;
 }
@@ -1001,6 +1004,91 @@ static void test_custom_status_is_visible_while_waiting_and_final_after(void **s
     hubfix_close(&f);
 }
 
+/* ---- what a wait answers --------------------------------------------------------------------- */
+
+typedef struct done_waiter {
+    hubfix *f;
+    const char *id;
+    pthread_t thread;
+    dt_arena *arena;
+    dt_instance_state *s;
+    dt_status st;
+} done_waiter;
+
+static void *wait_in_thread(void *arg)
+{
+    done_waiter *d = arg;
+    dt_error err = {0};
+    d->st = dt_client_wait_completion(d->f->client, d->id, WAIT_MS, d->arena, &d->s, &err);
+    return NULL;
+}
+
+static void same_text(const char *what, const char *a, const char *b)
+{
+    if (!(a == b || (a && b && strcmp(a, b) == 0)))
+        fail_msg("%s: the wait said '%s', the store says '%s'", what, a ? a : "(null)",
+                 b ? b : "(null)");
+}
+
+/* expect_same_row: A (what a wait answered) is the row as stored (B, read after it). */
+static void expect_same_row(const dt_instance_state *a, const dt_instance_state *b)
+{
+    same_text("instance_id", a->instance_id, b->instance_id);
+    same_text("execution_id", a->execution_id, b->execution_id);
+    same_text("name", a->name, b->name);
+    same_text("version", a->version, b->version);
+    assert_int_equal(a->status, b->status);
+    same_text("input", a->input, b->input);
+    same_text("output", a->output, b->output);
+    same_text("custom_status", a->custom_status, b->custom_status);
+    assert_int_equal(a->created_at, b->created_at);
+    assert_int_equal(a->last_updated_at, b->last_updated_at);
+    assert_int_equal(a->completed_at, b->completed_at);
+    assert_int_equal(a->scheduled_start, b->scheduled_start);
+    same_text("parent_instance_id", a->parent_instance_id, b->parent_instance_id);
+    same_text("tags", a->tags, b->tags);
+    same_text("span_id", a->span_id, b->span_id);
+    assert_int_equal(a->span_start, b->span_start);
+    assert_int_equal(a->failure == NULL, b->failure == NULL);
+    if (a->failure) {
+        same_text("failure type", a->failure->error_type, b->failure->error_type);
+        same_text("failure message", a->failure->message, b->failure->message);
+        same_text("failure stack", a->failure->stack_trace, b->failure->stack_trace);
+        same_text("failure properties", a->failure->properties, b->failure->properties);
+        assert_int_equal(a->failure->non_retriable, b->failure->non_retriable);
+        assert_int_equal(a->failure->inner == NULL, b->failure->inner == NULL);
+    }
+}
+
+/* A client waiting when the instance ends is told the row its last episode left (the hub
+ * hands it over without reading the store again): the same row, to the microsecond, that a
+ * read afterwards finds; completed and failed alike. */
+static void test_a_wait_is_answered_with_the_row_as_stored(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_started(&f, "waitrow");
+    const char *ends[] = {"\"fin\"", "\"fail\""};
+    for (int i = 0; i < 2; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "row-%d", i);
+        dt_error err = {0};
+        char out[DT_INSTANCE_ID_MAX + 1];
+        dt_start_options so = {.instance_id = id, .input = "{\"n\":1}", .version = "v2"};
+        assert_ok(dt_client_start(f.client, "stepper", &so, out, &err), &err);
+        wait_status(&f, id, DT_STATUS_RUNNING);
+        done_waiter d = {.f = &f, .id = id, .arena = f.arena, .st = DT_ERR_INTERNAL};
+        assert_int_equal(pthread_create(&d.thread, NULL, wait_in_thread, &d), 0);
+        test_sleep_ms(100);   /* the wait is in place before the end (it is right either way) */
+        raise_go(&f, id, ends[i]);
+        assert_int_equal(pthread_join(d.thread, NULL), 0);
+        assert_ok(d.st, NULL);
+        assert_int_equal(d.s->status, i == 0 ? DT_STATUS_COMPLETED : DT_STATUS_FAILED);
+        expect_same_row(d.s, get(&f, id));
+    }
+    hubfix_close(&f);
+}
+
 /* ---- raise event errors ---------------------------------------------------------------------- */
 
 static void test_raise_event_to_unknown_instance_is_not_found(void **state)
@@ -1073,6 +1161,7 @@ static void test_raise_event_with_data_that_is_not_json_is_refused_and_not_deliv
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_wait_is_answered_with_the_row_as_stored),
         cmocka_unit_test(test_terminate_running_instance_ends_it_with_the_given_output),
         cmocka_unit_test(test_terminate_finished_instance_is_a_state_error),
         cmocka_unit_test(test_terminate_unknown_instance_is_not_found),
