@@ -31,6 +31,7 @@ struct hub_cache {
     pthread_mutex_t mu;
     cache_entry *buckets[CACHE_BUCKETS];
     size_t n_events;              /* over all entries, for the eviction bound */
+    size_t n_entries;
     cache_entry *newest, *oldest; /* idle entries, most recently used first */
 };
 
@@ -114,6 +115,7 @@ static void unlink_entry(hub_cache *c, cache_entry *e)
         if (*p == e) {
             *p = e->next;
             c->n_events -= e->n;
+            c->n_entries--;
             return;
         }
     }
@@ -186,6 +188,7 @@ static cache_entry *take(hub_cache *c, const dt_orch_item *item)
         size_t b = bucket_of(item->instance_id);
         e->next = c->buckets[b];
         c->buckets[b] = e;
+        c->n_entries++;
     }
     if (e && (e->token = strdup(item->lock_token ? item->lock_token : "")) == NULL) {
         unlink_entry(c, e);
@@ -245,6 +248,15 @@ static cache_entry *holding(hub_cache *c, const dt_orch_item *item)
     return ours ? e : NULL;   /* in use by ITEM's holder alone: read without the lock */
 }
 
+void cache_size(dt_hub *hub, size_t *instances, size_t *events)
+{
+    hub_cache *c = hub->cache;
+    pthread_mutex_lock(&c->mu);
+    *instances = c->n_entries;
+    *events = c->n_events;
+    pthread_mutex_unlock(&c->mu);
+}
+
 const tally *cache_tally(dt_hub *hub, const dt_orch_item *item)
 {
     cache_entry *e = holding(hub->cache, item);
@@ -276,8 +288,10 @@ void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *commi
     pthread_mutex_unlock(&c->mu);
 
     bool keep = committed != NULL;
-    if (keep && committed->reset_history) {
-        /* continue-as-new: a new execution with a new history */
+    if (keep && (committed->reset_history || dt_runtime_status_is_terminal(committed->status))) {
+        /* continue-as-new: a new execution with a new history; or the execution ended: it
+         * has no next episode (messages to it are dropped unread; a rewind or a restart
+         * reads its history afresh), and kept it would only push out the live ones */
         keep = false;
     } else if (keep) {
         size_t before = e->n;

@@ -326,6 +326,9 @@ dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err);
  * history did not come from the cache). */
 size_t cache_history_bytes(dt_hub *hub, const dt_orch_item *item);
 
+/* cache_size: how many instances' histories the cache holds, and their events. */
+void cache_size(dt_hub *hub, size_t *instances, size_t *events);
+
 /* cache_tally: the tally of ITEM's past events when the cache holds them (valid until
  * cache_detach, like the events), NULL when they are not the cache's. */
 const tally *cache_tally(dt_hub *hub, const dt_orch_item *item);

@@ -2,7 +2,7 @@
  * (sub-orchestrations too), completed, failed and terminated by orchestrator name; work item
  * latency (lease to commit) by kind; store commit time and batch size; lost leases,
  * redeliveries and poison items; queue depths, read from
- * the store when rendered. Updates take one short mutex; nothing here touches the store
+ * the store when rendered; the history cache's size. Updates take one short mutex; nothing here touches the store
  * except dt_hub_metrics_text. */
 #include <assert.h>
 #include <stdarg.h>
@@ -366,6 +366,14 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
                 "dtask_queue_depth{kind=\"orchestration\"} %zu\n"
                 "dtask_queue_depth{kind=\"activity\"} %zu\n",
             orch_depth, act_depth);
+    size_t cached, cached_events;
+    cache_size(hub, &cached, &cached_events);
+    put(&b, "# HELP dtask_history_cache_instances Executions whose history the hub keeps decoded "
+            "between episodes (running ones: an ended execution's goes).\n"
+            "# TYPE dtask_history_cache_instances gauge\ndtask_history_cache_instances %zu\n"
+            "# HELP dtask_history_cache_events History events the hub keeps decoded.\n"
+            "# TYPE dtask_history_cache_events gauge\ndtask_history_cache_events %zu\n",
+        cached, cached_events);
     put_nodes(&b, hub);
     if (b.nomem) {
         free(b.p);

@@ -104,11 +104,56 @@ static void test_metrics_count_sub_orchestration_starts(void **state)
     hubfix_close(&f);
 }
 
+static dt_status wait_go(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_await(ctx, dt_wait_for_event(ctx, "go"));
+    return DT_OK;
+}
+
+static void expect_cached(hubfix *f, size_t instances)
+{
+    char *text = NULL;
+    assert_ok(dt_hub_metrics_text(f->hub, &text), NULL);
+    char line[96];
+    snprintf(line, sizeof line, "dtask_history_cache_instances %zu\n", instances);
+    expect_line(text, line);
+    free(text);
+}
+
+/* The history cache keeps what running instances need for their next episodes: an ended
+ * execution's history leaves it with its last episode, so it holds the live ones only. */
+static void test_the_history_cache_holds_running_instances_only(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "metrics-cache", NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "ok", ok_orch, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "wait_go", wait_go, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f.worker, "echo", hubfix_echo, NULL), NULL);
+    hubfix_start(&f);
+    dt_error err = {0};
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = "waits"};
+    assert_ok(dt_client_start(f.client, "wait_go", &so, id, &err), &err);
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_start(f.client, "waits", 60000, f.arena, &s, &err), &err);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(hubfix_run(&f, "ok", "1", NULL)->status, DT_STATUS_COMPLETED);
+    expect_cached(&f, 1);   /* "waits" alone */
+    assert_ok(dt_client_raise_event(f.client, "waits", "go", "2", &err), &err);
+    assert_ok(dt_client_wait_completion(f.client, "waits", 60000, f.arena, &s, &err), &err);
+    assert_string_equal(s->output, "2");
+    expect_cached(&f, 0);
+    hubfix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_count_instances_and_time_work),
         cmocka_unit_test(test_metrics_count_sub_orchestration_starts),
+        cmocka_unit_test(test_the_history_cache_holds_running_instances_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
