@@ -1,8 +1,10 @@
 /* arena.c — bump allocation in chunks; one free releases everything. Chunks grow from 1 KB
  * to 16 KB as an arena fills. Big requests get a chunk of their own so a 1 MB payload does
- * not waste the rest of a small chunk. Freed 16 KB chunks wait in a small pool for the next
- * arena: a busy hub makes and frees an arena per work item, often on different threads, and
- * malloc answered that with heap growth and trimming (page faults, madvise) on every item. */
+ * not waste the rest of a small chunk. The arena itself lives at the start of its first
+ * chunk. Freed chunks of the five standard sizes wait in pools for the next arenas: a busy
+ * hub makes and frees a dozen arenas per instance, often on different threads, and malloc
+ * answered that with heap growth and trimming (page faults, madvise) and with frees into
+ * other threads' heaps, each behind that heap's lock. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +14,9 @@
 
 #define FIRST_CHUNK 1024         /* an arena's first chunk; each next one is twice the last */
 #define CHUNK_SIZE (16 * 1024)   /* ... up to this: the standard chunk */
+#define N_SIZES 5                /* the standard sizes, 1 KB .. 16 KB */
 #define ALIGN 16
-#define POOL_MAX 256      /* standard chunks kept for reuse: 4 MB at most */
+#define POOL_BYTES ((size_t)1 << 20)   /* kept per size, at most: 5 MB in all */
 #if defined(__SANITIZE_ADDRESS__)
 #define POOLED 0          /* under AddressSanitizer every chunk is freed, so it sees misuse */
 #else
@@ -28,29 +31,44 @@ typedef struct chunk {
 
 struct dt_arena {
     chunk *head;     /* the chunk being filled; older chunks follow */
+    chunk *home;     /* the chunk that holds this struct: released last */
 };
 
-dt_arena *dt_arena_new(void)
+/* the arena's own bytes at the start of its first chunk, rounded to the alignment */
+#define ARENA_BYTES ((sizeof(dt_arena) + ALIGN - 1) & ~(size_t)(ALIGN - 1))
+
+static struct pool {
+    pthread_mutex_t mu;
+    chunk *free;
+    size_t n;
+} pools[N_SIZES] = {
+    {PTHREAD_MUTEX_INITIALIZER, NULL, 0}, {PTHREAD_MUTEX_INITIALIZER, NULL, 0},
+    {PTHREAD_MUTEX_INITIALIZER, NULL, 0}, {PTHREAD_MUTEX_INITIALIZER, NULL, 0},
+    {PTHREAD_MUTEX_INITIALIZER, NULL, 0},
+};
+
+/* pool_of: the pool of chunks of CAP bytes, or NULL if CAP is not a standard size. */
+static struct pool *pool_of(size_t cap)
 {
-    return calloc(1, sizeof(dt_arena));
+    for (int i = 0; i < N_SIZES; i++)
+        if (cap == (size_t)FIRST_CHUNK << i)
+            return POOLED ? &pools[i] : NULL;
+    return NULL;
 }
 
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static chunk *pool;
-static size_t pool_n;
-
-/* chunk_release: C back to the pool if it is a standard one and there is room, else free. */
+/* chunk_release: C back to its pool if it has a standard size and there is room, else free. */
 static void chunk_release(chunk *c)
 {
-    if (POOLED && c->cap == CHUNK_SIZE) {
-        pthread_mutex_lock(&pool_mu);
-        if (pool_n < POOL_MAX) {
-            c->next = pool;
-            pool = c;
-            pool_n++;
+    struct pool *p = pool_of(c->cap);
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if ((p->n + 1) * c->cap <= POOL_BYTES) {
+            c->next = p->free;
+            p->free = c;
+            p->n++;
             c = NULL;
         }
-        pthread_mutex_unlock(&pool_mu);
+        pthread_mutex_unlock(&p->mu);
     }
     free(c);
 }
@@ -59,25 +77,28 @@ void dt_arena_free(dt_arena *arena)
 {
     if (arena == NULL)
         return;
+    chunk *home = arena->home;
     chunk *c = arena->head;
     while (c) {
         chunk *next = c->next;
-        chunk_release(c);
+        if (c != home)
+            chunk_release(c);
         c = next;
     }
-    free(arena);
+    chunk_release(home);   /* the arena itself goes with it */
 }
 
 static chunk *chunk_new(size_t cap)
 {
     chunk *c = NULL;
-    if (cap == CHUNK_SIZE) {
-        pthread_mutex_lock(&pool_mu);
-        if ((c = pool) != NULL) {
-            pool = c->next;
-            pool_n--;
+    struct pool *p = pool_of(cap);
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if ((c = p->free) != NULL) {
+            p->free = c->next;
+            p->n--;
         }
-        pthread_mutex_unlock(&pool_mu);
+        pthread_mutex_unlock(&p->mu);
     }
     if (c == NULL)
         c = malloc(sizeof(chunk) + cap);
@@ -87,6 +108,17 @@ static chunk *chunk_new(size_t cap)
     c->used = 0;
     c->cap = cap;
     return c;
+}
+
+dt_arena *dt_arena_new(void)
+{
+    chunk *c = chunk_new(FIRST_CHUNK);
+    if (c == NULL)
+        return NULL;
+    dt_arena *arena = (dt_arena *)c->data;
+    c->used = ARENA_BYTES;
+    arena->head = arena->home = c;
+    return arena;
 }
 
 void *dt_arena_alloc(dt_arena *arena, size_t n)
