@@ -7,24 +7,29 @@
 
 #include "store_internal.h"
 
-/* note: ID among the ids, MUST or not (once must, it stays so). */
-static void note(store_ready *rd, const char *id, bool must)
+/* note: ID among the ids, MUST or not and SENT or not (once true, each stays so). */
+static void note(store_ready *rd, const char *id, bool must, bool sent)
 {
     for (size_t i = 0; i < rd->n_ids; i++)
         if (strcmp(rd->ids[i], id) == 0) {
             rd->must[i] |= must;
+            rd->sent[i] |= sent;
             return;
         }
     const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
     if (n)
         rd->ids = n;
     bool *m = n ? dt_grow(rd->must, &rd->cap_must, rd->n_ids + 1, sizeof *m) : NULL;
-    if (m == NULL) {
+    if (m)
+        rd->must = m;
+    bool *t = m ? dt_grow(rd->sent, &rd->cap_sent, rd->n_ids + 1, sizeof *t) : NULL;
+    if (t == NULL) {
         rd->left = true;
         return;
     }
-    rd->must = m;
+    rd->sent = t;
     rd->must[rd->n_ids] = must;
+    rd->sent[rd->n_ids] = sent;
     rd->ids[rd->n_ids++] = id;
 }
 
@@ -36,7 +41,7 @@ void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at)
         rd->left = true;
         return;
     }
-    note(rd, id, true);
+    note(rd, id, true, true);
 }
 
 void store_ready_own(store_ready *rd, const char *id, bool ended)
@@ -46,7 +51,7 @@ void store_ready_own(store_ready *rd, const char *id, bool ended)
     if (!rd->on)
         rd->left = true;
     else
-        note(rd, id, !ended);
+        note(rd, id, !ended, false);
 }
 
 void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at)
@@ -76,6 +81,7 @@ void store_ready_free(store_ready *rd)
 {
     free(rd->ids);
     free(rd->must);
+    free(rd->sent);
     free(rd->acts);
 }
 

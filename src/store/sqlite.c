@@ -234,6 +234,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INBOX_RENAME] = "UPDATE inbox SET name = ?2 WHERE instance_id = ?1 AND name IS NOT ?2",
     [ST_INBOX_LOAD_VISIBLE] = "SELECT id, event, execution_id FROM inbox"
                               " WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id",
+    [ST_INBOX_ANY_VISIBLE] = "SELECT 1 FROM inbox WHERE instance_id = ?1 AND visible_at <= ?2"
+                             " LIMIT 1",
     [ST_INBOX_DELETE_ONE] = "DELETE FROM inbox WHERE id = ?1 AND instance_id = ?2",
     [ST_INBOX_DELETE_ALL] = "DELETE FROM inbox WHERE instance_id = ?1",
     /* instances with a visible message and no live lease, the longest due first, for a taker

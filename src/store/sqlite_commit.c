@@ -279,8 +279,7 @@ static void lease_ready(sqlite_store *s, store_ready *rd, dt_commit_lease *L)
     dt_error scratch;
     if (store_exec(s, ST_SAVEPOINT, &scratch, "savepoint") != DT_OK)
         return;
-    dt_status r = store_lease_ready_tx(s, rd->ids, rd->n_ids, rd->acts, rd->n_acts, L,
-                                       &scratch);
+    dt_status r = store_lease_ready_tx(s, rd, L, &scratch);
     if (r == DT_OK) {
         store_exec(s, ST_RELEASE, &scratch, "release savepoint");
         return;

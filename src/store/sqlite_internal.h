@@ -46,6 +46,7 @@ typedef enum store_stmt_id {
     ST_INBOX_INSERT,
     ST_INBOX_RENAME,
     ST_INBOX_LOAD_VISIBLE,
+    ST_INBOX_ANY_VISIBLE,
     ST_INBOX_DELETE_ONE,
     ST_INBOX_DELETE_ALL,
     ST_ORCH_CANDIDATES,
@@ -218,11 +219,10 @@ dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_se
                                 dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err);
 
 /* store_lease_ready_tx: for dt_store_commit_lease, inside the commit's transaction: lease the
- * activity rows ACTS (just inserted) and those of the instances IDS that have visible
- * messages and no live lease, up to LEASE's limits, filling its arrays. On error the caller
- * rolls the leases back and frees what was filled. */
-dt_status store_lease_ready_tx(sqlite_store *s, const char *const *ids, size_t n_ids,
-                               const int64_t *acts, size_t n_acts, dt_commit_lease *lease,
+ * activity rows RD noted (just inserted) and those of the instances it noted that have
+ * visible messages and no live lease, up to LEASE's limits, filling its arrays. On error the
+ * caller rolls the leases back and frees what was filled. */
+dt_status store_lease_ready_tx(sqlite_store *s, const store_ready *rd, dt_commit_lease *lease,
                                dt_error *err);
 
 /* store_delete_instance_tx: delete the row of ID and everything hanging off it (history,

@@ -334,10 +334,36 @@ static dt_status lease_ready_activities(sqlite_store *s, const int64_t *acts, si
     return DT_OK;
 }
 
-static dt_status lease_ready_instances(sqlite_store *s, const char *const *ids, size_t n_ids,
-                                       dt_time until, dt_commit_lease *L, dt_error *err)
+/* any_visible_tx: has instance ID a visible message (at NOW)? Asked before the lease of an
+ * episode's own instance, which most often has none: one look in the inbox's index instead
+ * of the lease's look at the row and then the inbox. */
+static dt_status any_visible_tx(sqlite_store *s, const char *id, dt_time now, bool *any,
+                                dt_error *err)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_INBOX_ANY_VISIBLE);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    store_bind_int64(st, 2, now, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    *any = rc == SQLITE_ROW;
+    dt_status r = rc == SQLITE_ROW || rc == SQLITE_DONE ? DT_OK
+                                                        : store_sql_error(s, rc, err, "read inbox");
+    sqlite3_reset(st);
+    return r;
+}
+
+static dt_status lease_ready_instances(sqlite_store *s, const char *const *ids,
+                                       const bool *sent, size_t n_ids, dt_time until,
+                                       dt_commit_lease *L, dt_error *err)
 {
     for (size_t i = 0; i < n_ids && L->n_orchestrations < L->max_orchestrations; i++) {
+        bool any = true;
+        dt_status r = sent[i] ? DT_OK : any_visible_tx(s, ids[i], L->now, &any, err);
+        if (r != DT_OK)
+            return r;
+        if (!any)
+            continue;
         dt_arena *arena = dt_arena_new();
         dt_orch_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
         const char *id = item ? dt_arena_strdup(arena, ids[i]) : NULL;
@@ -348,7 +374,7 @@ static dt_status lease_ready_instances(sqlite_store *s, const char *const *ids, 
         item->arena = arena;
         item->instance_id = id;
         bool taken = false;
-        dt_status r = lease_one_tx(s, item, L->owner, L->now, until, true, &taken, err);
+        r = lease_one_tx(s, item, L->owner, L->now, until, true, &taken, err);
         if (r != DT_OK || !taken) {
             dt_orch_item_free(item);
             if (r != DT_OK)
@@ -360,14 +386,13 @@ static dt_status lease_ready_instances(sqlite_store *s, const char *const *ids, 
     return DT_OK;
 }
 
-dt_status store_lease_ready_tx(sqlite_store *s, const char *const *ids, size_t n_ids,
-                               const int64_t *acts, size_t n_acts, dt_commit_lease *L,
+dt_status store_lease_ready_tx(sqlite_store *s, const store_ready *rd, dt_commit_lease *L,
                                dt_error *err)
 {
     dt_time until = store_lease_end(L->now, L->lease_us);
-    dt_status r = lease_ready_activities(s, acts, n_acts, until, L, err);
+    dt_status r = lease_ready_activities(s, rd->acts, rd->n_acts, until, L, err);
     if (r == DT_OK)
-        r = lease_ready_instances(s, ids, n_ids, until, L, err);
+        r = lease_ready_instances(s, rd->ids, rd->sent, rd->n_ids, until, L, err);
     return r;
 }
 

@@ -109,7 +109,9 @@ typedef struct store_ready {
     const char **ids;
     bool *must;                 /* per id: work may be left if the lease does not take it (all
                                  * but the own instance of an episode that ended it) */
-    size_t n_ids, cap_ids, cap_must;
+    bool *sent;                 /* per id: the batch gave it a message (else it is only an
+                                 * episode's own instance, which may have none waiting) */
+    size_t n_ids, cap_ids, cap_must, cap_sent;
     int64_t *acts;
     size_t n_acts, cap_acts;
     bool left;                  /* something was made ready that is not noted (not visible

@@ -2236,19 +2236,27 @@ static void commit_leasing(fixture *fx, dt_commit *batch, size_t n, size_t max_o
     assert_ok(dt_store_commit_lease(fx->store, batch, n, L, &err), &err);
 }
 
+/* start_leasing: start ID in a commit that leases it (O, A and L take what a commit leases);
+ * its work item. */
+static dt_orch_item *start_leasing(fixture *fx, const char *id, dt_orch_item **o,
+                                   dt_activity_item **a, dt_commit_lease *L)
+{
+    dt_error own;
+    dt_commit start = start_commit(id, &own);
+    commit_leasing(fx, &start, 1, 4, 4, L, o, a);
+    assert_int_equal(start.result, DT_OK);
+    assert_int_equal(L->n_orchestrations, 1);   /* the new instance, with its ExecutionStarted */
+    assert_int_equal(L->n_activities, 0);
+    return o[0];
+}
+
 static void test_commit_leases_the_work_it_made_ready(void **state)
 {
     fixture *fx = *state;
-    dt_error own;
-    dt_commit start = start_commit("i1", &own);
     dt_orch_item *o[4];
     dt_activity_item *a[4];
     dt_commit_lease L;
-    commit_leasing(fx, &start, 1, 4, 4, &L, o, a);
-    assert_int_equal(start.result, DT_OK);
-    assert_int_equal(L.n_orchestrations, 1);   /* the new instance, with its ExecutionStarted */
-    assert_int_equal(L.n_activities, 0);
-    dt_orch_item *item = o[0];
+    dt_orch_item *item = start_leasing(fx, "i1", o, a, &L);
     assert_str(item->instance_id, "i1");
     assert_int_equal(item->history_len, 0);
     assert_int_equal(item->n_incoming, 1);
@@ -2292,6 +2300,46 @@ static void test_commit_leases_the_work_it_made_ready(void **state)
     dt_commit last = episode_commit(item, fin, 1, DT_STATUS_COMPLETED);
     commit_expect(fx, &last, DT_OK);
     assert_int_equal(get(fx, "i1")->status, DT_STATUS_COMPLETED);
+    dt_orch_item_free(item);
+}
+
+/* An episode's commit leases its own instance again when a message came while the episode
+ * ran (one visible by now; a timer due later waits for its time). */
+static void test_commit_leases_its_own_instance_when_a_message_came_meanwhile(void **state)
+{
+    fixture *fx = *state;
+    dt_orch_item *o[4];
+    dt_activity_item *a[4];
+    dt_commit_lease L;
+    dt_orch_item *item = start_leasing(fx, "i1", o, a, &L);
+    /* while its first episode runs: a timer due later, and an event now */
+    dt_message later = {.instance_id = "i1", .visible_at = T0 + 3600 * SEC};
+    later.event = ev(DT_EVENT_TIMER_FIRED);
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &later, &err), &err);
+    dt_commit ep = episode_commit(item, (dt_event[]){ev(DT_EVENT_ORCHESTRATOR_STARTED)}, 1,
+                                  DT_STATUS_RUNNING);
+    commit_leasing(fx, &ep, 1, 4, 4, &L, o, a);
+    assert_int_equal(ep.result, DT_OK);
+    assert_int_equal(L.n_orchestrations, 0);   /* the timer is not due */
+    dt_orch_item_free(item);
+
+    item = lease_one(fx, "w", T0 + 3600 * SEC, LEASE);   /* the timer's episode */
+    assert_non_null(item);
+    dt_message now = {.instance_id = "i1"};
+    now.event = ev(DT_EVENT_EVENT_RAISED);
+    now.event.name = "go";
+    assert_ok(dt_store_send_message(fx->store, &now, &err), &err);
+    ep = episode_commit(item, (dt_event[]){ev(DT_EVENT_ORCHESTRATOR_STARTED)}, 1,
+                        DT_STATUS_RUNNING);
+    commit_leasing(fx, &ep, 1, 4, 4, &L, o, a);
+    assert_int_equal(ep.result, DT_OK);
+    assert_int_equal(L.n_orchestrations, 1);   /* again, with the event that came */
+    assert_str(o[0]->instance_id, "i1");
+    assert_int_equal(o[0]->n_incoming, 1);
+    assert_int_equal(o[0]->incoming[0].type, DT_EVENT_EVENT_RAISED);
+    assert_str(o[0]->incoming[0].name, "go");
+    dt_orch_item_free(o[0]);
     dt_orch_item_free(item);
 }
 
@@ -3211,6 +3259,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_queue_depths_count_what_waits_now),
         T(test_start_entries_create_instances_and_a_refused_one_changes_nothing),
         T(test_commit_leases_the_work_it_made_ready),
+        T(test_commit_leases_its_own_instance_when_a_message_came_meanwhile),
         T(test_commit_lease_takes_no_more_than_asked),
         T(test_commit_lease_does_not_take_an_instance_another_owner_holds),
         T(test_deferred_commits_are_synced_by_ticket),
