@@ -44,10 +44,13 @@ struct dt_remote_worker {
     pthread_t *pool;
     int n_pool;
     atomic_bool stop;
-    /* mu guards the job queue */
+    /* mu guards the job queue and the counts of the pool's threads waiting for a job and
+     * of those woken for one and not yet running */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *head, *tail;
+    size_t n_jobs;
+    int n_waiting, n_woken;
     /* the completion stream. send_mu guards the queue and the flags; the thread that holds
      * the sending role (SENDING) alone uses SENDER and sends what is queued */
     pthread_mutex_t send_mu;
@@ -69,6 +72,9 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* push: queue J, waking a waiting pool thread only if the jobs queued outnumber the threads
+ * already woken for them (a burst of work items wakes as many threads as it needs, not one
+ * per item: a wake-up is a system call and a context switch). */
 static void push(dt_remote_worker *r, job *j)
 {
     pthread_mutex_lock(&r->mu);
@@ -77,20 +83,30 @@ static void push(dt_remote_worker *r, job *j)
     else
         r->head = j;
     r->tail = j;
-    pthread_cond_signal(&r->cv);
+    r->n_jobs++;
+    bool wake = r->n_waiting > r->n_woken && r->n_jobs > (size_t)r->n_woken;
+    r->n_woken += wake;
     pthread_mutex_unlock(&r->mu);
+    if (wake)   /* after the unlock: the thread woken takes mu at once */
+        pthread_cond_signal(&r->cv);
 }
 
 static job *pop(dt_remote_worker *r)
 {
     pthread_mutex_lock(&r->mu);
-    while (r->head == NULL && !atomic_load(&r->stop))
+    while (r->head == NULL && !atomic_load(&r->stop)) {
+        r->n_waiting++;
         pthread_cond_wait(&r->cv, &r->mu);
+        r->n_waiting--;
+        if (r->n_woken > 0)
+            r->n_woken--;
+    }
     job *j = r->head;
     if (j) {
         r->head = j->next;
         if (r->head == NULL)
             r->tail = NULL;
+        r->n_jobs--;
     }
     pthread_mutex_unlock(&r->mu);
     return j;
