@@ -169,7 +169,6 @@ typedef struct dt_episode {
     const char *custom_status;        /* NULL: none */
     const dt_failure *failure;        /* NULL: none */
     dt_time completed_at;             /* 0 while not finished */
-    dt_time updated_at;               /* the row's last_updated_at; 0: the commit's clock */
     const dt_new_activity *activities;
     size_t n_activities;
     const dt_message *messages;       /* to this or other instances (timers, events) */
@@ -184,6 +183,7 @@ typedef struct dt_episode {
     bool asked_locks;                 /* it ever asked for a lock, so the release may free
                                        * one that entities wait for (else a lock left to it
                                        * is one granted as it ended, and is only cleaned) */
+    dt_time updated_at;               /* the row's last_updated_at; 0: the commit's clock */
 } dt_episode;
 
 /* The result of one activity: a TaskCompleted/TaskFailed message to the orchestration, and the

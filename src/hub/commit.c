@@ -78,12 +78,6 @@ typedef struct slot {
 #define HOLD_BATCHES 4
 #define HOLD_MS 2
 
-/* The instances whose row a batch may change, counted from before its commit until its
- * fsync is done, by a hash of the id (commit_unsynced). A read of one instance waits for an
- * fsync only when its count is up; the latest commit's fsync (read_barrier's wait) is most
- * often one of a batch about other instances, one fsync after the batch that woke the
- * reader. Ids that share a count make a read wait when it need not, never the other way. */
-#define UNSYNCED_COUNTS 1024
 
 typedef struct committer {
     dt_hub *hub;
@@ -99,46 +93,51 @@ typedef struct committer {
     bool hold;                    /* the store's sync waits for a disk: worth sharing */
     bool stop;
     pthread_t syncer;
-    _Atomic uint32_t unsynced[UNSYNCED_COUNTS];
 } committer;
 
-static _Atomic uint32_t *unsynced_count(committer *cm, const char *id)
+/* The instances whose row a batch may change, counted from before its commit until its
+ * fsync is done, by a hash of the id (hub->unsynced, commit_unsynced). A read of one instance
+ * waits for an fsync only when its count is up; the latest commit's fsync (read_barrier's
+ * wait) is most often one of a batch about other instances, one fsync after the batch that
+ * woke the reader. Ids that share a count make a read wait when it need not, never the other
+ * way. The counts are the hub's, so a read never looks into a committer that is gone. */
+static _Atomic uint32_t *unsynced_count(dt_hub *hub, const char *id)
 {
     uint32_t h = 2166136261u;   /* FNV-1a */
     for (; *id; id++)
         h = (h ^ (unsigned char)*id) * 16777619u;
-    return &cm->unsynced[h & (UNSYNCED_COUNTS - 1)];
+    return &hub->unsynced[h & (UNSYNCED_COUNTS - 1)];
 }
 
-static void count_id(committer *cm, const char *id, int delta)
+static void count_id(dt_hub *hub, const char *id, int delta)
 {
     if (id != NULL)
-        atomic_fetch_add(unsynced_count(cm, id), (uint32_t)delta);
+        atomic_fetch_add(unsynced_count(hub, id), (uint32_t)delta);
 }
 
-static void count_instances(committer *cm, const dt_new_instance *ni, size_t n, int delta)
+static void count_instances(dt_hub *hub, const dt_new_instance *ni, size_t n, int delta)
 {
     for (size_t i = 0; i < n; i++)
-        count_id(cm, ni[i].instance_id, delta);
+        count_id(hub, ni[i].instance_id, delta);
 }
 
 /* count_rows: DELTA to the counts of the instances whose row BATCH may change: an episode's
  * own and those it creates, a start's, an entity step's new ones. Messages, activities and
  * entities leave instance rows as they are. */
-static void count_rows(committer *cm, const dt_commit *batch, size_t n, int delta)
+static void count_rows(dt_hub *hub, const dt_commit *batch, size_t n, int delta)
 {
     for (size_t i = 0; i < n; i++) {
         const dt_commit *c = &batch[i];
         switch (c->kind) {
         case DT_COMMIT_EPISODE:
-            count_id(cm, c->u.episode.item ? c->u.episode.item->instance_id : NULL, delta);
-            count_instances(cm, c->u.episode.instances, c->u.episode.n_instances, delta);
+            count_id(hub, c->u.episode.item ? c->u.episode.item->instance_id : NULL, delta);
+            count_instances(hub, c->u.episode.instances, c->u.episode.n_instances, delta);
             break;
         case DT_COMMIT_START:
-            count_id(cm, c->u.start.instance_id, delta);
+            count_id(hub, c->u.start.instance_id, delta);
             break;
         case DT_COMMIT_ENTITY:
-            count_instances(cm, c->u.entity.instances, c->u.entity.n_instances, delta);
+            count_instances(hub, c->u.entity.instances, c->u.entity.n_instances, delta);
             break;
         case DT_COMMIT_ACTIVITY:
             break;
@@ -148,8 +147,7 @@ static void count_rows(committer *cm, const dt_commit *batch, size_t n, int delt
 
 bool commit_unsynced(dt_hub *hub, const char *id)
 {
-    committer *cm = hub->cm;
-    return cm == NULL || id == NULL || atomic_load(unsynced_count(cm, id)) > 0;
+    return id == NULL || atomic_load(unsynced_count(hub, id)) > 0;
 }
 
 /* commit_slot: commit the batch in S (no fsync yet); every request's result is set. */
@@ -164,7 +162,7 @@ static void commit_slot(dt_hub *hub, slot *s)
     assert(s->n <= hub->max_batch);
     dt_error err;
     /* counted before the commit: a reader may see it the moment it is in */
-    count_rows(hub->cm, s->batch, s->n, 1);
+    count_rows(hub, s->batch, s->n, 1);
     /* the time each episode's row says it was updated, known here so that a waiter woken by
      * the episode is told the row as stored (hub_notify_committed) */
     for (size_t i = 0; i < s->n; i++)
@@ -226,7 +224,7 @@ static void publish_slot(dt_hub *hub, slot *s)
     }
     /* the requesters still wait, so the batch's entries are valid to read; a failed sync is
      * known (sync_failed) before the counts go down */
-    count_rows(hub->cm, s->batch, s->n, -1);
+    count_rows(hub, s->batch, s->n, -1);
     hub_notify_committed(hub, s->batch, s->n);
 
     /* wake the synchronous requesters, each on its own condition (a woken request is gone at

@@ -452,9 +452,14 @@ static void found_nothing(dt_hub *hub)
 static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_item **out,
                                     dt_error *err)
 {
-    dt_status st = cache_attach(hub, item, err);
+    /* a finished execution's messages are dropped without its history (the cache let it go
+     * with the last episode): only a rewind request needs it */
+    bool history = !dt_runtime_status_is_terminal(item->state.status) ||
+                   find_incoming(item, DT_EVENT_EXECUTION_REWOUND) != NULL;
+    dt_status st = history ? cache_attach(hub, item, err) : DT_OK;
     if (st == DT_OK && (st = begin_episode(hub, item)) != DT_OK) {
-        cache_detach(hub, item, NULL);
+        if (history)
+            cache_detach(hub, item, NULL);
         dt_error_set(err, st, "out of memory");
     }
     if (st != DT_OK) {

@@ -235,6 +235,23 @@ static const char *dup_into(dt_arena *a, const char *s, bool *ok)
     return d;
 }
 
+/* failure_as_stored: a copy of F in A as a store gives it back (an absent type or message
+ * reads as ""); NULL when out of memory, or when F or a cause has properties, whose JSON the
+ * store writes in a form of its own (the waiter reads the row then). */
+static dt_failure *failure_as_stored(dt_arena *a, const dt_failure *f)
+{
+    dt_failure *c = dt_failure_copy(a, f);
+    for (dt_failure *x = c; x; x = x->inner) {
+        if (x->properties)
+            return NULL;
+        if (x->error_type == NULL)
+            x->error_type = "";
+        if (x->message == NULL)
+            x->message = "";
+    }
+    return c;
+}
+
 /* episode_row: the row EP left, in A: the row its work item was leased with (nobody else
  * changes a leased row), changed as the stores' episode update changes it. NULL when out of
  * memory. */
@@ -247,7 +264,7 @@ static dt_instance_state *episode_row(dt_arena *a, const dt_episode *ep)
     s->status = ep->status;
     s->output = dup_into(a, ep->output, &ok);
     s->custom_status = dup_into(a, ep->custom_status, &ok);
-    s->failure = ep->failure ? dt_failure_copy(a, ep->failure) : NULL;
+    s->failure = ep->failure ? failure_as_stored(a, ep->failure) : NULL;
     ok = ok && (ep->failure == NULL || s->failure != NULL);
     s->completed_at = ep->completed_at;
     s->last_updated_at = ep->updated_at;

@@ -96,6 +96,8 @@ typedef struct abandon_note {
 typedef struct hub_cache hub_cache;
 typedef struct hub_metrics hub_metrics;
 
+#define UNSYNCED_COUNTS 1024   /* hub->unsynced: a power of two */
+
 struct dt_hub {
     uint64_t id;                  /* unique in the process, never reused (dt_hub_id) */
     dt_store *store;
@@ -145,6 +147,9 @@ struct dt_hub {
     uint64_t published;
     struct barrier_waiter *barriers;
     atomic_int readers_waiting;   /* in read_barrier: no batch waits for company meanwhile */
+    /* per hash of an instance id, the batches between their commit and their fsync that may
+     * change its row (commit.c: commit_unsynced) */
+    _Atomic uint32_t unsynced[UNSYNCED_COUNTS];
     /* the store's health (health.c): TROUBLED after a commit failed for lack of space or an
      * I/O error, until one succeeds; TROUBLE says why (ch_mu) */
     atomic_bool troubled;
