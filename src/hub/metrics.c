@@ -1,9 +1,9 @@
 /* metrics.c — what the hub counts and times, rendered as Prometheus text: instances started
  * (sub-orchestrations too), completed, failed and terminated by orchestrator name; work item
  * latency (lease to commit) by kind; store commit time and batch size; lost leases,
- * redeliveries and poison items; queue depths, read from
- * the store when rendered; the history cache's size. Updates take one short mutex; nothing here touches the store
- * except dt_hub_metrics_text. */
+ * redeliveries and poison items; queue depths, read from the store when rendered; the
+ * history cache's size. Updates take one short mutex; nothing here touches the store except
+ * dt_hub_metrics_text. */
 #include <assert.h>
 #include <stdarg.h>
 #include <stddef.h>
