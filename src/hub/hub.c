@@ -225,16 +225,6 @@ static const dt_episode *waking(const waiter *w, const dt_commit *batch, size_t 
     return NULL;
 }
 
-/* dup_into: S copied into A (NULL stays NULL); *OK false when out of memory. */
-static const char *dup_into(dt_arena *a, const char *s, bool *ok)
-{
-    if (s == NULL)
-        return NULL;
-    const char *d = dt_arena_strdup(a, s);
-    *ok = *ok && d != NULL;
-    return d;
-}
-
 /* failure_as_stored: a copy of F in A as a store gives it back (an absent type or message
  * reads as ""); NULL when out of memory, or when F or a cause has properties, whose JSON the
  * store writes in a form of its own (the waiter reads the row then). */
@@ -253,36 +243,35 @@ static dt_failure *failure_as_stored(dt_arena *a, const dt_failure *f)
 }
 
 /* episode_row: the row EP left, in A: the row its work item was leased with (nobody else
- * changes a leased row), changed as the stores' episode update changes it. NULL when out of
- * memory. */
+ * changes a leased row), changed as the stores' episode update changes it, copied once. NULL
+ * when out of memory. */
 static dt_instance_state *episode_row(dt_arena *a, const dt_episode *ep)
 {
-    dt_instance_state *s = dt_instance_state_copy(a, &ep->item->state);
-    if (s == NULL)
-        return NULL;
-    bool ok = true;
-    s->status = ep->status;
-    s->output = dup_into(a, ep->output, &ok);
-    s->custom_status = dup_into(a, ep->custom_status, &ok);
-    s->failure = ep->failure ? failure_as_stored(a, ep->failure) : NULL;
-    ok = ok && (ep->failure == NULL || s->failure != NULL);
-    s->completed_at = ep->completed_at;
-    s->last_updated_at = ep->updated_at;
+    dt_instance_state row = ep->item->state;
+    row.status = ep->status;
+    row.output = ep->output;
+    row.custom_status = ep->custom_status;
+    row.failure = NULL;   /* copied as stored, below */
+    row.completed_at = ep->completed_at;
+    row.last_updated_at = ep->updated_at;
     if (ep->name)
-        s->name = dup_into(a, ep->name, &ok);
+        row.name = ep->name;
     if (ep->input)
-        s->input = dup_into(a, ep->input, &ok);
+        row.input = ep->input;
     if (ep->execution_id)
-        s->execution_id = dup_into(a, ep->execution_id, &ok);
+        row.execution_id = ep->execution_id;
     if (ep->version)
-        s->version = dup_into(a, ep->version, &ok);
+        row.version = ep->version;
     if (ep->span_id) {
-        s->span_id = dup_into(a, ep->span_id, &ok);
-        s->span_start = ep->span_start;
+        row.span_id = ep->span_id;
+        row.span_start = ep->span_start;
     }
     if (ep->tags)
-        s->tags = dup_into(a, ep->tags, &ok);
-    return ok ? s : NULL;
+        row.tags = ep->tags;
+    dt_instance_state *s = dt_instance_state_copy(a, &row);
+    if (s && ep->failure && (s->failure = failure_as_stored(a, ep->failure)) == NULL)
+        return NULL;
+    return s;
 }
 
 /* waiter_reached: wake W with the row EP left; W reads it itself if it cannot be copied (or

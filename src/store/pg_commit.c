@@ -461,7 +461,7 @@ static bool work_left(const dt_commit *batch, size_t n, const store_ready *rd,
         lease->n_activities < rd->n_acts)
         return true;
     for (size_t i = 0; i < rd->n_ids; i++)
-        if (rd->must[i] && !leased(lease, rd->ids[i]))
+        if ((rd->flags[i] & READY_MUST) && !leased(lease, rd->ids[i]))
             return true;
     return false;
 }

@@ -7,29 +7,24 @@
 
 #include "store_internal.h"
 
-/* note: ID among the ids, MUST or not and SENT or not (once true, each stays so). */
-static void note(store_ready *rd, const char *id, bool must, bool sent)
+/* note: ID among the ids with FLAGS (READY_*; a flag once set stays). */
+static void note(store_ready *rd, const char *id, unsigned char flags)
 {
     for (size_t i = 0; i < rd->n_ids; i++)
         if (strcmp(rd->ids[i], id) == 0) {
-            rd->must[i] |= must;
-            rd->sent[i] |= sent;
+            rd->flags[i] |= flags;
             return;
         }
     const char **n = dt_grow(rd->ids, &rd->cap_ids, rd->n_ids + 1, sizeof *n);
     if (n)
         rd->ids = n;
-    bool *m = n ? dt_grow(rd->must, &rd->cap_must, rd->n_ids + 1, sizeof *m) : NULL;
-    if (m)
-        rd->must = m;
-    bool *t = m ? dt_grow(rd->sent, &rd->cap_sent, rd->n_ids + 1, sizeof *t) : NULL;
-    if (t == NULL) {
+    unsigned char *f = n ? dt_grow(rd->flags, &rd->cap_flags, rd->n_ids + 1, sizeof *f) : NULL;
+    if (f == NULL) {
         rd->left = true;
         return;
     }
-    rd->sent = t;
-    rd->must[rd->n_ids] = must;
-    rd->sent[rd->n_ids] = sent;
+    rd->flags = f;
+    rd->flags[rd->n_ids] = flags;
     rd->ids[rd->n_ids++] = id;
 }
 
@@ -41,7 +36,7 @@ void store_ready_instance(store_ready *rd, const char *id, dt_time visible_at)
         rd->left = true;
         return;
     }
-    note(rd, id, true, true);
+    note(rd, id, READY_MUST | READY_SENT);
 }
 
 void store_ready_own(store_ready *rd, const char *id, bool ended)
@@ -51,7 +46,7 @@ void store_ready_own(store_ready *rd, const char *id, bool ended)
     if (!rd->on)
         rd->left = true;
     else
-        note(rd, id, !ended, false);
+        note(rd, id, ended ? 0 : READY_MUST);
 }
 
 void store_ready_activity(store_ready *rd, int64_t row, dt_time visible_at)
@@ -80,8 +75,7 @@ store_ready store_ready_start(dt_commit_lease *lease)
 void store_ready_free(store_ready *rd)
 {
     free(rd->ids);
-    free(rd->must);
-    free(rd->sent);
+    free(rd->flags);
     free(rd->acts);
 }
 

@@ -353,13 +353,14 @@ static dt_status any_visible_tx(sqlite_store *s, const char *id, dt_time now, bo
     return r;
 }
 
-static dt_status lease_ready_instances(sqlite_store *s, const char *const *ids,
-                                       const bool *sent, size_t n_ids, dt_time until,
+static dt_status lease_ready_instances(sqlite_store *s, const store_ready *rd, dt_time until,
                                        dt_commit_lease *L, dt_error *err)
 {
-    for (size_t i = 0; i < n_ids && L->n_orchestrations < L->max_orchestrations; i++) {
+    const char *const *ids = rd->ids;
+    for (size_t i = 0; i < rd->n_ids && L->n_orchestrations < L->max_orchestrations; i++) {
         bool any = true;
-        dt_status r = sent[i] ? DT_OK : any_visible_tx(s, ids[i], L->now, &any, err);
+        dt_status r = rd->flags[i] & READY_SENT ? DT_OK
+                                                : any_visible_tx(s, ids[i], L->now, &any, err);
         if (r != DT_OK)
             return r;
         if (!any)
@@ -392,7 +393,7 @@ dt_status store_lease_ready_tx(sqlite_store *s, const store_ready *rd, dt_commit
     dt_time until = store_lease_end(L->now, L->lease_us);
     dt_status r = lease_ready_activities(s, rd->acts, rd->n_acts, until, L, err);
     if (r == DT_OK)
-        r = lease_ready_instances(s, rd->ids, rd->sent, rd->n_ids, until, L, err);
+        r = lease_ready_instances(s, rd, until, L, err);
     return r;
 }
 

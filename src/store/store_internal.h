@@ -103,15 +103,17 @@ dt_status store_query_next(const dt_query *q, const dt_instance_state *last, dt_
  * entry that rolls back takes its notes back with it (the counts are cut to where they were).
  * Ids point into the batch, which outlives the call. A note lost to a lack of memory only
  * means less is leased, never something wrongly. */
+/* store_ready's flags per id: MUST, work may be left if the lease does not take it (all but
+ * the own instance of an episode that ended it); SENT, the batch gave it a message (else it is
+ * only an episode's own instance, which may have none waiting). */
+enum { READY_MUST = 1, READY_SENT = 2 };
+
 typedef struct store_ready {
     bool on;
     dt_time now;
     const char **ids;
-    bool *must;                 /* per id: work may be left if the lease does not take it (all
-                                 * but the own instance of an episode that ended it) */
-    bool *sent;                 /* per id: the batch gave it a message (else it is only an
-                                 * episode's own instance, which may have none waiting) */
-    size_t n_ids, cap_ids, cap_must, cap_sent;
+    unsigned char *flags;       /* per id, READY_*: */
+    size_t n_ids, cap_ids, cap_flags;
     int64_t *acts;
     size_t n_acts, cap_acts;
     bool left;                  /* something was made ready that is not noted (not visible
