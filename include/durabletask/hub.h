@@ -333,12 +333,29 @@ typedef struct dt_work {
     dt_entity_item *ent;
 } dt_work;
 
+/* A taker's bell: another thread's way to end the taker's wait for work early. A work item
+ * stream whose worker holds as many items as it said it takes waits only for the other
+ * kinds; when one of its items comes back, its bell tells it to look again at once (without
+ * it, the stream would look again only when its wait timed out). */
+typedef struct dt_hub_bell dt_hub_bell;
+
+/* dt_hub_bell_new: a bell, not rung; NULL when out of memory. Free with dt_hub_bell_free
+ * once no wait and no ring uses it. */
+dt_hub_bell *dt_hub_bell_new(void);
+void dt_hub_bell_free(dt_hub_bell *bell);
+
+/* dt_hub_bell_ring: the dt_hub_next_work of HUB waiting with BELL returns now (with nothing,
+ * unless it finds work as it returns); if none is waiting, the next one does not wait. */
+void dt_hub_bell_ring(dt_hub *hub, dt_hub_bell *bell);
+
 /* dt_hub_next_work: wait up to TIMEOUT_MS for a work item of the kinds WANT (a mask of
- * DT_WORK_*) that FILTER (NULL: any) allows, and lease it into *OUT (all NULL on timeout).
- * Kinds are tried in turn starting after the one FIRST names, so a caller that passes its
- * last kind back alternates fairly. */
+ * DT_WORK_*; 0: none, it only waits) that FILTER (NULL: any) allows, and lease it into *OUT
+ * (all NULL on timeout, or when BELL, if not NULL, is rung). Kinds are tried in turn
+ * starting after the one FIRST names, so a caller that passes its last kind back alternates
+ * fairly. */
 dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
-                           const dt_work_filter *filter, dt_work *out, dt_error *err);
+                           const dt_work_filter *filter, dt_hub_bell *bell, dt_work *out,
+                           dt_error *err);
 
 /* dt_hub_entity_request: ITEM as the executor contract has it; borrows ITEM's memory. */
 void dt_hub_entity_request(const dt_entity_item *item, dt_entity_request *out);

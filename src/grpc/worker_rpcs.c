@@ -45,10 +45,23 @@ typedef struct hint {
     uint64_t stream;
 } hint;
 
+/* A work item stream's own record, on its thread's stack and named by its entries: how many
+ * of its items of each kind (orchestrations, activities, entities) the worker holds and how
+ * many it said it takes; CAPPED while its thread waits with a kind at that limit: an item of
+ * that kind coming back then rings its bell, so the thread looks again at once. */
+typedef struct stream_rec {
+    int n[3], max[3];           /* w->mu */
+    bool capped;                /* w->mu */
+    dt_hub *hub;
+    dt_hub_bell *bell;
+} stream_rec;
+
 typedef struct inflight {
     char token[48];
     dt_hub *hub;                /* the task hub it came from; completions must name the same */
     uint64_t stream;
+    stream_rec *rec;            /* its stream's, until it leaves the registry or the stream ends
+                                 * (w->mu) */
     bool sessions;              /* its stream keeps extended sessions */
     dt_orch_item *orch;
     dt_activity_item *act;
@@ -177,19 +190,47 @@ static uint64_t new_stream(worker_registry *w)
     return id;
 }
 
-/* enlist: register an item for STREAM under a new completion token (the entry's token); not
- * handed yet, so no completion can take it. NULL when out of memory. */
-static inflight *enlist(worker_registry *w, dt_hub *hub, uint64_t stream, const dt_work *work)
+/* kind_index: F's kind as an index of stream_rec's counts. */
+static int kind_index(const inflight *f)
+{
+    return f->orch ? 0 : f->act ? 1 : 2;
+}
+
+/* unlinked: F has left W's registry (w->mu held): its stream holds one item fewer, and if
+ * its thread waits with that kind at its limit, it is told to look again (rung under w->mu,
+ * so the stream, which ends under it too, is still there). */
+static void unlinked(worker_registry *w, inflight *f)
+{
+    assert(core_mutex_held(&w->mu));
+    (void)w;
+    stream_rec *r = f->rec;
+    if (r == NULL)
+        return;
+    f->rec = NULL;
+    int k = kind_index(f);
+    bool was_full = r->n[k]-- >= r->max[k];
+    if (r->capped && was_full && r->n[k] < r->max[k]) {
+        r->capped = false;
+        dt_hub_bell_ring(r->hub, r->bell);
+    }
+}
+
+/* enlist: register an item for STREAM (its record REC) under a new completion token (the
+ * entry's token); not handed yet, so no completion can take it. NULL when out of memory. */
+static inflight *enlist(worker_registry *w, dt_hub *hub, uint64_t stream, stream_rec *rec,
+                        const dt_work *work)
 {
     inflight *f = calloc(1, sizeof *f);
     if (f == NULL)
         return NULL;
     f->hub = hub;
     f->stream = stream;
+    f->rec = rec;
     f->orch = work->orch;
     f->act = work->act;
     f->ent = work->ent;
     pthread_mutex_lock(&w->mu);
+    rec->n[kind_index(f)]++;
     snprintf(f->token, sizeof f->token, "%c%llu-%llu", f->orch ? 'o' : f->ent ? 'e' : 'a',
              (unsigned long long)stream, (unsigned long long)++w->next_token);
     f->next = w->items;
@@ -265,6 +306,7 @@ static inflight *take(worker_registry *w, const dt_hub *hub, const char *token, 
                     f->act->task_id == task_id;
         if (match && kind_of(f) == kind) {
             *p = f->next;
+            unlinked(w, f);
             found = f;
             break;
         }
@@ -290,6 +332,7 @@ static bool unlist(worker_registry *w, inflight *f)
     for (inflight **p = &w->items; *p; p = &(*p)->next)
         if (*p == f) {
             *p = f->next;
+            unlinked(w, f);
             found = true;
             break;
         }
@@ -324,16 +367,20 @@ static void unclaim(worker_registry *w, inflight *f)
         give_back(f, false);
 }
 
-static void count(worker_registry *w, uint64_t stream, int *orch, int *act, int *ent)
+/* wants: the kinds (DT_WORK_*) STREAM's worker takes more of now; with one at its limit the
+ * stream is marked capped, so that the item's return rings its bell. */
+static int wants(worker_registry *w, stream_rec *rec)
 {
-    *orch = *act = *ent = 0;
+    static const int kinds[3] = {DT_WORK_ORCHESTRATION, DT_WORK_ACTIVITY, DT_WORK_ENTITY};
+    int want = 0;
     pthread_mutex_lock(&w->mu);
-    for (inflight *f = w->items; f; f = f->next)
-        if (f->stream == stream)
-            (f->orch ? (*orch)++ : f->ent ? (*ent)++ : (*act)++);
+    for (int k = 0; k < 3; k++)
+        if (rec->n[k] < rec->max[k])
+            want |= kinds[k];
+    rec->capped = want != (DT_WORK_ORCHESTRATION | DT_WORK_ACTIVITY | DT_WORK_ENTITY);
     pthread_mutex_unlock(&w->mu);
+    return want;
 }
-
 
 /* give_back_stream: everything STREAM still holds goes back to the hub; an entry a chunk is
  * being read for is marked gone, and goes back when that is done (unclaim). */
@@ -345,9 +392,11 @@ static void give_back_stream(worker_registry *w, uint64_t stream)
         for (inflight **p = &w->items; *p; p = &(*p)->next) {
             if ((*p)->stream == stream && (*p)->busy) {
                 (*p)->gone = true;
+                (*p)->rec = NULL;   /* the stream is ending: nobody counts it now */
             } else if ((*p)->stream == stream) {
                 f = *p;
                 *p = f->next;
+                f->rec = NULL;
                 if (f->act && f->handed)
                     remember_released(w, f);
                 break;
@@ -510,14 +559,10 @@ static const dt_work_filter *read_filters(dt_arena *a, const Dtpb__GetWorkItemsR
 /* lease_next: the next work item of the kinds WANT this stream may take, within POLL_MS.
  * *LAST is the kind it took last: the search starts after it, so no kind starves another. */
 static dt_status lease_next(rpc_call *c, int want, int *last, const dt_work_filter *filter,
-                            dt_work *out, dt_error *err)
+                            dt_hub_bell *bell, dt_work *out, dt_error *err)
 {
-    memset(out, 0, sizeof *out);
-    if (want == 0) {
-        rpc_wait_closed(c, 20);
-        return DT_OK;
-    }
-    dt_status st = dt_hub_next_work(rpc_hub(c), POLL_MS, *last, want, filter, out, err);
+    /* with every kind at its limit (WANT 0) it waits for the bell alone */
+    dt_status st = dt_hub_next_work(rpc_hub(c), POLL_MS, *last, want, filter, bell, out, err);
     if (out->orch || out->act || out->ent)
         *last = out->orch ? DT_WORK_ORCHESTRATION : out->ent ? DT_WORK_ENTITY : DT_WORK_ACTIVITY;
     return st;
@@ -566,8 +611,15 @@ static void get_work_items(rpc_call *c)
         return;
     }
 
+    dt_hub_bell *bell = dt_hub_bell_new();
+    if (bell == NULL) {
+        rpc_fail(c, DT_ERR_NOMEM, "out of memory");
+        dt_arena_free(ra);
+        return;
+    }
     worker_registry *w = rpc_workers(c);
     uint64_t stream = new_stream(w);
+    stream_rec rec = {.max = {max_o, max_a, max_e}, .hub = rpc_hub(c), .bell = bell};
     int last = 0;
     bool streams = streams_history(r);
     bool sessions = rpc_metadata_is(c, DT_SESSIONS_METADATA, "1");
@@ -582,19 +634,15 @@ static void get_work_items(rpc_call *c)
                 break;   /* the worker went away */
             last_sent = dt_now();
         }
-        int n_o, n_a, n_e;
-        count(w, stream, &n_o, &n_a, &n_e);
-        int want = (n_o < max_o ? DT_WORK_ORCHESTRATION : 0) |
-                   (n_a < max_a ? DT_WORK_ACTIVITY : 0) | (n_e < max_e ? DT_WORK_ENTITY : 0);
         dt_work work;
         dt_error err = {0};
-        if (lease_next(c, want, &last, filter, &work, &err) != DT_OK) {
+        if (lease_next(c, wants(w, &rec), &last, filter, bell, &work, &err) != DT_OK) {
             rpc_wait_closed(c, POLL_MS);   /* store trouble: back off, keep the stream */
             continue;
         }
         if (work.orch == NULL && work.act == NULL && work.ent == NULL)
             continue;
-        inflight *f = enlist(w, rpc_hub(c), stream, &work);
+        inflight *f = enlist(w, rpc_hub(c), stream, &rec, &work);
         if (f == NULL) {   /* out of memory: give the item straight back */
             if (work.orch)
                 dt_hub_abandon_orchestration(rpc_hub(c), work.orch, NULL);
@@ -641,7 +689,8 @@ static void get_work_items(rpc_call *c)
                 break;   /* the worker went away */
         }
     }
-    give_back_stream(w, stream);
+    give_back_stream(w, stream);   /* after it, no entry names REC: nobody rings BELL */
+    dt_hub_bell_free(bell);
     dt_arena_free(ra);
     char why[160];
     snprintf(why, sizeof why, "task hub '%s' was deleted", rpc_task_hub(c));

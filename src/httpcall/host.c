@@ -83,8 +83,8 @@ static void *host_main(void *arg)
         }
         dt_hub *hub = dt_hub_ref_hub(ref);
         dt_work work;
-        dt_status st = dt_hub_next_work(hub, HOST_WAIT_MS, 0, DT_WORK_ACTIVITY, &filter, &work,
-                                        &err);
+        dt_status st = dt_hub_next_work(hub, HOST_WAIT_MS, 0, DT_WORK_ACTIVITY, &filter, NULL,
+                                        &work, &err);
         if (work.act)
             serve_one(h, hub, work.act);
         else if (st != DT_OK)   /* the hub is closing, or its store failed: not in a hot loop */

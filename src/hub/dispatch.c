@@ -516,15 +516,19 @@ static dt_status lease_orchestration(dt_hub *hub, const dt_name_filter *names,
 }
 
 /* wait_for_work: sleep until work may be there for a taker of WANT (DT_WORK_*) with names
- * ON and AN (NULL: any), at most LEFT_MS and POLL_MS. Returns the kind of work that woke it
- * (DT_WORK_ORCHESTRATION or DT_WORK_ACTIVITY), or 0: then it looks at every kind. */
+ * ON and AN (NULL: any), at most LEFT_MS and POLL_MS, or BELL (NULL: none) rings. Returns the
+ * kind of work that woke it (DT_WORK_ORCHESTRATION or DT_WORK_ACTIVITY), 0: then it looks at
+ * every kind, or -1: its bell rang. */
 static int wait_for_work(dt_hub *hub, uint64_t seen, int64_t left_ms, int want,
-                         const dt_name_filter *on, const dt_name_filter *an)
+                         const dt_name_filter *on, const dt_name_filter *an, dt_hub_bell *bell)
 {
     int64_t ms = left_ms < POLL_MS ? left_ms : POLL_MS;
-    sleeper s = {.want = want, .orch = on, .act = an};
+    sleeper s = {.want = want, .orch = on, .act = an, .bell = bell};
     int ring = hub_wait_work(hub, seen, ms, &s);
-    return ring == 0 ? DT_WORK_ORCHESTRATION : ring == 1 ? DT_WORK_ACTIVITY : 0;
+    return ring == 0    ? DT_WORK_ORCHESTRATION
+           : ring == 1  ? DT_WORK_ACTIVITY
+           : ring == -2 ? -1
+                        : 0;
 }
 
 static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
@@ -550,7 +554,7 @@ static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        wait_for_work(hub, seen, left_ms, DT_WORK_ORCHESTRATION, names, NULL);
+        wait_for_work(hub, seen, left_ms, DT_WORK_ORCHESTRATION, names, NULL, NULL);
     }
 }
 
@@ -719,7 +723,7 @@ static dt_status next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_fi
         if (now >= deadline)
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        wait_for_work(hub, seen, left_ms, DT_WORK_ACTIVITY, NULL, names);
+        wait_for_work(hub, seen, left_ms, DT_WORK_ACTIVITY, NULL, names, NULL);
     }
 }
 
@@ -896,7 +900,8 @@ static dt_status lease_entity(dt_hub *hub, const dt_name_filter *names, dt_entit
 }
 
 dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
-                           const dt_work_filter *filter, dt_work *out, dt_error *err)
+                           const dt_work_filter *filter, dt_hub_bell *bell, dt_work *out,
+                           dt_error *err)
 {
     static const int kinds[3] = {DT_WORK_ORCHESTRATION, DT_WORK_ACTIVITY, DT_WORK_ENTITY};
     memset(out, 0, sizeof *out);
@@ -929,7 +934,9 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
             return DT_OK;
         int64_t left_ms = (deadline - now) / 1000 + 1;
         /* entity work is never queued in the rings: it wakes takers as a change in the store */
-        woken_for = wait_for_work(hub, seen, left_ms, want, on, an);
+        woken_for = wait_for_work(hub, seen, left_ms, want, on, an, bell);
+        if (woken_for < 0)   /* the bell: the caller looks at what it wants again */
+            return DT_OK;
     }
 }
 
@@ -988,7 +995,7 @@ static void *orchestration_loop(void *arg)
     while (atomic_load(&hub->running)) {
         dt_work work;
         dt_error err;
-        if (dt_hub_next_work(hub, 100, last, want, hub->run_filter, &work, &err) != DT_OK) {
+        if (dt_hub_next_work(hub, 100, last, want, hub->run_filter, NULL, &work, &err) != DT_OK) {
             hub_wait_change(hub, hub_version(hub), POLL_MS);   /* store trouble: back off */
             continue;
         }

@@ -439,6 +439,11 @@ int hub_wait_work(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s)
     s->woken = false;
     pthread_mutex_lock(&hub->ch_mu);
     bool sleeps = hub->version == seen;   /* else something happened since it looked */
+    s->rang = s->bell && s->bell->rung;   /* rung since it looked: it looks again */
+    if (s->rang) {
+        s->bell->rung = false;
+        sleeps = false;
+    }
     if (sleeps) {
         s->next = hub->sleepers;
         hub->sleepers = s;
@@ -463,7 +468,36 @@ int hub_wait_work(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s)
     if (s->woken_for >= 0)   /* it looks now: no longer on its way */
         atomic_fetch_sub(&hub->wakes_pending[s->woken_for], 1);
     sem_destroy(&s->sem);
-    return s->woken_for;
+    return s->rang ? -2 : s->woken_for;
+}
+
+dt_hub_bell *dt_hub_bell_new(void)
+{
+    return calloc(1, sizeof(dt_hub_bell));
+}
+
+void dt_hub_bell_free(dt_hub_bell *bell)
+{
+    free(bell);
+}
+
+void dt_hub_bell_ring(dt_hub *hub, dt_hub_bell *bell)
+{
+    sleeper *found = NULL;
+    pthread_mutex_lock(&hub->ch_mu);
+    for (sleeper **p = &hub->sleepers; *p; p = &(*p)->next)
+        if ((*p)->bell == bell) {
+            found = *p;
+            *p = found->next;
+            found->woken = true;
+            found->rang = true;
+            break;
+        }
+    if (found == NULL)
+        bell->rung = true;
+    pthread_mutex_unlock(&hub->ch_mu);
+    if (found)   /* after the unlock, as ready.c posts: a sleeper that timed out waits for it */
+        sem_post(&found->sem);
 }
 
 void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms)

@@ -55,16 +55,25 @@ void waiter_wake(waiter *w);
 
 /* A taker asleep in hub_wait_work: the kinds it takes (WANT, of DT_WORK_*) and its names of
  * orchestrations and activities (NULL: any). Work a commit queues in a ring wakes one
- * sleeper per item (ready.c), not every taker; a change in the store wakes them all. */
+ * sleeper per item (ready.c), not every taker; a change in the store wakes them all; its
+ * bell, if it has one, wakes it alone. */
 typedef struct sleeper {
     int want;
     const dt_name_filter *orch, *act;
+    dt_hub_bell *bell;            /* or NULL */
+    bool rang;                    /* its bell woke it (or had rung before it slept) */
     sem_t sem;                    /* posted once, when woken */
     bool woken;                   /* taken off the list, its post made or on its way */
     int woken_for;                /* the ring (0 orchestrations, 1 activities) whose item woke
                                    * it, -1 if none did */
     struct sleeper *next;
 } sleeper;
+
+/* A taker's bell (dt_hub_bell_ring): RUNG when it rang while its taker was not asleep, so
+ * the taker's next wait does not sleep. Under the ch_mu of the one hub it serves. */
+struct dt_hub_bell {
+    bool rung;
+};
 
 /* A leased work item whose lease the renewer keeps alive: one of the three set. */
 typedef struct lease_entry {
@@ -216,7 +225,8 @@ void hub_wait_change(dt_hub *hub, uint64_t seen, int64_t ms);
 /* hub_wait_work: the same for a taker of work (S says which; its semaphore, links and
  * woken_for are this function's): it sleeps apart from the others, woken when an item it would take is
  * queued or the store may have work, not at every step of everyone else's. Returns the
- * ring whose item woke it (0 orchestrations, 1 activities), -1 if none did. */
+ * ring whose item woke it (0 orchestrations, 1 activities), -1 if none did, -2 if its bell
+ * rang. */
 int hub_wait_work(dt_hub *hub, uint64_t seen, int64_t ms, sleeper *s);
 
 /* hub_commit: hand C to the committer and wait; returns C's own result. Once committed (or

@@ -815,7 +815,7 @@ static bool run_batch(cli_fix *c, int64_t wait_ms)
 {
     dt_work w = {0};
     dt_error err = {0};
-    assert_ok(dt_hub_next_work(c->f.hub, wait_ms, 0, DT_WORK_ENTITY, NULL, &w, &err), &err);
+    assert_ok(dt_hub_next_work(c->f.hub, wait_ms, 0, DT_WORK_ENTITY, NULL, NULL, &w, &err), &err);
     if (w.ent == NULL)
         return false;
     dt_entity_request req;

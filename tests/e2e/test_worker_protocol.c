@@ -4,9 +4,11 @@
  * refused; an abandoned work item comes back after a growing back-off, never in a hot loop;
  * a completion the server cannot apply fails the instance, naming what was wrong. */
 #include <grpc/status.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codec/pb.h"
 #include "durabletask/grpc.h"
@@ -480,6 +482,105 @@ static void test_versions_route_work_and_continue_as_new_moves_to_a_new_one(void
     fix_close(&x);
 }
 
+/* A stream whose worker takes at most MAX_ACT activities at once (maxConcurrentActivity-
+ * WorkItems, as the .NET and Java SDKs send it). */
+static void open_capped(fix *x, int32_t max_act)
+{
+    dt_grpc_stream_close(x->stream);
+    x->stream = NULL;
+    Dtpb__GetWorkItemsRequest rq = DTPB__GET_WORK_ITEMS_REQUEST__INIT;
+    rq.maxconcurrentactivityworkitems = max_act;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_ok(pb_pack(x->a, &rq.base, &buf, &len), NULL);
+    dt_error err = {0};
+    assert_ok(dt_grpc_stream_open(x->conn, "GetWorkItems", buf, len, &x->stream, &err), &err);
+}
+
+/* A worker that takes one activity at a time is given one; the next, once it has sent that
+ * one's result, with the episode the result starts. */
+static void test_a_worker_holds_no_more_items_than_it_takes_and_gets_the_next_when_one_is_done(
+    void **state)
+{
+    (void)state;
+    fix x;
+    fix_open(&x, "wp-capped");
+    open_capped(&x, 1);
+    start(&x, "fan", "cap1");
+    Dtpb__WorkItem *wi = must_item(&x);
+    Dtpb__OrchestratorAction *two[2] = {schedule(&x, 0, "a"), schedule(&x, 1, "b")};
+    expect(chunk(&x, wi, two, 2, -1, false), GRPC_STATUS_OK, NULL);
+    Dtpb__WorkItem *first = must_item(&x);
+    assert_int_equal(first->request_case, DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
+    assert_null(next_item(&x, 500));   /* the other activity waits: the worker holds one */
+
+    expect(activity_done(&x, first, "\"1\""), GRPC_STATUS_OK, NULL);
+    int acts = 0, episodes = 0;
+    for (int i = 0; i < 2; i++) {
+        Dtpb__WorkItem *next = must_item(&x);
+        acts += next->request_case == DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST;
+        episodes += next->request_case == DTPB__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
+        if (next->request_case == DTPB__WORK_ITEM__REQUEST_ACTIVITY_REQUEST)
+            assert_int_not_equal(next->activityrequest->taskid, first->activityrequest->taskid);
+    }
+    assert_int_equal(acts, 1);
+    assert_int_equal(episodes, 1);
+    fix_close(&x);
+}
+
+typedef struct bell_wait {
+    dt_hub *hub;
+    dt_hub_bell *bell;
+    dt_work work;
+    dt_status st;
+    dt_time took_us;
+} bell_wait;
+
+static void *wait_with_bell(void *arg)
+{
+    bell_wait *b = arg;
+    dt_error err = {0};
+    dt_time t0 = dt_now();
+    b->st = dt_hub_next_work(b->hub, 60000, 0, DT_WORK_ACTIVITY, NULL, b->bell, &b->work, &err);
+    b->took_us = dt_now() - t0;
+    return NULL;
+}
+
+/* A taker's bell ends its wait for work (the wait has nothing to give, so without the bell it
+ * would last its whole minute); rung while nobody waits, it keeps the next wait from sleeping;
+ * a wait without a ring sleeps as before. */
+static void test_a_bell_ends_a_taker_s_wait_for_work(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "wp-bell", NULL);
+    bell_wait b = {.hub = f.hub, .bell = dt_hub_bell_new()};
+    assert_non_null(b.bell);
+
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wait_with_bell, &b), 0);
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);   /* most likely asleep by now; if not, the ring waits for it */
+    dt_hub_bell_ring(f.hub, b.bell);
+    pthread_join(t, NULL);
+    assert_int_equal(b.st, DT_OK);
+    assert_null(b.work.act);
+    assert_true(b.took_us < 30 * 1000000);   /* the bell, not the minute's end */
+
+    dt_hub_bell_ring(f.hub, b.bell);   /* nobody waits: the next wait does not sleep */
+    wait_with_bell(&b);
+    assert_int_equal(b.st, DT_OK);
+    assert_true(b.took_us < 30 * 1000000);
+
+    dt_error err = {0};   /* rung once, it is quiet again: a short wait lasts its time */
+    dt_time t0 = dt_now();
+    assert_ok(dt_hub_next_work(f.hub, 300, 0, DT_WORK_ACTIVITY, NULL, b.bell, &b.work, &err),
+              &err);
+    assert_true(dt_now() - t0 >= 250 * 1000);
+    dt_hub_bell_free(b.bell);
+    hubfix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +591,9 @@ int main(void)
         cmocka_unit_test(test_an_idle_stream_gets_health_pings),
         cmocka_unit_test(test_a_result_under_an_old_token_counts_once_after_a_reconnect),
         cmocka_unit_test(test_versions_route_work_and_continue_as_new_moves_to_a_new_one),
+        cmocka_unit_test(
+            test_a_worker_holds_no_more_items_than_it_takes_and_gets_the_next_when_one_is_done),
+        cmocka_unit_test(test_a_bell_ends_a_taker_s_wait_for_work),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
