@@ -108,8 +108,10 @@ out.push(
   `Plan: \`hello\` n=${args.n} at concurrency 1, 16 and 64; \`fanout\` n=${args["fan-n"]} at concurrency 1. ` +
     `Each entry runs ${args.reps} time(s); every system's row is the median of each metric over those repetitions ` +
     `(as \`medianOf\` in the peers' bench-common.mjs). The peers warm up with ${args.warmup} \`hello\` and 5 \`fanout\` ` +
-    `invocations first; ours starts a fresh process and a fresh database for every run (in the serve modes ` +
-    `also a fresh \`dtask serve\`, in serve-js a fresh JavaScript worker too), each warmed up with ${args.warmup} ` +
+    `invocations first and keep their server and their one Node process for the whole plan. Ours: embedded and ` +
+    `serve start a fresh process and a fresh database for every run (serve also a fresh \`dtask serve\`); ` +
+    `serve-js keeps one \`dtask serve\` (fresh database at the start) and one JavaScript worker for all its ` +
+    `runs, as the peers keep their Node process warm; every run is warmed up with ${args.warmup} ` +
     `\`hello\` instances at concurrency 16, not counted.`
 );
 out.push("");
@@ -148,8 +150,8 @@ out.push("  architecture, like Restate (a server plus a worker).");
 // the SDK's version as bench/run.sh reads it: bench/js/node_modules/@microsoft/durabletask-js/package.json
 const jsSdk = args["js-sdk"] ? `\`@microsoft/durabletask-js\` ${args["js-sdk"]}` : "`@microsoft/durabletask-js`";
 out.push("- **serve-js**: as serve, but the orchestrations and activities run in the official Durable Task");
-out.push(`  JavaScript SDK (${jsSdk}) in a Node worker process of its own (bench/js/worker.mjs, a fresh one`);
-out.push("  per run) connected to `dtask serve` over gRPC; the gRPC clients in the `dtask-bench serve-js`");
+out.push(`  JavaScript SDK (${jsSdk}) in a Node worker process of its own (bench/js/worker.mjs, one for all`);
+out.push("  the serve-js runs) connected to `dtask serve` over gRPC; the gRPC clients in the `dtask-bench serve-js`");
 out.push("  process. The server architecture with a Node SDK worker, like Restate with its service in a Node");
 out.push("  endpoint.");
 out.push("");
@@ -178,7 +180,7 @@ for (const m of ours) {
   if (![...ourReps.values()].some((x) => x.sys === m)) {
     const why =
       m === "ours-serve-js" && jsStatus !== "ok"
-        ? `skipped: ${jsStatus === "not installed" ? "node, npm or the JavaScript SDK could not be had" : "the JavaScript SDK worker did not connect"}`
+        ? `skipped: ${jsStatus === "not installed" ? "node, npm or the JavaScript SDK could not be had" : jsStatus}`
         : "its runs failed";
     out.push(`No results for ${label[m]} (${why}; see the output of bench/peers.sh).`);
     continue;

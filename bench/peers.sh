@@ -19,9 +19,12 @@
 # env: N (2000) FAN_N (50) REPS (3) WARMUP (200; the peers' warm-up invocations)
 #      QUICK=1 → N=300 FAN_N=10 REPS=1 WARMUP=50 (about a minute)
 # Like the peers, ours runs every plan entry REPS times in each mode and reports the median of
-# each metric; every run has a fresh database (and in the serve modes a fresh `dtask serve`, in
-# serve-js a fresh JavaScript worker too), warmed up as the peers are: WARMUP hello instances
-# at concurrency 16, not counted (DTASK_BENCH_WARMUP).
+# each metric, every run warmed up as the peers' are: WARMUP hello instances at concurrency 16,
+# not counted (DTASK_BENCH_WARMUP). Embedded and serve runs each have a fresh database (serve a
+# fresh `dtask serve`). serve-js keeps one `dtask serve` (fresh database at the start) and one
+# JavaScript worker for all its runs, as each peer keeps its server and its one Node process
+# (Restate's service, DBOS's app) for the whole plan: a Node process started for each run would
+# measure V8's compiler warming up (serve-js hello at 64 is 15-35% slower in a fresh worker).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -43,13 +46,16 @@ peers="${PEERS_DIR:-$repo/../shared/peers}"   # PEERS_DIR: another copy of the p
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtask-peers.XXXXXX")"
 keep_tmp=0
 server_pid=""   # the `dtask serve` of the serve-mode run under way, if any
-source "$here/js-worker.sh"   # worker_pid: the JavaScript worker of the serve-js run under way
+js_server_pid=""   # the `dtask serve` of every serve-js run, and its address
+js_server_addr=""
+source "$here/js-worker.sh"   # worker_pid: the JavaScript worker of the serve-js runs
 cleanup() {
     js_worker_stop
-    if [[ -n "$server_pid" ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    for pid in "$server_pid" "$js_server_pid"; do
+        [[ -n "$pid" ]] || continue
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [[ "$keep_tmp" == 1 ]]; then
         log "logs kept in $tmp"
         rm -rf "$tmp"/db-*
@@ -150,6 +156,31 @@ else
     modes=(embedded serve)
     log "ours: serve-js skipped: no JavaScript SDK worker (see above)"
 fi
+# serve-js's server and worker, for all its runs (see the top); when the worker cannot be had
+# here the mode is left out, saying why, rather than counted as failed runs
+if [[ "$js_status" == ok ]]; then
+    js_dir_db="$tmp/db-serve-js"
+    js_slog="$tmp/server-serve-js.log"
+    js_wout="$tmp/worker-js.out"
+    js_wlog="$tmp/worker-js.log"
+    if ! start_server "$js_dir_db" "$js_slog"; then
+        log "ours: serve-js skipped: its dtask serve did not start; its log's last lines:"
+        tail -n 15 "$js_slog" | sed 's/^/    /' >&2
+        js_status="dtask serve did not start"
+        stop_server
+    elif ! js_worker_start "$server_addr" "$js_wout" "$js_wlog"; then
+        log "ours: serve-js skipped: the JavaScript SDK worker did not connect to dtask serve" \
+            "at $server_addr (it exited, or 15 s went by); its log's last lines:"
+        tail -n 15 "$js_wlog" | sed 's/^/    /' >&2
+        js_status="worker did not connect"
+        stop_server
+    else
+        js_server_pid="$server_pid"
+        js_server_addr="$server_addr"
+        server_pid=""
+    fi
+    [[ "$js_status" == ok ]] || modes=(embedded serve)
+fi
 log "ours: $bench in ${modes[*]} mode, $REPS rep(s) of each entry (the modes alternate)"
 IFS=, read -r -a entries <<<"$PLAN"
 for e in "${entries[@]}"; do
@@ -157,41 +188,33 @@ for e in "${entries[@]}"; do
     [[ "$w" == fanout ]] && w=fanout100   # the peers' fanout runs 100 steps (--fanout-steps 100)
     for rep in $(seq "$REPS"); do
         for mode in "${modes[@]}"; do
-            [[ "$mode" == serve-js && "$js_status" != ok ]] && continue
             dir="$tmp/db-$mode-$w-$c-$rep"
             slog="$tmp/server-$mode-$w-$c-$rep.log"
-            wout="$tmp/worker-$w-$c-$rep.out"
-            wlog="$tmp/worker-$w-$c-$rep.log"
             rc=0
             line=""
             if [[ "$mode" == embedded ]]; then
                 line="$("$bench" embedded "$w" "$n" "$c" "$dir/bench.db")" || rc=$?
+            elif [[ "$mode" == serve-js ]]; then
+                line="$(DTASK_SERVER="$js_server_addr" DTASK_SERVER_PID="$js_server_pid" \
+                    "$bench" serve-js "$w" "$n" "$c")" || rc=$?
             elif ! start_server "$dir" "$slog"; then
                 log "ours: $mode $w n=$n c=$c rep $rep: dtask serve did not start; its log's last lines:"
                 tail -n 15 "$slog" | sed 's/^/    /' >&2
                 stop_server
-            elif [[ "$mode" == serve-js ]] && ! js_worker_start "$server_addr" "$wout" "$wlog"; then
-                # not our runs failing: the worker cannot be had here, so the mode is left out
-                log "ours: serve-js skipped from here on: the JavaScript SDK worker did not connect" \
-                    "to dtask serve at $server_addr (it exited, or 15 s went by); its log's last lines:"
-                tail -n 15 "$wlog" | sed 's/^/    /' >&2
-                js_status="worker did not connect"
-                stop_server
-                rm -rf "$dir" "$slog" "$wout" "$wlog"
-                continue
             else
                 line="$(DTASK_SERVER="$server_addr" DTASK_SERVER_PID="$server_pid" \
                     "$bench" "$mode" "$w" "$n" "$c")" || rc=$?
-                js_worker_stop   # before its server, which it would otherwise try to reconnect to
                 stop_server
             fi
             line="$(grep '^{' <<<"$line" | head -n 1 || true)"
             if [[ -z "$line" ]]; then
                 log "ours: $mode $w n=$n c=$c rep $rep FAILED (exit $rc, no result)"
-                if [[ "$mode" != embedded ]]; then
+                if [[ "$mode" == serve ]]; then
                     log "ours: its server's log: $slog"
-                    [[ "$mode" == serve-js ]] && log "ours: its worker's log: $wlog"
-                    keep_tmp=1   # for those logs
+                    keep_tmp=1   # for that log
+                elif [[ "$mode" == serve-js ]]; then
+                    log "ours: its server's log: $js_slog; its worker's log: $js_wlog"
+                    keep_tmp=1
                 fi
                 ours_failed=1
                 rm -rf "$dir"
@@ -201,10 +224,14 @@ for e in "${entries[@]}"; do
             [[ "$rc" != 0 ]] && log "ours: $mode $w n=$n c=$c rep $rep exited $rc (see \"failures\")"
             echo "$line" >&2
             echo "${line%\}},\"rep\":$rep}" >>"$ours_lines"
-            rm -rf "$dir" "$slog" "$wout" "$wlog"
+            rm -rf "$dir" "$slog"
         done
     done
 done
+js_worker_stop   # before its server, which it would otherwise try to reconnect to
+server_pid="$js_server_pid"
+js_server_pid=""
+stop_server
 
 node "$here/peers-report.js" --peers "$peer_lines" --ours "$ours_lines" \
     --out "$here/PEERS.md" --cores "$cores" --mem-gb "$mem_gb" --fsync "$fsync_per_s" \
