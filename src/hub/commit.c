@@ -103,10 +103,7 @@ typedef struct committer {
  * way. The counts are the hub's, so a read never looks into a committer that is gone. */
 static _Atomic uint32_t *unsynced_count(dt_hub *hub, const char *id)
 {
-    uint32_t h = 2166136261u;   /* FNV-1a */
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 16777619u;
-    return &hub->unsynced[h & (UNSYNCED_COUNTS - 1)];
+    return &hub->unsynced[hub_hash_id(id) & (UNSYNCED_COUNTS - 1)];
 }
 
 static void count_id(dt_hub *hub, const char *id, int delta)

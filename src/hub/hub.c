@@ -15,6 +15,7 @@
 
 #define WAIT_POLL_MS 200   /* how often a waiter looks at the store for other processes' work */
 #define WAIT_WATCHED_MS 1000   /* the same on a watched store, which wakes it on a change */
+#define WAIT_POLLS_PER_S 1000  /* ... and all the hub's waiters together, at most */
 #define BARRIER_WAIT_S 10  /* how long a read waits for what it saw to become durable */
 
 /* The hub's mutexes and conditions, made and destroyed together, in this order. */
@@ -68,6 +69,26 @@ static void hub_free(dt_hub *hub)
 
 uint64_t dt_hub_id(const dt_hub *hub) { return hub->id; }
 
+/* hash_n: FNV-1a of the N bytes at S. */
+static uint32_t hash_n(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+uint32_t hub_hash_id(const char *id)
+{
+    return hash_n(id, strlen(id));
+}
+
+/* bucket: the list of the waiters on the instance whose id is the N bytes at ID. */
+static waiter **bucket(dt_hub *hub, const char *id, size_t n)
+{
+    return &hub->waiters[hash_n(id, n) & (WAIT_BUCKETS - 1)];
+}
+
 /* store_changed: the store says a node committed: if it may have left work (WORK), the takers
  * look; and a wait on one of the instances IDS names (one per line; NULL: any) reads its
  * state again (dt_store_watch). */
@@ -79,13 +100,16 @@ static void store_changed(void *arg, const char *ids, bool work)
     if (ids && ids[0] == '\0')
         return;
     pthread_mutex_lock(&hub->ch_mu);
-    for (waiter *w = hub->waiters; w; w = w->next) {
-        size_t n = strlen(w->instance_id);
-        bool named = ids == NULL;
-        for (const char *p = ids; p && !named; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-            named = strncmp(p, w->instance_id, n) == 0 && (p[n] == '\n' || p[n] == '\0');
-        if (named)
-            waiter_wake(w);
+    if (ids == NULL) {
+        for (size_t b = 0; b < WAIT_BUCKETS; b++)
+            for (waiter *w = hub->waiters[b]; w; w = w->next)
+                waiter_wake(w);
+    }
+    for (const char *p = ids; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        size_t n = strcspn(p, "\n");
+        for (waiter *w = *bucket(hub, p, n); w; w = w->next)
+            if (strncmp(p, w->instance_id, n) == 0 && w->instance_id[n] == '\0')
+                waiter_wake(w);
     }
     pthread_mutex_unlock(&hub->ch_mu);
 }
@@ -212,17 +236,22 @@ static bool reached_status(dt_runtime_status s, dt_wait_for what)
     return what == DT_WAIT_START ? s != DT_STATUS_PENDING : dt_runtime_status_is_terminal(s);
 }
 
-/* waking: the episode of BATCH that reaches what W waits for, or NULL. */
-static const dt_episode *waking(const waiter *w, const dt_commit *batch, size_t n)
+/* ends_wait: does C, committed, end the wait of W (an episode of W's instance that reaches
+ * what W waits for)? */
+static bool ends_wait(const waiter *w, const dt_commit *c)
 {
-    for (size_t i = 0; i < n; i++) {
-        const dt_commit *c = &batch[i];
-        if (c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
-            reached_status(c->u.episode.status, w->what) &&
-            strcmp(c->u.episode.item->instance_id, w->instance_id) == 0)
-            return &c->u.episode;
-    }
-    return NULL;
+    return c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
+           reached_status(c->u.episode.status, w->what) &&
+           strcmp(c->u.episode.item->instance_id, w->instance_id) == 0;
+}
+
+/* episode_bucket: the waiters on the instance of C, an episode, or NULL if C is none. */
+static waiter *episode_bucket(dt_hub *hub, const dt_commit *c)
+{
+    if (c->kind != DT_COMMIT_EPISODE || c->result != DT_OK)
+        return NULL;
+    const char *id = c->u.episode.item->instance_id;
+    return *bucket(hub, id, strlen(id));
 }
 
 /* failure_as_stored: a copy of F in A as a store gives it back (an absent type or message
@@ -297,11 +326,11 @@ static void waiter_reached(waiter *w, const dt_episode *ep)
 void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
 {
     pthread_mutex_lock(&hub->ch_mu);
-    for (waiter *w = hub->waiters; w; w = w->next) {
-        const dt_episode *ep = waking(w, batch, n);
-        if (ep)
-            waiter_reached(w, ep);
-    }
+    /* last to first: a waiter two episodes of a batch reach keeps the row of the first */
+    for (size_t i = n; i-- > 0;)
+        for (waiter *w = episode_bucket(hub, &batch[i]); w; w = w->next)
+            if (ends_wait(w, &batch[i]))
+                waiter_reached(w, &batch[i].u.episode);
     pthread_mutex_unlock(&hub->ch_mu);
 }
 
@@ -309,8 +338,9 @@ bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n)
 {
     bool awaited = false;
     pthread_mutex_lock(&hub->ch_mu);
-    for (waiter *w = hub->waiters; w && !awaited; w = w->next)
-        awaited = waking(w, batch, n) != NULL;
+    for (size_t i = 0; i < n && !awaited; i++)
+        for (waiter *w = episode_bucket(hub, &batch[i]); w && !awaited; w = w->next)
+            awaited = ends_wait(w, &batch[i]);
     pthread_mutex_unlock(&hub->ch_mu);
     return awaited;
 }
@@ -699,11 +729,10 @@ static void wait_turn(waiter *w, int64_t ms)
 static void waiter_remove(dt_hub *hub, waiter *w)
 {
     pthread_mutex_lock(&hub->ch_mu);
-    for (waiter **p = &hub->waiters; *p; p = &(*p)->next)
-        if (*p == w) {
-            *p = w->next;
-            break;
-        }
+    *w->pprev = w->next;
+    if (w->next)
+        w->next->pprev = w->pprev;
+    atomic_fetch_sub(&hub->n_waiters, 1);
     pthread_mutex_unlock(&hub->ch_mu);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
@@ -738,9 +767,14 @@ dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t tim
         pthread_mutex_destroy(&w.mu);
         return dt_error_set(err, DT_ERR_NOMEM, "cannot create a condition to wait on");
     }
+    waiter **head = bucket(hub, id, strlen(id));
     pthread_mutex_lock(&hub->ch_mu);
-    w.next = hub->waiters;
-    hub->waiters = &w;
+    w.next = *head;
+    w.pprev = head;
+    if (w.next)
+        w.next->pprev = &w.next;
+    *head = &w;
+    atomic_fetch_add(&hub->n_waiters, 1);
     pthread_mutex_unlock(&hub->ch_mu);
     dt_status st = wait_loop(hub, &w, id, what, timeout_ms, arena, out, err);
     waiter_remove(hub, &w);
@@ -798,6 +832,10 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         int64_t left_ms = (deadline - now) / 1000 + 1;
         /* woken by our instance's commits; the poll only catches other processes' */
         int64_t poll_ms = hub->watched ? WAIT_WATCHED_MS : WAIT_POLL_MS;
+        /* many waiters look less often each: waits cost the store a bounded rate of reads */
+        int64_t share_ms = (int64_t)atomic_load(&hub->n_waiters) * 1000 / WAIT_POLLS_PER_S;
+        if (poll_ms < share_ms)
+            poll_ms = share_ms;
         wait_turn(w, left_ms < poll_ms ? left_ms : poll_ms);
     }
 }

@@ -47,7 +47,7 @@ typedef struct waiter {
     /* the row the last episode that reached WHAT left, durable (mu): answered without a read */
     dt_instance_state *reached;
     dt_arena *reached_arena;
-    struct waiter *next;          /* the hub's list, under ch_mu */
+    struct waiter *next, **pprev; /* its bucket's list (hub->waiters), under ch_mu */
 } waiter;
 
 /* waiter_wake: tell W its instance changed (ch_mu held, so W is still listed). */
@@ -106,6 +106,7 @@ typedef struct hub_cache hub_cache;
 typedef struct hub_metrics hub_metrics;
 
 #define UNSYNCED_COUNTS 1024   /* hub->unsynced: a power of two */
+#define WAIT_BUCKETS 1024      /* hub->waiters: a power of two */
 
 struct dt_hub {
     uint64_t id;                  /* unique in the process, never reused (dt_hub_id) */
@@ -144,7 +145,10 @@ struct dt_hub {
     sleeper *sleepers;            /* takers asleep (hub_wait_work) */
     atomic_size_t wakes_pending[2]; /* sleepers a ring's item woke that have not looked yet */
     uint64_t version;
-    waiter *waiters;              /* dt_hub_wait's, guarded by ch_mu */
+    /* dt_hub_wait's, by hub_hash_id of their instance's id, guarded by ch_mu: a commit
+     * looks only at the waiters of its own instances, a wait leaves in constant time */
+    waiter *waiters[WAIT_BUCKETS];
+    atomic_size_t n_waiters;      /* listed in waiters (changed under ch_mu) */
     /* bumped (with version) when work may be in the store that no commit leased for this
      * hub's takers: they look in the store only when it moved, or every POLL_MS */
     _Atomic uint64_t store_version;
@@ -195,6 +199,9 @@ struct dt_hub {
 /* hub_notify: work may be waiting in the store: bump the change and store versions and wake
  * every taker. */
 void hub_notify(dt_hub *hub);
+
+/* hub_hash_id: a hash of instance ID (FNV-1a), for the hub's tables keyed by instance. */
+uint32_t hub_hash_id(const char *id);
 
 /* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH committed
  * (the batch is durable; its takers were woken when it was committed, see commit.c). */
