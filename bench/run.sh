@@ -43,13 +43,13 @@ if [[ "$QUICK" == 1 ]]; then
     export LONG_STEPS=1000
     plan="hello:200:1 hello:400:16 hello:400:64 fanout100:5:1 fanout1000:1:1 long:1:1 timers:5000:16 payload1k:100:4 payload64k:50:4 payload1m:5:2"
     memory_n=2000
-    serve_plan="hello:200:1 hello:400:16 fanout100:5:1 long:1:1 payload64k:20:4"
+    serve_plan="hello:200:1 hello:400:16 hello:800:256 fanout100:5:1 long:1:1 payload64k:20:4"
     serve_js_plan="hello:200:1 hello:400:16 fanout100:5:1"
 else
     export LONG_STEPS=10000
     plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 fanout1000:3:1 long:1:1 timers:100000:16 payload1k:500:8 payload64k:200:8 payload1m:20:2"
     memory_n=10000
-    serve_plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 long:1:1 payload64k:200:8"
+    serve_plan="hello:2000:1 hello:2000:16 hello:2000:64 hello:4000:256 fanout100:20:1 long:1:1 payload64k:200:8"
     serve_js_plan="hello:2000:1 hello:2000:16 hello:2000:64 fanout100:20:1 payload64k:200:8"
 fi
 
