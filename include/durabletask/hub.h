@@ -344,8 +344,9 @@ typedef struct dt_hub_bell dt_hub_bell;
 dt_hub_bell *dt_hub_bell_new(void);
 void dt_hub_bell_free(dt_hub_bell *bell);
 
-/* dt_hub_bell_ring: the dt_hub_next_work of HUB waiting with BELL returns now (with nothing,
- * unless it finds work as it returns); if none is waiting, the next one does not wait. */
+/* dt_hub_bell_ring: the dt_hub_next_work of HUB waiting with BELL returns now, with nothing
+ * (its caller looks again with what it wants now); if none is waiting, the next one returns
+ * without waiting. */
 void dt_hub_bell_ring(dt_hub *hub, dt_hub_bell *bell);
 
 /* dt_hub_next_work: wait up to TIMEOUT_MS for a work item of the kinds WANT (a mask of

@@ -245,6 +245,16 @@ static bool ends_wait(const waiter *w, const dt_commit *c)
            strcmp(c->u.episode.item->instance_id, w->instance_id) == 0;
 }
 
+/* reached_before: does an episode of BATCH before the I-th end W's wait? W is handed the row
+ * of the first only (it may answer as soon as it is handed one). */
+static bool reached_before(const waiter *w, const dt_commit *batch, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (ends_wait(w, &batch[j]))
+            return true;
+    return false;
+}
+
 /* episode_bucket: the waiters on the instance of C, an episode, or NULL if C is none. */
 static waiter *episode_bucket(dt_hub *hub, const dt_commit *c)
 {
@@ -326,10 +336,9 @@ static void waiter_reached(waiter *w, const dt_episode *ep)
 void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
 {
     pthread_mutex_lock(&hub->ch_mu);
-    /* last to first: a waiter two episodes of a batch reach keeps the row of the first */
-    for (size_t i = n; i-- > 0;)
+    for (size_t i = 0; i < n; i++)
         for (waiter *w = episode_bucket(hub, &batch[i]); w; w = w->next)
-            if (ends_wait(w, &batch[i]))
+            if (ends_wait(w, &batch[i]) && !reached_before(w, batch, i))
                 waiter_reached(w, &batch[i].u.episode);
     pthread_mutex_unlock(&hub->ch_mu);
 }
@@ -832,7 +841,8 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         int64_t left_ms = (deadline - now) / 1000 + 1;
         /* woken by our instance's commits; the poll only catches other processes' */
         int64_t poll_ms = hub->watched ? WAIT_WATCHED_MS : WAIT_POLL_MS;
-        /* many waiters look less often each: waits cost the store a bounded rate of reads */
+        /* many waiters look less often each: waits cost the store a bounded rate of reads
+         * (a change no commit of this hub tells of, another process's, is seen later) */
         int64_t share_ms = (int64_t)atomic_load(&hub->n_waiters) * 1000 / WAIT_POLLS_PER_S;
         if (poll_ms < share_ms)
             poll_ms = share_ms;
