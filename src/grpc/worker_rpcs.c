@@ -52,8 +52,7 @@ typedef struct hint {
 typedef struct stream_rec {
     int n[3], max[3];           /* w->mu */
     bool capped;                /* w->mu */
-    dt_hub *hub;
-    dt_hub_bell *bell;
+    dt_hub_bell *bell;          /* of the stream's hub, which is each entry's */
 } stream_rec;
 
 typedef struct inflight {
@@ -211,7 +210,7 @@ static void unlinked(worker_registry *w, inflight *f)
     bool was_full = r->n[k]-- >= r->max[k];
     if (r->capped && was_full && r->n[k] < r->max[k]) {
         r->capped = false;
-        dt_hub_bell_ring(r->hub, r->bell);
+        dt_hub_bell_ring(f->hub, r->bell);
     }
 }
 
@@ -619,7 +618,7 @@ static void get_work_items(rpc_call *c)
     }
     worker_registry *w = rpc_workers(c);
     uint64_t stream = new_stream(w);
-    stream_rec rec = {.max = {max_o, max_a, max_e}, .hub = rpc_hub(c), .bell = bell};
+    stream_rec rec = {.max = {max_o, max_a, max_e}, .bell = bell};
     int last = 0;
     bool streams = streams_history(r);
     bool sessions = rpc_metadata_is(c, DT_SESSIONS_METADATA, "1");
