@@ -141,6 +141,25 @@ HANDLER(get_instance, Dtpb__GetInstanceRequest, dtpb__get_instance_request__desc
         rpc_fail_err(c, st, &err);
 }
 
+/* wait_answer: end a wait with what the hub said (ST, S); after a slice with no answer
+ * (DT_ERR_TIMEOUT), only if the client is gone or the task hub was deleted (the wait would
+ * hold it open). Returns whether the call was finished. */
+static bool wait_answer(rpc_call *c, dt_arena *a, bool payloads, dt_status st,
+                        const dt_instance_state *s, const dt_error *err)
+{
+    if (st == DT_ERR_TIMEOUT && rpc_hub_deleted(c)) {
+        rpc_finish(c, NULL, 0, GRPC_STATUS_NOT_FOUND, "the task hub was deleted");
+        return true;
+    }
+    if (st == DT_ERR_TIMEOUT && !rpc_closed(c))
+        return false;
+    if (st == DT_OK || st == DT_ERR_NOT_FOUND)
+        reply_state(c, a, st == DT_OK ? s : NULL, payloads);
+    else
+        rpc_fail_err(c, st, err);
+    return true;
+}
+
 /* wait_for: block, here on the server, until the instance reaches WHAT or the client gives up
  * (its deadline or a cancel closes the call); answers like GetInstance. */
 static void wait_for(rpc_call *c, dt_arena *a, Dtpb__GetInstanceRequest *r, dt_wait_for what)
@@ -150,17 +169,8 @@ static void wait_for(rpc_call *c, dt_arena *a, Dtpb__GetInstanceRequest *r, dt_w
         dt_error err = {0};
         dt_status st =
             dt_hub_wait(rpc_hub(c), r->instanceid, what, WAIT_SLICE_MS, a, &s, &err);
-        if (st == DT_ERR_TIMEOUT && rpc_hub_deleted(c)) {   /* it would hold the hub open */
-            rpc_finish(c, NULL, 0, GRPC_STATUS_NOT_FOUND, "the task hub was deleted");
+        if (wait_answer(c, a, r->getinputsandoutputs, st, s, &err))
             return;
-        }
-        if (st == DT_ERR_TIMEOUT && !rpc_closed(c))
-            continue;
-        if (st == DT_OK || st == DT_ERR_NOT_FOUND)
-            reply_state(c, a, st == DT_OK ? s : NULL, r->getinputsandoutputs);
-        else
-            rpc_fail_err(c, st, &err);
-        return;
     }
 }
 
@@ -172,6 +182,56 @@ HANDLER(wait_start, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descri
 HANDLER(wait_completion, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
 {
     wait_for(c, a, r, DT_WAIT_COMPLETION);
+}
+
+/* The asynchronous waits, on the poller: a wait the hub can make without a thread
+ * (dt_hub_wait_async) is answered from the hub's threads, its call held meanwhile by no
+ * thread of ours; any other (already answered, a store shared by nodes, a request that does
+ * not parse) is the blocking handler's. */
+typedef struct async_wait {
+    rpc_pending *p;
+    bool payloads;
+} async_wait;
+
+static bool async_answered(void *arg, dt_status st, const dt_instance_state *row,
+                           const dt_error *err)
+{
+    async_wait *w = arg;
+    if (!wait_answer(w->p->call, w->p->arena, w->payloads, st, row, err))
+        return true;   /* wait on */
+    rpc_pending_free(w->p);
+    free(w);
+    return false;
+}
+
+static bool wait_async(rpc_call *c, dt_wait_for what)
+{
+    async_wait *w = malloc(sizeof *w);
+    rpc_pending *p = w ? rpc_pending_new(c) : NULL;
+    Dtpb__GetInstanceRequest *r = NULL;
+    if (p == NULL ||
+        !rpc_peek_msg(c, p->arena, &dtpb__get_instance_request__descriptor, (void **)&r)) {
+        rpc_pending_free(p);
+        free(w);
+        return false;
+    }
+    *w = (async_wait){p, r->getinputsandoutputs};
+    if (dt_hub_wait_async(rpc_hub(c), r->instanceid, what, async_answered, w, NULL) != DT_OK) {
+        rpc_pending_free(p);
+        free(w);
+        return false;
+    }
+    return true;
+}
+
+static bool wait_start_async(rpc_call *c)
+{
+    return wait_async(c, DT_WAIT_START);
+}
+
+static bool wait_completion_async(rpc_call *c)
+{
+    return wait_async(c, DT_WAIT_COMPLETION);
 }
 
 static void reply_empty(rpc_call *c, const ProtobufCMessageDescriptor *d)
@@ -544,8 +604,8 @@ const rpc_method rpc_client_methods[] = {
     {"Hello", hello, NULL},
     {"StartInstance", start_instance, start_instance_async},
     {"GetInstance", get_instance, NULL},
-    {"WaitForInstanceStart", wait_start, NULL},
-    {"WaitForInstanceCompletion", wait_completion, NULL},
+    {"WaitForInstanceStart", wait_start, wait_start_async},
+    {"WaitForInstanceCompletion", wait_completion, wait_completion_async},
     {"RaiseEvent", raise_event, NULL},
     {"TerminateInstance", terminate, NULL},
     {"SuspendInstance", suspend, NULL},

@@ -20,7 +20,7 @@
 
 /* The hub's mutexes and conditions, made and destroyed together, in this order. */
 #define N_MUTEXES 5
-#define N_CONDS 4
+#define N_CONDS 5
 static pthread_mutex_t *mutexes(dt_hub *h, int i)
 {
     pthread_mutex_t *m[N_MUTEXES] = {&h->cq_mu, &h->ch_mu, &h->rq_mu, &h->ls_mu, &h->pub_mu};
@@ -28,7 +28,8 @@ static pthread_mutex_t *mutexes(dt_hub *h, int i)
 }
 static pthread_cond_t *conds(dt_hub *h, int i)
 {
-    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->ls_wake};
+    pthread_cond_t *c[N_CONDS] = {&h->cq_work, &h->cq_done, &h->changed, &h->ls_wake,
+                                    &h->aw_wake};
     return c[i];
 }
 
@@ -89,6 +90,34 @@ static waiter **bucket(dt_hub *hub, const char *id, size_t n)
     return &hub->waiters[hash_n(id, n) & (WAIT_BUCKETS - 1)];
 }
 
+/* wake: W's instance changed: a thread's wait wakes, an asynchronous one is read soon. */
+static void wake(dt_hub *hub, waiter *w)
+{
+    if (w->fn)
+        waits_wake(hub, w);
+    else
+        waiter_wake(w);
+}
+
+void waiter_link(dt_hub *hub, waiter *w)
+{
+    waiter **head = bucket(hub, w->instance_id, strlen(w->instance_id));
+    w->next = *head;
+    w->pprev = head;
+    if (w->next)
+        w->next->pprev = &w->next;
+    *head = w;
+    atomic_fetch_add(&hub->n_waiters, 1);
+}
+
+void waiter_unlink(dt_hub *hub, waiter *w)
+{
+    *w->pprev = w->next;
+    if (w->next)
+        w->next->pprev = w->pprev;
+    atomic_fetch_sub(&hub->n_waiters, 1);
+}
+
 /* store_changed: the store says a node committed: if it may have left work (WORK), the takers
  * look; and a wait on one of the instances IDS names (one per line; NULL: any) reads its
  * state again (dt_store_watch). */
@@ -103,13 +132,13 @@ static void store_changed(void *arg, const char *ids, bool work)
     if (ids == NULL) {
         for (size_t b = 0; b < WAIT_BUCKETS; b++)
             for (waiter *w = hub->waiters[b]; w; w = w->next)
-                waiter_wake(w);
+                wake(hub, w);
     }
     for (const char *p = ids; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
         size_t n = strcspn(p, "\n");
         for (waiter *w = *bucket(hub, p, n); w; w = w->next)
             if (strncmp(p, w->instance_id, n) == 0 && w->instance_id[n] == '\0')
-                waiter_wake(w);
+                wake(hub, w);
     }
     pthread_mutex_unlock(&hub->ch_mu);
 }
@@ -139,6 +168,7 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         snprintf(hub->owner, sizeof hub->owner, "%s:%d", host, (int)getpid());
     }
     atomic_init(&hub->running, false);
+    hub->aw_tail = &hub->aw_head;
 
     dt_status st;
     if (o.store)
@@ -194,6 +224,7 @@ void dt_hub_close(dt_hub *hub)
     if (hub == NULL)
         return;
     dt_hub_stop(hub);
+    waits_stop(hub);   /* before the committer: a wait's read may wait for a publish */
     renewer_stop(hub);
     commit_stop(hub);
     ready_drain(hub);
@@ -313,16 +344,24 @@ static dt_instance_state *episode_row(dt_arena *a, const dt_episode *ep)
     return s;
 }
 
-/* waiter_reached: wake W with the row EP left; W reads it itself if it cannot be copied (or
- * its update time is not known: a batch that did not come through the committer). */
-static void waiter_reached(waiter *w, const dt_episode *ep)
+dt_instance_state *hub_row_of(const dt_episode *ep, dt_arena **arena)
 {
+    /* its update time is not known in a batch that did not come through the committer */
     dt_arena *a = ep->updated_at ? dt_arena_new() : NULL;
     dt_instance_state *row = a ? episode_row(a, ep) : NULL;
     if (row == NULL) {
         dt_arena_free(a);
         a = NULL;
     }
+    *arena = a;
+    return row;
+}
+
+/* waiter_reached: wake W with the row EP left; W reads it itself if it cannot be told. */
+static void waiter_reached(waiter *w, const dt_episode *ep)
+{
+    dt_arena *a;
+    dt_instance_state *row = hub_row_of(ep, &a);
     pthread_mutex_lock(&w->mu);
     dt_arena *old = w->reached_arena;
     w->reached_arena = a;
@@ -335,12 +374,20 @@ static void waiter_reached(waiter *w, const dt_episode *ep)
 
 void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
 {
+    waiter *answer = NULL;
     pthread_mutex_lock(&hub->ch_mu);
     for (size_t i = 0; i < n; i++)
-        for (waiter *w = episode_bucket(hub, &batch[i]); w; w = w->next)
-            if (ends_wait(w, &batch[i]) && !reached_before(w, batch, i))
+        for (waiter *w = episode_bucket(hub, &batch[i]), *next; w; w = next) {
+            next = w->next;   /* an asynchronous wait may leave the list */
+            if (!ends_wait(w, &batch[i]) || reached_before(w, batch, i))
+                continue;
+            if (w->fn)
+                waits_reached(hub, w, &batch[i].u.episode, &answer);
+            else
                 waiter_reached(w, &batch[i].u.episode);
+        }
     pthread_mutex_unlock(&hub->ch_mu);
+    waits_answer(answer);   /* the batch is still valid: its requesters wait */
 }
 
 bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n)
@@ -709,7 +756,7 @@ dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_ev
     return read_barrier(hub, st, err);
 }
 
-static bool reached(const dt_instance_state *s, dt_wait_for what)
+bool hub_state_reached(const dt_instance_state *s, dt_wait_for what)
 {
     return reached_status(s->status, what);
 }
@@ -738,10 +785,7 @@ static void wait_turn(waiter *w, int64_t ms)
 static void waiter_remove(dt_hub *hub, waiter *w)
 {
     pthread_mutex_lock(&hub->ch_mu);
-    *w->pprev = w->next;
-    if (w->next)
-        w->next->pprev = w->pprev;
-    atomic_fetch_sub(&hub->n_waiters, 1);
+    waiter_unlink(hub, w);
     pthread_mutex_unlock(&hub->ch_mu);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
@@ -764,6 +808,16 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
                            int64_t timeout_ms, dt_arena *arena, dt_instance_state **out,
                            dt_error *err);
 
+int64_t hub_wait_poll_ms(dt_hub *hub)
+{
+    /* woken by our instances' commits; the poll only catches other processes' */
+    int64_t poll_ms = hub->watched ? WAIT_WATCHED_MS : WAIT_POLL_MS;
+    /* many waiters look less often each: waits cost the store a bounded rate of reads
+     * (a change no commit of this hub tells of, another process's, is seen later) */
+    int64_t share_ms = (int64_t)atomic_load(&hub->n_waiters) * 1000 / WAIT_POLLS_PER_S;
+    return poll_ms < share_ms ? share_ms : poll_ms;
+}
+
 dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t timeout_ms,
                       dt_arena *arena, dt_instance_state **out, dt_error *err)
 {
@@ -776,14 +830,8 @@ dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t tim
         pthread_mutex_destroy(&w.mu);
         return dt_error_set(err, DT_ERR_NOMEM, "cannot create a condition to wait on");
     }
-    waiter **head = bucket(hub, id, strlen(id));
     pthread_mutex_lock(&hub->ch_mu);
-    w.next = *head;
-    w.pprev = head;
-    if (w.next)
-        w.next->pprev = &w.next;
-    *head = &w;
-    atomic_fetch_add(&hub->n_waiters, 1);
+    waiter_link(hub, &w);
     pthread_mutex_unlock(&hub->ch_mu);
     dt_status st = wait_loop(hub, &w, id, what, timeout_ms, arena, out, err);
     waiter_remove(hub, &w);
@@ -813,7 +861,7 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
             return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
         dt_instance_state *s = NULL;
         dt_status st = dt_store_get_instance(hub->store, id, scratch, &s, err);
-        bool done = st == DT_OK && reached(s, what);
+        bool done = st == DT_OK && hub_state_reached(s, what);
         dt_time now = dt_now();
         if (st != DT_OK || done || now >= deadline || atomic_load(&hub->sync_failed)) {
             /* an answer: told only once what the read saw is durable. A read that only
@@ -839,13 +887,7 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         }
         dt_arena_free(scratch);
         int64_t left_ms = (deadline - now) / 1000 + 1;
-        /* woken by our instance's commits; the poll only catches other processes' */
-        int64_t poll_ms = hub->watched ? WAIT_WATCHED_MS : WAIT_POLL_MS;
-        /* many waiters look less often each: waits cost the store a bounded rate of reads
-         * (a change no commit of this hub tells of, another process's, is seen later) */
-        int64_t share_ms = (int64_t)atomic_load(&hub->n_waiters) * 1000 / WAIT_POLLS_PER_S;
-        if (poll_ms < share_ms)
-            poll_ms = share_ms;
+        int64_t poll_ms = hub_wait_poll_ms(hub);
         wait_turn(w, left_ms < poll_ms ? left_ms : poll_ms);
     }
 }

@@ -37,7 +37,9 @@ typedef struct ready_ring {
 /* A client waiting for one instance to change (dt_hub_wait). Woken by the committer when an
  * episode of that instance commits, so a thousand waiters do not all wake for every commit.
  * It sleeps on a mutex of its own, not the hub's ch_mu, so a woken waiter does not queue
- * behind the syncer (still walking the list) and the other waiters for the hub's lock. */
+ * behind the syncer (still walking the list) and the other waiters for the hub's lock.
+ * An asynchronous wait (dt_hub_wait_async, waits.c) is a waiter too, with FN set: it holds
+ * no thread and has no mutex or condition; ch_mu guards all of its fields. */
 typedef struct waiter {
     const char *instance_id;
     dt_wait_for what;             /* woken only by a commit that reaches it */
@@ -48,10 +50,42 @@ typedef struct waiter {
     dt_instance_state *reached;
     dt_arena *reached_arena;
     struct waiter *next, **pprev; /* its bucket's list (hub->waiters), under ch_mu */
+    /* an asynchronous wait's (waits.c), else FN is NULL */
+    dt_hub_wait_fn fn;
+    void *arg;
+    bool reading;                 /* its state is being read: off the poll queue, and only
+                                   * the reader may answer it or free it */
+    dt_time poll_at;              /* when the waits' thread reads its state next */
+    struct waiter *q_next, **q_pprev;   /* the poll queue (hub->aw_head), or the answer list */
+    const dt_episode *fired_by;   /* on the answer list: the episode that reached WHAT */
 } waiter;
 
 /* waiter_wake: tell W its instance changed (ch_mu held, so W is still listed). */
 void waiter_wake(waiter *w);
+
+/* waiter_link / waiter_unlink: W into / out of its bucket (ch_mu held). */
+void waiter_link(dt_hub *hub, waiter *w);
+void waiter_unlink(dt_hub *hub, waiter *w);
+
+/* hub_wait_poll_ms: how long a waiter waits between looks at the store, for changes no
+ * commit of this hub tells of (other processes'): the longer, the more wait. */
+int64_t hub_wait_poll_ms(dt_hub *hub);
+
+/* hub_state_reached: has state S reached WHAT? */
+bool hub_state_reached(const dt_instance_state *s, dt_wait_for what);
+
+/* hub_row_of: the row episode EP left, in a new arena (*ARENA); NULL (no arena) if it
+ * cannot be told without a read (hub.c). */
+dt_instance_state *hub_row_of(const dt_episode *ep, dt_arena **arena);
+
+/* waits.c: waits_reached: EP, durable, reached what asynchronous waiter W waits for (ch_mu
+ * held): W is put on *ANSWER (answered by waits_answer, after ch_mu is let go), or keeps the
+ * row for its reader, or is read again soon. waits_wake: W's instance changed (ch_mu held).
+ * waits_stop: the waits' thread ends, and every wait left is answered DT_ERR_SHUTDOWN. */
+void waits_reached(dt_hub *hub, waiter *w, const dt_episode *ep, waiter **answer);
+void waits_answer(waiter *answer);
+void waits_wake(dt_hub *hub, waiter *w);
+void waits_stop(dt_hub *hub);
 
 /* A taker asleep in hub_wait_work: the kinds it takes (WANT, of DT_WORK_*) and its names of
  * orchestrations and activities (NULL: any). Work a commit queues in a ring wakes one
@@ -149,6 +183,12 @@ struct dt_hub {
      * looks only at the waiters of its own instances, a wait leaves in constant time */
     waiter *waiters[WAIT_BUCKETS];
     atomic_size_t n_waiters;      /* listed in waiters (changed under ch_mu) */
+    /* asynchronous waits (waits.c), under ch_mu: those not being read, by when their state
+     * is read next; the thread that reads them (started by the first), asleep on aw_wake */
+    waiter *aw_head, **aw_tail;
+    pthread_cond_t aw_wake;
+    pthread_t aw_thread;
+    bool aw_started, aw_stop;
     /* bumped (with version) when work may be in the store that no commit leased for this
      * hub's takers: they look in the store only when it moved, or every POLL_MS */
     _Atomic uint64_t store_version;

@@ -86,6 +86,27 @@ test("DeleteTaskHub removes a hub with all it holds and ends its work item strea
   }
 });
 
+test("a wait on an instance of a hub that is deleted ends NOT_FOUND, and lets the hub go", TIMEOUT, async () => {
+  const delta = raw.uid("delta"), id = raw.uid("waited");
+  await raw.unary(client, "CreateTaskHub", { recreateIfExists: false }, hub(delta));
+  try {
+    await raw.unary(client, "StartInstance", { name: raw.uid("nobody-runs-it"), instanceId: id }, hub(delta));
+    const waits = [0, 1, 2].map(() =>
+      raw.rejection(raw.unary(client, "WaitForInstanceCompletion", { instanceId: id }, hub(delta))));
+    await new Promise((r) => setTimeout(r, 300));   // the waits are made
+    await raw.unary(client, "DeleteTaskHub", {}, hub(delta));
+    for (const e of await Promise.all(waits)) {
+      assert.equal(e.code, raw.grpc.status.NOT_FOUND);
+      assert.match(e.details, /the task hub was deleted/);
+    }
+    // the name is free again: a new, empty hub
+    await raw.unary(client, "CreateTaskHub", { recreateIfExists: false }, hub(delta));
+    assert.ok(!(await get(id, delta)).exists);
+  } finally {
+    await raw.unary(client, "DeleteTaskHub", {}, hub(delta)).catch(() => {});
+  }
+});
+
 test("a taskhub that cannot be a hub's name is refused with INVALID_ARGUMENT naming it", TIMEOUT, async () => {
   for (const bad of ["../etc", "a b", "-lead", "x".repeat(65)]) {
     const e = await raw.rejection(raw.unary(client, "GetInstance", { instanceId: "x" }, hub(bad)));

@@ -4,6 +4,7 @@
  * server serving on and nothing stored — plus the C SDK's remote worker running real work
  * through it. (The official JavaScript SDK's view is tests/conformance/.) */
 #include <grpc/status.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1203,6 +1204,62 @@ static void test_completion_streams_to_task_hubs_not_yet_open_end_cleanly(void *
     dt_hub_set_close(hubs);
 }
 
+/* ---- waits --------------------------------------------------------------------------------- */
+
+typedef struct short_wait {
+    server_fix *s;
+    const char *id;
+    int code;
+} short_wait;
+
+/* waits_briefly: WaitForInstanceCompletion on W's instance with a 300 ms deadline */
+static void *waits_briefly(void *arg)
+{
+    short_wait *w = arg;
+    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
+    g.instanceid = (char *)w->id;
+    uint8_t buf[256], *r = NULL;
+    size_t len = protobuf_c_message_pack(&g.base, buf), n = 0;
+    dt_grpc_result res = {0};
+    dt_grpc_unary(w->s->conn, "WaitForInstanceCompletion", buf, len, 300, &r, &n, &res);
+    free(r);
+    w->code = res.code;
+    return NULL;
+}
+
+/* A wait holds no thread of the server's (on SQLite), but it holds its call: a client that
+ * gives up must free it, or waits that time out would fill the server's calls for good. */
+static void test_waits_whose_clients_give_up_let_their_calls_go(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open_with(&s, "grpc_waits_give_up", (dt_grpc_options){.max_calls = 8});
+    expect(start(&s, "NobodyRunsThis", "never-done", NULL), GRPC_STATUS_OK, NULL);
+    for (int round = 0; round < 3; round++) {
+        pthread_t t[8];
+        short_wait w[8];
+        for (int i = 0; i < 8; i++) {
+            w[i] = (short_wait){&s, "never-done", -1};
+            assert_int_equal(pthread_create(&t[i], NULL, waits_briefly, &w[i]), 0);
+        }
+        for (int i = 0; i < 8; i++) {
+            pthread_join(t[i], NULL);
+            if (w[i].code != GRPC_STATUS_DEADLINE_EXCEEDED)
+                fail_msg("round %d: wait %d ended with status %d, want DEADLINE_EXCEEDED (%d)",
+                         round, i, w[i].code, GRPC_STATUS_DEADLINE_EXCEEDED);
+        }
+        /* every call slot comes back: Hello is served again */
+        int code = -1;
+        for (int tries = 0; tries < 200 && code != GRPC_STATUS_OK; tries++) {
+            if (tries)
+                test_sleep_ms(50);
+            code = call_raw(&s, "Hello", (const uint8_t *)"", 0, NULL, NULL).code;
+        }
+        assert_int_equal(code, GRPC_STATUS_OK);
+    }
+    server_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1229,6 +1286,7 @@ int main(void)
         cmocka_unit_test(test_a_flood_of_stale_completions_is_served_on_bounded_threads),
         cmocka_unit_test(test_without_the_stream_the_c_worker_sends_unary_calls),
         cmocka_unit_test(test_completion_streams_to_task_hubs_not_yet_open_end_cleanly),
+        cmocka_unit_test(test_waits_whose_clients_give_up_let_their_calls_go),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

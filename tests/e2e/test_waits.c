@@ -1,0 +1,280 @@
+/* test_waits.c — waits that hold no thread (dt_hub_wait_async), as the gRPC server uses them
+ * for WaitForInstanceStart and WaitForInstanceCompletion: answered once, with the row the
+ * episode that reached them left; one already answerable, or on no instance, is left to the
+ * caller; the caller is asked at each poll whether it still wants the wait, and a wait it
+ * lets go is never called again; a change another process commits is seen by the poll; a
+ * hub that closes ends the waits left. On PostgreSQL (e2e-pg/) none is made: a store shared
+ * by nodes is read over the network, which the caller's thread must not wait for. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hubfix.h"
+
+#define WAIT_MS 30000   /* generous: everything runs under ASan and UBSan */
+
+/* gate: blocks until event "go" and returns its data. */
+static dt_status gate(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_await(ctx, dt_wait_for_event(ctx, "go"));
+    return DT_OK;
+}
+
+/* What a wait's callback saw: every call, and the last answer's status, state and output. */
+typedef struct seen {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls, timeouts;
+    bool over;                    /* a call ended the wait */
+    dt_status st;
+    dt_runtime_status status;
+    char output[256];
+    char thread[16];              /* the name of the thread that answered */
+    bool wait_on;                 /* what to answer a DT_ERR_TIMEOUT */
+} seen;
+
+static void seen_init(seen *s, bool wait_on)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->wait_on = wait_on;
+}
+
+static void seen_free(seen *s)
+{
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+static bool answered(void *arg, dt_status st, const dt_instance_state *row, const dt_error *err)
+{
+    (void)err;
+    seen *s = arg;
+    pthread_mutex_lock(&s->mu);
+    s->calls++;
+    if (s->over)
+        s->st = DT_ERR_INTERNAL;   /* called after the wait ended: the test fails on it */
+    bool on = false;
+    if (st == DT_ERR_TIMEOUT) {
+        s->timeouts++;
+        on = s->wait_on;
+    } else {
+        s->st = st;
+        pthread_getname_np(pthread_self(), s->thread, sizeof s->thread);
+        if (row) {
+            s->status = row->status;
+            snprintf(s->output, sizeof s->output, "%s", row->output ? row->output : "");
+        }
+    }
+    s->over = !on;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return on;
+}
+
+/* seen_over: wait until the wait ended; false if it did not within MS. */
+static bool seen_over(seen *s, int64_t ms)
+{
+    struct timespec until = dt_deadline_ms(ms);
+    pthread_mutex_lock(&s->mu);
+    while (!s->over && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0) {
+    }
+    bool over = s->over;
+    pthread_mutex_unlock(&s->mu);
+    return over;
+}
+
+static int seen_calls(seen *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->calls;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static bool on_postgres(void)
+{
+    const char *b = getenv("DT_TEST_BACKEND");
+    return b && strcmp(b, "postgres") == 0;
+}
+
+static void open_gated(hubfix *f, const char *name)
+{
+    hubfix_open(f, name, NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "gate", gate, NULL), NULL);
+    hubfix_start(f);
+}
+
+static void start_gate(hubfix *f, const char *id)
+{
+    dt_error err = {0};
+    dt_start_options so = {.instance_id = id};
+    char out[DT_INSTANCE_ID_MAX + 1];
+    assert_ok(dt_client_start(f->client, "gate", &so, out, &err), &err);
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_start(f->client, id, WAIT_MS, f->arena, &s, &err), &err);
+}
+
+static void raise_go(dt_hub *hub, const char *id, const char *data)
+{
+    dt_error err = {0};
+    assert_ok(dt_hub_raise_event(hub, id, "go", data, &err), &err);
+}
+
+static void test_a_wait_is_answered_once_with_the_row_its_episode_left(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_gated(&f, "waits_answered");
+    start_gate(&f, "w1");
+    seen s;
+    seen_init(&s, true);
+    dt_error err = {0};
+    dt_status st = dt_hub_wait_async(f.hub, "w1", DT_WAIT_COMPLETION, answered, &s, &err);
+    if (on_postgres()) {
+        assert_int_equal(st, DT_ERR_UNIMPLEMENTED);
+        assert_non_null(strstr(err.message, "shared by nodes"));
+        raise_go(f.hub, "w1", "\"done\"");
+    } else {
+        assert_ok(st, &err);
+        assert_int_equal(seen_calls(&s), 0);   /* nothing to tell yet */
+        raise_go(f.hub, "w1", "\"done\"");
+        assert_true(seen_over(&s, WAIT_MS));
+        assert_int_equal(s.st, DT_OK);
+        assert_int_equal(s.status, DT_STATUS_COMPLETED);
+        assert_string_equal(s.output, "\"done\"");
+        /* told by the commit of the episode (the syncer), not found by a poll */
+        assert_string_equal(s.thread, "dt-sync");
+        /* the row it was told is the row stored */
+        dt_instance_state *row = NULL;
+        assert_ok(dt_client_get(f.client, "w1", f.arena, &row, &err), &err);
+        assert_int_equal(row->status, DT_STATUS_COMPLETED);
+        assert_string_equal(row->output, s.output);
+    }
+    hubfix_close(&f);
+    assert_int_equal(s.calls - s.timeouts, on_postgres() ? 0 : 1);
+    seen_free(&s);
+}
+
+static void test_a_wait_already_answerable_is_left_to_its_caller(void **state)
+{
+    (void)state;
+    if (on_postgres())
+        skip();
+    hubfix f;
+    open_gated(&f, "waits_left");
+    start_gate(&f, "w2");
+    seen s;
+    seen_init(&s, true);
+    dt_error err = {0};
+    /* started already; done already; no such instance; no id at all */
+    assert_int_equal(dt_hub_wait_async(f.hub, "w2", DT_WAIT_START, answered, &s, &err),
+                     DT_ERR_STATE);
+    raise_go(f.hub, "w2", "1");
+    dt_instance_state *row = NULL;
+    assert_ok(dt_client_wait_completion(f.client, "w2", WAIT_MS, f.arena, &row, &err), &err);
+    assert_int_equal(dt_hub_wait_async(f.hub, "w2", DT_WAIT_COMPLETION, answered, &s, &err),
+                     DT_ERR_STATE);
+    assert_int_equal(dt_hub_wait_async(f.hub, "nobody", DT_WAIT_COMPLETION, answered, &s, &err),
+                     DT_ERR_STATE);
+    assert_int_equal(dt_hub_wait_async(f.hub, NULL, DT_WAIT_COMPLETION, answered, &s, &err),
+                     DT_ERR_STATE);
+    hubfix_close(&f);
+    assert_int_equal(s.calls, 0);
+    seen_free(&s);
+}
+
+static void test_a_wait_its_caller_lets_go_is_never_called_again(void **state)
+{
+    (void)state;
+    if (on_postgres())
+        skip();
+    hubfix f;
+    open_gated(&f, "waits_let_go");
+    start_gate(&f, "w3");
+    seen s;
+    seen_init(&s, false);   /* the first poll lets it go */
+    dt_error err = {0};
+    assert_ok(dt_hub_wait_async(f.hub, "w3", DT_WAIT_COMPLETION, answered, &s, &err), &err);
+    assert_true(seen_over(&s, WAIT_MS));
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.timeouts, 1);
+    /* the instance completes: the wait let go is not told */
+    raise_go(f.hub, "w3", "2");
+    dt_instance_state *row = NULL;
+    assert_ok(dt_client_wait_completion(f.client, "w3", WAIT_MS, f.arena, &row, &err), &err);
+    hubfix_close(&f);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.st, DT_OK);   /* never set: no answer came (DT_ERR_INTERNAL if one did) */
+    seen_free(&s);
+}
+
+static void test_another_process_s_change_is_seen_by_the_poll(void **state)
+{
+    (void)state;
+    if (on_postgres())
+        skip();
+    /* A second hub on the same file is another process as far as the first can tell: its
+     * commits wake none of the first's waits. It runs the instance; the first only waits. */
+    hubfix other;
+    open_gated(&other, "waits_other");
+    start_gate(&other, "w4");
+    dt_hub *mine = NULL;
+    dt_error err = {0};
+    dt_hub_options o = {.db_path = other.db};
+    assert_ok(dt_hub_open(&o, &mine, &err), &err);
+    seen s;
+    seen_init(&s, true);
+    assert_ok(dt_hub_wait_async(mine, "w4", DT_WAIT_COMPLETION, answered, &s, &err), &err);
+    raise_go(other.hub, "w4", "\"from elsewhere\"");
+    assert_true(seen_over(&s, WAIT_MS));
+    assert_int_equal(s.st, DT_OK);
+    assert_int_equal(s.status, DT_STATUS_COMPLETED);
+    assert_string_equal(s.output, "\"from elsewhere\"");
+    assert_string_equal(s.thread, "dt-waits");   /* a poll saw it */
+    assert_true(s.timeouts >= 1);
+    dt_hub_close(mine);
+    hubfix_close(&other);
+    seen_free(&s);
+}
+
+static void test_a_hub_that_closes_ends_the_waits_left(void **state)
+{
+    (void)state;
+    if (on_postgres())
+        skip();
+    hubfix f;
+    open_gated(&f, "waits_close");
+    seen s[3];
+    dt_error err = {0};
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "w5-%d", i);
+        start_gate(&f, id);
+        seen_init(&s[i], true);
+        assert_ok(dt_hub_wait_async(f.hub, id, DT_WAIT_COMPLETION, answered, &s[i], &err),
+                  &err);
+    }
+    hubfix_close(&f);
+    for (int i = 0; i < 3; i++) {
+        assert_true(s[i].over);
+        assert_int_equal(s[i].st, DT_ERR_SHUTDOWN);
+        assert_int_equal(s[i].calls - s[i].timeouts, 1);
+        seen_free(&s[i]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_wait_is_answered_once_with_the_row_its_episode_left),
+        cmocka_unit_test(test_a_wait_already_answerable_is_left_to_its_caller),
+        cmocka_unit_test(test_a_wait_its_caller_lets_go_is_never_called_again),
+        cmocka_unit_test(test_another_process_s_change_is_seen_by_the_poll),
+        cmocka_unit_test(test_a_hub_that_closes_ends_the_waits_left),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
