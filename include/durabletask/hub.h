@@ -148,22 +148,23 @@ dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t tim
  * hub's (never the caller's of dt_hub_wait_async), one call at a time:
  *  - ST DT_OK, ROW the instance's state that reached what was waited for, durable (valid
  *    during the call only): the wait is over.
- *  - ST DT_ERR_TIMEOUT, ROW NULL: a while passed (the hub's poll of the store for other
- *    processes' changes, at least every few hundred milliseconds while few wait): return
- *    true to wait on, false to end the wait here (the caller's client went away).
- *  - any other ST, ERR saying why (the store cannot be read, the hub is closing): the wait
- *    is over.
+ *  - ST DT_ERR_TIMEOUT, ROW NULL: a quarter of a second passed (about; later when the
+ *    hub's thread is behind): return true to wait on, false to end the wait here (the
+ *    caller's client went away).
+ *  - any other ST, ERR saying why (DT_ERR_NOT_FOUND: no such instance, or no longer;
+ *    DT_ERR_SHUTDOWN: the hub is closing; the store cannot be read): the wait is over.
  * The return value is read after DT_ERR_TIMEOUT only. */
 typedef bool (*dt_hub_wait_fn)(void *arg, dt_status st, const dt_instance_state *row,
                                const dt_error *err);
 
 /* dt_hub_wait_async: wait for ID to reach WHAT without holding a thread: FN(ARG, ...) is
- * called as dt_hub_wait_fn says, until a call ends the wait. Reads ID's state first, on the
- * calling thread (a local read). DT_OK: the wait is made. Otherwise none is, and FN is never
- * called: DT_ERR_STATE when ID has reached WHAT already, does not exist or cannot be read
- * (dt_hub_wait answers each at once, as a caller would want told), DT_ERR_UNIMPLEMENTED when
- * the hub's store is shared by nodes (its reads are network round trips, and a caller that
- * must not block should not wait for one: wait on a thread with dt_hub_wait), DT_ERR_NOMEM. */
+ * called as dt_hub_wait_fn says, until a call ends the wait (at once, from the hub's
+ * thread, when ID has reached WHAT already or does not exist: DT_ERR_NOT_FOUND). Blocks on
+ * nothing: the hub's thread reads the state. DT_OK: the wait is made. Otherwise none is, and
+ * FN is never called: DT_ERR_INVALID_ARG for no ID; DT_ERR_UNIMPLEMENTED when the hub's
+ * store is shared by nodes (its reads are network round trips, one thread would serialize
+ * them: wait on a thread of your own with dt_hub_wait); DT_ERR_SHUTDOWN when the hub is
+ * closing; DT_ERR_NOMEM. */
 dt_status dt_hub_wait_async(dt_hub *hub, const char *id, dt_wait_for what, dt_hub_wait_fn fn,
                             void *arg, dt_error *err);
 

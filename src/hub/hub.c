@@ -168,7 +168,8 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         snprintf(hub->owner, sizeof hub->owner, "%s:%d", host, (int)getpid());
     }
     atomic_init(&hub->running, false);
-    hub->aw_tail = &hub->aw_head;
+    hub->aw_soon_tail = &hub->aw_soon;
+    hub->aw_later_tail = &hub->aw_later;
 
     dt_status st;
     if (o.store)
@@ -191,6 +192,7 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
     hub->beats = dt_store_heartbeat(hub->store, hub->owner, hub->started_at, hub->started_at,
                                     &werr) != DT_ERR_UNIMPLEMENTED;
     hub->beat_at = hub->started_at;
+    hub->shared = hub->beats;
     dt_status ws = dt_store_watch(hub->store, store_changed, hub, &werr);
     dt_time due = 0;
     hub->watched = ws == DT_OK &&
@@ -374,20 +376,16 @@ static void waiter_reached(waiter *w, const dt_episode *ep)
 
 void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
 {
-    waiter *answer = NULL;
     pthread_mutex_lock(&hub->ch_mu);
     for (size_t i = 0; i < n; i++)
-        for (waiter *w = episode_bucket(hub, &batch[i]), *next; w; w = next) {
-            next = w->next;   /* an asynchronous wait may leave the list */
-            if (!ends_wait(w, &batch[i]) || reached_before(w, batch, i))
-                continue;
-            if (w->fn)
-                waits_reached(hub, w, &batch[i].u.episode, &answer);
-            else
-                waiter_reached(w, &batch[i].u.episode);
-        }
+        for (waiter *w = episode_bucket(hub, &batch[i]); w; w = w->next)
+            if (ends_wait(w, &batch[i]) && !reached_before(w, batch, i)) {
+                if (w->fn)
+                    waits_reached(hub, w, &batch[i].u.episode);
+                else
+                    waiter_reached(w, &batch[i].u.episode);
+            }
     pthread_mutex_unlock(&hub->ch_mu);
-    waits_answer(answer);   /* the batch is still valid: its requesters wait */
 }
 
 bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n)

@@ -50,14 +50,14 @@ typedef struct waiter {
     dt_instance_state *reached;
     dt_arena *reached_arena;
     struct waiter *next, **pprev; /* its bucket's list (hub->waiters), under ch_mu */
-    /* an asynchronous wait's (waits.c), else FN is NULL */
+    /* an asynchronous wait's (waits.c), else FN is NULL; REACHED, CHANGED: under ch_mu */
     dt_hub_wait_fn fn;
     void *arg;
-    bool reading;                 /* its state is being read: off the poll queue, and only
-                                   * the reader may answer it or free it */
-    dt_time poll_at;              /* when the waits' thread reads its state next */
-    struct waiter *q_next, **q_pprev;   /* the poll queue (hub->aw_head), or the answer list */
-    const dt_episode *fired_by;   /* on the answer list: the episode that reached WHAT */
+    bool reading;                 /* the waits' thread has it off its queues: only that
+                                   * thread answers it or frees it */
+    dt_time due;                  /* on the later queue: when it is looked at next */
+    dt_time read_at;              /* when its state is read for other processes' changes */
+    struct waiter *q_next, **q_pprev;   /* its queue (hub->aw_soon or aw_later), or NULL */
 } waiter;
 
 /* waiter_wake: tell W its instance changed (ch_mu held, so W is still listed). */
@@ -79,11 +79,10 @@ bool hub_state_reached(const dt_instance_state *s, dt_wait_for what);
 dt_instance_state *hub_row_of(const dt_episode *ep, dt_arena **arena);
 
 /* waits.c: waits_reached: EP, durable, reached what asynchronous waiter W waits for (ch_mu
- * held): W is put on *ANSWER (answered by waits_answer, after ch_mu is let go), or keeps the
- * row for its reader, or is read again soon. waits_wake: W's instance changed (ch_mu held).
- * waits_stop: the waits' thread ends, and every wait left is answered DT_ERR_SHUTDOWN. */
-void waits_reached(dt_hub *hub, waiter *w, const dt_episode *ep, waiter **answer);
-void waits_answer(waiter *answer);
+ * held): W keeps the row EP left and is answered soon with it (or read, if it cannot be
+ * told). waits_wake: W's instance changed: it is read soon (ch_mu held). waits_stop: the
+ * waits' thread ends, and every wait left is answered (DT_ERR_SHUTDOWN, unless a row came). */
+void waits_reached(dt_hub *hub, waiter *w, const dt_episode *ep);
 void waits_wake(dt_hub *hub, waiter *w);
 void waits_stop(dt_hub *hub);
 
@@ -155,6 +154,8 @@ struct dt_hub {
     dt_time started_at;           /* when it opened: its node's start (dt_hub_nodes) */
     dt_time beat_at;              /* its last heartbeat (the renewer's) */
     bool beats;                   /* its store keeps heartbeats (not SQLite's) */
+    bool shared;                  /* its store is shared by nodes (it kept heartbeats when
+                                   * opened): its reads are network round trips */
     bool watched;                 /* its store says when another node made work (PostgreSQL):
                                    * takers poll once a second, or when work comes due */
     _Atomic dt_time next_due;     /* when the earliest work queued for later does (0: none) */
@@ -183,9 +184,10 @@ struct dt_hub {
      * looks only at the waiters of its own instances, a wait leaves in constant time */
     waiter *waiters[WAIT_BUCKETS];
     atomic_size_t n_waiters;      /* listed in waiters (changed under ch_mu) */
-    /* asynchronous waits (waits.c), under ch_mu: those not being read, by when their state
-     * is read next; the thread that reads them (started by the first), asleep on aw_wake */
-    waiter *aw_head, **aw_tail;
+    /* asynchronous waits (waits.c), under ch_mu, each on one of two queues of the thread
+     * that looks after them (started by the first, asleep on aw_wake): SOON, to be looked
+     * at now (new, changed, reached); LATER, by when they are looked at next */
+    waiter *aw_soon, **aw_soon_tail, *aw_later, **aw_later_tail;
     pthread_cond_t aw_wake;
     pthread_t aw_thread;
     bool aw_started, aw_stop;
@@ -410,6 +412,7 @@ void metrics_started(hub_metrics *m, const char *name);
 void metrics_finished(hub_metrics *m, const char *name, dt_runtime_status status);
 void metrics_work_item(hub_metrics *m, bool activity, dt_time leased_at, dt_status result);
 void metrics_redelivered(hub_metrics *m);
+void metrics_wait_answered(hub_metrics *m, bool by_commit);
 void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us);
 void metrics_commit(hub_metrics *m, size_t batch, dt_time took_us);
 void metrics_store_trouble(hub_metrics *m, dt_status st);

@@ -41,6 +41,7 @@ struct hub_metrics {
     histogram work[2];              /* 0 orchestration, 1 activity */
     histogram commit_seconds, commit_batch;
     uint64_t commits, lease_lost, redeliveries, poison;
+    uint64_t waits_by_commit, waits_by_read;   /* asynchronous waits answered (waits.c) */
     uint64_t no_space, io_errors;   /* commits refused by the store: disk full, I/O */
 };
 
@@ -183,6 +184,16 @@ void metrics_redelivered(hub_metrics *m)
 {
     pthread_mutex_lock(&m->mu);
     m->redeliveries++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_wait_answered(hub_metrics *m, bool by_commit)
+{
+    pthread_mutex_lock(&m->mu);
+    if (by_commit)
+        m->waits_by_commit++;
+    else
+        m->waits_by_read++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -347,6 +358,12 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
     put(&b, "# HELP dtask_redeliveries_total Activity work items delivered again after a lease "
             "expired.\n# TYPE dtask_redeliveries_total counter\ndtask_redeliveries_total %llu\n",
         (unsigned long long)m->redeliveries);
+    put(&b, "# HELP dtask_waits_answered_total Waits that hold no thread (a gRPC client's "
+            "WaitForInstance*) answered with a state: told by the commit that reached it, or "
+            "found by a read.\n# TYPE dtask_waits_answered_total counter\n"
+            "dtask_waits_answered_total{by=\"commit\"} %llu\n"
+            "dtask_waits_answered_total{by=\"read\"} %llu\n",
+        (unsigned long long)m->waits_by_commit, (unsigned long long)m->waits_by_read);
     put(&b, "# HELP dtask_poison_items_total Orchestration work items given back without a result "
             "DT_POISON_DELIVERIES times in a row, parked by failing their instance.\n"
             "# TYPE dtask_poison_items_total counter\ndtask_poison_items_total %llu\n",

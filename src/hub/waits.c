@@ -2,42 +2,37 @@
  * WaitForInstanceCompletion used to keep a server thread asleep for the whole wait: a thread
  * per waiting client, and two thread wake-ups for each answer (the call handed to the
  * thread, the thread woken by the commit). An asynchronous wait is a waiter in the hub's
- * buckets like dt_hub_wait's, answered by a callback instead: from the syncer, with the row
- * the episode that reached it left (hub_notify_committed), or from the waits' thread, which
- * takes the waits in turn, as a thread's wait polls (hub_wait_poll_ms, the same bounded rate
- * of reads): it asks the caller whether it still wants the wait, then reads the state, for
- * changes no commit of this hub tells of (other processes').
+ * buckets like dt_hub_wait's, with a callback instead of a thread, and one thread of the
+ * hub's, `dt-waits`, looks after all of them: it reads a new wait's state at once (the
+ * caller, the gRPC poller, must not wait for a read), answers a wait with the row the
+ * episode that reached it left (hub_notify_committed hands it over: the syncer does no more
+ * than that), and takes every wait in turn, each WAIT_ASK_MS, to ask its caller whether it
+ * still wants it (its client may be gone, its task hub deleted) and, at the waiters' poll
+ * rate (hub_wait_poll_ms), to read its state for changes no commit of this hub tells of
+ * (other processes').
  *
- * Who may touch a wait: ch_mu guards its fields. A wait on the poll queue, or only in its
- * bucket, is the hub's; one being read (`reading`) is its reader's, who alone answers it or
- * frees it (an episode that reaches it meanwhile leaves the row with it); one taken off both
- * lists is whoever took it. So its callback is called by one party at a time, and never
- * after the call that ends the wait. */
+ * Two queues, both FIFO: SOON (new waits, changed or reached ones: looked at now) and LATER
+ * (looked at WAIT_ASK_MS after their last look: appended in the order they come due). ch_mu
+ * guards them and every field of a wait. A wait the thread took off its queue (`reading`) is
+ * the thread's alone, and only the thread calls a callback, so callbacks come one at a time
+ * and never after the one that ends their wait. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hub_internal.h"
 
-/* queue_add: W onto the poll queue, first or last (ch_mu held). */
-static void queue_add(dt_hub *hub, waiter *w, bool first)
+#define WAIT_ASK_MS 250   /* a caller is asked whether it still wants its wait this often */
+
+/* queue_add / queue_remove: W onto the end of the queue whose TAIL it is / off whichever
+ * it is on (ch_mu held). */
+static void queue_add(waiter ***tail, waiter *w)
 {
-    if (first) {
-        w->q_next = hub->aw_head;
-        w->q_pprev = &hub->aw_head;
-        if (w->q_next)
-            w->q_next->q_pprev = &w->q_next;
-        else
-            hub->aw_tail = &w->q_next;
-        hub->aw_head = w;
-    } else {
-        w->q_next = NULL;
-        w->q_pprev = hub->aw_tail;
-        *hub->aw_tail = w;
-        hub->aw_tail = &w->q_next;
-    }
+    w->q_next = NULL;
+    w->q_pprev = *tail;
+    **tail = w;
+    *tail = &w->q_next;
 }
 
-/* queue_remove: W off the poll queue, if it is on it (ch_mu held). */
 static void queue_remove(dt_hub *hub, waiter *w)
 {
     if (w->q_pprev == NULL)
@@ -45,28 +40,36 @@ static void queue_remove(dt_hub *hub, waiter *w)
     *w->q_pprev = w->q_next;
     if (w->q_next)
         w->q_next->q_pprev = w->q_pprev;
+    else if (hub->aw_soon_tail == &w->q_next)
+        hub->aw_soon_tail = w->q_pprev;
     else
-        hub->aw_tail = w->q_pprev;
+        hub->aw_later_tail = w->q_pprev;
     w->q_next = NULL;
     w->q_pprev = NULL;
 }
 
-/* requeue: W, read and still waiting, back on the queue: first if its instance changed while
- * it was read, else last, read again after a poll period (ch_mu held). */
-static void requeue(dt_hub *hub, waiter *w)
+/* soon: W onto the SOON queue, unless the thread has it now (ch_mu held). */
+static void soon(dt_hub *hub, waiter *w)
 {
-    bool soon = w->changed;
-    w->changed = false;
-    w->poll_at = soon ? 0 : dt_now() + hub_wait_poll_ms(hub) * 1000;
-    queue_add(hub, w, soon);
+    if (w->reading)
+        return;   /* the thread looks at what changed before it lets it go */
+    queue_remove(hub, w);
+    queue_add(&hub->aw_soon_tail, w);
     pthread_cond_signal(&hub->aw_wake);
 }
 
-/* take: W off every list: it is the taker's to answer and free (ch_mu held). */
-static void take(dt_hub *hub, waiter *w)
+/* later: W, looked at and still waiting, onto the LATER queue, or SOON if it changed
+ * meanwhile (ch_mu held). */
+static void later(dt_hub *hub, waiter *w)
 {
-    waiter_unlink(hub, w);
-    queue_remove(hub, w);
+    w->reading = false;
+    if (w->changed || w->reached) {
+        w->changed = false;
+        soon(hub, w);
+        return;
+    }
+    w->due = dt_now() + WAIT_ASK_MS * 1000;
+    queue_add(&hub->aw_later_tail, w);
 }
 
 static void free_wait(waiter *w)
@@ -78,103 +81,106 @@ static void free_wait(waiter *w)
 
 void waits_wake(dt_hub *hub, waiter *w)
 {
-    if (w->reading) {   /* its reader looks again at once */
-        w->changed = true;
-        return;
-    }
-    queue_remove(hub, w);
-    w->poll_at = 0;
-    queue_add(hub, w, true);
-    pthread_cond_signal(&hub->aw_wake);
+    w->changed = true;
+    soon(hub, w);
 }
 
-void waits_reached(dt_hub *hub, waiter *w, const dt_episode *ep, waiter **answer)
+void waits_reached(dt_hub *hub, waiter *w, const dt_episode *ep)
 {
-    if (w->reading) {   /* its reader answers it, with the row if it can be told */
-        dt_arena *a;
-        dt_instance_state *row = hub_row_of(ep, &a);
-        dt_arena_free(w->reached_arena);
-        w->reached = row;
-        w->reached_arena = a;
-        w->changed |= row == NULL;
-        return;
-    }
-    if (ep->updated_at == 0) {   /* its row cannot be told: it is read instead */
+    if (w->reached)
+        return;   /* it is told of the first episode that reached it */
+    dt_arena *a;
+    dt_instance_state *row = hub_row_of(ep, &a);
+    if (row == NULL) {   /* its row cannot be told: it is read instead */
         waits_wake(hub, w);
         return;
     }
-    take(hub, w);
-    w->fired_by = ep;
-    w->q_next = *answer;
-    *answer = w;
+    w->reached = row;
+    w->reached_arena = a;
+    soon(hub, w);
 }
 
-void waits_answer(waiter *answer)
+/* end: the thread's W answered: off the buckets (ch_mu taken here) and freed. */
+static void end(dt_hub *hub, waiter *w)
 {
-    while (answer) {
-        waiter *w = answer;
-        answer = w->q_next;
-        dt_arena *a;
-        dt_instance_state *row = hub_row_of(w->fired_by, &a);
-        if (row) {
-            w->fn(w->arg, DT_OK, row, NULL);
-        } else {
-            dt_error err;
-            dt_error_set(&err, DT_ERR_NOMEM, "out of memory answering a wait on '%s'",
-                         w->instance_id);
-            w->fn(w->arg, DT_ERR_NOMEM, NULL, &err);
-        }
-        dt_arena_free(a);
-        free_wait(w);
-    }
+    pthread_mutex_lock(&hub->ch_mu);
+    waiter_unlink(hub, w);
+    pthread_mutex_unlock(&hub->ch_mu);
+    free_wait(w);
 }
 
-/* read_state: W's state, into SCRATCH; *DONE when it answers the wait (reached, gone, or
- * unreadable), then made sure durable first (read_barrier_of): a read that only decides to
- * wait on tells nobody anything, and waits for no fsync. */
-static dt_status read_state(dt_hub *hub, waiter *w, dt_arena *scratch, dt_instance_state **s,
-                            bool *done, dt_error *err)
+/* look: the thread's look at W, which it has off its queues (ch_mu not held). ASK: ask the
+ * caller first whether it still wants the wait. */
+static void look(dt_hub *hub, waiter *w, bool ask)
 {
-    dt_status st = scratch ? dt_store_get_instance(hub->store, w->instance_id, scratch, s, err)
-                           : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    *done = st != DT_OK || hub_state_reached(*s, w->what) || atomic_load(&hub->sync_failed);
-    if (*done)
-        st = read_barrier_of(hub, w->instance_id, st, err);
-    return st;
-}
-
-/* turn: the waits' thread's look at W, which it is reading (ch_mu not held): is it still
- * wanted, and has its instance reached what it waits for? */
-static void turn(dt_hub *hub, waiter *w)
-{
-    if (!w->fn(w->arg, DT_ERR_TIMEOUT, NULL, NULL)) {
-        pthread_mutex_lock(&hub->ch_mu);
-        take(hub, w);
-        pthread_mutex_unlock(&hub->ch_mu);
-        free_wait(w);
+    pthread_mutex_lock(&hub->ch_mu);
+    dt_instance_state *row = w->reached;
+    pthread_mutex_unlock(&hub->ch_mu);
+    if (row) {   /* told by the commit: durable, and nothing is read */
+        metrics_wait_answered(hub->metrics, true);
+        w->fn(w->arg, DT_OK, row, NULL);
+        end(hub, w);
         return;
     }
+    if (ask && !w->fn(w->arg, DT_ERR_TIMEOUT, NULL, NULL)) {
+        end(hub, w);
+        return;
+    }
+    dt_time now = dt_now();
+    pthread_mutex_lock(&hub->ch_mu);
+    bool read = w->changed || now >= w->read_at;   /* changed, or its poll is due */
+    if (read)
+        w->changed = false;   /* a change from here on, the read may miss: looked at again */
+    else
+        later(hub, w);
+    pthread_mutex_unlock(&hub->ch_mu);
+    if (!read)
+        return;
+    w->read_at = now + hub_wait_poll_ms(hub) * 1000;
     dt_arena *scratch = dt_arena_new();
     dt_instance_state *s = NULL;
     dt_error err = {0};
-    bool done;
-    dt_status st = read_state(hub, w, scratch, &s, &done, &err);
-    pthread_mutex_lock(&hub->ch_mu);
-    w->reading = false;
-    if (w->reached) {   /* an episode reached it while it was read: its row, durable */
-        st = DT_OK;
-        s = w->reached;
-    } else if (!done) {
-        requeue(hub, w);
+    dt_status st = scratch ? dt_store_get_instance(hub->store, w->instance_id, scratch, &s, &err)
+                           : dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
+    bool done = st != DT_OK || hub_state_reached(s, w->what) || atomic_load(&hub->sync_failed);
+    if (done)   /* an answer is told only once what the read saw is durable */
+        st = read_barrier_of(hub, w->instance_id, st, &err);
+    if (!done) {
+        pthread_mutex_lock(&hub->ch_mu);
+        later(hub, w);
         pthread_mutex_unlock(&hub->ch_mu);
-        dt_arena_free(scratch);
-        return;
+    } else {
+        if (st == DT_OK)
+            metrics_wait_answered(hub->metrics, false);
+        w->fn(w->arg, st, st == DT_OK ? s : NULL, st == DT_OK ? NULL : &err);
+        end(hub, w);
     }
-    take(hub, w);
-    pthread_mutex_unlock(&hub->ch_mu);
-    w->fn(w->arg, st, st == DT_OK ? s : NULL, st == DT_OK ? NULL : &err);
-    free_wait(w);
     dt_arena_free(scratch);
+}
+
+/* next: the wait to look at now, taken off its queue, and whether to ask its caller; NULL
+ * when none is due (ch_mu held; *DUE: when the first of LATER is, or 0). SOON goes first,
+ * unless LATER's first is a whole turn late (a flood of new waits does not starve it). */
+static waiter *next(dt_hub *hub, bool *ask, dt_time *due)
+{
+    dt_time now = dt_now();
+    waiter *late = hub->aw_later;
+    waiter *w = hub->aw_soon;
+    *ask = false;
+    *due = 0;
+    if (late && (w == NULL || late->due + WAIT_ASK_MS * 1000 <= now)) {
+        if (late->due > now) {
+            *due = late->due;
+            return NULL;
+        }
+        w = late;
+        *ask = true;
+    }
+    if (w) {
+        queue_remove(hub, w);
+        w->reading = true;
+    }
+    return w;
 }
 
 static void *waits_main(void *arg)
@@ -183,44 +189,30 @@ static void *waits_main(void *arg)
     pthread_setname_np(pthread_self(), "dt-waits");
     pthread_mutex_lock(&hub->ch_mu);
     while (!hub->aw_stop) {
-        waiter *w = hub->aw_head;
-        dt_time now = dt_now();
-        if (w == NULL) {
-            pthread_cond_wait(&hub->aw_wake, &hub->ch_mu);
-        } else if (w->poll_at > now) {
-            struct timespec until = dt_deadline_ms((w->poll_at - now) / 1000 + 1);
+        bool ask;
+        dt_time due;
+        waiter *w = next(hub, &ask, &due);
+        if (w) {
+            pthread_mutex_unlock(&hub->ch_mu);
+            look(hub, w, ask);
+            pthread_mutex_lock(&hub->ch_mu);
+        } else if (due) {
+            struct timespec until = dt_deadline_ms((due - dt_now()) / 1000 + 1);
             pthread_cond_timedwait(&hub->aw_wake, &hub->ch_mu, &until);
         } else {
-            queue_remove(hub, w);
-            w->reading = true;
-            pthread_mutex_unlock(&hub->ch_mu);
-            turn(hub, w);
-            pthread_mutex_lock(&hub->ch_mu);
+            pthread_cond_wait(&hub->aw_wake, &hub->ch_mu);
         }
     }
     pthread_mutex_unlock(&hub->ch_mu);
     return NULL;
 }
 
-/* start_thread: the waits' thread, at the first wait (ch_mu held). */
-static dt_status start_thread(dt_hub *hub, dt_error *err)
-{
-    if (hub->aw_stop)
-        return dt_error_set(err, DT_ERR_SHUTDOWN, "the hub is closing");
-    if (!hub->aw_started) {
-        if (pthread_create(&hub->aw_thread, NULL, waits_main, hub) != 0)
-            return dt_error_set(err, DT_ERR_NOMEM, "cannot start the thread of waits");
-        hub->aw_started = true;
-    }
-    return DT_OK;
-}
-
 dt_status dt_hub_wait_async(dt_hub *hub, const char *id, dt_wait_for what, dt_hub_wait_fn fn,
                             void *arg, dt_error *err)
 {
     if (id == NULL)
-        return dt_error_set(err, DT_ERR_STATE, "no instance to wait for");
-    if (hub->beats)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
+    if (hub->shared)
         return dt_error_set(err, DT_ERR_UNIMPLEMENTED,
                             "the store is shared by nodes: a wait on it reads over the network");
     waiter *w = calloc(1, sizeof *w);
@@ -231,54 +223,43 @@ dt_status dt_hub_wait_async(dt_hub *hub, const char *id, dt_wait_for what, dt_hu
     w->what = what;
     w->fn = fn;
     w->arg = arg;
-    w->reading = true;   /* by us, below: nobody answers it meanwhile */
+    w->changed = true;   /* read at once */
+    dt_status st = DT_OK;
     pthread_mutex_lock(&hub->ch_mu);
-    dt_status st = start_thread(hub, err);
-    if (st == DT_OK)
-        waiter_link(hub, w);
+    if (hub->aw_stop) {
+        st = dt_error_set(err, DT_ERR_SHUTDOWN, "the hub is closing");
+    } else if (!hub->aw_started) {
+        if (pthread_create(&hub->aw_thread, NULL, waits_main, hub) == 0)
+            hub->aw_started = true;
+        else
+            st = dt_error_set(err, DT_ERR_NOMEM, "cannot start the thread of waits");
+    }
+    if (st == DT_OK) {
+        waiter_link(hub, w);   /* listed before its read: a commit after it is not missed */
+        soon(hub, w);
+    }
     pthread_mutex_unlock(&hub->ch_mu);
-    if (st != DT_OK) {
+    if (st != DT_OK)
         free_wait(w);
-        return st;
-    }
-    /* listed before the read, so a commit after it is not missed */
-    dt_arena *scratch = dt_arena_new();
-    dt_instance_state *s = NULL;
-    dt_error rerr = {0};
-    bool wait = scratch && dt_store_get_instance(hub->store, id, scratch, &s, &rerr) == DT_OK &&
-                !hub_state_reached(s, what) && !atomic_load(&hub->sync_failed);
-    dt_arena_free(scratch);
-    pthread_mutex_lock(&hub->ch_mu);
-    w->reading = false;
-    if (wait && w->reached == NULL) {
-        requeue(hub, w);
-        pthread_mutex_unlock(&hub->ch_mu);
-        return DT_OK;
-    }
-    waiter_unlink(hub, w);
-    pthread_mutex_unlock(&hub->ch_mu);
-    free_wait(w);
-    return dt_error_set(err, DT_ERR_STATE, "instance '%s' needs no wait: it is answered now",
-                        id);
+    return st;
 }
 
 void waits_stop(dt_hub *hub)
 {
     pthread_mutex_lock(&hub->ch_mu);
-    hub->aw_stop = true;
+    hub->aw_stop = true;   /* no wait is made from now on */
     pthread_cond_signal(&hub->aw_wake);
     bool started = hub->aw_started;
     pthread_mutex_unlock(&hub->ch_mu);
     if (!started)
         return;
     pthread_join(hub->aw_thread, NULL);
-    /* the waits left are on the queue (none is being read now), or being answered by the
-     * syncer, which took them */
+    /* with the thread gone, every wait left is on a queue */
     waiter *left = NULL;
     pthread_mutex_lock(&hub->ch_mu);
-    while (hub->aw_head) {
-        waiter *w = hub->aw_head;
-        take(hub, w);
+    for (waiter *w; (w = hub->aw_soon) != NULL || (w = hub->aw_later) != NULL;) {
+        queue_remove(hub, w);
+        waiter_unlink(hub, w);
         w->q_next = left;
         left = w;
     }
@@ -288,7 +269,10 @@ void waits_stop(dt_hub *hub)
     while (left) {
         waiter *w = left;
         left = w->q_next;
-        w->fn(w->arg, DT_ERR_SHUTDOWN, NULL, &err);
+        if (w->reached)   /* a row came: durable, so told */
+            w->fn(w->arg, DT_OK, w->reached, NULL);
+        else
+            w->fn(w->arg, DT_ERR_SHUTDOWN, NULL, &err);
         free_wait(w);
     }
 }

@@ -137,3 +137,26 @@ test("failure properties nested too deep are refused, naming the field", { timeo
     client.close();
   }
 });
+
+test("a client already waiting is told an orchestration failure that has properties", { timeout: 30_000 }, async () => {
+  const client = raw.connect();
+  const orch = raw.uid("fails-with-props");
+  const work = new raw.WorkStream(client, raw.filters([orch], []));
+  try {
+    await raw.unary(client, "StartInstance", { name: orch, instanceId: orch });
+    const wi = await work.must();
+    const waiting = raw.waitDone(client, orch, 20_000);   // made before the failure commits
+    await new Promise((r) => setTimeout(r, 300));
+    await raw.completeOrchestration(client, wi, [raw.actions.complete(0, "ORCHESTRATION_STATUS_FAILED", undefined, {
+      failureDetails: { errorType: "Declined", errorMessage: "no funds", properties: { code: { number_value: 7 } } },
+    })]);
+    const st = await waiting;
+    assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+    assert.equal(st.failureDetails.errorType, "Declined");
+    assert.equal(st.failureDetails.properties.code.number_value, 7);
+  } finally {
+    await raw.terminateAll(client, [orch]);
+    work.close();
+    client.close();
+  }
+});

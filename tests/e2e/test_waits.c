@@ -1,10 +1,10 @@
 /* test_waits.c — waits that hold no thread (dt_hub_wait_async), as the gRPC server uses them
  * for WaitForInstanceStart and WaitForInstanceCompletion: answered once, with the row the
- * episode that reached them left; one already answerable, or on no instance, is left to the
- * caller; the caller is asked at each poll whether it still wants the wait, and a wait it
- * lets go is never called again; a change another process commits is seen by the poll; a
- * hub that closes ends the waits left. On PostgreSQL (e2e-pg/) none is made: a store shared
- * by nodes is read over the network, which the caller's thread must not wait for. */
+ * episode that reached them left, by the hub's thread of waits; one already answerable, or
+ * on no instance, answered at once by a read; the caller is asked now and then whether it
+ * still wants the wait, and a wait it lets go is never called again; a change another
+ * process commits is seen by the poll; a hub that closes ends the waits left. On PostgreSQL
+ * (e2e-pg/) none is made: a store shared by nodes is read over the network. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +95,19 @@ static int seen_calls(seen *s)
     return n;
 }
 
+/* answered_by: the hub's count of waits answered BY ("commit" or "read"), from its metrics. */
+static int answered_by(dt_hub *hub, const char *by)
+{
+    char *text = NULL;
+    assert_int_equal(dt_hub_metrics_text(hub, &text), DT_OK);
+    char key[64];
+    snprintf(key, sizeof key, "dtask_waits_answered_total{by=\"%s\"} ", by);
+    const char *p = strstr(text, key);
+    int n = p ? atoi(p + strlen(key)) : -1;
+    free(text);
+    return n;
+}
+
 static bool on_postgres(void)
 {
     const char *b = getenv("DT_TEST_BACKEND");
@@ -146,8 +159,10 @@ static void test_a_wait_is_answered_once_with_the_row_its_episode_left(void **st
         assert_int_equal(s.st, DT_OK);
         assert_int_equal(s.status, DT_STATUS_COMPLETED);
         assert_string_equal(s.output, "\"done\"");
-        /* told by the commit of the episode (the syncer), not found by a poll */
-        assert_string_equal(s.thread, "dt-sync");
+        /* told by the commit of the episode, on the hub's thread of waits; nothing read */
+        assert_string_equal(s.thread, "dt-waits");
+        assert_int_equal(answered_by(f.hub, "commit"), 1);
+        assert_int_equal(answered_by(f.hub, "read"), 0);
         /* the row it was told is the row stored */
         dt_instance_state *row = NULL;
         assert_ok(dt_client_get(f.client, "w1", f.arena, &row, &err), &err);
@@ -159,32 +174,44 @@ static void test_a_wait_is_answered_once_with_the_row_its_episode_left(void **st
     seen_free(&s);
 }
 
-static void test_a_wait_already_answerable_is_left_to_its_caller(void **state)
+static void test_a_wait_already_answerable_is_answered_at_once_by_a_read(void **state)
 {
     (void)state;
     if (on_postgres())
         skip();
     hubfix f;
-    open_gated(&f, "waits_left");
+    open_gated(&f, "waits_now");
     start_gate(&f, "w2");
-    seen s;
-    seen_init(&s, true);
-    dt_error err = {0};
-    /* started already; done already; no such instance; no id at all */
-    assert_int_equal(dt_hub_wait_async(f.hub, "w2", DT_WAIT_START, answered, &s, &err),
-                     DT_ERR_STATE);
     raise_go(f.hub, "w2", "1");
+    dt_error err = {0};
     dt_instance_state *row = NULL;
     assert_ok(dt_client_wait_completion(f.client, "w2", WAIT_MS, f.arena, &row, &err), &err);
-    assert_int_equal(dt_hub_wait_async(f.hub, "w2", DT_WAIT_COMPLETION, answered, &s, &err),
-                     DT_ERR_STATE);
-    assert_int_equal(dt_hub_wait_async(f.hub, "nobody", DT_WAIT_COMPLETION, answered, &s, &err),
-                     DT_ERR_STATE);
-    assert_int_equal(dt_hub_wait_async(f.hub, NULL, DT_WAIT_COMPLETION, answered, &s, &err),
-                     DT_ERR_STATE);
+    /* done already; no such instance */
+    seen done, none;
+    seen_init(&done, true);
+    seen_init(&none, true);
+    assert_ok(dt_hub_wait_async(f.hub, "w2", DT_WAIT_COMPLETION, answered, &done, &err), &err);
+    assert_ok(dt_hub_wait_async(f.hub, "nobody", DT_WAIT_COMPLETION, answered, &none, &err),
+              &err);
+    assert_true(seen_over(&done, WAIT_MS));
+    assert_true(seen_over(&none, WAIT_MS));
+    assert_int_equal(done.st, DT_OK);
+    assert_int_equal(done.status, DT_STATUS_COMPLETED);
+    assert_string_equal(done.output, "1");
+    assert_int_equal(none.st, DT_ERR_NOT_FOUND);
+    assert_int_equal(answered_by(f.hub, "read"), 1);
+    /* no id: refused, and never called */
+    seen no_id;
+    seen_init(&no_id, true);
+    assert_int_equal(dt_hub_wait_async(f.hub, NULL, DT_WAIT_COMPLETION, answered, &no_id, &err),
+                     DT_ERR_INVALID_ARG);
     hubfix_close(&f);
-    assert_int_equal(s.calls, 0);
-    seen_free(&s);
+    assert_int_equal(done.calls - done.timeouts, 1);
+    assert_int_equal(none.calls - none.timeouts, 1);
+    assert_int_equal(no_id.calls, 0);
+    seen_free(&done);
+    seen_free(&none);
+    seen_free(&no_id);
 }
 
 static void test_a_wait_its_caller_lets_go_is_never_called_again(void **state)
@@ -234,8 +261,10 @@ static void test_another_process_s_change_is_seen_by_the_poll(void **state)
     assert_int_equal(s.st, DT_OK);
     assert_int_equal(s.status, DT_STATUS_COMPLETED);
     assert_string_equal(s.output, "\"from elsewhere\"");
-    assert_string_equal(s.thread, "dt-waits");   /* a poll saw it */
-    assert_true(s.timeouts >= 1);
+    /* a poll saw it: read by the thread of waits of the hub that only waited */
+    assert_string_equal(s.thread, "dt-waits");
+    assert_int_equal(answered_by(mine, "read"), 1);
+    assert_int_equal(answered_by(mine, "commit"), 0);
     dt_hub_close(mine);
     hubfix_close(&other);
     seen_free(&s);
@@ -271,7 +300,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_wait_is_answered_once_with_the_row_its_episode_left),
-        cmocka_unit_test(test_a_wait_already_answerable_is_left_to_its_caller),
+        cmocka_unit_test(test_a_wait_already_answerable_is_answered_at_once_by_a_read),
         cmocka_unit_test(test_a_wait_its_caller_lets_go_is_never_called_again),
         cmocka_unit_test(test_another_process_s_change_is_seen_by_the_poll),
         cmocka_unit_test(test_a_hub_that_closes_ends_the_waits_left),
