@@ -191,6 +191,7 @@ struct dt_hub {
     pthread_cond_t aw_wake;
     pthread_t aw_thread;
     bool aw_started, aw_stop;
+    bool aw_took_later;           /* the thread's last look was LATER's (next) */
     /* bumped (with version) when work may be in the store that no commit leased for this
      * hub's takers: they look in the store only when it moved, or every POLL_MS */
     _Atomic uint64_t store_version;

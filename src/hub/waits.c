@@ -59,12 +59,11 @@ static void soon(dt_hub *hub, waiter *w)
 }
 
 /* later: W, looked at and still waiting, onto the LATER queue, or SOON if it changed
- * meanwhile (ch_mu held). */
+ * meanwhile (ch_mu held; CHANGED stays set, so its next look reads). */
 static void later(dt_hub *hub, waiter *w)
 {
     w->reading = false;
     if (w->changed || w->reached) {
-        w->changed = false;
         soon(hub, w);
         return;
     }
@@ -116,7 +115,9 @@ static void look(dt_hub *hub, waiter *w, bool ask)
     pthread_mutex_lock(&hub->ch_mu);
     dt_instance_state *row = w->reached;
     pthread_mutex_unlock(&hub->ch_mu);
-    if (row) {   /* told by the commit: durable, and nothing is read */
+    /* told by the commit: durable, and nothing is read (after a failed fsync nothing is
+     * told without a read, which fails, as dt_hub_wait's answers do) */
+    if (row && !atomic_load(&hub->sync_failed)) {
         metrics_wait_answered(hub->metrics, true);
         w->fn(w->arg, DT_OK, row, NULL);
         end(hub, w);
@@ -128,7 +129,7 @@ static void look(dt_hub *hub, waiter *w, bool ask)
     }
     dt_time now = dt_now();
     pthread_mutex_lock(&hub->ch_mu);
-    bool read = w->changed || now >= w->read_at;   /* changed, or its poll is due */
+    bool read = w->changed || row || now >= w->read_at;   /* changed, or its poll is due */
     if (read)
         w->changed = false;   /* a change from here on, the read may miss: looked at again */
     else
@@ -159,8 +160,9 @@ static void look(dt_hub *hub, waiter *w, bool ask)
 }
 
 /* next: the wait to look at now, taken off its queue, and whether to ask its caller; NULL
- * when none is due (ch_mu held; *DUE: when the first of LATER is, or 0). SOON goes first,
- * unless LATER's first is a whole turn late (a flood of new waits does not starve it). */
+ * when none is due (ch_mu held; *DUE: when the first of LATER is, or 0). SOON goes first;
+ * when LATER's first is a whole turn late, the two take turns (neither a flood of new waits
+ * nor a crowd of slow reads starves the other). */
 static waiter *next(dt_hub *hub, bool *ask, dt_time *due)
 {
     dt_time now = dt_now();
@@ -168,13 +170,16 @@ static waiter *next(dt_hub *hub, bool *ask, dt_time *due)
     waiter *w = hub->aw_soon;
     *ask = false;
     *due = 0;
-    if (late && (w == NULL || late->due + WAIT_ASK_MS * 1000 <= now)) {
+    bool turn = w == NULL || (late && late->due + WAIT_ASK_MS * 1000 <= now && !hub->aw_took_later);
+    hub->aw_took_later = false;
+    if (late && turn) {
         if (late->due > now) {
             *due = late->due;
             return NULL;
         }
         w = late;
         *ask = true;
+        hub->aw_took_later = true;
     }
     if (w) {
         queue_remove(hub, w);

@@ -93,7 +93,7 @@ test("a wait on an instance of a hub that is deleted ends NOT_FOUND, and lets th
     await raw.unary(client, "StartInstance", { name: raw.uid("nobody-runs-it"), instanceId: id }, hub(delta));
     const waits = [0, 1, 2].map(() =>
       raw.rejection(raw.unary(client, "WaitForInstanceCompletion", { instanceId: id }, hub(delta))));
-    await new Promise((r) => setTimeout(r, 300));   // the waits are made
+    await get(id, delta);   // answered after the waits' requests, sent before it, were taken
     await raw.unary(client, "DeleteTaskHub", {}, hub(delta));
     for (const e of await Promise.all(waits)) {
       assert.equal(e.code, raw.grpc.status.NOT_FOUND);

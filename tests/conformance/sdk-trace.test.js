@@ -145,8 +145,10 @@ test("a client already waiting is told an orchestration failure that has propert
   try {
     await raw.unary(client, "StartInstance", { name: orch, instanceId: orch });
     const wi = await work.must();
-    const waiting = raw.waitDone(client, orch, 20_000);   // made before the failure commits
-    await new Promise((r) => setTimeout(r, 300));
+    const waiting = raw.waitDone(client, orch, 20_000);
+    // answered after the wait's request, sent before it, was taken: the wait is made before
+    // the failure commits
+    await raw.unary(client, "GetInstance", { instanceId: orch });
     await raw.completeOrchestration(client, wi, [raw.actions.complete(0, "ORCHESTRATION_STATUS_FAILED", undefined, {
       failureDetails: { errorType: "Declined", errorMessage: "no funds", properties: { code: { number_value: 7 } } },
     })]);
