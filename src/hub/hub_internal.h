@@ -68,7 +68,7 @@ void waiter_link(dt_hub *hub, waiter *w);
 void waiter_unlink(dt_hub *hub, waiter *w);
 
 /* hub_wait_poll_ms: how long a waiter waits between looks at the store, for changes no
- * commit of this hub tells of (other processes'): the longer, the more wait. */
+ * commit of this hub tells of (other processes'): the more that wait, the longer. */
 int64_t hub_wait_poll_ms(dt_hub *hub);
 
 /* hub_state_reached: has state S reached WHAT? */
