@@ -25,6 +25,18 @@ typedef struct dt_grpc_server dt_grpc_server;
 #define DT_GRPC_MAX_CALLS 1024
 #define DT_GRPC_MAX_STREAMS 256
 
+/* The bytes of messages the server holds for its calls at once unless told otherwise: requests
+ * until their call is done, answers and stream messages until sent (a client that does not
+ * read keeps its answer). A request, or a read's large answer, beyond it is answered
+ * RESOURCE_EXHAUSTED; a stream message waits; a message larger than all of it goes when at
+ * most half is held. */
+#define DT_GRPC_MAX_HELD ((size_t)256 << 20)
+
+/* How long a message the server sends (an answer, a stream's message) may wait for its client
+ * to take it unless told otherwise; then the call ends (DEADLINE_EXCEEDED), and what it held
+ * goes. */
+#define DT_GRPC_SEND_TIMEOUT_MS 60000
+
 typedef struct dt_grpc_options {
     const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_GRPC_ADDRESS (loopback) */
     size_t max_message;          /* largest message accepted, bytes; 0: DT_GRPC_MAX_MESSAGE */
@@ -45,6 +57,10 @@ typedef struct dt_grpc_options {
     int64_t request_timeout_ms;  /* a call whose request message has not arrived this long
                                   * after the call did is ended (DEADLINE_EXCEEDED);
                                   * 0: DT_REQUEST_TIMEOUT_MS */
+    size_t max_held;             /* bytes of messages held for calls at once;
+                                  * 0: DT_GRPC_MAX_HELD */
+    int64_t send_timeout_ms;     /* a message not taken by its client this long ends its
+                                  * call; 0: DT_GRPC_SEND_TIMEOUT_MS */
     bool no_completion_stream;   /* answer durabletask-c's own completion stream (the C SDK's
                                   * remote worker sends its completions on one stream rather
                                   * than a unary call each) UNIMPLEMENTED, as other servers do:

@@ -22,6 +22,13 @@ typedef struct dt_http_server dt_http_server;
 #define DT_HTTP_MAX_CONNECTIONS 1024u
 #define DT_HTTP_MAX_PER_CLIENT 64u
 
+/* The bytes of request and response bodies the server holds at once unless told otherwise (a
+ * client that does not read keeps its response until its connection ends). A request body,
+ * or the response of a GET, beyond it is answered 503 (the responses of requests that changed
+ * something are counted, never refused); one larger than all of it goes when at most half is
+ * held. */
+#define DT_HTTP_MAX_HELD ((size_t)256 << 20)
+
 typedef struct dt_http_options {
     const char *listen;          /* "ADDR:PORT"; NULL: DT_DEFAULT_HTTP_ADDRESS */
     const char *token;           /* non-NULL: every request needs "Authorization: Bearer <token>",
@@ -48,6 +55,7 @@ typedef struct dt_http_options {
     int64_t request_timeout_ms;  /* a request's headers and body must arrive within this of
                                   * the connection being opened or its last answer; a slower
                                   * or idle client is disconnected. 0: DT_REQUEST_TIMEOUT_MS */
+    size_t max_held;             /* bytes of bodies held at once; 0: DT_HTTP_MAX_HELD */
 } dt_http_options;
 
 /* dt_http_server_start: serve HUB (or OPTS->hubs; either must outlive the server). Returns

@@ -24,6 +24,7 @@ static void serve_usage(FILE *out)
             "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n"
             "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n"
             "                   [--max-calls N] [--max-streams N] [--request-timeout SECONDS]\n"
+            "                   [--max-held-mb N] [--send-timeout SECONDS]\n"
             "                   [--http-max-connections N] [--http-max-per-client N]\n"
             "                   [--no-completion-stream]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
@@ -77,6 +78,14 @@ static void serve_usage(FILE *out)
             "  --max-streams N          of them, streams (default %d; each SDK worker holds a\n"
             "                           GetWorkItems stream, plus a few calls at a time; the C\n"
             "                           SDK's worker a completion stream too)\n"
+            "  --max-held-mb N          megabytes of messages held for clients at once, by gRPC\n"
+            "                           and by HTTP each (default %zu): requests being served,\n"
+            "                           answers not yet sent (a client that does not read keeps\n"
+            "                           its answer); a request or answer beyond it is refused\n"
+            "                           (RESOURCE_EXHAUSTED, HTTP 503), a work item waits\n"
+            "  --send-timeout SECONDS   a gRPC answer or stream message its client has not taken\n"
+            "                           within this (default %d) ends its call (HTTP closes a\n"
+            "                           connection with no progress in 60)\n"
             "  --request-timeout SECONDS\n"
             "                           a gRPC call's request message, an HTTP request's headers\n"
             "                           and body must arrive within this (default %d); slower\n"
@@ -84,7 +93,9 @@ static void serve_usage(FILE *out)
             "  --http-max-connections N HTTP connections at once (default %d, at most half the\n"
             "                           open-file limit)\n"
             "  --http-max-per-client N  HTTP connections at once from one IP address (default %d)\n",
-            DT_GRPC_MAX_CALLS, DT_GRPC_MAX_STREAMS, DT_REQUEST_TIMEOUT_MS / 1000,
+            DT_GRPC_MAX_CALLS, DT_GRPC_MAX_STREAMS, DT_GRPC_MAX_HELD >> 20,
+            DT_GRPC_SEND_TIMEOUT_MS / 1000,
+            DT_REQUEST_TIMEOUT_MS / 1000,
             DT_HTTP_MAX_CONNECTIONS, DT_HTTP_MAX_PER_CLIENT);
 }
 
@@ -160,7 +171,8 @@ int cli_serve(int argc, char **argv)
     const char *tls_cert_file = NULL, *tls_key_file = NULL;
     bool http_activity = true, completion_stream = true;
     long max_calls = 0, max_streams = 0, http_max_conns = 0, http_max_per_client = 0;
-    int64_t request_timeout_ms = 0;
+    long max_held_mb = 0;
+    int64_t request_timeout_ms = 0, send_timeout_ms = 0;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--grpc-listen") == 0 && i + 1 < argc) {
@@ -221,6 +233,9 @@ int cli_serve(int argc, char **argv)
         } else if (strcmp(argv[i], "--max-streams") == 0 && i + 1 < argc) {
             if (!cli_parse_count("serve", "--max-streams", argv[++i], 100000, &max_streams))
                 return 2;
+        } else if (strcmp(argv[i], "--max-held-mb") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--max-held-mb", argv[++i], 1 << 20, &max_held_mb))
+                return 2;
         } else if (strcmp(argv[i], "--http-max-connections") == 0 && i + 1 < argc) {
             if (!cli_parse_count("serve", "--http-max-connections", argv[++i], 100000,
                                  &http_max_conns))
@@ -235,6 +250,14 @@ int cli_serve(int argc, char **argv)
             if (request_timeout_ms < 100 || request_timeout_ms > 3600 * 1000) {
                 fprintf(stderr, "dtask serve: --request-timeout must be seconds from 0.1 to "
                                 "3600 (got '%s')\n", argv[i]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--send-timeout") == 0 && i + 1 < argc) {
+            if (!cli_parse_seconds("serve", "--send-timeout", argv[++i], &send_timeout_ms))
+                return 2;
+            if (send_timeout_ms < 100 || send_timeout_ms > 3600 * 1000) {
+                fprintf(stderr, "dtask serve: --send-timeout must be seconds from 0.1 to 3600 "
+                                "(got '%s')\n", argv[i]);
                 return 2;
             }
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -341,6 +364,8 @@ int cli_serve(int argc, char **argv)
                           .hubs = hubs, .tls_cert_pem = tls_cert, .tls_key_pem = tls_key,
                           .max_calls = (int)max_calls, .max_streams = (int)max_streams,
                           .request_timeout_ms = request_timeout_ms,
+                          .max_held = (size_t)max_held_mb << 20,
+                          .send_timeout_ms = send_timeout_ms,
                           .no_completion_stream = !completion_stream};
     if (dt_grpc_server_start(NULL, &go, &srv, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
@@ -351,7 +376,8 @@ int cli_serve(int argc, char **argv)
                           .tls_cert_pem = tls_cert, .tls_key_pem = tls_key,
                           .max_connections = (unsigned)http_max_conns,
                           .max_per_client = (unsigned)http_max_per_client,
-                          .request_timeout_ms = request_timeout_ms};
+                          .request_timeout_ms = request_timeout_ms,
+                          .max_held = (size_t)max_held_mb << 20};
     if (http && dt_http_server_start(NULL, &wo, &web, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);
         goto done;

@@ -10,7 +10,8 @@
  * of their own, in a bounded window.
  * Bounded: the poller refuses a call without its token, or beyond the caps on calls and on
  * work item streams, before any thread takes it; a request message that does not arrive in
- * time ends its call; a stream's unsent messages are capped (its sender waits). */
+ * time ends its call; a stream's unsent messages are capped (its sender waits); and the bytes
+ * of the messages all calls hold are capped (see "held bytes"). */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 
 #include "codec/pb.h"
+#include "core/budget.h"
 #include "core/sync.h"
 #include "rpc.h"
 #include "service/service.h"
@@ -35,6 +37,7 @@
 #define IDLE_EXIT_S 30         /* an idle call thread waits this long for a call, then exits */
 #define SEND_QUEUE_MAX 32      /* a stream's messages waiting to be sent, at most */
 #define SEND_QUEUE_BYTES ((size_t)4 << 20)   /* ... and their bytes (one larger goes alone) */
+#define ANSWER_FLOOR ((size_t)64 << 10)      /* an answer this small is never refused */
 
 typedef enum tag_kind {
     TAG_NEW_CALL, TAG_BATCH, TAG_RECV, TAG_SEND, TAG_FINISH, TAG_CLOSE, TAG_SHUTDOWN
@@ -61,7 +64,14 @@ struct dt_grpc_server {
     size_t max_message;         /* the largest message sent or received */
     int max_calls, max_streams;
     int64_t request_timeout_ms;
+    int64_t send_timeout_ms;
     bool no_completion_stream;  /* DT_COMPLETION_STREAM_METHOD answered UNIMPLEMENTED */
+    /* the bytes of messages held for calls (see "held bytes"); stream senders that wait for
+     * room wait on `room` under held_mu, counted in room_waiters */
+    core_budget held;
+    pthread_mutex_t held_mu;
+    pthread_cond_t room;
+    atomic_int room_waiters;
     atomic_bool stopping;
     /* call threads: mu guards all below. A thread that finished its call waits (on `work`)
      * for the next one, so a busy server does not create a thread per call; one that waits
@@ -77,6 +87,9 @@ struct dt_grpc_server {
     /* calls whose request message the poller waits for, oldest (first due) first; the
      * poller's alone */
     rpc_call *recv_head, *recv_tail;
+    /* calls with a message out to their client, oldest first (see "sends not taken") */
+    pthread_mutex_t send_mu;
+    rpc_call *sends_head, *sends_tail;
 };
 
 struct rpc_call {
@@ -106,20 +119,27 @@ struct rpc_call {
     bool reap;                  /* to be let go of on a call thread (see rpc_finish) */
     /* a stream's messages: the one being sent, and those waiting behind it */
     grpc_byte_buffer *sending;
+    size_t sending_len;
     grpc_byte_buffer *send_queue[SEND_QUEUE_MAX];
     size_t send_first, send_n, send_bytes;
     /* the answer being sent, freed when gRPC is done with it */
     grpc_byte_buffer *finish_bb;
+    size_t finish_len;
     grpc_slice finish_details;
     bool has_details;
     /* the request message, as the poller received it */
     uint8_t *req_data;
     size_t req_len;
+    size_t req_held;            /* the request's bytes, held until the call is freed */
     bool have_req;
     /* waiting for its request message (the poller's list): until when */
     bool in_recv_list, timed_out;
     gpr_timespec recv_deadline;
     struct rpc_call *recv_prev, *recv_next;
+    /* a message out (answer or stream message): in the server's sends list, due then */
+    bool in_sends;
+    gpr_timespec send_deadline;
+    struct rpc_call *send_prev, *send_next;
     char task_hub[DT_TASK_HUB_NAME_MAX + 1];   /* from the metadata; "" if too long */
     dt_hub *hub;                /* the call's hub, and the reference that holds it */
     dt_hub_ref *hub_ref;
@@ -136,6 +156,152 @@ struct rpc_call {
     size_t child_bytes;         /* the message's size, as counted in the parent's window */
     bool slow;                  /* served on a thread */
 };
+
+/* ---- held bytes ------------------------------------------------------------------------------
+ * What the server holds of its calls' messages is bounded (max_held, dtask serve
+ * --max-held-mb), whatever its clients do: a request from its arrival until its call is freed
+ * (the hub's work points into it until then), an answer or a stream message from its packing
+ * until gRPC is done sending it (a client that does not read keeps it). Without this bound,
+ * --max-calls callers each reading a --max-message answer and never taking it would hold
+ * both limits multiplied (16 GB by default). A request that would pass the bound is refused
+ * RESOURCE_EXHAUSTED before anything is done with it; so is an answer larger than
+ * ANSWER_FLOOR (only reads have those: the answers of calls that changed something are small,
+ * and are counted, never refused, since what they did is done); a stream message waits for
+ * room. A message larger than the whole bound goes when at most half of it is held
+ * (core_budget_take). A completion stream's messages are counted, never refused: their window
+ * bounds them (STREAM_WINDOW_BYTES per stream). */
+
+/* hold: count N more bytes held; false (nothing counted) if they do not fit, unless FORCE. */
+static bool hold(dt_grpc_server *srv, size_t n, bool force)
+{
+    if (force)
+        core_budget_force(&srv->held, n);
+    return force || core_budget_take(&srv->held, n);
+}
+
+static void unhold(dt_grpc_server *srv, size_t n)
+{
+    if (n == 0)
+        return;
+    assert(core_budget_used(&srv->held) >= n);
+    core_budget_give(&srv->held, n);
+    /* a waiter counts itself before it tries again: it sees this give, or we see it */
+    if (atomic_load(&srv->room_waiters) > 0) {
+        pthread_mutex_lock(&srv->held_mu);
+        pthread_cond_broadcast(&srv->room);
+        pthread_mutex_unlock(&srv->held_mu);
+    }
+}
+
+/* hold_answer: count an answer of N bytes; false if it is larger than ANSWER_FLOOR and does
+ * not fit. */
+static bool hold_answer(dt_grpc_server *srv, size_t n)
+{
+    return hold(srv, n, n <= ANSWER_FLOOR);
+}
+
+/* drop_sent: free BB, a message of N bytes the server sent (or meant to), and what it held.
+ * N is given: a send empties its buffer (gRPC takes the slices), so the length is kept. */
+static void drop_sent(dt_grpc_server *srv, grpc_byte_buffer *bb, size_t n)
+{
+    unhold(srv, n);
+    grpc_byte_buffer_destroy(bb);
+}
+
+/* drop_unsent: free BB, a message never given to gRPC, and what it held. */
+static void drop_unsent(dt_grpc_server *srv, grpc_byte_buffer *bb)
+{
+    drop_sent(srv, bb, grpc_byte_buffer_length(bb));
+}
+
+/* held_refusal: the words a refused request or answer ends with, into MSG. */
+static void held_refusal(dt_grpc_server *srv, const char *what, size_t n, char *msg, size_t size)
+{
+    snprintf(msg, size, "the server holds %zu bytes of messages its calls have not finished "
+             "with (limit %zu, dtask serve --max-held-mb): this call's %s of %zu bytes does not "
+             "fit; try again later", core_budget_used(&srv->held), srv->held.max, what, n);
+}
+
+/* hold_waiting: hold N bytes for a stream message of C, waiting for room; false if C closes
+ * (or the server stops) first. Waits in steps, since held_mu is never taken under C's mu. */
+static bool hold_waiting(rpc_call *c, size_t n)
+{
+    dt_grpc_server *srv = c->srv;
+    for (;;) {
+        if (core_budget_take(&srv->held, n))
+            return true;
+        if (rpc_closed(c))
+            return false;
+        pthread_mutex_lock(&srv->held_mu);
+        atomic_fetch_add(&srv->room_waiters, 1);
+        /* tried again as a waiter: a give before this is seen here, one after it wakes us */
+        bool taken = core_budget_take(&srv->held, n);
+        if (!taken) {
+            struct timespec until = dt_deadline_ms(100);
+            pthread_cond_timedwait(&srv->room, &srv->held_mu, &until);
+        }
+        atomic_fetch_sub(&srv->room_waiters, 1);
+        pthread_mutex_unlock(&srv->held_mu);
+        if (taken)
+            return true;
+    }
+}
+
+/* ---- sends not taken ------------------------------------------------------------------------
+ * A message the server sends (an answer, a stream's message) that its client has not taken
+ * within send_timeout_ms (dtask serve --send-timeout) ends its call, DEADLINE_EXCEEDED: a
+ * client that stops reading keeps what it holds (see "held bytes") no longer than that. A call
+ * is in the sends list from just before its send starts until the poller hears it done (or
+ * cancels it), so the poller never cancels a call that is gone; one timeout for all keeps the
+ * list in deadline order. The poller looks at least once a second. */
+
+static void sends_add(rpc_call *c)
+{
+    dt_grpc_server *srv = c->srv;
+    pthread_mutex_lock(&srv->send_mu);
+    c->send_deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                    gpr_time_from_millis(srv->send_timeout_ms, GPR_TIMESPAN));
+    c->send_next = NULL;
+    c->send_prev = srv->sends_tail;
+    *(srv->sends_tail ? &srv->sends_tail->send_next : &srv->sends_head) = c;
+    srv->sends_tail = c;
+    c->in_sends = true;
+    pthread_mutex_unlock(&srv->send_mu);
+}
+
+static void sends_unlink(dt_grpc_server *srv, rpc_call *c)
+{
+    if (!c->in_sends)
+        return;
+    *(c->send_prev ? &c->send_prev->send_next : &srv->sends_head) = c->send_next;
+    *(c->send_next ? &c->send_next->send_prev : &srv->sends_tail) = c->send_prev;
+    c->in_sends = false;
+}
+
+/* sends_remove: C's send is done (or never started). */
+static void sends_remove(rpc_call *c)
+{
+    pthread_mutex_lock(&c->srv->send_mu);
+    sends_unlink(c->srv, c);
+    pthread_mutex_unlock(&c->srv->send_mu);
+}
+
+/* expire_sends (the poller): end the calls whose message has waited too long; their sends
+ * then complete, failed, and what they held goes. */
+static void expire_sends(dt_grpc_server *srv)
+{
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    pthread_mutex_lock(&srv->send_mu);
+    while (srv->sends_head && gpr_time_cmp(srv->sends_head->send_deadline, now) <= 0) {
+        rpc_call *c = srv->sends_head;
+        sends_unlink(srv, c);
+        char msg[200];
+        snprintf(msg, sizeof msg, "the client did not take a message in %lld ms (dtask serve "
+                 "--send-timeout)", (long long)srv->send_timeout_ms);
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+    }
+    pthread_mutex_unlock(&srv->send_mu);
+}
 
 /* ---- tags and batches --------------------------------------------------------------------- */
 
@@ -168,6 +334,7 @@ static rpc_call *call_new(dt_grpc_server *srv)
 
 static void call_free(rpc_call *c)
 {
+    assert(!c->in_sends);
     dt_hub_ref_put(c->hub_ref);
     if (c->call)
         grpc_call_unref(c->call);
@@ -176,14 +343,15 @@ static void call_free(rpc_call *c)
     if (c->recv_buf)
         grpc_byte_buffer_destroy(c->recv_buf);
     if (c->sending)
-        grpc_byte_buffer_destroy(c->sending);
+        drop_sent(c->srv, c->sending, c->sending_len);
     for (size_t i = 0; i < c->send_n; i++)
-        grpc_byte_buffer_destroy(c->send_queue[(c->send_first + i) % SEND_QUEUE_MAX]);
+        drop_unsent(c->srv, c->send_queue[(c->send_first + i) % SEND_QUEUE_MAX]);
     if (c->finish_bb)
-        grpc_byte_buffer_destroy(c->finish_bb);
+        drop_sent(c->srv, c->finish_bb, c->finish_len);
     if (c->has_details)
         grpc_slice_unref(c->finish_details);
     free(c->req_data);
+    unhold(c->srv, c->req_held);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
@@ -336,13 +504,23 @@ bool rpc_recv(rpc_call *c, rpc_bytes *out)
     grpc_slice all = grpc_byte_buffer_reader_readall(&r);
     grpc_byte_buffer_reader_destroy(&r);
     size_t len = GRPC_SLICE_LENGTH(all);
-    out->data = malloc(len ? len : 1);
-    if (out->data)
+    bool held = hold(c->srv, len, false);
+    out->data = held ? malloc(len ? len : 1) : NULL;
+    if (out->data) {
         memcpy(out->data, GRPC_SLICE_START_PTR(all), len);
+        c->req_held = len;
+    } else if (held) {
+        unhold(c->srv, len);
+    }
     out->len = len;
     grpc_slice_unref(all);
     grpc_byte_buffer_destroy(c->recv_buf);
     c->recv_buf = NULL;
+    if (!held) {   /* answered here: the caller's own answer is then ignored */
+        char msg[300];
+        held_refusal(c->srv, "request", len, msg, sizeof msg);
+        rpc_finish(c, NULL, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+    }
     return out->data != NULL;
 }
 
@@ -360,12 +538,15 @@ static bool start_send(rpc_call *c, grpc_byte_buffer *bb)
         op.flags = GRPC_WRITE_BUFFER_HINT;
     op.data.send_message.send_message = bb;
     c->sending = bb;
+    c->sending_len = grpc_byte_buffer_length(bb);
     c->send_pending = true;
+    sends_add(c);
     if (grpc_call_start_batch(c->call, &op, 1, &c->send_tag, NULL) == GRPC_CALL_OK)
         return true;
+    sends_remove(c);
     c->sending = NULL;
     c->send_pending = false;
-    grpc_byte_buffer_destroy(bb);
+    drop_sent(c->srv, bb, c->sending_len);
     return false;
 }
 
@@ -373,13 +554,14 @@ static bool start_send(rpc_call *c, grpc_byte_buffer *bb)
 static void sent(rpc_call *c, bool ok)
 {
     pthread_mutex_lock(&c->mu);
-    grpc_byte_buffer_destroy(c->sending);
+    sends_remove(c);
+    drop_sent(c->srv, c->sending, c->sending_len);
     c->sending = NULL;
     c->send_pending = false;
     if (!ok) {   /* the stream broke: what waits will not go either */
         c->broken = true;
         for (; c->send_n > 0; c->send_n--, c->send_first = (c->send_first + 1) % SEND_QUEUE_MAX)
-            grpc_byte_buffer_destroy(c->send_queue[c->send_first]);
+            drop_unsent(c->srv, c->send_queue[c->send_first]);
         c->send_bytes = 0;
     } else if (c->send_n > 0) {
         grpc_byte_buffer *next = c->send_queue[c->send_first];
@@ -390,7 +572,7 @@ static void sent(rpc_call *c, bool ok)
             c->broken = true;
             for (; c->send_n > 0;
                  c->send_n--, c->send_first = (c->send_first + 1) % SEND_QUEUE_MAX)
-                grpc_byte_buffer_destroy(c->send_queue[c->send_first]);
+                drop_unsent(c->srv, c->send_queue[c->send_first]);
             c->send_bytes = 0;
         }
     }
@@ -400,7 +582,7 @@ static void sent(rpc_call *c, bool ok)
 
 bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
 {
-    if (rpc_closed(c))
+    if (rpc_closed(c) || !hold_waiting(c, len))
         return false;
     grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
@@ -413,7 +595,7 @@ bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
         pthread_cond_wait(&c->cv, &c->mu);
     bool ok = !c->closed && !c->broken;
     if (!ok) {
-        grpc_byte_buffer_destroy(bb);
+        drop_unsent(c->srv, bb);
     } else if (c->send_pending) {
         c->send_queue[(c->send_first + c->send_n++) % SEND_QUEUE_MAX] = bb;
         c->send_bytes += len;
@@ -426,18 +608,17 @@ bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
 
 static void child_finish(rpc_call *c, grpc_status_code code, const char *message);
 
-void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code code,
-                const char *message)
+/* finish: end C (no completion stream's child) with answer BB (NULL for none; its bytes held,
+ * and now C's), CODE and MESSAGE. */
+static void finish(rpc_call *c, grpc_byte_buffer *bb, grpc_status_code code, const char *message)
 {
-    if (c->parent) {   /* a message of a completion stream: its answer goes nowhere */
-        child_finish(c, code, message);
-        return;
-    }
     pthread_mutex_lock(&c->mu);
     while (c->send_pending)   /* a stream's status goes after its messages */
         pthread_cond_wait(&c->cv, &c->mu);
     if (c->finished) {
         pthread_mutex_unlock(&c->mu);
+        if (bb)
+            drop_unsent(c->srv, bb);
         return;
     }
     c->finished = true;
@@ -448,10 +629,9 @@ void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code c
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
         c->md_sent = true;
     }
-    if (data && code == GRPC_STATUS_OK) {
-        grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
-        c->finish_bb = grpc_raw_byte_buffer_create(&s, 1);
-        grpc_slice_unref(s);
+    if (bb) {
+        c->finish_bb = bb;
+        c->finish_len = grpc_byte_buffer_length(bb);
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n].data.send_message.send_message = c->finish_bb;
         n++;
@@ -471,8 +651,11 @@ void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code c
         c->owned = false;
     }
     pthread_mutex_unlock(&c->mu);
+    if (bb)   /* a status alone is not held up by a client that does not read */
+        sends_add(c);
     if (grpc_call_start_batch(c->call, ops, n, &c->finish_tag, NULL) == GRPC_CALL_OK)
         return;
+    sends_remove(c);
     grpc_call_cancel(c->call, NULL);
     pthread_mutex_lock(&c->mu);
     c->finish_pending = false;
@@ -486,6 +669,27 @@ void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code c
     c->reap = true;
     pthread_mutex_unlock(&c->mu);
     to_thread(c->srv, c);
+}
+
+void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code code,
+                const char *message)
+{
+    if (c->parent) {   /* a message of a completion stream: its answer goes nowhere */
+        child_finish(c, code, message);
+        return;
+    }
+    grpc_byte_buffer *bb = NULL;
+    char refusal[300];
+    if (data && code == GRPC_STATUS_OK && hold_answer(c->srv, len)) {
+        grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
+        bb = grpc_raw_byte_buffer_create(&s, 1);
+        grpc_slice_unref(s);
+    } else if (data && code == GRPC_STATUS_OK) {
+        held_refusal(c->srv, "answer", len, refusal, sizeof refusal);
+        code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        message = refusal;
+    }
+    finish(c, bb, code, message);
 }
 
 bool rpc_closed(rpc_call *c)
@@ -580,15 +784,23 @@ bool rpc_recv_msg(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor
 
 void rpc_reply(rpc_call *c, const ProtobufCMessage *m)
 {
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf == NULL) {
-        rpc_fail(c, DT_ERR_NOMEM, "out of memory");
+    if (c->parent) {   /* a completion stream's child: its answer goes nowhere, unpacked */
+        child_finish(c, GRPC_STATUS_OK, "");
         return;
     }
-    protobuf_c_message_pack(m, buf);
-    rpc_finish(c, buf, n, GRPC_STATUS_OK, "");
-    free(buf);
+    /* counted before it is packed, and packed where gRPC sends it from: no copy */
+    size_t n = protobuf_c_message_get_packed_size(m);
+    if (!hold_answer(c->srv, n)) {
+        char refusal[300];
+        held_refusal(c->srv, "answer", n, refusal, sizeof refusal);
+        finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, refusal);
+        return;
+    }
+    grpc_slice s = grpc_slice_malloc(n);
+    protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    finish(c, bb, GRPC_STATUS_OK, "");
 }
 
 void rpc_fail_err(rpc_call *c, dt_status st, const dt_error *err)
@@ -877,6 +1089,16 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
         release(c);
         return;
     }
+    if (!hold(srv, c->req_len, false)) {
+        char refusal[300];
+        held_refusal(srv, "request", c->req_len, refusal, sizeof refusal);
+        free(c->req_data);
+        c->req_data = NULL;
+        rpc_finish(c, NULL, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, refusal);
+        release(c);
+        return;
+    }
+    c->req_held = c->req_len;
     c->have_req = true;
     const rpc_method *m = find_method(c->method);
     if (m->async) {
@@ -975,6 +1197,8 @@ static rpc_call *child_new(rpc_call *p, uint8_t *data, size_t len, grpc_status_c
     memmove(data, body, body_len);   /* the completion's own message, as a unary call has it */
     c->req_data = data;
     c->req_len = body_len;
+    c->req_held = len;
+    hold(p->srv, len, true);   /* counted, never refused: the stream's window bounds it */
     c->have_req = true;
     c->md_sent = true;
     c->parent = p;
@@ -1171,10 +1395,14 @@ static void *poller_main(void *arg)
     dt_grpc_server *srv = arg;
     pthread_setname_np(pthread_self(), "dt-grpc-poll");
     for (;;) {
-        gpr_timespec until = srv->recv_head ? srv->recv_head->recv_deadline
-                                            : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+        /* at least once a second, for the sends (others' threads add them) */
+        gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                          gpr_time_from_millis(1000, GPR_TIMESPAN));
+        if (srv->recv_head && gpr_time_cmp(srv->recv_head->recv_deadline, until) < 0)
+            until = srv->recv_head->recv_deadline;
         grpc_event ev = grpc_completion_queue_next(srv->cq, until, NULL);
         expire_recvs(srv);
+        expire_sends(srv);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
@@ -1208,8 +1436,13 @@ static void *poller_main(void *arg)
             sent(c, ev.success);
             break;
         case TAG_FINISH:
+            sends_remove(c);
             pthread_mutex_lock(&c->mu);
             c->finish_pending = false;
+            if (c->finish_bb) {   /* sent, or never will be: what it held goes now */
+                drop_sent(srv, c->finish_bb, c->finish_len);
+                c->finish_bb = NULL;
+            }
             settle(c);
             break;
         case TAG_CLOSE:
@@ -1254,27 +1487,48 @@ static void server_free(dt_grpc_server *srv)
         pthread_mutex_destroy(&srv->mu);
         pthread_cond_destroy(&srv->idle);
         pthread_cond_destroy(&srv->work);
+        pthread_cond_destroy(&srv->room);
+        pthread_mutex_destroy(&srv->held_mu);
+        pthread_mutex_destroy(&srv->send_mu);
     }
     free(srv->token);
     free(srv);
     grpc_shutdown();
 }
 
-/* sync_init: SRV's mutex and conditions, all or none. */
+/* sync_init: SRV's mutexes and conditions, all or none. */
 static bool sync_init(dt_grpc_server *srv)
 {
+    int made = 0;   /* how many of them, in this order, so a failure undoes those */
     if (pthread_mutex_init(&srv->mu, NULL) != 0)
-        return false;
-    if (pthread_cond_init(&srv->idle, NULL) != 0) {
-        pthread_mutex_destroy(&srv->mu);
-        return false;
-    }
-    if (pthread_cond_init(&srv->work, NULL) != 0) {
+        goto undo;
+    made++;
+    if (pthread_cond_init(&srv->idle, NULL) != 0)
+        goto undo;
+    made++;
+    if (pthread_cond_init(&srv->work, NULL) != 0)
+        goto undo;
+    made++;
+    if (pthread_mutex_init(&srv->held_mu, NULL) != 0)
+        goto undo;
+    made++;
+    if (pthread_cond_init(&srv->room, NULL) != 0)
+        goto undo;
+    made++;
+    if (pthread_mutex_init(&srv->send_mu, NULL) == 0)
+        return true;
+undo:
+    if (made > 4)
+        pthread_cond_destroy(&srv->room);
+    if (made > 3)
+        pthread_mutex_destroy(&srv->held_mu);
+    if (made > 2)
+        pthread_cond_destroy(&srv->work);
+    if (made > 1)
         pthread_cond_destroy(&srv->idle);
+    if (made > 0)
         pthread_mutex_destroy(&srv->mu);
-        return false;
-    }
-    return true;
+    return false;
 }
 
 dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc_server **out,
@@ -1284,11 +1538,13 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         return dt_error_set(err, DT_ERR_INVALID_ARG, "dt_grpc_server_start serves a hub or the "
                             "task hubs of OPTS->hubs, one of the two");
     *out = NULL;
-    if (opts && (opts->max_calls < 0 || opts->max_streams < 0 || opts->request_timeout_ms < 0))
+    if (opts && (opts->max_calls < 0 || opts->max_streams < 0 || opts->request_timeout_ms < 0 ||
+                 opts->send_timeout_ms < 0))
         return dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC server: max_calls (%d), max_streams "
-                            "(%d) and request_timeout_ms (%lld) cannot be negative",
-                            opts->max_calls, opts->max_streams,
-                            (long long)opts->request_timeout_ms);
+                            "(%d), request_timeout_ms (%lld) and send_timeout_ms (%lld) cannot "
+                            "be negative", opts->max_calls, opts->max_streams,
+                            (long long)opts->request_timeout_ms,
+                            (long long)opts->send_timeout_ms);
     const char *listen = opts && opts->listen ? opts->listen : DT_DEFAULT_GRPC_ADDRESS;
     int max_msg = (int)(opts && opts->max_message ? opts->max_message : DT_GRPC_MAX_MESSAGE);
     grpc_init();
@@ -1309,7 +1565,10 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         srv->max_streams = srv->max_calls;
     srv->request_timeout_ms =
         opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms : DT_REQUEST_TIMEOUT_MS;
+    srv->send_timeout_ms =
+        opts && opts->send_timeout_ms > 0 ? opts->send_timeout_ms : DT_GRPC_SEND_TIMEOUT_MS;
     srv->no_completion_stream = opts && opts->no_completion_stream;
+    srv->held.max = opts && opts->max_held ? opts->max_held : DT_GRPC_MAX_HELD;
     dt_status st = DT_OK;
     if (opts && opts->token && (srv->token = strdup(opts->token)) == NULL) {
         st = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
@@ -1399,5 +1658,6 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     /* the poller drains the queue to its shutdown event, freeing calls requested ahead */
     grpc_completion_queue_shutdown(srv->cq);
     pthread_join(srv->poller, NULL);
+    assert(core_budget_used(&srv->held) == 0);   /* every call freed, what it held given back */
     server_free(srv);
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "assets.h"
+#include "core/budget.h"
 #include "http_internal.h"
 
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)
@@ -53,6 +54,9 @@ struct dt_http_server {
     char **public_hosts;  /* lowercase; see dt_http_options */
     size_t n_public_hosts;
     int64_t request_timeout_ms;
+    /* the bytes of the bodies of requests being served and of responses not yet sent: what a
+     * client can make the server hold, bounded (max_held, --max-held-mb) */
+    core_budget held;
     /* the watchdog: watch_mu guards the list and watch_stop. An entry leaves the list (MHD's
      * close notification) before MHD closes its descriptor, so a shutdown() under the lock
      * never reaches a reused descriptor. */
@@ -74,6 +78,7 @@ typedef struct conn_req {
     char *body;
     size_t len, cap;
     size_t discarded;
+    size_t held;          /* bytes counted in the server's `held`, given back by on_done */
 } conn_req;
 
 /* ---- helpers the handlers share --------------------------------------------------------- */
@@ -560,9 +565,11 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **req_cls,
                     enum MHD_RequestTerminationCode toe)
 {
     (void)toe;
-    watch_set(cls, conn, true);    /* answered: the next request on it is due in time */
+    dt_http_server *srv = cls;
+    watch_set(srv, conn, true);    /* answered: the next request on it is due in time */
     conn_req *cr = *req_cls;
     if (cr) {
+        core_budget_give(&srv->held, cr->held);
         free(cr->uri);
         free(cr->body);
         free(cr);
@@ -745,6 +752,15 @@ static unsigned precheck(const dt_http_server *srv, struct MHD_Connection *conn,
     return 0;
 }
 
+/* held_refusal: why a body of N bytes (WHAT) is refused, into MSG. */
+static void held_refusal(dt_http_server *srv, const char *what, size_t n, char *msg,
+                         size_t size)
+{
+    snprintf(msg, size, "the server holds %zu bytes of bodies its requests have not finished "
+             "with (limit %zu, dtask serve --max-held-mb): this %s of %zu bytes does not fit; "
+             "try again later", core_budget_used(&srv->held), srv->held.max, what, n);
+}
+
 static bool expects_continue(struct MHD_Connection *conn)
 {
     const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
@@ -753,7 +769,7 @@ static bool expects_continue(struct MHD_Connection *conn)
 
 /* take_body: append N bytes of DATA to CR's body, or count them as dropped once the body is
  * refused. false: cut the connection (too much dropped). */
-static bool take_body(const dt_http_server *srv, conn_req *cr, const char *data, size_t n)
+static bool take_body(dt_http_server *srv, conn_req *cr, const char *data, size_t n)
 {
     if (cr->reject == 0 && n > srv->max_body - cr->len) {
         cr->reject = 413;
@@ -773,6 +789,16 @@ static bool take_body(const dt_http_server *srv, conn_req *cr, const char *data,
             cap *= 2;
         if (cap > srv->max_body + 1)
             cap = srv->max_body + 1;
+        if (!core_budget_take(&srv->held, cap - cr->cap)) {
+            held_refusal(srv, "request body", cr->len + n, cr->why, sizeof cr->why);
+            cr->reject = 503;
+            free(cr->body);
+            cr->body = NULL;
+            cr->len = cr->cap = 0;
+            cr->discarded += n;
+            return true;
+        }
+        cr->held += cap - cr->cap;
         char *b = realloc(cr->body, cap);
         if (b == NULL) {
             cr->reject = 500;
@@ -842,6 +868,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         free(rq.seg[i]);
     if (rs.status == 0)
         http_reply_error(&rs, 500, "no response (a bug)");
+    /* the request's body is done with; the response is counted until on_done (MHD has sent
+     * it, or the client is gone), and refused only for a read: what a change did is done */
+    free(cr->body);
+    cr->body = NULL;
+    cr->len = cr->cap = 0;
+    core_budget_give(&srv->held, cr->held);
+    cr->held = 0;
+    if (rs.body && !rs.static_body && rs.len > 0) {
+        bool read = strcmp(rq.method, "GET") == 0;   /* HEAD reads as GET */
+        if (!read)
+            core_budget_force(&srv->held, rs.len);
+        if (!read || core_budget_take(&srv->held, rs.len)) {
+            cr->held = rs.len;
+        } else {
+            char why[300];
+            held_refusal(srv, "response", rs.len, why, sizeof why);
+            response_clear(&rs);
+            http_reply_error(&rs, 503, "%s", why);
+        }
+    }
     return send_response(conn, &rs);
 }
 
@@ -1058,6 +1104,7 @@ static void server_free(dt_http_server *srv)
 {
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    assert(core_budget_used(&srv->held) == 0);   /* every request done, its bodies given back */
     if (srv->watchdog_started) {
         pthread_mutex_lock(&srv->watch_mu);
         srv->watch_stop = true;
@@ -1103,6 +1150,7 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     srv->hub = hub;
     srv->hubs = opts ? opts->hubs : NULL;
     srv->max_body = opts && opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    srv->held.max = opts && opts->max_held ? opts->max_held : DT_HTTP_MAX_HELD;
     srv->request_timeout_ms = opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms
                                                                    : DT_REQUEST_TIMEOUT_MS;
     dt_status st;

@@ -3,11 +3,13 @@
  * gRPC calls beyond the caps are refused at once and take no thread, calls without the token
  * are refused before anything is read, a call that sends no request is ended by the request
  * timeout, idle HTTP connections from one address do not lock out another client, a
- * slowloris HTTP client is cut off, and SIGTERM ends the server in seconds with every call
- * slot taken. Everyone else keeps being served. */
+ * slowloris HTTP client is cut off, SIGTERM ends the server in seconds with every call
+ * slot taken, and clients that take no answers hold at most --max-held-mb of the server's
+ * memory. Everyone else keeps being served. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
@@ -23,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "durabletask.pb-c.h"
 #include "testutil.h"
 
 extern char **environ;
@@ -150,28 +153,40 @@ typedef struct raw_client {
     grpc_channel *ch;
     grpc_completion_queue *cq;
     raw_call *calls;
-    size_t n;
+    size_t n, max;
 } raw_client;
 
-static void raw_open(raw_client *rc, const server *s, size_t max_calls)
+/* raw_open: a client of S for up to MAX_CALLS calls; its channel made with ARGS (or none). */
+static void raw_open_with(raw_client *rc, const server *s, size_t max_calls,
+                          const grpc_channel_args *args)
 {
     grpc_init();
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%d", s->grpc_port);
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    rc->ch = grpc_channel_create(target, creds, NULL);
+    rc->ch = grpc_channel_create(target, creds, args);
     grpc_channel_credentials_release(creds);
     rc->cq = grpc_completion_queue_create_for_next(NULL);
     rc->calls = calloc(max_calls, sizeof *rc->calls);
     rc->n = 0;
+    rc->max = max_calls;
     assert_non_null(rc->calls);
 }
 
-/* raw_start: start a call to METHOD; with a token if WITH_TOKEN; with REQUEST (a serialized
- * message, sent with a half-close) unless it is NULL (silent). Returns its index. */
-static size_t raw_start(raw_client *rc, const char *method, bool with_token,
-                        const uint8_t *request, size_t len)
+static void raw_open(raw_client *rc, const server *s, size_t max_calls)
 {
+    raw_open_with(rc, s, max_calls, NULL);
+}
+
+/* raw_start_reading: start a call to METHOD; with a token if WITH_TOKEN; with REQUEST (a
+ * serialized message, sent with a half-close) unless it is NULL (silent); reading the answer
+ * unless not READ (then the call completes when it ends without one, a refusal, or is
+ * cancelled: gRPC gives the status only after the message is read). Returns its index. */
+static size_t raw_start_reading(raw_client *rc, const char *method, bool with_token,
+                                const uint8_t *request, size_t len, bool read)
+{
+    if (rc->n == rc->max)
+        fail_msg("the test's client has room for %zu calls only", rc->max);
     size_t i = rc->n++;
     raw_call *c = &rc->calls[i];
     char path[128];
@@ -204,8 +219,10 @@ static size_t raw_start(raw_client *rc, const char *method, bool with_token,
     }
     ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[n++].data.recv_initial_metadata.recv_initial_metadata = &c->initial;
-    ops[n].op = GRPC_OP_RECV_MESSAGE;   /* the status comes only after the response is read */
-    ops[n++].data.recv_message.recv_message = &c->response;
+    if (read) {
+        ops[n].op = GRPC_OP_RECV_MESSAGE;   /* the status comes only after the response is read */
+        ops[n++].data.recv_message.recv_message = &c->response;
+    }
     ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
     ops[n].data.recv_status_on_client.trailing_metadata = &c->trailing;
     ops[n].data.recv_status_on_client.status = &c->status;
@@ -215,6 +232,12 @@ static size_t raw_start(raw_client *rc, const char *method, bool with_token,
     if (bb)
         grpc_byte_buffer_destroy(bb);
     return i;
+}
+
+static size_t raw_start(raw_client *rc, const char *method, bool with_token,
+                        const uint8_t *request, size_t len)
+{
+    return raw_start_reading(rc, method, with_token, request, len, true);
 }
 
 /* raw_collect: take completions for up to MS milliseconds, or until WANT calls are done;
@@ -283,6 +306,17 @@ static void raw_close(raw_client *rc)
         ;
     grpc_completion_queue_destroy(rc->cq);
     grpc_shutdown();
+}
+
+/* raw_call_wait: call METHOD with REQUEST (LEN bytes) and wait for its end: its index */
+static size_t raw_call_wait(raw_client *rc, const char *method, const uint8_t *request,
+                            size_t len)
+{
+    size_t i = raw_start(rc, method, false, request, len);
+    while (!rc->calls[i].done)
+        if (raw_collect(rc, rc->n, 10000) < rc->n && !rc->calls[i].done)
+            fail_msg("a %s got no answer in 10 s", method);
+    return i;
 }
 
 /* a normal Hello (an empty message), waited for: its status */
@@ -394,6 +428,195 @@ static void test_sigterm_with_every_slot_taken_exits_in_seconds(void **state)
     raw_close(&rc);
 }
 
+/* packed: M serialized (malloc'd), its length in *LEN */
+static uint8_t *packed(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    assert_non_null(buf);
+    protobuf_c_message_pack(m, buf);
+    return buf;
+}
+
+/* big_start: a StartInstance of ID with an input of BIG bytes (a JSON string), packed */
+static uint8_t *big_start(const char *id, size_t big, size_t *len)
+{
+    char *input = malloc(big + 1);
+    assert_non_null(input);
+    memset(input, 'x', big);
+    input[0] = input[big - 1] = '"';
+    input[big] = '\0';
+    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
+    in.value = input;
+    Dtpb__CreateInstanceRequest r = DTPB__CREATE_INSTANCE_REQUEST__INIT;
+    r.name = "o";
+    r.instanceid = (char *)id;
+    r.input = &in;
+    uint8_t *start = packed(&r.base, len);
+    free(input);
+    return start;
+}
+
+/* start_big: start instance ID over gRPC with an input of BIG bytes (again while refused for
+ * want of room: the request before may not have been let go yet) */
+static void start_big(raw_client *rc, const char *id, size_t big)
+{
+    size_t len, i;
+    uint8_t *start = big_start(id, big, &len);
+    int64_t until = now_ms() + 10000;
+    while ((i = raw_call_wait(rc, "StartInstance", start, len), rc->calls[i].status) ==
+               GRPC_STATUS_RESOURCE_EXHAUSTED && now_ms() < until)
+        test_sleep_ms(20);
+    if (rc->calls[i].status != GRPC_STATUS_OK)
+        fail_msg("StartInstance %s with %zu bytes: status %d", id, big, rc->calls[i].status);
+    free(start);
+}
+
+/* get_request: a GetInstance of ID with its input and output, packed */
+static uint8_t *get_request(const char *id, size_t *len)
+{
+    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
+    g.instanceid = (char *)id;
+    g.getinputsandoutputs = true;
+    return packed(&g.base, len);
+}
+
+/* lazy_open: a client that never takes its answers: a 16 KB window, on a connection of its
+ * own */
+static void lazy_open(raw_client *lazy, const server *s)
+{
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_BDP_PROBE, .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
+         .value.integer = 16 * 1024},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
+    };
+    grpc_channel_args cargs = {3, args};
+    raw_open_with(lazy, s, 64, &cargs);
+}
+
+/* lazy_hold: a GetInstance (GET, LEN bytes) of LAZY whose answer the server holds: held once
+ * it has not ended within a second (refused, it ends at once: the answer of a call just before
+ * may not have been let go yet, so it is tried again). When the held one began. */
+static int64_t lazy_hold(raw_client *lazy, const uint8_t *get, size_t len)
+{
+    int64_t until = now_ms() + 10000, began;
+    do {
+        began = now_ms();
+        raw_start_reading(lazy, "GetInstance", false, get, len, false);
+    } while (raw_collect(lazy, lazy->n, 1000) == lazy->n && now_ms() < until);
+    assert_false(lazy->calls[lazy->n - 1].done);
+    return began;
+}
+
+static void test_answers_clients_do_not_take_are_bounded_by_max_held(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-held-mb", "1", NULL};
+    serve_start(&s, "hostile_held", extra);
+    raw_client rc;
+    raw_open(&rc, &s, 2048);   /* room for a call each 20 ms of two 10 s waits */
+    /* an instance whose input is 900 KB: GetInstance with payloads answers with it */
+    size_t big = 900 * 1024;
+    start_big(&rc, "big", big);
+    size_t get_len;
+    uint8_t *get = get_request("big", &get_len);
+    size_t i = raw_call_wait(&rc, "GetInstance", get, get_len);
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_OK);
+    assert_true(grpc_byte_buffer_length(rc.calls[i].response) > big);
+
+    /* a client that never takes its answer (a 16 KB window, on a connection of its own): the
+     * server holds it, 900 KB of its 1 MB */
+    raw_client lazy;
+    lazy_open(&lazy, &s);
+    lazy_hold(&lazy, get, get_len);
+    /* a second answer of 900 KB does not fit: refused, naming the limit */
+    int64_t until = now_ms() + 10000;
+    while ((i = raw_call_wait(&rc, "GetInstance", get, get_len), rc.calls[i].status) ==
+               GRPC_STATUS_OK && now_ms() < until)
+        test_sleep_ms(20);
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    assert_true(raw_details_have(&rc.calls[i], "--max-held-mb"));
+    assert_true(raw_details_have(&rc.calls[i], "answer"));
+    /* nor does a request of 900 KB, and nothing of it is stored */
+    i = raw_call_wait(&rc, "GetInstance", get, get_len);   /* still held: not by chance */
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    size_t start_len;
+    uint8_t *start2 = big_start("big2", big, &start_len);
+    i = raw_call_wait(&rc, "StartInstance", start2, start_len);
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    assert_true(raw_details_have(&rc.calls[i], "request"));
+    /* small calls are served meanwhile */
+    assert_int_equal(hello(&rc, false), GRPC_STATUS_OK);
+
+    /* the lazy client goes, and what it held with it: big answers are served again */
+    raw_close(&lazy);
+    until = now_ms() + 10000;
+    while ((i = raw_call_wait(&rc, "GetInstance", get, get_len), rc.calls[i].status) !=
+               GRPC_STATUS_OK && now_ms() < until)
+        test_sleep_ms(20);
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_OK);
+    assert_true(grpc_byte_buffer_length(rc.calls[i].response) > big);
+    size_t get2_len;
+    uint8_t *get2 = get_request("big2", &get2_len);
+    i = raw_call_wait(&rc, "GetInstance", get2, get2_len);
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_OK);
+    Dtpb__GetInstanceResponse *gr = NULL;
+    {
+        grpc_byte_buffer_reader rd;
+        assert_true(grpc_byte_buffer_reader_init(&rd, rc.calls[i].response));
+        grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+        grpc_byte_buffer_reader_destroy(&rd);
+        gr = dtpb__get_instance_response__unpack(NULL, GRPC_SLICE_LENGTH(all),
+                                                 GRPC_SLICE_START_PTR(all));
+        grpc_slice_unref(all);
+    }
+    assert_non_null(gr);
+    assert_false(gr->exists);   /* the refused start stored nothing */
+    dtpb__get_instance_response__free_unpacked(gr, NULL);
+    free(get2);
+    free(start2);
+    free(get);
+    raw_close(&rc);
+    serve_stop(&s, 5000);
+}
+
+static void test_an_answer_not_taken_ends_its_call_after_the_send_timeout(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-held-mb", "1", "--send-timeout", "2", NULL};
+    serve_start(&s, "hostile_send_timeout", extra);
+    raw_client rc;
+    raw_open(&rc, &s, 2048);
+    size_t big = 900 * 1024;
+    start_big(&rc, "big", big);
+    size_t get_len;
+    uint8_t *get = get_request("big", &get_len);
+    raw_client lazy;
+    lazy_open(&lazy, &s);
+    /* a lazy call held, then the server holds its answer... */
+    int64_t t0 = lazy_hold(&lazy, get, get_len), until;
+    size_t i = raw_call_wait(&rc, "GetInstance", get, get_len);
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    /* ...until the send timeout ends the call, and the room is back though the lazy client
+     * is still there */
+    until = now_ms() + 10000;
+    while ((i = raw_call_wait(&rc, "GetInstance", get, get_len), rc.calls[i].status) !=
+               GRPC_STATUS_OK && now_ms() < until)
+        test_sleep_ms(20);
+    int64_t ended = now_ms() - t0;
+    print_message("a big answer fits again %lld ms after the lazy call began (timeout 2 s)\n",
+                  (long long)ended);
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_OK);
+    assert_true(ended >= 1900 && ended < 8000);
+    free(get);
+    raw_close(&lazy);
+    raw_close(&rc);
+    serve_stop(&s, 5000);
+}
+
 /* ---- HTTP ------------------------------------------------------------------------------------ */
 
 /* tcp_from: a connection to the server's HTTP port from loopback address FROM. */
@@ -500,14 +723,105 @@ static void test_a_slowloris_http_client_is_cut_off_by_the_request_timeout(void 
     serve_stop(&s, 5000);
 }
 
+/* http_get_head: GET PATH from 127.0.0.1 with a receive buffer of RCVBUF bytes (0: the
+ * system's); the first bytes of the answer (status line, headers, some of the body) into BUF,
+ * or "" if none came in 10 s. Leaves the connection open in *FD_OUT when it is given (the
+ * rest of the answer not read), else closes it. */
+static void http_get_head(const server *s, const char *path, int rcvbuf, char *buf, size_t size,
+                          int *fd_out)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    if (rcvbuf > 0)   /* before connect: the window the server may fill is this small */
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->http_port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+    char rq[512];
+    snprintf(rq, sizeof rq, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+    assert_int_equal(send(fd, rq, strlen(rq), MSG_NOSIGNAL), (ssize_t)strlen(rq));
+    size_t got = 0;
+    int64_t until = now_ms() + 10000;
+    while (got < size - 1 && now_ms() < until) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + got, size - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n") && (fd_out || got > 1024))
+            break;   /* the head (and a little of the body): enough */
+    }
+    buf[got] = '\0';
+    if (fd_out)
+        *fd_out = fd;
+    else
+        close(fd);
+}
+
+static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-held-mb", "1", NULL};
+    serve_start(&s, "hostile_http_held", extra);
+    /* eight instances of 900 KB inputs (started over gRPC: HTTP bodies stop at 1 MiB): a list
+     * with their inputs is a 7 MB answer, more than the kernel's socket buffers take in */
+    raw_client rc;
+    raw_open(&rc, &s, 1024);
+    for (int k = 0; k < 8; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "big%d", k);
+        start_big(&rc, id, 900 * 1024);
+    }
+    raw_close(&rc);
+
+    const char *path = "/runtime/webhooks/durabletask/instances?showInput=true";
+    char head[4096];
+    http_get_head(&s, path, 0, head, sizeof head, NULL);
+    assert_true(strncmp(head, "HTTP/1.1 200", 12) == 0);
+    /* a client that does not read: its 7 MB answer stays held, and the next does not fit */
+    /* (refused, the lazy client tries again: the answer before may not have been let go) */
+    int lazy = -1;
+    int64_t until = now_ms() + 10000;
+    for (;;) {
+        http_get_head(&s, path, 4096, head, sizeof head, &lazy);
+        if (strncmp(head, "HTTP/1.1 200", 12) == 0 || now_ms() > until)
+            break;
+        close(lazy);
+        test_sleep_ms(50);
+    }
+    assert_true(strncmp(head, "HTTP/1.1 200", 12) == 0);
+    until = now_ms() + 10000;
+    do {
+        http_get_head(&s, path, 0, head, sizeof head, NULL);
+    } while (strncmp(head, "HTTP/1.1 200", 12) == 0 && now_ms() < until);
+    assert_true(strncmp(head, "HTTP/1.1 503", 12) == 0);
+    assert_non_null(strstr(head, "--max-held-mb"));
+    assert_true(get_healthz(&s));   /* small answers are served meanwhile */
+    /* the lazy client goes, and its answer with it */
+    close(lazy);
+    until = now_ms() + 10000;
+    do {
+        http_get_head(&s, path, 0, head, sizeof head, NULL);
+    } while (strncmp(head, "HTTP/1.1 503", 12) == 0 && now_ms() < until);
+    assert_true(strncmp(head, "HTTP/1.1 200", 12) == 0);
+    serve_stop(&s, 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_silent_calls_beyond_the_caps_are_refused_at_once_on_no_thread),
         cmocka_unit_test(test_calls_without_the_token_are_refused_before_any_read),
         cmocka_unit_test(test_sigterm_with_every_slot_taken_exits_in_seconds),
+        cmocka_unit_test(test_answers_clients_do_not_take_are_bounded_by_max_held),
+        cmocka_unit_test(test_an_answer_not_taken_ends_its_call_after_the_send_timeout),
         cmocka_unit_test(test_idle_http_connections_from_one_address_do_not_lock_out_others),
         cmocka_unit_test(test_a_slowloris_http_client_is_cut_off_by_the_request_timeout),
+        cmocka_unit_test(test_http_responses_clients_do_not_take_are_bounded_by_max_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
