@@ -11,6 +11,7 @@
 
 #define POLL_MS 50
 #define IDLE_POLL_MS 1000   /* a watched store's takers: see store_worth_asking */
+#define UNSEEN_RETRY_MS 50  /* a start a lease did not see: looked at again this soon */
 
 /* ---- leases in flight ------------------------------------------------------------------ */
 
@@ -446,6 +447,17 @@ static void found_nothing(dt_hub *hub)
         atomic_store(&hub->next_due, due);
 }
 
+static dt_status abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_time retry_at,
+                                       dt_error *err);
+
+/* start_unseen: ITEM is a live instance not yet started whose ExecutionStarted this lease did
+ * not see: its creator's clock is ahead of ours (another node), or the lease read the clock
+ * before the start was made. Its messages (an event raised at once) wait for the start. */
+static bool start_unseen(const dt_orch_item *item)
+{
+    return item->state.status == DT_STATUS_PENDING && !has_started(item);
+}
+
 /* take_orchestration: ITEM is leased and its lease tracked. Attach its history and begin the
  * episode: *OUT is the item to run, or NULL if the hub dealt with it itself (messages to a
  * finished instance dropped, a terminate applied). ITEM is the caller's no longer. */
@@ -471,13 +483,21 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
     const dt_event *term = find_incoming(item, DT_EVENT_EXECUTION_TERMINATED);
     const dt_event *rew = find_incoming(item, DT_EVENT_EXECUTION_REWOUND);
     bool finished = dt_runtime_status_is_terminal(item->state.status);
-    if (rew && rew->execution_id == NULL)   /* a request begin_episode kept: still to do */
+    if (rew && rew->execution_id == NULL) {   /* a request begin_episode kept: still to do */
         st = rewind_instance(hub, item, rew, err);
-    else if (finished || (term == NULL && !has_started(item)))
+    } else if (!finished && term == NULL && start_unseen(item)) {
+        /* again when the start is visible (not at once if it already is to the clock: a
+         * lease that could not see it would spin) */
+        dt_time at = item->state.scheduled_start > item->state.created_at
+                         ? item->state.scheduled_start
+                         : item->state.created_at;
+        dt_time soon = dt_now() + (dt_time)UNSEEN_RETRY_MS * 1000;
+        st = abandon_orchestration(hub, item, at > soon ? at : soon, err);
+    } else if (finished || (term == NULL && !has_started(item))) {
         st = discard(hub, item, err);
-    else if (term)
+    } else if (term) {
         st = terminate(hub, item, term, err);
-    else {
+    } else {
         *out = item;
         return DT_OK;
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durabletask/store.h"
 #include "hubfix.h"
 
 #define MS 1000
@@ -202,6 +203,64 @@ static void test_event_raised_before_the_wait_is_kept(void **state)
     dt_instance_state *s = wait_done(&f, "e1");
     assert_int_equal(s->status, DT_STATUS_COMPLETED);
     assert_string_equal(s->output, "{\"ok\":true}");
+    hubfix_close(&f);
+}
+
+static dt_status waits_at_once(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_await(ctx, dt_wait_for_event(ctx, "Approval"));
+    return DT_OK;
+}
+
+static void test_an_event_raised_before_a_scheduled_start_is_kept(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "eventsched", NULL);
+    register_activities(&f);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "waits_at_once", waits_at_once, NULL), NULL);
+    hubfix_start(&f);
+    dt_error err = {0};
+    char out[DT_INSTANCE_ID_MAX + 1];
+    dt_time start_at = dt_now() + 1500 * MS;
+    dt_start_options so = {.instance_id = "es1", .start_at = start_at};
+    assert_ok(dt_client_start(f.client, "waits_at_once", &so, out, &err), &err);
+    /* the instance is Pending until its start; the event waits for it, it is not dropped */
+    assert_ok(dt_client_raise_event(f.client, "es1", "approval", "\"yes\"", &err), &err);
+    dt_instance_state *s = wait_done(&f, "es1");
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "\"yes\"");
+    assert_true(s->completed_at >= start_at);
+    hubfix_close(&f);
+}
+
+/* An instance created by another node whose clock runs ahead of this one (or whose start this
+ * node's lease, its clock read just before, does not see yet): an event raised at once is
+ * visible before the ExecutionStarted. It waits for the start; it is not dropped. */
+static void test_an_event_raised_before_its_start_is_visible_is_kept(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "eventahead", NULL);
+    register_activities(&f);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "waits_at_once", waits_at_once, NULL), NULL);
+    hubfix_start(&f);
+    dt_error err = {0};
+    dt_store *other;   /* the other node: the same database, another connection */
+    if (f.schema[0])
+        assert_ok(dt_store_open_postgres(f.db, f.schema, &other, &err), &err);
+    else
+        assert_ok(dt_store_open_sqlite(f.db, DT_SYNC_FULL, &other, &err), &err);
+    dt_time ahead = dt_now() + 1500 * MS;
+    dt_new_instance ni = {.instance_id = "ea1", .execution_id = "ea1-x", .name = "waits_at_once",
+                          .created_at = ahead};
+    assert_ok(dt_store_create_instance(other, &ni, &err), &err);
+    dt_store_close(other);
+    assert_ok(dt_client_raise_event(f.client, "ea1", "approval", "\"ahead\"", &err), &err);
+    dt_instance_state *s = wait_done(&f, "ea1");
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "\"ahead\"");
     hubfix_close(&f);
 }
 
@@ -610,6 +669,8 @@ int main(void)
         cmocka_unit_test(test_timer_survives_a_restart_of_the_hub),
         cmocka_unit_test(test_timers_far_in_the_past_fire_and_far_in_the_future_fail),
         cmocka_unit_test(test_event_raised_before_the_wait_is_kept),
+        cmocka_unit_test(test_an_event_raised_before_a_scheduled_start_is_kept),
+        cmocka_unit_test(test_an_event_raised_before_its_start_is_visible_is_kept),
         cmocka_unit_test(test_events_of_one_name_arrive_in_order),
         cmocka_unit_test(test_raising_to_missing_or_finished_instances_is_an_error),
         cmocka_unit_test(test_timeout_pattern_event_wins_and_the_timer_has_no_effect),
