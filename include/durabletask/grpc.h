@@ -33,8 +33,8 @@ typedef struct dt_grpc_server dt_grpc_server;
 #define DT_GRPC_MAX_HELD ((size_t)256 << 20)
 
 /* How long a message the server sends (an answer, a stream's message) may wait for its client
- * to take it unless told otherwise; then the call ends (DEADLINE_EXCEEDED), and what it held
- * goes. */
+ * to take it unless told otherwise, when more than half of max_held is held; then the call
+ * ends (DEADLINE_EXCEEDED), and what it held goes. */
 #define DT_GRPC_SEND_TIMEOUT_MS 60000
 
 typedef struct dt_grpc_options {

@@ -249,8 +249,10 @@ static bool hold_waiting(rpc_call *c, size_t n)
 
 /* ---- sends not taken ------------------------------------------------------------------------
  * A message the server sends (an answer, a stream's message) that its client has not taken
- * within send_timeout_ms (dtask serve --send-timeout) ends its call, DEADLINE_EXCEEDED: a
- * client that stops reading keeps what it holds (see "held bytes") no longer than that. A call
+ * within send_timeout_ms (dtask serve --send-timeout) ends its call, DEADLINE_EXCEEDED, when
+ * more than half of max_held is held: a client that stops reading keeps what it holds (see
+ * "held bytes") no longer than that once others need the room, while a busy but healthy one
+ * (a worker that reads its stream between work items) is not cut for being slow alone. A call
  * is in the sends list from just before its send starts until the poller hears it done (or
  * cancels it), so the poller never cancels a call that is gone; one timeout for all keeps the
  * list in deadline order. The poller looks at least once a second. */
@@ -290,6 +292,8 @@ static void sends_remove(rpc_call *c)
  * then complete, failed, and what they held goes. */
 static void expire_sends(dt_grpc_server *srv)
 {
+    if (core_budget_used(&srv->held) <= srv->held.max / 2)
+        return;   /* no pressure: the overdue wait, and are looked at again */
     gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
     pthread_mutex_lock(&srv->send_mu);
     while (srv->sends_head && gpr_time_cmp(srv->sends_head->send_deadline, now) <= 0) {
@@ -1395,6 +1399,7 @@ static void *poller_main(void *arg)
     dt_grpc_server *srv = arg;
     pthread_setname_np(pthread_self(), "dt-grpc-poll");
     for (;;) {
+        expire_sends(srv);   /* before the wait: an event it returns is handled first */
         /* at least once a second, for the sends (others' threads add them) */
         gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                           gpr_time_from_millis(1000, GPR_TIMESPAN));
@@ -1402,7 +1407,6 @@ static void *poller_main(void *arg)
             until = srv->recv_head->recv_deadline;
         grpc_event ev = grpc_completion_queue_next(srv->cq, until, NULL);
         expire_recvs(srv);
-        expire_sends(srv);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)

@@ -767,15 +767,23 @@ static bool expects_continue(struct MHD_Connection *conn)
     return e && strcasecmp(e, "100-continue") == 0;
 }
 
+/* body_drop: free CR's body and give back what it held. */
+static void body_drop(dt_http_server *srv, conn_req *cr)
+{
+    free(cr->body);
+    cr->body = NULL;
+    cr->len = cr->cap = 0;
+    core_budget_give(&srv->held, cr->held);
+    cr->held = 0;
+}
+
 /* take_body: append N bytes of DATA to CR's body, or count them as dropped once the body is
  * refused. false: cut the connection (too much dropped). */
 static bool take_body(dt_http_server *srv, conn_req *cr, const char *data, size_t n)
 {
     if (cr->reject == 0 && n > srv->max_body - cr->len) {
         cr->reject = 413;
-        free(cr->body);
-        cr->body = NULL;
-        cr->len = cr->cap = 0;
+        body_drop(srv, cr);
     }
     if (cr->reject) {
         cr->discarded += n;
@@ -792,9 +800,7 @@ static bool take_body(dt_http_server *srv, conn_req *cr, const char *data, size_
         if (!core_budget_take(&srv->held, cap - cr->cap)) {
             held_refusal(srv, "request body", cr->len + n, cr->why, sizeof cr->why);
             cr->reject = 503;
-            free(cr->body);
-            cr->body = NULL;
-            cr->len = cr->cap = 0;
+            body_drop(srv, cr);
             cr->discarded += n;
             return true;
         }
@@ -802,9 +808,7 @@ static bool take_body(dt_http_server *srv, conn_req *cr, const char *data, size_
         char *b = realloc(cr->body, cap);
         if (b == NULL) {
             cr->reject = 500;
-            free(cr->body);
-            cr->body = NULL;
-            cr->len = cr->cap = 0;
+            body_drop(srv, cr);
             cr->discarded += n;
             return true;
         }
@@ -870,11 +874,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         http_reply_error(&rs, 500, "no response (a bug)");
     /* the request's body is done with; the response is counted until on_done (MHD has sent
      * it, or the client is gone), and refused only for a read: what a change did is done */
-    free(cr->body);
-    cr->body = NULL;
-    cr->len = cr->cap = 0;
-    core_budget_give(&srv->held, cr->held);
-    cr->held = 0;
+    body_drop(srv, cr);
     if (rs.body && !rs.static_body && rs.len > 0) {
         bool read = strcmp(rq.method, "GET") == 0;   /* HEAD reads as GET */
         if (!read)

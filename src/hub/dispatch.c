@@ -11,7 +11,8 @@
 
 #define POLL_MS 50
 #define IDLE_POLL_MS 1000   /* a watched store's takers: see store_worth_asking */
-#define UNSEEN_RETRY_MS 50  /* a start a lease did not see: looked at again this soon */
+#define UNSEEN_RETRY_MS 50  /* a start a lease did not see: looked at again this soon, */
+#define UNSEEN_HOLD_MS 1000 /* and at the latest this late (a terminate may come meanwhile) */
 
 /* ---- leases in flight ------------------------------------------------------------------ */
 
@@ -487,12 +488,16 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
         st = rewind_instance(hub, item, rew, err);
     } else if (!finished && term == NULL && start_unseen(item)) {
         /* again when the start is visible (not at once if it already is to the clock: a
-         * lease that could not see it would spin) */
+         * lease that could not see it would spin), or within a second: a terminate that
+         * comes meanwhile must not wait for a start scheduled far off */
         dt_time at = item->state.scheduled_start > item->state.created_at
                          ? item->state.scheduled_start
                          : item->state.created_at;
-        dt_time soon = dt_now() + (dt_time)UNSEEN_RETRY_MS * 1000;
-        st = abandon_orchestration(hub, item, at > soon ? at : soon, err);
+        dt_time now = dt_now();
+        dt_time soon = now + (dt_time)UNSEEN_RETRY_MS * 1000;
+        dt_time latest = now + (dt_time)UNSEEN_HOLD_MS * 1000;
+        st = abandon_orchestration(hub, item, at < soon ? soon : at > latest ? latest : at,
+                                   err);
     } else if (finished || (term == NULL && !has_started(item))) {
         st = discard(hub, item, err);
     } else if (term) {

@@ -264,6 +264,45 @@ static void test_an_event_raised_before_its_start_is_visible_is_kept(void **stat
     hubfix_close(&f);
 }
 
+/* sends_to_es2: an orchestration that sends instance es2 an event, then ends */
+static dt_status sends_to_es2(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    dt_send_event(ctx, "es2", "approval", "\"from a sender\"");
+    *output = "\"sent\"";
+    return DT_OK;
+}
+
+/* An event an orchestration sends to an instance whose start is an hour off is kept for it,
+ * and a terminate meanwhile still acts at once. */
+static void test_an_event_sent_to_a_scheduled_instance_waits_and_a_terminate_does_not(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "eventsent", NULL);
+    register_activities(&f);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "waits_at_once", waits_at_once, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "sends", sends_to_es2, NULL), NULL);
+    hubfix_start(&f);
+    dt_error err = {0};
+    char out[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = "es2", .start_at = dt_now() + (dt_time)3600 * 1000 * MS};
+    assert_ok(dt_client_start(f.client, "waits_at_once", &so, out, &err), &err);
+    dt_instance_state *s = hubfix_run(&f, "sends", NULL, NULL);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    test_sleep_ms(300);   /* the event reached es2 and was looked at */
+    dt_instance_state *p;
+    assert_ok(dt_client_get(f.client, "es2", f.arena, &p, &err), &err);
+    assert_int_equal(p->status, DT_STATUS_PENDING);
+    dt_time t0 = dt_now();
+    assert_ok(dt_client_terminate(f.client, "es2", NULL, false, &err), &err);
+    s = wait_done(&f, "es2");
+    assert_int_equal(s->status, DT_STATUS_TERMINATED);
+    print_message("terminated %lld ms after the terminate\n", (long long)((dt_now() - t0) / MS));
+    assert_true(dt_now() - t0 < 10000 * MS);
+    hubfix_close(&f);
+}
+
 static dt_status three_events(dt_octx *ctx, const char *input, const char **output)
 {
     (void)input;
@@ -671,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_event_raised_before_the_wait_is_kept),
         cmocka_unit_test(test_an_event_raised_before_a_scheduled_start_is_kept),
         cmocka_unit_test(test_an_event_raised_before_its_start_is_visible_is_kept),
+        cmocka_unit_test(test_an_event_sent_to_a_scheduled_instance_waits_and_a_terminate_does_not),
         cmocka_unit_test(test_events_of_one_name_arrive_in_order),
         cmocka_unit_test(test_raising_to_missing_or_finished_instances_is_an_error),
         cmocka_unit_test(test_timeout_pattern_event_wins_and_the_timer_has_no_effect),
