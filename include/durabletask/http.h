@@ -24,8 +24,8 @@ typedef struct dt_http_server dt_http_server;
 
 /* The bytes of request and response bodies the server holds at once unless told otherwise (a
  * client that does not read keeps its response until its connection ends). A request body,
- * or the response of a GET, beyond it is answered 503 (the responses of requests that changed
- * something are counted, never refused); one larger than all of it goes when at most half is
+ * or the response of a GET over 64 KB, beyond it is answered 503 (other responses are
+ * counted, never refused); one larger than all of it goes when at most half is
  * held. */
 #define DT_HTTP_MAX_HELD ((size_t)256 << 20)
 

@@ -29,6 +29,7 @@
 #include "http_internal.h"
 
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)
+#define RESPONSE_FLOOR ((size_t)64 << 10)   /* a response this small is never refused */
 /* A body over the limit is read and dropped (answering before reading it would make the
  * client's TCP stack see a reset and lose the 413); past this much, the connection is cut. */
 #define DISCARD_MAX ((size_t)64 << 20)
@@ -873,13 +874,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rs.status == 0)
         http_reply_error(&rs, 500, "no response (a bug)");
     /* the request's body is done with; the response is counted until on_done (MHD has sent
-     * it, or the client is gone), and refused only for a read: what a change did is done */
+     * it, or the client is gone), and refused only for a large read: what a change did is
+     * done, and small answers (the dashboard's) keep being served */
     body_drop(srv, cr);
     if (rs.body && !rs.static_body && rs.len > 0) {
-        bool read = strcmp(rq.method, "GET") == 0;   /* HEAD reads as GET */
-        if (!read)
+        /* HEAD reads as GET */
+        bool refusable = strcmp(rq.method, "GET") == 0 && rs.len > RESPONSE_FLOOR;
+        if (!refusable)
             core_budget_force(&srv->held, rs.len);
-        if (!read || core_budget_take(&srv->held, rs.len)) {
+        if (!refusable || core_budget_take(&srv->held, rs.len)) {
             cr->held = rs.len;
         } else {
             char why[300];
