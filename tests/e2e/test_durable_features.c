@@ -213,14 +213,23 @@ static dt_status waits_at_once(dt_octx *ctx, const char *input, const char **out
     return DT_OK;
 }
 
+/* open_waiting: a fixture NAME running waits_at_once (and ALSO, named ALSO_NAME, if given) */
+static void open_waiting(hubfix *f, const char *name, const char *also_name,
+                         dt_orchestrator_fn also)
+{
+    hubfix_open(f, name, NULL);
+    register_activities(f);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "waits_at_once", waits_at_once, NULL), NULL);
+    if (also)
+        assert_ok(dt_worker_add_orchestrator(f->worker, also_name, also, NULL), NULL);
+    hubfix_start(f);
+}
+
 static void test_an_event_raised_before_a_scheduled_start_is_kept(void **state)
 {
     (void)state;
     hubfix f;
-    hubfix_open(&f, "eventsched", NULL);
-    register_activities(&f);
-    assert_ok(dt_worker_add_orchestrator(f.worker, "waits_at_once", waits_at_once, NULL), NULL);
-    hubfix_start(&f);
+    open_waiting(&f, "eventsched", NULL, NULL);
     dt_error err = {0};
     char out[DT_INSTANCE_ID_MAX + 1];
     dt_time start_at = dt_now() + 1500 * MS;
@@ -242,10 +251,7 @@ static void test_an_event_raised_before_its_start_is_visible_is_kept(void **stat
 {
     (void)state;
     hubfix f;
-    hubfix_open(&f, "eventahead", NULL);
-    register_activities(&f);
-    assert_ok(dt_worker_add_orchestrator(f.worker, "waits_at_once", waits_at_once, NULL), NULL);
-    hubfix_start(&f);
+    open_waiting(&f, "eventahead", NULL, NULL);
     dt_error err = {0};
     dt_store *other;   /* the other node: the same database, another connection */
     if (f.schema[0])
@@ -279,11 +285,7 @@ static void test_an_event_sent_to_a_scheduled_instance_waits_and_a_terminate_doe
 {
     (void)state;
     hubfix f;
-    hubfix_open(&f, "eventsent", NULL);
-    register_activities(&f);
-    assert_ok(dt_worker_add_orchestrator(f.worker, "waits_at_once", waits_at_once, NULL), NULL);
-    assert_ok(dt_worker_add_orchestrator(f.worker, "sends", sends_to_es2, NULL), NULL);
-    hubfix_start(&f);
+    open_waiting(&f, "eventsent", "sends", sends_to_es2);
     dt_error err = {0};
     char out[DT_INSTANCE_ID_MAX + 1];
     dt_start_options so = {.instance_id = "es2", .start_at = dt_now() + (dt_time)3600 * 1000 * MS};

@@ -319,6 +319,20 @@ static size_t raw_call_wait(raw_client *rc, const char *method, const uint8_t *r
     return i;
 }
 
+/* raw_call_until: call METHOD with REQUEST again every 20 ms, for up to 10 s, until it ends
+ * with WANT (room held by calls just before may take a moment to be let go): the last one's
+ * index */
+static size_t raw_call_until(raw_client *rc, const char *method, const uint8_t *request,
+                             size_t len, grpc_status_code want)
+{
+    int64_t until = now_ms() + 10000;
+    size_t i;
+    while ((i = raw_call_wait(rc, method, request, len), rc->calls[i].status) != want &&
+           now_ms() < until)
+        test_sleep_ms(20);
+    return i;
+}
+
 /* a normal Hello (an empty message), waited for: its status */
 static grpc_status_code hello(raw_client *rc, bool with_token)
 {
@@ -461,12 +475,9 @@ static uint8_t *big_start(const char *id, size_t big, size_t *len)
  * want of room: the request before may not have been let go yet) */
 static void start_big(raw_client *rc, const char *id, size_t big)
 {
-    size_t len, i;
+    size_t len;
     uint8_t *start = big_start(id, big, &len);
-    int64_t until = now_ms() + 10000;
-    while ((i = raw_call_wait(rc, "StartInstance", start, len), rc->calls[i].status) ==
-               GRPC_STATUS_RESOURCE_EXHAUSTED && now_ms() < until)
-        test_sleep_ms(20);
+    size_t i = raw_call_until(rc, "StartInstance", start, len, GRPC_STATUS_OK);
     if (rc->calls[i].status != GRPC_STATUS_OK)
         fail_msg("StartInstance %s with %zu bytes: status %d", id, big, rc->calls[i].status);
     free(start);
@@ -532,10 +543,7 @@ static void test_answers_clients_do_not_take_are_bounded_by_max_held(void **stat
     lazy_open(&lazy, &s);
     lazy_hold(&lazy, get, get_len);
     /* a second answer of 900 KB does not fit: refused, naming the limit */
-    int64_t until = now_ms() + 10000;
-    while ((i = raw_call_wait(&rc, "GetInstance", get, get_len), rc.calls[i].status) ==
-               GRPC_STATUS_OK && now_ms() < until)
-        test_sleep_ms(20);
+    i = raw_call_until(&rc, "GetInstance", get, get_len, GRPC_STATUS_RESOURCE_EXHAUSTED);
     assert_int_equal(rc.calls[i].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
     assert_true(raw_details_have(&rc.calls[i], "--max-held-mb"));
     assert_true(raw_details_have(&rc.calls[i], "answer"));
@@ -552,10 +560,7 @@ static void test_answers_clients_do_not_take_are_bounded_by_max_held(void **stat
 
     /* the lazy client goes, and what it held with it: big answers are served again */
     raw_close(&lazy);
-    until = now_ms() + 10000;
-    while ((i = raw_call_wait(&rc, "GetInstance", get, get_len), rc.calls[i].status) !=
-               GRPC_STATUS_OK && now_ms() < until)
-        test_sleep_ms(20);
+    i = raw_call_until(&rc, "GetInstance", get, get_len, GRPC_STATUS_OK);
     assert_int_equal(rc.calls[i].status, GRPC_STATUS_OK);
     assert_true(grpc_byte_buffer_length(rc.calls[i].response) > big);
     size_t get2_len;
@@ -597,15 +602,12 @@ static void test_an_answer_not_taken_ends_its_call_after_the_send_timeout(void *
     raw_client lazy;
     lazy_open(&lazy, &s);
     /* a lazy call held, then the server holds its answer... */
-    int64_t t0 = lazy_hold(&lazy, get, get_len), until;
+    int64_t t0 = lazy_hold(&lazy, get, get_len);
     size_t i = raw_call_wait(&rc, "GetInstance", get, get_len);
     assert_int_equal(rc.calls[i].status, GRPC_STATUS_RESOURCE_EXHAUSTED);
     /* ...until the send timeout ends the call, and the room is back though the lazy client
      * is still there */
-    until = now_ms() + 10000;
-    while ((i = raw_call_wait(&rc, "GetInstance", get, get_len), rc.calls[i].status) !=
-               GRPC_STATUS_OK && now_ms() < until)
-        test_sleep_ms(20);
+    i = raw_call_until(&rc, "GetInstance", get, get_len, GRPC_STATUS_OK);
     int64_t ended = now_ms() - t0;
     print_message("a big answer fits again %lld ms after the lazy call began (timeout 2 s)\n",
                   (long long)ended);
