@@ -44,7 +44,9 @@ dt_status dt_client_get(dt_client *c, const char *id, dt_arena *arena,
                         dt_instance_state **out, dt_error *err);
 
 /* dt_client_wait_start / dt_client_wait_completion: wait up to TIMEOUT_MS (negative: no limit)
- * for ID to leave Pending / to finish. DT_ERR_TIMEOUT with the last state seen in *OUT. */
+ * for ID to leave Pending / to finish. DT_ERR_TIMEOUT with the last state seen in *OUT. An
+ * instance not started yet is waited for: DT_ERR_NOT_FOUND when there is still none at the
+ * timeout (dt_hub_wait). */
 dt_status dt_client_wait_start(dt_client *c, const char *id, int64_t timeout_ms,
                                dt_arena *arena, dt_instance_state **out, dt_error *err);
 dt_status dt_client_wait_completion(dt_client *c, const char *id, int64_t timeout_ms,

@@ -140,7 +140,11 @@ typedef enum dt_wait_for {
 } dt_wait_for;
 
 /* dt_hub_wait: block until ID reaches WHAT or TIMEOUT_MS passes (negative: no limit). Returns
- * the state read at that moment into ARENA; DT_ERR_TIMEOUT with the last state seen. */
+ * the state read at that moment into ARENA; DT_ERR_TIMEOUT with the last state seen. An
+ * instance that does not exist yet is waited for (as the Durable Task Framework's waits do:
+ * one an entity or an orchestration will start may be waited on first): DT_ERR_NOT_FOUND
+ * only when there is still none at the timeout, or at once for an id no instance can have
+ * (dt_instance_id_validate). */
 dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t timeout_ms,
                       dt_arena *arena, dt_instance_state **out, dt_error *err);
 
@@ -151,15 +155,16 @@ dt_status dt_hub_wait(dt_hub *hub, const char *id, dt_wait_for what, int64_t tim
  *  - ST DT_ERR_TIMEOUT, ROW NULL: a quarter of a second passed (about; later when the
  *    hub's thread is behind): return true to wait on, false to end the wait here (the
  *    caller's client went away).
- *  - any other ST, ERR saying why (DT_ERR_NOT_FOUND: no such instance, or no longer;
+ *  - any other ST, ERR saying why (DT_ERR_NOT_FOUND: an id no instance can have;
  *    DT_ERR_SHUTDOWN: the hub is closing; the store cannot be read): the wait is over.
+ * An instance that does not exist yet is waited for, as dt_hub_wait does.
  * The return value is read after DT_ERR_TIMEOUT only. */
 typedef bool (*dt_hub_wait_fn)(void *arg, dt_status st, const dt_instance_state *row,
                                const dt_error *err);
 
 /* dt_hub_wait_async: wait for ID to reach WHAT without holding a thread: FN(ARG, ...) is
  * called as dt_hub_wait_fn says, until a call ends the wait (at once, from the hub's
- * thread, when ID has reached WHAT already or does not exist: DT_ERR_NOT_FOUND). Blocks on
+ * thread, when ID has reached WHAT already or no instance can have it: DT_ERR_NOT_FOUND). Blocks on
  * nothing: the hub's thread reads the state. DT_OK: the wait is made. Otherwise none is, and
  * FN is never called: DT_ERR_INVALID_ARG for no ID; DT_ERR_UNIMPLEMENTED when the hub's
  * store is shared by nodes (its reads are network round trips, one thread would serialize

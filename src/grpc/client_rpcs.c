@@ -169,6 +169,9 @@ static void wait_for(rpc_call *c, dt_arena *a, Dtpb__GetInstanceRequest *r, dt_w
         dt_error err = {0};
         dt_status st =
             dt_hub_wait(rpc_hub(c), r->instanceid, what, WAIT_SLICE_MS, a, &s, &err);
+        dt_error none = {0};
+        if (st == DT_ERR_NOT_FOUND && dt_instance_id_validate(r->instanceid, &none) == DT_OK)
+            st = DT_ERR_TIMEOUT;   /* none yet: a slice with no answer, as dt_hub_wait waits */
         if (wait_answer(c, a, r->getinputsandoutputs, st, s, &err))
             return;
     }

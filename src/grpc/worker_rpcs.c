@@ -426,7 +426,8 @@ static bool worker_fault(dt_status st)
 static dt_status fail_instance(dt_hub *hub, inflight *f, dt_arena *a, const char *type,
                                const char *why, dt_error *err)
 {
-    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .id = -1,
+                      .status = DT_STATUS_FAILED};
     fail.failure = a ? dt_failure_new(a, type, "%s", why) : NULL;
     dt_orch_result res = {.actions = &fail, .n_actions = 1};
     dt_status st = fail.failure ? dt_hub_complete_orchestration(hub, f->orch, &res, err)

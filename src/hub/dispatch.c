@@ -370,7 +370,8 @@ static dt_status rewind_instance(dt_hub *hub, dt_orch_item *item, const dt_event
     dt_event *h = NULL;
     dt_status st = rewind_history(item, request, item->arena, &h, &a.n_carryover);
     if (st == DT_ERR_CORRUPT) {   /* nothing to run again: it stays failed, saying why */
-        dt_action f = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+        dt_action f = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .id = -1,
+                       .status = DT_STATUS_FAILED};
         f.failure = dt_failure_new(item->arena, "InvalidRewind", "the instance cannot be "
                                    "rewound: its history has no ExecutionStarted");
         dt_orch_result res = {.actions = &f, .n_actions = 1};
@@ -390,8 +391,8 @@ static dt_status rewind_instance(dt_hub *hub, dt_orch_item *item, const dt_event
 /* terminate: an ExecutionTerminated ends the instance without running its code. */
 static dt_status terminate(dt_hub *hub, dt_orch_item *item, const dt_event *t, dt_error *err)
 {
-    dt_action a = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_TERMINATED,
-                   .result = t->input, .recurse = t->recurse};
+    dt_action a = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .id = -1,
+                   .status = DT_STATUS_TERMINATED, .result = t->input, .recurse = t->recurse};
     dt_orch_result res = {.actions = &a, .n_actions = 1, .custom_status = item->state.custom_status};
     return complete_orchestration(hub, item, &res, err);
 }
@@ -656,7 +657,8 @@ static bool park_poison(dt_hub *hub, const dt_orch_item *item, int n, dt_status 
     if (n < DT_POISON_DELIVERIES)
         return false;
     dt_arena *a = dt_arena_new();
-    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .id = -1,
+                      .status = DT_STATUS_FAILED};
     fail.failure = a ? dt_failure_new(a, POISON_WORK_ITEM,
                                       "delivered %d times without a result (abandoned by its "
                                       "worker, or the worker's stream broke while it held it); "

@@ -202,6 +202,7 @@ static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
     ep->execution_id = exec;
     dt_message *m = add_message(b, b->item->instance_id, DT_EVENT_EXECUTION_STARTED, 0);
     dt_event *e = &m->event;
+    e->event_id = 0;   /* as store_started_message numbers it */
     e->name = b->item->state.name;
     /* a new version, when asked for, starts with the new execution (SDK versioning's
      * "continue as new on the new version") */
@@ -232,7 +233,9 @@ static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
     }
 }
 
-static void complete(builder *b, const dt_action *a, dt_episode *ep)
+/* complete: end the execution as A says. EVENT_ID numbers its ExecutionCompleted: the
+ * worker's action's id, as the Durable Task Scheduler numbers it; -1 when the hub ends it. */
+static void complete(builder *b, const dt_action *a, int32_t event_id, dt_episode *ep)
 {
     if (a->status == DT_STATUS_CONTINUED_AS_NEW) {
         continue_as_new(b, a, ep);
@@ -241,6 +244,7 @@ static void complete(builder *b, const dt_action *a, dt_episode *ep)
     if (a->status == DT_STATUS_TERMINATED && a->recurse)
         terminate_children(b, a);
     dt_event *e = add_event(b, DT_EVENT_EXECUTION_COMPLETED);
+    e->event_id = event_id;
     e->status = a->status;
     e->result = a->result;
     e->failure = a->failure;
@@ -298,7 +302,7 @@ static void rewind_run(builder *b, const dt_action *a, dt_episode *ep)
         dt_action f = {.status = DT_STATUS_FAILED};
         f.failure = checked(b, dt_failure_new(b->arena, "InvalidRewind", "the rewound history "
                                               "has no ExecutionStarted"));
-        complete(b, &f, ep);
+        complete(b, &f, -1, ep);
         return;
     }
     for (size_t i = 0; i < b->n_events; i++)
@@ -344,7 +348,7 @@ static void fail_with(builder *b, const dt_failure *failure, dt_episode *ep)
     dt_action f = {0};
     f.status = DT_STATUS_FAILED;
     f.failure = checked(b, failure);
-    complete(b, &f, ep);
+    complete(b, &f, -1, ep);
 }
 
 /* entity_target: the normalized id of entity ID, or NULL after failing the instance (a
@@ -592,7 +596,7 @@ static void apply_action(builder *b, const dt_action *a, dt_episode *ep)
     case DT_ACTION_COMPLETE_ORCHESTRATION:
         if (a->status == DT_STATUS_COMPLETED || a->status == DT_STATUS_FAILED ||
             a->status == DT_STATUS_TERMINATED || a->status == DT_STATUS_CONTINUED_AS_NEW)
-            complete(b, a, ep);
+            complete(b, a, a->id, ep);
         else
             fail_unsupported(b, a, ep);
         return;
@@ -698,7 +702,8 @@ static dt_status build_failed(const dt_orch_item *item, const tally *past_tally,
                               dt_episode *ep, dt_error *err)
 {
     dt_log(DT_LOG_WARN, item->instance_id, "failed: %s: %s", type, why);
-    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .status = DT_STATUS_FAILED};
+    dt_action fail = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .id = -1,
+                      .status = DT_STATUS_FAILED};
     fail.failure = dt_failure_new(arena, type, "%s", why);
     if (fail.failure == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory building the episode of '%s'",

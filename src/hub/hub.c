@@ -754,6 +754,12 @@ dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_ev
     return read_barrier(hub, st, err);
 }
 
+bool hub_may_exist(const char *id)
+{
+    dt_error err = {0};
+    return dt_instance_id_validate(id, &err) == DT_OK;
+}
+
 bool hub_state_reached(const dt_instance_state *s, dt_wait_for what)
 {
     return reached_status(s->status, what);
@@ -860,8 +866,12 @@ static dt_status wait_loop(dt_hub *hub, waiter *w, const char *id, dt_wait_for w
         dt_instance_state *s = NULL;
         dt_status st = dt_store_get_instance(hub->store, id, scratch, &s, err);
         bool done = st == DT_OK && hub_state_reached(s, what);
+        /* no such instance yet: waited for, as the Durable Task Framework's waits do (an
+         * instance an entity or another orchestration will start may be waited on first) */
+        bool missing = st == DT_ERR_NOT_FOUND && hub_may_exist(id);
         dt_time now = dt_now();
-        if (st != DT_OK || done || now >= deadline || atomic_load(&hub->sync_failed)) {
+        if ((st != DT_OK && !missing) || done || now >= deadline ||
+            atomic_load(&hub->sync_failed)) {
             /* an answer: told only once what the read saw is durable. A read that only
              * decides to wait on tells nobody anything, and waits for no fsync. */
             st = read_barrier_of(hub, id, st, err);

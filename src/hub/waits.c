@@ -143,7 +143,10 @@ static void look(dt_hub *hub, waiter *w, bool ask)
     dt_error err = {0};
     dt_status st = scratch ? dt_store_get_instance(hub->store, w->instance_id, scratch, &s, &err)
                            : dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
-    bool done = st != DT_OK || hub_state_reached(s, w->what) || atomic_load(&hub->sync_failed);
+    /* no such instance yet: waited for, as dt_hub_wait does */
+    bool missing = st == DT_ERR_NOT_FOUND && hub_may_exist(w->instance_id);
+    bool done = (st != DT_OK && !missing) || (st == DT_OK && hub_state_reached(s, w->what)) ||
+                atomic_load(&hub->sync_failed);
     if (done)   /* an answer is told only once what the read saw is durable */
         st = read_barrier_of(hub, w->instance_id, st, &err);
     if (!done) {

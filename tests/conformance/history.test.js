@@ -88,10 +88,13 @@ test("history events carry their names, payloads, ids and links", { timeout: h.T
     assert.equal(end.result, '"child got Hello history"');
     assert.equal(history[history.length - 1], end, "ExecutionCompleted is last");
 
-    // action events are numbered 1, 2, 3 in the order they were scheduled; the rest are -1
-    assert.deepEqual([scheduled.eventId, timerCreated.eventId, subCreated.eventId], [1, 2, 3]);
+    // numbered as the Durable Task Scheduler numbers them (its export of a history shows
+    // it): action events 1, 2, 3 in the order they were scheduled, ExecutionCompleted by the
+    // completing action's id (4), ExecutionStarted 0, the rest -1
+    assert.deepEqual([scheduled.eventId, timerCreated.eventId, subCreated.eventId, end.eventId], [1, 2, 3, 4]);
+    assert.equal(started.eventId, 0);
     for (const e of history) {
-      if (!["TaskScheduled", "TimerCreated", "SubOrchestrationInstanceCreated"].includes(e.type)) {
+      if (!["TaskScheduled", "TimerCreated", "SubOrchestrationInstanceCreated", "ExecutionCompleted", "ExecutionStarted"].includes(e.type)) {
         assert.equal(e.eventId, -1, `${e.type} has eventId ${e.eventId}`);
       }
       assert.ok(e.timestamp instanceof Date, `${e.type} has no timestamp`);

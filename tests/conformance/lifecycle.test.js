@@ -4,6 +4,7 @@
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
 const h = require("./helpers/harness");
+const raw = require("./helpers/raw");
 
 test("custom status set by the orchestrator is visible to the client while it runs", { timeout: h.TEST_TIMEOUT_MS }, () =>
   h.withHub(
@@ -116,6 +117,34 @@ test("an event raised while suspended is processed only after resume", { timeout
       const suspendedAt = types.indexOf("ExecutionSuspended");
       const resumedAt = types.indexOf("ExecutionResumed");
       assert.ok(suspendedAt >= 0 && resumedAt > suspendedAt, `history: ${types.join(",")}`);
+    },
+  ),
+);
+
+test("a wait on an instance that is started later waits for it, as an export job's client does", { timeout: h.TEST_TIMEOUT_MS }, () =>
+  h.withHub(
+    { orchestrators: { started_late: async function* (ctx, input) { return `late ${input}`; } } },
+    async ({ client }) => {
+      // the JavaScript SDK's export jobs wait on the orchestration their entity starts, and
+      // may ask before the entity has started it
+      const id = h.uid("late");
+      const waiting = client.waitForOrchestrationCompletion(id, true, 60);
+      await new Promise((r) => setTimeout(r, 500));   // the wait found nothing, and waits
+      await client.scheduleNewOrchestration("started_late", 7, id);
+      h.assertCompleted(await waiting, "late 7");
+
+      // one never started ends at the caller's deadline; an id no instance can have, at once
+      const rc = raw.connect();
+      try {
+        const t0 = Date.now();
+        const e = await raw.rejection(raw.waitDone(rc, h.uid("never"), 700));
+        assert.equal(e.code, raw.grpc.status.DEADLINE_EXCEEDED);
+        assert.ok(Date.now() - t0 >= 650, "ended before its deadline");
+        const r = await raw.unary(rc, "WaitForInstanceCompletion", { instanceId: "@entity@key" });
+        assert.ok(!r.exists, "an id no instance can have exists");
+      } finally {
+        rc.close();
+      }
     },
   ),
 );

@@ -1,7 +1,8 @@
 /* test_waits.c — waits that hold no thread (dt_hub_wait_async), as the gRPC server uses them
  * for WaitForInstanceStart and WaitForInstanceCompletion: answered once, with the row the
  * episode that reached them left, by the hub's thread of waits; one already answerable, or
- * on no instance, answered at once by a read; the caller is asked now and then whether it
+ * on an id no instance can have, answered at once by a read; one on an instance not started
+ * yet waits for it; the caller is asked now and then whether it
  * still wants the wait, and a wait it lets go is never called again; a change another
  * process commits is seen by the poll; a hub that closes ends the waits left. On PostgreSQL
  * (e2e-pg/) none is made: a store shared by nodes is read over the network. */
@@ -203,12 +204,12 @@ static void test_a_wait_already_answerable_is_answered_at_once_by_a_read(void **
     dt_error err = {0};
     dt_instance_state *row = NULL;
     assert_ok(dt_client_wait_completion(f.client, "w2", WAIT_MS, f.arena, &row, &err), &err);
-    /* done already; no such instance */
+    /* done already; an id no instance can have (an entity's) */
     seen done, none;
     seen_init(&done, true);
     seen_init(&none, true);
     assert_ok(dt_hub_wait_async(f.hub, "w2", DT_WAIT_COMPLETION, answered, &done, &err), &err);
-    assert_ok(dt_hub_wait_async(f.hub, "nobody", DT_WAIT_COMPLETION, answered, &none, &err),
+    assert_ok(dt_hub_wait_async(f.hub, "@ent@key", DT_WAIT_COMPLETION, answered, &none, &err),
               &err);
     assert_true(seen_over(&done, WAIT_MS));
     assert_true(seen_over(&none, WAIT_MS));
@@ -289,6 +290,79 @@ static void test_another_process_s_change_is_seen_by_the_poll(void **state)
     seen_free(&s);
 }
 
+/* wait_thread: a client's dt_client_wait_completion on its own thread (what an embedded
+ * caller, and the gRPC server on PostgreSQL, do). */
+typedef struct sync_wait {
+    hubfix *f;
+    const char *id;
+    int64_t ms;
+    dt_status st;
+    dt_time took;                 /* microseconds */
+    char output[64];
+} sync_wait;
+
+static void *sync_wait_main(void *arg)
+{
+    sync_wait *w = arg;
+    dt_arena *a = dt_arena_new();
+    dt_instance_state *row = NULL;
+    dt_error err = {0};
+    dt_time t0 = dt_now();
+    w->st = dt_client_wait_completion(w->f->client, w->id, w->ms, a, &row, &err);
+    w->took = dt_now() - t0;
+    if (w->st == DT_OK)
+        snprintf(w->output, sizeof w->output, "%s", row->output ? row->output : "");
+    dt_arena_free(a);
+    return NULL;
+}
+
+static void test_a_wait_on_an_instance_not_started_yet_waits_for_it(void **state)
+{
+    (void)state;
+    /* An instance an entity or an orchestration will start may be waited on before it
+     * exists (the JavaScript SDK's export jobs do): the wait waits for it, as the Durable
+     * Task Framework's does, and ends NOT_FOUND only at its timeout. */
+    hubfix f;
+    open_gated(&f, "waits_early");
+    dt_error err = {0};
+    sync_wait early = {.f = &f, .id = "w6", .ms = WAIT_MS};
+    sync_wait never = {.f = &f, .id = "w6-never", .ms = 300};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, sync_wait_main, &early), 0);
+    assert_int_equal(pthread_create(&t2, NULL, sync_wait_main, &never), 0);
+    seen s;
+    seen_init(&s, true);
+    bool async = !on_postgres();
+    if (async) {
+        assert_ok(dt_hub_wait_async(f.hub, "w6", DT_WAIT_COMPLETION, answered, &s, &err), &err);
+        assert_true(seen_asked(&s, WAIT_MS));    /* read: none yet, and still waiting */
+        assert_int_equal(seen_answers(&s), 0);
+    }
+    pthread_join(t2, NULL);
+    assert_int_equal(never.st, DT_ERR_NOT_FOUND);   /* at its timeout, not at once */
+    assert_true(never.took >= never.ms * 1000);
+    start_gate(&f, "w6");
+    raise_go(f.hub, "w6", "\"late\"");
+    pthread_join(t1, NULL);
+    assert_int_equal(early.st, DT_OK);
+    assert_string_equal(early.output, "\"late\"");
+    if (async) {
+        assert_true(seen_over(&s, WAIT_MS));
+        assert_int_equal(s.st, DT_OK);
+        assert_int_equal(s.status, DT_STATUS_COMPLETED);
+        assert_string_equal(s.output, "\"late\"");
+    }
+    /* an id no instance can have is answered at once */
+    dt_instance_state *row = NULL;
+    dt_time t0 = dt_now();
+    assert_int_equal(dt_client_wait_completion(f.client, "@ent@key", WAIT_MS, f.arena, &row, &err),
+                     DT_ERR_NOT_FOUND);
+    assert_true(dt_now() - t0 < WAIT_MS * 1000 / 2);
+    hubfix_close(&f);
+    assert_int_equal(s.late, 0);
+    seen_free(&s);
+}
+
 static void test_a_hub_that_closes_ends_the_waits_left(void **state)
 {
     (void)state;
@@ -323,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_a_wait_already_answerable_is_answered_at_once_by_a_read),
         cmocka_unit_test(test_a_wait_its_caller_lets_go_is_never_called_again),
         cmocka_unit_test(test_another_process_s_change_is_seen_by_the_poll),
+        cmocka_unit_test(test_a_wait_on_an_instance_not_started_yet_waits_for_it),
         cmocka_unit_test(test_a_hub_that_closes_ends_the_waits_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
