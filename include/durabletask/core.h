@@ -417,7 +417,9 @@ static inline bool dt_event_is_completion(dt_event_type t)
  */
 typedef struct dt_event {
     dt_event_type type;
-    int32_t event_id;           /* sequence number of a scheduling event, else -1 */
+    int32_t event_id;           /* sequence number of a scheduling event; ExecutionStarted 0,
+                                 * ExecutionCompleted its completing action's (-1 when the hub
+                                 * ends the instance); else -1 */
     dt_time timestamp;
     const char *name;
     const char *version;

@@ -161,18 +161,27 @@ static bool wait_answer(rpc_call *c, dt_arena *a, bool payloads, dt_status st,
 }
 
 /* wait_for: block, here on the server, until the instance reaches WHAT or the client gives up
- * (its deadline or a cancel closes the call); answers like GetInstance. */
+ * (its deadline or a cancel closes the call); answers like GetInstance. Each slice reads into
+ * an arena of its own: the call's would keep a copy of the state (input and output too) per
+ * slice, four a second, for as long as the wait lasts. */
 static void wait_for(rpc_call *c, dt_arena *a, Dtpb__GetInstanceRequest *r, dt_wait_for what)
 {
     for (;;) {
+        dt_arena *slice = dt_arena_new();
+        if (slice == NULL) {
+            rpc_fail(c, DT_ERR_NOMEM, "out of memory");
+            return;
+        }
         dt_instance_state *s = NULL;
         dt_error err = {0};
         dt_status st =
-            dt_hub_wait(rpc_hub(c), r->instanceid, what, WAIT_SLICE_MS, a, &s, &err);
+            dt_hub_wait(rpc_hub(c), r->instanceid, what, WAIT_SLICE_MS, slice, &s, &err);
         dt_error none = {0};
         if (st == DT_ERR_NOT_FOUND && dt_instance_id_validate(r->instanceid, &none) == DT_OK)
             st = DT_ERR_TIMEOUT;   /* none yet: a slice with no answer, as dt_hub_wait waits */
-        if (wait_answer(c, a, r->getinputsandoutputs, st, s, &err))
+        bool over = wait_answer(c, a, r->getinputsandoutputs, st, s, &err);
+        dt_arena_free(slice);
+        if (over)
             return;
     }
 }

@@ -275,8 +275,9 @@ static const char **scheduled_names(const dt_event *ev, size_t n, size_t *n_out)
     const char **names = calloc((size_t)max + 1, sizeof *names);
     if (names == NULL)
         return NULL;    /* names of completions are a nicety: go on without them */
-    for (size_t i = 0; i < n; i++)
-        if (ev[i].event_id >= 0)
+    for (size_t i = 0; i < n; i++)   /* ExecutionStarted and ExecutionCompleted are numbered too */
+        if (ev[i].event_id >= 0 &&
+            (dt_event_is_scheduling(ev[i].type) || dt_event_is_entity_message(ev[i].type)))
             names[ev[i].event_id] = ev[i].name;
     *n_out = (size_t)max + 1;
     return names;

@@ -154,6 +154,7 @@ static dt_status run_orchestration(void *data, const dt_orch_request *req, dt_ar
         if (a == NULL)
             return DT_ERR_NOMEM;
         a->type = DT_ACTION_COMPLETE_ORCHESTRATION;
+        a->id = -1;   /* the worker ends it, not the orchestrator's code */
         a->status = DT_STATUS_FAILED;
         a->failure = dt_failure_new(arena, "OrchestratorNotRegistered",
                                     "no orchestrator named '%s' is registered with the worker",

@@ -19,6 +19,17 @@
 #include "durabletask/remote.h"
 #include "hubfix.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#ifdef TEST_ASAN
+size_t __sanitizer_get_current_allocated_bytes(void);   /* the sanitizer runtime's */
+#endif
+
 /* A C SDK worker running remotely: its registry and the remote worker that runs it. */
 typedef struct remote {
     dt_worker *w;
@@ -1269,6 +1280,60 @@ static void test_waits_whose_clients_give_up_let_their_calls_go(void **state)
     server_close(&s);
 }
 
+/* A wait on PostgreSQL holds a thread that waits in slices of a quarter second; each slice
+ * read the state (input and output with it) into the call's arena, which lives as long as the
+ * call: a wait on an instance with a large input grew by a copy of it four times a second.
+ * Counted by AddressSanitizer's allocator (the bytes live now); other builds cannot count the
+ * bytes every thread holds, and only check that the wait ends as it should. */
+typedef struct big_wait {
+    server_fix *s;
+    int code;
+} big_wait;
+
+static void *waits_on_big(void *arg)
+{
+    big_wait *w = arg;
+    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
+    g.instanceid = "big-wait";
+    uint8_t buf[256], *r = NULL;
+    size_t len = protobuf_c_message_pack(&g.base, buf), n = 0;
+    dt_grpc_result res = {0};
+    dt_grpc_unary(w->s->conn, "WaitForInstanceCompletion", buf, len, 3000, &r, &n, &res);
+    free(r);
+    w->code = res.code;
+    return NULL;
+}
+
+static void test_a_long_wait_does_not_grow_with_its_instance_s_size(void **state)
+{
+    (void)state;
+    server_fix s;
+    server_open(&s, "grpc_wait_size");
+    size_t size = 900 * 1000;
+    char *input = malloc(size + 3);
+    input[0] = '"';
+    memset(input + 1, 'x', size);
+    memcpy(input + 1 + size, "\"", 2);
+    expect(start(&s, "NobodyRunsThis", "big-wait", input), GRPC_STATUS_OK, NULL);
+    free(input);
+#ifdef TEST_ASAN
+    size_t before = __sanitizer_get_current_allocated_bytes();
+#endif
+    big_wait w = {&s, -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, waits_on_big, &w), 0);
+    test_sleep_ms(2200);   /* eight slices or so */
+#ifdef TEST_ASAN
+    size_t during = __sanitizer_get_current_allocated_bytes();
+    if (during > before + 4 * size)
+        fail_msg("a wait of 2 s holds %zu bytes more: copies of the instance's state",
+                 during - before);
+#endif
+    pthread_join(t, NULL);
+    assert_int_equal(w.code, GRPC_STATUS_DEADLINE_EXCEEDED);
+    server_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1296,6 +1361,7 @@ int main(void)
         cmocka_unit_test(test_without_the_stream_the_c_worker_sends_unary_calls),
         cmocka_unit_test(test_completion_streams_to_task_hubs_not_yet_open_end_cleanly),
         cmocka_unit_test(test_waits_whose_clients_give_up_let_their_calls_go),
+        cmocka_unit_test(test_a_long_wait_does_not_grow_with_its_instance_s_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
