@@ -74,6 +74,7 @@ int64_t hub_wait_poll_ms(dt_hub *hub);
 /* hub_may_exist: could an instance named ID ever exist (a valid instance id)? A wait on a
  * missing one waits for it to be started; on an id no instance can have, it does not. */
 bool hub_may_exist(const char *id);
+
 /* hub_state_reached: has state S reached WHAT? */
 bool hub_state_reached(const dt_instance_state *s, dt_wait_for what);
 

@@ -27,7 +27,7 @@ void store_started_message(const dt_new_instance *ni, dt_time created, dt_messag
     m->execution_id = ni->execution_id;
     m->visible_at = ni->scheduled_start ? ni->scheduled_start : created;
     dt_event_init(&m->event, DT_EVENT_EXECUTION_STARTED, created);
-    m->event.event_id = 0;   /* the Durable Task Scheduler's number for it; the rest are -1 */
+    m->event.event_id = 0;   /* as the Durable Task Scheduler numbers it */
     m->event.name = ni->name;
     m->event.version = ni->version;
     m->event.input = ni->input;
