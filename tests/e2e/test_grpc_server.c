@@ -1220,10 +1220,11 @@ static void test_completion_streams_to_task_hubs_not_yet_open_end_cleanly(void *
 typedef struct short_wait {
     server_fix *s;
     const char *id;
+    int64_t ms;   /* the call's deadline */
     int code;
 } short_wait;
 
-/* waits_briefly: WaitForInstanceCompletion on W's instance with a 300 ms deadline */
+/* waits_briefly: WaitForInstanceCompletion on W's instance with a deadline of W->ms */
 static void *waits_briefly(void *arg)
 {
     short_wait *w = arg;
@@ -1237,7 +1238,7 @@ static void *waits_briefly(void *arg)
         free(r);
         r = NULL;
         res = (dt_grpc_result){0};
-        dt_grpc_unary(w->s->conn, "WaitForInstanceCompletion", buf, len, 300, &r, &n, &res);
+        dt_grpc_unary(w->s->conn, "WaitForInstanceCompletion", buf, len, w->ms, &r, &n, &res);
         if (res.code != GRPC_STATUS_RESOURCE_EXHAUSTED)
             break;
         test_sleep_ms(50);
@@ -1259,7 +1260,7 @@ static void test_waits_whose_clients_give_up_let_their_calls_go(void **state)
         pthread_t t[8];
         short_wait w[8];
         for (int i = 0; i < 8; i++) {
-            w[i] = (short_wait){&s, "never-done", -1};
+            w[i] = (short_wait){&s, "never-done", 300, -1};
             assert_int_equal(pthread_create(&t[i], NULL, waits_briefly, &w[i]), 0);
         }
         for (int i = 0; i < 8; i++) {
@@ -1285,25 +1286,6 @@ static void test_waits_whose_clients_give_up_let_their_calls_go(void **state)
  * call: a wait on an instance with a large input grew by a copy of it four times a second.
  * Counted by AddressSanitizer's allocator (the bytes live now); other builds cannot count the
  * bytes every thread holds, and only check that the wait ends as it should. */
-typedef struct big_wait {
-    server_fix *s;
-    int code;
-} big_wait;
-
-static void *waits_on_big(void *arg)
-{
-    big_wait *w = arg;
-    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
-    g.instanceid = "big-wait";
-    uint8_t buf[256], *r = NULL;
-    size_t len = protobuf_c_message_pack(&g.base, buf), n = 0;
-    dt_grpc_result res = {0};
-    dt_grpc_unary(w->s->conn, "WaitForInstanceCompletion", buf, len, 3000, &r, &n, &res);
-    free(r);
-    w->code = res.code;
-    return NULL;
-}
-
 static void test_a_long_wait_does_not_grow_with_its_instance_s_size(void **state)
 {
     (void)state;
@@ -1319,9 +1301,9 @@ static void test_a_long_wait_does_not_grow_with_its_instance_s_size(void **state
 #ifdef TEST_ASAN
     size_t before = __sanitizer_get_current_allocated_bytes();
 #endif
-    big_wait w = {&s, -1};
+    short_wait w = {&s, "big-wait", 3000, -1};
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, waits_on_big, &w), 0);
+    assert_int_equal(pthread_create(&t, NULL, waits_briefly, &w), 0);
     test_sleep_ms(2200);   /* eight slices or so */
 #ifdef TEST_ASAN
     size_t during = __sanitizer_get_current_allocated_bytes();
