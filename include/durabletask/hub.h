@@ -166,10 +166,9 @@ typedef bool (*dt_hub_wait_fn)(void *arg, dt_status st, const dt_instance_state 
  * called as dt_hub_wait_fn says, until a call ends the wait (at once, from the hub's
  * thread, when ID has reached WHAT already or no instance can have it: DT_ERR_NOT_FOUND).
  * Blocks on nothing: the hub's thread reads the state. DT_OK: the wait is made. Otherwise
- * none is, and FN is never called: DT_ERR_INVALID_ARG for no ID; DT_ERR_UNIMPLEMENTED when
- * the hub's store is shared by nodes (its reads are network round trips, one thread would
- * serialize them: wait on a thread of your own with dt_hub_wait); DT_ERR_SHUTDOWN when the
- * hub is closing; DT_ERR_NOMEM. */
+ * none is, and FN is never called: DT_ERR_INVALID_ARG for no ID; DT_ERR_SHUTDOWN when the
+ * hub is closing; DT_ERR_NOMEM. On a store shared by nodes (PostgreSQL) as on one of its
+ * own: another node's change reaches the wait by the store's notification, or by the poll. */
 dt_status dt_hub_wait_async(dt_hub *hub, const char *id, dt_wait_for what, dt_hub_wait_fn fn,
                             void *arg, dt_error *err);
 

@@ -198,8 +198,8 @@ HANDLER(wait_completion, Dtpb__GetInstanceRequest, dtpb__get_instance_request__d
 
 /* The asynchronous waits, on the poller: a wait the hub can make without a thread
  * (dt_hub_wait_async) is answered by the hub's thread of waits, its call held meanwhile by
- * no thread of ours; any other (a store shared by nodes, a hub closing, a request that does
- * not parse or names no instance) is the blocking handler's, which says why. */
+ * no thread of ours; any other (a hub closing, a request that does not parse or names no
+ * instance) is the blocking handler's, which says why. */
 typedef struct async_wait {
     rpc_pending *p;
     bool payloads;

@@ -9,7 +9,9 @@
  * than that), and takes every wait in turn, each WAIT_ASK_MS, to ask its caller whether it
  * still wants it (its client may be gone, its task hub deleted) and, at the waiters' poll
  * rate (hub_wait_poll_ms), to read its state for changes no commit of this hub tells of
- * (other processes').
+ * (other processes'). On a store shared by nodes (PostgreSQL) a read is a round trip to the
+ * server, and another node's change wakes the wait by the store's notification; one thread
+ * making the reads loses nothing there, as the store reads on one connection anyway.
  *
  * Two queues, both FIFO: SOON (new waits, changed or reached ones: looked at now) and LATER
  * (looked at WAIT_ASK_MS after their last look: appended in the order they come due). ch_mu
@@ -220,9 +222,6 @@ dt_status dt_hub_wait_async(dt_hub *hub, const char *id, dt_wait_for what, dt_hu
 {
     if (id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
-    if (hub->shared)
-        return dt_error_set(err, DT_ERR_UNIMPLEMENTED,
-                            "the store is shared by nodes: a wait on it reads over the network");
     waiter *w = calloc(1, sizeof *w);
     if (w == NULL || (w->instance_id = strdup(id)) == NULL) {
         free(w);

@@ -1248,7 +1248,7 @@ static void *waits_briefly(void *arg)
     return NULL;
 }
 
-/* A wait holds no thread of the server's (on SQLite), but it holds its call: a client that
+/* A wait holds no thread of the server's, but it holds its call: a client that
  * gives up must free it, or waits that time out would fill the server's calls for good. */
 static void test_waits_whose_clients_give_up_let_their_calls_go(void **state)
 {
@@ -1281,11 +1281,45 @@ static void test_waits_whose_clients_give_up_let_their_calls_go(void **state)
     server_close(&s);
 }
 
-/* A wait on PostgreSQL holds a thread that waits in slices of a quarter second; each slice
- * read the state (input and output with it) into the call's arena, which lives as long as the
- * call: a wait on an instance with a large input grew by a copy of it four times a second.
- * Counted by AddressSanitizer's allocator (the bytes live now); other builds cannot count the
- * bytes every thread holds, and only check that the wait ends as it should. */
+/* Waits hold no thread of the server's on either store: many clients waiting at once (on
+ * PostgreSQL too, where a wait once slept on a call thread of its own) leave the call threads
+ * as they were, and each wait still ends at its client's deadline. */
+static void test_waits_hold_no_call_thread(void **state)
+{
+    (void)state;
+    enum { WAITS = 24 };
+    server_fix s;
+    server_open(&s, "grpc_waits_threadless");
+    expect(start(&s, "NobodyRunsThis", "never-ends", NULL), GRPC_STATUS_OK, NULL);
+    still_serving(&s);
+    int base = call_threads();
+    pthread_t t[WAITS];
+    short_wait w[WAITS];
+    for (int i = 0; i < WAITS; i++) {
+        w[i] = (short_wait){&s, "never-ends", 2000, -1};
+        assert_int_equal(pthread_create(&t[i], NULL, waits_briefly, &w[i]), 0);
+    }
+    int most = base;
+    for (int i = 0; i < 15; i++) {   /* while they wait */
+        test_sleep_ms(100);
+        int n = call_threads();
+        most = n > most ? n : most;
+    }
+    for (int i = 0; i < WAITS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].code, GRPC_STATUS_DEADLINE_EXCEEDED);
+    }
+    print_message("%d waits: call threads %d before, at most %d during\n", WAITS, base, most);
+    assert_true(most <= base + 2);
+    server_close(&s);
+}
+
+/* A wait reads the instance's state (input and output with it) again and again: each poll of
+ * the hub's thread of waits, each slice of a blocking wait. When a blocking wait on PostgreSQL
+ * read it into the call's arena, which lives as long as the call, a wait on an instance with
+ * a large input grew by a copy of it four times a second. Counted by AddressSanitizer's
+ * allocator (the bytes live now); other builds cannot count the bytes every thread holds, and
+ * only check that the wait ends as it should. */
 static void test_a_long_wait_does_not_grow_with_its_instance_s_size(void **state)
 {
     (void)state;
@@ -1343,6 +1377,7 @@ int main(void)
         cmocka_unit_test(test_without_the_stream_the_c_worker_sends_unary_calls),
         cmocka_unit_test(test_completion_streams_to_task_hubs_not_yet_open_end_cleanly),
         cmocka_unit_test(test_waits_whose_clients_give_up_let_their_calls_go),
+        cmocka_unit_test(test_waits_hold_no_call_thread),
         cmocka_unit_test(test_a_long_wait_does_not_grow_with_its_instance_s_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
