@@ -346,6 +346,24 @@ dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **ou
     return st;
 }
 
+dt_status pg_read(pg_store *s, const char *sql, const pg_params *p, PGresult **out,
+                  dt_error *err, const char *what)
+{
+    pg_store *rs = s->reader;   /* never in a transaction: nothing calls pg_begin on it */
+    assert(rs != NULL);
+    pthread_mutex_lock(&rs->mu);
+    bool was_up = PQstatus(rs->conn) == CONNECTION_OK;
+    dt_status st = pg_run(rs, sql, p, out, err, what);
+    /* the connection broke since its last statement (a server restart, a cut): a read
+     * changes nothing, so it goes again, on the connection ensure_connected makes anew. Not
+     * when it was down already: then this run tried to reconnect, and a second try would
+     * only double the wait for a server that does not answer. */
+    if (st == DT_ERR_IO && was_up && PQstatus(rs->conn) != CONNECTION_OK)
+        st = pg_run(rs, sql, p, out, err, what);
+    pthread_mutex_unlock(&rs->mu);
+    return st;
+}
+
 /* run_script: SQL of several statements and no parameters (the schema's). */
 static dt_status run_script(pg_store *s, const char *sql, dt_error *err, const char *what)
 {
@@ -532,6 +550,8 @@ static void pg_close(dt_store *base)
     if (s == NULL)
         return;
     pg_unwatch(s);
+    if (s->reader)
+        pg_close(&s->reader->base);
     forget_prepared(s);
     PQfinish(s->conn);
     pthread_mutex_destroy(&s->mu);
@@ -654,6 +674,48 @@ dt_status dt_store_drop_postgres(const char *url, const char *schema, dt_error *
     return st;
 }
 
+/* use_schema: S's tables are those of its schema from now on */
+static dt_status use_schema(pg_store *s, dt_error *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SET search_path TO \"%s\"", s->schema);
+    return pg_run(s, sql, NULL, NULL, err, "use the schema");
+}
+
+/* connect_store: S's connection to its URL, its errors' name (WHERE), and its session set up
+ * (warnings only; SEARCH: the schema as search_path, which the tables are made in first). */
+static dt_status connect_store(pg_store *s, bool search, dt_error *err)
+{
+    s->conn = PQconnectdb(s->url);
+    s->where = s->conn ? describe(s->conn) : NULL;
+    if (s->conn == NULL || s->where == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening a PostgreSQL store");
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return dt_error_set(err, DT_ERR_IO, "cannot connect to PostgreSQL at %s: %s", s->where,
+                            PQerrorMessage(s->conn));
+    dt_status st = pg_run(s, "SET client_min_messages TO warning", NULL, NULL, err, "configure");
+    if (st == DT_OK && search)
+        st = use_schema(s, err);
+    return st;
+}
+
+/* new_store: a store of URL's SCHEMA not connected yet; NULL when out of memory. */
+static pg_store *new_store(const char *url, const char *schema)
+{
+    pg_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->base.ops = &pg_ops;
+    pthread_mutex_init(&s->mu, NULL);
+    snprintf(s->schema, sizeof s->schema, "%s", schema);
+    s->url = strdup(url);
+    if (s->url == NULL) {
+        pg_close(&s->base);
+        return NULL;
+    }
+    return s;
+}
+
 dt_status dt_store_open_postgres(const char *url, const char *schema, dt_store **out,
                                  dt_error *err)
 {
@@ -667,30 +729,18 @@ dt_status dt_store_open_postgres(const char *url, const char *schema, dt_store *
                             "PostgreSQL schema name '%.80s' is not letters, digits, '-' and "
                             "'_' (not starting with a digit, at most 63)",
                             schema);
-    pg_store *s = calloc(1, sizeof *s);
+    pg_store *s = new_store(url, schema);
     if (s == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening a PostgreSQL store");
-    s->base.ops = &pg_ops;
-    pthread_mutex_init(&s->mu, NULL);
-    snprintf(s->schema, sizeof s->schema, "%s", schema);
-    s->url = strdup(url);
-    s->conn = s->url ? PQconnectdb(s->url) : NULL;
-    s->where = s->conn ? describe(s->conn) : NULL;
-    dt_status st = DT_OK;
-    if (s->url == NULL || s->conn == NULL || s->where == NULL)
-        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory opening a PostgreSQL store");
-    else if (PQstatus(s->conn) != CONNECTION_OK)
-        st = dt_error_set(err, DT_ERR_IO, "cannot connect to PostgreSQL at %s: %s", s->where,
-                          PQerrorMessage(s->conn));
-    if (st == DT_OK)
-        st = pg_run(s, "SET client_min_messages TO warning", NULL, NULL, err, "configure");
+    dt_status st = connect_store(s, false, err);
     if (st == DT_OK)
         st = migrate(s, err);
-    if (st == DT_OK) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "SET search_path TO \"%s\"", s->schema);
-        st = pg_run(s, sql, NULL, NULL, err, "use the schema");
-    }
+    if (st == DT_OK)
+        st = use_schema(s, err);
+    if (st == DT_OK && (s->reader = new_store(url, schema)) == NULL)
+        st = dt_error_set(err, DT_ERR_NOMEM, "out of memory opening a PostgreSQL store");
+    if (st == DT_OK)
+        st = connect_store(s->reader, true, err);
     if (st != DT_OK) {
         pg_close(&s->base);
         return st;

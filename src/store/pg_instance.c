@@ -302,10 +302,8 @@ dt_status pg_get_instance(dt_store *base, const char *id, dt_arena *arena,
     pg_params p = PG_PARAMS_INIT;
     pg_text(&p, id);
     PGresult *res = NULL;
-    pthread_mutex_lock(&s->mu);
-    dt_status r = pg_run(s, "SELECT " PG_INSTANCE_COLUMNS " FROM instances WHERE instance_id = $1",
-                         &p, &res, err, "read instance");
-    pthread_mutex_unlock(&s->mu);
+    dt_status r = pg_read(s, "SELECT " PG_INSTANCE_COLUMNS " FROM instances WHERE instance_id = $1",
+                          &p, &res, err, "read instance");
     if (r == DT_OK && PQntuples(res) == 0)
         r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
     if (r == DT_OK) {
@@ -333,13 +331,11 @@ static dt_status read_history(pg_store *s, const char *id, int64_t from_seq, dt_
     pg_text(&p, id);
     pg_int(&p, from_seq);
     PGresult *res = NULL;
-    pthread_mutex_lock(&s->mu);
-    dt_status r = pg_run(s,
-                         "SELECT h.seq, h.event FROM instances i LEFT JOIN history h"
-                         " ON h.instance_id = i.instance_id AND h.seq >= $2"
-                         " WHERE i.instance_id = $1 ORDER BY h.seq",
-                         &p, &res, err, "read history");
-    pthread_mutex_unlock(&s->mu);
+    dt_status r = pg_read(s,
+                          "SELECT h.seq, h.event FROM instances i LEFT JOIN history h"
+                          " ON h.instance_id = i.instance_id AND h.seq >= $2"
+                          " WHERE i.instance_id = $1 ORDER BY h.seq",
+                          &p, &res, err, "read history");
     if (r != DT_OK)
         return r;
     int rows = PQntuples(res);

@@ -1,5 +1,6 @@
-/* pg_internal.h — what the PostgreSQL backend's files share: the store handle (one libpq
- * connection, guarded by a mutex, as the SQLite writer is), the schema it lives in, and small
+/* pg_internal.h — what the PostgreSQL backend's files share: the store handle (a libpq
+ * connection guarded by a mutex, as the SQLite writer is, and a reader of its own for reads of
+ * one instance, as SQLite has), the schema it lives in, and small
  * helpers for parameters, running statements, transactions, reading result columns and
  * mapping PostgreSQL's errors to ours. Not a public header.
  *
@@ -9,7 +10,8 @@
  * BINARY does (id prefixes, paging tokens), whatever the database's own locale.
  *
  * Each operation takes mu for its whole run and its own transaction (pg_begin ... pg_commit,
- * pg_rollback on any error); a *_tx function runs inside the caller's. Leases take rows with
+ * pg_rollback on any error); a *_tx function runs inside the caller's. A read of one
+ * instance's row or history is one statement on the reader instead (pg_read). Leases take rows with
  * SELECT ... FOR UPDATE SKIP LOCKED, so nodes sharing the database never wait on each other's
  * candidates and one row goes to one of them.
  *
@@ -60,6 +62,10 @@ typedef struct pg_store {
      * returns, but a read (another connection, a NOTIFY's waiter) can see it before the hub
      * has told anyone of its outcome, so the hub's read barrier waits for its ticket */
     _Atomic uint64_t commit_seq;
+    /* reads of one instance (its row, its history: what waits, clients and a lease's work
+     * item ask for) go on a connection of their own, so that they do not wait behind a
+     * commit's transaction on this one; NULL on the reader itself */
+    struct pg_store *reader;
     /* the listener (pg_watch.c) */
     bool watching;
     pthread_t watch_thread;
@@ -92,6 +98,12 @@ void pg_blob(pg_params *p, const uint8_t *v, size_t len);   /* NULL V: SQL NULL 
  * connection is reset before the next statement. */
 dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **out,
                  dt_error *err, const char *what);
+
+/* pg_read: pg_run for a read of one instance, one statement outside any transaction, on S's
+ * reader connection (its own lock: it never waits behind a commit's transaction); run once
+ * more when that connection broke since its last statement. S->mu must not be held. */
+dt_status pg_read(pg_store *s, const char *sql, const pg_params *p, PGresult **out,
+                  dt_error *err, const char *what);
 
 /* pg_run_later: run SQL, a command of no parameters and no rows (a string that lives as long
  * as the store: a literal), together with the next statement pg_run sends, in one round trip;

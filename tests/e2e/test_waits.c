@@ -4,8 +4,8 @@
  * on an id no instance can have, answered at once by a read; one on an instance not started
  * yet waits for it; the caller is asked now and then whether it
  * still wants the wait, and a wait it lets go is never called again; a change another
- * process commits is seen (by the poll on SQLite, woken by its notification on PostgreSQL:
- * e2e-pg/); a hub that closes ends the waits left. */
+ * process commits is seen by a read (the poll's, or on PostgreSQL, e2e-pg/, also the one its
+ * notification wakes); a hub that closes ends the waits left. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,9 +256,10 @@ static void test_a_wait_its_caller_lets_go_is_never_called_again(void **state)
 static void test_another_process_s_change_is_seen(void **state)
 {
     (void)state;
-    /* A second hub on the same store is another process as far as the first can tell: on
-     * SQLite its commits wake none of the first's waits, a poll sees them; on PostgreSQL its
-     * notification wakes them. It runs the instance; the first only waits. */
+    /* A second hub on the same store is another process as far as the first can tell: its
+     * commits are not the first's, so its waits learn of them by a read: on SQLite the poll's;
+     * on PostgreSQL the one the second's notification wakes (or the poll's, whichever comes
+     * first). It runs the instance; the first only waits. */
     hubfix other;
     open_gated(&other, "waits_other");
     start_gate(&other, "w4");
@@ -285,7 +286,7 @@ static void test_another_process_s_change_is_seen(void **state)
 }
 
 /* wait_thread: a client's dt_client_wait_completion on its own thread (what an embedded
- * caller, and the gRPC server on PostgreSQL, do). */
+ * caller does). */
 typedef struct sync_wait {
     hubfix *f;
     const char *id;

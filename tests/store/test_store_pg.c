@@ -437,15 +437,12 @@ static void test_next_due_is_the_earliest_scheduled_work_or_retry(void **state)
     dt_store_close(s);
 }
 
-/* The store's connection is cut (its server process terminated, as a restart would): the
- * statement that finds it broken fails, and the next ones reconnect and run again, the
- * statements the store had prepared on the old connection prepared anew on the new one. */
-static void test_statements_run_again_after_a_reconnect(void **state)
+/* open_named: a store on a fresh schema (into SCHEMA, 64 bytes) whose connections are named
+ * after it (so a test finds them, and only them, in pg_stat_activity), with instance "a". */
+static dt_store *open_named(const char *what, char *schema)
 {
-    (void)state;
-    char schema[64], url[1200];
-    snprintf(schema, sizeof schema, "%s", fresh_schema("pg-reconnect"));
-    /* the connection named after the schema, so the test cuts only this store's */
+    char url[1200];
+    snprintf(schema, 64, "%s", fresh_schema(what));
     snprintf(url, sizeof url, "%s%capplication_name=%s", g_url, strchr(g_url, '?') ? '&' : '?',
              schema);
     dt_store *s = NULL;
@@ -453,6 +450,116 @@ static void test_statements_run_again_after_a_reconnect(void **state)
     assert_ok(dt_store_open_postgres(url, schema, &s, &err), &err);
     dt_new_instance a = {.instance_id = "a", .execution_id = "e", .name = "o", .created_at = 1};
     assert_ok(dt_store_create_instance(s, &a, &err), &err);
+    return s;
+}
+
+/* A read of one instance does not wait behind a commit: reads have a connection of their own.
+ * Another session locks the instances table against writes, so the store's next write sits
+ * inside its transaction (holding the store's connection); a read of an instance is answered
+ * meanwhile. A watchdog ends the lock after 20 s, so a read that did wait ends the test with a
+ * failure, not a hang. */
+typedef struct locker {
+    PGconn *conn;
+    pthread_mutex_t mu;
+    bool released;
+} locker;
+
+static void locker_release(locker *l)
+{
+    pthread_mutex_lock(&l->mu);
+    if (!l->released)
+        PQclear(PQexec(l->conn, "ROLLBACK"));
+    l->released = true;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void *watchdog(void *arg)
+{
+    locker *l = arg;
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&l->mu);
+        bool done = l->released;
+        pthread_mutex_unlock(&l->mu);
+        if (done)
+            return NULL;
+        usleep(100000);
+    }
+    locker_release(l);
+    return NULL;
+}
+
+typedef struct blocked_write {
+    dt_store *s;
+    dt_status st;
+} blocked_write;
+
+static void *writes_b(void *arg)
+{
+    blocked_write *w = arg;
+    dt_new_instance b = {.instance_id = "b", .execution_id = "e", .name = "o", .created_at = 1};
+    dt_error err;
+    w->st = dt_store_create_instance(w->s, &b, &err);
+    return NULL;
+}
+
+static void test_a_read_does_not_wait_behind_a_commit(void **state)
+{
+    (void)state;
+    char schema[64];
+    dt_error err;
+    dt_store *s = open_named("pg-read-beside", schema);
+
+    locker l = {.conn = PQconnectdb(g_url)};
+    pthread_mutex_init(&l.mu, NULL);
+    assert_int_equal(PQstatus(l.conn), CONNECTION_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SET search_path TO \"%s\"", schema);
+    PQclear(PQexec(l.conn, sql));
+    PGresult *r = PQexec(l.conn, "BEGIN; LOCK TABLE instances IN EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    pthread_t dog, writer;
+    blocked_write w = {s, DT_ERR_INTERNAL};
+    assert_int_equal(pthread_create(&dog, NULL, watchdog, &l), 0);
+    assert_int_equal(pthread_create(&writer, NULL, writes_b, &w), 0);
+    /* the store's write waits for the lock, inside its transaction */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+             "'%s' AND wait_event_type = 'Lock'", schema);
+    for (int i = 0; i < 200 && strcmp(psql(schema, sql), "1") != 0; i++)
+        usleep(50000);
+    assert_string_equal(psql(schema, sql), "1");
+
+    dt_arena *arena = dt_arena_new();
+    dt_instance_state *st = NULL;
+    assert_ok(dt_store_get_instance(s, "a", arena, &st, &err), &err);
+    dt_event *h = NULL;
+    size_t n = 0;
+    assert_ok(dt_store_get_history(s, "a", arena, &h, &n, &err), &err);
+    pthread_mutex_lock(&l.mu);
+    bool waited = l.released;   /* answered only once the watchdog let the write go */
+    pthread_mutex_unlock(&l.mu);
+    locker_release(&l);
+    pthread_join(writer, NULL);
+    pthread_join(dog, NULL);
+    assert_false(waited);
+    assert_string_equal(st->instance_id, "a");
+    assert_int_equal(w.st, DT_OK);   /* the write went on once the lock was gone */
+    assert_ok(dt_store_get_instance(s, "b", arena, &st, &err), &err);
+    PQfinish(l.conn);
+    pthread_mutex_destroy(&l.mu);
+    dt_arena_free(arena);
+    dt_store_close(s);
+}
+
+/* The store's connection is cut (its server process terminated, as a restart would): the
+ * statement that finds it broken fails, and the next ones reconnect and run again, the
+ * statements the store had prepared on the old connection prepared anew on the new one. */
+static void test_statements_run_again_after_a_reconnect(void **state)
+{
+    (void)state;
+    char schema[64];
+    dt_error err;
+    dt_store *s = open_named("pg-reconnect", schema);
     dt_arena *arena = dt_arena_new();
     dt_instance_state *st = NULL;
     assert_ok(dt_store_get_instance(s, "a", arena, &st, &err), &err);
@@ -460,7 +567,7 @@ static void test_statements_run_again_after_a_reconnect(void **state)
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
              " WHERE application_name = '%s'", schema);
-    assert_string_equal(psql(schema, sql), "1");
+    assert_string_equal(psql(schema, sql), "2");   /* the store's, and its reads' */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity"
              " WHERE application_name = '%s'", schema);
     for (int i = 0; i < 100 && strcmp(psql(schema, sql), "0") != 0; i++)
@@ -468,7 +575,8 @@ static void test_statements_run_again_after_a_reconnect(void **state)
     assert_string_equal(psql(schema, sql), "0");
 
     /* the first transaction finds the connection gone (its BEGIN and first statement sent
-     * together) and changes nothing; the next statement reconnects */
+     * together) and changes nothing; the next statement reconnects. A read finds its own
+     * connection gone, and goes again on a new one: it is answered */
     dt_new_instance lost = {.instance_id = "lost", .execution_id = "e", .name = "o",
                             .created_at = 1};
     assert_int_equal(dt_store_create_instance(s, &lost, &err), DT_ERR_IO);
@@ -541,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_a_message_racing_a_purge_waits_and_finds_no_instance),
         cmocka_unit_test(test_next_due_is_the_earliest_scheduled_work_or_retry),
         cmocka_unit_test(test_statements_run_again_after_a_reconnect),
+        cmocka_unit_test(test_a_read_does_not_wait_behind_a_commit),
     };
     int failed = cmocka_run_group_tests_name("postgres", tests, NULL, NULL);
     failed += store_contract_run("postgres", open_pg);
