@@ -1,8 +1,8 @@
 /* pg_internal.h — what the PostgreSQL backend's files share: the store handle (a libpq
  * connection guarded by a mutex, as the SQLite writer is, and a reader of its own for reads of
- * one instance, as SQLite has), the schema it lives in, and small
- * helpers for parameters, running statements, transactions, reading result columns and
- * mapping PostgreSQL's errors to ours. Not a public header.
+ * one instance, as SQLite has), the schema it lives in, and small helpers for parameters,
+ * running statements, transactions, reading result columns and mapping PostgreSQL's errors to
+ * ours. Not a public header.
  *
  * Results are read in binary: integers as big-endian bytes, text and bytea as they are.
  * Parameters go as text (numbers formatted here) or, for event blobs, binary bytea. Every
@@ -11,9 +11,9 @@
  *
  * Each operation takes mu for its whole run and its own transaction (pg_begin ... pg_commit,
  * pg_rollback on any error); a *_tx function runs inside the caller's. A read of one
- * instance's row or history is one statement on the reader instead (pg_read). Leases take rows with
- * SELECT ... FOR UPDATE SKIP LOCKED, so nodes sharing the database never wait on each other's
- * candidates and one row goes to one of them.
+ * instance's row or history is one statement on the reader instead (pg_read). Leases take
+ * rows with SELECT ... FOR UPDATE SKIP LOCKED, so nodes sharing the database never wait on
+ * each other's candidates and one row goes to one of them.
  *
  * Files: pg.c (open, schema and migrations, helpers, close, the ops table), pg_instance.c
  * (create, send, get, history), pg_lease.c (lease, renew, abandon), pg_commit.c (group
