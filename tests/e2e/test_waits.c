@@ -89,6 +89,15 @@ static bool seen_over(seen *s, int64_t ms)
     return over;
 }
 
+/* seen_completed: the wait ended, told the instance completed with OUTPUT. */
+static void seen_completed(seen *s, const char *output)
+{
+    assert_true(seen_over(s, WAIT_MS));
+    assert_int_equal(s->st, DT_OK);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, output);
+}
+
 /* seen_asked: wait until the caller was asked whether it still wants the wait (so the
  * wait's first read is done); false if it was not within MS. */
 static bool seen_asked(seen *s, int64_t ms)
@@ -166,10 +175,7 @@ static void test_a_wait_is_answered_once_with_the_row_its_episode_left(void **st
     assert_true(seen_asked(&s, WAIT_MS));   /* read once, still waiting */
     assert_int_equal(seen_answers(&s), 0);   /* nothing to tell yet */
     raise_go(f.hub, "w1", "\"done\"");
-    assert_true(seen_over(&s, WAIT_MS));
-    assert_int_equal(s.st, DT_OK);
-    assert_int_equal(s.status, DT_STATUS_COMPLETED);
-    assert_string_equal(s.output, "\"done\"");
+    seen_completed(&s, "\"done\"");
     /* told by the commit of the episode, on the hub's thread of waits; nothing read. On
      * PostgreSQL the commit's notification comes back to this hub too, and may wake the wait
      * first: then it reads the row (one answer either way) */
@@ -271,10 +277,7 @@ static void test_another_process_s_change_is_seen(void **state)
     seen_init(&s, true);
     assert_ok(dt_hub_wait_async(mine, "w4", DT_WAIT_COMPLETION, answered, &s, &err), &err);
     raise_go(other.hub, "w4", "\"from elsewhere\"");
-    assert_true(seen_over(&s, WAIT_MS));
-    assert_int_equal(s.st, DT_OK);
-    assert_int_equal(s.status, DT_STATUS_COMPLETED);
-    assert_string_equal(s.output, "\"from elsewhere\"");
+    seen_completed(&s, "\"from elsewhere\"");
     /* read by the thread of waits of the hub that only waited */
     assert_string_equal(s.thread, "dt-waits");
     assert_int_equal(answered_by(mine, "read"), 1);
@@ -338,10 +341,7 @@ static void test_a_wait_on_an_instance_not_started_yet_waits_for_it(void **state
     pthread_join(t1, NULL);
     assert_int_equal(early.st, DT_OK);
     assert_string_equal(early.output, "\"late\"");
-    assert_true(seen_over(&s, WAIT_MS));
-    assert_int_equal(s.st, DT_OK);
-    assert_int_equal(s.status, DT_STATUS_COMPLETED);
-    assert_string_equal(s.output, "\"late\"");
+    seen_completed(&s, "\"late\"");
     /* an id no instance can have is answered at once */
     dt_instance_state *row = NULL;
     dt_time t0 = dt_now();
