@@ -232,6 +232,19 @@ static void warm_up(const bench *b)
     free(w.lat_ms);
 }
 
+/* durability: what the figures of MODE were measured with ($DTASK_BENCH_DURABILITY, else what
+ * the mode's store does by default: the pgN modes run on PostgreSQL, the others on SQLite). */
+static const char *durability(const char *mode)
+{
+    const char *told = getenv("DTASK_BENCH_DURABILITY");
+    if (told)
+        return told;
+    if (strncmp(mode, "pg", 2) == 0)
+        return "PostgreSQL, fsync=on, synchronous_commit=on: every commit flushed before its "
+               "outcome is told (group commit per node)";
+    return "sqlite WAL, every commit fsynced before its outcome is told (group commit)";
+}
+
 static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
@@ -510,9 +523,7 @@ int main(int argc, char **argv)
            "\"peak_rss_mb\":%.1f,\"failures\":%d,\"durability\":\"%s\"}\n",
            b.mode, b.workload, b.n, b.concurrency, b.n / secs, percentile(b.lat_ms, b.n, 50),
            percentile(b.lat_ms, b.n, 99), rss, atomic_load(&b.failures),
-           getenv("DTASK_BENCH_DURABILITY") ? getenv("DTASK_BENCH_DURABILITY")
-                                            : "sqlite WAL, every commit fsynced before its "
-                                              "outcome is told (group commit)");
+           durability(b.mode));
     if (embedded && strcmp(b.workload, "long") == 0)
         print_replay_cost(w);
     if (strcmp(b.mode, "serve") == 0 && strcmp(b.workload, "long") == 0) {

@@ -129,7 +129,6 @@ stop_pg_nodes() {
     pg_pids=()
 }
 if pg_url="$(bash "$repo/scripts/pg.sh" start "$tmp/pg" 2>"$tmp/pg.log")"; then
-    export DTASK_BENCH_DURABILITY="PostgreSQL 15, fsync=on, synchronous_commit=on: every commit flushed before its outcome is told (group commit per node)"
     for nodes in 1 2 3; do
         servers=""
         for k in $(seq "$nodes"); do
@@ -150,7 +149,7 @@ if pg_url="$(bash "$repo/scripts/pg.sh" start "$tmp/pg" 2>"$tmp/pg.log")"; then
         done
         stop_pg_nodes
     done
-    unset DTASK_SERVERS DTASK_BENCH_DURABILITY
+    unset DTASK_SERVERS
     bash "$repo/scripts/pg.sh" stop "$tmp/pg"
 else
     echo "run.sh: the PostgreSQL modes skipped: no throwaway PostgreSQL ($(tail -1 "$tmp/pg.log"))" >&2
