@@ -27,52 +27,197 @@ static uint8_t *put_be32(uint8_t *p, uint32_t v)
     return p + 4;
 }
 
-#define BYTEA_OID 17   /* pg_type's bytea, the element type a binary bytea[] names */
+/* pg_type's OIDs of the element types our binary array parameters carry */
+#define INT8_OID 20
+#define TEXT_OID 25
+#define BYTEA_OID 17
 
-/* bytea_array: the N events EV encoded as one bytea[] parameter in PostgreSQL's binary array
- * format (dimensions, then each element's length and bytes), malloc'd into *OUT. */
+/* A PostgreSQL array parameter in binary format, built one element at a time: one dimension
+ * (lower bound 1), then each element's length (-1: NULL) and bytes; an empty array has no
+ * dimensions. FAILED: out of memory, or over INT32_MAX bytes. */
+typedef struct pg_array {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t n, oid;
+    bool nulls, failed;
+} pg_array;
+
+static void arr_put(pg_array *a, const void *v, size_t len)
+{
+    if (a->failed)
+        return;
+    if (len > INT32_MAX - a->len) {
+        a->failed = true;
+        return;
+    }
+    if (a->len + len > a->cap) {
+        size_t cap = a->cap ? a->cap : 64;
+        while (cap < a->len + len)
+            cap *= 2;
+        uint8_t *b = realloc(a->buf, cap);
+        if (b == NULL) {
+            a->failed = true;
+            return;
+        }
+        a->buf = b;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, v, len);
+    a->len += len;
+}
+
+static void arr_be32(pg_array *a, uint32_t v)
+{
+    uint8_t b[4];
+    put_be32(b, v);
+    arr_put(a, b, 4);
+}
+
+/* arr_start: an array of OID's elements; its 20 bytes of header, the count and the NULLs
+ * flag filled in by arr_end */
+static void arr_start(pg_array *a, uint32_t oid)
+{
+    *a = (pg_array){.oid = oid};
+    for (int i = 0; i < 5; i++)
+        arr_be32(a, i == 0 || i == 4 ? 1 : 0);
+}
+
+static void arr_elem(pg_array *a, const void *v, size_t len)
+{
+    if (len > INT32_MAX) {
+        a->failed = true;
+        return;
+    }
+    arr_be32(a, (uint32_t)len);
+    arr_put(a, v, len);
+    a->n++;
+}
+
+static void arr_text(pg_array *a, const char *v)
+{
+    if (v) {
+        arr_elem(a, v, strlen(v));
+        return;
+    }
+    arr_be32(a, UINT32_MAX);   /* -1: NULL */
+    a->nulls = true;
+    a->n++;
+}
+
+static void arr_int(pg_array *a, int64_t v)
+{
+    uint8_t b[8];
+    put_be32(put_be32(b, (uint32_t)((uint64_t)v >> 32)), (uint32_t)v);
+    arr_elem(a, b, 8);
+}
+
+/* arr_end: the array complete, or an error (nothing to free then) naming WHAT */
+static dt_status arr_end(pg_array *a, dt_error *err, const char *what)
+{
+    if (!a->failed && a->buf == NULL)
+        a->failed = true;
+    if (a->failed) {
+        free(a->buf);
+        *a = (pg_array){0};
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory for %s (or over 2 GiB)", what);
+    }
+    if (a->n == 0) {   /* no dimensions: 0, no NULLs, the element type */
+        put_be32(put_be32(put_be32(a->buf, 0), 0), a->oid);
+        a->len = 12;
+    } else {
+        put_be32(a->buf + 4, a->nulls ? 1 : 0);
+        put_be32(a->buf + 8, a->oid);
+        put_be32(a->buf + 12, a->n);
+    }
+    return DT_OK;
+}
+
+/* bytea_array: the N events EV encoded as one bytea[] parameter, malloc'd into *OUT. */
 static dt_status bytea_array(const dt_event *ev, size_t n, uint8_t **out, size_t *out_len,
                              dt_error *err)
 {
-    uint8_t **blobs = calloc(n ? n : 1, sizeof *blobs);
-    size_t *lens = calloc(n ? n : 1, sizeof *lens), total = 20;
-    dt_status r = blobs && lens ? DT_OK
-                                : dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu events", n);
-    for (size_t i = 0; r == DT_OK && i < n; i++) {
-        r = store_encode_event(&ev[i], &blobs[i], &lens[i], err);
-        if (r == DT_OK && lens[i] > INT32_MAX)
-            r = dt_error_set(err, DT_ERR_INVALID_ARG, "event %zu is too large to store", i);
-        total += 4 + lens[i];
-    }
-    uint8_t *buf = r == DT_OK && total <= INT32_MAX ? malloc(total) : NULL;
-    if (r == DT_OK && buf == NULL)
-        r = dt_error_set(err, DT_ERR_NOMEM, "out of memory for %zu events", n);
-    if (r == DT_OK && n == 0) {   /* an empty array has no dimensions */
-        uint8_t *p = put_be32(buf, 0);
-        p = put_be32(p, 0);
-        put_be32(p, BYTEA_OID);
-        *out = buf;
-        *out_len = 12;
-    } else if (r == DT_OK) {
-        uint8_t *p = put_be32(buf, 1);   /* one dimension */
-        p = put_be32(p, 0);              /* no NULLs */
-        p = put_be32(p, BYTEA_OID);
-        p = put_be32(p, (uint32_t)n);
-        p = put_be32(p, 1);              /* lower bound */
-        for (size_t i = 0; i < n; i++) {
-            p = put_be32(p, (uint32_t)lens[i]);
-            memcpy(p, blobs[i], lens[i]);
-            p += lens[i];
+    pg_array a;
+    arr_start(&a, BYTEA_OID);
+    for (size_t i = 0; i < n && !a.failed; i++) {
+        uint8_t *blob = NULL;
+        size_t len = 0;
+        dt_status r = store_encode_event(&ev[i], &blob, &len, err);
+        if (r != DT_OK) {
+            free(a.buf);
+            return r;
         }
-        *out = buf;
-        *out_len = total;
+        if (len > INT32_MAX) {
+            free(blob);
+            free(a.buf);
+            return dt_error_set(err, DT_ERR_INVALID_ARG, "event %zu is too large to store", i);
+        }
+        arr_elem(&a, blob, len);
+        free(blob);
     }
-    for (size_t i = 0; blobs && i < n; i++)
-        free(blobs[i]);
-    free(blobs);
-    free(lens);
+    dt_status r = arr_end(&a, err, "the events to store");
+    *out = a.buf;
+    *out_len = a.len;
     return r;
 }
+
+/* An episode's new activities as ten array parameters, one per column of ACTIVITY_ROWS. */
+enum { ACT_COLS = 10 };
+typedef struct activity_cols {
+    pg_array col[ACT_COLS];
+} activity_cols;
+
+static void activity_cols_free(activity_cols *c)
+{
+    for (int i = 0; i < ACT_COLS; i++)
+        free(c->col[i].buf);
+}
+
+/* activity_cols_make: EP's activities (of instance ID unless they name another) in *C, which
+ * the caller frees (activity_cols_free), on error too. */
+static dt_status activity_cols_make(const char *id, const dt_episode *ep, activity_cols *c,
+                                    dt_error *err)
+{
+    static const uint32_t oid[ACT_COLS] = {TEXT_OID, TEXT_OID, INT8_OID, TEXT_OID, TEXT_OID,
+                                           TEXT_OID, INT8_OID, TEXT_OID, TEXT_OID, TEXT_OID};
+    for (int i = 0; i < ACT_COLS; i++)
+        arr_start(&c->col[i], oid[i]);
+    for (size_t i = 0; i < ep->n_activities; i++) {
+        const dt_new_activity *a = &ep->activities[i];
+        const dt_event *e = a->scheduled;
+        if (e == NULL)
+            return dt_error_set(err, DT_ERR_INVALID_ARG,
+                                "activity for instance '%s' has no TaskScheduled event", id);
+        arr_text(&c->col[0], a->instance_id ? a->instance_id : id);
+        arr_text(&c->col[1], a->execution_id);
+        arr_int(&c->col[2], e->event_id);
+        arr_text(&c->col[3], e->name);
+        arr_text(&c->col[4], e->version);
+        arr_text(&c->col[5], e->input);
+        arr_int(&c->col[6], a->visible_at);
+        arr_text(&c->col[7], e->trace_parent);
+        arr_text(&c->col[8], e->trace_state);
+        arr_text(&c->col[9], e->tags);
+    }
+    for (int i = 0; i < ACT_COLS; i++) {
+        dt_status r = arr_end(&c->col[i], err, "the activities to store");
+        if (r != DT_OK)
+            return r;
+    }
+    return DT_OK;
+}
+
+static void activity_cols_bind(pg_params *p, const activity_cols *c)
+{
+    for (int i = 0; i < ACT_COLS; i++)
+        pg_blob(p, c->col[i].buf, c->col[i].len);
+}
+
+/* The activities' rows from the ten arrays $A.. (activity_cols, in its order) */
+#define ACTIVITY_ROWS(A, B, C, D, E, F, G, H, I, J)                                            \
+    "INSERT INTO activities (instance_id, execution_id, task_id, name, version, input,"      \
+    " visible_at, trace_parent, trace_state, tags) SELECT * FROM unnest(" A "::text[], " B    \
+    "::text[], " C "::bigint[], " D "::text[], " E "::text[], " F "::text[], " G "::bigint[], " \
+    H "::text[], " I "::text[], " J "::text[])"
 
 /* append_history_tx: the episode's new events in one statement, their seqs following on. */
 static dt_status append_history_tx(pg_store *s, const char *id, const dt_episode *ep,
@@ -114,31 +259,64 @@ static dt_status append_history_tx(pg_store *s, const char *id, const dt_episode
 
 /* An episode that keeps its history in one statement: the row as EPISODE_UPDATE, and only if
  * that changed it, the consumed messages deleted ($17, their ids; any that arrived during the
- * episode stay for the next one) and the new events appended ($19, a bytea[], their seqs
- * following on from $18). Its one row: 1 if the row changed, else 0. */
+ * episode stay for the next one), the new events appended ($19, a bytea[], their seqs
+ * following on from $18), the waiting messages renamed for a new execution ($8 when not
+ * NULL), the instance's entity locks released ($20) and the new activities inserted ($21..,
+ * activity_cols). Its rows: first (0, 1 if the row changed, else 0), then (1, id, visible_at)
+ * for each activity inserted. */
 static const char *const EPISODE_FOLDED =
     "WITH u AS (" EPISODE_UPDATE " RETURNING 1),"
     " d AS (DELETE FROM inbox WHERE id = ANY($17::bigint[]) AND instance_id = $1"
     "  AND EXISTS (SELECT 1 FROM u)),"
     " h AS (INSERT INTO history (instance_id, seq, event)"
     "  SELECT $1, $18 + e.ord - 1, e.ev FROM unnest($19::bytea[]) WITH ORDINALITY AS e(ev, ord)"
-    "  WHERE EXISTS (SELECT 1 FROM u))"
-    " SELECT count(*) FROM u";
+    "  WHERE EXISTS (SELECT 1 FROM u)),"
+    " r AS (UPDATE inbox SET name = $8 WHERE $8::text IS NOT NULL AND instance_id = $1"
+    "  AND name IS DISTINCT FROM $8 AND id <> ALL($17::bigint[]) AND EXISTS (SELECT 1 FROM u)),"
+    " e AS (UPDATE entities SET locked_by = NULL, locked_execution = NULL, lock_section = NULL"
+    "  WHERE $20 AND locked_by = $1 AND EXISTS (SELECT 1 FROM u)),"
+    " a AS (" ACTIVITY_ROWS("$21", "$22", "$23", "$24", "$25", "$26", "$27", "$28", "$29", "$30")
+    "  WHERE EXISTS (SELECT 1 FROM u) RETURNING id, visible_at)"
+    " SELECT 0, count(*), 0::bigint FROM u UNION ALL SELECT 1, id, visible_at FROM a"
+    " ORDER BY 1, 2";
 
-/* update_row_tx: the episode's row (EPISODE_UPDATE); FOLDED: with its consumed messages and
- * new events too (EPISODE_FOLDED). DT_ERR_LEASE_LOST, with nothing changed, when the lease is
- * gone. */
+/* The activities of an episode that does not fold them (ACTIVITY_ROWS): one row each */
+static const char *const ACTIVITIES_INSERT =
+    ACTIVITY_ROWS("$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10")
+    " RETURNING id, visible_at";
+
+/* folds_release: may the folded statement release the instance's entity locks? Only when
+ * nothing the episode sends to entities must come first (in that order, as unfolded). */
+static bool folds_release(const dt_episode *ep)
+{
+    return ep->release_locks && ep->n_entity_messages == 0 && ep->n_unlocks == 0;
+}
+
+/* note_activities: the activity rows RES returned from row FIRST on (id, visible_at in the
+ * columns from COL) noted ready */
+static void note_activities(const PGresult *res, int first, int col, store_ready *rd)
+{
+    for (int i = first; res && i < PQntuples(res); i++)
+        store_ready_activity(rd, pg_col_int(res, i, col), pg_col_int(res, i, col + 1));
+}
+
+/* update_row_tx: the episode's row (EPISODE_UPDATE); FOLDED: with its consumed messages, new
+ * events, renamed inbox, released locks (folds_release) and activities too (EPISODE_FOLDED).
+ * DT_ERR_LEASE_LOST, with nothing changed, when the lease is gone. */
 static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep, bool folded,
-                               dt_error *err)
+                               store_ready *rd, dt_error *err)
 {
     uint8_t *failure = NULL, *events = NULL;
     size_t failure_len = 0, events_len = 0;
     char *consumed = NULL;
+    activity_cols acts = {0};
     dt_status r = store_encode_failure(ep->failure, &failure, &failure_len, err);
     if (r == DT_OK && folded)
         r = bytea_array(ep->append, ep->n_append, &events, &events_len, err);
     if (r == DT_OK && folded)
         r = pg_int_array(ep->item->message_ids, ep->item->n_message_ids, &consumed, err);
+    if (r == DT_OK && folded)
+        r = activity_cols_make(id, ep, &acts, err);
     pg_params p = PG_PARAMS_INIT;
     pg_text(&p, id);
     pg_int(&p, ep->status);
@@ -160,6 +338,8 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
         pg_text(&p, consumed);
         pg_int(&p, (int64_t)ep->item->history_len);
         pg_blob(&p, events, events_len);
+        pg_bool(&p, folds_release(ep));
+        activity_cols_bind(&p, &acts);
     }
     PGresult *res = NULL;
     if (r == DT_OK)
@@ -168,42 +348,35 @@ static dt_status update_row_tx(pg_store *s, const char *id, const dt_episode *ep
     free(failure);
     free(events);
     free(consumed);
+    activity_cols_free(&acts);
     /* the row changes only under the lease: no change, no lease */
     bool held = r == DT_OK && ep->item->lock_token != NULL &&
-                (folded ? pg_col_int(res, 0, 0) > 0 : changed(res) > 0);
+                (folded ? pg_col_int(res, 0, 1) > 0 : changed(res) > 0);
     if (r == DT_OK && !held)
         r = dt_error_set(err, DT_ERR_LEASE_LOST,
                          "commit: the lease on instance '%s' is no longer held", id);
+    if (r == DT_OK && folded)
+        note_activities(res, 1, 1, rd);
     PQclear(res);
     return r;
 }
 
-static dt_status insert_activity_tx(pg_store *s, const char *id, const dt_new_activity *a,
-                                    store_ready *rd, dt_error *err)
+/* insert_activities_tx: the activities of an episode that does not fold them, one statement */
+static dt_status insert_activities_tx(pg_store *s, const char *id, const dt_episode *ep,
+                                      store_ready *rd, dt_error *err)
 {
-    const dt_event *e = a->scheduled;
-    if (e == NULL)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "activity for instance '%s' has no TaskScheduled event", id);
+    if (ep->n_activities == 0)
+        return DT_OK;
+    activity_cols acts = {0};
+    dt_status r = activity_cols_make(id, ep, &acts, err);
     pg_params p = PG_PARAMS_INIT;
-    pg_text(&p, a->instance_id ? a->instance_id : id);
-    pg_text(&p, a->execution_id);
-    pg_int(&p, e->event_id);
-    pg_text(&p, e->name);
-    pg_text(&p, e->version);
-    pg_text(&p, e->input);
-    pg_int(&p, a->visible_at);
-    pg_text(&p, e->trace_parent);
-    pg_text(&p, e->trace_state);
-    pg_text(&p, e->tags);
+    activity_cols_bind(&p, &acts);
     PGresult *res = NULL;
-    dt_status r = pg_run(s,
-                         "INSERT INTO activities (instance_id, execution_id, task_id, name,"
-                         " version, input, visible_at, trace_parent, trace_state, tags)"
-                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                         &p, &res, err, "insert activity");
     if (r == DT_OK)
-        store_ready_activity(rd, pg_col_int(res, 0, 0), a->visible_at);
+        r = pg_run(s, ACTIVITIES_INSERT, &p, &res, err, "insert activities");
+    activity_cols_free(&acts);
+    if (r == DT_OK)
+        note_activities(res, 0, 0, rd);
     PQclear(res);
     return r;
 }
@@ -231,11 +404,11 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
      * keeps its history does its appends and deletes in the same statement; a reset
      * (continue-as-new) must delete the old history before the new takes its seqs. */
     bool folded = !ep->reset_history;
-    dt_status r = update_row_tx(s, id, ep, folded, err);
+    dt_status r = update_row_tx(s, id, ep, folded, rd, err);
     if (r != DT_OK)
         return r;
     *checked = true;
-    if (ep->name) {   /* a new execution: its waiting messages take its name */
+    if (ep->name && !folded) {   /* a new execution: its waiting messages take its name */
         pg_params q = PG_PARAMS_INIT;
         pg_text(&q, id);
         pg_text(&q, ep->name);
@@ -258,9 +431,8 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
     }
     if (!folded && (r = append_history_tx(s, id, ep, err)) != DT_OK)
         return r;
-    for (size_t i = 0; i < ep->n_activities; i++)
-        if ((r = insert_activity_tx(s, id, &ep->activities[i], rd, err)) != DT_OK)
-            return r;
+    if (!folded && (r = insert_activities_tx(s, id, ep, rd, err)) != DT_OK)
+        return r;
     /* sub-orchestrations before messages, so a message to a new child finds it */
     for (size_t i = 0; i < ep->n_instances; i++) {
         r = pg_create_instance_tx(s, &ep->instances[i], err);
@@ -288,7 +460,8 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
     for (size_t i = 0; i < ep->n_unlocks; i++)
         if ((r = pg_entity_unlock_tx(s, id, &ep->unlocks[i], err)) != DT_OK)
             return r;
-    if (ep->release_locks && (r = pg_entity_release_tx(s, id, err)) != DT_OK)
+    if (ep->release_locks && !(folded && folds_release(ep)) &&
+        (r = pg_entity_release_tx(s, id, err)) != DT_OK)
         return r;
     /* the consumed messages; any that arrived during the episode stay for the next one */
     if (!folded && item->n_message_ids > 0) {

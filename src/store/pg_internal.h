@@ -29,7 +29,7 @@
 #include "store_internal.h"
 
 #define PG_SCHEMA_VERSION 3   /* the schema this build makes and knows (table dtask_meta) */
-#define PG_PARAMS_MAX 24
+#define PG_PARAMS_MAX 32
 #define PG_PREPARED_MAX 128   /* statements prepared per connection; more run unprepared */
 #define PG_DEFERRED_MAX 8     /* commands held for the next statement's round trip */
 
