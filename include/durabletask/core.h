@@ -107,6 +107,11 @@ void dt_time_format(dt_time t, char buf[32]);
  * hour past 23, trailing text, or a time outside DT_TIME_MIN..DT_TIME_MAX. */
 dt_status dt_time_parse(const char *text, dt_time *out);
 
+/* dt_time_bound: T, a time given as a bound of a query (dt_query, dt_entity_query), as their
+ * fields keep it. A 0 there means "no bound", so a bound at the epoch itself is kept as -1,
+ * a microsecond before it (nothing we store is dated in between); any other T as it is. */
+dt_time dt_time_bound(dt_time t);
+
 /* ---- logging ---------------------------------------------------------------------------- */
 
 typedef enum dt_log_level {
@@ -154,6 +159,10 @@ dt_status dt_instance_id_validate(const char *id, dt_error *err);
  * orchestrations and activities. */
 #define DT_NAME_MAX 256
 #define DT_VERSION_MAX 256
+/* Entity messages: a request id (of a signal, call or critical section) keeps the rules of a
+ * name (dt_name_validate) when one is given; a critical section locks at most DT_LOCK_SET_MAX
+ * entities. Every entity work item carries them, so they are bounded as names are. */
+#define DT_LOCK_SET_MAX 256
 
 /* dt_name_validate: NAME is 1 to DT_NAME_MAX bytes under the shared rules. WHAT names the
  * field in ERR ("orchestrator name", "event name", ...). */
@@ -507,8 +516,10 @@ dt_status dt_action_copy(dt_arena *arena, const dt_action *src, dt_action *dst);
  * The hub checks a worker's actions with it, the SDK its own before they leave: an action
  * that breaks one fails its orchestration, never becomes a record. On a breach ERR names the
  * action, its id and the field, and *TYPE (if TYPE is not NULL) the failure type to report:
- * "InvalidInstanceId", "InvalidName" or "InvalidTimer". Entity ids are the caller's to check
- * (they are normalized as they are checked). */
+ * "InvalidInstanceId", "InvalidName", "InvalidTimer" or "InvalidEntityMessage" (a request id
+ * or lock set over the rules of DT_LOCK_SET_MAX). A continue-as-new's carried-over events keep
+ * the rules of event names. Entity ids are the caller's to check (they are normalized as they
+ * are checked). */
 dt_status dt_action_validate(const dt_action *a, const char **type, dt_error *err);
 
 /* ---- instance state --------------------------------------------------------------------- */
@@ -567,7 +578,8 @@ typedef struct dt_start_request {
 #define DT_QUERY_PAGE_DEFAULT 100
 #define DT_QUERY_PAGE_MAX 1000
 
-/* A filter over instances, for queries and purges. Zero/NULL fields match everything. */
+/* A filter over instances, for queries and purges. Zero/NULL fields match everything; a time
+ * bound at the epoch itself is -1 (dt_time_bound). */
 typedef struct dt_query {
     const dt_runtime_status *statuses;   /* any of these */
     size_t n_statuses;
@@ -598,7 +610,7 @@ typedef struct dt_entity_state {
     int32_t backlog;                  /* messages waiting, visible or not */
 } dt_entity_state;
 
-/* A filter over entities. */
+/* A filter over entities. A time bound at the epoch itself is -1 (dt_time_bound). */
 typedef struct dt_entity_query {
     const char *id_prefix;            /* instance id starts with this (NULL: any) */
     dt_time modified_from;            /* last_modified >= this (0: open) */

@@ -208,6 +208,12 @@ dt_time pb_r_time(pb_reader *r, const Dtpb__Timestamp *ts, const char *field)
     return ts->seconds * USEC_PER_SEC + ts->nanos / 1000;
 }
 
+dt_time pb_r_bound(pb_reader *r, const Dtpb__Timestamp *ts, const char *field)
+{
+    dt_time t = pb_r_time(r, ts, field);
+    return ts && r->status == DT_OK ? dt_time_bound(t) : t;
+}
+
 /* failure_field: "FIELD.MEMBER", or "FIELD.MEMBER (inner failure DEPTH)" below the top, in
  * BUF, naming a failure's string in messages. */
 static const char *failure_field(char *buf, size_t size, const char *field, int depth,

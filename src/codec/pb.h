@@ -175,6 +175,8 @@ const char *pb_r_sv(pb_reader *r, const Dtpb__StringValue *v, const char *field)
 /* pb_r_time: microseconds (sub-microsecond digits dropped); absent is 0. Refused outside
  * DT_TIME_MIN..DT_TIME_MAX or with nanos outside 0..999999999. */
 dt_time pb_r_time(pb_reader *r, const Dtpb__Timestamp *ts, const char *field);
+/* pb_r_bound: pb_r_time of a query's bound; present, it is never 0 (dt_time_bound). */
+dt_time pb_r_bound(pb_reader *r, const Dtpb__Timestamp *ts, const char *field);
 
 /* pb_r_failure: a failure and its chain; absent is NULL. FIELD names the top one
  * ("failureDetails" gives "failureDetails.errorType is not valid UTF-8"). */

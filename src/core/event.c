@@ -233,6 +233,19 @@ static const char *action_name(dt_action_type t)
     }
 }
 
+/* check_entity_message: the request id and lock set of entity message E (dt_action_validate) */
+static dt_status check_entity_message(const dt_event *e, const char **type, dt_error *err)
+{
+    *type = "InvalidEntityMessage";
+    if (e->n_lock_set > DT_LOCK_SET_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "a critical section over %zu entities; at most %d (DT_LOCK_SET_MAX)",
+                            e->n_lock_set, DT_LOCK_SET_MAX);
+    if (e->request_id && e->request_id[0])
+        return dt_name_validate(e->request_id, "entity request id", err);
+    return DT_OK;
+}
+
 /* check_action: dt_action_validate, without the action named in ERR. */
 static dt_status check_action(const dt_action *a, const char **type, dt_error *err)
 {
@@ -276,10 +289,16 @@ static dt_status check_action(const dt_action *a, const char **type, dt_error *e
         if (a->entity && (a->entity->type == DT_EVENT_ENTITY_SIGNALED ||
                           a->entity->type == DT_EVENT_ENTITY_CALLED))
             st = dt_name_validate(a->entity->name, "entity operation name", err);
+        if (st == DT_OK && a->entity)
+            st = check_entity_message(a->entity, type, err);
         break;
     case DT_ACTION_COMPLETE_ORCHESTRATION:
         if (a->status == DT_STATUS_CONTINUED_AS_NEW)
             st = dt_version_validate(a->version, "orchestrator version", err);
+        for (size_t i = 0; st == DT_OK && a->status == DT_STATUS_CONTINUED_AS_NEW &&
+                           i < a->n_carryover; i++)
+            if (a->carryover[i].type == DT_EVENT_EVENT_RAISED)
+                st = dt_name_validate(a->carryover[i].name, "carried-over event name", err);
         break;
     default:
         break;

@@ -128,6 +128,11 @@ static bool parse_zone(const char *p, int64_t *offset)
     return true;
 }
 
+dt_time dt_time_bound(dt_time t)
+{
+    return t == 0 ? -1 : t;
+}
+
 dt_status dt_time_parse(const char *text, dt_time *out)
 {
     if (text == NULL || out == NULL)

@@ -126,8 +126,8 @@ static void list_entities(http_request *rq, http_response *rs, const char *name)
     dt_entity_query q = {0};
     if (!http_param_bool(rq, rs, "fetchState", false, &q.with_state) ||
         !http_param_bool(rq, rs, "includeTransient", false, &q.include_transient) ||
-        !http_param_time(rq, rs, "lastOperationTimeFrom", &q.modified_from) ||
-        !http_param_time(rq, rs, "lastOperationTimeTo", &q.modified_to) ||
+        !http_param_bound(rq, rs, "lastOperationTimeFrom", &q.modified_from) ||
+        !http_param_bound(rq, rs, "lastOperationTimeTo", &q.modified_to) ||
         !http_param_top(rq, rs, &q.page_size))
         return;
     char cont[HTTP_TOKEN_MAX];

@@ -129,6 +129,9 @@ bool http_param_bool(const http_request *rq, http_response *rs, const char *name
 
 /* http_param_time: query parameter NAME as an ISO 8601 time; 0 when absent. */
 bool http_param_time(const http_request *rq, http_response *rs, const char *name, dt_time *out);
+/* http_param_bound: http_param_time of a query's bound; given, it is never 0 (dt_time_bound). */
+bool http_param_bound(const http_request *rq, http_response *rs, const char *name,
+                      dt_time *out);
 
 /* http_param_top: the page size "top", 1 to DT_QUERY_PAGE_MAX; *OUT untouched when absent. */
 bool http_param_top(const http_request *rq, http_response *rs, size_t *out);

@@ -271,8 +271,8 @@ static void list_instances(http_request *rq, http_response *rs)
     dt_query q = {.with_payloads = true, .statuses = statuses};
     bool show_input;
     if (!param_statuses(rq, rs, statuses, 16, &q.n_statuses) ||
-        !http_param_time(rq, rs, "createdTimeFrom", &q.created_from) ||
-        !http_param_time(rq, rs, "createdTimeTo", &q.created_to) ||
+        !http_param_bound(rq, rs, "createdTimeFrom", &q.created_from) ||
+        !http_param_bound(rq, rs, "createdTimeTo", &q.created_to) ||
         !http_param_bool(rq, rs, "showInput", false, &show_input) ||
         !http_param_top(rq, rs, &q.page_size))
         return;
@@ -376,8 +376,8 @@ static void purge_instances(http_request *rq, http_response *rs)
     dt_runtime_status statuses[16];
     dt_query q = {.statuses = statuses};
     if (!param_statuses(rq, rs, statuses, 16, &q.n_statuses) ||
-        !http_param_time(rq, rs, "createdTimeFrom", &q.created_from) ||
-        !http_param_time(rq, rs, "createdTimeTo", &q.created_to))
+        !http_param_bound(rq, rs, "createdTimeFrom", &q.created_from) ||
+        !http_param_bound(rq, rs, "createdTimeTo", &q.created_to))
         return;
     const char *prefix = http_query(rq, "instanceIdPrefix");
     if (prefix && prefix[0])

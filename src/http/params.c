@@ -44,6 +44,16 @@ bool http_param_time(const http_request *rq, http_response *rs, const char *name
     return false;
 }
 
+bool http_param_bound(const http_request *rq, http_response *rs, const char *name, dt_time *out)
+{
+    if (!http_param_time(rq, rs, name, out))
+        return false;
+    const char *v = http_query(rq, name);
+    if (v && v[0])
+        *out = dt_time_bound(*out);
+    return true;
+}
+
 bool http_param_top(const http_request *rq, http_response *rs, size_t *out)
 {
     const char *top = http_query(rq, "top");

@@ -111,8 +111,8 @@ dt_status entity_take(dt_hub *hub, dt_entity_item *item, dt_entity_item **out, d
     }
     size_t n = 0, bytes = item->state ? strlen(item->state) : 0;
     while (n < item->n_messages && n < BATCH_MAX && is_operation(&item->messages[n])) {
-        const char *in = item->messages[n].event.input;
-        bytes += in ? strlen(in) : 0;
+        const dt_event *e = &item->messages[n].event;   /* all it sends, within reason */
+        bytes += limits_event_bytes(e) + (e->request_id ? strlen(e->request_id) : 0);
         if (n > 0 && bytes > BATCH_BYTES_MAX)
             break;
         n++;
@@ -318,6 +318,8 @@ dt_status dt_hub_signal_entity(dt_hub *hub, const char *id, const char *operatio
                                dt_error *err)
 {
     dt_status st = dt_name_validate(operation, "operation name", err);
+    if (st == DT_OK && request_id && request_id[0])
+        st = dt_name_validate(request_id, "request id", err);
     if (st == DT_OK)
         st = dt_payload_check_size(input, "signal input", err);
     if (st == DT_OK)
@@ -363,6 +365,10 @@ dt_status dt_hub_query_entities(dt_hub *hub, const dt_entity_query *q, dt_arena 
                                 dt_entity_state **out, size_t *n_out, const char **next,
                                 dt_error *err)
 {
+    dt_status bad = limits_range(q->modified_from, q->modified_to, "entity query",
+                                 "last-modified", err);
+    if (bad != DT_OK)
+        return bad;
     dt_entity_query nq = *q;
     if (q->id_prefix && q->id_prefix[0] == '@') {   /* the name part is lowercase, as ids */
         char *p = dt_arena_strdup(arena, q->id_prefix);

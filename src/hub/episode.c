@@ -712,10 +712,11 @@ static dt_status build_failed(const dt_orch_item *item, const tally *past_tally,
     return build(item, past_tally, &res, arena, ep, err);
 }
 
-/* history_bytes: the payload bytes ITEM's execution keeps once EP is appended. */
+/* history_bytes: the payload bytes ITEM's execution keeps once EP is appended (a reset's, a
+ * continue-as-new or a rewind: EP's alone). */
 static size_t history_bytes(dt_hub *hub, const dt_orch_item *item, const dt_episode *ep)
 {
-    size_t n = cache_history_bytes(hub, item);
+    size_t n = ep->reset_history ? 0 : cache_history_bytes(hub, item);
     for (size_t i = 0; i < ep->n_append; i++)
         n += limits_event_bytes(&ep->append[i]);
     return n;
@@ -731,7 +732,7 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
     if (limits_result_over(result, why, sizeof why))
         return build_failed(item, past_tally, PAYLOAD_TOO_LARGE, why, arena, ep, err);
     dt_status st = build(item, past_tally, result, arena, ep, err);
-    if (st != DT_OK || dt_runtime_status_is_terminal(ep->status) || ep->reset_history)
+    if (st != DT_OK || dt_runtime_status_is_terminal(ep->status))
         return st;
     /* an execution that goes on may not keep more than the hub's history cap */
     size_t bytes = history_bytes(hub, item, ep), max = limits_history_max(hub);

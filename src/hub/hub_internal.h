@@ -432,6 +432,11 @@ bool limits_activity_over(const char *result, const dt_failure *failure, char *w
                           size_t why_len);
 bool limits_result_over(const dt_orch_result *r, char *why, size_t why_len);
 size_t limits_history_max(const dt_hub *hub);
+
+/* limits_range: DT_OK, or DT_ERR_INVALID_ARG naming OP and WHAT when the time range FROM..TO
+ * ends before it begins (only when both bounds are given: 0 is none, dt_time_bound). */
+dt_status limits_range(dt_time from, dt_time to, const char *op, const char *what,
+                       dt_error *err);
 #define PAYLOAD_TOO_LARGE "PayloadTooLarge"
 #define HISTORY_TOO_LARGE "HistoryTooLarge"
 #define POISON_WORK_ITEM "PoisonWorkItem"

@@ -65,8 +65,22 @@ bool limits_result_over(const dt_orch_result *r, char *why, size_t why_len)
         snprintf(what, sizeof what, "the orchestration's failure details (action %d)", (int)a->id);
         if (over(limits_failure_bytes(a->failure), what, why, why_len))
             return true;
+        for (size_t k = 0; k < a->n_carryover; k++) {   /* carried over, or a rewind's history */
+            snprintf(what, sizeof what, "event %zu carried by action %d", k, (int)a->id);
+            if (over(limits_event_bytes(&a->carryover[k]), what, why, why_len))
+                return true;
+        }
     }
     return false;
+}
+
+dt_status limits_range(dt_time from, dt_time to, const char *op, const char *what,
+                       dt_error *err)
+{
+    if (from != 0 && to != 0 && from > to)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s: the %s range ends before it begins",
+                            op, what);
+    return DT_OK;
 }
 
 size_t limits_history_max(const dt_hub *hub)

@@ -203,9 +203,12 @@ dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_insta
 {
     *n_out = 0;
     *next = NULL;
-    if (q && q->created_to && q->created_from > q->created_to)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "query: the created-time range ends before it begins");
+    dt_status bad = q ? limits_range(q->created_from, q->created_to, "query", "created-time", err)
+                      : DT_OK;
+    if (bad == DT_OK && q)
+        bad = limits_range(q->completed_from, q->completed_to, "query", "completed-time", err);
+    if (bad != DT_OK)
+        return bad;
     if (q && q->page_size > DT_QUERY_PAGE_MAX)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "query: page size %zu is over the limit of %d", q->page_size,

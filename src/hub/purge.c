@@ -47,9 +47,11 @@ dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purg
                              dt_error *err)
 {
     *n_purged = 0;
-    if (filter && filter->created_to && filter->created_from > filter->created_to)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "purge: the created-time range ends before it begins");
+    dt_status bad = filter ? limits_range(filter->created_from, filter->created_to, "purge",
+                                          "created-time", err)
+                           : DT_OK;
+    if (bad != DT_OK)
+        return bad;
     dt_query all = {0};
     dt_status st = dt_store_purge_instances(hub->store, filter ? filter : &all, n_purged, err);
     if (st == DT_OK)
@@ -171,9 +173,11 @@ dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size
                                        dt_error *err)
 {
     *n_purged = 0;
-    if (filter && filter->created_to && filter->created_from > filter->created_to)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "purge: the created-time range ends before it begins");
+    dt_status bad = filter ? limits_range(filter->created_from, filter->created_to, "purge",
+                                          "created-time", err)
+                           : DT_OK;
+    if (bad != DT_OK)
+        return bad;
     static const dt_runtime_status finished[] = {DT_STATUS_COMPLETED, DT_STATUS_FAILED,
                                                  DT_STATUS_TERMINATED, DT_STATUS_CANCELED};
     dt_query q = filter ? *filter : (dt_query){0};

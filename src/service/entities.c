@@ -172,8 +172,8 @@ dt_status svc_entity_query_from_msg(dt_arena *a, const Dtpb__EntityQuery *m, dt_
         return DT_OK;
     pb_reader r = PB_READER(a, err, "query");
     out->id_prefix = pb_r_sv(&r, m->instanceidstartswith, "instanceIdStartsWith");
-    out->modified_from = pb_r_time(&r, m->lastmodifiedfrom, "lastModifiedFrom");
-    out->modified_to = pb_r_time(&r, m->lastmodifiedto, "lastModifiedTo");
+    out->modified_from = pb_r_bound(&r, m->lastmodifiedfrom, "lastModifiedFrom");
+    out->modified_to = pb_r_bound(&r, m->lastmodifiedto, "lastModifiedTo");
     out->with_state = m->includestate;
     out->include_transient = m->includetransient;
     if (m->pagesize && m->pagesize->value > 0)

@@ -115,8 +115,8 @@ dt_status svc_query_from_msg(dt_arena *a, const Dtpb__InstanceQuery *m, dt_query
     pb_reader r = PB_READER(a, err, "InstanceQuery");
     q.statuses = pb_r_statuses(&r, m->runtimestatus, m->n_runtimestatus, "runtimeStatus");
     q.n_statuses = q.statuses ? m->n_runtimestatus : 0;
-    q.created_from = pb_r_time(&r, m->createdtimefrom, "createdTimeFrom");
-    q.created_to = pb_r_time(&r, m->createdtimeto, "createdTimeTo");
+    q.created_from = pb_r_bound(&r, m->createdtimefrom, "createdTimeFrom");
+    q.created_to = pb_r_bound(&r, m->createdtimeto, "createdTimeTo");
     if (m->maxinstancecount < 0)
         pb_r_fail(&r, DT_ERR_INVALID_ARG, "InstanceQuery.maxInstanceCount %d is negative",
                (int)m->maxinstancecount);
@@ -146,8 +146,8 @@ dt_status svc_list_ids_from_msg(dt_arena *a, const Dtpb__ListInstanceIdsRequest 
     memset(&q, 0, sizeof q);
     q.statuses = pb_r_statuses(&r, m->runtimestatus, m->n_runtimestatus, "runtimeStatus");
     q.n_statuses = q.statuses ? m->n_runtimestatus : 0;
-    q.completed_from = pb_r_time(&r, m->completedtimefrom, "completedTimeFrom");
-    q.completed_to = pb_r_time(&r, m->completedtimeto, "completedTimeTo");
+    q.completed_from = pb_r_bound(&r, m->completedtimefrom, "completedTimeFrom");
+    q.completed_to = pb_r_bound(&r, m->completedtimeto, "completedTimeTo");
     if (m->pagesize < 0)
         pb_r_fail(&r, DT_ERR_INVALID_ARG, "ListInstanceIdsRequest.pageSize %d is negative",
                   (int)m->pagesize);
@@ -193,8 +193,8 @@ dt_status svc_purge_filter_from_msg(dt_arena *a, const Dtpb__PurgeInstanceFilter
     memset(&q, 0, sizeof q);
     q.statuses = pb_r_statuses(&r, m->runtimestatus, m->n_runtimestatus, "runtimeStatus");
     q.n_statuses = q.statuses ? m->n_runtimestatus : 0;
-    q.created_from = pb_r_time(&r, m->createdtimefrom, "createdTimeFrom");
-    q.created_to = pb_r_time(&r, m->createdtimeto, "createdTimeTo");
+    q.created_from = pb_r_bound(&r, m->createdtimefrom, "createdTimeFrom");
+    q.created_to = pb_r_bound(&r, m->createdtimeto, "createdTimeTo");
     if (r.status != DT_OK)
         return r.status;
     *out = q;

@@ -701,8 +701,8 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
     pg_text(&p, lo);
     pg_text(&p, hi);
     pg_text(&p, token);
-    pg_int(&p, q->modified_from > 0 ? q->modified_from : INT64_MIN);
-    pg_int(&p, q->modified_to > 0 ? q->modified_to : INT64_MAX);
+    pg_int(&p, q->modified_from ? q->modified_from : INT64_MIN);
+    pg_int(&p, q->modified_to ? q->modified_to : INT64_MAX);
     pg_bool(&p, q->include_transient);
     pg_int(&p, (int64_t)page + 1);
     pg_bool(&p, q->with_state);

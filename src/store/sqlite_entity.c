@@ -398,8 +398,8 @@ dt_status store_sqlite_query_entities(dt_store *base, const dt_entity_query *q, 
     else if (rc == SQLITE_OK)
         rc = sqlite3_bind_zeroblob(st, 2, 0);   /* every text sorts below a blob */
     store_bind_text(st, 3, q->continuation && q->continuation[0] ? q->continuation : NULL, &rc);
-    store_bind_int64(st, 4, q->modified_from > 0 ? q->modified_from : INT64_MIN, &rc);
-    store_bind_int64(st, 5, q->modified_to > 0 ? q->modified_to : INT64_MAX, &rc);
+    store_bind_int64(st, 4, q->modified_from ? q->modified_from : INT64_MIN, &rc);
+    store_bind_int64(st, 5, q->modified_to ? q->modified_to : INT64_MAX, &rc);
     store_bind_int64(st, 6, q->include_transient, &rc);
     store_bind_int64(st, 7, (int64_t)page + 1, &rc);
     size_t n = 0;

@@ -78,6 +78,62 @@ test("SignalEntity refuses malformed entity ids and empty operations with INVALI
   }
 });
 
+// The attack that found this: a 5 MiB requestId made an entity work item larger than any
+// worker receives (4 MiB by default), and every worker's stream broke on it, again and again.
+test("SignalEntity refuses a request id over the name rules; a sendEntityMessage with one, or a lock set over 256, fails its instance", { timeout: 30_000 }, async () => {
+  const client = raw.connect({ "grpc.max_send_message_length": 16 * 1024 * 1024 });
+  const O = raw.uid("badreq");
+  const stream = new raw.WorkStream(client, raw.filters([O]));
+  try {
+    const entity = `@counter@${raw.uid("k")}`;
+    for (const [rid, rule] of [["r".repeat(5 << 20), /request id.*at most 256/], ["bad\u0007id", /request id.*control character/]]) {
+      const e = await raw.rejection(raw.unary(client, "SignalEntity", { instanceId: entity, name: "add", input: raw.str("1"), requestId: rid }));
+      assert.equal(e.code, INVALID_ARGUMENT, e.details);
+      assert.match(e.details, rule);
+    }
+    assert.equal(await getEntity(client, entity), undefined, "a refused signal made the entity");
+    const lockSet = Array.from({ length: 257 }, (_, i) => `@counter@k${i}`);
+    for (const [msg, rule] of [
+      [{ entityOperationSignaled: { requestId: "r".repeat(300), operation: "add", input: raw.str("1"), targetInstanceId: raw.str(entity) } }, /entity request id/],
+      [{ entityLockRequested: { criticalSectionId: raw.uid("cs"), lockSet, position: 0, parentInstanceId: raw.str("x") } }, /257 entities; at most 256/],
+    ]) {
+      const id = raw.uid("br");
+      await raw.unary(client, "StartInstance", { instanceId: id, name: O });
+      const wi = await stream.must();
+      await raw.completeOrchestration(client, wi, [{ id: 0, sendEntityMessage: msg }]);
+      const st = await raw.waitDone(client, id);
+      assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+      assert.equal(st.failureDetails.errorType, "InvalidEntityMessage");
+      assert.match(st.failureDetails.errorMessage, rule);
+    }
+    assert.equal(await getEntity(client, entity), undefined, "a failed episode's signal reached the entity");
+  } finally {
+    stream.close();
+    client.close();
+  }
+});
+
+// A bound at or before the epoch was taken for "no bound" and every entity came back.
+test("QueryEntities: a lastModifiedTo at or before the epoch matches nothing; a range that ends before it begins is refused", async () => {
+  const client = raw.connect();
+  try {
+    const entity = `@counter@${raw.uid("k")}`;
+    await signal(client, entity, "add", "1");
+    const prefix = raw.str(entity);
+    const all = await raw.unary(client, "QueryEntities", { query: { instanceIdStartsWith: prefix, includeTransient: true } });
+    assert.equal((all.entities || []).length, 1);
+    for (const seconds of [0, -5]) {
+      const page = await raw.unary(client, "QueryEntities", { query: { instanceIdStartsWith: prefix, includeTransient: true, lastModifiedTo: { seconds, nanos: 0 } } });
+      assert.equal((page.entities || []).length, 0, `lastModifiedTo ${seconds}`);
+    }
+    const e = await raw.rejection(raw.unary(client, "QueryEntities", { query: { includeTransient: true, lastModifiedFrom: raw.ts(Date.now()), lastModifiedTo: raw.ts(Date.now() - 60_000) } }));
+    assert.equal(e.code, INVALID_ARGUMENT, e.details);
+    assert.match(e.details, /range ends before it begins/);
+  } finally {
+    client.close();
+  }
+});
+
 test("an orchestration's sendEntityMessage to a malformed entity id fails it with InvalidEntityId naming the id", async () => {
   const client = raw.connect();
   const O = raw.uid("badtarget");

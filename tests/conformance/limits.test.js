@@ -163,3 +163,33 @@ test("a work item filter of more than 1,000 names is refused naming the limit; 1
     client.close();
   }
 });
+
+// The attack that found this: continue-as-new's carryoverEvents skipped the rules RaiseEvent
+// keeps, so a worker could carry an event named with control characters, or 3 MiB, into the
+// next generation.
+test("a continue-as-new carrying an event over the limit, or with a malformed name, fails its instance naming it", { timeout: 30_000 }, async () => {
+  const client = raw.connect({ "grpc.max_send_message_length": 16 * MB });
+  const O = raw.uid("lim-carry");
+  const work = new raw.WorkStream(client, raw.filters([O], []));
+  const carry = (name, input) => [raw.actions.complete(0, "ORCHESTRATION_STATUS_CONTINUED_AS_NEW", '"next"', {
+    carryoverEvents: [{ eventId: -1, timestamp: raw.ts(Date.now()), eventRaised: { name, input: raw.str(input) } }],
+  })];
+  try {
+    for (const [name, input, type, rule] of [
+      ["big", over, "PayloadTooLarge", /event 0 carried by action 0/],
+      ["evil\nname", "1", "InvalidName", /carried-over event name/],
+      ["n".repeat(300), "1", "InvalidName", /carried-over event name/],
+    ]) {
+      const id = raw.uid("carry");
+      await raw.unary(client, "StartInstance", { name: O, instanceId: id });
+      await raw.completeOrchestration(client, await work.must(), carry(name, input));
+      const st = await raw.waitDone(client, id);
+      assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED", name.slice(0, 20));
+      assert.equal(st.failureDetails.errorType, type);
+      assert.match(st.failureDetails.errorMessage, rule);
+    }
+  } finally {
+    work.close();
+    client.close();
+  }
+});

@@ -131,6 +131,9 @@ test("lists page by top and x-ms-continuation-token, and filter by lastOperation
   assert.deepEqual((await h.call("GET", `entities/${name}`, { query: { lastOperationTimeTo: before } })).json, []);
   const inRange = await h.call("GET", `entities/${name}`, { query: { lastOperationTimeFrom: before, lastOperationTimeTo: future } });
   assert.equal(inRange.json.length, 5);
+  for (const to of ["1970-01-01T00:00:00Z", "1969-01-01T00:00:00Z"])   // bounds, not "none given"
+    assert.deepEqual((await h.call("GET", `entities/${name}`, { query: { lastOperationTimeTo: to } })).json, [], to);
+  h.assertError(await h.call("GET", "entities", { query: { lastOperationTimeFrom: future, lastOperationTimeTo: before } }), 400, "BadRequest", "range");
 
   h.assertError(await h.call("GET", `entities/${name}`, { headers: { "x-ms-continuation-token": "!!" } }), 400, "BadRequest", "x-ms-continuation-token");
   h.assertError(await h.call("GET", "entities", { query: { top: "0" } }), 400, "BadRequest", "top");

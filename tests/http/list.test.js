@@ -47,6 +47,10 @@ test("list filters by prefix, status and creation time, and pages with the conti
   assert.equal(inWindow.items.length, 9);
   assert.equal((await h.listAll({ instanceIdPrefix: prefix, createdTimeFrom: after })).items.length, 0);
   assert.equal((await h.listAll({ instanceIdPrefix: prefix, createdTimeTo: before })).items.length, 0);
+  // bounds at and before the epoch: nothing was created by then, and no "from" is not a bound
+  for (const to of ["1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z"])
+    assert.equal((await h.listAll({ instanceIdPrefix: prefix, createdTimeTo: to })).items.length, 0, to);
+  assert.equal((await h.listAll({ instanceIdPrefix: prefix, createdTimeFrom: "1970-01-01T00:00:00Z" })).items.length, 9);
   // an offset is honoured: the same instant written in another zone
   const beforePlus2 = new Date(Date.parse(before) + 2 * 3600_000).toISOString().replace("Z", "+02:00");
   assert.equal((await h.listAll({ instanceIdPrefix: prefix, createdTimeFrom: beforePlus2 })).items.length, 9);

@@ -167,6 +167,17 @@ test("purge by filter deletes the finished instances that match, and only those"
   assert.deepEqual(left.items.map((s) => s.instanceId), [live]);
   assert.equal((await h.call("GET", h.statusPath(other))).status, 200);
 
+  // bounds at and before the epoch are bounds, not "none given" (a purge to 1970 once deleted all)
+  for (const to of ["1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]) {
+    const early = await h.call("DELETE", "instances", { query: { runtimeStatus: "Completed", createdTimeTo: to } });
+    assert.equal(early.status, 200, early.text);
+    assert.deepEqual(early.json, { instancesDeleted: 0 }, to);
+  }
+  assert.equal((await h.call("GET", h.statusPath(other))).status, 200);
+  const epochOnly = await h.call("DELETE", "instances", { query: { instanceIdPrefix: prefix, createdTimeFrom: "1970-01-01T00:00:00Z", runtimeStatus: "Running" } });
+  assert.equal(epochOnly.status, 200, epochOnly.text);   // a filter: from the epoch on
+  assert.deepEqual(epochOnly.json, { instancesDeleted: 0 });   // running ones are never purged
+
   h.assertError(await h.call("DELETE", "instances", { query: { createdTimeFrom: "yesterday" } }), 400, "BadRequest", "createdTimeFrom");
   h.assertError(await h.call("DELETE", "instances", { query: { runtimeStatus: "Done" } }), 400, "BadRequest", "Done");
   await h.call("POST", `${h.statusPath(live)}/terminate`);
