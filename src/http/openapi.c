@@ -25,7 +25,7 @@ static char doc[] =
 " 'servers': [{'url': '/'}],"
 " 'security': [{'bearer': []}],"
 " 'paths': {"
-"  '/healthz': {'get': {'summary': 'Liveness; needs no token', 'security': [],"
+"  '/healthz': {'get': {'summary': 'Liveness; needs no token (unless it names a taskHub)', 'security': [],"
 "   'responses': {'200': {'description': 'ok', 'content': {'text/plain': {'schema': {'type': 'string'}}}}}}},"
 "  '/openapi.json': {'get': {'summary': 'This document',"
 "   'responses': {'200': {'description': 'The OpenAPI document', 'content': {'application/json': {}}},"

@@ -640,11 +640,13 @@ static bool is_healthz(const char *uri)
 
 /* is_public: what needs no token: /healthz, and GETs of the dashboard's built-in files. They
  * hold no data, and a browser cannot send a bearer token when it opens a page; the page then
- * sends the token with every API call it makes. */
-static bool is_public(const char *method, const char *uri)
+ * sends the token with every API call it makes. A /healthz naming a task hub is not public:
+ * asking for a hub opens it (makes it, unless --task-hubs lists them), and a caller without
+ * the token must not fill the server's hubs. */
+static bool is_public(struct MHD_Connection *conn, const char *method, const char *uri)
 {
     if (is_healthz(uri))
-        return true;
+        return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "taskHub") == NULL;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return false;
     char path[256];
@@ -739,7 +741,7 @@ static unsigned precheck(const dt_http_server *srv, struct MHD_Connection *conn,
     unsigned refused = browser_check(srv, conn, method, cr);
     if (refused)
         return refused;
-    if (!is_public(method, cr->uri) && !authorized(srv, conn))
+    if (!is_public(conn, method, cr->uri) && !authorized(srv, conn))
         return 401;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);

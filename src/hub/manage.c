@@ -141,6 +141,8 @@ dt_status dt_hub_resume(dt_hub *hub, const char *id, const char *reason, dt_erro
 dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_error *err)
 {
     dt_status st = dt_payload_check_size(reason, "rewind reason", err);
+    if (st == DT_OK && !dt_utf8_valid(reason))   /* plain text, which every worker is sent */
+        st = dt_error_set(err, DT_ERR_INVALID_ARG, "rewind reason is not valid UTF-8");
     if (st != DT_OK)
         return st;
     dt_arena *a = dt_arena_new();

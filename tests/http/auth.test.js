@@ -40,7 +40,7 @@ async function waitHealthy(base, child) {
   }
 }
 
-test("with --token-file, requests need the bearer token (401 JSON without), except /healthz and the dashboard files", { timeout: h.TEST_TIMEOUT_MS, skip: !DTASK && "DTASK is not set" }, async () => {
+test("with --token-file, requests need the bearer token (401 JSON without), except /healthz (naming no task hub) and the dashboard files", { timeout: h.TEST_TIMEOUT_MS, skip: !DTASK && "DTASK is not set" }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-http-auth-"));
   const token = "s3cr3t-" + Math.random().toString(36).slice(2);
   fs.writeFileSync(path.join(dir, "token"), `  ${token}\n`);
@@ -98,6 +98,16 @@ test("with --token-file, requests need the bearer token (401 JSON without), exce
     assert.deepEqual((await waiting.json()).map((e) => e.backlogQueueSize), [1]);
     const health = await fetch(`${base}/healthz`);
     assert.equal(health.status, 200);
+    // naming a task hub opens (makes) it: that needs the token, however the name is spelled;
+    // the attack that found this filled the server's 32 hubs without one
+    for (const q of ["taskHub=junk1", "task%48ub=junk2", "x=1&taskHub=junk3"]) {
+      const res = await fetch(`${base}/healthz?${q}`);
+      assert.equal(res.status, 401, q);
+    }
+    const hubs = await (await fetch(`${base}/taskhubs`, { headers: good })).json();
+    assert.ok(!hubs.some((n) => n.startsWith("junk")), JSON.stringify(hubs));
+    assert.equal((await fetch(`${base}/healthz?taskHub=mine`, { headers: good })).status, 200);
+    assert.equal((await fetch(`${base}/healthz?x=1`)).status, 200);
   } finally {
     child.kill("SIGTERM");
     const { code, signal } = await exited;

@@ -86,6 +86,10 @@ test("rewind: 202 for a Failed instance, which runs again (ExecutionRewound with
   const started = await h.call("POST", "orchestrators/hello_one", { body: JSON.stringify("x") });
   assert.match(started.json.rewindPostUri, /\/rewind\?reason=\{text\}$/);
 
+  // a reason that is not UTF-8 is refused (it was stored, and no worker could be sent it: the
+  // instance stayed Running for ever)
+  h.assertError(await h.call("POST", `${h.statusPath(id)}/rewind?reason=%FF%FEbad`), 400, "BadRequest", "UTF-8");
+  assert.equal((await h.call("GET", h.statusPath(id))).json.runtimeStatus, "Failed");
   const res = await h.call("POST", `${h.statusPath(id)}/rewind`, { query: { reason: "fixed upstream" } });
   assert.equal(res.status, 202, res.text);
   // Running at once (a client waiting next sees it), then Failed again: the input is still wrong
