@@ -129,6 +129,15 @@ int64_t rpc_health_ping_ms(rpc_call *call);
 /* rpc_max_message: the largest message the server sends or receives (--max-message). */
 size_t rpc_max_message(rpc_call *call);
 
+/* rpc_hold_kept: count N bytes that CALL's request leaves behind past the call (a chunked
+ * completion's chunks, kept until its last) against the server's bound on what it holds
+ * (--max-held-mb); false, nothing counted, when they do not fit, and then WHY (SIZE bytes)
+ * says so. rpc_give_kept gives them back to the server (rpc_server_of: the call may be gone
+ * by then), which must not be stopped before. */
+bool rpc_hold_kept(rpc_call *call, size_t n, char *why, size_t size);
+dt_grpc_server *rpc_server_of(rpc_call *call);
+void rpc_give_kept(dt_grpc_server *srv, size_t n);
+
 /* worker_registry: the work items handed to remote workers (worker_rpcs.c). */
 worker_registry *workers_new(void);
 void workers_free(worker_registry *w);

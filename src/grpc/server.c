@@ -222,6 +222,24 @@ static void held_refusal(dt_grpc_server *srv, const char *what, size_t n, char *
              "fit; try again later", core_budget_used(&srv->held), srv->held.max, what, n);
 }
 
+bool rpc_hold_kept(rpc_call *c, size_t n, char *why, size_t size)
+{
+    if (hold(c->srv, n, false))
+        return true;
+    held_refusal(c->srv, "chunk", n, why, size);
+    return false;
+}
+
+dt_grpc_server *rpc_server_of(rpc_call *c)
+{
+    return c->srv;
+}
+
+void rpc_give_kept(dt_grpc_server *srv, size_t n)
+{
+    unhold(srv, n);
+}
+
 /* hold_waiting: hold N bytes for a stream message of C, waiting for room; false if C closes
  * (or the server stops) first. Waits in steps, since held_mu is never taken under C's mu. */
 static bool hold_waiting(rpc_call *c, size_t n)
@@ -1662,6 +1680,8 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     /* the poller drains the queue to its shutdown event, freeing calls requested ahead */
     grpc_completion_queue_shutdown(srv->cq);
     pthread_join(srv->poller, NULL);
+    workers_free(srv->workers);   /* what it kept past its calls (chunks) given back too */
+    srv->workers = NULL;
     assert(core_budget_used(&srv->held) == 0);   /* every call freed, what it held given back */
     server_free(srv);
 }

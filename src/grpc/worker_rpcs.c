@@ -76,6 +76,7 @@ typedef struct inflight {
     dt_arena *chunk_arena;
     dt_action *chunk_acts;
     size_t n_chunk_acts, cap_chunk_acts, chunk_bytes;
+    dt_grpc_server *held_by;    /* CHUNK_BYTES count against its bound (rpc_hold_kept) */
     int32_t next_chunk;
     struct inflight *next;
 } inflight;
@@ -132,6 +133,8 @@ static void remember_released(worker_registry *w, const inflight *f)
  * not in a hot loop; without, its worker went away and any other may have it at once. */
 static void inflight_free(inflight *f)
 {
+    if (f->held_by)
+        rpc_give_kept(f->held_by, f->chunk_bytes);
     dt_arena_free(f->chunk_arena);
     free(f->chunk_acts);
     free(f);
@@ -718,14 +721,20 @@ static void reply_done(rpc_call *c)
 }
 
 /* add_chunk: the actions of DONE to F's chunked completion so far (copied: they live in the
- * request's arena), LEN bytes more of it. */
-static dt_status add_chunk(inflight *f, const svc_orch_completion *done, size_t len,
-                           dt_error *err)
+ * request's arena), LEN bytes more of it, held against the server's bound (C's) until the
+ * entry is freed: a worker holds as many items as it likes. */
+static dt_status add_chunk(rpc_call *c, inflight *f, const svc_orch_completion *done,
+                           size_t len, dt_error *err)
 {
     if (f->next_chunk >= CHUNKS_MAX || len > CHUNK_BYTES_MAX - f->chunk_bytes)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "a chunked completion may have at most %d chunks and %zu MiB",
                             CHUNKS_MAX, CHUNK_BYTES_MAX >> 20);
+    char why[320];
+    if (!rpc_hold_kept(c, len, why, sizeof why))
+        return dt_error_set(err, DT_ERR_NOMEM, "%s", why);
+    f->held_by = rpc_server_of(c);
+    f->chunk_bytes += len;   /* counted now, so that inflight_free gives it back */
     if (f->chunk_arena == NULL && (f->chunk_arena = dt_arena_new()) == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     size_t n = done->result.n_actions;
@@ -739,7 +748,6 @@ static dt_status add_chunk(inflight *f, const svc_orch_completion *done, size_t 
                            &f->chunk_acts[f->n_chunk_acts + i]) != DT_OK)
             return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     f->n_chunk_acts += n;
-    f->chunk_bytes += len;
     f->next_chunk++;
     return DT_OK;
 }
@@ -764,7 +772,7 @@ static void complete_chunk(rpc_call *c, const Dtpb__OrchestratorResponse *r,
         return;
     }
     dt_status st = done->chunk_index == f->next_chunk
-                       ? add_chunk(f, done, protobuf_c_message_get_packed_size(&r->base), &err)
+                       ? add_chunk(c, f, done, protobuf_c_message_get_packed_size(&r->base), &err)
                        : dt_error_set(&err, DT_ERR_INVALID_ARG,
                                       "chunk %d of a chunked completion arrived where chunk "
                                       "%d was due", (int)done->chunk_index,

@@ -138,3 +138,56 @@ test("a completion with an action this server cannot apply fails the instance as
     await raw.terminateAll(client, [id]);
   }
 });
+
+// The attack that found this: a worker that takes many items and sends each a few partial
+// chunks made the server keep every chunk (up to 256 MiB an item) outside --max-held-mb:
+// 4 items of 12 chunks took it from 42 MB to 1.2 GB. Kept chunks now count against the bound.
+test("chunks kept for partial completions count against --max-held-mb: past it a chunk is refused, its item given back", { timeout: 60_000 }, async () => {
+  const fs = require("node:fs"), os = require("node:os"), path = require("node:path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-chunks-held-"));
+  const server = await raw.serve(dir, ["--max-held-mb", "16"]);
+  const c = raw.connect({ "grpc.max_send_message_length": 8 << 20 }, server.endpoint);
+  const O = raw.uid("held_chunks");
+  const input = JSON.stringify("c".repeat(768 << 10));   // 4 of them, 3 MiB, a chunk
+  const part = (wi, k, last = false) => raw.completeOrchestration(c, wi,
+    last ? [raw.actions.scheduleTask(4 * k, "a", '"small"')]
+      : [0, 1, 2, 3].map((i) => raw.actions.scheduleTask(4 * k + i, "a", input)),
+    { isPartial: !last, chunkIndex: { value: k } });
+  try {
+    const ids = [];
+    for (let i = 0; i < 8; i++) {
+      ids.push(raw.uid("hc"));
+      await raw.unary(c, "StartInstance", { instanceId: ids[i], name: O });
+    }
+    const s = new raw.WorkStream(c, { ...raw.filters([O]), maxConcurrentOrchestrationWorkItems: 100 });
+    const items = [];
+    for (let i = 0; i < 8; i++) items.push(await s.must(5000));
+    let refused = null, kept = 0;
+    for (let k = 0; k < 3 && !refused; k++) {
+      for (const wi of items) {
+        const e = await part(wi, k).then(() => null, (err) => err);
+        if (e) { refused = e; break; }
+        kept += 3;
+      }
+    }
+    assert.ok(refused, "every chunk was kept");
+    assert.equal(refused.code, status.RESOURCE_EXHAUSTED, refused.details);
+    assert.match(refused.details, /--max-held-mb/);
+    assert.ok(kept <= 16, `${kept} MiB of chunks kept under a 16 MiB bound`);
+    s.close();   // the items go back, and what their chunks held with them
+
+    // room again: a chunked completion of the same size goes through whole
+    const s2 = new raw.WorkStream(c, raw.filters([O]));
+    const wi = await s2.must(10_000);
+    await part(wi, 0);
+    await part(wi, 1);
+    await part(wi, 2, true);
+    const h = (await raw.history(c, wi.orchestratorRequest.instanceId)).filter((e) => e.taskScheduled);
+    assert.equal(h.length, 9);
+    s2.close();
+  } finally {
+    c.close();
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
