@@ -578,6 +578,10 @@ typedef struct dt_start_request {
 #define DT_QUERY_PAGE_DEFAULT 100
 #define DT_QUERY_PAGE_MAX 1000
 
+/* A page of a query holds at most this many bytes of payloads and failures, plus its last
+ * row: one query holds that much, not DT_QUERY_PAGE_MAX rows of DT_PAYLOAD_MAX each. */
+#define DT_QUERY_PAGE_BYTES ((size_t)16 << 20)
+
 /* A filter over instances, for queries and purges. Zero/NULL fields match everything; a time
  * bound at the epoch itself is -1 (dt_time_bound). */
 typedef struct dt_query {
@@ -592,7 +596,9 @@ typedef struct dt_query {
     const char *version;                 /* exact version; "" matches instances without one */
     const char *id_prefix;               /* instance id starts with this */
     size_t page_size;                    /* queries: 0 means DT_QUERY_PAGE_DEFAULT; at most
-                                          * DT_QUERY_PAGE_MAX */
+                                          * DT_QUERY_PAGE_MAX. A page ends sooner, with a
+                                          * continuation, once its rows' payloads (and
+                                          * failures) reach DT_QUERY_PAGE_BYTES */
     const char *continuation;            /* queries: from the previous page; NULL: first */
     bool with_payloads;                  /* queries: read input, output, custom status too */
     bool by_id;                          /* queries: in instance id order; false (the

@@ -87,6 +87,21 @@ dt_status store_query_page_size(const dt_query *q, size_t *page, dt_error *err)
     return DT_OK;
 }
 
+static size_t len_of(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+size_t store_state_bytes(const dt_instance_state *s)
+{
+    size_t n = len_of(s->input) + len_of(s->output) + len_of(s->custom_status);
+    int depth = 0;
+    for (const dt_failure *f = s->failure; f && depth < 64; f = f->inner, depth++)
+        n += len_of(f->error_type) + len_of(f->message) + len_of(f->stack_trace) +
+             len_of(f->properties);
+    return n;
+}
+
 dt_status store_query_next(const dt_query *q, const dt_instance_state *last, dt_arena *arena,
                            const char **next, dt_error *err)
 {

@@ -665,15 +665,21 @@ static dt_status utf8_prefix_end(const char *prefix, char **out, dt_error *err)
 
 /* $1, $2 the id range of the prefix ($2 NULL: none); $3 the token; $4, $5 the last-modified
  * range; $6 include entities without state that are transient (locked, or with messages
- * waiting; an empty row is a deleted entity, never listed); $7 the limit; $8 with state. */
+ * waiting; an empty row is a deleted entity, never listed); $7 the limit; $8 with state;
+ * rows after the one whose states' bytes reach $9 stay for the next page. After the
+ * CLIENT_COLUMNS: the row's bytes and the page's up to and including it (QUERY_RUN_COL). */
 static const char query_sql[] =
-    "SELECT " CLIENT_COLUMNS("$8") " FROM entities e"
+    "SELECT * FROM (SELECT *, sum(b) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS run"
+    " FROM (SELECT " CLIENT_COLUMNS("$8") ", e.instance_id AS id,"
+    " CASE WHEN $8::boolean THEN COALESCE(octet_length(e.state), 0) ELSE 0 END AS b"
+    " FROM entities e"
     " WHERE e.instance_id >= $1 AND ($2::text IS NULL OR e.instance_id < $2)"
     " AND ($3::text IS NULL OR e.instance_id > $3)"
     " AND e.last_modified >= $4::bigint AND e.last_modified < $5::bigint"
     " AND (e.state IS NOT NULL OR ($6::boolean AND (e.locked_by IS NOT NULL OR EXISTS"
     " (SELECT 1 FROM entity_inbox m WHERE m.entity_id = e.instance_id))))"
-    " ORDER BY e.instance_id LIMIT $7";
+    " ORDER BY e.instance_id LIMIT $7) x) y WHERE run - b < $9::bigint ORDER BY id";
+#define QUERY_RUN_COL 8   /* after the 6 CLIENT_COLUMNS, id and b */
 
 dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *arena,
                             dt_entity_state **out, size_t *n_out, const char **next,
@@ -706,6 +712,7 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
     pg_bool(&p, q->include_transient);
     pg_int(&p, (int64_t)page + 1);
     pg_bool(&p, q->with_state);
+    pg_int(&p, (int64_t)DT_QUERY_PAGE_BYTES);
     PGresult *res = NULL;
     pthread_mutex_lock(&s->mu);
     r = pg_begin(s, err);
@@ -718,6 +725,9 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
     pthread_mutex_unlock(&s->mu);
     free(hi);
     size_t n = r == DT_OK ? (size_t)PQntuples(res) : 0;
+    /* the page ended on its bytes: any rows after it are the next page's (which may be empty) */
+    bool cut = n > 0 && n <= page &&
+               pg_col_int(res, (int)n - 1, QUERY_RUN_COL) >= (int64_t)DT_QUERY_PAGE_BYTES;
     dt_entity_state *rows = n ? dt_arena_alloc(arena, n * sizeof *rows) : NULL;
     if (n && rows == NULL)
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
@@ -729,6 +739,8 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
         return r;
     if (n > page) {   /* one more than a page: there is a next one */
         n = page;
+        *next = rows[n - 1].entity_id;
+    } else if (cut) {
         *next = rows[n - 1].entity_id;
     }
     *out = n ? rows : NULL;

@@ -34,18 +34,29 @@
     "created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags, " \
     "span_id, span_start"
 
-/* one row past the page ($13 is page size + 1) tells whether there is a next page */
+/* The bytes of a row's payloads and failure (DT_QUERY_PAGE_BYTES), of a full row and a brief */
+#define FULL_BYTES                                                                          \
+    "COALESCE(octet_length(input), 0) + COALESCE(octet_length(output), 0)"                  \
+    " + COALESCE(octet_length(custom_status), 0) + COALESCE(octet_length(failure), 0)"
+#define BRIEF_BYTES "COALESCE(octet_length(failure), 0)"
+
+/* A page of COLS in ORDER: one row past it ($13 is page size + 1) tells whether there is a
+ * next page; rows after the one whose bytes (BYTES) reach $14 stay for the next page. Two
+ * columns follow COLS: the row's bytes and the page's bytes up to and including it
+ * (QUERY_RUN_COL). */
+#define PAGE_SQL(COLS, BYTES, ORDER)                                                        \
+    "SELECT * FROM (SELECT *, sum(b) OVER (ORDER BY " ORDER " ROWS UNBOUNDED PRECEDING)"    \
+    " AS run FROM (SELECT " COLS ", " BYTES " AS b FROM instances" FILTER_WHERE             \
+    " ORDER BY " ORDER " LIMIT $13::bigint) x) y WHERE run - b < $14::bigint ORDER BY " ORDER
+#define QUERY_RUN_COL 18   /* after the 17 of PG_INSTANCE_COLUMNS (or BRIEF_COLUMNS) and b */
+
 static const char *const query_sql[2][2] = {
     /* [newest first][with payloads] */
-    [0][1] = "SELECT " PG_INSTANCE_COLUMNS " FROM instances" FILTER_WHERE
-             " ORDER BY instance_id LIMIT $13::bigint",
-    [0][0] = "SELECT " BRIEF_COLUMNS " FROM instances" FILTER_WHERE
-             " ORDER BY instance_id LIMIT $13::bigint",
+    [0][1] = PAGE_SQL(PG_INSTANCE_COLUMNS, FULL_BYTES, "instance_id"),
+    [0][0] = PAGE_SQL(BRIEF_COLUMNS, BRIEF_BYTES, "instance_id"),
     /* newest first walks instances_by_created backwards */
-    [1][1] = "SELECT " PG_INSTANCE_COLUMNS " FROM instances" FILTER_WHERE
-             " ORDER BY created_at DESC, instance_id DESC LIMIT $13::bigint",
-    [1][0] = "SELECT " BRIEF_COLUMNS " FROM instances" FILTER_WHERE
-             " ORDER BY created_at DESC, instance_id DESC LIMIT $13::bigint",
+    [1][1] = PAGE_SQL(PG_INSTANCE_COLUMNS, FULL_BYTES, "created_at DESC, instance_id DESC"),
+    [1][0] = PAGE_SQL(BRIEF_COLUMNS, BRIEF_BYTES, "created_at DESC, instance_id DESC"),
 };
 
 /* ---- well-formed id ranges ------------------------------------------------------------------ */
@@ -208,6 +219,7 @@ dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
         pg_params p = PG_PARAMS_INIT;
         filter_params(&p, &f);
         pg_int(&p, (int64_t)page + 1);
+        pg_int(&p, (int64_t)DT_QUERY_PAGE_BYTES);
         r = pg_run(s, query_sql[newest][full], &p, &res, err, "query instances");
     }
     if (r == DT_OK)
@@ -223,6 +235,11 @@ dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
 
     size_t rows = (size_t)PQntuples(res);
     size_t n = rows > page ? page : rows;
+    /* more: a row past the page, or the page ended on its bytes (the rows after it, if
+     * any, were left for the next page; if none, that page is empty) */
+    bool more = rows > page ||
+                (n > 0 && pg_col_int(res, (int)n - 1, QUERY_RUN_COL) >=
+                              (int64_t)DT_QUERY_PAGE_BYTES);
     dt_instance_state *states = n ? dt_arena_alloc(arena, n * sizeof *states) : NULL;
     if (n && states == NULL)
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory for a page of %zu instances", n);
@@ -231,7 +248,7 @@ dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
     PQclear(res);
     if (r != DT_OK)
         return r;
-    if (rows > page)
+    if (more)
         r = store_query_next(q, &states[n - 1], arena, next, err);
     if (r != DT_OK)
         return r;

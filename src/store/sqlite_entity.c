@@ -402,10 +402,18 @@ dt_status store_sqlite_query_entities(dt_store *base, const dt_entity_query *q, 
     store_bind_int64(st, 5, q->modified_to ? q->modified_to : INT64_MAX, &rc);
     store_bind_int64(st, 6, q->include_transient, &rc);
     store_bind_int64(st, 7, (int64_t)page + 1, &rc);
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
+    bool cut = false;
     while (r == DT_OK && rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (read_entity(st, q->with_state, arena, &rows[n++]) != DT_OK)
+        if (n > 0 && n < page && bytes >= DT_QUERY_PAGE_BYTES) {   /* the rest: next page */
+            cut = true;
+            rc = SQLITE_DONE;
+            break;
+        }
+        if (read_entity(st, q->with_state, arena, &rows[n]) != DT_OK)
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+        bytes += rows[n].state ? strlen(rows[n].state) : 0;
+        n++;
         rc = SQLITE_OK;
     }
     if (r == DT_OK && rc != SQLITE_OK && rc != SQLITE_DONE)
@@ -416,8 +424,8 @@ dt_status store_sqlite_query_entities(dt_store *base, const dt_entity_query *q, 
     free(hi);
     if (r != DT_OK)
         return r;
-    if (n > page) {   /* one more than a page: there is a next one */
-        n = page;
+    if (n > page || cut) {   /* one more than a page, or its bytes reached: a next one */
+        n = n > page ? page : n;
         *next = rows[n - 1].entity_id;
     }
     *out = n ? rows : NULL;

@@ -69,16 +69,16 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
     store_bind_int64(st, 8, (int64_t)page + 1, &rc);   /* one more row: is there a next page? */
     if (rc != SQLITE_OK)
         r = store_sql_error(s, rc, err, "query instances");
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     bool more = false;
     while (r == DT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == page) {
+        if (n == page || bytes >= DT_QUERY_PAGE_BYTES) {   /* the rest on the next page */
             more = true;
             break;
         }
         r = store_read_instance(st, arena, &states[n], err);
         if (r == DT_OK)
-            n++;
+            bytes += store_state_bytes(&states[n++]);
     }
     if (r == DT_OK && !more && rc != SQLITE_DONE)
         r = store_sql_error(s, rc, err, "query instances");

@@ -91,6 +91,9 @@ void store_filter_free(store_filter *f);
  * DT_QUERY_PAGE_MAX. */
 dt_status store_query_page_size(const dt_query *q, size_t *page, dt_error *err);
 
+/* store_state_bytes: the bytes of S's payloads and failure chain (DT_QUERY_PAGE_BYTES) */
+size_t store_state_bytes(const dt_instance_state *s);
+
 /* store_query_next: the continuation token after LAST, the last row of a page of Q, in ARENA
  * (or LAST's own ARENA id by id). */
 dt_status store_query_next(const dt_query *q, const dt_instance_state *last, dt_arena *arena,

@@ -1766,6 +1766,69 @@ static void test_query_pages_through_every_instance_once(void **state)
     assert_str(query_page(fx, &q, NULL), "");
 }
 
+/* json_string_of: a JSON string of LEN bytes, quotes included (malloc'd) */
+static char *json_string_of(size_t len)
+{
+    char *v = malloc(len + 1);
+    assert_non_null(v);
+    v[0] = '"';
+    memset(v + 1, 'p', len - 2);
+    v[len - 1] = '"';
+    v[len] = '\0';
+    return v;
+}
+
+/* A page ends once its payloads reach DT_QUERY_PAGE_BYTES (a query of 1,000 rows of 1 MiB
+ * each once held 1 GB), with a token, in both orders; brief rows are not cut by payloads. */
+static void test_query_pages_end_on_their_bytes(void **state)
+{
+    fixture *fx = *state;
+    size_t big = DT_PAYLOAD_MAX - 16;
+    char *input = json_string_of(big);
+    char id[16];
+    int total = (int)(DT_QUERY_PAGE_BYTES / big) + 4;   /* a few rows past one page's bytes */
+    for (int i = 0; i < total; i++) {
+        snprintf(id, sizeof id, "pb%02d", i);
+        create(fx, id, input);
+    }
+    free(input);
+    for (int newest = 0; newest < 2; newest++) {
+        dt_query q = {.page_size = 100, .with_payloads = true, .by_id = !newest};
+        int seen[64] = {0}, pages = 0;
+        size_t first = 0;
+        const char *token = NULL;
+        do {
+            q.continuation = token;
+            dt_instance_state *out = NULL;
+            size_t n = 0;
+            dt_error err;
+            assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &token, &err),
+                      &err);
+            if (pages++ == 0)
+                first = n;
+            for (size_t i = 0; i < n; i++) {
+                assert_int_equal(strlen(out[i].input), big);
+                seen[atoi(out[i].instance_id + 2)]++;
+            }
+            assert_true(pages < 10);
+        } while (token != NULL);
+        /* the first page stops on the row that reaches the bound, the rest come after */
+        assert_int_equal(first, DT_QUERY_PAGE_BYTES / big + (DT_QUERY_PAGE_BYTES % big != 0));
+        assert_true(pages >= 2);
+        for (int i = 0; i < total; i++)
+            assert_int_equal(seen[i], 1);
+    }
+    dt_query brief = {.page_size = 100, .by_id = true};
+    dt_instance_state *out = NULL;
+    size_t n = 0;
+    const char *token = "unset";
+    dt_error err;
+    assert_ok(dt_store_query_instances(fx->store, &brief, fx->arena, &out, &n, &token, &err),
+              &err);
+    assert_int_equal(n, (size_t)total);
+    assert_null(token);
+}
+
 static void test_query_page_size_defaults_to_100_and_over_1000_is_refused(void **state)
 {
     fixture *fx = *state;
@@ -3120,6 +3183,52 @@ static void test_entity_get_and_query(void **state)
     query_ids(fx, &other, later, 1, &next);
 }
 
+/* A page of entities with their states ends once the states reach DT_QUERY_PAGE_BYTES, with
+ * a token; without the states nothing cuts it. */
+static void test_entity_query_pages_end_on_their_bytes(void **state)
+{
+    fixture *fx = *state;
+    size_t big = DT_PAYLOAD_MAX - 16;
+    char *v = json_string_of(big);
+    int total = (int)(DT_QUERY_PAGE_BYTES / big) + 4;
+    char id[32];
+    for (int i = 0; i < total; i++) {
+        snprintf(id, sizeof id, "@big@k%02d", i);
+        set_entity(fx, T0, id, v, NULL, NULL, NULL);
+    }
+    free(v);
+    dt_entity_query q = {.id_prefix = "@big@", .with_state = true, .page_size = 100};
+    int seen[64] = {0}, pages = 0;
+    size_t first = 0;
+    const char *next = NULL;
+    do {
+        dt_entity_state *rows = NULL;
+        size_t n = 0;
+        dt_error err;
+        q.continuation = next;
+        assert_ok(dt_store_query_entities(fx->store, &q, fx->arena, &rows, &n, &next, &err),
+                  &err);
+        if (pages++ == 0)
+            first = n;
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(strlen(rows[i].state), big);
+            seen[atoi(rows[i].entity_id + strlen("@big@k"))]++;
+        }
+        assert_true(pages < 10);
+    } while (next != NULL);
+    assert_int_equal(first, DT_QUERY_PAGE_BYTES / big + (DT_QUERY_PAGE_BYTES % big != 0));
+    for (int i = 0; i < total; i++)
+        assert_int_equal(seen[i], 1);
+    dt_entity_query brief = {.id_prefix = "@big@", .page_size = 100};
+    dt_entity_state *rows = NULL;
+    size_t n = 0;
+    dt_error err;
+    assert_ok(dt_store_query_entities(fx->store, &brief, fx->arena, &rows, &n, &next, &err),
+              &err);
+    assert_int_equal(n, (size_t)total);
+    assert_null(next);
+}
+
 /* Cleaning: orphaned locks (holder missing, finished or on another execution) are released
  * and counted; then rows with no state, lock, message or lease are removed and counted.
  * Live holders, stateful and transient entities stay. */
@@ -3249,6 +3358,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_history_len_counts_commits_and_loads_from_the_middle),
         T(test_history_len_after_continue_as_new_counts_only_the_new_history),
         T(test_query_pages_through_every_instance_once),
+        T(test_query_pages_end_on_their_bytes),
         T(test_query_page_size_defaults_to_100_and_over_1000_is_refused),
         T(test_query_lists_newest_first_and_pages_so),
         T(test_query_filters_alone_and_combined),
@@ -3273,6 +3383,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_episode_unlock_releases_only_its_own_section),
         T(test_episode_release_locks_releases_all_of_that_instance),
         T(test_entity_get_and_query),
+        T(test_entity_query_pages_end_on_their_bytes),
         T(test_entity_clean_removes_empty_rows_and_releases_orphaned_locks),
     };
     size_t n = sizeof tests / sizeof tests[0];
