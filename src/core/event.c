@@ -1,5 +1,6 @@
 /* event.c — history event names and kinds, failure details, deep copies of events, failures
  * and instance states into an arena, and the orchestration request's ExecutionStarted. */
+#include <stdio.h>
 #include <string.h>
 
 #include "durabletask/core.h"
@@ -246,6 +247,94 @@ static dt_status check_entity_message(const dt_event *e, const char **type, dt_e
     return DT_OK;
 }
 
+/* check_named: NAME and VERSION (what WHAT names: "activity", "orchestrator"), by their rules. */
+static dt_status check_named(const char *name, const char *version, const char *what,
+                             dt_error *err)
+{
+    char field[32];
+    snprintf(field, sizeof field, "%s name", what);
+    dt_status st = dt_name_validate(name, field, err);
+    snprintf(field, sizeof field, "%s version", what);
+    return st == DT_OK ? dt_version_validate(version, field, err) : st;
+}
+
+/* check_fire_at: a timer's fire time T is within the years we keep. */
+static dt_status check_fire_at(dt_time t, dt_error *err)
+{
+    if (t < DT_TIME_MIN || t > DT_TIME_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "timer fire time %lld us since the epoch "
+                            "is outside years 1 to 9999", (long long)t);
+    return DT_OK;
+}
+
+/* check_ids: INSTANCE (an instance or, when ENTITY_OK, an entity id) unless NULL, and EXEC (an
+ * execution id: a name's rules) unless NULL or empty. */
+static dt_status check_ids(const char *instance, bool entity_ok, const char *exec, dt_error *err)
+{
+    dt_status st = DT_OK;
+    if (instance)
+        st = entity_ok && instance[0] == '@' ? dt_entity_id_validate(instance, err)
+                                             : dt_instance_id_validate(instance, err);
+    if (st == DT_OK && exec && exec[0])
+        st = dt_name_validate(exec, "execution id", err);
+    return st;
+}
+
+/* check_history_event: E, an event of a worker's rewritten history (a rewind), keeps the
+ * rules its own path kept: the hub acts on it again (its children are sent the rewind, its
+ * parent is told the new run's end, its names are scheduled again). */
+static dt_status check_history_event(const dt_event *e, dt_error *err)
+{
+    dt_status st = DT_OK;
+    switch (e->type) {
+    case DT_EVENT_EXECUTION_STARTED:
+        st = check_named(e->name, e->version, "orchestrator", err);
+        if (st == DT_OK)
+            st = check_ids(e->parent_instance_id, false, e->execution_id, err);
+        if (st == DT_OK && e->parent_execution_id && e->parent_execution_id[0])
+            st = dt_name_validate(e->parent_execution_id, "parent execution id", err);
+        break;
+    case DT_EVENT_TASK_SCHEDULED:
+        st = check_named(e->name, e->version, "activity", err);
+        break;
+    case DT_EVENT_SUB_ORCHESTRATION_CREATED:
+        st = check_named(e->name, e->version, "orchestrator", err);
+        if (st == DT_OK)
+            st = dt_instance_id_validate(e->instance_id, err);
+        break;
+    case DT_EVENT_EVENT_SENT:
+        st = dt_name_validate(e->name, "event name", err);
+        if (st == DT_OK)
+            st = check_ids(e->instance_id ? e->instance_id : "", true, NULL, err);
+        break;
+    case DT_EVENT_EVENT_RAISED:
+        st = dt_name_validate(e->name, "event name", err);
+        break;
+    case DT_EVENT_TIMER_CREATED:
+    case DT_EVENT_TIMER_FIRED:
+        st = check_fire_at(e->fire_at, err);
+        break;
+    default:
+        break;
+    }
+    if (st == DT_OK && dt_event_is_entity_message(e->type)) {
+        const char *type;
+        st = check_entity_message(e, &type, err);
+    }
+    return st;
+}
+
+/* check_rewind: every event of rewind action A's history (check_history_event). */
+static dt_status check_rewind(const dt_action *a, dt_error *err)
+{
+    for (size_t i = 0; i < a->n_carryover; i++) {
+        dt_error own;
+        if (check_history_event(&a->carryover[i], &own) != DT_OK)
+            return dt_error_set(err, own.code, "new history event %zu: %s", i, own.message);
+    }
+    return DT_OK;
+}
+
 /* check_action: dt_action_validate, without the action named in ERR. */
 static dt_status check_action(const dt_action *a, const char **type, dt_error *err)
 {
@@ -253,14 +342,10 @@ static dt_status check_action(const dt_action *a, const char **type, dt_error *e
     *type = "InvalidName";
     switch (a->type) {
     case DT_ACTION_SCHEDULE_TASK:
-        st = dt_name_validate(a->name, "activity name", err);
-        if (st == DT_OK)
-            st = dt_version_validate(a->version, "activity version", err);
+        st = check_named(a->name, a->version, "activity", err);
         break;
     case DT_ACTION_CREATE_TIMER:
-        if (a->fire_at < DT_TIME_MIN || a->fire_at > DT_TIME_MAX)
-            st = dt_error_set(err, DT_ERR_INVALID_ARG, "timer fire time %lld us since the "
-                              "epoch is outside years 1 to 9999", (long long)a->fire_at);
+        st = check_fire_at(a->fire_at, err);
         *type = "InvalidTimer";
         break;
     case DT_ACTION_SEND_EVENT:
@@ -272,9 +357,7 @@ static dt_status check_action(const dt_action *a, const char **type, dt_error *e
         }
         break;
     case DT_ACTION_CREATE_SUB_ORCHESTRATION:
-        st = dt_name_validate(a->name, "orchestrator name", err);
-        if (st == DT_OK)
-            st = dt_version_validate(a->version, "orchestrator version", err);
+        st = check_named(a->name, a->version, "orchestrator", err);
         if (st == DT_OK) {
             *type = "InvalidInstanceId";
             st = dt_instance_id_validate(a->instance_id, err);
@@ -299,6 +382,10 @@ static dt_status check_action(const dt_action *a, const char **type, dt_error *e
                            i < a->n_carryover; i++)
             if (a->carryover[i].type == DT_EVENT_EVENT_RAISED)
                 st = dt_name_validate(a->carryover[i].name, "carried-over event name", err);
+        break;
+    case DT_ACTION_REWIND:
+        *type = "InvalidRewind";
+        st = check_rewind(a, err);
         break;
     default:
         break;

@@ -140,6 +140,38 @@ test("a worker's RewindOrchestrationAction replaces the history and wakes the in
   }
 });
 
+test("a worker's rewritten history keeps the rules: a child with a malformed id or a bad activity name fails the instance, and the history stays the failed run's", TIMEOUT, async () => {
+  const O = raw.uid("rw-bad"), A = raw.uid("rw-bad-a"), child = raw.uid("rw-bad-child");
+  const cases = [
+    [{ subOrchestrationInstanceCreated: { instanceId: child + "/x", name: O } }, /new history event 2: .*instance id/],
+    [{ taskScheduled: { name: "say\nhello" } }, /new history event 2: activity name/],
+    [{ eventSent: { instanceId: "", name: "ping" } }, /new history event 2: .*instance id/],
+    [{ executionStarted: { name: O, orchestrationInstance: { instanceId: "x", executionId: raw.str("e\u0001") } } }, /new history event 2: execution id/],
+  ];
+  for (const [bad, why] of cases) {
+    const id = raw.uid("rw-bad");
+    const s = new raw.WorkStream(client, raw.filters([O], [A]));
+    try {
+      await raw.unary(client, "StartInstance", { name: O, instanceId: id });
+      const wi = await s.must();
+      const all = [...wi.orchestratorRequest.pastEvents, ...wi.orchestratorRequest.newEvents];
+      const started = all.find((e) => e.executionStarted);
+      const newHistory = [all[0], started, { eventId: 0, timestamp: raw.ts(Date.now()), ...bad },
+        { eventId: -1, timestamp: raw.ts(Date.now()), executionRewound: { reason: raw.str("forged") } }];
+      await raw.completeOrchestration(client, wi, [{ id: -1, rewindOrchestration: { newHistory } }]);
+      const st = await raw.waitDone(client, id);
+      assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+      assert.equal(st.failureDetails.errorType, "InvalidRewind");
+      assert.match(st.failureDetails.errorMessage, why);
+      const h = kinds(await raw.history(client, id));
+      assert.ok(!h.includes("executionRewound") && !h.includes("subOrchestrationInstanceCreated"), h.join());
+    } finally {
+      s.close();
+      await raw.terminateAll(client, [id]);
+    }
+  }
+});
+
 test("a rewind drops the failed run's pending work, and commands sent before the rewrite still apply after it", TIMEOUT, async () => {
   const O = raw.uid("rw-cmd"), A = raw.uid("rw-cmd-a"), id = raw.uid("rw-cmd");
   let s = new raw.WorkStream(client, raw.filters([O], [A]));
