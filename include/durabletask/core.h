@@ -68,6 +68,7 @@ typedef enum dt_runtime_status {
     DT_STATUS_PENDING = 6,
     DT_STATUS_SUSPENDED = 7
 } dt_runtime_status;
+#define DT_STATUS_COUNT 8   /* the statuses above, for arrays indexed by them */
 
 /* dt_runtime_status_name: "Running", "Completed", ... as the Durable Task SDKs print them. */
 const char *dt_runtime_status_name(dt_runtime_status s);
@@ -109,7 +110,9 @@ dt_status dt_time_parse(const char *text, dt_time *out);
 
 /* dt_time_bound: T, a time given as a bound of a query (dt_query, dt_entity_query), as their
  * fields keep it. A 0 there means "no bound", so a bound at the epoch itself is kept as -1,
- * a microsecond before it (nothing we store is dated in between); any other T as it is. */
+ * a microsecond before it (nothing we store is dated in between: an instance's completed_at
+ * is 0 only while it has not completed, and a completed-time bound matches completed
+ * instances only); any other T as it is. */
 dt_time dt_time_bound(dt_time t);
 
 /* ---- logging ---------------------------------------------------------------------------- */
@@ -578,9 +581,11 @@ typedef struct dt_start_request {
 #define DT_QUERY_PAGE_DEFAULT 100
 #define DT_QUERY_PAGE_MAX 1000
 
-/* A page of a query holds at most this many bytes of payloads and failures, plus its last
- * row: one query holds that much, not DT_QUERY_PAGE_MAX rows of DT_PAYLOAD_MAX each. */
-#define DT_QUERY_PAGE_BYTES ((size_t)16 << 20)
+/* A page of a query holds at most this many bytes of payloads and failures (or one row, when
+ * that row alone has more): one query holds that much, not DT_QUERY_PAGE_MAX rows of
+ * DT_PAYLOAD_MAX each, and a page with the rows' other fields fits in the 4 MiB message
+ * that the SDKs' gRPC clients receive by default. */
+#define DT_QUERY_PAGE_BYTES ((size_t)3 << 20)
 
 /* A filter over instances, for queries and purges. Zero/NULL fields match everything; a time
  * bound at the epoch itself is -1 (dt_time_bound). */

@@ -226,6 +226,10 @@ dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size
 dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_instance_state **out,
                        size_t *n_out, const char **next, dt_error *err);
 
+/* dt_hub_count_by_status: how many instances the hub holds in each runtime status
+ * (COUNTS[status]; dt_store_count_by_status). */
+dt_status dt_hub_count_by_status(dt_hub *hub, size_t counts[DT_STATUS_COUNT], dt_error *err);
+
 /* ---- entities ---------------------------------------------------------------------------- */
 
 /* dt_hub_signal_entity: send operation OPERATION with INPUT (JSON or NULL) to entity ID

@@ -332,6 +332,7 @@ typedef struct dt_store_ops {
                                  dt_error *err);
     dt_status (*queue_depths)(dt_store *s, dt_time now, size_t *orchestrations,
                               size_t *activities, dt_error *err);
+    dt_status (*count_by_status)(dt_store *s, size_t counts[DT_STATUS_COUNT], dt_error *err);
     dt_status (*send_entity_message)(dt_store *s, const dt_entity_message *m, dt_error *err);
     dt_status (*lease_entities)(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
                                 size_t max, const dt_name_filter *names, dt_entity_item **out,
@@ -565,6 +566,10 @@ dt_status dt_store_purge_instances(dt_store *s, const dt_query *filter, size_t *
  * activity work items are visible at NOW and not leased (for metrics). */
 dt_status dt_store_queue_depths(dt_store *s, dt_time now, size_t *orchestrations,
                                 size_t *activities, dt_error *err);
+
+/* dt_store_count_by_status: how many instances the store holds in each runtime status
+ * (COUNTS[status]), counted by the database in one statement, not row by row here. */
+dt_status dt_store_count_by_status(dt_store *s, size_t counts[DT_STATUS_COUNT], dt_error *err);
 
 /* ---- entities ---------------------------------------------------------------------------- */
 

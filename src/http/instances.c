@@ -320,46 +320,19 @@ done:
     dt_arena_free(a);
 }
 
-/* GET counts: instances per runtime status. It reads every instance row (without payloads),
- * a page of DT_QUERY_PAGE_MAX at a time through dt_hub_query: fine for the dashboard at the sizes a local
- * hub holds; a store-side count would be the next step if that grows. */
+/* GET counts: instances per runtime status, counted by the store in one statement. */
 static void count_instances(http_request *rq, http_response *rs)
 {
-    size_t counts[DT_STATUS_SUSPENDED + 1] = {0};
-    char *cont = NULL;
+    size_t counts[DT_STATUS_COUNT];
     dt_error err = {0};
-    for (;;) {
-        dt_arena *a = dt_arena_new();
-        if (a == NULL) {
-            http_reply_error(rs, 500, "out of memory");
-            free(cont);
-            return;
-        }
-        dt_query q = {.page_size = DT_QUERY_PAGE_MAX, .continuation = cont};
-        dt_instance_state *states = NULL;
-        size_t n = 0;
-        const char *next = NULL;
-        dt_status st = dt_hub_query(rq->hub, &q, a, &states, &n, &next, &err);
-        for (size_t i = 0; st == DT_OK && i < n; i++)
-            if ((unsigned)states[i].status <= DT_STATUS_SUSPENDED)
-                counts[states[i].status]++;
-        free(cont);
-        cont = NULL;
-        if (st == DT_OK && next && (cont = strdup(next)) == NULL)
-            st = dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
-        dt_arena_free(a);
-        if (st != DT_OK) {
-            free(cont);
-            http_reply_dt_error(rs, &err, 409);
-            return;
-        }
-        if (cont == NULL)
-            break;
+    if (dt_hub_count_by_status(rq->hub, counts, &err) != DT_OK) {
+        http_reply_dt_error(rs, &err, 409);
+        return;
     }
     jbuf jb;
     jb_init(&jb);
     jb_object_begin(&jb);
-    for (int s = 0; s <= DT_STATUS_SUSPENDED; s++) {
+    for (int s = 0; s < DT_STATUS_COUNT; s++) {
         jb_key(&jb, dt_runtime_status_name((dt_runtime_status)s));
         jb_int(&jb, (long long)counts[s]);
     }

@@ -437,6 +437,9 @@ size_t limits_history_max(const dt_hub *hub);
  * ends before it begins (only when both bounds are given: 0 is none, dt_time_bound). */
 dt_status limits_range(dt_time from, dt_time to, const char *op, const char *what,
                        dt_error *err);
+/* limits_query_ranges: limits_range of Q's created-time and completed-time ranges (Q NULL:
+ * none), for query or purge OP: every path over instances checks both the same way. */
+dt_status limits_query_ranges(const dt_query *q, const char *op, dt_error *err);
 #define PAYLOAD_TOO_LARGE "PayloadTooLarge"
 #define HISTORY_TOO_LARGE "HistoryTooLarge"
 #define POISON_WORK_ITEM "PoisonWorkItem"

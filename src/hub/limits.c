@@ -83,6 +83,15 @@ dt_status limits_range(dt_time from, dt_time to, const char *op, const char *wha
     return DT_OK;
 }
 
+dt_status limits_query_ranges(const dt_query *q, const char *op, dt_error *err)
+{
+    dt_status st = q ? limits_range(q->created_from, q->created_to, op, "created-time", err)
+                     : DT_OK;
+    if (st == DT_OK && q)
+        st = limits_range(q->completed_from, q->completed_to, op, "completed-time", err);
+    return st;
+}
+
 size_t limits_history_max(const dt_hub *hub)
 {
     return hub->max_history ? hub->max_history : DT_HISTORY_MAX;

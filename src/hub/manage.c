@@ -200,15 +200,17 @@ dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
 }
 
 
+dt_status dt_hub_count_by_status(dt_hub *hub, size_t counts[DT_STATUS_COUNT], dt_error *err)
+{
+    return dt_store_count_by_status(hub->store, counts, err);
+}
+
 dt_status dt_hub_query(dt_hub *hub, const dt_query *q, dt_arena *arena, dt_instance_state **out,
                        size_t *n_out, const char **next, dt_error *err)
 {
     *n_out = 0;
     *next = NULL;
-    dt_status bad = q ? limits_range(q->created_from, q->created_to, "query", "created-time", err)
-                      : DT_OK;
-    if (bad == DT_OK && q)
-        bad = limits_range(q->completed_from, q->completed_to, "query", "completed-time", err);
+    dt_status bad = limits_query_ranges(q, "query", err);
     if (bad != DT_OK)
         return bad;
     if (q && q->page_size > DT_QUERY_PAGE_MAX)

@@ -47,9 +47,7 @@ dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purg
                              dt_error *err)
 {
     *n_purged = 0;
-    dt_status bad = filter ? limits_range(filter->created_from, filter->created_to, "purge",
-                                          "created-time", err)
-                           : DT_OK;
+    dt_status bad = limits_query_ranges(filter, "purge", err);
     if (bad != DT_OK)
         return bad;
     dt_query all = {0};
@@ -173,9 +171,7 @@ dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size
                                        dt_error *err)
 {
     *n_purged = 0;
-    dt_status bad = filter ? limits_range(filter->created_from, filter->created_to, "purge",
-                                          "created-time", err)
-                           : DT_OK;
+    dt_status bad = limits_query_ranges(filter, "purge", err);
     if (bad != DT_OK)
         return bad;
     static const dt_runtime_status finished[] = {DT_STATUS_COMPLETED, DT_STATUS_FAILED,

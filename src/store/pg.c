@@ -619,6 +619,7 @@ static const dt_store_ops pg_ops = {
     .purge_instance = pg_purge_instance,
     .purge_instances = pg_purge_instances,
     .queue_depths = pg_queue_depths,
+    .count_by_status = pg_count_by_status,
 };
 
 

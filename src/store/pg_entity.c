@@ -666,20 +666,22 @@ static dt_status utf8_prefix_end(const char *prefix, char **out, dt_error *err)
 /* $1, $2 the id range of the prefix ($2 NULL: none); $3 the token; $4, $5 the last-modified
  * range; $6 include entities without state that are transient (locked, or with messages
  * waiting; an empty row is a deleted entity, never listed); $7 the limit; $8 with state;
- * rows after the one whose states' bytes reach $9 stay for the next page. After the
- * CLIENT_COLUMNS: the row's bytes and the page's up to and including it (QUERY_RUN_COL). */
+ * the rows whose states would take the page's bytes past $9 stay for the next page, but
+ * for a first row (run = b). After the CLIENT_COLUMNS: id, the row's bytes, the page's up to
+ * and including it, and how many rows the page had before its bytes cut it (QUERY_ROWS_COL). */
 static const char query_sql[] =
-    "SELECT * FROM (SELECT *, sum(b) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS run"
+    "SELECT * FROM (SELECT *, sum(b) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS run,"
+    " count(*) OVER () AS n_rows"
     " FROM (SELECT " CLIENT_COLUMNS("$8") ", e.instance_id AS id,"
-    " CASE WHEN $8::boolean THEN COALESCE(octet_length(e.state), 0) ELSE 0 END AS b"
+    " CASE WHEN $8::boolean THEN COALESCE(octet_length(e.state)::bigint, 0) ELSE 0 END AS b"
     " FROM entities e"
     " WHERE e.instance_id >= $1 AND ($2::text IS NULL OR e.instance_id < $2)"
     " AND ($3::text IS NULL OR e.instance_id > $3)"
     " AND e.last_modified >= $4::bigint AND e.last_modified < $5::bigint"
     " AND (e.state IS NOT NULL OR ($6::boolean AND (e.locked_by IS NOT NULL OR EXISTS"
     " (SELECT 1 FROM entity_inbox m WHERE m.entity_id = e.instance_id))))"
-    " ORDER BY e.instance_id LIMIT $7) x) y WHERE run - b < $9::bigint ORDER BY id";
-#define QUERY_RUN_COL 8   /* after the 6 CLIENT_COLUMNS, id and b */
+    " ORDER BY e.instance_id LIMIT $7) x) y WHERE run <= $9::bigint OR run = b ORDER BY id";
+#define QUERY_ROWS_COL 9   /* after the 6 CLIENT_COLUMNS, id, b and run */
 
 dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *arena,
                             dt_entity_state **out, size_t *n_out, const char **next,
@@ -725,9 +727,8 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
     pthread_mutex_unlock(&s->mu);
     free(hi);
     size_t n = r == DT_OK ? (size_t)PQntuples(res) : 0;
-    /* the page ended on its bytes: any rows after it are the next page's (which may be empty) */
-    bool cut = n > 0 && n <= page &&
-               pg_col_int(res, (int)n - 1, QUERY_RUN_COL) >= (int64_t)DT_QUERY_PAGE_BYTES;
+    /* the page ended on its bytes: the rows after it are the next page's */
+    bool cut = n > 0 && n <= page && pg_col_int(res, 0, QUERY_ROWS_COL) > (int64_t)n;
     dt_entity_state *rows = n ? dt_arena_alloc(arena, n * sizeof *rows) : NULL;
     if (n && rows == NULL)
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory");

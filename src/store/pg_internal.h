@@ -216,6 +216,7 @@ dt_status pg_query_instances(dt_store *s, const dt_query *q, dt_arena *arena,
 dt_status pg_purge_instance(dt_store *s, const char *id, dt_error *err);
 dt_status pg_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
                              dt_error *err);
+dt_status pg_count_by_status(dt_store *s, size_t counts[DT_STATUS_COUNT], dt_error *err);
 dt_status pg_queue_depths(dt_store *s, dt_time now, size_t *orchestrations, size_t *activities,
                           dt_error *err);
 dt_status pg_send_entity_message(dt_store *s, const dt_entity_message *m, dt_error *err);

@@ -11,7 +11,8 @@
 /* The filter of queries and purges, STORE_FILTER_WHERE (sqlite_internal.h) in PostgreSQL:
  *   $1 the status mask; $2, $3 the created_at range, inclusive; $4 the exact name or NULL;
  *   $5, $6 the id range [$5, $6), $6 NULL when it has no end ("C" collation: bytes); $7 an
- *   id to leave out or NULL; $8, $9 the completed_at range, NULL when open; $10 the exact
+ *   id to leave out or NULL; $8, $9 the completed_at range, NULL when open (a bound matches
+ *   only finished instances: completed_at is 0 until then); $10 the exact
  *   version or NULL ('' matches rows without one); $11, $12 newest first: only rows below
  *   (created_at, instance_id) = ($11, $12), or NULL.
  * Every parameter is cast, so each has one type wherever it appears. A NULL test on a bound
@@ -25,6 +26,7 @@
     " AND instance_id IS DISTINCT FROM $7::text"                                            \
     " AND ($8::bigint IS NULL OR completed_at >= $8::bigint)"                               \
     " AND ($9::bigint IS NULL OR completed_at <= $9::bigint)"                               \
+    " AND ($8::bigint IS NULL AND $9::bigint IS NULL OR completed_at <> 0)"                 \
     " AND ($10::text IS NULL OR COALESCE(version, '') = $10::text)"                         \
     " AND ($11::bigint IS NULL OR (created_at, instance_id) < ($11::bigint, $12::text))"
 
@@ -34,21 +36,26 @@
     "created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags, " \
     "span_id, span_start"
 
-/* The bytes of a row's payloads and failure (DT_QUERY_PAGE_BYTES), of a full row and a brief */
+/* The bytes of a row's payloads and failure (DT_QUERY_PAGE_BYTES), of a full row and a brief;
+ * bigint, as four of them may pass an int4 */
 #define FULL_BYTES                                                                          \
-    "COALESCE(octet_length(input), 0) + COALESCE(octet_length(output), 0)"                  \
-    " + COALESCE(octet_length(custom_status), 0) + COALESCE(octet_length(failure), 0)"
-#define BRIEF_BYTES "COALESCE(octet_length(failure), 0)"
+    "COALESCE(octet_length(input)::bigint, 0) + COALESCE(octet_length(output)::bigint, 0)"  \
+    " + COALESCE(octet_length(custom_status)::bigint, 0)"                                   \
+    " + COALESCE(octet_length(failure)::bigint, 0)"
+#define BRIEF_BYTES "COALESCE(octet_length(failure)::bigint, 0)"
 
 /* A page of COLS in ORDER: one row past it ($13 is page size + 1) tells whether there is a
- * next page; rows after the one whose bytes (BYTES) reach $14 stay for the next page. Two
- * columns follow COLS: the row's bytes and the page's bytes up to and including it
- * (QUERY_RUN_COL). */
+ * next page; the rows whose bytes (BYTES) would take the page past $14 stay for the next
+ * page, but for a first row (run = b: nothing before it counts), which a page always has.
+ * Two columns follow COLS: the row's bytes, the page's bytes up to and including it; then
+ * how many rows the page had before its bytes cut it (QUERY_ROWS_COL). */
 #define PAGE_SQL(COLS, BYTES, ORDER)                                                        \
     "SELECT * FROM (SELECT *, sum(b) OVER (ORDER BY " ORDER " ROWS UNBOUNDED PRECEDING)"    \
-    " AS run FROM (SELECT " COLS ", " BYTES " AS b FROM instances" FILTER_WHERE             \
-    " ORDER BY " ORDER " LIMIT $13::bigint) x) y WHERE run - b < $14::bigint ORDER BY " ORDER
-#define QUERY_RUN_COL 18   /* after the 17 of PG_INSTANCE_COLUMNS (or BRIEF_COLUMNS) and b */
+    " AS run, count(*) OVER () AS n_rows"                                                   \
+    " FROM (SELECT " COLS ", " BYTES " AS b FROM instances" FILTER_WHERE                    \
+    " ORDER BY " ORDER " LIMIT $13::bigint) x) y"                                           \
+    " WHERE run <= $14::bigint OR run = b ORDER BY " ORDER
+#define QUERY_ROWS_COL 19   /* after the 17 of PG_INSTANCE_COLUMNS (or BRIEF_COLUMNS), b, run */
 
 static const char *const query_sql[2][2] = {
     /* [newest first][with payloads] */
@@ -235,11 +242,8 @@ dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
 
     size_t rows = (size_t)PQntuples(res);
     size_t n = rows > page ? page : rows;
-    /* more: a row past the page, or the page ended on its bytes (the rows after it, if
-     * any, were left for the next page; if none, that page is empty) */
-    bool more = rows > page ||
-                (n > 0 && pg_col_int(res, (int)n - 1, QUERY_RUN_COL) >=
-                              (int64_t)DT_QUERY_PAGE_BYTES);
+    /* more: a row past the page, or rows its bytes left for the next page */
+    bool more = n > 0 && pg_col_int(res, 0, QUERY_ROWS_COL) > (int64_t)n;
     dt_instance_state *states = n ? dt_arena_alloc(arena, n * sizeof *states) : NULL;
     if (n && states == NULL)
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory for a page of %zu instances", n);
@@ -384,5 +388,22 @@ dt_status pg_queue_depths(dt_store *base, dt_time now, size_t *orchestrations,
     if (r != DT_OK)
         pg_rollback(s);
     pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+dt_status pg_count_by_status(dt_store *base, size_t counts[DT_STATUS_COUNT], dt_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    PGresult *res = NULL;
+    pthread_mutex_lock(&s->mu);   /* one statement: its own snapshot, no transaction */
+    dt_status r = pg_run(s, "SELECT status, count(*) FROM instances GROUP BY status", NULL,
+                         &res, err, "count instances");
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; r == DT_OK && i < PQntuples(res); i++) {
+        int64_t status = pg_col_int(res, i, 0);
+        if (status >= 0 && status < DT_STATUS_COUNT)
+            counts[status] = (size_t)pg_col_int(res, i, 1);
+    }
+    PQclear(res);
     return r;
 }

@@ -393,6 +393,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PURGE_ACTIVITIES] = "DELETE FROM activities WHERE instance_id IN"
                             " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
     [ST_DEPTH_ORCH] = "SELECT COUNT(DISTINCT instance_id) FROM inbox WHERE visible_at <= ?1",
+    [ST_COUNT_BY_STATUS] = "SELECT status, COUNT(*) FROM instances GROUP BY status",
     [ST_DEPTH_ACT] = "SELECT COUNT(*) FROM activities WHERE visible_at <= ?1"
                      " AND (lock_owner IS NULL OR lock_expires < ?1)",
     [ST_PURGE_INSTANCES] = "DELETE FROM instances" STORE_FILTER_WHERE,
@@ -841,6 +842,7 @@ static const dt_store_ops sqlite_ops = {
     .get_history = store_sqlite_get_history,
     .load_history = store_sqlite_load_history,
     .queue_depths = store_sqlite_queue_depths,
+    .count_by_status = store_sqlite_count_by_status,
     .lease_orchestrations = store_sqlite_lease_orchestrations,
     .lease_activities = store_sqlite_lease_activities,
     .renew_orchestration = store_sqlite_renew_orchestration,

@@ -405,14 +405,17 @@ dt_status store_sqlite_query_entities(dt_store *base, const dt_entity_query *q, 
     size_t n = 0, bytes = 0;
     bool cut = false;
     while (r == DT_OK && rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n > 0 && n < page && bytes >= DT_QUERY_PAGE_BYTES) {   /* the rest: next page */
+        if (read_entity(st, q->with_state, arena, &rows[n]) != DT_OK) {
+            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        size_t b = rows[n].state ? strlen(rows[n].state) : 0;
+        if (n > 0 && n < page && bytes + b > DT_QUERY_PAGE_BYTES) {   /* it starts the next */
             cut = true;
             rc = SQLITE_DONE;
             break;
         }
-        if (read_entity(st, q->with_state, arena, &rows[n]) != DT_OK)
-            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-        bytes += rows[n].state ? strlen(rows[n].state) : 0;
+        bytes += b;
         n++;
         rc = SQLITE_OK;
     }

@@ -90,6 +90,7 @@ typedef enum store_stmt_id {
     ST_PURGE_INSTANCES,
     ST_DEPTH_ORCH,
     ST_DEPTH_ACT,
+    ST_COUNT_BY_STATUS,
     ST_COUNT
 } store_stmt_id;
 
@@ -103,13 +104,14 @@ typedef enum store_stmt_id {
  *          range is always there and always a seek on the primary key;
  *   ?7 an id to skip (the continuation token, the last id of the previous page) or NULL;
  *   ?9, ?10 the completed_at range, inclusive, NULL when open (a bound matches only finished
- *          instances); ?11 the exact version or NULL ('' matches rows without one).
+ *          instances: completed_at is 0 until then); ?11 the exact version or NULL ('' matches rows without one).
  *   ?8 is left for a query's LIMIT. */
 #define STORE_FILTER_WHERE                                                                  \
     " WHERE ((?1 >> status) & 1) = 1 AND created_at >= ?2 AND created_at <= ?3"             \
     " AND (?4 IS NULL OR name = ?4) AND instance_id >= ?5 AND instance_id < ?6"             \
     " AND instance_id IS NOT ?7"                                                              \
     " AND (?9 IS NULL OR completed_at >= ?9) AND (?10 IS NULL OR completed_at <= ?10)"      \
+    " AND (?9 IS NULL AND ?10 IS NULL OR completed_at <> 0)"                                \
     " AND (?11 IS NULL OR COALESCE(version, '') = ?11)"                                    \
     " AND (?12 IS NULL OR created_at < ?12 OR (created_at = ?12 AND instance_id < ?13))"
 
@@ -296,6 +298,8 @@ dt_status store_sqlite_get_history(dt_store *s, const char *id, dt_arena *arena,
 dt_status store_sqlite_load_history(dt_store *s, const char *id, size_t from_seq,
                                     dt_arena *arena, dt_event **out, size_t *n_out,
                                     dt_error *err);
+dt_status store_sqlite_count_by_status(dt_store *s, size_t counts[DT_STATUS_COUNT],
+                                       dt_error *err);
 dt_status store_sqlite_queue_depths(dt_store *s, dt_time now, size_t *orchestrations,
                                     size_t *activities, dt_error *err);
 dt_status store_sqlite_lease_orchestrations(dt_store *s, const char *owner, dt_time now,

@@ -72,13 +72,18 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
     size_t n = 0, bytes = 0;
     bool more = false;
     while (r == DT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == page || bytes >= DT_QUERY_PAGE_BYTES) {   /* the rest on the next page */
+        if (n == page) {   /* the rest on the next page */
             more = true;
             break;
         }
         r = store_read_instance(st, arena, &states[n], err);
-        if (r == DT_OK)
-            bytes += store_state_bytes(&states[n++]);
+        size_t b = r == DT_OK ? store_state_bytes(&states[n]) : 0;
+        if (r == DT_OK && n > 0 && bytes + b > DT_QUERY_PAGE_BYTES) {   /* it starts the next */
+            more = true;
+            break;
+        }
+        bytes += b;
+        n += r == DT_OK;
     }
     if (r == DT_OK && !more && rc != SQLITE_DONE)
         r = store_sql_error(s, rc, err, "query instances");
@@ -203,6 +208,24 @@ dt_status store_sqlite_queue_depths(dt_store *base, dt_time now, size_t *orchest
     dt_status r = count(s, ST_DEPTH_ORCH, now, orchestrations, err);
     if (r == DT_OK)
         r = count(s, ST_DEPTH_ACT, now, activities, err);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+dt_status store_sqlite_count_by_status(dt_store *base, size_t counts[DT_STATUS_COUNT],
+                                       dt_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = store_stmt(s, ST_COUNT_BY_STATUS);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t status = sqlite3_column_int64(st, 0);
+        if (status >= 0 && status < DT_STATUS_COUNT)
+            counts[status] = (size_t)sqlite3_column_int64(st, 1);
+    }
+    dt_status r = rc == SQLITE_DONE ? DT_OK : store_sql_error(s, rc, err, "count instances");
+    sqlite3_reset(st);
     pthread_mutex_unlock(&s->mu);
     return r;
 }

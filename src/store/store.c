@@ -2,6 +2,7 @@
  * callers never see which backend they use. Work items live inside their own arena, so
  * freeing one is freeing its arena. */
 #include <stddef.h>
+#include <string.h>
 
 #include "durabletask/store.h"
 
@@ -215,6 +216,12 @@ dt_status dt_store_queue_depths(dt_store *s, dt_time now, size_t *orchestrations
                                 size_t *activities, dt_error *err)
 {
     return CALL(queue_depths, now, orchestrations, activities, err);
+}
+
+dt_status dt_store_count_by_status(dt_store *s, size_t counts[DT_STATUS_COUNT], dt_error *err)
+{
+    memset(counts, 0, DT_STATUS_COUNT * sizeof *counts);
+    return CALL(count_by_status, counts, err);
 }
 
 dt_status dt_store_send_entity_message(dt_store *s, const dt_entity_message *m, dt_error *err)

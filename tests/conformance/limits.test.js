@@ -193,3 +193,36 @@ test("a continue-as-new carrying an event over the limit, or with a malformed na
     client.close();
   }
 });
+
+test("a query with inputs pages large instances so that each page fits the 4 MiB an SDK's client receives", { timeout: 60_000 }, async () => {
+  const client = raw.connect();   // grpc-js's default receive limit, as the SDKs keep it
+  const O = raw.uid("big"), prefix = raw.uid("lim-page") + "-";
+  const input = raw.str(JSON.stringify("p".repeat(MB - 64)));   // just under the limit
+  const ids = Array.from({ length: 8 }, (_, i) => `${prefix}${i}`);
+  const s = new raw.WorkStream(client, raw.filters([O]));
+  try {
+    for (const id of ids) await raw.unary(client, "StartInstance", { name: O, instanceId: id, input });
+    for (let i = 0; i < ids.length; i++)   // completed, so that they can be purged at the end
+      await raw.completeOrchestration(client, await s.must(), [raw.actions.complete(0, "ORCHESTRATION_STATUS_COMPLETED", '"ok"')]);
+    for (const id of ids) await raw.waitDone(client, id);
+    const seen = [];
+    let token, pages = 0;
+    do {
+      const q = await raw.unary(client, "QueryInstances", { query: {
+        instanceIdPrefix: raw.str(prefix), fetchInputsAndOutputs: true, maxInstanceCount: 100, continuationToken: token } });
+      pages++;
+      assert.ok(q.orchestrationState.length > 0 && q.orchestrationState.length < ids.length, `page ${pages}: ${q.orchestrationState.length} rows`);
+      for (const st of q.orchestrationState) {
+        assert.equal(st.input.value, input.value);
+        seen.push(st.instanceId);
+      }
+      token = q.continuationToken;
+    } while (token && pages < 10);
+    assert.deepEqual(seen.sort(), [...ids].sort());
+  } finally {
+    s.close();
+    // purged: other specs' queries should not meet 8 MiB of inputs
+    for (const id of ids) await raw.unary(client, "PurgeInstances", { instanceId: id }).catch(() => {});
+    client.close();
+  }
+});

@@ -1778,8 +1778,9 @@ static char *json_string_of(size_t len)
     return v;
 }
 
-/* A page ends once its payloads reach DT_QUERY_PAGE_BYTES (a query of 1,000 rows of 1 MiB
- * each once held 1 GB), with a token, in both orders; brief rows are not cut by payloads. */
+/* A page holds at most DT_QUERY_PAGE_BYTES of payloads (a query of 1,000 rows of 1 MiB each
+ * once held 1 GB), with a token for the rest, in both orders; brief rows are not cut by
+ * payloads. */
 static void test_query_pages_end_on_their_bytes(void **state)
 {
     fixture *fx = *state;
@@ -1806,14 +1807,15 @@ static void test_query_pages_end_on_their_bytes(void **state)
                       &err);
             if (pages++ == 0)
                 first = n;
+            assert_true(n > 0 && n * big <= DT_QUERY_PAGE_BYTES);
             for (size_t i = 0; i < n; i++) {
                 assert_int_equal(strlen(out[i].input), big);
                 seen[atoi(out[i].instance_id + 2)]++;
             }
             assert_true(pages < 10);
         } while (token != NULL);
-        /* the first page stops on the row that reaches the bound, the rest come after */
-        assert_int_equal(first, DT_QUERY_PAGE_BYTES / big + (DT_QUERY_PAGE_BYTES % big != 0));
+        /* the first page stops before the row that would take it past the bound */
+        assert_int_equal(first, DT_QUERY_PAGE_BYTES / big);
         assert_true(pages >= 2);
         for (int i = 0; i < total; i++)
             assert_int_equal(seen[i], 1);
@@ -1827,6 +1829,72 @@ static void test_query_pages_end_on_their_bytes(void **state)
               &err);
     assert_int_equal(n, (size_t)total);
     assert_null(token);
+}
+
+/* A completed-time bound, either end, matches only instances that completed: one still
+ * running (completed_at 0) is not "completed before" any time, nor after the epoch. */
+static void test_completed_time_bounds_match_only_completed_instances(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "cq-done", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_event app = item->incoming[0];
+    dt_commit c = episode_commit(item, &app, 1, DT_STATUS_COMPLETED);
+    c.u.episode.completed_at = T0 + 5 * SEC;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    create(fx, "cq-running", NULL);
+    struct {
+        dt_time from, to;
+        size_t want;
+    } cases[] = {
+        {0, T0 + 10 * SEC, 1},
+        {dt_time_bound(0), 0, 1},
+        {dt_time_bound(0), T0 + 10 * SEC, 1},
+        {T0 + 6 * SEC, 0, 0},
+        {0, T0, 0},
+        {0, 0, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dt_query q = {.by_id = true, .id_prefix = "cq-", .completed_from = cases[i].from,
+                      .completed_to = cases[i].to};
+        dt_instance_state *out = NULL;
+        size_t n = 0;
+        const char *next = NULL;
+        dt_error err;
+        assert_ok(dt_store_query_instances(fx->store, &q, fx->arena, &out, &n, &next, &err),
+                  &err);
+        if (n != cases[i].want)
+            fail_msg("case %zu: %zu rows, want %zu", i, n, cases[i].want);
+        if (n == 1)
+            assert_string_equal(out[0].instance_id, "cq-done");
+    }
+}
+
+/* Counts by status: what the database holds, each status on its own. */
+static void test_count_by_status_counts_each_status(void **state)
+{
+    fixture *fx = *state;
+    size_t counts[DT_STATUS_COUNT];
+    dt_error err;
+    assert_ok(dt_store_count_by_status(fx->store, counts, &err), &err);
+    for (int i = 0; i < DT_STATUS_COUNT; i++)
+        assert_int_equal(counts[i], 0);
+    create(fx, "cs-done", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    dt_event app = item->incoming[0];
+    dt_commit c = episode_commit(item, &app, 1, DT_STATUS_COMPLETED);
+    c.u.episode.completed_at = T0 + SEC;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    create(fx, "cs-a", NULL);
+    create(fx, "cs-b", NULL);
+    assert_ok(dt_store_count_by_status(fx->store, counts, &err), &err);
+    assert_int_equal(counts[DT_STATUS_COMPLETED], 1);
+    assert_int_equal(counts[DT_STATUS_PENDING], 2);
+    assert_int_equal(counts[DT_STATUS_RUNNING] + counts[DT_STATUS_FAILED] +
+                         counts[DT_STATUS_TERMINATED] + counts[DT_STATUS_SUSPENDED],
+                     0);
 }
 
 static void test_query_page_size_defaults_to_100_and_over_1000_is_refused(void **state)
@@ -3183,8 +3251,8 @@ static void test_entity_get_and_query(void **state)
     query_ids(fx, &other, later, 1, &next);
 }
 
-/* A page of entities with their states ends once the states reach DT_QUERY_PAGE_BYTES, with
- * a token; without the states nothing cuts it. */
+/* A page of entities with their states holds at most DT_QUERY_PAGE_BYTES of them, with a
+ * token for the rest; without the states nothing cuts it. */
 static void test_entity_query_pages_end_on_their_bytes(void **state)
 {
     fixture *fx = *state;
@@ -3210,13 +3278,14 @@ static void test_entity_query_pages_end_on_their_bytes(void **state)
                   &err);
         if (pages++ == 0)
             first = n;
+        assert_true(n > 0 && n * big <= DT_QUERY_PAGE_BYTES);
         for (size_t i = 0; i < n; i++) {
             assert_int_equal(strlen(rows[i].state), big);
             seen[atoi(rows[i].entity_id + strlen("@big@k"))]++;
         }
         assert_true(pages < 10);
     } while (next != NULL);
-    assert_int_equal(first, DT_QUERY_PAGE_BYTES / big + (DT_QUERY_PAGE_BYTES % big != 0));
+    assert_int_equal(first, DT_QUERY_PAGE_BYTES / big);
     for (int i = 0; i < total; i++)
         assert_int_equal(seen[i], 1);
     dt_entity_query brief = {.id_prefix = "@big@", .page_size = 100};
@@ -3359,6 +3428,8 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_history_len_after_continue_as_new_counts_only_the_new_history),
         T(test_query_pages_through_every_instance_once),
         T(test_query_pages_end_on_their_bytes),
+        T(test_completed_time_bounds_match_only_completed_instances),
+        T(test_count_by_status_counts_each_status),
         T(test_query_page_size_defaults_to_100_and_over_1000_is_refused),
         T(test_query_lists_newest_first_and_pages_so),
         T(test_query_filters_alone_and_combined),
