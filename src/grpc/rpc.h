@@ -138,6 +138,9 @@ bool rpc_hold_kept(rpc_call *call, size_t n, char *why, size_t size);
 dt_grpc_server *rpc_server_of(rpc_call *call);
 void rpc_give_kept(dt_grpc_server *srv, size_t n);
 
+/* rpc_held_max: the most the server holds of its calls' messages (--max-held-mb). */
+size_t rpc_held_max(rpc_call *call);
+
 /* worker_registry: the work items handed to remote workers (worker_rpcs.c). */
 worker_registry *workers_new(void);
 void workers_free(worker_registry *w);

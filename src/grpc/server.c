@@ -235,6 +235,11 @@ dt_grpc_server *rpc_server_of(rpc_call *c)
     return c->srv;
 }
 
+size_t rpc_held_max(rpc_call *c)
+{
+    return c->srv->held.max;
+}
+
 void rpc_give_kept(dt_grpc_server *srv, size_t n)
 {
     unhold(srv, n);

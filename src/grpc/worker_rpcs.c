@@ -441,15 +441,21 @@ static dt_status fail_instance(dt_hub *hub, inflight *f, dt_arena *a, const char
     return st;
 }
 
-/* fail_episode: F's instance failed because the worker's completion, refused for WHY, could
- * not be applied. */
-static dt_status fail_episode(dt_hub *hub, inflight *f, dt_arena *a, const dt_error *why,
+/* fail_episode: F's instance fails because the worker's completion, refused with ST for what
+ * ERR says, cannot be applied; ERR then says that too. The status to answer the worker with
+ * (another, with ERR saying why, if the instance could not be failed). */
+static dt_status fail_episode(dt_hub *hub, inflight *f, dt_arena *a, dt_status st,
                               dt_error *err)
 {
-    char msg[sizeof why->message + 80];
+    dt_error refused = *err;
+    char msg[sizeof refused.message + 80];
     snprintf(msg, sizeof msg, "the worker's completion of this episode could not be applied: %s",
-             why->message);
-    return fail_instance(hub, f, a, REFUSED_TYPE, msg, err);
+             refused.message);
+    dt_status failed = fail_instance(hub, f, a, REFUSED_TYPE, msg, err);
+    if (failed != DT_OK)
+        return failed;
+    dt_error_set(err, st, "%s; the instance was failed with %s", refused.message, REFUSED_TYPE);
+    return st;
 }
 
 /* ---- GetWorkItems ------------------------------------------------------------------------- */
@@ -722,14 +728,19 @@ static void reply_done(rpc_call *c)
 
 /* add_chunk: the actions of DONE to F's chunked completion so far (copied: they live in the
  * request's arena), LEN bytes more of it, held against the server's bound (C's) until the
- * entry is freed: a worker holds as many items as it likes. */
+ * entry is freed: a worker holds as many items as it likes. A completion is kept to half
+ * that bound, as its last chunk is held twice for a while (as its call's request too):
+ * larger, it could never be taken, and DT_ERR_INVALID_ARG says so. */
 static dt_status add_chunk(rpc_call *c, inflight *f, const svc_orch_completion *done,
                            size_t len, dt_error *err)
 {
-    if (f->next_chunk >= CHUNKS_MAX || len > CHUNK_BYTES_MAX - f->chunk_bytes)
+    size_t max = rpc_held_max(c) / 2;
+    max = max < CHUNK_BYTES_MAX ? max : CHUNK_BYTES_MAX;
+    if (f->next_chunk >= CHUNKS_MAX || f->chunk_bytes + len > max)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "a chunked completion may have at most %d chunks and %zu MiB",
-                            CHUNKS_MAX, CHUNK_BYTES_MAX >> 20);
+                            "a chunked completion may have at most %d chunks and %zu bytes "
+                            "(%zu MiB, and half of the server's --max-held-mb: it is kept "
+                            "until its last chunk)", CHUNKS_MAX, max, CHUNK_BYTES_MAX >> 20);
     char why[320];
     if (!rpc_hold_kept(c, len, why, sizeof why))
         return dt_error_set(err, DT_ERR_NOMEM, "%s", why);
@@ -755,8 +766,9 @@ static dt_status add_chunk(rpc_call *c, inflight *f, const svc_orch_completion *
 /* complete_chunk: one chunk of a chunked completion (the .NET and Java SDKs split one too
  * large for a message: every chunk under the same token, chunkIndex 0, 1, ..., isPartial on
  * all but the last). Chunks are kept with the item until the last, which commits them all
- * at once. A chunk out of order, or one too many, is refused and the item given back. */
-static void complete_chunk(rpc_call *c, const Dtpb__OrchestratorResponse *r,
+ * at once. A chunk out of order is refused and the item given back; one past the bounds
+ * (add_chunk) fails the instance, as the item redelivered would only be refused again. */
+static void complete_chunk(rpc_call *c, dt_arena *a, const Dtpb__OrchestratorResponse *r,
                            const svc_orch_completion *done)
 {
     worker_registry *w = rpc_workers(c);
@@ -771,15 +783,21 @@ static void complete_chunk(rpc_call *c, const Dtpb__OrchestratorResponse *r,
         unknown_token(c, r->completiontoken);
         return;
     }
-    dt_status st = done->chunk_index == f->next_chunk
+    bool in_order = done->chunk_index == f->next_chunk;
+    dt_status st = in_order
                        ? add_chunk(c, f, done, protobuf_c_message_get_packed_size(&r->base), &err)
                        : dt_error_set(&err, DT_ERR_INVALID_ARG,
                                       "chunk %d of a chunked completion arrived where chunk "
                                       "%d was due", (int)done->chunk_index,
                                       (int)f->next_chunk);
     if (st != DT_OK) {
-        if (unlist(w, f))
-            give_back(f, true);   /* nothing applied; redelivered after a back-off */
+        /* unlisted, it is ours again (else its stream ended meanwhile and gave it back) */
+        if (unlist(w, f)) {
+            if (in_order && worker_fault(st))   /* over the bounds: it would be again */
+                st = fail_episode(rpc_hub(c), f, a, st, &err);
+            else
+                give_back(f, true);   /* nothing applied; redelivered after a back-off */
+        }
         rpc_fail_err(c, st, &err);
         return;
     }
@@ -829,7 +847,7 @@ static void complete_orchestrator(rpc_call *c)
     dt_error err = {0};
     dt_status st = svc_orchestrator_response_from_msg(a, r, &done, &err);
     if (st == DT_OK && done.chunk_index >= 0) {
-        complete_chunk(c, r, &done);
+        complete_chunk(c, a, r, &done);
         goto out;
     }
     worker_registry *w = rpc_workers(c);
@@ -856,13 +874,7 @@ static void complete_orchestrator(rpc_call *c)
             remember_session(w, f, id, NULL);
         inflight_free(f);
     } else if (worker_fault(st)) {
-        dt_error refused = err;
-        dt_status failed = fail_episode(rpc_hub(c), f, a, &refused, &err);
-        if (failed != DT_OK)
-            st = failed;
-        else
-            dt_error_set(&err, st, "%s; the instance was failed with %s", refused.message,
-                         REFUSED_TYPE);
+        st = fail_episode(rpc_hub(c), f, a, st, &err);
     } else {
         give_back(f, true);
     }

@@ -185,6 +185,23 @@ test("chunks kept for partial completions count against --max-held-mb: past it a
     const h = (await raw.history(c, wi.orchestratorRequest.instanceId)).filter((e) => e.taskScheduled);
     assert.equal(h.length, 9);
     s2.close();
+
+    // a completion that could never be kept (over half the bound: its last chunk is held
+    // twice for a while) fails its instance at once, naming the bound, not redelivered
+    // until it is poisoned
+    const s3 = new raw.WorkStream(c, raw.filters([O]));
+    const big = await s3.must(10_000);
+    await part(big, 0);
+    await part(big, 1);
+    const e = await part(big, 2).then(() => null, (err) => err);
+    assert.ok(e, "a third 3 MiB chunk was kept under a 16 MiB bound");
+    assert.equal(e.code, status.INVALID_ARGUMENT, e.details);
+    assert.match(e.details, /half of the server's --max-held-mb.*failed with InvalidWorkerResponse/);
+    const st = await raw.waitDone(c, big.orchestratorRequest.instanceId);
+    assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+    assert.equal(st.failureDetails.errorType, "InvalidWorkerResponse");
+    assert.match(st.failureDetails.errorMessage, /at most 4096 chunks and 8388608 bytes/);
+    s3.close();
   } finally {
     c.close();
     await server.stop();
