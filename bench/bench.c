@@ -240,8 +240,9 @@ static const char *durability(const char *mode)
     if (told)
         return told;
     if (strncmp(mode, "pg", 2) == 0)
-        return "PostgreSQL, fsync=on, synchronous_commit=on: every commit flushed before its "
-               "outcome is told (group commit per node)";
+        return "PostgreSQL as its server is set (fsync and synchronous_commit are on by "
+               "default and on bench/run.sh's server): every commit flushed before its outcome "
+               "is told (group commit per node)";
     return "sqlite WAL, every commit fsynced before its outcome is told (group commit)";
 }
 

@@ -274,7 +274,7 @@ static const char *const EPISODE_FOLDED =
     " r AS (UPDATE inbox SET name = $8 WHERE $8::text IS NOT NULL AND instance_id = $1"
     "  AND name IS DISTINCT FROM $8 AND id <> ALL($17::bigint[]) AND EXISTS (SELECT 1 FROM u)),"
     " e AS (UPDATE entities SET locked_by = NULL, locked_execution = NULL, lock_section = NULL"
-    "  WHERE $20 AND locked_by = $1 AND EXISTS (SELECT 1 FROM u)),"
+    "  WHERE $20::boolean AND locked_by = $1 AND EXISTS (SELECT 1 FROM u)),"
     " a AS (" ACTIVITY_ROWS("$21", "$22", "$23", "$24", "$25", "$26", "$27", "$28", "$29", "$30")
     "  WHERE EXISTS (SELECT 1 FROM u) RETURNING id, visible_at)"
     " SELECT 0, count(*), 0::bigint FROM u UNION ALL SELECT 1, id, visible_at FROM a"
