@@ -49,6 +49,21 @@ typedef struct server {
     char dir[512];
 } server;
 
+/* The server a test started and has not stopped: a test that fails midway leaves it to
+ * kill_leftover, every test's teardown, rather than running on after the suite. */
+static pid_t running;
+
+static int kill_leftover(void **state)
+{
+    (void)state;
+    if (running > 0) {
+        kill(running, SIGKILL);
+        waitpid(running, NULL, 0);
+        running = 0;
+    }
+    return 0;
+}
+
 /* serve_start: `dtask serve` on free loopback ports with EXTRA arguments (NULL-terminated);
  * waits for the line that names its ports. */
 static void serve_start(server *s, const char *name, const char *const *extra)
@@ -79,6 +94,7 @@ static void serve_start(server *s, const char *name, const char *const *extra)
     int rc = posix_spawn(&s->pid, DTASK_BIN, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     assert_int_equal(rc, 0);
+    running = s->pid;
     for (int i = 0; i < 300; i++) {
         FILE *f = fopen(err_path, "r");
         char line[1024] = "";
@@ -93,8 +109,10 @@ static void serve_start(server *s, const char *name, const char *const *extra)
             return;
         }
         int status;
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            running = 0;
             fail_msg("dtask serve exited at start: %s", line);
+        }
         test_sleep_ms(20);
     }
     kill(s->pid, SIGKILL);
@@ -111,10 +129,12 @@ static int64_t serve_stop(server *s, int64_t limit_ms)
         if (now_ms() - t0 > limit_ms) {
             kill(s->pid, SIGKILL);
             waitpid(s->pid, &status, 0);
+            running = 0;
             fail_msg("dtask serve did not exit within %lld ms of SIGTERM", (long long)limit_ms);
         }
         test_sleep_ms(10);
     }
+    running = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     return now_ms() - t0;
@@ -850,15 +870,16 @@ static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void
 
 int main(void)
 {
+#define T(t) cmocka_unit_test_teardown(t, kill_leftover)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_silent_calls_beyond_the_caps_are_refused_at_once_on_no_thread),
-        cmocka_unit_test(test_calls_without_the_token_are_refused_before_any_read),
-        cmocka_unit_test(test_sigterm_with_every_slot_taken_exits_in_seconds),
-        cmocka_unit_test(test_answers_clients_do_not_take_are_bounded_by_max_held),
-        cmocka_unit_test(test_an_answer_not_taken_ends_its_call_after_the_send_timeout),
-        cmocka_unit_test(test_idle_http_connections_from_one_address_do_not_lock_out_others),
-        cmocka_unit_test(test_a_slowloris_http_client_is_cut_off_by_the_request_timeout),
-        cmocka_unit_test(test_http_responses_clients_do_not_take_are_bounded_by_max_held),
+        T(test_silent_calls_beyond_the_caps_are_refused_at_once_on_no_thread),
+        T(test_calls_without_the_token_are_refused_before_any_read),
+        T(test_sigterm_with_every_slot_taken_exits_in_seconds),
+        T(test_answers_clients_do_not_take_are_bounded_by_max_held),
+        T(test_an_answer_not_taken_ends_its_call_after_the_send_timeout),
+        T(test_idle_http_connections_from_one_address_do_not_lock_out_others),
+        T(test_a_slowloris_http_client_is_cut_off_by_the_request_timeout),
+        T(test_http_responses_clients_do_not_take_are_bounded_by_max_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
