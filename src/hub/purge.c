@@ -22,10 +22,11 @@ static void log_purged(const dt_query *f, size_t n, bool recursive)
     for (size_t i = 0; f && i < f->n_statuses && len < sizeof statuses; i++)
         len += (size_t)snprintf(statuses + len, sizeof statuses - len, "%s%s", i ? "," : "",
                                 dt_runtime_status_name(f->statuses[i]));
+    /* a bound at the epoch is kept as -1 (dt_time_bound): it is logged as the epoch */
     if (f && f->created_from)
-        dt_time_format(f->created_from, from);
+        dt_time_format(f->created_from < 0 ? 0 : f->created_from, from);
     if (f && f->created_to)
-        dt_time_format(f->created_to, to);
+        dt_time_format(f->created_to < 0 ? 0 : f->created_to, to);
     dt_log(DT_LOG_INFO, NULL,
            "purged %zu instance%s%s (status %s, created %s..%s, name %s, id prefix %s)", n,
            n == 1 ? "" : "s", recursive ? " with their sub-orchestrations" : "",
