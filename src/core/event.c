@@ -1,6 +1,5 @@
 /* event.c — history event names and kinds, failure details, deep copies of events, failures
  * and instance states into an arena, and the orchestration request's ExecutionStarted. */
-#include <stdio.h>
 #include <string.h>
 
 #include "durabletask/core.h"
@@ -247,15 +246,13 @@ static dt_status check_entity_message(const dt_event *e, const char **type, dt_e
     return DT_OK;
 }
 
-/* check_named: NAME and VERSION (what WHAT names: "activity", "orchestrator"), by their rules. */
-static dt_status check_named(const char *name, const char *version, const char *what,
-                             dt_error *err)
+/* check_named: NAME and VERSION of an activity (ORCH false) or orchestrator, by their rules. */
+static dt_status check_named(const char *name, const char *version, bool orch, dt_error *err)
 {
-    char field[32];
-    snprintf(field, sizeof field, "%s name", what);
-    dt_status st = dt_name_validate(name, field, err);
-    snprintf(field, sizeof field, "%s version", what);
-    return st == DT_OK ? dt_version_validate(version, field, err) : st;
+    dt_status st = dt_name_validate(name, orch ? "orchestrator name" : "activity name", err);
+    return st == DT_OK ? dt_version_validate(version, orch ? "orchestrator version"
+                                                           : "activity version", err)
+                       : st;
 }
 
 /* check_fire_at: a timer's fire time T is within the years we keep. */
@@ -288,17 +285,17 @@ static dt_status check_history_event(const dt_event *e, dt_error *err)
     dt_status st = DT_OK;
     switch (e->type) {
     case DT_EVENT_EXECUTION_STARTED:
-        st = check_named(e->name, e->version, "orchestrator", err);
+        st = check_named(e->name, e->version, true, err);
         if (st == DT_OK)
             st = check_ids(e->parent_instance_id, false, e->execution_id, err);
         if (st == DT_OK && e->parent_execution_id && e->parent_execution_id[0])
             st = dt_name_validate(e->parent_execution_id, "parent execution id", err);
         break;
     case DT_EVENT_TASK_SCHEDULED:
-        st = check_named(e->name, e->version, "activity", err);
+        st = check_named(e->name, e->version, false, err);
         break;
     case DT_EVENT_SUB_ORCHESTRATION_CREATED:
-        st = check_named(e->name, e->version, "orchestrator", err);
+        st = check_named(e->name, e->version, true, err);
         if (st == DT_OK)
             st = dt_instance_id_validate(e->instance_id, err);
         break;
@@ -342,7 +339,7 @@ static dt_status check_action(const dt_action *a, const char **type, dt_error *e
     *type = "InvalidName";
     switch (a->type) {
     case DT_ACTION_SCHEDULE_TASK:
-        st = check_named(a->name, a->version, "activity", err);
+        st = check_named(a->name, a->version, false, err);
         break;
     case DT_ACTION_CREATE_TIMER:
         st = check_fire_at(a->fire_at, err);
@@ -357,7 +354,7 @@ static dt_status check_action(const dt_action *a, const char **type, dt_error *e
         }
         break;
     case DT_ACTION_CREATE_SUB_ORCHESTRATION:
-        st = check_named(a->name, a->version, "orchestrator", err);
+        st = check_named(a->name, a->version, true, err);
         if (st == DT_OK) {
             *type = "InvalidInstanceId";
             st = dt_instance_id_validate(a->instance_id, err);

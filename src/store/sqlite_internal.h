@@ -104,7 +104,8 @@ typedef enum store_stmt_id {
  *          range is always there and always a seek on the primary key;
  *   ?7 an id to skip (the continuation token, the last id of the previous page) or NULL;
  *   ?9, ?10 the completed_at range, inclusive, NULL when open (a bound matches only finished
- *          instances: completed_at is 0 until then); ?11 the exact version or NULL ('' matches rows without one).
+ *          instances: completed_at is 0 until then); ?11 the exact version or NULL ('' matches
+ *          rows without one).
  *   ?8 is left for a query's LIMIT. */
 #define STORE_FILTER_WHERE                                                                  \
     " WHERE ((?1 >> status) & 1) = 1 AND created_at >= ?2 AND created_at <= ?3"             \

@@ -77,13 +77,15 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
             break;
         }
         r = store_read_instance(st, arena, &states[n], err);
-        size_t b = r == DT_OK ? store_state_bytes(&states[n]) : 0;
-        if (r == DT_OK && n > 0 && bytes + b > DT_QUERY_PAGE_BYTES) {   /* it starts the next */
+        if (r != DT_OK)
+            break;
+        size_t b = store_state_bytes(&states[n]);
+        if (n > 0 && bytes + b > DT_QUERY_PAGE_BYTES) {   /* it starts the next */
             more = true;
             break;
         }
         bytes += b;
-        n += r == DT_OK;
+        n++;
     }
     if (r == DT_OK && !more && rc != SQLITE_DONE)
         r = store_sql_error(s, rc, err, "query instances");
