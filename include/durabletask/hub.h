@@ -134,6 +134,20 @@ dt_status dt_hub_get(dt_hub *hub, const char *id, dt_arena *arena, dt_instance_s
 dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_event **out,
                              size_t *n_out, dt_error *err);
 
+/* dt_history_fn: one window of a history walked by dt_hub_walk_history: its N events EV, and
+ * ARENA for the callee's own use; both are freed after the call. A status other than DT_OK
+ * stops the walk. */
+typedef dt_status (*dt_history_fn)(void *arg, const dt_event *ev, size_t n, dt_arena *arena,
+                                   dt_error *err);
+
+/* dt_hub_walk_history: ID's history, in order, to FN a window at a time (DT_HISTORY_WINDOW of
+ * stored bytes), for a reader that must not hold a whole history at once: FN's status when
+ * it stops the walk, else the reads'. A history replaced between two windows (continue-as-
+ * new, rewind) ends the walk there with *REPLACED set: the windows before are of another
+ * execution than the rest would be. */
+dt_status dt_hub_walk_history(dt_hub *hub, const char *id, dt_history_fn fn, void *arg,
+                              bool *replaced, dt_error *err);
+
 typedef enum dt_wait_for {
     DT_WAIT_START = 1,      /* any status but Pending */
     DT_WAIT_COMPLETION = 2  /* a terminal status (or ContinuedAsNew's successor finishing) */

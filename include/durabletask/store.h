@@ -292,6 +292,14 @@ typedef struct dt_node_info {
 /* How a watched store tells of other nodes' commits: see dt_store_watch. */
 typedef void (*dt_store_changed_fn)(void *arg, const char *ids, bool work);
 
+/* A window of one history, for a reader that pages through it (dt_store_read_history). */
+typedef struct dt_history_window {
+    dt_event *events;   /* in ARENA, in order; NULL when n is 0 */
+    size_t n;
+    int64_t gen;        /* the history's generation (dt_orch_item.history_gen) as read */
+    bool more;          /* events follow the window */
+} dt_history_window;
+
 typedef struct dt_store_ops {
     const char *name;
     void (*close)(dt_store *s);
@@ -299,10 +307,8 @@ typedef struct dt_store_ops {
     dt_status (*send_message)(dt_store *s, const dt_message *m, dt_error *err);
     dt_status (*get_instance)(dt_store *s, const char *id, dt_arena *arena,
                               dt_instance_state **out, dt_error *err);
-    dt_status (*get_history)(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
-                             size_t *n_out, dt_error *err);
-    dt_status (*load_history)(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
-                              dt_event **out, size_t *n_out, dt_error *err);
+    dt_status (*read_history)(dt_store *s, const char *id, size_t from_seq, size_t max_bytes,
+                              dt_arena *arena, dt_history_window *out, dt_error *err);
     dt_status (*lease_orchestrations)(dt_store *s, const char *owner, dt_time now,
                                       int64_t lease_us, size_t max,
                                       const dt_name_filter *names, dt_orch_item **out,
@@ -429,6 +435,20 @@ dt_status dt_store_get_history(dt_store *s, const char *id, dt_arena *arena, dt_
  * meanwhile. DT_ERR_NOT_FOUND if no such instance. */
 dt_status dt_store_load_history(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
                                 dt_event **out, size_t *n_out, dt_error *err);
+
+/* dt_store_read_history: the events of ID with seq >= FROM_SEQ, in order, decoded into ARENA,
+ * as many as fit in MAX_BYTES of stored bytes (always one at least; 0: no bound; a store may
+ * end a bounded window sooner after many small events, never later), with the history's
+ * generation read in the same snapshot. A reader that pages through a history with it holds
+ * one window at a time, never the whole; a generation that differs from the one its first
+ * window saw means the history was replaced (continue-as-new, rewind) in between, and the
+ * windows do not belong together. DT_ERR_NOT_FOUND if no such instance. */
+dt_status dt_store_read_history(dt_store *s, const char *id, size_t from_seq, size_t max_bytes,
+                                dt_arena *arena, dt_history_window *out, dt_error *err);
+
+/* The stored bytes the server's readers (a history streamed, shown over HTTP, walked by a
+ * recursive purge) read at a time. */
+#define DT_HISTORY_WINDOW ((size_t)256 << 10)
 
 /* dt_store_lease_orchestrations: lease up to MAX instances that have visible inbox messages and
  * no live lease, until NOW + LEASE_US. OUT is a caller-supplied array of MAX pointers; the

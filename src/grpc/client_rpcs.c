@@ -420,41 +420,57 @@ HANDLER(restart_instance, Dtpb__RestartInstanceRequest,
     rpc_reply(c, &resp.base);
 }
 
+/* A StreamInstanceHistory call as its history is walked. */
+typedef struct history_call {
+    rpc_call *c;
+    const Dtpb__StreamInstanceHistoryRequest *r;
+    dt_arena *a;       /* the call's */
+    bool started;      /* the first window was seen */
+    bool answered;     /* the call was finished on the way */
+} history_call;
+
 /* requested_execution: refuse (false, after answering) a request for an execution of the
- * instance other than the one history EV (N events) holds. */
-static bool requested_execution(rpc_call *c, const Dtpb__StreamInstanceHistoryRequest *r,
-                                const dt_event *ev, size_t n)
+ * instance other than the current one: the one whose ExecutionStarted opens the history (in
+ * EV, its first window), else the row's (a history read before it began). */
+static bool requested_execution(history_call *h, const dt_event *ev, size_t n)
 {
+    const Dtpb__StreamInstanceHistoryRequest *r = h->r;
     if (r->executionid == NULL || r->executionid->value == NULL || !r->executionid->value[0])
         return true;
-    const char *current = "";
+    const char *current = NULL;
     for (size_t i = 0; i < n; i++)
         if (ev[i].type == DT_EVENT_EXECUTION_STARTED && ev[i].execution_id)
             current = ev[i].execution_id;
+    dt_instance_state *s = NULL;
+    dt_error err = {0};
+    if (current == NULL && dt_hub_get(rpc_hub(h->c), r->instanceid, h->a, &s, &err) == DT_OK)
+        current = s->execution_id;
+    if (current == NULL)
+        current = "";
     if (strcmp(current, r->executionid->value) == 0)
         return true;
     char msg[400];
     snprintf(msg, sizeof msg, "instance '%.100s' has no execution '%.64s' (its current one is "
              "'%.64s')", r->instanceid, r->executionid->value, current);
-    rpc_finish(c, NULL, 0, GRPC_STATUS_NOT_FOUND, msg);
+    rpc_finish(h->c, NULL, 0, GRPC_STATUS_NOT_FOUND, msg);
     return false;
 }
 
-/* The history as HistoryChunk messages of at most HISTORY_CHUNK_BYTES each (one event more
- * only when a single event is larger), so a worker with gRPC's default 4 MiB receive limit
- * reads any history whose events each fit in it. */
-HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
-        dtpb__stream_instance_history_request__descriptor)
+/* send_window (dt_history_fn): a window's events as HistoryChunk messages of at most
+ * HISTORY_CHUNK_BYTES each (one event more only when a single event is larger). */
+static dt_status send_window(void *arg, const dt_event *ev, size_t n, dt_arena *a,
+                             dt_error *err)
 {
-    dt_event *ev = NULL;
-    size_t n = 0;
-    dt_error err = {0};
+    history_call *h = arg;
+    if (!h->started) {
+        h->started = true;
+        if (!requested_execution(h, ev, n)) {
+            h->answered = true;
+            return DT_ERR_NOT_FOUND;
+        }
+    }
     Dtpb__HistoryChunk *all = NULL;
-    dt_status st = dt_hub_get_history(rpc_hub(c), r->instanceid, a, &ev, &n, &err);
-    if (st == DT_OK && !requested_execution(c, r, ev, n))
-        return;
-    if (st == DT_OK)
-        st = svc_history_chunk(a, ev, n, &all);
+    dt_status st = svc_history_chunk(a, ev, n, &all);
     for (size_t at = 0; st == DT_OK && at < n;) {
         Dtpb__HistoryChunk chunk = *all;
         size_t bytes = 0, k = 0;
@@ -471,13 +487,38 @@ HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
         uint8_t *buf = NULL;
         size_t len = 0;
         st = pb_pack(a, &chunk.base, &buf, &len);
-        if (st == DT_OK && !rpc_send(c, buf, len))
-            st = dt_error_set(&err, DT_ERR_SHUTDOWN, "the client went away");
+        if (st == DT_OK && !rpc_send(h->c, buf, len))
+            st = dt_error_set(err, DT_ERR_SHUTDOWN, "the client went away");
     }
-    if (st == DT_OK)
+    return st;
+}
+
+/* The history, read and sent a window at a time (dt_hub_walk_history), so a call holds one
+ * window, never a whole history (up to DT_HISTORY_MAX, and as many calls as --max-calls);
+ * what it sends waits for room under --max-held-mb. A worker with gRPC's default 4 MiB
+ * receive limit reads any history whose events each fit in it. A history replaced between
+ * two windows ends the call ABORTED: what was sent and what would follow are of different
+ * executions, and the caller reads it again. */
+HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
+        dtpb__stream_instance_history_request__descriptor)
+{
+    history_call h = {.c = c, .r = r, .a = a};
+    dt_error err = {0};
+    bool replaced;
+    dt_status st = dt_hub_walk_history(rpc_hub(c), r->instanceid, send_window, &h, &replaced,
+                                       &err);
+    if (h.answered)
+        return;
+    if (replaced) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "the history of '%.100s' was replaced (continue-as-new or "
+                 "rewind) while it was read; read it again", r->instanceid);
+        rpc_finish(c, NULL, 0, GRPC_STATUS_ABORTED, msg);
+    } else if (st == DT_OK) {
         rpc_finish(c, NULL, 0, GRPC_STATUS_OK, "");
-    else
+    } else {
         rpc_fail_err(c, st, &err);
+    }
 }
 
 /* task_hub_of: the hub CreateTaskHub / DeleteTaskHub act on (the call's taskhub metadata),

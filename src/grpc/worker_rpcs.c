@@ -285,9 +285,31 @@ static int kind_of(const inflight *f)
     return f->orch ? DT_WORK_ORCHESTRATION : f->ent ? DT_WORK_ENTITY : DT_WORK_ACTIVITY;
 }
 
+/* ids_agree: does a completion naming INSTANCE_ID (and, for an activity, TASK_ID) fit the
+ * work item of ITEM_ID / ITEM_TASK (ITEM_TASK < 0: an orchestration's)? One that names no
+ * instance leaves it to its token. */
+static bool ids_agree(const char *item_id, int32_t item_task, const char *instance_id,
+                      int32_t task_id)
+{
+    if (instance_id == NULL || instance_id[0] == '\0')
+        return true;
+    return strcmp(item_id, instance_id) == 0 && (item_task < 0 || item_task == task_id);
+}
+
+/* agrees: does a completion of F naming INSTANCE_ID / TASK_ID fit it (ids_agree)? */
+static bool agrees(const inflight *f, const char *instance_id, int32_t task_id)
+{
+    if (f->orch)
+        return ids_agree(f->orch->instance_id, -1, instance_id, task_id);
+    if (f->act)
+        return ids_agree(f->act->instance_id, f->act->task_id, instance_id, task_id);
+    return true;
+}
+
 /* take: remove and return HUB's handed entry of KIND with TOKEN (or, without a token, the
  * orchestration of INSTANCE_ID, or the activity INSTANCE_ID/TASK_ID; an entity's needs its
- * token), or NULL. */
+ * token), or NULL. A token whose work item is of another instance or task than the
+ * completion names takes nothing (wrong_ids says why). */
 static inflight *take(worker_registry *w, const dt_hub *hub, const char *token, int kind,
                       const char *instance_id, int32_t task_id)
 {
@@ -300,7 +322,7 @@ static inflight *take(worker_registry *w, const dt_hub *hub, const char *token, 
         if (!f->handed || f->busy || f->hub != hub)
             match = false;
         else if (token && token[0])
-            match = strcmp(f->token, token) == 0;
+            match = strcmp(f->token, token) == 0 && agrees(f, instance_id, task_id);
         else if (orch)
             match = f->orch && instance_id && strcmp(f->orch->instance_id, instance_id) == 0;
         else
@@ -315,6 +337,43 @@ static inflight *take(worker_registry *w, const dt_hub *hub, const char *token, 
     }
     pthread_mutex_unlock(&w->mu);
     return found;
+}
+
+/* wrong_ids_say: why a completion under TOKEN naming INSTANCE_ID / TASK_ID is refused: its
+ * token is for WHAT of ITEM_ID (task ITEM_TASK). Into MSG. */
+static void wrong_ids_say(char *msg, size_t size, rpc_call *c, const char *token,
+                          const char *what, const char *item_id, int32_t item_task,
+                          const char *instance_id, int32_t task_id)
+{
+    char item[24] = "", asked[24] = "";
+    if (item_task >= 0) {   /* an activity's */
+        snprintf(item, sizeof item, " (task %d)", (int)item_task);
+        snprintf(asked, sizeof asked, " (task %d)", (int)task_id);
+    }
+    snprintf(msg, size, "%s: completion token '%.60s' is for %s of instance '%.100s'%s, not of "
+             "instance '%.100s'%s; nothing was changed", rpc_method_name(c), token, what, item_id,
+             item, instance_id, asked);
+}
+
+/* wrong_ids: answer C (INVALID_ARGUMENT, true) if TOKEN is HUB's work item in flight of
+ * another instance or task than the completion names (INSTANCE_ID, TASK_ID): a worker's
+ * mix-up, refused with nothing changed rather than applied to the item the token names. */
+static bool wrong_ids(rpc_call *c, worker_registry *w, const dt_hub *hub, const char *token,
+                      const char *instance_id, int32_t task_id)
+{
+    if (token == NULL || token[0] == '\0')
+        return false;
+    char msg[400] = "";
+    pthread_mutex_lock(&w->mu);
+    for (inflight *f = w->items; f && !msg[0]; f = f->next)
+        if (f->hub == hub && strcmp(f->token, token) == 0 && !agrees(f, instance_id, task_id))
+            wrong_ids_say(msg, sizeof msg, c, token, f->orch ? "an episode" : "an activity",
+                          f->orch ? f->orch->instance_id : f->act->instance_id,
+                          f->orch ? -1 : f->act->task_id, instance_id, task_id);
+    pthread_mutex_unlock(&w->mu);
+    if (msg[0])
+        rpc_finish(c, NULL, 0, GRPC_STATUS_INVALID_ARGUMENT, msg);
+    return msg[0] != '\0';
 }
 
 /* hand: F goes to the worker now; completions may take it. */
@@ -778,6 +837,8 @@ static void complete_chunk(rpc_call *c, dt_arena *a, const Dtpb__OrchestratorRes
                  "completion must carry its completion token");
         return;
     }
+    if (wrong_ids(c, w, rpc_hub(c), r->completiontoken, r->instanceid, 0))
+        return;
     inflight *f = claim(w, rpc_hub(c), r->completiontoken);
     if (f == NULL) {
         unknown_token(c, r->completiontoken);
@@ -854,7 +915,8 @@ static void complete_orchestrator(rpc_call *c)
     inflight *f = take(w, rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION, r->instanceid,
                        0);
     if (f == NULL) {
-        unknown_token(c, r->completiontoken);
+        if (!wrong_ids(c, w, rpc_hub(c), r->completiontoken, r->instanceid, 0))
+            unknown_token(c, r->completiontoken);
         goto out;
     }
     dt_orch_request req;
@@ -986,6 +1048,12 @@ static bool late_result(rpc_call *c, dt_arena *a, const Dtpb__ActivityResponse *
         if (w->rel[i].instance_id && w->rel[i].hub_id == dt_hub_id(rpc_hub(c)) &&
             strcmp(w->rel[i].token, r->completiontoken) == 0)
             found = &w->rel[i];
+    char msg[400] = "";
+    if (found && !ids_agree(found->instance_id, found->task_id, r->instanceid, r->taskid)) {
+        wrong_ids_say(msg, sizeof msg, c, r->completiontoken, "an activity",
+                      found->instance_id, found->task_id, r->instanceid, r->taskid);
+        found = NULL;
+    }
     bool first = found && !found->used;
     released copy = {0};
     if (first) {
@@ -995,6 +1063,10 @@ static bool late_result(rpc_call *c, dt_arena *a, const Dtpb__ActivityResponse *
         copy.task_id = found->task_id;
     }
     pthread_mutex_unlock(&w->mu);
+    if (msg[0]) {
+        rpc_finish(c, NULL, 0, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        return true;
+    }
     if (found == NULL)
         return false;
     dt_error err = {0};
@@ -1032,7 +1104,8 @@ static void complete_activity(rpc_call *c)
     inflight *f = take(w, rpc_hub(c), r->completiontoken, DT_WORK_ACTIVITY, r->instanceid,
                        r->taskid);
     if (f == NULL) {
-        if (!late_result(c, a, r))
+        if (!wrong_ids(c, w, rpc_hub(c), r->completiontoken, r->instanceid, r->taskid) &&
+            !late_result(c, a, r))
             unknown_token(c, r->completiontoken);
         goto out;
     }

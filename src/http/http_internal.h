@@ -35,6 +35,7 @@ typedef struct http_request {
     size_t n_query;
     const char *const *headers;
     size_t n_headers;
+    size_t held;                     /* bytes http_hold counted for the response being built */
 } http_request;
 
 /* What a handler answers. BODY is malloc'd (or NULL for none) and handed to MHD, which frees
@@ -55,6 +56,13 @@ const char *http_query(const http_request *rq, const char *name);
 
 /* http_header: the request header NAME of RQ (case-insensitive), or NULL. */
 const char *http_header(const http_request *rq, const char *name);
+
+/* http_hold: count N more bytes of memory the response being built holds against the
+ * server's bound on what its requests hold (--max-held-mb), so a response too large for now
+ * is refused while it is built rather than after; false, nothing counted and RS answered
+ * 503 naming the limit, when they do not fit. server.c settles what was counted once the
+ * response is done. Nothing is counted without a bound (dt_http_handle). */
+bool http_hold(http_request *rq, http_response *rs, size_t n);
 
 /* http_reply_error: a JSON error body {"error":{"code","message"}} with STATUS; the code is
  * the status's name ("NotFound", ...). Replaces whatever RS held. */
@@ -113,11 +121,28 @@ char *jb_finish(jbuf *jb, size_t *len);
  * null. */
 void jb_failure(jbuf *jb, const dt_failure *f);
 
-/* jb_state: an instance's status object; SHOW_INPUT adds its input. WITH_HISTORY adds
- * "historyEvents" (the N events of HISTORY, which may be NULL), their inputs and results only
- * with SHOW_OUTPUT. */
-void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_event *history,
-              size_t n, bool with_history, bool show_output);
+/* jb_state: an instance's status object; SHOW_INPUT adds its input. jb_state_open leaves the
+ * object open, for "historyEvents" (jb_history) to follow before the caller ends it. */
+void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input);
+void jb_state_open(jbuf *jb, const dt_instance_state *s, bool show_input);
+
+/* The names scheduling events gave their event ids, kept from window to window of a history
+ * (completions show the name of what they complete); freed with jb_names_free. */
+typedef struct jb_names {
+    const char **v;      /* by event_id; NULL where none */
+    size_t cap;
+    size_t seen;         /* events written so far */
+    size_t bytes;        /* of the names kept */
+    dt_arena *arena;
+} jb_names;
+void jb_names_free(jb_names *nm);
+
+/* jb_names_bytes: the memory NM holds. */
+size_t jb_names_bytes(const jb_names *nm);
+
+/* jb_history: the N events of EV, the next of a history's, as elements of the open array;
+ * their inputs and results only with SHOW_OUTPUT. NM carries names from earlier windows. */
+void jb_history(jbuf *jb, const dt_event *ev, size_t n, bool show_output, jb_names *nm);
 
 /* ---- parameters and answers every handler shares (params.c) ---------------------------- */
 

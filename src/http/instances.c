@@ -222,6 +222,37 @@ static void start_instance(http_request *rq, http_response *rs, const char *name
     dt_arena_free(a);
 }
 
+#define HISTORY_TRIES 3   /* reads of a history replaced while it is read, before giving up */
+
+/* A history shown in a GET instances/{id} as it is walked. */
+typedef struct history_show {
+    http_request *rq;
+    http_response *rs;
+    jbuf *jb;
+    bool show_output;
+    jb_names names;     /* from window to window */
+    size_t counted;     /* of the memory it holds, by http_hold; kept over tries */
+    bool answered;      /* refused on the way (http_hold) */
+} history_show;
+
+/* show_window (dt_history_fn): a window's events into the open "historyEvents" array; the
+ * request holds one window and the JSON so far, never the whole history decoded, and the
+ * JSON is counted against the server's bound (http_hold) as it grows. */
+static dt_status show_window(void *arg, const dt_event *ev, size_t n, dt_arena *a,
+                             dt_error *err)
+{
+    (void)a;
+    history_show *h = arg;
+    jb_history(h->jb, ev, n, h->show_output, &h->names);
+    size_t holds = h->jb->cap + jb_names_bytes(&h->names);
+    if (holds > h->counted && !http_hold(h->rq, h->rs, holds - h->counted)) {
+        h->answered = true;
+        return dt_error_set(err, DT_ERR_NO_SPACE, "refused");
+    }
+    h->counted = holds > h->counted ? holds : h->counted;
+    return DT_OK;
+}
+
 /* GET instances/{id}: 200 once finished, 202 while not (Durable Functions' convention). */
 static void get_instance(http_request *rq, http_response *rs, const char *id)
 {
@@ -236,20 +267,38 @@ static void get_instance(http_request *rq, http_response *rs, const char *id)
         http_reply_error(rs, 500, "out of memory");
         return;
     }
-    dt_error err = {0};
     dt_instance_state *s = NULL;
-    dt_event *ev = NULL;
-    size_t n = 0;
-    dt_status st = dt_hub_get(rq->hub, id, a, &s, &err);
-    if (st == DT_OK && history)
-        st = dt_hub_get_history(rq->hub, id, a, &ev, &n, &err);
-    if (st != DT_OK) {
-        http_reply_dt_error(rs, &err, 409);
-        goto done;
-    }
     jbuf jb;
     jb_init(&jb);
-    jb_state(&jb, s, input, ev, n, history, history_output);
+    history_show h = {.rq = rq, .rs = rs, .jb = &jb, .show_output = history_output};
+    bool replaced = true;
+    for (int tries = 0; replaced && tries < HISTORY_TRIES; tries++) {
+        free(jb_finish(&jb, &(size_t){0}));
+        jb_names_free(&h.names);
+        replaced = false;
+        dt_error err = {0};
+        dt_status st = dt_hub_get(rq->hub, id, a, &s, &err);
+        if (st == DT_OK)
+            jb_state_open(&jb, s, input);
+        if (st == DT_OK && history) {
+            jb_key(&jb, "historyEvents");
+            jb_array_begin(&jb);
+            st = dt_hub_walk_history(rq->hub, id, show_window, &h, &replaced, &err);
+            jb_array_end(&jb);
+        }
+        if (h.answered)
+            goto done;
+        if (st != DT_OK) {
+            http_reply_dt_error(rs, &err, 409);
+            goto done;
+        }
+        jb_object_end(&jb);
+    }
+    if (replaced) {
+        http_reply_error(rs, 409, "the history of '%.100s' was replaced (continue-as-new or "
+                         "rewind) each of %d times it was read; try again", id, HISTORY_TRIES);
+        goto done;
+    }
     bool finished = dt_runtime_status_is_terminal(s->status);
     unsigned code = finished ? 200 : 202;
     if (ise && s->status == DT_STATUS_FAILED)
@@ -260,6 +309,8 @@ static void get_instance(http_request *rq, http_response *rs, const char *id)
         rs->location = u ? strdup(u) : NULL;    /* a header to poll; missing it is harmless */
     }
 done:
+    free(jb_finish(&jb, &(size_t){0}));
+    jb_names_free(&h.names);
     dt_arena_free(a);
 }
 
@@ -313,7 +364,7 @@ static void list_instances(http_request *rq, http_response *rs)
     jb_init(&jb);
     jb_array_begin(&jb);
     for (size_t i = 0; i < n; i++)
-        jb_state(&jb, &states[i], show_input, NULL, 0, false, false);
+        jb_state(&jb, &states[i], show_input);
     jb_array_end(&jb);
     http_reply_page(rs, &jb, next);
 done:

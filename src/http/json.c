@@ -260,27 +260,43 @@ void jb_failure(jbuf *jb, const dt_failure *f)
     jb_object_end(jb);
 }
 
-/* scheduled_names: for each event_id, the name on its scheduling event, so a completion (whose
- * own record has no name) can show what it completes. NULL when there is nothing to index or
- * the ids are too sparse to index cheaply; the caller frees it. */
-static const char **scheduled_names(const dt_event *ev, size_t n, size_t *n_out)
+/* jb_names_add: remember the name on E, a scheduling event, under its event_id, so a later
+ * completion (whose own record has no name) can show what it completes. Names are a nicety:
+ * ids too sparse to index cheaply, and memory that runs out, only leave names out. */
+static void jb_names_add(jb_names *nm, const dt_event *e)
 {
-    *n_out = 0;
-    int32_t max = -1;
-    for (size_t i = 0; i < n; i++)
-        if (ev[i].event_id > max)
-            max = ev[i].event_id;
-    if (max < 0 || (size_t)max > 4 * n + 1024)
-        return NULL;
-    const char **names = calloc((size_t)max + 1, sizeof *names);
-    if (names == NULL)
-        return NULL;    /* names of completions are a nicety: go on without them */
-    for (size_t i = 0; i < n; i++)   /* ExecutionStarted and ExecutionCompleted are numbered too */
-        if (ev[i].event_id >= 0 &&
-            (dt_event_is_scheduling(ev[i].type) || dt_event_is_entity_message(ev[i].type)))
-            names[ev[i].event_id] = ev[i].name;
-    *n_out = (size_t)max + 1;
-    return names;
+    if (e->event_id < 0 || e->name == NULL ||
+        !(dt_event_is_scheduling(e->type) || dt_event_is_entity_message(e->type)))
+        return;
+    size_t id = (size_t)e->event_id;
+    if (id > 4 * nm->seen + 1024)
+        return;
+    if (id >= nm->cap) {
+        size_t cap = nm->cap;
+        const char **v = dt_grow(nm->v, &cap, id + 1, sizeof *v);
+        if (v == NULL)
+            return;
+        memset(v + nm->cap, 0, (cap - nm->cap) * sizeof *v);
+        nm->v = v;
+        nm->cap = cap;
+    }
+    if (nm->arena == NULL && (nm->arena = dt_arena_new()) == NULL)
+        return;
+    nm->v[id] = dt_arena_strdup(nm->arena, e->name);
+    if (nm->v[id])
+        nm->bytes += strlen(e->name) + 1;
+}
+
+void jb_names_free(jb_names *nm)
+{
+    free(nm->v);
+    dt_arena_free(nm->arena);
+    *nm = (jb_names){0};
+}
+
+size_t jb_names_bytes(const jb_names *nm)
+{
+    return nm->bytes + nm->cap * sizeof *nm->v;
 }
 
 static void jb_event(jbuf *jb, const dt_event *e, const char *name, bool show_output)
@@ -340,8 +356,7 @@ static void jb_event(jbuf *jb, const dt_event *e, const char *name, bool show_ou
     jb_object_end(jb);
 }
 
-void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_event *history,
-              size_t n, bool with_history, bool show_output)
+void jb_state_open(jbuf *jb, const dt_instance_state *s, bool show_input)
 {
     jb_object_begin(jb);
     jb_key(jb, "name");
@@ -374,21 +389,24 @@ void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input, const dt_ev
         jb_key(jb, "parentInstanceId");
         jb_string(jb, s->parent_instance_id);
     }
-    if (with_history) {
-        size_t n_names = 0;
-        const char **names = scheduled_names(history, n, &n_names);
-        jb_key(jb, "historyEvents");
-        jb_array_begin(jb);
-        for (size_t i = 0; i < n; i++) {
-            const dt_event *e = &history[i];
-            const char *name = e->name;
-            if (name == NULL && dt_event_is_completion(e->type) && e->task_id >= 0 &&
-                (size_t)e->task_id < n_names)
-                name = names[e->task_id];
-            jb_event(jb, e, name, show_output);
-        }
-        jb_array_end(jb);
-        free(names);
-    }
+}
+
+void jb_state(jbuf *jb, const dt_instance_state *s, bool show_input)
+{
+    jb_state_open(jb, s, show_input);
     jb_object_end(jb);
+}
+
+void jb_history(jbuf *jb, const dt_event *ev, size_t n, bool show_output, jb_names *nm)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dt_event *e = &ev[i];
+        nm->seen++;
+        jb_names_add(nm, e);
+        const char *name = e->name;
+        if (name == NULL && dt_event_is_completion(e->type) && e->task_id >= 0 &&
+            (size_t)e->task_id < nm->cap)
+            name = nm->v[e->task_id];
+        jb_event(jb, e, name, show_output);
+    }
 }

@@ -764,6 +764,28 @@ static void held_refusal(dt_http_server *srv, const char *what, size_t n, char *
              "try again later", core_budget_used(&srv->held), srv->held.max, what, n);
 }
 
+bool http_hold(http_request *rq, http_response *rs, size_t n)
+{
+    dt_http_server *srv = rq->server;
+    if (srv == NULL || srv->held.max == 0 || n == 0)
+        return true;
+    /* what the others hold decides, as for a whole response: one larger than the bound goes
+     * when they hold at most half of it (core_budget_take) */
+    bool taken = core_budget_take(&srv->held, n);
+    if (!taken && core_budget_used(&srv->held) - rq->held <= srv->held.max / 2) {
+        core_budget_force(&srv->held, n);
+        taken = true;
+    }
+    if (taken) {
+        rq->held += n;
+        return true;
+    }
+    char why[300];
+    held_refusal(srv, "response", rq->held + n, why, sizeof why);
+    http_reply_error(rs, 503, "%s", why);
+    return false;
+}
+
 static bool expects_continue(struct MHD_Connection *conn)
 {
     const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
@@ -879,13 +901,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
      * it, or the client is gone), and refused only for a large read: what a change did is
      * done, and small answers (the dashboard's) keep being served */
     body_drop(srv, cr);
+    size_t counted = rq.held;   /* by http_hold, while the response was built */
     if (rs.body && !rs.static_body && rs.len > 0) {
         /* HEAD reads as GET */
         bool refusable = strcmp(rq.method, "GET") == 0 && rs.len > RESPONSE_FLOOR;
+        size_t more = rs.len > counted ? rs.len - counted : 0;
         if (!refusable)
-            core_budget_force(&srv->held, rs.len);
-        if (!refusable || core_budget_take(&srv->held, rs.len)) {
-            cr->held = rs.len;
+            core_budget_force(&srv->held, more);
+        if (!refusable || core_budget_take(&srv->held, more)) {
+            cr->held = counted + more;
+            counted = 0;
         } else {
             char why[300];
             held_refusal(srv, "response", rs.len, why, sizeof why);
@@ -893,6 +918,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             http_reply_error(&rs, 503, "%s", why);
         }
     }
+    core_budget_give(&srv->held, counted);   /* held while it was built, and no longer */
     return send_response(conn, &rs);
 }
 

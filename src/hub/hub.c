@@ -754,6 +754,33 @@ dt_status dt_hub_get_history(dt_hub *hub, const char *id, dt_arena *arena, dt_ev
     return read_barrier(hub, st, err);
 }
 
+dt_status dt_hub_walk_history(dt_hub *hub, const char *id, dt_history_fn fn, void *arg,
+                              bool *replaced, dt_error *err)
+{
+    *replaced = false;
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "instance id is empty");
+    dt_status st = DT_OK;
+    int64_t gen = 0;
+    bool more = true;
+    for (size_t at = 0; st == DT_OK && more;) {
+        dt_arena *a = dt_arena_new();
+        if (a == NULL)
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory reading history of '%s'", id);
+        dt_history_window w;
+        st = dt_store_read_history(hub->store, id, at, DT_HISTORY_WINDOW, a, &w, err);
+        st = read_barrier(hub, st, err);
+        *replaced = st == DT_OK && at > 0 && w.gen != gen;
+        if (st == DT_OK && !*replaced)
+            st = fn(arg, w.events, w.n, a, err);
+        dt_arena_free(a);
+        gen = w.gen;
+        more = w.more && !*replaced;
+        at += w.n;
+    }
+    return st;
+}
+
 bool hub_may_exist(const char *id)
 {
     dt_error err = {0};

@@ -89,40 +89,53 @@ static bool seen_before(tree *t, const char *id, dt_status *st, dt_error *err)
     return false;
 }
 
+/* A history walked for the children it started, DEPTH levels below the purge's root. */
+typedef struct walk {
+    tree *t;
+    int depth;
+} walk;
+
+static dt_status purge_children(tree *t, const char *id, int depth, dt_error *err);
+
+/* purge_window (dt_history_fn): the children a window of a history names, purged (theirs
+ * first). */
+static dt_status purge_window(void *arg, const dt_event *ev, size_t n, dt_arena *a,
+                              dt_error *err)
+{
+    (void)a;
+    walk *w = arg;
+    dt_status st = DT_OK;
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        const char *child = ev[i].instance_id;
+        if (ev[i].type != DT_EVENT_SUB_ORCHESTRATION_CREATED || child == NULL ||
+            seen_before(w->t, child, &st, err))
+            continue;
+        st = purge_children(w->t, child, w->depth + 1, err);
+        if (st != DT_OK)
+            break;
+        dt_error own;
+        dt_status one = dt_store_purge_instance(w->t->hub->store, child, &own);
+        if (one == DT_OK)
+            w->t->purged++;
+        else if (one != DT_ERR_NOT_FOUND && one != DT_ERR_STATE)
+            st = dt_error_set(err, one, "%s", own.message);
+    }
+    return st;
+}
+
 /* purge_children: purge, children first, the finished sub-orchestrations ID started (its
- * history's SubOrchestrationInstanceCreated events) and theirs. Missing and live ones are
- * left. */
+ * history's SubOrchestrationInstanceCreated events, read a window at a time) and theirs.
+ * Missing and live ones are left. */
 static dt_status purge_children(tree *t, const char *id, int depth, dt_error *err)
 {
     if (depth >= TREE_DEPTH_MAX)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "purge: sub-orchestrations nest deeper than %d levels below '%s'",
                             TREE_DEPTH_MAX, id);
-    dt_arena *a = dt_arena_new();
-    if (a == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
-    dt_event *ev = NULL;
-    size_t n = 0;
-    dt_status st = dt_store_get_history(t->hub->store, id, a, &ev, &n, err);
-    if (st == DT_ERR_NOT_FOUND)
-        st = DT_OK;   /* gone already: nothing below it to find */
-    for (size_t i = 0; st == DT_OK && i < n; i++) {
-        const char *child = ev[i].instance_id;
-        if (ev[i].type != DT_EVENT_SUB_ORCHESTRATION_CREATED || child == NULL ||
-            seen_before(t, child, &st, err))
-            continue;
-        st = purge_children(t, child, depth + 1, err);
-        if (st != DT_OK)
-            break;
-        dt_error own;
-        dt_status one = dt_store_purge_instance(t->hub->store, child, &own);
-        if (one == DT_OK)
-            t->purged++;
-        else if (one != DT_ERR_NOT_FOUND && one != DT_ERR_STATE)
-            st = dt_error_set(err, one, "%s", own.message);
-    }
-    dt_arena_free(a);
-    return st;
+    walk w = {.t = t, .depth = depth};
+    bool replaced;   /* (restarted meanwhile: the children seen by then are purged) */
+    dt_status st = dt_hub_walk_history(t->hub, id, purge_window, &w, &replaced, err);
+    return st == DT_ERR_NOT_FOUND ? DT_OK : st;   /* gone already: nothing below it to find */
 }
 
 static void tree_free(tree *t)

@@ -317,57 +317,61 @@ dt_status pg_get_instance(dt_store *base, const char *id, dt_arena *arena,
     return r;
 }
 
-/* read_history: ID's history from FROM_SEQ, the row check and the events in one statement
- * (one snapshot): the instance's row joined to its events, a row with no event when it has
- * none. */
-static dt_status read_history(pg_store *s, const char *id, int64_t from_seq, dt_arena *arena,
-                              dt_event **out, size_t *n_out, dt_error *err)
+/* A window read from PostgreSQL ends after this many events, bytes or not, so a statement
+ * sums the sizes of a bounded number of rows, not of all the history after FROM_SEQ. */
+#define WINDOW_ROWS_MAX 4096
+
+/* pg_read_history: the row check, the generation and the window in one statement (one
+ * snapshot): the instance's row joined to the window's events, a row with no event when
+ * there are none. The window is the prefix of the events from FROM_SEQ whose running sum of
+ * stored bytes stays within MAX_BYTES (octet_length reads a stored value's size, not the
+ * value), and its first event whatever its size; each row says whether an event follows
+ * it. */
+dt_status pg_read_history(dt_store *base, const char *id, size_t from_seq, size_t max_bytes,
+                          dt_arena *arena, dt_history_window *out, dt_error *err)
 {
-    *out = NULL;
-    *n_out = 0;
-    if (id == NULL)
-        return dt_error_set(err, DT_ERR_NOT_FOUND, "no instance id given");
+    pg_store *s = (pg_store *)base;
     pg_params p = PG_PARAMS_INIT;
     pg_text(&p, id);
-    pg_int(&p, from_seq);
+    pg_int(&p, from_seq > (size_t)INT64_MAX ? INT64_MAX : (int64_t)from_seq);
+    bool bounded = max_bytes != 0 && max_bytes <= (size_t)INT64_MAX;
+    pg_int(&p, bounded ? (int64_t)max_bytes : INT64_MAX);
+    pg_int(&p, bounded ? WINDOW_ROWS_MAX + 1 : INT64_MAX);   /* one more: is there more? */
     PGresult *res = NULL;
     dt_status r = pg_read(s,
-                          "SELECT h.seq, h.event FROM instances i LEFT JOIN history h"
-                          " ON h.instance_id = i.instance_id AND h.seq >= $2"
-                          " WHERE i.instance_id = $1 ORDER BY h.seq",
+                          "SELECT i.history_gen, w.seq, w.event, w.more FROM instances i"
+                          " LEFT JOIN LATERAL (SELECT seq, event, more FROM ("
+                          "  SELECT seq, event, row_number() OVER o AS rn,"
+                          "   sum(octet_length(event)) OVER o AS run,"
+                          "   (lead(seq) OVER o IS NOT NULL)::int AS more"
+                          "  FROM (SELECT seq, event FROM history"
+                          "   WHERE instance_id = i.instance_id AND seq >= $2 ORDER BY seq"
+                          "   LIMIT $4) h"
+                          "  WINDOW o AS (ORDER BY seq)) x"
+                          "  WHERE rn < $4 AND (rn = 1 OR run <= $3)) w ON true"
+                          " WHERE i.instance_id = $1 ORDER BY w.seq",
                           &p, &res, err, "read history");
     if (r != DT_OK)
         return r;
     int rows = PQntuples(res);
     if (rows == 0)
         r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
-    size_t n = rows == 1 && pg_col_null(res, 0, 0) ? 0 : (size_t)rows;
+    size_t n = rows == 1 && pg_col_null(res, 0, 1) ? 0 : (size_t)rows;
     dt_event *v = r == DT_OK && n > 0 ? dt_arena_alloc(arena, n * sizeof *v) : NULL;
     if (r == DT_OK && n > 0 && v == NULL)
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading history of '%s'", id);
     for (size_t i = 0; r == DT_OK && i < n; i++) {
         char what[160];
         snprintf(what, sizeof what, "history event %lld of instance '%.100s'",
-                 (long long)pg_col_int(res, (int)i, 0), id);
-        r = pg_col_event(res, (int)i, 1, arena, &v[i], err, what);
+                 (long long)pg_col_int(res, (int)i, 1), id);
+        r = pg_col_event(res, (int)i, 2, arena, &v[i], err, what);
+    }
+    if (r == DT_OK) {
+        out->gen = pg_col_int(res, 0, 0);
+        out->events = v;
+        out->n = n;
+        out->more = n > 0 && pg_col_int(res, (int)n - 1, 3) != 0;
     }
     PQclear(res);
-    if (r == DT_OK && n > 0) {
-        *out = v;
-        *n_out = n;
-    }
     return r;
-}
-
-dt_status pg_get_history(dt_store *base, const char *id, dt_arena *arena, dt_event **out,
-                         size_t *n_out, dt_error *err)
-{
-    return read_history((pg_store *)base, id, 0, arena, out, n_out, err);
-}
-
-dt_status pg_load_history(dt_store *base, const char *id, size_t from_seq, dt_arena *arena,
-                          dt_event **out, size_t *n_out, dt_error *err)
-{
-    int64_t from = from_seq > (size_t)INT64_MAX ? INT64_MAX : (int64_t)from_seq;
-    return read_history((pg_store *)base, id, from, arena, out, n_out, err);
 }

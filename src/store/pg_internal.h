@@ -190,10 +190,8 @@ dt_status pg_create_instance(dt_store *s, const dt_new_instance *ni, dt_error *e
 dt_status pg_send_message(dt_store *s, const dt_message *m, dt_error *err);
 dt_status pg_get_instance(dt_store *s, const char *id, dt_arena *arena, dt_instance_state **out,
                           dt_error *err);
-dt_status pg_get_history(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
-                         size_t *n_out, dt_error *err);
-dt_status pg_load_history(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
-                          dt_event **out, size_t *n_out, dt_error *err);
+dt_status pg_read_history(dt_store *s, const char *id, size_t from_seq, size_t max_bytes,
+                          dt_arena *arena, dt_history_window *out, dt_error *err);
 dt_status pg_lease_orchestrations(dt_store *s, const char *owner, dt_time now, int64_t lease_us,
                                   size_t max, const dt_name_filter *names, dt_orch_item **out,
                                   size_t *n_out, dt_error *err);

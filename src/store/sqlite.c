@@ -177,7 +177,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK_TO] = "ROLLBACK TO dt_entry",
 
     [ST_INSTANCE_STATUS] =
-        "SELECT status, parent_instance_id FROM instances WHERE instance_id = ?1",
+        "SELECT status, parent_instance_id, history_gen FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_GET] = "SELECT " STORE_INSTANCE_COLUMNS " FROM instances WHERE instance_id = ?1",
     [ST_INSTANCE_INSERT] =
         "INSERT INTO instances (instance_id, execution_id, name, version, status, input,"
@@ -222,7 +222,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         " last_updated_at = ?2 WHERE instance_id = ?1 AND status = 3"
         " AND (lock_owner IS NULL OR lock_owner = '' OR lock_expires < ?2)",
     [ST_HISTORY_LOAD] = "SELECT seq, event FROM history WHERE instance_id = ?1 AND seq >= ?2"
-                        " ORDER BY seq",
+                        " AND seq < ?3 ORDER BY seq",
+    /* length() of a blob reads its size from the record, not its pages */
+    [ST_HISTORY_SIZES] = "SELECT seq, length(event) FROM history WHERE instance_id = ?1"
+                         " AND seq >= ?2 ORDER BY seq",
     [ST_HISTORY_INSERT] = "INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)",
     [ST_HISTORY_DELETE] = "DELETE FROM history WHERE instance_id = ?1",
 
@@ -839,8 +842,7 @@ static const dt_store_ops sqlite_ops = {
     .create_instance = store_sqlite_create_instance,
     .send_message = store_sqlite_send_message,
     .get_instance = store_sqlite_get_instance,
-    .get_history = store_sqlite_get_history,
-    .load_history = store_sqlite_load_history,
+    .read_history = store_sqlite_read_history,
     .queue_depths = store_sqlite_queue_depths,
     .count_by_status = store_sqlite_count_by_status,
     .lease_orchestrations = store_sqlite_lease_orchestrations,

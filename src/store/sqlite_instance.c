@@ -247,15 +247,51 @@ dt_status store_sqlite_get_instance(dt_store *base, const char *id, dt_arena *ar
     return r;
 }
 
-dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_seq,
-                                dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err)
+/* window_end: the seq after the last event of ID's window from FROM_SEQ that MAX_BYTES of
+ * stored bytes hold (one event at least), from the events' sizes alone, so no event is read
+ * only to learn that it does not fit; *MORE: events follow it. */
+static dt_status window_end(sqlite_store *s, const char *id, int64_t from_seq, size_t max_bytes,
+                            int64_t *end, bool *more, dt_error *err)
 {
-    *out = NULL;
-    *n_out = 0;
+    sqlite3_stmt *st = store_stmt(s, ST_HISTORY_SIZES);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    store_bind_int64(st, 2, from_seq, &rc);
+    size_t bytes = 0;
+    *end = from_seq;
+    *more = false;
+    if (rc != SQLITE_OK)
+        return store_sql_error(s, rc, err, "read history");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_int64(st, 1);
+        if (*end > from_seq && (bytes >= max_bytes || len > max_bytes - bytes)) {
+            *more = true;
+            rc = SQLITE_DONE;
+            break;
+        }
+        bytes += len;
+        *end = sqlite3_column_int64(st, 0) + 1;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DT_OK : store_sql_error(s, rc, err, "read history");
+}
+
+/* load_window: ID's events with seq >= FROM_SEQ into W, as many as MAX_BYTES of stored
+ * bytes take (one at least; 0: no bound), inside the caller's read transaction. */
+static dt_status load_window(sqlite_store *s, const char *id, int64_t from_seq, size_t max_bytes,
+                             dt_arena *arena, dt_history_window *w, dt_error *err)
+{
+    int64_t end = INT64_MAX;
+    if (max_bytes) {
+        dt_status r = window_end(s, id, from_seq, max_bytes, &end, &w->more, err);
+        if (r != DT_OK || end == from_seq)
+            return r;
+    }
     sqlite3_stmt *st = store_stmt(s, ST_HISTORY_LOAD);
     int rc = SQLITE_OK;
     store_bind_text(st, 1, id, &rc);
     store_bind_int64(st, 2, from_seq, &rc);
+    store_bind_int64(st, 3, end, &rc);
     if (rc != SQLITE_OK)
         return store_sql_error(s, rc, err, "read history");
     size_t n = 0, cap = 0;
@@ -281,25 +317,24 @@ dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_se
         r = store_sql_error(s, rc, err, "read history");
     sqlite3_reset(st);
     if (r == DT_OK && n > 0) {
-        *out = dt_arena_memdup(arena, v, n * sizeof *v);
-        if (*out == NULL)
+        w->events = dt_arena_memdup(arena, v, n * sizeof *v);
+        if (w->events == NULL)
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory reading history of '%s'", id);
         else
-            *n_out = n;
+            w->n = n;
     }
     free(v);
     return r;
 }
 
-/* read_history: ID's history from FROM_SEQ in one read transaction, so the row check and the
- * events come from the same snapshot. */
-static dt_status read_history(sqlite_store *s, const char *id, int64_t from_seq,
-                              dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err)
+/* store_sqlite_read_history: the row check, the generation and the window in one read
+ * transaction, so all come from the same snapshot. */
+dt_status store_sqlite_read_history(dt_store *base, const char *id, size_t from_seq,
+                                    size_t max_bytes, dt_arena *arena, dt_history_window *out,
+                                    dt_error *err)
 {
-    *out = NULL;
-    *n_out = 0;
-    if (id == NULL)
-        return dt_error_set(err, DT_ERR_NOT_FOUND, "no instance id given");
+    sqlite_store *s = (sqlite_store *)base;
+    int64_t from = from_seq > (size_t)INT64_MAX ? INT64_MAX : (int64_t)from_seq;
     pthread_mutex_lock(&s->mu);
     dt_status r = store_begin_read(s, err);
     if (r == DT_OK) {
@@ -312,31 +347,18 @@ static dt_status read_history(sqlite_store *s, const char *id, int64_t from_seq,
             r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
         else if (rc != SQLITE_ROW)
             r = store_sql_error(s, rc, err, "read instance");
+        else
+            out->gen = sqlite3_column_int64(st, 2);
         sqlite3_reset(st);
         if (r == DT_OK)
-            r = store_load_history_tx(s, id, from_seq, arena, out, n_out, err);
+            r = load_window(s, id, from, max_bytes, arena, out, err);
         if (r == DT_OK)
             r = store_commit_tx(s, err);
         if (r != DT_OK) {
             store_rollback(s);
-            *out = NULL;
-            *n_out = 0;
+            *out = (dt_history_window){0};
         }
     }
     pthread_mutex_unlock(&s->mu);
     return r;
-}
-
-dt_status store_sqlite_get_history(dt_store *base, const char *id, dt_arena *arena,
-                                   dt_event **out, size_t *n_out, dt_error *err)
-{
-    return read_history((sqlite_store *)base, id, 0, arena, out, n_out, err);
-}
-
-dt_status store_sqlite_load_history(dt_store *base, const char *id, size_t from_seq,
-                                    dt_arena *arena, dt_event **out, size_t *n_out,
-                                    dt_error *err)
-{
-    int64_t from = from_seq > (size_t)INT64_MAX ? INT64_MAX : (int64_t)from_seq;
-    return read_history((sqlite_store *)base, id, from, arena, out, n_out, err);
 }

@@ -40,6 +40,7 @@ typedef enum store_stmt_id {
     ST_INSTANCE_REOPEN,
     /* history */
     ST_HISTORY_LOAD,
+    ST_HISTORY_SIZES,
     ST_HISTORY_INSERT,
     ST_HISTORY_DELETE,
     /* inbox */
@@ -215,12 +216,6 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
 dt_status store_insert_message_tx(sqlite_store *s, const dt_message *m, const char *default_id,
                                   bool *delivered, dt_error *err);
 
-/* store_load_history_tx: the history events of ID with seq >= FROM_SEQ in seq order, the
- * events and their strings in ARENA (*OUT NULL and *N_OUT 0 when none). Inside the caller's
- * transaction. */
-dt_status store_load_history_tx(sqlite_store *s, const char *id, int64_t from_seq,
-                                dt_arena *arena, dt_event **out, size_t *n_out, dt_error *err);
-
 /* store_lease_ready_tx: for dt_store_commit_lease, inside the commit's transaction: lease the
  * activity rows RD noted (just inserted) and those of the instances it noted that have
  * visible messages and no live lease, up to LEASE's limits, filling its arrays. On error the
@@ -294,10 +289,8 @@ dt_status store_sqlite_create_instance(dt_store *s, const dt_new_instance *ni, d
 dt_status store_sqlite_send_message(dt_store *s, const dt_message *m, dt_error *err);
 dt_status store_sqlite_get_instance(dt_store *s, const char *id, dt_arena *arena,
                                     dt_instance_state **out, dt_error *err);
-dt_status store_sqlite_get_history(dt_store *s, const char *id, dt_arena *arena,
-                                   dt_event **out, size_t *n_out, dt_error *err);
-dt_status store_sqlite_load_history(dt_store *s, const char *id, size_t from_seq,
-                                    dt_arena *arena, dt_event **out, size_t *n_out,
+dt_status store_sqlite_read_history(dt_store *s, const char *id, size_t from_seq,
+                                    size_t max_bytes, dt_arena *arena, dt_history_window *out,
                                     dt_error *err);
 dt_status store_sqlite_count_by_status(dt_store *s, size_t counts[DT_STATUS_COUNT],
                                        dt_error *err);

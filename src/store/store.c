@@ -36,16 +36,29 @@ dt_status dt_store_get_instance(dt_store *s, const char *id, dt_arena *arena,
     return CALL(get_instance, id, arena, out, err);
 }
 
-dt_status dt_store_get_history(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
-                               size_t *n_out, dt_error *err)
+dt_status dt_store_read_history(dt_store *s, const char *id, size_t from_seq, size_t max_bytes,
+                                dt_arena *arena, dt_history_window *out, dt_error *err)
 {
-    return CALL(get_history, id, arena, out, n_out, err);
+    *out = (dt_history_window){0};
+    if (id == NULL)
+        return dt_error_set(err, DT_ERR_NOT_FOUND, "no instance id given");
+    return CALL(read_history, id, from_seq, max_bytes, arena, out, err);
 }
 
 dt_status dt_store_load_history(dt_store *s, const char *id, size_t from_seq, dt_arena *arena,
                                 dt_event **out, size_t *n_out, dt_error *err)
 {
-    return CALL(load_history, id, from_seq, arena, out, n_out, err);
+    dt_history_window w;
+    dt_status st = dt_store_read_history(s, id, from_seq, 0, arena, &w, err);
+    *out = w.events;
+    *n_out = w.n;
+    return st;
+}
+
+dt_status dt_store_get_history(dt_store *s, const char *id, dt_arena *arena, dt_event **out,
+                               size_t *n_out, dt_error *err)
+{
+    return dt_store_load_history(s, id, 0, arena, out, n_out, err);
 }
 
 /* OUT is an array of at least MAX pointers supplied by the caller; the store fills the first

@@ -7,6 +7,8 @@
 // SDKs' versioning "reject" mode) gets it back after a growing back-off, not in a hot loop. A
 // completion with an action this server does not serve fails the instance as
 // InvalidWorkerResponse, as the Durable Task Scheduler does, instead of redelivering it for ever.
+// A completion that names another instance or task than its token's work item is refused,
+// naming both, with nothing changed: the token does not silently decide.
 
 const { test, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -52,6 +54,45 @@ test("a chunked completion is applied whole with its last chunk, and not before"
     // the token is spent with the last chunk
     const e = await raw.rejection(chunk(wi, [act(3)], 3, false));
     assert.equal(e.code, status.NOT_FOUND, `a chunk after the last: ${e.code} ${e.details}`);
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
+test("a completion naming another instance or task than its token's is refused, and the work item waits for the right one", TIMEOUT, async () => {
+  const O = raw.uid("ids_orch"), A = raw.uid("ids_act"), id = raw.uid("ids"), other = raw.uid("ids-other");
+  let s = new raw.WorkStream(client, raw.filters([O], [A]));
+  try {
+    await raw.unary(client, "StartInstance", { instanceId: id, name: O });
+    const wi = await s.must(5000);
+    const schedule = [raw.actions.scheduleTask(0, A, '"job"')];
+    let e = await raw.rejection(raw.completeOrchestration(client, wi, schedule, { instanceId: other }));
+    assert.equal(e.code, status.INVALID_ARGUMENT, `${e.code} ${e.details}`);
+    assert.match(e.details, new RegExp(`instance '${id}'.*not of instance '${other}'`));
+    e = await raw.rejection(chunk({ ...wi, orchestratorRequest: { instanceId: other } }, schedule, 0, true));
+    assert.equal(e.code, status.INVALID_ARGUMENT, `a chunk: ${e.code} ${e.details}`);
+    assert.equal((await scheduled(id)).length, 0, "a refused completion was applied");
+    await raw.completeOrchestration(client, wi, schedule);   // the right one still goes
+
+    const act = await s.must(5000);
+    assert.ok(act.activityRequest, `expected the activity, got ${act.request}`);
+    e = await raw.rejection(raw.completeActivity(client, act, '"x"', { taskId: 7 }));
+    assert.equal(e.code, status.INVALID_ARGUMENT, `${e.code} ${e.details}`);
+    assert.match(e.details, /\(task 0\), not of instance .*\(task 7\)/);
+    e = await raw.rejection(raw.completeActivity(client, act, '"x"', { instanceId: other }));
+    assert.equal(e.code, status.INVALID_ARGUMENT, `${e.code} ${e.details}`);
+    // the same once the token is only remembered (its stream ended): a late result
+    s.close();
+    s = new raw.WorkStream(client, raw.filters([O], [A]));
+    const again = await s.must(5000);
+    assert.ok(again.activityRequest, `expected the activity again, got ${again.request}`);
+    e = await raw.rejection(raw.completeActivity(client, act, '"x"', { instanceId: other }));
+    assert.equal(e.code, status.INVALID_ARGUMENT, `a late result: ${e.code} ${e.details}`);
+    await raw.completeActivity(client, again, '"done"');
+    const episode = await s.must(5000);
+    const done = episode.orchestratorRequest.newEvents.filter((x) => x.taskCompleted);
+    assert.deepEqual(done.map((x) => x.taskCompleted.result.value), ['"done"']);
   } finally {
     s.close();
     await raw.terminateAll(client, [id]);

@@ -140,20 +140,26 @@ static int64_t serve_stop(server *s, int64_t limit_ms)
     return now_ms() - t0;
 }
 
-/* threads: the server's thread count (/proc/PID/status). */
-static int threads(const server *s)
+/* proc_status: the number after KEY ("Threads:") in the server's /proc/PID/status. */
+static long proc_status(const server *s, const char *key)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)s->pid);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
-    int n = -1;
+    long n = -1;
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "Threads:", 8) == 0)
-            n = atoi(line + 8);
+        if (strncmp(line, key, strlen(key)) == 0)
+            n = atol(line + strlen(key));
     fclose(f);
     assert_true(n > 0);
     return n;
+}
+
+/* threads: the server's thread count. */
+static int threads(const server *s)
+{
+    return (int)proc_status(s, "Threads:");
 }
 
 /* ---- raw gRPC calls --------------------------------------------------------------------------- */
@@ -868,6 +874,368 @@ static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void
     serve_stop(&s, 5000);
 }
 
+/* ---- whole histories ------------------------------------------------------------------------ */
+
+#define GROWN_BLOBS 32   /* of 900 KB: a history of 29 MB */
+
+/* grow_then_renew: a history of GROWN_BLOBS blobs, custom status "grown" once it has them,
+ * then, on event "renew", continue-as-new with a short history ("again") */
+static dt_status grow_then_renew(dt_octx *ctx, const char *input, const char **output)
+{
+    if (input && strcmp(input, "\"again\"") == 0) {
+        *output = "\"renewed\"";
+        return DT_OK;
+    }
+    for (int i = 0; i < GROWN_BLOBS; i++)
+        dt_await(ctx, dt_call_activity(ctx, "blob", NULL, NULL));
+    dt_octx_set_custom_status(ctx, "\"grown\"");
+    dt_await(ctx, dt_wait_for_event(ctx, "renew"));
+    return dt_continue_as_new(ctx, "\"again\"", false);
+}
+
+/* instance_state: ID's state over gRPC (NULL when it does not exist); free with
+ * dtpb__get_instance_response__free_unpacked. */
+static Dtpb__GetInstanceResponse *instance_state(raw_client *rc, const char *id)
+{
+    size_t len;
+    uint8_t *get = get_request(id, &len);
+    size_t i = raw_call_wait(rc, "GetInstance", get, len);
+    free(get);
+    assert_int_equal(rc->calls[i].status, GRPC_STATUS_OK);
+    grpc_byte_buffer_reader rd;
+    assert_true(grpc_byte_buffer_reader_init(&rd, rc->calls[i].response));
+    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+    grpc_byte_buffer_reader_destroy(&rd);
+    Dtpb__GetInstanceResponse *gr = dtpb__get_instance_response__unpack(
+        NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    assert_non_null(gr);
+    return gr;
+}
+
+/* state_has: has ID custom status JSON (or, with JSON NULL, runtime status STATUS)? */
+static bool state_has(raw_client *rc, const char *id, const char *json,
+                      Dtpb__OrchestrationStatus status)
+{
+    Dtpb__GetInstanceResponse *gr = instance_state(rc, id);
+    Dtpb__OrchestrationState *st = gr->exists ? gr->orchestrationstate : NULL;
+    bool has = st && (json ? st->customstatus && strcmp(st->customstatus->value, json) == 0
+                           : st->orchestrationstatus == status);
+    dtpb__get_instance_response__free_unpacked(gr, NULL);
+    return has;
+}
+
+/* grow: start ID (grow_then_renew) on a C remote worker of S's and wait until it has grown;
+ * the worker is returned to be stopped once the test is done with it */
+static dt_remote_worker *grow(const server *s, raw_client *rc, dt_worker **w, const char *id)
+{
+    assert_int_equal(dt_worker_new(w), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(*w, "o", grow_then_renew, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(*w, "blob", blob, NULL), DT_OK);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", s->grpc_port);
+    dt_remote_worker *rw;
+    dt_error err;
+    assert_int_equal(dt_remote_worker_start(*w, target, NULL, &rw, &err), DT_OK);
+    start_big(rc, id, 16);
+    int64_t until = now_ms() + 120000;
+    while (!state_has(rc, id, "\"grown\"", 0) && now_ms() < until)
+        test_sleep_ms(100);
+    assert_true(state_has(rc, id, "\"grown\"", 0));
+    return rw;
+}
+
+/* http_get_all: the whole answer (head and body) to a GET of PATH (malloc'd) */
+static char *http_get_all(const server *s, const char *path)
+{
+    int fd = tcp_from(s, "127.0.0.1");
+    char rq[512];
+    snprintf(rq, sizeof rq, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             path);
+    assert_int_equal(send(fd, rq, strlen(rq), MSG_NOSIGNAL), (ssize_t)strlen(rq));
+    size_t got = 0, cap = 1 << 20;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (ssize_t n; (n = recv(fd, buf + got, cap - 1 - got, 0)) > 0;) {
+        got += (size_t)n;
+        if (got == cap - 1) {
+            buf = realloc(buf, cap *= 2);
+            assert_non_null(buf);
+        }
+    }
+    buf[got] = '\0';
+    close(fd);
+    assert_true(strncmp(buf, "HTTP/1.1 2", 10) == 0);
+    return buf;
+}
+
+/* rss_kb: the server's resident memory, in KB */
+static long rss_kb(const server *s)
+{
+    return proc_status(s, "VmRSS:");
+}
+
+static uint8_t *history_request(const char *id, size_t *len)
+{
+    Dtpb__StreamInstanceHistoryRequest h = DTPB__STREAM_INSTANCE_HISTORY_REQUEST__INIT;
+    h.instanceid = (char *)id;
+    return packed(&h.base, len);
+}
+
+/* serve_small_quarantine: start S with EXTRA, AddressSanitizer (in a sanitized build) keeping
+ * little freed memory, so what the server's memory holds is what it uses */
+static void serve_small_quarantine(server *s, const char *name, const char *const *extra)
+{
+    const char *was = getenv("ASAN_OPTIONS");
+    char *saved = was ? strdup(was) : NULL;
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%squarantine_size_mb=4", was ? was : "", was ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    serve_start(s, name, extra);
+    if (saved)
+        setenv("ASAN_OPTIONS", saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(saved);
+}
+
+/* Many readers of one 29 MB history at once, none taking what it is sent, over gRPC and over
+ * HTTP: each holds a window of the history, not the history (before, each read the whole of
+ * it and built all its answer: 24 such readers grew the server by 735 MB over gRPC). */
+static void test_lazy_readers_of_a_large_history_hold_a_window_each(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-held-mb", "8", NULL};
+    serve_small_quarantine(&s, "hostile_history_readers", extra);
+    raw_client rc;
+    raw_open(&rc, &s, 4096);
+    dt_worker *w;
+    dt_remote_worker *rw = grow(&s, &rc, &w, "grown");
+    dt_remote_worker_stop(rw);
+    dt_worker_free(w);
+    enum { READERS = 24, HTTP_READERS = 12 };
+
+    /* over HTTP: each request reads the history a window at a time (before, each decoded all
+     * of it, its 900 KB results too, though they are not shown) */
+    long before = rss_kb(&s);
+    int fds[HTTP_READERS];
+    const char *rq = "GET /runtime/webhooks/durabletask/instances/grown?showHistory=true"
+                     " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for (int i = 0; i < HTTP_READERS; i++) {
+        fds[i] = tcp_from(&s, "127.0.0.1");
+        int small = 4096;
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        assert_int_equal(send(fds[i], rq, strlen(rq), MSG_NOSIGNAL), (ssize_t)strlen(rq));
+    }
+    long peak = before;
+    for (int t = 0; t < 30; t++) {
+        test_sleep_ms(100);
+        long now = rss_kb(&s);
+        peak = now > peak ? now : peak;
+    }
+    int ok = 0;
+    int64_t t0 = now_ms(), until = t0 + 120000;   /* 3 s each in a sanitized debug build */
+    for (int i = 0; i < HTTP_READERS; i++) {
+        char head[64] = "";
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        int64_t left = until - now_ms();
+        if (poll(&p, 1, left > 0 ? (int)left : 0) > 0 && recv(fds[i], head, sizeof head - 1, 0) > 0)
+            ok += strncmp(head, "HTTP/1.1 202", 12) == 0;   /* running: it waits for renew */
+        close(fds[i]);
+    }
+    printf("%d HTTP readers answered in %lld ms\n", ok, (long long)(now_ms() - t0));
+    long grew_mb = (peak - before) / 1024;
+    printf("%d HTTP readers of a 29 MB history grew the server by %ld MB\n", HTTP_READERS, grew_mb);
+    assert_int_equal(ok, HTTP_READERS);
+    if (grew_mb > 80)
+        fail_msg("%d HTTP readers of a 29 MB history grew the server by %ld MB", HTTP_READERS,
+                 grew_mb);
+
+    /* over gRPC: each call reads and sends a window at a time */
+    test_sleep_ms(500);   /* the requests above let go of what they held */
+    before = rss_kb(&s);
+    size_t len;
+    uint8_t *hist = history_request("grown", &len);
+    raw_client lazy;
+    lazy_open(&lazy, &s);
+    for (int i = 0; i < READERS; i++)
+        raw_start_reading(&lazy, "StreamInstanceHistory", false, hist, len, false);
+    peak = before;
+    for (int t = 0; t < 30; t++) {   /* three seconds: time for each to send what fits */
+        raw_collect(&lazy, READERS, 100);   /* the client's calls move while it polls */
+        long now = rss_kb(&s);
+        peak = now > peak ? now : peak;
+    }
+    assert_int_equal(raw_collect(&lazy, READERS, 0), 0);   /* all still sending */
+    grew_mb = (peak - before) / 1024;
+    printf("%d gRPC readers of it grew the server by %ld MB\n", READERS, grew_mb);
+    if (grew_mb > 200)
+        fail_msg("%d gRPC readers of a 29 MB history grew the server by %ld MB", READERS,
+                 grew_mb);
+    assert_int_equal(hello(&rc, false), GRPC_STATUS_OK);   /* others are served meanwhile */
+    assert_true(get_healthz(&s));
+    raw_close(&lazy);
+    free(hist);
+
+    /* read whole, its completions still show what they complete: the names carry over from
+     * the window that scheduled them (each 900 KB result is a window of its own) */
+    char *body = http_get_all(&s, "/runtime/webhooks/durabletask/instances/grown"
+                                  "?showHistory=true");
+    int named = 0;
+    for (const char *p = body; (p = strstr(p, "\"Name\":\"blob\"")) != NULL; p++)
+        named++;
+    free(body);
+    assert_int_equal(named, 2 * GROWN_BLOBS);   /* each TaskScheduled and its TaskCompleted */
+    raw_close(&rc);
+    serve_stop(&s, 5000);
+}
+
+/* read_history: stream ID's history to its end with a client that takes a message at a time
+ * (a 16 KB window); after the first message, BETWEEN (when given) runs. The number of events
+ * and of bytes received, and the call's status (with its details in DETAILS). */
+static grpc_status_code read_history(const server *s, const char *id,
+                                     void (*between)(const server *, void *), void *arg,
+                                     size_t *events, size_t *bytes, char *details, size_t size)
+{
+    raw_client rc;
+    lazy_open(&rc, s);
+    size_t len;
+    uint8_t *req = history_request(id, &len);
+    char path[] = "/TaskHubSidecarService/StreamInstanceHistory";
+    grpc_slice m = grpc_slice_from_static_string(path);
+    grpc_call *call = grpc_channel_create_call(
+        rc.ch, NULL, GRPC_PROPAGATE_DEFAULTS, rc.cq, m, NULL,
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(120, GPR_TIMESPAN)),
+        NULL);
+    assert_non_null(call);
+    grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&body, 1);
+    grpc_slice_unref(body);
+    grpc_metadata_array initial, trailing;
+    grpc_metadata_array_init(&initial);
+    grpc_metadata_array_init(&trailing);
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+    gpr_timespec wait = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                                     gpr_time_from_seconds(120, GPR_TIMESPAN));
+    assert_int_equal(grpc_call_start_batch(call, ops, 4, (void *)1, NULL), GRPC_CALL_OK);
+    assert_int_equal(grpc_completion_queue_next(rc.cq, wait, NULL).type,
+                     GRPC_OP_COMPLETE);
+    *events = *bytes = 0;
+    for (size_t n = 0;; n++) {
+        grpc_byte_buffer *msg = NULL;
+        memset(ops, 0, sizeof ops);
+        ops[0].op = GRPC_OP_RECV_MESSAGE;
+        ops[0].data.recv_message.recv_message = &msg;
+        assert_int_equal(grpc_call_start_batch(call, ops, 1, (void *)2, NULL), GRPC_CALL_OK);
+        assert_int_equal(grpc_completion_queue_next(rc.cq, wait, NULL).type,
+                         GRPC_OP_COMPLETE);
+        if (msg == NULL)
+            break;
+        grpc_byte_buffer_reader rd;
+        assert_true(grpc_byte_buffer_reader_init(&rd, msg));
+        grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+        grpc_byte_buffer_reader_destroy(&rd);
+        Dtpb__HistoryChunk *chunk = dtpb__history_chunk__unpack(NULL, GRPC_SLICE_LENGTH(all),
+                                                                GRPC_SLICE_START_PTR(all));
+        assert_non_null(chunk);
+        assert_true(chunk->n_events > 0);
+        *events += chunk->n_events;
+        *bytes += GRPC_SLICE_LENGTH(all);
+        dtpb__history_chunk__free_unpacked(chunk, NULL);
+        grpc_slice_unref(all);
+        grpc_byte_buffer_destroy(msg);
+        if (n == 0 && between)
+            between(s, arg);
+    }
+    grpc_status_code status;
+    grpc_slice det;
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[0].data.recv_status_on_client.trailing_metadata = &trailing;
+    ops[0].data.recv_status_on_client.status = &status;
+    ops[0].data.recv_status_on_client.status_details = &det;
+    assert_int_equal(grpc_call_start_batch(call, ops, 1, (void *)3, NULL), GRPC_CALL_OK);
+    assert_int_equal(grpc_completion_queue_next(rc.cq, wait, NULL).type,
+                     GRPC_OP_COMPLETE);
+    snprintf(details, size, "%.*s", (int)GRPC_SLICE_LENGTH(det),
+             (const char *)GRPC_SLICE_START_PTR(det));
+    grpc_slice_unref(det);
+    grpc_metadata_array_destroy(&initial);
+    grpc_metadata_array_destroy(&trailing);
+    grpc_byte_buffer_destroy(bb);
+    grpc_call_unref(call);
+    free(req);
+    raw_close(&rc);
+    return status;
+}
+
+/* renew: raise "renew" on the instance ARG names and wait until its history is replaced */
+static void renew(const server *s, void *arg)
+{
+    raw_client rc;
+    raw_open(&rc, s, 1024);
+    Dtpb__RaiseEventRequest r = DTPB__RAISE_EVENT_REQUEST__INIT;
+    r.instanceid = arg;
+    r.name = "renew";
+    size_t len;
+    uint8_t *req = packed(&r.base, &len);
+    size_t i = raw_call_wait(&rc, "RaiseEvent", req, len);
+    assert_int_equal(rc.calls[i].status, GRPC_STATUS_OK);
+    free(req);
+    int64_t until = now_ms() + 60000;
+    while (!state_has(&rc, arg, NULL, DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) &&
+           now_ms() < until)
+        test_sleep_ms(50);
+    assert_true(state_has(&rc, arg, NULL,
+                          DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED));
+    raw_close(&rc);
+}
+
+/* A large history streams whole, a window at a time; one replaced (continue-as-new) while it
+ * is read ends the read ABORTED, rather than mixing two executions' events. */
+static void test_a_history_replaced_while_it_is_read_ends_the_read_aborted(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-held-mb", "4", NULL};
+    serve_start(&s, "hostile_history_replaced", extra);
+    raw_client rc;
+    raw_open(&rc, &s, 4096);
+    dt_worker *w;
+    dt_remote_worker *rw = grow(&s, &rc, &w, "renewing");
+
+    size_t events, bytes;
+    char details[512];
+    grpc_status_code st = read_history(&s, "renewing", NULL, NULL, &events, &bytes, details,
+                                       sizeof details);
+    assert_int_equal(st, GRPC_STATUS_OK);
+    /* OrchestratorStarted, ExecutionStarted, then per blob TaskScheduled, OrchestratorStarted,
+     * TaskCompleted; the last episode's event wait */
+    assert_true(events >= 2 + 3 * GROWN_BLOBS);
+    assert_true(bytes > (size_t)GROWN_BLOBS * 900 * 1024);
+
+    st = read_history(&s, "renewing", renew, "renewing", &events, &bytes, details,
+                      sizeof details);
+    assert_int_equal(st, GRPC_STATUS_ABORTED);
+    assert_non_null(strstr(details, "replaced"));
+    assert_true(bytes < (size_t)GROWN_BLOBS * 900 * 1024);
+    st = read_history(&s, "renewing", NULL, NULL, &events, &bytes, details, sizeof details);
+    assert_int_equal(st, GRPC_STATUS_OK);   /* the new history, whole */
+    assert_true(events >= 2 && bytes < 4096);
+    dt_remote_worker_stop(rw);
+    dt_worker_free(w);
+    raw_close(&rc);
+    serve_stop(&s, 5000);
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_teardown(t, kill_leftover)
@@ -880,6 +1248,8 @@ int main(void)
         T(test_idle_http_connections_from_one_address_do_not_lock_out_others),
         T(test_a_slowloris_http_client_is_cut_off_by_the_request_timeout),
         T(test_http_responses_clients_do_not_take_are_bounded_by_max_held),
+        T(test_lazy_readers_of_a_large_history_hold_a_window_each),
+        T(test_a_history_replaced_while_it_is_read_ends_the_read_aborted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1597,6 +1597,107 @@ static void test_history_len_counts_commits_and_loads_from_the_middle(void **sta
     assert_contains(err.message, "nope");
 }
 
+/* window: dt_store_read_history of ID from FROM_SEQ, at most MAX bytes (fixture's arena). */
+static dt_history_window window(fixture *fx, const char *id, size_t from_seq, size_t max)
+{
+    dt_history_window w;
+    dt_error err;
+    assert_ok(dt_store_read_history(fx->store, id, from_seq, max, fx->arena, &w, &err), &err);
+    if (w.n == 0)
+        assert_null(w.events);
+    return w;
+}
+
+/* A reader pages through a history in windows of bounded bytes, and learns from the
+ * generation whether the history was replaced between two of them. */
+static void test_history_is_read_in_windows_of_bounded_bytes(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "win", NULL);
+    dt_orch_item *item = lease_one(fx, "w", T0, LEASE);
+    enum { BIG = 8 };
+    char *payload = dt_arena_alloc(fx->arena, 1003);
+    payload[0] = '"';
+    uint32_t r = 12345;   /* letters that do not compress, should a store compress */
+    for (int i = 1; i <= 1000; i++) {
+        r = r * 1103515245u + 12345u;
+        payload[i] = (char)('a' + (r >> 16) % 26);
+    }
+    strcpy(payload + 1001, "\"");
+    dt_event app[2 + BIG] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), item->incoming[0]};
+    char names[BIG][8];
+    for (int i = 0; i < BIG; i++) {
+        snprintf(names[i], sizeof names[i], "e%d", i);
+        app[2 + i] = ev(DT_EVENT_EVENT_RAISED);
+        app[2 + i].name = names[i];
+        app[2 + i].input = payload;
+    }
+    dt_commit c = episode_commit(item, app, 2 + BIG, DT_STATUS_RUNNING);
+    c.u.episode.name = item->incoming[0].name;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+
+    dt_history_window all = window(fx, "win", 0, 0);   /* no bound: all of it */
+    assert_int_equal(all.n, 2 + BIG);
+    assert_false(all.more);
+    /* 2,500 bytes take two of the 1 KB events at most (and the two small ones in front): the
+     * windows, laid end to end, are the history, each says whether more follow, and all saw
+     * one generation */
+    size_t at = 0, windows = 0;
+    for (bool more = true; more; windows++) {
+        dt_history_window w = window(fx, "win", at, 2500);
+        assert_true(w.n >= 1 && w.n <= (at == 0 ? 4 : 2));   /* two small events first */
+        assert_int_equal(w.gen, all.gen);
+        for (size_t i = 0; i < w.n; i++) {
+            assert_int_equal(w.events[i].type, all.events[at + i].type);
+            if (all.events[at + i].name)
+                assert_str(w.events[i].name, all.events[at + i].name);
+        }
+        at += w.n;
+        more = w.more;
+        assert_int_equal(more, at < all.n);
+    }
+    assert_int_equal(at, all.n);
+    assert_true(windows >= BIG / 2);
+    /* a bound smaller than any event still gives one event a window */
+    for (size_t i = 0; i < all.n; i++) {
+        dt_history_window w = window(fx, "win", i, 1);
+        assert_int_equal(w.n, 1);
+        assert_int_equal(w.more, i + 1 < all.n);
+    }
+    dt_history_window past = window(fx, "win", all.n, 2500);
+    assert_int_equal(past.n, 0);
+    assert_false(past.more);
+
+    /* continue-as-new replaces the history: a window after it is of another generation */
+    dt_message m = {.instance_id = "win"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "go";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    item = lease_one(fx, "w", T0, LEASE);
+    dt_event again[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), ev(DT_EVENT_EXECUTION_STARTED)};
+    again[1].name = "orch";
+    again[1].instance_id = "win";
+    again[1].execution_id = "exec-2";
+    c = episode_commit(item, again, 2, DT_STATUS_RUNNING);
+    c.u.episode.reset_history = true;
+    c.u.episode.execution_id = "exec-2";
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    dt_history_window after = window(fx, "win", 0, 2500);
+    assert_int_equal(after.n, 2);
+    assert_false(after.more);
+    assert_true(after.gen != all.gen);
+
+    dt_history_window w;
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_read_history(fx->store, "nope", 0, 2500, fx->arena, &w, &err),
+                     DT_ERR_NOT_FOUND);
+    assert_contains(err.message, "nope");
+    assert_int_equal(w.n, 0);
+}
+
 static void test_history_len_after_continue_as_new_counts_only_the_new_history(void **state)
 {
     fixture *fx = *state;
@@ -3425,6 +3526,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_concurrent_leases_never_share_an_instance),
         T(test_message_execution_id_reaches_the_incoming_event),
         T(test_history_len_counts_commits_and_loads_from_the_middle),
+    T(test_history_is_read_in_windows_of_bounded_bytes),
         T(test_history_len_after_continue_as_new_counts_only_the_new_history),
         T(test_query_pages_through_every_instance_once),
         T(test_query_pages_end_on_their_bytes),
