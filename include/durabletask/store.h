@@ -107,7 +107,10 @@ typedef struct dt_orch_item {
     size_t history_len;
     /* Bumped each time the history is replaced (continue-as-new, rewind), which may keep its
      * execution id and reach any length: a copy of the history kept from an earlier lease
-     * (the hub's cache, maybe on another node) is good only while this is the same. */
+     * (the hub's cache, maybe on another node) is good only while this is the same. It starts
+     * at the instance's creation time (µs), so an instance created again under the same id
+     * (reuse, restart, purge and start) never repeats an earlier one's: each replacement
+     * takes longer than a microsecond. */
     int64_t history_gen;
     /* The history, in order: left NULL/0 by the store. The lease holder may point them at the
      * history it loaded or cached (memory it keeps alive as long as the item). */

@@ -355,18 +355,19 @@ static void wrong_ids_say(char *msg, size_t size, rpc_call *c, const char *token
              item, instance_id, asked);
 }
 
-/* wrong_ids: answer C (INVALID_ARGUMENT, true) if TOKEN is HUB's work item in flight of
- * another instance or task than the completion names (INSTANCE_ID, TASK_ID): a worker's
+/* wrong_ids: answer C (INVALID_ARGUMENT, true) if TOKEN is HUB's work item of KIND in flight
+ * of another instance or task than the completion names (INSTANCE_ID, TASK_ID): a worker's
  * mix-up, refused with nothing changed rather than applied to the item the token names. */
 static bool wrong_ids(rpc_call *c, worker_registry *w, const dt_hub *hub, const char *token,
-                      const char *instance_id, int32_t task_id)
+                      int kind, const char *instance_id, int32_t task_id)
 {
     if (token == NULL || token[0] == '\0')
         return false;
     char msg[400] = "";
     pthread_mutex_lock(&w->mu);
     for (inflight *f = w->items; f && !msg[0]; f = f->next)
-        if (f->hub == hub && strcmp(f->token, token) == 0 && !agrees(f, instance_id, task_id))
+        if (f->hub == hub && kind_of(f) == kind && strcmp(f->token, token) == 0 &&
+            !agrees(f, instance_id, task_id))
             wrong_ids_say(msg, sizeof msg, c, token, f->orch ? "an episode" : "an activity",
                           f->orch ? f->orch->instance_id : f->act->instance_id,
                           f->orch ? -1 : f->act->task_id, instance_id, task_id);
@@ -837,7 +838,8 @@ static void complete_chunk(rpc_call *c, dt_arena *a, const Dtpb__OrchestratorRes
                  "completion must carry its completion token");
         return;
     }
-    if (wrong_ids(c, w, rpc_hub(c), r->completiontoken, r->instanceid, 0))
+    if (wrong_ids(c, w, rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION, r->instanceid,
+                  0))
         return;
     inflight *f = claim(w, rpc_hub(c), r->completiontoken);
     if (f == NULL) {
@@ -915,7 +917,8 @@ static void complete_orchestrator(rpc_call *c)
     inflight *f = take(w, rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION, r->instanceid,
                        0);
     if (f == NULL) {
-        if (!wrong_ids(c, w, rpc_hub(c), r->completiontoken, r->instanceid, 0))
+        if (!wrong_ids(c, w, rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION,
+                       r->instanceid, 0))
             unknown_token(c, r->completiontoken);
         goto out;
     }
@@ -1104,7 +1107,8 @@ static void complete_activity(rpc_call *c)
     inflight *f = take(w, rpc_hub(c), r->completiontoken, DT_WORK_ACTIVITY, r->instanceid,
                        r->taskid);
     if (f == NULL) {
-        if (!wrong_ids(c, w, rpc_hub(c), r->completiontoken, r->instanceid, r->taskid) &&
+        if (!wrong_ids(c, w, rpc_hub(c), r->completiontoken, DT_WORK_ACTIVITY, r->instanceid,
+                       r->taskid) &&
             !late_result(c, a, r))
             unknown_token(c, r->completiontoken);
         goto out;

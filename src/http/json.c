@@ -229,6 +229,10 @@ char *jb_finish(jbuf *jb, size_t *len)
     }
     char *p = jb->p;
     *len = jb->len;
+    if (jb->cap - jb->len > ((size_t)64 << 10)) {   /* the server counts len, so hold no more */
+        char *small = realloc(p, jb->len + 1);
+        p = small ? small : p;
+    }
     jb_init(jb);
     return p;
 }

@@ -769,10 +769,12 @@ bool http_hold(http_request *rq, http_response *rs, size_t n)
     dt_http_server *srv = rq->server;
     if (srv == NULL || srv->held.max == 0 || n == 0)
         return true;
-    /* what the others hold decides, as for a whole response: one larger than the bound goes
+    /* a small response is never refused, as on_request never refuses one; for a larger,
+     * what the others hold decides, as for a whole response: one larger than the bound goes
      * when they hold at most half of it (core_budget_take) */
     bool taken = core_budget_take(&srv->held, n);
-    if (!taken && core_budget_used(&srv->held) - rq->held <= srv->held.max / 2) {
+    bool small = rq->held + n <= RESPONSE_FLOOR;
+    if (!taken && (small || core_budget_used(&srv->held) - rq->held <= srv->held.max / 2)) {
         core_budget_force(&srv->held, n);
         taken = true;
     }
@@ -901,7 +903,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
      * it, or the client is gone), and refused only for a large read: what a change did is
      * done, and small answers (the dashboard's) keep being served */
     body_drop(srv, cr);
-    size_t counted = rq.held;   /* by http_hold, while the response was built */
+    /* counted by http_hold while the response was built: the body (jb_finish leaves it no
+     * larger than it is) takes its place, and the rest, if any, is given back */
+    size_t counted = rq.held;
     if (rs.body && !rs.static_body && rs.len > 0) {
         /* HEAD reads as GET */
         bool refusable = strcmp(rq.method, "GET") == 0 && rs.len > RESPONSE_FLOOR;
@@ -909,8 +913,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!refusable)
             core_budget_force(&srv->held, more);
         if (!refusable || core_budget_take(&srv->held, more)) {
-            cr->held = counted + more;
-            counted = 0;
+            cr->held = rs.len;
+            counted = counted + more - rs.len;
         } else {
             char why[300];
             held_refusal(srv, "response", rs.len, why, sizeof why);

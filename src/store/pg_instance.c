@@ -135,8 +135,8 @@ dt_status pg_create_instance_tx(pg_store *s, const dt_new_instance *ni, dt_error
     r = pg_run(s,
                "INSERT INTO instances (instance_id, execution_id, name, version, status, input,"
                " created_at, last_updated_at, scheduled_start, parent_instance_id,"
-               " parent_execution_id, parent_name, parent_task_id, tags)"
-               " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13)"
+               " parent_execution_id, parent_name, parent_task_id, tags, history_gen)"
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $7)"
                " ON CONFLICT (instance_id) DO NOTHING",
                &q, &res, err, "insert instance");
     bool inserted = r == DT_OK && strcmp(PQcmdTuples(res), "0") != 0;

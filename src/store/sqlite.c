@@ -182,8 +182,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSTANCE_INSERT] =
         "INSERT INTO instances (instance_id, execution_id, name, version, status, input,"
         " created_at, last_updated_at, scheduled_start, parent_instance_id,"
-        " parent_execution_id, parent_name, parent_task_id, tags)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        " parent_execution_id, parent_name, parent_task_id, tags, history_gen)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?7)",
     [ST_INSTANCE_DELETE] = "DELETE FROM instances WHERE instance_id = ?1",
     /* A lease is an UPDATE and then a SELECT of the leased row: RETURNING collects its rows
      * in a temporary table made and dropped at every run, which cost more than both. */

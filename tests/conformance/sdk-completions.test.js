@@ -82,6 +82,10 @@ test("a completion naming another instance or task than its token's is refused, 
     assert.match(e.details, /\(task 0\), not of instance .*\(task 7\)/);
     e = await raw.rejection(raw.completeActivity(client, act, '"x"', { instanceId: other }));
     assert.equal(e.code, status.INVALID_ARGUMENT, `${e.code} ${e.details}`);
+    // an activity's token on an episode's completion is no episode's: unknown, whatever it names
+    e = await raw.rejection(raw.unary(client, "CompleteOrchestratorTask",
+      { instanceId: other, completionToken: act.completionToken, actions: [] }));
+    assert.equal(e.code, status.NOT_FOUND, `${e.code} ${e.details}`);
     // the same once the token is only remembered (its stream ended): a late result
     s.close();
     s = new raw.WorkStream(client, raw.filters([O], [A]));

@@ -809,6 +809,28 @@ static dt_status big_history(dt_octx *ctx, const char *input, const char **outpu
     return DT_OK;
 }
 
+/* tiny: an orchestration that ends at once: a history of three small events */
+static dt_status tiny(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)ctx;
+    (void)input;
+    *output = "\"tiny\"";
+    return DT_OK;
+}
+
+/* start_named: start instance ID of orchestration NAME over gRPC, without input */
+static void start_named(raw_client *rc, const char *name, const char *id)
+{
+    Dtpb__CreateInstanceRequest r = DTPB__CREATE_INSTANCE_REQUEST__INIT;
+    r.name = (char *)name;
+    r.instanceid = (char *)id;
+    size_t len;
+    uint8_t *start = packed(&r.base, &len);
+    size_t i = raw_call_until(rc, "StartInstance", start, len, GRPC_STATUS_OK);
+    assert_int_equal(rc->calls[i].status, GRPC_STATUS_OK);
+    free(start);
+}
+
 static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void **state)
 {
     (void)state;
@@ -819,6 +841,7 @@ static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void
     assert_int_equal(dt_worker_new(&w), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(w, "o", big_history, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(w, "blob", blob, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(w, "tiny", tiny, NULL), DT_OK);
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%d", s.grpc_port);
     dt_remote_worker *rw;
@@ -827,13 +850,18 @@ static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void
     raw_client rc;
     raw_open(&rc, &s, 1024);
     start_big(&rc, "bigh", 16);
+    start_named(&rc, "tiny", "tinyh");
     raw_close(&rc);
     char head[4096];
     int64_t until = now_ms() + 60000;
-    for (;;) {   /* 200 once it has finished */
+    for (;;) {   /* 200 once both have finished */
         http_get_head(&s, "/runtime/webhooks/durabletask/instances/bigh", 0, head, sizeof head,
                       NULL);
-        if (strncmp(head, "HTTP/1.1 200", 12) == 0 || now_ms() > until)
+        char tiny_head[4096];
+        http_get_head(&s, "/runtime/webhooks/durabletask/instances/tinyh", 0, tiny_head,
+                      sizeof tiny_head, NULL);
+        if ((strncmp(head, "HTTP/1.1 200", 12) == 0 &&
+             strncmp(tiny_head, "HTTP/1.1 200", 12) == 0) || now_ms() > until)
             break;
         test_sleep_ms(50);
     }
@@ -864,6 +892,9 @@ static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void
     assert_true(strncmp(head, "HTTP/1.1 503", 12) == 0);
     assert_non_null(strstr(head, "--max-held-mb"));
     assert_true(get_healthz(&s));   /* small answers are served meanwhile */
+    http_get_head(&s, "/runtime/webhooks/durabletask/instances/tinyh?showHistory=true"
+                      "&showHistoryOutput=true", 0, head, sizeof head, NULL);
+    assert_true(strncmp(head, "HTTP/1.1 200", 12) == 0);   /* a small history too */
     /* the lazy client goes, and its answer with it */
     close(lazy);
     until = now_ms() + 10000;

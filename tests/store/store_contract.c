@@ -1690,6 +1690,29 @@ static void test_history_is_read_in_windows_of_bounded_bytes(void **state)
     assert_false(after.more);
     assert_true(after.gen != all.gen);
 
+    /* and so is the history of an instance created again under the same id: finished,
+     * purged, started anew a second later */
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    item = lease_one(fx, "w", T0, LEASE);
+    dt_event end[1] = {ev(DT_EVENT_EXECUTION_COMPLETED)};
+    c = episode_commit(item, end, 1, DT_STATUS_COMPLETED);
+    c.u.episode.completed_at = T0 + SEC;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    assert_ok(dt_store_purge_instance(fx->store, "win", &err), &err);
+    dt_new_instance ni = new_instance("win", NULL);
+    ni.created_at = T0 + SEC;
+    assert_ok(dt_store_create_instance(fx->store, &ni, &err), &err);
+    item = lease_one(fx, "w", T0 + SEC, LEASE);
+    dt_event first[2] = {ev(DT_EVENT_ORCHESTRATOR_STARTED), item->incoming[0]};
+    c = episode_commit(item, first, 2, DT_STATUS_RUNNING);
+    c.u.episode.name = item->incoming[0].name;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+    dt_history_window anew = window(fx, "win", 0, 2500);
+    assert_int_equal(anew.n, 2);
+    assert_true(anew.gen != all.gen && anew.gen != after.gen);
+
     dt_history_window w;
     dt_error_clear(&err);
     assert_int_equal(dt_store_read_history(fx->store, "nope", 0, 2500, fx->arena, &w, &err),
