@@ -334,23 +334,26 @@ dt_status pg_read_history(dt_store *base, const char *id, size_t from_seq, size_
     pg_params p = PG_PARAMS_INIT;
     pg_text(&p, id);
     pg_int(&p, from_seq > (size_t)INT64_MAX ? INT64_MAX : (int64_t)from_seq);
-    bool bounded = max_bytes != 0 && max_bytes <= (size_t)INT64_MAX;
-    pg_int(&p, bounded ? (int64_t)max_bytes : INT64_MAX);
-    pg_int(&p, bounded ? WINDOW_ROWS_MAX + 1 : INT64_MAX);   /* one more: is there more? */
+    /* unbounded (a lease holder's load): all of it, with no sums to take */
+    const char *sql = "SELECT i.history_gen, h.seq, h.event, 0 FROM instances i"
+                      " LEFT JOIN history h ON h.instance_id = i.instance_id AND h.seq >= $2"
+                      " WHERE i.instance_id = $1 ORDER BY h.seq";
+    if (max_bytes != 0 && max_bytes <= (size_t)INT64_MAX) {
+        pg_int(&p, (int64_t)max_bytes);
+        pg_int(&p, WINDOW_ROWS_MAX + 1);   /* one more: is there more? */
+        sql = "SELECT i.history_gen, w.seq, w.event, w.more FROM instances i"
+              " LEFT JOIN LATERAL (SELECT seq, event, more FROM ("
+              "  SELECT seq, event, row_number() OVER o AS rn,"
+              "   sum(octet_length(event)) OVER o AS run,"
+              "   (lead(seq) OVER o IS NOT NULL)::int AS more"
+              "  FROM (SELECT seq, event FROM history"
+              "   WHERE instance_id = i.instance_id AND seq >= $2 ORDER BY seq LIMIT $4) h"
+              "  WINDOW o AS (ORDER BY seq)) x"
+              "  WHERE rn < $4 AND (rn = 1 OR run <= $3)) w ON true"
+              " WHERE i.instance_id = $1 ORDER BY w.seq";
+    }
     PGresult *res = NULL;
-    dt_status r = pg_read(s,
-                          "SELECT i.history_gen, w.seq, w.event, w.more FROM instances i"
-                          " LEFT JOIN LATERAL (SELECT seq, event, more FROM ("
-                          "  SELECT seq, event, row_number() OVER o AS rn,"
-                          "   sum(octet_length(event)) OVER o AS run,"
-                          "   (lead(seq) OVER o IS NOT NULL)::int AS more"
-                          "  FROM (SELECT seq, event FROM history"
-                          "   WHERE instance_id = i.instance_id AND seq >= $2 ORDER BY seq"
-                          "   LIMIT $4) h"
-                          "  WINDOW o AS (ORDER BY seq)) x"
-                          "  WHERE rn < $4 AND (rn = 1 OR run <= $3)) w ON true"
-                          " WHERE i.instance_id = $1 ORDER BY w.seq",
-                          &p, &res, err, "read history");
+    dt_status r = pg_read(s, sql, &p, &res, err, "read history");
     if (r != DT_OK)
         return r;
     int rows = PQntuples(res);

@@ -831,6 +831,22 @@ static void start_named(raw_client *rc, const char *name, const char *id)
     free(start);
 }
 
+/* blob_worker: a C remote worker of S's with "o" (O), "tiny" and "blob"; stop it with
+ * dt_remote_worker_stop, then free *W */
+static dt_remote_worker *blob_worker(const server *s, dt_orchestrator_fn o, dt_worker **w)
+{
+    assert_int_equal(dt_worker_new(w), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(*w, "o", o, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(*w, "tiny", tiny, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(*w, "blob", blob, NULL), DT_OK);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", s->grpc_port);
+    dt_remote_worker *rw;
+    dt_error err;
+    assert_int_equal(dt_remote_worker_start(*w, target, NULL, &rw, &err), DT_OK);
+    return rw;
+}
+
 static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void **state)
 {
     (void)state;
@@ -838,15 +854,7 @@ static void test_http_responses_clients_do_not_take_are_bounded_by_max_held(void
     const char *extra[] = {"--max-held-mb", "1", NULL};
     serve_start(&s, "hostile_http_held", extra);
     dt_worker *w;
-    assert_int_equal(dt_worker_new(&w), DT_OK);
-    assert_int_equal(dt_worker_add_orchestrator(w, "o", big_history, NULL), DT_OK);
-    assert_int_equal(dt_worker_add_activity(w, "blob", blob, NULL), DT_OK);
-    assert_int_equal(dt_worker_add_orchestrator(w, "tiny", tiny, NULL), DT_OK);
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", s.grpc_port);
-    dt_remote_worker *rw;
-    dt_error err;
-    assert_int_equal(dt_remote_worker_start(w, target, NULL, &rw, &err), DT_OK);
+    dt_remote_worker *rw = blob_worker(&s, big_history, &w);
     raw_client rc;
     raw_open(&rc, &s, 1024);
     start_big(&rc, "bigh", 16);
@@ -960,14 +968,7 @@ static bool state_has(raw_client *rc, const char *id, const char *json,
  * the worker is returned to be stopped once the test is done with it */
 static dt_remote_worker *grow(const server *s, raw_client *rc, dt_worker **w, const char *id)
 {
-    assert_int_equal(dt_worker_new(w), DT_OK);
-    assert_int_equal(dt_worker_add_orchestrator(*w, "o", grow_then_renew, NULL), DT_OK);
-    assert_int_equal(dt_worker_add_activity(*w, "blob", blob, NULL), DT_OK);
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", s->grpc_port);
-    dt_remote_worker *rw;
-    dt_error err;
-    assert_int_equal(dt_remote_worker_start(*w, target, NULL, &rw, &err), DT_OK);
+    dt_remote_worker *rw = blob_worker(s, grow_then_renew, w);
     start_big(rc, id, 16);
     int64_t until = now_ms() + 120000;
     while (!state_has(rc, id, "\"grown\"", 0) && now_ms() < until)
