@@ -181,6 +181,179 @@ static bool run_serve(bench *b, int i, const char *id)
     return ok;
 }
 
+/* ---- the callers: asynchronous, or a thread each ------------------------------------------ */
+
+/* An asynchronous caller: one instance at a time, each call started from the last one's
+ * callback, as the peers' drivers (Node) run theirs; no thread is held per caller. */
+typedef struct callers callers;
+typedef struct caller {
+    bench *b;
+    callers *all;
+    int i;                         /* the instance under way */
+    char id[64];
+    double t0;
+    dt_start_request req;          /* embedded: valid until its start is called back */
+} caller;
+
+struct callers {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int running;                   /* callers that have not run out of instances (mu) */
+    int run;                       /* this run's number, in the ids */
+};
+
+static void caller_next(caller *c);
+
+static void caller_done(caller *c, bool ok)
+{
+    c->b->lat_ms[c->i] = now_ms() - c->t0;
+    if (!ok)
+        atomic_fetch_add(&c->b->failures, 1);
+}
+
+/* caller_failed: the instance under way failed before its end was seen; on to the next */
+static void caller_failed(caller *c)
+{
+    caller_done(c, false);
+    caller_next(c);
+}
+
+static bool embedded_waited(void *arg, dt_status st, const dt_instance_state *row,
+                            const dt_error *err)
+{
+    (void)err;
+    caller *c = arg;
+    if (st == DT_ERR_TIMEOUT)
+        return true;   /* not yet: wait on */
+    caller_done(c, st == DT_OK && row->status == (c->b->to_waiting ? DT_STATUS_RUNNING
+                                                                   : DT_STATUS_COMPLETED));
+    caller_next(c);
+    return false;
+}
+
+static void embedded_started(void *arg, dt_status st, const dt_error *err, const char *id)
+{
+    (void)err;
+    (void)id;
+    caller *c = arg;
+    dt_error e;
+    if (st != DT_OK ||
+        dt_hub_wait_async(c->b->hub, c->id, c->b->to_waiting ? DT_WAIT_START : DT_WAIT_COMPLETION,
+                          embedded_waited, c, &e) != DT_OK)
+        caller_failed(c);
+}
+
+static void serve_waited(void *arg, dt_status st, const uint8_t *resp, size_t len,
+                         const dt_grpc_result *res)
+{
+    caller *c = arg;
+    dt_arena *a = dt_arena_new();
+    Dtpb__GetInstanceResponse *gr = NULL;
+    bool ok = a && st == DT_OK && res->code == 0 &&
+              pb_unpack(a, &dtpb__get_instance_response__descriptor, resp, len, (void **)&gr,
+                        NULL) == DT_OK &&
+              gr->exists && gr->orchestrationstate &&
+              gr->orchestrationstate->orchestrationstatus ==
+                  (c->b->to_waiting ? DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
+                                    : DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED);
+    dt_arena_free(a);
+    caller_done(c, ok);
+    caller_next(c);
+}
+
+/* serve_call: start METHOD with M on the caller's node; DONE is called back */
+static bool serve_call(caller *c, const char *method, const ProtobufCMessage *m,
+                       dt_grpc_done_fn done)
+{
+    dt_arena *a = dt_arena_new();
+    uint8_t *req = NULL;
+    size_t len = 0;
+    bool ok = a && pb_pack(a, m, &req, &len) == DT_OK &&
+              dt_grpc_unary_start(c->b->conns[c->i % c->b->n_conns], method, req, len, 600000,
+                                  done, c) == DT_OK;
+    dt_arena_free(a);
+    return ok;
+}
+
+static void serve_started(void *arg, dt_status st, const uint8_t *resp, size_t len,
+                          const dt_grpc_result *res)
+{
+    (void)resp;
+    (void)len;
+    caller *c = arg;
+    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
+    g.instanceid = c->id;
+    if (st != DT_OK || res->code != 0 ||
+        !serve_call(c, c->b->to_waiting ? "WaitForInstanceStart" : "WaitForInstanceCompletion",
+                    &g.base, serve_waited))
+        caller_failed(c);
+}
+
+/* caller_start: start instance C->i; false if it could not be (its callback will not come) */
+static bool caller_start(caller *c)
+{
+    bench *b = c->b;
+    if (strcmp(b->mode, "embedded") == 0) {
+        c->req = (dt_start_request){.name = b->orch, .instance_id = c->id, .input = b->input};
+        dt_hub_start_async(b->hub, &c->req, embedded_started, c);
+        return true;
+    }
+    Dtpb__CreateInstanceRequest cr = DTPB__CREATE_INSTANCE_REQUEST__INIT;
+    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
+    cr.name = (char *)b->orch;
+    cr.instanceid = c->id;
+    in.value = b->input;
+    cr.input = &in;
+    return serve_call(c, "StartInstance", &cr.base, serve_started);
+}
+
+/* caller_next: start the next instance, or end the caller when none is left */
+static void caller_next(caller *c)
+{
+    bench *b = c->b;
+    for (;;) {
+        int i = atomic_fetch_add(&b->next, 1);
+        if (i >= b->n) {
+            pthread_mutex_lock(&c->all->mu);
+            if (--c->all->running == 0)
+                pthread_cond_signal(&c->all->cv);
+            pthread_mutex_unlock(&c->all->mu);
+            return;
+        }
+        c->i = i;
+        snprintf(c->id, sizeof c->id, "bench-%d-a%d-%d", (int)getpid(), c->all->run, i);
+        c->t0 = now_ms();
+        if (caller_start(c))
+            return;
+        caller_done(c, false);
+    }
+}
+
+/* run_async: B's closed loop with asynchronous callers */
+static void run_async(bench *b)
+{
+    static atomic_int runs;
+    callers all = {.running = b->concurrency, .run = atomic_fetch_add(&runs, 1)};
+    caller *cs = calloc((size_t)b->concurrency, sizeof *cs);
+    if (cs == NULL || pthread_mutex_init(&all.mu, NULL) != 0) {
+        free(cs);
+        atomic_fetch_add(&b->failures, b->n);
+        return;
+    }
+    pthread_cond_init(&all.cv, NULL);
+    for (int k = 0; k < b->concurrency; k++) {
+        cs[k] = (caller){.b = b, .all = &all};
+        caller_next(&cs[k]);
+    }
+    pthread_mutex_lock(&all.mu);
+    while (all.running > 0)
+        pthread_cond_wait(&all.cv, &all.mu);
+    pthread_mutex_unlock(&all.mu);
+    pthread_cond_destroy(&all.cv);
+    pthread_mutex_destroy(&all.mu);
+    free(cs);
+}
+
 static void *client_loop(void *arg)
 {
     bench *b = arg;
@@ -198,6 +371,28 @@ static void *client_loop(void *arg)
         if (!ok)
             atomic_fetch_add(&b->failures, 1);
     }
+}
+
+/* run_clients: B's closed loop, B->concurrency callers until B->n instances are done:
+ * asynchronous callers, or with DTASK_BENCH_CLIENTS=threads a thread each that blocks on
+ * its calls (as before the async ones; for comparison). */
+static void run_clients(bench *b)
+{
+    const char *how = getenv("DTASK_BENCH_CLIENTS");
+    if (how == NULL || strcmp(how, "threads") != 0) {
+        run_async(b);
+        return;
+    }
+    pthread_t *t = calloc((size_t)b->concurrency, sizeof *t);
+    int started = 0;
+    while (t && started < b->concurrency &&
+           pthread_create(&t[started], NULL, client_loop, b) == 0)
+        started++;
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    if (started == 0)
+        atomic_fetch_add(&b->failures, b->n);
+    free(t);
 }
 
 /* warm_up: DTASK_BENCH_WARMUP hello instances at concurrency 16, not counted, before the
@@ -219,13 +414,8 @@ static void warm_up(const bench *b)
     atomic_store(&w.next, 0);
     atomic_store(&w.failures, 0);
     w.lat_ms = calloc((size_t)n, sizeof *w.lat_ms);
-    pthread_t t[16];
-    int started = 0;
-    while (w.lat_ms && started < w.concurrency &&
-           pthread_create(&t[started], NULL, client_loop, &w) == 0)
-        started++;
-    for (int i = 0; i < started; i++)
-        pthread_join(t[i], NULL);
+    if (w.lat_ms)
+        run_clients(&w);
     if (atomic_load(&w.failures))
         fprintf(stderr, "dtask-bench: %d of %d warm-up instances failed\n",
                 atomic_load(&w.failures), n);
@@ -505,16 +695,12 @@ int main(int argc, char **argv)
         warm_up(&b);
         atomic_store(&n_eps, 0);   /* the episodes timed for long_replay: the run's alone */
     }
-    pthread_t *t = calloc((size_t)b.concurrency, sizeof *t);
     double t0 = now_ms();
     double secs;
     if (timers) {
         secs = run_timers(&b);   /* from the due time to the last completion */
     } else {
-        for (int i = 0; i < b.concurrency; i++)
-            pthread_create(&t[i], NULL, client_loop, &b);
-        for (int i = 0; i < b.concurrency; i++)
-            pthread_join(t[i], NULL);
+        run_clients(&b);
         secs = (now_ms() - t0) / 1000.0;
     }
     qsort(b.lat_ms, (size_t)b.n, sizeof *b.lat_ms, cmp_double);
@@ -548,7 +734,6 @@ int main(int argc, char **argv)
     dt_hub_close(b.hub);
     for (int i = 0; i < b.n_conns; i++)
         dt_grpc_conn_close(b.conns[i]);
-    free(t);
     free(b.lat_ms);
     free(b.input);
     return atomic_load(&b.failures) ? 1 : 0;

@@ -1,6 +1,7 @@
-/* durabletask/grpc_client.h — a small blocking gRPC client for TaskHubSidecarService, used
- * by the C SDK's remote worker (remote.h), the CLI, tools and tests. It moves serialized
- * messages; what is in them is the caller's business. */
+/* durabletask/grpc_client.h — a small gRPC client for TaskHubSidecarService, used by the C
+ * SDK's remote worker (remote.h), the CLI, tools and tests: blocking calls, and unary calls
+ * that call back when they end. It moves serialized messages; what is in them is the
+ * caller's business. */
 #ifndef DURABLETASK_GRPC_CLIENT_H
 #define DURABLETASK_GRPC_CLIENT_H
 
@@ -51,6 +52,23 @@ void dt_grpc_conn_set_sessions(dt_grpc_conn *c, bool on);
 dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req, size_t len,
                         int64_t timeout_ms, uint8_t **resp, size_t *resp_len,
                         dt_grpc_result *res);
+
+/* dt_grpc_done_fn: how a call made with dt_grpc_unary_start ended: ST and RES as
+ * dt_grpc_unary returns them, and on status OK the response's LEN bytes at RESP (valid during
+ * the call only; RESP may be NULL when LEN is 0). Called once per call, from the connection's
+ * own thread, one call at a time: a callback may start more calls on the connection, and must
+ * not close it or block for long (every other call's callback waits). */
+typedef void (*dt_grpc_done_fn)(void *arg, dt_status st, const uint8_t *resp, size_t len,
+                                const dt_grpc_result *res);
+
+/* dt_grpc_unary_start: dt_grpc_unary without waiting: call METHOD with REQ (copied), and have
+ * DONE(ARG, ...) told how it ended. Many calls may be in flight and hold no thread each; the
+ * first such call starts the connection's thread, which all later ones share. DT_OK: DONE
+ * will be called (by dt_grpc_conn_close at the latest, which cancels what is still in
+ * flight: ST DT_OK, RES CANCELLED). Otherwise DONE never is: DT_ERR_SHUTDOWN once the
+ * connection is closing, DT_ERR_IO, DT_ERR_NOMEM. */
+dt_status dt_grpc_unary_start(dt_grpc_conn *c, const char *method, const uint8_t *req,
+                              size_t len, int64_t timeout_ms, dt_grpc_done_fn done, void *arg);
 
 /* dt_grpc_stream_open: start server-streaming METHOD with REQ. */
 dt_status dt_grpc_stream_open(dt_grpc_conn *c, const char *method, const uint8_t *req,

@@ -1,7 +1,9 @@
-/* client_conn.c — the gRPC client transport: a blocking client of TaskHubSidecarService that
- * moves serialized messages (what is in them is the caller's business): unary calls, server
- * streams and client streams. One channel, a completion queue per call that the calling
- * thread plucks its own tags from, so calls from many threads never wait on one another. */
+/* client_conn.c — the gRPC client transport: a client of TaskHubSidecarService that moves
+ * serialized messages (what is in them is the caller's business): unary calls, server streams
+ * and client streams. One channel. A blocking call has a completion queue of its own that the
+ * calling thread plucks its tags from, so calls from many threads never wait on one another;
+ * asynchronous unary calls share one queue and one thread of the connection's, which runs
+ * their callbacks, so many calls in flight hold no thread each. */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -24,12 +26,37 @@
  * when set. */
 enum { MD_AUTH, MD_HUB, MD_ORDER, MD_SESSIONS, MD_COUNT };
 
+/* A unary call's batch: what it sends, and where gRPC puts what comes back. */
+typedef struct unary {
+    grpc_op ops[6];
+    grpc_byte_buffer *send, *recv;
+    grpc_metadata_array initial, trailing;
+    grpc_status_code status;
+    grpc_slice details;
+} unary;
+
+/* An asynchronous unary call in flight; its address is its batch's tag. */
+typedef struct async_call {
+    unary u;
+    grpc_call *call;
+    dt_grpc_done_fn done;
+    void *arg;
+    struct async_call *prev, *next;     /* in the connection's list of calls in flight */
+} async_call;
+
 struct dt_grpc_conn {
     grpc_channel *channel;
     grpc_metadata md[MD_COUNT];  /* the ones set come first */
     size_t n_md;
     bool has[MD_COUNT];
     grpc_metadata set[MD_COUNT]; /* by kind */
+    /* asynchronous calls: their queue and its thread, made by the first such call; the calls
+     * in flight, which closing cancels; closing refuses new ones. amu guards all four. */
+    pthread_mutex_t amu;
+    grpc_completion_queue *acq;
+    pthread_t athread;
+    async_call *calls;
+    bool closing;
 };
 
 /* A client stream: one send at a time (mu), each plucked by its sender; the status batch
@@ -77,7 +104,9 @@ dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *er
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     c->channel = grpc_channel_create(target, creds, &cargs);
     grpc_channel_credentials_release(creds);
-    if (c->channel == NULL) {
+    if (c->channel == NULL || pthread_mutex_init(&c->amu, NULL) != 0) {
+        if (c->channel)
+            grpc_channel_destroy(c->channel);
         free(c);
         grpc_shutdown();
         return dt_error_set(err, DT_ERR_IO, "cannot create a gRPC channel to %s", target);
@@ -153,10 +182,14 @@ static void send_metadata(const dt_grpc_conn *c, grpc_op *op)
     op->data.send_initial_metadata.metadata = c->n_md ? (grpc_metadata *)c->md : NULL;
 }
 
+static void async_stop(dt_grpc_conn *c);
+
 void dt_grpc_conn_close(dt_grpc_conn *c)
 {
     if (c == NULL)
         return;
+    async_stop(c);
+    pthread_mutex_destroy(&c->amu);
     dt_grpc_conn_set_token(c, NULL);
     set_md(c, MD_HUB, "taskhub", NULL);
     set_md(c, MD_ORDER, DT_GRPC_LIST_ORDER_METADATA, NULL);
@@ -235,60 +268,169 @@ static void set_result(dt_grpc_result *res, grpc_status_code code, grpc_slice de
              (const char *)GRPC_SLICE_START_PTR(details));
 }
 
+/* unary_prepare: U's six ops: C's metadata, REQ (copied) and the end of the request; the
+ * answer's metadata, message and status. Pair with unary_free. */
+static void unary_prepare(const dt_grpc_conn *c, unary *u, const uint8_t *req, size_t len)
+{
+    memset(u, 0, sizeof *u);
+    u->send = to_buffer(req, len);
+    grpc_metadata_array_init(&u->initial);
+    grpc_metadata_array_init(&u->trailing);
+    u->status = GRPC_STATUS_UNKNOWN;
+    u->details = grpc_empty_slice();
+    grpc_op *ops = u->ops;
+    send_metadata(c, &ops[0]);
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = u->send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &u->initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &u->recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &u->trailing;
+    ops[5].data.recv_status_on_client.status = &u->status;
+    ops[5].data.recv_status_on_client.status_details = &u->details;
+}
+
+/* unary_result: what a finished batch (DONE: it completed) came to, as dt_grpc_unary
+ * returns it; *RESP malloc'd. */
+static dt_status unary_result(unary *u, bool done, uint8_t **resp, size_t *resp_len,
+                              dt_grpc_result *res)
+{
+    *resp = NULL;
+    *resp_len = 0;
+    if (!done)
+        return DT_ERR_IO;
+    set_result(res, u->status, u->details);
+    if (u->status == GRPC_STATUS_OK && u->recv && !from_buffer(u->recv, resp, resp_len))
+        return DT_ERR_NOMEM;
+    return u->status == GRPC_STATUS_DEADLINE_EXCEEDED ? DT_ERR_TIMEOUT : DT_OK;
+}
+
+static void unary_free(unary *u)
+{
+    if (u->recv)
+        grpc_byte_buffer_destroy(u->recv);
+    grpc_byte_buffer_destroy(u->send);
+    grpc_slice_unref(u->details);
+    grpc_metadata_array_destroy(&u->initial);
+    grpc_metadata_array_destroy(&u->trailing);
+}
+
 dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req, size_t len,
                         int64_t timeout_ms, uint8_t **resp, size_t *resp_len,
                         dt_grpc_result *res)
 {
-    *resp = NULL;
-    *resp_len = 0;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     grpc_call *call = new_call(c, cq, method, deadline_in(timeout_ms));
-    grpc_byte_buffer *send = to_buffer(req, len), *recv = NULL;
-    grpc_metadata_array initial, trailing;
-    grpc_metadata_array_init(&initial);
-    grpc_metadata_array_init(&trailing);
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    send_metadata(c, &ops[0]);
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    dt_status st = DT_OK;
-    if (call == NULL || grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
-        st = DT_ERR_IO;
-    } else {
-        grpc_event ev = grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                    NULL);
-        if (ev.type != GRPC_OP_COMPLETE)
-            st = DT_ERR_IO;
-    }
-    if (st == DT_OK) {
-        set_result(res, status, details);
-        if (status == GRPC_STATUS_OK && recv && !from_buffer(recv, resp, resp_len))
-            st = DT_ERR_NOMEM;
-        if (status == GRPC_STATUS_DEADLINE_EXCEEDED)
-            st = DT_ERR_TIMEOUT;
-    }
-    if (recv)
-        grpc_byte_buffer_destroy(recv);
-    grpc_byte_buffer_destroy(send);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&initial);
-    grpc_metadata_array_destroy(&trailing);
+    unary u;
+    unary_prepare(c, &u, req, len);
+    bool done = call && grpc_call_start_batch(call, u.ops, 6, call, NULL) == GRPC_CALL_OK &&
+                grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                        .type == GRPC_OP_COMPLETE;
+    dt_status st = unary_result(&u, done, resp, resp_len, res);
+    unary_free(&u);
     if (call)
         grpc_call_unref(call);
     cq_destroy(cq);
     return st;
+}
+
+/* async_finish: call A's callback with what its batch (OK: completed) came to, and free A.
+ * On the connection's thread. */
+static void async_finish(dt_grpc_conn *c, async_call *a, bool ok)
+{
+    pthread_mutex_lock(&c->amu);
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        c->calls = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    pthread_mutex_unlock(&c->amu);
+    uint8_t *resp;
+    size_t len;
+    dt_grpc_result res = {.code = GRPC_STATUS_UNAVAILABLE};
+    dt_status st = unary_result(&a->u, ok, &resp, &len, &res);
+    a->done(a->arg, st, resp, len, &res);
+    free(resp);
+    unary_free(&a->u);
+    grpc_call_unref(a->call);
+    free(a);
+}
+
+static void *async_main(void *arg)
+{
+    dt_grpc_conn *c = arg;
+    pthread_setname_np(pthread_self(), "dt-grpc-client");
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(c->acq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                                   NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            return NULL;
+        if (ev.type == GRPC_OP_COMPLETE)
+            async_finish(c, ev.tag, ev.success != 0);
+    }
+}
+
+dt_status dt_grpc_unary_start(dt_grpc_conn *c, const char *method, const uint8_t *req,
+                              size_t len, int64_t timeout_ms, dt_grpc_done_fn done, void *arg)
+{
+    async_call *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return DT_ERR_NOMEM;
+    a->done = done;
+    a->arg = arg;
+    dt_status st = DT_OK;
+    pthread_mutex_lock(&c->amu);
+    if (c->closing) {
+        st = DT_ERR_SHUTDOWN;
+    } else if (c->acq == NULL) {
+        c->acq = grpc_completion_queue_create_for_next(NULL);
+        if (pthread_create(&c->athread, NULL, async_main, c) != 0) {
+            grpc_completion_queue_destroy(c->acq);
+            c->acq = NULL;
+            st = DT_ERR_NOMEM;
+        }
+    }
+    if (st == DT_OK) {
+        a->call = new_call(c, c->acq, method, deadline_in(timeout_ms));
+        unary_prepare(c, &a->u, req, len);
+        if (a->call == NULL || grpc_call_start_batch(a->call, a->u.ops, 6, a, NULL) != GRPC_CALL_OK) {
+            unary_free(&a->u);
+            if (a->call)
+                grpc_call_unref(a->call);
+            st = DT_ERR_IO;
+        } else {
+            a->next = c->calls;   /* its completion takes amu to unlink it: not before this */
+            if (c->calls)
+                c->calls->prev = a;
+            c->calls = a;
+        }
+    }
+    pthread_mutex_unlock(&c->amu);
+    if (st != DT_OK)
+        free(a);
+    return st;
+}
+
+/* async_stop: refuse new asynchronous calls, cancel those in flight, and wait until the
+ * connection's thread has called back every one and ended. */
+static void async_stop(dt_grpc_conn *c)
+{
+    pthread_mutex_lock(&c->amu);
+    c->closing = true;
+    for (async_call *a = c->calls; a; a = a->next)
+        grpc_call_cancel(a->call, NULL);
+    grpc_completion_queue *cq = c->acq;
+    pthread_mutex_unlock(&c->amu);
+    if (cq == NULL)
+        return;
+    /* the shutdown event comes after every call's completion: each is called back first */
+    grpc_completion_queue_shutdown(cq);
+    pthread_join(c->athread, NULL);
+    grpc_completion_queue_destroy(cq);
 }
 
 dt_status dt_grpc_stream_open(dt_grpc_conn *c, const char *method, const uint8_t *req,

@@ -1089,7 +1089,8 @@ static void test_a_message_that_is_no_completion_ends_the_stream_and_changes_not
 }
 
 /* call_threads: the server's call threads (named dt-rpc; the server runs in this process) */
-static int call_threads(void)
+/* threads_named: this process's threads whose name starts with PREFIX ("": all) */
+static int threads_named(const char *prefix)
 {
     DIR *d = opendir("/proc/self/task");
     struct dirent *e;
@@ -1098,7 +1099,7 @@ static int call_threads(void)
         char path[300], name[32] = "";
         snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
         FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
-        if (f && fgets(name, sizeof name, f) && strncmp(name, "dt-rpc", 6) == 0)
+        if (f && fgets(name, sizeof name, f) && strncmp(name, prefix, strlen(prefix)) == 0)
             n++;
         if (f)
             fclose(f);
@@ -1106,6 +1107,11 @@ static int call_threads(void)
     if (d)
         closedir(d);
     return n;
+}
+
+static int call_threads(void)
+{
+    return threads_named("dt-rpc");
 }
 
 static void test_a_flood_of_stale_completions_is_served_on_bounded_threads(void **state)
@@ -1350,6 +1356,187 @@ static void test_a_long_wait_does_not_grow_with_its_instance_s_size(void **state
     server_close(&s);
 }
 
+/* ---- asynchronous calls of the client ------------------------------------------------------ */
+
+/* One instance driven by asynchronous calls: started, then waited for from the start's
+ * callback. */
+typedef struct async_one {
+    struct async_run *run;
+    int i;
+    int calls;                  /* callbacks seen */
+    dt_status st;               /* the last callback's */
+    int code;
+    bool completed;             /* the wait saw it Completed with the expected output */
+    dt_status again;            /* dt_grpc_unary_start from a callback of a closing connection */
+} async_one;
+
+typedef struct async_run {
+    dt_grpc_conn *conn;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;                   /* instances whose last callback came (mu) */
+} async_run;
+
+static void async_count(async_one *o)
+{
+    pthread_mutex_lock(&o->run->mu);
+    o->run->done++;
+    pthread_cond_broadcast(&o->run->cv);
+    pthread_mutex_unlock(&o->run->mu);
+}
+
+static dt_status async_wait_call(async_one *o, const char *id, int64_t ms, dt_grpc_done_fn fn)
+{
+    Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
+    g.instanceid = (char *)id;
+    g.getinputsandoutputs = true;
+    uint8_t buf[256];
+    size_t len = protobuf_c_message_pack(&g.base, buf);
+    return dt_grpc_unary_start(o->run->conn, "WaitForInstanceCompletion", buf, len, ms, fn, o);
+}
+
+static void async_waited(void *arg, dt_status st, const uint8_t *resp, size_t len,
+                         const dt_grpc_result *res)
+{
+    async_one *o = arg;
+    o->calls++;
+    o->st = st;
+    o->code = res->code;
+    Dtpb__GetInstanceResponse *gr = st == DT_OK && res->code == 0
+                                        ? dtpb__get_instance_response__unpack(NULL, len, resp)
+                                        : NULL;
+    char want[64];
+    snprintf(want, sizeof want, "\"Hello c-%d!\"", o->i);
+    o->completed = gr && gr->exists && gr->orchestrationstate &&
+                   gr->orchestrationstate->orchestrationstatus ==
+                       DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED &&
+                   gr->orchestrationstate->output &&
+                   strcmp(gr->orchestrationstate->output->value, want) == 0;
+    if (gr && !o->completed && o->i >= 0)
+        print_message("instance %d: exists %d, status %d, output %s\n", o->i, gr->exists,
+                      gr->orchestrationstate ? (int)gr->orchestrationstate->orchestrationstatus
+                                             : -1,
+                      gr->orchestrationstate && gr->orchestrationstate->output
+                          ? gr->orchestrationstate->output->value
+                          : "(none)");
+    if (gr)
+        dtpb__get_instance_response__free_unpacked(gr, NULL);
+    /* a closing connection takes no new call, even from a callback of its own */
+    if (res->code == GRPC_STATUS_CANCELLED)
+        o->again = async_wait_call(o, "never-done", 1000, async_waited);
+    async_count(o);
+}
+
+static void async_started(void *arg, dt_status st, const uint8_t *resp, size_t len,
+                          const dt_grpc_result *res)
+{
+    (void)resp;
+    (void)len;
+    async_one *o = arg;
+    o->calls++;
+    char id[32];
+    snprintf(id, sizeof id, "async-%d", o->i);
+    o->st = st;
+    o->code = res->code;
+    if (st != DT_OK || res->code != 0 || async_wait_call(o, id, 60000, async_waited) != DT_OK)
+        async_count(o);   /* no wait follows */
+    else
+        o->calls--;       /* counted once more by the wait */
+}
+
+static void async_wait_for(async_run *run, int n)
+{
+    pthread_mutex_lock(&run->mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    while (run->done < n)
+        if (pthread_cond_timedwait(&run->cv, &run->mu, &until) != 0)
+            break;
+    int done = run->done;
+    pthread_mutex_unlock(&run->mu);
+    if (done < n)
+        fail_msg("%d of %d asynchronous calls were called back", done, n);
+}
+
+/* Many calls in flight on one connection hold no thread each; each is called back exactly
+ * once, with what it came to: an answer, a status, its deadline passing, or, when the
+ * connection closes under it, CANCELLED; a closing connection takes no new call. */
+static void test_asynchronous_calls_are_called_back_once_and_closing_cancels_the_rest(
+    void **state)
+{
+    (void)state;
+    enum { N = 32, HELD = 16 };
+    server_fix s;
+    server_open(&s, "grpc_async_calls");
+    remote w = remote_worker(&s);
+    static async_one ones[N + 2 + HELD];
+    async_run run = {.conn = s.conn};
+    pthread_mutex_init(&run.mu, NULL);
+    pthread_cond_init(&run.cv, NULL);
+    for (int i = 0; i < N; i++) {   /* started, and waited for from the start's callback */
+        ones[i] = (async_one){.run = &run, .i = i};
+        char id[32], input[32];
+        snprintf(id, sizeof id, "async-%d", i);
+        snprintf(input, sizeof input, "\"c-%d\"", i);
+        Dtpb__CreateInstanceRequest r = DTPB__CREATE_INSTANCE_REQUEST__INIT;
+        Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
+        r.name = "child";
+        r.instanceid = id;
+        in.value = input;
+        r.input = &in;
+        uint8_t buf[256];
+        size_t len = protobuf_c_message_pack(&r.base, buf);
+        assert_int_equal(dt_grpc_unary_start(s.conn, "StartInstance", buf, len, 30000,
+                                             async_started, &ones[i]),
+                         DT_OK);
+    }
+    async_one *unknown = &ones[N], *late = &ones[N + 1];
+    *unknown = (async_one){.run = &run, .i = -1};
+    *late = (async_one){.run = &run, .i = -1};
+    assert_int_equal(dt_grpc_unary_start(s.conn, "NoSuchMethod", (const uint8_t *)"", 0, 30000,
+                                         async_started, unknown),
+                     DT_OK);
+    expect(start(&s, "NobodyRunsThis", "never-done", NULL), GRPC_STATUS_OK, NULL);
+    assert_int_equal(async_wait_call(late, "never-done", 300, async_waited), DT_OK);
+    async_wait_for(&run, N + 2);
+    for (int i = 0; i < N; i++) {
+        if (ones[i].calls != 1 || !ones[i].completed)
+            fail_msg("instance %d: %d callbacks, status %d, completed %d", i, ones[i].calls,
+                     ones[i].code, ones[i].completed);
+    }
+    assert_int_equal(unknown->calls, 1);
+    assert_int_equal(unknown->code, GRPC_STATUS_UNIMPLEMENTED);
+    assert_int_equal(late->calls, 1);
+    assert_int_equal(late->st, DT_ERR_TIMEOUT);
+    assert_int_equal(late->code, GRPC_STATUS_DEADLINE_EXCEEDED);
+
+    /* waits held open by the server: no thread each here, and closing calls each back */
+    int before = threads_named("");
+    for (int i = 0; i < HELD; i++) {
+        async_one *o = &ones[N + 2 + i];
+        *o = (async_one){.run = &run, .i = -1, .again = DT_OK};
+        assert_int_equal(async_wait_call(o, "never-done", 60000, async_waited), DT_OK);
+    }
+    test_sleep_ms(300);
+    int during = threads_named("");
+    print_message("%d calls in flight: %d threads before, %d during\n", HELD, before, during);
+    assert_true(during <= before + 1);
+    dt_grpc_conn_close(s.conn);   /* returns once every call is called back */
+    s.conn = NULL;
+    assert_int_equal(run.done, N + 2 + HELD);
+    for (int i = 0; i < HELD; i++) {
+        async_one *o = &ones[N + 2 + i];
+        assert_int_equal(o->calls, 1);
+        assert_int_equal(o->code, GRPC_STATUS_CANCELLED);
+        assert_int_equal(o->again, DT_ERR_SHUTDOWN);
+    }
+    pthread_cond_destroy(&run.cv);
+    pthread_mutex_destroy(&run.mu);
+    remote_free(&w);
+    server_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1379,6 +1566,7 @@ int main(void)
         cmocka_unit_test(test_waits_whose_clients_give_up_let_their_calls_go),
         cmocka_unit_test(test_waits_hold_no_call_thread),
         cmocka_unit_test(test_a_long_wait_does_not_grow_with_its_instance_s_size),
+        cmocka_unit_test(test_asynchronous_calls_are_called_back_once_and_closing_cancels_the_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
