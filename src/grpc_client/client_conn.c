@@ -51,11 +51,14 @@ struct dt_grpc_conn {
     bool has[MD_COUNT];
     grpc_metadata set[MD_COUNT]; /* by kind */
     /* asynchronous calls: their queue and its thread, made by the first such call; the calls
-     * in flight, which closing cancels; closing refuses new ones. amu guards all four. */
+     * in flight, which closing cancels; how many are starting their batches (started is
+     * signalled when none is, for closing); closing refuses new ones. amu guards them. */
     pthread_mutex_t amu;
+    pthread_cond_t started;
     grpc_completion_queue *acq;
     pthread_t athread;
     async_call *calls;
+    int starting;
     bool closing;
 };
 
@@ -104,9 +107,18 @@ dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *er
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     c->channel = grpc_channel_create(target, creds, &cargs);
     grpc_channel_credentials_release(creds);
-    if (c->channel == NULL || pthread_mutex_init(&c->amu, NULL) != 0) {
+    bool locks = pthread_mutex_init(&c->amu, NULL) == 0;
+    if (locks && pthread_cond_init(&c->started, NULL) != 0) {
+        pthread_mutex_destroy(&c->amu);
+        locks = false;
+    }
+    if (c->channel == NULL || !locks) {
         if (c->channel)
             grpc_channel_destroy(c->channel);
+        if (locks) {
+            pthread_cond_destroy(&c->started);
+            pthread_mutex_destroy(&c->amu);
+        }
         free(c);
         grpc_shutdown();
         return dt_error_set(err, DT_ERR_IO, "cannot create a gRPC channel to %s", target);
@@ -189,6 +201,7 @@ void dt_grpc_conn_close(dt_grpc_conn *c)
     if (c == NULL)
         return;
     async_stop(c);
+    pthread_cond_destroy(&c->started);
     pthread_mutex_destroy(&c->amu);
     dt_grpc_conn_set_token(c, NULL);
     set_md(c, MD_HUB, "taskhub", NULL);
@@ -337,17 +350,23 @@ dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req,
     return st;
 }
 
-/* async_finish: call A's callback with what its batch (OK: completed) came to, and free A.
- * On the connection's thread. */
-static void async_finish(dt_grpc_conn *c, async_call *a, bool ok)
+/* async_unlink: A out of C's calls in flight (amu held) */
+static void async_unlink(dt_grpc_conn *c, async_call *a)
 {
-    pthread_mutex_lock(&c->amu);
     if (a->prev)
         a->prev->next = a->next;
     else
         c->calls = a->next;
     if (a->next)
         a->next->prev = a->prev;
+}
+
+/* async_finish: call A's callback with what its batch (OK: completed) came to, and free A.
+ * On the connection's thread. */
+static void async_finish(dt_grpc_conn *c, async_call *a, bool ok)
+{
+    pthread_mutex_lock(&c->amu);
+    async_unlink(c, a);
     pthread_mutex_unlock(&c->amu);
     uint8_t *resp;
     size_t len;
@@ -394,25 +413,39 @@ dt_status dt_grpc_unary_start(dt_grpc_conn *c, const char *method, const uint8_t
             st = DT_ERR_NOMEM;
         }
     }
-    if (st == DT_OK) {
+    if (st == DT_OK)
         a->call = new_call(c, c->acq, method, deadline_in(timeout_ms));
-        unary_prepare(c, &a->u, req, len);
-        if (a->call == NULL || grpc_call_start_batch(a->call, a->u.ops, 6, a, NULL) != GRPC_CALL_OK) {
-            unary_free(&a->u);
-            if (a->call)
-                grpc_call_unref(a->call);
-            st = DT_ERR_IO;
-        } else {
-            a->next = c->calls;   /* its completion takes amu to unlink it: not before this */
-            if (c->calls)
-                c->calls->prev = a;
-            c->calls = a;
-        }
-    }
-    pthread_mutex_unlock(&c->amu);
-    if (st != DT_OK)
+    if (st == DT_OK && a->call == NULL)
+        st = DT_ERR_IO;
+    if (st != DT_OK) {
+        pthread_mutex_unlock(&c->amu);
         free(a);
-    return st;
+        return st;
+    }
+    /* In the list before its batch starts (its completion unlinks it, and closing cancels
+     * it, which its batch then reports); counted as starting, so that closing does not shut
+     * the queue down before the batch is on it. The batch starts outside the lock: starting
+     * it may write to the socket. */
+    a->next = c->calls;
+    if (c->calls)
+        c->calls->prev = a;
+    c->calls = a;
+    c->starting++;
+    pthread_mutex_unlock(&c->amu);
+    unary_prepare(c, &a->u, req, len);
+    bool out = grpc_call_start_batch(a->call, a->u.ops, 6, a, NULL) == GRPC_CALL_OK;
+    pthread_mutex_lock(&c->amu);
+    if (!out)
+        async_unlink(c, a);
+    if (--c->starting == 0 && c->closing)
+        pthread_cond_broadcast(&c->started);
+    pthread_mutex_unlock(&c->amu);
+    if (out)
+        return DT_OK;
+    unary_free(&a->u);
+    grpc_call_unref(a->call);
+    free(a);
+    return DT_ERR_IO;
 }
 
 /* async_stop: refuse new asynchronous calls, cancel those in flight, and wait until the
@@ -421,6 +454,8 @@ static void async_stop(dt_grpc_conn *c)
 {
     pthread_mutex_lock(&c->amu);
     c->closing = true;
+    while (c->starting > 0)   /* batches on their way to the queue: on it before it shuts */
+        pthread_cond_wait(&c->started, &c->amu);
     for (async_call *a = c->calls; a; a = a->next)
         grpc_call_cancel(a->call, NULL);
     grpc_completion_queue *cq = c->acq;
