@@ -2,7 +2,9 @@
  * line with throughput, latency percentiles and peak memory. Closed loop, as the peer
  * scripts in ../shared/peers measure: CONCURRENCY clients each start an instance and wait
  * for it to finish, again and again, until N instances are done. Latency is from the start
- * request to the observed completion.
+ * request to the observed completion. The clients are asynchronous, as the peers' Node drivers
+ * are: each one's next call starts from its last one's callback, and none holds a thread
+ * (DTASK_BENCH_CLIENTS=threads: a thread each, blocking on its calls).
  *
  *   dtask-bench MODE WORKLOAD N CONCURRENCY [DB]
  *     MODE      embedded  (hub, C SDK worker and client in this process)
