@@ -102,6 +102,7 @@ static void register_all(dt_worker *w)
 /* ---- running one instance, in process or over gRPC ---------------------------------------- */
 
 #define MAX_NODES 8   /* DTASK_SERVERS: the nodes of one database, clients and workers spread */
+#define WAIT_MS 600000   /* an instance not done this long after its start counts as failed */
 
 typedef struct bench {
     const char *mode, *workload;
@@ -133,9 +134,9 @@ static bool run_embedded(bench *b, const char *id)
     dt_arena *a = dt_arena_new();
     dt_instance_state *s = NULL;
     bool ok = b->to_waiting
-                  ? dt_client_wait_start(b->client, id, 600000, a, &s, &err) == DT_OK &&
+                  ? dt_client_wait_start(b->client, id, WAIT_MS, a, &s, &err) == DT_OK &&
                         s->status == DT_STATUS_RUNNING
-                  : dt_client_wait_completion(b->client, id, 600000, a, &s, &err) == DT_OK &&
+                  : dt_client_wait_completion(b->client, id, WAIT_MS, a, &s, &err) == DT_OK &&
                         s->status == DT_STATUS_COMPLETED;
     dt_arena_free(a);
     return ok;
@@ -148,7 +149,7 @@ static bool call(dt_grpc_conn *conn, const char *method, const ProtobufCMessage 
     size_t len = 0, rlen = 0;
     dt_grpc_result res = {0};
     if (pb_pack(a, m, &req, &len) != DT_OK ||
-        dt_grpc_unary(conn, method, req, len, 600000, &r, &rlen, &res) != DT_OK ||
+        dt_grpc_unary(conn, method, req, len, WAIT_MS, &r, &rlen, &res) != DT_OK ||
         res.code != 0) {
         free(r);
         return false;
@@ -195,12 +196,16 @@ typedef struct caller {
     char id[64];
     double t0;
     dt_start_request req;          /* embedded: valid until its start is called back */
+    struct caller *retry_next;     /* in callers' retry list */
 } caller;
 
 struct callers {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int running;                   /* callers that have not run out of instances (mu) */
+    caller *retry;                 /* callers whose instance failed, to go on from run_async's
+                                    * thread rather than from a callback, which may be running
+                                    * on the starting thread itself (mu) */
     int run;                       /* this run's number, in the ids */
 };
 
@@ -213,11 +218,17 @@ static void caller_done(caller *c, bool ok)
         atomic_fetch_add(&c->b->failures, 1);
 }
 
-/* caller_failed: the instance under way failed before its end was seen; on to the next */
+/* caller_failed: the instance under way failed before its end was seen; run_async's thread
+ * goes on to the next (dt_hub_start_async calls back a failure on the starting thread: going on
+ * from here would recurse once per failing instance) */
 static void caller_failed(caller *c)
 {
     caller_done(c, false);
-    caller_next(c);
+    pthread_mutex_lock(&c->all->mu);
+    c->retry_next = c->all->retry;
+    c->all->retry = c;
+    pthread_cond_signal(&c->all->cv);
+    pthread_mutex_unlock(&c->all->mu);
 }
 
 static bool embedded_waited(void *arg, dt_status st, const dt_instance_state *row,
@@ -225,7 +236,7 @@ static bool embedded_waited(void *arg, dt_status st, const dt_instance_state *ro
 {
     (void)err;
     caller *c = arg;
-    if (st == DT_ERR_TIMEOUT)
+    if (st == DT_ERR_TIMEOUT && now_ms() - c->t0 < WAIT_MS)
         return true;   /* not yet: wait on */
     caller_done(c, st == DT_OK && row->status == (c->b->to_waiting ? DT_STATUS_RUNNING
                                                                    : DT_STATUS_COMPLETED));
@@ -271,7 +282,7 @@ static bool serve_call(caller *c, const char *method, const ProtobufCMessage *m,
     uint8_t *req = NULL;
     size_t len = 0;
     bool ok = a && pb_pack(a, m, &req, &len) == DT_OK &&
-              dt_grpc_unary_start(c->b->conns[c->i % c->b->n_conns], method, req, len, 600000,
+              dt_grpc_unary_start(c->b->conns[c->i % c->b->n_conns], method, req, len, WAIT_MS,
                                   done, c) == DT_OK;
     dt_arena_free(a);
     return ok;
@@ -348,8 +359,21 @@ static void run_async(bench *b)
         caller_next(&cs[k]);
     }
     pthread_mutex_lock(&all.mu);
-    while (all.running > 0)
-        pthread_cond_wait(&all.cv, &all.mu);
+    while (all.running > 0) {
+        caller *retry = all.retry;
+        all.retry = NULL;
+        if (retry == NULL) {
+            pthread_cond_wait(&all.cv, &all.mu);
+            continue;
+        }
+        pthread_mutex_unlock(&all.mu);
+        while (retry) {
+            caller *next = retry->retry_next;
+            caller_next(retry);
+            retry = next;
+        }
+        pthread_mutex_lock(&all.mu);
+    }
     pthread_mutex_unlock(&all.mu);
     pthread_cond_destroy(&all.cv);
     pthread_mutex_destroy(&all.mu);

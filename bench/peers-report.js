@@ -141,8 +141,9 @@ out.push("Closed loop everywhere: CONCURRENCY callers each start a workflow and 
 out.push("again; latency is from the start request to the observed completion. Restate is driven over its HTTP");
 out.push("ingress with the service in a Node endpoint; DBOS runs workflows and driver in one Node process against");
 out.push("PostgreSQL. Ours drives its callers as those Node drivers do, asynchronously: each caller's next call");
-out.push("starts from the last one's callback, on one thread, none held per caller (`dt_hub_start_async` and");
-out.push("`dt_hub_wait_async` embedded, `dt_grpc_unary_start` served). Ours runs in three modes:");
+out.push("starts from the last one's callback, and no caller holds a thread (embedded: `dt_hub_start_async` and");
+out.push("`dt_hub_wait_async`, called back on the hub's threads; served: `dt_grpc_unary_start`, called back on");
+out.push("the gRPC connection's one thread). Ours runs in three modes:");
 out.push("");
 out.push("- **embedded**: the hub, the C SDK worker and the clients in one process (`dtask-bench embedded`);");
 out.push("  the library architecture, like DBOS.");

@@ -56,8 +56,10 @@ dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req,
 /* dt_grpc_done_fn: how a call made with dt_grpc_unary_start ended: ST and RES as
  * dt_grpc_unary returns them, and on status OK the response's LEN bytes at RESP (valid during
  * the call only; RESP may be NULL when LEN is 0). Called once per call, from the connection's
- * own thread, one call at a time: a callback may start more calls on the connection, and must
- * not close it or block for long (every other call's callback waits). */
+ * own thread, one call at a time, possibly before dt_grpc_unary_start has returned. A callback
+ * may start more calls on the connection (DT_ERR_SHUTDOWN once it is closing); it must not
+ * close the connection (its thread would be freed under it) or block for long (every other
+ * call's callback waits). */
 typedef void (*dt_grpc_done_fn)(void *arg, dt_status st, const uint8_t *resp, size_t len,
                                 const dt_grpc_result *res);
 
@@ -65,8 +67,9 @@ typedef void (*dt_grpc_done_fn)(void *arg, dt_status st, const uint8_t *resp, si
  * DONE(ARG, ...) told how it ended. Many calls may be in flight and hold no thread each; the
  * first such call starts the connection's thread, which all later ones share. DT_OK: DONE
  * will be called (by dt_grpc_conn_close at the latest, which cancels what is still in
- * flight: ST DT_OK, RES CANCELLED). Otherwise DONE never is: DT_ERR_SHUTDOWN once the
- * connection is closing, DT_ERR_IO, DT_ERR_NOMEM. */
+ * flight: ST DT_OK, RES CANCELLED). Otherwise DONE never is: DT_ERR_SHUTDOWN from a callback
+ * of a connection that is closing, DT_ERR_IO, DT_ERR_NOMEM. As with every call, no thread may
+ * start one while another closes the connection. */
 dt_status dt_grpc_unary_start(dt_grpc_conn *c, const char *method, const uint8_t *req,
                               size_t len, int64_t timeout_ms, dt_grpc_done_fn done, void *arg);
 

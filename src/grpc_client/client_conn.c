@@ -4,6 +4,7 @@
  * calling thread plucks its tags from, so calls from many threads never wait on one another;
  * asynchronous unary calls share one queue and one thread of the connection's, which runs
  * their callbacks, so many calls in flight hold no thread each. */
+#include <assert.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -434,6 +435,10 @@ dt_status dt_grpc_unary_start(dt_grpc_conn *c, const char *method, const uint8_t
     pthread_mutex_unlock(&c->amu);
     unary_prepare(c, &a->u, req, len);
     bool out = grpc_call_start_batch(a->call, a->u.ops, 6, a, NULL) == GRPC_CALL_OK;
+    if (!out) {   /* freed while still counted as starting: closing has not torn gRPC down */
+        unary_free(&a->u);
+        grpc_call_unref(a->call);
+    }
     pthread_mutex_lock(&c->amu);
     if (!out)
         async_unlink(c, a);
@@ -442,8 +447,6 @@ dt_status dt_grpc_unary_start(dt_grpc_conn *c, const char *method, const uint8_t
     pthread_mutex_unlock(&c->amu);
     if (out)
         return DT_OK;
-    unary_free(&a->u);
-    grpc_call_unref(a->call);
     free(a);
     return DT_ERR_IO;
 }
@@ -453,6 +456,8 @@ dt_status dt_grpc_unary_start(dt_grpc_conn *c, const char *method, const uint8_t
 static void async_stop(dt_grpc_conn *c)
 {
     pthread_mutex_lock(&c->amu);
+    /* from a callback, the join below would fail and the queue be freed under its thread */
+    assert(c->acq == NULL || !pthread_equal(pthread_self(), c->athread));
     c->closing = true;
     while (c->starting > 0)   /* batches on their way to the queue: on it before it shuts */
         pthread_cond_wait(&c->started, &c->amu);
