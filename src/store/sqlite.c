@@ -428,21 +428,31 @@ static dt_status map_rc(int rc)
     }
 }
 
-dt_status store_sql_error(sqlite_store *s, int rc, dt_error *err, const char *what)
+dt_status store_db_error(sqlite_store *s, sqlite3 *db, int rc, dt_error *err, const char *what)
 {
     dt_status st = map_rc(rc);
     if (st == DT_OK)
         st = DT_ERR_INTERNAL;   /* a caller saw an unexpected ROW/DONE */
-    const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     return dt_error_set(err, st, "sqlite store '%s': %s: %s", s->path, what, msg);
+}
+
+dt_status store_sql_error(sqlite_store *s, int rc, dt_error *err, const char *what)
+{
+    return store_db_error(s, s->db, rc, err, what);
+}
+
+sqlite3_stmt *store_stmt_of(sqlite3_stmt *const *stmts, store_stmt_id id)
+{
+    sqlite3_stmt *st = stmts[id];
+    sqlite3_reset(st);   /* its result was seen when it last ran */
+    sqlite3_clear_bindings(st);
+    return st;
 }
 
 sqlite3_stmt *store_stmt(sqlite_store *s, store_stmt_id id)
 {
-    sqlite3_stmt *st = s->stmts[id];
-    sqlite3_reset(st);   /* its result was seen when it last ran */
-    sqlite3_clear_bindings(st);
-    return st;
+    return store_stmt_of(s->stmts, id);
 }
 
 void store_bind_text(sqlite3_stmt *st, int i, const char *v, int *rc)
@@ -786,16 +796,51 @@ static dt_status create_schema(sqlite_store *s, dt_error *err)
     return st;
 }
 
+/* open_beside: a connection for reads beside the writer, in *DB (closed by the caller, as
+ * sqlite3_open_v2's are, whatever it returns). */
+static int open_beside(sqlite_store *s, sqlite3 **db)
+{
+    int rc = sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             store_sqlite_vfs());
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
+        rc = sqlite3_exec(*db, "PRAGMA cache_size = -" READER_CACHE_KB, NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+/* The statements a history window is read with (store_sqlite_read_history). */
+static const store_stmt_id HIST_STMTS[] = {ST_BEGIN_READ, ST_COMMIT, ST_ROLLBACK,
+                                           ST_INSTANCE_STATUS, ST_HISTORY_SIZES,
+                                           ST_HISTORY_LOAD};
+
+static void close_hist(sqlite_store *s)
+{
+    for (size_t i = 0; i < sizeof HIST_STMTS / sizeof HIST_STMTS[0]; i++) {
+        sqlite3_finalize(s->hist_stmts[HIST_STMTS[i]]);
+        s->hist_stmts[HIST_STMTS[i]] = NULL;
+    }
+    sqlite3_close(s->hist);
+    s->hist = NULL;
+}
+
+/* open_hist: the history reader connection (see sqlite_internal.h). Without it, windows are
+ * read on the writer's connection, as they were before. */
+static void open_hist(sqlite_store *s)
+{
+    int rc = open_beside(s, &s->hist);
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof HIST_STMTS / sizeof HIST_STMTS[0]; i++)
+        rc = sqlite3_prepare_v3(s->hist, stmt_sql[HIST_STMTS[i]], -1, SQLITE_PREPARE_PERSISTENT,
+                                &s->hist_stmts[HIST_STMTS[i]], NULL);
+    if (rc != SQLITE_OK)
+        close_hist(s);
+}
+
 /* open_reader: the reader connection (see store_sqlite_get_instance). Without it, reads
  * share the writer's connection, as they did before. */
 static void open_reader(sqlite_store *s)
 {
-    int rc = sqlite3_open_v2(s->path, &s->reader, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             store_sqlite_vfs());
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(s->reader, BUSY_TIMEOUT_MS);
-        rc = sqlite3_exec(s->reader, "PRAGMA cache_size = -" READER_CACHE_KB, NULL, NULL, NULL);
-    }
+    int rc = open_beside(s, &s->reader);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(s->reader, stmt_sql[ST_INSTANCE_GET], -1,
                                 SQLITE_PREPARE_PERSISTENT, &s->reader_get, NULL);
@@ -813,6 +858,8 @@ static void sqlite_close(dt_store *base)
     sqlite3_finalize(s->reader_get);
     sqlite3_close(s->reader);
     pthread_mutex_destroy(&s->reader_mu);
+    close_hist(s);
+    pthread_mutex_destroy(&s->hist_mu);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close(s->db);
@@ -904,11 +951,11 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
         free(s);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory opening '%s'", path);
     }
-    int made = 0;   /* mutexes created so far: mu, sync_mu, reader_mu */
-    pthread_mutex_t *mus[3] = {&s->mu, &s->sync_mu, &s->reader_mu};
-    while (made < 3 && pthread_mutex_init(mus[made], NULL) == 0)
+    int made = 0;   /* mutexes created so far: mu, sync_mu, reader_mu, hist_mu */
+    pthread_mutex_t *mus[4] = {&s->mu, &s->sync_mu, &s->reader_mu, &s->hist_mu};
+    while (made < 4 && pthread_mutex_init(mus[made], NULL) == 0)
         made++;
-    if (made < 3) {
+    if (made < 4) {
         while (made > 0)
             pthread_mutex_destroy(mus[--made]);
         free(s->path);
@@ -995,6 +1042,7 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
         }
     }
     open_reader(s);
+    open_hist(s);
     dt_error_clear(err);
     *out = &s->base;
     return DT_OK;

@@ -247,13 +247,26 @@ dt_status store_sqlite_get_instance(dt_store *base, const char *id, dt_arena *ar
     return r;
 }
 
+/* The connection a history window is read on, and its statements: the history reader's,
+ * or the writer's when there is none. */
+typedef struct hist_conn {
+    sqlite_store *s;
+    sqlite3 *db;
+    sqlite3_stmt *const *stmts;
+} hist_conn;
+
+static dt_status hist_error(const hist_conn *c, int rc, dt_error *err, const char *what)
+{
+    return store_db_error(c->s, c->db, rc, err, what);
+}
+
 /* window_end: the seq after the last event of ID's window from FROM_SEQ that MAX_BYTES of
  * stored bytes hold (one event at least), from the events' sizes alone, so no event is read
  * only to learn that it does not fit; *MORE: events follow it. */
-static dt_status window_end(sqlite_store *s, const char *id, int64_t from_seq, size_t max_bytes,
-                            int64_t *end, bool *more, dt_error *err)
+static dt_status window_end(const hist_conn *c, const char *id, int64_t from_seq,
+                            size_t max_bytes, int64_t *end, bool *more, dt_error *err)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_HISTORY_SIZES);
+    sqlite3_stmt *st = store_stmt_of(c->stmts, ST_HISTORY_SIZES);
     int rc = SQLITE_OK;
     store_bind_text(st, 1, id, &rc);
     store_bind_int64(st, 2, from_seq, &rc);
@@ -261,7 +274,7 @@ static dt_status window_end(sqlite_store *s, const char *id, int64_t from_seq, s
     *end = from_seq;
     *more = false;
     if (rc != SQLITE_OK)
-        return store_sql_error(s, rc, err, "read history");
+        return hist_error(c, rc, err, "read history");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         size_t len = (size_t)sqlite3_column_int64(st, 1);
         if (*end > from_seq && (bytes >= max_bytes || len > max_bytes - bytes)) {
@@ -273,27 +286,28 @@ static dt_status window_end(sqlite_store *s, const char *id, int64_t from_seq, s
         *end = sqlite3_column_int64(st, 0) + 1;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? DT_OK : store_sql_error(s, rc, err, "read history");
+    return rc == SQLITE_DONE ? DT_OK : hist_error(c, rc, err, "read history");
 }
 
 /* load_window: ID's events with seq >= FROM_SEQ into W, as many as MAX_BYTES of stored
  * bytes take (one at least; 0: no bound), inside the caller's read transaction. */
-static dt_status load_window(sqlite_store *s, const char *id, int64_t from_seq, size_t max_bytes,
-                             dt_arena *arena, dt_history_window *w, dt_error *err)
+static dt_status load_window(const hist_conn *c, const char *id, int64_t from_seq,
+                             size_t max_bytes, dt_arena *arena, dt_history_window *w,
+                             dt_error *err)
 {
     int64_t end = INT64_MAX;
     if (max_bytes) {
-        dt_status r = window_end(s, id, from_seq, max_bytes, &end, &w->more, err);
+        dt_status r = window_end(c, id, from_seq, max_bytes, &end, &w->more, err);
         if (r != DT_OK || end == from_seq)
             return r;
     }
-    sqlite3_stmt *st = store_stmt(s, ST_HISTORY_LOAD);
+    sqlite3_stmt *st = store_stmt_of(c->stmts, ST_HISTORY_LOAD);
     int rc = SQLITE_OK;
     store_bind_text(st, 1, id, &rc);
     store_bind_int64(st, 2, from_seq, &rc);
     store_bind_int64(st, 3, end, &rc);
     if (rc != SQLITE_OK)
-        return store_sql_error(s, rc, err, "read history");
+        return hist_error(c, rc, err, "read history");
     size_t n = 0, cap = 0;
     dt_event *v = NULL;
     dt_status r = DT_OK;
@@ -314,7 +328,7 @@ static dt_status load_window(sqlite_store *s, const char *id, int64_t from_seq, 
         n++;
     }
     if (r == DT_OK && rc != SQLITE_DONE)
-        r = store_sql_error(s, rc, err, "read history");
+        r = hist_error(c, rc, err, "read history");
     sqlite3_reset(st);
     if (r == DT_OK && n > 0) {
         w->events = dt_arena_memdup(arena, v, n * sizeof *v);
@@ -327,38 +341,57 @@ static dt_status load_window(sqlite_store *s, const char *id, int64_t from_seq, 
     return r;
 }
 
-/* store_sqlite_read_history: the row check, the generation and the window in one read
- * transaction, so all come from the same snapshot. */
+/* read_window: the row check, the generation and the window in one read transaction on C,
+ * so all come from the same snapshot (C's lock held). */
+static dt_status read_window(const hist_conn *c, const char *id, int64_t from, size_t max_bytes,
+                             dt_arena *arena, dt_history_window *out, dt_error *err)
+{
+    sqlite3_stmt *st = store_stmt_of(c->stmts, ST_BEGIN_READ);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return hist_error(c, rc, err, "begin read transaction");
+    dt_status r = DT_OK;
+    st = store_stmt_of(c->stmts, ST_INSTANCE_STATUS);
+    rc = SQLITE_OK;
+    store_bind_text(st, 1, id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
+    else if (rc != SQLITE_ROW)
+        r = hist_error(c, rc, err, "read instance");
+    else
+        out->gen = sqlite3_column_int64(st, 2);
+    sqlite3_reset(st);
+    if (r == DT_OK)
+        r = load_window(c, id, from, max_bytes, arena, out, err);
+    /* a read transaction writes nothing: its end only lets go of the snapshot */
+    st = store_stmt_of(c->stmts, r == DT_OK ? ST_COMMIT : ST_ROLLBACK);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r == DT_OK && rc != SQLITE_DONE)
+        r = hist_error(c, rc, err, "end read transaction");
+    if (r != DT_OK && !sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (r != DT_OK)
+        *out = (dt_history_window){0};
+    return r;
+}
+
+/* store_sqlite_read_history: on the history reader when there is one (it reads beside the
+ * writer's group commits, WAL mode), else on the writer's connection. */
 dt_status store_sqlite_read_history(dt_store *base, const char *id, size_t from_seq,
                                     size_t max_bytes, dt_arena *arena, dt_history_window *out,
                                     dt_error *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     int64_t from = from_seq > (size_t)INT64_MAX ? INT64_MAX : (int64_t)from_seq;
-    pthread_mutex_lock(&s->mu);
-    dt_status r = store_begin_read(s, err);
-    if (r == DT_OK) {
-        sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_STATUS);
-        int rc = SQLITE_OK;
-        store_bind_text(st, 1, id, &rc);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
-        else if (rc != SQLITE_ROW)
-            r = store_sql_error(s, rc, err, "read instance");
-        else
-            out->gen = sqlite3_column_int64(st, 2);
-        sqlite3_reset(st);
-        if (r == DT_OK)
-            r = load_window(s, id, from, max_bytes, arena, out, err);
-        if (r == DT_OK)
-            r = store_commit_tx(s, err);
-        if (r != DT_OK) {
-            store_rollback(s);
-            *out = (dt_history_window){0};
-        }
-    }
-    pthread_mutex_unlock(&s->mu);
+    bool own = s->hist != NULL;
+    pthread_mutex_t *mu = own ? &s->hist_mu : &s->mu;
+    hist_conn c = own ? (hist_conn){s, s->hist, s->hist_stmts} : (hist_conn){s, s->db, s->stmts};
+    pthread_mutex_lock(mu);
+    dt_status r = read_window(&c, id, from, max_bytes, arena, out, err);
+    pthread_mutex_unlock(mu);
     return r;
 }

@@ -155,10 +155,25 @@ typedef struct sqlite_store {
     sqlite3 *reader;
     sqlite3_stmt *reader_get;
     pthread_mutex_t reader_mu;
+    /* the history reader: a third connection for history windows (dt_store_read_history),
+     * so that a reader of a long history neither waits for the writer's group commits nor
+     * holds them up, nor the single-instance reads (NULL if it could not be opened: the
+     * writer reads them then). hist_stmts holds the statements of HIST_STMTS, prepared on
+     * it, by id. hist_mu guards them. */
+    sqlite3 *hist;
+    sqlite3_stmt *hist_stmts[ST_COUNT];
+    pthread_mutex_t hist_mu;
 } sqlite_store;
 
 /* store_stmt: statement ID, reset with its bindings cleared, ready to bind and step. */
 sqlite3_stmt *store_stmt(sqlite_store *s, store_stmt_id id);
+
+/* store_stmt_of: statement ID of STMTS (the writer's, or the history reader's), reset with
+ * its bindings cleared. */
+sqlite3_stmt *store_stmt_of(sqlite3_stmt *const *stmts, store_stmt_id id);
+
+/* store_db_error: store_sql_error for a statement of connection DB (its message is DB's). */
+dt_status store_db_error(sqlite_store *s, sqlite3 *db, int rc, dt_error *err, const char *what);
 
 /* store_sql_error: map sqlite result RC to a dt_status (FULL/IOERR/CANTOPEN/READONLY/PERM/
  * AUTH/PROTOCOL: DT_ERR_IO; CORRUPT/NOTADB/FORMAT: DT_ERR_CORRUPT; BUSY/LOCKED: DT_ERR_TIMEOUT; NOMEM: DT_ERR_NOMEM;

@@ -4,6 +4,7 @@
  * which sync modes defer the fsync of a commit. */
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,6 +496,7 @@ typedef struct holder {
     const char *path;
     int hold_ms;
     int rc;
+    atomic_bool released;   /* it is letting go of the lock (set before it does) */
 } holder;
 
 static void *hold_write_lock(void *arg)
@@ -505,6 +507,7 @@ static void *hold_write_lock(void *arg)
     if (h->rc == SQLITE_OK)
         h->rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     test_sleep_ms(h->hold_ms);
+    atomic_store(&h->released, true);
     if (h->rc == SQLITE_OK)
         h->rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(db);
@@ -530,6 +533,63 @@ static void test_writer_in_another_connection_is_waited_for(void **state)
     assert_ok(dt_store_create_instance(s, &ni, &err), &err);
     pthread_join(th, NULL);
     assert_int_equal(h.rc, SQLITE_OK);
+    dt_store_close(s);
+}
+
+typedef struct blocked_commit {
+    dt_store *store;
+    dt_status st;
+} blocked_commit;
+
+static void *create_blocked(void *arg)
+{
+    blocked_commit *b = arg;
+    dt_new_instance ni = {.instance_id = "blocked", .execution_id = "e", .name = "o",
+                          .created_at = T0};
+    dt_error err;
+    b->st = dt_store_create_instance(b->store, &ni, &err);
+    return NULL;
+}
+
+/* A history is read on a connection of its own: a commit that waits for another process's
+ * write lock, holding our writer meanwhile, does not hold up a reader of a history (before,
+ * windows were read on the writer, and every reader of a long history waited for the group
+ * commits and held them up in turn). */
+static void test_a_history_is_read_beside_a_commit_that_waits(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sqlite-hist-reader");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    dt_store *s = NULL;
+    dt_error err;
+    assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &s, &err), &err);
+    dt_new_instance ni = {.instance_id = "read-me", .execution_id = "e", .name = "o",
+                          .created_at = T0};
+    assert_ok(dt_store_create_instance(s, &ni, &err), &err);
+
+    holder h = {.path = path, .hold_ms = 3000};
+    pthread_t holder_t, commit_t;
+    assert_int_equal(pthread_create(&holder_t, NULL, hold_write_lock, &h), 0);
+    test_sleep_ms(200);   /* the other process has the write lock */
+    blocked_commit b = {.store = s, .st = DT_ERR_INTERNAL};
+    assert_int_equal(pthread_create(&commit_t, NULL, create_blocked, &b), 0);
+    test_sleep_ms(200);   /* our commit waits for it, in our writer */
+
+    dt_arena *a = dt_arena_new();
+    dt_history_window w = {0};
+    assert_ok(dt_store_read_history(s, "read-me", 0, 0, a, &w, &err), &err);
+    bool before = !atomic_load(&h.released);
+    dt_status missing = dt_store_read_history(s, "blocked", 0, 0, a, &w, &err);
+    assert_true(before);   /* read while the commit still waited */
+    pthread_join(holder_t, NULL);
+    pthread_join(commit_t, NULL);
+    assert_int_equal(h.rc, SQLITE_OK);
+    assert_int_equal(b.st, DT_OK);   /* and the commit went in once the lock was let go */
+    assert_int_equal(missing, DT_ERR_NOT_FOUND);   /* the read did not see it half-made */
+    dt_history_window after = {0};
+    assert_ok(dt_store_read_history(s, "blocked", 0, 0, a, &after, &err), &err);
+    dt_arena_free(a);
     dt_store_close(s);
 }
 
@@ -827,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_two_connections_share_leases),
         cmocka_unit_test(test_database_failure_rolls_back_the_whole_batch),
         cmocka_unit_test(test_writer_in_another_connection_is_waited_for),
+        cmocka_unit_test(test_a_history_is_read_beside_a_commit_that_waits),
         cmocka_unit_test(test_connections_leasing_at_once_never_share_an_instance),
         cmocka_unit_test(test_only_full_sync_gives_deferred_commits_a_ticket),
         cmocka_unit_test(test_a_transaction_that_spills_survives_a_crash),
