@@ -214,6 +214,12 @@ dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err)
     if (from < item->history_len)
         st = dt_store_load_history(hub->store, item->instance_id, from, item->arena, &tail,
                                    &n_tail, err);
+    /* nothing is appended while the lease is held: a read that disagrees with the lease's
+     * count would give the replay a wrong past (the episode is given back, not run) */
+    if (st == DT_OK && from < item->history_len && from + n_tail != item->history_len)
+        st = dt_error_set(err, DT_ERR_INTERNAL,
+                          "the history of '%s' read %zu events from %zu; its lease counts %zu",
+                          item->instance_id, n_tail, from, item->history_len);
     if (st == DT_OK && e) {
         st = entry_append(e, tail, n_tail);
         pthread_mutex_lock(&c->mu);

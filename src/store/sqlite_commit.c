@@ -335,8 +335,8 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
         dt_error_clear(&saved);
         if (err)
             saved = *err;
-        /* the ticket is counted before the commit can be seen (the reader connection may
-         * see it the moment it is in): a reader that takes the last ticket after reading
+        /* the ticket is counted before the commit can be seen (the reader and the history
+         * reader connections may see it the moment it is in): a reader that takes the last ticket after reading
          * waits for everything it may have seen. A commit that fails keeps its ticket too,
          * so the batch is still published (as failed). */
         if (deferred)

@@ -217,8 +217,8 @@ static dt_status get_instance_with(sqlite_store *s, sqlite3_stmt *st, const char
             *out = state;
     } else if (rc == SQLITE_DONE) {
         r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", id);
-    } else {
-        r = store_sql_error(s, rc, err, "read instance");
+    } else {   /* the message of ST's connection: the reader's or the writer's */
+        r = store_db_error(s, sqlite3_db_handle(st), rc, err, "read instance");
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

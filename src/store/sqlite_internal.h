@@ -127,7 +127,8 @@ typedef struct sqlite_store {
     dt_store base;
     char *path;                         /* as given to open; named in error messages */
     /* mu guards db and stmts. One writer connection serves all threads of this process for
-     * everything but single-instance reads (the reader below): SQLite writes one transaction
+     * everything but single-instance reads and history windows (the reader and the history
+     * reader below): SQLite writes one transaction
      * at a time per file anyway, and several processes sharing the file coordinate through
      * SQLite's own file locks (busy_timeout) and our leases. */
     pthread_mutex_t mu;

@@ -496,6 +496,7 @@ typedef struct holder {
     const char *path;
     int hold_ms;
     int rc;
+    atomic_bool locked;     /* it has the lock */
     atomic_bool released;   /* it is letting go of the lock (set before it does) */
 } holder;
 
@@ -506,6 +507,7 @@ static void *hold_write_lock(void *arg)
     h->rc = sqlite3_open(h->path, &db);
     if (h->rc == SQLITE_OK)
         h->rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    atomic_store(&h->locked, true);
     test_sleep_ms(h->hold_ms);
     atomic_store(&h->released, true);
     if (h->rc == SQLITE_OK)
@@ -539,6 +541,7 @@ static void test_writer_in_another_connection_is_waited_for(void **state)
 typedef struct blocked_commit {
     dt_store *store;
     dt_status st;
+    atomic_bool started, done;
 } blocked_commit;
 
 static void *create_blocked(void *arg)
@@ -547,7 +550,9 @@ static void *create_blocked(void *arg)
     dt_new_instance ni = {.instance_id = "blocked", .execution_id = "e", .name = "o",
                           .created_at = T0};
     dt_error err;
+    atomic_store(&b->started, true);
     b->st = dt_store_create_instance(b->store, &ni, &err);
+    atomic_store(&b->done, true);
     return NULL;
 }
 
@@ -571,20 +576,25 @@ static void test_a_history_is_read_beside_a_commit_that_waits(void **state)
     holder h = {.path = path, .hold_ms = 3000};
     pthread_t holder_t, commit_t;
     assert_int_equal(pthread_create(&holder_t, NULL, hold_write_lock, &h), 0);
-    test_sleep_ms(200);   /* the other process has the write lock */
+    while (!atomic_load(&h.locked))   /* the other process has the write lock */
+        test_sleep_ms(5);
     blocked_commit b = {.store = s, .st = DT_ERR_INTERNAL};
     assert_int_equal(pthread_create(&commit_t, NULL, create_blocked, &b), 0);
-    test_sleep_ms(200);   /* our commit waits for it, in our writer */
+    while (!atomic_load(&b.started))
+        test_sleep_ms(5);
+    test_sleep_ms(500);   /* our commit is in our writer, waiting for the lock */
 
     dt_arena *a = dt_arena_new();
     dt_history_window w = {0};
-    assert_ok(dt_store_read_history(s, "read-me", 0, 0, a, &w, &err), &err);
-    bool before = !atomic_load(&h.released);
+    dt_status read = dt_store_read_history(s, "read-me", 0, 0, a, &w, &err);
+    bool waiting = !atomic_load(&b.done);   /* the commit still waited when the read was done */
     dt_status missing = dt_store_read_history(s, "blocked", 0, 0, a, &w, &err);
-    assert_true(before);   /* read while the commit still waited */
-    pthread_join(holder_t, NULL);
+    bool held = !atomic_load(&h.released);
+    pthread_join(holder_t, NULL);   /* asserts after the joins: the threads use this frame */
     pthread_join(commit_t, NULL);
     assert_int_equal(h.rc, SQLITE_OK);
+    assert_int_equal(read, DT_OK);
+    assert_true(waiting && held);   /* read while the commit waited for the lock */
     assert_int_equal(b.st, DT_OK);   /* and the commit went in once the lock was let go */
     assert_int_equal(missing, DT_ERR_NOT_FOUND);   /* the read did not see it half-made */
     dt_history_window after = {0};
