@@ -124,6 +124,44 @@ static double now_ms(void)
     return (double)dt_now() / 1000.0;
 }
 
+/* What an instance of B is waited for, and the status that ends the wait well: its start
+ * (timerwait) or its completion. */
+static dt_wait_for wait_for(const bench *b)
+{
+    return b->to_waiting ? DT_WAIT_START : DT_WAIT_COMPLETION;
+}
+
+static bool reached(const bench *b, dt_runtime_status st)
+{
+    return st == (b->to_waiting ? DT_STATUS_RUNNING : DT_STATUS_COMPLETED);
+}
+
+static const char *wait_method(const bench *b)
+{
+    return b->to_waiting ? "WaitForInstanceStart" : "WaitForInstanceCompletion";
+}
+
+/* served_reached: did the wait's answer GR find the instance where reached() wants it? */
+static bool served_reached(const bench *b, const Dtpb__GetInstanceResponse *gr)
+{
+    return gr->exists && gr->orchestrationstate &&
+           gr->orchestrationstate->orchestrationstatus ==
+               (b->to_waiting ? DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
+                              : DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED);
+}
+
+/* start_request: B's StartInstance for ID into CR, its input in IN */
+static void start_request(const bench *b, const char *id, Dtpb__CreateInstanceRequest *cr,
+                          Dtpb__StringValue *in)
+{
+    *cr = (Dtpb__CreateInstanceRequest)DTPB__CREATE_INSTANCE_REQUEST__INIT;
+    *in = (Dtpb__StringValue)DTPB__STRING_VALUE__INIT;
+    cr->name = (char *)b->orch;
+    cr->instanceid = (char *)id;
+    in->value = b->input;
+    cr->input = in;
+}
+
 static bool run_embedded(bench *b, const char *id)
 {
     dt_start_options so = {.instance_id = id, .input = b->input};
@@ -133,11 +171,10 @@ static bool run_embedded(bench *b, const char *id)
         return false;
     dt_arena *a = dt_arena_new();
     dt_instance_state *s = NULL;
-    bool ok = b->to_waiting
-                  ? dt_client_wait_start(b->client, id, WAIT_MS, a, &s, &err) == DT_OK &&
-                        s->status == DT_STATUS_RUNNING
-                  : dt_client_wait_completion(b->client, id, WAIT_MS, a, &s, &err) == DT_OK &&
-                        s->status == DT_STATUS_COMPLETED;
+    dt_status st = b->to_waiting
+                       ? dt_client_wait_start(b->client, id, WAIT_MS, a, &s, &err)
+                       : dt_client_wait_completion(b->client, id, WAIT_MS, a, &s, &err);
+    bool ok = st == DT_OK && reached(b, s->status);
     dt_arena_free(a);
     return ok;
 }
@@ -164,22 +201,16 @@ static bool run_serve(bench *b, int i, const char *id)
 {
     dt_grpc_conn *conn = b->conns[i % b->n_conns];
     dt_arena *a = dt_arena_new();
-    Dtpb__CreateInstanceRequest cr = DTPB__CREATE_INSTANCE_REQUEST__INIT;
-    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
-    cr.name = (char *)b->orch;
-    cr.instanceid = (char *)id;
-    in.value = b->input;
-    cr.input = &in;
+    Dtpb__CreateInstanceRequest cr;
+    Dtpb__StringValue in;
+    start_request(b, id, &cr, &in);
     Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
     g.instanceid = (char *)id;
     Dtpb__GetInstanceResponse *gr = NULL;
     bool ok = call(conn, "StartInstance", &cr.base, a, NULL, NULL) &&
-              call(conn, b->to_waiting ? "WaitForInstanceStart" : "WaitForInstanceCompletion",
-                   &g.base, a, &dtpb__get_instance_response__descriptor, (void **)&gr) &&
-              gr->exists && gr->orchestrationstate &&
-              gr->orchestrationstate->orchestrationstatus ==
-                  (b->to_waiting ? DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
-                                 : DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED);
+              call(conn, wait_method(b), &g.base, a, &dtpb__get_instance_response__descriptor,
+                   (void **)&gr) &&
+              served_reached(b, gr);
     dt_arena_free(a);
     return ok;
 }
@@ -238,8 +269,7 @@ static bool embedded_waited(void *arg, dt_status st, const dt_instance_state *ro
     caller *c = arg;
     if (st == DT_ERR_TIMEOUT && now_ms() - c->t0 < WAIT_MS)
         return true;   /* not yet: wait on */
-    caller_done(c, st == DT_OK && row->status == (c->b->to_waiting ? DT_STATUS_RUNNING
-                                                                   : DT_STATUS_COMPLETED));
+    caller_done(c, st == DT_OK && reached(c->b, row->status));
     caller_next(c);
     return false;
 }
@@ -251,8 +281,7 @@ static void embedded_started(void *arg, dt_status st, const dt_error *err, const
     caller *c = arg;
     dt_error e;
     if (st != DT_OK ||
-        dt_hub_wait_async(c->b->hub, c->id, c->b->to_waiting ? DT_WAIT_START : DT_WAIT_COMPLETION,
-                          embedded_waited, c, &e) != DT_OK)
+        dt_hub_wait_async(c->b->hub, c->id, wait_for(c->b), embedded_waited, c, &e) != DT_OK)
         caller_failed(c);
 }
 
@@ -265,10 +294,7 @@ static void serve_waited(void *arg, dt_status st, const uint8_t *resp, size_t le
     bool ok = a && st == DT_OK && res->code == 0 &&
               pb_unpack(a, &dtpb__get_instance_response__descriptor, resp, len, (void **)&gr,
                         NULL) == DT_OK &&
-              gr->exists && gr->orchestrationstate &&
-              gr->orchestrationstate->orchestrationstatus ==
-                  (c->b->to_waiting ? DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
-                                    : DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED);
+              served_reached(c->b, gr);
     dt_arena_free(a);
     caller_done(c, ok);
     caller_next(c);
@@ -296,9 +322,7 @@ static void serve_started(void *arg, dt_status st, const uint8_t *resp, size_t l
     caller *c = arg;
     Dtpb__GetInstanceRequest g = DTPB__GET_INSTANCE_REQUEST__INIT;
     g.instanceid = c->id;
-    if (st != DT_OK || res->code != 0 ||
-        !serve_call(c, c->b->to_waiting ? "WaitForInstanceStart" : "WaitForInstanceCompletion",
-                    &g.base, serve_waited))
+    if (st != DT_OK || res->code != 0 || !serve_call(c, wait_method(c->b), &g.base, serve_waited))
         caller_failed(c);
 }
 
@@ -311,12 +335,9 @@ static bool caller_start(caller *c)
         dt_hub_start_async(b->hub, &c->req, embedded_started, c);
         return true;
     }
-    Dtpb__CreateInstanceRequest cr = DTPB__CREATE_INSTANCE_REQUEST__INIT;
-    Dtpb__StringValue in = DTPB__STRING_VALUE__INIT;
-    cr.name = (char *)b->orch;
-    cr.instanceid = c->id;
-    in.value = b->input;
-    cr.input = &in;
+    Dtpb__CreateInstanceRequest cr;
+    Dtpb__StringValue in;
+    start_request(b, c->id, &cr, &in);
     return serve_call(c, "StartInstance", &cr.base, serve_started);
 }
 

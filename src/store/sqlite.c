@@ -810,9 +810,8 @@ static int open_beside(sqlite_store *s, sqlite3 **db)
 }
 
 /* The statements a history window is read with (store_sqlite_read_history). */
-static const store_stmt_id HIST_STMTS[] = {ST_BEGIN_READ, ST_COMMIT, ST_ROLLBACK,
-                                           ST_INSTANCE_STATUS, ST_HISTORY_SIZES,
-                                           ST_HISTORY_LOAD};
+static const store_stmt_id HIST_STMTS[] = {ST_BEGIN_READ, ST_COMMIT, ST_INSTANCE_STATUS,
+                                           ST_HISTORY_SIZES, ST_HISTORY_LOAD};
 
 static void close_hist(sqlite_store *s)
 {

@@ -336,9 +336,9 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
         if (err)
             saved = *err;
         /* the ticket is counted before the commit can be seen (the reader and the history
-         * reader connections may see it the moment it is in): a reader that takes the last ticket after reading
-         * waits for everything it may have seen. A commit that fails keeps its ticket too,
-         * so the batch is still published (as failed). */
+         * reader connections may see it the moment it is in): a reader that takes the last
+         * ticket after reading waits for everything it may have seen. A commit that fails
+         * keeps its ticket too, so the batch is still published (as failed). */
         if (deferred)
             *ticket = atomic_fetch_add(&s->commit_seq, 1) + 1;
         r = store_commit_tx(s, err);

@@ -367,15 +367,18 @@ static dt_status read_window(const hist_conn *c, const char *id, int64_t from, s
     if (r == DT_OK)
         r = load_window(c, id, from, max_bytes, arena, out, err);
     /* a read transaction writes nothing: its end only lets go of the snapshot */
-    st = store_stmt_of(c->stmts, r == DT_OK ? ST_COMMIT : ST_ROLLBACK);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (r == DT_OK && rc != SQLITE_DONE)
-        r = hist_error(c, rc, err, "end read transaction");
-    if (r != DT_OK && !sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    if (r != DT_OK)
+    if (r == DT_OK) {
+        st = store_stmt_of(c->stmts, ST_COMMIT);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            r = hist_error(c, rc, err, "end read transaction");
+    }
+    if (r != DT_OK) {
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         *out = (dt_history_window){0};
+    }
     return r;
 }
 
