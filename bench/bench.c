@@ -15,7 +15,9 @@
  *     WORKLOAD  hello | fanout100 | fanout1000 | long | timers | timerwait | payload1k |
  *               payload64k | payload1m
  *   DTASK_SESSIONS=N keeps N suspended instances in the worker (dt_worker_set_sessions; 0:
- *   none, every episode replays); LONG_STEPS=N shortens the long workload.
+ *   none, every episode replays); LONG_STEPS=N shortens the long workload;
+ *   DTASK_BENCH_SPECULATE=0 commits each activity result before its episode runs (embedded:
+ *   dt_hub_options.no_speculation).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -708,6 +710,8 @@ int main(int argc, char **argv)
     bool embedded = strcmp(b.mode, "embedded") == 0;
     if (embedded) {
         dt_hub_options ho = {.db_path = argc > 5 ? argv[5] : "/tmp/dtask-bench/bench.db"};
+        const char *spec = getenv("DTASK_BENCH_SPECULATE");
+        ho.no_speculation = spec && strcmp(spec, "0") == 0;
         inner = dt_worker_executor(w);
         dt_executor timed = inner;
         timed.run_orchestration = timed_orchestration;

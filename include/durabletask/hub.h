@@ -27,6 +27,11 @@ typedef struct dt_hub_options {
     size_t max_batch;           /* most entries per group commit; 0: 256 */
     const char *owner;          /* lease owner name; NULL: "<hostname>:<pid>" */
     size_t max_history_bytes;   /* history payload bytes of one execution; 0: DT_HISTORY_MAX */
+    /* true: an in-process activity's result is always committed before its orchestration's
+     * next episode runs. false (the default): when the hub keeps the orchestration's history
+     * and that episode would run here, it runs at once and commits with the result, one
+     * commit instead of two (a speculative episode: see dispatch.c; SQLite only). */
+    bool no_speculation;
 } dt_hub_options;
 
 /* dt_hub_open: open the store and start the committer and lease renewer. OPTS may be NULL for

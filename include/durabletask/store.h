@@ -98,7 +98,8 @@ typedef struct dt_entity_unlock {
 typedef struct dt_orch_item {
     dt_arena *arena;
     const char *instance_id;
-    const char *lock_token;           /* proves the lease at commit */
+    const char *lock_token;           /* proves the lease at commit (a speculative
+                                       * episode's: the lease its commit takes) */
     dt_time locked_until;
     dt_instance_state state;          /* the row as it was when leased */
     /* The number of history events the instance has. History events are numbered (seq) from
@@ -187,6 +188,19 @@ typedef struct dt_episode {
                                        * one that entities wait for (else a lock left to it
                                        * is one granted as it ended, and is only cleaned) */
     dt_time updated_at;               /* the row's last_updated_at; 0: the commit's clock */
+    /* A speculative episode (stores for which dt_store_speculates is true): ITEM was not
+     * leased from the store but made by the hub from CONSUMES, an activity result not yet
+     * committed, and a history it keeps. Its commit deletes the activity's row under its
+     * lease (the entry fails, DT_ERR_LEASE_LOST, if it is gone), then takes the instance's
+     * lease itself, only if nobody holds the instance (an expired lease counts), no message
+     * waits in its inbox, it is Running in ITEM's execution, and its history is ITEM's
+     * generation and length; then applies the episode. The result never passes through the
+     * inbox. When the instance is not so, the activity result goes to the inbox as a
+     * DT_COMMIT_ACTIVITY entry's would, the episode is not applied, and REFUSED is set (the
+     * entry's result says how the activity result went). Other stores refuse the commit
+     * (DT_ERR_UNIMPLEMENTED). */
+    const struct dt_activity_done *consumes;
+    bool refused;                     /* out: the episode was not applied */
 } dt_episode;
 
 /* The result of one activity: a TaskCompleted/TaskFailed message to the orchestration, and the
@@ -366,6 +380,7 @@ typedef struct dt_store_ops {
     dt_status (*nodes)(dt_store *s, dt_time since, dt_arena *arena, dt_node_info **out,
                        size_t *n_out, dt_error *err);
     dt_status (*next_due)(dt_store *s, dt_time now, dt_time *due, dt_error *err);
+    bool (*speculates)(dt_store *s);   /* optional: false */
 } dt_store_ops;
 
 /* Every backend's handle starts with this header. */
@@ -557,6 +572,9 @@ dt_status dt_store_sync(dt_store *s, uint64_t ticket, dt_error *err);
 /* dt_store_sync_waits: does dt_store_sync wait for a disk (an fsync, worth sharing among
  * commits), or are deferred commits durable when they return (nothing to share)? */
 bool dt_store_sync_waits(dt_store *s);
+
+/* dt_store_speculates: does the store commit speculative episodes (dt_episode.consumes)? */
+bool dt_store_speculates(dt_store *s);
 
 /* dt_store_last_ticket: the ticket of the latest deferred commit (0: none yet). Whatever a
  * read sees was committed at or before it: a reader that must see only durable state waits

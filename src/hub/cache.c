@@ -1,8 +1,9 @@
 /* cache.c — decoded histories kept in memory between episodes, so an episode reads only the
  * events it has not seen instead of the whole history: with it, leasing the 10,000th step of
  * a long orchestration costs what leasing the first did. An entry belongs to one execution of
- * one instance; it is used only by the holder of that instance's lease, so its events need no
- * lock. The table and the LRU order are guarded by the cache's mu. */
+ * one instance; it is used only by the one that checked it out (the holder of that instance's
+ * lease, or a speculative episode: cache_speculate), so its events need no lock. The table
+ * and the LRU order are guarded by the cache's mu. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,15 @@ static size_t bucket_of(const char *id)
     for (const unsigned char *p = (const unsigned char *)id; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
     return (size_t)(h % CACHE_BUCKETS);
+}
+
+/* find_entry: the entry of instance ID, or NULL (c->mu held). */
+static cache_entry *find_entry(hub_cache *c, const char *id)
+{
+    cache_entry *e = c->buckets[bucket_of(id)];
+    while (e && strcmp(e->instance_id, id) != 0)
+        e = e->next;
+    return e;
 }
 
 static void entry_free(cache_entry *e)
@@ -169,9 +179,7 @@ static cache_entry *take(hub_cache *c, const dt_orch_item *item)
 {
     const char *exec = item->state.execution_id;
     pthread_mutex_lock(&c->mu);
-    cache_entry *e = c->buckets[bucket_of(item->instance_id)];
-    while (e && strcmp(e->instance_id, item->instance_id) != 0)
-        e = e->next;
+    cache_entry *e = find_entry(c, item->instance_id);
     if (e && e->in_use) {
         pthread_mutex_unlock(&c->mu);
         return NULL;
@@ -241,13 +249,40 @@ dt_status cache_attach(dt_hub *hub, dt_orch_item *item, dt_error *err)
     return DT_OK;
 }
 
+bool cache_speculate(dt_hub *hub, dt_orch_item *item)
+{
+    hub_cache *c = hub->cache;
+    const char *exec = item->state.execution_id;
+    char *token = strdup(item->lock_token);
+    if (token == NULL || exec == NULL) {
+        free(token);
+        return false;
+    }
+    pthread_mutex_lock(&c->mu);
+    cache_entry *e = find_entry(c, item->instance_id);
+    /* one task open: the result at hand is the one its code waits for (with more open, the
+     * others' results would come to an instance whose episode is out, and each wait) */
+    bool ok = e && !e->in_use && e->execution_id && strcmp(e->execution_id, exec) == 0 &&
+              e->tally.open == 1;
+    if (ok) {
+        lru_remove(c, e);
+        e->in_use = true;
+        e->token = token;
+        item->past = e->events;
+        item->n_past = item->history_len = e->n;
+        item->history_gen = e->gen;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!ok)
+        free(token);
+    return ok;
+}
+
 /* holding: the entry whose events ITEM's past are, or NULL. */
 static cache_entry *holding(hub_cache *c, const dt_orch_item *item)
 {
     pthread_mutex_lock(&c->mu);
-    cache_entry *e = c->buckets[bucket_of(item->instance_id)];
-    while (e && strcmp(e->instance_id, item->instance_id) != 0)
-        e = e->next;
+    cache_entry *e = find_entry(c, item->instance_id);
     bool ours = e && e->in_use && e->events == item->past && e->n == item->n_past &&
                 e->token && item->lock_token && strcmp(e->token, item->lock_token) == 0;
     pthread_mutex_unlock(&c->mu);
@@ -283,9 +318,7 @@ void cache_detach(dt_hub *hub, const dt_orch_item *item, const dt_episode *commi
 {
     hub_cache *c = hub->cache;
     pthread_mutex_lock(&c->mu);
-    cache_entry *e = c->buckets[bucket_of(item->instance_id)];
-    while (e && strcmp(e->instance_id, item->instance_id) != 0)
-        e = e->next;
+    cache_entry *e = find_entry(c, item->instance_id);
     if (e == NULL || !e->in_use || e->token == NULL || item->lock_token == NULL ||
         strcmp(e->token, item->lock_token) != 0) {
         pthread_mutex_unlock(&c->mu);

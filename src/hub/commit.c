@@ -39,10 +39,13 @@ static void after_commit(dt_hub *hub, const dt_commit *c)
 {
     metrics_committed(hub->metrics, c, hub->lease_us);
     if (c->kind == DT_COMMIT_EPISODE) {
-        if (c->result == DT_OK)
-            backoff_forget(hub, c->u.episode.item->instance_id);
-        lease_untrack(hub, c->u.episode.item);
-        cache_detach(hub, c->u.episode.item, c->result == DT_OK ? &c->u.episode : NULL);
+        const dt_episode *ep = &c->u.episode;
+        if (episode_applied(c))
+            backoff_forget(hub, ep->item->instance_id);
+        lease_untrack(hub, ep->item);
+        if (ep->consumes)   /* speculative: the activity's lease held its work until now */
+            lease_untrack(hub, ep->consumes->item);
+        cache_detach(hub, ep->item, episode_applied(c) ? ep : NULL);
     } else if (c->kind == DT_COMMIT_ACTIVITY) {
         lease_untrack(hub, c->u.activity.item);
     } else if (c->kind == DT_COMMIT_ENTITY) {
@@ -171,6 +174,8 @@ static void commit_slot(dt_hub *hub, slot *s)
     hub_store_result(hub, st, &err);
     for (size_t i = 0; i < s->n; i++) {
         s->reqs[i]->commit->result = s->batch[i].result;
+        if (s->batch[i].kind == DT_COMMIT_EPISODE)   /* the requester's entry is a copy */
+            s->reqs[i]->commit->u.episode.refused = s->batch[i].u.episode.refused;
         after_commit(hub, &s->batch[i]);
     }
     /* the work it leased goes to the takers now (see the top of this file); takers need to

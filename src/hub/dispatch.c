@@ -304,6 +304,7 @@ static const dt_event *find_incoming(const dt_orch_item *item, dt_event_type typ
  * meanwhile: until the commit, the work item is still leased here. */
 typedef struct done_item {
     commit_req req;
+    dt_hub *hub;                  /* set for a speculative episode (unspeculate) */
     dt_commit c;
     dt_arena *arena;
     dt_orch_item *orch;
@@ -312,9 +313,37 @@ typedef struct done_item {
     void *done_arg;
 } done_item;
 
+static void commit_async(dt_hub *hub, done_item *d);
+
+/* unspeculate: D, a speculative episode that failed other than by its activity's lease, goes
+ * to the committer again as the activity result alone, as it would have gone without
+ * speculation: an episode the store refuses (a bug, or data it cannot keep) must not take
+ * the result down with it, or the activity would run again after its lease, and fail the
+ * same way, for ever. True when D went (it is the committer's again). */
+static bool unspeculate(done_item *d)
+{
+    const dt_episode *ep = &d->c.u.episode;
+    if (d->c.kind != DT_COMMIT_EPISODE || ep->consumes == NULL || d->c.result == DT_OK ||
+        d->c.result == DT_ERR_LEASE_LOST || d->c.result == DT_ERR_SHUTDOWN)
+        return false;
+    dt_log(DT_LOG_WARN, ep->item->instance_id,
+           "speculative episode not committed (%s): the result of activity task %d goes alone",
+           dt_strerror(d->c.result), (int)ep->consumes->item->task_id);
+    dt_activity_done done = *ep->consumes;   /* in d->arena, which stays */
+    dt_orch_item_free(d->orch);
+    d->orch = NULL;
+    memset(&d->c, 0, sizeof d->c);
+    d->c.kind = DT_COMMIT_ACTIVITY;
+    d->c.u.activity = done;
+    commit_async(d->hub, d);
+    return true;
+}
+
 static void done_free(commit_req *req)
 {
     done_item *d = (done_item *)req;
+    if (unspeculate(d))
+        return;
     dt_error err = {0};
     dt_status st = d->done ? commit_outcome(&d->c, &err) : DT_OK;
     dt_arena_free(d->arena);
@@ -1037,6 +1066,105 @@ static void *orchestration_loop(void *arg)
     return NULL;
 }
 
+/* ---- speculative episodes ---------------------------------------------------------------
+ * An activity's result is committed to its orchestration's inbox, and the episode it wakes
+ * is leased, run and committed in turn: two commits per step of a chain. When the result is
+ * at hand on a loop of this hub, the hub keeps the orchestration's history (it committed its
+ * last episode) with only this task open, and this hub's loops run the orchestration, the
+ * episode runs at once on the activity's thread, the result its one new event, and commits
+ * with it (dt_episode.consumes): one commit per step, and the result never passes through
+ * the inbox. Nothing is leased for it: the commit takes the instance's lease itself, only if
+ * the instance is still as the episode saw it (free, Running, the same execution and
+ * history), and otherwise commits the result alone, to the inbox, as it would have gone
+ * (refused: the session and the cached history that ran ahead are dropped). Until then the
+ * activity's own lease, renewed as before, holds the work: a crash before the commit loses
+ * the result and the activity runs again, as after a crash before its result was committed;
+ * nobody hears of the episode before its commit is durable, as of any other. An episode the
+ * store will not take goes again as the result alone (unspeculate). The orchestrator's code
+ * runs on the activity loops then, beside the orchestration loops' (the SDK's sessions allow
+ * any thread). */
+
+/* spec_row: the instance row a speculative episode for ITEM runs on, if it may run here:
+ * Running, in the execution the activity was scheduled by, of a name this hub's loops run. */
+static const dt_instance_state *spec_row(dt_hub *hub, const dt_activity_item *act,
+                                         dt_arena *arena)
+{
+    dt_instance_state *row = NULL;
+    dt_error err;
+    if (dt_store_get_instance(hub->store, act->instance_id, arena, &row, &err) != DT_OK)
+        return NULL;
+    const dt_name_filter *names = hub->run_filter ? hub->run_filter->orchestrations : NULL;
+    bool ok = row->status == DT_STATUS_RUNNING && row->execution_id &&
+              strcmp(row->execution_id, act->execution_id) == 0 &&
+              dt_name_filter_match(names, row->name, row->version);
+    return ok ? row : NULL;
+}
+
+/* speculate: D, an activity result built for the committer, made a speculative episode that
+ * consumes it when it can be (see above); else D is left as it was. */
+static void speculate(dt_hub *hub, done_item *d)
+{
+    const dt_activity_item *act = d->act;
+    if (!hub->speculate || !hub->run_orchs || act->execution_id == NULL ||
+        !atomic_load(&hub->running))
+        return;
+    dt_arena *a = dt_arena_new();
+    dt_orch_item *item = a ? dt_arena_alloc(a, sizeof *item) : NULL;
+    dt_activity_done *done = dt_arena_alloc(d->arena, sizeof *done);
+    if (item == NULL || done == NULL) {
+        dt_arena_free(a);
+        return;
+    }
+    /* locked_until: when it would end had it been leased now (the work item's time is
+     * counted from here), and the claim's lease in the commit */
+    *item = (dt_orch_item){.arena = a, .instance_id = act->instance_id,
+                           .locked_until = dt_now() + hub->lease_us};
+    item->state.execution_id = act->execution_id;
+    item->lock_token = dt_arena_printf(a, "%s:s%llx", hub->owner,
+                                       (unsigned long long)atomic_fetch_add(&hub->spec_seq, 1));
+    if (item->lock_token == NULL || !cache_speculate(hub, item)) {
+        dt_arena_free(a);
+        return;
+    }
+    /* the history is checked out: from here it goes back with cache_detach */
+    const dt_instance_state *row = spec_row(hub, act, a);
+    dt_event *in = dt_arena_alloc(a, sizeof *in);
+    bool ok = row != NULL && in != NULL;
+    if (ok) {
+        item->state = *row;
+        *in = d->c.u.activity.message.event;
+        in->execution_id = act->execution_id;
+        item->incoming = in;
+        item->n_incoming = 1;
+        /* the OrchestratorStarted and the result: none dropped as a duplicate */
+        ok = begin_episode(hub, item) == DT_OK && item->n_incoming == 2;
+    }
+    if (!ok) {
+        /* nothing ran: the history goes back as it was (an episode that appends nothing) */
+        dt_episode same = {.status = DT_STATUS_RUNNING};
+        cache_detach(hub, item, &same);
+        dt_arena_free(a);
+        return;
+    }
+    dt_orch_request req;
+    dt_hub_orch_request(item, &req);
+    dt_orch_result res = {0};
+    dt_episode ep;
+    dt_error err;
+    if (hub->ex.run_orchestration(hub->ex.data, &req, d->arena, &res) != DT_OK ||
+        episode_build(hub, item, &res, d->arena, &ep, &err) != DT_OK) {
+        cache_detach(hub, item, NULL);   /* its code ran ahead of what is stored */
+        dt_arena_free(a);
+        return;
+    }
+    *done = d->c.u.activity;
+    ep.consumes = done;
+    d->c.kind = DT_COMMIT_EPISODE;
+    d->c.u.episode = ep;
+    d->orch = item;
+    d->hub = hub;
+}
+
 static void run_one_activity(dt_hub *hub, dt_activity_item *item)
 {
     done_item *d = calloc(1, sizeof *d);
@@ -1053,6 +1181,7 @@ static void run_one_activity(dt_hub *hub, dt_activity_item *item)
         activity_commit(&d->c, item, result, failure);
         d->arena = arena;
         d->act = item;
+        speculate(hub, d);
         commit_async(hub, d);
         return;
     }
@@ -1115,6 +1244,7 @@ dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, const dt_work_filter *f
                             "need at least one dispatch thread (got %d orchestration, %d "
                             "activity)", orch_threads, act_threads);
     hub->ex = *ex;
+    hub->run_orchs = orch_threads > 0 && ex->run_orchestration != NULL;
     if (run_filter_copy(hub, filter) != DT_OK)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     hub->threads = calloc((size_t)(orch_threads + act_threads), sizeof *hub->threads);
@@ -1149,6 +1279,7 @@ void dt_hub_stop(dt_hub *hub)
     for (int k = 0; k < 3; k++)
         ready_forget_taker(hub, &hub->run_names[k]);
     hub->run_filter = NULL;
+    hub->run_orchs = false;
     dt_arena_free(hub->run_arena);
     hub->run_arena = NULL;
     memset(hub->run_names, 0, sizeof hub->run_names);

@@ -193,6 +193,7 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
                                     &werr) != DT_ERR_UNIMPLEMENTED;
     hub->beat_at = hub->started_at;
     hub->shared = hub->beats;
+    hub->speculate = !o.no_speculation && dt_store_speculates(hub->store);
     dt_status ws = dt_store_watch(hub->store, store_changed, hub, &werr);
     dt_time due = 0;
     hub->watched = ws == DT_OK &&
@@ -273,8 +274,7 @@ static bool reached_status(dt_runtime_status s, dt_wait_for what)
  * what W waits for)? */
 static bool ends_wait(const waiter *w, const dt_commit *c)
 {
-    return c->kind == DT_COMMIT_EPISODE && c->result == DT_OK &&
-           reached_status(c->u.episode.status, w->what) &&
+    return episode_applied(c) && reached_status(c->u.episode.status, w->what) &&
            strcmp(c->u.episode.item->instance_id, w->instance_id) == 0;
 }
 
@@ -291,7 +291,7 @@ static bool reached_before(const waiter *w, const dt_commit *batch, size_t i)
 /* episode_bucket: the waiters on the instance of C, an episode, or NULL if C is none. */
 static waiter *episode_bucket(dt_hub *hub, const dt_commit *c)
 {
-    if (c->kind != DT_COMMIT_EPISODE || c->result != DT_OK)
+    if (!episode_applied(c))
         return NULL;
     const char *id = c->u.episode.item->instance_id;
     return *bucket(hub, id, strlen(id));

@@ -234,6 +234,9 @@ struct dt_hub {
     /* dispatch loops, and the work they take (RUN_WORK, a copy in RUN_ARENA, when
      * dt_hub_run was given a filter: RUN_FILTER points at it, else NULL) */
     dt_executor ex;
+    bool run_orchs;               /* the loops run orchestrations (dt_hub_run) */
+    bool speculate;               /* speculative episodes (dispatch.c): the option, the store */
+    _Atomic uint64_t spec_seq;    /* numbers their tokens */
     dt_arena *run_arena;
     dt_name_filter run_names[3];
     dt_work_filter run_work;
@@ -242,6 +245,13 @@ struct dt_hub {
     int n_threads;
     atomic_bool running;
 };
+
+/* episode_applied: is C, committed, an episode the store applied (not one refused, nor a
+ * speculative one whose activity result went in alone: dt_episode.refused)? */
+static inline bool episode_applied(const dt_commit *c)
+{
+    return c->kind == DT_COMMIT_EPISODE && c->result == DT_OK && !c->u.episode.refused;
+}
 
 /* hub_notify: work may be waiting in the store: bump the change and store versions and wake
  * every taker. */
@@ -345,6 +355,7 @@ typedef struct tally {
     size_t cap, n;
     size_t children;              /* SubOrchestrationCreated events */
     size_t locks;                 /* EntityLockRequested events */
+    size_t open;                  /* tasks scheduled and not yet completed */
 } tally;
 
 /* tally_add: count the N events at EV in T; DT_ERR_NOMEM leaves T short of some of them.
@@ -401,6 +412,12 @@ void cache_size(dt_hub *hub, size_t *instances, size_t *events);
 /* cache_tally: the tally of ITEM's past events when the cache holds them (valid until
  * cache_detach, like the events), NULL when they are not the cache's. */
 const tally *cache_tally(dt_hub *hub, const dt_orch_item *item);
+
+/* cache_speculate: check out the idle history of ITEM's instance and execution (its
+ * instance_id, lock_token and state.execution_id set) for a speculative episode (dispatch.c):
+ * true, with ITEM's past, history_len and history_gen set from it, when there is one and its
+ * history has exactly one task open. cache_detach gives it back, as for a lease. */
+bool cache_speculate(dt_hub *hub, dt_orch_item *item);
 
 /* cache_detach: ITEM's episode is over. COMMITTED is the episode if it was committed (its
  * events join the cached history), NULL if not (the entry is dropped). */

@@ -42,6 +42,7 @@ struct hub_metrics {
     histogram commit_seconds, commit_batch;
     uint64_t commits, lease_lost, redeliveries, poison;
     uint64_t waits_by_commit, waits_by_read;   /* asynchronous waits answered (waits.c) */
+    uint64_t spec_applied, spec_refused;   /* speculative episodes (dispatch.c) */
     uint64_t no_space, io_errors;   /* commits refused by the store: disk full, I/O */
 };
 
@@ -152,6 +153,21 @@ void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us)
         return;
     }
     const dt_episode *ep = &c->u.episode;
+    if (ep->consumes) {
+        /* speculative: the activity's result went in with the episode, or alone */
+        const dt_activity_item *act = ep->consumes->item;
+        metrics_work_item(m, true, act->locked_until - lease_us, c->result);
+        pthread_mutex_lock(&m->mu);
+        if (c->result == DT_OK)
+            *(ep->refused ? &m->spec_refused : &m->spec_applied) += 1;
+        pthread_mutex_unlock(&m->mu);
+        if (c->result == DT_ERR_LEASE_LOST)
+            dt_log(DT_LOG_WARN, act->instance_id,
+                   "result of activity '%s' (task %d) not applied: its lease had expired",
+                   act->name, act->task_id);
+        if (c->result != DT_OK || ep->refused)
+            return;
+    }
     metrics_work_item(m, false, ep->item->locked_until - lease_us, c->result);
     /* a sub-orchestration is an instance started like any other: counted by its name, so
      * started minus finished stays what is still running */
@@ -364,6 +380,13 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
             "dtask_waits_answered_total{by=\"commit\"} %llu\n"
             "dtask_waits_answered_total{by=\"read\"} %llu\n",
         (unsigned long long)m->waits_by_commit, (unsigned long long)m->waits_by_read);
+    put(&b, "# HELP dtask_speculative_episodes_total Episodes run on an activity result not yet "
+            "committed and committed with it: applied, or refused because the instance had "
+            "changed (the result then went to its inbox).\n"
+            "# TYPE dtask_speculative_episodes_total counter\n"
+            "dtask_speculative_episodes_total{outcome=\"applied\"} %llu\n"
+            "dtask_speculative_episodes_total{outcome=\"refused\"} %llu\n",
+        (unsigned long long)m->spec_applied, (unsigned long long)m->spec_refused);
     put(&b, "# HELP dtask_poison_items_total Orchestration work items given back without a result "
             "DT_POISON_DELIVERIES times in a row, parked by failing their instance.\n"
             "# TYPE dtask_poison_items_total counter\ndtask_poison_items_total %llu\n",

@@ -1,7 +1,8 @@
 /* tally.c — what a history holds that every episode asks about, counted as events are added
  * instead of by reading the history again: per task id, how many events schedule it and how
  * many complete it (episode_is_duplicate), how many sub-orchestrations it created (the room
- * an episode needs), and whether it ever asked for an entity's lock (asked_for_locks). The
+ * an episode needs), whether it ever asked for an entity's lock (asked_for_locks), and how
+ * many tasks are open (a speculative episode needs exactly one: dispatch.c). The
  * history cache keeps one per cached history (cache.c), so the 10,000th step of a long
  * orchestration asks these in constant time, not in time that grows with the history. The
  * task ids are whatever the worker sent: an open-addressing table, not an array indexed by
@@ -76,6 +77,10 @@ dt_status tally_add(tally *t, const dt_event *ev, size_t n)
             s->task_id = id;
             t->n++;
         }
+        if (sched && e->type != DT_EVENT_EVENT_SENT)   /* the one nothing completes */
+            t->open++;
+        else if (!sched && s->completed < s->scheduled)
+            t->open--;
         if (sched)
             s->scheduled++;
         else

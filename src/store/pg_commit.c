@@ -399,6 +399,9 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
     if (item == NULL || item->instance_id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "episode without a work item");
     const char *id = item->instance_id;
+    if (ep->consumes)
+        return dt_error_set(err, DT_ERR_UNIMPLEMENTED, "commit: instance '%s': the PostgreSQL "
+                            "store does not commit speculative episodes", id);
 
     /* the row first, with the lease released: it fails if the lease is gone. An episode that
      * keeps its history does its appends and deletes in the same statement; a reset

@@ -215,6 +215,19 @@ static const char *const stmt_sql[ST_COUNT] = {
         " history_gen = history_gen + ?16, lock_owner = NULL, lock_expires = 0"
         " WHERE instance_id = ?1 AND lock_owner = ?11",
 
+    /* a speculative episode's lease (dt_episode.consumes), taken and released inside its
+     * commit: only an instance that nobody holds (an expired lease too is refused: no clock
+     * needed, and the result then goes to the inbox, which is never wrong), with nothing in
+     * its inbox (a terminate, a suspend or an event that came first is seen first, with the
+     * result, as without speculation; a timer not yet due too, to need no clock), Running
+     * (?6), in the execution (?4), history generation (?5) and length (?7) the episode ran on */
+    [ST_INSTANCE_CLAIM] =
+        "UPDATE instances SET lock_owner = ?2, lock_expires = ?3"
+        " WHERE instance_id = ?1 AND lock_owner IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM inbox WHERE instance_id = ?1)"
+        " AND execution_id IS ?4 AND history_gen = ?5 AND status = ?6"
+        " AND (SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE instance_id = ?1) = ?7",
+
     /* a rewind: Failed (3) becomes Running (0) as its request goes in; not while a lease is
      * held, whose commit would put the old status back */
     [ST_INSTANCE_REOPEN] =
@@ -877,6 +890,12 @@ static int sqlite_schema_version(dt_store *s)
     return SCHEMA_VERSION;   /* opening migrated it */
 }
 
+static bool sqlite_speculates(dt_store *s)
+{
+    (void)s;
+    return true;
+}
+
 static bool sqlite_sync_waits(dt_store *s)
 {
     return ((sqlite_store *)s)->full_sync;   /* deferred commits are fsynced by sync */
@@ -900,6 +919,7 @@ static const dt_store_ops sqlite_ops = {
     .commit = store_sqlite_commit,
     .sync = store_sqlite_sync,
     .sync_waits = sqlite_sync_waits,
+    .speculates = sqlite_speculates,
     .last_ticket = store_sqlite_last_ticket,
     .query_instances = store_sqlite_query_instances,
     .purge_instance = store_sqlite_purge_instance,

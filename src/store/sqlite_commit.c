@@ -77,7 +77,7 @@ static dt_status update_row_tx(sqlite_store *s, const char *id, const dt_episode
     if (r == DT_OK && (ep->item->lock_token == NULL || sqlite3_changes(s->db) == 0))
         r = dt_error_set(err, DT_ERR_LEASE_LOST,
                          "commit: the lease on instance '%s' is no longer held", id);
-    *checked = r == DT_OK;
+    *checked |= r == DT_OK;
     if (r == DT_OK && ep->name) {   /* a new execution: its waiting messages take its name */
         st = store_stmt(s, ST_INBOX_RENAME);
         store_bind_text(st, 1, id, &rc);
@@ -115,18 +115,97 @@ static dt_status insert_activity_tx(sqlite_store *s, const char *id, const dt_ne
     return r;
 }
 
+/* delete_activity_tx: DONE's work item deleted, under its lease: no row deleted, no lease
+ * (then nothing was written). */
+static dt_status delete_activity_tx(sqlite_store *s, const dt_activity_done *done,
+                                    dt_error *err)
+{
+    const dt_activity_item *item = done->item;
+    if (item == NULL)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "activity result without a work item");
+    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_DELETE_ONE);
+    int rc = SQLITE_OK;
+    store_bind_int64(st, 1, item->id, &rc);
+    store_bind_text(st, 2, item->lock_token, &rc);
+    if (rc != SQLITE_OK)
+        return store_sql_error(s, rc, err, "delete activity");
+    dt_status r = store_step_done(s, st, err, "delete activity");
+    if (r == DT_OK && (item->lock_token == NULL || sqlite3_changes(s->db) == 0))
+        r = dt_error_set(err, DT_ERR_LEASE_LOST,
+                         "commit: the lease on activity %lld ('%s' for instance '%s') is no "
+                         "longer held",
+                         (long long)item->id, item->name ? item->name : "",
+                         item->instance_id ? item->instance_id : "");
+    return r;
+}
+
+/* deliver_result_tx: DONE's result to its orchestration's inbox. */
+static dt_status deliver_result_tx(sqlite_store *s, const dt_activity_done *done,
+                                   store_ready *rd, dt_error *err)
+{
+    const dt_activity_item *item = done->item;
+    bool delivered;
+    /* the result belongs to the execution that scheduled the activity, unless told otherwise */
+    dt_message m = done->message;
+    if (m.execution_id == NULL)
+        m.execution_id = item->execution_id;
+    /* dropped if the orchestration is gone (purged or replaced meanwhile) */
+    dt_status r = store_insert_message_tx(s, &m, item->instance_id, &delivered, err);
+    if (r == DT_OK && delivered)
+        store_ready_instance(rd, item->instance_id, m.visible_at);
+    return r;
+}
+
+/* claim_tx: a speculative episode's lease (dt_episode.consumes), taken in the commit's own
+ * transaction: *CLAIMED when the instance is as the episode's item says. */
+static dt_status claim_tx(sqlite_store *s, const dt_orch_item *item, bool *claimed,
+                          dt_error *err)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_INSTANCE_CLAIM);
+    int rc = SQLITE_OK;
+    store_bind_text(st, 1, item->instance_id, &rc);
+    store_bind_text(st, 2, item->lock_token, &rc);
+    store_bind_int64(st, 3, item->locked_until, &rc);
+    store_bind_text(st, 4, item->state.execution_id, &rc);
+    store_bind_int64(st, 5, item->history_gen, &rc);
+    store_bind_int64(st, 6, DT_STATUS_RUNNING, &rc);
+    store_bind_int64(st, 7, (int64_t)item->history_len, &rc);
+    dt_status r = rc == SQLITE_OK ? store_step_done(s, st, err, "claim instance")
+                                  : store_sql_error(s, rc, err, "claim instance");
+    sqlite3_clear_bindings(st);
+    *claimed = r == DT_OK && item->lock_token != NULL && sqlite3_changes(s->db) > 0;
+    return r;
+}
+
 /* apply_episode_tx and apply_activity_tx set *CHECKED once their lease check, their first
  * statement, has passed: a refusal before that has changed nothing (see store_run_batch). */
-static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, store_ready *rd,
+static dt_status apply_episode_tx(sqlite_store *s, dt_episode *ep, store_ready *rd,
                                   bool *checked, dt_error *err)
 {
     const dt_orch_item *item = ep->item;
     if (item == NULL || item->instance_id == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "episode without a work item");
     const char *id = item->instance_id;
+    dt_status r;
+    ep->refused = false;
+    if (ep->consumes) {
+        /* speculative: the activity's row goes first, under its lease (else nothing is
+         * written and the entry fails); then the instance's lease, or the result goes to
+         * the inbox as an activity result would */
+        if ((r = delete_activity_tx(s, ep->consumes, err)) != DT_OK)
+            return r;
+        *checked = true;
+        bool claimed;
+        if ((r = claim_tx(s, item, &claimed, err)) != DT_OK)
+            return r;
+        if (!claimed) {
+            ep->refused = true;
+            return deliver_result_tx(s, ep->consumes, rd, err);
+        }
+    }
 
     /* the row first, with the lease released: it fails if the lease is gone */
-    dt_status r = update_row_tx(s, id, ep, checked, err);
+    r = update_row_tx(s, id, ep, checked, err);
     if (r != DT_OK)
         return r;
     sqlite3_stmt *st;
@@ -201,36 +280,12 @@ static dt_status apply_episode_tx(sqlite_store *s, const dt_episode *ep, store_r
 static dt_status apply_activity_tx(sqlite_store *s, const dt_activity_done *done,
                                    store_ready *rd, bool *checked, dt_error *err)
 {
-    const dt_activity_item *item = done->item;
-    if (item == NULL)
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "activity result without a work item");
-    /* the work item goes first, under its lease: no row deleted, no lease */
-    sqlite3_stmt *st = store_stmt(s, ST_ACTIVITY_DELETE_ONE);
-    int rc = SQLITE_OK;
-    store_bind_int64(st, 1, item->id, &rc);
-    store_bind_text(st, 2, item->lock_token, &rc);
-    if (rc != SQLITE_OK)
-        return store_sql_error(s, rc, err, "delete activity");
-    dt_status r = store_step_done(s, st, err, "delete activity");
+    /* the work item goes first, under its lease */
+    dt_status r = delete_activity_tx(s, done, err);
     if (r != DT_OK)
         return r;
-    if (item->lock_token == NULL || sqlite3_changes(s->db) == 0)
-        return dt_error_set(err, DT_ERR_LEASE_LOST,
-                            "commit: the lease on activity %lld ('%s' for instance '%s') is no "
-                            "longer held",
-                            (long long)item->id, item->name ? item->name : "",
-                            item->instance_id ? item->instance_id : "");
     *checked = true;
-    bool delivered;
-    /* the result belongs to the execution that scheduled the activity, unless told otherwise */
-    dt_message m = done->message;
-    if (m.execution_id == NULL)
-        m.execution_id = item->execution_id;
-    /* dropped if the orchestration is gone (purged or replaced meanwhile) */
-    r = store_insert_message_tx(s, &m, item->instance_id, &delivered, err);
-    if (r == DT_OK && delivered)
-        store_ready_instance(rd, item->instance_id, m.visible_at);
-    return r;
+    return deliver_result_tx(s, done, rd, err);
 }
 
 static dt_status apply_entity_tx(sqlite_store *s, const dt_entity_step *step, store_ready *rd,

@@ -37,6 +37,7 @@ typedef enum store_stmt_id {
     ST_INSTANCE_RENEW,
     ST_INSTANCE_ABANDON,
     ST_INSTANCE_EPISODE_UPDATE,
+    ST_INSTANCE_CLAIM,
     ST_INSTANCE_REOPEN,
     /* history */
     ST_HISTORY_LOAD,

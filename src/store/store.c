@@ -185,6 +185,11 @@ bool dt_store_sync_waits(dt_store *s)
     return s->ops->sync_waits && s->ops->sync_waits(s);
 }
 
+bool dt_store_speculates(dt_store *s)
+{
+    return s->ops->speculates && s->ops->speculates(s);
+}
+
 uint64_t dt_store_last_ticket(dt_store *s)
 {
     return s->ops->last_ticket ? s->ops->last_ticket(s) : 0;

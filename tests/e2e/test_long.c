@@ -9,29 +9,13 @@
 
 #define STEPS 10000
 
-static dt_status inc(dt_actx *ctx, const char *input, const char **output)
-{
-    *output = dt_activity_printf(ctx, "%ld", strtol(input, NULL, 10) + 1);
-    return DT_OK;
-}
-
-static dt_status long_chain(dt_octx *ctx, const char *input, const char **output)
-{
-    int n = atoi(input);
-    const char *v = "0";
-    for (int i = 0; i < n; i++)
-        v = dt_await(ctx, dt_call_activity(ctx, "inc", v, NULL));
-    *output = v;
-    return DT_OK;
-}
-
 static void test_10000_sequential_activities_complete(void **state)
 {
     (void)state;
     hubfix f;
     hubfix_open(&f, "long", NULL);
-    assert_ok(dt_worker_add_orchestrator(f.worker, "long_chain", long_chain, NULL), NULL);
-    assert_ok(dt_worker_add_activity(f.worker, "inc", inc, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "long_chain", hubfix_chain, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f.worker, "inc", hubfix_inc, NULL), NULL);
     hubfix_start(&f);
     char id[DT_INSTANCE_ID_MAX + 1];
     char in[16];

@@ -1209,6 +1209,204 @@ static void test_activity_lease_expiry_and_abandon_redeliver(void **state)
     dt_activity_item_free(c);
 }
 
+/* ---- speculative episodes (dt_episode.consumes) --------------------------------------------- */
+
+/* spec_item: a speculative episode's item for ID, made as a hub makes one: not leased, its
+ * history's generation and length (HISTORY_LEN) as the hub last saw them (fixture's arena). */
+static dt_orch_item *spec_item(fixture *fx, const char *id, size_t history_len)
+{
+    dt_history_window w;
+    dt_error err;
+    assert_ok(dt_store_read_history(fx->store, id, 0, 1 << 20, fx->arena, &w, &err), &err);
+    dt_orch_item *item = dt_arena_alloc(fx->arena, sizeof *item);
+    *item = (dt_orch_item){.instance_id = id, .lock_token = "spec:1",
+                           .locked_until = T0 + LEASE, .history_len = history_len,
+                           .history_gen = w.gen};
+    item->state.execution_id = get(fx, id)->execution_id;
+    return item;
+}
+
+/* spec_commit: commit ITEM's episode consuming A's result "r" (the TaskCompleted, and a
+ * second activity "act2", task 1, scheduled) into *C, whose memory lives in the fixture. */
+static dt_status spec_commit(fixture *fx, const dt_orch_item *item, const dt_activity_item *a,
+                             dt_commit *c, dt_error *err)
+{
+    dt_commit *done = dt_arena_alloc(fx->arena, sizeof *done);
+    dt_event *app = dt_arena_alloc(fx->arena, 3 * sizeof *app);
+    dt_new_activity *act = dt_arena_alloc(fx->arena, sizeof *act);
+    *done = activity_done(a, "\"r\"");
+    app[0] = ev(DT_EVENT_ORCHESTRATOR_STARTED);
+    app[1] = done->u.activity.message.event;
+    app[2] = ev(DT_EVENT_TASK_SCHEDULED);
+    app[2].event_id = 1;
+    app[2].name = "act2";
+    *act = (dt_new_activity){.instance_id = item->instance_id,
+                             .execution_id = item->state.execution_id, .scheduled = &app[2]};
+    *c = episode_commit(item, app, 3, DT_STATUS_RUNNING);
+    c->u.episode.activities = act;
+    c->u.episode.n_activities = 1;
+    c->u.episode.consumes = &done->u.activity;
+    c->u.episode.refused = true;   /* the store must clear it */
+    dt_error_clear(err);
+    return dt_store_commit(fx->store, c, 1, err);
+}
+
+/* A speculative episode applies with its activity result in one commit: the activity's row
+ * goes, the result is in history and never in the inbox. A store that does not speculate
+ * refuses it whole, changing nothing. */
+static void test_a_speculative_episode_commits_with_the_result_it_consumes(void **state)
+{
+    fixture *fx = *state;
+    create(fx, "i1", NULL);
+    run_first_episode(fx, "i1", "act");
+    dt_activity_item *a;
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 1, &a), 1);
+    dt_commit c;
+    dt_error err;
+    dt_status st = spec_commit(fx, spec_item(fx, "i1", 3), a, &c, &err);
+    size_t n = 0;
+    if (!dt_store_speculates(fx->store)) {
+        assert_int_equal(st, DT_ERR_UNIMPLEMENTED);
+        assert_contains(err.message, "speculative");
+        history(fx, "i1", &n);
+        assert_int_equal(n, 3);
+        expect_no_activity_work(fx, T0 + SEC);   /* still leased */
+        dt_activity_item_free(a);
+        return;
+    }
+    assert_ok(st, &err);
+    assert_int_equal(c.result, DT_OK);
+    assert_false(c.u.episode.refused);
+    dt_event *h = history(fx, "i1", &n);
+    assert_int_equal(n, 6);
+    assert_int_equal(h[4].type, DT_EVENT_TASK_COMPLETED);
+    assert_str(h[4].result, "\"r\"");
+    assert_int_equal(h[5].type, DT_EVENT_TASK_SCHEDULED);
+    expect_no_orch_work(fx, T0 + 1000 * SEC);   /* nothing in the inbox, the instance free */
+    dt_activity_item *b[2];
+    assert_int_equal(lease_acts(fx, "aw", T0 + 1000 * SEC, LEASE, 2, b), 1);
+    assert_str(b[0]->name, "act2");   /* the first one's row went */
+    assert_int_equal(get(fx, "i1")->status, DT_STATUS_RUNNING);
+    dt_activity_item_free(b[0]);
+    dt_activity_item_free(a);
+}
+
+/* An instance held by a lease, or whose history moved on since the hub saw it, refuses the
+ * episode: the activity result goes to its inbox, as it would have without speculation. */
+static void test_a_speculative_episode_on_a_changed_instance_gives_its_result_to_the_inbox(
+    void **state)
+{
+    fixture *fx = *state;
+    if (!dt_store_speculates(fx->store))
+        skip();
+    create(fx, "held", NULL);
+    run_first_episode(fx, "held", "act");
+    create(fx, "moved", NULL);
+    run_first_episode(fx, "moved", "act");
+    dt_activity_item *a[2];
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 2, a), 2);
+    dt_activity_item *held = strcmp(a[0]->instance_id, "held") == 0 ? a[0] : a[1];
+    dt_activity_item *moved = held == a[0] ? a[1] : a[0];
+
+    dt_message m = {.instance_id = "held"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    m.event.name = "e";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_orch_item *other = lease_one(fx, "w", T0, LEASE);
+    assert_string_equal(other->instance_id, "held");
+
+    for (int i = 0; i < 2; i++) {
+        const char *id = i == 0 ? "held" : "moved";
+        dt_commit c;
+        /* "moved": the hub saw 2 events; there are 3 */
+        dt_orch_item *item = spec_item(fx, id, i == 0 ? 3 : 2);
+        assert_ok(spec_commit(fx, item, i == 0 ? held : moved, &c, &err), &err);
+        assert_int_equal(c.result, DT_OK);
+        assert_true(c.u.episode.refused);
+        size_t n = 0;
+        history(fx, id, &n);
+        assert_int_equal(n, 3);
+    }
+    expect_no_activity_work(fx, T0 + 1000 * SEC);   /* both rows went; no act2 */
+
+    dt_commit oc = episode_commit(other, NULL, 0, DT_STATUS_RUNNING);
+    commit_expect(fx, &oc, DT_OK);   /* the holder's lease was never touched */
+    dt_orch_item_free(other);
+    for (int i = 0; i < 2; i++) {
+        dt_orch_item *item = lease_one(fx, "w", T0 + SEC, LEASE);
+        assert_int_equal(item->history_len, 3);
+        assert_int_equal(item->n_incoming, 1);
+        assert_int_equal(item->incoming[0].type, DT_EVENT_TASK_COMPLETED);
+        assert_str(item->incoming[0].result, "\"r\"");
+        dt_orch_item_free(item);
+    }
+    expect_no_orch_work(fx, T0 + SEC);
+    dt_activity_item_free(a[0]);
+    dt_activity_item_free(a[1]);
+}
+
+/* A message already in the inbox (here a terminate) is seen before the result, as without
+ * speculation: the episode is refused and the next lease has both, in the order they came. */
+static void test_a_speculative_episode_is_refused_while_a_message_waits(void **state)
+{
+    fixture *fx = *state;
+    if (!dt_store_speculates(fx->store))
+        skip();
+    create(fx, "i1", NULL);
+    run_first_episode(fx, "i1", "act");
+    dt_activity_item *a;
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 1, &a), 1);
+    dt_message m = {.instance_id = "i1"};
+    m.event = ev(DT_EVENT_EXECUTION_TERMINATED);
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_commit c;
+    assert_ok(spec_commit(fx, spec_item(fx, "i1", 3), a, &c, &err), &err);
+    assert_int_equal(c.result, DT_OK);
+    assert_true(c.u.episode.refused);
+    size_t n = 0;
+    history(fx, "i1", &n);
+    assert_int_equal(n, 3);
+    dt_orch_item *item = lease_one(fx, "w", T0 + SEC, LEASE);
+    assert_int_equal(item->n_incoming, 2);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_EXECUTION_TERMINATED);
+    assert_int_equal(item->incoming[1].type, DT_EVENT_TASK_COMPLETED);
+    dt_orch_item_free(item);
+    dt_activity_item_free(a);
+}
+
+/* An activity whose lease was lost makes its speculative episode fail whole: nothing of
+ * either is written; the new holder's result is the one that counts. */
+static void test_a_speculative_episode_whose_activity_lease_is_lost_changes_nothing(
+    void **state)
+{
+    fixture *fx = *state;
+    if (!dt_store_speculates(fx->store))
+        skip();
+    create(fx, "i1", NULL);
+    run_first_episode(fx, "i1", "act");
+    dt_activity_item *a, *b;
+    assert_int_equal(lease_acts(fx, "a", T0, SEC, 1, &a), 1);
+    assert_int_equal(lease_acts(fx, "b", T0 + 2 * SEC, LEASE, 1, &b), 1);
+    dt_commit c;
+    dt_error err;
+    assert_ok(spec_commit(fx, spec_item(fx, "i1", 3), a, &c, &err), &err);
+    assert_int_equal(c.result, DT_ERR_LEASE_LOST);
+    size_t n = 0;
+    history(fx, "i1", &n);
+    assert_int_equal(n, 3);
+    expect_no_orch_work(fx, T0 + 3 * SEC);
+    assert_int_equal(get(fx, "i1")->status, DT_STATUS_RUNNING);
+    dt_commit done = activity_done(b, "\"b\"");
+    commit_expect(fx, &done, DT_OK);
+    dt_orch_item *item = lease_one(fx, "w", T0 + 3 * SEC, LEASE);
+    assert_str(item->incoming[0].result, "\"b\"");
+    dt_orch_item_free(item);
+    dt_activity_item_free(a);
+    dt_activity_item_free(b);
+}
+
 static void test_mixed_group_commit(void **state)
 {
     fixture *fx = *state;
@@ -3539,6 +3737,10 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_failure_details_are_kept),
         T(test_activity_result_reaches_the_inbox_and_the_work_item_goes),
         T(test_activity_lease_expiry_and_abandon_redeliver),
+        T(test_a_speculative_episode_commits_with_the_result_it_consumes),
+        T(test_a_speculative_episode_on_a_changed_instance_gives_its_result_to_the_inbox),
+        T(test_a_speculative_episode_whose_activity_lease_is_lost_changes_nothing),
+        T(test_a_speculative_episode_is_refused_while_a_message_waits),
         T(test_mixed_group_commit),
         T(test_scheduled_start_is_not_leased_before_its_time),
         T(test_timer_message_is_leased_at_its_time),

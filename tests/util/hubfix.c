@@ -95,6 +95,22 @@ dt_status hubfix_echo(dt_actx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
+dt_status hubfix_inc(dt_actx *ctx, const char *input, const char **output)
+{
+    *output = dt_activity_printf(ctx, "%ld", strtol(input, NULL, 10) + 1);
+    return DT_OK;
+}
+
+dt_status hubfix_chain(dt_octx *ctx, const char *input, const char **output)
+{
+    int n = atoi(input);
+    const char *v = "0";
+    for (int i = 0; i < n; i++)
+        v = dt_await(ctx, dt_call_activity(ctx, "inc", v, NULL));
+    *output = v;
+    return DT_OK;
+}
+
 dt_status hubfix_sleepy(dt_actx *ctx, const char *input, const char **output)
 {
     test_sleep_ms(atoi(input));

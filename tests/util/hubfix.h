@@ -41,4 +41,10 @@ void hubfix_close(hubfix *f);
 dt_status hubfix_echo(dt_actx *ctx, const char *input, const char **output);
 dt_status hubfix_sleepy(dt_actx *ctx, const char *input, const char **output);
 
+/* A chain: hubfix_inc returns its input, an integer, plus one; hubfix_chain calls the activity
+ * "inc" as many times in a row as its input says, each on the output of the one before,
+ * starting from 0, and outputs the last result. */
+dt_status hubfix_inc(dt_actx *ctx, const char *input, const char **output);
+dt_status hubfix_chain(dt_octx *ctx, const char *input, const char **output);
+
 #endif
