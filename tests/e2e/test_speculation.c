@@ -282,6 +282,62 @@ static void test_an_episode_the_store_refuses_leaves_the_result_committed(void *
     hubfix_close(&f);
 }
 
+#define RACE_STEPS 60
+#define RACE_EVENTS 20
+
+/* steps_then_events: RACE_STEPS activities in a row, then RACE_EVENTS events "e" (raised
+ * meanwhile, so most wait in history already); outputs the sum of the events' data */
+static dt_status steps_then_events(dt_octx *ctx, const char *input, const char **output)
+{
+    const char *v = dt_await(ctx, dt_call_activity(ctx, "inc", input, NULL));
+    for (int i = 1; i < RACE_STEPS; i++)
+        v = dt_await(ctx, dt_call_activity(ctx, "inc", v, NULL));
+    long sum = 0;
+    for (int i = 0; i < RACE_EVENTS; i++)
+        sum += strtol(dt_await(ctx, dt_wait_for_event(ctx, "e")), NULL, 10);
+    *output = dt_printf(ctx, "[%s,%ld]", v, sum);
+    return DT_OK;
+}
+
+/* Events raised while a chain runs race its speculative steps: each lands between two of
+ * them (an episode of its own, or refusing a speculative step, whose result then goes with
+ * it). None is lost, none applied twice, every step answered once. */
+static void test_events_raised_during_a_chain_race_its_steps_and_lose_nothing(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "spec_race", NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "race", steps_then_events, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f.worker, "inc", hubfix_inc, NULL), NULL);
+    hubfix_start(&f);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_error err = {0};
+    dt_start_options so = {.input = "0"};
+    assert_ok(dt_client_start(f.client, "race", &so, id, &err), &err);
+    long want = 0;
+    for (int i = 1; i <= RACE_EVENTS; i++) {
+        char data[16];
+        snprintf(data, sizeof data, "%d", i);
+        assert_ok(dt_client_raise_event(f.client, id, "e", data, &err), &err);
+        want += i;
+        test_sleep_ms(1 + i % 3);
+    }
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_completion(f.client, id, 60000, f.arena, &s, &err), &err);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    char out[64];
+    snprintf(out, sizeof out, "[%d,%ld]", RACE_STEPS, want);
+    assert_string_equal(s->output, out);
+    size_t n;
+    dt_event *ev = hubfix_history(&f, id, &n);
+    assert_int_equal(hubfix_count(ev, n, DT_EVENT_TASK_SCHEDULED), RACE_STEPS);
+    assert_int_equal(hubfix_count(ev, n, DT_EVENT_TASK_COMPLETED), RACE_STEPS);
+    assert_int_equal(hubfix_count(ev, n, DT_EVENT_EVENT_RAISED), RACE_EVENTS);
+    /* every step's result went one way or the other, never both */
+    assert_true(speculated(&f, "applied") + speculated(&f, "refused") <= RACE_STEPS);
+    hubfix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_a_result_for_an_instance_held_elsewhere_goes_to_its_inbox),
         cmocka_unit_test(test_a_terminate_that_came_first_is_seen_before_the_result),
         cmocka_unit_test(test_an_episode_the_store_refuses_leaves_the_result_committed),
+        cmocka_unit_test(test_events_raised_during_a_chain_race_its_steps_and_lose_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
