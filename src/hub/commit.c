@@ -43,7 +43,9 @@ static void after_commit(dt_hub *hub, const dt_commit *c)
         if (episode_applied(c))
             backoff_forget(hub, ep->item->instance_id);
         lease_untrack(hub, ep->item);
-        if (ep->consumes)   /* speculative: the activity's lease held its work until now */
+        /* speculative: the activity's lease held its work until now, and still does if
+         * the result goes again alone */
+        if (ep->consumes && !spec_resent(c))
             lease_untrack(hub, ep->consumes->item);
         cache_detach(hub, ep->item, episode_applied(c) ? ep : NULL);
     } else if (c->kind == DT_COMMIT_ACTIVITY) {

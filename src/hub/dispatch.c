@@ -323,8 +323,7 @@ static void commit_async(dt_hub *hub, done_item *d);
 static bool unspeculate(done_item *d)
 {
     const dt_episode *ep = &d->c.u.episode;
-    if (d->c.kind != DT_COMMIT_EPISODE || ep->consumes == NULL || d->c.result == DT_OK ||
-        d->c.result == DT_ERR_LEASE_LOST || d->c.result == DT_ERR_SHUTDOWN)
+    if (!spec_resent(&d->c))
         return false;
     dt_log(DT_LOG_WARN, ep->item->instance_id,
            "speculative episode not committed (%s): the result of activity task %d goes alone",
@@ -1070,15 +1069,18 @@ static void *orchestration_loop(void *arg)
  * An activity's result is committed to its orchestration's inbox, and the episode it wakes
  * is leased, run and committed in turn: two commits per step of a chain. When the result is
  * at hand on a loop of this hub, the hub keeps the orchestration's history (it committed its
- * last episode) with only this task open, and this hub's loops run the orchestration, the
- * episode runs at once on the activity's thread, the result its one new event, and commits
- * with it (dt_episode.consumes): one commit per step, and the result never passes through
- * the inbox. Nothing is leased for it: the commit takes the instance's lease itself, only if
- * the instance is still as the episode saw it (free, Running, the same execution and
- * history), and otherwise commits the result alone, to the inbox, as it would have gone
- * (refused: the session and the cached history that ran ahead are dropped). Until then the
+ * last episode) with only this task open (of those history counts: activities, timers,
+ * sub-orchestrations), and this hub's loops run the orchestration, the episode runs at once
+ * on the activity's thread, the result its one new event, and commits with it
+ * (dt_episode.consumes): one commit per step, and the result never passes through the
+ * inbox. Nothing is leased for it: the commit takes the instance's lease itself, only if the
+ * instance is still as the episode saw it (free, nothing in its inbox, Running, the same
+ * execution and history), and otherwise commits the result alone, to the inbox, as it would have gone
+ * (refused: the cached history that ran ahead is dropped, and the SDK's session, which no
+ * longer matches what is stored, replays from the start at the next episode). Until then the
  * activity's own lease, renewed as before, holds the work: a crash before the commit loses
- * the result and the activity runs again, as after a crash before its result was committed;
+ * the result and the activity runs again, as after a crash before its result was committed
+ * (and goes the old way then: a crash in the episode itself must not repeat the activity);
  * nobody hears of the episode before its commit is durable, as of any other. An episode the
  * store will not take goes again as the result alone (unspeculate). The orchestrator's code
  * runs on the activity loops then, beside the orchestration loops' (the SDK's sessions allow
@@ -1105,8 +1107,11 @@ static const dt_instance_state *spec_row(dt_hub *hub, const dt_activity_item *ac
 static void speculate(dt_hub *hub, done_item *d)
 {
     const dt_activity_item *act = d->act;
+    /* not for an activity delivered again: if its first result was lost to a crash in the
+     * episode itself (code that kills the process), a second speculation would crash the
+     * same way, and the activity run for ever; its result goes first, as without */
     if (!hub->speculate || !hub->run_orchs || act->execution_id == NULL ||
-        !atomic_load(&hub->running))
+        act->delivery_count > 1 || !atomic_load(&hub->running))
         return;
     dt_arena *a = dt_arena_new();
     dt_orch_item *item = a ? dt_arena_alloc(a, sizeof *item) : NULL;

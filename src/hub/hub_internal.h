@@ -253,6 +253,15 @@ static inline bool episode_applied(const dt_commit *c)
     return c->kind == DT_COMMIT_EPISODE && c->result == DT_OK && !c->u.episode.refused;
 }
 
+/* spec_resent: is C, committed, a speculative episode that failed other than by its
+ * activity's lease (or a stop), whose activity result then goes again alone (dispatch.c,
+ * unspeculate)? Until then the activity's lease stays tracked, and its work uncounted. */
+static inline bool spec_resent(const dt_commit *c)
+{
+    return c->kind == DT_COMMIT_EPISODE && c->u.episode.consumes != NULL &&
+           c->result != DT_OK && c->result != DT_ERR_LEASE_LOST && c->result != DT_ERR_SHUTDOWN;
+}
+
 /* hub_notify: work may be waiting in the store: bump the change and store versions and wake
  * every taker. */
 void hub_notify(dt_hub *hub);

@@ -156,6 +156,8 @@ void metrics_committed(hub_metrics *m, const dt_commit *c, int64_t lease_us)
     if (ep->consumes) {
         /* speculative: the activity's result went in with the episode, or alone */
         const dt_activity_item *act = ep->consumes->item;
+        if (spec_resent(c))
+            return;   /* counted when the result goes alone */
         metrics_work_item(m, true, act->locked_until - lease_us, c->result);
         pthread_mutex_lock(&m->mu);
         if (c->result == DT_OK)

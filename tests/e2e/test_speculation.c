@@ -200,8 +200,11 @@ static void test_a_result_for_an_instance_held_elsewhere_goes_to_its_inbox(void 
 }
 
 /* A terminate sent by another process while the activity runs is seen before the result,
- * as without speculation: the instance ends Terminated and its code takes no further step
- * (the claim refuses an instance with a message waiting; or the terminate went first). */
+ * as without speculation: the instance ends Terminated and its code takes no further step.
+ * The activity ends just after the terminate is sent, before this hub's next look at the
+ * store would find it, so most often the claim refuses the speculative step for the message
+ * waiting (without that clause the test fails: the step ran on, 3 times in 3); else the hub
+ * saw the terminate first. */
 static void test_a_terminate_that_came_first_is_seen_before_the_result(void **state)
 {
     (void)state;
@@ -333,8 +336,9 @@ static void test_events_raised_during_a_chain_race_its_steps_and_lose_nothing(vo
     assert_int_equal(hubfix_count(ev, n, DT_EVENT_TASK_SCHEDULED), RACE_STEPS);
     assert_int_equal(hubfix_count(ev, n, DT_EVENT_TASK_COMPLETED), RACE_STEPS);
     assert_int_equal(hubfix_count(ev, n, DT_EVENT_EVENT_RAISED), RACE_EVENTS);
-    /* every step's result went one way or the other, never both */
-    assert_true(speculated(&f, "applied") + speculated(&f, "refused") <= RACE_STEPS);
+    /* every step's result went one way or the other, never both; most went speculatively */
+    long applied = speculated(&f, "applied");
+    assert_true(applied > 0 && applied + speculated(&f, "refused") <= RACE_STEPS);
     hubfix_close(&f);
 }
 

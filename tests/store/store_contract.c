@@ -1291,9 +1291,22 @@ static void test_a_speculative_episode_commits_with_the_result_it_consumes(void 
     dt_activity_item_free(a);
 }
 
-/* An instance held by a lease, or whose history moved on since the hub saw it, refuses the
- * episode: the activity result goes to its inbox, as it would have without speculation. */
-static void test_a_speculative_episode_on_a_changed_instance_gives_its_result_to_the_inbox(
+/* expect_result_in_inbox: the one orchestration work item there is at NOW: an instance whose
+ * history still has its 3 events and whose inbox has the activity's result "r". */
+static void expect_result_in_inbox(fixture *fx, dt_time now, char *id_out, size_t id_size)
+{
+    dt_orch_item *item = lease_one(fx, "w", now, LEASE);
+    assert_int_equal(item->history_len, 3);
+    assert_int_equal(item->n_incoming, 1);
+    assert_int_equal(item->incoming[0].type, DT_EVENT_TASK_COMPLETED);
+    assert_str(item->incoming[0].result, "\"r\"");
+    snprintf(id_out, id_size, "%s", item->instance_id);
+    dt_orch_item_free(item);
+}
+
+/* An instance held by another lease refuses the episode: the result goes to its inbox, as
+ * it would have without speculation, and the holder's lease is untouched. */
+static void test_a_speculative_episode_on_a_held_instance_gives_its_result_to_the_inbox(
     void **state)
 {
     fixture *fx = *state;
@@ -1301,49 +1314,83 @@ static void test_a_speculative_episode_on_a_changed_instance_gives_its_result_to
         skip();
     create(fx, "held", NULL);
     run_first_episode(fx, "held", "act");
-    create(fx, "moved", NULL);
-    run_first_episode(fx, "moved", "act");
-    dt_activity_item *a[2];
-    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 2, a), 2);
-    dt_activity_item *held = strcmp(a[0]->instance_id, "held") == 0 ? a[0] : a[1];
-    dt_activity_item *moved = held == a[0] ? a[1] : a[0];
-
+    dt_activity_item *a;
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, 1, &a), 1);
     dt_message m = {.instance_id = "held"};
     m.event = ev(DT_EVENT_EVENT_RAISED);
     m.event.name = "e";
     dt_error err;
     assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
     dt_orch_item *other = lease_one(fx, "w", T0, LEASE);
-    assert_string_equal(other->instance_id, "held");
-
-    for (int i = 0; i < 2; i++) {
-        const char *id = i == 0 ? "held" : "moved";
-        dt_commit c;
-        /* "moved": the hub saw 2 events; there are 3 */
-        dt_orch_item *item = spec_item(fx, id, i == 0 ? 3 : 2);
-        assert_ok(spec_commit(fx, item, i == 0 ? held : moved, &c, &err), &err);
-        assert_int_equal(c.result, DT_OK);
-        assert_true(c.u.episode.refused);
-        size_t n = 0;
-        history(fx, id, &n);
-        assert_int_equal(n, 3);
-    }
-    expect_no_activity_work(fx, T0 + 1000 * SEC);   /* both rows went; no act2 */
-
+    dt_commit c;
+    assert_ok(spec_commit(fx, spec_item(fx, "held", 3), a, &c, &err), &err);
+    assert_int_equal(c.result, DT_OK);
+    assert_true(c.u.episode.refused);
+    expect_no_activity_work(fx, T0 + 1000 * SEC);   /* its row went; no act2 */
     dt_commit oc = episode_commit(other, NULL, 0, DT_STATUS_RUNNING);
     commit_expect(fx, &oc, DT_OK);   /* the holder's lease was never touched */
     dt_orch_item_free(other);
-    for (int i = 0; i < 2; i++) {
-        dt_orch_item *item = lease_one(fx, "w", T0 + SEC, LEASE);
-        assert_int_equal(item->history_len, 3);
-        assert_int_equal(item->n_incoming, 1);
-        assert_int_equal(item->incoming[0].type, DT_EVENT_TASK_COMPLETED);
-        assert_str(item->incoming[0].result, "\"r\"");
-        dt_orch_item_free(item);
+    char id[64];
+    expect_result_in_inbox(fx, T0 + SEC, id, sizeof id);
+    dt_activity_item_free(a);
+}
+
+/* Each thing the claim checks refuses alone (the instance free, its inbox empty): a history
+ * longer than the hub saw, another generation, another execution, a status not Running. */
+static void test_each_change_the_claim_checks_refuses_a_speculative_episode(void **state)
+{
+    fixture *fx = *state;
+    if (!dt_store_speculates(fx->store))
+        skip();
+    static const char *const ids[] = {"moved", "gen", "exec", "suspended"};
+    enum { N = 4 };
+    dt_error err;
+    for (int i = 0; i < N; i++) {
+        create(fx, ids[i], NULL);
+        run_first_episode(fx, ids[i], "act");
     }
+    /* "suspended": an episode (consuming an event) left it Suspended, its inbox empty */
+    dt_message m = {.instance_id = "suspended"};
+    m.event = ev(DT_EVENT_EVENT_RAISED);
+    assert_ok(dt_store_send_message(fx->store, &m, &err), &err);
+    dt_orch_item *sus = lease_one(fx, "w", T0, LEASE);
+    dt_commit sc = episode_commit(sus, NULL, 0, DT_STATUS_SUSPENDED);
+    commit_expect(fx, &sc, DT_OK);
+    dt_orch_item_free(sus);
+    expect_no_orch_work(fx, T0);
+
+    dt_activity_item *a[N];
+    assert_int_equal(lease_acts(fx, "aw", T0, LEASE, N, a), N);
+    for (int i = 0; i < N; i++) {
+        dt_activity_item *act = NULL;
+        for (int j = 0; j < N; j++)
+            if (strcmp(a[j]->instance_id, ids[i]) == 0)
+                act = a[j];
+        assert_non_null(act);
+        dt_orch_item *item = spec_item(fx, ids[i], i == 0 ? 2 : 3);   /* "moved": saw 2 of 3 */
+        if (i == 1)
+            item->history_gen++;
+        if (i == 2)
+            item->state.execution_id = "another";
+        dt_commit c;
+        assert_ok(spec_commit(fx, item, act, &c, &err), &err);
+        assert_int_equal(c.result, DT_OK);
+        if (!c.u.episode.refused)
+            fail_msg("the speculative episode on '%s' was applied", ids[i]);
+    }
+    expect_no_activity_work(fx, T0 + 1000 * SEC);   /* every row went; no act2 */
+    bool seen[N] = {false};
+    for (int k = 0; k < N; k++) {
+        char id[64];
+        expect_result_in_inbox(fx, T0 + SEC, id, sizeof id);
+        for (int i = 0; i < N; i++)
+            seen[i] |= strcmp(id, ids[i]) == 0;
+    }
+    for (int i = 0; i < N; i++)
+        assert_true(seen[i]);
     expect_no_orch_work(fx, T0 + SEC);
-    dt_activity_item_free(a[0]);
-    dt_activity_item_free(a[1]);
+    for (int i = 0; i < N; i++)
+        dt_activity_item_free(a[i]);
 }
 
 /* A message already in the inbox (here a terminate) is seen before the result, as without
@@ -3738,7 +3785,8 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_activity_result_reaches_the_inbox_and_the_work_item_goes),
         T(test_activity_lease_expiry_and_abandon_redeliver),
         T(test_a_speculative_episode_commits_with_the_result_it_consumes),
-        T(test_a_speculative_episode_on_a_changed_instance_gives_its_result_to_the_inbox),
+        T(test_a_speculative_episode_on_a_held_instance_gives_its_result_to_the_inbox),
+        T(test_each_change_the_claim_checks_refuses_a_speculative_episode),
         T(test_a_speculative_episode_whose_activity_lease_is_lost_changes_nothing),
         T(test_a_speculative_episode_is_refused_while_a_message_waits),
         T(test_mixed_group_commit),
