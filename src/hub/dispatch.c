@@ -304,7 +304,7 @@ static const dt_event *find_incoming(const dt_orch_item *item, dt_event_type typ
  * meanwhile: until the commit, the work item is still leased here. */
 typedef struct done_item {
     commit_req req;
-    dt_hub *hub;                  /* set for a speculative episode (unspeculate) */
+    dt_hub *hub;                  /* its committer's (commit_async) */
     dt_commit c;
     dt_arena *arena;
     dt_orch_item *orch;
@@ -356,6 +356,7 @@ static void done_free(commit_req *req)
 /* commit_async: hand D (its entry built) to the committer. */
 static void commit_async(dt_hub *hub, done_item *d)
 {
+    d->hub = hub;
     d->req.commit = &d->c;
     d->req.finish = done_free;
     hub_commit_async(hub, &d->req);
@@ -1167,7 +1168,6 @@ static void speculate(dt_hub *hub, done_item *d)
     d->c.kind = DT_COMMIT_EPISODE;
     d->c.u.episode = ep;
     d->orch = item;
-    d->hub = hub;
 }
 
 static void run_one_activity(dt_hub *hub, dt_activity_item *item)

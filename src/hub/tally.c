@@ -77,14 +77,13 @@ dt_status tally_add(tally *t, const dt_event *ev, size_t n)
             s->task_id = id;
             t->n++;
         }
-        if (sched && e->type != DT_EVENT_EVENT_SENT)   /* the one nothing completes */
-            t->open++;
-        else if (!sched && s->completed < s->scheduled)
-            t->open--;
-        if (sched)
+        if (sched) {
             s->scheduled++;
-        else
+            t->open += e->type != DT_EVENT_EVENT_SENT;   /* the one nothing completes */
+        } else {
+            t->open -= s->completed < s->scheduled;
             s->completed++;
+        }
     }
     return DT_OK;
 }
