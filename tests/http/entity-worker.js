@@ -106,7 +106,7 @@ function call(session, method, msg, headers, onMessage) {
 // ---- the worker ------------------------------------------------------------------------------
 
 // EntityWorker: takes the entity work items of ENTITIES ({name: fn}) from ENDPOINT ("host:port"),
-// on task hub TASKHUB (undefined: the default). `batches` counts the batches it completed.
+// on task hub TASKHUB (undefined: the default). `batches` counts the batches it ran, each as its answer goes out.
 class EntityWorker {
   constructor(endpoint, entities, { taskHub } = {}) {
     this.entities = Object.fromEntries(Object.entries(entities).map(([k, v]) => [k.toLowerCase(), v]));
@@ -152,8 +152,10 @@ class EntityWorker {
       state === undefined ? Buffer.alloc(0) : stringValue(3, JSON.stringify(state)),
       str(5, text(wi, 10) || ""),
     ]);
-    await call(this.session, "CompleteEntityTask", answer, this.headers, () => {});
+    // counted before the answer goes: the hub may show the new state (and a spec read it)
+    // before the answer's reply reaches this worker
     this.batches++;
+    await call(this.session, "CompleteEntityTask", answer, this.headers, () => {});
   }
 
   close() {
