@@ -135,8 +135,10 @@ function readListHash(hash) {
 
 function listView() {
   // refreshes coalesce (dom.js): one asked for while one is in flight (filters changed) runs
-  // once more when it ends, and the stale answer is not drawn
-  let disposed = false, lastCounts = "", lastRows = "";
+  // once more when it ends, and the stale answer is not drawn. ASKED: a load the user asked
+  // for (refresh(true), and the view's first); the timer's loads are drawn only while live,
+  // so one in flight when the user pauses does not change the paused list
+  let disposed = false, asked = true, lastCounts = "", lastRows = "";
 
   const counts = h("div", { class: "counts", id: "counts", "aria-label": "Instances by status" });
   const statusBoxes = STATUSES.map((st) =>
@@ -270,11 +272,13 @@ function listView() {
     };
   }
 
-  const refresh = coalesced(async () => {
+  const load = coalesced(async () => {
+    const drawn = asked;
+    asked = false;
     try {
       const want = wanted();
       const [c, page] = await Promise.all([api.getCounts(), api.listInstances(want)]);
-      if (disposed || JSON.stringify(want) !== JSON.stringify(wanted())) return;
+      if (disposed || (!drawn && !live) || JSON.stringify(want) !== JSON.stringify(wanted())) return;
       renderCounts(c);
       // the name is matched here too, in case the server does not filter by it
       const items = want.name ? page.items.filter((it) => it.name === want.name) : page.items;
@@ -295,6 +299,11 @@ function listView() {
       message.hidden = false;
     }
   }, () => disposed);
+  function refresh(force) {
+    if (force)
+      asked = true;
+    return load();
+  }
 
   return { refresh, dispose() { disposed = true; clearTimeout(debounce); } };
 }
@@ -632,7 +641,7 @@ tokenButton.addEventListener("click", async () => {
     api.forgetToken();
     updateTokenButton();
   } else {
-    if (await askToken("")) current?.refresh();
+    if (await askToken("")) current?.refresh(true);
   }
 });
 

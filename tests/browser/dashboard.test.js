@@ -335,7 +335,7 @@ test("live refresh shows new instances, and stops while paused", async () => {
 
   await page.locator("#live-toggle").click();
   assert.equal(await page.locator("#live-toggle").getAttribute("aria-pressed"), "false");
-  await page.waitForTimeout(500); // a refresh sent before the pause has come back by now
+  await page.waitForTimeout(500); // a refresh sent before the pause has come back (and is not drawn)
   await startInstance("hello_cities", "live-2", null);
   await page.waitForTimeout(4500);
   assert.equal(await page.locator('#instances-body tr[data-instance-id="live-2"]').count(), 0,

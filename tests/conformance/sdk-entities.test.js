@@ -160,6 +160,7 @@ test("an orchestration that fails or is terminated while holding a lock releases
     assert.equal(meta.state, 11);
     // while it holds the lock, another's critical section waits
     const next = await client.scheduleNewOrchestration("lockAndAdd", undefined, h.uid("lockadd"));
+    await client.waitForOrchestrationStart(next, false, h.WAIT_S);   // PENDING until its first episode commits
     await h.sleep(500);
     assert.equal(h.statusName(await client.getOrchestrationState(next)), "RUNNING");
     assert.equal((await client.getEntity(e, true)).state, 11);

@@ -219,7 +219,9 @@ test("a rewind accepted before a kill -9 of the server is applied after its rest
   const fs = require("node:fs"), os = require("node:os"), path = require("node:path");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dtask-rewind-kill-"));
   const hub = { taskhub: "crashy" };   // on a named task hub, whose database must survive too
-  let srv = await raw.serve(dir);
+  // leases of 5 s: should the closed stream below still lease the rewind before the kill,
+  // the restarted server hands it out again 5 s on (30 s by default, past s.must's wait)
+  let srv = await raw.serve(dir, ["--lease", "5"]);
   let c = raw.connect({}, srv.endpoint);
   const O = raw.uid("rw-kill"), id = raw.uid("rw-kill");
   try {
@@ -232,18 +234,18 @@ test("a rewind accepted before a kill -9 of the server is applied after its rest
     }, hub);
     s.close();
     // give the server a moment to see the stream go: a stream still registered there could
-    // lease the rewind, and a lease held at the kill is redelivered only when it expires (30 s)
+    // lease the rewind, and a lease held at the kill is redelivered only when it expires
     await new Promise((r) => setTimeout(r, 1000));
     await raw.unary(c, "RewindInstance", { instanceId: id, reason: raw.str("after the crash") }, hub);
     c.close();
     await srv.stop("SIGKILL");   // before any worker could take the rewind
 
-    srv = await raw.serve(dir, [], srv.port);
+    srv = await raw.serve(dir, ["--lease", "5"], srv.port);
     c = raw.connect({}, srv.endpoint);
     const st = (await raw.unary(c, "GetInstance", { instanceId: id }, hub)).orchestrationState;
     assert.equal(st.orchestrationStatus || "ORCHESTRATION_STATUS_RUNNING", "ORCHESTRATION_STATUS_RUNNING");
     s = new raw.WorkStream(c, raw.filters([O], []), hub);
-    wi = await s.must();
+    wi = await s.must(20_000);
     assert.ok(!kinds(wi.orchestratorRequest.pastEvents).includes("executionCompleted"));
     assert.equal(wi.orchestratorRequest.newEvents.find((e) => e.executionRewound).executionRewound.reason.value, "after the crash");
     await raw.unary(c, "CompleteOrchestratorTask", {

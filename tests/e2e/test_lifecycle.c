@@ -733,24 +733,28 @@ static void test_scheduled_start_stays_pending_until_its_time(void **state)
     hubfix f;
     open_started(&f, "scheduled");
     dt_time t0 = dt_now();
-    dt_time start_at = t0 + 1500 * 1000;
+    dt_time start_at = t0 + 3000 * 1000;
     dt_error err = {0};
     char id[DT_INSTANCE_ID_MAX + 1];
     dt_start_options so = {.instance_id = "sch-1", .input = "\"later\"", .start_at = start_at};
     assert_ok(dt_client_start(f.client, "echo_orch", &so, id, &err), &err);
     dt_time t1 = dt_now();
 
-    /* showing that it has NOT started: a fixed sleep */
+    /* showing that it has NOT started: a fixed sleep, then reads made before its time (a
+     * host stalled for seconds says nothing here; what follows still holds) */
     test_sleep_ms(500);
     dt_instance_state *s = get(&f, "sch-1");
-    assert_true(dt_now() < start_at);   /* else the host was too slow to say anything */
-    assert_int_equal(s->status, DT_STATUS_PENDING);
-    assert_int_equal(s->scheduled_start, start_at);
-    assert_true(s->created_at >= t0 && s->created_at <= t1);
-    assert_null(s->output);
     size_t n;
     dt_event *ev = hubfix_history(&f, "sch-1", &n);
-    assert_int_equal(hubfix_count(ev, n, DT_EVENT_EXECUTION_STARTED), 0);
+    if (dt_now() < start_at) {
+        assert_int_equal(s->status, DT_STATUS_PENDING);
+        assert_null(s->output);
+        assert_int_equal(hubfix_count(ev, n, DT_EVENT_EXECUTION_STARTED), 0);
+    } else {
+        print_message("scheduled start: the host took past the start time; pending not checked\n");
+    }
+    assert_int_equal(s->scheduled_start, start_at);
+    assert_true(s->created_at >= t0 && s->created_at <= t1);
 
     s = wait_done(&f, "sch-1");
     assert_int_equal(s->status, DT_STATUS_COMPLETED);

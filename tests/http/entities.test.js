@@ -172,12 +172,16 @@ test("a scheduled signal waits for its time", { timeout: h.TEST_TIMEOUT_MS, skip
   await withWorker({ [name]: counter }, {}, async () => {
     assert.equal((await signal(name, "k", "set", 1)).status, 202);
     await waitState(name, "k", 1);
-    const at = new Date(Date.now() + 1500).toISOString();
+    const at = new Date(Date.now() + 4000).toISOString();
     assert.equal((await signal(name, "k", "add", 10, { scheduledTime: at })).status, 202);
     await new Promise((r) => setTimeout(r, 500));
     const early = await h.call("GET", entityPath(name, "k"), { query: { showMetadata: "true" } });
-    assert.equal(early.json.state, 1, "ran before its time");
-    assert.equal(early.json.backlogQueueSize, 1);
+    // read before its time (else a host stalled for seconds says nothing here; the last
+    // assertion below still holds)
+    if (Date.now() < Date.parse(at)) {
+      assert.equal(early.json.state, 1, "ran before its time");
+      assert.equal(early.json.backlogQueueSize, 1);
+    }
     await waitState(name, "k", 11);
     assert.ok(Date.now() >= Date.parse(at), "ran before its time");
   });

@@ -110,13 +110,14 @@ async function privateServer(args = [], dir = undefined) {
   if (own) dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-private-"));
   const child = spawn(process.env.DTASK, ["serve", "--grpc-listen", `127.0.0.1:${grpcPort}`, "--http-listen", `127.0.0.1:${port}`,
     "--db", path.join(dir, "d.db"), "--no-http-activity", "--log-level", "error", ...args], { stdio: "ignore" });
-  // the demo's C functions (hello_one), so instances finish
-  const worker = spawn(process.env.DTASK, ["worker", "--server", `127.0.0.1:${grpcPort}`], { stdio: "ignore" });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 150; i++) {
     try { if ((await fetch(`${url}/healthz`)).ok) break; } catch { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
+  // the demo's C functions (hello_one), so instances finish; once the server listens (a first
+  // call to a server not there yet waits out its 5 s deadline)
+  const worker = spawn(process.env.DTASK, ["worker", "--server", `127.0.0.1:${grpcPort}`], { stdio: "ignore" });
   return {
     url,
     port,
