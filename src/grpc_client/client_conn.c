@@ -22,6 +22,8 @@
 #define CLOSE_WAIT_MS 5000      /* a closed client stream's status, waited for at most */
 #define SEND_WAIT_MS 30000      /* a client stream's message, waited for at most (as a unary
                                  * call's deadline): then the stream is given up */
+#define RECONNECT_FIRST_MS 100  /* a lost or refused connection tried again after this, */
+#define RECONNECT_MAX_MS 2000   /* doubling up to this (as the remote worker's own retries) */
 
 /* The metadata every call sends: the bearer token, the task hub and the list order, each
  * when set. */
@@ -102,9 +104,18 @@ dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *er
         grpc_shutdown();
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     }
-    grpc_arg args[1] = {{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                         .value.integer = 64 << 20}};
-    grpc_channel_args cargs = {1, args};
+    /* Reconnects at most RECONNECT_MAX_MS apart: gRPC's own backoff (1 s growing 1.6x to
+     * 120 s) left a worker started before its server 10 s or more without it, and a call
+     * fails at once while the channel waits to reconnect. */
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = 64 << 20},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+         .value.integer = RECONNECT_FIRST_MS},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+         .value.integer = RECONNECT_MAX_MS},
+    };
+    grpc_channel_args cargs = {sizeof args / sizeof args[0], args};
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     c->channel = grpc_channel_create(target, creds, &cargs);
     grpc_channel_credentials_release(creds);
@@ -330,6 +341,28 @@ static void unary_free(unary *u)
     grpc_slice_unref(u->details);
     grpc_metadata_array_destroy(&u->initial);
     grpc_metadata_array_destroy(&u->trailing);
+}
+
+void dt_grpc_conn_wait(dt_grpc_conn *c, int64_t ms)
+{
+    gpr_timespec deadline = deadline_in(ms);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    /* a watch on the state the channel is in, which asks it to connect: it ends when the
+     * state changes (the channel keeps TRANSIENT_FAILURE until it is READY) or at DEADLINE */
+    for (;;) {
+        grpc_connectivity_state st = grpc_channel_check_connectivity_state(c->channel, 1);
+        if (st == GRPC_CHANNEL_READY || st == GRPC_CHANNEL_SHUTDOWN)
+            break;
+        grpc_channel_watch_connectivity_state(c->channel, st, deadline, cq, c);
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type != GRPC_OP_COMPLETE || !ev.success)
+            break;   /* the deadline */
+    }
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(cq);
 }
 
 dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req, size_t len,

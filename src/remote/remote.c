@@ -66,12 +66,6 @@ struct dt_remote_worker {
     dt_time sender_retry_at; /* it could not be opened: not again before */
 };
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* push: queue J, waking a waiting pool thread only if the jobs queued outnumber the threads
  * already woken for them (a burst of work items wakes as many threads as it needs, not one
  * per item: a wake-up is a system call and a context switch). */
@@ -260,7 +254,7 @@ static void *reader_main(void *arg)
             }
         }
         if (!atomic_load(&r->stop))
-            sleep_ms(backoff_next(&backoff));
+            dt_grpc_conn_wait(r->conn, backoff_next(&backoff));   /* connects meanwhile */
     }
     return NULL;
 }

@@ -407,13 +407,14 @@ static pid_t spawn_worker(const char *err_path)
     return pid;
 }
 
-/* wait_for_text: PATH comes to contain NEEDLE within 10 s (a failure shows what it has). */
-static void wait_for_text(const char *path, const char *needle)
+/* wait_for_text_within: PATH comes to contain NEEDLE within MS (a failure shows what it
+ * has). */
+static void wait_for_text_within(const char *path, const char *needle, int ms)
 {
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < ms / 10; i++) {
         char *text = slurp(path);
         bool found = strstr(text, needle) != NULL;
-        if (found || i == 999) {
+        if (found || i == ms / 10 - 1) {
             if (!found)
                 fail_msg("'%s' never appeared; stderr:\n%s", needle, text);
             free(text);
@@ -424,6 +425,11 @@ static void wait_for_text(const char *path, const char *needle)
     }
 }
 
+static void wait_for_text(const char *path, const char *needle)
+{
+    wait_for_text_within(path, needle, 10000);
+}
+
 static int stop_child(pid_t pid)
 {
     kill(pid, SIGTERM);
@@ -431,6 +437,24 @@ static int stop_child(pid_t pid)
     while (waitpid(pid, &status, 0) < 0)
         ;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* connected_and_working: the `dtask worker` PID (stderr in ERR_PATH) says it connected to
+ * C's server within MS and runs hello_cities for it (the fixture's own worker has none);
+ * then it stops cleanly. */
+static void connected_and_working(cli_fix *c, pid_t pid, const char *err_path, int ms)
+{
+    char want[128];
+    snprintf(want, sizeof want, "connected to the server at %s", c->target);
+    wait_for_text_within(err_path, want, ms);
+    dt_error err = {0};
+    char id[DT_INSTANCE_ID_MAX + 1];
+    assert_ok(dt_client_start(c->f.client, "hello_cities", NULL, id, &err), &err);
+    dt_instance_state *s = NULL;
+    dt_status waited = dt_client_wait_completion(c->f.client, id, 60000, c->f.arena, &s, &err);
+    assert_int_equal(stop_child(pid), 0);
+    assert_ok(waited, &err);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
 }
 
 /* `dtask worker` is like every other command: $DTASK_SERVER names the server, and it says so
@@ -449,22 +473,35 @@ static void test_the_c_worker_takes_dtask_server_and_says_when_it_is_unreachable
     setenv("DTASK_SERVER", c.target, 1);
     pid = spawn_worker(err_path);
     unsetenv("DTASK_SERVER");
-    char want[128];
-    snprintf(want, sizeof want, "connected to the server at %s", c.target);
-    wait_for_text(err_path, want);
-    /* it works for that server: the fixture's own worker has no hello_cities */
-    dt_error err = {0};
-    char id[DT_INSTANCE_ID_MAX + 1];
-    assert_ok(dt_client_start(c.f.client, "hello_cities", NULL, id, &err), &err);
-    dt_instance_state *s = NULL;
-    dt_status waited = dt_client_wait_completion(c.f.client, id, 60000, c.f.arena, &s, &err);
-    assert_int_equal(stop_child(pid), 0);
-    assert_ok(waited, &err);
-    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    connected_and_working(&c, pid, err_path, 10000);
     char *text = slurp(err_path);
     bool warned = strstr(text, "cannot reach") != NULL;
     free(text);
     assert_false(warned);
+    fix_close(&c);
+}
+
+/* A worker started before its server connects soon after the server comes, within its retry
+ * period (2 s; 5 s allowed here): gRPC left to itself tries again only when its 5 s backup
+ * poller runs, and further apart as its backoff grows (7-10 s after 8 s without a server). */
+static void test_the_c_worker_connects_soon_after_its_server_comes(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-worker-late");
+    dt_grpc_server_stop(c.srv);   /* its port free again: the server comes later */
+    c.srv = NULL;
+    const char *err_path = test_path(c.f.dir, "worker-stderr.txt");
+    setenv("DTASK_SERVER", c.target, 1);
+    pid_t pid = spawn_worker(err_path);
+    unsetenv("DTASK_SERVER");
+    wait_for_text(err_path, "cannot reach the server");
+    test_sleep_ms(8000);
+
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = c.target};
+    assert_ok(dt_grpc_server_start(c.f.hub, &o, &c.srv, &err), &err);
+    connected_and_working(&c, pid, err_path, 5000);
     fix_close(&c);
 }
 
@@ -964,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_a_server_that_requires_a_token_gets_it_from_the_token_file),
         cmocka_unit_test(test_the_c_worker_joins_a_server_that_requires_a_token),
         cmocka_unit_test(test_the_c_worker_takes_dtask_server_and_says_when_it_is_unreachable),
+        cmocka_unit_test(test_the_c_worker_connects_soon_after_its_server_comes),
         cmocka_unit_test(test_the_demo_uses_a_database_of_its_own),
         cmocka_unit_test(test_migrate_says_the_version_and_refuses_a_newer_database),
         cmocka_unit_test(test_start_status_history_of_a_completed_instance),
