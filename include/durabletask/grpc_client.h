@@ -26,9 +26,9 @@ typedef struct dt_grpc_result {
 dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *err);
 void dt_grpc_conn_close(dt_grpc_conn *c);
 
-/* dt_grpc_conn_wait: wait up to MS for C to connect (returns early when it does), trying to
- * meanwhile: a retry's pause. A call to an unreachable server fails at once, and gRPC tries
- * to connect again only while something waits on the channel (else every 5 s). */
+/* dt_grpc_conn_wait: a retry's pause of MS. When C is not connected, it tries to connect
+ * meanwhile and returns as soon as it is: a call to an unreachable server fails at once, and
+ * gRPC tries to connect again only while something waits on the channel (else every 5 s). */
 void dt_grpc_conn_wait(dt_grpc_conn *c, int64_t ms);
 
 /* dt_grpc_conn_set_token: send "authorization: Bearer TOKEN" (copied) on every later call;

@@ -346,17 +346,21 @@ static void unary_free(unary *u)
 void dt_grpc_conn_wait(dt_grpc_conn *c, int64_t ms)
 {
     gpr_timespec deadline = deadline_in(ms);
+    grpc_connectivity_state st = grpc_channel_check_connectivity_state(c->channel, 1);
+    if (st == GRPC_CHANNEL_READY || st == GRPC_CHANNEL_SHUTDOWN) {
+        /* connected (a refused call, a stream ended): the whole pause */
+        gpr_sleep_until(deadline);
+        return;
+    }
     grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
     /* a watch on the state the channel is in, which asks it to connect: it ends when the
      * state changes (the channel keeps TRANSIENT_FAILURE until it is READY) or at DEADLINE */
-    for (;;) {
-        grpc_connectivity_state st = grpc_channel_check_connectivity_state(c->channel, 1);
-        if (st == GRPC_CHANNEL_READY || st == GRPC_CHANNEL_SHUTDOWN)
-            break;
+    while (st != GRPC_CHANNEL_READY && st != GRPC_CHANNEL_SHUTDOWN) {
         grpc_channel_watch_connectivity_state(c->channel, st, deadline, cq, c);
         grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type != GRPC_OP_COMPLETE || !ev.success)
             break;   /* the deadline */
+        st = grpc_channel_check_connectivity_state(c->channel, 1);
     }
     grpc_completion_queue_shutdown(cq);
     while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=

@@ -38,7 +38,10 @@ test("kill -9 of the server mid-batch: after a restart every signal and call is 
 
 async function killedServerTest(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-entity-crash-"));
-  let server = await raw.serve(dir);
+  // leases of 5 s (renewed while work is in flight): what the killed server had leased is
+  // handed out again 5 s on, not 30
+  const LEASE = ["--lease", "5"];
+  let server = await raw.serve(dir, LEASE);
   const port = server.port;
   const counter = new EntityInstanceId("slowcounter", h.uid("k"));
   const id = counter.toString();
@@ -74,7 +77,7 @@ async function killedServerTest(t) {
     assert.ok(before < SIGNALS + ORCHS * CALLS, `everything was applied before the kill (${before})`);
     t.diagnostic(`killed with the counter at ${before} of ${SIGNALS + ORCHS * CALLS}`);
 
-    server = await raw.serve(dir, [], port);   // same port: the worker and client reconnect
+    server = await raw.serve(dir, LEASE, port);   // same port: the worker and client reconnect
     rawClient = raw.connect({}, server.endpoint);
     const all = [];
     for (const oid of ids) {

@@ -349,6 +349,28 @@ static void test_a_server_that_requires_a_token_gets_it_from_the_token_file(void
     fix_close(&c);
 }
 
+/* guarded_open: a server of F's hub that requires SERVER_TOKEN (OUT->srv, its address in
+ * OUT->target), and a token file holding FILE_TOKEN (its path in OUT->token). */
+typedef struct guarded {
+    dt_grpc_server *srv;
+    char target[64];
+    char token[600];
+} guarded;
+
+static void guarded_open(hubfix *f, const char *server_token, const char *file_token,
+                         guarded *out)
+{
+    dt_error err = {0};
+    dt_grpc_options o = {.listen = "127.0.0.1:0", .token = server_token};
+    assert_ok(dt_grpc_server_start(f->hub, &o, &out->srv, &err), &err);
+    snprintf(out->target, sizeof out->target, "127.0.0.1:%d", dt_grpc_server_port(out->srv));
+    snprintf(out->token, sizeof out->token, "%s", test_path(f->dir, "token"));
+    FILE *tf = fopen(out->token, "w");
+    assert_non_null(tf);
+    fprintf(tf, "%s\n", file_token);
+    fclose(tf);
+}
+
 /* `dtask worker` takes --token-file as the operator commands do, and does the work of a server
  * that requires a token. The hub has no worker of its own here: only the child can run it. */
 static void test_the_c_worker_joins_a_server_that_requires_a_token(void **state)
@@ -356,18 +378,10 @@ static void test_the_c_worker_joins_a_server_that_requires_a_token(void **state)
     (void)state;
     hubfix f;
     hubfix_open(&f, "cli-worker-token", NULL);
-    dt_grpc_server *guarded = NULL;
+    guarded g;
+    guarded_open(&f, "w0rker-token", "w0rker-token", &g);
     dt_error err = {0};
-    dt_grpc_options o = {.listen = "127.0.0.1:0", .token = "w0rker-token"};
-    assert_ok(dt_grpc_server_start(f.hub, &o, &guarded, &err), &err);
-    char target[64], token[600];
-    snprintf(target, sizeof target, "127.0.0.1:%d", dt_grpc_server_port(guarded));
-    snprintf(token, sizeof token, "%s", test_path(f.dir, "token"));
-    FILE *tf = fopen(token, "w");
-    assert_non_null(tf);
-    fputs("w0rker-token\n", tf);
-    fclose(tf);
-    char *argv[] = {DTASK_BIN, "worker", "--server", target, "--token-file", token, NULL};
+    char *argv[] = {DTASK_BIN, "worker", "--server", g.target, "--token-file", g.token, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
@@ -388,15 +402,13 @@ static void test_the_c_worker_joins_a_server_that_requires_a_token(void **state)
     assert_int_equal(st->status, DT_STATUS_COMPLETED);
     assert_string_equal(st->output, "[\"Hello Tokyo!\",\"Hello Seattle!\",\"Hello London!\"]");
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);   /* a clean stop */
-    dt_grpc_server_stop(guarded);
+    dt_grpc_server_stop(g.srv);
     hubfix_close(&f);
 }
 
-/* spawn_worker: `dtask worker` with no --server (so $DTASK_SERVER decides), stderr to
- * ERR_PATH; its pid. */
-static pid_t spawn_worker(const char *err_path)
+/* spawn_worker_args: dtask with ARGV (its first DTASK_BIN), stderr to ERR_PATH; its pid. */
+static pid_t spawn_worker_args(const char *err_path, char *const argv[])
 {
-    char *argv[] = {DTASK_BIN, "worker", NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
@@ -405,6 +417,34 @@ static pid_t spawn_worker(const char *err_path)
     assert_int_equal(posix_spawn(&pid, DTASK_BIN, &fa, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     return pid;
+}
+
+/* spawn_worker: `dtask worker` with no --server (so $DTASK_SERVER decides), stderr to
+ * ERR_PATH; its pid. */
+static pid_t spawn_worker(const char *err_path)
+{
+    char *argv[] = {DTASK_BIN, "worker", NULL};
+    return spawn_worker_args(err_path, argv);
+}
+
+/* cpu_ms: the CPU time (user and system) process PID has used, in ms. */
+static long cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');   /* after the command name, which may hold spaces */
+    assert_non_null(p);
+    unsigned long utime = 0, stime = 0;
+    /* fields 3-13 skipped, then utime (14) and stime (15) */
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                            &stime),
+                     2);
+    return (long)((utime + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
 }
 
 /* wait_for_text_within: PATH comes to contain NEEDLE within MS (a failure shows what it
@@ -503,6 +543,30 @@ static void test_the_c_worker_connects_soon_after_its_server_comes(void **state)
     assert_ok(dt_grpc_server_start(c.f.hub, &o, &c.srv, &err), &err);
     connected_and_working(&c, pid, err_path, 5000);
     fix_close(&c);
+}
+
+/* A worker the server refuses (a wrong token) while connected to it pauses its backoff between
+ * tries as when the server is away: it once retried at once, a core's worth of Hello calls. */
+static void test_a_refused_worker_waits_between_tries(void **state)
+{
+    (void)state;
+    hubfix f;
+    hubfix_open(&f, "cli-worker-refused", NULL);
+    guarded g;
+    guarded_open(&f, "the-right-token", "a-wrong-token", &g);
+    char err_path[600];
+    snprintf(err_path, sizeof err_path, "%s", test_path(f.dir, "worker-stderr.txt"));
+    char *argv[] = {DTASK_BIN, "worker", "--server", g.target, "--token-file", g.token, NULL};
+    pid_t pid = spawn_worker_args(err_path, argv);
+    wait_for_text(err_path, "refused the worker");
+    long before = cpu_ms(pid);
+    test_sleep_ms(4000);
+    long used = cpu_ms(pid) - before;
+    assert_int_equal(stop_child(pid), 0);
+    dt_grpc_server_stop(g.srv);
+    hubfix_close(&f);
+    print_message("a refused worker used %ld ms of CPU in 4 s\n", used);
+    assert_true(used < 1000);
 }
 
 /* `dtask demo` (what `make run` runs) keeps to a database of its own, so it neither takes
@@ -1002,6 +1066,7 @@ int main(void)
         cmocka_unit_test(test_the_c_worker_joins_a_server_that_requires_a_token),
         cmocka_unit_test(test_the_c_worker_takes_dtask_server_and_says_when_it_is_unreachable),
         cmocka_unit_test(test_the_c_worker_connects_soon_after_its_server_comes),
+        cmocka_unit_test(test_a_refused_worker_waits_between_tries),
         cmocka_unit_test(test_the_demo_uses_a_database_of_its_own),
         cmocka_unit_test(test_migrate_says_the_version_and_refuses_a_newer_database),
         cmocka_unit_test(test_start_status_history_of_a_completed_instance),
