@@ -5,7 +5,7 @@
 // the server goes into the page as text, through dom.js.
 
 import * as api from "./api.js";
-import { h, replace, instanceHref, fmtTime, fmtDuration, fmtJson, coalesced, isUtc, setUtc } from "./dom.js";
+import { h, replace, instanceHref, fmtTime, fmtDuration, fmtJson, pausable, isUtc, setUtc } from "./dom.js";
 import { renderTimeline, legend } from "./timeline.js";
 import { entitiesView, entityView, resetEntityPaging } from "./entities.js";
 
@@ -135,10 +135,8 @@ function readListHash(hash) {
 
 function listView() {
   // refreshes coalesce (dom.js): one asked for while one is in flight (filters changed) runs
-  // once more when it ends, and the stale answer is not drawn. ASKED: a load the user asked
-  // for (refresh(true), and the view's first); the timer's loads are drawn only while live,
-  // so one in flight when the user pauses does not change the paused list
-  let disposed = false, asked = true, lastCounts = "", lastRows = "";
+  // once more when it ends, and the stale answer is not drawn; nor is the timer's once paused
+  let disposed = false, lastCounts = "", lastRows = "";
 
   const counts = h("div", { class: "counts", id: "counts", "aria-label": "Instances by status" });
   const statusBoxes = STATUSES.map((st) =>
@@ -272,13 +270,11 @@ function listView() {
     };
   }
 
-  const load = coalesced(async () => {
-    const drawn = asked;
-    asked = false;
+  const refresh = pausable(async (keep) => {
     try {
       const want = wanted();
       const [c, page] = await Promise.all([api.getCounts(), api.listInstances(want)]);
-      if (disposed || (!drawn && !live) || JSON.stringify(want) !== JSON.stringify(wanted())) return;
+      if (disposed || !keep() || JSON.stringify(want) !== JSON.stringify(wanted())) return;
       renderCounts(c);
       // the name is matched here too, in case the server does not filter by it
       const items = want.name ? page.items.filter((it) => it.name === want.name) : page.items;
@@ -294,16 +290,11 @@ function listView() {
       message.hidden = true;
       stamp();
     } catch (e) {
-      if (disposed) return;
+      if (disposed || !keep()) return;
       replace(message, errorText(e));
       message.hidden = false;
     }
-  }, () => disposed);
-  function refresh(force) {
-    if (force)
-      asked = true;
-    return load();
-  }
+  }, () => disposed, () => live);
 
   return { refresh, dispose() { disposed = true; clearTimeout(debounce); } };
 }
@@ -602,7 +593,7 @@ function route() {
   try {
     id = decodeURIComponent(id);
   } catch { /* shown as written */ }
-  const ui = { stamp, errorText };
+  const ui = { stamp, errorText, live: () => live };
   if (m && m[1] === "instance") current = instanceView(id);
   else if (m) current = entityView(viewEl, ui, id);
   else if (hash === "#/entities") current = entitiesView(viewEl, ui);

@@ -138,3 +138,20 @@ export function coalesced(load, stopped) {
     }
   };
 }
+
+// pausable: coalesced(LOAD, STOPPED) for a list refreshed on a timer. refresh(true) is the
+// user's (filters, paging, a token; the view's first load too) and is drawn whatever;
+// refresh() is the timer's, whose answer is dropped if live refresh was paused meanwhile
+// (LIVE() false), so a paused list does not change. LOAD(keep) draws only when keep().
+export function pausable(load, stopped, live) {
+  let asked = true;
+  const run = coalesced(() => {
+    const mine = asked;
+    asked = false;
+    return load(() => mine || live());
+  }, stopped);
+  return (force) => {
+    if (force) asked = true;
+    return run();
+  };
+}

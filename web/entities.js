@@ -4,7 +4,7 @@
 // like app.js's instance views: controls once, data redrawn on each refresh, text only.
 
 import * as api from "./api.js";
-import { h, replace, entityHref, instanceHref, fmtTime, fmtJson, coalesced } from "./dom.js";
+import { h, replace, entityHref, instanceHref, fmtTime, fmtJson, pausable } from "./dom.js";
 
 const PAGE_SIZE = 20;
 const PREVIEW_CHARS = 80;
@@ -49,14 +49,14 @@ export function entitiesView(viewEl, ui) {
       h("th", null, "Locked by"), h("th", null, "Backlog"), h("th", null, "Last modified"))),
     tbody);
   const prev = h("button", { type: "button", id: "entities-prev", onclick: () => {
-    if (listState.page > 0) { listState.page--; refresh(); }
+    if (listState.page > 0) { listState.page--; refresh(true); }
   } }, "← Previous");
   const next = h("button", { type: "button", id: "entities-next", onclick: () => {
     if (listState.next) {
       listState.tokens[listState.page + 1] = listState.next;
       listState.tokens.length = listState.page + 2;
       listState.page++;
-      refresh();
+      refresh(true);
     }
   } }, "Next →");
   const pageLabel = h("span", { class: "muted", id: "entities-page" });
@@ -76,7 +76,7 @@ export function entitiesView(viewEl, ui) {
   function resetPaging() {
     resetEntityPaging();
     listState.next = null;
-    refresh();
+    refresh(true);
   }
 
   function renderRows(items) {
@@ -99,11 +99,11 @@ export function entitiesView(viewEl, ui) {
   const wanted = () => ({ prefix: listState.text, transient: listState.transient, top: PAGE_SIZE,
     continuation: listState.tokens[listState.page] });
 
-  const refresh = coalesced(async () => {
+  const refresh = pausable(async (keep) => {
     try {
       const want = wanted();
       const page = await api.listEntities(want);
-      if (disposed || JSON.stringify(want) !== JSON.stringify(wanted())) return;
+      if (disposed || !keep() || JSON.stringify(want) !== JSON.stringify(wanted())) return;
       renderRows(page.items);
       listState.next = page.next;
       prev.disabled = listState.page === 0;
@@ -112,11 +112,11 @@ export function entitiesView(viewEl, ui) {
       message.hidden = true;
       ui.stamp();
     } catch (e) {
-      if (disposed) return;
+      if (disposed || !keep()) return;
       replace(message, ui.errorText(e));
       message.hidden = false;
     }
-  }, () => disposed);
+  }, () => disposed, ui.live);
 
   return { refresh, dispose() { disposed = true; clearTimeout(debounce); } };
 }

@@ -27,8 +27,9 @@ dt_status dt_grpc_conn_open(const char *target, dt_grpc_conn **out, dt_error *er
 void dt_grpc_conn_close(dt_grpc_conn *c);
 
 /* dt_grpc_conn_wait: a retry's pause of MS. When C is not connected, it tries to connect
- * meanwhile and returns as soon as it is: a call to an unreachable server fails at once, and
- * gRPC tries to connect again only while something waits on the channel (else every 5 s). */
+ * meanwhile and returns as soon as it is (after 100 ms at least): a call to an unreachable
+ * server fails at once, and gRPC tries to connect again only while something waits on the
+ * channel (else every 5 s). Not while dt_grpc_conn_close runs. */
 void dt_grpc_conn_wait(dt_grpc_conn *c, int64_t ms);
 
 /* dt_grpc_conn_set_token: send "authorization: Bearer TOKEN" (copied) on every later call;

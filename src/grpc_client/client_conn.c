@@ -23,7 +23,8 @@
 #define SEND_WAIT_MS 30000      /* a client stream's message, waited for at most (as a unary
                                  * call's deadline): then the stream is given up */
 #define RECONNECT_FIRST_MS 100  /* a lost or refused connection tried again after this, */
-#define RECONNECT_MAX_MS 2000   /* doubling up to this (as the remote worker's own retries) */
+#define RECONNECT_MAX_MS 2000   /* growing 1.6x (+-20%) up to this: the worker's retry pace */
+#define WAIT_MIN_MS 100         /* a retry's pause that ends at a connection, at least */
 
 /* The metadata every call sends: the bearer token, the task hub and the list order, each
  * when set. */
@@ -343,23 +344,30 @@ static void unary_free(unary *u)
     grpc_metadata_array_destroy(&u->trailing);
 }
 
+/* after_ms: the monotonic clock MS from now */
+static gpr_timespec after_ms(int64_t ms)
+{
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
 void dt_grpc_conn_wait(dt_grpc_conn *c, int64_t ms)
 {
-    gpr_timespec deadline = deadline_in(ms);
+    gpr_timespec end = after_ms(ms);
     grpc_connectivity_state st = grpc_channel_check_connectivity_state(c->channel, 1);
     if (st == GRPC_CHANNEL_READY || st == GRPC_CHANNEL_SHUTDOWN) {
         /* connected (a refused call, a stream ended): the whole pause */
-        gpr_sleep_until(deadline);
+        gpr_sleep_until(end);
         return;
     }
+    gpr_timespec at_least = after_ms(ms < WAIT_MIN_MS ? ms : WAIT_MIN_MS);
     grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
     /* a watch on the state the channel is in, which asks it to connect: it ends when the
-     * state changes (the channel keeps TRANSIENT_FAILURE until it is READY) or at DEADLINE */
+     * state changes (the channel keeps TRANSIENT_FAILURE until it is READY) or at END */
     while (st != GRPC_CHANNEL_READY && st != GRPC_CHANNEL_SHUTDOWN) {
-        grpc_channel_watch_connectivity_state(c->channel, st, deadline, cq, c);
+        grpc_channel_watch_connectivity_state(c->channel, st, end, cq, c);
         grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type != GRPC_OP_COMPLETE || !ev.success)
-            break;   /* the deadline */
+            break;   /* END */
         st = grpc_channel_check_connectivity_state(c->channel, 1);
     }
     grpc_completion_queue_shutdown(cq);
@@ -367,6 +375,8 @@ void dt_grpc_conn_wait(dt_grpc_conn *c, int64_t ms)
            GRPC_QUEUE_SHUTDOWN)
         ;
     grpc_completion_queue_destroy(cq);
+    /* a server that drops each connection it accepts is not asked again at handshake pace */
+    gpr_sleep_until(at_least);
 }
 
 dt_status dt_grpc_unary(dt_grpc_conn *c, const char *method, const uint8_t *req, size_t len,

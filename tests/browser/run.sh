@@ -3,6 +3,7 @@
 # ports, a fresh database) and `dtask worker` (the demo's C orchestrators and activities),
 # creates instances through the HTTP API, then runs dashboard.test.js: node's test runner
 # driving Debian's headless Chromium with playwright-core. Screenshots go to artifacts/.
+# refresh.test.js (web/dom.js's refresh rules, in Node alone) runs with it.
 # Exits with the test runner's status; everything it started is stopped on every path.
 #
 #   tests/browser/run.sh [DTASK] [node --test options...]
@@ -125,7 +126,7 @@ mkdir "$run_dir/chromium-profile"
 (cd "$here" && exec env DASHBOARD_URL="http://$http" GRPC_ENDPOINT="$grpc" CHROMIUM="$chromium_bin" \
     CHROMIUM_PROFILE="$run_dir/chromium-profile" \
     ARTIFACTS="$here/artifacts" node --test --test-concurrency=1 --test-force-exit \
-    --test-reporter=spec "$@" "$here/dashboard.test.js") &
+    --test-reporter=spec "$@" "$here/refresh.test.js" "$here/dashboard.test.js") &
 runner_pid=$!
 status=0
 wait "$runner_pid" || status=$?
