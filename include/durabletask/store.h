@@ -54,6 +54,10 @@ typedef struct dt_new_instance {
      * transaction, and the existing instance stays as it is. A failure on it without a
      * message gets the store's reason ("instance 'x' already exists with status Running"). */
     const dt_message *on_conflict;
+    /* IF_ABSENT: made only where no instance has the id, whatever its status or parent (a
+     * failed child its parent's rewind starts again because it was purged); any existing
+     * instance is a conflict, so ON_CONFLICT goes to it instead (the rewind). */
+    bool if_absent;
 } dt_new_instance;
 
 /* A message into an instance's inbox. The event is stored as HistoryEvent bytes. */

@@ -78,6 +78,14 @@ static const char *new_execution_id(builder *b)
     return exec;
 }
 
+/* copy_text: a copy of S in B's arena (NULL for NULL), noting in B when it could not be made. */
+static const char *copy_text(builder *b, const char *s)
+{
+    char *c = dt_arena_strdup(b->arena, s);
+    b->nomem |= s != NULL && c == NULL;
+    return c;
+}
+
 /* checked: P, noting in B when an allocation that made it failed (P is NULL). */
 static const dt_failure *checked(builder *b, const dt_failure *p)
 {
@@ -274,6 +282,44 @@ static bool rewound_child(builder *b, const dt_action *a, const dt_event *e)
     return failed;
 }
 
+/* rewind_child: the failed child created as E is rewound with its parent's new execution
+ * EXEC: sent an ExecutionRewound, or, when it is gone (purged), started again as E made it
+ * (the Durable Task Scheduler's answer): the store makes it only where no instance has the
+ * id, and otherwise delivers the rewind to the one there (dt_new_instance.if_absent). */
+static void rewind_child(builder *b, const dt_event *e, const char *exec, const char *reason)
+{
+    dt_message *m = dt_arena_alloc(b->arena, sizeof *m);
+    if (m == NULL) {
+        b->nomem = true;
+        return;
+    }
+    /* E's text may be the cached history's, which the commit of this new history lets go
+     * before the batch is published: what the hub reads after it is copied */
+    const char *child = copy_text(b, e->instance_id);
+    memset(m, 0, sizeof *m);
+    m->instance_id = child;
+    dt_event_init(&m->event, DT_EVENT_EXECUTION_REWOUND, b->now);
+    m->event.input = reason;
+    m->event.instance_id = child;
+    m->event.parent_execution_id = exec;
+    dt_new_instance *ni = add_instance(b);
+    ni->if_absent = true;
+    ni->on_conflict = m;
+    ni->instance_id = child;
+    ni->execution_id = new_execution_id(b);
+    ni->name = copy_text(b, e->name);
+    ni->version = copy_text(b, e->version);
+    ni->input = copy_text(b, e->input);
+    ni->created_at = b->now;
+    ni->parent_instance_id = b->item->instance_id;
+    ni->parent_execution_id = exec;
+    ni->parent_name = b->item->state.name;
+    ni->parent_task_id = e->event_id;
+    ni->trace_parent = copy_text(b, e->trace_parent);
+    ni->trace_state = copy_text(b, e->trace_state);
+    ni->tags = copy_text(b, e->tags);
+}
+
 /* rewind_run: the instance runs again on the history A carries (rewind.c's, or a worker's
  * RewindOrchestrationAction's), as a new execution: Running, no output, no failure. It
  * wakes itself with an ExecutionRewound (so the worker replays the rewritten history and
@@ -333,12 +379,8 @@ static void rewind_run(builder *b, const dt_action *a, dt_episode *ep)
     }
     for (size_t i = 0; i < b->n_events; i++) {
         const dt_event *e = &b->events[i];
-        if (e->type != DT_EVENT_SUB_ORCHESTRATION_CREATED || !rewound_child(b, a, e))
-            continue;
-        m = add_message(b, e->instance_id, DT_EVENT_EXECUTION_REWOUND, 0);
-        m->event.input = reason;
-        m->event.instance_id = e->instance_id;
-        m->event.parent_execution_id = exec;
+        if (e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED && rewound_child(b, a, e))
+            rewind_child(b, e, exec, reason);
     }
 }
 
@@ -625,7 +667,7 @@ static dt_status build(const dt_orch_item *item, const tally *past_tally,
     b.cap_events = item->n_incoming + na + 3 + carried;
     b.cap_acts = na + 1;
     b.cap_msgs = na + extra;
-    b.cap_insts = na + 1;
+    b.cap_insts = na + 1 + carried;   /* a rewind may start each failed child again */
     b.cap_ents = b.cap_unlocks = na + 1;
     b.ents = dt_arena_alloc(arena, b.cap_ents * sizeof *b.ents);
     b.unlocks = dt_arena_alloc(arena, b.cap_unlocks * sizeof *b.unlocks);

@@ -1,7 +1,7 @@
 /* rewind.c — rewinding a failed instance: its history as it will be run again. A rewind
  * takes out what failed (each failed activity's result and its scheduling, so the activity
- * runs again; each failed sub-orchestration's result, so the child, rewound too, reports
- * again) and the ExecutionCompleted, and starts a new execution; everything that succeeded is
+ * runs again; each failed sub-orchestration's result, so the child, rewound too, or started
+ * again when it was purged, reports again) and the ExecutionCompleted, and starts a new execution; everything that succeeded is
  * kept and replayed, not run again. The hub does this itself, so every SDK's worker gets a
  * rewound instance the same way: a history without the failure, then an ExecutionRewound that
  * wakes it (the JavaScript and Python workers, which can compute the same rewrite, send it as

@@ -9,6 +9,8 @@
 bool store_may_replace(const dt_new_instance *ni, dt_runtime_status existing,
                        const char *parent)
 {
+    if (ni->if_absent)
+        return false;
     if (ni->parent_instance_id)
         return dt_runtime_status_is_terminal(existing) && parent &&
                strcmp(parent, ni->parent_instance_id) == 0;

@@ -145,9 +145,10 @@ test("three nodes on one PostgreSQL database: 1,000 instances complete exactly o
       process.stderr.write(`multinode: ${N} instances done; the survivors finished ${took.toFixed(1)} s after the kill (lease ${LEASE_S} s)\n`);
     } finally {
       for (const c of clients) await c.stop().catch(() => {});
-      for (const w of workers.slice(1)) await w.stop().catch(() => {});
+      for (const w of workers) await w.stop().catch(() => {});
       for (const c of cworkers) c.kill("SIGTERM");
-      for (const n of nodes.slice(1)) await n.stop();
+      for (const n of nodes) await n.stop();   // node 0 too, if the body failed before killing it
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -194,7 +195,8 @@ test("every node reports itself and the nodes alive; a killed node drops out",
       assert.ok(Date.now() - killed >= 5_000, "dropped before it could have been missed");
       assert.match(await get(nodes[1], "/metrics"), /^dtask_nodes_alive 1$/m);
     } finally {
-      await nodes[1].stop();
+      for (const n of nodes) await n.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -260,5 +262,6 @@ test("PostgreSQL stopped mid-run: the nodes report the outage and carry on with 
       for (const c of clients) await c.stop().catch(() => {});
       for (const w of workers) await w.stop().catch(() => {});
       for (const n of nodes) await n.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,6 +1,6 @@
 /* test_rewind.c — rewinding a failed instance, end to end through the C SDK and a SQLite hub:
  * the failed activity runs again, the one that succeeded does not, a failed sub-orchestration
- * is rewound with its parent, the history keeps what succeeded and says why it was rewound;
+ * is rewound with its parent (started again when it was purged), the history keeps what succeeded and says why it was rewound;
  * an instance that is not Failed is refused, naming its status. */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -109,30 +109,38 @@ static void test_a_failed_activity_runs_again_and_what_succeeded_does_not(void *
     hubfix_close(&f);
 }
 
-static void test_a_failed_sub_orchestration_is_rewound_with_its_parent(void **state)
+/* run_to_failed_child: open F as NAME and run "parent" (its ID) until it fails because its
+ * child (CHILD_ID) failed; the parent's own flaky step succeeds at once. */
+static void run_to_failed_child(hubfix *f, const char *name, char *id, char *child_id)
 {
-    (void)state;
-    hubfix f;
-    open_fix(&f, "rewind-child");
+    open_fix(f, name);
     atomic_store(&good_runs, 0);
-    atomic_store(&flaky_runs, 1);   /* the parent's flaky step succeeds at once */
+    atomic_store(&flaky_runs, 1);
     atomic_store(&child_runs, 0);
-    char id[DT_INSTANCE_ID_MAX + 1];
-    dt_instance_state *s = hubfix_run(&f, "parent", NULL, id);
+    dt_instance_state *s = hubfix_run(f, "parent", NULL, id);
     assert_int_equal(s->status, DT_STATUS_FAILED);
-    char child_id[DT_INSTANCE_ID_MAX + 1];
     size_t n = 0;
-    dt_event *h = hubfix_history(&f, id, &n);
+    dt_event *h = hubfix_history(f, id, &n);
     child_id[0] = '\0';
     for (size_t i = 0; i < n; i++)
         if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED)
             strcpy(child_id, h[i].instance_id);
     assert_true(child_id[0] != '\0');
-    assert_int_equal(wait_done(&f, child_id)->status, DT_STATUS_FAILED);
+    assert_int_equal(wait_done(f, child_id)->status, DT_STATUS_FAILED);
+}
+
+static void test_a_failed_sub_orchestration_is_rewound_with_its_parent(void **state)
+{
+    (void)state;
+    hubfix f;
+    char id[DT_INSTANCE_ID_MAX + 1], child_id[DT_INSTANCE_ID_MAX + 1];
+    run_to_failed_child(&f, "rewind-child", id, child_id);
+    size_t n = 0;
+    dt_event *h;
 
     dt_error err = {0};
     assert_ok(dt_client_rewind(f.client, id, NULL, &err), &err);
-    s = wait_done(&f, id);
+    dt_instance_state *s = wait_done(&f, id);
     assert_int_equal(s->status, DT_STATUS_COMPLETED);
     assert_string_equal(s->output, "[1,\"second time lucky\",\"child ok\"]");
     dt_instance_state *c = wait_done(&f, child_id);
@@ -141,6 +149,44 @@ static void test_a_failed_sub_orchestration_is_rewound_with_its_parent(void **st
     assert_int_equal(atomic_load(&good_runs), 1);
     h = hubfix_history(&f, id, &n);
     assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_FAILED), 0);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_CREATED), 1);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_COMPLETED), 1);
+    hubfix_close(&f);
+}
+
+/* A failed child purged before its parent is rewound is started again as the parent made it
+ * (the Durable Task Scheduler's answer, which the Python SDK's e2e suite asserts): it runs
+ * from its start, reports to the parent's new execution, and the parent completes. */
+static void test_a_purged_failed_child_starts_again_when_its_parent_is_rewound(void **state)
+{
+    (void)state;
+    hubfix f;
+    char id[DT_INSTANCE_ID_MAX + 1], child_id[DT_INSTANCE_ID_MAX + 1];
+    run_to_failed_child(&f, "rewind-purged-child", id, child_id);
+    size_t n = 0;
+    dt_event *h;
+
+    dt_error err = {0};
+    assert_ok(dt_client_purge(f.client, child_id, &err), &err);
+    dt_instance_state *gone = NULL;
+    assert_int_equal(dt_client_get(f.client, child_id, f.arena, &gone, &err), DT_ERR_NOT_FOUND);
+    dt_error_clear(&err);
+    assert_ok(dt_client_rewind(f.client, id, "purged the child", &err), &err);
+    dt_instance_state *s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[1,\"second time lucky\",\"child ok\"]");
+    assert_int_equal(atomic_load(&child_runs), 2);
+    assert_int_equal(atomic_load(&good_runs), 1);
+    /* the child is new: one run from its start, no failure, no rewind */
+    dt_instance_state *c = wait_done(&f, child_id);
+    assert_int_equal(c->status, DT_STATUS_COMPLETED);
+    assert_string_equal(c->parent_instance_id, id);
+    h = hubfix_history(&f, child_id, &n);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_STARTED), 1);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TASK_FAILED), 0);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 0);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TASK_COMPLETED), 1);
+    h = hubfix_history(&f, id, &n);
     assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_CREATED), 1);
     assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_COMPLETED), 1);
     hubfix_close(&f);
@@ -175,6 +221,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_failed_activity_runs_again_and_what_succeeded_does_not),
         cmocka_unit_test(test_a_failed_sub_orchestration_is_rewound_with_its_parent),
+        cmocka_unit_test(test_a_purged_failed_child_starts_again_when_its_parent_is_rewound),
         cmocka_unit_test(test_only_a_failed_instance_can_be_rewound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
