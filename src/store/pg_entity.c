@@ -8,8 +8,8 @@
  * spelled out: a lease locks the entities it finds (FOR NO KEY UPDATE ... SKIP LOCKED, so
  * nodes take different ones and never wait on each other); a message going in holds its
  * entity's row (FOR KEY SHARE) until it commits, so cleaning cannot remove the row under
- * it; and cleaning locks the empty rows before it checks them again with a fresh snapshot
- * (clean_empty). */
+ * it; and cleaning (a client's, and a step's of the entity it leaves empty) locks the empty
+ * rows before it checks them again with a fresh snapshot (clean_empty). */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -166,6 +166,8 @@ dt_status pg_entity_release_tx(pg_store *s, const char *holder, dt_error *err)
 
 /* ---- a step's commit ------------------------------------------------------------------------- */
 
+static dt_status clean_empty(pg_store *s, dt_time now, const char *one, size_t *n, dt_error *err);
+
 static dt_status update_row_tx(pg_store *s, const dt_entity_step *step, dt_error *err)
 {
     const dt_entity_item *item = step->item;
@@ -226,6 +228,11 @@ dt_status pg_entity_step_tx(pg_store *s, const dt_entity_step *step, dt_error *e
     }
     for (size_t i = 0; r == DT_OK && i < step->n_entity_messages; i++)
         r = pg_entity_message_tx(s, &step->entity_messages[i], err);
+    /* last, once what it sent (to itself too) is in: an entity left empty is gone, unless a
+     * sender holds its row this moment (then a client's clean removes it later) */
+    size_t removed = 0;
+    if (r == DT_OK && store_step_empties(step))
+        r = clean_empty(s, dt_now(), id, &removed, err);
     return r;
 }
 
@@ -783,19 +790,24 @@ static char *array_literal(const PGresult *r)
     return out;
 }
 
-/* clean_empty: delete the empty rows, their number in *N. A message may be going in on
- * another connection whose row this snapshot saw empty; its sender holds the row
- * (make_row_tx), so the rows are locked first, those held skipped, and only the locked ones
- * deleted by a second statement, whose newer snapshot sees every message committed before
- * the locks were taken (and no sender can add one after). */
-static dt_status clean_empty(pg_store *s, dt_time now, size_t *n, dt_error *err)
+/* clean_empty: delete the empty rows (ONE's alone when not NULL), their number in *N. A
+ * message may be going in on another connection whose row this snapshot saw empty; its
+ * sender holds the row (make_row_tx), so the rows are locked first, those held skipped, and
+ * only the locked ones deleted by a second statement, whose newer snapshot sees every
+ * message committed before the locks were taken (and no sender can add one after). */
+static dt_status clean_empty(pg_store *s, dt_time now, const char *one, size_t *n, dt_error *err)
 {
+    *n = 0;
     pg_params p = PG_PARAMS_INIT;
     pg_int(&p, now);
+    if (one)
+        pg_text(&p, one);
     PGresult *res = NULL;
     dt_status r = pg_run(s,
-                         "SELECT instance_id FROM entities WHERE " EMPTY_WHERE
-                         " FOR UPDATE SKIP LOCKED",
+                         one ? "SELECT instance_id FROM entities WHERE instance_id = $2 AND "
+                               EMPTY_WHERE " FOR UPDATE SKIP LOCKED"
+                             : "SELECT instance_id FROM entities WHERE " EMPTY_WHERE
+                               " FOR UPDATE SKIP LOCKED",
                          &p, &res, err, "find empty entities");
     if (r != DT_OK)
         return r;
@@ -807,11 +819,13 @@ static dt_status clean_empty(pg_store *s, dt_time now, size_t *n, dt_error *err)
     PQclear(res);
     if (ids == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory removing empty entities");
-    pg_text(&p, ids);
+    pg_params d = PG_PARAMS_INIT;
+    pg_int(&d, now);
+    pg_text(&d, ids);
     int64_t deleted = 0;
     r = run_count(s,
                   "DELETE FROM entities WHERE instance_id = ANY ($2::text[]) AND " EMPTY_WHERE,
-                  &p, &deleted, err, "remove empty entities");
+                  &d, &deleted, err, "remove empty entities");
     free(ids);
     if (r == DT_OK)
         *n = (size_t)deleted;
@@ -842,7 +856,7 @@ dt_status pg_clean_entities(dt_store *base, bool remove_empty, bool release_orph
         *released = (size_t)n;
     }
     if (r == DT_OK && remove_empty)
-        r = clean_empty(s, now, removed, err);
+        r = clean_empty(s, now, NULL, removed, err);
     if (r == DT_OK)
         r = pg_commit(s, err);
     if (r != DT_OK) {

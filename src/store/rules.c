@@ -6,6 +6,13 @@
 
 #include "store_internal.h"
 
+bool store_step_empties(const dt_entity_step *step)
+{
+    const char *state = step->set_state ? step->state : step->item->state;
+    const char *holder = step->set_lock ? step->locked_by : step->item->locked_by;
+    return state == NULL && holder == NULL;
+}
+
 bool store_may_replace(const dt_new_instance *ni, dt_runtime_status existing,
                        const char *parent)
 {

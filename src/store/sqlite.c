@@ -350,6 +350,11 @@ static const char *const stmt_sql[ST_COUNT] = {
         "DELETE FROM entities WHERE state IS NULL AND locked_by IS NULL"
         " AND (lock_owner IS NULL OR lock_expires < ?1)"
         " AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.entity_id = entities.instance_id)",
+    /* a step that left its entity with no state, lock or message removes it (entity.c) */
+    [ST_ENTITY_DROP_EMPTY] =
+        "DELETE FROM entities WHERE instance_id = ?1 AND state IS NULL AND locked_by IS NULL"
+        " AND lock_owner IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM entity_inbox m WHERE m.entity_id = ?1)",
     /* a holder runs while Running (0), Pending (6) or Suspended (7) on the same execution */
     [ST_ENTITY_CLEAN_ORPHANED] =
         "UPDATE entities SET locked_by = NULL, locked_execution = NULL, lock_section = NULL"

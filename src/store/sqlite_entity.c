@@ -156,6 +156,9 @@ dt_status store_entity_step_tx(sqlite_store *s, const dt_entity_step *step, dt_e
     }
     for (size_t i = 0; r == DT_OK && i < step->n_entity_messages; i++)
         r = store_entity_message_tx(s, &step->entity_messages[i], err);
+    /* last, once what it sent (to itself too) is in: an entity left empty is gone */
+    if (r == DT_OK && store_step_empties(step))
+        r = run_id_update(s, ST_ENTITY_DROP_EMPTY, id, NULL, NULL, err, "remove empty entity");
     return r;
 }
 

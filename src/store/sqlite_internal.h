@@ -70,6 +70,7 @@ typedef enum store_stmt_id {
     ST_ENTITY_GET,
     ST_ENTITY_QUERY,
     ST_ENTITY_CLEAN_EMPTY,
+    ST_ENTITY_DROP_EMPTY,
     ST_ENTITY_CLEAN_ORPHANED,
     /* activities */
     ST_ACTIVITY_INSERT,

@@ -35,6 +35,10 @@ dt_status store_prefix_end(const char *prefix, char **out, dt_error *err);
 const char *store_new_token(dt_arena *arena, const char *owner);
 dt_time store_lease_end(dt_time now, int64_t lease_us);
 
+/* store_step_empties: does STEP leave its entity with no state and no lock? Only then may its
+ * commit remove the row (when no message is left either), so the others skip the look. */
+bool store_step_empties(const dt_entity_step *step);   /* rules.c */
+
 /* store_may_replace: the reuse policy of NI, for an existing instance whose status is
  * EXISTING and whose parent is PARENT (NULL: none). (rules.c) */
 bool store_may_replace(const dt_new_instance *ni, dt_runtime_status existing,

@@ -95,12 +95,13 @@ test("a signal waits in the backlog (GET 404) until a worker runs it; then GET h
     const all = await h.call("GET", "entities", { query: { top: "1000" } });
     assert.ok(all.json.filter((e) => e.entityId.name === lower).length === 2, all.text);
 
-    // "delete" leaves no state: 404 again, and cleaning storage removes the empty row
+    // "delete" leaves no state: 404 again, the step removed the row (the Durable Task
+    // Scheduler's way), and cleaning storage answers its counts
     assert.equal((await signal(name, "k1", "delete")).status, 202);
     await waitGone(name, "k1");
     const cleaned = await h.call("DELETE", "entities");
     assert.equal(cleaned.status, 200, cleaned.text);
-    assert.ok(cleaned.json.emptyEntitiesRemoved >= 1, cleaned.text);
+    assert.equal(typeof cleaned.json.emptyEntitiesRemoved, "number");
     assert.equal(typeof cleaned.json.orphanedLocksReleased, "number");
     const left = await h.call("GET", `entities/${name}`, { query: { includeTransient: "true" } });
     assert.deepEqual(left.json.map((e) => e.entityId.key), ["K1"]);

@@ -3284,17 +3284,15 @@ static void test_entity_step_commits_state_answers_signals_and_starts(void **sta
             static const char *const r2[] = {"r2"};
             expect_requests(ents[i], r2, 1);
             assert_str(ents[i]->state, "{\"n\":5}");
-            /* a NULL state is none: the entity no longer exists for a client's query */
+            /* a NULL state is none: with no lock and no message left, the entity is gone
+             * with the step (as the Durable Task Scheduler does; nothing left to clean) */
             dt_commit d = entity_commit(ents[i]);
             d.u.entity.set_state = true;
             d.u.entity.state = NULL;
             commit_expect(fx, &d, DT_OK);
         }
     }
-    e = get_ent(fx, "@c@a", true);
-    assert_false(e->has_state);
-    assert_null(e->state);
-    assert_int_equal(e->backlog, 0);
+    expect_no_entity(fx, "@c@a");
     dt_entity_query q = {.id_prefix = "@c@"};
     dt_entity_state *rows = NULL;
     const char *next = NULL;
@@ -3667,8 +3665,49 @@ static void test_entity_query_pages_end_on_their_bytes(void **state)
     assert_null(next);
 }
 
+/* A step that leaves its entity with no state removes it, unless a lock or a message (a
+ * signal for later, one it sent itself) keeps it; a message later makes it again. */
+static void test_entity_step_that_empties_its_entity_removes_it(void **state)
+{
+    fixture *fx = *state;
+    static const char *const ids[] = {"@d@plain", "@d@later", "@d@self", "@d@held"};
+    for (size_t i = 0; i < 4; i++)
+        set_entity(fx, T0, ids[i], "1", NULL, NULL, NULL);
+    for (size_t i = 0; i < 4; i++)
+        send_em(fx, ids[i], "delete", NULL, 0);
+    send_em(fx, "@d@later", "tomorrow", NULL, T0 + 86400 * SEC);
+    for (size_t i = 0; i < 4; i++) {
+        dt_entity_item *item = NULL;
+        assert_int_equal(lease_ents(fx, "w", T0 + SEC, LEASE, 1, NULL, &item), 1);
+        dt_commit c = entity_commit(item);
+        c.u.entity.set_state = true;
+        c.u.entity.state = NULL;
+        dt_entity_message self = emsg("@d@self", "again", "@d@self", 0);
+        if (strcmp(item->entity_id, "@d@self") == 0) {
+            c.u.entity.entity_messages = &self;
+            c.u.entity.n_entity_messages = 1;
+        }
+        if (strcmp(item->entity_id, "@d@held") == 0) {
+            c.u.entity.set_lock = true;
+            c.u.entity.locked_by = "holder";
+            c.u.entity.locked_execution = "exec-1";
+            c.u.entity.lock_section = "s";
+        }
+        commit_expect(fx, &c, DT_OK);
+        dt_entity_item_free(item);
+    }
+    expect_no_entity(fx, "@d@plain");
+    assert_int_equal(get_ent(fx, "@d@later", false)->backlog, 1);
+    assert_int_equal(get_ent(fx, "@d@self", false)->backlog, 1);
+    assert_str(get_ent(fx, "@d@held", false)->locked_by, "holder");
+    /* a signal to the removed entity makes it again, and it runs */
+    send_em(fx, "@d@plain", "add", NULL, 0);
+    assert_int_equal(get_ent(fx, "@d@plain", false)->backlog, 1);
+}
+
 /* Cleaning: orphaned locks (holder missing, finished or on another execution) are released
- * and counted; then rows with no state, lock, message or lease are removed and counted.
+ * and counted; then rows with no state, lock, message or lease are removed and counted (a
+ * step that leaves its entity so has removed it already).
  * Live holders, stateful and transient entities stay. */
 static void test_entity_clean_removes_empty_rows_and_releases_orphaned_locks(void **state)
 {
@@ -3704,7 +3743,9 @@ static void test_entity_clean_removes_empty_rows_and_releases_orphaned_locks(voi
               &err);
     assert_int_equal(removed, 0);
     assert_int_equal(released, 0);
-    get_ent(fx, "@e@empty", false);
+    /* the steps that left these empty removed them already */
+    expect_no_entity(fx, "@e@empty");
+    expect_no_entity(fx, "@e@leased");
 
     assert_ok(dt_store_clean_entities(fx->store, false, true, dt_now(), &removed, &released,
                                       &err),
@@ -3720,10 +3761,8 @@ static void test_entity_clean_removes_empty_rows_and_releases_orphaned_locks(voi
                                       &err),
               &err);
     assert_int_equal(released, 0);
-    assert_int_equal(removed, 3);   /* empty, old-exec, leased (committed: now empty) */
-    expect_no_entity(fx, "@e@empty");
+    assert_int_equal(removed, 1);   /* old-exec: no state, and its orphaned lock released */
     expect_no_entity(fx, "@e@old-exec");
-    expect_no_entity(fx, "@e@leased");
     assert_str(get_ent(fx, "@e@stateful", true)->state, "1");
     assert_str(get_ent(fx, "@e@finished", true)->state, "7");
     assert_int_equal(get_ent(fx, "@e@gone", false)->backlog, 1);
@@ -3737,11 +3776,7 @@ static void test_entity_clean_removes_empty_rows_and_releases_orphaned_locks(voi
     dt_commit gc = entity_commit(g);
     commit_expect(fx, &gc, DT_OK);
     dt_entity_item_free(g);
-    assert_ok(dt_store_clean_entities(fx->store, true, true, dt_now(), &removed, &released,
-                                      &err),
-              &err);
-    assert_int_equal(removed, 1);   /* gone: its last message consumed, nothing left */
-    expect_no_entity(fx, "@e@gone");
+    expect_no_entity(fx, "@e@gone");   /* its last message consumed, nothing left */
 
     assert_ok(dt_store_clean_entities(fx->store, true, true, dt_now(), &removed, &released,
                                       &err),
@@ -3830,6 +3865,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_episode_release_locks_releases_all_of_that_instance),
         T(test_entity_get_and_query),
         T(test_entity_query_pages_end_on_their_bytes),
+        T(test_entity_step_that_empties_its_entity_removes_it),
         T(test_entity_clean_removes_empty_rows_and_releases_orphaned_locks),
     };
     size_t n = sizeof tests / sizeof tests[0];
