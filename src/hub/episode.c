@@ -282,10 +282,25 @@ static bool rewound_child(builder *b, const dt_action *a, const dt_event *e)
     return failed;
 }
 
+/* never_started: did the child created as E fail because its id was in use (another's
+ * instance, or the parent's own), so that no child of this parent ever ran? */
+static bool never_started(builder *b, const dt_event *e)
+{
+    for (size_t i = 0; i < b->item->n_past; i++) {
+        const dt_event *p = &b->item->past[i];
+        if (p->type == DT_EVENT_SUB_ORCHESTRATION_FAILED && p->task_id == e->event_id)
+            return p->failure && p->failure->error_type &&
+                   strcmp(p->failure->error_type, "OrchestrationAlreadyExists") == 0;
+    }
+    return false;
+}
+
 /* rewind_child: the failed child created as E is rewound with its parent's new execution
  * EXEC: sent an ExecutionRewound, or, when it is gone (purged), started again as E made it
  * (the Durable Task Scheduler's answer): the store makes it only where no instance has the
- * id, and otherwise delivers the rewind to the one there (dt_new_instance.if_absent). */
+ * id, and otherwise delivers the rewind to the one there (dt_new_instance.if_absent). A
+ * child that never started (its id was in use) is tried again the same way, but what holds
+ * the id is not its to rewind: a conflict fails the parent's task again, as at first. */
 static void rewind_child(builder *b, const dt_event *e, const char *exec, const char *reason)
 {
     dt_message *m = dt_arena_alloc(b->arena, sizeof *m);
@@ -297,11 +312,22 @@ static void rewind_child(builder *b, const dt_event *e, const char *exec, const 
      * before the batch is published: what the hub reads after it is copied */
     const char *child = copy_text(b, e->instance_id);
     memset(m, 0, sizeof *m);
-    m->instance_id = child;
-    dt_event_init(&m->event, DT_EVENT_EXECUTION_REWOUND, b->now);
-    m->event.input = reason;
-    m->event.instance_id = child;
-    m->event.parent_execution_id = exec;
+    if (never_started(b, e)) {
+        m->instance_id = b->item->instance_id;
+        m->execution_id = exec;
+        dt_event_init(&m->event, DT_EVENT_SUB_ORCHESTRATION_FAILED, b->now);
+        m->event.task_id = e->event_id;
+        dt_failure *f = dt_failure_new(b->arena, "OrchestrationAlreadyExists", "in use");
+        if (f)
+            f->message = NULL;   /* the store says what holds the id */
+        m->event.failure = checked(b, f);
+    } else {
+        m->instance_id = child;
+        dt_event_init(&m->event, DT_EVENT_EXECUTION_REWOUND, b->now);
+        m->event.input = reason;
+        m->event.instance_id = child;
+        m->event.parent_execution_id = exec;
+    }
     dt_new_instance *ni = add_instance(b);
     ni->if_absent = true;
     ni->on_conflict = m;
@@ -515,6 +541,14 @@ static void fail_unsupported(builder *b, const dt_action *a, dt_episode *ep)
  * naming the first that does not, and none of them is applied. */
 static bool check_actions(builder *b, const dt_orch_result *result, dt_episode *ep)
 {
+    size_t rewinds = 0;
+    for (size_t i = 0; i < result->n_actions; i++)
+        rewinds += result->actions[i].type == DT_ACTION_REWIND;
+    if (rewinds > 1) {   /* each would start a new execution; the first's children be lost */
+        fail_with(b, dt_failure_new(b->arena, "InvalidRewind", "the result has %zu rewind "
+                                    "actions; at most one", rewinds), ep);
+        return false;
+    }
     for (size_t i = 0; i < result->n_actions; i++) {
         const dt_action *a = &result->actions[i];
         const char *type;

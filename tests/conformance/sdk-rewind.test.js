@@ -172,6 +172,27 @@ test("a worker's rewritten history keeps the rules: a child with a malformed id 
   }
 });
 
+test("a result with two RewindOrchestrationActions fails the instance with InvalidRewind, applying neither", TIMEOUT, async () => {
+  const O = raw.uid("rw-two"), id = raw.uid("rw-two");
+  const s = new raw.WorkStream(client, raw.filters([O], []));
+  try {
+    await raw.unary(client, "StartInstance", { name: O, instanceId: id });
+    const wi = await s.must();
+    const all = [...wi.orchestratorRequest.pastEvents, ...wi.orchestratorRequest.newEvents];
+    const started = all.find((e) => e.executionStarted);
+    const newHistory = [all[0], started, { eventId: -1, timestamp: raw.ts(Date.now()), executionRewound: { reason: raw.str("twice") } }];
+    await raw.completeOrchestration(client, wi, [{ id: -1, rewindOrchestration: { newHistory } }, { id: -1, rewindOrchestration: { newHistory } }]);
+    const st = await raw.waitDone(client, id);
+    assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+    assert.equal(st.failureDetails.errorType, "InvalidRewind");
+    assert.match(st.failureDetails.errorMessage, /2 rewind actions; at most one/);
+    assert.ok(!kinds(await raw.history(client, id)).includes("executionRewound"));
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
 test("a rewind drops the failed run's pending work, and commands sent before the rewrite still apply after it", TIMEOUT, async () => {
   const O = raw.uid("rw-cmd"), A = raw.uid("rw-cmd-a"), id = raw.uid("rw-cmd");
   let s = new raw.WorkStream(client, raw.filters([O], [A]));

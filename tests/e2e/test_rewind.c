@@ -54,11 +54,22 @@ static dt_status parent(dt_octx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
+/* squatter_parent: a child under an id that another instance holds */
+static dt_status squatter_parent(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    dt_task_options o = {.instance_id = "rewind-occupied"};
+    *output = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child", NULL, &o));
+    return DT_OK;
+}
+
 static void open_fix(hubfix *f, const char *name)
 {
     hubfix_open(f, name, NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "parent", parent, NULL), NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "child", child, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "squatter_parent", squatter_parent, NULL),
+              NULL);
     assert_ok(dt_worker_add_activity(f->worker, "good", good, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "fails_once", fails_once, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "child_fails_once", child_fails_once, NULL),
@@ -192,6 +203,45 @@ static void test_a_purged_failed_child_starts_again_when_its_parent_is_rewound(v
     hubfix_close(&f);
 }
 
+/* A child that never started because another instance held its id is not that instance's
+ * to rewind: the rewind tries the child again, and while the id is held the parent's task
+ * fails again as at first; the holder is left as it was. */
+static void test_a_rewind_does_not_touch_the_instance_that_held_a_childs_id(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_fix(&f, "rewind-occupied");
+    atomic_store(&child_runs, 1);   /* the holder's step succeeds */
+    dt_error err = {0};
+    char held[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = "rewind-occupied"};
+    assert_ok(dt_client_start(f.client, "child", &so, held, &err), &err);
+    assert_int_equal(wait_done(&f, held)->status, DT_STATUS_COMPLETED);
+    size_t n_before = 0;
+    hubfix_history(&f, held, &n_before);
+
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "squatter_parent", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_non_null(strstr(s->failure->message, "already exists"));
+    assert_ok(dt_client_rewind(f.client, id, "try again", &err), &err);
+    s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_non_null(strstr(s->failure->message, "already exists"));
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, id, &n);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 1);
+    /* the holder: still Completed, its history as it was */
+    dt_instance_state *o = wait_done(&f, held);
+    assert_int_equal(o->status, DT_STATUS_COMPLETED);
+    assert_null(o->parent_instance_id);
+    h = hubfix_history(&f, held, &n);
+    assert_int_equal(n, n_before);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 0);
+    assert_int_equal(atomic_load(&child_runs), 2);
+    hubfix_close(&f);
+}
+
 static void test_only_a_failed_instance_can_be_rewound(void **state)
 {
     (void)state;
@@ -222,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_a_failed_activity_runs_again_and_what_succeeded_does_not),
         cmocka_unit_test(test_a_failed_sub_orchestration_is_rewound_with_its_parent),
         cmocka_unit_test(test_a_purged_failed_child_starts_again_when_its_parent_is_rewound),
+        cmocka_unit_test(test_a_rewind_does_not_touch_the_instance_that_held_a_childs_id),
         cmocka_unit_test(test_only_a_failed_instance_can_be_rewound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
