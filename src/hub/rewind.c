@@ -1,15 +1,17 @@
 /* rewind.c — rewinding a failed instance: its history as it will be run again. A rewind
  * takes out what failed (each failed activity's result and its scheduling, so the activity
  * runs again; each failed sub-orchestration's result, so the child, rewound too, or started
- * again when it was purged, reports again) and the ExecutionCompleted, and starts a new execution; everything that succeeded is
- * kept and replayed, not run again. The hub does this itself, so every SDK's worker gets a
- * rewound instance the same way: a history without the failure, then an ExecutionRewound that
- * wakes it (the JavaScript and Python workers, which can compute the same rewrite, send it as
- * a RewindOrchestrationAction; episode.c applies either). Activities and timers still
- * pending when the run failed go too: their results would be for the old execution, so they
- * are scheduled again. Known limits: the retry timers between failed attempts of an activity
- * stay in the history (as in the SDKs' own rewrite); a sub-orchestration still running when
- * its parent failed keeps reporting to the parent's old execution. */
+ * again when it was purged, reports again) and the ExecutionCompleted, and starts a new
+ * execution; everything that succeeded is kept and replayed, not run again. The hub does this
+ * itself, so every SDK's worker gets a rewound instance the same way: a history without the
+ * failure, then an ExecutionRewound that wakes it (the JavaScript and Python workers, which
+ * can compute the same rewrite, send it as a RewindOrchestrationAction; episode.c applies
+ * either). Activities and timers still pending when the run failed go too: their results
+ * would be for the old execution, so they are scheduled again. Known limits: the retry timers
+ * between failed attempts of an activity stay in the history (as in the SDKs' own rewrite); a
+ * sub-orchestration still running when its parent failed keeps reporting to the parent's old
+ * execution; a failed child that was purged and whose id another instance has taken since
+ * sends that instance the rewind (the store does not compare parents). */
 #include <string.h>
 
 #include "hub_internal.h"
