@@ -140,6 +140,17 @@ static void run_to_failed_child(hubfix *f, const char *name, char *id, char *chi
     assert_int_equal(wait_done(f, child_id)->status, DT_STATUS_FAILED);
 }
 
+/* expect_parent_completed: rewound parent ID completed with every step's result; its child's
+ * step ran twice (failed, then again), its good step once. */
+static void expect_parent_completed(hubfix *f, const char *id)
+{
+    dt_instance_state *s = wait_done(f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[1,\"second time lucky\",\"child ok\"]");
+    assert_int_equal(atomic_load(&child_runs), 2);
+    assert_int_equal(atomic_load(&good_runs), 1);
+}
+
 static void test_a_failed_sub_orchestration_is_rewound_with_its_parent(void **state)
 {
     (void)state;
@@ -151,13 +162,9 @@ static void test_a_failed_sub_orchestration_is_rewound_with_its_parent(void **st
 
     dt_error err = {0};
     assert_ok(dt_client_rewind(f.client, id, NULL, &err), &err);
-    dt_instance_state *s = wait_done(&f, id);
-    assert_int_equal(s->status, DT_STATUS_COMPLETED);
-    assert_string_equal(s->output, "[1,\"second time lucky\",\"child ok\"]");
+    expect_parent_completed(&f, id);
     dt_instance_state *c = wait_done(&f, child_id);
     assert_int_equal(c->status, DT_STATUS_COMPLETED);   /* rewound too, and ran again */
-    assert_int_equal(atomic_load(&child_runs), 2);
-    assert_int_equal(atomic_load(&good_runs), 1);
     h = hubfix_history(&f, id, &n);
     assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_FAILED), 0);
     assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_CREATED), 1);
@@ -183,11 +190,7 @@ static void test_a_purged_failed_child_starts_again_when_its_parent_is_rewound(v
     assert_int_equal(dt_client_get(f.client, child_id, f.arena, &gone, &err), DT_ERR_NOT_FOUND);
     dt_error_clear(&err);
     assert_ok(dt_client_rewind(f.client, id, "purged the child", &err), &err);
-    dt_instance_state *s = wait_done(&f, id);
-    assert_int_equal(s->status, DT_STATUS_COMPLETED);
-    assert_string_equal(s->output, "[1,\"second time lucky\",\"child ok\"]");
-    assert_int_equal(atomic_load(&child_runs), 2);
-    assert_int_equal(atomic_load(&good_runs), 1);
+    expect_parent_completed(&f, id);
     /* the child is new: one run from its start, no failure, no rewind */
     dt_instance_state *c = wait_done(&f, child_id);
     assert_int_equal(c->status, DT_STATUS_COMPLETED);
