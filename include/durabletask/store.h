@@ -56,8 +56,12 @@ typedef struct dt_new_instance {
     const dt_message *on_conflict;
     /* IF_ABSENT: made only where no instance has the id, whatever its status or parent (a
      * failed child its parent's rewind starts again because it was purged); any existing
-     * instance is a conflict, so ON_CONFLICT goes to it instead (the rewind). */
+     * instance is a conflict, so ON_CONFLICT goes to it instead (the rewind). ON_FOREIGN,
+     * when set, goes instead of ON_CONFLICT when the instance there is not a child of
+     * PARENT_INSTANCE_ID (another has taken the purged child's id since: the parent's task
+     * fails again, and the other instance is not touched). */
     bool if_absent;
+    const dt_message *on_foreign;
 } dt_new_instance;
 
 /* A message into an instance's inbox. The event is stored as HistoryEvent bytes. */

@@ -295,42 +295,58 @@ static bool never_started(builder *b, const dt_event *e)
     return false;
 }
 
+/* parent_task_failed: the message that fails this parent's (new execution EXEC's) task for
+ * the child created as E again, because its id is held: OrchestrationAlreadyExists, and the
+ * store says what holds the id */
+static dt_message *parent_task_failed(builder *b, const dt_event *e, const char *exec)
+{
+    dt_message *m = dt_arena_alloc(b->arena, sizeof *m);
+    dt_failure *f = dt_failure_new(b->arena, "OrchestrationAlreadyExists", "in use");
+    if (m == NULL || f == NULL) {
+        b->nomem = true;
+        return NULL;
+    }
+    memset(m, 0, sizeof *m);
+    m->instance_id = b->item->instance_id;
+    m->execution_id = exec;
+    dt_event_init(&m->event, DT_EVENT_SUB_ORCHESTRATION_FAILED, b->now);
+    m->event.task_id = e->event_id;
+    f->message = NULL;
+    m->event.failure = f;
+    return m;
+}
+
 /* rewind_child: the failed child created as E is rewound with its parent's new execution
  * EXEC: sent an ExecutionRewound, or, when it is gone (purged), started again as E made it
  * (the Durable Task Scheduler's answer): the store makes it only where no instance has the
- * id, and otherwise delivers the rewind to the one there (dt_new_instance.if_absent). A
- * child that never started (its id was in use) is tried again the same way, but what holds
- * the id is not its to rewind: a conflict fails the parent's task again, as at first. */
+ * id, and otherwise delivers the rewind to the one there if it is this parent's child
+ * (dt_new_instance.if_absent). What holds the id otherwise (another instance took it since
+ * the purge, or the child never started because its id was in use) is not the parent's to
+ * rewind: that conflict fails the parent's task again, as a refused child does. */
 static void rewind_child(builder *b, const dt_event *e, const char *exec, const char *reason)
 {
-    dt_message *m = dt_arena_alloc(b->arena, sizeof *m);
-    if (m == NULL) {
-        b->nomem = true;
-        return;
-    }
+    dt_message *fail = parent_task_failed(b, e, exec), *m = NULL;
     /* E's text may be the cached history's, which the commit of this new history lets go
      * before the batch is published: what the hub reads after it is copied */
     const char *child = copy_text(b, e->instance_id);
-    memset(m, 0, sizeof *m);
-    if (never_started(b, e)) {
-        m->instance_id = b->item->instance_id;
-        m->execution_id = exec;
-        dt_event_init(&m->event, DT_EVENT_SUB_ORCHESTRATION_FAILED, b->now);
-        m->event.task_id = e->event_id;
-        dt_failure *f = dt_failure_new(b->arena, "OrchestrationAlreadyExists", "in use");
-        if (f)
-            f->message = NULL;   /* the store says what holds the id */
-        m->event.failure = checked(b, f);
-    } else {
+    if (!never_started(b, e)) {
+        if ((m = dt_arena_alloc(b->arena, sizeof *m)) == NULL) {
+            b->nomem = true;
+            return;
+        }
+        memset(m, 0, sizeof *m);
         m->instance_id = child;
         dt_event_init(&m->event, DT_EVENT_EXECUTION_REWOUND, b->now);
         m->event.input = reason;
         m->event.instance_id = child;
         m->event.parent_execution_id = exec;
     }
+    if (fail == NULL)
+        return;
     dt_new_instance *ni = add_instance(b);
     ni->if_absent = true;
-    ni->on_conflict = m;
+    ni->on_conflict = m ? m : fail;
+    ni->on_foreign = fail;
     ni->instance_id = child;
     ni->execution_id = new_execution_id(b);
     ni->name = copy_text(b, e->name);

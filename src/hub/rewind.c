@@ -10,8 +10,9 @@
  * would be for the old execution, so they are scheduled again. Known limits: the retry timers
  * between failed attempts of an activity stay in the history (as in the SDKs' own rewrite); a
  * sub-orchestration still running when its parent failed keeps reporting to the parent's old
- * execution; a failed child that was purged and whose id another instance has taken since
- * sends that instance the rewind (the store does not compare parents). */
+ * execution. A failed child that was purged, and whose id another instance (not the
+ * parent's child) has taken since, is not rewound: the parent's task fails again, as a
+ * refused child's does (episode.c, rewind_child). */
 #include <string.h>
 
 #include "hub_internal.h"

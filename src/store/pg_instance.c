@@ -68,14 +68,16 @@ dt_status pg_delete_instance_tx(pg_store *s, const char *id, dt_error *err)
     return DT_OK;
 }
 
-/* conflict_tx: deliver NI's ON_CONFLICT message in the open transaction; ERR holds the reason
- * the instance was not created, which a failure without a message takes. Returns
+/* conflict_tx: deliver NI's ON_CONFLICT message (ON_FOREIGN's when set and the instance
+ * there is not a child of NI's parent: not SAME_PARENT) in the open transaction; ERR holds
+ * the reason the instance was not created, which a failure without a message takes. Returns
  * DT_ERR_ALREADY_EXISTS when it went in (the creation is still refused), or the error that
  * kept it out. */
-static dt_status conflict_tx(pg_store *s, const dt_new_instance *ni, dt_error *err)
+static dt_status conflict_tx(pg_store *s, const dt_new_instance *ni, bool same_parent,
+                             dt_error *err)
 {
     store_conflict c;
-    store_conflict_message(ni, err, &c);
+    store_conflict_message(ni, same_parent, err, &c);
     bool delivered = false;
     dt_status r = pg_insert_message_tx(s, &c.message, NULL, &delivered, err);
     return r == DT_OK ? DT_ERR_ALREADY_EXISTS : r;
@@ -107,7 +109,9 @@ dt_status pg_create_instance_tx(pg_store *s, const dt_new_instance *ni, dt_error
             r = dt_error_set(err, DT_ERR_ALREADY_EXISTS,
                              "instance '%s' already exists with status %s", id,
                              dt_runtime_status_name(existing));
-            return ni->on_conflict ? conflict_tx(s, ni, err) : r;
+            return ni->on_conflict
+                       ? conflict_tx(s, ni, store_same_parent(ni, has_parent ? parent : NULL), err)
+                       : r;
         }
         if ((r = pg_delete_instance_tx(s, id, err)) != DT_OK)
             return r;
@@ -146,7 +150,7 @@ dt_status pg_create_instance_tx(pg_store *s, const dt_new_instance *ni, dt_error
     if (!inserted) {
         r = dt_error_set(err, DT_ERR_ALREADY_EXISTS,
                          "instance '%s' already exists (created at this moment elsewhere)", id);
-        return ni->on_conflict ? conflict_tx(s, ni, err) : r;
+        return ni->on_conflict ? conflict_tx(s, ni, false, err) : r;   /* whose: unknown */
     }
 
     /* and its ExecutionStarted message */

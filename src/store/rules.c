@@ -13,14 +13,18 @@ bool store_step_empties(const dt_entity_step *step)
     return state == NULL && holder == NULL;
 }
 
+bool store_same_parent(const dt_new_instance *ni, const char *parent)
+{
+    return parent && ni->parent_instance_id && strcmp(parent, ni->parent_instance_id) == 0;
+}
+
 bool store_may_replace(const dt_new_instance *ni, dt_runtime_status existing,
                        const char *parent)
 {
     if (ni->if_absent)
         return false;
     if (ni->parent_instance_id)
-        return dt_runtime_status_is_terminal(existing) && parent &&
-               strcmp(parent, ni->parent_instance_id) == 0;
+        return dt_runtime_status_is_terminal(existing) && store_same_parent(ni, parent);
     if (ni->n_replaceable == 0 || ni->replaceable == NULL)
         return !ni->reuse_policy && dt_runtime_status_is_terminal(existing);
     for (size_t i = 0; i < ni->n_replaceable; i++)
@@ -52,10 +56,10 @@ void store_started_message(const dt_new_instance *ni, dt_time created, dt_messag
     m->event.tags = ni->tags;
 }
 
-void store_conflict_message(const dt_new_instance *ni, const dt_error *why,
+void store_conflict_message(const dt_new_instance *ni, bool same_parent, const dt_error *why,
                             store_conflict *out)
 {
-    const dt_message *m = ni->on_conflict;
+    const dt_message *m = ni->on_foreign && !same_parent ? ni->on_foreign : ni->on_conflict;
     out->message = *m;
     if (m->event.failure && m->event.failure->message == NULL) {
         snprintf(out->reason, sizeof out->reason,

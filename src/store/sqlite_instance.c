@@ -32,14 +32,16 @@ dt_status store_delete_instance_tx(sqlite_store *s, const char *id, dt_error *er
     return DT_OK;
 }
 
-/* conflict_tx: deliver NI's ON_CONFLICT message in the open transaction; ERR holds
+/* conflict_tx: deliver NI's ON_CONFLICT message (ON_FOREIGN's when set and the instance
+ * there is not a child of NI's parent: not SAME_PARENT) in the open transaction; ERR holds
  * the reason the instance was not created, which a failure without a message takes. Returns
- * DT_ERR_ALREADY_EXISTS when M went in (the creation is still refused), or the error that
+ * DT_ERR_ALREADY_EXISTS when it went in (the creation is still refused), or the error that
  * kept it out. */
-static dt_status conflict_tx(sqlite_store *s, const dt_new_instance *ni, dt_error *err)
+static dt_status conflict_tx(sqlite_store *s, const dt_new_instance *ni, bool same_parent,
+                             dt_error *err)
 {
     store_conflict c;
-    store_conflict_message(ni, err, &c);
+    store_conflict_message(ni, same_parent, err, &c);
     bool delivered = false;
     dt_status r = store_insert_message_tx(s, &c.message, NULL, &delivered, err);
     return r == DT_OK ? DT_ERR_ALREADY_EXISTS : r;
@@ -60,13 +62,15 @@ dt_status store_create_instance_tx(sqlite_store *s, const dt_new_instance *ni, d
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         dt_runtime_status existing = (dt_runtime_status)sqlite3_column_int(st, 0);
-        bool replace = store_may_replace(ni, existing, (const char *)sqlite3_column_text(st, 1));
+        const char *parent = (const char *)sqlite3_column_text(st, 1);
+        bool replace = store_may_replace(ni, existing, parent);
+        bool same_parent = store_same_parent(ni, parent);
         sqlite3_reset(st);
         if (!replace) {
             dt_status r = dt_error_set(err, DT_ERR_ALREADY_EXISTS,
                                        "instance '%s' already exists with status %s", id,
                                        dt_runtime_status_name(existing));
-            return ni->on_conflict ? conflict_tx(s, ni, err) : r;
+            return ni->on_conflict ? conflict_tx(s, ni, same_parent, err) : r;
         }
         dt_status r = store_delete_instance_tx(s, id, err);
         if (r != DT_OK)

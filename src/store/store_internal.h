@@ -39,6 +39,10 @@ dt_time store_lease_end(dt_time now, int64_t lease_us);
  * commit remove the row (when no message is left either), so the others skip the look. */
 bool store_step_empties(const dt_entity_step *step);   /* rules.c */
 
+/* store_same_parent: is PARENT (an existing instance's parent, NULL: none) NI's parent?
+ * (rules.c) */
+bool store_same_parent(const dt_new_instance *ni, const char *parent);
+
 /* store_may_replace: the reuse policy of NI, for an existing instance whose status is
  * EXISTING and whose parent is PARENT (NULL: none). (rules.c) */
 bool store_may_replace(const dt_new_instance *ni, dt_runtime_status existing,
@@ -48,7 +52,8 @@ bool store_may_replace(const dt_new_instance *ni, dt_runtime_status existing,
  * strings NI's). (rules.c) */
 void store_started_message(const dt_new_instance *ni, dt_time created, dt_message *m);
 
-/* store_conflict_message: NI's on_conflict message as it is delivered when NI is refused; a
+/* store_conflict_message: NI's on_conflict message (its on_foreign one when set and the
+ * instance there is not SAME_PARENT's child) as it is delivered when NI is refused; a
  * failure without a message takes WHY's (the reason the instance was not created). OUT holds
  * the copies it points into. (rules.c) */
 typedef struct store_conflict {
@@ -56,7 +61,7 @@ typedef struct store_conflict {
     dt_failure failure;
     char reason[sizeof ((dt_error *)0)->message + 160];
 } store_conflict;
-void store_conflict_message(const dt_new_instance *ni, const dt_error *why,
+void store_conflict_message(const dt_new_instance *ni, bool same_parent, const dt_error *why,
                             store_conflict *out);
 
 /* ---- the instance filter of queries and purges (filter.c) ---------------------------------- */

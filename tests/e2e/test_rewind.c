@@ -1,7 +1,8 @@
 /* test_rewind.c — rewinding a failed instance, end to end through the C SDK and a SQLite hub:
  * the failed activity runs again, the one that succeeded does not, a failed sub-orchestration
- * is rewound with its parent (started again when it was purged), the history keeps what succeeded and says why it was rewound;
- * an instance that is not Failed is refused, naming its status. */
+ * is rewound with its parent (started again when it was purged, unless another instance has
+ * taken its id since), the history keeps what succeeded and says why it was rewound; an
+ * instance that is not Failed is refused, naming its status. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,21 @@ static void test_a_purged_failed_child_starts_again_when_its_parent_is_rewound(v
     hubfix_close(&f);
 }
 
+/* expect_untouched: ID, an instance of no parent that held a child's id, is still Completed
+ * with the N_BEFORE events it had, no rewind among them; its step ran once, after the
+ * child's one failed run. */
+static void expect_untouched(hubfix *f, const char *id, size_t n_before)
+{
+    dt_instance_state *o = wait_done(f, id);
+    assert_int_equal(o->status, DT_STATUS_COMPLETED);
+    assert_null(o->parent_instance_id);
+    size_t n = 0;
+    dt_event *h = hubfix_history(f, id, &n);
+    assert_int_equal(n, n_before);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 0);
+    assert_int_equal(atomic_load(&child_runs), 2);
+}
+
 /* A child that never started because another instance held its id is not that instance's
  * to rewind: the rewind tries the child again, and while the id is held the parent's task
  * fails again as at first; the holder is left as it was. */
@@ -235,13 +251,37 @@ static void test_a_rewind_does_not_touch_the_instance_that_held_a_childs_id(void
     dt_event *h = hubfix_history(&f, id, &n);
     assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 1);
     /* the holder: still Completed, its history as it was */
-    dt_instance_state *o = wait_done(&f, held);
-    assert_int_equal(o->status, DT_STATUS_COMPLETED);
-    assert_null(o->parent_instance_id);
-    h = hubfix_history(&f, held, &n);
-    assert_int_equal(n, n_before);
-    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 0);
-    assert_int_equal(atomic_load(&child_runs), 2);
+    expect_untouched(&f, held, n_before);
+    hubfix_close(&f);
+}
+
+/* A failed child purged, and its id taken since by an instance of no parent: the rewind is
+ * not that instance's. The parent's task fails again as a refused child does, naming the id,
+ * and the instance there keeps its history and status. */
+static void test_a_rewind_leaves_alone_an_instance_that_took_a_purged_childs_id(void **state)
+{
+    (void)state;
+    hubfix f;
+    char id[DT_INSTANCE_ID_MAX + 1], child_id[DT_INSTANCE_ID_MAX + 1];
+    run_to_failed_child(&f, "rewind-taken-id", id, child_id);
+    dt_error err = {0};
+    assert_ok(dt_client_purge(f.client, child_id, &err), &err);
+    char taken[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = child_id};
+    assert_ok(dt_client_start(f.client, "child", &so, taken, &err), &err);
+    assert_int_equal(wait_done(&f, taken)->status, DT_STATUS_COMPLETED);   /* its step's 2nd run */
+    size_t n_before = 0;
+    hubfix_history(&f, taken, &n_before);
+
+    assert_ok(dt_client_rewind(f.client, id, "purged the child", &err), &err);
+    dt_instance_state *s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_non_null(strstr(s->failure->message, "already exists"));
+    assert_non_null(strstr(s->failure->message, child_id));
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, id, &n);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 1);
+    expect_untouched(&f, taken, n_before);
     hubfix_close(&f);
 }
 
@@ -276,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_a_failed_sub_orchestration_is_rewound_with_its_parent),
         cmocka_unit_test(test_a_purged_failed_child_starts_again_when_its_parent_is_rewound),
         cmocka_unit_test(test_a_rewind_does_not_touch_the_instance_that_held_a_childs_id),
+        cmocka_unit_test(test_a_rewind_leaves_alone_an_instance_that_took_a_purged_childs_id),
         cmocka_unit_test(test_only_a_failed_instance_can_be_rewound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
