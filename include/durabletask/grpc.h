@@ -32,6 +32,14 @@ typedef struct dt_grpc_server dt_grpc_server;
  * most half is held. */
 #define DT_GRPC_MAX_HELD ((size_t)256 << 20)
 
+/* Connections kept at once unless told otherwise (each SDK client or worker holds one, however
+ * many calls it makes), within a quarter of the process's descriptor limit: one past it is
+ * closed at once. A connection with no call for DT_GRPC_IDLE_TIMEOUT_MS is closed (GOAWAY;
+ * clients connect again when they next call), so idle ones do not keep the room. With TLS,
+ * gRPC's own listener takes connections and does not count them. */
+#define DT_GRPC_MAX_CONNECTIONS 1024
+#define DT_GRPC_IDLE_TIMEOUT_MS 120000
+
 /* How long a message the server sends (an answer, a stream's message) may wait for its client
  * to take it unless told otherwise, when more than half of max_held is held; then the call
  * ends (DEADLINE_EXCEEDED), and what it held goes. */
@@ -61,6 +69,10 @@ typedef struct dt_grpc_options {
                                   * 0: DT_GRPC_MAX_HELD */
     int64_t send_timeout_ms;     /* a message not taken by its client this long ends its
                                   * call; 0: DT_GRPC_SEND_TIMEOUT_MS */
+    int max_connections;         /* plaintext connections kept at once;
+                                  * 0: DT_GRPC_MAX_CONNECTIONS */
+    int64_t idle_timeout_ms;     /* a connection with no call this long is closed;
+                                  * 0: DT_GRPC_IDLE_TIMEOUT_MS */
     bool no_completion_stream;   /* answer durabletask-c's own completion stream (the C SDK's
                                   * remote worker sends its completions on one stream rather
                                   * than a unary call each) UNIMPLEMENTED, as other servers do:

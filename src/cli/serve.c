@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/listen.h"
 #include "durabletask/grpc.h"
 #include "durabletask/http.h"
 #include "durabletask/httpcall.h"
@@ -25,6 +26,7 @@ static void serve_usage(FILE *out)
             "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n"
             "                   [--max-calls N] [--max-streams N] [--request-timeout SECONDS]\n"
             "                   [--max-held-mb N] [--send-timeout SECONDS]\n"
+            "                   [--max-connections N] [--idle-timeout SECONDS]\n"
             "                   [--http-max-connections N] [--http-max-per-client N]\n"
             "                   [--no-completion-stream]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
@@ -92,13 +94,33 @@ static void serve_usage(FILE *out)
             "                           a gRPC call's request message, an HTTP request's headers\n"
             "                           and body must arrive within this (default %d); slower\n"
             "                           clients are cut off\n"
+            "  --max-connections N      gRPC connections kept at once (default %d, at most a\n"
+            "                           quarter of the open-file limit, which serve raises to\n"
+            "                           its hard limit); one past it is closed at once (TLS:\n"
+            "                           not counted, gRPC's own listener takes them)\n"
+            "  --idle-timeout SECONDS   a gRPC connection with no call this long is closed\n"
+            "                           (default %d; clients connect again when they next call)\n"
             "  --http-max-connections N HTTP connections at once (default %d, at most half the\n"
             "                           open-file limit)\n"
             "  --http-max-per-client N  HTTP connections at once from one IP address (default %d)\n",
             DT_GRPC_MAX_CALLS, DT_GRPC_MAX_STREAMS, DT_GRPC_MAX_HELD >> 20,
             DT_GRPC_SEND_TIMEOUT_MS / 1000,
-            DT_REQUEST_TIMEOUT_MS / 1000,
-            DT_HTTP_MAX_CONNECTIONS, DT_HTTP_MAX_PER_CLIENT);
+            DT_REQUEST_TIMEOUT_MS / 1000, DT_GRPC_MAX_CONNECTIONS,
+            DT_GRPC_IDLE_TIMEOUT_MS / 1000, DT_HTTP_MAX_CONNECTIONS, DT_HTTP_MAX_PER_CLIENT);
+}
+
+/* timeout_arg: FLAG's ARG, seconds from 0.1 to MAX_S, into *MS; false after saying what was
+ * wrong. */
+static bool timeout_arg(const char *flag, const char *arg, int64_t max_s, int64_t *ms)
+{
+    if (!cli_parse_seconds("serve", flag, arg, ms))
+        return false;
+    if (*ms < 100 || *ms > max_s * 1000) {
+        fprintf(stderr, "dtask serve: %s must be seconds from 0.1 to %lld (got '%s')\n", flag,
+                (long long)max_s, arg);
+        return false;
+    }
+    return true;
 }
 
 /* read_pem: the PEM file PATH (at most 1 MiB) into *OUT (malloc'd); false after saying what
@@ -173,8 +195,9 @@ int cli_serve(int argc, char **argv)
     const char *tls_cert_file = NULL, *tls_key_file = NULL;
     bool http_activity = true, completion_stream = true;
     long max_calls = 0, max_streams = 0, http_max_conns = 0, http_max_per_client = 0;
+    long max_connections = 0;
     long max_held_mb = 0;
-    int64_t request_timeout_ms = 0, send_timeout_ms = 0;
+    int64_t request_timeout_ms = 0, send_timeout_ms = 0, idle_timeout_ms = 0;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--grpc-listen") == 0 && i + 1 < argc) {
@@ -247,21 +270,18 @@ int cli_serve(int argc, char **argv)
                                  &http_max_per_client))
                 return 2;
         } else if (strcmp(argv[i], "--request-timeout") == 0 && i + 1 < argc) {
-            if (!cli_parse_seconds("serve", "--request-timeout", argv[++i], &request_timeout_ms))
+            if (!timeout_arg("--request-timeout", argv[++i], 3600, &request_timeout_ms))
                 return 2;
-            if (request_timeout_ms < 100 || request_timeout_ms > 3600 * 1000) {
-                fprintf(stderr, "dtask serve: --request-timeout must be seconds from 0.1 to "
-                                "3600 (got '%s')\n", argv[i]);
-                return 2;
-            }
         } else if (strcmp(argv[i], "--send-timeout") == 0 && i + 1 < argc) {
-            if (!cli_parse_seconds("serve", "--send-timeout", argv[++i], &send_timeout_ms))
+            if (!timeout_arg("--send-timeout", argv[++i], 3600, &send_timeout_ms))
                 return 2;
-            if (send_timeout_ms < 100 || send_timeout_ms > 3600 * 1000) {
-                fprintf(stderr, "dtask serve: --send-timeout must be seconds from 0.1 to 3600 "
-                                "(got '%s')\n", argv[i]);
+        } else if (strcmp(argv[i], "--idle-timeout") == 0 && i + 1 < argc) {
+            if (!timeout_arg("--idle-timeout", argv[++i], 86400, &idle_timeout_ms))
                 return 2;
-            }
+        } else if (strcmp(argv[i], "--max-connections") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--max-connections", argv[++i], 1000000,
+                                 &max_connections))
+                return 2;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
             return 0;
@@ -291,6 +311,7 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "dtask serve: --tls-cert and --tls-key go together\n");
         return 2;
     }
+    core_raise_fd_limit();   /* the servers keep their connections within it */
     char *tls_cert = NULL, *tls_key = NULL;
     if (tls_cert_file && (!read_pem(tls_cert_file, "certificate", &tls_cert) ||
                           !read_pem(tls_key_file, "key", &tls_key))) {
@@ -368,6 +389,8 @@ int cli_serve(int argc, char **argv)
                           .request_timeout_ms = request_timeout_ms,
                           .max_held = (size_t)max_held_mb << 20,
                           .send_timeout_ms = send_timeout_ms,
+                          .max_connections = (int)max_connections,
+                          .idle_timeout_ms = idle_timeout_ms,
                           .no_completion_stream = !completion_stream};
     if (dt_grpc_server_start(NULL, &go, &srv, &err) != DT_OK) {
         fprintf(stderr, "dtask serve: %s\n", err.message);

@@ -81,6 +81,25 @@ dt_status pb_single_field(const uint8_t *buf, size_t len, uint32_t *number,
 dt_status pb_unpack(dt_arena *a, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
                     size_t len, void **out, dt_error *err);
 
+/* What an unpacked message may take (pb_unpack_limited): a few wire bytes can make many
+ * allocations (an unknown field of two bytes costs protobuf-c a record of 24 and a copy, an
+ * empty submessage a whole struct), so a peer could make us hold tens of times what it
+ * sent. At most MAX bytes in all; each allocation is first charged with CHARGE(CTX, N) when
+ * it is set, and refused when that says no. USED says what the tree took (charged), failed
+ * or not. */
+typedef struct pb_limit {
+    size_t max;
+    bool (*charge)(void *ctx, size_t n);
+    void *ctx;
+    size_t used;
+} pb_limit;
+
+/* pb_unpack_limited: pb_unpack within LIM (NULL: none). Beyond LIM->max, DT_ERR_INVALID_ARG
+ * naming the sizes (too many fields for the bytes); refused by LIM->charge, DT_ERR_NOMEM. */
+dt_status pb_unpack_limited(dt_arena *a, const ProtobufCMessageDescriptor *desc,
+                            const uint8_t *buf, size_t len, pb_limit *lim, void **out,
+                            dt_error *err);
+
 /* pb_pack: MSG (any dtpb message, e.g. &resp.base) as bytes in ARENA. *OUT is never NULL,
  * even when *OUT_LEN is 0. DT_ERR_NOMEM (DT_ERR_INVALID_ARG for NULL arguments). */
 dt_status pb_pack(dt_arena *a, const ProtobufCMessage *msg, uint8_t **out, size_t *out_len);

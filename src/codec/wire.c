@@ -140,12 +140,26 @@ dt_status pb_single_field(const uint8_t *buf, size_t len, uint32_t *number,
  * frees (of scratch space, or of a half-built tree on error) are left to the arena too. */
 typedef struct unpacking {
     dt_arena *arena;
+    pb_limit *limit;            /* or NULL */
+    bool over;                  /* past limit->max */
+    bool refused;               /* limit->charge said no */
     bool out_of_memory;         /* an allocation failed: the bytes may be fine */
 } unpacking;
 
 static void *arena_alloc(void *data, size_t size)
 {
     unpacking *u = data;
+    pb_limit *l = u->limit;
+    if (l && (size > l->max || l->used > l->max - size)) {
+        u->over = true;
+        return NULL;
+    }
+    if (l && l->charge && !l->charge(l->ctx, size)) {
+        u->refused = true;
+        return NULL;
+    }
+    if (l)
+        l->used += size;
     void *p = dt_arena_alloc(u->arena, size);
     if (p == NULL)
         u->out_of_memory = true;
@@ -158,20 +172,25 @@ static void arena_free(void *arena, void *p)
     (void)p;
 }
 
-dt_status pb_unpack(dt_arena *a, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
-                    size_t len, void **out, dt_error *err)
+dt_status pb_unpack_limited(dt_arena *a, const ProtobufCMessageDescriptor *desc,
+                            const uint8_t *buf, size_t len, pb_limit *lim, void **out,
+                            dt_error *err)
 {
     if (a == NULL || out == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG, "pb_unpack needs an arena and an output");
     dt_status st = pb_wire_check(desc, buf, len, err);
     if (st != DT_OK)
         return st;
-    unpacking u = { a, false };
-    ProtobufCAllocator allocator = { arena_alloc, arena_free, &u };
+    unpacking u = {.arena = a, .limit = lim};
+    ProtobufCAllocator allocator = {arena_alloc, arena_free, &u};
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &allocator, len, buf);
-    if (m == NULL && u.out_of_memory)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory unpacking a %s message of %zu "
-                                               "bytes", msg_name(desc), len);
+    if (m == NULL && u.over)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "a %s message of %zu bytes unpacks to "
+                            "more than %zu bytes: too many fields for its size",
+                            msg_name(desc), len, lim->max);
+    if (m == NULL && (u.refused || u.out_of_memory))
+        return dt_error_set(err, DT_ERR_NOMEM, "%s unpacking a %s message of %zu bytes",
+                            u.refused ? "no room left" : "out of memory", msg_name(desc), len);
     if (m == NULL)
         /* the wire check passed, so this is a field of the wrong wire type or a bad length
          * inside a packed array */
@@ -179,6 +198,12 @@ dt_status pb_unpack(dt_arena *a, const ProtobufCMessageDescriptor *desc, const u
                             len, msg_name(desc));
     *out = m;
     return DT_OK;
+}
+
+dt_status pb_unpack(dt_arena *a, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+                    size_t len, void **out, dt_error *err)
+{
+    return pb_unpack_limited(a, desc, buf, len, NULL, out, err);
 }
 
 dt_status pb_pack(dt_arena *a, const ProtobufCMessage *msg, uint8_t **out, size_t *out_len)

@@ -37,6 +37,15 @@ typedef struct rpc_method {
     rpc_async_handler async;    /* NULL: none */
 } rpc_method;
 
+/* rpc_listener (listener.c): the plaintext server's accept loop, which hands gRPC at most
+ * MAX connections at once. rpc_listener_start binds ADDR ("ADDR:PORT"), sets *PORT, and
+ * starts taking connections for SERVER (started); rpc_listener_stop stops taking them (those
+ * taken stay gRPC's) and frees it. */
+typedef struct rpc_listener rpc_listener;
+dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max,
+                             rpc_listener **out, int *port, dt_error *err);
+void rpc_listener_stop(rpc_listener *l);
+
 /* The tables, one per handler file. */
 extern const rpc_method rpc_client_methods[];
 extern const rpc_method rpc_worker_methods[];
@@ -80,8 +89,10 @@ void rpc_finish(rpc_call *call, const uint8_t *data, size_t len, grpc_status_cod
                 const char *message);
 
 /* rpc_recv_msg: read the request and parse it as DESC into ARENA (pb_unpack: UTF-8 and depth
- * checked). false, with the call finished (INVALID_ARGUMENT naming what was wrong, or
- * CANCELLED), if there is none or it is refused. */
+ * checked; what the parsed tree takes is counted with the held bytes until the call is
+ * freed, and bounded for its size). false, with the call finished (INVALID_ARGUMENT naming
+ * what was wrong, RESOURCE_EXHAUSTED when the held bytes are at their limit, or CANCELLED),
+ * if there is none or it is refused. */
 struct ProtobufCMessageDescriptor;
 struct ProtobufCMessage;
 bool rpc_recv_msg(rpc_call *call, dt_arena *arena, const struct ProtobufCMessageDescriptor *desc,

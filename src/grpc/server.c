@@ -25,6 +25,7 @@
 
 #include "codec/pb.h"
 #include "core/budget.h"
+#include "core/listen.h"
 #include "core/sync.h"
 #include "rpc.h"
 #include "service/service.h"
@@ -38,6 +39,10 @@
 #define SEND_QUEUE_MAX 32      /* a stream's messages waiting to be sent, at most */
 #define SEND_QUEUE_BYTES ((size_t)4 << 20)   /* ... and their bytes (one larger goes alone) */
 #define ANSWER_FLOOR ((size_t)64 << 10)      /* an answer this small is never refused */
+#define TREE_FACTOR 64         /* an unpacked request takes at most this times its bytes, */
+#define TREE_SLACK ((size_t)64 << 10)        /* ... plus this (unpack); and past */
+#define TREE_OWN 2             /* ... this times its bytes (plus the slack) it is held bytes */
+#define ASYNC_MAX ((size_t)256 << 10)        /* larger requests are unpacked on a thread */
 
 typedef enum tag_kind {
     TAG_NEW_CALL, TAG_BATCH, TAG_RECV, TAG_SEND, TAG_FINISH, TAG_CLOSE, TAG_SHUTDOWN
@@ -55,6 +60,7 @@ struct dt_grpc_server {
     char *token;                /* required bearer token, or NULL */
     worker_registry *workers;
     grpc_server *server;
+    rpc_listener *listener;     /* plaintext: our accept loop; TLS: NULL, gRPC's own */
     grpc_completion_queue *cq;
     pthread_t poller;
     bool poller_started;
@@ -131,6 +137,7 @@ struct rpc_call {
     uint8_t *req_data;
     size_t req_len;
     size_t req_held;            /* the request's bytes, held until the call is freed */
+    size_t tree_held;           /* ... and what unpacking it took (unpack) */
     bool have_req;
     /* waiting for its request message (the poller's list): until when */
     bool in_recv_list, timed_out;
@@ -378,7 +385,7 @@ static void call_free(rpc_call *c)
     if (c->has_details)
         grpc_slice_unref(c->finish_details);
     free(c->req_data);
-    unhold(c->srv, c->req_held);
+    unhold(c->srv, c->req_held + c->tree_held);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
@@ -762,10 +769,42 @@ void rpc_fail(rpc_call *c, dt_status st, const char *message)
     rpc_finish(c, NULL, 0, rpc_status_of(st), message ? message : dt_strerror(st));
 }
 
+/* An unpacking's charge: the first FREE bytes come with the request's own (its strings are
+ * copied once, its records are small), what is beyond them is held bytes too. */
+typedef struct tree_charge {
+    dt_grpc_server *srv;
+    size_t free, charged;
+} tree_charge;
+
+static bool charge_held(void *ctx, size_t n)
+{
+    tree_charge *t = ctx;
+    size_t own = n < t->free ? n : t->free;
+    t->free -= own;
+    if (n > own && !core_budget_take(&t->srv->held, n - own))
+        return false;
+    t->charged += n - own;
+    return true;
+}
+
+/* unpack: C's request, LEN bytes at DATA, as a DESC message in ARENA. What the tree takes
+ * past TREE_OWN times the bytes is held bytes too, until C is freed, and it is at most
+ * TREE_FACTOR times the bytes: a few bytes of unknown fields or empty submessages unpack to
+ * tens of times their size. */
+static dt_status unpack(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor *desc,
+                        const uint8_t *data, size_t len, void **out, dt_error *err)
+{
+    tree_charge t = {.srv = c->srv, .free = len * TREE_OWN + TREE_SLACK};
+    pb_limit lim = {.max = len * TREE_FACTOR + TREE_SLACK, .charge = charge_held, .ctx = &t};
+    dt_status st = pb_unpack_limited(arena, desc, data, len, &lim, out, err);
+    c->tree_held += t.charged;
+    return st;
+}
+
 bool rpc_peek_msg(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor *desc,
                   void **out)
 {
-    return c->have_req && pb_unpack(arena, desc, c->req_data, c->req_len, out, NULL) == DT_OK;
+    return c->have_req && unpack(c, arena, desc, c->req_data, c->req_len, out, NULL) == DT_OK;
 }
 
 rpc_pending *rpc_pending_new(rpc_call *c)
@@ -797,7 +836,7 @@ bool rpc_recv_msg(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor
         return false;
     }
     dt_error err = {0};
-    dt_status st = pb_unpack(arena, desc, b.data, b.len, out, &err);
+    dt_status st = unpack(c, arena, desc, b.data, b.len, out, &err);
     free(b.data);
     if (st != DT_OK) {
         char msg[700];
@@ -1128,7 +1167,7 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
     c->req_held = c->req_len;
     c->have_req = true;
     const rpc_method *m = find_method(c->method);
-    if (m->async) {
+    if (m->async && c->req_len <= ASYNC_MAX) {   /* a big one would hold the poller up */
         c->async_owned = true;
         if (m->async(c))
             return;   /* its rpc_finish lets go */
@@ -1271,7 +1310,7 @@ static void stream_received(dt_grpc_server *srv, rpc_call *c, bool ok)
     if (child) {
         const rpc_method *m = find_method(child->method);
         child->async_owned = true;
-        if (m->async && m->async(child)) {
+        if (m->async && len <= ASYNC_MAX && m->async(child)) {
             /* its rpc_finish lets go */
         } else {
             child->async_owned = false;
@@ -1607,14 +1646,18 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     }
     /* SO_REUSEPORT off: gRPC core turns it on, and a second server on a port in use would
      * then start and silently take half the connections instead of failing to bind */
-    grpc_arg args[3] = {
+    int64_t idle_ms = opts && opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms
+                                                         : DT_GRPC_IDLE_TIMEOUT_MS;
+    grpc_arg args[4] = {
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = max_msg},
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
          .value.integer = max_msg},
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+         .value.integer = idle_ms > INT32_MAX ? INT32_MAX : (int)idle_ms},
     };
-    grpc_channel_args cargs = {3, args};
+    grpc_channel_args cargs = {4, args};
     srv->workers = workers_new();
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&cargs, NULL);
@@ -1628,35 +1671,42 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         st = dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC TLS needs both a certificate and a key");
         goto fail;
     }
-    grpc_ssl_pem_key_cert_pair pair = {tls ? opts->tls_key_pem : NULL,
-                                       tls ? opts->tls_cert_pem : NULL};
-    grpc_server_credentials *creds =
-        tls ? grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL)
-            : grpc_insecure_server_credentials_create();
-    if (creds == NULL) {
-        st = dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC TLS: the certificate or key is not "
-                          "usable PEM");
-        goto fail;
-    }
-    srv->port = grpc_server_add_http2_port(srv->server, listen, creds);
-    grpc_server_credentials_release(creds);
-    if (srv->port == 0) {
-        st = dt_error_set(err, DT_ERR_IO, "cannot listen on %s for gRPC (in use, or not a "
-                                          "local address?)", listen);
-        goto fail;
+    if (tls) {
+        grpc_ssl_pem_key_cert_pair pair = {opts->tls_key_pem, opts->tls_cert_pem};
+        grpc_server_credentials *creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0,
+                                                                            NULL);
+        if (creds == NULL) {
+            st = dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC TLS: the certificate or key is "
+                              "not usable PEM");
+            goto fail;
+        }
+        srv->port = grpc_server_add_http2_port(srv->server, listen, creds);
+        grpc_server_credentials_release(creds);
+        if (srv->port == 0) {
+            st = dt_error_set(err, DT_ERR_IO, "cannot listen on %s for gRPC (in use, or not a "
+                                              "local address?)", listen);
+            goto fail;
+        }
     }
     grpc_server_start(srv->server);
     for (int i = 0; i < PENDING_REQUESTS; i++)
         request_call(srv);
+    int max_conns = opts && opts->max_connections > 0 ? opts->max_connections
+                                                      : DT_GRPC_MAX_CONNECTIONS;
+    if (!tls && (st = rpc_listener_start(srv->server, listen, core_fd_share(max_conns, 4),
+                                         &srv->listener, &srv->port, err)) != DT_OK)
+        goto fail_started;
     if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
         st = dt_error_set(err, DT_ERR_NOMEM, "cannot start the gRPC poller thread");
-        grpc_server_shutdown_and_notify(srv->server, srv->cq, NULL);
-        grpc_server_cancel_all_calls(srv->server);
-        goto fail;
+        goto fail_started;
     }
     srv->poller_started = true;
     *out = srv;
     return DT_OK;
+fail_started:
+    rpc_listener_stop(srv->listener);
+    grpc_server_shutdown_and_notify(srv->server, srv->cq, NULL);
+    grpc_server_cancel_all_calls(srv->server);
 fail:
     server_free(srv);
     return st;
@@ -1672,6 +1722,8 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     if (srv == NULL)
         return;
     atomic_store(&srv->stopping, true);
+    rpc_listener_stop(srv->listener);   /* no connection comes after the shutdown */
+    srv->listener = NULL;
     rpc_tag shutdown_tag = {TAG_SHUTDOWN, NULL};
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
     grpc_server_cancel_all_calls(srv->server);

@@ -26,6 +26,7 @@
 
 #include "assets.h"
 #include "core/budget.h"
+#include "core/listen.h"
 #include "http_internal.h"
 
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)
@@ -1056,83 +1057,6 @@ dt_status dt_http_handle(dt_hub *hub, const char *method, const char *target,
 
 /* ---- start and stop --------------------------------------------------------------------- */
 
-/* bind_listen: a listening socket for LISTEN ("ADDR:PORT", "[V6]:PORT", ":PORT" for every
- * address); *IPV6 says its family. */
-static dt_status bind_listen(const char *listen_addr, int *fd_out, bool *ipv6, dt_error *err)
-{
-    *fd_out = -1;
-    const char *colon = strrchr(listen_addr, ':');
-    if (colon == NULL || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-        strlen(colon + 1) > 5 || atoi(colon + 1) > 65535)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "HTTP listen address '%s' is not ADDR:PORT", listen_addr);
-    char host[256];
-    size_t hn = (size_t)(colon - listen_addr);
-    if (hn >= 2 && listen_addr[0] == '[' && listen_addr[hn - 1] == ']') {
-        listen_addr++;
-        hn -= 2;
-    }
-    if (hn >= sizeof host)
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "HTTP listen address '%s' is too long",
-                            listen_addr);
-    memcpy(host, listen_addr, hn);
-    host[hn] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(hn ? host : NULL, colon + 1, &hints, &res);
-    if (gai != 0)
-        return dt_error_set(err, DT_ERR_IO, "cannot listen on %s: %s", listen_addr,
-                            gai_strerror(gai));
-    int last_errno = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            last_errno = errno;
-            continue;
-        }
-        int one = 1;
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-            last_errno = errno;
-            close(fd);
-            continue;
-        }
-        *ipv6 = ai->ai_family == AF_INET6;
-        *fd_out = fd;
-        break;
-    }
-    freeaddrinfo(res);
-    if (*fd_out < 0)
-        return dt_error_set(err, DT_ERR_IO, "cannot listen on %s: %s", listen_addr,
-                            strerror(last_errno ? last_errno : EADDRNOTAVAIL));
-    return DT_OK;
-}
-
-/* connection_limit: WANT, kept under half the process's descriptor limit, which the store,
- * gRPC and the connections share. */
-static unsigned connection_limit(unsigned want)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur / 2 < want)
-        return rl.rlim_cur / 2 > 16 ? (unsigned)(rl.rlim_cur / 2) : 16;
-    return want;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return -1;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return -1;
-}
-
 /* server_free: the one teardown, for a failed start and for stop alike: MHD_stop_daemon
  * waits for every connection's thread, so nothing uses SRV after it. */
 static void server_free(dt_http_server *srv)
@@ -1224,10 +1148,10 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
     }
     int fd = -1;
     bool ipv6 = false;
-    st = bind_listen(listen_addr, &fd, &ipv6, err);
+    st = core_listen("HTTP", listen_addr, &fd, &ipv6, err);
     if (st != DT_OK)
         goto fail;
-    srv->port = bound_port(fd);
+    srv->port = core_bound_port(fd);
     /* MHD gets a duplicate: it owns (and closes) that one on success, and whether it closes
      * it on a failed start is not documented, so our own descriptor is always closed here
      * and never twice. */
@@ -1247,7 +1171,7 @@ dt_status dt_http_server_start(dt_hub *hub, const dt_http_options *opts, dt_http
         flags | (tls ? MHD_USE_TLS : 0), 0, NULL, NULL, on_request, srv,
         MHD_OPTION_LISTEN_SOCKET, mhd_fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_done, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        srv, MHD_OPTION_CONNECTION_LIMIT, connection_limit(max_conns),
+        srv, MHD_OPTION_CONNECTION_LIMIT, core_fd_share(max_conns, 2),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client, MHD_OPTION_CONNECTION_TIMEOUT,
         CONNECTION_TIMEOUT_S, tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
         tls ? opts->tls_cert_pem : NULL, MHD_OPTION_HTTPS_MEM_KEY, tls ? opts->tls_key_pem : NULL,

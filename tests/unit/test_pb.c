@@ -1,7 +1,8 @@
 /* test_pb.c — the codec's inside (src/codec/pb.h): the UTF-8 validator, the field builder
  * and reader every protobuf mapping is written with, HistoryEvent messages (the same bytes as
  * the store's codec; checked from a peer, trusted from the store), and pb_unpack refusing
- * nesting deep enough to exhaust protobuf-c's stack, NULs, bad UTF-8, groups and garbage;
+ * nesting deep enough to exhaust protobuf-c's stack, NULs, bad UTF-8, groups and garbage,
+ * and trees past their limit;
  * pb_single_field taking exactly one length-delimited field (a completion stream's
  * message). */
 #include <stdio.h>
@@ -283,6 +284,56 @@ static void test_unpack_refuses_nul_bad_utf8_groups_and_garbage(void **state)
     dt_arena_free(a);
 }
 
+/* a charge that allows up to *ctx bytes in all */
+static bool charge_upto(void *ctx, size_t n)
+{
+    size_t *left = ctx;
+    if (n > *left)
+        return false;
+    *left -= n;
+    return true;
+}
+
+/* Unknown fields of two bytes each cost protobuf-c a record and a copy apiece: 64 KB of them
+ * unpack to many times that. A limit refuses the tree past its size (naming the sizes), or
+ * when its charge says no; what the tree took is reported either way, and without a limit
+ * the same bytes unpack. */
+static void test_unpack_within_a_limit_counts_and_caps_what_the_tree_takes(void **state)
+{
+    (void)state;
+    dt_arena *a = dt_arena_new();
+    assert_non_null(a);
+    dt_error err;
+    void *m = NULL;
+    const ProtobufCMessageDescriptor *get = &dtpb__get_instance_request__descriptor;
+    size_t n = 64 << 10;
+    uint8_t *b = malloc(n);
+    assert_non_null(b);
+    for (size_t i = 0; i < n; i += 2) {
+        b[i] = 15 << 3;   /* field 15, a varint: unknown to GetInstanceRequest */
+        b[i + 1] = 0;
+    }
+    pb_limit free_hand = {.max = SIZE_MAX};
+    assert_ok(pb_unpack_limited(a, get, b, n, &free_hand, &m, &err), &err);
+    assert_true(free_hand.used > 8 * n);   /* what a peer could make us hold */
+
+    pb_limit cap = {.max = 4 * n};
+    expect_error(pb_unpack_limited(a, get, b, n, &cap, &m, &err), &err, DT_ERR_INVALID_ARG,
+                 "too many fields for its size");
+    assert_true(cap.used <= 4 * n);
+    assert_non_null(strstr(err.message, "GetInstanceRequest"));
+
+    size_t left = n;
+    pb_limit charged = {.max = SIZE_MAX, .charge = charge_upto, .ctx = &left};
+    expect_error(pb_unpack_limited(a, get, b, n, &charged, &m, &err), &err, DT_ERR_NOMEM,
+                 "no room left");
+    assert_int_equal(charged.used + left, n);   /* every byte taken was charged */
+
+    assert_ok(pb_unpack(a, get, b, n, &m, &err), &err);
+    free(b);
+    dt_arena_free(a);
+}
+
 static void test_single_field_takes_exactly_one_length_delimited_field(void **state)
 {
     (void)state;
@@ -332,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_field_helpers_keep_absent_and_empty_apart),
         cmocka_unit_test(test_unpack_refuses_nesting_that_would_exhaust_the_stack),
         cmocka_unit_test(test_unpack_refuses_nul_bad_utf8_groups_and_garbage),
+        cmocka_unit_test(test_unpack_within_a_limit_counts_and_caps_what_the_tree_takes),
         cmocka_unit_test(test_single_field_takes_exactly_one_length_delimited_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

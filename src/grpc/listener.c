@@ -1,0 +1,201 @@
+/* listener.c — the plaintext gRPC server's own accept loop. gRPC core (1.51) neither counts
+ * nor caps connections, and its accept loop stops for good once accept4 fails with EMFILE
+ * (grpc/grpc#16058): a client that opened connections up to the descriptor limit kept the
+ * server from taking any more, even after it let them go. So the plaintext server binds and
+ * accepts itself, hands each connection to gRPC (grpc_server_add_channel_from_fd, which
+ * serves it with the server's channel arguments), and keeps at most MAX of them: past that a
+ * new connection is closed at once, and said so in the log.
+ * gRPC closes the descriptors it is handed without telling us, so each is remembered with
+ * its socket's inode, and the table is swept (fstat) when it is full: a descriptor closed,
+ * or reused since for another file, is free again; one accept returns again was closed.
+ * A shortage of descriptors from elsewhere (EMFILE) is met with a spare one, let go for the
+ * connection to be accepted and closed, then taken again: the loop never stops. (TLS
+ * servers keep gRPC's own listener: gRPC takes plaintext descriptors only.) */
+#include <errno.h>
+#include <fcntl.h>
+#include <grpc/grpc_posix.h>
+#include <grpc/grpc_security.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/listen.h"
+#include "rpc.h"
+
+#define SAY_EVERY_S 10   /* refusals are logged at most this often, with their count */
+
+typedef struct conn {
+    int fd;
+    ino_t ino;
+} conn;
+
+struct rpc_listener {
+    grpc_server *server;
+    grpc_server_credentials *creds;
+    int fd;              /* listening, non-blocking */
+    int wake[2];         /* a byte in wake[1] ends the loop */
+    int spare;           /* held for a shortage of descriptors */
+    pthread_t thread;
+    conn *conns;         /* handed to gRPC: N of at most MAX */
+    unsigned n, max;
+    unsigned long refused;
+    time_t said;         /* refusals last logged */
+};
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* sweep: forget the connections gRPC has closed */
+static void sweep(rpc_listener *l)
+{
+    for (unsigned i = 0; i < l->n;) {
+        struct stat st;
+        if (fstat(l->conns[i].fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == l->conns[i].ino)
+            i++;
+        else
+            l->conns[i] = l->conns[--l->n];
+    }
+}
+
+static void refuse(rpc_listener *l, int fd, const char *why)
+{
+    close(fd);
+    l->refused++;
+    time_t now = time(NULL);
+    if (now - l->said >= SAY_EVERY_S) {
+        dt_log(DT_LOG_WARN, NULL, "gRPC: %lu connection(s) closed at once: %s", l->refused, why);
+        l->said = now;
+        l->refused = 0;
+    }
+}
+
+/* admit: FD, just accepted, to gRPC, if there is room */
+static void admit(rpc_listener *l, int fd)
+{
+    unsigned i = 0;
+    while (i < l->n && l->conns[i].fd != fd)   /* its number is free: gRPC closed that one */
+        i++;
+    if (i == l->n && l->n == l->max) {
+        sweep(l);
+        i = l->n;
+    }
+    if (i == l->n && l->n == l->max) {
+        refuse(l, fd, "the server holds as many as it keeps (--max-connections)");
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return;
+    }
+    int one = 1;   /* as gRPC's own listener sets it: small messages go out at once */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (i == l->n)
+        l->n++;
+    l->conns[i] = (conn){fd, st.st_ino};
+    grpc_server_add_channel_from_fd(l->server, fd, l->creds);
+}
+
+/* shed: out of descriptors: the spare one makes room to take a connection and close it, so
+ * it leaves the backlog (and its client hears at once) instead of waking the loop for ever */
+static void shed(rpc_listener *l)
+{
+    if (l->spare >= 0) {
+        close(l->spare);
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            refuse(l, fd, "the process is out of file descriptors");
+        l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    nap_ms(10);
+}
+
+static void *accept_main(void *arg)
+{
+    rpc_listener *l = arg;
+    struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->wake[0], .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            nap_ms(10);
+        if (p[1].revents)
+            return NULL;
+        for (;;) {
+            int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0) {
+                admit(l, fd);
+                continue;
+            }
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE)
+                shed(l);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+                nap_ms(10);   /* ENOBUFS, ENOMEM...: not a busy loop meanwhile */
+            break;
+        }
+    }
+}
+
+static void listener_free(rpc_listener *l)
+{
+    if (l->fd >= 0)
+        close(l->fd);
+    for (int i = 0; i < 2; i++)
+        if (l->wake[i] >= 0)
+            close(l->wake[i]);
+    if (l->spare >= 0)
+        close(l->spare);
+    if (l->creds)
+        grpc_server_credentials_release(l->creds);
+    free(l->conns);
+    free(l);
+}
+
+dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max,
+                             rpc_listener **out, int *port, dt_error *err)
+{
+    *out = NULL;
+    rpc_listener *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    l->fd = l->spare = l->wake[0] = l->wake[1] = -1;
+    l->server = server;
+    l->max = max ? max : 1;
+    bool ipv6 = false;   /* gRPC learns the family from the descriptor */
+    dt_status st = core_listen("gRPC", addr, &l->fd, &ipv6, err);
+    if (st != DT_OK) {
+        listener_free(l);
+        return st;
+    }
+    if ((l->conns = calloc(l->max, sizeof *l->conns)) == NULL ||
+        (l->creds = grpc_insecure_server_credentials_create()) == NULL ||
+        pipe2(l->wake, O_CLOEXEC) != 0 ||
+        (l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 ||
+        fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK) != 0 ||
+        pthread_create(&l->thread, NULL, accept_main, l) != 0) {
+        listener_free(l);
+        return dt_error_set(err, DT_ERR_NOMEM, "gRPC: cannot start the listener on %s", addr);
+    }
+    *port = core_bound_port(l->fd);
+    *out = l;
+    return DT_OK;
+}
+
+void rpc_listener_stop(rpc_listener *l)
+{
+    if (l == NULL)
+        return;
+    char b = 0;
+    while (write(l->wake[1], &b, 1) < 0 && errno == EINTR)
+        ;
+    pthread_join(l->thread, NULL);
+    listener_free(l);
+}
