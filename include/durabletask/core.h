@@ -212,9 +212,38 @@ void dt_execution_id_generate(char out[33]);
  * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload. */
 dt_status dt_json_validate(const char *text, const char *what, dt_error *err);
 
-/* dt_tags_validate: DT_OK if TEXT (NULL: none) is a JSON object whose values are all strings,
- * the form tags take everywhere; WHAT names them in ERR. */
+/* Tags: a JSON object of string values, on an instance (given at its start, added as it
+ * completes) and on what it schedules (activities, sub-orchestrations). They travel whole in
+ * every work item, GetInstance answer and row of a listing, so they are bounded like payloads:
+ * at most DT_TAGS_MAX bytes of JSON text in all (a page of listed rows, each with its tags,
+ * still fits a 4 MiB message by DT_QUERY_PAGE_BYTES). Each key follows the rules of a name
+ * (dt_name_validate: 1 to DT_NAME_MAX bytes, no control characters: a key is shown as a label
+ * and a newline in it would forge a line); a value is any string but for NUL, which the
+ * protocol's strings cannot carry (newlines are fine). */
+#define DT_TAGS_MAX ((size_t)64 << 10)
+
+/* dt_tags_validate: DT_OK if TEXT (NULL: none) is tags by the rules above, the form tags take
+ * on every path in; WHAT names them in ERR, with the rule and the limit. */
 dt_status dt_tags_validate(const char *text, const char *what, dt_error *err);
+
+/* Trace context: the W3C traceparent and tracestate that a caller or an orchestration passes
+ * on (the protocol's parentTraceContext), and the span id a worker reports for an
+ * orchestration's own span. They are copied into the work items of what they start, so every
+ * path in bounds them and keeps them to the headers' character set: printable ASCII, with
+ * spaces only in a tracestate (around its commas). A traceparent is at most
+ * DT_TRACE_PARENT_MAX bytes (a version-00 one is 55; later versions may add fields), a
+ * tracestate at most DT_TRACE_STATE_MAX (what W3C asks every vendor to pass on), a span id
+ * at most DT_SPAN_ID_MAX (W3C's are 16 hex digits). */
+#define DT_TRACE_PARENT_MAX 64
+#define DT_TRACE_STATE_MAX 512
+#define DT_SPAN_ID_MAX 64
+
+/* dt_trace_validate: PARENT and STATE (either NULL: none) keep the rules above. On failure ERR
+ * names the field ("traceParent", "traceState") and the rule. */
+dt_status dt_trace_validate(const char *parent, const char *state, dt_error *err);
+
+/* dt_span_id_validate: SPAN_ID (NULL: none) keeps the rules above ("spanID" in ERR). */
+dt_status dt_span_id_validate(const char *span_id, dt_error *err);
 
 /* dt_payload_is_token: TEXT is a large-payload token, what the SDKs' payload offload sends in
  * place of a payload kept elsewhere ("blob:v1:<container>:<blob>", "blob:v2:..."): "blob:v",
@@ -290,7 +319,8 @@ void *dt_arena_memdup(dt_arena *arena, const void *p, size_t n);
 
 /* dt_tags_merge: the tags of BASE with those of EXTRA added (EXTRA's value wins for a key in
  * both), as a JSON object in ARENA, keys sorted; NULL when out of memory or either is not an
- * object of strings (BASE NULL: none). */
+ * object of strings (BASE NULL: none). Only their form is checked, not dt_tags_validate's
+ * limits: BASE may be tags stored before those limits, and the caller checks the result. */
 const char *dt_tags_merge(dt_arena *arena, const char *base, const char *extra);
 
 
@@ -515,14 +545,16 @@ typedef struct dt_action {
 dt_status dt_action_copy(dt_arena *arena, const dt_action *src, dt_action *dst);
 
 /* dt_action_validate: A keeps the rules for every id and name it carries (dt_name_validate,
- * dt_version_validate, dt_instance_id_validate; a timer's time in DT_TIME_MIN..DT_TIME_MAX).
+ * dt_version_validate, dt_instance_id_validate; a timer's time in DT_TIME_MIN..DT_TIME_MAX),
+ * and for its tags and trace context (dt_tags_validate, dt_trace_validate).
  * The hub checks a worker's actions with it, the SDK its own before they leave: an action
  * that breaks one fails its orchestration, never becomes a record. On a breach ERR names the
  * action, its id and the field, and *TYPE (if TYPE is not NULL) the failure type to report:
- * "InvalidInstanceId", "InvalidName", "InvalidTimer" or "InvalidEntityMessage" (a request id
- * or lock set over the rules of DT_LOCK_SET_MAX). A continue-as-new's carried-over events keep
- * the rules of event names. Entity ids are the caller's to check (they are normalized as they
- * are checked). */
+ * "InvalidInstanceId", "InvalidName", "InvalidTimer", "InvalidEntityMessage" (a request id
+ * or lock set over the rules of DT_LOCK_SET_MAX), "InvalidTags" or "InvalidTraceContext".
+ * A continue-as-new's carried-over events keep the rules of event names; a rewind's new
+ * history, those of each event's own path, tags and trace context included. Entity ids are
+ * the caller's to check (they are normalized as they are checked). */
 dt_status dt_action_validate(const dt_action *a, const char **type, dt_error *err);
 
 /* ---- instance state --------------------------------------------------------------------- */
@@ -581,10 +613,10 @@ typedef struct dt_start_request {
 #define DT_QUERY_PAGE_DEFAULT 100
 #define DT_QUERY_PAGE_MAX 1000
 
-/* A page of a query holds at most this many bytes of payloads and failures (or one row, when
- * that row alone has more): one query holds that much, not DT_QUERY_PAGE_MAX rows of
- * DT_PAYLOAD_MAX each, and a page with the rows' other fields fits in the 4 MiB message
- * that the SDKs' gRPC clients receive by default. */
+/* A page of a query holds at most this many bytes of payloads, failures and tags (or one row,
+ * when that row alone has more): one query holds that much, not DT_QUERY_PAGE_MAX rows of
+ * DT_PAYLOAD_MAX (or DT_TAGS_MAX) each, and a page with the rows' other fields fits in the
+ * 4 MiB message that the SDKs' gRPC clients receive by default. */
 #define DT_QUERY_PAGE_BYTES ((size_t)3 << 20)
 
 /* A filter over instances, for queries and purges. Zero/NULL fields match everything; a time
@@ -603,7 +635,7 @@ typedef struct dt_query {
     size_t page_size;                    /* queries: 0 means DT_QUERY_PAGE_DEFAULT; at most
                                           * DT_QUERY_PAGE_MAX. A page ends sooner, with a
                                           * continuation, once its rows' payloads (and
-                                          * failures) reach DT_QUERY_PAGE_BYTES */
+                                          * failures, tags) reach DT_QUERY_PAGE_BYTES */
     const char *continuation;            /* queries: from the previous page; NULL: first */
     bool with_payloads;                  /* queries: read input, output, custom status too */
     bool by_id;                          /* queries: in instance id order; false (the

@@ -115,7 +115,8 @@ void dt_hub_set_close(dt_hub_set *set);
  * (dt_payload_is_token), which passes through untouched; "not JSON" below means neither. */
 
 /* dt_hub_start: create an instance. The id (given or generated) is written to ID_OUT.
- * DT_ERR_INVALID_ARG for a bad id, name or non-JSON input; DT_ERR_ALREADY_EXISTS for a live
+ * DT_ERR_INVALID_ARG for a bad id, name, non-JSON input, tags (dt_tags_validate) or trace
+ * context (dt_trace_validate), naming the field and the rule; DT_ERR_ALREADY_EXISTS for a live
  * instance with that id. Nothing is stored when it fails. */
 dt_status dt_hub_start(dt_hub *hub, const dt_start_request *req,
                        char id_out[DT_INSTANCE_ID_MAX + 1], dt_error *err);

@@ -246,6 +246,19 @@ static dt_status check_entity_message(const dt_event *e, const char **type, dt_e
     return DT_OK;
 }
 
+/* check_context: the tags and trace context an action or event carries (NULL: none), by
+ * dt_tags_validate and dt_trace_validate; *TYPE the failure type to report. */
+static dt_status check_context(const char *tags, const char *parent, const char *state,
+                               const char **type, dt_error *err)
+{
+    *type = "InvalidTags";
+    dt_status st = dt_tags_validate(tags, "tags", err);
+    if (st != DT_OK)
+        return st;
+    *type = "InvalidTraceContext";
+    return dt_trace_validate(parent, state, err);
+}
+
 /* check_named: NAME and VERSION of an activity (ORCH false) or orchestrator, by their rules. */
 static dt_status check_named(const char *name, const char *version, bool orch, dt_error *err)
 {
@@ -314,10 +327,11 @@ static dt_status check_history_event(const dt_event *e, dt_error *err)
     default:
         break;
     }
-    if (st == DT_OK && dt_event_is_entity_message(e->type)) {
-        const char *type;
+    const char *type;
+    if (st == DT_OK && dt_event_is_entity_message(e->type))
         st = check_entity_message(e, &type, err);
-    }
+    if (st == DT_OK)
+        st = check_context(e->tags, e->trace_parent, e->trace_state, &type, err);
     return st;
 }
 
@@ -387,6 +401,8 @@ static dt_status check_action(const dt_action *a, const char **type, dt_error *e
     default:
         break;
     }
+    if (st == DT_OK)
+        st = check_context(a->tags, a->trace_parent, a->trace_state, type, err);
     return st;
 }
 

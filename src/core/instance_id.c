@@ -1,7 +1,7 @@
 /* instance_id.c — the rules for every identifier and name a caller or a worker gives: UTF-8, instance
- * ids, entity ids, orchestrator/activity/event/operation names, versions, task hub names; random
- * instance ids (UUID v4) and execution ids. Every path (HTTP, gRPC, worker actions, CLI, the SDK)
- * checks with these, so the rules live here once. */
+ * ids, entity ids, orchestrator/activity/event/operation names, versions, task hub names, trace
+ * context; random instance ids (UUID v4) and execution ids. Every path (HTTP, gRPC, worker
+ * actions, CLI, the SDK) checks with these, so the rules live here once. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -162,6 +162,38 @@ dt_status dt_task_hub_validate(const char *name, dt_error *err)
                                 name);
     }
     return DT_OK;
+}
+
+/* check_ascii: S (NULL: none) is at most MAX bytes of printable ASCII, a space only where
+ * SPACES allows one: the character set of the W3C trace headers. WHAT names the field. */
+static dt_status check_ascii(const char *s, size_t max, bool spaces, const char *what,
+                             dt_error *err)
+{
+    if (s == NULL)
+        return DT_OK;
+    size_t len = strnlen(s, max + 1);
+    if (len > max)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s is %zu bytes long; at most %zu are "
+                            "allowed", what, strlen(s), max);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c > 0x7e || c < 0x20 || (c == ' ' && !spaces))
+            return dt_error_set(err, DT_ERR_INVALID_ARG, "%s has a byte that is not printable "
+                                "ASCII%s (0x%02x) at byte %zu", what,
+                                spaces ? "" : " or is a space", c, i);
+    }
+    return DT_OK;
+}
+
+dt_status dt_trace_validate(const char *parent, const char *state, dt_error *err)
+{
+    dt_status st = check_ascii(parent, DT_TRACE_PARENT_MAX, false, "traceParent", err);
+    return st == DT_OK ? check_ascii(state, DT_TRACE_STATE_MAX, true, "traceState", err) : st;
+}
+
+dt_status dt_span_id_validate(const char *span_id, dt_error *err)
+{
+    return check_ascii(span_id, DT_SPAN_ID_MAX, false, "spanID", err);
 }
 
 static void random_bytes(unsigned char *b, size_t len)

@@ -21,38 +21,79 @@ dt_status dt_json_validate(const char *text, const char *what, dt_error *err)
     return DT_OK;
 }
 
-dt_status dt_tags_validate(const char *text, const char *what, dt_error *err)
+/* tags_object: TEXT (not NULL) parsed as tags are everywhere, a JSON object of string values,
+ * into *OUT (the caller releases it); on failure ERR names WHAT and the rule. "\u0000" parses
+ * here (JSON_ALLOW_NUL), as it did before dt_tags_validate refused it, so tags stored then
+ * still merge. */
+static dt_status tags_object(const char *text, const char *what, json_t **out, dt_error *err)
 {
     dt_status st = dt_json_validate(text, what, err);
-    if (st != DT_OK || text == NULL)
+    if (st != DT_OK)
         return st;
     json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    const char *key = NULL;
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s is not a JSON object", what);
+    }
+    const char *key;
     json_t *val;
-    bool ok = json_is_object(v);
-    if (ok)
-        json_object_foreach(v, key, val) if (!json_is_string(val)) {
-            ok = false;
+    json_object_foreach(v, key, val) if (!json_is_string(val)) {
+        st = dt_error_set(err, DT_ERR_INVALID_ARG, "%s: the value of '%.100s' is not a string",
+                          what, key);
+        json_decref(v);   /* after the message: KEY is V's */
+        return st;
+    }
+    *out = v;
+    return DT_OK;
+}
+
+/* check_tag: one tag of tags WHAT by the rules in core.h. The key is echoed only once it has
+ * passed the rules of names, so a message never carries a control character. */
+static dt_status check_tag(const char *key, json_t *val, const char *what, dt_error *err)
+{
+    dt_error own;
+    if (dt_name_validate(key, "a key", &own) != DT_OK)
+        return dt_error_set(err, own.code, "%s: %s", what, own.message);
+    if (strlen(json_string_value(val)) != json_string_length(val))
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "%s: the value of '%.100s' holds a NUL "
+                            "character (\\u0000), which the protocol's strings cannot carry",
+                            what, key);
+    return DT_OK;
+}
+
+dt_status dt_tags_validate(const char *text, const char *what, dt_error *err)
+{
+    if (text == NULL)
+        return DT_OK;
+    size_t n = strlen(text);   /* before parsing: a 14 MB object is refused unread */
+    if (n > DT_TAGS_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG,
+                            "%s are %zu bytes of JSON text, over the tags size limit of %zu "
+                            "bytes (64 KiB, DT_TAGS_MAX)",
+                            what, n, DT_TAGS_MAX);
+    json_t *v = NULL;
+    dt_status st = tags_object(text, what, &v, err);
+    const char *key;
+    json_t *val;
+    if (st == DT_OK)
+        json_object_foreach(v, key, val) if ((st = check_tag(key, val, what, err)) != DT_OK)
             break;
-        }
-    if (!ok)
-        st = key ? dt_error_set(err, DT_ERR_INVALID_ARG, "%s: the value of '%.100s' is not a "
-                                "string", what, key)
-                 : dt_error_set(err, DT_ERR_INVALID_ARG, "%s is not a JSON object", what);
     json_decref(v);
     return st;
 }
 
 const char *dt_tags_merge(dt_arena *arena, const char *base, const char *extra)
 {
-    if (dt_tags_validate(base, "tags", NULL) != DT_OK ||
-        dt_tags_validate(extra, "tags", NULL) != DT_OK || extra == NULL)
+    json_t *all = NULL, *more = NULL;
+    if (extra == NULL || tags_object(extra, "tags", &more, NULL) != DT_OK ||
+        (base ? tags_object(base, "tags", &all, NULL) : DT_OK) != DT_OK) {
+        json_decref(more);
         return NULL;
-    /* parsed as dt_tags_validate parsed them: a "\u0000" in a tag is valid there */
-    json_t *all = base ? json_loads(base, JSON_ALLOW_NUL, NULL) : json_object();
-    json_t *more = json_loads(extra, JSON_ALLOW_NUL, NULL);
+    }
+    if (all == NULL)
+        all = json_object();
     char *text = NULL;
-    if (all && more && json_object_update(all, more) == 0)
+    if (all && json_object_update(all, more) == 0)
         text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
     const char *out = text ? dt_arena_strdup(arena, text) : NULL;
     free(text);

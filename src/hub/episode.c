@@ -553,6 +553,27 @@ static void fail_unsupported(builder *b, const dt_action *a, dt_episode *ep)
               ep);
 }
 
+/* end_tags_fit: whether the instance's tags, with those completion A adds joined to them
+ * (complete), stay within DT_TAGS_MAX: each was checked alone, and together they are what the
+ * instance keeps and every listing row carries. If not the instance fails, naming the limit. */
+static bool end_tags_fit(builder *b, const dt_action *a, dt_episode *ep)
+{
+    if (a->type != DT_ACTION_COMPLETE_ORCHESTRATION || a->status == DT_STATUS_CONTINUED_AS_NEW ||
+        a->tags == NULL)
+        return true;
+    const char *all = dt_tags_merge(b->arena, b->item->state.tags, a->tags);
+    if (all == NULL || strlen(all) <= DT_TAGS_MAX) {
+        b->nomem |= all == NULL;
+        return all != NULL;
+    }
+    fail_with(b, dt_failure_new(b->arena, "InvalidTags", "completeOrchestration action %d: the "
+                                "instance's tags with those it adds are %zu bytes of JSON text, "
+                                "over the tags size limit of %zu bytes (64 KiB, DT_TAGS_MAX)",
+                                (int)a->id, strlen(all), DT_TAGS_MAX),
+              ep);
+    return false;
+}
+
 /* check_actions: true if every action of RESULT keeps the rules; otherwise the instance fails,
  * naming the first that does not, and none of them is applied. */
 static bool check_actions(builder *b, const dt_orch_result *result, dt_episode *ep)
@@ -569,10 +590,12 @@ static bool check_actions(builder *b, const dt_orch_result *result, dt_episode *
         const dt_action *a = &result->actions[i];
         const char *type;
         dt_error err;
-        if (dt_action_validate(a, &type, &err) == DT_OK)
-            continue;
-        fail_with(b, dt_failure_new(b->arena, type, "%s", err.message), ep);
-        return false;
+        if (dt_action_validate(a, &type, &err) != DT_OK) {
+            fail_with(b, dt_failure_new(b->arena, type, "%s", err.message), ep);
+            return false;
+        }
+        if (!end_tags_fit(b, a, ep))
+            return false;
     }
     return true;
 }
@@ -818,11 +841,17 @@ dt_status episode_build(dt_hub *hub, const dt_orch_item *item, const dt_orch_res
                         dt_arena *arena, dt_episode *ep, dt_error *err)
 {
     /* a payload over the limit is the orchestration's bug: the instance fails, naming it,
-     * rather than storing what no worker could be sent */
+     * rather than storing what no worker could be sent; so is a span id off the trace rules,
+     * which every later work item of the instance would carry */
     char why[320];
     const tally *past_tally = cache_tally(hub, item);
     if (limits_result_over(result, why, sizeof why))
         return build_failed(item, past_tally, PAYLOAD_TOO_LARGE, why, arena, ep, err);
+    dt_error bad;
+    if (dt_span_id_validate(result->span_id, &bad) != DT_OK) {
+        snprintf(why, sizeof why, "orchestrationTraceContext: %.200s", bad.message);
+        return build_failed(item, past_tally, "InvalidTraceContext", why, arena, ep, err);
+    }
     dt_status st = build(item, past_tally, result, arena, ep, err);
     if (st != DT_OK || dt_runtime_status_is_terminal(ep->status))
         return st;

@@ -654,6 +654,8 @@ static dt_status start_prepare(dt_hub *hub, const dt_start_request *req, start_e
         st = dt_payload_validate(req->input, "input", err);
     if (st == DT_OK)
         st = dt_tags_validate(req->tags, "tags", err);
+    if (st == DT_OK)
+        st = dt_trace_validate(req->trace_parent, req->trace_state, err);
     if (st != DT_OK)
         return st;
     if (req->start_at < 0)

@@ -94,7 +94,8 @@ static size_t len_of(const char *s)
 
 size_t store_state_bytes(const dt_instance_state *s)
 {
-    size_t n = len_of(s->input) + len_of(s->output) + len_of(s->custom_status);
+    size_t n = len_of(s->input) + len_of(s->output) + len_of(s->custom_status) +
+               len_of(s->tags);
     int depth = 0;
     for (const dt_failure *f = s->failure; f && depth < 64; f = f->inner, depth++)
         n += len_of(f->error_type) + len_of(f->message) + len_of(f->stack_trace) +

@@ -36,13 +36,13 @@
     "created_at, last_updated_at, completed_at, scheduled_start, parent_instance_id, tags, " \
     "span_id, span_start"
 
-/* The bytes of a row's payloads and failure (DT_QUERY_PAGE_BYTES), of a full row and a brief;
- * bigint, as four of them may pass an int4 */
+/* The bytes of a row's payloads, failure and tags (DT_QUERY_PAGE_BYTES), of a full row and a
+ * brief; bigint, as five of them may pass an int4 */
+#define BRIEF_BYTES                                                                         \
+    "COALESCE(octet_length(failure)::bigint, 0) + COALESCE(octet_length(tags)::bigint, 0)"
 #define FULL_BYTES                                                                          \
     "COALESCE(octet_length(input)::bigint, 0) + COALESCE(octet_length(output)::bigint, 0)"  \
-    " + COALESCE(octet_length(custom_status)::bigint, 0)"                                   \
-    " + COALESCE(octet_length(failure)::bigint, 0)"
-#define BRIEF_BYTES "COALESCE(octet_length(failure)::bigint, 0)"
+    " + COALESCE(octet_length(custom_status)::bigint, 0) + " BRIEF_BYTES
 
 /* A page of COLS in ORDER: one row past it ($13 is page size + 1) tells whether there is a
  * next page; the rows whose bytes (BYTES) would take the page past $14 stay for the next

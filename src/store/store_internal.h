@@ -100,7 +100,7 @@ void store_filter_free(store_filter *f);
  * DT_QUERY_PAGE_MAX. */
 dt_status store_query_page_size(const dt_query *q, size_t *page, dt_error *err);
 
-/* store_state_bytes: the bytes of S's payloads and failure chain (DT_QUERY_PAGE_BYTES) */
+/* store_state_bytes: the bytes of S's payloads, failure chain and tags (DT_QUERY_PAGE_BYTES) */
 size_t store_state_bytes(const dt_instance_state *s);
 
 /* store_query_next: the continuation token after LAST, the last row of a page of Q, in ARENA

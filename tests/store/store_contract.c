@@ -2200,6 +2200,41 @@ static void test_query_pages_end_on_their_bytes(void **state)
     assert_null(token);
 }
 
+/* A page counts its rows' tags with their payloads: tags of DT_TAGS_MAX on every row would
+ * otherwise make a page of 1,000 rows 64 MiB, over any client's receive limit. Brief rows
+ * carry tags too, so they are cut the same way. */
+static void test_query_pages_count_tags(void **state)
+{
+    fixture *fx = *state;
+    char *tags = malloc(DT_TAGS_MAX + 1);
+    assert_non_null(tags);
+    memcpy(tags, "{\"k\":\"", 6);
+    memset(tags + 6, 't', DT_TAGS_MAX - 8);
+    memcpy(tags + DT_TAGS_MAX - 2, "\"}", 3);
+    int per_page = (int)(DT_QUERY_PAGE_BYTES / DT_TAGS_MAX), total = per_page + 3;
+    char id[16];
+    for (int i = 0; i < total; i++) {
+        snprintf(id, sizeof id, "tg%02d", i);
+        dt_new_instance ni = new_instance(id, NULL);
+        ni.tags = tags;
+        dt_error err;
+        assert_ok(dt_store_create_instance(fx->store, &ni, &err), &err);
+    }
+    free(tags);
+    assert_int_equal(strlen(get(fx, "tg00")->tags), DT_TAGS_MAX);
+    for (int full = 0; full < 2; full++) {
+        dt_query q = {.page_size = 100, .with_payloads = full};
+        const char *next = NULL;
+        const char *ids = query_page(fx, &q, &next);   /* "tg00,tg01,...": 5 bytes a row */
+        assert_int_equal(strlen(ids), (size_t)per_page * 5 - 1);
+        assert_non_null(next);
+        q.continuation = next;
+        char rest[32];
+        snprintf(rest, sizeof rest, "tg%02d,tg%02d,tg%02d", per_page, per_page + 1, per_page + 2);
+        assert_string_equal(query_page(fx, &q, NULL), rest);
+    }
+}
+
 /* A completed-time bound, either end, matches only instances that completed: one still
  * running (completed_at 0) is not "completed before" any time, nor after the epoch. */
 static void test_completed_time_bounds_match_only_completed_instances(void **state)
@@ -3838,6 +3873,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_history_len_after_continue_as_new_counts_only_the_new_history),
         T(test_query_pages_through_every_instance_once),
         T(test_query_pages_end_on_their_bytes),
+        T(test_query_pages_count_tags),
         T(test_completed_time_bounds_match_only_completed_instances),
         T(test_count_by_status_counts_each_status),
         T(test_query_page_size_defaults_to_100_and_over_1000_is_refused),

@@ -134,6 +134,75 @@ static void test_actions_are_checked_naming_the_action_and_field(void **state)
                 "sendEntityMessage action 6: entity operation name has a control character");
 }
 
+static void test_trace_context_is_bounded_printable_ascii(void **state)
+{
+    (void)state;
+    dt_error err;
+    const char *w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    assert_ok(dt_trace_validate(NULL, NULL, &err), &err);
+    assert_ok(dt_trace_validate(w3c, NULL, &err), &err);
+    assert_ok(dt_trace_validate(w3c, "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE", &err), &err);
+    char tstate[DT_TRACE_STATE_MAX + 2];
+    memset(tstate, 's', sizeof tstate - 1);
+    tstate[DT_TRACE_STATE_MAX] = '\0';
+    assert_ok(dt_trace_validate(w3c, tstate, &err), &err);
+    tstate[DT_TRACE_STATE_MAX] = 's';
+    tstate[DT_TRACE_STATE_MAX + 1] = '\0';
+    expect_name(dt_trace_validate(w3c, tstate, &err), &err,
+                "traceState is 513 bytes long; at most 512 are allowed");
+    char parent[DT_TRACE_PARENT_MAX + 2];
+    memset(parent, 'f', sizeof parent - 1);
+    parent[DT_TRACE_PARENT_MAX + 1] = '\0';
+    expect_name(dt_trace_validate(parent, NULL, &err), &err,
+                "traceParent is 65 bytes long; at most 64 are allowed");
+    expect_name(dt_trace_validate("00-ab\n-01", NULL, &err), &err,
+                "traceParent has a byte that is not printable ASCII or is a space (0x0a) at byte 5");
+    expect_name(dt_trace_validate("00 ab", NULL, &err), &err, "(0x20) at byte 2");
+    expect_name(dt_trace_validate(w3c, "k=caf\xc3\xa9", &err), &err,
+                "traceState has a byte that is not printable ASCII (0xc3) at byte 5");
+    assert_ok(dt_span_id_validate(NULL, &err), &err);
+    assert_ok(dt_span_id_validate("00f067aa0ba902b7", &err), &err);
+    expect_name(dt_span_id_validate("span\x01", &err), &err, "spanID has a byte that is not");
+    expect_name(dt_span_id_validate(parent, &err), &err, "spanID is 65 bytes long");
+}
+
+/* An action's tags and trace context keep the rules a client's start keeps, naming the action;
+ * so does a rewind's new history. */
+static void test_action_tags_and_trace_context_are_checked(void **state)
+{
+    (void)state;
+    dt_error err;
+    const char *type;
+    dt_action a = {.type = DT_ACTION_CREATE_SUB_ORCHESTRATION, .id = 3, .name = "child",
+                   .instance_id = "kid", .tags = "{\"team\":\"a\"}",
+                   .trace_parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
+    assert_ok(dt_action_validate(&a, &type, &err), &err);
+    a.tags = "{\"bad\\nkey\":\"a\"}";
+    expect_name(dt_action_validate(&a, &type, &err), &err,
+                "createSubOrchestration action 3: tags: a key has a control character");
+    assert_string_equal(type, "InvalidTags");
+    a.tags = NULL;
+    a.trace_state = "k=\x7f";
+    expect_name(dt_action_validate(&a, &type, &err), &err,
+                "createSubOrchestration action 3: traceState has a byte that is not printable");
+    assert_string_equal(type, "InvalidTraceContext");
+    dt_action t = {.type = DT_ACTION_SCHEDULE_TASK, .id = 4, .name = "act", .tags = "[]"};
+    expect_name(dt_action_validate(&t, &type, &err), &err,
+                "scheduleTask action 4: tags is not a JSON object");
+    dt_action c = {.type = DT_ACTION_COMPLETE_ORCHESTRATION, .id = 5,
+                   .status = DT_STATUS_COMPLETED, .tags = "{\"\":\"x\"}"};
+    expect_name(dt_action_validate(&c, &type, &err), &err,
+                "completeOrchestration action 5: tags: a key is empty");
+    dt_event history[1];
+    dt_event_init(&history[0], DT_EVENT_TASK_SCHEDULED, 0);
+    history[0].name = "act";
+    history[0].tags = "{\"k\\u0001\":\"x\"}";
+    dt_action r = {.type = DT_ACTION_REWIND, .id = 6, .carryover = history, .n_carryover = 1};
+    expect_name(dt_action_validate(&r, &type, &err), &err,
+                "new history event 0: tags: a key has a control character");
+    assert_string_equal(type, "InvalidRewind");
+}
+
 static void test_generated_ids_are_valid_and_distinct(void **state)
 {
     (void)state;
@@ -155,6 +224,8 @@ int main(void)
         cmocka_unit_test(test_names_and_versions_keep_the_shared_rules),
         cmocka_unit_test(test_entity_ids_and_task_hubs_keep_the_same_rules),
         cmocka_unit_test(test_actions_are_checked_naming_the_action_and_field),
+        cmocka_unit_test(test_trace_context_is_bounded_printable_ascii),
+        cmocka_unit_test(test_action_tags_and_trace_context_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
