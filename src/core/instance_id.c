@@ -51,10 +51,25 @@ bool dt_utf8_valid(const char *s)
     return s == NULL || dt_utf8_valid_n(s, strlen(s));
 }
 
+/* bidi_control: the code point (or 0) at S, valid UTF-8, if it is one that reorders how the
+ * text around it is shown (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069): with
+ * one an id can look like another in a list, a log or the dashboard ("Trojan Source"). */
+static unsigned bidi_control(const unsigned char *s)
+{
+    if (s[0] == 0xd8 && s[1] == 0x9c)
+        return 0x061c;
+    if (s[0] != 0xe2 || (s[1] != 0x80 && s[1] != 0x81))
+        return 0;
+    unsigned cp = 0x2000 + ((unsigned)(s[1] & 0x3f) << 6) + (s[2] & 0x3f);
+    bool reorders = cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+                    (cp >= 0x2066 && cp <= 0x2069);
+    return reorders ? cp : 0;
+}
+
 /* check_text: the rules every identifier and name shares: valid UTF-8, at most MAX bytes, no
  * control characters (C0, DEL, and the C1 range U+0080..U+009F, which some terminals obey:
- * a newline in a name would forge a log line). WHAT names the field in ERR. The caller has
- * ruled out NULL. */
+ * a newline in a name would forge a log line), no bidirectional controls. WHAT names the
+ * field in ERR. The caller has ruled out NULL. */
 static dt_status check_text(const char *s, size_t max, const char *what, dt_error *err)
 {
     size_t len = strnlen(s, max + 1);
@@ -72,6 +87,10 @@ static dt_status check_text(const char *s, size_t max, const char *what, dt_erro
             return dt_error_set(err, DT_ERR_INVALID_ARG,
                                 "%s has a control character (%s%02x) at byte %zu", what,
                                 c1 ? "U+00" : "0x", c1 ? (unsigned char)s[i + 1] : c, i);
+        unsigned bidi = bidi_control((const unsigned char *)s + i);
+        if (bidi)
+            return dt_error_set(err, DT_ERR_INVALID_ARG, "%s has a bidirectional control "
+                                "character (U+%04X) at byte %zu", what, bidi, i);
     }
     return DT_OK;
 }

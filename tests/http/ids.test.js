@@ -13,6 +13,8 @@ test("a start whose name or id is not UTF-8, holds a control character or is too
   h.assertError(await h.call("POST", `orchestrators/hello%FF/${id}`), 400, "BadRequest", "orchestrator name is not valid UTF-8");
   h.assertError(await h.call("POST", `orchestrators/hello%0AERROR%20forged/${id}`), 400, "BadRequest", "orchestrator name has a control character (0x0a)");
   h.assertError(await h.call("POST", `orchestrators/hello%C2%85/${id}`), 400, "BadRequest", "control character (U+0085)");
+  // an id that shows as another: "id" + RIGHT-TO-LEFT OVERRIDE + "evil" reads "idlive"
+  h.assertError(await h.call("POST", `orchestrators/hello_cities/id%E2%80%AEevil`), 400, "BadRequest", "bidirectional control character (U+202E)");
   h.assertError(await h.call("POST", `orchestrators/${"n".repeat(257)}/${id}`), 400, "BadRequest", "orchestrator name is 257 characters long; at most 256");
   h.assertError(await h.call("POST", `orchestrators/hello_cities/${id}%C3`), 400, "BadRequest", "instance id is not valid UTF-8");
   h.assertError(await h.call("POST", `orchestrators/hello_cities/${id}%07`), 400, "BadRequest", "instance id has a control character");

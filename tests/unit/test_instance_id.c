@@ -45,6 +45,11 @@ static void test_invalid_ids_are_refused_with_the_rule(void **state)
     expect_invalid("del\x7f", "control character");
     expect_invalid("nl\nforged", "control character (0x0a) at byte 2");
     expect_invalid("c1-\xc2\x9b", "control character (U+009b)");
+    expect_invalid("id\xe2\x80\xae" "evil", "bidirectional control character (U+202E) at byte 2");
+    expect_invalid("\xe2\x81\xa6x", "(U+2066)");
+    expect_invalid("x\xe2\x80\x8f", "(U+200F)");
+    expect_invalid("x\xd8\x9c", "(U+061C)");
+    assert_ok(dt_instance_id_validate("caf\xc3\xa9-\xe2\x80\x94-\xe2\x82\xac", NULL), NULL);   /* é — € */
     expect_invalid("bad\xff", "not valid UTF-8");
     expect_invalid("cut\xe2\x82", "not valid UTF-8");
     expect_invalid("\xed\xa0\x80surrogate", "not valid UTF-8");
