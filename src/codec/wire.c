@@ -1,6 +1,7 @@
 /* wire.c — protobuf bytes: UTF-8 checks, a wire check that walks a message before protobuf-c
  * parses it (bounding nesting, refusing NULs and bad UTF-8 in strings), and pack and unpack
  * with every allocation in an arena. See pb.h. */
+#include <stdint.h>
 #include <string.h>
 
 #include "pb.h"
@@ -146,20 +147,27 @@ typedef struct unpacking {
     bool out_of_memory;         /* an allocation failed: the bytes may be fine */
 } unpacking;
 
+/* what an allocation of SIZE costs in the arena, which rounds each up to this (arena.c):
+ * protobuf-c makes many of a byte or two */
+#define ARENA_GRAIN 16
+
 static void *arena_alloc(void *data, size_t size)
 {
     unpacking *u = data;
     pb_limit *l = u->limit;
-    if (l && (size > l->max || l->used > l->max - size)) {
+    size_t cost = size > SIZE_MAX - ARENA_GRAIN
+                      ? SIZE_MAX
+                      : (size + ARENA_GRAIN - 1) & ~(size_t)(ARENA_GRAIN - 1);
+    if (l && (cost > l->max || l->used > l->max - cost)) {
         u->over = true;
         return NULL;
     }
-    if (l && l->charge && !l->charge(l->ctx, size)) {
+    if (l && l->charge && !l->charge(l->ctx, cost)) {
         u->refused = true;
         return NULL;
     }
     if (l)
-        l->used += size;
+        l->used += cost;
     void *p = dt_arena_alloc(u->arena, size);
     if (p == NULL)
         u->out_of_memory = true;

@@ -30,6 +30,18 @@ static inline bool core_budget_take(core_budget *b, size_t n)
     return true;
 }
 
+/* core_budget_take_fit: count N more bytes only if they fit under the limit (no exception for
+ * a large one: for what is taken piece by piece). */
+static inline bool core_budget_take_fit(core_budget *b, size_t n)
+{
+    size_t used = atomic_load(&b->used);
+    do {
+        if (used > b->max || n > b->max - used)
+            return false;
+    } while (!atomic_compare_exchange_weak(&b->used, &used, used + n));
+    return true;
+}
+
 /* core_budget_force: count N more bytes whatever the limit (what is bounded elsewhere). */
 static inline void core_budget_force(core_budget *b, size_t n)
 {

@@ -6,8 +6,11 @@
  * serves it with the server's channel arguments), and keeps at most MAX of them: past that a
  * new connection is closed at once, and said so in the log.
  * gRPC closes the descriptors it is handed without telling us, so each is remembered with
- * its socket's inode, and the table is swept (fstat) when it is full: a descriptor closed,
- * or reused since for another file, is free again; one accept returns again was closed.
+ * its socket's inode, and the table is swept (fstat) when it is full, at most every
+ * SWEEP_EVERY_MS: a descriptor closed, or reused since for another file, is free again; one
+ * accept returns again was closed. Accepts come in bursts of at most BURST, so a connect
+ * flood never keeps a stop waiting. Every address the host names is listened on (gRPC's own
+ * listener did that too), with gRPC's TCP_USER_TIMEOUT.
  * A shortage of descriptors from elsewhere (EMFILE) is met with a spare one, let go for the
  * connection to be accepted and closed, then taken again: the loop never stops. (TLS
  * servers keep gRPC's own listener: gRPC takes plaintext descriptors only.) */
@@ -18,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +32,11 @@
 #include "rpc.h"
 
 #define SAY_EVERY_S 10   /* refusals are logged at most this often, with their count */
+#define LISTEN_MAX 4     /* sockets: one per address the host resolves to */
+#define BURST 64         /* accepts in a row before the loop looks whether to stop */
+#define SWEEP_EVERY_MS 100   /* a full table is swept at most this often; in between, refuse */
+#define USER_TIMEOUT_MS 20000   /* unacknowledged data this long ends a connection, as gRPC's
+                                 * own listener sets it (its keepalive timeout) */
 
 typedef struct conn {
     int fd;
@@ -37,14 +46,17 @@ typedef struct conn {
 struct rpc_listener {
     grpc_server *server;
     grpc_server_credentials *creds;
-    int fd;              /* listening, non-blocking */
-    int wake[2];         /* a byte in wake[1] ends the loop */
+    int fds[LISTEN_MAX]; /* listening, non-blocking */
+    size_t n_fds;
+    int wake[2];         /* a byte in wake[1] ends the loop, */
+    atomic_bool stop;    /* ... and this, which a burst of accepts looks at */
     int spare;           /* held for a shortage of descriptors */
     pthread_t thread;
     conn *conns;         /* handed to gRPC: N of at most MAX */
     unsigned n, max;
     unsigned long refused;
     time_t said;         /* refusals last logged */
+    struct timespec swept;   /* the full table last swept */
 };
 
 static void nap_ms(long ms)
@@ -53,9 +65,20 @@ static void nap_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* sweep: forget the connections gRPC has closed */
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+/* sweep: forget the connections gRPC has closed (one fstat each: not for every connection a
+ * flood brings while the table is full) */
 static void sweep(rpc_listener *l)
 {
+    if (ms_since(&l->swept) < SWEEP_EVERY_MS)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &l->swept);
     for (unsigned i = 0; i < l->n;) {
         struct stat st;
         if (fstat(l->conns[i].fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == l->conns[i].ino)
@@ -106,11 +129,13 @@ static void admit(rpc_listener *l, int fd)
 
 /* shed: out of descriptors: the spare one makes room to take a connection and close it, so
  * it leaves the backlog (and its client hears at once) instead of waking the loop for ever */
-static void shed(rpc_listener *l)
+static void shed(rpc_listener *l, int lfd)
 {
+    if (l->spare < 0)   /* taken by another thread last time: try again */
+        l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (l->spare >= 0) {
         close(l->spare);
-        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0)
             refuse(l, fd, "the process is out of file descriptors");
         l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -118,36 +143,49 @@ static void shed(rpc_listener *l)
     nap_ms(10);
 }
 
+/* take: up to BURST connections waiting on listening socket LFD */
+static void take(rpc_listener *l, int lfd)
+{
+    for (int i = 0; i < BURST && !atomic_load(&l->stop); i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            admit(l, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE)
+            shed(l, lfd);
+        else if (errno != EAGAIN && errno != EWOULDBLOCK)
+            nap_ms(10);   /* ENOBUFS, ENOMEM...: not a busy loop meanwhile */
+        return;
+    }
+}
+
 static void *accept_main(void *arg)
 {
     rpc_listener *l = arg;
-    struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->wake[0], .events = POLLIN}};
-    for (;;) {
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
-            nap_ms(10);
-        if (p[1].revents)
-            return NULL;
-        for (;;) {
-            int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd >= 0) {
-                admit(l, fd);
-                continue;
-            }
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE)
-                shed(l);
-            else if (errno != EAGAIN && errno != EWOULDBLOCK)
-                nap_ms(10);   /* ENOBUFS, ENOMEM...: not a busy loop meanwhile */
-            break;
+    struct pollfd p[LISTEN_MAX + 1];
+    for (size_t i = 0; i < l->n_fds; i++)
+        p[i] = (struct pollfd){.fd = l->fds[i], .events = POLLIN};
+    p[l->n_fds] = (struct pollfd){.fd = l->wake[0], .events = POLLIN};
+    while (!atomic_load(&l->stop)) {
+        if (poll(p, l->n_fds + 1, -1) < 0) {
+            if (errno != EINTR)
+                nap_ms(10);
+            continue;
         }
+        for (size_t i = 0; i < l->n_fds; i++)
+            if (p[i].revents)
+                take(l, l->fds[i]);
     }
+    return NULL;
 }
 
 static void listener_free(rpc_listener *l)
 {
-    if (l->fd >= 0)
-        close(l->fd);
+    for (size_t i = 0; i < l->n_fds; i++)
+        close(l->fds[i]);
     for (int i = 0; i < 2; i++)
         if (l->wake[i] >= 0)
             close(l->wake[i]);
@@ -166,25 +204,30 @@ dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max
     rpc_listener *l = calloc(1, sizeof *l);
     if (l == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    l->fd = l->spare = l->wake[0] = l->wake[1] = -1;
+    l->spare = l->wake[0] = l->wake[1] = -1;
     l->server = server;
     l->max = max ? max : 1;
     bool ipv6 = false;   /* gRPC learns the family from the descriptor */
-    dt_status st = core_listen("gRPC", addr, &l->fd, &ipv6, err);
+    dt_status st = core_listen_all("gRPC", addr, l->fds, LISTEN_MAX, &l->n_fds, &ipv6, err);
     if (st != DT_OK) {
         listener_free(l);
         return st;
     }
-    if ((l->conns = calloc(l->max, sizeof *l->conns)) == NULL ||
+    bool nonblocking = true;
+    for (size_t i = 0; i < l->n_fds; i++) {
+        int ms = USER_TIMEOUT_MS;   /* accepted connections inherit it */
+        setsockopt(l->fds[i], IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+        nonblocking &= fcntl(l->fds[i], F_SETFL, fcntl(l->fds[i], F_GETFL) | O_NONBLOCK) == 0;
+    }
+    if (!nonblocking || (l->conns = calloc(l->max, sizeof *l->conns)) == NULL ||
         (l->creds = grpc_insecure_server_credentials_create()) == NULL ||
         pipe2(l->wake, O_CLOEXEC) != 0 ||
         (l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 ||
-        fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK) != 0 ||
         pthread_create(&l->thread, NULL, accept_main, l) != 0) {
         listener_free(l);
         return dt_error_set(err, DT_ERR_NOMEM, "gRPC: cannot start the listener on %s", addr);
     }
-    *port = core_bound_port(l->fd);
+    *port = core_bound_port(l->fds[0]);
     *out = l;
     return DT_OK;
 }
@@ -193,6 +236,7 @@ void rpc_listener_stop(rpc_listener *l)
 {
     if (l == NULL)
         return;
+    atomic_store(&l->stop, true);
     char b = 0;
     while (write(l->wake[1], &b, 1) < 0 && errno == EINTR)
         ;

@@ -176,7 +176,8 @@ struct rpc_call {
  * and are counted, never refused, since what they did is done); a stream message waits for
  * room. A message larger than the whole bound goes when at most half of it is held
  * (core_budget_take). A completion stream's messages are counted, never refused: their window
- * bounds them (STREAM_WINDOW_BYTES per stream). */
+ * bounds them (STREAM_WINDOW_BYTES per stream); what one unpacks to beyond its share is
+ * (unpack), and then the stream ends RESOURCE_EXHAUSTED so its work goes back at once. */
 
 /* hold: count N more bytes held; false (nothing counted) if they do not fit, unless FORCE. */
 static bool hold(dt_grpc_server *srv, size_t n, bool force)
@@ -781,7 +782,7 @@ static bool charge_held(void *ctx, size_t n)
     tree_charge *t = ctx;
     size_t own = n < t->free ? n : t->free;
     t->free -= own;
-    if (n > own && !core_budget_take(&t->srv->held, n - own))
+    if (n > own && !core_budget_take_fit(&t->srv->held, n - own))
         return false;
     t->charged += n - own;
     return true;
@@ -1342,6 +1343,10 @@ static void child_finish(rpc_call *c, grpc_status_code code, const char *message
     if (code != GRPC_STATUS_OK)
         dt_log(DT_LOG_DEBUG, NULL, "%s on a completion stream: %s", c->method,
                message ? message : "");
+    /* no room for what it unpacks to: rather than leave it to its lease, the stream ends, and
+     * its worker, connecting again, is given its work back at once */
+    if (code == GRPC_STATUS_RESOURCE_EXHAUSTED)
+        grpc_call_cancel_with_status(c->parent->call, code, message ? message : "", NULL);
     pthread_mutex_lock(&c->mu);
     settle(c);
 }
@@ -1605,12 +1610,14 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
                             "task hubs of OPTS->hubs, one of the two");
     *out = NULL;
     if (opts && (opts->max_calls < 0 || opts->max_streams < 0 || opts->request_timeout_ms < 0 ||
-                 opts->send_timeout_ms < 0))
+                 opts->send_timeout_ms < 0 || opts->max_connections < 0 ||
+                 opts->idle_timeout_ms < 0))
         return dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC server: max_calls (%d), max_streams "
-                            "(%d), request_timeout_ms (%lld) and send_timeout_ms (%lld) cannot "
-                            "be negative", opts->max_calls, opts->max_streams,
-                            (long long)opts->request_timeout_ms,
-                            (long long)opts->send_timeout_ms);
+                            "(%d), max_connections (%d), request_timeout_ms (%lld), "
+                            "send_timeout_ms (%lld) and idle_timeout_ms (%lld) cannot be "
+                            "negative", opts->max_calls, opts->max_streams,
+                            opts->max_connections, (long long)opts->request_timeout_ms,
+                            (long long)opts->send_timeout_ms, (long long)opts->idle_timeout_ms);
     const char *listen = opts && opts->listen ? opts->listen : DT_DEFAULT_GRPC_ADDRESS;
     int max_msg = (int)(opts && opts->max_message ? opts->max_message : DT_GRPC_MAX_MESSAGE);
     grpc_init();
@@ -1671,10 +1678,16 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         st = dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC TLS needs both a certificate and a key");
         goto fail;
     }
-    if (tls) {
-        grpc_ssl_pem_key_cert_pair pair = {opts->tls_key_pem, opts->tls_cert_pem};
-        grpc_server_credentials *creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0,
-                                                                            NULL);
+    /* ours takes HOST:PORT in plaintext; TLS, and gRPC's own targets (unix:PATH, ipv4:...),
+     * stay with gRPC's listener */
+    bool own = !tls && strchr(listen, '/') == NULL && strncmp(listen, "unix:", 5) != 0 &&
+               strncmp(listen, "ipv4:", 5) != 0 && strncmp(listen, "ipv6:", 5) != 0;
+    if (!own) {
+        grpc_ssl_pem_key_cert_pair pair = {tls ? opts->tls_key_pem : NULL,
+                                           tls ? opts->tls_cert_pem : NULL};
+        grpc_server_credentials *creds =
+            tls ? grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL)
+                : grpc_insecure_server_credentials_create();
         if (creds == NULL) {
             st = dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC TLS: the certificate or key is "
                               "not usable PEM");
@@ -1693,7 +1706,7 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         request_call(srv);
     int max_conns = opts && opts->max_connections > 0 ? opts->max_connections
                                                       : DT_GRPC_MAX_CONNECTIONS;
-    if (!tls && (st = rpc_listener_start(srv->server, listen, core_fd_share(max_conns, 4),
+    if (own && (st = rpc_listener_start(srv->server, listen, core_fd_share(max_conns, 4),
                                          &srv->listener, &srv->port, err)) != DT_OK)
         goto fail_started;
     if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
