@@ -68,8 +68,9 @@ static void set_port(struct sockaddr *sa, int port)
         ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
 }
 
-dt_status core_listen_all(const char *what, const char *addr, int *fds, size_t max, size_t *n,
-                          bool *ipv6, dt_error *err)
+/* listen_on: core_listen_all's work; DUAL: every address is one dual-stack socket */
+static dt_status listen_on(const char *what, const char *addr, int *fds, size_t max, size_t *n,
+                           bool *ipv6, bool dual, dt_error *err)
 {
     *n = 0;
     char host[256];
@@ -84,7 +85,7 @@ dt_status core_listen_all(const char *what, const char *addr, int *fds, size_t m
     /* every address ("", "0.0.0.0", "::"): IPv6 and IPv4 on one socket where the system has
      * IPv6, as gRPC's own listener takes them; otherwise as the name resolves */
     bool every = host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
-    if (every && max > 0) {
+    if (dual && every && max > 0) {
         hints.ai_family = AF_INET6;
         hints.ai_flags |= AI_NUMERICHOST;
         if (getaddrinfo("::", port, &hints, &res) == 0 && res &&
@@ -125,30 +126,17 @@ dt_status core_listen_all(const char *what, const char *addr, int *fds, size_t m
     return DT_OK;
 }
 
+dt_status core_listen_all(const char *what, const char *addr, int *fds, size_t max, size_t *n,
+                          bool *ipv6, dt_error *err)
+{
+    return listen_on(what, addr, fds, max, n, ipv6, true, err);
+}
+
 dt_status core_listen(const char *what, const char *addr, int *fd, bool *ipv6, dt_error *err)
 {
+    size_t n = 0;
     *fd = -1;
-    char host[256];
-    const char *port;
-    dt_status st = split(what, addr, host, &port, err);
-    if (st != DT_OK)
-        return st;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (gai != 0)
-        return dt_error_set(err, DT_ERR_IO, "cannot listen on %s for %s: %s", addr, what,
-                            gai_strerror(gai));
-    int last_errno = 0;
-    for (struct addrinfo *ai = res; ai && *fd < 0; ai = ai->ai_next)
-        if ((*fd = bind_one(ai, false, &last_errno)) >= 0)
-            *ipv6 = ai->ai_family == AF_INET6;
-    freeaddrinfo(res);
-    if (*fd < 0)
-        return dt_error_set(err, DT_ERR_IO, "cannot listen on %s for %s: %s", addr, what,
-                            strerror(last_errno ? last_errno : EADDRNOTAVAIL));
-    return DT_OK;
+    return listen_on(what, addr, fd, 1, &n, ipv6, false, err);
 }
 
 int core_bound_port(int fd)
