@@ -74,7 +74,7 @@ static dt_status listen_on(const char *what, const char *addr, int *fds, size_t 
 {
     *n = 0;
     char host[256];
-    const char *port;
+    const char *port = NULL;
     dt_status st = split(what, addr, host, &port, err);
     if (st != DT_OK)
         return st;
