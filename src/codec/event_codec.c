@@ -250,6 +250,7 @@ static void *enc_rewound(pb_builder *b, const dt_event *e)
         m->parentexecutionid = pb_b_sv(b, e->parent_execution_id);
         m->instanceid = pb_b_sv(b, e->instance_id);
         m->parenttracecontext = pb_b_trace(b, e->trace_parent, e->trace_state);
+        m->parentinstance = enc_parent(b, e);   /* a parent's rewind: its task for the child */
     }
     return m;
 }
@@ -520,6 +521,7 @@ static void dec_body(pb_reader *r, const Dtpb__HistoryEvent *h, dt_event *e)
     case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
         e->input = pb_r_sv(r, h->executionresumed->input, "input"); break;
     case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND:
+        dec_parent(r, h->executionrewound->parentinstance, e);
         e->input = pb_r_sv(r, h->executionrewound->reason, "reason");
         e->parent_execution_id = pb_r_sv(r, h->executionrewound->parentexecutionid,
                                          "parentExecutionId");

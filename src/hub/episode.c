@@ -267,32 +267,45 @@ static void complete(builder *b, const dt_action *a, int32_t event_id, dt_episod
     notify_parent(b, a);
 }
 
+/* old_failure: the failure the old history (the item's past) has for the child created as E
+ * in the new one, or NULL. The child is found by its instance id: a rewind may have
+ * renumbered its creation (rewind.c), and a worker's rewrite has it as it was. */
+static const dt_event *old_failure(builder *b, const dt_event *e)
+{
+    const dt_event *past = b->item->past;
+    size_t n = b->item->n_past;
+    int32_t seq = e->event_id;
+    for (size_t i = 0; i < n && e->instance_id; i++)
+        if (past[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED && past[i].instance_id &&
+            strcmp(past[i].instance_id, e->instance_id) == 0) {
+            seq = past[i].event_id;
+            break;
+        }
+    for (size_t i = 0; i < n; i++)
+        if (past[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED && past[i].task_id == seq)
+            return &past[i];
+    return NULL;
+}
+
 /* rewound_child: should the sub-orchestration created as E be rewound with its parent? When
- * it failed (the old history says so) and the new one does not have it completed. */
+ * it failed (the old history says so) and the new one does not have its result. */
 static bool rewound_child(builder *b, const dt_action *a, const dt_event *e)
 {
-    bool failed = false;
-    for (size_t i = 0; i < b->item->n_past; i++)
-        failed |= b->item->past[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED &&
-                  b->item->past[i].task_id == e->event_id;
     for (size_t i = 0; i < a->n_carryover; i++)
-        if (a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED &&
+        if ((a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
+             a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED) &&
             a->carryover[i].task_id == e->event_id)
-            return false;
-    return failed;
+            return false;   /* its result stays (a retried attempt's failure, kept) */
+    return old_failure(b, e) != NULL;
 }
 
 /* never_started: did the child created as E fail because its id was in use (another's
  * instance, or the parent's own), so that no child of this parent ever ran? */
 static bool never_started(builder *b, const dt_event *e)
 {
-    for (size_t i = 0; i < b->item->n_past; i++) {
-        const dt_event *p = &b->item->past[i];
-        if (p->type == DT_EVENT_SUB_ORCHESTRATION_FAILED && p->task_id == e->event_id)
-            return p->failure && p->failure->error_type &&
-                   strcmp(p->failure->error_type, "OrchestrationAlreadyExists") == 0;
-    }
-    return false;
+    const dt_event *p = old_failure(b, e);
+    return p && p->failure && p->failure->error_type &&
+           strcmp(p->failure->error_type, "OrchestrationAlreadyExists") == 0;
 }
 
 /* parent_task_failed: the message that fails this parent's (new execution EXEC's) task for
@@ -339,7 +352,12 @@ static void rewind_child(builder *b, const dt_event *e, const char *exec, const 
         dt_event_init(&m->event, DT_EVENT_EXECUTION_REWOUND, b->now);
         m->event.input = reason;
         m->event.instance_id = child;
+        /* the parent's new run, and its task for the child: a rewind renumbers the steps
+         * that came after a retry chain it took out (rewind.c) */
+        m->event.parent_instance_id = b->item->instance_id;
+        m->event.parent_name = b->item->state.name;
         m->event.parent_execution_id = exec;
+        m->event.parent_task_id = e->event_id;
     }
     if (fail == NULL)
         return;

@@ -142,6 +142,55 @@ test("a retry policy re-runs an activity that fails twice until it succeeds", { 
   );
 });
 
+test("a rewind after a retry policy gave up runs the step again from its first attempt; a step whose retry succeeded is not run again", { timeout: h.TEST_TIMEOUT_MS }, () => {
+  const runs = { flaky: 0, broken: 0 };
+  let fixed = false;
+  return h.withHub(
+    {
+      activities: {
+        rw_flaky: () => {
+          if (++runs.flaky === 1) throw new Error("flaky once");
+          return "flaky ok";
+        },
+        rw_broken: () => {
+          runs.broken++;
+          if (!fixed) throw new Error("broken until fixed");
+          return "fixed";
+        },
+      },
+      orchestrators: {
+        rw_retries: async function* (ctx) {
+          const retry = new RetryPolicy({ maxNumberOfAttempts: 2, firstRetryIntervalInMilliseconds: 100 });
+          const a = yield ctx.callActivity("rw_flaky", undefined, { retry });
+          const b = yield ctx.callActivity("rw_broken", undefined, { retry });
+          return [a, b];
+        },
+      },
+    },
+    async ({ client }) => {
+      const id = await client.scheduleNewOrchestration("rw_retries", undefined, h.uid("rwretry"));
+      assert.equal(h.statusName(await h.waitDone(client, id)), "FAILED");
+      assert.deepEqual(runs, { flaky: 2, broken: 2 });
+
+      fixed = true;
+      await client.rewindInstance(id, "fixed it");
+      const state = await h.waitDone(client, id);
+      assert.equal(h.statusName(state), "COMPLETED", JSON.stringify(state.failureDetails));
+      assert.deepEqual(JSON.parse(state.serializedOutput), ["flaky ok", "fixed"]);
+      assert.deepEqual(runs, { flaky: 2, broken: 3 });   // one new attempt; the kept step not re-run
+
+      // the step whose retry succeeded keeps its failed attempt and its timer; the other's
+      // attempts and timer went, and its one new attempt succeeded
+      const types = await h.historyTypes(client, id);
+      assert.equal(h.count(types, "TaskFailed"), 1, `history: ${types.join(",")}`);
+      assert.equal(h.count(types, "TimerCreated"), 1);
+      assert.equal(h.count(types, "TimerFired"), 1);
+      assert.equal(h.count(types, "TaskScheduled"), 3);
+      assert.equal(h.count(types, "TaskCompleted"), 2);
+    },
+  );
+});
+
 test("a retry policy gives up after its maximum attempts and the instance fails", { timeout: h.TEST_TIMEOUT_MS }, () => {
   const attempts = new Map();
   return h.withHub(

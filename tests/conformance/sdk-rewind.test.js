@@ -93,6 +93,58 @@ test("RewindInstance: the worker gets the failed run's history without the failu
   }
 });
 
+// The Python SDK retries a step under its first attempt's number (only each retry's timer
+// takes a new one): TaskScheduled 1, TaskFailed 1, TimerCreated 2, TimerFired 2,
+// TaskScheduled 1, TaskFailed 1. A rewind of that chain takes the attempts and the timer out
+// together, or the replay would meet the timer where the code schedules its first attempt.
+test("RewindInstance takes out a retry chain whose attempts share one number (the Python SDK's shape) with its timer", TIMEOUT, async () => {
+  const O = raw.uid("rwpy"), A = raw.uid("rwpy-act"), id = raw.uid("rwpy");
+  const s = new raw.WorkStream(client, raw.filters([O], [A]));
+  const failActivity = (t) => raw.unary(client, "CompleteActivityTask", {
+    instanceId: id, taskId: t.activityRequest.taskId, completionToken: t.completionToken,
+    failureDetails: { errorType: "Boom", errorMessage: "attempt failed" },
+  });
+  try {
+    await raw.unary(client, "StartInstance", { name: O, instanceId: id });
+    await raw.completeOrchestration(client, await s.must(), [raw.actions.scheduleTask(1, A, '"x"')]);
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const t = await s.must();
+      assert.equal(t.activityRequest.taskId, 1);
+      await failActivity(t);
+      const wi = await s.must();
+      assert.ok(wi.orchestratorRequest.newEvents.some((e) => e.taskFailed));
+      if (attempt === 2) {
+        await raw.completeOrchestration(client, wi, [raw.actions.complete(3, "ORCHESTRATION_STATUS_FAILED", undefined, {
+          failureDetails: { errorType: "Boom", errorMessage: "attempt failed" },
+        })]);
+        break;
+      }
+      await raw.completeOrchestration(client, wi, [{ id: 2, createTimer: { fireAt: raw.ts(Date.now()) } }]);
+      const fired = await s.must();
+      assert.ok(fired.orchestratorRequest.newEvents.some((e) => e.timerFired));
+      await raw.completeOrchestration(client, fired, [raw.actions.scheduleTask(1, A, '"x"')]);   // the same number
+    }
+    assert.equal((await raw.waitDone(client, id)).orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+
+    await raw.unary(client, "RewindInstance", { instanceId: id, reason: raw.str("fixed") });
+    const wi = await s.must();
+    const past = kinds(wi.orchestratorRequest.pastEvents);
+    for (const k of ["taskScheduled", "taskFailed", "timerCreated", "timerFired", "executionCompleted"])
+      assert.ok(!past.includes(k), `${k} left in ${past.join()}`);
+    await raw.completeOrchestration(client, wi, [raw.actions.scheduleTask(1, A, '"x"')]);
+    const t = await s.must();
+    assert.equal(t.activityRequest.taskId, 1);
+    await raw.completeActivity(client, t, '"ok"');
+    const last = await s.must();
+    assert.ok(last.orchestratorRequest.newEvents.some((e) => e.taskCompleted && e.taskCompleted.taskScheduledId === 1));
+    await raw.completeOrchestration(client, last, [raw.actions.complete(2, "ORCHESTRATION_STATUS_COMPLETED", '"done"')]);
+    assert.equal((await raw.waitDone(client, id)).orchestrationStatus, "ORCHESTRATION_STATUS_COMPLETED");
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
 test("RewindInstance refuses an instance that is not Failed with FAILED_PRECONDITION, and a missing one with NOT_FOUND", TIMEOUT, async () => {
   const O = raw.uid("rw-live"), id = raw.uid("rw-live");
   const s = new raw.WorkStream(client, raw.filters([O], []));

@@ -10,7 +10,7 @@
 #include "hubfix.h"
 
 /* The activities count their runs; "fails_once" fails its first run of each test. */
-static atomic_int good_runs, flaky_runs, child_runs;
+static atomic_int good_runs, flaky_runs, child_runs, twice_runs, child_twice_runs;
 
 static dt_status good(dt_actx *ctx, const char *input, const char **output)
 {
@@ -34,6 +34,76 @@ static dt_status child_fails_once(dt_actx *ctx, const char *input, const char **
     if (atomic_fetch_add(&child_runs, 1) == 0)
         return dt_activity_fail(ctx, "Transient", "the child's first run fails");
     *output = dt_activity_printf(ctx, "\"child ok\"");
+    return DT_OK;
+}
+
+static dt_status fails_twice(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    if (atomic_fetch_add(&twice_runs, 1) < 2)
+        return dt_activity_fail(ctx, "Transient", "the first two runs fail");
+    *output = dt_activity_printf(ctx, "\"third time\"");
+    return DT_OK;
+}
+
+static dt_status child_fails_twice(dt_actx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    if (atomic_fetch_add(&child_twice_runs, 1) < 2)
+        return dt_activity_fail(ctx, "Transient", "the child's first two runs fail");
+    *output = dt_activity_printf(ctx, "\"child third time\"");
+    return DT_OK;
+}
+
+static dt_status twice_child(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_await(ctx, dt_call_activity(ctx, "child_fails_twice", NULL, NULL));
+    return DT_OK;
+}
+
+/* retrier: a good step; a flaky step whose retry succeeds; a step that fails both its
+ * attempts; a child that fails both its attempts */
+static dt_status retrier(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    dt_retry_policy three = {.max_attempts = 3, .first_interval_ms = 1};
+    dt_retry_policy two = {.max_attempts = 2, .first_interval_ms = 1};
+    dt_task_options o3 = {.retry = &three}, o2 = {.retry = &two};
+    const char *a = dt_await(ctx, dt_call_activity(ctx, "good", "1", NULL));
+    const char *b = dt_await(ctx, dt_call_activity(ctx, "fails_once", NULL, &o3));
+    const char *c = dt_await(ctx, dt_call_activity(ctx, "fails_twice", NULL, &o2));
+    const char *d = dt_await(ctx, dt_call_sub_orchestrator(ctx, "twice_child", NULL, &o2));
+    *output = dt_printf(ctx, "[%s,%s,%s,%s]", a, b, c, d);
+    return DT_OK;
+}
+
+/* fan_retrier: the two retried steps side by side; their first failures may come in one
+ * episode, which then creates both their timers */
+static dt_status fan_retrier(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    dt_retry_policy three = {.max_attempts = 3, .first_interval_ms = 1};
+    dt_retry_policy two = {.max_attempts = 2, .first_interval_ms = 200};
+    dt_task_options o3 = {.retry = &three}, o2 = {.retry = &two};
+    dt_task *t[2] = {dt_call_activity(ctx, "fails_twice", NULL, &o2),
+                     dt_call_activity(ctx, "fails_once", NULL, &o3)};
+    *output = dt_await(ctx, dt_when_all(ctx, t, 2));
+    return DT_OK;
+}
+
+/* renumbering: a child created after a retried step's timer; the child fails at once, while
+ * the step waits to retry */
+static dt_status renumbering(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    dt_retry_policy slow = {.max_attempts = 2, .first_interval_ms = 2000};
+    dt_task_options o = {.retry = &slow};
+    dt_task *t[2];
+    t[0] = dt_call_activity(ctx, "fails_twice", NULL, &o);
+    dt_await(ctx, dt_create_timer(ctx, dt_octx_now(ctx) + 100 * 1000));
+    t[1] = dt_call_sub_orchestrator(ctx, "twice_child", NULL, NULL);
+    *output = dt_await(ctx, dt_when_all(ctx, t, 2));
     return DT_OK;
 }
 
@@ -71,7 +141,14 @@ static void open_fix(hubfix *f, const char *name)
     assert_ok(dt_worker_add_orchestrator(f->worker, "child", child, NULL), NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "squatter_parent", squatter_parent, NULL),
               NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "retrier", retrier, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "fan_retrier", fan_retrier, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "renumbering", renumbering, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "twice_child", twice_child, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "good", good, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f->worker, "fails_twice", fails_twice, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f->worker, "child_fails_twice", child_fails_twice, NULL),
+              NULL);
     assert_ok(dt_worker_add_activity(f->worker, "fails_once", fails_once, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "child_fails_once", child_fails_once, NULL),
               NULL);
@@ -285,6 +362,152 @@ static void test_a_rewind_leaves_alone_an_instance_that_took_a_purged_childs_id(
     hubfix_close(&f);
 }
 
+/* rewind_expect_failed: rewind ID, which then fails again with a message holding WHAT. */
+static void rewind_expect_failed(hubfix *f, const char *id, const char *what)
+{
+    dt_error err = {0};
+    assert_ok(dt_client_rewind(f->client, id, "again", &err), &err);
+    dt_instance_state *s = wait_done(f, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_non_null(strstr(s->failure->message, what));
+}
+
+/* Retries: a step whose attempts all failed runs again from its first attempt (its retry
+ * timers go with its failures, or the replay would meet them where the step's next call
+ * is); a step whose retry succeeded keeps its failed attempt and timer, and does not run
+ * again; a child whose attempts all failed is rewound as its first attempt. */
+static void test_a_rewind_runs_a_step_whose_retries_all_failed_from_its_first_attempt(
+    void **state)
+{
+    (void)state;
+    hubfix f;
+    open_fix(&f, "rewind-retries");
+    atomic_store(&good_runs, 0);
+    atomic_store(&flaky_runs, 0);
+    atomic_store(&twice_runs, 0);
+    atomic_store(&child_twice_runs, 0);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "retrier", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_non_null(strstr(s->failure->message, "first two runs fail"));
+    assert_int_equal(atomic_load(&twice_runs), 2);
+
+    rewind_expect_failed(&f, id, "child's first two runs fail");   /* the step, then the child */
+    assert_int_equal(atomic_load(&twice_runs), 3);
+    assert_int_equal(atomic_load(&child_twice_runs), 2);
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, id, &n);
+    const char *kids[2] = {NULL, NULL};
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED && k < 2)
+            kids[k++] = dt_arena_strdup(f.arena, h[i].instance_id);
+    assert_non_null(kids[1]);   /* the child's two attempts */
+    dt_error err = {0};
+    assert_ok(dt_client_rewind(f.client, id, "fixed the child", &err), &err);
+    s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[1,\"second time lucky\",\"third time\","
+                                   "\"child third time\"]");
+    assert_int_equal(atomic_load(&good_runs), 1);
+    assert_int_equal(atomic_load(&flaky_runs), 2);   /* its retry succeeded: kept */
+    assert_int_equal(atomic_load(&twice_runs), 3);
+    assert_int_equal(atomic_load(&child_twice_runs), 3);
+    /* the first attempt's child was rewound and completed; the second's is left as it was */
+    assert_int_equal(wait_done(&f, kids[0])->status, DT_STATUS_COMPLETED);
+    assert_int_equal(wait_done(&f, kids[1])->status, DT_STATUS_FAILED);
+
+    h = hubfix_history(&f, id, &n);
+    /* left: the kept step's failed attempt and its timer */
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TASK_FAILED), 1);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TIMER_CREATED), 1);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TIMER_FIRED), 1);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TASK_SCHEDULED), 4);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_CREATED), 1);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_FAILED), 0);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 1);   /* the last says why */
+    for (size_t i = 0; i < n; i++)
+        if (h[i].type == DT_EVENT_EXECUTION_REWOUND)
+            assert_string_equal(h[i].input, "fixed the child");
+    hubfix_close(&f);
+}
+
+/* Two retried steps side by side: the one whose attempts all failed runs again; the other
+ * runs again only if its chain had not finished when the instance failed. */
+static void test_a_rewind_tells_side_by_side_retries_apart(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_fix(&f, "rewind-fan-retries");
+    atomic_store(&flaky_runs, 0);
+    atomic_store(&twice_runs, 0);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "fan_retrier", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, id, &n);
+    bool flaky_done = hubfix_count(h, n, DT_EVENT_TASK_COMPLETED) == 1;
+
+    dt_error err = {0};
+    assert_ok(dt_client_rewind(f.client, id, NULL, &err), &err);
+    s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[\"third time\",\"second time lucky\"]");
+    assert_int_equal(atomic_load(&twice_runs), 3);
+    assert_int_equal(atomic_load(&flaky_runs), flaky_done ? 2 : 3);
+    h = hubfix_history(&f, id, &n);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TASK_FAILED), flaky_done ? 1 : 0);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_TIMER_CREATED), flaky_done ? 1 : 0);
+    hubfix_close(&f);
+}
+
+/* A retry chain taken out before a child's creation moves the child's task down a number
+ * (the code will not take the chain's timer again): the rewound child reports under the
+ * parent's new number, and the parent completes. */
+static void test_a_child_after_a_retry_taken_out_reports_under_its_new_number(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_fix(&f, "rewind-renumbered");
+    atomic_store(&twice_runs, 1);         /* the step: fails once, then succeeds */
+    atomic_store(&child_twice_runs, 1);   /* the child's step: the same */
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "renumbering", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_non_null(strstr(s->failure->message, "child's first two runs fail"));
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, id, &n);
+    int32_t child_seq = -1, timers = 0;
+    const char *kid = NULL;
+    for (size_t i = 0; i < n; i++) {
+        timers += h[i].type == DT_EVENT_TIMER_CREATED;
+        if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED) {
+            child_seq = h[i].event_id;
+            kid = dt_arena_strdup(f.arena, h[i].instance_id);
+        }
+    }
+    assert_int_equal(timers, 2);   /* the code's, and the step's retry (never fired) */
+    assert_int_equal(child_seq, 3);
+
+    dt_error err = {0};
+    assert_ok(dt_client_rewind(f.client, id, NULL, &err), &err);
+    s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[\"third time\",\"child third time\"]");
+    assert_int_equal(atomic_load(&twice_runs), 3);
+    assert_int_equal(atomic_load(&child_twice_runs), 3);
+    dt_instance_state *c = wait_done(&f, kid);
+    assert_int_equal(c->status, DT_STATUS_COMPLETED);
+    h = hubfix_history(&f, id, &n);
+    for (size_t i = 0; i < n; i++)
+        if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED ||
+            h[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED)
+            assert_int_equal(h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED ? h[i].event_id
+                                                                              : h[i].task_id,
+                             2);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_COMPLETED), 1);
+    hubfix_close(&f);
+}
+
 static void test_only_a_failed_instance_can_be_rewound(void **state)
 {
     (void)state;
@@ -317,6 +540,9 @@ int main(void)
         cmocka_unit_test(test_a_purged_failed_child_starts_again_when_its_parent_is_rewound),
         cmocka_unit_test(test_a_rewind_does_not_touch_the_instance_that_held_a_childs_id),
         cmocka_unit_test(test_a_rewind_leaves_alone_an_instance_that_took_a_purged_childs_id),
+        cmocka_unit_test(test_a_rewind_runs_a_step_whose_retries_all_failed_from_its_first_attempt),
+        cmocka_unit_test(test_a_rewind_tells_side_by_side_retries_apart),
+        cmocka_unit_test(test_a_child_after_a_retry_taken_out_reports_under_its_new_number),
         cmocka_unit_test(test_only_a_failed_instance_can_be_rewound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
