@@ -38,6 +38,10 @@ typedef struct dt_grpc_server dt_grpc_server;
  * clients connect again when they next call), so idle ones do not keep the room. With TLS,
  * gRPC's own listener takes connections and does not count them. */
 #define DT_GRPC_MAX_CONNECTIONS 1024
+/* Of those, connections kept at once from one IP address (all of loopback's clients share
+ * 127.0.0.1): past it, that address's next connection is closed at once, so one client cannot
+ * take every connection the server keeps. */
+#define DT_GRPC_MAX_PER_CLIENT 256
 #define DT_GRPC_IDLE_TIMEOUT_MS 120000
 
 /* How long a message the server sends (an answer, a stream's message) may wait for its client
@@ -71,6 +75,8 @@ typedef struct dt_grpc_options {
                                   * call; 0: DT_GRPC_SEND_TIMEOUT_MS */
     int max_connections;         /* plaintext connections kept at once;
                                   * 0: DT_GRPC_MAX_CONNECTIONS */
+    int max_per_client;          /* of them, from one IP address; 0: DT_GRPC_MAX_PER_CLIENT
+                                  * (at most max_connections) */
     int64_t idle_timeout_ms;     /* a connection with no call this long is closed;
                                   * 0: DT_GRPC_IDLE_TIMEOUT_MS */
     bool no_completion_stream;   /* answer durabletask-c's own completion stream (the C SDK's

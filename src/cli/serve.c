@@ -26,7 +26,8 @@ static void serve_usage(FILE *out)
             "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n"
             "                   [--max-calls N] [--max-streams N] [--request-timeout SECONDS]\n"
             "                   [--max-held-mb N] [--send-timeout SECONDS]\n"
-            "                   [--max-connections N] [--idle-timeout SECONDS]\n"
+            "                   [--max-connections N] [--max-per-client N]\n"
+            "                   [--idle-timeout SECONDS]\n"
             "                   [--http-max-connections N] [--http-max-per-client N]\n"
             "                   [--no-completion-stream]\n\n"
             "Runs a hub with the Durable Task gRPC service (TaskHubSidecarService) and the HTTP\n"
@@ -98,6 +99,8 @@ static void serve_usage(FILE *out)
             "                           quarter of the open-file limit, which serve raises to\n"
             "                           its hard limit); one past it is closed at once (TLS:\n"
             "                           not counted, gRPC's own listener takes them)\n"
+            "  --max-per-client N       of them, from one IP address (default %d, or\n"
+            "                           --max-connections if less)\n"
             "  --idle-timeout SECONDS   a gRPC connection with no call this long is closed\n"
             "                           (default %d; clients connect again when they next call)\n"
             "  --http-max-connections N HTTP connections at once (default %d, at most half the\n"
@@ -105,7 +108,7 @@ static void serve_usage(FILE *out)
             "  --http-max-per-client N  HTTP connections at once from one IP address (default %d)\n",
             DT_GRPC_MAX_CALLS, DT_GRPC_MAX_STREAMS, DT_GRPC_MAX_HELD >> 20,
             DT_GRPC_SEND_TIMEOUT_MS / 1000,
-            DT_REQUEST_TIMEOUT_MS / 1000, DT_GRPC_MAX_CONNECTIONS,
+            DT_REQUEST_TIMEOUT_MS / 1000, DT_GRPC_MAX_CONNECTIONS, DT_GRPC_MAX_PER_CLIENT,
             DT_GRPC_IDLE_TIMEOUT_MS / 1000, DT_HTTP_MAX_CONNECTIONS, DT_HTTP_MAX_PER_CLIENT);
 }
 
@@ -195,7 +198,7 @@ int cli_serve(int argc, char **argv)
     const char *tls_cert_file = NULL, *tls_key_file = NULL;
     bool http_activity = true, completion_stream = true;
     long max_calls = 0, max_streams = 0, http_max_conns = 0, http_max_per_client = 0;
-    long max_connections = 0;
+    long max_connections = 0, max_per_client = 0;
     long max_held_mb = 0;
     int64_t request_timeout_ms = 0, send_timeout_ms = 0, idle_timeout_ms = 0;
     dt_log_set_level(DT_LOG_INFO);
@@ -282,6 +285,10 @@ int cli_serve(int argc, char **argv)
             if (!cli_parse_count("serve", "--max-connections", argv[++i], 1000000,
                                  &max_connections))
                 return 2;
+        } else if (strcmp(argv[i], "--max-per-client") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--max-per-client", argv[++i], 1000000,
+                                 &max_per_client))
+                return 2;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
             return 0;
@@ -294,6 +301,12 @@ int cli_serve(int argc, char **argv)
     if (max_streams > (max_calls ? max_calls : DT_GRPC_MAX_CALLS)) {
         fprintf(stderr, "dtask serve: --max-streams (%ld) cannot be more than --max-calls (%ld)\n",
                 max_streams, max_calls ? max_calls : (long)DT_GRPC_MAX_CALLS);
+        return 2;
+    }
+    if (max_per_client > (max_connections ? max_connections : DT_GRPC_MAX_CONNECTIONS)) {
+        fprintf(stderr, "dtask serve: --max-per-client (%ld) cannot be more than "
+                        "--max-connections (%ld)\n", max_per_client,
+                max_connections ? max_connections : (long)DT_GRPC_MAX_CONNECTIONS);
         return 2;
     }
     if (http_max_per_client > (http_max_conns ? http_max_conns : DT_HTTP_MAX_CONNECTIONS)) {
@@ -390,6 +403,7 @@ int cli_serve(int argc, char **argv)
                           .max_held = (size_t)max_held_mb << 20,
                           .send_timeout_ms = send_timeout_ms,
                           .max_connections = (int)max_connections,
+                          .max_per_client = (int)max_per_client,
                           .idle_timeout_ms = idle_timeout_ms,
                           .no_completion_stream = !completion_stream};
     if (dt_grpc_server_start(NULL, &go, &srv, &err) != DT_OK) {

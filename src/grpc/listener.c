@@ -3,8 +3,9 @@
  * (grpc/grpc#16058): a client that opened connections up to the descriptor limit kept the
  * server from taking any more, even after it let them go. So the plaintext server binds and
  * accepts itself, hands each connection to gRPC (grpc_server_add_channel_from_fd, which
- * serves it with the server's channel arguments), and keeps at most MAX of them: past that a
- * new connection is closed at once, and said so in the log.
+ * serves it with the server's channel arguments), and keeps at most MAX of them, and at most
+ * PER_CLIENT from one IP address: past that a new connection is closed at once, and said so
+ * in the log.
  * gRPC closes the descriptors it is handed without telling us, so each is remembered with
  * its socket's inode, and the table is swept (fstat) when it is full, at most every
  * SWEEP_EVERY_MS: a descriptor closed, or reused since for another file, is free again; one
@@ -19,6 +20,7 @@
 #include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <netinet/in.h>
+#include <string.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -38,9 +40,17 @@
 #define USER_TIMEOUT_MS 20000   /* unacknowledged data this long ends a connection, as gRPC's
                                  * own listener sets it (its keepalive timeout) */
 
+/* A client's address: an IPv4 one (IPv4-mapped IPv6 too) as its 4 bytes, an IPv6 one as
+ * its 16; anything else (a unix socket) all alike. */
+typedef struct peer {
+    unsigned char len;
+    unsigned char b[16];
+} peer;
+
 typedef struct conn {
     int fd;
     ino_t ino;
+    peer from;
 } conn;
 
 struct rpc_listener {
@@ -53,7 +63,7 @@ struct rpc_listener {
     int spare;           /* held for a shortage of descriptors */
     pthread_t thread;
     conn *conns;         /* handed to gRPC: N of at most MAX */
-    unsigned n, max;
+    unsigned n, max, per_client;
     unsigned long refused;
     time_t said;         /* refusals last logged */
     struct timespec swept;   /* the full table last swept */
@@ -100,18 +110,52 @@ static void refuse(rpc_listener *l, int fd, const char *why)
     }
 }
 
-/* admit: FD, just accepted, to gRPC, if there is room */
-static void admit(rpc_listener *l, int fd)
+static peer peer_of(const struct sockaddr_storage *a)
 {
-    unsigned i = 0;
-    while (i < l->n && l->conns[i].fd != fd)   /* its number is free: gRPC closed that one */
-        i++;
-    if (i == l->n && l->n == l->max) {
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    peer p = {0};
+    if (a->ss_family == AF_INET) {
+        p.len = 4;
+        memcpy(p.b, &((const struct sockaddr_in *)a)->sin_addr, 4);
+    } else if (a->ss_family == AF_INET6) {
+        const unsigned char *b = ((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr;
+        bool v4 = memcmp(b, mapped, sizeof mapped) == 0;
+        p.len = v4 ? 4 : 16;
+        memcpy(p.b, v4 ? b + 12 : b, p.len);
+    }
+    return p;
+}
+
+/* slot_of: where FD goes in the table: the entry of a connection gRPC closed that had its
+ * number, or the end; and in *FROM_PEER how many others come from FROM */
+static unsigned slot_of(const rpc_listener *l, int fd, const peer *from, unsigned *from_peer)
+{
+    unsigned at = l->n;
+    *from_peer = 0;
+    for (unsigned i = 0; i < l->n; i++) {
+        if (l->conns[i].fd == fd)
+            at = i;
+        else if (l->conns[i].from.len == from->len &&
+                 memcmp(l->conns[i].from.b, from->b, from->len) == 0)
+            (*from_peer)++;
+    }
+    return at;
+}
+
+/* admit: FD, just accepted from FROM, to gRPC, if there is room: in all, and for FROM */
+static void admit(rpc_listener *l, int fd, const peer *from)
+{
+    unsigned same, i = slot_of(l, fd, from, &same);
+    if ((i == l->n && l->n == l->max) || same >= l->per_client) {
         sweep(l);
-        i = l->n;
+        i = slot_of(l, fd, from, &same);
     }
     if (i == l->n && l->n == l->max) {
         refuse(l, fd, "the server holds as many as it keeps (--max-connections)");
+        return;
+    }
+    if (same >= l->per_client) {
+        refuse(l, fd, "one address holds as many as it may (--max-per-client)");
         return;
     }
     struct stat st;
@@ -123,7 +167,7 @@ static void admit(rpc_listener *l, int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (i == l->n)
         l->n++;
-    l->conns[i] = (conn){fd, st.st_ino};
+    l->conns[i] = (conn){fd, st.st_ino, *from};
     grpc_server_add_channel_from_fd(l->server, fd, l->creds);
 }
 
@@ -147,9 +191,12 @@ static void shed(rpc_listener *l, int lfd)
 static void take(rpc_listener *l, int lfd)
 {
     for (int i = 0; i < BURST && !atomic_load(&l->stop); i++) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage a;
+        socklen_t len = sizeof a;
+        int fd = accept4(lfd, (struct sockaddr *)&a, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            admit(l, fd);
+            peer from = peer_of(&a);
+            admit(l, fd, &from);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -198,7 +245,7 @@ static void listener_free(rpc_listener *l)
 }
 
 dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max,
-                             rpc_listener **out, int *port, dt_error *err)
+                             unsigned per_client, rpc_listener **out, int *port, dt_error *err)
 {
     *out = NULL;
     rpc_listener *l = calloc(1, sizeof *l);
@@ -207,6 +254,7 @@ dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max
     l->spare = l->wake[0] = l->wake[1] = -1;
     l->server = server;
     l->max = max ? max : 1;
+    l->per_client = per_client && per_client < l->max ? per_client : l->max;
     bool ipv6 = false;   /* gRPC learns the family from the descriptor */
     dt_status st = core_listen_all("gRPC", addr, l->fds, LISTEN_MAX, &l->n_fds, &ipv6, err);
     if (st != DT_OK) {

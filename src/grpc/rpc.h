@@ -38,12 +38,12 @@ typedef struct rpc_method {
 } rpc_method;
 
 /* rpc_listener (listener.c): the plaintext server's accept loop, which hands gRPC at most
- * MAX connections at once. rpc_listener_start binds ADDR ("ADDR:PORT"), sets *PORT, and
+ * MAX connections at once, PER_CLIENT of them from one IP address. rpc_listener_start binds ADDR ("ADDR:PORT"), sets *PORT, and
  * starts taking connections for SERVER (started); rpc_listener_stop stops taking them (those
  * taken stay gRPC's) and frees it. */
 typedef struct rpc_listener rpc_listener;
 dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max,
-                             rpc_listener **out, int *port, dt_error *err);
+                             unsigned per_client, rpc_listener **out, int *port, dt_error *err);
 void rpc_listener_stop(rpc_listener *l);
 
 /* The tables, one per handler file. */

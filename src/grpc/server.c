@@ -1611,12 +1611,13 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     *out = NULL;
     if (opts && (opts->max_calls < 0 || opts->max_streams < 0 || opts->request_timeout_ms < 0 ||
                  opts->send_timeout_ms < 0 || opts->max_connections < 0 ||
-                 opts->idle_timeout_ms < 0))
+                 opts->max_per_client < 0 || opts->idle_timeout_ms < 0))
         return dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC server: max_calls (%d), max_streams "
-                            "(%d), max_connections (%d), request_timeout_ms (%lld), "
-                            "send_timeout_ms (%lld) and idle_timeout_ms (%lld) cannot be "
-                            "negative", opts->max_calls, opts->max_streams,
-                            opts->max_connections, (long long)opts->request_timeout_ms,
+                            "(%d), max_connections (%d), max_per_client (%d), "
+                            "request_timeout_ms (%lld), send_timeout_ms (%lld) and "
+                            "idle_timeout_ms (%lld) cannot be negative", opts->max_calls,
+                            opts->max_streams, opts->max_connections, opts->max_per_client,
+                            (long long)opts->request_timeout_ms,
                             (long long)opts->send_timeout_ms, (long long)opts->idle_timeout_ms);
     const char *listen = opts && opts->listen ? opts->listen : DT_DEFAULT_GRPC_ADDRESS;
     int max_msg = (int)(opts && opts->max_message ? opts->max_message : DT_GRPC_MAX_MESSAGE);
@@ -1706,8 +1707,11 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
         request_call(srv);
     int max_conns = opts && opts->max_connections > 0 ? opts->max_connections
                                                       : DT_GRPC_MAX_CONNECTIONS;
+    int per_client = opts && opts->max_per_client > 0 ? opts->max_per_client
+                                                      : DT_GRPC_MAX_PER_CLIENT;
     if (own && (st = rpc_listener_start(srv->server, listen, core_fd_share(max_conns, 4),
-                                         &srv->listener, &srv->port, err)) != DT_OK)
+                                         (unsigned)per_client, &srv->listener, &srv->port,
+                                         err)) != DT_OK)
         goto fail_started;
     if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
         st = dt_error_set(err, DT_ERR_NOMEM, "cannot start the gRPC poller thread");

@@ -677,16 +677,33 @@ static void test_an_answer_not_taken_ends_its_call_after_the_send_timeout(void *
 
 /* h2_connect: a TCP connection to the server's gRPC port that sends the HTTP/2 preface and
  * an empty SETTINGS frame, as a client does, then nothing more. */
-static int h2_connect(const server *s)
+/* tcp_to: a connection to 127.0.0.1:PORT from loopback address FROM. */
+static int tcp_to(int port, const char *from)
 {
-    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->grpc_port)};
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, from, &a.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+    return fd;
+}
+
+/* h2_from: a gRPC connection from loopback address FROM that sends HTTP/2's preface and
+ * settings, then nothing */
+static int h2_from(const server *s, const char *from)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    int fd = tcp_to(s->grpc_port, from);
     send(fd, preface, sizeof preface - 1, MSG_NOSIGNAL);
     return fd;
+}
+
+static int h2_connect(const server *s)
+{
+    return h2_from(s, "127.0.0.1");
 }
 
 static bool closed_within(int fd, int64_t ms);
@@ -722,6 +739,45 @@ static void test_grpc_connections_past_a_share_of_the_fd_limit_are_closed_at_onc
     raw_close(&rc);
     for (int i = 0; i < 100; i++)
         close(fds[i]);
+    serve_stop(&s, 5000);
+}
+
+/* The attack: one address takes every connection the server keeps, so no other client can
+ * connect. Now one address keeps at most --max-per-client; past it, its new connections are
+ * closed at once, another address still connects, and once the first lets its connections
+ * go it is served again. */
+static void test_one_address_keeps_at_most_max_per_client_grpc_connections(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-connections", "64", "--max-per-client", "8", NULL};
+    serve_start(&s, "hostile_grpc_per_client", extra);
+    int fds[20], others[4];
+    for (int i = 0; i < 20; i++)
+        fds[i] = h2_from(&s, "127.0.0.1");
+    test_sleep_ms(300);
+    int closed = 0;
+    for (int i = 0; i < 20; i++)
+        closed += closed_within(fds[i], 1);
+    assert_int_equal(closed, 12);   /* 8 kept, in the order they came */
+    for (int i = 0; i < 8; i++)
+        assert_false(closed_within(fds[i], 1));
+    for (int i = 0; i < 4; i++)   /* another address is not held to the first one's count */
+        others[i] = h2_from(&s, "127.0.0.2");
+    for (int i = 0; i < 4; i++)
+        assert_false(closed_within(others[i], 500));
+    raw_client rc;                  /* 127.0.0.1 is full: a client there is turned away */
+    raw_open(&rc, &s, 4);
+    assert_int_not_equal(hello(&rc, false), GRPC_STATUS_OK);
+    raw_close(&rc);
+    for (int i = 0; i < 20; i++)
+        close(fds[i]);
+    test_sleep_ms(300);             /* gRPC sees them go; the table is swept when next full */
+    raw_open(&rc, &s, 4);
+    assert_int_equal(hello(&rc, false), GRPC_STATUS_OK);
+    raw_close(&rc);
+    for (int i = 0; i < 4; i++)
+        close(others[i]);
     serve_stop(&s, 5000);
 }
 
@@ -770,15 +826,7 @@ static void test_a_request_that_unpacks_to_many_times_its_size_is_held_to_max_he
 /* tcp_from: a connection to the server's HTTP port from loopback address FROM. */
 static int tcp_from(const server *s, const char *from)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, from, &a.sin_addr);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->http_port)};
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
-    return fd;
+    return tcp_to(s->http_port, from);
 }
 
 /* closed_within: true if the server closes FD (end of stream or reset) within MS. */
@@ -1397,6 +1445,7 @@ int main(void)
         T(test_answers_clients_do_not_take_are_bounded_by_max_held),
         T(test_an_answer_not_taken_ends_its_call_after_the_send_timeout),
         T(test_grpc_connections_past_a_share_of_the_fd_limit_are_closed_at_once),
+        T(test_one_address_keeps_at_most_max_per_client_grpc_connections),
         T(test_a_request_that_unpacks_to_many_times_its_size_is_held_to_max_held),
         T(test_idle_http_connections_from_one_address_do_not_lock_out_others),
         T(test_a_slowloris_http_client_is_cut_off_by_the_request_timeout),
