@@ -274,9 +274,11 @@ static dt_status begin_episode(dt_hub *hub, dt_orch_item *item)
                          strcmp(e->execution_id, exec) != 0;
             /* a client's rewind finds the failed run's history (take_orchestration); one
              * that finds it rewound already (a second rewind) has nothing to do. The hub's
-             * own wake-up after a rewind carries the new execution and goes through. */
+             * own wake-up after a rewind carries the new execution and goes through, as does
+             * a rewound parent's word to a child still running: it names the run the child
+             * reports to from then on (episode.c, parent_now). */
             stale |= e->type == DT_EVENT_EXECUTION_REWOUND && e->execution_id == NULL &&
-                     !rewind_pending(item);
+                     !rewind_pending(item) && e->parent_instance_id == NULL;
             bool duplicate = dt_event_is_completion(e->type) &&
                              episode_is_duplicate(past_tally, item->past, item->n_past, in, n,
                                                  e->task_id);
@@ -514,7 +516,7 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
     const dt_event *term = find_incoming(item, DT_EVENT_EXECUTION_TERMINATED);
     const dt_event *rew = find_incoming(item, DT_EVENT_EXECUTION_REWOUND);
     bool finished = dt_runtime_status_is_terminal(item->state.status);
-    if (rew && rew->execution_id == NULL) {   /* a request begin_episode kept: still to do */
+    if (rew && rew->execution_id == NULL && rewind_pending(item)) {   /* still to do */
         st = rewind_instance(hub, item, rew, err);
     } else if (!finished && term == NULL && start_unseen(item)) {
         /* again when the start is visible (not at once if it already is to the clock: a

@@ -134,19 +134,38 @@ static const dt_event *find_started(const dt_orch_item *item)
     return dt_orch_request_started(&req);
 }
 
+/* parent_now: the event that says which run of its parent (and which task there) a child
+ * reports to: the last ExecutionRewound from its parent after STARTED, or else STARTED. A
+ * parent rewound while this child ran (or after it finished) tells it its new run that
+ * way, as it rewinds the children that failed (rewind_child). */
+static const dt_event *parent_now(const dt_orch_item *item, const dt_event *started)
+{
+    const dt_event *now = started;
+    bool after = false;
+    for (size_t i = 0; i < item->n_past + item->n_incoming; i++) {
+        const dt_event *e = i < item->n_past ? &item->past[i] : &item->incoming[i - item->n_past];
+        after |= e == started;
+        if (after && e->type == DT_EVENT_EXECUTION_REWOUND && e->parent_instance_id &&
+            e->parent_execution_id)
+            now = e;
+    }
+    return now;
+}
+
 /* notify_parent: a finished sub-orchestration reports to its parent's inbox. */
 static void notify_parent(builder *b, const dt_action *a)
 {
     const dt_event *started = find_started(b->item);
     if (started == NULL || started->parent_instance_id == NULL)
         return;
+    const dt_event *to = parent_now(b->item, started);
     bool ok = a->status == DT_STATUS_COMPLETED;
     dt_message *m = add_message(b, started->parent_instance_id,
                                 ok ? DT_EVENT_SUB_ORCHESTRATION_COMPLETED
                                    : DT_EVENT_SUB_ORCHESTRATION_FAILED,
                                 0);
-    m->execution_id = started->parent_execution_id;
-    m->event.task_id = started->parent_task_id;
+    m->execution_id = to->parent_execution_id;
+    m->event.task_id = to->parent_task_id;
     m->event.result = ok ? a->result : NULL;
     m->event.failure = ok ? NULL : a->failure;
     if (!ok && a->failure == NULL)
@@ -220,10 +239,11 @@ static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
     e->instance_id = b->item->instance_id;
     e->execution_id = exec;
     if (started) {
+        const dt_event *to = parent_now(b->item, started);
         e->parent_instance_id = started->parent_instance_id;
-        e->parent_execution_id = started->parent_execution_id;
+        e->parent_execution_id = to->parent_execution_id;
         e->parent_name = started->parent_name;
-        e->parent_task_id = started->parent_task_id;
+        e->parent_task_id = to->parent_task_id;
         e->trace_parent = started->trace_parent;   /* the new execution joins the same trace */
         e->trace_state = started->trace_state;
         e->tags = started->tags;
@@ -287,16 +307,19 @@ static const dt_event *old_failure(builder *b, const dt_event *e)
     return NULL;
 }
 
-/* rewound_child: should the sub-orchestration created as E be rewound with its parent? When
- * it failed (the old history says so) and the new one does not have its result. */
-static bool rewound_child(builder *b, const dt_action *a, const dt_event *e)
+/* rewound_child: should the sub-orchestration created as E hear of its parent's rewind?
+ * When the new history has no result for it: it failed (and is rewound), or it was still
+ * running when the parent failed (it reports to the new run instead), or it finished since
+ * (its report went to the old run, which took it no more: it is rewound, replays, and
+ * reports again). */
+static bool rewound_child(const dt_action *a, const dt_event *e)
 {
     for (size_t i = 0; i < a->n_carryover; i++)
         if ((a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
              a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED) &&
             a->carryover[i].task_id == e->event_id)
             return false;   /* its result stays (a retried attempt's failure, kept) */
-    return old_failure(b, e) != NULL;
+    return true;
 }
 
 /* never_started: did the child created as E fail because its id was in use (another's
@@ -329,8 +352,9 @@ static dt_message *parent_task_failed(builder *b, const dt_event *e, const char 
     return m;
 }
 
-/* rewind_child: the failed child created as E is rewound with its parent's new execution
- * EXEC: sent an ExecutionRewound, or, when it is gone (purged), started again as E made it
+/* rewind_child: the child created as E (see rewound_child) hears of its parent's new
+ * execution EXEC: sent an ExecutionRewound naming it (a finished child is rewound by it; a
+ * running one reports to EXEC from then on: parent_now), or, when it is gone (purged), started again as E made it
  * (the Durable Task Scheduler's answer): the store makes it only where no instance has the
  * id, and otherwise delivers the rewind to the one there if it is this parent's child
  * (dt_new_instance.if_absent). What holds the id otherwise (another instance took it since
@@ -439,7 +463,7 @@ static void rewind_run(builder *b, const dt_action *a, dt_episode *ep)
     }
     for (size_t i = 0; i < b->n_events; i++) {
         const dt_event *e = &b->events[i];
-        if (e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED && rewound_child(b, a, e))
+        if (e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED && rewound_child(a, e))
             rewind_child(b, e, exec, reason);
     }
 }

@@ -92,6 +92,25 @@ static dt_status fan_retrier(dt_octx *ctx, const char *input, const char **outpu
     return DT_OK;
 }
 
+static dt_status waiter(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    *output = dt_await(ctx, dt_wait_for_event(ctx, "go"));
+    return DT_OK;
+}
+
+/* waiting_parent: a child that waits for an event, then one that fails: the parent fails
+ * while the first still runs */
+static dt_status waiting_parent(dt_octx *ctx, const char *input, const char **output)
+{
+    (void)input;
+    dt_task *w = dt_call_sub_orchestrator(ctx, "waiter", NULL, NULL);
+    const char *a = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child", NULL, NULL));
+    const char *b = dt_await(ctx, w);
+    *output = dt_printf(ctx, "[%s,%s]", a, b);
+    return DT_OK;
+}
+
 /* renumbering: a child created after a retried step's timer; the child fails at once, while
  * the step waits to retry */
 static dt_status renumbering(dt_octx *ctx, const char *input, const char **output)
@@ -144,6 +163,9 @@ static void open_fix(hubfix *f, const char *name)
     assert_ok(dt_worker_add_orchestrator(f->worker, "retrier", retrier, NULL), NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "fan_retrier", fan_retrier, NULL), NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "renumbering", renumbering, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "waiter", waiter, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "waiting_parent", waiting_parent, NULL),
+              NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "twice_child", twice_child, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "good", good, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "fails_twice", fails_twice, NULL), NULL);
@@ -508,6 +530,55 @@ static void test_a_child_after_a_retry_taken_out_reports_under_its_new_number(vo
     hubfix_close(&f);
 }
 
+/* rewind_past_a_running_child: "waiting_parent" fails while its first child waits; the
+ * child is given its event before the rewind if FINISH_FIRST (its report then goes to the
+ * failed run), else after. Either way the rewound parent gets the child's result. */
+static void rewind_past_a_running_child(const char *name, bool finish_first)
+{
+    hubfix f;
+    open_fix(&f, name);
+    atomic_store(&child_runs, 0);
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_instance_state *s = hubfix_run(&f, "waiting_parent", NULL, id);
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    size_t n = 0;
+    dt_event *h = hubfix_history(&f, id, &n);
+    const char *waiting = NULL;
+    for (size_t i = 0; i < n && waiting == NULL; i++)
+        if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED)
+            waiting = dt_arena_strdup(f.arena, h[i].instance_id);
+    assert_non_null(waiting);
+    dt_error err = {0};
+    if (finish_first) {
+        assert_ok(dt_client_raise_event(f.client, waiting, "go", "\"went\"", &err), &err);
+        assert_int_equal(wait_done(&f, waiting)->status, DT_STATUS_COMPLETED);
+    }
+    assert_ok(dt_client_rewind(f.client, id, NULL, &err), &err);
+    if (!finish_first)
+        assert_ok(dt_client_raise_event(f.client, waiting, "go", "\"went\"", &err), &err);
+    s = wait_done(&f, id);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    assert_string_equal(s->output, "[\"child ok\",\"went\"]");
+    dt_instance_state *w = wait_done(&f, waiting);
+    assert_int_equal(w->status, DT_STATUS_COMPLETED);
+    assert_string_equal(w->output, "\"went\"");
+    hubfix_close(&f);
+}
+
+static void test_a_child_still_running_when_its_parent_failed_reports_to_the_rewound_run(
+    void **state)
+{
+    (void)state;
+    rewind_past_a_running_child("rewind-running-child", false);
+}
+
+static void test_a_child_that_finished_after_its_parent_failed_reports_again_on_rewind(
+    void **state)
+{
+    (void)state;
+    rewind_past_a_running_child("rewind-finished-child", true);
+}
+
 static void test_only_a_failed_instance_can_be_rewound(void **state)
 {
     (void)state;
@@ -543,6 +614,10 @@ int main(void)
         cmocka_unit_test(test_a_rewind_runs_a_step_whose_retries_all_failed_from_its_first_attempt),
         cmocka_unit_test(test_a_rewind_tells_side_by_side_retries_apart),
         cmocka_unit_test(test_a_child_after_a_retry_taken_out_reports_under_its_new_number),
+        cmocka_unit_test(
+            test_a_child_still_running_when_its_parent_failed_reports_to_the_rewound_run),
+        cmocka_unit_test(
+            test_a_child_that_finished_after_its_parent_failed_reports_again_on_rewind),
         cmocka_unit_test(test_only_a_failed_instance_can_be_rewound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
