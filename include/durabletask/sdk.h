@@ -147,7 +147,8 @@ typedef struct dt_retry_policy {
 /* Options for a scheduled activity or sub-orchestration. */
 typedef struct dt_task_options {
     const char *version;
-    const char *instance_id;         /* sub-orchestrations: NULL derives "<parent id>:<seq>" */
+    const char *instance_id;         /* sub-orchestrations: NULL derives
+                                      * "<parent's execution id>:<seq>" */
     const dt_retry_policy *retry;    /* NULL: no retries */
 } dt_task_options;
 
@@ -161,7 +162,8 @@ dt_task *dt_call_activity(dt_octx *ctx, const char *name, const char *input,
 
 /* dt_call_sub_orchestrator: start orchestrator NAME as a child instance with JSON INPUT and
  * await its output like an activity's. OPTS->instance_id names the child (validated as any
- * id); NULL gives "<parent id>:<sequence>" in hex. The child's failure fails this task. */
+ * id); NULL gives "<parent's execution id>:<sequence>" in hex (the Durable Task Framework's
+ * form). The child's failure fails this task. */
 dt_task *dt_call_sub_orchestrator(dt_octx *ctx, const char *name, const char *input,
                                   const dt_task_options *opts);
 

@@ -288,22 +288,19 @@ static void complete(builder *b, const dt_action *a, int32_t event_id, dt_episod
 }
 
 /* old_failure: the failure the old history (the item's past) has for the child created as E
- * in the new one, or NULL. The child is found by its instance id: a rewind may have
- * renumbered its creation (rewind.c), and a worker's rewrite has it as it was. */
+ * in the new one, or NULL. The hub's rewrite (rewind.c) may have renumbered the creation: it
+ * left the old number in E's task_id, plus one; a worker's rewrite keeps the numbers. */
 static const dt_event *old_failure(builder *b, const dt_event *e)
 {
+    int32_t seq = e->task_id > 0 ? e->task_id - 1 : e->event_id;
     const dt_event *past = b->item->past;
-    size_t n = b->item->n_past;
-    int32_t seq = e->event_id;
-    for (size_t i = 0; i < n && e->instance_id; i++)
-        if (past[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED && past[i].instance_id &&
-            strcmp(past[i].instance_id, e->instance_id) == 0) {
-            seq = past[i].event_id;
-            break;
-        }
-    for (size_t i = 0; i < n; i++)
-        if (past[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED && past[i].task_id == seq)
+    bool created = false;
+    for (size_t i = 0; i < b->item->n_past; i++) {
+        created |= past[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED && past[i].event_id == seq;
+        if (created && past[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED &&
+            past[i].task_id == seq)
             return &past[i];
+    }
     return NULL;
 }
 
@@ -462,9 +459,11 @@ static void rewind_run(builder *b, const dt_action *a, dt_episode *ep)
         m->event = *in;
     }
     for (size_t i = 0; i < b->n_events; i++) {
-        const dt_event *e = &b->events[i];
+        dt_event *e = &b->events[i];
         if (e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED && rewound_child(a, e))
             rewind_child(b, e, exec, reason);
+        if (e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED)
+            e->task_id = 0;   /* rewind.c's note of its old number, read */
     }
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/sync.h"
 #include "durabletask/hub.h"
+#include "hub/rewind_plan.h"
 
 /* A commit waiting for the committer thread. A synchronous request lives on the requesting
  * thread's stack and waits on its own CV; an asynchronous one (FINISH set) is handed over,

@@ -350,8 +350,12 @@ int32_t replay_schedule(dt_octx *c, dt_action_type type, const char *name, dt_ac
     check.type = type;
     check.id = seq;
     if (type == DT_ACTION_CREATE_SUB_ORCHESTRATION && check.instance_id == NULL) {
-        check.instance_id = dt_arena_printf(c->out, "%s:%04x",
-                                            c->instance_id ? c->instance_id : "", (unsigned)seq);
+        /* the execution's id, as the Durable Task Framework's and the JavaScript SDK's: a new
+         * execution (continue-as-new, a rewind that renumbered its steps) never derives the
+         * id of a child an earlier one made */
+        const char *from = c->execution_id && *c->execution_id ? c->execution_id
+                                                               : c->instance_id;
+        check.instance_id = dt_arena_printf(c->out, "%s:%04x", from ? from : "", (unsigned)seq);
         if (check.instance_id == NULL) {
             c->nomem = true;
             replay_abort(c);
@@ -472,6 +476,7 @@ dt_status dt_replay_run(dt_orchestrator_fn fn, void *user, const dt_orch_request
         return st;
     const dt_event *started = dt_orch_request_started(req);
     c->name = started ? started->name : NULL;
+    c->execution_id = started ? started->execution_id : NULL;
     replay_execute(c, fn, started ? started->input : NULL);
     if (c->nomem)
         return DT_ERR_NOMEM;

@@ -66,6 +66,7 @@ typedef struct pending_answer {
 struct dt_octx {
     dt_arena *arena;
     const char *instance_id;
+    const char *execution_id;    /* its ExecutionStarted's; NULL if it names none */
     const char *name;
     void *user;
     jmp_buf jmp;                 /* dt_await's way out when the episode must end */

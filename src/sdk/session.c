@@ -411,6 +411,7 @@ static dt_status episode(session *s, const dt_orch_request *req, size_t past_fro
             if (c->evs[i]->type == DT_EVENT_EXECUTION_STARTED)
                 started = c->evs[i];
         c->name = started ? started->name : NULL;
+        c->execution_id = started ? started->execution_id : NULL;
         s->input = started ? started->input : NULL;
     }
     c->out = arena;

@@ -188,7 +188,7 @@ static void test_kill_9_with_timers_events_retries_and_children(void **state)
         size_t n;
         dt_event *ev = hubfix_history(&f, id, &n);
         check_history_once(ev, n, id, 5, 1);
-        snprintf(kid, sizeof kid, "%s:0000", id);
+        snprintf(kid, sizeof kid, "%s:0000", s->execution_id);   /* the derived child id */
         ev = hubfix_history(&f, kid, &n);
         check_history_once(ev, n, kid, 1, 0);
     }

@@ -462,9 +462,12 @@ static void test_sub_orchestration_output_and_failure_reach_the_parent(void **st
     assert_ok(dt_client_get(f.client, "p1-kid", f.arena, &k, &err), &err);
     assert_int_equal(k->status, DT_STATUS_COMPLETED);
     assert_string_equal(k->parent_instance_id, "p1");
-    assert_ok(dt_client_get(f.client, "p1:0001", f.arena, &k, &err), &err);
+    /* derived ids: the parent's execution id and the sequence number */
+    const char *kid1 = dt_arena_printf(f.arena, "%s:0001", s->execution_id);
+    const char *kid2 = dt_arena_printf(f.arena, "%s:0002", s->execution_id);
+    assert_ok(dt_client_get(f.client, kid1, f.arena, &k, &err), &err);
     assert_string_equal(k->output, "\"b\"");
-    assert_ok(dt_client_get(f.client, "p1:0002", f.arena, &k, &err), &err);
+    assert_ok(dt_client_get(f.client, kid2, f.arena, &k, &err), &err);
     assert_int_equal(k->status, DT_STATUS_FAILED);
     size_t n;
     dt_event *ev = hubfix_history(&f, "p1", &n);

@@ -122,7 +122,10 @@ static dt_status renumbering(dt_octx *ctx, const char *input, const char **outpu
     t[0] = dt_call_activity(ctx, "fails_twice", NULL, &o);
     dt_await(ctx, dt_create_timer(ctx, dt_octx_now(ctx) + 100 * 1000));
     t[1] = dt_call_sub_orchestrator(ctx, "twice_child", NULL, NULL);
-    *output = dt_await(ctx, dt_when_all(ctx, t, 2));
+    const char *both = dt_await(ctx, dt_when_all(ctx, t, 2));
+    /* a new child after the rewind: its number is the one the kept child had before */
+    const char *c = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child", NULL, NULL));
+    *output = dt_printf(ctx, "[%s,%s]", both, c);
     return DT_OK;
 }
 
@@ -484,7 +487,8 @@ static void test_a_rewind_tells_side_by_side_retries_apart(void **state)
 
 /* A retry chain taken out before a child's creation moves the child's task down a number
  * (the code will not take the chain's timer again): the rewound child reports under the
- * parent's new number, and the parent completes. */
+ * parent's new number, and the parent completes. A child the code makes next takes the
+ * number the kept child had: its derived id (the new execution's) is another. */
 static void test_a_child_after_a_retry_taken_out_reports_under_its_new_number(void **state)
 {
     (void)state;
@@ -492,6 +496,7 @@ static void test_a_child_after_a_retry_taken_out_reports_under_its_new_number(vo
     open_fix(&f, "rewind-renumbered");
     atomic_store(&twice_runs, 1);         /* the step: fails once, then succeeds */
     atomic_store(&child_twice_runs, 1);   /* the child's step: the same */
+    atomic_store(&child_runs, 1);         /* the last child's step succeeds */
     char id[DT_INSTANCE_ID_MAX + 1];
     dt_instance_state *s = hubfix_run(&f, "renumbering", NULL, id);
     assert_int_equal(s->status, DT_STATUS_FAILED);
@@ -514,19 +519,29 @@ static void test_a_child_after_a_retry_taken_out_reports_under_its_new_number(vo
     assert_ok(dt_client_rewind(f.client, id, NULL, &err), &err);
     s = wait_done(&f, id);
     assert_int_equal(s->status, DT_STATUS_COMPLETED);
-    assert_string_equal(s->output, "[\"third time\",\"child third time\"]");
+    assert_string_equal(s->output, "[[\"third time\",\"child third time\"],\"child ok\"]");
     assert_int_equal(atomic_load(&twice_runs), 3);
     assert_int_equal(atomic_load(&child_twice_runs), 3);
-    dt_instance_state *c = wait_done(&f, kid);
+    dt_instance_state *c = wait_done(&f, kid);   /* still the kept child, not replaced */
     assert_int_equal(c->status, DT_STATUS_COMPLETED);
+    assert_string_equal(c->name, "twice_child");
+    assert_string_equal(c->output, "\"child third time\"");
     h = hubfix_history(&f, id, &n);
-    for (size_t i = 0; i < n; i++)
-        if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED ||
-            h[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED)
-            assert_int_equal(h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED ? h[i].event_id
-                                                                              : h[i].task_id,
-                             2);
-    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_COMPLETED), 1);
+    int32_t created[2], reported[2];   /* the kept child at 2, the new one at 3 */
+    size_t nc = 0, nr = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED && nc < 2)
+            created[nc++] = h[i].event_id;
+        if (h[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED && nr < 2)
+            reported[nr++] = h[i].task_id;
+    }
+    assert_int_equal(nc, 2);
+    assert_int_equal(nr, 2);
+    assert_int_equal(created[0], 2);
+    assert_int_equal(created[1], 3);
+    assert_int_equal(reported[0], 2);
+    assert_int_equal(reported[1], 3);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_SUB_ORCHESTRATION_CREATED), 2);
     hubfix_close(&f);
 }
 
