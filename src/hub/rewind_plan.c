@@ -87,6 +87,13 @@ static int text_cmp(const char *a, const char *b)
     return strcmp(a, b);
 }
 
+/* input_of: E's input; none, an empty one and JSON null alike (the Python SDK sends a
+ * retry's input empty where the first attempt had none) */
+static const char *input_of(const dt_event *e)
+{
+    return e->input && *e->input && strcmp(e->input, "null") != 0 ? e->input : NULL;
+}
+
 static int slot_cmp(const void *pa, const void *pb)
 {
     const slot *a = pa, *b = pb;
@@ -161,7 +168,7 @@ static void link(plan *p, size_t from, size_t to)
 static long take_attempt(plan *p, uint32_t episode, size_t s, size_t after)
 {
     const dt_event *e = &p->ev[s];
-    akey probe = {episode, e->type, e->name, e->input, (uint32_t)after + 1};
+    akey probe = {episode, e->type, e->name, input_of(e), (uint32_t)after + 1};
     size_t lo = 0, hi = p->attempts.n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -175,7 +182,7 @@ static long take_attempt(plan *p, uint32_t episode, size_t s, size_t after)
         return -1;
     const akey *got = &p->keys[k];
     bool same = got->episode == episode && got->type == e->type &&
-                text_cmp(got->name, e->name) == 0 && text_cmp(got->input, e->input) == 0;
+                text_cmp(got->name, e->name) == 0 && text_cmp(got->input, input_of(e)) == 0;
     return same ? (long)got->at : -1;
 }
 
@@ -322,7 +329,7 @@ static dt_status index_history(plan *p, dt_arena *arena)
         if (e->type == DT_EVENT_TIMER_CREATED)
             p->timers.at[p->timers.n++] = (uint32_t)i;
         else if (e->type == DT_EVENT_TASK_SCHEDULED || e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED)
-            p->keys[p->attempts.n++] = (akey){episode, e->type, e->name, e->input, (uint32_t)i};
+            p->keys[p->attempts.n++] = (akey){episode, e->type, e->name, input_of(e), (uint32_t)i};
     }
     qsort(p->sched, p->n_sched, sizeof *p->sched, slot_cmp);
     qsort(p->done, p->n_done, sizeof *p->done, slot_cmp);

@@ -1,7 +1,8 @@
 /* test_rewind_plan.c — what a rewind keeps, runs again and takes out (hub/rewind_plan.h), on
  * histories written out by hand in the shapes the SDKs record: lone failures, retry chains
  * that gave up or succeeded (the C and JavaScript SDKs' new number per attempt, the Python
- * SDK's one number), a retry timer that fired as the run ended, a suspension between a
+ * SDK's one number, and its empty input on a retry where the first attempt had none), a
+ * retry timer that fired as the run ended, a suspension between a
  * failure and its retry, side-by-side chains of one name, a code's own timer beside a
  * retry timer, a retry with no timer, and a fan-out of thousands of chains.
  *
@@ -113,6 +114,11 @@ static void test_a_chain_that_gave_up_runs_again_from_its_first_attempt(void **s
     expect("K0:A | G0 T1 | W1 K2:A | G2 XC", "r | g g | g g | g k", "1,2");
     /* the Python SDK: every attempt under the first one's number; only the timer's goes */
     expect("S1:A | F1 T2 | W2 S1:A | F1 XC", "r | g g | g g | g k", "2");
+    /* as the Python SDK recorded it: a retry that succeeded, then an activity's and a
+     * child's chains side by side that both gave up */
+    expect("S1:flaky | F1 T2 | W2 S1:flaky/ | C1 S3:broken K4:kid | F3 T5 | G4 T6 "
+           "| W5 W6 S3:broken/null K4:kid/ | F3 | G4 XC",
+           "k | k k | k k | k r r | g g | g g | g g g g | g | g k", "5,6");
 }
 
 static void test_a_chain_that_succeeded_is_kept_whole(void **state)
