@@ -191,6 +191,39 @@ test("a rewind after a retry policy gave up runs the step again from its first a
   );
 });
 
+test("a rewind reaches a child still running when its parent failed: it reports to the rewound run", { timeout: h.TEST_TIMEOUT_MS }, () => {
+  let fixed = false;
+  return h.withHub(
+    {
+      orchestrators: {
+        rwc_waiter: async function* (ctx) {
+          return yield ctx.waitForExternalEvent("go");
+        },
+        rwc_failer: async function* () {
+          if (!fixed) throw new Error("not yet");
+          return "ok";
+        },
+        rwc_parent: async function* (ctx) {
+          const w = ctx.callSubOrchestrator("rwc_waiter", undefined, { instanceId: `${ctx.instanceId}-w` });
+          const a = yield ctx.callSubOrchestrator("rwc_failer");
+          const b = yield w;
+          return [a, b];
+        },
+      },
+    },
+    async ({ client }) => {
+      const id = await client.scheduleNewOrchestration("rwc_parent", undefined, h.uid("rwchild"));
+      assert.equal(h.statusName(await h.waitDone(client, id)), "FAILED");
+      fixed = true;
+      await client.rewindInstance(id, "fixed it");
+      await client.raiseOrchestrationEvent(`${id}-w`, "go", "went");
+      const state = await h.waitDone(client, id);
+      assert.equal(h.statusName(state), "COMPLETED", JSON.stringify(state.failureDetails));
+      assert.deepEqual(JSON.parse(state.serializedOutput), ["ok", "went"]);
+    },
+  );
+});
+
 test("a retry policy gives up after its maximum attempts and the instance fails", { timeout: h.TEST_TIMEOUT_MS }, () => {
   const attempts = new Map();
   return h.withHub(
