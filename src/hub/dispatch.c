@@ -391,6 +391,56 @@ static dt_status complete_orchestration(dt_hub *hub, const dt_orch_item *item,
     return st;
 }
 
+/* parent_rewind: the last ExecutionRewound among ITEM's new events that a rewound parent
+ * sent (it names the parent's newest run), or NULL */
+static const dt_event *parent_rewind(const dt_orch_item *item)
+{
+    for (size_t i = item->n_incoming; i-- > 0;)
+        if (item->incoming[i].type == DT_EVENT_EXECUTION_REWOUND &&
+            item->incoming[i].parent_instance_id)
+            return &item->incoming[i];
+    return NULL;
+}
+
+/* report_again: a child that finished (Completed, Terminated) after its parent failed sent
+ * its outcome to the run that failed; the rewound parent (REW names its new run and task)
+ * gets it again. Nothing of the child runs again. */
+static dt_status report_again(dt_hub *hub, dt_orch_item *item, const dt_event *rew,
+                              dt_error *err)
+{
+    bool ok = item->state.status == DT_STATUS_COMPLETED;
+    dt_message *m = dt_arena_alloc(item->arena, sizeof *m);
+    const dt_failure *f = item->state.failure;
+    if (!ok && f == NULL)
+        f = dt_failure_new(item->arena, "OrchestrationTerminated",
+                           "sub-orchestration '%s' was terminated%s%s", item->instance_id,
+                           item->state.output ? ": " : "",
+                           item->state.output ? item->state.output : "");
+    if (m == NULL || (!ok && f == NULL)) {
+        give_back_taken(hub, item);
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    }
+    memset(m, 0, sizeof *m);
+    m->instance_id = rew->parent_instance_id;
+    m->execution_id = rew->parent_execution_id;
+    dt_event_init(&m->event, ok ? DT_EVENT_SUB_ORCHESTRATION_COMPLETED
+                                : DT_EVENT_SUB_ORCHESTRATION_FAILED, dt_now());
+    m->event.task_id = rew->parent_task_id;
+    m->event.result = ok ? item->state.output : NULL;
+    m->event.failure = ok ? NULL : f;
+    dt_commit c = {.kind = DT_COMMIT_EPISODE};
+    dt_episode *ep = &c.u.episode;
+    ep->item = item;
+    ep->status = item->state.status;
+    ep->output = item->state.output;
+    ep->custom_status = item->state.custom_status;
+    ep->failure = item->state.failure;
+    ep->completed_at = item->state.completed_at;
+    ep->messages = m;
+    ep->n_messages = 1;
+    return hub_commit(hub, &c, err);
+}
+
 /* rewind_instance: a Failed instance asked to rewind gets its history rewritten (rewind.c)
  * and a new execution, without running its code; the wake-up the episode sends itself runs
  * it. */
@@ -516,8 +566,19 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
     const dt_event *term = find_incoming(item, DT_EVENT_EXECUTION_TERMINATED);
     const dt_event *rew = find_incoming(item, DT_EVENT_EXECUTION_REWOUND);
     bool finished = dt_runtime_status_is_terminal(item->state.status);
-    if (rew && rew->execution_id == NULL && rewind_pending(item)) {   /* still to do */
-        st = rewind_instance(hub, item, rew, err);
+    const dt_event *from_parent = parent_rewind(item);
+    if (rew && rew->execution_id == NULL && rewind_pending(item) && from_parent &&
+        (item->state.status == DT_STATUS_COMPLETED ||
+         item->state.status == DT_STATUS_TERMINATED)) {
+        st = report_again(hub, item, from_parent, err);
+    } else if (rew && rew->execution_id == NULL && rewind_pending(item)) {   /* still to do */
+        dt_event req = *rew;   /* a parent's newest run, whoever asked first */
+        if (from_parent) {
+            req.parent_instance_id = from_parent->parent_instance_id;
+            req.parent_execution_id = from_parent->parent_execution_id;
+            req.parent_task_id = from_parent->parent_task_id;
+        }
+        st = rewind_instance(hub, item, &req, err);
     } else if (!finished && term == NULL && start_unseen(item)) {
         /* again when the start is visible (not at once if it already is to the clock: a
          * lease that could not see it would spin), or within a second: a terminate that

@@ -136,8 +136,7 @@ static const dt_event *find_started(const dt_orch_item *item)
 
 /* parent_now: the event that says which run of its parent (and which task there) a child
  * reports to: the last ExecutionRewound from its parent after STARTED, or else STARTED. A
- * parent rewound while this child ran (or after it finished) tells it its new run that
- * way, as it rewinds the children that failed (rewind_child). */
+ * parent rewound while this child ran tells it its new run that way (rewind_child). */
 static const dt_event *parent_now(const dt_orch_item *item, const dt_event *started)
 {
     const dt_event *now = started;
@@ -287,43 +286,78 @@ static void complete(builder *b, const dt_action *a, int32_t event_id, dt_episod
     notify_parent(b, a);
 }
 
-/* old_failure: the failure the old history (the item's past) has for the child created as E
- * in the new one, or NULL. The hub's rewrite (rewind.c) may have renumbered the creation: it
- * left the old number in E's task_id, plus one; a worker's rewrite keeps the numbers. */
-static const dt_event *old_failure(builder *b, const dt_event *e)
+/* What rewind_run looks a child up in, each sorted by task number: the numbers the new
+ * history has a child's result for, and the old history's child failures (by position
+ * among one number). A lookup each, not a scan of the history per child. */
+typedef struct {
+    int32_t *answered;
+    size_t n_answered;
+    const dt_event **failed;
+    size_t n_failed;
+} child_index;
+
+static int i32_cmp(const void *pa, const void *pb)
 {
-    int32_t seq = e->task_id > 0 ? e->task_id - 1 : e->event_id;
-    const dt_event *past = b->item->past;
-    bool created = false;
-    for (size_t i = 0; i < b->item->n_past; i++) {
-        created |= past[i].type == DT_EVENT_SUB_ORCHESTRATION_CREATED && past[i].event_id == seq;
-        if (created && past[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED &&
-            past[i].task_id == seq)
-            return &past[i];
-    }
-    return NULL;
+    int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
+    return (a > b) - (a < b);
+}
+
+static int failed_cmp(const void *pa, const void *pb)
+{
+    const dt_event *a = *(const dt_event *const *)pa, *b = *(const dt_event *const *)pb;
+    if (a->task_id != b->task_id)
+        return a->task_id < b->task_id ? -1 : 1;
+    return (a > b) - (a < b);   /* one array: the earlier first */
+}
+
+static bool index_children(builder *b, const dt_action *a, child_index *ix)
+{
+    size_t n = a->n_carryover + b->item->n_past + 1;
+    ix->answered = dt_arena_alloc(b->arena, n * sizeof *ix->answered);
+    ix->failed = dt_arena_alloc(b->arena, n * sizeof *ix->failed);
+    ix->n_answered = ix->n_failed = 0;
+    if (ix->answered == NULL || ix->failed == NULL)
+        return false;
+    for (size_t i = 0; i < a->n_carryover; i++)
+        if (a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
+            a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED)
+            ix->answered[ix->n_answered++] = a->carryover[i].task_id;
+    for (size_t i = 0; i < b->item->n_past; i++)
+        if (b->item->past[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED)
+            ix->failed[ix->n_failed++] = &b->item->past[i];
+    qsort(ix->answered, ix->n_answered, sizeof *ix->answered, i32_cmp);
+    qsort(ix->failed, ix->n_failed, sizeof *ix->failed, failed_cmp);
+    return true;
 }
 
 /* rewound_child: should the sub-orchestration created as E hear of its parent's rewind?
  * When the new history has no result for it: it failed (and is rewound), or it was still
  * running when the parent failed (it reports to the new run instead), or it finished since
- * (its report went to the old run, which took it no more: it is rewound, replays, and
- * reports again). */
-static bool rewound_child(const dt_action *a, const dt_event *e)
+ * (its report went to the old run: it sends it again, dispatch.c's report_again). A kept
+ * result (a retried attempt's failure) says no. */
+static bool rewound_child(const child_index *ix, const dt_event *e)
 {
-    for (size_t i = 0; i < a->n_carryover; i++)
-        if ((a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_COMPLETED ||
-             a->carryover[i].type == DT_EVENT_SUB_ORCHESTRATION_FAILED) &&
-            a->carryover[i].task_id == e->event_id)
-            return false;   /* its result stays (a retried attempt's failure, kept) */
-    return true;
+    return bsearch(&e->event_id, ix->answered, ix->n_answered, sizeof *ix->answered,
+                   i32_cmp) == NULL;
 }
 
 /* never_started: did the child created as E fail because its id was in use (another's
- * instance, or the parent's own), so that no child of this parent ever ran? */
-static bool never_started(builder *b, const dt_event *e)
+ * instance, or the parent's own), so that no child of this parent ever ran? Its failure in
+ * the old history is under its old number: the hub's rewrite (rewind.c) may have renumbered
+ * the creation, and left the old number in E's task_id, plus one; a worker's rewrite keeps
+ * the numbers. */
+static bool never_started(const child_index *ix, const dt_event *e)
 {
-    const dt_event *p = old_failure(b, e);
+    int32_t seq = e->task_id > 0 ? e->task_id - 1 : e->event_id;
+    size_t lo = 0, hi = ix->n_failed;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->failed[mid]->task_id < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const dt_event *p = lo < ix->n_failed && ix->failed[lo]->task_id == seq ? ix->failed[lo] : NULL;
     return p && p->failure && p->failure->error_type &&
            strcmp(p->failure->error_type, "OrchestrationAlreadyExists") == 0;
 }
@@ -350,20 +384,21 @@ static dt_message *parent_task_failed(builder *b, const dt_event *e, const char 
 }
 
 /* rewind_child: the child created as E (see rewound_child) hears of its parent's new
- * execution EXEC: sent an ExecutionRewound naming it (a finished child is rewound by it; a
- * running one reports to EXEC from then on: parent_now), or, when it is gone (purged), started again as E made it
- * (the Durable Task Scheduler's answer): the store makes it only where no instance has the
+ * execution EXEC: sent an ExecutionRewound naming it (a failed child is rewound by it, a
+ * finished one reports again, a running one reports to EXEC from then on: parent_now), or,
+ * when it is gone (purged), started again as E made it (the Durable Task Scheduler's answer): the store makes it only where no instance has the
  * id, and otherwise delivers the rewind to the one there if it is this parent's child
  * (dt_new_instance.if_absent). What holds the id otherwise (another instance took it since
- * the purge, or the child never started because its id was in use) is not the parent's to
- * rewind: that conflict fails the parent's task again, as a refused child does. */
-static void rewind_child(builder *b, const dt_event *e, const char *exec, const char *reason)
+ * the purge, or the child never started because its id was in use: NEVER) is not the
+ * parent's to rewind: that conflict fails the parent's task again, as a refused child does. */
+static void rewind_child(builder *b, const dt_event *e, const char *exec, const char *reason,
+                         bool never)
 {
     dt_message *fail = parent_task_failed(b, e, exec), *m = NULL;
     /* E's text may be the cached history's, which the commit of this new history lets go
      * before the batch is published: what the hub reads after it is copied */
     const char *child = copy_text(b, e->instance_id);
-    if (!never_started(b, e)) {
+    if (!never) {
         if ((m = dt_arena_alloc(b->arena, sizeof *m)) == NULL) {
             b->nomem = true;
             return;
@@ -458,12 +493,18 @@ static void rewind_run(builder *b, const dt_action *a, dt_episode *ep)
         m = add_message(b, self, in->type, 0);
         m->event = *in;
     }
+    child_index ix;
+    if (!index_children(b, a, &ix)) {
+        b->nomem = true;
+        return;
+    }
     for (size_t i = 0; i < b->n_events; i++) {
         dt_event *e = &b->events[i];
-        if (e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED && rewound_child(a, e))
-            rewind_child(b, e, exec, reason);
-        if (e->type == DT_EVENT_SUB_ORCHESTRATION_CREATED)
-            e->task_id = 0;   /* rewind.c's note of its old number, read */
+        if (e->type != DT_EVENT_SUB_ORCHESTRATION_CREATED)
+            continue;
+        if (rewound_child(&ix, e))
+            rewind_child(b, e, exec, reason, never_started(&ix, e));
+        e->task_id = 0;   /* rewind.c's note of its old number, read */
     }
 }
 

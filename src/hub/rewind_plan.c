@@ -150,8 +150,8 @@ static size_t first_free(const plan *p, queue *q, size_t k)
 {
     while (k < q->n && p->linked[q->at[k]]) {
         size_t next = q->skip[k];
-        if (next < q->n)
-            q->skip[k] = q->skip[next];
+        if (next < q->n && p->linked[q->at[next]])   /* only past taken ones: a free one */
+            q->skip[k] = q->skip[next];                /* found may yet be passed over */
         k = next;
     }
     return k;

@@ -545,10 +545,14 @@ static void test_a_child_after_a_retry_taken_out_reports_under_its_new_number(vo
     hubfix_close(&f);
 }
 
-/* rewind_past_a_running_child: "waiting_parent" fails while its first child waits; the
- * child is given its event before the rewind if FINISH_FIRST (its report then goes to the
- * failed run), else after. Either way the rewound parent gets the child's result. */
-static void rewind_past_a_running_child(const char *name, bool finish_first)
+/* What becomes of "waiting_parent"'s first child, which waits for an event, after the
+ * parent failed: it is given its event after the parent's rewind (LATER) or before it
+ * (FINISHED: its report went to the failed run), or it is terminated before it. */
+enum child_fate { LATER, FINISHED, TERMINATED };
+
+/* rewind_past_a_running_child: the rewound parent gets the child's outcome in each case;
+ * a finished child is not run again (no rewind in its history, one start). */
+static void rewind_past_a_running_child(const char *name, enum child_fate fate)
 {
     hubfix f;
     open_fix(&f, name);
@@ -564,19 +568,31 @@ static void rewind_past_a_running_child(const char *name, bool finish_first)
             waiting = dt_arena_strdup(f.arena, h[i].instance_id);
     assert_non_null(waiting);
     dt_error err = {0};
-    if (finish_first) {
+    if (fate == FINISHED)
         assert_ok(dt_client_raise_event(f.client, waiting, "go", "\"went\"", &err), &err);
-        assert_int_equal(wait_done(&f, waiting)->status, DT_STATUS_COMPLETED);
-    }
+    if (fate == TERMINATED)
+        assert_ok(dt_client_terminate(f.client, waiting, "\"stopped\"", false, &err), &err);
+    if (fate != LATER)
+        assert_true(dt_runtime_status_is_terminal(wait_done(&f, waiting)->status));
     assert_ok(dt_client_rewind(f.client, id, NULL, &err), &err);
-    if (!finish_first)
+    if (fate == LATER)
         assert_ok(dt_client_raise_event(f.client, waiting, "go", "\"went\"", &err), &err);
     s = wait_done(&f, id);
-    assert_int_equal(s->status, DT_STATUS_COMPLETED);
-    assert_string_equal(s->output, "[\"child ok\",\"went\"]");
     dt_instance_state *w = wait_done(&f, waiting);
-    assert_int_equal(w->status, DT_STATUS_COMPLETED);
-    assert_string_equal(w->output, "\"went\"");
+    if (fate == TERMINATED) {
+        assert_int_equal(s->status, DT_STATUS_FAILED);   /* its task failed: terminated */
+        assert_non_null(strstr(s->failure->message, "terminated"));
+        assert_int_equal(w->status, DT_STATUS_TERMINATED);
+    } else {
+        assert_int_equal(s->status, DT_STATUS_COMPLETED);
+        assert_string_equal(s->output, "[\"child ok\",\"went\"]");
+        assert_int_equal(w->status, DT_STATUS_COMPLETED);
+        assert_string_equal(w->output, "\"went\"");
+    }
+    h = hubfix_history(&f, waiting, &n);
+    assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_STARTED), 1);
+    if (fate != LATER)   /* LATER: the event may reach it before the parent's word does */
+        assert_int_equal(hubfix_count(h, n, DT_EVENT_EXECUTION_REWOUND), 0);
     hubfix_close(&f);
 }
 
@@ -584,14 +600,15 @@ static void test_a_child_still_running_when_its_parent_failed_reports_to_the_rew
     void **state)
 {
     (void)state;
-    rewind_past_a_running_child("rewind-running-child", false);
+    rewind_past_a_running_child("rewind-running-child", LATER);
 }
 
 static void test_a_child_that_finished_after_its_parent_failed_reports_again_on_rewind(
     void **state)
 {
     (void)state;
-    rewind_past_a_running_child("rewind-finished-child", true);
+    rewind_past_a_running_child("rewind-finished-child", FINISHED);
+    rewind_past_a_running_child("rewind-terminated-child", TERMINATED);
 }
 
 static void test_only_a_failed_instance_can_be_rewound(void **state)

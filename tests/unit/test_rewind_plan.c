@@ -164,6 +164,17 @@ static void test_a_codes_own_timer_is_not_taken_for_a_retry(void **state)
     expect("S0:A | F0 T1 | W1 S2:B | F2 XC", "r | g k | k r | g k", "");
 }
 
+/* A failure with no retry between two retried calls: each chain is still found (a free
+ * entry a search passed over is not skipped by the next one). */
+static void test_a_lone_failure_between_retried_calls_leaves_their_chains_whole(void **state)
+{
+    (void)state;
+    expect("S0:Ping S1:Ack S2:Ping | F0 F1 F2 T3 T4 | W3 W4 S5:Ping S6:Ping | C5 C6 S7:Z | F7 XC",
+           "k r k | k g k k k | k k k k | k k r | g k", "");
+    expect("S0:P/a S1:Q S2:P/c | F0 F1 F2 T3 T4 | W3 W4 S5:P/a S6:P/c | C5 F6 XC",
+           "k r r | k g g k g | k g k g | k g k", "4,6");
+}
+
 /* A retry handler may schedule the next attempt at once, in the failure's episode. */
 static void test_a_retry_with_no_timer_is_a_chain(void **state)
 {
@@ -237,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_a_suspension_between_a_failure_and_its_retry_keeps_the_chain),
         cmocka_unit_test(test_side_by_side_chains_are_told_apart_by_their_input),
         cmocka_unit_test(test_a_codes_own_timer_is_not_taken_for_a_retry),
+        cmocka_unit_test(test_a_lone_failure_between_retried_calls_leaves_their_chains_whole),
         cmocka_unit_test(test_a_retry_with_no_timer_is_a_chain),
         cmocka_unit_test(test_a_fan_out_of_thousands_of_chains_is_planned_whole),
     };
