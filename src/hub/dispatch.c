@@ -199,8 +199,9 @@ static bool has_started(const dt_orch_item *item)
 
 /* discard: consume the messages of an instance that cannot take them (it has finished, or
  * never started) without running any code. Messages to a finished instance are dropped, as
- * in the Durable Task Framework. */
-static dt_status discard(dt_hub *hub, dt_orch_item *item, dt_error *err)
+ * in the Durable Task Framework. discard_sending sends the N messages at M as it does. */
+static dt_status discard_sending(dt_hub *hub, dt_orch_item *item, const dt_message *m,
+                                 size_t n, dt_error *err)
 {
     dt_commit c = {.kind = DT_COMMIT_EPISODE};
     dt_episode *ep = &c.u.episode;
@@ -210,7 +211,14 @@ static dt_status discard(dt_hub *hub, dt_orch_item *item, dt_error *err)
     ep->custom_status = item->state.custom_status;
     ep->failure = item->state.failure;
     ep->completed_at = item->state.completed_at;
+    ep->messages = m;
+    ep->n_messages = n;
     return hub_commit(hub, &c, err);
+}
+
+static dt_status discard(dt_hub *hub, dt_orch_item *item, dt_error *err)
+{
+    return discard_sending(hub, item, NULL, 0, err);
 }
 
 /* current_execution: the execution the new events are for: a new ExecutionStarted's (the
@@ -428,17 +436,7 @@ static dt_status report_again(dt_hub *hub, dt_orch_item *item, const dt_event *r
     m->event.task_id = rew->parent_task_id;
     m->event.result = ok ? item->state.output : NULL;
     m->event.failure = ok ? NULL : f;
-    dt_commit c = {.kind = DT_COMMIT_EPISODE};
-    dt_episode *ep = &c.u.episode;
-    ep->item = item;
-    ep->status = item->state.status;
-    ep->output = item->state.output;
-    ep->custom_status = item->state.custom_status;
-    ep->failure = item->state.failure;
-    ep->completed_at = item->state.completed_at;
-    ep->messages = m;
-    ep->n_messages = 1;
-    return hub_commit(hub, &c, err);
+    return discard_sending(hub, item, m, 1, err);
 }
 
 /* rewind_instance: a Failed instance asked to rewind gets its history rewritten (rewind.c)
