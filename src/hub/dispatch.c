@@ -420,10 +420,7 @@ static dt_status report_again(dt_hub *hub, dt_orch_item *item, const dt_event *r
     dt_message *m = dt_arena_alloc(item->arena, sizeof *m);
     const dt_failure *f = item->state.failure;
     if (!ok && f == NULL)
-        f = dt_failure_new(item->arena, "OrchestrationTerminated",
-                           "sub-orchestration '%s' was terminated%s%s", item->instance_id,
-                           item->state.output ? ": " : "",
-                           item->state.output ? item->state.output : "");
+        f = child_terminated(item->arena, item->instance_id, item->state.output);
     if (m == NULL || (!ok && f == NULL)) {
         give_back_taken(hub, item);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
@@ -564,19 +561,19 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
     const dt_event *term = find_incoming(item, DT_EVENT_EXECUTION_TERMINATED);
     const dt_event *rew = find_incoming(item, DT_EVENT_EXECUTION_REWOUND);
     bool finished = dt_runtime_status_is_terminal(item->state.status);
-    const dt_event *from_parent = parent_rewind(item);
-    if (rew && rew->execution_id == NULL && rewind_pending(item) && from_parent &&
-        (item->state.status == DT_STATUS_COMPLETED ||
-         item->state.status == DT_STATUS_TERMINATED)) {
-        st = report_again(hub, item, from_parent, err);
-    } else if (rew && rew->execution_id == NULL && rewind_pending(item)) {   /* still to do */
+    if (rew && rew->execution_id == NULL && rewind_pending(item)) {   /* still to do */
+        const dt_event *from_parent = parent_rewind(item);
         dt_event req = *rew;   /* a parent's newest run, whoever asked first */
         if (from_parent) {
             req.parent_instance_id = from_parent->parent_instance_id;
             req.parent_execution_id = from_parent->parent_execution_id;
             req.parent_task_id = from_parent->parent_task_id;
         }
-        st = rewind_instance(hub, item, &req, err);
+        /* a child that ended other than by failing sends its outcome again */
+        bool reports = from_parent && (item->state.status == DT_STATUS_COMPLETED ||
+                                       item->state.status == DT_STATUS_TERMINATED);
+        st = reports ? report_again(hub, item, from_parent, err)
+                     : rewind_instance(hub, item, &req, err);
     } else if (!finished && term == NULL && start_unseen(item)) {
         /* again when the start is visible (not at once if it already is to the clock: a
          * lease that could not see it would spin), or within a second: a terminate that

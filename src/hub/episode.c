@@ -151,6 +151,13 @@ static const dt_event *parent_now(const dt_orch_item *item, const dt_event *star
     return now;
 }
 
+dt_failure *child_terminated(dt_arena *arena, const char *id, const char *reason)
+{
+    return dt_failure_new(arena, "OrchestrationTerminated",
+                          "sub-orchestration '%s' was terminated%s%s", id, reason ? ": " : "",
+                          reason ? reason : "");
+}
+
 /* notify_parent: a finished sub-orchestration reports to its parent's inbox. */
 static void notify_parent(builder *b, const dt_action *a)
 {
@@ -168,10 +175,8 @@ static void notify_parent(builder *b, const dt_action *a)
     m->event.result = ok ? a->result : NULL;
     m->event.failure = ok ? NULL : a->failure;
     if (!ok && a->failure == NULL)
-        m->event.failure = checked(b, dt_failure_new(b->arena, "OrchestrationTerminated",
-                                                     "sub-orchestration '%s' was terminated%s%s",
-                                                     b->item->instance_id, a->result ? ": " : "",
-                                                     a->result ? a->result : ""));
+        m->event.failure = checked(b, child_terminated(b->arena, b->item->instance_id,
+                                                       a->result));
 }
 
 /* terminate_children: with a recursive terminate, every sub-orchestration this instance
@@ -386,9 +391,9 @@ static dt_message *parent_task_failed(builder *b, const dt_event *e, const char 
 /* rewind_child: the child created as E (see rewound_child) hears of its parent's new
  * execution EXEC: sent an ExecutionRewound naming it (a failed child is rewound by it, a
  * finished one reports again, a running one reports to EXEC from then on: parent_now), or,
- * when it is gone (purged), started again as E made it (the Durable Task Scheduler's answer): the store makes it only where no instance has the
- * id, and otherwise delivers the rewind to the one there if it is this parent's child
- * (dt_new_instance.if_absent). What holds the id otherwise (another instance took it since
+ * when it is gone (purged), started again as E made it (the Durable Task Scheduler's
+ * answer): the store makes it only where no instance has the id, and otherwise delivers the
+ * rewind to the one there if it is this parent's child (dt_new_instance.if_absent). What holds the id otherwise (another instance took it since
  * the purge, or the child never started because its id was in use: NEVER) is not the
  * parent's to rewind: that conflict fails the parent's task again, as a refused child does. */
 static void rewind_child(builder *b, const dt_event *e, const char *exec, const char *reason,

@@ -388,6 +388,10 @@ bool episode_is_duplicate(const tally *past_tally, const dt_event *past, size_t 
  * lock request applied) or there was nothing to take. ITEM is the caller's no longer. */
 dt_status entity_take(dt_hub *hub, dt_entity_item *item, dt_entity_item **out, dt_error *err);
 
+/* child_terminated: what a parent's task for child ID that was terminated (with REASON,
+ * NULL for none) fails with, in ARENA; NULL when out of memory (episode.c). */
+dt_failure *child_terminated(dt_arena *arena, const char *id, const char *reason);
+
 /* rewind_history: the history failed ITEM runs again with, rewound at REQUEST (an
  * ExecutionRewound), in ARENA: see rewind.c. DT_ERR_NOMEM, or DT_ERR_CORRUPT when the
  * history has no ExecutionStarted. */
