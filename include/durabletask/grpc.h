@@ -21,7 +21,8 @@ typedef struct dt_grpc_server dt_grpc_server;
 /* Calls served at once unless told otherwise (each holds a thread while it runs), and of them
  * GetWorkItems streams (an SDK worker holds one for its whole life, plus a few unary calls at a
  * time): room for a few hundred workers. A call beyond either is answered RESOURCE_EXHAUSTED
- * at once, on no thread. */
+ * at once, on no thread. One client (an IP address) may hold half of each unless told
+ * otherwise, so that it cannot take them all. */
 #define DT_GRPC_MAX_CALLS 1024
 #define DT_GRPC_MAX_STREAMS 256
 
@@ -66,6 +67,10 @@ typedef struct dt_grpc_options {
     int max_streams;             /* streams among them (GetWorkItems, and the C SDK's completion
                                   * streams); 0: DT_GRPC_MAX_STREAMS
                                   * (at most max_calls) */
+    int max_calls_per_client;    /* of max_calls, from one IP address (every client on this
+                                  * machine is 127.0.0.1); 0: half of max_calls */
+    int max_streams_per_client;  /* of max_streams, from one IP address; 0: half of
+                                  * max_streams */
     int64_t request_timeout_ms;  /* a call whose request message has not arrived this long
                                   * after the call did is ended (DEADLINE_EXCEEDED);
                                   * 0: DT_REQUEST_TIMEOUT_MS */

@@ -24,7 +24,8 @@ static void serve_usage(FILE *out)
             "                   [--health-ping-interval SECONDS] [--task-hubs NAME[,NAME...]]\n"
             "                   [--http-activity-allow HOST[,HOST...] | --no-http-activity]\n"
             "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n"
-            "                   [--max-calls N] [--max-streams N] [--request-timeout SECONDS]\n"
+            "                   [--max-calls N] [--max-streams N] [--max-calls-per-client N]\n"
+            "                   [--max-streams-per-client N] [--request-timeout SECONDS]\n"
             "                   [--max-held-mb N] [--send-timeout SECONDS]\n"
             "                   [--max-connections N] [--max-per-client N]\n"
             "                   [--idle-timeout SECONDS]\n"
@@ -81,6 +82,9 @@ static void serve_usage(FILE *out)
             "  --max-streams N          of them, streams (default %d; each SDK worker holds a\n"
             "                           GetWorkItems stream, plus a few calls at a time; the C\n"
             "                           SDK's worker a completion stream too)\n"
+            "  --max-calls-per-client N, --max-streams-per-client N\n"
+            "                           of them, from one IP address (default half of each;\n"
+            "                           every client on this machine is 127.0.0.1)\n"
             "  --max-held-mb N          megabytes of messages held for clients at once, by gRPC\n"
             "                           and by HTTP each (default %zu): requests being served,\n"
             "                           answers not yet sent (a client that does not read keeps\n"
@@ -183,6 +187,16 @@ static bool split_hubs(const char *list, char **buf, const char **names, size_t 
     return true;
 }
 
+/* within: is VALUE (FLAG, 0 when not given) at most LIMIT (that of LIMIT_FLAG)? Says why not. */
+static bool within(const char *flag, long value, const char *limit_flag, long limit)
+{
+    if (value <= limit)
+        return true;
+    fprintf(stderr, "dtask serve: %s (%ld) cannot be more than %s (%ld)\n", flag, value,
+            limit_flag, limit);
+    return false;
+}
+
 int cli_serve(int argc, char **argv)
 {
     const char *listen = DT_DEFAULT_GRPC_ADDRESS;
@@ -198,6 +212,7 @@ int cli_serve(int argc, char **argv)
     const char *tls_cert_file = NULL, *tls_key_file = NULL;
     bool http_activity = true, completion_stream = true;
     long max_calls = 0, max_streams = 0, http_max_conns = 0, http_max_per_client = 0;
+    long max_client_calls = 0, max_client_streams = 0;
     long max_connections = 0, max_per_client = 0;
     long max_held_mb = 0;
     int64_t request_timeout_ms = 0, send_timeout_ms = 0, idle_timeout_ms = 0;
@@ -261,6 +276,14 @@ int cli_serve(int argc, char **argv)
         } else if (strcmp(argv[i], "--max-streams") == 0 && i + 1 < argc) {
             if (!cli_parse_count("serve", "--max-streams", argv[++i], 100000, &max_streams))
                 return 2;
+        } else if (strcmp(argv[i], "--max-calls-per-client") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--max-calls-per-client", argv[++i], 100000,
+                                 &max_client_calls))
+                return 2;
+        } else if (strcmp(argv[i], "--max-streams-per-client") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--max-streams-per-client", argv[++i], 100000,
+                                 &max_client_streams))
+                return 2;
         } else if (strcmp(argv[i], "--max-held-mb") == 0 && i + 1 < argc) {
             if (!cli_parse_count("serve", "--max-held-mb", argv[++i], 1 << 20, &max_held_mb))
                 return 2;
@@ -298,23 +321,17 @@ int cli_serve(int argc, char **argv)
             return 2;
         }
     }
-    if (max_streams > (max_calls ? max_calls : DT_GRPC_MAX_CALLS)) {
-        fprintf(stderr, "dtask serve: --max-streams (%ld) cannot be more than --max-calls (%ld)\n",
-                max_streams, max_calls ? max_calls : (long)DT_GRPC_MAX_CALLS);
+    long calls = max_calls ? max_calls : DT_GRPC_MAX_CALLS;
+    long streams = max_streams ? max_streams : DT_GRPC_MAX_STREAMS;
+    if (!within("--max-streams", max_streams, "--max-calls", calls) ||
+        !within("--max-calls-per-client", max_client_calls, "--max-calls", calls) ||
+        !within("--max-streams-per-client", max_client_streams, "--max-streams",
+                streams < calls ? streams : calls) ||
+        !within("--max-per-client", max_per_client, "--max-connections",
+                max_connections ? max_connections : DT_GRPC_MAX_CONNECTIONS) ||
+        !within("--http-max-per-client", http_max_per_client, "--http-max-connections",
+                http_max_conns ? http_max_conns : DT_HTTP_MAX_CONNECTIONS))
         return 2;
-    }
-    if (max_per_client > (max_connections ? max_connections : DT_GRPC_MAX_CONNECTIONS)) {
-        fprintf(stderr, "dtask serve: --max-per-client (%ld) cannot be more than "
-                        "--max-connections (%ld)\n", max_per_client,
-                max_connections ? max_connections : (long)DT_GRPC_MAX_CONNECTIONS);
-        return 2;
-    }
-    if (http_max_per_client > (http_max_conns ? http_max_conns : DT_HTTP_MAX_CONNECTIONS)) {
-        fprintf(stderr, "dtask serve: --http-max-per-client (%ld) cannot be more than "
-                        "--http-max-connections (%ld)\n", http_max_per_client,
-                http_max_conns ? http_max_conns : (long)DT_HTTP_MAX_CONNECTIONS);
-        return 2;
-    }
     if (http_allow && !http_activity) {
         fprintf(stderr, "dtask serve: --http-activity-allow and --no-http-activity exclude "
                         "each other\n");
@@ -399,6 +416,8 @@ int cli_serve(int argc, char **argv)
     dt_grpc_options go = {.listen = listen, .token = token, .health_ping_ms = ping_ms,
                           .hubs = hubs, .tls_cert_pem = tls_cert, .tls_key_pem = tls_key,
                           .max_calls = (int)max_calls, .max_streams = (int)max_streams,
+                          .max_calls_per_client = (int)max_client_calls,
+                          .max_streams_per_client = (int)max_client_streams,
                           .request_timeout_ms = request_timeout_ms,
                           .max_held = (size_t)max_held_mb << 20,
                           .send_timeout_ms = send_timeout_ms,

@@ -5,7 +5,8 @@
  * accepts itself, hands each connection to gRPC (grpc_server_add_channel_from_fd, which
  * serves it with the server's channel arguments), and keeps at most MAX of them, and at most
  * PER_CLIENT from one IP address: past that a new connection is closed at once, and said so
- * in the log.
+ * in the log. The server asks it which address a connection it handed gRPC came from
+ * (gRPC names such a connection by its descriptor only), for the caps on calls per client.
  * gRPC closes the descriptors it is handed without telling us, so each is remembered with
  * its socket's inode, and the table is swept (fstat) when it is full, at most every
  * SWEEP_EVERY_MS: a descriptor closed, or reused since for another file, is free again; one
@@ -22,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +42,7 @@
 #define USER_TIMEOUT_MS 20000   /* unacknowledged data this long ends a connection, as gRPC's
                                  * own listener sets it (its keepalive timeout) */
 
-/* A client's address: an IPv4 one (IPv4-mapped IPv6 too) as its 4 bytes, an IPv6 one as
- * its 16; anything else (a unix socket) all alike. */
-typedef struct peer {
-    unsigned char len;
-    unsigned char b[16];
-} peer;
+typedef rpc_peer peer;
 
 typedef struct conn {
     int fd;
@@ -62,7 +59,9 @@ struct rpc_listener {
     atomic_bool stop;    /* ... and this, which a burst of accepts looks at */
     int spare;           /* held for a shortage of descriptors */
     pthread_t thread;
-    conn *conns;         /* handed to gRPC: N of at most MAX */
+    conn *conns;         /* handed to gRPC: N of at most MAX; the accept loop's, which
+                          * changes them under conns_mu (rpc_listener_peer reads them) */
+    pthread_mutex_t conns_mu;
     unsigned n, max, per_client;
     unsigned long refused;
     time_t said;         /* refusals last logged */
@@ -89,6 +88,7 @@ static void sweep(rpc_listener *l)
     if (ms_since(&l->swept) < SWEEP_EVERY_MS)
         return;
     clock_gettime(CLOCK_MONOTONIC, &l->swept);
+    pthread_mutex_lock(&l->conns_mu);
     for (unsigned i = 0; i < l->n;) {
         struct stat st;
         if (fstat(l->conns[i].fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == l->conns[i].ino)
@@ -96,6 +96,7 @@ static void sweep(rpc_listener *l)
         else
             l->conns[i] = l->conns[--l->n];
     }
+    pthread_mutex_unlock(&l->conns_mu);
 }
 
 static void refuse(rpc_listener *l, int fd, const char *why)
@@ -110,7 +111,7 @@ static void refuse(rpc_listener *l, int fd, const char *why)
     }
 }
 
-static peer peer_of(const struct sockaddr_storage *a)
+rpc_peer rpc_peer_of(const struct sockaddr_storage *a)
 {
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     peer p = {0};
@@ -165,9 +166,11 @@ static void admit(rpc_listener *l, int fd, const peer *from)
     }
     int one = 1;   /* as gRPC's own listener sets it: small messages go out at once */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pthread_mutex_lock(&l->conns_mu);
     if (i == l->n)
         l->n++;
     l->conns[i] = (conn){fd, st.st_ino, *from};
+    pthread_mutex_unlock(&l->conns_mu);
     grpc_server_add_channel_from_fd(l->server, fd, l->creds);
 }
 
@@ -195,7 +198,7 @@ static void take(rpc_listener *l, int lfd)
         socklen_t len = sizeof a;
         int fd = accept4(lfd, (struct sockaddr *)&a, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            peer from = peer_of(&a);
+            peer from = rpc_peer_of(&a);
             admit(l, fd, &from);
             continue;
         }
@@ -241,7 +244,21 @@ static void listener_free(rpc_listener *l)
     if (l->creds)
         grpc_server_credentials_release(l->creds);
     free(l->conns);
+    pthread_mutex_destroy(&l->conns_mu);
     free(l);
+}
+
+bool rpc_listener_peer(rpc_listener *l, int fd, rpc_peer *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&l->conns_mu);
+    for (unsigned i = 0; i < l->n && !found; i++)
+        if (l->conns[i].fd == fd) {
+            *out = l->conns[i].from;
+            found = true;
+        }
+    pthread_mutex_unlock(&l->conns_mu);
+    return found;
 }
 
 dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max,
@@ -252,6 +269,7 @@ dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max
     if (l == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     l->spare = l->wake[0] = l->wake[1] = -1;
+    pthread_mutex_init(&l->conns_mu, NULL);
     l->server = server;
     l->max = max ? max : 1;
     l->per_client = per_client && per_client < l->max ? per_client : l->max;
@@ -289,5 +307,10 @@ void rpc_listener_stop(rpc_listener *l)
     while (write(l->wake[1], &b, 1) < 0 && errno == EINTR)
         ;
     pthread_join(l->thread, NULL);
-    listener_free(l);
+}
+
+void rpc_listener_free(rpc_listener *l)
+{
+    if (l)
+        listener_free(l);
 }

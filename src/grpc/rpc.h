@@ -38,13 +38,27 @@ typedef struct rpc_method {
 } rpc_method;
 
 /* rpc_listener (listener.c): the plaintext server's accept loop, which hands gRPC at most
- * MAX connections at once, PER_CLIENT of them from one IP address. rpc_listener_start binds ADDR ("ADDR:PORT"), sets *PORT, and
- * starts taking connections for SERVER (started); rpc_listener_stop stops taking them (those
- * taken stay gRPC's) and frees it. */
+ * MAX connections at once, PER_CLIENT of them from one IP address. rpc_listener_start binds
+ * ADDR ("ADDR:PORT"), sets *PORT, and starts taking connections for SERVER (started);
+ * rpc_listener_stop stops taking them (those taken stay gRPC's); rpc_listener_free frees it
+ * (stopped, and asked no more: its table answers rpc_listener_peer until then). */
 typedef struct rpc_listener rpc_listener;
 dt_status rpc_listener_start(grpc_server *server, const char *addr, unsigned max,
                              unsigned per_client, rpc_listener **out, int *port, dt_error *err);
 void rpc_listener_stop(rpc_listener *l);
+void rpc_listener_free(rpc_listener *l);
+
+/* rpc_peer: a client's address, as the caps per client count it: an IPv4 one (IPv4-mapped
+ * IPv6 too) as its 4 bytes, an IPv6 one as its 16; anything else (a unix socket) all alike,
+ * LEN 0. rpc_peer_of makes one from a socket address. rpc_listener_peer: in *OUT, the address
+ * of the connection L handed gRPC as descriptor FD; false when L holds no such connection. */
+typedef struct rpc_peer {
+    unsigned char len;
+    unsigned char b[16];
+} rpc_peer;
+struct sockaddr_storage;
+rpc_peer rpc_peer_of(const struct sockaddr_storage *a);
+bool rpc_listener_peer(rpc_listener *l, int fd, rpc_peer *out);
 
 /* The tables, one per handler file. */
 extern const rpc_method rpc_client_methods[];

@@ -16,6 +16,8 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <arpa/inet.h>
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,6 +56,15 @@ typedef struct rpc_tag {
     rpc_call *call;
 } rpc_tag;
 
+/* The calls and streams counted for one client (an IP address), while it has any: the caps
+ * per client keep one from taking every slot. */
+#define CLIENT_BUCKETS 256
+typedef struct client_calls {
+    struct client_calls *next;
+    rpc_peer from;
+    int calls, streams;
+} client_calls;
+
 struct dt_grpc_server {
     dt_hub *hub;                /* one hub, or: */
     dt_hub_set *hubs;           /* task hubs, chosen by each call's "taskhub" metadata */
@@ -69,6 +80,7 @@ struct dt_grpc_server {
     int64_t health_ping_ms;
     size_t max_message;         /* the largest message sent or received */
     int max_calls, max_streams;
+    int max_client_calls, max_client_streams;   /* of them, from one IP address */
     int64_t request_timeout_ms;
     int64_t send_timeout_ms;
     bool no_completion_stream;  /* DT_COMPLETION_STREAM_METHOD answered UNIMPLEMENTED */
@@ -90,6 +102,7 @@ struct dt_grpc_server {
     int n_calls;                /* calls taken, until served (n_calls <= max_calls) */
     int n_streams;              /* of them, GetWorkItems streams (<= max_streams) */
     rpc_call *queue_head, *queue_tail;
+    client_calls *clients[CLIENT_BUCKETS];   /* the calls counted, by their client */
     /* calls whose request message the poller waits for, oldest (first due) first; the
      * poller's alone */
     rpc_call *recv_head, *recv_tail;
@@ -100,6 +113,7 @@ struct dt_grpc_server {
 
 struct rpc_call {
     dt_grpc_server *srv;
+    client_calls *client;       /* its client's count, while it holds a slot (counted) */
     grpc_call *call;
     grpc_call_details details;
     grpc_metadata_array metadata;
@@ -394,6 +408,7 @@ static void call_free(rpc_call *c)
 
 /* call_end: C is held by nobody: give back its slot and free it. */
 static void child_done(rpc_call *c);
+static void client_let_go(dt_grpc_server *srv, rpc_call *c);
 
 static void call_end(rpc_call *c)
 {
@@ -406,6 +421,7 @@ static void call_end(rpc_call *c)
         srv->n_calls--;
         if (c->stream)
             srv->n_streams--;
+        client_let_go(srv, c);
         if (srv->n_calls == 0)
             pthread_cond_broadcast(&srv->idle);
         pthread_mutex_unlock(&srv->mu);
@@ -1039,22 +1055,123 @@ static void refuse(rpc_call *c, grpc_status_code code, const char *message)
     release(c);
 }
 
-/* take_slot: count call C against the caps; false (C refused) when a cap is reached. */
+/* call_peer: the address call C came from. gRPC names it ("ipv4:ADDR:PORT",
+ * "ipv6:[ADDR]:PORT"), or, on a connection our listener handed it, names the descriptor
+ * ("fd:N"), whose address the listener knows. What cannot be told counts as one client. */
+static rpc_peer call_peer(dt_grpc_server *srv, rpc_call *c)
+{
+    rpc_peer p = {0};
+    char *name = grpc_call_get_peer(c->call);
+    if (name == NULL)
+        return p;
+    struct sockaddr_storage a = {0};
+    char addr[64] = "";
+    const char *at = NULL, *end = NULL;
+    if (strncmp(name, "fd:", 3) == 0) {
+        if (srv->listener)
+            rpc_listener_peer(srv->listener, atoi(name + 3), &p);
+    } else if (strncmp(name, "ipv4:", 5) == 0) {
+        at = name + 5;
+        end = strrchr(at, ':');
+        a.ss_family = AF_INET;
+    } else if (strncmp(name, "ipv6:", 5) == 0) {
+        at = name + 5 + (name[5] == '[') + 3 * (strncmp(name + 5, "%5B", 3) == 0);
+        end = name[5] == '[' ? strchr(at, ']') : strstr(at, "%5D");
+        a.ss_family = AF_INET6;
+    }
+    if (at && end && end > at && (size_t)(end - at) < sizeof addr) {
+        memcpy(addr, at, (size_t)(end - at));
+        void *dst = a.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&a)->sin_addr
+                                           : (void *)&((struct sockaddr_in6 *)&a)->sin6_addr;
+        if (inet_pton(a.ss_family, addr, dst) == 1)
+            p = rpc_peer_of(&a);
+    }
+    gpr_free(name);
+    return p;
+}
+
+static unsigned client_bucket(const rpc_peer *p)
+{
+    unsigned h = 2166136261u;   /* FNV-1a */
+    for (unsigned i = 0; i < p->len; i++)
+        h = (h ^ p->b[i]) * 16777619u;
+    return h % CLIENT_BUCKETS;
+}
+
+/* client_find: the count of client P (srv->mu held), or NULL when it holds no slot */
+static client_calls *client_find(dt_grpc_server *srv, const rpc_peer *p)
+{
+    client_calls *k = srv->clients[client_bucket(p)];
+    while (k && !(k->from.len == p->len && memcmp(k->from.b, p->b, p->len) == 0))
+        k = k->next;
+    return k;
+}
+
+/* client_let_go: C no longer holds a slot of its client's (srv->mu held); a client with no
+ * slot left is forgotten */
+static void client_let_go(dt_grpc_server *srv, rpc_call *c)
+{
+    client_calls *k = c->client;
+    if (k == NULL)
+        return;
+    c->client = NULL;
+    k->calls--;
+    k->streams -= c->stream;
+    if (k->calls > 0)
+        return;
+    client_calls **at = &srv->clients[client_bucket(&k->from)];
+    while (*at != k)
+        at = &(*at)->next;
+    *at = k->next;
+    free(k);
+}
+
+/* peer_text: P as text in BUF, for a refusal: BUF */
+static const char *peer_text(const rpc_peer *p, char *buf, size_t size)
+{
+    if (p->len == 0 || !inet_ntop(p->len == 4 ? AF_INET : AF_INET6, p->b, buf, (socklen_t)size))
+        snprintf(buf, size, "unknown");
+    return buf;
+}
+
+/* take_slot: count call C against the caps, the server's and its client's; false (C
+ * refused) when one is reached. */
 static bool take_slot(dt_grpc_server *srv, rpc_call *c)
 {
     c->stream = strcmp(c->method, "GetWorkItems") == 0 ||
                 strcmp(c->method, DT_COMPLETION_STREAM_METHOD) == 0;
-    char msg[200] = "";
+    rpc_peer from = call_peer(srv, c);
+    char msg[240] = "", who[INET6_ADDRSTRLEN];
     pthread_mutex_lock(&srv->mu);
+    client_calls *k = client_find(srv, &from);
     if (srv->n_calls >= srv->max_calls)
         snprintf(msg, sizeof msg, "the server is serving its limit of %d calls at once (dtask "
                  "serve --max-calls); try again later", srv->max_calls);
     else if (c->stream && srv->n_streams >= srv->max_streams)
         snprintf(msg, sizeof msg, "the server is serving its limit of %d streams (work items, "
                  "completions) at once (dtask serve --max-streams); try again later", srv->max_streams);
+    else if (k && k->calls >= srv->max_client_calls)
+        snprintf(msg, sizeof msg, "the server is serving its limit of %d calls at once from one "
+                 "client, %s (dtask serve --max-calls-per-client); try again later",
+                 srv->max_client_calls, peer_text(&from, who, sizeof who));
+    else if (k && c->stream && k->streams >= srv->max_client_streams)
+        snprintf(msg, sizeof msg, "the server is serving its limit of %d streams at once from "
+                 "one client, %s (dtask serve --max-streams-per-client); try again later",
+                 srv->max_client_streams, peer_text(&from, who, sizeof who));
+    else if (k == NULL && (k = calloc(1, sizeof *k)) != NULL) {
+        unsigned b = client_bucket(&from);
+        k->from = from;
+        k->next = srv->clients[b];
+        srv->clients[b] = k;
+    }
+    if (msg[0] == '\0' && k == NULL)
+        snprintf(msg, sizeof msg, "the server is out of memory; try again later");
     if (msg[0] == '\0') {
         srv->n_calls++;
         srv->n_streams += c->stream;
+        k->calls++;
+        k->streams += c->stream;
+        c->client = k;
         c->counted = true;
     }
     pthread_mutex_unlock(&srv->mu);
@@ -1535,6 +1652,7 @@ static void *poller_main(void *arg)
  * made, once no call thread and no poller runs. SRV->server was shut down if it started. */
 static void server_free(dt_grpc_server *srv)
 {
+    rpc_listener_free(srv->listener);
     if (srv->server)
         grpc_server_destroy(srv->server);
     if (srv->cq) {
@@ -1611,12 +1729,16 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     *out = NULL;
     if (opts && (opts->max_calls < 0 || opts->max_streams < 0 || opts->request_timeout_ms < 0 ||
                  opts->send_timeout_ms < 0 || opts->max_connections < 0 ||
-                 opts->max_per_client < 0 || opts->idle_timeout_ms < 0))
+                 opts->max_per_client < 0 || opts->idle_timeout_ms < 0 ||
+                 opts->max_calls_per_client < 0 || opts->max_streams_per_client < 0))
         return dt_error_set(err, DT_ERR_INVALID_ARG, "gRPC server: max_calls (%d), max_streams "
-                            "(%d), max_connections (%d), max_per_client (%d), "
+                            "(%d), max_calls_per_client (%d), max_streams_per_client (%d), "
+                            "max_connections (%d), max_per_client (%d), "
                             "request_timeout_ms (%lld), send_timeout_ms (%lld) and "
                             "idle_timeout_ms (%lld) cannot be negative", opts->max_calls,
-                            opts->max_streams, opts->max_connections, opts->max_per_client,
+                            opts->max_streams, opts->max_calls_per_client,
+                            opts->max_streams_per_client, opts->max_connections,
+                            opts->max_per_client,
                             (long long)opts->request_timeout_ms,
                             (long long)opts->send_timeout_ms, (long long)opts->idle_timeout_ms);
     const char *listen = opts && opts->listen ? opts->listen : DT_DEFAULT_GRPC_ADDRESS;
@@ -1637,6 +1759,14 @@ dt_status dt_grpc_server_start(dt_hub *hub, const dt_grpc_options *opts, dt_grpc
     srv->max_streams = opts && opts->max_streams > 0 ? opts->max_streams : DT_GRPC_MAX_STREAMS;
     if (srv->max_streams > srv->max_calls)
         srv->max_streams = srv->max_calls;
+    srv->max_client_calls = opts && opts->max_calls_per_client > 0
+                                ? opts->max_calls_per_client : (srv->max_calls + 1) / 2;
+    srv->max_client_streams = opts && opts->max_streams_per_client > 0
+                                  ? opts->max_streams_per_client : (srv->max_streams + 1) / 2;
+    if (srv->max_client_calls > srv->max_calls)
+        srv->max_client_calls = srv->max_calls;
+    if (srv->max_client_streams > srv->max_streams)
+        srv->max_client_streams = srv->max_streams;
     srv->request_timeout_ms =
         opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms : DT_REQUEST_TIMEOUT_MS;
     srv->send_timeout_ms =
@@ -1739,8 +1869,8 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     if (srv == NULL)
         return;
     atomic_store(&srv->stopping, true);
-    rpc_listener_stop(srv->listener);   /* no connection comes after the shutdown */
-    srv->listener = NULL;
+    rpc_listener_stop(srv->listener);   /* no connection comes after the shutdown (its
+                                         * table is freed with the server, after the poller) */
     rpc_tag shutdown_tag = {TAG_SHUTDOWN, NULL};
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
     grpc_server_cancel_all_calls(srv->server);

@@ -2,7 +2,9 @@
 // TLS: `dtask serve --tls-cert --tls-key` serves gRPC and HTTP over TLS. The official
 // JavaScript SDK (client and worker, with the certificate as their trusted root) runs an
 // orchestration through it; a plain-text client gets nothing; curl reads /healthz and starts an
-// instance over HTTPS. The certificate is made here with openssl, for 127.0.0.1.
+// instance over HTTPS. The certificate is made here with openssl, for 127.0.0.1. One client holds
+// at most --max-streams-per-client streams over TLS too, where gRPC's own listener takes the
+// connections and the server learns the client's address from gRPC.
 
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
@@ -21,7 +23,8 @@ test("gRPC and HTTP over TLS: the JavaScript SDK runs an orchestration, curl tal
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
     "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], { stdio: "ignore" });
   const httpPort = await raw.freePort();
-  const srv = await raw.serve(dir, ["--tls-cert", cert, "--tls-key", key, "--http-listen", `127.0.0.1:${httpPort}`]);
+  const srv = await raw.serve(dir, ["--tls-cert", cert, "--tls-key", key, "--http-listen", `127.0.0.1:${httpPort}`,
+    "--max-streams-per-client", "1"]);
   const credentials = grpc.credentials.createSsl(fs.readFileSync(cert));
   const worker = new TaskHubGrpcWorker({ hostAddress: srv.endpoint, credentials, logger: h.makeLogger("worker") });
   const client = new TaskHubGrpcClient({ hostAddress: srv.endpoint, credentials, logger: h.makeLogger("client") });
@@ -36,6 +39,15 @@ test("gRPC and HTTP over TLS: the JavaScript SDK runs an orchestration, curl tal
     const id = await client.scheduleNewOrchestration("tls_hello", "secure", h.uid("tls"));
     const state = await client.waitForOrchestrationCompletion(id, true, 30);
     h.assertCompleted(state, "secure!");
+
+    // the worker's stream is 127.0.0.1's one: another from there is refused, naming the address
+    const second = raw.connect({}, srv.endpoint, credentials);
+    const extra = new raw.WorkStream(second, {});
+    const refused = await raw.rejection(extra.next(10_000));
+    assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED, refused.details);
+    assert.match(refused.details, /--max-streams-per-client/);
+    assert.match(refused.details, /127\.0\.0\.1/);
+    second.close();
 
     // a client that does not speak TLS gets no answer
     const plain = raw.connect({}, srv.endpoint);

@@ -289,6 +289,25 @@ static void test_bad_json_exits_2_naming_the_flag_and_nothing_is_started(void **
     fix_close(&c);
 }
 
+/* serve's limits that do not fit each other exit 2 naming both, before anything is opened */
+static void test_serve_refuses_limits_that_do_not_fit(void **state)
+{
+    (void)state;
+    cli_fix c;
+    fix_open(&c, "cli-limits");
+    DTASK_RAW(&c, "serve", "--max-calls", "10", "--max-calls-per-client", "11");
+    expect(&c, 2, NULL, "--max-calls-per-client (11) cannot be more than --max-calls (10)");
+    DTASK_RAW(&c, "serve", "--max-streams-per-client", "300");
+    expect(&c, 2, NULL, "--max-streams-per-client (300) cannot be more than --max-streams (256)");
+    DTASK_RAW(&c, "serve", "--max-calls", "8", "--max-streams-per-client", "9");
+    expect(&c, 2, NULL, "--max-streams-per-client (9) cannot be more than --max-streams (8)");
+    DTASK_RAW(&c, "serve", "--max-streams", "20", "--max-calls", "10");
+    expect(&c, 2, NULL, "--max-streams (20) cannot be more than --max-calls (10)");
+    DTASK_RAW(&c, "serve", "--max-calls-per-client", "-1");
+    expect(&c, 2, NULL, "--max-calls-per-client");
+    fix_close(&c);
+}
+
 static void test_unreachable_server_exits_5(void **state)
 {
     (void)state;
@@ -1083,6 +1102,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_command_has_help_and_the_exit_codes_are_documented),
         cmocka_unit_test(test_bad_json_exits_2_naming_the_flag_and_nothing_is_started),
+        cmocka_unit_test(test_serve_refuses_limits_that_do_not_fit),
         cmocka_unit_test(test_unreachable_server_exits_5),
         cmocka_unit_test(test_a_server_that_requires_a_token_gets_it_from_the_token_file),
         cmocka_unit_test(test_the_c_worker_joins_a_server_that_requires_a_token),

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <netinet/in.h>
@@ -212,21 +213,32 @@ typedef struct raw_client {
     size_t n, max;
 } raw_client;
 
-/* raw_open: a client of S for up to MAX_CALLS calls; its channel made with ARGS (or none). */
-static void raw_open_with(raw_client *rc, const server *s, size_t max_calls,
-                          const grpc_channel_args *args)
+static int tcp_to(int port, const char *from);
+
+/* raw_open_from: a client of S for up to MAX_CALLS calls; its channel made with ARGS (or
+ * none), on one connection from loopback address FROM when it is not NULL (gRPC's client
+ * cannot choose its source address: the test connects and hands gRPC the descriptor). */
+static void raw_open_from(raw_client *rc, const server *s, size_t max_calls,
+                          const grpc_channel_args *args, const char *from)
 {
     grpc_init();
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%d", s->grpc_port);
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    rc->ch = grpc_channel_create(target, creds, args);
+    rc->ch = from ? grpc_channel_create_from_fd(target, tcp_to(s->grpc_port, from), creds, args)
+                  : grpc_channel_create(target, creds, args);
     grpc_channel_credentials_release(creds);
     rc->cq = grpc_completion_queue_create_for_next(NULL);
     rc->calls = calloc(max_calls, sizeof *rc->calls);
     rc->n = 0;
     rc->max = max_calls;
     assert_non_null(rc->calls);
+}
+
+static void raw_open_with(raw_client *rc, const server *s, size_t max_calls,
+                          const grpc_channel_args *args)
+{
+    raw_open_from(rc, s, max_calls, args, NULL);
 }
 
 static void raw_open(raw_client *rc, const server *s, size_t max_calls)
@@ -296,6 +308,20 @@ static size_t raw_start(raw_client *rc, const char *method, bool with_token,
     return raw_start_reading(rc, method, with_token, request, len, true);
 }
 
+/* raw_take: wait up to 50 ms for one of RC's calls to complete: 1 if one did */
+static int raw_take(raw_client *rc)
+{
+    grpc_event ev = grpc_completion_queue_next(
+        rc->cq, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(50, GPR_TIMESPAN)),
+        NULL);
+    if (ev.type != GRPC_OP_COMPLETE)
+        return 0;
+    raw_call *c = &rc->calls[(uintptr_t)ev.tag - 1];
+    c->done = true;
+    c->done_at = now_ms();
+    return 1;
+}
+
 /* raw_collect: take completions for up to MS milliseconds, or until WANT calls are done;
  * returns how many are done. */
 static size_t raw_collect(raw_client *rc, size_t want, int64_t ms)
@@ -304,18 +330,20 @@ static size_t raw_collect(raw_client *rc, size_t want, int64_t ms)
     size_t done = 0;
     for (size_t i = 0; i < rc->n; i++)
         done += rc->calls[i].done;
-    while (done < want && now_ms() < until) {
-        grpc_event ev = grpc_completion_queue_next(
-            rc->cq, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(50, GPR_TIMESPAN)),
-            NULL);
-        if (ev.type != GRPC_OP_COMPLETE)
-            continue;
-        raw_call *c = &rc->calls[(uintptr_t)ev.tag - 1];
-        c->done = true;
-        c->done_at = now_ms();
-        done++;
-    }
+    while (done < want && now_ms() < until)
+        done += raw_take(rc);
     return done;
+}
+
+/* raw_wait: take completions until call I is done (others may complete meanwhile), for up to
+ * 10 s, failing the test when it is not */
+static void raw_wait(raw_client *rc, size_t i, const char *what)
+{
+    int64_t until = now_ms() + 10000;
+    while (!rc->calls[i].done && now_ms() < until)
+        raw_take(rc);
+    if (!rc->calls[i].done)
+        fail_msg("a %s got no answer in 10 s", what);
 }
 
 /* raw_count: how many done calls among [FROM, TO) ended with CODE. */
@@ -369,9 +397,7 @@ static size_t raw_call_wait(raw_client *rc, const char *method, const uint8_t *r
                             size_t len)
 {
     size_t i = raw_start(rc, method, false, request, len);
-    while (!rc->calls[i].done)
-        if (raw_collect(rc, rc->n, 10000) < rc->n && !rc->calls[i].done)
-            fail_msg("a %s got no answer in 10 s", method);
+    raw_wait(rc, i, method);
     return i;
 }
 
@@ -393,9 +419,7 @@ static size_t raw_call_until(raw_client *rc, const char *method, const uint8_t *
 static grpc_status_code hello(raw_client *rc, bool with_token)
 {
     size_t i = raw_start(rc, "Hello", with_token, (const uint8_t *)"", 0);
-    while (!rc->calls[i].done)
-        if (raw_collect(rc, rc->n, 10000) < rc->n && !rc->calls[i].done)
-            fail_msg("a normal Hello got no answer in 10 s");
+    raw_wait(rc, i, "normal Hello");
     return rc->calls[i].status;
 }
 
@@ -405,7 +429,8 @@ static void test_silent_calls_beyond_the_caps_are_refused_at_once_on_no_thread(v
 {
     (void)state;
     server s;
-    const char *extra[] = {"--max-calls", "8", "--max-streams", "3", "--request-timeout", "2",
+    const char *extra[] = {"--max-calls", "8", "--max-streams", "3", "--max-calls-per-client",
+                           "8", "--max-streams-per-client", "3", "--request-timeout", "2",
                            NULL};
     serve_start(&s, "hostile_caps", extra);
     raw_client rc;
@@ -450,6 +475,75 @@ static void test_silent_calls_beyond_the_caps_are_refused_at_once_on_no_thread(v
     serve_stop(&s, 5000);
 }
 
+/* raw_refused: how many of RC's calls [FROM, RC->n) were refused RESOURCE_EXHAUSTED with
+ * details naming TEXT */
+static size_t raw_refused(const raw_client *rc, size_t from, const char *text)
+{
+    size_t n = 0;
+    for (size_t i = from; i < rc->n; i++)
+        n += rc->calls[i].done && rc->calls[i].status == GRPC_STATUS_RESOURCE_EXHAUSTED &&
+             raw_details_have(&rc->calls[i], text);
+    return n;
+}
+
+/* The attack: one client takes every call slot with silent calls, held until the request
+ * timeout ends them, and no one else is served meanwhile. Now one IP address holds at most
+ * --max-calls-per-client calls, of them --max-streams-per-client streams: past its share its
+ * calls are refused at once, naming the option and the address, while another address is
+ * served, up to the server's own caps. */
+static void test_one_address_holds_at_most_its_share_of_calls_and_streams(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--max-calls", "16", "--max-streams", "6", "--max-calls-per-client",
+                           "8", "--max-streams-per-client", "3", "--request-timeout", "3",
+                           NULL};
+    serve_start(&s, "hostile_calls_per_client", extra);
+    raw_client a, b, c;
+    raw_open_from(&a, &s, 64, NULL, "127.0.0.1");
+    raw_open_from(&b, &s, 64, NULL, "127.0.0.2");
+    raw_open_from(&c, &s, 8, NULL, "127.0.0.3");
+    assert_int_equal(hello(&a, false), GRPC_STATUS_OK);
+    assert_int_equal(hello(&b, false), GRPC_STATUS_OK);
+
+    /* A: 5 silent work item streams: 3 held, 2 refused by its share of streams */
+    size_t first = a.n;
+    for (int i = 0; i < 5; i++)
+        raw_start(&a, "GetWorkItems", false, NULL, 0);
+    assert_int_equal(raw_collect(&a, first + 2, 3000), first + 2);
+    assert_int_equal(raw_refused(&a, first, "--max-streams-per-client"), 2);
+    assert_int_equal(raw_refused(&a, first, "127.0.0.1"), 2);
+    /* A: 20 silent unary calls: 5 more held (its 8), 15 refused by its share of calls */
+    first = a.n;
+    for (int i = 0; i < 20; i++)
+        raw_start(&a, "GetInstance", false, NULL, 0);
+    assert_int_equal(raw_collect(&a, a.n - 8, 3000), a.n - 8);
+    assert_int_equal(raw_refused(&a, first, "--max-calls-per-client"), 15);
+    assert_int_equal(hello(&a, false), GRPC_STATUS_RESOURCE_EXHAUSTED);
+
+    /* B, another address, is served, and holds its own share: 3 streams (the server's 6 are
+     * then taken) and the server's 5 calls left */
+    assert_int_equal(hello(&b, false), GRPC_STATUS_OK);
+    first = b.n;
+    for (int i = 0; i < 8; i++)
+        raw_start(&b, i < 3 ? "GetWorkItems" : "GetInstance", false, NULL, 0);
+    assert_int_equal(raw_collect(&b, b.n, 500), first);   /* none refused */
+    /* every slot of the server's is taken: C, within its own share, meets the server's cap */
+    assert_int_equal(hello(&c, false), GRPC_STATUS_RESOURCE_EXHAUSTED);
+    assert_true(raw_details_have(&c.calls[0], "(dtask serve --max-calls)"));
+
+    /* the request timeout ends the silent calls; then A is served again */
+    assert_int_equal(raw_collect(&a, a.n, 8000), a.n);
+    assert_int_equal(raw_collect(&b, b.n, 8000), b.n);
+    assert_int_equal(raw_count(&b, first, b.n, GRPC_STATUS_DEADLINE_EXCEEDED), 8);
+    size_t i = raw_call_until(&a, "Hello", (const uint8_t *)"", 0, GRPC_STATUS_OK);
+    assert_int_equal(a.calls[i].status, GRPC_STATUS_OK);
+    raw_close(&a);
+    raw_close(&b);
+    raw_close(&c);
+    serve_stop(&s, 5000);
+}
+
 static void test_calls_without_the_token_are_refused_before_any_read(void **state)
 {
     (void)state;
@@ -483,7 +577,8 @@ static void test_sigterm_with_every_slot_taken_exits_in_seconds(void **state)
 {
     (void)state;
     server s;
-    const char *extra[] = {"--max-calls", "16", "--request-timeout", "60", NULL};
+    const char *extra[] = {"--max-calls", "16", "--max-calls-per-client", "16",
+                           "--request-timeout", "60", NULL};
     serve_start(&s, "hostile_sigterm", extra);
     raw_client rc;
     raw_open(&rc, &s, 64);
@@ -675,8 +770,6 @@ static void test_an_answer_not_taken_ends_its_call_after_the_send_timeout(void *
     serve_stop(&s, 5000);
 }
 
-/* h2_connect: a TCP connection to the server's gRPC port that sends the HTTP/2 preface and
- * an empty SETTINGS frame, as a client does, then nothing more. */
 /* tcp_to: a connection to 127.0.0.1:PORT from loopback address FROM. */
 static int tcp_to(int port, const char *from)
 {
@@ -701,6 +794,8 @@ static int h2_from(const server *s, const char *from)
     return fd;
 }
 
+/* h2_connect: a TCP connection to the server's gRPC port that sends the HTTP/2 preface and
+ * an empty SETTINGS frame, as a client does, then nothing more. */
 static int h2_connect(const server *s)
 {
     return h2_from(s, "127.0.0.1");
@@ -1440,6 +1535,7 @@ int main(void)
 #define T(t) cmocka_unit_test_teardown(t, kill_leftover)
     const struct CMUnitTest tests[] = {
         T(test_silent_calls_beyond_the_caps_are_refused_at_once_on_no_thread),
+        T(test_one_address_holds_at_most_its_share_of_calls_and_streams),
         T(test_calls_without_the_token_are_refused_before_any_read),
         T(test_sigterm_with_every_slot_taken_exits_in_seconds),
         T(test_answers_clients_do_not_take_are_bounded_by_max_held),

@@ -23,8 +23,8 @@ const Client = grpc.makeGenericClientConstructor(service, "TaskHubSidecarService
 
 // connect: a channel to the server (or to ENDPOINT). OPTIONS are grpc-js channel options; the
 // default receive limit is grpc-js's (4 MiB), the same as the .NET, Java and Python SDKs'.
-function connect(options = {}, endpoint = ENDPOINT) {
-  return new Client(endpoint, grpc.credentials.createInsecure(), options);
+function connect(options = {}, endpoint = ENDPOINT, credentials = grpc.credentials.createInsecure()) {
+  return new Client(endpoint, credentials, options);
 }
 
 function metadataOf(headers) {
