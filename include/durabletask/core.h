@@ -36,7 +36,8 @@ typedef enum dt_status {
     DT_ERR_SHUTDOWN,        /* the hub or worker is stopping */
     DT_ERR_UNIMPLEMENTED,   /* the operation is not supported (yet) by this build or backend */
     DT_ERR_INTERNAL,        /* a broken invariant; a bug */
-    DT_ERR_NO_SPACE         /* the store's disk is full: nothing was written (retry later) */
+    DT_ERR_NO_SPACE         /* the store's disk is full, or its database at its size limit:
+                             * nothing was written (retry later) */
 } dt_status;
 
 /* dt_strerror: a static sentence for STATUS. Never NULL. */

@@ -32,6 +32,10 @@ typedef struct dt_hub_options {
      * and that episode would run here, it runs at once and commits with the result, one
      * commit instead of two (a speculative episode: see dispatch.c; SQLite only). */
     bool no_speculation;
+    /* SQLite: the database file's size limit in bytes (0: none), so that clients cannot fill
+     * the disk: writes past it fail DT_ERR_NO_SPACE naming it, as on a full disk, until
+     * purges make room (dt_store_sqlite_limit_size). PostgreSQL: DT_ERR_INVALID_ARG. */
+    uint64_t max_db_bytes;
 } dt_hub_options;
 
 /* dt_hub_open: open the store and start the committer and lease renewer. OPTS may be NULL for

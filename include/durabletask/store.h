@@ -414,6 +414,13 @@ typedef enum dt_sync_mode {
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,
                                dt_error *err);
 
+/* dt_store_sqlite_limit_size: keep the SQLite STORE's database at most MAX_BYTES (whole
+ * pages; 0: no limit beyond SQLite's own). A write that would grow it past the limit fails
+ * DT_ERR_NO_SPACE, as on a full disk, its error naming the limit; deleting (purging) frees
+ * pages that later writes reuse. A database already larger keeps its size and may not grow.
+ * DT_ERR_INVALID_ARG for a store that is not SQLite's (PostgreSQL has quotas of its own). */
+dt_status dt_store_sqlite_limit_size(dt_store *store, uint64_t max_bytes, dt_error *err);
+
 /* dt_store_open_postgres: open the PostgreSQL store at URL (a libpq connection URI or
  * key=value string, e.g. "postgres://user@host:5432/db"), its tables in the PostgreSQL schema
  * SCHEMA (NULL: "dtask"; letters, digits and '_', at most 63: one task hub each), made or

@@ -26,7 +26,7 @@ static void serve_usage(FILE *out)
             "                   [--public-host NAME[,NAME...]] [--tls-cert PATH --tls-key PATH]\n"
             "                   [--max-calls N] [--max-streams N] [--max-calls-per-client N]\n"
             "                   [--max-streams-per-client N] [--request-timeout SECONDS]\n"
-            "                   [--max-held-mb N] [--send-timeout SECONDS]\n"
+            "                   [--max-held-mb N] [--send-timeout SECONDS] [--max-db-mb N]\n"
             "                   [--max-connections N] [--max-per-client N]\n"
             "                   [--idle-timeout SECONDS]\n"
             "                   [--http-max-connections N] [--http-max-per-client N]\n"
@@ -91,6 +91,10 @@ static void serve_usage(FILE *out)
             "                           its answer); a request, or a read's answer over 64 KB,\n"
             "                           beyond it is refused (RESOURCE_EXHAUSTED, HTTP 503), a\n"
             "                           work item waits\n"
+            "  --max-db-mb N            SQLite: each task hub's database at most N MiB (default:\n"
+            "                           no limit but the disk); writes past it are refused as\n"
+            "                           on a full disk (HTTP 507, RESOURCE_EXHAUSTED) until\n"
+            "                           purges make room\n"
             "  --send-timeout SECONDS   while over half of --max-held-mb is held, a gRPC answer\n"
             "                           or stream message its client has not taken within this\n"
             "                           (default %d) ends its call (HTTP closes a connection\n"
@@ -214,7 +218,7 @@ int cli_serve(int argc, char **argv)
     long max_calls = 0, max_streams = 0, http_max_conns = 0, http_max_per_client = 0;
     long max_client_calls = 0, max_client_streams = 0;
     long max_connections = 0, max_per_client = 0;
-    long max_held_mb = 0;
+    long max_held_mb = 0, max_db_mb = 0;
     int64_t request_timeout_ms = 0, send_timeout_ms = 0, idle_timeout_ms = 0;
     dt_log_set_level(DT_LOG_INFO);
     for (int i = 0; i < argc; i++) {
@@ -283,6 +287,9 @@ int cli_serve(int argc, char **argv)
         } else if (strcmp(argv[i], "--max-streams-per-client") == 0 && i + 1 < argc) {
             if (!cli_parse_count("serve", "--max-streams-per-client", argv[++i], 100000,
                                  &max_client_streams))
+                return 2;
+        } else if (strcmp(argv[i], "--max-db-mb") == 0 && i + 1 < argc) {
+            if (!cli_parse_count("serve", "--max-db-mb", argv[++i], 1 << 24, &max_db_mb))
                 return 2;
         } else if (strcmp(argv[i], "--max-held-mb") == 0 && i + 1 < argc) {
             if (!cli_parse_count("serve", "--max-held-mb", argv[++i], 1 << 20, &max_held_mb))
@@ -401,9 +408,17 @@ int cli_serve(int argc, char **argv)
     }
     if (db_schema && !dt_store_is_postgres(db)) {
         fprintf(stderr, "dtask serve: --db-schema is for a PostgreSQL --db only\n");
-        return CLI_EXIT_USAGE;
+        rc = CLI_EXIT_USAGE;
+        goto done;
     }
-    dt_hub_set_options ho = {.hub = {.db_path = db, .db_schema = db_schema, .lease_ms = lease_ms}};
+    if (max_db_mb && dt_store_is_postgres(db)) {
+        fprintf(stderr, "dtask serve: --max-db-mb is for a SQLite --db only (PostgreSQL: use "
+                        "its own quotas)\n");
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    dt_hub_set_options ho = {.hub = {.db_path = db, .db_schema = db_schema, .lease_ms = lease_ms,
+                                     .max_db_bytes = (uint64_t)max_db_mb << 20}};
     if (task_hubs && !split_hubs(task_hubs, &names_buf, names, &ho.n_allowed)) {
         rc = 2;
         goto done;

@@ -22,7 +22,7 @@ const char *dt_strerror(dt_status status)
     case DT_ERR_SHUTDOWN: return "shutting down";
     case DT_ERR_UNIMPLEMENTED: return "not implemented";
     case DT_ERR_INTERNAL: return "internal error";
-    case DT_ERR_NO_SPACE: return "the disk is full";
+    case DT_ERR_NO_SPACE: return "no space (the disk is full, or the database at its size limit)";
     }
     return "unknown status";
 }

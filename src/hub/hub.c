@@ -185,6 +185,9 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
         if (st != DT_OK)
             goto fail;
     }
+    if (o.max_db_bytes &&
+        (st = dt_store_sqlite_limit_size(hub->store, o.max_db_bytes, err)) != DT_OK)
+        goto fail;
     /* a store shared by many nodes says when another one made work (PostgreSQL); for one
      * that does not, takers find other processes' work at their next poll */
     dt_error werr;

@@ -452,6 +452,10 @@ dt_status store_db_error(sqlite_store *s, sqlite3 *db, int rc, dt_error *err, co
     if (st == DT_OK)
         st = DT_ERR_INTERNAL;   /* a caller saw an unexpected ROW/DONE */
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (st == DT_ERR_NO_SPACE && s->max_bytes)   /* the limit, or the disk: say both */
+        return dt_error_set(err, st, "sqlite store '%s': %s: %s (the database's size limit is "
+                            "%llu MiB; purge instances to make room)", s->path, what, msg,
+                            (unsigned long long)(s->max_bytes >> 20));
     return dt_error_set(err, st, "sqlite store '%s': %s: %s", s->path, what, msg);
 }
 
@@ -939,6 +943,30 @@ static const dt_store_ops sqlite_ops = {
     .search_steps = store_sqlite_search_steps,
     .schema_version = sqlite_schema_version,
 };
+
+dt_status dt_store_sqlite_limit_size(dt_store *store, uint64_t max_bytes, dt_error *err)
+{
+    if (store == NULL || store->ops != &sqlite_ops)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "a database size limit is for SQLite "
+                            "stores (PostgreSQL: use its own quotas)");
+    sqlite_store *s = (sqlite_store *)store;
+    pthread_mutex_lock(&s->mu);
+    int64_t page = 0;
+    int rc = query_int(s->db, "PRAGMA page_size", &page);
+    char sql[64];
+    /* SQLite's own largest page count when there is no limit of ours */
+    unsigned long long pages = max_bytes && page > 0 ? max_bytes / (uint64_t)page : 4294967294ULL;
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %llu", pages ? pages : 1);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    dt_status st = DT_OK;
+    if (rc == SQLITE_OK)
+        s->max_bytes = max_bytes;
+    else
+        st = store_sql_error(s, rc, err, "setting the size limit");
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
 
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,
                                dt_error *err)

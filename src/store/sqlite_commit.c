@@ -328,20 +328,28 @@ static dt_status apply_entry_tx(void *store, dt_commit *c, size_t i, store_ready
 }
 
 /* lease_ready: the leases of dt_commit_lease, inside the commit's transaction and its own
- * savepoint, so a failure takes back only the leases. */
-static void lease_ready(sqlite_store *s, store_ready *rd, dt_commit_lease *L)
+ * savepoint, so a failure takes back only the leases. But after SQLITE_FULL or an I/O error
+ * SQLite may have rolled the whole transaction back on its own: then the batch failed with
+ * that error (ERR), and committing would only say no transaction is active. */
+static dt_status lease_ready(sqlite_store *s, store_ready *rd, dt_commit_lease *L, dt_error *err)
 {
     dt_error scratch;
     if (store_exec(s, ST_SAVEPOINT, &scratch, "savepoint") != DT_OK)
-        return;
+        return DT_OK;
     dt_status r = store_lease_ready_tx(s, rd, L, &scratch);
     if (r == DT_OK) {
         store_exec(s, ST_RELEASE, &scratch, "release savepoint");
-        return;
+        return DT_OK;
+    }
+    store_lease_forget(L);
+    if (sqlite3_get_autocommit(s->db)) {
+        if (err)
+            *err = scratch;
+        return r;
     }
     store_exec(s, ST_ROLLBACK_TO, &scratch, "rollback leases");
     store_exec(s, ST_RELEASE, &scratch, "release savepoint");
-    store_lease_forget(L);
+    return DT_OK;
 }
 
 static dt_status savepoint_op(void *store, store_savepoint_op op, dt_error *err)
@@ -384,7 +392,7 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
     pthread_mutex_lock(&s->mu);
     dt_status r = store_run_batch(&entry_ops, s, deferred, batch, n, &rd, err);
     if (r == DT_OK && rd.on)
-        lease_ready(s, &rd, lease);
+        r = lease_ready(s, &rd, lease, err);
     if (r == DT_OK) {
         dt_error saved;
         dt_error_clear(&saved);

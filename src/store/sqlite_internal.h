@@ -138,6 +138,7 @@ typedef struct sqlite_store {
     sqlite3_stmt *stmts[ST_COUNT];
     _Atomic uint64_t search_steps;      /* dt_store_search_steps: added under mu, read anywhere */
     bool full_sync;                     /* opened with DT_SYNC_FULL */
+    uint64_t max_bytes;                 /* dt_store_sqlite_limit_size's limit; 0: none (mu) */
     bool relaxed;                       /* synchronous is NORMAL for a lease just now */
     /* deferred commits (dt_store_commit_deferred): commit_seq counts them (under mu), from
      * before each can be seen; written_seq is the last whose log frames are written (after
