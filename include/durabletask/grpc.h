@@ -22,7 +22,8 @@ typedef struct dt_grpc_server dt_grpc_server;
  * GetWorkItems streams (an SDK worker holds one for its whole life, plus a few unary calls at a
  * time): room for a few hundred workers. A call beyond either is answered RESOURCE_EXHAUSTED
  * at once, on no thread. One client (an IP address) may hold half of each unless told
- * otherwise, so that it cannot take them all. */
+ * otherwise, so that it cannot take them all: on one machine, where every client is
+ * 127.0.0.1, that is 512 calls and 128 streams (128 SDK workers, 64 of the C SDK's). */
 #define DT_GRPC_MAX_CALLS 1024
 #define DT_GRPC_MAX_STREAMS 256
 

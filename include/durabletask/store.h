@@ -418,8 +418,18 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
  * pages; 0: no limit beyond SQLite's own). A write that would grow it past the limit fails
  * DT_ERR_NO_SPACE, as on a full disk, its error naming the limit; deleting (purging) frees
  * pages that later writes reuse. A database already larger keeps its size and may not grow.
- * DT_ERR_INVALID_ARG for a store that is not SQLite's (PostgreSQL has quotas of its own). */
+ * Its write-ahead log is checkpointed and cut back to an eighth of the limit (SQLite's
+ * wal_autocheckpoint and journal_size_limit), so the files stay within about 9/8 of it while
+ * checkpoints can run. DT_ERR_INVALID_ARG for a store that is not SQLite's (PostgreSQL has
+ * quotas of its own). */
 dt_status dt_store_sqlite_limit_size(dt_store *store, uint64_t max_bytes, dt_error *err);
+
+/* dt_store_room: is there room for new work from clients (instances, events, signals)?
+ * DT_ERR_NO_SPACE, naming the limit, once a SQLite store with a size limit has nine tenths of
+ * it in use: the last tenth is kept for what ends or finishes work already stored (results,
+ * terminations, purges), so a database clients filled can still be emptied. DT_OK otherwise,
+ * and always for stores without a limit. */
+dt_status dt_store_room(dt_store *store, dt_error *err);
 
 /* dt_store_open_postgres: open the PostgreSQL store at URL (a libpq connection URI or
  * key=value string, e.g. "postgres://user@host:5432/db"), its tables in the PostgreSQL schema

@@ -232,15 +232,25 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
-static void listener_free(rpc_listener *l)
+/* close_sockets: the listening sockets, the wake pipe and the spare descriptor: a stopped
+ * listener takes no connection into its backlog (clients are refused at once) */
+static void close_sockets(rpc_listener *l)
 {
     for (size_t i = 0; i < l->n_fds; i++)
         close(l->fds[i]);
+    l->n_fds = 0;
     for (int i = 0; i < 2; i++)
         if (l->wake[i] >= 0)
             close(l->wake[i]);
+    l->wake[0] = l->wake[1] = -1;
     if (l->spare >= 0)
         close(l->spare);
+    l->spare = -1;
+}
+
+static void listener_free(rpc_listener *l)
+{
+    close_sockets(l);
     if (l->creds)
         grpc_server_credentials_release(l->creds);
     free(l->conns);
@@ -307,6 +317,7 @@ void rpc_listener_stop(rpc_listener *l)
     while (write(l->wake[1], &b, 1) < 0 && errno == EINTR)
         ;
     pthread_join(l->thread, NULL);
+    close_sockets(l);
 }
 
 void rpc_listener_free(rpc_listener *l)

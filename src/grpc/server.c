@@ -1081,6 +1081,7 @@ static rpc_peer call_peer(dt_grpc_server *srv, rpc_call *c)
     }
     if (at && end && end > at && (size_t)(end - at) < sizeof addr) {
         memcpy(addr, at, (size_t)(end - at));
+        addr[strcspn(addr, "%")] = '\0';   /* an IPv6 zone ("%25eth0") names no other client */
         void *dst = a.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&a)->sin_addr
                                            : (void *)&((struct sockaddr_in6 *)&a)->sin6_addr;
         if (inet_pton(a.ss_family, addr, dst) == 1)

@@ -324,6 +324,8 @@ dt_status dt_hub_signal_entity(dt_hub *hub, const char *id, const char *operatio
         st = dt_payload_check_size(input, "signal input", err);
     if (st == DT_OK)
         st = dt_payload_validate(input, "signal input", err);
+    if (st == DT_OK)
+        st = dt_store_room(hub->store, err);
     if (st != DT_OK)
         return st;
     dt_arena *arena = dt_arena_new();

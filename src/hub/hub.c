@@ -665,6 +665,8 @@ static dt_status start_prepare(dt_hub *hub, const dt_start_request *req, start_e
         return dt_error_set(err, DT_ERR_INVALID_ARG, "scheduled start time is negative");
     if ((st = check_reuse_policy(req->replaceable, req->n_replaceable, err)) != DT_OK)
         return st;
+    if ((st = dt_store_room(hub->store, err)) != DT_OK)   /* a database at its size limit */
+        return st;
     dt_execution_id_generate(s->exec);
     dt_new_instance ni = {
         .instance_id = s->id,

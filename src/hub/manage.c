@@ -83,6 +83,8 @@ dt_status dt_hub_raise_event(dt_hub *hub, const char *id, const char *name, cons
     if (st == DT_OK)
         st = dt_payload_validate(data, "event data", err);
     if (st == DT_OK)
+        st = dt_store_room(hub->store, err);
+    if (st == DT_OK)
         st = live_instance(hub, id, "raise event", &visible, err);
     if (st != DT_OK)
         return st;

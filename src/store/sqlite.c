@@ -452,10 +452,11 @@ dt_status store_db_error(sqlite_store *s, sqlite3 *db, int rc, dt_error *err, co
     if (st == DT_OK)
         st = DT_ERR_INTERNAL;   /* a caller saw an unexpected ROW/DONE */
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    if (st == DT_ERR_NO_SPACE && s->max_bytes)   /* the limit, or the disk: say both */
+    uint64_t limit = atomic_load(&s->max_bytes);
+    if (st == DT_ERR_NO_SPACE && limit)   /* the limit, or the disk: say both */
         return dt_error_set(err, st, "sqlite store '%s': %s: %s (the database's size limit is "
                             "%llu MiB; purge instances to make room)", s->path, what, msg,
-                            (unsigned long long)(s->max_bytes >> 20));
+                            (unsigned long long)(limit >> 20));
     return dt_error_set(err, st, "sqlite store '%s': %s: %s", s->path, what, msg);
 }
 
@@ -953,19 +954,55 @@ dt_status dt_store_sqlite_limit_size(dt_store *store, uint64_t max_bytes, dt_err
     pthread_mutex_lock(&s->mu);
     int64_t page = 0;
     int rc = query_int(s->db, "PRAGMA page_size", &page);
-    char sql[64];
     /* SQLite's own largest page count when there is no limit of ours */
-    unsigned long long pages = max_bytes && page > 0 ? max_bytes / (uint64_t)page : 4294967294ULL;
-    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %llu", pages ? pages : 1);
+    uint64_t pages = max_bytes && page > 0 ? max_bytes / (uint64_t)page : 4294967294ULL;
+    /* the log is checkpointed, and cut back, at an eighth of the limit */
+    uint64_t log = pages / 8 < 16 ? 16 : pages / 8 > 4000 ? 4000 : pages / 8;
+    char sql[160];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %llu; PRAGMA wal_autocheckpoint = %llu; "
+             "PRAGMA journal_size_limit = %lld", (unsigned long long)(pages ? pages : 1),
+             max_bytes ? (unsigned long long)log : strtoull(CHECKPOINT_PAGES, NULL, 10),
+             max_bytes ? (long long)(log * (uint64_t)page) : -1LL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     dt_status st = DT_OK;
-    if (rc == SQLITE_OK)
-        s->max_bytes = max_bytes;
-    else
+    if (rc == SQLITE_OK) {
+        atomic_store(&s->max_bytes, max_bytes);
+        s->max_pages = max_bytes ? pages : 0;
+        store_sqlite_look_at_size(s);
+    } else {
         st = store_sql_error(s, rc, err, "setting the size limit");
+    }
     pthread_mutex_unlock(&s->mu);
     return st;
+}
+
+void store_sqlite_look_at_size(sqlite_store *s)
+{
+    int64_t pages = 0, free_pages = 0;
+    if (s->max_pages == 0 || query_int(s->db, "PRAGMA page_count", &pages) != SQLITE_OK ||
+        query_int(s->db, "PRAGMA freelist_count", &free_pages) != SQLITE_OK)
+        return;
+    atomic_store(&s->near_full, (uint64_t)(pages - free_pages) * 10 >= s->max_pages * 9);
+}
+
+dt_status dt_store_room(dt_store *store, dt_error *err)
+{
+    if (store == NULL || store->ops != &sqlite_ops)
+        return DT_OK;
+    sqlite_store *s = (sqlite_store *)store;
+    if (!atomic_load(&s->near_full))
+        return DT_OK;
+    pthread_mutex_lock(&s->mu);   /* purges since the last commit count */
+    store_sqlite_look_at_size(s);
+    pthread_mutex_unlock(&s->mu);
+    if (!atomic_load(&s->near_full))
+        return DT_OK;
+    return dt_error_set(err, DT_ERR_NO_SPACE, "sqlite store '%s': the database has nine tenths "
+                        "of its size limit of %llu MiB in use: new instances, events and "
+                        "signals are refused until purges make room (what is stored still "
+                        "runs and ends; terminate and purge work)", s->path,
+                        (unsigned long long)(atomic_load(&s->max_bytes) >> 20));
 }
 
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,

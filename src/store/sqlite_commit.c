@@ -409,6 +409,8 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
             atomic_store(&s->written_seq, *ticket);
         if (r == DT_OK && err)
             *err = saved;
+        if (r == DT_OK)
+            store_sqlite_look_at_size(s);
     }
     if (r != DT_OK) {
         store_rollback(s);

@@ -138,7 +138,11 @@ typedef struct sqlite_store {
     sqlite3_stmt *stmts[ST_COUNT];
     _Atomic uint64_t search_steps;      /* dt_store_search_steps: added under mu, read anywhere */
     bool full_sync;                     /* opened with DT_SYNC_FULL */
-    uint64_t max_bytes;                 /* dt_store_sqlite_limit_size's limit; 0: none (mu) */
+    /* dt_store_sqlite_limit_size's limit (0: none), in bytes and pages; near_full: the pages
+     * in use (not free) reached nine tenths of it when last looked (after a commit) */
+    _Atomic uint64_t max_bytes;
+    uint64_t max_pages;
+    atomic_bool near_full;
     bool relaxed;                       /* synchronous is NORMAL for a lease just now */
     /* deferred commits (dt_store_commit_deferred): commit_seq counts them (under mu), from
      * before each can be seen; written_seq is the last whose log frames are written (after
@@ -175,6 +179,10 @@ sqlite3_stmt *store_stmt(sqlite_store *s, store_stmt_id id);
 /* store_stmt_of: statement ID of STMTS (the writer's, or the history reader's), reset with
  * its bindings cleared. */
 sqlite3_stmt *store_stmt_of(sqlite3_stmt *const *stmts, store_stmt_id id);
+
+/* store_sqlite_look_at_size: refresh near_full from the pages in use (mu held; nothing without a
+ * size limit) */
+void store_sqlite_look_at_size(sqlite_store *s);
 
 /* store_db_error: store_sql_error for a statement of connection DB (its message is DB's). */
 dt_status store_db_error(sqlite_store *s, sqlite3 *db, int rc, dt_error *err, const char *what);

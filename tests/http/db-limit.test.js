@@ -1,8 +1,11 @@
 "use strict";
 // A database size limit (`dtask serve --max-db-mb`): clients cannot fill the disk. A private
 // `dtask serve` with a 2 MiB limit takes instances with 20 KB inputs until a start is refused
-// 507 naming the limit; what was stored stays readable, /healthz says why it is unhealthy, the
-// file stays within the limit; a purge makes room, and the hub takes and runs work again.
+// 507 naming the limit (at nine tenths of it: the last tenth is kept for ending what is
+// stored); what was stored stays readable, the files stay within the limit and its log's
+// eighth; a purge makes room, and the hub takes and runs work again. Filled with instances
+// that never finish (the attack: nothing there could be purged), they can still be
+// terminated and purged.
 
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
@@ -56,17 +59,17 @@ test("--max-db-mb: writes past the limit answer 507 naming it, nothing stored is
     assert.ok(accepted.length >= 5 && accepted.length < 100, `accepted ${accepted.length}`);
     assert.equal(refused.status, 507, JSON.stringify(refused.body));
     assert.equal(refused.body.error.code, "InsufficientStorage");
-    assert.match(refused.body.error.message, /size limit is 2 MiB/);
+    assert.match(refused.body.error.message, /size limit (is|of) 2 MiB/);
 
-    // what was stored is intact; the unhealthy state says why; the file kept to the limit
+    // what was stored is intact; the files kept to the limit and the log to its eighth (16 MiB
+    // of log before a checkpoint without one)
     const s = await state(first);
     assert.equal(s.runtimeStatus, "Completed");
     assert.equal(s.input, "small");
     assert.equal((await state(accepted[0])).input.length, 20_000);
-    const health = await fetch(`${srv.url}/healthz`);
-    assert.equal(health.status, 503);
-    assert.match((await health.json()).error.message, /size limit/);
-    assert.ok(fs.statSync(path.join(dir, "d.db")).size <= 2 * MB);
+    const size = (f) => (fs.existsSync(path.join(dir, f)) ? fs.statSync(path.join(dir, f)).size : 0);
+    assert.ok(size("d.db") <= 2 * MB, `d.db is ${size("d.db")} bytes`);
+    assert.ok(size("d.db-wal") <= MB, `d.db-wal is ${size("d.db-wal")} bytes`);
 
     // a purge of what finished makes room: work is taken and runs again
     const purged = await fetch(`${api}/instances?runtimeStatus=Completed`, { method: "DELETE" });
@@ -78,6 +81,51 @@ test("--max-db-mb: writes past the limit answer 507 naming it, nothing stored is
     assert.equal(r.status, 202, await r.text());
     assert.ok(await finished(after, 10_000), "the instance after the purge did not complete");
     assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
+  } finally {
+    await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("--max-db-mb: a database filled with instances that never finish can still be emptied", { timeout: 90_000 }, async () => {
+  // c_calls_js waits for an activity no worker here runs: nothing it fills the database with
+  // is finished, so nothing could be purged; the last tenth lets them be terminated
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-dbfill-"));
+  const srv = await h.privateServer(["--max-db-mb", "2"], dir);
+  const api = `${srv.url}/runtime/webhooks/durabletask`;
+  const count = async (status) => {
+    const r = await fetch(`${api}/instances?runtimeStatus=${status}&top=1000`);
+    return (await r.json()).length;
+  };
+  try {
+    const accepted = [];
+    let refused;
+    for (let i = 0; i < 400 && !refused; i++) {
+      const id = h.uid("stuck");
+      const r = await fetch(`${api}/orchestrators/c_calls_js/${id}`, {
+        method: "POST", body: JSON.stringify("z".repeat(20_000)), headers: { "content-type": "application/json" } });
+      const body = await r.json();
+      if (r.status === 202) accepted.push(id);
+      else refused = { status: r.status, body };
+    }
+    assert.ok(refused, "no start was refused under a 2 MiB limit");
+    assert.equal(refused.status, 507, JSON.stringify(refused.body));
+    assert.match(refused.body.error.message, /nine tenths of its size limit of 2 MiB/);
+    // an event is new work too; a termination is not
+    const ev = await fetch(`${api}/instances/${accepted[0]}/raiseEvent/go`, { method: "POST", body: "1" });
+    assert.equal(ev.status, 507, await ev.text());
+    for (const id of accepted) {
+      const t = await fetch(`${api}/instances/${id}/terminate?reason=full`, { method: "POST" });
+      assert.equal(t.status, 202, await t.text());
+    }
+    for (let i = 0; i < 300 && (await count("Terminated")) < accepted.length; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await count("Terminated"), accepted.length, "every instance ends terminated");
+    const purged = await fetch(`${api}/instances?runtimeStatus=Terminated`, { method: "DELETE" });
+    assert.equal(purged.status, 200);
+    assert.equal((await purged.json()).instancesDeleted, accepted.length);
+    const again = await fetch(`${api}/orchestrators/hello_one/${h.uid("again")}`, { method: "POST", body: '"x"' });
+    assert.equal(again.status, 202, await again.text());
   } finally {
     await srv.stop();
     fs.rmSync(dir, { recursive: true, force: true });
