@@ -420,6 +420,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PURGE_INSTANCES] = "DELETE FROM instances" STORE_FILTER_WHERE,
 };
 
+/* SIZE_IN_UNITS: N bytes as "%llu %s" arguments: whole MiB, else KiB */
+#define SIZE_IN_UNITS(n) \
+    (unsigned long long)((n) % (1u << 20) ? (n) >> 10 : (n) >> 20), (n) % (1u << 20) ? "KiB" : "MiB"
+
 /* ---- shared helpers -------------------------------------------------------------------- */
 
 static dt_status map_rc(int rc)
@@ -455,8 +459,8 @@ dt_status store_db_error(sqlite_store *s, sqlite3 *db, int rc, dt_error *err, co
     uint64_t limit = atomic_load(&s->max_bytes);
     if (st == DT_ERR_NO_SPACE && limit)   /* the limit, or the disk: say both */
         return dt_error_set(err, st, "sqlite store '%s': %s: %s (the database's size limit is "
-                            "%llu MiB; purge instances to make room)", s->path, what, msg,
-                            (unsigned long long)(limit >> 20));
+                            "%llu %s; purge instances to make room)", s->path, what, msg,
+                            SIZE_IN_UNITS(limit));
     return dt_error_set(err, st, "sqlite store '%s': %s: %s", s->path, what, msg);
 }
 
@@ -999,10 +1003,10 @@ dt_status dt_store_room(dt_store *store, dt_error *err)
     if (!atomic_load(&s->near_full))
         return DT_OK;
     return dt_error_set(err, DT_ERR_NO_SPACE, "sqlite store '%s': the database has nine tenths "
-                        "of its size limit of %llu MiB in use: new instances, events and "
+                        "of its size limit of %llu %s in use: new instances, events and "
                         "signals are refused until purges make room (what is stored still "
                         "runs and ends; terminate and purge work)", s->path,
-                        (unsigned long long)(atomic_load(&s->max_bytes) >> 20));
+                        SIZE_IN_UNITS(atomic_load(&s->max_bytes)));
 }
 
 dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **out,
