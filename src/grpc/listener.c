@@ -111,6 +111,11 @@ static void refuse(rpc_listener *l, int fd, const char *why)
     }
 }
 
+bool rpc_peer_same(const rpc_peer *a, const rpc_peer *b)
+{
+    return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
+}
+
 rpc_peer rpc_peer_of(const struct sockaddr_storage *a)
 {
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -136,8 +141,7 @@ static unsigned slot_of(const rpc_listener *l, int fd, const peer *from, unsigne
     for (unsigned i = 0; i < l->n; i++) {
         if (l->conns[i].fd == fd)
             at = i;
-        else if (l->conns[i].from.len == from->len &&
-                 memcmp(l->conns[i].from.b, from->b, from->len) == 0)
+        else if (rpc_peer_same(&l->conns[i].from, from))
             (*from_peer)++;
     }
     return at;

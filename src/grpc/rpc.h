@@ -50,14 +50,16 @@ void rpc_listener_free(rpc_listener *l);
 
 /* rpc_peer: a client's address, as the caps per client count it: an IPv4 one (IPv4-mapped
  * IPv6 too) as its 4 bytes, an IPv6 one as its 16; anything else (a unix socket) all alike,
- * LEN 0. rpc_peer_of makes one from a socket address. rpc_listener_peer: in *OUT, the address
- * of the connection L handed gRPC as descriptor FD; false when L holds no such connection. */
+ * LEN 0. rpc_peer_of makes one from a socket address; rpc_peer_same compares two.
+ * rpc_listener_peer: in *OUT, the address of the connection L handed gRPC as descriptor FD;
+ * false when L holds no such connection. */
 typedef struct rpc_peer {
     unsigned char len;
     unsigned char b[16];
 } rpc_peer;
 struct sockaddr_storage;
 rpc_peer rpc_peer_of(const struct sockaddr_storage *a);
+bool rpc_peer_same(const rpc_peer *a, const rpc_peer *b);
 bool rpc_listener_peer(rpc_listener *l, int fd, rpc_peer *out);
 
 /* The tables, one per handler file. */

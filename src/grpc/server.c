@@ -1103,7 +1103,7 @@ static unsigned client_bucket(const rpc_peer *p)
 static client_calls *client_find(dt_grpc_server *srv, const rpc_peer *p)
 {
     client_calls *k = srv->clients[client_bucket(p)];
-    while (k && !(k->from.len == p->len && memcmp(k->from.b, p->b, p->len) == 0))
+    while (k && !rpc_peer_same(&k->from, p))
         k = k->next;
     return k;
 }

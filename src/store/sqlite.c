@@ -26,7 +26,9 @@
 #define APPLICATION_ID 0x4454534B /* 'DTSK' */
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_KB "32768"   /* page cache of each connection: 32 MB at most */
-#define CHECKPOINT_PAGES "4000"
+#define CHECKPOINT_PAGES 4000
+#define TEXT_OF(x) #x
+#define TEXT(x) TEXT_OF(x)   /* a number macro as a string literal */
 #define READER_CACHE_KB "4096"   /* the reader connection's page cache */
 
 _Static_assert(DT_STATUS_RUNNING == 0 && DT_STATUS_FAILED == 3,
@@ -961,11 +963,13 @@ dt_status dt_store_sqlite_limit_size(dt_store *store, uint64_t max_bytes, dt_err
     /* SQLite's own largest page count when there is no limit of ours */
     uint64_t pages = max_bytes && page > 0 ? max_bytes / (uint64_t)page : 4294967294ULL;
     /* the log is checkpointed, and cut back, at an eighth of the limit */
-    uint64_t log = pages / 8 < 16 ? 16 : pages / 8 > 4000 ? 4000 : pages / 8;
+    uint64_t log = pages / 8 < 16                 ? 16
+                   : pages / 8 > CHECKPOINT_PAGES ? CHECKPOINT_PAGES
+                                                  : pages / 8;
     char sql[160];
     snprintf(sql, sizeof sql, "PRAGMA max_page_count = %llu; PRAGMA wal_autocheckpoint = %llu; "
              "PRAGMA journal_size_limit = %lld", (unsigned long long)(pages ? pages : 1),
-             max_bytes ? (unsigned long long)log : strtoull(CHECKPOINT_PAGES, NULL, 10),
+             (unsigned long long)(max_bytes ? log : CHECKPOINT_PAGES),
              max_bytes ? (long long)(log * (uint64_t)page) : -1LL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
@@ -1108,7 +1112,7 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
      * rows, index leaves) are written to the log many times between two checkpoints and
      * copied back once, and the committer, which runs them, stops a quarter as often */
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = " CHECKPOINT_PAGES, NULL, NULL,
+        rc = sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = " TEXT(CHECKPOINT_PAGES), NULL, NULL,
                           NULL);
     /* statement journals in memory: the group commit opens a savepoint per entry, and
      * SQLite spills a savepoint's journal past 64 KiB to a temporary file, so a busy
