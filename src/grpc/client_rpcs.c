@@ -39,22 +39,7 @@ static const char *json_text(dt_arena *a, const char *text)
     return out;
 }
 
-/* The handler skeleton: an arena, the request parsed into it, then the body. */
-#define HANDLER(fn, type, desc)                                                              \
-    static void fn##_body(rpc_call *c, dt_arena *a, type *r);                                \
-    static void fn(rpc_call *c)                                                              \
-    {                                                                                        \
-        dt_arena *a = dt_arena_new();                                                        \
-        void *r = NULL;                                                                      \
-        if (a == NULL)                                                                       \
-            rpc_fail(c, DT_ERR_NOMEM, "out of memory");                                      \
-        else if (rpc_recv_msg(c, a, &desc, &r))                                              \
-            fn##_body(c, a, r);                                                              \
-        dt_arena_free(a);                                                                    \
-    }                                                                                        \
-    static void fn##_body(rpc_call *c, dt_arena *a, type *r)
-
-HANDLER(hello, Dtpb__Empty, dtpb__empty__descriptor)
+RPC_HANDLER(hello, Dtpb__Empty, dtpb__empty__descriptor)
 {
     (void)a;
     (void)r;
@@ -62,7 +47,7 @@ HANDLER(hello, Dtpb__Empty, dtpb__empty__descriptor)
     rpc_reply(c, &e.base);
 }
 
-HANDLER(start_instance, Dtpb__CreateInstanceRequest, dtpb__create_instance_request__descriptor)
+RPC_HANDLER(start_instance, Dtpb__CreateInstanceRequest, dtpb__create_instance_request__descriptor)
 {
     dt_start_request req;
     dt_error err = {0};
@@ -130,7 +115,7 @@ static void reply_state(rpc_call *c, dt_arena *a, const dt_instance_state *s, bo
     rpc_reply(c, &resp.base);
 }
 
-HANDLER(get_instance, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
+RPC_HANDLER(get_instance, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
 {
     dt_instance_state *s = NULL;
     dt_error err = {0};
@@ -186,12 +171,12 @@ static void wait_for(rpc_call *c, dt_arena *a, Dtpb__GetInstanceRequest *r, dt_w
     }
 }
 
-HANDLER(wait_start, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
+RPC_HANDLER(wait_start, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
 {
     wait_for(c, a, r, DT_WAIT_START);
 }
 
-HANDLER(wait_completion, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
+RPC_HANDLER(wait_completion, Dtpb__GetInstanceRequest, dtpb__get_instance_request__descriptor)
 {
     wait_for(c, a, r, DT_WAIT_COMPLETION);
 }
@@ -262,7 +247,7 @@ static void done(rpc_call *c, dt_status st, const dt_error *err,
         rpc_fail_err(c, st, err);
 }
 
-HANDLER(raise_event, Dtpb__RaiseEventRequest, dtpb__raise_event_request__descriptor)
+RPC_HANDLER(raise_event, Dtpb__RaiseEventRequest, dtpb__raise_event_request__descriptor)
 {
     (void)a;
     dt_error err = {0};
@@ -271,7 +256,7 @@ HANDLER(raise_event, Dtpb__RaiseEventRequest, dtpb__raise_event_request__descrip
     done(c, st, &err, &dtpb__raise_event_response__descriptor);
 }
 
-HANDLER(terminate, Dtpb__TerminateRequest, dtpb__terminate_request__descriptor)
+RPC_HANDLER(terminate, Dtpb__TerminateRequest, dtpb__terminate_request__descriptor)
 {
     (void)a;
     dt_error err = {0};
@@ -280,7 +265,7 @@ HANDLER(terminate, Dtpb__TerminateRequest, dtpb__terminate_request__descriptor)
     done(c, st, &err, &dtpb__terminate_response__descriptor);
 }
 
-HANDLER(suspend, Dtpb__SuspendRequest, dtpb__suspend_request__descriptor)
+RPC_HANDLER(suspend, Dtpb__SuspendRequest, dtpb__suspend_request__descriptor)
 {
     dt_error err = {0};
     dt_status st =
@@ -288,7 +273,7 @@ HANDLER(suspend, Dtpb__SuspendRequest, dtpb__suspend_request__descriptor)
     done(c, st, &err, &dtpb__suspend_response__descriptor);
 }
 
-HANDLER(resume, Dtpb__ResumeRequest, dtpb__resume_request__descriptor)
+RPC_HANDLER(resume, Dtpb__ResumeRequest, dtpb__resume_request__descriptor)
 {
     dt_error err = {0};
     dt_status st = dt_hub_resume(rpc_hub(c), r->instanceid, json_text(a, sv(r->reason)), &err);
@@ -296,7 +281,7 @@ HANDLER(resume, Dtpb__ResumeRequest, dtpb__resume_request__descriptor)
 }
 
 /* the reason is kept as the text the client gave: the ExecutionRewound the workers get says it */
-HANDLER(rewind_instance, Dtpb__RewindInstanceRequest, dtpb__rewind_instance_request__descriptor)
+RPC_HANDLER(rewind_instance, Dtpb__RewindInstanceRequest, dtpb__rewind_instance_request__descriptor)
 {
     (void)a;
     dt_error err = {0};
@@ -304,7 +289,7 @@ HANDLER(rewind_instance, Dtpb__RewindInstanceRequest, dtpb__rewind_instance_requ
     done(c, st, &err, &dtpb__rewind_instance_response__descriptor);
 }
 
-HANDLER(query_instances, Dtpb__QueryInstancesRequest, dtpb__query_instances_request__descriptor)
+RPC_HANDLER(query_instances, Dtpb__QueryInstancesRequest, dtpb__query_instances_request__descriptor)
 {
     dt_query q;
     dt_error err = {0};
@@ -327,7 +312,7 @@ HANDLER(query_instances, Dtpb__QueryInstancesRequest, dtpb__query_instances_requ
         rpc_fail_err(c, st, &err);
 }
 
-HANDLER(list_instance_ids, Dtpb__ListInstanceIdsRequest,
+RPC_HANDLER(list_instance_ids, Dtpb__ListInstanceIdsRequest,
         dtpb__list_instance_ids_request__descriptor)
 {
     dt_error err = {0};
@@ -366,7 +351,7 @@ static dt_status purge_one(dt_hub *hub, const char *id, bool recursive, size_t *
 /* PurgeInstances: by id (a live instance is refused: FAILED_PRECONDITION), by filter, or by
  * a batch of ids (bulk cleanup, as a filter: missing and live ones are skipped). With
  * recursive, each purged instance takes the finished sub-orchestrations it started along. */
-HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_request__descriptor)
+RPC_HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_request__descriptor)
 {
     dt_error err = {0};
     dt_status st = DT_OK;
@@ -403,7 +388,7 @@ HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_requ
     rpc_reply(c, &resp.base);
 }
 
-HANDLER(restart_instance, Dtpb__RestartInstanceRequest,
+RPC_HANDLER(restart_instance, Dtpb__RestartInstanceRequest,
         dtpb__restart_instance_request__descriptor)
 {
     (void)a;
@@ -499,7 +484,7 @@ static dt_status send_window(void *arg, const dt_event *ev, size_t n, dt_arena *
  * receive limit reads any history whose events each fit in it. A history replaced between
  * two windows ends the call ABORTED: what was sent and what would follow are of different
  * executions, and the caller reads it again. */
-HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
+RPC_HANDLER(stream_history, Dtpb__StreamInstanceHistoryRequest,
         dtpb__stream_instance_history_request__descriptor)
 {
     history_call h = {.c = c, .r = r, .a = a};
@@ -540,7 +525,7 @@ static const char *task_hub_of(rpc_call *c)
 
 /* CreateTaskHub: the hub is there after (opened if it was not); recreateIfExists empties it
  * first. */
-HANDLER(create_task_hub, Dtpb__CreateTaskHubRequest, dtpb__create_task_hub_request__descriptor)
+RPC_HANDLER(create_task_hub, Dtpb__CreateTaskHubRequest, dtpb__create_task_hub_request__descriptor)
 {
     (void)a;
     const char *name = task_hub_of(c);
@@ -558,7 +543,7 @@ HANDLER(create_task_hub, Dtpb__CreateTaskHubRequest, dtpb__create_task_hub_reque
 }
 
 /* DeleteTaskHub: the hub and everything in it; its work item streams end with NOT_FOUND. */
-HANDLER(delete_task_hub, Dtpb__DeleteTaskHubRequest, dtpb__delete_task_hub_request__descriptor)
+RPC_HANDLER(delete_task_hub, Dtpb__DeleteTaskHubRequest, dtpb__delete_task_hub_request__descriptor)
 {
     (void)a;
     (void)r;
@@ -572,7 +557,7 @@ HANDLER(delete_task_hub, Dtpb__DeleteTaskHubRequest, dtpb__delete_task_hub_reque
 
 /* ---- entities ---------------------------------------------------------------------------- */
 
-HANDLER(signal_entity, Dtpb__SignalEntityRequest, dtpb__signal_entity_request__descriptor)
+RPC_HANDLER(signal_entity, Dtpb__SignalEntityRequest, dtpb__signal_entity_request__descriptor)
 {
     dt_error err = {0};
     pb_reader rd = PB_READER(a, &err, "SignalEntityRequest");
@@ -585,7 +570,7 @@ HANDLER(signal_entity, Dtpb__SignalEntityRequest, dtpb__signal_entity_request__d
 }
 
 /* GetEntity: exists=false for an entity without state (it exists while it has state). */
-HANDLER(get_entity, Dtpb__GetEntityRequest, dtpb__get_entity_request__descriptor)
+RPC_HANDLER(get_entity, Dtpb__GetEntityRequest, dtpb__get_entity_request__descriptor)
 {
     dt_entity_state *e = NULL;
     dt_error err = {0};
@@ -605,7 +590,7 @@ HANDLER(get_entity, Dtpb__GetEntityRequest, dtpb__get_entity_request__descriptor
         rpc_fail_err(c, st, &err);
 }
 
-HANDLER(query_entities, Dtpb__QueryEntitiesRequest, dtpb__query_entities_request__descriptor)
+RPC_HANDLER(query_entities, Dtpb__QueryEntitiesRequest, dtpb__query_entities_request__descriptor)
 {
     dt_error err = {0};
     dt_entity_query q;
@@ -634,7 +619,7 @@ HANDLER(query_entities, Dtpb__QueryEntitiesRequest, dtpb__query_entities_request
 }
 
 /* CleanEntityStorage: everything in one pass, so never a continuation token. */
-HANDLER(clean_entity_storage, Dtpb__CleanEntityStorageRequest,
+RPC_HANDLER(clean_entity_storage, Dtpb__CleanEntityStorageRequest,
         dtpb__clean_entity_storage_request__descriptor)
 {
     (void)a;

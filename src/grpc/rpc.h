@@ -114,6 +114,23 @@ struct ProtobufCMessage;
 bool rpc_recv_msg(rpc_call *call, dt_arena *arena, const struct ProtobufCMessageDescriptor *desc,
                   void **out);
 
+/* RPC_HANDLER: the skeleton of a blocking handler FN: an arena, the request parsed into it
+ * as TYPE (DESC), then the body that follows the macro, run only when the request parsed
+ * (rpc_recv_msg finished the call otherwise); the arena is freed when the body returns. */
+#define RPC_HANDLER(fn, type, desc)                                                          \
+    static void fn##_body(rpc_call *c, dt_arena *a, type *r);                                \
+    static void fn(rpc_call *c)                                                              \
+    {                                                                                        \
+        dt_arena *a = dt_arena_new();                                                        \
+        void *r = NULL;                                                                      \
+        if (a == NULL)                                                                       \
+            rpc_fail(c, DT_ERR_NOMEM, "out of memory");                                      \
+        else if (rpc_recv_msg(c, a, &desc, &r))                                              \
+            fn##_body(c, a, r);                                                              \
+        dt_arena_free(a);                                                                    \
+    }                                                                                        \
+    static void fn##_body(rpc_call *c, dt_arena *a, type *r)
+
 /* rpc_peek_msg: parse the request the poller read as DESC into ARENA without using it up;
  * false if there is none or it does not parse (the blocking handler then says why). */
 bool rpc_peek_msg(rpc_call *call, dt_arena *arena, const struct ProtobufCMessageDescriptor *desc,

@@ -786,6 +786,15 @@ static void reply_done(rpc_call *c)
     rpc_finish(c, (const uint8_t *)"", 0, GRPC_STATUS_OK, "");   /* CompleteTaskResponse{} */
 }
 
+/* reply: the answer to a completion or abandon: done, or the error ST (ERR says why). */
+static void reply(rpc_call *c, dt_status st, const dt_error *err)
+{
+    if (st == DT_OK)
+        reply_done(c);
+    else
+        rpc_fail_err(c, st, err);
+}
+
 /* add_chunk: the actions of DONE to F's chunked completion so far (copied: they live in the
  * request's arena), LEN bytes more of it, held against the server's bound (C's) until the
  * entry is freed: a worker holds as many items as it likes. A completion is kept to half
@@ -875,10 +884,7 @@ static void complete_chunk(rpc_call *c, dt_arena *a, const Dtpb__OrchestratorRes
     all.n_actions = f->n_chunk_acts;
     st = dt_hub_complete_orchestration(rpc_hub(c), f->orch, &all, &err);
     inflight_free(f);
-    if (st == DT_OK)
-        reply_done(c);
-    else
-        rpc_fail_err(c, st, &err);
+    reply(c, st, &err);
 }
 
 /* remember_session: F's stream completed its episode with RESULT (NULL: it did not), so the
@@ -896,22 +902,15 @@ static void remember_session(worker_registry *w, const inflight *f, const char *
     hint_set(w, f->hub, id, ends ? 0 : f->stream);
 }
 
-static void complete_orchestrator(rpc_call *c)
+RPC_HANDLER(complete_orchestrator, Dtpb__OrchestratorResponse,
+            dtpb__orchestrator_response__descriptor)
 {
-    dt_arena *a = dt_arena_new();
-    Dtpb__OrchestratorResponse *r = NULL;
-    if (a == NULL) {
-        rpc_fail(c, DT_ERR_NOMEM, "out of memory");
-        return;
-    }
-    if (!rpc_recv_msg(c, a, &dtpb__orchestrator_response__descriptor, (void **)&r))
-        goto out;
     svc_orch_completion done;
     dt_error err = {0};
     dt_status st = svc_orchestrator_response_from_msg(a, r, &done, &err);
     if (st == DT_OK && done.chunk_index >= 0) {
         complete_chunk(c, a, r, &done);
-        goto out;
+        return;
     }
     worker_registry *w = rpc_workers(c);
     inflight *f = take(w, rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION, r->instanceid,
@@ -920,7 +919,7 @@ static void complete_orchestrator(rpc_call *c)
         if (!wrong_ids(c, w, rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION,
                        r->instanceid, 0))
             unknown_token(c, r->completiontoken);
-        goto out;
+        return;
     }
     dt_orch_request req;
     dt_hub_orch_request(f->orch, &req);
@@ -943,12 +942,7 @@ static void complete_orchestrator(rpc_call *c)
     } else {
         give_back(f, true);
     }
-    if (st == DT_OK)
-        reply_done(c);
-    else
-        rpc_fail_err(c, st, &err);
-out:
-    dt_arena_free(a);
+    reply(c, st, &err);
 }
 
 /* The asynchronous completions: on the poller, the common case (a known token, a result
@@ -958,10 +952,7 @@ out:
 static void completed(void *arg, dt_status st, const dt_error *err)
 {
     rpc_pending *p = arg;
-    if (st == DT_OK)
-        reply_done(p->call);
-    else
-        rpc_fail_err(p->call, st, err);
+    reply(p->call, st, err);
     rpc_pending_free(p);
 }
 
@@ -1086,23 +1077,12 @@ static bool late_result(rpc_call *c, dt_arena *a, const Dtpb__ActivityResponse *
         if (st == DT_ERR_NOT_FOUND)
             st = DT_OK;   /* the instance is gone: nothing left to tell */
     }
-    if (st == DT_OK)
-        reply_done(c);
-    else
-        rpc_fail_err(c, st, &err);
+    reply(c, st, &err);
     return true;
 }
 
-static void complete_activity(rpc_call *c)
+RPC_HANDLER(complete_activity, Dtpb__ActivityResponse, dtpb__activity_response__descriptor)
 {
-    dt_arena *a = dt_arena_new();
-    Dtpb__ActivityResponse *r = NULL;
-    if (a == NULL) {
-        rpc_fail(c, DT_ERR_NOMEM, "out of memory");
-        return;
-    }
-    if (!rpc_recv_msg(c, a, &dtpb__activity_response__descriptor, (void **)&r))
-        goto out;
     worker_registry *w = rpc_workers(c);
     inflight *f = take(w, rpc_hub(c), r->completiontoken, DT_WORK_ACTIVITY, r->instanceid,
                        r->taskid);
@@ -1111,7 +1091,7 @@ static void complete_activity(rpc_call *c)
                        r->taskid) &&
             !late_result(c, a, r))
             unknown_token(c, r->completiontoken);
-        goto out;
+        return;
     }
     svc_activity_completion done;
     dt_error err = {0};
@@ -1137,12 +1117,7 @@ static void complete_activity(rpc_call *c)
     } else {
         give_back(f, true);
     }
-    if (st == DT_OK)
-        reply_done(c);
-    else
-        rpc_fail_err(c, st, &err);
-out:
-    dt_arena_free(a);
+    reply(c, st, &err);
 }
 
 static void abandon(rpc_call *c, int kind)
@@ -1179,23 +1154,15 @@ static void abandon_entity(rpc_call *c) { abandon(c, DT_WORK_ENTITY); }
 /* complete_entity: a worker's EntityBatchResult, matched by its token only (an entity batch
  * given back may have been leased again with other messages: a result under an old token
  * must not apply). One the hub cannot read or apply is given back, after a back-off. */
-static void complete_entity(rpc_call *c)
+RPC_HANDLER(complete_entity, Dtpb__EntityBatchResult, dtpb__entity_batch_result__descriptor)
 {
-    dt_arena *a = dt_arena_new();
-    Dtpb__EntityBatchResult *r = NULL;
-    if (a == NULL) {
-        rpc_fail(c, DT_ERR_NOMEM, "out of memory");
-        return;
-    }
-    if (!rpc_recv_msg(c, a, &dtpb__entity_batch_result__descriptor, (void **)&r))
-        goto out;
     worker_registry *w = rpc_workers(c);
     inflight *f = r->completiontoken && r->completiontoken[0]
                       ? take(w, rpc_hub(c), r->completiontoken, DT_WORK_ENTITY, NULL, 0)
                       : NULL;
     if (f == NULL) {
         unknown_token(c, r->completiontoken);
-        goto out;
+        return;
     }
     dt_entity_result res;
     dt_error err = {0};
@@ -1207,12 +1174,7 @@ static void complete_entity(rpc_call *c)
     } else {
         give_back(f, true);
     }
-    if (st == DT_OK)
-        reply_done(c);
-    else
-        rpc_fail_err(c, st, &err);
-out:
-    dt_arena_free(a);
+    reply(c, st, &err);
 }
 
 const rpc_method rpc_worker_methods[] = {
