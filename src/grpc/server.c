@@ -6,355 +6,37 @@
  * what they held when gRPC reports them done; a call is freed when nothing holds it.
  * Every call also has a RECV_CLOSE_ON_SERVER batch from the start, so a client that goes
  * away (cancel, deadline, disconnect) is noticed by long waits and streams at once. A
- * worker's completion stream (ours) has its messages read by the poller and served as calls
- * of their own, in a bounded window.
+ * worker's completion stream (ours, stream.c) has its messages read by the poller and served
+ * as calls of their own, in a bounded window.
  * Bounded: the poller refuses a call without its token, or beyond the caps on calls and on
- * work item streams, before any thread takes it; a request message that does not arrive in
- * time ends its call; a stream's unsent messages are capped (its sender waits); and the bytes
- * of the messages all calls hold are capped (see "held bytes"). */
-#include <grpc/byte_buffer.h>
+ * work item streams, before any thread takes it (admit.c); a request message that does not
+ * arrive in time ends its call; a stream's unsent messages are capped (its sender waits);
+ * and the bytes of the messages all calls hold are capped (held.c). */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
-#include <grpc/support/alloc.h>
-#include <arpa/inet.h>
 #include <assert.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "codec/pb.h"
-#include "core/budget.h"
 #include "core/listen.h"
 #include "core/sync.h"
-#include "rpc.h"
+#include "server_internal.h"
 #include "service/service.h"
 
 #define PATH_PREFIX "/TaskHubSidecarService/"
-#define STREAM_WINDOW 64       /* a completion stream's messages in service at once, at most */
-#define STREAM_WINDOW_BYTES ((size_t)8 << 20)   /* ... and their bytes (one larger goes alone) */
-#define STREAM_THREADS 4       /* ... and of them, served on threads (the unusual cases) */
 #define PENDING_REQUESTS 8     /* calls requested from gRPC ahead of arrival */
 #define IDLE_EXIT_S 30         /* an idle call thread waits this long for a call, then exits */
-#define SEND_QUEUE_MAX 32      /* a stream's messages waiting to be sent, at most */
-#define SEND_QUEUE_BYTES ((size_t)4 << 20)   /* ... and their bytes (one larger goes alone) */
-#define ANSWER_FLOOR ((size_t)64 << 10)      /* an answer this small is never refused */
 #define TREE_FACTOR 64         /* an unpacked request takes at most this times its bytes, */
 #define TREE_SLACK ((size_t)64 << 10)        /* ... plus this (unpack); and past */
 #define TREE_OWN 2             /* ... this times its bytes (plus the slack) it is held bytes */
-#define ASYNC_MAX ((size_t)256 << 10)        /* larger requests are unpacked on a thread */
-
-typedef enum tag_kind {
-    TAG_NEW_CALL, TAG_BATCH, TAG_RECV, TAG_SEND, TAG_FINISH, TAG_CLOSE, TAG_SHUTDOWN
-} tag_kind;
-
-/* What the completion queue hands back: which call, and which of its operations. */
-typedef struct rpc_tag {
-    tag_kind kind;
-    rpc_call *call;
-} rpc_tag;
-
-/* The calls and streams counted for one client (an IP address), while it has any: the caps
- * per client keep one from taking every slot. */
-#define CLIENT_BUCKETS 256
-typedef struct client_calls {
-    struct client_calls *next;
-    rpc_peer from;
-    int calls, streams;
-} client_calls;
-
-struct dt_grpc_server {
-    dt_hub *hub;                /* one hub, or: */
-    dt_hub_set *hubs;           /* task hubs, chosen by each call's "taskhub" metadata */
-    char *token;                /* required bearer token, or NULL */
-    worker_registry *workers;
-    grpc_server *server;
-    rpc_listener *listener;     /* plaintext: our accept loop; TLS: NULL, gRPC's own */
-    grpc_completion_queue *cq;
-    pthread_t poller;
-    bool poller_started;
-    bool sync_made;             /* mu, idle and work exist */
-    int port;
-    int64_t health_ping_ms;
-    size_t max_message;         /* the largest message sent or received */
-    int max_calls, max_streams;
-    int max_client_calls, max_client_streams;   /* of them, from one IP address */
-    int64_t request_timeout_ms;
-    int64_t send_timeout_ms;
-    bool no_completion_stream;  /* DT_COMPLETION_STREAM_METHOD answered UNIMPLEMENTED */
-    /* the bytes of messages held for calls (see "held bytes"); stream senders that wait for
-     * room wait on `room` under held_mu, counted in room_waiters */
-    core_budget held;
-    pthread_mutex_t held_mu;
-    pthread_cond_t room;
-    atomic_int room_waiters;
-    atomic_bool stopping;
-    /* call threads: mu guards all below. A thread that finished its call waits (on `work`)
-     * for the next one, so a busy server does not create a thread per call; one that waits
-     * longer than IDLE_EXIT_S goes away. */
-    pthread_mutex_t mu;
-    pthread_cond_t idle;        /* n_threads or n_calls reached 0 */
-    pthread_cond_t work;        /* a call was queued for an idle thread, or stopping */
-    int n_threads;
-    int n_idle;
-    int n_calls;                /* calls taken, until served (n_calls <= max_calls) */
-    int n_streams;              /* of them, GetWorkItems streams (<= max_streams) */
-    rpc_call *queue_head, *queue_tail;
-    client_calls *clients[CLIENT_BUCKETS];   /* the calls counted, by their client */
-    /* calls whose request message the poller waits for, oldest (first due) first; the
-     * poller's alone */
-    rpc_call *recv_head, *recv_tail;
-    /* calls with a message out to their client, oldest first (see "sends not taken") */
-    pthread_mutex_t send_mu;
-    rpc_call *sends_head, *sends_tail;
-};
-
-struct rpc_call {
-    dt_grpc_server *srv;
-    client_calls *client;       /* its client's count, while it holds a slot (counted) */
-    grpc_call *call;
-    grpc_call_details details;
-    grpc_metadata_array metadata;
-    char method[128];
-    rpc_tag new_tag, batch_tag, recv_tag, send_tag, finish_tag, close_tag;
-    /* mu guards everything below; the poller sets the flags, the call's thread waits. The
-     * call is freed (settle) once nobody holds it: no thread or handler (OWNED), no batch
-     * out, and its close watch done. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool owned;                 /* the poller, a thread or an asynchronous handler has it */
-    bool async_owned;           /* ... an asynchronous handler: its rpc_finish lets go */
-    bool batch_done, batch_ok;
-    bool recv_pending, send_pending, finish_pending;
-    bool finished;              /* rpc_finish was called */
-    bool closed;                /* RECV_CLOSE_ON_SERVER completed */
-    bool broken;                /* a stream message could not be sent */
-    int cancelled;
-    bool close_started;
-    bool counted;               /* holds a slot (srv->n_calls) */
-    bool md_sent;               /* initial metadata is out */
-    bool stream;                /* a GetWorkItems or completion stream: in srv->n_streams */
-    bool reap;                  /* to be let go of on a call thread (see rpc_finish) */
-    /* a stream's messages: the one being sent, and those waiting behind it */
-    grpc_byte_buffer *sending;
-    size_t sending_len;
-    grpc_byte_buffer *send_queue[SEND_QUEUE_MAX];
-    size_t send_first, send_n, send_bytes;
-    /* the answer being sent, freed when gRPC is done with it */
-    grpc_byte_buffer *finish_bb;
-    size_t finish_len;
-    grpc_slice finish_details;
-    bool has_details;
-    /* the request message, as the poller received it */
-    uint8_t *req_data;
-    size_t req_len;
-    size_t req_held;            /* the request's bytes, held until the call is freed */
-    size_t tree_held;           /* ... and what unpacking it took (unpack) */
-    bool have_req;
-    /* waiting for its request message (the poller's list): until when */
-    bool in_recv_list, timed_out;
-    gpr_timespec recv_deadline;
-    struct rpc_call *recv_prev, *recv_next;
-    /* a message out (answer or stream message): in the server's sends list, due then */
-    bool in_sends;
-    gpr_timespec send_deadline;
-    struct rpc_call *send_prev, *send_next;
-    char task_hub[DT_TASK_HUB_NAME_MAX + 1];   /* from the metadata; "" if too long */
-    dt_hub *hub;                /* the call's hub, and the reference that holds it */
-    dt_hub_ref *hub_ref;
-    grpc_byte_buffer *recv_buf;
-    struct rpc_call *next;      /* in the queue for an idle thread */
-    /* a completion stream (DT_COMPLETION_STREAM_METHOD): its children in service (under mu) */
-    bool reader;                /* it is one */
-    bool ended;                 /* no more messages: the client's last came, or it went away */
-    bool finish_due;            /* it ended while held (OWNED): release finishes it */
-    int children, slow_children;
-    size_t children_bytes;
-    /* a child: one message of a completion stream, served as a call of its own */
-    struct rpc_call *parent;
-    size_t child_bytes;         /* the message's size, as counted in the parent's window */
-    bool slow;                  /* served on a thread */
-};
-
-/* ---- held bytes ------------------------------------------------------------------------------
- * What the server holds of its calls' messages is bounded (max_held, dtask serve
- * --max-held-mb), whatever its clients do: a request from its arrival until its call is freed
- * (the hub's work points into it until then), an answer or a stream message from its packing
- * until gRPC is done sending it (a client that does not read keeps it). Without this bound,
- * --max-calls callers each reading a --max-message answer and never taking it would hold
- * both limits multiplied (16 GB by default). A request that would pass the bound is refused
- * RESOURCE_EXHAUSTED before anything is done with it; so is an answer larger than
- * ANSWER_FLOOR (only reads have those: the answers of calls that changed something are small,
- * and are counted, never refused, since what they did is done); a stream message waits for
- * room. A message larger than the whole bound goes when at most half of it is held
- * (core_budget_take). A completion stream's messages are counted, never refused: their window
- * bounds them (STREAM_WINDOW_BYTES per stream); what one unpacks to beyond its share is
- * (unpack), and then the stream ends RESOURCE_EXHAUSTED so its work goes back at once. */
-
-/* hold: count N more bytes held; false (nothing counted) if they do not fit, unless FORCE. */
-static bool hold(dt_grpc_server *srv, size_t n, bool force)
-{
-    if (force)
-        core_budget_force(&srv->held, n);
-    return force || core_budget_take(&srv->held, n);
-}
-
-static void unhold(dt_grpc_server *srv, size_t n)
-{
-    if (n == 0)
-        return;
-    assert(core_budget_used(&srv->held) >= n);
-    core_budget_give(&srv->held, n);
-    /* a waiter counts itself before it tries again: it sees this give, or we see it */
-    if (atomic_load(&srv->room_waiters) > 0) {
-        pthread_mutex_lock(&srv->held_mu);
-        pthread_cond_broadcast(&srv->room);
-        pthread_mutex_unlock(&srv->held_mu);
-    }
-}
-
-/* hold_answer: count an answer of N bytes; false if it is larger than ANSWER_FLOOR and does
- * not fit. */
-static bool hold_answer(dt_grpc_server *srv, size_t n)
-{
-    return hold(srv, n, n <= ANSWER_FLOOR);
-}
-
-/* drop_sent: free BB, a message of N bytes the server sent (or meant to), and what it held.
- * N is given: a send empties its buffer (gRPC takes the slices), so the length is kept. */
-static void drop_sent(dt_grpc_server *srv, grpc_byte_buffer *bb, size_t n)
-{
-    unhold(srv, n);
-    grpc_byte_buffer_destroy(bb);
-}
-
-/* drop_unsent: free BB, a message never given to gRPC, and what it held. */
-static void drop_unsent(dt_grpc_server *srv, grpc_byte_buffer *bb)
-{
-    drop_sent(srv, bb, grpc_byte_buffer_length(bb));
-}
-
-/* held_refusal: the words a refused request or answer ends with, into MSG. */
-static void held_refusal(dt_grpc_server *srv, const char *what, size_t n, char *msg, size_t size)
-{
-    snprintf(msg, size, "the server holds %zu bytes of messages its calls have not finished "
-             "with (limit %zu, dtask serve --max-held-mb): this call's %s of %zu bytes does not "
-             "fit; try again later", core_budget_used(&srv->held), srv->held.max, what, n);
-}
-
-bool rpc_hold_kept(rpc_call *c, size_t n, char *why, size_t size)
-{
-    if (hold(c->srv, n, false))
-        return true;
-    held_refusal(c->srv, "chunk", n, why, size);
-    return false;
-}
-
-dt_grpc_server *rpc_server_of(rpc_call *c)
-{
-    return c->srv;
-}
-
-size_t rpc_held_max(rpc_call *c)
-{
-    return c->srv->held.max;
-}
-
-void rpc_give_kept(dt_grpc_server *srv, size_t n)
-{
-    unhold(srv, n);
-}
-
-/* hold_waiting: hold N bytes for a stream message of C, waiting for room; false if C closes
- * (or the server stops) first. Waits in steps, since held_mu is never taken under C's mu. */
-static bool hold_waiting(rpc_call *c, size_t n)
-{
-    dt_grpc_server *srv = c->srv;
-    for (;;) {
-        if (core_budget_take(&srv->held, n))
-            return true;
-        if (rpc_closed(c))
-            return false;
-        pthread_mutex_lock(&srv->held_mu);
-        atomic_fetch_add(&srv->room_waiters, 1);
-        /* tried again as a waiter: a give before this is seen here, one after it wakes us */
-        bool taken = core_budget_take(&srv->held, n);
-        if (!taken) {
-            struct timespec until = dt_deadline_ms(100);
-            pthread_cond_timedwait(&srv->room, &srv->held_mu, &until);
-        }
-        atomic_fetch_sub(&srv->room_waiters, 1);
-        pthread_mutex_unlock(&srv->held_mu);
-        if (taken)
-            return true;
-    }
-}
-
-/* ---- sends not taken ------------------------------------------------------------------------
- * A message the server sends (an answer, a stream's message) that its client has not taken
- * within send_timeout_ms (dtask serve --send-timeout) ends its call, DEADLINE_EXCEEDED, when
- * more than half of max_held is held: a client that stops reading keeps what it holds (see
- * "held bytes") no longer than that once others need the room, while a busy but healthy one
- * (a worker that reads its stream between work items) is not cut for being slow alone. A call
- * is in the sends list from just before its send starts until the poller hears it done (or
- * cancels it), so the poller never cancels a call that is gone; one timeout for all keeps the
- * list in deadline order. The poller looks at least once a second. */
-
-static void sends_add(rpc_call *c)
-{
-    dt_grpc_server *srv = c->srv;
-    pthread_mutex_lock(&srv->send_mu);
-    c->send_deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                    gpr_time_from_millis(srv->send_timeout_ms, GPR_TIMESPAN));
-    c->send_next = NULL;
-    c->send_prev = srv->sends_tail;
-    *(srv->sends_tail ? &srv->sends_tail->send_next : &srv->sends_head) = c;
-    srv->sends_tail = c;
-    c->in_sends = true;
-    pthread_mutex_unlock(&srv->send_mu);
-}
-
-static void sends_unlink(dt_grpc_server *srv, rpc_call *c)
-{
-    if (!c->in_sends)
-        return;
-    *(c->send_prev ? &c->send_prev->send_next : &srv->sends_head) = c->send_next;
-    *(c->send_next ? &c->send_next->send_prev : &srv->sends_tail) = c->send_prev;
-    c->in_sends = false;
-}
-
-/* sends_remove: C's send is done (or never started). */
-static void sends_remove(rpc_call *c)
-{
-    pthread_mutex_lock(&c->srv->send_mu);
-    sends_unlink(c->srv, c);
-    pthread_mutex_unlock(&c->srv->send_mu);
-}
-
-/* expire_sends (the poller): end the calls whose message has waited too long; their sends
- * then complete, failed, and what they held goes. */
-static void expire_sends(dt_grpc_server *srv)
-{
-    if (core_budget_used(&srv->held) <= srv->held.max / 2)
-        return;   /* no pressure: the overdue wait, and are looked at again */
-    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
-    pthread_mutex_lock(&srv->send_mu);
-    while (srv->sends_head && gpr_time_cmp(srv->sends_head->send_deadline, now) <= 0) {
-        rpc_call *c = srv->sends_head;
-        sends_unlink(srv, c);
-        char msg[200];
-        snprintf(msg, sizeof msg, "the client did not take a message in %lld ms (dtask serve "
-                 "--send-timeout)", (long long)srv->send_timeout_ms);
-        grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
-    }
-    pthread_mutex_unlock(&srv->send_mu);
-}
 
 /* ---- tags and batches --------------------------------------------------------------------- */
 
-static rpc_call *call_new(dt_grpc_server *srv)
+rpc_call *rpc_call_new(dt_grpc_server *srv)
 {
     rpc_call *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -381,7 +63,7 @@ static rpc_call *call_new(dt_grpc_server *srv)
     return c;
 }
 
-static void call_free(rpc_call *c)
+void rpc_call_free(rpc_call *c)
 {
     assert(!c->in_sends);
     dt_hub_ref_put(c->hub_ref);
@@ -392,46 +74,43 @@ static void call_free(rpc_call *c)
     if (c->recv_buf)
         grpc_byte_buffer_destroy(c->recv_buf);
     if (c->sending)
-        drop_sent(c->srv, c->sending, c->sending_len);
+        rpc_drop_sent(c->srv, c->sending, c->sending_len);
     for (size_t i = 0; i < c->send_n; i++)
-        drop_unsent(c->srv, c->send_queue[(c->send_first + i) % SEND_QUEUE_MAX]);
+        rpc_drop_unsent(c->srv, c->send_queue[(c->send_first + i) % SEND_QUEUE_MAX]);
     if (c->finish_bb)
-        drop_sent(c->srv, c->finish_bb, c->finish_len);
+        rpc_drop_sent(c->srv, c->finish_bb, c->finish_len);
     if (c->has_details)
         grpc_slice_unref(c->finish_details);
     free(c->req_data);
-    unhold(c->srv, c->req_held + c->tree_held);
+    rpc_unhold(c->srv, c->req_held + c->tree_held);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
 }
 
 /* call_end: C is held by nobody: give back its slot and free it. */
-static void child_done(rpc_call *c);
-static void client_let_go(dt_grpc_server *srv, rpc_call *c);
-
 static void call_end(rpc_call *c)
 {
     dt_grpc_server *srv = c->srv;
     if (c->parent)
-        child_done(c);
+        rpc_child_done(c);
     if (c->counted) {
         pthread_mutex_lock(&srv->mu);
         assert(srv->n_calls > 0 && (!c->stream || srv->n_streams > 0));
         srv->n_calls--;
         if (c->stream)
             srv->n_streams--;
-        client_let_go(srv, c);
+        rpc_client_let_go(srv, c);
         if (srv->n_calls == 0)
             pthread_cond_broadcast(&srv->idle);
         pthread_mutex_unlock(&srv->mu);
     }
-    call_free(c);
+    rpc_call_free(c);
 }
 
-/* settle: unlock C's mutex (held) and free C if nothing holds it any more. Whoever lets go
+/* rpc_settle: unlock C's mutex (held) and free C if nothing holds it any more. Whoever lets go
  * of the last hold frees it. */
-static void settle(rpc_call *c)
+void rpc_settle(rpc_call *c)
 {
     assert(core_mutex_held(&c->mu));
     bool unheld = !c->owned && !c->recv_pending && !c->send_pending && !c->finish_pending &&
@@ -454,18 +133,18 @@ static void release(rpc_call *c)
         rpc_finish(c, NULL, 0, GRPC_STATUS_OK, "");
         return;
     }
-    settle(c);
+    rpc_settle(c);
 }
 
 static bool request_call(dt_grpc_server *srv)
 {
-    rpc_call *c = call_new(srv);
+    rpc_call *c = rpc_call_new(srv);
     if (c == NULL)
         return false;
     grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->details,
                                                  &c->metadata, srv->cq, srv->cq, &c->new_tag);
     if (e != GRPC_CALL_OK) {
-        call_free(c);
+        rpc_call_free(c);
         return false;
     }
     return true;
@@ -513,8 +192,6 @@ static void start_close_watch(rpc_call *c)
                        GRPC_CALL_OK;
 }
 
-static void to_thread(dt_grpc_server *srv, rpc_call *c);
-
 /* ---- the helpers handlers use ------------------------------------------------------------- */
 
 dt_hub *rpc_hub(rpc_call *c) { return c->hub; }
@@ -555,13 +232,13 @@ bool rpc_recv(rpc_call *c, rpc_bytes *out)
     grpc_slice all = grpc_byte_buffer_reader_readall(&r);
     grpc_byte_buffer_reader_destroy(&r);
     size_t len = GRPC_SLICE_LENGTH(all);
-    bool held = hold(c->srv, len, false);
+    bool held = rpc_hold(c->srv, len, false);
     out->data = held ? malloc(len ? len : 1) : NULL;
     if (out->data) {
         memcpy(out->data, GRPC_SLICE_START_PTR(all), len);
         c->req_held = len;
     } else if (held) {
-        unhold(c->srv, len);
+        rpc_unhold(c->srv, len);
     }
     out->len = len;
     grpc_slice_unref(all);
@@ -569,7 +246,7 @@ bool rpc_recv(rpc_call *c, rpc_bytes *out)
     c->recv_buf = NULL;
     if (!held) {   /* answered here: the caller's own answer is then ignored */
         char msg[300];
-        held_refusal(c->srv, "request", len, msg, sizeof msg);
+        rpc_held_refusal(c->srv, "request", len, msg, sizeof msg);
         rpc_finish(c, NULL, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
     }
     return out->data != NULL;
@@ -591,13 +268,13 @@ static bool start_send(rpc_call *c, grpc_byte_buffer *bb)
     c->sending = bb;
     c->sending_len = grpc_byte_buffer_length(bb);
     c->send_pending = true;
-    sends_add(c);
+    rpc_sends_add(c);
     if (grpc_call_start_batch(c->call, &op, 1, &c->send_tag, NULL) == GRPC_CALL_OK)
         return true;
-    sends_remove(c);
+    rpc_sends_remove(c);
     c->sending = NULL;
     c->send_pending = false;
-    drop_sent(c->srv, bb, c->sending_len);
+    rpc_drop_sent(c->srv, bb, c->sending_len);
     return false;
 }
 
@@ -605,14 +282,14 @@ static bool start_send(rpc_call *c, grpc_byte_buffer *bb)
 static void sent(rpc_call *c, bool ok)
 {
     pthread_mutex_lock(&c->mu);
-    sends_remove(c);
-    drop_sent(c->srv, c->sending, c->sending_len);
+    rpc_sends_remove(c);
+    rpc_drop_sent(c->srv, c->sending, c->sending_len);
     c->sending = NULL;
     c->send_pending = false;
     if (!ok) {   /* the stream broke: what waits will not go either */
         c->broken = true;
         for (; c->send_n > 0; c->send_n--, c->send_first = (c->send_first + 1) % SEND_QUEUE_MAX)
-            drop_unsent(c->srv, c->send_queue[c->send_first]);
+            rpc_drop_unsent(c->srv, c->send_queue[c->send_first]);
         c->send_bytes = 0;
     } else if (c->send_n > 0) {
         grpc_byte_buffer *next = c->send_queue[c->send_first];
@@ -623,17 +300,17 @@ static void sent(rpc_call *c, bool ok)
             c->broken = true;
             for (; c->send_n > 0;
                  c->send_n--, c->send_first = (c->send_first + 1) % SEND_QUEUE_MAX)
-                drop_unsent(c->srv, c->send_queue[c->send_first]);
+                rpc_drop_unsent(c->srv, c->send_queue[c->send_first]);
             c->send_bytes = 0;
         }
     }
     pthread_cond_broadcast(&c->cv);
-    settle(c);
+    rpc_settle(c);
 }
 
 bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
 {
-    if (rpc_closed(c) || !hold_waiting(c, len))
+    if (rpc_closed(c) || !rpc_hold_waiting(c, len))
         return false;
     grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
@@ -646,7 +323,7 @@ bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
         pthread_cond_wait(&c->cv, &c->mu);
     bool ok = !c->closed && !c->broken;
     if (!ok) {
-        drop_unsent(c->srv, bb);
+        rpc_drop_unsent(c->srv, bb);
     } else if (c->send_pending) {
         c->send_queue[(c->send_first + c->send_n++) % SEND_QUEUE_MAX] = bb;
         c->send_bytes += len;
@@ -656,8 +333,6 @@ bool rpc_send(rpc_call *c, const uint8_t *data, size_t len)
     pthread_mutex_unlock(&c->mu);
     return ok;
 }
-
-static void child_finish(rpc_call *c, grpc_status_code code, const char *message);
 
 /* finish: end C (no completion stream's child) with answer BB (NULL for none; its bytes held,
  * and now C's), CODE and MESSAGE. */
@@ -669,7 +344,7 @@ static void finish(rpc_call *c, grpc_byte_buffer *bb, grpc_status_code code, con
     if (c->finished) {
         pthread_mutex_unlock(&c->mu);
         if (bb)
-            drop_unsent(c->srv, bb);
+            rpc_drop_unsent(c->srv, bb);
         return;
     }
     c->finished = true;
@@ -703,15 +378,15 @@ static void finish(rpc_call *c, grpc_byte_buffer *bb, grpc_status_code code, con
     }
     pthread_mutex_unlock(&c->mu);
     if (bb)   /* a status alone is not held up by a client that does not read */
-        sends_add(c);
+        rpc_sends_add(c);
     if (grpc_call_start_batch(c->call, ops, n, &c->finish_tag, NULL) == GRPC_CALL_OK)
         return;
-    sends_remove(c);
+    rpc_sends_remove(c);
     grpc_call_cancel(c->call, NULL);
     pthread_mutex_lock(&c->mu);
     c->finish_pending = false;
     if (!was_async) {
-        settle(c);
+        rpc_settle(c);
         return;
     }
     /* called from a hub thread, which must not free the call (its hub reference may be the
@@ -719,24 +394,24 @@ static void finish(rpc_call *c, grpc_byte_buffer *bb, grpc_status_code code, con
     c->owned = true;
     c->reap = true;
     pthread_mutex_unlock(&c->mu);
-    to_thread(c->srv, c);
+    rpc_to_thread(c->srv, c);
 }
 
 void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code code,
                 const char *message)
 {
     if (c->parent) {   /* a message of a completion stream: its answer goes nowhere */
-        child_finish(c, code, message);
+        rpc_child_finish(c, code, message);
         return;
     }
     grpc_byte_buffer *bb = NULL;
     char refusal[300];
-    if (data && code == GRPC_STATUS_OK && hold_answer(c->srv, len)) {
+    if (data && code == GRPC_STATUS_OK && rpc_hold_answer(c->srv, len)) {
         grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
         bb = grpc_raw_byte_buffer_create(&s, 1);
         grpc_slice_unref(s);
     } else if (data && code == GRPC_STATUS_OK) {
-        held_refusal(c->srv, "answer", len, refusal, sizeof refusal);
+        rpc_held_refusal(c->srv, "answer", len, refusal, sizeof refusal);
         code = GRPC_STATUS_RESOURCE_EXHAUSTED;
         message = refusal;
     }
@@ -868,14 +543,14 @@ bool rpc_recv_msg(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor
 void rpc_reply(rpc_call *c, const ProtobufCMessage *m)
 {
     if (c->parent) {   /* a completion stream's child: its answer goes nowhere, unpacked */
-        child_finish(c, GRPC_STATUS_OK, "");
+        rpc_child_finish(c, GRPC_STATUS_OK, "");
         return;
     }
     /* counted before it is packed, and packed where gRPC sends it from: no copy */
     size_t n = protobuf_c_message_get_packed_size(m);
-    if (!hold_answer(c->srv, n)) {
+    if (!rpc_hold_answer(c->srv, n)) {
         char refusal[300];
-        held_refusal(c->srv, "answer", n, refusal, sizeof refusal);
+        rpc_held_refusal(c->srv, "answer", n, refusal, sizeof refusal);
         finish(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, refusal);
         return;
     }
@@ -893,7 +568,7 @@ void rpc_fail_err(rpc_call *c, dt_status st, const dt_error *err)
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
-static const rpc_method *find_method(const char *method)
+const rpc_method *rpc_find_method(const char *method)
 {
     const rpc_method *tables[] = {rpc_client_methods, rpc_worker_methods};
     for (size_t t = 0; t < 2; t++)
@@ -901,29 +576,6 @@ static const rpc_method *find_method(const char *method)
             if (strcmp(m->name, method) == 0)
                 return m;
     return NULL;
-}
-
-/* authorized: the call carries "authorization: Bearer <token>" when a token is required.
- * The comparison takes the same time wherever the first difference is. */
-static bool authorized(const rpc_call *c)
-{
-    const char *token = c->srv->token;
-    if (token == NULL)
-        return true;
-    for (size_t i = 0; i < c->metadata.count; i++) {
-        const grpc_metadata *md = &c->metadata.metadata[i];
-        if (grpc_slice_str_cmp(md->key, "authorization") != 0)
-            continue;
-        size_t len = GRPC_SLICE_LENGTH(md->value), tlen = strlen(token);
-        const unsigned char *v = GRPC_SLICE_START_PTR(md->value);
-        if (len != tlen + 7 || memcmp(v, "Bearer ", 7) != 0)
-            return false;
-        unsigned char diff = 0;
-        for (size_t k = 0; k < tlen; k++)
-            diff |= (unsigned char)(v[7 + k] ^ (unsigned char)token[k]);
-        return diff == 0;
-    }
-    return false;
 }
 
 bool rpc_metadata_is(rpc_call *c, const char *key, const char *value)
@@ -989,7 +641,7 @@ static void serve(rpc_call *c)
         release(c);
         return;
     }
-    const rpc_method *m = find_method(c->method);
+    const rpc_method *m = rpc_find_method(c->method);
     bool known = m != NULL;
     rpc_handler h = m ? m->handler : NULL;
     if (h && !open_task_hub(c)) {
@@ -1055,134 +707,6 @@ static void refuse(rpc_call *c, grpc_status_code code, const char *message)
     release(c);
 }
 
-/* call_peer: the address call C came from. gRPC names it ("ipv4:ADDR:PORT",
- * "ipv6:[ADDR]:PORT"), or, on a connection our listener handed it, names the descriptor
- * ("fd:N"), whose address the listener knows. What cannot be told counts as one client. */
-static rpc_peer call_peer(dt_grpc_server *srv, rpc_call *c)
-{
-    rpc_peer p = {0};
-    char *name = grpc_call_get_peer(c->call);
-    if (name == NULL)
-        return p;
-    struct sockaddr_storage a = {0};
-    char addr[64] = "";
-    const char *at = NULL, *end = NULL;
-    if (strncmp(name, "fd:", 3) == 0) {
-        if (srv->listener)
-            rpc_listener_peer(srv->listener, atoi(name + 3), &p);
-    } else if (strncmp(name, "ipv4:", 5) == 0) {
-        at = name + 5;
-        end = strrchr(at, ':');
-        a.ss_family = AF_INET;
-    } else if (strncmp(name, "ipv6:", 5) == 0) {
-        at = name + 5 + (name[5] == '[') + 3 * (strncmp(name + 5, "%5B", 3) == 0);
-        end = name[5] == '[' ? strchr(at, ']') : strstr(at, "%5D");
-        a.ss_family = AF_INET6;
-    }
-    if (at && end && end > at && (size_t)(end - at) < sizeof addr) {
-        memcpy(addr, at, (size_t)(end - at));
-        addr[strcspn(addr, "%")] = '\0';   /* an IPv6 zone ("%25eth0") names no other client */
-        void *dst = a.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&a)->sin_addr
-                                           : (void *)&((struct sockaddr_in6 *)&a)->sin6_addr;
-        if (inet_pton(a.ss_family, addr, dst) == 1)
-            p = rpc_peer_of(&a);
-    }
-    gpr_free(name);
-    return p;
-}
-
-static unsigned client_bucket(const rpc_peer *p)
-{
-    unsigned h = 2166136261u;   /* FNV-1a */
-    for (unsigned i = 0; i < p->len; i++)
-        h = (h ^ p->b[i]) * 16777619u;
-    return h % CLIENT_BUCKETS;
-}
-
-/* client_find: the count of client P (srv->mu held), or NULL when it holds no slot */
-static client_calls *client_find(dt_grpc_server *srv, const rpc_peer *p)
-{
-    client_calls *k = srv->clients[client_bucket(p)];
-    while (k && !rpc_peer_same(&k->from, p))
-        k = k->next;
-    return k;
-}
-
-/* client_let_go: C no longer holds a slot of its client's (srv->mu held); a client with no
- * slot left is forgotten */
-static void client_let_go(dt_grpc_server *srv, rpc_call *c)
-{
-    client_calls *k = c->client;
-    if (k == NULL)
-        return;
-    c->client = NULL;
-    k->calls--;
-    k->streams -= c->stream;
-    if (k->calls > 0)
-        return;
-    client_calls **at = &srv->clients[client_bucket(&k->from)];
-    while (*at != k)
-        at = &(*at)->next;
-    *at = k->next;
-    free(k);
-}
-
-/* peer_text: P as text in BUF, for a refusal: BUF */
-static const char *peer_text(const rpc_peer *p, char *buf, size_t size)
-{
-    if (p->len == 0 || !inet_ntop(p->len == 4 ? AF_INET : AF_INET6, p->b, buf, (socklen_t)size))
-        snprintf(buf, size, "unknown");
-    return buf;
-}
-
-/* take_slot: count call C against the caps, the server's and its client's; false (C
- * refused) when one is reached. */
-static bool take_slot(dt_grpc_server *srv, rpc_call *c)
-{
-    c->stream = strcmp(c->method, "GetWorkItems") == 0 ||
-                strcmp(c->method, DT_COMPLETION_STREAM_METHOD) == 0;
-    rpc_peer from = call_peer(srv, c);
-    char msg[240] = "", who[INET6_ADDRSTRLEN];
-    pthread_mutex_lock(&srv->mu);
-    client_calls *k = client_find(srv, &from);
-    if (srv->n_calls >= srv->max_calls)
-        snprintf(msg, sizeof msg, "the server is serving its limit of %d calls at once (dtask "
-                 "serve --max-calls); try again later", srv->max_calls);
-    else if (c->stream && srv->n_streams >= srv->max_streams)
-        snprintf(msg, sizeof msg, "the server is serving its limit of %d streams (work items, "
-                 "completions) at once (dtask serve --max-streams); try again later", srv->max_streams);
-    else if (k && k->calls >= srv->max_client_calls)
-        snprintf(msg, sizeof msg, "the server is serving its limit of %d calls at once from one "
-                 "client, %s (dtask serve --max-calls-per-client); try again later",
-                 srv->max_client_calls, peer_text(&from, who, sizeof who));
-    else if (k && c->stream && k->streams >= srv->max_client_streams)
-        snprintf(msg, sizeof msg, "the server is serving its limit of %d streams at once from "
-                 "one client, %s (dtask serve --max-streams-per-client); try again later",
-                 srv->max_client_streams, peer_text(&from, who, sizeof who));
-    else if (k == NULL && (k = calloc(1, sizeof *k)) != NULL) {
-        unsigned b = client_bucket(&from);
-        k->from = from;
-        k->next = srv->clients[b];
-        srv->clients[b] = k;
-    }
-    if (msg[0] == '\0' && k == NULL)
-        snprintf(msg, sizeof msg, "the server is out of memory; try again later");
-    if (msg[0] == '\0') {
-        srv->n_calls++;
-        srv->n_streams += c->stream;
-        k->calls++;
-        k->streams += c->stream;
-        c->client = k;
-        c->counted = true;
-    }
-    pthread_mutex_unlock(&srv->mu);
-    if (msg[0] == '\0')
-        return true;
-    c->stream = false;
-    refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
-    return false;
-}
-
 /* recv_unlink: C no longer waits for its request (the poller's list). */
 static void recv_unlink(dt_grpc_server *srv, rpc_call *c)
 {
@@ -1234,9 +758,9 @@ static void expire_recvs(dt_grpc_server *srv)
     }
 }
 
-/* take_received: the bytes of the message C's read brought (malloc'd; NULL if none, or out
+/* rpc_take_received: the bytes of the message C's read brought (malloc'd; NULL if none, or out
  * of memory), its buffer freed. */
-static uint8_t *take_received(rpc_call *c, size_t *len)
+uint8_t *rpc_take_received(rpc_call *c, size_t *len)
 {
     uint8_t *data = NULL;
     grpc_byte_buffer_reader r;
@@ -1264,7 +788,7 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
     pthread_mutex_lock(&c->mu);
     c->recv_pending = false;
     pthread_mutex_unlock(&c->mu);
-    c->req_data = take_received(c, &c->req_len);
+    c->req_data = rpc_take_received(c, &c->req_len);
     if (!ok) {   /* the client gave up */
         free(c->req_data);
         c->req_data = NULL;
@@ -1274,9 +798,9 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
         release(c);
         return;
     }
-    if (!hold(srv, c->req_len, false)) {
+    if (!rpc_hold(srv, c->req_len, false)) {
         char refusal[300];
-        held_refusal(srv, "request", c->req_len, refusal, sizeof refusal);
+        rpc_held_refusal(srv, "request", c->req_len, refusal, sizeof refusal);
         free(c->req_data);
         c->req_data = NULL;
         rpc_finish(c, NULL, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, refusal);
@@ -1285,206 +809,14 @@ static void received(dt_grpc_server *srv, rpc_call *c, bool ok)
     }
     c->req_held = c->req_len;
     c->have_req = true;
-    const rpc_method *m = find_method(c->method);
+    const rpc_method *m = rpc_find_method(c->method);
     if (m->async && c->req_len <= ASYNC_MAX) {   /* a big one would hold the poller up */
         c->async_owned = true;
         if (m->async(c))
             return;   /* its rpc_finish lets go */
         c->async_owned = false;
     }
-    to_thread(srv, c);
-}
-
-/* ---- completion streams ---------------------------------------------------------------------
- * A worker's completions on one client stream (DT_COMPLETION_STREAM_METHOD; the C SDK's remote
- * worker sends them so rather than a unary call each). The poller reads each message, a
- * WorkerCompletion holding one OrchestratorResponse, ActivityResponse or EntityBatchResult,
- * and serves it as a call of its own (a child of the stream) with the handlers of the unary
- * completion it holds: on the poller when the asynchronous handler takes it, else on a
- * thread; the child's answer goes nowhere (a lost or refused completion is redelivered when
- * its lease ends, as ever). At most STREAM_WINDOW children and STREAM_WINDOW_BYTES of their
- * messages are in service at once, STREAM_THREADS of them on threads: the stream reads its
- * next message only when there is room. It ends, status OK, when its client has sent its
- * last message and every child is done; a message that is not a WorkerCompletion ends it
- * with INVALID_ARGUMENT (the children before it are served). */
-
-/* stream_read: start reading completion stream C's next message (its recv_pending set). */
-static bool stream_read(rpc_call *c)
-{
-    /* the first read sends the metadata that tells a worker this server has the method */
-    grpc_metadata md = {.key = grpc_slice_from_static_string(DT_COMPLETION_STREAM_METADATA),
-                        .value = grpc_slice_from_static_string("1")};
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    size_t n = 0;
-    if (!c->md_sent) {
-        ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-        ops[n].data.send_initial_metadata.count = 1;
-        ops[n++].data.send_initial_metadata.metadata = &md;
-        c->md_sent = true;
-    }
-    ops[n].op = GRPC_OP_RECV_MESSAGE;
-    ops[n++].data.recv_message.recv_message = &c->recv_buf;
-    return grpc_call_start_batch(c->call, ops, n, &c->recv_tag, NULL) == GRPC_CALL_OK;
-}
-
-/* stream_settle: completion stream C's children or reads changed (C's mu held; unlocked
- * here, and C freed if nothing holds it): read on if there is room, or finish once the
- * client is done and so is every child. */
-static void stream_settle(rpc_call *c)
-{
-    assert(core_mutex_held(&c->mu));
-    bool read = !c->ended && !c->recv_pending && !c->finished &&
-                c->children < STREAM_WINDOW && c->slow_children < STREAM_THREADS &&
-                (c->children == 0 || c->children_bytes < STREAM_WINDOW_BYTES);
-    bool finish = c->ended && !c->recv_pending && c->children == 0 && !c->finished;
-    if (read)
-        c->recv_pending = true;
-    if (finish && c->owned) {   /* its holder finishes it as it lets go (release) */
-        c->finish_due = true;
-        finish = false;
-    } else if (finish) {
-        c->owned = c->async_owned = true;   /* rpc_finish lets go: the poller frees C */
-    }
-    settle(c);   /* C stays held: by the read, the finish, or its holder */
-    if (read && !stream_read(c)) {
-        pthread_mutex_lock(&c->mu);
-        c->recv_pending = false;
-        c->ended = true;
-        stream_settle(c);
-        return;
-    }
-    if (finish)
-        rpc_finish(c, NULL, 0, GRPC_STATUS_OK, "");
-}
-
-/* child_new: a call for message DATA (LEN bytes, taken) of completion stream P; NULL, with
- * *CODE and *WHY for the stream's end, if it is no WorkerCompletion or memory ran out. */
-static rpc_call *child_new(rpc_call *p, uint8_t *data, size_t len, grpc_status_code *code,
-                           const char **why)
-{
-    const char *method = NULL;
-    const uint8_t *body = NULL;
-    size_t body_len = 0;
-    rpc_call *c = NULL;
-    if (svc_completion_unwrap(data, len, &method, &body, &body_len) != DT_OK) {
-        *code = GRPC_STATUS_INVALID_ARGUMENT;
-        *why = DT_COMPLETION_STREAM_METHOD ": a message is not a WorkerCompletion holding one "
-               "orchestrator, activity or entity completion";
-    } else if ((c = call_new(p->srv)) == NULL) {
-        *code = GRPC_STATUS_RESOURCE_EXHAUSTED;
-        *why = "out of memory";
-    }
-    if (c == NULL) {
-        free(data);
-        return NULL;
-    }
-    memmove(data, body, body_len);   /* the completion's own message, as a unary call has it */
-    c->req_data = data;
-    c->req_len = body_len;
-    c->req_held = len;
-    hold(p->srv, len, true);   /* counted, never refused: the stream's window bounds it */
-    c->have_req = true;
-    c->md_sent = true;
-    c->parent = p;
-    c->child_bytes = len;
-    c->hub = p->hub;   /* the stream holds the hub's reference for its children */
-    memcpy(c->task_hub, p->task_hub, sizeof c->task_hub);
-    snprintf(c->method, sizeof c->method, "%s", method);
-    return c;
-}
-
-/* stream_received: completion stream C's read finished (OK: with a message, or not: the
- * client is done or gone): serve the message as a child. */
-static void stream_received(dt_grpc_server *srv, rpc_call *c, bool ok)
-{
-    size_t len = 0;
-    uint8_t *data = take_received(c, &len);
-    if (!ok) {   /* the client is done, or gone */
-        free(data);
-        data = NULL;
-    }
-    grpc_status_code code = GRPC_STATUS_OK;
-    const char *why = NULL;
-    rpc_call *child = data ? child_new(c, data, len, &code, &why) : NULL;
-    if (child && rpc_hub_deleted(c)) {   /* the stream would hold the hub open */
-        child->parent = NULL;
-        call_free(child);
-        child = NULL;
-        code = GRPC_STATUS_NOT_FOUND;
-        why = "the task hub was deleted";
-    }
-    if (why)
-        grpc_call_cancel_with_status(c->call, code, why, NULL);
-    /* recv_pending stays set until the child is counted as what it is: a child that ends
-     * meanwhile leaves the next read, and the finish, to us */
-    pthread_mutex_lock(&c->mu);
-    if (child) {
-        c->children++;
-        c->children_bytes += len;
-    } else {
-        c->ended = true;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (child) {
-        const rpc_method *m = find_method(child->method);
-        child->async_owned = true;
-        if (m->async && len <= ASYNC_MAX && m->async(child)) {
-            /* its rpc_finish lets go */
-        } else {
-            child->async_owned = false;
-            child->slow = true;
-            pthread_mutex_lock(&c->mu);
-            c->slow_children++;
-            pthread_mutex_unlock(&c->mu);
-            to_thread(srv, child);
-        }
-    }
-    pthread_mutex_lock(&c->mu);
-    c->recv_pending = false;
-    stream_settle(c);
-}
-
-/* child_finish: child C is answered (CODE, MESSAGE): nobody hears it; the log does, at debug
- * level, when it is a refusal. */
-static void child_finish(rpc_call *c, grpc_status_code code, const char *message)
-{
-    pthread_mutex_lock(&c->mu);
-    if (c->finished) {
-        pthread_mutex_unlock(&c->mu);
-        return;
-    }
-    c->finished = true;
-    if (c->async_owned)
-        c->async_owned = c->owned = false;
-    pthread_mutex_unlock(&c->mu);
-    if (code != GRPC_STATUS_OK)
-        dt_log(DT_LOG_DEBUG, NULL, "%s on a completion stream: %s", c->method,
-               message ? message : "");
-    /* no room for what it unpacks to: rather than leave it to its lease, the stream ends, and
-     * its worker, connecting again, is given its work back at once */
-    if (code == GRPC_STATUS_RESOURCE_EXHAUSTED)
-        grpc_call_cancel_with_status(c->parent->call, code, message ? message : "", NULL);
-    pthread_mutex_lock(&c->mu);
-    settle(c);
-}
-
-/* child_done: child C is being freed: room in its stream's window. */
-static void child_done(rpc_call *c)
-{
-    rpc_call *p = c->parent;
-    pthread_mutex_lock(&p->mu);
-    p->children--;
-    p->children_bytes -= c->child_bytes;
-    p->slow_children -= c->slow;
-    stream_settle(p);
-}
-
-void rpc_stream_begin(rpc_call *c)
-{
-    c->reader = true;
-    pthread_mutex_lock(&c->mu);
-    stream_settle(c);   /* reads the first message (C is held by its caller) */
+    rpc_to_thread(srv, c);
 }
 
 static void start_call(dt_grpc_server *srv, rpc_call *c)
@@ -1503,7 +835,7 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
     start_close_watch(c);
     /* the token and the caps are checked here, from the metadata alone: a call refused takes
      * no thread and waits for nothing from its client */
-    if (!authorized(c)) {
+    if (!rpc_authorized(c)) {
         refuse(c, GRPC_STATUS_UNAUTHENTICATED,
                "this server needs a bearer token: send the metadata "
                "'authorization: Bearer <token>' (the token of dtask serve --token-file)");
@@ -1514,8 +846,11 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
                "(dtask serve --no-completion-stream)");
         return;
     }
-    if (!take_slot(srv, c))
+    char refusal[240];
+    if (!rpc_take_slot(srv, c, refusal, sizeof refusal)) {
+        refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, refusal);
         return;
+    }
     /* the hub, when it is open already (for a refusal, the thread does it without reading
      * the request); then the poller reads the request, and the thread waits for nothing */
     if (srv->hubs == NULL) {
@@ -1528,19 +863,19 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
             dt_hub_set_peek(srv->hubs, c->task_hub, &c->hub_ref);
         c->hub = c->hub_ref ? dt_hub_ref_hub(c->hub_ref) : NULL;
     }
-    const rpc_method *m = find_method(c->method);
+    const rpc_method *m = rpc_find_method(c->method);
     if (c->hub && completions) {
         rpc_stream_begin(c);
         release(c);
     } else if (c->hub && m && m->handler) {
         start_recv(srv, c);
     } else {
-        to_thread(srv, c);
+        rpc_to_thread(srv, c);
     }
 }
 
-/* to_thread: serve C on a thread: an idle one, or a new one. */
-static void to_thread(dt_grpc_server *srv, rpc_call *c)
+/* rpc_to_thread: serve C on a thread: an idle one, or a new one. */
+void rpc_to_thread(dt_grpc_server *srv, rpc_call *c)
 {
     /* an idle thread takes it if there is one (each idle thread takes one queued call) */
     pthread_mutex_lock(&srv->mu);
@@ -1584,7 +919,7 @@ static void *poller_main(void *arg)
     dt_grpc_server *srv = arg;
     pthread_setname_np(pthread_self(), "dt-grpc-poll");
     for (;;) {
-        expire_sends(srv);   /* before the wait: an event it returns is handled first */
+        rpc_expire_sends(srv);   /* before the wait: an event it returns is handled first */
         /* at least once a second, for the sends (others' threads add them) */
         gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                           gpr_time_from_millis(1000, GPR_TIMESPAN));
@@ -1601,7 +936,7 @@ static void *poller_main(void *arg)
         switch (tag->kind) {
         case TAG_NEW_CALL:
             if (!ev.success) {      /* the server is shutting down */
-                call_free(c);
+                rpc_call_free(c);
                 break;
             }
             if (!atomic_load(&srv->stopping))
@@ -1617,7 +952,7 @@ static void *poller_main(void *arg)
             break;
         case TAG_RECV:
             if (c->reader)
-                stream_received(srv, c, ev.success);
+                rpc_stream_received(srv, c, ev.success);
             else
                 received(srv, c, ev.success);
             break;
@@ -1625,20 +960,20 @@ static void *poller_main(void *arg)
             sent(c, ev.success);
             break;
         case TAG_FINISH:
-            sends_remove(c);
+            rpc_sends_remove(c);
             pthread_mutex_lock(&c->mu);
             c->finish_pending = false;
             if (c->finish_bb) {   /* sent, or never will be: what it held goes now */
-                drop_sent(srv, c->finish_bb, c->finish_len);
+                rpc_drop_sent(srv, c->finish_bb, c->finish_len);
                 c->finish_bb = NULL;
             }
-            settle(c);
+            rpc_settle(c);
             break;
         case TAG_CLOSE:
             pthread_mutex_lock(&c->mu);
             c->closed = true;
             pthread_cond_broadcast(&c->cv);
-            settle(c);
+            rpc_settle(c);
             break;
         case TAG_SHUTDOWN:
             break;
@@ -1667,7 +1002,7 @@ static void server_free(dt_grpc_server *srv)
                                                     NULL)).type != GRPC_QUEUE_SHUTDOWN) {
                 rpc_tag *t = ev.tag;
                 if (t && t->kind == TAG_NEW_CALL)
-                    call_free(t->call);
+                    rpc_call_free(t->call);
             }
         }
         grpc_completion_queue_destroy(srv->cq);
