@@ -341,9 +341,12 @@ typedef struct dt_failure {
     const char *properties;
 } dt_failure;
 
-/* dt_failure_new: a failure in ARENA with copies of TYPE and the formatted message. */
+/* dt_failure_new / dt_failure_vnew: a failure in ARENA with copies of TYPE and the formatted
+ * message; NULL when out of memory (a message that did not fit is NULL). */
 dt_failure *dt_failure_new(dt_arena *arena, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+dt_failure *dt_failure_vnew(dt_arena *arena, const char *type, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* dt_failure_copy: a deep copy of F (and its inner chain) in ARENA; NULL in gives NULL out. */
 dt_failure *dt_failure_copy(dt_arena *arena, const dt_failure *f);

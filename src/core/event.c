@@ -99,15 +99,21 @@ void dt_event_init(dt_event *e, dt_event_type type, dt_time timestamp)
     e->timestamp = timestamp;
 }
 
-dt_failure *dt_failure_new(dt_arena *arena, const char *type, const char *fmt, ...)
+dt_failure *dt_failure_vnew(dt_arena *arena, const char *type, const char *fmt, va_list ap)
 {
     dt_failure *f = dt_arena_alloc(arena, sizeof *f);
     if (f == NULL)
         return NULL;
     f->error_type = dt_arena_strdup(arena, type);
+    f->message = dt_arena_vprintf(arena, fmt, ap);
+    return f;
+}
+
+dt_failure *dt_failure_new(dt_arena *arena, const char *type, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    f->message = dt_arena_vprintf(arena, fmt, ap);
+    dt_failure *f = dt_failure_vnew(arena, type, fmt, ap);
     va_end(ap);
     return f;
 }

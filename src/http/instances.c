@@ -124,10 +124,10 @@ static char *status_uri(const http_request *rq, const char *id, dt_arena *arena)
     return dt_arena_printf(arena, "%s" HTTP_API_PREFIX "/instances/%s", base, enc);
 }
 
-/* reply_started: 202 with the management URIs of instance ID, as Durable Functions' "check
- * status" payload, and Location: its status URI. */
-static void reply_started(const http_request *rq, http_response *rs, const char *id,
-                          dt_arena *arena)
+/* put_started: 202 with the management URIs of instance ID, as Durable Functions' "check
+ * status" payload, and Location: its status URI; what it builds them in is ARENA's. */
+static void put_started(const http_request *rq, http_response *rs, const char *id,
+                        dt_arena *arena)
 {
     char *st = status_uri(rq, id, arena);
     if (st == NULL) {
@@ -177,6 +177,18 @@ static void reply_started(const http_request *rq, http_response *rs, const char 
     rs->content_type = HTTP_JSON_TYPE;
 }
 
+/* reply_started: put_started, in an arena of its own. */
+static void reply_started(const http_request *rq, http_response *rs, const char *id)
+{
+    dt_arena *a = dt_arena_new();
+    if (a == NULL) {
+        http_reply_error(rs, 500, "out of memory");
+        return;
+    }
+    put_started(rq, rs, id, a);
+    dt_arena_free(a);
+}
+
 static void reply_deleted(http_response *rs, size_t n)
 {
     jbuf jb;
@@ -213,13 +225,7 @@ static void start_instance(http_request *rq, http_response *rs, const char *name
         http_reply_dt_error(rs, &err, 409);
         return;
     }
-    dt_arena *a = dt_arena_new();
-    if (a == NULL) {
-        http_reply_error(rs, 500, "out of memory");
-        return;
-    }
-    reply_started(rq, rs, new_id, a);
-    dt_arena_free(a);
+    reply_started(rq, rs, new_id);
 }
 
 #define HISTORY_TRIES 3   /* reads of a history replaced while it is read, before giving up */
@@ -501,13 +507,7 @@ static void restart_instance(http_request *rq, http_response *rs, const char *id
         http_reply_dt_error(rs, &err, 409);
         return;
     }
-    dt_arena *a = dt_arena_new();
-    if (a == NULL) {
-        http_reply_error(rs, 500, "out of memory");
-        return;
-    }
-    reply_started(rq, rs, out, a);
-    dt_arena_free(a);
+    reply_started(rq, rs, out);
 }
 
 /* ---- routing -------------------------------------------------------------------------------- */

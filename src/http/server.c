@@ -399,45 +399,42 @@ static void with_task_hub(http_request *rq, http_response *rs,
     dt_hub_ref_put(ref);
 }
 
+static void reply_openapi(http_request *rq, http_response *rs)
+{
+    (void)rq;
+    reply_static(rs, 200, "application/json; charset=utf-8", http_openapi_json(),
+                 strlen(http_openapi_json()));
+}
+
+/* The resources of one segment, GET only; HUB: read on the task hub the query names. */
+static const struct {
+    const char *name;
+    void (*reply)(http_request *, http_response *);
+    bool hub;
+} resources[] = {
+    {"healthz", reply_health, true},
+    {"openapi.json", reply_openapi, false},
+    {"taskhubs", reply_task_hubs, false},
+    {"nodes", reply_nodes, true},
+    {"metrics", reply_metrics, true},
+};
+
 static void route(http_request *rq, const char *path, http_response *rs)
 {
     bool get = strcmp(rq->method, "GET") == 0;
     size_t n = rq->n_seg;
     char **s = rq->seg;
-    if (n == 1 && strcmp(s[0], "healthz") == 0) {
-        if (get)
-            with_task_hub(rq, rs, reply_health);
+    for (size_t i = 0; n == 1 && i < sizeof resources / sizeof resources[0]; i++) {
+        if (strcmp(s[0], resources[i].name) != 0)
+            continue;
+        char where[32];
+        snprintf(where, sizeof where, "/%s", resources[i].name);
+        if (!get)
+            method_not_allowed(rs, rq->method, where, "GET");
+        else if (resources[i].hub)
+            with_task_hub(rq, rs, resources[i].reply);
         else
-            method_not_allowed(rs, rq->method, "/healthz", "GET");
-        return;
-    }
-    if (n == 1 && strcmp(s[0], "openapi.json") == 0) {
-        if (get)
-            reply_static(rs, 200, "application/json; charset=utf-8", http_openapi_json(),
-                         strlen(http_openapi_json()));
-        else
-            method_not_allowed(rs, rq->method, "/openapi.json", "GET");
-        return;
-    }
-    if (n == 1 && strcmp(s[0], "taskhubs") == 0) {
-        if (get)
-            reply_task_hubs(rq, rs);
-        else
-            method_not_allowed(rs, rq->method, "/taskhubs", "GET");
-        return;
-    }
-    if (n == 1 && strcmp(s[0], "nodes") == 0) {
-        if (get)
-            with_task_hub(rq, rs, reply_nodes);
-        else
-            method_not_allowed(rs, rq->method, "/nodes", "GET");
-        return;
-    }
-    if (n == 1 && strcmp(s[0], "metrics") == 0) {
-        if (get)
-            with_task_hub(rq, rs, reply_metrics);
-        else
-            method_not_allowed(rs, rq->method, "/metrics", "GET");
+            resources[i].reply(rq, rs);
         return;
     }
     if (n >= 3 && strcmp(s[0], "runtime") == 0 && strcmp(s[1], "webhooks") == 0 &&

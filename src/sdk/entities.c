@@ -64,16 +64,15 @@ char *dt_entity_printf(dt_ectx *c, const char *fmt, ...)
 
 dt_status dt_entity_fail(dt_ectx *c, const char *error_type, const char *fmt, ...)
 {
-    dt_failure *f = dt_arena_alloc(c->arena, sizeof *f);
+    va_list ap;
+    va_start(ap, fmt);
+    dt_failure *f = dt_failure_vnew(c->arena, error_type ? error_type : "EntityOperationFailed",
+                                    fmt, ap);
+    va_end(ap);
     if (f == NULL) {
         c->nomem = true;
         return DT_ERR_NOMEM;
     }
-    f->error_type = dt_arena_strdup(c->arena, error_type ? error_type : "EntityOperationFailed");
-    va_list ap;
-    va_start(ap, fmt);
-    f->message = dt_arena_vprintf(c->arena, fmt, ap);
-    va_end(ap);
     c->failure = f;
     return DT_ERR_TASK_FAILED;
 }

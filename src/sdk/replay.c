@@ -256,17 +256,14 @@ _Noreturn void replay_abort(dt_octx *c)
 
 _Noreturn void replay_fail(dt_octx *c, const char *type, const char *fmt, ...)
 {
-    dt_failure *f = dt_arena_alloc(c->arena, sizeof *f);
-    if (f == NULL) {
-        c->nomem = true;
-        replay_abort(c);
-    }
-    f->error_type = dt_arena_strdup(c->arena, type);
     va_list ap;
     va_start(ap, fmt);
-    f->message = dt_arena_vprintf(c->arena, fmt, ap);
+    dt_failure *f = dt_failure_vnew(c->arena, type, fmt, ap);
     va_end(ap);
-    c->failure = f;
+    if (f == NULL)
+        c->nomem = true;
+    else
+        c->failure = f;
     replay_abort(c);
 }
 
@@ -595,13 +592,11 @@ void *dt_octx_user(const dt_octx *c) { return c->user; }
 static dt_status fail_v(dt_octx *c, const dt_failure *inner, const char *type, const char *fmt,
                         va_list ap)
 {
-    dt_failure *f = dt_arena_alloc(c->arena, sizeof *f);
+    dt_failure *f = dt_failure_vnew(c->arena, type ? type : "OrchestrationFailed", fmt, ap);
     if (f == NULL) {
         c->nomem = true;
         return DT_ERR_NOMEM;
     }
-    f->error_type = dt_arena_strdup(c->arena, type ? type : "OrchestrationFailed");
-    f->message = dt_arena_vprintf(c->arena, fmt, ap);
     f->inner = (dt_failure *)inner;
     c->failure = f;
     return DT_ERR_TASK_FAILED;

@@ -298,14 +298,12 @@ char *dt_activity_printf(dt_actx *c, const char *fmt, ...)
 
 dt_status dt_activity_fail(dt_actx *c, const char *error_type, const char *fmt, ...)
 {
-    dt_failure *f = dt_arena_alloc(c->arena, sizeof *f);
-    if (f == NULL)
-        return DT_ERR_NOMEM;
-    f->error_type = dt_arena_strdup(c->arena, error_type ? error_type : "ActivityFailed");
     va_list ap;
     va_start(ap, fmt);
-    f->message = dt_arena_vprintf(c->arena, fmt, ap);
+    dt_failure *f = dt_failure_vnew(c->arena, error_type ? error_type : "ActivityFailed", fmt, ap);
     va_end(ap);
+    if (f == NULL)
+        return DT_ERR_NOMEM;
     c->failure = f;
     return DT_ERR_TASK_FAILED;
 }

@@ -49,7 +49,11 @@ test("unknown paths are 404 and wrong methods 405, as JSON errors", { timeout: h
   h.assertError(await h.call("GET", "orchestrators/hello_cities"), 405, "MethodNotAllowed");
   h.assertError(await h.call("POST", "counts"), 405, "MethodNotAllowed");
   h.assertError(await h.call("GET", "instances/x/terminate"), 405, "MethodNotAllowed");
-  h.assertError(await h.call("POST", "/healthz"), 405, "MethodNotAllowed");
+  for (const path of ["/healthz", "/openapi.json", "/taskhubs", "/nodes", "/metrics"]) {
+    const res = await h.call("POST", path);
+    h.assertError(res, 405, "MethodNotAllowed", path);
+    assert.equal(res.headers.get("allow"), "GET");
+  }
   h.assertError(await h.call("GET", "instances/a%zzb"), 400, "BadRequest");
 });
 
