@@ -181,16 +181,14 @@ static dt_status fail(dt_arena *arena, const dt_failure **failure, const char *t
 static dt_status fail(dt_arena *arena, const dt_failure **failure, const char *type,
                       const char *fmt, ...)
 {
-    dt_failure *f = dt_arena_alloc(arena, sizeof *f);
-    if (f == NULL)
-        return DT_ERR_NOMEM;
     va_list ap;
     va_start(ap, fmt);
-    f->message = dt_arena_vprintf(arena, fmt, ap);
+    dt_failure *f = dt_failure_vnew(arena, type, fmt, ap);
     va_end(ap);
-    f->error_type = type;   /* a static string */
+    if (f == NULL || f->message == NULL || f->error_type == NULL)
+        return DT_ERR_NOMEM;
     *failure = f;
-    return f->message ? DT_OK : DT_ERR_NOMEM;
+    return DT_OK;
 }
 
 /* transfer_failed: the failure a transfer that did not complete is reported as. */
