@@ -460,6 +460,23 @@ static void route(http_request *rq, const char *path, http_response *rs)
         http_reply_error(rs, 404, "nothing at %.*s", (int)(len > 200 ? 200 : len), path);
 }
 
+/* route_path: RQ's path split into its segments, then routed; a path that cannot be split
+ * is answered here. */
+static void route_path(http_request *rq, const char *path, http_response *rs)
+{
+    unsigned bad = split_path(path, rq->seg, &rq->n_seg);
+    if (bad == 400)
+        http_reply_error(rs, 400, "the path has a bad percent-escape or an encoded NUL");
+    else if (bad == 404)
+        http_reply_error(rs, 404, "nothing at this path (too many segments)");
+    else if (bad)
+        http_reply_error(rs, 500, "out of memory");
+    else
+        route(rq, path, rs);
+    for (size_t i = 0; i < rq->n_seg; i++)
+        free(rq->seg[i]);
+}
+
 /* ---- the watchdog: request deadlines ------------------------------------------------------ */
 
 static int64_t mono_ms(void)
@@ -884,17 +901,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .port = srv->port,
     };
     http_response rs = {0};
-    unsigned bad = split_path(cr->uri, rq.seg, &rq.n_seg);
-    if (bad == 400)
-        http_reply_error(&rs, 400, "the path has a bad percent-escape or an encoded NUL");
-    else if (bad == 404)
-        http_reply_error(&rs, 404, "nothing at this path (too many segments)");
-    else if (bad)
-        http_reply_error(&rs, 500, "out of memory");
-    else
-        route(&rq, cr->uri, &rs);
-    for (size_t i = 0; i < rq.n_seg; i++)
-        free(rq.seg[i]);
+    route_path(&rq, cr->uri, &rs);
     if (rs.status == 0)
         http_reply_error(&rs, 500, "no response (a bug)");
     /* the request's body is done with; the response is counted until on_done (MHD has sent
@@ -1019,17 +1026,7 @@ dt_status dt_http_handle(dt_hub *hub, const char *method, const char *target,
             .headers = hpairs,
             .n_headers = nh,
         };
-        unsigned bad = split_path(target, rq.seg, &rq.n_seg);
-        if (bad == 400)
-            http_reply_error(&rs, 400, "the path has a bad percent-escape or an encoded NUL");
-        else if (bad == 404)
-            http_reply_error(&rs, 404, "nothing at this path (too many segments)");
-        else if (bad)
-            http_reply_error(&rs, 500, "out of memory");
-        else
-            route(&rq, target, &rs);
-        for (size_t i = 0; i < rq.n_seg; i++)
-            free(rq.seg[i]);
+        route_path(&rq, target, &rs);
         if (rs.status == 0)
             http_reply_error(&rs, 500, "no response (a bug)");
         const void *data = rs.static_body ? rs.static_body : rs.body;
