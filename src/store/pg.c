@@ -461,6 +461,14 @@ dt_status pg_col_event(const PGresult *r, int row, int col, dt_arena *arena, dt_
                              out, err, what);
 }
 
+dt_status pg_run_id(pg_store *s, const char *sql, const char *id, dt_error *err,
+                    const char *what)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pg_text(&p, id);
+    return pg_run(s, sql, &p, NULL, err, what);
+}
+
 dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err)
 {
     size_t cap = 2 + n * 21 + 1;
@@ -473,6 +481,52 @@ dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err)
         at += (size_t)snprintf(s + at, cap - at, "%s%" PRId64, i ? "," : "", v[i]);
     snprintf(s + at, cap - at, "}");
     *out = s;
+    return DT_OK;
+}
+
+dt_status pg_utf8_prefix_end(const char *prefix, char **out, dt_error *err)
+{
+    *out = NULL;
+    size_t n = strlen(prefix);
+    while (n > 0) {
+        size_t start = n - 1;
+        while (start > 0 && ((unsigned char)prefix[start] & 0xC0) == 0x80)
+            start--;
+        const unsigned char *p = (const unsigned char *)prefix + start;
+        size_t len = n - start;
+        uint32_t cp = len == 1 ? p[0] : p[0] & (0x7F >> len);
+        for (size_t k = 1; k < len; k++)
+            cp = cp << 6 | (p[k] & 0x3F);
+        if (cp == 0x10FFFF) {
+            n = start;
+            continue;
+        }
+        cp = cp == 0xD7FF ? 0xE000 : cp + 1;
+        char *hi = malloc(start + 5);
+        if (hi == NULL)
+            return dt_error_set(err, DT_ERR_NOMEM, "out of memory for the id prefix '%.100s'",
+                                prefix);
+        memcpy(hi, prefix, start);
+        unsigned char *e = (unsigned char *)hi + start;
+        if (cp < 0x80) {
+            *e++ = (unsigned char)cp;
+        } else if (cp < 0x800) {
+            *e++ = (unsigned char)(0xC0 | cp >> 6);
+            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *e++ = (unsigned char)(0xE0 | cp >> 12);
+            *e++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
+        } else {
+            *e++ = (unsigned char)(0xF0 | cp >> 18);
+            *e++ = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+            *e++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
+        }
+        *e = '\0';
+        *out = hi;
+        return DT_OK;
+    }
     return DT_OK;
 }
 

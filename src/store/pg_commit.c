@@ -381,15 +381,6 @@ static dt_status insert_activities_tx(pg_store *s, const char *id, const dt_epis
     return r;
 }
 
-/* run_id: SQL with ID as its only parameter. */
-static dt_status run_id(pg_store *s, const char *sql, const char *id, dt_error *err,
-                        const char *what)
-{
-    pg_params p = PG_PARAMS_INIT;
-    pg_text(&p, id);
-    return pg_run(s, sql, &p, NULL, err, what);
-}
-
 /* apply_episode_tx and apply_activity_tx set *CHECKED once their lease check, their first
  * statement, has passed: a refusal before that has changed nothing (see store_run_batch). */
 static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready *rd,
@@ -425,10 +416,10 @@ static dt_status apply_episode_tx(pg_store *s, const dt_episode *ep, store_ready
     if (ep->reset_history) {
         /* continue-as-new: the old execution's history goes, and its outstanding activities,
          * whose results would land in the new execution with task ids it may reuse */
-        r = run_id(s, "DELETE FROM history WHERE instance_id = $1", id, err, "reset history");
+        r = pg_run_id(s, "DELETE FROM history WHERE instance_id = $1", id, err, "reset history");
         if (r == DT_OK)
-            r = run_id(s, "DELETE FROM activities WHERE instance_id = $1", id, err,
-                       "reset history");
+            r = pg_run_id(s, "DELETE FROM activities WHERE instance_id = $1", id, err,
+                          "reset history");
         if (r != DT_OK)
             return r;
     }

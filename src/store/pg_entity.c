@@ -618,58 +618,6 @@ dt_status pg_get_entity(dt_store *base, const char *id, bool with_state, dt_aren
     return r;
 }
 
-/* utf8_prefix_end: the upper bound of the ids that start with PREFIX (valid UTF-8), as a
- * text PostgreSQL takes: store_prefix_end's bytewise bound is not UTF-8 when PREFIX ends in
- * 0x7F or 0xBF, and a text parameter must be. So the last character becomes the next code
- * point (surrogates skipped), and a last U+10FFFF goes first; in UTF-8 the order of bytes
- * is that of code points, so the range selects the same ids. *OUT NULL: no bound; else
- * malloc'd. */
-static dt_status utf8_prefix_end(const char *prefix, char **out, dt_error *err)
-{
-    *out = NULL;
-    size_t n = strlen(prefix);
-    while (n > 0) {
-        size_t at = n - 1;
-        while (at > 0 && ((unsigned char)prefix[at] & 0xC0) == 0x80)
-            at--;
-        const unsigned char *b = (const unsigned char *)prefix + at;
-        size_t len = n - at;
-        uint32_t cp = len == 1 ? b[0] : b[0] & (0x7F >> len);
-        for (size_t i = 1; i < len; i++)
-            cp = cp << 6 | (b[i] & 0x3F);
-        if (cp >= 0x10FFFF) {
-            n = at;
-            continue;
-        }
-        cp = cp + 1 == 0xD800 ? 0xE000 : cp + 1;
-        char *hi = malloc(at + 5);
-        if (hi == NULL)
-            return dt_error_set(err, DT_ERR_NOMEM, "out of memory for the id prefix '%.100s'",
-                                prefix);
-        memcpy(hi, prefix, at);
-        unsigned char *o = (unsigned char *)hi + at;
-        if (cp < 0x80) {
-            *o++ = (unsigned char)cp;
-        } else if (cp < 0x800) {
-            *o++ = (unsigned char)(0xC0 | cp >> 6);
-            *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            *o++ = (unsigned char)(0xE0 | cp >> 12);
-            *o++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-            *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-        } else {
-            *o++ = (unsigned char)(0xF0 | cp >> 18);
-            *o++ = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-            *o++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-            *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-        }
-        *o = '\0';
-        *out = hi;
-        return DT_OK;
-    }
-    return DT_OK;
-}
-
 /* $1, $2 the id range of the prefix ($2 NULL: none); $3 the token; $4, $5 the last-modified
  * range; $6 include entities without state that are transient (locked, or with messages
  * waiting; an empty row is a deleted entity, never listed); $7 the limit; $8 with state;
@@ -709,7 +657,7 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
     if (!dt_utf8_valid(lo))
         return DT_OK;   /* every id is UTF-8: none starts with it */
     char *hi = NULL;
-    dt_status r = utf8_prefix_end(lo, &hi, err);
+    dt_status r = pg_utf8_prefix_end(lo, &hi, err);
     if (r != DT_OK)
         return r;
     pg_params p = PG_PARAMS_INIT;

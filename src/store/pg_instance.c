@@ -41,15 +41,6 @@ dt_status pg_read_instance(const PGresult *r, int row, dt_arena *arena,
     return DT_OK;
 }
 
-/* run_id: SQL with ID as its only parameter, no rows wanted. */
-static dt_status run_id(pg_store *s, const char *sql, const char *id, dt_error *err,
-                        const char *what)
-{
-    pg_params p = PG_PARAMS_INIT;
-    pg_text(&p, id);
-    return pg_run(s, sql, &p, NULL, err, what);
-}
-
 dt_status pg_delete_instance_tx(pg_store *s, const char *id, dt_error *err)
 {
     static const struct {
@@ -61,7 +52,7 @@ dt_status pg_delete_instance_tx(pg_store *s, const char *id, dt_error *err)
         {"DELETE FROM instances WHERE instance_id = $1", "delete old instance"},
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        dt_status r = run_id(s, steps[i].sql, id, err, steps[i].what);
+        dt_status r = pg_run_id(s, steps[i].sql, id, err, steps[i].what);
         if (r != DT_OK)
             return r;
     }

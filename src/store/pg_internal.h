@@ -99,6 +99,10 @@ void pg_blob(pg_params *p, const uint8_t *v, size_t len);   /* NULL V: SQL NULL 
 dt_status pg_run(pg_store *s, const char *sql, const pg_params *p, PGresult **out,
                  dt_error *err, const char *what);
 
+/* pg_run_id: pg_run of SQL whose only parameter ($1) is ID, no rows wanted. */
+dt_status pg_run_id(pg_store *s, const char *sql, const char *id, dt_error *err,
+                    const char *what);
+
 /* pg_read: pg_run for a read of one instance, one statement outside any transaction, on S's
  * reader connection (its own lock: it never waits behind a commit's transaction); run once
  * more when that connection broke since its last statement. S->mu must not be held. */
@@ -127,6 +131,14 @@ dt_status pg_col_event(const PGresult *r, int row, int col, dt_arena *arena, dt_
 
 /* pg_int_array: the array literal "{1,2,3}" of the N values V, malloc'd into *OUT. */
 dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err);
+
+/* pg_utf8_prefix_end: the least well-formed string above every one that starts with PREFIX
+ * (well-formed itself): PREFIX with its last character replaced by the next code point (past
+ * the surrogates), a last U+10FFFF, which has no next, dropped first. UTF-8 keeps code point
+ * order bytewise, so among well-formed ids this bounds exactly what store_prefix_end's bytes
+ * bound; those are not always well-formed ("a\x7f" gives "a\x80"), and a UTF8 database
+ * refuses such a parameter. *OUT is malloc'd; NULL when there is no bound. */
+dt_status pg_utf8_prefix_end(const char *prefix, char **out, dt_error *err);
 
 /* pg_unimplemented: the explicit error of an operation this backend does not do yet. */
 dt_status pg_unimplemented(dt_error *err, const char *op);

@@ -68,91 +68,6 @@ static const char *const query_sql[2][2] = {
 
 /* ---- well-formed id ranges ------------------------------------------------------------------ */
 
-/* utf8_valid: whether S is well-formed UTF-8 (no overlong forms, surrogates, or code points
- * past U+10FFFF), as a UTF8 database insists every text value is. */
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t len;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3, cp = c & 0x0F, min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        for (size_t k = 1; k < len; k++) {
-            if ((p[k] & 0xC0) != 0x80)   /* also stops at the terminating NUL */
-                return false;
-            cp = cp << 6 | (p[k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        p += len;
-    }
-    return true;
-}
-
-/* utf8_prefix_end: the least well-formed string above every one that starts with PREFIX
- * (well-formed itself): PREFIX with its last character replaced by the next code point (past
- * the surrogates), a last U+10FFFF, which has no next, dropped first. UTF-8 keeps code point
- * order bytewise, so among well-formed ids this bounds exactly what store_prefix_end's bytes
- * bound; those are not always well-formed ("a\x7f" gives "a\x80"), and a UTF8 database
- * refuses such a parameter. *OUT is malloc'd; NULL when there is no bound. */
-static dt_status utf8_prefix_end(const char *prefix, char **out, dt_error *err)
-{
-    *out = NULL;
-    size_t n = strlen(prefix);
-    while (n > 0) {
-        size_t start = n - 1;
-        while (start > 0 && ((unsigned char)prefix[start] & 0xC0) == 0x80)
-            start--;
-        const unsigned char *p = (const unsigned char *)prefix + start;
-        size_t len = n - start;
-        uint32_t cp = len == 1 ? p[0] : p[0] & (0x7F >> len);
-        for (size_t k = 1; k < len; k++)
-            cp = cp << 6 | (p[k] & 0x3F);
-        if (cp == 0x10FFFF) {
-            n = start;
-            continue;
-        }
-        cp = cp == 0xD7FF ? 0xE000 : cp + 1;
-        char *hi = malloc(start + 5);
-        if (hi == NULL)
-            return dt_error_set(err, DT_ERR_NOMEM, "out of memory for the id prefix '%.100s'",
-                                prefix);
-        memcpy(hi, prefix, start);
-        unsigned char *e = (unsigned char *)hi + start;
-        if (cp < 0x80) {
-            *e++ = (unsigned char)cp;
-        } else if (cp < 0x800) {
-            *e++ = (unsigned char)(0xC0 | cp >> 6);
-            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            *e++ = (unsigned char)(0xE0 | cp >> 12);
-            *e++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
-        } else {
-            *e++ = (unsigned char)(0xF0 | cp >> 18);
-            *e++ = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-            *e++ = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-            *e++ = (unsigned char)(0x80 | (cp & 0x3F));
-        }
-        *e = '\0';
-        *out = hi;
-        return DT_OK;
-    }
-    return DT_OK;
-}
-
 /* well_formed_range: in a UTF8 database (mu held: it asks the connection), refuse an id
  * prefix that is not UTF-8, which no id can be compared with, and give F an upper end the
  * server takes. Other encodings take any bytes, and store_prefix_end's stand. */
@@ -160,13 +75,13 @@ static dt_status well_formed_range(pg_store *s, const dt_query *q, store_filter 
                                    dt_error *err)
 {
     const char *enc = PQparameterStatus(s->conn, "server_encoding");
-    if (f->hi == NULL || enc == NULL || strcmp(enc, "UTF8") != 0 || utf8_valid(f->hi))
+    if (f->hi == NULL || enc == NULL || strcmp(enc, "UTF8") != 0 || dt_utf8_valid(f->hi))
         return DT_OK;
-    if (!utf8_valid(q->id_prefix))
+    if (!dt_utf8_valid(q->id_prefix))
         return dt_error_set(err, DT_ERR_INVALID_ARG, "query: id prefix '%.100s' is not UTF-8",
                             q->id_prefix);
     store_filter_free(f);
-    return utf8_prefix_end(q->id_prefix, &f->hi, err);
+    return pg_utf8_prefix_end(q->id_prefix, &f->hi, err);
 }
 
 /* filter_params: F as FILTER_WHERE's $1 .. $12 (a time range's open end, 0, is NULL). */
