@@ -23,7 +23,6 @@
  * every step. */
 #define LOAD_WINDOW 200
 
-#define CANDS_MAX 1024   /* the most entities one lease looks for */
 #define PROBE_PAGES 8    /* the most reads one name's search makes (see probe) */
 #define MAKE_TRIES 3     /* make-or-hold attempts against a concurrent clean (make_row_tx) */
 
@@ -238,54 +237,6 @@ dt_status pg_entity_step_tx(pg_store *s, const dt_entity_step *step, dt_error *e
 
 /* ---- finding work ---------------------------------------------------------------------------- */
 
-/* A candidate entity and when its earliest message it may take became visible. */
-typedef struct cand {
-    char *id;
-    dt_time at;
-} cand;
-
-/* Candidates in order of AT, at most CAP. */
-typedef struct cands {
-    cand *c;
-    size_t n, cap;
-} cands;
-
-static void cands_free(cands *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        free(c->c[i].id);
-    free(c->c);
-    *c = (cands){NULL, 0, 0};
-}
-
-static bool cands_has(const cands *c, const char *id)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->c[i].id, id) == 0)
-            return true;
-    return false;
-}
-
-/* cands_add: ID, visible since AT, into C if it is among the C->cap earliest, after those
- * of the same time. False when out of memory. */
-static bool cands_add(cands *c, const char *id, dt_time at)
-{
-    size_t k = c->n;
-    while (k > 0 && c->c[k - 1].at > at)
-        k--;
-    if (k == c->cap)
-        return true;   /* later than every one kept */
-    char *copy = strdup(id);
-    if (copy == NULL)
-        return false;
-    if (c->n == c->cap)   /* the latest drops out */
-        free(c->c[--c->n].id);
-    memmove(&c->c[k + 1], &c->c[k], (c->n - k) * sizeof *c->c);
-    c->c[k] = (cand){copy, at};
-    c->n++;
-    return true;
-}
-
 /* Entities with a message they may take (visible, and the holder's when locked) and no live
  * lease, by the time their messages became visible, after ($3, $4): one row per message.
  * Each row found locks its entity for this transaction, and one another node is leasing is
@@ -305,7 +256,8 @@ static bool cands_add(cands *c, const char *id, dt_time at)
  * rows as entities are still wanted (no entity is locked that would not be kept, but for
  * the merge of several names), and the next read goes on after the last row, up to
  * PROBE_PAGES reads. */
-static dt_status probe(pg_store *s, dt_time now, const char *name, cands *c, dt_error *err)
+static dt_status probe(pg_store *s, dt_time now, const char *name, store_cands *c,
+                       dt_error *err)
 {
     const char *sql = name ? PROBE_SQL("m.name = $5 AND ") : PROBE_SQL("");
     dt_time after_at = INT64_MIN;
@@ -330,10 +282,10 @@ static dt_status probe(pg_store *s, dt_time now, const char *name, cands *c, dt_
             const char *id = PQgetvalue(res, i, 0);
             after_at = pg_col_int(res, i, 1);
             after_id = pg_col_int(res, i, 2);
-            if (cands_has(c, id))
+            if (store_cands_has(c, id, 0))
                 continue;
             found++;
-            if (!cands_add(c, id, after_at)) {
+            if (!store_cands_add(c, id, 0, after_at)) {
                 r = dt_error_set(err, DT_ERR_NOMEM, "out of memory finding entity work");
                 break;
             }
@@ -350,19 +302,15 @@ static dt_status probe(pg_store *s, dt_time now, const char *name, cands *c, dt_
 /* find_work: the entities NAMES (NULL: any) may take at NOW, at most MAX, the longest due
  * first; each name is looked up on its own and the finds merged by visible time. */
 static dt_status find_work(pg_store *s, dt_time now, const dt_name_filter *names, size_t max,
-                           cands *out, dt_error *err)
+                           store_cands *out, dt_error *err)
 {
-    size_t cap = max < CANDS_MAX ? max : CANDS_MAX;
-    *out = (cands){calloc(cap, sizeof *out->c), 0, cap};
-    if (out->c == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory finding entity work");
-    dt_status r = DT_OK;
-    if (names == NULL)
+    dt_status r = store_cands_make(max, out, err);
+    if (r == DT_OK && names == NULL)
         r = probe(s, now, NULL, out, err);
     for (size_t i = 0; names && r == DT_OK && i < names->n; i++)
         r = probe(s, now, names->names[i] ? names->names[i] : "", out, err);
     if (r != DT_OK)
-        cands_free(out);
+        store_cands_free(out);
     return r;
 }
 
@@ -476,33 +424,22 @@ dt_status pg_lease_entities(dt_store *base, const char *owner, dt_time now, int6
     if (max == 0)
         return DT_OK;
     dt_time until = store_lease_end(now, lease_us);
-    size_t n = 0;
-    cands found = {NULL, 0, 0};
+    store_cands found = {NULL, 0, 0};
     pthread_mutex_lock(&s->mu);
     dt_status r = pg_begin(s, err);
     if (r == DT_OK)
         r = find_work(s, now, names, max, &found, err);
-    for (size_t i = 0; r == DT_OK && i < found.n; i++) {
-        dt_arena *arena = dt_arena_new();
-        dt_entity_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
-        if (item == NULL || (item->entity_id = dt_arena_strdup(arena, found.c[i].id)) == NULL) {
-            dt_arena_free(arena);
-            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing entities");
-            break;
-        }
-        item->arena = arena;
-        out[n++] = item;
-    }
-    /* the taken move to the front; each item is in OUT once, so an error frees each once */
     size_t kept = 0;
-    for (size_t i = 0; r == DT_OK && i < n; i++) {
+    for (size_t i = 0; r == DT_OK && i < found.n; i++) {
+        dt_entity_item *item = NULL;
         bool taken = false;
-        r = lease_one_tx(s, out[i], owner, now, until, &taken, err);
+        r = store_entity_item_new(found.c[i].id, &item, err);
+        if (r == DT_OK)
+            r = lease_one_tx(s, item, owner, now, until, &taken, err);
         if (r == DT_OK && taken)
-            out[kept++] = out[i];
+            out[kept++] = item;   /* freed below should the commit fail */
         else
-            dt_entity_item_free(out[i]);
-        out[i] = i < kept ? out[i] : NULL;
+            dt_entity_item_free(item);
     }
     if (r == DT_OK)
         r = pg_commit(s, err);
@@ -510,13 +447,13 @@ dt_status pg_lease_entities(dt_store *base, const char *owner, dt_time now, int6
         *n_out = kept;
     } else {
         pg_rollback(s);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < kept; i++) {
             dt_entity_item_free(out[i]);
             out[i] = NULL;
         }
     }
     pthread_mutex_unlock(&s->mu);
-    cands_free(&found);
+    store_cands_free(&found);
     return r;
 }
 

@@ -15,8 +15,6 @@
 
 #include "pg_internal.h"
 
-#define CANDS_MAX 1024   /* the most one lease looks for */
-
 /* ---- finding work --------------------------------------------------------------------------- */
 
 /* The candidate statements: $1 now, $2 the limit; the named ones $3 the names and $4 their
@@ -129,19 +127,13 @@ static dt_status filter_arrays(const dt_name_filter *f, char **names, char **ver
     return DT_OK;
 }
 
-/* A candidate found: an instance id (ID, malloc'd) or an activity's row id. */
-typedef struct cand {
-    char *id;
-    int64_t row;
-} cand;
-
-/* find_work: up to MAX distinct candidates into C (*N of them), in the order the statement
- * gives: SQL_ANY for any name, SQL_NAMED for NAMES. TEXT: ids are instance ids. */
+/* find_work: distinct candidates into C, as many as it has room for, in the order the
+ * statement gives: SQL_ANY for any name, SQL_NAMED for NAMES. TEXT: ids are instance ids. */
 static dt_status find_work(pg_store *s, const char *sql_any, const char *sql_named, bool text,
-                           dt_time now, const dt_name_filter *names, size_t max, cand *c,
-                           size_t *n, dt_error *err)
+                           dt_time now, const dt_name_filter *names, store_cands *c,
+                           dt_error *err)
 {
-    *n = 0;
+    size_t max = c->cap;
     char *an = NULL, *av = NULL;
     dt_status r = names ? filter_arrays(names, &an, &av, err) : DT_OK;
     if (r != DT_OK)
@@ -160,30 +152,18 @@ static dt_status find_work(pg_store *s, const char *sql_any, const char *sql_nam
     free(an);
     free(av);
     int rows = r == DT_OK ? PQntuples(res) : 0;
-    for (int i = 0; i < rows && *n < max; i++) {
+    for (int i = 0; i < rows && c->n < max; i++) {
         const char *id = text ? PQgetvalue(res, i, 0) : NULL;
         int64_t row = text ? 0 : pg_col_int(res, i, 0);
-        bool seen = false;
-        for (size_t k = 0; k < *n && !seen; k++)
-            seen = text ? strcmp(c[k].id, id) == 0 : c[k].row == row;
-        if (seen)
+        if (store_cands_has(c, id, row))
             continue;
-        c[*n] = (cand){text ? strdup(id) : NULL, row};
-        if (text && c[*n].id == NULL) {
+        if (!store_cands_add(c, id, row, 0)) {   /* all at 0: kept in the statement's order */
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory finding work");
             break;
         }
-        (*n)++;
     }
     PQclear(res);
     return r;
-}
-
-static void cands_free(cand *c, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(c[i].id);
-    free(c);
 }
 
 /* ---- orchestrations ------------------------------------------------------------------------- */
@@ -380,21 +360,22 @@ dt_status pg_lease_orchestrations(dt_store *base, const char *owner, dt_time now
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    size_t cap = max < CANDS_MAX ? max : CANDS_MAX, n_cands = 0;
-    cand *c = calloc(cap, sizeof *c);
-    const char **ids = calloc(cap, sizeof *ids);
-    if (c == NULL || ids == NULL) {
-        free(c);
-        free(ids);
+    store_cands c;
+    dt_status r = store_cands_make(max, &c, err);
+    if (r != DT_OK)
+        return r;
+    const char **ids = calloc(c.cap, sizeof *ids);
+    if (ids == NULL) {
+        store_cands_free(&c);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
     }
     dt_time until = store_lease_end(now, lease_us);
     pthread_mutex_lock(&s->mu);
-    dt_status r = find_work(s, ORCH_ANY, ORCH_NAMED, true, now, names, cap, c, &n_cands, err);
-    for (size_t i = 0; i < n_cands; i++)
-        ids[i] = c[i].id;
-    if (r == DT_OK && n_cands > 0 && (r = pg_begin(s, err)) == DT_OK) {
-        r = lease_orchs_tx(s, ids, n_cands, owner, now, until, max, out, n_out, err);
+    r = find_work(s, ORCH_ANY, ORCH_NAMED, true, now, names, &c, err);
+    for (size_t i = 0; i < c.n; i++)
+        ids[i] = c.c[i].id;
+    if (r == DT_OK && c.n > 0 && (r = pg_begin(s, err)) == DT_OK) {
+        r = lease_orchs_tx(s, ids, c.n, owner, now, until, max, out, n_out, err);
         if (r == DT_OK)
             r = pg_commit(s, err);
         if (r != DT_OK) {
@@ -408,7 +389,7 @@ dt_status pg_lease_orchestrations(dt_store *base, const char *owner, dt_time now
     }
     pthread_mutex_unlock(&s->mu);
     free(ids);
-    cands_free(c, n_cands);
+    store_cands_free(&c);
     return r;
 }
 
@@ -541,24 +522,25 @@ dt_status pg_lease_activities(dt_store *base, const char *owner, dt_time now, in
     *n_out = 0;
     if (max == 0)
         return DT_OK;
-    size_t cap = max < CANDS_MAX ? max : CANDS_MAX, n_cands = 0;
-    cand *c = calloc(cap, sizeof *c);
-    int64_t *rows = calloc(cap, sizeof *rows);
-    if (c == NULL || rows == NULL) {
-        free(c);
-        free(rows);
+    store_cands c;
+    dt_status r = store_cands_make(max, &c, err);
+    if (r != DT_OK)
+        return r;
+    int64_t *rows = calloc(c.cap, sizeof *rows);
+    if (rows == NULL) {
+        store_cands_free(&c);
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
     }
     dt_time until = store_lease_end(now, lease_us);
     pthread_mutex_lock(&s->mu);
-    dt_status r = find_work(s, ACT_ANY, ACT_NAMED, false, now, names, cap, c, &n_cands, err);
-    for (size_t i = 0; i < n_cands; i++)
-        rows[i] = c[i].row;
+    r = find_work(s, ACT_ANY, ACT_NAMED, false, now, names, &c, err);
+    for (size_t i = 0; i < c.n; i++)
+        rows[i] = c.c[i].row;
     if (r == DT_OK)
-        r = lease_acts_tx(s, rows, n_cands, owner, now, until, false, max, out, n_out, err);
+        r = lease_acts_tx(s, rows, c.n, owner, now, until, false, max, out, n_out, err);
     pthread_mutex_unlock(&s->mu);
     free(rows);
-    cands_free(c, n_cands);
+    store_cands_free(&c);
     return r;
 }
 

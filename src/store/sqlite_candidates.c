@@ -11,8 +11,6 @@
 
 #include "sqlite_internal.h"
 
-#define CANDS_MAX 1024   /* the most one lease looks for */
-
 static const store_stmt_id any_stmt[] = {
     [STORE_WORK_ORCH] = ST_ORCH_CANDIDATES,
     [STORE_WORK_ACTIVITY] = ST_ACTIVITY_CANDIDATES,
@@ -23,44 +21,6 @@ static const store_stmt_id named_stmt[] = {
     [STORE_WORK_ACTIVITY] = ST_ACTIVITY_NAMED,
     [STORE_WORK_ENTITY] = ST_ENTITY_NAMED,
 };
-
-void store_cands_free(store_cands *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        free(c->c[i].id);
-    free(c->c);
-    *c = (store_cands){NULL, 0, 0};
-}
-
-/* cands_has: is ID (or, for an activity, ROW) among C's candidates already? */
-static bool cands_has(const store_cands *c, const char *id, int64_t row)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (id ? strcmp(c->c[i].id, id) == 0 : c->c[i].row == row)
-            return true;
-    return false;
-}
-
-/* cands_add: ID or ROW, visible since AT, into C if it is among the C->cap earliest, after
- * those of the same time (a taker of any name gives all 0, in its statement's order). False
- * when out of memory. */
-static bool cands_add(store_cands *c, const char *id, int64_t row, dt_time at)
-{
-    size_t k = c->n;
-    while (k > 0 && c->c[k - 1].at > at)
-        k--;
-    if (k == c->cap)
-        return true;   /* later than every one kept */
-    char *copy = NULL;
-    if (id && (copy = strdup(id)) == NULL)
-        return false;
-    if (c->n == c->cap)   /* the latest drops out */
-        free(c->c[--c->n].id);
-    memmove(&c->c[k + 1], &c->c[k], (c->n - k) * sizeof *c->c);
-    c->c[k] = (store_cand){copy, row, at};
-    c->n++;
-    return true;
-}
 
 /* probe: statement ID's rows into C (?1 NOW, ?2 the room, and where it has them ?3 NAME and
  * ?4 VERSION). A named statement's rows carry their visible time, come in its order and may
@@ -87,9 +47,9 @@ static dt_status probe(sqlite_store *s, store_stmt_id id, bool text, dt_time now
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory finding work");
             break;
         }
-        if (timed && cands_has(c, key, row))
+        if (timed && store_cands_has(c, key, row))
             continue;
-        if (!cands_add(c, key, row, at)) {
+        if (!store_cands_add(c, key, row, at)) {
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory finding work");
             break;
         }
@@ -130,13 +90,12 @@ dt_status store_find_work(sqlite_store *s, store_work_kind kind, dt_time now,
                           const dt_name_filter *names, size_t max, store_cands *out,
                           dt_error *err)
 {
-    size_t cap = max < CANDS_MAX ? max : CANDS_MAX;
-    *out = (store_cands){calloc(cap ? cap : 1, sizeof *out->c), 0, cap};
-    if (out->c == NULL)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory finding work");
-    dt_status r = names ? find_named(s, kind, now, names, false, out, err)
-                        : probe(s, any_stmt[kind], kind != STORE_WORK_ACTIVITY, now, NULL,
-                                NULL, out, err);
+    dt_status r = store_cands_make(max, out, err);
+    if (r != DT_OK)
+        return r;
+    r = names ? find_named(s, kind, now, names, false, out, err)
+              : probe(s, any_stmt[kind], kind != STORE_WORK_ACTIVITY, now, NULL, NULL, out,
+                      err);
     if (r != DT_OK)
         store_cands_free(out);
     return r;

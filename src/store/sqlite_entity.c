@@ -257,7 +257,6 @@ dt_status store_sqlite_lease_entities(dt_store *base, const char *owner, dt_time
     if (max == 0)
         return DT_OK;
     dt_time until = store_lease_end(now, lease_us);
-    size_t n = 0;
     store_cands cands = {NULL, 0, 0};
     dt_status r = DT_OK;
     pthread_mutex_lock(&s->mu);
@@ -266,26 +265,17 @@ dt_status store_sqlite_lease_entities(dt_store *base, const char *owner, dt_time
     if ((r = store_begin_lease(s, err)) != DT_OK)
         goto done;
     r = store_find_work(s, STORE_WORK_ENTITY, now, names, max, &cands, err);
-    for (size_t i = 0; r == DT_OK && i < cands.n; i++) {
-        dt_arena *arena = dt_arena_new();
-        dt_entity_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
-        if (item == NULL || (item->entity_id = dt_arena_strdup(arena, cands.c[i].id)) == NULL) {
-            dt_arena_free(arena);
-            r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing entities");
-            break;
-        }
-        item->arena = arena;
-        out[n++] = item;
-    }
     size_t kept = 0;
-    for (size_t i = 0; r == DT_OK && i < n; i++) {
+    for (size_t i = 0; r == DT_OK && i < cands.n; i++) {
+        dt_entity_item *item = NULL;
         bool taken = false;
-        r = lease_one_tx(s, out[i], owner, now, until, &taken, err);
+        r = store_entity_item_new(cands.c[i].id, &item, err);
+        if (r == DT_OK)
+            r = lease_one_tx(s, item, owner, now, until, &taken, err);
         if (r == DT_OK && taken)
-            out[kept++] = out[i];
+            out[kept++] = item;   /* freed below should the commit fail */
         else
-            dt_entity_item_free(out[i]);
-        out[i] = i < kept ? out[i] : NULL;
+            dt_entity_item_free(item);
     }
     if (r == DT_OK)
         r = store_commit_tx(s, err);
@@ -294,7 +284,7 @@ dt_status store_sqlite_lease_entities(dt_store *base, const char *owner, dt_time
         goto done;
     }
     store_rollback(s);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < kept; i++) {
         dt_entity_item_free(out[i]);
         out[i] = NULL;
     }

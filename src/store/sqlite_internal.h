@@ -268,26 +268,13 @@ dt_status store_token_update(sqlite_store *s, store_stmt_id id, const char *text
  * of names it does not take is never read. */
 typedef enum { STORE_WORK_ORCH, STORE_WORK_ACTIVITY, STORE_WORK_ENTITY } store_work_kind;
 
-/* A candidate: an instance or entity id (ID, malloc'd), or an activity's row id (ROW), and
- * when its work became visible (AT; 0 for a taker of any name, whose statement orders). */
-typedef struct store_cand {
-    char *id;
-    int64_t row;
-    dt_time at;
-} store_cand;
-
-typedef struct store_cands {
-    store_cand *c;
-    size_t n, cap;
-} store_cands;
-
 /* store_find_work: up to MAX candidates of KIND for a taker of NAMES (NULL: any) at NOW, the
- * longest visible first, each once, into *OUT (store_cands_free frees them; on error there
+ * longest visible first, each once, into *OUT (store_internal.h's candidates, AT 0 for a
+ * taker of any name, whose statement orders; store_cands_free frees them; on error there
  * are none). Run it inside the lease transaction: the rows are not checked again. */
 dt_status store_find_work(sqlite_store *s, store_work_kind kind, dt_time now,
                           const dt_name_filter *names, size_t max, store_cands *out,
                           dt_error *err);
-void store_cands_free(store_cands *c);
 
 /* store_any_work: is there any work of KIND for NAMES at NOW? Read only, outside a write
  * transaction: an idle worker asks often, and a no should not cost a write lock. It first

@@ -1,10 +1,12 @@
 /* store.c — the dt_store_* calls: each forwards to the backend's table of operations, so
  * callers never see which backend they use. Work items live inside their own arena, so
- * freeing one is freeing its arena. */
+ * freeing one is freeing its arena (and making an entity's, for every backend, is making
+ * its arena). */
 #include <stddef.h>
 #include <string.h>
 
 #include "durabletask/store.h"
+#include "store_internal.h"
 
 /* CALL: the backend's operation OP, or, where its table has none (a backend being built),
  * DT_ERR_UNIMPLEMENTED naming the backend and the operation. ERR is each call's last
@@ -291,4 +293,18 @@ void dt_entity_item_free(dt_entity_item *item)
 {
     if (item != NULL)
         dt_arena_free(item->arena);
+}
+
+dt_status store_entity_item_new(const char *id, dt_entity_item **out, dt_error *err)
+{
+    dt_arena *arena = dt_arena_new();
+    dt_entity_item *item = arena ? dt_arena_alloc(arena, sizeof *item) : NULL;
+    if (item == NULL || (item->entity_id = dt_arena_strdup(arena, id)) == NULL) {
+        dt_arena_free(arena);
+        *out = NULL;
+        return dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing entities");
+    }
+    item->arena = arena;
+    *out = item;
+    return DT_OK;
 }

@@ -64,6 +64,40 @@ typedef struct store_conflict {
 void store_conflict_message(const dt_new_instance *ni, bool same_parent, const dt_error *why,
                             store_conflict *out);
 
+/* ---- the candidates of a lease (candidates.c) ---------------------------------------------- */
+
+#define STORE_CANDS_MAX 1024   /* the most one lease looks for */
+
+/* A candidate: an instance or entity id (ID, malloc'd), or an activity's row id (ROW), and
+ * when its work became visible (AT; 0 where the search's own order is kept). */
+typedef struct store_cand {
+    char *id;
+    int64_t row;
+    dt_time at;
+} store_cand;
+
+typedef struct store_cands {
+    store_cand *c;
+    size_t n, cap;
+} store_cands;
+
+/* store_cands_make: an empty set with room for MAX candidates, STORE_CANDS_MAX at the most.
+ * store_cands_free: the ids and the room (also of a set that failed to fill). */
+dt_status store_cands_make(size_t max, store_cands *out, dt_error *err);
+void store_cands_free(store_cands *c);
+
+/* store_cands_has: is ID (or, when ID is NULL, ROW) among C's candidates already? */
+bool store_cands_has(const store_cands *c, const char *id, int64_t row);
+
+/* store_cands_add: ID (copied) or ROW, visible since AT, into C if it is among the C->cap
+ * earliest, after those of the same time (all AT equal: in the order added, the first cap
+ * kept). False when out of memory. */
+bool store_cands_add(store_cands *c, const char *id, int64_t row, dt_time at);
+
+/* store_entity_item_new: a work item for entity ID, in an arena of its own, all else zero,
+ * into *OUT (NULL on failure); the caller frees it with dt_entity_item_free. (store.c) */
+dt_status store_entity_item_new(const char *id, dt_entity_item **out, dt_error *err);
+
 /* ---- the instance filter of queries and purges (filter.c) ---------------------------------- */
 
 #define STORE_STATUS_BITS 8   /* dt_runtime_status is 0 .. 7: a status mask fits a byte */
