@@ -77,7 +77,9 @@ void store_filter_free(store_filter *f)
     f->hi = NULL;
 }
 
-dt_status store_query_page_size(const dt_query *q, size_t *page, dt_error *err)
+/* query_page_size: Q's page size (0: DT_QUERY_PAGE_DEFAULT); DT_ERR_INVALID_ARG over
+ * DT_QUERY_PAGE_MAX. */
+static dt_status query_page_size(const dt_query *q, size_t *page, dt_error *err)
 {
     *page = q && q->page_size ? q->page_size : DT_QUERY_PAGE_DEFAULT;
     if (*page > DT_QUERY_PAGE_MAX)
@@ -85,6 +87,17 @@ dt_status store_query_page_size(const dt_query *q, size_t *page, dt_error *err)
                             "query: page size %zu is over the maximum of %d", *page,
                             DT_QUERY_PAGE_MAX);
     return DT_OK;
+}
+
+dt_status store_query_make(const dt_query *q, size_t *page, store_filter *f, dt_error *err)
+{
+    dt_status r = query_page_size(q, page, err);
+    if (r != DT_OK)
+        return r;
+    r = store_filter_make(q, STORE_ALL_STATUSES, true, f, err);
+    if (r != DT_OK)
+        store_filter_free(f);
+    return r;
 }
 
 static size_t len_of(const char *s)

@@ -10,7 +10,6 @@
  * entity's row (FOR KEY SHARE) until it commits, so cleaning cannot remove the row under
  * it; and cleaning (a client's, and a step's of the entity it leaves empty) locks the empty
  * rows before it checks them again with a fresh snapshot (clean_empty). */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,17 +52,6 @@ static dt_status run_count(pg_store *s, const char *sql, const pg_params *p, int
     return st;
 }
 
-/* entity_name: the name part of entity id ID, lowercase, in BUF. */
-static void entity_name(const char *id, char *buf, size_t size)
-{
-    size_t n = dt_entity_id_name_len(id);
-    if (n >= size)
-        n = size - 1;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)tolower((unsigned char)id[1 + i]);
-    buf[n] = '\0';
-}
-
 /* ---- messages in ----------------------------------------------------------------------------- */
 
 /* make_row_tx: make ID's row, or hold the one there is (FOR KEY SHARE) until the transaction
@@ -98,7 +86,7 @@ dt_status pg_entity_message_tx(pg_store *s, const dt_entity_message *m, dt_error
     if (r != DT_OK)
         return r;
     char name[DT_INSTANCE_ID_MAX + 1];
-    entity_name(m->entity_id, name, sizeof name);
+    store_entity_name(m->entity_id, name, sizeof name);
     if ((r = make_row_tx(s, m->entity_id, name, err)) != DT_OK)
         return r;
     uint8_t *blob = NULL;
@@ -472,8 +460,7 @@ static dt_status token_update(pg_store *s, const char *sql, const dt_entity_item
     if (r == DT_OK)
         r = run_count(s, sql, &p, &n, err, what);
     if (r == DT_OK && n == 0)
-        r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on '%s' is no longer held",
-                         what, item->entity_id);
+        r = store_lease_lost(what, item->entity_id, 0, err);
     if (r == DT_OK && strcmp(what, "abandon") == 0)   /* free again: the nodes look */
         r = pg_notify_tx(s, "", true, err);
     if (r == DT_OK)

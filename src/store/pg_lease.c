@@ -588,15 +588,8 @@ static dt_status token_update(pg_store *s, const char *sql, const char *text_key
     if (r == DT_OK && notify && strcmp(PQcmdTuples(res), "0") != 0)
         pg_notify_tx(s, "", true, NULL);   /* the work is free again: a missed wake-up waits a poll */
     pthread_mutex_unlock(&s->mu);
-    if (r == DT_OK && strcmp(PQcmdTuples(res), "0") == 0) {
-        if (text_key)
-            r = dt_error_set(err, DT_ERR_LEASE_LOST,
-                             "%s: the lease on '%s' is no longer held", what, text_key);
-        else
-            r = dt_error_set(err, DT_ERR_LEASE_LOST,
-                             "%s: the lease on activity %lld is no longer held", what,
-                             (long long)int_key);
-    }
+    if (r == DT_OK && strcmp(PQcmdTuples(res), "0") == 0)
+        r = store_lease_lost(what, text_key, int_key, err);
     PQclear(res);
     return r;
 }

@@ -121,15 +121,10 @@ dt_status pg_query_instances(dt_store *base, const dt_query *q, dt_arena *arena,
     *n_out = 0;
     *next = NULL;
     size_t page;
-    dt_status r = store_query_page_size(q, &page, err);
+    store_filter f;
+    dt_status r = store_query_make(q, &page, &f, err);
     if (r != DT_OK)
         return r;
-    store_filter f;
-    r = store_filter_make(q, STORE_ALL_STATUSES, true, &f, err);
-    if (r != DT_OK) {
-        store_filter_free(&f);
-        return r;
-    }
     bool newest = !(q && q->by_id);
     bool full = q && q->with_payloads;
     PGresult *res = NULL;

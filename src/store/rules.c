@@ -1,6 +1,8 @@
 /* rules.c — what every backend decides the same way about instances: whether a creation may
  * replace an existing instance (the reuse policy), the ExecutionStarted message of a new one,
- * and the message a refused sub-orchestration sends its parent. */
+ * and the message a refused sub-orchestration sends its parent; about entities, the name a
+ * row keeps and when a step empties one; and the error of a lease no longer held. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +13,26 @@ bool store_step_empties(const dt_entity_step *step)
     const char *state = step->set_state ? step->state : step->item->state;
     const char *holder = step->set_lock ? step->locked_by : step->item->locked_by;
     return state == NULL && holder == NULL;
+}
+
+void store_entity_name(const char *id, char *buf, size_t size)
+{
+    size_t n = dt_entity_id_name_len(id);
+    if (n >= size)
+        n = size - 1;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)tolower((unsigned char)id[1 + i]);
+    buf[n] = '\0';
+}
+
+dt_status store_lease_lost(const char *what, const char *id, int64_t row, dt_error *err)
+{
+    if (id)
+        return dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on '%s' is no longer held",
+                            what, id);
+    return dt_error_set(err, DT_ERR_LEASE_LOST,
+                        "%s: the lease on activity %lld is no longer held", what,
+                        (long long)row);
 }
 
 bool store_same_parent(const dt_new_instance *ni, const char *parent)

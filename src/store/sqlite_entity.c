@@ -3,7 +3,6 @@
  * writes of a step and of an episode that unlocks, and the client's reads, queries and
  * cleaning. Which messages a step takes is the hub's business (src/hub/entity.c); the store
  * only hands out those the lock lets through. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,24 +14,13 @@
  * every step. */
 #define LOAD_WINDOW 200
 
-/* entity_name: the name part of entity id ID, lowercase, in BUF. */
-static void entity_name(const char *id, char *buf, size_t size)
-{
-    size_t n = dt_entity_id_name_len(id);
-    if (n >= size)
-        n = size - 1;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)tolower((unsigned char)id[1 + i]);
-    buf[n] = '\0';
-}
-
 dt_status store_entity_message_tx(sqlite_store *s, const dt_entity_message *m, dt_error *err)
 {
     dt_status r = dt_entity_id_validate(m->entity_id, err);
     if (r != DT_OK)
         return r;
     char name[DT_INSTANCE_ID_MAX + 1];
-    entity_name(m->entity_id, name, sizeof name);
+    store_entity_name(m->entity_id, name, sizeof name);
     sqlite3_stmt *st = store_stmt(s, ST_ENTITY_UPSERT);
     int rc = SQLITE_OK;
     store_bind_text(st, 1, m->entity_id, &rc);

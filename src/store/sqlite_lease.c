@@ -419,14 +419,8 @@ dt_status store_token_update(sqlite_store *s, store_stmt_id id, const char *text
     if (has_until)
         store_bind_int64(st, 3, until, &rc);
     r = rc == SQLITE_OK ? store_step_done(s, st, err, what) : store_sql_error(s, rc, err, what);
-    if (r == DT_OK && sqlite3_changes(s->db) == 0) {
-        if (text_key)
-            r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on '%s' is no "
-                             "longer held", what, text_key);
-        else
-            r = dt_error_set(err, DT_ERR_LEASE_LOST, "%s: the lease on activity %lld is no "
-                             "longer held", what, (long long)int_key);
-    }
+    if (r == DT_OK && sqlite3_changes(s->db) == 0)
+        r = store_lease_lost(what, text_key, int_key, err);
     if (r == DT_OK)
         r = store_commit_tx(s, err);
     if (r != DT_OK)

@@ -42,15 +42,10 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
     *n_out = 0;
     *next = NULL;
     size_t page;
-    dt_status r = store_query_page_size(q, &page, err);
+    store_filter f;
+    dt_status r = store_query_make(q, &page, &f, err);
     if (r != DT_OK)
         return r;
-    store_filter f;
-    r = store_filter_make(q, STORE_ALL_STATUSES, true, &f, err);
-    if (r != DT_OK) {
-        store_filter_free(&f);
-        return r;
-    }
     dt_instance_state *states = dt_arena_alloc(arena, page * sizeof *states);
     if (states == NULL) {
         store_filter_free(&f);

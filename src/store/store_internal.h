@@ -39,6 +39,14 @@ dt_time store_lease_end(dt_time now, int64_t lease_us);
  * commit remove the row (when no message is left either), so the others skip the look. */
 bool store_step_empties(const dt_entity_step *step);   /* rules.c */
 
+/* store_entity_name: the name part of entity id ID, lowercase (as the row's name column
+ * keeps it), in BUF of SIZE bytes. (rules.c) */
+void store_entity_name(const char *id, char *buf, size_t size);
+
+/* store_lease_lost: DT_ERR_LEASE_LOST for WHAT (renew, abandon, ...) on the lease of
+ * instance or entity ID, or of activity ROW when ID is NULL, said in ERR. (rules.c) */
+dt_status store_lease_lost(const char *what, const char *id, int64_t row, dt_error *err);
+
 /* store_same_parent: is PARENT (an existing instance's parent, NULL: none) NI's parent?
  * (rules.c) */
 bool store_same_parent(const dt_new_instance *ni, const char *parent);
@@ -130,9 +138,11 @@ dt_status store_filter_make(const dt_query *q, int64_t allowed, bool paging, sto
                             dt_error *err);
 void store_filter_free(store_filter *f);
 
-/* store_query_page_size: Q's page size (0: DT_QUERY_PAGE_DEFAULT); DT_ERR_INVALID_ARG over
- * DT_QUERY_PAGE_MAX. */
-dt_status store_query_page_size(const dt_query *q, size_t *page, dt_error *err);
+/* store_query_make: what a query of instances Q works with: its page size (0:
+ * DT_QUERY_PAGE_DEFAULT; DT_ERR_INVALID_ARG over DT_QUERY_PAGE_MAX) and its filter (every
+ * status, the continuation token honoured; store_filter_make). Nothing to free on failure;
+ * else free F with store_filter_free. */
+dt_status store_query_make(const dt_query *q, size_t *page, store_filter *f, dt_error *err);
 
 /* store_state_bytes: the bytes of S's payloads, failure chain and tags (DT_QUERY_PAGE_BYTES) */
 size_t store_state_bytes(const dt_instance_state *s);
