@@ -484,6 +484,41 @@ dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err)
     return DT_OK;
 }
 
+void pg_literal_put(pg_literal *a, const char *text, size_t len)
+{
+    if (!a->ok)
+        return;
+    if (a->n + len + 1 > a->cap) {
+        size_t cap = (a->cap ? a->cap * 2 : 256) + len;
+        char *s = realloc(a->s, cap);
+        if (s == NULL) {
+            a->ok = false;
+            return;
+        }
+        a->s = s;
+        a->cap = cap;
+    }
+    memcpy(a->s + a->n, text, len);
+    a->n += len;
+    a->s[a->n] = '\0';
+}
+
+void pg_literal_add(pg_literal *a, const char *v)
+{
+    pg_literal_put(a, a->n > 1 ? "," : "", a->n > 1 ? 1 : 0);
+    if (v == NULL) {
+        pg_literal_put(a, "NULL", 4);
+        return;
+    }
+    pg_literal_put(a, "\"", 1);
+    for (const char *c = v; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            pg_literal_put(a, "\\", 1);
+        pg_literal_put(a, c, 1);
+    }
+    pg_literal_put(a, "\"", 1);
+}
+
 dt_status pg_utf8_prefix_end(const char *prefix, char **out, dt_error *err)
 {
     *out = NULL;

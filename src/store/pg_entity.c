@@ -639,27 +639,16 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
 /* array_literal: the ids in column 0 of R as a PostgreSQL text array literal, malloc'd. */
 static char *array_literal(const PGresult *r)
 {
-    size_t size = 3;
+    pg_literal a = {NULL, 0, 0, true};
+    pg_literal_put(&a, "{", 1);
     for (int i = 0; i < PQntuples(r); i++)
-        size += 2 * (size_t)PQgetlength(r, i, 0) + 3;
-    char *out = malloc(size), *o = out;
-    if (out == NULL)
+        pg_literal_add(&a, PQgetvalue(r, i, 0));
+    pg_literal_put(&a, "}", 1);
+    if (!a.ok) {
+        free(a.s);
         return NULL;
-    *o++ = '{';
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (i > 0)
-            *o++ = ',';
-        *o++ = '"';
-        for (const char *c = PQgetvalue(r, i, 0); *c; c++) {
-            if (*c == '"' || *c == '\\')
-                *o++ = '\\';
-            *o++ = *c;
-        }
-        *o++ = '"';
     }
-    *o++ = '}';
-    *o = '\0';
-    return out;
+    return a.s;
 }
 
 /* clean_empty: delete the empty rows (ONE's alone when not NULL), their number in *N. A

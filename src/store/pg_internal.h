@@ -132,6 +132,18 @@ dt_status pg_col_event(const PGresult *r, int row, int col, dt_arena *arena, dt_
 /* pg_int_array: the array literal "{1,2,3}" of the N values V, malloc'd into *OUT. */
 dt_status pg_int_array(const int64_t *v, size_t n, char **out, dt_error *err);
 
+/* A PostgreSQL text array literal being built, {"a","b",NULL}: pg_literal_put appends LEN
+ * bytes of TEXT as they are (the braces), pg_literal_add one element (NULL: SQL NULL),
+ * quoted, '"' and '\' escaped. OK turns false when out of memory, and nothing more is
+ * added; S is malloc'd (the caller frees it, also then). Start from {NULL, 0, 0, true}. */
+typedef struct pg_literal {
+    char *s;
+    size_t n, cap;
+    bool ok;
+} pg_literal;
+void pg_literal_put(pg_literal *a, const char *text, size_t len);
+void pg_literal_add(pg_literal *a, const char *v);
+
 /* pg_utf8_prefix_end: the least well-formed string above every one that starts with PREFIX
  * (well-formed itself): PREFIX with its last character replaced by the next code point (past
  * the surrogates), a last U+10FFFF, which has no next, dropped first. UTF-8 keeps code point

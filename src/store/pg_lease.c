@@ -52,71 +52,28 @@ static const char *const ACT_NAMED =
     "  ORDER BY a.visible_at, a.id LIMIT $2) c"
     " ORDER BY 2, 1 LIMIT $2";
 
-/* A text array literal being built: {"a","b",NULL}. */
-typedef struct pg_array {
-    char *s;
-    size_t n, cap;
-    bool ok;
-} pg_array;
-
-static void arr_put(pg_array *a, const char *text, size_t len)
-{
-    if (!a->ok)
-        return;
-    if (a->n + len + 1 > a->cap) {
-        size_t cap = (a->cap ? a->cap * 2 : 256) + len;
-        char *s = realloc(a->s, cap);
-        if (s == NULL) {
-            a->ok = false;
-            return;
-        }
-        a->s = s;
-        a->cap = cap;
-    }
-    memcpy(a->s + a->n, text, len);
-    a->n += len;
-    a->s[a->n] = '\0';
-}
-
-/* arr_add: one element (NULL: SQL NULL), quoted, '"' and '\' escaped. */
-static void arr_add(pg_array *a, const char *v)
-{
-    arr_put(a, a->n > 1 ? "," : "", a->n > 1 ? 1 : 0);
-    if (v == NULL) {
-        arr_put(a, "NULL", 4);
-        return;
-    }
-    arr_put(a, "\"", 1);
-    for (const char *c = v; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            arr_put(a, "\\", 1);
-        arr_put(a, c, 1);
-    }
-    arr_put(a, "\"", 1);
-}
-
 /* filter_arrays: F's names and versions as two parallel array literals, a name once per
  * version it lists (with NULL, any, when it lists none). Both malloc'd. */
 static dt_status filter_arrays(const dt_name_filter *f, char **names, char **versions,
                                dt_error *err)
 {
-    pg_array n = {NULL, 0, 0, true}, v = {NULL, 0, 0, true};
-    arr_put(&n, "{", 1);
-    arr_put(&v, "{", 1);
+    pg_literal n = {NULL, 0, 0, true}, v = {NULL, 0, 0, true};
+    pg_literal_put(&n, "{", 1);
+    pg_literal_put(&v, "{", 1);
     for (size_t i = 0; i < f->n; i++) {
         const char *name = f->names[i] ? f->names[i] : "";
         const dt_version_list *vl = f->versions ? &f->versions[i] : NULL;
         if (vl == NULL || vl->n == 0) {
-            arr_add(&n, name);
-            arr_add(&v, NULL);
+            pg_literal_add(&n, name);
+            pg_literal_add(&v, NULL);
         }
         for (size_t k = 0; vl && k < vl->n; k++) {
-            arr_add(&n, name);
-            arr_add(&v, vl->v[k] ? vl->v[k] : "");
+            pg_literal_add(&n, name);
+            pg_literal_add(&v, vl->v[k] ? vl->v[k] : "");
         }
     }
-    arr_put(&n, "}", 1);
-    arr_put(&v, "}", 1);
+    pg_literal_put(&n, "}", 1);
+    pg_literal_put(&v, "}", 1);
     if (!n.ok || !v.ok) {
         free(n.s);
         free(v.s);
@@ -270,21 +227,21 @@ static dt_status lease_orchs_tx(pg_store *s, const char *const *ids, size_t n,
     if (n == 0 || max == 0)
         return DT_OK;
     dt_orch_item **items = calloc(n, sizeof *items);
-    pg_array a_ids = {NULL, 0, 0, true}, a_tokens = {NULL, 0, 0, true};
+    pg_literal a_ids = {NULL, 0, 0, true}, a_tokens = {NULL, 0, 0, true};
     dt_status r = items ? DT_OK
                         : dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
-    arr_put(&a_ids, "{", 1);
-    arr_put(&a_tokens, "{", 1);
+    pg_literal_put(&a_ids, "{", 1);
+    pg_literal_put(&a_tokens, "{", 1);
     for (size_t i = 0; r == DT_OK && i < n; i++) {
         if ((items[i] = new_orch_item(ids[i], owner, until)) == NULL) {
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
             break;
         }
-        arr_add(&a_ids, ids[i]);
-        arr_add(&a_tokens, items[i]->lock_token);
+        pg_literal_add(&a_ids, ids[i]);
+        pg_literal_add(&a_tokens, items[i]->lock_token);
     }
-    arr_put(&a_ids, "}", 1);
-    arr_put(&a_tokens, "}", 1);
+    pg_literal_put(&a_ids, "}", 1);
+    pg_literal_put(&a_tokens, "}", 1);
     if (r == DT_OK && (!a_ids.ok || !a_tokens.ok))
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing orchestrations");
     PGresult *res = NULL;
@@ -298,8 +255,8 @@ static dt_status lease_orchs_tx(pg_store *s, const char *const *ids, size_t n,
         r = pg_run(s, ORCH_LEASE, &p, &res, err, "lease instances");
     }
     int rows = r == DT_OK ? PQntuples(res) : 0;
-    pg_array taken = {NULL, 0, 0, true};
-    arr_put(&taken, "{", 1);
+    pg_literal taken = {NULL, 0, 0, true};
+    pg_literal_put(&taken, "{", 1);
     for (int row = 0; r == DT_OK && row < rows; row++) {
         int64_t ord = pg_col_int(res, row, COL_ORD);
         assert(ord >= 1 && (size_t)ord <= n && items[ord - 1] != NULL);
@@ -308,9 +265,9 @@ static dt_status lease_orchs_tx(pg_store *s, const char *const *ids, size_t n,
         out[(*n_out)++] = item;   /* freed with the others below if a later row fails */
         r = pg_read_instance(res, row, item->arena, &item->state, err);
         item->history_gen = pg_col_int(res, row, COL_GEN);
-        arr_add(&taken, item->instance_id);
+        pg_literal_add(&taken, item->instance_id);
     }
-    arr_put(&taken, "}", 1);
+    pg_literal_put(&taken, "}", 1);
     PQclear(res);
     res = NULL;
     if (r == DT_OK && !taken.ok)
@@ -464,18 +421,18 @@ static dt_status lease_acts_tx(pg_store *s, const int64_t *rows_in, size_t n, co
         return DT_OK;
     dt_activity_item **items = calloc(n, sizeof *items);
     char *a_ids = NULL;
-    pg_array a_tokens = {NULL, 0, 0, true};
+    pg_literal a_tokens = {NULL, 0, 0, true};
     dt_status r = items ? pg_int_array(rows_in, n, &a_ids, err)
                         : dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
-    arr_put(&a_tokens, "{", 1);
+    pg_literal_put(&a_tokens, "{", 1);
     for (size_t i = 0; r == DT_OK && i < n; i++) {
         if ((items[i] = new_act_item(rows_in[i], owner, until)) == NULL) {
             r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
             break;
         }
-        arr_add(&a_tokens, items[i]->lock_token);
+        pg_literal_add(&a_tokens, items[i]->lock_token);
     }
-    arr_put(&a_tokens, "}", 1);
+    pg_literal_put(&a_tokens, "}", 1);
     if (r == DT_OK && !a_tokens.ok)
         r = dt_error_set(err, DT_ERR_NOMEM, "out of memory leasing activities");
     PGresult *res = NULL;
