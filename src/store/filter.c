@@ -89,6 +89,15 @@ static dt_status query_page_size(const dt_query *q, size_t *page, dt_error *err)
     return DT_OK;
 }
 
+dt_status store_entity_page_size(const dt_entity_query *q, size_t *page, dt_error *err)
+{
+    *page = q->page_size ? q->page_size : DT_QUERY_PAGE_DEFAULT;
+    if (*page > DT_QUERY_PAGE_MAX)
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "page size %zu is over the maximum %d",
+                            *page, DT_QUERY_PAGE_MAX);
+    return DT_OK;
+}
+
 dt_status store_query_make(const dt_query *q, size_t *page, store_filter *f, dt_error *err)
 {
     dt_status r = query_page_size(q, page, err);

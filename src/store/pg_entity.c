@@ -570,10 +570,10 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
     *out = NULL;
     *n_out = 0;
     *next = NULL;
-    size_t page = q->page_size ? q->page_size : DT_QUERY_PAGE_DEFAULT;
-    if (page > DT_QUERY_PAGE_MAX)
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "page size %zu is over the maximum %d",
-                            page, DT_QUERY_PAGE_MAX);
+    size_t page;
+    dt_status r = store_entity_page_size(q, &page, err);
+    if (r != DT_OK)
+        return r;
     const char *lo = q->id_prefix ? q->id_prefix : "";
     const char *token = q->continuation && q->continuation[0] ? q->continuation : NULL;
     if (!dt_utf8_valid(token))
@@ -581,7 +581,7 @@ dt_status pg_query_entities(dt_store *base, const dt_entity_query *q, dt_arena *
     if (!dt_utf8_valid(lo))
         return DT_OK;   /* every id is UTF-8: none starts with it */
     char *hi = NULL;
-    dt_status r = pg_utf8_prefix_end(lo, &hi, err);
+    r = pg_utf8_prefix_end(lo, &hi, err);
     if (r != DT_OK)
         return r;
     pg_params p = PG_PARAMS_INIT;

@@ -356,13 +356,13 @@ dt_status store_sqlite_query_entities(dt_store *base, const dt_entity_query *q, 
     *out = NULL;
     *n_out = 0;
     *next = NULL;
-    size_t page = q->page_size ? q->page_size : DT_QUERY_PAGE_DEFAULT;
-    if (page > DT_QUERY_PAGE_MAX)
-        return dt_error_set(err, DT_ERR_INVALID_ARG, "page size %zu is over the maximum %d",
-                            page, DT_QUERY_PAGE_MAX);
+    size_t page;
+    dt_status r = store_entity_page_size(q, &page, err);
+    if (r != DT_OK)
+        return r;
     char *hi = NULL;
     const char *lo = q->id_prefix ? q->id_prefix : "";
-    dt_status r = lo[0] ? store_prefix_end(lo, &hi, err) : DT_OK;
+    r = lo[0] ? store_prefix_end(lo, &hi, err) : DT_OK;
     if (r != DT_OK)
         return r;
     dt_entity_state *rows = dt_arena_alloc(arena, (page + 1) * sizeof *rows);
