@@ -1,7 +1,6 @@
 /* store.c — the dt_store_* calls: each forwards to the backend's table of operations, so
  * callers never see which backend they use. Work items live inside their own arena, so
- * freeing one is freeing its arena (and making an entity's, for every backend, is making
- * its arena). */
+ * freeing one is freeing its arena; an entity's is made here for every backend. */
 #include <stddef.h>
 #include <string.h>
 

@@ -144,8 +144,8 @@ void store_filter_free(store_filter *f);
  * else free F with store_filter_free. */
 dt_status store_query_make(const dt_query *q, size_t *page, store_filter *f, dt_error *err);
 
-/* store_entity_page_size: an entity query Q's page size, as query_page_size's rule for
- * instances (its message the entity query's own). */
+/* store_entity_page_size: an entity query Q's page size (0: DT_QUERY_PAGE_DEFAULT);
+ * DT_ERR_INVALID_ARG over DT_QUERY_PAGE_MAX. */
 dt_status store_entity_page_size(const dt_entity_query *q, size_t *page, dt_error *err);
 
 /* store_state_bytes: the bytes of S's payloads, failure chain and tags (DT_QUERY_PAGE_BYTES) */
