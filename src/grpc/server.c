@@ -634,13 +634,11 @@ static bool open_task_hub(rpc_call *c)
     return false;
 }
 
-/* serve: run call C (authorized by the poller) on this thread to its end, and let it go. */
+/* serve: run call C (authorized by the poller) on this thread to its end. */
 static void serve(rpc_call *c)
 {
-    if (c->reap) {   /* nothing to serve: only to be let go of here (rpc_finish) */
-        release(c);
+    if (c->reap)   /* nothing to serve: only to be let go of here (rpc_finish) */
         return;
-    }
     const rpc_method *m = rpc_find_method(c->method);
     bool known = m != NULL;
     rpc_handler h = m ? m->handler : NULL;
@@ -659,7 +657,6 @@ static void serve(rpc_call *c)
                      (const char *)GRPC_SLICE_START_PTR(c->details.method));
         rpc_finish(c, NULL, 0, GRPC_STATUS_UNIMPLEMENTED, msg);
     }
-    release(c);   /* freed when its answer is out and its close watch done */
 }
 
 /* next_call: the next queued call for this now idle thread, or NULL when it should exit
@@ -687,7 +684,14 @@ static void *call_thread(void *arg)
     dt_grpc_server *srv = ((rpc_call *)arg)->srv;
     for (rpc_call *c = arg; c;) {
         serve(c);
+        /* letting C go may bring the next call at once (a completion stream reads on when a
+         * child ends): this thread, about to look for one, takes it, not a new thread */
         pthread_mutex_lock(&srv->mu);
+        srv->n_soon++;
+        pthread_mutex_unlock(&srv->mu);
+        release(c);   /* freed when its answer is out and its close watch done */
+        pthread_mutex_lock(&srv->mu);
+        srv->n_soon--;
         c = next_call(srv);
         if (c == NULL && --srv->n_threads == 0)
             pthread_cond_broadcast(&srv->idle);
@@ -877,12 +881,12 @@ static void start_call(dt_grpc_server *srv, rpc_call *c)
 /* rpc_to_thread: serve C on a thread: an idle one, or a new one. */
 void rpc_to_thread(dt_grpc_server *srv, rpc_call *c)
 {
-    /* an idle thread takes it if there is one (each idle thread takes one queued call) */
+    /* an idle thread takes it if there is one, or one on its way to look (each takes one) */
     pthread_mutex_lock(&srv->mu);
     int queued = 0;
     for (rpc_call *q = srv->queue_head; q; q = q->next)
         queued++;
-    if (srv->n_idle > queued) {
+    if (srv->n_idle + srv->n_soon > queued) {
         c->next = NULL;
         if (srv->queue_tail)
             srv->queue_tail->next = c;

@@ -68,6 +68,7 @@ struct dt_grpc_server {
     pthread_cond_t work;        /* a call was queued for an idle thread, or stopping */
     int n_threads;
     int n_idle;
+    int n_soon;                 /* threads done with a call, on their way to take the next */
     int n_calls;                /* calls taken, until served (n_calls <= max_calls) */
     int n_streams;              /* of them, GetWorkItems streams (<= max_streams) */
     rpc_call *queue_head, *queue_tail;
