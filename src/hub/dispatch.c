@@ -1,7 +1,7 @@
-/* dispatch.c — handing out work. Leasing (with a wait for new work that wakes on local
+/* dispatch.c — handing out work: leasing (with a wait for new work that wakes on local
  * changes and polls for changes made by other processes), completing and abandoning work
- * items, the renewer that keeps the leases of work in flight alive, and the dispatch loops
- * that run work in-process with an executor. */
+ * items. The leases of what is in flight are leases.c's; running work in-process on an
+ * executor is run.c's. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,176 +13,6 @@
 #define IDLE_POLL_MS 1000   /* a watched store's takers: see store_worth_asking */
 #define UNSEEN_RETRY_MS 50  /* a start a lease did not see: looked at again this soon, */
 #define UNSEEN_HOLD_MS 1000 /* and at the latest this late (a terminate may come meanwhile) */
-
-/* ---- leases in flight ------------------------------------------------------------------ */
-
-static dt_status track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_item *act,
-                       const dt_entity_item *ent)
-{
-    lease_entry *e = calloc(1, sizeof *e);
-    if (e == NULL)
-        return DT_ERR_NOMEM;
-    e->orch = orch;
-    e->act = act;
-    e->ent = ent;
-    pthread_mutex_lock(&hub->ls_mu);
-    e->next = hub->leases;
-    hub->leases = e;
-    pthread_mutex_unlock(&hub->ls_mu);
-    return DT_OK;
-}
-
-dt_status lease_track(dt_hub *hub, const dt_orch_item *orch, const dt_activity_item *act)
-{
-    return track(hub, orch, act, NULL);
-}
-
-dt_status lease_track_entity(dt_hub *hub, const dt_entity_item *ent)
-{
-    return track(hub, NULL, NULL, ent);
-}
-
-void lease_untrack(dt_hub *hub, const void *item)
-{
-    pthread_mutex_lock(&hub->ls_mu);
-    for (lease_entry **p = &hub->leases; *p; p = &(*p)->next) {
-        lease_entry *e = *p;
-        if ((const void *)e->orch == item || (const void *)e->act == item ||
-            (const void *)e->ent == item) {
-            *p = e->next;
-            free(e);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&hub->ls_mu);
-}
-
-/* What the renewer needs of one lease, copied so no lock is held during store I/O. */
-typedef struct renewal {
-    int kind;                     /* DT_WORK_* */
-    int64_t act_id;
-    char instance_id[DT_INSTANCE_ID_MAX + 1];
-    char token[160];
-} renewal;
-
-static void renew_all(dt_hub *hub, renewal *r, size_t n)
-{
-    dt_time until = dt_now() + hub->lease_us;
-    for (size_t i = 0; i < n; i++) {
-        dt_error err;
-        if (r[i].kind == DT_WORK_ORCHESTRATION) {
-            dt_orch_item it = {0};
-            it.instance_id = r[i].instance_id;
-            it.lock_token = r[i].token;
-            dt_store_renew_orchestration(hub->store, &it, until, &err);
-        } else if (r[i].kind == DT_WORK_ENTITY) {
-            dt_entity_item it = {0};
-            it.entity_id = r[i].instance_id;
-            it.lock_token = r[i].token;
-            dt_store_renew_entity(hub->store, &it, until, &err);
-        } else {
-            dt_activity_item it = {0};
-            it.id = r[i].act_id;
-            it.instance_id = r[i].instance_id;
-            it.lock_token = r[i].token;
-            dt_store_renew_activity(hub->store, &it, until, &err);
-        }
-        /* a renewal that fails means the lease is gone; the commit will say so */
-    }
-}
-
-/* heartbeat: say this node is alive, every DT_NODE_HEARTBEAT_MS, on a store that keeps them.
- * It is a write like any other, so its outcome is the store's health: an idle node (its work
- * all done, or waiting on timers) still notices within a beat that its database went away,
- * and that it came back. */
-static void heartbeat(dt_hub *hub)
-{
-    dt_time now = dt_now();
-    if (!hub->beats || now - hub->beat_at < (dt_time)DT_NODE_HEARTBEAT_MS * 1000)
-        return;
-    hub->beat_at = now;
-    dt_error err = {0};
-    dt_status st = dt_store_heartbeat(hub->store, hub->owner, hub->started_at, now, &err);
-    if (st == DT_ERR_UNIMPLEMENTED)
-        hub->beats = false;
-    else
-        hub_store_result(hub, st, &err);
-}
-
-static void *renewer_main(void *arg)
-{
-    dt_hub *hub = arg;
-    pthread_setname_np(pthread_self(), "dt-renew");
-    int64_t period_ms = hub->lease_us / 3000;
-    if (period_ms < 10)
-        period_ms = 10;
-    if (hub->beats && period_ms > DT_NODE_HEARTBEAT_MS)
-        period_ms = DT_NODE_HEARTBEAT_MS;
-    pthread_mutex_lock(&hub->ls_mu);
-    while (!hub->renew_stop) {
-        struct timespec until = dt_deadline_ms(period_ms);
-        pthread_cond_timedwait(&hub->ls_wake, &hub->ls_mu, &until);
-        if (hub->renew_stop)
-            break;
-        pthread_mutex_unlock(&hub->ls_mu);
-        ready_sweep(hub);
-        heartbeat(hub);
-        pthread_mutex_lock(&hub->ls_mu);
-        size_t n = 0;
-        for (lease_entry *e = hub->leases; e; e = e->next)
-            n++;
-        if (n == 0)
-            continue;
-        renewal *r = calloc(n, sizeof *r);
-        if (r == NULL)
-            continue;
-        size_t i = 0;
-        for (lease_entry *e = hub->leases; e; e = e->next, i++) {
-            const char *id, *tok;
-            if (e->orch) {
-                r[i].kind = DT_WORK_ORCHESTRATION;
-                id = e->orch->instance_id;
-                tok = e->orch->lock_token;
-            } else if (e->ent) {
-                r[i].kind = DT_WORK_ENTITY;
-                id = e->ent->entity_id;
-                tok = e->ent->lock_token;
-            } else {
-                r[i].kind = DT_WORK_ACTIVITY;
-                id = e->act->instance_id;
-                tok = e->act->lock_token;
-                r[i].act_id = e->act->id;
-            }
-            snprintf(r[i].instance_id, sizeof r[i].instance_id, "%s", id ? id : "");
-            snprintf(r[i].token, sizeof r[i].token, "%s", tok ? tok : "");
-        }
-        pthread_mutex_unlock(&hub->ls_mu);
-        renew_all(hub, r, n);
-        free(r);
-        pthread_mutex_lock(&hub->ls_mu);
-    }
-    pthread_mutex_unlock(&hub->ls_mu);
-    return NULL;
-}
-
-dt_status renewer_start(dt_hub *hub)
-{
-    return pthread_create(&hub->renewer, NULL, renewer_main, hub) == 0 ? DT_OK : DT_ERR_NOMEM;
-}
-
-void renewer_stop(dt_hub *hub)
-{
-    pthread_mutex_lock(&hub->ls_mu);
-    hub->renew_stop = true;
-    pthread_cond_signal(&hub->ls_wake);
-    pthread_mutex_unlock(&hub->ls_mu);
-    pthread_join(hub->renewer, NULL);
-    while (hub->leases) {
-        lease_entry *e = hub->leases;
-        hub->leases = e->next;
-        free(e);
-    }
-}
 
 /* ---- orchestration work items ------------------------------------------------------------ */
 
@@ -259,12 +89,12 @@ static int rank_of(const dt_event *e, const char *exec)
     return RANK_REST;
 }
 
-/* begin_episode: put the episode's OrchestratorStarted (its time is the orchestration time
+/* hub_begin_episode: put the episode's OrchestratorStarted (its time is the orchestration time
  * of the episode, committed as it is) and the new events in their order (above), and drop
  * what the worker must not see: what earlier executions left behind (results and timers of
  * the run before a continue-as-new) and results that history already has (see
  * episode_is_duplicate). Dropped messages are still consumed at commit. */
-static dt_status begin_episode(dt_hub *hub, dt_orch_item *item)
+dt_status hub_begin_episode(dt_hub *hub, dt_orch_item *item)
 {
     const tally *past_tally = cache_tally(hub, item);
     dt_event *in = dt_arena_alloc(item->arena, (item->n_incoming + 1) * sizeof *in);
@@ -308,22 +138,6 @@ static const dt_event *find_incoming(const dt_orch_item *item, dt_event_type typ
     return NULL;
 }
 
-/* A result handed to the committer without waiting (the in-process loops, and the
- * asynchronous completions of remote workers): the committer frees it with its memory once
- * it is committed and durable, after telling DONE (when set) how it went. Nothing is lost
- * meanwhile: until the commit, the work item is still leased here. */
-typedef struct done_item {
-    commit_req req;
-    dt_hub *hub;                  /* its committer's (commit_async) */
-    dt_commit c;
-    dt_arena *arena;
-    dt_orch_item *orch;
-    dt_activity_item *act;
-    dt_hub_done_fn done;
-    void *done_arg;
-} done_item;
-
-static void commit_async(dt_hub *hub, done_item *d);
 
 /* unspeculate: D, a speculative episode that failed other than by its activity's lease, goes
  * to the committer again as the activity result alone, as it would have gone without
@@ -344,7 +158,7 @@ static bool unspeculate(done_item *d)
     memset(&d->c, 0, sizeof d->c);
     d->c.kind = DT_COMMIT_ACTIVITY;
     d->c.u.activity = done;
-    commit_async(d->hub, d);
+    hub_commit_done(d->hub, d);
     return true;
 }
 
@@ -363,8 +177,7 @@ static void done_free(commit_req *req)
     free(d);
 }
 
-/* commit_async: hand D (its entry built) to the committer. */
-static void commit_async(dt_hub *hub, done_item *d)
+void hub_commit_done(dt_hub *hub, done_item *d)
 {
     d->hub = hub;
     d->req.commit = &d->c;
@@ -547,7 +360,7 @@ static dt_status take_orchestration(dt_hub *hub, dt_orch_item *item, dt_orch_ite
     bool history = !dt_runtime_status_is_terminal(item->state.status) ||
                    find_incoming(item, DT_EVENT_EXECUTION_REWOUND) != NULL;
     dt_status st = history ? cache_attach(hub, item, err) : DT_OK;
-    if (st == DT_OK && (st = begin_episode(hub, item)) != DT_OK) {
+    if (st == DT_OK && (st = hub_begin_episode(hub, item)) != DT_OK) {
         if (history)
             cache_detach(hub, item, NULL);
         dt_error_set(err, st, "out of memory");
@@ -719,7 +532,7 @@ void dt_hub_complete_orchestration_async(dt_hub *hub, dt_orch_item *item,
     d->orch = item;
     d->done = done;
     d->done_arg = arg;
-    commit_async(hub, d);
+    hub_commit_done(hub, d);
 }
 
 /* abandon_orchestration: give ITEM's lease up, for redelivery from RETRY_AT (0: at once);
@@ -822,8 +635,8 @@ static dt_status lease_activity(dt_hub *hub, const dt_name_filter *names,
     return DT_OK;
 }
 
-static dt_status next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_filter *names,
-                               dt_activity_item **out, dt_error *err)
+dt_status hub_next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_filter *names,
+                            dt_activity_item **out, dt_error *err)
 {
     *out = NULL;
     dt_time deadline = dt_now() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
@@ -844,12 +657,11 @@ static dt_status next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_fi
 dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item **out,
                                dt_error *err)
 {
-    return next_activity(hub, timeout_ms, NULL, out, err);
+    return hub_next_activity(hub, timeout_ms, NULL, out, err);
 }
 
-/* activity_commit: the commit entry of ITEM's result or failure. */
-static void activity_commit(dt_commit *c, const dt_activity_item *item, const char *result,
-                            const dt_failure *failure)
+void hub_activity_commit(dt_commit *c, const dt_activity_item *item, const char *result,
+                         const dt_failure *failure)
 {
     memset(c, 0, sizeof *c);
     c->kind = DT_COMMIT_ACTIVITY;
@@ -901,11 +713,11 @@ void dt_hub_complete_activity_async(dt_hub *hub, dt_activity_item *item, const c
         done(arg, dt_error_set(&err, DT_ERR_NOMEM, "out of memory"), &err);
         return;
     }
-    activity_commit(&d->c, item, result, failure);
+    hub_activity_commit(&d->c, item, result, failure);
     d->act = item;
     d->done = done;
     d->done_arg = arg;
-    commit_async(hub, d);
+    hub_commit_done(hub, d);
 }
 
 dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,
@@ -919,7 +731,7 @@ dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const ch
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
     }
     dt_commit c;
-    activity_commit(&c, item, result, failure);
+    hub_activity_commit(&c, item, result, failure);
     dt_status st = hub_commit(hub, &c, err);   /* the committer stops renewing the lease */
     dt_activity_item_free(item);
     return st;
@@ -1036,7 +848,7 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
             int kind = kinds[(start + i) % 3];
             if (!(want & kind))
                 continue;
-            dt_status st = kind == DT_WORK_ACTIVITY ? next_activity(hub, 0, an, &out->act, err)
+            dt_status st = kind == DT_WORK_ACTIVITY ? hub_next_activity(hub, 0, an, &out->act, err)
                            : kind == DT_WORK_ORCHESTRATION
                                ? next_orchestration(hub, 0, on, &out->orch, err)
                                : lease_entity(hub, en, &out->ent, err);
@@ -1052,299 +864,4 @@ dt_status dt_hub_next_work(dt_hub *hub, int64_t timeout_ms, int first, int want,
         if (woken_for < 0)   /* the bell: the caller looks at what it wants again */
             return DT_OK;
     }
-}
-
-/* ---- in-process dispatch loops ---------------------------------------------------------------- */
-
-static void run_one_orchestration(dt_hub *hub, dt_orch_item *item)
-{
-    done_item *d = calloc(1, sizeof *d);
-    dt_arena *arena = dt_arena_new();
-    dt_orch_result res = {0};
-    dt_orch_request req;
-    dt_hub_orch_request(item, &req);
-    dt_error err;
-    dt_status st = d && arena ? hub->ex.run_orchestration(hub->ex.data, &req, arena, &res)
-                              : DT_ERR_NOMEM;
-    if (st == DT_OK) {
-        d->c.kind = DT_COMMIT_EPISODE;
-        st = episode_build(hub, item, &res, arena, &d->c.u.episode, &err);
-    }
-    if (st == DT_OK) {
-        d->arena = arena;
-        d->orch = item;
-        commit_async(hub, d);
-        return;
-    }
-    dt_hub_abandon_orchestration(hub, item, &err);
-    dt_arena_free(arena);
-    free(d);
-}
-
-/* run_one_entity: ITEM's batch on the executor, committed before the next item (an entity's
- * next step must see this one's state). */
-static void run_one_entity(dt_hub *hub, dt_entity_item *item)
-{
-    dt_arena *arena = dt_arena_new();
-    dt_entity_request req;
-    dt_hub_entity_request(item, &req);
-    dt_entity_result res;
-    dt_error err;
-    dt_status st = arena && req.operations
-                       ? hub->ex.run_entity(hub->ex.data, &req, arena, &res)
-                       : DT_ERR_NOMEM;
-    if (st == DT_OK)
-        dt_hub_complete_entity(hub, item, &res, &err);
-    else
-        dt_hub_abandon_entity(hub, item, &err);
-    dt_arena_free(arena);
-}
-
-/* The orchestration loops run entity batches too, when the executor has entities. */
-static void *orchestration_loop(void *arg)
-{
-    dt_hub *hub = arg;
-    pthread_setname_np(pthread_self(), "dt-orch");
-    int want = DT_WORK_ORCHESTRATION | (hub->ex.run_entity ? DT_WORK_ENTITY : 0), last = 0;
-    while (atomic_load(&hub->running)) {
-        dt_work work;
-        dt_error err;
-        if (dt_hub_next_work(hub, 100, last, want, hub->run_filter, NULL, &work, &err) != DT_OK) {
-            hub_wait_change(hub, hub_version(hub), POLL_MS);   /* store trouble: back off */
-            continue;
-        }
-        if (work.orch) {
-            last = DT_WORK_ORCHESTRATION;
-            run_one_orchestration(hub, work.orch);
-        } else if (work.ent) {
-            last = DT_WORK_ENTITY;
-            run_one_entity(hub, work.ent);
-        }
-    }
-    return NULL;
-}
-
-/* ---- speculative episodes ---------------------------------------------------------------
- * An activity's result is committed to its orchestration's inbox, and the episode it wakes
- * is leased, run and committed in turn: two commits per step of a chain. When the result is
- * at hand on a loop of this hub, the hub keeps the orchestration's history (it committed its
- * last episode) with only this task open (of those history counts: activities, timers,
- * sub-orchestrations), and this hub's loops run the orchestration, the episode runs at once
- * on the activity's thread, the result its one new event, and commits with it
- * (dt_episode.consumes): one commit per step, and the result never passes through the
- * inbox. Nothing is leased for it: the commit takes the instance's lease itself, only if the
- * instance is still as the episode saw it (free, nothing in its inbox, Running, the same
- * execution and history), and otherwise commits the result alone, to the inbox, as it would have gone
- * (refused: the cached history that ran ahead is dropped, and the SDK's session, which no
- * longer matches what is stored, replays from the start at the next episode). Until then the
- * activity's own lease, renewed as before, holds the work: a crash before the commit loses
- * the result and the activity runs again, as after a crash before its result was committed
- * (and goes the old way then: a crash in the episode itself must not repeat the activity);
- * nobody hears of the episode before its commit is durable, as of any other. An episode the
- * store will not take goes again as the result alone (unspeculate). The orchestrator's code
- * runs on the activity loops then, beside the orchestration loops' (the SDK's sessions allow
- * any thread). */
-
-/* spec_row: the instance row a speculative episode for ITEM runs on, if it may run here:
- * Running, in the execution the activity was scheduled by, of a name this hub's loops run. */
-static const dt_instance_state *spec_row(dt_hub *hub, const dt_activity_item *act,
-                                         dt_arena *arena)
-{
-    dt_instance_state *row = NULL;
-    dt_error err;
-    if (dt_store_get_instance(hub->store, act->instance_id, arena, &row, &err) != DT_OK)
-        return NULL;
-    const dt_name_filter *names = hub->run_filter ? hub->run_filter->orchestrations : NULL;
-    bool ok = row->status == DT_STATUS_RUNNING && row->execution_id &&
-              strcmp(row->execution_id, act->execution_id) == 0 &&
-              dt_name_filter_match(names, row->name, row->version);
-    return ok ? row : NULL;
-}
-
-/* speculate: D, an activity result built for the committer, made a speculative episode that
- * consumes it when it can be (see above); else D is left as it was. */
-static void speculate(dt_hub *hub, done_item *d)
-{
-    const dt_activity_item *act = d->act;
-    /* not for an activity delivered again: if its first result was lost to a crash in the
-     * episode itself (code that kills the process), a second speculation would crash the
-     * same way, and the activity run for ever; its result goes first, as without */
-    if (!hub->speculate || !hub->run_orchs || act->execution_id == NULL ||
-        act->delivery_count > 1 || !atomic_load(&hub->running))
-        return;
-    dt_arena *a = dt_arena_new();
-    dt_orch_item *item = a ? dt_arena_alloc(a, sizeof *item) : NULL;
-    dt_activity_done *done = dt_arena_alloc(d->arena, sizeof *done);
-    if (item == NULL || done == NULL) {
-        dt_arena_free(a);
-        return;
-    }
-    /* locked_until: when it would end had it been leased now (the work item's time is
-     * counted from here), and the claim's lease in the commit */
-    *item = (dt_orch_item){.arena = a, .instance_id = act->instance_id,
-                           .locked_until = dt_now() + hub->lease_us};
-    item->state.execution_id = act->execution_id;
-    item->lock_token = dt_arena_printf(a, "%s:s%llx", hub->owner,
-                                       (unsigned long long)atomic_fetch_add(&hub->spec_seq, 1));
-    if (item->lock_token == NULL || !cache_speculate(hub, item)) {
-        dt_arena_free(a);
-        return;
-    }
-    /* the history is checked out: from here it goes back with cache_detach */
-    const dt_instance_state *row = spec_row(hub, act, a);
-    dt_event *in = dt_arena_alloc(a, sizeof *in);
-    bool ok = row != NULL && in != NULL;
-    if (ok) {
-        item->state = *row;
-        *in = d->c.u.activity.message.event;
-        in->execution_id = act->execution_id;
-        item->incoming = in;
-        item->n_incoming = 1;
-        /* the OrchestratorStarted and the result: none dropped as a duplicate */
-        ok = begin_episode(hub, item) == DT_OK && item->n_incoming == 2;
-    }
-    if (!ok) {
-        /* nothing ran: the history goes back as it was (an episode that appends nothing) */
-        dt_episode same = {.status = DT_STATUS_RUNNING};
-        cache_detach(hub, item, &same);
-        dt_arena_free(a);
-        return;
-    }
-    dt_orch_request req;
-    dt_hub_orch_request(item, &req);
-    dt_orch_result res = {0};
-    dt_episode ep;
-    dt_error err;
-    if (hub->ex.run_orchestration(hub->ex.data, &req, d->arena, &res) != DT_OK ||
-        episode_build(hub, item, &res, d->arena, &ep, &err) != DT_OK) {
-        cache_detach(hub, item, NULL);   /* its code ran ahead of what is stored */
-        dt_arena_free(a);
-        return;
-    }
-    *done = d->c.u.activity;
-    ep.consumes = done;
-    d->c.kind = DT_COMMIT_EPISODE;
-    d->c.u.episode = ep;
-    d->orch = item;
-}
-
-static void run_one_activity(dt_hub *hub, dt_activity_item *item)
-{
-    done_item *d = calloc(1, sizeof *d);
-    dt_arena *arena = dt_arena_new();
-    const char *result = NULL;
-    const dt_failure *failure = NULL;
-    dt_activity_request req;
-    dt_hub_activity_request(item, &req);
-    dt_error err;
-    dt_status st = d && arena ? hub->ex.run_activity(hub->ex.data, &req, arena, &result,
-                                                     &failure)
-                              : DT_ERR_NOMEM;
-    if (st == DT_OK) {
-        activity_commit(&d->c, item, result, failure);
-        d->arena = arena;
-        d->act = item;
-        speculate(hub, d);
-        commit_async(hub, d);
-        return;
-    }
-    dt_hub_abandon_activity(hub, item, &err);
-    dt_arena_free(arena);
-    free(d);
-}
-
-static void *activity_loop(void *arg)
-{
-    dt_hub *hub = arg;
-    pthread_setname_np(pthread_self(), "dt-act");
-    const dt_name_filter *names = hub->run_filter ? hub->run_filter->activities : NULL;
-    while (atomic_load(&hub->running)) {
-        dt_activity_item *item = NULL;
-        dt_error err;
-        if (next_activity(hub, 100, names, &item, &err) != DT_OK) {
-            hub_wait_change(hub, hub_version(hub), POLL_MS);
-            continue;
-        }
-        if (item)
-            run_one_activity(hub, item);
-    }
-    return NULL;
-}
-
-/* run_filter_copy: FILTER's names into the hub's RUN_ARENA, as the loops' own filter (a
- * missing kind stays NULL: any). The loops share one filter, so they are one taker. */
-static dt_status run_filter_copy(dt_hub *hub, const dt_work_filter *filter)
-{
-    if (filter == NULL)
-        return DT_OK;
-    if ((hub->run_arena = dt_arena_new()) == NULL)
-        return DT_ERR_NOMEM;
-    const dt_name_filter *from[3] = {filter->orchestrations, filter->activities,
-                                     filter->entities};
-    const dt_name_filter *to[3] = {NULL, NULL, NULL};
-    for (int k = 0; k < 3; k++) {
-        if (from[k] == NULL)
-            continue;
-        if (dt_name_filter_copy(hub->run_arena, from[k], &hub->run_names[k]) != DT_OK) {
-            dt_arena_free(hub->run_arena);
-            hub->run_arena = NULL;
-            return DT_ERR_NOMEM;
-        }
-        to[k] = &hub->run_names[k];
-    }
-    hub->run_work = (dt_work_filter){to[0], to[1], to[2]};
-    hub->run_filter = &hub->run_work;
-    return DT_OK;
-}
-
-dt_status dt_hub_run(dt_hub *hub, const dt_executor *ex, const dt_work_filter *filter,
-                     int orch_threads, int act_threads, dt_error *err)
-{
-    if (atomic_load(&hub->running) || hub->threads)
-        return dt_error_set(err, DT_ERR_STATE, "the hub's dispatch loops are already running");
-    if (orch_threads < 0 || act_threads < 0 || orch_threads + act_threads == 0)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "need at least one dispatch thread (got %d orchestration, %d "
-                            "activity)", orch_threads, act_threads);
-    hub->ex = *ex;
-    hub->run_orchs = orch_threads > 0 && ex->run_orchestration != NULL;
-    if (run_filter_copy(hub, filter) != DT_OK)
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    hub->threads = calloc((size_t)(orch_threads + act_threads), sizeof *hub->threads);
-    if (hub->threads == NULL) {
-        dt_hub_stop(hub);   /* frees the filter */
-        return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    }
-    atomic_store(&hub->running, true);
-    for (int i = 0; i < orch_threads + act_threads; i++) {
-        void *(*loop)(void *) = i < orch_threads ? orchestration_loop : activity_loop;
-        if (pthread_create(&hub->threads[i], NULL, loop, hub) != 0) {
-            dt_hub_stop(hub);
-            return dt_error_set(err, DT_ERR_NOMEM, "cannot start dispatch thread %d", i);
-        }
-        hub->n_threads++;
-    }
-    return DT_OK;
-}
-
-void dt_hub_stop(dt_hub *hub)
-{
-    atomic_store(&hub->running, false);
-    for (int i = 0; i < hub->n_threads; i++)
-        pthread_join(hub->threads[i], NULL);
-    free(hub->threads);
-    hub->threads = NULL;
-    hub->n_threads = 0;
-    /* the loops took work of both kinds: what commits leased for them goes back now, and
-     * commits lease for them no more */
-    atomic_store(&hub->any_asked_at[0], 0);
-    atomic_store(&hub->any_asked_at[1], 0);
-    for (int k = 0; k < 3; k++)
-        ready_forget_taker(hub, &hub->run_names[k]);
-    hub->run_filter = NULL;
-    hub->run_orchs = false;
-    dt_arena_free(hub->run_arena);
-    hub->run_arena = NULL;
-    memset(hub->run_names, 0, sizeof hub->run_names);
-    ready_sweep(hub);
 }

@@ -253,7 +253,7 @@ static void continue_as_new(builder *b, const dt_action *a, dt_episode *ep)
         e->tags = started->tags;
     }
     /* carried over: tagged with the new execution, so they follow its ExecutionStarted
-     * ahead of whatever was waiting in the inbox (dispatch.c, begin_episode) */
+     * ahead of whatever was waiting in the inbox (dispatch.c, hub_begin_episode) */
     for (size_t i = 0; i < a->n_carryover; i++) {
         const dt_event *c = &a->carryover[i];
         if (c->type != DT_EVENT_EVENT_RAISED)

@@ -26,6 +26,38 @@ typedef struct commit_req {
     struct commit_req *next;
 } commit_req;
 
+/* A result handed to the committer without waiting (the in-process loops, and the
+ * asynchronous completions of remote workers): the committer frees it with its memory once
+ * it is committed and durable, after telling DONE (when set) how it went. Nothing is lost
+ * meanwhile: until the commit, the work item is still leased here. */
+typedef struct done_item {
+    commit_req req;
+    dt_hub *hub;                  /* its committer's (hub_commit_done) */
+    dt_commit c;
+    dt_arena *arena;
+    dt_orch_item *orch;
+    dt_activity_item *act;
+    dt_hub_done_fn done;
+    void *done_arg;
+} done_item;
+
+
+/* hub_commit_done: hand D (its entry built) to the committer (dispatch.c). */
+void hub_commit_done(dt_hub *hub, done_item *d);
+
+/* hub_activity_commit: the commit entry C of activity ITEM's RESULT or FAILURE. */
+void hub_activity_commit(dt_commit *c, const dt_activity_item *item, const char *result,
+                         const dt_failure *failure);
+
+/* hub_begin_episode: ITEM's new events for its episode, behind an OrchestratorStarted,
+ * without what the worker must not see (dispatch.c; DT_ERR_NOMEM when out of memory). */
+dt_status hub_begin_episode(dt_hub *hub, dt_orch_item *item);
+
+/* hub_next_activity: an activity work item of NAMES (NULL: any) into *OUT, waiting at most
+ * TIMEOUT_MS for one; *OUT NULL when none came. */
+dt_status hub_next_activity(dt_hub *hub, int64_t timeout_ms, const dt_name_filter *names,
+                            dt_activity_item **out, dt_error *err);
+
 /* Work leased by a commit in its own transaction (dt_commit_lease), waiting for a taker:
  * a ring per kind, of at most READY_MAX items (ready_room keeps commits from leasing more;
  * ring_push asserts it). Its leases are tracked (renewed) from the moment it is queued. */
