@@ -305,16 +305,11 @@ static session *session_new(dt_orchestrator_fn fn, void *user, const dt_orch_req
 static dt_status append(session *s, const dt_event *ev, size_t n)
 {
     dt_octx *c = s->c;
-    if (c->evs == NULL || c->n_events + n > s->cap_evs) {   /* a session always has evs */
-        size_t cap = s->cap_evs ? s->cap_evs : 64;
-        while (cap < c->n_events + n)
-            cap *= 2;
-        const dt_event **v = realloc(c->evs, cap * sizeof *v);
-        if (v == NULL)
-            return DT_ERR_NOMEM;
-        c->evs = v;
-        s->cap_evs = cap;
-    }
+    /* a session always has evs (dt_grow gives some room when there is none yet) */
+    const dt_event **v = dt_grow(c->evs, &s->cap_evs, c->n_events + n, sizeof *v);
+    if (v == NULL)
+        return DT_ERR_NOMEM;
+    c->evs = v;
     for (size_t i = 0; i < n; i++) {
         dt_event *e = dt_arena_alloc(s->arena, sizeof *e);
         if (e == NULL || dt_event_copy(s->arena, &ev[i], e) != DT_OK)

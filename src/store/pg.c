@@ -488,16 +488,12 @@ void pg_literal_put(pg_literal *a, const char *text, size_t len)
 {
     if (!a->ok)
         return;
-    if (a->n + len + 1 > a->cap) {
-        size_t cap = (a->cap ? a->cap * 2 : 256) + len;
-        char *s = realloc(a->s, cap);
-        if (s == NULL) {
-            a->ok = false;
-            return;
-        }
-        a->s = s;
-        a->cap = cap;
+    char *s = dt_grow(a->s, &a->cap, a->n + len + 1, 1);
+    if (s == NULL) {
+        a->ok = false;
+        return;
     }
+    a->s = s;
     memcpy(a->s + a->n, text, len);
     a->n += len;
     a->s[a->n] = '\0';

@@ -50,18 +50,12 @@ static void arr_put(pg_array *a, const void *v, size_t len)
         a->failed = true;
         return;
     }
-    if (a->len + len > a->cap) {
-        size_t cap = a->cap ? a->cap : 64;
-        while (cap < a->len + len)
-            cap *= 2;
-        uint8_t *b = realloc(a->buf, cap);
-        if (b == NULL) {
-            a->failed = true;
-            return;
-        }
-        a->buf = b;
-        a->cap = cap;
+    uint8_t *b = dt_grow(a->buf, &a->cap, a->len + len, 1);
+    if (b == NULL) {
+        a->failed = true;
+        return;
     }
+    a->buf = b;
     memcpy(a->buf + a->len, v, len);
     a->len += len;
 }
