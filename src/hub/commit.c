@@ -71,6 +71,7 @@ typedef struct slot {
     dt_commit_lease lease;
     uint64_t ticket;
     uint64_t seq;                 /* batches are published in commit order */
+    uint64_t no;                  /* its number in hub->batches_in, once committed */
     bool full;                    /* committed, waiting for the syncer */
     bool urgent;                  /* to be made durable at once (must_sync) */
     dt_time committed_at;         /* a held batch waits at most HOLD_MS from here */
@@ -172,6 +173,7 @@ static void commit_slot(dt_hub *hub, slot *s)
             s->batch[i].u.episode.updated_at = L->now;
     dt_time t0 = dt_now();
     dt_status st = dt_store_commit_deferred(hub->store, s->batch, s->n, L, &s->ticket, &err);
+    s->no = atomic_fetch_add(&hub->batches_in, 1) + 1;   /* readers from now on see it */
     metrics_commit(hub->metrics, s->n, dt_now() - t0);
     hub_store_result(hub, st, &err);
     for (size_t i = 0; i < s->n; i++) {
@@ -229,7 +231,7 @@ static void publish_slot(dt_hub *hub, slot *s)
     /* the requesters still wait, so the batch's entries are valid to read; a failed sync is
      * known (sync_failed) before the counts go down */
     count_rows(hub, s->batch, s->n, -1);
-    hub_notify_committed(hub, s->batch, s->n);
+    hub_notify_committed(hub, s->batch, s->n, s->no);
 
     /* wake the synchronous requesters, each on its own condition (a woken request is gone at
      * once: its stack frame returns), and keep the others to finish */

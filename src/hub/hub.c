@@ -102,6 +102,7 @@ static void wake(dt_hub *hub, waiter *w)
 void waiter_link(dt_hub *hub, waiter *w)
 {
     waiter **head = bucket(hub, w->instance_id, strlen(w->instance_id));
+    w->listed_after = atomic_load(&hub->batches_in);
     w->next = *head;
     w->pprev = head;
     if (w->next)
@@ -377,12 +378,13 @@ static void waiter_reached(waiter *w, const dt_episode *ep)
     dt_arena_free(old);
 }
 
-void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n)
+void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, uint64_t no)
 {
     pthread_mutex_lock(&hub->ch_mu);
     for (size_t i = 0; i < n; i++)
         for (waiter *w = episode_bucket(hub, &batch[i]); w; w = w->next)
-            if (ends_wait(w, &batch[i]) && !reached_before(w, batch, i)) {
+            if (w->listed_after < no && ends_wait(w, &batch[i]) &&
+                !reached_before(w, batch, i)) {
                 if (w->fn)
                     waits_reached(hub, w, &batch[i].u.episode);
                 else

@@ -82,6 +82,10 @@ typedef struct waiter {
     /* the row the last episode that reached WHAT left, durable (mu): answered without a read */
     dt_instance_state *reached;
     dt_arena *reached_arena;
+    /* hub->batches_in when it was listed: what those batches left, it reads itself (after
+     * listing), and their rows may be older than that read: a write made between a batch's
+     * commit and its publishing (a rewind's reopen) is newer. Only later batches wake it. */
+    uint64_t listed_after;
     struct waiter *next, **pprev; /* its bucket's list (hub->waiters), under ch_mu */
     /* an asynchronous wait's (waits.c), else FN is NULL; REACHED, CHANGED: under ch_mu */
     dt_hub_wait_fn fn;
@@ -221,6 +225,7 @@ struct dt_hub {
      * looks only at the waiters of its own instances, a wait leaves in constant time */
     waiter *waiters[WAIT_BUCKETS];
     atomic_size_t n_waiters;      /* listed in waiters (changed under ch_mu) */
+    _Atomic uint64_t batches_in;  /* batches the store has committed (commit.c), numbered */
     /* asynchronous waits (waits.c), under ch_mu, each on one of two queues of the thread
      * that looks after them (started by the first, asleep on aw_wake): SOON, to be looked
      * at now (new, changed, reached); LATER, by when they are looked at next */
@@ -302,9 +307,10 @@ void hub_notify(dt_hub *hub);
 /* hub_hash_id: a hash of instance ID (FNV-1a), for the hub's tables keyed by instance. */
 uint32_t hub_hash_id(const char *id);
 
-/* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH committed
- * (the batch is durable; its takers were woken when it was committed, see commit.c). */
-void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n);
+/* hub_notify_committed: wake the waiters of the instances whose episodes in BATCH, the NO-th
+ * the store committed (hub->batches_in), reached what they wait for (the batch is durable;
+ * its takers were woken when it was committed, see commit.c). */
+void hub_notify_committed(dt_hub *hub, const dt_commit *batch, size_t n, uint64_t no);
 
 /* hub_batch_awaited: would BATCH wake a waiter now (hub_notify_committed)? */
 bool hub_batch_awaited(dt_hub *hub, const dt_commit *batch, size_t n);
