@@ -1,8 +1,8 @@
 /* rpc.h — the gRPC server's internals. server.c owns the gRPC server, its completion queue
  * and the poller thread; every call runs on a thread of its own and talks to gRPC through the
  * blocking helpers here (rpc_recv, rpc_send, rpc_finish), which start a batch and wait for
- * the poller to report it done. client_rpcs.c and worker_rpcs.c hold the handlers; the
- * messages they read and write are mapped to records by src/service/. */
+ * the poller to report it done. client_rpcs.c, get_work_items.c and worker_rpcs.c hold the
+ * handlers; the messages they read and write are mapped to records by src/service/. */
 #ifndef DT_GRPC_RPC_H
 #define DT_GRPC_RPC_H
 
@@ -185,7 +185,7 @@ void rpc_give_kept(dt_grpc_server *srv, size_t n);
 /* rpc_held_max: the most the server holds of its calls' messages (--max-held-mb). */
 size_t rpc_held_max(rpc_call *call);
 
-/* worker_registry: the work items handed to remote workers (worker_rpcs.c). */
+/* worker_registry: the work items handed to remote workers (workers.c). */
 worker_registry *workers_new(void);
 void workers_free(worker_registry *w);
 
