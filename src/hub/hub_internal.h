@@ -84,7 +84,9 @@ typedef struct waiter {
     dt_arena *reached_arena;
     /* hub->batches_in when it was listed: what those batches left, it reads itself (after
      * listing), and their rows may be older than that read: a write made between a batch's
-     * commit and its publishing (a rewind's reopen) is newer. Only later batches wake it. */
+     * commit and its publishing (a rewind's reopen) is newer. Only later batches wake it.
+     * (A batch is numbered just after its commit returns; dt_hub_rewind also waits for what
+     * was committed before it to be published, so that gap cannot matter to a rewind.) */
     uint64_t listed_after;
     struct waiter *next, **pprev; /* its bucket's list (hub->waiters), under ch_mu */
     /* an asynchronous wait's (waits.c), else FN is NULL; REACHED, CHANGED: under ch_mu */

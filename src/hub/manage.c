@@ -170,7 +170,10 @@ dt_status dt_hub_rewind(dt_hub *hub, const char *id, const char *reason, dt_erro
     if (st == DT_ERR_STATE)
         return dt_error_set(err, DT_ERR_STATE, "rewind: instance '%s' changed or stayed leased "
                             "meanwhile; only a Failed instance can be rewound", id);
-    return st;
+    /* the episode that let go of the lease (a late message dropped) may be committed and not
+     * yet published: it is before the caller hears of the rewind, so its row (Failed) is told
+     * to no wait the caller begins next (hub.c: a wait takes the rows of later batches only) */
+    return st == DT_OK ? read_barrier(hub, st, err) : st;
 }
 
 dt_status dt_hub_restart(dt_hub *hub, const char *id, bool new_id,
