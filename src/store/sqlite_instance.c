@@ -186,10 +186,11 @@ dt_status store_sqlite_send_message(dt_store *base, const dt_message *m, dt_erro
     pthread_mutex_lock(&s->mu);
     bool delivered = false;
     dt_status r = store_begin_write(s, err);
-    if (r == DT_OK && m->reopen)
-        r = reopen_tx(s, m->instance_id, err);
-    if (r == DT_OK) {
-        r = store_insert_message_tx(s, m, NULL, &delivered, err);
+    if (r == DT_OK) {   /* from here on, any failure rolls back: a refused reopen too */
+        if (m->reopen)
+            r = reopen_tx(s, m->instance_id, err);
+        if (r == DT_OK)
+            r = store_insert_message_tx(s, m, NULL, &delivered, err);
         if (r == DT_OK && !delivered)
             r = dt_error_set(err, DT_ERR_NOT_FOUND, "no instance '%s'", m->instance_id);
         if (r == DT_OK)

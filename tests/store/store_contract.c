@@ -1138,6 +1138,69 @@ static void test_failure_details_are_kept(void **state)
     assert_str(h[1].failure->message, "it broke");
 }
 
+/* fail_held: commit ITEM's episode as failing its instance with F at NOW. */
+static void fail_held(fixture *fx, dt_orch_item *item, const dt_failure *f, dt_time now)
+{
+    dt_commit c = episode_commit(item, NULL, 0, DT_STATUS_FAILED);
+    c.u.episode.failure = f;
+    c.u.episode.completed_at = now;
+    commit_expect(fx, &c, DT_OK);
+    dt_orch_item_free(item);
+}
+
+/* A rewind's reopen (dt_message.reopen) makes a Failed instance nobody holds Running, its
+ * output and failure gone, as the message goes in. One that is held, or is not Failed, is
+ * refused with DT_ERR_STATE naming it, changes nothing, and leaves the store taking writes
+ * as before (the SQLite store once kept the refused reopen's transaction open, so the next
+ * write failed). Leases here are by the wall clock: a reopen looks at it. */
+static void test_a_reopen_takes_only_a_failed_instance_nobody_holds(void **state)
+{
+    fixture *fx = *state;
+    dt_time now = dt_now();
+    dt_failure f = {.error_type = "Boom", .message = "it broke"};
+    create(fx, "broken", NULL);
+    fail_held(fx, lease_one(fx, "w", now, LEASE), &f, now);
+    dt_message late = {.instance_id = "broken"};
+    late.event = ev(DT_EVENT_EVENT_RAISED);
+    late.event.name = "late";
+    dt_error err;
+    assert_ok(dt_store_send_message(fx->store, &late, &err), &err);
+    dt_orch_item *held = lease_one(fx, "w", now, LEASE);   /* the late message, to drop */
+
+    dt_message rewind = {.instance_id = "broken", .reopen = true};
+    rewind.event = ev(DT_EVENT_EXECUTION_REWOUND);
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_send_message(fx->store, &rewind, &err), DT_ERR_STATE);
+    assert_contains(err.message, "broken");
+    dt_instance_state *s = get(fx, "broken");
+    assert_int_equal(s->status, DT_STATUS_FAILED);
+    assert_non_null(s->failure);
+    late.event.name = "later";   /* the store takes writes */
+    assert_ok(dt_store_send_message(fx->store, &late, &err), &err);
+
+    fail_held(fx, held, &f, now);   /* dropped: nobody holds it now */
+    assert_ok(dt_store_send_message(fx->store, &rewind, &err), &err);
+    s = get(fx, "broken");
+    assert_int_equal(s->status, DT_STATUS_RUNNING);
+    assert_null(s->failure);
+    assert_null(s->output);
+    assert_int_equal(s->completed_at, 0);
+    dt_error_clear(&err);
+    assert_int_equal(dt_store_send_message(fx->store, &rewind, &err), DT_ERR_STATE);
+    assert_contains(err.message, "broken");   /* Running now: not again */
+
+    dt_orch_item *item = lease_one(fx, "w", now, LEASE);
+    size_t rewinds = 0, laters = 0;
+    for (size_t i = 0; i < item->n_incoming; i++) {
+        rewinds += item->incoming[i].type == DT_EVENT_EXECUTION_REWOUND;
+        laters += item->incoming[i].name && strcmp(item->incoming[i].name, "later") == 0;
+    }
+    assert_int_equal(item->n_incoming, 2);
+    assert_int_equal(rewinds, 1);
+    assert_int_equal(laters, 1);
+    dt_orch_item_free(item);
+}
+
 /* ---- activities ---------------------------------------------------------------------------- */
 
 static dt_commit activity_done(const dt_activity_item *a, const char *result)
@@ -3852,6 +3915,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_entry_refused_after_writing_is_rolled_back_alone),
         T(test_reset_history_replaces_it_for_continue_as_new),
         T(test_failure_details_are_kept),
+        T(test_a_reopen_takes_only_a_failed_instance_nobody_holds),
         T(test_activity_result_reaches_the_inbox_and_the_work_item_goes),
         T(test_activity_lease_expiry_and_abandon_redeliver),
         T(test_a_speculative_episode_commits_with_the_result_it_consumes),
