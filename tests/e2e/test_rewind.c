@@ -112,15 +112,17 @@ static dt_status waiting_parent(dt_octx *ctx, const char *input, const char **ou
 }
 
 /* renumbering: a child created after a retried step's timer; the child fails at once, while
- * the step waits to retry */
+ * the step waits to retry. The step fails well within the code's timer (1 s; 100 ms was
+ * once too short for a loaded machine, and the child then took the retry timer's number),
+ * and its retry waits far longer than the child takes to fail. */
 static dt_status renumbering(dt_octx *ctx, const char *input, const char **output)
 {
     (void)input;
-    dt_retry_policy slow = {.max_attempts = 2, .first_interval_ms = 2000};
+    dt_retry_policy slow = {.max_attempts = 2, .first_interval_ms = 60000};
     dt_task_options o = {.retry = &slow};
     dt_task *t[2];
     t[0] = dt_call_activity(ctx, "fails_twice", NULL, &o);
-    dt_await(ctx, dt_create_timer(ctx, dt_octx_now(ctx) + 100 * 1000));
+    dt_await(ctx, dt_create_timer(ctx, dt_octx_now(ctx) + 1000 * 1000));
     t[1] = dt_call_sub_orchestrator(ctx, "twice_child", NULL, NULL);
     const char *both = dt_await(ctx, dt_when_all(ctx, t, 2));
     /* a new child after the rewind: its number is the one the kept child had before */
