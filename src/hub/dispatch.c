@@ -484,6 +484,25 @@ static dt_status next_orchestration(dt_hub *hub, int64_t timeout_ms,
     }
 }
 
+bool hub_end_terminated(dt_hub *hub)
+{
+    /* a filter of no names: the rings and the store give it only instances with a terminate
+     * waiting (orch_match, the stores' searches), and take_orchestration ends those itself */
+    static const dt_name_filter terminates_only = {NULL, 0, NULL};
+    dt_orch_item *item = NULL, *run = NULL;
+    dt_error err = {0};
+    dt_status st = lease_orchestration(hub, &terminates_only, &item, &err);
+    if (st == DT_OK && item)
+        st = take_orchestration(hub, item, &run, &err);
+    if (run) {   /* its terminate was gone by the lease (another node ended it): not ours */
+        give_back_taken(hub, run);
+        dt_orch_item_free(run);
+    }
+    if (st != DT_OK && st != DT_ERR_LEASE_LOST)
+        dt_log(DT_LOG_WARN, NULL, "ending a terminated instance: %s", err.message);
+    return st == DT_OK && item != NULL;
+}
+
 dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_item **out,
                                     dt_error *err)
 {

@@ -269,6 +269,7 @@ struct dt_hub {
     pthread_cond_t ls_wake;
     lease_entry *leases;
     bool renew_stop;
+    bool terminate_asked;         /* a terminate was sent: see renewer_terminate_asked */
     pthread_t renewer;
 
     /* dispatch loops, and the work they take (RUN_WORK, a copy in RUN_ARENA, when
@@ -373,6 +374,10 @@ void ready_forget_taker(dt_hub *hub, const dt_name_filter *key);
 /* ready_room: how many items of KIND the next commit may lease: the room left in the ring
  * if some taker of that kind asked lately, else 0. */
 size_t ready_room(dt_hub *hub, int kind, dt_time now);
+
+/* ready_taker_present: has a taker of KIND (0 orchestration, 1 activity) asked for work lately
+ * (within TAKER_RECENT_US)? */
+bool ready_taker_present(dt_hub *hub, int kind, dt_time now);
 
 /* ready_forget: give back the queued orchestration item of instance ID, if there is one. */
 void ready_forget(dt_hub *hub, const char *id);
@@ -523,8 +528,15 @@ dt_time backoff_after(int n);
 int backoff_note(dt_hub *hub, const char *id, dt_time now);
 void backoff_forget(dt_hub *hub, const char *id);
 
-/* renewer_start / renewer_stop: the lease renewer thread. */
+/* renewer_start / renewer_stop: the lease renewer thread. renewer_terminate_asked: a
+ * terminate was sent; the renewer ends it if no taker is there to (hub_end_terminated). */
 dt_status renewer_start(dt_hub *hub);
 void renewer_stop(dt_hub *hub);
+void renewer_terminate_asked(dt_hub *hub);
+
+/* hub_end_terminated: lease one instance with a terminate waiting and end it, as a taker
+ * would: for terminates no taker comes for (no worker connected). True if it ended one (more
+ * may wait). */
+bool hub_end_terminated(dt_hub *hub);
 
 #endif

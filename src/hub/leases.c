@@ -1,7 +1,8 @@
 /* leases.c — the leases of work in flight: each item a hub handed out is tracked until it is
  * completed or given back, and the renewer thread extends every tracked lease before it runs
  * out (and beats the node's heartbeat), so work that takes long is not leased again
- * elsewhere meanwhile. */
+ * elsewhere meanwhile. The same thread ends terminated instances when no worker is there to
+ * take them. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,56 +103,108 @@ static void heartbeat(dt_hub *hub)
         hub_store_result(hub, st, &err);
 }
 
+/* renew_leases: extend every tracked lease (ls_mu not held). */
+static void renew_leases(dt_hub *hub)
+{
+    pthread_mutex_lock(&hub->ls_mu);
+    size_t n = 0;
+    for (lease_entry *e = hub->leases; e; e = e->next)
+        n++;
+    renewal *r = n ? calloc(n, sizeof *r) : NULL;
+    if (r == NULL) {
+        pthread_mutex_unlock(&hub->ls_mu);
+        return;
+    }
+    size_t i = 0;
+    for (lease_entry *e = hub->leases; e; e = e->next, i++) {
+        const char *id, *tok;
+        if (e->orch) {
+            r[i].kind = DT_WORK_ORCHESTRATION;
+            id = e->orch->instance_id;
+            tok = e->orch->lock_token;
+        } else if (e->ent) {
+            r[i].kind = DT_WORK_ENTITY;
+            id = e->ent->entity_id;
+            tok = e->ent->lock_token;
+        } else {
+            r[i].kind = DT_WORK_ACTIVITY;
+            id = e->act->instance_id;
+            tok = e->act->lock_token;
+            r[i].act_id = e->act->id;
+        }
+        snprintf(r[i].instance_id, sizeof r[i].instance_id, "%s", id ? id : "");
+        snprintf(r[i].token, sizeof r[i].token, "%s", tok ? tok : "");
+    }
+    pthread_mutex_unlock(&hub->ls_mu);
+    renew_all(hub, r, n);
+    free(r);
+}
+
+#define TERMINATE_POLL_MS 1000   /* how often terminates nobody took are looked for */
+#define TERMINATE_BURST 64       /* how many are ended before the leases are renewed again */
+
+static bool stopping(dt_hub *hub)
+{
+    pthread_mutex_lock(&hub->ls_mu);
+    bool stop = hub->renew_stop;
+    pthread_mutex_unlock(&hub->ls_mu);
+    return stop;
+}
+
+/* end_terminated: with no orchestration taker here (no worker connected, in this process or
+ * over gRPC), end the instances that have a terminate waiting, as a taker would: a terminate
+ * does not wait for a worker, whose code it would not run anyway. True if more may wait. */
+static bool end_terminated(dt_hub *hub)
+{
+    if (ready_taker_present(hub, 0, dt_now()))
+        return false;   /* the takers end them */
+    for (int i = 0; i < TERMINATE_BURST; i++)
+        if (stopping(hub) || !hub_end_terminated(hub))
+            return false;
+    return true;
+}
+
+void renewer_terminate_asked(dt_hub *hub)
+{
+    pthread_mutex_lock(&hub->ls_mu);
+    hub->terminate_asked = true;
+    pthread_cond_signal(&hub->ls_wake);
+    pthread_mutex_unlock(&hub->ls_mu);
+}
+
 static void *renewer_main(void *arg)
 {
     dt_hub *hub = arg;
     pthread_setname_np(pthread_self(), "dt-renew");
-    int64_t period_ms = hub->lease_us / 3000;
-    if (period_ms < 10)
-        period_ms = 10;
-    if (hub->beats && period_ms > DT_NODE_HEARTBEAT_MS)
-        period_ms = DT_NODE_HEARTBEAT_MS;
+    dt_time period = hub->lease_us / 3;
+    if (period < 10000)
+        period = 10000;
+    if (hub->beats && period > (dt_time)DT_NODE_HEARTBEAT_MS * 1000)
+        period = (dt_time)DT_NODE_HEARTBEAT_MS * 1000;
+    dt_time renew_at = dt_now() + period, look_at = dt_now();
+    bool more = false;
     pthread_mutex_lock(&hub->ls_mu);
     while (!hub->renew_stop) {
-        struct timespec until = dt_deadline_ms(period_ms);
-        pthread_cond_timedwait(&hub->ls_wake, &hub->ls_mu, &until);
-        if (hub->renew_stop)
-            break;
-        pthread_mutex_unlock(&hub->ls_mu);
-        ready_sweep(hub);
-        heartbeat(hub);
-        pthread_mutex_lock(&hub->ls_mu);
-        size_t n = 0;
-        for (lease_entry *e = hub->leases; e; e = e->next)
-            n++;
-        if (n == 0)
+        dt_time now = dt_now();
+        bool asked = hub->terminate_asked;
+        if (!more && !asked && now < renew_at && now < look_at) {
+            dt_time next = renew_at < look_at ? renew_at : look_at;
+            struct timespec until = dt_deadline_ms((int64_t)((next - now) / 1000) + 1);
+            pthread_cond_timedwait(&hub->ls_wake, &hub->ls_mu, &until);
             continue;
-        renewal *r = calloc(n, sizeof *r);
-        if (r == NULL)
-            continue;
-        size_t i = 0;
-        for (lease_entry *e = hub->leases; e; e = e->next, i++) {
-            const char *id, *tok;
-            if (e->orch) {
-                r[i].kind = DT_WORK_ORCHESTRATION;
-                id = e->orch->instance_id;
-                tok = e->orch->lock_token;
-            } else if (e->ent) {
-                r[i].kind = DT_WORK_ENTITY;
-                id = e->ent->entity_id;
-                tok = e->ent->lock_token;
-            } else {
-                r[i].kind = DT_WORK_ACTIVITY;
-                id = e->act->instance_id;
-                tok = e->act->lock_token;
-                r[i].act_id = e->act->id;
-            }
-            snprintf(r[i].instance_id, sizeof r[i].instance_id, "%s", id ? id : "");
-            snprintf(r[i].token, sizeof r[i].token, "%s", tok ? tok : "");
         }
+        hub->terminate_asked = false;
         pthread_mutex_unlock(&hub->ls_mu);
-        renew_all(hub, r, n);
-        free(r);
+        if (more || asked || now >= look_at) {
+            more = end_terminated(hub);
+            look_at = now + (dt_time)TERMINATE_POLL_MS * 1000;
+        }
+        if (now >= renew_at) {
+            renew_at = now + period;
+            ready_sweep(hub);
+            heartbeat(hub);
+            renew_leases(hub);
+        }
         pthread_mutex_lock(&hub->ls_mu);
     }
     pthread_mutex_unlock(&hub->ls_mu);

@@ -110,7 +110,10 @@ dt_status dt_hub_terminate(dt_hub *hub, const char *id, const char *output, bool
     dt_event_init(&e, DT_EVENT_EXECUTION_TERMINATED, dt_now());
     e.input = output;
     e.recurse = recurse;
-    return send_control(hub, id, 0, &e, err);   /* terminate acts at once, started or not */
+    st = send_control(hub, id, 0, &e, err);   /* terminate acts at once, started or not */
+    if (st == DT_OK)
+        renewer_terminate_asked(hub);   /* and whether a worker is connected or not */
+    return st;
 }
 
 static dt_status suspend_or_resume(dt_hub *hub, const char *id, const char *reason,

@@ -143,14 +143,31 @@ static bool wanted(dt_hub *hub, int kind, const void *it, dt_time now, dt_time w
     return false;
 }
 
-size_t ready_room(dt_hub *hub, int kind, dt_time now)
+/* taker_present: has a taker of KIND asked lately? rq_mu held. */
+static bool taker_present(dt_hub *hub, int kind, dt_time now)
 {
+    assert(core_mutex_held(&hub->rq_mu));
     bool present = now - atomic_load(&hub->any_asked_at[kind]) <= TAKER_RECENT_US;
-    pthread_mutex_lock(&hub->rq_mu);
     for (int i = 0; !present && i < MAX_FILTERED; i++)
         present = hub->filtered[i].key && hub->filtered[i].kind == kind &&
                   now - hub->filtered[i].asked_at <= TAKER_RECENT_US;
-    size_t room = present ? READY_MAX - (kind == 0 ? hub->ready_orch.n : hub->ready_act.n) : 0;
+    return present;
+}
+
+bool ready_taker_present(dt_hub *hub, int kind, dt_time now)
+{
+    pthread_mutex_lock(&hub->rq_mu);
+    bool present = taker_present(hub, kind, now);
+    pthread_mutex_unlock(&hub->rq_mu);
+    return present;
+}
+
+size_t ready_room(dt_hub *hub, int kind, dt_time now)
+{
+    pthread_mutex_lock(&hub->rq_mu);
+    size_t room = taker_present(hub, kind, now)
+                      ? READY_MAX - (kind == 0 ? hub->ready_orch.n : hub->ready_act.n)
+                      : 0;
     pthread_mutex_unlock(&hub->rq_mu);
     return room;
 }

@@ -148,3 +148,31 @@ test("a wait on an instance that is started later waits for it, as an export job
     },
   ),
 );
+
+test("a terminate ends an instance in a task hub no worker serves, without one", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  // the hub ends a terminated instance itself (its code does not run), so it needs no worker:
+  // a task hub of its own has none connected, whatever the rest of the suite runs
+  const rc = raw.connect();
+  const hub = { taskhub: h.uid("noworkers") };
+  const wait = (id) => raw.unary(rc, "WaitForInstanceCompletion", { instanceId: id, getInputsAndOutputs: true }, hub);
+  try {
+    const id = h.uid("termalone");
+    await raw.unary(rc, "StartInstance", { name: "nobody_runs_this", instanceId: id, input: raw.str("1") }, hub);
+    const before = await raw.unary(rc, "GetInstance", { instanceId: id }, hub);
+    assert.equal(before.orchestrationState.orchestrationStatus, "ORCHESTRATION_STATUS_PENDING");
+    await raw.unary(rc, "TerminateInstance", { instanceId: id, output: raw.str('"no worker needed"'), recursive: true }, hub);
+    const done = await wait(id);
+    assert.equal(done.orchestrationState.orchestrationStatus, "ORCHESTRATION_STATUS_TERMINATED");
+    assert.equal(done.orchestrationState.output.value, '"no worker needed"');
+    const types = (await raw.history(rc, id, hub)).map((e) => e.eventType);
+    assert.equal(h.count(types, "executionTerminated"), 1, types.join(","));
+    assert.equal(h.count(types, "orchestratorCompleted"), 0, types.join(","));
+
+    // a second terminate finds it finished
+    const e = await raw.rejection(raw.unary(rc, "TerminateInstance", { instanceId: id }, hub));
+    assert.equal(e.code, raw.grpc.status.FAILED_PRECONDITION, e.details);
+  } finally {
+    await raw.unary(rc, "DeleteTaskHub", {}, hub).catch(() => {});
+    rc.close();
+  }
+});

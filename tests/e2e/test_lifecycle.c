@@ -83,7 +83,8 @@ static dt_status q_orch(dt_octx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
-static void open_started(hubfix *f, const char *name)
+/* open_registered: a hub and a worker with everything registered, not started. */
+static void open_registered(hubfix *f, const char *name)
 {
     hubfix_open(f, name, NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "waiter", waiter, NULL), NULL);
@@ -95,6 +96,11 @@ static void open_started(hubfix *f, const char *name)
     assert_ok(dt_worker_add_orchestrator(f->worker, "alpha", q_orch, NULL), NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "beta", q_orch, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "next_run", next_run, NULL), NULL);
+}
+
+static void open_started(hubfix *f, const char *name)
+{
+    open_registered(f, name);
     hubfix_start(f);
 }
 
@@ -323,6 +329,63 @@ static void test_non_recursive_terminate_leaves_the_child_running(void **state)
     s = wait_done(&f, "p-2-child");
     assert_int_equal(s->status, DT_STATUS_COMPLETED);
     assert_string_equal(s->output, "\"late\"");
+    hubfix_close(&f);
+}
+
+/* ---- terminate with no worker -------------------------------------------------------------- */
+
+/* The hub ends a terminated instance itself (its code never runs for a terminate), so it needs
+ * no worker: an instance no worker ever ran, and one whose worker went away, end at once. */
+static void test_terminate_ends_an_instance_no_worker_ever_ran(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_registered(&f, "termnoworker");
+    start(&f, "waiter", "t-never", NULL);
+    dt_error err = {0};
+    assert_ok(dt_client_terminate(f.client, "t-never", "\"unwanted\"", false, &err), &err);
+    dt_instance_state *s = wait_done(&f, "t-never");
+    assert_int_equal(s->status, DT_STATUS_TERMINATED);
+    assert_string_equal(s->output, "\"unwanted\"");
+    size_t n;
+    dt_event *ev = hubfix_history(&f, "t-never", &n);
+    assert_int_equal(hubfix_count(ev, n, DT_EVENT_EXECUTION_TERMINATED), 1);
+    assert_int_equal(hubfix_count(ev, n, DT_EVENT_ORCHESTRATOR_COMPLETED), 0);
+
+    /* a worker that comes later finds nothing of it to run */
+    hubfix_start(&f);
+    start(&f, "echo_orch", "t-after", "\"alive\"");
+    s = wait_done(&f, "t-after");   /* the worker is up and has looked for work */
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    s = get(&f, "t-never");
+    assert_int_equal(s->status, DT_STATUS_TERMINATED);
+    size_t n2;
+    ev = hubfix_history(&f, "t-never", &n2);
+    assert_int_equal(n2, n);
+    assert_int_equal(hubfix_count(ev, n2, DT_EVENT_ORCHESTRATOR_COMPLETED), 0);
+    hubfix_close(&f);
+}
+
+static void test_recursive_terminate_ends_a_family_whose_worker_stopped(void **state)
+{
+    (void)state;
+    hubfix f;
+    open_started(&f, "termgone");
+    start(&f, "parent", "p-3", "\"in\"");
+    wait_status(&f, "p-3-child", DT_STATUS_RUNNING);
+    wait_status(&f, "p-3", DT_STATUS_RUNNING);
+    dt_worker_stop(f.worker);
+
+    dt_error err = {0};
+    assert_ok(dt_client_terminate(f.client, "p-3", "\"bye\"", true, &err), &err);
+    dt_instance_state *s = wait_done(&f, "p-3");
+    assert_int_equal(s->status, DT_STATUS_TERMINATED);
+    assert_string_equal(s->output, "\"bye\"");
+    s = wait_done(&f, "p-3-child");
+    assert_int_equal(s->status, DT_STATUS_TERMINATED);
+    size_t n;
+    dt_event *ev = hubfix_history(&f, "p-3-child", &n);
+    assert_int_equal(hubfix_count(ev, n, DT_EVENT_EXECUTION_TERMINATED), 1);
     hubfix_close(&f);
 }
 
@@ -1172,6 +1235,8 @@ int main(void)
         cmocka_unit_test(test_terminate_with_output_that_is_not_json_is_refused_and_it_runs_on),
         cmocka_unit_test(test_recursive_terminate_ends_the_child_too),
         cmocka_unit_test(test_non_recursive_terminate_leaves_the_child_running),
+        cmocka_unit_test(test_terminate_ends_an_instance_no_worker_ever_ran),
+        cmocka_unit_test(test_recursive_terminate_ends_a_family_whose_worker_stopped),
         cmocka_unit_test(test_suspended_instance_keeps_events_until_resumed),
         cmocka_unit_test(test_suspend_or_resume_of_finished_instance_is_a_state_error),
         cmocka_unit_test(test_suspend_unknown_instance_is_not_found),
