@@ -308,6 +308,10 @@ dt_arena *dt_arena_new(void);
 /* dt_arena_free: release the arena and every allocation from it. ARENA may be NULL. */
 void dt_arena_free(dt_arena *arena);
 
+/* dt_arena_held: the bytes ARENA holds from the allocator (all its chunks, used or not); 0 for
+ * NULL. What keeping it costs, for callers that count memory a client makes them keep. */
+size_t dt_arena_held(const dt_arena *arena);
+
 /* dt_arena_alloc: N zeroed bytes aligned for any type, owned by ARENA; NULL when out of memory. */
 void *dt_arena_alloc(dt_arena *arena, size_t n);
 

@@ -32,6 +32,7 @@ typedef struct chunk {
 struct dt_arena {
     chunk *head;     /* the chunk being filled; older chunks follow */
     chunk *home;     /* the chunk that holds this struct: released last */
+    size_t held;     /* the bytes of all its chunks (dt_arena_held) */
 };
 
 /* the arena's own bytes at the start of its first chunk, rounded to the alignment */
@@ -118,7 +119,13 @@ dt_arena *dt_arena_new(void)
     dt_arena *arena = (dt_arena *)c->data;
     c->used = ARENA_BYTES;
     arena->head = arena->home = c;
+    arena->held = sizeof(chunk) + c->cap;
     return arena;
+}
+
+size_t dt_arena_held(const dt_arena *arena)
+{
+    return arena ? arena->held : 0;
 }
 
 void *dt_arena_alloc(dt_arena *arena, size_t n)
@@ -137,6 +144,7 @@ void *dt_arena_alloc(dt_arena *arena, size_t n)
             if (big == NULL)
                 return NULL;
             big->used = need;
+            arena->held += sizeof(chunk) + need;
             if (c) {
                 big->next = c->next;
                 c->next = big;
@@ -156,6 +164,7 @@ void *dt_arena_alloc(dt_arena *arena, size_t n)
         c = chunk_new(cap);
         if (c == NULL)
             return NULL;
+        arena->held += sizeof(chunk) + cap;
         c->next = arena->head;
         arena->head = c;
     }

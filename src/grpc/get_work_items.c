@@ -232,6 +232,8 @@ void rpc_get_work_items(rpc_call *c)
                 dt_hub_abandon_activity(rpc_hub(c), work.act, NULL);
             continue;
         }
+        char token[sizeof f->token];   /* F's, for after it is handed (workers_unlist) */
+        memcpy(token, f->token, sizeof token);
         dt_arena *arena = dt_arena_new();
         uint8_t *buf = NULL;
         size_t len = 0;
@@ -239,7 +241,7 @@ void rpc_get_work_items(rpc_call *c)
         dt_status st = arena ? pack_work_item(w, arena, f, streams, limit, &buf, &len, &err)
                              : DT_ERR_NOMEM;
         if (st == DT_ERR_STATE) {   /* too large for this worker: fail it, go on */
-            if (!workers_unlist(w, f)) {
+            if (!workers_unlist(w, f, token)) {
                 /* taken meanwhile: its taker has it */
             } else if (f->orch) {
                 inflight_fail(rpc_hub(c), f, arena, TOO_LARGE_TYPE, err.message, &err);
@@ -252,6 +254,8 @@ void rpc_get_work_items(rpc_call *c)
                 else
                     dt_hub_abandon_activity(rpc_hub(c), f->act, NULL);
                 inflight_free(f);
+            } else {   /* an entity's batch (kept to 1 MiB of inputs, so not today) */
+                inflight_give_back(f, true);
             }
             dt_arena_free(arena);
             continue;
@@ -263,7 +267,7 @@ void rpc_get_work_items(rpc_call *c)
         if (sent)
             last_sent = dt_now();
         if (!sent) {
-            if (workers_unlist(w, f))
+            if (workers_unlist(w, f, token))
                 inflight_give_back(f, st != DT_OK);   /* could not even be packed: not at once */
             if (st == DT_OK)
                 break;   /* the worker went away */

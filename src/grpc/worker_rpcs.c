@@ -67,29 +67,30 @@ static void reply(rpc_call *c, dt_status st, const dt_error *err)
         rpc_fail_err(c, st, err);
 }
 
-/* add_chunk: the actions of DONE to F's chunked completion so far (copied: they live in the
- * request's arena), LEN bytes more of it, held against the server's bound (C's) until the
- * entry is freed: a worker holds as many items as it likes. A completion is kept to half
- * that bound, as its last chunk is held twice for a while (as its call's request too):
- * larger, it could never be taken, and DT_ERR_INVALID_ARG says so. */
+/* kept_bytes: the memory F's chunks so far take (their copies and the array of them). */
+static size_t kept_bytes(const inflight *f)
+{
+    return dt_arena_held(f->chunk_arena) + f->cap_chunk_acts * sizeof *f->chunk_acts;
+}
+
+/* add_chunk: the actions of DONE (LEN bytes on the wire) to F's chunked completion so far,
+ * copied (they live in the request's arena). What the copies take, not the bytes they came
+ * in (a 6-byte action is a dt_action of a hundred and more), is held against the server's
+ * bound (C's) until the entry is freed: a worker holds as many items as it likes. A
+ * completion is kept to half that bound, as its last chunk is held twice for a while (as its
+ * call's request too): larger, it could never be taken, and DT_ERR_INVALID_ARG says so. */
 static dt_status add_chunk(rpc_call *c, inflight *f, const svc_orch_completion *done,
                            size_t len, dt_error *err)
 {
     size_t max = rpc_held_max(c) / 2;
     max = max < CHUNK_BYTES_MAX ? max : CHUNK_BYTES_MAX;
     if (f->next_chunk >= CHUNKS_MAX || f->chunk_bytes + len > max)
-        return dt_error_set(err, DT_ERR_INVALID_ARG,
-                            "a chunked completion may have at most %d chunks and %zu bytes "
-                            "(%zu MiB, and half of the server's --max-held-mb: it is kept "
-                            "until its last chunk)", CHUNKS_MAX, max, CHUNK_BYTES_MAX >> 20);
-    char why[320];
-    if (!rpc_hold_kept(c, len, why, sizeof why))
-        return dt_error_set(err, DT_ERR_NOMEM, "%s", why);
-    f->held_by = rpc_server_of(c);
-    f->chunk_bytes += len;   /* counted now, so that inflight_free gives it back */
+        goto too_big;
     if (f->chunk_arena == NULL && (f->chunk_arena = dt_arena_new()) == NULL)
         return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    size_t n = done->result.n_actions;
+    /* copied first, then counted: the copy's size is known only then, and the request's own
+     * tree, at least as large, was held meanwhile; refused, it all goes with the entry */
+    size_t before = kept_bytes(f), n = done->result.n_actions;
     dt_action *v = dt_grow(f->chunk_acts, &f->cap_chunk_acts, f->n_chunk_acts + n + 1,
                            sizeof *v);
     if (v == NULL)
@@ -99,9 +100,23 @@ static dt_status add_chunk(rpc_call *c, inflight *f, const svc_orch_completion *
         if (dt_action_copy(f->chunk_arena, &done->result.actions[i],
                            &f->chunk_acts[f->n_chunk_acts + i]) != DT_OK)
             return dt_error_set(err, DT_ERR_NOMEM, "out of memory");
+    size_t kept = kept_bytes(f) - before;
+    if (f->chunk_bytes + kept > max)
+        goto too_big;
+    char why[320];
+    if (!rpc_hold_kept(c, kept, why, sizeof why))
+        return dt_error_set(err, DT_ERR_NOMEM, "%s", why);
+    f->held_by = rpc_server_of(c);
+    f->chunk_bytes += kept;   /* counted now, so that inflight_free gives it back */
     f->n_chunk_acts += n;
     f->next_chunk++;
     return DT_OK;
+
+too_big:
+    return dt_error_set(err, DT_ERR_INVALID_ARG,
+                        "a chunked completion may have at most %d chunks and %zu bytes kept "
+                        "in memory (%zu MiB, and half of the server's --max-held-mb: it is "
+                        "kept until its last chunk)", CHUNKS_MAX, max, CHUNK_BYTES_MAX >> 20);
 }
 
 /* complete_chunk: one chunk of a chunked completion (the .NET and Java SDKs split one too
@@ -136,7 +151,7 @@ static void complete_chunk(rpc_call *c, dt_arena *a, const Dtpb__OrchestratorRes
                                       (int)f->next_chunk);
     if (st != DT_OK) {
         /* unlisted, it is ours again (else its stream ended meanwhile and gave it back) */
-        if (workers_unlist(w, f)) {
+        if (workers_unlist(w, f, f->token)) {
             if (in_order && worker_fault(st))   /* over the bounds: it would be again */
                 st = fail_episode(rpc_hub(c), f, a, st, &err);
             else
@@ -150,7 +165,7 @@ static void complete_chunk(rpc_call *c, dt_arena *a, const Dtpb__OrchestratorRes
         reply_done(c);
         return;
     }
-    workers_unlist(w, f);   /* the last chunk: the entry is ours (a busy one is taken by no one) */
+    workers_unlist(w, f, f->token);   /* the last chunk: the entry is ours (a busy one is taken by no one) */
     dt_orch_result all = done->result;   /* the last chunk's custom status and span */
     all.actions = f->chunk_acts;
     all.n_actions = f->n_chunk_acts;
@@ -189,7 +204,8 @@ RPC_HANDLER(complete_orchestrator, Dtpb__OrchestratorResponse,
                                r->instanceid, 0);
     if (f == NULL) {
         if (!workers_wrong_ids(c, w, rpc_hub(c), r->completiontoken, DT_WORK_ORCHESTRATION,
-                               r->instanceid, 0))
+                               r->instanceid, 0) &&
+            !workers_chunks_begun(c, w, rpc_hub(c), r->completiontoken))
             unknown_token(c, r->completiontoken);
         return;
     }
@@ -330,6 +346,8 @@ static bool late_result(rpc_call *c, dt_arena *a, const Dtpb__ActivityResponse *
                                             copy.task_id, result, done.failure, &err);
     if (st == DT_ERR_NOT_FOUND)
         st = DT_OK;   /* the instance is gone: nothing left to tell */
+    if (st != DT_OK)   /* not taken: a corrected one may come */
+        workers_released_unuse(rpc_workers(c), c, r->completiontoken);
     reply(c, st, &err);
     return true;
 }

@@ -255,8 +255,8 @@ inflight *workers_take(worker_registry *w, const dt_hub *hub, const char *token,
     for (inflight **p = &w->items; *p; p = &(*p)->next) {
         inflight *f = *p;
         bool match;
-        if (!f->handed || f->busy || f->hub != hub)
-            match = false;
+        if (!f->handed || f->busy || f->hub != hub || f->next_chunk > 0)
+            match = false;   /* (a chunked completion begun ends with its last chunk only) */
         else if (token && token[0])
             match = strcmp(f->token, token) == 0 && agrees(f, instance_id, task_id);
         else if (orch)
@@ -298,12 +298,34 @@ bool workers_wrong_ids(rpc_call *c, worker_registry *w, const dt_hub *hub, const
         return false;
     char msg[400] = "";
     pthread_mutex_lock(&w->mu);
-    for (inflight *f = w->items; f && !msg[0]; f = f->next)
-        if (f->hub == hub && kind_of(f) == kind && strcmp(f->token, token) == 0 &&
-            !agrees(f, instance_id, task_id))
+    for (inflight *f = w->items; f && !msg[0]; f = f->next) {
+        if (f->hub != hub || kind_of(f) != kind || strcmp(f->token, token) != 0)
+            continue;
+        if (!agrees(f, instance_id, task_id))
             wrong_ids_say(msg, sizeof msg, c, token, f->orch ? "an episode" : "an activity",
                           f->orch ? f->orch->instance_id : f->act->instance_id,
                           f->orch ? -1 : f->act->task_id, instance_id, task_id);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (msg[0])
+        rpc_finish(c, NULL, 0, GRPC_STATUS_INVALID_ARGUMENT, msg);
+    return msg[0] != '\0';
+}
+
+bool workers_chunks_begun(rpc_call *c, worker_registry *w, const dt_hub *hub, const char *token)
+{
+    if (token == NULL || token[0] == '\0')
+        return false;
+    char msg[400] = "";
+    pthread_mutex_lock(&w->mu);
+    for (inflight *f = w->items; f && !msg[0]; f = f->next)
+        if (f->orch && f->hub == hub && strcmp(f->token, token) == 0 && !f->busy &&
+            f->next_chunk > 0)
+            snprintf(msg, sizeof msg, "%s: completion token '%.60s' has %d chunk(s) of a chunked "
+                     "completion in: it ends with chunk %d (chunkIndex %d, isPartial false), "
+                     "not with a completion that has no chunk index; nothing was changed",
+                     rpc_method_name(c), token, (int)f->next_chunk, (int)f->next_chunk,
+                     (int)f->next_chunk);
     pthread_mutex_unlock(&w->mu);
     if (msg[0])
         rpc_finish(c, NULL, 0, GRPC_STATUS_INVALID_ARGUMENT, msg);
@@ -317,12 +339,12 @@ void workers_hand(worker_registry *w, inflight *f)
     pthread_mutex_unlock(&w->mu);
 }
 
-bool workers_unlist(worker_registry *w, inflight *f)
+bool workers_unlist(worker_registry *w, inflight *f, const char *token)
 {
     bool found = false;
     pthread_mutex_lock(&w->mu);
     for (inflight **p = &w->items; *p; p = &(*p)->next)
-        if (*p == f) {
+        if (*p == f && strcmp(f->token, token) == 0) {   /* tokens are never reused */
             *p = f->next;
             unlinked(w, f);
             found = true;
@@ -352,7 +374,7 @@ void workers_unclaim(worker_registry *w, inflight *f)
     f->busy = false;
     bool gone = f->gone;
     pthread_mutex_unlock(&w->mu);
-    if (gone && workers_unlist(w, f))
+    if (gone && workers_unlist(w, f, f->token))
         inflight_give_back(f, false);
 }
 
@@ -412,6 +434,17 @@ dt_status inflight_fail(dt_hub *hub, inflight *f, dt_arena *a, const char *type,
 }
 
 /* ---- late results of activities given back --------------------------------------------------- */
+
+void workers_released_unuse(worker_registry *w, rpc_call *c, const char *token)
+{
+    uint64_t hub_id = dt_hub_id(rpc_hub(c));
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < RELEASED_MAX; i++)
+        if (w->rel[i].instance_id && w->rel[i].hub_id == hub_id &&
+            strcmp(w->rel[i].token, token) == 0)
+            w->rel[i].used = false;
+    pthread_mutex_unlock(&w->mu);
+}
 
 late_kind workers_released(worker_registry *w, rpc_call *c, const char *token,
                            const char *instance_id, int32_t task_id, dt_arena *a,

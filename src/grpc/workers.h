@@ -60,9 +60,10 @@ inflight *workers_enlist(worker_registry *w, dt_hub *hub, uint64_t stream, strea
 /* workers_hand: F goes to the worker now; completions may take it. */
 void workers_hand(worker_registry *w, inflight *f);
 
-/* workers_unlist: remove F if it is still registered (no completion took it); true if so,
- * and F is the caller's again. */
-bool workers_unlist(worker_registry *w, inflight *f);
+/* workers_unlist: remove F if it is still registered under TOKEN (no completion took it);
+ * true if so, and F is the caller's again. TOKEN is the caller's copy of F's: once handed, F
+ * may be taken and freed, and its memory be another entry's by then. */
+bool workers_unlist(worker_registry *w, inflight *f, const char *token);
 
 /* workers_take: remove and return HUB's handed entry of KIND (DT_WORK_*) with TOKEN (or,
  * without a token, the orchestration of INSTANCE_ID, or the activity INSTANCE_ID/TASK_ID; an
@@ -78,6 +79,12 @@ inflight *workers_take(worker_registry *w, const dt_hub *hub, const char *token,
  * names. */
 bool workers_wrong_ids(rpc_call *c, worker_registry *w, const dt_hub *hub, const char *token,
                        int kind, const char *instance_id, int32_t task_id);
+
+/* workers_chunks_begun: answer C (INVALID_ARGUMENT, true) if TOKEN is HUB's episode whose
+ * chunked completion has begun: a completion with no chunk index would end it with its own
+ * actions, the chunks before it lost, so workers_take leaves it to its last chunk. */
+bool workers_chunks_begun(rpc_call *c, worker_registry *w, const dt_hub *hub,
+                          const char *token);
 
 /* workers_claim: HUB's handed orchestration entry of TOKEN, marked busy and left in the list
  * (so its stream still counts it), or NULL. workers_unclaim: F's chunk is in; if its stream
@@ -114,6 +121,10 @@ typedef struct late_activity {
 late_kind workers_released(worker_registry *w, rpc_call *c, const char *token,
                            const char *instance_id, int32_t task_id, dt_arena *a,
                            late_activity *out, char *msg, size_t size);
+
+/* workers_released_unuse: the first result under TOKEN (LATE_FIRST) was refused (it did not
+ * read, or the hub would not take it): the next one is taken as the first. */
+void workers_released_unuse(worker_registry *w, rpc_call *c, const char *token);
 
 /* inflight_free: F, whose item is no longer its own (completed, or given back), freed.
  * inflight_give_back: F's item goes back to the hub (which frees it), and F is freed. With

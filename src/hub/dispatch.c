@@ -492,15 +492,16 @@ bool hub_end_terminated(dt_hub *hub)
     dt_orch_item *item = NULL, *run = NULL;
     dt_error err = {0};
     dt_status st = lease_orchestration(hub, &terminates_only, &item, &err);
-    if (st == DT_OK && item)
-        st = take_orchestration(hub, item, &run, &err);
+    bool took = st == DT_OK && item != NULL;
+    if (took)
+        st = take_orchestration(hub, item, &run, &err);   /* ITEM is not ours after it */
     if (run) {   /* its terminate was gone by the lease (another node ended it): not ours */
         give_back_taken(hub, run);
         dt_orch_item_free(run);
     }
     if (st != DT_OK && st != DT_ERR_LEASE_LOST)
         dt_log(DT_LOG_WARN, NULL, "ending a terminated instance: %s", err.message);
-    return st == DT_OK && item != NULL;
+    return took && st == DT_OK && run == NULL;
 }
 
 dt_status dt_hub_next_orchestration(dt_hub *hub, int64_t timeout_ms, dt_orch_item **out,

@@ -141,7 +141,7 @@ static void renew_leases(dt_hub *hub)
 }
 
 #define TERMINATE_POLL_MS 1000   /* how often terminates nobody took are looked for */
-#define TERMINATE_BURST 64       /* how many are ended before the leases are renewed again */
+#define TERMINATE_BURST 64       /* how many are ended in one pass of the renewer at most */
 
 static bool stopping(dt_hub *hub)
 {
@@ -153,14 +153,18 @@ static bool stopping(dt_hub *hub)
 
 /* end_terminated: with no orchestration taker here (no worker connected, in this process or
  * over gRPC), end the instances that have a terminate waiting, as a taker would: a terminate
- * does not wait for a worker, whose code it would not run anyway. True if more may wait. */
-static bool end_terminated(dt_hub *hub)
+ * does not wait for a worker, whose code it would not run anyway. Each waits for its commit,
+ * so it stops when the leases are due for renewal (RENEW_AT). True if more may wait. */
+static bool end_terminated(dt_hub *hub, dt_time renew_at)
 {
     if (ready_taker_present(hub, 0, dt_now()))
         return false;   /* the takers end them */
-    for (int i = 0; i < TERMINATE_BURST; i++)
-        if (stopping(hub) || !hub_end_terminated(hub))
+    for (int i = 0; i < TERMINATE_BURST; i++) {
+        if (stopping(hub) || dt_now() >= renew_at)
+            return true;
+        if (!hub_end_terminated(hub))
             return false;
+    }
     return true;
 }
 
@@ -196,8 +200,9 @@ static void *renewer_main(void *arg)
         hub->terminate_asked = false;
         pthread_mutex_unlock(&hub->ls_mu);
         if (more || asked || now >= look_at) {
-            more = end_terminated(hub);
+            more = end_terminated(hub, renew_at);
             look_at = now + (dt_time)TERMINATE_POLL_MS * 1000;
+            now = dt_now();
         }
         if (now >= renew_at) {
             renew_at = now + period;

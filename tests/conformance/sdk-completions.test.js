@@ -60,6 +60,31 @@ test("a chunked completion is applied whole with its last chunk, and not before"
   }
 });
 
+test("a completion without a chunk index after chunks have come is refused, and the chunks are kept for their last", TIMEOUT, async () => {
+  // it would end the episode with its own actions only, the chunks before it silently lost
+  const O = raw.uid("chunks_cut"), A = raw.uid("chunks_cut_act"), id = raw.uid("chunkcut");
+  const s = new raw.WorkStream(client, raw.filters([O], [A]));
+  try {
+    await raw.unary(client, "StartInstance", { instanceId: id, name: O });
+    const wi = await s.must(5000);
+    const act = (i) => raw.actions.scheduleTask(i, A, JSON.stringify(`part ${i}`));
+    await chunk(wi, [act(0)], 0, true);
+    await chunk(wi, [act(1)], 1, true);
+    const e = await raw.rejection(raw.completeOrchestration(client, wi, [act(2)]));
+    assert.equal(e.code, status.INVALID_ARGUMENT, e.details);
+    assert.match(e.details, /has 2 chunk\(s\) of a chunked completion in: it ends with chunk 2/);
+    assert.match(e.details, /nothing was changed/);
+    assert.equal((await scheduled(id)).length, 0, "something was applied");
+
+    await chunk(wi, [act(2)], 2, false);
+    assert.deepEqual((await scheduled(id)).map((x) => x.taskScheduled.input.value),
+      ['"part 0"', '"part 1"', '"part 2"']);
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});
+
 test("a completion naming another instance or task than its token's is refused, and the work item waits for the right one", TIMEOUT, async () => {
   const O = raw.uid("ids_orch"), A = raw.uid("ids_act"), id = raw.uid("ids"), other = raw.uid("ids-other");
   let s = new raw.WorkStream(client, raw.filters([O], [A]));
@@ -247,6 +272,43 @@ test("chunks kept for partial completions count against --max-held-mb: past it a
     assert.equal(st.failureDetails.errorType, "InvalidWorkerResponse");
     assert.match(st.failureDetails.errorMessage, /at most 4096 chunks and 8388608 bytes/);
     s3.close();
+  } finally {
+    c.close();
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The attack that found this: chunks of tiny actions (a timer with no fields is a few bytes on
+// the wire, a hundred and more kept) were counted by their bytes on the wire, so an item's
+// chunks could keep some thirty times the bound. What they keep is counted now.
+test("chunks count what they keep, not their bytes on the wire: tiny actions past the bound are refused", { timeout: 60_000 }, async () => {
+  const fs = require("node:fs"), os = require("node:os"), path = require("node:path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-chunks-tiny-"));
+  const server = await raw.serve(dir, ["--max-held-mb", "16"]);
+  const c = raw.connect({ "grpc.max_send_message_length": 8 << 20 }, server.endpoint);
+  const O = raw.uid("tiny_chunks"), id = raw.uid("tiny");
+  const PER = 20_000;
+  const timers = (k) => Array.from({ length: PER }, (_, i) => ({ id: k * PER + i, createTimer: { fireAt: {} } }));
+  try {
+    await raw.unary(c, "StartInstance", { instanceId: id, name: O });
+    const s = new raw.WorkStream(c, raw.filters([O]));
+    const wi = await s.must(5000);
+    let refused = null, sent = 0;
+    for (let k = 0; k < 8 && !refused; k++) {
+      refused = await raw.completeOrchestration(c, wi, timers(k), { isPartial: true, chunkIndex: { value: k } })
+        .then(() => null, (err) => err);
+      if (!refused) sent++;
+    }
+    // 8 chunks are about 2 MB on the wire, well under the 8 MiB a completion may keep
+    assert.ok(refused, `all 8 chunks of ${PER} timers were kept under a 16 MiB bound`);
+    assert.ok(sent >= 1, "the first chunk, a few MB kept, was refused");
+    assert.equal(refused.code, status.INVALID_ARGUMENT, refused.details);
+    assert.match(refused.details, /bytes kept in memory/);
+    const st = await raw.waitDone(c, id);
+    assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
+    assert.equal(st.failureDetails.errorType, "InvalidWorkerResponse");
+    s.close();
   } finally {
     c.close();
     await server.stop();

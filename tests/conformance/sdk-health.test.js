@@ -82,3 +82,42 @@ test("a result sent under the old token after the worker reconnected counts once
     await raw.terminateAll(client, [id]);
   }
 });
+
+// A late result refused (its failure details nest too deep) did not count, yet used up the
+// token: the corrected one that followed was acknowledged and dropped, and the activity ran
+// again.
+test("a late result that is refused does not use up its token: the corrected one counts", TIMEOUT, async () => {
+  const O = raw.uid("health_fix"), A = raw.uid("health_fix_act"), id = raw.uid("health-fix");
+  const f = raw.filters([O], [A]);
+  let s = new raw.WorkStream(client, f);
+  try {
+    await raw.unary(client, "StartInstance", { instanceId: id, name: O });
+    const wi = await s.must(5000);
+    await raw.completeOrchestration(client, wi, [raw.actions.scheduleTask(0, A, '"job"')]);
+    const old = await s.must(5000);
+    assert.ok(old.activityRequest, `expected the activity, got ${old.request}`);
+    s.close();
+    s = new raw.WorkStream(client, f);
+    const again = await s.must(5000);
+    assert.ok(again.activityRequest, `expected the activity again, got ${again.request}`);
+
+    let deep = { errorType: "Deep", errorMessage: "innermost" };
+    for (let i = 0; i < 70; i++) deep = { errorType: "Deep", errorMessage: `level ${i}`, innerFailure: deep };
+    const e = await raw.rejection(raw.completeActivity(client, old, undefined, { failureDetails: deep }));
+    assert.equal(e.code, raw.grpc.status.INVALID_ARGUMENT, e.details);
+    assert.match(e.details, /nest deeper than/);
+    await raw.completeActivity(client, old, '"fixed"');
+    const episode = await s.must(5000);
+    assert.ok(episode.orchestratorRequest, `expected the episode, got ${episode.request}`);
+    const done = episode.orchestratorRequest.newEvents.filter((x) => x.taskCompleted);
+    assert.equal(done.length, 1);
+    assert.equal(done[0].taskCompleted.result.value, '"fixed"');
+    await raw.completeActivity(client, again, '"second run"');   // acknowledged, dropped
+    await raw.completeOrchestration(client, episode,
+      [raw.actions.complete(1, "ORCHESTRATION_STATUS_COMPLETED", '"fixed"')]);
+    assert.equal((await raw.waitDone(client, id)).output.value, '"fixed"');
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [id]);
+  }
+});

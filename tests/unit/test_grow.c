@@ -1,5 +1,6 @@
-/* test_grow.c — core's one way to grow a heap array (dt_grow), and the event kinds every
- * layer asks about (dt_event_is_scheduling, dt_event_is_completion). */
+/* test_grow.c — core's one way to grow a heap array (dt_grow), what an arena holds
+ * (dt_arena_held), and the event kinds every layer asks about (dt_event_is_scheduling,
+ * dt_event_is_completion). */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -41,6 +42,29 @@ static void test_grow_refuses_overflow_and_leaves_the_array(void **state)
     free(v);
 }
 
+/* the gRPC server counts what a client makes it keep by dt_arena_held: it must grow with
+ * every allocation, small ones by their chunks, big ones by at least their size */
+static void test_arena_held_counts_every_chunk(void **state)
+{
+    (void)state;
+    assert_int_equal(dt_arena_held(NULL), 0);
+    dt_arena *a = dt_arena_new();
+    assert_non_null(a);
+    size_t first = dt_arena_held(a);
+    assert_true(first >= 1024);
+    size_t asked = 0;
+    for (int i = 0; i < 10000; i++) {
+        assert_non_null(dt_arena_alloc(a, 24));
+        asked += 24;
+    }
+    size_t small = dt_arena_held(a);
+    assert_true(small >= asked);
+    assert_true(small < asked * 2 + first + 64 * 1024);   /* chunks, not far more */
+    assert_non_null(dt_arena_alloc(a, 1 << 20));
+    assert_true(dt_arena_held(a) >= small + (1 << 20));
+    dt_arena_free(a);
+}
+
 static void test_event_kinds(void **state)
 {
     (void)state;
@@ -71,6 +95,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow_doubles_keeps_contents_and_reuses_room),
         cmocka_unit_test(test_grow_refuses_overflow_and_leaves_the_array),
+        cmocka_unit_test(test_arena_held_counts_every_chunk),
         cmocka_unit_test(test_event_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
