@@ -14,6 +14,7 @@
 
 #define DEFAULT_MAX_IN_FLIGHT 100   /* per stream and kind, unless the worker asks otherwise */
 #define POLL_MS 200
+#define CHUNKS_CHECK_MS 1000   /* how often a stream looks for its chunks gone stale */
 /* Large histories. A worker that announces HISTORY_STREAMING gets an orchestration work item
  * whose past events are over HISTORY_INLINE_MAX bytes without them (requiresHistoryStreaming)
  * and reads them with StreamInstanceHistory. One that does not is not sent a work item over
@@ -206,9 +207,18 @@ void rpc_get_work_items(rpc_call *c)
     size_t limit = streams ? rpc_max_message(c) : WORKER_RECEIVE_MAX;
     if (limit > rpc_max_message(c))
         limit = rpc_max_message(c);
-    dt_time last_sent = dt_now();
+    dt_time last_sent = dt_now(), chunks_checked = dt_now();
     bool deleted = false;
     while (!rpc_closed(c) && !(deleted = rpc_hub_deleted(c))) {
+        /* chunks a worker stopped sending hold the server's bound: when it is more than half
+         * full, a completion whose next chunk is overdue (later than a request may take to
+         * come) goes back */
+        if (dt_now() - chunks_checked >= CHUNKS_CHECK_MS * 1000) {
+            chunks_checked = dt_now();
+            dt_time before = chunks_checked - rpc_request_timeout_ms(c) * 1000;
+            while (rpc_held_pressed(c) && workers_expire_chunks(w, stream, before))
+                ;   /* the longest waiting first, until the bound is no longer pressed */
+        }
         if (dt_now() - last_sent >= rpc_health_ping_ms(c) * 1000) {
             if (!send_health_ping(c))
                 break;   /* the worker went away */

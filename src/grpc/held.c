@@ -90,6 +90,16 @@ size_t rpc_held_max(rpc_call *c)
     return c->srv->held.max;
 }
 
+bool rpc_held_pressed(rpc_call *c)
+{
+    return core_budget_used(&c->srv->held) > c->srv->held.max / 2;
+}
+
+int64_t rpc_request_timeout_ms(rpc_call *c)
+{
+    return c->srv->request_timeout_ms;
+}
+
 void rpc_give_kept(dt_grpc_server *srv, size_t n)
 {
     rpc_unhold(srv, n);

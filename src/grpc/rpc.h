@@ -182,8 +182,12 @@ bool rpc_hold_kept(rpc_call *call, size_t n, char *why, size_t size);
 dt_grpc_server *rpc_server_of(rpc_call *call);
 void rpc_give_kept(dt_grpc_server *srv, size_t n);
 
-/* rpc_held_max: the most the server holds of its calls' messages (--max-held-mb). */
+/* rpc_held_max: the most the server holds of its calls' messages (--max-held-mb).
+ * rpc_held_pressed: is more than half of it held now? rpc_request_timeout_ms: how long a
+ * request message may take to come (--request-timeout). */
 size_t rpc_held_max(rpc_call *call);
+bool rpc_held_pressed(rpc_call *call);
+int64_t rpc_request_timeout_ms(rpc_call *call);
 
 /* worker_registry: the work items handed to remote workers (workers.c). */
 worker_registry *workers_new(void);

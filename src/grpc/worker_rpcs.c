@@ -108,6 +108,7 @@ static dt_status add_chunk(rpc_call *c, inflight *f, const svc_orch_completion *
         return dt_error_set(err, DT_ERR_NOMEM, "%s", why);
     f->held_by = rpc_server_of(c);
     f->chunk_bytes += kept;   /* counted now, so that inflight_free gives it back */
+    f->chunk_at = dt_now();
     f->n_chunk_acts += n;
     f->next_chunk++;
     return DT_OK;

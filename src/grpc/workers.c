@@ -332,6 +332,28 @@ bool workers_chunks_begun(rpc_call *c, worker_registry *w, const dt_hub *hub, co
     return msg[0] != '\0';
 }
 
+bool workers_expire_chunks(worker_registry *w, uint64_t stream, dt_time before)
+{
+    inflight **oldest = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (inflight **p = &w->items; *p; p = &(*p)->next)
+        if ((*p)->stream == stream && !(*p)->busy && (*p)->next_chunk > 0 &&
+            (*p)->chunk_at < before && (oldest == NULL || (*p)->chunk_at < (*oldest)->chunk_at))
+            oldest = p;
+    inflight *f = oldest ? *oldest : NULL;
+    if (f) {
+        *oldest = f->next;
+        unlinked(w, f);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (f == NULL)
+        return false;
+    dt_log(DT_LOG_WARN, f->orch->instance_id, "a chunked completion stopped after chunk %d: the "
+           "episode goes back, its chunks freed", (int)f->next_chunk - 1);
+    inflight_give_back(f, true);
+    return true;
+}
+
 void workers_hand(worker_registry *w, inflight *f)
 {
     pthread_mutex_lock(&w->mu);

@@ -41,6 +41,7 @@ typedef struct inflight {
     dt_arena *chunk_arena;
     dt_action *chunk_acts;
     size_t n_chunk_acts, cap_chunk_acts, chunk_bytes;
+    dt_time chunk_at;           /* when the last chunk came */
     dt_grpc_server *held_by;    /* CHUNK_BYTES count against its bound (rpc_hold_kept) */
     int32_t next_chunk;
     struct inflight *next;
@@ -85,6 +86,12 @@ bool workers_wrong_ids(rpc_call *c, worker_registry *w, const dt_hub *hub, const
  * actions, the chunks before it lost, so workers_take leaves it to its last chunk. */
 bool workers_chunks_begun(rpc_call *c, worker_registry *w, const dt_hub *hub,
                           const char *token);
+
+/* workers_expire_chunks: of STREAM's entries whose chunked completion has begun and whose
+ * last chunk came before BEFORE, the one that waited longest goes back to the hub (after a
+ * back-off), its chunks freed: kept chunks hold the server's bound, and a worker that stops
+ * sending them must not hold it for as long as its stream lives. False if there was none. */
+bool workers_expire_chunks(worker_registry *w, uint64_t stream, dt_time before);
 
 /* workers_claim: HUB's handed orchestration entry of TOKEN, marked busy and left in the list
  * (so its stream still counts it), or NULL. workers_unclaim: F's chunk is in; if its stream

@@ -24,6 +24,29 @@ function chunk(wi, actions, index, partial) {
   return raw.completeOrchestration(client, wi, actions, { isPartial: partial, chunkIndex: { value: index } });
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// withHeldServer: BODY({ c, part }) against a server of its own started with ARGS (a small
+// --max-held-mb), c a client that may send 8 MiB; part(wi, k, last) sends chunk K of WI's
+// completion: four scheduleTask actions of 768 KiB inputs (3 MiB), or one small one as LAST.
+async function withHeldServer(args, body) {
+  const fs = require("node:fs"), os = require("node:os"), path = require("node:path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-chunks-"));
+  const server = await raw.serve(dir, args);
+  const c = raw.connect({ "grpc.max_send_message_length": 8 << 20 }, server.endpoint);
+  const input = JSON.stringify("c".repeat(768 << 10));
+  const part = (wi, k, last = false) => raw.completeOrchestration(c, wi,
+    last ? [raw.actions.scheduleTask(4 * k, "a", '"small"')]
+      : [0, 1, 2, 3].map((i) => raw.actions.scheduleTask(4 * k + i, "a", input)),
+    { isPartial: !last, chunkIndex: { value: k } });
+  try {
+    await body({ c, part });
+  } finally {
+    c.close();
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 const scheduled = async (id) => (await raw.history(client, id)).filter((e) => e.taskScheduled);
 
 test("a chunked completion is applied whole with its last chunk, and not before", TIMEOUT, async () => {
@@ -212,18 +235,9 @@ test("a completion with an action this server cannot apply fails the instance as
 // The attack that found this: a worker that takes many items and sends each a few partial
 // chunks made the server keep every chunk (up to 256 MiB an item) outside --max-held-mb:
 // 4 items of 12 chunks took it from 42 MB to 1.2 GB. Kept chunks now count against the bound.
-test("chunks kept for partial completions count against --max-held-mb: past it a chunk is refused, its item given back", { timeout: 60_000 }, async () => {
-  const fs = require("node:fs"), os = require("node:os"), path = require("node:path");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-chunks-held-"));
-  const server = await raw.serve(dir, ["--max-held-mb", "16"]);
-  const c = raw.connect({ "grpc.max_send_message_length": 8 << 20 }, server.endpoint);
-  const O = raw.uid("held_chunks");
-  const input = JSON.stringify("c".repeat(768 << 10));   // 4 of them, 3 MiB, a chunk
-  const part = (wi, k, last = false) => raw.completeOrchestration(c, wi,
-    last ? [raw.actions.scheduleTask(4 * k, "a", '"small"')]
-      : [0, 1, 2, 3].map((i) => raw.actions.scheduleTask(4 * k + i, "a", input)),
-    { isPartial: !last, chunkIndex: { value: k } });
-  try {
+test("chunks kept for partial completions count against --max-held-mb: past it a chunk is refused, its item given back", { timeout: 60_000 }, () =>
+  withHeldServer(["--max-held-mb", "16"], async ({ c, part }) => {
+    const O = raw.uid("held_chunks");
     const ids = [];
     for (let i = 0; i < 8; i++) {
       ids.push(raw.uid("hc"));
@@ -272,25 +286,17 @@ test("chunks kept for partial completions count against --max-held-mb: past it a
     assert.equal(st.failureDetails.errorType, "InvalidWorkerResponse");
     assert.match(st.failureDetails.errorMessage, /at most 4096 chunks and 8388608 bytes/);
     s3.close();
-  } finally {
-    c.close();
-    await server.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
 // The attack that found this: chunks of tiny actions (a timer with no fields is a few bytes on
 // the wire, a hundred and more kept) were counted by their bytes on the wire, so an item's
 // chunks could keep some thirty times the bound. What they keep is counted now.
-test("chunks count what they keep, not their bytes on the wire: tiny actions past the bound are refused", { timeout: 60_000 }, async () => {
-  const fs = require("node:fs"), os = require("node:os"), path = require("node:path");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-chunks-tiny-"));
-  const server = await raw.serve(dir, ["--max-held-mb", "16"]);
-  const c = raw.connect({ "grpc.max_send_message_length": 8 << 20 }, server.endpoint);
-  const O = raw.uid("tiny_chunks"), id = raw.uid("tiny");
-  const PER = 20_000;
-  const timers = (k) => Array.from({ length: PER }, (_, i) => ({ id: k * PER + i, createTimer: { fireAt: {} } }));
-  try {
+test("chunks count what they keep, not their bytes on the wire: tiny actions past the bound are refused", { timeout: 60_000 }, () =>
+  withHeldServer(["--max-held-mb", "16"], async ({ c, part }) => {
+    const O = raw.uid("tiny_chunks"), id = raw.uid("tiny");
+    const PER = 20_000;
+    const timers = (k) => Array.from({ length: PER }, (_, i) => ({ id: k * PER + i, createTimer: { fireAt: {} } }));
     await raw.unary(c, "StartInstance", { instanceId: id, name: O });
     const s = new raw.WorkStream(c, raw.filters([O]));
     const wi = await s.must(5000);
@@ -309,9 +315,49 @@ test("chunks count what they keep, not their bytes on the wire: tiny actions pas
     assert.equal(st.orchestrationStatus, "ORCHESTRATION_STATUS_FAILED");
     assert.equal(st.failureDetails.errorType, "InvalidWorkerResponse");
     s.close();
-  } finally {
-    c.close();
-    await server.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
+
+// The attack that found this: a worker that sends the first chunks of its items' completions
+// and then nothing, its stream kept open, held the server's bound for as long as it liked, and
+// every other client was refused. Now, when more than half the bound is held, a completion
+// whose next chunk is later than a request may take (--request-timeout) goes back.
+test("chunks a worker stopped sending go back when the bound is pressed, and are left alone when it is not", { timeout: 60_000 }, () =>
+  withHeldServer(["--max-held-mb", "16", "--request-timeout", "1"], async ({ c, part }) => {
+    const O = raw.uid("stale_chunks");
+    const a = raw.uid("stale-a"), b = raw.uid("stale-b");
+    await raw.unary(c, "StartInstance", { instanceId: a, name: O });
+    await raw.unary(c, "StartInstance", { instanceId: b, name: O });
+    const s = new raw.WorkStream(c, raw.filters([O]));
+    const first = [await s.must(5000), await s.must(5000)];
+    const wa = first.find((w) => w.orchestratorRequest.instanceId === a);
+    const wb = first.find((w) => w.orchestratorRequest.instanceId === b);
+
+    // 3 MiB kept, under half the bound: a pause longer than a request may take is no matter
+    await part(wa, 0);
+    await sleep(2500);
+    await part(wa, 1);   // 6 MiB now: still under half
+    await sleep(1500);
+    assert.equal(await s.next(10), null, "an item came back while the bound was not pressed");
+
+    // 9 MiB: over half; the one that waited longest (a's) goes back, which ends the pressure,
+    // so b's, just sent, stays
+    await part(wb, 0);
+    const again = await s.must(15_000);
+    assert.equal(again.orchestratorRequest.instanceId, a);
+    assert.notEqual(again.completionToken, wa.completionToken, "redelivered under the old token");
+    const e = await raw.rejection(part(wa, 2, true));
+    assert.equal(e.code, status.NOT_FOUND, `the old token still took a chunk: ${e.details}`);
+    await sleep(1500);
+    assert.equal(await s.next(10), null, "b's chunks went back too, with the bound no longer pressed");
+    await part(wb, 1, true);
+    assert.equal((await raw.history(c, b)).filter((x) => x.taskScheduled).length, 5);
+
+    // and what a's held is free: a new chunked completion of 6 MiB goes through whole
+    await part(again, 0);
+    await part(again, 1);
+    await part(again, 2, true);
+    assert.equal((await raw.history(c, a)).filter((x) => x.taskScheduled).length, 9);
+    s.close();
+  }),
+);
