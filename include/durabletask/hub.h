@@ -95,6 +95,11 @@ void dt_hub_set_peek(dt_hub_set *set, const char *name, dt_hub_ref **out);
  * one the set does not allow, DT_ERR_STATE when MAX_HUBS are open. Give it back with
  * dt_hub_ref_put; the hub is valid until then. */
 dt_status dt_hub_set_get(dt_hub_set *set, const char *name, dt_hub_ref **out, dt_error *err);
+
+/* dt_hub_set_find: as dt_hub_set_get, but a hub that is not there (not open, not allowed by
+ * name, no database of its own from earlier) is not made: DT_ERR_NOT_FOUND. For reads a web
+ * page may send across sites (an HTTP GET), which must not create hubs. */
+dt_status dt_hub_set_find(dt_hub_set *set, const char *name, dt_hub_ref **out, dt_error *err);
 dt_hub *dt_hub_ref_hub(const dt_hub_ref *ref);
 const char *dt_hub_ref_name(const dt_hub_ref *ref);
 /* dt_hub_ref_deleted: was the hub deleted since? (long users, like work item streams, stop) */

@@ -366,6 +366,12 @@ RPC_HANDLER(purge_instances, Dtpb__PurgeInstancesRequest, dtpb__purge_instances_
                               : dt_hub_purge_where(rpc_hub(c), &q, &n, &err);
     } else if (r->request_case == DTPB__PURGE_INSTANCES_REQUEST__REQUEST_INSTANCE_BATCH) {
         const Dtpb__InstanceBatch *b = r->instancebatch;
+        /* every id first: an empty one (the one a purge refuses) refuses the batch before
+         * any of it is purged, not after some */
+        for (size_t i = 0; st == DT_OK && b && i < b->n_instanceids; i++)
+            if (b->instanceids[i] == NULL || b->instanceids[i][0] == '\0')
+                st = dt_error_set(&err, DT_ERR_INVALID_ARG, "PurgeInstances: instanceBatch[%zu] "
+                                  "is empty; nothing was purged", i);
         for (size_t i = 0; st == DT_OK && b && i < b->n_instanceids; i++) {
             st = purge_one(rpc_hub(c), b->instanceids[i], r->recursive, &n, &err);
             if (st == DT_ERR_STATE)

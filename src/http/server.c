@@ -374,7 +374,9 @@ static void reply_nodes(http_request *rq, http_response *rs)
 }
 
 /* with_task_hub: run HANDLE on the hub of the taskHub parameter, held while it runs; 404
- * naming a hub the server does not have, 400 for a name that cannot be one. */
+ * naming a hub the server does not have, 400 for a name that cannot be one. A GET (which
+ * any web page may send, with no Origin check) reads only a hub that is there: it makes
+ * none, so a page cannot fill the server's hubs with its own. */
 static void with_task_hub(http_request *rq, http_response *rs,
                           void (*handle)(http_request *, http_response *))
 {
@@ -385,7 +387,9 @@ static void with_task_hub(http_request *rq, http_response *rs,
     const char *name = http_query(rq, "taskHub");
     dt_hub_ref *ref = NULL;
     dt_error err = {0};
-    dt_status st = dt_hub_set_get(rq->server->hubs, name, &ref, &err);
+    dt_status st = strcmp(rq->method, "GET") == 0
+                       ? dt_hub_set_find(rq->server->hubs, name, &ref, &err)
+                       : dt_hub_set_get(rq->server->hubs, name, &ref, &err);
     if (st == DT_ERR_STATE) {
         http_reply_error(rs, 503, "%s", err.message);
         return;

@@ -89,9 +89,25 @@ static void unlink_from(dt_hub_ref **list, dt_hub_ref *r)
 /* destroy: close R's hub and free it; with REMOVE, its database files go too. */
 static void destroy(dt_hub_ref *r, bool remove);
 
+#define SCHEMA_KEPT 40   /* of a name too long for a schema, the bytes kept before its hash */
+
+/* hashed_shape: is FULL (a "BASE_NAME") spelled as a shortened one is, its first
+ * SCHEMA_KEPT bytes, '_' and 16 hex digits? A hub whose name makes one is shortened too, so
+ * that it cannot take the schema of another hub, whose long name was shortened to it. */
+static bool hashed_shape(const char *full)
+{
+    if (strlen(full) != SCHEMA_KEPT + 17 || full[SCHEMA_KEPT] != '_')
+        return false;
+    for (const char *c = full + SCHEMA_KEPT + 1; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
+}
+
 /* pg_schema: the PostgreSQL schema of hub NAME of set S: its base schema (--db-schema,
  * default "dtask") for the default hub, "BASE_NAME" for the others, or, when that is longer
- * than an identifier may be, its first 40 bytes and a hash of the whole. */
+ * than an identifier may be (or spelled as a shortened one is), its first 40 bytes and a
+ * hash of the whole. */
 static void pg_schema(const dt_hub_set *s, const char *name, char *out, size_t size)
 {
     const char *base = s->opts.hub.db_schema ? s->opts.hub.db_schema : "dtask";
@@ -101,14 +117,14 @@ static void pg_schema(const dt_hub_set *s, const char *name, char *out, size_t s
     }
     char full[160];
     snprintf(full, sizeof full, "%s_%s", base, name);
-    if (strlen(full) <= 63) {
+    if (strlen(full) <= 63 && !hashed_shape(full)) {
         snprintf(out, size, "%s", full);
         return;
     }
     uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
     for (const char *c = full; *c; c++)
         h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-    snprintf(out, size, "%.40s_%016llx", full, (unsigned long long)h);
+    snprintf(out, size, "%.*s_%016llx", SCHEMA_KEPT, full, (unsigned long long)h);
 }
 
 /* remove_files: a closed hub's database PATH and its -wal and -shm files; on PostgreSQL, its
@@ -301,7 +317,21 @@ void dt_hub_set_peek(dt_hub_set *s, const char *name, dt_hub_ref **out)
     pthread_mutex_unlock(&s->mu);
 }
 
-dt_status dt_hub_set_get(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_error *err)
+/* on_disk: has hub NAME a database of its own from earlier (SQLite: its file)? On
+ * PostgreSQL a hub's schema is not looked for: only hubs open or allowed count. */
+static bool on_disk(const dt_hub_set *s, const char *name)
+{
+    if (dt_store_is_postgres(s->db_path))
+        return false;
+    char *path = hub_path(s, name);
+    bool there = path && access(path, F_OK) == 0;
+    free(path);
+    return there;
+}
+
+/* get: dt_hub_set_get, or with OPEN_NEW false dt_hub_set_find. */
+static dt_status get(dt_hub_set *s, const char *name, bool open_new, dt_hub_ref **out,
+                     dt_error *err)
 {
     if (name == NULL || name[0] == '\0')
         name = DT_TASK_HUB_DEFAULT;
@@ -312,9 +342,15 @@ dt_status dt_hub_set_get(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_e
         return dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist on this "
                             "server (it serves only the hubs dtask serve --task-hubs names)",
                             name);
+    bool may_open = open_new || s->allowed || strcmp(name, DT_TASK_HUB_DEFAULT) == 0 ||
+                    on_disk(s, name);
     pthread_mutex_lock(&s->mu);
     dt_hub_ref *r = NULL;
     st = settle(s, name, &r, err);
+    if (r == NULL && st == DT_OK && !may_open)
+        st = dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist (a read does "
+                          "not make one: starting an instance in it, or CreateTaskHub, does)",
+                          name);
     if (r == NULL && st == DT_OK)
         st = open_hub(s, name, &r, err);
     if (st == DT_OK)
@@ -323,6 +359,16 @@ dt_status dt_hub_set_get(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_e
     if (st == DT_OK)
         *out = r;
     return st;
+}
+
+dt_status dt_hub_set_get(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_error *err)
+{
+    return get(s, name, true, out, err);
+}
+
+dt_status dt_hub_set_find(dt_hub_set *s, const char *name, dt_hub_ref **out, dt_error *err)
+{
+    return get(s, name, false, out, err);
 }
 
 dt_hub *dt_hub_ref_hub(const dt_hub_ref *r) { return r->hub; }

@@ -1,7 +1,8 @@
 /* purge.c — deleting finished instances: one by id, a filter's worth in one transaction,
  * and recursively, an instance with the sub-orchestrations it started (read from its
- * history), children first. Only finished instances are ever deleted; a live child is left
- * where it is, with its own children. */
+ * history, and whose rows name it their parent), children first. Only finished instances
+ * are ever deleted; a live child is left where it is, with everything below it. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,44 +59,91 @@ dt_status dt_hub_purge_where(dt_hub *hub, const dt_query *filter, size_t *n_purg
     return st;
 }
 
-/* The ids a recursive purge has seen, so a child id that repeats an ancestor's (or another
- * child's) is visited once. */
+/* The ids a recursive purge has seen, in an open-addressed hash set (a fan-out may start a
+ * hundred thousand children), so a child id that repeats an ancestor's (or another child's)
+ * is visited once. */
 typedef struct tree {
     dt_hub *hub;
-    char **seen;
-    size_t n_seen, cap_seen;
+    char **slot;                /* CAP slots, a power of two, at most half full */
+    size_t n_seen, cap;
     size_t purged;
 } tree;
 
+static size_t slot_of(char *const *slot, size_t cap, const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (const char *c = id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    size_t i = (size_t)h & (cap - 1);
+    while (slot[i] && strcmp(slot[i], id) != 0)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* grow: twice the slots, every id moved over; false when out of memory. */
+static bool grow(tree *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    char **slot = calloc(cap, sizeof *slot);
+    if (slot == NULL)
+        return false;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slot[i])
+            slot[slot_of(slot, cap, t->slot[i])] = t->slot[i];
+    free(t->slot);
+    t->slot = slot;
+    t->cap = cap;
+    return true;
+}
+
 static bool seen_before(tree *t, const char *id, dt_status *st, dt_error *err)
 {
-    for (size_t i = 0; i < t->n_seen; i++)
-        if (strcmp(t->seen[i], id) == 0)
-            return true;
-    char **v = t->n_seen < TREE_VISITS_MAX ? dt_grow(t->seen, &t->cap_seen, t->n_seen + 1,
-                                                     sizeof *v)
-                                           : NULL;
-    char *copy = v ? strdup(id) : NULL;
-    if (v)
-        t->seen = v;
-    if (copy == NULL) {
-        *st = t->n_seen < TREE_VISITS_MAX
-                  ? dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory")
-                  : dt_error_set(err, DT_ERR_INVALID_ARG,
-                                 "purge: more than %d instances below one", TREE_VISITS_MAX);
+    if (t->cap && t->slot[slot_of(t->slot, t->cap, id)])
+        return true;
+    if (t->n_seen >= TREE_VISITS_MAX) {
+        *st = dt_error_set(err, DT_ERR_INVALID_ARG, "purge: more than %d instances below one",
+                           TREE_VISITS_MAX);
         return true;
     }
-    t->seen[t->n_seen++] = copy;
+    char *copy = (t->n_seen + 1) * 2 <= t->cap || grow(t) ? strdup(id) : NULL;
+    if (copy == NULL) {
+        *st = dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
+        return true;
+    }
+    t->slot[slot_of(t->slot, t->cap, id)] = copy;
+    t->n_seen++;
     return false;
 }
 
-/* A history walked for the children it started, DEPTH levels below the purge's root. */
+/* A history walked for the children it started: PARENT's, DEPTH levels below the purge's
+ * root. */
 typedef struct walk {
     tree *t;
+    const char *parent;
     int depth;
 } walk;
 
 static dt_status purge_children(tree *t, const char *id, int depth, dt_error *err);
+
+/* finished_child: is CHILD, which PARENT's history says it started, there, PARENT's child
+ * (its row names PARENT: a start the store refused, for an id another instance held, or an
+ * id since reused by someone else's start, is not), and finished? A live child is left with
+ * everything below it. */
+static dt_status finished_child(dt_hub *hub, const char *child, const char *parent, bool *yes,
+                                dt_error *err)
+{
+    *yes = false;
+    dt_arena *a = dt_arena_new();
+    if (a == NULL)
+        return dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
+    dt_instance_state *s = NULL;
+    dt_status st = dt_store_get_instance(hub->store, child, a, &s, err);
+    if (st == DT_OK)
+        *yes = s->parent_instance_id && strcmp(s->parent_instance_id, parent) == 0 &&
+               dt_runtime_status_is_terminal(s->status);
+    dt_arena_free(a);
+    return st == DT_ERR_NOT_FOUND ? DT_OK : st;
+}
 
 /* purge_window (dt_history_fn): the children a window of a history names, purged (theirs
  * first). */
@@ -107,8 +155,10 @@ static dt_status purge_window(void *arg, const dt_event *ev, size_t n, dt_arena 
     dt_status st = DT_OK;
     for (size_t i = 0; st == DT_OK && i < n; i++) {
         const char *child = ev[i].instance_id;
+        bool mine = false;
         if (ev[i].type != DT_EVENT_SUB_ORCHESTRATION_CREATED || child == NULL ||
-            seen_before(w->t, child, &st, err))
+            seen_before(w->t, child, &st, err) ||
+            (st = finished_child(w->t->hub, child, w->parent, &mine, err)) != DT_OK || !mine)
             continue;
         st = purge_children(w->t, child, w->depth + 1, err);
         if (st != DT_OK)
@@ -132,7 +182,7 @@ static dt_status purge_children(tree *t, const char *id, int depth, dt_error *er
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "purge: sub-orchestrations nest deeper than %d levels below '%s'",
                             TREE_DEPTH_MAX, id);
-    walk w = {.t = t, .depth = depth};
+    walk w = {.t = t, .parent = id, .depth = depth};
     bool replaced;   /* (restarted meanwhile: the children seen by then are purged) */
     dt_status st = dt_hub_walk_history(t->hub, id, purge_window, &w, &replaced, err);
     return st == DT_ERR_NOT_FOUND ? DT_OK : st;   /* gone already: nothing below it to find */
@@ -140,9 +190,9 @@ static dt_status purge_children(tree *t, const char *id, int depth, dt_error *er
 
 static void tree_free(tree *t)
 {
-    for (size_t i = 0; i < t->n_seen; i++)
-        free(t->seen[i]);
-    free(t->seen);
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->slot[i]);
+    free(t->slot);
 }
 
 /* purge_recursive: dt_hub_purge_recursive without its log line. */
@@ -198,53 +248,44 @@ dt_status dt_hub_purge_where_recursive(dt_hub *hub, const dt_query *filter, size
     q.page_size = DT_QUERY_PAGE_MAX;
     q.with_payloads = false;
     q.continuation = NULL;
-    /* the ids first, all of them: purging while paging would move the pages */
-    char **ids = NULL;
-    size_t n_ids = 0, cap = 0;
+    /* a page at a time, each purged before the next is read: the pages go newest first
+     * and each starts after the last row of the one before (a key, not an offset), so rows
+     * purged meanwhile do not move them; an instance a tree before it took is not found */
     dt_status st = DT_OK;
     char *token = NULL;   /* the next page's, in the heap: it outlives its page's arena */
-    for (;;) {
+    char *ids[DT_QUERY_PAGE_MAX];
+    do {
+        size_t n_ids = 0;
         dt_arena *a = dt_arena_new();
-        if (a == NULL) {
-            st = dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
-            break;
-        }
         dt_instance_state *page = NULL;
         size_t n = 0;
         const char *next = NULL;
         q.continuation = token;
-        st = dt_store_query_instances(hub->store, &q, a, &page, &n, &next, err);
-        for (size_t i = 0; st == DT_OK && i < n; i++) {
+        st = a ? dt_store_query_instances(hub->store, &q, a, &page, &n, &next, err)
+               : dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
+        for (size_t i = 0; st == DT_OK && i < n && n_ids < DT_QUERY_PAGE_MAX; i++) {
             if (!dt_runtime_status_is_terminal(page[i].status))
                 continue;   /* the filter named a live status: live ones are never purged */
-            char **v = dt_grow(ids, &cap, n_ids + 1, sizeof *v);
-            char *copy = v ? strdup(page[i].instance_id) : NULL;
-            if (v)
-                ids = v;
-            if (copy == NULL)
+            if ((ids[n_ids] = strdup(page[i].instance_id)) == NULL)
                 st = dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
             else
-                ids[n_ids++] = copy;
+                n_ids++;
         }
         free(token);
         token = NULL;
         if (st == DT_OK && next && (token = strdup(next)) == NULL)
             st = dt_error_set(err, DT_ERR_NOMEM, "purge: out of memory");
         dt_arena_free(a);
-        if (st != DT_OK || token == NULL)
-            break;
-    }
+        for (size_t i = 0; i < n_ids; i++) {
+            size_t k = 0;
+            dt_status one = st == DT_OK ? purge_recursive(hub, ids[i], &k, err) : DT_OK;
+            *n_purged += k;
+            if (one != DT_OK && one != DT_ERR_NOT_FOUND && one != DT_ERR_STATE)
+                st = one;   /* purged by an earlier one's tree, or changed since: not an error */
+            free(ids[i]);
+        }
+    } while (st == DT_OK && token != NULL);
     free(token);
-    for (size_t i = 0; st == DT_OK && i < n_ids; i++) {
-        size_t k = 0;
-        dt_status one = purge_recursive(hub, ids[i], &k, err);
-        *n_purged += k;
-        if (one != DT_OK && one != DT_ERR_NOT_FOUND && one != DT_ERR_STATE)
-            st = one;   /* purged by an earlier one's tree, or changed since: not an error */
-    }
-    for (size_t i = 0; i < n_ids; i++)
-        free(ids[i]);
-    free(ids);
     if (st == DT_OK)
         log_purged(&q, *n_purged, true);
     return st;

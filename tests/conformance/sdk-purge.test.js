@@ -141,6 +141,65 @@ test("purging a batch of ids purges the finished ones and skips missing and live
   }
 });
 
+test("a batch with an empty id is refused before any of it is purged", TIMEOUT, async () => {
+  const O = raw.uid("purge_empty"), b1 = raw.uid("purge-e1");
+  await runTrees(O, { [b1]: tree() });
+  const e = await raw.rejection(purge({ instanceBatch: { instanceIds: [b1, ""] } }));
+  assert.equal(e.code, raw.grpc.status.INVALID_ARGUMENT, e.details);
+  assert.match(e.details, /instanceBatch\[1\] is empty; nothing was purged/);
+  assert.ok(await exists(b1), "the batch's first id was purged before the refusal");
+  await purge({ instanceId: b1 });
+});
+
+// The attack that found these: a recursive purge followed every SubOrchestrationInstanceCreated
+// of a history into the child's own tree before it looked at the child. A live child was left,
+// but what was below it (finished) went; and a creation the hub refused (the id was another
+// caller's live instance) led the purge into that other instance, which went with its own
+// children once it had finished.
+test("a recursive purge stops at a live child, and takes only children whose rows name their parent", TIMEOUT, async () => {
+  const O = raw.uid("purge_guard"), p = raw.uid("guard-p"), c = `${p}:c`, g = `${p}:c:g`;
+  const other = raw.uid("guard-other"), p2 = raw.uid("guard-p2");
+  const s = new raw.WorkStream(client, raw.filters([O], []));
+  const sub = (id, input) => ({ id: 0, createSubOrchestration: { instanceId: id, name: O, input: raw.str(input) } });
+  const next = async (id) => {
+    const wi = await s.must(5000);
+    assert.equal(wi.orchestratorRequest.instanceId, id);
+    return wi;
+  };
+  try {
+    // P starts C, C starts G; G completes; C waits on; P is terminated alone
+    await raw.unary(client, "StartInstance", { instanceId: p, name: O });
+    await raw.completeOrchestration(client, await next(p), [sub(c, '"c"')]);
+    await raw.completeOrchestration(client, await next(c), [sub(g, '"g"')]);
+    await raw.completeOrchestration(client, await next(g), [raw.actions.complete(0, "ORCHESTRATION_STATUS_COMPLETED", '"g done"')]);
+    await raw.completeOrchestration(client, await next(c), []);   // running, waiting
+    await raw.unary(client, "TerminateInstance", { instanceId: p });
+    assert.equal((await raw.waitDone(client, p)).orchestrationStatus, "ORCHESTRATION_STATUS_TERMINATED");
+    const one = await purge({ instanceId: p, recursive: true });
+    assert.equal(one.deletedInstanceCount, 1, "purged below a live child");
+    assert.ok(await exists(c) && await exists(g), "the live child, or what is below it, was purged");
+
+    // P2 asks for a child under OTHER's id while OTHER runs: refused; OTHER is not P2's child
+    await raw.unary(client, "StartInstance", { instanceId: other, name: O });
+    await raw.completeOrchestration(client, await next(other), []);   // running, waiting
+    await raw.unary(client, "StartInstance", { instanceId: p2, name: O });
+    await raw.completeOrchestration(client, await next(p2), [sub(other, '"mine?"')]);
+    const refused = await next(p2);
+    assert.ok(refused.orchestratorRequest.newEvents.some((e) => e.subOrchestrationInstanceFailed),
+      "the creation under a live instance's id was not refused");
+    await raw.completeOrchestration(client, refused, [raw.actions.complete(1, "ORCHESTRATION_STATUS_COMPLETED", '"p2 done"')]);
+    await raw.unary(client, "TerminateInstance", { instanceId: other });
+    await raw.waitDone(client, other);
+    const two = await purge({ instanceId: p2, recursive: true });
+    assert.equal(two.deletedInstanceCount, 1, "purged an instance that was not its child");
+    assert.ok(await exists(other), "another caller's instance went with a purge of P2");
+  } finally {
+    s.close();
+    await raw.terminateAll(client, [c, other]);
+    await purge({ instanceBatch: { instanceIds: [c, g, other] } }).catch(() => {});
+  }
+});
+
 test("a second dtask serve on the port already in use exits non-zero naming the address", TIMEOUT, async () => {
   const dtask = process.env.DTASK;
   assert.ok(dtask, "DTASK is not set: run the specs through tests/conformance/run.sh");

@@ -181,3 +181,26 @@ test("the CLI and the C worker act on the hub --taskhub names", { timeout: 30_00
     await raw.unary(client, "DeleteTaskHub", {}, hub(h1)).catch(() => {});
   }
 });
+
+// On PostgreSQL a hub's schema is "dtask_NAME", and a name too long for that is shortened to
+// its first 40 bytes, '_' and a hash of the whole. The attack that found this: a second,
+// shorter name spelled exactly as that shortened schema took the first hub's schema, so the
+// two hubs mixed (and deleting the second dropped the first's data). On SQLite, where each
+// hub is a file of its own, the same test shows the same isolation.
+test("a hub named as another's shortened schema is a hub of its own", TIMEOUT, async () => {
+  const long = `h${raw.uid("long").replace(/-/g, "_")}`.padEnd(60, "x");
+  let h = 1469598103934665603n;
+  for (const b of Buffer.from(`dtask_${long}`)) h = ((h ^ BigInt(b)) * 1099511628211n) & 0xffffffffffffffffn;
+  const twin = `${`dtask_${long}`.slice(6, 40)}_${h.toString(16).padStart(16, "0")}`;
+  const id = raw.uid("schema");
+  try {
+    await raw.unary(client, "StartInstance", { name: "o", instanceId: id, input: raw.str('"long"') }, hub(long));
+    assert.ok((await get(id, long)).exists);
+    assert.ok(!(await get(id, twin)).exists, "the twin hub sees the long-named hub's instance");
+    await raw.unary(client, "DeleteTaskHub", {}, hub(twin));
+    assert.ok((await get(id, long)).exists, "deleting the twin took the long-named hub's instance");
+  } finally {
+    await raw.unary(client, "DeleteTaskHub", {}, hub(long)).catch(() => {});
+    await raw.unary(client, "DeleteTaskHub", {}, hub(twin)).catch(() => {});
+  }
+});

@@ -106,6 +106,10 @@ test("with --token-file, requests need the bearer token (401 JSON without), exce
     }
     const hubs = await (await fetch(`${base}/taskhubs`, { headers: good })).json();
     assert.ok(!hubs.some((n) => n.startsWith("junk")), JSON.stringify(hubs));
+    // a GET reads only a hub that is there, token or not; a start in it makes it
+    assert.equal((await fetch(`${base}/healthz?taskHub=mine`, { headers: good })).status, 404);
+    const made = await fetch(`${api}/orchestrators/hello_cities?taskHub=mine`, { method: "POST", headers: good });
+    assert.equal(made.status, 202);
     assert.equal((await fetch(`${base}/healthz?taskHub=mine`, { headers: good })).status, 200);
     assert.equal((await fetch(`${base}/healthz?x=1`)).status, 200);
   } finally {

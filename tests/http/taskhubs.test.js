@@ -36,3 +36,23 @@ test("taskHub= selects an isolated hub for the API and /metrics, and /taskhubs l
   h.assertError(await h.call("GET", "instances", { query: { taskHub: "no/such" } }), 400, "BadRequest", "no/such");
   assert.equal((await h.call("POST", `${h.statusPath(id)}/terminate`, { query: { taskHub: hub } })).status, 202);
 });
+
+// The attack that found this: any web page could make the server open task hubs of its own
+// with a GET (an <img> naming /healthz?taskHub=x1, x2, ...: GETs have no Origin check), each a
+// database file and threads kept for good, until the server's 32 were full and every other
+// hub refused. A GET now reads only a hub that is there.
+test("a GET naming a task hub that is not there is 404 and makes no hub; a start makes it", { timeout: h.TEST_TIMEOUT_MS }, async () => {
+  const hub = h.uid("nohub");
+  for (const path of ["/healthz", "/metrics", "instances", h.statusPath("x")]) {
+    const res = await h.call("GET", path, { query: { taskHub: hub } });
+    h.assertError(res, 404, "NotFound", hub);
+  }
+  const hubs = await h.call("GET", "/taskhubs");
+  assert.ok(!hubs.json.includes(hub), hubs.text);
+
+  const id = h.uid("made");
+  assert.equal((await h.call("POST", `orchestrators/hello_cities/${id}`, { query: { taskHub: hub } })).status, 202);
+  assert.equal((await h.call("GET", "/healthz", { query: { taskHub: hub } })).status, 200);
+  assert.ok((await h.call("GET", "/taskhubs")).json.includes(hub));
+  assert.equal((await h.call("POST", `${h.statusPath(id)}/terminate`, { query: { taskHub: hub } })).status, 202);
+});
