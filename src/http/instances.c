@@ -69,6 +69,10 @@ static bool reason_json(const http_request *rq, http_response *rs, char **out)
     const char *reason = http_query(rq, "reason");
     if (reason == NULL)
         return true;
+    if (!dt_utf8_valid(reason)) {   /* refused, as a rewind's is, not silently replaced */
+        http_reply_error(rs, 400, "reason is not valid UTF-8");
+        return false;
+    }
     jbuf jb;
     jb_init(&jb);
     jb_string(&jb, reason);

@@ -751,6 +751,20 @@ static unsigned browser_check(const dt_http_server *srv, struct MHD_Connection *
     return 0;
 }
 
+/* nul_in_arg (MHD_KeyValueIteratorN): stop at a query parameter whose name or value holds a
+ * NUL byte (%00), naming it in *CLS: read as a C string it would be cut short silently (a
+ * taskHub=a%00b acting on hub a). */
+static enum MHD_Result nul_in_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
+        *(const char **)cls = key ? key : "";
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 /* precheck: what to refuse a request for before its body: a Host that is not ours (421), a
  * browser's cross-site change (403), no or a wrong token (401), a declared length over the
  * limit (413). 0: go on. */
@@ -760,10 +774,26 @@ static unsigned precheck(const dt_http_server *srv, struct MHD_Connection *conn,
     unsigned refused = browser_check(srv, conn, method, cr);
     if (refused)
         return refused;
-    if (!is_public(conn, method, cr->uri) && !authorized(srv, conn))
+    const char *nul = NULL;
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, nul_in_arg, (void *)&nul);
+    if (nul) {
+        snprintf(cr->why, sizeof cr->why, "query parameter '%.60s' holds a NUL byte (%%00)", nul);
+        return 400;
+    }
+    bool public = is_public(conn, method, cr->uri);
+    if (!public && !authorized(srv, conn))
         return 401;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    /* what needs no token takes no body either: a caller without the token must not make
+     * the server hold bodies (counted against --max-held-mb) that others then miss */
+    if (public && ((cl && strcmp(cl, "0") != 0) ||
+                   MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_TRANSFER_ENCODING))) {
+        snprintf(cr->why, sizeof cr->why, "%.40s %.100s takes no request body", method,
+                 cr->uri);
+        return 413;
+    }
     if (cl) {
         char *end;
         errno = 0;

@@ -112,6 +112,11 @@ test("with --token-file, requests need the bearer token (401 JSON without), exce
     assert.equal(made.status, 202);
     assert.equal((await fetch(`${base}/healthz?taskHub=mine`, { headers: good })).status, 200);
     assert.equal((await fetch(`${base}/healthz?x=1`)).status, 200);
+    // what needs no token takes no body: the attack that found this sent /healthz bodies of
+    // 1 MB without the token, counted against --max-held-mb, until other callers' were refused
+    const bodied = await fetch(`${base}/healthz`, { method: "POST", body: "x".repeat(1 << 20) });
+    assert.equal(bodied.status, 413);
+    assert.match((await bodied.json()).error.message, /takes no request body/);
   } finally {
     child.kill("SIGTERM");
     const { code, signal } = await exited;

@@ -45,6 +45,12 @@ test("raiseEvent: 202 and the event in history with its data; 404, 410 and 400",
 
 test("terminate: 202, Terminated with the reason as its output; then 410; 404 when missing", { timeout: h.TEST_TIMEOUT_MS }, async () => {
   const id = await running("term");
+  // a reason that is not UTF-8 is refused, as a rewind's is (it was silently replaced by U+FFFD);
+  // a NUL in any query value is refused naming it (it cut the value short: taskHub=a%00b was a)
+  h.assertError(await h.call("POST", `${h.statusPath(id)}/terminate?reason=%FF`), 400, "BadRequest", "UTF-8");
+  h.assertError(await h.call("POST", `${h.statusPath(id)}/terminate?reason=a%00b`), 400, "BadRequest", "reason", "NUL");
+  h.assertError(await h.call("GET", `instances?taskHub=default%00x`), 400, "BadRequest", "taskHub", "NUL");
+  assert.equal((await h.call("GET", h.statusPath(id))).json.runtimeStatus, "Running");
   const res = await h.call("POST", `${h.statusPath(id)}/terminate`, { query: { reason: 'enough "already"' } });
   assert.equal(res.status, 202, res.text);
   const done = await h.waitFor(id);
