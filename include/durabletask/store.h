@@ -622,8 +622,10 @@ dt_status dt_store_query_instances(dt_store *s, const dt_query *q, dt_arena *are
 dt_status dt_store_purge_instance(dt_store *s, const char *id, dt_error *err);
 
 /* dt_store_purge_instances: purge every finished instance matching FILTER (its statuses, if
- * given, are intersected with the terminal ones; paging fields are ignored), all in one
- * transaction; *N_PURGED says how many. A live instance is never purged.
+ * given, are intersected with the terminal ones; paging fields are ignored), a batch of
+ * instances a transaction (each whole: an instance goes with everything that hangs off it),
+ * so a large purge does not hold up the store's other work until it is done; *N_PURGED says
+ * how many went, also when a later batch failed. A live instance is never purged.
  * DT_ERR_INVALID_ARG for a status that is not a dt_runtime_status. */
 dt_status dt_store_purge_instances(dt_store *s, const dt_query *filter, size_t *n_purged,
                                    dt_error *err);

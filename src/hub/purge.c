@@ -1,4 +1,4 @@
-/* purge.c — deleting finished instances: one by id, a filter's worth in one transaction,
+/* purge.c — deleting finished instances: one by id, a filter's worth (the store's batches),
  * and recursively, an instance with the sub-orchestrations it started (read from its
  * history, and whose rows name it their parent), children first. Only finished instances
  * are ever deleted; a live child is left where it is, with everything below it. */

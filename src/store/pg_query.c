@@ -215,7 +215,9 @@ dt_status pg_purge_instance(dt_store *base, const char *id, dt_error *err)
  * could find an instance that finished in between, and purge what hangs off it but not the
  * row. (SQLite, one writer at a time, deletes what hangs off first, by the filter.) */
 static const char purge_rows_sql[] =
-    "WITH gone AS (DELETE FROM instances" FILTER_WHERE " RETURNING instance_id)"
+    "WITH gone AS (DELETE FROM instances" FILTER_WHERE " AND instance_id IN"
+    " (SELECT instance_id FROM instances" FILTER_WHERE " ORDER BY instance_id LIMIT $13)"
+    " RETURNING instance_id)"
     " SELECT count(*), array_agg(instance_id) FROM gone";
 
 static const struct {
@@ -237,34 +239,43 @@ dt_status pg_purge_instances(dt_store *base, const dt_query *q, size_t *n_purged
         store_filter_free(&f);
         return r;
     }
-    PGresult *res = NULL;
-    int64_t purged = 0;
-    pthread_mutex_lock(&s->mu);
-    r = well_formed_range(s, q, &f, err);
-    if (r == DT_OK)
-        r = pg_begin(s, err);
-    if (r == DT_OK) {
-        pg_params p = PG_PARAMS_INIT;
-        filter_params(&p, &f);
-        r = pg_run(s, purge_rows_sql, &p, &res, err, "purge instances");
-    }
-    if (r == DT_OK && PQntuples(res) == 1)
-        purged = pg_col_int(res, 0, 0);
-    if (r == DT_OK && purged > 0) {
-        pg_params ids = PG_PARAMS_INIT;
-        pg_blob(&ids, (const uint8_t *)PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
-        for (size_t i = 0; r == DT_OK && i < sizeof purge_hanging / sizeof purge_hanging[0]; i++)
-            r = pg_run(s, purge_hanging[i].sql, &ids, NULL, err, purge_hanging[i].what);
-    }
-    PQclear(res);
-    if (r == DT_OK)
-        r = pg_commit(s, err);
-    if (r != DT_OK)
-        pg_rollback(s);
-    pthread_mutex_unlock(&s->mu);
+    /* STORE_PURGE_BATCH instances a transaction (the first by id of those the filter
+     * finds), the store's lock let go in between: a purge of a million rows must not hold
+     * up every commit and read until it is done */
+    int64_t purged = 0, batch;
+    do {
+        batch = 0;
+        PGresult *res = NULL;
+        pthread_mutex_lock(&s->mu);
+        r = well_formed_range(s, q, &f, err);
+        if (r == DT_OK)
+            r = pg_begin(s, err);
+        if (r == DT_OK) {
+            pg_params p = PG_PARAMS_INIT;
+            filter_params(&p, &f);
+            pg_int(&p, STORE_PURGE_BATCH);
+            r = pg_run(s, purge_rows_sql, &p, &res, err, "purge instances");
+        }
+        if (r == DT_OK && PQntuples(res) == 1)
+            batch = pg_col_int(res, 0, 0);
+        if (r == DT_OK && batch > 0) {
+            pg_params ids = PG_PARAMS_INIT;
+            pg_blob(&ids, (const uint8_t *)PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+            for (size_t i = 0; r == DT_OK && i < sizeof purge_hanging / sizeof purge_hanging[0];
+                 i++)
+                r = pg_run(s, purge_hanging[i].sql, &ids, NULL, err, purge_hanging[i].what);
+        }
+        PQclear(res);
+        if (r == DT_OK)
+            r = pg_commit(s, err);
+        if (r != DT_OK)
+            pg_rollback(s);
+        pthread_mutex_unlock(&s->mu);
+        if (r == DT_OK)
+            purged += batch;
+    } while (r == DT_OK && batch == STORE_PURGE_BATCH);
     store_filter_free(&f);
-    if (r == DT_OK)
-        *n_purged = (size_t)purged;
+    *n_purged = (size_t)purged;   /* what went, even if a later batch failed */
     return r;
 }
 

@@ -409,17 +409,24 @@ static const char *const stmt_sql[ST_COUNT] = {
         " span_id, span_start FROM instances" STORE_FILTER_WHERE
         " ORDER BY created_at DESC, instance_id DESC LIMIT ?8",
     /* a purge deletes what hangs off the matching rows first, then the rows */
+    /* a purge by filter goes STORE_PURGE_BATCH instances (?14) a transaction: the first by
+     * id of those the filter finds, the same set for each statement of one transaction */
     [ST_PURGE_HISTORY] = "DELETE FROM history WHERE instance_id IN"
-                         " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
+                         " (SELECT instance_id FROM instances" STORE_FILTER_WHERE
+                         " ORDER BY instance_id LIMIT ?14)",
     [ST_PURGE_INBOX] = "DELETE FROM inbox WHERE instance_id IN"
-                       " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
+                       " (SELECT instance_id FROM instances" STORE_FILTER_WHERE
+                       " ORDER BY instance_id LIMIT ?14)",
     [ST_PURGE_ACTIVITIES] = "DELETE FROM activities WHERE instance_id IN"
-                            " (SELECT instance_id FROM instances" STORE_FILTER_WHERE ")",
+                            " (SELECT instance_id FROM instances" STORE_FILTER_WHERE
+                            " ORDER BY instance_id LIMIT ?14)",
     [ST_DEPTH_ORCH] = "SELECT COUNT(DISTINCT instance_id) FROM inbox WHERE visible_at <= ?1",
     [ST_COUNT_BY_STATUS] = "SELECT status, COUNT(*) FROM instances GROUP BY status",
     [ST_DEPTH_ACT] = "SELECT COUNT(*) FROM activities WHERE visible_at <= ?1"
                      " AND (lock_owner IS NULL OR lock_expires < ?1)",
-    [ST_PURGE_INSTANCES] = "DELETE FROM instances" STORE_FILTER_WHERE,
+    [ST_PURGE_INSTANCES] = "DELETE FROM instances WHERE instance_id IN"
+                           " (SELECT instance_id FROM instances" STORE_FILTER_WHERE
+                           " ORDER BY instance_id LIMIT ?14)",
 };
 
 /* SIZE_IN_UNITS: N bytes as "%llu %s" arguments: whole MiB, else KiB */

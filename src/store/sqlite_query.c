@@ -154,27 +154,34 @@ dt_status store_sqlite_purge_instances(dt_store *base, const dt_query *q, size_t
         store_filter_free(&f);
         return r;
     }
-    pthread_mutex_lock(&s->mu);
-    r = store_begin_write(s, err);
-    int64_t purged = 0;
-    for (size_t i = 0; r == DT_OK && i < sizeof steps / sizeof steps[0]; i++) {
-        sqlite3_stmt *st = store_stmt(s, steps[i].stmt);
-        int rc = SQLITE_OK;
-        bind_filter(st, &f, &rc);
-        r = rc == SQLITE_OK ? store_step_done(s, st, err, steps[i].what)
-                            : store_sql_error(s, rc, err, steps[i].what);
-        sqlite3_clear_bindings(st);   /* f.hi is bound SQLITE_STATIC and freed below */
-        if (r == DT_OK && steps[i].stmt == ST_PURGE_INSTANCES)
-            purged = sqlite3_changes64(s->db);
-    }
-    if (r == DT_OK)
-        r = store_commit_tx(s, err);
-    if (r != DT_OK)
-        store_rollback(s);
-    pthread_mutex_unlock(&s->mu);
+    /* a batch a transaction, the store's lock let go in between: a purge of a million
+     * rows must not hold up every commit and read until it is done */
+    int64_t purged = 0, batch;
+    do {
+        batch = 0;
+        pthread_mutex_lock(&s->mu);
+        r = store_begin_write(s, err);
+        for (size_t i = 0; r == DT_OK && i < sizeof steps / sizeof steps[0]; i++) {
+            sqlite3_stmt *st = store_stmt(s, steps[i].stmt);
+            int rc = SQLITE_OK;
+            bind_filter(st, &f, &rc);
+            store_bind_int64(st, 14, STORE_PURGE_BATCH, &rc);
+            r = rc == SQLITE_OK ? store_step_done(s, st, err, steps[i].what)
+                                : store_sql_error(s, rc, err, steps[i].what);
+            sqlite3_clear_bindings(st);   /* f.hi is bound SQLITE_STATIC and freed below */
+            if (r == DT_OK && steps[i].stmt == ST_PURGE_INSTANCES)
+                batch = sqlite3_changes64(s->db);
+        }
+        if (r == DT_OK)
+            r = store_commit_tx(s, err);
+        if (r != DT_OK)
+            store_rollback(s);
+        pthread_mutex_unlock(&s->mu);
+        if (r == DT_OK)
+            purged += batch;
+    } while (r == DT_OK && batch == STORE_PURGE_BATCH);
     store_filter_free(&f);
-    if (r == DT_OK)
-        *n_purged = (size_t)purged;
+    *n_purged = (size_t)purged;   /* what went, even if a later batch failed */
     return r;
 }
 

@@ -75,6 +75,7 @@ void store_conflict_message(const dt_new_instance *ni, bool same_parent, const d
 /* ---- the candidates of a lease (candidates.c) ---------------------------------------------- */
 
 #define STORE_CANDS_MAX 1024   /* the most one lease looks for */
+#define STORE_PURGE_BATCH 500  /* the instances a purge by filter deletes a transaction */
 
 /* A candidate: an instance or entity id (ID, malloc'd), or an activity's row id (ROW), and
  * when its work became visible (AT; 0 where the search's own order is kept). */

@@ -2744,6 +2744,31 @@ static void test_purge_by_filter_takes_only_matching_finished_instances(void **s
     assert_str(waiting_work(fx), "p6|p4");
 }
 
+/* A purge by filter goes a batch of instances a transaction (so it does not hold the store
+ * for the whole of a large one): every match goes all the same, across batches, and what
+ * does not match stays. */
+static void test_purge_by_filter_takes_every_match_across_batches(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 1100 };   /* more than two of the stores' batches */
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "many-%04d", i);
+        make_instance(fx, id, "o", T0 + i, i % 2 ? DT_STATUS_COMPLETED : DT_STATUS_FAILED);
+    }
+    make_instance(fx, "many-live", "o", T0, DT_STATUS_RUNNING);
+    make_instance(fx, "kept-9999", "other", T0, DT_STATUS_COMPLETED);
+    dt_query f = {.name = "o"};
+    size_t purged = 0;
+    dt_error err;
+    assert_ok(dt_store_purge_instances(fx->store, &f, &purged, &err), &err);
+    assert_int_equal(purged, N);
+    dt_query all = {0};
+    assert_str(query_page(fx, &all, NULL), "kept-9999,many-live");
+    expect_gone(fx, "many-0000");
+    expect_gone(fx, "many-1099");
+}
+
 /* ---- queue depths ------------------------------------------------------------------------- */
 
 static void expect_depths(fixture *fx, dt_time now, size_t orchestrations, size_t activities)
@@ -3946,6 +3971,7 @@ int store_contract_run(const char *backend, store_contract_open_fn open)
         T(test_query_id_prefix_is_literal),
         T(test_purge_of_a_live_instance_is_refused_and_nothing_is_lost),
         T(test_purge_of_a_finished_instance_removes_its_history_and_all),
+        T(test_purge_by_filter_takes_every_match_across_batches),
         T(test_purge_by_filter_takes_only_matching_finished_instances),
         T(test_queue_depths_count_what_waits_now),
         T(test_start_entries_create_instances_and_a_refused_one_changes_nothing),
