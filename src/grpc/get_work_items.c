@@ -13,6 +13,8 @@
 #include "workers.h"
 
 #define DEFAULT_MAX_IN_FLIGHT 100   /* per stream and kind, unless the worker asks otherwise */
+#define MAX_IN_FLIGHT 1000          /* per stream and kind, whatever the worker asks: each item
+                                     * holds its history in memory while its worker has it */
 #define POLL_MS 200
 #define CHUNKS_CHECK_MS 1000   /* how often a stream looks for its chunks gone stale */
 /* Large histories. A worker that announces HISTORY_STREAMING gets an orchestration work item
@@ -164,6 +166,13 @@ static bool send_health_ping(rpc_call *c)
     return rpc_send(c, buf, len);
 }
 
+/* in_flight_max: how many items of a kind a stream holds at once, its worker having asked
+ * for ASKED (0 or less: it did not say). */
+static int in_flight_max(int32_t asked)
+{
+    return asked <= 0 ? DEFAULT_MAX_IN_FLIGHT : asked > MAX_IN_FLIGHT ? MAX_IN_FLIGHT : asked;
+}
+
 void rpc_get_work_items(rpc_call *c)
 {
     dt_arena *ra = dt_arena_new();
@@ -176,12 +185,9 @@ void rpc_get_work_items(rpc_call *c)
         dt_arena_free(ra);
         return;
     }
-    int max_o = r->maxconcurrentorchestrationworkitems > 0 ? r->maxconcurrentorchestrationworkitems
-                                                          : DEFAULT_MAX_IN_FLIGHT;
-    int max_a = r->maxconcurrentactivityworkitems > 0 ? r->maxconcurrentactivityworkitems
-                                                      : DEFAULT_MAX_IN_FLIGHT;
-    int max_e = r->maxconcurrententityworkitems > 0 ? r->maxconcurrententityworkitems
-                                                    : DEFAULT_MAX_IN_FLIGHT;
+    int max_o = in_flight_max(r->maxconcurrentorchestrationworkitems);
+    int max_a = in_flight_max(r->maxconcurrentactivityworkitems);
+    int max_e = in_flight_max(r->maxconcurrententityworkitems);
     stream_filter sf;
     dt_error ferr = {0};
     dt_status fst;

@@ -121,3 +121,29 @@ test("a late result that is refused does not use up its token: the corrected one
     await raw.terminateAll(client, [id]);
   }
 });
+
+// A worker says how many items of each kind it takes at once (maxConcurrent*WorkItems); the
+// attack that found this asked for 2^31-1 and held every item of the hub, each with its
+// history in memory, for as long as its stream lived. A stream holds at most 1,000 of a kind.
+test("a stream holds at most 1,000 items of a kind, whatever its worker asks", { timeout: 120_000 }, async () => {
+  const hub = { taskhub: raw.uid("ceiling") }, O = raw.uid("ceiling_orch");
+  const N = 1005;
+  const s = new raw.WorkStream(client, { ...raw.filters([O], []), maxConcurrentOrchestrationWorkItems: 2147483647 }, hub);
+  try {
+    for (let i = 0; i < N; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, k) =>
+        raw.unary(client, "StartInstance", { instanceId: `c-${i + k}`, name: O }, hub)));
+    }
+    const held = [];
+    for (let i = 0; i < 1000; i++) held.push(await s.must(20_000));
+    assert.equal(await s.next(1500), null, "a 1,001st item came while 1,000 were held");
+    await raw.unary(client, "CompleteOrchestratorTask", { instanceId: held[0].orchestratorRequest.instanceId,
+      completionToken: held[0].completionToken, actions: [raw.actions.complete(0, "ORCHESTRATION_STATUS_COMPLETED", '"ok"')] }, hub);
+    const more = await s.must(10_000);   // one done: room for one more
+    assert.ok(more.orchestratorRequest, `expected an episode, got ${more.request}`);
+    assert.equal(await s.next(500), null, "more than one came for one done");
+  } finally {
+    s.close();
+    await raw.unary(client, "DeleteTaskHub", {}, hub).catch(() => {});
+  }
+});
