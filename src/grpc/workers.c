@@ -457,14 +457,23 @@ dt_status inflight_fail(dt_hub *hub, inflight *f, dt_arena *a, const char *type,
 
 /* ---- late results of activities given back --------------------------------------------------- */
 
-void workers_released_unuse(worker_registry *w, rpc_call *c, const char *token)
+/* released_find: the activity given back under TOKEN in C's hub, or NULL (w->mu held). */
+static released *released_find(worker_registry *w, rpc_call *c, const char *token)
 {
     uint64_t hub_id = dt_hub_id(rpc_hub(c));
-    pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < RELEASED_MAX; i++)
         if (w->rel[i].instance_id && w->rel[i].hub_id == hub_id &&
             strcmp(w->rel[i].token, token) == 0)
-            w->rel[i].used = false;
+            return &w->rel[i];
+    return NULL;
+}
+
+void workers_released_unuse(worker_registry *w, rpc_call *c, const char *token)
+{
+    pthread_mutex_lock(&w->mu);
+    released *found = released_find(w, c, token);
+    if (found)
+        found->used = false;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -474,14 +483,9 @@ late_kind workers_released(worker_registry *w, rpc_call *c, const char *token,
 {
     if (token == NULL || token[0] == '\0')
         return LATE_UNKNOWN;
-    uint64_t hub_id = dt_hub_id(rpc_hub(c));
     late_kind kind = LATE_UNKNOWN;
     pthread_mutex_lock(&w->mu);
-    released *found = NULL;
-    for (size_t i = 0; i < RELEASED_MAX && found == NULL; i++)
-        if (w->rel[i].instance_id && w->rel[i].hub_id == hub_id &&
-            strcmp(w->rel[i].token, token) == 0)
-            found = &w->rel[i];
+    released *found = released_find(w, c, token);
     if (found && !ids_agree(found->instance_id, found->task_id, instance_id, task_id)) {
         wrong_ids_say(msg, size, c, token, "an activity", found->instance_id, found->task_id,
                       instance_id, task_id);

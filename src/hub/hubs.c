@@ -342,12 +342,12 @@ static dt_status get(dt_hub_set *s, const char *name, bool open_new, dt_hub_ref 
         return dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist on this "
                             "server (it serves only the hubs dtask serve --task-hubs names)",
                             name);
-    bool may_open = open_new || s->allowed || strcmp(name, DT_TASK_HUB_DEFAULT) == 0 ||
-                    on_disk(s, name);
     pthread_mutex_lock(&s->mu);
     dt_hub_ref *r = NULL;
     st = settle(s, name, &r, err);
-    if (r == NULL && st == DT_OK && !may_open)
+    /* (the file is looked for only when the hub is not open: not on every read) */
+    if (r == NULL && st == DT_OK && !open_new && !s->allowed &&
+        strcmp(name, DT_TASK_HUB_DEFAULT) != 0 && !on_disk(s, name))
         st = dt_error_set(err, DT_ERR_NOT_FOUND, "task hub '%s' does not exist (a read does "
                           "not make one: starting an instance in it, or CreateTaskHub, does)",
                           name);

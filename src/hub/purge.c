@@ -2,7 +2,6 @@
  * and recursively, an instance with the sub-orchestrations it started (read from its
  * history, and whose rows name it their parent), children first. Only finished instances
  * are ever deleted; a live child is left where it is, with everything below it. */
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +70,7 @@ typedef struct tree {
 
 static size_t slot_of(char *const *slot, size_t cap, const char *id)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (const char *c = id; *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-    size_t i = (size_t)h & (cap - 1);
+    size_t i = hub_hash_id(id) & (cap - 1);
     while (slot[i] && strcmp(slot[i], id) != 0)
         i = (i + 1) & (cap - 1);
     return i;
