@@ -416,8 +416,11 @@ dt_status dt_store_open_sqlite(const char *path, dt_sync_mode sync, dt_store **o
 
 /* dt_store_sqlite_limit_size: keep the SQLite STORE's database at most MAX_BYTES (whole
  * pages; 0: no limit beyond SQLite's own). A write that would grow it past the limit fails
- * DT_ERR_NO_SPACE, as on a full disk, its error naming the limit; deleting (purging) frees
- * pages that later writes reuse. A database already larger keeps its size and may not grow.
+ * DT_ERR_NO_SPACE, as on a full disk, its error naming the limit; in a dt_store_commit only
+ * that entry fails (its result says so) and the others go in. From nineteen twentieths in
+ * use, an episode that does not end its instance fails so too, before it writes: the last
+ * twentieth is for ending instances (terminations rewrite rows, which needs room for a
+ * while). Deleting (purging) frees pages that later writes reuse. A database already larger keeps its size and may not grow.
  * Its write-ahead log is checkpointed and cut back to an eighth of the limit (SQLite's
  * wal_autocheckpoint and journal_size_limit), so the files stay within about 9/8 of it while
  * checkpoints can run. DT_ERR_INVALID_ARG for a store that is not SQLite's (PostgreSQL has

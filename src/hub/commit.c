@@ -154,6 +154,22 @@ bool commit_unsynced(dt_hub *hub, const char *id)
 }
 
 /* commit_slot: commit the batch in S (no fsync yet); every request's result is set. */
+/* store_outcome: what S's commit (ST) says of the store: a batch that went in with entries
+ * refused for want of room says the database is full as a failed one would (ERR: why). */
+static dt_status store_outcome(const slot *s, dt_status st, dt_error *err)
+{
+    for (size_t i = 0; st == DT_OK && i < s->n; i++)
+        if (s->batch[i].result == DT_ERR_NO_SPACE) {
+            if (s->batch[i].error && s->batch[i].error->code == DT_ERR_NO_SPACE)
+                *err = *s->batch[i].error;
+            else if (err->code != DT_ERR_NO_SPACE)   /* the store tells its first refusal */
+                dt_error_set(err, DT_ERR_NO_SPACE, "an entry was refused: %s",
+                             dt_strerror(DT_ERR_NO_SPACE));
+            st = DT_ERR_NO_SPACE;
+        }
+    return st;
+}
+
 static void commit_slot(dt_hub *hub, slot *s)
 {
     dt_commit_lease *L = &s->lease;
@@ -175,7 +191,7 @@ static void commit_slot(dt_hub *hub, slot *s)
     dt_status st = dt_store_commit_deferred(hub->store, s->batch, s->n, L, &s->ticket, &err);
     s->no = atomic_fetch_add(&hub->batches_in, 1) + 1;   /* readers from now on see it */
     metrics_commit(hub->metrics, s->n, dt_now() - t0);
-    hub_store_result(hub, st, &err);
+    hub_store_result(hub, store_outcome(s, st, &err), &err);
     for (size_t i = 0; i < s->n; i++) {
         s->reqs[i]->commit->result = s->batch[i].result;
         if (s->batch[i].kind == DT_COMMIT_EPISODE)   /* the requester's entry is a copy */

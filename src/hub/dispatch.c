@@ -162,6 +162,22 @@ static bool unspeculate(done_item *d)
     return true;
 }
 
+/* STORE_RETRY_US: an episode the store had no room for goes back to be handed out again
+ * after this, not when its lease runs out: a terminate waiting behind it (which goes in, as
+ * what ends an instance has room kept for it) is not held up for a lease's time. */
+#define STORE_RETRY_US INT64_C(1000000)
+
+static dt_status abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_time retry_at,
+                                       dt_error *err);
+
+/* retry_later: ITEM's episode was not committed (RESULT): for want of room, it is handed out
+ * again after a while; ITEM stays the caller's. */
+static void retry_later(dt_hub *hub, const dt_orch_item *item, dt_status result)
+{
+    if (result == DT_ERR_NO_SPACE)
+        abandon_orchestration(hub, item, dt_now() + STORE_RETRY_US, NULL);
+}
+
 static void done_free(commit_req *req)
 {
     done_item *d = (done_item *)req;
@@ -169,6 +185,8 @@ static void done_free(commit_req *req)
         return;
     dt_error err = {0};
     dt_status st = d->done ? commit_outcome(&d->c, &err) : DT_OK;
+    if (d->orch && d->c.kind == DT_COMMIT_EPISODE)
+        retry_later(d->hub, d->orch, d->c.result);
     dt_arena_free(d->arena);
     dt_orch_item_free(d->orch);
     dt_activity_item_free(d->act);
@@ -204,10 +222,12 @@ static dt_status complete_orchestration(dt_hub *hub, const dt_orch_item *item,
     dt_commit c = {.kind = DT_COMMIT_EPISODE};
     dt_status st = arena ? episode_build(hub, item, result, arena, &c.u.episode, err)
                          : dt_error_set(err, DT_ERR_NOMEM, "out of memory");
-    if (st == DT_OK)
+    if (st == DT_OK) {
         st = hub_commit(hub, &c, err);   /* the committer untracks and updates the cache */
-    else
+        retry_later(hub, item, c.result);
+    } else {
         give_back_taken(hub, item);
+    }
     dt_arena_free(arena);
     return st;
 }

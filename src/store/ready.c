@@ -90,11 +90,16 @@ void store_lease_forget(dt_commit_lease *L)
 
 bool store_entry_level(dt_status r)
 {
-    return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS;
+    /* NO_SPACE too: at a database's size limit the entry that would grow it is refused, and
+     * those that free room (terminates, completions) still go in */
+    return r == DT_ERR_LEASE_LOST || r == DT_ERR_INVALID_ARG || r == DT_ERR_ALREADY_EXISTS ||
+           r == DT_ERR_NO_SPACE;
 }
 
 /* run_entries: store_run_batch's pass over the entries in the open transaction; GUARD_ALL:
- * each in a savepoint. *REDO: an unguarded entry failed after writing (nothing else done). */
+ * each in a savepoint. *REDO: an unguarded entry failed after writing, or an entry found the
+ * database full and it rolled the transaction back (SQLite does, at its size limit): nothing
+ * else done. Entries refused for want of room in an earlier pass are left out. */
 static dt_status run_entries(const store_entry_ops *ops, void *store, dt_commit *batch,
                              size_t n, store_ready *rd, bool guard_all, bool *redo,
                              dt_error *err)
@@ -104,6 +109,8 @@ static dt_status run_entries(const store_entry_ops *ops, void *store, dt_commit 
     *redo = false;
     for (size_t i = 0; i < n; i++) {
         dt_commit *c = &batch[i];
+        if (c->result == DT_ERR_NO_SPACE)
+            continue;
         bool guard = guard_all || c->kind == DT_COMMIT_START || c->kind == DT_COMMIT_ENTITY;
         dt_status r = guard ? ops->savepoint(store, STORE_SAVEPOINT, err) : DT_OK;
         if (r != DT_OK)
@@ -115,6 +122,12 @@ static dt_status run_entries(const store_entry_ops *ops, void *store, dt_commit 
         c->result = er;
         if (er != DT_OK && c->error)
             *c->error = scratch;
+        if (er == DT_ERR_NO_SPACE && ops->ended(store)) {
+            if (err)
+                *err = scratch;
+            *redo = true;
+            return DT_OK;
+        }
         if (er == DT_OK) {
             r = guard ? ops->savepoint(store, STORE_RELEASE, err) : DT_OK;
         } else if (store_entry_level(er)) {
@@ -148,16 +161,23 @@ dt_status store_run_batch(const store_entry_ops *ops, void *store, bool deferred
                           dt_commit *batch, size_t n, store_ready *rd, dt_error *err)
 {
     bool redo = false;
+    for (size_t i = 0; i < n; i++)
+        batch[i].result = DT_OK;
     dt_status r = ops->begin(store, deferred, err);
     if (r == DT_OK)
         r = run_entries(ops, store, batch, n, rd, false, &redo, err);
-    if (r == DT_OK && redo) {   /* an unguarded entry failed after writing: again, guarded */
+    /* again, guarded; each pass after a full database leaves one more entry out, so this
+     * ends */
+    while (r == DT_OK && redo) {
+        dt_error why = err ? *err : (dt_error){0};
         ops->rollback(store);
         rd->n_ids = rd->n_acts = 0;
         dt_error_clear(err);
         r = ops->begin(store, deferred, err);
         if (r == DT_OK)
             r = run_entries(ops, store, batch, n, rd, true, &redo, err);
+        if (r == DT_OK && !redo && err && err->code == DT_OK && why.code == DT_ERR_NO_SPACE)
+            *err = why;   /* what was left out is the batch's first failure to tell */
     }
     return r;
 }

@@ -992,13 +992,34 @@ dt_status dt_store_sqlite_limit_size(dt_store *store, uint64_t max_bytes, dt_err
     return st;
 }
 
-void store_sqlite_look_at_size(sqlite_store *s)
+/* in_use: the pages S has in use (not free), or -1 when it cannot say (mu held). */
+static int64_t in_use(sqlite_store *s)
 {
     int64_t pages = 0, free_pages = 0;
-    if (s->max_pages == 0 || query_int(s->db, "PRAGMA page_count", &pages) != SQLITE_OK ||
+    if (query_int(s->db, "PRAGMA page_count", &pages) != SQLITE_OK ||
         query_int(s->db, "PRAGMA freelist_count", &free_pages) != SQLITE_OK)
-        return;
-    atomic_store(&s->near_full, (uint64_t)(pages - free_pages) * 10 >= s->max_pages * 9);
+        return -1;
+    return pages - free_pages;
+}
+
+void store_sqlite_look_at_size(sqlite_store *s)
+{
+    int64_t used = s->max_pages ? in_use(s) : -1;
+    if (used >= 0)
+        atomic_store(&s->near_full, (uint64_t)used * 10 >= s->max_pages * 9);
+}
+
+dt_status store_sqlite_room_to_go_on(sqlite_store *s, const char *id, dt_error *err)
+{
+    if (!atomic_load(&s->near_full))   /* below nine tenths after the last commit */
+        return DT_OK;
+    int64_t used = in_use(s);
+    if (used < 0 || (uint64_t)used * 20 < s->max_pages * 19)
+        return DT_OK;
+    return dt_error_set(err, DT_ERR_NO_SPACE, "sqlite store '%s': the database has nineteen "
+                        "twentieths of its size limit of %llu %s in use: only episodes that "
+                        "end their instance go in until purges make room (instance '%s' "
+                        "waits)", s->path, SIZE_IN_UNITS(atomic_load(&s->max_bytes)), id);
 }
 
 dt_status dt_store_room(dt_store *store, dt_error *err)

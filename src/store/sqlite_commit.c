@@ -188,6 +188,9 @@ static dt_status apply_episode_tx(sqlite_store *s, dt_episode *ep, store_ready *
     const char *id = item->instance_id;
     dt_status r;
     ep->refused = false;
+    if (!dt_runtime_status_is_terminal(ep->status) &&
+        (r = store_sqlite_room_to_go_on(s, id, err)) != DT_OK)
+        return r;
     if (ep->consumes) {
         /* speculative: the activity's row goes first, under its lease (else nothing is
          * written and the entry fails); then the instance's lease, or the result goes to
@@ -210,6 +213,20 @@ static dt_status apply_episode_tx(sqlite_store *s, dt_episode *ep, store_ready *
         return r;
     sqlite3_stmt *st;
     int rc;
+    /* the consumed messages, before anything is added: at the database's size limit the pages
+     * they free are what the rest is written to (a terminate ends an instance whose start
+     * never ran on what its start message held). Any that arrived during the episode stay
+     * for the next one. */
+    for (size_t i = 0; i < item->n_message_ids; i++) {
+        st = store_stmt(s, ST_INBOX_DELETE_ONE);
+        rc = SQLITE_OK;
+        store_bind_int64(st, 1, item->message_ids[i], &rc);
+        store_bind_text(st, 2, id, &rc);
+        r = rc == SQLITE_OK ? store_step_done(s, st, err, "delete consumed message")
+                            : store_sql_error(s, rc, err, "delete consumed message");
+        if (r != DT_OK)
+            return r;
+    }
     if (ep->reset_history) {
         /* Continue-as-new: the old execution's history goes, and so do its outstanding
          * activities, whose results would otherwise land in the new execution's inbox with
@@ -261,17 +278,6 @@ static dt_status apply_episode_tx(sqlite_store *s, dt_episode *ep, store_ready *
             return r;
     if (ep->release_locks && (r = store_entity_release_tx(s, id, err)) != DT_OK)
         return r;
-    /* the consumed messages; any that arrived during the episode stay for the next one */
-    for (size_t i = 0; i < item->n_message_ids; i++) {
-        st = store_stmt(s, ST_INBOX_DELETE_ONE);
-        rc = SQLITE_OK;
-        store_bind_int64(st, 1, item->message_ids[i], &rc);
-        store_bind_text(st, 2, id, &rc);
-        r = rc == SQLITE_OK ? store_step_done(s, st, err, "delete consumed message")
-                            : store_sql_error(s, rc, err, "delete consumed message");
-        if (r != DT_OK)
-            return r;
-    }
     /* messages that came while the episode ran are ready for the next one */
     store_ready_own(rd, id, dt_runtime_status_is_terminal(ep->status));
     return DT_OK;

@@ -184,6 +184,12 @@ sqlite3_stmt *store_stmt_of(sqlite3_stmt *const *stmts, store_stmt_id id);
  * size limit) */
 void store_sqlite_look_at_size(sqlite_store *s);
 
+/* store_sqlite_room_to_go_on: DT_ERR_NO_SPACE (naming instance ID) once nineteen twentieths
+ * of the size limit are in use (mu held; DT_OK without a limit): from there on an episode
+ * goes in only if it ends its instance. The last twentieth is for terminates, leases and
+ * purges, whose rewritten rows need room for a while. */
+dt_status store_sqlite_room_to_go_on(sqlite_store *s, const char *id, dt_error *err);
+
 /* store_db_error: store_sql_error for a statement of connection DB (its message is DB's). */
 dt_status store_db_error(sqlite_store *s, sqlite3 *db, int rc, dt_error *err, const char *what);
 

@@ -198,8 +198,9 @@ store_ready store_ready_start(dt_commit_lease *lease);
 /* store_lease_forget: free what L holds (its leases were rolled back, or never committed). */
 void store_lease_forget(dt_commit_lease *L);
 
-/* store_entry_level: errors that concern one entry of a batch only (the rest goes on);
- * anything else means the database itself failed and the whole transaction is rolled back. */
+/* store_entry_level: errors that concern one entry of a batch only (the rest goes on; a
+ * database that is full refuses only what would grow it); anything else means the database
+ * itself failed and the whole transaction is rolled back. */
 bool store_entry_level(dt_status r);
 
 /* How a backend runs a batch's entries for store_run_batch. */

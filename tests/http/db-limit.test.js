@@ -5,7 +5,7 @@
 // stored); what was stored stays readable, the files stay within the limit and its log's
 // eighth; a purge makes room, and the hub takes and runs work again. Filled with instances
 // that never finish (the attack: nothing there could be purged), they can still be
-// terminated and purged.
+// terminated and purged: from nineteen twentieths only episodes that end an instance go in.
 
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
@@ -89,13 +89,20 @@ test("--max-db-mb: writes past the limit answer 507 naming it, nothing stored is
 
 test("--max-db-mb: a database filled with instances that never finish can still be emptied", { timeout: 90_000 }, async () => {
   // c_calls_js waits for an activity no worker here runs: nothing it fills the database with
-  // is finished, so nothing could be purged; the last tenth lets them be terminated
+  // is finished, so nothing could be purged. Its starts fill nine tenths before any worker
+  // runs; then the worker's first episodes (each copies its 20 KB input into history and an
+  // activity) meet nineteen twentieths, where only what ends an instance goes in: the rest is
+  // kept so that every instance can still be terminated, promptly, and purged.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-dbfill-"));
-  const srv = await h.privateServer(["--max-db-mb", "2"], dir);
+  const srv = await h.privateServer(["--max-db-mb", "2"], dir, { worker: false });
   const api = `${srv.url}/runtime/webhooks/durabletask`;
   const count = async (status) => {
     const r = await fetch(`${api}/instances?runtimeStatus=${status}&top=1000`);
     return (await r.json()).length;
+  };
+  const refusals = async () => {
+    const m = await (await fetch(`${srv.url}/metrics`)).text();
+    return Number((m.match(/dtask_store_write_errors_total\{reason="no_space"\} (\d+)/) || [])[1]);
   };
   try {
     const accepted = [];
@@ -114,10 +121,19 @@ test("--max-db-mb: a database filled with instances that never finish can still 
     // an event is new work too; a termination is not
     const ev = await fetch(`${api}/instances/${accepted[0]}/raiseEvent/go`, { method: "POST", body: "1" });
     assert.equal(ev.status, 507, await ev.text());
+
+    // the worker's episodes grow the database until the store refuses them
+    srv.startWorker();
+    for (let i = 0; i < 300 && (await refusals()) === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.ok((await refusals()) > 0, "no episode was refused for room");
+    assert.ok((await count("Running")) < accepted.length, "every instance ran: the test filled nothing");
+
     for (const id of accepted) {
       const t = await fetch(`${api}/instances/${id}/terminate?reason=full`, { method: "POST" });
       assert.equal(t.status, 202, await t.text());
     }
+    // well within a lease's 30 s: a refused episode goes back at once, not when its lease ends
     for (let i = 0; i < 300 && (await count("Terminated")) < accepted.length; i++)
       await new Promise((r) => setTimeout(r, 50));
     assert.equal(await count("Terminated"), accepted.length, "every instance ends terminated");
@@ -126,6 +142,8 @@ test("--max-db-mb: a database filled with instances that never finish can still 
     assert.equal((await purged.json()).instancesDeleted, accepted.length);
     const again = await fetch(`${api}/orchestrators/hello_one/${h.uid("again")}`, { method: "POST", body: '"x"' });
     assert.equal(again.status, 202, await again.text());
+    const size = (f) => (fs.existsSync(path.join(dir, f)) ? fs.statSync(path.join(dir, f)).size : 0);
+    assert.ok(size("d.db") <= 2 * MB, `d.db is ${size("d.db")} bytes`);
   } finally {
     await srv.stop();
     fs.rmSync(dir, { recursive: true, force: true });

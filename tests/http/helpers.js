@@ -94,9 +94,10 @@ async function listAll(query) {
 const HELLO_OUTPUT = ["Hello Tokyo!", "Hello Seattle!", "Hello London!"];
 
 // privateServer: a `dtask serve` of a spec's own (a fresh database in DIR, or a temporary
-// one, so what the spec does touches no other spec's instances) with the demo's C worker,
-// and ARGS; {url, port, stop()}. Needs DTASK (run.sh sets it).
-async function privateServer(args = [], dir = undefined) {
+// one, so what the spec does touches no other spec's instances) with the demo's C worker
+// (unless WORKER is false: then startWorker() starts it), and ARGS; {url, port,
+// startWorker(), stop()}. Needs DTASK (run.sh sets it).
+async function privateServer(args = [], dir = undefined, { worker: withWorker = true } = {}) {
   const { spawn } = require("node:child_process");
   const net = require("node:net");
   const fs = require("node:fs");
@@ -117,12 +118,17 @@ async function privateServer(args = [], dir = undefined) {
   }
   // the demo's C functions (hello_one), so instances finish; once the server listens (a first
   // call to a server not there yet waits out its 5 s deadline)
-  const worker = spawn(process.env.DTASK, ["worker", "--server", `127.0.0.1:${grpcPort}`], { stdio: "ignore" });
+  let worker;
+  const startWorker = () => {
+    worker = spawn(process.env.DTASK, ["worker", "--server", `127.0.0.1:${grpcPort}`], { stdio: "ignore" });
+  };
+  if (withWorker) startWorker();
   return {
     url,
     port,
+    startWorker,
     stop: () => new Promise((resolve) => {
-      worker.kill("SIGTERM");
+      if (worker) worker.kill("SIGTERM");
       child.once("exit", () => { if (own) fs.rmSync(dir, { recursive: true, force: true }); resolve(); });
       child.kill("SIGTERM");
     }),

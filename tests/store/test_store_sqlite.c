@@ -877,6 +877,136 @@ static void test_connections_leasing_at_once_never_share_an_instance(void **stat
         assert_int_equal(seen[i], 1);
 }
 
+/* ---- a size limit ---------------------------------------------------------------------- */
+
+#define FILL_MAX 64
+
+static dt_event limit_event(dt_event_type t)
+{
+    dt_event e;
+    dt_event_init(&e, t, T0);
+    return e;
+}
+
+/* first_episode: ITEM's first episode into C (APP, ACT: its storage): its start, and an
+ * activity given its 20 KB input, Running: it grows the database by two inputs. With ENDS,
+ * its start and a termination instead, Terminated. */
+static void first_episode(dt_orch_item *item, bool ends, dt_event app[3], dt_new_activity *act,
+                          dt_commit *c)
+{
+    app[0] = limit_event(DT_EVENT_ORCHESTRATOR_STARTED);
+    app[1] = item->incoming[0];
+    app[2] = limit_event(ends ? DT_EVENT_EXECUTION_TERMINATED : DT_EVENT_TASK_SCHEDULED);
+    app[2].event_id = ends ? -1 : 0;
+    app[2].name = ends ? NULL : "act";
+    app[2].input = ends ? "\"full\"" : item->incoming[0].input;
+    *act = (dt_new_activity){.instance_id = item->instance_id,
+                             .execution_id = item->state.execution_id, .scheduled = &app[2]};
+    memset(c, 0, sizeof *c);
+    c->kind = DT_COMMIT_EPISODE;
+    c->result = DT_ERR_INTERNAL;   /* the store must set it */
+    dt_episode *ep = &c->u.episode;
+    ep->item = item;
+    ep->append = app;
+    ep->n_append = 3;
+    ep->status = ends ? DT_STATUS_TERMINATED : DT_STATUS_RUNNING;
+    ep->name = item->incoming[0].name;
+    ep->input = item->incoming[0].input;
+    ep->activities = ends ? NULL : act;
+    ep->n_activities = ends ? 0 : 1;
+    ep->completed_at = ends ? T0 : 0;
+}
+
+/* At its size limit a batch is not refused whole: an episode with no room is refused alone
+ * (DT_ERR_NO_SPACE, nothing of it written, its lease kept) and the others go in; from
+ * nineteen twentieths on, only episodes that end their instance go in, so every instance
+ * there can still be ended (a terminate of an instance whose start never ran writes its
+ * 20 KB input into history, on the room its start message frees). */
+static void test_at_the_size_limit_an_episode_without_room_is_refused_alone(void **state)
+{
+    (void)state;
+    dt_store *s = NULL;
+    dt_error err;
+    dt_arena *a = dt_arena_new();
+    assert_non_null(a);
+    assert_ok(open_sqlite(test_tmpdir("sqlite-limit"), &s, &err), &err);
+    assert_ok(dt_store_sqlite_limit_size(s, 1 << 20, &err), &err);
+    static char input[20003];
+    memset(input, 'z', sizeof input - 1);
+    input[0] = input[sizeof input - 2] = '"';
+    char ids[FILL_MAX][16];
+    size_t n = 0;
+    while (dt_store_room(s, &err) == DT_OK) {   /* starts until nine tenths are in use */
+        assert_true(n < FILL_MAX);
+        snprintf(ids[n], sizeof ids[n], "i%zu", n);
+        /* a start as the hub makes it, a commit (after which the store looks at its size) */
+        dt_commit c = {.kind = DT_COMMIT_START,
+                       .u.start = {.instance_id = ids[n], .execution_id = "e1", .name = "orch",
+                                   .input = input, .created_at = T0}};
+        assert_ok(dt_store_commit(s, &c, 1, &err), &err);
+        assert_int_equal(c.result, DT_OK);
+        n++;
+    }
+    assert_int_equal(err.code, DT_ERR_NO_SPACE);
+    dt_orch_item *items[FILL_MAX];
+    size_t got = 0;
+    assert_ok(dt_store_lease_orchestrations(s, "w", T0, 60 * INT64_C(1000000), n, NULL, items,
+                                            &got, &err),
+              &err);
+    assert_int_equal(got, n);
+
+    /* every first episode in one batch: some go in, the rest are refused alone */
+    static dt_event app[FILL_MAX][3];
+    static dt_new_activity act[FILL_MAX];
+    static dt_commit batch[FILL_MAX];
+    for (size_t i = 0; i < n; i++)
+        first_episode(items[i], false, app[i], &act[i], &batch[i]);
+    assert_ok(dt_store_commit(s, batch, n, &err), &err);
+    dt_orch_item *refused[FILL_MAX];
+    size_t went = 0, n_refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i].result == DT_OK) {
+            went++;
+            continue;
+        }
+        assert_int_equal(batch[i].result, DT_ERR_NO_SPACE);
+        refused[n_refused++] = items[i];
+        dt_instance_state *st = NULL;
+        assert_ok(dt_store_get_instance(s, items[i]->instance_id, a, &st, &err), &err);
+        assert_int_equal(st->status, DT_STATUS_PENDING);   /* nothing of it written */
+    }
+    assert_true(went > 0);
+    assert_true(n_refused >= 3);
+
+    /* the refused still hold their leases: one goes on and is refused again (nineteen
+     * twentieths are in use), the others end and go in, in the same batch */
+    for (size_t i = 0; i < n_refused; i++)
+        first_episode(refused[i], i > 0, app[i], &act[i], &batch[i]);
+    assert_ok(dt_store_commit(s, batch, n_refused, &err), &err);
+    assert_int_equal(batch[0].result, DT_ERR_NO_SPACE);
+    for (size_t i = 1; i < n_refused; i++)
+        assert_int_equal(batch[i].result, DT_OK);
+    first_episode(refused[0], true, app[0], &act[0], &batch[0]);
+    assert_ok(dt_store_commit(s, batch, 1, &err), &err);
+    assert_int_equal(batch[0].result, DT_OK);
+
+    for (size_t i = 0; i < n_refused; i++) {
+        dt_instance_state *st = NULL;
+        assert_ok(dt_store_get_instance(s, refused[i]->instance_id, a, &st, &err), &err);
+        assert_int_equal(st->status, DT_STATUS_TERMINATED);
+        dt_event *h = NULL;
+        size_t n_h = 0;
+        assert_ok(dt_store_get_history(s, refused[i]->instance_id, a, &h, &n_h, &err), &err);
+        assert_int_equal(n_h, 3);
+        assert_int_equal(h[1].type, DT_EVENT_EXECUTION_STARTED);
+        assert_string_equal(h[1].input, input);
+    }
+    for (size_t i = 0; i < n; i++)
+        dt_orch_item_free(items[i]);
+    dt_arena_free(a);
+    dt_store_close(s);
+}
+
 int main(void)
 {
     /* DT_SYNC_FULL: deferred commits leave their fsync to dt_store_sync */
@@ -903,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_a_transaction_that_spills_survives_a_crash),
         cmocka_unit_test(test_a_commit_larger_than_one_write_survives_a_crash),
         cmocka_unit_test(test_frames_of_a_rolled_back_transaction_are_never_written),
+        cmocka_unit_test(test_at_the_size_limit_an_episode_without_room_is_refused_alone),
     };
     failed += cmocka_run_group_tests_name("sqlite store", tests, NULL, NULL);
     return failed ? 1 : 0;
