@@ -210,8 +210,35 @@ void dt_execution_id_generate(char out[33]);
 /* ---- JSON payloads -------------------------------------------------------------------- */
 
 /* dt_json_validate: DT_OK if TEXT is one complete JSON value (NULL counts as "no payload" and
- * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload. */
+ * is valid). On failure ERR says where the text stops being JSON; WHAT names the payload.
+ * DT_ERR_NOMEM, naming the bound, when reading it would take jansson past
+ * dt_json_limit_held's bound (try again later). */
 dt_status dt_json_validate(const char *text, const char *what, dt_error *err);
+
+/* dt_json_limit_held: bound the memory jansson holds in the whole process to MAX_BYTES (0: no
+ * bound): jansson builds a tree to read a text, and a tree can take fifty and more times the
+ * text, so concurrent large payloads could take gigabytes. Past the bound jansson's
+ * allocations fail and the parse with them, unless nothing else holds any: one payload alone
+ * is always read (at most about a hundred times DT_PAYLOAD_MAX), so the bound is on what
+ * many at once hold. It installs jansson's allocation functions, so
+ * call it before anything in the process uses jansson (`dtask serve` does, from
+ * --max-held-mb); later calls change the bound only. A program that never calls it keeps
+ * jansson's own. */
+void dt_json_limit_held(size_t max_bytes);
+
+/* dt_json_held: the bytes jansson holds now (0 unless dt_json_limit_held counts them);
+ * dt_json_held_max: the bound (0: none). */
+size_t dt_json_held(void);
+size_t dt_json_held_max(void);
+
+/* dt_json_free: free P, what jansson allocated and handed over (json_dumps's text): with
+ * dt_json_limit_held's functions installed, free() would be wrong for it. NULL is fine. */
+void dt_json_free(void *p);
+
+/* dt_json_refused: was one of jansson's allocations on this thread refused for the bound
+ * since the last call? (The call clears it.) Callers of jansson tell a refused parse from
+ * text that is not JSON by it. */
+bool dt_json_refused(void);
 
 /* Tags: a JSON object of string values, on an instance (given at its start, added as it
  * completes) and on what it schedules (activities, sub-orchestrations). They travel whole in

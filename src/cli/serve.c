@@ -90,7 +90,8 @@ static void serve_usage(FILE *out)
             "                           answers not yet sent (a client that does not read keeps\n"
             "                           its answer); a request, or a read's answer over 64 KB,\n"
             "                           beyond it is refused (RESOURCE_EXHAUSTED, HTTP 503), a\n"
-            "                           work item waits\n"
+            "                           work item waits; and what reading JSON payloads holds,\n"
+            "                           for the whole server\n"
             "  --max-db-mb N            SQLite: each task hub's database at most N MiB, its log\n"
             "                           an eighth of that (default: no limit but the disk); at\n"
             "                           nine tenths new instances, events and signals are\n"
@@ -420,6 +421,8 @@ int cli_serve(int argc, char **argv)
         rc = CLI_EXIT_USAGE;
         goto done;
     }
+    /* before anything uses jansson: what it holds to read JSON is bounded like messages */
+    dt_json_limit_held(max_held_mb ? (size_t)max_held_mb << 20 : DT_GRPC_MAX_HELD);
     dt_hub_set_options ho = {.hub = {.db_path = db, .db_schema = db_schema, .lease_ms = lease_ms,
                                      .max_db_bytes = (uint64_t)max_db_mb << 20}};
     if (task_hubs && !split_hubs(task_hubs, &names_buf, names, &ho.n_allowed)) {

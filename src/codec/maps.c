@@ -37,10 +37,11 @@ static void b_bad(pb_builder *b, dt_status st)
 /* parse_object: JSON text that must be an object; NULL (B's status set) otherwise. */
 static json_t *parse_object(pb_builder *b, const char *json)
 {
+    dt_json_refused();
     json_t *obj = json_loads(json, JSON_DECODE_ANY, NULL);
     if (!json_is_object(obj)) {
         json_decref(obj);
-        b_bad(b, DT_ERR_INVALID_ARG);
+        b_bad(b, obj == NULL && dt_json_refused() ? DT_ERR_NOMEM : DT_ERR_INVALID_ARG);
         return NULL;
     }
     return obj;
@@ -105,7 +106,7 @@ static const char *dump(pb_reader *r, json_t *obj, const char *field)
     char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(obj);
     const char *c = text ? dt_arena_strdup(r->arena, text) : NULL;
-    free(text);
+    dt_json_free(text);
     if (c == NULL)
         pb_r_fail(r, DT_ERR_NOMEM, "out of memory reading %s%s%s", PB_WHAT(r), field);
     return c;

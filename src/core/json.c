@@ -12,7 +12,13 @@ dt_status dt_json_validate(const char *text, const char *what, dt_error *err)
     if (text == NULL)
         return DT_OK;
     json_error_t je;
+    dt_json_refused();
     json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (v == NULL && dt_json_refused())
+        return dt_error_set(err, DT_ERR_NOMEM,
+                            "%s could not be read now: reading JSON would take the server past "
+                            "its bound of %zu MiB for JSON being read (--max-held-mb); try "
+                            "again later", what, dt_json_held_max() >> 20);
     if (v == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "%s is not valid JSON: %s at line %d, column %d", what, je.text,
@@ -31,6 +37,10 @@ static dt_status tags_object(const char *text, const char *what, json_t **out, d
     if (st != DT_OK)
         return st;
     json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (v == NULL && dt_json_refused())
+        return dt_error_set(err, DT_ERR_NOMEM, "%s could not be read now: reading JSON would "
+                            "take the server past its bound for JSON being read; try again "
+                            "later", what);
     if (!json_is_object(v)) {
         json_decref(v);
         return dt_error_set(err, DT_ERR_INVALID_ARG, "%s is not a JSON object", what);
@@ -96,7 +106,7 @@ const char *dt_tags_merge(dt_arena *arena, const char *base, const char *extra)
     if (all && json_object_update(all, more) == 0)
         text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
     const char *out = text ? dt_arena_strdup(arena, text) : NULL;
-    free(text);
+    dt_json_free(text);
     json_decref(all);
     json_decref(more);
     return out;

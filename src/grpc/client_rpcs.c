@@ -26,17 +26,21 @@ static const char *payload(const Dtpb__StringValue *v)
     return v && v->value && v->value[0] ? v->value : NULL;
 }
 
-/* json_text: free text (a suspend reason) as a JSON string, in ARENA. */
-static const char *json_text(dt_arena *a, const char *text)
+/* json_text: free text TEXT (a suspend reason) as a JSON string, in ARENA, into *OUT (NULL:
+ * no text). DT_ERR_NOMEM rather than a reason silently dropped. */
+static dt_status json_text(dt_arena *a, const char *text, const char **out, dt_error *err)
 {
+    *out = NULL;
     if (text == NULL || text[0] == '\0')
-        return NULL;
+        return DT_OK;
+    if (!dt_utf8_valid(text))   /* refused, as HTTP's is, not dropped */
+        return dt_error_set(err, DT_ERR_INVALID_ARG, "reason is not valid UTF-8");
     json_t *s = json_string(text);
     char *dumped = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-    const char *out = dumped ? dt_arena_strdup(a, dumped) : NULL;
-    free(dumped);
+    *out = dumped ? dt_arena_strdup(a, dumped) : NULL;
+    dt_json_free(dumped);
     json_decref(s);
-    return out;
+    return *out ? DT_OK : dt_error_set(err, DT_ERR_NOMEM, "no memory for the reason now; try again");
 }
 
 RPC_HANDLER(hello, Dtpb__Empty, dtpb__empty__descriptor)
@@ -268,15 +272,20 @@ RPC_HANDLER(terminate, Dtpb__TerminateRequest, dtpb__terminate_request__descript
 RPC_HANDLER(suspend, Dtpb__SuspendRequest, dtpb__suspend_request__descriptor)
 {
     dt_error err = {0};
-    dt_status st =
-        dt_hub_suspend(rpc_hub(c), r->instanceid, json_text(a, sv(r->reason)), &err);
+    const char *reason;
+    dt_status st = json_text(a, sv(r->reason), &reason, &err);
+    if (st == DT_OK)
+        st = dt_hub_suspend(rpc_hub(c), r->instanceid, reason, &err);
     done(c, st, &err, &dtpb__suspend_response__descriptor);
 }
 
 RPC_HANDLER(resume, Dtpb__ResumeRequest, dtpb__resume_request__descriptor)
 {
     dt_error err = {0};
-    dt_status st = dt_hub_resume(rpc_hub(c), r->instanceid, json_text(a, sv(r->reason)), &err);
+    const char *reason;
+    dt_status st = json_text(a, sv(r->reason), &reason, &err);
+    if (st == DT_OK)
+        st = dt_hub_resume(rpc_hub(c), r->instanceid, reason, &err);
     done(c, st, &err, &dtpb__resume_response__descriptor);
 }
 

@@ -204,7 +204,12 @@ void jb_payload(jbuf *jb, const char *json)
         return;
     }
     json_error_t je;
+    dt_json_refused();
     json_t *v = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (v == NULL && dt_json_refused()) {
+        jb->oom = true;   /* not known to be JSON or not: no answer rather than a wrong one */
+        return;
+    }
     if (v == NULL) {
         jb_string(jb, json);
         return;

@@ -169,6 +169,7 @@ void http_reply_dt_error(http_response *rs, const dt_error *err, unsigned state_
     case DT_ERR_STATE: status = state_status; break;
     case DT_ERR_UNIMPLEMENTED: status = 501; break;
     case DT_ERR_SHUTDOWN:
+    case DT_ERR_NOMEM:   /* memory, or a bound on it, for now: try again */
     case DT_ERR_TIMEOUT: status = 503; break;
     case DT_ERR_NO_SPACE: status = 507; break;
     default: status = 500; break;

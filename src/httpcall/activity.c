@@ -420,7 +420,7 @@ static dt_status response_json(const fetch_resp *r, dt_arena *arena, const char 
     if ((*result = dt_arena_strdup(arena, dump)) != NULL)
         st = DT_OK;
 done:
-    free(dump);
+    dt_json_free(dump);
     free(text);
     json_decref(o);
     json_decref(h);

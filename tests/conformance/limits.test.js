@@ -226,3 +226,38 @@ test("a query with inputs pages large instances so that each page fits the 4 MiB
     client.close();
   }
 });
+
+// The attack that found this: reading a payload builds jansson's tree of it, up to fifty and
+// more times its size (each "{}" of "[{},{},...]" a hash table), counted nowhere: concurrent
+// 1 MB payloads took gigabytes. What reading JSON holds is bounded by --max-held-mb too: one
+// payload alone is always read, many at once past the bound are refused.
+test("JSON read at once past --max-held-mb is refused RESOURCE_EXHAUSTED, naming it; nothing refused is stored", { timeout: 60_000 }, async () => {
+  const fs = require("node:fs"), os = require("node:os"), path = require("node:path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dt-jsonheld-"));
+  const server = await raw.serve(dir, ["--max-held-mb", "8"]);
+  const c = raw.connect({ "grpc.max_send_message_length": 16 * MB }, server.endpoint);
+  const objects = `[${Array(333_000).fill("{}").join(",")}]`;   // 1 MB of text, a ~90 MB tree
+  const BOUND = /could not be read now: .*bound of 8 MiB for JSON being read \(--max-held-mb\); try again later/;
+  try {
+    // six: their 6 MB of requests fit the bound on messages held, so what refuses is JSON's
+    const ids = Array.from({ length: 6 }, () => raw.uid("jh"));
+    const results = await Promise.all(ids.map((instanceId) =>
+      raw.unary(c, "StartInstance", { name: "jh", instanceId, input: raw.str(objects) }).then(() => null, (e) => e)));
+    const refused = results.filter((e) => e !== null);
+    assert.ok(refused.length > 0, "6 such payloads at once were all read");
+    for (const e of refused) {
+      assert.equal(e.code, raw.grpc.status.RESOURCE_EXHAUSTED, e.details);
+      assert.match(e.details, BOUND);
+    }
+    for (let i = 0; i < ids.length; i++)
+      assert.equal(!!(await raw.unary(c, "GetInstance", { instanceId: ids[i] })).exists, results[i] === null, ids[i]);
+    // one alone is read, whatever the bound
+    const alone = raw.uid("jh");
+    await raw.unary(c, "StartInstance", { name: "jh", instanceId: alone, input: raw.str(objects) });
+    assert.equal((await status(c, alone)).input.value, objects);
+  } finally {
+    c.close();
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

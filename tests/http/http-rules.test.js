@@ -20,6 +20,38 @@ test("a body over the limit is 413; a body at the limit is accepted", { timeout:
   await h.waitFor(id);
 });
 
+// What reading bodies' JSON holds at once (jansson's trees, up to fifty and more times the
+// text) is bounded by --max-held-mb for the whole server: past it, 503 naming the bound, and
+// nothing stored; one body alone is always read.
+test("JSON read at once past --max-held-mb is 503, naming it; one alone is taken", { timeout: 60_000 }, async () => {
+  const srv = await h.privateServer(["--max-held-mb", "8"]);
+  const api = `${srv.url}/runtime/webhooks/durabletask`;
+  const objects = `[${Array(333_000).fill("{}").join(",")}]`;   // 1 MB of text, a ~90 MB tree
+  try {
+    // six: their 6 MB of bodies fit the bound on bodies held, so what refuses is JSON's
+    const ids = Array.from({ length: 6 }, () => h.uid("jsonheld"));
+    const answers = await Promise.all(ids.map(async (id) => {
+      const r = await fetch(`${api}/orchestrators/hello_one/${id}`, { method: "POST", body: objects });
+      return { status: r.status, body: await r.json() };
+    }));
+    const refused = answers.filter((a) => a.status !== 202);
+    assert.ok(refused.length > 0, "6 such bodies at once were all read");
+    for (const a of refused) {
+      assert.equal(a.status, 503, JSON.stringify(a.body));
+      assert.match(a.body.error.message, /input could not be read now: .*bound of 8 MiB .*--max-held-mb/);
+    }
+    for (let i = 0; i < ids.length; i++) {
+      const got = await fetch(`${api}/instances/${ids[i]}`);
+      await got.text();
+      assert.equal(got.status === 404, answers[i].status !== 202, `${ids[i]}: ${got.status}`);
+    }
+    const alone = await fetch(`${api}/orchestrators/hello_one/${h.uid("jsonheld")}`, { method: "POST", body: objects });
+    assert.equal(alone.status, 202, await alone.text());
+  } finally {
+    await srv.stop();
+  }
+});
+
 test("a chunked body with no length is cut off at the limit while it arrives", { timeout: h.TEST_TIMEOUT_MS }, async () => {
   const chunk = new TextEncoder().encode("z".repeat(64 * 1024));
   let sent = 0;
