@@ -845,9 +845,12 @@ static int open_beside(sqlite_store *s, sqlite3 **db)
     return rc;
 }
 
-/* The statements a history window is read with (store_sqlite_read_history). */
+/* The statements a history window is read with (store_sqlite_read_history), and a query
+ * (store_sqlite_query_instances). */
 static const store_stmt_id HIST_STMTS[] = {ST_BEGIN_READ, ST_COMMIT, ST_INSTANCE_STATUS,
-                                           ST_HISTORY_SIZES, ST_HISTORY_LOAD};
+                                           ST_HISTORY_SIZES, ST_HISTORY_LOAD, ST_QUERY_FULL,
+                                           ST_QUERY_BRIEF, ST_QUERY_FULL_NEWEST,
+                                           ST_QUERY_BRIEF_NEWEST};
 
 static void close_hist(sqlite_store *s)
 {

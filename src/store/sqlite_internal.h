@@ -1,6 +1,6 @@
-/* sqlite_internal.h — what the SQLite backend's files share: the store handle with its two
- * connections (the writer, with a cache of prepared statements, and a reader for
- * single-instance reads), the SQL of every statement, and small helpers for binding, reading
+/* sqlite_internal.h — what the SQLite backend's files share: the store handle with its three
+ * connections (the writer, with a cache of prepared statements, a reader for single-instance
+ * reads, and a history reader for history windows and queries), the SQL of every statement, and small helpers for binding, reading
  * columns, transactions and error mapping. Not a public header.
  *
  * Files: sqlite.c (open, schema, helpers, close), sqlite_instance.c (create, send, get, load
@@ -129,8 +129,8 @@ typedef struct sqlite_store {
     dt_store base;
     char *path;                         /* as given to open; named in error messages */
     /* mu guards db and stmts. One writer connection serves all threads of this process for
-     * everything but single-instance reads and history windows (the reader and the history
-     * reader below): SQLite writes one transaction
+     * everything but single-instance reads, history windows and queries (the reader and the
+     * history reader below): SQLite writes one transaction
      * at a time per file anyway, and several processes sharing the file coordinate through
      * SQLite's own file locks (busy_timeout) and our leases. */
     pthread_mutex_t mu;
@@ -163,10 +163,10 @@ typedef struct sqlite_store {
     sqlite3 *reader;
     sqlite3_stmt *reader_get;
     pthread_mutex_t reader_mu;
-    /* the history reader: a third connection for history windows (dt_store_read_history),
-     * so that a reader of a long history neither waits for the writer's group commits nor
-     * holds them up, nor the single-instance reads (NULL if it could not be opened: the
-     * writer reads them then). hist_stmts holds the statements of HIST_STMTS, prepared on
+    /* the history reader: a third connection for history windows (dt_store_read_history)
+     * and queries, so that a reader of a long history, or a query that scans, neither waits
+     * for the writer's group commits nor holds them up, nor the single-instance reads (NULL
+     * if it could not be opened: the writer reads them then). hist_stmts holds the statements of HIST_STMTS, prepared on
      * it, by id. hist_mu guards them. */
     sqlite3 *hist;
     sqlite3_stmt *hist_stmts[ST_COUNT];

@@ -2,8 +2,9 @@
  * filter (STORE_FILTER_WHERE in sqlite_internal.h) whose values store_filter_make (filter.c)
  * works out from a dt_query, always bound, never spliced into the SQL. Queries go newest
  * first (created_at, then id, descending) or, when asked, by instance id; the continuation
- * tokens are filter.c's. Purges delete finished instances only, with their history, inbox and
- * activities, in one transaction. */
+ * tokens are filter.c's; they run on the history reader connection, beside the writer.
+ * Purges delete finished instances only, with their history, inbox and activities, a batch
+ * of them a transaction. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,17 +54,23 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
                             page);
     }
 
-    pthread_mutex_lock(&s->mu);
+    /* on the history reader, beside the writer (when it is there): a filter that no index
+     * serves (a name, a version, a status) scans the instances, and that holds up no commit */
+    bool beside = s->hist != NULL;
+    sqlite3 *db = beside ? s->hist : s->db;
+    pthread_mutex_t *mu = beside ? &s->hist_mu : &s->mu;
+    pthread_mutex_lock(mu);
     /* one statement, so one snapshot: no transaction needed */
     bool by_id = q && q->by_id;
     bool full = q && q->with_payloads;
-    sqlite3_stmt *st = store_stmt(s, by_id ? (full ? ST_QUERY_FULL : ST_QUERY_BRIEF)
-                                           : (full ? ST_QUERY_FULL_NEWEST : ST_QUERY_BRIEF_NEWEST));
+    store_stmt_id id = by_id ? (full ? ST_QUERY_FULL : ST_QUERY_BRIEF)
+                             : (full ? ST_QUERY_FULL_NEWEST : ST_QUERY_BRIEF_NEWEST);
+    sqlite3_stmt *st = beside ? store_stmt_of(s->hist_stmts, id) : store_stmt(s, id);
     int rc = SQLITE_OK;
     bind_filter(st, &f, &rc);
     store_bind_int64(st, 8, (int64_t)page + 1, &rc);   /* one more row: is there a next page? */
     if (rc != SQLITE_OK)
-        r = store_sql_error(s, rc, err, "query instances");
+        r = store_db_error(s, db, rc, err, "query instances");
     size_t n = 0, bytes = 0;
     bool more = false;
     while (r == DT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -83,10 +90,10 @@ dt_status store_sqlite_query_instances(dt_store *base, const dt_query *q, dt_are
         n++;
     }
     if (r == DT_OK && !more && rc != SQLITE_DONE)
-        r = store_sql_error(s, rc, err, "query instances");
+        r = store_db_error(s, db, rc, err, "query instances");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);   /* f.hi is bound SQLITE_STATIC and freed below */
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(mu);
     store_filter_free(&f);
     if (r != DT_OK)
         return r;
