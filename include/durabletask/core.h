@@ -231,6 +231,10 @@ void dt_json_limit_held(size_t max_bytes);
 size_t dt_json_held(void);
 size_t dt_json_held_max(void);
 
+/* dt_json_unbounded: with ON, this thread's use of jansson goes past the bound (for what must
+ * not fail for it: a result built after its effect, an HTTP answer); the setting before. */
+bool dt_json_unbounded(bool on);
+
 /* dt_json_free: free P, what jansson allocated and handed over (json_dumps's text): with
  * dt_json_limit_held's functions installed, free() would be wrong for it. NULL is fine. */
 void dt_json_free(void *p);

@@ -5,7 +5,9 @@
  * and refuse past the bound, and says so to the thread that was refused (dt_json_refused),
  * so a refused parse is told apart from text that is not JSON. A thread that holds all there
  * is goes past the bound: one payload alone is always read (at most about a hundred times
- * DT_PAYLOAD_MAX), however low the bound; it is what many at once hold that is bounded. */
+ * DT_PAYLOAD_MAX), however low the bound; it is what many at once hold that is bounded. A
+ * thread counts what it holds by its own allocations and frees, so jansson's memory is
+ * freed by the thread that took it (all of ours is). */
 #include <jansson.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -25,7 +27,7 @@ static _Atomic size_t held, bound;
 /* what this thread's allocations hold (less what it freed of others': then it counts others'
  * as more, which refuses sooner, never later) */
 static _Thread_local int64_t mine;
-static _Thread_local bool refused;
+static _Thread_local bool refused, exempt;
 
 static void *counted_malloc(size_t n)
 {
@@ -34,7 +36,7 @@ static void *counted_malloc(size_t n)
     size_t size = n + sizeof(block_head);
     size_t before = atomic_fetch_add(&held, size);
     bool others = (int64_t)before > mine;
-    if (before + size > atomic_load(&bound) && others) {
+    if (before + size > atomic_load(&bound) && others && !exempt) {
         atomic_fetch_sub(&held, size);
         refused = true;
         return NULL;
@@ -55,7 +57,9 @@ static void counted_free(void *p)
         return;
     block_head *h = (block_head *)p - 1;
     atomic_fetch_sub(&held, h->size);
-    mine -= (int64_t)h->size;
+    /* not below nothing: a block of another thread's freed here (none of ours is) would
+     * make this thread count others' as more than they are, and refuse a payload alone */
+    mine = mine > (int64_t)h->size ? mine - (int64_t)h->size : 0;
     free(h);
 }
 
@@ -76,6 +80,13 @@ size_t dt_json_held_max(void)
 {
     size_t b = atomic_load(&bound);
     return b == SIZE_MAX ? 0 : b;
+}
+
+bool dt_json_unbounded(bool on)
+{
+    bool was = exempt;
+    exempt = on;
+    return was;
 }
 
 void dt_json_free(void *p)

@@ -401,7 +401,7 @@ void rpc_finish(rpc_call *c, const uint8_t *data, size_t len, grpc_status_code c
                 const char *message)
 {
     if (c->parent) {   /* a message of a completion stream: its answer goes nowhere */
-        rpc_child_finish(c, code, message);
+        rpc_child_finish(c, code, message, true);
         return;
     }
     grpc_byte_buffer *bb = NULL;
@@ -458,7 +458,11 @@ grpc_status_code rpc_status_of(dt_status st)
 
 void rpc_fail(rpc_call *c, dt_status st, const char *message)
 {
-    rpc_finish(c, NULL, 0, rpc_status_of(st), message ? message : dt_strerror(st));
+    message = message ? message : dt_strerror(st);
+    if (c->parent)   /* a handler's refusal: it saw to its item itself */
+        rpc_child_finish(c, rpc_status_of(st), message, false);
+    else
+        rpc_finish(c, NULL, 0, rpc_status_of(st), message);
 }
 
 /* An unpacking's charge: the first FREE bytes come with the request's own (its strings are
@@ -543,7 +547,7 @@ bool rpc_recv_msg(rpc_call *c, dt_arena *arena, const ProtobufCMessageDescriptor
 void rpc_reply(rpc_call *c, const ProtobufCMessage *m)
 {
     if (c->parent) {   /* a completion stream's child: its answer goes nowhere, unpacked */
-        rpc_child_finish(c, GRPC_STATUS_OK, "");
+        rpc_child_finish(c, GRPC_STATUS_OK, "", false);
         return;
     }
     /* counted before it is packed, and packed where gRPC sends it from: no copy */

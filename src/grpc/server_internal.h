@@ -216,9 +216,10 @@ void rpc_client_let_go(dt_grpc_server *srv, rpc_call *c);
  * message as a child call. */
 void rpc_stream_received(dt_grpc_server *srv, rpc_call *c, bool ok);
 
-/* rpc_child_finish: child C is answered (CODE, MESSAGE), and nobody hears it;
+/* rpc_child_finish: child C is answered (CODE, MESSAGE), and nobody hears it; with ENDS, a
+ * RESOURCE_EXHAUSTED ends its stream (no room to read it: its item is not known);
  * rpc_child_done: C is being freed, which makes room in its stream's window. */
-void rpc_child_finish(rpc_call *c, grpc_status_code code, const char *message);
+void rpc_child_finish(rpc_call *c, grpc_status_code code, const char *message, bool ends);
 void rpc_child_done(rpc_call *c);
 
 #endif

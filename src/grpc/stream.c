@@ -161,7 +161,7 @@ void rpc_stream_received(dt_grpc_server *srv, rpc_call *c, bool ok)
 }
 
 /* rpc_child_finish: the log hears a refusal, at debug level. */
-void rpc_child_finish(rpc_call *c, grpc_status_code code, const char *message)
+void rpc_child_finish(rpc_call *c, grpc_status_code code, const char *message, bool ends)
 {
     pthread_mutex_lock(&c->mu);
     if (c->finished) {
@@ -176,8 +176,10 @@ void rpc_child_finish(rpc_call *c, grpc_status_code code, const char *message)
         dt_log(DT_LOG_DEBUG, NULL, "%s on a completion stream: %s", c->method,
                message ? message : "");
     /* no room for what it unpacks to: rather than leave it to its lease, the stream ends, and
-     * its worker, connecting again, is given its work back at once */
-    if (code == GRPC_STATUS_RESOURCE_EXHAUSTED)
+     * its worker, connecting again, is given its work back at once. (A completion the hub
+     * refused for room, a full database, JSON's bound, gave its own item back: the stream
+     * goes on, its other items with it, not counted as deliveries without a result.) */
+    if (ends && code == GRPC_STATUS_RESOURCE_EXHAUSTED)
         grpc_call_cancel_with_status(c->parent->call, code, message ? message : "", NULL);
     pthread_mutex_lock(&c->mu);
     rpc_settle(c);

@@ -246,7 +246,10 @@ static dt_status read_request(const char *input, dt_arena *arena, request *r, ch
 {
     memset(r, 0, sizeof *r);
     json_error_t je;
+    dt_json_refused();
     json_t *root = input ? json_loads(input, JSON_DECODE_ANY, &je) : NULL;
+    if (root == NULL && dt_json_refused())   /* not now (JSON's bound): the activity is retried */
+        return DT_ERR_NOMEM;
     if (root == NULL)
         return input ? bad("the request is not JSON: %s", je.text)
                      : bad("the activity needs a request (a DurableHttpRequest), got none");
@@ -400,8 +403,12 @@ static json_t *headers_json(const fetch_resp *r)
     return o;
 }
 
+/* response_json: the answer R as a DurableHttpResponse, in ARENA. Past JSON's bound all the
+ * same (dt_json_unbounded): the request went out, and a retry would send it again; R is
+ * bounded by the activity's own limit on answers. */
 static dt_status response_json(const fetch_resp *r, dt_arena *arena, const char **result)
 {
+    bool bounded = !dt_json_unbounded(true);
     dt_status st = DT_ERR_NOMEM;
     size_t tl = 0;
     char *text = as_text(r->body, r->body_len, &tl), *dump = NULL;
@@ -425,6 +432,7 @@ done:
     json_decref(o);
     json_decref(h);
     json_decref(content);
+    dt_json_unbounded(!bounded);
     return st;
 }
 

@@ -162,20 +162,23 @@ static bool unspeculate(done_item *d)
     return true;
 }
 
-/* STORE_RETRY_US: an episode the store had no room for goes back to be handed out again
- * after this, not when its lease runs out: a terminate waiting behind it (which goes in, as
- * what ends an instance has room kept for it) is not held up for a lease's time. */
+/* STORE_RETRY_US: an episode the store had no room for (or the hub no memory, JSON's bound
+ * included) goes back to be handed out again after this: not when its lease runs out, so a
+ * terminate waiting behind it (what ends an instance has room kept for it) is not held up
+ * for a lease's time; not at once, when it would be refused again. */
 #define STORE_RETRY_US INT64_C(1000000)
 
 static dt_status abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_time retry_at,
                                        dt_error *err);
 
-/* retry_later: ITEM's episode was not committed (RESULT): for want of room, it is handed out
- * again after a while; ITEM stays the caller's. */
-static void retry_later(dt_hub *hub, const dt_orch_item *item, dt_status result)
+/* retry_later: ITEM's episode was not committed (RESULT): for want of room or memory, it is
+ * handed out again after a while (true); ITEM stays the caller's. */
+static bool retry_later(dt_hub *hub, const dt_orch_item *item, dt_status result)
 {
-    if (result == DT_ERR_NO_SPACE)
-        abandon_orchestration(hub, item, dt_now() + STORE_RETRY_US, NULL);
+    if (result != DT_ERR_NO_SPACE && result != DT_ERR_NOMEM)
+        return false;
+    abandon_orchestration(hub, item, dt_now() + STORE_RETRY_US, NULL);
+    return true;
 }
 
 static void done_free(commit_req *req)
@@ -225,7 +228,7 @@ static dt_status complete_orchestration(dt_hub *hub, const dt_orch_item *item,
     if (st == DT_OK) {
         st = hub_commit(hub, &c, err);   /* the committer untracks and updates the cache */
         retry_later(hub, item, c.result);
-    } else {
+    } else if (!retry_later(hub, item, st)) {
         give_back_taken(hub, item);
     }
     dt_arena_free(arena);
@@ -357,9 +360,6 @@ static void found_nothing(dt_hub *hub)
     if (dt_store_next_due(hub->store, now, &due, NULL) == DT_OK)
         atomic_store(&hub->next_due, due);
 }
-
-static dt_status abandon_orchestration(dt_hub *hub, const dt_orch_item *item, dt_time retry_at,
-                                       dt_error *err);
 
 /* start_unseen: ITEM is a live instance not yet started whose ExecutionStarted this lease did
  * not see: its creator's clock is ahead of ours (another node), or the lease read the clock
@@ -560,7 +560,8 @@ void dt_hub_complete_orchestration_async(dt_hub *hub, dt_orch_item *item,
     dt_status st = d && arena ? episode_build(hub, item, result, arena, &d->c.u.episode, &err)
                               : dt_error_set(&err, DT_ERR_NOMEM, "out of memory");
     if (st != DT_OK) {
-        give_back_taken(hub, item);
+        if (!retry_later(hub, item, st))
+            give_back_taken(hub, item);
         dt_orch_item_free(item);
         dt_arena_free(arena);
         free(d);

@@ -677,7 +677,12 @@ static bool check_actions(builder *b, const dt_orch_result *result, dt_episode *
         const dt_action *a = &result->actions[i];
         const char *type;
         dt_error err;
-        if (dt_action_validate(a, &type, &err) != DT_OK) {
+        dt_status st = dt_action_validate(a, &type, &err);
+        if (st == DT_ERR_NOMEM) {   /* its tags could not be read now (JSON's bound): later */
+            b->nomem = true;
+            return false;
+        }
+        if (st != DT_OK) {
             fail_with(b, dt_failure_new(b->arena, type, "%s", err.message), ep);
             return false;
         }

@@ -251,8 +251,10 @@ struct dt_hub {
      * change its row (commit.c: commit_unsynced) */
     _Atomic uint32_t unsynced[UNSYNCED_COUNTS];
     /* the store's health (health.c): TROUBLED after a commit failed for lack of space or an
-     * I/O error, until one succeeds; TROUBLE says why (ch_mu) */
+     * I/O error (the last at TROUBLE_AT), until one succeeds (the last while troubled at
+     * OK_AT) TROUBLE_HOLD_US after it; TROUBLE says why (ch_mu) */
     atomic_bool troubled;
+    _Atomic dt_time trouble_at, ok_at;
     dt_error trouble;
 
     /* work a commit leased for this hub's takers (dispatch loops, gRPC work streams), and who

@@ -584,6 +584,12 @@ static bool ended_op(void *store)
     return PQtransactionStatus(((pg_store *)store)->conn) != PQTRANS_INTRANS;
 }
 
+static bool gone_op(void *store)
+{
+    PGTransactionStatusType t = PQtransactionStatus(((pg_store *)store)->conn);
+    return t != PQTRANS_INTRANS && t != PQTRANS_INERROR;
+}
+
 static dt_status begin_op(void *store, bool deferred, dt_error *err)
 {
     (void)deferred;   /* durable on return: a commit here is never deferred */
@@ -596,7 +602,7 @@ static void rollback_op(void *store)
 }
 
 static const store_entry_ops entry_ops = {begin_op, rollback_op, apply_entry_tx, savepoint_op,
-                                          ended_op};
+                                          ended_op, gone_op};
 
 /* leased: did LEASE take instance ID? */
 static bool leased(const dt_commit_lease *lease, const char *id)

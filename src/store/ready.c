@@ -98,8 +98,8 @@ bool store_entry_level(dt_status r)
 
 /* run_entries: store_run_batch's pass over the entries in the open transaction; GUARD_ALL:
  * each in a savepoint. *REDO: an unguarded entry failed after writing, or an entry found the
- * database full and it rolled the transaction back (SQLite does, at its size limit): nothing
- * else done. Entries refused for want of room in an earlier pass are left out. */
+ * database full and it rolled the whole transaction back (SQLite does, at its size limit):
+ * nothing else done. Entries refused for want of room in an earlier pass are left out. */
 static dt_status run_entries(const store_entry_ops *ops, void *store, dt_commit *batch,
                              size_t n, store_ready *rd, bool guard_all, bool *redo,
                              dt_error *err)
@@ -122,7 +122,7 @@ static dt_status run_entries(const store_entry_ops *ops, void *store, dt_commit 
         c->result = er;
         if (er != DT_OK && c->error)
             *c->error = scratch;
-        if (er == DT_ERR_NO_SPACE && ops->ended(store)) {
+        if (er == DT_ERR_NO_SPACE && ops->gone(store)) {
             if (err)
                 *err = scratch;
             *redo = true;
@@ -157,6 +157,8 @@ static dt_status run_entries(const store_entry_ops *ops, void *store, dt_commit 
     return DT_OK;
 }
 
+#define REDO_MAX 8
+
 dt_status store_run_batch(const store_entry_ops *ops, void *store, bool deferred,
                           dt_commit *batch, size_t n, store_ready *rd, dt_error *err)
 {
@@ -166,9 +168,17 @@ dt_status store_run_batch(const store_entry_ops *ops, void *store, bool deferred
     dt_status r = ops->begin(store, deferred, err);
     if (r == DT_OK)
         r = run_entries(ops, store, batch, n, rd, false, &redo, err);
-    /* again, guarded; each pass after a full database leaves one more entry out, so this
-     * ends */
-    while (r == DT_OK && redo) {
+    /* again, guarded; each pass after a full database leaves one more entry out, and after
+     * REDO_MAX of them the batch fails whole (a batch of entries that all find no room would
+     * otherwise take a pass each) */
+    for (int pass = 0; r == DT_OK && redo; pass++) {
+        if (pass == REDO_MAX) {
+            ops->rollback(store);
+            rd->n_ids = rd->n_acts = 0;
+            if (err && err->code != DT_ERR_NO_SPACE)
+                dt_error_set(err, DT_ERR_NO_SPACE, "%s", dt_strerror(DT_ERR_NO_SPACE));
+            return DT_ERR_NO_SPACE;
+        }
         dt_error why = err ? *err : (dt_error){0};
         ops->rollback(store);
         rd->n_ids = rd->n_acts = 0;

@@ -1007,14 +1007,14 @@ static int64_t in_use(sqlite_store *s)
 
 void store_sqlite_look_at_size(sqlite_store *s)
 {
-    int64_t used = s->max_pages ? in_use(s) : -1;
+    int64_t used = s->max_pages ? in_use(s) : 0;
     if (used >= 0)
-        atomic_store(&s->near_full, (uint64_t)used * 10 >= s->max_pages * 9);
+        atomic_store(&s->near_full, s->max_pages && (uint64_t)used * 10 >= s->max_pages * 9);
 }
 
 dt_status store_sqlite_room_to_go_on(sqlite_store *s, const char *id, dt_error *err)
 {
-    if (!atomic_load(&s->near_full))   /* below nine tenths after the last commit */
+    if (!atomic_load(&s->near_full) || s->max_pages == 0)   /* below nine tenths, no limit */
         return DT_OK;
     int64_t used = in_use(s);
     if (used < 0 || (uint64_t)used * 20 < s->max_pages * 19)

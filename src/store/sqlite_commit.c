@@ -188,7 +188,9 @@ static dt_status apply_episode_tx(sqlite_store *s, dt_episode *ep, store_ready *
     const char *id = item->instance_id;
     dt_status r;
     ep->refused = false;
-    if (!dt_runtime_status_is_terminal(ep->status) &&
+    bool grows = ep->n_append || ep->n_activities || ep->n_instances || ep->n_messages ||
+                 ep->n_entity_messages;   /* a discard of a start that never ran does not */
+    if (grows && !dt_runtime_status_is_terminal(ep->status) &&
         (r = store_sqlite_room_to_go_on(s, id, err)) != DT_OK)
         return r;
     if (ep->consumes) {
@@ -381,7 +383,7 @@ static void rollback_op(void *store)
 }
 
 static const store_entry_ops entry_ops = {begin_op, rollback_op, apply_entry_tx, savepoint_op,
-                                          ended_op};
+                                          ended_op, ended_op};
 
 /* If entries fail alone, the call still returns DT_OK and ERR holds the first such entry's
  * code and message (for logging); each entry's own result says which failed. */
@@ -397,8 +399,16 @@ dt_status store_sqlite_commit(dt_store *base, dt_commit *batch, size_t n, dt_com
     bool deferred = ticket && s->full_sync;
     pthread_mutex_lock(&s->mu);
     dt_status r = store_run_batch(&entry_ops, s, deferred, batch, n, &rd, err);
-    if (r == DT_OK && rd.on)
-        r = lease_ready(s, &rd, lease, err);
+    if (r == DT_OK && rd.on && (r = lease_ready(s, &rd, lease, err)) == DT_ERR_NO_SPACE) {
+        /* no room to lease the work the batch made ready (leases rewrite rows): the batch
+         * goes in without, its work left in the store for the takers, who are told to look */
+        store_rollback(s);
+        store_lease_forget(lease);
+        lease->max_orchestrations = lease->max_activities = 0;
+        rd.on = false;
+        dt_error_clear(err);
+        r = store_run_batch(&entry_ops, s, deferred, batch, n, &rd, err);
+    }
     if (r == DT_OK) {
         dt_error saved;
         dt_error_clear(&saved);

@@ -218,8 +218,12 @@ typedef struct store_entry_ops {
                        dt_error *err);
     /* the entry savepoint: make, release or roll back to it */
     dt_status (*savepoint)(void *store, store_savepoint_op op, dt_error *err);
-    /* the database ended the transaction on its own (after a refused statement) */
+    /* the database ended the transaction on its own (after a refused statement), or
+     * (PostgreSQL) only a rollback to the savepoint lets it go on */
     bool (*ended)(void *store);
+    /* the transaction is no more: not even a savepoint can be rolled back to (SQLite after
+     * a FULL, for one) */
+    bool (*gone)(void *store);
 } store_entry_ops;
 
 /* store_run_batch: begin STORE's transaction and apply BATCH's N entries in it, each entry's

@@ -128,6 +128,15 @@ test("--max-db-mb: a database filled with instances that never finish can still 
       await new Promise((r) => setTimeout(r, 50));
     assert.ok((await refusals()) > 0, "no episode was refused for room");
     assert.ok((await count("Running")) < accepted.length, "every instance ran: the test filled nothing");
+    // a refused completion leaves its worker's stream be: what else the stream held is not
+    // given back as delivered without a result, again and again, until it is parked as a
+    // poison item and its instance fails (the full database, not the work, is at fault)
+    for (let i = 0; i < 300 && (await refusals()) < 60; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.ok((await refusals()) >= 60, `only ${await refusals()} refusals`);
+    assert.equal(await count("Failed"), 0, "instances failed while the database was full");
+    assert.match(await (await fetch(`${srv.url}/metrics`)).text(), /dtask_poison_items_total 0\b/);
+    assert.doesNotMatch(srv.workerLog(), /completion stream .* broke/, srv.workerLog());
 
     for (const id of accepted) {
       const t = await fetch(`${api}/instances/${id}/terminate?reason=full`, { method: "POST" });

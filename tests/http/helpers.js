@@ -96,7 +96,8 @@ const HELLO_OUTPUT = ["Hello Tokyo!", "Hello Seattle!", "Hello London!"];
 // privateServer: a `dtask serve` of a spec's own (a fresh database in DIR, or a temporary
 // one, so what the spec does touches no other spec's instances) with the demo's C worker
 // (unless WORKER is false: then startWorker() starts it), and ARGS; {url, port,
-// startWorker(), stop()}. Needs DTASK (run.sh sets it).
+// startWorker(), workerLog() (what the worker wrote to stderr), stop()}. Needs DTASK (run.sh
+// sets it).
 async function privateServer(args = [], dir = undefined, { worker: withWorker = true } = {}) {
   const { spawn } = require("node:child_process");
   const net = require("node:net");
@@ -118,15 +119,17 @@ async function privateServer(args = [], dir = undefined, { worker: withWorker = 
   }
   // the demo's C functions (hello_one), so instances finish; once the server listens (a first
   // call to a server not there yet waits out its 5 s deadline)
-  let worker;
+  let worker, workerLog = "";
   const startWorker = () => {
-    worker = spawn(process.env.DTASK, ["worker", "--server", `127.0.0.1:${grpcPort}`], { stdio: "ignore" });
+    worker = spawn(process.env.DTASK, ["worker", "--server", `127.0.0.1:${grpcPort}`], { stdio: ["ignore", "ignore", "pipe"] });
+    worker.stderr.on("data", (d) => { if (workerLog.length < 65536) workerLog += d; });
   };
   if (withWorker) startWorker();
   return {
     url,
     port,
     startWorker,
+    workerLog: () => workerLog,
     stop: () => new Promise((resolve) => {
       if (worker) worker.kill("SIGTERM");
       child.once("exit", () => { if (own) fs.rmSync(dir, { recursive: true, force: true }); resolve(); });
