@@ -345,6 +345,11 @@ void dt_hub_complete_orchestration_async(dt_hub *hub, dt_orch_item *item,
  * handed the same thing in a hot loop. Frees ITEM. */
 dt_status dt_hub_abandon_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err);
 
+/* dt_hub_retry_orchestration: give ITEM back for redelivery in a second: its result could not
+ * be taken for want of memory or room (the server's bounds, not the work's fault), so it is
+ * not counted as a delivery without a result (see DT_POISON_DELIVERIES). Frees ITEM. */
+dt_status dt_hub_retry_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err);
+
 /* dt_hub_release_orchestration: give ITEM back for redelivery at once: the worker holding it
  * went away (its stream ended), and another may run it now. Frees ITEM. */
 dt_status dt_hub_release_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err);

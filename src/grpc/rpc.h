@@ -123,8 +123,8 @@ bool rpc_recv_msg(rpc_call *call, dt_arena *arena, const struct ProtobufCMessage
     {                                                                                        \
         dt_arena *a = dt_arena_new();                                                        \
         void *r = NULL;                                                                      \
-        if (a == NULL)                                                                       \
-            rpc_fail(c, DT_ERR_NOMEM, "out of memory");                                      \
+        if (a == NULL) /* unread: a completion stream's ends, its items go back */           \
+            rpc_finish(c, NULL, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");         \
         else if (rpc_recv_msg(c, a, &desc, &r))                                              \
             fn##_body(c, a, r);                                                              \
         dt_arena_free(a);                                                                    \

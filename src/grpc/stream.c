@@ -177,8 +177,9 @@ void rpc_child_finish(rpc_call *c, grpc_status_code code, const char *message, b
                message ? message : "");
     /* no room for what it unpacks to: rather than leave it to its lease, the stream ends, and
      * its worker, connecting again, is given its work back at once. (A completion the hub
-     * refused for room, a full database, JSON's bound, gave its own item back: the stream
-     * goes on, its other items with it, not counted as deliveries without a result.) */
+     * refused after reading it, for a full database or JSON's bound, saw to its item: an
+     * episode's goes back in a second, an activity's or entity's waits for its lease. The
+     * stream goes on, its other items with it, not counted as deliveries without a result.) */
     if (ends && code == GRPC_STATUS_RESOURCE_EXHAUSTED)
         grpc_call_cancel_with_status(c->parent->call, code, message ? message : "", NULL);
     pthread_mutex_lock(&c->mu);

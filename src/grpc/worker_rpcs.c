@@ -155,8 +155,8 @@ static void complete_chunk(rpc_call *c, dt_arena *a, const Dtpb__OrchestratorRes
         if (workers_unlist(w, f, f->token)) {
             if (in_order && worker_fault(st))   /* over the bounds: it would be again */
                 st = fail_episode(rpc_hub(c), f, a, st, &err);
-            else
-                inflight_give_back(f, true);   /* nothing applied; redelivered after a back-off */
+            else   /* nothing applied; redelivered after a back-off */
+                inflight_give_back_for(f, st);
         }
         rpc_fail_err(c, st, &err);
         return;
@@ -229,7 +229,7 @@ RPC_HANDLER(complete_orchestrator, Dtpb__OrchestratorResponse,
     } else if (worker_fault(st)) {
         st = fail_episode(rpc_hub(c), f, a, st, &err);
     } else {
-        inflight_give_back(f, true);
+        inflight_give_back_for(f, st);
     }
     reply(c, st, &err);
 }
@@ -402,8 +402,8 @@ static void abandon(rpc_call *c, int kind)
     dt_arena *a = dt_arena_new();
     /* the three abandon requests are { string completionToken = 1; } */
     Dtpb__AbandonActivityTaskRequest *r = NULL;
-    if (a == NULL) {
-        rpc_fail(c, DT_ERR_NOMEM, "out of memory");
+    if (a == NULL) {   /* unread: a completion stream's ends, its items go back */
+        rpc_finish(c, NULL, 0, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     if (rpc_recv_msg(c, a, desc[kind], (void **)&r)) {

@@ -94,6 +94,16 @@ void inflight_give_back(inflight *f, bool backoff)
     inflight_free(f);
 }
 
+void inflight_give_back_for(inflight *f, dt_status st)
+{
+    if (st != DT_ERR_NOMEM || f->orch == NULL) {
+        inflight_give_back(f, true);
+        return;
+    }
+    dt_hub_retry_orchestration(f->hub, f->orch, NULL);
+    inflight_free(f);
+}
+
 worker_registry *workers_new(void)
 {
     worker_registry *w = calloc(1, sizeof *w);

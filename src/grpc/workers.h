@@ -141,6 +141,11 @@ void workers_released_unuse(worker_registry *w, rpc_call *c, const char *token);
 void inflight_free(inflight *f);
 void inflight_give_back(inflight *f, bool backoff);
 
+/* inflight_give_back_for: as inflight_give_back with BACKOFF, for a result refused with ST;
+ * an orchestration's refused for want of memory (the server's bounds, not the work's) goes
+ * back without counting as a delivery without a result (dt_hub_retry_orchestration). */
+void inflight_give_back_for(inflight *f, dt_status st);
+
 /* inflight_fail: end F's instance (an orchestration's) as Failed with a failure of TYPE
  * saying WHY (in A; NULL A: out of memory, the item goes back); F is consumed. */
 dt_status inflight_fail(dt_hub *hub, inflight *f, dt_arena *a, const char *type,

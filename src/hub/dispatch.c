@@ -629,6 +629,13 @@ dt_status dt_hub_abandon_orchestration(dt_hub *hub, dt_orch_item *item, dt_error
     return st;
 }
 
+dt_status dt_hub_retry_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err)
+{
+    dt_status st = abandon_orchestration(hub, item, dt_now() + STORE_RETRY_US, err);
+    dt_orch_item_free(item);
+    return st;
+}
+
 dt_status dt_hub_release_orchestration(dt_hub *hub, dt_orch_item *item, dt_error *err)
 {
     /* its worker went away holding it: any other may have it at once, but it counts as a

@@ -159,6 +159,11 @@ static dt_status run_entries(const store_entry_ops *ops, void *store, dt_commit 
 
 #define REDO_MAX 8
 
+static bool ends_instance(const dt_commit *c)
+{
+    return c->kind == DT_COMMIT_EPISODE && dt_runtime_status_is_terminal(c->u.episode.status);
+}
+
 dt_status store_run_batch(const store_entry_ops *ops, void *store, bool deferred,
                           dt_commit *batch, size_t n, store_ready *rd, dt_error *err)
 {
@@ -168,11 +173,16 @@ dt_status store_run_batch(const store_entry_ops *ops, void *store, bool deferred
     dt_status r = ops->begin(store, deferred, err);
     if (r == DT_OK)
         r = run_entries(ops, store, batch, n, rd, false, &redo, err);
-    /* again, guarded; each pass after a full database leaves one more entry out, and after
-     * REDO_MAX of them the batch fails whole (a batch of entries that all find no room would
+    /* again, guarded; each pass after a full database leaves one more entry out; after
+     * REDO_MAX of them only what ends an instance (room is kept for it) is tried, once more,
+     * and then the batch fails whole (a batch of entries that all find no room would
      * otherwise take a pass each) */
     for (int pass = 0; r == DT_OK && redo; pass++) {
-        if (pass == REDO_MAX) {
+        if (pass == REDO_MAX)
+            for (size_t i = 0; i < n; i++)
+                if (!ends_instance(&batch[i]))
+                    batch[i].result = DT_ERR_NO_SPACE;
+        if (pass == REDO_MAX + 1) {
             ops->rollback(store);
             rd->n_ids = rd->n_acts = 0;
             if (err && err->code != DT_ERR_NO_SPACE)
