@@ -7,6 +7,14 @@
 
 #include "durabletask/core.h"
 
+/* refused: WHAT could not be read now, for dt_json_limit_held's bound (DT_ERR_NOMEM). */
+static dt_status refused(const char *what, dt_error *err)
+{
+    return dt_error_set(err, DT_ERR_NOMEM, "%s could not be read now: reading JSON would take "
+                        "the server past its bound of %zu MiB for JSON being read "
+                        "(--max-held-mb); try again later", what, dt_json_held_max() >> 20);
+}
+
 dt_status dt_json_validate(const char *text, const char *what, dt_error *err)
 {
     if (text == NULL)
@@ -15,10 +23,7 @@ dt_status dt_json_validate(const char *text, const char *what, dt_error *err)
     dt_json_refused();
     json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (v == NULL && dt_json_refused())
-        return dt_error_set(err, DT_ERR_NOMEM,
-                            "%s could not be read now: reading JSON would take the server past "
-                            "its bound of %zu MiB for JSON being read (--max-held-mb); try "
-                            "again later", what, dt_json_held_max() >> 20);
+        return refused(what, err);
     if (v == NULL)
         return dt_error_set(err, DT_ERR_INVALID_ARG,
                             "%s is not valid JSON: %s at line %d, column %d", what, je.text,
@@ -38,9 +43,7 @@ static dt_status tags_object(const char *text, const char *what, json_t **out, d
         return st;
     json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     if (v == NULL && dt_json_refused())
-        return dt_error_set(err, DT_ERR_NOMEM, "%s could not be read now: reading JSON would "
-                            "take the server past its bound for JSON being read; try again "
-                            "later", what);
+        return refused(what, err);
     if (!json_is_object(v)) {
         json_decref(v);
         return dt_error_set(err, DT_ERR_INVALID_ARG, "%s is not a JSON object", what);

@@ -408,7 +408,7 @@ static json_t *headers_json(const fetch_resp *r)
  * bounded by the activity's own limit on answers. */
 static dt_status response_json(const fetch_resp *r, dt_arena *arena, const char **result)
 {
-    bool bounded = !dt_json_unbounded(true);
+    bool was = dt_json_unbounded(true);
     dt_status st = DT_ERR_NOMEM;
     size_t tl = 0;
     char *text = as_text(r->body, r->body_len, &tl), *dump = NULL;
@@ -432,7 +432,7 @@ done:
     json_decref(o);
     json_decref(h);
     json_decref(content);
-    dt_json_unbounded(!bounded);
+    dt_json_unbounded(was);
     return st;
 }
 

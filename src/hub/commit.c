@@ -153,7 +153,6 @@ bool commit_unsynced(dt_hub *hub, const char *id)
     return id == NULL || atomic_load(unsynced_count(hub, id)) > 0;
 }
 
-/* commit_slot: commit the batch in S (no fsync yet); every request's result is set. */
 /* store_outcome: what S's commit (ST) says of the store: a batch that went in with entries
  * refused for want of room says the database is full as a failed one would (ERR: why). */
 static dt_status store_outcome(const slot *s, dt_status st, dt_error *err)
@@ -170,6 +169,7 @@ static dt_status store_outcome(const slot *s, dt_status st, dt_error *err)
     return st;
 }
 
+/* commit_slot: commit the batch in S (no fsync yet); every request's result is set. */
 static void commit_slot(dt_hub *hub, slot *s)
 {
     dt_commit_lease *L = &s->lease;
