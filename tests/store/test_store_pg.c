@@ -292,7 +292,12 @@ static void test_a_watcher_hears_other_nodes_work(void **state)
     dt_message go = {.instance_id = "w1", .visible_at = 3};
     dt_event_init(&go.event, DT_EVENT_EVENT_RAISED, 3);
     go.event.name = "go";
+    before = h.n;
     assert_ok(dt_store_send_message(a, &go, &err), &err);
+    /* hear the message first: heard late, it was taken for the commit's below */
+    assert_true(wait_heard(&h, before));
+    assert_string_equal(h.ids, "");
+    assert_true(h.work);
     assert_ok(dt_store_lease_orchestrations(a, "a", 4, 60000000, 1, NULL, items, &n, &err),
               &err);
     assert_int_equal(n, 1);
