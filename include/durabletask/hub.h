@@ -46,6 +46,12 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err);
  * an address), for remembering a hub without holding it. */
 uint64_t dt_hub_id(const dt_hub *hub);
 
+/* dt_hub_stop_waiting: results that wait for room (dt_hub_waits_fn) get one last try now and
+ * their requesters hear how it went; none waits from here on, for good (a refused one waits
+ * for its lease, and its activity runs again). For a server about to stop, whose calls wait
+ * on them: it cannot stop before they are answered; and for a hub being deleted. */
+void dt_hub_stop_waiting(dt_hub *hub);
+
 /* dt_hub_close: stop the dispatch loops (each finishes the item it is running, as
  * dt_hub_stop does), commit everything queued for the committer, give work that was leased
  * but not yet handed to anyone back to the store for redelivery, close the store and free
@@ -115,6 +121,9 @@ dt_status dt_hub_set_delete(dt_hub_set *set, const char *name, dt_error *err);
  * runs), sorted, in ARENA. */
 dt_status dt_hub_set_names(dt_hub_set *set, dt_arena *arena, const char ***out, size_t *n,
                            dt_error *err);
+
+/* dt_hub_set_stop_waiting: dt_hub_stop_waiting for every hub of SET that is open. */
+void dt_hub_set_stop_waiting(dt_hub_set *set);
 
 void dt_hub_set_close(dt_hub_set *set);
 
@@ -362,10 +371,21 @@ dt_status dt_hub_next_activity(dt_hub *hub, int64_t timeout_ms, dt_activity_item
 void dt_hub_activity_request(const dt_activity_item *item, dt_activity_request *out);
 dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const char *result,
                                    const dt_failure *failure, dt_error *err);
+/* dt_hub_waits_fn: an asynchronous activity result that the store had no room for (a full
+ * database) or the hub no memory may wait, its lease kept (the activity does not run again),
+ * tried again (after 1, 2, 4, then every 8 s, and at once when another went in) until it
+ * goes in, or until waiting ends (dt_hub_stop_waiting, dt_hub_close; then DONE hears the
+ * refusal). WAITS(ARG) is asked once, when it would first wait, from a hub thread, before
+ * DONE: true if the caller can hold it (and may stop counting it as in service), false to
+ * hear the refusal at once (its activity then runs again after its lease). The hub holds at
+ * most 1,024 results, 64 MiB of them, waiting. It must not block. */
+typedef bool (*dt_hub_waits_fn)(void *arg);
+
 /* dt_hub_complete_activity_async: the same without waiting, as for orchestrations; RESULT
- * and FAILURE must stay valid until DONE is called. Frees ITEM. */
+ * and FAILURE must stay valid until DONE is called. WAITS may be NULL. Frees ITEM. */
 void dt_hub_complete_activity_async(dt_hub *hub, dt_activity_item *item, const char *result,
-                                    const dt_failure *failure, dt_hub_done_fn done, void *arg);
+                                    const dt_failure *failure, dt_hub_done_fn done,
+                                    dt_hub_waits_fn waits, void *arg);
 dt_status dt_hub_abandon_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
 dt_status dt_hub_release_activity(dt_hub *hub, dt_activity_item *item, dt_error *err);
 

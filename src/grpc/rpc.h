@@ -158,6 +158,15 @@ void rpc_fail_err(rpc_call *call, dt_status st, const dt_error *err);
 grpc_status_code rpc_status_of(dt_status st);
 void rpc_fail(rpc_call *call, dt_status st, const char *message);
 
+/* rpc_waits: may CALL's answer wait for room (its activity result would wait in the hub: a
+ * full database)? Within bounds: a completion stream's child leaves its stream's window for
+ * a second one (256 children, 16 MiB, 4 on threads), so the stream reads on (a worker's other
+ * completions, those that end instances among them, are not held behind it); of unary
+ * calls, at most RPC_WAITING_CALLS wait at once on the server (each holds a call slot, a
+ * large one a thread). False past them: the result is refused at once. */
+#define RPC_WAITING_CALLS 64
+bool rpc_waits(rpc_call *call);
+
 /* rpc_closed: true once the client cancelled or went away (deadline, disconnect). */
 bool rpc_closed(rpc_call *call);
 

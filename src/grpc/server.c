@@ -94,6 +94,8 @@ static void call_end(rpc_call *c)
     dt_grpc_server *srv = c->srv;
     if (c->parent)
         rpc_child_done(c);
+    else if (c->waits)
+        atomic_fetch_sub(&srv->waiting_calls, 1);
     if (c->counted) {
         pthread_mutex_lock(&srv->mu);
         assert(srv->n_calls > 0 && (!c->stream || srv->n_streams > 0));
@@ -114,7 +116,7 @@ void rpc_settle(rpc_call *c)
 {
     assert(core_mutex_held(&c->mu));
     bool unheld = !c->owned && !c->recv_pending && !c->send_pending && !c->finish_pending &&
-                  c->children == 0 && (c->closed || !c->close_started);
+                  c->children == 0 && c->waiting == 0 && (c->closed || !c->close_started);
     pthread_mutex_unlock(&c->mu);
     if (unheld)
         call_end(c);
@@ -1218,6 +1220,11 @@ void dt_grpc_server_stop(dt_grpc_server *srv)
     rpc_tag shutdown_tag = {TAG_SHUTDOWN, NULL};
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
     grpc_server_cancel_all_calls(srv->server);
+    /* completions that wait for room (a full database) are answered now, not held for it */
+    if (srv->hubs)
+        dt_hub_set_stop_waiting(srv->hubs);
+    else if (srv->hub)
+        dt_hub_stop_waiting(srv->hub);
     /* call threads see their calls closed and finish; their streams give work back; idle
      * ones are woken to exit */
     pthread_mutex_lock(&srv->mu);

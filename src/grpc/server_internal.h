@@ -59,6 +59,7 @@ struct dt_grpc_server {
     pthread_mutex_t held_mu;
     pthread_cond_t room;
     atomic_int room_waiters;
+    atomic_int waiting_calls;   /* unary calls whose result waits for room (rpc_waits) */
     atomic_bool stopping;
     /* call threads: mu guards all below. A thread that finished its call waits (on `work`)
      * for the next one, so a busy server does not create a thread per call; one that waits
@@ -142,10 +143,14 @@ struct rpc_call {
     bool finish_due;            /* it ended while held (OWNED): release finishes it */
     int children, slow_children;
     size_t children_bytes;
+    int waiting, waiting_slow;  /* children out of the window, waiting for room (rpc_waits), */
+    size_t waiting_bytes;       /* ... of them on threads, and their bytes */
     /* a child: one message of a completion stream, served as a call of its own */
     struct rpc_call *parent;
     size_t child_bytes;         /* the message's size, as counted in the parent's window */
     bool slow;                  /* served on a thread */
+    bool waits;                 /* its result waits for room: a child in its parent's
+                                 * WAITING, a unary call in the server's waiting_calls */
 };
 
 /* ---- server.c ---------------------------------------------------------------------------- */

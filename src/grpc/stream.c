@@ -10,7 +10,10 @@
  * messages are in service at once, STREAM_THREADS of them on threads: the stream reads its
  * next message only when there is room. It ends, status OK, when its client has sent its
  * last message and every child is done; a message that is not a WorkerCompletion ends it
- * with INVALID_ARGUMENT (the children before it are served). */
+ * with INVALID_ARGUMENT (the children before it are served). A child whose activity result
+ * waits in the hub for room (a full database) leaves the window for a second one: at most
+ * STREAM_WAITING children, STREAM_WAITING_BYTES, STREAM_THREADS on threads (rpc_waits); the
+ * worker's other completions go on meanwhile. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,8 @@
 #define STREAM_WINDOW 64       /* a completion stream's messages in service at once, at most */
 #define STREAM_WINDOW_BYTES ((size_t)8 << 20)   /* ... and their bytes (one larger goes alone) */
 #define STREAM_THREADS 4       /* ... and of them, served on threads (the unusual cases) */
+#define STREAM_WAITING 256     /* children waiting for room, out of the window, at most */
+#define STREAM_WAITING_BYTES ((size_t)16 << 20)   /* ... and their bytes */
 
 /* stream_read: start reading completion stream C's next message (its recv_pending set). */
 static bool stream_read(rpc_call *c)
@@ -53,7 +58,8 @@ static void stream_settle(rpc_call *c)
     bool read = !c->ended && !c->recv_pending && !c->finished &&
                 c->children < STREAM_WINDOW && c->slow_children < STREAM_THREADS &&
                 (c->children == 0 || c->children_bytes < STREAM_WINDOW_BYTES);
-    bool finish = c->ended && !c->recv_pending && c->children == 0 && !c->finished;
+    bool finish = c->ended && !c->recv_pending && c->children == 0 && c->waiting == 0 &&
+                  !c->finished;
     if (read)
         c->recv_pending = true;
     if (finish && c->owned) {   /* its holder finishes it as it lets go (release) */
@@ -178,8 +184,9 @@ void rpc_child_finish(rpc_call *c, grpc_status_code code, const char *message, b
     /* no room for what it unpacks to: rather than leave it to its lease, the stream ends, and
      * its worker, connecting again, is given its work back at once. (A completion the hub
      * refused after reading it, for a full database or JSON's bound, saw to its item: an
-     * episode's goes back in a second, an activity's or entity's waits for its lease. The
-     * stream goes on, its other items with it, not counted as deliveries without a result.) */
+     * episode's goes back in a second, an activity's waited for room if it could (rpc_waits)
+     * and else waits for its lease, as an entity's does. The stream goes on, its other items
+     * with it, not counted as deliveries without a result.) */
     if (ends && code == GRPC_STATUS_RESOURCE_EXHAUSTED)
         grpc_call_cancel_with_status(c->parent->call, code, message ? message : "", NULL);
     pthread_mutex_lock(&c->mu);
@@ -190,10 +197,47 @@ void rpc_child_done(rpc_call *c)
 {
     rpc_call *p = c->parent;
     pthread_mutex_lock(&p->mu);
+    if (c->waits) {
+        p->waiting--;
+        p->waiting_slow -= c->slow;
+        p->waiting_bytes -= c->child_bytes;
+    } else {
+        p->children--;
+        p->children_bytes -= c->child_bytes;
+        p->slow_children -= c->slow;
+    }
+    stream_settle(p);
+}
+
+bool rpc_waits(rpc_call *c)
+{
+    rpc_call *p = c->parent;
+    if (c->waits)
+        return true;
+    if (p == NULL) {   /* a unary call: asked once, from one hub thread */
+        if (atomic_fetch_add(&c->srv->waiting_calls, 1) >= RPC_WAITING_CALLS) {
+            atomic_fetch_sub(&c->srv->waiting_calls, 1);
+            return false;
+        }
+        c->waits = true;
+        return true;
+    }
+    pthread_mutex_lock(&p->mu);
+    bool fits = p->waiting < STREAM_WAITING && p->waiting_slow + c->slow <= STREAM_THREADS &&
+                p->waiting_bytes + c->child_bytes <= STREAM_WAITING_BYTES;
+    if (!fits) {
+        pthread_mutex_unlock(&p->mu);
+        return false;
+    }
+    c->waits = true;
     p->children--;
     p->children_bytes -= c->child_bytes;
-    p->slow_children -= c->slow;
+    p->slow_children -= c->slow;   /* its thread waits too, counted apart */
+    p->waiting++;
+    p->waiting_slow += c->slow;
+    p->waiting_bytes += c->child_bytes;
     stream_settle(p);
+    return true;
 }
 
 void rpc_stream_begin(rpc_call *c)

@@ -4,6 +4,7 @@
  * id, for an activity); one that matches nothing in flight is refused and changes nothing. A
  * completion in chunks is kept with its item until its last chunk. Also the table of the
  * worker side's methods. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,13 @@ typedef struct orch_pending {
     bool sessions;
 } orch_pending;
 
+/* waits: an activity's result waits in the hub for room (dt_hub_waits_fn). */
+static bool waits(void *arg)
+{
+    rpc_pending *p = arg;
+    return rpc_waits(p->call);
+}
+
 static void orchestration_completed(void *arg, dt_status st, const dt_error *err)
 {
     orch_pending *o = arg;
@@ -313,7 +321,7 @@ static bool complete_activity_async(rpc_call *c)
     inflight_free(f);
     /* the SDKs send "" for an activity that returned nothing */
     const char *result = done.result && done.result[0] ? done.result : NULL;
-    dt_hub_complete_activity_async(hub, item, result, done.failure, completed, p);
+    dt_hub_complete_activity_async(hub, item, result, done.failure, completed, waits, p);
     return true;
 }
 
@@ -353,6 +361,59 @@ static bool late_result(rpc_call *c, dt_arena *a, const Dtpb__ActivityResponse *
     return true;
 }
 
+/* A result committed from a thread that waits for it (complete_waiting). */
+typedef struct waited {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    dt_status st;
+    dt_error err;
+    rpc_call *c;
+} waited;
+
+static void waited_done(void *arg, dt_status st, const dt_error *err)
+{
+    waited *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->st = st;
+    if (err)
+        w->err = *err;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static bool waited_waits(void *arg)
+{
+    return rpc_waits(((waited *)arg)->c);
+}
+
+/* complete_waiting: dt_hub_complete_activity for C's handler thread, but a result that waits
+ * for room (dt_hub_waits_fn) lets C's completion stream read on meanwhile (rpc_waits); the
+ * thread waits for the outcome. Frees ITEM. */
+static dt_status complete_waiting(rpc_call *c, dt_activity_item *item, const char *result,
+                                  const dt_failure *failure, dt_error *err)
+{
+    waited w = {.c = c};
+    if (pthread_mutex_init(&w.mu, NULL) != 0)
+        return dt_hub_complete_activity(rpc_hub(c), item, result, failure, err);
+    if (pthread_cond_init(&w.cv, NULL) != 0) {
+        pthread_mutex_destroy(&w.mu);
+        return dt_hub_complete_activity(rpc_hub(c), item, result, failure, err);
+    }
+    dt_hub_complete_activity_async(rpc_hub(c), item, result, failure, waited_done,
+                                   waited_waits, &w);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    if (w.st != DT_OK && err)
+        *err = w.err;
+    return w.st;
+}
+
 RPC_HANDLER(complete_activity, Dtpb__ActivityResponse, dtpb__activity_response__descriptor)
 {
     worker_registry *w = rpc_workers(c);
@@ -371,7 +432,7 @@ RPC_HANDLER(complete_activity, Dtpb__ActivityResponse, dtpb__activity_response__
     if (st == DT_OK) {
         /* the SDKs send "" for an activity that returned nothing */
         const char *result = done.result && done.result[0] ? done.result : NULL;
-        st = dt_hub_complete_activity(rpc_hub(c), f->act, result, done.failure, &err);
+        st = complete_waiting(c, f->act, result, done.failure, &err);
         inflight_free(f);
     } else if (worker_fault(st)) {
         /* the activity's result is unreadable: it failed, and the orchestration decides */

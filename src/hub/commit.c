@@ -97,6 +97,7 @@ typedef struct committer {
     int n_full, n_urgent;         /* slots full, and of them urgent */
     enum { SYNCER_BUSY, SYNCER_IDLE, SYNCER_HOLDS } syncer_is;
     bool hold;                    /* the store's sync waits for a disk: worth sharing */
+    bool last_alone;              /* the last batch was a parked result's (committer only) */
     bool stop;
     pthread_t syncer;
 } committer;
@@ -169,6 +170,88 @@ static dt_status store_outcome(const slot *s, dt_status st, dt_error *err)
     return st;
 }
 
+/* An activity's result the store had no room for (or the hub no memory) is parked: kept,
+ * with its lease (still renewed), and tried again, until it goes in or parking ends (the
+ * hub's close, dt_hub_stop_waiting: then its requester hears of the refusal). Given up, it
+ * would wait for its lease to run out and the activity would run again, for a full
+ * database. Only results handed over without waiting park (the in-process loops, remote
+ * workers' completions), and only while their requester can hold them (on_park) and the
+ * hub's bounds allow: PARK_MAX results, PARK_BYTES of them. Each is tried again alone (a
+ * batch of its own: refused again, it spoils no other entry), after 1, 2, 4, then every
+ * 8 s; as soon as one goes in, there is room, and every other is tried at once. */
+#define PARK_US INT64_C(1000000)
+#define PARK_MAX 1024
+#define PARK_BYTES ((size_t)64 << 20)
+
+static bool parks(const commit_req *r, const dt_commit *c)
+{
+    return r->finish != NULL && c->kind == DT_COMMIT_ACTIVITY &&
+           (c->result == DT_ERR_NO_SPACE || c->result == DT_ERR_NOMEM);
+}
+
+/* may_park: may R wait parked, by the hub's bounds (cq_mu held)? */
+static bool may_park(dt_hub *hub, const commit_req *r)
+{
+    assert(core_mutex_held(&hub->cq_mu));
+    return !hub->cq_stop && !hub->no_parking && hub->n_parked < PARK_MAX &&
+           hub->parked_bytes + r->park_bytes <= PARK_BYTES;
+}
+
+/* park: R waits for its next try (cq_mu held); the committer may sleep without a timeout. */
+static void park(dt_hub *hub, commit_req *r)
+{
+    assert(core_mutex_held(&hub->cq_mu));
+    int shift = r->tries < 3 ? r->tries : 3;
+    r->retry_at = dt_now() + (PARK_US << shift);
+    r->tries++;
+    r->next = hub->parked;
+    hub->parked = r;
+    hub->n_parked++;
+    hub->parked_bytes += r->park_bytes;
+    pthread_cond_signal(&hub->cq_work);
+}
+
+/* unpark: move the parked requests that are due (all of them when parking ends) to the due
+ * list, each to be tried alone; the time the next one is due, or 0 when none is parked
+ * (cq_mu held). */
+static dt_time unpark(dt_hub *hub)
+{
+    assert(core_mutex_held(&hub->cq_mu));
+    dt_time now = dt_now(), next = 0;
+    bool all = hub->cq_stop || hub->no_parking;
+    for (commit_req **p = &hub->parked; *p;) {
+        commit_req *r = *p;
+        if (r->retry_at > now && !all) {
+            next = next == 0 || r->retry_at < next ? r->retry_at : next;
+            p = &r->next;
+            continue;
+        }
+        *p = r->next;
+        hub->n_parked--;
+        hub->parked_bytes -= r->park_bytes;
+        r->next = hub->due;
+        hub->due = r;
+    }
+    return next;
+}
+
+/* room_seen: a parked result went in: try every other at once (cq_mu held). */
+static void room_seen(dt_hub *hub)
+{
+    assert(core_mutex_held(&hub->cq_mu));
+    for (commit_req *r = hub->parked; r; r = r->next)
+        r->retry_at = 0;
+    pthread_cond_signal(&hub->cq_work);
+}
+
+size_t commit_parked(dt_hub *hub)
+{
+    pthread_mutex_lock(&hub->cq_mu);
+    size_t n = hub->n_parked;
+    pthread_mutex_unlock(&hub->cq_mu);
+    return n;
+}
+
 /* commit_slot: commit the batch in S (no fsync yet); every request's result is set. */
 static void commit_slot(dt_hub *hub, slot *s)
 {
@@ -192,11 +275,24 @@ static void commit_slot(dt_hub *hub, slot *s)
     s->no = atomic_fetch_add(&hub->batches_in, 1) + 1;   /* readers from now on see it */
     metrics_commit(hub->metrics, s->n, dt_now() - t0);
     hub_store_result(hub, store_outcome(s, st, &err), &err);
+    bool stop = false;
+    for (size_t i = 0; i < s->n; i++)
+        if (parks(s->reqs[i], &s->batch[i])) {
+            pthread_mutex_lock(&hub->cq_mu);
+            stop = hub->cq_stop || hub->no_parking;
+            pthread_mutex_unlock(&hub->cq_mu);
+            break;
+        }
     for (size_t i = 0; i < s->n; i++) {
-        s->reqs[i]->commit->result = s->batch[i].result;
+        commit_req *r = s->reqs[i];
+        r->commit->result = s->batch[i].result;
         if (s->batch[i].kind == DT_COMMIT_EPISODE)   /* the requester's entry is a copy */
-            s->reqs[i]->commit->u.episode.refused = s->batch[i].u.episode.refused;
-        after_commit(hub, &s->batch[i]);
+            r->commit->u.episode.refused = s->batch[i].u.episode.refused;
+        r->parked = !stop && parks(r, &s->batch[i]);
+        if (r->parked && r->tries == 0)
+            r->park_bytes = limits_event_bytes(&s->batch[i].u.activity.message.event);
+        if (!r->parked)   /* a parked result keeps its lease */
+            after_commit(hub, &s->batch[i]);
     }
     /* the work it leased goes to the takers now (see the top of this file); takers need to
      * look at the store only if the commit may have left work there: it could not lease a
@@ -249,12 +345,33 @@ static void publish_slot(dt_hub *hub, slot *s)
     count_rows(hub, s->batch, s->n, -1);
     hub_notify_committed(hub, s->batch, s->n, s->no);
 
-    /* wake the synchronous requesters, each on its own condition (a woken request is gone at
-     * once: its stack frame returns), and keep the others to finish */
+    /* a request about to be parked asks its requester first, while it is the syncer's alone:
+     * once parked, the committer may try it again, and finish it, at any moment. One that
+     * is not parked after all owes its after_commit (the lease no longer renewed) */
+    for (size_t i = 0; i < s->n; i++) {
+        commit_req *r = s->reqs[i];
+        if (r->parked && r->on_park && !r->on_park(r)) {
+            r->parked = false;
+            r->owed = true;
+        }
+    }
+    /* park what may wait; wake the synchronous requesters, each on its own condition (a
+     * woken request is gone at once: its stack frame returns), and keep the others to
+     * finish */
     size_t n_async = 0;
+    bool room = false;
     pthread_mutex_lock(&hub->cq_mu);
     for (size_t i = 0; i < s->n; i++) {
         commit_req *r = s->reqs[i];
+        room = room || (r->tries > 0 && r->commit->result == DT_OK);
+        if (r->parked && may_park(hub, r)) {
+            park(hub, r);
+            continue;
+        }
+        if (r->parked) {   /* parking ended, or its bounds are full: the refusal is told */
+            r->parked = false;
+            r->owed = true;
+        }
         if (r->finish) {
             s->reqs[n_async++] = r;
         } else {
@@ -262,9 +379,17 @@ static void publish_slot(dt_hub *hub, slot *s)
             pthread_cond_signal(r->cv);
         }
     }
+    if (room)
+        room_seen(hub);
     pthread_mutex_unlock(&hub->cq_mu);
-    for (size_t i = 0; i < n_async; i++)
-        s->reqs[i]->finish(s->reqs[i]);
+    for (size_t i = 0; i < n_async; i++) {
+        commit_req *r = s->reqs[i];
+        if (r->owed) {   /* before its requester hears: the work item is then its own */
+            r->owed = false;
+            after_commit(hub, r->commit);
+        }
+        r->finish(r);
+    }
     hub_published(hub, s->ticket);
 }
 
@@ -392,14 +517,32 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&cm->mu);
 
         pthread_mutex_lock(&hub->cq_mu);
-        while (hub->cq_head == NULL && !hub->cq_stop)
-            pthread_cond_wait(&hub->cq_work, &hub->cq_mu);
-        if (hub->cq_head == NULL && hub->cq_stop) {
+        for (;;) {
+            dt_time next = unpark(hub);
+            if (hub->cq_head || hub->due || hub->cq_stop)
+                break;
+            if (next == 0) {
+                pthread_cond_wait(&hub->cq_work, &hub->cq_mu);
+            } else {
+                struct timespec until = {(time_t)(next / 1000000), (long)(next % 1000000) * 1000};
+                pthread_cond_timedwait(&hub->cq_work, &hub->cq_mu, &until);
+            }
+        }
+        if (hub->cq_head == NULL && hub->due == NULL && hub->cq_stop) {
             pthread_mutex_unlock(&hub->cq_mu);
             break;
         }
         s->n = 0;
-        while (hub->cq_head && s->n < hub->max_batch) {
+        /* a parked result goes alone (see PARK_US), every other batch while others wait */
+        if (hub->due && (hub->cq_head == NULL || !cm->last_alone)) {
+            commit_req *r = hub->due;
+            hub->due = r->next;
+            s->reqs[0] = r;
+            s->batch[0] = *r->commit;
+            s->n = 1;
+        }
+        bool alone = cm->last_alone = s->n == 1;
+        while (!alone && hub->cq_head && s->n < hub->max_batch) {
             commit_req *r = hub->cq_head;
             hub->cq_head = r->next;
             s->reqs[s->n] = r;
@@ -448,7 +591,7 @@ dt_status hub_commit(dt_hub *hub, dt_commit *c, dt_error *err)
         after_commit(hub, c);
         return dt_error_set(err, DT_ERR_NOMEM, "cannot create a condition to wait on");
     }
-    commit_req req = {c, false, &cv, NULL, NULL};
+    commit_req req = {.commit = c, .cv = &cv};
     bool wake;
     pthread_mutex_lock(&hub->cq_mu);
     bool queued = enqueue(hub, &req, &wake);
@@ -549,6 +692,14 @@ void commit_hurry(dt_hub *hub)
     pthread_mutex_unlock(&cm->mu);
     if (wake)
         pthread_cond_broadcast(&cm->cv);
+}
+
+void dt_hub_stop_waiting(dt_hub *hub)
+{
+    pthread_mutex_lock(&hub->cq_mu);
+    hub->no_parking = true;
+    pthread_cond_signal(&hub->cq_work);   /* the committer tries the parked ones at once */
+    pthread_mutex_unlock(&hub->cq_mu);
 }
 
 void commit_stop(dt_hub *hub)

@@ -198,11 +198,23 @@ static void done_free(commit_req *req)
     free(d);
 }
 
+/* done_parked: may D's result wait for room (commit.c parks it)? Its requester is asked
+ * once; without one to ask (the in-process loops), it may. */
+static bool done_parked(commit_req *req)
+{
+    done_item *d = (done_item *)req;
+    if (!d->asked)
+        d->may_wait = d->waits == NULL || d->waits(d->done_arg);
+    d->asked = true;
+    return d->may_wait;
+}
+
 void hub_commit_done(dt_hub *hub, done_item *d)
 {
     d->hub = hub;
     d->req.commit = &d->c;
     d->req.finish = done_free;
+    d->req.on_park = done_parked;
     hub_commit_async(hub, &d->req);
 }
 
@@ -749,7 +761,8 @@ static const dt_failure *oversized_outcome(dt_arena *arena, const char *instance
 }
 
 void dt_hub_complete_activity_async(dt_hub *hub, dt_activity_item *item, const char *result,
-                                    const dt_failure *failure, dt_hub_done_fn done, void *arg)
+                                    const dt_failure *failure, dt_hub_done_fn done,
+                                    dt_hub_waits_fn waits, void *arg)
 {
     dt_error err = {0};
     bool replaced;
@@ -764,6 +777,7 @@ void dt_hub_complete_activity_async(dt_hub *hub, dt_activity_item *item, const c
     hub_activity_commit(&d->c, item, result, failure);
     d->act = item;
     d->done = done;
+    d->waits = waits;
     d->done_arg = arg;
     hub_commit_done(hub, d);
 }

@@ -17,13 +17,21 @@
 
 /* A commit waiting for the committer thread. A synchronous request lives on the requesting
  * thread's stack and waits on its own CV; an asynchronous one (FINISH set) is handed over,
- * and the committer calls FINISH once it is committed, which frees it. */
+ * and the committer calls FINISH once it is committed, which frees it. An asynchronous
+ * activity result the store had no room for is parked (commit.c) and tried again. */
 typedef struct commit_req {
     dt_commit *commit;
     bool done;
     pthread_cond_t *cv;
     void (*finish)(struct commit_req *req);
     struct commit_req *next;
+    bool parked;                  /* refused, to be tried again at RETRY_AT */
+    bool owed;                    /* not parked after all: its after_commit is still due */
+    int tries;                    /* times parked */
+    size_t park_bytes;            /* what it holds, counted while parked */
+    dt_time retry_at;
+    /* asked before each parking, if set: false if the requester cannot hold it */
+    bool (*on_park)(struct commit_req *req);
 } commit_req;
 
 /* A result handed to the committer without waiting (the in-process loops, and the
@@ -38,6 +46,8 @@ typedef struct done_item {
     dt_orch_item *orch;
     dt_activity_item *act;
     dt_hub_done_fn done;
+    dt_hub_waits_fn waits;        /* asked when the result first waits for room */
+    bool asked, may_wait;         /* and what it said */
     void *done_arg;
 } done_item;
 
@@ -210,6 +220,10 @@ struct dt_hub {
     pthread_cond_t cq_work;       /* the committer waits for requests */
     pthread_cond_t cq_done;       /* requesters wait for their commit */
     commit_req *cq_head, *cq_tail;
+    commit_req *parked;           /* refused for room or memory, to be tried again */
+    commit_req *due;              /* parked ones due for their next try, each alone */
+    size_t n_parked, parked_bytes;
+    bool no_parking;              /* dt_hub_stop_waiting: refusals are told at once */
     bool cq_stop;
     pthread_t committer;
     struct committer *cm;         /* commit.c's, for commit_hurry */
@@ -399,6 +413,9 @@ void commit_stop(dt_hub *hub);
 /* commit_unsynced: may a commit that is not yet durable have changed the row of instance ID
  * (true when unsure)? A read of that row alone needs read_barrier only then. */
 bool commit_unsynced(dt_hub *hub, const char *id);
+
+/* commit_parked: how many results wait parked for room (commit.c). */
+size_t commit_parked(dt_hub *hub);
 
 /* commit_hurry: a reader waits for a publish (hub->readers_waiting counts it already): a batch
  * the syncer holds for company goes to its fsync now. */

@@ -427,6 +427,17 @@ void dt_hub_ref_put(dt_hub_ref *r)
         close_later(r);
 }
 
+void dt_hub_set_stop_waiting(dt_hub_set *s)
+{
+    /* the open hubs (deleted ones stopped when they were deleted; a hub that closes sees to
+     * its own) */
+    pthread_mutex_lock(&s->mu);
+    for (dt_hub_ref *r = s->hubs; r; r = r->next)
+        if (r->hub && !r->opening)
+            dt_hub_stop_waiting(r->hub);
+    pthread_mutex_unlock(&s->mu);
+}
+
 dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
 {
     if (name == NULL || name[0] == '\0')
@@ -466,6 +477,8 @@ dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
         s->dying = r;
         r->deleted = true;
         now = r->refs == 0;
+        if (!now && r->hub)   /* results waiting for room in it would hold its references for ever */
+            dt_hub_stop_waiting(r->hub);
     }
     pthread_mutex_unlock(&s->mu);
     if (now)

@@ -228,9 +228,12 @@ void renewer_stop(dt_hub *hub)
     pthread_cond_signal(&hub->ls_wake);
     pthread_mutex_unlock(&hub->ls_mu);
     pthread_join(hub->renewer, NULL);
+    /* under the lock: the committer, still running, may untrack an item meanwhile */
+    pthread_mutex_lock(&hub->ls_mu);
     while (hub->leases) {
         lease_entry *e = hub->leases;
         hub->leases = e->next;
         free(e);
     }
+    pthread_mutex_unlock(&hub->ls_mu);
 }

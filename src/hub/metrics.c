@@ -408,6 +408,10 @@ dt_status dt_hub_metrics_text(dt_hub *hub, char **out)
                 "dtask_queue_depth{kind=\"orchestration\"} %zu\n"
                 "dtask_queue_depth{kind=\"activity\"} %zu\n",
             orch_depth, act_depth);
+    put(&b, "# HELP dtask_results_waiting Activity results the store had no room for, kept "
+            "and tried again until it has.\n# TYPE dtask_results_waiting gauge\n"
+            "dtask_results_waiting %zu\n",
+        commit_parked(hub));
     size_t cached, cached_events;
     cache_size(hub, &cached, &cached_events);
     put(&b, "# HELP dtask_history_cache_instances Executions whose history the hub keeps decoded "

@@ -14,13 +14,7 @@
 /* json_string: a JSON string of N 'x's (N + 2 bytes), malloc'd. */
 static char *json_string(size_t n)
 {
-    char *s = malloc(n + 3);
-    assert_non_null(s);
-    s[0] = '"';
-    memset(s + 1, 'x', n);
-    s[n + 1] = '"';
-    s[n + 2] = '\0';
-    return s;
+    return test_json_string(n, 'x');
 }
 
 static dt_orch_item *next_orch(hubfix *f)

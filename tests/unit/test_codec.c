@@ -531,12 +531,7 @@ static void test_unicode_and_long_payloads_round_trip(void **state)
 {
     (void)state;
     size_t n = 300000;   /* longer than a 2-byte length prefix and an arena chunk */
-    char *big = malloc(n + 3);
-    assert_non_null(big);
-    big[0] = '"';
-    memset(big + 1, 'z', n);
-    big[n + 1] = '"';
-    big[n + 2] = '\0';
+    char *big = test_json_string(n, 'z');
     dt_event e;
     dt_event_init(&e, DT_EVENT_EVENT_RAISED, 3);
     e.name = "ünïcödé ✓";

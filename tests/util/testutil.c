@@ -51,3 +51,14 @@ void test_sleep_ms(int ms)
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
         ;
 }
+
+char *test_json_string(size_t n, char c)
+{
+    char *s = malloc(n + 3);
+    assert_non_null(s);
+    s[0] = '"';
+    memset(s + 1, c, n);
+    s[n + 1] = '"';
+    s[n + 2] = '\0';
+    return s;
+}

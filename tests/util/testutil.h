@@ -17,6 +17,10 @@ const char *test_tmpdir(const char *name);
 /* test_path: DIR/FILE in a static buffer (one of 4 rotating buffers). */
 const char *test_path(const char *dir, const char *file);
 
+/* test_json_string: a JSON string of N copies of C between its quotes (N + 2 bytes),
+ * malloc'd; the test fails when out of memory. */
+char *test_json_string(size_t n, char c);
+
 /* test_sleep_ms: sleep for MS milliseconds. */
 void test_sleep_ms(int ms);
 
