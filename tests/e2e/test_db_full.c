@@ -22,7 +22,8 @@
 #define MAX_FILLERS 64
 
 /* The activity "big" counts its runs, waits at gate A until the test opens it, and returns
- * a string of g_result_bytes (as JSON); "tiny" waits at gate B and returns "t". */
+ * a string of as many bytes as its input says (as JSON; no input: g_result_bytes); "tiny"
+ * waits at gate B and returns "t". */
 static atomic_int g_runs, g_tiny_runs;
 static size_t g_result_bytes;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -47,10 +48,9 @@ static void open_gate(bool *gate)
 
 static dt_status big(dt_actx *ctx, const char *input, const char **output)
 {
-    (void)input;
     atomic_fetch_add(&g_runs, 1);
     wait_gate(&g_open_a);
-    size_t n = g_result_bytes;
+    size_t n = input ? strtoul(input, NULL, 10) : g_result_bytes;
     char *s = dt_activity_alloc(ctx, n + 3);
     if (s == NULL)
         return DT_ERR_NOMEM;
@@ -72,11 +72,10 @@ static dt_status tiny(dt_actx *ctx, const char *input, const char **output)
     return DT_OK;
 }
 
-/* keep / keep_tiny: call "big" / "tiny" and return what it returned. */
+/* keep / keep_tiny: call "big" (with its own input) / "tiny" and return what it returned. */
 static dt_status keep(dt_octx *ctx, const char *input, const char **output)
 {
-    (void)input;
-    *output = dt_await(ctx, dt_call_activity(ctx, "big", NULL, NULL));
+    *output = dt_await(ctx, dt_call_activity(ctx, "big", input, NULL));
     return DT_OK;
 }
 
@@ -279,10 +278,11 @@ static int log_teardown(void **state)
     return 0;
 }
 
-/* A served hub and a remote C worker for it (its own registry), keepers k0.. (N of them)
- * and "tiny_keeper" with their activities at the gates; then, after an instance run and
- * purged (FILL bytes of input) left some free pages, a limit at the size the file has now:
- * nothing may grow it. */
+/* A served hub and a remote C worker for it (its own registry), keepers k0.. (N of them;
+ * the odd ones' results of ODD_BYTES when not 0) and "tiny_keeper" with their activities at
+ * the gates; then, after an instance run and purged (FILL bytes of input) left some free
+ * pages, a limit at the size the file has now: nothing may grow it. With UNARY, the server
+ * has no completion stream: the worker sends each completion as a unary call. */
 typedef struct remote_fix {
     hubfix f;
     dt_store *store;              /* the hub's */
@@ -291,8 +291,8 @@ typedef struct remote_fix {
     dt_remote_worker *rw;
 } remote_fix;
 
-static void remote_open(remote_fix *x, const char *name, int n, size_t result_bytes,
-                        size_t fill)
+static void remote_open_as(remote_fix *x, const char *name, int n, size_t result_bytes,
+                           size_t odd_bytes, size_t fill, bool unary)
 {
     reset(result_bytes);
     char path[600];
@@ -301,7 +301,7 @@ static void remote_open(remote_fix *x, const char *name, int n, size_t result_by
     assert_ok(dt_store_open_sqlite(path, DT_SYNC_FULL, &x->store, &err), &err);
     dt_hub_options o = {.store = x->store, .lease_ms = 3000};   /* the hub owns the store */
     hubfix_open(&x->f, name, &o);
-    dt_grpc_options go = {.listen = "127.0.0.1:0"};
+    dt_grpc_options go = {.listen = "127.0.0.1:0", .no_completion_stream = unary};
     assert_ok(dt_grpc_server_start(x->f.hub, &go, &x->srv, &err), &err);
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%d", dt_grpc_server_port(x->srv));
@@ -318,9 +318,11 @@ static void remote_open(remote_fix *x, const char *name, int n, size_t result_by
     dt_start_options so = {.instance_id = "tiny_keeper"};
     assert_ok(dt_client_start(x->f.client, "keep_tiny", &so, id, NULL), NULL);
     for (int i = 0; i < n; i++) {
-        char kid[32];
+        char kid[32], in[32];
         snprintf(kid, sizeof kid, "k%d", i);
+        snprintf(in, sizeof in, "%zu", odd_bytes);
         so.instance_id = kid;
+        so.input = i % 2 && odd_bytes ? in : NULL;
         assert_ok(dt_client_start(x->f.client, "keep", &so, id, NULL), NULL);
     }
     assert_true(wait_runs(&g_runs, n));
@@ -333,6 +335,12 @@ static void remote_open(remote_fix *x, const char *name, int n, size_t result_by
     assert_true(wait_status(&x->f, "filler", DT_STATUS_COMPLETED, 30000));
     assert_ok(dt_client_purge(x->f.client, "filler", NULL), NULL);
     assert_ok(dt_store_sqlite_limit_size(x->store, 4096, &err), &err);
+}
+
+static void remote_open(remote_fix *x, const char *name, int n, size_t result_bytes,
+                        size_t fill)
+{
+    remote_open_as(x, name, n, result_bytes, 0, fill, false);
 }
 
 static void remote_close(remote_fix *x)
@@ -424,6 +432,32 @@ static void test_a_server_stops_while_results_wait(void **state)
     assert_int_equal(atomic_load(&g_runs), 3);
 }
 
+/* Without a completion stream, each result is a unary call: those that find no room wait,
+ * their calls unanswered (a result under 256 KiB on no thread, a larger one on its server
+ * thread), none of the activities runs again, and all go in once the limit is lifted. */
+static void test_unary_results_wait_too(void **state)
+{
+    (void)state;
+    remote_fix x;
+    remote_open_as(&x, "db_full_unary", 4, 250000, BIG_RESULT, 20000, true);
+    open_gate(&g_open_a);
+    assert_true(wait_waiting(&x.f, 4));
+    sleep(4);   /* past the leases' time */
+    assert_int_equal(atomic_load(&g_runs), 4);
+    dt_error err = {0};
+    assert_ok(dt_store_sqlite_limit_size(x.store, 0, &err), &err);
+    for (int i = 0; i < 4; i++) {
+        char kid[32];
+        snprintf(kid, sizeof kid, "k%d", i);
+        dt_instance_state *s = NULL;
+        assert_ok(dt_client_wait_completion(x.f.client, kid, 30000, x.f.arena, &s, NULL), NULL);
+        assert_int_equal(s->status, DT_STATUS_COMPLETED);
+        assert_int_equal(strlen(s->output), (i % 2 ? BIG_RESULT : 250000) + 2);
+    }
+    assert_int_equal(atomic_load(&g_runs), 4);
+    remote_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +466,7 @@ int main(void)
         cmocka_unit_test_teardown(test_a_remote_workers_results_wait_and_its_stream_reads_on,
                                   log_teardown),
         cmocka_unit_test(test_a_server_stops_while_results_wait),
+        cmocka_unit_test(test_unary_results_wait_too),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
