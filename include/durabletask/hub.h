@@ -373,7 +373,7 @@ dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const ch
                                    const dt_failure *failure, dt_error *err);
 /* dt_hub_waits_fn: an asynchronous activity result that the store had no room for (a full
  * database) or the hub no memory may wait, its lease kept (the activity does not run again),
- * tried again (after 1, 2, 4, then every 8 s, and at once when another went in) until it
+ * tried again (after 1, 2, 4, then every 8 s, sooner when another went in) until it
  * goes in, or until waiting ends (dt_hub_stop_waiting, dt_hub_close; then DONE hears the
  * refusal). WAITS(ARG) is asked once, when it would first wait, from a hub thread, before
  * DONE: true if the caller can hold it (and may stop counting it as in service), false to

@@ -176,9 +176,11 @@ static dt_status store_outcome(const slot *s, dt_status st, dt_error *err)
  * would wait for its lease to run out and the activity would run again, for a full
  * database. Only results handed over without waiting park (the in-process loops, remote
  * workers' completions), and only while their requester can hold them (on_park) and the
- * hub's bounds allow: PARK_MAX results, PARK_BYTES of them. Each is tried again alone (a
- * batch of its own: refused again, it spoils no other entry), after 1, 2, 4, then every
- * 8 s; as soon as one goes in, there is room, and every other is tried at once. */
+ * hub's bounds allow: PARK_MAX results, PARK_BYTES of them, each counted from its first
+ * parking until it is finished (a newer one never takes an older one's place). Each is
+ * tried again alone (a batch of its own: refused again, it spoils no other entry), after 1,
+ * 2, 4, then every 8 s; when one goes in there may be room, and the next one due is tried
+ * at once (one at a time: room that comes a little at a time costs no storm of retries). */
 #define PARK_US INT64_C(1000000)
 #define PARK_MAX 1024
 #define PARK_BYTES ((size_t)64 << 20)
@@ -189,12 +191,25 @@ static bool parks(const commit_req *r, const dt_commit *c)
            (c->result == DT_ERR_NO_SPACE || c->result == DT_ERR_NOMEM);
 }
 
-/* may_park: may R wait parked, by the hub's bounds (cq_mu held)? */
+/* may_park: may R wait parked, by the hub's bounds (cq_mu held)? One parked before is
+ * counted already. */
 static bool may_park(dt_hub *hub, const commit_req *r)
 {
     assert(core_mutex_held(&hub->cq_mu));
-    return !hub->cq_stop && !hub->no_parking && hub->n_parked < PARK_MAX &&
-           hub->parked_bytes + r->park_bytes <= PARK_BYTES;
+    if (hub->cq_stop || hub->no_parking)
+        return false;
+    return r->tries > 0 ||
+           (hub->n_parked < PARK_MAX && hub->parked_bytes + r->park_bytes <= PARK_BYTES);
+}
+
+/* uncount: R, parked before, is finished (cq_mu held). */
+static void uncount(dt_hub *hub, commit_req *r)
+{
+    assert(core_mutex_held(&hub->cq_mu));
+    if (r->tries > 0) {
+        hub->n_parked--;
+        hub->parked_bytes -= r->park_bytes;
+    }
 }
 
 /* park: R waits for its next try (cq_mu held); the committer may sleep without a timeout. */
@@ -203,11 +218,12 @@ static void park(dt_hub *hub, commit_req *r)
     assert(core_mutex_held(&hub->cq_mu));
     int shift = r->tries < 3 ? r->tries : 3;
     r->retry_at = dt_now() + (PARK_US << shift);
-    r->tries++;
+    if (r->tries++ == 0) {
+        hub->n_parked++;
+        hub->parked_bytes += r->park_bytes;
+    }
     r->next = hub->parked;
     hub->parked = r;
-    hub->n_parked++;
-    hub->parked_bytes += r->park_bytes;
     pthread_cond_signal(&hub->cq_work);
 }
 
@@ -227,21 +243,25 @@ static dt_time unpark(dt_hub *hub)
             continue;
         }
         *p = r->next;
-        hub->n_parked--;
-        hub->parked_bytes -= r->park_bytes;
-        r->next = hub->due;
-        hub->due = r;
+        r->next = NULL;   /* first in, first tried */
+        *(hub->due ? &hub->due_tail->next : &hub->due) = r;
+        hub->due_tail = r;
     }
     return next;
 }
 
-/* room_seen: a parked result went in: try every other at once (cq_mu held). */
+/* room_seen: a parked result went in: the one due next is tried at once (cq_mu held). */
 static void room_seen(dt_hub *hub)
 {
     assert(core_mutex_held(&hub->cq_mu));
+    commit_req *first = NULL;
     for (commit_req *r = hub->parked; r; r = r->next)
-        r->retry_at = 0;
-    pthread_cond_signal(&hub->cq_work);
+        if (first == NULL || r->retry_at < first->retry_at)
+            first = r;
+    if (first) {
+        first->retry_at = 0;
+        pthread_cond_signal(&hub->cq_work);
+    }
 }
 
 size_t commit_parked(dt_hub *hub)
@@ -368,6 +388,7 @@ static void publish_slot(dt_hub *hub, slot *s)
             park(hub, r);
             continue;
         }
+        uncount(hub, r);
         if (r->parked) {   /* parking ended, or its bounds are full: the refusal is told */
             r->parked = false;
             r->owed = true;
@@ -537,6 +558,8 @@ static void *committer_main(void *arg)
         if (hub->due && (hub->cq_head == NULL || !cm->last_alone)) {
             commit_req *r = hub->due;
             hub->due = r->next;
+            if (hub->due == NULL)
+                hub->due_tail = NULL;
             s->reqs[0] = r;
             s->batch[0] = *r->commit;
             s->n = 1;

@@ -221,8 +221,8 @@ struct dt_hub {
     pthread_cond_t cq_done;       /* requesters wait for their commit */
     commit_req *cq_head, *cq_tail;
     commit_req *parked;           /* refused for room or memory, to be tried again */
-    commit_req *due;              /* parked ones due for their next try, each alone */
-    size_t n_parked, parked_bytes;
+    commit_req *due, *due_tail;   /* parked ones due for their next try, each alone */
+    size_t n_parked, parked_bytes;   /* parked, from their first parking to their finish */
     bool no_parking;              /* dt_hub_stop_waiting: refusals are told at once */
     bool cq_stop;
     pthread_t committer;
