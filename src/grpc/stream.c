@@ -212,8 +212,6 @@ void rpc_child_done(rpc_call *c)
 bool rpc_waits(rpc_call *c)
 {
     rpc_call *p = c->parent;
-    if (c->waits)
-        return true;
     if (p == NULL) {   /* a unary call: asked once, from one hub thread */
         if (atomic_fetch_add(&c->srv->waiting_calls, 1) >= RPC_WAITING_CALLS) {
             atomic_fetch_sub(&c->srv->waiting_calls, 1);

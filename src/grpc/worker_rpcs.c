@@ -394,13 +394,7 @@ static bool waited_waits(void *arg)
 static dt_status complete_waiting(rpc_call *c, dt_activity_item *item, const char *result,
                                   const dt_failure *failure, dt_error *err)
 {
-    waited w = {.c = c};
-    if (pthread_mutex_init(&w.mu, NULL) != 0)
-        return dt_hub_complete_activity(rpc_hub(c), item, result, failure, err);
-    if (pthread_cond_init(&w.cv, NULL) != 0) {
-        pthread_mutex_destroy(&w.mu);
-        return dt_hub_complete_activity(rpc_hub(c), item, result, failure, err);
-    }
+    waited w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .c = c};
     dt_hub_complete_activity_async(rpc_hub(c), item, result, failure, waited_done,
                                    waited_waits, &w);
     pthread_mutex_lock(&w.mu);

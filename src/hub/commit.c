@@ -295,20 +295,12 @@ static void commit_slot(dt_hub *hub, slot *s)
     s->no = atomic_fetch_add(&hub->batches_in, 1) + 1;   /* readers from now on see it */
     metrics_commit(hub->metrics, s->n, dt_now() - t0);
     hub_store_result(hub, store_outcome(s, st, &err), &err);
-    bool stop = false;
-    for (size_t i = 0; i < s->n; i++)
-        if (parks(s->reqs[i], &s->batch[i])) {
-            pthread_mutex_lock(&hub->cq_mu);
-            stop = hub->cq_stop || hub->no_parking;
-            pthread_mutex_unlock(&hub->cq_mu);
-            break;
-        }
     for (size_t i = 0; i < s->n; i++) {
         commit_req *r = s->reqs[i];
         r->commit->result = s->batch[i].result;
         if (s->batch[i].kind == DT_COMMIT_EPISODE)   /* the requester's entry is a copy */
             r->commit->u.episode.refused = s->batch[i].u.episode.refused;
-        r->parked = !stop && parks(r, &s->batch[i]);
+        r->parked = parks(r, &s->batch[i]);   /* publish_slot decides whether it may */
         if (r->parked && r->tries == 0)
             r->park_bytes = limits_event_bytes(&s->batch[i].u.activity.message.event);
         if (!r->parked)   /* a parked result keeps its lease */
@@ -365,12 +357,13 @@ static void publish_slot(dt_hub *hub, slot *s)
     count_rows(hub, s->batch, s->n, -1);
     hub_notify_committed(hub, s->batch, s->n, s->no);
 
-    /* a request about to be parked asks its requester first, while it is the syncer's alone:
-     * once parked, the committer may try it again, and finish it, at any moment. One that
-     * is not parked after all owes its after_commit (the lease no longer renewed) */
+    /* a request about to be parked for the first time asks its requester, while it is the
+     * syncer's alone: once parked, the committer may try it again, and finish it, at any
+     * moment. One that is not parked after all owes its after_commit (the lease no longer
+     * renewed) */
     for (size_t i = 0; i < s->n; i++) {
         commit_req *r = s->reqs[i];
-        if (r->parked && r->on_park && !r->on_park(r)) {
+        if (r->parked && r->tries == 0 && r->on_park && !r->on_park(r)) {
             r->parked = false;
             r->owed = true;
         }

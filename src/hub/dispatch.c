@@ -198,15 +198,12 @@ static void done_free(commit_req *req)
     free(d);
 }
 
-/* done_parked: may D's result wait for room (commit.c parks it)? Its requester is asked
- * once; without one to ask (the in-process loops), it may. */
+/* done_parked: may D's result wait for room (commit.c parks it)? Without a requester to ask
+ * (the in-process loops), it may. */
 static bool done_parked(commit_req *req)
 {
     done_item *d = (done_item *)req;
-    if (!d->asked)
-        d->may_wait = d->waits == NULL || d->waits(d->done_arg);
-    d->asked = true;
-    return d->may_wait;
+    return d->waits == NULL || d->waits(d->done_arg);
 }
 
 void hub_commit_done(dt_hub *hub, done_item *d)

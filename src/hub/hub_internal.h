@@ -30,7 +30,7 @@ typedef struct commit_req {
     int tries;                    /* times parked */
     size_t park_bytes;            /* what it holds, counted while parked */
     dt_time retry_at;
-    /* asked before each parking, if set: false if the requester cannot hold it */
+    /* asked before its first parking, if set: false if the requester cannot hold it */
     bool (*on_park)(struct commit_req *req);
 } commit_req;
 
@@ -47,7 +47,6 @@ typedef struct done_item {
     dt_activity_item *act;
     dt_hub_done_fn done;
     dt_hub_waits_fn waits;        /* asked when the result first waits for room */
-    bool asked, may_wait;         /* and what it said */
     void *done_arg;
 } done_item;
 

@@ -477,7 +477,8 @@ dt_status dt_hub_set_delete(dt_hub_set *s, const char *name, dt_error *err)
         s->dying = r;
         r->deleted = true;
         now = r->refs == 0;
-        if (!now && r->hub)   /* results waiting for room in it would hold its references for ever */
+        /* results waiting for room in it would hold its references for ever */
+        if (!now && r->hub)
             dt_hub_stop_waiting(r->hub);
     }
     pthread_mutex_unlock(&s->mu);
