@@ -433,7 +433,7 @@ RPC_HANDLER(complete_activity, Dtpb__ActivityResponse, dtpb__activity_response__
         const dt_failure *why = dt_failure_new(a, REFUSED_TYPE, "the worker's result of this "
                                                "activity could not be applied: %s", err.message);
         dt_error refused = err;
-        dt_status failed = why ? dt_hub_complete_activity(rpc_hub(c), f->act, NULL, why, &err)
+        dt_status failed = why ? complete_waiting(c, f->act, NULL, why, &err)
                                : (dt_hub_abandon_activity(rpc_hub(c), f->act, NULL), DT_ERR_NOMEM);
         inflight_free(f);
         if (failed != DT_OK)

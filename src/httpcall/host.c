@@ -36,27 +36,59 @@ static void pause_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
+/* An item whose result was handed to the hub: what its log line needs, in ARENA with the
+ * result itself, which the hub reads until it calls served_done. */
+typedef struct served {
+    dt_arena *arena;
+    const char *instance_id;
+    int32_t task_id;
+} served;
+
+static bool quiet(dt_status st)
+{
+    return st == DT_OK || st == DT_ERR_LEASE_LOST || st == DT_ERR_SHUTDOWN;
+}
+
+static void served_done(void *arg, dt_status st, const dt_error *err)
+{
+    served *s = arg;
+    if (!quiet(st))
+        dt_log(DT_LOG_WARN, s->instance_id, "%s (task %d): %s", DT_HTTP_ACTIVITY_NAME,
+               (int)s->task_id, err ? err->message : dt_strerror(st));
+    dt_arena_free(s->arena);
+}
+
 /* serve_one: run ITEM (taken from HUB) and hand it back completed, or given back if the
- * host is stopping or memory ran out. */
+ * host is stopping or memory ran out. The result is handed over without waiting, as the
+ * in-process loops hand theirs: one the store has no room for waits in the hub, its lease
+ * kept, so a full database does not make the call again (dt_hub_waits_fn). */
 static void serve_one(dt_http_activity_host *h, dt_hub *hub, dt_activity_item *item)
 {
     dt_activity_request req;
     dt_hub_activity_request(item, &req);
+    char id[DT_INSTANCE_ID_MAX + 1];   /* REQ's strings go with ITEM */
+    snprintf(id, sizeof id, "%s", req.instance_id);
+    int task_id = req.task_id;
     dt_error err = {0};
     dt_arena *arena = dt_arena_new();
     const char *result = NULL;
     const dt_failure *failure = NULL;
     dt_status st = arena ? httpcall_run(h->act, req.input, arena, &h->stop, &result, &failure)
                          : DT_ERR_NOMEM;
-    if (st == DT_OK)
-        st = dt_hub_complete_activity(hub, item, result, failure, &err);
-    else if (st == DT_ERR_SHUTDOWN)   /* cut short: whoever runs it next runs it whole */
+    served *s = st == DT_OK ? dt_arena_alloc(arena, sizeof *s) : NULL;
+    if (s && (s->instance_id = dt_arena_strdup(arena, id)) != NULL) {
+        s->arena = arena;
+        s->task_id = task_id;
+        dt_hub_complete_activity_async(hub, item, result, failure, served_done, NULL, s);
+        return;
+    }
+    if (st == DT_ERR_SHUTDOWN)   /* cut short: whoever runs it next runs it whole */
         st = dt_hub_release_activity(hub, item, &err);
-    else
+    else   /* failed to run, or no memory to hand it over */
         st = dt_hub_abandon_activity(hub, item, &err);
-    if (st != DT_OK && st != DT_ERR_LEASE_LOST && st != DT_ERR_SHUTDOWN)
-        dt_log(DT_LOG_WARN, req.instance_id, "%s (task %d): %s", DT_HTTP_ACTIVITY_NAME,
-               req.task_id, err.message);
+    if (!quiet(st))
+        dt_log(DT_LOG_WARN, id, "%s (task %d): %s", DT_HTTP_ACTIVITY_NAME, task_id,
+               err.message);
     dt_arena_free(arena);
 }
 

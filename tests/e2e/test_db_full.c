@@ -1,8 +1,8 @@
 /* test_db_full.c — a database at its size limit (dt_hub_options.max_db_bytes) and the work in
  * flight: an activity whose result finds no room is not run again; its result waits, with its
  * lease kept, and goes in once a purge has made room. A remote worker's results that wait so
- * do not hold up its completion stream (its other completions go on), nor a server's stop.
- * SQLite only: the limit is SQLite's (PostgreSQL has its own quotas). */
+ * do not hold up its completion stream (its other completions go on), nor a server's stop;
+ * an HTTP call's response (the activity as `dtask serve` hosts it) waits so too. SQLite only: the limit is SQLite's (PostgreSQL has its own quotas). */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include "durabletask/grpc.h"
+#include "durabletask/httpcall.h"
 #include "durabletask/remote.h"
 #include "durabletask/store.h"
+#include "httptest.h"
 #include "hubfix.h"
 
 #define LIMIT (4u << 20)
@@ -151,24 +153,10 @@ static bool wait_runs(atomic_int *runs, int n)
     return atomic_load(runs) == n;
 }
 
-/* open_full: a hub with the limit and a 3 s lease, "keeper" started and its activity at the
- * gate, and then the database filled with finished instances until a start is refused for
+/* fill: the database filled with finished instances of "done" until a start is refused for
  * room; their ids into FILLERS, their number returned. */
-static int open_full(hubfix *f, const char *name, char fillers[][DT_INSTANCE_ID_MAX + 1])
+static int fill(hubfix *f, char fillers[][DT_INSTANCE_ID_MAX + 1])
 {
-    reset(BIG_RESULT);
-    dt_hub_options o = {.max_db_bytes = LIMIT, .lease_ms = 3000};
-    hubfix_open(f, name, &o);
-    assert_ok(dt_worker_add_orchestrator(f->worker, "keep", keep, NULL), NULL);
-    assert_ok(dt_worker_add_orchestrator(f->worker, "done", done, NULL), NULL);
-    assert_ok(dt_worker_add_activity(f->worker, "big", big, NULL), NULL);
-    hubfix_start(f);
-
-    char id[DT_INSTANCE_ID_MAX + 1];
-    dt_start_options so = {.instance_id = "keeper"};
-    assert_ok(dt_client_start(f->client, "keep", &so, id, NULL), NULL);
-    assert_true(wait_runs(&g_runs, 1));
-
     char *in = test_json_string(FILL_INPUT, 'f');
     int n = 0;
     dt_error err = {0};
@@ -189,6 +177,38 @@ static int open_full(hubfix *f, const char *name, char fillers[][DT_INSTANCE_ID_
     return n;
 }
 
+/* make_room: purge the N FILLERS; then ID, whose result waited for room, completes (its
+ * state returned). */
+static dt_instance_state *make_room(hubfix *f, char fillers[][DT_INSTANCE_ID_MAX + 1], int n,
+                                    const char *id)
+{
+    for (int i = 0; i < n; i++)
+        assert_ok(dt_client_purge(f->client, fillers[i], NULL), NULL);
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_completion(f->client, id, 30000, f->arena, &s, NULL), NULL);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    return s;
+}
+
+/* open_full: a hub with the limit and a 3 s lease, "keeper" started and its activity at the
+ * gate, and then the database filled (fill). */
+static int open_full(hubfix *f, const char *name, char fillers[][DT_INSTANCE_ID_MAX + 1])
+{
+    reset(BIG_RESULT);
+    dt_hub_options o = {.max_db_bytes = LIMIT, .lease_ms = 3000};
+    hubfix_open(f, name, &o);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "keep", keep, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "done", done, NULL), NULL);
+    assert_ok(dt_worker_add_activity(f->worker, "big", big, NULL), NULL);
+    hubfix_start(f);
+
+    char id[DT_INSTANCE_ID_MAX + 1];
+    dt_start_options so = {.instance_id = "keeper"};
+    assert_ok(dt_client_start(f->client, "keep", &so, id, NULL), NULL);
+    assert_true(wait_runs(&g_runs, 1));
+    return fill(f, fillers);
+}
+
 /* The activity's result is refused for room (speculated with its episode, then alone): it
  * is kept, the activity does not run again, not even after its lease's time (3 s, renewed
  * while the result waits); once a purge makes room, the result goes in and the instance
@@ -206,11 +226,7 @@ static void test_a_result_without_room_waits_for_it_and_the_activity_runs_once(v
     assert_int_equal(atomic_load(&g_runs), 1);
     assert_int_equal(status_of(&f, "keeper"), DT_STATUS_RUNNING);
 
-    for (int i = 0; i < n; i++)
-        assert_ok(dt_client_purge(f.client, fillers[i], NULL), NULL);
-    dt_instance_state *s = NULL;
-    assert_ok(dt_client_wait_completion(f.client, "keeper", 30000, f.arena, &s, NULL), NULL);
-    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    dt_instance_state *s = make_room(&f, fillers, n, "keeper");
     assert_non_null(s->output);
     assert_int_equal(strlen(s->output), BIG_RESULT + 2);
     assert_int_equal(atomic_load(&g_runs), 1);
@@ -458,6 +474,84 @@ static void test_unary_results_wait_too(void **state)
     remote_close(&x);
 }
 
+/* ---- the HTTP activity as `dtask serve` runs it (its host, over a hub set) ---------------- */
+
+/* get: GET the URL its input names (a JSON string); output the status (small: only the
+ * response needs room). */
+static dt_status get(dt_octx *ctx, const char *input, const char **output)
+{
+    size_t n = strlen(input);
+    const char *uri = n >= 2 ? dt_printf(ctx, "%.*s", (int)(n - 2), input + 1) : "";
+    dt_http_request req = {.uri = uri};
+    dt_http_response resp;
+    dt_status st = dt_call_http(ctx, &req, &resp, NULL);
+    if (st == DT_OK)
+        *output = dt_printf(ctx, "%d", resp.status_code);
+    return st;
+}
+
+/* An HTTP call's response that finds no room (the database filled while the call was made)
+ * waits in the hub with its lease, as an in-process activity's result does: the call is
+ * made once, not again after the lease's time, and the response goes in after a purge. */
+static void test_an_http_calls_response_waits_for_room_and_is_made_once(void **state)
+{
+    (void)state;
+    reset(0);
+    httptest *srv = httptest_start();
+    dt_error err = {0};
+    dt_hub_set_options so = {.hub = {.db_path = test_path(test_tmpdir("db_full_http"), "dt.db"),
+                                     .max_db_bytes = LIMIT, .lease_ms = 3000}};
+    dt_hub_set *set = NULL;
+    dt_hub_ref *ref = NULL;
+    assert_ok(dt_hub_set_open(&so, &set, &err), &err);
+    assert_ok(dt_hub_set_get(set, NULL, &ref, &err), &err);
+    hubfix f = {.hub = dt_hub_ref_hub(ref), .arena = dt_arena_new()};   /* for the helpers */
+    assert_ok(dt_worker_new(&f.worker), NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "get", get, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f.worker, "done", done, NULL), NULL);
+    dt_executor ex = dt_worker_executor(f.worker);
+    assert_ok(dt_hub_run(f.hub, &ex, NULL, 2, 0, &err), &err);   /* no activity loop */
+    assert_ok(dt_client_new(f.hub, &f.client), NULL);
+    dt_http_activity_options ao = {.allow = "127.0.0.1"};
+    dt_http_activity *act = NULL;
+    assert_ok(dt_http_activity_new(&ao, &act, &err), &err);
+
+    dt_http_activity_host *host = NULL;
+    assert_ok(dt_http_activity_host_start(set, NULL, 0, act, 1, &host, &err), &err);
+    char in[300], id[DT_INSTANCE_ID_MAX + 1];
+    snprintf(in, sizeof in, "\"%s?bytes=%u\"", httptest_url(srv, "/held"), BIG_RESULT);
+    dt_start_options po = {.instance_id = "getter", .input = in};
+    assert_ok(dt_client_start(f.client, "get", &po, id, &err), &err);
+    for (int i = 0; i < 3000 && httptest_hits(srv, "/held") == 0; i++)
+        usleep(10000);
+    assert_int_equal(httptest_hits(srv, "/held"), 1);   /* the call is made; its answer held */
+    char fillers[MAX_FILLERS][DT_INSTANCE_ID_MAX + 1];
+    int n = fill(&f, fillers);
+
+    httptest_release(srv);
+    assert_true(wait_waiting(&f, 1));
+    sleep(4);   /* past the lease's time */
+    assert_int_equal(httptest_hits(srv, "/held"), 1);
+    assert_int_equal(status_of(&f, "getter"), DT_STATUS_RUNNING);
+
+    dt_instance_state *s = make_room(&f, fillers, n, "getter");
+    assert_string_equal(s->output, "200");
+    assert_int_equal(httptest_hits(srv, "/held"), 1);
+    size_t n_ev = 0;
+    dt_event *ev = hubfix_history(&f, "getter", &n_ev);
+    assert_int_equal(hubfix_count(ev, n_ev, DT_EVENT_TASK_COMPLETED), 1);
+
+    dt_http_activity_host_stop(host);
+    dt_client_free(f.client);
+    dt_hub_stop(f.hub);
+    dt_worker_free(f.worker);
+    dt_arena_free(f.arena);
+    dt_hub_ref_put(ref);
+    dt_hub_set_close(set);
+    dt_http_activity_free(act);
+    httptest_stop(srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +561,7 @@ int main(void)
                                   log_teardown),
         cmocka_unit_test(test_a_server_stops_while_results_wait),
         cmocka_unit_test(test_unary_results_wait_too),
+        cmocka_unit_test(test_an_http_calls_response_waits_for_room_and_is_made_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

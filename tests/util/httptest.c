@@ -16,8 +16,8 @@
 
 #define BIG (2 * 1024 * 1024)
 
-static const char *const paths[] = {"/ok", "/echo", "/fail", "/slow", "/big", "/bigstream",
-                                    "/binary", "/poll/start", "/poll/status", "/poll/forever",
+static const char *const paths[] = {"/ok", "/echo", "/held", "/fail", "/slow", "/big",
+                                    "/bigstream", "/binary", "/poll/start", "/poll/status", "/poll/forever",
                                     "/redirect", "/loop", "/see-other", "/offsite", "/to-ftp"};
 #define N_PATHS (sizeof paths / sizeof paths[0])
 
@@ -26,6 +26,7 @@ struct httptest {
     int port;
     atomic_int hits[N_PATHS];
     atomic_bool stopping;
+    atomic_bool released;   /* httptest_release: /held answers */
 };
 
 /* a request body as it arrives */
@@ -85,6 +86,39 @@ static enum MHD_Result join_custom(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+/* echo: the answer of /echo (see httptest.h) */
+static enum MHD_Result echo(struct MHD_Connection *conn, const char *method, const upload *up)
+{
+    size_t n = (up->buf ? up->len : 0) + 1024;
+    char *body = malloc(n);
+    if (body == NULL)
+        return MHD_NO;
+    char custom[256] = "";
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, join_custom, custom);
+    snprintf(body, n, "%s|%s|%s|%s|%s", method, custom, header(conn, "Content-Type"),
+             header(conn, "Authorization"), up->buf ? up->buf : "");
+    enum MHD_Result res = reply(conn, 200, body, NULL);
+    free(body);
+    return res;
+}
+
+/* held: the answer of /held (see httptest.h) */
+static enum MHD_Result held(httptest *t, struct MHD_Connection *conn)
+{
+    while (!atomic_load(&t->released) && !atomic_load(&t->stopping))
+        test_sleep_ms(10);
+    const char *bytes = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "bytes");
+    size_t n = bytes ? strtoul(bytes, NULL, 10) : 0;
+    char *body = malloc(n + 1);
+    if (body == NULL)
+        return MHD_NO;
+    memset(body, 'h', n);
+    body[n] = '\0';
+    enum MHD_Result res = reply(conn, 200, body, NULL);
+    free(body);
+    return res;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *data, size_t *data_size, void **req_cls)
@@ -117,20 +151,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *h[] = {"X-Test", "yes", "X-Multi", "a", "X-Multi", "b", NULL};
         return reply(conn, 200, "hello", h);
     }
-    if (strcmp(url, "/echo") == 0) {
-        size_t n = (up->buf ? up->len : 0) + 1024;
-        char *body = malloc(n);
-        if (body == NULL)
-            return MHD_NO;
-        char custom[256] = "";
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, join_custom, custom);
-        snprintf(body, n, "%s|%s|%s|%s|%s", method, custom,
-                 header(conn, "Content-Type"), header(conn, "Authorization"),
-                 up->buf ? up->buf : "");
-        enum MHD_Result res = reply(conn, 200, body, NULL);
-        free(body);
-        return res;
-    }
+    if (strcmp(url, "/echo") == 0)
+        return echo(conn, method, up);
+    if (strcmp(url, "/held") == 0)
+        return held(t, conn);
     if (strcmp(url, "/fail") == 0)
         return reply(conn, 500, "boom", NULL);
     if (strcmp(url, "/slow") == 0) {
@@ -240,6 +264,11 @@ int httptest_hits(httptest *t, const char *path)
 {
     int i = path_index(path);
     return i < 0 ? 0 : atomic_load(&t->hits[i]);
+}
+
+void httptest_release(httptest *t)
+{
+    atomic_store(&t->released, true);
 }
 
 void httptest_stop(httptest *t)

@@ -2,6 +2,7 @@
  * calls, with one route per behaviour they need:
  *   /ok           200 "hello", X-Test: yes, X-Multi sent twice (a, b)
  *   /echo         200 "<method>|<X-Custom>|<Content-Type>|<Authorization>|<body>"
+ *   /held?bytes=N 200 with N bytes of 'h', once httptest_release has been called
  *   /fail         500 "boom"
  *   /slow         200 "late" after 3 s
  *   /big          200 with 2 MiB of 'x' (Content-Length given)
@@ -29,6 +30,9 @@ const char *httptest_url(const httptest *t, const char *path);
 
 /* httptest_hits: how many requests PATH has had. */
 int httptest_hits(httptest *t, const char *path);
+
+/* httptest_release: /held answers from now on (those waiting at once). */
+void httptest_release(httptest *t);
 
 void httptest_stop(httptest *t);
 
