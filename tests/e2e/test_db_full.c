@@ -2,7 +2,8 @@
  * flight: an activity whose result finds no room is not run again; its result waits, with its
  * lease kept, and goes in once a purge has made room. A remote worker's results that wait so
  * do not hold up its completion stream (its other completions go on), nor a server's stop;
- * an HTTP call's response (the activity as `dtask serve` hosts it) waits so too. SQLite only: the limit is SQLite's (PostgreSQL has its own quotas). */
+ * an HTTP call's response (the activity as `dtask serve` hosts it) waits so too. SQLite
+ * only: the limit is SQLite's (PostgreSQL has its own quotas). */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
