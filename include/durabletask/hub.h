@@ -36,6 +36,10 @@ typedef struct dt_hub_options {
      * the disk: writes past it fail DT_ERR_NO_SPACE naming it, as on a full disk, until
      * purges make room (dt_store_sqlite_limit_size). PostgreSQL: DT_ERR_INVALID_ARG. */
     uint64_t max_db_bytes;
+    /* Activity results that may wait in the hub for room (dt_hub_waits_fn), and their bytes;
+     * past either, a refusal is told at once. 0: 1,024 results, 64 MiB. */
+    size_t max_waiting_results;
+    size_t max_waiting_bytes;
 } dt_hub_options;
 
 /* dt_hub_open: open the store and start the committer and lease renewer. OPTS may be NULL for
@@ -378,7 +382,7 @@ dt_status dt_hub_complete_activity(dt_hub *hub, dt_activity_item *item, const ch
  * refusal). WAITS(ARG) is asked once, when it would first wait, from a hub thread, before
  * DONE: true if the caller can hold it (and may stop counting it as in service), false to
  * hear the refusal at once (its activity then runs again after its lease). The hub holds at
- * most 1,024 results, 64 MiB of them, waiting. It must not block. */
+ * most dt_hub_options.max_waiting_results, max_waiting_bytes waiting. It must not block. */
 typedef bool (*dt_hub_waits_fn)(void *arg);
 
 /* dt_hub_complete_activity_async: the same without waiting, as for orchestrations; RESULT

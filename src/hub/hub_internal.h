@@ -222,6 +222,7 @@ struct dt_hub {
     commit_req *parked;           /* refused for room or memory, to be tried again */
     commit_req *due, *due_tail;   /* parked ones due for their next try, each alone */
     size_t n_parked, parked_bytes;   /* parked, from their first parking to their finish */
+    size_t park_max, park_max_bytes;  /* their bounds (dt_hub_options.max_waiting_*) */
     bool no_parking;              /* dt_hub_stop_waiting: refusals are told at once */
     bool cq_stop;
     pthread_t committer;

@@ -191,23 +191,34 @@ static dt_instance_state *make_room(hubfix *f, char fillers[][DT_INSTANCE_ID_MAX
     return s;
 }
 
-/* open_full: a hub with the limit and a 3 s lease, "keeper" started and its activity at the
- * gate, and then the database filled (fill). */
-static int open_full(hubfix *f, const char *name, char fillers[][DT_INSTANCE_ID_MAX + 1])
+/* open_full_with: a hub with options O, the limit and a 3 s lease, KEEPERS instances of
+ * "keep" started ("keeper", "keeper2", ...) and their activities at the gate, and then the
+ * database filled (fill). */
+static int open_full_with(hubfix *f, const char *name, dt_hub_options o, int keepers,
+                          char fillers[][DT_INSTANCE_ID_MAX + 1])
 {
     reset(BIG_RESULT);
-    dt_hub_options o = {.max_db_bytes = LIMIT, .lease_ms = 3000};
+    o.max_db_bytes = LIMIT;
+    o.lease_ms = 3000;
     hubfix_open(f, name, &o);
     assert_ok(dt_worker_add_orchestrator(f->worker, "keep", keep, NULL), NULL);
     assert_ok(dt_worker_add_orchestrator(f->worker, "done", done, NULL), NULL);
     assert_ok(dt_worker_add_activity(f->worker, "big", big, NULL), NULL);
     hubfix_start(f);
 
-    char id[DT_INSTANCE_ID_MAX + 1];
-    dt_start_options so = {.instance_id = "keeper"};
-    assert_ok(dt_client_start(f->client, "keep", &so, id, NULL), NULL);
-    assert_true(wait_runs(&g_runs, 1));
+    for (int i = 0; i < keepers; i++) {
+        char id[DT_INSTANCE_ID_MAX + 1], want[32];
+        snprintf(want, sizeof want, i ? "keeper%d" : "keeper", i + 1);
+        dt_start_options so = {.instance_id = want};
+        assert_ok(dt_client_start(f->client, "keep", &so, id, NULL), NULL);
+    }
+    assert_true(wait_runs(&g_runs, keepers));
     return fill(f, fillers);
+}
+
+static int open_full(hubfix *f, const char *name, char fillers[][DT_INSTANCE_ID_MAX + 1])
+{
+    return open_full_with(f, name, (dt_hub_options){0}, 1, fillers);
 }
 
 /* The activity's result is refused for room (speculated with its episode, then alone): it
@@ -251,6 +262,49 @@ static void test_a_hub_closes_with_a_result_waiting(void **state)
     assert_int_equal(status_of(&f, "keeper"), DT_STATUS_RUNNING);
     hubfix_close(&f);
     assert_int_equal(atomic_load(&g_runs), 1);
+}
+
+/* past_the_bound: two results refused for room with the hub's bounds in O leaving room to
+ * wait for one only: one waits, the other's refusal is told at once (as before parking), so
+ * its activity runs again after its lease; after a purge both go in, each once. (Without
+ * the bound both would wait, each activity run once.) */
+static void past_the_bound(dt_hub_options o, const char *name)
+{
+    hubfix f;
+    char fillers[MAX_FILLERS][DT_INSTANCE_ID_MAX + 1];
+    int n = open_full_with(&f, name, o, 2, fillers);
+    open_gate(&g_open_a);
+    assert_true(wait_waiting(&f, 1));
+    sleep(4);   /* past the lease's time */
+    assert_int_equal(waiting(&f), 1);
+
+    make_room(&f, fillers, n, "keeper");
+    dt_instance_state *s = NULL;
+    assert_ok(dt_client_wait_completion(f.client, "keeper2", 30000, f.arena, &s, NULL), NULL);
+    assert_int_equal(s->status, DT_STATUS_COMPLETED);
+    /* the one told ran again (after each lease, while there was no room): 2 without a bound */
+    assert_true(atomic_load(&g_runs) >= 3);
+    const char *ids[] = {"keeper", "keeper2"};
+    for (int i = 0; i < 2; i++) {
+        size_t n_ev = 0;
+        dt_event *ev = hubfix_history(&f, ids[i], &n_ev);
+        assert_int_equal(hubfix_count(ev, n_ev, DT_EVENT_TASK_COMPLETED), 1);
+    }
+    assert_int_equal(waiting(&f), 0);
+    hubfix_close(&f);
+}
+
+static void test_past_the_bound_on_waiting_results_a_refusal_is_told(void **state)
+{
+    (void)state;
+    past_the_bound((dt_hub_options){.max_waiting_results = 1}, "db_full_bound");
+}
+
+static void test_past_the_bound_on_waiting_bytes_a_refusal_is_told(void **state)
+{
+    (void)state;
+    past_the_bound((dt_hub_options){.max_waiting_bytes = BIG_RESULT + BIG_RESULT / 2},
+                   "db_full_bytes");
 }
 
 /* log_to: stderr (the log) into file PATH from here, until log_back, which returns what was
@@ -558,6 +612,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_result_without_room_waits_for_it_and_the_activity_runs_once),
         cmocka_unit_test(test_a_hub_closes_with_a_result_waiting),
+        cmocka_unit_test(test_past_the_bound_on_waiting_results_a_refusal_is_told),
+        cmocka_unit_test(test_past_the_bound_on_waiting_bytes_a_refusal_is_told),
         cmocka_unit_test_teardown(test_a_remote_workers_results_wait_and_its_stream_reads_on,
                                   log_teardown),
         cmocka_unit_test(test_a_server_stops_while_results_wait),
