@@ -92,7 +92,7 @@ dt_status dt_http_activity_host_start(dt_hub_set *hubs, const char *const *hub_n
 /* dt_http_activity_host_stop: stop the threads (exchanges in flight are cut short and their
  * work items given back for redelivery) and free H. H may be NULL. Results already handed
  * to a hub are its own: one that waits there for room (dt_hub_waits_fn) waits on after
- * the stop, until it goes in or the hub closes. */
+ * the stop, until it goes in or waiting ends (dt_hub_stop_waiting, dt_hub_close). */
 void dt_http_activity_host_stop(dt_http_activity_host *h);
 
 /* ---- the orchestration side ------------------------------------------------------------ */

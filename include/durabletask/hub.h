@@ -18,6 +18,11 @@ typedef struct dt_hub dt_hub;
 /* The SQLite file a hub opens when given none (`dtask serve`, `dtask demo`). */
 #define DT_DEFAULT_DB_PATH "./dtask-data/dtask.db"
 
+/* How many activity results, and how many bytes of them, a hub holds waiting for room when
+ * dt_hub_options says nothing (see dt_hub_waits_fn). */
+#define DT_HUB_WAITING_RESULTS_DEFAULT 1024
+#define DT_HUB_WAITING_BYTES_DEFAULT ((size_t)64 << 20)
+
 typedef struct dt_hub_options {
     const char *db_path;        /* SQLite file or postgres:// URL; NULL: DT_DEFAULT_DB_PATH */
     const char *db_schema;      /* PostgreSQL: the schema of its tables; NULL: "dtask" */
@@ -37,7 +42,8 @@ typedef struct dt_hub_options {
      * purges make room (dt_store_sqlite_limit_size). PostgreSQL: DT_ERR_INVALID_ARG. */
     uint64_t max_db_bytes;
     /* Activity results that may wait in the hub for room (dt_hub_waits_fn), and their bytes;
-     * past either, a refusal is told at once. 0: 1,024 results, 64 MiB. */
+     * past either, a refusal is told at once. 0: DT_HUB_WAITING_RESULTS_DEFAULT,
+     * DT_HUB_WAITING_BYTES_DEFAULT. */
     size_t max_waiting_results;
     size_t max_waiting_bytes;
 } dt_hub_options;
@@ -78,8 +84,9 @@ void dt_hub_tune_malloc(void);
 /* A set of named task hubs, each a dt_hub on a database of its own (instances, queues,
  * histories and metrics never mix): the default hub on HUB.db_path, hub NAME on
  * <db_path>.hubs/NAME.db; on PostgreSQL, the default hub in schema "dtask" and hub NAME in
- * schema "dtask_NAME" (a longer name shortened with a hash of it) of the same database. A hub opens on first use, or, with ALLOWED, only if it is one of
- * those names (those open at once); at most MAX_HUBS are open. See src/hub/hubs.c. */
+ * schema "dtask_NAME" (a longer name shortened with a hash of it) of the same database. A
+ * hub opens on first use, or, with ALLOWED, only if it is one of those names (those open at
+ * once); at most MAX_HUBS are open. See src/hub/hubs.c. */
 #define DT_TASK_HUBS_MAX 32
 
 typedef struct dt_hub_set dt_hub_set;

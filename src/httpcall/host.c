@@ -82,6 +82,9 @@ static void serve_one(dt_http_activity_host *h, dt_hub *hub, dt_activity_item *i
         dt_hub_complete_activity_async(hub, item, result, failure, served_done, NULL, s);
         return;
     }
+    if (st == DT_OK)   /* made, but no memory to hand its result over */
+        dt_log(DT_LOG_WARN, id, "%s (task %d): out of memory to hand its result over; the "
+               "call will be made again", DT_HTTP_ACTIVITY_NAME, task_id);
     if (st == DT_ERR_SHUTDOWN)   /* cut short: whoever runs it next runs it whole */
         st = dt_hub_release_activity(hub, item, &err);
     else   /* failed to run, or no memory to hand it over */

@@ -176,12 +176,12 @@ static dt_status store_outcome(const slot *s, dt_status st, dt_error *err)
  * would wait for its lease to run out and the activity would run again, for a full
  * database. Only results handed over without waiting park (the in-process loops, remote
  * workers' completions), and only while their requester can hold them (on_park) and the
- * hub's bounds allow (dt_hub_options.max_waiting_results, max_waiting_bytes: 1,024 results,
- * 64 MiB of them by default), each counted from its first parking until it is finished (a
- * newer one never takes an older one's place). Each is tried again alone (a batch of its
- * own: refused again, it spoils no other entry), after 1, 2, 4, then every 8 s; when one
- * goes in there may be room, and the next one due is tried at once (one at a time: room
- * that comes a little at a time costs no storm of retries). */
+ * hub's bounds allow (dt_hub_options.max_waiting_results, max_waiting_bytes), each counted
+ * from its first parking until it is finished (a newer one never takes an older one's
+ * place). Each is tried again alone (a batch of its own: refused again, it spoils no other
+ * entry), after 1, 2, 4, then every 8 s; when one goes in there may be room, and the next
+ * one due is tried at once (one at a time: room that comes a little at a time costs no
+ * storm of retries). */
 #define PARK_US INT64_C(1000000)
 
 static bool parks(const commit_req *r, const dt_commit *c)

@@ -161,8 +161,10 @@ dt_status dt_hub_open(const dt_hub_options *opts, dt_hub **out, dt_error *err)
     hub->lease_us = (o.lease_ms > 0 ? o.lease_ms : 30000) * 1000;
     hub->max_batch = o.max_batch > 0 ? o.max_batch : 256;
     hub->max_history = o.max_history_bytes;
-    hub->park_max = o.max_waiting_results > 0 ? o.max_waiting_results : 1024;
-    hub->park_max_bytes = o.max_waiting_bytes > 0 ? o.max_waiting_bytes : (size_t)64 << 20;
+    hub->park_max = o.max_waiting_results > 0 ? o.max_waiting_results
+                                              : DT_HUB_WAITING_RESULTS_DEFAULT;
+    hub->park_max_bytes = o.max_waiting_bytes > 0 ? o.max_waiting_bytes
+                                                  : DT_HUB_WAITING_BYTES_DEFAULT;
     if (o.owner) {
         snprintf(hub->owner, sizeof hub->owner, "%s", o.owner);
     } else {

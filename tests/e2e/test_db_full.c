@@ -264,26 +264,28 @@ static void test_a_hub_closes_with_a_result_waiting(void **state)
     assert_int_equal(atomic_load(&g_runs), 1);
 }
 
-/* past_the_bound: two results refused for room with the hub's bounds in O leaving room to
- * wait for one only: one waits, the other's refusal is told at once (as before parking), so
- * its activity runs again after its lease; after a purge both go in, each once. (Without
- * the bound both would wait, each activity run once.) */
-static void past_the_bound(dt_hub_options o, const char *name)
+/* two_refused: two results refused for room, with the hub's bounds in O leaving room to
+ * wait for ROOM_FOR of them: those wait, the other's refusal is told at once (as before
+ * parking), so its activity runs again after its lease; after a purge both go in, each
+ * once. */
+static void two_refused(dt_hub_options o, const char *name, int room_for)
 {
     hubfix f;
     char fillers[MAX_FILLERS][DT_INSTANCE_ID_MAX + 1];
     int n = open_full_with(&f, name, o, 2, fillers);
     open_gate(&g_open_a);
-    assert_true(wait_waiting(&f, 1));
+    assert_true(wait_waiting(&f, room_for));
     sleep(4);   /* past the lease's time */
-    assert_int_equal(waiting(&f), 1);
+    assert_int_equal(waiting(&f), room_for);
 
     make_room(&f, fillers, n, "keeper");
     dt_instance_state *s = NULL;
     assert_ok(dt_client_wait_completion(f.client, "keeper2", 30000, f.arena, &s, NULL), NULL);
     assert_int_equal(s->status, DT_STATUS_COMPLETED);
-    /* the one told ran again (after each lease, while there was no room): 2 without a bound */
-    assert_true(atomic_load(&g_runs) >= 3);
+    if (room_for == 2)   /* neither ran again */
+        assert_int_equal(atomic_load(&g_runs), 2);
+    else   /* the one told ran again (after each lease, while there was no room) */
+        assert_true(atomic_load(&g_runs) >= 3);
     const char *ids[] = {"keeper", "keeper2"};
     for (int i = 0; i < 2; i++) {
         size_t n_ev = 0;
@@ -294,17 +296,25 @@ static void past_the_bound(dt_hub_options o, const char *name)
     hubfix_close(&f);
 }
 
+static void test_within_the_bounds_two_results_wait(void **state)
+{
+    (void)state;
+    two_refused((dt_hub_options){.max_waiting_results = 2,
+                                 .max_waiting_bytes = 2 * BIG_RESULT + 4096},
+                "db_full_two", 2);
+}
+
 static void test_past_the_bound_on_waiting_results_a_refusal_is_told(void **state)
 {
     (void)state;
-    past_the_bound((dt_hub_options){.max_waiting_results = 1}, "db_full_bound");
+    two_refused((dt_hub_options){.max_waiting_results = 1}, "db_full_bound", 1);
 }
 
 static void test_past_the_bound_on_waiting_bytes_a_refusal_is_told(void **state)
 {
     (void)state;
-    past_the_bound((dt_hub_options){.max_waiting_bytes = BIG_RESULT + BIG_RESULT / 2},
-                   "db_full_bytes");
+    two_refused((dt_hub_options){.max_waiting_bytes = BIG_RESULT + BIG_RESULT / 2},
+                "db_full_bytes", 1);
 }
 
 /* log_to: stderr (the log) into file PATH from here, until log_back, which returns what was
@@ -537,7 +547,7 @@ static dt_status get(dt_octx *ctx, const char *input, const char **output)
 {
     size_t n = strlen(input);
     const char *uri = n >= 2 ? dt_printf(ctx, "%.*s", (int)(n - 2), input + 1) : "";
-    dt_http_request req = {.uri = uri};
+    dt_http_request req = {.uri = uri, .timeout_ms = 600000};   /* a slow fill is no timeout */
     dt_http_response resp;
     dt_status st = dt_call_http(ctx, &req, &resp, NULL);
     if (st == DT_OK)
@@ -545,66 +555,102 @@ static dt_status get(dt_octx *ctx, const char *input, const char **output)
     return st;
 }
 
-/* An HTTP call's response that finds no room (the database filled while the call was made)
- * waits in the hub with its lease, as an in-process activity's result does: the call is
- * made once, not again after the lease's time, and the response goes in after a purge. */
+/* The host over a hub set as `dtask serve` runs it, its hub with the limit and a 3 s lease
+ * running "get" and "done" (no activity loop: the activity is the host's). */
+typedef struct httpfix {
+    hubfix f;   /* for the helpers: hub, worker, client and arena */
+    httptest *srv;
+    dt_hub_set *set;
+    dt_hub_ref *ref;
+    dt_http_activity *act;
+    dt_http_activity_host *host;
+    char fillers[MAX_FILLERS][DT_INSTANCE_ID_MAX + 1];
+    int n;
+} httpfix;
+
+/* http_full: "getter" calls /held for a response of BIG_RESULT bytes; while the call waits
+ * for its answer, the database is filled; then the answer comes and finds no room. */
+static void http_full(httpfix *x, const char *name)
+{
+    memset(x, 0, sizeof *x);
+    reset(0);
+    x->srv = httptest_start();
+    dt_error err = {0};
+    dt_hub_set_options so = {.hub = {.db_path = test_path(test_tmpdir(name), "dt.db"),
+                                     .max_db_bytes = LIMIT, .lease_ms = 3000}};
+    assert_ok(dt_hub_set_open(&so, &x->set, &err), &err);
+    assert_ok(dt_hub_set_get(x->set, NULL, &x->ref, &err), &err);
+    hubfix *f = &x->f;
+    f->hub = dt_hub_ref_hub(x->ref);
+    f->arena = dt_arena_new();
+    assert_ok(dt_worker_new(&f->worker), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "get", get, NULL), NULL);
+    assert_ok(dt_worker_add_orchestrator(f->worker, "done", done, NULL), NULL);
+    dt_executor ex = dt_worker_executor(f->worker);
+    assert_ok(dt_hub_run(f->hub, &ex, NULL, 2, 0, &err), &err);
+    assert_ok(dt_client_new(f->hub, &f->client), NULL);
+    dt_http_activity_options ao = {.allow = "127.0.0.1"};
+    assert_ok(dt_http_activity_new(&ao, &x->act, &err), &err);
+    assert_ok(dt_http_activity_host_start(x->set, NULL, 0, x->act, 1, &x->host, &err), &err);
+
+    char in[300], id[DT_INSTANCE_ID_MAX + 1];
+    snprintf(in, sizeof in, "\"%s?bytes=%u\"", httptest_url(x->srv, "/held"), BIG_RESULT);
+    dt_start_options po = {.instance_id = "getter", .input = in};
+    assert_ok(dt_client_start(f->client, "get", &po, id, &err), &err);
+    for (int i = 0; i < 3000 && httptest_hits(x->srv, "/held") == 0; i++)
+        usleep(10000);
+    assert_int_equal(httptest_hits(x->srv, "/held"), 1);   /* made; its answer held */
+    x->n = fill(f, x->fillers);
+    httptest_release(x->srv);
+    assert_true(wait_waiting(f, 1));
+}
+
+static void http_close(httpfix *x)
+{
+    dt_http_activity_host_stop(x->host);
+    dt_client_free(x->f.client);
+    dt_hub_stop(x->f.hub);
+    dt_worker_free(x->f.worker);
+    dt_arena_free(x->f.arena);
+    dt_hub_ref_put(x->ref);
+    dt_hub_set_close(x->set);
+    dt_http_activity_free(x->act);
+    httptest_stop(x->srv);
+}
+
+/* An HTTP call's response that finds no room waits in the hub with its lease, as an
+ * in-process activity's result does: the call is made once, not again after the lease's
+ * time, and the response goes in after a purge. */
 static void test_an_http_calls_response_waits_for_room_and_is_made_once(void **state)
 {
     (void)state;
-    reset(0);
-    httptest *srv = httptest_start();
-    dt_error err = {0};
-    dt_hub_set_options so = {.hub = {.db_path = test_path(test_tmpdir("db_full_http"), "dt.db"),
-                                     .max_db_bytes = LIMIT, .lease_ms = 3000}};
-    dt_hub_set *set = NULL;
-    dt_hub_ref *ref = NULL;
-    assert_ok(dt_hub_set_open(&so, &set, &err), &err);
-    assert_ok(dt_hub_set_get(set, NULL, &ref, &err), &err);
-    hubfix f = {.hub = dt_hub_ref_hub(ref), .arena = dt_arena_new()};   /* for the helpers */
-    assert_ok(dt_worker_new(&f.worker), NULL);
-    assert_ok(dt_worker_add_orchestrator(f.worker, "get", get, NULL), NULL);
-    assert_ok(dt_worker_add_orchestrator(f.worker, "done", done, NULL), NULL);
-    dt_executor ex = dt_worker_executor(f.worker);
-    assert_ok(dt_hub_run(f.hub, &ex, NULL, 2, 0, &err), &err);   /* no activity loop */
-    assert_ok(dt_client_new(f.hub, &f.client), NULL);
-    dt_http_activity_options ao = {.allow = "127.0.0.1"};
-    dt_http_activity *act = NULL;
-    assert_ok(dt_http_activity_new(&ao, &act, &err), &err);
-
-    dt_http_activity_host *host = NULL;
-    assert_ok(dt_http_activity_host_start(set, NULL, 0, act, 1, &host, &err), &err);
-    char in[300], id[DT_INSTANCE_ID_MAX + 1];
-    snprintf(in, sizeof in, "\"%s?bytes=%u\"", httptest_url(srv, "/held"), BIG_RESULT);
-    dt_start_options po = {.instance_id = "getter", .input = in};
-    assert_ok(dt_client_start(f.client, "get", &po, id, &err), &err);
-    for (int i = 0; i < 3000 && httptest_hits(srv, "/held") == 0; i++)
-        usleep(10000);
-    assert_int_equal(httptest_hits(srv, "/held"), 1);   /* the call is made; its answer held */
-    char fillers[MAX_FILLERS][DT_INSTANCE_ID_MAX + 1];
-    int n = fill(&f, fillers);
-
-    httptest_release(srv);
-    assert_true(wait_waiting(&f, 1));
+    httpfix x;
+    http_full(&x, "db_full_http");
     sleep(4);   /* past the lease's time */
-    assert_int_equal(httptest_hits(srv, "/held"), 1);
-    assert_int_equal(status_of(&f, "getter"), DT_STATUS_RUNNING);
+    assert_int_equal(httptest_hits(x.srv, "/held"), 1);
+    assert_int_equal(status_of(&x.f, "getter"), DT_STATUS_RUNNING);
 
-    dt_instance_state *s = make_room(&f, fillers, n, "getter");
+    dt_instance_state *s = make_room(&x.f, x.fillers, x.n, "getter");
     assert_string_equal(s->output, "200");
-    assert_int_equal(httptest_hits(srv, "/held"), 1);
+    assert_int_equal(httptest_hits(x.srv, "/held"), 1);
     size_t n_ev = 0;
-    dt_event *ev = hubfix_history(&f, "getter", &n_ev);
+    dt_event *ev = hubfix_history(&x.f, "getter", &n_ev);
     assert_int_equal(hubfix_count(ev, n_ev, DT_EVENT_TASK_COMPLETED), 1);
+    http_close(&x);
+}
 
-    dt_http_activity_host_stop(host);
-    dt_client_free(f.client);
-    dt_hub_stop(f.hub);
-    dt_worker_free(f.worker);
-    dt_arena_free(f.arena);
-    dt_hub_ref_put(ref);
-    dt_hub_set_close(set);
-    dt_http_activity_free(act);
-    httptest_stop(srv);
+/* The host stops, and then its hub set closes, while a response waits for room: the
+ * response outlives the host (the hub frees it when it lets it go: ASan checks), and
+ * nothing hangs. */
+static void test_a_host_stops_and_its_hubs_close_with_a_response_waiting(void **state)
+{
+    (void)state;
+    httpfix x;
+    http_full(&x, "db_full_http_close");
+    dt_http_activity_host_stop(x.host);
+    x.host = NULL;
+    assert_int_equal(waiting(&x.f), 1);
+    http_close(&x);
 }
 
 int main(void)
@@ -612,6 +658,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_result_without_room_waits_for_it_and_the_activity_runs_once),
         cmocka_unit_test(test_a_hub_closes_with_a_result_waiting),
+        cmocka_unit_test(test_within_the_bounds_two_results_wait),
         cmocka_unit_test(test_past_the_bound_on_waiting_results_a_refusal_is_told),
         cmocka_unit_test(test_past_the_bound_on_waiting_bytes_a_refusal_is_told),
         cmocka_unit_test_teardown(test_a_remote_workers_results_wait_and_its_stream_reads_on,
@@ -619,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_a_server_stops_while_results_wait),
         cmocka_unit_test(test_unary_results_wait_too),
         cmocka_unit_test(test_an_http_calls_response_waits_for_room_and_is_made_once),
+        cmocka_unit_test(test_a_host_stops_and_its_hubs_close_with_a_response_waiting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,8 +17,9 @@
 #define BIG (2 * 1024 * 1024)
 
 static const char *const paths[] = {"/ok", "/echo", "/held", "/fail", "/slow", "/big",
-                                    "/bigstream", "/binary", "/poll/start", "/poll/status", "/poll/forever",
-                                    "/redirect", "/loop", "/see-other", "/offsite", "/to-ftp"};
+                                    "/bigstream", "/binary", "/poll/start", "/poll/status",
+                                    "/poll/forever", "/redirect", "/loop", "/see-other",
+                                    "/offsite", "/to-ftp"};
 #define N_PATHS (sizeof paths / sizeof paths[0])
 
 struct httptest {
