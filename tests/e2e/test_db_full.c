@@ -178,6 +178,14 @@ static int fill(hubfix *f, char fillers[][DT_INSTANCE_ID_MAX + 1])
     return n;
 }
 
+/* completed_once: ID's history has one TaskCompleted (its activity's result went in once). */
+static void completed_once(hubfix *f, const char *id)
+{
+    size_t n_ev = 0;
+    dt_event *ev = hubfix_history(f, id, &n_ev);
+    assert_int_equal(hubfix_count(ev, n_ev, DT_EVENT_TASK_COMPLETED), 1);
+}
+
 /* make_room: purge the N FILLERS; then ID, whose result waited for room, completes (its
  * state returned). */
 static dt_instance_state *make_room(hubfix *f, char fillers[][DT_INSTANCE_ID_MAX + 1], int n,
@@ -243,9 +251,7 @@ static void test_a_result_without_room_waits_for_it_and_the_activity_runs_once(v
     assert_int_equal(strlen(s->output), BIG_RESULT + 2);
     assert_int_equal(atomic_load(&g_runs), 1);
     assert_int_equal(waiting(&f), 0);
-    size_t n_ev = 0;
-    dt_event *ev = hubfix_history(&f, "keeper", &n_ev);
-    assert_int_equal(hubfix_count(ev, n_ev, DT_EVENT_TASK_COMPLETED), 1);
+    completed_once(&f, "keeper");
     hubfix_close(&f);
 }
 
@@ -286,12 +292,8 @@ static void two_refused(dt_hub_options o, const char *name, int room_for)
         assert_int_equal(atomic_load(&g_runs), 2);
     else   /* the one told ran again (after each lease, while there was no room) */
         assert_true(atomic_load(&g_runs) >= 3);
-    const char *ids[] = {"keeper", "keeper2"};
-    for (int i = 0; i < 2; i++) {
-        size_t n_ev = 0;
-        dt_event *ev = hubfix_history(&f, ids[i], &n_ev);
-        assert_int_equal(hubfix_count(ev, n_ev, DT_EVENT_TASK_COMPLETED), 1);
-    }
+    completed_once(&f, "keeper");
+    completed_once(&f, "keeper2");
     assert_int_equal(waiting(&f), 0);
     hubfix_close(&f);
 }
@@ -633,9 +635,7 @@ static void test_an_http_calls_response_waits_for_room_and_is_made_once(void **s
     dt_instance_state *s = make_room(&x.f, x.fillers, x.n, "getter");
     assert_string_equal(s->output, "200");
     assert_int_equal(httptest_hits(x.srv, "/held"), 1);
-    size_t n_ev = 0;
-    dt_event *ev = hubfix_history(&x.f, "getter", &n_ev);
-    assert_int_equal(hubfix_count(ev, n_ev, DT_EVENT_TASK_COMPLETED), 1);
+    completed_once(&x.f, "getter");
     http_close(&x);
 }
 
